@@ -1,0 +1,463 @@
+/*
+ * ipcf.h — the public interface of libipcf, the interprocess communication
+ * facility.
+ *
+ * Applications reach each other by NAME, never by address (John Day's model):
+ *
+ *      int reg  = ipcf_register("printer", NULL);         // B becomes reachable
+ *      int port = ipcf_alloc("printer", NULL, 5000, NULL); // A: Allocate(B, qos)
+ *      int p2   = ipcf_accept(reg, NULL, 5000);           // B: its own port-id
+ *      ipcf_write(port, "hello", 5, -1);                  // Write(port-id, buf)
+ *      ipcf_read(p2, buf, sizeof(buf), -1);               // Read(port-id, buf)
+ *      ipcf_dealloc(port, "done");                        // Deallocate(port-id, reason)
+ *
+ * The facility (the daemon ipcfd of this host) resolves the name, checks access,
+ * may start the target on demand, and lets the target accept or refuse. Data
+ * then moves through shared memory between the two processes; the daemon is not
+ * on the data path.
+ *
+ * CONVENTIONS (they hold for every function below)
+ *  - Handles (port-ids and registration handles) are small non-negative ints,
+ *    local to the process. They are not file descriptors: use ipcf_fd() to poll.
+ *  - Return: 0 or a non-negative result on success, a negative errno on failure.
+ *    ipcf_strerror() names each error in the facility's terms. The library never
+ *    prints, never exits, never raises a signal (no SIGPIPE) and never changes
+ *    process-wide settings.
+ *  - Timeouts (timeout_ms): -1 waits for ever, 0 never waits, n > 0 waits at
+ *    most n milliseconds. Each outcome has its own error:
+ *        -EAGAIN     timeout 0 and the call would have had to wait;
+ *        -ETIMEDOUT  the n ms passed first.
+ *    Signals never interrupt a wait (it resumes with the time left); -EINTR is
+ *    never returned.
+ *  - Errors common to every call on a handle: -EBADF (not a live handle of the
+ *    right kind), -EINVAL (bad argument). Errors of every call that needs the
+ *    daemon: -EHOSTDOWN (the facility of this host is not running and could not
+ *    be started, or it died; already established flows keep working).
+ *  - Out-parameters are named ret_*, are last, may be NULL where said, and are
+ *    untouched on failure.
+ *  - Thread safety: every function may be called from any thread. Writes on one
+ *    port are serialized with each other, and reads with each other; a reader and
+ *    a writer of the same port run in parallel.
+ *  - After fork() the child may keep using ports it inherited; its first call that
+ *    needs the daemon opens its own connection.
+ *  - Descriptors: a port holds 4 file descriptors, a registration 1, the process
+ *    1 for its connection to the daemon. All are close-on-exec.
+ *
+ * ENVIRONMENT
+ *  IPCF_RUNTIME_DIR  the facility instance (its socket is <dir>/ipcfd.sock);
+ *                    default $XDG_RUNTIME_DIR/ipcf, else /tmp/ipcf-<uid>.
+ *  IPCF_NO_AUTOSTART if set to 1, never start a daemon (calls fail -EHOSTDOWN).
+ *  IPCF_DAEMON       the ipcfd program to start when none runs; default: ipcfd
+ *                    beside the running program, else ipcfd in PATH.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define IPCF_API __attribute__((visibility("default")))
+#else
+#define IPCF_API
+#endif
+
+#define IPCF_VERSION_MAJOR 0
+#define IPCF_VERSION_MINOR 1
+
+/* A name: 1..IPCF_NAME_MAX bytes of printable ASCII without spaces. */
+#define IPCF_NAME_MAX 127
+/* A reason (refusal, deallocation): at most IPCF_REASON_MAX bytes, longer is cut. */
+#define IPCF_REASON_MAX 127
+
+/* ------------------------------------------------------------------------- */
+/* IPC characteristics ("qos"), chosen at allocation                          */
+/* ------------------------------------------------------------------------- */
+
+/* How much a flow buffers in each direction (Silberschatz's three kinds). */
+enum ipcf_capacity {
+        /* n messages and/or n bytes; a full queue applies the full policy. Default. */
+        IPCF_CAPACITY_BOUNDED = 0,
+        /* Zero capacity, a rendezvous: ipcf_write returns only once the reader
+         * has taken the message. If the write times out before that, the
+         * message is withdrawn and never delivered. */
+        IPCF_CAPACITY_ZERO = 1,
+        /* The writer never waits: the queue grows in memory (pages are touched
+         * only as the backlog grows, and given back as it shrinks) up to
+         * max_bytes, a limit charged against the user's quota in the daemon;
+         * past it a write fails with -ENOBUFS. */
+        IPCF_CAPACITY_UNBOUNDED = 2,
+};
+
+/* How the byte stream is cut. */
+enum ipcf_mode {
+        IPCF_MODE_MESSAGE = 0, /* whole messages, boundaries kept. Default. */
+        IPCF_MODE_STREAM = 1,  /* bytes; a read returns what is there, up to cap. */
+};
+
+/* What a write does when a bounded queue is full (Mach's options). */
+enum ipcf_full {
+        IPCF_FULL_BLOCK = 0, /* wait, up to the write's timeout. Default. */
+        IPCF_FULL_FAIL = 1,  /* fail at once with -EAGAIN, whatever the timeout. */
+        /* Keep the message in the sender's memory and deliver it later: up to
+         * cache_msgs messages are cached; a cached message moves into the
+         * queue at the next call on the port (any write, read, ipcf_flush, or
+         * ipcf_dealloc, which delivers them before ending the flow). When the
+         * cache is full too, the write waits up to its timeout. */
+        IPCF_FULL_CACHE = 2,
+};
+
+typedef struct ipcf_qos {
+        uint32_t size;         /* sizeof(ipcf_qos); set by ipcf_qos_init() */
+        uint8_t capacity;      /* enum ipcf_capacity; default BOUNDED */
+        uint8_t mode;          /* enum ipcf_mode; default MESSAGE */
+        uint8_t full;          /* enum ipcf_full; default BLOCK */
+        uint8_t reserved0;
+        uint32_t max_msgs;     /* BOUNDED: at most this many queued messages, 0 = no count
+                                * limit. Default 0. */
+        uint64_t max_bytes;    /* BOUNDED: queue bytes per direction (rounded up to a power of
+                                * two; default 1 MiB). UNBOUNDED: the memory limit per
+                                * direction (default 64 MiB). ZERO: ignored. */
+        uint32_t max_msg_size; /* the largest message (default 256 KiB). A larger write
+                                * fails with -EMSGSIZE and writes nothing. In STREAM mode,
+                                * the largest piece moved at once. */
+        uint32_t spin_us;      /* a waiting side spins this long before it sleeps, and only
+                                * while the peer is running on another CPU: the latency/CPU
+                                * trade-off. 0 never spins. Default 10. */
+        uint32_t cache_msgs;   /* FULL_CACHE: how many messages may wait in the sender's
+                                * cache. Default 1 (as in Mach). */
+        uint32_t reserved1;
+} ipcf_qos;
+
+/* Fill qos with the defaults above. */
+IPCF_API void ipcf_qos_init(ipcf_qos *qos);
+
+/* ------------------------------------------------------------------------- */
+/* Who is at the other end                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* Identity stamped by the facility from kernel credentials (SO_PEERCRED),
+ * never taken from the peer's word. */
+typedef struct ipcf_peer_info {
+        /* Allocating side: the name it allocated the flow to. Accepting side:
+         * the name of the requester's program (basename of /proc/<pid>/exe). */
+        char name[IPCF_NAME_MAX + 1];
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+} ipcf_peer_info;
+
+/* Why a flow ended, or why an allocation was refused. */
+enum ipcf_end {
+        IPCF_END_NONE = 0,       /* the flow is live */
+        IPCF_END_DEALLOC = 1,    /* the peer deallocated it (text: its reason) */
+        IPCF_END_PEER_DIED = 2,  /* the peer process died (text: "peer died") */
+        IPCF_END_LOCAL = 3,      /* this side deallocated it */
+        IPCF_END_REFUSED = 4,    /* allocation refused by the target (text: its reason) */
+        IPCF_END_PROTOCOL = 5,   /* the peer broke the flow's shared-memory protocol */
+};
+
+typedef struct ipcf_reason {
+        int code;                        /* enum ipcf_end */
+        char text[IPCF_REASON_MAX + 1];  /* NUL-terminated, may be empty */
+} ipcf_reason;
+
+/* ------------------------------------------------------------------------- */
+/* Names: registration and incoming requests                                  */
+/* ------------------------------------------------------------------------- */
+
+enum ipcf_reg_flags {
+        /* Fail with -EADDRINUSE if anyone holds the name, and keep others out
+         * while this registration lives. */
+        IPCF_REG_EXCLUSIVE = 1u << 0,
+};
+
+typedef struct ipcf_reg_opts {
+        uint32_t size;     /* sizeof(ipcf_reg_opts), or 0 for this version */
+        uint32_t flags;    /* enum ipcf_reg_flags */
+        uint32_t backlog;  /* pending requests kept for this registration (default 64);
+                            * beyond it requesters are spread to other registrants or
+                            * fail with -EBUSY */
+        uint32_t reserved;
+} ipcf_reg_opts;
+
+/*
+ * ipcf_register — make this process reachable under name.
+ * Several processes (or several registrations of one process) may register
+ * one name; the facility spreads new flows among them (the least loaded first).
+ * opts may be NULL. Returns a registration handle, pollable with ipcf_fd().
+ * Does not block beyond one round trip to the daemon.
+ * Errors: -EINVAL bad name; -EACCES the access policy forbids this user to
+ * register name; -EADDRINUSE exclusive conflict; -EDQUOT too many
+ * registrations for this user; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_register(const char *name, const ipcf_reg_opts *opts);
+
+/*
+ * ipcf_unregister — stop being reachable through reg. Pending requests on it
+ * are refused with reason "unregistered"; flows already accepted live on.
+ * Errors: -EBADF.
+ */
+IPCF_API int ipcf_unregister(int reg);
+
+/* One pending allocation request, as seen by the target. */
+typedef struct ipcf_request {
+        uint64_t id;                     /* the facility's id for this request */
+        char name[IPCF_NAME_MAX + 1];    /* the name that was asked for */
+        ipcf_peer_info from;             /* who asks (stamped by the facility) */
+        ipcf_qos qos;                    /* with what characteristics */
+} ipcf_request;
+
+/*
+ * ipcf_request_next — wait up to timeout_ms for the next pending request on
+ * reg and describe it in *ret without deciding it. Decide it with
+ * ipcf_request_accept() or ipcf_request_refuse(); an undecided request is
+ * withdrawn when its requester gives up.
+ * Errors: -EAGAIN, -ETIMEDOUT, -EBADF, -EHOSTDOWN.
+ */
+IPCF_API int ipcf_request_next(int reg, ipcf_request *ret, int timeout_ms);
+
+/*
+ * ipcf_request_accept — accept req; returns the new port-id.
+ * Errors: -ECANCELED the requester gave up (timed out, or died) first;
+ * -ENOENT no such request; -EDQUOT; -EMFILE out of descriptors; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_request_accept(int reg, const ipcf_request *req);
+
+/*
+ * ipcf_request_refuse — refuse req; the requester's ipcf_alloc fails with
+ * -ECONNREFUSED and receives reason (may be NULL; cut to IPCF_REASON_MAX).
+ * Errors: -ECANCELED, -ENOENT as for accept.
+ */
+IPCF_API int ipcf_request_refuse(int reg, const ipcf_request *req, const char *reason);
+
+/*
+ * ipcf_accept — wait up to timeout_ms for the next request on reg and accept
+ * it (requests withdrawn meanwhile are skipped). Returns the new port-id; if
+ * ret_req is not NULL it receives who asked and with what characteristics.
+ * Errors: those of ipcf_request_next() and ipcf_request_accept().
+ */
+IPCF_API int ipcf_accept(int reg, ipcf_request *ret_req, int timeout_ms);
+
+/* ------------------------------------------------------------------------- */
+/* Flows                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * ipcf_alloc — allocate a flow to name with characteristics qos (NULL: the
+ * defaults) and return its port-id. Blocks up to timeout_ms for the whole
+ * procedure: resolving the name, starting the target if it is configured for
+ * activation, and its decision.
+ * If ret_reason is not NULL, on -ECONNREFUSED it receives the target's reason.
+ * Errors: -ENOENT no process has that name and none can be started;
+ * -EACCES the access policy forbids it; -ECONNREFUSED the target refused;
+ * -EBUSY every registrant's backlog is full; -EINVAL bad name or qos;
+ * -EDQUOT over a quota (flows per user, unbounded memory);
+ * -ENOEXEC the activation command could not be run or exited before
+ * registering; -ETIMEDOUT, -EAGAIN (timeout 0 is allowed only when a
+ * registrant is ready to accept at once... in practice use a positive timeout);
+ * -EMFILE; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms,
+                        ipcf_reason *ret_reason);
+
+/*
+ * ipcf_write — write len bytes from buf to port.
+ * MESSAGE mode: the whole message is queued (or cached, FULL_CACHE) and len is
+ * returned; len 0 is a valid, empty message. STREAM mode: returns the number
+ * of bytes moved, which is len unless the timeout passed after part was moved.
+ * When the queue is full the qos full policy applies. In ZERO capacity, returns
+ * only once the reader has taken the message.
+ * Errors: -EMSGSIZE message larger than max_msg_size (nothing written);
+ * -EAGAIN, -ETIMEDOUT (nothing written); -ENOBUFS (UNBOUNDED) over its memory
+ * limit; -EPIPE the flow has ended (peer deallocated, or this side did);
+ * -ECONNRESET the peer died; -EPROTO the peer corrupted the flow's shared
+ * memory (the flow is dead; this process is unharmed).
+ */
+IPCF_API ssize_t ipcf_write(int port, const void *buf, size_t len, int timeout_ms);
+
+/*
+ * ipcf_read — read from port into buf (cap bytes).
+ * MESSAGE mode: one whole message; returns its length (0 for an empty one).
+ * If cap is too small, fails with -EMSGSIZE and the message stays queued
+ * (ipcf_next_size() tells its size): nothing is lost. STREAM mode: returns
+ * 1..cap bytes.
+ * After the peer deallocated, everything it wrote before can still be read;
+ * then the read fails with -EPIPE (ipcf_end_reason() gives its reason). If the
+ * peer died: -ECONNRESET once the queue is drained.
+ * Errors: -EMSGSIZE, -EAGAIN, -ETIMEDOUT, -EPIPE, -ECONNRESET, -EPROTO.
+ */
+IPCF_API ssize_t ipcf_read(int port, void *buf, size_t cap, int timeout_ms);
+
+/*
+ * ipcf_next_size — length of the next message (MESSAGE mode) or of the bytes
+ * readable at once (STREAM mode), waiting up to timeout_ms for one.
+ * Errors: as ipcf_read().
+ */
+IPCF_API ssize_t ipcf_next_size(int port, int timeout_ms);
+
+/*
+ * Zero-copy access to the shared queue.
+ * ipcf_reserve — wait up to timeout_ms for len contiguous bytes in the outgoing
+ *   queue and point *ret_ptr at them; fill them, then ipcf_commit() the length
+ *   actually written (<= len, MESSAGE mode: one message). Until then, other
+ *   writes on the port wait. Errors: as ipcf_write(); -EBUSY a reservation is
+ *   already open on this port.
+ * ipcf_commit — publish the reserved bytes (n <= len). Errors: -EINVAL no
+ *   reservation or n too large.
+ * ipcf_peek — wait up to timeout_ms for the next message (STREAM: the next
+ *   contiguous bytes) and point *ret_ptr at it inside the shared memory;
+ *   returns its length. The bytes stay valid until ipcf_release(). They are in
+ *   memory the peer can write: a hostile peer may change them under you, so
+ *   copy what you must trust. Errors: as ipcf_read(); -EBUSY already peeking.
+ * ipcf_release — consume what ipcf_peek() showed. Errors: -EINVAL not peeking.
+ */
+IPCF_API int ipcf_reserve(int port, size_t len, void **ret_ptr, int timeout_ms);
+IPCF_API int ipcf_commit(int port, size_t n);
+IPCF_API ssize_t ipcf_peek(int port, const void **ret_ptr, int timeout_ms);
+IPCF_API int ipcf_release(int port);
+
+/*
+ * ipcf_flush — FULL_CACHE: move cached messages into the queue, waiting up to
+ * timeout_ms for room. Returns how many messages are still cached (0: all
+ * delivered). Other full policies: returns 0.
+ * Errors: as ipcf_write().
+ */
+IPCF_API int ipcf_flush(int port, int timeout_ms);
+
+/*
+ * ipcf_dealloc — end the flow with reason (may be NULL). Cached messages are
+ * first delivered (waiting up to 1 s for room); what was written stays
+ * readable by the peer, which then sees -EPIPE and this reason. The port-id is
+ * released. Never blocks longer than that. Errors: -EBADF.
+ */
+IPCF_API int ipcf_dealloc(int port, const char *reason);
+
+/*
+ * ipcf_end_reason — why the flow of port ended (code IPCF_END_NONE while it
+ * is live). Errors: -EBADF.
+ */
+IPCF_API int ipcf_end_reason(int port, ipcf_reason *ret);
+
+/*
+ * ipcf_peer — the identity of the other end of port (see ipcf_peer_info).
+ * Errors: -EBADF.
+ */
+IPCF_API int ipcf_peer(int port, ipcf_peer_info *ret);
+
+/*
+ * ipcf_qos_get — the characteristics the flow of port was allocated with.
+ */
+IPCF_API int ipcf_qos_get(int port, ipcf_qos *ret);
+
+/* ------------------------------------------------------------------------- */
+/* Readiness: poll/epoll                                                      */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * ipcf_fd — a file descriptor for poll/epoll, LEVEL-triggered, that is
+ * readable exactly when a read (port) or an accept (registration) would not
+ * block: data is queued, the flow has ended, or a request is pending.
+ * Poll it for POLLIN only; never read, write or close it. It stays valid until
+ * the handle is deallocated or unregistered.
+ * The first call on a port switches it to poll mode: from then on the peer
+ * rings the descriptor on each empty-to-non-empty change of the queue (one
+ * system call on the peer's side per change); without it the peer rings only
+ * when this side sleeps in a blocking call.
+ * Transient exception: a request withdrawn by its requester can leave a
+ * registration's descriptor readable until the next ipcf_request_next().
+ */
+IPCF_API int ipcf_fd(int handle);
+
+/*
+ * ipcf_fd_send — a descriptor readable exactly when a write of one message of
+ * max_msg_size (STREAM: of one byte) to port would not block, or the flow has
+ * ended. Same rules as ipcf_fd().
+ */
+IPCF_API int ipcf_fd_send(int port);
+
+/* ------------------------------------------------------------------------- */
+/* Counters and the facility's view                                           */
+/* ------------------------------------------------------------------------- */
+
+typedef struct ipcf_port_stats {
+        uint64_t msgs_out, bytes_out;   /* written by this side */
+        uint64_t msgs_in, bytes_in;     /* read by this side */
+        uint64_t queued_out;            /* bytes waiting in the outgoing queue */
+        uint64_t queued_in;             /* bytes waiting in the incoming queue */
+        uint32_t cached;                /* FULL_CACHE messages in the sender's cache */
+        uint32_t reserved;
+} ipcf_port_stats;
+
+IPCF_API int ipcf_stats(int port, ipcf_port_stats *ret);
+
+/* The facility's view of this host, for tools such as `ipcf ls`. */
+typedef struct ipcf_name_entry {
+        char name[IPCF_NAME_MAX + 1];
+        pid_t pid;                  /* the registrant */
+        uid_t uid;
+        uint32_t flows;             /* flows accepted through this registration */
+        uint32_t pending;           /* requests waiting for a decision */
+} ipcf_name_entry;
+
+typedef struct ipcf_flow_entry {
+        uint64_t id;
+        char name[IPCF_NAME_MAX + 1];   /* the name it was allocated to */
+        pid_t pid_a, pid_b;             /* allocator, acceptor */
+        ipcf_qos qos;
+        uint64_t msgs_ab, bytes_ab, queued_ab;  /* a -> b: written, bytes, bytes queued */
+        uint64_t msgs_ba, bytes_ba, queued_ba;  /* b -> a */
+        uint32_t state;                 /* 0 live, 1 closing (one side gone) */
+        uint32_t reserved;
+} ipcf_flow_entry;
+
+typedef struct ipcf_listing {
+        size_t n_names;
+        ipcf_name_entry *names;
+        size_t n_flows;
+        ipcf_flow_entry *flows;
+        pid_t daemon_pid;
+        uint64_t daemon_uptime_ms;
+} ipcf_listing;
+
+/*
+ * ipcf_list — a snapshot of every registration and flow the facility of this
+ * host knows, as the calling user may see it (a user sees everything only if
+ * it runs the daemon or is root; others see their own entries).
+ * *ret is allocated; free it with ipcf_listing_free().
+ * Errors: -ENOMEM, -EHOSTDOWN.
+ */
+IPCF_API int ipcf_list(ipcf_listing **ret);
+IPCF_API void ipcf_listing_free(ipcf_listing *l);
+
+/* ------------------------------------------------------------------------- */
+/* Misc                                                                       */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * ipcf_strerror — a short English text for a negative errno returned by this
+ * library, in the facility's terms (-ENOENT: "no such name", -ECONNRESET:
+ * "peer died", ...). Never NULL; static storage.
+ */
+IPCF_API const char *ipcf_strerror(int err);
+
+/*
+ * ipcf_runtime_dir — the facility instance this process talks to (see
+ * IPCF_RUNTIME_DIR). Returns a static string.
+ */
+IPCF_API const char *ipcf_runtime_dir(void);
+
+/*
+ * ipcf_connect — connect to the daemon now (otherwise the first call that
+ * needs it does). Starts one unless IPCF_NO_AUTOSTART=1.
+ * Errors: -EHOSTDOWN.
+ */
+IPCF_API int ipcf_connect(void);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,196 @@
+/*
+ * ctl.h — the control protocol between libipcf and ipcfd: message framing,
+ * a strict parser for untrusted input, a builder, and fd-passing I/O.
+ *
+ * TRANSPORT
+ *   A SOCK_SEQPACKET Unix socket at <runtime dir>/ipcfd.sock: one control
+ *   message per packet, at most CTL_MSG_MAX bytes, with up to CTL_FDS_MAX file
+ *   descriptors attached (SCM_RIGHTS). The daemon learns the client's pid, uid
+ *   and gid from SO_PEERCRED, never from a message.
+ *
+ * FRAMING (all integers little-endian)
+ *   header, 16 bytes:  u16 type | u16 flags (0) | u32 len (whole message,
+ *                      header included) | u32 seq | u32 reserved (0)
+ *   then attributes:   u16 attr type | u16 value length | value | zero padding
+ *                      to a multiple of 4.
+ *   A message is valid only if len equals the packet length, every attribute
+ *   lies wholly inside the message, and string attributes are NUL-terminated
+ *   with no other NUL. Unknown attribute types are skipped (forward
+ *   compatibility); a known attribute of the wrong length is an error. An
+ *   attribute type may repeat (lists) — ctl_get_* return the first.
+ *
+ * CONVERSATION (client -> daemon requests; the daemon answers each with exactly
+ * one CTL_OK or CTL_ERROR carrying the request's seq, in order):
+ *   HELLO       VERSION                       -> OK: VERSION, PID (daemon's)
+ *   REGISTER    NAME, REG_FLAGS, BACKLOG      -> OK: REG_ID + 1 fd (the
+ *               registration's request socket, see REQUEST below)
+ *   UNREGISTER  REG_ID                        -> OK
+ *   ALLOC       NAME, QOS, TIMEOUT_MS + 1 fd (the reply socket: one end of a
+ *               socketpair the client made) -> OK: ALLOC_ID at once; later the
+ *               daemon sends exactly one FLOW or ERROR (with REASON, END_CODE on
+ *               refusal) on the reply socket and closes its end.
+ *   ACCEPT      REG_ID, REQ_ID                -> FLOW (+ fds) or ERROR
+ *   REFUSE      REG_ID, REQ_ID, REASON        -> OK or ERROR
+ *   DEALLOC     FLOW_ID, REASON               -> OK (bookkeeping only: the data
+ *               path ends through shared memory; see flow_shm.h)
+ *   LIST                                      -> OK: DAEMON_PID, UPTIME_MS, then
+ *               repeated NAME_ENTRY and FLOW_ENTRY attributes (fixed structs below).
+ * Daemon -> registration socket (the fd REGISTER returned; SOCK_SEQPACKET):
+ *   REQUEST     REQ_ID, NAME (asked for), PEER, PEER_NAME, QOS
+ *   The socket is readable exactly when a REQUEST is waiting. A request the
+ *   requester gave up on answers ACCEPT/REFUSE with ERROR -ECANCELED.
+ * FLOW (daemon -> client, as the reply to ACCEPT or on an ALLOC reply socket):
+ *   FLOW_ID, SIDE (0 allocator, 1 acceptor), QOS (as granted), SHM_SIZE,
+ *   PEER, PEER_NAME, and 5 fds in this order: the flow's memfd (sealed
+ *   against shrinking and growing), this side's rx eventfd, this side's tx
+ *   eventfd, the peer's rx eventfd, the peer's tx eventfd. That is 5 fds.
+ * ERROR: ERRNO (positive errno value), optional REASON, optional END_CODE.
+ *
+ * A malformed message from a client makes the daemon drop that client only.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipcf.h"
+
+#define CTL_VERSION 1
+#define CTL_MSG_MAX 65536
+#define CTL_HDR_SIZE 16
+#define CTL_FDS_MAX 8
+#define CTL_SOCKET_NAME "ipcfd.sock"
+
+enum ctl_type {
+        CTL_OK = 1,
+        CTL_ERROR = 2,
+        CTL_HELLO = 3,
+        CTL_REGISTER = 4,
+        CTL_UNREGISTER = 5,
+        CTL_ALLOC = 6,
+        CTL_ACCEPT = 7,
+        CTL_REFUSE = 8,
+        CTL_DEALLOC = 9,
+        CTL_LIST = 10,
+        CTL_REQUEST = 11,
+        CTL_FLOW = 12,
+        CTL_TYPE_MAX_ = 13,
+};
+
+enum ctl_attr_type {
+        CTL_A_VERSION = 1,     /* u32 */
+        CTL_A_PID = 2,         /* u32 */
+        CTL_A_NAME = 3,        /* string, a valid ipcf name */
+        CTL_A_REG_FLAGS = 4,   /* u32 */
+        CTL_A_BACKLOG = 5,     /* u32 */
+        CTL_A_REG_ID = 6,      /* u64 */
+        CTL_A_QOS = 7,         /* struct ctl_qos_wire */
+        CTL_A_TIMEOUT_MS = 8,  /* i32 (as u32) */
+        CTL_A_ALLOC_ID = 9,    /* u64 */
+        CTL_A_REQ_ID = 10,     /* u64 */
+        CTL_A_REASON = 11,     /* string, <= IPCF_REASON_MAX bytes */
+        CTL_A_FLOW_ID = 12,    /* u64 */
+        CTL_A_ERRNO = 13,      /* u32, positive errno */
+        CTL_A_END_CODE = 14,   /* u32, enum ipcf_end */
+        CTL_A_PEER = 15,       /* struct ctl_peer_wire */
+        CTL_A_PEER_NAME = 16,  /* string */
+        CTL_A_SIDE = 17,       /* u32: 0 allocator, 1 acceptor */
+        CTL_A_SHM_SIZE = 18,   /* u64 */
+        CTL_A_UPTIME_MS = 19,  /* u64 */
+        CTL_A_NAME_ENTRY = 20, /* struct ctl_name_entry_wire */
+        CTL_A_FLOW_ENTRY = 21, /* struct ctl_flow_entry_wire */
+        CTL_A_TYPE_MAX_ = 22,
+};
+
+/* Fixed wire structs: little-endian, packed, no implicit padding. */
+struct __attribute__((packed)) ctl_qos_wire {
+        uint8_t capacity, mode, full, reserved0;
+        uint32_t max_msgs;
+        uint64_t max_bytes;
+        uint32_t max_msg_size;
+        uint32_t spin_us;
+        uint32_t cache_msgs;
+        uint32_t reserved1;
+};
+
+struct __attribute__((packed)) ctl_peer_wire {
+        uint32_t pid, uid, gid, reserved;
+};
+
+struct __attribute__((packed)) ctl_name_entry_wire {
+        char name[IPCF_NAME_MAX + 1];
+        uint32_t pid, uid, flows, pending;
+};
+
+struct __attribute__((packed)) ctl_flow_entry_wire {
+        uint64_t id;
+        char name[IPCF_NAME_MAX + 1];
+        uint32_t pid_a, pid_b;
+        struct ctl_qos_wire qos;
+        uint64_t msgs_ab, bytes_ab, queued_ab;
+        uint64_t msgs_ba, bytes_ba, queued_ba;
+        uint32_t state, reserved;
+};
+
+/* A parsed message: a view into the caller's buffer (borrowed; valid as long
+ * as that buffer is). */
+typedef struct ctl_msg {
+        uint16_t type;
+        uint32_t seq;
+        const uint8_t *attrs;
+        size_t attrs_len;
+} ctl_msg;
+
+/* Validate the framing of buf[0..len) completely (see FRAMING) and fill *ret.
+ * Returns 0, or -EBADMSG for any malformation. Never reads outside buf. */
+int ctl_msg_parse(const void *buf, size_t len, ctl_msg *ret);
+
+/* Attribute iteration over a parsed message. *cursor starts at 0. Returns 1
+ * and fills type/val/len for the next attribute, 0 at the end. */
+int ctl_attr_next(const ctl_msg *m, size_t *cursor, uint16_t *ret_type, const void **ret_val,
+                  uint16_t *ret_len);
+
+/* Typed getters for the first attribute of a type. Return 0, -ENOENT if absent,
+ * -EBADMSG if present but malformed (wrong length, bad string). */
+int ctl_get_u32(const ctl_msg *m, uint16_t type, uint32_t *ret);
+int ctl_get_u64(const ctl_msg *m, uint16_t type, uint64_t *ret);
+int ctl_get_str(const ctl_msg *m, uint16_t type, size_t max_len, const char **ret);
+int ctl_get_fixed(const ctl_msg *m, uint16_t type, void *ret, size_t size);
+
+/* A message under construction. Errors are sticky: a put that does not fit
+ * sets err = -EMSGSIZE and later puts do nothing; ctl_end() returns err or the
+ * finished length. */
+typedef struct ctl_builder {
+        uint8_t buf[CTL_MSG_MAX];
+        size_t len;
+        int err;
+} ctl_builder;
+
+void ctl_begin(ctl_builder *b, uint16_t type, uint32_t seq);
+void ctl_put(ctl_builder *b, uint16_t type, const void *val, size_t len);
+void ctl_put_u32(ctl_builder *b, uint16_t type, uint32_t v);
+void ctl_put_u64(ctl_builder *b, uint16_t type, uint64_t v);
+void ctl_put_str(ctl_builder *b, uint16_t type, const char *s); /* includes the NUL */
+int ctl_end(ctl_builder *b);
+
+/* Send a finished message with fds (n_fds <= CTL_FDS_MAX; the fds stay owned by
+ * the caller). MSG_NOSIGNAL; retries EINTR. Returns 0 or -errno. */
+int ctl_send(int sock, const ctl_builder *b, const int *fds, unsigned n_fds);
+
+/* Receive one packet into buf (cap >= CTL_MSG_MAX) with up to CTL_FDS_MAX fds.
+ * Received fds become the caller's (close-on-exec) and *ret_n_fds says how many;
+ * on any error every received fd is closed. Returns the packet length, 0 at
+ * end of stream, -EAGAIN if flags has MSG_DONTWAIT and nothing waits, -EBADMSG
+ * if the packet or its fds were truncated, or -errno. */
+ssize_t ctl_recv(int sock, void *buf, size_t cap, int *fds, unsigned *ret_n_fds, int flags);
+
+/* Names and reasons. */
+bool ctl_name_valid(const char *name);
+
+/* qos <-> wire, and validation/normalisation of a requested qos (fills
+ * defaults for zeros where documented, rounds sizes, checks ranges).
+ * Returns 0 or -EINVAL. */
+void ctl_qos_to_wire(const ipcf_qos *q, struct ctl_qos_wire *w);
+void ctl_qos_from_wire(const struct ctl_qos_wire *w, ipcf_qos *q);
+int ctl_qos_normalize(ipcf_qos *q);

@@ -1,0 +1,276 @@
+/*
+ * ring.c — the SPSC record ring of a flow (layout and trust rules in ring.h).
+ *
+ * Memory ordering: the producer fills a record, then stores its tag with
+ * release; the consumer loads the tag with acquire, then reads the record;
+ * it publishes its tail with release and the producer reads it with acquire
+ * before reusing the space. Nothing else is needed on the fast path.
+ */
+#include "common/ring.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/util.h"
+
+#define TAG(pos, st) (((pos) << 2) | (uint64_t)(st))
+
+struct rec_hdr {
+        _Atomic uint64_t tag;
+        uint32_t len;
+        uint32_t flags;
+};
+
+int flow_layout_for(const ipcf_qos *qos, flow_layout *ret) {
+        uint64_t need = 2 * ring_rec_size(qos->max_msg_size);
+        uint64_t want = qos->capacity == IPCF_CAPACITY_ZERO ? 0 : qos->max_bytes;
+        uint64_t size = next_pow2_u64(MAX(MAX(need, want), (uint64_t)RING_MIN));
+
+        if (size > (QOS_LIMIT_UNBOUNDED > QOS_LIMIT_RING ? QOS_LIMIT_UNBOUNDED : QOS_LIMIT_RING) * 2)
+                return -EINVAL;
+        ret->ring_size = size;
+        ret->total = FLOW_DATA_OFF + 2 * size;
+        return 0;
+}
+
+void flow_region_init(void *mem, const flow_layout *l) {
+        struct flow_hdr *h = mem;
+        h->magic = FLOW_MAGIC;
+        h->version = FLOW_VERSION;
+        h->size = l->total;
+}
+
+static struct rec_hdr *rec_at(uint8_t *data, uint64_t mask, uint64_t pos) {
+        return (struct rec_hdr *)(data + (pos & mask));
+}
+
+/* ---- producer ---------------------------------------------------------- */
+
+void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
+                    const ipcf_qos *qos) {
+        memset(p, 0, sizeof(*p));
+        p->ctl = ctl;
+        p->data = data;
+        p->size = size;
+        p->mask = size - 1;
+        p->max_msgs = qos->max_msgs;
+        p->max_msg = qos->max_msg_size;
+        p->zero = qos->capacity == IPCF_CAPACITY_ZERO;
+        p->trim = qos->capacity == IPCF_CAPACITY_UNBOUNDED;
+        p->pad_pos = UINT64_MAX;
+}
+
+/* Re-read the consumer's indexes and check them. */
+static int prod_refresh(ring_prod *p) {
+        uint64_t t = atomic_load_explicit(&p->ctl->tail, memory_order_acquire);
+        uint64_t mr = atomic_load_explicit(&p->ctl->msgs_r, memory_order_acquire);
+        if (t < p->tail_seen || t > p->head || p->head - t > p->size)
+                return -EPROTO;
+        if (mr < p->msgs_r_seen || mr > p->msgs)
+                return -EPROTO;
+        p->tail_seen = t;
+        p->msgs_r_seen = mr;
+        return 0;
+}
+
+/* Bytes needed at head for a record of rec bytes, counting a pad to the lap end. */
+static uint64_t prod_need(const ring_prod *p, uint64_t rec) {
+        uint64_t off = p->head & p->mask;
+        return p->size - off < rec ? (p->size - off) + rec : rec;
+}
+
+static bool prod_fits(const ring_prod *p, uint64_t need) {
+        if (p->max_msgs && p->msgs - p->msgs_r_seen >= p->max_msgs)
+                return false;
+        return p->size - (p->head - p->tail_seen) >= need;
+}
+
+int ring_can_reserve(ring_prod *p, size_t len) {
+        if (len > p->max_msg)
+                return -EMSGSIZE;
+        uint64_t need = prod_need(p, ring_rec_size(len));
+        if (prod_fits(p, need))
+                return 0;
+        int r = prod_refresh(p);
+        if (r < 0)
+                return r;
+        return prod_fits(p, need) ? 0 : -EAGAIN;
+}
+
+int ring_reserve(ring_prod *p, size_t len, void **ret) {
+        int r = ring_can_reserve(p, len);
+        if (r < 0)
+                return r;
+        uint64_t rec = ring_rec_size(len);
+        uint64_t pos = p->head;
+        p->pad_pos = UINT64_MAX;
+        if (p->size - (pos & p->mask) < rec) {
+                p->pad_pos = pos;
+                pos = (pos | p->mask) + 1; /* start of the next lap */
+        }
+        p->res_pos = pos;
+        p->res_len = len;
+        p->reserved = true;
+        *ret = p->data + (pos & p->mask) + REC_HDR;
+        return 0;
+}
+
+uint64_t ring_commit(ring_prod *p, size_t n) {
+        uint64_t pos = p->res_pos;
+        struct rec_hdr *h = rec_at(p->data, p->mask, pos);
+
+        if (n > p->res_len)
+                n = p->res_len;
+        h->len = (uint32_t)n;
+        h->flags = 0;
+        atomic_store_explicit(&h->tag, TAG(pos, REC_READY), memory_order_release);
+        if (p->pad_pos != UINT64_MAX) {
+                /* Published after the record: a consumer that sees the pad sees it. */
+                struct rec_hdr *pad = rec_at(p->data, p->mask, p->pad_pos);
+                pad->len = 0;
+                pad->flags = REC_PAD;
+                atomic_store_explicit(&pad->tag, TAG(p->pad_pos, REC_READY), memory_order_release);
+        }
+        p->last_start = p->pad_pos != UINT64_MAX ? p->pad_pos : pos;
+        p->head = pos + ring_rec_size(n);
+        p->msgs++;
+        p->bytes += n;
+        p->reserved = false;
+        atomic_store_explicit(&p->ctl->head, p->head, memory_order_release);
+        atomic_store_explicit(&p->ctl->msgs_w, p->msgs, memory_order_relaxed);
+        atomic_store_explicit(&p->ctl->bytes_w, p->bytes, memory_order_relaxed);
+        return pos;
+}
+
+bool ring_passed(ring_prod *p, uint64_t pos) {
+        uint64_t t = atomic_load_explicit(&p->ctl->tail, memory_order_acquire);
+        return t > pos;
+}
+
+int ring_withdraw(ring_prod *p, uint64_t pos) {
+        struct rec_hdr *h = rec_at(p->data, p->mask, pos);
+        uint64_t expect = TAG(pos, REC_READY);
+        if (atomic_compare_exchange_strong_explicit(&h->tag, &expect, TAG(pos, REC_WITHDRAWN),
+                                                    memory_order_acq_rel, memory_order_acquire))
+                return 0;
+        return -EALREADY;
+}
+
+bool ring_was_empty(ring_prod *p) {
+        return atomic_load_explicit(&p->ctl->tail, memory_order_acquire) >= p->last_start;
+}
+
+void ring_prod_trim(ring_prod *p) {
+        const uint64_t slack = 1u << 20, chunk = 1u << 20;
+        if (!p->trim || p->size <= 4 * slack)
+                return;
+        /* Free region: [head, tail + size). Keep slack bytes after head warm. */
+        uint64_t from = MAX(p->head + slack, p->trimmed_to);
+        uint64_t to = p->tail_seen + p->size;
+        from = ALIGN_UP(from, chunk);
+        to &= ~(chunk - 1);
+        if (to <= from || to - from < 4 * chunk)
+                return;
+        for (uint64_t a = from; a < to;) {
+                uint64_t off = a & p->mask;
+                uint64_t n = MIN(to - a, p->size - off);
+                madvise(p->data + off, n, MADV_REMOVE);
+                a += n;
+        }
+        p->trimmed_to = to;
+}
+
+/* ---- consumer ---------------------------------------------------------- */
+
+void ring_cons_init(ring_cons *c, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
+                    const ipcf_qos *qos) {
+        memset(c, 0, sizeof(*c));
+        c->ctl = ctl;
+        c->data = data;
+        c->size = size;
+        c->mask = size - 1;
+        c->max_msg = qos->max_msg_size;
+        c->zero = qos->capacity == IPCF_CAPACITY_ZERO;
+}
+
+static void cons_advance(ring_cons *c, uint64_t next, bool counted, uint32_t len) {
+        c->tail = next;
+        if (counted) {
+                c->msgs++;
+                c->bytes += len;
+                atomic_store_explicit(&c->ctl->bytes_r, c->bytes, memory_order_relaxed);
+                atomic_store_explicit(&c->ctl->msgs_r, c->msgs, memory_order_release);
+        }
+        atomic_store_explicit(&c->ctl->tail, next, memory_order_release);
+}
+
+bool ring_ready(ring_cons *c) {
+        if (c->peeked)
+                return true;
+        struct rec_hdr *h = rec_at(c->data, c->mask, c->tail);
+        return atomic_load_explicit(&h->tag, memory_order_acquire) >> 2 == c->tail;
+}
+
+ssize_t ring_peek(ring_cons *c, const void **ret) {
+        if (c->peeked) {
+                *ret = c->data + (c->tail & c->mask) + REC_HDR + c->cur_off;
+                return (ssize_t)c->cur_len - c->cur_off;
+        }
+        for (;;) {
+                uint64_t pos = c->tail, off = pos & c->mask;
+                struct rec_hdr *h = rec_at(c->data, c->mask, pos);
+                uint64_t tag = atomic_load_explicit(&h->tag, memory_order_acquire);
+
+                if (tag >> 2 != pos)
+                        return -EAGAIN;
+                uint32_t st = tag & 3;
+                /* Read once: the peer may change these under us. */
+                uint32_t len = *(volatile uint32_t *)&h->len;
+                uint32_t flags = *(volatile uint32_t *)&h->flags;
+
+                if (st == REC_WITHDRAWN) {
+                        if (len > c->max_msg || ring_rec_size(len) > c->size - off)
+                                return -EPROTO;
+                        cons_advance(c, pos + ring_rec_size(len), false, 0);
+                        continue;
+                }
+                if (st != REC_READY)
+                        return -EPROTO;
+                if (flags & REC_PAD) {
+                        if (off == 0)
+                                return -EPROTO;
+                        cons_advance(c, (pos | c->mask) + 1, false, 0);
+                        continue;
+                }
+                if (flags != 0 || len > c->max_msg || ring_rec_size(len) > c->size - off)
+                        return -EPROTO;
+                if (c->zero) {
+                        /* Claim it, unless the writer withdrew it meanwhile. */
+                        uint64_t expect = tag;
+                        if (!atomic_compare_exchange_strong_explicit(
+                                    &h->tag, &expect, ((pos) << 2) | REC_TAKEN,
+                                    memory_order_acq_rel, memory_order_acquire))
+                                continue; /* re-read: now withdrawn (or garbage) */
+                }
+                c->peeked = true;
+                c->cur_len = len;
+                c->cur_off = 0;
+                c->cur_next = pos + ring_rec_size(len);
+                *ret = c->data + off + REC_HDR;
+                return len;
+        }
+}
+
+void ring_consume(ring_cons *c) {
+        if (!c->peeked)
+                return;
+        c->peeked = false;
+        cons_advance(c, c->cur_next, true, c->cur_len);
+}
+
+uint64_t ring_queued(const struct ring_ctl *ctl, uint64_t size) {
+        uint64_t h = atomic_load_explicit(&ctl->head, memory_order_acquire);
+        uint64_t t = atomic_load_explicit(&ctl->tail, memory_order_acquire);
+        return h >= t && h - t <= size ? h - t : 0;
+}

@@ -1,0 +1,212 @@
+/*
+ * ring.h — the shared-memory layout of a flow and its two single-producer /
+ * single-consumer record rings. Pure, non-blocking operations: waiting and
+ * wake-ups live in src/lib/wait.c, the daemon only lays the memory out.
+ *
+ * A FLOW REGION (one memfd, sealed against shrink/grow, made by the daemon):
+ *
+ *   0      flow_hdr     magic, version, per-side end records and run state
+ *   4096   ring_ctl[0]  side 0 (allocator) -> side 1 (acceptor)
+ *   4352   ring_ctl[1]  side 1 -> side 0
+ *   8192   data of ring 0   (ring_size bytes, a power of two >= 4096)
+ *   8192+R data of ring 1
+ *
+ * Sizes are never read from the region: each side derives them from the qos
+ * the daemon granted (flow_layout()) and checks the memfd is at least that big.
+ *
+ * A RECORD (16-byte aligned, never wraps around the end of the data area):
+ *
+ *   u64 tag   = position << 2 | state     (state: 1 READY, 2 TAKEN, 3 WITHDRAWN)
+ *   u32 len   payload length
+ *   u32 flags REC_PAD: skip to the start of the next lap (len 0)
+ *   payload, padded to 16
+ *
+ * "position" is the record's absolute byte offset in the ring's history (it
+ * never wraps in practice: 2^62 bytes), so a stale record of an earlier lap
+ * can never look ready: no zeroing of consumed space is needed, and the
+ * consumer polls only the record header at its own tail — one cache line per
+ * small message, no shared head index on the fast path.
+ *
+ * TRUST: the peer can write anything anywhere in the region. The consumer
+ * keeps its own tail and reads only the header at it, validating tag, length
+ * and bounds; the producer keeps its own head and checks the tail it reads is
+ * monotonic and within [head - size, head]. Any violation is -EPROTO: the
+ * flow is dead, this process is unharmed.
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipcf.h"
+
+#define FLOW_MAGIC 0x46435049u /* "IPCF" */
+#define FLOW_VERSION 1u
+#define FLOW_HDR_SIZE 4096u
+#define FLOW_CTL_SIZE 256u
+#define FLOW_DATA_OFF 8192u
+#define RING_ALIGN 16u
+#define REC_HDR 16u
+#define RING_MIN 4096u
+
+enum { REC_READY = 1, REC_TAKEN = 2, REC_WITHDRAWN = 3 };
+enum { REC_PAD = 1u };
+
+#define CACHELINE 64
+
+/* How one side ended the flow, written by that side (or by the daemon when the
+ * side died) before it rings the other side. */
+struct flow_end {
+        _Atomic uint32_t code;            /* enum ipcf_end, 0 while live */
+        uint32_t reserved;
+        char reason[IPCF_REASON_MAX + 1];
+};
+
+/* Run state of one side, read by the other to decide whether to spin. */
+struct flow_run {
+        _Alignas(CACHELINE) _Atomic uint32_t blocked; /* 1 while asleep in a wait */
+        _Atomic uint32_t cpu;                         /* CPU it last ran on */
+};
+
+struct flow_hdr {
+        uint32_t magic, version;
+        uint64_t size;
+        struct flow_end end[2];
+        struct flow_run run[2];
+};
+
+struct ring_ctl {
+        /* written by the producer */
+        _Alignas(CACHELINE) _Atomic uint64_t head;  /* bytes published */
+        _Atomic uint64_t msgs_w, bytes_w;           /* messages, payload bytes written */
+        /* written by the consumer */
+        _Alignas(CACHELINE) _Atomic uint64_t tail;  /* bytes consumed */
+        _Atomic uint64_t msgs_r, bytes_r;
+        /* wake-up flags for the consumer's waits (rarely written) */
+        _Alignas(CACHELINE) _Atomic uint32_t rx_sleep; /* consumer asleep: ring once */
+        _Atomic uint32_t rx_poll;                      /* consumer in poll mode */
+        /* wake-up flags for the producer's waits */
+        _Alignas(CACHELINE) _Atomic uint32_t tx_sleep; /* producer asleep: ring once */
+        _Atomic uint32_t tx_poll;                      /* producer in poll mode */
+        _Atomic uint32_t tx_need;                      /* bytes it waits for */
+};
+
+_Static_assert(sizeof(struct flow_hdr) <= FLOW_HDR_SIZE, "flow header too big");
+_Static_assert(sizeof(struct ring_ctl) <= FLOW_CTL_SIZE, "ring ctl too big");
+
+/* The geometry of a flow region, from a normalised qos. */
+typedef struct flow_layout {
+        uint64_t ring_size;   /* data bytes per direction, power of two */
+        uint64_t total;       /* bytes of the whole region */
+} flow_layout;
+
+/* Record size for a payload of len bytes. */
+static inline uint64_t ring_rec_size(uint64_t len) {
+        return (REC_HDR + len + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
+}
+
+/* Geometry for qos (normalised by ctl_qos_normalize()). Returns 0 or -EINVAL. */
+int flow_layout_for(const ipcf_qos *qos, flow_layout *ret);
+
+/* Initialise a zero-filled region of layout l (the daemon does this once). */
+void flow_region_init(void *mem, const flow_layout *l);
+
+static inline struct flow_hdr *flow_hdr_of(void *mem) { return mem; }
+static inline struct ring_ctl *flow_ctl_of(void *mem, int ring) {
+        return (struct ring_ctl *)((uint8_t *)mem + FLOW_HDR_SIZE + (size_t)ring * FLOW_CTL_SIZE);
+}
+static inline uint8_t *flow_data_of(void *mem, const flow_layout *l, int ring) {
+        return (uint8_t *)mem + FLOW_DATA_OFF + (size_t)ring * l->ring_size;
+}
+
+/* ---- producer ---------------------------------------------------------- */
+
+typedef struct ring_prod {
+        struct ring_ctl *ctl;
+        uint8_t *data;
+        uint64_t size, mask;
+        uint64_t head;          /* own, authoritative */
+        uint64_t tail_seen;     /* last tail read from shm (validated) */
+        uint64_t msgs;          /* own count of published messages */
+        uint64_t msgs_r_seen;   /* last msgs_r read (validated) */
+        uint64_t bytes;         /* own count of payload bytes */
+        uint32_t max_msgs;      /* 0: no count limit */
+        uint32_t max_msg;
+        bool zero;              /* rendezvous: consumer claims records by CAS */
+        /* open reservation */
+        uint64_t res_pos;       /* position of the reserved record */
+        uint64_t res_len;       /* reserved payload length */
+        uint64_t pad_pos;       /* position of a pad record to publish, or UINT64_MAX */
+        bool reserved;
+        uint64_t last_start;    /* head before the last commit */
+        /* unbounded mode: the free region beyond this is known to be released */
+        bool trim;
+        uint64_t trimmed_to;
+} ring_prod;
+
+void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
+                    const ipcf_qos *qos);
+
+/* Reserve room for a record of len payload bytes, contiguous. Returns 0 and
+ * points *ret at the payload; -EAGAIN if the ring (or the message count) is
+ * full now; -EMSGSIZE if len > max_msg; -EPROTO if the consumer corrupted
+ * the indexes. Does not publish; at most one reservation at a time. */
+int ring_reserve(ring_prod *p, size_t len, void **ret);
+
+/* Publish the reservation with n <= reserved bytes. Returns the record's
+ * position (for ring_taken / ring_withdraw). */
+uint64_t ring_commit(ring_prod *p, size_t n);
+
+/* Would a reservation of len succeed now? (re-reads the consumer's indexes) */
+int ring_can_reserve(ring_prod *p, size_t len);
+
+/* Rendezvous: has the consumer taken (or withdrawn-skipped) the record at pos? */
+bool ring_passed(ring_prod *p, uint64_t pos);
+/* Rendezvous: withdraw the record at pos if the consumer has not claimed it.
+ * Returns 0 if withdrawn, -EALREADY if it was taken. */
+int ring_withdraw(ring_prod *p, uint64_t pos);
+
+/* Was the ring empty just before the last commit? (reads the consumer's tail;
+ * the caller orders it after the commit with a full fence) */
+bool ring_was_empty(ring_prod *p);
+
+/* Unbounded mode: give back pages of the free region the producer will not
+ * reach soon. Cheap when there is nothing to do. */
+void ring_prod_trim(ring_prod *p);
+
+/* ---- consumer ---------------------------------------------------------- */
+
+typedef struct ring_cons {
+        struct ring_ctl *ctl;
+        uint8_t *data;
+        uint64_t size, mask;
+        uint64_t tail;          /* own, authoritative */
+        uint64_t msgs, bytes;   /* own counts */
+        uint32_t max_msg;
+        bool zero;
+        /* the record ring_peek() returned, until ring_consume() */
+        bool peeked;
+        uint64_t cur_next;      /* tail after it */
+        uint32_t cur_len;
+        uint32_t cur_off;       /* STREAM mode: bytes of it already read */
+} ring_cons;
+
+void ring_cons_init(ring_cons *c, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
+                    const ipcf_qos *qos);
+
+/* Look at the next message: returns its length and points *ret at its payload
+ * (inside shared memory), -EAGAIN if the ring is empty, -EPROTO if the producer
+ * wrote garbage. Skips pad and withdrawn records. Idempotent until consumed. */
+ssize_t ring_peek(ring_cons *c, const void **ret);
+
+/* Consume the peeked record (publishes the new tail). */
+void ring_consume(ring_cons *c);
+
+/* Is a record ready at the tail? (no side effects) */
+bool ring_ready(ring_cons *c);
+
+/* Bytes queued, as seen by either side (head - tail, clamped). */
+uint64_t ring_queued(const struct ring_ctl *ctl, uint64_t size);
