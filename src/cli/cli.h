@@ -1,0 +1,181 @@
+/*
+ * cli.h — shared pieces of the `ipcf` command-line tool.
+ *
+ * The tool is one program with subcommands (main.c dispatches). Every
+ * subcommand is a function `int cmd_<name>(int argc, char **argv)` returning
+ * the process exit status: 0 success, 1 failure, 2 usage error (CLI_EXIT_*).
+ *
+ * RULES the subcommands keep:
+ *  - Only the public header ipcf.h (and libc) is used; no library internals.
+ *  - Every error is ONE line on stderr, "ipcf: <what>: <why>", printed through
+ *    cli_error()/cli_usage(); nothing else goes to stderr except progress
+ *    lines (perf) and verbose notes (-v).
+ *  - Options shared by the flow commands (the qos options) are parsed in one
+ *    place, cli_flow_opt(); the stdin/flow copy loop lives in copy.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "ipcf.h"
+
+enum {
+        CLI_EXIT_OK = 0,
+        CLI_EXIT_FAIL = 1,
+        CLI_EXIT_USAGE = 2,
+};
+
+/* ---- subcommands (one file each) ---------------------------------------- */
+int cmd_ls(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
+int cmd_perf(int argc, char **argv);
+
+/* ---- errors (util.c) ---------------------------------------------------- */
+
+/* Print "ipcf: <what>: <ipcf_strerror(err)>" and return CLI_EXIT_FAIL.
+ * err is a negative errno. */
+int cli_error(const char *what, int err);
+/* Print "ipcf: <formatted text>" and return CLI_EXIT_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "ipcf: <cmd>: <formatted text> (try 'ipcf <cmd> --help')" and return
+ * CLI_EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a "-v" note "ipcf: <text>" on stderr if verbose is set. */
+void cli_note(bool verbose, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- numbers, time, formatting (util.c) --------------------------------- */
+
+/* Parse a decimal count with an optional binary suffix k/K (KiB), m/M, g/G.
+ * Returns 0 and *ret, or -EINVAL (not a number, overflow, above max). */
+int cli_parse_size(const char *s, uint64_t max, uint64_t *ret);
+/* Parse a plain non-negative decimal integer up to max. 0 or -EINVAL. */
+int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret);
+/* Parse seconds, fractional allowed ("2", "0.5"); 0 or -EINVAL. */
+int cli_parse_seconds(const char *s, double *ret);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t cli_now_ns(void);
+
+/* "1.50 KiB", "64 B", "3.21 GiB" into buf (returned). */
+const char *cli_fmt_bytes(char *buf, size_t cap, double bytes);
+/* "950", "12.3 k", "4.56 M" into buf (returned). */
+const char *cli_fmt_count(char *buf, size_t cap, double n);
+
+/* Write all of buf to a (blocking) file descriptor; 0 or -errno. */
+int cli_write_all(int fd, const void *buf, size_t len);
+
+/* ---- qos options shared by listen/cat/ping/perf (flowopt.c) ------------- */
+
+/* What the user asked for a flow, and which fields were given explicitly. */
+typedef struct cli_flow_opts {
+        ipcf_qos qos;          /* ipcf_qos_init() defaults + the options */
+        int timeout_ms;        /* --timeout-ms: allocation / accept wait */
+        bool set_mode;         /* --stream given */
+        bool set_capacity;     /* --capacity given */
+} cli_flow_opts;
+
+/* Option codes of the shared qos options (long only), above any short option. */
+enum {
+        CLI_OPT_STREAM = 0x100,
+        CLI_OPT_CAPACITY,
+        CLI_OPT_MAX_BYTES,
+        CLI_OPT_MAX_MSGS,
+        CLI_OPT_MAX_MSG_SIZE,
+        CLI_OPT_FULL,
+        CLI_OPT_SPIN_US,
+        CLI_OPT_TIMEOUT_MS,
+        CLI_OPT_CACHE_MSGS,
+        CLI_OPT_HELP,
+        CLI_OPT_FIRST_PRIVATE, /* subcommands number their own long options from here */
+};
+
+/* The getopt_long entries of the shared options, to splice into a
+ * subcommand's table (followed by its own entries and the zero entry). */
+#define CLI_FLOW_LONGOPTS                                                     \
+        { "stream", no_argument, NULL, CLI_OPT_STREAM },                      \
+        { "capacity", required_argument, NULL, CLI_OPT_CAPACITY },            \
+        { "max-bytes", required_argument, NULL, CLI_OPT_MAX_BYTES },          \
+        { "max-msgs", required_argument, NULL, CLI_OPT_MAX_MSGS },            \
+        { "max-msg-size", required_argument, NULL, CLI_OPT_MAX_MSG_SIZE },    \
+        { "full", required_argument, NULL, CLI_OPT_FULL },                    \
+        { "cache-msgs", required_argument, NULL, CLI_OPT_CACHE_MSGS },        \
+        { "spin-us", required_argument, NULL, CLI_OPT_SPIN_US },              \
+        { "timeout-ms", required_argument, NULL, CLI_OPT_TIMEOUT_MS },        \
+        { "help", no_argument, NULL, CLI_OPT_HELP }
+
+/* The help text of the shared options (for the subcommands' usage). */
+extern const char cli_flow_opts_help[];
+
+/* Defaults: ipcf_qos_init(), timeout_ms as given. */
+void cli_flow_opts_init(cli_flow_opts *o, int default_timeout_ms);
+/* Handle one shared option (opt is getopt_long's result, arg its optarg).
+ * Returns 1 if opt was a shared option and was valid, 0 if opt is not a
+ * shared option (the caller handles it), or CLI_EXIT_USAGE-style failure as
+ * -1 after printing the usage error for cmd. */
+int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o);
+/* A short text "message, bounded 1 MiB, block, spin 10 us" for a qos. */
+const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q);
+const char *cli_mode_name(unsigned mode);
+const char *cli_capacity_name(unsigned capacity);
+const char *cli_full_name(unsigned full);
+
+/* Allocate a flow to name with o's qos and timeout. Returns the port-id, or
+ * prints "ipcf: <cmd> <name>: <why>" (with the refusal reason if any) and
+ * returns a negative errno. */
+int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o);
+
+/* Write all len bytes of buf to port (STREAM writes may move part each
+ * time), each write waiting at most timeout_ms. 0 or a negative errno. */
+int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms);
+/* Read exactly len bytes (STREAM) or one message of exactly len bytes
+ * (MESSAGE) from port into buf, each read waiting at most timeout_ms.
+ * 0, -EBADMSG (a message of another length), or a negative errno. */
+int cli_flow_read_full(int port, void *buf, size_t len, bool stream, int timeout_ms);
+
+/* Reset getopt before a subcommand parses its argv (errors are ours to print:
+ * optstrings start with ':' so a missing value returns ':'). */
+void cli_getopt_reset(void);
+/* Print the usage error for a getopt_long failure (opt '?': unknown option,
+ * ':': missing value) and return CLI_EXIT_USAGE. */
+int cli_bad_option(const char *cmd, int opt, char **argv);
+
+/* ---- the copy loop (copy.c) --------------------------------------------- */
+
+/* How copy_run() ends a flow. */
+typedef struct cli_copy {
+        int port;         /* the flow */
+        int in_fd;        /* bytes to send (stdin), or -1: nothing to send */
+        int out_fd;       /* where received bytes go (stdout) */
+        bool allocator;   /* true for cat: this side ends the flow at the end */
+        int linger_ms;    /* allocator, MESSAGE mode: after in_fd's EOF, wait at
+                           * most this long for the peer's end marker (-1: for ever) */
+        const char *what; /* for error lines: "cat NAME", "listen NAME" */
+} cli_copy;
+
+/* Copy in_fd -> flow and flow -> out_fd until done (see copy.c for the
+ * half-close convention). Returns 0 when the flow ended normally (peer
+ * deallocated, or this side finished and deallocated) or a negative errno
+ * after printing the error. The port is always released on return. */
+int cli_copy_run(const cli_copy *c);
+
+/* ---- aligned tables and JSON strings (table.c) -------------------------- */
+
+typedef struct cli_table cli_table;
+
+/* A table of ncols columns; right[i] true right-aligns column i. Owned by the
+ * caller, freed by cli_table_free(). NULL on out of memory. */
+cli_table *cli_table_new(unsigned ncols, const bool *right);
+/* Append one cell (copied) to the current row; a row ends after ncols cells. */
+void cli_table_add(cli_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print every row with columns padded to their widest cell, two spaces apart. */
+void cli_table_print(const cli_table *t, FILE *out);
+cli_table *cli_table_free(cli_table *t);
+
+/* Print s as a JSON string literal (quotes and escapes included). */
+void cli_json_string(FILE *out, const char *s);

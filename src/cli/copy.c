@@ -1,0 +1,249 @@
+/*
+ * copy.c — the copy loop of `ipcf cat` and `ipcf listen`: bytes from an input
+ * descriptor into a flow and from the flow to an output descriptor, both at
+ * once, driven by poll() on the input, ipcf_fd(port) and ipcf_fd_send(port).
+ *
+ * HALF-CLOSE CONVENTION (MESSAGE mode). A flow has no half-close, so the tool
+ * uses one: an EMPTY message means "this side has nothing more to send". Each
+ * side sends it once its input is exhausted (at once if it has no input). The
+ * copy never produces empty messages otherwise (a read of 0 bytes is EOF).
+ *  - The allocating side (cat) ends the flow with ipcf_dealloc(port, "eof")
+ *    only after it has sent everything, sent its marker AND seen the peer's
+ *    marker (or linger_ms passed): so everything the peer sent is received.
+ *  - The accepting side (listen) never ends the flow itself: it reads until
+ *    ipcf_read() says -EPIPE (everything before it has been delivered).
+ * In STREAM mode there are no boundaries and hence no marker: the allocator
+ * deallocates as soon as its input is sent, after draining what has already
+ * arrived.
+ *
+ * Writes to the flow never wait inside the library (timeout 0; the loop waits
+ * in poll() on ipcf_fd_send instead), except in ZERO capacity where a write
+ * can only complete while it waits for the reader: there it waits in short
+ * slices and the loop services the other direction between them.
+ * Writes to out_fd are blocking: the output paces the flow.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Largest piece read from in_fd or the flow at once (STREAM, and the cap of
+ * MESSAGE-mode chunks): big enough for full-speed copies. */
+#define COPY_CHUNK (256u << 10)
+/* Reads from the flow per wake-up before the input gets its turn. */
+#define COPY_READ_BURST 64
+/* ZERO capacity: one write waits at most this long for the reader. */
+#define COPY_ZERO_SLICE_MS 10
+
+typedef struct copy_state {
+        const cli_copy *c;
+        bool stream;            /* STREAM mode: no markers */
+        bool zero;              /* ZERO capacity: writes wait in slices */
+        char *obuf;             /* input bytes not yet in the flow */
+        size_t ochunk, olen, ooff;
+        bool in_eof;            /* in_fd is exhausted (or there is none) */
+        bool marker_sent;       /* our empty end-marker is in the flow */
+        bool peer_done;         /* the peer's end marker arrived */
+        bool send_blocked;      /* the last write would have waited */
+        char *ibuf;             /* flow -> out_fd */
+        size_t icap;
+} copy_state;
+
+/* Is there something (data or the marker) to put into the flow? */
+static bool copy_have_output(const copy_state *s) {
+        return s->ooff < s->olen || (s->in_eof && !s->marker_sent && !s->stream);
+}
+
+/* Push pending input bytes, then the marker, into the flow without waiting
+ * (ZERO: a short slice). Returns 0 (progress, or blocked: send_blocked set)
+ * or a negative errno from ipcf_write. */
+static int copy_send(copy_state *s) {
+        int timeout = s->zero ? COPY_ZERO_SLICE_MS : 0;
+        s->send_blocked = false;
+        while (copy_have_output(s)) {
+                size_t len = s->olen - s->ooff; /* 0: the marker */
+                ssize_t n = ipcf_write(s->c->port, s->obuf + s->ooff, len, timeout);
+                if (n == -EAGAIN || n == -ETIMEDOUT) {
+                        s->send_blocked = true;
+                        return 0;
+                }
+                if (n < 0)
+                        return (int)n;
+                if (len == 0) {
+                        s->marker_sent = true;
+                        return 0;
+                }
+                s->ooff += (size_t)n;
+        }
+        return 0;
+}
+
+/* Read once from in_fd into the empty output buffer. 0 or -errno. */
+static int copy_fill(copy_state *s) {
+        ssize_t n = read(s->c->in_fd, s->obuf, s->ochunk);
+        if (n < 0)
+                return (errno == EINTR || errno == EAGAIN) ? 0 : -errno;
+        if (n == 0)
+                s->in_eof = true;
+        s->olen = (size_t)n;
+        s->ooff = 0;
+        return 0;
+}
+
+/* Move what the flow holds to out_fd, up to a burst. Returns 0 (nothing more
+ * now), 1 the flow ended normally (-EPIPE), or a negative errno; *ret_out_err
+ * is set when the error is the output's, not the flow's. */
+static int copy_recv(copy_state *s, bool *ret_out_err) {
+        for (int i = 0; i < COPY_READ_BURST; i++) {
+                ssize_t n = ipcf_read(s->c->port, s->ibuf, s->icap, 0);
+                if (n == -EAGAIN)
+                        return 0;
+                if (n == -EPIPE)
+                        return 1;
+                if (n == -EMSGSIZE) {
+                        /* A message larger than our buffer: grow and retry. */
+                        ssize_t need = ipcf_next_size(s->c->port, 0);
+                        char *p = need > 0 ? realloc(s->ibuf, (size_t)need) : NULL;
+                        if (!p)
+                                return need < 0 ? (int)need : -ENOMEM;
+                        s->ibuf = p;
+                        s->icap = (size_t)need;
+                        continue;
+                }
+                if (n < 0)
+                        return (int)n;
+                if (n == 0 && !s->stream) {
+                        s->peer_done = true; /* the peer's end marker */
+                        continue;
+                }
+                int r = cli_write_all(s->c->out_fd, s->ibuf, (size_t)n);
+                if (r < 0) {
+                        *ret_out_err = true;
+                        return r;
+                }
+        }
+        return 0;
+}
+
+/* Move everything the flow still holds to out_fd, without waiting.
+ * Returns 0 (also when the flow has ended) or a negative errno. */
+static int copy_drain(copy_state *s, bool *ret_out_err) {
+        int r;
+        while ((r = copy_recv(s, ret_out_err)) == 0 && ipcf_next_size(s->c->port, 0) >= 0)
+                ;
+        return r == 1 ? 0 : r;
+}
+
+/* Has the allocator finished its part (everything sent and, in MESSAGE mode,
+ * the peer's marker seen)? */
+static bool copy_allocator_done(const copy_state *s) {
+        if (!s->in_eof || copy_have_output(s))
+                return false;
+        return s->stream || s->peer_done;
+}
+
+int cli_copy_run(const cli_copy *c) {
+        copy_state s = { .c = c };
+        ipcf_qos q;
+        int r = ipcf_qos_get(c->port, &q);
+        int flow_fd = r < 0 ? r : ipcf_fd(c->port);
+        int send_fd = flow_fd < 0 ? flow_fd : ipcf_fd_send(c->port);
+        if (send_fd < 0) {
+                cli_error(c->what, send_fd);
+                ipcf_dealloc(c->port, "error");
+                return send_fd;
+        }
+        s.stream = q.mode == IPCF_MODE_STREAM;
+        s.zero = q.capacity == IPCF_CAPACITY_ZERO;
+        s.ochunk = COPY_CHUNK;
+        if (!s.stream && q.max_msg_size && q.max_msg_size < s.ochunk)
+                s.ochunk = q.max_msg_size;
+        s.icap = s.stream || !q.max_msg_size ? COPY_CHUNK : q.max_msg_size;
+        s.obuf = malloc(s.ochunk);
+        s.ibuf = malloc(s.icap);
+        s.in_eof = c->in_fd < 0;
+        const char *reason = "error";
+        bool out_err = false, lingering = false;
+        uint64_t linger_end = 0;
+        r = (s.obuf && s.ibuf) ? 0 : -ENOMEM;
+
+        while (r == 0) {
+                r = copy_send(&s);
+                if (r == -EPIPE) {
+                        /* The peer ended the flow while we still had bytes for
+                         * it: deliver what it sent us; for the accepting side
+                         * that is a normal end, the allocator lost input. */
+                        r = copy_drain(&s, &out_err);
+                        if (r == 0 && c->allocator)
+                                r = -EPIPE;
+                        reason = NULL;
+                        break;
+                }
+                if (r < 0)
+                        break;
+                if (c->allocator && copy_allocator_done(&s)) {
+                        r = copy_drain(&s, &out_err); /* STREAM: what already came */
+                        reason = "eof";
+                        break;
+                }
+                /* Allocator in MESSAGE mode, input done: wait for the marker,
+                 * at most linger_ms. */
+                if (c->allocator && s.in_eof && !copy_have_output(&s) && !lingering) {
+                        lingering = true;
+                        if (c->linger_ms >= 0)
+                                linger_end = cli_now_ns() + (uint64_t)c->linger_ms * 1000000u;
+                }
+                int timeout = -1;
+                if (s.send_blocked && s.zero)
+                        timeout = 0; /* the write waits in its own slices */
+                if (lingering && c->linger_ms >= 0) {
+                        uint64_t now = cli_now_ns();
+                        if (now >= linger_end) {
+                                reason = "eof";
+                                break;
+                        }
+                        timeout = (int)((linger_end - now + 999999u) / 1000000u);
+                }
+
+                struct pollfd pfd[3] = {
+                        { .fd = flow_fd, .events = POLLIN },
+                        { .fd = -1, .events = POLLIN },
+                        { .fd = -1, .events = POLLIN },
+                };
+                if (!s.in_eof && s.ooff >= s.olen)
+                        pfd[1].fd = c->in_fd;        /* room for more input */
+                if (s.send_blocked && !s.zero)
+                        pfd[2].fd = send_fd;         /* wait for room in the flow */
+                if (poll(pfd, 3, timeout) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                if (pfd[1].revents)
+                        r = copy_fill(&s);
+                if (r == 0 && pfd[0].revents) {
+                        r = copy_recv(&s, &out_err);
+                        if (r == 1) {
+                                /* The peer ended the flow; all it wrote is out. */
+                                r = 0;
+                                reason = NULL;
+                                break;
+                        }
+                }
+        }
+
+        if (r < 0) {
+                if (out_err)
+                        fprintf(stderr, "ipcf: %s: output: %s\n", c->what, strerror(-r));
+                else
+                        cli_error(c->what, r);
+        }
+        ipcf_dealloc(c->port, r < 0 ? "error" : reason);
+        free(s.obuf);
+        free(s.ibuf);
+        return r;
+}

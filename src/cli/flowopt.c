@@ -1,0 +1,191 @@
+/*
+ * flowopt.c — the options every flow command shares (the flow's "qos") and
+ * the allocation helper built on them.
+ *
+ * listen, cat, ping and perf all splice CLI_FLOW_LONGOPTS into their
+ * getopt_long table and hand every option code to cli_flow_opt() first; it
+ * claims the shared ones. So the spelling, the checks and the help text of
+ * these options exist once.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+const char cli_flow_opts_help[] =
+        "flow options (the allocating side chooses; see docs/CLI.md):\n"
+        "  --stream               byte stream instead of whole messages\n"
+        "  --capacity=KIND        zero | bounded (default) | unbounded\n"
+        "  --max-bytes=N          queue bytes per direction (k/M/G suffixes)\n"
+        "  --max-msgs=N           at most N queued messages (bounded)\n"
+        "  --max-msg-size=N       largest message (default 256K)\n"
+        "  --full=POLICY          when the queue is full: block | fail | cache\n"
+        "  --cache-msgs=N         messages the sender may cache (--full=cache)\n"
+        "  --spin-us=N            spin this long before sleeping (0: never spin)\n"
+        "  --timeout-ms=N         wait for the allocation (or a flow) at most N ms\n";
+
+void cli_flow_opts_init(cli_flow_opts *o, int default_timeout_ms) {
+        memset(o, 0, sizeof(*o));
+        ipcf_qos_init(&o->qos);
+        o->timeout_ms = default_timeout_ms;
+}
+
+/* Look word up in a NULL-terminated list of names; its index or -1. */
+static int pick(const char *word, const char *const *names) {
+        for (int i = 0; names[i]; i++)
+                if (!strcmp(word, names[i]))
+                        return i;
+        return -1;
+}
+
+/* The enum values of ipcf.h, in the order of these names. */
+static const char *const capacity_names[] = { "bounded", "zero", "unbounded", NULL };
+static const char *const mode_names[] = { "message", "stream", NULL };
+static const char *const full_names[] = { "block", "fail", "cache", NULL };
+
+const char *cli_capacity_name(unsigned capacity) {
+        return capacity < 3 ? capacity_names[capacity] : "?";
+}
+const char *cli_mode_name(unsigned mode) {
+        return mode < 2 ? mode_names[mode] : "?";
+}
+const char *cli_full_name(unsigned full) {
+        return full < 3 ? full_names[full] : "?";
+}
+
+int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o) {
+        uint64_t v = 0;
+        int k;
+        switch (opt) {
+        case CLI_OPT_STREAM:
+                o->qos.mode = IPCF_MODE_STREAM;
+                o->set_mode = true;
+                return 1;
+        case CLI_OPT_CAPACITY:
+                if ((k = pick(arg, capacity_names)) < 0)
+                        break;
+                o->qos.capacity = (uint8_t)k;
+                o->set_capacity = true;
+                return 1;
+        case CLI_OPT_FULL:
+                if ((k = pick(arg, full_names)) < 0)
+                        break;
+                o->qos.full = (uint8_t)k;
+                return 1;
+        case CLI_OPT_MAX_BYTES:
+                if (cli_parse_size(arg, UINT64_MAX, &v) < 0)
+                        break;
+                o->qos.max_bytes = v;
+                return 1;
+        case CLI_OPT_MAX_MSGS:
+                if (cli_parse_size(arg, UINT32_MAX, &v) < 0)
+                        break;
+                o->qos.max_msgs = (uint32_t)v;
+                return 1;
+        case CLI_OPT_MAX_MSG_SIZE:
+                if (cli_parse_size(arg, UINT32_MAX, &v) < 0 || v == 0)
+                        break;
+                o->qos.max_msg_size = (uint32_t)v;
+                return 1;
+        case CLI_OPT_CACHE_MSGS:
+                if (cli_parse_uint(arg, UINT32_MAX, &v) < 0)
+                        break;
+                o->qos.cache_msgs = (uint32_t)v;
+                return 1;
+        case CLI_OPT_SPIN_US:
+                if (cli_parse_uint(arg, UINT32_MAX, &v) < 0)
+                        break;
+                o->qos.spin_us = (uint32_t)v;
+                return 1;
+        case CLI_OPT_TIMEOUT_MS:
+                /* -1 means "wait for ever", as everywhere in the API. */
+                if (!strcmp(arg, "-1"))
+                        o->timeout_ms = -1;
+                else if (cli_parse_uint(arg, INT32_MAX, &v) == 0)
+                        o->timeout_ms = (int)v;
+                else
+                        break;
+                return 1;
+        default:
+                return 0; /* not ours */
+        }
+        /* Find the option's spelling for the message. */
+        static const struct option longopts[] = { CLI_FLOW_LONGOPTS, { 0 } };
+        const char *name = "?";
+        for (const struct option *lo = longopts; lo->name; lo++)
+                if (lo->val == opt)
+                        name = lo->name;
+        cli_usage(cmd, "bad value for --%s: '%s'", name, arg ? arg : "");
+        return -1;
+}
+
+const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q) {
+        char bytes[32];
+        if (q->capacity == IPCF_CAPACITY_ZERO)
+                snprintf(bytes, sizeof(bytes), "no buffer");
+        else
+                cli_fmt_bytes(bytes, sizeof(bytes), (double)q->max_bytes);
+        snprintf(buf, cap, "%s, %s %s, full: %s, spin %u us", cli_mode_name(q->mode),
+                 cli_capacity_name(q->capacity), bytes, cli_full_name(q->full), q->spin_us);
+        return buf;
+}
+
+int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o) {
+        ipcf_reason why;
+        memset(&why, 0, sizeof(why));
+        int port = ipcf_alloc(name, &o->qos, o->timeout_ms, &why);
+        if (port >= 0)
+                return port;
+        if (port == -ECONNREFUSED && why.text[0])
+                fprintf(stderr, "ipcf: %s %s: %s: %s\n", cmd, name, ipcf_strerror(port), why.text);
+        else
+                fprintf(stderr, "ipcf: %s %s: %s\n", cmd, name, ipcf_strerror(port));
+        return port;
+}
+
+void cli_getopt_reset(void) {
+        optind = 0; /* 0, not 1: makes glibc reinitialise its state fully */
+        opterr = 0; /* we print our own one-line usage errors */
+}
+
+int cli_bad_option(const char *cmd, int opt, char **argv) {
+        /* optopt names a bad short option; for long ones the word is in argv. */
+        const char *word = optind > 0 ? argv[optind - 1] : "?";
+        char shortopt[3] = { '-', (char)optopt, 0 };
+        if (optopt > 0 && optopt < 0x100)
+                word = shortopt;
+        if (opt == ':')
+                return cli_usage(cmd, "option '%s' needs a value", word);
+        return cli_usage(cmd, "unknown option '%s'", word);
+}
+
+int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms) {
+        const char *p = buf;
+        do {
+                ssize_t n = ipcf_write(port, p, len, timeout_ms);
+                if (n < 0)
+                        return (int)n;
+                p += n;
+                len -= (size_t)n;
+        } while (len > 0);
+        return 0;
+}
+
+int cli_flow_read_full(int port, void *buf, size_t len, bool stream, int timeout_ms) {
+        char *p = buf;
+        if (!stream) {
+                ssize_t n = ipcf_read(port, p, len, timeout_ms);
+                if (n == -EMSGSIZE || (n >= 0 && (size_t)n != len))
+                        return -EBADMSG;
+                return n < 0 ? (int)n : 0;
+        }
+        while (len > 0) {
+                ssize_t n = ipcf_read(port, p, len, timeout_ms);
+                if (n < 0)
+                        return (int)n;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * main.c — `ipcf`, the command-line tool of the interprocess communication
+ * facility: dispatch to one subcommand per file (cmd_*.c).
+ *
+ * Process-wide settings belong here and nowhere else: SIGPIPE is ignored (a
+ * closed stdout shows up as EPIPE from write and is reported), and the soft
+ * RLIMIT_NOFILE is raised to the hard limit (each port holds 4 descriptors).
+ * Exit status: 0 success, 1 failure, 2 usage error.
+ */
+#include "cli/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+typedef struct cli_command {
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *summary;
+} cli_command;
+
+static const cli_command commands[] = {
+        { "ls", cmd_ls, "list names and flows of this host's facility" },
+        { "listen", cmd_listen, "register a name, accept flows, copy them to stdout/stdin" },
+        { "cat", cmd_cat, "allocate a flow to a name, copy stdin/stdout through it" },
+        { "ping", cmd_ping, "measure round trips to an echoing listener" },
+        { "perf", cmd_perf, "measure throughput to a sinking listener" },
+};
+
+static void print_help(FILE *out) {
+        fputs("usage: ipcf COMMAND [OPTIONS] [ARGS]\n\n"
+              "Talk to processes by name through the local IPC facility (ipcfd).\n\n"
+              "commands:\n",
+              out);
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fputs("\n'ipcf COMMAND --help' describes a command.\n"
+              "environment: IPCF_RUNTIME_DIR (the facility instance), IPCF_NO_AUTOSTART=1,\n"
+              "IPCF_DAEMON (the ipcfd to start when none runs).\n",
+              out);
+}
+
+/* Raise the soft descriptor limit to the hard one; failures are harmless. */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+int main(int argc, char **argv) {
+        signal(SIGPIPE, SIG_IGN);
+        raise_nofile_limit();
+
+        if (argc < 2) {
+                print_help(stderr);
+                return CLI_EXIT_USAGE;
+        }
+        const char *name = argv[1];
+        if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+                print_help(stdout);
+                return CLI_EXIT_OK;
+        }
+        if (!strcmp(name, "--version")) {
+                printf("ipcf %d.%d\n", IPCF_VERSION_MAJOR, IPCF_VERSION_MINOR);
+                return CLI_EXIT_OK;
+        }
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+                if (!strcmp(name, commands[i].name)) {
+                        /* The subcommand sees its own name as argv[0]. */
+                        int status = commands[i].run(argc - 1, argv + 1);
+                        if (fflush(stdout) != 0 && status == CLI_EXIT_OK)
+                                status = cli_fail("%s: stdout: write failed", name);
+                        return status;
+                }
+        }
+        fprintf(stderr, "ipcf: unknown command '%s' (try 'ipcf --help')\n", name);
+        return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,156 @@
+/*
+ * util.c — small helpers of the ipcf tool: error lines, number parsing,
+ * the clock, human-readable figures and a full write.
+ *
+ * Error lines all have the shape "ipcf: <what>: <why>" on stderr, one line,
+ * so scripts and tests can rely on it. Nothing here exits: the helpers return
+ * the exit status for the caller to pass up.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_error(const char *what, int err) {
+        fprintf(stderr, "ipcf: %s: %s\n", what, ipcf_strerror(err));
+        return CLI_EXIT_FAIL;
+}
+
+int cli_fail(const char *fmt, ...) {
+        va_list ap;
+        fputs("ipcf: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return CLI_EXIT_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+        va_list ap;
+        fprintf(stderr, "ipcf: %s: ", cmd);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, " (try 'ipcf %s --help')\n", cmd);
+        return CLI_EXIT_USAGE;
+}
+
+void cli_note(bool verbose, const char *fmt, ...) {
+        if (!verbose)
+                return;
+        va_list ap;
+        fputs("ipcf: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret) {
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL; /* strtoull would accept "-1" and " 1" */
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || *end || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t max, uint64_t *ret) {
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno)
+                return -EINVAL;
+        unsigned shift = 0;
+        switch (*end) {
+        case 0: break;
+        case 'k': case 'K': shift = 10; end++; break;
+        case 'm': case 'M': shift = 20; end++; break;
+        case 'g': case 'G': shift = 30; end++; break;
+        default: return -EINVAL;
+        }
+        /* Accept "64k", "64K", "64KiB" and "64KB" alike. */
+        if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+                end += strlen(end);
+        if (*end || (shift && v > (UINT64_MAX >> shift)))
+                return -EINVAL;
+        v <<= shift;
+        if (v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int cli_parse_seconds(const char *s, double *ret) {
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL;
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || *end || !isfinite(v) || v > 1e6)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+uint64_t cli_now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *cli_fmt_bytes(char *buf, size_t cap, double bytes) {
+        static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        unsigned u = 0;
+        while (bytes >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+                bytes /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, cap, "%.0f B", bytes);
+        else
+                snprintf(buf, cap, bytes < 10 ? "%.2f %s" : bytes < 100 ? "%.1f %s" : "%.0f %s",
+                         bytes, unit[u]);
+        return buf;
+}
+
+const char *cli_fmt_count(char *buf, size_t cap, double n) {
+        static const char *const unit[] = { "", " k", " M", " G", " T" };
+        unsigned u = 0;
+        while (n >= 1000 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+                n /= 1000;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, cap, "%.0f", n);
+        else
+                snprintf(buf, cap, n < 10 ? "%.2f%s" : n < 100 ? "%.1f%s" : "%.0f%s", n, unit[u]);
+        return buf;
+}
+
+int cli_write_all(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
