@@ -1,0 +1,421 @@
+/*
+ * assoc.c — the association with one peer host: creation, input dispatch,
+ * timers, the event queue, flow allocation from the peer, and death.
+ *
+ * Input: a datagram is checked whole (length, header, receiver index, CRC)
+ * before any frame is acted on; its packet number must be new; then frames
+ * are processed in order. A malformed frame stops processing of the datagram
+ * (frames already processed stay processed: each is independently valid) and
+ * is counted. Nothing a peer sends can make the engine allocate beyond
+ * max_flows flows of configured size.
+ *
+ * Life: a peer silent for peer_timeout is dead (EFCP_EV_PEER_TIMEOUT, each
+ * open flow gets EFCP_EV_FLOW_DEALLOCATED). A port-id released stays in
+ * quarantine for quarantine_ns so late packets of its old flow cannot reach a
+ * new one; frames arriving for it are answered with a DEALLOC.
+ *
+ * Callers: the application through efcp.h; one thread at a time.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "efcp/internal.h"
+
+void efcp_config_default(efcp_config *c) {
+        *c = (efcp_config){
+                .max_datagram = 1472,
+                .max_flows = 64,
+                .max_msg = 65536,
+                .flow_window = 256,
+                .flow_send_buf = 256,
+                .max_inflight = 4096,
+                .cc = EFCP_CC_NEWRENO,
+                .pacing = true,
+                .initial_rtt_ns = 10000000,
+                .max_ack_delay_ns = 1000000,
+                .granularity_ns = 1000000,
+                .max_pto_ns = 1000000000,
+                .keepalive_ns = 2000000000,
+                .peer_timeout_ns = 60000000000ull,
+                .quarantine_ns = 10000000000ull,
+                .flow_idle_ns = 0,
+                .seed = 1,
+        };
+}
+
+static int config_check(const efcp_config *c) {
+        if (c->max_datagram < 256 || c->max_datagram > 65507 || c->max_flows == 0 ||
+            c->max_flows > 4096 || c->flow_window == 0 || c->flow_window > (1u << 20) ||
+            c->flow_send_buf == 0 || c->flow_send_buf > (1u << 20) || c->max_inflight < 16 ||
+            c->max_inflight > (1u << 20) || c->cc > EFCP_CC_CUBIC || c->max_ack_delay_ns == 0 ||
+            c->granularity_ns == 0 || c->max_pto_ns == 0 || c->peer_timeout_ns == 0 ||
+            c->initial_rtt_ns == 0 || c->keepalive_ns == 0 || c->max_msg > (1u << 30))
+                return -EINVAL;
+        /* the largest message must fit both windows, or it could never go */
+        uint32_t pm = c->max_datagram - EFCP_HDR_LEN - EFCP_TAG_LEN - EFCP_DATA_HDR_LEN;
+        uint32_t frags = c->max_msg / pm + 1;
+        if (frags > c->flow_window || frags > c->flow_send_buf)
+                return -EINVAL;
+        return 0;
+}
+
+int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_assoc) {
+        if (!cfg || !ret_assoc || config_check(cfg) < 0)
+                return -EINVAL;
+        efcp_assoc *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->cfg = *cfg;
+        a->trailer = EFCP_CRC_LEN;
+        /* the payload size leaves room for a 16-byte tag, so that the later
+         * authenticated mode carries the same PDUs in the same datagrams */
+        a->payload_max = cfg->max_datagram - EFCP_HDR_LEN - EFCP_TAG_LEN - EFCP_DATA_HDR_LEN;
+        a->max_frags = cfg->max_msg / a->payload_max + 1;
+        uint32_t ring = 1;
+        while (ring < cfg->max_inflight)
+                ring <<= 1;
+        a->sent_mask = ring - 1;
+        a->sent = calloc(ring, sizeof(efcp_sent));
+        a->flows = calloc(cfg->max_flows, sizeof(efcp_flow));
+        a->ev_cap = 2 * cfg->max_flows + 16;
+        a->ev = calloc(a->ev_cap, sizeof(efcp_event));
+        if (!a->sent || !a->flows || !a->ev)
+                return efcp_assoc_free(a), -ENOMEM;
+        for (uint32_t i = 0; i < ring; i++)
+                a->sent[i].pn = UINT64_MAX;
+        for (uint32_t i = 0; i < cfg->max_flows; i++) {
+                a->flows[i].slot = (uint16_t)i;
+                a->flows[i].ctl_next = a->flows[i].sched_next = a->flows[i].sched_prev = EFCP_NIL;
+        }
+        a->ctl_head = a->ctl_tail = a->sched_head = EFCP_NIL;
+        efcp_cc_init(&a->cc, (int)cfg->cc, cfg->max_datagram, cfg->pacing);
+        a->now = now_ns;
+        a->last_rx = now_ns;
+        a->last_eliciting_sent = now_ns;
+        *ret_assoc = a;
+        return 0;
+}
+
+efcp_assoc *efcp_assoc_free(efcp_assoc *a) {
+        if (!a)
+                return NULL;
+        if (a->flows)
+                for (uint32_t i = 0; i < a->cfg.max_flows; i++)
+                        if (a->flows[i].state != FS_FREE)
+                                efcp_flow_release(&a->flows[i]);
+        free(a->flows);
+        free(a->sent);
+        free(a->ev);
+        free(a);
+        return NULL;
+}
+
+/* ---- events and lookups ------------------------------------------------ */
+
+void efcp_assoc_event(efcp_assoc *a, efcp_event_type type, const efcp_flow *f, uint32_t reason) {
+        if (a->ev_count == a->ev_cap)
+                return; /* the caller does not drain: bounded, oldest kept */
+        efcp_event *e = &a->ev[(a->ev_head + a->ev_count++) % a->ev_cap];
+        *e = (efcp_event){.type = type, .reason = reason};
+        if (f) {
+                e->local_port = f->local_port;
+                e->remote_port = f->remote_port;
+                e->policy = f->policy;
+        }
+}
+
+int efcp_event_next(efcp_assoc *a, efcp_event *ret_ev) {
+        if (!a || !ret_ev || a->ev_count == 0)
+                return 0;
+        *ret_ev = a->ev[a->ev_head];
+        a->ev_head = (a->ev_head + 1) % a->ev_cap;
+        a->ev_count--;
+        return 1;
+}
+
+/* Any slot (live or quarantined) bound to local_port, or NULL. */
+static efcp_flow *assoc_find(efcp_assoc *a, uint32_t local_port) {
+        efcp_flow *f = &a->flows[a->last_lookup];
+        if (f->state != FS_FREE && f->local_port == local_port)
+                return f;
+        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
+                f = &a->flows[i];
+                if (f->state != FS_FREE && f->local_port == local_port) {
+                        a->last_lookup = (uint16_t)i;
+                        return f;
+                }
+        }
+        return NULL;
+}
+
+efcp_flow *efcp_assoc_lookup(efcp_assoc *a, uint32_t local_port) { return assoc_find(a, local_port); }
+
+efcp_flow *efcp_flow_get(efcp_assoc *a, uint32_t local_port) {
+        efcp_flow *f = a ? assoc_find(a, local_port) : NULL;
+        return f && !f->app_closed && f->state != FS_QUARANTINE ? f : NULL;
+}
+
+/* Queues a DEALLOC for a flow we hold no state for (bounded, deduplicated:
+ * if it is lost, the peer's next frame for that flow brings another). */
+void efcp_assoc_unsolicited(efcp_assoc *a, uint32_t dst, uint32_t src, uint32_t reason) {
+        for (uint32_t i = 0; i < a->nunsol; i++)
+                if (a->unsol[i].dst == dst && a->unsol[i].src == src)
+                        return;
+        if (a->nunsol < EFCP_UNSOL_MAX)
+                a->unsol[a->nunsol++] = (efcp_unsol){dst, src, reason};
+}
+
+/* ---- death --------------------------------------------------------------- */
+
+static void assoc_die(efcp_assoc *a, uint32_t reason) {
+        if (a->dead)
+                return;
+        a->dead = true;
+        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
+                efcp_flow *f = &a->flows[i];
+                if (f->state == FS_OPEN)
+                        efcp_flow_peer_dealloc(f, reason);
+                else if (f->state == FS_CLOSING)
+                        efcp_flow_quarantine(f, a->now);
+        }
+        efcp_assoc_event(a, reason == EFCP_REASON_PEER_TIMEOUT ? EFCP_EV_PEER_TIMEOUT
+                                                                : EFCP_EV_PEER_CLOSED,
+                         NULL, reason);
+}
+
+void efcp_assoc_close(efcp_assoc *a, uint32_t reason) {
+        if (!a || a->dead)
+                return;
+        a->close_pending = true;
+        a->close_reason = reason;
+        a->dead = true;
+        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
+                efcp_flow *f = &a->flows[i];
+                if (f->state == FS_OPEN || f->state == FS_CLOSING) {
+                        f->state = FS_DEALLOCATED;
+                        f->reason = reason;
+                        efcp_sched_remove(a, f);
+                        f->ctl = 0;
+                }
+        }
+}
+
+bool efcp_assoc_dead(const efcp_assoc *a) { return a->dead; }
+const efcp_stats *efcp_assoc_stats(const efcp_assoc *a) { return &a->st; }
+
+void efcp_assoc_path(const efcp_assoc *a, efcp_path_info *ret) {
+        *ret = (efcp_path_info){
+                .srtt_ns = a->srtt,
+                .rttvar_ns = a->rttvar,
+                .min_rtt_ns = a->min_rtt,
+                .latest_rtt_ns = a->latest_rtt,
+                .cwnd = a->cc.cwnd,
+                .ssthresh = a->cc.ssthresh,
+                .bytes_in_flight = a->cc.bytes_in_flight,
+                .pto_count = a->pto_count,
+                .dead = a->dead,
+        };
+}
+
+/* ---- input ----------------------------------------------------------------- */
+
+/* Is the frame about the flow f as the peer sees it (dst ours, src theirs)? */
+static efcp_flow *assoc_flow_for(efcp_assoc *a, uint32_t dst, uint32_t src) {
+        efcp_flow *f = assoc_find(a, dst);
+        return f && f->remote_port == src ? f : NULL;
+}
+
+static void input_alloc(efcp_assoc *a, const efcp_frame *fr) {
+        uint32_t dst = fr->u.alloc.dst, src = fr->u.alloc.src;
+        efcp_flow *f = assoc_find(a, dst);
+        if (f) {
+                if (f->remote_port != src || f->state == FS_QUARANTINE)
+                        efcp_assoc_unsolicited(a, src, dst, EFCP_REASON_PORT_BUSY);
+                else if (f->state == FS_OPEN)
+                        efcp_flow_rx_alloc(f, fr); /* the answer to our open, or a repeat */
+                return;
+        }
+        /* a new flow from the peer: its promises must fit our bounds */
+        if ((fr->u.alloc.policy & ~3u) || fr->u.alloc.credit == 0 ||
+            fr->u.alloc.credit > a->cfg.flow_window || fr->u.alloc.max_msg > a->cfg.max_msg) {
+                efcp_assoc_unsolicited(a, src, dst, EFCP_REASON_NO_RESOURCES);
+                return;
+        }
+        if (efcp_flow_create(a, dst, src, fr->u.alloc.policy, &f) < 0) {
+                efcp_assoc_unsolicited(a, src, dst, EFCP_REASON_NO_RESOURCES);
+                return;
+        }
+        efcp_flow_rx_alloc(f, fr);
+        efcp_flow_policy pol = {.flags = fr->u.alloc.policy, .isn_random = true};
+        efcp_flow_start(f, &pol); /* our ALLOC tells the peer our ISN */
+        efcp_assoc_event(a, EFCP_EV_FLOW_ALLOCATED, f, 0);
+}
+
+static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
+        efcp_flow *f;
+        switch (fr->type) {
+        case EFCP_FT_ACK:
+                efcp_recovery_on_ack(a, fr, now);
+                break;
+        case EFCP_FT_DATA:
+                f = assoc_flow_for(a, fr->u.data.dst, fr->u.data.src);
+                if (f && f->state != FS_QUARANTINE) {
+                        efcp_flow_rx_data(f, fr, now);
+                } else {
+                        a->st.pdus_dropped++;
+                        efcp_assoc_unsolicited(a, fr->u.data.src, fr->u.data.dst,
+                                               EFCP_REASON_UNKNOWN_FLOW);
+                }
+                break;
+        case EFCP_FT_CREDIT:
+                f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
+                if (f && (f->state == FS_OPEN || f->state == FS_CLOSING))
+                        efcp_flow_rx_credit(f, fr->u.fc.value);
+                break;
+        case EFCP_FT_BLOCKED:
+                f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
+                if (f && f->state == FS_OPEN && f->rx_known)
+                        efcp_ctl_add(a, f, CTL_CREDIT);
+                break;
+        case EFCP_FT_ALLOC:
+                input_alloc(a, fr);
+                break;
+        case EFCP_FT_DEALLOC:
+                f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
+                if (f)
+                        efcp_flow_peer_dealloc(f, fr->u.fc.value);
+                break;
+        case EFCP_FT_CLOSE:
+                assoc_die(a, EFCP_REASON_PEER_CLOSED);
+                break;
+        default: /* PING, PADDING: nothing beyond eliciting an ack */
+                break;
+        }
+}
+
+int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now) {
+        if (!a || (!dgram && len))
+                return -EINVAL;
+        a->now = now;
+        a->st.dgrams_in++;
+        a->st.bytes_in += len;
+        if (a->dead)
+                return -ENOTCONN;
+        const uint8_t *p = dgram;
+        efcp_hdr h;
+        if (len > 65535 || efcp_wire_get_hdr(p, len, &h) < 0 || h.rx_index != a->cfg.local_index) {
+                a->st.bad_header++;
+                return -EBADMSG;
+        }
+        if (!efcp_wire_check_plain(p, len)) {
+                a->st.bad_crc++;
+                return -EBADMSG;
+        }
+        /* pass 1: parse everything; a datagram with any malformed frame is
+         * dropped whole, before its packet number is recorded */
+        size_t off = EFCP_HDR_LEN, end = len - EFCP_CRC_LEN;
+        bool eliciting = false;
+        efcp_frame fr;
+        while (off < end) {
+                int n = efcp_wire_get_frame(p + off, end - off, &fr);
+                if (n < 0) {
+                        a->st.bad_frame++;
+                        return -EBADMSG;
+                }
+                if (fr.type != EFCP_FT_ACK && fr.type != EFCP_FT_PADDING)
+                        eliciting = true;
+                off += (size_t)n;
+        }
+        int r = efcp_rx_record(a, h.pn, eliciting, now);
+        if (r < 0) {
+                if (r == -EALREADY)
+                        a->st.dup_packets++;
+                else
+                        a->st.old_packets++;
+                return r;
+        }
+        a->last_rx = now;
+        /* pass 2: act */
+        for (off = EFCP_HDR_LEN; off < end && !a->dead;) {
+                int n = efcp_wire_get_frame(p + off, end - off, &fr);
+                input_frame(a, &fr, now);
+                off += (size_t)n;
+        }
+        efcp_timeout(a, now);
+        return 0;
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+void efcp_timeout(efcp_assoc *a, uint64_t now) {
+        if (!a)
+                return;
+        a->now = now;
+        if (a->dead)
+                return;
+        if (now >= a->last_rx + a->cfg.peer_timeout_ns) {
+                assoc_die(a, EFCP_REASON_PEER_TIMEOUT);
+                return;
+        }
+        efcp_recovery_timeout(a, now);
+        if (a->ack_pending && a->ack_deadline && now >= a->ack_deadline)
+                a->ack_now = true;
+        if (a->eliciting_in_flight == 0 && now >= a->last_eliciting_sent + a->cfg.keepalive_ns)
+                a->ping_pending = true;
+        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
+                efcp_flow *f = &a->flows[i];
+                if (f->state == FS_QUARANTINE && now >= f->quarantine_until)
+                        efcp_flow_release(f);
+                else if (f->state == FS_OPEN && a->cfg.flow_idle_ns &&
+                         now >= f->last_activity + a->cfg.flow_idle_ns &&
+                         f->snd_una == f->snd_end) {
+                        /* delta-t: state of an idle flow is discarded */
+                        efcp_flow_peer_dealloc(f, EFCP_REASON_IDLE);
+                        efcp_assoc_unsolicited(a, f->remote_port, f->local_port,
+                                               EFCP_REASON_IDLE);
+                }
+        }
+}
+
+uint64_t efcp_next_deadline(const efcp_assoc *a) {
+        if (!a)
+                return UINT64_MAX;
+        if (a->dead)
+                return a->close_pending ? a->now : UINT64_MAX;
+        bool ring_full = efcp_recovery_ring_full(a);
+        if (a->ack_now && a->ack_pending)
+                return a->now;
+        if (!ring_full && (a->ctl_head != EFCP_NIL || a->ping_pending || a->nunsol))
+                return a->now;
+        uint64_t d = efcp_recovery_deadline(a);
+        if (a->ack_pending && a->ack_deadline && a->ack_deadline < d)
+                d = a->ack_deadline;
+        if (a->sched_head != EFCP_NIL && !ring_full) {
+                if (a->probes)
+                        return a->now;
+                if (efcp_cc_can_send(&a->cc)) {
+                        uint64_t t = efcp_cc_pace_time(&a->cc, a->cfg.max_datagram, a->now,
+                                                       a->have_rtt ? a->srtt : a->cfg.initial_rtt_ns);
+                        if (t < d)
+                                d = t;
+                }
+        }
+        uint64_t t = a->last_rx + a->cfg.peer_timeout_ns;
+        if (t < d)
+                d = t;
+        if (a->eliciting_in_flight == 0) {
+                t = a->last_eliciting_sent + a->cfg.keepalive_ns;
+                if (t < d)
+                        d = t;
+        }
+        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
+                const efcp_flow *f = &a->flows[i];
+                if (f->state == FS_QUARANTINE && f->quarantine_until < d)
+                        d = f->quarantine_until;
+                else if (f->state == FS_OPEN && a->cfg.flow_idle_ns && f->snd_una == f->snd_end &&
+                         f->last_activity + a->cfg.flow_idle_ns < d)
+                        d = f->last_activity + a->cfg.flow_idle_ns;
+        }
+        return d;
+}

@@ -1,0 +1,204 @@
+/*
+ * efcp.h — the error and flow control protocol engine: its whole API.
+ *
+ * The engine is sans-I/O. It never touches a socket, a clock, a thread or the
+ * terminal: the caller feeds it datagrams with efcp_input(), asks it for
+ * datagrams with efcp_output(), tells it the time on every call, and sleeps
+ * until efcp_next_deadline(). This is what lets the test suite run it on a
+ * virtual clock over a simulated network, and the daemon run it over UDP.
+ *
+ * One efcp_assoc is the state shared with ONE peer host: a 64-bit packet-number
+ * space (never reused), selective acknowledgements, RTT estimation, loss
+ * detection and probe timeouts (RFC 9002's rules), congestion control and
+ * pacing shared by all flows to that host, and a deficit-round-robin scheduler
+ * across flows. Inside it, flows are told apart by their (local port-id,
+ * remote port-id) pair; each flow has its own 32-bit sequence space, its own
+ * credit window, and its own policy (reliable or not, ordered or not).
+ *
+ * Conventions: 0 or a non-negative value on success, a negative errno on
+ * failure. The engine allocates at efcp_assoc_new() and efcp_flow_open() /
+ * flow creation by the peer only; never per packet. Every buffer a peer can
+ * make it fill is bounded by efcp_config.
+ *
+ * Threading: an association and its flows belong to one thread at a time.
+ * Different associations are independent.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct efcp_assoc efcp_assoc;
+typedef struct efcp_flow efcp_flow;
+
+/* Congestion controllers. */
+enum {
+        EFCP_CC_NEWRENO = 0,
+        EFCP_CC_CUBIC = 1,
+};
+
+/* Flow policy bits (efcp_flow_open, and the FLOW_ALLOCATED event). */
+enum {
+        EFCP_POLICY_RELIABLE = 0x01, /* lost PDUs are retransmitted */
+        EFCP_POLICY_ORDERED = 0x02,  /* messages are delivered in send order */
+};
+
+/* Deallocation reasons carried on the wire (applications may add their own
+ * values from EFCP_REASON_USER upward). */
+enum {
+        EFCP_REASON_NORMAL = 0,       /* the application closed the flow */
+        EFCP_REASON_REFUSED = 1,      /* the peer refused the allocation */
+        EFCP_REASON_PORT_BUSY = 2,    /* port-id in use or in quarantine */
+        EFCP_REASON_NO_RESOURCES = 3, /* too many flows, window too large */
+        EFCP_REASON_UNKNOWN_FLOW = 4, /* data for a flow the peer does not know */
+        EFCP_REASON_PEER_TIMEOUT = 5, /* nothing heard from the peer in time */
+        EFCP_REASON_PEER_CLOSED = 6,  /* the peer closed the association */
+        EFCP_REASON_IDLE = 7,         /* flow discarded after inactivity */
+        EFCP_REASON_USER = 256,
+};
+
+/* Association parameters. efcp_config_default() fills sensible LAN values;
+ * change fields after it. Both ends should use the same sizes. */
+typedef struct efcp_config {
+        uint32_t max_datagram;    /* largest datagram sent, header+trailer included (1472) */
+        uint32_t local_index;     /* our receiver index: incoming datagrams must carry it */
+        uint32_t remote_index;    /* the peer's receiver index, put in datagrams we send */
+        uint32_t max_flows;       /* flows (incl. quarantined) at once (64) */
+        uint32_t max_msg;         /* largest message, bytes (65536) */
+        uint32_t flow_window;     /* per-flow receive window = initial credit, PDUs (256) */
+        uint32_t flow_send_buf;   /* per-flow send buffer, PDUs (256) */
+        uint32_t max_inflight;    /* packets tracked in flight (4096) */
+        uint32_t cc;              /* EFCP_CC_NEWRENO or EFCP_CC_CUBIC */
+        bool pacing;              /* pace at 1.25·cwnd/srtt (true) */
+        uint64_t initial_rtt_ns;  /* RTT assumed before the first sample (10 ms) */
+        uint64_t max_ack_delay_ns;/* delay before acking a lone packet (1 ms) */
+        uint64_t granularity_ns;  /* floor of loss delay and PTO variance (1 ms) */
+        uint64_t max_pto_ns;      /* cap of the backed-off probe timeout (1 s) */
+        uint64_t keepalive_ns;    /* PING after this much send silence (2 s) */
+        uint64_t peer_timeout_ns; /* declare the peer dead after this much silence (60 s) */
+        uint64_t quarantine_ns;   /* a released port-id stays unusable (2·MPL+A+R = 10 s) */
+        uint64_t flow_idle_ns;    /* discard a flow idle this long; 0 = never (0) */
+        uint64_t seed;            /* picks initial sequence numbers when asked to */
+} efcp_config;
+
+void efcp_config_default(efcp_config *ret_cfg);
+
+/* The policy of a new flow. isn is the first sequence number the local side
+ * sends; with isn_random the engine derives one from cfg.seed instead. */
+typedef struct efcp_flow_policy {
+        uint32_t flags;  /* EFCP_POLICY_* */
+        uint32_t isn;
+        bool isn_random;
+} efcp_flow_policy;
+
+/* Events the caller drains with efcp_event_next(). */
+typedef enum efcp_event_type {
+        EFCP_EV_FLOW_ALLOCATED = 1,   /* the peer opened a flow: local_port now names it */
+        EFCP_EV_FLOW_DEALLOCATED = 2, /* the peer (or the engine) ended a flow; see reason */
+        EFCP_EV_PEER_TIMEOUT = 3,     /* nothing heard for peer_timeout: assoc is dead */
+        EFCP_EV_PEER_CLOSED = 4,      /* the peer closed the association */
+} efcp_event_type;
+
+typedef struct efcp_event {
+        efcp_event_type type;
+        uint32_t local_port, remote_port; /* flow events */
+        uint32_t policy;                  /* FLOW_ALLOCATED */
+        uint32_t reason;                  /* EFCP_REASON_* */
+} efcp_event;
+
+/* Counters (monotonic). Malformed input is counted, never fatal. */
+typedef struct efcp_stats {
+        uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out;
+        uint64_t bad_crc, bad_header, bad_frame, dup_packets, old_packets;
+        uint64_t pdus_in, pdus_out, pdus_retx, pdus_dup, pdus_beyond_credit, pdus_dropped;
+        uint64_t msgs_delivered, msgs_dropped;
+        uint64_t pkts_lost, pkts_spurious, ptos, congestion_events;
+        uint64_t acks_in, acks_out;
+} efcp_stats;
+
+/* A snapshot of the association's path state (for tools and tests). */
+typedef struct efcp_path_info {
+        uint64_t srtt_ns, rttvar_ns, min_rtt_ns, latest_rtt_ns;
+        uint64_t cwnd, ssthresh, bytes_in_flight;
+        uint32_t pto_count;
+        bool dead;
+} efcp_path_info;
+
+/* --- association ------------------------------------------------------- */
+
+/* Creates an association. cfg is copied. *ret_assoc is owned by the caller and
+ * released with efcp_assoc_free(). -EINVAL on a bad configuration. */
+int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_assoc);
+/* Frees the association and every flow in it (flow pointers die). NULL is fine.
+ * Returns NULL. */
+efcp_assoc *efcp_assoc_free(efcp_assoc *a);
+
+/* Feeds one received datagram (borrowed for the call only). Returns 0 when it
+ * was accepted, or a negative errno saying why it was dropped (-EBADMSG bad
+ * integrity or format, -EALREADY duplicate, -ESTALE too old, -ENOTCONN dead
+ * association). Dropping is always safe; the return value is informative. */
+int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now_ns);
+
+/* Writes the next datagram to send into buf (owned by the caller, cap bytes,
+ * at least 256). Returns its length, or 0 when nothing is due now. Call it
+ * until it returns 0. */
+int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now_ns);
+
+/* Runs expired timers (loss detection, probe timeout, delayed ack, keepalive,
+ * peer timeout, quarantine). efcp_output() and efcp_input() run them too. */
+void efcp_timeout(efcp_assoc *a, uint64_t now_ns);
+
+/* When the caller must next call efcp_timeout()/efcp_output(), absent any
+ * input: an absolute time in ns, UINT64_MAX if never. */
+uint64_t efcp_next_deadline(const efcp_assoc *a);
+
+/* Next pending event into *ret_ev: 1 if one was returned, 0 if none. */
+int efcp_event_next(efcp_assoc *a, efcp_event *ret_ev);
+
+/* Closes the association: every flow is deallocated with reason, a CLOSE goes
+ * to the peer (call efcp_output afterwards), and the association is dead. */
+void efcp_assoc_close(efcp_assoc *a, uint32_t reason);
+
+bool efcp_assoc_dead(const efcp_assoc *a);
+const efcp_stats *efcp_assoc_stats(const efcp_assoc *a);   /* borrowed, lives with a */
+void efcp_assoc_path(const efcp_assoc *a, efcp_path_info *ret_info);
+
+/* --- flows ------------------------------------------------------------- */
+
+/* Allocates a flow (local_port, remote_port) with the given policy and tells
+ * the peer. The flow pointer is owned by the association and stays valid until
+ * efcp_flow_close() (even after the peer deallocates it). Errors: -EADDRINUSE
+ * (local port in use or quarantined), -ENOSPC (max_flows), -ENOTCONN (dead),
+ * -EINVAL, -ENOMEM. */
+int efcp_flow_open(efcp_assoc *a, uint32_t local_port, uint32_t remote_port,
+                   const efcp_flow_policy *policy, efcp_flow **ret_flow);
+
+/* The live flow bound to local_port (e.g. after EFCP_EV_FLOW_ALLOCATED), or
+ * NULL. Borrowed: valid until efcp_flow_close(). */
+efcp_flow *efcp_flow_get(efcp_assoc *a, uint32_t local_port);
+
+/* Queues one message (copied; msg is borrowed for the call). Returns 0, or
+ * -EAGAIN when the peer's credit or the send buffer has no room for it now,
+ * -EMSGSIZE when len > max_msg, -EPIPE when the flow is deallocated. */
+int efcp_flow_send(efcp_flow *f, const void *msg, size_t len);
+
+/* Takes the next deliverable message into buf (cap bytes, caller-owned).
+ * Returns its length, -EAGAIN if none is ready, -EMSGSIZE if cap is too small
+ * (the message stays), -EPIPE when deallocated and drained. */
+int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap);
+
+/* Deallocates the flow with a reason: queued reliable data is still delivered,
+ * then DEALLOC goes to the peer; the port-id is quarantined. The pointer dies. */
+void efcp_flow_close(efcp_flow *f, uint32_t reason);
+
+/* Would a message of len bytes be accepted by efcp_flow_send() now? */
+bool efcp_flow_writable(const efcp_flow *f, size_t len);
+/* Is a message ready for efcp_flow_recv()? */
+bool efcp_flow_readable(const efcp_flow *f);
+/* Has the peer (or the engine) deallocated the flow? Reason in *ret_reason. */
+bool efcp_flow_deallocated(const efcp_flow *f, uint32_t *ret_reason);
+/* Bytes and messages queued by the sender not yet acknowledged. */
+size_t efcp_flow_unacked(const efcp_flow *f);
+uint32_t efcp_flow_local_port(const efcp_flow *f);
+uint32_t efcp_flow_remote_port(const efcp_flow *f);

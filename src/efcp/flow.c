@@ -1,0 +1,591 @@
+/*
+ * flow.c — one flow inside an association: its sequence space, send ring,
+ * retransmission queue, receive ring, reassembly, delivery and credit.
+ *
+ * Send side. efcp_flow_send() cuts a message into PDUs on consecutive
+ * sequence numbers (FIRST on the first, LAST on the last) and copies them into
+ * the send ring, but only while the whole message fits both the send buffer
+ * and the peer's credit (seq < snd_edge): back-pressure reaches the sender's
+ * application, and the receiver is never overrun. The association reports
+ * each PDU as acknowledged or lost (through the packets that carried it); a
+ * reliable flow queues lost PDUs for retransmission, an unreliable one forgets
+ * them (and frees each PDU as soon as it is sent).
+ *
+ * Receive side. The ring covers [rcv_head, rcv_head + window). A PDU outside
+ * the advertised window or already held is dropped and counted. A message is
+ * ready when FIRST..LAST are all present. Ordered flows hand messages over in
+ * sequence order (rcv_scan walks them); unordered flows as soon as complete.
+ * Unreliable flows never wait for a hole: ordered ones drop an incomplete
+ * message as soon as a later one completes; unordered ones drop incomplete
+ * data that falls half a window behind a completed message. A sequence number
+ * below rcv_head is old: never delivered twice.
+ *
+ * Credit is an absolute right edge (rcv_head + window), re-sent when it moved
+ * by a quarter window, when a packet carrying it is lost, and when the sender
+ * says BLOCKED; a lost update therefore does no harm.
+ *
+ * All sequence arithmetic is modulo 2^32 (efcp_seq_lt). Callers: assoc.c,
+ * recovery.c, output.c, and applications through the efcp.h flow calls.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "efcp/internal.h"
+
+static uint32_t pow2_at_least(uint32_t n) {
+        uint32_t p = 1;
+        while (p < n)
+                p <<= 1;
+        return p;
+}
+
+/* Frees the rings (the flow keeps its slot). */
+static void flow_free_rings(efcp_flow *f) {
+        free(f->tx_data);
+        free(f->tx_len);
+        free(f->tx_flags);
+        free(f->retx);
+        free(f->rx_data);
+        free(f->rx_len);
+        free(f->rx_flags);
+        free(f->ready);
+        f->tx_data = f->rx_data = f->tx_flags = f->rx_flags = NULL;
+        f->tx_len = f->rx_len = NULL;
+        f->retx = NULL;
+        f->ready = NULL;
+}
+
+/* Takes a free slot and allocates its rings. *ret is owned by the association. */
+int efcp_flow_create(efcp_assoc *a, uint32_t local_port, uint32_t remote_port, uint32_t policy,
+                     efcp_flow **ret) {
+        efcp_flow *f = NULL;
+        for (uint32_t i = 0; i < a->cfg.max_flows; i++)
+                if (a->flows[i].state == FS_FREE) {
+                        f = &a->flows[i];
+                        break;
+                }
+        if (!f)
+                return -ENOSPC;
+        /* keep what outlives a flow in its slot: identity and the control FIFO
+         * link (a freed slot may still sit on it; output.c skips it) */
+        uint8_t gen = f->gen;
+        uint16_t slot = f->slot, ctl_next = f->ctl_next;
+        bool on_ctl = f->on_ctl;
+        *f = (efcp_flow){0};
+        f->a = a;
+        f->gen = gen;
+        f->slot = slot;
+        f->on_ctl = on_ctl;
+        f->ctl_next = ctl_next;
+        uint32_t txn = pow2_at_least(a->cfg.flow_send_buf);
+        uint32_t rxn = pow2_at_least(a->cfg.flow_window);
+        f->tx_mask = txn - 1;
+        f->rx_mask = rxn - 1;
+        f->tx_data = malloc((size_t)txn * a->payload_max);
+        f->tx_len = calloc(txn, sizeof(uint16_t));
+        f->tx_flags = calloc(txn, 1);
+        f->retx = calloc(txn, sizeof(uint32_t));
+        f->rx_data = malloc((size_t)rxn * a->payload_max);
+        f->rx_len = calloc(rxn, sizeof(uint16_t));
+        f->rx_flags = calloc(rxn, 1);
+        f->ready = calloc(rxn, sizeof(efcp_ready));
+        if (!f->tx_data || !f->tx_len || !f->tx_flags || !f->retx || !f->rx_data || !f->rx_len ||
+            !f->rx_flags || !f->ready) {
+                flow_free_rings(f);
+                return -ENOMEM;
+        }
+        f->state = FS_OPEN;
+        f->local_port = local_port;
+        f->remote_port = remote_port;
+        f->policy = policy;
+        f->sched_prev = f->sched_next = EFCP_NIL;
+        f->last_activity = a->now;
+        a->nflows++;
+        *ret = f;
+        return 0;
+}
+
+/* Sets the send side's initial sequence number; the peer assumes an initial
+ * credit of one window. */
+static void flow_tx_start(efcp_flow *f, uint32_t isn) {
+        f->snd_isn = f->snd_una = f->snd_nxt = f->snd_end = isn;
+        f->snd_edge = isn + f->a->cfg.flow_window;
+}
+
+void efcp_flow_release(efcp_flow *f) {
+        efcp_assoc *a = f->a;
+        efcp_sched_remove(a, f);
+        flow_free_rings(f);
+        f->state = FS_FREE;
+        f->gen++;
+        a->nflows--;
+}
+
+void efcp_flow_quarantine(efcp_flow *f, uint64_t now) {
+        efcp_sched_remove(f->a, f);
+        flow_free_rings(f);
+        f->ready_count = f->retx_count = 0;
+        f->state = FS_QUARANTINE;
+        f->ctl = 0;
+        f->quarantine_until = now + f->a->cfg.quarantine_ns;
+}
+
+void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason) {
+        if (f->state == FS_CLOSING) {
+                /* both sides closed: nothing left to say */
+                efcp_flow_quarantine(f, f->a->now);
+                return;
+        }
+        if (f->state != FS_OPEN)
+                return;
+        f->state = FS_DEALLOCATED;
+        f->peer_gone = true;
+        f->reason = reason;
+        f->ctl = 0;
+        efcp_sched_remove(f->a, f);
+        efcp_assoc_event(f->a, EFCP_EV_FLOW_DEALLOCATED, f, reason);
+}
+
+/* ---- send side -------------------------------------------------------- */
+
+static bool flow_reliable(const efcp_flow *f) { return f->policy & EFCP_POLICY_RELIABLE; }
+
+/* Frees acknowledged (or forgotten) PDUs at the tail of the send ring. */
+static void flow_tx_advance(efcp_flow *f) {
+        while (f->snd_una != f->snd_nxt && (f->tx_flags[f->snd_una & f->tx_mask] & TX_ACKED)) {
+                f->tx_flags[f->snd_una & f->tx_mask] = 0;
+                f->snd_una++;
+        }
+        efcp_flow_check_close(f);
+}
+
+/* After the app closed: once everything queued has been delivered (reliable)
+ * or sent (unreliable), the DEALLOC goes out. */
+void efcp_flow_check_close(efcp_flow *f) {
+        if (f->state != FS_CLOSING || (f->ctl & CTL_DEALLOC) || f->snd_una != f->snd_end ||
+            f->alloc_acked == false)
+                return;
+        if (f->peer_gone) {
+                efcp_flow_quarantine(f, f->a->now);
+                return;
+        }
+        efcp_ctl_add(f->a, f, CTL_DEALLOC);
+}
+
+static uint32_t flow_frags(const efcp_flow *f, size_t len) {
+        uint32_t pm = f->a->payload_max;
+        return len == 0 ? 1 : (uint32_t)((len + pm - 1) / pm);
+}
+
+bool efcp_flow_writable(const efcp_flow *f, size_t len) {
+        if (!f || f->state != FS_OPEN || len > f->a->cfg.max_msg)
+                return false;
+        uint32_t n = flow_frags(f, len);
+        return f->snd_end - f->snd_una + n <= f->a->cfg.flow_send_buf &&
+               efcp_seq_le(f->snd_end + n, f->snd_edge);
+}
+
+int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
+        if (!f || f->app_closed || (!msg && len))
+                return -EINVAL;
+        efcp_assoc *a = f->a;
+        if (f->state != FS_OPEN || a->dead)
+                return -EPIPE;
+        if (len > a->cfg.max_msg)
+                return -EMSGSIZE;
+        uint32_t n = flow_frags(f, len);
+        if (f->snd_end - f->snd_una + n > a->cfg.flow_send_buf)
+                return -EAGAIN;
+        if (!efcp_seq_le(f->snd_end + n, f->snd_edge)) {
+                /* the peer's credit is the limit: say so (at most once per
+                 * RTT-ish for a given edge) so a lost update is repaired */
+                if (f->blocked_edge != f->snd_edge || a->now >= f->blocked_at + efcp_recovery_pto(a)) {
+                        f->blocked_edge = f->snd_edge;
+                        f->blocked_at = a->now;
+                        efcp_ctl_add(a, f, CTL_BLOCKED);
+                }
+                return -EAGAIN;
+        }
+        const uint8_t *p = msg;
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t seq = f->snd_end + i, k = seq & f->tx_mask;
+                size_t chunk = len > a->payload_max ? a->payload_max : len;
+                if (chunk)
+                        memcpy(f->tx_data + (size_t)k * a->payload_max, p, chunk);
+                f->tx_len[k] = (uint16_t)chunk;
+                f->tx_flags[k] = (uint8_t)((i == 0 ? TX_FIRST : 0) | (i == n - 1 ? TX_LAST : 0));
+                p += chunk;
+                len -= chunk;
+        }
+        f->snd_end += n;
+        f->last_activity = a->now;
+        efcp_sched_add(a, f);
+        return 0;
+}
+
+bool efcp_flow_has_data(const efcp_flow *f) {
+        return f->retx_count > 0 ||
+               (f->snd_nxt != f->snd_end && efcp_seq_lt(f->snd_nxt, f->snd_edge));
+}
+
+bool efcp_flow_next_pdu(efcp_flow *f, uint32_t *ret_seq, bool *ret_retx) {
+        /* retransmissions first; skip entries made stale by a later ack */
+        while (f->retx_count > 0) {
+                uint32_t seq = f->retx[f->retx_head & f->tx_mask];
+                uint8_t fl = f->tx_flags[seq & f->tx_mask];
+                if (efcp_seq_le(f->snd_una, seq) && efcp_seq_lt(seq, f->snd_nxt) &&
+                    !(fl & TX_ACKED)) {
+                        *ret_seq = seq;
+                        *ret_retx = true;
+                        return true;
+                }
+                f->tx_flags[seq & f->tx_mask] &= (uint8_t)~TX_QUEUED;
+                f->retx_head++;
+                f->retx_count--;
+        }
+        if (f->snd_nxt != f->snd_end && efcp_seq_lt(f->snd_nxt, f->snd_edge)) {
+                *ret_seq = f->snd_nxt;
+                *ret_retx = false;
+                return true;
+        }
+        return false;
+}
+
+void efcp_flow_pdu_sent(efcp_flow *f, uint32_t seq, bool retx) {
+        efcp_assoc *a = f->a;
+        a->st.pdus_out++;
+        f->last_activity = a->now;
+        if (retx) {
+                f->tx_flags[seq & f->tx_mask] &= (uint8_t)~TX_QUEUED;
+                f->retx_head++;
+                f->retx_count--;
+                a->st.pdus_retx++;
+                return;
+        }
+        f->snd_nxt++;
+        if (!flow_reliable(f)) {
+                /* nothing to keep: unreliable PDUs are never sent twice */
+                f->tx_flags[seq & f->tx_mask] |= TX_ACKED;
+                flow_tx_advance(f);
+        }
+}
+
+/* Is seq a PDU of ours still awaiting acknowledgement? */
+static bool flow_tx_pending(const efcp_flow *f, uint32_t seq) {
+        return f->tx_data && efcp_seq_le(f->snd_una, seq) && efcp_seq_lt(seq, f->snd_nxt) &&
+               !(f->tx_flags[seq & f->tx_mask] & TX_ACKED);
+}
+
+void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r) {
+        switch (r->kind) {
+        case REF_DATA:
+                if (flow_reliable(f) && flow_tx_pending(f, r->seq)) {
+                        f->tx_flags[r->seq & f->tx_mask] |= TX_ACKED;
+                        flow_tx_advance(f);
+                }
+                break;
+        case REF_ALLOC:
+                if (!f->alloc_acked) {
+                        f->alloc_acked = true;
+                        efcp_flow_check_close(f);
+                }
+                break;
+        case REF_DEALLOC:
+                if (f->state == FS_CLOSING)
+                        efcp_flow_quarantine(f, f->a->now);
+                break;
+        default:
+                break;
+        }
+}
+
+void efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
+        efcp_assoc *a = f->a;
+        switch (r->kind) {
+        case REF_DATA: {
+                if (!flow_reliable(f) || !flow_tx_pending(f, r->seq))
+                        break;
+                uint8_t *fl = &f->tx_flags[r->seq & f->tx_mask];
+                if (*fl & TX_QUEUED)
+                        break;
+                /* the queue cannot overflow: it holds distinct seqs of the ring */
+                *fl |= TX_QUEUED;
+                f->retx[(f->retx_head + f->retx_count) & f->tx_mask] = r->seq;
+                f->retx_count++;
+                efcp_sched_add(a, f);
+                break;
+        }
+        case REF_ALLOC:
+                if (!f->alloc_acked && (f->state == FS_OPEN || f->state == FS_CLOSING))
+                        efcp_ctl_add(a, f, CTL_ALLOC);
+                break;
+        case REF_DEALLOC:
+                if (f->state == FS_CLOSING)
+                        efcp_ctl_add(a, f, CTL_DEALLOC);
+                break;
+        case REF_CREDIT:
+                if (f->state == FS_OPEN && f->rx_known && r->seq == f->rcv_adv)
+                        efcp_ctl_add(a, f, CTL_CREDIT);
+                break;
+        default:
+                break;
+        }
+}
+
+void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
+        /* an absolute edge: older (reordered, repeated) updates are harmless */
+        if (efcp_seq_lt(f->snd_edge, edge) && edge - f->snd_una <= f->a->cfg.flow_window * 2u) {
+                f->snd_edge = edge;
+                if (efcp_flow_has_data(f))
+                        efcp_sched_add(f->a, f);
+        }
+}
+
+/* ---- receive side ----------------------------------------------------- */
+
+void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr) {
+        if (f->rx_known)
+                return; /* a repeat */
+        f->rx_known = true;
+        f->rcv_isn = f->rcv_head = f->rcv_scan = fr->u.alloc.isn;
+        f->rcv_adv = fr->u.alloc.isn + fr->u.alloc.credit;
+}
+
+/* Which message holds seq? Fills *first and *n (fragments) and returns true
+ * when FIRST..LAST are all present and not yet delivered. */
+static bool flow_msg_complete(const efcp_flow *f, uint32_t seq, uint32_t *first, uint32_t *n) {
+        uint32_t max = f->a->max_frags, s = seq, k = 1;
+        while (!(f->rx_flags[s & f->rx_mask] & RX_FIRST)) {
+                if (s == f->rcv_head || k >= max)
+                        return false;
+                s--;
+                k++;
+                if ((f->rx_flags[s & f->rx_mask] & (RX_PRESENT | RX_READY | RX_DONE)) != RX_PRESENT)
+                        return false;
+        }
+        uint32_t e = seq;
+        while (!(f->rx_flags[e & f->rx_mask] & RX_LAST)) {
+                if (k >= max || !efcp_seq_lt(e + 1, f->rcv_adv))
+                        return false;
+                e++;
+                k++;
+                if ((f->rx_flags[e & f->rx_mask] & (RX_PRESENT | RX_READY | RX_DONE)) != RX_PRESENT)
+                        return false;
+        }
+        *first = s;
+        *n = e - s + 1;
+        return true;
+}
+
+/* Queues the complete message [first, first+n) for delivery. */
+static void flow_msg_ready(efcp_flow *f, uint32_t first, uint32_t n) {
+        uint32_t len = 0;
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t k = (first + i) & f->rx_mask;
+                f->rx_flags[k] |= RX_READY;
+                len += f->rx_len[k];
+        }
+        efcp_ready *r = &f->ready[(f->ready_head + f->ready_count) & f->rx_mask];
+        r->seq = first;
+        r->nfrag = n;
+        r->len = len;
+        f->ready_count++;
+}
+
+/* Drops undelivered, non-ready data in [from, to): an unreliable flow gives up. */
+static void flow_rx_drop(efcp_flow *f, uint32_t from, uint32_t to) {
+        for (uint32_t s = from; efcp_seq_lt(s, to); s++) {
+                uint8_t *fl = &f->rx_flags[s & f->rx_mask];
+                if (*fl & (RX_READY | RX_DONE))
+                        continue;
+                if (*fl & RX_FIRST)
+                        f->a->st.msgs_dropped++;
+                *fl = RX_DONE;
+        }
+}
+
+/* Frees delivered slots at the head and re-advertises credit when the edge
+ * moved far enough. */
+static void flow_rx_advance(efcp_flow *f) {
+        while (f->rx_flags[f->rcv_head & f->rx_mask] & RX_DONE) {
+                f->rx_flags[f->rcv_head & f->rx_mask] = 0;
+                f->rcv_head++;
+        }
+        if (efcp_seq_lt(f->rcv_scan, f->rcv_head))
+                f->rcv_scan = f->rcv_head;
+        uint32_t w = f->a->cfg.flow_window;
+        uint32_t edge = f->rcv_head + w;
+        uint32_t step = w / 4 ? w / 4 : 1;
+        if (efcp_seq_lt(f->rcv_adv, edge) && edge - f->rcv_adv >= step && f->state == FS_OPEN) {
+                f->rcv_adv = edge;
+                efcp_ctl_add(f->a, f, CTL_CREDIT);
+        }
+}
+
+/* Ordered flows: hand over every complete message at rcv_scan, in order. */
+static void flow_rx_scan(efcp_flow *f) {
+        uint32_t first, n;
+        while (efcp_seq_lt(f->rcv_scan, f->rcv_adv)) {
+                uint8_t fl = f->rx_flags[f->rcv_scan & f->rx_mask];
+                if (!(fl & RX_PRESENT))
+                        break;
+                if (!(fl & RX_FIRST)) {
+                        /* a message must start here: the peer broke the rules */
+                        f->rx_flags[f->rcv_scan & f->rx_mask] = RX_DONE;
+                        f->a->st.bad_frame++;
+                        f->rcv_scan++;
+                        continue;
+                }
+                if (!flow_msg_complete(f, f->rcv_scan, &first, &n))
+                        break;
+                flow_msg_ready(f, first, n);
+                f->rcv_scan += n;
+        }
+}
+
+void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now) {
+        efcp_assoc *a = f->a;
+        uint32_t seq = fr->u.data.seq;
+        if (!f->rx_known || f->state != FS_OPEN || !f->rx_data) {
+                a->st.pdus_dropped++;
+                return;
+        }
+        if (efcp_seq_lt(seq, f->rcv_head)) {
+                a->st.pdus_dup++; /* old: delivered or given up already */
+                return;
+        }
+        if (!efcp_seq_lt(seq, f->rcv_adv)) {
+                a->st.pdus_beyond_credit++; /* the peer ignored our credit */
+                return;
+        }
+        uint32_t k = seq & f->rx_mask;
+        if (f->rx_flags[k] & (RX_PRESENT | RX_DONE)) {
+                a->st.pdus_dup++;
+                return;
+        }
+        if (fr->u.data.len > a->payload_max) {
+                a->st.bad_frame++;
+                return;
+        }
+        memcpy(f->rx_data + (size_t)k * a->payload_max, fr->u.data.data, fr->u.data.len);
+        f->rx_len[k] = fr->u.data.len;
+        f->rx_flags[k] = (uint8_t)(RX_PRESENT | ((fr->u.data.flags & EFCP_DF_FIRST) ? RX_FIRST : 0) |
+                                   ((fr->u.data.flags & EFCP_DF_LAST) ? RX_LAST : 0));
+        f->last_activity = now;
+        a->st.pdus_in++;
+
+        uint32_t first, n;
+        bool ordered = f->policy & EFCP_POLICY_ORDERED;
+        if (ordered) {
+                if (!flow_reliable(f) && flow_msg_complete(f, seq, &first, &n) &&
+                    efcp_seq_lt(f->rcv_scan, first)) {
+                        /* a later message is complete: give up what lies before it */
+                        flow_rx_drop(f, f->rcv_scan, first);
+                        f->rcv_scan = first;
+                }
+                flow_rx_scan(f);
+        } else if (flow_msg_complete(f, seq, &first, &n)) {
+                flow_msg_ready(f, first, n);
+                if (!flow_reliable(f)) {
+                        uint32_t half = a->cfg.flow_window / 2;
+                        if (first - f->rcv_head > half)
+                                flow_rx_drop(f, f->rcv_head, first - half);
+                }
+        }
+        flow_rx_advance(f);
+}
+
+bool efcp_flow_readable(const efcp_flow *f) { return f && f->ready_count > 0; }
+
+int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap) {
+        if (!f || f->app_closed || (!buf && cap))
+                return -EINVAL;
+        if (f->ready_count == 0)
+                return (f->state != FS_OPEN || f->a->dead) ? -EPIPE : -EAGAIN;
+        efcp_ready *r = &f->ready[f->ready_head & f->rx_mask];
+        if (r->len > cap)
+                return -EMSGSIZE;
+        uint8_t *p = buf;
+        efcp_assoc *a = f->a;
+        for (uint32_t i = 0; i < r->nfrag; i++) {
+                uint32_t k = (r->seq + i) & f->rx_mask;
+                memcpy(p, f->rx_data + (size_t)k * a->payload_max, f->rx_len[k]);
+                p += f->rx_len[k];
+                f->rx_flags[k] = RX_DONE;
+        }
+        int len = (int)r->len;
+        f->ready_head++;
+        f->ready_count--;
+        a->st.msgs_delivered++;
+        f->last_activity = a->now;
+        flow_rx_advance(f);
+        return len;
+}
+
+/* ---- application calls -------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x) {
+        uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+/* Opens the send direction of f: picks its ISN and queues our ALLOC. */
+void efcp_flow_start(efcp_flow *f, const efcp_flow_policy *pol) {
+        uint32_t isn;
+        if (!pol || pol->isn_random) {
+                uint64_t x = f->a->cfg.seed ^ ((uint64_t)f->local_port << 32) ^ f->a->now ^ f->gen;
+                isn = (uint32_t)splitmix64(&x);
+        } else {
+                isn = pol->isn;
+        }
+        flow_tx_start(f, isn);
+        efcp_ctl_add(f->a, f, CTL_ALLOC);
+}
+
+int efcp_flow_open(efcp_assoc *a, uint32_t local_port, uint32_t remote_port,
+                   const efcp_flow_policy *policy, efcp_flow **ret_flow) {
+        if (!a || !policy || !ret_flow || (policy->flags & ~3u))
+                return -EINVAL;
+        if (a->dead)
+                return -ENOTCONN;
+        if (efcp_assoc_lookup(a, local_port))
+                return -EADDRINUSE;
+        efcp_flow *f;
+        int r = efcp_flow_create(a, local_port, remote_port, policy->flags, &f);
+        if (r < 0)
+                return r;
+        efcp_flow_start(f, policy);
+        *ret_flow = f;
+        return 0;
+}
+
+void efcp_flow_close(efcp_flow *f, uint32_t reason) {
+        if (!f || f->app_closed)
+                return;
+        efcp_assoc *a = f->a;
+        f->app_closed = true;
+        f->ready_count = 0;
+        if (f->state != FS_OPEN || a->dead) {
+                efcp_flow_quarantine(f, a->now);
+                return;
+        }
+        f->state = FS_CLOSING;
+        f->reason = reason;
+        f->ctl &= (uint8_t)~CTL_CREDIT;
+        efcp_flow_check_close(f);
+}
+
+bool efcp_flow_deallocated(const efcp_flow *f, uint32_t *ret_reason) {
+        if (!f || f->state == FS_OPEN)
+                return false;
+        if (ret_reason)
+                *ret_reason = f->reason;
+        return true;
+}
+
+size_t efcp_flow_unacked(const efcp_flow *f) { return f ? f->snd_end - f->snd_una : 0; }
+uint32_t efcp_flow_local_port(const efcp_flow *f) { return f->local_port; }
+uint32_t efcp_flow_remote_port(const efcp_flow *f) { return f->remote_port; }

@@ -1,0 +1,229 @@
+/*
+ * internal.h — the engine's private structures, shared by its files:
+ *
+ *   assoc.c     association life cycle, input dispatch, timers, events
+ *   recovery.c  packet-number spaces: ack ranges, RTT, loss detection, PTO
+ *   output.c    building a datagram (acks, control, data under cwnd/pacing)
+ *   flow.c      one flow: send ring, retransmission queue, receive ring,
+ *               reassembly, delivery, credit
+ *   sched.c     deficit round robin across flows, and the control list
+ *   cc.c        congestion control and pacing
+ *   wire.c      encoding and parsing; crc32c.c integrity
+ *
+ * Nobody outside src/efcp includes this file. Flows are kept in an array of
+ * slots owned by the association; lists link slot indices (EFCP_NIL ends).
+ * A flow slot's generation changes when it is freed, so a sent-packet record
+ * that names a slot can tell a recycled flow from the one it carried.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "efcp/cc.h"
+#include "efcp/efcp.h"
+#include "efcp/wire.h"
+
+#define EFCP_NIL 0xffffu
+#define EFCP_MAX_PKT_REFS 32  /* frames remembered per sent packet */
+#define EFCP_RX_RANGES 48     /* received-packet ranges tracked */
+#define EFCP_UNSOL_MAX 16     /* unsolicited DEALLOC answers queued */
+#define EFCP_PKT_THRESHOLD 3  /* RFC 9002 kPacketThreshold */
+#define EFCP_LOST_RECENT 32   /* lost packets remembered to detect spurious losses */
+
+/* What a sent packet carried that must be re-sent or acted on when it is
+ * acknowledged or lost. */
+enum { REF_DATA = 1, REF_ALLOC, REF_DEALLOC, REF_CREDIT };
+
+typedef struct efcp_ref {
+        uint8_t kind, gen;
+        uint16_t slot;
+        uint32_t seq; /* DATA: sequence number; CREDIT: edge sent */
+} efcp_ref;
+
+/* A sent packet awaiting its fate. Stored in a ring indexed by pn. */
+typedef struct efcp_sent {
+        uint64_t pn;
+        uint64_t time;
+        uint32_t bytes;
+        uint8_t outstanding;   /* neither acked nor lost yet */
+        uint8_t lost;          /* declared lost (kept to detect spurious losses) */
+        uint8_t ack_eliciting, in_flight;
+        uint8_t app_limited;
+        uint8_t nrefs;
+        efcp_ref refs[EFCP_MAX_PKT_REFS];
+} efcp_sent;
+
+/* Flow states. */
+enum {
+        FS_FREE = 0,
+        FS_OPEN,        /* allocated, data may flow */
+        FS_CLOSING,     /* app closed: flush reliable data, then DEALLOC until acked */
+        FS_DEALLOCATED, /* peer (or engine) deallocated; app has not closed yet */
+        FS_QUARANTINE,  /* port-id unusable until quarantine_until */
+};
+
+/* Control frames a flow wants to send. */
+enum { CTL_ALLOC = 1, CTL_DEALLOC = 2, CTL_CREDIT = 4, CTL_BLOCKED = 8 };
+
+/* Send-ring slot flags. */
+enum { TX_FIRST = 1, TX_LAST = 2, TX_ACKED = 4, TX_QUEUED = 8, TX_SENT = 16 };
+/* Receive-ring slot flags. */
+enum { RX_PRESENT = 1, RX_FIRST = 2, RX_LAST = 4, RX_READY = 8, RX_DONE = 16 };
+
+typedef struct efcp_ready {
+        uint32_t seq, nfrag, len;
+} efcp_ready;
+
+struct efcp_flow {
+        efcp_assoc *a;        /* owner */
+        uint16_t slot;
+        uint8_t gen, state;
+        uint32_t local_port, remote_port, policy;
+        uint32_t reason;      /* why deallocated (either side) */
+        bool app_closed;      /* handle dead: the app called close */
+        bool peer_gone;       /* peer deallocated (or refused) */
+        uint64_t quarantine_until, last_activity;
+
+        /* send side: [snd_una, snd_end) queued; [snd_nxt, snd_end) never sent;
+         * the peer allows seq < snd_edge. */
+        uint32_t snd_una, snd_nxt, snd_end, snd_edge, snd_isn;
+        uint32_t tx_mask;     /* ring size - 1 (power of two) */
+        uint8_t *tx_data;     /* (tx_mask+1) × payload_max */
+        uint16_t *tx_len;
+        uint8_t *tx_flags;
+        uint32_t *retx;       /* FIFO of seqs to resend, tx_mask+1 entries */
+        uint32_t retx_head, retx_count;
+        uint64_t blocked_at;  /* last BLOCKED sent */
+        uint32_t blocked_edge;
+
+        /* receive side: [rcv_head, rcv_edge) is the window; messages before
+         * rcv_scan were handed to the ready queue (ordered flows). */
+        bool rx_known;
+        uint32_t rcv_isn, rcv_head, rcv_scan, rcv_adv;
+        uint32_t rx_mask;
+        uint8_t *rx_data;
+        uint16_t *rx_len;
+        uint8_t *rx_flags;
+        efcp_ready *ready;    /* FIFO of complete messages, rx_mask+1 entries */
+        uint32_t ready_head, ready_count;
+
+        /* control */
+        uint8_t ctl;
+        bool alloc_acked;
+        bool on_ctl;
+        uint16_t ctl_next;
+
+        /* DRR scheduler */
+        bool on_sched, turn;
+        uint16_t sched_prev, sched_next;
+        int32_t deficit;
+};
+
+typedef struct efcp_unsol {
+        uint32_t dst, src, reason;
+} efcp_unsol;
+
+struct efcp_assoc {
+        efcp_config cfg;
+        uint32_t payload_max;  /* largest DATA payload in one datagram */
+        uint32_t max_frags;    /* fragments of the largest message */
+        uint32_t trailer;      /* integrity trailer bytes */
+        bool dead;
+        bool close_pending;    /* CLOSE frame to send */
+        uint32_t close_reason;
+        uint64_t now;          /* time of the latest call */
+        efcp_stats st;
+
+        /* our packet-number space */
+        uint64_t next_pn;
+        efcp_sent *sent;
+        uint32_t sent_mask;
+        uint64_t sent_lo;          /* lowest pn that may be outstanding */
+        uint64_t largest_acked;    /* valid if any_acked */
+        bool any_acked;
+        uint64_t last_eliciting_sent;
+        uint64_t loss_time;        /* 0 = no loss timer */
+        uint32_t pto_count;
+        uint32_t probes;           /* probe packets owed after a PTO */
+        uint32_t eliciting_in_flight;
+        uint64_t lost_recent[EFCP_LOST_RECENT];
+        uint32_t nlost_recent;
+
+        /* RTT (RFC 9002 §5) */
+        uint64_t srtt, rttvar, min_rtt, latest_rtt;
+        bool have_rtt;
+
+        efcp_cc cc;
+
+        /* the peer's packet-number space, as we received it */
+        efcp_ack_range rxr[EFCP_RX_RANGES]; /* descending, disjoint, non-adjacent */
+        uint32_t nrxr;
+        uint64_t rx_floor;          /* numbers below are refused as too old */
+        uint64_t largest_rx_time;
+        uint32_t unacked_eliciting; /* ack-eliciting packets since our last ACK */
+        bool ack_pending;           /* something new to acknowledge */
+        bool ack_now;
+        uint64_t ack_deadline;      /* 0 = none */
+
+        uint64_t last_rx;
+        bool ping_pending;
+
+        /* flows */
+        efcp_flow *flows;
+        uint32_t nflows;            /* slots in use (any state but FREE) */
+        uint16_t ctl_head, ctl_tail;
+        uint16_t sched_head;        /* DRR ring */
+        uint16_t last_lookup;
+
+        efcp_unsol unsol[EFCP_UNSOL_MAX];
+        uint32_t nunsol;
+
+        efcp_event *ev;
+        uint32_t ev_cap, ev_head, ev_count;
+};
+
+/* assoc.c */
+void efcp_assoc_event(efcp_assoc *a, efcp_event_type type, const efcp_flow *f, uint32_t reason);
+void efcp_assoc_unsolicited(efcp_assoc *a, uint32_t dst, uint32_t src, uint32_t reason);
+efcp_flow *efcp_assoc_lookup(efcp_assoc *a, uint32_t local_port);
+
+/* recovery.c */
+int efcp_rx_record(efcp_assoc *a, uint64_t pn, bool eliciting, uint64_t now);
+void efcp_rx_ack_sent(efcp_assoc *a);
+uint32_t efcp_rx_ack_ranges(const efcp_assoc *a, efcp_ack_range *ret, uint32_t max);
+void efcp_recovery_on_ack(efcp_assoc *a, const efcp_frame *f, uint64_t now);
+void efcp_recovery_on_sent(efcp_assoc *a, efcp_sent *s, uint64_t now);
+void efcp_recovery_timeout(efcp_assoc *a, uint64_t now);
+uint64_t efcp_recovery_deadline(const efcp_assoc *a);
+uint64_t efcp_recovery_pto(const efcp_assoc *a);
+bool efcp_recovery_ring_full(const efcp_assoc *a);
+
+/* flow.c */
+int efcp_flow_create(efcp_assoc *a, uint32_t local_port, uint32_t remote_port, uint32_t policy,
+                     efcp_flow **ret);
+void efcp_flow_release(efcp_flow *f); /* slot -> FREE */
+void efcp_flow_start(efcp_flow *f, const efcp_flow_policy *pol);
+void efcp_flow_quarantine(efcp_flow *f, uint64_t now);
+void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason);
+void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now);
+void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr);
+void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge);
+void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r);
+void efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r);
+bool efcp_flow_has_data(const efcp_flow *f);
+/* next PDU to send: seq, and whether it is a retransmission; false if none */
+bool efcp_flow_next_pdu(efcp_flow *f, uint32_t *ret_seq, bool *ret_retx);
+void efcp_flow_pdu_sent(efcp_flow *f, uint32_t seq, bool retx);
+void efcp_flow_check_close(efcp_flow *f);
+static inline uint32_t efcp_flow_pdu_len(const efcp_flow *f, uint32_t seq) {
+        return f->tx_len[seq & f->tx_mask];
+}
+
+/* sched.c */
+void efcp_sched_add(efcp_assoc *a, efcp_flow *f);
+void efcp_sched_remove(efcp_assoc *a, efcp_flow *f);
+efcp_flow *efcp_sched_pick(efcp_assoc *a, uint32_t *ret_seq, bool *ret_retx, uint32_t room);
+void efcp_sched_charge(efcp_assoc *a, efcp_flow *f, uint32_t bytes);
+void efcp_ctl_add(efcp_assoc *a, efcp_flow *f, uint8_t what);
+efcp_flow *efcp_ctl_pop(efcp_assoc *a);
