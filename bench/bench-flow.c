@@ -1,0 +1,785 @@
+/*
+ * bench-flow.c — ipcf flows side by side with the kernel's local IPC, in ONE
+ * run on this machine (figures from different runs do not compare: see
+ * /work/shared/ANCHORS.md).
+ *
+ * For each mechanism, two forked processes (the parent on CPU 0, the child
+ * on CPU 1; --same-core puts both on CPU 0, --unpinned lets the kernel
+ * choose) measure:
+ *   - the 64-byte ping-pong round trip (median and p99; warm-up, then timed);
+ *   - one-way 64-byte messages per second;
+ *   - one-way 64 KiB messages, in GB/s.
+ * Mechanisms: an ipcf flow with the default qos (waiting sides spin briefly),
+ * an ipcf flow with spin_us = 0 (sleep only), a pipe, Unix stream and
+ * seqpacket sockets, and the physical floor: two processes bouncing a value
+ * through one cache line of a shared mapping (round trip only).
+ *
+ * The ipcf rows need a daemon: the bench makes a private runtime directory,
+ * points IPCF_RUNTIME_DIR at it and IPCF_DAEMON at ipcfd beside this build
+ * (<build>/bin/ipcfd, from /proc/self/exe), lets the library start it, and
+ * stops it and removes the directory at the end.
+ *
+ * RULES: at most two busy processes at any time (the machine has 2 CPUs);
+ * every wait is bounded (ipcf calls by BENCH_IO_TIMEOUT_MS; fd reads end when
+ * the peer exits, and a stuck child by its alarm); the only spin loop of this
+ * file (the floor) checks the clock, backs off to sched_yield and gives up.
+ * Output: a Markdown table on stdout; progress on stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+
+#define BENCH_MSG_SMALL 64
+#define BENCH_MSG_BULK (64u << 10)
+#define BENCH_IO_TIMEOUT_MS 10000     /* ipcf: any single wait longer than this is a failure */
+#define BENCH_CHILD_ALARM_S 120       /* a child still running after this is killed */
+#define FLOOR_SPIN_NS 50000ull        /* floor: pure spinning this long, then yield */
+#define FLOOR_NAP_NS 2000000ull       /* ... then short sleeps */
+#define FLOOR_GIVE_UP_NS 10000000000ull
+
+/* ---- configuration ------------------------------------------------------ */
+
+enum placement { PLACE_SPLIT, PLACE_SAME_CORE, PLACE_UNPINNED };
+
+typedef struct bench_cfg {
+        enum placement place;
+        uint64_t rtt_warmup, rtt_iters;      /* round trips */
+        double oneway_warmup_s, oneway_s;    /* one-way phases */
+        const char *only;                    /* comma list of mechanism keys, or NULL */
+} bench_cfg;
+
+enum mech_kind { MECH_IPCF, MECH_PIPE, MECH_STREAM, MECH_SEQPACKET, MECH_FLOOR };
+
+typedef struct mech {
+        const char *key;      /* for --only */
+        const char *label;    /* row label */
+        enum mech_kind kind;
+        uint32_t spin_us;     /* ipcf: the qos spin budget */
+} mech;
+
+static const mech mechs[] = {
+        { "ipcf", "ipcf flow (default qos, spin 10 µs)", MECH_IPCF, 10 },
+        { "ipcf-nospin", "ipcf flow (spin_us = 0, sleep only)", MECH_IPCF, 0 },
+        { "pipe", "pipe", MECH_PIPE, 0 },
+        { "stream", "Unix socket, stream", MECH_STREAM, 0 },
+        { "seqpacket", "Unix socket, seqpacket", MECH_SEQPACKET, 0 },
+        { "floor", "cache-line ping-pong (floor)", MECH_FLOOR, 0 },
+};
+#define N_MECHS (sizeof(mechs) / sizeof(mechs[0]))
+
+/* What one mechanism measured; NaN-free: ok flags say what is valid. */
+typedef struct mech_result {
+        bool rtt_ok, msgs_ok, bulk_ok;
+        double rtt_median_us, rtt_p99_us;
+        double msgs_per_s;
+        double bulk_gb_per_s;
+        char error[160];
+} mech_result;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+}
+
+/* Pin the calling process to one CPU (no-op when unpinned). */
+static void pin_to(const bench_cfg *cfg, int cpu) {
+        if (cfg->place == PLACE_UNPINNED)
+                return;
+        if (cfg->place == PLACE_SAME_CORE)
+                cpu = 0;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(0, sizeof(set), &set) < 0)
+                fprintf(stderr, "bench-flow: sched_setaffinity(%d): %s\n", cpu, strerror(errno));
+}
+
+/* Read or write exactly len bytes of a blocking fd. Waits are not bounded
+ * here (a poll per read would tax the fd mechanisms unfairly): a peer that
+ * dies closes its ends, which ends the wait, and a stuck child is ended by
+ * its alarm (BENCH_CHILD_ALARM_S). */
+static int fd_io_all(int fd, void *buf, size_t len, bool writing) {
+        char *p = buf;
+        while (len > 0) {
+                ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -EPIPE; /* the other side went away */
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* ---- endpoints: one side of a mechanism, after connection --------------- */
+
+typedef struct endpoint {
+        enum mech_kind kind;
+        int rfd, wfd;              /* fd mechanisms (may be equal) */
+        int port;                  /* ipcf */
+        volatile uint64_t *ball;   /* floor: the shared cache line */
+        uint64_t bounce;           /* floor: the last value seen */
+} endpoint;
+
+/* Everything a mechanism creates before fork, to be split between the sides. */
+typedef struct mech_setup {
+        int fds[4];                /* pipe: ab[0], ab[1], ba[0], ba[1]; socket: sv[0], sv[1] */
+        uint64_t *shared_line;     /* floor */
+        char name[IPCF_NAME_MAX + 1];
+} mech_setup;
+
+static int ep_send(endpoint *e, const void *buf, size_t len) {
+        switch (e->kind) {
+        case MECH_IPCF: {
+                ssize_t n = ipcf_write(e->port, buf, len, BENCH_IO_TIMEOUT_MS);
+                return n < 0 ? (int)n : 0;
+        }
+        case MECH_SEQPACKET: {
+                ssize_t n = send(e->wfd, buf, len, MSG_NOSIGNAL);
+                return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EMSGSIZE;
+        }
+        default:
+                return fd_io_all(e->wfd, (void *)buf, len, true);
+        }
+}
+
+static int ep_recv(endpoint *e, void *buf, size_t len) {
+        switch (e->kind) {
+        case MECH_IPCF: {
+                ssize_t n = ipcf_read(e->port, buf, len, BENCH_IO_TIMEOUT_MS);
+                return n < 0 ? (int)n : n == (ssize_t)len ? 0 : -EBADMSG;
+        }
+        case MECH_SEQPACKET: {
+                ssize_t n = recv(e->rfd, buf, len, 0);
+                return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EPIPE;
+        }
+        default:
+                return fd_io_all(e->rfd, buf, len, false);
+        }
+}
+
+/* Floor: wait (bounded, backing off) until the line holds want. */
+static int floor_wait(volatile uint64_t *ball, uint64_t want) {
+        uint64_t start = 0;
+        for (unsigned n = 1; __atomic_load_n(ball, __ATOMIC_ACQUIRE) != want; n++) {
+                cpu_relax();
+                if (n % 256)
+                        continue;
+                uint64_t now = now_ns();
+                if (!start) {
+                        start = now;
+                        continue;
+                }
+                uint64_t spun = now - start;
+                if (spun > FLOOR_GIVE_UP_NS)
+                        return -ETIMEDOUT;
+                if (spun > FLOOR_NAP_NS)
+                        nanosleep(&(struct timespec){ .tv_nsec = 50000 }, NULL);
+                else if (spun > FLOOR_SPIN_NS)
+                        sched_yield();
+        }
+        return 0;
+}
+
+/* ---- the control channel between parent and child ----------------------- */
+
+/* Two pipes: the parent writes ctl[1] (child reads ctl[0]) and the child
+ * writes ctl[3] (parent reads ctl[2]). A barrier is one byte each way; results
+ * travel as whole structs. Every wait is bounded. */
+typedef struct control {
+        int rfd, wfd;
+} control;
+
+static int ctl_barrier(const control *c) {
+        char b = 'b';
+        int r = fd_io_all(c->wfd, &b, 1, true);
+        return r < 0 ? r : fd_io_all(c->rfd, &b, 1, false);
+}
+
+/* ---- setup and connection ----------------------------------------------- */
+
+static int mech_prepare(const mech *m, unsigned index, mech_setup *s) {
+        memset(s, 0, sizeof(*s));
+        for (int i = 0; i < 4; i++)
+                s->fds[i] = -1;
+        switch (m->kind) {
+        case MECH_PIPE:
+                if (pipe2(s->fds, O_CLOEXEC) < 0 || pipe2(s->fds + 2, O_CLOEXEC) < 0)
+                        return -errno;
+                return 0;
+        case MECH_STREAM:
+        case MECH_SEQPACKET: {
+                int type = m->kind == MECH_STREAM ? SOCK_STREAM : SOCK_SEQPACKET;
+                return socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, s->fds) < 0 ? -errno : 0;
+        }
+        case MECH_FLOOR:
+                s->shared_line = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                return s->shared_line == MAP_FAILED ? (s->shared_line = NULL, -errno) : 0;
+        case MECH_IPCF:
+                snprintf(s->name, sizeof(s->name), "bench.flow.%d.%u", (int)getpid(), index);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static void mech_setup_free(mech_setup *s) {
+        for (int i = 0; i < 4; i++)
+                if (s->fds[i] >= 0)
+                        close(s->fds[i]);
+        if (s->shared_line)
+                munmap(s->shared_line, 4096);
+}
+
+/* Make side 0 (parent, the client) or 1 (child, the server) an endpoint.
+ * For ipcf, the child registers, the parent allocates after the barrier, the
+ * child accepts. */
+static int ep_connect(const mech *m, mech_setup *s, int side, const control *c, endpoint *e) {
+        memset(e, 0, sizeof(*e));
+        e->kind = m->kind;
+        e->rfd = e->wfd = e->port = -1;
+        /* Each side closes the other's ends, so that one side's exit ends
+         * the other's reads (EOF) instead of leaving them blocked. */
+        switch (m->kind) {
+        case MECH_PIPE:
+                e->wfd = side == 0 ? s->fds[1] : s->fds[3];
+                e->rfd = side == 0 ? s->fds[2] : s->fds[0];
+                for (int i = 0; i < 4; i++)
+                        if (s->fds[i] != e->rfd && s->fds[i] != e->wfd) {
+                                close(s->fds[i]);
+                                s->fds[i] = -1;
+                        }
+                return ctl_barrier(c);
+        case MECH_STREAM:
+        case MECH_SEQPACKET:
+                e->rfd = e->wfd = s->fds[side];
+                close(s->fds[1 - side]);
+                s->fds[1 - side] = -1;
+                return ctl_barrier(c);
+        case MECH_FLOOR:
+                e->ball = s->shared_line;
+                return ctl_barrier(c);
+        case MECH_IPCF:
+                break;
+        }
+        if (side == 1) {
+                int reg = ipcf_register(s->name, NULL);
+                int r = ctl_barrier(c); /* tell the parent the name is there */
+                if (reg < 0 || r < 0)
+                        return reg < 0 ? reg : r;
+                e->port = ipcf_accept(reg, NULL, BENCH_IO_TIMEOUT_MS);
+                ipcf_unregister(reg);
+                return e->port < 0 ? e->port : ctl_barrier(c);
+        }
+        int r = ctl_barrier(c);
+        if (r < 0)
+                return r;
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.spin_us = m->spin_us;
+        e->port = ipcf_alloc(s->name, &q, BENCH_IO_TIMEOUT_MS, NULL);
+        return e->port < 0 ? e->port : ctl_barrier(c);
+}
+
+static void ep_close(endpoint *e) {
+        if (e->kind == MECH_IPCF && e->port >= 0)
+                ipcf_dealloc(e->port, "bench done");
+        e->port = -1;
+}
+
+/* ---- the measurements --------------------------------------------------- */
+
+/* One round trip: the client sends, the server echoes. Floor: the client sets
+ * an odd value, the server answers with the next even one. */
+static int rtt_client_once(endpoint *e, char *buf, uint64_t i) {
+        if (e->kind == MECH_FLOOR) {
+                __atomic_store_n(e->ball, 2 * i + 1, __ATOMIC_RELEASE);
+                return floor_wait(e->ball, 2 * i + 2);
+        }
+        int r = ep_send(e, buf, BENCH_MSG_SMALL);
+        return r < 0 ? r : ep_recv(e, buf, BENCH_MSG_SMALL);
+}
+
+static int rtt_server_once(endpoint *e, char *buf, uint64_t i) {
+        if (e->kind == MECH_FLOOR) {
+                int r = floor_wait(e->ball, 2 * i + 1);
+                if (r == 0)
+                        __atomic_store_n(e->ball, 2 * i + 2, __ATOMIC_RELEASE);
+                return r;
+        }
+        int r = ep_recv(e, buf, BENCH_MSG_SMALL);
+        return r < 0 ? r : ep_send(e, buf, BENCH_MSG_SMALL);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Client side of the round-trip test: fills median and p99. */
+static int rtt_client(endpoint *e, const bench_cfg *cfg, mech_result *res) {
+        char buf[BENCH_MSG_SMALL] = { 0 };
+        uint64_t *t = malloc(cfg->rtt_iters * sizeof(uint64_t));
+        if (!t)
+                return -ENOMEM;
+        int r = 0;
+        uint64_t total = cfg->rtt_warmup + cfg->rtt_iters;
+        for (uint64_t i = 0; i < total && r == 0; i++) {
+                uint64_t t0 = now_ns();
+                r = rtt_client_once(e, buf, i);
+                if (i >= cfg->rtt_warmup)
+                        t[i - cfg->rtt_warmup] = now_ns() - t0;
+        }
+        if (r == 0) {
+                qsort(t, cfg->rtt_iters, sizeof(uint64_t), cmp_u64);
+                res->rtt_median_us = (double)t[cfg->rtt_iters / 2] / 1000.0;
+                res->rtt_p99_us = (double)t[(cfg->rtt_iters * 99) / 100] / 1000.0;
+                res->rtt_ok = true;
+        }
+        free(t);
+        return r;
+}
+
+static int rtt_server(endpoint *e, const bench_cfg *cfg) {
+        char buf[BENCH_MSG_SMALL];
+        int r = 0;
+        uint64_t total = cfg->rtt_warmup + cfg->rtt_iters;
+        for (uint64_t i = 0; i < total && r == 0; i++)
+                r = rtt_server_once(e, buf, i);
+        return r;
+}
+
+/* One-way: the first byte of each message says its phase. */
+enum { PHASE_WARMUP = 1, PHASE_TIMED = 2, PHASE_STOP = 3 };
+
+typedef struct oneway_result {
+        int err;
+        uint64_t msgs;
+        uint64_t ns;
+} oneway_result;
+
+static int oneway_send(endpoint *e, const bench_cfg *cfg, size_t size) {
+        char *buf = calloc(1, size);
+        if (!buf)
+                return -ENOMEM;
+        uint64_t check_every = size >= 4096 ? 1 : 64;
+        uint64_t t0 = now_ns();
+        uint64_t warm_end = t0 + (uint64_t)(cfg->oneway_warmup_s * 1e9);
+        uint64_t end = warm_end + (uint64_t)(cfg->oneway_s * 1e9);
+        buf[0] = PHASE_WARMUP;
+        int r = 0;
+        for (uint64_t n = 1; r == 0; n++) {
+                r = ep_send(e, buf, size);
+                if (n % check_every)
+                        continue;
+                uint64_t now = now_ns();
+                if (now >= end)
+                        break;
+                if (now >= warm_end)
+                        buf[0] = PHASE_TIMED;
+        }
+        buf[0] = PHASE_STOP;
+        if (r == 0)
+                r = ep_send(e, buf, size);
+        free(buf);
+        return r;
+}
+
+/* Receiver: counts timed messages from the first timed one to the stop. */
+static oneway_result oneway_recv(endpoint *e, size_t size) {
+        oneway_result res = { 0, 0, 0 };
+        char *buf = malloc(size);
+        if (!buf) {
+                res.err = -ENOMEM;
+                return res;
+        }
+        uint64_t t0 = 0;
+        for (;;) {
+                res.err = ep_recv(e, buf, size);
+                if (res.err < 0)
+                        break;
+                if (buf[0] == PHASE_TIMED && res.msgs++ == 0)
+                        t0 = now_ns();
+                if (buf[0] == PHASE_STOP) {
+                        res.ns = res.msgs ? now_ns() - t0 : 0;
+                        break;
+                }
+        }
+        free(buf);
+        return res;
+}
+
+/* ---- one mechanism, two processes --------------------------------------- */
+
+/* The child: the server of the round trips and the receiver of one-way
+ * traffic; it sends its one-way results over the control channel. */
+static _Noreturn void child_main(const mech *m, mech_setup *s, const control *c,
+                                 const bench_cfg *cfg) {
+        alarm(BENCH_CHILD_ALARM_S);
+        pin_to(cfg, 1);
+        endpoint e;
+        int r = ep_connect(m, s, 1, c, &e);
+        if (r == 0)
+                r = rtt_server(&e, cfg);
+        if (r == 0)
+                r = ctl_barrier(c);
+        if (r == 0 && m->kind != MECH_FLOOR) {
+                static const size_t sizes[2] = { BENCH_MSG_SMALL, BENCH_MSG_BULK };
+                for (int i = 0; i < 2 && r == 0; i++) {
+                        oneway_result res = oneway_recv(&e, sizes[i]);
+                        r = fd_io_all(c->wfd, &res, sizeof(res), true);
+                        if (r == 0)
+                                r = res.err;
+                        if (r == 0)
+                                r = ctl_barrier(c);
+                }
+        }
+        ep_close(&e);
+        _exit(r == 0 ? 0 : 1);
+}
+
+/* The parent: the client of the round trips and the sender of one-way
+ * traffic. Fills res; on failure, res->error says what failed. */
+static void parent_side(const mech *m, mech_setup *s, const control *c, const bench_cfg *cfg,
+                        mech_result *res) {
+        endpoint e;
+        const char *step = "connect";
+        int r = ep_connect(m, s, 0, c, &e);
+        if (r == 0) {
+                step = "round trip";
+                r = rtt_client(&e, cfg, res);
+        }
+        if (r == 0)
+                r = ctl_barrier(c);
+        if (r == 0 && m->kind != MECH_FLOOR) {
+                static const size_t sizes[2] = { BENCH_MSG_SMALL, BENCH_MSG_BULK };
+                for (int i = 0; i < 2 && r == 0; i++) {
+                        step = i == 0 ? "64 B one-way" : "64 KiB one-way";
+                        oneway_result got;
+                        r = oneway_send(&e, cfg, sizes[i]);
+                        if (r == 0)
+                                r = fd_io_all(c->rfd, &got, sizeof(got), false);
+                        if (r == 0 && got.err)
+                                r = got.err;
+                        if (r == 0 && (got.ns == 0 || got.msgs == 0))
+                                r = -ENODATA;
+                        if (r == 0) {
+                                double secs = (double)got.ns / 1e9;
+                                if (i == 0) {
+                                        res->msgs_per_s = (double)got.msgs / secs;
+                                        res->msgs_ok = true;
+                                } else {
+                                        res->bulk_gb_per_s =
+                                                (double)got.msgs * BENCH_MSG_BULK / secs / 1e9;
+                                        res->bulk_ok = true;
+                                }
+                                r = ctl_barrier(c);
+                        }
+                }
+        }
+        if (r < 0)
+                snprintf(res->error, sizeof(res->error), "%s: %s", step,
+                         m->kind == MECH_IPCF ? ipcf_strerror(r) : strerror(-r));
+        ep_close(&e);
+}
+
+static void run_mech(const mech *m, unsigned index, const bench_cfg *cfg, mech_result *res) {
+        memset(res, 0, sizeof(*res));
+        mech_setup s;
+        int ctl[4] = { -1, -1, -1, -1 };
+        int r = mech_prepare(m, index, &s);
+        if (r == 0 && (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(ctl + 2, O_CLOEXEC) < 0))
+                r = -errno;
+        if (r < 0) {
+                snprintf(res->error, sizeof(res->error), "setup: %s", strerror(-r));
+                mech_setup_free(&s);
+                for (int i = 0; i < 4; i++)
+                        if (ctl[i] >= 0)
+                                close(ctl[i]);
+                return;
+        }
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+                control cc = { .rfd = ctl[0], .wfd = ctl[3] };
+                close(ctl[1]);
+                close(ctl[2]);
+                child_main(m, &s, &cc, cfg);
+        }
+        control pc = { .rfd = ctl[2], .wfd = ctl[1] };
+        close(ctl[0]);
+        close(ctl[3]);
+        if (pid < 0)
+                snprintf(res->error, sizeof(res->error), "fork: %s", strerror(errno));
+        else
+                parent_side(m, &s, &pc, cfg, res);
+        close(pc.rfd);
+        close(pc.wfd);
+        mech_setup_free(&s);
+        if (pid > 0) {
+                /* The child ends once its side is done; a stuck one is killed. */
+                int st = 0;
+                for (int i = 0; i < 200 && waitpid(pid, &st, WNOHANG) == 0; i++)
+                        usleep(10000);
+                if (waitpid(pid, &st, WNOHANG) == 0) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &st, 0);
+                }
+        }
+}
+
+/* ---- the private daemon ------------------------------------------------- */
+
+static char runtime_dir[PATH_MAX];
+
+/* Point the library at a private runtime dir and the ipcfd of this build. */
+static int daemon_prepare(void) {
+        char exe[PATH_MAX], daemon[PATH_MAX + 32];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n < 0)
+                return -errno;
+        exe[n] = 0;
+        /* <build>/bench/bench-flow -> <build>/bin/ipcfd */
+        char *slash = strrchr(exe, '/');
+        if (slash)
+                *slash = 0;
+        slash = strrchr(exe, '/');
+        if (slash)
+                *slash = 0;
+        snprintf(daemon, sizeof(daemon), "%s/bin/ipcfd", exe);
+        if (!getenv("IPCF_DAEMON"))
+                setenv("IPCF_DAEMON", daemon, 1);
+        snprintf(runtime_dir, sizeof(runtime_dir), "/tmp/ipcf-bench.XXXXXX");
+        if (!mkdtemp(runtime_dir))
+                return -errno;
+        setenv("IPCF_RUNTIME_DIR", runtime_dir, 1);
+        unsetenv("IPCF_NO_AUTOSTART");
+        return ipcf_connect();
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)st, (void)flag, (void)ftw;
+        remove(path);
+        return 0;
+}
+
+/* Stop the daemon the library started (its pid from ipcf_list) and remove
+ * the runtime directory. */
+static void daemon_stop(void) {
+        if (!runtime_dir[0])
+                return;
+        ipcf_listing *l = NULL;
+        pid_t pid = 0;
+        if (ipcf_list(&l) == 0) {
+                pid = l->daemon_pid;
+                ipcf_listing_free(l);
+        }
+        if (pid > 0 && kill(pid, SIGTERM) == 0) {
+                for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) {
+                        waitpid(pid, NULL, WNOHANG); /* in case it is our child */
+                        usleep(10000);
+                }
+        }
+        nftw(runtime_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        runtime_dir[0] = 0;
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void fmt_ratio(char *buf, size_t cap, bool ok, double v, bool base_ok, double base) {
+        if (!ok || !base_ok || base <= 0)
+                snprintf(buf, cap, "—");
+        else
+                snprintf(buf, cap, "%.2f×", v / base);
+}
+
+static void fmt_us(char *buf, size_t cap, bool ok, double us) {
+        if (!ok)
+                snprintf(buf, cap, "—");
+        else
+                snprintf(buf, cap, us < 10 ? "%.2f µs" : "%.0f µs", us);
+}
+
+static void print_table(const mech_result *res, const bool *ran) {
+        const mech_result *base = &res[0]; /* ipcf, default qos */
+        bool have_base = ran[0];
+        printf("| mechanism | RTT median | RTT p99 | 64 B msgs/s | 64 KiB GB/s "
+               "| RTT ÷ ipcf | msgs/s ÷ ipcf | GB/s ÷ ipcf |\n");
+        printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (unsigned i = 0; i < N_MECHS; i++) {
+                if (!ran[i])
+                        continue;
+                const mech_result *r = &res[i];
+                char med[32], p99[32], mps[32], gbs[32], q1[32], q2[32], q3[32];
+                fmt_us(med, sizeof(med), r->rtt_ok, r->rtt_median_us);
+                fmt_us(p99, sizeof(p99), r->rtt_ok, r->rtt_p99_us);
+                if (r->msgs_ok)
+                        snprintf(mps, sizeof(mps), "%.2f M", r->msgs_per_s / 1e6);
+                else
+                        snprintf(mps, sizeof(mps), "—");
+                if (r->bulk_ok)
+                        snprintf(gbs, sizeof(gbs), "%.2f", r->bulk_gb_per_s);
+                else
+                        snprintf(gbs, sizeof(gbs), "—");
+                fmt_ratio(q1, sizeof(q1), r->rtt_ok, r->rtt_median_us, have_base && base->rtt_ok,
+                          base->rtt_median_us);
+                fmt_ratio(q2, sizeof(q2), r->msgs_ok, r->msgs_per_s, have_base && base->msgs_ok,
+                          base->msgs_per_s);
+                fmt_ratio(q3, sizeof(q3), r->bulk_ok, r->bulk_gb_per_s,
+                          have_base && base->bulk_ok, base->bulk_gb_per_s);
+                printf("| %s%s%s | %s | %s | %s | %s | %s | %s | %s |\n", mechs[i].label,
+                       r->error[0] ? " (failed: " : "", r->error[0] ? r->error : "", med, p99,
+                       mps, gbs, q1, q2, q3);
+        }
+        printf("\nRatios are mechanism ÷ ipcf (default qos): an RTT ratio above 1 is slower "
+               "than ipcf, a rate ratio below 1 is slower.\n");
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static const char usage[] =
+        "usage: bench-flow [--quick] [--same-core | --unpinned] [--only=KEYS]\n"
+        "                  [--rtt=N] [--warmup=N] [--seconds=S]\n"
+        "  --quick       a smoke run of ~3 s (few round trips, short one-way phases)\n"
+        "  --same-core   both processes on CPU 0 (default: CPUs 0 and 1)\n"
+        "  --unpinned    let the kernel place them\n"
+        "  --only=KEYS   comma list of: ipcf,ipcf-nospin,pipe,stream,seqpacket,floor\n"
+        "  --rtt=N       timed round trips (default 100000), --warmup=N (default 10000)\n"
+        "  --seconds=S   each one-way measurement (default 1.5, after 0.3 s warm-up)\n";
+
+static bool selected(const bench_cfg *cfg, const char *key) {
+        if (!cfg->only)
+                return true;
+        size_t k = strlen(key);
+        for (const char *p = cfg->only; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                if (len == k && !strncmp(p, key, k))
+                        return true;
+                p += len + (comma ? 1 : 0);
+        }
+        return false;
+}
+
+int main(int argc, char **argv) {
+        bench_cfg cfg = { .place = PLACE_SPLIT, .rtt_warmup = 10000, .rtt_iters = 100000,
+                          .oneway_warmup_s = 0.3, .oneway_s = 1.5 };
+        static const struct option longopts[] = {
+                { "quick", no_argument, NULL, 'q' },
+                { "same-core", no_argument, NULL, 's' },
+                { "unpinned", no_argument, NULL, 'u' },
+                { "only", required_argument, NULL, 'o' },
+                { "rtt", required_argument, NULL, 'r' },
+                { "warmup", required_argument, NULL, 'w' },
+                { "seconds", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
+        };
+        int opt;
+        while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'q':
+                        cfg.rtt_warmup = 500;
+                        cfg.rtt_iters = 3000;
+                        cfg.oneway_warmup_s = 0.03;
+                        cfg.oneway_s = 0.12;
+                        break;
+                case 's': cfg.place = PLACE_SAME_CORE; break;
+                case 'u': cfg.place = PLACE_UNPINNED; break;
+                case 'o': cfg.only = optarg; break;
+                case 'r': cfg.rtt_iters = strtoull(optarg, NULL, 10); break;
+                case 'w': cfg.rtt_warmup = strtoull(optarg, NULL, 10); break;
+                case 't': cfg.oneway_s = strtod(optarg, NULL); break;
+                case 'h': fputs(usage, stdout); return 0;
+                default: fputs(usage, stderr); return 2;
+                }
+        }
+        if (cfg.rtt_iters < 100 || cfg.oneway_s <= 0 || optind < argc) {
+                fputs(usage, stderr);
+                return 2;
+        }
+        signal(SIGPIPE, SIG_IGN);
+
+        bool need_daemon = false;
+        for (unsigned i = 0; i < N_MECHS; i++)
+                need_daemon |= mechs[i].kind == MECH_IPCF && selected(&cfg, mechs[i].key);
+        /* Start the daemon before pinning: it must not inherit CPU 0 only. */
+        if (need_daemon) {
+                int r = daemon_prepare();
+                if (r < 0) {
+                        fprintf(stderr, "bench-flow: starting ipcfd (%s): %s\n",
+                                getenv("IPCF_DAEMON"), ipcf_strerror(r));
+                        daemon_stop();
+                        return 1;
+                }
+        }
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cfg.place == PLACE_SPLIT && ncpu < 2) {
+                fprintf(stderr, "bench-flow: one CPU only: running --same-core\n");
+                cfg.place = PLACE_SAME_CORE;
+        }
+        pin_to(&cfg, 0);
+
+        mech_result res[N_MECHS];
+        bool ran[N_MECHS] = { false };
+        memset(res, 0, sizeof(res));
+        for (unsigned i = 0; i < N_MECHS; i++) {
+                if (!selected(&cfg, mechs[i].key))
+                        continue;
+                fprintf(stderr, "bench-flow: %s ...\n", mechs[i].label);
+                run_mech(&mechs[i], i, &cfg, &res[i]);
+                ran[i] = true;
+                if (res[i].error[0])
+                        fprintf(stderr, "bench-flow: %s failed: %s\n", mechs[i].label,
+                                res[i].error);
+        }
+        daemon_stop();
+
+        struct utsname u;
+        uname(&u);
+        static const char *const place_name[] = { "pinned to CPUs 0 and 1 (split)",
+                                                  "both on CPU 0 (same core)",
+                                                  "unpinned" };
+        printf("\n### bench-flow: two processes %s\n\n", place_name[cfg.place]);
+        printf("%ld CPUs, Linux %s; round trips: %" PRIu64 " warm-up + %" PRIu64
+               " timed (64 B); one-way: %.2f s warm-up + %.2f s per size\n\n",
+               ncpu, u.release, cfg.rtt_warmup, cfg.rtt_iters, cfg.oneway_warmup_s,
+               cfg.oneway_s);
+        print_table(res, ran);
+        bool failed = false;
+        for (unsigned i = 0; i < N_MECHS; i++)
+                failed |= ran[i] && res[i].error[0];
+        return failed ? 1 : 0;
+}
