@@ -1,0 +1,437 @@
+/*
+ * test-cli.c — the `ipcf` tool end to end: the real build/bin/ipcf against a
+ * real daemon on a private runtime directory (test_daemon_start).
+ *
+ * Each case starts its own daemon, runs ipcf processes with their stdin,
+ * stdout and stderr redirected to files in that directory, and checks exit
+ * statuses and outputs. Every process wait is bounded (test_wait), and the
+ * harness bounds each case (TEST_TIMEOUT) and kills its leftovers.
+ */
+#include "support/test.h"
+
+#include "ipcf.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Start `ipcf args...` with stdin/stdout/stderr from/to the given files
+ * (NULL: /dev/null). Returns its pid. */
+static pid_t ipcf_spawn(const char *in, const char *out, const char *err,
+                        const char *const *args) {
+        char *bin = test_build_path("bin/ipcf");
+        const char *argv[32] = { bin };
+        unsigned n = 1;
+        for (unsigned i = 0; args[i] && n < 31; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                int fd0 = open(in ? in : "/dev/null", O_RDONLY);
+                int fd1 = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                int fd2 = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                if (fd0 < 0 || fd1 < 0 || fd2 < 0)
+                        _exit(126);
+                dup2(fd0, 0);
+                dup2(fd1, 1);
+                dup2(fd2, 2);
+                execv(bin, (char *const *)argv);
+                _exit(127);
+        }
+        free(bin);
+        return pid;
+}
+
+/* Run `ipcf args...` to its end (at most timeout_ms); its exit status. */
+static int ipcf_run(const char *in, const char *out, const char *err, const char *const *args,
+                    int timeout_ms) {
+        return test_wait(ipcf_spawn(in, out, err, args), timeout_ms);
+}
+
+/* A file of the case's daemon directory: "<dir>/<name>" (static buffers,
+ * four in rotation: enough for one call's arguments). */
+static const char *path_in(const test_daemon *d, const char *name) {
+        static char buf[4][320];
+        static unsigned next;
+        char *p = buf[next++ % 4];
+        snprintf(p, sizeof(buf[0]), "%s/%s", d->dir, name);
+        return p;
+}
+
+/* The whole content of a file, NUL-terminated; *ret_len its length. */
+static char *slurp(const char *path, size_t *ret_len) {
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        size_t cap = 1 << 16, len = 0;
+        char *buf = malloc(cap + 1);
+        CHECK(buf != NULL);
+        size_t n;
+        while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
+                len += n;
+                if (len == cap) {
+                        cap *= 2;
+                        buf = realloc(buf, cap + 1);
+                        CHECK(buf != NULL);
+                }
+        }
+        fclose(f);
+        buf[len] = 0;
+        if (ret_len)
+                *ret_len = len;
+        return buf;
+}
+
+static void write_file(const char *path, const void *data, size_t len) {
+        FILE *f = fopen(path, "wb");
+        CHECK(f != NULL);
+        CHECK_EQ(fwrite(data, 1, len, f), len);
+        CHECK_EQ(fclose(f), 0);
+}
+
+/* Wait (at most 5 s) until name is registered with the facility. */
+static void wait_registered(const char *name) {
+        for (int i = 0; i < 500; i++) {
+                ipcf_listing *l = NULL;
+                if (ipcf_list(&l) == 0) {
+                        bool found = false;
+                        for (size_t k = 0; k < l->n_names; k++)
+                                found |= !strcmp(l->names[k].name, name);
+                        ipcf_listing_free(l);
+                        if (found)
+                                return;
+                }
+                usleep(10000);
+        }
+        test_fail(__FILE__, __LINE__, "%s was not registered within 5 s", name);
+}
+
+/* Count the lines of a text. */
+static unsigned count_lines(const char *s) {
+        unsigned n = 0;
+        for (; *s; s++)
+                n += *s == '\n';
+        return n;
+}
+
+/* ---- a minimal JSON syntax checker -------------------------------------- */
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_ws(const char *p) {
+        while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+                p++;
+        return p;
+}
+
+static const char *json_string(const char *p) {
+        if (*p++ != '"')
+                return NULL;
+        for (; *p && *p != '"'; p++) {
+                if ((unsigned char)*p < 0x20)
+                        return NULL;
+                if (*p == '\\') {
+                        p++;
+                        if (*p == 'u') {
+                                for (int i = 1; i <= 4; i++)
+                                        if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                                                return NULL;
+                                p += 4;
+                        } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                                return NULL;
+                        }
+                }
+        }
+        return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *json_number(const char *p) {
+        const char *start = p;
+        if (*p == '-')
+                p++;
+        while (*p >= '0' && *p <= '9')
+                p++;
+        if (*p == '.')
+                for (p++; *p >= '0' && *p <= '9'; p++)
+                        ;
+        if (*p == 'e' || *p == 'E') {
+                p++;
+                if (*p == '+' || *p == '-')
+                        p++;
+                while (*p >= '0' && *p <= '9')
+                        p++;
+        }
+        return p > start && p[-1] != '-' ? p : NULL;
+}
+
+/* Object or array: open, values (object: "key": value) separated by commas. */
+static const char *json_container(const char *p, int depth, bool object) {
+        p = json_ws(p + 1);
+        if (*p == (object ? '}' : ']'))
+                return p + 1;
+        for (;;) {
+                if (object) {
+                        p = json_string(json_ws(p));
+                        if (!p || *(p = json_ws(p)) != ':')
+                                return NULL;
+                        p++;
+                }
+                p = json_value(p, depth + 1);
+                if (!p)
+                        return NULL;
+                p = json_ws(p);
+                if (*p == ',') {
+                        p++;
+                        continue;
+                }
+                return *p == (object ? '}' : ']') ? p + 1 : NULL;
+        }
+}
+
+static const char *json_value(const char *p, int depth) {
+        if (depth > 64)
+                return NULL;
+        p = json_ws(p);
+        switch (*p) {
+        case '{': return json_container(p, depth, true);
+        case '[': return json_container(p, depth, false);
+        case '"': return json_string(p);
+        case 't': return strncmp(p, "true", 4) ? NULL : p + 4;
+        case 'f': return strncmp(p, "false", 5) ? NULL : p + 5;
+        case 'n': return strncmp(p, "null", 4) ? NULL : p + 4;
+        default: return json_number(p);
+        }
+}
+
+static bool json_valid(const char *text) {
+        const char *end = json_value(text, 0);
+        return end && *json_ws(end) == 0;
+}
+
+/* ---- cases -------------------------------------------------------------- */
+
+/* listen > file and cat < file copy 10 MiB intact, and both exit 0. */
+TEST_TIMEOUT(listen_cat_copy_10mib, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        size_t len = 10u << 20;
+        char *data = malloc(len);
+        CHECK(data != NULL);
+        test_fill(data, len, 42);
+        write_file(path_in(&d, "in.bin"), data, len);
+
+        pid_t listener = ipcf_spawn(NULL, path_in(&d, "out.bin"), path_in(&d, "listen.err"),
+                                    (const char *const[]){ "listen", "test.copy", NULL });
+        wait_registered("test.copy");
+        int rc = ipcf_run(path_in(&d, "in.bin"), NULL, path_in(&d, "cat.err"),
+                          (const char *const[]){ "cat", "test.copy", NULL }, 60000);
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(test_wait(listener, 10000), 0);
+
+        size_t got_len = 0;
+        char *got = slurp(path_in(&d, "out.bin"), &got_len);
+        CHECK_EQ(got_len, len);
+        CHECK_EQ(test_hash(got, got_len, 0), test_hash(data, len, 0));
+        free(got);
+        free(data);
+        test_daemon_stop(&d);
+}
+
+/* The same in STREAM mode, with a listener that requires it. */
+TEST_TIMEOUT(listen_cat_copy_stream_mode, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        size_t len = 3u << 20;
+        char *data = malloc(len);
+        CHECK(data != NULL);
+        test_fill(data, len, 7);
+        write_file(path_in(&d, "in.bin"), data, len);
+
+        pid_t listener = ipcf_spawn(NULL, path_in(&d, "out.bin"), NULL,
+                                    (const char *const[]){ "listen", "test.stream", "--stream",
+                                                           NULL });
+        wait_registered("test.stream");
+        CHECK_EQ(ipcf_run(path_in(&d, "in.bin"), NULL, NULL,
+                          (const char *const[]){ "cat", "test.stream", "--stream", NULL },
+                          30000),
+                 0);
+        CHECK_EQ(test_wait(listener, 10000), 0);
+        size_t got_len = 0;
+        char *got = slurp(path_in(&d, "out.bin"), &got_len);
+        CHECK_EQ(got_len, len);
+        CHECK_MEM(got, data, len);
+        free(got);
+        free(data);
+        test_daemon_stop(&d);
+}
+
+/* cat to an echoing listener gets back exactly what it sent (the other
+ * direction is drained before cat ends the flow). */
+TEST(cat_to_echo_round_trip) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        size_t len = 1u << 20;
+        char *data = malloc(len);
+        CHECK(data != NULL);
+        test_fill(data, len, 3);
+        write_file(path_in(&d, "in.bin"), data, len);
+
+        pid_t echo = ipcf_spawn(NULL, NULL, NULL,
+                                (const char *const[]){ "listen", "test.echo", "--echo", NULL });
+        wait_registered("test.echo");
+        CHECK_EQ(ipcf_run(path_in(&d, "in.bin"), path_in(&d, "out.bin"), NULL,
+                          (const char *const[]){ "cat", "test.echo", NULL }, 30000),
+                 0);
+        CHECK_EQ(test_wait(echo, 10000), 0); /* without -k: exits after the flow */
+        size_t got_len = 0;
+        char *got = slurp(path_in(&d, "out.bin"), &got_len);
+        CHECK_EQ(got_len, len);
+        CHECK_MEM(got, data, len);
+        free(got);
+        free(data);
+        test_daemon_stop(&d);
+}
+
+/* ls --json is valid JSON and names the registered listener; plain ls too. */
+TEST(ls_json_lists_registered_name) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        pid_t listener = ipcf_spawn(NULL, NULL, NULL,
+                                    (const char *const[]){ "listen", "test.ls", "-k", NULL });
+        wait_registered("test.ls");
+
+        CHECK_EQ(ipcf_run(NULL, path_in(&d, "ls.json"), NULL,
+                          (const char *const[]){ "ls", "--json", NULL }, 10000),
+                 0);
+        char *json = slurp(path_in(&d, "ls.json"), NULL);
+        if (!json_valid(json))
+                test_fail(__FILE__, __LINE__, "ls --json is not valid JSON:\n%s", json);
+        CHECK(strstr(json, "\"name\":\"test.ls\"") != NULL);
+        CHECK(strstr(json, "\"names\":[") != NULL);
+        CHECK(strstr(json, "\"flows\":[") != NULL);
+        free(json);
+
+        CHECK_EQ(ipcf_run(NULL, path_in(&d, "ls.txt"), NULL, (const char *const[]){ "ls", NULL },
+                          10000),
+                 0);
+        char *text = slurp(path_in(&d, "ls.txt"), NULL);
+        CHECK(strstr(text, "test.ls") != NULL);
+        CHECK(strstr(text, "PID") != NULL);
+        free(text);
+
+        kill(listener, SIGTERM);
+        test_wait(listener, 5000);
+        test_daemon_stop(&d);
+}
+
+/* ping against an echo listener prints the percentiles; both exit 0. */
+TEST(ping_prints_percentiles) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        pid_t echo = ipcf_spawn(NULL, NULL, NULL,
+                                (const char *const[]){ "listen", "test.ping", "--echo", NULL });
+        wait_registered("test.ping");
+        CHECK_EQ(ipcf_run(NULL, path_in(&d, "ping.out"), path_in(&d, "ping.err"),
+                          (const char *const[]){ "ping", "test.ping", "-c", "2000", "-s", "100",
+                                                 NULL },
+                          30000),
+                 0);
+        CHECK_EQ(test_wait(echo, 10000), 0);
+        char *out = slurp(path_in(&d, "ping.out"), NULL);
+        static const char *const words[] = { "min ", "median ", "p90 ", "p99 ", "p99.9 ",
+                                             "max " };
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+                if (!strstr(out, words[i]))
+                        test_fail(__FILE__, __LINE__, "'%s' missing in ping output:\n%s",
+                                  words[i], out);
+        free(out);
+        test_daemon_stop(&d);
+}
+
+/* perf to a sink reports a rate and ends cleanly. */
+TEST(perf_to_sink) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        pid_t sink = ipcf_spawn(NULL, NULL, NULL,
+                                (const char *const[]){ "listen", "test.sink", "--sink", NULL });
+        wait_registered("test.sink");
+        CHECK_EQ(ipcf_run(NULL, path_in(&d, "perf.out"), NULL,
+                          (const char *const[]){ "perf", "test.sink", "-t", "0.3", "-s", "4K",
+                                                 NULL },
+                          30000),
+                 0);
+        CHECK_EQ(test_wait(sink, 10000), 0);
+        char *out = slurp(path_in(&d, "perf.out"), NULL);
+        CHECK(strstr(out, "msgs/s") != NULL);
+        CHECK(strstr(out, "GB/s") != NULL);
+        free(out);
+        test_daemon_stop(&d);
+}
+
+/* cat to a name nobody has: exit 1, one error line that names it. */
+TEST(cat_unknown_name_fails) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_EQ(ipcf_run(NULL, NULL, path_in(&d, "err"),
+                          (const char *const[]){ "cat", "no.such.name", NULL }, 15000),
+                 1);
+        char *err = slurp(path_in(&d, "err"), NULL);
+        CHECK_EQ(count_lines(err), 1);
+        CHECK(strncmp(err, "ipcf: ", 6) == 0);
+        CHECK(strstr(err, "no.such.name") != NULL);
+        free(err);
+        test_daemon_stop(&d);
+}
+
+/* A listener that requires STREAM mode refuses a MESSAGE-mode cat. */
+TEST(listen_refuses_other_mode) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        pid_t listener = ipcf_spawn(NULL, NULL, NULL,
+                                    (const char *const[]){ "listen", "test.picky", "--stream",
+                                                           NULL });
+        wait_registered("test.picky");
+        CHECK_EQ(ipcf_run(NULL, NULL, path_in(&d, "err"),
+                          (const char *const[]){ "cat", "test.picky", NULL }, 15000),
+                 1);
+        char *err = slurp(path_in(&d, "err"), NULL);
+        CHECK_EQ(count_lines(err), 1);
+        CHECK(strstr(err, "stream mode required") != NULL);
+        free(err);
+        kill(listener, SIGTERM);
+        test_wait(listener, 5000);
+        test_daemon_stop(&d);
+}
+
+/* Usage errors exit 2 with one line; --help exits 0. No daemon needed. */
+TEST(usage_errors_exit_2) {
+        const char *const *const bad[] = {
+                (const char *const[]){ "cat", "--bogus", "x", NULL },
+                (const char *const[]){ "ping", "x", "-c", "abc", NULL },
+                (const char *const[]){ "perf", "x", "--capacity=huge", NULL },
+                (const char *const[]){ "listen", NULL },
+                (const char *const[]){ "frobnicate", NULL },
+                (const char *const[]){ "cat", "x", "--max-bytes", NULL },
+        };
+        char err_path[] = "/tmp/ipcf-test-cli.XXXXXX";
+        int fd = mkstemp(err_path);
+        CHECK(fd >= 0);
+        close(fd);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                CHECK_EQ(ipcf_run(NULL, NULL, err_path, bad[i], 10000), 2);
+                char *err = slurp(err_path, NULL);
+                if (count_lines(err) != 1 || strncmp(err, "ipcf: ", 6) != 0)
+                        test_fail(__FILE__, __LINE__, "case %zu: stderr is not one line:\n%s",
+                                  i, err);
+                free(err);
+        }
+        CHECK_EQ(ipcf_run(NULL, NULL, NULL, (const char *const[]){ "--help", NULL }, 10000), 0);
+        CHECK_EQ(ipcf_run(NULL, NULL, NULL, (const char *const[]){ "cat", "--help", NULL },
+                          10000),
+                 0);
+        unlink(err_path);
+}
