@@ -1,0 +1,383 @@
+/*
+ * conf.c — the configuration parser of conf.h.
+ *
+ * It is a pure function of its input (fuzzed by fuzz/fuzz-conf.c): it never
+ * reads past text+len, accepts any bytes (NULs and other controls are
+ * errors), and every allocation is bounded by the limits in conf.h.
+ * Parsing is line by line over a [begin, end) slice; nothing is copied until
+ * a value has been validated.
+ */
+#include "common/conf.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+enum section { SEC_NONE, SEC_DAEMON, SEC_LIMITS, SEC_NAME };
+
+/* A slice of the input. */
+typedef struct slice {
+        const char *p;
+        size_t n;
+} slice;
+
+void conf_init(conf *c) {
+        memset(c, 0, sizeof(*c));
+        c->limits.flows_per_user = 1024;
+        c->limits.registrations_per_user = 256;
+        c->limits.pending_per_user = 256;
+        c->limits.clients_per_user = 256;
+        c->limits.unbounded_bytes_per_user = 1ull << 30;
+}
+
+static void acl_deinit(conf_acl *a) {
+        free(a->who);
+        memset(a, 0, sizeof(*a));
+}
+
+void conf_deinit(conf *c) {
+        for (size_t i = 0; i < c->n_rules; i++) {
+                acl_deinit(&c->rules[i].allocate);
+                acl_deinit(&c->rules[i].reg);
+                free(c->rules[i].activate);
+        }
+        free(c->rules);
+        conf_init(c);
+}
+
+const conf_rule *conf_match(const conf *c, const char *name) {
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (fnmatch(c->rules[i].pattern, name, 0) == 0)
+                        return &c->rules[i];
+        return NULL;
+}
+
+static bool is_blank(char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; }
+
+static slice trim(slice s) {
+        while (s.n && is_blank(s.p[0]))
+                s.p++, s.n--;
+        while (s.n && is_blank(s.p[s.n - 1]))
+                s.n--;
+        return s;
+}
+
+static bool slice_eq(slice s, const char *lit) {
+        size_t n = strlen(lit);
+        return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+/* Copy a slice into a fixed buffer; false if it does not fit. */
+static bool slice_copy(slice s, char *dst, size_t size) {
+        if (s.n >= size)
+                return false;
+        memcpy(dst, s.p, s.n);
+        dst[s.n] = 0;
+        return true;
+}
+
+/* Parse an unsigned decimal with an optional k/M/G suffix (x1024), <= max. */
+static bool parse_uint(slice s, uint64_t max, uint64_t *ret) {
+        uint64_t v = 0, mult = 1;
+        size_t i = 0;
+        if (s.n == 0)
+                return false;
+        for (; i < s.n && s.p[i] >= '0' && s.p[i] <= '9'; i++) {
+                if (v > (UINT64_MAX - 9) / 10)
+                        return false;
+                v = v * 10 + (uint64_t)(s.p[i] - '0');
+        }
+        if (i == 0)
+                return false;
+        if (i + 1 == s.n) {
+                switch (s.p[i]) {
+                case 'k': case 'K': mult = 1ull << 10; break;
+                case 'M': mult = 1ull << 20; break;
+                case 'G': mult = 1ull << 30; break;
+                default: return false;
+                }
+        } else if (i != s.n) {
+                return false;
+        }
+        if (v > max / mult)
+                return false;
+        *ret = v * mult;
+        return true;
+}
+
+static bool parse_bool(slice s, bool *ret) {
+        if (slice_eq(s, "yes") || slice_eq(s, "true") || slice_eq(s, "on") || slice_eq(s, "1"))
+                *ret = true;
+        else if (slice_eq(s, "no") || slice_eq(s, "false") || slice_eq(s, "off") || slice_eq(s, "0"))
+                *ret = false;
+        else
+                return false;
+        return true;
+}
+
+/* User and group names: the portable set plus '$' (as useradd allows). */
+static bool who_name_valid(slice s) {
+        if (s.n == 0 || s.n > CONF_WHO_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < s.n; i++) {
+                char ch = s.p[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                      ch == '_' || ch == '-' || ch == '.' || ch == '$'))
+                        return false;
+        }
+        return true;
+}
+
+/* Parse one principal token. */
+static bool parse_who(slice t, conf_who *w) {
+        memset(w, 0, sizeof(*w));
+        if (slice_eq(t, "*")) {
+                w->kind = CONF_WHO_ANY;
+                return true;
+        }
+        const char *colon = memchr(t.p, ':', t.n);
+        if (!colon)
+                return false;
+        slice k = { t.p, (size_t)(colon - t.p) }, v = { colon + 1, t.n - k.n - 1 };
+        uint64_t id;
+        if (slice_eq(k, "user") || slice_eq(k, "group")) {
+                if (!who_name_valid(v))
+                        return false;
+                w->kind = slice_eq(k, "user") ? CONF_WHO_USER : CONF_WHO_GROUP;
+                return slice_copy(v, w->name, sizeof(w->name));
+        }
+        if (slice_eq(k, "uid") || slice_eq(k, "gid")) {
+                /* No suffixes for ids: parse_uint would accept "1k". */
+                for (size_t i = 0; i < v.n; i++)
+                        if (v.p[i] < '0' || v.p[i] > '9')
+                                return false;
+                if (!parse_uint(v, UINT32_MAX - 1, &id)) /* (uid_t)-1 means "none" */
+                        return false;
+                w->kind = slice_eq(k, "uid") ? CONF_WHO_UID : CONF_WHO_GID;
+                w->id = (uint32_t)id;
+                return true;
+        }
+        return false;
+}
+
+/* Parse a blank-separated list of principals into a fresh acl. */
+static int parse_acl(slice v, conf_acl *a, const char **why) {
+        conf_who tmp[CONF_WHO_MAX];
+        size_t n = 0, i = 0;
+
+        while (i < v.n) {
+                while (i < v.n && is_blank(v.p[i]))
+                        i++;
+                if (i >= v.n)
+                        break;
+                size_t s = i;
+                while (i < v.n && !is_blank(v.p[i]))
+                        i++;
+                if (n == CONF_WHO_MAX) {
+                        *why = "too many principals";
+                        return -EINVAL;
+                }
+                if (!parse_who((slice){ v.p + s, i - s }, &tmp[n])) {
+                        *why = "bad principal (want *, user:NAME, group:NAME, uid:N or gid:N)";
+                        return -EINVAL;
+                }
+                n++;
+        }
+        a->set = true;
+        a->n = n;
+        a->who = NULL;
+        if (n) {
+                a->who = malloc(n * sizeof(*a->who));
+                if (!a->who)
+                        return -ENOMEM;
+                memcpy(a->who, tmp, n * sizeof(*a->who));
+        }
+        return 0;
+}
+
+static bool pattern_valid(slice s) {
+        if (s.n == 0 || s.n > IPCF_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < s.n; i++)
+                if (s.p[i] <= ' ' || s.p[i] > '~')
+                        return false;
+        return true;
+}
+
+static int conf_error(char *err, size_t size, unsigned line, const char *why) {
+        if (size)
+                snprintf(err, size, "line %u: %s", line, why);
+        return -EINVAL;
+}
+
+/* One "key = value" line of a section. */
+static int parse_kv(conf *c, enum section sec, slice key, slice val, const char **why) {
+        uint64_t v;
+        if (sec == SEC_DAEMON) {
+                if (slice_eq(key, "shared")) {
+                        if (!parse_bool(val, &c->shared))
+                                return *why = "shared: want yes or no", -EINVAL;
+                        return 0;
+                }
+                return *why = "unknown key in [daemon]", -EINVAL;
+        }
+        if (sec == SEC_LIMITS) {
+                static const struct {
+                        const char *key;
+                        size_t off;
+                } u32keys[] = {
+                        { "flows_per_user", offsetof(conf_limits, flows_per_user) },
+                        { "registrations_per_user", offsetof(conf_limits, registrations_per_user) },
+                        { "pending_per_user", offsetof(conf_limits, pending_per_user) },
+                        { "clients_per_user", offsetof(conf_limits, clients_per_user) },
+                };
+                for (size_t i = 0; i < ARRAY_SIZE(u32keys); i++) {
+                        if (slice_eq(key, u32keys[i].key)) {
+                                if (!parse_uint(val, UINT32_MAX, &v))
+                                        return *why = "bad number", -EINVAL;
+                                uint32_t x = (uint32_t)v;
+                                memcpy((char *)&c->limits + u32keys[i].off, &x, sizeof(x));
+                                return 0;
+                        }
+                }
+                if (slice_eq(key, "unbounded_bytes_per_user")) {
+                        if (!parse_uint(val, UINT64_MAX, &v))
+                                return *why = "bad number", -EINVAL;
+                        c->limits.unbounded_bytes_per_user = v;
+                        return 0;
+                }
+                return *why = "unknown key in [limits]", -EINVAL;
+        }
+        /* SEC_NAME: the rule is the last one added. */
+        conf_rule *r = &c->rules[c->n_rules - 1];
+        if (slice_eq(key, "allocate") || slice_eq(key, "register")) {
+                conf_acl *a = slice_eq(key, "allocate") ? &r->allocate : &r->reg;
+                if (a->set)
+                        return *why = "duplicate key", -EINVAL;
+                return parse_acl(val, a, why);
+        }
+        if (slice_eq(key, "activate")) {
+                if (r->activate)
+                        return *why = "duplicate key", -EINVAL;
+                if (val.n == 0 || val.n > CONF_CMD_MAX)
+                        return *why = "activate: want a command of 1..1024 bytes", -EINVAL;
+                r->activate = strndup(val.p, val.n);
+                return r->activate ? 0 : -ENOMEM;
+        }
+        if (slice_eq(key, "activate_timeout_ms")) {
+                if (!parse_uint(val, CONF_ACTIVATE_TIMEOUT_MAX, &v) || v == 0)
+                        return *why = "activate_timeout_ms: want 1..3600000", -EINVAL;
+                r->activate_timeout_ms = (uint32_t)v;
+                return 0;
+        }
+        return *why = "unknown key in [name ...]", -EINVAL;
+}
+
+/* A "[...]" header line (already trimmed, brackets included). */
+static int parse_section(conf *c, slice s, unsigned line, enum section *sec, const char **why) {
+        slice in = trim((slice){ s.p + 1, s.n - 2 });
+        if (slice_eq(in, "daemon")) {
+                *sec = SEC_DAEMON;
+                return 0;
+        }
+        if (slice_eq(in, "limits")) {
+                *sec = SEC_LIMITS;
+                return 0;
+        }
+        if (in.n > 4 && memcmp(in.p, "name", 4) == 0 && is_blank(in.p[4])) {
+                slice pat = trim((slice){ in.p + 5, in.n - 5 });
+                if (!pattern_valid(pat))
+                        return *why = "bad name pattern (1..127 printable bytes, no blanks)", -EINVAL;
+                if (c->n_rules == CONF_RULES_MAX)
+                        return *why = "too many [name] sections", -EINVAL;
+                conf_rule *nr = realloc(c->rules, (c->n_rules + 1) * sizeof(*nr));
+                if (!nr)
+                        return -ENOMEM;
+                c->rules = nr;
+                conf_rule *r = &c->rules[c->n_rules++];
+                memset(r, 0, sizeof(*r));
+                slice_copy(pat, r->pattern, sizeof(r->pattern));
+                r->activate_timeout_ms = CONF_ACTIVATE_TIMEOUT_DEFAULT;
+                r->line = line;
+                *sec = SEC_NAME;
+                return 0;
+        }
+        return *why = "unknown section (want [daemon], [limits] or [name PATTERN])", -EINVAL;
+}
+
+int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_size) {
+        enum section sec = SEC_NONE;
+        unsigned line = 0;
+        size_t pos = 0;
+        int r = 0;
+        const char *why = NULL;
+
+        conf_init(ret);
+        if (err_size)
+                err[0] = 0;
+        while (pos < len && r == 0) {
+                const char *nl = memchr(text + pos, '\n', len - pos);
+                size_t end = nl ? (size_t)(nl - text) : len;
+                slice s = { text + pos, end - pos };
+                pos = end + 1;
+                line++;
+
+                /* Only printable bytes and blanks: no NULs, no escapes. */
+                for (size_t i = 0; i < s.n; i++) {
+                        unsigned char ch = (unsigned char)s.p[i];
+                        if ((ch < ' ' && ch != '\t' && ch != '\r') || ch == 0x7f) {
+                                why = "control character";
+                                r = -EINVAL;
+                                break;
+                        }
+                }
+                if (r)
+                        break;
+                /* Strip a comment: '#' at the start or after a blank. */
+                for (size_t i = 0; i < s.n; i++) {
+                        if (s.p[i] == '#' && (i == 0 || is_blank(s.p[i - 1]))) {
+                                s.n = i;
+                                break;
+                        }
+                }
+                s = trim(s);
+                if (s.n == 0)
+                        continue;
+                if (s.p[0] == '[') {
+                        if (s.p[s.n - 1] != ']' || s.n < 2) {
+                                why = "unterminated section header";
+                                r = -EINVAL;
+                                break;
+                        }
+                        r = parse_section(ret, s, line, &sec, &why);
+                        continue;
+                }
+                const char *eq = memchr(s.p, '=', s.n);
+                if (!eq) {
+                        why = "want key = value";
+                        r = -EINVAL;
+                        break;
+                }
+                if (sec == SEC_NONE) {
+                        why = "key outside a section";
+                        r = -EINVAL;
+                        break;
+                }
+                slice key = trim((slice){ s.p, (size_t)(eq - s.p) });
+                slice val = trim((slice){ eq + 1, (size_t)(s.p + s.n - eq - 1) });
+                r = parse_kv(ret, sec, key, val, &why);
+        }
+        if (r == -ENOMEM)
+                why = "out of memory";
+        if (r < 0) {
+                conf_deinit(ret);
+                conf_error(err, err_size, line, why ? why : "invalid");
+                return r;
+        }
+        return 0;
+}

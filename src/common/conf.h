@@ -1,0 +1,106 @@
+/*
+ * conf.h — the daemon's configuration file: a pure parser (text in, struct
+ * out; no I/O, no user database lookups) so it can be fuzzed.
+ *
+ * FORMAT (INI-like; '#' at the start of a line or after a blank starts a
+ * comment; blank lines ignored; keys and values are separated by '=' with
+ * optional blanks around):
+ *
+ *   [daemon]
+ *   shared = yes                      # yes/no/true/false/on/off/1/0
+ *   [limits]                          # per uid; integers may end in k, M, G (x1024)
+ *   flows_per_user = 1024
+ *   registrations_per_user = 256
+ *   pending_per_user = 256
+ *   clients_per_user = 256
+ *   unbounded_bytes_per_user = 1G
+ *   [name printer*]                   # an fnmatch(3) pattern over names
+ *   allocate = user:alice group:lp uid:1000 gid:7 *
+ *   register = user:printd
+ *   activate = /usr/bin/printd --serve
+ *   activate_timeout_ms = 5000
+ *
+ * Rules keep their file order: the first [name] section whose pattern matches
+ * a name decides for it. A missing allocate/register key in a matching section
+ * means the default (only the daemon's uid and root); an empty one means the
+ * same. Principals name users and groups; the daemon resolves them (policy.c).
+ *
+ * BOUNDS: at most CONF_RULES_MAX sections, CONF_WHO_MAX principals per list,
+ * CONF_CMD_MAX bytes of activate command. Anything else is an error with the
+ * line number in the message.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipcf.h"
+
+#define CONF_RULES_MAX 1024
+#define CONF_WHO_MAX 64
+#define CONF_WHO_NAME_MAX 32
+#define CONF_CMD_MAX 1024
+#define CONF_ACTIVATE_TIMEOUT_DEFAULT 5000u
+#define CONF_ACTIVATE_TIMEOUT_MAX 3600000u
+
+enum conf_who_kind {
+        CONF_WHO_ANY = 0,   /* '*' */
+        CONF_WHO_USER = 1,  /* user:NAME */
+        CONF_WHO_GROUP = 2, /* group:NAME */
+        CONF_WHO_UID = 3,   /* uid:N */
+        CONF_WHO_GID = 4,   /* gid:N */
+        CONF_WHO_NONE = 5,  /* never matches: the daemon sets it for unknown names */
+};
+
+typedef struct conf_who {
+        uint8_t kind;                          /* enum conf_who_kind */
+        uint32_t id;                           /* UID/GID kinds */
+        char name[CONF_WHO_NAME_MAX + 1];      /* USER/GROUP kinds */
+} conf_who;
+
+/* A list of principals; set is false when the key was absent. */
+typedef struct conf_acl {
+        bool set;
+        size_t n;
+        conf_who *who; /* heap array of n entries */
+} conf_acl;
+
+typedef struct conf_rule {
+        char pattern[IPCF_NAME_MAX + 1];
+        conf_acl allocate;
+        conf_acl reg;                  /* the "register" key */
+        char *activate;                /* heap string, NULL if none */
+        uint32_t activate_timeout_ms;
+        unsigned line;                 /* where the section starts */
+} conf_rule;
+
+typedef struct conf_limits {
+        uint32_t flows_per_user;
+        uint32_t registrations_per_user;
+        uint32_t pending_per_user;
+        uint32_t clients_per_user;
+        uint64_t unbounded_bytes_per_user;
+} conf_limits;
+
+typedef struct conf {
+        bool shared;
+        conf_limits limits;
+        conf_rule *rules;
+        size_t n_rules;
+} conf;
+
+/* Fill c with the defaults (no rules; the limits of the header comment). */
+void conf_init(conf *c);
+
+/* Parse text[0..len) into *ret (which it initialises first). On error returns
+ * -EINVAL, writes "line N: what" into err (err_size bytes, may be 0) and
+ * leaves *ret initialised but empty; on -ENOMEM likewise. Returns 0 on
+ * success; free with conf_deinit(). */
+int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_size);
+
+/* Release what conf_parse() allocated; c stays a valid default conf. */
+void conf_deinit(conf *c);
+
+/* The first rule whose pattern matches name, or NULL. */
+const conf_rule *conf_match(const conf *c, const char *name);

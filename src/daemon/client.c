@@ -1,0 +1,313 @@
+/*
+ * client.c — connections on ipcfd.sock: accept, identify, receive, dispatch,
+ * reply, and peer death (see client.h).
+ *
+ * Each readable event handles at most CLIENT_BURST requests, so one busy
+ * client cannot starve the others (the watch is level-triggered: the rest
+ * waits for the next round). Requests are answered in order because they are
+ * handled one at a time and every handler replies before returning.
+ *
+ * PROTOCOL VIOLATIONS (malformed framing, a reply-type message, a known
+ * attribute of the wrong size, a bad string, unexpected fds) drop that
+ * client only; nothing it sends can crash or block the daemon. A client that
+ * does not read its replies (its socket buffer is full) is dropped too: the
+ * daemon never waits for one client.
+ */
+#include "daemon/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/alloc.h"
+#include "daemon/flow.h"
+#include "daemon/list.h"
+#include "daemon/log.h"
+#include "daemon/quota.h"
+#include "daemon/registry.h"
+
+#define CLIENT_BURST 16
+/* After accept() fails for lack of descriptors, stop accepting this long. */
+#define ACCEPT_PAUSE_NS (100 * 1000000ull)
+
+static void client_on_event(loop_io *io, uint32_t events);
+
+bool client_is_privileged(const client *c) {
+        return c->cred.uid == 0 || c->cred.uid == c->d->uid;
+}
+
+/* The program name of pid: basename of /proc/PID/exe, without the " (deleted)"
+ * the kernel appends to a replaced binary. Falls back to "unknown". */
+static void client_read_prog(pid_t pid, char *out, size_t size) {
+        char path[64], exe[PATH_MAX];
+        snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+        if (n <= 0) {
+                str_copy(out, "unknown", size);
+                return;
+        }
+        exe[n] = 0;
+        static const char del[] = " (deleted)";
+        size_t len = (size_t)n;
+        if (len > sizeof(del) - 1 && strcmp(exe + len - (sizeof(del) - 1), del) == 0)
+                exe[len - (sizeof(del) - 1)] = 0;
+        const char *base = strrchr(exe, '/');
+        base = base ? base + 1 : exe;
+        /* The name travels as a string attribute: keep it printable. */
+        size_t k = 0;
+        for (; base[k] && k + 1 < size; k++)
+                out[k] = (base[k] > ' ' && base[k] <= '~') ? base[k] : '_';
+        out[k] = 0;
+        if (k == 0)
+                str_copy(out, "unknown", size);
+}
+
+static int client_read_cred(int fd, cred *cr) {
+        struct ucred uc;
+        socklen_t len = sizeof(uc);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+                return -errno;
+        memset(cr, 0, sizeof(*cr));
+        cr->pid = uc.pid;
+        cr->uid = uc.uid;
+        cr->gid = uc.gid;
+        /* Supplementary groups for group: rules; cut at CRED_GROUPS_MAX (a
+         * longer list fails with ERANGE: then only the primary gid counts). */
+        len = sizeof(cr->groups);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cr->groups, &len) == 0)
+                cr->n_groups = len / sizeof(gid_t);
+        return 0;
+}
+
+static void client_new(ipcfd *d, int fd) {
+        cred cr;
+        int r = client_read_cred(fd, &cr);
+        if (r < 0) {
+                log_error("client: SO_PEERCRED: %s", strerror(-r));
+                close(fd);
+                return;
+        }
+        if (d->n_clients >= d->caps.clients) {
+                log_error("client: refusing pid %d: %zu clients (cap)", (int)cr.pid, d->n_clients);
+                close(fd);
+                return;
+        }
+        user *u = user_ref_uid(d, cr.uid);
+        if (!u) {
+                close(fd);
+                return;
+        }
+        if (quota_charge(u, QUOTA_CLIENTS, 1) < 0) {
+                log_debug("client: refusing pid %d: clients quota of uid %u", (int)cr.pid,
+                          (unsigned)cr.uid);
+                user_unref(u);
+                close(fd);
+                return;
+        }
+        client *c = calloc(1, sizeof(*c));
+        if (!c) {
+                quota_release(u, QUOTA_CLIENTS, 1);
+                user_unref(u);
+                close(fd);
+                return;
+        }
+        c->d = d;
+        c->fd = fd;
+        c->cred = cr;
+        c->user = u;
+        c->id = ipcfd_new_id(d);
+        dlist_init(&c->regs);
+        dlist_init(&c->allocs);
+        dlist_init(&c->sides);
+        client_read_prog(cr.pid, c->prog, sizeof(c->prog));
+        r = loop_io_add(d->loop, &c->io, fd, EPOLLIN, client_on_event);
+        if (r < 0) {
+                quota_release(u, QUOTA_CLIENTS, 1);
+                user_unref(u);
+                close(fd);
+                free(c);
+                return;
+        }
+        dlist_add_tail(&d->clients, &c->link);
+        d->n_clients++;
+        log_debug("client %llu: pid %d uid %u gid %u prog %s", (unsigned long long)c->id,
+                  (int)cr.pid, (unsigned)cr.uid, (unsigned)cr.gid, c->prog);
+}
+
+void client_accept_resume(loop_timer *t) {
+        ipcfd *d = container_of(t, ipcfd, accept_pause);
+        loop_io_mod(d->loop, &d->listen_io, EPOLLIN);
+}
+
+void client_accept_all(ipcfd *d) {
+        for (int i = 0; i < CLIENT_BURST; i++) {
+                int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd >= 0) {
+                        client_new(d, fd);
+                        continue;
+                }
+                if (errno == EINTR || errno == ECONNABORTED)
+                        continue;
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        /* The connection stays queued and the watch is level-
+                         * triggered: pause it rather than spin. */
+                        log_error("accept: %s; pausing", strerror(errno));
+                        loop_io_mod(d->loop, &d->listen_io, 0);
+                        loop_timer_arm(d->loop, &d->accept_pause, now_ns() + ACCEPT_PAUSE_NS);
+                }
+                return; /* EAGAIN or a hard error */
+        }
+}
+
+int client_send(client *c, ctl_builder *b, const int *fds, unsigned n_fds) {
+        if (c->dead)
+                return -EPIPE;
+        int r = ctl_end(b);
+        if (r >= 0)
+                r = ctl_send(c->fd, b, fds, n_fds);
+        if (r < 0) {
+                log_debug("client %llu: send: %s; dropping it", (unsigned long long)c->id,
+                          strerror(-r));
+                c->dead = true;
+        }
+        return r < 0 ? r : 0;
+}
+
+void client_reply_error(client *c, uint32_t seq, int err) {
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b) {
+                c->dead = true;
+                return;
+        }
+        ctl_begin(b, CTL_ERROR, seq);
+        ctl_put_u32(b, CTL_A_ERRNO, (uint32_t)(err < 0 ? -err : err));
+        client_send(c, b, NULL, 0);
+        free(b);
+}
+
+void client_reply_ok(client *c, uint32_t seq) {
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b) {
+                c->dead = true;
+                return;
+        }
+        ctl_begin(b, CTL_OK, seq);
+        client_send(c, b, NULL, 0);
+        free(b);
+}
+
+static int client_handle_hello(client *c, const ctl_msg *m) {
+        uint32_t v;
+        int r = ctl_get_u32(m, CTL_A_VERSION, &v);
+        if (r == -EBADMSG)
+                return r;
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        ctl_begin(b, CTL_OK, m->seq);
+        ctl_put_u32(b, CTL_A_VERSION, CTL_VERSION);
+        ctl_put_u32(b, CTL_A_PID, (uint32_t)c->d->pid);
+        client_send(c, b, NULL, 0);
+        free(b);
+        return 0;
+}
+
+/* Handle one request. Returns 0, or < 0 when c must be dropped. */
+static int client_dispatch(client *c, const void *buf, size_t len, int *fds, unsigned n_fds) {
+        ctl_msg m;
+        int r = ctl_msg_parse(buf, len, &m);
+        if (r < 0)
+                return r;
+        /* ALLOC carries exactly one fd (the reply socket); nothing else any. */
+        unsigned want_fds = m.type == CTL_ALLOC ? 1 : 0;
+        if (n_fds != want_fds)
+                return -EBADMSG;
+
+        switch (m.type) {
+        case CTL_HELLO: return client_handle_hello(c, &m);
+        case CTL_REGISTER: return registry_handle_register(c, &m);
+        case CTL_UNREGISTER: return registry_handle_unregister(c, &m);
+        case CTL_ALLOC:
+                /* The fd is handed over: alloc_handle_alloc() sets fds[0] = -1. */
+                return alloc_handle_alloc(c, &m, &fds[0]);
+        case CTL_ACCEPT: return alloc_handle_accept(c, &m);
+        case CTL_REFUSE: return alloc_handle_refuse(c, &m);
+        case CTL_DEALLOC: return flow_handle_dealloc(c, &m);
+        case CTL_LIST: return list_handle(c, &m);
+        default:
+                /* OK, ERROR, REQUEST, FLOW: daemon-to-client types. */
+                return -EBADMSG;
+        }
+}
+
+static void client_on_event(loop_io *io, uint32_t events) {
+        client *c = container_of(io, client, io);
+        /* The receive buffer is static: one thread, one message at a time. */
+        static uint8_t buf[CTL_MSG_MAX];
+
+        for (int i = 0; i < CLIENT_BURST && !c->dead; i++) {
+                int fds[CTL_FDS_MAX];
+                unsigned n_fds = 0;
+                ssize_t n = ctl_recv(c->fd, buf, sizeof(buf), fds, &n_fds, MSG_DONTWAIT);
+                if (n == -EAGAIN) {
+                        if (events & (EPOLLHUP | EPOLLERR))
+                                c->dead = true; /* hang-up with nothing left to read */
+                        break;
+                }
+                if (n <= 0) {
+                        if (n < 0 && n != -ECONNRESET)
+                                log_debug("client %llu: recv: %s", (unsigned long long)c->id,
+                                          strerror((int)-n));
+                        c->dead = true;
+                        break;
+                }
+                int r = client_dispatch(c, buf, (size_t)n, fds, n_fds);
+                /* Close fds no handler took (a taken one was set to -1). */
+                for (unsigned k = 0; k < n_fds; k++)
+                        if (fds[k] >= 0)
+                                close(fds[k]);
+                if (r < 0) {
+                        log_error("client %llu (pid %d %s): %s; dropping it",
+                                  (unsigned long long)c->id, (int)c->cred.pid, c->prog,
+                                  r == -EBADMSG ? "protocol violation" : strerror(-r));
+                        c->dead = true;
+                }
+        }
+        if (c->dead)
+                client_free(c);
+}
+
+void client_free(client *c) {
+        if (!c || c->dying)
+                return;
+        ipcfd *d = c->d;
+        c->dying = true;
+        c->dead = true;
+        log_debug("client %llu (pid %d %s): gone", (unsigned long long)c->id, (int)c->cred.pid,
+                  c->prog);
+        loop_io_del(d->loop, &c->io);
+        /* Flow sides first: the peers learn of the death before anything else
+         * happens (this is the latency-critical path). */
+        flow_client_gone(c);
+        alloc_client_gone(c);
+        dlist_for_each_safe(pos, tmp, &c->regs)
+                reg_free(dlist_entry(pos, reg, owner_link), REG_END_DIED);
+        close(c->fd);
+        c->fd = -1;
+        dlist_del(&c->link);
+        d->n_clients--;
+        quota_release(c->user, QUOTA_CLIENTS, 1);
+        user_unref(c->user);
+        loop_defer_free(d->loop, c);
+}
+
+void client_free_all(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &d->clients)
+                client_free(dlist_entry(pos, client, link));
+}

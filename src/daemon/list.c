@@ -1,0 +1,80 @@
+/*
+ * list.c — the LIST request: daemon pid and uptime, then one NAME_ENTRY per
+ * registration and one FLOW_ENTRY per flow the client may see.
+ *
+ * VISIBILITY: root and the daemon's uid see everything; any other uid sees
+ * the registrations it holds and the flows it is a party to (either side).
+ * BOUND: the reply is one control message (CTL_MSG_MAX); entries that do not
+ * fit are left out (about 250 flows and 400 names fit), never the header.
+ */
+#include "daemon/list.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "daemon/client.h"
+#include "daemon/flow.h"
+#include "daemon/registry.h"
+
+/* Would an attribute of len bytes still fit? */
+static bool list_fits(const ctl_builder *b, size_t len) {
+        return b->err == 0 && ((4 + len + 3) & ~(size_t)3) <= CTL_MSG_MAX - b->len;
+}
+
+int list_handle(client *c, const ctl_msg *m) {
+        ipcfd *d = c->d;
+        bool all = client_is_privileged(c);
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b)
+                return client_reply_error(c, m->seq, -ENOMEM), 0;
+
+        ctl_begin(b, CTL_OK, m->seq);
+        ctl_put_u32(b, CTL_A_PID, (uint32_t)d->pid);
+        ctl_put_u64(b, CTL_A_UPTIME_MS, (now_ns() - d->start_ns) / 1000000u);
+
+        dlist_for_each(pos, &d->regs) {
+                reg *g = dlist_entry(pos, reg, link);
+                if (!all && g->owner->cred.uid != c->cred.uid)
+                        continue;
+                struct ctl_name_entry_wire e;
+                memset(&e, 0, sizeof(e));
+                str_copy(e.name, g->name, sizeof(e.name));
+                e.pid = htole32((uint32_t)g->owner->cred.pid);
+                e.uid = htole32(g->owner->cred.uid);
+                e.flows = htole32(g->flows);
+                e.pending = htole32(g->pending);
+                if (!list_fits(b, sizeof(e)))
+                        break;
+                ctl_put(b, CTL_A_NAME_ENTRY, &e, sizeof(e));
+        }
+        dlist_for_each(pos, &d->flows) {
+                flow *f = dlist_entry(pos, flow, link);
+                if (!all && f->side[0].cred.uid != c->cred.uid && f->side[1].cred.uid != c->cred.uid)
+                        continue;
+                struct ctl_flow_entry_wire e;
+                uint64_t v[6];
+                memset(&e, 0, sizeof(e));
+                e.id = htole64(f->node.id);
+                str_copy(e.name, f->name, sizeof(e.name));
+                e.pid_a = htole32((uint32_t)f->side[0].cred.pid);
+                e.pid_b = htole32((uint32_t)f->side[1].cred.pid);
+                ctl_qos_to_wire(&f->qos, &e.qos);
+                flow_ring_stats(f, 0, &v[0], &v[1], &v[2]);
+                flow_ring_stats(f, 1, &v[3], &v[4], &v[5]);
+                e.msgs_ab = htole64(v[0]);
+                e.bytes_ab = htole64(v[1]);
+                e.queued_ab = htole64(v[2]);
+                e.msgs_ba = htole64(v[3]);
+                e.bytes_ba = htole64(v[4]);
+                e.queued_ba = htole64(v[5]);
+                e.state = htole32(flow_state(f));
+                if (!list_fits(b, sizeof(e)))
+                        break;
+                ctl_put(b, CTL_A_FLOW_ENTRY, &e, sizeof(e));
+        }
+        client_send(c, b, NULL, 0);
+        free(b);
+        return 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * loop.h — the daemon's event loop: one epoll set, a min-heap of timers, and
+ * deferred freeing.
+ *
+ * The daemon is single-threaded; everything happens in callbacks of this loop.
+ *
+ * IO SOURCES: an object embeds a `loop_io` (fd + callback) and adds it with
+ * loop_io_add(). Watches are level-triggered. loop_io_del() removes the fd
+ * from the set (it does not close it) and marks the io dead: an event for it
+ * already fetched in the current batch is then skipped, so a callback may
+ * destroy any other object safely.
+ *
+ * TIMERS: an object embeds a `loop_timer`; loop_timer_arm() (re)schedules it
+ * at an absolute CLOCK_MONOTONIC deadline in ns, loop_timer_cancel() removes
+ * it (safe when not armed). Timers sit in a binary min-heap: no per-object
+ * polling, O(log n) per change. Expired timers fire after the IO batch.
+ *
+ * DEFERRED FREE: an object that may still be referenced by a fetched event is
+ * released with loop_defer_free(); the memory is free()d after the current
+ * batch of events and timers, when no stale pointer can remain.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct loop loop;
+typedef struct loop_io loop_io;
+typedef struct loop_timer loop_timer;
+
+typedef void (*loop_io_fn)(loop_io *io, uint32_t events);
+typedef void (*loop_timer_fn)(loop_timer *t);
+
+struct loop_io {
+        int fd;          /* watched fd, -1 once deleted */
+        loop_io_fn fn;
+        bool added;
+};
+
+struct loop_timer {
+        uint64_t deadline;  /* ns, CLOCK_MONOTONIC */
+        size_t heap_idx;    /* position in the heap, SIZE_MAX when not armed */
+        loop_timer_fn fn;
+};
+
+int loop_new(loop **ret);
+loop *loop_free(loop *l);
+
+/* Watch io->fd (set by the caller, along with io->fn) for events (EPOLLIN...).
+ * Returns 0 or -errno. */
+int loop_io_add(loop *l, loop_io *io, int fd, uint32_t events, loop_io_fn fn);
+/* Change the event mask of a watched io. */
+int loop_io_mod(loop *l, loop_io *io, uint32_t events);
+/* Stop watching (idempotent). Does not close the fd. */
+void loop_io_del(loop *l, loop_io *io);
+
+void loop_timer_init(loop_timer *t, loop_timer_fn fn);
+/* (Re)arm t at deadline (ns). Returns 0 or -ENOMEM. */
+int loop_timer_arm(loop *l, loop_timer *t, uint64_t deadline);
+void loop_timer_cancel(loop *l, loop_timer *t);
+static inline bool loop_timer_armed(const loop_timer *t) { return t->heap_idx != (size_t)-1; }
+
+/* free(p) once the current dispatch round is over. On allocation failure
+ * (rare) the pointer is kept on a fallback list and freed the same way. */
+void loop_defer_free(loop *l, void *p);
+
+/* Run until loop_quit(). Returns 0, or -errno if epoll_wait fails. */
+int loop_run(loop *l);
+void loop_quit(loop *l);
+
+/* Timers pending (for tests and LIST). */
+size_t loop_timers(const loop *l);

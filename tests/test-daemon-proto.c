@@ -1,0 +1,975 @@
+/*
+ * test-daemon-proto.c — integration tests of ipcfd speaking the raw control
+ * protocol (common/ctl.c), not the library: every case starts the real daemon
+ * on a private runtime dir (test_daemon_start) and plays client, registrant
+ * and allocator itself.
+ *
+ * The same binary doubles as an activated service: started as
+ *   test-daemon-proto --act-child NAME N
+ * (detected by a constructor, before the harness's main) it registers NAME,
+ * accepts N requests and lingers until the daemon goes away.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/ctl.h"
+#include "common/ring.h"
+#include "common/util.h"
+#include "support/test.h"
+
+/* ---- raw protocol helpers ------------------------------------------------ */
+
+typedef struct rmsg {
+        uint8_t buf[CTL_MSG_MAX];
+        ctl_msg m;
+        int fds[CTL_FDS_MAX];
+        unsigned n_fds;
+} rmsg;
+
+typedef struct flowinfo {
+        uint64_t id;
+        uint32_t side;
+        uint64_t shm_size;
+        ipcf_qos qos;
+        struct ctl_peer_wire peer;
+        char peer_name[IPCF_NAME_MAX + 1];
+        int fds[5];
+} flowinfo;
+
+static uint32_t next_seq = 1;
+
+static int dconnect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", getenv("IPCF_RUNTIME_DIR"),
+                 CTL_SOCKET_NAME);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* Receive one message within timeout_ms: 1 got one, 0 EOF, -ETIMEDOUT, -errno. */
+static int recv_msg(int fd, rmsg *r, int timeout_ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int k = poll(&p, 1, timeout_ms);
+        if (k == 0)
+                return -ETIMEDOUT;
+        if (k < 0)
+                return -errno;
+        ssize_t n = ctl_recv(fd, r->buf, sizeof(r->buf), r->fds, &r->n_fds, 0);
+        if (n <= 0)
+                return (int)n;
+        int e = ctl_msg_parse(r->buf, (size_t)n, &r->m);
+        return e < 0 ? e : 1;
+}
+
+static void close_fds(rmsg *r) {
+        for (unsigned i = 0; i < r->n_fds; i++)
+                close(r->fds[i]);
+        r->n_fds = 0;
+}
+
+/* Wait for the reply to a request: 0 for OK (r holds it), -errno for ERROR. */
+static int wait_reply(int fd, rmsg *r, uint32_t seq) {
+        int k = recv_msg(fd, r, 5000);
+        if (k <= 0)
+                test_fail(__FILE__, __LINE__, "no reply (%d)", k);
+        CHECK_EQ(r->m.seq, seq);
+        if (r->m.type == CTL_ERROR) {
+                uint32_t e = 0;
+                CHECK_OK(ctl_get_u32(&r->m, CTL_A_ERRNO, &e));
+                return -(int)e;
+        }
+        CHECK(r->m.type == CTL_OK || r->m.type == CTL_FLOW);
+        return 0;
+}
+
+static int do_hello(int fd, uint32_t *ret_pid) {
+        ctl_builder b;
+        rmsg r;
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, CTL_HELLO, seq);
+        ctl_put_u32(&b, CTL_A_VERSION, CTL_VERSION);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, NULL, 0));
+        int e = wait_reply(fd, &r, seq);
+        if (e == 0 && ret_pid)
+                CHECK_OK(ctl_get_u32(&r.m, CTL_A_PID, ret_pid));
+        return e;
+}
+
+static int do_register(int fd, const char *name, uint32_t flags, uint32_t backlog, uint64_t *ret_id,
+                       int *ret_sock) {
+        ctl_builder b;
+        rmsg r;
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, CTL_REGISTER, seq);
+        ctl_put_str(&b, CTL_A_NAME, name);
+        ctl_put_u32(&b, CTL_A_REG_FLAGS, flags);
+        ctl_put_u32(&b, CTL_A_BACKLOG, backlog);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, NULL, 0));
+        int e = wait_reply(fd, &r, seq);
+        if (e < 0) {
+                CHECK_EQ(r.n_fds, 0);
+                return e;
+        }
+        CHECK_EQ(r.n_fds, 1);
+        CHECK_OK(ctl_get_u64(&r.m, CTL_A_REG_ID, ret_id));
+        *ret_sock = r.fds[0];
+        return 0;
+}
+
+static int do_simple(int fd, uint16_t type, uint16_t a1, uint64_t v1, uint16_t a2, uint64_t v2,
+                     const char *reason) {
+        ctl_builder b;
+        rmsg r;
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, type, seq);
+        if (a1)
+                ctl_put_u64(&b, a1, v1);
+        if (a2)
+                ctl_put_u64(&b, a2, v2);
+        if (reason)
+                ctl_put_str(&b, CTL_A_REASON, reason);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, NULL, 0));
+        int e = wait_reply(fd, &r, seq);
+        close_fds(&r);
+        return e;
+}
+
+/* ALLOC with a fresh reply socketpair; *ret_reply is our end. */
+static int do_alloc(int fd, const char *name, const ipcf_qos *qos, int timeout_ms, uint64_t *ret_id,
+                    int *ret_reply) {
+        ctl_builder b;
+        rmsg r;
+        int sv[2];
+        struct ctl_qos_wire qw;
+        ipcf_qos q;
+        uint32_t seq = next_seq++;
+
+        memset(&q, 0, sizeof(q));
+        if (qos)
+                q = *qos;
+        ctl_qos_to_wire(&q, &qw);
+        CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+        ctl_begin(&b, CTL_ALLOC, seq);
+        ctl_put_str(&b, CTL_A_NAME, name);
+        ctl_put(&b, CTL_A_QOS, &qw, sizeof(qw));
+        ctl_put_u32(&b, CTL_A_TIMEOUT_MS, (uint32_t)timeout_ms);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, &sv[1], 1));
+        close(sv[1]);
+        int e = wait_reply(fd, &r, seq);
+        if (e < 0) {
+                close(sv[0]);
+                return e;
+        }
+        if (ret_id)
+                CHECK_OK(ctl_get_u64(&r.m, CTL_A_ALLOC_ID, ret_id));
+        *ret_reply = sv[0];
+        return 0;
+}
+
+/* The next REQUEST on a registration socket. */
+static void wait_request(int rs, uint64_t *ret_req, struct ctl_peer_wire *ret_peer, char *ret_pname) {
+        rmsg r;
+        int k = recv_msg(rs, &r, 5000);
+        if (k != 1)
+                test_fail(__FILE__, __LINE__, "no REQUEST (%d)", k);
+        CHECK_EQ(r.m.type, CTL_REQUEST);
+        CHECK_EQ(r.n_fds, 0);
+        CHECK_OK(ctl_get_u64(&r.m, CTL_A_REQ_ID, ret_req));
+        if (ret_peer)
+                CHECK_OK(ctl_get_fixed(&r.m, CTL_A_PEER, ret_peer, sizeof(*ret_peer)));
+        if (ret_pname) {
+                const char *s;
+                CHECK_OK(ctl_get_str(&r.m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &s));
+                strcpy(ret_pname, s);
+        }
+}
+
+static void parse_flow(rmsg *r, flowinfo *f) {
+        struct ctl_qos_wire qw;
+        const char *s;
+        CHECK_EQ(r->m.type, CTL_FLOW);
+        CHECK_EQ(r->n_fds, 5);
+        CHECK_OK(ctl_get_u64(&r->m, CTL_A_FLOW_ID, &f->id));
+        CHECK_OK(ctl_get_u32(&r->m, CTL_A_SIDE, &f->side));
+        CHECK_OK(ctl_get_u64(&r->m, CTL_A_SHM_SIZE, &f->shm_size));
+        CHECK_OK(ctl_get_fixed(&r->m, CTL_A_QOS, &qw, sizeof(qw)));
+        ctl_qos_from_wire(&qw, &f->qos);
+        CHECK_OK(ctl_get_fixed(&r->m, CTL_A_PEER, &f->peer, sizeof(f->peer)));
+        CHECK_OK(ctl_get_str(&r->m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &s));
+        strcpy(f->peer_name, s);
+        memcpy(f->fds, r->fds, sizeof(f->fds));
+        r->n_fds = 0;
+}
+
+static int do_accept(int fd, uint64_t reg_id, uint64_t req_id, flowinfo *f) {
+        ctl_builder b;
+        rmsg r;
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, CTL_ACCEPT, seq);
+        ctl_put_u64(&b, CTL_A_REG_ID, reg_id);
+        ctl_put_u64(&b, CTL_A_REQ_ID, req_id);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, NULL, 0));
+        int e = wait_reply(fd, &r, seq);
+        if (e < 0)
+                return e;
+        parse_flow(&r, f);
+        return 0;
+}
+
+/* The outcome on a reply socket: 0 and *f for FLOW, -errno for ERROR. */
+static int wait_outcome(int reply, flowinfo *f, char *ret_reason, uint32_t *ret_end, int timeout_ms) {
+        rmsg r;
+        int k = recv_msg(reply, &r, timeout_ms);
+        if (k != 1)
+                test_fail(__FILE__, __LINE__, "no outcome on the reply socket (%d)", k);
+        if (r.m.type == CTL_FLOW) {
+                parse_flow(&r, f);
+                return 0;
+        }
+        CHECK_EQ(r.m.type, CTL_ERROR);
+        uint32_t e = 0, end = 0;
+        const char *s;
+        CHECK_OK(ctl_get_u32(&r.m, CTL_A_ERRNO, &e));
+        if (ret_reason)
+                strcpy(ret_reason, ctl_get_str(&r.m, CTL_A_REASON, IPCF_REASON_MAX, &s) == 0 ? s : "");
+        if (ret_end) {
+                if (ctl_get_u32(&r.m, CTL_A_END_CODE, &end) < 0)
+                        end = 0;
+                *ret_end = end;
+        }
+        return -(int)e;
+}
+
+static void send_ok(int sock) {
+        ctl_builder b;
+        ctl_begin(&b, CTL_OK, 0);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(sock, &b, NULL, 0));
+}
+
+static void flow_close(flowinfo *f) {
+        for (int i = 0; i < 5; i++)
+                close(f->fds[i]);
+}
+
+static void *flow_map(const flowinfo *f) {
+        void *p = mmap(NULL, f->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fds[0], 0);
+        CHECK(p != MAP_FAILED);
+        return p;
+}
+
+/* Is the fd readable within timeout_ms? */
+static bool readable(int fd, int timeout_ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        return poll(&p, 1, timeout_ms) == 1;
+}
+
+/* Has the daemon closed this connection (EOF) within 2 s? */
+static bool closed_by_daemon(int fd) {
+        uint8_t b[64];
+        if (!readable(fd, 2000))
+                return false;
+        ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* Register + alloc + accept; fills both flow ends (a: allocator, b: acceptor). */
+static void make_flow(int ca, int cb, const char *name, const ipcf_qos *qos, uint64_t *ret_reg,
+                      int *ret_rs, flowinfo *a, flowinfo *b) {
+        uint64_t reg, req, aid;
+        int rs, reply;
+        CHECK_OK(do_register(cb, name, 0, 0, &reg, &rs));
+        CHECK_OK(do_alloc(ca, name, qos, 5000, &aid, &reply));
+        wait_request(rs, &req, NULL, NULL);
+        CHECK_EQ(req, aid);
+        CHECK_OK(do_accept(cb, reg, req, b));
+        CHECK_OK(wait_outcome(reply, a, NULL, NULL, 5000));
+        send_ok(reply);
+        close(reply);
+        if (ret_reg)
+                *ret_reg = reg;
+        if (ret_rs)
+                *ret_rs = rs;
+        else
+                close(rs);
+}
+
+/* ---- the activated service (see the file comment) ------------------------ */
+
+__attribute__((constructor)) static void act_child_main(int argc, char **argv, char **envp) {
+        (void)envp;
+        if (argc < 4 || strcmp(argv[1], "--act-child") != 0)
+                return;
+        int n = atoi(argv[3]), fd = dconnect(), rs;
+        uint64_t reg, req;
+        flowinfo f;
+        if (fd < 0)
+                _exit(3);
+        if (do_register(fd, argv[2], 0, 0, &reg, &rs) < 0)
+                _exit(4);
+        for (int i = 0; i < n; i++) {
+                wait_request(rs, &req, NULL, NULL);
+                if (do_accept(fd, reg, req, &f) == 0)
+                        flow_close(&f);
+        }
+        /* Linger until the daemon goes (or 10 s). */
+        readable(fd, 10000);
+        _exit(0);
+}
+
+/* ---- cases ---------------------------------------------------------------- */
+
+TEST_TIMEOUT(hello, 20) {
+        test_daemon d;
+        uint32_t pid = 0;
+        test_daemon_start(&d, NULL, NULL);
+        int fd = CHECK_OK(dconnect());
+        CHECK_OK(do_hello(fd, &pid));
+        CHECK_EQ(pid, d.pid);
+        /* Requests without HELLO work too. */
+        int fd2 = CHECK_OK(dconnect());
+        CHECK_ERR(do_simple(fd2, CTL_UNREGISTER, CTL_A_REG_ID, 12345, 0, 0, NULL), -ENOENT);
+        close(fd);
+        close(fd2);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(handshake, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect());
+        uint64_t reg, aid, req;
+        int rs, reply;
+        struct ctl_peer_wire pw;
+        char pname[IPCF_NAME_MAX + 1];
+        flowinfo a, b;
+
+        CHECK_OK(do_register(cb, "svc.echo", 0, 0, &reg, &rs));
+        ipcf_qos q = { .max_bytes = 65536, .max_msg_size = 1024 };
+        CHECK_OK(do_alloc(ca, "svc.echo", &q, 5000, &aid, &reply));
+        wait_request(rs, &req, &pw, pname);
+        CHECK_EQ(req, aid);
+        CHECK_EQ(le32toh(pw.pid), getpid());
+        CHECK_EQ(le32toh(pw.uid), getuid());
+        CHECK(strcmp(pname, "test-daemon-proto") == 0);
+
+        CHECK_OK(do_accept(cb, reg, req, &b));
+        CHECK_OK(wait_outcome(reply, &a, NULL, NULL, 5000));
+        send_ok(reply);
+        close(reply);
+
+        /* Both ends agree on the flow. */
+        CHECK_EQ(a.id, b.id);
+        CHECK_EQ(a.side, 0);
+        CHECK_EQ(b.side, 1);
+        CHECK_EQ(a.shm_size, b.shm_size);
+        CHECK_EQ(a.qos.max_bytes, 65536);
+        CHECK_EQ(a.qos.max_msg_size, 1024);
+        CHECK(strcmp(a.peer_name, "svc.echo") == 0);
+        CHECK(strcmp(b.peer_name, "test-daemon-proto") == 0);
+        CHECK_EQ(le32toh(b.peer.pid), getpid());
+
+        /* The memfd: sized as the layout says, sealed, with the header. */
+        flow_layout l;
+        CHECK_OK(flow_layout_for(&a.qos, &l));
+        struct stat st;
+        CHECK_OK(fstat(a.fds[0], &st));
+        CHECK_EQ(st.st_size, l.total);
+        CHECK_EQ(a.shm_size, l.total);
+        int seals = fcntl(a.fds[0], F_GET_SEALS);
+        CHECK_EQ(seals, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+        CHECK(ftruncate(a.fds[0], 0) < 0);
+        struct flow_hdr *h = flow_map(&a);
+        CHECK_EQ(h->magic, FLOW_MAGIC);
+        CHECK_EQ(h->version, FLOW_VERSION);
+        CHECK_EQ(h->size, l.total);
+        CHECK_EQ(atomic_load(&h->end[0].code), 0);
+        /* Writes through one end's memfd show through the other's. */
+        struct flow_hdr *hb = flow_map(&b);
+        flow_ctl_of(h, 0)->msgs_w = 7;
+        CHECK_EQ(atomic_load(&flow_ctl_of(hb, 0)->msgs_w), 7);
+
+        /* The eventfds are shared and crossed: a's "peer rx" is b's "rx". */
+        efd_signal(a.fds[3]);
+        CHECK(readable(b.fds[1], 1000));
+        CHECK(efd_drain(b.fds[1]));
+        efd_signal(b.fds[4]);
+        CHECK(efd_drain(a.fds[2]));
+        CHECK(!efd_drain(a.fds[1]));
+
+        /* Dealloc both sides; then the id is gone. */
+        CHECK_OK(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, "bye"));
+        CHECK_OK(do_simple(cb, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL));
+        CHECK_ERR(do_simple(cb, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL), -ENOENT);
+        /* A's dealloc was written for it (the library normally does that). */
+        CHECK_EQ(atomic_load(&hb->end[0].code), IPCF_END_DEALLOC);
+        CHECK(strcmp(hb->end[0].reason, "bye") == 0);
+        flow_close(&a);
+        flow_close(&b);
+        close(ca);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(refuse_with_reason, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect());
+        uint64_t reg, aid, req;
+        int rs, reply;
+        char reason[IPCF_REASON_MAX + 1];
+        uint32_t end;
+        CHECK_OK(do_register(cb, "picky", 0, 0, &reg, &rs));
+        CHECK_OK(do_alloc(ca, "picky", NULL, 5000, &aid, &reply));
+        wait_request(rs, &req, NULL, NULL);
+        CHECK_OK(do_simple(cb, CTL_REFUSE, CTL_A_REG_ID, reg, CTL_A_REQ_ID, req, "not today"));
+        CHECK_ERR(wait_outcome(reply, NULL, reason, &end, 5000), -ECONNREFUSED);
+        CHECK(strcmp(reason, "not today") == 0);
+        CHECK_EQ(end, IPCF_END_REFUSED);
+        /* The daemon closed its end after the outcome. */
+        CHECK(closed_by_daemon(reply));
+        /* Deciding it again: no such request. */
+        CHECK_ERR(do_simple(cb, CTL_ACCEPT, CTL_A_REG_ID, reg, CTL_A_REQ_ID, req, NULL), -ENOENT);
+        /* Someone else's registration: no such registration. */
+        CHECK_ERR(do_simple(ca, CTL_REFUSE, CTL_A_REG_ID, reg, CTL_A_REQ_ID, req, NULL), -ENOENT);
+        close(reply);
+        close(rs);
+        close(ca);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(unknown_name, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), reply;
+        CHECK_OK(do_alloc(ca, "nobody.home", NULL, 5000, NULL, &reply));
+        CHECK_ERR(wait_outcome(reply, NULL, NULL, NULL, 5000), -ENOENT);
+        close(reply);
+        /* Bad names, qos and timeouts are refused on the main connection. */
+        CHECK_ERR(do_alloc(ca, "has space", NULL, 5000, NULL, &reply), -EINVAL);
+        char longname[200];
+        memset(longname, 'x', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = 0;
+        CHECK_ERR(do_alloc(ca, longname, NULL, 5000, NULL, &reply), -EINVAL);
+        ipcf_qos q = { .capacity = 9 };
+        CHECK_ERR(do_alloc(ca, "x", &q, 5000, NULL, &reply), -EINVAL);
+        CHECK_ERR(do_alloc(ca, "x", NULL, 0, NULL, &reply), -EINVAL);
+        CHECK_ERR(do_alloc(ca, "x", NULL, -5, NULL, &reply), -EINVAL);
+        uint64_t reg;
+        int rs;
+        CHECK_ERR(do_register(ca, "", 0, 0, &reg, &rs), -EINVAL);
+        CHECK_ERR(do_register(ca, "ok", 0x80, 0, &reg, &rs), -EINVAL);
+        CHECK_OK(do_hello(ca, NULL));
+        close(ca);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(alloc_timeout, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect());
+        uint64_t reg, aid, req;
+        int rs, reply;
+        flowinfo f;
+        CHECK_OK(do_register(cb, "slow", 0, 0, &reg, &rs));
+        uint64_t t0 = test_now_ms();
+        CHECK_OK(do_alloc(ca, "slow", NULL, 200, &aid, &reply));
+        wait_request(rs, &req, NULL, NULL);
+        CHECK_ERR(wait_outcome(reply, NULL, NULL, NULL, 5000), -ETIMEDOUT);
+        uint64_t dt = test_now_ms() - t0;
+        CHECK(dt >= 190 && dt < 3000);
+        /* Too late to decide: cancelled, not unknown. */
+        CHECK_ERR(do_accept(cb, reg, req, &f), -ECANCELED);
+        CHECK_ERR(do_simple(cb, CTL_REFUSE, CTL_A_REG_ID, reg, CTL_A_REQ_ID, req, NULL), -ECANCELED);
+        close(reply);
+
+        /* A requester that hangs up its reply socket withdraws its request. */
+        CHECK_OK(do_alloc(ca, "slow", NULL, 5000, &aid, &reply));
+        wait_request(rs, &req, NULL, NULL);
+        close(reply);
+        usleep(50000);
+        CHECK_ERR(do_accept(cb, reg, req, &f), -ECANCELED);
+        /* So does one whose main connection dies. */
+        int cc = CHECK_OK(dconnect());
+        CHECK_OK(do_alloc(cc, "slow", NULL, 5000, &aid, &reply));
+        wait_request(rs, &req, NULL, NULL);
+        close(cc);
+        CHECK(closed_by_daemon(reply));
+        CHECK_ERR(do_accept(cb, reg, req, &f), -ECANCELED);
+        close(reply);
+        close(rs);
+        close(ca);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
+/* Send raw bytes (and maybe fds) as one packet. */
+static void send_raw(int fd, const void *buf, size_t len, const int *fds, unsigned n_fds) {
+        ctl_builder *b = malloc(sizeof(*b));
+        memcpy(b->buf, buf, len);
+        b->len = len;
+        b->err = 0;
+        CHECK_OK(ctl_send(fd, b, fds, n_fds));
+        free(b);
+}
+
+TEST_TIMEOUT(malformed_messages, 30) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int good = CHECK_OK(dconnect());
+        CHECK_OK(do_hello(good, NULL));
+        ctl_builder b;
+
+        for (int k = 0; k < 12; k++) {
+                int bad = CHECK_OK(dconnect());
+                int sv[2] = { -1, -1 };
+                switch (k) {
+                case 0: send_raw(bad, "garbage!", 8, NULL, 0); break;
+                case 1: /* a header whose len disagrees with the packet */
+                        ctl_begin(&b, CTL_HELLO, 1);
+                        ctl_end(&b);
+                        b.buf[4] = 99;
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 2: /* an attribute running past the end */
+                        ctl_begin(&b, CTL_REGISTER, 1);
+                        ctl_put_str(&b, CTL_A_NAME, "abc");
+                        ctl_end(&b);
+                        b.buf[CTL_HDR_SIZE + 2] = 200;
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 3: /* a string without its NUL */
+                        ctl_begin(&b, CTL_REGISTER, 1);
+                        ctl_put(&b, CTL_A_NAME, "abcd", 4);
+                        ctl_end(&b);
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 4: /* unknown message type */
+                        ctl_begin(&b, CTL_HELLO, 1);
+                        ctl_end(&b);
+                        b.buf[0] = 99;
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 5: /* a daemon-to-client type */
+                        ctl_begin(&b, CTL_FLOW, 1);
+                        ctl_end(&b);
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 6: /* a known attribute of the wrong size */
+                        ctl_begin(&b, CTL_UNREGISTER, 1);
+                        ctl_put_u32(&b, CTL_A_REG_ID, 5);
+                        ctl_end(&b);
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 7: /* an fd where none belongs */
+                        ctl_begin(&b, CTL_HELLO, 1);
+                        ctl_end(&b);
+                        CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+                        send_raw(bad, b.buf, b.len, sv, 1);
+                        break;
+                case 8: /* ALLOC without its reply socket */
+                        ctl_begin(&b, CTL_ALLOC, 1);
+                        ctl_put_str(&b, CTL_A_NAME, "x");
+                        ctl_put_u32(&b, CTL_A_TIMEOUT_MS, 100);
+                        ctl_end(&b);
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 9: /* ALLOC with two fds */
+                        ctl_begin(&b, CTL_ALLOC, 1);
+                        ctl_put_str(&b, CTL_A_NAME, "x");
+                        ctl_end(&b);
+                        CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+                        send_raw(bad, b.buf, b.len, sv, 2);
+                        break;
+                case 10: /* a short packet */
+                        send_raw(bad, "\x03\x00\x00\x00", 4, NULL, 0);
+                        break;
+                case 11: /* nonzero flags in the header */
+                        ctl_begin(&b, CTL_HELLO, 1);
+                        ctl_end(&b);
+                        b.buf[2] = 1;
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                }
+                if (!closed_by_daemon(bad))
+                        test_fail(__FILE__, __LINE__, "case %d: offender not dropped", k);
+                safe_close(sv[0]);
+                safe_close(sv[1]);
+                close(bad);
+                /* The well-behaved client is untouched. */
+                CHECK_OK(do_hello(good, NULL));
+        }
+        /* An empty packet is the same as garbage; ALLOC with a non-socket fd
+         * is refused politely. */
+        int bad = CHECK_OK(dconnect());
+        int p[2];
+        CHECK_OK(pipe(p));
+        ctl_begin(&b, CTL_ALLOC, 77);
+        ctl_put_str(&b, CTL_A_NAME, "x");
+        ctl_put_u32(&b, CTL_A_TIMEOUT_MS, 100);
+        ctl_end(&b);
+        send_raw(bad, b.buf, b.len, p, 1);
+        rmsg r;
+        CHECK_ERR(wait_reply(bad, &r, 77), -EINVAL);
+        close(p[0]);
+        close(p[1]);
+        close(bad);
+        CHECK_OK(do_hello(good, NULL));
+        close(good);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(exclusive_and_spreading, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int c1 = CHECK_OK(dconnect()), c2 = CHECK_OK(dconnect()), ca = CHECK_OK(dconnect());
+        uint64_t r1, r2, r3, aid, req;
+        int s1, s2, s3, reply;
+        CHECK_OK(do_register(c1, "solo", IPCF_REG_EXCLUSIVE, 0, &r1, &s1));
+        CHECK_ERR(do_register(c2, "solo", 0, 0, &r2, &s2), -EADDRINUSE);
+        CHECK_ERR(do_register(c2, "solo", IPCF_REG_EXCLUSIVE, 0, &r2, &s2), -EADDRINUSE);
+        CHECK_OK(do_simple(c1, CTL_UNREGISTER, CTL_A_REG_ID, r1, 0, 0, NULL));
+        close(s1);
+        CHECK_OK(do_register(c2, "solo", IPCF_REG_EXCLUSIVE, 0, &r2, &s2));
+        close(s2);
+
+        /* Two shared registrations with backlog 1: requests alternate, the
+         * third finds both full. */
+        CHECK_OK(do_register(c1, "pool", 0, 1, &r1, &s1));
+        CHECK_OK(do_register(c2, "pool", 0, 1, &r3, &s3));
+        int rp[3];
+        CHECK_OK(do_alloc(ca, "pool", NULL, 5000, &aid, &rp[0]));
+        CHECK_OK(do_alloc(ca, "pool", NULL, 5000, &aid, &rp[1]));
+        CHECK(readable(s1, 1000));
+        CHECK(readable(s3, 1000));
+        CHECK_OK(do_alloc(ca, "pool", NULL, 5000, &aid, &rp[2]));
+        CHECK_ERR(wait_outcome(rp[2], NULL, NULL, NULL, 5000), -EBUSY);
+
+        /* Unregistering c1's hands its request to... nobody with room:
+         * refused "unregistered". */
+        wait_request(s1, &req, NULL, NULL);
+        CHECK_OK(do_simple(c1, CTL_UNREGISTER, CTL_A_REG_ID, r1, 0, 0, NULL));
+        char reason[IPCF_REASON_MAX + 1];
+        uint32_t end;
+        CHECK_ERR(wait_outcome(rp[0], NULL, reason, &end, 5000), -ECONNREFUSED);
+        CHECK(strcmp(reason, "unregistered") == 0);
+        CHECK_EQ(end, IPCF_END_REFUSED);
+        (void)reply;
+        for (int i = 0; i < 3; i++)
+                close(rp[i]);
+        close(s1);
+        close(s3);
+        close(c1);
+        close(c2);
+        close(ca);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(redispatch_on_death, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int c1 = CHECK_OK(dconnect()), c2 = CHECK_OK(dconnect()), ca = CHECK_OK(dconnect());
+        uint64_t r1, r2, aid, req;
+        int s1, s2, reply;
+        flowinfo a, b;
+        CHECK_OK(do_register(c1, "ha", 0, 0, &r1, &s1));
+        CHECK_OK(do_alloc(ca, "ha", NULL, 5000, &aid, &reply));
+        wait_request(s1, &req, NULL, NULL);
+        CHECK_OK(do_register(c2, "ha", 0, 0, &r2, &s2));
+        /* c1 dies with the request pending: it moves to c2. */
+        close(c1);
+        uint64_t req2;
+        wait_request(s2, &req2, NULL, NULL);
+        CHECK_EQ(req2, req);
+        CHECK_OK(do_accept(c2, r2, req2, &b));
+        CHECK_OK(wait_outcome(reply, &a, NULL, NULL, 5000));
+        send_ok(reply);
+        close(reply);
+        /* With no one left, a pending requester learns the target died. */
+        CHECK_OK(do_alloc(ca, "ha", NULL, 5000, &aid, &reply));
+        wait_request(s2, &req, NULL, NULL);
+        close(c2);
+        char reason[IPCF_REASON_MAX + 1];
+        uint32_t end;
+        CHECK_ERR(wait_outcome(reply, NULL, reason, &end, 5000), -ECONNREFUSED);
+        CHECK(strcmp(reason, "target died") == 0);
+        CHECK_EQ(end, IPCF_END_PEER_DIED);
+        flow_close(&a);
+        flow_close(&b);
+        close(reply);
+        close(s1);
+        close(s2);
+        close(ca);
+        test_daemon_stop(&d);
+}
+
+/* A forked acceptor for the death tests: registers `mortal`, says so on the
+ * pipe, accepts one request, says so again, then waits to be killed. */
+static int death_pipe[2];
+static void mortal_child(void *arg) {
+        (void)arg;
+        int fd = dconnect(), rs;
+        uint64_t reg, req;
+        flowinfo f;
+        CHECK(fd >= 0);
+        CHECK_OK(do_register(fd, "mortal", 0, 0, &reg, &rs));
+        CHECK(write(death_pipe[1], "r", 1) == 1);
+        wait_request(rs, &req, NULL, NULL);
+        CHECK_OK(do_accept(fd, reg, req, &f));
+        CHECK(write(death_pipe[1], "a", 1) == 1);
+        for (;;)
+                pause();
+}
+
+TEST_TIMEOUT(peer_death_acceptor, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(pipe(death_pipe));
+        pid_t child = test_fork(mortal_child, NULL);
+        char ch;
+        CHECK(read(death_pipe[0], &ch, 1) == 1);
+        int ca = CHECK_OK(dconnect()), reply;
+        flowinfo a;
+        CHECK_OK(do_alloc(ca, "mortal", NULL, 5000, NULL, &reply));
+        CHECK_OK(wait_outcome(reply, &a, NULL, NULL, 5000));
+        send_ok(reply);
+        close(reply);
+        CHECK(read(death_pipe[0], &ch, 1) == 1);
+        CHECK_EQ(le32toh(a.peer.pid), child);
+        struct flow_hdr *h = flow_map(&a);
+        CHECK(!readable(a.fds[1], 0));
+
+        uint64_t t0 = test_now_ns();
+        kill(child, SIGKILL);
+        CHECK(readable(a.fds[1], 2000));
+        uint64_t us = (test_now_ns() - t0) / 1000;
+        printf("  peer death noticed in %llu us\n", (unsigned long long)us);
+        CHECK_EQ(atomic_load(&h->end[1].code), IPCF_END_PEER_DIED);
+        CHECK(strcmp(h->end[1].reason, "peer died") == 0);
+        CHECK_EQ(atomic_load(&h->end[0].code), 0);
+        CHECK(readable(a.fds[2], 1000)); /* tx rung too (just after rx) */
+        CHECK(us < 100000);
+        test_wait(child, 1000);
+        /* The survivor deallocates; the flow is then reclaimed. */
+        CHECK_OK(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, "ok"));
+        CHECK_ERR(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, "ok"), -ENOENT);
+        flow_close(&a);
+        close(ca);
+        test_daemon_stop(&d);
+}
+
+static void mortal_allocator(void *arg) {
+        (void)arg;
+        int fd = dconnect(), reply;
+        flowinfo f;
+        CHECK(fd >= 0);
+        CHECK_OK(do_alloc(fd, "keeper", NULL, 5000, NULL, &reply));
+        CHECK_OK(wait_outcome(reply, &f, NULL, NULL, 5000));
+        send_ok(reply);
+        CHECK(write(death_pipe[1], "a", 1) == 1);
+        for (;;)
+                pause();
+}
+
+TEST_TIMEOUT(peer_death_allocator, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(pipe(death_pipe));
+        int cb = CHECK_OK(dconnect()), rs;
+        uint64_t reg, req;
+        flowinfo b;
+        CHECK_OK(do_register(cb, "keeper", 0, 0, &reg, &rs));
+        pid_t child = test_fork(mortal_allocator, NULL);
+        wait_request(rs, &req, NULL, NULL);
+        CHECK_OK(do_accept(cb, reg, req, &b));
+        char ch;
+        CHECK(read(death_pipe[0], &ch, 1) == 1);
+        struct flow_hdr *h = flow_map(&b);
+        uint64_t t0 = test_now_ns();
+        kill(child, SIGKILL);
+        CHECK(readable(b.fds[1], 2000));
+        uint64_t us = (test_now_ns() - t0) / 1000;
+        printf("  peer death noticed in %llu us\n", (unsigned long long)us);
+        CHECK_EQ(atomic_load(&h->end[0].code), IPCF_END_PEER_DIED);
+        CHECK(us < 100000);
+        test_wait(child, 1000);
+        flow_close(&b);
+        close(rs);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(requester_gave_up, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect());
+        uint64_t reg, req;
+        int rs, reply;
+        flowinfo b;
+        CHECK_OK(do_register(cb, "late", 0, 0, &reg, &rs));
+        CHECK_OK(do_alloc(ca, "late", NULL, 5000, NULL, &reply));
+        wait_request(rs, &req, NULL, NULL);
+        CHECK_OK(do_accept(cb, reg, req, &b));
+        struct flow_hdr *h = flow_map(&b);
+        /* The FLOW is waiting on the reply socket; the requester closes it
+         * without the handover OK. */
+        CHECK(readable(reply, 2000));
+        close(reply);
+        CHECK(readable(b.fds[1], 2000));
+        CHECK_EQ(atomic_load(&h->end[0].code), IPCF_END_DEALLOC);
+        CHECK(strcmp(h->end[0].reason, "requester gave up") == 0);
+        CHECK(readable(b.fds[2], 1000)); /* tx too (rung just after rx) */
+        /* The requester's side is closed: the flow goes with the acceptor's. */
+        CHECK_ERR(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL), -ENOENT);
+        CHECK_OK(do_simple(cb, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL));
+        flow_close(&b);
+        close(rs);
+        close(ca);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
+/* LIST: parse the reply into counts and copies of the entries. */
+typedef struct listing {
+        uint32_t pid;
+        uint64_t uptime;
+        unsigned n_names, n_flows;
+        struct ctl_name_entry_wire names[16];
+        struct ctl_flow_entry_wire flows[16];
+} listing;
+
+static void do_list(int fd, listing *l) {
+        ctl_builder b;
+        rmsg *r = malloc(sizeof(*r));
+        uint32_t seq = next_seq++;
+        memset(l, 0, sizeof(*l));
+        ctl_begin(&b, CTL_LIST, seq);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, NULL, 0));
+        CHECK_OK(wait_reply(fd, r, seq));
+        CHECK_OK(ctl_get_u32(&r->m, CTL_A_PID, &l->pid));
+        CHECK_OK(ctl_get_u64(&r->m, CTL_A_UPTIME_MS, &l->uptime));
+        size_t cur = 0;
+        uint16_t t, len;
+        const void *v;
+        while (ctl_attr_next(&r->m, &cur, &t, &v, &len)) {
+                if (t == CTL_A_NAME_ENTRY && l->n_names < 16) {
+                        CHECK_EQ(len, sizeof(l->names[0]));
+                        memcpy(&l->names[l->n_names++], v, len);
+                } else if (t == CTL_A_FLOW_ENTRY && l->n_flows < 16) {
+                        CHECK_EQ(len, sizeof(l->flows[0]));
+                        memcpy(&l->flows[l->n_flows++], v, len);
+                }
+        }
+        free(r);
+}
+
+TEST_TIMEOUT(list_content, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect());
+        listing l;
+        flowinfo a, b;
+        uint64_t reg;
+        int rs;
+        do_list(ca, &l);
+        CHECK_EQ(l.pid, d.pid);
+        CHECK_EQ(l.n_names, 0);
+        CHECK_EQ(l.n_flows, 0);
+
+        ipcf_qos q = { .max_bytes = 8192 };
+        make_flow(ca, cb, "listed", &q, &reg, &rs, &a, &b);
+        /* Pretend side 0 wrote 3 messages of 100 bytes, 2 still queued. */
+        struct flow_hdr *h = flow_map(&a);
+        struct ring_ctl *rc = flow_ctl_of(h, 0);
+        atomic_store(&rc->msgs_w, 3);
+        atomic_store(&rc->bytes_w, 300);
+        atomic_store(&rc->head, 3 * ring_rec_size(100));
+        atomic_store(&rc->tail, 1 * ring_rec_size(100));
+        do_list(ca, &l);
+        CHECK_EQ(l.n_names, 1);
+        CHECK(strcmp(l.names[0].name, "listed") == 0);
+        CHECK_EQ(l.names[0].pid, getpid());
+        CHECK_EQ(l.names[0].flows, 1);
+        CHECK_EQ(l.names[0].pending, 0);
+        CHECK_EQ(l.n_flows, 1);
+        CHECK_EQ(l.flows[0].id, a.id);
+        CHECK(strcmp(l.flows[0].name, "listed") == 0);
+        CHECK_EQ(l.flows[0].pid_a, getpid());
+        CHECK_EQ(l.flows[0].pid_b, getpid());
+        CHECK_EQ(l.flows[0].msgs_ab, 3);
+        CHECK_EQ(l.flows[0].bytes_ab, 300);
+        CHECK_EQ(l.flows[0].queued_ab, 2 * ring_rec_size(100));
+        CHECK_EQ(l.flows[0].msgs_ba, 0);
+        CHECK_EQ(l.flows[0].state, 0);
+        CHECK_EQ(l.flows[0].qos.max_bytes, 8192);
+        /* One side ends: the flow is closing. */
+        CHECK_OK(do_simple(cb, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL));
+        do_list(ca, &l);
+        CHECK_EQ(l.n_flows, 1);
+        CHECK_EQ(l.flows[0].state, 1);
+        CHECK_OK(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, NULL));
+        do_list(ca, &l);
+        CHECK_EQ(l.n_flows, 0);
+        CHECK_EQ(l.n_names, 1);
+        CHECK_EQ(l.names[0].flows, 0);
+        /* Closing the request socket is unregistering. */
+        close(rs);
+        usleep(20000);
+        do_list(ca, &l);
+        CHECK_EQ(l.n_names, 0);
+        flow_close(&a);
+        flow_close(&b);
+        close(ca);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(self_flow_dealloc_by_side, 20) {
+        /* One connection holds both sides (it allocated its own name). */
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int c = CHECK_OK(dconnect());
+        flowinfo a, b;
+        make_flow(c, c, "myself", NULL, NULL, NULL, &a, &b);
+        struct flow_hdr *h = flow_map(&a);
+        /* The library writes its end record before DEALLOC: side 1 here. */
+        strcpy(h->end[1].reason, "b done");
+        atomic_store(&h->end[1].code, IPCF_END_DEALLOC);
+        CHECK_OK(do_simple(c, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, "b done"));
+        /* Side 0 is still open: the daemon did not touch its end record. */
+        CHECK_EQ(atomic_load(&h->end[0].code), 0);
+        listing l;
+        do_list(c, &l);
+        CHECK_EQ(l.n_flows, 1);
+        CHECK_EQ(l.flows[0].state, 1);
+        CHECK_OK(do_simple(c, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, NULL));
+        do_list(c, &l);
+        CHECK_EQ(l.n_flows, 0);
+        flow_close(&a);
+        flow_close(&b);
+        close(c);
+        test_daemon_stop(&d);
+}
