@@ -260,12 +260,16 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
                 break;
         case EFCP_FT_DATA:
                 f = assoc_flow_for(a, fr->u.data.dst, fr->u.data.src);
-                if (f && f->state != FS_QUARANTINE) {
+                if (f && (f->state == FS_OPEN || f->state == FS_CLOSING)) {
                         efcp_flow_rx_data(f, fr, now);
                 } else {
+                        /* the flow is gone here (never existed, deallocated,
+                         * discarded, quarantined): the peer's view is stale, so
+                         * tell it again; this recovers a lost DEALLOC */
                         a->st.pdus_dropped++;
                         efcp_assoc_unsolicited(a, fr->u.data.src, fr->u.data.dst,
-                                               EFCP_REASON_UNKNOWN_FLOW);
+                                               f && f->reason ? f->reason
+                                                              : EFCP_REASON_UNKNOWN_FLOW);
                 }
                 break;
         case EFCP_FT_CREDIT:

@@ -300,36 +300,42 @@ void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r) {
         }
 }
 
-void efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
+bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
         efcp_assoc *a = f->a;
         switch (r->kind) {
         case REF_DATA: {
                 if (!flow_reliable(f) || !flow_tx_pending(f, r->seq))
-                        break;
+                        return false;
                 uint8_t *fl = &f->tx_flags[r->seq & f->tx_mask];
                 if (*fl & TX_QUEUED)
-                        break;
+                        return false;
                 /* the queue cannot overflow: it holds distinct seqs of the ring */
                 *fl |= TX_QUEUED;
                 f->retx[(f->retx_head + f->retx_count) & f->tx_mask] = r->seq;
                 f->retx_count++;
                 efcp_sched_add(a, f);
-                break;
+                return true;
         }
         case REF_ALLOC:
-                if (!f->alloc_acked && (f->state == FS_OPEN || f->state == FS_CLOSING))
+                if (!f->alloc_acked && (f->state == FS_OPEN || f->state == FS_CLOSING)) {
                         efcp_ctl_add(a, f, CTL_ALLOC);
-                break;
+                        return true;
+                }
+                return false;
         case REF_DEALLOC:
-                if (f->state == FS_CLOSING)
+                if (f->state == FS_CLOSING) {
                         efcp_ctl_add(a, f, CTL_DEALLOC);
-                break;
+                        return true;
+                }
+                return false;
         case REF_CREDIT:
-                if (f->state == FS_OPEN && f->rx_known && r->seq == f->rcv_adv)
+                if (f->state == FS_OPEN && f->rx_known && r->seq == f->rcv_adv) {
                         efcp_ctl_add(a, f, CTL_CREDIT);
-                break;
+                        return true;
+                }
+                return false;
         default:
-                break;
+                return false;
         }
 }
 

@@ -210,7 +210,8 @@ void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now);
 void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr);
 void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge);
 void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r);
-void efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r);
+/* Requeues what r carried if still needed; true if anything was requeued. */
+bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r);
 bool efcp_flow_has_data(const efcp_flow *f);
 /* next PDU to send: seq, and whether it is a retransmission; false if none */
 bool efcp_flow_next_pdu(efcp_flow *f, uint32_t *ret_seq, bool *ret_retx);

@@ -140,6 +140,7 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
         uint64_t pn = a->next_pn;
         bool eliciting = false, data = false;
         efcp_sent *s = NULL;
+        uint64_t srtt = a->have_rtt ? a->srtt : a->cfg.initial_rtt_ns;
 
         if (a->dead) {
                 if (!a->close_pending)
@@ -149,7 +150,6 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
                 goto seal;
         }
         bool ring_full = efcp_recovery_ring_full(a);
-        uint64_t srtt = a->have_rtt ? a->srtt : a->cfg.initial_rtt_ns;
         bool data_ok = !ring_full && a->sched_head != EFCP_NIL &&
                        (a->probes || efcp_cc_can_send(&a->cc));
         if (data_ok && !a->probes && efcp_cc_pace_time(&a->cc, a->cfg.max_datagram, now, srtt) > now)

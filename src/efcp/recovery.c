@@ -186,7 +186,15 @@ static void advance_sent_lo(efcp_assoc *a) {
                 a->sent_lo++;
 }
 
-/* RFC 9002 §6.1: declare lost what is far enough behind the largest acked. */
+/* Persistent-congestion duration (RFC 9002 §7.6.1): three PTOs, no backoff. */
+static uint64_t persistent_duration(const efcp_assoc *a) {
+        uint64_t v4 = 4 * a->rttvar > a->cfg.granularity_ns ? 4 * a->rttvar : a->cfg.granularity_ns;
+        return 3 * (a->srtt + v4 + a->cfg.max_ack_delay_ns);
+}
+
+/* RFC 9002 §6.1: declare lost what is far enough behind the largest acked.
+ * Also finds persistent congestion: a run of lost packets, none acknowledged
+ * in between, spanning more than the persistent-congestion duration. */
 static void detect_lost(efcp_assoc *a, uint64_t now) {
         a->loss_time = 0;
         if (!a->any_acked)
@@ -196,20 +204,31 @@ static void detect_lost(efcp_assoc *a, uint64_t now) {
         if (delay < a->cfg.granularity_ns)
                 delay = a->cfg.granularity_ns;
         uint64_t lost_before = now > delay ? now - delay : 0;
-        uint64_t newest = 0, oldest = UINT64_MAX;
+        uint64_t newest = 0, run_start = 0, pc_dur = a->have_rtt ? persistent_duration(a) : UINT64_MAX;
+        bool in_run = false, persistent = false;
         uint32_t nlost = 0;
         for (uint64_t pn = a->sent_lo; pn < a->largest_acked; pn++) {
                 efcp_sent *s = &a->sent[pn & a->sent_mask];
-                if (!s->outstanding || s->pn != pn)
+                if (s->pn != pn || !s->ack_eliciting)
                         continue;
+                if (!s->outstanding) {
+                        if (!s->lost)
+                                in_run = false; /* acknowledged: the path worked */
+                        continue;
+                }
                 if (s->time <= lost_before || a->largest_acked >= pn + EFCP_PKT_THRESHOLD) {
                         if (s->time > newest)
                                 newest = s->time;
-                        if (s->time < oldest)
-                                oldest = s->time;
+                        if (!in_run) {
+                                in_run = true;
+                                run_start = s->time;
+                        } else if (s->time - run_start > pc_dur) {
+                                persistent = true;
+                        }
                         nlost++;
                         pkt_lost(a, s);
                 } else {
+                        in_run = false;
                         uint64_t t = s->time + delay;
                         if (a->loss_time == 0 || t < a->loss_time)
                                 a->loss_time = t;
@@ -217,15 +236,13 @@ static void detect_lost(efcp_assoc *a, uint64_t now) {
         }
         if (nlost == 0)
                 return;
+        bool was = a->cc.in_recovery;
+        uint64_t start = a->cc.recovery_start;
         efcp_cc_on_congestion(&a->cc, newest, now);
-        a->st.congestion_events = a->cc.in_recovery ? a->st.congestion_events + 1 : a->st.congestion_events;
-        /* persistent congestion (RFC 9002 §7.6): losses spanning three PTOs */
-        if (a->have_rtt && nlost >= 2) {
-                uint64_t v4 = 4 * a->rttvar > a->cfg.granularity_ns ? 4 * a->rttvar : a->cfg.granularity_ns;
-                uint64_t dur = 3 * (a->srtt + v4 + a->cfg.max_ack_delay_ns);
-                if (newest - oldest > dur)
-                        efcp_cc_on_persistent(&a->cc);
-        }
+        if (!was || start != a->cc.recovery_start)
+                a->st.congestion_events++;
+        if (persistent)
+                efcp_cc_on_persistent(&a->cc);
         advance_sent_lo(a);
 }
 
@@ -311,16 +328,19 @@ void efcp_recovery_timeout(efcp_assoc *a, uint64_t now) {
         a->st.ptos++;
         a->probes = 2;
         uint32_t requeued = 0;
+        /* the oldest two packets that still carry something worth resending
+         * (packets of PINGs only, or of data acked since, are passed over) */
         for (uint64_t pn = a->sent_lo; pn < a->next_pn && requeued < 2; pn++) {
                 efcp_sent *s = &a->sent[pn & a->sent_mask];
                 if (!s->outstanding || s->pn != pn)
                         continue;
+                bool any = false;
                 for (uint32_t i = 0; i < s->nrefs; i++) {
                         efcp_flow *f = ref_flow(a, &s->refs[i]);
                         if (f)
-                                efcp_flow_on_lost(f, &s->refs[i]);
+                                any |= efcp_flow_on_lost(f, &s->refs[i]);
                 }
-                requeued++;
+                requeued += any;
         }
         /* a probe that finds nothing to resend is a PING */
         a->ping_pending = true;

@@ -221,11 +221,16 @@ netsim_seeds netsim_seed_range(uint64_t base, uint64_t count) {
 /* ---- the pair driver -------------------------------------------------- */
 
 void netsim_pair_init(netsim_pair *p, uint64_t seed, const efcp_config *cfg) {
+        netsim_pair_init2(p, seed, cfg, cfg);
+}
+
+void netsim_pair_init2(netsim_pair *p, uint64_t seed, const efcp_config *cfg0,
+                       const efcp_config *cfg1) {
         memset(p, 0, offsetof(netsim_pair, buf));
         p->seed = seed;
         p->net = netsim_new(seed);
         for (int i = 0; i < 2; i++) {
-                efcp_config c = *cfg;
+                efcp_config c = i ? *cfg1 : *cfg0;
                 c.local_index = (uint32_t)i;
                 c.remote_index = (uint32_t)!i;
                 c.seed = seed * 2 + (uint64_t)i;

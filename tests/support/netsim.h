@@ -89,6 +89,9 @@ struct netsim_pair {
 /* Creates both associations (cfg copied, receiver indices set to 0/1) at time
  * 0 over a fresh netsim seeded with seed; links start perfect (delay 0). */
 void netsim_pair_init(netsim_pair *p, uint64_t seed, const efcp_config *cfg);
+/* The same with a configuration per side. */
+void netsim_pair_init2(netsim_pair *p, uint64_t seed, const efcp_config *cfg0,
+                       const efcp_config *cfg1);
 void netsim_pair_deinit(netsim_pair *p);
 /* Runs until app returns 0 (returns true) or the clock passes until (false). */
 bool netsim_pair_run(netsim_pair *p, uint64_t until, netsim_app_fn app, void *arg);
