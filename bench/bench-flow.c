@@ -15,9 +15,9 @@
  * through one cache line of a shared mapping (round trip only).
  *
  * The ipcf rows need a daemon: the bench makes a private runtime directory,
- * points IPCF_RUNTIME_DIR at it and IPCF_DAEMON at ipcfd beside this build
- * (<build>/bin/ipcfd, from /proc/self/exe), lets the library start it, and
- * stops it and removes the directory at the end.
+ * points IPCF_RUNTIME_DIR at it, starts ipcfd of this build there
+ * (<build>/bin/ipcfd, from /proc/self/exe; IPCF_DAEMON overrides) as its own
+ * child, and stops it and removes the directory at the end.
  *
  * RULES: at most two busy processes at any time (the machine has 2 CPUs);
  * every wait is bounded (ipcf calls by BENCH_IO_TIMEOUT_MS; fd reads end when
@@ -563,30 +563,59 @@ static void run_mech(const mech *m, unsigned index, const bench_cfg *cfg, mech_r
 /* ---- the private daemon ------------------------------------------------- */
 
 static char runtime_dir[PATH_MAX];
+static pid_t daemon_pid;
 
-/* Point the library at a private runtime dir and the ipcfd of this build. */
-static int daemon_prepare(void) {
-        char exe[PATH_MAX], daemon[PATH_MAX + 32];
+/* Start ipcfd of this build (<build>/bin/ipcfd, found from /proc/self/exe,
+ * or $IPCF_DAEMON) on a private runtime directory and wait (at most 5 s)
+ * until the library can connect to it. The daemon is our child: we know its
+ * pid and stop it ourselves. */
+static int daemon_start(void) {
+        char exe[PATH_MAX], daemon[PATH_MAX + 32], log[PATH_MAX + 32];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
         if (n < 0)
                 return -errno;
         exe[n] = 0;
         /* <build>/bench/bench-flow -> <build>/bin/ipcfd */
-        char *slash = strrchr(exe, '/');
-        if (slash)
-                *slash = 0;
-        slash = strrchr(exe, '/');
-        if (slash)
-                *slash = 0;
+        for (int i = 0; i < 2; i++) {
+                char *slash = strrchr(exe, '/');
+                if (slash)
+                        *slash = 0;
+        }
         snprintf(daemon, sizeof(daemon), "%s/bin/ipcfd", exe);
-        if (!getenv("IPCF_DAEMON"))
-                setenv("IPCF_DAEMON", daemon, 1);
+        if (getenv("IPCF_DAEMON"))
+                snprintf(daemon, sizeof(daemon), "%s", getenv("IPCF_DAEMON"));
         snprintf(runtime_dir, sizeof(runtime_dir), "/tmp/ipcf-bench.XXXXXX");
         if (!mkdtemp(runtime_dir))
                 return -errno;
         setenv("IPCF_RUNTIME_DIR", runtime_dir, 1);
-        unsetenv("IPCF_NO_AUTOSTART");
-        return ipcf_connect();
+        setenv("IPCF_NO_AUTOSTART", "1", 1);
+        snprintf(log, sizeof(log), "%s/ipcfd.log", runtime_dir);
+
+        fflush(NULL);
+        daemon_pid = fork();
+        if (daemon_pid < 0)
+                return -errno;
+        if (daemon_pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                execl(daemon, daemon, "--runtime-dir", runtime_dir, (char *)NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 500; i++) {
+                if (ipcf_connect() == 0)
+                        return 0;
+                if (waitpid(daemon_pid, NULL, WNOHANG) == daemon_pid) {
+                        daemon_pid = 0;
+                        fprintf(stderr, "bench-flow: %s exited at start (log: %s)\n", daemon,
+                                log);
+                        return -EHOSTDOWN;
+                }
+                usleep(10000);
+        }
+        return -EHOSTDOWN;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -595,24 +624,22 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
         return 0;
 }
 
-/* Stop the daemon the library started (its pid from ipcf_list) and remove
- * the runtime directory. */
+/* Stop our daemon (SIGTERM, then SIGKILL after 2 s) and remove the runtime
+ * directory. */
 static void daemon_stop(void) {
-        if (!runtime_dir[0])
-                return;
-        ipcf_listing *l = NULL;
-        pid_t pid = 0;
-        if (ipcf_list(&l) == 0) {
-                pid = l->daemon_pid;
-                ipcf_listing_free(l);
-        }
-        if (pid > 0 && kill(pid, SIGTERM) == 0) {
-                for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) {
-                        waitpid(pid, NULL, WNOHANG); /* in case it is our child */
+        if (daemon_pid > 0) {
+                kill(daemon_pid, SIGTERM);
+                int i = 0;
+                while (waitpid(daemon_pid, NULL, WNOHANG) == 0 && i++ < 200)
                         usleep(10000);
+                if (i > 200) {
+                        kill(daemon_pid, SIGKILL);
+                        waitpid(daemon_pid, NULL, 0);
                 }
+                daemon_pid = 0;
         }
-        nftw(runtime_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        if (runtime_dir[0])
+                nftw(runtime_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         runtime_dir[0] = 0;
 }
 
@@ -737,10 +764,9 @@ int main(int argc, char **argv) {
                 need_daemon |= mechs[i].kind == MECH_IPCF && selected(&cfg, mechs[i].key);
         /* Start the daemon before pinning: it must not inherit CPU 0 only. */
         if (need_daemon) {
-                int r = daemon_prepare();
+                int r = daemon_start();
                 if (r < 0) {
-                        fprintf(stderr, "bench-flow: starting ipcfd (%s): %s\n",
-                                getenv("IPCF_DAEMON"), ipcf_strerror(r));
+                        fprintf(stderr, "bench-flow: starting ipcfd: %s\n", ipcf_strerror(r));
                         daemon_stop();
                         return 1;
                 }

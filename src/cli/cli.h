@@ -125,6 +125,11 @@ const char *cli_mode_name(unsigned mode);
 const char *cli_capacity_name(unsigned capacity);
 const char *cli_full_name(unsigned full);
 
+/* Check that name is a valid ipcf name (1..IPCF_NAME_MAX printable ASCII
+ * bytes, no spaces). Returns 0, or prints the usage error for cmd and
+ * returns CLI_EXIT_USAGE. */
+int cli_name_check(const char *cmd, const char *name);
+
 /* Allocate a flow to name with o's qos and timeout. Returns the port-id, or
  * prints "ipcf: <cmd> <name>: <why>" (with the refusal reason if any) and
  * returns a negative errno. */

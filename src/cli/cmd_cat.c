@@ -53,6 +53,8 @@ int cmd_cat(int argc, char **argv) {
         if (optind + 1 != argc)
                 return cli_usage("cat", optind < argc ? "one NAME expected" : "NAME missing");
         const char *name = argv[optind];
+        if (cli_name_check("cat", name))
+                return CLI_EXIT_USAGE;
         char what[IPCF_NAME_MAX + 16];
         snprintf(what, sizeof(what), "cat %.127s", name);
 

@@ -187,6 +187,8 @@ int cmd_listen(int argc, char **argv) {
         if (optind + 1 != argc)
                 return cli_usage("listen", optind < argc ? "one NAME expected" : "NAME missing");
         cfg.name = argv[optind];
+        if (cli_name_check("listen", cfg.name))
+                return CLI_EXIT_USAGE;
         snprintf(cfg.what, sizeof(cfg.what), "listen %.127s", cfg.name);
 
         int reg = ipcf_register(cfg.name, NULL);

@@ -137,6 +137,8 @@ int cmd_perf(int argc, char **argv) {
         if (optind + 1 != argc)
                 return cli_usage("perf", optind < argc ? "one NAME expected" : "NAME missing");
         const char *name = argv[optind];
+        if (cli_name_check("perf", name))
+                return CLI_EXIT_USAGE;
         int io_timeout = fo.timeout_ms < 0 ? 5000 : fo.timeout_ms;
 
         int port = cli_flow_alloc("perf", name, &fo);

@@ -125,6 +125,8 @@ int cmd_ping(int argc, char **argv) {
         if (optind + 1 != argc)
                 return cli_usage("ping", optind < argc ? "one NAME expected" : "NAME missing");
         const char *name = argv[optind];
+        if (cli_name_check("ping", name))
+                return CLI_EXIT_USAGE;
         /* Once allocated, a silent peer fails the run after this long. */
         int io_timeout = fo.timeout_ms < 0 ? 5000 : fo.timeout_ms;
 

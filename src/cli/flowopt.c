@@ -131,6 +131,17 @@ const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q) {
         return buf;
 }
 
+int cli_name_check(const char *cmd, const char *name) {
+        size_t len = strlen(name);
+        bool ok = len >= 1 && len <= IPCF_NAME_MAX;
+        for (const char *p = name; ok && *p; p++)
+                ok = *p > ' ' && *p < 0x7f;
+        if (ok)
+                return 0;
+        return cli_usage(cmd, "'%.*s' is not a valid name (1-%d printable characters, no spaces)",
+                         IPCF_NAME_MAX, name, IPCF_NAME_MAX);
+}
+
 int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o) {
         ipcf_reason why;
         memset(&why, 0, sizeof(why));

@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
         raise_nofile_limit();
 
         if (argc < 2) {
-                print_help(stderr);
+                fputs("ipcf: a command is needed (try 'ipcf --help')\n", stderr);
                 return CLI_EXIT_USAGE;
         }
         const char *name = argv[1];
