@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "common/ctl.h"
@@ -972,4 +974,329 @@ TEST_TIMEOUT(self_flow_dealloc_by_side, 20) {
         flow_close(&b);
         close(c);
         test_daemon_stop(&d);
+}
+
+/* ---- policy, activation, quotas ------------------------------------------- */
+
+static void as_nobody(void) {
+        CHECK_OK(setgroups(0, NULL));
+        CHECK_OK(setgid(65534));
+        CHECK_OK(setuid(65534));
+}
+
+static void nobody_child(void *arg) {
+        (void)arg;
+        as_nobody();
+        int fd = CHECK_OK(dconnect()), rs, reply;
+        uint64_t reg;
+        /* Default policy: only root and the daemon's uid. */
+        CHECK_ERR(do_register(fd, "secret", 0, 0, &reg, &rs), -EACCES);
+        CHECK_ERR(do_alloc(fd, "secret", NULL, 1000, NULL, &reply), -EACCES);
+        /* A rule opening pub* to anyone. */
+        CHECK_OK(do_register(fd, "pub.nobody", 0, 0, &reg, &rs));
+        CHECK_OK(do_alloc(fd, "pub.none", NULL, 1000, NULL, &reply));
+        CHECK_ERR(wait_outcome(reply, NULL, NULL, NULL, 5000), -ENOENT);
+        close(reply);
+        /* gid rules: group 65534 may allocate grp.*, register it not. */
+        CHECK_ERR(do_register(fd, "grp.x", 0, 0, &reg, &rs), -EACCES);
+        CHECK_OK(do_alloc(fd, "grp.x", NULL, 1000, NULL, &reply));
+        close(reply);
+        /* uid rules: only uid 4242 may allocate uid.x. */
+        CHECK_ERR(do_alloc(fd, "uid.x", NULL, 1000, NULL, &reply), -EACCES);
+        /* LIST shows nobody only its own registration. */
+        listing l;
+        do_list(fd, &l);
+        CHECK_EQ(l.n_names, 1);
+        CHECK(strcmp(l.names[0].name, "pub.nobody") == 0);
+        close(fd);
+}
+
+TEST_TIMEOUT(policy_nobody, 20) {
+        if (geteuid() != 0) {
+                printf("  skipped: needs root to setuid(65534)\n");
+                return;
+        }
+        test_daemon d;
+        const char *shared[] = { "--shared", NULL };
+        test_daemon_start(&d,
+                          "[name pub*]\n"
+                          "allocate = *\n"
+                          "register = *\n"
+                          "[name grp.*]   # by group\n"
+                          "allocate = gid:65534 group:root\n"
+                          "[name uid.*]\n"
+                          "allocate = uid:4242\n",
+                          shared);
+        struct stat st;
+        char path[300];
+        snprintf(path, sizeof(path), "%s/%s", d.dir, CTL_SOCKET_NAME);
+        CHECK_OK(stat(path, &st));
+        CHECK_EQ(st.st_mode & 0777, 0666);
+        int c = CHECK_OK(dconnect()), rs;
+        uint64_t reg;
+        CHECK_OK(do_register(c, "secret.root", 0, 0, &reg, &rs));
+        pid_t p = test_fork(nobody_child, NULL);
+        CHECK_EQ(test_wait(p, 10000), 0);
+        /* Root sees everything, nobody's registration included (it is gone
+         * with its connection by now, so just ours). */
+        listing l;
+        do_list(c, &l);
+        CHECK(l.n_names >= 1);
+        close(rs);
+        close(c);
+        test_daemon_stop(&d);
+}
+
+static void nobody_connect_child(void *arg) {
+        (void)arg;
+        as_nobody();
+        CHECK_ERR(dconnect(), -EACCES);
+}
+
+TEST_TIMEOUT(private_socket, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        struct stat st;
+        char path[300];
+        snprintf(path, sizeof(path), "%s/%s", d.dir, CTL_SOCKET_NAME);
+        CHECK_OK(stat(path, &st));
+        CHECK_EQ(st.st_mode & 0777, 0600);
+        if (geteuid() == 0) {
+                pid_t p = test_fork(nobody_connect_child, NULL);
+                CHECK_EQ(test_wait(p, 10000), 0);
+        } else {
+                printf("  (not root: the other-user connect is skipped)\n");
+        }
+        test_daemon_stop(&d);
+}
+
+static char *self_exe(void) {
+        static char buf[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+        CHECK(n > 0);
+        buf[n] = 0;
+        return buf;
+}
+
+TEST_TIMEOUT(activation, 30) {
+        test_daemon d;
+        char conf[PATH_MAX * 2];
+        snprintf(conf, sizeof(conf),
+                 "[name act.svc]\n"
+                 "activate = '%s' --act-child act.svc 2\n"
+                 "[name act.false]\n"
+                 "activate = exit 3\n"
+                 "[name act.slow]\n"
+                 "activate = sleep 3\n"
+                 "activate_timeout_ms = 300\n",
+                 self_exe());
+        test_daemon_start(&d, conf, NULL);
+        int ca = CHECK_OK(dconnect()), r1, r2;
+        flowinfo f1, f2;
+        /* Two allocations while the program starts: it is started once and
+         * gets both. */
+        CHECK_OK(do_alloc(ca, "act.svc", NULL, 5000, NULL, &r1));
+        CHECK_OK(do_alloc(ca, "act.svc", NULL, 5000, NULL, &r2));
+        CHECK_OK(wait_outcome(r1, &f1, NULL, NULL, 5000));
+        CHECK_OK(wait_outcome(r2, &f2, NULL, NULL, 5000));
+        send_ok(r1);
+        send_ok(r2);
+        CHECK_EQ(f1.peer.pid, f2.peer.pid);
+        listing l;
+        do_list(ca, &l);
+        CHECK_EQ(l.n_names, 1);
+        CHECK(strcmp(l.names[0].name, "act.svc") == 0);
+        CHECK_EQ(l.names[0].pid, f1.peer.pid);
+        flow_close(&f1);
+        flow_close(&f2);
+        close(r1);
+        close(r2);
+
+        /* A program that exits without registering. */
+        CHECK_OK(do_alloc(ca, "act.false", NULL, 5000, NULL, &r1));
+        CHECK_ERR(wait_outcome(r1, NULL, NULL, NULL, 5000), -ENOEXEC);
+        close(r1);
+        /* One that never registers: activate_timeout_ms. */
+        uint64_t t0 = test_now_ms();
+        CHECK_OK(do_alloc(ca, "act.slow", NULL, 5000, NULL, &r1));
+        CHECK_ERR(wait_outcome(r1, NULL, NULL, NULL, 5000), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 < 3000);
+        close(r1);
+        /* The allocation's own timeout is shorter than the activation's. */
+        CHECK_OK(do_alloc(ca, "act.slow", NULL, 100, NULL, &r1));
+        CHECK_ERR(wait_outcome(r1, NULL, NULL, NULL, 5000), -ETIMEDOUT);
+        close(r1);
+        close(ca);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(quotas, 30) {
+        test_daemon d;
+        test_daemon_start(&d,
+                          "[limits]\n"
+                          "registrations_per_user = 3\n"
+                          "pending_per_user = 2\n"
+                          "clients_per_user = 4\n"
+                          "flows_per_user = 4\n"
+                          "unbounded_bytes_per_user = 3M\n",
+                          NULL);
+        int c = CHECK_OK(dconnect()), rs[3], rp[3];
+        uint64_t reg[3], aid;
+        /* Registrations. */
+        CHECK_OK(do_register(c, "q.a", 0, 0, &reg[0], &rs[0]));
+        CHECK_OK(do_register(c, "q.b", 0, 0, &reg[1], &rs[1]));
+        CHECK_OK(do_register(c, "q.c", 0, 0, &reg[2], &rs[2]));
+        CHECK_ERR(do_register(c, "q.d", 0, 0, &reg[2], &rs[2]), -EDQUOT);
+        CHECK_OK(do_simple(c, CTL_UNREGISTER, CTL_A_REG_ID, reg[1], 0, 0, NULL));
+        close(rs[1]);
+        CHECK_OK(do_register(c, "q.d", 0, 0, &reg[1], &rs[1]));
+        /* Make room for the flows' registrations below. */
+        CHECK_OK(do_simple(c, CTL_UNREGISTER, CTL_A_REG_ID, reg[1], 0, 0, NULL));
+        CHECK_OK(do_simple(c, CTL_UNREGISTER, CTL_A_REG_ID, reg[2], 0, 0, NULL));
+        close(rs[1]);
+        close(rs[2]);
+        /* Pending requests. */
+        CHECK_OK(do_alloc(c, "q.a", NULL, 5000, &aid, &rp[0]));
+        CHECK_OK(do_alloc(c, "q.a", NULL, 5000, &aid, &rp[1]));
+        CHECK_ERR(do_alloc(c, "q.a", NULL, 5000, &aid, &rp[2]), -EDQUOT);
+        close(rp[0]);
+        close(rp[1]);
+        usleep(50000); /* the daemon notices the withdrawals */
+        /* Flows: each side counts for its user (here both are ours). */
+        flowinfo a[2], b[2];
+        int cb = CHECK_OK(dconnect());
+        make_flow(c, cb, "q.f1", NULL, NULL, NULL, &a[0], &b[0]);
+        make_flow(c, cb, "q.f2", NULL, NULL, NULL, &a[1], &b[1]);
+        CHECK_ERR(do_alloc(c, "q.a", NULL, 5000, &aid, &rp[0]), -EDQUOT);
+        CHECK_OK(do_simple(c, CTL_DEALLOC, CTL_A_FLOW_ID, a[0].id, 0, 0, NULL));
+        CHECK_OK(do_simple(cb, CTL_DEALLOC, CTL_A_FLOW_ID, b[0].id, 0, 0, NULL));
+        CHECK_OK(do_alloc(c, "q.none", NULL, 5000, &aid, &rp[0]));
+        CHECK_ERR(wait_outcome(rp[0], NULL, NULL, NULL, 5000), -ENOENT);
+        close(rp[0]);
+        /* Unbounded memory: 2 x 1 MiB per flow against 3 MiB. */
+        ipcf_qos q = { .capacity = IPCF_CAPACITY_UNBOUNDED, .max_bytes = 1 << 20 };
+        CHECK_OK(do_alloc(c, "q.a", &q, 5000, &aid, &rp[0]));
+        CHECK_ERR(do_alloc(c, "q.a", &q, 5000, &aid, &rp[1]), -EDQUOT);
+        close(rp[0]);
+        usleep(50000);
+        CHECK_OK(do_alloc(c, "q.a", &q, 5000, &aid, &rp[0]));
+        close(rp[0]);
+        /* Connections: c, cb and two more; the fifth is turned away. */
+        int c3 = CHECK_OK(dconnect()), c4 = CHECK_OK(dconnect()), c5 = CHECK_OK(dconnect());
+        CHECK_OK(do_hello(c4, NULL));
+        CHECK(closed_by_daemon(c5));
+        close(c3);
+        close(c4);
+        close(c5);
+        close(rs[0]);
+        flow_close(&a[0]);
+        flow_close(&b[0]);
+        flow_close(&a[1]);
+        flow_close(&b[1]);
+        close(cb);
+        close(c);
+        test_daemon_stop(&d);
+}
+
+/* ---- start-up and shut-down ---------------------------------------------- */
+
+/* Run ipcfd with args; returns its pid; its stderr goes to *ret_err (a pipe). */
+static pid_t spawn_daemon(const char *const *args, int *ret_err) {
+        int p[2];
+        CHECK_OK(pipe2(p, O_CLOEXEC));
+        char *bin = test_build_path("bin/ipcfd");
+        const char *argv[16] = { bin };
+        unsigned n = 1;
+        for (; args[n - 1] && n < 15; n++)
+                argv[n] = args[n - 1];
+        argv[n] = NULL;
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                dup2(p[1], 2);
+                execv(bin, (char *const *)argv);
+                _exit(127);
+        }
+        free(bin);
+        close(p[1]);
+        *ret_err = p[0];
+        return pid;
+}
+
+TEST_TIMEOUT(second_daemon_and_sigterm, 30) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int c = CHECK_OK(dconnect()), e;
+        /* A second daemon on the same dir steps aside with status 0. */
+        const char *args[] = { "--runtime-dir", d.dir, NULL };
+        pid_t p = spawn_daemon(args, &e);
+        CHECK_EQ(test_wait(p, 5000), 0);
+        close(e);
+        CHECK_OK(do_hello(c, NULL));
+
+        /* SIGTERM: exit 0, socket and pid file gone. */
+        char sock[300], pidf[300];
+        snprintf(sock, sizeof(sock), "%s/%s", d.dir, CTL_SOCKET_NAME);
+        snprintf(pidf, sizeof(pidf), "%s/ipcfd.pid", d.dir);
+        CHECK_OK(access(pidf, F_OK));
+        kill(d.pid, SIGTERM);
+        CHECK_EQ(test_wait(d.pid, 5000), 0);
+        d.pid = 0;
+        CHECK(access(sock, F_OK) < 0);
+        CHECK(access(pidf, F_OK) < 0);
+        CHECK(closed_by_daemon(c));
+        close(c);
+
+        /* A stale socket (daemon killed) does not stop the next one. */
+        p = spawn_daemon(args, &e);
+        for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
+                usleep(10000);
+        c = -1;
+        for (int i = 0; i < 500 && (c = dconnect()) < 0; i++)
+                usleep(10000);
+        CHECK(c >= 0);
+        kill(p, SIGKILL);
+        test_wait(p, 5000);
+        close(c);
+        CHECK_OK(access(sock, F_OK));
+        p = spawn_daemon(args, &e);
+        c = -1;
+        for (int i = 0; i < 500 && (c = dconnect()) < 0; i++)
+                usleep(10000);
+        CHECK(c >= 0);
+        CHECK_OK(do_hello(c, NULL));
+        close(c);
+        d.pid = p;
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(bad_config_and_dir, 20) {
+        char dir[] = "/tmp/ipcf-test-cfg.XXXXXX", conf[300], buf[512];
+        CHECK(mkdtemp(dir));
+        snprintf(conf, sizeof(conf), "%s/bad.conf", dir);
+        FILE *f = fopen(conf, "w");
+        fputs("[daemon]\nshared = no\n[limits]\nflows_per_user = lots\n", f);
+        fclose(f);
+        const char *args[] = { "--runtime-dir", dir, "--config", conf, NULL };
+        int e;
+        pid_t p = spawn_daemon(args, &e);
+        CHECK_EQ(test_wait(p, 5000), 1);
+        ssize_t n = read(e, buf, sizeof(buf) - 1);
+        CHECK(n > 0);
+        buf[n] = 0;
+        CHECK(strstr(buf, "line 4") != NULL);
+        close(e);
+        unlink(conf);
+        if (geteuid() == 0) {
+                /* A runtime dir that belongs to someone else is refused. */
+                CHECK_OK(chown(dir, 65534, 65534));
+                const char *args2[] = { "--runtime-dir", dir, NULL };
+                p = spawn_daemon(args2, &e);
+                CHECK_EQ(test_wait(p, 5000), 1);
+                close(e);
+        }
+        char lock[300];
+        snprintf(lock, sizeof(lock), "%s/ipcfd.lock", dir);
+        unlink(lock);
+        CHECK_OK(rmdir(dir));
 }

@@ -10,7 +10,7 @@
 
 bool log_verbose;
 
-static void log_line(const char *fmt, va_list ap) {
+__attribute__((format(printf, 1, 0))) static void log_line(const char *fmt, va_list ap) {
         char buf[1024];
         int n = snprintf(buf, sizeof(buf), "ipcfd[%d]: ", (int)getpid());
         int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
