@@ -1,0 +1,617 @@
+/*
+ * efcp-udp — runs the EFCP engine between two processes over real UDP on
+ * loopback, and measures it beside raw UDP and TCP in the same run.
+ *
+ *   efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--only WHAT]
+ *
+ * Measurements (each between two forked processes on 127.0.0.1):
+ *   udp-goodput   raw UDP, 1400-byte datagrams, sendmmsg/recvmmsg, no control
+ *   tcp-goodput   TCP, 64 KiB writes
+ *   efcp-goodput  one reliable ordered EFCP flow, one-PDU messages
+ *   efcp-lossy    the same with P loss (default 1 %) injected by the impairment
+ *                 hook inside this tool (both directions; the kernel has no netem)
+ *   udp-rtt       64-byte ping-pong over raw UDP (median, p99)
+ *   efcp-rtt      64-byte ping-pong over an EFCP flow
+ *   engine        the engine alone, both ends in one thread, memory to memory:
+ *                 PDUs per CPU-second (sender + receiver work on one core)
+ * and prints a table with ratios. Benchmarks, not tests: nothing is asserted.
+ *
+ * Everything goes to 127.0.0.1 only. The engine's time is CLOCK_MONOTONIC.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "efcp/efcp.h"
+
+#define BATCH 32
+#define UDP_SIZE 1400
+#define RTT_SIZE 64
+
+static double opt_seconds = 2.0;
+static double opt_loss = 0.01;
+static int opt_rtt_count = 20000;
+static const char *opt_only;
+
+static uint64_t mono_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what) {
+        perror(what);
+        _exit(2);
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static void sock_bufs(int fd) {
+        int sz = 8 << 20;
+        /* FORCE variants exceed rmem_max when we may; else take what we get */
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
+/* Two UDP sockets on 127.0.0.1, each connected to the other. */
+static void udp_pair(int fd[2]) {
+        struct sockaddr_in sa[2];
+        for (int i = 0; i < 2; i++) {
+                fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                if (fd[i] < 0)
+                        die("socket");
+                sock_bufs(fd[i]);
+                sa[i] = (struct sockaddr_in){.sin_family = AF_INET,
+                                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                socklen_t l = sizeof(sa[i]);
+                if (bind(fd[i], (struct sockaddr *)&sa[i], sizeof(sa[i])) < 0 ||
+                    getsockname(fd[i], (struct sockaddr *)&sa[i], &l) < 0)
+                        die("bind");
+        }
+        for (int i = 0; i < 2; i++)
+                if (connect(fd[i], (struct sockaddr *)&sa[!i], sizeof(sa[!i])) < 0)
+                        die("connect");
+}
+
+/* A connected TCP pair over loopback. */
+static void tcp_pair(int fd[2]) {
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(sa);
+        if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
+            getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+                die("tcp listen");
+        fd[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd[0] < 0 || connect(fd[0], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                die("tcp connect");
+        fd[1] = accept(l, NULL, NULL);
+        if (fd[1] < 0)
+                die("accept");
+        close(l);
+        int one = 1;
+        setsockopt(fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* ---- running two children and collecting one number ------------------- */
+
+typedef struct result {
+        double value, value2; /* goodput bit/s; or RTT median, p99 in ns */
+        uint64_t extra[4];
+} result;
+
+typedef void (*role_fn)(int fd, int out, void *arg);
+
+/* Runs a(fd[0]) and b(fd[1]) in two children; the one that measures writes a
+ * result to its pipe. Returns the first result read. */
+static result run_pair(int fd[2], role_fn a, role_fn b, void *arg) {
+        int pp[2];
+        if (pipe(pp) < 0)
+                die("pipe");
+        pid_t pa = fork();
+        if (pa == 0) {
+                close(pp[0]);
+                close(fd[1]);
+                a(fd[0], pp[1], arg);
+                _exit(0);
+        }
+        pid_t pb = fork();
+        if (pb == 0) {
+                close(pp[0]);
+                close(fd[0]);
+                b(fd[1], pp[1], arg);
+                _exit(0);
+        }
+        close(pp[1]);
+        close(fd[0]);
+        close(fd[1]);
+        result r = {0};
+        ssize_t n = read(pp[0], &r, sizeof(r));
+        if (n != (ssize_t)sizeof(r))
+                r.value = -1;
+        kill(pa, SIGKILL);
+        kill(pb, SIGKILL);
+        waitpid(pa, NULL, 0);
+        waitpid(pb, NULL, 0);
+        close(pp[0]);
+        return r;
+}
+
+static void put_result(int out, const result *r) {
+        if (write(out, r, sizeof(*r)) != (ssize_t)sizeof(*r))
+                _exit(3);
+}
+
+/* ---- raw UDP and TCP goodput --------------------------------------------- */
+
+static void udp_blast(int fd, int out, void *arg) {
+        static uint8_t buf[BATCH][UDP_SIZE];
+        struct mmsghdr m[BATCH];
+        struct iovec iov[BATCH];
+        for (int i = 0; i < BATCH; i++) {
+                iov[i] = (struct iovec){buf[i], UDP_SIZE};
+                m[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+        }
+        for (;;)
+                sendmmsg(fd, m, BATCH, 0);
+}
+
+/* Counts received bytes between warm-up end and warm-up + seconds. */
+static void count_goodput(int out, uint64_t bytes_at_start, uint64_t t0, uint64_t bytes, uint64_t t) {
+        result r = {.value = (double)(bytes - bytes_at_start) * 8e9 / (double)(t - t0)};
+        put_result(out, &r);
+}
+
+static void udp_sink(int fd, int out, void *arg) {
+        static uint8_t buf[BATCH][2048];
+        struct mmsghdr m[BATCH];
+        struct iovec iov[BATCH];
+        for (int i = 0; i < BATCH; i++) {
+                iov[i] = (struct iovec){buf[i], sizeof(buf[i])};
+                m[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+        }
+        uint64_t bytes = 0, start = 0, t0 = 0, tw = 0;
+        for (;;) {
+                int n = recvmmsg(fd, m, BATCH, 0, NULL);
+                uint64_t now = mono_ns();
+                for (int i = 0; i < n; i++)
+                        bytes += m[i].msg_len;
+                if (!tw)
+                        tw = now + 300000000ull;
+                if (!t0 && now >= tw) {
+                        t0 = now;
+                        start = bytes;
+                }
+                if (t0 && now >= t0 + (uint64_t)(opt_seconds * 1e9)) {
+                        count_goodput(out, start, t0, bytes, now);
+                        return;
+                }
+        }
+}
+
+static void tcp_blast(int fd, int out, void *arg) {
+        static uint8_t buf[65536];
+        for (;;)
+                if (write(fd, buf, sizeof(buf)) < 0)
+                        return;
+}
+
+static void tcp_sink(int fd, int out, void *arg) {
+        static uint8_t buf[65536];
+        uint64_t bytes = 0, start = 0, t0 = 0, tw = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n <= 0)
+                        return;
+                bytes += (uint64_t)n;
+                uint64_t now = mono_ns();
+                if (!tw)
+                        tw = now + 300000000ull;
+                if (!t0 && now >= tw) {
+                        t0 = now;
+                        start = bytes;
+                }
+                if (t0 && now >= t0 + (uint64_t)(opt_seconds * 1e9)) {
+                        count_goodput(out, start, t0, bytes, now);
+                        return;
+                }
+        }
+}
+
+/* ---- raw UDP ping-pong ------------------------------------------------------ */
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static void rtt_report(int out, uint64_t *s, int n) {
+        qsort(s, (size_t)n, sizeof(*s), cmp_u64);
+        result r = {.value = (double)s[n / 2], .value2 = (double)s[n * 99 / 100]};
+        put_result(out, &r);
+}
+
+static void udp_ping(int fd, int out, void *arg) {
+        uint8_t buf[RTT_SIZE] = {1};
+        int warm = opt_rtt_count / 10, n = opt_rtt_count;
+        uint64_t *s = calloc((size_t)n, sizeof(uint64_t));
+        for (int i = 0; i < warm + n; i++) {
+                uint64_t t = mono_ns();
+                if (send(fd, buf, sizeof(buf), 0) < 0 || recv(fd, buf, sizeof(buf), 0) < 0)
+                        die("udp ping");
+                if (i >= warm)
+                        s[i - warm] = mono_ns() - t;
+        }
+        rtt_report(out, s, n);
+}
+
+static void udp_pong(int fd, int out, void *arg) {
+        uint8_t buf[RTT_SIZE];
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                if (n < 0 || send(fd, buf, (size_t)n, 0) < 0)
+                        return;
+        }
+}
+
+/* ---- the EFCP endpoint: an event loop around one association --------------- */
+
+typedef struct ep {
+        int fd;
+        efcp_assoc *a;
+        efcp_flow *f;
+        uint64_t rng;
+        double loss;
+        uint8_t rx[BATCH][2048];
+        uint8_t tx[BATCH][2048];
+        struct mmsghdr rm[BATCH], tm[BATCH];
+        struct iovec riov[BATCH], tiov[BATCH];
+        int ntx;
+        uint64_t dropped;
+} ep;
+
+static void ep_init(ep *e, int fd, int side, double loss) {
+        efcp_config c;
+        efcp_config_default(&c);
+        c.local_index = (uint32_t)side;
+        c.remote_index = (uint32_t)!side;
+        c.flow_window = 2048;
+        c.flow_send_buf = 2048;
+        c.max_inflight = 8192;
+        c.seed = (uint64_t)side + 1;
+        if (efcp_assoc_new(&c, mono_ns(), &e->a) < 0)
+                die("efcp_assoc_new");
+        e->fd = fd;
+        e->loss = loss;
+        e->rng = 0x12345678u + (uint64_t)side;
+        for (int i = 0; i < BATCH; i++) {
+                e->riov[i] = (struct iovec){e->rx[i], sizeof(e->rx[i])};
+                e->rm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &e->riov[i], .msg_iovlen = 1}};
+                e->tiov[i] = (struct iovec){e->tx[i], 0};
+                e->tm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &e->tiov[i], .msg_iovlen = 1}};
+        }
+}
+
+static double ep_uniform(ep *e) {
+        e->rng ^= e->rng << 13;
+        e->rng ^= e->rng >> 7;
+        e->rng ^= e->rng << 17;
+        return (double)(e->rng >> 11) * 0x1.0p-53;
+}
+
+static void ep_flush(ep *e) {
+        int off = 0;
+        while (off < e->ntx) {
+                int n = sendmmsg(e->fd, e->tm + off, (unsigned)(e->ntx - off), 0);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
+                                continue;
+                        break; /* ECONNREFUSED while the peer starts: the engine resends */
+                }
+                off += n;
+        }
+        e->ntx = 0;
+}
+
+/* Sends what the engine has to send now; returns datagrams sent. */
+static int ep_output(ep *e) {
+        int total = 0, len;
+        uint64_t now = mono_ns();
+        while ((len = efcp_output(e->a, e->tx[e->ntx], sizeof(e->tx[0]), now)) > 0) {
+                e->tiov[e->ntx].iov_len = (size_t)len;
+                total++;
+                if (++e->ntx == BATCH)
+                        ep_flush(e);
+        }
+        ep_flush(e);
+        return total;
+}
+
+/* Reads what the socket holds (no wait); returns datagrams fed. The
+ * impairment hook drops each with probability loss. */
+static int ep_input(ep *e) {
+        int n = recvmmsg(e->fd, e->rm, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+                return 0;
+        uint64_t now = mono_ns();
+        for (int i = 0; i < n; i++) {
+                if (e->loss > 0 && ep_uniform(e) < e->loss) {
+                        e->dropped++;
+                        continue;
+                }
+                efcp_input(e->a, e->rx[i], e->rm[i].msg_len, now);
+        }
+        return n;
+}
+
+/* Waits for input or the engine's deadline; spins when it is very near. */
+static void ep_wait(ep *e) {
+        uint64_t d = efcp_next_deadline(e->a), now = mono_ns();
+        if (d <= now + 20000)
+                return;
+        uint64_t wait = d - now;
+        if (wait > 100000000ull)
+                wait = 100000000ull;
+        struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull),
+                              .tv_nsec = (long)(wait % 1000000000ull)};
+        struct pollfd p = {.fd = e->fd, .events = POLLIN};
+        ppoll(&p, 1, &ts, NULL);
+}
+
+static efcp_flow *ep_accept(ep *e) {
+        efcp_event ev;
+        while (efcp_event_next(e->a, &ev))
+                if (ev.type == EFCP_EV_FLOW_ALLOCATED)
+                        return efcp_flow_get(e->a, ev.local_port);
+        return NULL;
+}
+
+typedef struct efcp_args {
+        double loss;
+} efcp_args;
+
+static void efcp_source(int fd, int out, void *arg) {
+        efcp_args *ea = arg;
+        static ep e;
+        ep_init(&e, fd, 0, ea->loss);
+        efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true};
+        if (efcp_flow_open(e.a, 1, 2, &pol, &e.f) < 0)
+                die("efcp_flow_open");
+        static uint8_t msg[1424];
+        for (;;) {
+                ep_input(&e);
+                while (efcp_flow_send(e.f, msg, sizeof(msg)) == 0)
+                        ;
+                if (ep_output(&e) == 0)
+                        ep_wait(&e);
+        }
+}
+
+static void efcp_sink(int fd, int out, void *arg) {
+        efcp_args *ea = arg;
+        static ep e;
+        ep_init(&e, fd, 1, ea->loss);
+        static uint8_t msg[70000];
+        uint64_t bytes = 0, start = 0, t0 = 0, tw = 0;
+        for (;;) {
+                int got = ep_input(&e);
+                if (!e.f)
+                        e.f = ep_accept(&e);
+                int r;
+                while (e.f && (r = efcp_flow_recv(e.f, msg, sizeof(msg))) >= 0)
+                        bytes += (uint64_t)r;
+                uint64_t now = mono_ns();
+                if (bytes && !tw)
+                        tw = now + 300000000ull;
+                if (tw && !t0 && now >= tw) {
+                        t0 = now;
+                        start = bytes;
+                }
+                if (t0 && now >= t0 + (uint64_t)(opt_seconds * 1e9)) {
+                        result res = {.value = (double)(bytes - start) * 8e9 / (double)(now - t0)};
+                        efcp_path_info pi;
+                        efcp_assoc_path(e.a, &pi);
+                        const efcp_stats *st = efcp_assoc_stats(e.a);
+                        res.extra[0] = st->dgrams_in;
+                        res.extra[1] = e.dropped;
+                        res.extra[2] = st->pdus_dup;
+                        put_result(out, &res);
+                        return;
+                }
+                if (ep_output(&e) == 0 && got == 0)
+                        ep_wait(&e);
+        }
+}
+
+static void efcp_ping(int fd, int out, void *arg) {
+        static ep e;
+        ep_init(&e, fd, 0, 0);
+        efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true};
+        if (efcp_flow_open(e.a, 1, 2, &pol, &e.f) < 0)
+                die("efcp_flow_open");
+        int warm = opt_rtt_count / 10, n = opt_rtt_count;
+        uint64_t *s = calloc((size_t)n, sizeof(uint64_t));
+        uint8_t buf[RTT_SIZE] = {1};
+        for (int i = 0; i < warm + n; i++) {
+                uint64_t t = mono_ns();
+                if (efcp_flow_send(e.f, buf, sizeof(buf)) < 0)
+                        die("efcp send");
+                for (;;) {
+                        ep_output(&e);
+                        ep_input(&e);
+                        if (efcp_flow_recv(e.f, buf, sizeof(buf)) == RTT_SIZE)
+                                break;
+                        ep_output(&e);
+                        ep_wait(&e);
+                }
+                if (i >= warm)
+                        s[i - warm] = mono_ns() - t;
+        }
+        rtt_report(out, s, n);
+}
+
+static void efcp_pong(int fd, int out, void *arg) {
+        static ep e;
+        ep_init(&e, fd, 1, 0);
+        uint8_t buf[RTT_SIZE];
+        for (;;) {
+                ep_input(&e);
+                if (!e.f)
+                        e.f = ep_accept(&e);
+                int r;
+                while (e.f && (r = efcp_flow_recv(e.f, buf, sizeof(buf))) > 0)
+                        efcp_flow_send(e.f, buf, (size_t)r);
+                if (ep_output(&e) == 0)
+                        ep_wait(&e);
+        }
+}
+
+/* ---- the engine alone ---------------------------------------------------- */
+
+/* Both ends in this thread, datagrams handed over in memory. Returns PDUs
+ * delivered per CPU-second for messages of msg bytes. */
+static double engine_rate(size_t msg, uint64_t *ret_pdus) {
+        efcp_config c;
+        efcp_config_default(&c);
+        c.pacing = false;
+        c.flow_window = 2048;
+        c.flow_send_buf = 2048;
+        c.max_inflight = 8192;
+        efcp_assoc *a[2];
+        for (int i = 0; i < 2; i++) {
+                c.local_index = (uint32_t)i;
+                c.remote_index = (uint32_t)!i;
+                if (efcp_assoc_new(&c, mono_ns(), &a[i]) < 0)
+                        die("efcp_assoc_new");
+        }
+        efcp_flow *tx, *rx = NULL;
+        efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn = 1};
+        efcp_flow_open(a[0], 1, 2, &pol, &tx);
+        static uint8_t buf[2048], m[2048];
+        uint64_t c0 = cpu_ns(), end = mono_ns() + (uint64_t)(opt_seconds * 1e9);
+        uint64_t msgs = 0;
+        while (mono_ns() < end) {
+                for (int k = 0; k < 64; k++) {
+                        uint64_t now = mono_ns();
+                        while (efcp_flow_send(tx, m, msg) == 0)
+                                ;
+                        int len;
+                        while ((len = efcp_output(a[0], buf, sizeof(buf), now)) > 0)
+                                efcp_input(a[1], buf, (size_t)len, now);
+                        if (!rx) {
+                                efcp_event ev;
+                                if (efcp_event_next(a[1], &ev))
+                                        rx = efcp_flow_get(a[1], ev.local_port);
+                        }
+                        while (rx && efcp_flow_recv(rx, buf, sizeof(buf)) >= 0)
+                                msgs++;
+                        while ((len = efcp_output(a[1], buf, sizeof(buf), now)) > 0)
+                                efcp_input(a[0], buf, (size_t)len, now);
+                }
+        }
+        double secs = (double)(cpu_ns() - c0) / 1e9;
+        *ret_pdus = efcp_assoc_stats(a[1])->pdus_in;
+        double rate = (double)*ret_pdus / secs;
+        (void)msgs;
+        efcp_assoc_free(a[0]);
+        efcp_assoc_free(a[1]);
+        return rate;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static bool want(const char *what) { return !opt_only || strstr(opt_only, what); }
+
+int main(int argc, char **argv) {
+        for (int i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+                        opt_seconds = atof(argv[++i]);
+                else if (!strcmp(argv[i], "--loss") && i + 1 < argc)
+                        opt_loss = atof(argv[++i]);
+                else if (!strcmp(argv[i], "--rtt-count") && i + 1 < argc)
+                        opt_rtt_count = atoi(argv[++i]);
+                else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+                        opt_only = argv[++i];
+                else {
+                        fprintf(stderr,
+                                "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] "
+                                "[--only udp-goodput,tcp-goodput,efcp-goodput,efcp-lossy,"
+                                "udp-rtt,efcp-rtt,engine]\n");
+                        return 2;
+                }
+        }
+        signal(SIGPIPE, SIG_IGN);
+        int fd[2];
+        result udp = {0}, tcp = {0}, ef = {0}, efl = {0}, urtt = {0}, ertt = {0};
+        printf("efcp-udp: loopback, %.1f s per goodput run, %d round trips per RTT run\n",
+               opt_seconds, opt_rtt_count);
+        printf("%-14s %14s %14s  %s\n", "measurement", "value", "vs raw UDP", "notes");
+        if (want("udp-goodput")) {
+                udp_pair(fd);
+                udp = run_pair(fd, udp_blast, udp_sink, NULL);
+                printf("%-14s %10.3f Gb/s %14s  1400-byte datagrams, sendmmsg/recvmmsg\n",
+                       "udp-goodput", udp.value / 1e9, "1.00");
+        }
+        if (want("tcp-goodput")) {
+                tcp_pair(fd);
+                tcp = run_pair(fd, tcp_blast, tcp_sink, NULL);
+                printf("%-14s %10.3f Gb/s %13.2fx  64 KiB writes\n", "tcp-goodput", tcp.value / 1e9,
+                       udp.value > 0 ? tcp.value / udp.value : 0);
+        }
+        if (want("efcp-goodput")) {
+                efcp_args ea = {.loss = 0};
+                udp_pair(fd);
+                ef = run_pair(fd, efcp_source, efcp_sink, &ea);
+                printf("%-14s %10.3f Gb/s %13.2fx  one reliable ordered flow, 1424-byte messages "
+                       "(%llu dgrams)\n",
+                       "efcp-goodput", ef.value / 1e9, udp.value > 0 ? ef.value / udp.value : 0,
+                       (unsigned long long)ef.extra[0]);
+        }
+        if (want("efcp-lossy")) {
+                efcp_args ea = {.loss = opt_loss};
+                udp_pair(fd);
+                efl = run_pair(fd, efcp_source, efcp_sink, &ea);
+                printf("%-14s %10.3f Gb/s %13.2fx  %.1f %% loss both ways: %.0f %% of loss-free\n",
+                       "efcp-lossy", efl.value / 1e9, udp.value > 0 ? efl.value / udp.value : 0,
+                       opt_loss * 100, ef.value > 0 ? 100 * efl.value / ef.value : 0);
+        }
+        if (want("udp-rtt")) {
+                udp_pair(fd);
+                urtt = run_pair(fd, udp_ping, udp_pong, NULL);
+                printf("%-14s %10.1f us %14s  64 bytes, p99 %.1f us\n", "udp-rtt", urtt.value / 1e3,
+                       "1.00", urtt.value2 / 1e3);
+        }
+        if (want("efcp-rtt")) {
+                udp_pair(fd);
+                ertt = run_pair(fd, efcp_ping, efcp_pong, NULL);
+                printf("%-14s %10.1f us %13.2fx  64 bytes over a reliable flow, p99 %.1f us\n",
+                       "efcp-rtt", ertt.value / 1e3, urtt.value > 0 ? ertt.value / urtt.value : 0,
+                       ertt.value2 / 1e3);
+        }
+        if (want("engine")) {
+                uint64_t n1, n2;
+                double big = engine_rate(1424, &n1), small = engine_rate(64, &n2);
+                printf("%-14s %8.2f M PDU/s %14s  1424-byte PDUs, both ends on one core\n", "engine",
+                       big / 1e6, "-");
+                printf("%-14s %8.2f M PDU/s %14s  64-byte PDUs, both ends on one core\n", "engine",
+                       small / 1e6, "-");
+        }
+        return 0;
+}
