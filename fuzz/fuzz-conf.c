@@ -1,0 +1,46 @@
+/*
+ * fuzz-conf.c — libFuzzer target for the configuration parser
+ * (src/common/conf.c): any text must either parse into a structure within
+ * the documented bounds, or fail with a "line N: ..." message; never crash,
+ * leak, or read outside the input.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/conf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        conf c;
+        char err[256];
+        /* Exact-size copy, no terminator: the parser must use len only. */
+        char *text = malloc(size ? size : 1);
+        if (!text)
+                return 0;
+        memcpy(text, data, size);
+        int r = conf_parse(text, size, &c, err, sizeof(err));
+        if (r == 0) {
+                if (c.n_rules > CONF_RULES_MAX)
+                        abort();
+                for (size_t i = 0; i < c.n_rules; i++) {
+                        const conf_rule *ru = &c.rules[i];
+                        if (strlen(ru->pattern) == 0 || strlen(ru->pattern) > IPCF_NAME_MAX)
+                                abort();
+                        if (ru->allocate.n > CONF_WHO_MAX || ru->reg.n > CONF_WHO_MAX)
+                                abort();
+                        if (ru->activate && (strlen(ru->activate) == 0 || strlen(ru->activate) > CONF_CMD_MAX))
+                                abort();
+                        if (ru->activate_timeout_ms == 0 || ru->activate_timeout_ms > CONF_ACTIVATE_TIMEOUT_MAX)
+                                abort();
+                }
+                conf_match(&c, "printer");
+                conf_match(&c, "a");
+        } else if (strncmp(err, "line ", 5) != 0) {
+                abort();
+        }
+        conf_deinit(&c);
+        free(text);
+        return 0;
+}
