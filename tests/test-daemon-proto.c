@@ -1300,3 +1300,46 @@ TEST_TIMEOUT(bad_config_and_dir, 20) {
         unlink(lock);
         CHECK_OK(rmdir(dir));
 }
+
+TEST_TIMEOUT(backpressure, 30) {
+        /* A client that sends many requests and reads no replies is not
+         * dropped: the daemon stops reading it until it reads. Others go on. */
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int c = CHECK_OK(dconnect()), other = CHECK_OK(dconnect());
+        int rs[200];
+        uint64_t reg;
+        char name[32];
+        for (int i = 0; i < 200; i++) {
+                snprintf(name, sizeof(name), "bp.%d", i);
+                CHECK_OK(do_register(c, name, 0, 0, &reg, &rs[i]));
+        }
+        enum { N = 60 };
+        uint32_t first = next_seq;
+        for (int i = 0; i < N; i++) {
+                ctl_builder b;
+                ctl_begin(&b, CTL_LIST, next_seq++);
+                CHECK_OK(ctl_end(&b));
+                CHECK_OK(ctl_send(c, &b, NULL, 0));
+        }
+        usleep(100000);
+        CHECK_OK(do_hello(other, NULL));
+        rmsg *r = malloc(sizeof(*r));
+        for (int i = 0; i < N; i++) {
+                CHECK_OK(wait_reply(c, r, first + (uint32_t)i));
+                size_t cur = 0;
+                uint16_t t, len;
+                const void *v;
+                unsigned names = 0;
+                while (ctl_attr_next(&r->m, &cur, &t, &v, &len))
+                        names += t == CTL_A_NAME_ENTRY;
+                CHECK_EQ(names, 200);
+        }
+        free(r);
+        CHECK_OK(do_hello(c, NULL));
+        for (int i = 0; i < 200; i++)
+                close(rs[i]);
+        close(c);
+        close(other);
+        test_daemon_stop(&d);
+}

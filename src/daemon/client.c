@@ -10,8 +10,9 @@
  * PROTOCOL VIOLATIONS (malformed framing, a reply-type message, a known
  * attribute of the wrong size, a bad string, unexpected fds) drop that
  * client only; nothing it sends can crash or block the daemon. A client that
- * does not read its replies (its socket buffer is full) is dropped too: the
- * daemon never waits for one client.
+ * does not read its replies is not read either until it does (backpressure,
+ * see client_on_event()); should a reply still not fit, the client is dropped:
+ * the daemon never waits for one client.
  */
 #include "daemon/client.h"
 
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -246,17 +248,41 @@ static int client_dispatch(client *c, const void *buf, size_t len, int *fds, uns
         }
 }
 
+/* Could one more reply (at most CTL_MSG_MAX bytes) be queued on c's socket
+ * without blocking? The kernel calls a Unix socket writable while at most a
+ * quarter of its send buffer is in flight, which leaves room for the largest
+ * reply; so a request is read only when this holds. */
+static bool client_writable(const client *c) {
+        struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+        return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
 static void client_on_event(loop_io *io, uint32_t events) {
         client *c = container_of(io, client, io);
         /* The receive buffer is static: one thread, one message at a time. */
         static uint8_t buf[CTL_MSG_MAX];
 
-        for (int i = 0; i < CLIENT_BURST && !c->dead; i++) {
+        bool hup = events & (EPOLLHUP | EPOLLERR);
+        if (c->paused && (hup || (events & EPOLLOUT))) {
+                c->paused = false;
+                loop_io_mod(c->d->loop, &c->io, EPOLLIN);
+        }
+        for (int i = 0; i < CLIENT_BURST && !c->dead && !c->paused; i++) {
+                /* BACKPRESSURE: a client that does not read its replies is not
+                 * read either, until its socket drains (EPOLLOUT); the daemon
+                 * neither blocks nor buffers for it. A hang-up still shows. */
+                if (!hup && !client_writable(c)) {
+                        c->paused = true;
+                        loop_io_mod(c->d->loop, &c->io, EPOLLOUT);
+                        log_debug("client %llu: paused until it reads its replies",
+                                  (unsigned long long)c->id);
+                        break;
+                }
                 int fds[CTL_FDS_MAX];
                 unsigned n_fds = 0;
                 ssize_t n = ctl_recv(c->fd, buf, sizeof(buf), fds, &n_fds, MSG_DONTWAIT);
                 if (n == -EAGAIN) {
-                        if (events & (EPOLLHUP | EPOLLERR))
+                        if (hup)
                                 c->dead = true; /* hang-up with nothing left to read */
                         break;
                 }

@@ -40,6 +40,7 @@ typedef struct client {
         struct dlist sides;            /* flow_side.owner_link: flow sides it holds */
         bool dead;                     /* broke the protocol or cannot be written to */
         bool dying;                    /* being freed: no new work for it */
+        bool paused;                   /* not reading: its replies are not read */
 } client;
 
 /* Accept every waiting connection on the listening socket (its loop callback). */
