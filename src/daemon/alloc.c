@@ -407,7 +407,7 @@ static void alloc_handover_gave_up(alloc *a) {
         flow *f = flow_find(a->d, a->flow_id);
         if (f && f->side[0].open) {
                 log_debug("flow %llu: requester gave up during handover", (unsigned long long)f->node.id);
-                flow_side_end(f, 0, IPCF_END_DEALLOC, "requester gave up");
+                flow_side_end(f, 0, IPCF_END_DEALLOC, "requester gave up", true);
         }
 }
 

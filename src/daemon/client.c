@@ -299,7 +299,8 @@ static void client_on_event(loop_io *io, uint32_t events) {
                         if (fds[k] >= 0)
                                 close(fds[k]);
                 if (r < 0) {
-                        log_error("client %llu (pid %d %s): %s; dropping it",
+                        /* Debug level: a hostile client must not flood the log. */
+                        log_debug("client %llu (pid %d %s): %s; dropping it",
                                   (unsigned long long)c->id, (int)c->cred.pid, c->prog,
                                   r == -EBADMSG ? "protocol violation" : strerror(-r));
                         c->dead = true;

@@ -187,20 +187,26 @@ void flow_side_close(flow *f, int idx) {
                 flow_free(f);
 }
 
-void flow_side_end(flow *f, int idx, uint32_t code, const char *reason) {
+void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool ring_always) {
         if (!f->side[idx].open)
                 return;
         struct flow_end *e = &flow_hdr_of(f->hdr)->end[idx];
+        bool wrote = false;
         if (atomic_load_explicit(&e->code, memory_order_acquire) == 0) {
                 /* Reason first, code last (release): a reader that sees the
                  * code sees the whole reason. */
                 memset(e->reason, 0, sizeof(e->reason));
                 str_copy(e->reason, reason, sizeof(e->reason));
                 atomic_store_explicit(&e->code, code, memory_order_release);
+                wrote = true;
         }
+        /* A side that wrote its own record also rang its peer, unless it died
+         * in between: after a death the daemon rings regardless. */
         int other = 1 - idx;
-        efd_signal(f->efd[other ? FLOW_EFD_RX1 : FLOW_EFD_RX0]);
-        efd_signal(f->efd[other ? FLOW_EFD_TX1 : FLOW_EFD_TX0]);
+        if (wrote || ring_always) {
+                efd_signal(f->efd[other ? FLOW_EFD_RX1 : FLOW_EFD_RX0]);
+                efd_signal(f->efd[other ? FLOW_EFD_TX1 : FLOW_EFD_TX0]);
+        }
         log_debug("flow %llu: side %d ended (%s)", (unsigned long long)f->node.id, idx, reason);
         flow_side_close(f, idx);
 }
@@ -245,7 +251,7 @@ int flow_handle_dealloc(client *c, const ctl_msg *m) {
         /* The library wrote its end record and rang the peer already; if it
          * did not (an older or broken one), the daemon does it for it, so
          * the peer is never left waiting. */
-        flow_side_end(f, idx, IPCF_END_DEALLOC, cut);
+        flow_side_end(f, idx, IPCF_END_DEALLOC, cut, false);
         client_reply_ok(c, m->seq);
         return 0;
 }
@@ -258,7 +264,7 @@ void flow_client_gone(client *c) {
                 if (c->d->shutdown)
                         flow_side_close(s->flow, s->idx);
                 else
-                        flow_side_end(s->flow, s->idx, IPCF_END_PEER_DIED, "peer died");
+                        flow_side_end(s->flow, s->idx, IPCF_END_PEER_DIED, "peer died", true);
         }
 }
 

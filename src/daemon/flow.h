@@ -76,8 +76,9 @@ int flow_send(flow *f, int idx, int sock, uint32_t seq, struct client *as_client
 
 /* The daemon ends side idx on its owner's behalf: writes end[idx] = {code,
  * reason} in shared memory if the side has not written one, rings the other
- * side's eventfds, and closes the side. */
-void flow_side_end(flow *f, int idx, uint32_t code, const char *reason);
+ * side's rx and tx eventfds (if it wrote the record, or always with
+ * ring_always: after a death), and closes the side. */
+void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool ring_always);
 
 /* Close side idx without touching shared memory (DEALLOC bookkeeping).
  * Frees the flow when both sides are closed. */

@@ -233,6 +233,18 @@ int main(int argc, char **argv) {
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);
+        /* Started with 0, 1 or 2 closed (an autostart may do that), the
+         * daemon's own sockets would land there and logs into them: fill
+         * the holes with /dev/null first. */
+        for (int fd = 0; fd < 3; fd++) {
+                if (fcntl(fd, F_GETFD) < 0) {
+                        int n = open("/dev/null", O_RDWR);
+                        if (n >= 0 && n != fd) {
+                                dup2(n, fd);
+                                close(n);
+                        }
+                }
+        }
 
         /* The object graph starts empty. */
         conf_init(&d->conf);
