@@ -10,6 +10,7 @@
  * accepts N requests and lingers until the daemon goes away.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -1354,5 +1355,211 @@ TEST_TIMEOUT(backpressure, 30) {
                 close(rs[i]);
         close(c);
         close(other);
+        test_daemon_stop(&d);
+}
+
+/* ---- churn: random operations, then everything must be reclaimed --------- */
+
+static int count_fds(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+        DIR *dir = opendir(path);
+        int n = 0;
+        CHECK(dir != NULL);
+        while (readdir(dir))
+                n++;
+        closedir(dir);
+        return n;
+}
+
+enum { CH_CONNS = 6, CH_REGS = 8, CH_REPLIES = 16, CH_FLOWS = 32 };
+typedef struct churn {
+        int conn[CH_CONNS];
+        struct {
+                int conn;       /* index into conn[] */
+                int sock;
+                uint64_t id;
+        } reg[CH_REGS];
+        int reply[CH_REPLIES];
+        int reply_conn[CH_REPLIES];
+        struct {
+                int conn;
+                flowinfo f;
+        } flow[CH_FLOWS];
+        bool flow_used[CH_FLOWS];
+} churn;
+
+static void churn_close_conn(churn *ch, int i) {
+        close(ch->conn[i]);
+        ch->conn[i] = -1;
+        for (int k = 0; k < CH_REGS; k++)
+                if (ch->reg[k].sock >= 0 && ch->reg[k].conn == i)
+                        ch->reg[k].sock = safe_close(ch->reg[k].sock);
+        for (int k = 0; k < CH_REPLIES; k++)
+                if (ch->reply[k] >= 0 && ch->reply_conn[k] == i)
+                        ch->reply[k] = safe_close(ch->reply[k]);
+        for (int k = 0; k < CH_FLOWS; k++)
+                if (ch->flow_used[k] && ch->flow[k].conn == i) {
+                        flow_close(&ch->flow[k].f);
+                        ch->flow_used[k] = false;
+                }
+}
+
+static unsigned churn_flows;
+static void churn_add_flow(churn *ch, int conn, const flowinfo *f) {
+        churn_flows++;
+        for (int k = 0; k < CH_FLOWS; k++)
+                if (!ch->flow_used[k]) {
+                        ch->flow_used[k] = true;
+                        ch->flow[k].conn = conn;
+                        ch->flow[k].f = *f;
+                        return;
+                }
+        flowinfo g = *f;
+        flow_close(&g);
+}
+
+TEST_TIMEOUT(churn_reclaims_everything, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        churn ch;
+        unsigned seed = 12345;
+        memset(&ch, 0, sizeof(ch));
+        for (int i = 0; i < CH_CONNS; i++)
+                ch.conn[i] = -1;
+        for (int i = 0; i < CH_REGS; i++)
+                ch.reg[i].sock = -1;
+        for (int i = 0; i < CH_REPLIES; i++)
+                ch.reply[i] = -1;
+        int probe = CHECK_OK(dconnect());
+        CHECK_OK(do_hello(probe, NULL));
+        int base_fds = count_fds(d.pid);
+
+        for (int it = 0; it < 20000; it++) {
+                int op = rand_r(&seed) % 9, ci = rand_r(&seed) % CH_CONNS;
+                char name[16];
+                snprintf(name, sizeof(name), "churn.%d", rand_r(&seed) % 3);
+                if (ch.conn[ci] < 0) {
+                        ch.conn[ci] = CHECK_OK(dconnect());
+                        continue;
+                }
+                int c = ch.conn[ci];
+                switch (op) {
+                case 0: /* a process dies */
+                        if (rand_r(&seed) % 16 == 0)
+                                churn_close_conn(&ch, ci);
+                        break;
+                case 1: { /* register */
+                        int k = rand_r(&seed) % CH_REGS;
+                        if (ch.reg[k].sock >= 0)
+                                break;
+                        if (do_register(c, name, 0, 1 + rand_r(&seed) % 3, &ch.reg[k].id,
+                                        &ch.reg[k].sock) == 0)
+                                ch.reg[k].conn = ci;
+                        break;
+                }
+                case 2: { /* unregister, or just close the socket */
+                        int k = rand_r(&seed) % CH_REGS;
+                        if (ch.reg[k].sock < 0)
+                                break;
+                        if (rand_r(&seed) % 2)
+                                do_simple(ch.conn[ch.reg[k].conn], CTL_UNREGISTER, CTL_A_REG_ID,
+                                          ch.reg[k].id, 0, 0, NULL);
+                        ch.reg[k].sock = safe_close(ch.reg[k].sock);
+                        break;
+                }
+                case 3: { /* allocate */
+                        int k = rand_r(&seed) % CH_REPLIES;
+                        if (ch.reply[k] >= 0)
+                                break;
+                        ipcf_qos q = { .max_bytes = 4096u << (rand_r(&seed) % 4) };
+                        if (rand_r(&seed) % 5 == 0)
+                                q.capacity = IPCF_CAPACITY_UNBOUNDED;
+                        if (do_alloc(c, name, &q, 20 + rand_r(&seed) % 200, NULL, &ch.reply[k]) == 0)
+                                ch.reply_conn[k] = ci;
+                        break;
+                }
+                case 4: { /* a registrant decides its next request */
+                        int k = rand_r(&seed) % CH_REGS;
+                        rmsg r;
+                        uint64_t req;
+                        if (ch.reg[k].sock < 0 || recv_msg(ch.reg[k].sock, &r, 0) != 1)
+                                break;
+                        CHECK_OK(ctl_get_u64(&r.m, CTL_A_REQ_ID, &req));
+                        int rc = ch.reg[k].conn;
+                        if (rand_r(&seed) % 3 == 0) {
+                                int e = do_simple(ch.conn[rc], CTL_REFUSE, CTL_A_REG_ID, ch.reg[k].id,
+                                                  CTL_A_REQ_ID, req, "no");
+                                CHECK(e == 0 || e == -ECANCELED);
+                        } else {
+                                flowinfo f;
+                                int e = do_accept(ch.conn[rc], ch.reg[k].id, req, &f);
+                                CHECK(e == 0 || e == -ECANCELED);
+                                if (e == 0)
+                                        churn_add_flow(&ch, rc, &f);
+                        }
+                        break;
+                }
+                case 5: { /* an allocator collects its outcome */
+                        int k = rand_r(&seed) % CH_REPLIES;
+                        rmsg r;
+                        if (ch.reply[k] < 0)
+                                break;
+                        int got = recv_msg(ch.reply[k], &r, 0);
+                        if (got == -ETIMEDOUT && rand_r(&seed) % 4)
+                                break; /* keep waiting */
+                        if (got == 1 && r.m.type == CTL_FLOW && rand_r(&seed) % 4) {
+                                flowinfo f;
+                                parse_flow(&r, &f);
+                                send_ok(ch.reply[k]);
+                                churn_add_flow(&ch, ch.reply_conn[k], &f);
+                        }
+                        close_fds(&r);
+                        ch.reply[k] = safe_close(ch.reply[k]); /* or give up */
+                        break;
+                }
+                case 6: { /* dealloc a flow */
+                        int k = rand_r(&seed) % CH_FLOWS;
+                        if (!ch.flow_used[k] || ch.conn[ch.flow[k].conn] < 0)
+                                break;
+                        int e = do_simple(ch.conn[ch.flow[k].conn], CTL_DEALLOC, CTL_A_FLOW_ID,
+                                          ch.flow[k].f.id, 0, 0, "churn");
+                        CHECK(e == 0 || e == -ENOENT);
+                        flow_close(&ch.flow[k].f);
+                        ch.flow_used[k] = false;
+                        break;
+                }
+                case 7: {
+                        listing l;
+                        do_list(c, &l);
+                        break;
+                }
+                case 8: /* garbage from a doomed client */
+                        if (rand_r(&seed) % 32 == 0) {
+                                send_raw(c, "\x06\x00\x00\x00\xff\xff\xff\xff", 8, NULL, 0);
+                                CHECK(closed_by_daemon(c));
+                                churn_close_conn(&ch, ci);
+                        }
+                        break;
+                }
+        }
+        for (int i = 0; i < CH_CONNS; i++)
+                if (ch.conn[i] >= 0)
+                        churn_close_conn(&ch, i);
+        for (int i = 0; i < CH_REPLIES; i++)
+                safe_close(ch.reply[i]);
+        for (int i = 0; i < CH_FLOWS; i++)
+                if (ch.flow_used[i])
+                        flow_close(&ch.flow[i].f);
+        printf("  churn: %u flow ends handed out\n", churn_flows);
+        CHECK(churn_flows > 200);
+        /* Everything was reclaimed: no names, no flows, no stray fds. */
+        usleep(200000);
+        listing l;
+        do_list(probe, &l);
+        CHECK_EQ(l.n_names, 0);
+        CHECK_EQ(l.n_flows, 0);
+        CHECK_EQ(count_fds(d.pid), base_fds);
+        close(probe);
         test_daemon_stop(&d);
 }
