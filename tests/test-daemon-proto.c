@@ -1102,7 +1102,10 @@ TEST_TIMEOUT(activation, 30) {
                  "activate = exit 3\n"
                  "[name act.slow]\n"
                  "activate = sleep 3\n"
-                 "activate_timeout_ms = 300\n",
+                 "activate_timeout_ms = 300\n"
+                 "[name act.stubborn]\n"
+                 "activate = trap '' TERM; sleep 3\n"
+                 "activate_timeout_ms = 50\n",
                  self_exe());
         test_daemon_start(&d, conf, NULL);
         int ca = CHECK_OK(dconnect()), r1, r2;
@@ -1139,6 +1142,15 @@ TEST_TIMEOUT(activation, 30) {
         /* The allocation's own timeout is shorter than the activation's. */
         CHECK_OK(do_alloc(ca, "act.slow", NULL, 100, NULL, &r1));
         CHECK_ERR(wait_outcome(r1, NULL, NULL, NULL, 5000), -ETIMEDOUT);
+        close(r1);
+        /* Failed starts that survive SIGTERM do not pile up: 8 per name. */
+        for (int i = 0; i < 8; i++) {
+                CHECK_OK(do_alloc(ca, "act.stubborn", NULL, 5000, NULL, &r1));
+                CHECK_ERR(wait_outcome(r1, NULL, NULL, NULL, 5000), -ETIMEDOUT);
+                close(r1);
+        }
+        CHECK_OK(do_alloc(ca, "act.stubborn", NULL, 5000, NULL, &r1));
+        CHECK_ERR(wait_outcome(r1, NULL, NULL, NULL, 5000), -EBUSY);
         close(r1);
         close(ca);
         test_daemon_stop(&d);

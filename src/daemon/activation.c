@@ -28,6 +28,10 @@
 
 extern char **environ;
 
+/* Children of one name alive at once (starting, or started earlier and
+ * still running). */
+#define ACTIVATION_PER_NAME_MAX 8
+
 static void activation_on_exit(loop_io *io, uint32_t events);
 static void activation_on_timer(loop_timer *t);
 
@@ -95,7 +99,11 @@ static pid_t activation_spawn(ipcfd *d, const char *cmd, const char *name) {
         posix_spawnattr_init(&attr);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        /* Its own process group, so a start that times out can be stopped
+         * whole (the shell and whatever it started). */
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                POSIX_SPAWN_SETPGROUP);
 
         char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)cmd, NULL };
         pid_t pid;
@@ -108,15 +116,22 @@ static pid_t activation_spawn(ipcfd *d, const char *cmd, const char *name) {
 
 int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
         activation *act = NULL;
+        unsigned live = 0;
         dlist_for_each(pos, &d->activations) {
                 activation *x = dlist_entry(pos, activation, link);
-                if (x->starting && strcmp(x->name, a->name) == 0) {
+                if (strcmp(x->name, a->name) != 0)
+                        continue;
+                live++;
+                if (x->starting) {
                         act = x;
                         break;
                 }
         }
         if (!act) {
-                if (d->n_activations >= d->caps.activations)
+                /* Bounds: children still alive (started before, detached)
+                 * count too, so repeated failing starts cannot pile up
+                 * processes. */
+                if (d->n_activations >= d->caps.activations || live >= ACTIVATION_PER_NAME_MAX)
                         return -EBUSY;
                 act = calloc(1, sizeof(*act));
                 if (!act)
@@ -194,9 +209,13 @@ static void activation_on_exit(loop_io *io, uint32_t events) {
 
 static void activation_on_timer(loop_timer *t) {
         activation *act = container_of(t, activation, timer);
-        log_error("activation of %s: pid %d did not register in time", act->name, (int)act->pid);
-        /* The program keeps running (it may still register); this attempt is
-         * over, the next allocation starts another. */
+        log_error("activation of %s: pid %d did not register in %s; stopping it", act->name,
+                  (int)act->pid, "time");
+        /* The start failed: stop the program (its whole process group) so
+         * failed starts do not accumulate; it stays watched until it exits.
+         * The next allocation starts it afresh. */
+        if (kill(-act->pid, SIGTERM) < 0)
+                kill(act->pid, SIGTERM);
         activation_fail_waiting(act, -ETIMEDOUT);
 }
 

@@ -12,9 +12,11 @@
  * polling). Outcomes for the waiting allocations:
  *   name registered                        -> they are dispatched to it
  *   child exits first, or cannot be run    -> ENOEXEC
- *   activate_timeout_ms passes             -> ETIMEDOUT
+ *   activate_timeout_ms passes             -> ETIMEDOUT, and the child's
+ *                                             process group gets SIGTERM
  * After the first outcome the activation is "detached": it only reaps the
- * child when it exits (no zombies). At most ipcfd.caps.activations exist.
+ * child when it exits (no zombies). BOUNDS: at most ipcfd.caps.activations
+ * children alive in all, 8 per name; past that allocations get EBUSY.
  */
 #pragma once
 

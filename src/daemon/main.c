@@ -149,7 +149,7 @@ static void caps_init(ipcfd *d) {
         d->caps.regs = MIN(eighth, (size_t)4096);
         d->caps.allocs = MIN(eighth, (size_t)4096);
         d->caps.flows = MIN(eighth, (size_t)8192);
-        d->caps.activations = MIN(eighth, (size_t)64);
+        d->caps.activations = MIN(eighth, (size_t)1024);
         log_debug("fd limit %zu: caps clients %zu regs %zu allocs %zu flows %zu", nofile,
                   d->caps.clients, d->caps.regs, d->caps.allocs, d->caps.flows);
 }
