@@ -2,8 +2,15 @@
  * efcp-udp — runs the EFCP engine between two processes over real UDP on
  * loopback, and measures it beside raw UDP and TCP in the same run.
  *
- *   efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--only WHAT]
+ *   efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin]
+ *            [--cc newreno|cubic] [--spin-us N] [--only WHAT]
  *
+ * Goodput runs may busy-poll up to --spin-us (0) before sleeping, as a daemon
+ * carrying bulk traffic would; RTT runs always block (like the raw UDP
+ * baseline they are compared with).
+ *
+ * The two processes of each measurement are pinned to CPUs 0 and 1 unless
+ * --no-pin is given. *
  * Measurements (each between two forked processes on 127.0.0.1):
  *   udp-goodput   raw UDP, 1400-byte datagrams, sendmmsg/recvmmsg, no control
  *   tcp-goodput   TCP, 64 KiB writes
@@ -20,6 +27,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,6 +49,20 @@ static double opt_seconds = 2.0;
 static double opt_loss = 0.01;
 static int opt_rtt_count = 20000;
 static const char *opt_only;
+static bool opt_pin = true;
+static uint32_t opt_cc = EFCP_CC_NEWRENO;
+static uint64_t opt_spin_ns = 0;
+
+/* Pins the calling process to one CPU (the two ends on different vCPUs, as
+ * the baselines in ANCHORS.md were measured). */
+static void pin_cpu(int cpu) {
+        if (!opt_pin)
+                return;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu % (int)sysconf(_SC_NPROCESSORS_ONLN), &set);
+        sched_setaffinity(0, sizeof(set), &set);
+}
 
 static uint64_t mono_ns(void) {
         struct timespec ts;
@@ -129,6 +151,7 @@ static result run_pair(int fd[2], role_fn a, role_fn b, void *arg) {
         if (pa == 0) {
                 close(pp[0]);
                 close(fd[1]);
+                pin_cpu(0);
                 a(fd[0], pp[1], arg);
                 _exit(0);
         }
@@ -136,6 +159,7 @@ static result run_pair(int fd[2], role_fn a, role_fn b, void *arg) {
         if (pb == 0) {
                 close(pp[0]);
                 close(fd[0]);
+                pin_cpu(1);
                 b(fd[1], pp[1], arg);
                 _exit(0);
         }
@@ -285,6 +309,7 @@ typedef struct ep {
         struct iovec riov[BATCH], tiov[BATCH];
         int ntx;
         uint64_t dropped;
+        uint64_t spin_ns; /* busy-poll this long before sleeping (bulk runs) */
 } ep;
 
 static void ep_init(ep *e, int fd, int side, double loss) {
@@ -296,6 +321,7 @@ static void ep_init(ep *e, int fd, int side, double loss) {
         c.flow_send_buf = 2048;
         c.max_inflight = 8192;
         c.seed = (uint64_t)side + 1;
+        c.cc = opt_cc;
         if (efcp_assoc_new(&c, mono_ns(), &e->a) < 0)
                 die("efcp_assoc_new");
         e->fd = fd;
@@ -361,11 +387,24 @@ static int ep_input(ep *e) {
         return n;
 }
 
-/* Waits for input or the engine's deadline; spins when it is very near. */
+/* Waits for input or the engine's deadline; spins when it is very near.
+ * With spin_ns set it first busy-polls the socket that long: a bulk sender
+ * waiting for acks would otherwise pay a cross-CPU wake-up (~25 µs here) per
+ * window, which at loopback RTTs costs more than the window itself. */
 static void ep_wait(ep *e) {
         uint64_t d = efcp_next_deadline(e->a), now = mono_ns();
         if (d <= now + 20000)
                 return;
+        if (e->spin_ns) {
+                uint64_t until = now + e->spin_ns < d ? now + e->spin_ns : d;
+                struct pollfd p = {.fd = e->fd, .events = POLLIN};
+                while (mono_ns() < until)
+                        if (poll(&p, 1, 0) > 0)
+                                return;
+                now = mono_ns();
+                if (d <= now + 20000)
+                        return;
+        }
         uint64_t wait = d - now;
         if (wait > 100000000ull)
                 wait = 100000000ull;
@@ -385,17 +424,37 @@ static efcp_flow *ep_accept(ep *e) {
 
 typedef struct efcp_args {
         double loss;
+        uint64_t spin_ns;
 } efcp_args;
 
 static void efcp_source(int fd, int out, void *arg) {
         efcp_args *ea = arg;
         static ep e;
         ep_init(&e, fd, 0, ea->loss);
+        e.spin_ns = ea->spin_ns;
         efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true};
         if (efcp_flow_open(e.a, 1, 2, &pol, &e.f) < 0)
                 die("efcp_flow_open");
         static uint8_t msg[1424];
+        bool debug = getenv("EFCP_UDP_DEBUG") != NULL;
+        uint64_t next_dbg = mono_ns();
         for (;;) {
+                if (debug && mono_ns() >= next_dbg) {
+                        /* EFCP_UDP_DEBUG=1: the sender's path state twice a second */
+                        efcp_path_info pi;
+                        efcp_assoc_path(e.a, &pi);
+                        const efcp_stats *st = efcp_assoc_stats(e.a);
+                        fprintf(stderr,
+                                "cwnd %llu inflight %llu srtt %.0f us min %.0f us lost %llu "
+                                "spurious %llu ptos %llu retx %llu cong %llu\n",
+                                (unsigned long long)pi.cwnd, (unsigned long long)pi.bytes_in_flight,
+                                pi.srtt_ns / 1e3, pi.min_rtt_ns / 1e3,
+                                (unsigned long long)st->pkts_lost,
+                                (unsigned long long)st->pkts_spurious, (unsigned long long)st->ptos,
+                                (unsigned long long)st->pdus_retx,
+                                (unsigned long long)st->congestion_events);
+                        next_dbg = mono_ns() + 500000000ull;
+                }
                 ep_input(&e);
                 while (efcp_flow_send(e.f, msg, sizeof(msg)) == 0)
                         ;
@@ -408,6 +467,7 @@ static void efcp_sink(int fd, int out, void *arg) {
         efcp_args *ea = arg;
         static ep e;
         ep_init(&e, fd, 1, ea->loss);
+        e.spin_ns = ea->spin_ns;
         static uint8_t msg[70000];
         uint64_t bytes = 0, start = 0, t0 = 0, tw = 0;
         for (;;) {
@@ -547,11 +607,17 @@ int main(int argc, char **argv) {
                         opt_loss = atof(argv[++i]);
                 else if (!strcmp(argv[i], "--rtt-count") && i + 1 < argc)
                         opt_rtt_count = atoi(argv[++i]);
+                else if (!strcmp(argv[i], "--cc") && i + 1 < argc)
+                        opt_cc = !strcmp(argv[++i], "cubic") ? EFCP_CC_CUBIC : EFCP_CC_NEWRENO;
+                else if (!strcmp(argv[i], "--spin-us") && i + 1 < argc)
+                        opt_spin_ns = (uint64_t)atoi(argv[++i]) * 1000;
+                else if (!strcmp(argv[i], "--no-pin"))
+                        opt_pin = false;
                 else if (!strcmp(argv[i], "--only") && i + 1 < argc)
                         opt_only = argv[++i];
                 else {
                         fprintf(stderr,
-                                "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] "
+                                "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin] [--cc newreno|cubic] [--spin-us N] "
                                 "[--only udp-goodput,tcp-goodput,efcp-goodput,efcp-lossy,"
                                 "udp-rtt,efcp-rtt,engine]\n");
                         return 2;
@@ -576,7 +642,7 @@ int main(int argc, char **argv) {
                        udp.value > 0 ? tcp.value / udp.value : 0);
         }
         if (want("efcp-goodput")) {
-                efcp_args ea = {.loss = 0};
+                efcp_args ea = {.loss = 0, .spin_ns = opt_spin_ns};
                 udp_pair(fd);
                 ef = run_pair(fd, efcp_source, efcp_sink, &ea);
                 printf("%-14s %10.3f Gb/s %13.2fx  one reliable ordered flow, 1424-byte messages "
@@ -585,7 +651,7 @@ int main(int argc, char **argv) {
                        (unsigned long long)ef.extra[0]);
         }
         if (want("efcp-lossy")) {
-                efcp_args ea = {.loss = opt_loss};
+                efcp_args ea = {.loss = opt_loss, .spin_ns = opt_spin_ns};
                 udp_pair(fd);
                 efl = run_pair(fd, efcp_source, efcp_sink, &ea);
                 printf("%-14s %10.3f Gb/s %13.2fx  %.1f %% loss both ways: %.0f %% of loss-free\n",

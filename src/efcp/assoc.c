@@ -89,6 +89,7 @@ int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_ass
                 a->flows[i].ctl_next = a->flows[i].sched_next = a->flows[i].sched_prev = EFCP_NIL;
         }
         a->ctl_head = a->ctl_tail = a->sched_head = EFCP_NIL;
+        a->flow_timer_at = UINT64_MAX;
         efcp_cc_init(&a->cc, (int)cfg->cc, cfg->max_datagram, cfg->pacing);
         a->now = now_ns;
         a->last_rx = now_ns;
@@ -352,6 +353,41 @@ int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now) {
 
 /* ---- timers ---------------------------------------------------------------- */
 
+/* Per-flow timers (quarantine expiry, idle discard) are not polled: one scan
+ * runs when the earliest of them is due and finds the next earliest. A timer
+ * that moved later (activity) only causes a scan that finds nothing. */
+static void assoc_flow_timers(efcp_assoc *a, uint64_t now) {
+        uint64_t next = UINT64_MAX;
+        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
+                efcp_flow *f = &a->flows[i];
+                if (f->state == FS_QUARANTINE) {
+                        if (now >= f->quarantine_until)
+                                efcp_flow_release(f);
+                        else if (f->quarantine_until < next)
+                                next = f->quarantine_until;
+                } else if (f->state == FS_OPEN && a->cfg.flow_idle_ns) {
+                        uint64_t t = f->last_activity + a->cfg.flow_idle_ns;
+                        if (now >= t && f->snd_una == f->snd_end) {
+                                /* delta-t: state of an idle flow is discarded */
+                                efcp_flow_peer_dealloc(f, EFCP_REASON_IDLE);
+                                efcp_assoc_unsolicited(a, f->remote_port, f->local_port,
+                                                       EFCP_REASON_IDLE);
+                                continue;
+                        }
+                        if (now >= t)
+                                t = now + a->cfg.flow_idle_ns; /* busy: look again later */
+                        if (t < next)
+                                next = t;
+                }
+        }
+        a->flow_timer_at = next;
+}
+
+void efcp_assoc_flow_timer(efcp_assoc *a, uint64_t at) {
+        if (at < a->flow_timer_at)
+                a->flow_timer_at = at;
+}
+
 void efcp_timeout(efcp_assoc *a, uint64_t now) {
         if (!a)
                 return;
@@ -367,19 +403,8 @@ void efcp_timeout(efcp_assoc *a, uint64_t now) {
                 a->ack_now = true;
         if (a->eliciting_in_flight == 0 && now >= a->last_eliciting_sent + a->cfg.keepalive_ns)
                 a->ping_pending = true;
-        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
-                efcp_flow *f = &a->flows[i];
-                if (f->state == FS_QUARANTINE && now >= f->quarantine_until)
-                        efcp_flow_release(f);
-                else if (f->state == FS_OPEN && a->cfg.flow_idle_ns &&
-                         now >= f->last_activity + a->cfg.flow_idle_ns &&
-                         f->snd_una == f->snd_end) {
-                        /* delta-t: state of an idle flow is discarded */
-                        efcp_flow_peer_dealloc(f, EFCP_REASON_IDLE);
-                        efcp_assoc_unsolicited(a, f->remote_port, f->local_port,
-                                               EFCP_REASON_IDLE);
-                }
-        }
+        if (now >= a->flow_timer_at)
+                assoc_flow_timers(a, now);
 }
 
 uint64_t efcp_next_deadline(const efcp_assoc *a) {
@@ -413,13 +438,7 @@ uint64_t efcp_next_deadline(const efcp_assoc *a) {
                 if (t < d)
                         d = t;
         }
-        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
-                const efcp_flow *f = &a->flows[i];
-                if (f->state == FS_QUARANTINE && f->quarantine_until < d)
-                        d = f->quarantine_until;
-                else if (f->state == FS_OPEN && a->cfg.flow_idle_ns && f->snd_una == f->snd_end &&
-                         f->last_activity + a->cfg.flow_idle_ns < d)
-                        d = f->last_activity + a->cfg.flow_idle_ns;
-        }
+        if (a->flow_timer_at < d)
+                d = a->flow_timer_at;
         return d;
 }

@@ -11,3 +11,5 @@
 
 /* CRC32C of buf[0..len) (borrowed), continuing from crc (0 to start). */
 uint32_t efcp_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same with the portable table code only (tests compare the two). */
+uint32_t efcp_crc32c_sw(uint32_t crc, const void *buf, size_t len);

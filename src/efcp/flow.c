@@ -101,6 +101,8 @@ int efcp_flow_create(efcp_assoc *a, uint32_t local_port, uint32_t remote_port, u
         f->policy = policy;
         f->sched_prev = f->sched_next = EFCP_NIL;
         f->last_activity = a->now;
+        if (a->cfg.flow_idle_ns)
+                efcp_assoc_flow_timer(a, a->now + a->cfg.flow_idle_ns);
         a->nflows++;
         *ret = f;
         return 0;
@@ -129,6 +131,7 @@ void efcp_flow_quarantine(efcp_flow *f, uint64_t now) {
         f->state = FS_QUARANTINE;
         f->ctl = 0;
         f->quarantine_until = now + f->a->cfg.quarantine_ns;
+        efcp_assoc_flow_timer(f->a, f->quarantine_until);
 }
 
 void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason) {

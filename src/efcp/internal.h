@@ -175,6 +175,7 @@ struct efcp_assoc {
         uint16_t ctl_head, ctl_tail;
         uint16_t sched_head;        /* DRR ring */
         uint16_t last_lookup;
+        uint64_t flow_timer_at;     /* earliest quarantine expiry / idle check */
 
         efcp_unsol unsol[EFCP_UNSOL_MAX];
         uint32_t nunsol;
@@ -187,6 +188,8 @@ struct efcp_assoc {
 void efcp_assoc_event(efcp_assoc *a, efcp_event_type type, const efcp_flow *f, uint32_t reason);
 void efcp_assoc_unsolicited(efcp_assoc *a, uint32_t dst, uint32_t src, uint32_t reason);
 efcp_flow *efcp_assoc_lookup(efcp_assoc *a, uint32_t local_port);
+/* Makes sure the per-flow timer scan runs no later than at. */
+void efcp_assoc_flow_timer(efcp_assoc *a, uint64_t at);
 
 /* recovery.c */
 int efcp_rx_record(efcp_assoc *a, uint64_t pn, bool eliciting, uint64_t now);
