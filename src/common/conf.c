@@ -215,7 +215,8 @@ static int conf_error(char *err, size_t size, unsigned line, const char *why) {
         return -EINVAL;
 }
 
-/* One "key = value" line of a section. */
+/* One "key = value" line of a section. Errors set *why (static text) and
+ * return -EINVAL, or return -ENOMEM. */
 static int parse_kv(conf *c, enum section sec, slice key, slice val, const char **why) {
         uint64_t v;
         if (sec == SEC_DAEMON) {
@@ -310,6 +311,9 @@ static int parse_section(conf *c, slice s, unsigned line, enum section *sec, con
         return *why = "unknown section (want [daemon], [limits] or [name PATTERN])", -EINVAL;
 }
 
+/* The driver: split into lines, reject control bytes, strip comments and
+ * blanks, then hand each line to the section or key parser. The first error
+ * stops the parse; its line number is the current one. */
 int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_size) {
         enum section sec = SEC_NONE;
         unsigned line = 0;

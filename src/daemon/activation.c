@@ -177,6 +177,9 @@ void activation_leave(alloc *a) {
         a->act = NULL;
 }
 
+/* Called by REGISTER for every new registration. Only an exact name match
+ * counts: a program started for "printer-2" that registers "printer" does
+ * not satisfy allocations of "printer-2". */
 void activation_registered(ipcfd *d, const char *name) {
         dlist_for_each(pos, &d->activations) {
                 activation *act = dlist_entry(pos, activation, link);
@@ -190,6 +193,7 @@ void activation_registered(ipcfd *d, const char *name) {
         }
 }
 
+/* The pidfd is readable: the child exited (it is a zombie until reaped). */
 static void activation_on_exit(loop_io *io, uint32_t events) {
         activation *act = container_of(io, activation, io);
         int st = 0;

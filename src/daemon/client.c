@@ -87,38 +87,34 @@ static int client_read_cred(int fd, cred *cr) {
         return 0;
 }
 
+/* A new connection: identify it, charge its user, watch it. Any failure
+ * just closes it (the client sees EOF and may retry). */
 static void client_new(ipcfd *d, int fd) {
         cred cr;
+        user *u = NULL;
+        client *c = NULL;
         int r = client_read_cred(fd, &cr);
         if (r < 0) {
                 log_error("client: SO_PEERCRED: %s", strerror(-r));
-                close(fd);
-                return;
+                goto fail;
         }
+        /* The global cap first, then the user's own quota. Debug level: a
+         * hostile user must not be able to flood the log. */
         if (d->n_clients >= d->caps.clients) {
-                log_error("client: refusing pid %d: %zu clients (cap)", (int)cr.pid, d->n_clients);
-                close(fd);
-                return;
+                log_debug("client: refusing pid %d: %zu clients (cap)", (int)cr.pid, d->n_clients);
+                goto fail;
         }
-        user *u = user_ref_uid(d, cr.uid);
-        if (!u) {
-                close(fd);
-                return;
-        }
+        u = user_ref_uid(d, cr.uid);
+        if (!u)
+                goto fail;
         if (quota_charge(u, QUOTA_CLIENTS, 1) < 0) {
                 log_debug("client: refusing pid %d: clients quota of uid %u", (int)cr.pid,
                           (unsigned)cr.uid);
-                user_unref(u);
-                close(fd);
-                return;
+                goto fail;
         }
-        client *c = calloc(1, sizeof(*c));
-        if (!c) {
-                quota_release(u, QUOTA_CLIENTS, 1);
-                user_unref(u);
-                close(fd);
-                return;
-        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                goto fail_charged;
         c->d = d;
         c->fd = fd;
         c->cred = cr;
@@ -127,19 +123,23 @@ static void client_new(ipcfd *d, int fd) {
         dlist_init(&c->regs);
         dlist_init(&c->allocs);
         dlist_init(&c->sides);
+        /* Read once, now: the name must describe the process that connected,
+         * even if it later execs something else. */
         client_read_prog(cr.pid, c->prog, sizeof(c->prog));
-        r = loop_io_add(d->loop, &c->io, fd, EPOLLIN, client_on_event);
-        if (r < 0) {
-                quota_release(u, QUOTA_CLIENTS, 1);
-                user_unref(u);
-                close(fd);
-                free(c);
-                return;
-        }
+        if (loop_io_add(d->loop, &c->io, fd, EPOLLIN, client_on_event) < 0)
+                goto fail_charged;
         dlist_add_tail(&d->clients, &c->link);
         d->n_clients++;
         log_debug("client %llu: pid %d uid %u gid %u prog %s", (unsigned long long)c->id,
                   (int)cr.pid, (unsigned)cr.uid, (unsigned)cr.gid, c->prog);
+        return;
+
+fail_charged:
+        quota_release(u, QUOTA_CLIENTS, 1);
+fail:
+        user_unref(u);
+        free(c);
+        close(fd);
 }
 
 void client_accept_resume(loop_timer *t) {

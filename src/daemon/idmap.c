@@ -11,6 +11,8 @@ static size_t bucket_of(const idmap *m, uint64_t id) {
         return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (m->n_buckets - 1);
 }
 
+/* Double the bucket array and rehash every node into it. On allocation
+ * failure the old table stays as it is (still correct, just longer chains). */
 static int idmap_grow(idmap *m) {
         size_t nb = m->n_buckets ? m->n_buckets * 2 : 64;
         struct idmap_node **b = calloc(nb, sizeof(*b));
@@ -33,6 +35,7 @@ static int idmap_grow(idmap *m) {
 }
 
 int idmap_add(idmap *m, struct idmap_node *node) {
+        /* Keep the load factor at most 1: chains stay O(1) on average. */
         if (m->n >= m->n_buckets) {
                 int r = idmap_grow(m);
                 if (r < 0 && m->n_buckets == 0)
@@ -46,6 +49,8 @@ int idmap_add(idmap *m, struct idmap_node *node) {
 }
 
 void idmap_del(idmap *m, struct idmap_node *node) {
+        /* Walk the chain through the link pointers, so unlinking the head
+         * and an inner node is the same code. */
         if (!m->n_buckets)
                 return;
         for (struct idmap_node **p = &m->buckets[bucket_of(m, node->id)]; *p; p = &(*p)->next) {

@@ -23,6 +23,9 @@ static bool list_fits(const ctl_builder *b, size_t len) {
         return b->err == 0 && ((4 + len + 3) & ~(size_t)3) <= CTL_MSG_MAX - b->len;
 }
 
+/* One OK message with everything c may see. Counters are read from shared
+ * memory the flow's processes write: they are reported as found (relaxed
+ * loads; ring_queued() clamps), never trusted for anything else. */
 int list_handle(client *c, const ctl_msg *m) {
         ipcfd *d = c->d;
         bool all = client_is_privileged(c);
@@ -34,6 +37,7 @@ int list_handle(client *c, const ctl_msg *m) {
         ctl_put_u32(b, CTL_A_PID, (uint32_t)d->pid);
         ctl_put_u64(b, CTL_A_UPTIME_MS, (now_ns() - d->start_ns) / 1000000u);
 
+        /* Names first, then flows; whatever does not fit is left out. */
         dlist_for_each(pos, &d->regs) {
                 reg *g = dlist_entry(pos, reg, link);
                 if (!all && g->owner->cred.uid != c->cred.uid)

@@ -41,6 +41,7 @@ int loop_new(loop **ret) {
         return 0;
 }
 
+/* Free what was retired during the round just finished. */
 static void loop_run_defer(loop *l) {
         for (size_t i = 0; i < l->n_defer; i++)
                 free(l->defer[i]);
@@ -98,6 +99,7 @@ static void heap_set(loop *l, size_t i, loop_timer *t) {
         t->heap_idx = i;
 }
 
+/* Move the timer at i towards the root while it is earlier than its parent. */
 static void heap_up(loop *l, size_t i) {
         loop_timer *t = l->heap[i];
         while (i > 0) {
@@ -110,6 +112,7 @@ static void heap_up(loop *l, size_t i) {
         heap_set(l, i, t);
 }
 
+/* Move the timer at i towards the leaves while a child is earlier. */
 static void heap_down(loop *l, size_t i) {
         loop_timer *t = l->heap[i];
         for (;;) {
@@ -134,6 +137,7 @@ void loop_timer_cancel(loop *l, loop_timer *t) {
         loop_timer *last = l->heap[--l->n_heap];
         if (i == l->n_heap)
                 return; /* it was the last slot */
+        /* The last timer fills the hole; it may belong above or below it. */
         heap_set(l, i, last);
         heap_up(l, i);
         heap_down(l, last->heap_idx);
@@ -179,6 +183,7 @@ void loop_defer_free(loop *l, void *p) {
 
 void loop_quit(loop *l) { l->quit = true; }
 
+/* The epoll_wait() timeout: until the earliest timer, -1 without one. */
 static int loop_timeout_ms(loop *l) {
         if (l->n_heap == 0)
                 return -1;

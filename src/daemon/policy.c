@@ -12,6 +12,8 @@
 
 #include "daemon/log.h"
 
+/* Turn every user:/group: principal into uid:/gid: (or NONE when unknown),
+ * for both lists of every rule. */
 void policy_resolve(ipcfd *d) {
         for (size_t i = 0; i < d->conf.n_rules; i++) {
                 conf_rule *r = &d->conf.rules[i];
@@ -45,6 +47,9 @@ void policy_resolve(ipcfd *d) {
         }
 }
 
+/* Membership as the kernel reported it at connect time (primary gid and
+ * SO_PEERGROUPS): group changes after connecting are not seen, which is the
+ * usual semantics of credentials passed over a socket. */
 static bool cred_in_group(const cred *cr, gid_t gid) {
         if (cr->gid == gid)
                 return true;
@@ -55,8 +60,11 @@ static bool cred_in_group(const cred *cr, gid_t gid) {
 }
 
 int policy_check(const ipcfd *d, const char *name, enum policy_action act, const cred *cr) {
+        /* Root and the daemon's own user control the facility anyway. */
         if (cr->uid == 0 || cr->uid == d->uid)
                 return 0;
+        /* First matching rule only: a later, more permissive one does not
+         * apply (rules are ordered from specific to general by the admin). */
         const conf_rule *r = conf_match(&d->conf, name);
         if (!r)
                 return -EACCES;

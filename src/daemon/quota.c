@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+/* Linear search: one entry per uid currently holding something, which is a
+ * handful on a real host (and bounded by the client cap in any case). */
 user *user_ref_uid(ipcfd *d, uid_t uid) {
         dlist_for_each(pos, &d->users) {
                 user *u = dlist_entry(pos, user, link);
@@ -40,6 +42,8 @@ user *user_unref(user *u) {
         return NULL;
 }
 
+/* The configured limit for kind (read on every check: limits are plain
+ * config values, so a future reload applies to the next charge). */
 static uint64_t quota_limit(const user *u, enum quota_kind kind) {
         const conf_limits *l = &u->d->conf.limits;
         switch (kind) {
@@ -54,6 +58,8 @@ static uint64_t quota_limit(const user *u, enum quota_kind kind) {
 
 int quota_check(const user *u, enum quota_kind kind, uint64_t amount) {
         uint64_t lim = quota_limit(u, kind), used = u->used[kind];
+        /* Written so that no sum can overflow: amount comes from clients
+         * (2 * max_bytes of an unbounded qos). */
         return used > lim || amount > lim - used ? -EDQUOT : 0;
 }
 
@@ -65,6 +71,8 @@ int quota_charge(user *u, enum quota_kind kind, uint64_t amount) {
         return 0;
 }
 
+/* Saturating: a release never drives a counter below zero, even if a caller
+ * got its bookkeeping wrong (that would only make the quota looser). */
 void quota_release(user *u, enum quota_kind kind, uint64_t amount) {
         u->used[kind] = u->used[kind] >= amount ? u->used[kind] - amount : 0;
 }

@@ -52,6 +52,8 @@ bool registry_has(ipcfd *d, const char *name) {
         return false;
 }
 
+/* qsort order of candidates: least loaded first, where load = flows alive
+ * through the registration + requests waiting for its decision. */
 static int reg_cmp_load(const void *a, const void *b) {
         const reg *x = *(reg *const *)a, *y = *(reg *const *)b;
         uint64_t lx = (uint64_t)x->flows + x->pending, ly = (uint64_t)y->flows + y->pending;
@@ -75,6 +77,8 @@ size_t registry_candidates(ipcfd *d, const char *name, reg **out, size_t max) {
         return n;
 }
 
+/* A ring of the last REG_TOMBS withdrawn request ids: older ones fall out,
+ * after which a late decision gets ENOENT instead of ECANCELED. */
 void reg_tomb_add(reg *r, uint64_t req_id) {
         r->tombs[r->n_tombs % REG_TOMBS] = req_id;
         r->n_tombs++;
@@ -228,6 +232,8 @@ int registry_handle_unregister(client *c, const ctl_msg *m) {
         return 0;
 }
 
+/* Every path that ends a registration comes here: UNREGISTER, the request
+ * socket closed, the owner's death, shutdown. */
 void reg_free(reg *g, enum reg_end why) {
         ipcfd *d = g->d;
         log_debug("reg %llu (%s): ended (%s)", (unsigned long long)g->node.id, g->name,
