@@ -1575,3 +1575,44 @@ TEST_TIMEOUT(churn_reclaims_everything, 120) {
         close(probe);
         test_daemon_stop(&d);
 }
+
+TEST_TIMEOUT(sighup_reloads_config, 20) {
+        test_daemon d;
+        test_daemon_start(&d, "[limits]\nregistrations_per_user = 1\n", NULL);
+        int c = CHECK_OK(dconnect()), rs[3];
+        uint64_t reg;
+        char conf[300];
+        snprintf(conf, sizeof(conf), "%s/ipcfd.conf", d.dir);
+        CHECK_OK(do_register(c, "h.1", 0, 0, &reg, &rs[0]));
+        CHECK_ERR(do_register(c, "h.2", 0, 0, &reg, &rs[1]), -EDQUOT);
+
+        /* A bad config is refused; the old one stays. */
+        FILE *f = fopen(conf, "w");
+        fputs("[limits]\nregistrations_per_user = many\n", f);
+        fclose(f);
+        kill(d.pid, SIGHUP);
+        usleep(100000);
+        CHECK_ERR(do_register(c, "h.2", 0, 0, &reg, &rs[1]), -EDQUOT);
+
+        f = fopen(conf, "w");
+        fputs("[daemon]\nshared = yes\n[limits]\nregistrations_per_user = 3\n", f);
+        fclose(f);
+        kill(d.pid, SIGHUP);
+        int r = -EDQUOT;
+        for (int i = 0; i < 200 && r == -EDQUOT; i++) {
+                r = do_register(c, "h.2", 0, 0, &reg, &rs[1]);
+                if (r == -EDQUOT)
+                        usleep(10000);
+        }
+        CHECK_OK(r);
+        CHECK_OK(do_register(c, "h.3", 0, 0, &reg, &rs[2]));
+        struct stat st;
+        char path[300];
+        snprintf(path, sizeof(path), "%s/%s", d.dir, CTL_SOCKET_NAME);
+        CHECK_OK(stat(path, &st));
+        CHECK_EQ(st.st_mode & 0777, 0666);
+        for (int i = 0; i < 3; i++)
+                close(rs[i]);
+        close(c);
+        test_daemon_stop(&d);
+}

@@ -16,7 +16,7 @@
  *      stale), bound, mode 0600 (0666 with --shared), listening;
  *   6. DIR/ipcfd.pid; signals through a signalfd; the loop.
  * SIGTERM/SIGINT end the loop; everything is released, the socket and pid
- * file are unlinked, and the exit status is 0.
+ * file are unlinked, and the exit status is 0. SIGHUP reloads the config.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -183,12 +183,60 @@ static void on_listen(loop_io *io, uint32_t events) {
         client_accept_all(container_of(io, ipcfd, listen_io));
 }
 
+static void path_in_dir(const ipcfd *d, const char *file, char *out, size_t size);
+
+/* Read, parse and resolve the config at path into *ret. On error prints
+ * nothing but fills err ("line N: what", or the I/O error). */
+static int config_load(const char *path, conf *ret, char *err, size_t err_size) {
+        char *text = NULL;
+        size_t len = 0;
+        int r = read_file(path, &text, &len);
+        if (r < 0) {
+                snprintf(err, err_size, "%s", strerror(-r));
+                conf_init(ret);
+                return r;
+        }
+        r = conf_parse(text, len, ret, err, err_size);
+        free(text);
+        if (r == 0)
+                policy_resolve(ret);
+        return r;
+}
+
+static const char *conf_path;   /* --config, for SIGHUP */
+static bool shared_opt;         /* --shared */
+
+/* SIGHUP: load the config again. A bad one is logged and the old one kept.
+ * Rules and limits apply to every later check; the socket mode follows
+ * `shared`. Pointers into the old rules are never kept across loop rounds
+ * (conf_match() results are used within one request), so swapping is safe. */
+static void config_reload(ipcfd *d) {
+        conf fresh;
+        char err[256];
+        if (!conf_path) {
+                log_debug("SIGHUP: no --config, nothing to reload");
+                return;
+        }
+        if (config_load(conf_path, &fresh, err, sizeof(err)) < 0) {
+                log_error("reload of %s failed, keeping the old config: %s", conf_path, err);
+                return;
+        }
+        conf_deinit(&d->conf);
+        d->conf = fresh;
+        char path[PATH_MAX + 64];
+        path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
+        chmod(path, shared_opt || d->conf.shared ? 0666 : 0600);
+        log_debug("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
+}
+
 static void on_signal(loop_io *io, uint32_t events) {
         struct signalfd_siginfo si;
         while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
                         log_debug("signal %u: exiting", si.ssi_signo);
                         loop_quit(the_daemon.loop);
+                } else if (si.ssi_signo == SIGHUP) {
+                        config_reload(&the_daemon);
                 }
         }
 }
@@ -285,21 +333,14 @@ int main(int argc, char **argv) {
 
         /* 3: config. */
         if (opt_conf) {
-                char *text = NULL, err[256];
-                size_t len = 0;
-                r = read_file(opt_conf, &text, &len);
-                if (r < 0) {
-                        fprintf(stderr, "ipcfd: config %s: %s\n", opt_conf, strerror(-r));
-                        return 1;
-                }
-                r = conf_parse(text, len, &d->conf, err, sizeof(err));
-                free(text);
-                if (r < 0) {
+                char err[256];
+                if (config_load(opt_conf, &d->conf, err, sizeof(err)) < 0) {
                         fprintf(stderr, "ipcfd: config %s: %s\n", opt_conf, err);
                         return 1;
                 }
-                policy_resolve(d);
         }
+        conf_path = opt_conf;
+        shared_opt = shared;
         shared = shared || d->conf.shared;
 
         /* 4: limits. */

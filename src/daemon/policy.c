@@ -14,9 +14,9 @@
 
 /* Turn every user:/group: principal into uid:/gid: (or NONE when unknown),
  * for both lists of every rule. */
-void policy_resolve(ipcfd *d) {
-        for (size_t i = 0; i < d->conf.n_rules; i++) {
-                conf_rule *r = &d->conf.rules[i];
+void policy_resolve(conf *c) {
+        for (size_t i = 0; i < c->n_rules; i++) {
+                conf_rule *r = &c->rules[i];
                 conf_acl *acls[2] = { &r->allocate, &r->reg };
                 for (int k = 0; k < 2; k++) {
                         for (size_t j = 0; j < acls[k]->n; j++) {

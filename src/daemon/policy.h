@@ -6,6 +6,8 @@
  * daemon's own uid and root. Those two are always allowed: they control the
  * daemon anyway. Principals user:/group: are resolved to ids once, at start
  * (policy_resolve()), so a check never calls into NSS and never blocks.
+ * SIGHUP reloads the config (main.c): rules and limits change for every
+ * later check; nothing already granted is taken back.
  * Groups match the primary gid or any supplementary group (SO_PEERGROUPS).
  */
 #pragma once
@@ -17,9 +19,9 @@ enum policy_action {
         POLICY_ALLOCATE,
 };
 
-/* Resolve user/group names of d->conf in place (unknown ones never match,
- * with a warning). */
-void policy_resolve(ipcfd *d);
+/* Resolve the user/group names of c in place (unknown ones never match,
+ * with a warning). May block on NSS: call it only at start or on reload. */
+void policy_resolve(conf *c);
 
 /* 0 if cr may do act on name, else -EACCES. */
 int policy_check(const ipcfd *d, const char *name, enum policy_action act, const cred *cr);
