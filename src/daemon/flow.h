@@ -13,6 +13,10 @@
  * of a remote flow): the flow code never needs the client, only the side's
  * identity and an owner list link. A side is OPEN until its owner
  * deallocates it, dies, or gives up during handover.
+ * For a daemon-owned side: flow_new(), then flow_side_attach(f, idx, NULL,
+ * identity, NULL) and map f->memfd whole (the engine needs the data area)
+ * before flow_drop_memfd(); only the other side gets a FLOW message; ending
+ * it is flow_side_end() like any other side.
  *
  * INVARIANT: a flow lives while at least one side is open; when both are
  * closed flow_side_close() frees it (unmaps, closes the eventfds, releases
