@@ -33,6 +33,7 @@ extern char **environ;
 #define ACTIVATION_PER_NAME_MAX 8
 
 static void activation_on_exit(loop_io *io, uint32_t events);
+static void activation_check(activation *act);
 static void activation_on_timer(loop_timer *t);
 
 /* Fail every allocation waiting on act with err, and stop waiting. */
@@ -149,8 +150,13 @@ int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                 }
                 act->pid = pid;
                 act->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-                if (act->pidfd < 0 || loop_io_add(d->loop, &act->io, act->pidfd, EPOLLIN,
-                                                  activation_on_exit) < 0 ||
+                /* Without pidfds (a kernel older than 5.3, or valgrind), the
+                 * SIGCHLD on the daemon's signalfd does the same job:
+                 * activation_sigchld(). */
+                bool no_pidfd = act->pidfd < 0 && (errno == ENOSYS || errno == EPERM);
+                if ((act->pidfd < 0 && !no_pidfd) ||
+                    (act->pidfd >= 0 && loop_io_add(d->loop, &act->io, act->pidfd, EPOLLIN,
+                                                    activation_on_exit) < 0) ||
                     loop_timer_arm(d->loop, &act->timer,
                                    now_ns() + (uint64_t)rule->activate_timeout_ms * 1000000u) < 0) {
                         log_error("activation of %s: cannot watch pid %d", a->name, (int)pid);
@@ -195,7 +201,19 @@ void activation_registered(ipcfd *d, const char *name) {
 
 /* The pidfd is readable: the child exited (it is a zombie until reaped). */
 static void activation_on_exit(loop_io *io, uint32_t events) {
-        activation *act = container_of(io, activation, io);
+        activation_check(container_of(io, activation, io));
+}
+
+void activation_sigchld(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &d->activations) {
+                activation *act = dlist_entry(pos, activation, link);
+                if (act->pidfd < 0)
+                        activation_check(act);
+        }
+}
+
+/* Reap act's child if it has exited, and act on it. */
+static void activation_check(activation *act) {
         int st = 0;
         pid_t r = waitpid(act->pid, &st, WNOHANG);
         if (r == 0)

@@ -51,5 +51,9 @@ void activation_leave(struct alloc *a);
 /* name was just registered: dispatch the allocations waiting for it. */
 void activation_registered(ipcfd *d, const char *name);
 
+/* SIGCHLD arrived: reap children watched without a pidfd (fallback for
+ * kernels without pidfd_open). */
+void activation_sigchld(ipcfd *d);
+
 /* Forget every activation (daemon shutdown; the children keep running). */
 void activation_free_all(ipcfd *d);

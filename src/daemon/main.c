@@ -237,6 +237,8 @@ static void on_signal(loop_io *io, uint32_t events) {
                         loop_quit(the_daemon.loop);
                 } else if (si.ssi_signo == SIGHUP) {
                         config_reload(&the_daemon);
+                } else if (si.ssi_signo == SIGCHLD) {
+                        activation_sigchld(&the_daemon);
                 }
         }
 }
@@ -361,6 +363,7 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD); /* only for children without a pidfd */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sig_fd < 0 || loop_io_add(d->loop, &sig_io, sig_fd, EPOLLIN, on_signal) < 0 ||
