@@ -22,7 +22,7 @@ SAN     ?=
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wformat=2 -Wvla -Wundef -Wno-unused-parameter
-CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -D_GNU_SOURCE $(WARN) -Iinclude -Isrc -Itests $(CFLAGS)
+CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) -Iinclude -Isrc -Itests $(CFLAGS)
 LDLIBS_ALL := -lsodium -lpthread -lm $(LDLIBS)
 
 ifeq ($(SAN),asan)
@@ -60,8 +60,9 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOLS      := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
-# Everything a test may need: the library, the daemon core, the engine, support.
-TEST_LINK  := $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_A)
+# What a test links: the harness and the library (tests of the daemon's own
+# internals, test-daemon-*, also link the daemon core; see below).
+TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_A)
 
 .PHONY: all lib test check bench fuzz fuzz-smoke clean demo
 all: lib $(IPCFD) $(IPCF) $(TESTS) $(BENCHES) $(TOOLS) $(EXAMPLES)
@@ -100,6 +101,10 @@ $(IPCF): $(call obj,$(CLI_SRCS)) $(LIBIPCF_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/test-daemon-%: $(BUILD)/obj/tests/test-daemon-%.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBIPCF_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 

@@ -143,6 +143,22 @@ uint64_t ring_commit(ring_prod *p, size_t n) {
         return pos;
 }
 
+uint64_t ring_writable(ring_prod *p) {
+        if (prod_refresh(p) < 0)
+                return 0;
+        if (p->max_msgs && p->msgs - p->msgs_r_seen >= p->max_msgs)
+                return 0;
+        uint64_t free_bytes = p->size - (p->head - p->tail_seen);
+        uint64_t to_end = p->size - (p->head & p->mask);
+        /* A record at head, or a pad and a record at the start of the next lap. */
+        uint64_t here = MIN(free_bytes, to_end);
+        uint64_t there = free_bytes > to_end ? free_bytes - to_end : 0;
+        uint64_t best = MAX(here, there) & ~(uint64_t)(RING_ALIGN - 1);
+        if (best <= REC_HDR)
+                return 0;
+        return MIN(best - REC_HDR, (uint64_t)p->max_msg);
+}
+
 bool ring_passed(ring_prod *p, uint64_t pos) {
         uint64_t t = atomic_load_explicit(&p->ctl->tail, memory_order_acquire);
         return t > pos;
@@ -209,7 +225,9 @@ bool ring_ready(ring_cons *c) {
         if (c->peeked)
                 return true;
         struct rec_hdr *h = rec_at(c->data, c->mask, c->tail);
-        return atomic_load_explicit(&h->tag, memory_order_acquire) >> 2 == c->tail;
+        uint64_t tag = atomic_load_explicit(&h->tag, memory_order_acquire);
+        /* state 0 is fresh memory (position 0 of the first lap) */
+        return tag >> 2 == c->tail && (tag & 3) != 0;
 }
 
 ssize_t ring_peek(ring_cons *c, const void **ret) {
@@ -222,7 +240,7 @@ ssize_t ring_peek(ring_cons *c, const void **ret) {
                 struct rec_hdr *h = rec_at(c->data, c->mask, pos);
                 uint64_t tag = atomic_load_explicit(&h->tag, memory_order_acquire);
 
-                if (tag >> 2 != pos)
+                if (tag >> 2 != pos || (tag & 3) == 0)
                         return -EAGAIN;
                 uint32_t st = tag & 3;
                 /* Read once: the peer may change these under us. */

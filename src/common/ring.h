@@ -163,6 +163,9 @@ uint64_t ring_commit(ring_prod *p, size_t n);
 /* Would a reservation of len succeed now? (re-reads the consumer's indexes) */
 int ring_can_reserve(ring_prod *p, size_t len);
 
+/* The largest payload a reservation could take now (0 if none). */
+uint64_t ring_writable(ring_prod *p);
+
 /* Rendezvous: has the consumer taken (or withdrawn-skipped) the record at pos? */
 bool ring_passed(ring_prod *p, uint64_t pos);
 /* Rendezvous: withdraw the record at pos if the consumer has not claimed it.

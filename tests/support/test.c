@@ -125,7 +125,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static bool socket_ready(const char *dir) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ipcfd.sock", dir);
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ipcfd.sock", dir) >=
+            sizeof(sa.sun_path))
+                return false;
         int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return false;

@@ -1,0 +1,456 @@
+/*
+ * io.c — moving data on a port: write, read, zero-copy reserve/commit and
+ * peek/release, the sender's cache (FULL_CACHE) and flush.
+ *
+ * Rules: writers hold the port's wlock, readers its rlock (each with the
+ * caller's deadline). A message is either wholly queued or not at all; a read
+ * that cannot take a message (buffer too small) leaves it queued. Everything
+ * written before the peer ended the flow is readable before the end is
+ * reported (the peer publishes its last record before its end code, and we
+ * re-check the ring after seeing the end code).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "lib/lib.h"
+
+int lib_check_timeout(int timeout_ms) {
+        return timeout_ms < -1 ? -EINVAL : 0;
+}
+
+/* Lock m before deadline: trylock for timeout 0 (-EAGAIN), else a monotonic
+ * timed lock (-ETIMEDOUT). */
+static int lock_by(pthread_mutex_t *m, uint64_t deadline, bool timeout_zero) {
+        if (timeout_zero)
+                return pthread_mutex_trylock(m) == 0 ? 0 : -EAGAIN;
+        if (deadline == UINT64_MAX)
+                return -pthread_mutex_lock(m);
+        struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
+                               .tv_nsec = (long)(deadline % 1000000000u) };
+        int r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+        return r == 0 ? 0 : r == ETIMEDOUT ? -ETIMEDOUT : -r;
+}
+
+static void mark_broken(port *p, int r) {
+        if (r == -EPROTO)
+                atomic_store(&p->broken, true);
+}
+
+/* Publish a reserved record of n bytes and ring the reader if it asked. */
+static uint64_t publish(port *p, size_t n) {
+        uint64_t pos = ring_commit(&p->prod, n);
+        port_notify_data(p);
+        ring_prod_trim(&p->prod);
+        return pos;
+}
+
+int port_flush_cache_locked(port *p) {
+        while (p->cache_head) {
+                struct cached_msg *c = p->cache_head;
+                void *dst;
+                int r = ring_reserve(&p->prod, c->len, &dst);
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0) {
+                        mark_broken(p, r);
+                        return r;
+                }
+                memcpy(dst, c->data, c->len);
+                publish(p, c->len);
+                p->cache_head = c->next;
+                if (!p->cache_head)
+                        p->cache_tail = NULL;
+                atomic_fetch_sub(&p->cache_n, 1);
+                free(c);
+        }
+        return (int)atomic_load(&p->cache_n);
+}
+
+static int cache_append(port *p, const void *buf, size_t len) {
+        struct cached_msg *c = malloc(sizeof(*c) + len);
+        if (!c)
+                return -ENOMEM;
+        c->next = NULL;
+        c->len = len;
+        memcpy(c->data, buf, len);
+        if (p->cache_tail)
+                p->cache_tail->next = c;
+        else
+                p->cache_head = c;
+        p->cache_tail = c;
+        atomic_fetch_add(&p->cache_n, 1);
+        return 0;
+}
+
+/* What to do when the queue has no room for len: 1 = wait, or a final result. */
+static int on_full(port *p, const void *buf, size_t len) {
+        if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED)
+                return -ENOBUFS;
+        if (p->qos.full == IPCF_FULL_FAIL)
+                return -EAGAIN;
+        if (p->qos.full == IPCF_FULL_CACHE && p->qos.mode == IPCF_MODE_MESSAGE &&
+            atomic_load(&p->cache_n) < p->qos.cache_msgs) {
+                int r = cache_append(p, buf, len);
+                return r < 0 ? r : (int)len;
+        }
+        return 1;
+}
+
+/* Rendezvous: wait until the reader took the record at pos, else withdraw it. */
+static ssize_t rendezvous(port *p, uint64_t pos, size_t len, uint64_t deadline) {
+        int r = port_wait_passed(p, pos, deadline);
+        if (ring_passed(&p->prod, pos))
+                return (ssize_t)len;
+        if (ring_withdraw(&p->prod, pos) < 0)
+                return (ssize_t)len; /* taken just now: the reader has it */
+        if (r == 0)
+                r = port_end_error(p);
+        return r < 0 ? r : -ETIMEDOUT;
+}
+
+static ssize_t write_message(port *p, const void *buf, size_t len, uint64_t deadline, bool tz) {
+        int r;
+
+        if (len > p->qos.max_msg_size)
+                return -EMSGSIZE;
+        for (;;) {
+                if ((r = port_end_error(p)) < 0)
+                        return r;
+                /* Cached messages go first, to keep the order. */
+                if (atomic_load(&p->cache_n) && (r = port_flush_cache_locked(p)) < 0)
+                        return r;
+                void *dst;
+                r = atomic_load(&p->cache_n) ? -EAGAIN : ring_reserve(&p->prod, len, &dst);
+                if (r == 0) {
+                        memcpy(dst, buf, len);
+                        uint64_t pos = publish(p, len);
+                        if (p->qos.capacity == IPCF_CAPACITY_ZERO) {
+                                ssize_t z = rendezvous(p, pos, len, tz ? now_ns() : deadline);
+                                return tz && z == -ETIMEDOUT ? -EAGAIN : z;
+                        }
+                        return (ssize_t)len;
+                }
+                if (r != -EAGAIN) {
+                        mark_broken(p, r);
+                        return r;
+                }
+                r = on_full(p, buf, len);
+                if (r != 1)
+                        return r;
+                size_t need = p->cache_head ? p->cache_head->len : len;
+                if ((r = port_wait_tx(p, need, deadline, tz)) < 0)
+                        return r;
+        }
+}
+
+static ssize_t write_stream(port *p, const uint8_t *buf, size_t len, uint64_t deadline, bool tz) {
+        size_t done = 0;
+        int r = 0;
+
+        while (done < len) {
+                if ((r = port_end_error(p)) < 0)
+                        break;
+                size_t want = MIN(len - done, (size_t)p->qos.max_msg_size);
+                void *dst;
+                r = ring_reserve(&p->prod, want, &dst);
+                if (r == -EAGAIN) {
+                        uint64_t w = ring_writable(&p->prod);
+                        if (w > 0) {
+                                want = MIN(want, (size_t)w);
+                                r = ring_reserve(&p->prod, want, &dst);
+                        }
+                }
+                if (r == 0) {
+                        memcpy(dst, buf + done, want);
+                        publish(p, want);
+                        done += want;
+                        continue;
+                }
+                if (r != -EAGAIN) {
+                        mark_broken(p, r);
+                        break;
+                }
+                if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED) {
+                        r = -ENOBUFS;
+                        break;
+                }
+                if (p->qos.full == IPCF_FULL_FAIL)
+                        break;
+                if ((r = port_wait_tx(p, 1, deadline, tz)) < 0)
+                        break;
+        }
+        return done > 0 ? (ssize_t)done : r;
+}
+
+ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
+        if ((!buf && len) || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bool tz = timeout_ms == 0;
+        ssize_t r = lock_by(&p->wlock, deadline, tz);
+        if (r == 0) {
+                if (p->qos.mode == IPCF_MODE_STREAM)
+                        r = len ? write_stream(p, buf, len, deadline, tz) : 0;
+                else
+                        r = write_message(p, buf, len, deadline, tz);
+                if (p->poll_tx)
+                        port_rearm_tx(p);
+                pthread_mutex_unlock(&p->wlock);
+        }
+        port_unref(p);
+        return r;
+}
+
+/* Deliver cached messages from the reading side too, if no writer is busy. */
+static void flush_opportunistic(port *p) {
+        if (atomic_load(&p->cache_n) && pthread_mutex_trylock(&p->wlock) == 0) {
+                (void)port_flush_cache_locked(p);
+                pthread_mutex_unlock(&p->wlock);
+        }
+}
+
+/* Wait for the next record: returns its remaining length with *ptr, or the end
+ * of the flow, -EAGAIN / -ETIMEDOUT. */
+static ssize_t next_record(port *p, const void **ptr, uint64_t deadline, bool tz) {
+        for (;;) {
+                ssize_t n = ring_peek(&p->cons, ptr);
+                if (n >= 0)
+                        return n;
+                if (n != -EAGAIN) {
+                        mark_broken(p, (int)n);
+                        return n;
+                }
+                int e = port_end_error(p);
+                if (e < 0) {
+                        /* Seen the end: anything published before it is visible now. */
+                        n = ring_peek(&p->cons, ptr);
+                        return n == -EAGAIN ? e : n;
+                }
+                int r = port_wait_rx(p, deadline, tz);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static void consumed(port *p) {
+        ring_consume(&p->cons);
+        port_notify_space(p);
+}
+
+static ssize_t read_message(port *p, void *buf, size_t cap, uint64_t deadline, bool tz) {
+        const void *src;
+        ssize_t n = next_record(p, &src, deadline, tz);
+        if (n < 0)
+                return n;
+        if ((size_t)n > cap)
+                return -EMSGSIZE; /* stays queued: nothing lost */
+        memcpy(buf, src, (size_t)n);
+        consumed(p);
+        return n;
+}
+
+static ssize_t read_stream(port *p, uint8_t *buf, size_t cap, uint64_t deadline, bool tz) {
+        size_t total = 0;
+        while (total < cap) {
+                const void *src;
+                ssize_t n = total ? ring_peek(&p->cons, &src) : next_record(p, &src, deadline, tz);
+                if (n < 0) {
+                        if (n == -EPROTO)
+                                mark_broken(p, (int)n);
+                        return total ? (ssize_t)total : n;
+                }
+                size_t take = MIN((size_t)n, cap - total);
+                memcpy(buf + total, src, take);
+                total += take;
+                p->cons.cur_off += (uint32_t)take;
+                if (p->cons.cur_off == p->cons.cur_len)
+                        consumed(p);
+        }
+        return (ssize_t)total;
+}
+
+ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
+        if ((!buf && cap) || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bool tz = timeout_ms == 0;
+        flush_opportunistic(p);
+        ssize_t r = lock_by(&p->rlock, deadline, tz);
+        if (r == 0) {
+                if (p->qos.mode == IPCF_MODE_STREAM)
+                        r = cap ? read_stream(p, buf, cap, deadline, tz) : 0;
+                else
+                        r = read_message(p, buf, cap, deadline, tz);
+                if (p->poll_rx)
+                        port_rearm_rx(p);
+                pthread_mutex_unlock(&p->rlock);
+        }
+        port_unref(p);
+        return r;
+}
+
+ssize_t ipcf_next_size(int h, int timeout_ms) {
+        if (lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        ssize_t r = lock_by(&p->rlock, deadline, timeout_ms == 0);
+        if (r == 0) {
+                const void *src;
+                r = next_record(p, &src, deadline, timeout_ms == 0);
+                pthread_mutex_unlock(&p->rlock);
+        }
+        port_unref(p);
+        return r;
+}
+
+int ipcf_reserve(int h, size_t len, void **ret_ptr, int timeout_ms) {
+        if (!ret_ptr || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bool tz = timeout_ms == 0;
+        int r;
+        if (p->qos.capacity == IPCF_CAPACITY_ZERO) {
+                r = -EOPNOTSUPP;
+                goto out;
+        }
+        if (p->reserving && pthread_equal(p->reserver, pthread_self())) {
+                r = -EBUSY;
+                goto out;
+        }
+        if (len > p->qos.max_msg_size) {
+                r = -EMSGSIZE;
+                goto out;
+        }
+        if ((r = lock_by(&p->wlock, deadline, tz)) < 0)
+                goto out;
+        for (;;) {
+                if ((r = port_end_error(p)) < 0)
+                        break;
+                if (atomic_load(&p->cache_n) && (r = port_flush_cache_locked(p)) < 0)
+                        break;
+                r = atomic_load(&p->cache_n) ? -EAGAIN : ring_reserve(&p->prod, len, ret_ptr);
+                if (r == 0) {
+                        p->reserving = true;
+                        p->reserver = pthread_self();
+                        goto out; /* wlock and our reference stay until ipcf_commit */
+                }
+                if (r != -EAGAIN) {
+                        mark_broken(p, r);
+                        break;
+                }
+                if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED) {
+                        r = -ENOBUFS;
+                        break;
+                }
+                if (p->qos.full == IPCF_FULL_FAIL)
+                        break;
+                if ((r = port_wait_tx(p, len, deadline, tz)) < 0)
+                        break;
+        }
+        pthread_mutex_unlock(&p->wlock);
+out:
+        if (r < 0)
+                port_unref(p);
+        return r;
+}
+
+int ipcf_commit(int h, size_t n) {
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        int r = -EINVAL;
+        if (p->reserving && pthread_equal(p->reserver, pthread_self()) && n <= p->prod.res_len) {
+                publish(p, n);
+                p->reserving = false;
+                if (p->poll_tx)
+                        port_rearm_tx(p);
+                pthread_mutex_unlock(&p->wlock);
+                port_unref(p); /* the reference ipcf_reserve kept */
+                r = 0;
+        }
+        port_unref(p);
+        return r;
+}
+
+ssize_t ipcf_peek(int h, const void **ret_ptr, int timeout_ms) {
+        if (!ret_ptr || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        if (p->peeking && pthread_equal(p->peeker, pthread_self())) {
+                port_unref(p);
+                return -EBUSY;
+        }
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        ssize_t r = lock_by(&p->rlock, deadline, timeout_ms == 0);
+        if (r == 0) {
+                r = next_record(p, ret_ptr, deadline, timeout_ms == 0);
+                if (r >= 0) {
+                        p->peeking = true;
+                        p->peeker = pthread_self();
+                        return r; /* rlock and our reference stay until ipcf_release */
+                }
+                pthread_mutex_unlock(&p->rlock);
+        }
+        port_unref(p);
+        return r;
+}
+
+int ipcf_release(int h) {
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        int r = -EINVAL;
+        if (p->peeking && pthread_equal(p->peeker, pthread_self())) {
+                consumed(p);
+                p->peeking = false;
+                if (p->poll_rx)
+                        port_rearm_rx(p);
+                pthread_mutex_unlock(&p->rlock);
+                port_unref(p); /* the reference ipcf_peek kept */
+                r = 0;
+        }
+        port_unref(p);
+        return r;
+}
+
+int ipcf_flush(int h, int timeout_ms) {
+        if (lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bool tz = timeout_ms == 0;
+        int r = lock_by(&p->wlock, deadline, tz);
+        if (r == 0) {
+                while ((r = port_flush_cache_locked(p)) > 0) {
+                        int w = port_wait_tx(p, p->cache_head->len, deadline, tz);
+                        if (w == -EAGAIN || w == -ETIMEDOUT)
+                                break; /* r: how many are still cached */
+                        if (w < 0 || (w = port_end_error(p)) < 0) {
+                                r = w;
+                                break;
+                        }
+                }
+                pthread_mutex_unlock(&p->wlock);
+        }
+        port_unref(p);
+        return r;
+}

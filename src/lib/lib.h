@@ -1,0 +1,160 @@
+/*
+ * lib.h — internals of libipcf shared by its files (never installed).
+ *
+ * Objects:
+ *   conn   the process's one control connection to ipcfd (conn.c): requests
+ *          are strictly request/reply under a mutex; nothing asynchronous ever
+ *          arrives on it (asynchronous events use their own sockets/eventfds).
+ *   handle a slot of the handle table (handles.c) holding a port or a reg,
+ *          reference-counted so a handle closed by one thread while another
+ *          is inside a call on it stays valid until that call returns.
+ *   port   one end of a flow (port.c, io.c, wait.c).
+ *   reg    one registration of a name (reg.c).
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/ctl.h"
+#include "common/ring.h"
+#include "ipcf.h"
+
+/* ---- control connection (conn.c) ---------------------------------------- */
+
+/* A reply as received: the buffer the message lives in, the parsed view, and
+ * the fds that came with it (owned by the holder; conn_reply_done closes the
+ * ones not taken, i.e. not set to -1). */
+typedef struct conn_reply {
+        uint8_t buf[CTL_MSG_MAX];
+        ctl_msg msg;
+        int fds[CTL_FDS_MAX];
+        unsigned n_fds;
+        int err;                 /* positive errno of a CTL_ERROR reply, else 0 */
+        ipcf_reason reason;      /* REASON/END_CODE of a CTL_ERROR reply */
+} conn_reply;
+
+/* Send req (with fds, kept by the caller) and wait for its reply. Returns 0
+ * with *rep filled for CTL_OK/CTL_FLOW; -errno of a CTL_ERROR (rep->reason
+ * filled, rep still to be released); -EHOSTDOWN if the daemon is unreachable
+ * or died. Always call conn_reply_done(rep) afterwards. */
+int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep);
+void conn_reply_done(conn_reply *rep);
+/* Parse ERRNO/REASON/END_CODE of an error message into rep. Returns -errno. */
+int conn_error_of(const ctl_msg *m, ipcf_reason *ret_reason);
+/* Next request sequence number. */
+uint32_t conn_next_seq(void);
+
+/* A request and its reply on the heap (64 KiB each: never on a thread's stack). */
+typedef struct conn_call {
+        ctl_builder req;
+        conn_reply rep;
+} conn_call;
+
+/* Allocate a call and begin a request of type. NULL if out of memory. */
+conn_call *conn_call_new(uint16_t type);
+/* Run it: conn_request(&c->req, fds, n_fds, &c->rep). */
+int conn_call_run(conn_call *c, const int *fds, unsigned n_fds);
+/* Close the reply's fds not taken (set to -1) and free. Accepts NULL. */
+void conn_call_free(conn_call *c);
+
+/* ---- handle table (handles.c) ------------------------------------------- */
+
+enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2 };
+
+struct port;
+struct reg;
+
+/* Insert obj; returns the handle number or -EMFILE. Takes one reference. */
+int handle_add(enum handle_kind kind, void *obj);
+/* Look up handle h of kind: returns the object with a reference taken, or NULL
+ * (then the caller returns -EBADF). Release with handle_put_*. */
+struct port *handle_get_port(int h);
+struct reg *handle_get_reg(int h);
+/* Remove h from the table (the table's reference is then the caller's to drop).
+ * Returns the object or NULL if h is not of that kind. */
+void *handle_remove(int h, enum handle_kind kind);
+
+/* ---- ports (port.c, io.c, wait.c) --------------------------------------- */
+
+struct cached_msg {
+        struct cached_msg *next;
+        size_t len;
+        uint8_t data[];
+};
+
+typedef struct port {
+        _Atomic int refs;
+        uint64_t flow_id;
+        int side;                       /* 0 allocator, 1 acceptor */
+        ipcf_qos qos;
+        flow_layout layout;
+        void *mem;
+        struct flow_hdr *hdr;
+        struct flow_end *my_end, *peer_end;
+        struct flow_run *my_run, *peer_run;
+        ring_prod prod;                 /* my outgoing ring (index side) */
+        ring_cons cons;                 /* my incoming ring (index 1 - side) */
+        int efd_rx, efd_tx;             /* mine: readable = data / room */
+        int peer_efd_rx, peer_efd_tx;   /* the peer's, to ring it */
+        int peer_pidfd;                 /* readable when the peer process exits; -1 if none */
+        ipcf_peer_info peer;
+
+        pthread_mutex_t wlock, rlock;   /* writers serialised; readers serialised */
+        bool poll_rx, poll_tx;          /* ipcf_fd / ipcf_fd_send were called */
+        bool rx_unset, tx_unset;        /* poll mode: our eventfd may be unreadable */
+        _Atomic bool closed;            /* this side deallocated */
+        _Atomic bool broken;            /* the peer broke the protocol */
+        _Atomic bool peer_gone;         /* the peer process exited (pidfd) */
+
+        /* FULL_CACHE: messages kept in our memory, oldest first (under wlock) */
+        struct cached_msg *cache_head, *cache_tail;
+        _Atomic unsigned cache_n;
+        /* zero-copy: the thread holding wlock (reserve) / rlock (peek) across calls */
+        pthread_t reserver, peeker;
+        bool reserving, peeking;
+} port;
+
+/* Make a port from a FLOW message and its 5 fds (taken on success: set to -1).
+ * Returns the port with one reference, or NULL and *ret_err. */
+port *port_new_from_flow(const ctl_msg *m, int fds[5], int *ret_err);
+void port_ref(port *p);
+void port_unref(port *p);
+
+/* How the flow ended as seen from here: 0 while it is live (or data remains to
+ * be read, for readers), else -EPIPE, -ECONNRESET or -EPROTO. */
+int port_end_error(port *p);
+
+/* wait.c: wake-ups. */
+void port_notify_data(port *p);    /* after a commit: ring the reader if it asked */
+void port_notify_space(port *p);   /* after a consume: ring the writer if it asked */
+/* Wait until ring_ready (rx) or the flow ends, up to deadline (UINT64_MAX:
+ * never). Returns 0, -EAGAIN (deadline already past at entry: timeout 0),
+ * -ETIMEDOUT. */
+int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero);
+/* Wait until a record of len fits (or the flow ends). Same returns. */
+int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero);
+/* Wait until the consumer passed pos (rendezvous). Same returns. */
+int port_wait_passed(port *p, uint64_t pos, uint64_t deadline);
+/* Poll mode: keep the descriptors' readiness exact after a read / a write. */
+void port_rearm_rx(port *p);
+void port_rearm_tx(port *p);
+
+/* io.c: move cached messages into the ring without waiting (under wlock). */
+int port_flush_cache_locked(port *p);
+
+/* ---- registrations (reg.c) ----------------------------------------------- */
+
+typedef struct reg {
+        _Atomic int refs;
+        uint64_t reg_id;
+        int sock;                        /* the daemon sends REQUESTs here */
+        char name[IPCF_NAME_MAX + 1];
+} reg;
+
+void reg_unref(reg *r);
+
+/* misc.c */
+int lib_check_timeout(int timeout_ms);

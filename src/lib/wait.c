@@ -1,0 +1,194 @@
+/*
+ * wait.c — how a side of a flow waits, and how it wakes the other.
+ *
+ * A waiting side first SPINS, for at most qos.spin_us and only while the peer
+ * is running on another CPU (spinning against a peer that shares our CPU, or
+ * sleeps, only delays it). Then it SLEEPS in poll() on its own eventfd (and
+ * the peer's pidfd, so the death of the peer wakes it even without the
+ * daemon).
+ *
+ * The wake-up protocol has no lost wake-ups (the trap in ANCHORS.md: never
+ * sleep on one word while the waker clears another):
+ *   waiter:  want = 1; FENCE; if (condition) { want = 0; return; } poll(efd)
+ *   waker:   publish; FENCE; if (want && exchange(want, 0)) write(efd)
+ * With a full fence on each side, either the waiter sees the publication or
+ * the waker sees want = 1 and rings; the eventfd keeps the ring until the
+ * waiter reads it, so a ring that comes before poll() is not lost.
+ *
+ * Poll mode (after ipcf_fd / ipcf_fd_send) keeps the eventfd's readiness exact:
+ * whenever this side leaves its queue empty (or finds no room), it drains the
+ * eventfd, sets want, fences and re-checks, ringing itself if the state
+ * changed meanwhile.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+
+#include "common/util.h"
+#include "lib/lib.h"
+
+typedef bool (*wait_cond)(port *p, const void *arg);
+
+static void run_note_cpu(port *p, unsigned cpu) {
+        if (atomic_load_explicit(&p->my_run->cpu, memory_order_relaxed) != cpu)
+                atomic_store_explicit(&p->my_run->cpu, cpu, memory_order_relaxed);
+}
+
+static bool peer_spinnable(port *p, unsigned my_cpu) {
+        return !atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) &&
+               atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) != my_cpu;
+}
+
+/* Spin on cond within the budget; true if it became true. */
+static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
+        int c = sched_getcpu();
+        unsigned cpu = c < 0 ? 0 : (unsigned)c;
+        run_note_cpu(p, cpu);
+        if (!p->qos.spin_us || !peer_spinnable(p, cpu))
+                return false;
+        uint64_t limit = now_ns() + (uint64_t)p->qos.spin_us * 1000u;
+        if (limit > deadline)
+                limit = deadline;
+        for (unsigned i = 1;; i++) {
+                if (cond(p, arg))
+                        return true;
+                cpu_relax();
+                if ((i & 63) == 0 && (now_ns() >= limit || !peer_spinnable(p, cpu)))
+                        return false;
+        }
+}
+
+/* One sleep: announce want, re-check, poll. Returns 0 when woken or the
+ * condition holds, -ETIMEDOUT when the deadline passed. */
+static int sleep_once(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, const void *arg,
+                      uint64_t deadline) {
+        struct pollfd pfd[2] = { { .fd = efd, .events = POLLIN },
+                                 { .fd = p->peer_pidfd, .events = POLLIN } };
+        int r;
+
+        atomic_store_explicit(&p->my_run->blocked, 1, memory_order_relaxed);
+        atomic_store_explicit(want, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (cond(p, arg)) {
+                r = 0;
+                goto out;
+        }
+        int timeout = deadline_poll_ms(deadline);
+        if (timeout == 0) {
+                r = -ETIMEDOUT;
+                goto out;
+        }
+        r = poll(pfd, p->peer_pidfd >= 0 ? 2 : 1, timeout);
+        if (r < 0)
+                r = 0; /* EINTR: the caller re-checks and sleeps again */
+        else if (r == 0)
+                r = -ETIMEDOUT;
+        else {
+                if (pfd[1].revents)
+                        atomic_store(&p->peer_gone, true);
+                if (pfd[0].revents) {
+                        efd_drain(efd);
+                        if (efd == p->efd_rx)
+                                p->rx_unset = true;
+                        else
+                                p->tx_unset = true;
+                }
+                r = 0;
+        }
+out:
+        atomic_store_explicit(want, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->my_run->blocked, 0, memory_order_relaxed);
+        return r;
+}
+
+static bool flow_over(port *p) {
+        return port_end_error(p) != 0;
+}
+
+static int wait_for(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, const void *arg,
+                    uint64_t deadline, bool timeout_zero) {
+        if (cond(p, arg))
+                return 0;
+        if (timeout_zero)
+                return -EAGAIN;
+        if (spin_until(p, cond, arg, deadline))
+                return 0;
+        for (;;) {
+                int r = sleep_once(p, efd, want, cond, arg, deadline);
+                if (cond(p, arg))
+                        return 0;
+                if (r == -ETIMEDOUT || now_ns() >= deadline)
+                        return -ETIMEDOUT;
+        }
+}
+
+static bool cond_rx(port *p, const void *arg) {
+        (void)arg;
+        return ring_ready(&p->cons) || flow_over(p);
+}
+
+static bool cond_tx(port *p, const void *arg) {
+        return ring_can_reserve(&p->prod, *(const size_t *)arg) != -EAGAIN || flow_over(p);
+}
+
+static bool cond_passed(port *p, const void *arg) {
+        return ring_passed(&p->prod, *(const uint64_t *)arg) || flow_over(p);
+}
+
+int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero) {
+        return wait_for(p, p->efd_rx, &p->cons.ctl->rx_sleep, cond_rx, NULL, deadline,
+                        timeout_zero);
+}
+
+int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero) {
+        return wait_for(p, p->efd_tx, &p->prod.ctl->tx_sleep, cond_tx, &len, deadline,
+                        timeout_zero);
+}
+
+int port_wait_passed(port *p, uint64_t pos, uint64_t deadline) {
+        return wait_for(p, p->efd_tx, &p->prod.ctl->tx_sleep, cond_passed, &pos, deadline,
+                        false);
+}
+
+void port_notify_data(port *p) {
+        _Atomic uint32_t *want = &p->prod.ctl->rx_sleep;
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(want, memory_order_relaxed) && atomic_exchange(want, 0))
+                efd_signal(p->peer_efd_rx);
+}
+
+void port_notify_space(port *p) {
+        _Atomic uint32_t *want = &p->cons.ctl->tx_sleep;
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(want, memory_order_relaxed) && atomic_exchange(want, 0))
+                efd_signal(p->peer_efd_tx);
+}
+
+/* Poll mode: make efd readable iff cond holds (at quiescence). */
+static void rearm(port *p, int efd, bool *unset, _Atomic uint32_t *want, wait_cond cond,
+                  const void *arg) {
+        if (cond(p, arg)) {
+                if (*unset) {
+                        efd_signal(efd);
+                        *unset = false;
+                }
+                return;
+        }
+        efd_drain(efd);
+        *unset = true;
+        atomic_store_explicit(want, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (cond(p, arg)) {
+                efd_signal(efd);
+                *unset = false;
+        }
+}
+
+void port_rearm_rx(port *p) {
+        rearm(p, p->efd_rx, &p->rx_unset, &p->cons.ctl->rx_sleep, cond_rx, NULL);
+}
+
+void port_rearm_tx(port *p) {
+        size_t need = p->qos.mode == IPCF_MODE_STREAM ? 1 : p->qos.max_msg_size;
+        rearm(p, p->efd_tx, &p->tx_unset, &p->prod.ctl->tx_sleep, cond_tx, &need);
+}

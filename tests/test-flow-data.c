@@ -1,0 +1,425 @@
+/*
+ * test-flow-data.c — the data path of a flow, end to end across two real
+ * processes, without the control plane: rings, wrap-around, every qos option,
+ * timeouts, end of flow, peer death, poll readiness, zero-copy, a hostile peer.
+ * (The same paths through the real daemon are in test-flow.c.)
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/flowpair.h"
+#include "support/test.h"
+
+static void pair(const ipcf_qos *q, int *a, int *b) {
+        CHECK_OK(flowpair_make(q, 0, 0, a, b));
+}
+
+static ipcf_qos qos_default(void) {
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        return q;
+}
+
+TEST(message_roundtrip_and_sizes) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.max_msg_size = 1000;
+        pair(&q, &a, &b);
+        char buf[2000];
+        CHECK_EQ(ipcf_write(a, "hello", 5, 0), 5);
+        CHECK_EQ(ipcf_write(a, "", 0, 0), 0); /* an empty message is a message */
+        CHECK_EQ(ipcf_next_size(b, 0), 5);
+        CHECK_ERR(ipcf_read(b, buf, 4, 0), -EMSGSIZE); /* too small: kept */
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 5);
+        CHECK_MEM(buf, "hello", 5);
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 0);
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 0), -EAGAIN);
+        CHECK_ERR(ipcf_write(a, buf, 1001, 0), -EMSGSIZE);
+        CHECK_EQ(ipcf_write(a, buf, 1000, 0), 1000);
+        /* both directions */
+        CHECK_EQ(ipcf_write(b, "back", 4, 0), 4);
+        CHECK_EQ(ipcf_read(a, buf, sizeof(buf), 0), 4);
+        ipcf_port_stats st;
+        CHECK_OK(ipcf_stats(a, &st));
+        CHECK_EQ(st.msgs_out, 3);
+        CHECK_EQ(st.msgs_in, 1);
+        CHECK_ERR(ipcf_read(-1, buf, 1, 0), -EBADF);
+        CHECK_ERR(ipcf_read(a, buf, 1, -2), -EINVAL);
+}
+
+struct stream_args {
+        int port;
+        unsigned count;
+        size_t max;
+};
+
+/* Writer of numbered messages of varying size, each filled from its number. */
+static void numbered_writer(void *arg) {
+        struct stream_args *s = arg;
+        static uint8_t buf[70000];
+        for (unsigned i = 0; i < s->count; i++) {
+                size_t len = 4 + (i * 2654435761u) % (s->max - 4);
+                test_fill(buf, len, i);
+                memcpy(buf, &i, 4);
+                CHECK_EQ(ipcf_write(s->port, buf, len, 10000), len);
+        }
+}
+
+TEST_TIMEOUT(ring_wraparound_checksums, 120) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.max_bytes = 64 << 10; /* small ring: wraps thousands of times */
+        q.max_msg_size = 5000;
+        pair(&q, &a, &b);
+        struct stream_args s = { .port = a, .count = 200000, .max = 5000 };
+        pid_t w = test_fork(numbered_writer, &s);
+        static uint8_t buf[70000], want[70000];
+        for (unsigned i = 0; i < s.count; i++) {
+                ssize_t n = ipcf_read(b, buf, sizeof(buf), 10000);
+                size_t len = 4 + (i * 2654435761u) % (s.max - 4);
+                CHECK_EQ(n, len);
+                test_fill(want, len, i);
+                memcpy(want, &i, 4);
+                CHECK_MEM(buf, want, len);
+        }
+        CHECK_EQ(test_wait(w, 10000), 0);
+}
+
+TEST(timeouts_each_outcome) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.max_bytes = 4096;
+        q.max_msg_size = 1000;
+        q.full = IPCF_FULL_BLOCK;
+        pair(&q, &a, &b);
+        char buf[1000] = { 0 };
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 0), -EAGAIN);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 50), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 >= 50);
+        int n = 0;
+        while (ipcf_write(a, buf, 1000, 0) == 1000)
+                n++;
+        CHECK(n >= 2);
+        CHECK_ERR(ipcf_write(a, buf, 1000, 0), -EAGAIN);
+        t0 = test_now_ms();
+        CHECK_ERR(ipcf_write(a, buf, 1000, 40), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 >= 40);
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1000); /* room again */
+        CHECK_EQ(ipcf_write(a, buf, 1000, 0), 1000);
+}
+
+TEST(full_policy_fail_and_max_msgs) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.full = IPCF_FULL_FAIL;
+        q.max_msgs = 3;
+        pair(&q, &a, &b);
+        char buf[16];
+        for (int i = 0; i < 3; i++)
+                CHECK_EQ(ipcf_write(a, "x", 1, -1), 1);
+        CHECK_ERR(ipcf_write(a, "x", 1, -1), -EAGAIN); /* FAIL ignores the timeout */
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
+        CHECK_EQ(ipcf_write(a, "x", 1, -1), 1);
+}
+
+TEST(full_policy_cache_delivers_later_in_order) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.full = IPCF_FULL_CACHE;
+        q.cache_msgs = 2;
+        q.max_msgs = 2;
+        pair(&q, &a, &b);
+        int v;
+        for (v = 0; v < 4; v++) /* 2 queued + 2 cached */
+                CHECK_EQ(ipcf_write(a, &v, sizeof(v), 0), sizeof(v));
+        ipcf_port_stats st;
+        CHECK_OK(ipcf_stats(a, &st));
+        CHECK_EQ(st.cached, 2);
+        CHECK_ERR(ipcf_write(a, &v, sizeof(v), 0), -EAGAIN); /* cache full too */
+        CHECK_ERR(ipcf_write(a, &v, sizeof(v), 20), -ETIMEDOUT);
+        for (int i = 0; i < 4; i++) {
+                int got = -1;
+                if (i == 2) /* the writer's next call moves its cache into the queue */
+                        CHECK_EQ(ipcf_flush(a, 0), 0);
+                CHECK_EQ(ipcf_read(b, &got, sizeof(got), 0), sizeof(got));
+                CHECK_EQ(got, i);
+        }
+        CHECK_ERR(ipcf_read(b, &v, sizeof(v), 0), -EAGAIN);
+}
+
+static void slow_reader(void *arg) {
+        int b = *(int *)arg;
+        char buf[64];
+        usleep(100000);
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 5000), 3);
+}
+
+TEST(zero_capacity_rendezvous) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.capacity = IPCF_CAPACITY_ZERO;
+        pair(&q, &a, &b);
+        pid_t r = test_fork(slow_reader, &b);
+        uint64_t t0 = test_now_ms();
+        CHECK_EQ(ipcf_write(a, "abc", 3, 5000), 3);
+        CHECK(test_now_ms() - t0 >= 90); /* returned only once taken */
+        CHECK_EQ(test_wait(r, 5000), 0);
+        /* (the child consumed on b: a fresh flow for the rest, one reader per port) */
+        pair(&q, &a, &b);
+        /* nobody reads: the write times out and the message is withdrawn */
+        CHECK_ERR(ipcf_write(a, "zzz", 3, 30), -ETIMEDOUT);
+        char buf[8];
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 0), -EAGAIN);
+        CHECK_ERR(ipcf_write(a, "zzz", 3, 0), -EAGAIN);
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 0), -EAGAIN);
+}
+
+TEST(unbounded_never_waits_until_its_limit) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.capacity = IPCF_CAPACITY_UNBOUNDED;
+        q.max_bytes = 8 << 20;
+        q.max_msg_size = 64 << 10;
+        pair(&q, &a, &b);
+        static char buf[64 << 10];
+        unsigned n = 0;
+        ssize_t r;
+        while ((r = ipcf_write(a, buf, sizeof(buf), -1)) == (ssize_t)sizeof(buf))
+                n++;
+        CHECK_ERR(r, -ENOBUFS);
+        CHECK(n >= 100); /* ~8 MiB queued without a reader */
+        for (unsigned i = 0; i < n; i++)
+                CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), sizeof(buf));
+        CHECK_EQ(ipcf_write(a, buf, sizeof(buf), -1), sizeof(buf));
+}
+
+TEST(stream_mode_bytes) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.mode = IPCF_MODE_STREAM;
+        q.max_bytes = 16384;
+        q.max_msg_size = 4096;
+        pair(&q, &a, &b);
+        static uint8_t out[100000], in[100000];
+        test_fill(out, sizeof(out), 7);
+        pid_t w = fork();
+        if (w == 0) {
+                CHECK_EQ(ipcf_write(a, out, sizeof(out), 10000), sizeof(out));
+                _exit(0);
+        }
+        size_t got = 0;
+        while (got < sizeof(in)) {
+                ssize_t n = ipcf_read(b, in + got, sizeof(in) - got < 777 ? sizeof(in) - got : 777, 10000);
+                CHECK(n > 0);
+                got += (size_t)n;
+        }
+        CHECK_MEM(in, out, sizeof(out));
+        CHECK_EQ(test_wait(w, 5000), 0);
+}
+
+TEST(dealloc_drains_then_reason) {
+        int a, b;
+        pair(NULL, &a, &b);
+        for (int i = 0; i < 3; i++)
+                CHECK_EQ(ipcf_write(a, &i, sizeof(i), 0), sizeof(i));
+        CHECK_OK(ipcf_dealloc(a, "bye now"));
+        CHECK_ERR(ipcf_write(a, "x", 1, 0), -EBADF);
+        for (int i = 0; i < 3; i++) {
+                int v;
+                CHECK_EQ(ipcf_read(b, &v, sizeof(v), 0), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        char buf[4];
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), -1), -EPIPE);
+        CHECK_ERR(ipcf_write(b, "x", 1, -1), -EPIPE);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(b, &why));
+        CHECK_EQ(why.code, IPCF_END_DEALLOC);
+        CHECK(strcmp(why.text, "bye now") == 0);
+        CHECK_OK(ipcf_dealloc(b, NULL));
+}
+
+static void die_after_writes(void *arg) {
+        int b = *(int *)arg;
+        for (int i = 0; i < 10; i++)
+                CHECK_EQ(ipcf_write(b, &i, sizeof(i), 1000), sizeof(i));
+        raise(SIGKILL);
+}
+
+TEST(peer_death_seen_at_once) {
+        int a, b;
+        pair(NULL, &a, &b);
+        pid_t c = test_fork(die_after_writes, &b);
+        CHECK_OK(flowpair_watch(a, c));
+        for (int i = 0; i < 10; i++) {
+                int v;
+                CHECK_EQ(ipcf_read(a, &v, sizeof(v), 5000), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        uint64_t t0 = test_now_ms();
+        char buf[8];
+        CHECK_ERR(ipcf_read(a, buf, sizeof(buf), -1), -ECONNRESET);
+        CHECK(test_now_ms() - t0 < 1000);
+        CHECK_ERR(ipcf_write(a, "x", 1, -1), -ECONNRESET);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(a, &why));
+        CHECK_EQ(why.code, IPCF_END_PEER_DIED);
+        test_wait(c, 1000);
+}
+
+struct scribble {
+        int port;
+        size_t skip; /* leave this many bytes at the start alone */
+};
+
+static void scribbler(void *arg) {
+        struct scribble *s = arg;
+        size_t size;
+        uint8_t *mem = flowpair_mem(s->port, &size);
+        /* Garbage, over and over, while the other side works. */
+        for (int round = 0; round < 200; round++) {
+                test_fill(mem + s->skip, size - s->skip, (uint64_t)round + 1);
+                usleep(500);
+        }
+}
+
+/* Run reads and writes against a scribbling peer; every outcome must be a
+ * documented one. Returns how many calls failed with -EPROTO. */
+static int survive_scribbler(size_t skip) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.max_bytes = 64 << 10;
+        q.max_msg_size = 4096;
+        pair(&q, &a, &b);
+        struct scribble s = { b, skip };
+        pid_t c = test_fork(scribbler, &s);
+        static char buf[8192];
+        int protos = 0;
+        uint64_t t0 = test_now_ms();
+        while (test_now_ms() - t0 < 300) {
+                ssize_t r = ipcf_read(a, buf, sizeof(buf), 1);
+                ssize_t w = ipcf_write(a, buf, 4000, 1);
+                CHECK(r >= 0 || r == -EAGAIN || r == -ETIMEDOUT || r == -EPROTO ||
+                      r == -EPIPE || r == -ECONNRESET);
+                CHECK(w >= 0 || w == -EAGAIN || w == -ETIMEDOUT || w == -EPROTO ||
+                      w == -EPIPE || w == -ECONNRESET);
+                protos += r == -EPROTO || w == -EPROTO;
+        }
+        CHECK_EQ(test_wait(c, 5000), 0);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(a, &why));
+        CHECK_OK(ipcf_dealloc(a, "bad peer"));
+        return protos;
+}
+
+TEST_TIMEOUT(hostile_peer_breaks_only_its_flow, 60) {
+        /* Garbage in the rings' indexes and records: refused as a protocol error. */
+        CHECK(survive_scribbler(4096) > 0);
+        /* Garbage everywhere, end records included: the flow may look ended;
+         * either way this process is unharmed. */
+        survive_scribbler(0);
+}
+
+static bool readable(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        return poll(&p, 1, 0) == 1;
+}
+
+TEST(poll_fd_is_exact_level_triggered) {
+        int a, b;
+        pair(NULL, &a, &b);
+        int fd = ipcf_fd(b);
+        CHECK(fd >= 0);
+        CHECK(!readable(fd));
+        CHECK_EQ(ipcf_write(a, "1", 1, 0), 1);
+        CHECK(readable(fd));
+        CHECK(readable(fd)); /* level: stays readable until read */
+        CHECK_EQ(ipcf_write(a, "2", 1, 0), 1);
+        char buf[4];
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
+        CHECK(readable(fd));
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
+        CHECK(!readable(fd));
+        /* a blocking read meanwhile must not break it */
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 5), -ETIMEDOUT);
+        CHECK(!readable(fd));
+        CHECK_EQ(ipcf_write(a, "3", 1, 0), 1);
+        CHECK(readable(fd));
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
+        CHECK(!readable(fd));
+        /* send side: readable while there is room */
+        ipcf_qos q = qos_default();
+        int c, d;
+        q.max_msgs = 1;
+        pair(&q, &c, &d);
+        int sfd = ipcf_fd_send(c);
+        CHECK(readable(sfd));
+        CHECK_EQ(ipcf_write(c, "x", 1, 0), 1);
+        CHECK(!readable(sfd));
+        CHECK_EQ(ipcf_read(d, buf, sizeof(buf), 0), 1);
+        CHECK(readable(sfd));
+        /* the end of the flow makes a read not block: readable */
+        CHECK_OK(ipcf_dealloc(a, "end"));
+        CHECK(readable(fd));
+        CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 0), -EPIPE);
+        CHECK(readable(fd));
+}
+
+TEST(zero_copy_reserve_commit_peek_release) {
+        int a, b;
+        pair(NULL, &a, &b);
+        void *w;
+        CHECK_OK(ipcf_reserve(a, 1000, &w, 0));
+        test_fill(w, 600, 3);
+        CHECK_OK(ipcf_commit(a, 600));
+        CHECK_ERR(ipcf_commit(a, 1), -EINVAL);
+        const void *r;
+        CHECK_EQ(ipcf_peek(b, &r, 0), 600);
+        static uint8_t want[600];
+        test_fill(want, 600, 3);
+        CHECK_MEM(r, want, 600);
+        CHECK_OK(ipcf_release(b));
+        CHECK_ERR(ipcf_release(b), -EINVAL);
+        CHECK_ERR(ipcf_peek(b, &r, 0), -EAGAIN);
+}
+
+struct thr {
+        int port, id;
+};
+
+static void *thread_writer(void *arg) {
+        struct thr *t = arg;
+        for (int i = 0; i < 50000; i++) {
+                int msg[2] = { t->id, i };
+                if (ipcf_write(t->port, msg, sizeof(msg), 10000) != sizeof(msg))
+                        return (void *)1;
+        }
+        return NULL;
+}
+
+TEST(concurrent_writers_are_serialised) {
+        int a, b;
+        pair(NULL, &a, &b);
+        pthread_t th[2];
+        struct thr t[2] = { { a, 0 }, { a, 1 } };
+        for (int i = 0; i < 2; i++)
+                pthread_create(&th[i], NULL, thread_writer, &t[i]);
+        int next[2] = { 0, 0 };
+        for (int n = 0; n < 100000; n++) {
+                int msg[2];
+                CHECK_EQ(ipcf_read(b, msg, sizeof(msg), 10000), sizeof(msg));
+                CHECK(msg[0] == 0 || msg[0] == 1);
+                CHECK_EQ(msg[1], next[msg[0]]);
+                next[msg[0]]++;
+        }
+        for (int i = 0; i < 2; i++) {
+                void *ret;
+                pthread_join(th[i], &ret);
+                CHECK(ret == NULL);
+        }
+}
