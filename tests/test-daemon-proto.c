@@ -297,6 +297,14 @@ static bool closed_by_daemon(int fd) {
         return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
+/* Make sure the daemon has handled every event that was ready before this
+ * call (closes of our sockets included): a round trip on fd, which it
+ * answers in the same or a later batch of events, then a little slack. */
+static void sync_daemon(int fd) {
+        CHECK_OK(do_hello(fd, NULL));
+        usleep(10000);
+}
+
 /* Register + alloc + accept; fills both flow ends (a: allocator, b: acceptor). */
 static void make_flow(int ca, int cb, const char *name, const ipcf_qos *qos, uint64_t *ret_reg,
                       int *ret_rs, flowinfo *a, flowinfo *b) {
@@ -517,7 +525,7 @@ TEST_TIMEOUT(alloc_timeout, 20) {
         CHECK_OK(do_alloc(ca, "slow", NULL, 5000, &aid, &reply));
         wait_request(rs, &req, NULL, NULL);
         close(reply);
-        usleep(50000);
+        sync_daemon(cb);
         CHECK_ERR(do_accept(cb, reg, req, &f), -ECANCELED);
         /* So does one whose main connection dies. */
         int cc = CHECK_OK(dconnect());
@@ -945,7 +953,7 @@ TEST_TIMEOUT(list_content, 20) {
         CHECK_EQ(l.names[0].flows, 0);
         /* Closing the request socket is unregistering. */
         close(rs);
-        usleep(20000);
+        sync_daemon(ca);
         do_list(ca, &l);
         CHECK_EQ(l.n_names, 0);
         flow_close(&a);
@@ -1187,7 +1195,7 @@ TEST_TIMEOUT(quotas, 30) {
         CHECK_ERR(do_alloc(c, "q.a", NULL, 5000, &aid, &rp[2]), -EDQUOT);
         close(rp[0]);
         close(rp[1]);
-        usleep(50000); /* the daemon notices the withdrawals */
+        sync_daemon(c); /* the daemon notices the withdrawals */
         /* Flows: each side counts for its user (here both are ours). */
         flowinfo a[2], b[2];
         int cb = CHECK_OK(dconnect());
@@ -1204,7 +1212,7 @@ TEST_TIMEOUT(quotas, 30) {
         CHECK_OK(do_alloc(c, "q.a", &q, 5000, &aid, &rp[0]));
         CHECK_ERR(do_alloc(c, "q.a", &q, 5000, &aid, &rp[1]), -EDQUOT);
         close(rp[0]);
-        usleep(50000);
+        sync_daemon(c);
         CHECK_OK(do_alloc(c, "q.a", &q, 5000, &aid, &rp[0]));
         close(rp[0]);
         /* Connections: c, cb and two more; the fifth is turned away. */
@@ -1565,10 +1573,15 @@ TEST_TIMEOUT(churn_reclaims_everything, 120) {
                         flow_close(&ch.flow[i].f);
         printf("  churn: %u flow ends handed out\n", churn_flows);
         CHECK(churn_flows > 200);
-        /* Everything was reclaimed: no names, no flows, no stray fds. */
-        usleep(200000);
+        /* Everything was reclaimed: no names, no flows, no stray fds
+         * (waiting up to 5 s for the daemon to catch up with the closes). */
         listing l;
-        do_list(probe, &l);
+        for (int i = 0; i < 500; i++) {
+                do_list(probe, &l);
+                if (l.n_names == 0 && l.n_flows == 0 && count_fds(d.pid) == base_fds)
+                        break;
+                usleep(10000);
+        }
         CHECK_EQ(l.n_names, 0);
         CHECK_EQ(l.n_flows, 0);
         CHECK_EQ(count_fds(d.pid), base_fds);
@@ -1591,7 +1604,8 @@ TEST_TIMEOUT(sighup_reloads_config, 20) {
         fputs("[limits]\nregistrations_per_user = many\n", f);
         fclose(f);
         kill(d.pid, SIGHUP);
-        usleep(100000);
+        usleep(100000); /* a reload that would succeed shows here */
+        sync_daemon(c);
         CHECK_ERR(do_register(c, "h.2", 0, 0, &reg, &rs[1]), -EDQUOT);
 
         f = fopen(conf, "w");
