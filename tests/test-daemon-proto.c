@@ -1630,3 +1630,83 @@ TEST_TIMEOUT(sighup_reloads_config, 20) {
         close(c);
         test_daemon_stop(&d);
 }
+
+/* ---- random well-framed requests: the daemon answers or drops, never dies -- */
+
+TEST_TIMEOUT(random_requests_never_crash, 120) {
+        test_daemon d;
+        test_daemon_start(&d, "[name r.*]\nallocate = *\nregister = *\nactivate = exit 0\n", NULL);
+        unsigned seed = 777;
+        int c = -1, drops = 0, answers = 0;
+        ctl_builder *b = malloc(sizeof(*b));
+        rmsg *r = malloc(sizeof(*r));
+        static const char *names[] = { "r.a", "r.b", "x", "", "has space", "r.*" };
+
+        for (int it = 0; it < 4000; it++) {
+                if (c < 0)
+                        c = CHECK_OK(dconnect());
+                uint16_t type = (uint16_t)(1 + rand_r(&seed) % (CTL_TYPE_MAX_ + 1));
+                ctl_begin(b, type, (uint32_t)it);
+                int n_attrs = rand_r(&seed) % 6;
+                for (int k = 0; k < n_attrs; k++) {
+                        uint16_t at = (uint16_t)(1 + rand_r(&seed) % (CTL_A_TYPE_MAX_ + 1));
+                        uint8_t val[300];
+                        size_t len;
+                        switch (rand_r(&seed) % 5) {
+                        case 0: len = 4; break;
+                        case 1: len = 8; break;
+                        case 2: len = sizeof(struct ctl_qos_wire); break;
+                        case 3: { /* a string */
+                                const char *s = names[rand_r(&seed) % ARRAY_SIZE(names)];
+                                len = strlen(s) + 1;
+                                memcpy(val, s, len);
+                                goto put;
+                        }
+                        default: len = (size_t)(rand_r(&seed) % sizeof(val)); break;
+                        }
+                        for (size_t i = 0; i < len; i++)
+                                val[i] = (uint8_t)rand_r(&seed);
+                        /* Small ids often, so some refer to live objects. */
+                        if (len == 8 && rand_r(&seed) % 2)
+                                memset(val + 1, 0, 7);
+                        if (at == CTL_A_TIMEOUT_MS && len == 4)
+                                memcpy(val, "\x32\x00\x00\x00", 4);
+                put:
+                        ctl_put(b, at, val, len);
+                }
+                CHECK_OK(ctl_end(b));
+                int sv[2] = { -1, -1 };
+                unsigned nfds = 0;
+                if (type == CTL_ALLOC ? rand_r(&seed) % 8 != 0 : rand_r(&seed) % 16 == 0) {
+                        CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+                        nfds = 1;
+                }
+                int e = ctl_send(c, b, sv, nfds);
+                safe_close(sv[1]);
+                if (e < 0) { /* dropped already */
+                        safe_close(sv[0]);
+                        c = safe_close(c);
+                        drops++;
+                        continue;
+                }
+                int k = recv_msg(c, r, 5000);
+                if (k == 1) {
+                        answers++;
+                        close_fds(r);
+                } else {
+                        CHECK(k == 0 || k == -ECONNRESET); /* dropped, never silent */
+                        c = safe_close(c);
+                        drops++;
+                }
+                safe_close(sv[0]);
+        }
+        printf("  %d answered, %d dropped\n", answers, drops);
+        CHECK(answers > 100 && drops > 100);
+        safe_close(c);
+        c = CHECK_OK(dconnect());
+        CHECK_OK(do_hello(c, NULL));
+        close(c);
+        free(b);
+        free(r);
+        test_daemon_stop(&d);
+}
