@@ -318,6 +318,11 @@ int main(int argc, char **argv) {
         }
         if (runtime_dir_prepare(d->runtime_dir) < 0)
                 return 1;
+        /* Absolute from here on: it is handed to activated programs, which
+         * may run elsewhere. */
+        char abs_dir[PATH_MAX];
+        if (realpath(d->runtime_dir, abs_dir) && strlen(abs_dir) < sizeof(d->runtime_dir))
+                strcpy(d->runtime_dir, abs_dir);
         path_in_dir(d, "ipcfd.lock", path, sizeof(path));
         lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (lock_fd < 0) {
