@@ -124,13 +124,16 @@ uint64_t ring_commit(ring_prod *p, size_t n) {
                 n = p->res_len;
         h->len = (uint32_t)n;
         h->flags = 0;
-        atomic_store_explicit(&h->tag, TAG(pos, REC_READY), memory_order_release);
-        if (p->pad_pos != UINT64_MAX) {
-                /* Published after the record: a consumer that sees the pad sees it. */
+        if (p->pad_pos == UINT64_MAX) {
+                /* seq_cst: also the store half of the wake-up handshake (wait.c) */
+                atomic_store_explicit(&h->tag, TAG(pos, REC_READY), memory_order_seq_cst);
+        } else {
+                /* The record first, then the pad that leads to it. */
+                atomic_store_explicit(&h->tag, TAG(pos, REC_READY), memory_order_release);
                 struct rec_hdr *pad = rec_at(p->data, p->mask, p->pad_pos);
                 pad->len = 0;
                 pad->flags = REC_PAD;
-                atomic_store_explicit(&pad->tag, TAG(p->pad_pos, REC_READY), memory_order_release);
+                atomic_store_explicit(&pad->tag, TAG(p->pad_pos, REC_READY), memory_order_seq_cst);
         }
         p->last_start = p->pad_pos != UINT64_MAX ? p->pad_pos : pos;
         p->head = pos + ring_rec_size(n);
@@ -218,7 +221,8 @@ static void cons_advance(ring_cons *c, uint64_t next, bool counted, uint32_t len
                 atomic_store_explicit(&c->ctl->bytes_r, c->bytes, memory_order_relaxed);
                 atomic_store_explicit(&c->ctl->msgs_r, c->msgs, memory_order_release);
         }
-        atomic_store_explicit(&c->ctl->tail, next, memory_order_release);
+        /* seq_cst: also the store half of the wake-up handshake (wait.c) */
+        atomic_store_explicit(&c->ctl->tail, next, memory_order_seq_cst);
 }
 
 bool ring_ready(ring_cons *c) {

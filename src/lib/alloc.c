@@ -51,21 +51,13 @@ static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
                 r = conn_error_of(&m, ret_reason);
         else if (m.type != CTL_FLOW || nfds != 5)
                 r = -EPROTO;
-        else {
-                port *p = port_new_from_flow(&m, fds, &r);
-                if (p) {
-                        r = handle_add(HANDLE_PORT, p);
-                        if (r < 0) {
-                                port_unref(p);
-                        } else {
-                                ctl_builder *ack = malloc(sizeof(*ack));
-                                if (ack) {
-                                        ctl_begin(ack, CTL_OK, 0);
-                                        if (ctl_end(ack) > 0)
-                                                (void)ctl_send(sock, ack, NULL, 0);
-                                        free(ack);
-                                }
-                        }
+        else if ((r = port_open_from_flow(&m, fds)) >= 0) {
+                ctl_builder *ack = malloc(sizeof(*ack));
+                if (ack) {
+                        ctl_begin(ack, CTL_OK, 0);
+                        if (ctl_end(ack) > 0)
+                                (void)ctl_send(sock, ack, NULL, 0);
+                        free(ack);
                 }
         }
         for (unsigned i = 0; i < nfds; i++)

@@ -203,7 +203,7 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
                         port_rearm_tx(p);
                 pthread_mutex_unlock(&p->wlock);
         }
-        port_unref(p);
+        handle_put(p);
         return r;
 }
 
@@ -294,7 +294,7 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
                         port_rearm_rx(p);
                 pthread_mutex_unlock(&p->rlock);
         }
-        port_unref(p);
+        handle_put(p);
         return r;
 }
 
@@ -311,7 +311,7 @@ ssize_t ipcf_next_size(int h, int timeout_ms) {
                 r = next_record(p, &src, deadline, timeout_ms == 0);
                 pthread_mutex_unlock(&p->rlock);
         }
-        port_unref(p);
+        handle_put(p);
         return r;
 }
 
@@ -365,7 +365,7 @@ int ipcf_reserve(int h, size_t len, void **ret_ptr, int timeout_ms) {
         pthread_mutex_unlock(&p->wlock);
 out:
         if (r < 0)
-                port_unref(p);
+                handle_put(p);
         return r;
 }
 
@@ -380,10 +380,10 @@ int ipcf_commit(int h, size_t n) {
                 if (p->poll_tx)
                         port_rearm_tx(p);
                 pthread_mutex_unlock(&p->wlock);
-                port_unref(p); /* the reference ipcf_reserve kept */
+                handle_put(p); /* the reference ipcf_reserve kept */
                 r = 0;
         }
-        port_unref(p);
+        handle_put(p);
         return r;
 }
 
@@ -394,7 +394,7 @@ ssize_t ipcf_peek(int h, const void **ret_ptr, int timeout_ms) {
         if (!p)
                 return -EBADF;
         if (p->peeking && pthread_equal(p->peeker, pthread_self())) {
-                port_unref(p);
+                handle_put(p);
                 return -EBUSY;
         }
         uint64_t deadline = deadline_from_timeout(timeout_ms);
@@ -408,7 +408,7 @@ ssize_t ipcf_peek(int h, const void **ret_ptr, int timeout_ms) {
                 }
                 pthread_mutex_unlock(&p->rlock);
         }
-        port_unref(p);
+        handle_put(p);
         return r;
 }
 
@@ -423,10 +423,10 @@ int ipcf_release(int h) {
                 if (p->poll_rx)
                         port_rearm_rx(p);
                 pthread_mutex_unlock(&p->rlock);
-                port_unref(p); /* the reference ipcf_peek kept */
+                handle_put(p); /* the reference ipcf_peek kept */
                 r = 0;
         }
-        port_unref(p);
+        handle_put(p);
         return r;
 }
 
@@ -451,6 +451,6 @@ int ipcf_flush(int h, int timeout_ms) {
                 }
                 pthread_mutex_unlock(&p->wlock);
         }
-        port_unref(p);
+        handle_put(p);
         return r;
 }

@@ -67,15 +67,23 @@ enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2 };
 struct port;
 struct reg;
 
-/* Insert obj; returns the handle number or -EMFILE. Takes one reference. */
-int handle_add(enum handle_kind kind, void *obj);
-/* Look up handle h of kind: returns the object with a reference taken, or NULL
- * (then the caller returns -EBADF). Release with handle_put_*. */
+/* Reserve a slot for a new object of kind: returns its zeroed memory (a port
+ * or a reg) and the number in *ret_h, or NULL (out of handles/memory). Then
+ * initialise it and handle_publish() it, or handle_abort() it. */
+void *handle_alloc(enum handle_kind kind, int *ret_h);
+void handle_publish(void *obj);
+void handle_abort(void *obj);
+/* Look up handle h of a kind and take a reference, or NULL (-EBADF). */
 struct port *handle_get_port(int h);
 struct reg *handle_get_reg(int h);
-/* Remove h from the table (the table's reference is then the caller's to drop).
- * Returns the object or NULL if h is not of that kind. */
-void *handle_remove(int h, enum handle_kind kind);
+/* Drop a reference; the last one of a closed handle destroys the object
+ * (port_destroy / reg_destroy) and frees the number. */
+void handle_put(void *obj);
+/* Close h: later lookups fail. Returns the object with a reference the
+ * caller must put, or NULL if h is not a live handle of that kind. */
+void *handle_close(int h, enum handle_kind kind);
+/* The number of an object's handle. */
+int handle_number(const void *obj);
 
 /* ---- ports (port.c, io.c, wait.c) --------------------------------------- */
 
@@ -86,7 +94,6 @@ struct cached_msg {
 };
 
 typedef struct port {
-        _Atomic int refs;
         uint64_t flow_id;
         int side;                       /* 0 allocator, 1 acceptor */
         ipcf_qos qos;
@@ -118,10 +125,10 @@ typedef struct port {
 } port;
 
 /* Make a port from a FLOW message and its 5 fds (taken on success: set to -1).
- * Returns the port with one reference, or NULL and *ret_err. */
-port *port_new_from_flow(const ctl_msg *m, int fds[5], int *ret_err);
-void port_ref(port *p);
-void port_unref(port *p);
+ * Returns its handle (port-id) or -errno. */
+int port_open_from_flow(const ctl_msg *m, int fds[5]);
+/* Release what a port holds (the last handle_put calls it). */
+void port_destroy(port *p);
 
 /* How the flow ended as seen from here: 0 while it is live (or data remains to
  * be read, for readers), else -EPIPE, -ECONNRESET or -EPROTO. */
@@ -148,13 +155,12 @@ int port_flush_cache_locked(port *p);
 /* ---- registrations (reg.c) ----------------------------------------------- */
 
 typedef struct reg {
-        _Atomic int refs;
         uint64_t reg_id;
         int sock;                        /* the daemon sends REQUESTs here */
         char name[IPCF_NAME_MAX + 1];
 } reg;
 
-void reg_unref(reg *r);
+void reg_destroy(reg *r);
 
 /* misc.c */
 int lib_check_timeout(int timeout_ms);

@@ -21,8 +21,6 @@
 #include "common/util.h"
 #include "lib/lib.h"
 
-_Static_assert(offsetof(port, refs) == 0, "handles.c counts on refs being first");
-
 static int pidfd_open_peer(pid_t pid) {
 #ifdef SYS_pidfd_open
         if (pid <= 0)
@@ -36,14 +34,14 @@ static int pidfd_open_peer(pid_t pid) {
 #endif
 }
 
-port *port_new_from_flow(const ctl_msg *m, int fds[5], int *ret_err) {
+/* Fill p (zeroed) from a FLOW message; takes the fds on success. */
+static int port_init_from_flow(port *p, const ctl_msg *m, int fds[5]) {
         struct ctl_qos_wire qw;
         struct ctl_peer_wire pw;
         uint64_t flow_id, shm_size;
         uint32_t side;
         const char *peer_name;
         struct stat st;
-        port *p;
         int r = -EPROTO;
 
         if (ctl_get_u64(m, CTL_A_FLOW_ID, &flow_id) < 0 ||
@@ -57,30 +55,24 @@ port *port_new_from_flow(const ctl_msg *m, int fds[5], int *ret_err) {
                 if (fds[i] < 0)
                         goto fail;
 
-        p = calloc(1, sizeof(*p));
-        if (!p) {
-                r = -ENOMEM;
-                goto fail;
-        }
         ctl_qos_from_wire(&qw, &p->qos);
         if (ctl_qos_normalize(&p->qos) < 0 || flow_layout_for(&p->qos, &p->layout) < 0 ||
             p->layout.total != shm_size || fstat(fds[0], &st) < 0 ||
             (uint64_t)st.st_size < p->layout.total)
-                goto fail_free;
+                goto fail;
 
         int mflags = MAP_SHARED | (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED ? MAP_NORESERVE : 0);
         p->mem = mmap(NULL, p->layout.total, PROT_READ | PROT_WRITE, mflags, fds[0], 0);
         if (p->mem == MAP_FAILED) {
                 r = -errno;
                 p->mem = NULL;
-                goto fail_free;
+                goto fail;
         }
         p->hdr = flow_hdr_of(p->mem);
         if (p->hdr->magic != FLOW_MAGIC || p->hdr->version != FLOW_VERSION) {
                 munmap(p->mem, p->layout.total);
-                goto fail_free;
+                goto fail;
         }
-        atomic_init(&p->refs, 1);
         p->flow_id = flow_id;
         p->side = (int)side;
         p->my_end = &p->hdr->end[side];
@@ -107,22 +99,26 @@ port *port_new_from_flow(const ctl_msg *m, int fds[5], int *ret_err) {
         p->rx_unset = p->tx_unset = true;
         pthread_mutex_init(&p->wlock, NULL);
         pthread_mutex_init(&p->rlock, NULL);
-        return p;
-
-fail_free:
-        free(p);
+        return 0;
 fail:
-        *ret_err = r;
-        return NULL;
+        return r;
 }
 
-void port_ref(port *p) {
-        atomic_fetch_add(&p->refs, 1);
+int port_open_from_flow(const ctl_msg *m, int fds[5]) {
+        int h;
+        port *p = handle_alloc(HANDLE_PORT, &h);
+        if (!p)
+                return -EMFILE;
+        int r = port_init_from_flow(p, m, fds);
+        if (r < 0) {
+                handle_abort(p);
+                return r;
+        }
+        handle_publish(p);
+        return h;
 }
 
-void port_unref(port *p) {
-        if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
-                return;
+void port_destroy(port *p) {
         munmap(p->mem, p->layout.total);
         safe_close(p->efd_rx);
         safe_close(p->efd_tx);
@@ -135,7 +131,6 @@ void port_unref(port *p) {
         }
         pthread_mutex_destroy(&p->wlock);
         pthread_mutex_destroy(&p->rlock);
-        free(p);
 }
 
 int port_end_error(port *p) {
@@ -162,7 +157,7 @@ int ipcf_end_reason(int h, ipcf_reason *ret) {
         if (!p)
                 return -EBADF;
         if (!ret) {
-                port_unref(p);
+                handle_put(p);
                 return -EINVAL;
         }
         memset(ret, 0, sizeof(*ret));
@@ -181,7 +176,7 @@ int ipcf_end_reason(int h, ipcf_reason *ret) {
                 ret->code = IPCF_END_PEER_DIED;
                 str_copy(ret->text, "peer died", sizeof(ret->text));
         }
-        port_unref(p);
+        handle_put(p);
         return 0;
 }
 
@@ -191,7 +186,7 @@ int ipcf_peer(int h, ipcf_peer_info *ret) {
                 return -EBADF;
         if (ret)
                 *ret = p->peer;
-        port_unref(p);
+        handle_put(p);
         return ret ? 0 : -EINVAL;
 }
 
@@ -201,7 +196,7 @@ int ipcf_qos_get(int h, ipcf_qos *ret) {
                 return -EBADF;
         if (ret)
                 *ret = p->qos;
-        port_unref(p);
+        handle_put(p);
         return ret ? 0 : -EINVAL;
 }
 
@@ -210,7 +205,7 @@ int ipcf_stats(int h, ipcf_port_stats *ret) {
         if (!p)
                 return -EBADF;
         if (!ret) {
-                port_unref(p);
+                handle_put(p);
                 return -EINVAL;
         }
         memset(ret, 0, sizeof(*ret));
@@ -223,7 +218,7 @@ int ipcf_stats(int h, ipcf_port_stats *ret) {
         pthread_mutex_lock(&p->wlock);
         ret->cached = p->cache_n;
         pthread_mutex_unlock(&p->wlock);
-        port_unref(p);
+        handle_put(p);
         return 0;
 }
 
@@ -234,7 +229,7 @@ int ipcf_fd(int h) {
                 if (!r)
                         return -EBADF;
                 int fd = r->sock;
-                reg_unref(r);
+                handle_put(r);
                 return fd;
         }
         pthread_mutex_lock(&p->rlock);
@@ -244,7 +239,7 @@ int ipcf_fd(int h) {
         }
         pthread_mutex_unlock(&p->rlock);
         int fd = p->efd_rx;
-        port_unref(p);
+        handle_put(p);
         return fd;
 }
 
@@ -259,7 +254,7 @@ int ipcf_fd_send(int h) {
         }
         pthread_mutex_unlock(&p->wlock);
         int fd = p->efd_tx;
-        port_unref(p);
+        handle_put(p);
         return fd;
 }
 
@@ -275,7 +270,7 @@ static void dealloc_tell_daemon(uint64_t flow_id, const char *reason) {
 }
 
 int ipcf_dealloc(int h, const char *reason) {
-        port *p = handle_remove(h, HANDLE_PORT);
+        port *p = handle_close(h, HANDLE_PORT);
         char text[IPCF_REASON_MAX + 1];
 
         if (!p)
@@ -308,6 +303,6 @@ int ipcf_dealloc(int h, const char *reason) {
         efd_signal(p->efd_rx);
         efd_signal(p->efd_tx);
         dealloc_tell_daemon(p->flow_id, text);
-        port_unref(p); /* the table's reference */
+        handle_put(p); /* the last put unmaps it */
         return 0;
 }

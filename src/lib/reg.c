@@ -17,13 +17,8 @@
 #include "common/util.h"
 #include "lib/lib.h"
 
-_Static_assert(offsetof(reg, refs) == 0, "handles.c counts on refs being first");
-
-void reg_unref(reg *r) {
-        if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
-                return;
+void reg_destroy(reg *r) {
         safe_close(r->sock);
-        free(r);
 }
 
 int ipcf_register(const char *name, const ipcf_reg_opts *opts) {
@@ -49,26 +44,25 @@ int ipcf_register(const char *name, const ipcf_reg_opts *opts) {
         r = -EPROTO;
         if (ctl_get_u64(&c->rep.msg, CTL_A_REG_ID, &reg_id) < 0 || c->rep.n_fds != 1)
                 goto out;
-        reg *g = calloc(1, sizeof(*g));
+        int h;
+        reg *g = handle_alloc(HANDLE_REG, &h);
         if (!g) {
-                r = -ENOMEM;
+                r = -EMFILE; /* the daemon drops the registration when the socket closes */
                 goto out;
         }
-        atomic_init(&g->refs, 1);
         g->reg_id = reg_id;
         g->sock = c->rep.fds[0];
         c->rep.fds[0] = -1;
         str_copy(g->name, name, sizeof(g->name));
-        r = handle_add(HANDLE_REG, g);
-        if (r < 0)
-                reg_unref(g); /* the daemon drops the registration when the socket closes */
+        handle_publish(g);
+        r = h;
 out:
         conn_call_free(c);
         return r;
 }
 
 int ipcf_unregister(int h) {
-        reg *g = handle_remove(h, HANDLE_REG);
+        reg *g = handle_close(h, HANDLE_REG);
         if (!g)
                 return -EBADF;
         conn_call *c = conn_call_new(CTL_UNREGISTER);
@@ -77,7 +71,7 @@ int ipcf_unregister(int h) {
                 (void)conn_call_run(c, NULL, 0); /* a dead daemon has forgotten it anyway */
                 conn_call_free(c);
         }
-        reg_unref(g);
+        handle_put(g);
         return 0;
 }
 
@@ -146,7 +140,7 @@ int ipcf_request_next(int h, ipcf_request *ret, int timeout_ms) {
                         r = -errno;
         }
         free(buf);
-        reg_unref(g);
+        handle_put(g);
         return r;
 }
 
@@ -167,12 +161,7 @@ static int decide(reg *g, const ipcf_request *req, bool accept, const char *reas
                 if (c->rep.msg.type != CTL_FLOW || c->rep.n_fds != 5) {
                         r = -EPROTO;
                 } else {
-                        port *p = port_new_from_flow(&c->rep.msg, c->rep.fds, &r);
-                        if (p) {
-                                r = handle_add(HANDLE_PORT, p);
-                                if (r < 0)
-                                        port_unref(p);
-                        }
+                        r = port_open_from_flow(&c->rep.msg, c->rep.fds);
                 }
         }
         conn_call_free(c);
@@ -186,7 +175,7 @@ int ipcf_request_accept(int h, const ipcf_request *req) {
         if (!g)
                 return -EBADF;
         int r = decide(g, req, true, NULL);
-        reg_unref(g);
+        handle_put(g);
         return r;
 }
 
@@ -197,7 +186,7 @@ int ipcf_request_refuse(int h, const ipcf_request *req, const char *reason) {
         if (!g)
                 return -EBADF;
         int r = decide(g, req, false, reason);
-        reg_unref(g);
+        handle_put(g);
         return r;
 }
 

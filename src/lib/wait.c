@@ -9,9 +9,11 @@
  *
  * The wake-up protocol has no lost wake-ups (the trap in ANCHORS.md: never
  * sleep on one word while the waker clears another):
- *   waiter:  want = 1; FENCE; if (condition) { want = 0; return; } poll(efd)
- *   waker:   publish; FENCE; if (want && exchange(want, 0)) write(efd)
- * With a full fence on each side, either the waiter sees the publication or
+ *   waiter:  want = 1 (seq_cst); FENCE; if (condition) { want = 0; return; } poll(efd)
+ *   waker:   publish (seq_cst store, ring.c); if (load(want) && exchange(want, 0)) write(efd)
+ * Both sides order their store before their load (a seq_cst store then a
+ * seq_cst load on the waker's side: on x86 the store is the one locked
+ * instruction of the fast path), so either the waiter sees the publication or
  * the waker sees want = 1 and rings; the eventfd keeps the ring until the
  * waiter reads it, so a ring that comes before poll() is not lost.
  *
@@ -67,7 +69,7 @@ static int sleep_once(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, 
         int r;
 
         atomic_store_explicit(&p->my_run->blocked, 1, memory_order_relaxed);
-        atomic_store_explicit(want, 1, memory_order_relaxed);
+        atomic_store(want, 1);
         atomic_thread_fence(memory_order_seq_cst);
         if (cond(p, arg)) {
                 r = 0;
@@ -150,17 +152,16 @@ int port_wait_passed(port *p, uint64_t pos, uint64_t deadline) {
                         false);
 }
 
+/* Called right after the seq_cst store that published (ring_commit, ring_consume). */
 void port_notify_data(port *p) {
         _Atomic uint32_t *want = &p->prod.ctl->rx_sleep;
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(want, memory_order_relaxed) && atomic_exchange(want, 0))
+        if (atomic_load(want) && atomic_exchange(want, 0))
                 efd_signal(p->peer_efd_rx);
 }
 
 void port_notify_space(port *p) {
         _Atomic uint32_t *want = &p->cons.ctl->tx_sleep;
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(want, memory_order_relaxed) && atomic_exchange(want, 0))
+        if (atomic_load(want) && atomic_exchange(want, 0))
                 efd_signal(p->peer_efd_tx);
 }
 
@@ -176,7 +177,7 @@ static void rearm(port *p, int efd, bool *unset, _Atomic uint32_t *want, wait_co
         }
         efd_drain(efd);
         *unset = true;
-        atomic_store_explicit(want, 1, memory_order_relaxed);
+        atomic_store(want, 1);
         atomic_thread_fence(memory_order_seq_cst);
         if (cond(p, arg)) {
                 efd_signal(efd);

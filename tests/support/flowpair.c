@@ -47,16 +47,11 @@ static int make_side(const ipcf_qos *q, const flow_layout *l, int side, pid_t pe
         for (int i = 0; i < 4; i++)
                 /* side 0: rx0 tx0 rx1 tx1; side 1: rx1 tx1 rx0 tx0 */
                 fds[1 + i] = fcntl(efd[side ? (i + 2) % 4 : i], F_DUPFD_CLOEXEC, 0);
-        port *p = port_new_from_flow(&m, fds, &r);
+        r = port_open_from_flow(&m, fds);
         free(b);
-        if (!p) {
+        if (r < 0) {
                 for (int i = 0; i < 5; i++)
                         safe_close(fds[i]);
-                return r;
-        }
-        r = handle_add(HANDLE_PORT, p);
-        if (r < 0) {
-                port_unref(p);
                 return r;
         }
         *ret = r;
@@ -113,7 +108,7 @@ int flowpair_watch(int h, pid_t pid) {
         p->peer.pid = pid;
         p->peer_pidfd = pidfd_open_for_test(pid);
         int r = p->peer_pidfd >= 0 ? 0 : -errno;
-        port_unref(p);
+        handle_put(p);
         return r;
 }
 
@@ -123,6 +118,6 @@ void *flowpair_mem(int h, size_t *ret_size) {
                 return NULL;
         void *mem = p->mem;
         *ret_size = p->layout.total;
-        port_unref(p);
+        handle_put(p);
         return mem;
 }
