@@ -52,6 +52,7 @@ static const char *opt_only;
 static bool opt_pin = true;
 static uint32_t opt_cc = EFCP_CC_NEWRENO;
 static uint64_t opt_spin_ns = 0;
+static uint32_t opt_ack_every = 2;
 
 /* Pins the calling process to one CPU (the two ends on different vCPUs, as
  * the baselines in ANCHORS.md were measured). */
@@ -310,6 +311,7 @@ typedef struct ep {
         int ntx;
         uint64_t dropped;
         uint64_t spin_ns; /* busy-poll this long before sleeping (bulk runs) */
+        uint64_t idle_since;
 } ep;
 
 static void ep_init(ep *e, int fd, int side, double loss) {
@@ -322,6 +324,7 @@ static void ep_init(ep *e, int fd, int side, double loss) {
         c.max_inflight = 8192;
         c.seed = (uint64_t)side + 1;
         c.cc = opt_cc;
+        c.ack_every = opt_ack_every;
         if (efcp_assoc_new(&c, mono_ns(), &e->a) < 0)
                 die("efcp_assoc_new");
         e->fd = fd;
@@ -376,6 +379,7 @@ static int ep_input(ep *e) {
         int n = recvmmsg(e->fd, e->rm, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
                 return 0;
+        e->idle_since = 0;
         uint64_t now = mono_ns();
         for (int i = 0; i < n; i++) {
                 if (e->loss > 0 && ep_uniform(e) < e->loss) {
@@ -396,15 +400,13 @@ static void ep_wait(ep *e) {
         if (d <= now + 20000)
                 return;
         if (e->spin_ns) {
-                uint64_t until = now + e->spin_ns < d ? now + e->spin_ns : d;
-                struct pollfd p = {.fd = e->fd, .events = POLLIN};
-                while (mono_ns() < until)
-                        if (poll(&p, 1, 0) > 0)
-                                return;
-                now = mono_ns();
-                if (d <= now + 20000)
+                /* busy: the caller's loop polls the socket without sleeping */
+                if (e->idle_since == 0)
+                        e->idle_since = now;
+                if (now < e->idle_since + e->spin_ns)
                         return;
         }
+        e->idle_since = 0;
         uint64_t wait = d - now;
         if (wait > 100000000ull)
                 wait = 100000000ull;
@@ -456,7 +458,10 @@ static void efcp_source(int fd, int out, void *arg) {
                         next_dbg = mono_ns() + 500000000ull;
                 }
                 ep_input(&e);
-                while (efcp_flow_send(e.f, msg, sizeof(msg)) == 0)
+                /* a bounded batch per turn, so acks are read and sent
+                 * between batches (a loop that copies the whole window in
+                 * one go starves the I/O for a millisecond) */
+                for (int k = 0; k < 64 && efcp_flow_send(e.f, msg, sizeof(msg)) == 0; k++)
                         ;
                 if (ep_output(&e) == 0)
                         ep_wait(&e);
@@ -474,9 +479,11 @@ static void efcp_sink(int fd, int out, void *arg) {
                 int got = ep_input(&e);
                 if (!e.f)
                         e.f = ep_accept(&e);
-                int r;
-                while (e.f && (r = efcp_flow_recv(e.f, msg, sizeof(msg))) >= 0)
+                int r, k = 0;
+                /* bounded per turn, for the same reason as on the sender */
+                while (e.f && k++ < 64 && (r = efcp_flow_recv(e.f, msg, sizeof(msg))) >= 0)
                         bytes += (uint64_t)r;
+                bool more = e.f && efcp_flow_readable(e.f);
                 uint64_t now = mono_ns();
                 if (bytes && !tw)
                         tw = now + 300000000ull;
@@ -495,7 +502,7 @@ static void efcp_sink(int fd, int out, void *arg) {
                         put_result(out, &res);
                         return;
                 }
-                if (ep_output(&e) == 0 && got == 0)
+                if (ep_output(&e) == 0 && got == 0 && !more)
                         ep_wait(&e);
         }
 }
@@ -611,6 +618,8 @@ int main(int argc, char **argv) {
                         opt_cc = !strcmp(argv[++i], "cubic") ? EFCP_CC_CUBIC : EFCP_CC_NEWRENO;
                 else if (!strcmp(argv[i], "--spin-us") && i + 1 < argc)
                         opt_spin_ns = (uint64_t)atoi(argv[++i]) * 1000;
+                else if (!strcmp(argv[i], "--ack-every") && i + 1 < argc)
+                        opt_ack_every = (uint32_t)atoi(argv[++i]);
                 else if (!strcmp(argv[i], "--no-pin"))
                         opt_pin = false;
                 else if (!strcmp(argv[i], "--only") && i + 1 < argc)

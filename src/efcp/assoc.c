@@ -31,6 +31,7 @@ void efcp_config_default(efcp_config *c) {
                 .flow_send_buf = 256,
                 .max_inflight = 4096,
                 .cc = EFCP_CC_NEWRENO,
+                .ack_every = 2,
                 .pacing = true,
                 .initial_rtt_ns = 10000000,
                 .max_ack_delay_ns = 1000000,
@@ -48,7 +49,8 @@ static int config_check(const efcp_config *c) {
         if (c->max_datagram < 256 || c->max_datagram > 65507 || c->max_flows == 0 ||
             c->max_flows > 4096 || c->flow_window == 0 || c->flow_window > (1u << 20) ||
             c->flow_send_buf == 0 || c->flow_send_buf > (1u << 20) || c->max_inflight < 16 ||
-            c->max_inflight > (1u << 20) || c->cc > EFCP_CC_CUBIC || c->max_ack_delay_ns == 0 ||
+            c->max_inflight > (1u << 20) || c->cc > EFCP_CC_CUBIC ||
+            c->ack_every == 0 || c->ack_every > 64 || c->max_ack_delay_ns == 0 ||
             c->granularity_ns == 0 || c->max_pto_ns == 0 || c->peer_timeout_ns == 0 ||
             c->initial_rtt_ns == 0 || c->keepalive_ns == 0 || c->max_msg > (1u << 30))
                 return -EINVAL;

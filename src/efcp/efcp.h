@@ -70,6 +70,7 @@ typedef struct efcp_config {
         uint32_t flow_send_buf;   /* per-flow send buffer, PDUs (256) */
         uint32_t max_inflight;    /* packets tracked in flight (4096) */
         uint32_t cc;              /* EFCP_CC_NEWRENO or EFCP_CC_CUBIC */
+        uint32_t ack_every;       /* ack at once after this many ack-eliciting packets (2) */
         bool pacing;              /* pace at 1.25·cwnd/srtt (true) */
         uint64_t initial_rtt_ns;  /* RTT assumed before the first sample (10 ms) */
         uint64_t max_ack_delay_ns;/* delay before acking a lone packet (1 ms) */

@@ -73,7 +73,7 @@ counted:
          * never on their own (no ack of acks) */
         if (eliciting) {
                 a->ack_pending = true;
-                if (++a->unacked_eliciting >= 2)
+                if (++a->unacked_eliciting >= a->cfg.ack_every)
                         a->ack_now = true;
                 else if (a->ack_deadline == 0)
                         a->ack_deadline = now + a->cfg.max_ack_delay_ns;
@@ -122,7 +122,11 @@ uint64_t efcp_recovery_pto(const efcp_assoc *a) {
         uint64_t srtt = rtt_srtt(a);
         uint64_t var = a->have_rtt ? a->rttvar : srtt / 2;
         uint64_t v4 = 4 * var > a->cfg.granularity_ns ? 4 * var : a->cfg.granularity_ns;
-        uint64_t pto = srtt + v4 + a->cfg.max_ack_delay_ns;
+        /* the peer may hold its ack for max_ack_delay only while fewer than
+         * ack_every packets are unacknowledged; with more in flight it acks
+         * at once, and waiting for its delay would only lengthen the stall
+         * after a lost tail (at loopback RTTs the delay dwarfs the RTT) */
+        uint64_t pto = srtt + v4 + (a->eliciting_in_flight < a->cfg.ack_every ? a->cfg.max_ack_delay_ns : 0);
         for (uint32_t i = 0; i < a->pto_count && pto < a->cfg.max_pto_ns; i++)
                 pto *= 2;
         return pto < a->cfg.max_pto_ns ? pto : a->cfg.max_pto_ns;
