@@ -1710,3 +1710,37 @@ TEST_TIMEOUT(random_requests_never_crash, 120) {
         free(r);
         test_daemon_stop(&d);
 }
+
+TEST_TIMEOUT(handshake_rate, 60) {
+        /* Not a benchmark, a sanity bound: a full alloc/accept/handover/dealloc
+         * cycle costs a handful of round trips, so hundreds per second at the
+         * very least even under sanitizers. Prints the rate. */
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect()), rs, reply;
+        uint64_t reg, req;
+        flowinfo a, b;
+        CHECK_OK(do_register(cb, "rate", 0, 0, &reg, &rs));
+        enum { N = 1000 };
+        uint64_t t0 = test_now_ns();
+        for (int i = 0; i < N; i++) {
+                CHECK_OK(do_alloc(ca, "rate", NULL, 5000, NULL, &reply));
+                wait_request(rs, &req, NULL, NULL);
+                CHECK_OK(do_accept(cb, reg, req, &b));
+                CHECK_OK(wait_outcome(reply, &a, NULL, NULL, 5000));
+                send_ok(reply);
+                close(reply);
+                CHECK_OK(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, NULL));
+                CHECK_OK(do_simple(cb, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL));
+                flow_close(&a);
+                flow_close(&b);
+        }
+        uint64_t us = (test_now_ns() - t0) / 1000;
+        printf("  %d flows made and ended in %llu ms: %.1f us each\n", N,
+               (unsigned long long)(us / 1000), (double)us / N);
+        CHECK(us / N < 10000);
+        close(rs);
+        close(ca);
+        close(cb);
+        test_daemon_stop(&d);
+}
