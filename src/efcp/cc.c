@@ -131,11 +131,11 @@ void efcp_cc_on_congestion(efcp_cc *cc, uint64_t time_sent, uint64_t now) {
         cc->cwnd = cc->ssthresh;
 }
 
-void efcp_cc_on_spurious(efcp_cc *cc) {
+bool efcp_cc_on_spurious(efcp_cc *cc) {
         if (!cc->undo_cwnd)
-                return;
+                return false;
         if (++cc->epoch_spurious < cc->epoch_lost)
-                return;
+                return false;
         /* every loss of the last reduction was spurious: undo it */
         if (cc->undo_cwnd > cc->cwnd)
                 cc->cwnd = cc->undo_cwnd;
@@ -144,6 +144,7 @@ void efcp_cc_on_spurious(efcp_cc *cc) {
         cc->epoch_start = 0;
         cc->in_recovery = false;
         cc->undo_cwnd = 0;
+        return true;
 }
 
 void efcp_cc_on_persistent(efcp_cc *cc) {

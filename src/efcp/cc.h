@@ -42,8 +42,9 @@ void efcp_cc_on_removed(efcp_cc *cc, uint32_t bytes);
 /* Loss detected; time_sent of the newest lost packet. One reduction per
  * recovery period. */
 void efcp_cc_on_congestion(efcp_cc *cc, uint64_t time_sent, uint64_t now);
-/* A packet declared lost was acknowledged after all. */
-void efcp_cc_on_spurious(efcp_cc *cc);
+/* A packet declared lost was acknowledged after all. Returns true when this
+ * undid the last reduction (all of its losses proved spurious). */
+bool efcp_cc_on_spurious(efcp_cc *cc);
 /* Losses spanning the persistent-congestion duration: back to the minimum. */
 void efcp_cc_on_persistent(efcp_cc *cc);
 /* May a new packet enter flight under cwnd? */

@@ -114,7 +114,7 @@ typedef struct efcp_stats {
         uint64_t bad_crc, bad_header, bad_frame, dup_packets, old_packets;
         uint64_t pdus_in, pdus_out, pdus_retx, pdus_dup, pdus_beyond_credit, pdus_dropped;
         uint64_t msgs_delivered, msgs_dropped;
-        uint64_t pkts_lost, pkts_spurious, ptos, congestion_events;
+        uint64_t pkts_lost, pkts_spurious, ptos, congestion_events, cc_undos;
         uint64_t acks_in, acks_out;
 } efcp_stats;
 

@@ -292,7 +292,8 @@ void efcp_recovery_on_ack(efcp_assoc *a, const efcp_frame *f, uint64_t now) {
                 if (s->pn == pn && s->lost) {
                         s->lost = 0;
                         a->st.pkts_spurious++;
-                        efcp_cc_on_spurious(&a->cc);
+                        if (efcp_cc_on_spurious(&a->cc))
+                                a->st.cc_undos++;
                 }
                 a->lost_recent[k--] = a->lost_recent[--a->nlost_recent];
         }
