@@ -995,8 +995,13 @@ TEST_TIMEOUT(self_flow_dealloc_by_side, 20) {
 /* ---- policy, activation, quotas ------------------------------------------- */
 
 static void as_nobody(void) {
-        gid_t extra = 4321;
-        CHECK_OK(setgroups(1, &extra));
+        /* More supplementary groups than the daemon keeps (64); the one the
+         * policy names is among the first. */
+        gid_t extra[100];
+        for (int i = 0; i < 100; i++)
+                extra[i] = (gid_t)(5000 + i);
+        extra[10] = 4321;
+        CHECK_OK(setgroups(100, extra));
         CHECK_OK(setgid(65534));
         CHECK_OK(setuid(65534));
 }

@@ -79,11 +79,21 @@ static int client_read_cred(int fd, cred *cr) {
         cr->pid = uc.pid;
         cr->uid = uc.uid;
         cr->gid = uc.gid;
-        /* Supplementary groups for group: rules; cut at CRED_GROUPS_MAX (a
-         * longer list fails with ERANGE: then only the primary gid counts). */
+        /* Supplementary groups for group: rules, kept up to CRED_GROUPS_MAX.
+         * A longer list fails with ERANGE and reports the size it needs:
+         * fetch it into a temporary buffer (at most NGROUPS_MAX entries) and
+         * keep the first ones. */
         len = sizeof(cr->groups);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cr->groups, &len) == 0)
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cr->groups, &len) == 0) {
                 cr->n_groups = len / sizeof(gid_t);
+        } else if (errno == ERANGE && len > sizeof(cr->groups) && len <= 65536 * sizeof(gid_t)) {
+                gid_t *all = malloc(len);
+                if (all && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0) {
+                        cr->n_groups = MIN(len / sizeof(gid_t), (size_t)CRED_GROUPS_MAX);
+                        memcpy(cr->groups, all, cr->n_groups * sizeof(gid_t));
+                }
+                free(all);
+        }
         return 0;
 }
 
