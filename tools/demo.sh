@@ -150,7 +150,8 @@ if wait_name demo.file; then
         echo "sha256 received: $sum_out"
         secs=$(echo "$t1 - $t0" | bc -l 2>/dev/null || echo 0)
         if [ "$cat_rc" -eq 0 ] && [ "$listen_rc" -eq 0 ] && [ "$sum_in" = "$sum_out" ]; then
-                ok "$(printf '64 MiB copied intact in %.2f s, cat and listen both exited 0' "$secs")"
+                rate=$(echo "64 / ($secs + 0.000001)" | bc -l 2>/dev/null || echo 0)
+                ok "$(printf '64 MiB copied intact in %.2f s (%.0f MiB/s), cat and listen both exited 0' "$secs" "$rate")"
         else
                 fail "cat exit $cat_rc, listen exit $listen_rc, checksums $([ "$sum_in" = "$sum_out" ] && echo equal || echo differ)"
         fi
