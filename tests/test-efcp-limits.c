@@ -98,6 +98,29 @@ TEST_TIMEOUT(window_larger_than_peer_refused, 30) {
         netsim_pair_deinit(&p);
 }
 
+/* The other way round: the opener has the smaller window, so it is the
+ * peer's answer that does not fit; the opener refuses, both sides learn it,
+ * and no data is lost silently. */
+TEST_TIMEOUT(answer_larger_than_opener_refused, 30) {
+        efcp_config c0, c1;
+        efcp_config_default(&c0);
+        c1 = c0;
+        c0.flow_window = 128;
+        netsim_pair p;
+        netsim_pair_init2(&p, 5, &c0, &c1);
+        link_both(&p, &lan);
+        efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE};
+        efcp_flow *f;
+        CHECK_OK(efcp_flow_open(p.a[0], 1, 2, &pol, &f));
+        netsim_pair_run(&p, 1 * SEC, app_none, NULL);
+        uint32_t reason = 0;
+        CHECK(efcp_flow_deallocated(f, &reason));
+        CHECK_EQ(reason, EFCP_REASON_NO_RESOURCES);
+        CHECK_EQ(count_events(p.a[0], EFCP_EV_FLOW_DEALLOCATED, EFCP_REASON_NO_RESOURCES), 1);
+        CHECK_EQ(count_events(p.a[1], EFCP_EV_FLOW_DEALLOCATED, EFCP_REASON_NO_RESOURCES), 1);
+        netsim_pair_deinit(&p);
+}
+
 /* Forged but well-sealed datagrams full of ALLOC frames for thousands of
  * ports: the engine keeps at most max_flows, answers the rest with a bounded
  * queue of refusals, and stays healthy. */

@@ -282,8 +282,8 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
                 break;
         case EFCP_FT_BLOCKED:
                 f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
-                if (f && f->state == FS_OPEN && f->rx_known)
-                        efcp_ctl_add(a, f, CTL_CREDIT);
+                if (f)
+                        efcp_flow_rx_blocked(f);
                 break;
         case EFCP_FT_ALLOC:
                 input_alloc(a, fr);

@@ -142,8 +142,8 @@ efcp_assoc *efcp_assoc_free(efcp_assoc *a);
 int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now_ns);
 
 /* Writes the next datagram to send into buf (owned by the caller, cap bytes,
- * at least 256). Returns its length, or 0 when nothing is due now. Call it
- * until it returns 0. */
+ * at least cfg.max_datagram, else -EINVAL). Returns its length, or 0 when
+ * nothing is due now. Call it until it returns 0. */
 int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now_ns);
 
 /* Runs expired timers (loss detection, probe timeout, delayed ack, keepalive,
@@ -193,8 +193,10 @@ int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap);
  * then DEALLOC goes to the peer; the port-id is quarantined. The pointer dies. */
 void efcp_flow_close(efcp_flow *f, uint32_t reason);
 
-/* Would a message of len bytes be accepted by efcp_flow_send() now? */
-bool efcp_flow_writable(const efcp_flow *f, size_t len);
+/* Would a message of len bytes be accepted by efcp_flow_send() now? Asking
+ * counts as wanting to send: when the peer's credit is what stops it, the
+ * engine tells the peer (BLOCKED), exactly as a failed send would. */
+bool efcp_flow_writable(efcp_flow *f, size_t len);
 /* Is a message ready for efcp_flow_recv()? */
 bool efcp_flow_readable(const efcp_flow *f);
 /* Has the peer (or the engine) deallocated the flow? Reason in *ret_reason. */

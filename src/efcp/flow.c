@@ -181,12 +181,28 @@ static uint32_t flow_frags(const efcp_flow *f, size_t len) {
         return len == 0 ? 1 : (uint32_t)((len + pm - 1) / pm);
 }
 
-bool efcp_flow_writable(const efcp_flow *f, size_t len) {
-        if (!f || f->state != FS_OPEN || len > f->a->cfg.max_msg)
+/* The peer's credit stops a message of n fragments: say BLOCKED (once per
+ * edge, again after a PTO) so that a lost CREDIT is repaired. */
+static void flow_note_blocked(efcp_flow *f) {
+        efcp_assoc *a = f->a;
+        if (f->blocked_edge != f->snd_edge || a->now >= f->blocked_at + efcp_recovery_pto(a)) {
+                f->blocked_edge = f->snd_edge;
+                f->blocked_at = a->now;
+                efcp_ctl_add(a, f, CTL_BLOCKED);
+        }
+}
+
+bool efcp_flow_writable(efcp_flow *f, size_t len) {
+        if (!f || f->state != FS_OPEN || f->app_closed || f->a->dead || len > f->a->cfg.max_msg)
                 return false;
         uint32_t n = flow_frags(f, len);
-        return f->snd_end - f->snd_una + n <= f->a->cfg.flow_send_buf &&
-               efcp_seq_le(f->snd_end + n, f->snd_edge);
+        if (f->snd_end - f->snd_una + n > f->a->cfg.flow_send_buf)
+                return false;
+        if (!efcp_seq_le(f->snd_end + n, f->snd_edge)) {
+                flow_note_blocked(f);
+                return false;
+        }
+        return true;
 }
 
 int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
@@ -201,13 +217,7 @@ int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
         if (f->snd_end - f->snd_una + n > a->cfg.flow_send_buf)
                 return -EAGAIN;
         if (!efcp_seq_le(f->snd_end + n, f->snd_edge)) {
-                /* the peer's credit is the limit: say so (at most once per
-                 * RTT-ish for a given edge) so a lost update is repaired */
-                if (f->blocked_edge != f->snd_edge || a->now >= f->blocked_at + efcp_recovery_pto(a)) {
-                        f->blocked_edge = f->snd_edge;
-                        f->blocked_at = a->now;
-                        efcp_ctl_add(a, f, CTL_BLOCKED);
-                }
+                flow_note_blocked(f);
                 return -EAGAIN;
         }
         const uint8_t *p = msg;
@@ -342,6 +352,23 @@ bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
         }
 }
 
+void efcp_flow_rx_blocked(efcp_flow *f) {
+        if (f->state != FS_OPEN || !f->rx_known)
+                return;
+        /* advertise the full edge now, whatever the quarter-window rule says:
+         * the sender waits for it */
+        uint32_t edge = f->rcv_head + f->a->cfg.flow_window;
+        if (efcp_seq_lt(f->rcv_adv, edge))
+                f->rcv_adv = edge;
+        efcp_ctl_add(f->a, f, CTL_CREDIT);
+}
+
+void efcp_flow_refuse(efcp_flow *f, uint32_t reason) {
+        efcp_assoc *a = f->a;
+        efcp_assoc_unsolicited(a, f->remote_port, f->local_port, reason);
+        efcp_flow_peer_dealloc(f, reason);
+}
+
 void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
         /* an absolute edge: older (reordered, repeated) updates are harmless */
         if (efcp_seq_lt(f->snd_edge, edge) && edge - f->snd_una <= f->a->cfg.flow_window * 2u) {
@@ -356,6 +383,13 @@ void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
 void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr) {
         if (f->rx_known)
                 return; /* a repeat */
+        if (fr->u.alloc.credit == 0 || fr->u.alloc.credit > f->a->cfg.flow_window ||
+            fr->u.alloc.max_msg > f->a->cfg.max_msg) {
+                /* the peer would send more than our rings hold: refuse loudly
+                 * rather than drop data it believes delivered */
+                efcp_flow_refuse(f, EFCP_REASON_NO_RESOURCES);
+                return;
+        }
         f->rx_known = true;
         f->rcv_isn = f->rcv_head = f->rcv_scan = fr->u.alloc.isn;
         f->rcv_adv = fr->u.alloc.isn + fr->u.alloc.credit;
@@ -474,7 +508,9 @@ void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now) {
                 return;
         }
         if (fr->u.data.len > a->payload_max) {
+                /* larger PDUs than our slots: configurations differ; refuse */
                 a->st.bad_frame++;
+                efcp_flow_refuse(f, EFCP_REASON_NO_RESOURCES);
                 return;
         }
         memcpy(f->rx_data + (size_t)k * a->payload_max, fr->u.data.data, fr->u.data.len);

@@ -212,6 +212,11 @@ void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason);
 void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now);
 void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr);
 void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge);
+/* The peer says our credit stops it: re-advertise the full edge. */
+void efcp_flow_rx_blocked(efcp_flow *f);
+/* Ends an open flow because the peer's parameters do not fit ours: event for
+ * the application, DEALLOC(reason) to the peer. */
+void efcp_flow_refuse(efcp_flow *f, uint32_t reason);
 void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r);
 /* Requeues what r carried if still needed; true if anything was requeued. */
 bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r);

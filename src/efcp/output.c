@@ -131,11 +131,11 @@ static uint8_t *put_data(efcp_assoc *a, uint8_t *p, uint8_t *end, efcp_sent *s, 
 }
 
 int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
-        if (!a || !buf || cap < 256)
+        if (!a || !buf || cap < a->cfg.max_datagram)
                 return -EINVAL;
         efcp_timeout(a, now);
         uint8_t *b = buf;
-        size_t lim = (cap < a->cfg.max_datagram ? cap : a->cfg.max_datagram) - a->trailer;
+        size_t lim = a->cfg.max_datagram - a->trailer;
         uint8_t *p = b + EFCP_HDR_LEN, *end = b + lim;
         uint64_t pn = a->next_pn;
         bool eliciting = false, data = false;
