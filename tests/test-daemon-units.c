@@ -83,7 +83,7 @@ TEST_TIMEOUT(conf_defaults_and_empty, 10) {
         char err[256];
         CHECK_OK(parse("", &c, err));
         CHECK(!c.shared);
-        CHECK_EQ(c.limits.flows_per_user, 1024);
+        CHECK_EQ(c.limits.flows_per_user, 4096);
         CHECK_EQ(c.limits.registrations_per_user, 256);
         CHECK_EQ(c.limits.pending_per_user, 256);
         CHECK_EQ(c.limits.clients_per_user, 256);

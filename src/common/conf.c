@@ -28,7 +28,7 @@ typedef struct slice {
 
 void conf_init(conf *c) {
         memset(c, 0, sizeof(*c));
-        c->limits.flows_per_user = 1024;
+        c->limits.flows_per_user = 4096; /* flow ends: a flow within one user counts 2 */
         c->limits.registrations_per_user = 256;
         c->limits.pending_per_user = 256;
         c->limits.clients_per_user = 256;

@@ -9,7 +9,7 @@
  *   [daemon]
  *   shared = yes                      # yes/no/true/false/on/off/1/0
  *   [limits]                          # per uid; integers may end in k, M, G (x1024)
- *   flows_per_user = 1024
+ *   flows_per_user = 4096            # flow ends (both ends of a flow within one user: 2)
  *   registrations_per_user = 256
  *   pending_per_user = 256
  *   clients_per_user = 256

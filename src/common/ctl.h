@@ -33,8 +33,10 @@
  *   REFUSE      REG_ID, REQ_ID, REASON        -> OK or ERROR
  *   DEALLOC     FLOW_ID, REASON               -> OK (bookkeeping only: the data
  *               path ends through shared memory; see flow_shm.h)
- *   LIST                                      -> OK: DAEMON_PID, UPTIME_MS, then
- *               repeated NAME_ENTRY and FLOW_ENTRY attributes (fixed structs below).
+ *   LIST        [LIST_SKIP]                   -> OK: DAEMON_PID, UPTIME_MS, then
+ *               repeated NAME_ENTRY and FLOW_ENTRY attributes (fixed structs below),
+ *               skipping the first LIST_SKIP entries (names, then flows); LIST_MORE=1
+ *               if the reply was full: ask again with LIST_SKIP += entries received.
  * Daemon -> registration socket (the fd REGISTER returned; SOCK_SEQPACKET):
  *   REQUEST     REQ_ID, NAME (asked for), PEER, PEER_NAME, QOS
  *   The socket is readable exactly when a REQUEST is waiting. A request the
@@ -100,7 +102,9 @@ enum ctl_attr_type {
         CTL_A_UPTIME_MS = 19,  /* u64 */
         CTL_A_NAME_ENTRY = 20, /* struct ctl_name_entry_wire */
         CTL_A_FLOW_ENTRY = 21, /* struct ctl_flow_entry_wire */
-        CTL_A_TYPE_MAX_ = 22,
+        CTL_A_LIST_SKIP = 22,  /* u32: LIST entries (names, then flows) to skip */
+        CTL_A_LIST_MORE = 23,  /* u32: 1 if the LIST reply was cut: ask again */
+        CTL_A_TYPE_MAX_ = 24,
 };
 
 /* Fixed wire structs: little-endian, packed, no implicit padding. */

@@ -43,13 +43,14 @@ uint32_t conn_next_seq(void) {
         return atomic_fetch_add(&conn_seq, 1) + 1;
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&conn_lock); }
-static void atfork_parent(void) { pthread_mutex_unlock(&conn_lock); }
+/* In the child of fork(): it is single-threaded, so a lock another thread of
+ * the parent held is simply reset. The inherited socket belongs to the
+ * parent's conversation: the child forgets it (closing our copy does not
+ * disturb the parent) and opens its own on its next request. */
 static void atfork_child(void) {
-        /* The inherited socket belongs to the parent's conversation: leave it
-         * to the parent (closing our copy does not disturb it). */
+        pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+        conn_lock = fresh;
         conn_fd = safe_close(conn_fd);
-        pthread_mutex_unlock(&conn_lock);
 }
 
 static void conn_init_once(void) {
@@ -61,7 +62,7 @@ static void conn_init_once(void) {
                 snprintf(runtime_dir, sizeof(runtime_dir), "%s/ipcf", xdg);
         else
                 snprintf(runtime_dir, sizeof(runtime_dir), "/tmp/ipcf-%u", (unsigned)getuid());
-        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        pthread_atfork(NULL, NULL, atfork_child);
 }
 
 const char *ipcf_runtime_dir(void) {

@@ -45,6 +45,16 @@ static _Atomic(struct slot *) chunks[CHUNKS_MAX];
 static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
 static int low_free; /* no free slot below this index (under alloc_lock) */
 
+/* The child of fork() is single-threaded: reset a lock another thread held. */
+static void atfork_child(void) {
+        pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+        alloc_lock = fresh;
+}
+
+__attribute__((constructor)) static void handles_init(void) {
+        pthread_atfork(NULL, NULL, atfork_child);
+}
+
 static struct slot *slot_at(int h) {
         if (h < 0 || h >= CHUNKS_MAX * CHUNK_SIZE)
                 return NULL;

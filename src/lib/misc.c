@@ -76,54 +76,81 @@ static void flow_from_wire(const struct ctl_flow_entry_wire *w, ipcf_flow_entry 
         e->state = le32toh(w->state);
 }
 
-int ipcf_list(ipcf_listing **ret) {
-        if (!ret)
-                return -EINVAL;
-        conn_call *c = conn_call_new(CTL_LIST);
-        if (!c)
-                return -ENOMEM;
-        int r = conn_call_run(c, NULL, 0);
-        ipcf_listing *l = NULL;
-        if (r < 0)
-                goto out;
-        r = -ENOMEM;
-        l = calloc(1, sizeof(*l));
-        if (!l)
-                goto out;
-        uint32_t pid = 0;
-        (void)ctl_get_u32(&c->rep.msg, CTL_A_PID, &pid);
-        (void)ctl_get_u64(&c->rep.msg, CTL_A_UPTIME_MS, &l->daemon_uptime_ms);
-        l->daemon_pid = (pid_t)pid;
-        size_t cur = 0, nn = 0, nf = 0;
+/* Append the entries of one LIST reply to l (arrays grown as needed). */
+static int list_absorb(ipcf_listing *l, const ctl_msg *m, size_t *cap_n, size_t *cap_f,
+                       uint32_t *ret_entries) {
+        size_t cur = 0;
         uint16_t t, len;
         const void *v;
-        while (ctl_attr_next(&c->rep.msg, &cur, &t, &v, &len)) {
-                nn += t == CTL_A_NAME_ENTRY && len == sizeof(struct ctl_name_entry_wire);
-                nf += t == CTL_A_FLOW_ENTRY && len == sizeof(struct ctl_flow_entry_wire);
-        }
-        l->names = calloc(nn ? nn : 1, sizeof(*l->names));
-        l->flows = calloc(nf ? nf : 1, sizeof(*l->flows));
-        if (!l->names || !l->flows)
-                goto out;
-        cur = 0;
-        while (ctl_attr_next(&c->rep.msg, &cur, &t, &v, &len)) {
+        *ret_entries = 0;
+        while (ctl_attr_next(m, &cur, &t, &v, &len)) {
                 if (t == CTL_A_NAME_ENTRY && len == sizeof(struct ctl_name_entry_wire)) {
+                        if (l->n_names == *cap_n) {
+                                size_t n = *cap_n ? *cap_n * 2 : 64;
+                                void *a = realloc(l->names, n * sizeof(*l->names));
+                                if (!a)
+                                        return -ENOMEM;
+                                l->names = a;
+                                *cap_n = n;
+                        }
                         struct ctl_name_entry_wire w;
                         memcpy(&w, v, sizeof(w));
                         name_from_wire(&w, &l->names[l->n_names++]);
+                        (*ret_entries)++;
                 } else if (t == CTL_A_FLOW_ENTRY && len == sizeof(struct ctl_flow_entry_wire)) {
+                        if (l->n_flows == *cap_f) {
+                                size_t n = *cap_f ? *cap_f * 2 : 64;
+                                void *a = realloc(l->flows, n * sizeof(*l->flows));
+                                if (!a)
+                                        return -ENOMEM;
+                                l->flows = a;
+                                *cap_f = n;
+                        }
                         struct ctl_flow_entry_wire w;
                         memcpy(&w, v, sizeof(w));
                         flow_from_wire(&w, &l->flows[l->n_flows++]);
+                        (*ret_entries)++;
                 }
         }
+        return 0;
+}
+
+int ipcf_list(ipcf_listing **ret) {
+        if (!ret)
+                return -EINVAL;
+        ipcf_listing *l = calloc(1, sizeof(*l));
+        size_t cap_n = 0, cap_f = 0;
+        uint32_t skip = 0, more = 1;
+        int r = l ? 0 : -ENOMEM;
+        /* Page by page: each reply is one control message. */
+        while (r == 0 && more) {
+                conn_call *c = conn_call_new(CTL_LIST);
+                if (!c) {
+                        r = -ENOMEM;
+                        break;
+                }
+                ctl_put_u32(&c->req, CTL_A_LIST_SKIP, skip);
+                r = conn_call_run(c, NULL, 0);
+                if (r == 0) {
+                        uint32_t pid = 0, got = 0;
+                        more = 0;
+                        (void)ctl_get_u32(&c->rep.msg, CTL_A_PID, &pid);
+                        (void)ctl_get_u64(&c->rep.msg, CTL_A_UPTIME_MS, &l->daemon_uptime_ms);
+                        (void)ctl_get_u32(&c->rep.msg, CTL_A_LIST_MORE, &more);
+                        l->daemon_pid = (pid_t)pid;
+                        r = list_absorb(l, &c->rep.msg, &cap_n, &cap_f, &got);
+                        if (got == 0)
+                                more = 0; /* no progress: stop rather than loop */
+                        skip += got;
+                }
+                conn_call_free(c);
+        }
+        if (r < 0) {
+                ipcf_listing_free(l);
+                return r;
+        }
         *ret = l;
-        l = NULL;
-        r = 0;
-out:
-        ipcf_listing_free(l);
-        conn_call_free(c);
-        return r;
+        return 0;
 }
 
 void ipcf_listing_free(ipcf_listing *l) {

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# setup.sh — install what ipcf needs to build, test, fuzz and benchmark, from
+# Debian 12 packages. Safe to run again: it installs only what is missing.
+set -euo pipefail
+pkgs=(make gcc clang libclang-rt-14-dev libsodium-dev pkg-config iproute2 procps)
+# Benchmark baselines and plots (issue: side-by-side benchmarks).
+pkgs+=(libnng-dev libzmq3-dev libtirpc-dev gnuplot-nox)
+missing=()
+for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo=sudo
+        echo "setup: installing ${missing[*]}"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
