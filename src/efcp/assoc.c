@@ -315,17 +315,19 @@ int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now) {
                 a->st.bad_header++;
                 return -EBADMSG;
         }
-        if (!efcp_wire_check_plain(p, len)) {
+        const uint8_t *fp;
+        size_t flen;
+        if (efcp_unseal(a, p, len, &h, &fp, &flen) < 0) {
                 a->st.bad_crc++;
                 return -EBADMSG;
         }
         /* pass 1: parse everything; a datagram with any malformed frame is
          * dropped whole, before its packet number is recorded */
-        size_t off = EFCP_HDR_LEN, end = len - EFCP_CRC_LEN;
+        size_t off = 0;
         bool eliciting = false;
         efcp_frame fr;
-        while (off < end) {
-                int n = efcp_wire_get_frame(p + off, end - off, &fr);
+        while (off < flen) {
+                int n = efcp_wire_get_frame(fp + off, flen - off, &fr);
                 if (n < 0) {
                         a->st.bad_frame++;
                         return -EBADMSG;
@@ -344,8 +346,8 @@ int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now) {
         }
         a->last_rx = now;
         /* pass 2: act */
-        for (off = EFCP_HDR_LEN; off < end && !a->dead;) {
-                int n = efcp_wire_get_frame(p + off, end - off, &fr);
+        for (off = 0; off < flen && !a->dead;) {
+                int n = efcp_wire_get_frame(fp + off, flen - off, &fr);
                 input_frame(a, &fr, now);
                 off += (size_t)n;
         }

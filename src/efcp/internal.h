@@ -191,6 +191,16 @@ efcp_flow *efcp_assoc_lookup(efcp_assoc *a, uint32_t local_port);
 /* Makes sure the per-flow timer scan runs no later than at. */
 void efcp_assoc_flow_timer(efcp_assoc *a, uint64_t at);
 
+/* seal.c: appends the trailer to dgram[0..len) (room for a->trailer bytes
+ * guaranteed by the caller) and returns the datagram's length. */
+size_t efcp_seal(efcp_assoc *a, uint8_t *dgram, size_t len);
+/* Checks (later: decrypts) a datagram whose header h was parsed; on success
+ * ret_frames and ret_len give the frame area, borrowed from dgram (later: from
+ * the association scratch buffer) until the next call. -EBADMSG if it
+ * fails integrity. */
+int efcp_unseal(efcp_assoc *a, const uint8_t *dgram, size_t len, const efcp_hdr *h,
+                const uint8_t **ret_frames, size_t *ret_len);
+
 /* recovery.c */
 int efcp_rx_record(efcp_assoc *a, uint64_t pn, bool eliciting, uint64_t now);
 void efcp_rx_ack_sent(efcp_assoc *a);

@@ -194,8 +194,7 @@ seal:
                       .pn = pn};
         efcp_wire_put_hdr(b, &h);
         size_t len = (size_t)(p - b);
-        efcp_wire_seal_plain(b, len);
-        len += a->trailer;
+        len = efcp_seal(a, b, len);
         a->next_pn++;
         a->st.dgrams_out++;
         a->st.bytes_out += len;
