@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1748,4 +1749,126 @@ TEST_TIMEOUT(handshake_rate, 60) {
         close(ca);
         close(cb);
         test_daemon_stop(&d);
+}
+
+/* ---- a tiny descriptor limit: the caps hold, the daemon survives ---------- */
+
+/* HELLO that tolerates a connection the daemon turned away: 0 or -errno. */
+static int try_hello(int fd) {
+        ctl_builder b;
+        rmsg r;
+        ctl_begin(&b, CTL_HELLO, next_seq++);
+        CHECK_OK(ctl_end(&b));
+        int e = ctl_send(fd, &b, NULL, 0);
+        if (e < 0)
+                return e;
+        e = recv_msg(fd, &r, 5000);
+        return e == 1 && r.m.type == CTL_OK ? 0 : e < 0 ? e : -ECONNRESET;
+}
+
+TEST_TIMEOUT(tiny_fd_limit, 60) {
+        char dir[] = "/tmp/ipcf-test-fd.XXXXXX";
+        CHECK(mkdtemp(dir));
+        setenv("IPCF_RUNTIME_DIR", dir, 1);
+        pid_t p = fork();
+        CHECK(p >= 0);
+        if (p == 0) {
+                struct rlimit rl = { 64, 64 };
+                setrlimit(RLIMIT_NOFILE, &rl);
+                char *bin = test_build_path("bin/ipcfd");
+                execl(bin, bin, "--runtime-dir", dir, (char *)NULL);
+                _exit(127);
+        }
+        int probe = -1;
+        for (int i = 0; i < 500 && (probe = dconnect()) < 0; i++)
+                usleep(10000);
+        CHECK(probe >= 0);
+
+        /* Far more of everything than 64 descriptors allow. */
+        enum { N = 24 };
+        int conn[N], rs[N], reply[N];
+        uint64_t reg[N];
+        flowinfo fa[N], fb[N];
+        int n_conn = 0, n_reg = 0, n_flow = 0, refused = 0;
+        for (int i = 0; i < N; i++) {
+                conn[i] = dconnect();
+                rs[i] = reply[i] = -1;
+                fa[i].fds[0] = fb[i].fds[0] = -1;
+                if (conn[i] < 0 || try_hello(conn[i]) < 0) {
+                        /* Turned away: the daemon closed it. */
+                        safe_close(conn[i]);
+                        conn[i] = -1;
+                        refused++;
+                        continue;
+                }
+                n_conn++;
+        }
+        for (int i = 0; i < N; i++) {
+                char name[16];
+                if (conn[i] < 0)
+                        continue;
+                snprintf(name, sizeof(name), "fd.%d", i);
+                if (do_register(conn[i], name, 0, 0, &reg[i], &rs[i]) < 0) {
+                        rs[i] = -1;
+                        continue;
+                }
+                n_reg++;
+                int e = do_alloc(probe, name, NULL, 2000, NULL, &reply[i]);
+                if (e < 0) {
+                        CHECK(e == -EDQUOT || e == -EMFILE || e == -ENOMEM);
+                        reply[i] = -1;
+                        continue;
+                }
+                uint64_t req;
+                wait_request(rs[i], &req, NULL, NULL);
+                e = do_accept(conn[i], reg[i], req, &fb[i]);
+                if (e < 0) {
+                        CHECK(e == -EDQUOT || e == -EMFILE);
+                        fb[i].fds[0] = -1;
+                        continue;
+                }
+                CHECK_OK(wait_outcome(reply[i], &fa[i], NULL, NULL, 5000));
+                send_ok(reply[i]);
+                n_flow++;
+        }
+        printf("  %d connections (%d turned away), %d registrations, %d flows\n", n_conn, refused,
+               n_reg, n_flow);
+        CHECK(refused > 0 && n_flow > 0 && n_flow < N);
+        CHECK_OK(do_hello(probe, NULL));
+        /* Release everything; the daemon is whole again. */
+        for (int i = 0; i < N; i++) {
+                if (fa[i].fds[0] >= 0)
+                        flow_close(&fa[i]);
+                if (fb[i].fds[0] >= 0)
+                        flow_close(&fb[i]);
+                safe_close(reply[i]);
+                safe_close(rs[i]);
+                safe_close(conn[i]);
+        }
+        close(probe);
+        probe = -1;
+        for (int i = 0; i < 500 && probe < 0; i++) {
+                probe = dconnect();
+                if (probe >= 0 && try_hello(probe) < 0)
+                        probe = safe_close(probe);
+                if (probe < 0)
+                        usleep(10000);
+        }
+        CHECK(probe >= 0);
+        listing l;
+        for (int i = 0; i < 200; i++) {
+                do_list(probe, &l);
+                if (l.n_flows == 0 && l.n_names == 0)
+                        break;
+                usleep(10000);
+        }
+        CHECK_EQ(l.n_flows, 0);
+        CHECK_EQ(l.n_names, 0);
+        close(probe);
+        kill(p, SIGTERM);
+        CHECK_EQ(test_wait(p, 5000), 0);
+        char path[300];
+        snprintf(path, sizeof(path), "%s/ipcfd.lock", dir);
+        unlink(path);
+        CHECK_OK(rmdir(dir));
 }
