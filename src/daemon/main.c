@@ -16,7 +16,8 @@
  *      stale), bound, mode 0600 (0666 with --shared), listening;
  *   6. DIR/ipcfd.pid; signals through a signalfd; the loop.
  * SIGTERM/SIGINT end the loop; everything is released, the socket and pid
- * file are unlinked, and the exit status is 0. SIGHUP reloads the config.
+ * file are unlinked, and the exit status is 0. SIGHUP reloads the config;
+ * SIGUSR1 writes a summary of the daemon's objects to stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -229,6 +230,24 @@ static void config_reload(ipcfd *d) {
         log_debug("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
 }
 
+/* SIGUSR1: one summary line, then one line per client, on stderr (whatever
+ * --verbose says): a look inside a running daemon without a debugger. */
+static void state_dump(ipcfd *d) {
+        log_error("state: %zu clients, %zu registrations, %zu allocations, %zu flows, %zu activations, "
+                  "%zu timers", d->n_clients, d->n_regs, d->n_allocs, d->n_flows, d->n_activations,
+                  loop_timers(d->loop));
+        dlist_for_each(pos, &d->clients) {
+                client *c = dlist_entry(pos, client, link);
+                size_t regs = 0, allocs = 0, sides = 0;
+                dlist_for_each(p2, &c->regs) regs++;
+                dlist_for_each(p2, &c->allocs) allocs++;
+                dlist_for_each(p2, &c->sides) sides++;
+                log_error("state: client %llu pid %d uid %u %s: %zu regs, %zu allocs, %zu flow sides%s",
+                          (unsigned long long)c->id, (int)c->cred.pid, (unsigned)c->cred.uid, c->prog,
+                          regs, allocs, sides, c->paused ? ", paused" : "");
+        }
+}
+
 static void on_signal(loop_io *io, uint32_t events) {
         struct signalfd_siginfo si;
         while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
@@ -237,6 +256,8 @@ static void on_signal(loop_io *io, uint32_t events) {
                         loop_quit(the_daemon.loop);
                 } else if (si.ssi_signo == SIGHUP) {
                         config_reload(&the_daemon);
+                } else if (si.ssi_signo == SIGUSR1) {
+                        state_dump(&the_daemon);
                 } else if (si.ssi_signo == SIGCHLD) {
                         activation_sigchld(&the_daemon);
                 }
@@ -368,6 +389,7 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
         sigaddset(&mask, SIGCHLD); /* only for children without a pidfd */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
