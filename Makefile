@@ -153,3 +153,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Keep objects of test/bench programs (no needless rebuilds).
+.SECONDARY:
