@@ -55,7 +55,8 @@ static int config_check(const efcp_config *c) {
             c->initial_rtt_ns == 0 || c->keepalive_ns == 0 || c->max_msg > (1u << 30))
                 return -EINVAL;
         /* the largest message must fit both windows, or it could never go */
-        uint32_t pm = c->max_datagram - EFCP_HDR_LEN - EFCP_TAG_LEN - EFCP_DATA_HDR_LEN;
+        uint32_t pm = c->max_datagram - EFCP_HDR_LEN - EFCP_TAG_LEN - EFCP_DATA_HDR_LEN -
+                      EFCP_ALLOC_LEN; /* the smallest fragment size (flow.c) */
         uint32_t frags = c->max_msg / pm + 1;
         if (frags > c->flow_window || frags > c->flow_send_buf)
                 return -EINVAL;
@@ -73,7 +74,7 @@ int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_ass
         /* the payload size leaves room for a 16-byte tag, so that the later
          * authenticated mode carries the same PDUs in the same datagrams */
         a->payload_max = cfg->max_datagram - EFCP_HDR_LEN - EFCP_TAG_LEN - EFCP_DATA_HDR_LEN;
-        a->max_frags = cfg->max_msg / a->payload_max + 1;
+        a->max_frags = cfg->max_msg / (a->payload_max - EFCP_ALLOC_LEN) + 1;
         uint32_t ring = 1;
         while (ring < cfg->max_inflight)
                 ring <<= 1;

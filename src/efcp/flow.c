@@ -176,8 +176,15 @@ void efcp_flow_check_close(efcp_flow *f) {
         efcp_ctl_add(f->a, f, CTL_DEALLOC);
 }
 
+/* Fragment size for messages queued now. Until the peer has acknowledged our
+ * ALLOC, every DATA rides with it, so PDUs are cut ALLOC-sized smaller to
+ * leave it room in a full datagram; PDUs cut later use the whole payload. */
+static uint32_t flow_chunk(const efcp_flow *f) {
+        return f->a->payload_max - (f->alloc_acked ? 0 : EFCP_ALLOC_LEN);
+}
+
 static uint32_t flow_frags(const efcp_flow *f, size_t len) {
-        uint32_t pm = f->a->payload_max;
+        uint32_t pm = flow_chunk(f);
         return len == 0 ? 1 : (uint32_t)((len + pm - 1) / pm);
 }
 
@@ -221,9 +228,10 @@ int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
                 return -EAGAIN;
         }
         const uint8_t *p = msg;
+        uint32_t pm = flow_chunk(f);
         for (uint32_t i = 0; i < n; i++) {
                 uint32_t seq = f->snd_end + i, k = seq & f->tx_mask;
-                size_t chunk = len > a->payload_max ? a->payload_max : len;
+                size_t chunk = len > pm ? pm : len;
                 if (chunk)
                         memcpy(f->tx_data + (size_t)k * a->payload_max, p, chunk);
                 f->tx_len[k] = (uint16_t)chunk;

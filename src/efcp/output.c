@@ -2,7 +2,7 @@
  * output.c — building the next datagram of an association.
  *
  * Order of frames in a datagram, by urgency:
- *   1. ACK (due now, or piggybacked whenever anything else goes out);
+ *   1. ACK when due (else, at the end, 6., if it fits beside the rest);
  *   2. DEALLOC answers for flows we hold no state for;
  *   3. per-flow control: ALLOC, DEALLOC, CREDIT, BLOCKED;
  *   4. PING (keepalive or probe);
@@ -11,6 +11,7 @@
  *      ignores both). An ALLOC rides in front of a flow's DATA until the
  *      peer has acknowledged one, so DATA never reaches a peer that cannot
  *      know the flow's initial sequence number.
+ *   6. a pending (not yet due) ACK, in whatever room is left.
  * Control frames ignore cwnd (they are small and unblock the peer). A packet
  * that carries anything but ACK/PADDING is ack-eliciting and in flight; its
  * frames are remembered (refs) so recovery.c can requeue or confirm them.
@@ -19,6 +20,7 @@
  * Caller: the application through efcp_output(); one thread at a time.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "efcp/internal.h"
@@ -42,6 +44,21 @@ static uint8_t *put_alloc(uint8_t *p, efcp_sent *s, const efcp_flow *f) {
         p += efcp_wire_put_alloc(p, (uint8_t)f->policy, f->remote_port, f->local_port, f->snd_isn,
                                  f->a->cfg.flow_window, f->a->cfg.max_msg);
         pkt_ref(s, REF_ALLOC, f, 0);
+        return p;
+}
+
+/* Writes an ACK of as many ranges as fit (newest first; at least one), if
+ * one fits at all. */
+static uint8_t *put_ack(efcp_assoc *a, uint8_t *p, uint8_t *end, uint64_t now) {
+        if (end - p < (ptrdiff_t)EFCP_ACK_LEN(0))
+                return p;
+        efcp_ack_range r[EFCP_ACK_MAX_RANGES + 1];
+        uint32_t fit = (uint32_t)((end - p - EFCP_ACK_LEN(0)) / 8) + 1;
+        uint32_t n = efcp_rx_ack_ranges(a, r, fit < EFCP_ACK_MAX_RANGES + 1 ? fit : EFCP_ACK_MAX_RANGES + 1);
+        uint64_t delay = now > a->largest_rx_time ? (now - a->largest_rx_time) / 1000 : 0;
+        p += efcp_wire_put_ack(p, r, n, delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay);
+        efcp_rx_ack_sent(a);
+        a->st.acks_out++;
         return p;
 }
 
@@ -159,14 +176,11 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
         if (!ack_due && !ctl_ok && !data_ok)
                 return 0;
 
-        if (a->ack_pending) {
-                efcp_ack_range r[EFCP_ACK_MAX_RANGES + 1];
-                uint32_t n = efcp_rx_ack_ranges(a, r, EFCP_ACK_MAX_RANGES + 1);
-                uint64_t delay = now > a->largest_rx_time ? (now - a->largest_rx_time) / 1000 : 0;
-                p += efcp_wire_put_ack(p, r, n, delay > UINT32_MAX ? UINT32_MAX : (uint32_t)delay);
-                efcp_rx_ack_sent(a);
-                a->st.acks_out++;
-        }
+        /* An ACK that is due goes first; one that is merely pending rides at
+         * the end of the datagram if there is room left (a full-size DATA
+         * leaves none, and is worth more than an early ack). */
+        if (ack_due || ring_full)
+                p = put_ack(a, p, end, now);
         if (ring_full)
                 goto seal;
         s = &a->sent[pn & a->sent_mask];
@@ -186,6 +200,8 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
         if (data_ok)
                 p = put_data(a, p, end, s, &data);
         eliciting |= data;
+        if (a->ack_pending && eliciting)
+                p = put_ack(a, p, end, now);
 
 seal:
         if (p == b + EFCP_HDR_LEN)
