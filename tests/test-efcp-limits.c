@@ -298,6 +298,27 @@ TEST_TIMEOUT(heavy_loss_many_ranges, 60) {
         }
 }
 
+/* A path with a 1200-byte MTU: an association configured for it (no path MTU
+ * discovery yet: max_datagram is configuration) never sends a datagram the
+ * link drops, and fragmentation carries the large messages. */
+TEST_TIMEOUT(small_mtu_path, 60) {
+        netsim_seeds s = netsim_seed_range(400, 4);
+        for (g_seed = s.first; g_seed < s.first + s.count; g_seed++) {
+                efcp_config c;
+                efcp_config_default(&c);
+                c.max_datagram = 1200;
+                netsim_pair p;
+                netsim_pair_init(&p, g_seed, &c);
+                netsim_link l = {.delay_ns = 1 * MS, .rate_bps = 100000000, .queue_bytes = 1 << 20,
+                                 .mtu = 1200, .loss = 0.02};
+                link_both(&p, &l);
+                bulk b = {.n = 300};
+                bulk_run(&p, &b, EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, 120 * SEC);
+                SCHECK(netsim_stats(p.net, 0)->mtu_drops == 0 && netsim_stats(p.net, 1)->mtu_drops == 0);
+                netsim_pair_deinit(&p);
+        }
+}
+
 TEST_TIMEOUT(assoc_close_tells_peer, 30) {
         efcp_config c;
         efcp_config_default(&c);

@@ -3,7 +3,7 @@
  * loopback, and measures it beside raw UDP and TCP in the same run.
  *
  *   efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin]
- *            [--cc newreno|cubic] [--spin-us N] [--only WHAT]
+ *            [--cc newreno|cubic] [--spin-us N] [--repeat N] [--only WHAT]
  *
  * Goodput runs may busy-poll up to --spin-us (0) before sleeping, as a daemon
  * carrying bulk traffic would; RTT runs always block (like the raw UDP
@@ -21,7 +21,8 @@
  *   efcp-rtt      64-byte ping-pong over an EFCP flow
  *   engine        the engine alone, both ends in one thread, memory to memory:
  *                 PDUs per CPU-second (sender + receiver work on one core)
- * and prints a table with ratios. Benchmarks, not tests: nothing is asserted.
+ * and prints a table with ratios: the median of --repeat runs (measurements
+ * interleaved), with the range. Benchmarks, not tests: nothing is asserted.
  *
  * Everything goes to 127.0.0.1 only. The engine's time is CLOCK_MONOTONIC.
  */
@@ -604,6 +605,61 @@ static double engine_rate(size_t msg, uint64_t *ret_pdus) {
 
 /* ---- main ------------------------------------------------------------------- */
 
+#define MAX_REPEAT 15
+enum { M_UDP, M_TCP, M_EFCP, M_EFCP_LOSSY, M_UDP_RTT, M_EFCP_RTT, M_COUNT };
+static const char *const m_names[M_COUNT] = {"udp-goodput", "tcp-goodput",  "efcp-goodput",
+                                             "efcp-lossy",  "udp-rtt",      "efcp-rtt"};
+static const char *const m_notes[M_COUNT] = {
+        "raw UDP, 1400-byte datagrams, sendmmsg/recvmmsg",
+        "TCP, 64 KiB writes",
+        "one reliable ordered EFCP flow, 1424-byte messages",
+        "the same with loss injected both ways",
+        "64 bytes, raw UDP, blocking",
+        "64 bytes over a reliable EFCP flow, blocking",
+};
+static int opt_repeat = 1;
+
+static result measure(int m) {
+        int fd[2];
+        efcp_args plain = {.loss = 0, .spin_ns = opt_spin_ns};
+        efcp_args lossy = {.loss = opt_loss, .spin_ns = opt_spin_ns};
+        switch (m) {
+        case M_UDP:
+                udp_pair(fd);
+                return run_pair(fd, udp_blast, udp_sink, NULL);
+        case M_TCP:
+                tcp_pair(fd);
+                return run_pair(fd, tcp_blast, tcp_sink, NULL);
+        case M_EFCP:
+                udp_pair(fd);
+                return run_pair(fd, efcp_source, efcp_sink, &plain);
+        case M_EFCP_LOSSY:
+                udp_pair(fd);
+                return run_pair(fd, efcp_source, efcp_sink, &lossy);
+        case M_UDP_RTT:
+                udp_pair(fd);
+                return run_pair(fd, udp_ping, udp_pong, NULL);
+        default:
+                udp_pair(fd);
+                return run_pair(fd, efcp_ping, efcp_pong, NULL);
+        }
+}
+
+static int cmp_result(const void *a, const void *b) {
+        double x = ((const result *)a)->value, y = ((const result *)b)->value;
+        return x < y ? -1 : x > y;
+}
+
+/* The run with the median value (its p99 goes with it), and the range. */
+static result median(const result *r, int n, double *ret_lo, double *ret_hi) {
+        result tmp[MAX_REPEAT];
+        memcpy(tmp, r, (size_t)n * sizeof(*r));
+        qsort(tmp, (size_t)n, sizeof(*tmp), cmp_result);
+        *ret_lo = tmp[0].value;
+        *ret_hi = tmp[n - 1].value;
+        return tmp[n / 2];
+}
+
 static bool want(const char *what) { return !opt_only || strstr(opt_only, what); }
 
 int main(int argc, char **argv) {
@@ -620,65 +676,60 @@ int main(int argc, char **argv) {
                         opt_spin_ns = (uint64_t)atoi(argv[++i]) * 1000;
                 else if (!strcmp(argv[i], "--ack-every") && i + 1 < argc)
                         opt_ack_every = (uint32_t)atoi(argv[++i]);
+                else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+                        opt_repeat = atoi(argv[++i]);
                 else if (!strcmp(argv[i], "--no-pin"))
                         opt_pin = false;
                 else if (!strcmp(argv[i], "--only") && i + 1 < argc)
                         opt_only = argv[++i];
                 else {
                         fprintf(stderr,
-                                "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin] [--cc newreno|cubic] [--spin-us N] "
+                                "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin] [--cc newreno|cubic] [--spin-us N] [--repeat N] "
                                 "[--only udp-goodput,tcp-goodput,efcp-goodput,efcp-lossy,"
                                 "udp-rtt,efcp-rtt,engine]\n");
                         return 2;
                 }
         }
+        if (opt_repeat < 1 || opt_repeat > MAX_REPEAT)
+                opt_repeat = opt_repeat < 1 ? 1 : MAX_REPEAT;
         signal(SIGPIPE, SIG_IGN);
-        int fd[2];
-        result udp = {0}, tcp = {0}, ef = {0}, efl = {0}, urtt = {0}, ertt = {0};
-        printf("efcp-udp: loopback, %.1f s per goodput run, %d round trips per RTT run\n",
-               opt_seconds, opt_rtt_count);
-        printf("%-14s %14s %14s  %s\n", "measurement", "value", "vs raw UDP", "notes");
-        if (want("udp-goodput")) {
-                udp_pair(fd);
-                udp = run_pair(fd, udp_blast, udp_sink, NULL);
-                printf("%-14s %10.3f Gb/s %14s  1400-byte datagrams, sendmmsg/recvmmsg\n",
-                       "udp-goodput", udp.value / 1e9, "1.00");
-        }
-        if (want("tcp-goodput")) {
-                tcp_pair(fd);
-                tcp = run_pair(fd, tcp_blast, tcp_sink, NULL);
-                printf("%-14s %10.3f Gb/s %13.2fx  64 KiB writes\n", "tcp-goodput", tcp.value / 1e9,
-                       udp.value > 0 ? tcp.value / udp.value : 0);
-        }
-        if (want("efcp-goodput")) {
-                efcp_args ea = {.loss = 0, .spin_ns = opt_spin_ns};
-                udp_pair(fd);
-                ef = run_pair(fd, efcp_source, efcp_sink, &ea);
-                printf("%-14s %10.3f Gb/s %13.2fx  one reliable ordered flow, 1424-byte messages "
-                       "(%llu dgrams)\n",
-                       "efcp-goodput", ef.value / 1e9, udp.value > 0 ? ef.value / udp.value : 0,
-                       (unsigned long long)ef.extra[0]);
-        }
-        if (want("efcp-lossy")) {
-                efcp_args ea = {.loss = opt_loss, .spin_ns = opt_spin_ns};
-                udp_pair(fd);
-                efl = run_pair(fd, efcp_source, efcp_sink, &ea);
-                printf("%-14s %10.3f Gb/s %13.2fx  %.1f %% loss both ways: %.0f %% of loss-free\n",
-                       "efcp-lossy", efl.value / 1e9, udp.value > 0 ? efl.value / udp.value : 0,
-                       opt_loss * 100, ef.value > 0 ? 100 * efl.value / ef.value : 0);
-        }
-        if (want("udp-rtt")) {
-                udp_pair(fd);
-                urtt = run_pair(fd, udp_ping, udp_pong, NULL);
-                printf("%-14s %10.1f us %14s  64 bytes, p99 %.1f us\n", "udp-rtt", urtt.value / 1e3,
-                       "1.00", urtt.value2 / 1e3);
-        }
-        if (want("efcp-rtt")) {
-                udp_pair(fd);
-                ertt = run_pair(fd, efcp_ping, efcp_pong, NULL);
-                printf("%-14s %10.1f us %13.2fx  64 bytes over a reliable flow, p99 %.1f us\n",
-                       "efcp-rtt", ertt.value / 1e3, urtt.value > 0 ? ertt.value / urtt.value : 0,
-                       ertt.value2 / 1e3);
+        printf("efcp-udp: loopback, %.1f s per goodput run, %d round trips per RTT run, "
+               "median of %d run%s (min-max)\n",
+               opt_seconds, opt_rtt_count, opt_repeat, opt_repeat > 1 ? "s" : "");
+        printf("%-14s %14s %12s  %s\n", "measurement", "value", "vs raw UDP", "notes");
+        /* the measurements interleave across repeats, so a noisy moment on a
+         * shared machine hurts one run of each rather than all runs of one */
+        static result runs[M_COUNT][MAX_REPEAT];
+        for (int r = 0; r < opt_repeat; r++)
+                for (int m = 0; m < M_COUNT; m++)
+                        if (want(m_names[m]))
+                                runs[m][r] = measure(m);
+        result med[M_COUNT] = {{0}};
+        double lo[M_COUNT] = {0}, hi[M_COUNT] = {0};
+        for (int m = 0; m < M_COUNT; m++)
+                if (want(m_names[m]))
+                        med[m] = median(runs[m], opt_repeat, &lo[m], &hi[m]);
+        double udp = med[M_UDP].value, ef = med[M_EFCP].value, urtt = med[M_UDP_RTT].value;
+        for (int m = 0; m < M_COUNT; m++) {
+                if (!want(m_names[m]))
+                        continue;
+                const result *x = &med[m];
+                bool rtt = m == M_UDP_RTT || m == M_EFCP_RTT;
+                double base = rtt ? urtt : udp;
+                char ratio[32] = "-";
+                if (base > 0)
+                        snprintf(ratio, sizeof(ratio), "%.2fx", x->value / base);
+                if (rtt)
+                        printf("%-14s %9.1f us %12s  (%.1f-%.1f) p99 %.1f us; %s\n", m_names[m],
+                               x->value / 1e3, ratio, lo[m] / 1e3, hi[m] / 1e3, x->value2 / 1e3,
+                               m_notes[m]);
+                else
+                        printf("%-14s %7.3f Gbit/s %12s  (%.2f-%.2f) %s\n", m_names[m], x->value / 1e9,
+                               ratio, lo[m] / 1e9, hi[m] / 1e9, m_notes[m]);
+                if (m == M_EFCP_LOSSY && ef > 0)
+                        printf("%-14s %9.0f %%  %12s  %.1f %% loss both ways vs loss-free (median "
+                               "runs)\n",
+                               "lossy/lossless", 100 * x->value / ef, "", opt_loss * 100);
         }
         if (want("engine")) {
                 uint64_t n1, n2;
