@@ -269,6 +269,55 @@ TEST_TIMEOUT(listen_cat_copy_stream_mode, 60) {
         test_daemon_stop(&d);
 }
 
+/* Both directions at once (listen < a > b, cat < b > a), under several
+ * qos: everything arrives both ways and both exit 0. ZERO capacity checks
+ * that two copy loops never stall each other. */
+TEST_TIMEOUT(both_directions_under_each_qos, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        size_t len_a = 2u << 20, len_b = 1u << 20;
+        char *a = malloc(len_a), *b = malloc(len_b);
+        CHECK(a && b);
+        test_fill(a, len_a, 11);
+        test_fill(b, len_b, 12);
+        write_file(path_in(&d, "a.bin"), a, len_a);
+        write_file(path_in(&d, "b.bin"), b, len_b);
+        const char *const variants[][3] = {
+                { NULL },
+                { "--capacity=zero", NULL },
+                { "--capacity=unbounded", NULL },
+                { "--max-bytes=4K", "--max-msg-size=1K", NULL },
+                { "--full=cache", "--cache-msgs=4", NULL },
+                { "--full=fail", NULL },
+        };
+        for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+                pid_t listener = ipcf_spawn(path_in(&d, "a.bin"), path_in(&d, "got-b.bin"), NULL,
+                                            (const char *const[]){ "listen", "test.both", NULL });
+                wait_registered("test.both");
+                const char *args[8] = { "cat", "test.both" };
+                for (unsigned i = 0; variants[v][i]; i++)
+                        args[2 + i] = variants[v][i];
+                int rc = ipcf_run(path_in(&d, "b.bin"), path_in(&d, "got-a.bin"), NULL, args,
+                                  30000);
+                if (rc != 0)
+                        test_fail(__FILE__, __LINE__, "variant %zu (%s): cat exit %d", v,
+                                  variants[v][0] ? variants[v][0] : "default", rc);
+                CHECK_EQ(test_wait(listener, 10000), 0);
+                size_t got_len = 0;
+                char *got = slurp(path_in(&d, "got-a.bin"), &got_len);
+                CHECK_EQ(got_len, len_a);
+                CHECK_MEM(got, a, len_a);
+                free(got);
+                got = slurp(path_in(&d, "got-b.bin"), &got_len);
+                CHECK_EQ(got_len, len_b);
+                CHECK_MEM(got, b, len_b);
+                free(got);
+        }
+        free(a);
+        free(b);
+        test_daemon_stop(&d);
+}
+
 /* cat to an echoing listener gets back exactly what it sent (the other
  * direction is drained before cat ends the flow). */
 TEST(cat_to_echo_round_trip) {

@@ -78,6 +78,7 @@ typedef struct cli_flow_opts {
         int timeout_ms;        /* --timeout-ms: allocation / accept wait */
         bool set_mode;         /* --stream given */
         bool set_capacity;     /* --capacity given */
+        bool set_max_bytes;    /* --max-bytes given */
 } cli_flow_opts;
 
 /* Option codes of the shared qos options (long only), above any short option. */

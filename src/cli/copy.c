@@ -19,13 +19,21 @@
  * Writes to the flow never wait inside the library (timeout 0; the loop waits
  * in poll() on ipcf_fd_send instead), except in ZERO capacity where a write
  * can only complete while it waits for the reader: there it waits in short
- * slices and the loop services the other direction between them.
+ * slices. A loop that alternates its own write slices with reads could
+ * stay in lockstep with a peer doing the same (each withdrawing its message
+ * just as the other looks), so in ZERO capacity the sending direction runs in
+ * a thread of its own while the main loop keeps reading. An
+ * UNBOUNDED queue at its memory limit (-ENOBUFS) is waited out like a full
+ * one, retrying every COPY_RETRY_MS.
  * Writes to out_fd are blocking: the output paces the flow.
  */
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +45,8 @@
 #define COPY_READ_BURST 64
 /* ZERO capacity: one write waits at most this long for the reader. */
 #define COPY_ZERO_SLICE_MS 10
+/* UNBOUNDED at its memory limit: retry the write after this long. */
+#define COPY_RETRY_MS 1
 
 typedef struct copy_state {
         const cli_copy *c;
@@ -47,14 +57,44 @@ typedef struct copy_state {
         bool in_eof;            /* in_fd is exhausted (or there is none) */
         bool marker_sent;       /* our empty end-marker is in the flow */
         bool peer_done;         /* the peer's end marker arrived */
+        bool caching;           /* FULL_CACHE: writes may park messages in our cache */
+        bool cached;            /* ... and some are parked there now */
         bool send_blocked;      /* the last write would have waited */
+        bool over_limit;        /* UNBOUNDED: the queue is at its memory limit */
         char *ibuf;             /* flow -> out_fd */
         size_t icap;
+        /* ZERO capacity: the sending direction runs in its own thread, which
+         * owns obuf/olen/ooff/in_eof/marker_sent; it says it is done through
+         * sender_done (and a byte on wake[1] to end the main poll). */
+        bool threaded;
+        pthread_t sender;
+        int wake[2];
+        atomic_bool stop, sender_done;
+        int sender_err;
 } copy_state;
 
-/* Is there something (data or the marker) to put into the flow? */
-static bool copy_have_output(const copy_state *s) {
+/* Is there data or the marker still to write? */
+static bool copy_have_unwritten(const copy_state *s) {
         return s->ooff < s->olen || (s->in_eof && !s->marker_sent && !s->stream);
+}
+
+/* Is there something not yet in the flow: unwritten, or cached (FULL_CACHE
+ * parks messages in this process until the queue has room)? */
+static bool copy_have_output(const copy_state *s) {
+        return copy_have_unwritten(s) || s->cached;
+}
+
+/* FULL_CACHE: move cached messages into the queue without waiting. A cache
+ * is only emptied by calls on the port, so the loop must make them itself
+ * (waiting on ipcf_fd_send for room) or the last messages would stay here. */
+static int copy_flush(copy_state *s) {
+        int left = ipcf_flush(s->c->port, 0);
+        if (left < 0 && left != -EAGAIN)
+                return left;
+        s->cached = left != 0;
+        if (s->cached)
+                s->send_blocked = true;
+        return 0;
 }
 
 /* Push pending input bytes, then the marker, into the flow without waiting
@@ -62,23 +102,27 @@ static bool copy_have_output(const copy_state *s) {
  * or a negative errno from ipcf_write. */
 static int copy_send(copy_state *s) {
         int timeout = s->zero ? COPY_ZERO_SLICE_MS : 0;
-        s->send_blocked = false;
-        while (copy_have_output(s)) {
+        s->send_blocked = s->over_limit = false;
+        int r = s->caching ? copy_flush(s) : 0;
+        if (r < 0 || s->send_blocked)
+                return r;
+        while (copy_have_unwritten(s)) {
                 size_t len = s->olen - s->ooff; /* 0: the marker */
                 ssize_t n = ipcf_write(s->c->port, s->obuf + s->ooff, len, timeout);
-                if (n == -EAGAIN || n == -ETIMEDOUT) {
+                if (n == -EAGAIN || n == -ETIMEDOUT || n == -ENOBUFS) {
+                        /* -ENOBUFS: an UNBOUNDED queue at its memory limit;
+                         * a copy waits for the reader like a full queue. */
                         s->send_blocked = true;
+                        s->over_limit = n == -ENOBUFS;
                         return 0;
                 }
                 if (n < 0)
                         return (int)n;
-                if (len == 0) {
-                        s->marker_sent = true;
-                        return 0;
-                }
                 s->ooff += (size_t)n;
+                if (len == 0)
+                        s->marker_sent = true;
         }
-        return 0;
+        return s->caching ? copy_flush(s) : 0;
 }
 
 /* Read once from in_fd into the empty output buffer. 0 or -errno. */
@@ -137,41 +181,109 @@ static int copy_drain(copy_state *s, bool *ret_out_err) {
         return r == 1 ? 0 : r;
 }
 
+/* ZERO capacity: the sending direction, in its own thread. Input waits and
+ * write slices are short, so that `stop` is seen within a slice. */
+static void *copy_sender_main(void *arg) {
+        copy_state *s = arg;
+        int r = 0;
+        while (r == 0 && !atomic_load(&s->stop)) {
+                if (copy_have_output(s)) {
+                        r = copy_send(s); /* a write waits at most one slice */
+                        if (r == 0 && s->cached && s->send_blocked)
+                                poll(NULL, 0, 1); /* a cache waiting for room: no spin */
+                        continue;
+                }
+                if (s->in_eof)
+                        break; /* everything and the marker are sent */
+                struct pollfd pfd = { .fd = s->c->in_fd, .events = POLLIN };
+                int pr = poll(&pfd, 1, COPY_ZERO_SLICE_MS);
+                if (pr < 0 && errno != EINTR)
+                        r = -errno;
+                else if (pr > 0)
+                        r = copy_fill(s);
+        }
+        s->sender_err = r;
+        atomic_store(&s->sender_done, true);
+        (void)!write(s->wake[1], "", 1);
+        return NULL;
+}
+
+/* Is all input sent (and the marker), as far as the main loop can tell? */
+static bool copy_input_done(const copy_state *s) {
+        if (s->threaded)
+                return atomic_load(&s->sender_done) && s->sender_err == 0;
+        return s->in_eof && !copy_have_output(s);
+}
+
 /* Has the allocator finished its part (everything sent and, in MESSAGE mode,
  * the peer's marker seen)? */
 static bool copy_allocator_done(const copy_state *s) {
-        if (!s->in_eof || copy_have_output(s))
-                return false;
-        return s->stream || s->peer_done;
+        return copy_input_done(s) && (s->stream || s->peer_done);
+}
+
+/* Set up buffers (and the sender thread in ZERO capacity). 0 or -errno. */
+static int copy_setup(copy_state *s, const cli_copy *c, const ipcf_qos *q) {
+        s->c = c;
+        s->wake[0] = s->wake[1] = -1;
+        s->stream = q->mode == IPCF_MODE_STREAM;
+        s->zero = q->capacity == IPCF_CAPACITY_ZERO;
+        s->caching = q->full == IPCF_FULL_CACHE;
+        s->ochunk = COPY_CHUNK;
+        if (!s->stream && q->max_msg_size && q->max_msg_size < s->ochunk)
+                s->ochunk = q->max_msg_size;
+        s->icap = s->stream || !q->max_msg_size ? COPY_CHUNK : q->max_msg_size;
+        s->obuf = malloc(s->ochunk);
+        s->ibuf = malloc(s->icap);
+        s->in_eof = c->in_fd < 0;
+        atomic_init(&s->stop, false);
+        atomic_init(&s->sender_done, false);
+        if (!s->obuf || !s->ibuf)
+                return -ENOMEM;
+        if (!s->zero)
+                return 0;
+        if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        int r = pthread_create(&s->sender, NULL, copy_sender_main, s);
+        if (r)
+                return -r;
+        s->threaded = true;
+        return 0;
+}
+
+static void copy_teardown(copy_state *s) {
+        if (s->threaded) {
+                atomic_store(&s->stop, true);
+                pthread_join(s->sender, NULL);
+        }
+        for (int i = 0; i < 2; i++)
+                if (s->wake[i] >= 0)
+                        close(s->wake[i]);
+        free(s->obuf);
+        free(s->ibuf);
+}
+
+/* One step of the sending direction from the main loop: the inline send, or
+ * the sender thread's outcome. 0 or a negative errno. */
+static int copy_send_step(copy_state *s) {
+        if (!s->threaded)
+                return copy_send(s);
+        return atomic_load(&s->sender_done) ? s->sender_err : 0;
 }
 
 int cli_copy_run(const cli_copy *c) {
-        copy_state s = { .c = c };
+        copy_state s;
+        memset(&s, 0, sizeof(s));
         ipcf_qos q;
         int r = ipcf_qos_get(c->port, &q);
         int flow_fd = r < 0 ? r : ipcf_fd(c->port);
         int send_fd = flow_fd < 0 ? flow_fd : ipcf_fd_send(c->port);
-        if (send_fd < 0) {
-                cli_error(c->what, send_fd);
-                ipcf_dealloc(c->port, "error");
-                return send_fd;
-        }
-        s.stream = q.mode == IPCF_MODE_STREAM;
-        s.zero = q.capacity == IPCF_CAPACITY_ZERO;
-        s.ochunk = COPY_CHUNK;
-        if (!s.stream && q.max_msg_size && q.max_msg_size < s.ochunk)
-                s.ochunk = q.max_msg_size;
-        s.icap = s.stream || !q.max_msg_size ? COPY_CHUNK : q.max_msg_size;
-        s.obuf = malloc(s.ochunk);
-        s.ibuf = malloc(s.icap);
-        s.in_eof = c->in_fd < 0;
+        r = send_fd < 0 ? send_fd : copy_setup(&s, c, &q);
         const char *reason = "error";
         bool out_err = false, lingering = false;
         uint64_t linger_end = 0;
-        r = (s.obuf && s.ibuf) ? 0 : -ENOMEM;
 
         while (r == 0) {
-                r = copy_send(&s);
+                r = copy_send_step(&s);
                 if (r == -EPIPE) {
                         /* The peer ended the flow while we still had bytes for
                          * it: deliver what it sent us; for the accepting side
@@ -191,14 +303,14 @@ int cli_copy_run(const cli_copy *c) {
                 }
                 /* Allocator in MESSAGE mode, input done: wait for the marker,
                  * at most linger_ms. */
-                if (c->allocator && s.in_eof && !copy_have_output(&s) && !lingering) {
+                if (c->allocator && copy_input_done(&s) && !lingering) {
                         lingering = true;
                         if (c->linger_ms >= 0)
                                 linger_end = cli_now_ns() + (uint64_t)c->linger_ms * 1000000u;
                 }
                 int timeout = -1;
-                if (s.send_blocked && s.zero)
-                        timeout = 0; /* the write waits in its own slices */
+                if (!s.threaded && s.send_blocked && s.over_limit)
+                        timeout = COPY_RETRY_MS; /* no descriptor tells when it shrinks */
                 if (lingering && c->linger_ms >= 0) {
                         uint64_t now = cli_now_ns();
                         if (now >= linger_end) {
@@ -213,17 +325,22 @@ int cli_copy_run(const cli_copy *c) {
                         { .fd = -1, .events = POLLIN },
                         { .fd = -1, .events = POLLIN },
                 };
-                if (!s.in_eof && s.ooff >= s.olen)
-                        pfd[1].fd = c->in_fd;        /* room for more input */
-                if (s.send_blocked && !s.zero)
-                        pfd[2].fd = send_fd;         /* wait for room in the flow */
+                if (s.threaded) {
+                        if (!atomic_load(&s.sender_done))
+                                pfd[1].fd = s.wake[0];   /* the sender thread ends */
+                } else {
+                        if (!s.in_eof && s.ooff >= s.olen)
+                                pfd[1].fd = c->in_fd;    /* room for more input */
+                        if (s.send_blocked && !s.over_limit)
+                                pfd[2].fd = send_fd;     /* wait for room in the flow */
+                }
                 if (poll(pfd, 3, timeout) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
                         break;
                 }
-                if (pfd[1].revents)
+                if (pfd[1].revents && !s.threaded)
                         r = copy_fill(&s);
                 if (r == 0 && pfd[0].revents) {
                         r = copy_recv(&s, &out_err);
@@ -242,8 +359,7 @@ int cli_copy_run(const cli_copy *c) {
                 else
                         cli_error(c->what, r);
         }
+        copy_teardown(&s); /* the sender thread stops before the port goes */
         ipcf_dealloc(c->port, r < 0 ? "error" : reason);
-        free(s.obuf);
-        free(s.ibuf);
         return r;
 }

@@ -67,6 +67,10 @@ int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o) {
                         break;
                 o->qos.capacity = (uint8_t)k;
                 o->set_capacity = true;
+                /* ipcf_qos_init() filled the BOUNDED queue size; 0 lets the
+                 * facility pick the UNBOUNDED default (64 MiB). */
+                if (k == IPCF_CAPACITY_UNBOUNDED && !o->set_max_bytes)
+                        o->qos.max_bytes = 0;
                 return 1;
         case CLI_OPT_FULL:
                 if ((k = pick(arg, full_names)) < 0)
@@ -77,6 +81,7 @@ int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o) {
                 if (cli_parse_size(arg, UINT64_MAX, &v) < 0)
                         break;
                 o->qos.max_bytes = v;
+                o->set_max_bytes = true;
                 return 1;
         case CLI_OPT_MAX_MSGS:
                 if (cli_parse_size(arg, UINT32_MAX, &v) < 0)
