@@ -16,15 +16,16 @@
  * deallocates as soon as its input is sent, after draining what has already
  * arrived.
  *
- * Writes to the flow never wait inside the library (timeout 0; the loop waits
- * in poll() on ipcf_fd_send instead), except in ZERO capacity where a write
- * can only complete while it waits for the reader: there it waits in short
- * slices. A loop that alternates its own write slices with reads could
- * stay in lockstep with a peer doing the same (each withdrawing its message
- * just as the other looks), so in ZERO capacity the sending direction runs in
- * a thread of its own while the main loop keeps reading. An
- * UNBOUNDED queue at its memory limit (-ENOBUFS) is waited out like a full
- * one, retrying every COPY_RETRY_MS.
+ * WAITING. Writes to the flow never wait inside the library (timeout 0);
+ * the loop waits in poll() on ipcf_fd_send instead. Exceptions by qos:
+ *  - ZERO capacity: a write completes only while it waits for the reader.
+ *    Two loops alternating write slices with reads could stay in lockstep
+ *    (each withdrawing its message just as the other looks), so the sending
+ *    direction runs in a thread of its own while the main loop keeps reading.
+ *  - FULL_CACHE: messages parked in our cache move only on calls on the port,
+ *    so the loop calls ipcf_flush() itself until the cache is empty.
+ *  - UNBOUNDED at its memory limit (-ENOBUFS): waited out like a full queue,
+ *    retrying every COPY_RETRY_MS.
  * Writes to out_fd are blocking: the output paces the flow.
  */
 #include "cli/cli.h"
