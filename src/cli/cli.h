@@ -137,7 +137,9 @@ int cli_name_check(const char *cmd, const char *name);
 int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o);
 
 /* Write all len bytes of buf to port (STREAM writes may move part each
- * time), each write waiting at most timeout_ms. 0 or a negative errno. */
+ * time) within timeout_ms overall, waiting for room also where the qos makes
+ * a write fail at once (FULL_FAIL's -EAGAIN, UNBOUNDED's -ENOBUFS).
+ * 0 or a negative errno. */
 int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms);
 /* Read exactly len bytes (STREAM) or one message of exactly len bytes
  * (MESSAGE) from port into buf, each read waiting at most timeout_ms.

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -178,8 +179,28 @@ int cli_bad_option(const char *cmd, int opt, char **argv) {
 
 int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms) {
         const char *p = buf;
+        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+                                           : cli_now_ns() + (uint64_t)timeout_ms * 1000000u;
         do {
-                ssize_t n = ipcf_write(port, p, len, timeout_ms);
+                uint64_t now = cli_now_ns();
+                int left = deadline == UINT64_MAX ? -1
+                         : now >= deadline        ? 0
+                                                  : (int)((deadline - now + 999999u) / 1000000u);
+                ssize_t n = ipcf_write(port, p, len, left);
+                if (n == -EAGAIN || n == -ENOBUFS) {
+                        /* FULL_FAIL fails at once and an UNBOUNDED queue at its
+                         * limit does too: wait for room ourselves, within the
+                         * caller's timeout. */
+                        if (left == 0)
+                                return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+                        int wait_ms = left < 0 || left > 100 ? 100 : left;
+                        struct pollfd pfd = { .fd = ipcf_fd_send(port), .events = POLLIN };
+                        if (n == -ENOBUFS || pfd.fd < 0)
+                                poll(NULL, 0, 1); /* no descriptor tells: retry soon */
+                        else
+                                poll(&pfd, 1, wait_ms);
+                        continue;
+                }
                 if (n < 0)
                         return (int)n;
                 p += n;
