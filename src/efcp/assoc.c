@@ -22,6 +22,9 @@
 
 #include "efcp/internal.h"
 
+/* Defaults for a LAN: 1 ms timer floors (not TCP's 1 s), a 60 s peer
+ * timeout so that a 30 s outage is survived, a 10 s quarantine (2·MPL + A + R
+ * with MPL of a few seconds). */
 void efcp_config_default(efcp_config *c) {
         *c = (efcp_config){
                 .max_datagram = 1472,
@@ -45,6 +48,8 @@ void efcp_config_default(efcp_config *c) {
         };
 }
 
+/* Refuses configurations the engine could not honour (sizes that do not fit
+ * the wire fields or the rings, zero timers). */
 static int config_check(const efcp_config *c) {
         if (c->max_datagram < 256 || c->max_datagram > 65507 || c->max_flows == 0 ||
             c->max_flows > 4096 || c->flow_window == 0 || c->flow_window > (1u << 20) ||
@@ -63,6 +68,8 @@ static int config_check(const efcp_config *c) {
         return 0;
 }
 
+/* All per-association memory is taken here: the sent-packet ring, the flow
+ * slots, the event queue. Flows take their rings when they are created. */
 int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_assoc) {
         if (!cfg || !ret_assoc || config_check(cfg) < 0)
                 return -EINVAL;
@@ -101,6 +108,7 @@ int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_ass
         return 0;
 }
 
+/* Frees everything, flows included; pointers to flows die with it. */
 efcp_assoc *efcp_assoc_free(efcp_assoc *a) {
         if (!a)
                 return NULL;
@@ -117,6 +125,7 @@ efcp_assoc *efcp_assoc_free(efcp_assoc *a) {
 
 /* ---- events and lookups ------------------------------------------------ */
 
+/* Queues an event for the application (f borrowed, may be NULL). */
 void efcp_assoc_event(efcp_assoc *a, efcp_event_type type, const efcp_flow *f, uint32_t reason) {
         if (a->ev_count == a->ev_cap)
                 return; /* the caller does not drain: bounded, oldest kept */
@@ -129,6 +138,7 @@ void efcp_assoc_event(efcp_assoc *a, efcp_event_type type, const efcp_flow *f, u
         }
 }
 
+/* Pops the oldest event (copied into *ret_ev). */
 int efcp_event_next(efcp_assoc *a, efcp_event *ret_ev) {
         if (!a || !ret_ev || a->ev_count == 0)
                 return 0;
@@ -172,6 +182,9 @@ void efcp_assoc_unsolicited(efcp_assoc *a, uint32_t dst, uint32_t src, uint32_t 
 
 /* ---- death --------------------------------------------------------------- */
 
+/* The peer is gone (timeout) or closed: every open flow is deallocated
+ * with the reason, flows the application already closed go to quarantine,
+ * and nothing more is sent or accepted. */
 static void assoc_die(efcp_assoc *a, uint32_t reason) {
         if (a->dead)
                 return;
@@ -230,6 +243,8 @@ static efcp_flow *assoc_flow_for(efcp_assoc *a, uint32_t dst, uint32_t src) {
         return f && f->remote_port == src ? f : NULL;
 }
 
+/* An ALLOC from the peer: the answer to our open, a repeat, or a new flow
+ * (created if it fits our bounds, else refused with a reason). */
 static void input_alloc(efcp_assoc *a, const efcp_frame *fr) {
         uint32_t dst = fr->u.alloc.dst, src = fr->u.alloc.src;
         efcp_flow *f = assoc_find(a, dst);
@@ -256,6 +271,8 @@ static void input_alloc(efcp_assoc *a, const efcp_frame *fr) {
         efcp_assoc_event(a, EFCP_EV_FLOW_ALLOCATED, f, 0);
 }
 
+/* Acts on one frame of a datagram that passed every check. fr borrows the
+ * datagram. */
 static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
         efcp_flow *f;
         switch (fr->type) {
@@ -412,6 +429,10 @@ void efcp_timeout(efcp_assoc *a, uint64_t now) {
                 assoc_flow_timers(a, now);
 }
 
+/* The earliest of: an ack that is due, control frames waiting, the loss or
+ * probe timer, the delayed-ack timer, the pacer (only if data waits and
+ * cwnd allows), keepalive, peer timeout, and the per-flow timers. "now"
+ * means: call efcp_output() again. */
 uint64_t efcp_next_deadline(const efcp_assoc *a) {
         if (!a)
                 return UINT64_MAX;

@@ -33,6 +33,8 @@
 
 #include "efcp/internal.h"
 
+/* Ring sizes are powers of two so that seq & mask indexes them across the
+ * 2^32 wrap without a division. */
 static uint32_t pow2_at_least(uint32_t n) {
         uint32_t p = 1;
         while (p < n)
@@ -115,6 +117,8 @@ static void flow_tx_start(efcp_flow *f, uint32_t isn) {
         f->snd_edge = isn + f->a->cfg.flow_window;
 }
 
+/* Quarantine over (or association freed): the slot becomes FREE and its
+ * generation changes, so sent-packet records naming it are ignored. */
 void efcp_flow_release(efcp_flow *f) {
         efcp_assoc *a = f->a;
         efcp_sched_remove(a, f);
@@ -124,6 +128,9 @@ void efcp_flow_release(efcp_flow *f) {
         a->nflows--;
 }
 
+/* The flow is over on both sides (or can no longer be): drop its buffers now
+ * (memory comes back at once) but keep the port-id bound until
+ * quarantine_until, so late datagrams of this flow find no successor. */
 void efcp_flow_quarantine(efcp_flow *f, uint64_t now) {
         efcp_sched_remove(f->a, f);
         flow_free_rings(f);
@@ -134,6 +141,9 @@ void efcp_flow_quarantine(efcp_flow *f, uint64_t now) {
         efcp_assoc_flow_timer(f->a, f->quarantine_until);
 }
 
+/* The peer (or the engine on its behalf: refusal, idle, peer timeout) ends
+ * the flow. The application learns it by event and keeps its handle (and any
+ * complete messages already received) until it calls efcp_flow_close(). */
 void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason) {
         if (f->state == FS_CLOSING) {
                 /* both sides closed: nothing left to say */
@@ -245,11 +255,16 @@ int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
         return 0;
 }
 
+/* Could the scheduler send something of this flow now (a retransmission, or
+ * new data within credit)? Stale retransmission entries may make this true
+ * once too often; efcp_flow_next_pdu() sorts that out. */
 bool efcp_flow_has_data(const efcp_flow *f) {
         return f->retx_count > 0 ||
                (f->snd_nxt != f->snd_end && efcp_seq_lt(f->snd_nxt, f->snd_edge));
 }
 
+/* The PDU this flow would send next, without committing to it: the caller
+ * reports what it actually sent with efcp_flow_pdu_sent(). */
 bool efcp_flow_next_pdu(efcp_flow *f, uint32_t *ret_seq, bool *ret_retx) {
         /* retransmissions first; skip entries made stale by a later ack */
         while (f->retx_count > 0) {
@@ -273,6 +288,8 @@ bool efcp_flow_next_pdu(efcp_flow *f, uint32_t *ret_seq, bool *ret_retx) {
         return false;
 }
 
+/* seq went out in a packet: pop it from the retransmission queue, or move
+ * snd_nxt past it. */
 void efcp_flow_pdu_sent(efcp_flow *f, uint32_t seq, bool retx) {
         efcp_assoc *a = f->a;
         a->st.pdus_out++;
@@ -298,6 +315,7 @@ static bool flow_tx_pending(const efcp_flow *f, uint32_t seq) {
                !(f->tx_flags[seq & f->tx_mask] & TX_ACKED);
 }
 
+/* A packet carrying r was acknowledged: its frame reached the peer. */
 void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r) {
         switch (r->kind) {
         case REF_DATA:
@@ -321,6 +339,9 @@ void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r) {
         }
 }
 
+/* A packet carrying r was declared lost (or is being probed after a PTO):
+ * queue again whatever still matters. Idempotent: TX_QUEUED and the control
+ * bits make a second call for the same frame a no-op. */
 bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
         efcp_assoc *a = f->a;
         switch (r->kind) {
@@ -377,6 +398,9 @@ void efcp_flow_refuse(efcp_flow *f, uint32_t reason) {
         efcp_flow_peer_dealloc(f, reason);
 }
 
+/* A CREDIT frame: the peer allows sequence numbers below edge. An edge
+ * further than twice our window past snd_una cannot be honest and is ignored
+ * (our send buffer bounds us anyway). */
 void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
         /* an absolute edge: older (reordered, repeated) updates are harmless */
         if (efcp_seq_lt(f->snd_edge, edge) && edge - f->snd_una <= f->a->cfg.flow_window * 2u) {
@@ -388,6 +412,8 @@ void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
 
 /* ---- receive side ----------------------------------------------------- */
 
+/* The peer's ALLOC: it tells us where its sequence numbers start and what
+ * credit it assumes; from now on its DATA can be placed. */
 void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr) {
         if (f->rx_known)
                 return; /* a repeat */
@@ -549,8 +575,11 @@ void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now) {
         flow_rx_advance(f);
 }
 
+/* A complete message is waiting in the ready FIFO. */
 bool efcp_flow_readable(const efcp_flow *f) { return f && f->ready_count > 0; }
 
+/* Copies the oldest ready message out of the ring (fragments in order),
+ * frees its slots, and lets the window (and so the credit) move on. */
 int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap) {
         if (!f || f->app_closed || (!buf && cap))
                 return -EINVAL;
@@ -578,6 +607,8 @@ int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap) {
 
 /* ---- application calls -------------------------------------------------- */
 
+/* A small mixing function for initial sequence numbers: not a secret, just
+ * unlikely to collide with the previous incarnation of a port pair. */
 static uint64_t splitmix64(uint64_t *x) {
         uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -586,6 +617,7 @@ static uint64_t splitmix64(uint64_t *x) {
 }
 
 /* Opens the send direction of f: picks its ISN and queues our ALLOC. */
+/* pol is borrowed for the call. */
 void efcp_flow_start(efcp_flow *f, const efcp_flow_policy *pol) {
         uint32_t isn;
         if (!pol || pol->isn_random) {
@@ -631,6 +663,7 @@ void efcp_flow_close(efcp_flow *f, uint32_t reason) {
         efcp_flow_check_close(f);
 }
 
+/* Any state but OPEN means the flow no longer carries data. */
 bool efcp_flow_deallocated(const efcp_flow *f, uint32_t *ret_reason) {
         if (!f || f->state == FS_OPEN)
                 return false;

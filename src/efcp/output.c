@@ -25,6 +25,8 @@
 
 #include "efcp/internal.h"
 
+/* Remembers that packet s carries a frame of flow f (slot and generation,
+ * never a pointer: the flow may be gone when the packet's fate is known). */
 static void pkt_ref(efcp_sent *s, uint8_t kind, const efcp_flow *f, uint32_t seq) {
         efcp_ref *r = &s->refs[s->nrefs++];
         r->kind = kind;
@@ -33,6 +35,7 @@ static void pkt_ref(efcp_sent *s, uint8_t kind, const efcp_flow *f, uint32_t seq
         r->seq = seq;
 }
 
+/* Does packet s already carry f's ALLOC? (at most 32 refs: a short scan) */
 static bool pkt_has_alloc(const efcp_sent *s, const efcp_flow *f) {
         for (uint32_t i = 0; i < s->nrefs; i++)
                 if (s->refs[i].kind == REF_ALLOC && s->refs[i].slot == f->slot)
@@ -40,6 +43,7 @@ static bool pkt_has_alloc(const efcp_sent *s, const efcp_flow *f) {
         return false;
 }
 
+/* Writes f's ALLOC: our ISN, the credit we assume, our largest message. */
 static uint8_t *put_alloc(uint8_t *p, efcp_sent *s, const efcp_flow *f) {
         p += efcp_wire_put_alloc(p, (uint8_t)f->policy, f->remote_port, f->local_port, f->snd_isn,
                                  f->a->cfg.flow_window, f->a->cfg.max_msg);

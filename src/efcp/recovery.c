@@ -81,6 +81,7 @@ counted:
         return 0;
 }
 
+/* An ACK went out: nothing is pending until the next ack-eliciting packet. */
 void efcp_rx_ack_sent(efcp_assoc *a) {
         a->ack_pending = false;
         a->ack_now = false;
@@ -88,6 +89,7 @@ void efcp_rx_ack_sent(efcp_assoc *a) {
         a->ack_deadline = 0;
 }
 
+/* Copies the newest max ranges into ret (caller-owned). */
 uint32_t efcp_rx_ack_ranges(const efcp_assoc *a, efcp_ack_range *ret, uint32_t max) {
         uint32_t n = a->nrxr < max ? a->nrxr : max;
         memcpy(ret, a->rxr, n * sizeof(*ret));
@@ -96,6 +98,8 @@ uint32_t efcp_rx_ack_ranges(const efcp_assoc *a, efcp_ack_range *ret, uint32_t m
 
 /* ---- RTT -------------------------------------------------------------- */
 
+/* RFC 9002 §5.3. latest: time from sending the largest newly acked packet
+ * to its ack; ack_delay: what the peer says it held the ack. */
 static void rtt_update(efcp_assoc *a, uint64_t latest, uint64_t ack_delay) {
         a->latest_rtt = latest;
         if (!a->have_rtt) {
@@ -118,6 +122,8 @@ static void rtt_update(efcp_assoc *a, uint64_t latest, uint64_t ack_delay) {
 
 static uint64_t rtt_srtt(const efcp_assoc *a) { return a->have_rtt ? a->srtt : a->cfg.initial_rtt_ns; }
 
+/* The probe timeout with its exponential backoff, capped by max_pto (a long
+ * outage is then noticed within max_pto of its end). */
 uint64_t efcp_recovery_pto(const efcp_assoc *a) {
         uint64_t srtt = rtt_srtt(a);
         uint64_t var = a->have_rtt ? a->rttvar : srtt / 2;

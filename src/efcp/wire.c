@@ -34,6 +34,8 @@ static inline uint64_t get64(const uint8_t *p) {
         return ((uint64_t)get32(p) << 32) | get32(p + 4);
 }
 
+/* The 16-byte header; in the AEAD mode it is the associated data, so it
+ * must stay in clear and fixed-size. */
 void efcp_wire_put_hdr(uint8_t *p, const efcp_hdr *h) {
         p[0] = h->type;
         p[1] = h->version;
@@ -42,6 +44,8 @@ void efcp_wire_put_hdr(uint8_t *p, const efcp_hdr *h) {
         put64(p + 8, h->pn);
 }
 
+/* Unknown versions and types are refused here: a future version is a new
+ * type or version number, never a reinterpretation. */
 int efcp_wire_get_hdr(const uint8_t *p, size_t len, efcp_hdr *ret_h) {
         if (len < EFCP_HDR_LEN)
                 return -EBADMSG;
@@ -60,6 +64,8 @@ int efcp_wire_get_hdr(const uint8_t *p, size_t len, efcp_hdr *ret_h) {
 
 void efcp_wire_seal_plain(uint8_t *p, size_t len) { put32(p + len, efcp_crc32c(0, p, len)); }
 
+/* The CRC covers the header too: a flipped bit in the packet number or the
+ * receiver index is caught like any other. */
 bool efcp_wire_check_plain(const uint8_t *p, size_t len) {
         if (len < EFCP_HDR_LEN + EFCP_CRC_LEN)
                 return false;
@@ -99,6 +105,8 @@ static int get_ack(const uint8_t *p, size_t len, efcp_frame *f) {
         return (int)EFCP_ACK_LEN(n);
 }
 
+/* Each case checks its fixed size first, then any variable length against
+ * what is left; semantic checks (ports, windows) are the engine's job. */
 int efcp_wire_get_frame(const uint8_t *p, size_t len, efcp_frame *ret_f) {
         if (len < 1)
                 return -EBADMSG;
@@ -158,6 +166,8 @@ size_t efcp_wire_put_ping(uint8_t *p) {
         return 1;
 }
 
+/* r: n disjoint ranges, newest first, as recovery.c keeps them; anything
+ * beyond 1 + EFCP_ACK_MAX_RANGES is left out (older holes matter least). */
 size_t efcp_wire_put_ack(uint8_t *p, const efcp_ack_range *r, uint32_t n, uint32_t delay_us) {
         if (n > EFCP_ACK_MAX_RANGES + 1)
                 n = EFCP_ACK_MAX_RANGES + 1;

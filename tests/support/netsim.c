@@ -42,6 +42,7 @@ static void *xmalloc(size_t n) {
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+/* xoshiro256**: fast, good, and identical on every platform. */
 uint64_t netsim_rand(netsim *n) {
         uint64_t *s = n->rng;
         uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -87,6 +88,8 @@ static bool pkt_before(const sim_pkt *a, const sim_pkt *b) {
         return a->time < b->time || (a->time == b->time && a->order < b->order);
 }
 
+/* Binary min-heap on (time, order): ties keep send order, so two runs of a
+ * seed deliver identically. */
 static void heap_push(netsim *n, sim_pkt *p) {
         if (n->nheap == n->capheap) {
                 n->capheap = n->capheap ? 2 * n->capheap : 256;
@@ -131,6 +134,9 @@ static void enqueue(netsim *n, int to, const void *data, size_t len, uint64_t t)
         heap_push(n, p);
 }
 
+/* The fate of one datagram: MTU, blackout, loss (independent and bursty),
+ * the bottleneck queue, delay, jitter, reordering, corruption, duplication.
+ * data is copied. */
 void netsim_send(netsim *n, int from, const void *data, size_t len, uint64_t now) {
         int d = from & 1;
         const netsim_link *l = &n->link[d];
@@ -192,6 +198,8 @@ void netsim_send(netsim *n, int from, const void *data, size_t len, uint64_t now
 
 uint64_t netsim_next(const netsim *n) { return n->nheap ? n->heap[0]->time : UINT64_MAX; }
 
+/* Delivers in time order; a datagram longer than cap is truncated (callers
+ * use 64 KiB buffers). */
 size_t netsim_recv(netsim *n, uint64_t now, int *ret_to, void *buf, size_t cap) {
         if (!n->nheap || n->heap[0]->time > now)
                 return 0;
@@ -257,6 +265,10 @@ static void pair_pump(netsim_pair *p) {
         }
 }
 
+/* The event loop of a test: send what the engines have, let the application
+ * act, jump the virtual clock to the next event (a delivery, an engine
+ * deadline, the application's wake-up), deliver, run timers. Nothing here
+ * reads the real clock, so a run depends on the seed alone. */
 bool netsim_pair_run(netsim_pair *p, uint64_t until, netsim_app_fn app, void *arg) {
         for (;;) {
                 pair_pump(p);
