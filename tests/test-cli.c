@@ -86,6 +86,7 @@ static char *slurp(const char *path, size_t *ret_len) {
         return buf;
 }
 
+/* Create path with exactly these bytes (the input of a copy). */
 static void write_file(const char *path, const void *data, size_t len) {
         FILE *f = fopen(path, "wb");
         CHECK(f != NULL);
@@ -120,6 +121,8 @@ static unsigned count_lines(const char *s) {
 
 /* ---- a minimal JSON syntax checker -------------------------------------- */
 
+/* Each json_* function takes the text at p and returns the position after
+ * the construct it recognised, or NULL if the text is not valid there. */
 static const char *json_value(const char *p, int depth);
 
 static const char *json_ws(const char *p) {
@@ -128,6 +131,7 @@ static const char *json_ws(const char *p) {
         return p;
 }
 
+/* A string: no raw control bytes; escapes limited to JSON's set. */
 static const char *json_string(const char *p) {
         if (*p++ != '"')
                 return NULL;
@@ -149,6 +153,7 @@ static const char *json_string(const char *p) {
         return *p == '"' ? p + 1 : NULL;
 }
 
+/* A number: sign, digits, fraction, exponent (leniently on leading zeros). */
 static const char *json_number(const char *p) {
         const char *start = p;
         if (*p == '-')
@@ -207,6 +212,7 @@ static const char *json_value(const char *p, int depth) {
         }
 }
 
+/* The whole text is one JSON value and nothing but white space after it. */
 static bool json_valid(const char *text) {
         const char *end = json_value(text, 0);
         return end && *json_ws(end) == 0;

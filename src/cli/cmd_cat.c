@@ -17,6 +17,8 @@ static const char cat_usage[] =
         "  -q, --linger=SECONDS  after stdin ends, wait at most this long for the peer\n"
         "  -v, --verbose         note the flow's characteristics on stderr\n\n";
 
+/* ipcf cat NAME: parse, allocate, then the copy loop as the allocating side
+ * (it ends the flow). Exit 0 when everything was copied both ways. */
 int cmd_cat(int argc, char **argv) {
         static const struct option longopts[] = {
                 CLI_FLOW_LONGOPTS,
@@ -67,6 +69,7 @@ int cmd_cat(int argc, char **argv) {
                 if (ipcf_qos_get(port, &q) == 0)
                         cli_note(true, "%s: flow allocated: %s", what, cli_qos_describe(d, sizeof(d), &q));
         }
+        /* -q absent: wait for the peer's end marker as long as it takes. */
         cli_copy c = { .port = port, .in_fd = 0, .out_fd = 1, .allocator = true,
                        .linger_ms = linger_s < 0 ? -1 : (int)(linger_s * 1000), .what = what };
         return cli_copy_run(&c) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;

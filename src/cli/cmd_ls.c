@@ -43,6 +43,7 @@ static const char *fmt_limit(char *buf, size_t cap, const ipcf_qos *q) {
         return buf;
 }
 
+/* The NAME table: one row per registration (a name may have several). */
 static void print_names(const ipcf_listing *l) {
         if (!l->n_names) {
                 printf("no names registered\n");
@@ -67,6 +68,8 @@ static void print_names(const ipcf_listing *l) {
         cli_table_free(t);
 }
 
+/* The FLOW table: one row per flow, counters in both directions; numbers
+ * are right-aligned so that magnitudes line up. */
 static void print_flows(const ipcf_listing *l) {
         if (!l->n_flows) {
                 printf("no flows\n");
@@ -100,6 +103,7 @@ static void print_flows(const ipcf_listing *l) {
         cli_table_free(t);
 }
 
+/* The human view: a header line about the daemon, then both tables. */
 static void print_text(const ipcf_listing *l) {
         char up[32];
         printf("facility %s: ipcfd pid %d, up %s\n\n", ipcf_runtime_dir(), (int)l->daemon_pid,
@@ -109,6 +113,8 @@ static void print_text(const ipcf_listing *l) {
         print_flows(l);
 }
 
+/* The script view: the object described at the top of this file. Numbers
+ * are raw (bytes, ms); only strings need escaping (cli_json_string). */
 static void print_json(const ipcf_listing *l) {
         printf("{\"daemon_pid\":%d,\"uptime_ms\":%" PRIu64 ",\"runtime_dir\":", (int)l->daemon_pid,
                l->daemon_uptime_ms);
@@ -142,6 +148,7 @@ static void print_json(const ipcf_listing *l) {
         printf("]}\n");
 }
 
+/* ipcf ls [--json]: one ipcf_list() snapshot, printed one way or the other. */
 int cmd_ls(int argc, char **argv) {
         static const struct option longopts[] = {
                 { "json", no_argument, NULL, 'j' },

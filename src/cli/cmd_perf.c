@@ -95,6 +95,8 @@ static int perf_run(int port, size_t size, double seconds, bool progress, int io
 
 enum { OPT_PROGRESS = CLI_OPT_FIRST_PRIVATE };
 
+/* ipcf perf NAME: parse, allocate, send for the given time, print what
+ * was delivered; the flow ends with reason "done" (the sink exits 0). */
 int cmd_perf(int argc, char **argv) {
         static const struct option longopts[] = {
                 CLI_FLOW_LONGOPTS,
@@ -155,6 +157,7 @@ int cmd_perf(int argc, char **argv) {
         perf_counts total;
         uint64_t ns = 0;
         int r = perf_run(port, (size_t)size, seconds, progress, io_timeout, &total, &ns);
+        /* A terminal gets its progress line erased; a file keeps it. */
         if (progress)
                 fputs(isatty(2) ? "\r\033[K" : "\n", stderr);
         ipcf_dealloc(port, r < 0 ? "error" : "done");

@@ -21,6 +21,7 @@ static const char ping_usage[] =
         "  -s, --size=N     bytes per message (default 64; k/M suffixes)\n"
         "  -w, --warmup=N   round trips before timing starts (default 1000)\n\n";
 
+/* qsort order for round-trip times. */
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
         return x < y ? -1 : x > y;
@@ -82,6 +83,8 @@ static int ping_run(int port, size_t size, uint64_t warmup, uint64_t count, uint
         return r;
 }
 
+/* ipcf ping NAME: parse, allocate, time the round trips, print the
+ * distribution; the flow ends with reason "done" (the echo exits 0). */
 int cmd_ping(int argc, char **argv) {
         static const struct option longopts[] = {
                 CLI_FLOW_LONGOPTS,
@@ -157,6 +160,7 @@ int cmd_ping(int argc, char **argv) {
                                         "(is the peer 'ipcf listen --echo'?)", what);
                 return cli_error(what, r);
         }
+        /* Sorted, every percentile is one index away. */
         qsort(rtt, count, sizeof(uint64_t), cmp_u64);
         double sum = 0;
         for (uint64_t i = 0; i < count; i++)

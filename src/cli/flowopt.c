@@ -26,6 +26,7 @@ const char cli_flow_opts_help[] =
         "  --spin-us=N            spin this long before sleeping (0: never spin)\n"
         "  --timeout-ms=N         wait for the allocation (or a flow) at most N ms\n";
 
+/* The library's defaults, so that an option changes only what it names. */
 void cli_flow_opts_init(cli_flow_opts *o, int default_timeout_ms) {
         memset(o, 0, sizeof(*o));
         ipcf_qos_init(&o->qos);
@@ -55,6 +56,8 @@ const char *cli_full_name(unsigned full) {
         return full < 3 ? full_names[full] : "?";
 }
 
+/* Claim and check one shared option. A bad value breaks out of the switch
+ * to the common usage error at the end; an unknown code returns 0. */
 int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o) {
         uint64_t v = 0;
         int k;
@@ -126,6 +129,7 @@ int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o) {
         return -1;
 }
 
+/* One line for humans: what ping/perf/listen -v print about a flow. */
 const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q) {
         char bytes[32];
         if (q->capacity == IPCF_CAPACITY_ZERO)
@@ -137,6 +141,8 @@ const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q) {
         return buf;
 }
 
+/* The rule of ipcf.h (IPCF_NAME_MAX printable ASCII, no spaces), checked
+ * here so that a typo is a usage error (exit 2), not a failed call. */
 int cli_name_check(const char *cmd, const char *name) {
         size_t len = strlen(name);
         bool ok = len >= 1 && len <= IPCF_NAME_MAX;
@@ -148,6 +154,8 @@ int cli_name_check(const char *cmd, const char *name) {
                          IPCF_NAME_MAX, name, IPCF_NAME_MAX);
 }
 
+/* Allocation with the refusal reason in the error line when there is one:
+ * "ipcf: cat x: allocation refused: stream mode required". */
 int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o) {
         ipcf_reason why;
         memset(&why, 0, sizeof(why));
@@ -209,6 +217,8 @@ int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms) {
         return 0;
 }
 
+/* MESSAGE mode: one read must be exactly one message of len bytes (a bigger
+ * one stays queued: -EMSGSIZE becomes -EBADMSG). STREAM: gather len bytes. */
 int cli_flow_read_full(int port, void *buf, size_t len, bool stream, int timeout_ms) {
         char *p = buf;
         if (!stream) {

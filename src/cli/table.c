@@ -20,6 +20,7 @@ struct cli_table {
         size_t n_cells, cap;
 };
 
+/* An empty table; alignment per column is fixed at creation. */
 cli_table *cli_table_new(unsigned ncols, const bool *right) {
         cli_table *t = calloc(1, sizeof(*t));
         if (!t)
@@ -35,6 +36,7 @@ cli_table *cli_table_new(unsigned ncols, const bool *right) {
         return t;
 }
 
+/* Cells fill rows left to right; the array doubles as it grows. */
 void cli_table_add(cli_table *t, const char *fmt, ...) {
         if (!t)
                 return;
@@ -64,6 +66,8 @@ static size_t text_width(const char *s) {
         return w;
 }
 
+/* Two passes: widest cell per column, then padded output. The last column
+ * is not padded on the right (no trailing spaces). */
 void cli_table_print(const cli_table *t, FILE *out) {
         if (!t || !t->n_cells)
                 return;
@@ -100,6 +104,7 @@ cli_table *cli_table_free(cli_table *t) {
         return NULL;
 }
 
+/* RFC 8259 string: quote, backslash and control bytes escaped. */
 void cli_json_string(FILE *out, const char *s) {
         fputc('"', out);
         for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {

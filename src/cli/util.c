@@ -17,11 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The one error line of a failed call: the facility's own words for err. */
 int cli_error(const char *what, int err) {
         fprintf(stderr, "ipcf: %s: %s\n", what, ipcf_strerror(err));
         return CLI_EXIT_FAIL;
 }
 
+/* An error line whose reason is not an errno (a mismatch, a bad echo...). */
 int cli_fail(const char *fmt, ...) {
         va_list ap;
         fputs("ipcf: ", stderr);
@@ -32,6 +34,7 @@ int cli_fail(const char *fmt, ...) {
         return CLI_EXIT_FAIL;
 }
 
+/* A usage error: what was wrong, then where to look, on the same line. */
 int cli_usage(const char *cmd, const char *fmt, ...) {
         va_list ap;
         fprintf(stderr, "ipcf: %s: ", cmd);
@@ -42,6 +45,7 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
         return CLI_EXIT_USAGE;
 }
 
+/* A -v note: same shape as an error line, so logs read alike. */
 void cli_note(bool verbose, const char *fmt, ...) {
         if (!verbose)
                 return;
@@ -53,6 +57,7 @@ void cli_note(bool verbose, const char *fmt, ...) {
         fputc('\n', stderr);
 }
 
+/* Strict decimal: digits only, no sign, no spaces, no suffix. */
 int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret) {
         if (!s || *s < '0' || *s > '9')
                 return -EINVAL; /* strtoull would accept "-1" and " 1" */
@@ -65,6 +70,8 @@ int cli_parse_uint(const char *s, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
+/* Decimal with an optional binary suffix (k = 1024): sizes of queues and
+ * messages are powers of two in the facility, so binary units read best. */
 int cli_parse_size(const char *s, uint64_t max, uint64_t *ret) {
         if (!s || *s < '0' || *s > '9')
                 return -EINVAL;
@@ -93,6 +100,7 @@ int cli_parse_size(const char *s, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
+/* Seconds as a non-negative decimal fraction, at most a million. */
 int cli_parse_seconds(const char *s, double *ret) {
         if (!s || *s < '0' || *s > '9')
                 return -EINVAL;
@@ -105,12 +113,14 @@ int cli_parse_seconds(const char *s, double *ret) {
         return 0;
 }
 
+/* CLOCK_MONOTONIC: never jumps, so durations stay right across clock changes. */
 uint64_t cli_now_ns(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Binary units with three significant digits: "64 B", "1.50 KiB", "812 MiB". */
 const char *cli_fmt_bytes(char *buf, size_t cap, double bytes) {
         static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
         unsigned u = 0;
@@ -126,6 +136,7 @@ const char *cli_fmt_bytes(char *buf, size_t cap, double bytes) {
         return buf;
 }
 
+/* Decimal units (k = 1000) for counts and rates: "950", "12.3 k", "4.56 M". */
 const char *cli_fmt_count(char *buf, size_t cap, double n) {
         static const char *const unit[] = { "", " k", " M", " G", " T" };
         unsigned u = 0;
@@ -140,6 +151,8 @@ const char *cli_fmt_count(char *buf, size_t cap, double n) {
         return buf;
 }
 
+/* A full write: retries short writes and EINTR; EPIPE comes back as an error
+ * (SIGPIPE is ignored by main). */
 int cli_write_all(int fd, const void *buf, size_t len) {
         const char *p = buf;
         while (len > 0) {
