@@ -3,7 +3,7 @@
  * loopback, and measures it beside raw UDP and TCP in the same run.
  *
  *   efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin]
- *            [--cc newreno|cubic] [--spin-us N] [--repeat N] [--only WHAT]
+ *            [--cc newreno|cubic] [--spin-us N] [--repeat N] [--netns] [--only WHAT]
  *
  * Goodput runs may busy-poll up to --spin-us (0) before sleeping, as a daemon
  * carrying bulk traffic would; RTT runs always block (like the raw UDP
@@ -11,7 +11,7 @@
  *
  * The two processes of each measurement are pinned to CPUs 0 and 1 unless
  * --no-pin is given. *
- * Measurements (each between two forked processes on 127.0.0.1):
+ * Measurements (each between two forked processes):
  *   udp-goodput   raw UDP, 1400-byte datagrams, sendmmsg/recvmmsg, no control
  *   tcp-goodput   TCP, 64 KiB writes
  *   efcp-goodput  one reliable ordered EFCP flow, one-PDU messages
@@ -24,14 +24,18 @@
  * and prints a table with ratios: the median of --repeat runs (measurements
  * interleaved), with the range. Benchmarks, not tests: nothing is asserted.
  *
- * Everything goes to 127.0.0.1 only. The engine's time is CLOCK_MONOTONIC.
+ * Everything goes to 127.0.0.1 only, or with --netns (root) between two
+ * network namespaces this tool creates and removes, over a veth pair on the
+ * private 10.77.0.0/24. The engine's time is CLOCK_MONOTONIC.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +98,15 @@ static void sock_bufs(int fd) {
                 setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 }
 
-/* Two UDP sockets on 127.0.0.1, each connected to the other. */
+static bool opt_netns;
+
+/* Two UDP sockets on 127.0.0.1, each connected to the other (with --netns:
+ * placeholders; each child makes its socket in its namespace). */
 static void udp_pair(int fd[2]) {
+        if (opt_netns) {
+                fd[0] = fd[1] = -1;
+                return;
+        }
         struct sockaddr_in sa[2];
         for (int i = 0; i < 2; i++) {
                 fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -114,8 +125,12 @@ static void udp_pair(int fd[2]) {
                         die("connect");
 }
 
-/* A connected TCP pair over loopback. */
+/* A connected TCP pair over loopback (--netns: placeholders, as above). */
 static void tcp_pair(int fd[2]) {
+        if (opt_netns) {
+                fd[0] = fd[1] = -2;
+                return;
+        }
         int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof(sa);
@@ -134,6 +149,105 @@ static void tcp_pair(int fd[2]) {
         setsockopt(fd[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* ---- network namespaces (--netns) -----------------------------------------
+ *
+ * Two namespaces made for this run, joined by a veth pair: A = 10.77.0.1,
+ * B = 10.77.0.2 on a private /24 that exists only inside them. Each child
+ * enters its namespace and opens its own socket there (a socket belongs to
+ * the namespace it was created in). Removed at exit. */
+
+static char ns_name[2][64];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+        char cmd[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        return system(cmd);
+}
+
+static void netns_down(void) {
+        for (int i = 0; i < 2; i++)
+                if (ns_name[i][0])
+                        sh("ip netns del %s 2>/dev/null", ns_name[i]);
+}
+
+static void netns_up(void) {
+        int pid = (int)getpid();
+        for (int i = 0; i < 2; i++)
+                snprintf(ns_name[i], sizeof(ns_name[i]), "efcp%c%d", 'A' + i, pid);
+        atexit(netns_down);
+        if (sh("ip netns add %s && ip netns add %s", ns_name[0], ns_name[1]) ||
+            sh("ip link add eva%d type veth peer name evb%d", pid, pid) ||
+            sh("ip link set eva%d netns %s && ip link set evb%d netns %s", pid, ns_name[0], pid,
+               ns_name[1]) ||
+            sh("ip -n %s addr add 10.77.0.1/24 dev eva%d && ip -n %s link set eva%d up && "
+               "ip -n %s link set lo up",
+               ns_name[0], pid, ns_name[0], pid, ns_name[0]) ||
+            sh("ip -n %s addr add 10.77.0.2/24 dev evb%d && ip -n %s link set evb%d up && "
+               "ip -n %s link set lo up",
+               ns_name[1], pid, ns_name[1], pid, ns_name[1])) {
+                fprintf(stderr, "efcp-udp: could not set up network namespaces (root and ip(8) needed)\n");
+                exit(2);
+        }
+}
+
+enum { SOCK_KIND_UDP, SOCK_KIND_TCP };
+
+/* In a child: enter namespace side and open the socket of this measurement.
+ * UDP: bound to our address, connected to the peer's (fixed ports: the
+ * namespaces are private). TCP: B listens, A connects (retrying while B
+ * starts). */
+static int netns_socket(int side, int kind) {
+        char path[128];
+        snprintf(path, sizeof(path), "/run/netns/%s", ns_name[side]);
+        int nfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0)
+                die("setns");
+        close(nfd);
+        struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(7700)};
+        struct sockaddr_in peer = me;
+        me.sin_addr.s_addr = htonl(0x0a4d0001u + (uint32_t)side);
+        peer.sin_addr.s_addr = htonl(0x0a4d0001u + (uint32_t)!side);
+        if (kind == SOCK_KIND_UDP) {
+                int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        die("socket");
+                sock_bufs(fd);
+                if (bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0 ||
+                    connect(fd, (struct sockaddr *)&peer, sizeof(peer)) < 0)
+                        die("netns udp");
+                return fd;
+        }
+        int one = 1;
+        if (side == 1) {
+                int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (l < 0 || bind(l, (struct sockaddr *)&me, sizeof(me)) < 0 || listen(l, 1) < 0)
+                        die("netns listen");
+                int fd = accept(l, NULL, NULL);
+                if (fd < 0)
+                        die("accept");
+                close(l);
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                return fd;
+        }
+        for (int tries = 0; tries < 200; tries++) {
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd >= 0 && connect(fd, (struct sockaddr *)&peer, sizeof(peer)) == 0) {
+                        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                        return fd;
+                }
+                if (fd >= 0)
+                        close(fd);
+                usleep(10000);
+        }
+        die("netns connect");
+        return -1;
+}
+
 /* ---- running two children and collecting one number ------------------- */
 
 typedef struct result {
@@ -147,27 +261,32 @@ typedef void (*role_fn)(int fd, int out, void *arg);
  * result to its pipe. Returns the first result read. */
 static result run_pair(int fd[2], role_fn a, role_fn b, void *arg) {
         int pp[2];
+        int kind = fd[0] == -2 ? SOCK_KIND_TCP : SOCK_KIND_UDP; /* netns: made in the child */
         if (pipe(pp) < 0)
                 die("pipe");
         pid_t pa = fork();
         if (pa == 0) {
                 close(pp[0]);
-                close(fd[1]);
+                if (fd[1] >= 0)
+                        close(fd[1]);
                 pin_cpu(0);
-                a(fd[0], pp[1], arg);
+                a(fd[0] >= 0 ? fd[0] : netns_socket(0, kind), pp[1], arg);
                 _exit(0);
         }
         pid_t pb = fork();
         if (pb == 0) {
                 close(pp[0]);
-                close(fd[0]);
+                if (fd[0] >= 0)
+                        close(fd[0]);
                 pin_cpu(1);
-                b(fd[1], pp[1], arg);
+                b(fd[1] >= 0 ? fd[1] : netns_socket(1, kind), pp[1], arg);
                 _exit(0);
         }
         close(pp[1]);
-        close(fd[0]);
-        close(fd[1]);
+        if (fd[0] >= 0)
+                close(fd[0]);
+        if (fd[1] >= 0)
+                close(fd[1]);
         result r = {0};
         ssize_t n = read(pp[0], &r, sizeof(r));
         if (n != (ssize_t)sizeof(r))
@@ -678,13 +797,15 @@ int main(int argc, char **argv) {
                         opt_ack_every = (uint32_t)atoi(argv[++i]);
                 else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
                         opt_repeat = atoi(argv[++i]);
+                else if (!strcmp(argv[i], "--netns"))
+                        opt_netns = true;
                 else if (!strcmp(argv[i], "--no-pin"))
                         opt_pin = false;
                 else if (!strcmp(argv[i], "--only") && i + 1 < argc)
                         opt_only = argv[++i];
                 else {
                         fprintf(stderr,
-                                "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin] [--cc newreno|cubic] [--spin-us N] [--repeat N] "
+                                "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin] [--cc newreno|cubic] [--spin-us N] [--repeat N] [--netns] "
                                 "[--only udp-goodput,tcp-goodput,efcp-goodput,efcp-lossy,"
                                 "udp-rtt,efcp-rtt,engine]\n");
                         return 2;
@@ -693,9 +814,12 @@ int main(int argc, char **argv) {
         if (opt_repeat < 1 || opt_repeat > MAX_REPEAT)
                 opt_repeat = opt_repeat < 1 ? 1 : MAX_REPEAT;
         signal(SIGPIPE, SIG_IGN);
-        printf("efcp-udp: loopback, %.1f s per goodput run, %d round trips per RTT run, "
+        if (opt_netns)
+                netns_up();
+        printf("efcp-udp: %s, %.1f s per goodput run, %d round trips per RTT run, "
                "median of %d run%s (min-max)\n",
-               opt_seconds, opt_rtt_count, opt_repeat, opt_repeat > 1 ? "s" : "");
+               opt_netns ? "two network namespaces over veth" : "loopback", opt_seconds,
+               opt_rtt_count, opt_repeat, opt_repeat > 1 ? "s" : "");
         printf("%-14s %14s %12s  %s\n", "measurement", "value", "vs raw UDP", "notes");
         /* the measurements interleave across repeats, so a noisy moment on a
          * shared machine hurts one run of each rather than all runs of one */
