@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "ipcf.h"
@@ -155,6 +156,15 @@ int cli_bad_option(const char *cmd, int opt, char **argv);
 
 /* ---- the copy loop (copy.c) --------------------------------------------- */
 
+/* Set by the SIGINT/SIGTERM handler cli_catch_interrupts() installs; the copy
+ * loop then ends the flow with reason "interrupted" (exit CLI_EXIT_INTERRUPTED). */
+extern volatile sig_atomic_t cli_interrupted;
+/* Set by the copy loop while it runs: only then is the signal caught. */
+extern volatile sig_atomic_t cli_copy_active;
+#define CLI_EXIT_INTERRUPTED 130
+/* Install that handler (without SA_RESTART, so poll() returns EINTR). */
+void cli_catch_interrupts(void);
+
 /* How copy_run() ends a flow. */
 typedef struct cli_copy {
         int port;         /* the flow */
@@ -164,12 +174,14 @@ typedef struct cli_copy {
         int linger_ms;    /* allocator, MESSAGE mode: after in_fd's EOF, wait at
                            * most this long for the peer's end marker (-1: for ever) */
         const char *what; /* for error lines: "cat NAME", "listen NAME" */
+        bool verbose;     /* note the peer's end reason on stderr */
 } cli_copy;
 
 /* Copy in_fd -> flow and flow -> out_fd until done (see copy.c for the
  * half-close convention). Returns 0 when the flow ended normally (peer
- * deallocated, or this side finished and deallocated) or a negative errno
- * after printing the error. The port is always released on return. */
+ * deallocated, or this side finished and deallocated), -EINTR (not printed)
+ * when interrupted, or a negative errno after printing the error. The port
+ * is always released on return. */
 int cli_copy_run(const cli_copy *c);
 
 /* ---- aligned tables and JSON strings (table.c) -------------------------- */

@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,5 +73,7 @@ int cmd_cat(int argc, char **argv) {
         /* -q absent: wait for the peer's end marker as long as it takes. */
         cli_copy c = { .port = port, .in_fd = 0, .out_fd = 1, .allocator = true,
                        .linger_ms = linger_s < 0 ? -1 : (int)(linger_s * 1000), .what = what };
-        return cli_copy_run(&c) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+        cli_catch_interrupts();
+        int r = cli_copy_run(&c);
+        return r == -EINTR ? CLI_EXIT_INTERRUPTED : r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char listen_usage[] =
         "usage: ipcf listen NAME [-k] [--echo | --sink] [-v] [flow options]\n\n"
@@ -35,6 +36,7 @@ typedef struct listen_cfg {
         cli_flow_opts flow;
         enum listen_mode mode;
         bool keep, verbose;
+        int in_fd;                     /* stdin, or -1: nothing to send */
 } listen_cfg;
 
 /* Why a request does not meet what listen was told to require, or NULL. */
@@ -136,8 +138,9 @@ static int serve_blocking(int port, bool echo) {
 static int serve(int port, const listen_cfg *cfg) {
         int r;
         if (cfg->mode == LISTEN_STDIO) {
-                cli_copy c = { .port = port, .in_fd = 0, .out_fd = 1, .allocator = false,
-                               .linger_ms = -1, .what = cfg->what };
+                cli_copy c = { .port = port, .in_fd = cfg->in_fd, .out_fd = 1,
+                               .allocator = false, .linger_ms = -1, .what = cfg->what,
+                               .verbose = cfg->verbose };
                 return cli_copy_run(&c); /* prints its errors, deallocates */
         }
         r = serve_blocking(port, cfg->mode == LISTEN_ECHO);
@@ -196,6 +199,14 @@ int cmd_listen(int argc, char **argv) {
                 return cli_error(cfg.what, reg);
         cli_note(cfg.verbose, "%s: registered", cfg.what);
 
+        /* A background job reading its terminal would be stopped (SIGTTIN):
+         * `ipcf listen x > file &` then just has nothing to send. */
+        cfg.in_fd = 0;
+        if (isatty(0) && tcgetpgrp(0) != getpgrp())
+                cfg.in_fd = -1;
+        if (cfg.mode == LISTEN_STDIO)
+                cli_catch_interrupts(); /* ^C ends the flow with a reason */
+
         int status = CLI_EXIT_OK;
         do {
                 int port = accept_one(reg, &cfg);
@@ -203,9 +214,14 @@ int cmd_listen(int argc, char **argv) {
                         status = cli_error(cfg.what, port);
                         break;
                 }
-                if (serve(port, &cfg) < 0)
-                        status = CLI_EXIT_FAIL;
+                int r = serve(port, &cfg);
                 fflush(stdout);
+                if (r == -EINTR) {
+                        status = CLI_EXIT_INTERRUPTED;
+                        break;
+                }
+                if (r < 0)
+                        status = CLI_EXIT_FAIL;
         } while (cfg.keep);
         ipcf_unregister(reg);
         return status;

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,7 +245,12 @@ static int copy_setup(copy_state *s, const cli_copy *c, const ipcf_qos *q) {
                 return 0;
         if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0)
                 return -errno;
+        /* Signals go to the main thread only: its poll() must see them. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
         int r = pthread_create(&s->sender, NULL, copy_sender_main, s);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (r)
                 return -r;
         s->threaded = true;
@@ -282,6 +288,7 @@ int cli_copy_run(const cli_copy *c) {
         const char *reason = "error";
         bool out_err = false, lingering = false;
         uint64_t linger_end = 0;
+        cli_copy_active = 1;
 
         while (r == 0) {
                 r = copy_send_step(&s);
@@ -336,6 +343,13 @@ int cli_copy_run(const cli_copy *c) {
                                 pfd[2].fd = send_fd;     /* wait for room in the flow */
                 }
                 if (poll(pfd, 3, timeout) < 0) {
+                        if (errno == EINTR && cli_interrupted) {
+                                /* ^C or SIGTERM: end the flow with a reason
+                                 * rather than leave the peer "peer died". */
+                                r = -EINTR;
+                                reason = "interrupted";
+                                break;
+                        }
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
@@ -354,6 +368,16 @@ int cli_copy_run(const cli_copy *c) {
                 }
         }
 
+        cli_copy_active = 0;
+        ipcf_reason why;
+        if (r == 0 && !reason && c->verbose && ipcf_end_reason(c->port, &why) == 0)
+                cli_note(true, "%s: flow ended by the peer: %s", c->what,
+                         why.text[0] ? why.text : "-");
+        if (r == -EINTR) {
+                copy_teardown(&s);
+                ipcf_dealloc(c->port, reason);
+                return r;
+        }
         if (r < 0) {
                 if (out_err)
                         fprintf(stderr, "ipcf: %s: output: %s\n", c->what, strerror(-r));

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,29 @@ const char *cli_fmt_count(char *buf, size_t cap, double n) {
 
 /* A full write: retries short writes and EINTR; EPIPE comes back as an error
  * (SIGPIPE is ignored by main). */
+volatile sig_atomic_t cli_interrupted, cli_copy_active;
+
+/* Inside the copy loop: note it, the loop ends the flow. Elsewhere (waiting
+ * for a flow, allocating): the default action, as if never caught. */
+static void on_interrupt(int sig) {
+        if (!cli_copy_active) {
+                signal(sig, SIG_DFL);
+                raise(sig);
+                return;
+        }
+        cli_interrupted = 1;
+}
+
+/* No SA_RESTART: a blocked poll() returns EINTR and the loop sees the flag. */
+void cli_catch_interrupts(void) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_interrupt;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+}
+
 int cli_write_all(int fd, const void *buf, size_t len) {
         const char *p = buf;
         while (len > 0) {
