@@ -427,6 +427,36 @@ TEST(perf_to_sink) {
         test_daemon_stop(&d);
 }
 
+/* ^C on cat mid-flow: cat exits 130 and the listener sees a normal end
+ * (reason "interrupted"), not a dead peer: it exits 0. */
+TEST(cat_interrupted_ends_flow_cleanly) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        const char *fifo = path_in(&d, "stdin.fifo");
+        CHECK_EQ(mkfifo(fifo, 0600), 0);
+        pid_t listener = ipcf_spawn(NULL, path_in(&d, "out.txt"), NULL,
+                                    (const char *const[]){ "listen", "test.int", NULL });
+        wait_registered("test.int");
+        pid_t cat = ipcf_spawn(fifo, NULL, NULL, (const char *const[]){ "cat", "test.int", NULL });
+        int wfd = open(fifo, O_WRONLY); /* cat's stdin stays open: the flow lives */
+        CHECK(wfd >= 0);
+        CHECK_EQ(write(wfd, "x\n", 2), 2);
+        /* Once "x" went through, cat is in its copy loop: interrupt it. */
+        bool flowing = false;
+        for (int i = 0; i < 500 && !flowing; i++) {
+                struct stat st;
+                flowing = stat(path_in(&d, "out.txt"), &st) == 0 && st.st_size >= 2;
+                if (!flowing)
+                        usleep(10000);
+        }
+        CHECK(flowing);
+        CHECK_EQ(kill(cat, SIGINT), 0);
+        CHECK_EQ(test_wait(cat, 5000), 130);
+        CHECK_EQ(test_wait(listener, 5000), 0);
+        close(wfd);
+        test_daemon_stop(&d);
+}
+
 /* cat to a name nobody has: exit 1, one error line that names it. */
 TEST(cat_unknown_name_fails) {
         test_daemon d;
