@@ -458,6 +458,219 @@ IPCF_API const char *ipcf_runtime_dir(void);
  */
 IPCF_API int ipcf_connect(void);
 
+/* ------------------------------------------------------------------------- */
+/* Shared-memory groups (Denning's shared page model, made safe)              */
+/* ------------------------------------------------------------------------- */
+/*
+ * A GROUP is a named piece of memory that the facility shares among the
+ * processes it admits (docs/GROUPS.md). The facility knows every member; the
+ * memory has a robust lock; the copy API is bounds-checked; a resize is
+ * announced to every member, who remaps; a dissolve makes every later API
+ * access fail cleanly. Group names are a namespace of their own (not the
+ * names of ipcf_register, not the multicast groups).
+ *
+ * A group handle (from ipcf_group_join) is a handle like a port-id: a small
+ * int, local to the process, holding 2 descriptors (the memory and a
+ * notification eventfd). After fork() the child inherits the mapping but is
+ * not a member: it must join itself (the facility counts processes).
+ */
+
+/* Who may join, besides the creator's uid (always allowed). A process is
+ * admitted if ANY entry matches: its uid, its primary or a supplementary
+ * gid, or its program name (basename of its executable, as the facility
+ * reads it; names identify programs, not authority: combine with uids on a
+ * shared host). At most 16 entries per list. */
+typedef struct ipcf_group_opts {
+        uint32_t size;                /* sizeof(ipcf_group_opts), or 0 */
+        uint32_t flags;               /* 0 */
+        const char *const *names;     /* n_names program names */
+        size_t n_names;
+        const uid_t *uids;
+        size_t n_uids;
+        const gid_t *gids;
+        size_t n_gids;
+} ipcf_group_opts;
+
+/* ipcf_group_lock() result when the previous holder died holding the lock:
+ * the caller holds the lock, and the data may be half-updated. */
+#define IPCF_GROUP_INCONSISTENT 1
+
+/*
+ * ipcf_group_create — create group name with size bytes of zeroed memory
+ * (rounded up to the page size) and the members allowed by opts (NULL: the
+ * creator's uid only). The group lives until ipcf_group_dissolve(), whoever
+ * is joined. The caller is not a member until it joins.
+ * Errors: -EINVAL bad name, size 0 or over 16 GiB, too many entries;
+ * -EEXIST the name is taken; -EDQUOT over the user's quota (groups, bytes);
+ * -ENOMEM; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_group_create(const char *name, uint64_t size, const ipcf_group_opts *opts);
+
+/*
+ * ipcf_group_join — become a member of group name and map its memory, with
+ * an inaccessible guard page before and after the data. Returns a group
+ * handle. The group's lock is ipcf_group_lock() on it. One round trip.
+ * Errors: -ENOENT no such group; -EACCES not an allowed member (a clear
+ * refusal: nothing is mapped); -EIDRM the group is dissolved; -EDQUOT;
+ * -EMFILE; -ENOMEM; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_group_join(const char *name);
+
+/*
+ * ipcf_group_exit — leave the group: unmap, close, release the handle
+ * (pointers from ipcf_group_ptr() die with it). If this process held the
+ * lock, unlock first. Never blocks beyond one round trip. Errors: -EBADF.
+ */
+IPCF_API int ipcf_group_exit(int g);
+
+/*
+ * ipcf_group_dissolve — end group name: every member is notified (its
+ * ipcf_group_fd becomes readable) and its later API calls fail -EIDRM; the
+ * name is free at once; the memory is reclaimed when the last member has
+ * exited or died. Allowed to the creator's uid (and root, and the daemon's
+ * uid). Errors: -ENOENT; -EPERM; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_group_dissolve(const char *name);
+
+/*
+ * ipcf_group_resize — change the data size of group name to size (rounded up
+ * to the page size). Every member is notified; the API remaps before its
+ * next access, so no API call faults or writes through a stale view; raw
+ * pointer users must call ipcf_group_remap() (a growth keeps old pointers
+ * valid for the old size; after a shrink the bytes past the new size are
+ * discarded, even if written through an old pointer). Allowed to the
+ * creator's uid. Errors: -ENOENT; -EPERM; -EINVAL; -EIDRM; -EDQUOT;
+ * -EHOSTDOWN.
+ */
+IPCF_API int ipcf_group_resize(const char *name, uint64_t size);
+
+/*
+ * ipcf_group_lock — take the group lock, waiting up to timeout_ms.
+ * Returns 0, or IPCF_GROUP_INCONSISTENT: the previous holder died while
+ * holding it; the caller now holds it, should repair the data, then call
+ * ipcf_group_consistent() before ipcf_group_unlock() (unlocking without it
+ * makes the lock unusable: later locks fail -ENOTRECOVERABLE).
+ * Errors: -EAGAIN, -ETIMEDOUT; -EDEADLK this thread holds it;
+ * -ENOTRECOVERABLE; -EIDRM dissolved; -EBADF.
+ */
+IPCF_API int ipcf_group_lock(int g, int timeout_ms);
+/* ipcf_group_consistent — mark the data repaired (after INCONSISTENT).
+ * Errors: -EINVAL the lock was not inconsistent; -EPERM not the holder. */
+IPCF_API int ipcf_group_consistent(int g);
+/* ipcf_group_unlock — release the lock. Errors: -EPERM not the holder. */
+IPCF_API int ipcf_group_unlock(int g);
+
+/*
+ * ipcf_group_read / ipcf_group_write — copy len bytes between buf and the
+ * group's memory at offset, after remapping if the group changed. Nothing
+ * is copied unless all of [offset, offset + len) lies inside the current
+ * size: a write past the end never spills anywhere. They do not lock (use
+ * ipcf_group_lock around a multi-step update). Returns len.
+ * Errors: -ERANGE past the end; -EIDRM dissolved; -EBADF; -EINVAL.
+ */
+IPCF_API ssize_t ipcf_group_read(int g, uint64_t offset, void *buf, size_t len);
+IPCF_API ssize_t ipcf_group_write(int g, uint64_t offset, const void *buf, size_t len);
+
+/*
+ * ipcf_group_ptr — raw access for speed: the address of the data and its
+ * size in *ret_size. Guard pages before and after the data make an overrun
+ * fault instead of corrupting. The pointer stays valid until this process
+ * remaps (ipcf_group_remap, or any API call on g after the group changed)
+ * or exits the group. Other members write the same memory: use the lock.
+ * Errors: -EIDRM; -EBADF.
+ */
+IPCF_API int ipcf_group_ptr(int g, void **ret_ptr, uint64_t *ret_size);
+
+/*
+ * ipcf_group_remap — take notice of a change: drain the notification, map
+ * the current size. Returns 1 if the mapping changed, 0 if not.
+ * Errors: -EIDRM dissolved; -ENOMEM; -EBADF.
+ */
+IPCF_API int ipcf_group_remap(int g);
+
+/*
+ * ipcf_group_fd — a descriptor for poll/epoll (POLLIN), readable once the
+ * group changed (resized or dissolved) until ipcf_group_remap() (or an API
+ * call that remaps) takes notice. Never read or close it. Errors: -EBADF.
+ */
+IPCF_API int ipcf_group_fd(int g);
+
+/* What the facility knows of a group or named segment. */
+typedef struct ipcf_group_entry {
+        char name[IPCF_NAME_MAX + 1];
+        uint64_t id;
+        uint64_t size;          /* data bytes */
+        uint64_t generation;    /* changes counted so far */
+        uint32_t kind;          /* 0 group, 1 named segment (ipcf_shm_open) */
+        uint32_t state;         /* 0 live, 1 dissolved, members still mapped */
+        uint32_t members;       /* processes joined (segments: 0) */
+        uid_t owner_uid;
+        pid_t creator_pid;
+        uint32_t mode;          /* segments: permission bits */
+} ipcf_group_entry;
+
+/*
+ * ipcf_group_list — every group and named segment the caller may see (its
+ * own uid's, or all for root and the daemon's uid), dissolved groups still
+ * mapped included. *ret_entries is malloc'ed (free() it; NULL when none).
+ * Errors: -ENOMEM, -EHOSTDOWN.
+ */
+IPCF_API int ipcf_group_list(ipcf_group_entry **ret_entries, size_t *ret_n);
+
+/*
+ * ipcf_group_members — the members of group name as the facility knows them
+ * (identity from kernel credentials). Fills up to n entries of ret; returns
+ * the number of members (may exceed n). Errors: -ENOENT; -EACCES (not the
+ * owner's uid, nor a member); -EHOSTDOWN.
+ */
+IPCF_API int ipcf_group_members(const char *name, ipcf_peer_info *ret, size_t n);
+
+/* ---- The bounded buffer over a group's memory ---------------------------- */
+/*
+ * A producer/consumer queue of variable-size items (Knuth's circular queue)
+ * in the region [offset, offset + len) of a group. Every member may put and
+ * get (many producers, many consumers). It uses all of its capacity: an item
+ * of n bytes takes exactly n + IPCF_BBUF_ITEM_HDR bytes, and a buffer of
+ * capacity C holds items totalling exactly C bytes (free-running counters:
+ * full and empty differ without a wasted slot). Waits spin briefly, then
+ * sleep on a futex. The shared state is validated on every call: a corrupt
+ * buffer fails -EPROTO, never crashes.
+ */
+#define IPCF_BBUF_HDR 256       /* bytes of the region taken by the header */
+#define IPCF_BBUF_ITEM_HDR 4    /* bytes taken per item */
+
+/* ipcf_bbuf_init — lay out an empty buffer in [offset, offset + len) of g
+ * (len > IPCF_BBUF_HDR; capacity = len - IPCF_BBUF_HDR). Only while nobody
+ * uses that region. Returns the capacity. Errors: -ERANGE, -EINVAL, -EIDRM. */
+IPCF_API ssize_t ipcf_bbuf_init(int g, uint64_t offset, uint64_t len);
+/* ipcf_bbuf_put — append one item of len bytes (0 allowed), waiting up to
+ * timeout_ms for room. Returns len. Errors: -EMSGSIZE larger than the
+ * capacity; -EAGAIN, -ETIMEDOUT; -EPROTO corrupt; -ERANGE; -EIDRM; -EBADF. */
+IPCF_API ssize_t ipcf_bbuf_put(int g, uint64_t offset, const void *buf, size_t len,
+                               int timeout_ms);
+/* ipcf_bbuf_get — take the oldest item into buf (cap bytes), waiting up to
+ * timeout_ms. Returns its length. -EMSGSIZE if cap is too small (the item
+ * stays). Other errors as put. */
+IPCF_API ssize_t ipcf_bbuf_get(int g, uint64_t offset, void *buf, size_t cap, int timeout_ms);
+/* ipcf_bbuf_stat — bytes queued (headers included) and items queued. */
+IPCF_API int ipcf_bbuf_stat(int g, uint64_t offset, uint64_t *ret_bytes, uint64_t *ret_items);
+
+/* ---- Named segments in the POSIX style (shm_open semantics) --------------- */
+/*
+ * ipcf_shm_open — open (O_CREAT: create; O_EXCL: fail if it exists) the
+ * facility-managed segment name, with access O_RDONLY or O_RDWR checked
+ * against mode (owner: the creator's uid and gid; like a file's 0..0777).
+ * Returns a file descriptor (close-on-exec) that the caller owns: size it
+ * with ftruncate, map it with mmap, close it. A new segment has size 0.
+ * The facility lists segments (ipcf_group_list, kind 1) and keeps them until
+ * ipcf_shm_unlink(), as a tmpfs file would be.
+ * Errors: -ENOENT; -EEXIST; -EACCES; -EINVAL; -EDQUOT; -EMFILE; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_shm_open(const char *name, int oflag, mode_t mode);
+/* ipcf_shm_unlink — remove the name; open descriptors and mappings live on.
+ * Allowed to the owner's uid. Errors: -ENOENT, -EPERM, -EHOSTDOWN. */
+IPCF_API int ipcf_shm_unlink(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -77,7 +77,18 @@ enum ctl_type {
         CTL_LIST = 10,
         CTL_REQUEST = 11,
         CTL_FLOW = 12,
-        CTL_TYPE_MAX_ = 13,
+        /* Shared-memory groups and named segments (src/daemon/group.c,
+         * docs/GROUPS.md; attributes below). */
+        CTL_GROUP_CREATE = 13,  /* NAME, SHM_SIZE, [GROUP_FLAGS], ALLOW_* -> OK: GROUP_ID */
+        CTL_GROUP_JOIN = 14,    /* NAME -> OK: GROUP_ID, MEMBER_ID + 2 fds (memfd, eventfd) */
+        CTL_GROUP_EXIT = 15,    /* MEMBER_ID -> OK */
+        CTL_GROUP_DISSOLVE = 16,/* NAME -> OK */
+        CTL_GROUP_RESIZE = 17,  /* NAME, SHM_SIZE -> OK */
+        CTL_GROUP_LIST = 18,    /* [NAME], [LIST_SKIP] -> OK: GROUP_ENTRY..., MEMBER_ENTRY...
+                                 * (members only with NAME), LIST_MORE */
+        CTL_SHM_OPEN = 19,      /* NAME, SHM_FLAGS, SHM_MODE -> OK + 1 fd */
+        CTL_SHM_UNLINK = 20,    /* NAME -> OK */
+        CTL_TYPE_MAX_ = 21,
 };
 
 enum ctl_attr_type {
@@ -104,7 +115,17 @@ enum ctl_attr_type {
         CTL_A_FLOW_ENTRY = 21, /* struct ctl_flow_entry_wire */
         CTL_A_LIST_SKIP = 22,  /* u32: LIST entries (names, then flows) to skip */
         CTL_A_LIST_MORE = 23,  /* u32: 1 if the LIST reply was cut: ask again */
-        CTL_A_TYPE_MAX_ = 24,
+        CTL_A_GROUP_ID = 24,   /* u64 */
+        CTL_A_MEMBER_ID = 25,  /* u64 */
+        CTL_A_GROUP_FLAGS = 26,/* u32, 0 for now */
+        CTL_A_ALLOW_NAME = 27, /* string, a program name; repeats (<= GROUP_ALLOW_MAX) */
+        CTL_A_ALLOW_UID = 28,  /* u32; repeats */
+        CTL_A_ALLOW_GID = 29,  /* u32; repeats */
+        CTL_A_GROUP_ENTRY = 30,/* struct ctl_group_entry_wire */
+        CTL_A_MEMBER_ENTRY = 31,/* struct ctl_member_entry_wire */
+        CTL_A_SHM_FLAGS = 32,  /* u32: CTL_SHM_* */
+        CTL_A_SHM_MODE = 33,   /* u32: permission bits 0..0777 */
+        CTL_A_TYPE_MAX_ = 34,
 };
 
 /* Fixed wire structs: little-endian, packed, no implicit padding. */
@@ -135,6 +156,25 @@ struct __attribute__((packed)) ctl_flow_entry_wire {
         uint64_t msgs_ab, bytes_ab, queued_ab;
         uint64_t msgs_ba, bytes_ba, queued_ba;
         uint32_t state, reserved;
+};
+
+/* Shared-memory groups (docs/GROUPS.md). */
+#define GROUP_ALLOW_MAX 16     /* entries per ALLOW_* list */
+
+enum { CTL_SHM_CREAT = 1, CTL_SHM_EXCL = 2, CTL_SHM_RDWR = 4 };
+
+struct __attribute__((packed)) ctl_group_entry_wire {
+        char name[IPCF_NAME_MAX + 1];
+        uint64_t id, size, generation;
+        uint32_t kind;                 /* 0 group, 1 named segment */
+        uint32_t state;                /* 0 live, 1 dissolved (members still mapped) */
+        uint32_t members, owner_uid, creator_pid, mode;
+};
+
+struct __attribute__((packed)) ctl_member_entry_wire {
+        char name[IPCF_NAME_MAX + 1];  /* the member's program */
+        uint64_t member_id;
+        uint32_t pid, uid, gid, reserved;
 };
 
 /* A parsed message: a view into the caller's buffer (borrowed; valid as long

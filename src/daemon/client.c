@@ -29,6 +29,7 @@
 #include "common/util.h"
 #include "daemon/alloc.h"
 #include "daemon/flow.h"
+#include "daemon/group.h"
 #include "daemon/list.h"
 #include "daemon/log.h"
 #include "daemon/quota.h"
@@ -252,6 +253,14 @@ static int client_dispatch(client *c, const void *buf, size_t len, int *fds, uns
         case CTL_REFUSE: return alloc_handle_refuse(c, &m);
         case CTL_DEALLOC: return flow_handle_dealloc(c, &m);
         case CTL_LIST: return list_handle(c, &m);
+        case CTL_GROUP_CREATE: return group_handle_create(c, &m);
+        case CTL_GROUP_JOIN: return group_handle_join(c, &m);
+        case CTL_GROUP_EXIT: return group_handle_exit(c, &m);
+        case CTL_GROUP_DISSOLVE: return group_handle_dissolve(c, &m);
+        case CTL_GROUP_RESIZE: return group_handle_resize(c, &m);
+        case CTL_GROUP_LIST: return group_handle_list(c, &m);
+        case CTL_SHM_OPEN: return group_handle_shm_open(c, &m);
+        case CTL_SHM_UNLINK: return group_handle_shm_unlink(c, &m);
         default:
                 /* OK, ERROR, REQUEST, FLOW: daemon-to-client types. */
                 return -EBADMSG;
@@ -333,6 +342,7 @@ void client_free(client *c) {
          * happens (this is the latency-critical path). */
         flow_client_gone(c);
         alloc_client_gone(c);
+        group_client_gone(c);
         dlist_for_each_safe(pos, tmp, &c->regs)
                 reg_free(dlist_entry(pos, reg, owner_link), REG_END_DIED);
         close(c->fd);

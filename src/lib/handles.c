@@ -38,6 +38,7 @@ struct slot {
         union {
                 port port;
                 reg reg;
+                group group;
         } u;
 };
 
@@ -127,6 +128,7 @@ static void *handle_get(int h, enum handle_kind kind) {
 
 port *handle_get_port(int h) { return handle_get(h, HANDLE_PORT); }
 reg *handle_get_reg(int h) { return handle_get(h, HANDLE_REG); }
+group *handle_get_group(int h) { return handle_get(h, HANDLE_GROUP); }
 
 void handle_put(void *obj) {
         struct slot *s = slot_of(obj);
@@ -137,6 +139,8 @@ void handle_put(void *obj) {
                 return; /* a stale lookup's transient reference */
         if (atomic_load(&s->kind) == HANDLE_PORT)
                 port_destroy(&s->u.port);
+        else if (atomic_load(&s->kind) == HANDLE_GROUP)
+                group_destroy(&s->u.group);
         else
                 reg_destroy(&s->u.reg);
         slot_release(s);

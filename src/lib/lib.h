@@ -62,10 +62,11 @@ void conn_call_free(conn_call *c);
 
 /* ---- handle table (handles.c) ------------------------------------------- */
 
-enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2 };
+enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2, HANDLE_GROUP = 3 };
 
 struct port;
 struct reg;
+struct group;
 
 /* Reserve a slot for a new object of kind: returns its zeroed memory (a port
  * or a reg) and the number in *ret_h, or NULL (out of handles/memory). Then
@@ -76,6 +77,7 @@ void handle_abort(void *obj);
 /* Look up handle h of a kind and take a reference, or NULL (-EBADF). */
 struct port *handle_get_port(int h);
 struct reg *handle_get_reg(int h);
+struct group *handle_get_group(int h);
 /* Drop a reference; the last one of a closed handle destroys the object
  * (port_destroy / reg_destroy) and frees the number. */
 void handle_put(void *obj);
@@ -161,6 +163,32 @@ typedef struct reg {
 } reg;
 
 void reg_destroy(reg *r);
+
+/* ---- shared-memory groups (group.c, bbuf.c) ------------------------------ */
+
+struct grpshm_ctl;
+
+/* A member's view of a group. The mapping (data, size) changes only under
+ * maplock held for writing (remap); accesses hold it for reading. */
+typedef struct group {
+        uint64_t group_id, member_id;
+        char name[IPCF_NAME_MAX + 1];
+        int memfd, efd;                  /* the group's memory; our notice eventfd */
+        struct grpshm_ctl *ctl;          /* mapping of the control page */
+        pthread_rwlock_t maplock;
+        uint8_t *resv;                   /* guard page, data, guard page */
+        size_t resv_len;
+        uint8_t *data;
+        uint64_t size;                   /* bytes mapped at data */
+        uint64_t gen;                    /* the generation the mapping reflects */
+} group;
+
+void group_destroy(group *g);
+/* Resolve [off, off + len) of g to an address, remapping first if the group
+ * changed. On success maplock is held for reading: group_access_end(). Returns
+ * 0, -ERANGE, -EIDRM. */
+int group_access(group *g, uint64_t off, uint64_t len, uint8_t **ret_ptr);
+void group_access_end(group *g);
 
 /* misc.c */
 int lib_check_timeout(int timeout_ms);

@@ -1,0 +1,408 @@
+/*
+ * test-group.c — shared-memory groups through the public API against the
+ * real daemon: membership, the robust lock, bounds, guard pages, resize under
+ * writers, dissolve under mapped members, reclamation, the bounded buffer
+ * (full capacity, timeouts, many producers and consumers with checksums,
+ * corruption), and named segments. At most two busy processes at a time.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/test.h"
+
+static test_daemon d;
+
+static void start(void) {
+        test_daemon_start(&d, NULL, NULL);
+}
+
+/* The entry of name in the facility's listing, or -ENOENT. */
+static int find_entry(const char *name, ipcf_group_entry *ret) {
+        ipcf_group_entry *v = NULL;
+        size_t n = 0;
+        int r = ipcf_group_list(&v, &n);
+        if (r < 0)
+                return r;
+        r = -ENOENT;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(v[i].name, name) == 0) {
+                        *ret = v[i];
+                        r = 0;
+                }
+        free(v);
+        return r;
+}
+
+/* Wait (bounded) until the facility counts n members in name. */
+static int wait_members(const char *name, uint32_t n) {
+        ipcf_group_entry e;
+        for (int i = 0; i < 200; i++) {
+                int r = find_entry(name, &e);
+                if (r < 0)
+                        return r;
+                if (e.members == n)
+                        return 0;
+                usleep(5000);
+        }
+        return -ETIMEDOUT;
+}
+
+static bool fd_readable(int fd, int timeout_ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        return poll(&p, 1, timeout_ms) == 1;
+}
+
+TEST_TIMEOUT(create_join_read_write, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.basic", 10000, NULL));
+        CHECK_ERR(ipcf_group_create("g.basic", 4096, NULL), -EEXIST);
+        CHECK_ERR(ipcf_group_create("bad name", 4096, NULL), -EINVAL);
+        CHECK_ERR(ipcf_group_create("g.zero", 0, NULL), -EINVAL);
+        CHECK_ERR(ipcf_group_join("g.none"), -ENOENT);
+        int g = CHECK_OK(ipcf_group_join("g.basic"));
+        void *p;
+        uint64_t size;
+        CHECK_OK(ipcf_group_ptr(g, &p, &size));
+        CHECK_EQ(size, 12288); /* rounded up to pages */
+        char buf[100], back[100];
+        test_fill(buf, sizeof(buf), 7);
+        CHECK_EQ(ipcf_group_write(g, 5000, buf, sizeof(buf)), sizeof(buf));
+        CHECK_EQ(ipcf_group_read(g, 5000, back, sizeof(back)), sizeof(back));
+        CHECK_MEM(buf, back, sizeof(buf));
+        CHECK_MEM((char *)p + 5000, buf, sizeof(buf));
+        /* A second member (another process) sees the same bytes. */
+        pid_t c = fork();
+        CHECK(c >= 0);
+        if (c == 0) {
+                int h = ipcf_group_join("g.basic");
+                char b2[100];
+                if (h < 0 || ipcf_group_read(h, 5000, b2, sizeof(b2)) != sizeof(b2) ||
+                    memcmp(b2, buf, sizeof(b2)) != 0)
+                        _exit(1);
+                _exit(ipcf_group_write(h, 0, "child", 5) == 5 ? 0 : 2);
+        }
+        CHECK_EQ(test_wait(c, 5000), 0);
+        CHECK_EQ(ipcf_group_read(g, 0, back, 5), 5);
+        CHECK_MEM(back, "child", 5);
+        CHECK_OK(wait_members("g.basic", 1)); /* the child died: the facility sees it */
+        ipcf_group_entry e;
+        CHECK_OK(find_entry("g.basic", &e));
+        CHECK_EQ(e.kind, 0);
+        CHECK_EQ(e.size, 12288);
+        ipcf_peer_info who[4];
+        CHECK_EQ(ipcf_group_members("g.basic", who, 4), 1);
+        CHECK_EQ(who[0].pid, getpid());
+        CHECK_OK(ipcf_group_exit(g));
+        CHECK_ERR(ipcf_group_exit(g), -EBADF);
+        CHECK_ERR(ipcf_group_read(g, 0, back, 1), -EBADF);
+        CHECK_OK(ipcf_group_dissolve("g.basic"));
+        CHECK_ERR(find_entry("g.basic", &e), -ENOENT); /* no member left: reclaimed */
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(write_past_end_refused, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.bounds", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.bounds"));
+        char buf[64];
+        memset(buf, 0xab, sizeof(buf));
+        CHECK_EQ(ipcf_group_write(g, 4096 - 64, buf, 64), 64);
+        CHECK_ERR(ipcf_group_write(g, 4096 - 63, buf, 64), -ERANGE);
+        CHECK_ERR(ipcf_group_write(g, 4096, buf, 1), -ERANGE);
+        CHECK_ERR(ipcf_group_write(g, UINT64_MAX, buf, 2), -ERANGE);
+        CHECK_ERR(ipcf_group_read(g, 1, buf, 4096), -ERANGE);
+        CHECK_EQ(ipcf_group_write(g, 4096, buf, 0), 0); /* empty at the end is fine */
+        /* Nothing of the refused writes landed: the tail is as written. */
+        char back[64];
+        CHECK_EQ(ipcf_group_read(g, 4096 - 64, back, 64), 64);
+        CHECK_MEM(back, buf, 64);
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
+/* A raw pointer overrun hits the guard page: SIGSEGV, not someone's memory. */
+static void overrun_child(void *arg) {
+        int g = ipcf_group_join("g.guard");
+        void *p;
+        uint64_t size;
+        if (g < 0 || ipcf_group_ptr(g, &p, &size) < 0)
+                _exit(3);
+        volatile char *c = p;
+        signal(SIGSEGV, SIG_DFL); /* AddressSanitizer's handler would exit(1) */
+        c[size - 1] = 1;                  /* the last byte is fine */
+        if ((intptr_t)arg > 0)
+                c[size] = 1; /* past the end: faults */
+        else
+                c[-1] = 1; /* before the start: faults */
+        _exit(4);
+}
+
+TEST_TIMEOUT(guard_pages_fault, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.guard", 8192, NULL));
+        CHECK_EQ(test_wait(test_fork(overrun_child, (void *)1), 5000), 128 + SIGSEGV);
+        CHECK_EQ(test_wait(test_fork(overrun_child, (void *)-1), 5000), 128 + SIGSEGV);
+        test_daemon_stop(&d);
+}
+
+/* Root only: children of another uid are admitted exactly as listed. */
+TEST_TIMEOUT(membership_enforced, 30) {
+        if (geteuid() != 0) {
+                printf("  skipped: needs root to setuid(65534)\n");
+                return;
+        }
+        test_daemon_start(&d, NULL, (const char *[]){ "--shared", NULL });
+        CHECK_OK(ipcf_group_create("g.closed", 4096, NULL));
+        uid_t nobody = 65534;
+        ipcf_group_opts by_uid = { .size = sizeof(by_uid), .uids = &nobody, .n_uids = 1 };
+        CHECK_OK(ipcf_group_create("g.byuid", 4096, &by_uid));
+        gid_t nogroup = 65534;
+        ipcf_group_opts by_gid = { .size = sizeof(by_gid), .gids = &nogroup, .n_gids = 1 };
+        CHECK_OK(ipcf_group_create("g.bygid", 4096, &by_gid));
+        const char *prog[] = { "test-group" };
+        ipcf_group_opts by_name = { .size = sizeof(by_name), .names = prog, .n_names = 1 };
+        CHECK_OK(ipcf_group_create("g.byname", 4096, &by_name));
+        const char *other[] = { "not-this-program" };
+        ipcf_group_opts by_other = { .size = sizeof(by_other), .names = other, .n_names = 1 };
+        CHECK_OK(ipcf_group_create("g.byother", 4096, &by_other));
+        pid_t p = fork();
+        CHECK(p >= 0);
+        if (p == 0) {
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(1);
+                if (ipcf_group_join("g.closed") != -EACCES)
+                        _exit(2);
+                if (ipcf_group_join("g.byother") != -EACCES)
+                        _exit(3);
+                int a = ipcf_group_join("g.byuid"), b = ipcf_group_join("g.bygid"),
+                    c = ipcf_group_join("g.byname");
+                if (a < 0 || b < 0 || c < 0)
+                        _exit(4);
+                if (ipcf_group_write(a, 0, "x", 1) != 1)
+                        _exit(5);
+                /* Not the owner: may not dissolve, resize, or see the closed group. */
+                if (ipcf_group_dissolve("g.byuid") != -EPERM || ipcf_group_resize("g.byuid", 8192) != -EPERM)
+                        _exit(6);
+                if (ipcf_group_members("g.closed", NULL, 0) != -EACCES)
+                        _exit(7);
+                _exit(0);
+        }
+        CHECK_EQ(test_wait(p, 10000), 0);
+        int g = CHECK_OK(ipcf_group_join("g.byuid"));
+        char x;
+        CHECK_EQ(ipcf_group_read(g, 0, &x, 1), 1);
+        CHECK_EQ(x, 'x');
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
+/* A member that dies holding the lock: the next locker is told, repairs,
+ * and the lock works normally afterwards. */
+static void die_holding_lock(void *arg) {
+        int g = ipcf_group_join("g.lock");
+        if (g < 0 || ipcf_group_lock(g, 1000) != 0)
+                _exit(1);
+        uint64_t half = 1; /* half of an update: field a written, b not */
+        ipcf_group_write(g, 0, &half, sizeof(half));
+        raise(SIGKILL);
+}
+
+TEST_TIMEOUT(lock_holder_dies, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.lock", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.lock"));
+        CHECK_EQ(test_wait(test_fork(die_holding_lock, NULL), 5000), 128 + SIGKILL);
+        CHECK_EQ(ipcf_group_lock(g, 1000), IPCF_GROUP_INCONSISTENT);
+        uint64_t a, b;
+        CHECK_EQ(ipcf_group_read(g, 0, &a, 8), 8);
+        CHECK_EQ(ipcf_group_read(g, 8, &b, 8), 8);
+        CHECK(a != b); /* inconsistent indeed: repair */
+        CHECK_EQ(ipcf_group_write(g, 8, &a, 8), 8);
+        CHECK_OK(ipcf_group_consistent(g));
+        CHECK_OK(ipcf_group_unlock(g));
+        CHECK_EQ(ipcf_group_lock(g, 1000), 0);
+        CHECK_ERR(ipcf_group_consistent(g), -EINVAL);
+        CHECK_OK(ipcf_group_unlock(g));
+        CHECK_ERR(ipcf_group_unlock(g), -EPERM);
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
+/* If the repairer forgets ipcf_group_consistent, the lock is dead for all. */
+TEST_TIMEOUT(lock_not_repaired, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.lock", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.lock"));
+        CHECK_EQ(test_wait(test_fork(die_holding_lock, NULL), 5000), 128 + SIGKILL);
+        CHECK_EQ(ipcf_group_lock(g, 0), IPCF_GROUP_INCONSISTENT);
+        CHECK_OK(ipcf_group_unlock(g));
+        CHECK_ERR(ipcf_group_lock(g, 0), -ENOTRECOVERABLE);
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
+static void hold_lock(void *arg) {
+        int g = ipcf_group_join("g.busy");
+        int *pipefd = arg;
+        if (g < 0 || ipcf_group_lock(g, 1000) != 0)
+                _exit(1);
+        (void)!write(pipefd[1], "L", 1);
+        char c;
+        (void)!read(pipefd[0], &c, 1); /* hold it until the parent is done */
+        ipcf_group_unlock(g);
+        _exit(0);
+}
+
+TEST_TIMEOUT(lock_timeouts, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.busy", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.busy"));
+        int to_parent[2], to_child[2];
+        CHECK_OK(pipe(to_parent));
+        CHECK_OK(pipe(to_child));
+        int fds[2] = { to_child[0], to_parent[1] };
+        pid_t c = test_fork(hold_lock, fds);
+        char x;
+        CHECK_EQ(read(to_parent[0], &x, 1), 1);
+        CHECK_ERR(ipcf_group_lock(g, 0), -EAGAIN);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_group_lock(g, 100), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 >= 90);
+        CHECK_EQ(write(to_child[1], "U", 1), 1);
+        CHECK_EQ(ipcf_group_lock(g, 5000), 0);
+        CHECK_ERR(ipcf_group_lock(g, 0), -EDEADLK);
+        CHECK_OK(ipcf_group_unlock(g));
+        CHECK_EQ(test_wait(c, 5000), 0);
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
+/* A writer keeps writing and checking a pattern in the first page through
+ * the API while the owner grows and shrinks the group under it. */
+static void resize_writer(void *arg) {
+        int g = ipcf_group_join("g.resize");
+        if (g < 0)
+                _exit(1);
+        uint64_t t_end = test_now_ms() + 1500;
+        unsigned long n = 0;
+        while (test_now_ms() < t_end) {
+                uint64_t v = ++n, back = 0;
+                if (ipcf_group_write(g, 64, &v, 8) != 8 || ipcf_group_read(g, 64, &back, 8) != 8 ||
+                    back != v)
+                        _exit(2);
+                /* Past the first page: may be out of range while shrunk. */
+                ssize_t r = ipcf_group_write(g, 4096 * 3, &v, 8);
+                if (r != 8 && r != -ERANGE)
+                        _exit(3);
+        }
+        _exit(0);
+}
+
+TEST_TIMEOUT(resize_while_writing, 30) {
+        start();
+        CHECK_OK(ipcf_group_create("g.resize", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.resize"));
+        CHECK_EQ(ipcf_group_write(g, 100, "keep", 4), 4);
+        int fd = CHECK_OK(ipcf_group_fd(g));
+        CHECK(!fd_readable(fd, 0));
+        pid_t c = test_fork(resize_writer, NULL);
+        uint64_t t_end = test_now_ms() + 1200;
+        unsigned rounds = 0;
+        while (test_now_ms() < t_end) {
+                CHECK_OK(ipcf_group_resize("g.resize", 4096 * (2 + rounds % 7)));
+                CHECK_OK(ipcf_group_resize("g.resize", 4096));
+                rounds++;
+        }
+        CHECK_EQ(test_wait(c, 10000), 0);
+        CHECK(rounds > 10);
+        /* The raw user is told through the fd and remaps. */
+        CHECK_OK(ipcf_group_resize("g.resize", 1 << 20));
+        CHECK(fd_readable(fd, 1000));
+        CHECK_EQ(ipcf_group_remap(g), 1);
+        CHECK(!fd_readable(fd, 0));
+        void *p;
+        uint64_t size;
+        CHECK_OK(ipcf_group_ptr(g, &p, &size));
+        CHECK_EQ(size, 1 << 20);
+        CHECK_MEM((char *)p + 100, "keep", 4); /* data kept across resizes */
+        ((char *)p)[size - 1] = 1;            /* the new end is mapped */
+        CHECK_EQ(ipcf_group_remap(g), 0);
+        /* A shrink: the API refuses the cut part at once. */
+        CHECK_OK(ipcf_group_resize("g.resize", 8192));
+        CHECK_ERR(ipcf_group_write(g, 8192, "x", 1), -ERANGE);
+        CHECK_OK(ipcf_group_ptr(g, &p, &size));
+        CHECK_EQ(size, 8192);
+        ipcf_group_entry e;
+        CHECK_OK(find_entry("g.resize", &e));
+        CHECK_EQ(e.size, 8192);
+        CHECK(e.generation > 2 * rounds);
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
+static void mapped_member(void *arg) {
+        int *pipefd = arg;
+        int g = ipcf_group_join("g.dis");
+        if (g < 0)
+                _exit(1);
+        (void)!write(pipefd[1], "J", 1);
+        if (!fd_readable(ipcf_group_fd(g), 5000))
+                _exit(2);
+        char x;
+        if (ipcf_group_read(g, 0, &x, 1) != -EIDRM || ipcf_group_write(g, 0, &x, 1) != -EIDRM ||
+            ipcf_group_lock(g, 0) != -EIDRM)
+                _exit(3);
+        (void)!read(pipefd[0], &x, 1); /* stay mapped until told */
+        _exit(0); /* dies without exiting the group: the facility notices */
+}
+
+TEST_TIMEOUT(dissolve_while_mapped, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.dis", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.dis"));
+        int to_parent[2], to_child[2];
+        CHECK_OK(pipe(to_parent));
+        CHECK_OK(pipe(to_child));
+        int fds[2] = { to_child[0], to_parent[1] };
+        pid_t c = test_fork(mapped_member, fds);
+        char x;
+        CHECK_EQ(read(to_parent[0], &x, 1), 1);
+        CHECK_OK(ipcf_group_dissolve("g.dis"));
+        CHECK_ERR(ipcf_group_dissolve("g.dis"), -ENOENT);
+        CHECK_ERR(ipcf_group_join("g.dis"), -ENOENT);
+        CHECK_ERR(ipcf_group_write(g, 0, "x", 1), -EIDRM);
+        /* The name is free at once; the old memory waits for its members. */
+        CHECK_OK(ipcf_group_create("g.dis", 4096, NULL));
+        ipcf_group_entry *v;
+        size_t n;
+        CHECK_OK(ipcf_group_list(&v, &n));
+        CHECK_EQ(n, 2);
+        int dissolved = -1;
+        for (size_t i = 0; i < n; i++)
+                if (v[i].state == 1)
+                        dissolved = (int)i;
+        CHECK(dissolved >= 0);
+        CHECK_EQ(v[dissolved].members, 2);
+        free(v);
+        CHECK_OK(ipcf_group_exit(g));
+        CHECK_EQ(write(to_child[1], "E", 1), 1);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        /* Both gone: only the new group is left. */
+        for (int i = 0; i < 100; i++) {
+                CHECK_OK(ipcf_group_list(&v, &n));
+                free(v);
+                if (n == 1)
+                        break;
+                usleep(10000);
+        }
+        CHECK_EQ(n, 1);
+        CHECK_OK(ipcf_group_dissolve("g.dis"));
+        test_daemon_stop(&d);
+}
