@@ -423,3 +423,33 @@ TEST(concurrent_writers_are_serialised) {
                 CHECK(ret == NULL);
         }
 }
+
+static void read_two(void *arg) {
+        int b = *(int *)arg;
+        int v;
+        for (int i = 0; i < 2; i++) {
+                CHECK_EQ(ipcf_read(b, &v, sizeof(v), 5000), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        CHECK_EQ(ipcf_write(b, &v, sizeof(v), 5000), sizeof(v));
+}
+
+TEST(port_handed_to_a_child_and_back) {
+        int a, b;
+        pair(NULL, &a, &b);
+        for (int i = 0; i < 4; i++)
+                CHECK_EQ(ipcf_write(a, &i, sizeof(i), 0), sizeof(i));
+        /* the child reads two and writes one; then the parent carries on */
+        pid_t c = test_fork(read_two, &b);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        int v;
+        for (int i = 2; i < 4; i++) {
+                CHECK_EQ(ipcf_read(b, &v, sizeof(v), 0), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        CHECK_ERR(ipcf_read(b, &v, sizeof(v), 0), -EAGAIN);
+        CHECK_EQ(ipcf_read(a, &v, sizeof(v), 0), sizeof(v)); /* the child's message */
+        CHECK_EQ(ipcf_write(b, &v, sizeof(v), 0), sizeof(v)); /* the parent writes after it */
+        CHECK_EQ(ipcf_read(a, &v, sizeof(v), 0), sizeof(v));
+        CHECK_ERR(ipcf_read(a, &v, sizeof(v), 0), -EAGAIN);
+}

@@ -86,13 +86,34 @@ static bool prod_fits(const ring_prod *p, uint64_t need) {
         return p->size - (p->head - p->tail_seen) >= need;
 }
 
+/* Another process holding this port (after fork) may have published: adopt
+ * its position if it is ahead of ours (never go back). */
+static int prod_resync(ring_prod *p) {
+        uint64_t h = atomic_load_explicit(&p->ctl->head, memory_order_relaxed);
+        if (h == p->head || p->reserved)
+                return 0;
+        if (h < p->head)
+                return 0; /* never go back */
+        uint64_t t = atomic_load_explicit(&p->ctl->tail, memory_order_acquire);
+        uint64_t m = atomic_load_explicit(&p->ctl->msgs_w, memory_order_relaxed);
+        if (h % RING_ALIGN || t > h || h - t > p->size || m < p->msgs)
+                return -EPROTO;
+        p->head = h;
+        p->msgs = m;
+        p->bytes = atomic_load_explicit(&p->ctl->bytes_w, memory_order_relaxed);
+        return 0;
+}
+
 int ring_can_reserve(ring_prod *p, size_t len) {
         if (len > p->max_msg)
                 return -EMSGSIZE;
+        int r = prod_resync(p);
+        if (r < 0)
+                return r;
         uint64_t need = prod_need(p, ring_rec_size(len));
         if (prod_fits(p, need))
                 return 0;
-        int r = prod_refresh(p);
+        r = prod_refresh(p);
         if (r < 0)
                 return r;
         return prod_fits(p, need) ? 0 : -EAGAIN;
@@ -225,9 +246,26 @@ static void cons_advance(ring_cons *c, uint64_t next, bool counted, uint32_t len
         atomic_store_explicit(&c->ctl->tail, next, memory_order_seq_cst);
 }
 
+/* As prod_resync, for the consumer's position. */
+static int cons_resync(ring_cons *c) {
+        uint64_t t = atomic_load_explicit(&c->ctl->tail, memory_order_relaxed);
+        if (t <= c->tail)
+                return 0; /* never go back */
+        uint64_t h = atomic_load_explicit(&c->ctl->head, memory_order_acquire);
+        uint64_t m = atomic_load_explicit(&c->ctl->msgs_r, memory_order_relaxed);
+        if (t % RING_ALIGN || t > h || h - t > c->size || m < c->msgs)
+                return -EPROTO;
+        c->tail = t;
+        c->msgs = m;
+        c->bytes = atomic_load_explicit(&c->ctl->bytes_r, memory_order_relaxed);
+        return 0;
+}
+
 bool ring_ready(ring_cons *c) {
         if (c->peeked)
                 return true;
+        if (cons_resync(c) < 0)
+                return true; /* a reader wakes and ring_peek() says -EPROTO */
         struct rec_hdr *h = rec_at(c->data, c->mask, c->tail);
         uint64_t tag = atomic_load_explicit(&h->tag, memory_order_acquire);
         /* state 0 is fresh memory (position 0 of the first lap) */
@@ -235,6 +273,8 @@ bool ring_ready(ring_cons *c) {
 }
 
 ssize_t ring_peek(ring_cons *c, const void **ret) {
+        if (!c->peeked && cons_resync(c) < 0)
+                return -EPROTO;
         if (c->peeked) {
                 *ret = c->data + (c->tail & c->mask) + REC_HDR + c->cur_off;
                 return (ssize_t)c->cur_len - c->cur_off;

@@ -32,6 +32,10 @@
  * and bounds; the producer keeps its own head and checks the tail it reads is
  * monotonic and within [head - size, head]. Any violation is -EPROTO: the
  * flow is dead, this process is unharmed.
+ *
+ * HANDOVER: one process at a time produces (and one consumes) on a ring. If a
+ * port is passed on after fork(), the new holder adopts the position in shared
+ * memory when it is ahead of its own copy (never one behind it).
  */
 #pragma once
 

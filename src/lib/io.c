@@ -21,16 +21,25 @@ int lib_check_timeout(int timeout_ms) {
         return timeout_ms < -1 ? -EINVAL : 0;
 }
 
-/* Lock m before deadline: trylock for timeout 0 (-EAGAIN), else a monotonic
- * timed lock (-ETIMEDOUT). */
+/* Lock m before deadline (monotonic ns): trylock for timeout 0 (-EAGAIN),
+ * else a timed lock (-ETIMEDOUT). pthread_mutex_timedlock takes a realtime
+ * instant (clocklock would take the monotonic one, but sanitizers do not know
+ * it yet); a step of the realtime clock only stretches or shortens this wait. */
 static int lock_by(pthread_mutex_t *m, uint64_t deadline, bool timeout_zero) {
         if (timeout_zero)
                 return pthread_mutex_trylock(m) == 0 ? 0 : -EAGAIN;
         if (deadline == UINT64_MAX)
                 return -pthread_mutex_lock(m);
-        struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
-                               .tv_nsec = (long)(deadline % 1000000000u) };
-        int r = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+        int r = pthread_mutex_trylock(m);
+        if (r == 0)
+                return 0;
+        uint64_t left = deadline > now_ns() ? deadline - now_ns() : 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + left;
+        ts.tv_sec = (time_t)(at / 1000000000u);
+        ts.tv_nsec = (long)(at % 1000000000u);
+        r = pthread_mutex_timedlock(m, &ts);
         return r == 0 ? 0 : r == ETIMEDOUT ? -ETIMEDOUT : -r;
 }
 
