@@ -55,6 +55,7 @@
 #define FLOOR_SPIN_NS 20000ull        /* floor: pure spinning this long, then yield */
 #define FLOOR_NAP_NS 2000000ull       /* ... then short sleeps */
 #define FLOOR_GIVE_UP_NS 10000000000ull
+#define BENCH_MAX_REPEAT 15
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -65,6 +66,7 @@ typedef struct bench_cfg {
         uint64_t rtt_warmup, rtt_iters;      /* round trips */
         double oneway_warmup_s, oneway_s;    /* one-way phases */
         const char *only;                    /* comma list of mechanism keys, or NULL */
+        unsigned repeat;                     /* rounds; each figure is their median */
 } bench_cfg;
 
 enum mech_kind { MECH_IPCF, MECH_PIPE, MECH_STREAM, MECH_SEQPACKET, MECH_FLOOR };
@@ -661,6 +663,53 @@ static void daemon_stop(void) {
         runtime_dir[0] = 0;
 }
 
+/* ---- combining repeated runs -------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Median of the n values of one metric that were measured (ok); false if
+ * none was. */
+static bool median_of(const double *v, const bool *ok, unsigned n, double *ret) {
+        double got[BENCH_MAX_REPEAT];
+        unsigned k = 0;
+        for (unsigned i = 0; i < n; i++)
+                if (ok[i])
+                        got[k++] = v[i];
+        if (!k)
+                return false;
+        qsort(got, k, sizeof(double), cmp_double);
+        *ret = k % 2 ? got[k / 2] : (got[k / 2 - 1] + got[k / 2]) / 2;
+        return true;
+}
+
+/* The row of mechanism i: per metric, the median over the rounds that
+ * measured it. The row names an error only if no round measured anything. */
+static void combine_runs(mech_result runs[][N_MECHS], unsigned n, unsigned i, mech_result *out) {
+        double v[BENCH_MAX_REPEAT];
+        bool ok[BENCH_MAX_REPEAT];
+        memset(out, 0, sizeof(*out));
+#define COMBINE(flag, field)                                                   \
+        do {                                                                   \
+                for (unsigned r = 0; r < n; r++) {                             \
+                        v[r] = runs[r][i].field;                               \
+                        ok[r] = runs[r][i].flag;                               \
+                }                                                              \
+                out->flag = median_of(v, ok, n, &out->field);                  \
+        } while (0)
+        COMBINE(rtt_ok, rtt_median_us);
+        COMBINE(rtt_ok, rtt_p99_us);
+        COMBINE(msgs_ok, msgs_per_s);
+        COMBINE(bulk_ok, bulk_gb_per_s);
+#undef COMBINE
+        if (!out->rtt_ok && !out->msgs_ok && !out->bulk_ok)
+                for (unsigned r = 0; r < n; r++)
+                        if (runs[r][i].error[0])
+                                memcpy(out->error, runs[r][i].error, sizeof(out->error));
+}
+
 /* ---- output ------------------------------------------------------------- */
 
 /* "1.23×" (value ÷ the ipcf default row), or a dash when either is missing. */
@@ -726,7 +775,8 @@ static const char usage[] =
         "  --unpinned    let the kernel place them\n"
         "  --only=KEYS   comma list of: ipcf,ipcf-nospin,pipe,stream,seqpacket,floor\n"
         "  --rtt=N       timed round trips (default 100000), --warmup=N (default 10000)\n"
-        "  --seconds=S   each one-way measurement (default 1.5, after 0.3 s warm-up)\n";
+        "  --seconds=S   each one-way measurement (default 1.5, after 0.3 s warm-up)\n"
+        "  --repeat=N    N rounds over all mechanisms, each figure their median (1..15)\n";
 
 /* Is the mechanism with this key in --only's comma list (or no --only)? */
 static bool selected(const bench_cfg *cfg, const char *key) {
@@ -748,7 +798,7 @@ static bool selected(const bench_cfg *cfg, const char *key) {
  * mechanism failed, 2 on bad usage. */
 int main(int argc, char **argv) {
         bench_cfg cfg = { .place = PLACE_SPLIT, .rtt_warmup = 10000, .rtt_iters = 100000,
-                          .oneway_warmup_s = 0.3, .oneway_s = 1.5 };
+                          .oneway_warmup_s = 0.3, .oneway_s = 1.5, .repeat = 1 };
         static const struct option longopts[] = {
                 { "quick", no_argument, NULL, 'q' },
                 { "same-core", no_argument, NULL, 's' },
@@ -757,6 +807,7 @@ int main(int argc, char **argv) {
                 { "rtt", required_argument, NULL, 'r' },
                 { "warmup", required_argument, NULL, 'w' },
                 { "seconds", required_argument, NULL, 't' },
+                { "repeat", required_argument, NULL, 'n' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
@@ -775,11 +826,13 @@ int main(int argc, char **argv) {
                 case 'r': cfg.rtt_iters = strtoull(optarg, NULL, 10); break;
                 case 'w': cfg.rtt_warmup = strtoull(optarg, NULL, 10); break;
                 case 't': cfg.oneway_s = strtod(optarg, NULL); break;
+                case 'n': cfg.repeat = (unsigned)strtoul(optarg, NULL, 10); break;
                 case 'h': fputs(usage, stdout); return 0;
                 default: fputs(usage, stderr); return 2;
                 }
         }
-        if (cfg.rtt_iters < 100 || cfg.oneway_s <= 0 || optind < argc) {
+        if (cfg.rtt_iters < 100 || cfg.oneway_s <= 0 || optind < argc || cfg.repeat < 1 ||
+            cfg.repeat > BENCH_MAX_REPEAT) {
                 fputs(usage, stderr);
                 return 2;
         }
@@ -804,20 +857,29 @@ int main(int argc, char **argv) {
         }
         pin_to(&cfg, 0);
 
+        /* Rounds over all mechanisms (not all rounds of one, then the next),
+         * so that a noisy moment of the machine spreads over every row. */
+        static mech_result runs[BENCH_MAX_REPEAT][N_MECHS];
         mech_result res[N_MECHS];
         bool ran[N_MECHS] = { false };
         memset(res, 0, sizeof(res));
-        for (unsigned i = 0; i < N_MECHS; i++) {
-                if (!selected(&cfg, mechs[i].key))
-                        continue;
-                fprintf(stderr, "bench-flow: %s ...\n", mechs[i].label);
-                run_mech(&mechs[i], i, &cfg, &res[i]);
-                ran[i] = true;
-                if (res[i].error[0])
-                        fprintf(stderr, "bench-flow: %s failed: %s\n", mechs[i].label,
-                                res[i].error);
+        for (unsigned round = 0; round < cfg.repeat; round++) {
+                for (unsigned i = 0; i < N_MECHS; i++) {
+                        if (!selected(&cfg, mechs[i].key))
+                                continue;
+                        fprintf(stderr, "bench-flow: [%u/%u] %s ...\n", round + 1, cfg.repeat,
+                                mechs[i].label);
+                        run_mech(&mechs[i], round * N_MECHS + i, &cfg, &runs[round][i]);
+                        ran[i] = true;
+                        if (runs[round][i].error[0])
+                                fprintf(stderr, "bench-flow: %s failed: %s\n", mechs[i].label,
+                                        runs[round][i].error);
+                }
         }
         daemon_stop();
+        for (unsigned i = 0; i < N_MECHS; i++)
+                if (ran[i])
+                        combine_runs(runs, cfg.repeat, i, &res[i]);
 
         struct utsname u;
         uname(&u);
@@ -826,9 +888,10 @@ int main(int argc, char **argv) {
                                                   "unpinned" };
         printf("\n### bench-flow: two processes %s\n\n", place_name[cfg.place]);
         printf("%ld CPUs, Linux %s; round trips: %" PRIu64 " warm-up + %" PRIu64
-               " timed (64 B); one-way: %.2f s warm-up + %.2f s per size\n\n",
+               " timed (64 B); one-way: %.2f s warm-up + %.2f s per size; "
+               "median of %u round%s\n\n",
                ncpu, u.release, cfg.rtt_warmup, cfg.rtt_iters, cfg.oneway_warmup_s,
-               cfg.oneway_s);
+               cfg.oneway_s, cfg.repeat, cfg.repeat > 1 ? "s" : "");
         print_table(res, ran);
         bool failed = false;
         for (unsigned i = 0; i < N_MECHS; i++)
