@@ -357,7 +357,12 @@ TEST(ls_json_lists_registered_name) {
         test_daemon_start(&d, NULL, NULL);
         pid_t listener = ipcf_spawn(NULL, NULL, NULL,
                                     (const char *const[]){ "listen", "test.ls", "-k", NULL });
+        /* A name with a quote and a backslash: the JSON must escape them. */
+        const char *odd = "test.\"odd\\name";
+        pid_t odd_listener = ipcf_spawn(NULL, NULL, NULL,
+                                        (const char *const[]){ "listen", odd, "-k", NULL });
         wait_registered("test.ls");
+        wait_registered(odd);
 
         CHECK_EQ(ipcf_run(NULL, path_in(&d, "ls.json"), NULL,
                           (const char *const[]){ "ls", "--json", NULL }, 10000),
@@ -366,6 +371,7 @@ TEST(ls_json_lists_registered_name) {
         if (!json_valid(json))
                 test_fail(__FILE__, __LINE__, "ls --json is not valid JSON:\n%s", json);
         CHECK(strstr(json, "\"name\":\"test.ls\"") != NULL);
+        CHECK(strstr(json, "\"name\":\"test.\\\"odd\\\\name\"") != NULL);
         CHECK(strstr(json, "\"names\":[") != NULL);
         CHECK(strstr(json, "\"flows\":[") != NULL);
         free(json);
@@ -379,7 +385,9 @@ TEST(ls_json_lists_registered_name) {
         free(text);
 
         kill(listener, SIGTERM);
+        kill(odd_listener, SIGTERM);
         test_wait(listener, 5000);
+        test_wait(odd_listener, 5000);
         test_daemon_stop(&d);
 }
 
