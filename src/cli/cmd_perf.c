@@ -141,6 +141,8 @@ int cmd_perf(int argc, char **argv) {
         const char *name = argv[optind];
         if (cli_name_check("perf", name))
                 return CLI_EXIT_USAGE;
+        if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
+                return cli_usage("perf", "a stream has no empty messages: give -s 1 or more");
         int io_timeout = fo.timeout_ms < 0 ? 5000 : fo.timeout_ms;
 
         int port = cli_flow_alloc("perf", name, &fo);

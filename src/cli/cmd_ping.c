@@ -130,6 +130,8 @@ int cmd_ping(int argc, char **argv) {
         const char *name = argv[optind];
         if (cli_name_check("ping", name))
                 return CLI_EXIT_USAGE;
+        if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
+                return cli_usage("ping", "a stream has no empty messages: give -s 1 or more");
         /* Once allocated, a silent peer fails the run after this long. */
         int io_timeout = fo.timeout_ms < 0 ? 5000 : fo.timeout_ms;
 
