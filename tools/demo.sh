@@ -113,13 +113,16 @@ fi
 
 # ---------------------------------------------------------------------------
 step "two processes find each other by name"
-show "ipcf listen demo.echo --echo -k &"
-"$ipcf_bin" listen demo.echo --echo -k -v </dev/null &
+show "ipcf listen demo.echo --echo -k -v &"
+"$ipcf_bin" listen demo.echo --echo -k -v </dev/null 2>"$base/echo.log" &
 bg_pids+=($!)
 if wait_name demo.echo; then
         show "echo 'hello, ipcf' | ipcf cat demo.echo"
         reply=$(echo "hello, ipcf" | ipcf cat demo.echo)
         echo "$reply"
+        sleep 0.1
+        echo "what the server saw (ipcf listen -v), identity stamped by the facility:"
+        sed 's/^/    /' "$base/echo.log"
         if [ "$reply" = "hello, ipcf" ]; then
                 ok "the client reached the echo server by its name and got its words back"
         else
