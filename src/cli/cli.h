@@ -175,6 +175,8 @@ typedef struct cli_copy {
                            * most this long for the peer's end marker (-1: for ever) */
         const char *what; /* for error lines: "cat NAME", "listen NAME" */
         bool verbose;     /* note the peer's end reason on stderr */
+        bool end_with_peer; /* MESSAGE mode: stop reading in_fd once the peer's
+                             * end marker arrives (listen on a terminal) */
 } cli_copy;
 
 /* Copy in_fd -> flow and flow -> out_fd until done (see copy.c for the

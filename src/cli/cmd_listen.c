@@ -140,7 +140,8 @@ static int serve(int port, const listen_cfg *cfg) {
         if (cfg->mode == LISTEN_STDIO) {
                 cli_copy c = { .port = port, .in_fd = cfg->in_fd, .out_fd = 1,
                                .allocator = false, .linger_ms = -1, .what = cfg->what,
-                               .verbose = cfg->verbose };
+                               .verbose = cfg->verbose,
+                               .end_with_peer = cfg->in_fd >= 0 && isatty(cfg->in_fd) };
                 return cli_copy_run(&c); /* prints its errors, deallocates */
         }
         r = serve_blocking(port, cfg->mode == LISTEN_ECHO);

@@ -12,6 +12,9 @@
  *    marker (or linger_ms passed): so everything the peer sent is received.
  *  - The accepting side (listen) never ends the flow itself: it reads until
  *    ipcf_read() says -EPIPE (everything before it has been delivered).
+ *  - When listen's input is a terminal (end_with_peer), its input ends when
+ *    the peer's does: someone typing at `ipcf listen x > file` must not keep
+ *    `ipcf cat x < file` waiting for a ^D.
  * In STREAM mode there are no boundaries and hence no marker: the allocator
  * deallocates as soon as its input is sent, after draining what has already
  * arrived.
@@ -72,6 +75,7 @@ typedef struct copy_state {
         pthread_t sender;
         int wake[2];
         atomic_bool stop, sender_done;
+        atomic_bool input_closed;  /* read no more input (end_with_peer) */
         int sender_err;
 } copy_state;
 
@@ -163,6 +167,10 @@ static int copy_recv(copy_state *s, bool *ret_out_err) {
                         return (int)n;
                 if (n == 0 && !s->stream) {
                         s->peer_done = true; /* the peer's end marker */
+                        /* A terminal's input ends with the peer's (see
+                         * cli_copy.end_with_peer): no more typing is read. */
+                        if (s->c->end_with_peer)
+                                atomic_store(&s->input_closed, true);
                         continue;
                 }
                 int r = cli_write_all(s->c->out_fd, s->ibuf, (size_t)n);
@@ -195,6 +203,8 @@ static void *copy_sender_main(void *arg) {
                                 poll(NULL, 0, 1); /* a cache waiting for room: no spin */
                         continue;
                 }
+                if (atomic_load(&s->input_closed))
+                        s->in_eof = true;
                 if (s->in_eof)
                         break; /* everything and the marker are sent */
                 struct pollfd pfd = { .fd = s->c->in_fd, .events = POLLIN };
@@ -239,6 +249,7 @@ static int copy_setup(copy_state *s, const cli_copy *c, const ipcf_qos *q) {
         s->in_eof = c->in_fd < 0;
         atomic_init(&s->stop, false);
         atomic_init(&s->sender_done, false);
+        atomic_init(&s->input_closed, false);
         if (!s->obuf || !s->ibuf)
                 return -ENOMEM;
         if (!s->zero)
@@ -291,6 +302,8 @@ int cli_copy_run(const cli_copy *c) {
         cli_copy_active = 1;
 
         while (r == 0) {
+                if (!s.threaded && atomic_load(&s.input_closed))
+                        s.in_eof = true;
                 r = copy_send_step(&s);
                 if (r == -EPIPE) {
                         /* The peer ended the flow while we still had bytes for
