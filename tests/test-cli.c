@@ -324,6 +324,57 @@ TEST_TIMEOUT(both_directions_under_each_qos, 120) {
         test_daemon_stop(&d);
 }
 
+/* listen with a terminal as stdin (in the foreground of its session), as
+ * typed by hand: cat < file still ends, and so does listen. */
+TEST(listen_on_terminal_ends_with_cat) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        size_t len = 1u << 20;
+        char *data = malloc(len);
+        CHECK(data != NULL);
+        test_fill(data, len, 5);
+        write_file(path_in(&d, "in.bin"), data, len);
+
+        int master = posix_openpt(O_RDWR | O_NOCTTY);
+        CHECK(master >= 0);
+        CHECK_EQ(grantpt(master), 0);
+        CHECK_EQ(unlockpt(master), 0);
+        char *slave = ptsname(master);
+        CHECK(slave != NULL);
+        char *bin = test_build_path("bin/ipcf");
+        const char *out = path_in(&d, "out.bin");
+        fflush(NULL);
+        pid_t listener = fork();
+        CHECK(listener >= 0);
+        if (listener == 0) {
+                /* A session of its own with the terminal as controlling tty:
+                 * listen is in the foreground and reads it. */
+                setsid();
+                int tty = open(slave, O_RDWR);
+                int fd1 = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                if (tty < 0 || fd1 < 0)
+                        _exit(126);
+                dup2(tty, 0);
+                dup2(fd1, 1);
+                execl(bin, bin, "listen", "test.tty", (char *)NULL);
+                _exit(127);
+        }
+        free(bin);
+        wait_registered("test.tty");
+        CHECK_EQ(ipcf_run(path_in(&d, "in.bin"), NULL, NULL,
+                          (const char *const[]){ "cat", "test.tty", NULL }, 30000),
+                 0);
+        CHECK_EQ(test_wait(listener, 10000), 0);
+        size_t got_len = 0;
+        char *got = slurp(path_in(&d, "out.bin"), &got_len);
+        CHECK_EQ(got_len, len);
+        CHECK_MEM(got, data, len);
+        free(got);
+        free(data);
+        close(master);
+        test_daemon_stop(&d);
+}
+
 /* cat to an echoing listener gets back exactly what it sent (the other
  * direction is drained before cat ends the flow). */
 TEST(cat_to_echo_round_trip) {
