@@ -650,3 +650,77 @@ TEST_TIMEOUT(bbuf_corrupt, 20) {
         CHECK_OK(ipcf_group_exit(g));
         test_daemon_stop(&d);
 }
+
+/* ---- named segments (shm_open style) ----------------------------------- */
+
+TEST_TIMEOUT(shm_segments, 20) {
+        start();
+        CHECK_ERR(ipcf_shm_open("s.one", O_RDWR, 0600), -ENOENT);
+        int fd = CHECK_OK(ipcf_shm_open("s.one", O_CREAT | O_RDWR, 0600));
+        CHECK_ERR(ipcf_shm_open("s.one", O_CREAT | O_EXCL | O_RDWR, 0600), -EEXIST);
+        CHECK_OK(ftruncate(fd, 8192));
+        char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        CHECK(p != MAP_FAILED);
+        strcpy(p + 4000, "segment");
+        /* Another open sees the same memory; a read-only one cannot write. */
+        int fd2 = CHECK_OK(ipcf_shm_open("s.one", O_RDWR, 0));
+        char *q = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd2, 0);
+        CHECK(q != MAP_FAILED);
+        CHECK(strcmp(q + 4000, "segment") == 0);
+        int ro = CHECK_OK(ipcf_shm_open("s.one", O_RDONLY, 0));
+        CHECK(mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0) == MAP_FAILED);
+        CHECK(fcntl(ro, F_GETFD) & FD_CLOEXEC);
+        /* One namespace with groups. */
+        CHECK_ERR(ipcf_group_create("s.one", 4096, NULL), -EEXIST);
+        CHECK_ERR(ipcf_group_join("s.one"), -ENOENT);
+        CHECK_OK(ipcf_group_create("g.x", 4096, NULL));
+        CHECK_ERR(ipcf_shm_open("g.x", O_CREAT | O_RDWR, 0600), -EEXIST);
+        ipcf_group_entry e;
+        CHECK_OK(find_entry("s.one", &e));
+        CHECK_EQ(e.kind, 1);
+        CHECK_EQ(e.size, 8192);
+        CHECK_EQ(e.mode, 0600);
+        CHECK_ERR(ipcf_shm_open("s.two", O_CREAT | O_WRONLY, 0600), -EINVAL);
+        CHECK_OK(ipcf_shm_unlink("s.one"));
+        CHECK_ERR(ipcf_shm_unlink("s.one"), -ENOENT);
+        CHECK_ERR(ipcf_shm_open("s.one", O_RDWR, 0), -ENOENT);
+        CHECK_ERR(find_entry("s.one", &e), -ENOENT);
+        CHECK(strcmp(q + 4000, "segment") == 0); /* mappings live on */
+        munmap(p, 8192);
+        munmap(q, 8192);
+        close(fd);
+        close(fd2);
+        close(ro);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(shm_permissions, 20) {
+        if (geteuid() != 0) {
+                printf("  skipped: needs root to setuid(65534)\n");
+                return;
+        }
+        test_daemon_start(&d, NULL, (const char *[]){ "--shared", NULL });
+        close(CHECK_OK(ipcf_shm_open("s.private", O_CREAT | O_RDWR, 0600)));
+        close(CHECK_OK(ipcf_shm_open("s.readable", O_CREAT | O_RDWR, 0604)));
+        pid_t p = fork();
+        CHECK(p >= 0);
+        if (p == 0) {
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(1);
+                if (ipcf_shm_open("s.private", O_RDONLY, 0) != -EACCES)
+                        _exit(2);
+                if (ipcf_shm_open("s.readable", O_RDWR, 0) != -EACCES)
+                        _exit(3);
+                if (ipcf_shm_open("s.readable", O_RDONLY, 0) < 0)
+                        _exit(4);
+                if (ipcf_shm_unlink("s.readable") != -EPERM)
+                        _exit(5);
+                ipcf_group_entry *v;
+                size_t n;
+                if (ipcf_group_list(&v, &n) < 0 || n != 0) /* others' names are not shown */
+                        _exit(6);
+                _exit(0);
+        }
+        CHECK_EQ(test_wait(p, 10000), 0);
+        test_daemon_stop(&d);
+}
