@@ -459,6 +459,93 @@ IPCF_API const char *ipcf_runtime_dir(void);
 IPCF_API int ipcf_connect(void);
 
 /* ------------------------------------------------------------------------- */
+/* Service processes and calls (Denning's protected service process, LPC)     */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A service has one input queue: every request in it is stamped by the
+ * facility with its sender (ipcf_peer_info). A caller's requests travel on a
+ * "call channel", a flow the library allocates to the service on the first
+ * call and keeps (one per service per process); the service's library accepts
+ * channels by itself. A call is B = LPC(S, A): send A, sleep until B.
+ * Calls from several threads of one process share the channel; each reply goes
+ * to the thread that made its call.
+ */
+
+/* The largest request or reply of a call. */
+#define IPCF_CALL_MAX (256u * 1024u - 64u)
+
+/* One request, as the service sees it. */
+typedef struct ipcf_call_req {
+        uint64_t id;            /* the call's id on its channel */
+        ipcf_peer_info from;    /* the caller, stamped by the facility */
+        size_t len;             /* bytes of the request (in the buffer given) */
+        int channel;            /* internal: the channel's port-id */
+        uint32_t reserved;
+} ipcf_call_req;
+
+/*
+ * ipcf_service — register name as a service and return its handle, pollable
+ * with ipcf_fd() (readable when a request may be waiting; level-triggered).
+ * opts as for ipcf_register (may be NULL). Errors: as ipcf_register().
+ */
+IPCF_API int ipcf_service(const char *name, const ipcf_reg_opts *opts);
+
+/*
+ * ipcf_service_next — take the next request from the service's input queue,
+ * copying it into buf (cap bytes), waiting up to timeout_ms. Returns its
+ * length and fills *ret. Requests are taken fairly across callers (round
+ * robin). Several threads may take requests at once (workers).
+ * Errors: -EMSGSIZE cap too small (the request stays queued; ret->len tells
+ * its size); -EAGAIN, -ETIMEDOUT; -EBADF; -EHOSTDOWN.
+ */
+IPCF_API ssize_t ipcf_service_next(int svc, void *buf, size_t cap, ipcf_call_req *ret,
+                                   int timeout_ms);
+
+/*
+ * ipcf_service_reply — answer req with len bytes (<= IPCF_CALL_MAX). Waits as
+ * long as the caller's queue is full, at most timeout_ms.
+ * Errors: -ECANCELED the caller gave up on this call (the reply is dropped);
+ * -EPIPE / -ECONNRESET the caller is gone; -EMSGSIZE; -ETIMEDOUT.
+ */
+IPCF_API int ipcf_service_reply(int svc, const ipcf_call_req *req, const void *reply, size_t len,
+                                int timeout_ms);
+
+/*
+ * ipcf_service_fail — answer req with an error: the caller's ipcf_call
+ * returns -EREMOTEIO and ipcf_call_error() returns code (any int the service
+ * and its callers agree on). Errors: as ipcf_service_reply().
+ */
+IPCF_API int ipcf_service_fail(int svc, const ipcf_call_req *req, int code, int timeout_ms);
+
+/*
+ * ipcf_service_cancelled — 1 if the caller of req gave up (timed out or
+ * cancelled), 0 if not yet; a long request can poll it to stop early.
+ */
+IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);
+
+/* ipcf_service_close — unregister and end every channel (callers' pending
+ * calls fail -EPIPE). Errors: -EBADF. */
+IPCF_API int ipcf_service_close(int svc);
+
+/*
+ * ipcf_call — call service: send req (len bytes) and wait up to timeout_ms for
+ * the reply, copied into reply (cap bytes). Returns the reply's length.
+ * The first call to a service allocates its channel (within the same timeout).
+ * Errors: -ENOENT, -EACCES, -ECONNREFUSED as ipcf_alloc; -ETIMEDOUT (the
+ * request is cancelled: the service sees it with ipcf_service_cancelled and
+ * its late reply is dropped); -ECONNRESET the service died before answering
+ * (never a hang); -EPIPE the service closed; -EREMOTEIO the service failed the
+ * call (ipcf_call_error() gives its code); -EMSGSIZE request too large, or the
+ * reply did not fit in cap (the reply is dropped); -EINVAL timeout 0.
+ */
+IPCF_API ssize_t ipcf_call(const char *service, const void *req, size_t len, void *reply,
+                           size_t cap, int timeout_ms);
+
+/* The code of the last -EREMOTEIO of ipcf_call in this thread. */
+IPCF_API int ipcf_call_error(void);
+
+/* ------------------------------------------------------------------------- */
 /* Shared-memory groups (Denning's shared page model, made safe)              */
 /* ------------------------------------------------------------------------- */
 /*

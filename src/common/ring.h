@@ -75,11 +75,21 @@ struct flow_run {
         _Atomic uint32_t cpu;                         /* CPU it last ran on */
 };
 
+/* Call channels (src/lib/call.c): ids of the calls the caller (side 0) gave
+ * up on, the last FLOW_CANCEL_SLOTS of them, so the service can notice without
+ * reading ahead in its queue. Written by the caller only. */
+#define FLOW_CANCEL_SLOTS 16
+struct flow_cancel {
+        _Alignas(CACHELINE) _Atomic uint64_t next;
+        _Atomic uint64_t ids[FLOW_CANCEL_SLOTS];
+};
+
 struct flow_hdr {
         uint32_t magic, version;
         uint64_t size;
         struct flow_end end[2];
         struct flow_run run[2];
+        struct flow_cancel cancel;
 };
 
 struct ring_ctl {

@@ -39,6 +39,7 @@ struct slot {
                 port port;
                 reg reg;
                 group group;
+                service service;
         } u;
 };
 
@@ -129,6 +130,7 @@ static void *handle_get(int h, enum handle_kind kind) {
 port *handle_get_port(int h) { return handle_get(h, HANDLE_PORT); }
 reg *handle_get_reg(int h) { return handle_get(h, HANDLE_REG); }
 group *handle_get_group(int h) { return handle_get(h, HANDLE_GROUP); }
+service *handle_get_service(int h) { return handle_get(h, HANDLE_SERVICE); }
 
 void handle_put(void *obj) {
         struct slot *s = slot_of(obj);
@@ -141,6 +143,8 @@ void handle_put(void *obj) {
                 port_destroy(&s->u.port);
         else if (atomic_load(&s->kind) == HANDLE_GROUP)
                 group_destroy(&s->u.group);
+        else if (atomic_load(&s->kind) == HANDLE_SERVICE)
+                service_destroy(&s->u.service);
         else
                 reg_destroy(&s->u.reg);
         slot_release(s);

@@ -78,13 +78,16 @@ int port_flush_cache_locked(port *p) {
         return (int)atomic_load(&p->cache_n);
 }
 
-static int cache_append(port *p, const void *buf, size_t len) {
-        struct cached_msg *c = malloc(sizeof(*c) + len);
+static int cache_append(port *p, const void *a, size_t al, const void *b, size_t bl) {
+        struct cached_msg *c = malloc(sizeof(*c) + al + bl);
         if (!c)
                 return -ENOMEM;
         c->next = NULL;
-        c->len = len;
-        memcpy(c->data, buf, len);
+        c->len = al + bl;
+        if (al)
+                memcpy(c->data, a, al);
+        if (bl)
+                memcpy(c->data + al, b, bl);
         if (p->cache_tail)
                 p->cache_tail->next = c;
         else
@@ -94,15 +97,17 @@ static int cache_append(port *p, const void *buf, size_t len) {
         return 0;
 }
 
-/* What to do when the queue has no room for len: 1 = wait, or a final result. */
-static int on_full(port *p, const void *buf, size_t len) {
+/* What to do when the queue has no room for a message (a, b): 1 = wait, or a
+ * final result. */
+static int on_full(port *p, const void *a, size_t al, const void *b, size_t bl) {
+        size_t len = al + bl;
         if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED)
                 return -ENOBUFS;
         if (p->qos.full == IPCF_FULL_FAIL)
                 return -EAGAIN;
         if (p->qos.full == IPCF_FULL_CACHE && p->qos.mode == IPCF_MODE_MESSAGE &&
             atomic_load(&p->cache_n) < p->qos.cache_msgs) {
-                int r = cache_append(p, buf, len);
+                int r = cache_append(p, a, al, b, bl);
                 return r < 0 ? r : (int)len;
         }
         return 1;
@@ -120,7 +125,10 @@ static ssize_t rendezvous(port *p, uint64_t pos, size_t len, uint64_t deadline) 
         return r < 0 ? r : -ETIMEDOUT;
 }
 
-static ssize_t write_message(port *p, const void *buf, size_t len, uint64_t deadline, bool tz) {
+/* One message made of two parts (b may be empty), written whole or not at all. */
+static ssize_t write_message(port *p, const void *a, size_t al, const void *b, size_t bl,
+                             uint64_t deadline, bool tz) {
+        size_t len = al + bl;
         int r;
 
         if (len > p->qos.max_msg_size)
@@ -134,7 +142,10 @@ static ssize_t write_message(port *p, const void *buf, size_t len, uint64_t dead
                 void *dst;
                 r = atomic_load(&p->cache_n) ? -EAGAIN : ring_reserve(&p->prod, len, &dst);
                 if (r == 0) {
-                        memcpy(dst, buf, len);
+                        if (al)
+                                memcpy(dst, a, al);
+                        if (bl)
+                                memcpy((uint8_t *)dst + al, b, bl);
                         uint64_t pos = publish(p, len);
                         if (p->qos.capacity == IPCF_CAPACITY_ZERO) {
                                 ssize_t z = rendezvous(p, pos, len, tz ? now_ns() : deadline);
@@ -146,7 +157,7 @@ static ssize_t write_message(port *p, const void *buf, size_t len, uint64_t dead
                         mark_broken(p, r);
                         return r;
                 }
-                r = on_full(p, buf, len);
+                r = on_full(p, a, al, b, bl);
                 if (r != 1)
                         return r;
                 size_t need = p->cache_head ? p->cache_head->len : len;
@@ -207,12 +218,25 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
                 if (p->qos.mode == IPCF_MODE_STREAM)
                         r = len ? write_stream(p, buf, len, deadline, tz) : 0;
                 else
-                        r = write_message(p, buf, len, deadline, tz);
+                        r = write_message(p, buf, len, NULL, 0, deadline, tz);
                 if (p->poll_tx)
                         port_rearm_tx(p);
                 pthread_mutex_unlock(&p->wlock);
         }
         handle_put(p);
+        return r;
+}
+
+ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms) {
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bool tz = timeout_ms == 0;
+        ssize_t r = lock_by(&p->wlock, deadline, tz);
+        if (r == 0) {
+                r = write_message(p, a, al, b, bl, deadline, tz);
+                if (p->poll_tx)
+                        port_rearm_tx(p);
+                pthread_mutex_unlock(&p->wlock);
+        }
         return r;
 }
 
@@ -304,6 +328,25 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
                 pthread_mutex_unlock(&p->rlock);
         }
         handle_put(p);
+        return r;
+}
+
+ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg) {
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bool tz = timeout_ms == 0;
+        ssize_t r = lock_by(&p->rlock, deadline, tz);
+        if (r < 0)
+                return r;
+        const void *src;
+        r = next_record(p, &src, deadline, tz);
+        if (r >= 0) {
+                r = fn(arg, src, (size_t)r);
+                if (r >= 0)
+                        consumed(p);
+        }
+        if (p->poll_rx)
+                port_rearm_rx(p);
+        pthread_mutex_unlock(&p->rlock);
         return r;
 }
 

@@ -62,11 +62,12 @@ void conn_call_free(conn_call *c);
 
 /* ---- handle table (handles.c) ------------------------------------------- */
 
-enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2, HANDLE_GROUP = 3 };
+enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2, HANDLE_GROUP = 3, HANDLE_SERVICE = 4 };
 
 struct port;
 struct reg;
 struct group;
+struct service;
 
 /* Reserve a slot for a new object of kind: returns its zeroed memory (a port
  * or a reg) and the number in *ret_h, or NULL (out of handles/memory). Then
@@ -78,6 +79,7 @@ void handle_abort(void *obj);
 struct port *handle_get_port(int h);
 struct reg *handle_get_reg(int h);
 struct group *handle_get_group(int h);
+struct service *handle_get_service(int h);
 /* Drop a reference; the last one of a closed handle destroys the object
  * (port_destroy / reg_destroy) and frees the number. */
 void handle_put(void *obj);
@@ -153,6 +155,13 @@ void port_rearm_tx(port *p);
 
 /* io.c: move cached messages into the ring without waiting (under wlock). */
 int port_flush_cache_locked(port *p);
+/* io.c: write one message made of a then b (b may be NULL), MESSAGE mode. */
+ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms);
+/* io.c: wait for the next message and call fn(arg, data, len) under the read
+ * lock (data is in shared memory: copy what you keep); the message is consumed
+ * if fn returns >= 0, kept otherwise. Returns fn's result or the wait's error. */
+typedef ssize_t (*port_msg_fn)(void *arg, const void *data, size_t len);
+ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg);
 
 /* ---- registrations (reg.c) ----------------------------------------------- */
 
@@ -192,3 +201,23 @@ void group_access_end(group *g);
 
 /* misc.c */
 int lib_check_timeout(int timeout_ms);
+
+/* ---- services (service.c; the caller's side is call.c) ------------------- */
+
+struct svc_chan {
+        int ph;         /* the channel's port-id */
+        port *p;        /* with a reference held while it is in the set */
+};
+
+typedef struct service {
+        int reg_h;                 /* the registration of its name */
+        int epfd;                  /* the registration socket + every channel's rx eventfd */
+        pthread_mutex_t lock;      /* one taker at a time */
+        struct svc_chan *chans;
+        unsigned n, cap, next;     /* next: where the round robin resumes */
+        bool poll_mode;            /* ipcf_fd() was called */
+} service;
+
+void service_destroy(service *s);
+/* ipcf_fd() of a service: its epoll descriptor. */
+int service_fd(int h);

@@ -227,7 +227,7 @@ int ipcf_fd(int h) {
         if (!p) {
                 reg *r = handle_get_reg(h);
                 if (!r)
-                        return -EBADF;
+                        return service_fd(h);
                 int fd = r->sock;
                 handle_put(r);
                 return fd;

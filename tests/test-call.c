@@ -1,0 +1,283 @@
+/*
+ * test-call.c — service processes and calls (LPC) against the real daemon:
+ * stamps, replies matched to calls across threads, failures, timeouts with
+ * cancellation, a service that dies mid-call, fairness between callers.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/test.h"
+
+static test_daemon d;
+
+/* A service that answers "x" with "x!" until told "quit". */
+static void echo_service(void *arg) {
+        int svc = CHECK_OK(ipcf_service((const char *)arg, NULL));
+        char buf[4096];
+        for (;;) {
+                ipcf_call_req req;
+                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf) - 1, &req, 10000);
+                CHECK(n >= 0);
+                if (n == 4 && memcmp(buf, "quit", 4) == 0) {
+                        CHECK_OK(ipcf_service_reply(svc, &req, "bye", 3, 1000));
+                        break;
+                }
+                if (n == 4 && memcmp(buf, "fail", 4) == 0) {
+                        CHECK_OK(ipcf_service_fail(svc, &req, 42, 1000));
+                        continue;
+                }
+                buf[n] = '!';
+                CHECK_OK(ipcf_service_reply(svc, &req, buf, (size_t)n + 1, 1000));
+        }
+        CHECK_OK(ipcf_service_close(svc));
+}
+
+static void wait_for_name(const char *name) {
+        for (int i = 0; i < 500; i++) {
+                ipcf_listing *l;
+                CHECK_OK(ipcf_list(&l));
+                bool found = false;
+                for (size_t k = 0; k < l->n_names; k++)
+                        found |= strcmp(l->names[k].name, name) == 0;
+                ipcf_listing_free(l);
+                if (found)
+                        return;
+                usleep(10000);
+        }
+        test_fail(__FILE__, __LINE__, "service %s never appeared", name);
+}
+
+TEST(call_roundtrip_and_failure_codes) {
+        test_daemon_start(&d, NULL, NULL);
+        pid_t s = test_fork(echo_service, "svc.calc");
+        wait_for_name("svc.calc");
+        char reply[64];
+        for (int i = 0; i < 1000; i++) {
+                char req[16];
+                int n = snprintf(req, sizeof(req), "n%d", i);
+                CHECK_EQ(ipcf_call("svc.calc", req, (size_t)n, reply, sizeof(reply), 5000), n + 1);
+                CHECK_MEM(reply, req, (size_t)n);
+                CHECK_EQ(reply[n], '!');
+        }
+        CHECK_ERR(ipcf_call("svc.calc", "fail", 4, reply, sizeof(reply), 5000), -EREMOTEIO);
+        CHECK_EQ(ipcf_call_error(), 42);
+        CHECK_ERR(ipcf_call("svc.calc", "abcdef", 6, reply, 3, 5000), -EMSGSIZE);
+        /* the channel is still fine after a reply that did not fit */
+        CHECK_EQ(ipcf_call("svc.calc", "ok", 2, reply, sizeof(reply), 5000), 3);
+        CHECK_EQ(ipcf_call("svc.calc", "quit", 4, reply, sizeof(reply), 5000), 3);
+        CHECK_EQ(test_wait(s, 5000), 0);
+        CHECK_ERR(ipcf_call("no.such.service", "x", 1, reply, sizeof(reply), 1000), -ENOENT);
+        CHECK_ERR(ipcf_call("svc.calc", "x", 1, reply, sizeof(reply), 0), -EINVAL);
+        static char big[IPCF_CALL_MAX + 1];
+        CHECK_ERR(ipcf_call("svc.calc", big, sizeof(big), reply, sizeof(reply), 1000), -EMSGSIZE);
+        test_daemon_stop(&d);
+}
+
+static void stamp_and_sizes_client(void *arg) {
+        (void)arg;
+        char reply[64];
+        /* claims to be someone else in the payload: the stamp says who it is */
+        CHECK_EQ(ipcf_call("svc.stamp", "I am pid 1, uid 0", 17, reply, sizeof(reply), 5000), 2);
+        static char big[10000];
+        memset(big, 'b', sizeof(big));
+        CHECK_EQ(ipcf_call("svc.stamp", big, sizeof(big), reply, sizeof(reply), 5000), 2);
+}
+
+TEST(requests_are_stamped_by_the_facility) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.stamp", NULL));
+        pid_t c = test_fork(stamp_and_sizes_client, NULL);
+        char buf[100];
+        ipcf_call_req req;
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 17);
+        CHECK_EQ(req.from.pid, c);
+        CHECK_EQ(req.from.uid, getuid());
+        CHECK_OK(ipcf_service_reply(svc, &req, "ok", 2, 1000));
+        /* a request larger than the buffer stays queued and says its size */
+        CHECK_ERR(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), -EMSGSIZE);
+        CHECK_EQ(req.len, 10000);
+        static char big[10000];
+        CHECK_EQ(ipcf_service_next(svc, big, sizeof(big), &req, 0), 10000);
+        CHECK_OK(ipcf_service_reply(svc, &req, "ok", 2, 1000));
+        CHECK_EQ(test_wait(c, 5000), 0);
+        CHECK_OK(ipcf_service_close(svc));
+        test_daemon_stop(&d);
+}
+
+static void impatient_client(void *arg) {
+        (void)arg;
+        char reply[16];
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_call("svc.slow", "work", 4, reply, sizeof(reply), 100), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 >= 100);
+        /* the late reply to the cancelled call is dropped, never mistaken for this one */
+        CHECK_EQ(ipcf_call("svc.slow", "next", 4, reply, sizeof(reply), 5000), 4);
+        CHECK_MEM(reply, "done", 4);
+}
+
+TEST(timeout_cancels_and_the_service_sees_it) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.slow", NULL));
+        pid_t c = test_fork(impatient_client, NULL);
+        char buf[16];
+        ipcf_call_req req;
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 4);
+        CHECK_EQ(ipcf_service_cancelled(svc, &req), 0);
+        uint64_t t0 = test_now_ms();
+        while (!ipcf_service_cancelled(svc, &req) && test_now_ms() - t0 < 5000)
+                usleep(1000);
+        CHECK_EQ(ipcf_service_cancelled(svc, &req), 1);
+        CHECK_ERR(ipcf_service_reply(svc, &req, "late", 4, 1000), -ECANCELED);
+        ipcf_call_req req2;
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req2, 5000), 4);
+        CHECK(req2.id != req.id);
+        CHECK_OK(ipcf_service_reply(svc, &req2, "done", 4, 1000));
+        CHECK_EQ(test_wait(c, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+static void dying_service(void *arg) {
+        (void)arg;
+        int svc = CHECK_OK(ipcf_service("svc.doomed", NULL));
+        char buf[16];
+        ipcf_call_req req;
+        CHECK(ipcf_service_next(svc, buf, sizeof(buf), &req, 10000) >= 0);
+        raise(SIGKILL); /* mid-call */
+}
+
+TEST(service_dies_mid_call) {
+        test_daemon_start(&d, NULL, NULL);
+        pid_t s = test_fork(dying_service, NULL);
+        wait_for_name("svc.doomed");
+        char reply[16];
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_call("svc.doomed", "help", 4, reply, sizeof(reply), -1), -ECONNRESET);
+        printf("     caller learned of the death after %llu ms\n",
+               (unsigned long long)(test_now_ms() - t0));
+        CHECK(test_now_ms() - t0 < 2000);
+        test_wait(s, 1000);
+        test_daemon_stop(&d);
+}
+
+/* Workers answer out of order (later requests can finish first). */
+struct worker_args {
+        int svc;
+        int count;
+};
+
+static void *worker(void *arg) {
+        struct worker_args *w = arg;
+        for (int i = 0; i < w->count; i++) {
+                char buf[64];
+                ipcf_call_req req;
+                ssize_t n = ipcf_service_next(w->svc, buf, sizeof(buf), &req, 10000);
+                if (n < 0)
+                        return (void *)1;
+                if (buf[0] & 1)
+                        usleep(50); /* some take longer */
+                if (ipcf_service_reply(w->svc, &req, buf, (size_t)n, 5000) < 0)
+                        return (void *)2;
+        }
+        return NULL;
+}
+
+#define THREADS 4
+#define CALLS 2000
+
+static void *caller(void *arg) {
+        int id = (int)(intptr_t)arg;
+        for (int i = 0; i < CALLS; i++) {
+                int msg[2] = { id, i }, got[2] = { -1, -1 };
+                if (ipcf_call("svc.mt", msg, sizeof(msg), got, sizeof(got), 10000) != sizeof(got))
+                        return (void *)1;
+                if (got[0] != id || got[1] != i)
+                        return (void *)2; /* someone else's reply */
+        }
+        return NULL;
+}
+
+static void threaded_callers(void *arg) {
+        (void)arg;
+        pthread_t t[THREADS];
+        for (int i = 0; i < THREADS; i++)
+                pthread_create(&t[i], NULL, caller, (void *)(intptr_t)i);
+        for (int i = 0; i < THREADS; i++) {
+                void *r;
+                pthread_join(t[i], &r);
+                CHECK(r == NULL);
+        }
+}
+
+TEST_TIMEOUT(concurrent_calls_get_their_own_replies, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.mt", NULL));
+        pid_t c = test_fork(threaded_callers, NULL);
+        pthread_t w[2];
+        struct worker_args wa = { svc, THREADS * CALLS / 2 };
+        for (int i = 0; i < 2; i++)
+                pthread_create(&w[i], NULL, worker, &wa);
+        for (int i = 0; i < 2; i++) {
+                void *r;
+                pthread_join(w[i], &r);
+                CHECK(r == NULL);
+        }
+        CHECK_EQ(test_wait(c, 30000), 0);
+        test_daemon_stop(&d);
+}
+
+static void counting_caller(void *arg) {
+        int id = (int)(intptr_t)arg;
+        for (int i = 0; i < 500; i++) {
+                int got = -1;
+                CHECK_EQ(ipcf_call("svc.fair", &id, sizeof(id), &got, sizeof(got), 10000), sizeof(got));
+        }
+}
+
+TEST_TIMEOUT(callers_are_served_fairly, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.fair", NULL));
+        pid_t c[2];
+        for (int i = 0; i < 2; i++)
+                c[i] = test_fork(counting_caller, (void *)(intptr_t)i);
+        int served[2] = { 0, 0 }, first_done = -1;
+        for (int n = 0; n < 1000; n++) {
+                int id = -1;
+                ipcf_call_req req;
+                CHECK_EQ(ipcf_service_next(svc, &id, sizeof(id), &req, 10000), sizeof(id));
+                CHECK(id == 0 || id == 1);
+                served[id]++;
+                if (first_done < 0 && served[id] == 500)
+                        first_done = n;
+                CHECK_OK(ipcf_service_reply(svc, &req, &id, sizeof(id), 5000));
+        }
+        /* Round robin: when one caller is done, the other is nearly done too. */
+        CHECK(first_done >= 900);
+        for (int i = 0; i < 2; i++)
+                CHECK_EQ(test_wait(c[i], 10000), 0);
+        test_daemon_stop(&d);
+}
+
+static void caller_of_closing(void *arg) {
+        (void)arg;
+        char reply[8];
+        ssize_t r = ipcf_call("svc.closing", "x", 1, reply, sizeof(reply), 5000);
+        CHECK(r == -EPIPE || r == -ECONNRESET);
+}
+
+TEST(closing_service_ends_pending_calls_and_poll_works) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.closing", NULL));
+        int fd = CHECK_OK(ipcf_fd(svc));
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        pid_t c = test_fork(caller_of_closing, NULL);
+        CHECK_EQ(poll(&p, 1, 5000), 1); /* a caller, then its request */
+        char buf[8];
+        ipcf_call_req req;
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 1);
+        CHECK_OK(ipcf_service_close(svc));
+        CHECK_EQ(test_wait(c, 5000), 0);
+        test_daemon_stop(&d);
+}
