@@ -542,6 +542,36 @@ TEST_TIMEOUT(alloc_timeout, 20) {
         test_daemon_stop(&d);
 }
 
+TEST_TIMEOUT(many_withdrawn_requests_cancel, 30) {
+        /* A registrant that reads its requests late: 200 of them timed out
+         * meanwhile; deciding each, even the oldest, says ECANCELED. */
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int ca = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect()), rs;
+        uint64_t reg;
+        enum { N = 200 };
+        int reply[N];
+        CHECK_OK(do_register(cb, "late.reader", 0, 1024, &reg, &rs));
+        for (int i = 0; i < N; i++)
+                CHECK_OK(do_alloc(ca, "late.reader", NULL, 50, NULL, &reply[i]));
+        for (int i = 0; i < N; i++) {
+                CHECK_ERR(wait_outcome(reply[i], NULL, NULL, NULL, 5000), -ETIMEDOUT);
+                close(reply[i]);
+        }
+        for (int i = 0; i < N; i++) {
+                uint64_t req;
+                flowinfo f;
+                wait_request(rs, &req, NULL, NULL);
+                CHECK_ERR(do_accept(cb, reg, req, &f), -ECANCELED);
+        }
+        /* An id never sent to it is still unknown. */
+        CHECK_ERR(do_simple(cb, CTL_REFUSE, CTL_A_REG_ID, reg, CTL_A_REQ_ID, 999999, NULL), -ENOENT);
+        close(rs);
+        close(ca);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
 /* Send raw bytes (and maybe fds) as one packet. */
 static void send_raw(int fd, const void *buf, size_t len, const int *fds, unsigned n_fds) {
         ctl_builder *b = malloc(sizeof(*b));

@@ -48,6 +48,13 @@ typedef struct ipcfd_caps {
 } ipcfd_caps;
 
 #define REG_BUCKETS 1024
+/* Withdrawn requests remembered (registry.c), whatever their registration. */
+#define TOMBS_MAX 65536
+
+struct tomb {
+        struct idmap_node node; /* node.id: the REQ_ID */
+        uint64_t reg_id;        /* the registration it was pending on */
+};
 
 typedef struct ipcfd {
         loop *loop;
@@ -71,6 +78,9 @@ typedef struct ipcfd {
         struct dlist reg_buckets[REG_BUCKETS]; /* reg.name_link, hashed by name */
         size_t n_regs;
         idmap reg_ids;
+        struct tomb *tombs;         /* ring of TOMBS_MAX, allocated on first use */
+        uint64_t n_tombs;           /* ever added; the ring slot is n % TOMBS_MAX */
+        idmap tomb_ids;
         idmap alloc_ids;
         size_t n_allocs;
         struct dlist flows;         /* flow.link */

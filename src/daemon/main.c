@@ -435,6 +435,7 @@ out:
         idmap_deinit(&d->reg_ids);
         idmap_deinit(&d->alloc_ids);
         idmap_deinit(&d->flow_ids);
+        registry_tombs_free(d);
         conf_deinit(&d->conf);
         safe_close(lock_fd);
         return exit_code;

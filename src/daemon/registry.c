@@ -77,19 +77,38 @@ size_t registry_candidates(ipcfd *d, const char *name, reg **out, size_t max) {
         return n;
 }
 
-/* A ring of the last REG_TOMBS withdrawn request ids: older ones fall out,
- * after which a late decision gets ENOENT instead of ECANCELED. */
+/* A ring of the last TOMBS_MAX withdrawn requests, indexed by REQ_ID: the
+ * oldest falls out when the ring is full, after which a late decision on it
+ * gets ENOENT instead of ECANCELED. 1.5 MiB at most, allocated on first
+ * use. A request is withdrawn at most once (then its alloc is gone), so an
+ * id is never in the map twice. */
 void reg_tomb_add(reg *r, uint64_t req_id) {
-        r->tombs[r->n_tombs % REG_TOMBS] = req_id;
-        r->n_tombs++;
+        ipcfd *d = r->d;
+        if (!d->tombs) {
+                d->tombs = calloc(TOMBS_MAX, sizeof(*d->tombs));
+                if (!d->tombs)
+                        return; /* then late decisions get ENOENT: harmless */
+        }
+        struct tomb *t = &d->tombs[d->n_tombs % TOMBS_MAX];
+        if (d->n_tombs >= TOMBS_MAX)
+                idmap_del(&d->tomb_ids, &t->node);
+        t->node.id = req_id;
+        t->reg_id = r->node.id;
+        d->n_tombs++;
+        if (idmap_add(&d->tomb_ids, &t->node) < 0)
+                t->node.id = 0; /* not findable; ids start at 1 */
 }
 
 bool reg_tomb_has(const reg *r, uint64_t req_id) {
-        unsigned n = r->n_tombs < REG_TOMBS ? r->n_tombs : REG_TOMBS;
-        for (unsigned i = 0; i < n; i++)
-                if (r->tombs[i] == req_id)
-                        return true;
-        return false;
+        struct idmap_node *n = idmap_find(&r->d->tomb_ids, req_id);
+        return n && container_of(n, struct tomb, node)->reg_id == r->node.id;
+}
+
+void registry_tombs_free(ipcfd *d) {
+        idmap_deinit(&d->tomb_ids);
+        free(d->tombs);
+        d->tombs = NULL;
+        d->n_tombs = 0;
 }
 
 /* The client closed its end of the request socket (or wrote to it, which it

@@ -9,9 +9,12 @@
  * LOAD SPREADING: registry_candidates() lists the regs of a name whose
  * backlog is not full, least loaded (flows + pending) first.
  *
- * TOMBSTONES: each reg remembers the ids of the last REG_TOMBS requests it
- * was sent that were withdrawn (requester gave up, died, timed out), so a
- * late ACCEPT/REFUSE of one answers -ECANCELED rather than -ENOENT.
+ * TOMBSTONES: the daemon remembers the last TOMBS_MAX (65536) requests that
+ * were withdrawn (requester gave up, died, timed out) while pending on a
+ * registration, so a late ACCEPT/REFUSE of one answers -ECANCELED rather
+ * than -ENOENT (ipcf_accept() skips those). One table for all registrations:
+ * a registrant may read many requests before deciding them, so a small ring
+ * per registration could forget one it still holds.
  *
  * INVARIANTS: reg->pending == the number of allocs on reg->pending_allocs;
  * a reg is on ipcfd.regs, its name bucket, ipcfd.reg_ids and its owner's
@@ -29,7 +32,6 @@ struct client;
 
 #define REG_BACKLOG_DEFAULT 64u
 #define REG_BACKLOG_MAX 1024u
-#define REG_TOMBS 64u
 
 /* Why a registration ends: decides what its pending requesters are told. */
 enum reg_end {
@@ -54,8 +56,6 @@ typedef struct reg {
         struct dlist name_link;        /* ipcfd.reg_buckets[hash(name)] */
         struct dlist owner_link;       /* client.regs */
         struct dlist pending_allocs;   /* alloc.target_link */
-        uint64_t tombs[REG_TOMBS];
-        unsigned n_tombs;              /* total ever added; ring index = n % REG_TOMBS */
 } reg;
 
 /* Request handlers (return 0, or -EBADMSG when the message breaks the protocol). */
@@ -71,6 +71,8 @@ size_t registry_candidates(ipcfd *d, const char *name, reg **out, size_t max);
 
 void reg_tomb_add(reg *r, uint64_t req_id);
 bool reg_tomb_has(const reg *r, uint64_t req_id);
+/* Release the tombstone table (daemon shutdown). */
+void registry_tombs_free(ipcfd *d);
 
 /* End a registration; its pending requests are re-dispatched to other
  * registrations of the name, else refused as `why` says. */
