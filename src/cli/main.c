@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+int cmd_shm(int argc, char **argv); /* cmd_shm.c: shared-memory groups */
+
 typedef struct cli_command {
         const char *name;
         int (*run)(int argc, char **argv);
@@ -26,6 +28,7 @@ static const cli_command commands[] = {
         { "cat", cmd_cat, "allocate a flow to a name, copy stdin/stdout through it" },
         { "ping", cmd_ping, "measure round trips to an echoing listener" },
         { "perf", cmd_perf, "measure throughput to a sinking listener" },
+        { "shm", cmd_shm, "shared-memory groups and named segments (create, ls, cat, ...)" },
 };
 
 static void print_help(FILE *out) {
