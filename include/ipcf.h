@@ -459,6 +459,52 @@ IPCF_API const char *ipcf_runtime_dir(void);
 IPCF_API int ipcf_connect(void);
 
 /* ------------------------------------------------------------------------- */
+/* Pipes                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * An ordinary pipe is a flow whose two ends are made in this process, without
+ * the daemon (it works even when none runs), to be handed to a child: after
+ * fork() each process releases the end it does not use (ipcf_port_release);
+ * across exec(), export an end to a descriptor the new program imports. Both
+ * ends read and write (full duplex) with the qos given. When every holder of
+ * one end is gone without ipcf_dealloc, the other end sees -ECONNRESET, as
+ * for a peer that died; ipcf_dealloc ends it in order (-EPIPE with the reason).
+ * Named pipes — several unrelated processes on one name — are mailboxes in
+ * stream mode (see the mailbox section).
+ */
+
+/*
+ * ipcf_pipe — make a connected pair of port-ids in ret_ports[0] and [1].
+ * qos may be NULL. Each end holds 6 descriptors (the pipe's memory, 4
+ * eventfds, one end of a liveness socket), close-on-exec.
+ * Errors: -EINVAL bad qos; -EMFILE; -ENOMEM.
+ */
+IPCF_API int ipcf_pipe(const ipcf_qos *qos, int ret_ports[2]);
+
+/*
+ * ipcf_port_release — forget port in this process without ending the flow
+ * (for the end a parent handed to its child). Errors: -EBADF.
+ */
+IPCF_API int ipcf_port_release(int port);
+
+/*
+ * ipcf_port_export — a descriptor, inheritable across exec (no close-on-exec),
+ * from which another program makes the same end with ipcf_port_import(); pass
+ * its number e.g. in the environment. Only pipe ends can be exported. The
+ * port stays usable here until released. The caller owns the descriptor.
+ * Errors: -EBADF; -EOPNOTSUPP not a pipe end; -EMFILE.
+ */
+IPCF_API int ipcf_port_export(int port);
+
+/*
+ * ipcf_port_import — make a port from a descriptor of ipcf_port_export (which
+ * is consumed: closed on success and on failure). Errors: -EBADF; -EPROTO not
+ * an exported port.
+ */
+IPCF_API int ipcf_port_import(int fd);
+
+/* ------------------------------------------------------------------------- */
 /* Service processes and calls (Denning's protected service process, LPC)     */
 /* ------------------------------------------------------------------------- */
 

@@ -110,7 +110,9 @@ typedef struct port {
         ring_cons cons;                 /* my incoming ring (index 1 - side) */
         int efd_rx, efd_tx;             /* mine: readable = data / room */
         int peer_efd_rx, peer_efd_tx;   /* the peer's, to ring it */
-        int peer_pidfd;                 /* readable when the peer process exits; -1 if none */
+        int peer_pidfd;                 /* readable when the peer is gone (its pidfd, or a
+                                         * pipe's liveness socket); -1 if none */
+        int memfd;                      /* pipes only (to export them); else -1 */
         ipcf_peer_info peer;
 
         pthread_mutex_t wlock, rlock;   /* writers serialised; readers serialised */
@@ -131,6 +133,11 @@ typedef struct port {
 /* Make a port from a FLOW message and its 5 fds (taken on success: set to -1).
  * Returns its handle (port-id) or -errno. */
 int port_open_from_flow(const ctl_msg *m, int fds[5]);
+/* pipe.c: lay out a flow region and its 4 eventfds in this process (as the
+ * daemon does): returns the memfd and fills efd[4] (rx0 tx0 rx1 tx1), or -errno. */
+int flow_make_local(const ipcf_qos *qos, int efd[4]);
+/* pipe.c: make side `side` of a locally made flow (fds are duplicated). */
+int port_open_local(const ipcf_qos *qos, int side, pid_t peer, int memfd, const int efd[4]);
 /* Release what a port holds (the last handle_put calls it). */
 void port_destroy(port *p);
 

@@ -85,6 +85,7 @@ static int port_init_from_flow(port *p, const ctl_msg *m, int fds[5]) {
                        flow_data_of(p->mem, &p->layout, 1 - (int)side), p->layout.ring_size,
                        &p->qos);
         close(fds[0]);
+        p->memfd = -1;
         p->efd_rx = fds[1];
         p->efd_tx = fds[2];
         p->peer_efd_rx = fds[3];
@@ -125,6 +126,7 @@ void port_destroy(port *p) {
         safe_close(p->peer_efd_rx);
         safe_close(p->peer_efd_tx);
         safe_close(p->peer_pidfd);
+        safe_close(p->memfd);
         for (struct cached_msg *c = p->cache_head, *n; c; c = n) {
                 n = c->next;
                 free(c);
