@@ -302,6 +302,14 @@ int cli_copy_run(const cli_copy *c) {
         cli_copy_active = 1;
 
         while (r == 0) {
+                if (cli_interrupted) {
+                        /* ^C or SIGTERM (caught outside poll, or inside: below):
+                         * end the flow with a reason rather than leave the
+                         * peer with "peer died". */
+                        r = -EINTR;
+                        reason = "interrupted";
+                        break;
+                }
                 if (!s.threaded && atomic_load(&s.input_closed))
                         s.in_eof = true;
                 r = copy_send_step(&s);
@@ -356,15 +364,8 @@ int cli_copy_run(const cli_copy *c) {
                                 pfd[2].fd = send_fd;     /* wait for room in the flow */
                 }
                 if (poll(pfd, 3, timeout) < 0) {
-                        if (errno == EINTR && cli_interrupted) {
-                                /* ^C or SIGTERM: end the flow with a reason
-                                 * rather than leave the peer "peer died". */
-                                r = -EINTR;
-                                reason = "interrupted";
-                                break;
-                        }
                         if (errno == EINTR)
-                                continue;
+                                continue; /* the loop's top sees cli_interrupted */
                         r = -errno;
                         break;
                 }
