@@ -1105,6 +1105,55 @@ TEST_TIMEOUT(policy_nobody, 20) {
         test_daemon_stop(&d);
 }
 
+static int quota_pipe[2];
+static void nobody_allocates_three(void *arg) {
+        (void)arg;
+        as_nobody();
+        int fd = CHECK_OK(dconnect()), reply[3];
+        flowinfo f[2];
+        for (int i = 0; i < 3; i++)
+                CHECK_OK(do_alloc(fd, "q.shared", NULL, 5000, NULL, &reply[i]));
+        CHECK(write(quota_pipe[1], "a", 1) == 1);
+        CHECK_OK(wait_outcome(reply[0], &f[0], NULL, NULL, 5000));
+        CHECK_OK(wait_outcome(reply[1], &f[1], NULL, NULL, 5000));
+        CHECK_ERR(wait_outcome(reply[2], NULL, NULL, NULL, 5000), -EDQUOT);
+        close(fd);
+}
+
+TEST_TIMEOUT(requester_quota_at_accept, 20) {
+        /* The requester's flow quota fills between its ALLOC and the ACCEPT:
+         * the allocation fails EDQUOT, the acceptor just sees it cancelled. */
+        if (geteuid() != 0) {
+                printf("  skipped: needs root to setuid(65534)\n");
+                return;
+        }
+        test_daemon d;
+        const char *shared[] = { "--shared", NULL };
+        test_daemon_start(&d, "[limits]\nflows_per_user = 2\n[name q.*]\nallocate = *\n", shared);
+        int c = CHECK_OK(dconnect()), rs;
+        uint64_t reg, req[3];
+        flowinfo f;
+        CHECK_OK(do_register(c, "q.shared", 0, 0, &reg, &rs));
+        CHECK_OK(pipe(quota_pipe));
+        pid_t p = test_fork(nobody_allocates_three, NULL);
+        char ch;
+        CHECK(read(quota_pipe[0], &ch, 1) == 1);
+        for (int i = 0; i < 3; i++)
+                wait_request(rs, &req[i], NULL, NULL);
+        /* The acceptor (root, under the same limit) lets its sides go at
+         * once, so only the requester's count matters. */
+        for (int i = 0; i < 2; i++) {
+                CHECK_OK(do_accept(c, reg, req[i], &f));
+                CHECK_OK(do_simple(c, CTL_DEALLOC, CTL_A_FLOW_ID, f.id, 0, 0, NULL));
+                flow_close(&f);
+        }
+        CHECK_ERR(do_accept(c, reg, req[2], &f), -ECANCELED);
+        CHECK_EQ(test_wait(p, 10000), 0);
+        close(rs);
+        close(c);
+        test_daemon_stop(&d);
+}
+
 static void nobody_connect_child(void *arg) {
         (void)arg;
         as_nobody();

@@ -328,12 +328,22 @@ int alloc_handle_accept(client *c, const ctl_msg *m) {
                 return r;
         if (r < 0)
                 return client_reply_error(c, m->seq, r), 0;
-        /* Each side is charged to its holder's uid; the requester was checked
-         * at ALLOC, but may have made other flows since. */
+        /* Each side is charged to its holder's uid. The acceptor's own quota
+         * (or the global cap) refuses the ACCEPT; the request stays pending. */
         bool same = a->user == c->user;
-        if (d->n_flows >= d->caps.flows || quota_check(c->user, QUOTA_FLOWS, same ? 2 : 1) < 0 ||
-            (!same && quota_check(a->user, QUOTA_FLOWS, 1) < 0))
+        if (d->n_flows >= d->caps.flows || quota_check(c->user, QUOTA_FLOWS, same ? 2 : 1) < 0)
                 return client_reply_error(c, m->seq, -EDQUOT), 0;
+        /* The requester was checked at ALLOC but may have made other flows
+         * since: then it is the allocation that fails (EDQUOT), and for the
+         * acceptor the request is simply gone (ECANCELED: ipcf_accept()
+         * takes the next one). */
+        if (!same && quota_check(a->user, QUOTA_FLOWS, 1) < 0) {
+                dlist_del(&a->target_link);
+                g->pending--;
+                a->target = NULL;
+                alloc_fail(a, -EDQUOT, NULL, 0);
+                return client_reply_error(c, m->seq, -ECANCELED), 0;
+        }
         r = flow_new(d, a->name, &a->qos, &a->layout, &f);
         if (r < 0)
                 return client_reply_error(c, m->seq, r), 0;
