@@ -994,6 +994,80 @@ TEST_TIMEOUT(list_content, 20) {
         test_daemon_stop(&d);
 }
 
+/* One LIST page: counts of entries and the LIST_MORE flag. */
+static void do_list_page(int fd, uint32_t skip, unsigned *ret_names, unsigned *ret_flows,
+                         uint32_t *ret_more) {
+        ctl_builder b;
+        rmsg *r = malloc(sizeof(*r));
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, CTL_LIST, seq);
+        if (skip)
+                ctl_put_u32(&b, CTL_A_LIST_SKIP, skip);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, NULL, 0));
+        CHECK_OK(wait_reply(fd, r, seq));
+        size_t cur = 0;
+        uint16_t t, len;
+        const void *v;
+        *ret_names = *ret_flows = 0;
+        while (ctl_attr_next(&r->m, &cur, &t, &v, &len)) {
+                *ret_names += t == CTL_A_NAME_ENTRY;
+                *ret_flows += t == CTL_A_FLOW_ENTRY;
+        }
+        CHECK_OK(ctl_get_u32(&r->m, CTL_A_LIST_MORE, ret_more));
+        free(r);
+}
+
+TEST_TIMEOUT(list_paging, 30) {
+        /* More names than one message holds, and some flows: the pages add
+         * up to everything, and only the last says no more. */
+        test_daemon d;
+        test_daemon_start(&d, "[limits]\nregistrations_per_user = 1000\n", NULL);
+        int c = CHECK_OK(dconnect()), cb = CHECK_OK(dconnect());
+        enum { N = 600, F = 5 };
+        int *rs = calloc(N, sizeof(int));
+        uint64_t reg;
+        char name[32];
+        for (int i = 0; i < N; i++) {
+                snprintf(name, sizeof(name), "page.%d", i);
+                CHECK_OK(do_register(c, name, 0, 0, &reg, &rs[i]));
+        }
+        flowinfo a[F], b[F];
+        int frs[F];
+        for (int i = 0; i < F; i++) {
+                snprintf(name, sizeof(name), "pflow.%d", i);
+                make_flow(c, cb, name, NULL, NULL, &frs[i], &a[i], &b[i]);
+        }
+        unsigned names = 0, flows = 0, pages = 0, n, f;
+        uint32_t more = 1;
+        while (more) {
+                do_list_page(c, names + flows, &n, &f, &more);
+                CHECK(n + f > 0);
+                names += n;
+                flows += f;
+                pages++;
+                CHECK(pages < 10);
+        }
+        CHECK_EQ(names, N + F);
+        CHECK_EQ(flows, F);
+        CHECK(pages >= 2);
+        /* Skipping everything: an empty last page. */
+        do_list_page(c, N + 2 * F, &n, &f, &more);
+        CHECK_EQ(n + f, 0);
+        CHECK_EQ(more, 0);
+        for (int i = 0; i < F; i++) {
+                flow_close(&a[i]);
+                flow_close(&b[i]);
+                close(frs[i]);
+        }
+        for (int i = 0; i < N; i++)
+                close(rs[i]);
+        free(rs);
+        close(c);
+        close(cb);
+        test_daemon_stop(&d);
+}
+
 TEST_TIMEOUT(self_flow_dealloc_by_side, 20) {
         /* One connection holds both sides (it allocated its own name). */
         test_daemon d;

@@ -4,8 +4,13 @@
  *
  * VISIBILITY: root and the daemon's uid see everything; any other uid sees
  * the registrations it holds and the flows it is a party to (either side).
- * BOUND: the reply is one control message (CTL_MSG_MAX); entries that do not
- * fit are left out (about 440 names, or 270 flows, fit), never the header.
+ * BOUND: the reply is one control message (CTL_MSG_MAX: about 440 names, or
+ * 270 flows). PAGING: the request's LIST_SKIP skips that many visible
+ * entries (names first, then flows); a reply that had to leave entries out
+ * says LIST_MORE = 1, and the client asks again with LIST_SKIP increased by
+ * what it received. Entries are in creation order, so a page boundary moves
+ * only when objects come or go between two requests (a snapshot across pages
+ * is not promised).
  */
 #include "daemon/list.h"
 
