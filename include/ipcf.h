@@ -769,7 +769,7 @@ IPCF_API int ipcf_group_members(const char *name, ipcf_peer_info *ret, size_t n)
  * sleep on a futex. The shared state is validated on every call: a corrupt
  * buffer fails -EPROTO, never crashes.
  */
-#define IPCF_BBUF_HDR 256       /* bytes of the region taken by the header */
+#define IPCF_BBUF_HDR 512       /* bytes of the region taken by the header */
 #define IPCF_BBUF_ITEM_HDR 4    /* bytes taken per item */
 
 /* ipcf_bbuf_init — lay out an empty buffer in [offset, offset + len) of g

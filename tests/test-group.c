@@ -614,7 +614,8 @@ TEST_TIMEOUT(bbuf_corrupt, 20) {
         void *p;
         uint64_t size;
         CHECK_OK(ipcf_group_ptr(g, &p, &size));
-        uint64_t *cap = (uint64_t *)((char *)p + 8), *head = cap + 1, *tail = cap + 2;
+        uint64_t *cap = (uint64_t *)((char *)p + 8), *head = (uint64_t *)((char *)p + 64),
+                 *tail = (uint64_t *)((char *)p + 128); /* the layout of bbuf.c */
         uint8_t *data = (uint8_t *)p + IPCF_BBUF_HDR;
         /* An item length beyond what is queued. */
         uint32_t saved_len;

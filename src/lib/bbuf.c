@@ -4,8 +4,10 @@
  * queue; Dijkstra's producer/consumer).
  *
  * LAYOUT at the region's offset (64-byte aligned):
- *   header (IPCF_BBUF_HDR bytes): magic, cap, head, tail, items, two futex
- *   words, two waiter counts, a robust process-shared mutex
+ *   header (IPCF_BBUF_HDR bytes): magic and cap; the producers' cache line
+ *   (head, items put, the futex word not_empty, sleeping consumers); the
+ *   consumers' line (tail, items taken, not_full, sleeping producers); one
+ *   robust process-shared mutex for producers and one for consumers
  *   data: cap bytes, a circle. An item is a 4-byte length then its bytes,
  *   both wrapping around the end as needed (no padding, ever).
  *
@@ -13,13 +15,18 @@
  * modulo cap): used = head - tail, so empty (used 0) and full (used cap)
  * differ without sacrificing a slot, and items of total size exactly cap fit.
  *
- * LOCKING: head/tail/items change only under the mutex; the copy is done
- * under it too (then a producer that dies mid-copy leaves head unchanged, so
- * EOWNERDEAD needs no repair: the next locker just marks it consistent).
- * Waiting: the futex word not_empty is bumped by every put, not_full by every
- * get, under the mutex; a waiter notes the word under the mutex, counts
- * itself in the waiters, releases the mutex, spins briefly, then sleeps on
- * the word; the other side wakes only when someone waits. Sleeps last at most
+ * LOCKING (the two-lock queue): producers serialise on mu_put and own head;
+ * consumers serialise on mu_get and own tail; each reads the other's counter
+ * once per operation (seq_cst). A producer copies its item into free space,
+ * then publishes head; a consumer copies an item out, then publishes tail:
+ * neither ever touches bytes the other side may still use. A process that
+ * dies mid-copy has not published, so EOWNERDEAD needs no repair: the next
+ * locker just marks the mutex consistent.
+ * WAITING: the futex word not_empty is bumped after every put, not_full
+ * after every get; a waiter notes the word under its lock before looking,
+ * releases the lock, spins briefly (BBUF_SPIN_NS), then counts itself in the
+ * waiters and sleeps on the word; the other side makes the wake-up system
+ * call only when someone sleeps. Sleeps last at most
  * BBUF_SLICE_MS, so a dissolve or a remap is seen soon, and the group's map
  * lock is never held across a long sleep.
  *
@@ -40,19 +47,34 @@
 #include "lib/lib.h"
 
 #define BBUF_MAGIC 0x46554242u /* "BBUF" */
-#define BBUF_SPINS 2000
+#define BBUF_SPIN_NS 50000u      /* spin this long before sleeping */
 #define BBUF_SLICE_MS 50
 
+/* Producers and consumers each own a cache line and a lock: they meet only
+ * at the other side's counter, read once per operation. */
 struct bbuf_hdr {
         uint32_t magic, version;
         uint64_t cap;
-        uint64_t head, tail, items;           /* under mu */
-        _Atomic uint32_t not_empty, not_full; /* futex words */
-        _Atomic uint32_t get_waiters, put_waiters;
-        pthread_mutex_t mu __attribute__((aligned(64)));
+        struct {
+                uint64_t head;                  /* under mu_put; seq_cst store */
+                uint64_t items_in;
+                _Atomic uint32_t not_empty;     /* futex word, bumped per put */
+                _Atomic uint32_t get_waiters;   /* consumers asleep */
+        } p __attribute__((aligned(64)));
+        struct {
+                uint64_t tail;                  /* under mu_get; seq_cst store */
+                uint64_t items_out;
+                _Atomic uint32_t not_full;      /* futex word, bumped per get */
+                _Atomic uint32_t put_waiters;   /* producers asleep */
+        } c __attribute__((aligned(64)));
+        pthread_mutex_t mu_put __attribute__((aligned(64)));
+        pthread_mutex_t mu_get __attribute__((aligned(64)));
 };
 
 _Static_assert(sizeof(struct bbuf_hdr) <= IPCF_BBUF_HDR, "bbuf header too large");
+
+static uint64_t ld(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static void st(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 
 /* One operation's view: the header, the data and the validated capacity. */
 typedef struct bview {
@@ -87,15 +109,20 @@ static void bview_end(bview *v) {
         group_access_end(v->g);
 }
 
-static int bview_lock(bview *v) {
-        int r = pthread_mutex_lock(&v->h->mu);
+/* Take the mutex: a few tries first (a robust mutex never spins by itself,
+ * and sleeping in the kernel for a lock held a few hundred ns costs µs). */
+static int mu_lock(pthread_mutex_t *mu) {
+        int r = EBUSY;
+        for (int i = 0; i < 200 && r == EBUSY; i++) {
+                r = pthread_mutex_trylock(mu);
+                if (r == EBUSY)
+                        cpu_relax();
+        }
+        if (r == EBUSY)
+                r = pthread_mutex_lock(mu);
         if (r == EOWNERDEAD) /* nothing to repair: see LOCKING */
-                r = pthread_mutex_consistent(&v->h->mu);
+                r = pthread_mutex_consistent(mu);
         return r ? -EPROTO : 0;
-}
-
-static void bview_unlock(bview *v) {
-        pthread_mutex_unlock(&v->h->mu);
 }
 
 static void copy_in(bview *v, uint64_t pos, const void *src, size_t n) {
@@ -116,27 +143,32 @@ static void futex_wake_all(_Atomic uint32_t *w) {
         syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Called with the mutex held and *waiters already counted: release it, spin,
- * then sleep on w while it still holds seq, for at most a slice of what is
- * left to deadline. Returns -ETIMEDOUT once the deadline passed. */
-static int bview_wait(bview *v, _Atomic uint32_t *w, _Atomic uint32_t *waiters, uint32_t seq,
+/* Wait for w to move from seq (read under the side's lock, which the caller
+ * has released): spin until it moves (no waker pays a system call for a
+ * spinner), then count ourselves in *waiters and sleep on w while it still
+ * holds seq, for at most a slice of what is left to deadline. The waker
+ * bumps w then reads *waiters; we bump *waiters then read w (both seq_cst):
+ * one of us sees the other. Returns -ETIMEDOUT once the deadline passed. */
+static int bview_wait(_Atomic uint32_t *w, _Atomic uint32_t *waiters, uint32_t seq,
                       uint64_t deadline) {
-        bview_unlock(v);
-        for (int i = 0; i < BBUF_SPINS && atomic_load(w) == seq; i++)
+        uint64_t now = now_ns(), spin_end = now + BBUF_SPIN_NS;
+        for (unsigned i = 1; atomic_load(w) == seq; i++) {
                 cpu_relax();
-        uint64_t now = now_ns();
-        int r = 0;
+                if (i % 64 == 0 && (now = now_ns()) >= spin_end)
+                        break;
+        }
+        if (atomic_load(w) != seq)
+                return 0;
+        if (now >= deadline)
+                return -ETIMEDOUT;
+        atomic_fetch_add(waiters, 1);
         if (atomic_load(w) == seq) {
-                if (now >= deadline) {
-                        r = -ETIMEDOUT;
-                } else {
-                        uint64_t ns = MIN(deadline - now, (uint64_t)BBUF_SLICE_MS * 1000000u);
-                        struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-                        syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, seq, &ts, NULL, 0);
-                }
+                uint64_t ns = MIN(deadline - now, (uint64_t)BBUF_SLICE_MS * 1000000u);
+                struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+                syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, seq, &ts, NULL, 0);
         }
         atomic_fetch_sub(waiters, 1);
-        return r;
+        return 0;
 }
 
 ssize_t ipcf_bbuf_init(int h, uint64_t offset, uint64_t len) {
@@ -152,13 +184,90 @@ ssize_t ipcf_bbuf_init(int h, uint64_t offset, uint64_t len) {
                 memset(hd, 0, sizeof(*hd));
                 hd->version = 1;
                 hd->cap = len - IPCF_BBUF_HDR;
-                r = grpshm_mutex_init(&hd->mu);
+                r = grpshm_mutex_init(&hd->mu_put);
+                if (r == 0)
+                        r = grpshm_mutex_init(&hd->mu_get);
                 if (r == 0)
                         __atomic_store_n(&hd->magic, BBUF_MAGIC, __ATOMIC_RELEASE);
                 group_access_end(g);
         }
         handle_put(g);
         return r < 0 ? r : (ssize_t)(len - IPCF_BBUF_HDR);
+}
+
+/* One put attempt: 1 done, 0 must wait (*ret_seq: the word to wait on), or
+ * -errno. */
+static int put_once(bview *v, const void *buf, size_t len, uint32_t *ret_seq) {
+        struct bbuf_hdr *h = v->h;
+        uint64_t need = (uint64_t)len + IPCF_BBUF_ITEM_HDR;
+        if (len > UINT32_MAX || need > v->cap)
+                return -EMSGSIZE;
+        int r = mu_lock(&h->mu_put);
+        if (r < 0)
+                return r;
+        *ret_seq = atomic_load(&h->c.not_full);
+        uint64_t head = h->p.head, tail = ld(&h->c.tail);
+        if (head - tail > v->cap) {
+                r = -EPROTO;
+        } else if (v->cap - (head - tail) < need) {
+                r = 0;
+        } else {
+                uint32_t l32 = htole32((uint32_t)len);
+                copy_in(v, head, &l32, sizeof(l32));
+                copy_in(v, head + sizeof(l32), buf, len);
+                st(&h->p.head, head + need);
+                h->p.items_in++;
+                r = 1;
+        }
+        pthread_mutex_unlock(&h->mu_put);
+        if (r == 1) {
+                atomic_fetch_add(&h->p.not_empty, 1);
+                if (atomic_load(&h->p.get_waiters))
+                        futex_wake_all(&h->p.not_empty);
+        }
+        return r;
+}
+
+/* One get attempt: the item's length, -EAGAIN-like 0 via *ret_wait, or
+ * -errno. */
+static ssize_t get_once(bview *v, void *buf, size_t cap, uint32_t *ret_seq, bool *ret_wait) {
+        struct bbuf_hdr *h = v->h;
+        int r = mu_lock(&h->mu_get);
+        if (r < 0)
+                return r;
+        ssize_t n;
+        *ret_wait = false;
+        *ret_seq = atomic_load(&h->p.not_empty);
+        uint64_t tail = h->c.tail, head = ld(&h->p.head), used = head - tail;
+        if (used > v->cap) {
+                n = -EPROTO;
+        } else if (used == 0) {
+                n = 0;
+                *ret_wait = true;
+        } else if (used < IPCF_BBUF_ITEM_HDR) {
+                n = -EPROTO; /* less than an item header queued */
+        } else {
+                uint32_t l32;
+                copy_out(v, tail, &l32, sizeof(l32));
+                uint64_t len = le32toh(l32);
+                if (len + IPCF_BBUF_ITEM_HDR > used) {
+                        n = -EPROTO;
+                } else if (len > cap) {
+                        n = -EMSGSIZE; /* the item stays */
+                } else {
+                        copy_out(v, tail + IPCF_BBUF_ITEM_HDR, buf, (size_t)len);
+                        st(&h->c.tail, tail + IPCF_BBUF_ITEM_HDR + len);
+                        h->c.items_out++;
+                        n = (ssize_t)len;
+                }
+        }
+        pthread_mutex_unlock(&h->mu_get);
+        if (n >= 0 && !*ret_wait) {
+                atomic_fetch_add(&h->c.not_full, 1);
+                if (atomic_load(&h->c.put_waiters))
+                        futex_wake_all(&h->c.not_full);
+        }
+        return n;
 }
 
 ssize_t ipcf_bbuf_put(int h, uint64_t offset, const void *buf, size_t len, int timeout_ms) {
@@ -171,49 +280,22 @@ ssize_t ipcf_bbuf_put(int h, uint64_t offset, const void *buf, size_t len, int t
         ssize_t r;
         for (;;) {
                 bview v;
+                uint32_t seq;
                 if ((r = bview_begin(g, offset, &v)) < 0)
                         break;
-                uint64_t need = (uint64_t)len + IPCF_BBUF_ITEM_HDR;
-                if (len > UINT32_MAX || need > v.cap) {
-                        bview_end(&v);
-                        r = -EMSGSIZE;
-                        break;
-                }
-                if ((r = bview_lock(&v)) < 0) {
-                        bview_end(&v);
-                        break;
-                }
-                uint64_t head = v.h->head, tail = v.h->tail;
-                if (head - tail > v.cap) {
-                        r = -EPROTO;
-                } else if (v.cap - (head - tail) >= need) {
-                        uint32_t l32 = htole32((uint32_t)len);
-                        copy_in(&v, head, &l32, sizeof(l32));
-                        copy_in(&v, head + sizeof(l32), buf, len);
-                        v.h->head = head + need;
-                        v.h->items++;
-                        atomic_fetch_add(&v.h->not_empty, 1);
-                        bool wake = atomic_load(&v.h->get_waiters) != 0;
-                        bview_unlock(&v);
-                        if (wake)
-                                futex_wake_all(&v.h->not_empty);
-                        bview_end(&v);
+                r = put_once(&v, buf, len, &seq);
+                bool again = false;
+                if (r == 1) {
                         r = (ssize_t)len;
-                        break;
-                } else if (timeout_ms == 0) {
+                } else if (r == 0 && timeout_ms == 0) {
                         r = -EAGAIN;
-                } else {
-                        uint32_t seq = atomic_load(&v.h->not_full);
-                        atomic_fetch_add(&v.h->put_waiters, 1);
-                        r = bview_wait(&v, &v.h->not_full, &v.h->put_waiters, seq, deadline);
-                        bview_end(&v);
-                        if (r < 0)
-                                break;
-                        continue;
+                } else if (r == 0) {
+                        r = bview_wait(&v.h->c.not_full, &v.h->c.put_waiters, seq, deadline);
+                        again = r == 0;
                 }
-                bview_unlock(&v);
                 bview_end(&v);
-                break;
+                if (!again)
+                        break;
         }
         handle_put(g);
         return r;
@@ -229,53 +311,18 @@ ssize_t ipcf_bbuf_get(int h, uint64_t offset, void *buf, size_t cap, int timeout
         ssize_t r;
         for (;;) {
                 bview v;
+                uint32_t seq;
+                bool wait;
                 if ((r = bview_begin(g, offset, &v)) < 0)
                         break;
-                if ((r = bview_lock(&v)) < 0) {
-                        bview_end(&v);
-                        break;
-                }
-                uint64_t head = v.h->head, tail = v.h->tail, used = head - tail;
-                if (used > v.cap) {
-                        r = -EPROTO;
-                } else if (used >= IPCF_BBUF_ITEM_HDR) {
-                        uint32_t l32;
-                        copy_out(&v, tail, &l32, sizeof(l32));
-                        uint64_t len = le32toh(l32);
-                        if (len + IPCF_BBUF_ITEM_HDR > used) {
-                                r = -EPROTO;
-                        } else if (len > cap) {
-                                r = -EMSGSIZE; /* the item stays */
-                        } else {
-                                copy_out(&v, tail + IPCF_BBUF_ITEM_HDR, buf, (size_t)len);
-                                v.h->tail = tail + IPCF_BBUF_ITEM_HDR + len;
-                                if (v.h->items)
-                                        v.h->items--;
-                                atomic_fetch_add(&v.h->not_full, 1);
-                                bool wake = atomic_load(&v.h->put_waiters) != 0;
-                                bview_unlock(&v);
-                                if (wake)
-                                        futex_wake_all(&v.h->not_full);
-                                bview_end(&v);
-                                r = (ssize_t)len;
-                                break;
-                        }
-                } else if (used != 0) {
-                        r = -EPROTO; /* less than an item header queued */
-                } else if (timeout_ms == 0) {
+                r = get_once(&v, buf, cap, &seq, &wait);
+                if (wait && timeout_ms == 0)
                         r = -EAGAIN;
-                } else {
-                        uint32_t seq = atomic_load(&v.h->not_empty);
-                        atomic_fetch_add(&v.h->get_waiters, 1);
-                        r = bview_wait(&v, &v.h->not_empty, &v.h->get_waiters, seq, deadline);
-                        bview_end(&v);
-                        if (r < 0)
-                                break;
-                        continue;
-                }
-                bview_unlock(&v);
+                else if (wait)
+                        r = bview_wait(&v.h->p.not_empty, &v.h->p.get_waiters, seq, deadline);
                 bview_end(&v);
-                break;
+                if (!wait || r < 0)
+                        break;
         }
         handle_put(g);
         return r;
@@ -288,17 +335,17 @@ int ipcf_bbuf_stat(int h, uint64_t offset, uint64_t *ret_bytes, uint64_t *ret_it
         bview v;
         int r = bview_begin(g, offset, &v);
         if (r == 0) {
-                if ((r = bview_lock(&v)) == 0) {
-                        uint64_t used = v.h->head - v.h->tail, items = v.h->items;
-                        bview_unlock(&v);
-                        if (used > v.cap) {
-                                r = -EPROTO;
-                        } else {
-                                if (ret_bytes)
-                                        *ret_bytes = used;
-                                if (ret_items)
-                                        *ret_items = items;
-                        }
+                /* A snapshot without the locks: tail first, so used <= cap
+                 * holds for an intact buffer. */
+                uint64_t tail = ld(&v.h->c.tail), out = v.h->c.items_out;
+                uint64_t head = ld(&v.h->p.head), in = v.h->p.items_in;
+                if (head - tail > v.cap) {
+                        r = -EPROTO;
+                } else {
+                        if (ret_bytes)
+                                *ret_bytes = head - tail;
+                        if (ret_items)
+                                *ret_items = in - out;
                 }
                 bview_end(&v);
         }
