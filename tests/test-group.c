@@ -348,6 +348,41 @@ TEST_TIMEOUT(resize_while_writing, 30) {
         test_daemon_stop(&d);
 }
 
+static char *raw_p;
+
+static void raw_overrun(void *arg) {
+        signal(SIGSEGV, SIG_DFL); /* AddressSanitizer's handler would exit(1) */
+        ((volatile char *)raw_p)[(uintptr_t)arg] = 1;
+        _exit(4);
+}
+
+/* Raw pointers across resizes: an old pointer never faults; after a remap
+ * the guard page sits right after the new size; bytes written through a
+ * stale pointer into a cut part never reappear when the group grows back. */
+TEST_TIMEOUT(resize_raw_pointers, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.raw", 16384, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.raw"));
+        void *p;
+        uint64_t size;
+        CHECK_OK(ipcf_group_ptr(g, &p, &size));
+        CHECK_EQ(size, 16384);
+        CHECK_OK(ipcf_group_resize("g.raw", 4096));
+        CHECK(fd_readable(ipcf_group_fd(g), 1000));
+        ((volatile char *)p)[8192] = 'S'; /* stale: past the new size, no fault */
+        CHECK_EQ(ipcf_group_remap(g), 1);
+        CHECK_OK(ipcf_group_ptr(g, &p, &size));
+        CHECK_EQ(size, 4096);
+        raw_p = p;
+        CHECK_EQ(test_wait(test_fork(raw_overrun, (void *)(uintptr_t)4096), 5000), 128 + SIGSEGV);
+        CHECK_OK(ipcf_group_resize("g.raw", 16384));
+        char x = 1;
+        CHECK_EQ(ipcf_group_read(g, 8192, &x, 1), 1);
+        CHECK_EQ(x, 0);
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
 static void mapped_member(void *arg) {
         int *pipefd = arg;
         int g = ipcf_group_join("g.dis");

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/grpshm.h"
+#include "common/grpwire.h"
 #include "common/util.h"
 #include "daemon/client.h"
 #include "daemon/log.h"
@@ -188,53 +189,9 @@ static void group_announce(dgroup *g) {
                 efd_signal(dlist_entry(pos, member, link)->efd);
 }
 
-/* Read the ALLOW_* lists of a CREATE into g. -EBADMSG for a malformed one,
- * -EINVAL for too many or a bad name. */
-static int parse_allow(const ctl_msg *m, dgroup *g) {
-        size_t cur = 0;
-        uint16_t t, len;
-        const void *v;
-        while (ctl_attr_next(m, &cur, &t, &v, &len)) {
-                if (t == CTL_A_ALLOW_UID || t == CTL_A_ALLOW_GID) {
-                        if (len != 4)
-                                return -EBADMSG;
-                        uint32_t x;
-                        memcpy(&x, v, 4);
-                        x = le32toh(x);
-                        if (t == CTL_A_ALLOW_UID) {
-                                if (g->n_uids == GROUP_ALLOW_MAX)
-                                        return -EINVAL;
-                                g->allow_uids[g->n_uids++] = x;
-                        } else {
-                                if (g->n_gids == GROUP_ALLOW_MAX)
-                                        return -EINVAL;
-                                g->allow_gids[g->n_gids++] = x;
-                        }
-                } else if (t == CTL_A_ALLOW_NAME) {
-                        const char *s = v;
-                        if (len == 0 || memchr(s, 0, len) != s + len - 1)
-                                return -EBADMSG;
-                        if (!ctl_name_valid(s) || g->n_names == GROUP_ALLOW_MAX)
-                                return -EINVAL;
-                        if (!g->allow_names) {
-                                g->allow_names = calloc(GROUP_ALLOW_MAX, sizeof(*g->allow_names));
-                                if (!g->allow_names)
-                                        return -ENOMEM;
-                        }
-                        str_copy(g->allow_names[g->n_names++], s, IPCF_NAME_MAX + 1);
-                }
-        }
-        return 0;
-}
-
 /* Get a name attribute: -EBADMSG malformed, -EINVAL missing or invalid. */
 static int get_name(const ctl_msg *m, const char **ret) {
-        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, ret);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0 || !ctl_name_valid(*ret))
-                return -EINVAL;
-        return 0;
+        return grpwire_parse_name(m, ret);
 }
 
 /* A new entry with the common fields set (not yet on the list). */
@@ -268,37 +225,35 @@ static int check_quota(const client *c, uint64_t bytes) {
 }
 
 int group_handle_create(client *c, const ctl_msg *m) {
-        const char *name;
-        uint64_t size;
-        uint32_t flags = 0;
-        int r = get_name(m, &name);
+        grpwire_create w;
+        int r = grpwire_parse_create(m, &w);
         if (r == -EBADMSG)
                 return r;
         if (r < 0)
                 return client_reply_error(c, m->seq, r), 0;
-        int rs = ctl_get_u64(m, CTL_A_SHM_SIZE, &size);
-        if (rs == -EBADMSG || ctl_get_u32(m, CTL_A_GROUP_FLAGS, &flags) == -EBADMSG)
-                return -EBADMSG;
-        if (rs < 0 || size == 0 || size > GRPSHM_SIZE_MAX || flags != 0)
-                return client_reply_error(c, m->seq, -EINVAL), 0;
-        size = round_size(size);
-        if (group_by_name(name))
+        uint64_t size = round_size(w.size);
+        if (group_by_name(w.name))
                 return client_reply_error(c, m->seq, -EEXIST), 0;
         if ((r = check_quota(c, size)) < 0)
                 return client_reply_error(c, m->seq, r), 0;
 
-        dgroup *g = group_alloc(c, name, KIND_GROUP);
+        dgroup *g = group_alloc(c, w.name, KIND_GROUP);
         if (!g)
                 return client_reply_error(c, m->seq, -ENOMEM), 0;
-        g->ctl = MAP_FAILED;
-        r = parse_allow(m, g);
-        if (r == -EBADMSG) {
-                g->ctl = NULL;
-                group_free(g);
-                return r;
+        if (w.n_names) {
+                g->allow_names = calloc(w.n_names, sizeof(*g->allow_names));
+                if (!g->allow_names) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (unsigned i = 0; i < w.n_names; i++)
+                        str_copy(g->allow_names[i], w.names[i], IPCF_NAME_MAX + 1);
         }
-        if (r < 0)
-                goto fail;
+        g->n_names = w.n_names;
+        g->n_uids = w.n_uids;
+        g->n_gids = w.n_gids;
+        memcpy(g->allow_uids, w.uids, sizeof(g->allow_uids));
+        memcpy(g->allow_gids, w.gids, sizeof(g->allow_gids));
         g->size = size;
         g->file_size = GRPSHM_CTL_SIZE + size;
         g->memfd = memfd_create("ipcf-group", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -309,6 +264,7 @@ int group_handle_create(client *c, const ctl_msg *m) {
         }
         g->ctl = mmap(NULL, GRPSHM_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->memfd, 0);
         if (g->ctl == MAP_FAILED) {
+                g->ctl = NULL;
                 r = -errno;
                 goto fail;
         }
@@ -329,8 +285,6 @@ int group_handle_create(client *c, const ctl_msg *m) {
         free(b);
         return 0;
 fail:
-        if (g->ctl == MAP_FAILED)
-                g->ctl = NULL;
         group_free(g);
         client_reply_error(c, m->seq, r);
         return 0;
@@ -496,7 +450,15 @@ int group_handle_resize(client *c, const ctl_msg *m) {
                 if (used > GROUP_BYTES_PER_USER || size - g->size > GROUP_BYTES_PER_USER - used)
                         return client_reply_error(c, m->seq, -EDQUOT), 0;
         }
-        uint64_t total = GRPSHM_CTL_SIZE + size;
+        uint64_t total = GRPSHM_CTL_SIZE + size, old_total = GRPSHM_CTL_SIZE + g->size;
+        if (total > old_total && old_total < g->file_size) {
+                /* Growing back over a part cut earlier: it must read as
+                 * zeros, whatever a stale raw pointer wrote there since. */
+                uint64_t end = MIN(total, g->file_size);
+                if (fallocate(g->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)old_total,
+                              (off_t)(end - old_total)) < 0)
+                        log_debug("group %s: punch: %s", g->name, strerror(errno));
+        }
         if (total > g->file_size) {
                 if (ftruncate(g->memfd, (off_t)total) < 0)
                         return client_reply_error(c, m->seq, -errno), 0;
