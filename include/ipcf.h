@@ -116,7 +116,7 @@ typedef struct ipcf_qos {
         uint8_t capacity;      /* enum ipcf_capacity; default BOUNDED */
         uint8_t mode;          /* enum ipcf_mode; default MESSAGE */
         uint8_t full;          /* enum ipcf_full; default BLOCK */
-        uint8_t reserved0;
+        uint8_t reserved0;     /* 0 (the library marks its own channels here) */
         uint32_t max_msgs;     /* BOUNDED: at most this many queued messages, 0 = no count
                                 * limit. Default 0. */
         uint64_t max_bytes;    /* BOUNDED: queue bytes per direction (rounded up to a power of
@@ -803,6 +803,237 @@ IPCF_API int ipcf_shm_open(const char *name, int oflag, mode_t mode);
 /* ipcf_shm_unlink — remove the name; open descriptors and mappings live on.
  * Allowed to the owner's uid. Errors: -ENOENT, -EPERM, -EHOSTDOWN. */
 IPCF_API int ipcf_shm_unlink(const char *name);
+
+
+/* ------------------------------------------------------------------------- */
+/* Notifications (Mach's notify port)                                         */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * The facility tells a process about events without polling: a name it
+ * watches appeared or disappeared, one of its flows ended (and why), a peer
+ * of one of its flows died. Events queue on one per-process notification
+ * descriptor (ipcf_notify_fd), made on first use. Events about flows are sent
+ * to every process that opened its notification descriptor; name events only
+ * for watched names. If the process does not read its events, the facility
+ * keeps no backlog beyond the descriptor's socket buffer: the next event that
+ * fits says how many were dropped (ipcf_event.lost) — never silent.
+ */
+enum ipcf_event_kind {
+        IPCF_EVENT_NAME_UP = 1,     /* a watched name became reachable (registered,
+                                     * or a mailbox/group of that name created) */
+        IPCF_EVENT_NAME_DOWN = 2,   /* a watched name is no longer reachable */
+        IPCF_EVENT_FLOW_ENDED = 3,  /* a flow of this process ended at the other side:
+                                     * end_code and reason say why */
+        IPCF_EVENT_PEER_DIED = 4,   /* the peer process of a flow of this process died
+                                     * (sent besides FLOW_ENDED's information) */
+};
+
+typedef struct ipcf_event {
+        int kind;                        /* enum ipcf_event_kind */
+        uint32_t lost;                   /* events dropped before this one */
+        char name[IPCF_NAME_MAX + 1];    /* NAME_*: the name; flows: the flow's name */
+        uint64_t flow_id;                /* flows: the facility's id of the flow */
+        int port;                        /* flows: this process's port-id, or -1 */
+        pid_t pid;                       /* flows: the peer's pid; NAME_UP: registrant */
+        int end_code;                    /* FLOW_ENDED, PEER_DIED: enum ipcf_end */
+        char reason[IPCF_REASON_MAX + 1];
+} ipcf_event;
+
+/*
+ * ipcf_notify_fd — the process's notification descriptor, readable (POLLIN)
+ * exactly when an event waits. Made on first call (one round trip to the
+ * daemon); owned by the library: never read or close it.
+ * Errors: -EMFILE, -EHOSTDOWN.
+ */
+IPCF_API int ipcf_notify_fd(void);
+
+/*
+ * ipcf_notify_next — wait up to timeout_ms for the next event and return it
+ * in *ret. Opens the notification descriptor if needed.
+ * Errors: -EAGAIN, -ETIMEDOUT; -EHOSTDOWN (the daemon died: no more events).
+ */
+IPCF_API int ipcf_notify_next(ipcf_event *ret, int timeout_ms);
+
+/*
+ * ipcf_watch — be told (NAME_UP / NAME_DOWN) when name becomes reachable or
+ * stops being so. If it is reachable now, a NAME_UP is queued at once, so
+ * "watch, then wait for NAME_UP" never misses a registration. A process
+ * watches at most 64 names. Opens the notification descriptor if needed.
+ * Errors: -EINVAL bad name; -EDQUOT too many watches; -EHOSTDOWN.
+ * ipcf_unwatch — stop watching. Errors: -ENOENT not watched; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_watch(const char *name);
+IPCF_API int ipcf_unwatch(const char *name);
+
+/* ------------------------------------------------------------------------- */
+/* Mailboxes (indirect communication)                                         */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A mailbox is a named queue kept by the facility. Any number of senders and
+ * receivers open it; each message goes to exactly one receiver, chosen round
+ * robin among those with room in their queue (fair; a slow receiver is given
+ * less). A sender may ask for a receipt: the pid of the receiver that took
+ * its message. A receiver killed holding messages it had not read gives them
+ * back: they go to the other receivers. Destroying a mailbox ends every
+ * receiver's handle (it reads what it already had, then -EPIPE with reason
+ * "mailbox destroyed") and every sender's; messages still in the facility are
+ * reported to their senders as undelivered (ipcf_mbox_undelivered) — none is
+ * silently lost.
+ * Handles are port-ids: ipcf_fd() polls them, ipcf_dealloc() closes them.
+ */
+enum ipcf_mbox_flags {
+        IPCF_MBOX_EXCLUSIVE = 1u << 0,  /* one receiver at a time (others: -EBUSY) */
+};
+
+typedef struct ipcf_mbox_opts {
+        uint32_t size;          /* sizeof(ipcf_mbox_opts), or 0 */
+        uint32_t flags;         /* enum ipcf_mbox_flags */
+        uint32_t max_msgs;      /* messages queued in the facility (default 1024, max 65536) */
+        uint32_t max_msg_size;  /* the largest message (default 64 KiB, max 256 KiB) */
+        uint64_t max_bytes;     /* bytes queued in the facility (default 1 MiB, max 16 MiB) */
+} ipcf_mbox_opts;
+
+/*
+ * ipcf_mbox_create — create the mailbox name (opts may be NULL). It lives
+ * until ipcf_mbox_destroy() or the daemon stops, not with its creator.
+ * Errors: -EINVAL; -EEXIST a mailbox or group of that name exists;
+ * -EACCES the access policy forbids registering name; -EDQUOT (64 mailboxes
+ * and groups per user); -EHOSTDOWN.
+ */
+IPCF_API int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts);
+
+/*
+ * ipcf_mbox_destroy — destroy it (its creator's uid, or root).
+ * Errors: -ENOENT; -EPERM; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_mbox_destroy(const char *name);
+
+enum { IPCF_MBOX_SEND = 1, IPCF_MBOX_RECV = 2 };
+
+/*
+ * ipcf_mbox_open — open mailbox name to send (IPCF_MBOX_SEND) or to receive
+ * (IPCF_MBOX_RECV) with flow characteristics qos (NULL: defaults; the
+ * facility makes the queue bounded, message mode, at most 256 KiB; the full
+ * policy is the sender's: block, fail or cache). Returns a handle (port-id).
+ * Blocks at most timeout_ms (> 0 or -1).
+ * Errors: -ENOENT no such mailbox; -EBUSY exclusive mailbox has a receiver;
+ * -EACCES; -EINVAL; -EDQUOT; -ETIMEDOUT; -EMFILE; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_mbox_open(const char *name, int how, const ipcf_qos *qos, int timeout_ms);
+
+/* Who took a message. */
+typedef struct ipcf_receipt {
+        pid_t receiver;         /* the receiver's pid */
+        uint32_t reserved;
+        uint64_t seq;           /* the message's number on this handle (from 1) */
+} ipcf_receipt;
+
+/*
+ * ipcf_mbox_send — send len bytes (<= the mailbox's max_msg_size).
+ * ret_receipt NULL: returns once the message is queued (the full policy of
+ * the handle's qos applies while the queue is full). Otherwise also waits
+ * (same timeout) until a receiver has taken it and fills *ret_receipt; on
+ * -ETIMEDOUT then, the message may still be delivered.
+ * Returns len. Errors: -EMSGSIZE; -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was
+ * destroyed (see ipcf_mbox_undelivered); -ECONNRESET the daemon died; -EBADF.
+ */
+IPCF_API ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, ipcf_receipt *ret_receipt,
+                                int timeout_ms);
+
+/*
+ * ipcf_mbox_recv — receive the next message into buf (cap bytes); the
+ * sender's identity, stamped by the facility, in *ret_sender (may be NULL;
+ * its name is empty). Returns the length.
+ * Errors: -EMSGSIZE (cap too small: the message stays queued); -EAGAIN,
+ * -ETIMEDOUT; -EPIPE the mailbox was destroyed and nothing is left;
+ * -ECONNRESET the daemon died; -EPROTO; -EBADF.
+ */
+IPCF_API ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender,
+                                int timeout_ms);
+
+/*
+ * ipcf_mbox_undelivered — how many messages sent on h the facility reported
+ * undelivered (the mailbox was destroyed before a receiver took them; known
+ * once ipcf_mbox_send has failed with -EPIPE). Errors: -EBADF.
+ */
+IPCF_API int64_t ipcf_mbox_undelivered(int h);
+
+/* ------------------------------------------------------------------------- */
+/* Multicast groups                                                           */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A multicast group copies each message a member sends to every other current
+ * member, in order. What happens when a member's queue is full is chosen at
+ * creation: block the senders until it has room, drop messages for that member
+ * only (it is told how many: ipcf_mcast_lost), or remove it (its handle ends
+ * with reason "too slow"). Handles are port-ids (ipcf_fd, ipcf_dealloc).
+ */
+enum ipcf_mcast_slow {
+        IPCF_MCAST_BLOCK = 0,
+        IPCF_MCAST_DROP = 1,
+        IPCF_MCAST_REMOVE = 2,
+};
+
+typedef struct ipcf_mcast_opts {
+        uint32_t size;          /* sizeof(ipcf_mcast_opts), or 0 */
+        uint32_t slow;          /* enum ipcf_mcast_slow */
+        uint32_t max_msgs;      /* messages queued in the facility (default 1024, max 65536) */
+        uint32_t max_msg_size;  /* default 64 KiB, max 256 KiB */
+} ipcf_mcast_opts;
+
+/* ipcf_mcast_create / destroy — as for mailboxes (same name space and
+ * errors). Destroy ends every member's handle with reason "group destroyed". */
+IPCF_API int ipcf_mcast_create(const char *name, const ipcf_mcast_opts *opts);
+IPCF_API int ipcf_mcast_destroy(const char *name);
+
+/*
+ * ipcf_mcast_join — become a member; returns a handle. qos as for
+ * ipcf_mbox_open. Errors: as ipcf_mbox_open.
+ * ipcf_mcast_leave — stop being a member (the handle is released).
+ */
+IPCF_API int ipcf_mcast_join(const char *name, const ipcf_qos *qos, int timeout_ms);
+IPCF_API int ipcf_mcast_leave(int h);
+
+/*
+ * ipcf_mcast_send — send to every other member. Returns len. The handle's
+ * full policy applies when the facility's queue is full (BLOCK groups).
+ * Errors: as ipcf_mbox_send (-EPIPE: removed, or the group destroyed).
+ */
+IPCF_API ssize_t ipcf_mcast_send(int h, const void *buf, size_t len, int timeout_ms);
+
+/*
+ * ipcf_mcast_recv — the next message from the group, with its sender
+ * (stamped; may be NULL). Errors: as ipcf_mbox_recv.
+ */
+IPCF_API ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender,
+                                 int timeout_ms);
+
+/*
+ * ipcf_mcast_lost — how many messages the group dropped for this member so
+ * far (DROP groups), as far as received: the count arrives in order, before
+ * the next message this member gets. Errors: -EBADF.
+ */
+IPCF_API int64_t ipcf_mcast_lost(int h);
+
+/* Mailboxes and groups of this host (for `ipcf ls`). */
+typedef struct ipcf_model_entry {
+        char name[IPCF_NAME_MAX + 1];
+        int kind;                   /* 0 mailbox, 1 multicast group */
+        uid_t owner_uid;
+        uint32_t senders, receivers; /* groups: members, 0 */
+        uint32_t queued;            /* messages in the facility */
+        uint32_t flags;             /* mailbox flags / group slow policy */
+        uint64_t msgs_in, msgs_out, dropped;
+} ipcf_model_entry;
+
+/*
+ * ipcf_model_list — every mailbox and group (*ret allocated, *ret_n entries;
+ * free(*ret)). Errors: -ENOMEM, -EHOSTDOWN.
+ */
+IPCF_API int ipcf_model_list(ipcf_model_entry **ret, size_t *ret_n);
 
 #ifdef __cplusplus
 }

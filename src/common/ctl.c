@@ -247,6 +247,7 @@ void ctl_qos_to_wire(const ipcf_qos *q, struct ctl_qos_wire *w) {
         w->capacity = q->capacity;
         w->mode = q->mode;
         w->full = q->full;
+        w->role = q->reserved0;
         w->max_msgs = htole32(q->max_msgs);
         w->max_bytes = htole64(q->max_bytes);
         w->max_msg_size = htole32(q->max_msg_size);
@@ -260,6 +261,7 @@ void ctl_qos_from_wire(const struct ctl_qos_wire *w, ipcf_qos *q) {
         q->capacity = w->capacity;
         q->mode = w->mode;
         q->full = w->full;
+        q->reserved0 = w->role;
         q->max_msgs = le32toh(w->max_msgs);
         q->max_bytes = le64toh(w->max_bytes);
         q->max_msg_size = le32toh(w->max_msg_size);
@@ -269,7 +271,7 @@ void ctl_qos_from_wire(const struct ctl_qos_wire *w, ipcf_qos *q) {
 
 int ctl_qos_normalize(ipcf_qos *q) {
         if (q->capacity > IPCF_CAPACITY_UNBOUNDED || q->mode > IPCF_MODE_STREAM ||
-            q->full > IPCF_FULL_CACHE)
+            q->full > IPCF_FULL_CACHE || q->reserved0 >= CTL_ROLE_MAX_)
                 return -EINVAL;
         if (q->max_msg_size == 0)
                 q->max_msg_size = QOS_DEFAULT_MAX_MSG;

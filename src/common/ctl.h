@@ -88,7 +88,18 @@ enum ctl_type {
                                  * (members only with NAME), LIST_MORE */
         CTL_SHM_OPEN = 19,      /* NAME, SHM_FLAGS, SHM_MODE -> OK + 1 fd */
         CTL_SHM_UNLINK = 20,    /* NAME -> OK */
-        CTL_TYPE_MAX_ = 21,
+        /* Notifications, mailboxes, multicast groups (docs/MODELS.md;
+         * src/daemon/notify.c, mbox.c, mcast.c). */
+        CTL_NOTIFY_OPEN = 21,   /* -> OK + 1 fd: this client's notification socket */
+        CTL_WATCH = 22,         /* NAME -> OK (NAME_UP at once if it is up) */
+        CTL_UNWATCH = 23,       /* NAME -> OK */
+        CTL_EVENT = 24,         /* daemon -> notification socket: EVENT_KIND, ... */
+        CTL_MBOX_CREATE = 25,   /* NAME, MBOX_OPTS -> OK */
+        CTL_MBOX_DESTROY = 26,  /* NAME -> OK */
+        CTL_MCAST_CREATE = 27,  /* NAME, MCAST_OPTS -> OK */
+        CTL_MCAST_DESTROY = 28, /* NAME -> OK */
+        CTL_MODEL_LIST = 29,    /* [LIST_SKIP] -> OK: MODEL_ENTRY..., LIST_MORE */
+        CTL_TYPE_MAX_ = 30,
 };
 
 enum ctl_attr_type {
@@ -125,12 +136,30 @@ enum ctl_attr_type {
         CTL_A_MEMBER_ENTRY = 31,/* struct ctl_member_entry_wire */
         CTL_A_SHM_FLAGS = 32,  /* u32: CTL_SHM_* */
         CTL_A_SHM_MODE = 33,   /* u32: permission bits 0..0777 */
-        CTL_A_TYPE_MAX_ = 34,
+        CTL_A_EVENT_KIND = 34, /* u32: enum ipcf_event_kind */
+        CTL_A_EVENT_LOST = 35, /* u32: events dropped (socket full) before this one */
+        CTL_A_MBOX_OPTS = 36,  /* struct ctl_mbox_opts_wire */
+        CTL_A_MCAST_OPTS = 37, /* struct ctl_mcast_opts_wire */
+        CTL_A_MODEL_ENTRY = 38,/* struct ctl_model_entry_wire */
+        CTL_A_TYPE_MAX_ = 39,
+};
+
+/* What a flow is for, carried in the qos (ctl_qos_wire.reserved0 on the wire,
+ * ipcf_qos.reserved0 inside the library; applications leave it 0). The
+ * accepting side refuses a role it does not serve. */
+enum ctl_role {
+        CTL_ROLE_FLOW = 0,        /* an ordinary flow (ipcf_alloc) */
+        CTL_ROLE_CALL = 1,        /* a call channel to a service (ipcf_call) */
+        CTL_ROLE_DGRAM = 2,       /* a datagram channel (ipcf_dgram_send) */
+        CTL_ROLE_MBOX_SEND = 3,   /* a mailbox sender */
+        CTL_ROLE_MBOX_RECV = 4,   /* a mailbox receiver */
+        CTL_ROLE_MCAST = 5,       /* a multicast group member */
+        CTL_ROLE_MAX_ = 6,
 };
 
 /* Fixed wire structs: little-endian, packed, no implicit padding. */
 struct __attribute__((packed)) ctl_qos_wire {
-        uint8_t capacity, mode, full, reserved0;
+        uint8_t capacity, mode, full, role; /* role: enum ctl_role */
         uint32_t max_msgs;
         uint64_t max_bytes;
         uint32_t max_msg_size;
@@ -175,6 +204,33 @@ struct __attribute__((packed)) ctl_member_entry_wire {
         char name[IPCF_NAME_MAX + 1];  /* the member's program */
         uint64_t member_id;
         uint32_t pid, uid, gid, reserved;
+};
+
+/* Mailboxes and multicast groups (docs/MODELS.md). Zero fields: defaults. */
+struct __attribute__((packed)) ctl_mbox_opts_wire {
+        uint32_t flags;          /* IPCF_MBOX_EXCLUSIVE */
+        uint32_t max_msgs;       /* queue in the daemon: messages */
+        uint64_t max_bytes;      /* queue in the daemon: payload bytes */
+        uint32_t max_msg_size;
+        uint32_t reserved;
+};
+
+struct __attribute__((packed)) ctl_mcast_opts_wire {
+        uint32_t slow;           /* enum ipcf_mcast_slow */
+        uint32_t max_msgs;       /* queue in the daemon (BLOCK) */
+        uint32_t max_msg_size;
+        uint32_t reserved;
+};
+
+struct __attribute__((packed)) ctl_model_entry_wire {
+        char name[IPCF_NAME_MAX + 1];
+        uint32_t kind;           /* 0 mailbox, 1 multicast group */
+        uint32_t owner_uid;
+        uint32_t senders, receivers; /* mcast: members, 0 */
+        uint32_t queued;         /* messages queued in the daemon */
+        uint32_t flags;          /* mailbox flags, or the mcast slow policy */
+        uint64_t msgs_in, msgs_out;  /* messages taken from senders / delivered */
+        uint64_t dropped;        /* mcast: drops; mbox: undelivered at destroy */
 };
 
 /* A parsed message: a view into the caller's buffer (borrowed; valid as long

@@ -25,6 +25,7 @@
 #include "daemon/client.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
+#include "daemon/models.h"
 #include "daemon/policy.h"
 #include "daemon/quota.h"
 #include "daemon/registry.h"
@@ -215,6 +216,9 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
         r = policy_check(d, name, POLICY_ALLOCATE, &c->cred);
         if (r < 0)
                 goto refuse;
+        /* A mailbox or group role: the daemon itself accepts (models.h). */
+        if (models_role(qos.reserved0))
+                return models_alloc(c, m, name, &qos, &fd);
 
         /* Quotas: a pending slot, a flow to come, the unbounded memory. */
         uint64_t bytes = qos.capacity == IPCF_CAPACITY_UNBOUNDED ? 2 * qos.max_bytes : 0;

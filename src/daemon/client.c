@@ -32,6 +32,7 @@
 #include "daemon/group.h"
 #include "daemon/list.h"
 #include "daemon/log.h"
+#include "daemon/models.h"
 #include "daemon/quota.h"
 #include "daemon/registry.h"
 
@@ -261,9 +262,12 @@ static int client_dispatch(client *c, const void *buf, size_t len, int *fds, uns
         case CTL_GROUP_LIST: return group_handle_list(c, &m);
         case CTL_SHM_OPEN: return group_handle_shm_open(c, &m);
         case CTL_SHM_UNLINK: return group_handle_shm_unlink(c, &m);
-        default:
-                /* OK, ERROR, REQUEST, FLOW: daemon-to-client types. */
-                return -EBADMSG;
+        default: {
+                /* Notifications, mailboxes, groups (models.h); else OK, ERROR,
+                 * REQUEST, FLOW, EVENT: daemon-to-client types. */
+                int mr = m.type == CTL_EVENT ? 1 : models_dispatch(c, &m);
+                return mr == 1 ? -EBADMSG : mr;
+        }
         }
 }
 
@@ -343,6 +347,7 @@ void client_free(client *c) {
         flow_client_gone(c);
         alloc_client_gone(c);
         group_client_gone(c);
+        models_client_gone(c);
         dlist_for_each_safe(pos, tmp, &c->regs)
                 reg_free(dlist_entry(pos, reg, owner_link), REG_END_DIED);
         close(c->fd);

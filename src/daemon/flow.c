@@ -28,6 +28,7 @@
 #include "common/util.h"
 #include "daemon/client.h"
 #include "daemon/log.h"
+#include "daemon/models.h"
 #include "daemon/quota.h"
 #include "daemon/registry.h"
 
@@ -203,6 +204,7 @@ void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool rin
         /* A side that wrote its own record also rang its peer, unless it died
          * in between: after a death the daemon rings regardless. */
         int other = 1 - idx;
+        models_flow_side_ended(f, idx); /* notifications */
         if (wrote || ring_always) {
                 efd_signal(f->efd[other ? FLOW_EFD_RX1 : FLOW_EFD_RX0]);
                 efd_signal(f->efd[other ? FLOW_EFD_TX1 : FLOW_EFD_TX0]);

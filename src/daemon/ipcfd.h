@@ -89,6 +89,7 @@ typedef struct ipcfd {
         struct dlist activations;   /* activation.link */
         size_t n_activations;
         struct dlist users;         /* user.link */
+        struct models *models;      /* mailboxes, groups, notifications (models.h) */
 } ipcfd;
 
 /* A fresh id for a reg, alloc or flow. */

@@ -42,6 +42,7 @@
 #include "daemon/client.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
+#include "daemon/models.h"
 #include "daemon/policy.h"
 #include "daemon/registry.h"
 
@@ -418,6 +419,7 @@ out:
         if (d->loop) {
                 alloc_free_all(d);
                 client_free_all(d);
+                models_free_all(d); /* broker sides, before their flows */
                 flow_free_all(d);
                 activation_free_all(d);
                 loop_timer_cancel(d->loop, &d->accept_pause);

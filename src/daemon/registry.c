@@ -21,6 +21,7 @@
 #include "daemon/alloc.h"
 #include "daemon/client.h"
 #include "daemon/log.h"
+#include "daemon/models.h"
 #include "daemon/policy.h"
 #include "daemon/quota.h"
 
@@ -224,6 +225,7 @@ int registry_handle_register(client *c, const ctl_msg *m) {
                   (int)c->cred.pid, (flags & IPCF_REG_EXCLUSIVE) ? " (exclusive)" : "");
         /* Allocations parked on an activation of this name go now. */
         activation_registered(d, g->name);
+        models_name_changed(d, g->name); /* watchers: NAME_UP */
         return 0;
 
 fail:
@@ -281,5 +283,7 @@ void reg_free(reg *g, enum reg_end why) {
         }
         quota_release(g->user, QUOTA_REGS, 1);
         user_unref(g->user);
+        if (why != REG_END_SHUTDOWN)
+                models_name_changed(d, g->name); /* watchers: NAME_DOWN */
         loop_defer_free(d->loop, g);
 }

@@ -1,0 +1,383 @@
+/*
+ * test-mbox.c — mailboxes against the real daemon: the normal path (stamps,
+ * receipts, fairness), every timeout, the failures (receiver killed holding
+ * messages, exclusive mailbox, destroy with receivers and blocked senders),
+ * and 4 senders x 4 competing receivers x 1 M numbered messages: none lost,
+ * none duplicated (IPCF_TEST_QUICK=1: 50 k per sender).
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/test.h"
+
+static test_daemon d;
+
+TEST(send_receive_stamped_with_receipt) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.a", NULL));
+        CHECK_ERR(ipcf_mbox_create("box.a", NULL), -EEXIST);
+        int rx = CHECK_OK(ipcf_mbox_open("box.a", IPCF_MBOX_RECV, NULL, 2000));
+        int tx = CHECK_OK(ipcf_mbox_open("box.a", IPCF_MBOX_SEND, NULL, 2000));
+        CHECK_EQ(ipcf_mbox_send(tx, "hello", 5, NULL, 1000), 5);
+        char buf[64];
+        ipcf_peer_info from;
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), &from, 1000), 5);
+        CHECK_MEM(buf, "hello", 5);
+        CHECK_EQ(from.pid, getpid());
+        CHECK_EQ(from.uid, getuid());
+        /* An empty message is a message. */
+        CHECK_EQ(ipcf_mbox_send(tx, "", 0, NULL, 1000), 0);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 0);
+        /* A receipt: sent, then taken by the receiver (another thread would
+         * do; here the receiver reads once the receipt's wait times out). */
+        ipcf_receipt rc;
+        CHECK_ERR(ipcf_mbox_send(tx, "r1", 2, &rc, 100), -ETIMEDOUT);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 2);
+        /* cap too small: the message stays */
+        CHECK_EQ(ipcf_mbox_send(tx, "abcdef", 6, NULL, 1000), 6);
+        CHECK_ERR(ipcf_mbox_recv(rx, buf, 3, NULL, 1000), -EMSGSIZE);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 6);
+        CHECK_OK(ipcf_dealloc(rx, NULL));
+        CHECK_OK(ipcf_dealloc(tx, NULL));
+        CHECK_OK(ipcf_mbox_destroy("box.a"));
+        CHECK_ERR(ipcf_mbox_destroy("box.a"), -ENOENT);
+        test_daemon_stop(&d);
+}
+
+static void receiver_echo_one(void *arg) {
+        int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
+        char buf[64];
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 5000), 3);
+        usleep(200 * 1000);
+}
+
+TEST(receipt_names_the_receiver) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.rc", NULL));
+        int tx = CHECK_OK(ipcf_mbox_open("box.rc", IPCF_MBOX_SEND, NULL, 2000));
+        pid_t c = test_fork(receiver_echo_one, "box.rc");
+        ipcf_receipt rc;
+        CHECK_EQ(ipcf_mbox_send(tx, "abc", 3, &rc, 5000), 3);
+        CHECK_EQ(rc.receiver, c);
+        CHECK_EQ(rc.seq, 1);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+TEST(timeouts_and_bad_arguments) {
+        test_daemon_start(&d, NULL, NULL);
+        char buf[16];
+        CHECK_ERR(ipcf_mbox_open("box.none", IPCF_MBOX_SEND, NULL, 1000), -ENOENT);
+        CHECK_ERR(ipcf_mbox_create("bad name", NULL), -EINVAL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .max_msgs = 2, .max_msg_size = 8 };
+        CHECK_OK(ipcf_mbox_create("box.t", &o));
+        CHECK_ERR(ipcf_mbox_open("box.t", 3, NULL, 1000), -EINVAL);
+        CHECK_ERR(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, NULL, 0), -EINVAL);
+        int rx = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_RECV, NULL, 2000));
+        CHECK_ERR(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 0), -EAGAIN);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 100), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 >= 90);
+        CHECK_OK(ipcf_dealloc(rx, NULL));
+        /* No receiver: the mailbox holds 2, then the sender's own queue fills
+         * and its full policy applies. */
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_msgs = 2;
+        int tx = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, &q, 2000));
+        CHECK_ERR(ipcf_mbox_send(tx, "123456789", 9, NULL, 1000), -EMSGSIZE);
+        int sent = 0;
+        while (ipcf_mbox_send(tx, "x", 1, NULL, 200) == 1)
+                sent++;
+        CHECK_EQ(sent, 4); /* 2 in the mailbox, 2 in the sender's queue */
+        CHECK_ERR(ipcf_mbox_send(tx, "x", 1, NULL, 0), -EAGAIN);
+        q.full = IPCF_FULL_FAIL;
+        int tx2 = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, &q, 2000));
+        CHECK_EQ(ipcf_mbox_send(tx2, "y", 1, NULL, 1000), 1);
+        CHECK_EQ(ipcf_mbox_send(tx2, "y", 1, NULL, 1000), 1);
+        CHECK_ERR(ipcf_mbox_send(tx2, "y", 1, NULL, 1000), -EAGAIN);
+        /* A receipt nobody can give in time. */
+        ipcf_receipt rc;
+        CHECK_ERR(ipcf_mbox_send(tx2, "z", 1, &rc, 50), -EAGAIN);
+        /* Bad handles. */
+        CHECK_ERR(ipcf_mbox_send(9999, "x", 1, NULL, 0), -EBADF);
+        CHECK_ERR(ipcf_mbox_recv(9999, buf, 1, NULL, 0), -EBADF);
+        /* A receiver takes the backlog, in order per sender. */
+        rx = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_RECV, NULL, 2000));
+        int got = 0;
+        while (ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 500) == 1)
+                got++;
+        CHECK_EQ(got, 6);
+        test_daemon_stop(&d);
+}
+
+TEST(exclusive_mailbox_has_one_receiver) {
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .flags = IPCF_MBOX_EXCLUSIVE };
+        CHECK_OK(ipcf_mbox_create("box.x", &o));
+        int rx = CHECK_OK(ipcf_mbox_open("box.x", IPCF_MBOX_RECV, NULL, 2000));
+        CHECK_ERR(ipcf_mbox_open("box.x", IPCF_MBOX_RECV, NULL, 2000), -EBUSY);
+        int tx = CHECK_OK(ipcf_mbox_open("box.x", IPCF_MBOX_SEND, NULL, 2000));
+        CHECK_OK(ipcf_dealloc(rx, NULL));
+        int rx2 = -EBUSY;
+        for (int i = 0; i < 100 && rx2 == -EBUSY; i++) {
+                rx2 = ipcf_mbox_open("box.x", IPCF_MBOX_RECV, NULL, 2000);
+                if (rx2 == -EBUSY)
+                        usleep(10000);
+        }
+        CHECK_OK(rx2);
+        CHECK_EQ(ipcf_mbox_send(tx, "q", 1, NULL, 1000), 1);
+        char b[4];
+        CHECK_EQ(ipcf_mbox_recv(rx2, b, sizeof(b), NULL, 1000), 1);
+        test_daemon_stop(&d);
+}
+
+TEST(round_robin_among_receivers) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.rr", NULL));
+        int rx[3];
+        for (int i = 0; i < 3; i++)
+                rx[i] = CHECK_OK(ipcf_mbox_open("box.rr", IPCF_MBOX_RECV, NULL, 2000));
+        int tx = CHECK_OK(ipcf_mbox_open("box.rr", IPCF_MBOX_SEND, NULL, 2000));
+        for (int i = 0; i < 300; i++)
+                CHECK_EQ(ipcf_mbox_send(tx, &i, sizeof(i), NULL, 1000), sizeof(i));
+        int n[3] = { 0, 0, 0 }, last = -1;
+        for (int k = 0; k < 3; k++) {
+                int v;
+                while (ipcf_mbox_recv(rx[k], &v, sizeof(v), NULL, 300) == sizeof(v)) {
+                        n[k]++;
+                        CHECK(k > 0 || v > last); /* in order within a receiver */
+                        if (k == 0)
+                                last = v;
+                }
+        }
+        CHECK_EQ(n[0] + n[1] + n[2], 300);
+        for (int k = 0; k < 3; k++)
+                CHECK(n[k] >= 90 && n[k] <= 110);
+        test_daemon_stop(&d);
+}
+
+static void receiver_then_killed(void *arg) {
+        int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
+        char b[16];
+        /* Take one, hold the rest unread, die. */
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 5000), 4);
+        raise(SIGKILL);
+}
+
+TEST(receiver_killed_holding_messages_gives_them_back) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.k", NULL));
+        int tx = CHECK_OK(ipcf_mbox_open("box.k", IPCF_MBOX_SEND, NULL, 2000));
+        pid_t c = test_fork(receiver_then_killed, "box.k");
+        /* Wait for the child's receiver to exist, then send 20. */
+        for (int i = 0; i < 200; i++) {
+                ipcf_model_entry *e;
+                size_t n;
+                CHECK_OK(ipcf_model_list(&e, &n));
+                bool ready = n == 1 && e[0].receivers == 1;
+                free(e);
+                if (ready)
+                        break;
+                usleep(10000);
+        }
+        for (int i = 0; i < 20; i++)
+                CHECK_EQ(ipcf_mbox_send(tx, &i, 4, NULL, 1000), 4);
+        CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+        int rx = CHECK_OK(ipcf_mbox_open("box.k", IPCF_MBOX_RECV, NULL, 2000));
+        int v, got = 0, expect = 1;
+        while (ipcf_mbox_recv(rx, &v, 4, NULL, 500) == 4) {
+                CHECK_EQ(v, expect); /* the child took #0; the rest come back in order */
+                expect++;
+                got++;
+        }
+        CHECK_EQ(got, 19);
+        test_daemon_stop(&d);
+}
+
+/* Counts shared with the children of the destroy tests. */
+struct dcounts {
+        _Atomic int64_t sent, undelivered, got;
+};
+static struct dcounts *DC;
+
+static void sender_until_blocked(void *arg) {
+        int tx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_SEND, NULL, 2000));
+        ssize_t r;
+        while ((r = ipcf_mbox_send(tx, "m", 1, NULL, -1)) == 1)
+                atomic_fetch_add(&DC->sent, 1);
+        /* Woken by the destroy while blocked. */
+        CHECK_ERR(r, -EPIPE);
+        atomic_store(&DC->undelivered, ipcf_mbox_undelivered(tx));
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(tx, &why));
+        CHECK(strstr(why.text, "mailbox destroyed") != NULL);
+}
+
+static void receiver_blocked(void *arg) {
+        int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
+        char b[8];
+        ssize_t r;
+        /* What it was given before the destroy stays readable; then -EPIPE. */
+        while ((r = ipcf_mbox_recv(rx, b, sizeof(b), NULL, -1)) >= 0) {
+                atomic_fetch_add(&DC->got, 1);
+                usleep(atomic_load(&DC->got) < 100 ? 1000 : 0); /* slow at first */
+        }
+        CHECK_ERR(r, -EPIPE);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(rx, &why));
+        CHECK(strcmp(why.text, "mailbox destroyed") == 0);
+}
+
+static void model_wait_counts(const char *name, uint32_t senders, uint32_t receivers) {
+        for (int i = 0; i < 500; i++) {
+                ipcf_model_entry *e;
+                size_t n;
+                CHECK_OK(ipcf_model_list(&e, &n));
+                bool ok = false;
+                for (size_t k = 0; k < n; k++)
+                        ok |= strcmp(e[k].name, name) == 0 && e[k].senders == senders &&
+                              e[k].receivers == receivers;
+                free(e);
+                if (ok)
+                        return;
+                usleep(10000);
+        }
+        test_fail(__FILE__, __LINE__, "%s never had %u senders, %u receivers", name, senders, receivers);
+}
+
+TEST(destroy_wakes_a_blocked_receiver) {
+        DC = mmap(NULL, sizeof(*DC), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.d1", NULL));
+        pid_t r = test_fork(receiver_blocked, "box.d1");
+        model_wait_counts("box.d1", 0, 1);
+        usleep(50 * 1000);
+        CHECK_OK(ipcf_mbox_destroy("box.d1"));
+        CHECK_EQ(test_wait(r, 5000), 0);
+        CHECK_EQ(atomic_load(&DC->got), 0);
+        test_daemon_stop(&d);
+}
+
+TEST(destroy_with_a_blocked_sender_reports_every_message_undelivered) {
+        DC = mmap(NULL, sizeof(*DC), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .max_msgs = 8 };
+        CHECK_OK(ipcf_mbox_create("box.d2", &o));
+        pid_t s = test_fork(sender_until_blocked, "box.d2");
+        /* Let it fill the mailbox and its queue, and block. */
+        int64_t last = -1;
+        while (atomic_load(&DC->sent) != last) {
+                last = atomic_load(&DC->sent);
+                usleep(200 * 1000);
+        }
+        CHECK(last > 8);
+        CHECK_OK(ipcf_mbox_destroy("box.d2"));
+        CHECK_EQ(test_wait(s, 5000), 0);
+        CHECK_EQ(atomic_load(&DC->undelivered), atomic_load(&DC->sent));
+        CHECK_ERR(ipcf_mbox_open("box.d2", IPCF_MBOX_SEND, NULL, 1000), -ENOENT);
+        test_daemon_stop(&d);
+}
+
+TEST(destroy_midway_every_message_delivered_or_reported) {
+        DC = mmap(NULL, sizeof(*DC), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .max_msgs = 64 };
+        CHECK_OK(ipcf_mbox_create("box.d3", &o));
+        pid_t r = test_fork(receiver_blocked, "box.d3");
+        model_wait_counts("box.d3", 0, 1);
+        pid_t s = test_fork(sender_until_blocked, "box.d3");
+        usleep(400 * 1000);
+        CHECK_OK(ipcf_mbox_destroy("box.d3"));
+        CHECK_EQ(test_wait(s, 5000), 0);
+        CHECK_EQ(test_wait(r, 10000), 0);
+        int64_t sent = atomic_load(&DC->sent), got = atomic_load(&DC->got);
+        int64_t und = atomic_load(&DC->undelivered);
+        CHECK(got > 0 && und > 0);
+        CHECK_EQ(got + und, sent);
+        test_daemon_stop(&d);
+}
+
+/* ---- 4 senders x 4 receivers ------------------------------------------------ */
+
+#define NS 4
+#define NR 4
+
+struct load {
+        uint64_t per_sender;
+        _Atomic uint64_t received;
+        _Atomic uint8_t seen[]; /* NS * per_sender: times each message arrived */
+};
+
+static struct load *L;
+
+struct __attribute__((packed)) numbered {
+        uint32_t sender;
+        uint64_t seq;
+};
+
+static void load_sender(void *arg) {
+        uint32_t id = (uint32_t)(uintptr_t)arg;
+        int tx = CHECK_OK(ipcf_mbox_open("box.load", IPCF_MBOX_SEND, NULL, 5000));
+        for (uint64_t i = 0; i < L->per_sender; i++) {
+                struct numbered m = { id, i };
+                CHECK_EQ(ipcf_mbox_send(tx, &m, sizeof(m), NULL, 10000), sizeof(m));
+        }
+        CHECK_OK(ipcf_dealloc(tx, "done"));
+}
+
+static void load_receiver(void *arg) {
+        (void)arg;
+        int rx = CHECK_OK(ipcf_mbox_open("box.load", IPCF_MBOX_RECV, NULL, 5000));
+        uint64_t total = NS * L->per_sender, last[NS];
+        memset(last, 0xff, sizeof(last));
+        while (atomic_load(&L->received) < total) {
+                struct numbered m;
+                ipcf_peer_info from;
+                ssize_t n = ipcf_mbox_recv(rx, &m, sizeof(m), &from, 100);
+                if (n == -ETIMEDOUT)
+                        continue;
+                CHECK_EQ(n, sizeof(m));
+                CHECK(m.sender < NS && m.seq < L->per_sender);
+                /* FIFO per sender within one receiver. */
+                CHECK(last[m.sender] == UINT64_MAX || m.seq > last[m.sender]);
+                last[m.sender] = m.seq;
+                atomic_fetch_add(&L->seen[m.sender * L->per_sender + m.seq], 1);
+                atomic_fetch_add(&L->received, 1);
+        }
+}
+
+TEST_TIMEOUT(four_senders_four_receivers_none_lost_none_duplicated, 300) {
+        const char *q = getenv("IPCF_TEST_QUICK");
+        uint64_t per = q && strcmp(q, "1") == 0 ? 50000 : 1000000;
+        size_t size = sizeof(struct load) + NS * per;
+        L = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(L != MAP_FAILED);
+        L->per_sender = per;
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .max_msgs = 4096 };
+        CHECK_OK(ipcf_mbox_create("box.load", &o));
+        uint64_t t0 = test_now_ms();
+        pid_t rp[NR], sp[NS];
+        for (int i = 0; i < NR; i++)
+                rp[i] = test_fork(load_receiver, NULL);
+        for (int i = 0; i < NS; i++)
+                sp[i] = test_fork(load_sender, (void *)(uintptr_t)i);
+        for (int i = 0; i < NS; i++)
+                CHECK_EQ(test_wait(sp[i], 280000), 0);
+        for (int i = 0; i < NR; i++)
+                CHECK_EQ(test_wait(rp[i], 60000), 0);
+        uint64_t ms = test_now_ms() - t0;
+        CHECK_EQ(atomic_load(&L->received), NS * per);
+        for (uint64_t i = 0; i < NS * per; i++)
+                if (L->seen[i] != 1)
+                        test_fail(__FILE__, __LINE__, "message %llu of sender %llu seen %u times",
+                                  (unsigned long long)(i % per), (unsigned long long)(i / per),
+                                  (unsigned)L->seen[i]);
+        printf("     %d x %d x %llu messages in %llu ms (%.0f msgs/s)\n", NS, NR,
+               (unsigned long long)per, (unsigned long long)ms, NS * per * 1000.0 / (double)(ms ? ms : 1));
+        test_daemon_stop(&d);
+}
