@@ -6,7 +6,9 @@
  * times from either side, each with a random policy, message sizes from 0 to
  * 9000 bytes and a random count; every sender closes its flow when it has
  * queued everything, and every receiver reads until the flow says it is over,
- * then closes too. At the end every flow must have ended on both sides, and:
+ * then closes too; a quarter of the receivers quit early instead, and their
+ * senders must see the flow end. Some links also black out for a while. At
+ * the end every flow must have ended on both sides, and:
  *   - reliable flows delivered every message exactly once, intact (and in
  *     order when ordered), before the end was reported;
  *   - unreliable flows delivered only intact messages, each at most once
@@ -42,6 +44,7 @@ typedef struct cflow {
         efcp_flow *tx, *rx;
         uint32_t sent, got, last;
         bool opened, tx_closed, rx_done, got_any;
+        uint32_t rx_quit_after;  /* >0: the receiver closes after this many messages */
         uint8_t *seen;
 } cflow;
 
@@ -106,6 +109,10 @@ static uint64_t app_chaos(netsim_pair *p, void *arg) {
         for (int side = 0; side < 2; side++) {
                 efcp_event ev;
                 while (efcp_event_next(p->a[side], &ev)) {
+                        if (getenv("CHAOS_VERBOSE"))
+                                fprintf(stderr, "%.6f side %d event %d port %u/%u reason %u\n",
+                                        (double)p->now / 1e9, side, ev.type, ev.local_port,
+                                        ev.remote_port, ev.reason);
                         if (ev.type != EFCP_EV_FLOW_ALLOCATED)
                                 continue;
                         for (int k = 0; k < ch->nf; k++)
@@ -134,19 +141,36 @@ static uint64_t app_chaos(netsim_pair *p, void *arg) {
                         SCHECK(efcp_flow_send(c->tx, buf, len) == 0);
                         c->sent++;
                 }
+                if (!c->tx_closed && efcp_flow_deallocated(c->tx, NULL)) {
+                        /* only a receiver that quit early may end a flow first */
+                        SCHECK(c->rx_quit_after);
+                        SCHECK(efcp_flow_send(c->tx, buf, 1) == -EPIPE);
+                        efcp_flow_close(c->tx, 0);
+                        c->tx_closed = true;
+                }
                 if (!c->tx_closed && c->sent == c->n) {
                         efcp_flow_close(c->tx, 1000 + (uint32_t)k);
                         c->tx_closed = true;
                 }
+                if (c->rx && !c->rx_done && c->rx_quit_after && c->got >= c->rx_quit_after) {
+                        efcp_flow_close(c->rx, 77);
+                        c->rx_done = true;
+                }
                 if (c->rx && !c->rx_done) {
-                        int r;
-                        while ((r = efcp_flow_recv(c->rx, buf, sizeof(buf))) >= 0)
+                        int r = -EAGAIN;
+                        while ((!c->rx_quit_after || c->got < c->rx_quit_after) &&
+                               (r = efcp_flow_recv(c->rx, buf, sizeof(buf))) >= 0)
                                 ccheck(c, buf, r);
+                        if (c->rx_quit_after && c->got >= c->rx_quit_after) {
+                                all = false; /* closes on the next turn */
+                                wake = p->now;
+                                continue;
+                        }
                         if (r == -EPIPE) {
                                 uint32_t reason = 0;
                                 SCHECK(efcp_flow_deallocated(c->rx, &reason));
                                 SCHECK(reason == 1000 + (uint32_t)k);
-                                if (c->policy & EFCP_POLICY_RELIABLE)
+                                if ((c->policy & EFCP_POLICY_RELIABLE) && !c->rx_quit_after)
                                         SCHECK(c->got == c->n);
                                 efcp_flow_close(c->rx, 0);
                                 c->rx_done = true;
@@ -154,7 +178,7 @@ static uint64_t app_chaos(netsim_pair *p, void *arg) {
                                 SCHECK(r == -EAGAIN);
                         }
                 }
-                all &= c->rx_done;
+                all &= c->rx_done && c->tx_closed;
         }
         return all ? 0 : wake;
 }
@@ -185,6 +209,11 @@ static void run_chaos(uint64_t seed) {
                 l.burst_exit = 0.3;
                 l.burst_loss = 0.7;
         }
+        if (netsim_rand(r) % 3 == 0) {
+                /* an outage somewhere in the first seconds */
+                l.down_from = netsim_rand(r) % (3 * SEC);
+                l.down_until = l.down_from + netsim_rand(r) % (5 * SEC);
+        }
         netsim_set_link(p.net, 0, &l);
         l.delay_ns += netsim_rand(r) % MS; /* asymmetric */
         netsim_set_link(p.net, 1, &l);
@@ -198,15 +227,20 @@ static void run_chaos(uint64_t seed) {
                 cf->n = 1 + (uint32_t)(netsim_rand(r) % 300);
                 cf->maxlen = 16 + (uint32_t)(netsim_rand(r) % 9000);
                 cf->open_at = netsim_rand(r) % (2 * SEC);
+                if (netsim_rand(r) % 4 == 0)
+                        cf->rx_quit_after = 1 + (uint32_t)(netsim_rand(r) % cf->n);
                 cf->seen = calloc(cf->n, 1);
         }
         netsim_free(r);
         bool done = netsim_pair_run(&p, 600 * SEC, app_chaos, &ch);
         if (!done)
                 for (int k = 0; k < ch.nf; k++)
-                        fprintf(stderr, "flow %d: from %d policy %u n %u sent %u got %u closed %d done %d\n", k,
-                                ch.f[k].from, ch.f[k].policy, ch.f[k].n, ch.f[k].sent, ch.f[k].got,
-                                ch.f[k].tx_closed, ch.f[k].rx_done);
+                        fprintf(stderr,
+                                "flow %d: from %d policy %u n %u sent %u got %u closed %d done %d "
+                                "rx %s quit %u\n",
+                                k, ch.f[k].from, ch.f[k].policy, ch.f[k].n, ch.f[k].sent, ch.f[k].got,
+                                ch.f[k].tx_closed, ch.f[k].rx_done, ch.f[k].rx ? "yes" : "no",
+                                ch.f[k].rx_quit_after);
         SCHECK(done);
         if (getenv("CHAOS_VERBOSE")) {
                 uint32_t msgs = 0, want = 0;
@@ -222,6 +256,9 @@ static void run_chaos(uint64_t seed) {
         }
         for (int i = 0; i < 2; i++) {
                 const efcp_stats *s = efcp_assoc_stats(p.a[i]);
+                if (s->pdus_beyond_credit || s->bad_frame)
+                        fprintf(stderr, "side %d: beyond credit %" PRIu64 ", bad frames %" PRIu64 "\n", i,
+                                s->pdus_beyond_credit, s->bad_frame);
                 SCHECK(s->pdus_beyond_credit == 0 && s->bad_frame == 0);
                 SCHECK(!efcp_assoc_dead(p.a[i]));
         }
@@ -230,8 +267,8 @@ static void run_chaos(uint64_t seed) {
         netsim_pair_deinit(&p);
 }
 
-TEST_TIMEOUT(chaos_life_cycles, 200) {
-        netsim_seeds s = netsim_seed_range(10000, 200);
+TEST_TIMEOUT(chaos_life_cycles, 220) {
+        netsim_seeds s = netsim_seed_range(10000, 400);
         for (g_seed = s.first; g_seed < s.first + s.count; g_seed++)
                 run_chaos(g_seed);
 }

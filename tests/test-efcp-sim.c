@@ -370,10 +370,11 @@ TEST_TIMEOUT(blackout_30s_survived, 120) {
                 SCHECK(netsim_pair_run(&p, 60 * SEC, app_traffic, &tr));
                 SCHECK(p.now > 30500 * MS); /* the blackout really was in the way */
                 /* the link returned at 30.5 s; the probe timeout is capped at 1 s,
-                 * so delivery resumes within about a second */
-                if (tr.resumed_at > 31700 * MS)
+                 * so delivery resumes within about a second (two if both probes
+                 * of the first PTO fall to the 1 % loss), not after TCP's 64 s */
+                if (tr.resumed_at > 32700 * MS)
                         fprintf(stderr, "resumed at %.3f s\n", (double)tr.resumed_at / 1e9);
-                SCHECK(tr.resumed_at && tr.resumed_at < 31700 * MS);
+                SCHECK(tr.resumed_at && tr.resumed_at < 32700 * MS);
                 SCHECK(!efcp_assoc_dead(p.a[0]) && !efcp_assoc_dead(p.a[1]));
                 check_no_violations(&p);
                 traffic_close(&tr);

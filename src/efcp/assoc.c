@@ -301,7 +301,7 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
         case EFCP_FT_BLOCKED:
                 f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
                 if (f)
-                        efcp_flow_rx_blocked(f);
+                        efcp_flow_rx_blocked(f, fr->u.fc.value);
                 break;
         case EFCP_FT_ALLOC:
                 input_alloc(a, fr);

@@ -33,6 +33,9 @@
 
 #include "efcp/internal.h"
 
+static void flow_rx_drop(efcp_flow *f, uint32_t from, uint32_t to);
+static void flow_rx_advance(efcp_flow *f);
+
 /* Ring sizes are powers of two so that seq & mask indexes them across the
  * 2^32 wrap without a division. */
 static uint32_t pow2_at_least(uint32_t n) {
@@ -202,6 +205,11 @@ static uint32_t flow_frags(const efcp_flow *f, size_t len) {
  * edge, again after a PTO) so that a lost CREDIT is repaired. */
 static void flow_note_blocked(efcp_flow *f) {
         efcp_assoc *a = f->a;
+        /* only once everything queued has gone out: BLOCKED then also tells
+         * the receiver that nothing below snd_end is still to come (which an
+         * unreliable receiver uses to give up broken messages) */
+        if (f->snd_nxt != f->snd_end)
+                return;
         if (f->blocked_edge != f->snd_edge || a->now >= f->blocked_at + efcp_recovery_pto(a)) {
                 f->blocked_edge = f->snd_edge;
                 f->blocked_at = a->now;
@@ -381,14 +389,28 @@ bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
         }
 }
 
-void efcp_flow_rx_blocked(efcp_flow *f) {
+void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end) {
         if (f->state != FS_OPEN || !f->rx_known)
                 return;
+        if (!flow_reliable(f) && efcp_seq_le(sent_end, f->rcv_adv)) {
+                /* An unreliable sender has sent every PDU below sent_end (a
+                 * message boundary) and will never resend: whatever is still
+                 * incomplete there is lost (or so late it may as well be).
+                 * Give it up, or a window full of broken messages would hold
+                 * the flow forever. */
+                uint32_t from = (f->policy & EFCP_POLICY_ORDERED) ? f->rcv_scan : f->rcv_head;
+                if (efcp_seq_lt(from, sent_end)) {
+                        flow_rx_drop(f, from, sent_end);
+                        if (f->policy & EFCP_POLICY_ORDERED)
+                                f->rcv_scan = sent_end;
+                        flow_rx_advance(f);
+                }
+        }
         /* advertise the full edge now, whatever the quarter-window rule says:
          * the sender waits for it */
-        uint32_t edge = f->rcv_head + f->a->cfg.flow_window;
-        if (efcp_seq_lt(f->rcv_adv, edge))
-                f->rcv_adv = edge;
+        uint32_t full = f->rcv_head + f->a->cfg.flow_window;
+        if (efcp_seq_lt(f->rcv_adv, full))
+                f->rcv_adv = full;
         efcp_ctl_add(f->a, f, CTL_CREDIT);
 }
 

@@ -222,8 +222,10 @@ void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason);
 void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now);
 void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr);
 void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge);
-/* The peer says our credit stops it: re-advertise the full edge. */
-void efcp_flow_rx_blocked(efcp_flow *f);
+/* The peer says our credit stops it, having sent everything below sent_end:
+ * re-advertise the full edge (an unreliable flow first gives up what is
+ * still incomplete below sent_end). */
+void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end);
 /* Ends an open flow because the peer's parameters do not fit ours: event for
  * the application, DEALLOC(reason) to the peer. */
 void efcp_flow_refuse(efcp_flow *f, uint32_t reason);

@@ -75,8 +75,9 @@ static uint8_t *put_ctl(efcp_assoc *a, uint8_t *p, uint8_t *end, efcp_sent *s) {
                 if (f->state == FS_FREE || f->state == FS_QUARANTINE)
                         continue;
                 if (want & CTL_ALLOC) {
-                        if (f->alloc_acked || f->state != FS_OPEN) {
-                                /* nothing to say any more */
+                        if (f->alloc_acked || (f->state != FS_OPEN && f->state != FS_CLOSING)) {
+                                /* nothing to say any more (a closing flow still
+                                 * needs its ALLOC through before its DEALLOC) */
                         } else if (end - p >= EFCP_ALLOC_LEN && s->nrefs < EFCP_MAX_PKT_REFS) {
                                 if (!pkt_has_alloc(s, f))
                                         p = put_alloc(p, s, f);
@@ -105,7 +106,7 @@ static uint8_t *put_ctl(efcp_assoc *a, uint8_t *p, uint8_t *end, efcp_sent *s) {
                 if ((want & CTL_BLOCKED) && f->state == FS_OPEN) {
                         if (end - p >= EFCP_FLOWCTL_LEN)
                                 p += efcp_wire_put_fc(p, EFCP_FT_BLOCKED, f->remote_port,
-                                                      f->local_port, f->snd_edge);
+                                                      f->local_port, f->snd_end);
                         else
                                 left |= CTL_BLOCKED;
                 }

@@ -221,6 +221,12 @@ netsim_seeds netsim_seed_range(uint64_t base, uint64_t count) {
         const char *s = getenv("NETSIM_SEED");
         if (s && *s)
                 return (netsim_seeds){strtoull(s, NULL, 0), 1};
+        /* NETSIM_SEEDS=N (soak testing) runs N seeds from NETSIM_BASE (or base) */
+        const char *n = getenv("NETSIM_SEEDS");
+        if (n && *n) {
+                const char *b = getenv("NETSIM_BASE");
+                return (netsim_seeds){b && *b ? strtoull(b, NULL, 0) : base, strtoull(n, NULL, 0)};
+        }
         if (netsim_quick())
                 count = count / 4 < 3 ? (count < 3 ? count : 3) : count / 4;
         return (netsim_seeds){base, count};

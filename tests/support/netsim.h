@@ -63,7 +63,8 @@ uint64_t netsim_rand(netsim *n);
 double netsim_uniform(netsim *n);
 
 /* Seeds to run: base..base+count-1, or only NETSIM_SEED when set. QUICK
- * (IPCF_TEST_QUICK=1) divides count by 4, keeping at least 3. */
+ * (IPCF_TEST_QUICK=1) divides count by 4, keeping at least 3. Soak testing:
+ * NETSIM_SEEDS=N [NETSIM_BASE=B] runs N seeds from B (or base). */
 typedef struct netsim_seeds {
         uint64_t first, count;
 } netsim_seeds;
