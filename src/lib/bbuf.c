@@ -22,11 +22,11 @@
  * neither ever touches bytes the other side may still use. A process that
  * dies mid-copy has not published, so EOWNERDEAD needs no repair: the next
  * locker just marks the mutex consistent.
- * WAITING: the futex word not_empty is bumped after every put, not_full
- * after every get; a waiter notes the word under its lock before looking,
- * releases the lock, spins briefly (BBUF_SPIN_NS), then counts itself in the
- * waiters and sleeps on the word; the other side makes the wake-up system
- * call only when someone sleeps. Sleeps last at most
+ * WAITING: a waiter notes the other side's counter under its lock,
+ * releases the lock, spins reading that counter (BBUF_SPIN_NS), then counts
+ * itself in the sleepers and sleeps on a futex word (not_empty / not_full)
+ * that the other side bumps, with a FUTEX_WAKE, only when someone sleeps:
+ * while both sides are busy, no system call at all. Sleeps last at most
  * BBUF_SLICE_MS, so a dissolve or a remap is seen soon, and the group's map
  * lock is never held across a long sleep.
  *
@@ -55,16 +55,17 @@
 struct bbuf_hdr {
         uint32_t magic, version;
         uint64_t cap;
+        uint64_t epoch;                         /* set by init: keys cached counters */
         struct {
                 uint64_t head;                  /* under mu_put; seq_cst store */
                 uint64_t items_in;
-                _Atomic uint32_t not_empty;     /* futex word, bumped per put */
+                _Atomic uint32_t not_empty;     /* futex word: bumped to wake consumers */
                 _Atomic uint32_t get_waiters;   /* consumers asleep */
         } p __attribute__((aligned(64)));
         struct {
                 uint64_t tail;                  /* under mu_get; seq_cst store */
                 uint64_t items_out;
-                _Atomic uint32_t not_full;      /* futex word, bumped per get */
+                _Atomic uint32_t not_full;      /* futex word: bumped to wake producers */
                 _Atomic uint32_t put_waiters;   /* producers asleep */
         } c __attribute__((aligned(64)));
         pthread_mutex_t mu_put __attribute__((aligned(64)));
@@ -72,6 +73,11 @@ struct bbuf_hdr {
 };
 
 _Static_assert(sizeof(struct bbuf_hdr) <= IPCF_BBUF_HDR, "bbuf header too large");
+
+/* The layout of group.bb_*_seen (lib.h). */
+struct bbuf_seen {
+        uint64_t off, epoch, val;
+};
 
 static uint64_t ld(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static void st(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
@@ -81,7 +87,7 @@ typedef struct bview {
         group *g;
         struct bbuf_hdr *h;
         uint8_t *data;
-        uint64_t cap;
+        uint64_t cap, off, epoch;
 } bview;
 
 /* Map the buffer at off (maplock held on success: bview_end). */
@@ -96,6 +102,8 @@ static int bview_begin(group *g, uint64_t off, bview *v) {
         v->h = (struct bbuf_hdr *)p;
         v->data = p + IPCF_BBUF_HDR;
         v->cap = *(volatile uint64_t *)&v->h->cap;
+        v->off = off;
+        v->epoch = *(volatile uint64_t *)&v->h->epoch;
         /* off + HDR <= size holds (group_access checked it). */
         if (*(volatile uint32_t *)&v->h->magic != BBUF_MAGIC || v->cap == 0 ||
             v->cap > g->size - off - IPCF_BBUF_HDR) {
@@ -139,36 +147,42 @@ static void copy_out(bview *v, uint64_t pos, void *dst, size_t n) {
         memcpy((uint8_t *)dst + first, v->data, n - first);
 }
 
-static void futex_wake_all(_Atomic uint32_t *w) {
-        syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
-/* Wait for w to move from seq (read under the side's lock, which the caller
- * has released): spin until it moves (no waker pays a system call for a
- * spinner), then count ourselves in *waiters and sleep on w while it still
- * holds seq, for at most a slice of what is left to deadline. The waker
- * bumps w then reads *waiters; we bump *waiters then read w (both seq_cst):
- * one of us sees the other. Returns -ETIMEDOUT once the deadline passed. */
-static int bview_wait(_Atomic uint32_t *w, _Atomic uint32_t *waiters, uint32_t seq,
-                      uint64_t deadline) {
+/* Wait for the other side's counter *ctr to move from seen (read under our
+ * side's lock, which the caller has released): spin reading it (no system
+ * call for anybody), then count ourselves in *waiters, note the futex word
+ * w, look at *ctr once more and sleep on w, for at most a slice of what is
+ * left to deadline. The other side stores *ctr, then reads *waiters and, if
+ * someone sleeps, bumps w and wakes (all seq_cst): either it sees us, or we
+ * see its store. Returns -ETIMEDOUT once the deadline passed, else 0. */
+static int bview_wait(const uint64_t *ctr, uint64_t seen, _Atomic uint32_t *w,
+                      _Atomic uint32_t *waiters, uint64_t deadline) {
         uint64_t now = now_ns(), spin_end = now + BBUF_SPIN_NS;
-        for (unsigned i = 1; atomic_load(w) == seq; i++) {
+        for (unsigned i = 1; ld(ctr) == seen; i++) {
                 cpu_relax();
                 if (i % 64 == 0 && (now = now_ns()) >= spin_end)
                         break;
         }
-        if (atomic_load(w) != seq)
+        if (ld(ctr) != seen)
                 return 0;
         if (now >= deadline)
                 return -ETIMEDOUT;
         atomic_fetch_add(waiters, 1);
-        if (atomic_load(w) == seq) {
+        uint32_t seq = atomic_load(w);
+        if (ld(ctr) == seen) {
                 uint64_t ns = MIN(deadline - now, (uint64_t)BBUF_SLICE_MS * 1000000u);
                 struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
                 syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, seq, &ts, NULL, 0);
         }
         atomic_fetch_sub(waiters, 1);
         return 0;
+}
+
+/* After publishing a counter: wake the other side if some of it sleeps. */
+static void bview_wake(_Atomic uint32_t *w, _Atomic uint32_t *waiters) {
+        if (atomic_load(waiters)) {
+                atomic_fetch_add(w, 1);
+                syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+        }
 }
 
 ssize_t ipcf_bbuf_init(int h, uint64_t offset, uint64_t len) {
@@ -184,6 +198,7 @@ ssize_t ipcf_bbuf_init(int h, uint64_t offset, uint64_t len) {
                 memset(hd, 0, sizeof(*hd));
                 hd->version = 1;
                 hd->cap = len - IPCF_BBUF_HDR;
+                hd->epoch = now_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)hd;
                 r = grpshm_mutex_init(&hd->mu_put);
                 if (r == 0)
                         r = grpshm_mutex_init(&hd->mu_get);
@@ -195,9 +210,9 @@ ssize_t ipcf_bbuf_init(int h, uint64_t offset, uint64_t len) {
         return r < 0 ? r : (ssize_t)(len - IPCF_BBUF_HDR);
 }
 
-/* One put attempt: 1 done, 0 must wait (*ret_seq: the word to wait on), or
+/* One put attempt: 1 done, 0 must wait (*ret_seen: the tail seen), or
  * -errno. */
-static int put_once(bview *v, const void *buf, size_t len, uint32_t *ret_seq) {
+static int put_once(bview *v, const void *buf, size_t len, uint64_t *ret_seen) {
         struct bbuf_hdr *h = v->h;
         uint64_t need = (uint64_t)len + IPCF_BBUF_ITEM_HDR;
         if (len > UINT32_MAX || need > v->cap)
@@ -205,8 +220,15 @@ static int put_once(bview *v, const void *buf, size_t len, uint32_t *ret_seq) {
         int r = mu_lock(&h->mu_put);
         if (r < 0)
                 return r;
-        *ret_seq = atomic_load(&h->c.not_full);
-        uint64_t head = h->p.head, tail = ld(&h->c.tail);
+        /* The tail seen last time is a lower bound (tails only grow): read
+         * the consumers' line only when it does not leave room. */
+        struct bbuf_seen *c = (struct bbuf_seen *)&v->g->bb_tail_seen;
+        uint64_t head = h->p.head;
+        uint64_t tail = c->off == v->off && c->epoch == v->epoch ? c->val : head - v->cap - 1;
+        if (head - tail > v->cap || v->cap - (head - tail) < need)
+                tail = ld(&h->c.tail);
+        *c = (struct bbuf_seen){ v->off, v->epoch, tail };
+        *ret_seen = tail;
         if (head - tail > v->cap) {
                 r = -EPROTO;
         } else if (v->cap - (head - tail) < need) {
@@ -220,25 +242,30 @@ static int put_once(bview *v, const void *buf, size_t len, uint32_t *ret_seq) {
                 r = 1;
         }
         pthread_mutex_unlock(&h->mu_put);
-        if (r == 1) {
-                atomic_fetch_add(&h->p.not_empty, 1);
-                if (atomic_load(&h->p.get_waiters))
-                        futex_wake_all(&h->p.not_empty);
-        }
+        if (r == 1)
+                bview_wake(&h->p.not_empty, &h->p.get_waiters);
         return r;
 }
 
-/* One get attempt: the item's length, -EAGAIN-like 0 via *ret_wait, or
- * -errno. */
-static ssize_t get_once(bview *v, void *buf, size_t cap, uint32_t *ret_seq, bool *ret_wait) {
+/* One get attempt: the item's length; or 0 with *ret_wait set when empty
+ * (*ret_seen: the head seen); or -errno. */
+static ssize_t get_once(bview *v, void *buf, size_t cap, uint64_t *ret_seen, bool *ret_wait) {
         struct bbuf_hdr *h = v->h;
         int r = mu_lock(&h->mu_get);
         if (r < 0)
                 return r;
         ssize_t n;
         *ret_wait = false;
-        *ret_seq = atomic_load(&h->p.not_empty);
-        uint64_t tail = h->c.tail, head = ld(&h->p.head), used = head - tail;
+        /* The head seen last time is a lower bound (heads only grow): read
+         * the producers' line only when nothing is left below it. */
+        struct bbuf_seen *c = (struct bbuf_seen *)&v->g->bb_head_seen;
+        uint64_t tail = h->c.tail;
+        uint64_t head = c->off == v->off && c->epoch == v->epoch ? c->val : tail;
+        if (head - tail > v->cap || head == tail)
+                head = ld(&h->p.head);
+        *c = (struct bbuf_seen){ v->off, v->epoch, head };
+        uint64_t used = head - tail;
+        *ret_seen = head;
         if (used > v->cap) {
                 n = -EPROTO;
         } else if (used == 0) {
@@ -262,11 +289,8 @@ static ssize_t get_once(bview *v, void *buf, size_t cap, uint32_t *ret_seq, bool
                 }
         }
         pthread_mutex_unlock(&h->mu_get);
-        if (n >= 0 && !*ret_wait) {
-                atomic_fetch_add(&h->c.not_full, 1);
-                if (atomic_load(&h->c.put_waiters))
-                        futex_wake_all(&h->c.not_full);
-        }
+        if (n >= 0 && !*ret_wait)
+                bview_wake(&h->c.not_full, &h->c.put_waiters);
         return n;
 }
 
@@ -280,17 +304,18 @@ ssize_t ipcf_bbuf_put(int h, uint64_t offset, const void *buf, size_t len, int t
         ssize_t r;
         for (;;) {
                 bview v;
-                uint32_t seq;
+                uint64_t seen = 0;
                 if ((r = bview_begin(g, offset, &v)) < 0)
                         break;
-                r = put_once(&v, buf, len, &seq);
+                r = put_once(&v, buf, len, &seen);
                 bool again = false;
                 if (r == 1) {
                         r = (ssize_t)len;
                 } else if (r == 0 && timeout_ms == 0) {
                         r = -EAGAIN;
                 } else if (r == 0) {
-                        r = bview_wait(&v.h->c.not_full, &v.h->c.put_waiters, seq, deadline);
+                        r = bview_wait(&v.h->c.tail, seen, &v.h->c.not_full, &v.h->c.put_waiters,
+                                       deadline);
                         again = r == 0;
                 }
                 bview_end(&v);
@@ -311,15 +336,16 @@ ssize_t ipcf_bbuf_get(int h, uint64_t offset, void *buf, size_t cap, int timeout
         ssize_t r;
         for (;;) {
                 bview v;
-                uint32_t seq;
+                uint64_t seen = 0;
                 bool wait;
                 if ((r = bview_begin(g, offset, &v)) < 0)
                         break;
-                r = get_once(&v, buf, cap, &seq, &wait);
+                r = get_once(&v, buf, cap, &seen, &wait);
                 if (wait && timeout_ms == 0)
                         r = -EAGAIN;
                 else if (wait)
-                        r = bview_wait(&v.h->p.not_empty, &v.h->p.get_waiters, seq, deadline);
+                        r = bview_wait(&v.h->p.head, seen, &v.h->p.not_empty, &v.h->p.get_waiters,
+                                       deadline);
                 bview_end(&v);
                 if (!wait || r < 0)
                         break;

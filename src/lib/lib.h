@@ -197,6 +197,10 @@ typedef struct group {
         uint8_t *data;
         uint64_t size;                   /* bytes mapped at data */
         uint64_t gen;                    /* the generation the mapping reflects */
+        /* bbuf.c: the other side's counter as last seen, per direction (a
+         * bound that only grows: read again only when it is not enough).
+         * Used under the buffer's own producer / consumer lock. */
+        struct { uint64_t off, epoch, val; } bb_tail_seen, bb_head_seen;
 } group;
 
 void group_destroy(group *g);
