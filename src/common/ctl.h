@@ -31,9 +31,10 @@
  *               refusal) on the reply socket and closes its end.
  *   ACCEPT      REG_ID, REQ_ID                -> FLOW (+ fds) or ERROR
  *   REFUSE      REG_ID, REQ_ID, REASON        -> OK or ERROR
- *   DEALLOC     FLOW_ID, REASON               -> OK (bookkeeping only: the data
- *               path ends through shared memory; see flow_shm.h)
- *   LIST        [LIST_SKIP]                   -> OK: DAEMON_PID, UPTIME_MS, then
+ *   DEALLOC     FLOW_ID, SIDE, REASON         -> OK (bookkeeping only: the data
+ *               path ends through shared memory; see ring.h). SIDE says which side
+ *               of the flow ends (one connection may hold both).
+ *   LIST        [LIST_SKIP]                   -> OK: PID (the daemon's), UPTIME_MS, then
  *               repeated NAME_ENTRY and FLOW_ENTRY attributes (fixed structs below),
  *               skipping the first LIST_SKIP entries (names, then flows); LIST_MORE=1
  *               if the reply was full: ask again with LIST_SKIP += entries received.

@@ -213,22 +213,44 @@ void group_access_end(group *g);
 /* misc.c */
 int lib_check_timeout(int timeout_ms);
 
-/* ---- services (service.c; the caller's side is call.c) ------------------- */
+/* ---- inboxes (inbox.c): one input queue over many flows ------------------ */
 
 struct svc_chan {
         int ph;         /* the channel's port-id */
         port *p;        /* with a reference held while it is in the set */
 };
 
-typedef struct service {
-        int reg_h;                 /* the registration of its name */
+typedef struct inbox {
+        int reg_h;                 /* the registration of its name, or -1 */
+        uint8_t role;              /* enum ctl_role of the channels it accepts */
         int epfd;                  /* the registration socket + every channel's rx eventfd */
-        pthread_mutex_t lock;      /* one taker at a time */
+        int wake;                  /* eventfd: a channel was added while takers slept */
+        pthread_mutex_t lock;      /* guards the set; let go while asleep */
         struct svc_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */
-        bool poll_mode;            /* ipcf_fd() was called */
+        unsigned sleepers;         /* takers asleep in epoll_wait */
+        bool poll_mode;            /* its descriptor was asked for */
+} inbox;
+
+/* Set up b; with a name, register it and accept channels of role. */
+int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role);
+void inbox_deinit(inbox *b);
+/* Add a channel we allocated ourselves (takes b->lock briefly). */
+int inbox_add(inbox *b, int ph);
+/* End every channel with why and unregister the name. */
+void inbox_close_all(inbox *b, const char *why);
+/* Take the next message from any channel: fn(ctx, data, len) as in
+ * port_read_with; *ret_ph says which channel. Waits up to timeout_ms. */
+ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout_ms);
+/* The inbox's pollable descriptor (switches its channels to poll mode). */
+int inbox_fd(inbox *b);
+
+/* ---- services (service.c; the caller's side is call.c) ------------------- */
+
+typedef struct service {
+        inbox box;
 } service;
 
 void service_destroy(service *s);
-/* ipcf_fd() of a service: its epoll descriptor. */
+/* ipcf_fd() of a service or datagram endpoint: its inbox's descriptor. */
 int service_fd(int h);

@@ -261,11 +261,14 @@ int ipcf_fd_send(int h) {
 }
 
 /* Tell the daemon (bookkeeping only; the peer learns from shared memory). */
-static void dealloc_tell_daemon(uint64_t flow_id, const char *reason) {
+static void dealloc_tell_daemon(uint64_t flow_id, int side, const char *reason) {
+        if (flow_id == 0)
+                return; /* a pipe: the daemon never knew it */
         conn_call *c = conn_call_new(CTL_DEALLOC);
         if (!c)
                 return;
         ctl_put_u64(&c->req, CTL_A_FLOW_ID, flow_id);
+        ctl_put_u32(&c->req, CTL_A_SIDE, (uint32_t)side);
         ctl_put_str(&c->req, CTL_A_REASON, reason);
         (void)conn_call_run(c, NULL, 0);
         conn_call_free(c);
@@ -304,7 +307,7 @@ int ipcf_dealloc(int h, const char *reason) {
         efd_signal(p->peer_efd_tx);
         efd_signal(p->efd_rx);
         efd_signal(p->efd_tx);
-        dealloc_tell_daemon(p->flow_id, text);
+        dealloc_tell_daemon(p->flow_id, p->side, text);
         handle_put(p); /* the last put unmaps it */
         return 0;
 }

@@ -206,8 +206,8 @@ int ipcf_accept(int h, ipcf_request *ret_req, int timeout_ms) {
                 if (r < 0)
                         return r;
                 r = ipcf_request_accept(h, &req);
-                if (r == -ECANCELED)
-                        continue; /* withdrawn by its requester: take the next */
+                if (r == -ECANCELED || r == -ENOENT)
+                        continue; /* withdrawn by its requester (long ago): take the next */
                 if (r >= 0 && ret_req)
                         *ret_req = req;
                 return r;
