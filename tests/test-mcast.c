@@ -1,0 +1,194 @@
+/*
+ * test-mcast.c — multicast groups against the real daemon: every other
+ * member gets each message, in order, stamped; a slow member under each
+ * policy (BLOCK: nothing lost, the sender blocks; DROP: that member only
+ * loses, and is told how many; REMOVE: it is removed, "too slow"); a member
+ * killed; timeouts; destroy.
+ */
+#include <signal.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/test.h"
+
+static test_daemon d;
+
+/* Small rings: 4 KiB per direction, 8-byte payloads (64-byte records). */
+static int join_small(const char *name, uint64_t ring) {
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_bytes = ring;
+        return ipcf_mcast_join(name, &q, 2000);
+}
+
+static void create_small(const char *name, uint32_t slow) {
+        ipcf_mcast_opts o = { .size = sizeof(o), .slow = slow, .max_msgs = 16, .max_msg_size = 8 };
+        CHECK_OK(ipcf_mcast_create(name, &o));
+}
+
+TEST(every_other_member_gets_each_message_in_order) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mcast_create("grp.a", NULL));
+        CHECK_ERR(ipcf_mcast_create("grp.a", NULL), -EEXIST);
+        CHECK_ERR(ipcf_mbox_create("grp.a", NULL), -EEXIST);
+        CHECK_ERR(ipcf_mcast_join("grp.none", NULL, 1000), -ENOENT);
+        int a = CHECK_OK(ipcf_mcast_join("grp.a", NULL, 2000));
+        int b = CHECK_OK(ipcf_mcast_join("grp.a", NULL, 2000));
+        int c = CHECK_OK(ipcf_mcast_join("grp.a", NULL, 2000));
+        for (int i = 0; i < 100; i++)
+                CHECK_EQ(ipcf_mcast_send(a, &i, sizeof(i), 1000), sizeof(i));
+        CHECK_EQ(ipcf_mcast_send(b, "from-b", 6, 1000), 6);
+        int v;
+        ipcf_peer_info from;
+        for (int k = 0; k < 2; k++) {
+                int h = k ? c : b;
+                for (int i = 0; i < 100; i++) {
+                        CHECK_EQ(ipcf_mcast_recv(h, &v, sizeof(v), &from, 1000), sizeof(v));
+                        CHECK_EQ(v, i);
+                        CHECK_EQ(from.pid, getpid());
+                }
+        }
+        char buf[16];
+        CHECK_EQ(ipcf_mcast_recv(a, buf, sizeof(buf), NULL, 1000), 6);
+        CHECK_MEM(buf, "from-b", 6);
+        CHECK_EQ(ipcf_mcast_recv(c, buf, sizeof(buf), NULL, 1000), 6);
+        /* Nobody gets its own. */
+        CHECK_ERR(ipcf_mcast_recv(b, buf, sizeof(buf), NULL, 0), -EAGAIN);
+        CHECK_ERR(ipcf_mcast_recv(a, buf, sizeof(buf), NULL, 50), -ETIMEDOUT);
+        CHECK_EQ(ipcf_mcast_lost(a), 0);
+        /* Leave: the others go on. */
+        CHECK_OK(ipcf_mcast_leave(c));
+        CHECK_EQ(ipcf_mcast_send(a, "x", 1, 1000), 1);
+        CHECK_EQ(ipcf_mcast_recv(b, buf, sizeof(buf), NULL, 1000), 1);
+        /* Destroy ends every member with a reason. */
+        CHECK_OK(ipcf_mcast_destroy("grp.a"));
+        CHECK_ERR(ipcf_mcast_recv(b, buf, sizeof(buf), NULL, 1000), -EPIPE);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(b, &why));
+        CHECK(strcmp(why.text, "group destroyed") == 0);
+        CHECK_ERR(ipcf_mcast_send(a, "x", 1, 1000), -EPIPE);
+        CHECK_ERR(ipcf_mcast_destroy("grp.a"), -ENOENT);
+        test_daemon_stop(&d);
+}
+
+TEST(slow_member_block_policy_blocks_the_sender_and_loses_nothing) {
+        test_daemon_start(&d, NULL, NULL);
+        create_small("grp.block", IPCF_MCAST_BLOCK);
+        int a = CHECK_OK(join_small("grp.block", 4096));
+        int fast = CHECK_OK(join_small("grp.block", 1 << 20));
+        int slow = CHECK_OK(join_small("grp.block", 4096));
+        uint64_t sent = 0;
+        ssize_t r;
+        while ((r = ipcf_mcast_send(a, &sent, sizeof(sent), 200)) == sizeof(sent))
+                sent++;
+        CHECK_ERR(r, -ETIMEDOUT);
+        /* The slow member's ring (64) + the group's FIFO (16) + the sender's ring (64). */
+        CHECK(sent >= 64 && sent <= 64 + 16 + 64 + 2);
+        /* Now the slow one reads: everything, in order; the sender can go on. */
+        uint64_t v;
+        for (uint64_t i = 0; i < sent; i++) {
+                CHECK_EQ(ipcf_mcast_recv(slow, &v, sizeof(v), NULL, 2000), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        for (uint64_t i = 0; i < sent; i++) {
+                CHECK_EQ(ipcf_mcast_recv(fast, &v, sizeof(v), NULL, 2000), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        CHECK_EQ(ipcf_mcast_lost(slow), 0);
+        CHECK_EQ(ipcf_mcast_send(a, &sent, sizeof(sent), 1000), sizeof(sent));
+        CHECK_EQ(ipcf_mcast_recv(slow, &v, sizeof(v), NULL, 2000), sizeof(v));
+        CHECK_EQ(v, sent);
+        test_daemon_stop(&d);
+}
+
+TEST(slow_member_drop_policy_loses_only_its_own_and_is_told) {
+        test_daemon_start(&d, NULL, NULL);
+        create_small("grp.drop", IPCF_MCAST_DROP);
+        int a = CHECK_OK(join_small("grp.drop", 1 << 20));
+        int fast = CHECK_OK(join_small("grp.drop", 1 << 20));
+        int slow = CHECK_OK(join_small("grp.drop", 4096));
+        const uint64_t N = 1000;
+        for (uint64_t i = 0; i < N; i++)
+                CHECK_EQ(ipcf_mcast_send(a, &i, sizeof(i), 2000), sizeof(i));
+        /* The fast member (a big ring) gets all of them. */
+        uint64_t v;
+        for (uint64_t i = 0; i < N; i++) {
+                CHECK_EQ(ipcf_mcast_recv(fast, &v, sizeof(v), NULL, 2000), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        CHECK_EQ(ipcf_mcast_lost(fast), 0);
+        /* The slow one: what fitted, in order, and the count of the rest. */
+        uint64_t got = 0, last = 0;
+        while (ipcf_mcast_recv(slow, &v, sizeof(v), NULL, 300) == sizeof(v)) {
+                CHECK(got == 0 || v > last);
+                last = v;
+                got++;
+        }
+        int64_t lost = ipcf_mcast_lost(slow);
+        CHECK(lost > 0);
+        CHECK_EQ(got + (uint64_t)lost, N);
+        /* It is a member still: later messages reach it. */
+        CHECK_EQ(ipcf_mcast_send(a, &N, sizeof(N), 1000), sizeof(N));
+        CHECK_EQ(ipcf_mcast_recv(slow, &v, sizeof(v), NULL, 2000), sizeof(v));
+        CHECK_EQ(v, N);
+        test_daemon_stop(&d);
+}
+
+TEST(slow_member_remove_policy_removes_it_too_slow) {
+        test_daemon_start(&d, NULL, NULL);
+        create_small("grp.rm", IPCF_MCAST_REMOVE);
+        int a = CHECK_OK(join_small("grp.rm", 1 << 20));
+        int fast = CHECK_OK(join_small("grp.rm", 1 << 20));
+        int slow = CHECK_OK(join_small("grp.rm", 4096));
+        const uint64_t N = 1000;
+        for (uint64_t i = 0; i < N; i++)
+                CHECK_EQ(ipcf_mcast_send(a, &i, sizeof(i), 2000), sizeof(i));
+        uint64_t v;
+        for (uint64_t i = 0; i < N; i++) {
+                CHECK_EQ(ipcf_mcast_recv(fast, &v, sizeof(v), NULL, 2000), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        /* The slow one reads what it was given (a prefix, in order), then the end. */
+        uint64_t got = 0;
+        ssize_t r;
+        while ((r = ipcf_mcast_recv(slow, &v, sizeof(v), NULL, 2000)) == sizeof(v)) {
+                CHECK_EQ(v, got);
+                got++;
+        }
+        CHECK_ERR(r, -EPIPE);
+        CHECK(got > 0 && got < N);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(slow, &why));
+        CHECK(strcmp(why.text, "too slow") == 0);
+        ipcf_model_entry *e;
+        size_t n;
+        CHECK_OK(ipcf_model_list(&e, &n));
+        CHECK_EQ(n, 1);
+        CHECK_EQ(e[0].kind, 1);
+        CHECK_EQ(e[0].senders, 2);
+        free(e);
+        test_daemon_stop(&d);
+}
+
+static void join_and_die(void *arg) {
+        int h = CHECK_OK(join_small((const char *)arg, 4096));
+        (void)h;
+        raise(SIGKILL);
+}
+
+TEST(killed_member_does_not_block_the_group) {
+        test_daemon_start(&d, NULL, NULL);
+        create_small("grp.k", IPCF_MCAST_BLOCK);
+        int a = CHECK_OK(join_small("grp.k", 1 << 20));
+        int b = CHECK_OK(join_small("grp.k", 1 << 20));
+        pid_t c = test_fork(join_and_die, "grp.k");
+        CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+        /* Far more than its ring: the dead member must not hold the group. */
+        for (uint64_t i = 0; i < 2000; i++) {
+                CHECK_EQ(ipcf_mcast_send(a, &i, sizeof(i), 2000), sizeof(i));
+                uint64_t v;
+                CHECK_EQ(ipcf_mcast_recv(b, &v, sizeof(v), NULL, 2000), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        test_daemon_stop(&d);
+}
