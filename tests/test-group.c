@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -774,5 +776,167 @@ TEST_TIMEOUT(shm_permissions, 20) {
                 _exit(0);
         }
         CHECK_EQ(test_wait(p, 10000), 0);
+        test_daemon_stop(&d);
+}
+
+/* ---- bounds and protocol ------------------------------------------------ */
+
+TEST_TIMEOUT(quotas_and_limits, 20) {
+        start();
+        CHECK_ERR(ipcf_group_create("g.huge", (16ull << 30) + 1, NULL), -EINVAL);
+        CHECK_ERR(ipcf_group_create("g.big", 5ull << 30, NULL), -EDQUOT); /* 4 GiB per user */
+        uid_t many[17] = { 0 };
+        ipcf_group_opts o = { .size = sizeof(o), .uids = many, .n_uids = 17 };
+        CHECK_ERR(ipcf_group_create("g.many", 4096, &o), -EINVAL);
+        CHECK_OK(ipcf_group_create("g.q0", 3ull << 30, NULL)); /* sparse: nothing touched */
+        CHECK_ERR(ipcf_group_resize("g.q0", 5ull << 30), -EDQUOT);
+        CHECK_ERR(ipcf_group_create("g.q1", 2ull << 30, NULL), -EDQUOT);
+        CHECK_OK(ipcf_group_dissolve("g.q0"));
+        char name[32];
+        for (int i = 0; i < 64; i++) {
+                snprintf(name, sizeof(name), "g.n%d", i);
+                CHECK_OK(ipcf_group_create(name, 4096, NULL));
+        }
+        CHECK_ERR(ipcf_group_create("g.n64", 4096, NULL), -EDQUOT);
+        CHECK_ERR(ipcf_shm_open("s.n64", O_CREAT | O_RDWR, 0600), -EDQUOT);
+        CHECK_OK(ipcf_group_dissolve("g.n0"));
+        CHECK_OK(ipcf_group_create("g.n64", 4096, NULL));
+        test_daemon_stop(&d);
+}
+
+/* Raw control messages: malformed group requests drop the client only. */
+#include "common/ctl.h"
+
+static int raw_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(d.dir) + sizeof(CTL_SOCKET_NAME) + 1 > sizeof(sa.sun_path))
+                return -1;
+        memcpy(sa.sun_path, d.dir, strlen(d.dir));
+        sa.sun_path[strlen(d.dir)] = '/';
+        memcpy(sa.sun_path + strlen(d.dir) + 1, CTL_SOCKET_NAME, sizeof(CTL_SOCKET_NAME));
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return -1;
+        return fd;
+}
+
+/* Send b (with fd if >= 0); returns the reply's type, 0 at EOF (dropped). */
+static int raw_call(ctl_builder *b, int fd_to_pass, uint32_t *ret_errno) {
+        int s = raw_connect();
+        if (s < 0 || ctl_end(b) < 0 || ctl_send(s, b, &fd_to_pass, fd_to_pass >= 0) < 0)
+                return -1;
+        static uint8_t buf[CTL_MSG_MAX];
+        int fds[CTL_FDS_MAX];
+        unsigned nfds;
+        ssize_t n = ctl_recv(s, buf, sizeof(buf), fds, &nfds, 0);
+        for (unsigned i = 0; i < nfds; i++)
+                close(fds[i]);
+        close(s);
+        ctl_msg m;
+        if (n <= 0)
+                return (int)n;
+        if (ctl_msg_parse(buf, (size_t)n, &m) < 0)
+                return -1;
+        if (ret_errno)
+                ctl_get_u32(&m, CTL_A_ERRNO, ret_errno);
+        return m.type;
+}
+
+TEST_TIMEOUT(protocol_violations, 20) {
+        start();
+        ctl_builder *b = malloc(sizeof(*b));
+        uint32_t e = 0;
+        /* An ALLOW_UID of 2 bytes. */
+        ctl_begin(b, CTL_GROUP_CREATE, 1);
+        ctl_put_str(b, CTL_A_NAME, "g.p");
+        ctl_put_u64(b, CTL_A_SHM_SIZE, 4096);
+        ctl_put(b, CTL_A_ALLOW_UID, "ab", 2);
+        CHECK_EQ(raw_call(b, -1, NULL), 0);
+        /* An ALLOW_NAME without its NUL. */
+        ctl_begin(b, CTL_GROUP_CREATE, 1);
+        ctl_put_str(b, CTL_A_NAME, "g.p");
+        ctl_put_u64(b, CTL_A_SHM_SIZE, 4096);
+        ctl_put(b, CTL_A_ALLOW_NAME, "prog", 4);
+        CHECK_EQ(raw_call(b, -1, NULL), 0);
+        /* A SHM_SIZE of 4 bytes; a MEMBER_ID of 4 bytes. */
+        ctl_begin(b, CTL_GROUP_RESIZE, 1);
+        ctl_put_str(b, CTL_A_NAME, "g.p");
+        ctl_put_u32(b, CTL_A_SHM_SIZE, 4096);
+        CHECK_EQ(raw_call(b, -1, NULL), 0);
+        ctl_begin(b, CTL_GROUP_EXIT, 1);
+        ctl_put_u32(b, CTL_A_MEMBER_ID, 1);
+        CHECK_EQ(raw_call(b, -1, NULL), 0);
+        /* A name with a NUL inside. */
+        ctl_begin(b, CTL_GROUP_JOIN, 1);
+        ctl_put(b, CTL_A_NAME, "g\0p", 4);
+        CHECK_EQ(raw_call(b, -1, NULL), 0);
+        /* A descriptor where none belongs. */
+        ctl_begin(b, CTL_GROUP_JOIN, 1);
+        ctl_put_str(b, CTL_A_NAME, "g.p");
+        CHECK_EQ(raw_call(b, 0, NULL), 0);
+        /* Well-formed but bad values: an answer, not a drop. */
+        ctl_begin(b, CTL_GROUP_CREATE, 1);
+        ctl_put_str(b, CTL_A_NAME, "g.p");
+        ctl_put_u64(b, CTL_A_SHM_SIZE, 4096);
+        ctl_put_u32(b, CTL_A_GROUP_FLAGS, 7);
+        CHECK_EQ(raw_call(b, -1, &e), CTL_ERROR);
+        CHECK_EQ(e, EINVAL);
+        ctl_begin(b, CTL_SHM_OPEN, 1);
+        ctl_put_str(b, CTL_A_NAME, "s.p");
+        ctl_put_u32(b, CTL_A_SHM_FLAGS, 1u << 20);
+        CHECK_EQ(raw_call(b, -1, &e), CTL_ERROR);
+        CHECK_EQ(e, EINVAL);
+        ctl_begin(b, CTL_GROUP_EXIT, 1);
+        ctl_put_u64(b, CTL_A_MEMBER_ID, 12345); /* not ours */
+        CHECK_EQ(raw_call(b, -1, &e), CTL_ERROR);
+        CHECK_EQ(e, ENOENT);
+        free(b);
+        /* The daemon is unharmed. */
+        CHECK_OK(ipcf_group_create("g.p", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.p"));
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
+
+/* The tool: ipcf shm create / write / cat / ls / info / dissolve. */
+static char *run_tool(const char *stdin_text, const char *args, int *ret_status) {
+        char *bin = test_build_path("bin/ipcf"), cmd[512];
+        snprintf(cmd, sizeof(cmd), "printf '%s' | %s %s 2>&1", stdin_text, bin, args);
+        free(bin);
+        FILE *f = popen(cmd, "r");
+        static char out[4096];
+        size_t n = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
+        out[n] = 0;
+        int st = f ? pclose(f) : -1;
+        *ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return out;
+}
+
+TEST_TIMEOUT(cli_shm, 30) {
+        start();
+        int st;
+        run_tool("", "shm create g.cli 8k", &st);
+        CHECK_EQ(st, 0);
+        run_tool("hello-group", "shm write g.cli 100", &st);
+        CHECK_EQ(st, 0);
+        char *out = run_tool("", "shm cat g.cli 100 11", &st);
+        CHECK_EQ(st, 0);
+        CHECK(strcmp(out, "hello-group") == 0);
+        out = run_tool("0123", "shm write g.cli 8190", &st);
+        CHECK_EQ(st, 1);
+        CHECK(strstr(out, "refused"));
+        out = run_tool("", "shm ls", &st);
+        CHECK_EQ(st, 0);
+        CHECK(strstr(out, "g.cli") && strstr(out, "8.00 KiB") && strstr(out, "live"));
+        out = run_tool("", "shm info g.cli", &st);
+        CHECK_EQ(st, 0);
+        CHECK(strstr(out, "0 members"));
+        run_tool("", "shm frob g.cli", &st);
+        CHECK_EQ(st, 2);
+        run_tool("", "shm dissolve g.cli", &st);
+        CHECK_EQ(st, 0);
+        out = run_tool("", "shm cat g.cli", &st);
+        CHECK_EQ(st, 1);
+        CHECK(strstr(out, "g.cli"));
         test_daemon_stop(&d);
 }

@@ -47,6 +47,10 @@ const char *ipcf_strerror(int err) {
         case ENOMEM: return "out of memory";
         case ENAMETOOLONG: return "name too long";
         case EOPNOTSUPP: return "not supported for this flow";
+        case EIDRM: return "shared-memory group dissolved";
+        case ERANGE: return "outside the group's memory";
+        case ENOTRECOVERABLE: return "group lock unusable: its holder died and it was not repaired";
+        case EEXIST: return "name exists";
         default: return strerror(err < 0 ? -err : err);
         }
 }
