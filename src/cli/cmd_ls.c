@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+void cli_ls_models(bool json);
+
 static const char ls_usage[] =
         "usage: ipcf ls [--json]\n\n"
         "List the names registered with this host's facility and its flows.\n"
@@ -111,6 +113,7 @@ static void print_text(const ipcf_listing *l) {
         print_names(l);
         putchar('\n');
         print_flows(l);
+        cli_ls_models(false); /* cmd_mbox.c: mailboxes and groups, if any */
 }
 
 /* The script view: the object described at the top of this file. Numbers
@@ -145,7 +148,9 @@ static void print_json(const ipcf_listing *l) {
                        f->msgs_ab, f->bytes_ab, f->queued_ab, f->msgs_ba, f->bytes_ba,
                        f->queued_ba, f->state == 0 ? "live" : "closing");
         }
-        printf("]}\n");
+        printf("]");
+        cli_ls_models(true); /* cmd_mbox.c: ,"models":[...] */
+        printf("}\n");
 }
 
 /* ipcf ls [--json]: one ipcf_list() snapshot, printed one way or the other. */

@@ -15,6 +15,9 @@
 #include <sys/resource.h>
 
 int cmd_shm(int argc, char **argv); /* cmd_shm.c: shared-memory groups */
+int cmd_mbox(int argc, char **argv);  /* cmd_mbox.c: mailboxes */
+int cmd_mcast(int argc, char **argv); /* cmd_mcast.c: multicast groups */
+int cmd_watch(int argc, char **argv); /* cmd_watch.c: notifications */
 
 typedef struct cli_command {
         const char *name;
@@ -29,6 +32,9 @@ static const cli_command commands[] = {
         { "ping", cmd_ping, "measure round trips to an echoing listener" },
         { "perf", cmd_perf, "measure throughput to a sinking listener" },
         { "shm", cmd_shm, "shared-memory groups and named segments (create, ls, cat, ...)" },
+        { "mbox", cmd_mbox, "mailboxes: create, send, recv, destroy, ls" },
+        { "mcast", cmd_mcast, "multicast groups: create, join, send, destroy, ls" },
+        { "watch", cmd_watch, "print when names appear and disappear" },
 };
 
 static void print_help(FILE *out) {
