@@ -158,6 +158,15 @@ enum ctl_role {
         CTL_ROLE_MAX_ = 6,
 };
 
+/* Internal REGISTER flags, beyond enum ipcf_reg_flags (the library's inboxes
+ * use them): the daemon accepts on the registration's behalf every request
+ * of the role in bits 24..31 and sends its FLOW (5 fds) on the registration
+ * socket instead of a REQUEST; a request of another role is refused at once
+ * (ECONNREFUSED, "wrong kind of channel"). */
+#define CTL_REG_AUTO (1u << 16)
+#define CTL_REG_ROLE_SHIFT 24
+#define CTL_REG_FLAGS_KNOWN (IPCF_REG_EXCLUSIVE | CTL_REG_AUTO | (0xffu << CTL_REG_ROLE_SHIFT))
+
 /* Fixed wire structs: little-endian, packed, no implicit padding. */
 struct __attribute__((packed)) ctl_qos_wire {
         uint8_t capacity, mode, full, role; /* role: enum ctl_role */

@@ -37,6 +37,7 @@
 #define DISPATCH_MAX 256
 
 static void alloc_on_reply(loop_io *io, uint32_t events);
+static int alloc_accept(alloc *a, reg *g, client *c, int sock, uint32_t seq);
 static void alloc_on_timer(loop_timer *t);
 
 static alloc *alloc_find(ipcfd *d, uint64_t id) {
@@ -96,8 +97,9 @@ void alloc_fail(alloc *a, int err, const char *reason, uint32_t end_code) {
 }
 
 /* Try the registrations of a's name, least loaded first. Returns 0 when a
- * REQUEST went out (a is PENDING), -EBUSY if some exist but none could take
- * it, -ENOENT if none exist. */
+ * REQUEST went out (a is PENDING), 1 when an inbox took it or refused it at
+ * once (a is then handed over or gone: do not touch it), -EBUSY if some exist
+ * but none could take it, -ENOENT if none exist. */
 static int alloc_try_regs(alloc *a) {
         ipcfd *d = a->d;
         reg *cand[DISPATCH_MAX];
@@ -120,6 +122,24 @@ static int alloc_try_regs(alloc *a) {
         ctl_put(b, CTL_A_QOS, &qw, sizeof(qw));
         int r = ctl_end(b);
         for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (cand[i]->flags & CTL_REG_AUTO) {
+                        /* An inbox: accepted here, its FLOW on the registration
+                         * socket; a request of the wrong role is refused. */
+                        free(b);
+                        if ((cand[i]->flags >> CTL_REG_ROLE_SHIFT) != a->qos.reserved0) {
+                                alloc_fail(a, -ECONNREFUSED, "wrong kind of channel for this name",
+                                           IPCF_END_REFUSED);
+                                return 1;
+                        }
+                        a->target = cand[i];
+                        a->target->pending++;
+                        dlist_add_tail(&a->target->pending_allocs, &a->target_link);
+                        a->state = ALLOC_PENDING;
+                        r = alloc_accept(a, cand[i], cand[i]->owner, cand[i]->sock, 0);
+                        if (r < 0 && r != -ECANCELED)
+                                alloc_fail(a, r, NULL, 0);
+                        return 1;
+                }
                 /* EAGAIN: that socket is full, a full backlog. Other errors
                  * (the client just closed it): try the next one as well. */
                 if (ctl_send(cand[i]->sock, b, NULL, 0) < 0)
@@ -140,7 +160,7 @@ static int alloc_try_regs(alloc *a) {
 /* First dispatch: registrations, else activation, else ENOENT. */
 static void alloc_dispatch(alloc *a) {
         int r = alloc_try_regs(a);
-        if (r == 0)
+        if (r >= 0)
                 return;
         if (r == -ENOENT) {
                 const conf_rule *rule = conf_match(&a->d->conf, a->name);
@@ -323,20 +343,34 @@ static int alloc_lookup_decision(client *c, const ctl_msg *m, reg **ret_reg, all
 }
 
 int alloc_handle_accept(client *c, const ctl_msg *m) {
-        ipcfd *d = c->d;
         reg *g;
         alloc *a;
-        flow *f;
         int r = alloc_lookup_decision(c, m, &g, &a);
         if (r == -EBADMSG)
                 return r;
         if (r < 0)
                 return client_reply_error(c, m->seq, r), 0;
+        r = alloc_accept(a, g, c, c->fd, m->seq);
+        if (r < 0)
+                client_reply_error(c, m->seq, r);
+        return 0;
+}
+
+/* Accept a (pending on g) for client c, whose FLOW goes to sock (its
+ * connection with the ACCEPT's seq, or an inbox's registration socket with
+ * seq 0). Returns 0 when the flow is made and both FLOWs are sent (or the
+ * acceptor's failed: it is then dropped like any dead client), or a negative
+ * errno for the acceptor, with a untouched (still pending) except for
+ * -ECANCELED (a is gone). */
+static int alloc_accept(alloc *a, reg *g, client *c, int sock, uint32_t seq) {
+        ipcfd *d = c->d;
+        flow *f;
+        int r;
         /* Each side is charged to its holder's uid. The acceptor's own quota
          * (or the global cap) refuses the ACCEPT; the request stays pending. */
         bool same = a->user == c->user;
         if (d->n_flows >= d->caps.flows || quota_check(c->user, QUOTA_FLOWS, same ? 2 : 1) < 0)
-                return client_reply_error(c, m->seq, -EDQUOT), 0;
+                return -EDQUOT;
         /* The requester was checked at ALLOC but may have made other flows
          * since: then it is the allocation that fails (EDQUOT), and for the
          * acceptor the request is simply gone (ECANCELED: ipcf_accept()
@@ -346,12 +380,11 @@ int alloc_handle_accept(client *c, const ctl_msg *m) {
                 g->pending--;
                 a->target = NULL;
                 alloc_fail(a, -EDQUOT, NULL, 0);
-                return client_reply_error(c, m->seq, -ECANCELED), 0;
+                return -ECANCELED;
         }
         r = flow_new(d, a->name, &a->qos, &a->layout, &f);
         if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
-
+                return r;
         flow_side_attach(f, 0, a->requester, &a->cred, a->prog, a->user);
         flow_side_attach(f, 1, c, &c->cred, c->prog, c->user);
         f->reg_id = g->node.id;
@@ -374,7 +407,7 @@ int alloc_handle_accept(client *c, const ctl_msg *m) {
                           strerror(-r));
                 flow_free(f);
                 alloc_free(a);
-                return client_reply_error(c, m->seq, -ECANCELED), 0;
+                return -ECANCELED;
         }
         quota_release(a->user, QUOTA_PENDING, 1);
         a->pending_charged = false;
@@ -386,7 +419,7 @@ int alloc_handle_accept(client *c, const ctl_msg *m) {
 
         /* If this fails c is dropped after this request, and its side ends
          * with PEER_DIED like any death. */
-        flow_send(f, 1, c->fd, m->seq, c);
+        flow_send(f, 1, sock, seq, sock == c->fd ? c : NULL);
         flow_drop_memfd(f);
         return 0;
 }

@@ -144,7 +144,8 @@ int registry_handle_register(client *c, const ctl_msg *m) {
         r = ctl_get_u32(m, CTL_A_BACKLOG, &backlog);
         if (r == -EBADMSG)
                 return r;
-        if (flags & ~(uint32_t)IPCF_REG_EXCLUSIVE)
+        if ((flags & ~(uint32_t)CTL_REG_FLAGS_KNOWN) ||
+            (flags >> CTL_REG_ROLE_SHIFT) >= CTL_ROLE_MAX_)
                 return client_reply_error(c, m->seq, -EINVAL), 0;
         if (backlog == 0)
                 backlog = REG_BACKLOG_DEFAULT;

@@ -3,8 +3,10 @@
  * datagram endpoints).
  *
  * An inbox owns a set of channels (flows) and, if named, the registration of
- * its name: requests for the name are accepted by the inbox itself, provided
- * they ask for the inbox's role (ctl_role), and refused otherwise. Every
+ * its name, made with CTL_REG_AUTO: the daemon accepts requests of the
+ * inbox's role on its behalf (so a sender never waits for the receiver to come
+ * round) and refuses other roles; the inbox takes the ready flows from its
+ * registration socket. Every
  * message taken is stamped with its channel's peer, which the daemon took from
  * the kernel when the channel was allocated: a sender cannot pose as another.
  *
@@ -48,7 +50,8 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
                 return e;
         }
         if (name) {
-                int r = b->reg_h = ipcf_register(name, opts);
+                uint32_t auto_role = CTL_REG_AUTO | (uint32_t)role << CTL_REG_ROLE_SHIFT;
+                int r = b->reg_h = reg_register(name, opts, auto_role);
                 struct epoll_event ev = { .events = EPOLLIN, .data.u64 = REG_MARK };
                 if (r >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, ipcf_fd(b->reg_h), &ev) < 0)
                         r = -errno;
@@ -129,19 +132,15 @@ void inbox_close_all(inbox *b, const char *why) {
         b->reg_h = -1;
 }
 
-/* Accept every requester waiting on the name (never blocks). */
+/* Take in every channel the daemon made for the name (never blocks): it
+ * accepted them on our behalf (CTL_REG_AUTO), checking their role. */
 static void accept_pending(inbox *b) {
         if (b->reg_h < 0)
                 return;
         for (;;) {
-                ipcf_request req;
-                if (ipcf_request_next(b->reg_h, &req, 0) < 0)
+                int ph = reg_take_flow(b->reg_h);
+                if (ph == -EAGAIN || ph == -EHOSTDOWN || ph == -EBADF)
                         return;
-                if (req.qos.reserved0 != b->role) {
-                        ipcf_request_refuse(b->reg_h, &req, "wrong kind of channel for this name");
-                        continue;
-                }
-                int ph = ipcf_request_accept(b->reg_h, &req);
                 if (ph >= 0 && inbox_add_locked(b, ph) < 0)
                         ipcf_dealloc(ph, "cannot take more senders");
         }

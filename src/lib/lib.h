@@ -179,6 +179,11 @@ typedef struct reg {
 } reg;
 
 void reg_destroy(reg *r);
+/* ipcf_register with internal flags (CTL_REG_AUTO | role << CTL_REG_ROLE_SHIFT). */
+int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags);
+/* An auto-accepting registration: take one FLOW the daemon sent on its socket
+ * and make its port. -EAGAIN if none waits, -EHOSTDOWN if the daemon is gone. */
+int reg_take_flow(int h);
 
 /* ---- shared-memory groups (group.c, bbuf.c) ------------------------------ */
 
@@ -194,6 +199,8 @@ typedef struct group {
         pthread_rwlock_t maplock;
         uint8_t *resv;                   /* guard page, data, guard page */
         size_t resv_len;
+        uint8_t *pin_resv;               /* the view ipcf_group_ptr handed out, */
+        size_t pin_len;                  /* kept until retired (group.c: PINNING) */
         uint8_t *data;
         uint64_t size;                   /* bytes mapped at data */
         uint64_t gen;                    /* the generation the mapping reflects */

@@ -22,6 +22,12 @@ void reg_destroy(reg *r) {
 }
 
 int ipcf_register(const char *name, const ipcf_reg_opts *opts) {
+        if (opts && (opts->flags & ~(uint32_t)IPCF_REG_EXCLUSIVE))
+                return -EINVAL;
+        return reg_register(name, opts, 0);
+}
+
+int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags) {
         ipcf_reg_opts o = { 0 };
         uint64_t reg_id;
         int r;
@@ -30,8 +36,7 @@ int ipcf_register(const char *name, const ipcf_reg_opts *opts) {
                 return -EINVAL;
         if (opts)
                 o = *opts;
-        if (o.flags & ~(uint32_t)IPCF_REG_EXCLUSIVE)
-                return -EINVAL;
+        o.flags |= internal_flags;
         conn_call *c = conn_call_new(CTL_REGISTER);
         if (!c)
                 return -ENOMEM;
@@ -73,6 +78,33 @@ int ipcf_unregister(int h) {
         }
         handle_put(g);
         return 0;
+}
+
+int reg_take_flow(int h) {
+        reg *g = handle_get_reg(h);
+        if (!g)
+                return -EBADF;
+        uint8_t *buf = malloc(CTL_MSG_MAX);
+        int fds[CTL_FDS_MAX];
+        unsigned n = 0;
+        ctl_msg m;
+        int r = -ENOMEM;
+        if (buf) {
+                ssize_t len = ctl_recv(g->sock, buf, CTL_MSG_MAX, fds, &n, MSG_DONTWAIT);
+                if (len == 0)
+                        r = -EHOSTDOWN;
+                else if (len < 0)
+                        r = (int)len;
+                else if (ctl_msg_parse(buf, (size_t)len, &m) < 0 || m.type != CTL_FLOW || n != 5)
+                        r = -EPROTO;
+                else
+                        r = port_open_from_flow(&m, fds);
+        }
+        for (unsigned i = 0; i < n; i++)
+                safe_close(fds[i]);
+        free(buf);
+        handle_put(g);
+        return r;
 }
 
 /* Parse one REQUEST into *ret. */
