@@ -194,7 +194,7 @@ struct __attribute__((packed)) ctl_flow_entry_wire {
         struct ctl_qos_wire qos;
         uint64_t msgs_ab, bytes_ab, queued_ab;
         uint64_t msgs_ba, bytes_ba, queued_ba;
-        uint32_t state, reserved;
+        uint32_t state, drops; /* drops: datagrams dropped, both ways */
 };
 
 /* Shared-memory groups (docs/GROUPS.md). */

@@ -96,6 +96,7 @@ struct ring_ctl {
         /* written by the producer */
         _Alignas(CACHELINE) _Atomic uint64_t head;  /* bytes published */
         _Atomic uint64_t msgs_w, bytes_w;           /* messages, payload bytes written */
+        _Atomic uint64_t drops;                     /* datagrams dropped, queue full */
         /* written by the consumer */
         _Alignas(CACHELINE) _Atomic uint64_t tail;  /* bytes consumed */
         _Atomic uint64_t msgs_r, bytes_r;

@@ -93,6 +93,9 @@ int list_handle(client *c, const ctl_msg *m) {
                 e.bytes_ba = htole64(v[4]);
                 e.queued_ba = htole64(v[5]);
                 e.state = htole32(flow_state(f));
+                uint64_t drops = atomic_load(&flow_ctl_of(f->hdr, 0)->drops) +
+                                 atomic_load(&flow_ctl_of(f->hdr, 1)->drops);
+                e.drops = htole32((uint32_t)MIN(drops, (uint64_t)UINT32_MAX));
                 if (!list_fits(b, sizeof(e))) {
                         more = 1;
                         break;

@@ -40,6 +40,7 @@ struct slot {
                 reg reg;
                 group group;
                 service service;
+                dgram_ep dgram;
         } u;
 };
 
@@ -131,6 +132,11 @@ port *handle_get_port(int h) { return handle_get(h, HANDLE_PORT); }
 reg *handle_get_reg(int h) { return handle_get(h, HANDLE_REG); }
 group *handle_get_group(int h) { return handle_get(h, HANDLE_GROUP); }
 service *handle_get_service(int h) { return handle_get(h, HANDLE_SERVICE); }
+dgram_ep *handle_get_dgram(int h) { return handle_get(h, HANDLE_DGRAM); }
+
+void handle_ref(void *obj) {
+        atomic_fetch_add(&slot_of(obj)->refs, 1);
+}
 
 void handle_put(void *obj) {
         struct slot *s = slot_of(obj);
@@ -145,6 +151,8 @@ void handle_put(void *obj) {
                 group_destroy(&s->u.group);
         else if (atomic_load(&s->kind) == HANDLE_SERVICE)
                 service_destroy(&s->u.service);
+        else if (atomic_load(&s->kind) == HANDLE_DGRAM)
+                dgram_destroy(&s->u.dgram);
         else
                 reg_destroy(&s->u.reg);
         slot_release(s);

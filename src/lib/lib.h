@@ -62,12 +62,13 @@ void conn_call_free(conn_call *c);
 
 /* ---- handle table (handles.c) ------------------------------------------- */
 
-enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2, HANDLE_GROUP = 3, HANDLE_SERVICE = 4 };
+enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2, HANDLE_GROUP = 3, HANDLE_SERVICE = 4, HANDLE_DGRAM = 5 };
 
 struct port;
 struct reg;
 struct group;
 struct service;
+struct dgram_ep;
 
 /* Reserve a slot for a new object of kind: returns its zeroed memory (a port
  * or a reg) and the number in *ret_h, or NULL (out of handles/memory). Then
@@ -80,6 +81,9 @@ struct port *handle_get_port(int h);
 struct reg *handle_get_reg(int h);
 struct group *handle_get_group(int h);
 struct service *handle_get_service(int h);
+struct dgram_ep *handle_get_dgram(int h);
+/* Take one more reference to an object the caller already holds one to. */
+void handle_ref(void *obj);
 /* Drop a reference; the last one of a closed handle destroys the object
  * (port_destroy / reg_destroy) and frees the number. */
 void handle_put(void *obj);
@@ -261,3 +265,21 @@ typedef struct service {
 void service_destroy(service *s);
 /* ipcf_fd() of a service or datagram endpoint: its inbox's descriptor. */
 int service_fd(int h);
+
+/* ---- datagram endpoints (dgram.c) ---------------------------------------- */
+
+struct dgram_out {
+        char name[IPCF_NAME_MAX + 1];  /* the destination */
+        int ph;                        /* our channel to it (also in the inbox) */
+        port *p;                       /* with a reference held */
+};
+
+typedef struct dgram_ep {
+        inbox box;                     /* channels to us, and ours (for answers) */
+        pthread_mutex_t out_lock;      /* guards outs */
+        struct dgram_out *outs;
+        unsigned n_outs, cap_outs;
+        _Atomic uint64_t drops;
+} dgram_ep;
+
+void dgram_destroy(dgram_ep *e);

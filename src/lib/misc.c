@@ -78,6 +78,7 @@ static void flow_from_wire(const struct ctl_flow_entry_wire *w, ipcf_flow_entry 
         e->bytes_ba = le64toh(w->bytes_ba);
         e->queued_ba = le64toh(w->queued_ba);
         e->state = le32toh(w->state);
+        e->drops = le32toh(w->drops);
 }
 
 /* Append the entries of one LIST reply to l (arrays grown as needed). */

@@ -139,9 +139,16 @@ void service_destroy(service *s) {
 
 int service_fd(int h) {
         service *s = handle_get_service(h);
-        if (!s)
-                return -EBADF;
-        int fd = inbox_fd(&s->box);
-        handle_put(s);
-        return fd;
+        if (s) {
+                int fd = inbox_fd(&s->box);
+                handle_put(s);
+                return fd;
+        }
+        dgram_ep *e = handle_get_dgram(h);
+        if (e) {
+                int fd = inbox_fd(&e->box);
+                handle_put(e);
+                return fd;
+        }
+        return -EBADF;
 }
