@@ -71,6 +71,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 ctl_get_fixed(&m, CTL_A_PEER, &pw, sizeof(pw));
                 ctl_get_fixed(&m, CTL_A_NAME_ENTRY, &ne, sizeof(ne));
                 ctl_get_fixed(&m, CTL_A_FLOW_ENTRY, &fe, sizeof(fe));
+                /* Mailboxes, groups, notifications (docs/MODELS.md). */
+                struct ctl_mbox_opts_wire mo;
+                struct ctl_mcast_opts_wire co;
+                struct ctl_model_entry_wire me;
+                ctl_get_fixed(&m, CTL_A_MBOX_OPTS, &mo, sizeof(mo));
+                ctl_get_fixed(&m, CTL_A_MCAST_OPTS, &co, sizeof(co));
+                ctl_get_fixed(&m, CTL_A_MODEL_ENTRY, &me, sizeof(me));
                 /* Iteration visits each attribute once, inside the message. */
                 size_t cur = 0, prev = 0, count = 0;
                 uint16_t type, len;
