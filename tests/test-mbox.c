@@ -381,3 +381,30 @@ TEST_TIMEOUT(four_senders_four_receivers_none_lost_none_duplicated, 300) {
                (unsigned long long)per, (unsigned long long)ms, NS * per * 1000.0 / (double)(ms ? ms : 1));
         test_daemon_stop(&d);
 }
+
+TEST(a_sender_writing_garbage_loses_only_its_own_flow) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.bad", NULL));
+        int rx = CHECK_OK(ipcf_mbox_open("box.bad", IPCF_MBOX_RECV, NULL, 2000));
+        int good = CHECK_OK(ipcf_mbox_open("box.bad", IPCF_MBOX_SEND, NULL, 2000));
+        int bad = CHECK_OK(ipcf_mbox_open("box.bad", IPCF_MBOX_SEND, NULL, 2000));
+        /* A handle is a port: raw writes bypass the framing. */
+        CHECK_EQ(ipcf_write(bad, "xx", 2, 1000), 2);
+        char frame[40] = { 9 }; /* unknown kind */
+        ipcf_write(bad, frame, sizeof(frame), 1000);
+        ssize_t r = 0;
+        for (int i = 0; i < 100 && r >= 0; i++) {
+                r = ipcf_mbox_send(bad, "y", 1, NULL, 100);
+                usleep(10000);
+        }
+        CHECK(r == -EPIPE || r == -EPROTO);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(bad, &why));
+        CHECK(strcmp(why.text, "bad mailbox frame") == 0);
+        /* The mailbox and the others go on. */
+        CHECK_EQ(ipcf_mbox_send(good, "ok", 2, NULL, 1000), 2);
+        char b[8];
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 2);
+        CHECK_MEM(b, "ok", 2);
+        test_daemon_stop(&d);
+}

@@ -5,8 +5,11 @@
  */
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "common/ctl.h"
 #include "ipcf.h"
 #include "support/test.h"
 
@@ -201,5 +204,81 @@ TEST(daemon_death_ends_notifications) {
         test_daemon_kill(&d);
         ipcf_event ev;
         CHECK_ERR(ipcf_notify_next(&ev, 2000), -EHOSTDOWN);
+        test_daemon_stop(&d);
+}
+
+/* ---- the control protocol of the models, spoken raw ------------------------- */
+
+static int raw_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", getenv("IPCF_RUNTIME_DIR"),
+                 CTL_SOCKET_NAME);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0);
+        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        return fd;
+}
+
+/* Send b; return the reply's type and errno (0 for OK), or -1 at EOF. */
+static int raw_call(int fd, ctl_builder *b, uint32_t *ret_errno) {
+        CHECK(ctl_end(b) > 0);
+        CHECK_OK(ctl_send(fd, b, NULL, 0));
+        static uint8_t buf[CTL_MSG_MAX];
+        int fds[CTL_FDS_MAX];
+        unsigned n_fds = 0;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        CHECK_EQ(poll(&p, 1, 5000), 1);
+        ssize_t n = ctl_recv(fd, buf, sizeof(buf), fds, &n_fds, MSG_DONTWAIT);
+        for (unsigned i = 0; i < n_fds; i++)
+                close(fds[i]);
+        if (n <= 0)
+                return -1;
+        ctl_msg m;
+        CHECK_OK(ctl_msg_parse(buf, (size_t)n, &m));
+        *ret_errno = 0;
+        if (m.type == CTL_ERROR)
+                CHECK_OK(ctl_get_u32(&m, CTL_A_ERRNO, ret_errno));
+        return m.type;
+}
+
+TEST(strict_parsing_of_model_requests) {
+        test_daemon_start(&d, NULL, NULL);
+        static ctl_builder b;
+        uint32_t e;
+        int fd = raw_connect();
+        /* Bad values: an error answer, the client stays. */
+        struct ctl_mcast_opts_wire co = { .slow = 7 };
+        ctl_begin(&b, CTL_MCAST_CREATE, 1);
+        ctl_put_str(&b, CTL_A_NAME, "grp.bad");
+        ctl_put(&b, CTL_A_MCAST_OPTS, &co, sizeof(co));
+        CHECK_EQ(raw_call(fd, &b, &e), CTL_ERROR);
+        CHECK_EQ(e, EINVAL);
+        struct ctl_mbox_opts_wire mo = { .flags = 0x80 };
+        ctl_begin(&b, CTL_MBOX_CREATE, 2);
+        ctl_put_str(&b, CTL_A_NAME, "box.bad");
+        ctl_put(&b, CTL_A_MBOX_OPTS, &mo, sizeof(mo));
+        CHECK_EQ(raw_call(fd, &b, &e), CTL_ERROR);
+        CHECK_EQ(e, EINVAL);
+        ctl_begin(&b, CTL_WATCH, 3);
+        ctl_put_str(&b, CTL_A_NAME, "svc.x");
+        CHECK_EQ(raw_call(fd, &b, &e), CTL_ERROR); /* no notification socket yet */
+        CHECK_EQ(e, ENOTCONN);
+        ctl_begin(&b, CTL_MBOX_DESTROY, 4);
+        CHECK_EQ(raw_call(fd, &b, &e), CTL_ERROR); /* no NAME */
+        CHECK_EQ(e, EINVAL);
+        /* A known attribute of the wrong size is a violation: dropped. */
+        ctl_begin(&b, CTL_MBOX_CREATE, 5);
+        ctl_put_str(&b, CTL_A_NAME, "box.bad");
+        ctl_put(&b, CTL_A_MBOX_OPTS, &mo, 3);
+        CHECK_EQ(raw_call(fd, &b, &e), -1);
+        close(fd);
+        /* So is a daemon-to-client type. */
+        fd = raw_connect();
+        ctl_begin(&b, CTL_EVENT, 6);
+        ctl_put_u32(&b, CTL_A_EVENT_KIND, 1);
+        CHECK_EQ(raw_call(fd, &b, &e), -1);
+        close(fd);
+        /* The daemon is fine. */
+        CHECK_OK(ipcf_mbox_create("box.good", NULL));
         test_daemon_stop(&d);
 }
