@@ -381,6 +381,16 @@ TEST_TIMEOUT(resize_raw_pointers, 20) {
         char x = 1;
         CHECK_EQ(ipcf_group_read(g, 8192, &x, 1), 1);
         CHECK_EQ(x, 0);
+        /* The API remapped (read above); the raw pointer's view is pinned:
+         * still mapped, the same memory. */
+        ((volatile char *)p)[100] = 'P';
+        CHECK_EQ(ipcf_group_read(g, 100, &x, 1), 1);
+        CHECK_EQ(x, 'P');
+        CHECK_EQ(ipcf_group_remap(g), 1); /* retires it: the caller's view changed */
+        CHECK_EQ(ipcf_group_remap(g), 0);
+        CHECK_OK(ipcf_group_ptr(g, &p, &size));
+        CHECK_EQ(size, 16384);
+        CHECK_EQ(((char *)p)[100], 'P');
         CHECK_OK(ipcf_group_exit(g));
         test_daemon_stop(&d);
 }

@@ -15,6 +15,11 @@
  * under the write side of maplock, so no API call ever writes through a
  * view older than the change it has seen. The notice eventfd is drained
  * BEFORE the generation is read, so a change after that read rings it again.
+ * PINNING: the view whose address ipcf_group_ptr() handed out is never
+ * unmapped by such an automatic remap; it retires only when the owner calls
+ * ipcf_group_ptr() or ipcf_group_remap() again, or exits. So a raw pointer
+ * never faults under its user because another thread used the API (at most
+ * two views exist: the current one and the pinned one).
  *
  * Who may call: the public functions from any thread; group_access() from
  * bbuf.c.
@@ -37,7 +42,16 @@ static uint64_t page_size(void) {
         return p > 0 ? (uint64_t)p : 4096;
 }
 
+/* Unmap the pinned view (the one ipcf_group_ptr handed out) if it is not
+ * the current one. Under maplock (write) or at destruction. */
+static void group_unpin(group *g) {
+        if (g->pin_resv && g->pin_resv != g->resv)
+                munmap(g->pin_resv, g->pin_len);
+        g->pin_resv = NULL;
+}
+
 void group_destroy(group *g) {
+        group_unpin(g);
         if (g->resv)
                 munmap(g->resv, g->resv_len);
         if (g->ctl)
@@ -80,7 +94,9 @@ static int group_remap_locked(group *g) {
                 munmap(resv, len);
                 return e == ENOMEM ? -ENOMEM : -e;
         }
-        if (g->resv)
+        /* The view a raw pointer was handed out for stays mapped (and
+         * backed: the file never shrinks) until the owner retires it. */
+        if (g->resv && g->resv != g->pin_resv)
                 munmap(g->resv, g->resv_len);
         g->resv = resv;
         g->resv_len = len;
@@ -349,10 +365,18 @@ int ipcf_group_ptr(int h, void **ret_ptr, uint64_t *ret_size) {
         uint8_t *p;
         int r = group_access(g, 0, 0, &p);
         if (r == 0) {
+                group_access_end(g);
+                /* Pin the current view; the one handed out before retires. */
+                pthread_rwlock_wrlock(&g->maplock);
+                if (g->pin_resv != g->resv) {
+                        group_unpin(g);
+                        g->pin_resv = g->resv;
+                        g->pin_len = g->resv_len;
+                }
                 *ret_ptr = g->data;
                 if (ret_size)
                         *ret_size = g->size;
-                group_access_end(g);
+                pthread_rwlock_unlock(&g->maplock);
         }
         handle_put(g);
         return r;
@@ -362,7 +386,15 @@ int ipcf_group_remap(int h) {
         group *g = handle_get_group(h);
         if (!g)
                 return -EBADF;
-        int r = group_remap(g);
+        pthread_rwlock_wrlock(&g->maplock);
+        bool stale = g->pin_resv && g->pin_resv != g->resv;
+        int r = group_remap_locked(g);
+        /* The caller takes notice: a view kept for its raw pointer retires. */
+        if (r >= 0 && (stale || (g->pin_resv && g->pin_resv != g->resv)))
+                r = 1;
+        if (r >= 0 || r == -EIDRM)
+                group_unpin(g);
+        pthread_rwlock_unlock(&g->maplock);
         handle_put(g);
         return r;
 }
