@@ -412,7 +412,7 @@ typedef struct ipcf_flow_entry {
         uint64_t msgs_ab, bytes_ab, queued_ab;  /* a -> b: written, bytes, bytes queued */
         uint64_t msgs_ba, bytes_ba, queued_ba;  /* b -> a */
         uint32_t state;                 /* 0 live, 1 closing (one side gone) */
-        uint32_t reserved;
+        uint32_t drops;                 /* datagrams dropped on it, both ways (queue full) */
 } ipcf_flow_entry;
 
 typedef struct ipcf_listing {
@@ -590,6 +590,70 @@ IPCF_API ssize_t ipcf_call(const char *service, const void *req, size_t len, voi
 
 /* The code of the last -EREMOTEIO of ipcf_call in this thread. */
 IPCF_API int ipcf_call_error(void);
+
+/* ------------------------------------------------------------------------- */
+/* Datagrams (the Internet model's SEND_DG)                                   */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A datagram endpoint sends single messages to names, without allocating a
+ * flow itself, and receives the datagrams sent to its name (if it has one)
+ * and the answers to its own. Every datagram is stamped by the facility with
+ * its sender. Underneath, the endpoint keeps one channel (a flow) per
+ * destination, made on the first send; the receiving side's daemon accepts
+ * channels at once, so a send never waits for the receiver to come round.
+ * A datagram that finds the receiver's queue full is dropped after the
+ * sender's timeout (0: at once) and counted, here (ipcf_dgram_drops) and in
+ * `ipcf ls`.
+ */
+
+typedef struct ipcf_dgram_src {
+        ipcf_peer_info from;     /* the sender, stamped by the facility */
+        int channel;             /* internal: where ipcf_dgram_answer goes */
+        uint32_t reserved;
+} ipcf_dgram_src;
+
+/*
+ * ipcf_dgram_open — a datagram endpoint, receiving datagrams sent to name
+ * (registered; NULL: no name, it receives only answers). opts as for
+ * ipcf_register. Pollable with ipcf_fd() (readable when a datagram may be
+ * waiting). Errors: as ipcf_register(); -EMFILE.
+ */
+IPCF_API int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts);
+
+/*
+ * ipcf_dgram_send — send len bytes (<= the default max_msg_size, 256 KiB) to
+ * the endpoint named dest. If its queue is full, wait up to timeout_ms for
+ * room (0: not at all), then drop the datagram: -EAGAIN / -ETIMEDOUT, counted
+ * as a drop. Errors: -ENOENT, -EACCES, -ECONNREFUSED (dest is not a datagram
+ * endpoint) as ipcf_alloc; -EMSGSIZE; -ECONNRESET dest died (the next send
+ * makes a new channel); -EBADF.
+ */
+IPCF_API ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size_t len,
+                                 int timeout_ms);
+
+/*
+ * ipcf_dgram_recv — the next datagram for ep (fairly across senders), into
+ * buf (cap bytes); returns its length and, if ret_src is not NULL, who sent
+ * it. Errors: -EMSGSIZE cap too small (it stays queued); -EAGAIN, -ETIMEDOUT;
+ * -EBADF.
+ */
+IPCF_API ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, ipcf_dgram_src *ret_src,
+                                 int timeout_ms);
+
+/*
+ * ipcf_dgram_answer — send a datagram back to the sender of src (it arrives
+ * at the endpoint that sent it). Errors: as ipcf_dgram_send; -EPIPE the
+ * sender has closed its endpoint.
+ */
+IPCF_API ssize_t ipcf_dgram_answer(int ep, const ipcf_dgram_src *src, const void *buf, size_t len,
+                                   int timeout_ms);
+
+/* ipcf_dgram_drops — datagrams this endpoint dropped (queue full) so far. */
+IPCF_API int ipcf_dgram_drops(int ep, uint64_t *ret);
+
+/* ipcf_dgram_close — close ep and its channels. Errors: -EBADF. */
+IPCF_API int ipcf_dgram_close(int ep);
 
 /* ------------------------------------------------------------------------- */
 /* Shared-memory groups (Denning's shared page model, made safe)              */
