@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 
+#include "efcp/cc.h"
 #include "efcp/crc32c.h"
 #include "efcp/efcp.h"
 #include "efcp/wire.h"
@@ -74,6 +75,81 @@ TEST_TIMEOUT(wire_frames_roundtrip, 10) {
         /* sequence comparison across the wrap */
         CHECK(efcp_seq_lt(0xfffffff0u, 5));
         CHECK(!efcp_seq_lt(5, 0xfffffff0u));
+}
+
+TEST_TIMEOUT(cc_newreno_rules, 10) {
+        efcp_cc cc;
+        efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, false);
+        CHECK_EQ(cc.cwnd, 10000);
+        /* slow start: +acked bytes */
+        efcp_cc_on_sent(&cc, 1000, 1);
+        efcp_cc_on_acked(&cc, 1000, 1, 2, 1000, false);
+        CHECK_EQ(cc.cwnd, 11000);
+        CHECK_EQ(cc.bytes_in_flight, 0);
+        /* loss: halve, once per recovery period */
+        efcp_cc_on_congestion(&cc, 5, 10);
+        CHECK_EQ(cc.cwnd, 5500);
+        efcp_cc_on_congestion(&cc, 8, 12); /* sent before recovery began */
+        CHECK_EQ(cc.cwnd, 5500);
+        efcp_cc_on_congestion(&cc, 20, 30); /* a new period */
+        CHECK_EQ(cc.cwnd, 2750);
+        for (int i = 0; i < 5; i++)
+                efcp_cc_on_congestion(&cc, 100 + 10 * (uint64_t)i, 101 + 10 * (uint64_t)i);
+        CHECK_EQ(cc.cwnd, 2000); /* never below two datagrams */
+        /* congestion avoidance: one datagram per window of acks */
+        uint64_t w = cc.cwnd;
+        for (uint64_t acked = 0; acked < w; acked += 1000) {
+                efcp_cc_on_sent(&cc, 1000, 200);
+                efcp_cc_on_acked(&cc, 1000, 200, 300, 1000, false);
+        }
+        CHECK_EQ(cc.cwnd, w + 1000);
+        /* application-limited: no growth */
+        efcp_cc_on_acked(&cc, 1000, 300, 400, 1000, true);
+        CHECK_EQ(cc.cwnd, w + 1000);
+        efcp_cc_on_persistent(&cc);
+        CHECK_EQ(cc.cwnd, 2000);
+}
+
+TEST_TIMEOUT(cc_cubic_and_undo, 10) {
+        efcp_cc cc;
+        efcp_cc_init(&cc, EFCP_CC_CUBIC, 1000, false);
+        cc.cwnd = 100000;
+        efcp_cc_on_congestion(&cc, 5, 10);
+        CHECK_EQ(cc.cwnd, 70000); /* β = 0.7 */
+        CHECK(efcp_cc_on_spurious(&cc));
+        CHECK_EQ(cc.cwnd, 100000); /* the only loss was spurious: undone */
+        /* two losses in one period: undone only when both prove spurious */
+        efcp_cc_on_congestion(&cc, 20, 30);
+        efcp_cc_on_congestion(&cc, 25, 31);
+        CHECK_EQ(cc.cwnd, 70000);
+        CHECK(!efcp_cc_on_spurious(&cc));
+        CHECK_EQ(cc.cwnd, 70000);
+        CHECK(efcp_cc_on_spurious(&cc));
+        CHECK_EQ(cc.cwnd, 100000);
+        /* growth in congestion avoidance follows the cubic: after K the
+         * window passes W_max */
+        efcp_cc_on_congestion(&cc, 40, 50);
+        uint64_t t = 60;
+        for (int i = 0; i < 200000 && cc.cwnd < 100000; i++, t += 1000000) {
+                efcp_cc_on_sent(&cc, 1000, t);
+                efcp_cc_on_acked(&cc, 1000, t, t + 1000000, 10000000, false);
+        }
+        CHECK(cc.cwnd >= 100000);
+}
+
+TEST_TIMEOUT(cc_pacer, 10) {
+        efcp_cc cc;
+        efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, true);
+        /* cwnd 10000 over srtt 1 ms: 12.5 MB/s, a 1000-byte packet per 80 µs */
+        uint64_t now = 1000000000, srtt = 1000000;
+        int burst = 0;
+        while (efcp_cc_pace_time(&cc, 1000, now, srtt) == now && burst < 100) {
+                efcp_cc_pace_consume(&cc, 1000, now, srtt);
+                burst++;
+        }
+        CHECK_EQ(burst, 10); /* the bucket holds ten datagrams */
+        uint64_t next = efcp_cc_pace_time(&cc, 1000, now, srtt);
+        CHECK(next > now + 79000 && next < now + 81000);
 }
 
 TEST_TIMEOUT(config_rejects_nonsense, 10) {
@@ -295,6 +371,10 @@ TEST_TIMEOUT(malformed_datagrams_counted, 10) {
         efcp_wire_put_hdr(buf, &h);
         buf[16] = EFCP_FT_PING;
         efcp_wire_seal_plain(buf, 17);
+        uint32_t idx = 99;
+        CHECK_OK(efcp_datagram_index(buf, 21, &idx));
+        CHECK_EQ(idx, 0);
+        CHECK_ERR(efcp_datagram_index(buf, 10, &idx), -EBADMSG);
         CHECK_OK(efcp_input(a, buf, 21, 0));
         CHECK_ERR(efcp_input(a, buf, 21, 0), -EALREADY); /* replayed */
         buf[5] ^= 1;

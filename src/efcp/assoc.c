@@ -319,6 +319,14 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
         }
 }
 
+int efcp_datagram_index(const void *dgram, size_t len, uint32_t *ret_index) {
+        efcp_hdr h;
+        if (!dgram || !ret_index || efcp_wire_get_hdr(dgram, len, &h) < 0)
+                return -EBADMSG;
+        *ret_index = h.rx_index;
+        return 0;
+}
+
 int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now) {
         if (!a || (!dgram && len))
                 return -EINVAL;

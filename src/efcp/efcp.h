@@ -135,6 +135,12 @@ int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_ass
  * Returns NULL. */
 efcp_assoc *efcp_assoc_free(efcp_assoc *a);
 
+/* For a caller holding many associations on one socket: the receiver index
+ * of a datagram (which association it is for), from its header alone.
+ * 0, or -EBADMSG if it is no EFCP datagram. Integrity is not checked here:
+ * efcp_input() does that. */
+int efcp_datagram_index(const void *dgram, size_t len, uint32_t *ret_index);
+
 /* Feeds one received datagram (borrowed for the call only). Returns 0 when it
  * was accepted, or a negative errno saying why it was dropped (-EBADMSG bad
  * integrity or format, -EALREADY duplicate, -ESTALE too old, -ENOTCONN dead
