@@ -36,6 +36,9 @@ int cmd_listen(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
+int cmd_call(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_dgram(int argc, char **argv);
 
 /* ---- errors (util.c) ---------------------------------------------------- */
 

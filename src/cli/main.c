@@ -35,6 +35,9 @@ static const cli_command commands[] = {
         { "mbox", cmd_mbox, "mailboxes: create, send, recv, destroy, ls" },
         { "mcast", cmd_mcast, "multicast groups: create, join, send, destroy, ls" },
         { "watch", cmd_watch, "print when names appear and disappear" },
+        { "call", cmd_call, "call a service: request from stdin, reply to stdout" },
+        { "serve", cmd_serve, "serve calls to a name by running a command for each" },
+        { "dgram", cmd_dgram, "send or receive datagrams by name" },
 };
 
 static void print_help(FILE *out) {

@@ -1,0 +1,94 @@
+/*
+ * test-cli-call.c — `ipcf serve`, `ipcf call` and `ipcf dgram` as a user runs
+ * them, against the real daemon.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/test.h"
+
+static test_daemon d;
+
+/* Run a shell command line; its stdout into out (NUL-terminated); returns its
+ * exit status. */
+static int sh(const char *line, char *out, size_t cap) {
+        FILE *f = popen(line, "r");
+        CHECK(f != NULL);
+        size_t n = fread(out, 1, cap - 1, f);
+        out[n] = 0;
+        int st = pclose(f);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static pid_t spawn(const char *line) {
+        pid_t p = fork();
+        if (p == 0) {
+                execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+                _exit(127);
+        }
+        return p;
+}
+
+static void wait_name(const char *ipcf, const char *name) {
+        char cmd[512], out[8192];
+        snprintf(cmd, sizeof(cmd), "%s ls", ipcf);
+        for (int i = 0; i < 300; i++) {
+                sh(cmd, out, sizeof(out));
+                if (strstr(out, name))
+                        return;
+                usleep(10000);
+        }
+        test_fail(__FILE__, __LINE__, "%s never registered", name);
+}
+
+TEST(serve_and_call_from_the_shell) {
+        test_daemon_start(&d, NULL, NULL);
+        char *ipcf = test_build_path("bin/ipcf");
+        char line[1024], out[4096];
+        snprintf(line, sizeof(line),
+                 "exec %s serve cli.upper -n 3 -- sh -c 'echo \"uid=$IPCF_CALLER_UID\"; tr a-z A-Z'",
+                 ipcf);
+        pid_t s = spawn(line);
+        wait_name(ipcf, "cli.upper");
+        snprintf(line, sizeof(line), "echo hello | %s call cli.upper", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "uid=%u\nHELLO\n", (unsigned)getuid());
+        CHECK(strcmp(out, want) == 0);
+        CHECK_EQ(sh(line, out, sizeof(out)), 0);
+        CHECK_EQ(sh(line, out, sizeof(out)), 0);
+        CHECK_EQ(test_wait(s, 5000), 0); /* -n 3: done */
+        snprintf(line, sizeof(line), "exec %s serve cli.fail -n 1 -- sh -c 'exit 7'", ipcf);
+        s = spawn(line);
+        wait_name(ipcf, "cli.fail");
+        snprintf(line, sizeof(line), "echo x | %s call cli.fail 2>&1", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 1);
+        CHECK(strstr(out, "code 7") != NULL);
+        CHECK_EQ(test_wait(s, 5000), 0);
+        snprintf(line, sizeof(line), "%s call cli.none </dev/null 2>&1", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 1);
+        CHECK(strstr(out, "no such name") != NULL);
+        free(ipcf);
+        test_daemon_stop(&d);
+}
+
+TEST(datagrams_from_the_shell) {
+        test_daemon_start(&d, NULL, NULL);
+        char *ipcf = test_build_path("bin/ipcf");
+        char line[1024], out[4096];
+        snprintf(line, sizeof(line), "%s dgram recv cli.dg -n 2", ipcf);
+        FILE *rx = popen(line, "r");
+        wait_name(ipcf, "cli.dg");
+        snprintf(line, sizeof(line), "%s dgram send cli.dg 'one two'", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 0);
+        snprintf(line, sizeof(line), "echo three | %s dgram send cli.dg", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 0);
+        size_t n = fread(out, 1, sizeof(out) - 1, rx);
+        out[n] = 0;
+        CHECK(WEXITSTATUS(pclose(rx)) == 0);
+        CHECK(strstr(out, ": one two\n") != NULL);
+        CHECK(strstr(out, ": three\n") != NULL);
+        free(ipcf);
+        test_daemon_stop(&d);
+}
