@@ -49,6 +49,14 @@
  *   eventfd, the peer's rx eventfd, the peer's tx eventfd. That is 5 fds.
  * ERROR: ERRNO (positive errno value), optional REASON, optional END_CODE.
  *
+ * MODELS (docs/MODELS.md): NOTIFY_OPEN -> OK + 1 fd (the notification
+ * socket, on which the daemon sends EVENT: EVENT_KIND, [EVENT_LOST], [NAME],
+ * [FLOW_ID], [PID], [END_CODE], [REASON]); WATCH / UNWATCH NAME -> OK;
+ * MBOX_CREATE NAME, [MBOX_OPTS] / MCAST_CREATE NAME, [MCAST_OPTS] -> OK;
+ * MBOX_DESTROY / MCAST_DESTROY NAME -> OK; MODEL_LIST [LIST_SKIP] -> OK:
+ * MODEL_ENTRY..., LIST_MORE. An ALLOC whose qos role is MBOX_SEND,
+ * MBOX_RECV or MCAST is accepted by the daemon itself (the broker).
+ *
  * A malformed message from a client makes the daemon drop that client only.
  */
 #pragma once
