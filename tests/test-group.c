@@ -950,3 +950,27 @@ TEST_TIMEOUT(cli_shm, 30) {
         CHECK(strstr(out, "g.cli"));
         test_daemon_stop(&d);
 }
+
+/* ipcf_group_exit from another thread ends a blocked get (-EBADF). */
+static int exit_g;
+
+static void *exit_later(void *arg) {
+        usleep(100000);
+        ipcf_group_exit(exit_g);
+        return NULL;
+}
+
+TEST_TIMEOUT(exit_ends_blocked_wait, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.exit", 8192, NULL));
+        exit_g = CHECK_OK(ipcf_group_join("g.exit"));
+        CHECK_OK(ipcf_bbuf_init(exit_g, 0, 4096));
+        pthread_t t;
+        pthread_create(&t, NULL, exit_later, NULL);
+        char out[16];
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_bbuf_get(exit_g, 0, out, sizeof(out), -1), -EBADF);
+        CHECK(test_now_ms() - t0 < 1000);
+        pthread_join(t, NULL);
+        test_daemon_stop(&d);
+}

@@ -95,6 +95,8 @@ static int bview_begin(group *g, uint64_t off, bview *v) {
         uint8_t *p;
         if (off % 64)
                 return -EINVAL;
+        if (atomic_load(&g->closed))
+                return -EBADF; /* exited while we waited */
         int r = group_access(g, off, IPCF_BBUF_HDR, &p);
         if (r < 0)
                 return r;

@@ -246,6 +246,9 @@ int ipcf_group_exit(int h) {
         group *g = handle_close(h, HANDLE_GROUP);
         if (!g)
                 return -EBADF;
+        /* Threads blocked in a bbuf wait on this handle give up (-EBADF)
+         * within one sleep slice; the last one's put destroys the view. */
+        atomic_store(&g->closed, true);
         conn_call *c = conn_call_new(CTL_GROUP_EXIT);
         if (c) {
                 ctl_put_u64(&c->req, CTL_A_MEMBER_ID, g->member_id);

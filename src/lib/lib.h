@@ -205,6 +205,7 @@ typedef struct group {
         size_t resv_len;
         uint8_t *pin_resv;               /* the view ipcf_group_ptr handed out, */
         size_t pin_len;                  /* kept until retired (group.c: PINNING) */
+        _Atomic bool closed;             /* ipcf_group_exit ran: waiters give up */
         uint8_t *data;
         uint64_t size;                   /* bytes mapped at data */
         uint64_t gen;                    /* the generation the mapping reflects */
