@@ -5,6 +5,7 @@
  * and 4 senders x 4 competing receivers x 1 M numbered messages: none lost,
  * none duplicated (IPCF_TEST_QUICK=1: 50 k per sender).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
@@ -406,5 +407,74 @@ TEST(a_sender_writing_garbage_loses_only_its_own_flow) {
         char b[8];
         CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 2);
         CHECK_MEM(b, "ok", 2);
+        test_daemon_stop(&d);
+}
+
+static void sender_sends_then_dies(void *arg) {
+        int tx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_SEND, NULL, 2000));
+        for (int i = 0; i < 500; i++)
+                CHECK_EQ(ipcf_mbox_send(tx, &i, 4, NULL, 1000), 4);
+        raise(SIGKILL);
+}
+
+TEST(what_a_killed_sender_sent_is_still_delivered) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.sd", NULL));
+        pid_t c = test_fork(sender_sends_then_dies, "box.sd");
+        CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+        int rx = CHECK_OK(ipcf_mbox_open("box.sd", IPCF_MBOX_RECV, NULL, 2000));
+        ipcf_peer_info from;
+        for (int i = 0; i < 500; i++) {
+                int v;
+                CHECK_EQ(ipcf_mbox_recv(rx, &v, 4, &from, 2000), 4);
+                CHECK_EQ(v, i);
+                CHECK_EQ(from.pid, c);
+        }
+        test_daemon_stop(&d);
+}
+
+static void receiver_takes_nothing_and_dies(void *arg) {
+        int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
+        (void)rx;
+        usleep(300 * 1000);
+        raise(SIGKILL);
+}
+
+static void *thread_receive_two(void *arg) {
+        int rx = -EBUSY;
+        for (int i = 0; i < 100 && rx == -EBUSY; i++) {
+                rx = ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000);
+                if (rx == -EBUSY)
+                        usleep(10000); /* the dead one is not gone yet */
+        }
+        char b[4];
+        if (rx < 0 || ipcf_mbox_recv(rx, b, sizeof(b), NULL, 5000) != 1 || b[0] != 'm' ||
+            ipcf_mbox_recv(rx, b, sizeof(b), NULL, 5000) != 1 || b[0] != 'n')
+                return (void *)1;
+        return NULL;
+}
+
+TEST(a_receipt_names_the_receiver_that_really_took_it) {
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .flags = IPCF_MBOX_EXCLUSIVE };
+        CHECK_OK(ipcf_mbox_create("box.rr2", &o));
+        int tx = CHECK_OK(ipcf_mbox_open("box.rr2", IPCF_MBOX_SEND, NULL, 2000));
+        pid_t c = test_fork(receiver_takes_nothing_and_dies, "box.rr2");
+        usleep(100 * 1000);
+        /* Goes to the child first, which dies without reading it: the
+         * message comes back, and we take it ourselves. */
+        ipcf_receipt rc;
+        CHECK_ERR(ipcf_mbox_send(tx, "m", 1, &rc, 100), -ETIMEDOUT);
+        CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+        /* A receiver thread of ours takes both; the receipt of the second
+         * names us (the first's came too, unclaimed, and was dropped). */
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, thread_receive_two, "box.rr2") == 0);
+        CHECK_EQ(ipcf_mbox_send(tx, "n", 1, &rc, 5000), 1);
+        CHECK_EQ(rc.receiver, getpid());
+        CHECK_EQ(rc.seq, 2);
+        void *res;
+        CHECK(pthread_join(t, &res) == 0);
+        CHECK(res == NULL);
         test_daemon_stop(&d);
 }

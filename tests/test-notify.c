@@ -282,3 +282,17 @@ TEST(strict_parsing_of_model_requests) {
         CHECK_OK(ipcf_mbox_create("box.good", NULL));
         test_daemon_stop(&d);
 }
+
+TEST(a_destroyed_mailbox_is_a_flow_ended_with_its_reason) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_notify_fd());
+        CHECK_OK(ipcf_mbox_create("box.n", NULL));
+        int rx = CHECK_OK(ipcf_mbox_open("box.n", IPCF_MBOX_RECV, NULL, 2000));
+        CHECK_OK(ipcf_mbox_destroy("box.n"));
+        ipcf_event ev = next_event();
+        CHECK_EQ(ev.kind, IPCF_EVENT_FLOW_ENDED);
+        CHECK_EQ(ev.port, rx);
+        CHECK(strcmp(ev.name, "box.n") == 0);
+        CHECK(strcmp(ev.reason, "mailbox destroyed") == 0);
+        test_daemon_stop(&d);
+}
