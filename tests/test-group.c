@@ -938,6 +938,12 @@ TEST_TIMEOUT(cli_shm, 30) {
         out = run_tool("", "shm ls", &st);
         CHECK_EQ(st, 0);
         CHECK(strstr(out, "g.cli") && strstr(out, "8.00 KiB") && strstr(out, "live"));
+        out = run_tool("", "ls", &st); /* the facility's listing shows it too */
+        CHECK_EQ(st, 0);
+        CHECK(strstr(out, "SHM GROUP/SEGMENT") && strstr(out, "g.cli"));
+        out = run_tool("", "ls --json", &st);
+        CHECK_EQ(st, 0);
+        CHECK(strstr(out, "\"shm\":[") && strstr(out, "\"name\":\"g.cli\""));
         out = run_tool("", "shm info g.cli", &st);
         CHECK_EQ(st, 0);
         CHECK(strstr(out, "0 members"));

@@ -16,6 +16,7 @@
 #include <string.h>
 
 void cli_ls_models(bool json);
+void cli_ls_shm(bool json); /* cmd_shm.c */
 
 static const char ls_usage[] =
         "usage: ipcf ls [--json]\n\n"
@@ -114,6 +115,7 @@ static void print_text(const ipcf_listing *l) {
         putchar('\n');
         print_flows(l);
         cli_ls_models(false); /* cmd_mbox.c: mailboxes and groups, if any */
+        cli_ls_shm(false);    /* cmd_shm.c: shared-memory groups and segments, if any */
 }
 
 /* The script view: the object described at the top of this file. Numbers
@@ -150,6 +152,7 @@ static void print_json(const ipcf_listing *l) {
         }
         printf("]");
         cli_ls_models(true); /* cmd_mbox.c: ,"models":[...] */
+        cli_ls_shm(true);    /* cmd_shm.c: ,"shm":[...] */
         printf("}\n");
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 int cmd_shm(int argc, char **argv);
+void cli_ls_shm(bool json);
 
 static const char shm_usage[] =
         "usage: ipcf shm COMMAND ...\n\n"
@@ -70,23 +71,13 @@ static int shm_create(int argc, char **argv) {
         return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
 }
 
-static int shm_ls(void) {
-        ipcf_group_entry *v = NULL;
-        size_t n = 0;
-        int r = ipcf_group_list(&v, &n);
-        if (r < 0)
-                return cli_error("list", r);
-        if (!n) {
-                printf("no groups or segments\n");
-                return CLI_EXIT_OK;
-        }
+/* The table of groups and segments (v[0..n), n > 0) on stdout. */
+static int print_table(const ipcf_group_entry *v, size_t n) {
         static const bool right[] = { false, false, true, true, true, true, false };
         cli_table *t = cli_table_new(7, right);
-        if (!t) {
-                free(v);
-                return cli_error("list", -ENOMEM);
-        }
-        const char *head[] = { "NAME", "KIND", "SIZE", "MEMBERS", "OWNER", "GEN", "STATE" };
+        if (!t)
+                return -ENOMEM;
+        const char *head[] = { "SHM GROUP/SEGMENT", "KIND", "SIZE", "MEMBERS", "OWNER", "GEN", "STATE" };
         for (int i = 0; i < 7; i++)
                 cli_table_add(t, "%s", head[i]);
         for (size_t i = 0; i < n; i++) {
@@ -104,8 +95,47 @@ static int shm_ls(void) {
         }
         cli_table_print(t, stdout);
         cli_table_free(t);
+        return 0;
+}
+
+static int shm_ls(void) {
+        ipcf_group_entry *v = NULL;
+        size_t n = 0;
+        int r = ipcf_group_list(&v, &n);
+        if (r < 0)
+                return cli_error("list", r);
+        if (!n)
+                printf("no groups or segments\n");
+        else
+                r = print_table(v, n);
         free(v);
-        return CLI_EXIT_OK;
+        return r < 0 ? cli_error("list", r) : CLI_EXIT_OK;
+}
+
+/* For `ipcf ls` (cmd_ls.c): the groups and segments table after the others
+ * (nothing when there are none), or in JSON `,"shm":[...]`. */
+void cli_ls_shm(bool json) {
+        ipcf_group_entry *v = NULL;
+        size_t n = 0;
+        if (ipcf_group_list(&v, &n) < 0)
+                n = 0;
+        if (json) {
+                printf(",\n\"shm\":[");
+                for (size_t i = 0; i < n; i++) {
+                        printf("%s\n {\"name\":", i ? "," : "");
+                        cli_json_string(stdout, v[i].name);
+                        printf(",\"kind\":\"%s\",\"size\":%" PRIu64 ",\"members\":%u,\"owner_uid\":%u,"
+                               "\"generation\":%" PRIu64 ",\"state\":\"%s\",\"mode\":%u}",
+                               v[i].kind ? "segment" : "group", v[i].size, v[i].members,
+                               (unsigned)v[i].owner_uid, v[i].generation,
+                               v[i].state ? "dissolved" : "live", v[i].mode);
+                }
+                printf("]");
+        } else if (n) {
+                putchar('\n');
+                print_table(v, n);
+        }
+        free(v);
 }
 
 static int shm_info(const char *name) {
