@@ -478,3 +478,60 @@ TEST(a_receipt_names_the_receiver_that_really_took_it) {
         CHECK(res == NULL);
         test_daemon_stop(&d);
 }
+
+/* A receiver that leaves (deallocates) after `quota` messages, holding
+ * whatever else its queue had: those go back to the others. */
+static uint64_t churn_quota;
+
+static void churn_receiver(void *arg) {
+        (void)arg;
+        int rx = CHECK_OK(ipcf_mbox_open("box.load", IPCF_MBOX_RECV, NULL, 5000));
+        uint64_t total = NS * L->per_sender, mine = 0;
+        while (atomic_load(&L->received) < total && (!churn_quota || mine < churn_quota)) {
+                struct numbered m;
+                ssize_t n = ipcf_mbox_recv(rx, &m, sizeof(m), NULL, 100);
+                if (n == -ETIMEDOUT)
+                        continue;
+                CHECK_EQ(n, sizeof(m));
+                CHECK(m.sender < NS && m.seq < L->per_sender);
+                atomic_fetch_add(&L->seen[m.sender * L->per_sender + m.seq], 1);
+                atomic_fetch_add(&L->received, 1);
+                mine++;
+        }
+        CHECK_OK(ipcf_dealloc(rx, "leaving"));
+}
+
+TEST_TIMEOUT(receivers_leaving_under_load_lose_and_duplicate_nothing, 120) {
+        uint64_t per = 50000;
+        size_t size = sizeof(struct load) + NS * per;
+        L = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(L != MAP_FAILED);
+        L->per_sender = per;
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.load", NULL));
+        pid_t stay = test_fork(churn_receiver, NULL); /* reads to the end */
+        churn_quota = 5000;
+        pid_t leave[6];
+        for (int i = 0; i < 2; i++)
+                leave[i] = test_fork(churn_receiver, NULL);
+        pid_t sp[NS];
+        for (int i = 0; i < NS; i++)
+                sp[i] = test_fork(load_sender, (void *)(uintptr_t)i);
+        /* More leavers join while it runs. */
+        for (int i = 2; i < 6; i++) {
+                usleep(50 * 1000);
+                leave[i] = test_fork(churn_receiver, NULL);
+        }
+        for (int i = 0; i < NS; i++)
+                CHECK_EQ(test_wait(sp[i], 60000), 0);
+        for (int i = 0; i < 6; i++)
+                CHECK_EQ(test_wait(leave[i], 60000), 0);
+        CHECK_EQ(test_wait(stay, 60000), 0);
+        CHECK_EQ(atomic_load(&L->received), NS * per);
+        for (uint64_t i = 0; i < NS * per; i++)
+                if (L->seen[i] != 1)
+                        test_fail(__FILE__, __LINE__, "message %llu of sender %llu seen %u times",
+                                  (unsigned long long)(i % per), (unsigned long long)(i / per),
+                                  (unsigned)L->seen[i]);
+        test_daemon_stop(&d);
+}
