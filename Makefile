@@ -64,7 +64,7 @@ EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 # internals, test-daemon-*, also link the daemon core; see below).
 TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_A)
 
-.PHONY: all lib test check bench fuzz fuzz-smoke clean demo
+.PHONY: all lib test check bench bench-suite fuzz fuzz-smoke clean demo
 all: lib $(IPCFD) $(IPCF) $(TESTS) $(BENCHES) $(TOOLS) $(EXAMPLES)
 lib: $(LIBIPCF_A) $(LIBIPCF_SO)
 
@@ -117,6 +117,35 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(BENCH_LDLIBS)
 
+# Side-by-side suite (bench/suite.sh, docs/PERFORMANCE.md): each bench/cmp-*.c
+# is one program linking the shared helpers (bench/benchlib.c, bench/chan.c),
+# the ONC RPC stubs rpcgen makes from bench/benchrpc.x at build time (into
+# $(BUILD)/gen/bench, never committed) and the libraries of the alternatives.
+CMP_SRCS    := $(wildcard bench/cmp-*.c)
+CMPLIB_SRCS := bench/benchlib.c bench/chan.c
+CMPS        := $(patsubst bench/%.c,$(BUILD)/bench/%,$(CMP_SRCS))
+RPCGEN_DIR  := $(BUILD)/gen/bench
+RPCGEN_OBJS := $(patsubst %,$(RPCGEN_DIR)/benchrpc_%.o,xdr clnt svc)
+CMP_CFLAGS  := $(shell pkg-config --cflags libtirpc dbus-1 2>/dev/null) -I$(RPCGEN_DIR)
+CMP_LDLIBS  := -lnng -lzmq $(shell pkg-config --libs libtirpc dbus-1 2>/dev/null) -lrt
+all: $(CMPS)
+$(call obj,$(CMP_SRCS) $(CMPLIB_SRCS)): CFLAGS_ALL += $(CMP_CFLAGS)
+$(call obj,$(CMP_SRCS) $(CMPLIB_SRCS)): | $(RPCGEN_DIR)/benchrpc.h
+$(CMPS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(CMPLIB_SRCS)) $(RPCGEN_OBJS) $(LIBIPCF_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CMP_LDLIBS)
+# rpcgen names the header it includes after its input's path: run it in place.
+$(RPCGEN_DIR)/benchrpc.h: bench/benchrpc.x
+	@mkdir -p $(dir $@)
+	cp $< $(RPCGEN_DIR)/benchrpc.x
+	cd $(RPCGEN_DIR) && rm -f benchrpc.h benchrpc_*.c && rpcgen -h -o benchrpc.h benchrpc.x && \
+	  rpcgen -c -o benchrpc_xdr.c benchrpc.x && rpcgen -l -o benchrpc_clnt.c benchrpc.x && \
+	  rpcgen -m -o benchrpc_svc.c benchrpc.x
+$(RPCGEN_DIR)/benchrpc_%.c: $(RPCGEN_DIR)/benchrpc.h ;
+# Generated code: no warnings of ours apply.
+$(RPCGEN_DIR)/%.o: $(RPCGEN_DIR)/%.c $(RPCGEN_DIR)/benchrpc.h
+	$(CC) -std=gnu11 $(OPT) -g -fPIC -D_GNU_SOURCE -w $(CMP_CFLAGS) -c $< -o $@
+
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBTSUP_A) $(LIBEFCP_A) $(call obj,$(COMMON_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
@@ -144,7 +173,11 @@ fuzz-smoke: fuzz
 	tests/run-fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-10}
 
 bench: all
-	bench/run-bench.sh $(BUILD)
+	bench/run-bench.sh $(BUILD); st=$$?; bench/suite.sh $(BUILD) && exit $$st
+
+# Only the side-by-side suite: bench/results/latest.{csv,md} and the plots.
+bench-suite: all
+	bench/suite.sh $(BUILD)
 
 demo: all
 	tools/demo.sh $(BUILD)
