@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ipcf.h"
+#include "support/names.h"
 #include "support/test.h"
 
 static test_daemon d;
@@ -35,25 +36,10 @@ static void echo_service(void *arg) {
         CHECK_OK(ipcf_service_close(svc));
 }
 
-static void wait_for_name(const char *name) {
-        for (int i = 0; i < 500; i++) {
-                ipcf_listing *l;
-                CHECK_OK(ipcf_list(&l));
-                bool found = false;
-                for (size_t k = 0; k < l->n_names; k++)
-                        found |= strcmp(l->names[k].name, name) == 0;
-                ipcf_listing_free(l);
-                if (found)
-                        return;
-                usleep(10000);
-        }
-        test_fail(__FILE__, __LINE__, "service %s never appeared", name);
-}
-
 TEST(call_roundtrip_and_failure_codes) {
         test_daemon_start(&d, NULL, NULL);
         pid_t s = test_fork(echo_service, "svc.calc");
-        wait_for_name("svc.calc");
+        test_wait_for_name("svc.calc", 5000);
         char reply[64];
         for (int i = 0; i < 1000; i++) {
                 char req[16];
@@ -151,7 +137,7 @@ static void dying_service(void *arg) {
 TEST(service_dies_mid_call) {
         test_daemon_start(&d, NULL, NULL);
         pid_t s = test_fork(dying_service, NULL);
-        wait_for_name("svc.doomed");
+        test_wait_for_name("svc.doomed", 5000);
         char reply[16];
         uint64_t t0 = test_now_ms();
         CHECK_ERR(ipcf_call("svc.doomed", "help", 4, reply, sizeof(reply), -1), -ECONNRESET);

@@ -8,24 +8,10 @@
 #include <unistd.h>
 
 #include "ipcf.h"
+#include "support/names.h"
 #include "support/test.h"
 
 static test_daemon d;
-
-static void wait_for_name(const char *name) {
-        for (int i = 0; i < 500; i++) {
-                ipcf_listing *l;
-                CHECK_OK(ipcf_list(&l));
-                bool found = false;
-                for (size_t k = 0; k < l->n_names; k++)
-                        found |= strcmp(l->names[k].name, name) == 0;
-                ipcf_listing_free(l);
-                if (found)
-                        return;
-                usleep(10000);
-        }
-        test_fail(__FILE__, __LINE__, "%s never appeared", name);
-}
 
 static void hello_sender(void *arg) {
         (void)arg;
@@ -153,7 +139,7 @@ static void short_lived_receiver(void *arg) {
 TEST(receiver_goes_away) {
         test_daemon_start(&d, NULL, NULL);
         pid_t c = test_fork(short_lived_receiver, NULL);
-        wait_for_name("dg.gone");
+        test_wait_for_name("dg.gone", 5000);
         int tx = CHECK_OK(ipcf_dgram_open(NULL, NULL));
         CHECK_EQ(ipcf_dgram_send(tx, "dg.gone", "x", 1, 1000), 1);
         test_wait(c, 5000);

@@ -453,3 +453,23 @@ TEST(port_handed_to_a_child_and_back) {
         CHECK_EQ(ipcf_read(a, &v, sizeof(v), 0), sizeof(v));
         CHECK_ERR(ipcf_read(a, &v, sizeof(v), 0), -EAGAIN);
 }
+
+TEST(cache_keeps_empty_and_one_byte_messages) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.full = IPCF_FULL_CACHE;
+        q.cache_msgs = 2;
+        q.max_msgs = 1;
+        pair(&q, &a, &b);
+        CHECK_EQ(ipcf_write(a, "q", 1, 0), 1);   /* queued */
+        CHECK_EQ(ipcf_write(a, "", 0, 0), 0);    /* cached, empty */
+        CHECK_EQ(ipcf_write(a, "z", 1, 0), 1);   /* cached, one byte */
+        CHECK_ERR(ipcf_write(a, "x", 1, 0), -EAGAIN);
+        char buf[4];
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
+        CHECK_EQ(ipcf_flush(a, 0), 1); /* room for one: the empty one moves */
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 0);
+        CHECK_EQ(ipcf_flush(a, 0), 0);
+        CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
+        CHECK_EQ(buf[0], 'z');
+}

@@ -97,20 +97,29 @@ static int cache_append(port *p, const void *a, size_t al, const void *b, size_t
         return 0;
 }
 
-/* What to do when the queue has no room for a message (a, b): 1 = wait, or a
- * final result. */
-static int on_full(port *p, const void *a, size_t al, const void *b, size_t bl) {
-        size_t len = al + bl;
+/* A reservation failed with r: the flow is broken, or the queue has no room
+ * and the qos says what then. Returns 0 after waiting for room for need bytes
+ * (try again), or the final error. FULL_CACHE is the caller's to handle. */
+static int no_room(port *p, int r, size_t need, uint64_t deadline, bool tz) {
+        if (r != -EAGAIN) {
+                mark_broken(p, r);
+                return r;
+        }
         if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED)
                 return -ENOBUFS;
         if (p->qos.full == IPCF_FULL_FAIL)
                 return -EAGAIN;
-        if (p->qos.full == IPCF_FULL_CACHE && p->qos.mode == IPCF_MODE_MESSAGE &&
-            atomic_load(&p->cache_n) < p->qos.cache_msgs) {
-                int r = cache_append(p, a, al, b, bl);
-                return r < 0 ? r : (int)len;
-        }
-        return 1;
+        return port_wait_tx(p, need, deadline, tz);
+}
+
+/* FULL_CACHE: keep the message (a, b) in our memory if the cache has room.
+ * Returns 1 when cached, 0 when not (then the qos decides), or -ENOMEM. */
+static int cache_if_room(port *p, const void *a, size_t al, const void *b, size_t bl) {
+        if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED || p->qos.full != IPCF_FULL_CACHE ||
+            p->qos.mode != IPCF_MODE_MESSAGE || atomic_load(&p->cache_n) >= p->qos.cache_msgs)
+                return 0;
+        int r = cache_append(p, a, al, b, bl);
+        return r < 0 ? r : 1;
 }
 
 /* Rendezvous: wait until the reader took the record at pos, else withdraw it. */
@@ -153,15 +162,13 @@ static ssize_t write_message(port *p, const void *a, size_t al, const void *b, s
                         }
                         return (ssize_t)len;
                 }
-                if (r != -EAGAIN) {
-                        mark_broken(p, r);
-                        return r;
+                if (r == -EAGAIN) {
+                        int cached = cache_if_room(p, a, al, b, bl);
+                        if (cached != 0)
+                                return cached < 0 ? cached : (ssize_t)len;
                 }
-                r = on_full(p, a, al, b, bl);
-                if (r != 1)
-                        return r;
                 size_t need = p->cache_head ? p->cache_head->len : len;
-                if ((r = port_wait_tx(p, need, deadline, tz)) < 0)
+                if ((r = no_room(p, r, need, deadline, tz)) < 0)
                         return r;
         }
 }
@@ -189,17 +196,7 @@ static ssize_t write_stream(port *p, const uint8_t *buf, size_t len, uint64_t de
                         done += want;
                         continue;
                 }
-                if (r != -EAGAIN) {
-                        mark_broken(p, r);
-                        break;
-                }
-                if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED) {
-                        r = -ENOBUFS;
-                        break;
-                }
-                if (p->qos.full == IPCF_FULL_FAIL)
-                        break;
-                if ((r = port_wait_tx(p, 1, deadline, tz)) < 0)
+                if ((r = no_room(p, r, 1, deadline, tz)) < 0)
                         break;
         }
         return done > 0 ? (ssize_t)done : r;
@@ -401,17 +398,7 @@ int ipcf_reserve(int h, size_t len, void **ret_ptr, int timeout_ms) {
                         p->reserver = pthread_self();
                         goto out; /* wlock and our reference stay until ipcf_commit */
                 }
-                if (r != -EAGAIN) {
-                        mark_broken(p, r);
-                        break;
-                }
-                if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED) {
-                        r = -ENOBUFS;
-                        break;
-                }
-                if (p->qos.full == IPCF_FULL_FAIL)
-                        break;
-                if ((r = port_wait_tx(p, len, deadline, tz)) < 0)
+                if ((r = no_room(p, r, len, deadline, tz)) < 0)
                         break;
         }
         pthread_mutex_unlock(&p->wlock);

@@ -182,24 +182,23 @@ int ipcf_end_reason(int h, ipcf_reason *ret) {
         return 0;
 }
 
-int ipcf_peer(int h, ipcf_peer_info *ret) {
+/* Copy size bytes at offset of port h's struct (a field fixed at creation). */
+static int port_copy_field(int h, size_t offset, void *ret, size_t size) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
         if (ret)
-                *ret = p->peer;
+                memcpy(ret, (const char *)p + offset, size);
         handle_put(p);
         return ret ? 0 : -EINVAL;
 }
 
+int ipcf_peer(int h, ipcf_peer_info *ret) {
+        return port_copy_field(h, offsetof(port, peer), ret, sizeof(*ret));
+}
+
 int ipcf_qos_get(int h, ipcf_qos *ret) {
-        port *p = handle_get_port(h);
-        if (!p)
-                return -EBADF;
-        if (ret)
-                *ret = p->qos;
-        handle_put(p);
-        return ret ? 0 : -EINVAL;
+        return port_copy_field(h, offsetof(port, qos), ret, sizeof(*ret));
 }
 
 int ipcf_stats(int h, ipcf_port_stats *ret) {

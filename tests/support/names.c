@@ -1,0 +1,25 @@
+/*
+ * names.c — see names.h.
+ */
+#include "support/names.h"
+
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/test.h"
+
+void test_wait_for_name(const char *name, int timeout_ms) {
+        uint64_t deadline = test_now_ms() + (uint64_t)timeout_ms;
+        do {
+                ipcf_listing *l;
+                CHECK_OK(ipcf_list(&l));
+                bool found = false;
+                for (size_t k = 0; k < l->n_names; k++)
+                        found |= strcmp(l->names[k].name, name) == 0;
+                ipcf_listing_free(l);
+                if (found)
+                        return;
+                usleep(5000);
+        } while (test_now_ms() < deadline);
+        test_fail(__FILE__, __LINE__, "%s was not registered within %d ms", name, timeout_ms);
+}

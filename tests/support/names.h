@@ -1,0 +1,10 @@
+/*
+ * names.h — test helpers that ask the real daemon about names (they link
+ * libipcf, so they live apart from the harness, which the engine's tests use
+ * without it).
+ */
+#pragma once
+
+/* Wait until name is registered with the daemon of IPCF_RUNTIME_DIR (at most
+ * timeout_ms); fails the test otherwise. */
+void test_wait_for_name(const char *name, int timeout_ms);
