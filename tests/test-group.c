@@ -5,6 +5,7 @@
  * (full capacity, timeouts, many producers and consumers with checksums,
  * corruption), and named segments. At most two busy processes at a time.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -978,5 +979,48 @@ TEST_TIMEOUT(exit_ends_blocked_wait, 20) {
         CHECK_ERR(ipcf_bbuf_get(exit_g, 0, out, sizeof(out), -1), -EBADF);
         CHECK(test_now_ms() - t0 < 1000);
         pthread_join(t, NULL);
+        test_daemon_stop(&d);
+}
+
+/* Joins, exits and deaths leave nothing behind in the daemon: members are
+ * counted down and their descriptors closed. */
+static int daemon_fds(void) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)d.pid);
+        int n = 0;
+        DIR *dir = opendir(path);
+        if (!dir)
+                return -1;
+        while (readdir(dir))
+                n++;
+        closedir(dir);
+        return n;
+}
+
+static void join_and_die(void *arg) {
+        if (ipcf_group_join("g.churn") < 0 || ipcf_group_join("g.churn") < 0)
+                _exit(1);
+        raise(SIGKILL);
+}
+
+TEST_TIMEOUT(join_exit_churn, 30) {
+        start();
+        CHECK_OK(ipcf_group_create("g.churn", 4096, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.churn"));
+        int before = daemon_fds();
+        CHECK(before > 0);
+        for (int i = 0; i < 200; i++) {
+                int h = CHECK_OK(ipcf_group_join("g.churn"));
+                CHECK_OK(ipcf_group_exit(h));
+        }
+        for (int i = 0; i < 10; i++)
+                CHECK_EQ(test_wait(test_fork(join_and_die, NULL), 5000), 128 + SIGKILL);
+        CHECK_OK(wait_members("g.churn", 1));
+        CHECK_EQ(daemon_fds(), before);
+        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_group_dissolve("g.churn"));
+        ipcf_group_entry e;
+        CHECK_ERR(find_entry("g.churn", &e), -ENOENT);
+        CHECK_EQ(daemon_fds(), before - 2); /* its memfd and our member's eventfd */
         test_daemon_stop(&d);
 }
