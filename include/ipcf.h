@@ -40,8 +40,10 @@
  *    a writer of the same port run in parallel.
  *  - After fork() the child may keep using ports it inherited; its first call that
  *    needs the daemon opens its own connection.
- *  - Descriptors: a port holds 4 file descriptors, a registration 1, the process
- *    1 for its connection to the daemon. All are close-on-exec.
+ *  - Descriptors: a port holds 5 file descriptors (4 eventfds, and a pidfd of
+ *    the peer so that its death is seen even without the daemon; a pipe end 6),
+ *    a registration 1, a service or datagram endpoint 2 plus its channels, the
+ *    process 1 for its connection to the daemon. All are close-on-exec.
  *
  * ENVIRONMENT
  *  IPCF_RUNTIME_DIR  the facility instance (its socket is <dir>/ipcfd.sock);
@@ -258,9 +260,8 @@ IPCF_API int ipcf_accept(int reg, ipcf_request *ret_req, int timeout_ms);
  * -EBUSY every registrant's backlog is full; -EINVAL bad name or qos;
  * -EDQUOT over a quota (flows per user, unbounded memory);
  * -ENOEXEC the activation command could not be run or exited before
- * registering; -ETIMEDOUT, -EAGAIN (timeout 0 is allowed only when a
- * registrant is ready to accept at once... in practice use a positive timeout);
- * -EMFILE; -EHOSTDOWN.
+ * registering; -ETIMEDOUT; -EINVAL for timeout 0 (an allocation always waits
+ * for the target's decision); -EMFILE; -EHOSTDOWN.
  */
 IPCF_API int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms,
                         ipcf_reason *ret_reason);
