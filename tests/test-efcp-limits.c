@@ -320,6 +320,33 @@ TEST_TIMEOUT(small_mtu_path, 60) {
         }
 }
 
+/* Both sides open the same pair at once (each names the other's port): the
+ * two ALLOCs cross, each answers the other, and data flows both ways. */
+TEST_TIMEOUT(simultaneous_open, 30) {
+        efcp_config c;
+        efcp_config_default(&c);
+        netsim_pair p;
+        netsim_pair_init(&p, 6, &c);
+        netsim_link l = lan;
+        l.loss = 0.2;
+        link_both(&p, &l);
+        efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true};
+        efcp_flow *f0, *f1;
+        CHECK_OK(efcp_flow_open(p.a[0], 7, 9, &pol, &f0));
+        CHECK_OK(efcp_flow_open(p.a[1], 9, 7, &pol, &f1));
+        CHECK_OK(efcp_flow_send(f0, "from 0", 6));
+        CHECK_OK(efcp_flow_send(f1, "from 1", 6));
+        netsim_pair_run(&p, 2 * SEC, app_none, NULL);
+        char buf[16];
+        CHECK_EQ(efcp_flow_recv(f1, buf, sizeof(buf)), 6);
+        CHECK_MEM(buf, "from 0", 6);
+        CHECK_EQ(efcp_flow_recv(f0, buf, sizeof(buf)), 6);
+        CHECK_MEM(buf, "from 1", 6);
+        CHECK_EQ(count_events(p.a[0], EFCP_EV_FLOW_ALLOCATED, 0), 0);
+        CHECK_EQ(count_events(p.a[1], EFCP_EV_FLOW_ALLOCATED, 0), 0);
+        netsim_pair_deinit(&p);
+}
+
 TEST_TIMEOUT(assoc_close_tells_peer, 30) {
         efcp_config c;
         efcp_config_default(&c);

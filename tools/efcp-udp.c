@@ -58,6 +58,7 @@ static bool opt_pin = true;
 static uint32_t opt_cc = EFCP_CC_NEWRENO;
 static uint64_t opt_spin_ns = 0;
 static uint32_t opt_ack_every = 2;
+static bool opt_ack_flush;
 
 /* Pins the calling process to one CPU (the two ends on different vCPUs, as
  * the baselines in ANCHORS.md were measured). */
@@ -507,6 +508,10 @@ static int ep_input(ep *e) {
                         continue;
                 }
                 efcp_input(e->a, e->rx[i], e->rm[i].msg_len, now);
+                /* --ack-flush: answer at once when an ack is due, rather than
+                 * after the whole batch (shorter RTT for small windows) */
+                if (opt_ack_flush && i + 1 < n && efcp_next_deadline(e->a) <= now)
+                        ep_output(e);
         }
         return n;
 }
@@ -799,6 +804,8 @@ int main(int argc, char **argv) {
                         opt_repeat = atoi(argv[++i]);
                 else if (!strcmp(argv[i], "--netns"))
                         opt_netns = true;
+                else if (!strcmp(argv[i], "--ack-flush"))
+                        opt_ack_flush = true;
                 else if (!strcmp(argv[i], "--no-pin"))
                         opt_pin = false;
                 else if (!strcmp(argv[i], "--only") && i + 1 < argc)
