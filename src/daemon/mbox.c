@@ -359,6 +359,11 @@ static int mbox_deliver(mbox *mb, int budget) {
                         if (r->full)
                                 continue;
                         int e = recv_write(r, mb->head);
+                        /* Full: arm the wake-up; if room came meanwhile (the
+                         * receiver consumed before it could see the flag),
+                         * write now — no wake-up will come for it. */
+                        if (e == -EAGAIN && bport_arm_tx(r->b, sizeof(struct mw_hdr) + mb->head->len))
+                                e = recv_write(r, mb->head);
                         if (e == 0) {
                                 target = r;
                                 break;
@@ -367,9 +372,6 @@ static int mbox_deliver(mbox *mb, int budget) {
                         if (e == -EPROTO)
                                 /* It corrupted its ring: end it (dropped on the next pass). */
                                 bport_end(r->b, IPCF_END_PROTOCOL, "broken ring");
-                        else if (e == -EAGAIN &&
-                                 bport_arm_tx(r->b, sizeof(struct mw_hdr) + mb->head->len))
-                                r->full = false;
                 }
                 if (!target)
                         break;
@@ -442,10 +444,15 @@ static void mbox_pump(mbox *mb) {
                 }
         }
         mb->pumping = false;
-        /* Budget spent with work left: come back after the others. */
-        if (budget <= 0 && !dlist_empty(&mb->senders)) {
-                mend *s = dlist_entry(mb->senders.next, mend, link);
-                efd_signal(s->b->efd_rx);
+        /* Budget spent with work left: come back after the others (any of
+         * its ports will do: each one's wake-up pumps the whole mailbox). */
+        if (budget <= 0) {
+                struct dlist *l = !dlist_empty(&mb->senders) ? &mb->senders : &mb->receivers;
+                if (!dlist_empty(l)) {
+                        mend *e = dlist_entry(l->next, mend, link);
+                        if (e->b->f)
+                                efd_signal(e->b->efd_rx);
+                }
         }
 }
 
