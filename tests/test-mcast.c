@@ -192,3 +192,79 @@ TEST(killed_member_does_not_block_the_group) {
         }
         test_daemon_stop(&d);
 }
+
+/* ---- under load ---------------------------------------------------------------- */
+
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+struct gload {
+        _Atomic int joined;
+        _Atomic uint64_t got[4], lost[4];
+        _Atomic int bad;
+};
+static struct gload *G;
+static uint64_t g_n;
+
+/* Member k: read until every message is received or told lost, checking
+ * order; the slow member (2) sleeps now and then. */
+static void load_member(void *arg) {
+        int k = (int)(uintptr_t)arg & 0xff;
+        bool slow = (uintptr_t)arg & 0x100;
+        int h = CHECK_OK(join_small((uintptr_t)arg & 0x200 ? "grp.drop.load" : "grp.block.load", 1 << 16));
+        atomic_fetch_add(&G->joined, 1);
+        uint64_t last = UINT64_MAX, got = 0;
+        uint64_t deadline = test_now_ms() + 60000;
+        /* Until every message is accounted for: received, or told lost. */
+        while (got + (uint64_t)ipcf_mcast_lost(h) < g_n && test_now_ms() < deadline) {
+                uint64_t v;
+                ssize_t n = ipcf_mcast_recv(h, &v, sizeof(v), NULL, 100);
+                if (n == -ETIMEDOUT)
+                        continue;
+                CHECK_EQ(n, sizeof(v));
+                if (last != UINT64_MAX && v <= last)
+                        atomic_store(&G->bad, 1);
+                last = v;
+                got++;
+                if (slow && got % 1000 == 0)
+                        usleep(2000);
+        }
+        atomic_store(&G->got[k], got);
+        atomic_store(&G->lost[k], (uint64_t)ipcf_mcast_lost(h));
+}
+
+static void run_group_load(const char *name, uint32_t slow_policy, uint64_t n) {
+        G = mmap(NULL, sizeof(*G), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(G != MAP_FAILED);
+        g_n = n;
+        test_daemon_start(&d, NULL, NULL);
+        create_small(name, slow_policy);
+        uintptr_t drop = slow_policy == IPCF_MCAST_DROP ? 0x200 : 0;
+        pid_t m[3];
+        for (int k = 0; k < 3; k++)
+                m[k] = test_fork(load_member, (void *)(uintptr_t)(k | (k == 2 ? 0x100 : 0) | drop));
+        while (atomic_load(&G->joined) < 3)
+                usleep(1000);
+        int a = CHECK_OK(join_small(name, 1 << 16));
+        for (uint64_t i = 0; i < n; i++)
+                CHECK_EQ(ipcf_mcast_send(a, &i, sizeof(i), 10000), sizeof(i));
+        for (int k = 0; k < 3; k++)
+                CHECK_EQ(test_wait(m[k], 60000), 0);
+        CHECK_EQ(atomic_load(&G->bad), 0);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(block_group_under_load_every_member_gets_all_in_order, 120) {
+        run_group_load("grp.block.load", IPCF_MCAST_BLOCK, 200000);
+        for (int k = 0; k < 3; k++) {
+                CHECK_EQ(atomic_load(&G->got[k]), 200000);
+                CHECK_EQ(atomic_load(&G->lost[k]), 0);
+        }
+}
+
+TEST_TIMEOUT(drop_group_under_load_got_plus_lost_is_all, 120) {
+        run_group_load("grp.drop.load", IPCF_MCAST_DROP, 200000);
+        for (int k = 0; k < 3; k++) {
+                CHECK_EQ(atomic_load(&G->got[k]) + atomic_load(&G->lost[k]), 200000);
+        }
+}
