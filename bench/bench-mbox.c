@@ -1,8 +1,9 @@
 /*
  * bench-mbox.c — mailbox throughput with 4 competing receivers (64-byte
  * messages, msgs/s), with 1 and with 4 senders; a 1 x 1 mailbox and a direct
- * flow for comparison (same run, same machine); and the round trip of a send
- * that waits for its receipt.
+ * flow for comparison (same run, same machine); a multicast group of 3
+ * members (deliveries/s); and the round trip of a send that waits for its
+ * receipt.
  *
  * Every message goes sender -> daemon -> receiver (the daemon is the broker:
  * docs/MODELS.md), so the daemon's CPU is part of each figure; on this
@@ -203,6 +204,49 @@ static double flow_row(uint64_t total) {
         return bad || !WIFEXITED(st) || WEXITSTATUS(st) ? -1 : (double)total * 1e9 / (double)dt;
 }
 
+/* A multicast member: count until every message of the row arrived. */
+static void member(const char *grp, uint64_t n) {
+        alarm(CHILD_ALARM_S);
+        int h = ipcf_mcast_join(grp, NULL, IO_TIMEOUT_MS);
+        if (h < 0)
+                _exit(1);
+        atomic_fetch_add(&S->ready, 1);
+        char buf[MSG];
+        for (uint64_t i = 0; i < n; i++)
+                if (ipcf_mcast_recv(h, buf, sizeof(buf), NULL, IO_TIMEOUT_MS) != MSG)
+                        _exit(1);
+        _exit(0);
+}
+
+/* 1 sender, nm members (BLOCK group): deliveries per second. */
+static double mcast_row(int nm, uint64_t n) {
+        if (ipcf_mcast_create("bench.grp", NULL) < 0)
+                return -1;
+        atomic_store(&S->ready, 0);
+        pid_t pids[8];
+        int bad = 0;
+        for (int i = 0; i < nm; i++)
+                pids[i] = spawn(member, "bench.grp", n);
+        for (int i = 0; i < 1000 && atomic_load(&S->ready) < nm; i++)
+                usleep(10000);
+        int h = ipcf_mcast_join("bench.grp", NULL, IO_TIMEOUT_MS);
+        char buf[MSG];
+        memset(buf, 0x5a, sizeof(buf));
+        uint64_t t0 = now_ns();
+        for (uint64_t i = 0; h >= 0 && !bad && i < n; i++)
+                bad = ipcf_mcast_send(h, buf, sizeof(buf), IO_TIMEOUT_MS) != MSG;
+        for (int i = 0; i < nm; i++) {
+                int st;
+                waitpid(pids[i], &st, 0);
+                bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        }
+        uint64_t dt = now_ns() - t0;
+        if (h >= 0)
+                ipcf_mcast_leave(h);
+        ipcf_mcast_destroy("bench.grp");
+        return bad || h < 0 ? -1 : (double)n * nm * 1e9 / (double)dt;
+}
+
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
         return x < y ? -1 : x > y;
@@ -285,6 +329,13 @@ int main(int argc, char **argv) {
                 status = 1;
         } else {
                 printf("| direct flow, 1 x 1 (no broker) | %.0f |\n", f);
+        }
+        double g = mcast_row(3, n_msgs / 4);
+        if (g < 0) {
+                printf("| multicast, 1 sender x 3 members (deliveries/s) | FAILED |\n");
+                status = 1;
+        } else {
+                printf("| multicast, 1 sender x 3 members (deliveries/s) | %.0f |\n", g);
         }
         double med = 0, p99 = 0;
         if (receipt_row(&med, &p99) < 0) {
