@@ -129,7 +129,10 @@ typedef struct ipcf_qos {
                                 * the largest piece moved at once. */
         uint32_t spin_us;      /* a waiting side spins this long before it sleeps, and only
                                 * while the peer is running on another CPU: the latency/CPU
-                                * trade-off. 0 never spins. Default 10. */
+                                * trade-off. 0 never spins. Default 10. ("Running": not
+                                * asleep in an ipcf wait; a peer blocked in some other
+                                * system call still looks running, so it costs at most
+                                * spin_us per wait.) */
         uint32_t cache_msgs;   /* FULL_CACHE: how many messages may wait in the sender's
                                 * cache. Default 1 (as in Mach). */
         uint32_t reserved1;

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -472,4 +473,46 @@ TEST(cache_keeps_empty_and_one_byte_messages) {
         CHECK_EQ(ipcf_flush(a, 0), 0);
         CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
         CHECK_EQ(buf[0], 'z');
+}
+
+struct idle_args {
+        int port;
+        int timeout_ms;
+};
+
+static void idle_reader(void *arg) {
+        struct idle_args *a = arg;
+        char buf[8];
+        CHECK_ERR(ipcf_read(a->port, buf, sizeof(buf), a->timeout_ms), -ETIMEDOUT);
+}
+
+/* CPU time (user + system, ms) of a child that waits on an idle flow; the
+ * parent, its peer, meanwhile sleeps in a read of its own if peer_waits. */
+static unsigned idle_cpu_ms(const ipcf_qos *q, bool peer_waits) {
+        int a, b;
+        pair(q, &a, &b);
+        struct idle_args ia = { b, 300 };
+        pid_t c = test_fork(idle_reader, &ia);
+        if (peer_waits) {
+                char buf[8];
+                CHECK_ERR(ipcf_read(a, buf, sizeof(buf), 400), -ETIMEDOUT);
+        }
+        int st;
+        struct rusage ru;
+        CHECK(wait4(c, &st, 0, &ru) == c);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        return (unsigned)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000);
+}
+
+TEST(idle_flow_uses_no_cpu) {
+        ipcf_qos q = qos_default();
+        unsigned ms = idle_cpu_ms(&q, false);
+        printf("     a reader waiting 300 ms on an idle flow used %u ms of CPU\n", ms);
+        CHECK(ms < 30);
+        /* A huge spin budget changes nothing while the peer sleeps in a wait. */
+        q.spin_us = 100000;
+        ms = idle_cpu_ms(&q, true);
+        printf("     ... with a 100 ms spin budget, the peer asleep: %u ms\n", ms);
+        CHECK(ms < 30);
 }
