@@ -1024,3 +1024,53 @@ TEST_TIMEOUT(join_exit_churn, 30) {
         CHECK_EQ(daemon_fds(), before - 2); /* its memfd and our member's eventfd */
         test_daemon_stop(&d);
 }
+
+/* A hostile member rewrites the control page (it holds the memfd): a huge
+ * size and a new generation. The others remap to what the kernel backs and
+ * never fault. */
+#include "common/grpshm.h"
+
+static int find_group_memfd(void) {
+        DIR *dir = opendir("/proc/self/fd");
+        struct dirent *e;
+        int found = -1;
+        while (dir && (e = readdir(dir))) {
+                char path[300], target[256];
+                snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+                ssize_t n = readlink(path, target, sizeof(target) - 1);
+                if (n > 0) {
+                        target[n] = 0;
+                        if (strstr(target, "memfd:ipcf-group"))
+                                found = atoi(e->d_name);
+                }
+        }
+        if (dir)
+                closedir(dir);
+        return found;
+}
+
+TEST_TIMEOUT(hostile_control_page, 20) {
+        start();
+        CHECK_OK(ipcf_group_create("g.evil", 8192, NULL));
+        int g = CHECK_OK(ipcf_group_join("g.evil"));
+        int fd = find_group_memfd();
+        CHECK(fd >= 0);
+        struct grpshm_ctl *c = mmap(NULL, GRPSHM_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        CHECK(c != MAP_FAILED);
+        atomic_store(&c->size, 1ull << 40);
+        atomic_fetch_add(&c->gen, 1);
+        char x = 0;
+        CHECK_ERR(ipcf_group_read(g, 1ull << 30, &x, 1), -ERANGE);
+        CHECK_EQ(ipcf_group_read(g, 8191, &x, 1), 1);
+        void *p;
+        uint64_t size;
+        CHECK_OK(ipcf_group_ptr(g, &p, &size));
+        CHECK_EQ(size, 8192); /* what the file backs, not what the page claims */
+        CHECK(ftruncate(fd, 4096) < 0); /* sealed: nobody can shrink it */
+        atomic_store(&c->size, 0);
+        atomic_fetch_add(&c->gen, 1);
+        CHECK_ERR(ipcf_group_write(g, 0, "x", 1), -ERANGE);
+        munmap(c, GRPSHM_CTL_SIZE);
+        CHECK_OK(ipcf_group_exit(g));
+        test_daemon_stop(&d);
+}
