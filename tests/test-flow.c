@@ -445,3 +445,35 @@ TEST_TIMEOUT(one_gib_stream_with_checksum, 300) {
         CHECK_EQ(test_wait(c, 10000), 0);
         test_daemon_stop(&d);
 }
+
+static int prefork_reg;
+
+static void prefork_worker(void *arg) {
+        (void)arg;
+        ipcf_request req;
+        int port = CHECK_OK(ipcf_accept(prefork_reg, &req, 5000));
+        char buf[16];
+        ssize_t n = CHECK_OK(ipcf_read(port, buf, sizeof(buf), 5000));
+        CHECK_EQ(ipcf_write(port, buf, (size_t)n, 5000), n);
+        CHECK_ERR(ipcf_read(port, buf, sizeof(buf), 5000), -EPIPE);
+}
+
+TEST(prefork_workers_accept_on_the_parents_registration) {
+        start(NULL);
+        prefork_reg = CHECK_OK(ipcf_register("svc.prefork", NULL));
+        pid_t w[2];
+        for (int i = 0; i < 2; i++)
+                w[i] = test_fork(prefork_worker, NULL);
+        for (int i = 0; i < 2; i++) {
+                int port = CHECK_OK(ipcf_alloc("svc.prefork", NULL, 5000, NULL));
+                ipcf_peer_info peer;
+                CHECK_OK(ipcf_peer(port, &peer));
+                CHECK_EQ(ipcf_write(port, "hi", 2, 5000), 2);
+                char buf[4];
+                CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 2);
+                CHECK_OK(ipcf_dealloc(port, "done"));
+        }
+        for (int i = 0; i < 2; i++)
+                CHECK_EQ(test_wait(w[i], 5000), 0);
+        test_daemon_stop(&d);
+}

@@ -332,7 +332,10 @@ static int alloc_lookup_decision(client *c, const ctl_msg *m, reg **ret_reg, all
         if (r < 0)
                 return -EINVAL;
         reg *g = reg_find(c->d, reg_id);
-        if (!g || g->owner != c)
+        /* The owner, or a process of the same user holding the registration's
+         * socket (a worker forked after ipcf_register: the prefork pattern;
+         * one user is one trust domain). The flow side goes to the decider. */
+        if (!g || (g->owner != c && g->owner->cred.uid != c->cred.uid))
                 return -ENOENT;
         alloc *a = alloc_find(c->d, req_id);
         if (!a || a->target != g || a->state != ALLOC_PENDING)
