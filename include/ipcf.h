@@ -1036,10 +1036,13 @@ IPCF_API int64_t ipcf_mbox_undelivered(int h);
 
 /*
  * A multicast group copies each message a member sends to every other current
- * member, in order. What happens when a member's queue is full is chosen at
- * creation: block the senders until it has room, drop messages for that member
- * only (it is told how many: ipcf_mcast_lost), or remove it (its handle ends
- * with reason "too slow"). Handles are port-ids (ipcf_fd, ipcf_dealloc).
+ * member. Every member gets them in one order, the order the facility took
+ * them in, which keeps each sender's order (messages of several senders
+ * interleave as they reached the facility, not as they were written).
+ * What happens when a member's queue is full is chosen at creation: block the
+ * senders until it has room, drop messages for that member only (it is told
+ * how many: ipcf_mcast_lost), or remove it (its handle ends with reason "too
+ * slow"). Handles are port-ids (ipcf_fd, ipcf_dealloc).
  */
 enum ipcf_mcast_slow {
         IPCF_MCAST_BLOCK = 0,

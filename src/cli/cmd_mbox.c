@@ -34,6 +34,7 @@ static const char mbox_usage[] =
 
 #define MBOX_LINE_MAX 65536
 
+/* create NAME [--exclusive] [--max-msgs N] [--max-msg-size N] */
 static int mbox_create(int argc, char **argv) {
         if (argc < 2)
                 return cli_usage("mbox", "create needs NAME");
@@ -58,6 +59,7 @@ static int mbox_create(int argc, char **argv) {
         return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
 }
 
+/* One message; with --receipt, wait for and print who took it. */
 static int mbox_send_one(int h, const char *msg, size_t len, bool receipt) {
         ipcf_receipt rc;
         ssize_t r = ipcf_mbox_send(h, msg, len, receipt ? &rc : NULL, 10000);
@@ -68,6 +70,8 @@ static int mbox_send_one(int h, const char *msg, size_t len, bool receipt) {
         return 0;
 }
 
+/* send NAME [--receipt] [MSG...]: the arguments, else stdin line by line
+ * (the newline is not sent). */
 static int mbox_send(int argc, char **argv) {
         if (argc < 2)
                 return cli_usage("mbox", "send needs NAME");
@@ -95,6 +99,8 @@ static int mbox_send(int argc, char **argv) {
         return r < 0 ? cli_error("send", r) : CLI_EXIT_OK;
 }
 
+/* recv NAME [-n COUNT] [-v]: until COUNT messages, ^C, or the mailbox is
+ * destroyed (its end is a normal exit). Short waits so ^C is seen. */
 static int mbox_recv(int argc, char **argv) {
         if (argc < 2)
                 return cli_usage("mbox", "recv needs NAME");
@@ -195,6 +201,7 @@ void cli_ls_models(bool json) {
         free(v);
 }
 
+/* `ipcf mbox SUBCOMMAND ...`: exit 0, 1 on failure, 2 on a usage error. */
 int cmd_mbox(int argc, char **argv) {
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 fputs(mbox_usage, argc < 2 ? stderr : stdout);

@@ -37,6 +37,7 @@ static const char mcast_usage[] =
 
 #define MCAST_LINE_MAX 65536
 
+/* create NAME [--slow block|drop|remove] [--max-msgs N] */
 static int mcast_create(int argc, char **argv) {
         if (argc < 2)
                 return cli_usage("mcast", "create needs NAME");
@@ -66,6 +67,7 @@ static int mcast_create(int argc, char **argv) {
         return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
 }
 
+/* send NAME MSG...: a member for the time of sending. */
 static int mcast_send(int argc, char **argv) {
         if (argc < 3)
                 return cli_usage("mcast", "send needs NAME and MSG");
@@ -81,6 +83,8 @@ static int mcast_send(int argc, char **argv) {
         return r < 0 ? cli_error("send", r) : CLI_EXIT_OK;
 }
 
+/* join NAME: poll the member's descriptor and stdin together; messages of
+ * others go to stdout, stdin lines go to the group, losses are reported. */
 static int mcast_join(int argc, char **argv) {
         if (argc < 2)
                 return cli_usage("mcast", "join needs NAME");
@@ -160,6 +164,7 @@ static int mcast_join(int argc, char **argv) {
         return rc;
 }
 
+/* `ipcf mcast SUBCOMMAND ...`: exit 0, 1 on failure, 2 on a usage error. */
 int cmd_mcast(int argc, char **argv) {
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 fputs(mcast_usage, argc < 2 ? stderr : stdout);

@@ -23,7 +23,13 @@
 #include "daemon/log.h"
 #include "daemon/quota.h"
 
-static size_t n_bports; /* one daemon per process */
+/* Broker flows alive (bounded by BROKER_FLOWS_MAX: each maps its region).
+ * One daemon per process, so a file-level count is the daemon's. */
+static size_t n_bports;
+
+/* The client wrote data (or ended): our RX eventfd rang. Drain it first — the
+ * watch is level-triggered — then let the owner read all there is and re-arm
+ * (bport_arm_rx) when it finds the ring empty. */
 
 static void bport_on_rx(loop_io *io, uint32_t events) {
         bport *b = container_of(io, bport, rx_io);
@@ -32,6 +38,7 @@ static void bport_on_rx(loop_io *io, uint32_t events) {
         b->fn(b);
 }
 
+/* The client consumed (room, or a receipt is due) or ended: TX rang. */
 static void bport_on_tx(loop_io *io, uint32_t events) {
         bport *b = container_of(io, bport, tx_io);
         (void)events;
@@ -52,6 +59,8 @@ static int bport_ok(client *c, uint32_t seq, uint64_t id) {
         return r;
 }
 
+/* The library's ipcf_alloc() waits for OK on its connection, then for the
+ * outcome on the reply socket: a refusal is both, like alloc_fail(). */
 void bport_refuse(client *c, uint32_t seq, int *reply_fd, int err, const char *reason) {
         int fd = *reply_fd;
         *reply_fd = -1;
@@ -72,6 +81,10 @@ void bport_refuse(client *c, uint32_t seq, int *reply_fd, int err, const char *r
         safe_close(fd);
 }
 
+/* Make the flow, keep side 1, hand side 0 out (see broker.h). Order matters:
+ * the whole region is mapped and both watches are in place before the client
+ * can write (it has no fds until flow_send), and the memfd is dropped only
+ * after our mapping exists. */
 int bport_accept(ipcfd *d, client *c, const char *name, const ipcf_qos *want, uint32_t max_msg,
                  int *reply_fd, uint32_t seq, bport_fn fn, void *owner, bport **ret) {
         ipcf_qos q = *want;
@@ -172,12 +185,15 @@ fail:
         return r;
 }
 
+/* The consumer half (ring 0): the same validated reads a library port does. */
 ssize_t bport_peek(bport *b, const void **ret) {
         if (!b->f)
                 return -EPIPE;
         return ring_peek(&b->cons, ret);
 }
 
+/* Consume, then the waker's half of the handshake for room: ring_consume's
+ * seq_cst store of the tail comes before this load of tx_sleep. */
 void bport_consume(bport *b) {
         ring_consume(&b->cons);
         _Atomic uint32_t *want = &b->cons.ctl->tx_sleep;
@@ -185,6 +201,7 @@ void bport_consume(bport *b) {
                 efd_signal(b->peer_tx);
 }
 
+/* The waiter's half for data (as port_rearm_rx): drain, want, fence, re-check. */
 bool bport_arm_rx(bport *b) {
         if (!b->f)
                 return false;
@@ -194,12 +211,15 @@ bool bport_arm_rx(bport *b) {
         return ring_ready(&b->cons);
 }
 
+/* The producer half (ring 1). Never waits: -EAGAIN is the caller's to arm. */
 int bport_reserve(bport *b, size_t len, void **ret) {
         if (!b->f)
                 return -EPIPE;
         return ring_reserve(&b->prod, len, ret);
 }
 
+/* Publish (seq_cst store of the tag in ring_commit), then the waker's half of
+ * the handshake for data: ring the client only if it said it sleeps. */
 uint64_t bport_commit(bport *b, size_t n) {
         uint64_t pos = ring_commit(&b->prod, n);
         _Atomic uint32_t *want = &b->prod.ctl->rx_sleep;
@@ -208,6 +228,8 @@ uint64_t bport_commit(bport *b, size_t n) {
         return pos;
 }
 
+/* The waiter's half for room: want, fence, re-check. The client's consume
+ * (port_notify_space) clears tx_sleep and rings our TX eventfd. */
 bool bport_arm_tx(bport *b, size_t len) {
         if (!b->f)
                 return false;
@@ -227,6 +249,8 @@ bool bport_passed(bport *b, uint64_t pos) {
         return b->f && ring_passed(&b->prod, pos);
 }
 
+/* The client's end record (acquire: what it wrote before is visible), or its
+ * side closed in the daemon's books (DEALLOC, death). */
 bool bport_peer_ended(bport *b) {
         if (!b->f)
                 return true;
@@ -235,6 +259,9 @@ bool bport_peer_ended(bport *b) {
                !b->f->side[0].open;
 }
 
+/* Stop watching and unmap before the side closes: closing our side may free
+ * the flow (its eventfds) if the client's is closed already. At shutdown
+ * nobody is told anything (flows live on in their processes). */
 void bport_end(bport *b, uint32_t code, const char *reason) {
         if (!b || !b->f)
                 return;

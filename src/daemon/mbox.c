@@ -384,6 +384,9 @@ static int mbox_deliver(mbox *mb, int budget) {
         return n;
 }
 
+/* The mailbox's one loop: ends and consumption first (re-queue, receipts,
+ * room), then FIFO -> receivers, then senders -> FIFO; again while anything
+ * moved, within a budget. */
 static void mbox_pump(mbox *mb) {
         if (mb->pumping)
                 return; /* re-entered from a drop below: the outer loop goes on */
@@ -456,6 +459,7 @@ static void mbox_pump(mbox *mb) {
         }
 }
 
+/* Any wake-up of any port of the mailbox pumps the whole mailbox. */
 static void mbox_on_event(bport *b) {
         mend *e = b->owner;
         mbox_pump(e->mb);
@@ -463,6 +467,8 @@ static void mbox_on_event(bport *b) {
 
 /* ---- requests ----------------------------------------------------------------- */
 
+/* MBOX_CREATE: strict options, the register policy of the name, one name
+ * space with groups, the per-user and global bounds. */
 int mbox_handle_create(client *c, const ctl_msg *m) {
         ipcfd *d = c->d;
         const char *name;
@@ -557,6 +563,7 @@ static void mbox_free(mbox *mb) {
         loop_defer_free(d->loop, mb);
 }
 
+/* MBOX_DESTROY: the creator's uid or a privileged one. */
 int mbox_handle_destroy(client *c, const ctl_msg *m) {
         const char *name;
         int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
@@ -578,6 +585,7 @@ int mbox_handle_destroy(client *c, const ctl_msg *m) {
         return 0;
 }
 
+/* A sender or receiver opens the mailbox (ALLOC with its role). */
 int mbox_alloc(client *c, const char *name, const ipcf_qos *qos, int *reply_fd, uint32_t seq) {
         mbox *mb = mbox_find(c->d, name);
         if (!mb) {

@@ -1,6 +1,9 @@
 /*
  * mcast.c — multicast groups: every message a member sends goes to every
- * other current member, in order (docs/MODELS.md).
+ * other current member, FIFO per sender (docs/MODELS.md). The group's FIFO
+ * also gives every member the same order of all messages, except where a
+ * member misses some (DROP) — the daemon reads a message wholly into the FIFO
+ * before any member gets it.
  *
  * STATE: one FIFO of messages per group, numbered (gseq); each member has a
  * cursor, the next message it is to get (NULL: caught up). A message is
@@ -105,6 +108,9 @@ static void mcast_trim(mcast *g) {
         }
 }
 
+/* Remove a member: with a reason, its flow ends now (it reads what it has,
+ * then -EPIPE); without, it had ended itself. Its cursor goes with it, so
+ * messages only it still needed are freed by the next mcast_trim(). */
 static void member_drop(member *mb, uint32_t code, const char *why) {
         mcast *g = mb->g;
         dlist_del(&mb->link);
@@ -240,6 +246,9 @@ static int member_read(member *mb, int budget) {
         return n;
 }
 
+/* Deliver to every member, free what all have, read senders while the FIFO
+ * has room; again while anything moved, within a budget (then re-pumped via
+ * an eventfd so other objects and clients get the loop too). */
 static void mcast_pump(mcast *g) {
         if (g->pumping)
                 return;
@@ -295,6 +304,8 @@ static void mcast_on_event(bport *b) {
         mcast_pump(mb->g);
 }
 
+/* MCAST_CREATE: strict options, the register policy of the name, one name
+ * space with mailboxes, the per-user and global bounds. */
 int mcast_handle_create(client *c, const ctl_msg *m) {
         ipcfd *d = c->d;
         const char *name;
@@ -341,6 +352,8 @@ int mcast_handle_create(client *c, const ctl_msg *m) {
         return 0;
 }
 
+/* Destroy: every member's flow ends "group destroyed"; queued messages go
+ * (a multicast message has no single sender to report it to). */
 static void mcast_free(mcast *g) {
         models *ms = g->d->models;
         dlist_for_each_safe(pos, tmp, &g->members)
@@ -375,6 +388,8 @@ int mcast_handle_destroy(client *c, const ctl_msg *m) {
         return 0;
 }
 
+/* A member joins (ALLOC with the MCAST role): caught up, it gets what is
+ * sent from now on. */
 int mcast_alloc(client *c, const char *name, const ipcf_qos *qos, int *reply_fd, uint32_t seq) {
         mcast *g = mcast_find(c->d, name);
         if (!g) {

@@ -16,6 +16,8 @@
 #include "daemon/flow.h"
 #include "daemon/log.h"
 
+/* Made lazily so a daemon that never sees a model request pays nothing, and
+ * so the hooks can test d->models for "nothing to do". */
 models *models_of(ipcfd *d) {
         if (!d->models) {
                 models *ms = calloc(1, sizeof(*ms));
@@ -29,6 +31,7 @@ models *models_of(ipcfd *d) {
         return d->models;
 }
 
+/* Our request types (ctl.h, MODELS); 1 tells client.c "not ours". */
 int models_dispatch(client *c, const ctl_msg *m) {
         switch (m->type) {
         case CTL_NOTIFY_OPEN: return notify_handle_open(c, m);
@@ -43,10 +46,13 @@ int models_dispatch(client *c, const ctl_msg *m) {
         }
 }
 
+/* Roles the broker serves; the others (CALL, DGRAM, FLOW) go to registrations. */
 bool models_role(unsigned role) {
         return role == CTL_ROLE_MBOX_SEND || role == CTL_ROLE_MBOX_RECV || role == CTL_ROLE_MCAST;
 }
 
+/* Route an ALLOC with a model role (policy and name already checked by
+ * alloc.c); the modules reply themselves and take the reply socket. */
 int models_alloc(client *c, const ctl_msg *m, const char *name, const ipcf_qos *qos, int *reply_fd) {
         if (models_of(c->d) && qos->reserved0 == CTL_ROLE_MCAST)
                 return mcast_alloc(c, name, qos, reply_fd, m->seq);
@@ -57,10 +63,13 @@ int models_alloc(client *c, const ctl_msg *m, const char *name, const ipcf_qos *
         return 0;
 }
 
+/* Flow sides of c end through flow.c (the broker sees their end records);
+ * only the notification state is c's own. */
 void models_client_gone(client *c) {
         notify_client_gone(c);
 }
 
+/* Shutdown: objects first (they close their broker sides), then the rest. */
 void models_free_all(ipcfd *d) {
         if (!d->models)
                 return;
@@ -72,6 +81,7 @@ void models_free_all(ipcfd *d) {
         d->models = NULL;
 }
 
+/* For the per-user bound on mailboxes + groups (MODELS_PER_USER). */
 size_t models_owned_by(ipcfd *d, uid_t uid) {
         return mbox_count_owned(d, uid) + mcast_count_owned(d, uid);
 }
@@ -82,6 +92,7 @@ struct list_ctx {
         bool more;
 };
 
+/* One entry into the reply, paged like LIST (LIST_SKIP, LIST_MORE). */
 static void list_put(void *arg, const struct ctl_model_entry_wire *e) {
         struct list_ctx *x = arg;
         if (x->skip) {

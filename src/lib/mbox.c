@@ -30,6 +30,7 @@ static int mbox_req(uint16_t type, const char *name, const void *opts, size_t op
         return r < 0 ? r : 0;
 }
 
+/* Zero fields are the daemon's defaults; it checks the limits. */
 int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts) {
         struct ctl_mbox_opts_wire w;
         memset(&w, 0, sizeof(w));
@@ -46,6 +47,7 @@ int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts) {
 
 int ipcf_mbox_destroy(const char *name) { return mbox_req(CTL_MBOX_DESTROY, name, NULL, 0, 0); }
 
+/* A flow to the mailbox's name with the sender or receiver role. */
 int ipcf_mbox_open(const char *name, int how, const ipcf_qos *qos, int timeout_ms) {
         if (how != IPCF_MBOX_SEND && how != IPCF_MBOX_RECV)
                 return -EINVAL;
@@ -53,6 +55,8 @@ int ipcf_mbox_open(const char *name, int how, const ipcf_qos *qos, int timeout_m
                           qos, timeout_ms);
 }
 
+/* Send; with a receipt asked, then wait (the rest of the same timeout) for
+ * the daemon's MW_RECEIPT of this message number. */
 ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, ipcf_receipt *ret_receipt,
                        int timeout_ms) {
         uint64_t seq;
@@ -79,6 +83,8 @@ ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender,
 
 int64_t ipcf_mbox_undelivered(int h) { return model_undelivered(h); }
 
+/* MODEL_LIST, page by page (LIST_SKIP = entries so far) until no LIST_MORE.
+ * *ret is the caller's (free()); untouched on failure. */
 int ipcf_model_list(ipcf_model_entry **ret, size_t *ret_n) {
         if (!ret || !ret_n)
                 return -EINVAL;

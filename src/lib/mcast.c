@@ -13,6 +13,7 @@
 #include "lib/lib.h"
 #include "lib/models.h"
 
+/* Zero fields are the daemon's defaults; it checks the limits. */
 int ipcf_mcast_create(const char *name, const ipcf_mcast_opts *opts) {
         struct ctl_mcast_opts_wire w;
         memset(&w, 0, sizeof(w));
@@ -51,6 +52,7 @@ int ipcf_mcast_join(const char *name, const ipcf_qos *qos, int timeout_ms) {
         return model_open(name, CTL_ROLE_MCAST, qos, timeout_ms);
 }
 
+/* Leaving is ending the member's flow; what it sent is still delivered. */
 int ipcf_mcast_leave(int h) { return ipcf_dealloc(h, "left the group"); }
 
 ssize_t ipcf_mcast_send(int h, const void *buf, size_t len, int timeout_ms) {
