@@ -535,3 +535,22 @@ TEST_TIMEOUT(receivers_leaving_under_load_lose_and_duplicate_nothing, 120) {
                                   (unsigned)L->seen[i]);
         test_daemon_stop(&d);
 }
+
+TEST(daemon_death_ends_mailbox_handles) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.dd", NULL));
+        int rx = CHECK_OK(ipcf_mbox_open("box.dd", IPCF_MBOX_RECV, NULL, 2000));
+        int tx = CHECK_OK(ipcf_mbox_open("box.dd", IPCF_MBOX_SEND, NULL, 2000));
+        CHECK_EQ(ipcf_mbox_send(tx, "a", 1, NULL, 1000), 1);
+        usleep(50 * 1000);
+        test_daemon_kill(&d);
+        char b[4];
+        /* What was delivered is read; then the broker's death shows. */
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 2000), 1);
+        CHECK_ERR(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 2000), -ECONNRESET);
+        ssize_t r = 0;
+        for (int i = 0; i < 100000 && r >= 0; i++)
+                r = ipcf_mbox_send(tx, "b", 1, NULL, 2000);
+        CHECK_ERR(r, -ECONNRESET);
+        test_daemon_stop(&d);
+}
