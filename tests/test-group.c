@@ -123,6 +123,9 @@ TEST_TIMEOUT(write_past_end_refused, 20) {
         CHECK_ERR(ipcf_group_write(g, UINT64_MAX, buf, 2), -ERANGE);
         CHECK_ERR(ipcf_group_read(g, 1, buf, 4096), -ERANGE);
         CHECK_EQ(ipcf_group_write(g, 4096, buf, 0), 0); /* empty at the end is fine */
+        CHECK_EQ(ipcf_group_write(g, 0, NULL, 0), 0);
+        CHECK_EQ(ipcf_group_read(g, 0, NULL, 0), 0);
+        CHECK_ERR(ipcf_group_write(g, 0, NULL, 1), -EINVAL);
         /* Nothing of the refused writes landed: the tail is as written. */
         char back[64];
         CHECK_EQ(ipcf_group_read(g, 4096 - 64, back, 64), 64);
@@ -468,6 +471,8 @@ TEST_TIMEOUT(bbuf_full_capacity, 20) {
         char in[128], out[128];
         test_fill(in, sizeof(in), 3);
         CHECK_ERR(ipcf_bbuf_put(g, 64, in, 97, 0), -EMSGSIZE);
+        CHECK_EQ(ipcf_bbuf_put(g, 64, NULL, 0, 0), 0); /* an empty item */
+        CHECK_EQ(ipcf_bbuf_get(g, 64, NULL, 0, 0), 0);
         /* One item of 96 bytes + its 4-byte header fills all 100 bytes. */
         CHECK_EQ(ipcf_bbuf_put(g, 64, in, 96, 0), 96);
         uint64_t bytes, items;

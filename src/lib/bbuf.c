@@ -136,6 +136,8 @@ static int mu_lock(pthread_mutex_t *mu) {
 }
 
 static void copy_in(bview *v, uint64_t pos, const void *src, size_t n) {
+        if (n == 0)
+                return; /* src may be NULL */
         uint64_t o = pos % v->cap;
         size_t first = (size_t)MIN((uint64_t)n, v->cap - o);
         memcpy(v->data + o, src, first);
@@ -143,6 +145,8 @@ static void copy_in(bview *v, uint64_t pos, const void *src, size_t n) {
 }
 
 static void copy_out(bview *v, uint64_t pos, void *dst, size_t n) {
+        if (n == 0)
+                return; /* dst may be NULL */
         uint64_t o = pos % v->cap;
         size_t first = (size_t)MIN((uint64_t)n, v->cap - o);
         memcpy(dst, v->data + o, first);

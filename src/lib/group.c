@@ -334,7 +334,8 @@ ssize_t ipcf_group_read(int h, uint64_t offset, void *buf, size_t len) {
         uint8_t *p;
         int r = group_access(g, offset, len, &p);
         if (r == 0) {
-                memcpy(buf, p, len);
+                if (len)
+                        memcpy(buf, p, len);
                 group_access_end(g);
         }
         handle_put(g);
@@ -352,7 +353,8 @@ ssize_t ipcf_group_write(int h, uint64_t offset, const void *buf, size_t len) {
         uint8_t *p;
         int r = group_access(g, offset, len, &p);
         if (r == 0) {
-                memcpy(p, buf, len);
+                if (len)
+                        memcpy(p, buf, len);
                 group_access_end(g);
         }
         handle_put(g);
