@@ -477,3 +477,28 @@ TEST(prefork_workers_accept_on_the_parents_registration) {
                 CHECK_EQ(test_wait(w[i], 5000), 0);
         test_daemon_stop(&d);
 }
+
+TEST(ring_memory_is_charged_to_the_requester) {
+        /* 2 x 1 MiB per default flow against 3 MiB: one flow, not two. */
+        start("[limits]\nring_bytes_per_user = 3M\n");
+        int reg = CHECK_OK(ipcf_register("svc.mem", NULL));
+        pid_t c = test_fork(client_expect_ok, "svc.mem");
+        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        CHECK_EQ(test_wait(c, 5000), 0);
+        /* the first flow still holds its charge until both sides are gone */
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        CHECK_ERR(ipcf_alloc("svc.mem", &q, 1000, NULL), -EDQUOT);
+        q.max_bytes = 4096; /* a small ring fits */
+        q.max_msg_size = 1024;
+        pid_t c2 = fork();
+        if (c2 == 0) {
+                int p2 = CHECK_OK(ipcf_alloc("svc.mem", &q, 5000, NULL));
+                CHECK_OK(ipcf_dealloc(p2, "ok"));
+                _exit(0);
+        }
+        CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        CHECK_EQ(test_wait(c2, 5000), 0);
+        CHECK_OK(ipcf_dealloc(port, NULL));
+        test_daemon_stop(&d);
+}

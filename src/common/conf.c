@@ -33,6 +33,7 @@ void conf_init(conf *c) {
         c->limits.pending_per_user = 256;
         c->limits.clients_per_user = 256;
         c->limits.unbounded_bytes_per_user = 1ull << 30;
+        c->limits.ring_bytes_per_user = 16ull << 30;
 }
 
 static void acl_deinit(conf_acl *a) {
@@ -246,10 +247,13 @@ static int parse_kv(conf *c, enum section sec, slice key, slice val, const char 
                                 return 0;
                         }
                 }
-                if (slice_eq(key, "unbounded_bytes_per_user")) {
+                if (slice_eq(key, "unbounded_bytes_per_user") || slice_eq(key, "ring_bytes_per_user")) {
                         if (!parse_uint(val, UINT64_MAX, &v))
                                 return *why = "bad number", -EINVAL;
-                        c->limits.unbounded_bytes_per_user = v;
+                        if (slice_eq(key, "ring_bytes_per_user"))
+                                c->limits.ring_bytes_per_user = v;
+                        else
+                                c->limits.unbounded_bytes_per_user = v;
                         return 0;
                 }
                 return *why = "unknown key in [limits]", -EINVAL;

@@ -14,6 +14,7 @@
  *   pending_per_user = 256
  *   clients_per_user = 256
  *   unbounded_bytes_per_user = 1G
+ *   ring_bytes_per_user = 16G          # shared memory of the other flows
  *   [name printer*]                   # an fnmatch(3) pattern over names
  *   allocate = user:alice group:lp uid:1000 gid:7 *
  *   register = user:printd
@@ -81,6 +82,7 @@ typedef struct conf_limits {
         uint32_t pending_per_user;
         uint32_t clients_per_user;
         uint64_t unbounded_bytes_per_user;
+        uint64_t ring_bytes_per_user;   /* bounded/zero flows: 2 x ring size */
 } conf_limits;
 
 typedef struct conf {

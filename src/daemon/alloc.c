@@ -66,7 +66,7 @@ static void alloc_free(alloc *a) {
         if (a->pending_charged)
                 quota_release(a->user, QUOTA_PENDING, 1);
         if (a->bytes)
-                quota_release(a->user, QUOTA_BYTES, a->bytes);
+                quota_release(a->user, a->bytes_kind, a->bytes);
         user_unref(a->user);
         loop_defer_free(d->loop, a);
 }
@@ -241,10 +241,14 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
                 return models_alloc(c, m, name, &qos, &fd);
 
         /* Quotas: a pending slot, a flow to come, the unbounded memory. */
-        uint64_t bytes = qos.capacity == IPCF_CAPACITY_UNBOUNDED ? 2 * qos.max_bytes : 0;
+        /* The shared memory a flow may come to use is charged to the requester:
+         * an unbounded flow's limit, or any other flow's rings. */
+        bool unbounded = qos.capacity == IPCF_CAPACITY_UNBOUNDED;
+        int bytes_kind = unbounded ? QUOTA_BYTES : QUOTA_RING_BYTES;
+        uint64_t bytes = unbounded ? 2 * qos.max_bytes : 2 * layout.ring_size;
         if (d->n_allocs >= d->caps.allocs || d->n_flows >= d->caps.flows ||
             quota_check(c->user, QUOTA_FLOWS, 1) < 0 || quota_check(c->user, QUOTA_PENDING, 1) < 0 ||
-            quota_check(c->user, QUOTA_BYTES, bytes) < 0) {
+            quota_check(c->user, bytes_kind, bytes) < 0) {
                 r = -EDQUOT;
                 goto refuse;
         }
@@ -279,8 +283,9 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
         quota_charge(a->user, QUOTA_PENDING, 1);
         a->pending_charged = true;
         if (bytes) {
-                quota_charge(a->user, QUOTA_BYTES, bytes);
+                quota_charge(a->user, bytes_kind, bytes);
                 a->bytes = bytes;
+                a->bytes_kind = bytes_kind;
         }
         if (loop_io_add(d->loop, &a->io, fd, EPOLLIN, alloc_on_reply) < 0 ||
             (timeout_ms > 0 &&
@@ -396,6 +401,7 @@ static int alloc_accept(alloc *a, reg *g, client *c, int sock, uint32_t seq) {
         if (a->bytes) {
                 f->bytes_user = user_ref(a->user);
                 f->bytes = a->bytes;
+                f->bytes_kind = a->bytes_kind;
                 a->bytes = 0;
         }
         /* Decided: no longer pending on g. */

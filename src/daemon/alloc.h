@@ -47,7 +47,8 @@ typedef struct alloc {
         cred cred;                     /* the requester's */
         char prog[IPCF_NAME_MAX + 1];  /* the requester's program name */
         struct user *user;             /* the requester's: charged PENDING, BYTES */
-        uint64_t bytes;                /* unbounded-bytes charge held */
+        uint64_t bytes;                /* shared-memory charge held (bytes_kind) */
+        int bytes_kind;                /* QUOTA_BYTES (unbounded) or QUOTA_RING_BYTES */
         bool pending_charged;
         uint32_t seq;                  /* of the ALLOC, echoed on the outcome */
         char name[IPCF_NAME_MAX + 1];

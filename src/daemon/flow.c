@@ -160,7 +160,7 @@ void flow_free(flow *f) {
         if (g && g->flows)
                 g->flows--;
         if (f->bytes_user) {
-                quota_release(f->bytes_user, QUOTA_BYTES, f->bytes);
+                quota_release(f->bytes_user, f->bytes_kind, f->bytes);
                 f->bytes_user = user_unref(f->bytes_user);
         }
         idmap_del(&d->flow_ids, &f->node);

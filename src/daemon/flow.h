@@ -59,8 +59,9 @@ typedef struct flow {
         int efd[FLOW_EFDS];
         flow_side side[2];
         uint64_t reg_id;               /* the registration that accepted it */
-        struct user *bytes_user;       /* unbounded-bytes charge */
+        struct user *bytes_user;       /* shared-memory charge (bytes_kind) */
         uint64_t bytes;
+        int bytes_kind;                /* QUOTA_BYTES or QUOTA_RING_BYTES */
 } flow;
 
 /* Make a flow for a normalised qos and layout: memfd (sized, sealed), header

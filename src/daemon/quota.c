@@ -52,6 +52,7 @@ static uint64_t quota_limit(const user *u, enum quota_kind kind) {
         case QUOTA_PENDING: return l->pending_per_user;
         case QUOTA_FLOWS: return l->flows_per_user;
         case QUOTA_BYTES: return l->unbounded_bytes_per_user;
+        case QUOTA_RING_BYTES: return l->ring_bytes_per_user;
         default: return 0;
         }
 }

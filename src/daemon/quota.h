@@ -20,7 +20,8 @@ enum quota_kind {
         QUOTA_REGS,
         QUOTA_PENDING,
         QUOTA_FLOWS,
-        QUOTA_BYTES,
+        QUOTA_BYTES,      /* UNBOUNDED flows: 2 x max_bytes */
+        QUOTA_RING_BYTES, /* other flows: 2 x their ring size */
         QUOTA_KINDS_,
 };
 
