@@ -5,6 +5,7 @@
  * and 4 senders x 4 competing receivers x 1 M numbered messages: none lost,
  * none duplicated (IPCF_TEST_QUICK=1: 50 k per sender).
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -41,6 +42,13 @@ TEST(send_receive_stamped_with_receipt) {
         CHECK_EQ(ipcf_mbox_send(tx, "abcdef", 6, NULL, 1000), 6);
         CHECK_ERR(ipcf_mbox_recv(rx, buf, 3, NULL, 1000), -EMSGSIZE);
         CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 6);
+        /* A handle is pollable: readable exactly when a message waits. */
+        struct pollfd p = { .fd = CHECK_OK(ipcf_fd(rx)), .events = POLLIN };
+        CHECK_EQ(poll(&p, 1, 0), 0);
+        CHECK_EQ(ipcf_mbox_send(tx, "p", 1, NULL, 1000), 1);
+        CHECK_EQ(poll(&p, 1, 2000), 1);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 0), 1);
+        CHECK_EQ(poll(&p, 1, 0), 0);
         CHECK_OK(ipcf_dealloc(rx, NULL));
         CHECK_OK(ipcf_dealloc(tx, NULL));
         CHECK_OK(ipcf_mbox_destroy("box.a"));
