@@ -1015,7 +1015,7 @@ static int ow_client(void *p, const bench_ctl *parent) {
                 uint64_t every = a->size >= 4096 ? 1 : 64;
                 uint64_t t0 = bench_now_ns();
                 uint64_t warm_end = t0 + (uint64_t)(a->warm_s * 1e9);
-                uint64_t end = warm_end + (uint64_t)(a->dur_s * 1e9);
+                uint64_t end = UINT64_MAX;
                 uint64_t c0 = 0, b0 = 0, c1, b1;
                 buf[0] = PH_WARM;
                 for (uint64_t n = 1; r == 0; n++) {
@@ -1023,9 +1023,11 @@ static int ow_client(void *p, const bench_ctl *parent) {
                         if (n % every)
                                 continue;
                         uint64_t now = bench_now_ns();
-                        if (now >= end)
+                        if (buf[0] == PH_TIMED && now >= end)
                                 break;
                         if (now >= warm_end && buf[0] == PH_WARM) {
+                                /* dur_s from here, however late */
+                                end = now + (uint64_t)(a->dur_s * 1e9);
                                 buf[0] = PH_TIMED;
                                 c0 = bench_cpu_ns();
                                 b0 = bench_proc_cpu_ns(broker);

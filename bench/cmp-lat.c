@@ -12,7 +12,8 @@
  * spreads over every row; each figure is the median of the runs with their
  * min and max. Output: CSV on stdout (benchlib.h), progress on stderr;
  * --cdf=FILE writes the latency distribution of the first pinned run of
- * each mechanism (gnuplot index blocks: "quantile latency_us").
+ * each mechanism (gnuplot index blocks, each opening with "# key", then
+ * lines "quantile latency_us").
  */
 #include <errno.h>
 #include <stddef.h>
@@ -43,7 +44,7 @@ static bench_stat stat_field(const lat_run *runs, unsigned n, size_t offset) {
 
 /* The distribution: 200 evenly spaced quantiles and the far tail. */
 static void write_cdf(FILE *f, const char *key, const rtt_result *r) {
-        fprintf(f, "\"%s\"\n", key);
+        fprintf(f, "# %s\n", key);
         for (int i = 0; i <= 200; i++) {
                 double q = i / 200.0;
                 if (i == 200)

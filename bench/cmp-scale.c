@@ -124,17 +124,19 @@ static int flows_server(void *p, const bench_ctl *c) {
                         uint32_t i = evs[j].data.u32;
                         if (i == UINT32_MAX)
                                 return 0; /* stop */
+                        /* A flow that ends is fine once the client said
+                         * stop (it closes its flows right after). */
                         if (a->ipcf) {
                                 ssize_t n;
                                 while ((n = ipcf_read(h[i], buf, sizeof(buf), 0)) > 0)
                                         if (ipcf_write(h[i], buf, (size_t)n, BENCH_IO_TIMEOUT_MS) < 0)
-                                                return 1;
+                                                return ctl_says_stop(c) ? 0 : 1;
                                 if (n != -EAGAIN)
-                                        return 1;
+                                        return ctl_says_stop(c) ? 0 : 1;
                         } else {
                                 ssize_t n = read(h[i], buf, sizeof(buf));
                                 if (n <= 0 || bench_io_all(h[i], buf, (size_t)n, true) < 0)
-                                        return 1;
+                                        return ctl_says_stop(c) ? 0 : 1;
                         }
                 }
         }
@@ -184,10 +186,12 @@ static int flows_measure(bool ipcf, unsigned n, bool pinned, scale_res *res) {
                  end = warm_end + (uint64_t)(dur_s * 1e9), t0 = 0, rounds = 0;
         while (r == 0) {
                 uint64_t r0 = bench_now_ns();
-                if (r0 >= end)
+                if (t0 && r0 >= end)
                         break;
-                if (r0 >= warm_end && !t0)
-                        t0 = r0;
+                if (!t0 && r0 >= warm_end) {
+                        t0 = r0; /* dur_s from here, however late */
+                        end = t0 + (uint64_t)(dur_s * 1e9);
+                }
                 for (unsigned i = 0; i < n && r == 0; i++) {
                         ssize_t w = ipcf ? ipcf_write(h[i], buf, MSG, BENCH_IO_TIMEOUT_MS)
                                          : write(h[i], buf, MSG);
@@ -220,7 +224,9 @@ static int flows_measure(bool ipcf, unsigned n, bool pinned, scale_res *res) {
         int st = bench_reap(pid, &c, 10000);
         if (r == 0 && st != 0)
                 r = -ECHILD;
-        if (r == 0 && rounds) {
+        if (r == 0 && !rounds)
+                r = -ENODATA;
+        if (r == 0) {
                 bench_sort_u64(t, k);
                 res->ok = true;
                 res->rate = (double)(rounds * n) / ((double)wall / 1e9);
@@ -553,10 +559,12 @@ static int mbox_measure(bool ipcf, unsigned nr, bool pinned, scale_res *res) {
                 }
                 uint64_t now = bench_now_ns();
                 if (!t0 && now >= warm_end) {
+                        /* the timed phase runs dur_s from here, however
+                         * late a blocked send made it start */
                         t0 = now;
+                        end = t0 + (uint64_t)(dur_s * 1e9);
                         atomic_store(&s->phase, 1);
-                }
-                if (now >= end) {
+                } else if (t0 && now >= end) {
                         t1 = now;
                         atomic_store(&s->phase, 2);
                         break;
@@ -581,6 +589,8 @@ static int mbox_measure(bool ipcf, unsigned nr, bool pinned, scale_res *res) {
         if (r == 0 && t1 > t0 && got) {
                 res->ok = true;
                 res->rate = (double)got / ((double)(t1 - t0) / 1e9);
+        } else if (r == 0) {
+                r = -ENODATA; /* nothing arrived in the timed phase */
         }
         munmap(s, sizeof(*s));
         return r;

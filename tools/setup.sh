@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(make gcc clang libclang-rt-14-dev libsodium-dev pkg-config iproute2 procps)
 # Benchmark baselines and plots (issue: side-by-side benchmarks).
 pkgs+=(libnng-dev libzmq3-dev libtirpc-dev gnuplot-nox)
+# ... and the rest of them: rpcgen, D-Bus (daemon and libdbus).
+pkgs+=(rpcsvc-proto dbus-daemon libdbus-1-dev)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,153 @@
+/*
+ * test-bench-smoke.c — the side-by-side benchmarks (bench/cmp-*.c, run by
+ * bench/suite.sh) must never rot: each program runs here in its --quick form
+ * (a second or three each, one run) and must exit 0 and print sane CSV —
+ * the header, at least one measurement, nine fields a line, positive
+ * medians with min <= median <= max, and no mechanism reported FAILED.
+ * cmp-report then turns the CSV into a Markdown report.
+ *
+ * Each program starts its own ipcfd (and dbus-daemon) on a private runtime
+ * directory of its own, which it removes at exit. Leak checking is off for
+ * the programs (the libraries they measure keep global state).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/test.h"
+
+/* Run $IPCF_BUILD/bench/<prog> with args (NULL-terminated); its stdout in
+ * *ret_out (malloc'ed, NUL-terminated). Returns the exit status (128+sig
+ * if killed; the child is killed after timeout_s). */
+static int run(const char *prog, const char *const *args, char **ret_out, unsigned timeout_s) {
+        char rel[64];
+        snprintf(rel, sizeof(rel), "bench/%s", prog);
+        char *path = test_build_path(rel);
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                const char *argv[16] = { path };
+                int n = 1;
+                for (; args[n - 1] && n < 15; n++)
+                        argv[n] = args[n - 1];
+                argv[n] = NULL;
+                dup2(p[1], 1);
+                close(p[0]);
+                close(p[1]);
+                int devnull = open("/dev/null", O_WRONLY);
+                if (devnull >= 0)
+                        dup2(devnull, 2); /* the progress line */
+                setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+                alarm(timeout_s);
+                execv(path, (char *const *)argv);
+                _exit(127);
+        }
+        close(p[1]);
+        size_t cap = 1 << 16, len = 0;
+        char *out = malloc(cap);
+        for (;;) {
+                if (len + 4096 > cap)
+                        out = realloc(out, cap *= 2);
+                ssize_t n = read(p[0], out + len, cap - len - 1);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        out[len] = 0;
+        close(p[0]);
+        int st = test_wait(pid, (int)timeout_s * 1000 + 5000);
+        free(path);
+        *ret_out = out;
+        return st;
+}
+
+/* Check the CSV text; returns how many measurements it holds. */
+static unsigned check_csv(const char *prog, const char *csv) {
+        CHECK(!strncmp(csv, "mechanism,metric,size,concurrency,pinned,median,min,max,unit\n", 61));
+        unsigned n = 0;
+        char *copy = strdup(csv), *save = NULL;
+        for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                if (!strncmp(line, "mechanism,", 10))
+                        continue;
+                if (line[0] == '#') {
+                        if (strstr(line, "FAILED"))
+                                test_fail(__FILE__, __LINE__, "%s: %s", prog, line);
+                        continue;
+                }
+                char mech[64], metric[32], pin[8], unit[8];
+                size_t size;
+                unsigned conc;
+                double med, lo, hi;
+                int f = sscanf(line, "%63[^,],%31[^,],%zu,%u,%7[^,],%lf,%lf,%lf,%7s", mech, metric,
+                               &size, &conc, pin, &med, &lo, &hi, unit);
+                if (f != 9)
+                        test_fail(__FILE__, __LINE__, "%s: bad line: %s", prog, line);
+                if (!(med > 0 && lo > 0 && lo <= med && med <= hi) || conc < 1)
+                        test_fail(__FILE__, __LINE__, "%s: insane figure: %s", prog, line);
+                n++;
+        }
+        free(copy);
+        return n;
+}
+
+/* Run prog --quick and check its CSV. A quick run measures each figure
+ * once on a shared machine, so one transient failure is retried once. */
+static void smoke(const char *prog, unsigned want_at_least) {
+        static const char *const args[] = { "--quick", NULL };
+        char *out = NULL;
+        int st = run(prog, args, &out, 60);
+        if (st != 0 || strstr(out, "FAILED")) {
+                fprintf(stderr, "%s: first quick run failed (%d), retrying:\n%s", prog, st, out);
+                free(out);
+                st = run(prog, args, &out, 60);
+        }
+        if (st != 0)
+                test_fail(__FILE__, __LINE__, "%s --quick exited %d; output:\n%s", prog, st, out);
+        unsigned n = check_csv(prog, out);
+        if (n < want_at_least)
+                test_fail(__FILE__, __LINE__, "%s: %u measurements, want >= %u", prog, n,
+                          want_at_least);
+        free(out);
+}
+
+/* 15 mechanisms x 2 placements x 5 metrics */
+TEST_TIMEOUT(cmp_lat_quick_gives_sane_csv, 90) { smoke("cmp-lat", 150); }
+
+/* 11 message mechanisms x 2 sizes x 2 placements x 3 metrics, less n/a */
+TEST_TIMEOUT(cmp_thr_quick_gives_sane_csv, 90) { smoke("cmp-thr", 100); }
+
+/* 4 calls x 2 sizes x 2 placements x 5 metrics */
+TEST_TIMEOUT(cmp_rpc_quick_gives_sane_csv, 90) { smoke("cmp-rpc", 80); }
+
+TEST_TIMEOUT(cmp_scale_quick_gives_sane_csv, 90) { smoke("cmp-scale", 40); }
+
+/* The report of a small CSV has its sections and the ratio against ipcf. */
+TEST(cmp_report_makes_the_markdown) {
+        char path[] = "/tmp/ipcf-smoke-csv.XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        static const char csv[] =
+                "mechanism,metric,size,concurrency,pinned,median,min,max,unit\n"
+                "ipcf,rtt_p50,64,1,yes,0.5,0.4,0.6,us\n"
+                "pipe,rtt_p50,64,1,yes,50,45,55,us\n"
+                "ipcf,thr_msgs,64,1,yes,1e6,1e6,1e6,1/s\n"
+                "pipe,thr_msgs,64,1,yes,2e6,2e6,2e6,1/s\n";
+        CHECK(write(fd, csv, sizeof(csv) - 1) == (ssize_t)(sizeof(csv) - 1));
+        close(fd);
+        const char *const args[] = { path, NULL };
+        char *out = NULL;
+        CHECK_EQ(run("cmp-report", args, &out, 20), 0);
+        unlink(path);
+        CHECK(strstr(out, "## Targets"));
+        CHECK(strstr(out, "| pipe | 50.0 (45.0–55.0) | 100×"));
+        /* the pipe's 2 M msgs/s beat ipcf's 1 M: the report must say so */
+        CHECK(strstr(out, "## Where ipcf loses"));
+        CHECK(strstr(out, "- pipe, thr_msgs, 64 B"));
+        free(out);
+}
