@@ -593,6 +593,10 @@ int mbox_alloc(client *c, const char *name, const ipcf_qos *qos, int *reply_fd, 
                 return 0;
         }
         bool recv = qos->reserved0 == CTL_ROLE_MBOX_RECV;
+        /* A receiver that ended but was not yet seen to (its wake-up is
+         * still queued) must not keep an exclusive mailbox: look now. */
+        if (recv && (mb->flags & IPCF_MBOX_EXCLUSIVE) && mb->n_receivers)
+                mbox_pump(mb);
         if (recv && (mb->flags & IPCF_MBOX_EXCLUSIVE) && mb->n_receivers) {
                 bport_refuse(c, seq, reply_fd, -EBUSY, "exclusive mailbox has a receiver");
                 return 0;
