@@ -47,7 +47,7 @@
 #define MBOX_BUDGET 4096
 /* Receipts a sender may have waiting for room in its ring (a sender that
  * never reads them loses the excess, only those). */
-#define MBOX_RCPT_MAX 65536u
+#define MBOX_RCPT_MAX 4096u
 
 typedef struct mmsg {
         struct mmsg *next;
