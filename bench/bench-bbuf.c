@@ -118,6 +118,8 @@ static int ch_recv(chan *c, int dir, void *buf, size_t n) {
         }
 }
 
+/* Make both directions of mechanism m before forking (the child inherits
+ * them; the bbuf child joins the group itself). */
 static int ch_open(chan *c, enum mech m) {
         memset(c, 0, sizeof(*c));
         c->m = m;
@@ -182,6 +184,7 @@ static void child_run(chan *c, char phase, unsigned n, size_t len) {
 static char runtime_dir[64];
 static pid_t daemon_pid;
 
+/* Start ipcfd of this build on a private runtime directory. */
 static int daemon_start(void) {
         char exe[PATH_MAX], bin[PATH_MAX + 32];
         ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);

@@ -41,6 +41,7 @@ static const char shm_usage[] =
 
 #define SHM_CAT_MAX (64u << 20)
 
+/* create NAME SIZE [--allow-uid N | --allow-gid N | --allow-name PROG]... */
 static int shm_create(int argc, char **argv) {
         if (argc < 3)
                 return cli_usage("shm", "create needs NAME and SIZE");
@@ -98,6 +99,7 @@ static int print_table(const ipcf_group_entry *v, size_t n) {
         return 0;
 }
 
+/* ls: the same table as `ipcf ls` shows, or a line saying there is none. */
 static int shm_ls(void) {
         ipcf_group_entry *v = NULL;
         size_t n = 0;
@@ -138,6 +140,7 @@ void cli_ls_shm(bool json) {
         free(v);
 }
 
+/* info NAME: the members as the facility knows them. */
 static int shm_info(const char *name) {
         ipcf_peer_info who[64];
         int n = ipcf_group_members(name, who, 64);
@@ -150,6 +153,8 @@ static int shm_info(const char *name) {
         return CLI_EXIT_OK;
 }
 
+/* cat NAME [OFF [LEN]]: join, copy out through the bounds-checked API
+ * (at most 64 MiB), exit. */
 static int shm_cat(int argc, char **argv) {
         uint64_t off = 0, len = UINT64_MAX, size;
         if ((argc > 2 && cli_parse_size(argv[2], UINT64_MAX, &off) < 0) ||
@@ -178,6 +183,8 @@ static int shm_cat(int argc, char **argv) {
         return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
 }
 
+/* write NAME OFF: read stdin whole (at most 64 MiB), then one bounds-
+ * checked write: past the end, nothing is written and the tool says so. */
 static int shm_write(int argc, char **argv) {
         uint64_t off;
         if (argc < 3 || cli_parse_size(argv[2], UINT64_MAX, &off) < 0)
@@ -218,6 +225,7 @@ static int shm_write(int argc, char **argv) {
         return r < 0 ? cli_error(argv[1], (int)r) : CLI_EXIT_OK;
 }
 
+/* Dispatch on the subcommand; its arguments follow as argv[1..]. */
 int cmd_shm(int argc, char **argv) {
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 fputs(shm_usage, argc < 2 ? stderr : stdout);

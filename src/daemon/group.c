@@ -79,6 +79,7 @@ typedef struct dgroup {
 static struct dlist groups = DLIST_INIT(groups);
 static size_t n_groups, n_members_all;
 
+/* The page size: sizes are rounded up to whole pages (guard pages need it). */
 static uint64_t page_size(void) {
         long p = sysconf(_SC_PAGESIZE);
         return p > 0 ? (uint64_t)p : 4096;
@@ -89,6 +90,8 @@ static uint64_t round_size(uint64_t size) {
         return (size + p - 1) / p * p;
 }
 
+/* The live (not dissolved) group or segment of name, or NULL. A dissolved
+ * group keeps its entry for the listing but no longer owns its name. */
 static dgroup *group_by_name(const char *name) {
         dlist_for_each(pos, &groups) {
                 dgroup *g = dlist_entry(pos, dgroup, link);
@@ -114,6 +117,7 @@ static void usage_of(uid_t uid, size_t *ret_names, uint64_t *ret_bytes) {
         *ret_bytes = b;
 }
 
+/* Is gid the primary or a supplementary group of cr (as the kernel said)? */
 static bool in_groups(const cred *cr, gid_t gid) {
         if (cr->gid == gid)
                 return true;
@@ -128,6 +132,8 @@ static bool may_control(const client *c, const dgroup *g) {
         return client_is_privileged(c) || c->cred.uid == g->owner_uid;
 }
 
+/* Admission: the controllers, then any allow-list entry (uid, gid, program
+ * name). Entries are ORed; see docs/GROUPS.md on program names. */
 static bool may_join(const client *c, const dgroup *g) {
         if (may_control(c, g))
                 return true;
@@ -152,6 +158,8 @@ static bool has_member_uid(const dgroup *g, uid_t uid) {
         return false;
 }
 
+/* Forget g: unmap the control page and close the memfd (the kernel frees
+ * the memory once no member maps it). Accepts a g not yet on the list. */
 static void group_free(dgroup *g) {
         if (dlist_linked(&g->link)) {
                 log_debug("group %s: freed", g->name);
@@ -165,6 +173,8 @@ static void group_free(dgroup *g) {
         free(g);
 }
 
+/* End one membership (exit or death); the last member of a dissolved
+ * group takes the group with it. */
 static void member_free(member *mb) {
         dgroup *g = mb->grp;
         dlist_del(&mb->link);
@@ -224,6 +234,8 @@ static int check_quota(const client *c, uint64_t bytes) {
         return 0;
 }
 
+/* GROUP_CREATE: a sealed memfd with an initialised control page, owned by
+ * the caller's uid; the caller is not a member until it joins. */
 int group_handle_create(client *c, const ctl_msg *m) {
         grpwire_create w;
         int r = grpwire_parse_create(m, &w);
@@ -231,6 +243,8 @@ int group_handle_create(client *c, const ctl_msg *m) {
                 return r;
         if (r < 0)
                 return client_reply_error(c, m->seq, r), 0;
+        /* Whole pages: the guard page after the data must start where the
+         * data ends. */
         uint64_t size = round_size(w.size);
         if (group_by_name(w.name))
                 return client_reply_error(c, m->seq, -EEXIST), 0;
@@ -256,6 +270,8 @@ int group_handle_create(client *c, const ctl_msg *m) {
         memcpy(g->allow_gids, w.gids, sizeof(g->allow_gids));
         g->size = size;
         g->file_size = GRPSHM_CTL_SIZE + size;
+        /* Sealed before anyone else has it: nobody may shrink it (a shrink
+         * would make other members' mappings fault), nor change the seals. */
         g->memfd = memfd_create("ipcf-group", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (g->memfd < 0 || ftruncate(g->memfd, (off_t)g->file_size) < 0 ||
             fcntl(g->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
@@ -290,6 +306,8 @@ fail:
         return 0;
 }
 
+/* GROUP_JOIN: admit the caller by its credentials and hand it the memfd and
+ * its own eventfd (the daemon keeps a copy of both). */
 int group_handle_join(client *c, const ctl_msg *m) {
         const char *name;
         int r = get_name(m, &name);
@@ -314,6 +332,8 @@ int group_handle_join(client *c, const ctl_msg *m) {
                 free(b);
                 return client_reply_error(c, m->seq, -ENOMEM), 0;
         }
+        /* The member's notice descriptor: the daemon rings its copy on every
+         * change; the member polls its copy (ipcf_group_fd). */
         mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (mb->efd < 0) {
                 r = errno == ENFILE ? -EMFILE : -errno;
@@ -330,6 +350,7 @@ int group_handle_join(client *c, const ctl_msg *m) {
         ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
         ctl_put_u64(b, CTL_A_MEMBER_ID, mb->id);
         ctl_put_u64(b, CTL_A_SHM_SIZE, g->size);
+        /* Counted as a member only once the reply is on its way. */
         int fds[2] = { g->memfd, mb->efd };
         r = client_send(c, b, fds, 2);
         free(b);
@@ -359,6 +380,7 @@ static member *member_find(client *c, uint64_t id) {
         return NULL;
 }
 
+/* GROUP_EXIT: only the client that joined may end its membership. */
 int group_handle_exit(client *c, const ctl_msg *m) {
         uint64_t id;
         int r = ctl_get_u64(m, CTL_A_MEMBER_ID, &id);
@@ -373,6 +395,7 @@ int group_handle_exit(client *c, const ctl_msg *m) {
         return 0;
 }
 
+/* Peer death: every membership the client held ends at once. */
 void group_client_gone(client *c) {
         dlist_for_each_safe(gp, gt, &groups) {
                 dgroup *g = dlist_entry(gp, dgroup, link);
@@ -401,6 +424,8 @@ static int find_controlled(client *c, const char *name, dgroup **ret) {
         return 0;
 }
 
+/* GROUP_DISSOLVE: free the name, tell every member, and forget the group
+ * now if nobody maps it, else when the last member goes. */
 int group_handle_dissolve(client *c, const ctl_msg *m) {
         const char *name;
         dgroup *g = NULL;
@@ -422,6 +447,8 @@ int group_handle_dissolve(client *c, const ctl_msg *m) {
         return 0;
 }
 
+/* GROUP_RESIZE: grow the file or punch the cut part (it never shrinks:
+ * sealed), publish the size and a new generation, ring every member. */
 int group_handle_resize(client *c, const ctl_msg *m) {
         const char *name;
         uint64_t size;
@@ -490,6 +517,8 @@ static bool seg_allows(const client *c, const dgroup *g, unsigned want) {
         return (bits & want) == want;
 }
 
+/* SHM_OPEN: shm_open() semantics over a daemon-held memfd; a read-only
+ * open gets a read-only descriptor of the same memory. */
 int group_handle_shm_open(client *c, const ctl_msg *m) {
         const char *name;
         uint32_t flags = 0, mode = 0600;
@@ -502,6 +531,7 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
                 r = -EINVAL;
         if (r < 0)
                 return client_reply_error(c, m->seq, r), 0;
+        /* One namespace with groups: a group's name is taken for segments. */
         dgroup *g = group_by_name(name);
         if (g && g->kind != KIND_SEGMENT)
                 return client_reply_error(c, m->seq, -EEXIST), 0;
@@ -517,6 +547,8 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
                 if (!g)
                         return client_reply_error(c, m->seq, -ENOMEM), 0;
                 g->mode = mode;
+                /* Unsealed: its users size it with ftruncate, as with a
+                 * tmpfs file; what they touch is charged to them by the kernel. */
                 g->memfd = memfd_create("ipcf-shm", MFD_CLOEXEC);
                 if (g->memfd < 0) {
                         r = errno == ENFILE ? -EMFILE : -errno;
@@ -556,6 +588,7 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
         return 0;
 }
 
+/* SHM_UNLINK: the owner removes the name; open descriptors live on. */
 int group_handle_shm_unlink(client *c, const ctl_msg *m) {
         const char *name;
         dgroup *g = NULL;
@@ -579,6 +612,7 @@ static bool may_see(const client *c, const dgroup *g) {
         return may_control(c, g) || (g->kind == KIND_GROUP && has_member_uid(g, c->cred.uid));
 }
 
+/* The wire entry of g (a segment's size is what its file has now). */
 static void entry_of(const dgroup *g, struct ctl_group_entry_wire *e) {
         memset(e, 0, sizeof(*e));
         str_copy(e->name, g->name, sizeof(e->name));
@@ -598,6 +632,7 @@ static void entry_of(const dgroup *g, struct ctl_group_entry_wire *e) {
         e->mode = htole32(g->mode);
 }
 
+/* Would an attribute of len bytes fit, leaving room for LIST_MORE? */
 static bool fits(const ctl_builder *b, size_t len) {
         return b->err == 0 && ((4 + len + 3) & ~(size_t)3) + 8 <= CTL_MSG_MAX - b->len;
 }
@@ -624,6 +659,8 @@ int group_handle_list(client *c, const ctl_msg *m) {
         ctl_begin(b, CTL_OK, m->seq);
         struct ctl_group_entry_wire e;
         if (one) {
+                /* One group and its members (a member list that does not fit
+                 * is cut and LIST_MORE says so; 256 members always fit). */
                 entry_of(one, &e);
                 ctl_put(b, CTL_A_GROUP_ENTRY, &e, sizeof(e));
                 dlist_for_each(pos, &one->members) {
@@ -642,6 +679,7 @@ int group_handle_list(client *c, const ctl_msg *m) {
                         ctl_put(b, CTL_A_MEMBER_ENTRY, &w, sizeof(w));
                 }
         } else {
+                /* Every visible entry, after the first `skip` (paging). */
                 dlist_for_each(pos, &groups) {
                         dgroup *g = dlist_entry(pos, dgroup, link);
                         if (!may_see(c, g))

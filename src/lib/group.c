@@ -37,6 +37,7 @@
 #include "common/util.h"
 #include "lib/lib.h"
 
+/* The page size: guard pages and mapped sizes are whole pages. */
 static uint64_t page_size(void) {
         long p = sysconf(_SC_PAGESIZE);
         return p > 0 ? (uint64_t)p : 4096;
@@ -61,6 +62,7 @@ void group_destroy(group *g) {
         pthread_rwlock_destroy(&g->maplock);
 }
 
+/* Has the daemon (or a member pretending) marked the group dissolved? */
 static bool group_dissolved(const group *g) {
         return atomic_load_explicit(&g->ctl->dissolved, memory_order_acquire) != 0;
 }
@@ -106,6 +108,7 @@ static int group_remap_locked(group *g) {
         return 1;
 }
 
+/* group_remap_locked() under the write side of maplock. */
 static int group_remap(group *g) {
         pthread_rwlock_wrlock(&g->maplock);
         int r = group_remap_locked(g);
@@ -136,6 +139,7 @@ int group_access(group *g, uint64_t off, uint64_t len, uint8_t **ret_ptr) {
         return 0;
 }
 
+/* Release what group_access() took. */
 void group_access_end(group *g) {
         pthread_rwlock_unlock(&g->maplock);
 }
@@ -157,6 +161,8 @@ static int name_request(uint16_t type, const char *name, const uint64_t *size) {
         return r;
 }
 
+/* The allow lists travel as repeated attributes; the daemon enforces the
+ * same bounds (GROUP_ALLOW_MAX) and checks everything again. */
 int ipcf_group_create(const char *name, uint64_t size, const ipcf_group_opts *opts) {
         if (!ctl_name_valid(name) || size == 0 || size > GRPSHM_SIZE_MAX)
                 return -EINVAL;
@@ -187,6 +193,9 @@ int ipcf_group_create(const char *name, uint64_t size, const ipcf_group_opts *op
         return r < 0 ? r : 0;
 }
 
+/* Join: the daemon admits us and hands over the memfd and our eventfd;
+ * we map the control page, then the data between guard pages. If anything
+ * fails after the daemon counted us, we tell it we left. */
 int ipcf_group_join(const char *name) {
         if (!ctl_name_valid(name))
                 return -EINVAL;
@@ -242,6 +251,8 @@ out:
         return r;
 }
 
+/* Exit: close the handle first (later calls fail -EBADF), tell the daemon,
+ * and let the last reference unmap. */
 int ipcf_group_exit(int h) {
         group *g = handle_close(h, HANDLE_GROUP);
         if (!g)
@@ -259,6 +270,7 @@ int ipcf_group_exit(int h) {
         return 0;
 }
 
+/* Dissolve and resize are decisions of the daemon: one round trip each. */
 int ipcf_group_dissolve(const char *name) {
         return name_request(CTL_GROUP_DISSOLVE, name, NULL);
 }
@@ -303,6 +315,7 @@ int ipcf_group_lock(int h, int timeout_ms) {
         return -r;
 }
 
+/* After a repair: the lock is healthy again for everyone. */
 int ipcf_group_consistent(int h) {
         group *g = handle_get_group(h);
         if (!g)
@@ -361,6 +374,7 @@ ssize_t ipcf_group_write(int h, uint64_t offset, const void *buf, size_t len) {
         return r < 0 ? r : (ssize_t)len;
 }
 
+/* Raw access: the current view, pinned for the caller (see PINNING). */
 int ipcf_group_ptr(int h, void **ret_ptr, uint64_t *ret_size) {
         if (!ret_ptr)
                 return -EINVAL;
@@ -387,6 +401,7 @@ int ipcf_group_ptr(int h, void **ret_ptr, uint64_t *ret_size) {
         return r;
 }
 
+/* Take notice of a change and retire the pinned view. */
 int ipcf_group_remap(int h) {
         group *g = handle_get_group(h);
         if (!g)
@@ -404,6 +419,7 @@ int ipcf_group_remap(int h) {
         return r;
 }
 
+/* The notice eventfd: the library owns it; the caller only polls it. */
 int ipcf_group_fd(int h) {
         group *g = handle_get_group(h);
         if (!g)

@@ -10,6 +10,8 @@
 #include "common/util.h"
 #include "lib/lib.h"
 
+/* Wire entry (little-endian, packed) to the public struct; the name is
+ * copied bounded and stays NUL-terminated whatever the daemon sent. */
 static void entry_from_wire(const struct ctl_group_entry_wire *w, ipcf_group_entry *e) {
         memset(e, 0, sizeof(*e));
         memcpy(e->name, w->name, IPCF_NAME_MAX);
@@ -37,6 +39,8 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz) {
         return 0;
 }
 
+/* Page through GROUP_LIST (LIST_SKIP = entries so far) until LIST_MORE is
+ * 0; at most 1024 pages, so a confused daemon cannot keep us looping. */
 int ipcf_group_list(ipcf_group_entry **ret_entries, size_t *ret_n) {
         if (!ret_entries || !ret_n)
                 return -EINVAL;
@@ -82,6 +86,8 @@ int ipcf_group_list(ipcf_group_entry **ret_entries, size_t *ret_n) {
         return 0;
 }
 
+/* One GROUP_LIST with NAME: the group's entry and one MEMBER_ENTRY per
+ * member (identities stamped by the daemon from kernel credentials). */
 int ipcf_group_members(const char *name, ipcf_peer_info *ret, size_t n) {
         if (!ctl_name_valid(name) || (!ret && n))
                 return -EINVAL;
