@@ -9,6 +9,8 @@
  *   flow        a shared-memory flow and its two sides        (flow.c)
  *   activation  a program started on demand                   (activation.c)
  *   user        per-uid accounting of the above               (quota.c)
+ *   dgroup      a shared-memory group / named segment, members (group.c;
+ *               its state is private to group.c, bounded by constants there)
  *
  * The daemon is one thread around one event loop; no locking anywhere.
  * Every object a client can make the daemon create is charged to a user
