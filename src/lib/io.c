@@ -21,26 +21,12 @@ int lib_check_timeout(int timeout_ms) {
         return timeout_ms < -1 ? -EINVAL : 0;
 }
 
-/* Lock m before deadline (monotonic ns): trylock for timeout 0 (-EAGAIN),
- * else a timed lock (-ETIMEDOUT). pthread_mutex_timedlock takes a realtime
- * instant (clocklock would take the monotonic one, but sanitizers do not know
- * it yet); a step of the realtime clock only stretches or shortens this wait. */
-static int lock_by(pthread_mutex_t *m, uint64_t deadline, bool timeout_zero) {
+/* Lock l before deadline (monotonic ns): a try for timeout 0 (-EAGAIN), else
+ * a timed wait (-ETIMEDOUT). */
+static int lock_by(plock *l, uint64_t deadline, bool timeout_zero) {
         if (timeout_zero)
-                return pthread_mutex_trylock(m) == 0 ? 0 : -EAGAIN;
-        if (deadline == UINT64_MAX)
-                return -pthread_mutex_lock(m);
-        int r = pthread_mutex_trylock(m);
-        if (r == 0)
-                return 0;
-        uint64_t left = deadline > now_ns() ? deadline - now_ns() : 0;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + left;
-        ts.tv_sec = (time_t)(at / 1000000000u);
-        ts.tv_nsec = (long)(at % 1000000000u);
-        r = pthread_mutex_timedlock(m, &ts);
-        return r == 0 ? 0 : r == ETIMEDOUT ? -ETIMEDOUT : -r;
+                return plock_try(l) ? 0 : -EAGAIN;
+        return plock_lock_by(l, deadline);
 }
 
 static void mark_broken(port *p, int r) {
@@ -218,7 +204,7 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
                         r = write_message(p, buf, len, NULL, 0, deadline, tz);
                 if (p->poll_tx)
                         port_rearm_tx(p);
-                pthread_mutex_unlock(&p->wlock);
+                plock_unlock(&p->wlock);
         }
         handle_put(p);
         return r;
@@ -232,16 +218,16 @@ ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl,
                 r = write_message(p, a, al, b, bl, deadline, tz);
                 if (p->poll_tx)
                         port_rearm_tx(p);
-                pthread_mutex_unlock(&p->wlock);
+                plock_unlock(&p->wlock);
         }
         return r;
 }
 
 /* Deliver cached messages from the reading side too, if no writer is busy. */
 static void flush_opportunistic(port *p) {
-        if (atomic_load(&p->cache_n) && pthread_mutex_trylock(&p->wlock) == 0) {
+        if (atomic_load(&p->cache_n) && plock_try(&p->wlock)) {
                 (void)port_flush_cache_locked(p);
-                pthread_mutex_unlock(&p->wlock);
+                plock_unlock(&p->wlock);
         }
 }
 
@@ -322,7 +308,7 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
                         r = read_message(p, buf, cap, deadline, tz);
                 if (p->poll_rx)
                         port_rearm_rx(p);
-                pthread_mutex_unlock(&p->rlock);
+                plock_unlock(&p->rlock);
         }
         handle_put(p);
         return r;
@@ -343,7 +329,7 @@ ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg) {
         }
         if (p->poll_rx)
                 port_rearm_rx(p);
-        pthread_mutex_unlock(&p->rlock);
+        plock_unlock(&p->rlock);
         return r;
 }
 
@@ -358,7 +344,7 @@ ssize_t ipcf_next_size(int h, int timeout_ms) {
         if (r == 0) {
                 const void *src;
                 r = next_record(p, &src, deadline, timeout_ms == 0);
-                pthread_mutex_unlock(&p->rlock);
+                plock_unlock(&p->rlock);
         }
         handle_put(p);
         return r;
@@ -401,7 +387,7 @@ int ipcf_reserve(int h, size_t len, void **ret_ptr, int timeout_ms) {
                 if ((r = no_room(p, r, len, deadline, tz)) < 0)
                         break;
         }
-        pthread_mutex_unlock(&p->wlock);
+        plock_unlock(&p->wlock);
 out:
         if (r < 0)
                 handle_put(p);
@@ -418,7 +404,7 @@ int ipcf_commit(int h, size_t n) {
                 p->reserving = false;
                 if (p->poll_tx)
                         port_rearm_tx(p);
-                pthread_mutex_unlock(&p->wlock);
+                plock_unlock(&p->wlock);
                 handle_put(p); /* the reference ipcf_reserve kept */
                 r = 0;
         }
@@ -445,7 +431,7 @@ ssize_t ipcf_peek(int h, const void **ret_ptr, int timeout_ms) {
                         p->peeker = pthread_self();
                         return r; /* rlock and our reference stay until ipcf_release */
                 }
-                pthread_mutex_unlock(&p->rlock);
+                plock_unlock(&p->rlock);
         }
         handle_put(p);
         return r;
@@ -461,7 +447,7 @@ int ipcf_release(int h) {
                 p->peeking = false;
                 if (p->poll_rx)
                         port_rearm_rx(p);
-                pthread_mutex_unlock(&p->rlock);
+                plock_unlock(&p->rlock);
                 handle_put(p); /* the reference ipcf_peek kept */
                 r = 0;
         }
@@ -488,7 +474,7 @@ int ipcf_flush(int h, int timeout_ms) {
                                 break;
                         }
                 }
-                pthread_mutex_unlock(&p->wlock);
+                plock_unlock(&p->wlock);
         }
         handle_put(p);
         return r;

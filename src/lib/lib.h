@@ -20,6 +20,7 @@
 
 #include "common/ctl.h"
 #include "common/ring.h"
+#include "lib/lock.h"
 #include "ipcf.h"
 
 /* ---- control connection (conn.c) ---------------------------------------- */
@@ -119,7 +120,7 @@ typedef struct port {
         int memfd;                      /* pipes only (to export them); else -1 */
         ipcf_peer_info peer;
 
-        pthread_mutex_t wlock, rlock;   /* writers serialised; readers serialised */
+        plock wlock, rlock;             /* writers serialised; readers serialised (lock.h) */
         bool poll_rx, poll_tx;          /* ipcf_fd / ipcf_fd_send were called */
         bool rx_unset, tx_unset;        /* poll mode: our eventfd may be unreadable */
         _Atomic bool closed;            /* this side deallocated */

@@ -98,8 +98,6 @@ static int port_init_from_flow(port *p, const ctl_msg *m, int fds[5]) {
         p->peer.gid = (gid_t)le32toh(pw.gid);
         p->peer_pidfd = pidfd_open_peer(p->peer.pid);
         p->rx_unset = p->tx_unset = true;
-        pthread_mutex_init(&p->wlock, NULL);
-        pthread_mutex_init(&p->rlock, NULL);
         return 0;
 fail:
         return r;
@@ -131,8 +129,6 @@ void port_destroy(port *p) {
                 n = c->next;
                 free(c);
         }
-        pthread_mutex_destroy(&p->wlock);
-        pthread_mutex_destroy(&p->rlock);
 }
 
 int port_end_error(port *p) {
@@ -216,9 +212,9 @@ int ipcf_stats(int h, ipcf_port_stats *ret) {
         ret->bytes_in = atomic_load(&p->cons.ctl->bytes_r);
         ret->queued_out = ring_queued(p->prod.ctl, p->layout.ring_size);
         ret->queued_in = ring_queued(p->cons.ctl, p->layout.ring_size);
-        pthread_mutex_lock(&p->wlock);
+        plock_lock(&p->wlock);
         ret->cached = p->cache_n;
-        pthread_mutex_unlock(&p->wlock);
+        plock_unlock(&p->wlock);
         handle_put(p);
         return 0;
 }
@@ -233,12 +229,12 @@ int ipcf_fd(int h) {
                 handle_put(r);
                 return fd;
         }
-        pthread_mutex_lock(&p->rlock);
+        plock_lock(&p->rlock);
         if (!p->poll_rx) {
                 p->poll_rx = true;
                 port_rearm_rx(p);
         }
-        pthread_mutex_unlock(&p->rlock);
+        plock_unlock(&p->rlock);
         int fd = p->efd_rx;
         handle_put(p);
         return fd;
@@ -248,12 +244,12 @@ int ipcf_fd_send(int h) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        pthread_mutex_lock(&p->wlock);
+        plock_lock(&p->wlock);
         if (!p->poll_tx) {
                 p->poll_tx = true;
                 port_rearm_tx(p);
         }
-        pthread_mutex_unlock(&p->wlock);
+        plock_unlock(&p->wlock);
         int fd = p->efd_tx;
         handle_put(p);
         return fd;
@@ -281,7 +277,7 @@ int ipcf_dealloc(int h, const char *reason) {
                 return -EBADF;
         str_copy(text, reason ? reason : "", sizeof(text));
 
-        pthread_mutex_lock(&p->wlock);
+        plock_lock(&p->wlock);
         /* Deliver what the sender's cache still holds, waiting a little. */
         uint64_t deadline = deadline_from_timeout(1000);
         while (p->cache_n && port_end_error(p) == 0) {
@@ -298,7 +294,7 @@ int ipcf_dealloc(int h, const char *reason) {
                 memcpy(p->my_end->reason, text, strlen(text));
                 atomic_store_explicit(&p->my_end->code, IPCF_END_DEALLOC, memory_order_release);
         }
-        pthread_mutex_unlock(&p->wlock);
+        plock_unlock(&p->wlock);
 
         /* Ring both of the peer's descriptors (its reader and its writer wake),
          * and our own, for threads of ours still waiting on this port. */
