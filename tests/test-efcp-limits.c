@@ -347,6 +347,70 @@ TEST_TIMEOUT(simultaneous_open, 30) {
         netsim_pair_deinit(&p);
 }
 
+/* Does a sealed datagram carry a DATA frame? (the frame area is parsed with
+ * the wire functions, as the engine would) */
+static bool has_data_frame(const uint8_t *d, size_t len) {
+        size_t off = EFCP_HDR_LEN, end = len - EFCP_CRC_LEN;
+        efcp_frame fr;
+        while (off < end) {
+                int n = efcp_wire_get_frame(d + off, end - off, &fr);
+                if (n <= 0)
+                        return false;
+                if (fr.type == EFCP_FT_DATA)
+                        return true;
+                off += (size_t)n;
+        }
+        return false;
+}
+
+/* A path that never delivers DATA (but everything else) cannot hold a closing
+ * flow for ever: after close_linger the DEALLOC goes without waiting for the
+ * data, and the port-id is released after its quarantine. */
+TEST_TIMEOUT(close_lingers_at_most, 30) {
+        efcp_config c;
+        efcp_config_default(&c);
+        c.close_linger_ns = 3 * SEC;
+        c.quarantine_ns = 2 * SEC;
+        efcp_assoc *a[2];
+        for (int i = 0; i < 2; i++) {
+                c.local_index = (uint32_t)i;
+                c.remote_index = (uint32_t)!i;
+                CHECK_OK(efcp_assoc_new(&c, 0, &a[i]));
+        }
+        efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED};
+        efcp_flow *f;
+        CHECK_OK(efcp_flow_open(a[0], 1, 2, &pol, &f));
+        CHECK_OK(efcp_flow_send(f, "first", 5));
+        static uint8_t buf[2048];
+        uint64_t dealloc_at = 0;
+        for (uint64_t now = 0; now < 10 * SEC; now += 1 * MS) {
+                if (now == 60 * MS)
+                        CHECK_OK(efcp_flow_send(f, "never", 5));
+                if (now == 100 * MS)
+                        efcp_flow_close(f, 33);
+                int len;
+                /* from 50 ms on, the path eats every datagram carrying DATA */
+                while ((len = efcp_output(a[0], buf, sizeof(buf), now)) > 0)
+                        if (now < 50 * MS || !has_data_frame(buf, (size_t)len))
+                                efcp_input(a[1], buf, (size_t)len, now);
+                while ((len = efcp_output(a[1], buf, sizeof(buf), now)) > 0)
+                        efcp_input(a[0], buf, (size_t)len, now);
+                efcp_event ev;
+                while (efcp_event_next(a[1], &ev))
+                        if (ev.type == EFCP_EV_FLOW_DEALLOCATED && ev.reason == 33 && !dealloc_at)
+                                dealloc_at = now;
+                efcp_timeout(a[0], now);
+                efcp_timeout(a[1], now);
+        }
+        /* the peer learns of the end at close + linger, not before */
+        if (!(dealloc_at >= 3 * SEC && dealloc_at < 3300 * MS))
+                fprintf(stderr, "dealloc at %.3f s\n", (double)dealloc_at / 1e9);
+        CHECK(dealloc_at >= 3 * SEC && dealloc_at < 3300 * MS);
+        CHECK_OK(efcp_flow_open(a[0], 1, 2, &pol, &f)); /* quarantine over */
+        efcp_assoc_free(a[0]);
+        efcp_assoc_free(a[1]);
+}
+
 TEST_TIMEOUT(assoc_close_tells_peer, 30) {
         efcp_config c;
         efcp_config_default(&c);

@@ -44,6 +44,7 @@ void efcp_config_default(efcp_config *c) {
                 .peer_timeout_ns = 60000000000ull,
                 .quarantine_ns = 10000000000ull,
                 .flow_idle_ns = 0,
+                .close_linger_ns = 10000000000ull,
                 .seed = 1,
         };
 }
@@ -395,6 +396,11 @@ static void assoc_flow_timers(efcp_assoc *a, uint64_t now) {
                                 efcp_flow_release(f);
                         else if (f->quarantine_until < next)
                                 next = f->quarantine_until;
+                } else if (f->state == FS_CLOSING && !f->dealloc_sent) {
+                        if (now >= f->close_deadline)
+                                efcp_flow_check_close(f);
+                        else if (f->close_deadline < next)
+                                next = f->close_deadline;
                 } else if (f->state == FS_OPEN && a->cfg.flow_idle_ns) {
                         uint64_t t = f->last_activity + a->cfg.flow_idle_ns;
                         if (now >= t && f->snd_una == f->snd_end) {

@@ -80,6 +80,7 @@ typedef struct efcp_config {
         uint64_t peer_timeout_ns; /* declare the peer dead after this much silence (60 s) */
         uint64_t quarantine_ns;   /* a released port-id stays unusable (2·MPL+A+R = 10 s) */
         uint64_t flow_idle_ns;    /* discard a flow idle this long; 0 = never (0) */
+        uint64_t close_linger_ns; /* a closing flow waits this long at most for its data (10 s) */
         uint64_t seed;            /* picks initial sequence numbers when asked to */
 } efcp_config;
 
@@ -195,8 +196,9 @@ int efcp_flow_send(efcp_flow *f, const void *msg, size_t len);
  * (the message stays), -EPIPE when deallocated and drained. */
 int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap);
 
-/* Deallocates the flow with a reason: queued reliable data is still delivered,
- * then DEALLOC goes to the peer; the port-id is quarantined. The pointer dies. */
+/* Deallocates the flow with a reason: queued reliable data is still delivered
+ * (for at most close_linger_ns), then DEALLOC goes to the peer; the port-id
+ * is quarantined. The pointer dies. */
 void efcp_flow_close(efcp_flow *f, uint32_t reason);
 
 /* Would a message of len bytes be accepted by efcp_flow_send() now? Asking

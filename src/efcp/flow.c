@@ -179,13 +179,20 @@ static void flow_tx_advance(efcp_flow *f) {
 /* After the app closed: once everything queued has been delivered (reliable)
  * or sent (unreliable), the DEALLOC goes out. */
 void efcp_flow_check_close(efcp_flow *f) {
-        if (f->state != FS_CLOSING || (f->ctl & CTL_DEALLOC) || f->snd_una != f->snd_end ||
-            f->alloc_acked == false)
+        if (f->state != FS_CLOSING || f->dealloc_sent)
+                return;
+        /* graceful: wait until everything queued is delivered, but no longer
+         * than close_linger (a peer that stopped reading must not keep the
+         * flow, its buffers and its port-id for ever) */
+        bool lingered = f->a->now >= f->close_deadline;
+        if (!lingered && (f->snd_una != f->snd_end || !f->alloc_acked))
                 return;
         if (f->peer_gone) {
                 efcp_flow_quarantine(f, f->a->now);
                 return;
         }
+        f->dealloc_sent = true; /* from now on resent only if lost (on_lost) */
+        efcp_sched_remove(f->a, f);
         efcp_ctl_add(f->a, f, CTL_DEALLOC);
 }
 
@@ -682,6 +689,8 @@ void efcp_flow_close(efcp_flow *f, uint32_t reason) {
         f->state = FS_CLOSING;
         f->reason = reason;
         f->ctl &= (uint8_t)~CTL_CREDIT;
+        f->close_deadline = a->now + a->cfg.close_linger_ns;
+        efcp_assoc_flow_timer(a, f->close_deadline);
         efcp_flow_check_close(f);
 }
 

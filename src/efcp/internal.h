@@ -82,6 +82,8 @@ struct efcp_flow {
         uint32_t local_port, remote_port, policy;
         uint32_t reason;      /* why deallocated (either side) */
         bool app_closed;      /* handle dead: the app called close */
+        bool dealloc_sent;    /* our DEALLOC is queued or in flight */
+        uint64_t close_deadline; /* CLOSING: DEALLOC goes by then, delivered or not */
         bool peer_gone;       /* peer deallocated (or refused) */
         uint64_t quarantine_until, last_activity;
 

@@ -15,7 +15,8 @@
 #include "efcp/internal.h"
 
 void efcp_sched_add(efcp_assoc *a, efcp_flow *f) {
-        if (f->on_sched || f->state == FS_FREE || f->state == FS_QUARANTINE)
+        /* a flow whose DEALLOC is out sends no more data */
+        if (f->on_sched || f->state == FS_FREE || f->state == FS_QUARANTINE || f->dealloc_sent)
                 return;
         f->on_sched = true;
         f->deficit = 0;
