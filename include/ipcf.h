@@ -1005,12 +1005,29 @@ typedef struct ipcf_receipt {
  * ret_receipt NULL: returns once the message is queued (the full policy of
  * the handle's qos applies while the queue is full). Otherwise also waits
  * (same timeout) until a receiver has taken it and fills *ret_receipt; on
- * -ETIMEDOUT then, the message may still be delivered.
+ * -ETIMEDOUT then, the message was sent and may still be delivered: its
+ * receipt can be collected later with ipcf_mbox_receipt().
  * Returns len. Errors: -EMSGSIZE; -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was
  * destroyed (see ipcf_mbox_undelivered); -ECONNRESET the daemon died; -EBADF.
  */
 IPCF_API ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, ipcf_receipt *ret_receipt,
                                 int timeout_ms);
+
+/*
+ * ipcf_mbox_send_async — send len bytes asking for a receipt without waiting
+ * for it: returns len once the message is queued (full policy as above) and
+ * its number on this handle in *ret_seq (may be NULL). Collect receipts with
+ * ipcf_mbox_receipt(). Errors: as ipcf_mbox_send.
+ * ipcf_mbox_receipt — wait up to timeout_ms for the next receipt not waited
+ * for yet (oldest first) and fill *ret (receiver pid, message number). The
+ * library keeps at most 1024 uncollected receipts per handle (the oldest
+ * give way). One thread at a time should read a handle's receipts.
+ * Errors: -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was destroyed;
+ * -ECONNRESET; -EBADF; -EINVAL.
+ */
+IPCF_API ssize_t ipcf_mbox_send_async(int h, const void *buf, size_t len, uint64_t *ret_seq,
+                                      int timeout_ms);
+IPCF_API int ipcf_mbox_receipt(int h, ipcf_receipt *ret, int timeout_ms);
 
 /*
  * ipcf_mbox_recv — receive the next message into buf (cap bytes); the

@@ -37,7 +37,28 @@ TEST(send_receive_stamped_with_receipt) {
          * do; here the receiver reads once the receipt's wait times out). */
         ipcf_receipt rc;
         CHECK_ERR(ipcf_mbox_send(tx, "r1", 2, &rc, 100), -ETIMEDOUT);
+        CHECK_ERR(ipcf_mbox_receipt(tx, &rc, 0), -EAGAIN);
         CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 2);
+        /* ...and its receipt comes later. */
+        CHECK_OK(ipcf_mbox_receipt(tx, &rc, 2000));
+        CHECK_EQ(rc.seq, 3);
+        CHECK_EQ(rc.receiver, getpid());
+        /* Asynchronous receipts: send now, collect later, each once. */
+        uint64_t seq;
+        for (int i = 0; i < 10; i++) {
+                CHECK_EQ(ipcf_mbox_send_async(tx, "s", 1, &seq, 1000), 1);
+                CHECK_EQ(seq, 4 + i);
+        }
+        for (int i = 0; i < 10; i++)
+                CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 1);
+        uint32_t seen = 0;
+        for (int i = 0; i < 10; i++) {
+                CHECK_OK(ipcf_mbox_receipt(tx, &rc, 2000));
+                CHECK(rc.seq >= 4 && rc.seq < 14 && !(seen & (1u << (rc.seq - 4))));
+                seen |= 1u << (rc.seq - 4);
+        }
+        CHECK_ERR(ipcf_mbox_receipt(tx, &rc, 50), -ETIMEDOUT);
+        CHECK_ERR(ipcf_mbox_receipt(tx, NULL, 0), -EINVAL);
         /* cap too small: the message stays */
         CHECK_EQ(ipcf_mbox_send(tx, "abcdef", 6, NULL, 1000), 6);
         CHECK_ERR(ipcf_mbox_recv(rx, buf, 3, NULL, 1000), -EMSGSIZE);
@@ -469,8 +490,8 @@ TEST(a_receipt_names_the_receiver_that_really_took_it) {
         ipcf_receipt rc;
         CHECK_ERR(ipcf_mbox_send(tx, "m", 1, &rc, 100), -ETIMEDOUT);
         CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
-        /* A receiver thread of ours takes both; the receipt of the second
-         * names us (the first's came too, unclaimed, and was dropped). */
+        /* A receiver thread of ours takes both; the receipt of each names us
+         * (the first's, not waited for any more, is kept for collection). */
         pthread_t t;
         CHECK(pthread_create(&t, NULL, thread_receive_two, "box.rr2") == 0);
         CHECK_EQ(ipcf_mbox_send(tx, "n", 1, &rc, 5000), 1);
@@ -479,6 +500,9 @@ TEST(a_receipt_names_the_receiver_that_really_took_it) {
         void *res;
         CHECK(pthread_join(t, &res) == 0);
         CHECK(res == NULL);
+        CHECK_OK(ipcf_mbox_receipt(tx, &rc, 2000));
+        CHECK_EQ(rc.seq, 1);
+        CHECK_EQ(rc.receiver, getpid());
         test_daemon_stop(&d);
 }
 

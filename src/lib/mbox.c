@@ -68,13 +68,32 @@ ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, ipcf_receipt *ret_rec
         int t = timeout_ms < 0 ? -1 : deadline_poll_ms(deadline);
         if (timeout_ms > 0 && t == 0)
                 return -ETIMEDOUT;
-        int e = model_wait_receipt(h, seq, &pid, t);
+        int e = model_wait_receipt(h, seq, NULL, &pid, t);
         if (e < 0)
                 return e;
         ret_receipt->receiver = pid;
         ret_receipt->reserved = 0;
         ret_receipt->seq = seq;
         return r;
+}
+
+ssize_t ipcf_mbox_send_async(int h, const void *buf, size_t len, uint64_t *ret_seq,
+                             int timeout_ms) {
+        return model_send(h, buf, len, MW_F_RECEIPT, ret_seq, timeout_ms);
+}
+
+int ipcf_mbox_receipt(int h, ipcf_receipt *ret, int timeout_ms) {
+        if (!ret || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        uint64_t seq = 0;
+        pid_t pid = 0;
+        int r = model_wait_receipt(h, 0, &seq, &pid, timeout_ms);
+        if (r < 0)
+                return r;
+        ret->receiver = pid;
+        ret->reserved = 0;
+        ret->seq = seq;
+        return 0;
 }
 
 ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int timeout_ms) {

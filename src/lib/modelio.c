@@ -21,8 +21,18 @@
 
 /* ---- per-handle counters ---------------------------------------------------- */
 
+/* Receipts that came while nobody waited for them, oldest first, for
+ * ipcf_mbox_receipt(); at most RQ_MAX (the oldest go first beyond). */
+#define RQ_MAX 1024u
+struct rq_entry {
+        uint64_t seq;
+        pid_t pid;
+};
+
 struct mstate {
         uint64_t flow_id;
+        struct rq_entry *rq;        /* ring of RQ_MAX, allocated on first use */
+        unsigned rq_head, rq_n;
         uint64_t seq;               /* last DATA seq sent */
         uint64_t sent;              /* DATA frames written */
         int64_t undelivered;        /* -1 until the daemon said */
@@ -46,6 +56,7 @@ static struct mstate *state_of(int h, uint64_t flow_id) {
         }
         struct mstate *s = &states[h];
         if (s->flow_id != flow_id) {
+                free(s->rq);
                 memset(s, 0, sizeof(*s));
                 s->flow_id = flow_id;
                 s->undelivered = -1;
@@ -69,6 +80,40 @@ static void state_set_undelivered(int h, uint64_t flow_id, uint64_t queued, uint
         if (s)
                 s->undelivered = (int64_t)(queued + (s->sent > taken ? s->sent - taken : 0));
         pthread_mutex_unlock(&slock);
+}
+
+/* Keep a receipt nobody waits for (under slock). */
+static void rq_push(struct mstate *s, uint64_t seq, pid_t pid) {
+        if (!s->rq && !(s->rq = malloc(RQ_MAX * sizeof(*s->rq))))
+                return;
+        if (s->rq_n == RQ_MAX) {
+                s->rq_head = (s->rq_head + 1) % RQ_MAX;
+                s->rq_n--;
+        }
+        s->rq[(s->rq_head + s->rq_n) % RQ_MAX] = (struct rq_entry){ seq, pid };
+        s->rq_n++;
+}
+
+/* Take the kept receipt of seq (any: the oldest, if seq is 0). True if found. */
+static bool rq_take(int h, uint64_t flow_id, uint64_t seq, uint64_t *ret_seq, pid_t *ret_pid) {
+        bool found = false;
+        pthread_mutex_lock(&slock);
+        struct mstate *s = state_of(h, flow_id);
+        for (unsigned i = 0; s && i < s->rq_n && !found; i++) {
+                struct rq_entry *e = &s->rq[(s->rq_head + i) % RQ_MAX];
+                if (seq && e->seq != seq)
+                        continue;
+                *ret_seq = e->seq;
+                *ret_pid = e->pid;
+                /* Close the gap: shift the older ones up by one. */
+                for (unsigned k = i; k > 0; k--)
+                        s->rq[(s->rq_head + k) % RQ_MAX] = s->rq[(s->rq_head + k - 1) % RQ_MAX];
+                s->rq_head = (s->rq_head + 1) % RQ_MAX;
+                s->rq_n--;
+                found = true;
+        }
+        pthread_mutex_unlock(&slock);
+        return found;
 }
 
 /* ---- open, send -------------------------------------------------------------- */
@@ -128,7 +173,9 @@ struct rx_ctx {
         size_t cap;
         ipcf_peer_info *sender;
         uint64_t want_seq;          /* waiting for this receipt (0: for DATA) */
+        bool want_any;              /* waiting for any receipt */
         pid_t receiver;
+        uint64_t got_seq;           /* the receipt found (want_any) */
         bool done;                  /* the frame asked for was found */
 };
 
@@ -159,11 +206,19 @@ static ssize_t rx_frame(void *arg, const void *data, size_t len) {
         case MW_RECEIPT:
                 if (plen)
                         return -EPROTO;
-                if (x->want_seq && h.seq == x->want_seq) {
+                if (x->want_any || (x->want_seq && h.seq == x->want_seq)) {
                         x->receiver = (pid_t)h.pid;
+                        x->got_seq = h.seq;
                         x->done = true;
+                } else {
+                        /* Nobody waits for it now: kept for ipcf_mbox_receipt(). */
+                        pthread_mutex_lock(&slock);
+                        struct mstate *s = state_of(x->h, x->flow_id);
+                        if (s)
+                                rq_push(s, h.seq, (pid_t)h.pid);
+                        pthread_mutex_unlock(&slock);
                 }
-                return 0; /* an older receipt nobody waits for: dropped */
+                return 0;
         case MW_UNDELIVERED: {
                 uint64_t taken;
                 if (plen != 8)
@@ -207,16 +262,28 @@ ssize_t model_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int
         return r;
 }
 
-int model_wait_receipt(int h, uint64_t seq, pid_t *ret_pid, int timeout_ms) {
+int model_wait_receipt(int h, uint64_t seq, uint64_t *ret_seq, pid_t *ret_pid, int timeout_ms) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        struct rx_ctx x = { .h = h, .flow_id = p->flow_id, .want_seq = seq };
-        ssize_t r = rx_until(p, &x, timeout_ms);
+        uint64_t got = 0;
+        pid_t pid = 0;
+        ssize_t r = 0;
+        /* Already in (taken in by another wait)? Else read until it comes. */
+        if (!rq_take(h, p->flow_id, seq, &got, &pid)) {
+                struct rx_ctx x = { .h = h, .flow_id = p->flow_id, .want_seq = seq, .want_any = !seq };
+                r = rx_until(p, &x, timeout_ms);
+                got = x.got_seq;
+                pid = x.receiver;
+        }
         handle_put(p);
-        if (r >= 0 && ret_pid)
-                *ret_pid = x.receiver;
-        return r < 0 ? (int)r : 0;
+        if (r < 0)
+                return (int)r;
+        if (ret_seq)
+                *ret_seq = got;
+        if (ret_pid)
+                *ret_pid = pid;
+        return 0;
 }
 
 void model_drain(int h) {

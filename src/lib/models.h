@@ -24,7 +24,9 @@ ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t 
  * taken in: receipts of older messages dropped, UNDELIVERED counted) and put
  * the receiver's pid in *ret_pid. */
 ssize_t model_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int timeout_ms);
-int model_wait_receipt(int h, uint64_t seq, pid_t *ret_pid, int timeout_ms);
+/* Wait for the receipt of message seq (0: of any message, the oldest first);
+ * receipts that come meanwhile for other messages are kept for later. */
+int model_wait_receipt(int h, uint64_t seq, uint64_t *ret_seq, pid_t *ret_pid, int timeout_ms);
 /* Take in what the daemon sent without waiting (UNDELIVERED, receipts). */
 void model_drain(int h);
 /* The counters of h (-EBADF if h is not a live port). */
