@@ -17,7 +17,9 @@ set xlabel "round-trip time (µs, log scale)"
 set ylabel "fraction of round trips"
 set yrange [0:1]
 set format x "%g"
-plot for [i=1:words(cdf_names)] dir."/lat-cdf.dat" index (i-1) using 2:1 with lines lw 2 \
+# eight colours, then the same colours dashed; the four ipcf lines (first) thicker
+plot for [i=1:words(cdf_names)] dir."/lat-cdf.dat" index (i-1) using 2:1 with lines \
+        lw (i <= 4 ? 3 : 1.5) dt int(1 + (i-1)/8) \
         title word(cdf_names, i)
 
 set output dir."/throughput.png"
@@ -30,11 +32,11 @@ set format x "%.0s%cB"
 set ylabel "million messages/s"
 set key inside bottom left
 plot for [i=1:words(msg_names)] dir."/thr-msgs.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines title word(msg_names, i)
+        with yerrorlines dt int(1 + (i-1)/8) title word(msg_names, i)
 set ylabel "GB/s"
 set key inside top left
 plot for [i=1:words(thr_names)] dir."/thr-bytes.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines title word(thr_names, i)
+        with yerrorlines dt int(1 + (i-1)/8) title word(thr_names, i)
 unset multiplot
 
 set output dir."/scaling.png"

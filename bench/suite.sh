@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# suite.sh BUILD [--quick] [--runs=N] [--out=DIR] — the side-by-side benchmark
+# suite.sh BUILD [--quick] [--runs=N] [--out=DIR] [--report-only] — the side-by-side benchmark
 # suite: ipcf against pipes, sockets, TCP/UDP, POSIX mq, NNG, ZeroMQ, ONC RPC
 # and D-Bus, measured in one run on this machine (method: docs/PERFORMANCE.md).
 #
@@ -12,14 +12,18 @@
 #   latest.md    the tables, ratios against ipcf, targets, where ipcf loses
 #   *.png        latency CDF, throughput against size, scaling (gnuplot)
 #   machine.txt  the machine and its load, as quoted in latest.md
+#   lat-cdf.dat  the latency distributions behind lat-cdf.png
+# --report-only measures nothing: it redraws latest.md and the plots from
+# the files above (after a change to cmp-report or plot.gp).
 # Exit status: 0 if every program succeeded.
 set -u
 build=${1:-build}
 shift || true
-quick=0 runs=3 out=""
+quick=0 runs=3 out="" report_only=0
 for a in "$@"; do
         case $a in
         --quick) quick=1 ;;
+        --report-only) report_only=1 ;;
         --runs=*) runs=${a#--runs=} ;;
         --out=*) out=${a#--out=} ;;
         *) echo "suite.sh: unknown argument $a" >&2; exit 2 ;;
@@ -39,6 +43,9 @@ for p in cmp-lat cmp-thr cmp-rpc cmp-scale cmp-report; do
         fi
 done
 
+status=0
+start=$(date +%s)
+if [ "$report_only" = 0 ]; then
 # The machine, and how busy it is (colleagues' builds share it).
 {
         echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), Linux $(uname -r)."
@@ -46,8 +53,6 @@ done
         echo "Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
 } >"$out/machine.txt.tmp"
 
-status=0
-start=$(date +%s)
 steps=(cmp-lat cmp-thr cmp-rpc cmp-scale)
 : >"$out/latest.csv.tmp"
 i=0
@@ -75,6 +80,7 @@ echo "Load average after: $(cut -d' ' -f1-3 /proc/loadavg); the suite took $(($(
         >>"$out/machine.txt.tmp"
 mv "$out/latest.csv.tmp" "$out/latest.csv"
 mv "$out/machine.txt.tmp" "$out/machine.txt"
+fi
 "$build/bench/cmp-report" "$out/latest.csv" "$out/machine.txt" >"$out/latest.md" || status=1
 
 # ---- plots ------------------------------------------------------------------
@@ -107,7 +113,7 @@ if command -v gnuplot >/dev/null 2>&1; then
         gnuplot -e "dir='$out'; cdf_names='$cdf_names'; thr_names='$thr_names'; \
                 msg_names='$msg_names'; fl_names='$fl_names'; fl50_names='$fl50_names'; \
                 cl_names='$cl_names'; cl50_names='$cl50_names'" "$here/plot.gp" || status=1
-        rm -f "$out"/*.dat
+        rm -f "$out"/thr-*.dat "$out"/flows-*.dat "$out"/clients-*.dat
 else
         echo "suite.sh: gnuplot not installed (tools/setup.sh): no plots" >&2
 fi
