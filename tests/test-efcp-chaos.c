@@ -189,6 +189,9 @@ static void run_chaos(uint64_t seed) {
         efcp_config_default(&c);
         c.cc = netsim_rand(r) & 1;
         c.max_msg = 16384;
+        /* graceful closes here may take long (outages, 15 % loss, slow
+         * links); the linger bound has its own test */
+        c.close_linger_ns = 600 * SEC;
         c.flow_window = 64 << (netsim_rand(r) % 3);
         c.flow_send_buf = c.flow_window;
         netsim_pair p;

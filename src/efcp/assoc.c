@@ -44,7 +44,7 @@ void efcp_config_default(efcp_config *c) {
                 .peer_timeout_ns = 60000000000ull,
                 .quarantine_ns = 10000000000ull,
                 .flow_idle_ns = 0,
-                .close_linger_ns = 10000000000ull,
+                .close_linger_ns = 60000000000ull,
                 .seed = 1,
         };
 }

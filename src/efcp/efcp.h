@@ -80,7 +80,7 @@ typedef struct efcp_config {
         uint64_t peer_timeout_ns; /* declare the peer dead after this much silence (60 s) */
         uint64_t quarantine_ns;   /* a released port-id stays unusable (2·MPL+A+R = 10 s) */
         uint64_t flow_idle_ns;    /* discard a flow idle this long; 0 = never (0) */
-        uint64_t close_linger_ns; /* a closing flow waits this long at most for its data (10 s) */
+        uint64_t close_linger_ns; /* a closing flow waits this long at most for its data (60 s) */
         uint64_t seed;            /* picks initial sequence numbers when asked to */
 } efcp_config;
 
