@@ -955,6 +955,12 @@ IPCF_API int ipcf_unwatch(const char *name);
  */
 enum ipcf_mbox_flags {
         IPCF_MBOX_EXCLUSIVE = 1u << 0,  /* one receiver at a time (others: -EBUSY) */
+        /* A byte stream (a named pipe with many writers and readers): each
+         * send (<= max_msg_size) goes whole to one receiver, as a write of at
+         * most PIPE_BUF to a FIFO; a receive returns 1..cap bytes of what that
+         * receiver was given, boundaries not kept (read the rest with the
+         * next receives; one reader thread per handle). */
+        IPCF_MBOX_STREAM = 1u << 1,
 };
 
 typedef struct ipcf_mbox_opts {
@@ -1033,6 +1039,8 @@ IPCF_API int ipcf_mbox_receipt(int h, ipcf_receipt *ret, int timeout_ms);
  * ipcf_mbox_recv — receive the next message into buf (cap bytes); the
  * sender's identity, stamped by the facility, in *ret_sender (may be NULL;
  * its name is empty). Returns the length.
+ * In a stream mailbox (IPCF_MBOX_STREAM), returns 1..cap bytes: the rest of
+ * a message that did not fit comes with the next receives.
  * Errors: -EMSGSIZE (cap too small: the message stays queued); -EAGAIN,
  * -ETIMEDOUT; -EPIPE the mailbox was destroyed and nothing is left;
  * -ECONNRESET the daemon died; -EPROTO; -EBADF.

@@ -581,3 +581,36 @@ TEST(daemon_death_ends_mailbox_handles) {
         CHECK_ERR(r, -ECONNRESET);
         test_daemon_stop(&d);
 }
+
+TEST(a_stream_mailbox_is_a_named_pipe) {
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .flags = IPCF_MBOX_STREAM };
+        CHECK_OK(ipcf_mbox_create("pipe.s", &o));
+        int rx = CHECK_OK(ipcf_mbox_open("pipe.s", IPCF_MBOX_RECV, NULL, 2000));
+        int tx = CHECK_OK(ipcf_mbox_open("pipe.s", IPCF_MBOX_SEND, NULL, 2000));
+        CHECK_EQ(ipcf_mbox_send(tx, "hello world", 11, NULL, 1000), 11);
+        CHECK_EQ(ipcf_mbox_send(tx, "abc", 3, NULL, 1000), 3);
+        struct pollfd p = { .fd = CHECK_OK(ipcf_fd(rx)), .events = POLLIN };
+        char b[8];
+        ipcf_peer_info from;
+        CHECK_EQ(ipcf_mbox_recv(rx, b, 4, &from, 1000), 4);
+        CHECK_MEM(b, "hell", 4);
+        CHECK_EQ(from.pid, getpid());
+        /* The rest waits in this process: the descriptor says so. */
+        CHECK_EQ(poll(&p, 1, 0), 1);
+        memset(&from, 0, sizeof(from));
+        CHECK_EQ(ipcf_mbox_recv(rx, b, 4, &from, 1000), 4);
+        CHECK_MEM(b, "o wo", 4);
+        CHECK_EQ(from.pid, getpid());
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 3);
+        CHECK_MEM(b, "rld", 3);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 3);
+        CHECK_MEM(b, "abc", 3);
+        CHECK_ERR(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 0), -EAGAIN);
+        CHECK_EQ(poll(&p, 1, 0), 0);
+        /* cap 0 reads nothing and loses nothing. */
+        CHECK_EQ(ipcf_mbox_send(tx, "z", 1, NULL, 1000), 1);
+        CHECK_ERR(ipcf_mbox_recv(rx, b, 0, NULL, 1000), -EMSGSIZE);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 1);
+        test_daemon_stop(&d);
+}

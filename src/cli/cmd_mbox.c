@@ -2,7 +2,7 @@
  * cmd_mbox.c — `ipcf mbox ...`: mailboxes from the shell (docs/MODELS.md),
  * and the listing of mailboxes and groups that `ipcf ls` shows.
  *
- *   ipcf mbox create NAME [--exclusive] [--max-msgs N] [--max-msg-size N]
+ *   ipcf mbox create NAME [--exclusive] [--stream] [--max-msgs N] [--max-msg-size N]
  *   ipcf mbox destroy NAME
  *   ipcf mbox send NAME [--receipt] [MSG...]   each MSG (or each stdin line) a message
  *   ipcf mbox recv NAME [-n COUNT] [-v]        print messages, one per line
@@ -23,7 +23,8 @@ void cli_ls_models(bool json);
 static const char mbox_usage[] =
         "usage: ipcf mbox COMMAND ...\n\n"
         "Mailboxes: named queues; each message goes to exactly one receiver.\n"
-        "  create NAME [--exclusive] [--max-msgs N] [--max-msg-size N]\n"
+        "  create NAME [--exclusive] [--stream] [--max-msgs N] [--max-msg-size N]\n"
+        "                           --stream: a named pipe (reads return bytes)\n"
         "  destroy NAME             receivers end, undelivered messages are reported\n"
         "  send NAME [--receipt] [MSG...]\n"
         "                           send each MSG (none: each line of stdin);\n"
@@ -34,15 +35,15 @@ static const char mbox_usage[] =
 
 #define MBOX_LINE_MAX 65536
 
-/* create NAME [--exclusive] [--max-msgs N] [--max-msg-size N] */
+/* create NAME [--exclusive] [--stream] [--max-msgs N] [--max-msg-size N] */
 static int mbox_create(int argc, char **argv) {
         if (argc < 2)
                 return cli_usage("mbox", "create needs NAME");
         ipcf_mbox_opts o = { .size = sizeof(o) };
         for (int i = 2; i < argc; i++) {
                 uint64_t v;
-                if (!strcmp(argv[i], "--exclusive")) {
-                        o.flags |= IPCF_MBOX_EXCLUSIVE;
+                if (!strcmp(argv[i], "--exclusive") || !strcmp(argv[i], "--stream")) {
+                        o.flags |= argv[i][2] == 'e' ? IPCF_MBOX_EXCLUSIVE : IPCF_MBOX_STREAM;
                         continue;
                 }
                 if (i + 1 >= argc || cli_parse_size(argv[i + 1], UINT32_MAX, &v) < 0)
@@ -187,7 +188,8 @@ void cli_ls_models(bool json) {
                 if (v[i].kind)
                         cli_table_add(t, "mcast/%s", v[i].flags < 3 ? slow[v[i].flags] : "?");
                 else
-                        cli_table_add(t, "mbox%s", v[i].flags & IPCF_MBOX_EXCLUSIVE ? "/excl" : "");
+                        cli_table_add(t, "mbox%s%s", v[i].flags & IPCF_MBOX_EXCLUSIVE ? "/excl" : "",
+                                      v[i].flags & IPCF_MBOX_STREAM ? "/stream" : "");
                 cli_table_add(t, "%u", v[i].senders);
                 cli_table_add(t, "%u", v[i].receivers);
                 cli_table_add(t, "%u", v[i].queued);

@@ -26,7 +26,9 @@
 #include <stdint.h>
 
 enum { MW_DATA = 1, MW_RECEIPT = 2, MW_UNDELIVERED = 3, MW_LOST = 4 };
-enum { MW_F_RECEIPT = 1u };
+/* MW_F_RECEIPT: the sender wants a receipt. MW_F_STREAM (daemon -> receiver):
+ * the mailbox is a byte stream: the receiver may read the payload in pieces. */
+enum { MW_F_RECEIPT = 1u, MW_F_STREAM = 2u };
 
 struct mw_hdr {
         uint32_t kind;

@@ -268,7 +268,8 @@ static int recv_write(mend *r, mmsg *m) {
         int e = bport_reserve(r->b, n, &p);
         if (e < 0)
                 return e;
-        struct mw_hdr h = { .kind = MW_DATA, .seq = m->seq, .pid = m->pid, .uid = m->uid, .gid = m->gid };
+        struct mw_hdr h = { .kind = MW_DATA, .seq = m->seq, .pid = m->pid, .uid = m->uid, .gid = m->gid,
+                            .flags = (r->mb->flags & IPCF_MBOX_STREAM) ? MW_F_STREAM : 0 };
         memcpy(p, &h, sizeof(h));
         memcpy((uint8_t *)p + sizeof(h), m->data, m->len);
         uint64_t pos = bport_commit(r->b, n);
@@ -485,7 +486,7 @@ int mbox_handle_create(client *c, const ctl_msg *m) {
         uint32_t flags = le32toh(o.flags), max_msgs = le32toh(o.max_msgs);
         uint32_t max_msg = le32toh(o.max_msg_size);
         uint64_t max_bytes = le64toh(o.max_bytes);
-        if ((flags & ~(uint32_t)IPCF_MBOX_EXCLUSIVE) || max_msgs > MBOX_MAX_MSGS ||
+        if ((flags & ~(uint32_t)(IPCF_MBOX_EXCLUSIVE | IPCF_MBOX_STREAM)) || max_msgs > MBOX_MAX_MSGS ||
             max_bytes > MBOX_MAX_BYTES || max_msg > MW_MSG_MAX)
                 return client_reply_error(c, m->seq, -EINVAL), 0;
         r = policy_check(d, name, POLICY_REGISTER, &c->cred);

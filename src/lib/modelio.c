@@ -33,6 +33,10 @@ struct mstate {
         uint64_t flow_id;
         struct rq_entry *rq;        /* ring of RQ_MAX, allocated on first use */
         unsigned rq_head, rq_n;
+        /* stream mailboxes: the unread rest of the last message, and its sender */
+        uint8_t *left;
+        size_t left_off, left_n;
+        ipcf_peer_info left_from;
         uint64_t seq;               /* last DATA seq sent */
         uint64_t sent;              /* DATA frames written */
         int64_t undelivered;        /* -1 until the daemon said */
@@ -57,6 +61,7 @@ static struct mstate *state_of(int h, uint64_t flow_id) {
         struct mstate *s = &states[h];
         if (s->flow_id != flow_id) {
                 free(s->rq);
+                free(s->left);
                 memset(s, 0, sizeof(*s));
                 s->flow_id = flow_id;
                 s->undelivered = -1;
@@ -177,7 +182,51 @@ struct rx_ctx {
         pid_t receiver;
         uint64_t got_seq;           /* the receipt found (want_any) */
         bool done;                  /* the frame asked for was found */
+        bool left;                  /* a stream message was read in part */
 };
+
+/* Stream mailboxes: keep the rest of a message read in part (under slock).
+ * Returns 0, or -ENOMEM (then the message is not consumed). */
+static int left_keep(struct rx_ctx *x, const uint8_t *rest, size_t n) {
+        int r = -ENOMEM;
+        pthread_mutex_lock(&slock);
+        struct mstate *s = state_of(x->h, x->flow_id);
+        uint8_t *copy = s ? malloc(n) : NULL;
+        if (copy) {
+                memcpy(copy, rest, n);
+                free(s->left);
+                s->left = copy;
+                s->left_off = 0;
+                s->left_n = n;
+                if (x->sender)
+                        s->left_from = *x->sender;
+                r = 0;
+        }
+        pthread_mutex_unlock(&slock);
+        return r;
+}
+
+/* Stream mailboxes: read from the kept rest first. Returns the bytes given
+ * (0: nothing kept). */
+static size_t left_take(int h, uint64_t flow_id, void *buf, size_t cap, ipcf_peer_info *ret_from) {
+        size_t n = 0;
+        pthread_mutex_lock(&slock);
+        struct mstate *s = state_of(h, flow_id);
+        if (s && s->left_n && cap) {
+                n = MIN(cap, s->left_n);
+                memcpy(buf, s->left + s->left_off, n);
+                s->left_off += n;
+                s->left_n -= n;
+                if (ret_from)
+                        *ret_from = s->left_from;
+                if (!s->left_n) {
+                        free(s->left);
+                        s->left = NULL;
+                }
+        }
+        pthread_mutex_unlock(&slock);
+        return n;
+}
 
 /* Called under the read lock with one frame (in shared memory). Returns >= 0
  * to consume it, < 0 to leave it queued. */
@@ -189,20 +238,32 @@ static ssize_t rx_frame(void *arg, const void *data, size_t len) {
         memcpy(&h, data, sizeof(h));
         size_t plen = len - sizeof(h);
         switch (h.kind) {
-        case MW_DATA:
-                if (x->want_seq)
+        case MW_DATA: {
+                if (x->want_seq || x->want_any)
                         return -EPROTO; /* a sender's flow carries no data in */
-                if (plen > x->cap)
-                        return -EMSGSIZE;
-                memcpy(x->buf, (const uint8_t *)data + sizeof(h), plen);
+                size_t n = plen;
+                if (plen > x->cap) {
+                        /* A stream gives what fits and keeps the rest. */
+                        if (!(h.flags & MW_F_STREAM) || x->cap == 0)
+                                return -EMSGSIZE;
+                        n = x->cap;
+                }
                 if (x->sender) {
                         memset(x->sender, 0, sizeof(*x->sender));
                         x->sender->pid = (pid_t)h.pid;
                         x->sender->uid = (uid_t)h.uid;
                         x->sender->gid = (gid_t)h.gid;
                 }
+                if (n < plen) {
+                        int e = left_keep(x, (const uint8_t *)data + sizeof(h) + n, plen - n);
+                        if (e < 0)
+                                return e;
+                        x->left = true;
+                }
+                memcpy(x->buf, (const uint8_t *)data + sizeof(h), n);
                 x->done = true;
-                return (ssize_t)plen;
+                return (ssize_t)n;
+        }
         case MW_RECEIPT:
                 if (plen)
                         return -EPROTO;
@@ -256,8 +317,17 @@ ssize_t model_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
+        ssize_t r = (ssize_t)left_take(h, p->flow_id, buf, cap, ret_sender);
+        if (r > 0) {
+                handle_put(p);
+                return r;
+        }
         struct rx_ctx x = { .h = h, .flow_id = p->flow_id, .buf = buf, .cap = cap, .sender = ret_sender };
-        ssize_t r = rx_until(p, &x, timeout_ms);
+        r = rx_until(p, &x, timeout_ms);
+        /* Bytes kept in this process: make the descriptor say so (a poller
+         * would else wait for the next message). */
+        if (x.left)
+                efd_signal(p->efd_rx);
         handle_put(p);
         return r;
 }
