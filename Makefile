@@ -118,11 +118,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(BENCH_LDLIBS)
 
 # Side-by-side suite (bench/suite.sh, docs/PERFORMANCE.md): each bench/cmp-*.c
-# is one program linking the shared helpers (bench/benchlib.c, bench/chan.c),
+# is one program linking the shared helpers (bench/benchlib.c, chan.c, measure.c),
 # the ONC RPC stubs rpcgen makes from bench/benchrpc.x at build time (into
 # $(BUILD)/gen/bench, never committed) and the libraries of the alternatives.
 CMP_SRCS    := $(wildcard bench/cmp-*.c)
-CMPLIB_SRCS := bench/benchlib.c bench/chan.c
+CMPLIB_SRCS := bench/benchlib.c bench/chan.c bench/measure.c
 CMPS        := $(patsubst bench/%.c,$(BUILD)/bench/%,$(CMP_SRCS))
 RPCGEN_DIR  := $(BUILD)/gen/bench
 RPCGEN_OBJS := $(patsubst %,$(RPCGEN_DIR)/benchrpc_%.o,xdr clnt svc)

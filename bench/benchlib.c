@@ -30,12 +30,15 @@
 
 /* ---- time and CPUs -------------------------------------------------------- */
 
+/* CLOCK_MONOTONIC in ns (a vDSO read: ~26 ns here). */
 uint64_t bench_now_ns(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* User + system time of this process; getrusage is precise to the µs
+ * (scheduler accounting), unlike /proc's ticks. */
 uint64_t bench_cpu_ns(void) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -68,12 +71,16 @@ uint64_t bench_proc_cpu_ns(pid_t pid) {
         return (ut + st) * (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));
 }
 
+/* The spin-wait hint (PAUSE on x86). */
 void bench_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
 }
 
+/* Pinning is best effort: a failure (a CPU offline, a cpuset) leaves the
+ * process where it was, and the figures then say "unpinned" wrongly — the
+ * machine.txt of the run lists the CPU count. */
 void bench_pin(int cpu) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -100,6 +107,7 @@ static int cmp_double(const void *a, const void *b) {
 
 void bench_sort_u64(uint64_t *v, size_t n) { qsort(v, n, sizeof(*v), cmp_u64); }
 
+/* Nearest-rank quantile of sorted samples (q = 0.5: the median). */
 uint64_t bench_quantile(const uint64_t *sorted, size_t n, double q) {
         if (n == 0)
                 return 0;
@@ -107,6 +115,7 @@ uint64_t bench_quantile(const uint64_t *sorted, size_t n, double q) {
         return sorted[i < n ? i : n - 1];
 }
 
+/* Median (mean of the middle two for even n), min and max. */
 bench_stat bench_stat_of(double *v, unsigned n) {
         bench_stat s = { 0, 0, 0, n };
         if (n == 0)
@@ -125,6 +134,8 @@ void bench_csv_header(void) {
         fflush(stdout);
 }
 
+/* %.6g keeps six significant digits: enough for any of our figures, and
+ * the file stays readable. A stat of no runs prints nothing. */
 void bench_csv(const char *mech, const char *metric, size_t size, unsigned conc, bool pinned,
                bench_stat st, const char *unit) {
         if (st.n == 0)
@@ -144,6 +155,7 @@ void bench_csv_note(const char *fmt, ...) {
         fflush(stdout);
 }
 
+/* Whether a "\r" progress line is on the terminal (to be erased). */
 static bool progress_open;
 
 void bench_progress(const char *prog, const char *fmt, ...) {
@@ -168,6 +180,7 @@ void bench_progress_done(void) {
 
 /* ---- processes ------------------------------------------------------------ */
 
+/* Loops over short reads and writes and EINTR. */
 int bench_io_all(int fd, void *buf, size_t len, bool writing) {
         char *p = buf;
         while (len > 0) {
@@ -185,12 +198,15 @@ int bench_io_all(int fd, void *buf, size_t len, bool writing) {
         return 0;
 }
 
+/* Write one byte, then read the peer's: both have arrived. */
 int bench_barrier(const bench_ctl *c) {
         char b = 'b';
         int r = bench_io_all(c->wfd, &b, 1, true);
         return r < 0 ? r : bench_io_all(c->rfd, &b, 1, false);
 }
 
+/* Two pipes (parent -> child, child -> parent), close-on-exec; each side
+ * closes the other's ends so that an exit is seen as EOF. */
 pid_t bench_fork(bench_child_fn fn, void *arg, bench_ctl *ret_ctl) {
         int p2c[2], c2p[2];
         if (pipe2(p2c, O_CLOEXEC) < 0)
@@ -224,6 +240,8 @@ pid_t bench_fork(bench_child_fn fn, void *arg, bench_ctl *ret_ctl) {
         return pid;
 }
 
+/* Closing the control ends first lets a child blocked on them finish;
+ * then poll waitpid every 2 ms up to the bound. */
 int bench_reap(pid_t pid, bench_ctl *ctl, int timeout_ms) {
         if (ctl) {
                 if (ctl->rfd >= 0)
@@ -253,6 +271,7 @@ int bench_reap(pid_t pid, bench_ctl *ctl, int timeout_ms) {
 
 /* ---- private daemons ------------------------------------------------------ */
 
+/* The run's private directory and the daemons in it (pids 0: none). */
 static char env_dir[PATH_MAX];
 static pid_t ipcfd_pid, dbus_pid, env_owner;
 static char dbus_addr[512];
@@ -274,11 +293,15 @@ static void build_bin(char *out, size_t cap, const char *name) {
         snprintf(out, cap, "%s/bin/%s", exe, name);
 }
 
+/* Forked children inherit the atexit handler: only the process that made
+ * the environment tears it down. */
 static void env_atexit(void) {
         if (getpid() == env_owner)
                 bench_env_stop();
 }
 
+/* The daemon is our child, its log in the directory; we wait (at most
+ * 5 s) until the library connects, so the first measurement finds it up. */
 int bench_env_start(void) {
         char daemon[PATH_MAX + 32], log[PATH_MAX + 32];
         build_bin(daemon, sizeof(daemon), "ipcfd");
@@ -417,6 +440,7 @@ static void stop_child(pid_t *pid) {
         *pid = 0;
 }
 
+/* The bus first (its clients are gone), then ipcfd, then the files. */
 void bench_env_stop(void) {
         stop_child(&dbus_pid);
         stop_child(&ipcfd_pid);
@@ -428,6 +452,10 @@ void bench_env_stop(void) {
 
 /* ---- common options ------------------------------------------------------- */
 
+/* Defaults: 3 runs, both placements; --quick alone means 1 run. Also sets
+ * what every program needs: SIGPIPE ignored (sockets report EPIPE) and the
+ * descriptor limit raised to the hard limit (1,000 flows need ~5,000 a
+ * side, and the daemon, started after this, inherits it). */
 void bench_opts_parse(bench_opts *o, int argc, char **argv, const char *usage_extra) {
         static const struct option longopts[] = {
                 { "quick", no_argument, NULL, 'q' },
@@ -480,6 +508,7 @@ void bench_opts_parse(bench_opts *o, int argc, char **argv, const char *usage_ex
         }
 }
 
+/* Exact match against the comma list. */
 bool bench_selected(const bench_opts *o, const char *key) {
         if (!o->only)
                 return true;

@@ -1,6 +1,7 @@
 /*
- * chan.c — the mechanisms behind chan.h, and the two measurement drivers
- * (round trips, one-way streams) every side-by-side benchmark uses.
+ * chan.c — the mechanisms behind chan.h: how each one is set up, connected,
+ * and used to send, receive, call and answer. The measurements built on
+ * them are in measure.c.
  *
  * Every mechanism is used the way its documentation shows, with its default
  * settings, except where a message would not fit otherwise (ipcf and NNG
@@ -43,6 +44,12 @@ void benchprog_1(struct svc_req *rqstp, SVCXPRT *transp);
 #define KiB 1024u
 #define MiB (1024u * 1024u)
 
+/* The table order is the order of every output table: ipcf first (the
+ * baseline of every ratio), then the kernel's mechanisms from the simplest,
+ * then the libraries, then the call mechanisms. max_size is what this
+ * machine's defaults allow: UDP's datagram limit, POSIX mq's msgsize_max
+ * (raising it needs CAP_SYS_RESOURCE), the mailbox's 256 KiB ceiling, and
+ * one ONC RPC UDP datagram (the svcudp buffers below). */
 const chan_kind chan_kinds[] = {
         { "ipcf", "ipcf flow (spin 10 µs, default)", CH_IPCF, 10, 0 },
         { "ipcf-nospin", "ipcf flow (spin_us = 0, sleep only)", CH_IPCF, 0, 0 },
@@ -62,6 +69,7 @@ const chan_kind chan_kinds[] = {
 };
 const unsigned chan_n_kinds = sizeof(chan_kinds) / sizeof(chan_kinds[0]);
 
+/* The kind named key, or NULL. */
 const chan_kind *chan_find(const char *key) {
         for (unsigned i = 0; i < chan_n_kinds; i++)
                 if (!strcmp(chan_kinds[i].key, key))
@@ -69,11 +77,14 @@ const chan_kind *chan_find(const char *key) {
         return NULL;
 }
 
+/* Calls have no one-way form: a request always waits for its answer. */
 bool chan_oneway(const chan_kind *k) {
         return k->type != CH_CALL && k->type != CH_RPC_TCP && k->type != CH_RPC_UDP &&
                k->type != CH_DBUS;
 }
 
+/* ipcfd is counted for every ipcf kind: it moves mailbox messages, and for
+ * flows and calls it should be idle (which the figure then shows). */
 pid_t chan_broker_pid(const chan_kind *k) {
         if (k->type == CH_MBOX || k->type == CH_IPCF || k->type == CH_CALL)
                 return bench_ipcfd_pid();
@@ -83,30 +94,6 @@ pid_t chan_broker_pid(const chan_kind *k) {
 }
 
 /* ---- the channel ---------------------------------------------------------- */
-
-/* What the parent makes before fork, shared by both sides. */
-typedef struct chan_setup {
-        const chan_kind *k;
-        size_t max_msg;
-        int fds[4];
-        struct sockaddr_in addr;   /* TCP / ONC RPC: the server's address */
-        char name[160];            /* ipcf name, bus name or ipc:// URL */
-        bool mbox_made;
-} chan_setup;
-
-/* One side, opened. */
-typedef struct chan {
-        const chan_kind *k;
-        int side;
-        size_t cap;
-        int rfd, wfd;
-        int port, port2;           /* ipcf: flow / mailbox handles; service handle */
-        nng_socket nng;
-        void *zctx, *zsock;
-        CLIENT *clnt;
-        DBusConnection *dbus;
-        const char *name;
-} chan;
 
 static unsigned chan_seq; /* makes names unique within the run */
 
@@ -129,19 +116,25 @@ static int inet_socket(int type, struct sockaddr_in *ret_addr) {
         return fd;
 }
 
+/* Socket buffers for seqpacket and UDP: 4 messages or 256 KiB, whichever is
+ * more (the kernel caps it at wmem_max/rmem_max, silently: a message that
+ * then does not fit fails with EMSGSIZE and is reported n/a). */
 static void set_bufs(int fd, size_t max_msg) {
         int want = (int)(max_msg * 4 > 256 * KiB ? max_msg * 4 : 256 * KiB);
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
 }
 
+/* Bound a blocking receive (UDP: a lost datagram must not hang us). */
 static void set_rcvtimeo(int fd, int ms) {
         struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-/* Make what both sides share. -EMSGSIZE: this kind cannot carry max_msg. */
-static int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
+/* Make what both sides share. -EMSGSIZE: this kind cannot carry max_msg.
+ * Names (ipcf names, mq names, bus names, ipc:// paths) carry our pid and a
+ * sequence number: unique within the run and among concurrent runs. */
+int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
         memset(s, 0, sizeof(*s));
         s->k = k;
         s->max_msg = max_msg < 64 ? 64 : max_msg;
@@ -154,9 +147,12 @@ static int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
         switch (k->type) {
         case CH_IPCF:
         case CH_CALL:
+                /* nothing to share but the name: the daemon makes the flow */
                 snprintf(s->name, sizeof(s->name), "cmp.%d.%u", pid, seq);
                 return 0;
         case CH_MBOX: {
+                /* two mailboxes, "<name>.a" (side 0 -> 1) and "<name>.b"
+                 * (1 -> 0); they live in the daemon until destroyed */
                 snprintf(s->name, sizeof(s->name), "cmp.box.%d.%u", pid, seq);
                 ipcf_mbox_opts o = { .size = sizeof(o) };
                 o.max_msg_size = (uint32_t)(s->max_msg > 64 * KiB ? s->max_msg : 64 * KiB);
@@ -171,6 +167,7 @@ static int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
                 return 0;
         }
         case CH_PIPE:
+                /* fds[0..1]: side 0 -> 1; fds[2..3]: side 1 -> 0 */
                 if (pipe2(s->fds, O_CLOEXEC) < 0 || pipe2(s->fds + 2, O_CLOEXEC) < 0)
                         return -errno;
                 return 0;
@@ -186,10 +183,13 @@ static int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
         }
         case CH_TCP:
         case CH_RPC_TCP:
+                /* the listening socket; side 1 accepts (or svctcp does) */
                 s->fds[0] = inet_socket(SOCK_STREAM, &s->addr);
                 return s->fds[0] < 0 ? s->fds[0] : 0;
         case CH_UDP:
         case CH_RPC_UDP: {
+                /* two bound sockets connected to each other, so that plain
+                 * send/recv work and stray datagrams are filtered */
                 struct sockaddr_in a[2];
                 for (int i = 0; i < 2; i++) {
                         s->fds[i] = inet_socket(SOCK_DGRAM, &a[i]);
@@ -209,6 +209,8 @@ static int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
                 return 0;
         }
         case CH_MQ: {
+                /* two queues, opened here and unlinked at once: the
+                 * descriptors survive fork, the names never linger */
                 struct mq_attr attr = { .mq_maxmsg = 10, .mq_msgsize = (long)s->max_msg };
                 for (int i = 0; i < 2; i++) {
                         char n[64];
@@ -223,10 +225,14 @@ static int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
         }
         case CH_NNG:
         case CH_ZMQ:
+                /* a socket path in the run's private directory; the
+                 * libraries' sockets are made after fork, in each side */
                 snprintf(s->name, sizeof(s->name), "ipc://%s/%s-%u", bench_dir(),
                          k->type == CH_NNG ? "nng" : "zmq", seq);
                 return 0;
         case CH_DBUS:
+                /* the run's private bus (started on first use) and a
+                 * well-known name for this channel's server */
                 if (!bench_dbus_address())
                         return -EHOSTDOWN;
                 snprintf(s->name, sizeof(s->name), "org.ipcf.Bench.p%d.s%u", pid, seq);
@@ -235,8 +241,9 @@ static int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
         return -EINVAL;
 }
 
-/* Release what chan_prepare made (in the parent, after the child is gone). */
-static void chan_setup_free(chan_setup *s) {
+/* Release what chan_prepare made (in the parent, after the children are
+ * gone): descriptors, and the mailboxes (destroyed in the daemon). */
+void chan_setup_free(chan_setup *s) {
         for (int i = 0; i < 4; i++)
                 if (s->fds[i] >= 0) {
                         if (s->k && s->k->type == CH_MQ)
@@ -315,7 +322,11 @@ static DBusConnection *dbus_open(const char *addr) {
 
 /* ---- open, send, receive, call, serve ------------------------------------- */
 
-static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
+/* Every case ends with a barrier (both sides ready) so that no timed
+ * phase starts while the other side is still connecting. The server side
+ * always makes its endpoint before the first barrier, the client connects
+ * after it: nothing needs a retry loop. */
+int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
         memset(ch, 0, sizeof(*ch));
         ch->k = s->k;
         ch->side = side;
@@ -325,6 +336,9 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
         int r = 0;
         switch (s->k->type) {
         case CH_IPCF:
+                /* side 1 registers the name, side 0 allocates a flow to it
+                 * with the kind's spin budget (and room for 1 MiB messages
+                 * when asked: four of them per ring), side 1 accepts */
                 if (side == 1) {
                         int reg = ipcf_register(s->name, NULL);
                         r = bench_barrier(c);
@@ -347,6 +361,8 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                         return ch->port < 0 ? ch->port : bench_barrier(c);
                 }
         case CH_CALL:
+                /* the caller's channel is made by its first ipcf_call (in
+                 * the warm-up); only the service exists beforehand */
                 if (side == 1) {
                         ch->port2 = ipcf_service(s->name, NULL);
                         if (ch->port2 < 0)
@@ -367,6 +383,8 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                 return bench_barrier(c);
         }
         case CH_PIPE:
+                /* keep our two ends, close the peer's: its exit is then
+                 * our EOF, never a hang */
                 ch->wfd = side == 0 ? s->fds[1] : s->fds[3];
                 ch->rfd = side == 0 ? s->fds[2] : s->fds[0];
                 keep_fds(s, side == 0 ? 1 : 3, side == 0 ? 2 : 0);
@@ -385,6 +403,8 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                 ch->rfd = s->fds[1 - side];
                 return bench_barrier(c);
         case CH_TCP:
+                /* Nagle off on both sides: a round trip must not wait for
+                 * a delayed ACK */
                 if (side == 1) {
                         struct pollfd p = { .fd = s->fds[0], .events = POLLIN };
                         if ((r = bench_barrier(c)) < 0)
@@ -407,6 +427,9 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                 setsockopt(ch->rfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 return bench_barrier(c);
         case CH_NNG: {
+                /* pair0 (one peer, blocking send); receive size unlimited
+                 * (its default of 1 MiB refuses a 1 MiB message with its
+                 * header); waits bounded by the socket timeouts */
                 int e = nng_pair0_open(&ch->nng);
                 if (e)
                         return -EIO;
@@ -426,6 +449,8 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                 return r < 0 ? r : bench_barrier(c);
         }
         case CH_ZMQ: {
+                /* one context per process; LINGER 0 so that closing never
+                 * waits for unsent messages */
                 ch->zctx = zmq_ctx_new();
                 ch->zsock = ch->zctx ? zmq_socket(ch->zctx, ZMQ_PAIR) : NULL;
                 if (!ch->zsock)
@@ -449,6 +474,9 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
         }
         case CH_RPC_TCP:
         case CH_RPC_UDP: {
+                /* the server registers our dispatcher on the prepared
+                 * socket without the portmapper (protocol 0); the client
+                 * knows the address, so it needs no portmapper either */
                 bool tcp = s->k->type == CH_RPC_TCP;
                 if (side == 1) {
                         int fd = tcp ? s->fds[0] : s->fds[1];
@@ -470,6 +498,8 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                 return ch->clnt ? 0 : -ECONNREFUSED;
         }
         case CH_DBUS: {
+                /* both sides connect to the bus; the server owns the name
+                 * before the barrier, so the first call finds it */
                 ch->dbus = dbus_open(bench_dbus_address());
                 if (!ch->dbus)
                         return -ECONNREFUSED;
@@ -488,7 +518,9 @@ static int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
         return -EINVAL;
 }
 
-static void chan_close(chan *ch) {
+/* End this side: ipcf handles are deallocated, library sockets closed;
+ * kernel descriptors belong to the setup (closed at exit or by the parent). */
+void chan_close(chan *ch) {
         switch (ch->k->type) {
         case CH_IPCF:
         case CH_MBOX:
@@ -536,8 +568,10 @@ static struct timespec mq_deadline(void) {
         return ts;
 }
 
-/* Send one message of len bytes. 0 or -errno (-EMSGSIZE: too large here). */
-static int chan_send(chan *ch, const void *buf, size_t len) {
+/* Send one message of len bytes. 0 or -errno (-EMSGSIZE: too large here).
+ * Every mechanism copies: ipcf into its ring, the kernel into its buffers,
+ * NNG and ZeroMQ into their own messages. */
+int chan_send(chan *ch, const void *buf, size_t len) {
         ssize_t n;
         switch (ch->k->type) {
         case CH_IPCF:
@@ -569,7 +603,7 @@ static int chan_send(chan *ch, const void *buf, size_t len) {
 
 /* Receive one message; *ret_len its length (byte streams: exactly want).
  * UDP: -EAGAIN after 1 s without a datagram. */
-static int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len) {
+int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len) {
         ssize_t n;
         *ret_len = want;
         switch (ch->k->type) {
@@ -620,7 +654,7 @@ static int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len) {
 }
 
 /* Side 0: one round trip of len bytes (a write and a read, or a call). */
-static int chan_call(chan *ch, void *buf, size_t len) {
+int chan_call(chan *ch, void *buf, size_t len) {
         switch (ch->k->type) {
         case CH_CALL: {
                 ssize_t n = ipcf_call(ch->name, buf, len, buf, ch->cap, BENCH_IO_TIMEOUT_MS);
@@ -673,8 +707,9 @@ static int chan_call(chan *ch, void *buf, size_t len) {
         }
 }
 
-/* Side 1: answer one round trip. */
-static int chan_serve(chan *ch, void *buf, size_t len) {
+/* Side 1: answer one round trip — echo what came, by each mechanism's own
+ * means (ipcf_service_reply, an rpcgen dispatch, a D-Bus method return). */
+int chan_serve(chan *ch, void *buf, size_t len) {
         switch (ch->k->type) {
         case CH_CALL: {
                 ipcf_call_req req;
@@ -685,6 +720,9 @@ static int chan_serve(chan *ch, void *buf, size_t len) {
         }
         case CH_RPC_TCP:
         case CH_RPC_UDP: {
+                /* poll the transports the library registered, and let it
+                 * read and dispatch, until our dispatcher counted a call
+                 * (a TCP accept is an event that serves none) */
                 uint64_t want = rpc_served + 1;
                 uint64_t deadline = bench_now_ns() + BENCH_IO_TIMEOUT_MS * 1000000ull;
                 while (rpc_served < want) {
@@ -699,6 +737,8 @@ static int chan_serve(chan *ch, void *buf, size_t len) {
                 return 0;
         }
         case CH_DBUS: {
+                /* take what libdbus already read first, then read more;
+                 * signals from the bus (NameAcquired) are skipped */
                 uint64_t deadline = bench_now_ns() + BENCH_IO_TIMEOUT_MS * 1000000ull;
                 for (;;) {
                         DBusMessage *m = dbus_connection_pop_message(ch->dbus);
@@ -739,365 +779,4 @@ static int chan_serve(chan *ch, void *buf, size_t len) {
                 return r;
         }
         }
-}
-
-/* ---- round trips ---------------------------------------------------------- */
-
-typedef struct rtt_arg {
-        chan_setup *s;
-        bool pinned;
-        size_t size;
-} rtt_arg;
-
-/* The server: serve batches of the sizes the parent announces (0 ends),
- * answering each batch with its CPU time. */
-static int rtt_child(void *p, const bench_ctl *c) {
-        rtt_arg *a = p;
-        bench_pin(bench_cpu_of(a->pinned, 1));
-        chan ch;
-        int r = chan_open(a->s, 1, c, &ch);
-        if (r < 0)
-                return r;
-        char *buf = calloc(1, a->s->max_msg);
-        for (;;) {
-                uint64_t count;
-                if ((r = bench_ctl_recv(c, &count, sizeof(count))) < 0 || count == 0)
-                        break;
-                uint64_t cpu0 = bench_cpu_ns();
-                for (uint64_t i = 0; i < count && r == 0; i++)
-                        r = chan_serve(&ch, buf, a->size);
-                uint64_t cpu = bench_cpu_ns() - cpu0;
-                if (r < 0 || (r = bench_ctl_send(c, &cpu, sizeof(cpu))) < 0)
-                        break;
-        }
-        chan_close(&ch);
-        free(buf);
-        return r;
-}
-
-/* One batch from the client side; samples (ns) into t if not NULL. */
-static int rtt_batch(chan *ch, const bench_ctl *c, char *buf, size_t size, uint64_t count,
-                     uint64_t *t, uint64_t *ret_server_cpu) {
-        int r = bench_ctl_send(c, &count, sizeof(count));
-        for (uint64_t i = 0; i < count && r == 0; i++) {
-                uint64_t t0 = bench_now_ns();
-                r = chan_call(ch, buf, size);
-                if (t)
-                        t[i] = bench_now_ns() - t0;
-        }
-        if (r == 0)
-                r = bench_ctl_recv(c, ret_server_cpu, sizeof(*ret_server_cpu));
-        return r;
-}
-
-/* ipcf's texts for ipcf kinds, the C library's for the others. */
-static const char *err_text(const chan_kind *k, int r) {
-        bool ipcf = k->type == CH_IPCF || k->type == CH_MBOX || k->type == CH_CALL;
-        return ipcf ? ipcf_strerror(r) : strerror(-r);
-}
-
-/* What the client process reports to the parent (then n samples). */
-typedef struct rtt_report {
-        int err;
-        char step[24];
-        uint64_t n;
-        double per_s, cpu_ns;
-} rtt_report;
-
-typedef struct client_arg {
-        chan_setup *s;
-        bench_ctl srv;       /* the control channel to the server child */
-        bool pinned;
-        size_t size;
-        double target_s, warm_s, dur_s;
-        size_t max_iters;
-} client_arg;
-
-/* The client, in its own process (libraries like NNG do not survive a
- * fork of the process that used them, so the parent never uses one). */
-static int rtt_client(void *p, const bench_ctl *parent) {
-        client_arg *a = p;
-        const bench_ctl *c = &a->srv;
-        rtt_report rep = { 0 };
-        uint64_t *t = NULL;
-        char *buf = NULL;
-        chan ch;
-        bench_pin(bench_cpu_of(a->pinned, 0));
-        snprintf(rep.step, sizeof(rep.step), "connect");
-        int r = chan_open(a->s, 0, c, &ch);
-        if (r == 0) {
-                buf = calloc(1, a->s->max_msg);
-                snprintf(rep.step, sizeof(rep.step), "warm-up");
-                /* Warm up with batches of 200 until 1,000 round trips or
-                 * 0.1 s; the last batch's pace sizes the timed phase. */
-                uint64_t cpu, done = 0, t0 = bench_now_ns(), per = 1;
-                while (r == 0 && done < 1000 && bench_now_ns() - t0 < 100000000ull) {
-                        uint64_t b0 = bench_now_ns();
-                        r = rtt_batch(&ch, c, buf, a->size, 200, NULL, &cpu);
-                        per = (bench_now_ns() - b0) / 200 + 1;
-                        done += 200;
-                }
-                size_t n = (size_t)(a->target_s * 1e9 / (double)per);
-                n = n < 200 ? 200 : n > a->max_iters ? a->max_iters : n;
-                t = malloc(n * sizeof(uint64_t));
-                snprintf(rep.step, sizeof(rep.step), "round trips");
-                pid_t broker = chan_broker_pid(a->s->k);
-                uint64_t b0 = bench_proc_cpu_ns(broker), c0 = bench_cpu_ns(),
-                         w0 = bench_now_ns();
-                if (r == 0)
-                        r = rtt_batch(&ch, c, buf, a->size, n, t, &cpu);
-                uint64_t wall = bench_now_ns() - w0, mine = bench_cpu_ns() - c0,
-                         theirs = bench_proc_cpu_ns(broker) - b0;
-                if (r == 0) {
-                        rep.n = n;
-                        rep.per_s = (double)n / ((double)wall / 1e9);
-                        rep.cpu_ns = (double)(mine + cpu + theirs) / (double)n;
-                        uint64_t zero = 0;
-                        bench_ctl_send(c, &zero, sizeof(zero));
-                }
-                chan_close(&ch);
-        }
-        rep.err = r;
-        if (r < 0)
-                rep.n = 0;
-        r = bench_ctl_send(parent, &rep, sizeof(rep));
-        if (r == 0 && rep.n)
-                r = bench_ctl_send(parent, t, rep.n * sizeof(uint64_t));
-        free(t);
-        free(buf);
-        return r;
-}
-
-/* Fork the server (side 1) and the client (side 0); the client reports on
- * *ret_ctl. Returns 0 or -errno; pids in ret_pids. */
-static int fork_pair(bench_child_fn server, void *server_arg, bench_child_fn client,
-                     client_arg *ca, pid_t ret_pids[2], bench_ctl *ret_ctl) {
-        ret_pids[0] = ret_pids[1] = -1;
-        ret_pids[1] = bench_fork(server, server_arg, &ca->srv);
-        if (ret_pids[1] < 0)
-                return ret_pids[1];
-        ret_pids[0] = bench_fork(client, ca, ret_ctl);
-        /* the parent keeps no end of the server's channel */
-        close(ca->srv.rfd);
-        close(ca->srv.wfd);
-        ca->srv.rfd = ca->srv.wfd = -1;
-        return ret_pids[0] < 0 ? ret_pids[0] : 0;
-}
-
-int chan_rtt_measure(const chan_kind *k, size_t size, bool pinned, double target_s,
-                     size_t max_iters, rtt_result *ret) {
-        memset(ret, 0, sizeof(*ret));
-        chan_setup s;
-        rtt_report rep = { 0 };
-        snprintf(rep.step, sizeof(rep.step), "setup");
-        int r = chan_prepare(k, size, &s);
-        bench_ctl c = { -1, -1 };
-        pid_t pids[2] = { -1, -1 };
-        if (r == 0) {
-                rtt_arg sa = { &s, pinned, size };
-                client_arg ca = { .s = &s, .pinned = pinned, .size = size,
-                                  .target_s = target_s, .max_iters = max_iters };
-                r = fork_pair(rtt_child, &sa, rtt_client, &ca, pids, &c);
-        }
-        if (r == 0) {
-                r = bench_ctl_recv(&c, &rep, sizeof(rep));
-                if (r < 0)
-                        snprintf(rep.step, sizeof(rep.step), "client");
-                else
-                        r = rep.err;
-        }
-        if (r == 0 && rep.n) {
-                ret->samples = malloc(rep.n * sizeof(uint64_t));
-                r = bench_ctl_recv(&c, ret->samples, rep.n * sizeof(uint64_t));
-        }
-        int st0 = pids[0] > 0 ? bench_reap(pids[0], &c, 5000) : 0;
-        int st1 = pids[1] > 0 ? bench_reap(pids[1], NULL, 5000) : 0;
-        chan_setup_free(&s);
-        if (r == 0 && (st0 != 0 || st1 != 0))
-                r = -ECHILD;
-        if (r == 0) {
-                ret->n = rep.n;
-                ret->per_s = rep.per_s;
-                ret->cpu_ns = rep.cpu_ns;
-                bench_sort_u64(ret->samples, ret->n);
-        } else {
-                snprintf(ret->error, sizeof(ret->error), "%s: %s", rep.step,
-                         r == -ECHILD ? "a process failed" : err_text(k, r));
-                free(ret->samples);
-                ret->samples = NULL;
-                ret->n = 0;
-        }
-        return r;
-}
-
-/* ---- one-way streams ------------------------------------------------------ */
-
-enum { PH_WARM = 1, PH_TIMED = 2, PH_STOP = 3 };
-
-typedef struct oneway_report {
-        int err;
-        uint64_t msgs, ns, cpu_ns;
-} oneway_report;
-
-typedef struct ow_arg {
-        chan_setup *s;
-        bool pinned;
-        size_t size;
-} ow_arg;
-
-/* The receiver: counts timed messages from the first to the stop (UDP: to
- * the last one before a 1 s silence) and reports them. */
-static int ow_child(void *p, const bench_ctl *c) {
-        ow_arg *a = p;
-        bench_pin(bench_cpu_of(a->pinned, 1));
-        chan ch;
-        oneway_report rep = { 0, 0, 0, 0 };
-        rep.err = chan_open(a->s, 1, c, &ch);
-        if (rep.err < 0)
-                return 1; /* the parent's barrier reads EOF */
-        char *buf = calloc(1, a->s->max_msg);
-        uint64_t t0 = 0, t_last = 0, cpu0 = 0, cpu_last = 0;
-        for (;;) {
-                size_t got;
-                buf[0] = 0;
-                int r = chan_recv(&ch, buf, a->size, &got);
-                if (r == -EAGAIN && a->s->k->type == CH_UDP && rep.msgs)
-                        break;
-                if (r < 0) {
-                        rep.err = r;
-                        break;
-                }
-                if (buf[0] == PH_TIMED) {
-                        t_last = bench_now_ns();
-                        if (rep.msgs++ == 0) {
-                                t0 = t_last;
-                                cpu0 = bench_cpu_ns();
-                        }
-                        if (a->s->k->type == CH_UDP)
-                                cpu_last = bench_cpu_ns();
-                } else if (buf[0] == PH_STOP) {
-                        t_last = bench_now_ns();
-                        cpu_last = bench_cpu_ns();
-                        break;
-                }
-        }
-        rep.ns = t_last - t0;
-        rep.cpu_ns = cpu_last - cpu0;
-        bench_ctl_send(c, &rep, sizeof(rep));
-        chan_close(&ch);
-        free(buf);
-        return rep.err ? 1 : 0;
-}
-
-/* What the sender reports to the parent. */
-typedef struct ow_final {
-        int err;
-        char step[24];
-        double msgs_per_s, cpu_ns;
-} ow_final;
-
-/* The sender, in its own process: warm-up, timed phase, stop; then the
- * receiver's report, combined with its own CPU time, goes to the parent. */
-static int ow_client(void *p, const bench_ctl *parent) {
-        client_arg *a = p;
-        const bench_ctl *c = &a->srv;
-        ow_final fin = { 0 };
-        char *buf = NULL;
-        chan ch;
-        bench_pin(bench_cpu_of(a->pinned, 0));
-        snprintf(fin.step, sizeof(fin.step), "connect");
-        int r = chan_open(a->s, 0, c, &ch);
-        if (r == 0) {
-                const chan_kind *k = a->s->k;
-                snprintf(fin.step, sizeof(fin.step), "send");
-                buf = calloc(1, a->s->max_msg);
-                pid_t broker = chan_broker_pid(k);
-                uint64_t every = a->size >= 4096 ? 1 : 64;
-                uint64_t t0 = bench_now_ns();
-                uint64_t warm_end = t0 + (uint64_t)(a->warm_s * 1e9);
-                uint64_t end = UINT64_MAX;
-                uint64_t c0 = 0, b0 = 0, c1, b1;
-                buf[0] = PH_WARM;
-                for (uint64_t n = 1; r == 0; n++) {
-                        r = chan_send(&ch, buf, a->size);
-                        if (n % every)
-                                continue;
-                        uint64_t now = bench_now_ns();
-                        if (buf[0] == PH_TIMED && now >= end)
-                                break;
-                        if (now >= warm_end && buf[0] == PH_WARM) {
-                                /* dur_s from here, however late */
-                                end = now + (uint64_t)(a->dur_s * 1e9);
-                                buf[0] = PH_TIMED;
-                                c0 = bench_cpu_ns();
-                                b0 = bench_proc_cpu_ns(broker);
-                        }
-                }
-                c1 = bench_cpu_ns();
-                b1 = bench_proc_cpu_ns(broker);
-                buf[0] = PH_STOP;
-                for (int i = 0; r == 0 && i < (k->type == CH_UDP ? 3 : 1); i++) {
-                        r = chan_send(&ch, buf, a->size);
-                        if (k->type == CH_UDP)
-                                usleep(2000);
-                }
-                oneway_report rep;
-                if (r == 0 || k->type == CH_UDP) {
-                        snprintf(fin.step, sizeof(fin.step), "result");
-                        int rr = bench_ctl_recv(c, &rep, sizeof(rep));
-                        if (rr == 0 && rep.err)
-                                rr = rep.err;
-                        if (rr == 0 && (rep.msgs == 0 || rep.ns == 0))
-                                rr = -ENODATA;
-                        r = rr;
-                }
-                if (r == 0) {
-                        fin.msgs_per_s = (double)rep.msgs / ((double)rep.ns / 1e9);
-                        fin.cpu_ns = (double)(c1 - c0 + rep.cpu_ns + (b1 - b0)) / (double)rep.msgs;
-                }
-                chan_close(&ch);
-        }
-        fin.err = r;
-        free(buf);
-        return bench_ctl_send(parent, &fin, sizeof(fin));
-}
-
-int chan_oneway_measure(const chan_kind *k, size_t size, bool pinned, double warm_s,
-                        double dur_s, oneway_result *ret) {
-        memset(ret, 0, sizeof(*ret));
-        if (!chan_oneway(k))
-                return -EOPNOTSUPP;
-        chan_setup s;
-        ow_final fin = { 0 };
-        snprintf(fin.step, sizeof(fin.step), "setup");
-        int r = chan_prepare(k, size, &s);
-        bench_ctl c = { -1, -1 };
-        pid_t pids[2] = { -1, -1 };
-        if (r == 0) {
-                ow_arg ra = { &s, pinned, size };
-                client_arg ca = { .s = &s, .pinned = pinned, .size = size, .warm_s = warm_s,
-                                  .dur_s = dur_s };
-                r = fork_pair(ow_child, &ra, ow_client, &ca, pids, &c);
-        }
-        if (r == 0) {
-                r = bench_ctl_recv(&c, &fin, sizeof(fin));
-                if (r < 0)
-                        snprintf(fin.step, sizeof(fin.step), "sender");
-                else
-                        r = fin.err;
-        }
-        int st0 = pids[0] > 0 ? bench_reap(pids[0], &c, 5000) : 0;
-        int st1 = pids[1] > 0 ? bench_reap(pids[1], NULL, 5000) : 0;
-        chan_setup_free(&s);
-        if (r == 0 && (st0 != 0 || st1 != 0))
-                r = -ECHILD;
-        if (r == 0) {
-                ret->msgs_per_s = fin.msgs_per_s;
-                ret->bytes_per_s = fin.msgs_per_s * (double)size;
-                ret->cpu_ns = fin.cpu_ns;
-        } else {
-                snprintf(ret->error, sizeof(ret->error), "%s: %s", fin.step,
-                         r == -ECHILD ? "a process failed" : err_text(k, r));
-        }
-        return r;
 }

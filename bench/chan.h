@@ -14,15 +14,19 @@
  *   - every kind does round trips: chan_call on side 0 (a write and a read,
  *     or a real call) and chan_serve on side 1 (answer one).
  * Buffers passed in must hold the max_msg given to chan_prepare.
- * chan_rtt_measure and chan_oneway_measure run a whole measurement (two
- * processes) and are what the cmp-* programs call.
+ * measure.h runs whole measurements (two processes) on top of this.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/types.h>
+
+#include <dbus/dbus.h>
+#include <nng/nng.h>
+#include <rpc/rpc.h>
 
 #include "benchlib.h"
 
@@ -48,26 +52,47 @@ bool chan_oneway(const chan_kind *k);
  * dbus-daemon), whose CPU time counts too; 0 if none. */
 pid_t chan_broker_pid(const chan_kind *k);
 
-/* ---- measurements --------------------------------------------------------- */
+/* ---- one channel ---------------------------------------------------------- */
 
-/* Round trips of size bytes (0: an empty call; ONC RPC then makes a null
- * call): warm-up, then timed ones until target_s or max_iters. The caller
- * owns *ret_samples (ns, sorted; free() it). */
-typedef struct rtt_result {
-        uint64_t *samples;
-        size_t n;
-        double per_s;        /* round trips per second over the timed phase */
-        double cpu_ns;       /* CPU per round trip, both processes (+ broker) */
-        char error[160];
-} rtt_result;
-int chan_rtt_measure(const chan_kind *k, size_t size, bool pinned, double target_s,
-                     size_t max_iters, rtt_result *ret);
+/* What the parent makes before fork, shared by both sides (owned by the
+ * parent: chan_setup_free after the children are gone). */
+typedef struct chan_setup {
+        const chan_kind *k;
+        size_t max_msg;
+        int fds[4];
+        struct sockaddr_in addr;   /* TCP / ONC RPC: the server's address */
+        char name[160];            /* ipcf name, bus name or ipc:// URL */
+        bool mbox_made;
+} chan_setup;
 
-/* One-way messages of size bytes for warm_s then dur_s. */
-typedef struct oneway_result {
-        double msgs_per_s, bytes_per_s;
-        double cpu_ns;       /* CPU per message, both processes (+ broker) */
-        char error[160];
-} oneway_result;
-int chan_oneway_measure(const chan_kind *k, size_t size, bool pinned, double warm_s,
-                        double dur_s, oneway_result *ret);
+/* One side, opened in one process (chan_open .. chan_close). */
+typedef struct chan {
+        const chan_kind *k;
+        int side;
+        size_t cap;
+        int rfd, wfd;
+        int port, port2;           /* ipcf: flow / mailbox handles; service handle */
+        nng_socket nng;
+        void *zctx, *zsock;
+        CLIENT *clnt;
+        DBusConnection *dbus;
+        const char *name;
+} chan;
+
+/* Make what both sides share for messages of up to max_msg bytes.
+ * -EMSGSIZE: this kind cannot carry max_msg here (reported as n/a). */
+int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s);
+void chan_setup_free(chan_setup *s);
+/* Open side 0 (client / sender) or 1 (server / receiver) in this process;
+ * synchronises with the other side over c. 0 or -errno. */
+int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch);
+void chan_close(chan *ch);
+/* One whole message of len bytes. 0 or -errno. */
+int chan_send(chan *ch, const void *buf, size_t len);
+/* One message into buf (ch->cap bytes); byte streams read exactly want.
+ * Its length in *ret_len. UDP: -EAGAIN after 1 s of silence. */
+int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len);
+/* Side 0: one round trip of len bytes (buf holds the request, then the
+ * answer). Side 1: answer one. 0 or -errno. */
+int chan_call(chan *ch, void *buf, size_t len);
+int chan_serve(chan *ch, void *buf, size_t len);

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "benchlib.h"
-#include "chan.h"
+#include "measure.h"
 
 #define MSG 64
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One CSV line. */
 typedef struct rec {
         char mech[40], metric[24], unit[8];
         size_t size;
@@ -64,6 +65,8 @@ static int load(const char *path) {
         return 0;
 }
 
+/* The measurement of mech/metric at size, concurrency and placement, or
+ * NULL (a linear scan: a suite writes under a thousand lines). */
 static const rec *find(const char *mech, const char *metric, size_t size, unsigned conc,
                        bool pinned) {
         for (size_t i = 0; i < n_recs; i++) {
@@ -130,6 +133,7 @@ static void fmt_ratio(char *b, size_t cap, const rec *r, const rec *base) {
 
 /* ---- the mechanisms, in table order --------------------------------------- */
 
+/* Rows in this order (as chan.c's table); unknown keys are not shown. */
 static const struct {
         const char *key, *label;
 } mechs[] = {
@@ -154,6 +158,7 @@ static const struct {
 static const size_t thr_sizes[] = { 8, 64, 512, 4096, 65536, 1048576 };
 #define N_THR (sizeof(thr_sizes) / sizeof(thr_sizes[0]))
 
+/* "64 B", "64 KiB", "1 MiB" (static buffer: use before the next call). */
 static const char *size_name(size_t s) {
         static char b[32];
         if (s >= 1048576)
@@ -228,6 +233,7 @@ static void table_by_size(const char *metric, bool pinned) {
         }
 }
 
+/* The calls of cmp-rpc: null and 64 B, ratios against the ipcf call. */
 static void table_calls(bool pinned) {
         static const char *const keys[] = { "ipcf-call", "oncrpc-tcp", "oncrpc-udp", "dbus" };
         printf("| call | null RTT median µs | ÷ ipcf | p99 | p99.9 | null calls/s | ÷ ipcf | "
@@ -293,6 +299,7 @@ static void table_scale(const char *part, const char *const mech[2], const unsig
 
 /* ---- targets and losses --------------------------------------------------- */
 
+/* One target: the median (scaled to the target's unit) against the limit. */
 static void row_target(const char *what, const char *target, const rec *r, double limit,
                        bool at_most, double scale, const char *unit) {
         if (!r) {
@@ -305,6 +312,10 @@ static void row_target(const char *what, const char *target, const rec *r, doubl
                r->max * scale, met ? "met" : "**missed**");
 }
 
+/* The figures the issues set, all on the pinned placement (the one the
+ * targets were stated for: both sides active on their own CPUs). The
+ * calls/s ratio takes the faster of ONC RPC's two transports, and its
+ * range pairs our worst run with their best and vice versa. */
 static void targets(void) {
         printf("| target (issues) | wanted | measured here (pinned, median (min–max)) | |\n");
         printf("|---|---|---|---|\n");
@@ -366,6 +377,8 @@ static void losses(void) {
                 printf("- none: ipcf was ahead on every figure of this run.\n");
 }
 
+/* The report: machine, targets, then per placement the summary and the
+ * calls, then the size tables (pinned), scaling, and the losses. */
 int main(int argc, char **argv) {
         if (argc < 2 || load(argv[1]) < 0) {
                 fprintf(stderr, "usage: cmp-report CSV [MACHINE_FILE]\n");

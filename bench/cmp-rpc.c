@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "benchlib.h"
-#include "chan.h"
+#include "measure.h"
 
 static const char *const calls[] = { "ipcf-call", "oncrpc-tcp", "oncrpc-udp", "dbus" };
 #define N_CALLS (sizeof(calls) / sizeof(calls[0]))

@@ -46,6 +46,7 @@
 #define MAX_FLOWS 1000
 #define MAX_CLIENTS 64
 
+/* Phase lengths (--quick shortens them). */
 static double warm_s = 0.05, dur_s = 0.3;
 static bool quick;
 
@@ -63,6 +64,7 @@ static bool ctl_says_stop(const bench_ctl *c) {
 
 /* ---- flows ---------------------------------------------------------------- */
 
+/* What the flows server needs. */
 typedef struct flows_arg {
         bool ipcf;
         unsigned n;
@@ -87,7 +89,11 @@ static int flows_server(void *p, const bench_ctl *c) {
         int ep = epoll_create1(EPOLL_CLOEXEC), r = 0;
         struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
         epoll_ctl(ep, EPOLL_CTL_ADD, c->rfd, &ev);
+        /* The control channel is in the epoll set too: the client's stop
+         * byte (or its exit) ends the loop. */
         if (a->ipcf) {
+                /* a backlog for all 1,000 requests: the client allocates
+                 * them one after the other while we accept */
                 ipcf_reg_opts o = { .size = sizeof(o), .backlog = 1024 };
                 int reg = ipcf_register(a->name, &o);
                 if (reg < 0 || bench_barrier(c) < 0)
@@ -106,6 +112,8 @@ static int flows_server(void *p, const bench_ctl *c) {
                 if (bench_barrier(c) < 0)
                         return 1;
         }
+        /* ipcf_fd puts each port in poll mode: its descriptor is readable
+         * exactly when a read would not block (level-triggered) */
         for (unsigned i = 0; i < a->n; i++) {
                 ev.data.u32 = i;
                 int fd = a->ipcf ? ipcf_fd(h[i]) : h[i];
@@ -143,7 +151,9 @@ static int flows_server(void *p, const bench_ctl *c) {
         return r;
 }
 
-/* Client: the flows, then rounds. */
+/* Client: the flows, then rounds for warm_s + dur_s. A round writes 64 B on
+ * every flow and then reads every answer, so up to N messages are in
+ * flight at once and the server sees many ready flows per epoll_wait. */
 static int flows_measure(bool ipcf, unsigned n, bool pinned, scale_res *res) {
         static unsigned seq;
         flows_arg a = { .ipcf = ipcf, .n = n, .pinned = pinned };
@@ -241,7 +251,8 @@ static int flows_measure(bool ipcf, unsigned n, bool pinned, scale_res *res) {
 
 /* ---- clients of one service ----------------------------------------------- */
 
-/* What the clients share with the parent. */
+/* What the clients share with the parent (an anonymous shared mapping):
+ * the common start time, how many are connected, and each one's figures. */
 typedef struct clients_shm {
         _Atomic uint64_t start_ns;            /* 0 until the parent says go */
         _Atomic unsigned ready;
@@ -294,6 +305,9 @@ static int unix_server_loop(int lfd, const bench_ctl *c) {
         }
 }
 
+/* The server of the clients part: a Unix socket server with epoll, or an
+ * ipcf service taking requests in a loop (a 100 ms wait between checks of
+ * the stop byte). */
 static int clients_server(void *p, const bench_ctl *c) {
         clients_arg *a = p;
         bench_pin(bench_cpu_of(a->pinned, 1));
@@ -394,6 +408,8 @@ static int clients_client(void *p, const bench_ctl *c) {
         return r < 0 ? 1 : 0;
 }
 
+/* Server, then nc clients; once all are connected, a common start 20 ms
+ * ahead; each runs warm_s + dur_s and counts the dur_s part. */
 static int clients_measure(bool ipcf, unsigned nc, bool pinned, scale_res *res) {
         static unsigned seq;
         clients_shm *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -453,6 +469,8 @@ static int clients_measure(bool ipcf, unsigned nc, bool pinned, scale_res *res) 
 
 /* ---- mailbox with competing receivers ------------------------------------- */
 
+/* What the receivers share with the sender: the phase it is in, how many
+ * receivers are open, and how many timed messages arrived. */
 typedef struct mbox_shm {
         _Atomic int phase;                  /* 0 warm, 1 timed, 2 stop */
         _Atomic unsigned ready;
@@ -465,6 +483,8 @@ typedef struct mbox_arg {
         mbox_shm *shm;
 } mbox_arg;
 
+/* A competing receiver: takes messages (50 ms waits between checks of the
+ * phase) and counts those of the timed phase. */
 static int mbox_receiver(void *p, const bench_ctl *c) {
         mbox_arg *a = p;
         bench_pin(bench_cpu_of(a->pinned, 1));
@@ -506,6 +526,9 @@ static int mbox_receiver(void *p, const bench_ctl *c) {
         return 0;
 }
 
+/* The sender (this process): the mailbox or the queue, nr receivers,
+ * then 64 B messages as fast as they are taken; the rate is what the
+ * receivers counted over the timed phase. */
 static int mbox_measure(bool ipcf, unsigned nr, bool pinned, scale_res *res) {
         static unsigned seq;
         mbox_shm *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -598,6 +621,8 @@ static int mbox_measure(bool ipcf, unsigned nr, bool pinned, scale_res *res) {
 
 /* ---- main ----------------------------------------------------------------- */
 
+/* The three parts, the two mechanisms of each (ipcf first: the baseline of
+ * the ratios) and their load levels (0 ends a list). */
 enum { PART_FLOWS, PART_CLIENTS, PART_MBOX, N_PARTS };
 static const char *const part_name[N_PARTS] = { "flows", "clients", "mbox" };
 static const char *const part_mech[N_PARTS][2] = {
@@ -606,6 +631,8 @@ static const unsigned levels_full[N_PARTS][8] = {
         { 1, 10, 100, 1000 }, { 1, 2, 4, 8, 16, 32, 64 }, { 1, 4 } };
 static const unsigned levels_quick[N_PARTS][8] = { { 1, 10 }, { 1, 4 }, { 4 } };
 
+/* Rounds over everything, then one CSV block: rate, median and p99 per
+ * (part, mechanism, placement, level); exit 1 if any point never worked. */
 int main(int argc, char **argv) {
         bench_opts o;
         bench_opts_parse(&o, argc, argv,

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "benchlib.h"
-#include "chan.h"
+#include "measure.h"
 
 static const size_t sizes[] = { 8, 64, 512, 4096, 65536, 1048576 };
 #define N_SIZES (sizeof(sizes) / sizeof(sizes[0]))
