@@ -46,6 +46,9 @@ uint64_t bench_cpu_ns(void) {
                ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
 }
 
+/* Another process's CPU time is only in /proc (getrusage sees children
+ * only once reaped): utime + stime in clock ticks, so a 10 ms resolution —
+ * fine over a 0.25–0.5 s phase, and only brokers are measured this way. */
 uint64_t bench_proc_cpu_ns(pid_t pid) {
         char path[64], buf[1024];
         if (pid <= 0)
@@ -342,7 +345,9 @@ int bench_env_start(void) {
 }
 
 /* The private bus: a session-type bus on a socket in our directory that
- * anyone of this user may use, with no activation and a permissive policy. */
+ * anyone of this user may use, with no activation and a permissive policy.
+ * dbus-daemon is the reference broker (what most desktops and many
+ * servers run); EXTERNAL authentication is the Unix-credentials default. */
 static const char dbus_conf[] =
         "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
         " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
@@ -357,6 +362,10 @@ static const char dbus_conf[] =
         "  </policy>\n"
         "</busconfig>\n";
 
+/* Started on first use only (the programs without D-Bus never start it):
+ * the config in our directory, --nofork so that it stays our child, and
+ * --print-address on a pipe, which we read (bounded: 5 s) to learn that it
+ * listens and where. */
 const char *bench_dbus_address(void) {
         if (dbus_addr[0])
                 return dbus_addr;

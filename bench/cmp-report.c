@@ -29,7 +29,9 @@ static rec *recs;
 static size_t n_recs;
 
 /* Read the CSV, skipping the header and comment lines; notes (lines "# ")
- * about failures are kept for the report. */
+ * about failures are kept for the report (at most 64; n/a notes are not
+ * failures and stay in the CSV only). Malformed lines are skipped: the
+ * smoke test checks the programs' CSV, not this reader. */
 static char notes[64][520];
 static unsigned n_notes;
 
@@ -80,7 +82,11 @@ static const rec *find(const char *mech, const char *metric, size_t size, unsign
 
 /* ---- formatting ----------------------------------------------------------- */
 
-/* One number in the unit's natural form (no unit suffix for rates). */
+/* One number in the unit's natural form (no unit suffix for rates):
+ *   us   two decimals below 10, one below 100, none above (the column says µs)
+ *   1/s  "1.23 M", "45.6 k"
+ *   B/s  GB/s, three decimals below 1 GB/s
+ *   ns   CPU time: "265 ns", "1.2 µs", "190 µs" */
 static void fmt_num(char *b, size_t cap, const char *unit, double v) {
         if (!strcmp(unit, "us")) {
                 snprintf(b, cap, v < 10 ? "%.2f" : v < 100 ? "%.1f" : "%.0f", v);
@@ -105,7 +111,8 @@ static void fmt_num(char *b, size_t cap, const char *unit, double v) {
         }
 }
 
-/* "median (min–max)", or "—". */
+/* "median (min–max)", or "—" when not measured; only the median when all
+ * runs agreed (or there was one run). */
 static void fmt_cell(char *b, size_t cap, const rec *r) {
         if (!r) {
                 snprintf(b, cap, "—");
@@ -121,7 +128,8 @@ static void fmt_cell(char *b, size_t cap, const rec *r) {
                 snprintf(b, cap, "%s (%s–%s)", m, lo, hi);
 }
 
-/* "1.23×" (r ÷ base), or "—". */
+/* "1.23×" (r ÷ base), "1" for the baseline itself, or "—". Whole numbers
+ * from 100× up (two decimals there would be noise). */
 static void fmt_ratio(char *b, size_t cap, const rec *r, const rec *base) {
         if (!r || !base || base->med <= 0)
                 snprintf(b, cap, "—");
@@ -172,7 +180,9 @@ static const char *size_name(size_t s) {
 
 /* ---- the tables ----------------------------------------------------------- */
 
-/* Round trips, throughput at 64 B and 64 KiB: the summary of one placement. */
+/* Round trips, throughput at 64 B and 64 KiB: the summary of one placement.
+ * One row per mechanism that has a round trip; rows without one-way
+ * figures (the calls) show dashes there. */
 static void table_summary(bool pinned) {
         printf("| mechanism | RTT median µs | ÷ ipcf | RTT p99 µs | RTT p99.9 µs | CPU per round "
                "trip | 64 B msgs/s | ÷ ipcf | 64 KiB GB/s | ÷ ipcf |\n");
@@ -205,7 +215,9 @@ static void table_summary(bool pinned) {
         }
 }
 
-/* One metric of cmp-thr against size: "median (min–max) ×ratio". */
+/* One metric of cmp-thr against size: "median (min–max) ×ratio". Rows
+ * with no figure at any size (calls) are left out; a size a mechanism
+ * cannot carry is a dash. */
 static void table_by_size(const char *metric, bool pinned) {
         printf("| mechanism |");
         for (unsigned z = 0; z < N_THR; z++)
@@ -269,7 +281,8 @@ static void table_calls(bool pinned) {
         }
 }
 
-/* Scaling: one row per (mechanism, metric), one column per level. */
+/* Scaling: one row per (mechanism, metric), one column per level; ratios
+ * against the part's first mechanism (the ipcf one). */
 static void table_scale(const char *part, const char *const mech[2], const unsigned *levels,
                         const char *const *metrics, const char *const *mnames, int n_metrics,
                         bool pinned) {
@@ -345,7 +358,12 @@ static void targets(void) {
 }
 
 /* Every figure where a non-ipcf mechanism did better than the ipcf one it
- * is compared with (same metric, size, concurrency, placement). */
+ * is compared with (same metric, size, concurrency, placement): calls
+ * against the ipcf call, competing receivers against the mailbox, all else
+ * against the ipcf flow. Lower is better for times and CPU, higher for
+ * rates. Computed, so that no loss can be left out of the report by hand;
+ * a difference within the runs' spread is listed too (the reader sees the
+ * ratio). */
 static void losses(void) {
         unsigned n = 0;
         for (size_t i = 0; i < n_recs; i++) {
