@@ -17,8 +17,10 @@
  * sequence order (rcv_scan walks them); unordered flows as soon as complete.
  * Unreliable flows never wait for a hole: ordered ones drop an incomplete
  * message as soon as a later one completes; unordered ones drop incomplete
- * data that falls half a window behind a completed message. A sequence number
- * below rcv_head is old: never delivered twice.
+ * data that falls half a window behind a completed message; and both give up
+ * whatever is incomplete below the point a BLOCKED sender says it has sent
+ * everything to, so a window full of broken messages cannot stall the flow.
+ * A sequence number below rcv_head is old: never delivered twice.
  *
  * Credit is an absolute right edge (rcv_head + window), re-sent when it moved
  * by a quarter window, when a packet carrying it is lost, and when the sender

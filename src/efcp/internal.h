@@ -8,6 +8,7 @@
  *               reassembly, delivery, credit
  *   sched.c     deficit round robin across flows, and the control list
  *   cc.c        congestion control and pacing
+ *   seal.c      the datagram trailer (CRC32C now, AEAD later)
  *   wire.c      encoding and parsing; crc32c.c integrity
  *
  * Nobody outside src/efcp includes this file. Flows are kept in an array of
