@@ -6,6 +6,7 @@
 #   lat-cdf.png     distribution of 64 B round trips (pinned, one run)
 #   throughput.png  messages/s and GB/s against message size (log-log)
 #   scaling.png     concurrent flows and clients of one service
+# A data set with no mechanism (a run with --only) leaves its panel out.
 set terminal pngcairo size 1200,700 font "DejaVu Sans,10" noenhanced
 set grid
 set key outside right top
@@ -18,9 +19,11 @@ set ylabel "fraction of round trips"
 set yrange [0:1]
 set format x "%g"
 # eight colours, then the same colours dashed; the four ipcf lines (first) thicker
-plot for [i=1:words(cdf_names)] dir."/lat-cdf.dat" index (i-1) using 2:1 with lines \
-        lw (i <= 4 ? 3 : 1.5) dt int(1 + (i-1)/8) \
-        title word(cdf_names, i)
+if (words(cdf_names) > 0) {
+    plot for [i=1:words(cdf_names)] dir."/lat-cdf.dat" index (i-1) using 2:1 with lines \
+            lw (i <= 4 ? 3 : 1.5) dt int(1 + (i-1)/8) \
+            title word(cdf_names, i)
+}
 
 set output dir."/throughput.png"
 set multiplot layout 1,2 title "One-way throughput against message size (pinned; median, bars: min–max)"
@@ -31,12 +34,16 @@ set xlabel "message size (bytes)"
 set format x "%.0s%cB"
 set ylabel "million messages/s"
 set key inside bottom left
-plot for [i=1:words(msg_names)] dir."/thr-msgs.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines dt int(1 + (i-1)/8) title word(msg_names, i)
+if (words(msg_names) > 0) {
+    plot for [i=1:words(msg_names)] dir."/thr-msgs.dat" index (i-1) using 1:2:3:4 \
+            with yerrorlines dt int(1 + (i-1)/8) title word(msg_names, i)
+}
 set ylabel "GB/s"
 set key inside top left
-plot for [i=1:words(thr_names)] dir."/thr-bytes.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines dt int(1 + (i-1)/8) title word(thr_names, i)
+if (words(thr_names) > 0) {
+    plot for [i=1:words(thr_names)] dir."/thr-bytes.dat" index (i-1) using 1:2:3:4 \
+            with yerrorlines dt int(1 + (i-1)/8) title word(thr_names, i)
+}
 unset multiplot
 
 set output dir."/scaling.png"
@@ -45,16 +52,24 @@ set format x "%g"
 set key inside top left
 set xlabel "concurrent flows (one client, one epoll server)"
 set ylabel "thousand messages/s"
-plot for [i=1:words(fl_names)] dir."/flows-rate.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines title word(fl_names, i)
+if (words(fl_names) > 0) {
+    plot for [i=1:words(fl_names)] dir."/flows-rate.dat" index (i-1) using 1:2:3:4 \
+            with yerrorlines title word(fl_names, i)
+}
 set ylabel "round time, median (µs)"
-plot for [i=1:words(fl50_names)] dir."/flows-p50.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines title word(fl50_names, i)
+if (words(fl50_names) > 0) {
+    plot for [i=1:words(fl50_names)] dir."/flows-p50.dat" index (i-1) using 1:2:3:4 \
+            with yerrorlines title word(fl50_names, i)
+}
 set xlabel "client processes of one service"
 set ylabel "thousand calls/s (all clients)"
-plot for [i=1:words(cl_names)] dir."/clients-rate.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines title word(cl_names, i)
+if (words(cl_names) > 0) {
+    plot for [i=1:words(cl_names)] dir."/clients-rate.dat" index (i-1) using 1:2:3:4 \
+            with yerrorlines title word(cl_names, i)
+}
 set ylabel "call round trip, median (µs)"
-plot for [i=1:words(cl50_names)] dir."/clients-p50.dat" index (i-1) using 1:2:3:4 \
-        with yerrorlines title word(cl50_names, i)
+if (words(cl50_names) > 0) {
+    plot for [i=1:words(cl50_names)] dir."/clients-p50.dat" index (i-1) using 1:2:3:4 \
+            with yerrorlines title word(cl50_names, i)
+}
 unset multiplot

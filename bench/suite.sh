@@ -114,6 +114,7 @@ if command -v gnuplot >/dev/null 2>&1; then
                 msg_names='$msg_names'; fl_names='$fl_names'; fl50_names='$fl50_names'; \
                 cl_names='$cl_names'; cl50_names='$cl50_names'" "$here/plot.gp" || status=1
         rm -f "$out"/thr-*.dat "$out"/flows-*.dat "$out"/clients-*.dat
+        find "$out" -maxdepth 1 -name '*.png' -size 0 -delete # nothing to draw
 else
         echo "suite.sh: gnuplot not installed (tools/setup.sh): no plots" >&2
 fi

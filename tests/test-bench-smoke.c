@@ -4,7 +4,8 @@
  * (a second or three each, one run) and must exit 0 and print sane CSV —
  * the header, at least one measurement, nine fields a line, positive
  * medians with min <= median <= max, and no mechanism reported FAILED.
- * cmp-report then turns the CSV into a Markdown report.
+ * cmp-report then turns the CSV into a Markdown report, and
+ * bench/suite.sh --report-only draws the report and the plots from results.
  *
  * Each program starts its own ipcfd (and dbus-daemon) on a private runtime
  * directory of its own, which it removes at exit. Leak checking is off for
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -150,4 +152,47 @@ TEST(cmp_report_makes_the_markdown) {
         CHECK(strstr(out, "## Where ipcf loses"));
         CHECK(strstr(out, "- pipe, thr_msgs, 64 B"));
         free(out);
+}
+
+/* suite.sh --report-only: the report and (with gnuplot) the plots from a
+ * results folder. Run from the source tree (make check); skipped elsewhere. */
+TEST(suite_report_only_draws_report_and_plots) {
+        if (access("bench/suite.sh", X_OK) != 0) {
+                fprintf(stderr, "no bench/suite.sh here: skipped\n");
+                return;
+        }
+        char dir[] = "/tmp/ipcf-smoke-suite.XXXXXX";
+        CHECK(mkdtemp(dir));
+        char path[128], cmd[512];
+        snprintf(path, sizeof(path), "%s/latest.csv", dir);
+        FILE *f = fopen(path, "w");
+        CHECK(f);
+        fputs("mechanism,metric,size,concurrency,pinned,median,min,max,unit\n"
+              "ipcf,rtt_p50,64,1,yes,0.5,0.4,0.6,us\n"
+              "ipcf,thr_msgs,64,1,yes,1e6,1e6,1e6,1/s\n"
+              "ipcf,thr_bytes,64,1,yes,6.4e7,6.4e7,6.4e7,B/s\n"
+              "ipcf,thr_msgs,65536,1,yes,1e5,1e5,1e5,1/s\n"
+              "ipcf,thr_bytes,65536,1,yes,6.5e9,6.5e9,6.5e9,B/s\n"
+              "ipcf,flows_rate,64,1,yes,1e5,1e5,1e5,1/s\n"
+              "ipcf,flows_rate,64,10,yes,2e5,2e5,2e5,1/s\n",
+              f);
+        fclose(f);
+        const char *build = getenv("IPCF_BUILD") ? getenv("IPCF_BUILD") : "build";
+        snprintf(cmd, sizeof(cmd), "bench/suite.sh %s --report-only --out=%s >/dev/null 2>&1",
+                 build, dir);
+        CHECK_EQ(system(cmd), 0);
+        snprintf(path, sizeof(path), "%s/latest.md", dir);
+        f = fopen(path, "r");
+        CHECK(f);
+        char buf[4096] = { 0 };
+        CHECK(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+        fclose(f);
+        CHECK(strstr(buf, "## Targets"));
+        if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+                struct stat st;
+                snprintf(path, sizeof(path), "%s/throughput.png", dir);
+                CHECK(stat(path, &st) == 0 && st.st_size > 1000);
+        }
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        CHECK_EQ(system(cmd), 0);
 }
