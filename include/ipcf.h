@@ -581,6 +581,7 @@ IPCF_API int ipcf_service_close(int svc);
 /*
  * ipcf_call — call service: send req (len bytes) and wait up to timeout_ms for
  * the reply, copied into reply (cap bytes). Returns the reply's length.
+ * (ipcf_call_start + ipcf_call_wait, and ipcf_call_cancel on a timeout.)
  * The first call to a service allocates its channel (within the same timeout).
  * Errors: -ENOENT, -EACCES, -ECONNREFUSED as ipcf_alloc; -ETIMEDOUT (the
  * request is cancelled: the service sees it with ipcf_service_cancelled and
@@ -594,6 +595,41 @@ IPCF_API ssize_t ipcf_call(const char *service, const void *req, size_t len, voi
 
 /* The code of the last -EREMOTEIO of ipcf_call in this thread. */
 IPCF_API int ipcf_call_error(void);
+
+/*
+ * Asynchronous calls: start several, wait for each, or cancel one (from any
+ * thread, also while another waits for it).
+ */
+typedef struct ipcf_pending {
+        uint64_t id;             /* the call's id on its channel */
+        void *channel;           /* internal */
+} ipcf_pending;
+
+/*
+ * ipcf_call_start — send req to service (waiting up to timeout_ms for the
+ * channel and for room) and return at once; *ret names the call. reply (cap
+ * bytes) receives the reply and must stay valid until the call is finished
+ * by ipcf_call_wait or ipcf_call_cancel. Errors: as ipcf_call, before the
+ * request is sent (then there is no call).
+ */
+IPCF_API int ipcf_call_start(const char *service, const void *req, size_t len, void *reply,
+                             size_t cap, int timeout_ms, ipcf_pending *ret);
+
+/*
+ * ipcf_call_wait — wait up to timeout_ms for the reply of call. Returns its
+ * length; errors as ipcf_call. -EAGAIN / -ETIMEDOUT leave the call pending
+ * (wait again, or cancel it); any other result finishes it. -ECANCELED: it
+ * was cancelled (also by another thread during this wait), or is unknown.
+ */
+IPCF_API ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms);
+
+/*
+ * ipcf_call_cancel — give up on call: the service sees it in
+ * ipcf_service_cancelled(), a reply that still comes is dropped, a thread
+ * waiting for it returns -ECANCELED. Finishes the call. Never blocks.
+ * Errors: -ENOENT the call is already finished.
+ */
+IPCF_API int ipcf_call_cancel(ipcf_pending *call);
 
 /* ------------------------------------------------------------------------- */
 /* Datagrams (the Internet model's SEND_DG)                                   */

@@ -282,3 +282,95 @@ TEST(closing_service_ends_pending_calls_and_poll_works) {
         CHECK_EQ(test_wait(c, 5000), 0);
         test_daemon_stop(&d);
 }
+
+static void async_client(void *arg) {
+        (void)arg;
+        char r[3][16];
+        ipcf_pending p[3];
+        for (int i = 0; i < 3; i++) {
+                char req[8];
+                snprintf(req, sizeof(req), "q%d", i);
+                CHECK_OK(ipcf_call_start("svc.async", req, 2, r[i], sizeof(r[i]), 5000, &p[i]));
+        }
+        /* wait out of order; the service answers in reverse order */
+        for (int i = 2; i >= 0; i--) {
+                CHECK_EQ(ipcf_call_wait(&p[i], 5000), 3);
+                CHECK_EQ(r[i][1], '0' + i);
+                CHECK_EQ(r[i][2], '!');
+        }
+        CHECK_ERR(ipcf_call_wait(&p[0], 0), -ECANCELED); /* finished: unknown now */
+        CHECK_ERR(ipcf_call_cancel(&p[0]), -ENOENT);
+        /* a pending call survives a short wait, then is cancelled */
+        ipcf_pending q;
+        char rq[16];
+        CHECK_OK(ipcf_call_start("svc.async", "hold", 4, rq, sizeof(rq), 5000, &q));
+        CHECK_ERR(ipcf_call_wait(&q, 0), -EAGAIN);
+        CHECK_ERR(ipcf_call_wait(&q, 20), -ETIMEDOUT);
+        CHECK_OK(ipcf_call_cancel(&q));
+        CHECK_ERR(ipcf_call_wait(&q, 0), -ECANCELED);
+}
+
+TEST(async_calls_waited_out_of_order_and_cancelled) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.async", NULL));
+        pid_t c = test_fork(async_client, NULL);
+        ipcf_call_req req[3];
+        char buf[3][16];
+        for (int i = 0; i < 3; i++)
+                CHECK_EQ(ipcf_service_next(svc, buf[i], sizeof(buf[i]) - 1, &req[i], 5000), 2);
+        for (int i = 2; i >= 0; i--) {
+                buf[i][2] = '!';
+                CHECK_OK(ipcf_service_reply(svc, &req[i], buf[i], 3, 1000));
+        }
+        ipcf_call_req held;
+        char hb[8];
+        CHECK_EQ(ipcf_service_next(svc, hb, sizeof(hb), &held, 5000), 4);
+        uint64_t t0 = test_now_ms();
+        while (!ipcf_service_cancelled(svc, &held) && test_now_ms() - t0 < 5000)
+                usleep(1000);
+        CHECK_EQ(ipcf_service_cancelled(svc, &held), 1);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+struct canceller {
+        ipcf_pending *call;
+};
+
+static void *cancel_soon(void *arg) {
+        struct canceller *k = arg;
+        usleep(50000);
+        return (void *)(intptr_t)ipcf_call_cancel(k->call);
+}
+
+static void explicit_cancel_client(void *arg) {
+        (void)arg;
+        ipcf_pending p;
+        char r[16];
+        CHECK_OK(ipcf_call_start("svc.cancel", "slow", 4, r, sizeof(r), 5000, &p));
+        pthread_t t;
+        struct canceller k = { &p };
+        pthread_create(&t, NULL, cancel_soon, &k);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_call_wait(&p, 5000), -ECANCELED); /* woken by the other thread */
+        CHECK(test_now_ms() - t0 < 2000);
+        void *ret;
+        pthread_join(t, &ret);
+        CHECK(ret == NULL);
+}
+
+TEST(explicit_cancel_from_another_thread) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.cancel", NULL));
+        pid_t c = test_fork(explicit_cancel_client, NULL);
+        ipcf_call_req req;
+        char buf[8];
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 4);
+        uint64_t t0 = test_now_ms();
+        while (!ipcf_service_cancelled(svc, &req) && test_now_ms() - t0 < 5000)
+                usleep(1000);
+        CHECK_EQ(ipcf_service_cancelled(svc, &req), 1);
+        CHECK_ERR(ipcf_service_reply(svc, &req, "late", 4, 1000), -ECANCELED);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        test_daemon_stop(&d);
+}

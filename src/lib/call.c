@@ -2,12 +2,19 @@
  * call.c — ipcf_call: the caller's side of service calls (B = LPC(S, A)).
  *
  * One call channel (a flow) per service per process, allocated on the first
- * call and kept. Several threads may call at once on one channel: each
- * registers a waiter (on its own stack) with its call id and reply buffer;
- * whichever thread holds the "reader" role reads replies and copies each one
- * straight into its waiter's buffer, then wakes it. A reply nobody waits for
- * (a call that timed out) is dropped. A call that gives up writes its id into
- * the channel's cancel slots (shared memory) so the service can see it.
+ * call and kept. Several calls may be in progress on one channel (from several
+ * threads, or started asynchronously): each has a waiter in the channel's
+ * list with its call id and reply buffer; whichever thread holds the "reader"
+ * role reads replies and copies each one straight into its waiter's buffer,
+ * then wakes waiting threads. A reply nobody waits for (a cancelled call) is
+ * dropped. A cancelled call's id goes into the channel's cancel slots (shared
+ * memory) so the service can see it.
+ *
+ * Ownership: a waiter is heap-allocated and belongs to the channel's list
+ * (under the channel's lock) from start to finish; it is named to the user
+ * by (channel, id), never by pointer, so a stale name finds nothing. It is
+ * freed by whoever finishes the call while no thread waits for it: a wait
+ * that takes the result, or a cancel.
  *
  * Locking: chans_lock guards the list of channels; each channel's lock guards
  * its waiters and the reader role. Data moves under the port's own locks.
@@ -28,6 +35,8 @@ struct waiter {
         ssize_t result;   /* reply length or -errno; valid when done */
         int code;         /* CALL_FAIL's code */
         bool done;
+        unsigned waiting; /* threads inside ipcf_call_wait for it */
+        int ph;           /* the channel's port when it was sent */
         struct waiter *next;
 };
 
@@ -94,14 +103,30 @@ static void channel_drop(channel *c, int ph) {
         }
 }
 
-static struct waiter *waiter_take(channel *c, uint64_t id) {
-        for (struct waiter **w = &c->waiters; *w; w = &(*w)->next)
-                if ((*w)->id == id) {
-                        struct waiter *found = *w;
-                        *w = found->next;
-                        return found;
-                }
+static struct waiter *waiter_find(channel *c, uint64_t id) {
+        for (struct waiter *w = c->waiters; w; w = w->next)
+                if (w->id == id)
+                        return w;
         return NULL;
+}
+
+/* Unlink and free w (under c->lock, nobody waiting for it). */
+static void waiter_free(channel *c, struct waiter *w) {
+        for (struct waiter **x = &c->waiters; *x; x = &(*x)->next)
+                if (*x == w) {
+                        *x = w->next;
+                        break;
+                }
+        free(w);
+}
+
+/* Finish w with result r unless it is done already (under c->lock). */
+static void waiter_finish(channel *c, struct waiter *w, ssize_t r) {
+        if (!w->done) {
+                w->result = r;
+                w->done = true;
+                pthread_cond_broadcast(&c->cond);
+        }
 }
 
 struct dispatch {
@@ -119,19 +144,19 @@ static ssize_t dispatch_reply(void *arg, const void *data, size_t len) {
                 return -EPROTO;
         size_t body = len - sizeof(h);
         pthread_mutex_lock(&c->lock);
-        struct waiter *w = waiter_take(c, h.id);
-        if (w) {
+        struct waiter *w = waiter_find(c, h.id);
+        if (w && !w->done) {
+                ssize_t r;
                 if (h.kind == CALL_FAIL) {
-                        w->result = -EREMOTEIO;
+                        r = -EREMOTEIO;
                         w->code = h.code;
                 } else if (body > w->cap) {
-                        w->result = -EMSGSIZE;
+                        r = -EMSGSIZE;
                 } else {
                         memcpy(w->buf, (const uint8_t *)data + sizeof(h), body);
-                        w->result = (ssize_t)body;
+                        r = (ssize_t)body;
                 }
-                w->done = true;
-                pthread_cond_broadcast(&c->cond);
+                waiter_finish(c, w, r);
         }
         pthread_mutex_unlock(&c->lock);
         return 0; /* consumed, even if nobody waited (a late reply) */
@@ -154,16 +179,15 @@ static void abs_time(struct timespec *ts, uint64_t deadline) {
         ts->tv_nsec = (long)(deadline % 1000000000u);
 }
 
-/* Wait for w: as the reader, or for the reader to hand us our reply. */
-static ssize_t await_reply(channel *c, int ph, struct waiter *w, uint64_t deadline) {
-        pthread_mutex_lock(&c->lock);
-        for (;;) {
-                if (w->done)
-                        break;
+/* Wait for w until deadline (under c->lock, which it may drop and retake):
+ * as the reader, or for the reader to hand us our result. Returns with w
+ * done, or -ETIMEDOUT with w still pending. */
+static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
+        while (!w->done) {
                 if (!c->reading) {
                         c->reading = true;
                         pthread_mutex_unlock(&c->lock);
-                        port *p = handle_get_port(ph);
+                        port *p = handle_get_port(w->ph);
                         ssize_t r = -EPIPE;
                         if (p) {
                                 struct dispatch d = { c };
@@ -173,87 +197,149 @@ static ssize_t await_reply(channel *c, int ph, struct waiter *w, uint64_t deadli
                         pthread_mutex_lock(&c->lock);
                         c->reading = false;
                         pthread_cond_broadcast(&c->cond);
-                        if (r < 0 && !w->done) {
-                                /* The channel failed (or our time is up): every
-                                 * waiter learns it; a timeout only ours. */
-                                if (r == -ETIMEDOUT || r == -EAGAIN) {
-                                        if (now_ns() < deadline)
-                                                continue;
-                                        waiter_take(c, w->id);
-                                        w->result = -ETIMEDOUT;
-                                        w->done = true;
-                                } else {
-                                        for (struct waiter *o; (o = c->waiters);) {
-                                                c->waiters = o->next;
-                                                o->result = r;
-                                                o->done = true;
-                                        }
-                                        pthread_cond_broadcast(&c->cond);
-                                }
+                        if (r >= 0 || w->done)
+                                continue;
+                        if (r == -ETIMEDOUT || r == -EAGAIN) {
+                                if (now_ns() >= deadline)
+                                        return -ETIMEDOUT;
+                                continue;
                         }
+                        /* The channel failed: every call on it learns it. */
+                        for (struct waiter *o = c->waiters; o; o = o->next)
+                                if (o->ph == w->ph)
+                                        waiter_finish(c, o, r);
                         continue;
                 }
-                struct timespec ts;
-                abs_time(&ts, deadline);
-                if (deadline == UINT64_MAX)
+                if (deadline == UINT64_MAX) {
                         pthread_cond_wait(&c->cond, &c->lock);
-                else if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT &&
-                         !w->done) {
-                        waiter_take(c, w->id);
-                        w->result = -ETIMEDOUT;
-                        w->done = true;
+                } else {
+                        struct timespec ts;
+                        abs_time(&ts, deadline);
+                        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT &&
+                            !w->done)
+                                return -ETIMEDOUT;
                 }
         }
-        pthread_mutex_unlock(&c->lock);
-        return w->result;
+        return 0;
 }
 
-ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, size_t cap,
-                  int timeout_ms) {
-        if (!ctl_name_valid(name) || (!req && len) || (!reply && cap) || timeout_ms == 0 ||
+int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
+                    int timeout_ms, ipcf_pending *ret) {
+        if (!ret || !ctl_name_valid(name) || (!req && len) || (!reply && cap) || timeout_ms == 0 ||
             timeout_ms < -1)
                 return -EINVAL;
         if (len > IPCF_CALL_MAX)
                 return -EMSGSIZE;
         channel *c = channel_find(name);
-        if (!c)
+        struct waiter *w = calloc(1, sizeof(*w));
+        if (!c || !w) {
+                free(w);
                 return -ENOMEM;
+        }
         uint64_t deadline = deadline_from_timeout(timeout_ms);
-
         pthread_mutex_lock(&c->lock);
         int ph = channel_port(c, timeout_ms);
-        pthread_mutex_unlock(&c->lock);
-        if (ph < 0)
+        if (ph < 0) {
+                pthread_mutex_unlock(&c->lock);
+                free(w);
                 return ph;
-
-        struct waiter w = { .id = atomic_fetch_add(&c->next_id, 1), .buf = reply, .cap = cap };
-        pthread_mutex_lock(&c->lock);
-        w.next = c->waiters;
-        c->waiters = &w;
+        }
+        w->id = atomic_fetch_add(&c->next_id, 1);
+        w->buf = reply;
+        w->cap = cap;
+        w->ph = ph;
+        w->next = c->waiters;
+        c->waiters = w;
         pthread_mutex_unlock(&c->lock);
 
-        struct call_hdr h = { .id = w.id, .kind = CALL_REQ };
+        struct call_hdr h = { .id = w->id, .kind = CALL_REQ };
         port *p = handle_get_port(ph);
         ssize_t r = p ? port_write2(p, &h, sizeof(h), req, len, deadline_poll_ms(deadline)) : -EPIPE;
         if (p)
                 handle_put(p);
-        if (r >= 0)
-                r = await_reply(c, ph, &w, deadline);
-        else {
+        if (r < 0) {
                 pthread_mutex_lock(&c->lock);
-                waiter_take(c, w.id);
+                waiter_free(c, w);
+                if (r == -EPIPE || r == -ECONNRESET || r == -EPROTO)
+                        channel_drop(c, ph);
                 pthread_mutex_unlock(&c->lock);
+                return (int)r;
         }
-        if (r == -ETIMEDOUT)
-                cancel_call(ph, w.id);
-        if (r == -EREMOTEIO)
-                last_call_error = w.code;
-        if (r == -EPIPE || r == -ECONNRESET || r == -EPROTO || r == -EBADF) {
-                pthread_mutex_lock(&c->lock);
+        *ret = (ipcf_pending){ .id = w->id, .channel = c };
+        return 0;
+}
+
+ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms) {
+        if (!call || !call->channel || timeout_ms < -1)
+                return -EINVAL;
+        channel *c = call->channel;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        pthread_mutex_lock(&c->lock);
+        struct waiter *w = waiter_find(c, call->id);
+        if (!w) {
+                pthread_mutex_unlock(&c->lock);
+                return -ECANCELED;
+        }
+        w->waiting++;
+        int r = timeout_ms == 0 && !w->done ? -EAGAIN : await_reply(c, w, deadline);
+        w->waiting--;
+        if (r < 0) { /* still pending: wait again or cancel */
+                pthread_mutex_unlock(&c->lock);
+                return r;
+        }
+        ssize_t result = w->result;
+        if (result == -EREMOTEIO)
+                last_call_error = w->code;
+        int ph = w->ph;
+        if (w->waiting == 0)
+                waiter_free(c, w);
+        if (result == -EPIPE || result == -ECONNRESET || result == -EPROTO || result == -EBADF)
                 channel_drop(c, ph);
+        pthread_mutex_unlock(&c->lock);
+        return result == -EBADF ? -EPIPE : result;
+}
+
+int ipcf_call_cancel(ipcf_pending *call) {
+        if (!call || !call->channel)
+                return -EINVAL;
+        channel *c = call->channel;
+        pthread_mutex_lock(&c->lock);
+        struct waiter *w = waiter_find(c, call->id);
+        if (!w) {
                 pthread_mutex_unlock(&c->lock);
-                if (r == -EBADF)
-                        r = -EPIPE;
+                return -ENOENT;
         }
-        return r;
+        int ph = w->ph;
+        if (!w->done)
+                cancel_call(ph, w->id); /* the service can see it */
+        w->done = true;                 /* a waiting thread gets -ECANCELED */
+        w->result = -ECANCELED;
+        pthread_cond_broadcast(&c->cond);
+        if (w->waiting && c->reading) {
+                /* The reader may be this call's thread, asleep on the port. */
+                port *p = handle_get_port(ph);
+                if (p) {
+                        port_kick(p);
+                        handle_put(p);
+                }
+        }
+        if (w->waiting == 0)
+                waiter_free(c, w);
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+}
+
+ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, size_t cap,
+                  int timeout_ms) {
+        ipcf_pending call;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        int r = ipcf_call_start(name, req, len, reply, cap, timeout_ms, &call);
+        if (r < 0)
+                return r;
+        ssize_t n = ipcf_call_wait(&call, timeout_ms < 0 ? -1 : deadline_poll_ms(deadline));
+        if (n == -ETIMEDOUT || n == -EAGAIN) {
+                ipcf_call_cancel(&call);
+                n = -ETIMEDOUT;
+        }
+        return n;
 }

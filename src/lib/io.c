@@ -234,6 +234,7 @@ static void flush_opportunistic(port *p) {
 /* Wait for the next record: returns its remaining length with *ptr, or the end
  * of the flow, -EAGAIN / -ETIMEDOUT. */
 static ssize_t next_record(port *p, const void **ptr, uint64_t deadline, bool tz) {
+        uint32_t kick = atomic_load_explicit(&p->kick, memory_order_acquire);
         for (;;) {
                 ssize_t n = ring_peek(&p->cons, ptr);
                 if (n >= 0)
@@ -248,9 +249,11 @@ static ssize_t next_record(port *p, const void **ptr, uint64_t deadline, bool tz
                         n = ring_peek(&p->cons, ptr);
                         return n == -EAGAIN ? e : n;
                 }
-                int r = port_wait_rx(p, deadline, tz);
+                int r = port_wait_rx(p, deadline, tz, kick);
                 if (r < 0)
                         return r;
+                if (atomic_load_explicit(&p->kick, memory_order_acquire) != kick)
+                        return -EAGAIN; /* kicked: the caller has something to look at */
         }
 }
 

@@ -126,6 +126,7 @@ typedef struct port {
         _Atomic bool closed;            /* this side deallocated */
         _Atomic bool broken;            /* the peer broke the protocol */
         _Atomic bool peer_gone;         /* the peer process exited (pidfd) */
+        _Atomic uint32_t kick;          /* bumped to make a waiting reader return (port_kick) */
 
         /* FULL_CACHE: messages kept in our memory, oldest first (under wlock) */
         struct cached_msg *cache_head, *cache_tail;
@@ -153,10 +154,12 @@ int port_end_error(port *p);
 /* wait.c: wake-ups. */
 void port_notify_data(port *p);    /* after a commit: ring the reader if it asked */
 void port_notify_space(port *p);   /* after a consume: ring the writer if it asked */
-/* Wait until ring_ready (rx) or the flow ends, up to deadline (UINT64_MAX:
- * never). Returns 0, -EAGAIN (deadline already past at entry: timeout 0),
- * -ETIMEDOUT. */
-int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero);
+/* Wait until ring_ready (rx), the flow ends, or the port is kicked (its kick
+ * count differs from kick_seen), up to deadline (UINT64_MAX: never). Returns
+ * 0, -EAGAIN (timeout 0), -ETIMEDOUT. */
+int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero, uint32_t kick_seen);
+/* Make a thread waiting to read p return (-EAGAIN from port_read_with). */
+void port_kick(port *p);
 /* Wait until a record of len fits (or the flow ends). Same returns. */
 int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero);
 /* Wait until the consumer passed pos (rendezvous). Same returns. */

@@ -75,6 +75,14 @@ ssize_t ipcf_service_next(int h, void *buf, size_t cap, ipcf_call_req *ret, int 
         return r;
 }
 
+/* Did the caller cancel call id (its id is in the channel's cancel slots)? */
+static bool id_cancelled(port *p, uint64_t id) {
+        for (unsigned i = 0; i < FLOW_CANCEL_SLOTS; i++)
+                if (atomic_load(&p->hdr->cancel.ids[i]) == id)
+                        return true;
+        return false;
+}
+
 int ipcf_service_cancelled(int h, const ipcf_call_req *req) {
         (void)h;
         if (!req)
@@ -82,10 +90,7 @@ int ipcf_service_cancelled(int h, const ipcf_call_req *req) {
         port *p = handle_get_port(req->channel);
         if (!p)
                 return 1; /* the channel is gone: nobody waits for this call */
-        int r = 0;
-        for (unsigned i = 0; i < FLOW_CANCEL_SLOTS && !r; i++)
-                r = atomic_load(&p->hdr->cancel.ids[i]) == req->id;
-        r = r || port_end_error(p) != 0;
+        int r = id_cancelled(p, req->id) || port_end_error(p) != 0;
         handle_put(p);
         return r;
 }
@@ -103,9 +108,8 @@ static int answer(int h, const ipcf_call_req *req, uint32_t kind, int code, cons
         port *p = handle_get_port(req->channel);
         if (!p)
                 return -EPIPE;
-        int r = port_end_error(p);
-        if (r == 0 && ipcf_service_cancelled(h, req) == 1)
-                r = -ECANCELED;
+        /* A cancelled call says so even if its caller has gone since. */
+        int r = id_cancelled(p, req->id) ? -ECANCELED : port_end_error(p);
         if (r == 0) {
                 struct call_hdr hdr = { .id = req->id, .kind = kind, .code = code };
                 ssize_t w = port_write2(p, &hdr, sizeof(hdr), data, len, timeout_ms);

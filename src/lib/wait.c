@@ -125,8 +125,8 @@ static int wait_for(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, co
 }
 
 static bool cond_rx(port *p, const void *arg) {
-        (void)arg;
-        return ring_ready(&p->cons) || flow_over(p);
+        return ring_ready(&p->cons) || flow_over(p) ||
+               atomic_load_explicit(&p->kick, memory_order_acquire) != *(const uint32_t *)arg;
 }
 
 static bool cond_tx(port *p, const void *arg) {
@@ -137,9 +137,14 @@ static bool cond_passed(port *p, const void *arg) {
         return ring_passed(&p->prod, *(const uint64_t *)arg) || flow_over(p);
 }
 
-int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero) {
-        return wait_for(p, p->efd_rx, &p->cons.ctl->rx_sleep, cond_rx, NULL, deadline,
+int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero, uint32_t kick_seen) {
+        return wait_for(p, p->efd_rx, &p->cons.ctl->rx_sleep, cond_rx, &kick_seen, deadline,
                         timeout_zero);
+}
+
+void port_kick(port *p) {
+        atomic_fetch_add_explicit(&p->kick, 1, memory_order_release);
+        efd_signal(p->efd_rx);
 }
 
 int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero) {
@@ -186,7 +191,8 @@ static void rearm(port *p, int efd, bool *unset, _Atomic uint32_t *want, wait_co
 }
 
 void port_rearm_rx(port *p) {
-        rearm(p, p->efd_rx, &p->rx_unset, &p->cons.ctl->rx_sleep, cond_rx, NULL);
+        uint32_t k = atomic_load(&p->kick);
+        rearm(p, p->efd_rx, &p->rx_unset, &p->cons.ctl->rx_sleep, cond_rx, &k);
 }
 
 void port_rearm_tx(port *p) {
