@@ -374,3 +374,24 @@ TEST(explicit_cancel_from_another_thread) {
         CHECK_EQ(test_wait(c, 5000), 0);
         test_daemon_stop(&d);
 }
+
+static void serve_until_daemon_dies(void *arg) {
+        (void)arg;
+        int svc = CHECK_OK(ipcf_service("svc.orphan", NULL));
+        char buf[8];
+        ipcf_call_req req;
+        /* The daemon dies with no caller connected: nothing can ever come, and
+         * the service must say so instead of spinning on the hung-up socket. */
+        CHECK_ERR(ipcf_service_next(svc, buf, sizeof(buf), &req, 10000), -EHOSTDOWN);
+}
+
+TEST(service_learns_the_daemon_died) {
+        test_daemon_start(&d, NULL, NULL);
+        pid_t s = test_fork(serve_until_daemon_dies, NULL);
+        test_wait_for_name("svc.orphan", 5000);
+        test_daemon_kill(&d);
+        uint64_t t0 = test_now_ms();
+        CHECK_EQ(test_wait(s, 5000), 0);
+        CHECK(test_now_ms() - t0 < 2000);
+        test_daemon_stop(&d);
+}

@@ -135,11 +135,19 @@ void inbox_close_all(inbox *b, const char *why) {
 /* Take in every channel the daemon made for the name (never blocks): it
  * accepted them on our behalf (CTL_REG_AUTO), checking their role. */
 static void accept_pending(inbox *b) {
-        if (b->reg_h < 0)
+        if (b->reg_h < 0 || b->reg_dead)
                 return;
         for (;;) {
                 int ph = reg_take_flow(b->reg_h);
-                if (ph == -EAGAIN || ph == -EHOSTDOWN || ph == -EBADF)
+                if (ph == -EHOSTDOWN || ph == -EBADF) {
+                        /* The daemon is gone: no new senders. Stop watching its
+                         * socket (a hang-up stays readable: a busy loop) and
+                         * serve the channels we have. */
+                        epoll_ctl(b->epfd, EPOLL_CTL_DEL, ipcf_fd(b->reg_h), NULL);
+                        b->reg_dead = true;
+                        return;
+                }
+                if (ph == -EAGAIN)
                         return;
                 if (ph >= 0 && inbox_add_locked(b, ph) < 0)
                         ipcf_dealloc(ph, "cannot take more senders");
@@ -177,6 +185,13 @@ static bool any_ready(inbox *b) {
 /* Spin while some sender runs on another CPU, up to the spin budget. */
 static bool spin_for_message(inbox *b, uint64_t deadline) {
         int cpu = sched_getcpu();
+        /* Say where we run, so that senders waiting for our answers know
+         * whether spinning for them can pay. */
+        for (unsigned i = 0; i < b->n; i++)
+                if (atomic_load_explicit(&b->chans[i].p->my_run->cpu, memory_order_relaxed) !=
+                    (uint32_t)cpu)
+                        atomic_store_explicit(&b->chans[i].p->my_run->cpu, (uint32_t)cpu,
+                                              memory_order_relaxed);
         uint64_t limit = MIN(now_ns() + (uint64_t)QOS_DEFAULT_SPIN_US * 1000u, deadline);
         for (unsigned i = 1;; i++) {
                 if (any_ready(b))
@@ -251,6 +266,10 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout
         for (;;) {
                 accept_pending(b);
                 r = take(b, fn, ctx, ret_ph);
+                if (r == -EAGAIN && b->reg_dead && b->n == 0) {
+                        r = -EHOSTDOWN; /* nothing can ever come */
+                        break;
+                }
                 if (r != -EAGAIN) {
                         /* More waiting and another taker asleep: let it take it. */
                         if (b->sleepers && any_ready(b))

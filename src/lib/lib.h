@@ -245,6 +245,7 @@ typedef struct inbox {
         struct svc_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */
         unsigned sleepers;         /* takers asleep in epoll_wait */
+        bool reg_dead;             /* the daemon hung up the registration socket */
         bool poll_mode;            /* its descriptor was asked for */
 } inbox;
 
