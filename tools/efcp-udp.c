@@ -91,7 +91,12 @@ static void die(const char *what) {
 
 /* ---- sockets ------------------------------------------------------------ */
 
+/* UDP socket options: don't-fragment and large buffers. */
 static void sock_bufs(int fd) {
+        /* don't fragment: a datagram too big for the path must fail, not be
+         * split by IP (EFCP sizes its datagrams itself) */
+        int pmtu = IP_PMTUDISC_DO;
+        setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
         int sz = 8 << 20;
         /* FORCE variants exceed rmem_max when we may; else take what we get */
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
@@ -401,8 +406,14 @@ static void udp_ping(int fd, int out, void *arg) {
         uint64_t *s = calloc((size_t)n, sizeof(uint64_t));
         for (int i = 0; i < warm + n; i++) {
                 uint64_t t = mono_ns();
-                if (send(fd, buf, sizeof(buf), 0) < 0 || recv(fd, buf, sizeof(buf), 0) < 0)
-                        die("udp ping");
+                /* an ICMP error left over from an earlier run on a recycled
+                 * port shows up once as ECONNREFUSED: that round is retried */
+                if (send(fd, buf, sizeof(buf), 0) < 0 || recv(fd, buf, sizeof(buf), 0) < 0) {
+                        if (errno != ECONNREFUSED)
+                                die("udp ping");
+                        i--;
+                        continue;
+                }
                 if (i >= warm)
                         s[i - warm] = mono_ns() - t;
         }
@@ -413,7 +424,9 @@ static void udp_pong(int fd, int out, void *arg) {
         uint8_t buf[RTT_SIZE];
         for (;;) {
                 ssize_t n = recv(fd, buf, sizeof(buf), 0);
-                if (n < 0 || send(fd, buf, (size_t)n, 0) < 0)
+                if (n < 0 && errno == ECONNREFUSED)
+                        continue; /* a stale ICMP error, as in udp_ping */
+                if (n < 0 || (send(fd, buf, (size_t)n, 0) < 0 && errno != ECONNREFUSED))
                         return;
         }
 }
