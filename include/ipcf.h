@@ -123,7 +123,8 @@ typedef struct ipcf_qos {
                                 * limit. Default 0. */
         uint64_t max_bytes;    /* BOUNDED: queue bytes per direction (rounded up to a power of
                                 * two; default 1 MiB). UNBOUNDED: the memory limit per
-                                * direction (default 64 MiB). ZERO: ignored. */
+                                * direction (default 64 MiB). ZERO: ignored. 0 (what
+                                * ipcf_qos_init sets) means the default of the capacity. */
         uint32_t max_msg_size; /* the largest message (default 256 KiB). A larger write
                                 * fails with -EMSGSIZE and writes nothing. In STREAM mode,
                                 * the largest piece moved at once. */
@@ -380,7 +381,10 @@ IPCF_API int ipcf_fd(int handle);
 /*
  * ipcf_fd_send — a descriptor readable exactly when a write of one message of
  * max_msg_size (STREAM: of one byte) to port would not block, or the flow has
- * ended. Same rules as ipcf_fd().
+ * ended. Same rules as ipcf_fd(). ZERO capacity: readable when the message
+ * can be placed (the write then still waits for the reader to take it).
+ * UNBOUNDED: after a write failed with -ENOBUFS, it becomes readable again
+ * when the reader has made room.
  */
 IPCF_API int ipcf_fd_send(int port);
 

@@ -182,6 +182,12 @@ static bool any_ready(inbox *b) {
         return false;
 }
 
+/* Mark every channel's run slot as waiting (or not) (under b->lock). */
+static void inbox_mark_waiting(inbox *b, uint32_t on) {
+        for (unsigned i = 0; i < b->n; i++)
+                atomic_store_explicit(&b->chans[i].p->my_run->waiting, on, memory_order_relaxed);
+}
+
 /* Spin while some sender runs on another CPU, up to the spin budget. */
 static bool spin_for_message(inbox *b, uint64_t deadline) {
         int cpu = sched_getcpu();
@@ -201,11 +207,8 @@ static bool spin_for_message(inbox *b, uint64_t deadline) {
                         if (now_ns() >= limit)
                                 return false;
                         bool someone = false;
-                        for (unsigned j = 0; j < b->n && !someone; j++) {
-                                struct flow_run *r = b->chans[j].p->peer_run;
-                                someone = !atomic_load_explicit(&r->blocked, memory_order_relaxed) &&
-                                          (int)atomic_load_explicit(&r->cpu, memory_order_relaxed) != cpu;
-                        }
+                        for (unsigned j = 0; j < b->n && !someone; j++)
+                                someone = port_peer_spinnable(b->chans[j].p, (unsigned)cpu);
                         if (!someone)
                                 return false;
                 }
@@ -262,6 +265,7 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
 ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout_ms) {
         uint64_t deadline = deadline_from_timeout(timeout_ms);
         ssize_t r;
+        bool waited = false;
         pthread_mutex_lock(&b->lock);
         for (;;) {
                 accept_pending(b);
@@ -278,6 +282,11 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout
                 }
                 if (timeout_ms == 0)
                         break;
+                if (!waited) {
+                        /* Tell senders we wait (see port_peer_spinnable). */
+                        waited = true;
+                        inbox_mark_waiting(b, 1);
+                }
                 if (spin_for_message(b, deadline))
                         continue;
                 if (sleep_for_message(b, deadline) == -ETIMEDOUT || now_ns() >= deadline) {
@@ -288,6 +297,8 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout
                         break;
                 }
         }
+        if (waited)
+                inbox_mark_waiting(b, 0);
         pthread_mutex_unlock(&b->lock);
         return r;
 }

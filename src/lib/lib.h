@@ -151,6 +151,8 @@ void port_destroy(port *p);
  * be read, for readers), else -EPIPE, -ECONNRESET or -EPROTO. */
 int port_end_error(port *p);
 
+/* wait.c: is the peer worth spinning for (see wait.c)? */
+bool port_peer_spinnable(port *p, unsigned my_cpu);
 /* wait.c: wake-ups. */
 void port_notify_data(port *p);    /* after a commit: ring the reader if it asked */
 void port_notify_space(port *p);   /* after a consume: ring the writer if it asked */

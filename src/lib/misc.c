@@ -16,7 +16,7 @@ void ipcf_qos_init(ipcf_qos *qos) {
         qos->capacity = IPCF_CAPACITY_BOUNDED;
         qos->mode = IPCF_MODE_MESSAGE;
         qos->full = IPCF_FULL_BLOCK;
-        qos->max_bytes = QOS_DEFAULT_RING;
+        qos->max_bytes = 0; /* the default of whichever capacity is chosen */
         qos->max_msg_size = QOS_DEFAULT_MAX_MSG;
         qos->spin_us = QOS_DEFAULT_SPIN_US;
         qos->cache_msgs = 1;

@@ -36,9 +36,19 @@ static void run_note_cpu(port *p, unsigned cpu) {
                 atomic_store_explicit(&p->my_run->cpu, cpu, memory_order_relaxed);
 }
 
-static bool peer_spinnable(port *p, unsigned my_cpu) {
-        return !atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) &&
-               atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) != my_cpu;
+/* Will spinning for the peer pay? Only if it runs on another CPU, is not
+ * asleep, and — if it is itself waiting — has work from us (our ring to it is
+ * not empty): two sides waiting for each other with nothing in between would
+ * spin for nothing. (A peer leaves its wait before it consumes our message, so
+ * a reply on its way always counts as running.) */
+bool port_peer_spinnable(port *p, unsigned my_cpu) {
+        if (atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) ||
+            atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == my_cpu)
+                return false;
+        if (!atomic_load_explicit(&p->peer_run->waiting, memory_order_relaxed))
+                return true;
+        return atomic_load_explicit(&p->prod.ctl->tail, memory_order_relaxed) !=
+               atomic_load_explicit(&p->prod.ctl->head, memory_order_relaxed);
 }
 
 /* Spin on cond within the budget; true if it became true. */
@@ -46,7 +56,7 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
         int c = sched_getcpu();
         unsigned cpu = c < 0 ? 0 : (unsigned)c;
         run_note_cpu(p, cpu);
-        if (!p->qos.spin_us || !peer_spinnable(p, cpu))
+        if (!p->qos.spin_us || !port_peer_spinnable(p, cpu))
                 return false;
         uint64_t limit = now_ns() + (uint64_t)p->qos.spin_us * 1000u;
         if (limit > deadline)
@@ -55,7 +65,7 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
                 if (cond(p, arg))
                         return true;
                 cpu_relax();
-                if ((i & 63) == 0 && (now_ns() >= limit || !peer_spinnable(p, cpu)))
+                if ((i & 63) == 0 && (now_ns() >= limit || !port_peer_spinnable(p, cpu)))
                         return false;
         }
 }
@@ -113,15 +123,21 @@ static int wait_for(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, co
                 return 0;
         if (timeout_zero)
                 return -EAGAIN;
-        if (spin_until(p, cond, arg, deadline))
-                return 0;
-        for (;;) {
-                int r = sleep_once(p, efd, want, cond, arg, deadline);
-                if (cond(p, arg))
-                        return 0;
-                if (r == -ETIMEDOUT || now_ns() >= deadline)
-                        return -ETIMEDOUT;
+        int r = 0;
+        atomic_store_explicit(&p->my_run->waiting, 1, memory_order_relaxed);
+        if (!spin_until(p, cond, arg, deadline)) {
+                for (;;) {
+                        int s = sleep_once(p, efd, want, cond, arg, deadline);
+                        if (cond(p, arg))
+                                break;
+                        if (s == -ETIMEDOUT || now_ns() >= deadline) {
+                                r = -ETIMEDOUT;
+                                break;
+                        }
+                }
         }
+        atomic_store_explicit(&p->my_run->waiting, 0, memory_order_relaxed);
+        return r;
 }
 
 static bool cond_rx(port *p, const void *arg) {
