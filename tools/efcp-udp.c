@@ -181,8 +181,22 @@ static void netns_down(void) {
                         sh("ip netns del %s 2>/dev/null", ns_name[i]);
 }
 
+static pid_t g_child[2]; /* the two ends of the running measurement */
+
+static void netns_on_signal(int sig) {
+        for (int i = 0; i < 2; i++)
+                if (g_child[i] > 0)
+                        kill(g_child[i], SIGKILL);
+        netns_down(); /* system() in a handler: acceptable in a tool about to die */
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
 static void netns_up(void) {
         int pid = (int)getpid();
+        signal(SIGINT, netns_on_signal);
+        signal(SIGTERM, netns_on_signal);
+        signal(SIGHUP, netns_on_signal);
         for (int i = 0; i < 2; i++)
                 snprintf(ns_name[i], sizeof(ns_name[i]), "efcp%c%d", 'A' + i, pid);
         atexit(netns_down);
@@ -280,6 +294,7 @@ static result run_pair(int fd[2], role_fn a, role_fn b, void *arg) {
                 a(fd[0] >= 0 ? fd[0] : netns_socket(0, kind), pp[1], arg);
                 _exit(0);
         }
+        g_child[0] = pa;
         pid_t pb = fork();
         if (pb == 0) {
                 close(pp[0]);
@@ -289,19 +304,34 @@ static result run_pair(int fd[2], role_fn a, role_fn b, void *arg) {
                 b(fd[1] >= 0 ? fd[1] : netns_socket(1, kind), pp[1], arg);
                 _exit(0);
         }
+        g_child[1] = pb;
         close(pp[1]);
         if (fd[0] >= 0)
                 close(fd[0]);
         if (fd[1] >= 0)
                 close(fd[1]);
-        result r = {0};
-        ssize_t n = read(pp[0], &r, sizeof(r));
-        if (n != (ssize_t)sizeof(r))
-                r.value = -1;
+        /* wait for the result, but notice a child that died without one
+         * (the other would otherwise keep the pipe open for ever) */
+        result r = {.value = -1};
+        for (;;) {
+                struct pollfd p = {.fd = pp[0], .events = POLLIN};
+                if (poll(&p, 1, 1000) > 0) {
+                        if (read(pp[0], &r, sizeof(r)) != (ssize_t)sizeof(r))
+                                r.value = -1;
+                        break;
+                }
+                if (waitpid(pa, NULL, WNOHANG) == pa || waitpid(pb, NULL, WNOHANG) == pb) {
+                        /* one is gone: a result may still be in the pipe */
+                        if (poll(&p, 1, 0) > 0 && read(pp[0], &r, sizeof(r)) != (ssize_t)sizeof(r))
+                                r.value = -1;
+                        break;
+                }
+        }
         kill(pa, SIGKILL);
         kill(pb, SIGKILL);
         waitpid(pa, NULL, 0);
         waitpid(pb, NULL, 0);
+        g_child[0] = g_child[1] = 0;
         close(pp[0]);
         return r;
 }
