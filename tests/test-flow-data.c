@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -515,4 +516,45 @@ TEST(idle_flow_uses_no_cpu) {
         ms = idle_cpu_ms(&q, true);
         printf("     ... with a 100 ms spin budget, the peer asleep: %u ms\n", ms);
         CHECK(ms < 30);
+}
+
+/* Resident pages of [mem, mem + size) (page-aligned). */
+static size_t resident_mib(void *mem, size_t size) {
+        size_t pages = size / 4096, n = 0;
+        unsigned char *v = malloc(pages);
+        CHECK(v != NULL);
+        CHECK(mincore(mem, size, v) == 0);
+        for (size_t i = 0; i < pages; i++)
+                n += v[i] & 1;
+        free(v);
+        return n * 4096 >> 20;
+}
+
+TEST(unbounded_queue_gives_memory_back) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.capacity = IPCF_CAPACITY_UNBOUNDED;
+        q.max_bytes = 64 << 20;
+        q.max_msg_size = 64 << 10;
+        pair(&q, &a, &b);
+        size_t size;
+        void *mem = flowpair_mem(a, &size);
+        static char buf[64 << 10];
+        /* A 48 MiB backlog: the queue grows in memory ... */
+        for (int i = 0; i < 768; i++)
+                CHECK_EQ(ipcf_write(a, buf, sizeof(buf), 0), sizeof(buf));
+        size_t grown = resident_mib(mem, size);
+        CHECK(grown >= 48);
+        /* ... the reader drains it, the writer goes on a little ... */
+        for (int i = 0; i < 768; i++)
+                CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), sizeof(buf));
+        for (int i = 0; i < 64; i++) {
+                CHECK_EQ(ipcf_write(a, buf, sizeof(buf), 0), sizeof(buf));
+                CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), sizeof(buf));
+        }
+        /* ... and the memory of the empty queue is given back. */
+        size_t after = resident_mib(mem, size);
+        printf("     resident: %zu MiB with a 48 MiB backlog, %zu MiB after it drained\n", grown,
+               after);
+        CHECK(after <= 16);
 }

@@ -205,6 +205,14 @@ void ring_prod_trim(ring_prod *p) {
         const uint64_t slack = 1u << 20, chunk = 1u << 20;
         if (!p->trim || p->size <= 4 * slack)
                 return;
+        /* Once per MiB written, see how far the reader got: the tail we know
+         * is refreshed only when the ring looks full, which a large unbounded
+         * ring rarely does. */
+        if (p->head / chunk == p->trim_check / chunk)
+                return;
+        p->trim_check = p->head;
+        if (prod_refresh(p) < 0)
+                return;
         /* Free region: [head, tail + size). Keep slack bytes after head warm. */
         uint64_t from = MAX(p->head + slack, p->trimmed_to);
         uint64_t to = p->tail_seen + p->size;

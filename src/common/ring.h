@@ -161,6 +161,7 @@ typedef struct ring_prod {
         /* unbounded mode: the free region beyond this is known to be released */
         bool trim;
         uint64_t trimmed_to;
+        uint64_t trim_check;    /* head when the reader's progress was last read */
 } ring_prod;
 
 void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
