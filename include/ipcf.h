@@ -133,7 +133,9 @@ typedef struct ipcf_qos {
                                 * trade-off. 0 never spins. Default 10. ("Running": not
                                 * asleep in an ipcf wait; a peer blocked in some other
                                 * system call still looks running, so it costs at most
-                                * spin_us per wait.) */
+                                * spin_us per wait.) After a sleep that its peer ended
+                                * within 200 us, a wait spins once up to 5 x spin_us, so
+                                * that an exchange that fell asleep gets back into step. */
         uint32_t cache_msgs;   /* FULL_CACHE: how many messages may wait in the sender's
                                 * cache. Default 1 (as in Mach). */
         uint32_t reserved1;

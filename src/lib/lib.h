@@ -123,6 +123,7 @@ typedef struct port {
         plock wlock, rlock;             /* writers serialised; readers serialised (lock.h) */
         bool poll_rx, poll_tx;          /* ipcf_fd / ipcf_fd_send were called */
         bool rx_unset, tx_unset;        /* poll mode: our eventfd may be unreadable */
+        _Atomic bool catch_up;          /* the last sleep was short: spin longer once (wait.c) */
         _Atomic bool closed;            /* this side deallocated */
         _Atomic bool broken;            /* the peer broke the protocol */
         _Atomic bool peer_gone;         /* the peer process exited (pidfd) */

@@ -51,21 +51,37 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
                atomic_load_explicit(&p->prod.ctl->head, memory_order_relaxed);
 }
 
-/* Spin on cond within the budget; true if it became true. */
+/* Spin on cond within the budget; true if it became true.
+ *
+ * Catching up: once both sides of an exchange have fallen asleep (a hiccup
+ * longer than the spin budget), each finds the other asleep when it starts to
+ * wait, so neither spins and every turn pays a wake-up through the kernel —
+ * for good. A side whose last sleep was short (its peer answered within
+ * CATCH_UP_NS: it is busy with us) therefore spins once for up to
+ * CATCH_UP_FACTOR x spin_us even if the peer sleeps: longer than a wake-up
+ * takes, so the exchange gets back into step. */
+#define CATCH_UP_NS 200000u
+#define CATCH_UP_FACTOR 5u
+
 static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
         int c = sched_getcpu();
         unsigned cpu = c < 0 ? 0 : (unsigned)c;
         run_note_cpu(p, cpu);
-        if (!p->qos.spin_us || !port_peer_spinnable(p, cpu))
+        bool catch_up = atomic_exchange_explicit(&p->catch_up, false, memory_order_relaxed);
+        if (!p->qos.spin_us)
                 return false;
-        uint64_t limit = now_ns() + (uint64_t)p->qos.spin_us * 1000u;
+        if (catch_up ? atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == cpu
+                     : !port_peer_spinnable(p, cpu))
+                return false;
+        uint64_t budget = (uint64_t)p->qos.spin_us * 1000u * (catch_up ? CATCH_UP_FACTOR : 1u);
+        uint64_t limit = now_ns() + budget;
         if (limit > deadline)
                 limit = deadline;
         for (unsigned i = 1;; i++) {
                 if (cond(p, arg))
                         return true;
                 cpu_relax();
-                if ((i & 63) == 0 && (now_ns() >= limit || !port_peer_spinnable(p, cpu)))
+                if ((i & 63) == 0 && (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu))))
                         return false;
         }
 }
@@ -126,10 +142,16 @@ static int wait_for(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, co
         int r = 0;
         atomic_store_explicit(&p->my_run->waiting, 1, memory_order_relaxed);
         if (!spin_until(p, cond, arg, deadline)) {
+                uint64_t slept = now_ns();
                 for (;;) {
                         int s = sleep_once(p, efd, want, cond, arg, deadline);
-                        if (cond(p, arg))
+                        if (cond(p, arg)) {
+                                /* Answered soon: the peer is busy with us. */
+                                if (now_ns() - slept < CATCH_UP_NS)
+                                        atomic_store_explicit(&p->catch_up, true,
+                                                              memory_order_relaxed);
                                 break;
+                        }
                         if (s == -ETIMEDOUT || now_ns() >= deadline) {
                                 r = -ETIMEDOUT;
                                 break;
