@@ -53,9 +53,20 @@ uint64_t test_now_ns(void) {
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Run one case in its own process group so a timeout kills everything it started. */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+
+/* Run one case in its own process group so a timeout kills everything it
+ * started, with a scratch directory of its own (TEST_SCRATCH) that is removed
+ * afterwards whatever happened: daemons' runtime directories go there. */
 static int run_case(unsigned i) {
         uint64_t t0 = test_now_ns();
+        char scratch[] = "/tmp/ipcf-case.XXXXXX";
+        if (!mkdtemp(scratch)) {
+                perror("mkdtemp");
+                return 1;
+        }
+        chmod(scratch, 0755); /* cases that run a child as another user reach it */
+        setenv("TEST_SCRATCH", scratch, 1);
         pid_t pid = fork();
         if (pid < 0) {
                 perror("fork");
@@ -73,6 +84,7 @@ static int run_case(unsigned i) {
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
         kill(-pid, SIGKILL); /* leftovers of the case: daemons, children */
+        nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         uint64_t ms = (test_now_ns() - t0) / 1000000u;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 printf("ok   %-40s %6llu ms\n", tests[i].name, (unsigned long long)ms);
@@ -138,7 +150,8 @@ static bool socket_ready(const char *dir) {
 
 void test_daemon_start(test_daemon *d, const char *config_text, const char *const *extra_args) {
         memset(d, 0, sizeof(*d));
-        snprintf(d->dir, sizeof(d->dir), "/tmp/ipcf-test.XXXXXX");
+        const char *scratch = getenv("TEST_SCRATCH");
+        snprintf(d->dir, sizeof(d->dir), "%s/ipcfd.XXXXXX", scratch && *scratch ? scratch : "/tmp");
         if (!mkdtemp(d->dir))
                 test_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
         chmod(d->dir, 0755); /* tests that run a child as another user reach it */
