@@ -156,7 +156,6 @@ uint64_t ring_commit(ring_prod *p, size_t n) {
                 pad->flags = REC_PAD;
                 atomic_store_explicit(&pad->tag, TAG(p->pad_pos, REC_READY), memory_order_seq_cst);
         }
-        p->last_start = p->pad_pos != UINT64_MAX ? p->pad_pos : pos;
         p->head = pos + ring_rec_size(n);
         p->msgs++;
         p->bytes += n;
@@ -195,10 +194,6 @@ int ring_withdraw(ring_prod *p, uint64_t pos) {
                                                     memory_order_acq_rel, memory_order_acquire))
                 return 0;
         return -EALREADY;
-}
-
-bool ring_was_empty(ring_prod *p) {
-        return atomic_load_explicit(&p->ctl->tail, memory_order_acquire) >= p->last_start;
 }
 
 void ring_prod_trim(ring_prod *p) {

@@ -102,12 +102,11 @@ struct ring_ctl {
         _Alignas(CACHELINE) _Atomic uint64_t tail;  /* bytes consumed */
         _Atomic uint64_t msgs_r, bytes_r;
         /* wake-up flags for the consumer's waits (rarely written) */
-        _Alignas(CACHELINE) _Atomic uint32_t rx_sleep; /* consumer asleep: ring once */
-        _Atomic uint32_t rx_poll;                      /* consumer in poll mode */
+        _Alignas(CACHELINE) _Atomic uint32_t rx_sleep; /* consumer wants a ring (asleep, or
+                                                        * poll mode with its queue empty) */
         /* wake-up flags for the producer's waits */
-        _Alignas(CACHELINE) _Atomic uint32_t tx_sleep; /* producer asleep: ring once */
-        _Atomic uint32_t tx_poll;                      /* producer in poll mode */
-        _Atomic uint32_t tx_need;                      /* bytes it waits for */
+        _Alignas(CACHELINE) _Atomic uint32_t tx_sleep; /* producer wants a ring when room
+                                                        * appears (asleep, or poll mode) */
 };
 
 _Static_assert(sizeof(struct flow_hdr) <= FLOW_HDR_SIZE, "flow header too big");
@@ -157,7 +156,6 @@ typedef struct ring_prod {
         uint64_t res_len;       /* reserved payload length */
         uint64_t pad_pos;       /* position of a pad record to publish, or UINT64_MAX */
         bool reserved;
-        uint64_t last_start;    /* head before the last commit */
         /* unbounded mode: the free region beyond this is known to be released */
         bool trim;
         uint64_t trimmed_to;
@@ -189,9 +187,6 @@ bool ring_passed(ring_prod *p, uint64_t pos);
  * Returns 0 if withdrawn, -EALREADY if it was taken. */
 int ring_withdraw(ring_prod *p, uint64_t pos);
 
-/* Was the ring empty just before the last commit? (reads the consumer's tail;
- * the caller orders it after the commit with a full fence) */
-bool ring_was_empty(ring_prod *p);
 
 /* Unbounded mode: give back pages of the free region the producer will not
  * reach soon. Cheap when there is nothing to do. */

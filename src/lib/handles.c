@@ -174,7 +174,3 @@ void *handle_close(int h, enum handle_kind kind) {
         atomic_fetch_sub(&s->refs, 1);
         return &s->u;
 }
-
-int handle_number(const void *obj) {
-        return slot_of((void *)obj)->index;
-}

@@ -91,8 +91,6 @@ void handle_put(void *obj);
 /* Close h: later lookups fail. Returns the object with a reference the
  * caller must put, or NULL if h is not a live handle of that kind. */
 void *handle_close(int h, enum handle_kind kind);
-/* The number of an object's handle. */
-int handle_number(const void *obj);
 
 /* ---- ports (port.c, io.c, wait.c) --------------------------------------- */
 
