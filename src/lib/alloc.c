@@ -35,23 +35,18 @@ static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
                 if (errno != EINTR)
                         return -errno;
         }
-        uint8_t *buf = malloc(CTL_MSG_MAX);
-        if (!buf)
+        conn_reply *rep = malloc(sizeof(*rep));
+        if (!rep)
                 return -ENOMEM;
-        int fds[CTL_FDS_MAX];
-        unsigned nfds = 0;
-        ctl_msg m;
-        int r;
-        ssize_t n = ctl_recv(sock, buf, CTL_MSG_MAX, fds, &nfds, MSG_DONTWAIT);
-        if (n <= 0)
+        rep->n_fds = 0;
+        int r = conn_recv_own(sock, rep);
+        if (r < 0 && r != -EPROTO)
                 r = -EHOSTDOWN; /* the daemon died before deciding */
-        else if (ctl_msg_parse(buf, (size_t)n, &m) < 0)
+        else if (r == 0 && rep->msg.type == CTL_ERROR)
+                r = conn_error_of(&rep->msg, ret_reason);
+        else if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != 5))
                 r = -EPROTO;
-        else if (m.type == CTL_ERROR)
-                r = conn_error_of(&m, ret_reason);
-        else if (m.type != CTL_FLOW || nfds != 5)
-                r = -EPROTO;
-        else if ((r = port_open_from_flow(&m, fds)) >= 0) {
+        else if (r == 0 && (r = port_open_from_flow(&rep->msg, rep->fds)) >= 0) {
                 ctl_builder *ack = malloc(sizeof(*ack));
                 if (ack) {
                         ctl_begin(ack, CTL_OK, 0);
@@ -60,9 +55,8 @@ static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
                         free(ack);
                 }
         }
-        for (unsigned i = 0; i < nfds; i++)
-                safe_close(fds[i]);
-        free(buf);
+        conn_reply_done(rep);
+        free(rep);
         return r;
 }
 

@@ -222,7 +222,6 @@ int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *r
 
         memset(&rep->msg, 0, sizeof(rep->msg));
         rep->n_fds = 0;
-        rep->err = 0;
         memset(&rep->reason, 0, sizeof(rep->reason));
         pthread_once(&conn_once, conn_init_once);
 
@@ -262,7 +261,6 @@ int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *r
                 break;
         case CTL_ERROR:
                 r = conn_error_of(&rep->msg, &rep->reason);
-                rep->err = -r;
                 break;
         default:
                 r = -EPROTO;
@@ -275,6 +273,15 @@ broken:
         conn_fd = safe_close(conn_fd);
         pthread_mutex_unlock(&conn_lock);
         return r;
+}
+
+int conn_recv_own(int sock, conn_reply *rep) {
+        ssize_t n = ctl_recv(sock, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, MSG_DONTWAIT);
+        if (n == 0)
+                return -EHOSTDOWN;
+        if (n < 0)
+                return (int)n;
+        return ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 ? -EPROTO : 0;
 }
 
 void conn_reply_done(conn_reply *rep) {

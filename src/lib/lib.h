@@ -33,7 +33,6 @@ typedef struct conn_reply {
         ctl_msg msg;
         int fds[CTL_FDS_MAX];
         unsigned n_fds;
-        int err;                 /* positive errno of a CTL_ERROR reply, else 0 */
         ipcf_reason reason;      /* REASON/END_CODE of a CTL_ERROR reply */
 } conn_reply;
 
@@ -43,6 +42,13 @@ typedef struct conn_reply {
  * or died. Always call conn_reply_done(rep) afterwards. */
 int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep);
 void conn_reply_done(conn_reply *rep);
+/* Receive one message, without waiting, on a socket of its own (an
+ * allocation's reply socket, a registration socket, an exported port) into
+ * rep (on the heap: it is 64 KiB). Returns 0 with rep->msg parsed and its fds
+ * in rep->fds, -EAGAIN if none waits, -EHOSTDOWN at end of stream, -EPROTO if
+ * malformed, or the receive's -errno. Always conn_reply_done(rep) afterwards:
+ * it closes the fds not taken (set to -1). */
+int conn_recv_own(int sock, conn_reply *rep);
 /* Parse ERRNO/REASON/END_CODE of an error message into rep. Returns -errno. */
 int conn_error_of(const ctl_msg *m, ipcf_reason *ret_reason);
 /* Next request sequence number. */
@@ -143,6 +149,8 @@ int port_open_from_flow(const ctl_msg *m, int fds[5]);
 int flow_make_local(const ipcf_qos *qos, int efd[4]);
 /* pipe.c: make side `side` of a locally made flow (fds are duplicated). */
 int port_open_local(const ipcf_qos *qos, int side, pid_t peer, int memfd, const int efd[4]);
+/* A pidfd (close-on-exec) of the peer process pid, or -1 (pid <= 0, or gone). */
+int port_pidfd_open(pid_t pid);
 /* Release what a port holds (the last handle_put calls it). */
 void port_destroy(port *p);
 

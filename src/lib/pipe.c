@@ -206,24 +206,21 @@ out:
 }
 
 int ipcf_port_import(int fd) {
-        uint8_t *buf = malloc(CTL_MSG_MAX);
-        int fds[CTL_FDS_MAX];
-        unsigned n = 0;
-        ctl_msg m;
-        int r = -EPROTO;
-
-        if (!buf) {
+        conn_reply *rep = malloc(sizeof(*rep));
+        if (!rep) {
                 close(fd);
                 return -ENOMEM;
         }
-        ssize_t len = ctl_recv(fd, buf, CTL_MSG_MAX, fds, &n, MSG_DONTWAIT);
-        if (len == -ENOTSOCK || len == -EBADF)
+        rep->n_fds = 0;
+        int r = conn_recv_own(fd, rep);
+        if (r == -ENOTSOCK || r == -EBADF)
                 r = -EBADF;
-        else if (len > 0 && n == 6 && ctl_msg_parse(buf, (size_t)len, &m) == 0 &&
-                 m.type == CTL_FLOW) {
-                int memfd = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
-                int life = fds[5];
-                r = port_open_from_flow(&m, fds); /* takes fds[0..4] */
+        else if (r < 0 || rep->n_fds != 6 || rep->msg.type != CTL_FLOW)
+                r = -EPROTO;
+        else {
+                int memfd = fcntl(rep->fds[0], F_DUPFD_CLOEXEC, 0);
+                int life = rep->fds[5];
+                r = port_open_from_flow(&rep->msg, rep->fds); /* takes fds[0..4] */
                 if (r >= 0) {
                         port *p = handle_get_port(r);
                         safe_close(p->peer_pidfd);
@@ -231,14 +228,13 @@ int ipcf_port_import(int fd) {
                         p->memfd = memfd;
                         p->peer.pid = getppid();
                         handle_put(p);
-                        fds[5] = -1;
+                        rep->fds[5] = -1;
                 } else {
                         safe_close(memfd);
                 }
         }
-        for (unsigned i = 0; i < n; i++)
-                safe_close(fds[i]);
-        free(buf);
+        conn_reply_done(rep);
+        free(rep);
         close(fd);
         return r;
 }

@@ -21,7 +21,7 @@
 #include "common/util.h"
 #include "lib/lib.h"
 
-static int pidfd_open_peer(pid_t pid) {
+int port_pidfd_open(pid_t pid) {
 #ifdef SYS_pidfd_open
         if (pid <= 0)
                 return -1;
@@ -96,7 +96,7 @@ static int port_init_from_flow(port *p, const ctl_msg *m, int fds[5]) {
         p->peer.pid = (pid_t)le32toh(pw.pid);
         p->peer.uid = (uid_t)le32toh(pw.uid);
         p->peer.gid = (gid_t)le32toh(pw.gid);
-        p->peer_pidfd = pidfd_open_peer(p->peer.pid);
+        p->peer_pidfd = port_pidfd_open(p->peer.pid);
         p->rx_unset = p->tx_unset = true;
         return 0;
 fail:

@@ -84,42 +84,34 @@ int reg_take_flow(int h) {
         reg *g = handle_get_reg(h);
         if (!g)
                 return -EBADF;
-        uint8_t *buf = malloc(CTL_MSG_MAX);
-        int fds[CTL_FDS_MAX];
-        unsigned n = 0;
-        ctl_msg m;
+        conn_reply *rep = malloc(sizeof(*rep));
         int r = -ENOMEM;
-        if (buf) {
-                ssize_t len = ctl_recv(g->sock, buf, CTL_MSG_MAX, fds, &n, MSG_DONTWAIT);
-                if (len == 0)
-                        r = -EHOSTDOWN;
-                else if (len < 0)
-                        r = (int)len;
-                else if (ctl_msg_parse(buf, (size_t)len, &m) < 0 || m.type != CTL_FLOW || n != 5)
+        if (rep) {
+                rep->n_fds = 0;
+                r = conn_recv_own(g->sock, rep);
+                if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != 5))
                         r = -EPROTO;
-                else
-                        r = port_open_from_flow(&m, fds);
+                else if (r == 0)
+                        r = port_open_from_flow(&rep->msg, rep->fds);
+                conn_reply_done(rep);
+                free(rep);
         }
-        for (unsigned i = 0; i < n; i++)
-                safe_close(fds[i]);
-        free(buf);
         handle_put(g);
         return r;
 }
 
 /* Parse one REQUEST into *ret. */
-static int request_parse(const uint8_t *buf, size_t n, ipcf_request *ret) {
-        ctl_msg m;
+static int request_parse(const ctl_msg *m, ipcf_request *ret) {
         const char *name, *pname;
         struct ctl_qos_wire qw;
         struct ctl_peer_wire pw;
 
-        if (ctl_msg_parse(buf, n, &m) < 0 || m.type != CTL_REQUEST ||
-            ctl_get_u64(&m, CTL_A_REQ_ID, &ret->id) < 0 ||
-            ctl_get_str(&m, CTL_A_NAME, IPCF_NAME_MAX, &name) < 0 ||
-            ctl_get_fixed(&m, CTL_A_PEER, &pw, sizeof(pw)) < 0 ||
-            ctl_get_str(&m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &pname) < 0 ||
-            ctl_get_fixed(&m, CTL_A_QOS, &qw, sizeof(qw)) < 0)
+        if (m->type != CTL_REQUEST ||
+            ctl_get_u64(m, CTL_A_REQ_ID, &ret->id) < 0 ||
+            ctl_get_str(m, CTL_A_NAME, IPCF_NAME_MAX, &name) < 0 ||
+            ctl_get_fixed(m, CTL_A_PEER, &pw, sizeof(pw)) < 0 ||
+            ctl_get_str(m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &pname) < 0 ||
+            ctl_get_fixed(m, CTL_A_QOS, &qw, sizeof(qw)) < 0)
                 return -EPROTO;
         str_copy(ret->name, name, sizeof(ret->name));
         str_copy(ret->from.name, pname, sizeof(ret->from.name));
@@ -137,27 +129,21 @@ int ipcf_request_next(int h, ipcf_request *ret, int timeout_ms) {
         if (!g)
                 return -EBADF;
         uint64_t deadline = deadline_from_timeout(timeout_ms);
-        uint8_t *buf = malloc(CTL_MSG_MAX);
-        int r = buf ? 0 : -ENOMEM;
+        conn_reply *rep = malloc(sizeof(*rep));
+        int r = rep ? 0 : -ENOMEM;
         while (r == 0) {
-                int fds[CTL_FDS_MAX];
-                unsigned nfds;
-                ssize_t n = ctl_recv(g->sock, buf, CTL_MSG_MAX, fds, &nfds, MSG_DONTWAIT);
-                for (unsigned i = 0; i < nfds; i++)
-                        close(fds[i]);
-                if (n > 0) {
+                rep->n_fds = 0;
+                int n = conn_recv_own(g->sock, rep);
+                conn_reply_done(rep); /* a REQUEST carries no fds */
+                if (n == 0) {
                         ipcf_request req;
-                        r = request_parse(buf, (size_t)n, &req);
+                        r = request_parse(&rep->msg, &req);
                         if (r == 0)
                                 *ret = req;
                         break;
                 }
-                if (n == 0) {
-                        r = -EHOSTDOWN; /* the daemon closed it: it is gone */
-                        break;
-                }
                 if (n != -EAGAIN) {
-                        r = (int)n;
+                        r = n; /* -EHOSTDOWN: the daemon closed it, it is gone */
                         break;
                 }
                 if (timeout_ms == 0) {
@@ -171,7 +157,7 @@ int ipcf_request_next(int h, ipcf_request *ret, int timeout_ms) {
                 else if (pr < 0 && errno != EINTR)
                         r = -errno;
         }
-        free(buf);
+        free(rep);
         handle_put(g);
         return r;
 }

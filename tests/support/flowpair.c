@@ -5,7 +5,6 @@
 #include "support/flowpair.h"
 
 #include <errno.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/ctl.h"
@@ -41,8 +40,8 @@ int flowpair_watch(int h, pid_t pid) {
                 return -EBADF;
         safe_close(p->peer_pidfd);
         p->peer.pid = pid;
-        p->peer_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-        int r = p->peer_pidfd >= 0 ? 0 : -errno;
+        p->peer_pidfd = port_pidfd_open(pid);
+        int r = p->peer_pidfd >= 0 ? 0 : -ESRCH;
         handle_put(p);
         return r;
 }
