@@ -284,6 +284,25 @@ int conn_recv_own(int sock, conn_reply *rep) {
         return ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 ? -EPROTO : 0;
 }
 
+int conn_recv_own_wait(int sock, conn_reply *rep, int timeout_ms) {
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        for (;;) {
+                rep->n_fds = 0;
+                int r = conn_recv_own(sock, rep);
+                conn_reply_done(rep);
+                if (r != -EAGAIN)
+                        return r;
+                if (timeout_ms == 0)
+                        return -EAGAIN;
+                struct pollfd pfd = { .fd = sock, .events = POLLIN };
+                int pr = poll(&pfd, 1, deadline_poll_ms(deadline));
+                if (pr == 0 || (pr < 0 && errno == EINTR && now_ns() >= deadline))
+                        return -ETIMEDOUT;
+                if (pr < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
 void conn_reply_done(conn_reply *rep) {
         for (unsigned i = 0; i < rep->n_fds; i++)
                 rep->fds[i] = safe_close(rep->fds[i]);

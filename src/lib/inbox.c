@@ -81,7 +81,7 @@ static int inbox_add_locked(inbox *b, int ph) {
                 return -EBADF;
         if (b->n == b->cap) {
                 unsigned cap = b->cap ? b->cap * 2 : 16;
-                struct svc_chan *a = realloc(b->chans, cap * sizeof(*a));
+                struct inbox_chan *a = realloc(b->chans, cap * sizeof(*a));
                 if (!a) {
                         handle_put(p);
                         return -ENOMEM;
@@ -94,7 +94,7 @@ static int inbox_add_locked(inbox *b, int ph) {
                 handle_put(p);
                 return -errno;
         }
-        b->chans[b->n++] = (struct svc_chan){ .ph = ph, .p = p };
+        b->chans[b->n++] = (struct inbox_chan){ .ph = ph, .p = p };
         if (b->poll_mode)
                 (void)ipcf_fd(ph); /* the channel keeps its eventfd exact too */
         if (b->sleepers) {
@@ -115,7 +115,7 @@ int inbox_add(inbox *b, int ph) {
 
 /* Forget channel i (under b->lock) and end it with why. */
 static void inbox_remove(inbox *b, unsigned i, const char *why) {
-        struct svc_chan c = b->chans[i];
+        struct inbox_chan c = b->chans[i];
         epoll_ctl(b->epfd, EPOLL_CTL_DEL, c.p->efd_rx, NULL);
         b->chans[i] = b->chans[--b->n];
         handle_put(c.p);
@@ -158,7 +158,7 @@ static void accept_pending(inbox *b) {
 static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph) {
         for (unsigned k = 0; k < b->n;) {
                 unsigned i = (b->next + k) % b->n;
-                struct svc_chan *c = &b->chans[i];
+                struct inbox_chan *c = &b->chans[i];
                 ssize_t r = port_read_with(c->p, 0, fn, ctx);
                 if (r >= 0 || r == -EMSGSIZE) {
                         *ret_ph = c->ph;

@@ -49,6 +49,10 @@ void conn_reply_done(conn_reply *rep);
  * malformed, or the receive's -errno. Always conn_reply_done(rep) afterwards:
  * it closes the fds not taken (set to -1). */
 int conn_recv_own(int sock, conn_reply *rep);
+/* conn_recv_own, waiting up to timeout_ms for a message: also -EAGAIN
+ * (timeout 0) and -ETIMEDOUT. The received fds are closed at once: it is for
+ * sockets whose messages carry none (requests, notifications). */
+int conn_recv_own_wait(int sock, conn_reply *rep, int timeout_ms);
 /* Parse ERRNO/REASON/END_CODE of an error message into rep. Returns -errno. */
 int conn_error_of(const ctl_msg *m, ipcf_reason *ret_reason);
 /* Next request sequence number. */
@@ -240,7 +244,7 @@ int lib_check_timeout(int timeout_ms);
 
 /* ---- inboxes (inbox.c): one input queue over many flows ------------------ */
 
-struct svc_chan {
+struct inbox_chan {
         int ph;         /* the channel's port-id */
         port *p;        /* with a reference held while it is in the set */
 };
@@ -251,7 +255,7 @@ typedef struct inbox {
         int epfd;                  /* the registration socket + every channel's rx eventfd */
         int wake;                  /* eventfd: a channel was added while takers slept */
         pthread_mutex_t lock;      /* guards the set; let go while asleep */
-        struct svc_chan *chans;
+        struct inbox_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */
         unsigned sleepers;         /* takers asleep in epoll_wait */
         bool reg_dead;             /* the daemon hung up the registration socket */

@@ -118,40 +118,18 @@ int ipcf_notify_next(ipcf_event *ret, int timeout_ms) {
         int fd = notify_get();
         if (fd < 0)
                 return fd;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        uint8_t *buf = malloc(CTL_MSG_MAX);
-        if (!buf)
+        conn_reply *rep = malloc(sizeof(*rep));
+        if (!rep)
                 return -ENOMEM;
-        int r;
-        for (;;) {
-                int fds[CTL_FDS_MAX];
-                unsigned n_fds = 0;
-                ssize_t n = ctl_recv(fd, buf, CTL_MSG_MAX, fds, &n_fds, MSG_DONTWAIT);
-                for (unsigned i = 0; i < n_fds; i++)
-                        close(fds[i]);
-                if (n > 0) {
-                        ctl_msg m;
-                        r = ctl_msg_parse(buf, (size_t)n, &m) < 0 ? -EPROTO : notify_parse(&m, ret);
-                        break;
-                }
-                if (n != -EAGAIN) {
-                        notify_reset(fd);
-                        r = -EHOSTDOWN;
-                        break;
-                }
-                /* Nothing yet (or another thread took it): wait. */
-                if (timeout_ms == 0) {
-                        r = -EAGAIN;
-                        break;
-                }
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                int pr = poll(&pfd, 1, deadline_poll_ms(deadline));
-                if (pr == 0 || (pr < 0 && errno == EINTR && now_ns() >= deadline)) {
-                        r = -ETIMEDOUT;
-                        break;
-                }
+        /* (Another thread may take a message first: the wait goes on.) */
+        int r = conn_recv_own_wait(fd, rep, timeout_ms);
+        if (r == 0)
+                r = notify_parse(&rep->msg, ret);
+        else if (r != -EPROTO && r != -EAGAIN && r != -ETIMEDOUT) {
+                notify_reset(fd);
+                r = -EHOSTDOWN;
         }
-        free(buf);
+        free(rep);
         return r;
 }
 

@@ -128,34 +128,13 @@ int ipcf_request_next(int h, ipcf_request *ret, int timeout_ms) {
         reg *g = handle_get_reg(h);
         if (!g)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
         conn_reply *rep = malloc(sizeof(*rep));
-        int r = rep ? 0 : -ENOMEM;
-        while (r == 0) {
-                rep->n_fds = 0;
-                int n = conn_recv_own(g->sock, rep);
-                conn_reply_done(rep); /* a REQUEST carries no fds */
-                if (n == 0) {
-                        ipcf_request req;
-                        r = request_parse(&rep->msg, &req);
-                        if (r == 0)
-                                *ret = req;
-                        break;
-                }
-                if (n != -EAGAIN) {
-                        r = n; /* -EHOSTDOWN: the daemon closed it, it is gone */
-                        break;
-                }
-                if (timeout_ms == 0) {
-                        r = -EAGAIN;
-                        break;
-                }
-                struct pollfd pfd = { .fd = g->sock, .events = POLLIN };
-                int pr = poll(&pfd, 1, deadline_poll_ms(deadline));
-                if (pr == 0)
-                        r = -ETIMEDOUT;
-                else if (pr < 0 && errno != EINTR)
-                        r = -errno;
+        int r = rep ? conn_recv_own_wait(g->sock, rep, timeout_ms) : -ENOMEM;
+        if (r == 0) {
+                ipcf_request req;
+                r = request_parse(&rep->msg, &req);
+                if (r == 0)
+                        *ret = req;
         }
         free(rep);
         handle_put(g);
