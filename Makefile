@@ -2,9 +2,9 @@
 #
 # Sources are discovered by folder, so adding a file needs no edit here:
 #   src/common/*.c   wire formats and utilities      -> linked into everything
-#   src/lib/*.c      libipcf                         -> libipcf.so, libipcf.a
+#   src/lib/*/*.c    libipcf (core/, models/, groups/) -> libipcf.so, libipcf.a
 #   src/efcp/*.c     EFCP engine (sans-I/O)          -> libefcp.a (internal)
-#   src/daemon/*.c   ipcfd (main.c holds main())     -> bin/ipcfd, libipcfd.a (tests)
+#   src/daemon/*/*.c ipcfd (core/main.c holds main()) -> bin/ipcfd, libipcfd.a (tests)
 #   src/cli/*.c      the ipcf tool                   -> bin/ipcf
 #   tests/support/*.c  test harness and simulators   -> libtestsupport.a
 #   tests/test-*.c   one test program each           -> tests/test-*
@@ -37,9 +37,10 @@ ifeq ($(SAN),tsan)
 endif
 
 COMMON_SRCS  := $(wildcard src/common/*.c)
-LIB_SRCS     := $(wildcard src/lib/*.c)
+LIB_SRCS     := $(wildcard src/lib/*.c src/lib/*/*.c)
 EFCP_SRCS    := $(wildcard src/efcp/*.c)
-DAEMON_SRCS  := $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
+DAEMON_MAIN  := src/daemon/core/main.c
+DAEMON_SRCS  := $(filter-out $(DAEMON_MAIN),$(wildcard src/daemon/*.c src/daemon/*/*.c))
 CLI_SRCS     := $(wildcard src/cli/*.c)
 TSUP_SRCS    := $(wildcard tests/support/*.c)
 TEST_SRCS    := $(wildcard tests/test-*.c)
@@ -94,7 +95,7 @@ $(LIBTSUP_A): $(call obj,$(TSUP_SRCS))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(IPCFD): $(call obj,src/daemon/main.c) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_A)
+$(IPCFD): $(call obj,$(DAEMON_MAIN)) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 

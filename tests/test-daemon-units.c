@@ -10,10 +10,10 @@
 
 #include "common/conf.h"
 #include "common/util.h"
-#include "daemon/idmap.h"
-#include "daemon/ipcfd.h"
-#include "daemon/loop.h"
-#include "daemon/quota.h"
+#include "daemon/core/idmap.h"
+#include "daemon/core/ipcfd.h"
+#include "daemon/core/loop.h"
+#include "daemon/core/quota.h"
 #include "support/test.h"
 
 #include <sys/epoll.h>

@@ -86,7 +86,7 @@ enum ctl_type {
         CTL_LIST = 10,
         CTL_REQUEST = 11,
         CTL_FLOW = 12,
-        /* Shared-memory groups and named segments (src/daemon/group.c,
+        /* Shared-memory groups and named segments (src/daemon/groups/group.c,
          * docs/GROUPS.md; attributes below). */
         CTL_GROUP_CREATE = 13,  /* NAME, SHM_SIZE, [GROUP_FLAGS], ALLOW_* -> OK: GROUP_ID */
         CTL_GROUP_JOIN = 14,    /* NAME -> OK: GROUP_ID, MEMBER_ID + 2 fds (memfd, eventfd) */
@@ -98,7 +98,7 @@ enum ctl_type {
         CTL_SHM_OPEN = 19,      /* NAME, SHM_FLAGS, SHM_MODE -> OK + 1 fd */
         CTL_SHM_UNLINK = 20,    /* NAME -> OK */
         /* Notifications, mailboxes, multicast groups (docs/MODELS.md;
-         * src/daemon/notify.c, mbox.c, mcast.c). */
+         * src/daemon/models/notify.c, mbox.c, mcast.c). */
         CTL_NOTIFY_OPEN = 21,   /* -> OK + 1 fd: this client's notification socket */
         CTL_WATCH = 22,         /* NAME -> OK (NAME_UP at once if it is up) */
         CTL_UNWATCH = 23,       /* NAME -> OK */

@@ -1,7 +1,7 @@
 /*
  * ring.h — the shared-memory layout of a flow and its two single-producer /
  * single-consumer record rings. Pure, non-blocking operations: waiting and
- * wake-ups live in src/lib/wait.c, the daemon only lays the memory out.
+ * wake-ups live in src/lib/core/wait.c, the daemon only lays the memory out.
  *
  * A FLOW REGION (one memfd, sealed against shrink/grow, made by the daemon):
  *
@@ -76,7 +76,7 @@ struct flow_run {
         _Atomic uint32_t waiting;                     /* 1 while in a wait (spinning too) */
 };
 
-/* Call channels (src/lib/call.c): ids of the calls the caller (side 0) gave
+/* Call channels (src/lib/models/call.c): ids of the calls the caller (side 0) gave
  * up on, the last FLOW_CANCEL_SLOTS of them, so the service can notice without
  * reading ahead in its queue. Written by the caller only. */
 #define FLOW_CANCEL_SLOTS 16

@@ -9,7 +9,7 @@
 
 #include "common/ctl.h"
 #include "common/util.h"
-#include "lib/lib.h"
+#include "lib/core/lib.h"
 
 int flowpair_make(const ipcf_qos *qos, pid_t peer_of_0, pid_t peer_of_1, int *ret_port0,
                   int *ret_port1) {

@@ -1,0 +1,365 @@
+/*
+ * client.c — connections on ipcfd.sock: accept, identify, receive, dispatch,
+ * reply, and peer death (see client.h).
+ *
+ * Each readable event handles at most CLIENT_BURST requests, so one busy
+ * client cannot starve the others (the watch is level-triggered: the rest
+ * waits for the next round). Requests are answered in order because they are
+ * handled one at a time and every handler replies before returning.
+ *
+ * PROTOCOL VIOLATIONS (malformed framing, a reply-type message, a known
+ * attribute of the wrong size, a bad string, unexpected fds) drop that
+ * client only; nothing it sends can crash or block the daemon. A client that
+ * does not read its replies is not read either until it does (backpressure,
+ * see client_on_event()); should a reply still not fit, the client is dropped:
+ * the daemon never waits for one client.
+ */
+#include "daemon/core/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/flows/flow.h"
+#include "daemon/groups/group.h"
+#include "daemon/core/list.h"
+#include "daemon/core/log.h"
+#include "daemon/models/models.h"
+#include "daemon/core/quota.h"
+#include "daemon/names/registry.h"
+
+#define CLIENT_BURST 16
+/* After accept() fails for lack of descriptors, stop accepting this long. */
+#define ACCEPT_PAUSE_NS (100 * 1000000ull)
+
+static void client_on_event(loop_io *io, uint32_t events);
+
+bool client_is_privileged(const client *c) {
+        return c->cred.uid == 0 || c->cred.uid == c->d->uid;
+}
+
+/* The program name of pid: basename of /proc/PID/exe, without the " (deleted)"
+ * the kernel appends to a replaced binary. Falls back to "unknown". */
+static void client_read_prog(pid_t pid, char *out, size_t size) {
+        char path[64], exe[PATH_MAX];
+        snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+        if (n <= 0) {
+                str_copy(out, "unknown", size);
+                return;
+        }
+        exe[n] = 0;
+        static const char del[] = " (deleted)";
+        size_t len = (size_t)n;
+        if (len > sizeof(del) - 1 && strcmp(exe + len - (sizeof(del) - 1), del) == 0)
+                exe[len - (sizeof(del) - 1)] = 0;
+        const char *base = strrchr(exe, '/');
+        base = base ? base + 1 : exe;
+        /* The name travels as a string attribute: keep it printable. */
+        size_t k = 0;
+        for (; base[k] && k + 1 < size; k++)
+                out[k] = (base[k] > ' ' && base[k] <= '~') ? base[k] : '_';
+        out[k] = 0;
+        if (k == 0)
+                str_copy(out, "unknown", size);
+}
+
+static int client_read_cred(int fd, cred *cr) {
+        struct ucred uc;
+        socklen_t len = sizeof(uc);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+                return -errno;
+        memset(cr, 0, sizeof(*cr));
+        cr->pid = uc.pid;
+        cr->uid = uc.uid;
+        cr->gid = uc.gid;
+        /* Supplementary groups for group: rules, kept up to CRED_GROUPS_MAX.
+         * A longer list fails with ERANGE and reports the size it needs:
+         * fetch it into a temporary buffer (at most NGROUPS_MAX entries) and
+         * keep the first ones. */
+        len = sizeof(cr->groups);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cr->groups, &len) == 0) {
+                cr->n_groups = len / sizeof(gid_t);
+        } else if (errno == ERANGE && len > sizeof(cr->groups) && len <= 65536 * sizeof(gid_t)) {
+                gid_t *all = malloc(len);
+                if (all && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0) {
+                        cr->n_groups = MIN(len / sizeof(gid_t), (size_t)CRED_GROUPS_MAX);
+                        memcpy(cr->groups, all, cr->n_groups * sizeof(gid_t));
+                }
+                free(all);
+        }
+        return 0;
+}
+
+/* A new connection: identify it, charge its user, watch it. Any failure
+ * just closes it (the client sees EOF and may retry). */
+static void client_new(ipcfd *d, int fd) {
+        cred cr;
+        user *u = NULL;
+        client *c = NULL;
+        int r = client_read_cred(fd, &cr);
+        if (r < 0) {
+                log_error("client: SO_PEERCRED: %s", strerror(-r));
+                goto fail;
+        }
+        /* The global cap first, then the user's own quota. Debug level: a
+         * hostile user must not be able to flood the log. */
+        if (d->n_clients >= d->caps.clients) {
+                log_debug("client: refusing pid %d: %zu clients (cap)", (int)cr.pid, d->n_clients);
+                goto fail;
+        }
+        u = user_ref_uid(d, cr.uid);
+        if (!u)
+                goto fail;
+        if (quota_charge(u, QUOTA_CLIENTS, 1) < 0) {
+                log_debug("client: refusing pid %d: clients quota of uid %u", (int)cr.pid,
+                          (unsigned)cr.uid);
+                goto fail;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                goto fail_charged;
+        c->d = d;
+        c->fd = fd;
+        c->cred = cr;
+        c->user = u;
+        c->id = ipcfd_new_id(d);
+        dlist_init(&c->regs);
+        dlist_init(&c->allocs);
+        dlist_init(&c->sides);
+        /* Read once, now: the name must describe the process that connected,
+         * even if it later execs something else. */
+        client_read_prog(cr.pid, c->prog, sizeof(c->prog));
+        if (loop_io_add(d->loop, &c->io, fd, EPOLLIN, client_on_event) < 0)
+                goto fail_charged;
+        dlist_add_tail(&d->clients, &c->link);
+        d->n_clients++;
+        log_debug("client %llu: pid %d uid %u gid %u prog %s", (unsigned long long)c->id,
+                  (int)cr.pid, (unsigned)cr.uid, (unsigned)cr.gid, c->prog);
+        return;
+
+fail_charged:
+        quota_release(u, QUOTA_CLIENTS, 1);
+fail:
+        user_unref(u);
+        free(c);
+        close(fd);
+}
+
+void client_accept_resume(loop_timer *t) {
+        ipcfd *d = container_of(t, ipcfd, accept_pause);
+        loop_io_mod(d->loop, &d->listen_io, EPOLLIN);
+}
+
+void client_accept_all(ipcfd *d) {
+        for (int i = 0; i < CLIENT_BURST; i++) {
+                int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd >= 0) {
+                        client_new(d, fd);
+                        continue;
+                }
+                if (errno == EINTR || errno == ECONNABORTED)
+                        continue;
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        /* The connection stays queued and the watch is level-
+                         * triggered: pause it rather than spin. */
+                        log_error("accept: %s; pausing", strerror(errno));
+                        loop_io_mod(d->loop, &d->listen_io, 0);
+                        loop_timer_arm(d->loop, &d->accept_pause, now_ns() + ACCEPT_PAUSE_NS);
+                }
+                return; /* EAGAIN or a hard error */
+        }
+}
+
+int client_send(client *c, ctl_builder *b, const int *fds, unsigned n_fds) {
+        if (c->dead)
+                return -EPIPE;
+        int r = ctl_end(b);
+        if (r >= 0)
+                r = ctl_send(c->fd, b, fds, n_fds);
+        if (r < 0) {
+                log_debug("client %llu: send: %s; dropping it", (unsigned long long)c->id,
+                          strerror(-r));
+                c->dead = true;
+        }
+        return r < 0 ? r : 0;
+}
+
+void client_reply_error(client *c, uint32_t seq, int err) {
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b) {
+                c->dead = true;
+                return;
+        }
+        ctl_begin(b, CTL_ERROR, seq);
+        ctl_put_u32(b, CTL_A_ERRNO, (uint32_t)(err < 0 ? -err : err));
+        client_send(c, b, NULL, 0);
+        free(b);
+}
+
+void client_reply_ok(client *c, uint32_t seq) {
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b) {
+                c->dead = true;
+                return;
+        }
+        ctl_begin(b, CTL_OK, seq);
+        client_send(c, b, NULL, 0);
+        free(b);
+}
+
+static int client_handle_hello(client *c, const ctl_msg *m) {
+        uint32_t v;
+        int r = ctl_get_u32(m, CTL_A_VERSION, &v);
+        if (r == -EBADMSG)
+                return r;
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        ctl_begin(b, CTL_OK, m->seq);
+        ctl_put_u32(b, CTL_A_VERSION, CTL_VERSION);
+        ctl_put_u32(b, CTL_A_PID, (uint32_t)c->d->pid);
+        client_send(c, b, NULL, 0);
+        free(b);
+        return 0;
+}
+
+/* Handle one request. Returns 0, or < 0 when c must be dropped. */
+static int client_dispatch(client *c, const void *buf, size_t len, int *fds, unsigned n_fds) {
+        ctl_msg m;
+        int r = ctl_msg_parse(buf, len, &m);
+        if (r < 0)
+                return r;
+        /* ALLOC carries exactly one fd (the reply socket); nothing else any. */
+        unsigned want_fds = m.type == CTL_ALLOC ? 1 : 0;
+        if (n_fds != want_fds)
+                return -EBADMSG;
+
+        switch (m.type) {
+        case CTL_HELLO: return client_handle_hello(c, &m);
+        case CTL_REGISTER: return registry_handle_register(c, &m);
+        case CTL_UNREGISTER: return registry_handle_unregister(c, &m);
+        case CTL_ALLOC:
+                /* The fd is handed over: alloc_handle_alloc() sets fds[0] = -1. */
+                return alloc_handle_alloc(c, &m, &fds[0]);
+        case CTL_ACCEPT: return alloc_handle_accept(c, &m);
+        case CTL_REFUSE: return alloc_handle_refuse(c, &m);
+        case CTL_DEALLOC: return flow_handle_dealloc(c, &m);
+        case CTL_LIST: return list_handle(c, &m);
+        case CTL_GROUP_CREATE: return group_handle_create(c, &m);
+        case CTL_GROUP_JOIN: return group_handle_join(c, &m);
+        case CTL_GROUP_EXIT: return group_handle_exit(c, &m);
+        case CTL_GROUP_DISSOLVE: return group_handle_dissolve(c, &m);
+        case CTL_GROUP_RESIZE: return group_handle_resize(c, &m);
+        case CTL_GROUP_LIST: return group_handle_list(c, &m);
+        case CTL_SHM_OPEN: return group_handle_shm_open(c, &m);
+        case CTL_SHM_UNLINK: return group_handle_shm_unlink(c, &m);
+        default: {
+                /* Notifications, mailboxes, groups (models.h); else OK, ERROR,
+                 * REQUEST, FLOW, EVENT: daemon-to-client types. */
+                int mr = m.type == CTL_EVENT ? 1 : models_dispatch(c, &m);
+                return mr == 1 ? -EBADMSG : mr;
+        }
+        }
+}
+
+/* Could one more reply (at most CTL_MSG_MAX bytes) be queued on c's socket
+ * without blocking? The kernel calls a Unix socket writable while at most a
+ * quarter of its send buffer is in flight, which leaves room for the largest
+ * reply; so a request is read only when this holds. */
+static bool client_writable(const client *c) {
+        struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+        return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+static void client_on_event(loop_io *io, uint32_t events) {
+        client *c = container_of(io, client, io);
+        /* The receive buffer is static: one thread, one message at a time. */
+        static uint8_t buf[CTL_MSG_MAX];
+
+        bool hup = events & (EPOLLHUP | EPOLLERR);
+        if (c->paused && (hup || (events & EPOLLOUT))) {
+                c->paused = false;
+                loop_io_mod(c->d->loop, &c->io, EPOLLIN);
+        }
+        for (int i = 0; i < CLIENT_BURST && !c->dead && !c->paused; i++) {
+                /* BACKPRESSURE: a client that does not read its replies is not
+                 * read either, until its socket drains (EPOLLOUT); the daemon
+                 * neither blocks nor buffers for it. A hang-up still shows. */
+                if (!hup && !client_writable(c)) {
+                        c->paused = true;
+                        loop_io_mod(c->d->loop, &c->io, EPOLLOUT);
+                        log_debug("client %llu: paused until it reads its replies",
+                                  (unsigned long long)c->id);
+                        break;
+                }
+                int fds[CTL_FDS_MAX];
+                unsigned n_fds = 0;
+                ssize_t n = ctl_recv(c->fd, buf, sizeof(buf), fds, &n_fds, MSG_DONTWAIT);
+                if (n == -EAGAIN) {
+                        if (hup)
+                                c->dead = true; /* hang-up with nothing left to read */
+                        break;
+                }
+                if (n <= 0) {
+                        if (n < 0 && n != -ECONNRESET)
+                                log_debug("client %llu: recv: %s", (unsigned long long)c->id,
+                                          strerror((int)-n));
+                        c->dead = true;
+                        break;
+                }
+                int r = client_dispatch(c, buf, (size_t)n, fds, n_fds);
+                /* Close fds no handler took (a taken one was set to -1). */
+                for (unsigned k = 0; k < n_fds; k++)
+                        if (fds[k] >= 0)
+                                close(fds[k]);
+                if (r < 0) {
+                        /* Debug level: a hostile client must not flood the log. */
+                        log_debug("client %llu (pid %d %s): %s; dropping it",
+                                  (unsigned long long)c->id, (int)c->cred.pid, c->prog,
+                                  r == -EBADMSG ? "protocol violation" : strerror(-r));
+                        c->dead = true;
+                }
+        }
+        if (c->dead)
+                client_free(c);
+}
+
+void client_free(client *c) {
+        if (!c || c->dying)
+                return;
+        ipcfd *d = c->d;
+        c->dying = true;
+        c->dead = true;
+        log_debug("client %llu (pid %d %s): gone", (unsigned long long)c->id, (int)c->cred.pid,
+                  c->prog);
+        loop_io_del(d->loop, &c->io);
+        /* Flow sides first: the peers learn of the death before anything else
+         * happens (this is the latency-critical path). */
+        flow_client_gone(c);
+        alloc_client_gone(c);
+        group_client_gone(c);
+        models_client_gone(c);
+        dlist_for_each_safe(pos, tmp, &c->regs)
+                reg_free(dlist_entry(pos, reg, owner_link), REG_END_DIED);
+        close(c->fd);
+        c->fd = -1;
+        dlist_del(&c->link);
+        d->n_clients--;
+        quota_release(c->user, QUOTA_CLIENTS, 1);
+        user_unref(c->user);
+        loop_defer_free(d->loop, c);
+}
+
+void client_free_all(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &d->clients)
+                client_free(dlist_entry(pos, client, link));
+}

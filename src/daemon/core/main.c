@@ -1,0 +1,444 @@
+/*
+ * main.c — ipcfd, the IPC facility of a host: start-up, the main loop and
+ * shut-down.
+ *
+ *   ipcfd [--runtime-dir DIR] [--config FILE] [--shared] [--verbose]
+ *
+ * START-UP ORDER (each step relies on the previous one):
+ *   1. the runtime dir: --runtime-dir, $IPCF_RUNTIME_DIR, $XDG_RUNTIME_DIR/ipcf,
+ *      or /tmp/ipcf-<uid>; created 0700 if missing; refused if another user
+ *      owns it;
+ *   2. an exclusive flock on DIR/ipcfd.lock: if another daemon holds it, say so
+ *      and exit 0 (two clients autostarting at once is not an error);
+ *   3. the config (a bad one: print the line, exit 1);
+ *   4. RLIMIT_NOFILE soft raised to hard; global caps derived from it;
+ *   5. DIR/ipcfd.sock: a stale one unlinked (we hold the lock, so it is
+ *      stale), bound, mode 0600 (0666 with --shared), listening;
+ *   6. DIR/ipcfd.pid; signals through a signalfd; the loop.
+ * SIGTERM/SIGINT end the loop; everything is released, the socket and pid
+ * file are unlinked, and the exit status is 0. SIGHUP reloads the config;
+ * SIGUSR1 writes a summary of the daemon's objects to stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/ctl.h"
+#include "common/util.h"
+#include "daemon/names/activation.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/core/client.h"
+#include "daemon/flows/flow.h"
+#include "daemon/core/log.h"
+#include "daemon/models/models.h"
+#include "daemon/core/policy.h"
+#include "daemon/names/registry.h"
+
+#define CONF_FILE_MAX (1u << 20)
+
+/* The one daemon of this process (static: reachable for leak checkers). */
+static ipcfd the_daemon;
+
+static int sig_fd = -1;
+static loop_io sig_io;
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: ipcfd [--runtime-dir DIR] [--config FILE] [--shared] [--verbose]\n");
+}
+
+/* Pick the runtime dir per the rules above into out. */
+static int runtime_dir_pick(const char *opt, char *out, size_t size) {
+        const char *env = getenv("IPCF_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+        int n;
+        if (opt && *opt)
+                n = snprintf(out, size, "%s", opt);
+        else if (env && *env)
+                n = snprintf(out, size, "%s", env);
+        else if (xdg && *xdg)
+                n = snprintf(out, size, "%s/ipcf", xdg);
+        else
+                n = snprintf(out, size, "/tmp/ipcf-%u", (unsigned)getuid());
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int runtime_dir_prepare(const char *dir) {
+        struct stat st;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                fprintf(stderr, "ipcfd: cannot create %s: %s\n", dir, strerror(errno));
+                return -errno;
+        }
+        if (lstat(dir, &st) < 0) {
+                fprintf(stderr, "ipcfd: %s: %s\n", dir, strerror(errno));
+                return -errno;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "ipcfd: %s is not a directory\n", dir);
+                return -ENOTDIR;
+        }
+        if (st.st_uid != geteuid()) {
+                fprintf(stderr, "ipcfd: %s belongs to uid %u, not to us: refusing it\n", dir,
+                        (unsigned)st.st_uid);
+                return -EPERM;
+        }
+        return 0;
+}
+
+/* Read a whole (bounded) file. */
+static int read_file(const char *path, char **ret, size_t *ret_len) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        char *buf = malloc(CONF_FILE_MAX + 1);
+        size_t n = 0;
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        for (;;) {
+                ssize_t k = read(fd, buf + n, CONF_FILE_MAX + 1 - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        int r = -errno;
+                        free(buf);
+                        close(fd);
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t)k;
+                if (n > CONF_FILE_MAX) {
+                        free(buf);
+                        close(fd);
+                        return -EFBIG;
+                }
+        }
+        close(fd);
+        *ret = buf;
+        *ret_len = n;
+        return 0;
+}
+
+/* Raise the fd limit and derive the global caps, so that the daemon can never
+ * run out of descriptors through client actions. */
+static void caps_init(ipcfd *d) {
+        struct rlimit rl;
+        size_t nofile = 1024;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                if (rl.rlim_cur < rl.rlim_max) {
+                        rl.rlim_cur = rl.rlim_max;
+                        setrlimit(RLIMIT_NOFILE, &rl);
+                        getrlimit(RLIMIT_NOFILE, &rl);
+                }
+                nofile = rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur;
+        }
+        /* Budget per object: client 1 fd, reg 1, alloc 1, flow 4 (+1 memfd
+         * briefly), activation 1; eighths of the limit keep the sum below it. */
+        size_t eighth = nofile > 128 ? (nofile - 64) / 8 : 8;
+        d->caps.clients = MIN(eighth, (size_t)4096);
+        d->caps.regs = MIN(eighth, (size_t)4096);
+        d->caps.allocs = MIN(eighth, (size_t)4096);
+        d->caps.flows = MIN(eighth, (size_t)8192);
+        d->caps.activations = MIN(eighth, (size_t)1024);
+        log_debug("fd limit %zu: caps clients %zu regs %zu allocs %zu flows %zu", nofile,
+                  d->caps.clients, d->caps.regs, d->caps.allocs, d->caps.flows);
+}
+
+static int socket_open(ipcfd *d, bool shared) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", d->runtime_dir, CTL_SOCKET_NAME);
+        if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "ipcfd: socket path too long: %s/%s\n", d->runtime_dir,
+                        CTL_SOCKET_NAME);
+                return -ENAMETOOLONG;
+        }
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* We hold the lock: any socket file there is a dead daemon's. */
+        unlink(sa.sun_path);
+        mode_t old = umask(0077); /* never reachable by others before chmod */
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || chmod(sa.sun_path, shared ? 0666 : 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                fprintf(stderr, "ipcfd: %s: %s\n", sa.sun_path, strerror(errno));
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static void on_listen(loop_io *io, uint32_t events) {
+        client_accept_all(container_of(io, ipcfd, listen_io));
+}
+
+static void path_in_dir(const ipcfd *d, const char *file, char *out, size_t size);
+
+/* Read, parse and resolve the config at path into *ret. On error prints
+ * nothing but fills err ("line N: what", or the I/O error). */
+static int config_load(const char *path, conf *ret, char *err, size_t err_size) {
+        char *text = NULL;
+        size_t len = 0;
+        int r = read_file(path, &text, &len);
+        if (r < 0) {
+                snprintf(err, err_size, "%s", strerror(-r));
+                conf_init(ret);
+                return r;
+        }
+        r = conf_parse(text, len, ret, err, err_size);
+        free(text);
+        if (r == 0)
+                policy_resolve(ret);
+        return r;
+}
+
+static const char *conf_path;   /* --config, for SIGHUP */
+static bool shared_opt;         /* --shared */
+
+/* SIGHUP: load the config again. A bad one is logged and the old one kept.
+ * Rules and limits apply to every later check; the socket mode follows
+ * `shared`. Pointers into the old rules are never kept across loop rounds
+ * (conf_match() results are used within one request), so swapping is safe. */
+static void config_reload(ipcfd *d) {
+        conf fresh;
+        char err[256];
+        if (!conf_path) {
+                log_debug("SIGHUP: no --config, nothing to reload");
+                return;
+        }
+        if (config_load(conf_path, &fresh, err, sizeof(err)) < 0) {
+                log_error("reload of %s failed, keeping the old config: %s", conf_path, err);
+                return;
+        }
+        conf_deinit(&d->conf);
+        d->conf = fresh;
+        char path[PATH_MAX + 64];
+        path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
+        chmod(path, shared_opt || d->conf.shared ? 0666 : 0600);
+        log_debug("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
+}
+
+/* SIGUSR1: one summary line, then one line per client, on stderr (whatever
+ * --verbose says): a look inside a running daemon without a debugger. */
+static void state_dump(ipcfd *d) {
+        log_error("state: %zu clients, %zu registrations, %zu allocations, %zu flows, %zu activations, "
+                  "%zu timers", d->n_clients, d->n_regs, d->n_allocs, d->n_flows, d->n_activations,
+                  loop_timers(d->loop));
+        dlist_for_each(pos, &d->clients) {
+                client *c = dlist_entry(pos, client, link);
+                size_t regs = 0, allocs = 0, sides = 0;
+                dlist_for_each(p2, &c->regs) regs++;
+                dlist_for_each(p2, &c->allocs) allocs++;
+                dlist_for_each(p2, &c->sides) sides++;
+                log_error("state: client %llu pid %d uid %u %s: %zu regs, %zu allocs, %zu flow sides%s",
+                          (unsigned long long)c->id, (int)c->cred.pid, (unsigned)c->cred.uid, c->prog,
+                          regs, allocs, sides, c->paused ? ", paused" : "");
+        }
+}
+
+static void on_signal(loop_io *io, uint32_t events) {
+        struct signalfd_siginfo si;
+        while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                        log_debug("signal %u: exiting", si.ssi_signo);
+                        loop_quit(the_daemon.loop);
+                } else if (si.ssi_signo == SIGHUP) {
+                        config_reload(&the_daemon);
+                } else if (si.ssi_signo == SIGUSR1) {
+                        state_dump(&the_daemon);
+                } else if (si.ssi_signo == SIGCHLD) {
+                        activation_sigchld(&the_daemon);
+                }
+        }
+}
+
+/* DIR/file into out; an over-long result is cut (runtime_dir_pick() bounds
+ * DIR well below PATH_MAX, so it never is). */
+static void path_in_dir(const ipcfd *d, const char *file, char *out, size_t size) {
+        size_t n = str_copy(out, d->runtime_dir, size);
+        if (n + 1 < size) {
+                out[n] = '/';
+                str_copy(out + n + 1, file, size - n - 1);
+        }
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "runtime-dir", required_argument, NULL, 'd' },
+                { "config", required_argument, NULL, 'c' },
+                { "shared", no_argument, NULL, 's' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *opt_dir = NULL, *opt_conf = NULL;
+        bool shared = false;
+        ipcfd *d = &the_daemon;
+        char path[PATH_MAX + 64];
+        int c, r, lock_fd = -1, exit_code = 1;
+
+        while ((c = getopt_long(argc, argv, "d:c:svh", opts, NULL)) != -1) {
+                switch (c) {
+                case 'd': opt_dir = optarg; break;
+                case 'c': opt_conf = optarg; break;
+                case 's': shared = true; break;
+                case 'v': log_verbose = true; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind < argc) {
+                usage(stderr);
+                return 2;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        /* Started with 0, 1 or 2 closed (an autostart may do that), the
+         * daemon's own sockets would land there and logs into them: fill
+         * the holes with /dev/null first. */
+        for (int fd = 0; fd < 3; fd++) {
+                if (fcntl(fd, F_GETFD) < 0) {
+                        int n = open("/dev/null", O_RDWR);
+                        if (n >= 0 && n != fd) {
+                                dup2(n, fd);
+                                close(n);
+                        }
+                }
+        }
+
+        /* The object graph starts empty. */
+        conf_init(&d->conf);
+        d->listen_fd = -1;
+        dlist_init(&d->clients);
+        dlist_init(&d->regs);
+        for (size_t i = 0; i < REG_BUCKETS; i++)
+                dlist_init(&d->reg_buckets[i]);
+        dlist_init(&d->flows);
+        dlist_init(&d->activations);
+        dlist_init(&d->users);
+        d->uid = geteuid();
+        d->gid = getegid();
+        d->pid = getpid();
+        d->start_ns = now_ns();
+
+        /* 1, 2: runtime dir and lock. */
+        if (runtime_dir_pick(opt_dir, d->runtime_dir, sizeof(d->runtime_dir)) < 0) {
+                fprintf(stderr, "ipcfd: runtime dir path too long\n");
+                return 1;
+        }
+        if (runtime_dir_prepare(d->runtime_dir) < 0)
+                return 1;
+        /* Absolute from here on: it is handed to activated programs, which
+         * may run elsewhere. */
+        char abs_dir[PATH_MAX];
+        if (realpath(d->runtime_dir, abs_dir) && strlen(abs_dir) < sizeof(d->runtime_dir))
+                strcpy(d->runtime_dir, abs_dir);
+        path_in_dir(d, "ipcfd.lock", path, sizeof(path));
+        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0) {
+                fprintf(stderr, "ipcfd: %s: %s\n", path, strerror(errno));
+                return 1;
+        }
+        if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK) {
+                        fprintf(stderr, "ipcfd: another ipcfd already serves %s\n", d->runtime_dir);
+                        return 0;
+                }
+                fprintf(stderr, "ipcfd: lock %s: %s\n", path, strerror(errno));
+                return 1;
+        }
+
+        /* 3: config. */
+        if (opt_conf) {
+                char err[256];
+                if (config_load(opt_conf, &d->conf, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "ipcfd: config %s: %s\n", opt_conf, err);
+                        return 1;
+                }
+        }
+        conf_path = opt_conf;
+        shared_opt = shared;
+        shared = shared || d->conf.shared;
+
+        /* 4: limits. */
+        caps_init(d);
+
+        /* 5, 6: the socket, signals, the loop. */
+        r = loop_new(&d->loop);
+        if (r < 0) {
+                fprintf(stderr, "ipcfd: epoll: %s\n", strerror(-r));
+                goto out;
+        }
+        loop_timer_init(&d->accept_pause, client_accept_resume);
+        d->listen_fd = socket_open(d, shared);
+        if (d->listen_fd < 0)
+                goto out;
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGCHLD); /* only for children without a pidfd */
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sig_fd < 0 || loop_io_add(d->loop, &sig_io, sig_fd, EPOLLIN, on_signal) < 0 ||
+            loop_io_add(d->loop, &d->listen_io, d->listen_fd, EPOLLIN, on_listen) < 0) {
+                fprintf(stderr, "ipcfd: setup: %s\n", strerror(errno));
+                goto out;
+        }
+        path_in_dir(d, "ipcfd.pid", path, sizeof(path));
+        FILE *pf = fopen(path, "we");
+        if (pf) {
+                fprintf(pf, "%d\n", (int)d->pid);
+                fclose(pf);
+        }
+        log_debug("serving %s (%s)", d->runtime_dir, shared ? "shared" : "private");
+
+        r = loop_run(d->loop);
+        if (r < 0)
+                log_error("epoll_wait: %s", strerror(-r));
+        exit_code = r < 0 ? 1 : 0;
+
+out:
+        /* Tear down in dependency order, telling nobody anything: flows in
+         * other processes keep working without the daemon. */
+        d->shutdown = true;
+        if (d->loop) {
+                alloc_free_all(d);
+                client_free_all(d);
+                models_free_all(d); /* broker sides, before their flows */
+                flow_free_all(d);
+                activation_free_all(d);
+                loop_timer_cancel(d->loop, &d->accept_pause);
+        }
+        if (d->listen_fd >= 0) {
+                path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
+                unlink(path);
+                close(d->listen_fd);
+        }
+        path_in_dir(d, "ipcfd.pid", path, sizeof(path));
+        if (exit_code == 0)
+                unlink(path);
+        safe_close(sig_fd);
+        d->loop = loop_free(d->loop);
+        idmap_deinit(&d->reg_ids);
+        idmap_deinit(&d->alloc_ids);
+        idmap_deinit(&d->flow_ids);
+        registry_tombs_free(d);
+        conf_deinit(&d->conf);
+        safe_close(lock_fd);
+        return exit_code;
+}

@@ -1,0 +1,88 @@
+/*
+ * policy.c — access rules (see policy.h).
+ *
+ * policy_resolve() runs once at start, before the loop: it is the only place
+ * that consults the user and group databases (which may block on NSS).
+ */
+#include "daemon/core/policy.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+
+#include "daemon/core/log.h"
+
+/* Turn every user:/group: principal into uid:/gid: (or NONE when unknown),
+ * for both lists of every rule. */
+void policy_resolve(conf *c) {
+        for (size_t i = 0; i < c->n_rules; i++) {
+                conf_rule *r = &c->rules[i];
+                conf_acl *acls[2] = { &r->allocate, &r->reg };
+                for (int k = 0; k < 2; k++) {
+                        for (size_t j = 0; j < acls[k]->n; j++) {
+                                conf_who *w = &acls[k]->who[j];
+                                if (w->kind == CONF_WHO_USER) {
+                                        struct passwd *pw = getpwnam(w->name);
+                                        if (pw) {
+                                                w->kind = CONF_WHO_UID;
+                                                w->id = pw->pw_uid;
+                                        } else {
+                                                log_error("config line %u: unknown user %s (ignored)",
+                                                          r->line, w->name);
+                                                w->kind = CONF_WHO_NONE;
+                                        }
+                                } else if (w->kind == CONF_WHO_GROUP) {
+                                        struct group *gr = getgrnam(w->name);
+                                        if (gr) {
+                                                w->kind = CONF_WHO_GID;
+                                                w->id = gr->gr_gid;
+                                        } else {
+                                                log_error("config line %u: unknown group %s (ignored)",
+                                                          r->line, w->name);
+                                                w->kind = CONF_WHO_NONE;
+                                        }
+                                }
+                        }
+                }
+        }
+}
+
+/* Membership as the kernel reported it at connect time (primary gid and
+ * SO_PEERGROUPS): group changes after connecting are not seen, which is the
+ * usual semantics of credentials passed over a socket. */
+static bool cred_in_group(const cred *cr, gid_t gid) {
+        if (cr->gid == gid)
+                return true;
+        for (unsigned i = 0; i < cr->n_groups; i++)
+                if (cr->groups[i] == gid)
+                        return true;
+        return false;
+}
+
+int policy_check(const ipcfd *d, const char *name, enum policy_action act, const cred *cr) {
+        /* Root and the daemon's own user control the facility anyway. */
+        if (cr->uid == 0 || cr->uid == d->uid)
+                return 0;
+        /* First matching rule only: a later, more permissive one does not
+         * apply (rules are ordered from specific to general by the admin). */
+        const conf_rule *r = conf_match(&d->conf, name);
+        if (!r)
+                return -EACCES;
+        const conf_acl *a = act == POLICY_REGISTER ? &r->reg : &r->allocate;
+        for (size_t i = 0; i < a->n; i++) {
+                const conf_who *w = &a->who[i];
+                switch (w->kind) {
+                case CONF_WHO_ANY: return 0;
+                case CONF_WHO_UID:
+                        if (cr->uid == w->id)
+                                return 0;
+                        break;
+                case CONF_WHO_GID:
+                        if (cred_in_group(cr, w->id))
+                                return 0;
+                        break;
+                default: break; /* unresolved names never match */
+                }
+        }
+        return -EACCES;
+}

@@ -1,0 +1,27 @@
+/*
+ * policy.h — who may register and allocate which names.
+ *
+ * The first [name PATTERN] rule of the config whose pattern matches a name
+ * decides; a missing (or empty) list, or no matching rule, allows only the
+ * daemon's own uid and root. Those two are always allowed: they control the
+ * daemon anyway. Principals user:/group: are resolved to ids once, at start
+ * (policy_resolve()), so a check never calls into NSS and never blocks.
+ * SIGHUP reloads the config (main.c): rules and limits change for every
+ * later check; nothing already granted is taken back.
+ * Groups match the primary gid or any supplementary group (SO_PEERGROUPS).
+ */
+#pragma once
+
+#include "daemon/core/ipcfd.h"
+
+enum policy_action {
+        POLICY_REGISTER,
+        POLICY_ALLOCATE,
+};
+
+/* Resolve the user/group names of c in place (unknown ones never match,
+ * with a warning). May block on NSS: call it only at start or on reload. */
+void policy_resolve(conf *c);
+
+/* 0 if cr may do act on name, else -EACCES. */
+int policy_check(const ipcfd *d, const char *name, enum policy_action act, const cred *cr);

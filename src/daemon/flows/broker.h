@@ -1,0 +1,109 @@
+/*
+ * broker.h — flows whose side 1 the daemon holds itself (the broker side of
+ * a mailbox or multicast flow; docs/MODELS.md).
+ *
+ * A client allocates a flow to a mailbox or group name with a ROLE in its
+ * qos; the daemon makes the flow (flow.c), hands side 0 to the client and
+ * keeps side 1: it maps the whole region, consumes ring 0 (client -> daemon)
+ * and produces on ring 1 (daemon -> client) with src/common/ring.c, exactly as
+ * a library port would, following the wake-up handshake of src/lib/core/wait.c:
+ *
+ *   after producing:  if (load(rx_sleep) && exchange(rx_sleep, 0)) ring client rx
+ *   after consuming:  if (load(tx_sleep) && exchange(tx_sleep, 0)) ring client tx
+ *   to be woken:      drain our eventfd; want = 1; fence; re-check
+ *
+ * Our two eventfds (RX1, TX1) are in the daemon's epoll set; every event
+ * calls the owner's callback, which then reads/writes as much as it can.
+ * NEVER BLOCKS: every ring operation here is non-blocking; a full or empty
+ * ring is reported, and the owner arms the matching wake-up.
+ *
+ * TRUST: the client can write anything in the region; ring.c validates
+ * every index and record (-EPROTO), and the daemon's mapping can never fault
+ * (the memfd is sealed at its size).
+ *
+ * LIFE: bport_accept() -> events -> bport_end() (the daemon ends its side:
+ * the client reads what is left, then -EPIPE with the reason) -> bport_free().
+ * The client's end (dealloc or death) shows as bport_peer_ended().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/ring.h"
+#include "daemon/core/ipcfd.h"
+
+struct client;
+struct flow;
+struct bport;
+
+/* Called on every wake-up of the port (data, room, or the client's end). */
+typedef void (*bport_fn)(struct bport *b);
+
+typedef struct bport {
+        ipcfd *d;
+        struct flow *f;                /* NULL once our side ended */
+        uint64_t flow_id;
+        void *mem;                     /* the whole region */
+        uint64_t map_len;
+        ipcf_qos qos;
+        ring_prod prod;                /* ring 1: daemon -> client */
+        ring_cons cons;                /* ring 0: client -> daemon */
+        int efd_rx, efd_tx;            /* ours (borrowed from the flow) */
+        int peer_rx, peer_tx;          /* the client's */
+        loop_io rx_io, tx_io;
+        cred peer;                     /* the client, from the kernel */
+        char peer_prog[IPCF_NAME_MAX + 1];
+        bport_fn fn;
+        void *owner;
+        struct dlist link;             /* the owner's list */
+        bool in_cb;
+} bport;
+
+/* Accept an allocation by client c to name with qos (normalised; the broker
+ * bounds it: BOUNDED, MESSAGE, ring <= MW_RING_MAX, max_msg_size <= max_msg).
+ * Replies OK to the ALLOC (seq) on c's connection and FLOW on reply_fd, which
+ * it takes in every case (*reply_fd = -1). On failure it sends ERROR err on
+ * the reply socket itself and returns the error (< 0); the caller only cleans
+ * up. Returns 0 and *ret on success. */
+int bport_accept(ipcfd *d, struct client *c, const char *name, const ipcf_qos *qos,
+                 uint32_t max_msg, int *reply_fd, uint32_t seq, bport_fn fn, void *owner,
+                 bport **ret);
+
+/* Refuse an allocation on the reply socket (OK on the connection first):
+ * err < 0, reason may be NULL. Takes *reply_fd. */
+void bport_refuse(struct client *c, uint32_t seq, int *reply_fd, int err, const char *reason);
+
+/* Incoming: the next message (length, *ret into shared memory), -EAGAIN if
+ * none now, -EPROTO. */
+ssize_t bport_peek(bport *b, const void **ret);
+/* Consume the peeked message and ring the client if it waits for room. */
+void bport_consume(bport *b);
+/* The ring is empty: arm the wake-up. Returns true if data came meanwhile
+ * (the caller reads on instead of sleeping). */
+bool bport_arm_rx(bport *b);
+
+/* Outgoing: reserve room for len bytes (-EAGAIN full, -EMSGSIZE, -EPROTO). */
+int bport_reserve(bport *b, size_t len, void **ret);
+/* Publish it (n bytes) and ring the client if it sleeps; returns the record's
+ * position (for bport_passed). */
+uint64_t bport_commit(bport *b, size_t n);
+/* Ask to be woken when the client consumes (room, or a receipt to send).
+ * Returns true if len bytes fit already (the caller writes on). */
+bool bport_arm_tx(bport *b, size_t len);
+/* Ask to be woken on the client's next consume (receipts), whatever the room. */
+void bport_want_tx(bport *b);
+/* Has the client consumed the record at pos? */
+bool bport_passed(bport *b, uint64_t pos);
+
+/* Has the client ended its side (dealloc or death)? */
+bool bport_peer_ended(bport *b);
+
+/* End our side with code/reason (the client is rung) and stop watching.
+ * Idempotent. The bport stays allocated until bport_free(). */
+void bport_end(bport *b, uint32_t code, const char *reason);
+/* bport_end() if needed, then free (deferred). Accepts NULL; returns NULL. */
+bport *bport_free(bport *b);
+
+/* Broker flows in the daemon (a global cap: each maps its region). */
+#define BROKER_FLOWS_MAX 2048

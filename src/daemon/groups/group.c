@@ -1,0 +1,703 @@
+/*
+ * group.c — shared-memory groups and named segments (see group.h and
+ * docs/GROUPS.md).
+ *
+ * MEMORY: a group's memfd is sealed against SHRINKING (and further sealing)
+ * before anyone else sees it, so no member can ever make another's mapping
+ * fault by truncating it; it may grow. A resize to a larger size grows the
+ * file; a resize to a smaller size only lowers the logical size and punches
+ * the pages past it (memory returned; an old mapping reads zeros there, never
+ * faults). The daemon maps only the control page.
+ *
+ * NOTICE: every member has its own eventfd; the daemon writes the new size,
+ * then bumps the generation (release), then rings every member.
+ *
+ * INVARIANTS: a dgroup is on `groups` from creation until freed; a live one
+ * (not dissolved) owns its name; a dissolved one is freed as soon as it has
+ * no members. n_members == length of members. Each member holds one eventfd.
+ */
+#include "daemon/groups/group.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/grpshm.h"
+#include "common/grpwire.h"
+#include "common/util.h"
+#include "daemon/core/client.h"
+#include "daemon/core/log.h"
+#include "daemon/core/quota.h"
+
+/* Bounds: every group, segment and member costs the daemon memory and fds. */
+#define GROUPS_MAX 1024                      /* names in all */
+#define GROUPS_PER_USER 64                   /* names per uid */
+#define GROUP_BYTES_PER_USER (4ull << 30)    /* group data per uid */
+#define GROUP_MEMBERS_MAX 256                /* members per group */
+#define MEMBERS_MAX 2048                     /* members in all */
+
+enum { KIND_GROUP = 0, KIND_SEGMENT = 1 };
+
+typedef struct member {
+        struct dlist link;                   /* dgroup.members */
+        struct dgroup *grp;
+        client *owner;
+        uint64_t id;
+        cred cred;
+        char prog[IPCF_NAME_MAX + 1];
+        int efd;                             /* rung on every change */
+} member;
+
+typedef struct dgroup {
+        struct dlist link;                   /* groups */
+        uint64_t id;
+        char name[IPCF_NAME_MAX + 1];
+        int kind;
+        int memfd;
+        struct grpshm_ctl *ctl;              /* groups: the control page */
+        uint64_t size, gen;
+        uint64_t file_size;                  /* groups: largest total ever (never shrinks) */
+        bool dissolved;
+        uid_t owner_uid;
+        gid_t owner_gid;
+        pid_t creator_pid;
+        uint32_t mode;                       /* segments */
+        char (*allow_names)[IPCF_NAME_MAX + 1];
+        uid_t allow_uids[GROUP_ALLOW_MAX];
+        gid_t allow_gids[GROUP_ALLOW_MAX];
+        unsigned n_names, n_uids, n_gids;
+        struct dlist members;
+        unsigned n_members;
+} dgroup;
+
+static struct dlist groups = DLIST_INIT(groups);
+static size_t n_groups, n_members_all;
+
+/* The page size: sizes are rounded up to whole pages (guard pages need it). */
+static uint64_t page_size(void) {
+        long p = sysconf(_SC_PAGESIZE);
+        return p > 0 ? (uint64_t)p : 4096;
+}
+
+static uint64_t round_size(uint64_t size) {
+        uint64_t p = page_size();
+        return (size + p - 1) / p * p;
+}
+
+/* The live (not dissolved) group or segment of name, or NULL. A dissolved
+ * group keeps its entry for the listing but no longer owns its name. */
+static dgroup *group_by_name(const char *name) {
+        dlist_for_each(pos, &groups) {
+                dgroup *g = dlist_entry(pos, dgroup, link);
+                if (!g->dissolved && strcmp(g->name, name) == 0)
+                        return g;
+        }
+        return NULL;
+}
+
+/* Names and group bytes charged to uid (bounded walk: GROUPS_MAX). */
+static void usage_of(uid_t uid, size_t *ret_names, uint64_t *ret_bytes) {
+        size_t n = 0;
+        uint64_t b = 0;
+        dlist_for_each(pos, &groups) {
+                dgroup *g = dlist_entry(pos, dgroup, link);
+                if (g->owner_uid != uid)
+                        continue;
+                n++;
+                if (g->kind == KIND_GROUP)
+                        b += g->size;
+        }
+        *ret_names = n;
+        *ret_bytes = b;
+}
+
+/* Is gid the primary or a supplementary group of cr (as the kernel said)? */
+static bool in_groups(const cred *cr, gid_t gid) {
+        if (cr->gid == gid)
+                return true;
+        for (unsigned i = 0; i < cr->n_groups; i++)
+                if (cr->groups[i] == gid)
+                        return true;
+        return false;
+}
+
+/* The owner's uid, root and the daemon's uid control a group. */
+static bool may_control(const client *c, const dgroup *g) {
+        return client_is_privileged(c) || c->cred.uid == g->owner_uid;
+}
+
+/* Admission: the controllers, then any allow-list entry (uid, gid, program
+ * name). Entries are ORed; see docs/GROUPS.md on program names. */
+static bool may_join(const client *c, const dgroup *g) {
+        if (may_control(c, g))
+                return true;
+        for (unsigned i = 0; i < g->n_uids; i++)
+                if (g->allow_uids[i] == c->cred.uid)
+                        return true;
+        for (unsigned i = 0; i < g->n_gids; i++)
+                if (in_groups(&c->cred, g->allow_gids[i]))
+                        return true;
+        for (unsigned i = 0; i < g->n_names; i++)
+                if (strcmp(g->allow_names[i], c->prog) == 0)
+                        return true;
+        return false;
+}
+
+/* Is any member of g run by uid? (who may look at a group) */
+static bool has_member_uid(const dgroup *g, uid_t uid) {
+        dlist_for_each(pos, &g->members) {
+                if (dlist_entry(pos, member, link)->cred.uid == uid)
+                        return true;
+        }
+        return false;
+}
+
+/* Forget g: unmap the control page and close the memfd (the kernel frees
+ * the memory once no member maps it). Accepts a g not yet on the list. */
+static void group_free(dgroup *g) {
+        if (dlist_linked(&g->link)) {
+                log_debug("group %s: freed", g->name);
+                dlist_del(&g->link);
+                n_groups--;
+        }
+        if (g->ctl)
+                munmap(g->ctl, GRPSHM_CTL_SIZE);
+        safe_close(g->memfd);
+        free(g->allow_names);
+        free(g);
+}
+
+/* End one membership (exit or death); the last member of a dissolved
+ * group takes the group with it. */
+static void member_free(member *mb) {
+        dgroup *g = mb->grp;
+        dlist_del(&mb->link);
+        g->n_members--;
+        n_members_all--;
+        safe_close(mb->efd);
+        free(mb);
+        if (g->dissolved && g->n_members == 0)
+                group_free(g);
+}
+
+/* Publish a change: size first, then the generation (release), then ring. */
+static void group_announce(dgroup *g) {
+        g->gen++;
+        if (g->ctl) {
+                atomic_store_explicit(&g->ctl->size, g->size, memory_order_relaxed);
+                if (g->dissolved)
+                        atomic_store_explicit(&g->ctl->dissolved, 1, memory_order_relaxed);
+                atomic_store_explicit(&g->ctl->gen, g->gen, memory_order_release);
+        }
+        dlist_for_each(pos, &g->members)
+                efd_signal(dlist_entry(pos, member, link)->efd);
+}
+
+/* Get a name attribute: -EBADMSG malformed, -EINVAL missing or invalid. */
+static int get_name(const ctl_msg *m, const char **ret) {
+        return grpwire_parse_name(m, ret);
+}
+
+/* A new entry with the common fields set (not yet on the list). */
+static dgroup *group_alloc(client *c, const char *name, int kind) {
+        dgroup *g = calloc(1, sizeof(*g));
+        if (!g)
+                return NULL;
+        g->memfd = -1;
+        g->kind = kind;
+        g->id = ipcfd_new_id(c->d);
+        str_copy(g->name, name, sizeof(g->name));
+        g->owner_uid = c->cred.uid;
+        g->owner_gid = c->cred.gid;
+        g->creator_pid = c->cred.pid;
+        dlist_init(&g->members);
+        dlist_init(&g->link);
+        return g;
+}
+
+/* May c's uid hold one more name (and bytes more of group data)? */
+static int check_quota(const client *c, uint64_t bytes) {
+        size_t names;
+        uint64_t used;
+        if (n_groups >= GROUPS_MAX)
+                return -EDQUOT;
+        usage_of(c->cred.uid, &names, &used);
+        if (names >= GROUPS_PER_USER || used > GROUP_BYTES_PER_USER ||
+            bytes > GROUP_BYTES_PER_USER - used)
+                return -EDQUOT;
+        return 0;
+}
+
+/* GROUP_CREATE: a sealed memfd with an initialised control page, owned by
+ * the caller's uid; the caller is not a member until it joins. */
+int group_handle_create(client *c, const ctl_msg *m) {
+        grpwire_create w;
+        int r = grpwire_parse_create(m, &w);
+        if (r == -EBADMSG)
+                return r;
+        if (r < 0)
+                return client_reply_error(c, m->seq, r), 0;
+        /* Whole pages: the guard page after the data must start where the
+         * data ends. */
+        uint64_t size = round_size(w.size);
+        if (group_by_name(w.name))
+                return client_reply_error(c, m->seq, -EEXIST), 0;
+        if ((r = check_quota(c, size)) < 0)
+                return client_reply_error(c, m->seq, r), 0;
+
+        dgroup *g = group_alloc(c, w.name, KIND_GROUP);
+        if (!g)
+                return client_reply_error(c, m->seq, -ENOMEM), 0;
+        if (w.n_names) {
+                g->allow_names = calloc(w.n_names, sizeof(*g->allow_names));
+                if (!g->allow_names) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (unsigned i = 0; i < w.n_names; i++)
+                        str_copy(g->allow_names[i], w.names[i], IPCF_NAME_MAX + 1);
+        }
+        g->n_names = w.n_names;
+        g->n_uids = w.n_uids;
+        g->n_gids = w.n_gids;
+        memcpy(g->allow_uids, w.uids, sizeof(g->allow_uids));
+        memcpy(g->allow_gids, w.gids, sizeof(g->allow_gids));
+        g->size = size;
+        g->file_size = GRPSHM_CTL_SIZE + size;
+        /* Sealed before anyone else has it: nobody may shrink it (a shrink
+         * would make other members' mappings fault), nor change the seals. */
+        g->memfd = memfd_create("ipcf-group", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (g->memfd < 0 || ftruncate(g->memfd, (off_t)g->file_size) < 0 ||
+            fcntl(g->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+                r = errno == ENFILE ? -EMFILE : -errno;
+                goto fail;
+        }
+        g->ctl = mmap(NULL, GRPSHM_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->memfd, 0);
+        if (g->ctl == MAP_FAILED) {
+                g->ctl = NULL;
+                r = -errno;
+                goto fail;
+        }
+        r = grpshm_ctl_init(g->ctl, size);
+        if (r < 0)
+                goto fail;
+        g->gen = 1;
+        dlist_add_tail(&groups, &g->link);
+        n_groups++;
+        log_debug("group %s: created by pid %d, %llu bytes", g->name, (int)c->cred.pid,
+                  (unsigned long long)size);
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b)
+                return client_reply_error(c, m->seq, -ENOMEM), 0;
+        ctl_begin(b, CTL_OK, m->seq);
+        ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
+        client_send(c, b, NULL, 0);
+        free(b);
+        return 0;
+fail:
+        group_free(g);
+        client_reply_error(c, m->seq, r);
+        return 0;
+}
+
+/* GROUP_JOIN: admit the caller by its credentials and hand it the memfd and
+ * its own eventfd (the daemon keeps a copy of both). */
+int group_handle_join(client *c, const ctl_msg *m) {
+        const char *name;
+        int r = get_name(m, &name);
+        if (r == -EBADMSG)
+                return r;
+        if (r < 0)
+                return client_reply_error(c, m->seq, r), 0;
+        dgroup *g = group_by_name(name);
+        if (!g || g->kind != KIND_GROUP)
+                return client_reply_error(c, m->seq, -ENOENT), 0;
+        if (!may_join(c, g)) {
+                log_debug("group %s: pid %d uid %u (%s) refused", g->name, (int)c->cred.pid,
+                          (unsigned)c->cred.uid, c->prog);
+                return client_reply_error(c, m->seq, -EACCES), 0;
+        }
+        if (g->n_members >= GROUP_MEMBERS_MAX || n_members_all >= MEMBERS_MAX)
+                return client_reply_error(c, m->seq, -EDQUOT), 0;
+        member *mb = calloc(1, sizeof(*mb));
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!mb || !b) {
+                free(mb);
+                free(b);
+                return client_reply_error(c, m->seq, -ENOMEM), 0;
+        }
+        /* The member's notice descriptor: the daemon rings its copy on every
+         * change; the member polls its copy (ipcf_group_fd). */
+        mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (mb->efd < 0) {
+                r = errno == ENFILE ? -EMFILE : -errno;
+                free(mb);
+                free(b);
+                return client_reply_error(c, m->seq, r), 0;
+        }
+        mb->grp = g;
+        mb->owner = c;
+        mb->id = ipcfd_new_id(c->d);
+        mb->cred = c->cred;
+        str_copy(mb->prog, c->prog, sizeof(mb->prog));
+        ctl_begin(b, CTL_OK, m->seq);
+        ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
+        ctl_put_u64(b, CTL_A_MEMBER_ID, mb->id);
+        ctl_put_u64(b, CTL_A_SHM_SIZE, g->size);
+        /* Counted as a member only once the reply is on its way. */
+        int fds[2] = { g->memfd, mb->efd };
+        r = client_send(c, b, fds, 2);
+        free(b);
+        if (r < 0) {
+                close(mb->efd);
+                free(mb);
+                return 0; /* the client is being dropped */
+        }
+        dlist_add_tail(&g->members, &mb->link);
+        g->n_members++;
+        n_members_all++;
+        log_debug("group %s: pid %d joined (member %llu)", g->name, (int)c->cred.pid,
+                  (unsigned long long)mb->id);
+        return 0;
+}
+
+/* Find member id held by c (bounded walk). */
+static member *member_find(client *c, uint64_t id) {
+        dlist_for_each(gp, &groups) {
+                dgroup *g = dlist_entry(gp, dgroup, link);
+                dlist_for_each(pos, &g->members) {
+                        member *mb = dlist_entry(pos, member, link);
+                        if (mb->id == id && mb->owner == c)
+                                return mb;
+                }
+        }
+        return NULL;
+}
+
+/* GROUP_EXIT: only the client that joined may end its membership. */
+int group_handle_exit(client *c, const ctl_msg *m) {
+        uint64_t id;
+        int r = ctl_get_u64(m, CTL_A_MEMBER_ID, &id);
+        if (r == -EBADMSG)
+                return r;
+        member *mb = r < 0 ? NULL : member_find(c, id);
+        if (!mb)
+                return client_reply_error(c, m->seq, -ENOENT), 0;
+        log_debug("group %s: pid %d exited", mb->grp->name, (int)c->cred.pid);
+        member_free(mb);
+        client_reply_ok(c, m->seq);
+        return 0;
+}
+
+/* Peer death: every membership the client held ends at once. */
+void group_client_gone(client *c) {
+        dlist_for_each_safe(gp, gt, &groups) {
+                dgroup *g = dlist_entry(gp, dgroup, link);
+                /* member_free may free g when it was dissolved: the safe
+                 * iteration already holds the next group. */
+                dlist_for_each_safe(pos, tmp, &g->members) {
+                        member *mb = dlist_entry(pos, member, link);
+                        if (mb->owner != c)
+                                continue;
+                        bool last = g->dissolved && g->n_members == 1;
+                        member_free(mb);
+                        if (last)
+                                break;
+                }
+        }
+}
+
+/* A live group or segment of this name that c controls: 0 or -errno. */
+static int find_controlled(client *c, const char *name, dgroup **ret) {
+        dgroup *g = group_by_name(name);
+        if (!g)
+                return -ENOENT;
+        if (!may_control(c, g))
+                return -EPERM;
+        *ret = g;
+        return 0;
+}
+
+/* GROUP_DISSOLVE: free the name, tell every member, and forget the group
+ * now if nobody maps it, else when the last member goes. */
+int group_handle_dissolve(client *c, const ctl_msg *m) {
+        const char *name;
+        dgroup *g = NULL;
+        int r = get_name(m, &name);
+        if (r == -EBADMSG)
+                return r;
+        if (r == 0)
+                r = find_controlled(c, name, &g);
+        if (r == 0 && g->kind != KIND_GROUP)
+                r = -ENOENT;
+        if (r < 0)
+                return client_reply_error(c, m->seq, r), 0;
+        g->dissolved = true;
+        group_announce(g);
+        log_debug("group %s: dissolved (%u members still mapped)", g->name, g->n_members);
+        if (g->n_members == 0)
+                group_free(g);
+        client_reply_ok(c, m->seq);
+        return 0;
+}
+
+/* GROUP_RESIZE: grow the file or punch the cut part (it never shrinks:
+ * sealed), publish the size and a new generation, ring every member. */
+int group_handle_resize(client *c, const ctl_msg *m) {
+        const char *name;
+        uint64_t size;
+        dgroup *g = NULL;
+        int r = get_name(m, &name);
+        if (r == -EBADMSG)
+                return r;
+        uint64_t dummy;
+        if (ctl_get_u64(m, CTL_A_SHM_SIZE, &dummy) == -EBADMSG)
+                return -EBADMSG;
+        if (r == 0)
+                r = find_controlled(c, name, &g);
+        if (r == 0 && g->kind != KIND_GROUP)
+                r = -ENOENT;
+        if (r == 0 && (ctl_get_u64(m, CTL_A_SHM_SIZE, &size) < 0 || size == 0 ||
+                       size > GRPSHM_SIZE_MAX))
+                r = -EINVAL;
+        if (r < 0)
+                return client_reply_error(c, m->seq, r), 0;
+        size = round_size(size);
+        if (size > g->size) {
+                /* Bytes only: the group's name is already counted. */
+                size_t names;
+                uint64_t used;
+                usage_of(g->owner_uid, &names, &used);
+                if (used > GROUP_BYTES_PER_USER || size - g->size > GROUP_BYTES_PER_USER - used)
+                        return client_reply_error(c, m->seq, -EDQUOT), 0;
+        }
+        uint64_t total = GRPSHM_CTL_SIZE + size, old_total = GRPSHM_CTL_SIZE + g->size;
+        if (total > old_total && old_total < g->file_size) {
+                /* Growing back over a part cut earlier: it must read as
+                 * zeros, whatever a stale raw pointer wrote there since. */
+                uint64_t end = MIN(total, g->file_size);
+                if (fallocate(g->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)old_total,
+                              (off_t)(end - old_total)) < 0)
+                        log_debug("group %s: punch: %s", g->name, strerror(errno));
+        }
+        if (total > g->file_size) {
+                if (ftruncate(g->memfd, (off_t)total) < 0)
+                        return client_reply_error(c, m->seq, -errno), 0;
+                g->file_size = total;
+        } else if (total < g->file_size) {
+                /* The file keeps its length (sealed: nobody may shrink it);
+                 * the pages past the new size go back to the kernel. */
+                if (fallocate(g->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)total,
+                              (off_t)(g->file_size - total)) < 0)
+                        log_debug("group %s: punch: %s", g->name, strerror(errno));
+        }
+        log_debug("group %s: resized %llu -> %llu", g->name, (unsigned long long)g->size,
+                  (unsigned long long)size);
+        g->size = size;
+        group_announce(g);
+        client_reply_ok(c, m->seq);
+        return 0;
+}
+
+/* ---- named segments --------------------------------------------------- */
+
+/* File-like permission check of a segment for c: want is 4 (read) or 6. */
+static bool seg_allows(const client *c, const dgroup *g, unsigned want) {
+        if (client_is_privileged(c))
+                return true;
+        unsigned bits = c->cred.uid == g->owner_uid ? (g->mode >> 6) & 7
+                        : in_groups(&c->cred, g->owner_gid) ? (g->mode >> 3) & 7
+                                                            : g->mode & 7;
+        return (bits & want) == want;
+}
+
+/* SHM_OPEN: shm_open() semantics over a daemon-held memfd; a read-only
+ * open gets a read-only descriptor of the same memory. */
+int group_handle_shm_open(client *c, const ctl_msg *m) {
+        const char *name;
+        uint32_t flags = 0, mode = 0600;
+        int r = get_name(m, &name);
+        if (r == -EBADMSG || ctl_get_u32(m, CTL_A_SHM_FLAGS, &flags) == -EBADMSG ||
+            ctl_get_u32(m, CTL_A_SHM_MODE, &mode) == -EBADMSG)
+                return -EBADMSG;
+        if (r == 0 && ((flags & ~(uint32_t)(CTL_SHM_CREAT | CTL_SHM_EXCL | CTL_SHM_RDWR)) ||
+                       (mode & ~0777u)))
+                r = -EINVAL;
+        if (r < 0)
+                return client_reply_error(c, m->seq, r), 0;
+        /* One namespace with groups: a group's name is taken for segments. */
+        dgroup *g = group_by_name(name);
+        if (g && g->kind != KIND_SEGMENT)
+                return client_reply_error(c, m->seq, -EEXIST), 0;
+        if (g && (flags & CTL_SHM_CREAT) && (flags & CTL_SHM_EXCL))
+                return client_reply_error(c, m->seq, -EEXIST), 0;
+        if (!g && !(flags & CTL_SHM_CREAT))
+                return client_reply_error(c, m->seq, -ENOENT), 0;
+        bool created = false;
+        if (!g) {
+                if ((r = check_quota(c, 0)) < 0)
+                        return client_reply_error(c, m->seq, r), 0;
+                g = group_alloc(c, name, KIND_SEGMENT);
+                if (!g)
+                        return client_reply_error(c, m->seq, -ENOMEM), 0;
+                g->mode = mode;
+                /* Unsealed: its users size it with ftruncate, as with a
+                 * tmpfs file; what they touch is charged to them by the kernel. */
+                g->memfd = memfd_create("ipcf-shm", MFD_CLOEXEC);
+                if (g->memfd < 0) {
+                        r = errno == ENFILE ? -EMFILE : -errno;
+                        group_free(g);
+                        return client_reply_error(c, m->seq, r), 0;
+                }
+                dlist_add_tail(&groups, &g->link);
+                n_groups++;
+                created = true;
+        } else if (!seg_allows(c, g, (flags & CTL_SHM_RDWR) ? 6 : 4)) {
+                return client_reply_error(c, m->seq, -EACCES), 0;
+        }
+        /* Read-only: a new open file description of the same memory. */
+        int fd = g->memfd, ro = -1;
+        if (!(flags & CTL_SHM_RDWR)) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", g->memfd);
+                ro = open(path, O_RDONLY | O_CLOEXEC);
+                if (ro < 0) {
+                        r = -errno;
+                        if (created)
+                                group_free(g);
+                        return client_reply_error(c, m->seq, r), 0;
+                }
+                fd = ro;
+        }
+        ctl_builder *b = malloc(sizeof(*b));
+        if (b) {
+                ctl_begin(b, CTL_OK, m->seq);
+                ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
+                client_send(c, b, &fd, 1);
+                free(b);
+        } else {
+                client_reply_error(c, m->seq, -ENOMEM);
+        }
+        safe_close(ro);
+        return 0;
+}
+
+/* SHM_UNLINK: the owner removes the name; open descriptors live on. */
+int group_handle_shm_unlink(client *c, const ctl_msg *m) {
+        const char *name;
+        dgroup *g = NULL;
+        int r = get_name(m, &name);
+        if (r == -EBADMSG)
+                return r;
+        if (r == 0) {
+                g = group_by_name(name);
+                r = !g || g->kind != KIND_SEGMENT ? -ENOENT : may_control(c, g) ? 0 : -EPERM;
+        }
+        if (r < 0)
+                return client_reply_error(c, m->seq, r), 0;
+        group_free(g);
+        client_reply_ok(c, m->seq);
+        return 0;
+}
+
+/* ---- listing ---------------------------------------------------------- */
+
+static bool may_see(const client *c, const dgroup *g) {
+        return may_control(c, g) || (g->kind == KIND_GROUP && has_member_uid(g, c->cred.uid));
+}
+
+/* The wire entry of g (a segment's size is what its file has now). */
+static void entry_of(const dgroup *g, struct ctl_group_entry_wire *e) {
+        memset(e, 0, sizeof(*e));
+        str_copy(e->name, g->name, sizeof(e->name));
+        uint64_t size = g->size;
+        if (g->kind == KIND_SEGMENT) {
+                struct stat st;
+                size = fstat(g->memfd, &st) == 0 ? (uint64_t)st.st_size : 0;
+        }
+        e->id = htole64(g->id);
+        e->size = htole64(size);
+        e->generation = htole64(g->gen);
+        e->kind = htole32((uint32_t)g->kind);
+        e->state = htole32(g->dissolved ? 1 : 0);
+        e->members = htole32(g->n_members);
+        e->owner_uid = htole32(g->owner_uid);
+        e->creator_pid = htole32((uint32_t)g->creator_pid);
+        e->mode = htole32(g->mode);
+}
+
+/* Would an attribute of len bytes fit, leaving room for LIST_MORE? */
+static bool fits(const ctl_builder *b, size_t len) {
+        return b->err == 0 && ((4 + len + 3) & ~(size_t)3) + 8 <= CTL_MSG_MAX - b->len;
+}
+
+/* GROUP_LIST: every visible group (LIST_SKIP paging), or with NAME one live
+ * group and its members. */
+int group_handle_list(client *c, const ctl_msg *m) {
+        const char *name = NULL;
+        uint32_t skip = 0, more = 0;
+        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
+        if (r == -EBADMSG || ctl_get_u32(m, CTL_A_LIST_SKIP, &skip) == -EBADMSG)
+                return -EBADMSG;
+        dgroup *one = NULL;
+        if (r == 0) {
+                one = ctl_name_valid(name) ? group_by_name(name) : NULL;
+                if (!one)
+                        return client_reply_error(c, m->seq, -ENOENT), 0;
+                if (!may_see(c, one))
+                        return client_reply_error(c, m->seq, -EACCES), 0;
+        }
+        ctl_builder *b = malloc(sizeof(*b));
+        if (!b)
+                return client_reply_error(c, m->seq, -ENOMEM), 0;
+        ctl_begin(b, CTL_OK, m->seq);
+        struct ctl_group_entry_wire e;
+        if (one) {
+                /* One group and its members (a member list that does not fit
+                 * is cut and LIST_MORE says so; 256 members always fit). */
+                entry_of(one, &e);
+                ctl_put(b, CTL_A_GROUP_ENTRY, &e, sizeof(e));
+                dlist_for_each(pos, &one->members) {
+                        member *mb = dlist_entry(pos, member, link);
+                        struct ctl_member_entry_wire w;
+                        memset(&w, 0, sizeof(w));
+                        str_copy(w.name, mb->prog, sizeof(w.name));
+                        w.member_id = htole64(mb->id);
+                        w.pid = htole32((uint32_t)mb->cred.pid);
+                        w.uid = htole32(mb->cred.uid);
+                        w.gid = htole32(mb->cred.gid);
+                        if (!fits(b, sizeof(w))) {
+                                more = 1;
+                                break;
+                        }
+                        ctl_put(b, CTL_A_MEMBER_ENTRY, &w, sizeof(w));
+                }
+        } else {
+                /* Every visible entry, after the first `skip` (paging). */
+                dlist_for_each(pos, &groups) {
+                        dgroup *g = dlist_entry(pos, dgroup, link);
+                        if (!may_see(c, g))
+                                continue;
+                        if (skip) {
+                                skip--;
+                                continue;
+                        }
+                        if (!fits(b, sizeof(e))) {
+                                more = 1;
+                                break;
+                        }
+                        entry_of(g, &e);
+                        ctl_put(b, CTL_A_GROUP_ENTRY, &e, sizeof(e));
+                }
+        }
+        ctl_put_u32(b, CTL_A_LIST_MORE, more);
+        client_send(c, b, NULL, 0);
+        free(b);
+        return 0;
+}

@@ -1,0 +1,663 @@
+/*
+ * mbox.c — mailboxes: named queues in the daemon with many senders and many
+ * receivers; each message goes to exactly one receiver (docs/MODELS.md).
+ *
+ * FLOW OF A MESSAGE
+ *   sender's ring 0 ──(pump: read while the queue has room)──► mailbox FIFO
+ *   mailbox FIFO ──(round robin over receivers with ring room)──► receiver's
+ *   ring 1, remembered as IN FLIGHT (its record position) until the receiver's
+ *   tail passes it: then it is delivered (a receipt goes back to the sender if
+ *   it asked) and freed.
+ *
+ * INVARIANTS
+ *   - A message is in exactly one place: a sender's ring, the FIFO, or one
+ *     receiver's in-flight list (then also in its ring). Nothing is dropped:
+ *     a receiver that ends (deallocates or dies) gives its in-flight messages
+ *     back to the head of the FIFO, in order, for the others.
+ *   - The FIFO holds at most max_msgs messages / max_bytes bytes; when full,
+ *     senders are not read, so their rings fill and their own full policy
+ *     (block or fail) applies: backpressure without daemon memory.
+ *   - Destroy: receivers' flows end "mailbox destroyed" (they read what they
+ *     have, then -EPIPE); every message still in the daemon or unread in a
+ *     sender's ring is counted undelivered to its sender: an MW_UNDELIVERED
+ *     frame and the count in its flow's end reason.
+ *   - The daemon never blocks: a full ring is a wake-up armed (bport_arm_tx).
+ *
+ * Who may call: models.c (requests, ALLOC), broker callbacks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/modelwire.h"
+#include "common/util.h"
+#include "daemon/flows/broker.h"
+#include "daemon/core/client.h"
+#include "daemon/flows/flow.h"
+#include "daemon/core/log.h"
+#include "daemon/models/models.h"
+#include "daemon/core/policy.h"
+
+#define MBOX_DEF_MSGS 1024u
+#define MBOX_MAX_MSGS 65536u
+#define MBOX_DEF_BYTES (1ull << 20)
+#define MBOX_MAX_BYTES (16ull << 20)
+/* Messages moved per wake-up before the loop serves others. */
+#define MBOX_BUDGET 4096
+/* Receipts a sender may have waiting for room in its ring (a sender that
+ * never reads them loses the excess, only those). */
+#define MBOX_RCPT_MAX 4096u
+
+typedef struct mmsg {
+        struct mmsg *next;
+        uint64_t sender;              /* the sender's flow id */
+        uint64_t seq;
+        uint32_t flags;
+        uint32_t pid, uid, gid;
+        uint32_t len;
+        uint8_t data[];
+} mmsg;
+
+struct inflight {
+        uint64_t pos;
+        mmsg *m;
+};
+
+struct rcpt {
+        uint64_t seq;
+        uint32_t pid;
+};
+
+typedef struct mbox mbox;
+
+typedef struct mend {
+        struct idmap_node node;       /* senders: node.id = flow id */
+        mbox *mb;
+        bport *b;
+        bool recv;
+        struct dlist link;            /* mbox.senders / mbox.receivers */
+        /* receiver: in-flight messages, oldest first (a ring buffer) */
+        struct inflight *fl;
+        unsigned fl_head, fl_n, fl_cap;
+        bool full;                    /* waits for room */
+        /* sender: DATA frames taken from its ring */
+        uint64_t taken;
+        /* sender: receipts waiting for room in its ring */
+        struct rcpt *rc;
+        unsigned rc_head, rc_n, rc_cap;
+} mend;
+
+struct mbox {
+        char name[IPCF_NAME_MAX + 1];
+        struct dlist link;            /* models.mboxes */
+        ipcfd *d;
+        uid_t owner;
+        uint32_t flags, max_msgs, max_msg;
+        uint64_t max_bytes;
+        mmsg *head, *tail;            /* the FIFO */
+        uint32_t n_msgs;
+        uint64_t n_bytes;
+        struct dlist senders, receivers;
+        uint32_t n_senders, n_receivers;
+        idmap sender_ids;
+        uint64_t msgs_in, msgs_out, undelivered;
+        bool pumping;
+};
+
+static void mbox_pump(mbox *mb);
+
+static mbox *mbox_find(ipcfd *d, const char *name) {
+        models *ms = d->models;
+        if (!ms)
+                return NULL;
+        dlist_for_each(pos, &ms->mboxes) {
+                mbox *mb = dlist_entry(pos, mbox, link);
+                if (strcmp(mb->name, name) == 0)
+                        return mb;
+        }
+        return NULL;
+}
+
+bool mbox_exists(ipcfd *d, const char *name) { return mbox_find(d, name) != NULL; }
+
+/* ---- the FIFO --------------------------------------------------------------- */
+
+static void fifo_push(mbox *mb, mmsg *m) {
+        m->next = NULL;
+        if (mb->tail)
+                mb->tail->next = m;
+        else
+                mb->head = m;
+        mb->tail = m;
+        mb->n_msgs++;
+        mb->n_bytes += m->len;
+}
+
+static void fifo_push_front(mbox *mb, mmsg *m) {
+        m->next = mb->head;
+        mb->head = m;
+        if (!mb->tail)
+                mb->tail = m;
+        mb->n_msgs++;
+        mb->n_bytes += m->len;
+}
+
+static mmsg *fifo_pop(mbox *mb) {
+        mmsg *m = mb->head;
+        if (!m)
+                return NULL;
+        mb->head = m->next;
+        if (!mb->head)
+                mb->tail = NULL;
+        mb->n_msgs--;
+        mb->n_bytes -= m->len;
+        return m;
+}
+
+static bool fifo_full(const mbox *mb) {
+        return mb->n_msgs >= mb->max_msgs || mb->n_bytes >= mb->max_bytes;
+}
+
+/* ---- frames back to a sender -------------------------------------------------- */
+
+/* Write one header-only frame; false if its ring is full. */
+static bool frame_out(bport *b, uint32_t kind, uint64_t seq, uint32_t pid) {
+        void *p;
+        if (bport_reserve(b, sizeof(struct mw_hdr), &p) < 0)
+                return false;
+        struct mw_hdr h = { .kind = kind, .seq = seq, .pid = pid };
+        memcpy(p, &h, sizeof(h));
+        bport_commit(b, sizeof(h));
+        return true;
+}
+
+/* The last frame to a sender of a destroyed mailbox: seq = its messages
+ * still queued here, payload = u64 messages taken from it in all. */
+static void frame_undelivered(bport *b, uint64_t queued, uint64_t taken) {
+        void *p;
+        struct mw_hdr h = { .kind = MW_UNDELIVERED, .seq = queued };
+        if (bport_reserve(b, sizeof(h) + 8, &p) < 0)
+                return; /* the end reason carries the same numbers */
+        uint64_t t = htole64(taken);
+        memcpy(p, &h, sizeof(h));
+        memcpy((uint8_t *)p + sizeof(h), &t, 8);
+        bport_commit(b, sizeof(h) + 8);
+}
+
+/* Send the receipts a sender is owed, as far as its ring has room. */
+static void sender_flush_rcpts(mend *s) {
+        while (s->rc_n) {
+                struct rcpt *r = &s->rc[s->rc_head];
+                if (!frame_out(s->b, MW_RECEIPT, r->seq, r->pid)) {
+                        if (bport_arm_tx(s->b, sizeof(struct mw_hdr)))
+                                continue;
+                        return;
+                }
+                s->rc_head = (s->rc_head + 1) % s->rc_cap;
+                s->rc_n--;
+        }
+}
+
+static void sender_receipt(mbox *mb, uint64_t sender, uint64_t seq, pid_t receiver) {
+        struct idmap_node *n = idmap_find(&mb->sender_ids, sender);
+        if (!n)
+                return; /* the sender is gone */
+        mend *s = container_of(n, mend, node);
+        if (s->rc_n == s->rc_cap) {
+                unsigned cap = s->rc_cap ? 2 * s->rc_cap : 16;
+                struct rcpt *nr = cap <= MBOX_RCPT_MAX ? malloc(cap * sizeof(*nr)) : NULL;
+                if (!nr)
+                        return; /* bounded: a sender that never reads loses receipts */
+                for (unsigned i = 0; i < s->rc_n; i++)
+                        nr[i] = s->rc[(s->rc_head + i) % s->rc_cap];
+                free(s->rc);
+                s->rc = nr;
+                s->rc_cap = cap;
+                s->rc_head = 0;
+        }
+        s->rc[(s->rc_head + s->rc_n) % s->rc_cap] = (struct rcpt){ seq, (uint32_t)receiver };
+        s->rc_n++;
+        sender_flush_rcpts(s);
+}
+
+/* ---- receivers ------------------------------------------------------------- */
+
+/* Make room for one more in-flight entry. */
+static int fl_grow(mend *r) {
+        if (r->fl_n < r->fl_cap)
+                return 0;
+        unsigned cap = r->fl_cap ? 2 * r->fl_cap : 64;
+        struct inflight *n = malloc(cap * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        for (unsigned i = 0; i < r->fl_n; i++)
+                n[i] = r->fl[(r->fl_head + i) % r->fl_cap];
+        free(r->fl);
+        r->fl = n;
+        r->fl_cap = cap;
+        r->fl_head = 0;
+        return 0;
+}
+
+/* Retire what the receiver has consumed: delivered. Returns true if some
+ * message still in flight wants a receipt (keep being woken on consume). */
+static bool recv_retire(mend *r) {
+        mbox *mb = r->mb;
+        while (r->fl_n && bport_passed(r->b, r->fl[r->fl_head].pos)) {
+                mmsg *m = r->fl[r->fl_head].m;
+                r->fl_head = (r->fl_head + 1) % r->fl_cap;
+                r->fl_n--;
+                mb->msgs_out++;
+                if (m->flags & MW_F_RECEIPT)
+                        sender_receipt(mb, m->sender, m->seq, r->b->peer.pid);
+                free(m);
+        }
+        for (unsigned i = 0; i < r->fl_n; i++)
+                if (r->fl[(r->fl_head + i) % r->fl_cap].m->flags & MW_F_RECEIPT)
+                        return true;
+        return false;
+}
+
+/* Write m to receiver r. 0, -EAGAIN (no room), or < 0 (r is broken). */
+static int recv_write(mend *r, mmsg *m) {
+        void *p;
+        size_t n = sizeof(struct mw_hdr) + m->len;
+        if (fl_grow(r) < 0)
+                return -ENOMEM;
+        int e = bport_reserve(r->b, n, &p);
+        if (e < 0)
+                return e;
+        struct mw_hdr h = { .kind = MW_DATA, .seq = m->seq, .pid = m->pid, .uid = m->uid, .gid = m->gid,
+                            .flags = (r->mb->flags & IPCF_MBOX_STREAM) ? MW_F_STREAM : 0 };
+        memcpy(p, &h, sizeof(h));
+        memcpy((uint8_t *)p + sizeof(h), m->data, m->len);
+        uint64_t pos = bport_commit(r->b, n);
+        r->fl[(r->fl_head + r->fl_n) % r->fl_cap] = (struct inflight){ pos, m };
+        r->fl_n++;
+        return 0;
+}
+
+/* A receiver ends: what it did not consume goes back to the FIFO's head, in
+ * order; then its side is closed. */
+static void recv_drop(mend *r, const char *why) {
+        mbox *mb = r->mb;
+        recv_retire(r);
+        for (unsigned i = r->fl_n; i-- > 0;)
+                fifo_push_front(mb, r->fl[(r->fl_head + i) % r->fl_cap].m);
+        if (r->fl_n)
+                log_debug("mbox %s: receiver pid %d %s with %u unread: re-queued", mb->name,
+                          (int)r->b->peer.pid, why, r->fl_n);
+        r->fl_n = 0;
+        free(r->fl);
+        dlist_del(&r->link);
+        mb->n_receivers--;
+        r->b = bport_free(r->b);
+        free(r);
+}
+
+/* ---- senders ----------------------------------------------------------------- */
+
+static void sender_drop(mend *s) {
+        mbox *mb = s->mb;
+        idmap_del(&mb->sender_ids, &s->node);
+        dlist_del(&s->link);
+        mb->n_senders--;
+        free(s->rc);
+        s->b = bport_free(s->b);
+        free(s);
+}
+
+/* Read up to budget messages of s into the FIFO. Returns how many, or -1 if
+ * s broke the protocol (it is to be dropped). */
+static int sender_read(mend *s, int budget) {
+        mbox *mb = s->mb;
+        int n = 0;
+        while (n < budget && !fifo_full(mb)) {
+                const void *p;
+                ssize_t len = bport_peek(s->b, &p);
+                if (len == -EAGAIN) {
+                        if (bport_arm_rx(s->b))
+                                continue;
+                        break;
+                }
+                if (len < (ssize_t)sizeof(struct mw_hdr))
+                        return -1;
+                struct mw_hdr h;
+                memcpy(&h, p, sizeof(h));
+                size_t plen = (size_t)len - sizeof(h);
+                if (h.kind != MW_DATA || plen > mb->max_msg)
+                        return -1;
+                mmsg *m = malloc(sizeof(*m) + plen);
+                if (!m)
+                        break; /* try again on the next wake-up */
+                m->sender = s->b->flow_id;
+                m->seq = h.seq;
+                m->flags = h.flags & MW_F_RECEIPT;
+                m->pid = (uint32_t)s->b->peer.pid;
+                m->uid = s->b->peer.uid;
+                m->gid = s->b->peer.gid;
+                m->len = (uint32_t)plen;
+                memcpy(m->data, (const uint8_t *)p + sizeof(h), plen);
+                bport_consume(s->b);
+                fifo_push(mb, m);
+                mb->msgs_in++;
+                s->taken++;
+                n++;
+        }
+        return n;
+}
+
+/* ---- the pump ------------------------------------------------------------- */
+
+/* Move messages FIFO -> receivers, round robin over those with room. */
+static int mbox_deliver(mbox *mb, int budget) {
+        int n = 0;
+        while (mb->head && n < budget) {
+                mend *target = NULL;
+                dlist_for_each(pos, &mb->receivers) {
+                        mend *r = dlist_entry(pos, mend, link);
+                        if (r->full)
+                                continue;
+                        int e = recv_write(r, mb->head);
+                        /* Full: arm the wake-up; if room came meanwhile (the
+                         * receiver consumed before it could see the flag),
+                         * write now — no wake-up will come for it. */
+                        if (e == -EAGAIN && bport_arm_tx(r->b, sizeof(struct mw_hdr) + mb->head->len))
+                                e = recv_write(r, mb->head);
+                        if (e == 0) {
+                                target = r;
+                                break;
+                        }
+                        r->full = true;
+                        if (e == -EPROTO)
+                                /* It corrupted its ring: end it (dropped on the next pass). */
+                                bport_end(r->b, IPCF_END_PROTOCOL, "broken ring");
+                }
+                if (!target)
+                        break;
+                fifo_pop(mb);
+                /* Round robin: the receiver served goes to the back. */
+                dlist_del(&target->link);
+                dlist_add_tail(&mb->receivers, &target->link);
+                n++;
+        }
+        return n;
+}
+
+/* The mailbox's one loop: ends and consumption first (re-queue, receipts,
+ * room), then FIFO -> receivers, then senders -> FIFO; again while anything
+ * moved, within a budget. */
+static void mbox_pump(mbox *mb) {
+        if (mb->pumping)
+                return; /* re-entered from a drop below: the outer loop goes on */
+        mb->pumping = true;
+        int budget = MBOX_BUDGET;
+        bool progress = true;
+        while (progress && budget > 0) {
+                progress = false;
+                /* Ends first: receivers give back, senders are drained. */
+                dlist_for_each_safe(pos, tmp, &mb->receivers) {
+                        mend *r = dlist_entry(pos, mend, link);
+                        if (bport_peer_ended(r->b)) {
+                                recv_drop(r, "ended");
+                                progress = true;
+                                continue;
+                        }
+                        bool want = recv_retire(r);
+                        size_t need = sizeof(struct mw_hdr) + (mb->head ? mb->head->len : 0);
+                        if (r->full && bport_arm_tx(r->b, need))
+                                r->full = false;
+                        if (want) {
+                                /* Woken on the next consume; it may have come already. */
+                                bport_want_tx(r->b);
+                                if (bport_passed(r->b, r->fl[r->fl_head].pos))
+                                        progress = true;
+                        }
+                }
+                int moved = mbox_deliver(mb, budget);
+                budget -= moved;
+                progress |= moved > 0;
+                dlist_for_each_safe(pos, tmp, &mb->senders) {
+                        mend *s = dlist_entry(pos, mend, link);
+                        if (s->rc_n)
+                                sender_flush_rcpts(s);
+                        /* Looked at before reading: what it wrote before it
+                         * ended is then surely seen by the read. */
+                        bool ended = bport_peer_ended(s->b);
+                        int lim = MIN(budget, 256);
+                        int got = sender_read(s, lim);
+                        if (got < 0) {
+                                log_debug("mbox %s: sender pid %d: bad frame", mb->name,
+                                          (int)s->b->peer.pid);
+                                bport_end(s->b, IPCF_END_PROTOCOL, "bad mailbox frame");
+                                sender_drop(s);
+                                continue;
+                        }
+                        budget -= got;
+                        progress |= got > 0;
+                        /* A sender that ended is dropped once its ring is read. */
+                        if (ended && got < lim && !fifo_full(mb))
+                                sender_drop(s);
+                }
+                /* Fairness among senders: the first read goes to the back. */
+                if (!dlist_empty(&mb->senders)) {
+                        struct dlist *first = mb->senders.next;
+                        dlist_del(first);
+                        dlist_add_tail(&mb->senders, first);
+                }
+        }
+        mb->pumping = false;
+        /* Budget spent with work left: come back after the others (any of
+         * its ports will do: each one's wake-up pumps the whole mailbox). */
+        if (budget <= 0) {
+                struct dlist *l = !dlist_empty(&mb->senders) ? &mb->senders : &mb->receivers;
+                if (!dlist_empty(l)) {
+                        mend *e = dlist_entry(l->next, mend, link);
+                        if (e->b->f)
+                                efd_signal(e->b->efd_rx);
+                }
+        }
+}
+
+/* Any wake-up of any port of the mailbox pumps the whole mailbox. */
+static void mbox_on_event(bport *b) {
+        mend *e = b->owner;
+        mbox_pump(e->mb);
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+
+/* MBOX_CREATE: strict options, the register policy of the name, one name
+ * space with groups, the per-user and global bounds. */
+int mbox_handle_create(client *c, const ctl_msg *m) {
+        ipcfd *d = c->d;
+        const char *name;
+        struct ctl_mbox_opts_wire o;
+        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
+        if (r == -EBADMSG)
+                return r;
+        if (r < 0 || !ctl_name_valid(name))
+                return client_reply_error(c, m->seq, -EINVAL), 0;
+        memset(&o, 0, sizeof(o));
+        r = ctl_get_fixed(m, CTL_A_MBOX_OPTS, &o, sizeof(o));
+        if (r == -EBADMSG)
+                return r;
+        uint32_t flags = le32toh(o.flags), max_msgs = le32toh(o.max_msgs);
+        uint32_t max_msg = le32toh(o.max_msg_size);
+        uint64_t max_bytes = le64toh(o.max_bytes);
+        if ((flags & ~(uint32_t)(IPCF_MBOX_EXCLUSIVE | IPCF_MBOX_STREAM)) || max_msgs > MBOX_MAX_MSGS ||
+            max_bytes > MBOX_MAX_BYTES || max_msg > MW_MSG_MAX)
+                return client_reply_error(c, m->seq, -EINVAL), 0;
+        r = policy_check(d, name, POLICY_REGISTER, &c->cred);
+        if (r < 0)
+                return client_reply_error(c, m->seq, r), 0;
+        models *ms = models_of(d);
+        if (!ms)
+                return client_reply_error(c, m->seq, -ENOMEM), 0;
+        if (mbox_exists(d, name) || mcast_exists(d, name))
+                return client_reply_error(c, m->seq, -EEXIST), 0;
+        if (ms->n_objects >= MODELS_MAX || models_owned_by(d, c->cred.uid) >= MODELS_PER_USER)
+                return client_reply_error(c, m->seq, -EDQUOT), 0;
+        mbox *mb = calloc(1, sizeof(*mb));
+        if (!mb)
+                return client_reply_error(c, m->seq, -ENOMEM), 0;
+        str_copy(mb->name, name, sizeof(mb->name));
+        mb->d = d;
+        mb->owner = c->cred.uid;
+        mb->flags = flags;
+        mb->max_msgs = max_msgs ? max_msgs : MBOX_DEF_MSGS;
+        mb->max_bytes = max_bytes ? max_bytes : MBOX_DEF_BYTES;
+        mb->max_msg = max_msg ? max_msg : MW_MSG_DEFAULT;
+        dlist_init(&mb->senders);
+        dlist_init(&mb->receivers);
+        dlist_add_tail(&ms->mboxes, &mb->link);
+        ms->n_objects++;
+        log_debug("mbox %s: created by pid %d", name, (int)c->cred.pid);
+        client_reply_ok(c, m->seq);
+        models_name_changed(d, name);
+        return 0;
+}
+
+/* Destroy: see the invariants at the top. */
+static void mbox_free(mbox *mb) {
+        ipcfd *d = mb->d;
+        models *ms = d->models;
+        /* Receivers keep what is in their rings; their flows end. */
+        dlist_for_each_safe(pos, tmp, &mb->receivers) {
+                mend *r = dlist_entry(pos, mend, link);
+                recv_retire(r);
+                mb->msgs_out += r->fl_n; /* in their rings: theirs to read */
+                for (unsigned i = 0; i < r->fl_n; i++)
+                        free(r->fl[(r->fl_head + i) % r->fl_cap].m);
+                r->fl_n = 0;
+                bport_end(r->b, IPCF_END_DEALLOC, "mailbox destroyed");
+                dlist_del(&r->link);
+                free(r->fl);
+                r->b = bport_free(r->b);
+                free(r);
+        }
+        /* Count each sender's undelivered messages: in the FIFO and unread. */
+        dlist_for_each_safe(pos, tmp, &mb->senders) {
+                mend *s = dlist_entry(pos, mend, link);
+                uint64_t lost = 0;
+                for (mmsg *m = mb->head; m; m = m->next)
+                        if (m->sender == s->b->flow_id)
+                                lost++;
+                /* What is unread in its ring the sender counts itself: it
+                 * knows how many it wrote, we say how many we took (exact
+                 * even if it writes more while this runs). */
+                mb->undelivered += lost;
+                char why[IPCF_REASON_MAX + 1];
+                snprintf(why, sizeof(why), "mailbox destroyed (%llu queued, %llu taken)",
+                         (unsigned long long)lost, (unsigned long long)s->taken);
+                sender_flush_rcpts(s);
+                frame_undelivered(s->b, lost, s->taken);
+                bport_end(s->b, IPCF_END_DEALLOC, why);
+                sender_drop(s);
+        }
+        while (mb->head)
+                free(fifo_pop(mb));
+        idmap_deinit(&mb->sender_ids);
+        dlist_del(&mb->link);
+        ms->n_objects--;
+        loop_defer_free(d->loop, mb);
+}
+
+/* MBOX_DESTROY: the creator's uid or a privileged one. */
+int mbox_handle_destroy(client *c, const ctl_msg *m) {
+        const char *name;
+        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
+        if (r == -EBADMSG)
+                return r;
+        if (r < 0 || !ctl_name_valid(name))
+                return client_reply_error(c, m->seq, -EINVAL), 0;
+        mbox *mb = mbox_find(c->d, name);
+        if (!mb)
+                return client_reply_error(c, m->seq, -ENOENT), 0;
+        if (mb->owner != c->cred.uid && !client_is_privileged(c))
+                return client_reply_error(c, m->seq, -EPERM), 0;
+        char nm[IPCF_NAME_MAX + 1];
+        str_copy(nm, name, sizeof(nm));
+        log_debug("mbox %s: destroyed by pid %d", nm, (int)c->cred.pid);
+        mbox_free(mb);
+        client_reply_ok(c, m->seq);
+        models_name_changed(c->d, nm);
+        return 0;
+}
+
+/* A sender or receiver opens the mailbox (ALLOC with its role). */
+int mbox_alloc(client *c, const char *name, const ipcf_qos *qos, int *reply_fd, uint32_t seq) {
+        mbox *mb = mbox_find(c->d, name);
+        if (!mb) {
+                bport_refuse(c, seq, reply_fd, -ENOENT, NULL);
+                return 0;
+        }
+        bool recv = qos->reserved0 == CTL_ROLE_MBOX_RECV;
+        /* A receiver that ended but was not yet seen to (its wake-up is
+         * still queued) must not keep an exclusive mailbox: look now. */
+        if (recv && (mb->flags & IPCF_MBOX_EXCLUSIVE) && mb->n_receivers)
+                mbox_pump(mb);
+        if (recv && (mb->flags & IPCF_MBOX_EXCLUSIVE) && mb->n_receivers) {
+                bport_refuse(c, seq, reply_fd, -EBUSY, "exclusive mailbox has a receiver");
+                return 0;
+        }
+        mend *e = calloc(1, sizeof(*e));
+        if (!e) {
+                bport_refuse(c, seq, reply_fd, -ENOMEM, NULL);
+                return 0;
+        }
+        e->mb = mb;
+        e->recv = recv;
+        if (bport_accept(c->d, c, name, qos, mb->max_msg, reply_fd, seq, mbox_on_event, e, &e->b) < 0) {
+                free(e);
+                return 0;
+        }
+        if (recv) {
+                dlist_add_tail(&mb->receivers, &e->link);
+                mb->n_receivers++;
+        } else {
+                e->node.id = e->b->flow_id;
+                if (idmap_add(&mb->sender_ids, &e->node) < 0) {
+                        bport_free(e->b);
+                        free(e);
+                        return 0;
+                }
+                dlist_add_tail(&mb->senders, &e->link);
+                mb->n_senders++;
+        }
+        mbox_pump(mb);
+        return 0;
+}
+
+void mbox_free_all(ipcfd *d) {
+        models *ms = d->models;
+        dlist_for_each_safe(pos, tmp, &ms->mboxes)
+                mbox_free(dlist_entry(pos, mbox, link));
+}
+
+void mbox_list(ipcfd *d, models_put_fn put, void *arg) {
+        dlist_for_each(pos, &d->models->mboxes) {
+                mbox *mb = dlist_entry(pos, mbox, link);
+                struct ctl_model_entry_wire e;
+                memset(&e, 0, sizeof(e));
+                str_copy(e.name, mb->name, sizeof(e.name));
+                e.kind = htole32(0);
+                e.owner_uid = htole32(mb->owner);
+                e.senders = htole32(mb->n_senders);
+                e.receivers = htole32(mb->n_receivers);
+                e.queued = htole32(mb->n_msgs);
+                e.flags = htole32(mb->flags);
+                e.msgs_in = htole64(mb->msgs_in);
+                e.msgs_out = htole64(mb->msgs_out);
+                e.dropped = htole64(mb->undelivered);
+                put(arg, &e);
+        }
+}
+
+size_t mbox_count_owned(ipcfd *d, uid_t uid) {
+        size_t n = 0;
+        dlist_for_each(pos, &d->models->mboxes)
+                n += dlist_entry(pos, mbox, link)->owner == uid;
+        return n;
+}

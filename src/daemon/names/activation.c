@@ -1,0 +1,251 @@
+/*
+ * activation.c — start programs on demand (see activation.h).
+ *
+ * The child is started with posix_spawn() (vfork-like: cheap even for a big
+ * daemon, and it reports an exec failure synchronously), its signal mask
+ * cleared and dispositions reset (the daemon blocks SIGTERM etc. for its
+ * signalfd, and a mask survives exec). A pidfd then tells the loop when it
+ * exits; waitpid() reaps it right there, so no zombie is ever left and no
+ * SIGCHLD handler is needed.
+ */
+#include "daemon/names/activation.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/core/log.h"
+
+extern char **environ;
+
+/* Children of one name alive at once (starting, or started earlier and
+ * still running). */
+#define ACTIVATION_PER_NAME_MAX 8
+
+static void activation_on_exit(loop_io *io, uint32_t events);
+static void activation_check(activation *act);
+static void activation_on_timer(loop_timer *t);
+
+/* Fail every allocation waiting on act with err, and stop waiting. */
+static void activation_fail_waiting(activation *act, int err) {
+        act->starting = false;
+        loop_timer_cancel(act->d->loop, &act->timer);
+        dlist_for_each_safe(pos, tmp, &act->waiting)
+                alloc_fail(dlist_entry(pos, alloc, act_link), err, NULL, 0);
+}
+
+static void activation_free(activation *act) {
+        loop_timer_cancel(act->d->loop, &act->timer);
+        loop_io_del(act->d->loop, &act->io);
+        act->pidfd = safe_close(act->pidfd);
+        dlist_del(&act->link);
+        act->d->n_activations--;
+        loop_defer_free(act->d->loop, act);
+}
+
+/* The environment of the child: the daemon's, with the facility's variables
+ * set. Returns a malloc'ed array whose strings are the environ's or vars'. */
+static char **activation_env(char *vars[], size_t n_vars) {
+        size_t n = 0;
+        while (environ && environ[n])
+                n++;
+        char **env = calloc(n + n_vars + 1, sizeof(*env));
+        if (!env)
+                return NULL;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                bool replaced = false;
+                for (size_t j = 0; j < n_vars; j++) {
+                        size_t klen = (size_t)(strchr(vars[j], '=') - vars[j]) + 1;
+                        if (strncmp(environ[i], vars[j], klen) == 0)
+                                replaced = true;
+                }
+                if (!replaced)
+                        env[k++] = environ[i];
+        }
+        for (size_t j = 0; j < n_vars; j++)
+                env[k++] = vars[j];
+        env[k] = NULL;
+        return env;
+}
+
+/* Spawn /bin/sh -c cmd. Returns the pid or -errno. */
+static pid_t activation_spawn(ipcfd *d, const char *cmd, const char *name) {
+        char v_dir[PATH_MAX + 32], v_name[IPCF_NAME_MAX + 32];
+        char v_noauto[] = "IPCF_NO_AUTOSTART=1";
+        snprintf(v_dir, sizeof(v_dir), "IPCF_RUNTIME_DIR=%s", d->runtime_dir);
+        snprintf(v_name, sizeof(v_name), "IPCF_ACTIVATED_NAME=%s", name);
+        char *vars[] = { v_dir, v_noauto, v_name };
+        char **env = activation_env(vars, ARRAY_SIZE(vars));
+        if (!env)
+                return -ENOMEM;
+
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &all);
+        /* Its own process group, so a start that times out can be stopped
+         * whole (the shell and whatever it started). */
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                POSIX_SPAWN_SETPGROUP);
+
+        char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)cmd, NULL };
+        pid_t pid;
+        int r = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, env);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        free(env);
+        return r ? -r : pid;
+}
+
+int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
+        activation *act = NULL;
+        unsigned live = 0;
+        dlist_for_each(pos, &d->activations) {
+                activation *x = dlist_entry(pos, activation, link);
+                if (strcmp(x->name, a->name) != 0)
+                        continue;
+                live++;
+                if (x->starting) {
+                        act = x;
+                        break;
+                }
+        }
+        if (!act) {
+                /* Bounds: children still alive (started before, detached)
+                 * count too, so repeated failing starts cannot pile up
+                 * processes. */
+                if (d->n_activations >= d->caps.activations || live >= ACTIVATION_PER_NAME_MAX)
+                        return -EBUSY;
+                act = calloc(1, sizeof(*act));
+                if (!act)
+                        return -ENOMEM;
+                act->d = d;
+                str_copy(act->name, a->name, sizeof(act->name));
+                dlist_init(&act->waiting);
+                loop_timer_init(&act->timer, activation_on_timer);
+                act->pidfd = -1;
+                pid_t pid = activation_spawn(d, rule->activate, a->name);
+                if (pid < 0) {
+                        log_error("activation of %s: spawn: %s", a->name, strerror((int)-pid));
+                        free(act);
+                        return -ENOEXEC;
+                }
+                act->pid = pid;
+                act->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+                /* Without pidfds (a kernel older than 5.3, or valgrind), the
+                 * SIGCHLD on the daemon's signalfd does the same job:
+                 * activation_sigchld(). */
+                bool no_pidfd = act->pidfd < 0 && (errno == ENOSYS || errno == EPERM);
+                if ((act->pidfd < 0 && !no_pidfd) ||
+                    (act->pidfd >= 0 && loop_io_add(d->loop, &act->io, act->pidfd, EPOLLIN,
+                                                    activation_on_exit) < 0) ||
+                    loop_timer_arm(d->loop, &act->timer,
+                                   now_ns() + (uint64_t)rule->activate_timeout_ms * 1000000u) < 0) {
+                        log_error("activation of %s: cannot watch pid %d", a->name, (int)pid);
+                        kill(pid, SIGKILL);
+                        waitpid(pid, NULL, 0);
+                        loop_io_del(d->loop, &act->io);
+                        loop_timer_cancel(d->loop, &act->timer);
+                        safe_close(act->pidfd);
+                        free(act);
+                        return -ENOEXEC;
+                }
+                act->starting = true;
+                dlist_add_tail(&d->activations, &act->link);
+                d->n_activations++;
+                log_debug("activation of %s: started pid %d: %s", a->name, (int)pid, rule->activate);
+        }
+        a->act = act;
+        dlist_add_tail(&act->waiting, &a->act_link);
+        return 0;
+}
+
+void activation_leave(alloc *a) {
+        dlist_del(&a->act_link);
+        a->act = NULL;
+}
+
+/* Called by REGISTER for every new registration. Only an exact name match
+ * counts: a program started for "printer-2" that registers "printer" does
+ * not satisfy allocations of "printer-2". */
+void activation_registered(ipcfd *d, const char *name) {
+        dlist_for_each(pos, &d->activations) {
+                activation *act = dlist_entry(pos, activation, link);
+                if (!act->starting || strcmp(act->name, name) != 0)
+                        continue;
+                act->starting = false;
+                loop_timer_cancel(d->loop, &act->timer);
+                log_debug("activation of %s: registered", name);
+                dlist_for_each_safe(p2, t2, &act->waiting)
+                        alloc_redispatch(dlist_entry(p2, alloc, act_link), -EBUSY, NULL, 0);
+        }
+}
+
+/* The pidfd is readable: the child exited (it is a zombie until reaped). */
+static void activation_on_exit(loop_io *io, uint32_t events) {
+        activation_check(container_of(io, activation, io));
+}
+
+void activation_sigchld(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &d->activations) {
+                activation *act = dlist_entry(pos, activation, link);
+                if (act->pidfd < 0)
+                        activation_check(act);
+        }
+}
+
+/* Reap act's child if it has exited, and act on it. */
+static void activation_check(activation *act) {
+        int st = 0;
+        pid_t r = waitpid(act->pid, &st, WNOHANG);
+        if (r == 0)
+                return; /* not yet */
+        if (act->starting) {
+                log_error("activation of %s: pid %d exited (status %d) before registering",
+                          act->name, (int)act->pid,
+                          WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+                activation_fail_waiting(act, -ENOEXEC);
+        } else {
+                log_debug("activation of %s: pid %d exited", act->name, (int)act->pid);
+        }
+        activation_free(act);
+}
+
+static void activation_on_timer(loop_timer *t) {
+        activation *act = container_of(t, activation, timer);
+        log_error("activation of %s: pid %d did not register in %s; stopping it", act->name,
+                  (int)act->pid, "time");
+        /* The start failed: stop the program (its whole process group) so
+         * failed starts do not accumulate; it stays watched until it exits.
+         * The next allocation starts it afresh. */
+        if (kill(-act->pid, SIGTERM) < 0)
+                kill(act->pid, SIGTERM);
+        activation_fail_waiting(act, -ETIMEDOUT);
+}
+
+void activation_free_all(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &d->activations) {
+                activation *act = dlist_entry(pos, activation, link);
+                dlist_for_each_safe(p2, t2, &act->waiting)
+                        activation_leave(dlist_entry(p2, alloc, act_link));
+                activation_free(act);
+        }
+}

@@ -1,0 +1,101 @@
+/*
+ * alloc.c — ipcf_alloc: Allocate(dest-appl-name, ipc characteristics).
+ *
+ * The request goes over the control connection with one end of a fresh
+ * socketpair (the reply socket); the daemon answers OK at once, and later sends
+ * the outcome — a FLOW or an ERROR — on the reply socket. Waiting there keeps
+ * the control connection free for other threads. The daemon enforces the
+ * timeout; we wait a little longer than it so that its verdict, not a local
+ * guess, decides. Receiving the FLOW, we acknowledge it with an OK; a requester
+ * that gave up closes the socket without one, and the daemon ends the flow.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+#define ALLOC_GRACE_MS 2000
+
+/* Wait for and interpret the one outcome message on the reply socket. */
+static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
+        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+                                           : deadline_from_timeout(timeout_ms + ALLOC_GRACE_MS);
+        struct pollfd pfd = { .fd = sock, .events = POLLIN };
+        for (;;) {
+                int r = poll(&pfd, 1, deadline_poll_ms(deadline));
+                if (r > 0)
+                        break;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                if (errno != EINTR)
+                        return -errno;
+        }
+        conn_reply *rep = malloc(sizeof(*rep));
+        if (!rep)
+                return -ENOMEM;
+        rep->n_fds = 0;
+        int r = conn_recv_own(sock, rep);
+        if (r < 0 && r != -EPROTO)
+                r = -EHOSTDOWN; /* the daemon died before deciding */
+        else if (r == 0 && rep->msg.type == CTL_ERROR)
+                r = conn_error_of(&rep->msg, ret_reason);
+        else if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != 5))
+                r = -EPROTO;
+        else if (r == 0 && (r = port_open_from_flow(&rep->msg, rep->fds)) >= 0) {
+                ctl_builder *ack = malloc(sizeof(*ack));
+                if (ack) {
+                        ctl_begin(ack, CTL_OK, 0);
+                        if (ctl_end(ack) > 0)
+                                (void)ctl_send(sock, ack, NULL, 0);
+                        free(ack);
+                }
+        }
+        conn_reply_done(rep);
+        free(rep);
+        return r;
+}
+
+int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms, ipcf_reason *ret_reason) {
+        ipcf_qos q;
+        struct ctl_qos_wire qw;
+        int sp[2], r;
+
+        if (!ctl_name_valid(name) || timeout_ms == 0 || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        if (qos)
+                q = *qos;
+        else
+                ipcf_qos_init(&q);
+        if (ctl_qos_normalize(&q) < 0)
+                return -EINVAL;
+        flow_layout l;
+        if (flow_layout_for(&q, &l) < 0)
+                return -EINVAL;
+        ctl_qos_to_wire(&q, &qw);
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return errno == EMFILE || errno == ENFILE ? -EMFILE : -errno;
+        conn_call *c = conn_call_new(CTL_ALLOC);
+        if (!c) {
+                close(sp[0]);
+                close(sp[1]);
+                return -ENOMEM;
+        }
+        ctl_put_str(&c->req, CTL_A_NAME, name);
+        ctl_put(&c->req, CTL_A_QOS, &qw, sizeof(qw));
+        ctl_put_u32(&c->req, CTL_A_TIMEOUT_MS, (uint32_t)timeout_ms);
+        r = conn_call_run(c, &sp[1], 1);
+        if (r < 0 && ret_reason)
+                *ret_reason = c->rep.reason;
+        conn_call_free(c);
+        close(sp[1]);
+        if (r >= 0)
+                r = alloc_outcome(sp[0], timeout_ms, ret_reason);
+        close(sp[0]);
+        return r;
+}

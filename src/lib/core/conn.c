@@ -1,0 +1,330 @@
+/*
+ * conn.c — the process's control connection to ipcfd.
+ *
+ * One SOCK_SEQPACKET connection per process, opened lazily and reopened after
+ * fork() (the child must not share its parent's request/reply stream) or after
+ * the daemon died. Requests are strictly request/reply, serialised by a mutex;
+ * every wait that can be long (an allocation, an incoming request) happens on
+ * a socket of its own, so holding the mutex is always brief.
+ *
+ * If no daemon answers and IPCF_NO_AUTOSTART is not 1, one is started for the
+ * user: double fork, setsid, stdio to <dir>/ipcfd.log, and the daemon's own
+ * lock file settles races between processes starting one at the same time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+/* How long a plain request may wait for its reply before the daemon is
+ * declared unresponsive. Replies are immediate by design. */
+#define CONN_REPLY_TIMEOUT_MS 30000
+#define CONN_START_TIMEOUT_MS 5000
+
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static int conn_fd = -1;
+static pid_t conn_pid;
+static _Atomic uint32_t conn_seq;
+static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+static char runtime_dir[PATH_MAX];
+
+uint32_t conn_next_seq(void) {
+        return atomic_fetch_add(&conn_seq, 1) + 1;
+}
+
+/* In the child of fork(): it is single-threaded, so a lock another thread of
+ * the parent held is simply reset. The inherited socket belongs to the
+ * parent's conversation: the child forgets it (closing our copy does not
+ * disturb the parent) and opens its own on its next request. */
+static void atfork_child(void) {
+        pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+        conn_lock = fresh;
+        conn_fd = safe_close(conn_fd);
+}
+
+static void conn_init_once(void) {
+        const char *d = getenv("IPCF_RUNTIME_DIR");
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        if (d && *d)
+                str_copy(runtime_dir, d, sizeof(runtime_dir));
+        else if (xdg && *xdg)
+                snprintf(runtime_dir, sizeof(runtime_dir), "%s/ipcf", xdg);
+        else
+                snprintf(runtime_dir, sizeof(runtime_dir), "/tmp/ipcf-%u", (unsigned)getuid());
+        pthread_atfork(NULL, NULL, atfork_child);
+}
+
+const char *ipcf_runtime_dir(void) {
+        pthread_once(&conn_once, conn_init_once);
+        return runtime_dir;
+}
+
+static int conn_try_connect(int *ret_fd) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", runtime_dir,
+                             CTL_SOCKET_NAME) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Where is ipcfd? $IPCF_DAEMON, else beside this program, else in PATH. */
+static int daemon_path(char *buf, size_t size) {
+        const char *env = getenv("IPCF_DAEMON");
+        if (env && *env) {
+                str_copy(buf, env, size);
+                return access(buf, X_OK) == 0 ? 0 : -ENOENT;
+        }
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = 0;
+                char *slash = strrchr(self, '/');
+                if (slash) {
+                        *slash = 0;
+                        if ((size_t)snprintf(buf, size, "%s/ipcfd", self) < size &&
+                            access(buf, X_OK) == 0)
+                                return 0;
+                }
+        }
+        const char *path = getenv("PATH");
+        if (!path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        while (*path) {
+                size_t len = strcspn(path, ":");
+                if (len && (size_t)snprintf(buf, size, "%.*s/ipcfd", (int)len, path) < size &&
+                    access(buf, X_OK) == 0)
+                        return 0;
+                path += len + (path[len] == ':');
+        }
+        return -ENOENT;
+}
+
+/* Start a daemon for this runtime dir, detached from this process. */
+static int conn_autostart(void) {
+        char bin[PATH_MAX], log[PATH_MAX + 16];
+        int r = daemon_path(bin, sizeof(bin));
+        if (r < 0)
+                return r;
+        if (mkdir(runtime_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        snprintf(log, sizeof(log), "%s/ipcfd.log", runtime_dir);
+        /* Everything the child needs is prepared before fork: after it, only
+         * async-signal-safe calls. */
+        char *const argv[] = { bin, "--runtime-dir", runtime_dir, NULL };
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                setsid();
+                if (fork() != 0)
+                        _exit(0);
+                int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (in >= 0)
+                        dup2(in, 0);
+                if (out >= 0) {
+                        dup2(out, 1);
+                        dup2(out, 2);
+                }
+                execv(bin, argv);
+                _exit(127);
+        }
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        return 0;
+}
+
+/* Under conn_lock: make sure conn_fd is a live connection of this process. */
+static int conn_ensure_locked(void) {
+        if (conn_fd >= 0 && conn_pid == getpid())
+                return 0;
+        conn_fd = safe_close(conn_fd);
+        int r = conn_try_connect(&conn_fd);
+        if (r == -EACCES || r == -EPERM)
+                return -EACCES;
+        if (r < 0) {
+                const char *no = getenv("IPCF_NO_AUTOSTART");
+                if (no && strcmp(no, "1") == 0)
+                        return -EHOSTDOWN;
+                if (conn_autostart() < 0)
+                        return -EHOSTDOWN;
+                uint64_t deadline = deadline_from_timeout(CONN_START_TIMEOUT_MS);
+                while ((r = conn_try_connect(&conn_fd)) < 0 && now_ns() < deadline)
+                        usleep(2000);
+                if (r < 0)
+                        return -EHOSTDOWN;
+        }
+        conn_pid = getpid();
+        return 0;
+}
+
+int ipcf_connect(void) {
+        pthread_once(&conn_once, conn_init_once);
+        pthread_mutex_lock(&conn_lock);
+        int r = conn_ensure_locked();
+        pthread_mutex_unlock(&conn_lock);
+        return r;
+}
+
+int conn_error_of(const ctl_msg *m, ipcf_reason *ret_reason) {
+        uint32_t e = 0, code = 0;
+        const char *text = NULL;
+        if (ctl_get_u32(m, CTL_A_ERRNO, &e) < 0 || e == 0 || e > 4095)
+                e = EPROTO;
+        if (ret_reason) {
+                memset(ret_reason, 0, sizeof(*ret_reason));
+                if (ctl_get_u32(m, CTL_A_END_CODE, &code) == 0 && code <= IPCF_END_PROTOCOL)
+                        ret_reason->code = (int)code;
+                if (ctl_get_str(m, CTL_A_REASON, IPCF_REASON_MAX, &text) == 0)
+                        str_copy(ret_reason->text, text, sizeof(ret_reason->text));
+        }
+        return -(int)e;
+}
+
+static int conn_wait_readable(int fd, int timeout_ms) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        for (;;) {
+                int r = poll(&pfd, 1, deadline_poll_ms(deadline));
+                if (r > 0)
+                        return 0;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep) {
+        int r;
+        uint32_t seq;
+
+        memset(&rep->msg, 0, sizeof(rep->msg));
+        rep->n_fds = 0;
+        memset(&rep->reason, 0, sizeof(rep->reason));
+        pthread_once(&conn_once, conn_init_once);
+
+        if ((r = ctl_end(req)) < 0)
+                return r;
+        seq = (uint32_t)(req->buf[8] | req->buf[9] << 8 | req->buf[10] << 16 |
+                         (uint32_t)req->buf[11] << 24);
+
+        pthread_mutex_lock(&conn_lock);
+        r = conn_ensure_locked();
+        if (r < 0)
+                goto out;
+        r = ctl_send(conn_fd, req, fds, n_fds);
+        if (r < 0) {
+                r = -EHOSTDOWN;
+                goto broken;
+        }
+        r = conn_wait_readable(conn_fd, CONN_REPLY_TIMEOUT_MS);
+        if (r < 0) {
+                r = -EHOSTDOWN;
+                goto broken;
+        }
+        ssize_t n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, 0);
+        if (n <= 0) {
+                r = -EHOSTDOWN;
+                goto broken;
+        }
+        if (ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 || rep->msg.seq != seq) {
+                /* The daemon speaks nonsense: drop the connection. */
+                r = -EPROTO;
+                goto broken;
+        }
+        switch (rep->msg.type) {
+        case CTL_OK:
+        case CTL_FLOW:
+                r = 0;
+                break;
+        case CTL_ERROR:
+                r = conn_error_of(&rep->msg, &rep->reason);
+                break;
+        default:
+                r = -EPROTO;
+                goto broken;
+        }
+out:
+        pthread_mutex_unlock(&conn_lock);
+        return r;
+broken:
+        conn_fd = safe_close(conn_fd);
+        pthread_mutex_unlock(&conn_lock);
+        return r;
+}
+
+int conn_recv_own(int sock, conn_reply *rep) {
+        ssize_t n = ctl_recv(sock, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, MSG_DONTWAIT);
+        if (n == 0)
+                return -EHOSTDOWN;
+        if (n < 0)
+                return (int)n;
+        return ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 ? -EPROTO : 0;
+}
+
+int conn_recv_own_wait(int sock, conn_reply *rep, int timeout_ms) {
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        for (;;) {
+                rep->n_fds = 0;
+                int r = conn_recv_own(sock, rep);
+                conn_reply_done(rep);
+                if (r != -EAGAIN)
+                        return r;
+                if (timeout_ms == 0)
+                        return -EAGAIN;
+                struct pollfd pfd = { .fd = sock, .events = POLLIN };
+                int pr = poll(&pfd, 1, deadline_poll_ms(deadline));
+                if (pr == 0 || (pr < 0 && errno == EINTR && now_ns() >= deadline))
+                        return -ETIMEDOUT;
+                if (pr < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+void conn_reply_done(conn_reply *rep) {
+        for (unsigned i = 0; i < rep->n_fds; i++)
+                rep->fds[i] = safe_close(rep->fds[i]);
+        rep->n_fds = 0;
+}
+
+conn_call *conn_call_new(uint16_t type) {
+        conn_call *c = malloc(sizeof(*c));
+        if (!c)
+                return NULL;
+        c->rep.n_fds = 0;
+        ctl_begin(&c->req, type, conn_next_seq());
+        return c;
+}
+
+int conn_call_run(conn_call *c, const int *fds, unsigned n_fds) {
+        return conn_request(&c->req, fds, n_fds, &c->rep);
+}
+
+void conn_call_free(conn_call *c) {
+        if (!c)
+                return;
+        conn_reply_done(&c->rep);
+        free(c);
+}

@@ -1,0 +1,167 @@
+/*
+ * misc.c — qos defaults, error texts, and the facility's listing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+void ipcf_qos_init(ipcf_qos *qos) {
+        if (!qos)
+                return;
+        memset(qos, 0, sizeof(*qos));
+        qos->size = sizeof(*qos);
+        qos->capacity = IPCF_CAPACITY_BOUNDED;
+        qos->mode = IPCF_MODE_MESSAGE;
+        qos->full = IPCF_FULL_BLOCK;
+        qos->max_bytes = 0; /* the default of whichever capacity is chosen */
+        qos->max_msg_size = QOS_DEFAULT_MAX_MSG;
+        qos->spin_us = QOS_DEFAULT_SPIN_US;
+        qos->cache_msgs = 1;
+}
+
+const char *ipcf_strerror(int err) {
+        switch (err < 0 ? -err : err) {
+        case 0: return "success";
+        case EAGAIN: return "would block";
+        case ETIMEDOUT: return "timed out";
+        case ENOENT: return "no such name";
+        case EACCES: return "access denied by the facility's policy";
+        case ECONNREFUSED: return "refused by the target";
+        case EPIPE: return "flow ended by its peer";
+        case ECONNRESET: return "peer died";
+        case EPROTO: return "peer broke the flow protocol";
+        case EMSGSIZE: return "message too large";
+        case ENOBUFS: return "queue memory limit reached";
+        case EHOSTDOWN: return "IPC facility (ipcfd) not running";
+        case EBADF: return "not a valid handle";
+        case EINVAL: return "invalid argument";
+        case EBUSY: return "busy: every registrant's backlog is full";
+        case EDQUOT: return "over quota";
+        case ENOEXEC: return "could not start the target program";
+        case ECANCELED: return "request withdrawn by its requester";
+        case EADDRINUSE: return "name held exclusively";
+        case EMFILE: return "out of file descriptors";
+        case ENOMEM: return "out of memory";
+        case ENAMETOOLONG: return "name too long";
+        case EOPNOTSUPP: return "not supported for this flow";
+        case EIDRM: return "shared-memory group dissolved";
+        case ERANGE: return "outside the group's memory";
+        case ENOTRECOVERABLE: return "group lock unusable: its holder died and it was not repaired";
+        case EEXIST: return "name exists";
+        default: return strerror(err < 0 ? -err : err);
+        }
+}
+
+static void name_from_wire(const struct ctl_name_entry_wire *w, ipcf_name_entry *e) {
+        memset(e, 0, sizeof(*e));
+        memcpy(e->name, w->name, IPCF_NAME_MAX);
+        e->pid = (pid_t)le32toh(w->pid);
+        e->uid = (uid_t)le32toh(w->uid);
+        e->flows = le32toh(w->flows);
+        e->pending = le32toh(w->pending);
+}
+
+static void flow_from_wire(const struct ctl_flow_entry_wire *w, ipcf_flow_entry *e) {
+        memset(e, 0, sizeof(*e));
+        e->id = le64toh(w->id);
+        memcpy(e->name, w->name, IPCF_NAME_MAX);
+        e->pid_a = (pid_t)le32toh(w->pid_a);
+        e->pid_b = (pid_t)le32toh(w->pid_b);
+        ctl_qos_from_wire(&w->qos, &e->qos);
+        e->msgs_ab = le64toh(w->msgs_ab);
+        e->bytes_ab = le64toh(w->bytes_ab);
+        e->queued_ab = le64toh(w->queued_ab);
+        e->msgs_ba = le64toh(w->msgs_ba);
+        e->bytes_ba = le64toh(w->bytes_ba);
+        e->queued_ba = le64toh(w->queued_ba);
+        e->state = le32toh(w->state);
+        e->drops = le32toh(w->drops);
+}
+
+/* Append the entries of one LIST reply to l (arrays grown as needed). */
+static int list_absorb(ipcf_listing *l, const ctl_msg *m, size_t *cap_n, size_t *cap_f,
+                       uint32_t *ret_entries) {
+        size_t cur = 0;
+        uint16_t t, len;
+        const void *v;
+        *ret_entries = 0;
+        while (ctl_attr_next(m, &cur, &t, &v, &len)) {
+                if (t == CTL_A_NAME_ENTRY && len == sizeof(struct ctl_name_entry_wire)) {
+                        if (l->n_names == *cap_n) {
+                                size_t n = *cap_n ? *cap_n * 2 : 64;
+                                void *a = realloc(l->names, n * sizeof(*l->names));
+                                if (!a)
+                                        return -ENOMEM;
+                                l->names = a;
+                                *cap_n = n;
+                        }
+                        struct ctl_name_entry_wire w;
+                        memcpy(&w, v, sizeof(w));
+                        name_from_wire(&w, &l->names[l->n_names++]);
+                        (*ret_entries)++;
+                } else if (t == CTL_A_FLOW_ENTRY && len == sizeof(struct ctl_flow_entry_wire)) {
+                        if (l->n_flows == *cap_f) {
+                                size_t n = *cap_f ? *cap_f * 2 : 64;
+                                void *a = realloc(l->flows, n * sizeof(*l->flows));
+                                if (!a)
+                                        return -ENOMEM;
+                                l->flows = a;
+                                *cap_f = n;
+                        }
+                        struct ctl_flow_entry_wire w;
+                        memcpy(&w, v, sizeof(w));
+                        flow_from_wire(&w, &l->flows[l->n_flows++]);
+                        (*ret_entries)++;
+                }
+        }
+        return 0;
+}
+
+int ipcf_list(ipcf_listing **ret) {
+        if (!ret)
+                return -EINVAL;
+        ipcf_listing *l = calloc(1, sizeof(*l));
+        size_t cap_n = 0, cap_f = 0;
+        uint32_t skip = 0, more = 1;
+        int r = l ? 0 : -ENOMEM;
+        /* Page by page: each reply is one control message. */
+        while (r == 0 && more) {
+                conn_call *c = conn_call_new(CTL_LIST);
+                if (!c) {
+                        r = -ENOMEM;
+                        break;
+                }
+                ctl_put_u32(&c->req, CTL_A_LIST_SKIP, skip);
+                r = conn_call_run(c, NULL, 0);
+                if (r == 0) {
+                        uint32_t pid = 0, got = 0;
+                        more = 0;
+                        (void)ctl_get_u32(&c->rep.msg, CTL_A_PID, &pid);
+                        (void)ctl_get_u64(&c->rep.msg, CTL_A_UPTIME_MS, &l->daemon_uptime_ms);
+                        (void)ctl_get_u32(&c->rep.msg, CTL_A_LIST_MORE, &more);
+                        l->daemon_pid = (pid_t)pid;
+                        r = list_absorb(l, &c->rep.msg, &cap_n, &cap_f, &got);
+                        if (got == 0)
+                                more = 0; /* no progress: stop rather than loop */
+                        skip += got;
+                }
+                conn_call_free(c);
+        }
+        if (r < 0) {
+                ipcf_listing_free(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+void ipcf_listing_free(ipcf_listing *l) {
+        if (!l)
+                return;
+        free(l->names);
+        free(l->flows);
+        free(l);
+}

@@ -1,0 +1,308 @@
+/*
+ * port.c — one end of a flow: made from the daemon's FLOW message, queried,
+ * and ended.
+ *
+ * Rules: sizes come from the qos the daemon granted, never from the shared
+ * memory; the memfd must be at least that big (it is sealed against
+ * shrinking, so the mapping can never turn into SIGBUS under us). The flow
+ * ends for this side at ipcf_dealloc(); the memory is unmapped when the last
+ * call using the port returns.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+int port_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+        if (pid <= 0)
+                return -1;
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (fd >= 0)
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
+#else
+        return -1;
+#endif
+}
+
+/* Fill p (zeroed) from a FLOW message; takes the fds on success. */
+static int port_init_from_flow(port *p, const ctl_msg *m, int fds[5]) {
+        struct ctl_qos_wire qw;
+        struct ctl_peer_wire pw;
+        uint64_t flow_id, shm_size;
+        uint32_t side;
+        const char *peer_name;
+        struct stat st;
+        int r = -EPROTO;
+
+        if (ctl_get_u64(m, CTL_A_FLOW_ID, &flow_id) < 0 ||
+            ctl_get_u32(m, CTL_A_SIDE, &side) < 0 || side > 1 ||
+            ctl_get_fixed(m, CTL_A_QOS, &qw, sizeof(qw)) < 0 ||
+            ctl_get_u64(m, CTL_A_SHM_SIZE, &shm_size) < 0 ||
+            ctl_get_fixed(m, CTL_A_PEER, &pw, sizeof(pw)) < 0 ||
+            ctl_get_str(m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &peer_name) < 0)
+                goto fail;
+        for (int i = 0; i < 5; i++)
+                if (fds[i] < 0)
+                        goto fail;
+
+        ctl_qos_from_wire(&qw, &p->qos);
+        if (ctl_qos_normalize(&p->qos) < 0 || flow_layout_for(&p->qos, &p->layout) < 0 ||
+            p->layout.total != shm_size || fstat(fds[0], &st) < 0 ||
+            (uint64_t)st.st_size < p->layout.total)
+                goto fail;
+
+        int mflags = MAP_SHARED | (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED ? MAP_NORESERVE : 0);
+        p->mem = mmap(NULL, p->layout.total, PROT_READ | PROT_WRITE, mflags, fds[0], 0);
+        if (p->mem == MAP_FAILED) {
+                r = -errno;
+                p->mem = NULL;
+                goto fail;
+        }
+        p->hdr = flow_hdr_of(p->mem);
+        if (p->hdr->magic != FLOW_MAGIC || p->hdr->version != FLOW_VERSION) {
+                munmap(p->mem, p->layout.total);
+                goto fail;
+        }
+        p->flow_id = flow_id;
+        p->side = (int)side;
+        p->my_end = &p->hdr->end[side];
+        p->peer_end = &p->hdr->end[1 - side];
+        p->my_run = &p->hdr->run[side];
+        p->peer_run = &p->hdr->run[1 - side];
+        ring_prod_init(&p->prod, flow_ctl_of(p->mem, (int)side),
+                       flow_data_of(p->mem, &p->layout, (int)side), p->layout.ring_size, &p->qos);
+        ring_cons_init(&p->cons, flow_ctl_of(p->mem, 1 - (int)side),
+                       flow_data_of(p->mem, &p->layout, 1 - (int)side), p->layout.ring_size,
+                       &p->qos);
+        close(fds[0]);
+        p->memfd = -1;
+        p->efd_rx = fds[1];
+        p->efd_tx = fds[2];
+        p->peer_efd_rx = fds[3];
+        p->peer_efd_tx = fds[4];
+        for (int i = 0; i < 5; i++)
+                fds[i] = -1;
+        str_copy(p->peer.name, peer_name, sizeof(p->peer.name));
+        p->peer.pid = (pid_t)le32toh(pw.pid);
+        p->peer.uid = (uid_t)le32toh(pw.uid);
+        p->peer.gid = (gid_t)le32toh(pw.gid);
+        p->peer_pidfd = port_pidfd_open(p->peer.pid);
+        p->rx_unset = p->tx_unset = true;
+        return 0;
+fail:
+        return r;
+}
+
+int port_open_from_flow(const ctl_msg *m, int fds[5]) {
+        int h;
+        port *p = handle_alloc(HANDLE_PORT, &h);
+        if (!p)
+                return -EMFILE;
+        int r = port_init_from_flow(p, m, fds);
+        if (r < 0) {
+                handle_abort(p);
+                return r;
+        }
+        handle_publish(p);
+        return h;
+}
+
+void port_destroy(port *p) {
+        munmap(p->mem, p->layout.total);
+        safe_close(p->efd_rx);
+        safe_close(p->efd_tx);
+        safe_close(p->peer_efd_rx);
+        safe_close(p->peer_efd_tx);
+        safe_close(p->peer_pidfd);
+        safe_close(p->memfd);
+        for (struct cached_msg *c = p->cache_head, *n; c; c = n) {
+                n = c->next;
+                free(c);
+        }
+}
+
+int port_end_error(port *p) {
+        if (atomic_load_explicit(&p->broken, memory_order_relaxed))
+                return -EPROTO;
+        if (atomic_load_explicit(&p->closed, memory_order_relaxed))
+                return -EPIPE;
+        uint32_t code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+        if (code == IPCF_END_PEER_DIED)
+                return -ECONNRESET;
+        if (code != IPCF_END_NONE)
+                return -EPIPE;
+        if (atomic_load_explicit(&p->peer_gone, memory_order_acquire)) {
+                /* The process exited without ending the flow: re-read the end
+                 * record, which it may have written just before exiting. */
+                code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+                return code == IPCF_END_NONE || code == IPCF_END_PEER_DIED ? -ECONNRESET : -EPIPE;
+        }
+        return 0;
+}
+
+int ipcf_end_reason(int h, ipcf_reason *ret) {
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        if (!ret) {
+                handle_put(p);
+                return -EINVAL;
+        }
+        memset(ret, 0, sizeof(*ret));
+        uint32_t code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+        if (atomic_load(&p->broken)) {
+                ret->code = IPCF_END_PROTOCOL;
+                str_copy(ret->text, "peer broke the flow protocol", sizeof(ret->text));
+        } else if (code >= IPCF_END_DEALLOC && code <= IPCF_END_PROTOCOL) {
+                ret->code = (int)code;
+                /* Copy what the peer wrote, then make sure it is a string. */
+                memcpy(ret->text, p->peer_end->reason, sizeof(ret->text));
+                ret->text[IPCF_REASON_MAX] = 0;
+                if (code == IPCF_END_PEER_DIED && !ret->text[0])
+                        str_copy(ret->text, "peer died", sizeof(ret->text));
+        } else if (atomic_load(&p->peer_gone)) {
+                ret->code = IPCF_END_PEER_DIED;
+                str_copy(ret->text, "peer died", sizeof(ret->text));
+        }
+        handle_put(p);
+        return 0;
+}
+
+/* Copy size bytes at offset of port h's struct (a field fixed at creation). */
+static int port_copy_field(int h, size_t offset, void *ret, size_t size) {
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        if (ret)
+                memcpy(ret, (const char *)p + offset, size);
+        handle_put(p);
+        return ret ? 0 : -EINVAL;
+}
+
+int ipcf_peer(int h, ipcf_peer_info *ret) {
+        return port_copy_field(h, offsetof(port, peer), ret, sizeof(*ret));
+}
+
+int ipcf_qos_get(int h, ipcf_qos *ret) {
+        return port_copy_field(h, offsetof(port, qos), ret, sizeof(*ret));
+}
+
+int ipcf_stats(int h, ipcf_port_stats *ret) {
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        if (!ret) {
+                handle_put(p);
+                return -EINVAL;
+        }
+        memset(ret, 0, sizeof(*ret));
+        ret->msgs_out = atomic_load(&p->prod.ctl->msgs_w);
+        ret->bytes_out = atomic_load(&p->prod.ctl->bytes_w);
+        ret->msgs_in = atomic_load(&p->cons.ctl->msgs_r);
+        ret->bytes_in = atomic_load(&p->cons.ctl->bytes_r);
+        ret->queued_out = ring_queued(p->prod.ctl, p->layout.ring_size);
+        ret->queued_in = ring_queued(p->cons.ctl, p->layout.ring_size);
+        plock_lock(&p->wlock);
+        ret->cached = p->cache_n;
+        plock_unlock(&p->wlock);
+        handle_put(p);
+        return 0;
+}
+
+int ipcf_fd(int h) {
+        port *p = handle_get_port(h);
+        if (!p) {
+                reg *r = handle_get_reg(h);
+                if (!r)
+                        return service_fd(h);
+                int fd = r->sock;
+                handle_put(r);
+                return fd;
+        }
+        plock_lock(&p->rlock);
+        if (!p->poll_rx) {
+                p->poll_rx = true;
+                port_rearm_rx(p);
+        }
+        plock_unlock(&p->rlock);
+        int fd = p->efd_rx;
+        handle_put(p);
+        return fd;
+}
+
+int ipcf_fd_send(int h) {
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        plock_lock(&p->wlock);
+        if (!p->poll_tx) {
+                p->poll_tx = true;
+                port_rearm_tx(p);
+        }
+        plock_unlock(&p->wlock);
+        int fd = p->efd_tx;
+        handle_put(p);
+        return fd;
+}
+
+/* Tell the daemon (bookkeeping only; the peer learns from shared memory). */
+static void dealloc_tell_daemon(uint64_t flow_id, int side, const char *reason) {
+        if (flow_id == 0)
+                return; /* a pipe: the daemon never knew it */
+        conn_call *c = conn_call_new(CTL_DEALLOC);
+        if (!c)
+                return;
+        ctl_put_u64(&c->req, CTL_A_FLOW_ID, flow_id);
+        ctl_put_u32(&c->req, CTL_A_SIDE, (uint32_t)side);
+        ctl_put_str(&c->req, CTL_A_REASON, reason);
+        (void)conn_call_run(c, NULL, 0);
+        conn_call_free(c);
+}
+
+int ipcf_dealloc(int h, const char *reason) {
+        port *p = handle_close(h, HANDLE_PORT);
+        char text[IPCF_REASON_MAX + 1];
+
+        if (!p)
+                return -EBADF;
+        str_copy(text, reason ? reason : "", sizeof(text));
+
+        plock_lock(&p->wlock);
+        /* Deliver what the sender's cache still holds, waiting a little. */
+        uint64_t deadline = deadline_from_timeout(1000);
+        while (p->cache_n && port_end_error(p) == 0) {
+                if (port_flush_cache_locked(p) < 0 || !p->cache_n)
+                        break;
+                size_t len = p->cache_head->len;
+                if (port_wait_tx(p, len, deadline, false) < 0)
+                        break;
+        }
+        atomic_store(&p->closed, true);
+        /* The reason first, then the code that makes it valid (release). */
+        if (atomic_load(&p->my_end->code) == IPCF_END_NONE) {
+                memset(p->my_end->reason, 0, sizeof(p->my_end->reason));
+                memcpy(p->my_end->reason, text, strlen(text));
+                atomic_store_explicit(&p->my_end->code, IPCF_END_DEALLOC, memory_order_release);
+        }
+        plock_unlock(&p->wlock);
+
+        /* Ring both of the peer's descriptors (its reader and its writer wake),
+         * and our own, for threads of ours still waiting on this port. */
+        efd_signal(p->peer_efd_rx);
+        efd_signal(p->peer_efd_tx);
+        efd_signal(p->efd_rx);
+        efd_signal(p->efd_tx);
+        dealloc_tell_daemon(p->flow_id, p->side, text);
+        handle_put(p); /* the last put unmaps it */
+        return 0;
+}

@@ -1,0 +1,212 @@
+/*
+ * reg.c — registering names and deciding incoming allocation requests.
+ *
+ * A registration owns a SOCK_SEQPACKET socket on which the daemon sends one
+ * REQUEST message per pending request, so the socket is readable exactly when
+ * a request waits (that socket is what ipcf_fd() returns for it). Decisions go
+ * back over the process's control connection (conn.c).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+void reg_destroy(reg *r) {
+        safe_close(r->sock);
+}
+
+int ipcf_register(const char *name, const ipcf_reg_opts *opts) {
+        if (opts && (opts->flags & ~(uint32_t)IPCF_REG_EXCLUSIVE))
+                return -EINVAL;
+        return reg_register(name, opts, 0);
+}
+
+int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags) {
+        ipcf_reg_opts o = { 0 };
+        uint64_t reg_id;
+        int r;
+
+        if (!ctl_name_valid(name))
+                return -EINVAL;
+        if (opts)
+                o = *opts;
+        o.flags |= internal_flags;
+        conn_call *c = conn_call_new(CTL_REGISTER);
+        if (!c)
+                return -ENOMEM;
+        ctl_put_str(&c->req, CTL_A_NAME, name);
+        ctl_put_u32(&c->req, CTL_A_REG_FLAGS, o.flags);
+        ctl_put_u32(&c->req, CTL_A_BACKLOG, o.backlog ? o.backlog : 64);
+        r = conn_call_run(c, NULL, 0);
+        if (r < 0)
+                goto out;
+        r = -EPROTO;
+        if (ctl_get_u64(&c->rep.msg, CTL_A_REG_ID, &reg_id) < 0 || c->rep.n_fds != 1)
+                goto out;
+        int h;
+        reg *g = handle_alloc(HANDLE_REG, &h);
+        if (!g) {
+                r = -EMFILE; /* the daemon drops the registration when the socket closes */
+                goto out;
+        }
+        g->reg_id = reg_id;
+        g->sock = c->rep.fds[0];
+        c->rep.fds[0] = -1;
+        str_copy(g->name, name, sizeof(g->name));
+        handle_publish(g);
+        r = h;
+out:
+        conn_call_free(c);
+        return r;
+}
+
+int ipcf_unregister(int h) {
+        reg *g = handle_close(h, HANDLE_REG);
+        if (!g)
+                return -EBADF;
+        conn_call *c = conn_call_new(CTL_UNREGISTER);
+        if (c) {
+                ctl_put_u64(&c->req, CTL_A_REG_ID, g->reg_id);
+                (void)conn_call_run(c, NULL, 0); /* a dead daemon has forgotten it anyway */
+                conn_call_free(c);
+        }
+        handle_put(g);
+        return 0;
+}
+
+int reg_take_flow(int h) {
+        reg *g = handle_get_reg(h);
+        if (!g)
+                return -EBADF;
+        conn_reply *rep = malloc(sizeof(*rep));
+        int r = -ENOMEM;
+        if (rep) {
+                rep->n_fds = 0;
+                r = conn_recv_own(g->sock, rep);
+                if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != 5))
+                        r = -EPROTO;
+                else if (r == 0)
+                        r = port_open_from_flow(&rep->msg, rep->fds);
+                conn_reply_done(rep);
+                free(rep);
+        }
+        handle_put(g);
+        return r;
+}
+
+/* Parse one REQUEST into *ret. */
+static int request_parse(const ctl_msg *m, ipcf_request *ret) {
+        const char *name, *pname;
+        struct ctl_qos_wire qw;
+        struct ctl_peer_wire pw;
+
+        if (m->type != CTL_REQUEST ||
+            ctl_get_u64(m, CTL_A_REQ_ID, &ret->id) < 0 ||
+            ctl_get_str(m, CTL_A_NAME, IPCF_NAME_MAX, &name) < 0 ||
+            ctl_get_fixed(m, CTL_A_PEER, &pw, sizeof(pw)) < 0 ||
+            ctl_get_str(m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &pname) < 0 ||
+            ctl_get_fixed(m, CTL_A_QOS, &qw, sizeof(qw)) < 0)
+                return -EPROTO;
+        str_copy(ret->name, name, sizeof(ret->name));
+        str_copy(ret->from.name, pname, sizeof(ret->from.name));
+        ret->from.pid = (pid_t)le32toh(pw.pid);
+        ret->from.uid = (uid_t)le32toh(pw.uid);
+        ret->from.gid = (gid_t)le32toh(pw.gid);
+        ctl_qos_from_wire(&qw, &ret->qos);
+        return 0;
+}
+
+int ipcf_request_next(int h, ipcf_request *ret, int timeout_ms) {
+        if (!ret || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        reg *g = handle_get_reg(h);
+        if (!g)
+                return -EBADF;
+        conn_reply *rep = malloc(sizeof(*rep));
+        int r = rep ? conn_recv_own_wait(g->sock, rep, timeout_ms) : -ENOMEM;
+        if (r == 0) {
+                ipcf_request req;
+                r = request_parse(&rep->msg, &req);
+                if (r == 0)
+                        *ret = req;
+        }
+        free(rep);
+        handle_put(g);
+        return r;
+}
+
+/* Send ACCEPT or REFUSE for req on registration g; for ACCEPT, make the port. */
+static int decide(reg *g, const ipcf_request *req, bool accept, const char *reason) {
+        conn_call *c = conn_call_new(accept ? CTL_ACCEPT : CTL_REFUSE);
+        if (!c)
+                return -ENOMEM;
+        ctl_put_u64(&c->req, CTL_A_REG_ID, g->reg_id);
+        ctl_put_u64(&c->req, CTL_A_REQ_ID, req->id);
+        if (!accept) {
+                char text[IPCF_REASON_MAX + 1];
+                str_copy(text, reason ? reason : "", sizeof(text));
+                ctl_put_str(&c->req, CTL_A_REASON, text);
+        }
+        int r = conn_call_run(c, NULL, 0);
+        if (r == 0 && accept) {
+                if (c->rep.msg.type != CTL_FLOW || c->rep.n_fds != 5) {
+                        r = -EPROTO;
+                } else {
+                        r = port_open_from_flow(&c->rep.msg, c->rep.fds);
+                }
+        }
+        conn_call_free(c);
+        return r;
+}
+
+int ipcf_request_accept(int h, const ipcf_request *req) {
+        if (!req)
+                return -EINVAL;
+        reg *g = handle_get_reg(h);
+        if (!g)
+                return -EBADF;
+        int r = decide(g, req, true, NULL);
+        handle_put(g);
+        return r;
+}
+
+int ipcf_request_refuse(int h, const ipcf_request *req, const char *reason) {
+        if (!req)
+                return -EINVAL;
+        reg *g = handle_get_reg(h);
+        if (!g)
+                return -EBADF;
+        int r = decide(g, req, false, reason);
+        handle_put(g);
+        return r;
+}
+
+int ipcf_accept(int h, ipcf_request *ret_req, int timeout_ms) {
+        if (lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        for (;;) {
+                ipcf_request req;
+                int left = timeout_ms;
+                if (timeout_ms > 0) {
+                        left = deadline_poll_ms(deadline);
+                        if (left == 0)
+                                return -ETIMEDOUT;
+                }
+                int r = ipcf_request_next(h, &req, left);
+                if (r < 0)
+                        return r;
+                r = ipcf_request_accept(h, &req);
+                if (r == -ECANCELED || r == -ENOENT)
+                        continue; /* withdrawn by its requester (long ago): take the next */
+                if (r >= 0 && ret_req)
+                        *ret_req = req;
+                return r;
+        }
+}

@@ -1,0 +1,239 @@
+/*
+ * wait.c — how a side of a flow waits, and how it wakes the other.
+ *
+ * A waiting side first SPINS, for at most qos.spin_us and only while the peer
+ * is running on another CPU (spinning against a peer that shares our CPU, or
+ * sleeps, only delays it). Then it SLEEPS in poll() on its own eventfd (and
+ * the peer's pidfd, so the death of the peer wakes it even without the
+ * daemon).
+ *
+ * The wake-up protocol has no lost wake-ups (the trap in ANCHORS.md: never
+ * sleep on one word while the waker clears another):
+ *   waiter:  want = 1 (seq_cst); FENCE; if (condition) { want = 0; return; } poll(efd)
+ *   waker:   publish (seq_cst store, ring.c); if (load(want) && exchange(want, 0)) write(efd)
+ * Both sides order their store before their load (a seq_cst store then a
+ * seq_cst load on the waker's side: on x86 the store is the one locked
+ * instruction of the fast path), so either the waiter sees the publication or
+ * the waker sees want = 1 and rings; the eventfd keeps the ring until the
+ * waiter reads it, so a ring that comes before poll() is not lost.
+ *
+ * Poll mode (after ipcf_fd / ipcf_fd_send) keeps the eventfd's readiness exact:
+ * whenever this side leaves its queue empty (or finds no room), it drains the
+ * eventfd, sets want, fences and re-checks, ringing itself if the state
+ * changed meanwhile.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+typedef bool (*wait_cond)(port *p, const void *arg);
+
+static void run_note_cpu(port *p, unsigned cpu) {
+        if (atomic_load_explicit(&p->my_run->cpu, memory_order_relaxed) != cpu)
+                atomic_store_explicit(&p->my_run->cpu, cpu, memory_order_relaxed);
+}
+
+/* Will spinning for the peer pay? Only if it runs on another CPU, is not
+ * asleep, and — if it is itself waiting — has work from us (our ring to it is
+ * not empty): two sides waiting for each other with nothing in between would
+ * spin for nothing. (A peer leaves its wait before it consumes our message, so
+ * a reply on its way always counts as running.) */
+bool port_peer_spinnable(port *p, unsigned my_cpu) {
+        if (atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) ||
+            atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == my_cpu)
+                return false;
+        if (!atomic_load_explicit(&p->peer_run->waiting, memory_order_relaxed))
+                return true;
+        return atomic_load_explicit(&p->prod.ctl->tail, memory_order_relaxed) !=
+               atomic_load_explicit(&p->prod.ctl->head, memory_order_relaxed);
+}
+
+/* Spin on cond within the budget; true if it became true.
+ *
+ * Catching up: once both sides of an exchange have fallen asleep (a hiccup
+ * longer than the spin budget), each finds the other asleep when it starts to
+ * wait, so neither spins and every turn pays a wake-up through the kernel —
+ * for good. A side whose last sleep was short (its peer answered within
+ * CATCH_UP_NS: it is busy with us) therefore spins once for up to
+ * CATCH_UP_FACTOR x spin_us even if the peer sleeps: longer than a wake-up
+ * takes, so the exchange gets back into step. */
+#define CATCH_UP_NS 200000u
+#define CATCH_UP_FACTOR 5u
+
+static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
+        int c = sched_getcpu();
+        unsigned cpu = c < 0 ? 0 : (unsigned)c;
+        run_note_cpu(p, cpu);
+        bool catch_up = atomic_exchange_explicit(&p->catch_up, false, memory_order_relaxed);
+        if (!p->qos.spin_us)
+                return false;
+        if (catch_up ? atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == cpu
+                     : !port_peer_spinnable(p, cpu))
+                return false;
+        uint64_t budget = (uint64_t)p->qos.spin_us * 1000u * (catch_up ? CATCH_UP_FACTOR : 1u);
+        uint64_t limit = now_ns() + budget;
+        if (limit > deadline)
+                limit = deadline;
+        for (unsigned i = 1;; i++) {
+                if (cond(p, arg))
+                        return true;
+                cpu_relax();
+                if ((i & 63) == 0 && (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu))))
+                        return false;
+        }
+}
+
+/* One sleep: announce want, re-check, poll. Returns 0 when woken or the
+ * condition holds, -ETIMEDOUT when the deadline passed. */
+static int sleep_once(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, const void *arg,
+                      uint64_t deadline) {
+        struct pollfd pfd[2] = { { .fd = efd, .events = POLLIN },
+                                 { .fd = p->peer_pidfd, .events = POLLIN } };
+        int r;
+
+        atomic_store_explicit(&p->my_run->blocked, 1, memory_order_relaxed);
+        atomic_store(want, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (cond(p, arg)) {
+                r = 0;
+                goto out;
+        }
+        int timeout = deadline_poll_ms(deadline);
+        if (timeout == 0) {
+                r = -ETIMEDOUT;
+                goto out;
+        }
+        r = poll(pfd, p->peer_pidfd >= 0 ? 2 : 1, timeout);
+        if (r < 0)
+                r = 0; /* EINTR: the caller re-checks and sleeps again */
+        else if (r == 0)
+                r = -ETIMEDOUT;
+        else {
+                if (pfd[1].revents)
+                        atomic_store(&p->peer_gone, true);
+                if (pfd[0].revents) {
+                        efd_drain(efd);
+                        if (efd == p->efd_rx)
+                                p->rx_unset = true;
+                        else
+                                p->tx_unset = true;
+                }
+                r = 0;
+        }
+out:
+        atomic_store_explicit(want, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->my_run->blocked, 0, memory_order_relaxed);
+        return r;
+}
+
+static bool flow_over(port *p) {
+        return port_end_error(p) != 0;
+}
+
+static int wait_for(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, const void *arg,
+                    uint64_t deadline, bool timeout_zero) {
+        if (cond(p, arg))
+                return 0;
+        if (timeout_zero)
+                return -EAGAIN;
+        int r = 0;
+        atomic_store_explicit(&p->my_run->waiting, 1, memory_order_relaxed);
+        if (!spin_until(p, cond, arg, deadline)) {
+                uint64_t slept = now_ns();
+                for (;;) {
+                        int s = sleep_once(p, efd, want, cond, arg, deadline);
+                        if (cond(p, arg)) {
+                                /* Answered soon: the peer is busy with us. */
+                                if (now_ns() - slept < CATCH_UP_NS)
+                                        atomic_store_explicit(&p->catch_up, true,
+                                                              memory_order_relaxed);
+                                break;
+                        }
+                        if (s == -ETIMEDOUT || now_ns() >= deadline) {
+                                r = -ETIMEDOUT;
+                                break;
+                        }
+                }
+        }
+        atomic_store_explicit(&p->my_run->waiting, 0, memory_order_relaxed);
+        return r;
+}
+
+static bool cond_rx(port *p, const void *arg) {
+        return ring_ready(&p->cons) || flow_over(p) ||
+               atomic_load_explicit(&p->kick, memory_order_acquire) != *(const uint32_t *)arg;
+}
+
+static bool cond_tx(port *p, const void *arg) {
+        return ring_can_reserve(&p->prod, *(const size_t *)arg) != -EAGAIN || flow_over(p);
+}
+
+static bool cond_passed(port *p, const void *arg) {
+        return ring_passed(&p->prod, *(const uint64_t *)arg) || flow_over(p);
+}
+
+int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero, uint32_t kick_seen) {
+        return wait_for(p, p->efd_rx, &p->cons.ctl->rx_sleep, cond_rx, &kick_seen, deadline,
+                        timeout_zero);
+}
+
+void port_kick(port *p) {
+        atomic_fetch_add_explicit(&p->kick, 1, memory_order_release);
+        efd_signal(p->efd_rx);
+}
+
+int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero) {
+        return wait_for(p, p->efd_tx, &p->prod.ctl->tx_sleep, cond_tx, &len, deadline,
+                        timeout_zero);
+}
+
+int port_wait_passed(port *p, uint64_t pos, uint64_t deadline) {
+        return wait_for(p, p->efd_tx, &p->prod.ctl->tx_sleep, cond_passed, &pos, deadline,
+                        false);
+}
+
+/* Called right after the seq_cst store that published (ring_commit, ring_consume). */
+void port_notify_data(port *p) {
+        _Atomic uint32_t *want = &p->prod.ctl->rx_sleep;
+        if (atomic_load(want) && atomic_exchange(want, 0))
+                efd_signal(p->peer_efd_rx);
+}
+
+void port_notify_space(port *p) {
+        _Atomic uint32_t *want = &p->cons.ctl->tx_sleep;
+        if (atomic_load(want) && atomic_exchange(want, 0))
+                efd_signal(p->peer_efd_tx);
+}
+
+/* Poll mode: make efd readable iff cond holds (at quiescence). */
+static void rearm(port *p, int efd, bool *unset, _Atomic uint32_t *want, wait_cond cond,
+                  const void *arg) {
+        if (cond(p, arg)) {
+                if (*unset) {
+                        efd_signal(efd);
+                        *unset = false;
+                }
+                return;
+        }
+        efd_drain(efd);
+        *unset = true;
+        atomic_store(want, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (cond(p, arg)) {
+                efd_signal(efd);
+                *unset = false;
+        }
+}
+
+void port_rearm_rx(port *p) {
+        uint32_t k = atomic_load(&p->kick);
+        rearm(p, p->efd_rx, &p->rx_unset, &p->cons.ctl->rx_sleep, cond_rx, &k);
+}
+
+void port_rearm_tx(port *p) {
+        size_t need = p->qos.mode == IPCF_MODE_STREAM ? 1 : p->qos.max_msg_size;
+        rearm(p, p->efd_tx, &p->tx_unset, &p->prod.ctl->tx_sleep, cond_tx, &need);
+}

@@ -1,0 +1,345 @@
+/*
+ * call.c — ipcf_call: the caller's side of service calls (B = LPC(S, A)).
+ *
+ * One call channel (a flow) per service per process, allocated on the first
+ * call and kept. Several calls may be in progress on one channel (from several
+ * threads, or started asynchronously): each has a waiter in the channel's
+ * list with its call id and reply buffer; whichever thread holds the "reader"
+ * role reads replies and copies each one straight into its waiter's buffer,
+ * then wakes waiting threads. A reply nobody waits for (a cancelled call) is
+ * dropped. A cancelled call's id goes into the channel's cancel slots (shared
+ * memory) so the service can see it.
+ *
+ * Ownership: a waiter is heap-allocated and belongs to the channel's list
+ * (under the channel's lock) from start to finish; it is named to the user
+ * by (channel, id), never by pointer, so a stale name finds nothing. It is
+ * freed by whoever finishes the call while no thread waits for it: a wait
+ * that takes the result, or a cancel.
+ *
+ * Locking: chans_lock guards the list of channels; each channel's lock guards
+ * its waiters and the reader role. Data moves under the port's own locks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "lib/models/callwire.h"
+#include "lib/core/lib.h"
+
+struct waiter {
+        uint64_t id;
+        void *buf;
+        size_t cap;
+        ssize_t result;   /* reply length or -errno; valid when done */
+        int code;         /* CALL_FAIL's code */
+        bool done;
+        unsigned waiting; /* threads inside ipcf_call_wait for it */
+        int ph;           /* the channel's port when it was sent */
+        struct waiter *next;
+};
+
+typedef struct channel {
+        char name[IPCF_NAME_MAX + 1];
+        int ph;                      /* -1 while none / after it broke */
+        _Atomic uint64_t next_id;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool reading;                  /* a thread reads replies for everyone */
+        struct waiter *waiters;
+        struct channel *next;
+} channel;
+
+static pthread_mutex_t chans_lock = PTHREAD_MUTEX_INITIALIZER;
+static channel *chans;
+static _Thread_local int last_call_error;
+
+int ipcf_call_error(void) {
+        return last_call_error;
+}
+
+static channel *channel_find(const char *name) {
+        pthread_mutex_lock(&chans_lock);
+        channel *c = chans;
+        while (c && strcmp(c->name, name) != 0)
+                c = c->next;
+        if (!c && (c = calloc(1, sizeof(*c)))) {
+                str_copy(c->name, name, sizeof(c->name));
+                c->ph = -1;
+                atomic_init(&c->next_id, 1);
+                pthread_mutex_init(&c->lock, NULL);
+                pthread_condattr_t ca;
+                pthread_condattr_init(&ca);
+                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+                pthread_cond_init(&c->cond, &ca);
+                pthread_condattr_destroy(&ca);
+                c->next = chans;
+                chans = c;
+        }
+        pthread_mutex_unlock(&chans_lock);
+        return c;
+}
+
+/* The channel's port, allocating it if needed (under c->lock). */
+static int channel_port(channel *c, int timeout_ms) {
+        if (c->ph >= 0)
+                return c->ph;
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_msg_size = IPCF_CALL_MAX + sizeof(struct call_hdr);
+        q.reserved0 = CTL_ROLE_CALL;
+        int r = ipcf_alloc(c->name, &q, timeout_ms, NULL);
+        if (r >= 0)
+                c->ph = r;
+        return r;
+}
+
+/* A broken channel is dropped; the next call allocates a new one. */
+static void channel_drop(channel *c, int ph) {
+        if (c->ph == ph) {
+                c->ph = -1;
+                ipcf_dealloc(ph, "channel broken");
+        }
+}
+
+static struct waiter *waiter_find(channel *c, uint64_t id) {
+        for (struct waiter *w = c->waiters; w; w = w->next)
+                if (w->id == id)
+                        return w;
+        return NULL;
+}
+
+/* Unlink and free w (under c->lock, nobody waiting for it). */
+static void waiter_free(channel *c, struct waiter *w) {
+        for (struct waiter **x = &c->waiters; *x; x = &(*x)->next)
+                if (*x == w) {
+                        *x = w->next;
+                        break;
+                }
+        free(w);
+}
+
+/* Finish w with result r unless it is done already (under c->lock). */
+static void waiter_finish(channel *c, struct waiter *w, ssize_t r) {
+        if (!w->done) {
+                w->result = r;
+                w->done = true;
+                pthread_cond_broadcast(&c->cond);
+        }
+}
+
+struct dispatch {
+        channel *c;
+};
+
+/* Reader: one reply frame -> its waiter. Runs under the port's read lock. */
+static ssize_t dispatch_reply(void *arg, const void *data, size_t len) {
+        channel *c = ((struct dispatch *)arg)->c;
+        struct call_hdr h;
+        if (len < sizeof(h))
+                return -EPROTO;
+        memcpy(&h, data, sizeof(h));
+        if (h.kind != CALL_REPLY && h.kind != CALL_FAIL)
+                return -EPROTO;
+        size_t body = len - sizeof(h);
+        pthread_mutex_lock(&c->lock);
+        struct waiter *w = waiter_find(c, h.id);
+        if (w && !w->done) {
+                ssize_t r;
+                if (h.kind == CALL_FAIL) {
+                        r = -EREMOTEIO;
+                        w->code = h.code;
+                } else if (body > w->cap) {
+                        r = -EMSGSIZE;
+                } else {
+                        memcpy(w->buf, (const uint8_t *)data + sizeof(h), body);
+                        r = (ssize_t)body;
+                }
+                waiter_finish(c, w, r);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return 0; /* consumed, even if nobody waited (a late reply) */
+}
+
+static void cancel_call(int ph, uint64_t id) {
+        port *p = handle_get_port(ph);
+        if (!p)
+                return;
+        if (p->side == 0) {
+                struct flow_cancel *fc = &p->hdr->cancel;
+                uint64_t n = atomic_fetch_add(&fc->next, 1);
+                atomic_store(&fc->ids[n % FLOW_CANCEL_SLOTS], id);
+        }
+        handle_put(p);
+}
+
+static void abs_time(struct timespec *ts, uint64_t deadline) {
+        ts->tv_sec = (time_t)(deadline / 1000000000u);
+        ts->tv_nsec = (long)(deadline % 1000000000u);
+}
+
+/* Wait for w until deadline (under c->lock, which it may drop and retake):
+ * as the reader, or for the reader to hand us our result. Returns with w
+ * done, or -ETIMEDOUT with w still pending. */
+static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
+        while (!w->done) {
+                if (!c->reading) {
+                        c->reading = true;
+                        pthread_mutex_unlock(&c->lock);
+                        port *p = handle_get_port(w->ph);
+                        ssize_t r = -EPIPE;
+                        if (p) {
+                                struct dispatch d = { c };
+                                r = port_read_with(p, deadline_poll_ms(deadline), dispatch_reply, &d);
+                                handle_put(p);
+                        }
+                        pthread_mutex_lock(&c->lock);
+                        c->reading = false;
+                        pthread_cond_broadcast(&c->cond);
+                        if (r >= 0 || w->done)
+                                continue;
+                        if (r == -ETIMEDOUT || r == -EAGAIN) {
+                                if (now_ns() >= deadline)
+                                        return -ETIMEDOUT;
+                                continue;
+                        }
+                        /* The channel failed: every call on it learns it. */
+                        for (struct waiter *o = c->waiters; o; o = o->next)
+                                if (o->ph == w->ph)
+                                        waiter_finish(c, o, r);
+                        continue;
+                }
+                if (deadline == UINT64_MAX) {
+                        pthread_cond_wait(&c->cond, &c->lock);
+                } else {
+                        struct timespec ts;
+                        abs_time(&ts, deadline);
+                        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT &&
+                            !w->done)
+                                return -ETIMEDOUT;
+                }
+        }
+        return 0;
+}
+
+int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
+                    int timeout_ms, ipcf_pending *ret) {
+        if (!ret || !ctl_name_valid(name) || (!req && len) || (!reply && cap) || timeout_ms == 0 ||
+            timeout_ms < -1)
+                return -EINVAL;
+        if (len > IPCF_CALL_MAX)
+                return -EMSGSIZE;
+        channel *c = channel_find(name);
+        struct waiter *w = calloc(1, sizeof(*w));
+        if (!c || !w) {
+                free(w);
+                return -ENOMEM;
+        }
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        pthread_mutex_lock(&c->lock);
+        int ph = channel_port(c, timeout_ms);
+        if (ph < 0) {
+                pthread_mutex_unlock(&c->lock);
+                free(w);
+                return ph;
+        }
+        w->id = atomic_fetch_add(&c->next_id, 1);
+        w->buf = reply;
+        w->cap = cap;
+        w->ph = ph;
+        w->next = c->waiters;
+        c->waiters = w;
+        pthread_mutex_unlock(&c->lock);
+
+        struct call_hdr h = { .id = w->id, .kind = CALL_REQ };
+        port *p = handle_get_port(ph);
+        ssize_t r = p ? port_write2(p, &h, sizeof(h), req, len, deadline_poll_ms(deadline)) : -EPIPE;
+        if (p)
+                handle_put(p);
+        if (r < 0) {
+                pthread_mutex_lock(&c->lock);
+                waiter_free(c, w);
+                if (r == -EPIPE || r == -ECONNRESET || r == -EPROTO)
+                        channel_drop(c, ph);
+                pthread_mutex_unlock(&c->lock);
+                return (int)r;
+        }
+        *ret = (ipcf_pending){ .id = w->id, .channel = c };
+        return 0;
+}
+
+ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms) {
+        if (!call || !call->channel || timeout_ms < -1)
+                return -EINVAL;
+        channel *c = call->channel;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        pthread_mutex_lock(&c->lock);
+        struct waiter *w = waiter_find(c, call->id);
+        if (!w) {
+                pthread_mutex_unlock(&c->lock);
+                return -ECANCELED;
+        }
+        w->waiting++;
+        int r = timeout_ms == 0 && !w->done ? -EAGAIN : await_reply(c, w, deadline);
+        w->waiting--;
+        if (r < 0) { /* still pending: wait again or cancel */
+                pthread_mutex_unlock(&c->lock);
+                return r;
+        }
+        ssize_t result = w->result;
+        if (result == -EREMOTEIO)
+                last_call_error = w->code;
+        int ph = w->ph;
+        if (w->waiting == 0)
+                waiter_free(c, w);
+        if (result == -EPIPE || result == -ECONNRESET || result == -EPROTO || result == -EBADF)
+                channel_drop(c, ph);
+        pthread_mutex_unlock(&c->lock);
+        return result == -EBADF ? -EPIPE : result;
+}
+
+int ipcf_call_cancel(ipcf_pending *call) {
+        if (!call || !call->channel)
+                return -EINVAL;
+        channel *c = call->channel;
+        pthread_mutex_lock(&c->lock);
+        struct waiter *w = waiter_find(c, call->id);
+        if (!w) {
+                pthread_mutex_unlock(&c->lock);
+                return -ENOENT;
+        }
+        int ph = w->ph;
+        if (!w->done)
+                cancel_call(ph, w->id); /* the service can see it */
+        w->done = true;                 /* a waiting thread gets -ECANCELED */
+        w->result = -ECANCELED;
+        pthread_cond_broadcast(&c->cond);
+        if (w->waiting && c->reading) {
+                /* The reader may be this call's thread, asleep on the port. */
+                port *p = handle_get_port(ph);
+                if (p) {
+                        port_kick(p);
+                        handle_put(p);
+                }
+        }
+        if (w->waiting == 0)
+                waiter_free(c, w);
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+}
+
+ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, size_t cap,
+                  int timeout_ms) {
+        ipcf_pending call;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        int r = ipcf_call_start(name, req, len, reply, cap, timeout_ms, &call);
+        if (r < 0)
+                return r;
+        ssize_t n = ipcf_call_wait(&call, timeout_ms < 0 ? -1 : deadline_poll_ms(deadline));
+        if (n == -ETIMEDOUT || n == -EAGAIN) {
+                ipcf_call_cancel(&call);
+                n = -ETIMEDOUT;
+        }
+        return n;
+}

@@ -1,0 +1,227 @@
+/*
+ * dgram.c — datagram endpoints: SEND_DG(m, name) without a flow of one's own.
+ *
+ * An endpoint is an inbox (inbox.c) of role DGRAM: the datagrams sent to its
+ * name arrive on channels the daemon accepted on its behalf, and the answers
+ * to its own datagrams arrive on its outgoing channels, which it adds to the
+ * same inbox. Outgoing channels are made on the first send to a name and
+ * kept; a channel whose peer is gone is replaced at the next send. A datagram
+ * that finds a full queue waits the sender's timeout, then is dropped and
+ * counted — in the endpoint and in the channel's shared memory, where the
+ * daemon reads it for `ipcf ls`. Datagrams are raw messages: no header.
+ *
+ * Locking: out_lock guards the list of outgoing channels (never held while
+ * waiting); the inbox has its own lock; data moves under the ports' locks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+/* The first send to a name makes its channel: a round trip to the daemon
+ * (the receiver's side is accepted there), allowed this long even when the
+ * send itself must not wait for room. */
+#define DGRAM_CHANNEL_TIMEOUT_MS 5000
+
+int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts) {
+        if (name && !ctl_name_valid(name))
+                return -EINVAL;
+        int h;
+        dgram_ep *e = handle_alloc(HANDLE_DGRAM, &h);
+        if (!e)
+                return -EMFILE;
+        int r = inbox_init(&e->box, name, opts, CTL_ROLE_DGRAM);
+        if (r < 0) {
+                handle_abort(e);
+                return r;
+        }
+        pthread_mutex_init(&e->out_lock, NULL);
+        handle_publish(e);
+        return h;
+}
+
+/* Our live channel to dest, with a reference for the caller, or NULL. A dead
+ * one is forgotten (the inbox ends it when it notices). Under out_lock. */
+static port *out_find(dgram_ep *e, const char *dest) {
+        for (unsigned i = 0; i < e->n_outs; i++) {
+                struct dgram_out *o = &e->outs[i];
+                if (strcmp(o->name, dest) != 0)
+                        continue;
+                if (port_end_error(o->p) == 0) {
+                        handle_ref(o->p);
+                        return o->p;
+                }
+                handle_put(o->p);
+                e->outs[i] = e->outs[--e->n_outs];
+                return NULL;
+        }
+        return NULL;
+}
+
+/* Make a channel to dest and remember it; returns it with a reference. */
+static port *out_make(dgram_ep *e, const char *dest, int timeout_ms, int *ret_err) {
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.reserved0 = CTL_ROLE_DGRAM;
+        int t = timeout_ms < 0 || timeout_ms > DGRAM_CHANNEL_TIMEOUT_MS ? timeout_ms
+                                                                        : DGRAM_CHANNEL_TIMEOUT_MS;
+        int ph = ipcf_alloc(dest, &q, t, NULL);
+        if (ph < 0) {
+                *ret_err = ph;
+                return NULL;
+        }
+        port *p = handle_get_port(ph);
+        int r = p ? inbox_add(&e->box, ph) : -EBADF;
+        pthread_mutex_lock(&e->out_lock);
+        if (r == 0 && e->n_outs == e->cap_outs) {
+                unsigned cap = e->cap_outs ? e->cap_outs * 2 : 8;
+                struct dgram_out *a = realloc(e->outs, cap * sizeof(*a));
+                if (a) {
+                        e->outs = a;
+                        e->cap_outs = cap;
+                } else {
+                        r = -ENOMEM;
+                }
+        }
+        if (r == 0) {
+                struct dgram_out *o = &e->outs[e->n_outs++];
+                str_copy(o->name, dest, sizeof(o->name));
+                o->ph = ph;
+                o->p = p;
+                handle_ref(p); /* one for the list, one for the caller */
+        }
+        pthread_mutex_unlock(&e->out_lock);
+        if (r < 0) {
+                if (p)
+                        handle_put(p);
+                ipcf_dealloc(ph, "cannot keep the channel");
+                *ret_err = r;
+                return NULL;
+        }
+        return p;
+}
+
+/* Write one datagram on p; a full queue past the timeout is a counted drop. */
+static ssize_t dgram_put(dgram_ep *e, port *p, const void *buf, size_t len, int timeout_ms) {
+        ssize_t r = port_write2(p, buf, len, NULL, 0, timeout_ms);
+        if (r == -EAGAIN || r == -ETIMEDOUT) {
+                atomic_fetch_add(&p->prod.ctl->drops, 1);
+                atomic_fetch_add(&e->drops, 1);
+        }
+        return r;
+}
+
+ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size_t len, int timeout_ms) {
+        if (!ctl_name_valid(dest) || (!buf && len) || timeout_ms < -1)
+                return -EINVAL;
+        if (len > QOS_DEFAULT_MAX_MSG)
+                return -EMSGSIZE;
+        dgram_ep *e = handle_get_dgram(ep);
+        if (!e)
+                return -EBADF;
+        ssize_t r = 0;
+        /* A second try only if the first channel turned out dead. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+                pthread_mutex_lock(&e->out_lock);
+                port *p = out_find(e, dest);
+                pthread_mutex_unlock(&e->out_lock);
+                int err = 0;
+                if (!p && !(p = out_make(e, dest, timeout_ms, &err))) {
+                        r = err;
+                        break;
+                }
+                r = dgram_put(e, p, buf, len, timeout_ms);
+                handle_put(p);
+                if (r != -EPIPE && r != -ECONNRESET)
+                        break;
+        }
+        handle_put(e);
+        return r;
+}
+
+struct recv_ctx {
+        void *buf;
+        size_t cap;
+        size_t len;
+};
+
+static ssize_t take_datagram(void *arg, const void *data, size_t len) {
+        struct recv_ctx *t = arg;
+        t->len = len;
+        if (len > t->cap)
+                return -EMSGSIZE; /* kept */
+        memcpy(t->buf, data, len);
+        return (ssize_t)len;
+}
+
+ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, ipcf_dgram_src *ret_src, int timeout_ms) {
+        if ((!buf && cap) || timeout_ms < -1)
+                return -EINVAL;
+        dgram_ep *e = handle_get_dgram(ep);
+        if (!e)
+                return -EBADF;
+        struct recv_ctx t = { buf, cap, 0 };
+        int ph = -1;
+        ssize_t r = inbox_take(&e->box, take_datagram, &t, &ph, timeout_ms);
+        if ((r >= 0 || r == -EMSGSIZE) && ret_src) {
+                memset(ret_src, 0, sizeof(*ret_src));
+                port *p = handle_get_port(ph);
+                if (p) {
+                        ret_src->from = p->peer;
+                        handle_put(p);
+                }
+                ret_src->channel = ph;
+        }
+        handle_put(e);
+        return r;
+}
+
+ssize_t ipcf_dgram_answer(int ep, const ipcf_dgram_src *src, const void *buf, size_t len,
+                          int timeout_ms) {
+        if (!src || (!buf && len) || timeout_ms < -1)
+                return -EINVAL;
+        if (len > QOS_DEFAULT_MAX_MSG)
+                return -EMSGSIZE;
+        dgram_ep *e = handle_get_dgram(ep);
+        if (!e)
+                return -EBADF;
+        port *p = handle_get_port(src->channel);
+        ssize_t r = p ? dgram_put(e, p, buf, len, timeout_ms) : -EPIPE;
+        if (p)
+                handle_put(p);
+        handle_put(e);
+        return r;
+}
+
+int ipcf_dgram_drops(int ep, uint64_t *ret) {
+        if (!ret)
+                return -EINVAL;
+        dgram_ep *e = handle_get_dgram(ep);
+        if (!e)
+                return -EBADF;
+        *ret = atomic_load(&e->drops);
+        handle_put(e);
+        return 0;
+}
+
+int ipcf_dgram_close(int ep) {
+        dgram_ep *e = handle_close(ep, HANDLE_DGRAM);
+        if (!e)
+                return -EBADF;
+        inbox_close_all(&e->box, "endpoint closed");
+        pthread_mutex_lock(&e->out_lock);
+        for (unsigned i = 0; i < e->n_outs; i++)
+                handle_put(e->outs[i].p);
+        e->n_outs = 0;
+        pthread_mutex_unlock(&e->out_lock);
+        handle_put(e);
+        return 0;
+}
+
+void dgram_destroy(dgram_ep *e) {
+        inbox_deinit(&e->box);
+        free(e->outs);
+        pthread_mutex_destroy(&e->out_lock);
+}

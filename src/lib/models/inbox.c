@@ -1,0 +1,315 @@
+/*
+ * inbox.c — one input queue over many flows (the fan-in behind services and
+ * datagram endpoints).
+ *
+ * An inbox owns a set of channels (flows) and, if named, the registration of
+ * its name, made with CTL_REG_AUTO: the daemon accepts requests of the
+ * inbox's role on its behalf (so a sender never waits for the receiver to come
+ * round) and refuses other roles; the inbox takes the ready flows from its
+ * registration socket. Every
+ * message taken is stamped with its channel's peer, which the daemon took from
+ * the kernel when the channel was allocated: a sender cannot pose as another.
+ *
+ * Taking scans the channels round robin from where the last take stopped
+ * (fairness). When all are empty, the taker spins (only while some peer runs
+ * on another CPU), then sets `want` on every channel, fences, re-checks, and
+ * sleeps in epoll_wait() on the registration socket and every channel's rx
+ * eventfd (the handshake of wait.c, over a set).
+ *
+ * Locking: b->lock guards the set; a taker holds it while scanning and lets
+ * it go while asleep in epoll_wait(), so another thread can add a channel (a
+ * datagram sender's new destination) meanwhile: the adder marks the new
+ * channel like the others and rings b->wake so sleepers rescan. `want` flags
+ * are cleared only when the last sleeper wakes. Writers of answers need only
+ * the channel's own write lock.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "lib/core/lib.h"
+
+#define REG_MARK UINT64_MAX
+#define WAKE_MARK (UINT64_MAX - 1)
+
+int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
+        b->reg_h = -1;
+        b->role = role;
+        b->epfd = epoll_create1(EPOLL_CLOEXEC);
+        b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        struct epoll_event wev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
+        if (b->epfd < 0 || b->wake < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake, &wev) < 0) {
+                int e = errno == EMFILE ? -EMFILE : -errno;
+                b->epfd = safe_close(b->epfd);
+                b->wake = safe_close(b->wake);
+                return e;
+        }
+        if (name) {
+                uint32_t auto_role = CTL_REG_AUTO | (uint32_t)role << CTL_REG_ROLE_SHIFT;
+                int r = b->reg_h = reg_register(name, opts, auto_role);
+                struct epoll_event ev = { .events = EPOLLIN, .data.u64 = REG_MARK };
+                if (r >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, ipcf_fd(b->reg_h), &ev) < 0)
+                        r = -errno;
+                if (r < 0) {
+                        if (b->reg_h >= 0)
+                                ipcf_unregister(b->reg_h);
+                        b->epfd = safe_close(b->epfd);
+                        b->wake = safe_close(b->wake);
+                        return r;
+                }
+        }
+        pthread_mutex_init(&b->lock, NULL);
+        return 0;
+}
+
+void inbox_deinit(inbox *b) {
+        safe_close(b->epfd);
+        safe_close(b->wake);
+        free(b->chans);
+        pthread_mutex_destroy(&b->lock);
+}
+
+/* Add channel ph (under b->lock). */
+static int inbox_add_locked(inbox *b, int ph) {
+        port *p = handle_get_port(ph);
+        if (!p)
+                return -EBADF;
+        if (b->n == b->cap) {
+                unsigned cap = b->cap ? b->cap * 2 : 16;
+                struct inbox_chan *a = realloc(b->chans, cap * sizeof(*a));
+                if (!a) {
+                        handle_put(p);
+                        return -ENOMEM;
+                }
+                b->chans = a;
+                b->cap = cap;
+        }
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)ph };
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, p->efd_rx, &ev) < 0) {
+                handle_put(p);
+                return -errno;
+        }
+        b->chans[b->n++] = (struct inbox_chan){ .ph = ph, .p = p };
+        if (b->poll_mode)
+                (void)ipcf_fd(ph); /* the channel keeps its eventfd exact too */
+        if (b->sleepers) {
+                /* Sleepers set `want` on the channels they knew: this one too,
+                 * and make them rescan. */
+                atomic_store(&p->cons.ctl->rx_sleep, 1);
+                efd_signal(b->wake);
+        }
+        return 0;
+}
+
+int inbox_add(inbox *b, int ph) {
+        pthread_mutex_lock(&b->lock);
+        int r = inbox_add_locked(b, ph);
+        pthread_mutex_unlock(&b->lock);
+        return r;
+}
+
+/* Forget channel i (under b->lock) and end it with why. */
+static void inbox_remove(inbox *b, unsigned i, const char *why) {
+        struct inbox_chan c = b->chans[i];
+        epoll_ctl(b->epfd, EPOLL_CTL_DEL, c.p->efd_rx, NULL);
+        b->chans[i] = b->chans[--b->n];
+        handle_put(c.p);
+        ipcf_dealloc(c.ph, why);
+}
+
+void inbox_close_all(inbox *b, const char *why) {
+        pthread_mutex_lock(&b->lock);
+        while (b->n)
+                inbox_remove(b, b->n - 1, why);
+        pthread_mutex_unlock(&b->lock);
+        if (b->reg_h >= 0)
+                ipcf_unregister(b->reg_h);
+        b->reg_h = -1;
+}
+
+/* Take in every channel the daemon made for the name (never blocks): it
+ * accepted them on our behalf (CTL_REG_AUTO), checking their role. */
+static void accept_pending(inbox *b) {
+        if (b->reg_h < 0 || b->reg_dead)
+                return;
+        for (;;) {
+                int ph = reg_take_flow(b->reg_h);
+                if (ph == -EHOSTDOWN || ph == -EBADF) {
+                        /* The daemon is gone: no new senders. Stop watching its
+                         * socket (a hang-up stays readable: a busy loop) and
+                         * serve the channels we have. */
+                        epoll_ctl(b->epfd, EPOLL_CTL_DEL, ipcf_fd(b->reg_h), NULL);
+                        b->reg_dead = true;
+                        return;
+                }
+                if (ph == -EAGAIN)
+                        return;
+                if (ph >= 0 && inbox_add_locked(b, ph) < 0)
+                        ipcf_dealloc(ph, "cannot take more senders");
+        }
+}
+
+/* Take one message from any channel without waiting (under b->lock). */
+static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph) {
+        for (unsigned k = 0; k < b->n;) {
+                unsigned i = (b->next + k) % b->n;
+                struct inbox_chan *c = &b->chans[i];
+                ssize_t r = port_read_with(c->p, 0, fn, ctx);
+                if (r >= 0 || r == -EMSGSIZE) {
+                        *ret_ph = c->ph;
+                        b->next = i + 1;
+                        return r;
+                }
+                if (r == -EAGAIN) {
+                        k++;
+                        continue;
+                }
+                /* The sender left (or broke its channel): forget it. */
+                inbox_remove(b, i, r == -EPROTO ? "protocol error" : "sender gone");
+        }
+        return -EAGAIN;
+}
+
+static bool any_ready(inbox *b) {
+        for (unsigned i = 0; i < b->n; i++)
+                if (ring_ready(&b->chans[i].p->cons) || port_end_error(b->chans[i].p))
+                        return true;
+        return false;
+}
+
+/* Mark every channel's run slot as waiting (or not) (under b->lock). */
+static void inbox_mark_waiting(inbox *b, uint32_t on) {
+        for (unsigned i = 0; i < b->n; i++)
+                atomic_store_explicit(&b->chans[i].p->my_run->waiting, on, memory_order_relaxed);
+}
+
+/* Spin while some sender runs on another CPU, up to the spin budget. */
+static bool spin_for_message(inbox *b, uint64_t deadline) {
+        int cpu = sched_getcpu();
+        /* Say where we run, so that senders waiting for our answers know
+         * whether spinning for them can pay. */
+        for (unsigned i = 0; i < b->n; i++)
+                if (atomic_load_explicit(&b->chans[i].p->my_run->cpu, memory_order_relaxed) !=
+                    (uint32_t)cpu)
+                        atomic_store_explicit(&b->chans[i].p->my_run->cpu, (uint32_t)cpu,
+                                              memory_order_relaxed);
+        uint64_t limit = MIN(now_ns() + (uint64_t)QOS_DEFAULT_SPIN_US * 1000u, deadline);
+        for (unsigned i = 1;; i++) {
+                if (any_ready(b))
+                        return true;
+                cpu_relax();
+                if ((i & 63) == 0) {
+                        if (now_ns() >= limit)
+                                return false;
+                        bool someone = false;
+                        for (unsigned j = 0; j < b->n && !someone; j++)
+                                someone = port_peer_spinnable(b->chans[j].p, (unsigned)cpu);
+                        if (!someone)
+                                return false;
+                }
+        }
+}
+
+/* Sleep until a channel or the registration has something, or the deadline.
+ * Called and returns with b->lock held; lets it go while asleep. */
+static int sleep_for_message(inbox *b, uint64_t deadline) {
+        b->sleepers++;
+        for (unsigned i = 0; i < b->n; i++) {
+                atomic_store_explicit(&b->chans[i].p->my_run->blocked, 1, memory_order_relaxed);
+                atomic_store(&b->chans[i].p->cons.ctl->rx_sleep, 1);
+        }
+        atomic_thread_fence(memory_order_seq_cst);
+        int r = 0;
+        if (!any_ready(b)) {
+                struct epoll_event ev[64];
+                pthread_mutex_unlock(&b->lock);
+                int n = epoll_wait(b->epfd, ev, 64, deadline_poll_ms(deadline));
+                pthread_mutex_lock(&b->lock);
+                if (n == 0)
+                        r = -ETIMEDOUT;
+                for (int k = 0; k < n; k++) {
+                        if (ev[k].data.u64 == WAKE_MARK) {
+                                efd_drain(b->wake);
+                                continue;
+                        }
+                        if (ev[k].data.u64 == REG_MARK || b->poll_mode)
+                                continue;
+                        for (unsigned i = 0; i < b->n; i++) /* it may have left meanwhile */
+                                if ((uint64_t)b->chans[i].ph == ev[k].data.u64)
+                                        efd_drain(b->chans[i].p->efd_rx);
+                }
+        }
+        if (--b->sleepers == 0) {
+                for (unsigned i = 0; i < b->n; i++) {
+                        atomic_store_explicit(&b->chans[i].p->cons.ctl->rx_sleep, 0,
+                                              memory_order_relaxed);
+                        atomic_store_explicit(&b->chans[i].p->my_run->blocked, 0,
+                                              memory_order_relaxed);
+                }
+        } else {
+                /* epoll wakes one waiter per event, and the sender that woke us
+                 * cleared its `want`: the others still asleep need it set again
+                 * (then our scan after the fence catches what came meanwhile). */
+                for (unsigned i = 0; i < b->n; i++)
+                        atomic_store(&b->chans[i].p->cons.ctl->rx_sleep, 1);
+                atomic_thread_fence(memory_order_seq_cst);
+        }
+        return r;
+}
+
+ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout_ms) {
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        ssize_t r;
+        bool waited = false;
+        pthread_mutex_lock(&b->lock);
+        for (;;) {
+                accept_pending(b);
+                r = take(b, fn, ctx, ret_ph);
+                if (r == -EAGAIN && b->reg_dead && b->n == 0) {
+                        r = -EHOSTDOWN; /* nothing can ever come */
+                        break;
+                }
+                if (r != -EAGAIN) {
+                        /* More waiting and another taker asleep: let it take it. */
+                        if (b->sleepers && any_ready(b))
+                                efd_signal(b->wake);
+                        break;
+                }
+                if (timeout_ms == 0)
+                        break;
+                if (!waited) {
+                        /* Tell senders we wait (see port_peer_spinnable). */
+                        waited = true;
+                        inbox_mark_waiting(b, 1);
+                }
+                if (spin_for_message(b, deadline))
+                        continue;
+                if (sleep_for_message(b, deadline) == -ETIMEDOUT || now_ns() >= deadline) {
+                        accept_pending(b);
+                        r = take(b, fn, ctx, ret_ph);
+                        if (r == -EAGAIN)
+                                r = -ETIMEDOUT;
+                        break;
+                }
+        }
+        if (waited)
+                inbox_mark_waiting(b, 0);
+        pthread_mutex_unlock(&b->lock);
+        return r;
+}
+
+int inbox_fd(inbox *b) {
+        pthread_mutex_lock(&b->lock);
+        if (!b->poll_mode) {
+                b->poll_mode = true;
+                for (unsigned i = 0; i < b->n; i++)
+                        (void)ipcf_fd(b->chans[i].ph);
+        }
+        pthread_mutex_unlock(&b->lock);
+        return b->epfd;
+}
