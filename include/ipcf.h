@@ -118,7 +118,7 @@ typedef struct ipcf_qos {
         uint8_t capacity;      /* enum ipcf_capacity; default BOUNDED */
         uint8_t mode;          /* enum ipcf_mode; default MESSAGE */
         uint8_t full;          /* enum ipcf_full; default BLOCK */
-        uint8_t reserved0;     /* 0 (the library marks its own channels here) */
+        uint8_t reserved0;     /* must be 0 (-EINVAL otherwise) */
         uint32_t max_msgs;     /* BOUNDED: at most this many queued messages, 0 = no count
                                 * limit. Default 0. */
         uint64_t max_bytes;    /* BOUNDED: queue bytes per direction (rounded up to a power of

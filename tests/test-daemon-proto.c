@@ -157,25 +157,22 @@ static int do_simple(int fd, uint16_t type, uint16_t a1, uint64_t v1, uint16_t a
         return e;
 }
 
-/* ALLOC with a fresh reply socketpair; *ret_reply is our end. */
-static int do_alloc(int fd, const char *name, const ipcf_qos *qos, int timeout_ms, uint64_t *ret_id,
-                    int *ret_reply) {
+/* ALLOC of a wire qos with a fresh reply socketpair; *ret_reply is our end.
+ * role < 0: no ROLE attribute. */
+static int do_alloc_wire(int fd, const char *name, const struct ctl_qos_wire *qw, int64_t role,
+                         int timeout_ms, uint64_t *ret_id, int *ret_reply) {
         ctl_builder b;
         rmsg r;
         int sv[2];
-        struct ctl_qos_wire qw;
-        ipcf_qos q;
         uint32_t seq = next_seq++;
 
-        memset(&q, 0, sizeof(q));
-        if (qos)
-                q = *qos;
-        ctl_qos_to_wire(&q, &qw);
         CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
         ctl_begin(&b, CTL_ALLOC, seq);
         ctl_put_str(&b, CTL_A_NAME, name);
-        ctl_put(&b, CTL_A_QOS, &qw, sizeof(qw));
+        ctl_put(&b, CTL_A_QOS, qw, sizeof(*qw));
         ctl_put_u32(&b, CTL_A_TIMEOUT_MS, (uint32_t)timeout_ms);
+        if (role >= 0)
+                ctl_put_u32(&b, CTL_A_ROLE, (uint32_t)role);
         CHECK_OK(ctl_end(&b));
         CHECK_OK(ctl_send(fd, &b, &sv[1], 1));
         close(sv[1]);
@@ -188,6 +185,18 @@ static int do_alloc(int fd, const char *name, const ipcf_qos *qos, int timeout_m
                 CHECK_OK(ctl_get_u64(&r.m, CTL_A_ALLOC_ID, ret_id));
         *ret_reply = sv[0];
         return 0;
+}
+
+/* ALLOC with a fresh reply socketpair; *ret_reply is our end. */
+static int do_alloc(int fd, const char *name, const ipcf_qos *qos, int timeout_ms, uint64_t *ret_id,
+                    int *ret_reply) {
+        struct ctl_qos_wire qw;
+        ipcf_qos q;
+        memset(&q, 0, sizeof(q));
+        if (qos)
+                q = *qos;
+        ctl_qos_to_wire(&q, &qw);
+        return do_alloc_wire(fd, name, &qw, -1, timeout_ms, ret_id, ret_reply);
 }
 
 /* The next REQUEST on a registration socket. */
@@ -500,6 +509,66 @@ TEST_TIMEOUT(unknown_name, 20) {
         CHECK_ERR(do_register(ca, "ok", 0x80, 0, &reg, &rs), -EINVAL);
         CHECK_OK(do_hello(ca, NULL));
         close(ca);
+        test_daemon_stop(&d);
+}
+
+/* The role of an ALLOC is its ROLE attribute, set by the library's model
+ * code; the qos's reserved byte (where the role used to travel, unchecked)
+ * opens nothing: it is refused. Issue 9. */
+TEST_TIMEOUT(alloc_role_only_from_its_attribute, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int c = CHECK_OK(dconnect()), reply;
+        ctl_builder b;
+        rmsg r;
+        ctl_begin(&b, CTL_MBOX_CREATE, 900);
+        ctl_put_str(&b, CTL_A_NAME, "role.box");
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(c, &b, NULL, 0));
+        CHECK_OK(wait_reply(c, &r, 900));
+        ipcf_qos q = { 0 };
+        struct ctl_qos_wire qw;
+        ctl_qos_to_wire(&q, &qw);
+        CHECK_EQ(qw.reserved0, 0);
+        /* The old way: the role in the qos byte. Refused, nothing opened. */
+        for (unsigned role = 1; role < CTL_ROLE_MAX_ + 2; role++) {
+                qw.reserved0 = (uint8_t)role;
+                CHECK_ERR(do_alloc_wire(c, "role.box", &qw, -1, 2000, NULL, &reply), -EINVAL);
+                CHECK_ERR(do_alloc_wire(c, "role.box", &qw, CTL_ROLE_MBOX_RECV, 2000, NULL, &reply),
+                          -EINVAL);
+        }
+        qw.reserved0 = 0;
+        /* A role the daemon does not know. */
+        CHECK_ERR(do_alloc_wire(c, "role.box", &qw, CTL_ROLE_MAX_, 2000, NULL, &reply), -EINVAL);
+        /* No role: an ordinary flow, and nobody registered the name. */
+        CHECK_OK(do_alloc_wire(c, "role.box", &qw, -1, 2000, NULL, &reply));
+        CHECK_ERR(wait_outcome(reply, NULL, NULL, NULL, 5000), -ENOENT);
+        close(reply);
+        /* The attribute: a mailbox receiver, whose other side is the daemon. */
+        flowinfo f;
+        CHECK_OK(do_alloc_wire(c, "role.box", &qw, CTL_ROLE_MBOX_RECV, 2000, NULL, &reply));
+        CHECK_OK(wait_outcome(reply, &f, NULL, NULL, 5000));
+        CHECK_EQ(f.side, 0);
+        CHECK_EQ(f.qos.reserved0, 0); /* the granted qos carries no role either */
+        uint32_t dpid;
+        CHECK_OK(do_hello(c, &dpid));
+        CHECK_EQ(f.peer.pid, dpid);
+        close(reply);
+        flow_close(&f);
+        /* A ROLE of the wrong size breaks the protocol. */
+        int bad = CHECK_OK(dconnect()), sv[2];
+        CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+        ctl_begin(&b, CTL_ALLOC, 1);
+        ctl_put_str(&b, CTL_A_NAME, "role.box");
+        ctl_put_u64(&b, CTL_A_ROLE, CTL_ROLE_MBOX_RECV);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(bad, &b, &sv[1], 1));
+        CHECK(closed_by_daemon(bad));
+        close(sv[0]);
+        close(sv[1]);
+        close(bad);
+        CHECK_OK(do_hello(c, NULL));
+        close(c);
         test_daemon_stop(&d);
 }
 

@@ -247,7 +247,6 @@ void ctl_qos_to_wire(const ipcf_qos *q, struct ctl_qos_wire *w) {
         w->capacity = q->capacity;
         w->mode = q->mode;
         w->full = q->full;
-        w->role = q->reserved0;
         w->max_msgs = htole32(q->max_msgs);
         w->max_bytes = htole64(q->max_bytes);
         w->max_msg_size = htole32(q->max_msg_size);
@@ -261,7 +260,6 @@ void ctl_qos_from_wire(const struct ctl_qos_wire *w, ipcf_qos *q) {
         q->capacity = w->capacity;
         q->mode = w->mode;
         q->full = w->full;
-        q->reserved0 = w->role;
         q->max_msgs = le32toh(w->max_msgs);
         q->max_bytes = le64toh(w->max_bytes);
         q->max_msg_size = le32toh(w->max_msg_size);
@@ -270,8 +268,10 @@ void ctl_qos_from_wire(const struct ctl_qos_wire *w, ipcf_qos *q) {
 }
 
 int ctl_qos_normalize(ipcf_qos *q) {
+        /* reserved0 is no role (that is the ALLOC's ROLE attribute): a caller
+         * that sets it gets EINVAL, as for any other bad value. */
         if (q->capacity > IPCF_CAPACITY_UNBOUNDED || q->mode > IPCF_MODE_STREAM ||
-            q->full > IPCF_FULL_CACHE || q->reserved0 >= CTL_ROLE_MAX_)
+            q->full > IPCF_FULL_CACHE || q->reserved0 != 0)
                 return -EINVAL;
         if (q->max_msg_size == 0)
                 q->max_msg_size = QOS_DEFAULT_MAX_MSG;

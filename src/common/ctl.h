@@ -25,8 +25,8 @@
  *   REGISTER    NAME, REG_FLAGS, BACKLOG      -> OK: REG_ID + 1 fd (the
  *               registration's request socket, see REQUEST below)
  *   UNREGISTER  REG_ID                        -> OK
- *   ALLOC       NAME, QOS, TIMEOUT_MS + 1 fd (the reply socket: one end of a
- *               socketpair the client made) -> OK: ALLOC_ID at once; later the
+ *   ALLOC       NAME, QOS, TIMEOUT_MS, [ROLE] + 1 fd (the reply socket: one end
+ *               of a socketpair the client made) -> OK: ALLOC_ID at once; later the
  *               daemon sends exactly one FLOW or ERROR (with REASON, END_CODE on
  *               refusal) on the reply socket and closes its end.
  *   ACCEPT      REG_ID, REQ_ID                -> FLOW (+ fds) or ERROR
@@ -54,7 +54,7 @@
  * [FLOW_ID], [PID], [END_CODE], [REASON]); WATCH / UNWATCH NAME -> OK;
  * MBOX_CREATE NAME, [MBOX_OPTS] / MCAST_CREATE NAME, [MCAST_OPTS] -> OK;
  * MBOX_DESTROY / MCAST_DESTROY NAME -> OK; MODEL_LIST [LIST_SKIP] -> OK:
- * MODEL_ENTRY..., LIST_MORE. An ALLOC whose qos role is MBOX_SEND,
+ * MODEL_ENTRY..., LIST_MORE. An ALLOC whose ROLE is MBOX_SEND,
  * MBOX_RECV or MCAST is accepted by the daemon itself (the broker).
  *
  * A malformed message from a client makes the daemon drop that client only.
@@ -150,11 +150,13 @@ enum ctl_attr_type {
         CTL_A_MBOX_OPTS = 36,  /* struct ctl_mbox_opts_wire */
         CTL_A_MCAST_OPTS = 37, /* struct ctl_mcast_opts_wire */
         CTL_A_MODEL_ENTRY = 38,/* struct ctl_model_entry_wire */
-        CTL_A_TYPE_MAX_ = 39,
+        CTL_A_ROLE = 39,       /* u32: enum ctl_role of an ALLOC (absent: CTL_ROLE_FLOW) */
+        CTL_A_TYPE_MAX_ = 40,
 };
 
-/* What a flow is for, carried in the qos (ctl_qos_wire.reserved0 on the wire,
- * ipcf_qos.reserved0 inside the library; applications leave it 0). The
+/* What a flow is for: the ROLE attribute of an ALLOC. Only the library's
+ * own model code sets it (an internal allocation function, never
+ * ipcf_alloc()); the daemon takes the role from that attribute alone. The
  * accepting side refuses a role it does not serve. */
 enum ctl_role {
         CTL_ROLE_FLOW = 0,        /* an ordinary flow (ipcf_alloc) */
@@ -177,7 +179,8 @@ enum ctl_role {
 
 /* Fixed wire structs: little-endian, packed, no implicit padding. */
 struct __attribute__((packed)) ctl_qos_wire {
-        uint8_t capacity, mode, full, role; /* role: enum ctl_role */
+        uint8_t capacity, mode, full;
+        uint8_t reserved0;       /* 0: an ALLOC with anything else is refused (EINVAL) */
         uint32_t max_msgs;
         uint64_t max_bytes;
         uint32_t max_msg_size;
@@ -306,9 +309,10 @@ ssize_t ctl_recv(int sock, void *buf, size_t cap, int *fds, unsigned *ret_n_fds,
 /* Names and reasons. */
 bool ctl_name_valid(const char *name);
 
-/* qos <-> wire, and validation/normalisation of a requested qos (fills
- * defaults for zeros where documented, rounds sizes, checks ranges).
- * Returns 0 or -EINVAL. */
+/* qos <-> wire (the wire's reserved0 is written 0 and not read: the daemon
+ * checks it on an ALLOC), and validation/normalisation of a requested qos
+ * (fills defaults for zeros where documented, rounds sizes, checks ranges,
+ * refuses a non-zero reserved byte). Returns 0 or -EINVAL. */
 void ctl_qos_to_wire(const ipcf_qos *q, struct ctl_qos_wire *w);
 void ctl_qos_from_wire(const struct ctl_qos_wire *w, ipcf_qos *q);
 int ctl_qos_normalize(ipcf_qos *q);

@@ -126,7 +126,7 @@ static int alloc_try_regs(alloc *a) {
                         /* An inbox: accepted here, its FLOW on the registration
                          * socket; a request of the wrong role is refused. */
                         free(b);
-                        if ((cand[i]->flags >> CTL_REG_ROLE_SHIFT) != a->qos.reserved0) {
+                        if ((cand[i]->flags >> CTL_REG_ROLE_SHIFT) != a->role) {
                                 alloc_fail(a, -ECONNREFUSED, "wrong kind of channel for this name",
                                            IPCF_END_REFUSED);
                                 return 1;
@@ -202,7 +202,7 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
         struct ctl_qos_wire qw;
         ipcf_qos qos;
         flow_layout layout;
-        uint32_t tmo = (uint32_t)-1;
+        uint32_t tmo = (uint32_t)-1, role = CTL_ROLE_FLOW;
         int r;
 
         *reply_fd = -1; /* ours from here on */
@@ -218,7 +218,13 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
         if (r == -EBADMSG)
                 goto violation;
         ctl_qos_from_wire(&qw, &qos); /* absent: all defaults */
-        if (ctl_qos_normalize(&qos) < 0 || flow_layout_for(&qos, &layout) < 0) {
+        /* The role is the ROLE attribute's, never the qos's: a set reserved
+         * byte is refused, so no qos can smuggle one in. */
+        r = ctl_get_u32(m, CTL_A_ROLE, &role);
+        if (r == -EBADMSG)
+                goto violation;
+        if (qw.reserved0 != 0 || role >= CTL_ROLE_MAX_ || ctl_qos_normalize(&qos) < 0 ||
+            flow_layout_for(&qos, &layout) < 0) {
                 r = -EINVAL;
                 goto refuse;
         }
@@ -237,8 +243,8 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
         if (r < 0)
                 goto refuse;
         /* A mailbox or group role: the daemon itself accepts (models.h). */
-        if (models_role(qos.reserved0))
-                return models_alloc(c, m, name, &qos, &fd);
+        if (models_role(role))
+                return models_alloc(c, m, name, &qos, role, &fd);
 
         /* Quotas: a pending slot, a flow to come, the unbounded memory. */
         /* The shared memory a flow may come to use is charged to the requester:
@@ -267,6 +273,7 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
         a->seq = m->seq;
         str_copy(a->name, name, sizeof(a->name));
         a->qos = qos;
+        a->role = role;
         a->layout = layout;
         a->reply = fd;
         dlist_init(&a->target_link);

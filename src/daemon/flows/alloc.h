@@ -53,6 +53,7 @@ typedef struct alloc {
         uint32_t seq;                  /* of the ALLOC, echoed on the outcome */
         char name[IPCF_NAME_MAX + 1];
         ipcf_qos qos;                  /* normalised */
+        uint32_t role;                 /* enum ctl_role (the ALLOC's ROLE) */
         flow_layout layout;
         int reply;                     /* the reply socket */
         loop_io io;

@@ -587,13 +587,14 @@ int mbox_handle_destroy(client *c, const ctl_msg *m) {
 }
 
 /* A sender or receiver opens the mailbox (ALLOC with its role). */
-int mbox_alloc(client *c, const char *name, const ipcf_qos *qos, int *reply_fd, uint32_t seq) {
+int mbox_alloc(client *c, const char *name, const ipcf_qos *qos, unsigned role, int *reply_fd,
+               uint32_t seq) {
         mbox *mb = mbox_find(c->d, name);
         if (!mb) {
                 bport_refuse(c, seq, reply_fd, -ENOENT, NULL);
                 return 0;
         }
-        bool recv = qos->reserved0 == CTL_ROLE_MBOX_RECV;
+        bool recv = role == CTL_ROLE_MBOX_RECV;
         /* A receiver that ended but was not yet seen to (its wake-up is
          * still queued) must not keep an exclusive mailbox: look now. */
         if (recv && (mb->flags & IPCF_MBOX_EXCLUSIVE) && mb->n_receivers)

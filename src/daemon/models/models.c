@@ -53,11 +53,12 @@ bool models_role(unsigned role) {
 
 /* Route an ALLOC with a model role (policy and name already checked by
  * alloc.c); the modules reply themselves and take the reply socket. */
-int models_alloc(client *c, const ctl_msg *m, const char *name, const ipcf_qos *qos, int *reply_fd) {
-        if (models_of(c->d) && qos->reserved0 == CTL_ROLE_MCAST)
+int models_alloc(client *c, const ctl_msg *m, const char *name, const ipcf_qos *qos, unsigned role,
+                 int *reply_fd) {
+        if (models_of(c->d) && role == CTL_ROLE_MCAST)
                 return mcast_alloc(c, name, qos, reply_fd, m->seq);
         if (models_of(c->d))
-                return mbox_alloc(c, name, qos, reply_fd, m->seq);
+                return mbox_alloc(c, name, qos, role, reply_fd, m->seq);
         *reply_fd = safe_close(*reply_fd);
         client_reply_error(c, m->seq, -ENOMEM);
         return 0;

@@ -46,10 +46,10 @@ models *models_of(ipcfd *d);
 /* client.c: a request type of ours? Handles it and returns 0 / < 0 to drop
  * the client; returns 1 if the type is not ours. */
 int models_dispatch(struct client *c, const ctl_msg *m);
-/* alloc.c: an ALLOC whose qos carries a mailbox/group role. Takes *reply_fd;
+/* alloc.c: an ALLOC whose ROLE is a mailbox/group role. Takes *reply_fd;
  * replies itself. Returns 0, or < 0 to drop the client. */
 int models_alloc(struct client *c, const ctl_msg *m, const char *name, const ipcf_qos *qos,
-                 int *reply_fd);
+                 unsigned role, int *reply_fd);
 /* Is this role one of ours? */
 bool models_role(unsigned role);
 /* client.c: c is gone. */
@@ -76,8 +76,8 @@ void notify_free_all(ipcfd *d);
 
 int mbox_handle_create(struct client *c, const ctl_msg *m);
 int mbox_handle_destroy(struct client *c, const ctl_msg *m);
-int mbox_alloc(struct client *c, const char *name, const ipcf_qos *qos, int *reply_fd,
-               uint32_t seq);
+int mbox_alloc(struct client *c, const char *name, const ipcf_qos *qos, unsigned role,
+               int *reply_fd, uint32_t seq);
 bool mbox_exists(ipcfd *d, const char *name);
 void mbox_free_all(ipcfd *d);
 int mcast_handle_create(struct client *c, const ctl_msg *m);

@@ -8,6 +8,10 @@
  * timeout; we wait a little longer than it so that its verdict, not a local
  * guess, decides. Receiving the FLOW, we acknowledge it with an OK; a requester
  * that gave up closes the socket without one, and the daemon ends the flow.
+ *
+ * ROLES: a channel of the library's models (call, datagram, mailbox,
+ * multicast) is allocated with alloc_role(); its role goes in the ALLOC's
+ * ROLE attribute. The public ipcf_alloc() always asks for a plain flow.
  */
 #include <errno.h>
 #include <poll.h>
@@ -60,12 +64,14 @@ static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
         return r;
 }
 
-int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms, ipcf_reason *ret_reason) {
+int alloc_role(const char *name, const ipcf_qos *qos, unsigned role, int timeout_ms,
+               ipcf_reason *ret_reason) {
         ipcf_qos q;
         struct ctl_qos_wire qw;
         int sp[2], r;
 
-        if (!ctl_name_valid(name) || timeout_ms == 0 || lib_check_timeout(timeout_ms) < 0)
+        if (!ctl_name_valid(name) || timeout_ms == 0 || lib_check_timeout(timeout_ms) < 0 ||
+            role >= CTL_ROLE_MAX_)
                 return -EINVAL;
         if (qos)
                 q = *qos;
@@ -89,6 +95,8 @@ int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms, ipcf_reaso
         ctl_put_str(&c->req, CTL_A_NAME, name);
         ctl_put(&c->req, CTL_A_QOS, &qw, sizeof(qw));
         ctl_put_u32(&c->req, CTL_A_TIMEOUT_MS, (uint32_t)timeout_ms);
+        if (role != CTL_ROLE_FLOW)
+                ctl_put_u32(&c->req, CTL_A_ROLE, role);
         r = conn_call_run(c, &sp[1], 1);
         if (r < 0 && ret_reason)
                 *ret_reason = c->rep.reason;
@@ -98,4 +106,10 @@ int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms, ipcf_reaso
                 r = alloc_outcome(sp[0], timeout_ms, ret_reason);
         close(sp[0]);
         return r;
+}
+
+/* The public call: an ordinary flow. A qos whose reserved byte is set fails
+ * in ctl_qos_normalize() (EINVAL): it can never name a role. */
+int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms, ipcf_reason *ret_reason) {
+        return alloc_role(name, qos, CTL_ROLE_FLOW, timeout_ms, ret_reason);
 }

@@ -206,6 +206,15 @@ int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_
  * and make its port. -EAGAIN if none waits, -EHOSTDOWN if the daemon is gone. */
 int reg_take_flow(int h);
 
+/* ---- allocation (alloc.c) ------------------------------------------------- */
+
+/* ipcf_alloc for a channel of the library's own models: role (enum
+ * ctl_role) travels as the ALLOC's ROLE attribute. Only the model code
+ * (call.c, dgram.c, modelio.c) passes a role other than CTL_ROLE_FLOW;
+ * ipcf_alloc() is alloc_role(..., CTL_ROLE_FLOW, ...). */
+int alloc_role(const char *name, const ipcf_qos *qos, unsigned role, int timeout_ms,
+               ipcf_reason *ret_reason);
+
 /* ---- shared-memory groups (group.c, bbuf.c) ------------------------------ */
 
 struct grpshm_ctl;

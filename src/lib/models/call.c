@@ -88,8 +88,7 @@ static int channel_port(channel *c, int timeout_ms) {
         ipcf_qos q;
         ipcf_qos_init(&q);
         q.max_msg_size = IPCF_CALL_MAX + sizeof(struct call_hdr);
-        q.reserved0 = CTL_ROLE_CALL;
-        int r = ipcf_alloc(c->name, &q, timeout_ms, NULL);
+        int r = alloc_role(c->name, &q, CTL_ROLE_CALL, timeout_ms, NULL);
         if (r >= 0)
                 c->ph = r;
         return r;

@@ -64,10 +64,9 @@ static port *out_find(dgram_ep *e, const char *dest) {
 static port *out_make(dgram_ep *e, const char *dest, int timeout_ms, int *ret_err) {
         ipcf_qos q;
         ipcf_qos_init(&q);
-        q.reserved0 = CTL_ROLE_DGRAM;
         int t = timeout_ms < 0 || timeout_ms > DGRAM_CHANNEL_TIMEOUT_MS ? timeout_ms
                                                                         : DGRAM_CHANNEL_TIMEOUT_MS;
-        int ph = ipcf_alloc(dest, &q, t, NULL);
+        int ph = alloc_role(dest, &q, CTL_ROLE_DGRAM, t, NULL);
         if (ph < 0) {
                 *ret_err = ph;
                 return NULL;

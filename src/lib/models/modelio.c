@@ -129,13 +129,10 @@ int model_open(const char *name, unsigned role, const ipcf_qos *qos, int timeout
                 q = *qos;
         else
                 ipcf_qos_init(&q);
-        if (q.reserved0 != 0)
-                return -EINVAL;
-        q.reserved0 = (uint8_t)role;
         /* The broker's terms (it enforces them too): bounded messages. */
         q.capacity = IPCF_CAPACITY_BOUNDED;
         q.mode = IPCF_MODE_MESSAGE;
-        return ipcf_alloc(name, &q, timeout_ms, NULL);
+        return alloc_role(name, &q, role, timeout_ms, NULL);
 }
 
 ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t *ret_seq,

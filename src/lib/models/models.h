@@ -13,7 +13,7 @@
 
 #include "ipcf.h"
 
-/* ipcf_alloc to name with role (enum ctl_role) and the caller's qos. */
+/* alloc_role() to name with role (enum ctl_role) and the caller's qos. */
 int model_open(const char *name, unsigned role, const ipcf_qos *qos, int timeout_ms);
 /* Send one DATA frame (flags MW_F_*). Returns len, or the write's error. On
  * success *ret_seq (may be NULL) is the message's number on this handle. */
