@@ -1,8 +1,16 @@
 # ipcf — build.
 #
+# Targets: `make` (all) builds the product: libipcf (shared and static),
+# ipcfd, ipcf, the examples, ipcf.pc. `make check` also builds the tests, the
+# tools and the benchmarks (test-bench-smoke runs them) and runs the tests.
+# `make bench` / `make bench-suite` build and run the benchmarks (they need
+# the peers: NNG, ZeroMQ, D-Bus, rpcgen; a plain `make` does not).
+# `make install` / `make uninstall` (PREFIX, DESTDIR, LIBDIR, ...: see below).
+#
 # Sources are discovered by folder, so adding a file needs no edit here:
 #   src/common/*.c   wire formats and utilities      -> linked into everything
-#   src/lib/*/*.c    libipcf (core/, models/, groups/) -> libipcf.so, libipcf.a
+#   src/lib/*/*.c    libipcf (core/, models/, groups/) -> libipcf.so.X.Y.Z, libipcf.a
+#                    (the product), libipcf-internal.a (daemon, tool, tests)
 #   src/efcp/*.c     EFCP engine (sans-I/O)          -> libefcp.a (internal)
 #   src/daemon/*/*.c ipcfd (core/main.c holds main()) -> bin/ipcfd, libipcfd.a (tests)
 #   src/cli/*.c      the ipcf tool                   -> bin/ipcf
@@ -25,15 +33,18 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) -Iinclude -Isrc -Itests $(CFLAGS)
 LDLIBS_ALL := -lsodium -lpthread -lm $(LDLIBS)
 
+# SAN_FLAGS: what a program built against this build's library needs too.
 ifeq ($(SAN),asan)
-  CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  LDFLAGS    += -fsanitize=address,undefined
+  SAN_FLAGS  := -fsanitize=address,undefined
+  CFLAGS_ALL += $(SAN_FLAGS) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS    += $(SAN_FLAGS)
 endif
 ifeq ($(SAN),tsan)
   # gcc warns that TSan ignores atomic_thread_fence (-Wtsan); clang models it.
-  CFLAGS_ALL += -fsanitize=thread -fno-omit-frame-pointer \
+  SAN_FLAGS  := -fsanitize=thread
+  CFLAGS_ALL += $(SAN_FLAGS) -fno-omit-frame-pointer \
                 $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,-Wno-tsan)
-  LDFLAGS    += -fsanitize=thread
+  LDFLAGS    += $(SAN_FLAGS)
 endif
 
 COMMON_SRCS  := $(wildcard src/common/*.c)
@@ -51,8 +62,23 @@ FUZZ_SRCS    := $(wildcard fuzz/fuzz-*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-LIBIPCF_A  := $(BUILD)/lib/libipcf.a
-LIBIPCF_SO := $(BUILD)/lib/libipcf.so
+# The library's version comes from the header (IPCF_VERSION_*): the file is
+# libipcf.so.MAJOR.MINOR.PATCH, its SONAME libipcf.so.MAJOR.
+ipcf_version_of = $(or $(shell sed -n 's/^\#define IPCF_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/ipcf.h),0)
+VERSION_MAJOR := $(call ipcf_version_of,MAJOR)
+VERSION_MINOR := $(call ipcf_version_of,MINOR)
+VERSION_PATCH := $(call ipcf_version_of,PATCH)
+VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME        := libipcf.so.$(VERSION_MAJOR)
+
+# libipcf.a and libipcf.so* are what is installed; libipcf-internal.a holds
+# the same objects for the programs of this tree that reach inside them.
+LIBIPCF_A     := $(BUILD)/lib/libipcf.a
+LIBIPCF_SO    := $(BUILD)/lib/libipcf.so.$(VERSION)
+LIBIPCF_LINKS := $(BUILD)/lib/$(SONAME) $(BUILD)/lib/libipcf.so
+LIBIPCF_INT_A := $(BUILD)/lib/libipcf-internal.a
+LIBIPCF_LDLIBS := -lpthread
+IPCF_PC    := $(BUILD)/lib/pkgconfig/ipcf.pc
 LIBEFCP_A  := $(BUILD)/lib/libefcp.a
 LIBIPCFD_A := $(BUILD)/lib/libipcfd.a
 LIBTSUP_A  := $(BUILD)/lib/libtestsupport.a
@@ -63,25 +89,58 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOLS      := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
+# Tests of the installed product run make, the compiler and the sanitizers
+# of this build from the tree they were built in.
+$(call obj,$(TEST_SRCS)): CFLAGS_ALL += -DTEST_SRCDIR='"$(CURDIR)"' -DTEST_CC='"$(CC)"' \
+                                        -DTEST_SAN='"$(SAN)"' -DTEST_SANFLAGS='"$(SAN_FLAGS)"'
+
 # What a test links: the harness and the library (tests of the daemon's own
 # internals, test-daemon-*, also link the daemon core; see below).
-TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_A)
+TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_INT_A)
 
-.PHONY: all lib test check bench bench-suite fuzz fuzz-smoke clean demo
-all: lib $(IPCFD) $(IPCF) $(TESTS) $(BENCHES) $(TOOLS) $(EXAMPLES)
-lib: $(LIBIPCF_A) $(LIBIPCF_SO)
+# The product (what `make` builds and `make install` installs), the tests
+# with their tools, and the benchmarks. Other parts add to these lists.
+PRODUCT    := $(LIBIPCF_A) $(LIBIPCF_SO) $(LIBIPCF_LINKS) $(IPCF_PC) $(IPCFD) $(IPCF) $(EXAMPLES)
+TEST_PROGS := $(TESTS) $(TOOLS)
+BENCH_PROGS = $(BENCHES) $(CMPS)
+
+.PHONY: all lib tests benches test check bench bench-suite fuzz fuzz-smoke clean demo install uninstall
+all: $(PRODUCT)
+lib: $(LIBIPCF_A) $(LIBIPCF_SO) $(LIBIPCF_LINKS) $(IPCF_PC)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-$(LIBIPCF_A): $(call obj,$(COMMON_SRCS) $(LIB_SRCS))
+LIB_OBJS := $(call obj,$(COMMON_SRCS) $(LIB_SRCS))
+
+$(LIBIPCF_INT_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBIPCF_SO): $(call obj,$(COMMON_SRCS) $(LIB_SRCS))
+$(LIBIPCF_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libipcf.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBIPCF_SO): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
+
+# libipcf.so.MAJOR (what programs load) and libipcf.so (what -lipcf finds).
+$(LIBIPCF_LINKS): $(LIBIPCF_SO)
+	ln -sf $(notdir $<) $@
+
+# ipcf.pc: $(call PC_SUBST,prefix,libdir,includedir) filters dist/ipcf.pc.in;
+# directories under the prefix are written as ${prefix}/... so that
+# pkg-config --define-prefix and PKG_CONFIG_SYSROOT_DIR both work. The one in
+# the build tree serves programs built against the tree without installing.
+pc_rel = $(patsubst $(1)/%,$${prefix}/%,$(2))
+PC_SUBST = sed -e 's|@PREFIX@|$(1)|g' -e 's|@LIBDIR@|$(call pc_rel,$(1),$(2))|g' \
+               -e 's|@INCLUDEDIR@|$(call pc_rel,$(1),$(3))|g' \
+               -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS_PRIVATE@|$(LIBIPCF_LDLIBS)|g'
+$(IPCF_PC): dist/ipcf.pc.in include/ipcf.h
+	@mkdir -p $(dir $@)
+	$(call PC_SUBST,$(CURDIR),$(abspath $(BUILD))/lib,$(CURDIR)/include) $< >$@
 
 $(LIBEFCP_A): $(call obj,$(EFCP_SRCS))
 	@mkdir -p $(dir $@)
@@ -95,11 +154,11 @@ $(LIBTSUP_A): $(call obj,$(TSUP_SRCS))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(IPCFD): $(call obj,$(DAEMON_MAIN)) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_A)
+$(IPCFD): $(call obj,$(DAEMON_MAIN)) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(IPCF): $(call obj,$(CLI_SRCS)) $(LIBIPCF_A)
+$(IPCF): $(call obj,$(CLI_SRCS)) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -107,7 +166,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/test-daemon-%: $(BUILD)/obj/tests/test-daemon-%.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBIPCF_A)
+$(BUILD)/tests/test-daemon-%: $(BUILD)/obj/tests/test-daemon-%.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -131,10 +190,9 @@ RPCGEN_DIR  := $(BUILD)/gen/bench
 RPCGEN_OBJS := $(patsubst %,$(RPCGEN_DIR)/benchrpc_%.o,xdr clnt svc)
 CMP_CFLAGS  := $(shell pkg-config --cflags libtirpc dbus-1 2>/dev/null) -I$(RPCGEN_DIR)
 CMP_LDLIBS  := -lnng -lzmq $(shell pkg-config --libs libtirpc dbus-1 2>/dev/null) -lrt
-all: $(CMPS)
 $(call obj,$(CMP_SRCS) $(CMPLIB_SRCS)): CFLAGS_ALL += $(CMP_CFLAGS)
 $(call obj,$(CMP_SRCS) $(CMPLIB_SRCS)): | $(RPCGEN_DIR)/benchrpc.h
-$(CMPS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(CMPLIB_SRCS)) $(RPCGEN_OBJS) $(LIBIPCF_A)
+$(CMPS): $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(CMPLIB_SRCS)) $(RPCGEN_OBJS) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CMP_LDLIBS)
 # rpcgen names the header it includes after its input's path: run it in place.
@@ -153,12 +211,18 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBTSUP_A) $(LIBEFCP_A) $(call obj,$(CO
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# Examples link the installed form of the library and only what ipcf.pc names.
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBIPCF_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
+
+# (Here, below every list they use: prerequisites expand when read.)
+tests: $(TEST_PROGS)
+benches: $(BENCH_PROGS)
 
 # Tests run against the real daemon of this build (see tests/run-tests.sh).
-test check: all
+# test-bench-smoke runs the benchmark programs, so they are built here too.
+test check: all tests benches
 	IPCF_BUILD=$(BUILD) tests/run-tests.sh $(BUILD)
 
 # libFuzzer targets: always clang, with ASan+UBSan; each links the sources it fuzzes.
@@ -175,15 +239,43 @@ fuzz: $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 fuzz-smoke: fuzz
 	tests/run-fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-10}
 
-bench: all
+bench: all benches
 	bench/run-bench.sh $(BUILD); st=$$?; bench/suite.sh $(BUILD) && exit $$st
 
 # Only the side-by-side suite: bench/results/latest.{csv,md} and the plots.
-bench-suite: all
+bench-suite: all benches
 	bench/suite.sh $(BUILD)
 
 demo: all
 	tools/demo.sh $(BUILD)
+
+# Installation (FHS). Every directory can be overridden; DESTDIR is
+# prepended to all of them (staged installs, packaging, tests).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Programs installed into BINDIR (other parts add theirs).
+INSTALL_BINS := $(IPCFD) $(IPCF)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(LIBIPCF_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIBIPCF_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libipcf.so
+	install -m 644 $(LIBIPCF_A) $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/ipcf.h $(DESTDIR)$(INCLUDEDIR)/
+	$(call PC_SUBST,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) dist/ipcf.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
+
+# Removes exactly what install put there (directories stay: they may be shared).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS)))
+	rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBIPCF_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libipcf.so $(DESTDIR)$(LIBDIR)/libipcf.a
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ipcf.h $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
 
 clean:
 	rm -rf $(BUILD)

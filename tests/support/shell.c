@@ -1,0 +1,76 @@
+/*
+ * shell.c — see shell.h. The output goes to an unlinked temporary file (not a
+ * pipe: a command that prints more than a pipe holds while we wait would
+ * block), read back once the command has ended.
+ */
+#include "support/shell.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+__attribute__((format(printf, 3, 0))) static int sh_run(char **ret_out, unsigned timeout_s,
+                                                         const char *fmt, va_list ap) {
+        char *cmd = NULL;
+        if (vasprintf(&cmd, fmt, ap) < 0)
+                abort();
+        char path[] = "/tmp/ipcf-sh.XXXXXX";
+        int out = mkstemp(path);
+        if (out < 0)
+                test_fail(__FILE__, __LINE__, "mkstemp: %s", strerror(errno));
+        unlink(path);
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0)
+                test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                setpgid(0, 0);
+                int in = open("/dev/null", O_RDONLY);
+                dup2(in, 0);
+                dup2(out, 1);
+                dup2(out, 2);
+                execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+                _exit(127);
+        }
+        setpgid(pid, pid);
+        int status = test_wait(pid, (int)timeout_s * 1000);
+        kill(-pid, SIGKILL); /* whatever it left running */
+        if (ret_out) {
+                off_t len = lseek(out, 0, SEEK_END);
+                char *buf = malloc((size_t)(len > 0 ? len : 0) + 1);
+                ssize_t n = len > 0 ? pread(out, buf, (size_t)len, 0) : 0;
+                buf[n > 0 ? n : 0] = 0;
+                *ret_out = buf;
+        }
+        close(out);
+        free(cmd);
+        return status;
+}
+
+int test_sh(char **ret_out, unsigned timeout_s, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = sh_run(ret_out, timeout_s, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+char *test_sh_ok(const char *file, int line, const char *fmt, ...) {
+        char *out = NULL, *cmd = NULL;
+        va_list ap, ap2;
+        va_start(ap, fmt);
+        va_copy(ap2, ap);
+        int r = sh_run(&out, 300, fmt, ap);
+        va_end(ap);
+        if (r != 0) {
+                if (vasprintf(&cmd, fmt, ap2) < 0)
+                        cmd = NULL;
+                va_end(ap2);
+                test_fail(file, line, "`%s` exited %d:\n%s", cmd ? cmd : fmt, r, out);
+        }
+        va_end(ap2);
+        return out;
+}

@@ -1,0 +1,290 @@
+/*
+ * test-install.c — ipcf as a user installs it: `make install` into a
+ * temporary DESTDIR, the files where the FHS puts them, the examples built
+ * from the installed tree with nothing but `pkg-config --cflags --libs ipcf`
+ * (pipe-echo is only built: it needs a parent) and run against the
+ * installed library and the installed daemon (started
+ * by the library's autostart), `make uninstall` leaving nothing behind, and a
+ * plain `make` that needs none of the benchmark peers.
+ *
+ * The nested make runs in the source tree this test was built from
+ * (TEST_SRCDIR) on the build it belongs to ($IPCF_BUILD, already built: it
+ * only copies). Examples are compiled with the compiler and sanitizer flags
+ * of this build (TEST_CC, TEST_SANFLAGS), so an ASan build tests an ASan
+ * library.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/shell.h"
+#include "support/test.h"
+
+#ifndef TEST_SRCDIR
+#error "built by the Makefile, which defines TEST_SRCDIR, TEST_CC and TEST_SANFLAGS"
+#endif
+
+#define PREFIX "/usr/local"
+
+static char build_dir[PATH_MAX];
+
+/* The absolute build directory of this test. */
+static const char *build_abs(void) {
+        if (!build_dir[0]) {
+                char *rel = test_build_path("");
+                CHECK(realpath(rel, build_dir) != NULL);
+                free(rel);
+        }
+        return build_dir;
+}
+
+/* "<scratch>/<name>" in a static buffer (four in rotation). */
+static const char *scratch(const char *name) {
+        static char buf[4][PATH_MAX];
+        static unsigned next;
+        char *b = buf[next++ % 4];
+        snprintf(b, PATH_MAX, "%s/%s", getenv("TEST_SCRATCH"), name);
+        return b;
+}
+
+/* `make TARGET ARGS` in the source tree on this build; the outer make's
+ * job server is not ours to use. */
+#define MAKE(...) TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make --no-print-directory -C '%s' " \
+                             "BUILD='%s' CC='%s' SAN='%s' " __VA_ARGS__)
+#define MAKE_ARGS TEST_SRCDIR, build_abs(), TEST_CC, TEST_SAN
+
+/* Install into <scratch>/root with PREFIX; returns the DESTDIR. */
+static const char *install_tree(void) {
+        const char *root = scratch("root");
+        free(MAKE("install DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", MAKE_ARGS, root));
+        return root;
+}
+
+/* Does the file at path contain needle (whole_line: as a whole line)? */
+static bool file_has(const char *path, const char *needle, bool whole_line) {
+        char *out = NULL;
+        int r = test_sh(&out, 30, "grep -qF%s -- '%s' '%s'", whole_line ? "x" : "", needle, path);
+        free(out);
+        return r == 0;
+}
+
+static mode_t mode_of(const char *root, const char *rel) {
+        char p[PATH_MAX];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s%s", root, rel);
+        if (lstat(p, &st) < 0)
+                test_fail(__FILE__, __LINE__, "%s not installed", p);
+        return st.st_mode;
+}
+
+static void check_link(const char *root, const char *rel, const char *target) {
+        char p[PATH_MAX], t[PATH_MAX];
+        snprintf(p, sizeof(p), "%s%s", root, rel);
+        ssize_t n = readlink(p, t, sizeof(t) - 1);
+        if (n < 0)
+                test_fail(__FILE__, __LINE__, "%s is not a symlink", p);
+        t[n] = 0;
+        if (strcmp(t, target) != 0)
+                test_fail(__FILE__, __LINE__, "%s -> %s, want %s", p, t, target);
+}
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#define VERSION_MM STR(IPCF_VERSION_MAJOR) "." STR(IPCF_VERSION_MINOR)
+#define SONAME "libipcf.so." STR(IPCF_VERSION_MAJOR)
+
+/* The files, their modes and links; SONAME in the ELF header; the .pc. */
+TEST_TIMEOUT(install_puts_files_in_fhs_places, 300) {
+        const char *root = install_tree();
+        CHECK((mode_of(root, PREFIX "/bin/ipcfd") & 0777) == 0755);
+        CHECK((mode_of(root, PREFIX "/bin/ipcf") & 0777) == 0755);
+        CHECK((mode_of(root, PREFIX "/include/ipcf.h") & 0777) == 0644);
+        CHECK((mode_of(root, PREFIX "/lib/libipcf.a") & 0777) == 0644);
+        CHECK((mode_of(root, PREFIX "/lib/pkgconfig/ipcf.pc") & 0777) == 0644);
+        /* libipcf.so -> libipcf.so.MAJOR -> libipcf.so.MAJOR.MINOR.PATCH */
+        check_link(root, PREFIX "/lib/libipcf.so", SONAME);
+        char *real = TEST_SH_OK("cd '%s" PREFIX "/lib' && ls libipcf.so.*.*.*", root);
+        real[strcspn(real, "\n")] = 0;
+        CHECK(strncmp(real, SONAME "." STR(IPCF_VERSION_MINOR) ".", strlen(SONAME) + 2) == 0);
+        check_link(root, PREFIX "/lib/" SONAME, real);
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof(rel), PREFIX "/lib/%s", real);
+        CHECK(S_ISREG(mode_of(root, rel)));
+        char *soname = TEST_SH_OK("readelf -d '%s" PREFIX "/lib/%s' | sed -n 's/.*SONAME.*\\[\\(.*\\)\\]/\\1/p'",
+                                  root, real);
+        if (strcmp(soname, SONAME "\n") != 0)
+                test_fail(__FILE__, __LINE__, "SONAME %s, want " SONAME, soname);
+        /* The header is the source's, byte for byte. */
+        free(TEST_SH_OK("cmp '%s/include/ipcf.h' '%s" PREFIX "/include/ipcf.h'", TEST_SRCDIR, root));
+        /* The .pc names the installed prefix, not DESTDIR or the build tree. */
+        char pc[PATH_MAX];
+        snprintf(pc, sizeof(pc), "%s" PREFIX "/lib/pkgconfig/ipcf.pc", root);
+        CHECK(file_has(pc, "prefix=" PREFIX, true));
+        CHECK(file_has(pc, "libdir=${prefix}/lib", true));
+        CHECK(file_has(pc, "Version: " VERSION_MM ".", false));
+        CHECK(!file_has(pc, root, false));
+        CHECK(!file_has(pc, build_abs(), false));
+        free(real);
+        free(soname);
+}
+
+/* A distribution's layout: LIBDIR outside PREFIX/lib is honoured and the .pc
+ * says ${prefix}/lib/<triplet>. */
+TEST_TIMEOUT(install_honours_libdir, 300) {
+        const char *root = scratch("root");
+        free(MAKE("install DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null",
+                  MAKE_ARGS, root));
+        CHECK(S_ISLNK(mode_of(root, "/usr/lib/x86_64-linux-gnu/" SONAME)));
+        char pc[PATH_MAX];
+        snprintf(pc, sizeof(pc), "%s/usr/lib/x86_64-linux-gnu/pkgconfig/ipcf.pc", root);
+        CHECK(file_has(pc, "libdir=${prefix}/lib/x86_64-linux-gnu", true));
+        free(MAKE("uninstall DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null",
+                  MAKE_ARGS, root));
+        char *left = TEST_SH_OK("find '%s' ! -type d", root);
+        if (left[0])
+                test_fail(__FILE__, __LINE__, "uninstall left:\n%s", left);
+        free(left);
+}
+
+/* Everything install put there, uninstall takes away (directories may stay:
+ * they can be shared with other packages). */
+TEST_TIMEOUT(uninstall_removes_every_file, 300) {
+        const char *root = install_tree();
+        char *before = TEST_SH_OK("find '%s' ! -type d | wc -l", root);
+        CHECK(atoi(before) >= 8);
+        free(MAKE("uninstall DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", MAKE_ARGS, root));
+        char *left = TEST_SH_OK("find '%s' ! -type d", root);
+        if (left[0])
+                test_fail(__FILE__, __LINE__, "uninstall left:\n%s", left);
+        free(before);
+        free(left);
+}
+
+/* The examples, built from a copy outside the tree with nothing but
+ * pkg-config, run against the installed library; the daemon they reach is
+ * the installed one, started by the installed library's autostart. */
+TEST_TIMEOUT(examples_build_with_pkg_config_and_run_installed, 300) {
+        const char *root = install_tree();
+        char lib[PATH_MAX], bin[PATH_MAX], ex[PATH_MAX], run[PATH_MAX];
+        snprintf(lib, sizeof(lib), "%s" PREFIX "/lib", root);
+        snprintf(bin, sizeof(bin), "%s" PREFIX "/bin", root);
+        snprintf(ex, sizeof(ex), "%s", scratch("ex"));
+        snprintf(run, sizeof(run), "%s", scratch("run"));
+        free(TEST_SH_OK("mkdir -p '%s' && cp '%s'/examples/*.c '%s'/", ex, TEST_SRCDIR, ex));
+
+        /* pkg-config sees only the DESTDIR's .pc; SYSROOT_DIR maps its
+         * /usr/local paths into the DESTDIR. */
+        char pcpath[PATH_MAX + 16];
+        snprintf(pcpath, sizeof(pcpath), "%s/pkgconfig", lib);
+        setenv("PKG_CONFIG_LIBDIR", pcpath, 1);
+        unsetenv("PKG_CONFIG_PATH");
+        setenv("PKG_CONFIG_SYSROOT_DIR", root, 1);
+        char *flags = TEST_SH_OK("pkg-config --cflags --libs ipcf");
+        flags[strcspn(flags, "\n")] = 0;
+        if (!strstr(flags, root) || strstr(flags, TEST_SRCDIR "/"))
+                test_fail(__FILE__, __LINE__, "pkg-config says '%s'", flags);
+        free(TEST_SH_OK("cd '%s' && for e in echo-server echo-client pipe-echo; do "
+                        "%s %s -o $e $e.c $(pkg-config --cflags --libs ipcf) || exit 1; done",
+                        ex, TEST_CC, TEST_SANFLAGS));
+
+        /* Linked to the shared library by its SONAME: without the installed
+         * lib on the search path it does not even start. */
+        char *miss = NULL;
+        int st = test_sh(&miss, 30, "env -u LD_LIBRARY_PATH '%s/echo-client' x", ex);
+        CHECK(st != 0);
+        if (!strstr(miss, SONAME))
+                test_fail(__FILE__, __LINE__, "started without the library? (%d) %s", st, miss);
+        setenv("LD_LIBRARY_PATH", lib, 1);
+        char *ldd = TEST_SH_OK("ldd '%s/echo-client'", ex);
+        char want[PATH_MAX + 64];
+        snprintf(want, sizeof(want), SONAME " => %s/" SONAME, lib);
+        if (!strstr(ldd, want))
+                test_fail(__FILE__, __LINE__, "ldd:\n%s\nwant %s", ldd, want);
+
+        /* The installed library starts the installed daemon on demand. */
+        CHECK(mkdir(run, 0700) == 0);
+        setenv("IPCF_RUNTIME_DIR", run, 1);
+        unsetenv("IPCF_NO_AUTOSTART");
+        char daemon[PATH_MAX + 16];
+        snprintf(daemon, sizeof(daemon), "%s/ipcfd", bin);
+        setenv("IPCF_DAEMON", daemon, 1);
+        free(TEST_SH_OK("cd '%s' && { ./echo-server greeter & } && i=0; "
+                        "until '%s/ipcf' ls 2>/dev/null | grep -q greeter; do "
+                        "i=$((i+1)); [ $i -lt 500 ] || exit 1; sleep 0.02; done; "
+                        "out=$(./echo-client greeter 'hello, installed') && "
+                        "[ \"$out\" = 'hello, installed' ] && wait",
+                        ex, bin));
+        char *pid = TEST_SH_OK("cat '%s/ipcfd.pid'", run);
+        char exe[64], real[PATH_MAX] = "", want_exe[PATH_MAX];
+        snprintf(exe, sizeof(exe), "/proc/%d/exe", atoi(pid));
+        ssize_t n = readlink(exe, real, sizeof(real) - 1);
+        real[n > 0 ? n : 0] = 0;
+        CHECK(realpath(daemon, want_exe) != NULL);
+        if (strcmp(real, want_exe) != 0)
+                test_fail(__FILE__, __LINE__, "the daemon is %s, want %s", real, want_exe);
+        kill(atoi(pid), SIGTERM); /* the daemon this case started */
+        free(flags);
+        free(miss);
+        free(ldd);
+        free(pid);
+}
+
+/* The README's "use it from a program" is a program: its first C block,
+ * built as the README says, talks to the installed `ipcf listen --echo`. */
+TEST_TIMEOUT(readme_program_builds_and_runs, 300) {
+        const char *root = install_tree();
+        char lib[PATH_MAX], bin[PATH_MAX], dir[PATH_MAX];
+        snprintf(lib, sizeof(lib), "%s" PREFIX "/lib", root);
+        snprintf(bin, sizeof(bin), "%s" PREFIX "/bin", root);
+        snprintf(dir, sizeof(dir), "%s", scratch("readme"));
+        CHECK(mkdir(dir, 0700) == 0);
+        free(TEST_SH_OK("awk '/^```c$/{f=1;next} /^```$/{if(f)exit} f' '%s/README.md' >'%s/hello.c' && "
+                        "grep -q ipcf_alloc '%s/hello.c'", TEST_SRCDIR, dir, dir));
+        char pcpath[PATH_MAX + 16];
+        snprintf(pcpath, sizeof(pcpath), "%s/pkgconfig", lib);
+        setenv("PKG_CONFIG_LIBDIR", pcpath, 1);
+        setenv("PKG_CONFIG_SYSROOT_DIR", root, 1);
+        free(TEST_SH_OK("cd '%s' && %s %s -Wall -Werror hello.c $(pkg-config --cflags --libs ipcf) -o hello",
+                        dir, TEST_CC, TEST_SANFLAGS));
+        setenv("LD_LIBRARY_PATH", lib, 1);
+        setenv("IPCF_RUNTIME_DIR", dir, 1);
+        unsetenv("IPCF_NO_AUTOSTART");
+        char daemon[PATH_MAX + 16];
+        snprintf(daemon, sizeof(daemon), "%s/ipcfd", bin);
+        setenv("IPCF_DAEMON", daemon, 1);
+        char *out = TEST_SH_OK("cd '%s' && { '%s/ipcf' listen greeter --echo >/dev/null & } && i=0; "
+                               "until '%s/ipcf' ls 2>/dev/null | grep -q greeter; do "
+                               "i=$((i+1)); [ $i -lt 500 ] || exit 1; sleep 0.02; done; ./hello",
+                               dir, bin, bin);
+        if (strcmp(out, "hello\n") != 0)
+                test_fail(__FILE__, __LINE__, "the README's program printed '%s'", out);
+        char *pid = TEST_SH_OK("cat '%s/ipcfd.pid'", dir);
+        kill(atoi(pid), SIGTERM); /* the daemon this case started */
+        free(out);
+        free(pid);
+}
+
+/* A plain `make` builds the product only: no benchmark peer (rpcgen, NNG,
+ * ZeroMQ, D-Bus) and no test or benchmark program is part of it. */
+TEST(plain_make_needs_no_benchmark_peers) {
+        char *all = TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make -n -C '%s' BUILD='%s' all",
+                               TEST_SRCDIR, scratch("fresh"));
+        const char *banned[] = { "rpcgen", "-lnng", "-lzmq", "dbus", "/bench/", "/tests/" };
+        for (size_t i = 0; i < sizeof(banned) / sizeof(banned[0]); i++)
+                if (strstr(all, banned[i]))
+                        test_fail(__FILE__, __LINE__, "`make all` would run something with %s", banned[i]);
+        CHECK(strstr(all, "libipcf.so") != NULL);
+        CHECK(strstr(all, "bin/ipcfd") != NULL);
+        CHECK(strstr(all, "examples/echo-client") != NULL);
+        /* ... while `make bench` does build the peers' programs. */
+        char *bench = TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make -n -C '%s' BUILD='%s' benches",
+                                 TEST_SRCDIR, scratch("fresh"));
+        CHECK(strstr(bench, "rpcgen") != NULL && strstr(bench, "-lnng") != NULL);
+        free(all);
+        free(bench);
+}
