@@ -32,6 +32,8 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wpointer-arith -Wformat=2 -Wvla -Wundef -Wno-unused-parameter
 CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) -Iinclude -Isrc -Itests $(CFLAGS)
 LDLIBS_ALL := -lsodium -lpthread -lm $(LDLIBS)
+# The daemon's directory client (src/daemon/directory: etcd's JSON gateway).
+DAEMON_LDLIBS := -lcurl -ljson-c
 
 # SAN_FLAGS: what a program built against this build's library needs too.
 ifeq ($(SAN),asan)
@@ -156,7 +158,7 @@ $(LIBTSUP_A): $(call obj,$(TSUP_SRCS))
 
 $(IPCFD): $(call obj,$(DAEMON_MAIN)) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(DAEMON_LDLIBS)
 
 $(IPCF): $(call obj,$(CLI_SRCS)) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
@@ -168,7 +170,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LINK)
 
 $(BUILD)/tests/test-daemon-%: $(BUILD)/obj/tests/test-daemon-%.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(DAEMON_LDLIBS)
 
 # The EFCP engine stands alone: its tests link only the engine and the harness.
 $(BUILD)/tests/test-efcp-%: $(BUILD)/obj/tests/test-efcp-%.o $(LIBTSUP_A) $(LIBEFCP_A) $(call obj,$(COMMON_SRCS))

@@ -197,6 +197,7 @@ static int loop_timeout_ms(loop *l) {
 int loop_run(loop *l) {
         struct epoll_event ev[LOOP_BATCH];
 
+        l->quit = false; /* a loop may be run again after loop_quit() */
         while (!l->quit) {
                 int n = epoll_wait(l->epfd, ev, LOOP_BATCH, loop_timeout_ms(l));
                 if (n < 0) {

@@ -65,7 +65,8 @@ static inline bool loop_timer_armed(const loop_timer *t) { return t->heap_idx !=
  * (rare) the pointer is kept on a fallback list and freed the same way. */
 void loop_defer_free(loop *l, void *p);
 
-/* Run until loop_quit(). Returns 0, or -errno if epoll_wait fails. */
+/* Run until loop_quit() (which ends this run only: the loop may be run
+ * again). Returns 0, or -errno if epoll_wait fails. */
 int loop_run(loop *l);
 void loop_quit(loop *l);
 

@@ -1,0 +1,173 @@
+/*
+ * etcdcluster.c — start, break and stop a real etcd cluster on loopback (see
+ * etcdcluster.h). Readiness is asked of the members over plain HTTP with a
+ * linearizable range read (it needs a leader and a quorum).
+ */
+#include "support/etcdcluster.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support/test.h"
+
+static void member_spawn(etcd_cluster *c, int i, bool fresh) {
+        char name[16], data[300], log[300], peer[64], cluster[512] = "", arg_client[64];
+        snprintf(name, sizeof(name), "m%d", i);
+        snprintf(data, sizeof(data), "%s/%s", c->dir, name);
+        snprintf(log, sizeof(log), "%s/%s.log", c->dir, name);
+        snprintf(peer, sizeof(peer), "http://%s:2380", c->host[i]);
+        snprintf(arg_client, sizeof(arg_client), "%s", c->client_url[i]);
+        for (int j = 0; j < c->n; j++) {
+                size_t len = strlen(cluster);
+                snprintf(cluster + len, sizeof(cluster) - len, "%sm%d=http://%s:2380", j ? "," : "", j, c->host[j]);
+        }
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0)
+                test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                int nul = open("/dev/null", O_RDONLY);
+                if (nul >= 0)
+                        dup2(nul, 0);
+                execlp("etcd", "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", arg_client,
+                       "--advertise-client-urls", arg_client, "--listen-peer-urls", peer,
+                       "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                       "--initial-cluster-state", fresh ? "new" : "existing", "--initial-cluster-token", c->dir,
+                       "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap",
+                       "--log-level", "warn", (char *)NULL);
+                _exit(127);
+        }
+        c->pid[i] = pid;
+}
+
+/* One HTTP exchange with member i: a linearizable range read. */
+static bool member_ready(etcd_cluster *c, int i, int timeout_ms) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(2379) };
+        inet_pton(AF_INET, c->host[i], &sa.sin_addr);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return false;
+        bool ok = false;
+        uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+                goto out;
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        if (poll(&p, 1, timeout_ms) != 1 || (p.revents & (POLLERR | POLLHUP)))
+                goto out;
+        const char *body = "{\"key\":\"AA==\"}";
+        char req[512], resp[4096];
+        int n = snprintf(req, sizeof(req),
+                         "POST /v3/kv/range HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         c->host[i], strlen(body), body);
+        if (write(fd, req, (size_t)n) != n)
+                goto out;
+        size_t got = 0;
+        for (;;) {
+                uint64_t now = test_now_ms();
+                if (now >= end)
+                        goto out;
+                p.events = POLLIN;
+                if (poll(&p, 1, (int)(end - now)) != 1)
+                        goto out;
+                ssize_t r = read(fd, resp + got, sizeof(resp) - 1 - got);
+                if (r <= 0)
+                        break;
+                got += (size_t)r;
+                if (got == sizeof(resp) - 1)
+                        break;
+        }
+        resp[got] = 0;
+        ok = strstr(resp, " 200 ") && strstr(resp, "\"revision\"");
+out:
+        close(fd);
+        return ok;
+}
+
+bool etcd_cluster_wait_ready(etcd_cluster *c, int i, int timeout_ms) {
+        uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+        unsigned nap_us = 10000;
+        while (test_now_ms() < end) {
+                for (int j = 0; j < c->n; j++)
+                        if ((i < 0 || i == j) && c->pid[j] && member_ready(c, j, 1000))
+                                return true;
+                usleep(nap_us);
+                nap_us = nap_us < 200000 ? nap_us * 2 : nap_us;
+        }
+        return false;
+}
+
+void etcd_cluster_start(etcd_cluster *c, int n) {
+        memset(c, 0, sizeof(*c));
+        if (n < 1 || n > ETCD_CLUSTER_MAX)
+                test_fail(__FILE__, __LINE__, "etcd cluster of %d members", n);
+        c->n = n;
+        const char *scratch = getenv("TEST_SCRATCH");
+        snprintf(c->dir, sizeof(c->dir), "%s/etcd.XXXXXX", scratch && *scratch ? scratch : "/tmp");
+        if (!mkdtemp(c->dir))
+                test_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+        /* 127.X.Y.*: X in 2..254, Y in 1..254, from the pid and the clock. */
+        uint64_t seed = (uint64_t)getpid() * 2654435761u ^ test_now_ns();
+        unsigned x = 2 + (unsigned)(seed % 253), y = 1 + (unsigned)((seed >> 16) % 254);
+        for (int i = 0; i < n; i++) {
+                snprintf(c->host[i], sizeof(c->host[i]), "127.%u.%u.%d", x, y, i + 1);
+                snprintf(c->client_url[i], sizeof(c->client_url[i]), "http://%s:2379", c->host[i]);
+        }
+        for (int i = 0; i < n; i++)
+                member_spawn(c, i, true);
+        for (int i = 0; i < n; i++)
+                if (!etcd_cluster_wait_ready(c, i, 30000))
+                        test_fail(__FILE__, __LINE__, "etcd member %d did not become ready (see %s/m%d.log)", i,
+                                  c->dir, i);
+}
+
+static void member_reap(etcd_cluster *c, int i) {
+        if (!c->pid[i])
+                return;
+        kill(c->pid[i], SIGKILL);
+        test_wait(c->pid[i], 10000);
+        c->pid[i] = 0;
+}
+
+void etcd_cluster_kill(etcd_cluster *c, int i) { member_reap(c, i); }
+
+void etcd_cluster_restart(etcd_cluster *c, int i) {
+        if (!c->pid[i])
+                member_spawn(c, i, false);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)st, (void)flag, (void)ftw;
+        remove(path);
+        return 0;
+}
+
+void etcd_cluster_stop(etcd_cluster *c) {
+        for (int i = 0; i < c->n; i++)
+                member_reap(c, i);
+        if (c->dir[0])
+                nftw(c->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        c->dir[0] = 0;
+}
