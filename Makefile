@@ -120,13 +120,23 @@ $(LIBIPCF_INT_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBIPCF_A): $(LIB_OBJS)
+# The installed static library is one relocatable object in which only the
+# public API (IPCF_API: default visibility) stays global: everything else is
+# made local, so an application may have its own safe_close or ring_init.
+LIBIPCF_PUB_O := $(BUILD)/obj/libipcf-public.o
+$(LIBIPCF_PUB_O): $(LIB_OBJS)
+	$(LD) -r -o $@.tmp $^ && objcopy --localize-hidden $@.tmp $@ && rm -f $@.tmp
+
+$(LIBIPCF_A): $(LIBIPCF_PUB_O)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBIPCF_SO): $(LIB_OBJS)
+# The shared library exports the functions of src/lib/libipcf.map, versioned.
+LIBIPCF_MAP := src/lib/libipcf.map
+$(LIBIPCF_SO): $(LIB_OBJS) $(LIBIPCF_MAP)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=$(LIBIPCF_MAP) \
+	      $(if $(SAN),,-Wl,-z,defs) $(LDFLAGS) -o $@ $(LIB_OBJS) $(LIBIPCF_LDLIBS)
 
 # libipcf.so.MAJOR (what programs load) and libipcf.so (what -lipcf finds).
 $(LIBIPCF_LINKS): $(LIBIPCF_SO)

@@ -71,6 +71,15 @@ extern "C" {
 #define IPCF_VERSION_MAJOR 0
 #define IPCF_VERSION_MINOR 1
 
+/*
+ * ipcf_version — the version of the library this program runs with, as
+ * (MAJOR << 16) | MINOR; compare it with IPCF_VERSION_MAJOR and
+ * IPCF_VERSION_MINOR, the header's version the program was built with.
+ * Within one MAJOR (one SONAME, libipcf.so.MAJOR) a larger MINOR only adds
+ * to the API. Never fails, needs no daemon.
+ */
+IPCF_API uint32_t ipcf_version(void);
+
 /* A name: 1..IPCF_NAME_MAX bytes of printable ASCII without spaces. */
 #define IPCF_NAME_MAX 127
 /* A reason (refusal, deallocation): at most IPCF_REASON_MAX bytes, longer is cut. */

@@ -11,6 +11,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* What the child does: its own process group, stdin /dev/null, stdout and
+ * stderr into the output file, then the shell. */
+typedef struct sh_child {
+        const char *cmd;
+        int out;
+} sh_child;
+
+static void sh_exec(void *arg) {
+        const sh_child *c = arg;
+        setpgid(0, 0);
+        int in = open("/dev/null", O_RDONLY);
+        dup2(in, 0);
+        dup2(c->out, 1);
+        dup2(c->out, 2);
+        execl("/bin/sh", "sh", "-c", c->cmd, (char *)NULL);
+        _exit(127);
+}
+
 __attribute__((format(printf, 3, 0))) static int sh_run(char **ret_out, unsigned timeout_s,
                                                          const char *fmt, va_list ap) {
         char *cmd = NULL;
@@ -21,20 +39,7 @@ __attribute__((format(printf, 3, 0))) static int sh_run(char **ret_out, unsigned
         if (out < 0)
                 test_fail(__FILE__, __LINE__, "mkstemp: %s", strerror(errno));
         unlink(path);
-        fflush(stdout);
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid < 0)
-                test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
-        if (pid == 0) {
-                setpgid(0, 0);
-                int in = open("/dev/null", O_RDONLY);
-                dup2(in, 0);
-                dup2(out, 1);
-                dup2(out, 2);
-                execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-                _exit(127);
-        }
+        pid_t pid = test_fork(sh_exec, &(sh_child){ cmd, out });
         setpgid(pid, pid);
         int status = test_wait(pid, (int)timeout_s * 1000);
         kill(-pid, SIGKILL); /* whatever it left running */
