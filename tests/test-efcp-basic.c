@@ -67,9 +67,25 @@ TEST_TIMEOUT(wire_frames_roundtrip, 10) {
         CHECK_EQ(efcp_wire_get_frame(buf, n, &f), (int)n);
         CHECK_EQ(f.u.alloc.isn, 42);
         CHECK_EQ(f.u.alloc.credit, 256);
-        n = efcp_wire_put_fc(buf, EFCP_FT_DEALLOC, 1, 2, 77);
+        n = efcp_wire_put_dealloc(buf, EFCP_STEP_ACK, EFCP_DEALLOC_FINAL, 1, 2, 77, 0xfffffffeu);
+        CHECK_EQ(n, EFCP_DEALLOC_LEN);
         CHECK_EQ(efcp_wire_get_frame(buf, n, &f), (int)n);
-        CHECK_EQ(f.u.fc.value, 77);
+        CHECK_EQ(f.u.dealloc.step, EFCP_STEP_ACK);
+        CHECK_EQ(f.u.dealloc.flags, EFCP_DEALLOC_FINAL);
+        CHECK_EQ(f.u.dealloc.reason, 77);
+        CHECK_EQ(f.u.dealloc.final, 0xfffffffeu);
+        CHECK_EQ(efcp_wire_get_frame(buf, n - 1, &f), -EBADMSG);
+        buf[1] = 4; /* no such step */
+        CHECK_EQ(efcp_wire_get_frame(buf, n, &f), -EBADMSG);
+        n = efcp_wire_put_blocked(buf, 1, 2, 10, 7);
+        CHECK_EQ(efcp_wire_get_frame(buf, n, &f), (int)n);
+        CHECK_EQ(f.u.fc.value, 10);
+        CHECK_EQ(f.u.fc.acked, 7);
+        n = efcp_wire_put_close(buf, EFCP_STEP_CONFIRM, 99);
+        CHECK_EQ(efcp_wire_get_frame(buf, n, &f), (int)n);
+        CHECK_EQ(f.u.close.step, EFCP_STEP_CONFIRM);
+        CHECK_EQ(f.u.close.reason, 99);
+        n = efcp_wire_put_fc(buf, EFCP_FT_CREDIT, 1, 2, 77);
         buf[0] = 0x7f;
         CHECK_EQ(efcp_wire_get_frame(buf, n, &f), -EBADMSG);
         /* sequence comparison across the wrap */

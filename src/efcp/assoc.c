@@ -171,43 +171,52 @@ efcp_flow *efcp_flow_get(efcp_assoc *a, uint32_t local_port) {
         return f && !f->app_closed && f->state != FS_QUARANTINE ? f : NULL;
 }
 
-/* Queues a DEALLOC for a flow we hold no state for (bounded, deduplicated:
+/* Queues a DEALLOC frame that no flow slot holds: a refusal, an answer, a
+ * step of someone else's request (bounded, deduplicated by ports and step:
  * if it is lost, the peer's next frame for that flow brings another). */
-void efcp_assoc_unsolicited(efcp_assoc *a, uint32_t dst, uint32_t src, uint32_t reason) {
+void efcp_assoc_unsolicited(efcp_assoc *a, uint8_t step, uint8_t flags, uint32_t dst, uint32_t src,
+                            uint32_t reason, uint32_t final) {
         for (uint32_t i = 0; i < a->nunsol; i++)
-                if (a->unsol[i].dst == dst && a->unsol[i].src == src)
+                if (a->unsol[i].dst == dst && a->unsol[i].src == src && a->unsol[i].step == step)
                         return;
         if (a->nunsol < EFCP_UNSOL_MAX)
-                a->unsol[a->nunsol++] = (efcp_unsol){dst, src, reason};
+                a->unsol[a->nunsol++] = (efcp_unsol){.dst = dst, .src = src, .reason = reason,
+                                                     .final = final, .step = step, .flags = flags};
 }
 
 /* ---- death --------------------------------------------------------------- */
 
-/* The peer is gone (timeout) or closed: every open flow is deallocated
- * with the reason, flows the application already closed go to quarantine,
- * and nothing more is sent or accepted. */
-static void assoc_die(efcp_assoc *a, uint32_t reason) {
+/* The peer is gone (timeout), closed (confirmed), or broke the protocol:
+ * every open flow is deallocated with the reason, flows the application
+ * already closed go to quarantine, and nothing but CLOSE frames is sent or
+ * accepted any more (close.c). */
+void efcp_assoc_die(efcp_assoc *a, uint32_t flow_reason, efcp_event_type ev_type, uint32_t ev_reason) {
         if (a->dead)
                 return;
         a->dead = true;
+        if (!a->closer)
+                a->close_reason = flow_reason;
         for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
                 efcp_flow *f = &a->flows[i];
                 if (f->state == FS_OPEN)
-                        efcp_flow_peer_dealloc(f, reason);
+                        efcp_flow_peer_dealloc(f, flow_reason);
                 else if (f->state == FS_CLOSING)
                         efcp_flow_quarantine(f, a->now);
         }
-        efcp_assoc_event(a, reason == EFCP_REASON_PEER_TIMEOUT ? EFCP_EV_PEER_TIMEOUT
-                                                                : EFCP_EV_PEER_CLOSED,
-                         NULL, reason);
+        efcp_assoc_event(a, ev_type, NULL, ev_reason);
+}
+
+void efcp_assoc_protocol_error(efcp_assoc *a) {
+        if (a->dead)
+                return;
+        efcp_assoc_die(a, EFCP_REASON_PROTOCOL_ERROR, EFCP_EV_PROTOCOL_ERROR,
+                       EFCP_REASON_PROTOCOL_ERROR);
+        efcp_close_start(a, EFCP_REASON_PROTOCOL_ERROR);
 }
 
 void efcp_assoc_close(efcp_assoc *a, uint32_t reason) {
         if (!a || a->dead)
                 return;
-        a->close_pending = true;
-        a->close_reason = reason;
-        a->dead = true;
         for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
                 efcp_flow *f = &a->flows[i];
                 if (f->state == FS_OPEN || f->state == FS_CLOSING) {
@@ -217,6 +226,7 @@ void efcp_assoc_close(efcp_assoc *a, uint32_t reason) {
                         f->ctl = 0;
                 }
         }
+        efcp_close_start(a, reason);
 }
 
 bool efcp_assoc_dead(const efcp_assoc *a) { return a->dead; }
@@ -239,7 +249,7 @@ void efcp_assoc_path(const efcp_assoc *a, efcp_path_info *ret) {
 /* ---- input ----------------------------------------------------------------- */
 
 /* Is the frame about the flow f as the peer sees it (dst ours, src theirs)? */
-static efcp_flow *assoc_flow_for(efcp_assoc *a, uint32_t dst, uint32_t src) {
+efcp_flow *efcp_assoc_flow_for(efcp_assoc *a, uint32_t dst, uint32_t src) {
         efcp_flow *f = assoc_find(a, dst);
         return f && f->remote_port == src ? f : NULL;
 }
@@ -251,7 +261,8 @@ static void input_alloc(efcp_assoc *a, const efcp_frame *fr) {
         efcp_flow *f = assoc_find(a, dst);
         if (f) {
                 if (f->remote_port != src || f->state == FS_QUARANTINE)
-                        efcp_assoc_unsolicited(a, src, dst, EFCP_REASON_PORT_BUSY);
+                        efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, src, dst,
+                                               EFCP_REASON_PORT_BUSY, 0);
                 else if (f->state == FS_OPEN)
                         efcp_flow_rx_alloc(f, fr); /* the answer to our open, or a repeat */
                 return;
@@ -259,11 +270,13 @@ static void input_alloc(efcp_assoc *a, const efcp_frame *fr) {
         /* a new flow from the peer: its promises must fit our bounds */
         if ((fr->u.alloc.policy & ~3u) || fr->u.alloc.credit == 0 ||
             fr->u.alloc.credit > a->cfg.flow_window || fr->u.alloc.max_msg > a->cfg.max_msg) {
-                efcp_assoc_unsolicited(a, src, dst, EFCP_REASON_NO_RESOURCES);
+                efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, src, dst,
+                                       EFCP_REASON_NO_RESOURCES, 0);
                 return;
         }
         if (efcp_flow_create(a, dst, src, fr->u.alloc.policy, &f) < 0) {
-                efcp_assoc_unsolicited(a, src, dst, EFCP_REASON_NO_RESOURCES);
+                efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, src, dst,
+                                       EFCP_REASON_NO_RESOURCES, 0);
                 return;
         }
         efcp_flow_rx_alloc(f, fr);
@@ -281,7 +294,7 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
                 efcp_recovery_on_ack(a, fr, now);
                 break;
         case EFCP_FT_DATA:
-                f = assoc_flow_for(a, fr->u.data.dst, fr->u.data.src);
+                f = efcp_assoc_flow_for(a, fr->u.data.dst, fr->u.data.src);
                 if (f && (f->state == FS_OPEN || f->state == FS_CLOSING)) {
                         efcp_flow_rx_data(f, fr, now);
                 } else {
@@ -289,35 +302,53 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
                          * discarded, quarantined): the peer's view is stale, so
                          * tell it again; this recovers a lost DEALLOC */
                         a->st.pdus_dropped++;
-                        efcp_assoc_unsolicited(a, fr->u.data.src, fr->u.data.dst,
-                                               f && f->reason ? f->reason
-                                                              : EFCP_REASON_UNKNOWN_FLOW);
+                        efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, fr->u.data.src,
+                                               fr->u.data.dst,
+                                               f && f->reason ? f->reason : EFCP_REASON_UNKNOWN_FLOW,
+                                               0);
                 }
                 break;
         case EFCP_FT_CREDIT:
-                f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
+                f = efcp_assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
                 if (f && (f->state == FS_OPEN || f->state == FS_CLOSING))
                         efcp_flow_rx_credit(f, fr->u.fc.value);
                 break;
         case EFCP_FT_BLOCKED:
-                f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
+                f = efcp_assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
                 if (f)
-                        efcp_flow_rx_blocked(f, fr->u.fc.value);
+                        efcp_flow_rx_blocked(f, fr->u.fc.value, fr->u.fc.acked);
                 break;
         case EFCP_FT_ALLOC:
                 input_alloc(a, fr);
                 break;
         case EFCP_FT_DEALLOC:
-                f = assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
-                if (f)
-                        efcp_flow_peer_dealloc(f, fr->u.fc.value);
+                efcp_dealloc_input(a, fr);
                 break;
         case EFCP_FT_CLOSE:
-                assoc_die(a, EFCP_REASON_PEER_CLOSED);
+                efcp_close_input(a, fr);
                 break;
         default: /* PING, PADDING: nothing beyond eliciting an ack */
                 break;
         }
+}
+
+/* A dead association still takes part in the confirmed close: it answers
+ * CLOSE frames, and tells a peer that missed the close (close.c). Nothing
+ * else in the datagram is acted on. */
+static int input_dead(efcp_assoc *a, const uint8_t *fp, size_t flen) {
+        efcp_frame fr;
+        bool closing = false;
+        for (size_t off = 0; off < flen;) {
+                int n = efcp_wire_get_frame(fp + off, flen - off, &fr);
+                if (fr.type == EFCP_FT_CLOSE) {
+                        efcp_close_input(a, &fr);
+                        closing = true;
+                }
+                off += (size_t)n;
+        }
+        if (!closing)
+                efcp_close_stranger(a);
+        return -ENOTCONN;
 }
 
 int efcp_datagram_index(const void *dgram, size_t len, uint32_t *ret_index) {
@@ -334,8 +365,6 @@ int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now) {
         a->now = now;
         a->st.dgrams_in++;
         a->st.bytes_in += len;
-        if (a->dead)
-                return -ENOTCONN;
         const uint8_t *p = dgram;
         efcp_hdr h;
         if (len > 65535 || efcp_wire_get_hdr(p, len, &h) < 0 || h.rx_index != a->cfg.local_index) {
@@ -367,10 +396,14 @@ int efcp_input(efcp_assoc *a, const void *dgram, size_t len, uint64_t now) {
         if (r < 0) {
                 if (r == -EALREADY)
                         a->st.dup_packets++;
+                else if (r == -ERANGE)
+                        a->st.pn_too_far++;
                 else
                         a->st.old_packets++;
                 return r;
         }
+        if (a->dead)
+                return input_dead(a, fp, flen);
         a->last_rx = now;
         /* pass 2: act */
         for (off = 0; off < flen && !a->dead;) {
@@ -391,30 +424,36 @@ static void assoc_flow_timers(efcp_assoc *a, uint64_t now) {
         uint64_t next = UINT64_MAX;
         for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
                 efcp_flow *f = &a->flows[i];
+                uint64_t t = UINT64_MAX;
                 if (f->state == FS_QUARANTINE) {
                         if (now >= f->quarantine_until)
                                 efcp_flow_release(f);
-                        else if (f->quarantine_until < next)
-                                next = f->quarantine_until;
+                        else
+                                t = f->quarantine_until;
                 } else if (f->state == FS_CLOSING && !f->dealloc_sent) {
                         if (now >= f->close_deadline)
                                 efcp_flow_check_close(f);
-                        else if (f->close_deadline < next)
-                                next = f->close_deadline;
+                        else
+                                t = f->close_deadline;
                 } else if (f->state == FS_OPEN && a->cfg.flow_idle_ns) {
-                        uint64_t t = f->last_activity + a->cfg.flow_idle_ns;
+                        t = f->last_activity + a->cfg.flow_idle_ns;
                         if (now >= t && f->snd_una == f->snd_end) {
                                 /* delta-t: state of an idle flow is discarded */
                                 efcp_flow_peer_dealloc(f, EFCP_REASON_IDLE);
-                                efcp_assoc_unsolicited(a, f->remote_port, f->local_port,
-                                                       EFCP_REASON_IDLE);
+                                efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, f->remote_port,
+                                                       f->local_port, EFCP_REASON_IDLE, 0);
                                 continue;
                         }
                         if (now >= t)
                                 t = now + a->cfg.flow_idle_ns; /* busy: look again later */
-                        if (t < next)
-                                next = t;
                 }
+                if (f->state == FS_OPEN || f->state == FS_CLOSING) {
+                        uint64_t d = efcp_dealloc_timers(f, now);
+                        if (d < t)
+                                t = d;
+                }
+                if (t < next)
+                        next = t;
         }
         a->flow_timer_at = next;
 }
@@ -428,10 +467,12 @@ void efcp_timeout(efcp_assoc *a, uint64_t now) {
         if (!a)
                 return;
         a->now = now;
+        efcp_close_timeout(a, now);
         if (a->dead)
                 return;
         if (now >= a->last_rx + a->cfg.peer_timeout_ns) {
-                assoc_die(a, EFCP_REASON_PEER_TIMEOUT);
+                efcp_assoc_die(a, EFCP_REASON_PEER_TIMEOUT, EFCP_EV_PEER_TIMEOUT,
+                               EFCP_REASON_PEER_TIMEOUT);
                 return;
         }
         efcp_recovery_timeout(a, now);
@@ -450,27 +491,30 @@ void efcp_timeout(efcp_assoc *a, uint64_t now) {
 uint64_t efcp_next_deadline(const efcp_assoc *a) {
         if (!a)
                 return UINT64_MAX;
+        uint64_t d = efcp_close_deadline(a);
         if (a->dead)
-                return a->close_pending ? a->now : UINT64_MAX;
+                return d;
         bool ring_full = efcp_recovery_ring_full(a);
         if (a->ack_now && a->ack_pending)
                 return a->now;
         if (!ring_full && (a->ctl_head != EFCP_NIL || a->ping_pending || a->nunsol))
                 return a->now;
-        uint64_t d = efcp_recovery_deadline(a);
+        uint64_t t = efcp_recovery_deadline(a);
+        if (t < d)
+                d = t;
         if (a->ack_pending && a->ack_deadline && a->ack_deadline < d)
                 d = a->ack_deadline;
         if (a->sched_head != EFCP_NIL && !ring_full) {
                 if (a->probes)
                         return a->now;
                 if (efcp_cc_can_send(&a->cc)) {
-                        uint64_t t = efcp_cc_pace_time(&a->cc, a->cfg.max_datagram, a->now,
-                                                       a->have_rtt ? a->srtt : a->cfg.initial_rtt_ns);
-                        if (t < d)
-                                d = t;
+                        uint64_t pace = efcp_cc_pace_time(&a->cc, a->cfg.max_datagram, a->now,
+                                                          a->have_rtt ? a->srtt : a->cfg.initial_rtt_ns);
+                        if (pace < d)
+                                d = pace;
                 }
         }
-        uint64_t t = a->last_rx + a->cfg.peer_timeout_ns;
+        t = a->last_rx + a->cfg.peer_timeout_ns;
         if (t < d)
                 d = t;
         if (a->eliciting_in_flight == 0) {

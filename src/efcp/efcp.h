@@ -55,6 +55,9 @@ enum {
         EFCP_REASON_PEER_TIMEOUT = 5, /* nothing heard from the peer in time */
         EFCP_REASON_PEER_CLOSED = 6,  /* the peer closed the association */
         EFCP_REASON_IDLE = 7,         /* flow discarded after inactivity */
+        EFCP_REASON_PROTOCOL_ERROR = 8, /* the peer broke the protocol (see efcp_stats) */
+        EFCP_REASON_DATA_LOST = 9,    /* the peer ended a reliable flow before all its data came */
+        EFCP_REASON_PEER_RESTARTED = 10, /* the peer host started a new association */
         EFCP_REASON_USER = 256,
 };
 
@@ -99,7 +102,9 @@ typedef enum efcp_event_type {
         EFCP_EV_FLOW_ALLOCATED = 1,   /* the peer opened a flow: local_port now names it */
         EFCP_EV_FLOW_DEALLOCATED = 2, /* the peer (or the engine) ended a flow; see reason */
         EFCP_EV_PEER_TIMEOUT = 3,     /* nothing heard for peer_timeout: assoc is dead */
-        EFCP_EV_PEER_CLOSED = 4,      /* the peer closed the association */
+        EFCP_EV_PEER_CLOSED = 4,      /* the peer closed the association (reason: its reason) */
+        EFCP_EV_PROTOCOL_ERROR = 5,   /* the peer broke the protocol: we closed the
+                                       * association (the peer is told, with the reason) */
 } efcp_event_type;
 
 typedef struct efcp_event {
@@ -117,6 +122,9 @@ typedef struct efcp_stats {
         uint64_t msgs_delivered, msgs_dropped;
         uint64_t pkts_lost, pkts_spurious, ptos, congestion_events, cc_undos;
         uint64_t acks_in, acks_out;
+        uint64_t pn_too_far;     /* packet number beyond the jump bound: dropped */
+        uint64_t denied;         /* CLOSE/DEALLOC requests the peer denied having sent, and
+                                  * acknowledgements of requests we never sent */
 } efcp_stats;
 
 /* A snapshot of the association's path state (for tools and tests). */
@@ -164,8 +172,12 @@ uint64_t efcp_next_deadline(const efcp_assoc *a);
 /* Next pending event into *ret_ev: 1 if one was returned, 0 if none. */
 int efcp_event_next(efcp_assoc *a, efcp_event *ret_ev);
 
-/* Closes the association: every flow is deallocated with reason, a CLOSE goes
- * to the peer (call efcp_output afterwards), and the association is dead. */
+/* Closes the association: every flow is deallocated with reason and the
+ * association is dead at once. The close is confirmed: a CLOSE request goes to
+ * the peer (call efcp_output afterwards) and is resent until the peer
+ * acknowledges it (the peer ends its side only when we confirm). Keep feeding
+ * the dead association input and calling efcp_output() until
+ * efcp_next_deadline() returns UINT64_MAX; then free it. */
 void efcp_assoc_close(efcp_assoc *a, uint32_t reason);
 
 bool efcp_assoc_dead(const efcp_assoc *a);

@@ -193,9 +193,7 @@ void efcp_flow_check_close(efcp_flow *f) {
                 efcp_flow_quarantine(f, f->a->now);
                 return;
         }
-        f->dealloc_sent = true; /* from now on resent only if lost (on_lost) */
-        efcp_sched_remove(f->a, f);
-        efcp_ctl_add(f->a, f, CTL_DEALLOC);
+        efcp_dealloc_request(f); /* resent until the peer acknowledges (dealloc.c) */
 }
 
 /* Fragment size for messages queued now. Until the peer has acknowledged our
@@ -347,11 +345,7 @@ void efcp_flow_on_acked(efcp_flow *f, const efcp_ref *r) {
                         efcp_flow_check_close(f);
                 }
                 break;
-        case REF_DEALLOC:
-                if (f->state == FS_CLOSING)
-                        efcp_flow_quarantine(f, f->a->now);
-                break;
-        default:
+        default: /* a DEALLOC request is done when the peer acknowledges it (dealloc.c) */
                 break;
         }
 }
@@ -382,7 +376,7 @@ bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
                 }
                 return false;
         case REF_DEALLOC:
-                if (f->state == FS_CLOSING) {
+                if (f->state == FS_CLOSING && f->dealloc_sent) {
                         efcp_ctl_add(a, f, CTL_DEALLOC);
                         return true;
                 }
@@ -398,9 +392,26 @@ bool efcp_flow_on_lost(efcp_flow *f, const efcp_ref *r) {
         }
 }
 
-void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end) {
+bool efcp_flow_rx_has_all(const efcp_flow *f, uint32_t from, uint32_t to) {
+        if (!f->rx_known || !f->rx_flags)
+                return true;
+        for (uint32_t s = from; efcp_seq_lt(s, to); s++)
+                if (!(f->rx_flags[s & f->rx_mask] & (RX_PRESENT | RX_READY | RX_DONE)))
+                        return false;
+        return true;
+}
+
+void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end, uint32_t acked) {
         if (f->state != FS_OPEN || !f->rx_known)
                 return;
+        if (flow_reliable(f) && efcp_seq_lt(f->rcv_head, acked) && efcp_seq_le(acked, f->rcv_adv) &&
+            !efcp_flow_rx_has_all(f, f->rcv_head, acked)) {
+                /* the sender holds as acknowledged a PDU that never reached
+                 * us (a packet number another datagram took): it will never
+                 * resend it, and the flow would wait for ever */
+                efcp_flow_refuse(f, EFCP_REASON_DATA_LOST);
+                return;
+        }
         if (!flow_reliable(f) && efcp_seq_le(sent_end, f->rcv_adv)) {
                 /* An unreliable sender has sent every PDU below sent_end (a
                  * message boundary) and will never resend: whatever is still
@@ -425,20 +436,25 @@ void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end) {
 
 void efcp_flow_refuse(efcp_flow *f, uint32_t reason) {
         efcp_assoc *a = f->a;
-        efcp_assoc_unsolicited(a, f->remote_port, f->local_port, reason);
+        efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, f->remote_port, f->local_port, reason, 0);
         efcp_flow_peer_dealloc(f, reason);
 }
 
-/* A CREDIT frame: the peer allows sequence numbers below edge. An edge
- * further than twice our window past snd_una cannot be honest and is ignored
- * (our send buffer bounds us anyway). */
+/* A CREDIT frame: the peer allows sequence numbers below edge. Its edge is
+ * its read point plus its window, and it cannot have read what we never
+ * sent: an edge more than a window past snd_nxt is not honest and is ignored
+ * (obeying it would overrun the peer). */
 void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
         /* an absolute edge: older (reordered, repeated) updates are harmless */
-        if (efcp_seq_lt(f->snd_edge, edge) && edge - f->snd_una <= f->a->cfg.flow_window * 2u) {
-                f->snd_edge = edge;
-                if (efcp_flow_has_data(f))
-                        efcp_sched_add(f->a, f);
+        if (!efcp_seq_lt(f->snd_edge, edge))
+                return;
+        if (edge - f->snd_nxt > f->a->cfg.flow_window) {
+                f->a->st.bad_frame++;
+                return;
         }
+        f->snd_edge = edge;
+        if (efcp_flow_has_data(f))
+                efcp_sched_add(f->a, f);
 }
 
 /* ---- receive side ----------------------------------------------------- */
@@ -456,7 +472,7 @@ void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr) {
                 return;
         }
         f->rx_known = true;
-        f->rcv_isn = f->rcv_head = f->rcv_scan = fr->u.alloc.isn;
+        f->rcv_isn = f->rcv_head = f->rcv_scan = f->rcv_top = fr->u.alloc.isn;
         f->rcv_adv = fr->u.alloc.isn + fr->u.alloc.credit;
 }
 
@@ -555,18 +571,33 @@ static void flow_rx_scan(efcp_flow *f) {
 void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now) {
         efcp_assoc *a = f->a;
         uint32_t seq = fr->u.data.seq;
-        if (!f->rx_known || f->state != FS_OPEN || !f->rx_data) {
-                a->st.pdus_dropped++;
+        if (f->state != FS_OPEN || !f->rx_data) {
+                a->st.pdus_dropped++; /* our application closed: it wants no more */
                 return;
         }
+        if (!f->rx_known || !efcp_seq_lt(seq, f->rcv_adv)) {
+                /* DATA before the ALLOC that must ride in front of it, or
+                 * beyond the credit we gave: the packet is acknowledged, so a
+                 * reliable sender would believe it delivered. Dropping it
+                 * quietly would lose data silently: the flow ends instead,
+                 * with the reason, on both sides. */
+                if (f->rx_known)
+                        a->st.pdus_beyond_credit++;
+                else
+                        a->st.pdus_dropped++;
+                if (flow_reliable(f)) {
+                        a->st.bad_frame++;
+                        efcp_flow_refuse(f, EFCP_REASON_PROTOCOL_ERROR);
+                }
+                return;
+        }
+        efcp_dealloc_on_data(f, seq);
         if (efcp_seq_lt(seq, f->rcv_head)) {
                 a->st.pdus_dup++; /* old: delivered or given up already */
                 return;
         }
-        if (!efcp_seq_lt(seq, f->rcv_adv)) {
-                a->st.pdus_beyond_credit++; /* the peer ignored our credit */
-                return;
-        }
+        if (efcp_seq_le(f->rcv_top, seq))
+                f->rcv_top = seq + 1;
         uint32_t k = seq & f->rx_mask;
         if (f->rx_flags[k] & (RX_PRESENT | RX_DONE)) {
                 a->st.pdus_dup++;

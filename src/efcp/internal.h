@@ -8,7 +8,9 @@
  *               reassembly, delivery, credit
  *   sched.c     deficit round robin across flows, and the control list
  *   cc.c        congestion control and pacing
- *   seal.c      the datagram trailer (CRC32C now, AEAD later)
+ *   seal.c      the datagram trailer (CRC32C, or the AEAD through a seal seam)
+ *   dealloc.c   confirmed deallocation (request, ack, confirm/deny)
+ *   close.c     confirmed close of the association
  *   wire.c      encoding and parsing; crc32c.c integrity
  *
  * Nobody outside src/efcp includes this file. Flows are kept in an array of
@@ -31,6 +33,9 @@
 #define EFCP_UNSOL_MAX 16     /* unsolicited DEALLOC answers queued */
 #define EFCP_PKT_THRESHOLD 3  /* RFC 9002 kPacketThreshold */
 #define EFCP_LOST_RECENT 32   /* lost packets remembered to detect spurious losses */
+#define EFCP_CONFIRM_TRIES 8  /* ACKs of a peer's CLOSE/DEALLOC request sent before giving up */
+#define EFCP_CLOSE_TRIES 8    /* CLOSE requests sent before giving up */
+#define EFCP_CLOSE_Q 4        /* CLOSE frames queued */
 
 /* What a sent packet carried that must be re-sent or acted on when it is
  * acknowledged or lost. */
@@ -85,6 +90,13 @@ struct efcp_flow {
         bool app_closed;      /* handle dead: the app called close */
         bool dealloc_sent;    /* our DEALLOC is queued or in flight */
         uint64_t close_deadline; /* CLOSING: DEALLOC goes by then, delivered or not */
+        uint32_t dealloc_final;  /* our DEALLOC request's final sequence number */
+        uint64_t dealloc_at;     /* resend our request then (until the peer's ACK) */
+        uint32_t dealloc_tries;
+        /* the peer's DEALLOC request, acknowledged, awaiting its CONFIRM */
+        bool peer_req, peer_req_has_final;
+        uint32_t peer_req_reason, peer_req_final, peer_req_tries;
+        uint64_t peer_req_at;
         bool peer_gone;       /* peer deallocated (or refused) */
         uint64_t quarantine_until, last_activity;
 
@@ -104,6 +116,7 @@ struct efcp_flow {
          * rcv_scan were handed to the ready queue (ordered flows). */
         bool rx_known;
         uint32_t rcv_isn, rcv_head, rcv_scan, rcv_adv;
+        uint32_t rcv_top;     /* one past the highest sequence number received */
         uint32_t rx_mask;
         uint8_t *rx_data;
         uint16_t *rx_len;
@@ -123,9 +136,16 @@ struct efcp_flow {
         int32_t deficit;
 };
 
+/* A DEALLOC frame to send that no flow slot holds (answers, refusals). */
 typedef struct efcp_unsol {
-        uint32_t dst, src, reason;
+        uint32_t dst, src, reason, final;
+        uint8_t step, flags;
 } efcp_unsol;
+
+typedef struct efcp_close_frame {
+        uint8_t step;
+        uint32_t reason;
+} efcp_close_frame;
 
 struct efcp_assoc {
         efcp_config cfg;
@@ -133,8 +153,18 @@ struct efcp_assoc {
         uint32_t max_frags;    /* fragments of the largest message */
         uint32_t trailer;      /* integrity trailer bytes */
         bool dead;
-        bool close_pending;    /* CLOSE frame to send */
-        uint32_t close_reason;
+        /* confirmed close (close.c) */
+        bool closer;               /* we closed (or died of a protocol error) */
+        bool close_confirmed;      /* the peer acknowledged our CLOSE request */
+        uint32_t close_reason;     /* ours, carried by our requests */
+        uint32_t close_tries;
+        uint64_t close_next;       /* resend our request then */
+        uint64_t close_answer_at;  /* a dead side answers strangers at most this often */
+        bool close_wait;           /* the peer's request acknowledged, awaiting CONFIRM */
+        uint32_t peer_close_reason, close_wait_tries;
+        uint64_t close_wait_next;
+        efcp_close_frame close_q[EFCP_CLOSE_Q];
+        uint32_t nclose_q;
         uint64_t now;          /* time of the latest call */
         efcp_stats st;
 
@@ -189,8 +219,17 @@ struct efcp_assoc {
 
 /* assoc.c */
 void efcp_assoc_event(efcp_assoc *a, efcp_event_type type, const efcp_flow *f, uint32_t reason);
-void efcp_assoc_unsolicited(efcp_assoc *a, uint32_t dst, uint32_t src, uint32_t reason);
+/* Queues a DEALLOC frame no flow slot carries (deduplicated, bounded). */
+void efcp_assoc_unsolicited(efcp_assoc *a, uint8_t step, uint8_t flags, uint32_t dst, uint32_t src,
+                            uint32_t reason, uint32_t final);
+/* Every open flow ends with flow_reason; the association is dead; event
+ * ev_type with ev_reason for the application. */
+void efcp_assoc_die(efcp_assoc *a, uint32_t flow_reason, efcp_event_type ev_type, uint32_t ev_reason);
+/* The peer broke the protocol: close the association, telling the peer. */
+void efcp_assoc_protocol_error(efcp_assoc *a);
 efcp_flow *efcp_assoc_lookup(efcp_assoc *a, uint32_t local_port);
+/* The slot of flow (dst ours, src the peer's) in any state, or NULL. */
+efcp_flow *efcp_assoc_flow_for(efcp_assoc *a, uint32_t dst, uint32_t src);
 /* Makes sure the per-flow timer scan runs no later than at. */
 void efcp_assoc_flow_timer(efcp_assoc *a, uint64_t at);
 
@@ -204,6 +243,26 @@ size_t efcp_seal(efcp_assoc *a, uint8_t *dgram, size_t len);
 int efcp_unseal(efcp_assoc *a, const uint8_t *dgram, size_t len, const efcp_hdr *h,
                 const uint8_t **ret_frames, size_t *ret_len);
 
+/* dealloc.c */
+void efcp_dealloc_input(efcp_assoc *a, const efcp_frame *fr);
+/* Our DEALLOC request goes out now (flow CLOSING, everything delivered). */
+void efcp_dealloc_request(efcp_flow *f);
+/* Per-flow deallocation timers; returns the flow's next such deadline. */
+uint64_t efcp_dealloc_timers(efcp_flow *f, uint64_t now);
+/* DATA at seq arrived: a pending peer request whose final it contradicts was forged. */
+void efcp_dealloc_on_data(efcp_flow *f, uint32_t seq);
+
+/* close.c */
+void efcp_close_start(efcp_assoc *a, uint32_t reason);
+void efcp_close_input(efcp_assoc *a, const efcp_frame *fr);
+/* A dead association got a valid datagram without CLOSE frames. */
+void efcp_close_stranger(efcp_assoc *a);
+void efcp_close_timeout(efcp_assoc *a, uint64_t now);
+uint64_t efcp_close_deadline(const efcp_assoc *a);
+bool efcp_close_has_output(const efcp_assoc *a);
+/* Writes queued CLOSE frames while they fit; returns the new p. */
+uint8_t *efcp_close_put(efcp_assoc *a, uint8_t *p, uint8_t *end);
+
 /* recovery.c */
 int efcp_rx_record(efcp_assoc *a, uint64_t pn, bool eliciting, uint64_t now);
 void efcp_rx_ack_sent(efcp_assoc *a);
@@ -213,6 +272,9 @@ void efcp_recovery_on_sent(efcp_assoc *a, efcp_sent *s, uint64_t now);
 void efcp_recovery_timeout(efcp_assoc *a, uint64_t now);
 uint64_t efcp_recovery_deadline(const efcp_assoc *a);
 uint64_t efcp_recovery_pto(const efcp_assoc *a);
+/* The probe timeout doubled tries times, capped by max_pto: the wait before
+ * resending a control step. */
+uint64_t efcp_recovery_backoff(const efcp_assoc *a, uint32_t tries);
 bool efcp_recovery_ring_full(const efcp_assoc *a);
 
 /* flow.c */
@@ -225,10 +287,15 @@ void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason);
 void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now);
 void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr);
 void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge);
-/* The peer says our credit stops it, having sent everything below sent_end:
- * re-advertise the full edge (an unreliable flow first gives up what is
- * still incomplete below sent_end). */
-void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end);
+/* The peer says our credit stops it, having sent everything below sent_end
+ * and had everything below acked acknowledged: re-advertise the full edge
+ * (an unreliable flow first gives up what is still incomplete below
+ * sent_end; a reliable flow missing something below acked ends with
+ * DATA_LOST: an acknowledgement was not ours). */
+void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end, uint32_t acked);
+/* Has every sequence number in [from, to) reached us (present, ready or
+ * delivered)? True when the receive side is unknown or gone. */
+bool efcp_flow_rx_has_all(const efcp_flow *f, uint32_t from, uint32_t to);
 /* Ends an open flow because the peer's parameters do not fit ours: event for
  * the application, DEALLOC(reason) to the peer. */
 void efcp_flow_refuse(efcp_flow *f, uint32_t reason);

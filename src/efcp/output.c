@@ -3,7 +3,8 @@
  *
  * Order of frames in a datagram, by urgency:
  *   1. ACK when due (else, at the end, 6., if it fits beside the rest);
- *   2. DEALLOC answers for flows we hold no state for;
+ *   2. DEALLOC frames no flow slot holds (refusals, answers, confirmation
+ *      steps) and the steps of a confirmed close;
  *   3. per-flow control: ALLOC, DEALLOC, CREDIT, BLOCKED;
  *   4. PING (keepalive or probe);
  *   5. DATA, retransmissions first within each flow, flows by DRR, while
@@ -86,9 +87,10 @@ static uint8_t *put_ctl(efcp_assoc *a, uint8_t *p, uint8_t *end, efcp_sent *s) {
                         }
                 }
                 if ((want & CTL_DEALLOC) && f->state == FS_CLOSING) {
-                        if (end - p >= EFCP_FLOWCTL_LEN && s->nrefs < EFCP_MAX_PKT_REFS) {
-                                p += efcp_wire_put_fc(p, EFCP_FT_DEALLOC, f->remote_port,
-                                                      f->local_port, f->reason);
+                        if (end - p >= EFCP_DEALLOC_LEN && s->nrefs < EFCP_MAX_PKT_REFS) {
+                                p += efcp_wire_put_dealloc(p, EFCP_STEP_REQUEST, EFCP_DEALLOC_FINAL,
+                                                           f->remote_port, f->local_port, f->reason,
+                                                           f->dealloc_final);
                                 pkt_ref(s, REF_DEALLOC, f, 0);
                         } else {
                                 left |= CTL_DEALLOC;
@@ -104,9 +106,9 @@ static uint8_t *put_ctl(efcp_assoc *a, uint8_t *p, uint8_t *end, efcp_sent *s) {
                         }
                 }
                 if ((want & CTL_BLOCKED) && f->state == FS_OPEN) {
-                        if (end - p >= EFCP_FLOWCTL_LEN)
-                                p += efcp_wire_put_fc(p, EFCP_FT_BLOCKED, f->remote_port,
-                                                      f->local_port, f->snd_end);
+                        if (end - p >= EFCP_BLOCKED_LEN)
+                                p += efcp_wire_put_blocked(p, f->remote_port, f->local_port,
+                                                           f->snd_end, f->snd_una);
                         else
                                 left |= CTL_BLOCKED;
                 }
@@ -165,10 +167,8 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
         uint64_t srtt = a->have_rtt ? a->srtt : a->cfg.initial_rtt_ns;
 
         if (a->dead) {
-                if (!a->close_pending)
-                        return 0;
-                a->close_pending = false;
-                p += efcp_wire_put_close(p, a->close_reason);
+                /* only the confirmed close goes on (close.c) */
+                p = efcp_close_put(a, p, end);
                 goto seal;
         }
         bool ring_full = efcp_recovery_ring_full(a);
@@ -176,7 +176,8 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
                        (a->probes || efcp_cc_can_send(&a->cc));
         if (data_ok && !a->probes && efcp_cc_pace_time(&a->cc, a->cfg.max_datagram, now, srtt) > now)
                 data_ok = false;
-        bool ctl_ok = !ring_full && (a->ctl_head != EFCP_NIL || a->ping_pending || a->nunsol);
+        bool ctl_ok = !ring_full && (a->ctl_head != EFCP_NIL || a->ping_pending || a->nunsol ||
+                                     efcp_close_has_output(a));
         bool ack_due = a->ack_pending && a->ack_now;
         if (!ack_due && !ctl_ok && !data_ok)
                 return 0;
@@ -186,13 +187,19 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
          * leaves none, and is worth more than an early ack). */
         if (ack_due || ring_full)
                 p = put_ack(a, p, end, now);
-        if (ring_full)
+        if (ring_full) {
+                p = efcp_close_put(a, p, end); /* never held back by the ring */
                 goto seal;
+        }
         s = &a->sent[pn & a->sent_mask];
         s->nrefs = 0;
-        while (a->nunsol > 0 && end - p >= EFCP_FLOWCTL_LEN) {
+        while (a->nunsol > 0 && end - p >= EFCP_DEALLOC_LEN) {
                 efcp_unsol *u = &a->unsol[--a->nunsol];
-                p += efcp_wire_put_fc(p, EFCP_FT_DEALLOC, u->dst, u->src, u->reason);
+                p += efcp_wire_put_dealloc(p, u->step, u->flags, u->dst, u->src, u->reason, u->final);
+                eliciting = true;
+        }
+        if (efcp_close_has_output(a)) {
+                p = efcp_close_put(a, p, end);
                 eliciting = true;
         }
         uint8_t *before = p;

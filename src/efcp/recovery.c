@@ -31,6 +31,11 @@
 int efcp_rx_record(efcp_assoc *a, uint64_t pn, bool eliciting, uint64_t now) {
         if (pn < a->rx_floor)
                 return -ESTALE;
+        /* a number far beyond anything an honest peer can have reached would
+         * make us acknowledge what it never sent (and it could never catch up) */
+        uint64_t top = a->nrxr ? a->rxr[0].hi : 0;
+        if (pn > top && pn - top > EFCP_PN_MAX_JUMP)
+                return -ERANGE;
         uint32_t n = a->nrxr, i = 0;
         /* find the first range entirely below pn (ranges are descending) */
         while (i < n && a->rxr[i].hi >= pn) {
@@ -136,6 +141,13 @@ uint64_t efcp_recovery_pto(const efcp_assoc *a) {
         for (uint32_t i = 0; i < a->pto_count && pto < a->cfg.max_pto_ns; i++)
                 pto *= 2;
         return pto < a->cfg.max_pto_ns ? pto : a->cfg.max_pto_ns;
+}
+
+uint64_t efcp_recovery_backoff(const efcp_assoc *a, uint32_t tries) {
+        uint64_t t = efcp_recovery_pto(a);
+        for (uint32_t i = 0; i < tries && t < a->cfg.max_pto_ns; i++)
+                t *= 2;
+        return t < a->cfg.max_pto_ns ? t : a->cfg.max_pto_ns;
 }
 
 /* ---- outgoing numbers ------------------------------------------------- */
@@ -267,7 +279,12 @@ static bool ack_covers(const efcp_frame *f, uint64_t pn) {
 void efcp_recovery_on_ack(efcp_assoc *a, const efcp_frame *f, uint64_t now) {
         uint64_t largest = f->u.ack.largest;
         if (largest >= a->next_pn) {
-                a->st.bad_frame++; /* acknowledges what we never sent */
+                /* acknowledges what we never sent: the peer is broken or
+                 * someone speaks for it. Ignoring it would stall us for good
+                 * (every later ACK would carry that number), so the
+                 * association ends, with the reason, on both sides. */
+                a->st.bad_frame++;
+                efcp_assoc_protocol_error(a);
                 return;
         }
         a->st.acks_in++;

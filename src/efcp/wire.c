@@ -54,10 +54,11 @@ int efcp_wire_get_hdr(const uint8_t *p, size_t len, efcp_hdr *ret_h) {
         ret_h->flags = get16(p + 2);
         ret_h->rx_index = get32(p + 4);
         ret_h->pn = get64(p + 8);
-        if (ret_h->version != EFCP_VERSION || ret_h->type != EFCP_TYPE_PLAIN)
+        if (ret_h->version != EFCP_VERSION ||
+            (ret_h->type != EFCP_TYPE_PLAIN && ret_h->type != EFCP_TYPE_AEAD))
                 return -EBADMSG;
         /* Packet numbers live in 62 bits so that arithmetic on them never wraps. */
-        if (ret_h->pn >= (UINT64_C(1) << 62))
+        if (ret_h->pn >= EFCP_PN_LIMIT)
                 return -EBADMSG;
         return 0;
 }
@@ -84,7 +85,7 @@ static int get_ack(const uint8_t *p, size_t len, efcp_frame *f) {
         f->u.ack.delay_us = get32(p + 2);
         uint64_t hi = get64(p + 6);
         uint64_t first = get32(p + 14);
-        if (hi >= (UINT64_C(1) << 62) || first > hi)
+        if (hi >= EFCP_PN_LIMIT || first > hi)
                 return -EBADMSG;
         f->u.ack.largest = hi;
         f->u.ack.ranges[0].hi = hi;
@@ -132,9 +133,26 @@ int efcp_wire_get_frame(const uint8_t *p, size_t len, efcp_frame *ret_f) {
                 ret_f->u.data.data = p + EFCP_DATA_HDR_LEN;
                 return EFCP_DATA_HDR_LEN + dlen;
         }
-        case EFCP_FT_CREDIT:
-        case EFCP_FT_BLOCKED:
         case EFCP_FT_DEALLOC:
+                if (len < EFCP_DEALLOC_LEN || p[1] > EFCP_STEP_DENY ||
+                    (p[2] & ~EFCP_DEALLOC_FINAL) || p[3])
+                        return -EBADMSG;
+                ret_f->u.dealloc.step = p[1];
+                ret_f->u.dealloc.flags = p[2];
+                ret_f->u.dealloc.dst = get32(p + 4);
+                ret_f->u.dealloc.src = get32(p + 8);
+                ret_f->u.dealloc.reason = get32(p + 12);
+                ret_f->u.dealloc.final = get32(p + 16);
+                return EFCP_DEALLOC_LEN;
+        case EFCP_FT_BLOCKED:
+                if (len < EFCP_BLOCKED_LEN)
+                        return -EBADMSG;
+                ret_f->u.fc.dst = get32(p + 4);
+                ret_f->u.fc.src = get32(p + 8);
+                ret_f->u.fc.value = get32(p + 12);
+                ret_f->u.fc.acked = get32(p + 16);
+                return EFCP_BLOCKED_LEN;
+        case EFCP_FT_CREDIT:
                 if (len < EFCP_FLOWCTL_LEN)
                         return -EBADMSG;
                 ret_f->u.fc.dst = get32(p + 4);
@@ -152,8 +170,9 @@ int efcp_wire_get_frame(const uint8_t *p, size_t len, efcp_frame *ret_f) {
                 ret_f->u.alloc.max_msg = get32(p + 20);
                 return EFCP_ALLOC_LEN;
         case EFCP_FT_CLOSE:
-                if (len < EFCP_CLOSE_LEN)
+                if (len < EFCP_CLOSE_LEN || p[1] > EFCP_STEP_DENY || p[2] || p[3])
                         return -EBADMSG;
+                ret_f->u.close.step = p[1];
                 ret_f->u.close.reason = get32(p + 4);
                 return EFCP_CLOSE_LEN;
         default:
@@ -217,9 +236,29 @@ size_t efcp_wire_put_alloc(uint8_t *p, uint8_t policy, uint32_t dst, uint32_t sr
         return EFCP_ALLOC_LEN;
 }
 
-size_t efcp_wire_put_close(uint8_t *p, uint32_t reason) {
+size_t efcp_wire_put_blocked(uint8_t *p, uint32_t dst, uint32_t src, uint32_t next, uint32_t acked) {
+        efcp_wire_put_fc(p, EFCP_FT_BLOCKED, dst, src, next);
+        put32(p + 16, acked);
+        return EFCP_BLOCKED_LEN;
+}
+
+size_t efcp_wire_put_dealloc(uint8_t *p, uint8_t step, uint8_t flags, uint32_t dst, uint32_t src,
+                             uint32_t reason, uint32_t final) {
+        p[0] = EFCP_FT_DEALLOC;
+        p[1] = step;
+        p[2] = flags;
+        p[3] = 0;
+        put32(p + 4, dst);
+        put32(p + 8, src);
+        put32(p + 12, reason);
+        put32(p + 16, final);
+        return EFCP_DEALLOC_LEN;
+}
+
+size_t efcp_wire_put_close(uint8_t *p, uint8_t step, uint32_t reason) {
         p[0] = EFCP_FT_CLOSE;
-        p[1] = p[2] = p[3] = 0;
+        p[1] = step;
+        p[2] = p[3] = 0;
         put32(p + 4, reason);
         return EFCP_CLOSE_LEN;
 }

@@ -8,7 +8,7 @@
  *
  *   datagram = header(16) frame* trailer
  *   header   = type(1) version(1) flags(2) receiver_index(4) packet_number(8)
- *   trailer  = CRC32C(4) over header+frames (type PLAIN), or, later, a 16-byte
+ *   trailer  = CRC32C(4) over header+frames (type PLAIN), or a 16-byte
  *              Poly1305 tag with the header as associated data (type AEAD).
  */
 #pragma once
@@ -20,7 +20,7 @@
 #define EFCP_VERSION 1
 #define EFCP_HDR_LEN 16
 #define EFCP_CRC_LEN 4
-#define EFCP_TAG_LEN 16 /* AEAD mode (reserved) */
+#define EFCP_TAG_LEN 16 /* AEAD mode */
 
 enum { EFCP_TYPE_PLAIN = 1, EFCP_TYPE_AEAD = 2 };
 
@@ -40,8 +40,25 @@ enum {
 /* DATA flags. */
 enum { EFCP_DF_FIRST = 0x01, EFCP_DF_LAST = 0x02 };
 
+/* Steps of the confirmed deallocation and close (DEALLOC and CLOSE frames):
+ * the side that ends sends REQUEST; the other answers ACK; the ender answers
+ * CONFIRM if it did send that request, DENY if it did not (a forgery). Only
+ * a CONFIRM ends anything on the side that received the REQUEST. */
+enum { EFCP_STEP_REQUEST = 0, EFCP_STEP_ACK = 1, EFCP_STEP_CONFIRM = 2, EFCP_STEP_DENY = 3 };
+/* DEALLOC flags: the final field holds the sender's next sequence number. */
+enum { EFCP_DEALLOC_FINAL = 0x01 };
+
+/* Packet numbers: a datagram whose number lies more than this beyond the
+ * largest one received is dropped (an honest peer never gets that far ahead:
+ * at most max_inflight (<= 2^20) unacknowledged packets plus its ack-only
+ * answers to ours). */
+#define EFCP_PN_MAX_JUMP (UINT64_C(1) << 24)
+#define EFCP_PN_LIMIT (UINT64_C(1) << 62) /* numbers are below this */
+
 #define EFCP_DATA_HDR_LEN 16
-#define EFCP_FLOWCTL_LEN 16  /* CREDIT, BLOCKED, DEALLOC */
+#define EFCP_FLOWCTL_LEN 16  /* CREDIT */
+#define EFCP_BLOCKED_LEN 20
+#define EFCP_DEALLOC_LEN 20
 #define EFCP_ALLOC_LEN 24
 #define EFCP_CLOSE_LEN 8
 #define EFCP_ACK_MAX_RANGES 32
@@ -76,13 +93,19 @@ typedef struct efcp_frame {
                         const uint8_t *data;
                 } data;
                 struct {
-                        uint32_t dst, src, value; /* CREDIT/BLOCKED edge, DEALLOC reason */
+                        uint32_t dst, src, value; /* CREDIT edge, BLOCKED next sequence number */
+                        uint32_t acked;           /* BLOCKED: all below it acknowledged */
                 } fc;
+                struct {
+                        uint8_t step, flags;
+                        uint32_t dst, src, reason, final;
+                } dealloc;
                 struct {
                         uint8_t policy;
                         uint32_t dst, src, isn, credit, max_msg;
                 } alloc;
                 struct {
+                        uint8_t step;
                         uint32_t reason;
                 } close;
         } u;
@@ -112,7 +135,13 @@ size_t efcp_wire_put_data_hdr(uint8_t *p, uint8_t flags, uint16_t len, uint32_t 
 size_t efcp_wire_put_fc(uint8_t *p, uint8_t type, uint32_t dst, uint32_t src, uint32_t value);
 size_t efcp_wire_put_alloc(uint8_t *p, uint8_t policy, uint32_t dst, uint32_t src, uint32_t isn,
                            uint32_t credit, uint32_t max_msg);
-size_t efcp_wire_put_close(uint8_t *p, uint32_t reason);
+/* BLOCKED: next = our next sequence number, acked = every PDU below it was
+ * acknowledged to us (reliable flows). */
+size_t efcp_wire_put_blocked(uint8_t *p, uint32_t dst, uint32_t src, uint32_t next, uint32_t acked);
+/* DEALLOC: step EFCP_STEP_*, flags EFCP_DEALLOC_FINAL when final is meaningful. */
+size_t efcp_wire_put_dealloc(uint8_t *p, uint8_t step, uint8_t flags, uint32_t dst, uint32_t src,
+                             uint32_t reason, uint32_t final);
+size_t efcp_wire_put_close(uint8_t *p, uint8_t step, uint32_t reason);
 
 /* Sequence-number comparison modulo 2^32: a before b. */
 static inline bool efcp_seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }

@@ -303,7 +303,8 @@ bool netsim_pair_run(netsim_pair *p, uint64_t until, netsim_app_fn app, void *ar
                 int to;
                 size_t len;
                 while ((len = netsim_recv(p->net, p->now, &to, p->buf, sizeof(p->buf))) > 0)
-                        efcp_input(p->a[to], p->buf, len, p->now);
+                        if (!p->tap || p->tap(p, to, p->buf, &len, p->tap_arg))
+                                efcp_input(p->a[to], p->buf, len, p->now);
                 for (int i = 0; i < 2; i++)
                         efcp_timeout(p->a[i], p->now);
         }

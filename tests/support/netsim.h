@@ -77,6 +77,10 @@ typedef struct netsim_pair netsim_pair;
 /* Application step: called after every event; returns the next time it wants
  * to be called (UINT64_MAX: only on events), or 0 when the scenario is done. */
 typedef uint64_t (*netsim_app_fn)(netsim_pair *p, void *arg);
+/* An on-path attacker: sees every datagram about to be delivered to node
+ * `to` (buf, *len bytes, room for 65536) and may change it (and *len), or
+ * return false to drop it. */
+typedef bool (*netsim_tap_fn)(netsim_pair *p, int to, uint8_t *buf, size_t *len, void *arg);
 
 struct netsim_pair {
         netsim *net;
@@ -84,6 +88,8 @@ struct netsim_pair {
         uint64_t now;
         uint64_t steps;
         uint64_t seed;
+        netsim_tap_fn tap; /* NULL: none */
+        void *tap_arg;
         uint8_t buf[65536];
 };
 
