@@ -78,7 +78,8 @@ int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_ass
         if (!a)
                 return -ENOMEM;
         a->cfg = *cfg;
-        a->trailer = EFCP_CRC_LEN;
+        a->seal = &efcp_seal_plain;
+        a->trailer = efcp_seal_plain.trailer;
         /* the payload size leaves room for a 16-byte tag, so that the later
          * authenticated mode carries the same PDUs in the same datagrams */
         a->payload_max = cfg->max_datagram - EFCP_HDR_LEN - EFCP_TAG_LEN - EFCP_DATA_HDR_LEN;
@@ -229,7 +230,13 @@ void efcp_assoc_close(efcp_assoc *a, uint32_t reason) {
         efcp_close_start(a, reason);
 }
 
+void efcp_assoc_abort(efcp_assoc *a, uint32_t reason) {
+        if (a)
+                efcp_assoc_die(a, reason, EFCP_EV_PEER_CLOSED, reason);
+}
+
 bool efcp_assoc_dead(const efcp_assoc *a) { return a->dead; }
+void efcp_assoc_set_remote_index(efcp_assoc *a, uint32_t remote_index) { a->cfg.remote_index = remote_index; }
 const efcp_stats *efcp_assoc_stats(const efcp_assoc *a) { return &a->st; }
 
 void efcp_assoc_path(const efcp_assoc *a, efcp_path_info *ret) {

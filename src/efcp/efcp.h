@@ -180,9 +180,40 @@ int efcp_event_next(efcp_assoc *a, efcp_event *ret_ev);
  * efcp_next_deadline() returns UINT64_MAX; then free it. */
 void efcp_assoc_close(efcp_assoc *a, uint32_t reason);
 
+/* Ends the association at once without telling the peer (it is known to be
+ * gone, e.g. restarted): every open flow gets EFCP_EV_FLOW_DEALLOCATED with
+ * reason, then EFCP_EV_PEER_CLOSED with reason. */
+void efcp_assoc_abort(efcp_assoc *a, uint32_t reason);
 bool efcp_assoc_dead(const efcp_assoc *a);
+/* The peer's receiver index changed (a repeated handshake): datagrams now
+ * carry this one. */
+void efcp_assoc_set_remote_index(efcp_assoc *a, uint32_t remote_index);
 const efcp_stats *efcp_assoc_stats(const efcp_assoc *a);   /* borrowed, lives with a */
 void efcp_assoc_path(const efcp_assoc *a, efcp_path_info *ret_info);
+
+/* How datagrams are sealed and opened: the seam between the engine and its
+ * integrity (seal.c). Every association starts with the plain CRC32C ops
+ * (benchmarks only); host.h installs the authenticated ones. ctx is the
+ * installer's, borrowed for the association's life. */
+typedef struct efcp_seal_ops {
+        uint8_t type;     /* header type byte of sealed datagrams (EFCP_TYPE_*) */
+        uint32_t trailer; /* bytes seal() appends (CRC 4, tag 16) */
+        /* the header's flags field for the next datagram (e.g. a key phase) */
+        uint16_t (*flags)(void *ctx);
+        /* dgram[0..len) is header + frames, room for trailer bytes behind:
+         * seal it in place; returns the sealed length */
+        size_t (*seal)(void *ctx, uint8_t *dgram, size_t len);
+        /* checks (and decrypts) a datagram whose 16-byte header says pn and
+         * flags; *ret_frames, *ret_len: the clear frames, valid until the next
+         * call. 0, or -EBADMSG (and nothing about it is remembered) */
+        int (*open)(void *ctx, const uint8_t *dgram, size_t len, uint64_t pn, uint16_t flags,
+                    const uint8_t **ret_frames, size_t *ret_len);
+} efcp_seal_ops;
+
+/* Installs ops (static, borrowed) with ctx, before the first datagram. The
+ * DATA payload size is the same for every ops (16 trailer bytes reserved),
+ * so the two modes carry the same PDUs. -EINVAL if ops does not fit. */
+int efcp_assoc_set_seal(efcp_assoc *a, const efcp_seal_ops *ops, void *ctx);
 
 /* --- flows ------------------------------------------------------------- */
 

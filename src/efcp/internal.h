@@ -151,7 +151,9 @@ struct efcp_assoc {
         efcp_config cfg;
         uint32_t payload_max;  /* largest DATA payload in one datagram */
         uint32_t max_frags;    /* fragments of the largest message */
-        uint32_t trailer;      /* integrity trailer bytes */
+        uint32_t trailer;      /* integrity trailer bytes (seal->trailer) */
+        const efcp_seal_ops *seal; /* seal.c: plain CRC32C unless installed */
+        void *seal_ctx;
         bool dead;
         /* confirmed close (close.c) */
         bool closer;               /* we closed (or died of a protocol error) */
@@ -233,13 +235,16 @@ efcp_flow *efcp_assoc_flow_for(efcp_assoc *a, uint32_t dst, uint32_t src);
 /* Makes sure the per-flow timer scan runs no later than at. */
 void efcp_assoc_flow_timer(efcp_assoc *a, uint64_t at);
 
-/* seal.c: appends the trailer to dgram[0..len) (room for a->trailer bytes
+/* seal.c: the plain ops every association starts with. */
+extern const efcp_seal_ops efcp_seal_plain;
+/* Writes the header for packet pn at dgram (type and flags from the seal ops). */
+void efcp_seal_header(efcp_assoc *a, uint8_t *dgram, uint64_t pn);
+/* Appends the trailer to dgram[0..len) (room for a->trailer bytes
  * guaranteed by the caller) and returns the datagram's length. */
 size_t efcp_seal(efcp_assoc *a, uint8_t *dgram, size_t len);
-/* Checks (later: decrypts) a datagram whose header h was parsed; on success
- * ret_frames and ret_len give the frame area, borrowed from dgram (later: from
- * the association scratch buffer) until the next call. -EBADMSG if it
- * fails integrity. */
+/* Checks (and decrypts) a datagram whose header h was parsed; on success
+ * ret_frames and ret_len give the frame area, borrowed from dgram or the
+ * seal's buffer until the next call. -EBADMSG if it fails integrity. */
 int efcp_unseal(efcp_assoc *a, const uint8_t *dgram, size_t len, const efcp_hdr *h,
                 const uint8_t **ret_frames, size_t *ret_len);
 

@@ -218,9 +218,7 @@ int efcp_output(efcp_assoc *a, void *buf, size_t cap, uint64_t now) {
 seal:
         if (p == b + EFCP_HDR_LEN)
                 return 0;
-        efcp_hdr h = {.type = EFCP_TYPE_PLAIN, .version = EFCP_VERSION, .rx_index = a->cfg.remote_index,
-                      .pn = pn};
-        efcp_wire_put_hdr(b, &h);
+        efcp_seal_header(a, b, pn);
         size_t len = (size_t)(p - b);
         len = efcp_seal(a, b, len);
         a->next_pn++;
