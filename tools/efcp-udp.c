@@ -16,10 +16,15 @@
  *   udp-goodput   raw UDP, 1400-byte datagrams, sendmmsg/recvmmsg, no control
  *   tcp-goodput   TCP, 64 KiB writes
  *   efcp-goodput  one reliable ordered EFCP flow, one-PDU messages
+ *   efcp-secure   the same flow over an authenticated, encrypted host association
+ *                 (host.h: Noise IK handshake first, then ChaCha20-Poly1305)
  *   efcp-lossy    the same with P loss (default 1 %) injected by the impairment
  *                 hook inside this tool (both directions; the kernel has no netem)
  *   udp-rtt       64-byte ping-pong over raw UDP (median, p99)
  *   efcp-rtt      64-byte ping-pong over an EFCP flow
+ *   secure-rtt    the same over an authenticated, encrypted host association
+ *   handshake     Noise IK handshakes between two hosts in one thread: CPU per
+ *                 handshake (both sides' work)
  *   engine        the engine alone, both ends in one thread, memory to memory:
  *                 PDUs per CPU-second (sender + receiver work on one core)
  * and prints a table with ratios: the median of --repeat runs (measurements
@@ -46,6 +51,8 @@
 #include <unistd.h>
 
 #include "efcp/efcp.h"
+#include "efcp/host.h"
+#include "efcp/noise.h"
 
 #define BATCH 32
 #define UDP_SIZE 1400
@@ -477,7 +484,29 @@ typedef struct ep {
         uint64_t dropped;
         uint64_t spin_ns; /* busy-poll this long before sleeping (bulk runs) */
         uint64_t idle_since;
+        efcp_host *h;     /* authenticated mode: the host layer around the association */
+        efcp_peer *p;
 } ep;
+
+/* The two sides' key pairs, made before the children fork (each knows the
+ * other's public key, as enrolment would give it). */
+static uint8_t g_priv[2][32], g_pub[2][32];
+
+static void ep_output_any(ep *e, uint64_t now, int *ret_len, uint8_t *buf, size_t cap) {
+        efcp_addr dst;
+        *ret_len = e->h ? efcp_host_output(e->h, buf, cap, now, &dst) : efcp_output(e->a, buf, cap, now);
+}
+
+static void ep_input_one(ep *e, const uint8_t *d, size_t len, uint64_t now) {
+        if (e->h)
+                efcp_host_input(e->h, d, len, NULL, 0, now);
+        else
+                efcp_input(e->a, d, len, now);
+}
+
+static uint64_t ep_deadline(const ep *e) {
+        return e->h ? efcp_host_next_deadline(e->h) : efcp_next_deadline(e->a);
+}
 
 static void ep_init(ep *e, int fd, int side, double loss) {
         efcp_config c;
@@ -490,8 +519,23 @@ static void ep_init(ep *e, int fd, int side, double loss) {
         c.seed = (uint64_t)side + 1;
         c.cc = opt_cc;
         c.ack_every = opt_ack_every;
-        if (efcp_assoc_new(&c, mono_ns(), &e->a) < 0)
+        if (e->h) {
+                /* authenticated: a host with this side's key, the other enrolled */
+                efcp_host_config hc;
+                efcp_host_config_default(&hc);
+                hc.assoc = c;
+                memcpy(hc.private_key, g_priv[side], 32);
+                struct timespec rt;
+                clock_gettime(CLOCK_REALTIME, &rt);
+                hc.clock_offset_ns = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+                if (efcp_host_new(&hc, mono_ns(), &e->h) < 0 ||
+                    efcp_host_add_peer(e->h, g_pub[!side], NULL, 0, &e->p) < 0)
+                        die("efcp_host_new");
+                if (side == 0)
+                        efcp_peer_connect(e->p, mono_ns());
+        } else if (efcp_assoc_new(&c, mono_ns(), &e->a) < 0) {
                 die("efcp_assoc_new");
+        }
         e->fd = fd;
         e->loss = loss;
         e->rng = 0x12345678u + (uint64_t)side;
@@ -528,7 +572,10 @@ static void ep_flush(ep *e) {
 static int ep_output(ep *e) {
         int total = 0, len;
         uint64_t now = mono_ns();
-        while ((len = efcp_output(e->a, e->tx[e->ntx], sizeof(e->tx[0]), now)) > 0) {
+        for (;;) {
+                ep_output_any(e, now, &len, e->tx[e->ntx], sizeof(e->tx[0]));
+                if (len <= 0)
+                        break;
                 e->tiov[e->ntx].iov_len = (size_t)len;
                 total++;
                 if (++e->ntx == BATCH)
@@ -551,10 +598,10 @@ static int ep_input(ep *e) {
                         e->dropped++;
                         continue;
                 }
-                efcp_input(e->a, e->rx[i], e->rm[i].msg_len, now);
+                ep_input_one(e, e->rx[i], e->rm[i].msg_len, now);
                 /* --ack-flush: answer at once when an ack is due, rather than
                  * after the whole batch (shorter RTT for small windows) */
-                if (opt_ack_flush && i + 1 < n && efcp_next_deadline(e->a) <= now)
+                if (opt_ack_flush && i + 1 < n && ep_deadline(e) <= now)
                         ep_output(e);
         }
         return n;
@@ -565,7 +612,7 @@ static int ep_input(ep *e) {
  * waiting for acks would otherwise pay a cross-CPU wake-up (~25 µs here) per
  * window, which at loopback RTTs costs more than the window itself. */
 static void ep_wait(ep *e) {
-        uint64_t d = efcp_next_deadline(e->a), now = mono_ns();
+        uint64_t d = ep_deadline(e), now = mono_ns();
         if (d <= now + 20000)
                 return;
         if (e->spin_ns) {
@@ -589,7 +636,7 @@ static void ep_wait(ep *e) {
  * UDP baseline's blocking recv (one syscall, not ppoll + read). The socket
  * has a 200 µs receive timeout, so engine timers are at most that late. */
 static int ep_input_blocking(ep *e) {
-        uint64_t d = efcp_next_deadline(e->a), now = mono_ns();
+        uint64_t d = ep_deadline(e), now = mono_ns();
         if (d <= now + 20000)
                 return ep_input(e);
         int n = recvmmsg(e->fd, e->rm, BATCH, MSG_WAITFORONE, NULL);
@@ -597,8 +644,28 @@ static int ep_input_blocking(ep *e) {
                 return 0;
         now = mono_ns();
         for (int i = 0; i < n; i++)
-                efcp_input(e->a, e->rx[i], e->rm[i].msg_len, now);
+                ep_input_one(e, e->rx[i], e->rm[i].msg_len, now);
         return n;
+}
+
+/* Authenticated mode: runs the handshake until this side has its
+ * association (at most 10 s). */
+static void ep_handshake(ep *e) {
+        if (!e->h)
+                return;
+        uint64_t end = mono_ns() + 10000000000ull;
+        while (!efcp_peer_assoc(e->p)) {
+                if (mono_ns() > end)
+                        die("handshake timed out");
+                ep_output(e);
+                struct pollfd pf = {.fd = e->fd, .events = POLLIN};
+                poll(&pf, 1, 10);
+                ep_input(e);
+        }
+        e->a = efcp_peer_assoc(e->p);
+        efcp_host_event ev;
+        while (efcp_host_event_next(e->h, &ev))
+                ;
 }
 
 static void ep_rcvtimeo(ep *e) {
@@ -617,12 +684,18 @@ static efcp_flow *ep_accept(ep *e) {
 typedef struct efcp_args {
         double loss;
         uint64_t spin_ns;
+        bool secure;
 } efcp_args;
+
+/* A non-NULL marker: ep_init makes the real host when it sees it. */
+#define EP_WANT_HOST ((efcp_host *)1)
 
 static void efcp_source(int fd, int out, void *arg) {
         efcp_args *ea = arg;
         static ep e;
+        e.h = ea->secure ? EP_WANT_HOST : NULL;
         ep_init(&e, fd, 0, ea->loss);
+        ep_handshake(&e);
         e.spin_ns = ea->spin_ns;
         efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true};
         if (efcp_flow_open(e.a, 1, 2, &pol, &e.f) < 0)
@@ -661,7 +734,9 @@ static void efcp_source(int fd, int out, void *arg) {
 static void efcp_sink(int fd, int out, void *arg) {
         efcp_args *ea = arg;
         static ep e;
+        e.h = ea->secure ? EP_WANT_HOST : NULL;
         ep_init(&e, fd, 1, ea->loss);
+        ep_handshake(&e);
         e.spin_ns = ea->spin_ns;
         static uint8_t msg[70000];
         uint64_t bytes = 0, start = 0, t0 = 0, tw = 0;
@@ -699,7 +774,10 @@ static void efcp_sink(int fd, int out, void *arg) {
 
 static void efcp_ping(int fd, int out, void *arg) {
         static ep e;
+        efcp_args *ea = arg;
+        e.h = ea && ea->secure ? EP_WANT_HOST : NULL;
         ep_init(&e, fd, 0, 0);
+        ep_handshake(&e);
         ep_rcvtimeo(&e);
         efcp_flow_policy pol = {.flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true};
         if (efcp_flow_open(e.a, 1, 2, &pol, &e.f) < 0)
@@ -729,7 +807,10 @@ static void efcp_ping(int fd, int out, void *arg) {
 
 static void efcp_pong(int fd, int out, void *arg) {
         static ep e;
+        efcp_args *ea = arg;
+        e.h = ea && ea->secure ? EP_WANT_HOST : NULL;
         ep_init(&e, fd, 1, 0);
+        ep_handshake(&e);
         ep_rcvtimeo(&e);
         uint8_t buf[RTT_SIZE];
         for (;;) {
@@ -795,19 +876,59 @@ static double engine_rate(size_t msg, uint64_t *ret_pdus) {
         return rate;
 }
 
+/* Noise IK handshakes between two hosts in this thread, datagrams handed
+ * over in memory: CPU nanoseconds per complete handshake (both sides). */
+static double handshake_cost(int n) {
+        efcp_host *h[2];
+        efcp_peer *p[2];
+        for (int i = 0; i < 2; i++) {
+                efcp_host_config hc;
+                efcp_host_config_default(&hc);
+                hc.handshakes_per_sec = 1000000;
+                memcpy(hc.private_key, g_priv[i], 32);
+                if (efcp_host_new(&hc, mono_ns(), &h[i]) < 0 || efcp_host_add_peer(h[i], g_pub[!i], NULL, 0, &p[i]) < 0)
+                        die("efcp_host_new");
+        }
+        static uint8_t buf[2048];
+        uint64_t c0 = cpu_ns();
+        for (int k = 0; k < n; k++) {
+                efcp_peer_connect(p[0], mono_ns() + (uint64_t)k);
+                for (int round = 0; round < 4; round++)
+                        for (int i = 0; i < 2; i++) {
+                                int len;
+                                efcp_addr dst;
+                                while ((len = efcp_host_output(h[i], buf, sizeof(buf), mono_ns(), &dst)) > 0)
+                                        efcp_host_input(h[!i], buf, (size_t)len, NULL, 0, mono_ns());
+                        }
+                efcp_host_event ev;
+                for (int i = 0; i < 2; i++)
+                        while (efcp_host_event_next(h[i], &ev))
+                                if (ev.type == EFCP_HOST_EV_ASSOC_RETIRED)
+                                        efcp_assoc_free(ev.assoc);
+        }
+        double per = (double)(cpu_ns() - c0) / n;
+        if (efcp_host_stats_get(h[0])->handshakes_done != (uint64_t)n)
+                die("handshakes did not complete");
+        efcp_host_free(h[0]);
+        efcp_host_free(h[1]);
+        return per;
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 #define MAX_REPEAT 15
-enum { M_UDP, M_TCP, M_EFCP, M_EFCP_LOSSY, M_UDP_RTT, M_EFCP_RTT, M_COUNT };
-static const char *const m_names[M_COUNT] = {"udp-goodput", "tcp-goodput",  "efcp-goodput",
-                                             "efcp-lossy",  "udp-rtt",      "efcp-rtt"};
+enum { M_UDP, M_TCP, M_EFCP, M_EFCP_SEC, M_EFCP_LOSSY, M_UDP_RTT, M_EFCP_RTT, M_SEC_RTT, M_COUNT };
+static const char *const m_names[M_COUNT] = {"udp-goodput", "tcp-goodput", "efcp-goodput", "efcp-secure",
+                                             "efcp-lossy",  "udp-rtt",     "efcp-rtt",     "secure-rtt"};
 static const char *const m_notes[M_COUNT] = {
         "raw UDP, 1400-byte datagrams, sendmmsg/recvmmsg",
         "TCP, 64 KiB writes",
         "one reliable ordered EFCP flow, 1424-byte messages",
+        "the same, authenticated and encrypted (host.h)",
         "the same with loss injected both ways",
         "64 bytes, raw UDP, blocking",
         "64 bytes over a reliable EFCP flow, blocking",
+        "the same, authenticated and encrypted",
 };
 static int opt_repeat = 1;
 
@@ -815,6 +936,7 @@ static result measure(int m) {
         int fd[2];
         efcp_args plain = {.loss = 0, .spin_ns = opt_spin_ns};
         efcp_args lossy = {.loss = opt_loss, .spin_ns = opt_spin_ns};
+        efcp_args secure = {.loss = 0, .spin_ns = opt_spin_ns, .secure = true};
         switch (m) {
         case M_UDP:
                 udp_pair(fd);
@@ -825,6 +947,12 @@ static result measure(int m) {
         case M_EFCP:
                 udp_pair(fd);
                 return run_pair(fd, efcp_source, efcp_sink, &plain);
+        case M_EFCP_SEC:
+                udp_pair(fd);
+                return run_pair(fd, efcp_source, efcp_sink, &secure);
+        case M_SEC_RTT:
+                udp_pair(fd);
+                return run_pair(fd, efcp_ping, efcp_pong, &secure);
         case M_EFCP_LOSSY:
                 udp_pair(fd);
                 return run_pair(fd, efcp_source, efcp_sink, &lossy);
@@ -882,13 +1010,15 @@ int main(int argc, char **argv) {
                         fprintf(stderr,
                                 "usage: efcp-udp [--seconds S] [--loss P] [--rtt-count N] [--no-pin] [--cc newreno|cubic] [--spin-us N] [--repeat N] [--netns] "
                                 "[--only udp-goodput,tcp-goodput,efcp-goodput,efcp-lossy,"
-                                "udp-rtt,efcp-rtt,engine]\n");
+                                "udp-rtt,efcp-rtt,efcp-secure,secure-rtt,handshake,engine]\n");
                         return 2;
                 }
         }
         if (opt_repeat < 1 || opt_repeat > MAX_REPEAT)
                 opt_repeat = opt_repeat < 1 ? 1 : MAX_REPEAT;
         signal(SIGPIPE, SIG_IGN);
+        for (int i = 0; i < 2; i++)
+                noise_keypair(g_priv[i], g_pub[i]);
         if (opt_netns)
                 netns_up();
         printf("efcp-udp: %s, %.1f s per goodput run, %d round trips per RTT run, "
@@ -913,7 +1043,7 @@ int main(int argc, char **argv) {
                 if (!want(m_names[m]))
                         continue;
                 const result *x = &med[m];
-                bool rtt = m == M_UDP_RTT || m == M_EFCP_RTT;
+                bool rtt = m == M_UDP_RTT || m == M_EFCP_RTT || m == M_SEC_RTT;
                 double base = rtt ? urtt : udp;
                 char ratio[32] = "-";
                 if (base > 0)
@@ -930,6 +1060,9 @@ int main(int argc, char **argv) {
                                "runs)\n",
                                "lossy/lossless", 100 * x->value / ef, "", opt_loss * 100);
         }
+        if (want("handshake"))
+                printf("%-14s %9.1f us %14s  CPU per Noise IK handshake, both sides, one core\n", "handshake",
+                       handshake_cost(2000) / 1e3, "-");
         if (want("engine")) {
                 uint64_t n1, n2;
                 double big = engine_rate(1424, &n1), small = engine_rate(64, &n2);
