@@ -33,7 +33,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) -Iinclude -Isrc -Itests $(CFLAGS)
 LDLIBS_ALL := -lsodium -lpthread -lm $(LDLIBS)
 # The daemon's directory client (src/daemon/directory: etcd's JSON gateway).
-DAEMON_LDLIBS := -lcurl -ljson-c
+DAEMON_LDLIBS := -lcurl -ljson-c -lsystemd
 
 # SAN_FLAGS: what a program built against this build's library needs too.
 ifeq ($(SAN),asan)
@@ -102,7 +102,13 @@ TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_INT_A)
 
 # The product (what `make` builds and `make install` installs), the tests
 # with their tools, and the benchmarks. Other parts add to these lists.
-PRODUCT    := $(LIBIPCF_A) $(LIBIPCF_SO) $(LIBIPCF_LINKS) $(IPCF_PC) $(IPCFD) $(IPCF) $(EXAMPLES)
+# systemd units: dist/systemd/{user,system}/ipcfd.{socket,service.in}, with
+# @BINDIR@ filled in, into $(BUILD)/systemd/{user,system}/.
+UNIT_SRCS  := $(wildcard dist/systemd/*/ipcfd.*)
+UNITS      := $(patsubst dist/%,$(BUILD)/%,$(UNIT_SRCS:.in=))
+
+PRODUCT    := $(LIBIPCF_A) $(LIBIPCF_SO) $(LIBIPCF_LINKS) $(IPCF_PC) $(IPCFD) $(IPCF) $(EXAMPLES) \
+              $(UNITS)
 TEST_PROGS := $(TESTS) $(TOOLS)
 BENCH_PROGS = $(BENCHES) $(CMPS)
 
@@ -261,6 +267,16 @@ bench-suite: all benches
 demo: all
 	tools/demo.sh $(BUILD)
 
+# The units of the build name the default BINDIR; `make install` fills in
+# its own (as for ipcf.pc).
+UNIT_SUBST = sed -e 's|@BINDIR@|$(1)|g'
+$(BUILD)/systemd/%: dist/systemd/%.in
+	@mkdir -p $(dir $@)
+	$(call UNIT_SUBST,/usr/local/bin) $< >$@
+$(BUILD)/systemd/%: dist/systemd/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 # Installation (FHS). Every directory can be overridden; DESTDIR is
 # prepended to all of them (staged installs, packaging, tests).
 PREFIX     ?= /usr/local
@@ -268,6 +284,8 @@ BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUSERUNITDIR ?= $(PREFIX)/lib/systemd/user
+SYSTEMDSYSTEMUNITDIR ?= $(PREFIX)/lib/systemd/system
 # Programs installed into BINDIR (other parts add theirs).
 INSTALL_BINS := $(IPCFD) $(IPCF)
 
@@ -281,6 +299,11 @@ install: all
 	install -m 644 include/ipcf.h $(DESTDIR)$(INCLUDEDIR)/
 	$(call PC_SUBST,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) dist/ipcf.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
+	install -d $(DESTDIR)$(SYSTEMDUSERUNITDIR) $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)
+	for u in $(patsubst dist/systemd/%,%,$(UNIT_SRCS)); do \
+	  dir=$(DESTDIR)$(SYSTEMDUSERUNITDIR); case $$u in system/*) dir=$(DESTDIR)$(SYSTEMDSYSTEMUNITDIR);; esac; \
+	  $(call UNIT_SUBST,$(BINDIR)) dist/systemd/$$u >$$dir/$$(basename $$u .in) && chmod 644 $$dir/$$(basename $$u .in) || exit 1; \
+	done
 
 # Removes exactly what install put there (directories stay: they may be shared).
 uninstall:
@@ -288,6 +311,8 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBIPCF_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libipcf.so $(DESTDIR)$(LIBDIR)/libipcf.a
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ipcf.h $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
+	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUSERUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/user/%,$(UNITS))))
+	rm -f $(addprefix $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/system/%,$(UNITS))))
 
 clean:
 	rm -rf $(BUILD)

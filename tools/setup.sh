@@ -10,6 +10,9 @@ pkgs+=(rpcsvc-proto dbus-daemon libdbus-1-dev)
 # The directory on etcd (issue 11): the client's libraries, and etcd itself
 # for the tests' three-member clusters.
 pkgs+=(libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client)
+# The daemon under systemd (libsystemd: socket activation, sd_notify) and its
+# tests (systemd-socket-activate, systemd-analyze verify).
+pkgs+=(libsystemd-dev systemd)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

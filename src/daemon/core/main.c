@@ -5,19 +5,23 @@
  *   ipcfd [--runtime-dir DIR] [--config FILE] [--shared] [--verbose]
  *
  * START-UP ORDER (each step relies on the previous one):
- *   1. the runtime dir: --runtime-dir, $IPCF_RUNTIME_DIR, $XDG_RUNTIME_DIR/ipcf,
- *      or /tmp/ipcf-<uid>; created 0700 if missing; refused if another user
- *      owns it;
+ *   0. a listening socket handed over by systemd (LISTEN_FDS, sdglue.c) is
+ *      taken: it must be DIR/ipcfd.sock, and DIR is the runtime dir;
+ *   1. the runtime dir: that DIR, else --runtime-dir, $IPCF_RUNTIME_DIR,
+ *      $XDG_RUNTIME_DIR/ipcf, or /tmp/ipcf-<uid>; created 0700 if missing;
+ *      refused if another user owns it;
  *   2. an exclusive flock on DIR/ipcfd.lock: if another daemon holds it, say so
- *      and exit 0 (two clients autostarting at once is not an error);
+ *      and exit 0 (two clients autostarting at once is not an error; with a
+ *      handed-over socket it is: exit 1);
  *   3. the config (a bad one: print the line, exit 1);
  *   4. RLIMIT_NOFILE soft raised to hard; global caps derived from it;
  *   5. DIR/ipcfd.sock: a stale one unlinked (we hold the lock, so it is
- *      stale), bound, mode 0600 (0666 with --shared), listening;
- *   6. DIR/ipcfd.pid; signals through a signalfd; the loop.
- * SIGTERM/SIGINT end the loop; everything is released, the socket and pid
- * file are unlinked, and the exit status is 0. SIGHUP reloads the config;
- * SIGUSR1 writes a summary of the daemon's objects to stderr.
+ *      stale), bound, mode 0600 (0666 with --shared), listening — unless
+ *      systemd handed it over (its file and mode are then systemd's);
+ *   6. DIR/ipcfd.pid; signals through a signalfd; READY=1 to systemd; the loop.
+ * SIGTERM/SIGINT end the loop; everything is released, the socket (if ours)
+ * and pid file are unlinked, and the exit status is 0. SIGHUP reloads the
+ * config; SIGUSR1 writes a summary of the daemon's objects to stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +48,7 @@
 #include "daemon/core/log.h"
 #include "daemon/models/models.h"
 #include "daemon/core/policy.h"
+#include "daemon/core/sdglue.h"
 #include "daemon/names/registry.h"
 
 #define CONF_FILE_MAX (1u << 20)
@@ -71,6 +76,28 @@ static int runtime_dir_pick(const char *opt, char *out, size_t size) {
         else
                 n = snprintf(out, size, "/tmp/ipcf-%u", (unsigned)getuid());
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The runtime dir of a handed-over socket: its path must be DIR/ipcfd.sock
+ * (clients find the daemon there), and --runtime-dir, if given, must be DIR. */
+static int runtime_dir_of_socket(const char *sock, const char *opt, char *out, size_t size) {
+        const char *slash = strrchr(sock, '/');
+        if (strcmp(slash + 1, CTL_SOCKET_NAME) != 0) {
+                fprintf(stderr, "ipcfd: the handed-over socket is %s; clients look for DIR/%s\n", sock,
+                        CTL_SOCKET_NAME);
+                return -EINVAL;
+        }
+        size_t n = slash == sock ? 1 : (size_t)(slash - sock);
+        if (n >= size)
+                return -ENAMETOOLONG;
+        memcpy(out, sock, n);
+        out[n] = 0;
+        char a[PATH_MAX], b[PATH_MAX];
+        if (opt && *opt && (!realpath(opt, a) || !realpath(out, b) || strcmp(a, b) != 0)) {
+                fprintf(stderr, "ipcfd: --runtime-dir %s, but the handed-over socket is in %s\n", opt, out);
+                return -EINVAL;
+        }
+        return 0;
 }
 
 static int runtime_dir_prepare(const char *dir) {
@@ -207,6 +234,7 @@ static int config_load(const char *path, conf *ret, char *err, size_t err_size) 
 
 static const char *conf_path;   /* --config, for SIGHUP */
 static bool shared_opt;         /* --shared */
+static bool socket_handed;      /* the socket is systemd's: never unlinked or chmod'ed */
 
 /* SIGHUP: load the config again. A bad one is logged and the old one kept.
  * Rules and limits apply to every later check; the socket mode follows
@@ -219,16 +247,19 @@ static void config_reload(ipcfd *d) {
                 log_debug("SIGHUP: no --config, nothing to reload");
                 return;
         }
+        sdglue_reloading();
         if (config_load(conf_path, &fresh, err, sizeof(err)) < 0) {
                 log_error("reload of %s failed, keeping the old config: %s", conf_path, err);
-                return;
+        } else {
+                conf_deinit(&d->conf);
+                d->conf = fresh;
+                char path[PATH_MAX + 64];
+                path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
+                if (!socket_handed)
+                        chmod(path, shared_opt || d->conf.shared ? 0666 : 0600);
+                log_debug("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
         }
-        conf_deinit(&d->conf);
-        d->conf = fresh;
-        char path[PATH_MAX + 64];
-        path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
-        chmod(path, shared_opt || d->conf.shared ? 0666 : 0600);
-        log_debug("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
+        sdglue_ready(d->runtime_dir, shared_opt || d->conf.shared);
 }
 
 /* SIGUSR1: one summary line, then one line per client, on stderr (whatever
@@ -333,8 +364,16 @@ int main(int argc, char **argv) {
         d->pid = getpid();
         d->start_ns = now_ns();
 
-        /* 1, 2: runtime dir and lock. */
-        if (runtime_dir_pick(opt_dir, d->runtime_dir, sizeof(d->runtime_dir)) < 0) {
+        /* 0: a socket from systemd; 1, 2: runtime dir and lock. */
+        char handed[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+        r = sdglue_take(&d->listen_fd, handed, sizeof(handed));
+        if (r < 0)
+                return 1;
+        socket_handed = r > 0;
+        if (socket_handed) {
+                if (runtime_dir_of_socket(handed, opt_dir, d->runtime_dir, sizeof(d->runtime_dir)) < 0)
+                        return 1;
+        } else if (runtime_dir_pick(opt_dir, d->runtime_dir, sizeof(d->runtime_dir)) < 0) {
                 fprintf(stderr, "ipcfd: runtime dir path too long\n");
                 return 1;
         }
@@ -354,7 +393,7 @@ int main(int argc, char **argv) {
         if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
                 if (errno == EWOULDBLOCK) {
                         fprintf(stderr, "ipcfd: another ipcfd already serves %s\n", d->runtime_dir);
-                        return 0;
+                        return socket_handed ? 1 : 0;
                 }
                 fprintf(stderr, "ipcfd: lock %s: %s\n", path, strerror(errno));
                 return 1;
@@ -382,7 +421,8 @@ int main(int argc, char **argv) {
                 goto out;
         }
         loop_timer_init(&d->accept_pause, client_accept_resume);
-        d->listen_fd = socket_open(d, shared);
+        if (!socket_handed)
+                d->listen_fd = socket_open(d, shared);
         if (d->listen_fd < 0)
                 goto out;
         sigset_t mask;
@@ -405,12 +445,15 @@ int main(int argc, char **argv) {
                 fprintf(pf, "%d\n", (int)d->pid);
                 fclose(pf);
         }
-        log_debug("serving %s (%s)", d->runtime_dir, shared ? "shared" : "private");
+        log_debug("serving %s (%s%s)", d->runtime_dir, shared ? "shared" : "private",
+                  socket_handed ? ", socket from systemd" : "");
+        sdglue_ready(d->runtime_dir, shared);
 
         r = loop_run(d->loop);
         if (r < 0)
                 log_error("epoll_wait: %s", strerror(-r));
         exit_code = r < 0 ? 1 : 0;
+        sdglue_stopping();
 
 out:
         /* Tear down in dependency order, telling nobody anything: flows in
@@ -426,7 +469,8 @@ out:
         }
         if (d->listen_fd >= 0) {
                 path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
-                unlink(path);
+                if (!socket_handed)
+                        unlink(path);
                 close(d->listen_fd);
         }
         path_in_dir(d, "ipcfd.pid", path, sizeof(path));
