@@ -26,8 +26,10 @@
 #include <unistd.h>
 
 #include "common/ctl.h"
+#include "common/flowmem.h"
 #include "common/ring.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "support/test.h"
 
 /* ---- raw protocol helpers ------------------------------------------------ */
@@ -46,7 +48,7 @@ typedef struct flowinfo {
         ipcf_qos qos;
         struct ctl_peer_wire peer;
         char peer_name[IPCF_NAME_MAX + 1];
-        int fds[5];
+        int fds[FLOW_SIDE_FDS]; /* common/flowmem.h order */
 } flowinfo;
 
 static uint32_t next_seq = 1;
@@ -221,7 +223,7 @@ static void parse_flow(rmsg *r, flowinfo *f) {
         struct ctl_qos_wire qw;
         const char *s;
         CHECK_EQ(r->m.type, CTL_FLOW);
-        CHECK_EQ(r->n_fds, 5);
+        CHECK_EQ(r->n_fds, FLOW_SIDE_FDS);
         CHECK_OK(ctl_get_u64(&r->m, CTL_A_FLOW_ID, &f->id));
         CHECK_OK(ctl_get_u32(&r->m, CTL_A_SIDE, &f->side));
         CHECK_OK(ctl_get_u64(&r->m, CTL_A_SHM_SIZE, &f->shm_size));
@@ -282,7 +284,7 @@ static void send_ok(int sock) {
 }
 
 static void flow_close(flowinfo *f) {
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < FLOW_SIDE_FDS; i++)
                 close(f->fds[i]);
 }
 
@@ -436,13 +438,19 @@ TEST_TIMEOUT(handshake, 20) {
         flow_ctl_of(h, 0)->msgs_w = 7;
         CHECK_EQ(atomic_load(&flow_ctl_of(hb, 0)->msgs_w), 7);
 
-        /* The eventfds are shared and crossed: a's "peer rx" is b's "rx". */
-        efd_signal(a.fds[3]);
-        CHECK(readable(b.fds[1], 1000));
-        CHECK(efd_drain(b.fds[1]));
-        efd_signal(b.fds[4]);
-        CHECK(efd_drain(a.fds[2]));
-        CHECK(!efd_drain(a.fds[1]));
+        /* The wake-up channels are crossed: a's "peer rx" bell rings b's rx
+         * ear, and each side's own bells ring its own ears. */
+        CHECK_OK(wake_ring(a.fds[FLOW_FD_PEER_RX_BELL]));
+        CHECK(readable(b.fds[FLOW_FD_RX_EAR], 1000));
+        CHECK_EQ(wake_drain(b.fds[FLOW_FD_RX_EAR]), 1);
+        CHECK_OK(wake_ring(b.fds[FLOW_FD_PEER_TX_BELL]));
+        CHECK_EQ(wake_drain(a.fds[FLOW_FD_TX_EAR]), 1);
+        CHECK_EQ(wake_drain(a.fds[FLOW_FD_RX_EAR]), 0);
+        CHECK_OK(wake_ring(a.fds[FLOW_FD_RX_BELL]));
+        CHECK_EQ(wake_drain(a.fds[FLOW_FD_RX_EAR]), 1);
+        CHECK_OK(wake_ring(b.fds[FLOW_FD_TX_BELL]));
+        CHECK_EQ(wake_drain(b.fds[FLOW_FD_TX_EAR]), 1);
+        CHECK_EQ(wake_drain(b.fds[FLOW_FD_RX_EAR]), 0);
 
         /* Dealloc both sides; then the id is gone. */
         CHECK_OK(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, a.id, 0, 0, "bye"));
@@ -875,17 +883,17 @@ TEST_TIMEOUT(peer_death_acceptor, 20) {
         CHECK(read(death_pipe[0], &ch, 1) == 1);
         CHECK_EQ(le32toh(a.peer.pid), child);
         struct flow_hdr *h = flow_map(&a);
-        CHECK(!readable(a.fds[1], 0));
+        CHECK(!readable(a.fds[FLOW_FD_RX_EAR], 0));
 
         uint64_t t0 = test_now_ns();
         kill(child, SIGKILL);
-        CHECK(readable(a.fds[1], 2000));
+        CHECK(readable(a.fds[FLOW_FD_RX_EAR], 2000));
         uint64_t us = (test_now_ns() - t0) / 1000;
         printf("  peer death noticed in %llu us\n", (unsigned long long)us);
         CHECK_EQ(atomic_load(&h->end[1].code), IPCF_END_PEER_DIED);
         CHECK(strcmp(h->end[1].reason, "peer died") == 0);
         CHECK_EQ(atomic_load(&h->end[0].code), 0);
-        CHECK(readable(a.fds[2], 1000)); /* tx rung too (just after rx) */
+        CHECK(readable(a.fds[FLOW_FD_TX_EAR], 1000)); /* tx rung too (just after rx) */
         CHECK(us < 100000);
         test_wait(child, 1000);
         /* The survivor deallocates; the flow is then reclaimed. */
@@ -925,7 +933,7 @@ TEST_TIMEOUT(peer_death_allocator, 20) {
         struct flow_hdr *h = flow_map(&b);
         uint64_t t0 = test_now_ns();
         kill(child, SIGKILL);
-        CHECK(readable(b.fds[1], 2000));
+        CHECK(readable(b.fds[FLOW_FD_RX_EAR], 2000));
         uint64_t us = (test_now_ns() - t0) / 1000;
         printf("  peer death noticed in %llu us\n", (unsigned long long)us);
         CHECK_EQ(atomic_load(&h->end[0].code), IPCF_END_PEER_DIED);
@@ -953,10 +961,10 @@ TEST_TIMEOUT(requester_gave_up, 20) {
          * without the handover OK. */
         CHECK(readable(reply, 2000));
         close(reply);
-        CHECK(readable(b.fds[1], 2000));
+        CHECK(readable(b.fds[FLOW_FD_RX_EAR], 2000));
         CHECK_EQ(atomic_load(&h->end[0].code), IPCF_END_DEALLOC);
         CHECK(strcmp(h->end[0].reason, "requester gave up") == 0);
-        CHECK(readable(b.fds[2], 1000)); /* tx too (rung just after rx) */
+        CHECK(readable(b.fds[FLOW_FD_TX_EAR], 1000)); /* tx too (rung just after rx) */
         /* The requester's side is closed: the flow goes with the acceptor's. */
         CHECK_ERR(do_simple(ca, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL), -ENOENT);
         CHECK_OK(do_simple(cb, CTL_DEALLOC, CTL_A_FLOW_ID, b.id, 0, 0, NULL));
@@ -1152,7 +1160,7 @@ TEST_TIMEOUT(self_flow_dealloc_by_side, 20) {
         /* Side 0 is still open: the daemon did not touch its end record, and
          * did not ring side 0 (the library does that itself). */
         CHECK_EQ(atomic_load(&h->end[0].code), 0);
-        CHECK(!readable(a.fds[1], 50));
+        CHECK(!readable(a.fds[FLOW_FD_RX_EAR], 50));
         listing l;
         do_list(c, &l);
         CHECK_EQ(l.n_flows, 1);

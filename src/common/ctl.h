@@ -44,9 +44,10 @@
  *   requester gave up on answers ACCEPT/REFUSE with ERROR -ECANCELED.
  * FLOW (daemon -> client, as the reply to ACCEPT or on an ALLOC reply socket):
  *   FLOW_ID, SIDE (0 allocator, 1 acceptor), QOS (as granted), SHM_SIZE,
- *   PEER, PEER_NAME, and 5 fds in this order: the flow's memfd (sealed
- *   against shrinking and growing), this side's rx eventfd, this side's tx
- *   eventfd, the peer's rx eventfd, the peer's tx eventfd. That is 5 fds.
+ *   PEER, PEER_NAME, and 7 fds in the order of common/flowmem.h: the flow's
+ *   memfd (sealed against shrinking and growing), this side's rx and tx ears,
+ *   the peer's rx and tx bells, this side's own rx and tx bells (wake-up
+ *   channels, common/wake.h).
  * ERROR: ERRNO (positive errno value), optional REASON, optional END_CODE.
  *
  * MODELS (docs/MODELS.md): NOTIFY_OPEN -> OK + 1 fd (the notification
@@ -170,7 +171,7 @@ enum ctl_role {
 
 /* Internal REGISTER flags, beyond enum ipcf_reg_flags (the library's inboxes
  * use them): the daemon accepts on the registration's behalf every request
- * of the role in bits 24..31 and sends its FLOW (5 fds) on the registration
+ * of the role in bits 24..31 and sends its FLOW (7 fds) on the registration
  * socket instead of a REQUEST; a request of another role is refused at once
  * (ECONNREFUSED, "wrong kind of channel"). */
 #define CTL_REG_AUTO (1u << 16)

@@ -1,6 +1,7 @@
 /*
- * flowpair.c — see flowpair.h. The flow is laid out by the library's own
- * local-flow code (the one ipcf_pipe uses), with the peers' pids of choice.
+ * flowpair.c — see flowpair.h. The flow is made by the one flow maker
+ * (common/flowmem.c, as the daemon and ipcf_pipe make theirs) and its ports
+ * opened by the library's port_open_local(), with the peers' pids of choice.
  */
 #include "support/flowpair.h"
 
@@ -14,7 +15,8 @@
 int flowpair_make(const ipcf_qos *qos, pid_t peer_of_0, pid_t peer_of_1, int *ret_port0,
                   int *ret_port1) {
         ipcf_qos q;
-        int efd[4], r;
+        flow_mem m;
+        int r;
 
         if (qos)
                 q = *qos;
@@ -22,15 +24,12 @@ int flowpair_make(const ipcf_qos *qos, pid_t peer_of_0, pid_t peer_of_1, int *re
                 ipcf_qos_init(&q);
         if ((r = ctl_qos_normalize(&q)) < 0)
                 return r;
-        int memfd = flow_make_local(&q, efd);
-        if (memfd < 0)
-                return memfd;
-        r = *ret_port0 = port_open_local(&q, 0, peer_of_0, memfd, efd);
+        if ((r = flow_mem_make(&q, "ipcf-test", &m)) < 0)
+                return r;
+        r = *ret_port0 = port_open_local(&q, 0, peer_of_0, &m);
         if (r >= 0)
-                r = *ret_port1 = port_open_local(&q, 1, peer_of_1, memfd, efd);
-        for (int i = 0; i < 4; i++)
-                safe_close(efd[i]);
-        close(memfd);
+                r = *ret_port1 = port_open_local(&q, 1, peer_of_1, &m);
+        flow_mem_close(&m);
         return r < 0 ? r : 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * flowpair.h — make both ends of a flow inside one process, without a daemon,
- * exactly as ipcfd lays a flow out (sealed memfd, four eventfds, FLOW
- * messages). For data-path tests and benchmarks that must not depend on the
+ * exactly as ipcfd makes a flow (common/flowmem.h: sealed memfd, four wake-up
+ * channels). For data-path tests and benchmarks that must not depend on the
  * control plane; fork() afterwards to put the ends in two processes.
  */
 #pragma once

@@ -171,14 +171,16 @@ static void caps_init(ipcfd *d) {
                 }
                 nofile = rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur;
         }
-        /* Budget per object: client 1 fd, reg 1, alloc 1, flow 4 (+1 memfd
-         * briefly), activation 1; eighths of the limit keep the sum below it. */
-        size_t eighth = nofile > 128 ? (nofile - 64) / 8 : 8;
-        d->caps.clients = MIN(eighth, (size_t)4096);
-        d->caps.regs = MIN(eighth, (size_t)4096);
-        d->caps.allocs = MIN(eighth, (size_t)4096);
-        d->caps.flows = MIN(eighth, (size_t)8192);
-        d->caps.activations = MIN(eighth, (size_t)1024);
+        /* Budget per object: client 1 fd, reg 1, alloc 1, activation 1, flow
+         * 4 (its bells; a broker's flow also its 2 ears: 6), and 5 more
+         * briefly while one is made; tenths of the limit keep the sum below
+         * it. */
+        size_t tenth = nofile > 128 ? (nofile - 64) / 10 : 6;
+        d->caps.clients = MIN(tenth, (size_t)4096);
+        d->caps.regs = MIN(tenth, (size_t)4096);
+        d->caps.allocs = MIN(tenth, (size_t)4096);
+        d->caps.flows = MIN(tenth, (size_t)8192);
+        d->caps.activations = MIN(tenth, (size_t)1024);
         log_debug("fd limit %zu: caps clients %zu regs %zu allocs %zu flows %zu", nofile,
                   d->caps.clients, d->caps.regs, d->caps.allocs, d->caps.flows);
 }

@@ -436,7 +436,7 @@ static int alloc_accept(alloc *a, reg *g, client *c, int sock, uint32_t seq) {
         /* If this fails c is dropped after this request, and its side ends
          * with PEER_DIED like any death. */
         flow_send(f, 1, sock, seq, sock == c->fd ? c : NULL);
-        flow_drop_memfd(f);
+        flow_handed_out(f);
         return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include "common/modelwire.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "daemon/core/client.h"
 #include "daemon/flows/flow.h"
 #include "daemon/core/log.h"
@@ -27,14 +28,23 @@
  * One daemon per process, so a file-level count is the daemon's. */
 static size_t n_bports;
 
-/* The client wrote data (or ended): our RX eventfd rang. Drain it first — the
+/* Our ears hung up: the client shut a channel down, which only a client
+ * that is leaving (or hostile) does. Stop watching (the hang-up is readable
+ * for good and the watches are level-triggered); the owner sees the end. */
+static void bport_hang_up(bport *b) {
+        b->hung_up = true;
+        loop_io_del(b->d->loop, &b->rx_io);
+        loop_io_del(b->d->loop, &b->tx_io);
+}
+
+/* The client wrote data (or ended): our RX ear rang. Drain it first — the
  * watch is level-triggered — then let the owner read all there is and re-arm
  * (bport_arm_rx) when it finds the ring empty. */
-
 static void bport_on_rx(loop_io *io, uint32_t events) {
         bport *b = container_of(io, bport, rx_io);
         (void)events;
-        efd_drain(b->efd_rx);
+        if (wake_drain(b->ear_rx) == -EPIPE)
+                bport_hang_up(b);
         b->fn(b);
 }
 
@@ -42,8 +52,15 @@ static void bport_on_rx(loop_io *io, uint32_t events) {
 static void bport_on_tx(loop_io *io, uint32_t events) {
         bport *b = container_of(io, bport, tx_io);
         (void)events;
-        efd_drain(b->efd_tx);
+        if (wake_drain(b->ear_tx) == -EPIPE)
+                bport_hang_up(b);
         b->fn(b);
+}
+
+static void bport_on_kick(loop_timer *t) {
+        bport *b = container_of(t, bport, kick);
+        if (b->f)
+                b->fn(b);
 }
 
 /* Send OK to the ALLOC on the control connection (the library waits for it
@@ -118,7 +135,7 @@ int bport_accept(ipcfd *d, client *c, const char *name, const ipcf_qos *want, ui
         r = flow_new(d, name, &q, &l, &f);
         if (r < 0)
                 goto fail;
-        b->mem = mmap(NULL, l.total, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+        b->mem = mmap(NULL, l.total, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem.memfd, 0);
         if (b->mem == MAP_FAILED) {
                 r = -errno;
                 b->mem = NULL;
@@ -136,13 +153,16 @@ int bport_accept(ipcfd *d, client *c, const char *name, const ipcf_qos *want, ui
         dlist_init(&b->link);
         ring_prod_init(&b->prod, flow_ctl_of(b->mem, 1), flow_data_of(b->mem, &l, 1), l.ring_size, &q);
         ring_cons_init(&b->cons, flow_ctl_of(b->mem, 0), flow_data_of(b->mem, &l, 0), l.ring_size, &q);
-        b->efd_rx = f->efd[FLOW_EFD_RX1];
-        b->efd_tx = f->efd[FLOW_EFD_TX1];
-        b->peer_rx = f->efd[FLOW_EFD_RX0];
-        b->peer_tx = f->efd[FLOW_EFD_TX0];
+        /* Our ears are ours alone from here on (the flow drops the rest). */
+        b->ear_rx = f->mem.ear[FLOW_WAKE_RX1];
+        b->ear_tx = f->mem.ear[FLOW_WAKE_TX1];
+        f->mem.ear[FLOW_WAKE_RX1] = f->mem.ear[FLOW_WAKE_TX1] = -1;
+        b->peer_rx = f->mem.bell[FLOW_WAKE_RX0];
+        b->peer_tx = f->mem.bell[FLOW_WAKE_TX0];
         b->rx_io.fd = b->tx_io.fd = -1;
-        if (loop_io_add(d->loop, &b->rx_io, b->efd_rx, EPOLLIN, bport_on_rx) < 0 ||
-            loop_io_add(d->loop, &b->tx_io, b->efd_tx, EPOLLIN, bport_on_tx) < 0) {
+        loop_timer_init(&b->kick, bport_on_kick);
+        if (loop_io_add(d->loop, &b->rx_io, b->ear_rx, EPOLLIN, bport_on_rx) < 0 ||
+            loop_io_add(d->loop, &b->tx_io, b->ear_tx, EPOLLIN, bport_on_tx) < 0) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -154,7 +174,7 @@ int bport_accept(ipcfd *d, client *c, const char *name, const ipcf_qos *want, ui
         if (r == 0)
                 r = flow_send(f, 0, *reply_fd, seq, NULL);
         *reply_fd = safe_close(*reply_fd);
-        flow_drop_memfd(f);
+        flow_handed_out(f);
         n_bports++;
         if (r < 0) {
                 /* The client gave up or is being dropped: its side ends like
@@ -176,8 +196,11 @@ fail:
                 loop_io_del(d->loop, &b->rx_io);
         if (b->tx_io.fd >= 0)
                 loop_io_del(d->loop, &b->tx_io);
-        if (b->mem)
+        if (b->mem) {
+                safe_close(b->ear_rx);
+                safe_close(b->ear_tx);
                 munmap(b->mem, l.total);
+        }
         if (f)
                 flow_free(f);
         free(b);
@@ -198,14 +221,15 @@ void bport_consume(bport *b) {
         ring_consume(&b->cons);
         _Atomic uint32_t *want = &b->cons.ctl->tx_sleep;
         if (atomic_load(want) && atomic_exchange(want, 0))
-                efd_signal(b->peer_tx);
+                wake_ring(b->peer_tx);
 }
 
 /* The waiter's half for data (as port_rearm_rx): drain, want, fence, re-check. */
 bool bport_arm_rx(bport *b) {
         if (!b->f)
                 return false;
-        efd_drain(b->efd_rx);
+        if (wake_drain(b->ear_rx) == -EPIPE)
+                bport_hang_up(b);
         atomic_store(&b->cons.ctl->rx_sleep, 1);
         atomic_thread_fence(memory_order_seq_cst);
         return ring_ready(&b->cons);
@@ -224,7 +248,7 @@ uint64_t bport_commit(bport *b, size_t n) {
         uint64_t pos = ring_commit(&b->prod, n);
         _Atomic uint32_t *want = &b->prod.ctl->rx_sleep;
         if (atomic_load(want) && atomic_exchange(want, 0))
-                efd_signal(b->peer_rx);
+                wake_ring(b->peer_rx);
         return pos;
 }
 
@@ -256,11 +280,16 @@ bool bport_peer_ended(bport *b) {
                 return true;
         struct flow_hdr *h = flow_hdr_of(b->mem);
         return atomic_load_explicit(&h->end[0].code, memory_order_acquire) != 0 ||
-               !b->f->side[0].open;
+               !b->f->side[0].open || b->hung_up;
 }
 
-/* Stop watching and unmap before the side closes: closing our side may free
- * the flow (its eventfds) if the client's is closed already. At shutdown
+void bport_kick(bport *b) {
+        if (b->f && !loop_timer_armed(&b->kick))
+                (void)loop_timer_arm(b->d->loop, &b->kick, now_ns());
+}
+
+/* Stop watching, close our ears and unmap before the side closes: closing
+ * our side may free the flow (its bells) if the client's is closed already. At shutdown
  * nobody is told anything (flows live on in their processes). */
 void bport_end(bport *b, uint32_t code, const char *reason) {
         if (!b || !b->f)
@@ -269,6 +298,9 @@ void bport_end(bport *b, uint32_t code, const char *reason) {
         b->f = NULL;
         loop_io_del(b->d->loop, &b->rx_io);
         loop_io_del(b->d->loop, &b->tx_io);
+        loop_timer_cancel(b->d->loop, &b->kick);
+        b->ear_rx = safe_close(b->ear_rx);
+        b->ear_tx = safe_close(b->ear_tx);
         munmap(b->mem, b->map_len);
         b->mem = NULL;
         n_bports--;

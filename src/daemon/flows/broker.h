@@ -10,12 +10,16 @@
  *
  *   after producing:  if (load(rx_sleep) && exchange(rx_sleep, 0)) ring client rx
  *   after consuming:  if (load(tx_sleep) && exchange(tx_sleep, 0)) ring client tx
- *   to be woken:      drain our eventfd; want = 1; fence; re-check
+ *   to be woken:      drain our ear; want = 1; fence; re-check
  *
- * Our two eventfds (RX1, TX1) are in the daemon's epoll set; every event
- * calls the owner's callback, which then reads/writes as much as it can.
+ * The ears of our two wake-up channels (RX1, TX1; common/wake.h) are in the
+ * daemon's epoll set; every event calls the owner's callback, which then
+ * reads/writes as much as it can.
  * NEVER BLOCKS: every ring operation here is non-blocking; a full or empty
- * ring is reported, and the owner arms the matching wake-up.
+ * ring is reported, and the owner arms the matching wake-up. Rings and
+ * drains are non-blocking per call, whatever the client did to the shared
+ * sockets; a client that shuts a channel down (our ear hangs up) has ended
+ * its side: bport_peer_ended() says so and the ears are no longer watched.
  *
  * TRUST: the client can write anything in the region; ring.c validates
  * every index and record (-EPROTO), and the daemon's mapping can never fault
@@ -49,15 +53,17 @@ typedef struct bport {
         ipcf_qos qos;
         ring_prod prod;                /* ring 1: daemon -> client */
         ring_cons cons;                /* ring 0: client -> daemon */
-        int efd_rx, efd_tx;            /* ours (borrowed from the flow) */
-        int peer_rx, peer_tx;          /* the client's */
+        int ear_rx, ear_tx;            /* ours (taken from the flow; closed by bport_end) */
+        int peer_rx, peer_tx;          /* the client's bells (borrowed from the flow) */
         loop_io rx_io, tx_io;
+        loop_timer kick;               /* bport_kick(): the callback again, after the batch */
         cred peer;                     /* the client, from the kernel */
         char peer_prog[IPCF_NAME_MAX + 1];
         bport_fn fn;
         void *owner;
         struct dlist link;             /* the owner's list */
         bool in_cb;
+        bool hung_up;                  /* the client shut a wake-up channel down */
 } bport;
 
 /* Accept an allocation by client c to name with qos (normalised; the broker
@@ -96,8 +102,12 @@ void bport_want_tx(bport *b);
 /* Has the client consumed the record at pos? */
 bool bport_passed(bport *b, uint64_t pos);
 
-/* Has the client ended its side (dealloc or death)? */
+/* Has the client ended its side (dealloc, death, or a hung-up channel)? */
 bool bport_peer_ended(bport *b);
+
+/* Run the owner's callback again soon (from the loop): for an owner that
+ * stopped with work left, so that other objects get the loop first. */
+void bport_kick(bport *b);
 
 /* End our side with code/reason (the client is rung) and stop watching.
  * Idempotent. The bport stays allocated until bport_free(). */

@@ -1,6 +1,7 @@
 /*
- * flow.c — flow objects: creation (memfd, seals, eventfds), hand-out (the
- * FLOW message), ends (peer death, give-up, dealloc) and reclamation.
+ * flow.c — flow objects: creation (common/flowmem.c makes the memory and the
+ * wake-up channels), hand-out (the FLOW message), ends (peer death, give-up,
+ * dealloc) and reclamation.
  *
  * MEMORY: the daemon maps only the first FLOW_DATA_OFF bytes of a region
  * (header + ring controls): that is all it reads or writes, and a flow's
@@ -9,10 +10,14 @@
  * seals) before anyone else sees it, so no side can ever make the other's
  * mapping fault (SIGBUS) by truncating it.
  *
+ * WAKE-UPS: the daemon keeps only the bells of the four channels and rings
+ * them with wake_ring(), which never blocks whatever a client did to the
+ * shared socket (common/wake.h); it never holds a client's ear.
+ *
  * END RECORDS: when the daemon ends a side (death, give-up), it writes the
  * reason first and then stores the code with release order, only if that
  * side has not written its own record; the peer loads the code with acquire
- * and then reads the reason. Then it rings the peer's rx and tx eventfds so
+ * and then reads the reason. Then it rings the peer's rx and tx bells so
  * a peer blocked in either direction (or polling) wakes at once.
  */
 #include "daemon/flows/flow.h"
@@ -21,11 +26,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/wake.h"
 #include "daemon/core/client.h"
 #include "daemon/core/log.h"
 #include "daemon/models/models.h"
@@ -43,9 +48,6 @@ int flow_new(ipcfd *d, const char *name, const ipcf_qos *qos, const flow_layout 
         if (!f)
                 return -ENOMEM;
         f->d = d;
-        f->memfd = -1;
-        for (int i = 0; i < FLOW_EFDS; i++)
-                f->efd[i] = -1;
         f->hdr = MAP_FAILED;
         str_copy(f->name, name, sizeof(f->name));
         f->qos = *qos;
@@ -56,21 +58,19 @@ int flow_new(ipcfd *d, const char *name, const ipcf_qos *qos, const flow_layout 
                 dlist_init(&f->side[i].owner_link);
         }
 
-        f->memfd = memfd_create("ipcf-flow", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (f->memfd < 0)
-                goto fail_errno;
-        if (ftruncate(f->memfd, (off_t)l->total) < 0)
-                goto fail_errno;
-        if (fcntl(f->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-                goto fail_errno;
-        f->hdr = mmap(NULL, FLOW_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
-        if (f->hdr == MAP_FAILED)
-                goto fail_errno;
-        flow_region_init(f->hdr, l);
-        for (int i = 0; i < FLOW_EFDS; i++) {
-                f->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-                if (f->efd[i] < 0)
-                        goto fail_errno;
+        r = flow_mem_make(qos, "ipcf-flow", &f->mem);
+        if (r < 0) {
+                free(f);
+                goto fail_log;
+        }
+        if (f->mem.layout.total != l->total) {
+                r = -EINVAL;
+                goto fail;
+        }
+        f->hdr = mmap(NULL, FLOW_DATA_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem.memfd, 0);
+        if (f->hdr == MAP_FAILED) {
+                r = -errno;
+                goto fail;
         }
         f->node.id = ipcfd_new_id(d);
         r = idmap_add(&d->flow_ids, &f->node);
@@ -81,18 +81,14 @@ int flow_new(ipcfd *d, const char *name, const ipcf_qos *qos, const flow_layout 
         *ret = f;
         return 0;
 
-fail_errno:
-        r = -errno;
 fail:
-        log_error("flow: create (%llu bytes): %s", (unsigned long long)l->total, strerror(-r));
         if (f->hdr != MAP_FAILED)
                 munmap(f->hdr, FLOW_DATA_OFF);
-        safe_close(f->memfd);
-        for (int i = 0; i < FLOW_EFDS; i++)
-                safe_close(f->efd[i]);
+        flow_mem_close(&f->mem);
         free(f);
-        /* Out of descriptors is what the caller documents as EMFILE. */
-        return r == -ENFILE ? -EMFILE : r;
+fail_log:
+        log_error("flow: create (%llu bytes): %s", (unsigned long long)l->total, strerror(-r));
+        return r;
 }
 
 void flow_side_attach(flow *f, int idx, client *owner, const cred *cr, const char *prog, user *u) {
@@ -114,11 +110,8 @@ int flow_send(flow *f, int idx, int sock, uint32_t seq, client *as_client) {
         struct ctl_qos_wire qw;
         struct ctl_peer_wire pw = { htole32((uint32_t)peer->cred.pid), htole32(peer->cred.uid),
                                     htole32(peer->cred.gid), 0 };
-        /* This side's rx/tx first, then the peer's. */
-        int fds[5] = { f->memfd, f->efd[idx ? FLOW_EFD_RX1 : FLOW_EFD_RX0],
-                       f->efd[idx ? FLOW_EFD_TX1 : FLOW_EFD_TX0],
-                       f->efd[idx ? FLOW_EFD_RX0 : FLOW_EFD_RX1],
-                       f->efd[idx ? FLOW_EFD_TX0 : FLOW_EFD_TX1] };
+        int fds[FLOW_SIDE_FDS];
+        flow_mem_side_fds(&f->mem, idx, fds);
         ctl_builder *b = malloc(sizeof(*b));
         if (!b)
                 return -ENOMEM;
@@ -134,17 +127,17 @@ int flow_send(flow *f, int idx, int sock, uint32_t seq, client *as_client) {
         ctl_put_str(b, CTL_A_PEER_NAME, idx == 0 ? f->name : peer->prog);
         int r;
         if (as_client) {
-                r = client_send(as_client, b, fds, 5);
+                r = client_send(as_client, b, fds, FLOW_SIDE_FDS);
         } else {
                 r = ctl_end(b);
                 if (r >= 0)
-                        r = ctl_send(sock, b, fds, 5);
+                        r = ctl_send(sock, b, fds, FLOW_SIDE_FDS);
         }
         free(b);
         return r < 0 ? r : 0;
 }
 
-void flow_drop_memfd(flow *f) { f->memfd = safe_close(f->memfd); }
+void flow_handed_out(flow *f) { flow_mem_drop_handout(&f->mem); }
 
 void flow_free(flow *f) {
         ipcfd *d = f->d;
@@ -167,9 +160,7 @@ void flow_free(flow *f) {
         dlist_del(&f->link);
         d->n_flows--;
         munmap(f->hdr, FLOW_DATA_OFF);
-        safe_close(f->memfd);
-        for (int i = 0; i < FLOW_EFDS; i++)
-                safe_close(f->efd[i]);
+        flow_mem_close(&f->mem);
         log_debug("flow %llu: reclaimed", (unsigned long long)f->node.id);
         loop_defer_free(d->loop, f);
 }
@@ -206,8 +197,8 @@ void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool rin
         int other = 1 - idx;
         models_flow_side_ended(f, idx); /* notifications */
         if (wrote || ring_always) {
-                efd_signal(f->efd[other ? FLOW_EFD_RX1 : FLOW_EFD_RX0]);
-                efd_signal(f->efd[other ? FLOW_EFD_TX1 : FLOW_EFD_TX0]);
+                wake_ring(f->mem.bell[flow_wake_rx(other)]);
+                wake_ring(f->mem.bell[flow_wake_tx(other)]);
         }
         log_debug("flow %llu: side %d ended (%s)", (unsigned long long)f->node.id, idx, reason);
         flow_side_close(f, idx);

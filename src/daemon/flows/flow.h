@@ -1,12 +1,13 @@
 /*
- * flow.h — flows: the shared-memory region, its four eventfds and its two
- * sides.
+ * flow.h — flows: the shared-memory region, its four wake-up channels and
+ * its two sides.
  *
  * A flow is made by ACCEPT (flow_new()) and handed to both sides with FLOW.
  * The daemon keeps a mapping of the region's header pages (the end records
  * and ring counters, the first FLOW_DATA_OFF bytes — never the data) and the
- * four eventfds, so it can tell a side that its peer died and can count for
- * LIST. It is never on the data path.
+ * bells of the four wake-up channels (common/flowmem.h), so it can tell a
+ * side that its peer died and can count for LIST. It is never on the data
+ * path, and it never waits on or reads from a descriptor a client holds.
  *
  * SIDES: side 0 is the allocator, side 1 the acceptor. A side is owned by a
  * client (the usual case), or in future by the daemon itself (the local end
@@ -14,12 +15,13 @@
  * identity and an owner list link. A side is OPEN until its owner
  * deallocates it, dies, or gives up during handover.
  * For a daemon-owned side: flow_new(), then flow_side_attach(f, idx, NULL,
- * identity, NULL) and map f->memfd whole (the engine needs the data area)
- * before flow_drop_memfd(); only the other side gets a FLOW message; ending
- * it is flow_side_end() like any other side.
+ * identity, NULL), map f->mem.memfd whole (the engine needs the data area)
+ * and take the side's ears out of f->mem before flow_handed_out(); only the
+ * other side gets a FLOW message; ending it is flow_side_end() like any other
+ * side.
  *
  * INVARIANT: a flow lives while at least one side is open; when both are
- * closed flow_side_close() frees it (unmaps, closes the eventfds, releases
+ * closed flow_side_close() frees it (unmaps, closes the bells, releases
  * the charges): its memory is reclaimed.
  */
 #pragma once
@@ -28,13 +30,12 @@
 #include <stdint.h>
 
 #include "common/ctl.h"
+#include "common/flowmem.h"
 #include "common/ring.h"
 #include "daemon/core/ipcfd.h"
 
 struct client;
 struct user;
-
-enum { FLOW_EFD_RX0, FLOW_EFD_TX0, FLOW_EFD_RX1, FLOW_EFD_TX1, FLOW_EFDS };
 
 typedef struct flow_side {
         struct flow *flow;
@@ -55,8 +56,7 @@ typedef struct flow {
         ipcf_qos qos;
         flow_layout layout;
         void *hdr;                     /* mapping of the first FLOW_DATA_OFF bytes */
-        int memfd;                     /* closed once both sides have it */
-        int efd[FLOW_EFDS];
+        flow_mem mem;                  /* memfd and ears closed once the sides have them */
         flow_side side[2];
         uint64_t reg_id;               /* the registration that accepted it */
         struct user *bytes_user;       /* shared-memory charge (bytes_kind) */
@@ -64,8 +64,8 @@ typedef struct flow {
         int bytes_kind;                /* QUOTA_BYTES or QUOTA_RING_BYTES */
 } flow;
 
-/* Make a flow for a normalised qos and layout: memfd (sized, sealed), header
- * mapping, eventfds. Charges nothing. Returns 0 or -errno. */
+/* Make a flow for a normalised qos and layout (flow_mem_make()) and map its
+ * header pages. Charges nothing. Returns 0 or -errno. */
 int flow_new(ipcfd *d, const char *name, const ipcf_qos *qos, const flow_layout *l, flow **ret);
 
 /* The flow with id, or NULL. */
@@ -81,7 +81,7 @@ int flow_send(flow *f, int idx, int sock, uint32_t seq, struct client *as_client
 
 /* The daemon ends side idx on its owner's behalf: writes end[idx] = {code,
  * reason} in shared memory if the side has not written one, rings the other
- * side's rx and tx eventfds (if it wrote the record, or always with
+ * side's rx and tx bells (if it wrote the record, or always with
  * ring_always: after a death), and closes the side. */
 void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool ring_always);
 
@@ -89,8 +89,8 @@ void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool rin
  * Frees the flow when both sides are closed. */
 void flow_side_close(flow *f, int idx);
 
-/* Drop the memfd: both sides have their copy. */
-void flow_drop_memfd(flow *f);
+/* The sides have their descriptors: drop the memfd and the ears. */
+void flow_handed_out(flow *f);
 
 /* Destroy a flow at once, whatever its sides (creation failed half-way). */
 void flow_free(flow *f);

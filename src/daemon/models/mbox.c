@@ -455,7 +455,7 @@ static void mbox_pump(mbox *mb) {
                 if (!dlist_empty(l)) {
                         mend *e = dlist_entry(l->next, mend, link);
                         if (e->b->f)
-                                efd_signal(e->b->efd_rx);
+                                bport_kick(e->b);
                 }
         }
 }

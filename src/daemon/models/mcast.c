@@ -296,7 +296,7 @@ static void mcast_pump(mcast *g) {
         mcast_trim(g);
         g->pumping = false;
         if (budget <= 0 && !dlist_empty(&g->members))
-                efd_signal(dlist_entry(g->members.next, member, link)->b->efd_rx);
+                bport_kick(dlist_entry(g->members.next, member, link)->b);
 }
 
 static void mcast_on_event(bport *b) {

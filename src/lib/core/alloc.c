@@ -48,7 +48,7 @@ static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
                 r = -EHOSTDOWN; /* the daemon died before deciding */
         else if (r == 0 && rep->msg.type == CTL_ERROR)
                 r = conn_error_of(&rep->msg, ret_reason);
-        else if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != 5))
+        else if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != FLOW_SIDE_FDS))
                 r = -EPROTO;
         else if (r == 0 && (r = port_open_from_flow(&rep->msg, rep->fds)) >= 0) {
                 ctl_builder *ack = malloc(sizeof(*ack));

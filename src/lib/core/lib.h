@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/ctl.h"
+#include "common/flowmem.h"
 #include "common/ring.h"
 #include "lib/core/lock.h"
 #include "ipcf.h"
@@ -121,8 +122,9 @@ typedef struct port {
         struct flow_run *my_run, *peer_run;
         ring_prod prod;                 /* my outgoing ring (index side) */
         ring_cons cons;                 /* my incoming ring (index 1 - side) */
-        int efd_rx, efd_tx;             /* mine: readable = data / room */
-        int peer_efd_rx, peer_efd_tx;   /* the peer's, to ring it */
+        int ear_rx, ear_tx;             /* mine (common/wake.h): readable = data / room */
+        int bell_rx, bell_tx;           /* to ring my own ears (poll mode, kicks, the end) */
+        int peer_bell_rx, peer_bell_tx; /* to ring the peer's */
         int peer_pidfd;                 /* readable when the peer is gone (its pidfd, or a
                                          * pipe's liveness socket); -1 if none */
         int memfd;                      /* pipes only (to export them); else -1 */
@@ -130,7 +132,7 @@ typedef struct port {
 
         plock wlock, rlock;             /* writers serialised; readers serialised (lock.h) */
         bool poll_rx, poll_tx;          /* ipcf_fd / ipcf_fd_send were called */
-        bool rx_unset, tx_unset;        /* poll mode: our eventfd may be unreadable */
+        bool rx_unset, tx_unset;        /* poll mode: our ear may be unreadable */
         _Atomic bool catch_up;          /* the last sleep was short: spin longer once (wait.c) */
         _Atomic bool closed;            /* this side deallocated */
         _Atomic bool broken;            /* the peer broke the protocol */
@@ -145,14 +147,27 @@ typedef struct port {
         bool reserving, peeking;
 } port;
 
-/* Make a port from a FLOW message and its 5 fds (taken on success: set to -1).
- * Returns its handle (port-id) or -errno. */
-int port_open_from_flow(const ctl_msg *m, int fds[5]);
-/* pipe.c: lay out a flow region and its 4 eventfds in this process (as the
- * daemon does): returns the memfd and fills efd[4] (rx0 tx0 rx1 tx1), or -errno. */
-int flow_make_local(const ipcf_qos *qos, int efd[4]);
-/* pipe.c: make side `side` of a locally made flow (fds are duplicated). */
-int port_open_local(const ipcf_qos *qos, int side, pid_t peer, int memfd, const int efd[4]);
+/* What a port is made from: one side of a flow (the FLOW message's
+ * contents, or a flow made in this process). */
+typedef struct port_desc {
+        uint64_t flow_id;               /* 0: a flow the daemon never knew (a pipe) */
+        int side;                       /* 0 or 1 */
+        ipcf_qos qos;                   /* as granted */
+        uint64_t shm_size;              /* the region's size, as the maker says */
+        ipcf_peer_info peer;
+        int fds[FLOW_SIDE_FDS];         /* FLOW_FD order (common/flowmem.h) */
+} port_desc;
+
+/* Make a port from d; its fds are taken on success (set to -1), left to the
+ * caller on failure. Returns its handle (port-id) or -errno (-EPROTO: d does
+ * not describe a usable flow). */
+int port_open(port_desc *d);
+/* port_open() from a FLOW message and its fds. */
+int port_open_from_flow(const ctl_msg *m, int fds[FLOW_SIDE_FDS]);
+/* Make side `side` of a flow made in this process by flow_mem_make() (its
+ * descriptors are duplicated; m keeps its own). peer: the pid the port takes
+ * for its peer (0: none). */
+int port_open_local(const ipcf_qos *qos, int side, pid_t peer, const flow_mem *m);
 /* A pidfd (close-on-exec) of the peer process pid, or -1 (pid <= 0, or gone). */
 int port_pidfd_open(pid_t pid);
 /* Release what a port holds (the last handle_put calls it). */
@@ -261,8 +276,9 @@ struct inbox_chan {
 typedef struct inbox {
         int reg_h;                 /* the registration of its name, or -1 */
         uint8_t role;              /* enum ctl_role of the channels it accepts */
-        int epfd;                  /* the registration socket + every channel's rx eventfd */
-        int wake;                  /* eventfd: a channel was added while takers slept */
+        int epfd;                  /* the registration socket + every channel's rx ear */
+        int wake;                  /* eventfd (private to this process): a channel was
+                                    * added while takers slept */
         pthread_mutex_t lock;      /* guards the set; let go while asleep */
         struct inbox_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */

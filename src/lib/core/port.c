@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/wake.h"
 #include "lib/core/lib.h"
 
 int port_pidfd_open(pid_t pid) {
@@ -34,81 +35,68 @@ int port_pidfd_open(pid_t pid) {
 #endif
 }
 
-/* Fill p (zeroed) from a FLOW message; takes the fds on success. */
-static int port_init_from_flow(port *p, const ctl_msg *m, int fds[5]) {
-        struct ctl_qos_wire qw;
-        struct ctl_peer_wire pw;
-        uint64_t flow_id, shm_size;
-        uint32_t side;
-        const char *peer_name;
+/* Fill p (zeroed) from d; takes d's fds on success. */
+static int port_init(port *p, port_desc *d) {
         struct stat st;
         int r = -EPROTO;
 
-        if (ctl_get_u64(m, CTL_A_FLOW_ID, &flow_id) < 0 ||
-            ctl_get_u32(m, CTL_A_SIDE, &side) < 0 || side > 1 ||
-            ctl_get_fixed(m, CTL_A_QOS, &qw, sizeof(qw)) < 0 ||
-            ctl_get_u64(m, CTL_A_SHM_SIZE, &shm_size) < 0 ||
-            ctl_get_fixed(m, CTL_A_PEER, &pw, sizeof(pw)) < 0 ||
-            ctl_get_str(m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &peer_name) < 0)
-                goto fail;
-        for (int i = 0; i < 5; i++)
-                if (fds[i] < 0)
-                        goto fail;
-
-        ctl_qos_from_wire(&qw, &p->qos);
+        if (d->side < 0 || d->side > 1)
+                return -EPROTO;
+        for (int i = 0; i < FLOW_SIDE_FDS; i++)
+                if (d->fds[i] < 0)
+                        return -EPROTO;
+        p->qos = d->qos;
         if (ctl_qos_normalize(&p->qos) < 0 || flow_layout_for(&p->qos, &p->layout) < 0 ||
-            p->layout.total != shm_size || fstat(fds[0], &st) < 0 ||
+            p->layout.total != d->shm_size || fstat(d->fds[FLOW_FD_MEM], &st) < 0 ||
             (uint64_t)st.st_size < p->layout.total)
-                goto fail;
+                return -EPROTO;
 
         int mflags = MAP_SHARED | (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED ? MAP_NORESERVE : 0);
-        p->mem = mmap(NULL, p->layout.total, PROT_READ | PROT_WRITE, mflags, fds[0], 0);
+        p->mem = mmap(NULL, p->layout.total, PROT_READ | PROT_WRITE, mflags, d->fds[FLOW_FD_MEM], 0);
         if (p->mem == MAP_FAILED) {
                 r = -errno;
                 p->mem = NULL;
-                goto fail;
+                return r;
         }
         p->hdr = flow_hdr_of(p->mem);
         if (p->hdr->magic != FLOW_MAGIC || p->hdr->version != FLOW_VERSION) {
                 munmap(p->mem, p->layout.total);
-                goto fail;
+                p->mem = NULL;
+                return -EPROTO;
         }
-        p->flow_id = flow_id;
-        p->side = (int)side;
+        int side = d->side;
+        p->flow_id = d->flow_id;
+        p->side = side;
         p->my_end = &p->hdr->end[side];
         p->peer_end = &p->hdr->end[1 - side];
         p->my_run = &p->hdr->run[side];
         p->peer_run = &p->hdr->run[1 - side];
-        ring_prod_init(&p->prod, flow_ctl_of(p->mem, (int)side),
-                       flow_data_of(p->mem, &p->layout, (int)side), p->layout.ring_size, &p->qos);
-        ring_cons_init(&p->cons, flow_ctl_of(p->mem, 1 - (int)side),
-                       flow_data_of(p->mem, &p->layout, 1 - (int)side), p->layout.ring_size,
-                       &p->qos);
-        close(fds[0]);
+        ring_prod_init(&p->prod, flow_ctl_of(p->mem, side), flow_data_of(p->mem, &p->layout, side),
+                       p->layout.ring_size, &p->qos);
+        ring_cons_init(&p->cons, flow_ctl_of(p->mem, 1 - side),
+                       flow_data_of(p->mem, &p->layout, 1 - side), p->layout.ring_size, &p->qos);
+        close(d->fds[FLOW_FD_MEM]);
         p->memfd = -1;
-        p->efd_rx = fds[1];
-        p->efd_tx = fds[2];
-        p->peer_efd_rx = fds[3];
-        p->peer_efd_tx = fds[4];
-        for (int i = 0; i < 5; i++)
-                fds[i] = -1;
-        str_copy(p->peer.name, peer_name, sizeof(p->peer.name));
-        p->peer.pid = (pid_t)le32toh(pw.pid);
-        p->peer.uid = (uid_t)le32toh(pw.uid);
-        p->peer.gid = (gid_t)le32toh(pw.gid);
+        p->ear_rx = d->fds[FLOW_FD_RX_EAR];
+        p->ear_tx = d->fds[FLOW_FD_TX_EAR];
+        p->bell_rx = d->fds[FLOW_FD_RX_BELL];
+        p->bell_tx = d->fds[FLOW_FD_TX_BELL];
+        p->peer_bell_rx = d->fds[FLOW_FD_PEER_RX_BELL];
+        p->peer_bell_tx = d->fds[FLOW_FD_PEER_TX_BELL];
+        for (int i = 0; i < FLOW_SIDE_FDS; i++)
+                d->fds[i] = -1;
+        p->peer = d->peer;
         p->peer_pidfd = port_pidfd_open(p->peer.pid);
         p->rx_unset = p->tx_unset = true;
         return 0;
-fail:
-        return r;
 }
 
-int port_open_from_flow(const ctl_msg *m, int fds[5]) {
+int port_open(port_desc *d) {
         int h;
         port *p = handle_alloc(HANDLE_PORT, &h);
         if (!p)
                 return -EMFILE;
-        int r = port_init_from_flow(p, m, fds);
+        int r = port_init(p, d);
         if (r < 0) {
                 handle_abort(p);
                 return r;
@@ -117,12 +105,41 @@ int port_open_from_flow(const ctl_msg *m, int fds[5]) {
         return h;
 }
 
+int port_open_from_flow(const ctl_msg *m, int fds[FLOW_SIDE_FDS]) {
+        struct ctl_qos_wire qw;
+        struct ctl_peer_wire pw;
+        uint32_t side;
+        const char *peer_name;
+        port_desc d = { .side = -1 };
+
+        if (ctl_get_u64(m, CTL_A_FLOW_ID, &d.flow_id) < 0 ||
+            ctl_get_u32(m, CTL_A_SIDE, &side) < 0 || side > 1 ||
+            ctl_get_fixed(m, CTL_A_QOS, &qw, sizeof(qw)) < 0 ||
+            ctl_get_u64(m, CTL_A_SHM_SIZE, &d.shm_size) < 0 ||
+            ctl_get_fixed(m, CTL_A_PEER, &pw, sizeof(pw)) < 0 ||
+            ctl_get_str(m, CTL_A_PEER_NAME, IPCF_NAME_MAX, &peer_name) < 0)
+                return -EPROTO;
+        d.side = (int)side;
+        ctl_qos_from_wire(&qw, &d.qos);
+        str_copy(d.peer.name, peer_name, sizeof(d.peer.name));
+        d.peer.pid = (pid_t)le32toh(pw.pid);
+        d.peer.uid = (uid_t)le32toh(pw.uid);
+        d.peer.gid = (gid_t)le32toh(pw.gid);
+        memcpy(d.fds, fds, sizeof(d.fds));
+        int r = port_open(&d);
+        if (r >= 0)
+                memcpy(fds, d.fds, sizeof(d.fds)); /* all -1: taken */
+        return r;
+}
+
 void port_destroy(port *p) {
         munmap(p->mem, p->layout.total);
-        safe_close(p->efd_rx);
-        safe_close(p->efd_tx);
-        safe_close(p->peer_efd_rx);
-        safe_close(p->peer_efd_tx);
+        safe_close(p->ear_rx);
+        safe_close(p->ear_tx);
+        safe_close(p->bell_rx);
+        safe_close(p->bell_tx);
+        safe_close(p->peer_bell_rx);
+        safe_close(p->peer_bell_tx);
         safe_close(p->peer_pidfd);
         safe_close(p->memfd);
         for (struct cached_msg *c = p->cache_head, *n; c; c = n) {
@@ -235,7 +252,7 @@ int ipcf_fd(int h) {
                 port_rearm_rx(p);
         }
         plock_unlock(&p->rlock);
-        int fd = p->efd_rx;
+        int fd = p->ear_rx;
         handle_put(p);
         return fd;
 }
@@ -250,7 +267,7 @@ int ipcf_fd_send(int h) {
                 port_rearm_tx(p);
         }
         plock_unlock(&p->wlock);
-        int fd = p->efd_tx;
+        int fd = p->ear_tx;
         handle_put(p);
         return fd;
 }
@@ -296,12 +313,12 @@ int ipcf_dealloc(int h, const char *reason) {
         }
         plock_unlock(&p->wlock);
 
-        /* Ring both of the peer's descriptors (its reader and its writer wake),
-         * and our own, for threads of ours still waiting on this port. */
-        efd_signal(p->peer_efd_rx);
-        efd_signal(p->peer_efd_tx);
-        efd_signal(p->efd_rx);
-        efd_signal(p->efd_tx);
+        /* Ring both of the peer's ears (its reader and its writer wake), and
+         * our own, for threads of ours still waiting on this port. */
+        wake_ring(p->peer_bell_rx);
+        wake_ring(p->peer_bell_tx);
+        wake_ring(p->bell_rx);
+        wake_ring(p->bell_tx);
         dealloc_tell_daemon(p->flow_id, p->side, text);
         handle_put(p); /* the last put unmaps it */
         return 0;

@@ -89,7 +89,7 @@ int reg_take_flow(int h) {
         if (rep) {
                 rep->n_fds = 0;
                 r = conn_recv_own(g->sock, rep);
-                if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != 5))
+                if (r == 0 && (rep->msg.type != CTL_FLOW || rep->n_fds != FLOW_SIDE_FDS))
                         r = -EPROTO;
                 else if (r == 0)
                         r = port_open_from_flow(&rep->msg, rep->fds);
@@ -155,7 +155,7 @@ static int decide(reg *g, const ipcf_request *req, bool accept, const char *reas
         }
         int r = conn_call_run(c, NULL, 0);
         if (r == 0 && accept) {
-                if (c->rep.msg.type != CTL_FLOW || c->rep.n_fds != 5) {
+                if (c->rep.msg.type != CTL_FLOW || c->rep.n_fds != FLOW_SIDE_FDS) {
                         r = -EPROTO;
                 } else {
                         r = port_open_from_flow(&c->rep.msg, c->rep.fds);

@@ -3,30 +3,37 @@
  *
  * A waiting side first SPINS, for at most qos.spin_us and only while the peer
  * is running on another CPU (spinning against a peer that shares our CPU, or
- * sleeps, only delays it). Then it SLEEPS in poll() on its own eventfd (and
- * the peer's pidfd, so the death of the peer wakes it even without the
- * daemon).
+ * sleeps, only delays it). Then it SLEEPS in poll() on its own ear (a wake-up
+ * channel, common/wake.h) and the peer's pidfd, so the death of the peer
+ * wakes it even without the daemon.
  *
  * The wake-up protocol has no lost wake-ups (the trap in ANCHORS.md: never
  * sleep on one word while the waker clears another):
- *   waiter:  want = 1 (seq_cst); FENCE; if (condition) { want = 0; return; } poll(efd)
- *   waker:   publish (seq_cst store, ring.c); if (load(want) && exchange(want, 0)) write(efd)
+ *   waiter:  want = 1 (seq_cst); FENCE; if (condition) { want = 0; return; } poll(ear)
+ *   waker:   publish (seq_cst store, ring.c); if (load(want) && exchange(want, 0)) ring(bell)
  * Both sides order their store before their load (a seq_cst store then a
  * seq_cst load on the waker's side: on x86 the store is the one locked
  * instruction of the fast path), so either the waiter sees the publication or
- * the waker sees want = 1 and rings; the eventfd keeps the ring until the
- * waiter reads it, so a ring that comes before poll() is not lost.
+ * the waker sees want = 1 and rings; the ear keeps the ring until the
+ * waiter drains it, so a ring that comes before poll() is not lost.
  *
- * Poll mode (after ipcf_fd / ipcf_fd_send) keeps the eventfd's readiness exact:
+ * NOTHING HERE CAN BLOCK on a descriptor the peer holds: rings and drains are
+ * non-blocking per call (wake.h), and the only waits are poll()s bounded by
+ * the caller's deadline. A peer that floods our ear costs one bounded drain
+ * per wake-up; one that shuts the channel down (the ear hangs up) is treated
+ * as gone: -ECONNRESET once the queue is read.
+ *
+ * Poll mode (after ipcf_fd / ipcf_fd_send) keeps the ear's readiness exact:
  * whenever this side leaves its queue empty (or finds no room), it drains the
- * eventfd, sets want, fences and re-checks, ringing itself if the state
- * changed meanwhile.
+ * ear, sets want, fences and re-checks, ringing itself if the state changed
+ * meanwhile.
  */
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
 
 #include "common/util.h"
+#include "common/wake.h"
 #include "lib/core/lib.h"
 
 typedef bool (*wait_cond)(port *p, const void *arg);
@@ -86,11 +93,17 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
         }
 }
 
+/* Drain our ear; a hung-up channel means the peer is gone. */
+static void drain_ear(port *p, int ear) {
+        if (wake_drain(ear) == -EPIPE)
+                atomic_store(&p->peer_gone, true);
+}
+
 /* One sleep: announce want, re-check, poll. Returns 0 when woken or the
  * condition holds, -ETIMEDOUT when the deadline passed. */
-static int sleep_once(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, const void *arg,
+static int sleep_once(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, const void *arg,
                       uint64_t deadline) {
-        struct pollfd pfd[2] = { { .fd = efd, .events = POLLIN },
+        struct pollfd pfd[2] = { { .fd = ear, .events = POLLIN },
                                  { .fd = p->peer_pidfd, .events = POLLIN } };
         int r;
 
@@ -115,8 +128,8 @@ static int sleep_once(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, 
                 if (pfd[1].revents)
                         atomic_store(&p->peer_gone, true);
                 if (pfd[0].revents) {
-                        efd_drain(efd);
-                        if (efd == p->efd_rx)
+                        drain_ear(p, ear);
+                        if (ear == p->ear_rx)
                                 p->rx_unset = true;
                         else
                                 p->tx_unset = true;
@@ -133,7 +146,7 @@ static bool flow_over(port *p) {
         return port_end_error(p) != 0;
 }
 
-static int wait_for(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, const void *arg,
+static int wait_for(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, const void *arg,
                     uint64_t deadline, bool timeout_zero) {
         if (cond(p, arg))
                 return 0;
@@ -144,7 +157,7 @@ static int wait_for(port *p, int efd, _Atomic uint32_t *want, wait_cond cond, co
         if (!spin_until(p, cond, arg, deadline)) {
                 uint64_t slept = now_ns();
                 for (;;) {
-                        int s = sleep_once(p, efd, want, cond, arg, deadline);
+                        int s = sleep_once(p, ear, want, cond, arg, deadline);
                         if (cond(p, arg)) {
                                 /* Answered soon: the peer is busy with us. */
                                 if (now_ns() - slept < CATCH_UP_NS)
@@ -176,22 +189,22 @@ static bool cond_passed(port *p, const void *arg) {
 }
 
 int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero, uint32_t kick_seen) {
-        return wait_for(p, p->efd_rx, &p->cons.ctl->rx_sleep, cond_rx, &kick_seen, deadline,
+        return wait_for(p, p->ear_rx, &p->cons.ctl->rx_sleep, cond_rx, &kick_seen, deadline,
                         timeout_zero);
 }
 
 void port_kick(port *p) {
         atomic_fetch_add_explicit(&p->kick, 1, memory_order_release);
-        efd_signal(p->efd_rx);
+        wake_ring(p->bell_rx);
 }
 
 int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero) {
-        return wait_for(p, p->efd_tx, &p->prod.ctl->tx_sleep, cond_tx, &len, deadline,
+        return wait_for(p, p->ear_tx, &p->prod.ctl->tx_sleep, cond_tx, &len, deadline,
                         timeout_zero);
 }
 
 int port_wait_passed(port *p, uint64_t pos, uint64_t deadline) {
-        return wait_for(p, p->efd_tx, &p->prod.ctl->tx_sleep, cond_passed, &pos, deadline,
+        return wait_for(p, p->ear_tx, &p->prod.ctl->tx_sleep, cond_passed, &pos, deadline,
                         false);
 }
 
@@ -199,41 +212,41 @@ int port_wait_passed(port *p, uint64_t pos, uint64_t deadline) {
 void port_notify_data(port *p) {
         _Atomic uint32_t *want = &p->prod.ctl->rx_sleep;
         if (atomic_load(want) && atomic_exchange(want, 0))
-                efd_signal(p->peer_efd_rx);
+                wake_ring(p->peer_bell_rx);
 }
 
 void port_notify_space(port *p) {
         _Atomic uint32_t *want = &p->cons.ctl->tx_sleep;
         if (atomic_load(want) && atomic_exchange(want, 0))
-                efd_signal(p->peer_efd_tx);
+                wake_ring(p->peer_bell_tx);
 }
 
-/* Poll mode: make efd readable iff cond holds (at quiescence). */
-static void rearm(port *p, int efd, bool *unset, _Atomic uint32_t *want, wait_cond cond,
+/* Poll mode: make the ear readable iff cond holds (at quiescence). */
+static void rearm(port *p, int ear, int bell, bool *unset, _Atomic uint32_t *want, wait_cond cond,
                   const void *arg) {
         if (cond(p, arg)) {
                 if (*unset) {
-                        efd_signal(efd);
+                        wake_ring(bell);
                         *unset = false;
                 }
                 return;
         }
-        efd_drain(efd);
+        drain_ear(p, ear);
         *unset = true;
         atomic_store(want, 1);
         atomic_thread_fence(memory_order_seq_cst);
         if (cond(p, arg)) {
-                efd_signal(efd);
+                wake_ring(bell);
                 *unset = false;
         }
 }
 
 void port_rearm_rx(port *p) {
         uint32_t k = atomic_load(&p->kick);
-        rearm(p, p->efd_rx, &p->rx_unset, &p->cons.ctl->rx_sleep, cond_rx, &k);
+        rearm(p, p->ear_rx, p->bell_rx, &p->rx_unset, &p->cons.ctl->rx_sleep, cond_rx, &k);
 }
 
 void port_rearm_tx(port *p) {
         size_t need = p->qos.mode == IPCF_MODE_STREAM ? 1 : p->qos.max_msg_size;
-        rearm(p, p->efd_tx, &p->tx_unset, &p->prod.ctl->tx_sleep, cond_tx, &need);
+        rearm(p, p->ear_tx, p->bell_tx, &p->tx_unset, &p->prod.ctl->tx_sleep, cond_tx, &need);
 }

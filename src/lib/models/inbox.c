@@ -14,7 +14,8 @@
  * (fairness). When all are empty, the taker spins (only while some peer runs
  * on another CPU), then sets `want` on every channel, fences, re-checks, and
  * sleeps in epoll_wait() on the registration socket and every channel's rx
- * eventfd (the handshake of wait.c, over a set).
+ * ear (the handshake of wait.c, over a set). b->wake is an eventfd that
+ * never leaves this process (takers ring it for each other).
  *
  * Locking: b->lock guards the set; a taker holds it while scanning and lets
  * it go while asleep in epoll_wait(), so another thread can add a channel (a
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/wake.h"
 #include "lib/core/lib.h"
 
 #define REG_MARK UINT64_MAX
@@ -90,7 +92,7 @@ static int inbox_add_locked(inbox *b, int ph) {
                 b->cap = cap;
         }
         struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)ph };
-        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, p->efd_rx, &ev) < 0) {
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, p->ear_rx, &ev) < 0) {
                 handle_put(p);
                 return -errno;
         }
@@ -116,7 +118,7 @@ int inbox_add(inbox *b, int ph) {
 /* Forget channel i (under b->lock) and end it with why. */
 static void inbox_remove(inbox *b, unsigned i, const char *why) {
         struct inbox_chan c = b->chans[i];
-        epoll_ctl(b->epfd, EPOLL_CTL_DEL, c.p->efd_rx, NULL);
+        epoll_ctl(b->epfd, EPOLL_CTL_DEL, c.p->ear_rx, NULL);
         b->chans[i] = b->chans[--b->n];
         handle_put(c.p);
         ipcf_dealloc(c.ph, why);
@@ -240,8 +242,10 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                         if (ev[k].data.u64 == REG_MARK || b->poll_mode)
                                 continue;
                         for (unsigned i = 0; i < b->n; i++) /* it may have left meanwhile */
-                                if ((uint64_t)b->chans[i].ph == ev[k].data.u64)
-                                        efd_drain(b->chans[i].p->efd_rx);
+                                if ((uint64_t)b->chans[i].ph == ev[k].data.u64 &&
+                                    wake_drain(b->chans[i].p->ear_rx) == -EPIPE)
+                                        /* hung up: the sender is gone (take() drops it) */
+                                        atomic_store(&b->chans[i].p->peer_gone, true);
                 }
         }
         if (--b->sleepers == 0) {

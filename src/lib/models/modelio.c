@@ -16,6 +16,7 @@
 
 #include "common/modelwire.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "lib/core/lib.h"
 #include "lib/models/models.h"
 
@@ -324,7 +325,7 @@ ssize_t model_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int
         /* Bytes kept in this process: make the descriptor say so (a poller
          * would else wait for the next message). */
         if (x.left)
-                efd_signal(p->efd_rx);
+                wake_ring(p->bell_rx);
         handle_put(p);
         return r;
 }
