@@ -40,8 +40,9 @@
  *    a writer of the same port run in parallel.
  *  - After fork() the child may keep using ports it inherited; its first call that
  *    needs the daemon opens its own connection.
- *  - Descriptors: a port holds 5 file descriptors (4 eventfds, and a pidfd of
- *    the peer so that its death is seen even without the daemon; a pipe end 6),
+ *  - Descriptors: a port holds 7 file descriptors (6 ends of its wake-up
+ *    socketpairs, and a pidfd of the peer so that its death is seen even
+ *    without the daemon; a pipe end 8),
  *    a registration 1, a service or datagram endpoint 2 plus its channels, the
  *    process 1 for its connection to the daemon. All are close-on-exec.
  *
@@ -495,8 +496,8 @@ IPCF_API int ipcf_connect(void);
 
 /*
  * ipcf_pipe — make a connected pair of port-ids in ret_ports[0] and [1].
- * qos may be NULL. Each end holds 6 descriptors (the pipe's memory, 4
- * eventfds, one end of a liveness socket), close-on-exec.
+ * qos may be NULL. Each end holds 8 descriptors (the pipe's memory, 6 ends
+ * of wake-up socketpairs, one end of a liveness socket), close-on-exec.
  * Errors: -EINVAL bad qos; -EMFILE; -ENOMEM.
  */
 IPCF_API int ipcf_pipe(const ipcf_qos *qos, int ret_ports[2]);

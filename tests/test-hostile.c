@@ -1,0 +1,289 @@
+/*
+ * test-hostile.c — a hostile local process against the data path: it
+ * tampers with the descriptors the facility gave it (clears O_NONBLOCK on
+ * the shared open file descriptions, fills or empties them, shuts them down)
+ * and rewrites the flow's shared memory, while an honest process works with
+ * timeouts. Whatever it does, the daemon keeps serving everyone else, and the
+ * honest side gets its answer — data or an error on that object only —
+ * within its timeout plus a small slack (HOSTILE_SLACK_MS).
+ *
+ * Each numbered defect of issue 15 has its case here, written as the hostile
+ * process would write it.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "common/ring.h"
+#include "ipcf.h"
+#include "support/flowpair.h"
+#include "support/hostile.h"
+#include "support/names.h"
+#include "support/test.h"
+
+/* How late an honest call may return after its timeout on a loaded machine. */
+#define HOSTILE_SLACK_MS 500
+
+static test_daemon d;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void list_once(void *arg) {
+        (void)arg;
+        ipcf_listing *l = NULL;
+        CHECK_OK(ipcf_list(&l));
+        ipcf_listing_free(l);
+}
+
+/* The daemon still answers a new client within 5 s. */
+static void daemon_serves(void) {
+        pid_t p = test_fork(list_once, NULL);
+        CHECK_EQ(test_wait(p, 5000), 0);
+}
+
+/* A pipe to say "done" from one process to another. */
+typedef struct sync_pipe {
+        int fd[2];
+} sync_pipe;
+
+static void sync_init(sync_pipe *s) { CHECK_OK(pipe(s->fd)); }
+static void sync_post(sync_pipe *s) { CHECK_EQ(write(s->fd[1], "!", 1), 1); }
+static void sync_wait(sync_pipe *s, int timeout_ms) {
+        struct pollfd p = { .fd = s->fd[0], .events = POLLIN };
+        CHECK_EQ(poll(&p, 1, timeout_ms), 1);
+        char c;
+        CHECK_EQ(read(s->fd[0], &c, 1), 1);
+}
+
+/* Run op and check it came back within its timeout plus the slack. */
+#define WITHIN(timeout_ms, expr)                                                  \
+        ({                                                                        \
+                uint64_t _t0 = test_now_ms();                                     \
+                long long _wr = (long long)(expr);                                \
+                uint64_t _el = test_now_ms() - _t0;                               \
+                if (_el > (uint64_t)(timeout_ms) + HOSTILE_SLACK_MS)              \
+                        test_fail(__FILE__, __LINE__, "%s took %llu ms (timeout %d)", #expr, \
+                                  (unsigned long long)_el, (int)(timeout_ms));    \
+                _wr;                                                              \
+        })
+
+/* ---- issue 15, item 1: the daemon never blocks on a client's descriptor -- */
+
+static sync_pipe s1, s2; /* hostile -> honest, honest -> hostile */
+
+/* Allocate a flow to the honest service, then tamper with every descriptor
+ * the flow brought (counters full, O_NONBLOCK cleared) and exit: the daemon
+ * rings the survivor through those very descriptions. */
+static void dying_tamperer(void *arg) {
+        fdset before;
+        int fds[64];
+        CHECK_OK(ipcf_connect());
+        fdset_snapshot(&before);
+        CHECK_OK(ipcf_alloc((const char *)arg, NULL, 5000, NULL));
+        int n = fdset_new_since(&before, fds, 64);
+        CHECK(n >= 5);
+        hostile_fds(fds, n, HOSTILE_FILL | HOSTILE_CLEAR_NONBLOCK);
+        sync_post(&s1);
+}
+
+TEST_TIMEOUT(a_dying_peer_that_clogged_its_descriptors_cannot_hang_the_daemon, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        sync_init(&s1);
+        int reg = CHECK_OK(ipcf_register("svc.clog", NULL));
+        pid_t h = test_fork(dying_tamperer, "svc.clog");
+        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        sync_wait(&s1, 5000);
+        CHECK_EQ(test_wait(h, 5000), 0);
+        char buf[64];
+        CHECK_ERR(WITHIN(3000, ipcf_read(port, buf, sizeof(buf), 3000)), -ECONNRESET);
+        daemon_serves();
+        ipcf_dealloc(port, NULL);
+        /* And the daemon's own end of the flow is gone too. */
+        ipcf_listing *l = NULL;
+        CHECK_OK(ipcf_list(&l));
+        CHECK_EQ(l->n_flows, 0);
+        ipcf_listing_free(l);
+        test_daemon_stop(&d);
+}
+
+/* A mailbox sender that makes the daemon's descriptors blocking and empty,
+ * then sends: the daemon reads the message and re-arms its wake-up. */
+static void mailbox_tamperer(void *arg) {
+        fdset before;
+        int fds[64];
+        CHECK_OK(ipcf_connect());
+        fdset_snapshot(&before);
+        int h = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_SEND, NULL, 5000));
+        int n = fdset_new_since(&before, fds, 64);
+        hostile_fds(fds, n, HOSTILE_DRAIN | HOSTILE_CLEAR_NONBLOCK);
+        CHECK_EQ(ipcf_mbox_send(h, "m1", 2, NULL, 2000), 2);
+        sync_post(&s1);
+        sync_wait(&s2, 20000); /* stay until told */
+}
+
+TEST_TIMEOUT(a_mailbox_sender_that_clears_o_nonblock_cannot_hang_the_daemon, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        sync_init(&s1);
+        sync_init(&s2);
+        CHECK_OK(ipcf_mbox_create("box.clog", NULL));
+        int rx = CHECK_OK(ipcf_mbox_open("box.clog", IPCF_MBOX_RECV, NULL, 5000));
+        pid_t h = test_fork(mailbox_tamperer, "box.clog");
+        sync_wait(&s1, 10000);
+        char buf[64];
+        CHECK_EQ(WITHIN(3000, ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 3000)), 2);
+        CHECK_MEM(buf, "m1", 2);
+        daemon_serves();
+        /* Another sender is still served. */
+        int tx = CHECK_OK(ipcf_mbox_open("box.clog", IPCF_MBOX_SEND, NULL, 5000));
+        CHECK_EQ(ipcf_mbox_send(tx, "m2", 2, NULL, 2000), 2);
+        CHECK_EQ(WITHIN(3000, ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 3000)), 2);
+        CHECK_MEM(buf, "m2", 2);
+        sync_post(&s2);
+        CHECK_EQ(test_wait(h, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+/* ---- issue 15, item 2: an honest side is never held past its timeout ---- */
+
+static int pair_fds[64], n_pair_fds;
+static int hp0, hp1;
+
+/* Make a flow pair and remember the descriptors it brought (a forked
+ * hostile child holds copies of all of them, as a peer holds what it was
+ * passed). */
+static void make_pair(const ipcf_qos *q) {
+        fdset before;
+        fdset_snapshot(&before);
+        CHECK_OK(flowpair_make(q, 0, 0, &hp0, &hp1));
+        n_pair_fds = fdset_new_since(&before, pair_fds, 64);
+        CHECK(n_pair_fds >= 8);
+}
+
+/* The reader (side 1) fills every descriptor and keeps asking to be woken,
+ * so the writer rings it at every message. */
+static void clogging_reader(void *arg) {
+        size_t size;
+        uint8_t *mem = flowpair_mem(hp1, &size);
+        CHECK(mem);
+        struct ring_ctl *to_me = flow_ctl_of(mem, 0);
+        hostile_fds(pair_fds, n_pair_fds, HOSTILE_FILL | HOSTILE_CLEAR_NONBLOCK);
+        sync_post(&s1);
+        uint64_t end = test_now_ms() + (uint64_t)(uintptr_t)arg;
+        while (test_now_ms() < end) {
+                atomic_store(&to_me->rx_sleep, 1);
+                usleep(100);
+        }
+}
+
+TEST_TIMEOUT(a_reader_that_clogs_its_wake_up_cannot_stall_an_honest_write, 60) {
+        sync_init(&s1);
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_bytes = 4096;
+        q.max_msg_size = 64;
+        q.spin_us = 0;
+        make_pair(&q);
+        pid_t h = test_fork(clogging_reader, (void *)(uintptr_t)4000);
+        sync_wait(&s1, 5000);
+        int wrote = 0, timed_out = 0;
+        for (int i = 0; i < 200 && timed_out < 3; i++) {
+                ssize_t r = WITHIN(200, ipcf_write(hp0, "x", 1, 200));
+                if (r == 1)
+                        wrote++;
+                else {
+                        CHECK_ERR(r, -ETIMEDOUT); /* the ring is full: nobody reads */
+                        timed_out++;
+                }
+        }
+        CHECK(wrote > 0 && timed_out > 0);
+        CHECK_EQ(test_wait(h, 10000), 0);
+}
+
+/* The writer (side 0) empties every descriptor and makes it blocking. */
+static void draining_writer(void *arg) {
+        (void)arg;
+        hostile_fds(pair_fds, n_pair_fds, HOSTILE_DRAIN | HOSTILE_CLEAR_NONBLOCK);
+        sync_post(&s1);
+        sync_wait(&s2, 20000);
+        CHECK_EQ(ipcf_write(hp0, "late", 4, 1000), 4);
+}
+
+TEST_TIMEOUT(a_writer_that_clears_o_nonblock_cannot_stall_a_polling_reader, 60) {
+        sync_init(&s1);
+        sync_init(&s2);
+        make_pair(NULL);
+        int fd = CHECK_OK(ipcf_fd(hp1));
+        pid_t h = test_fork(draining_writer, NULL);
+        sync_wait(&s1, 5000);
+        char buf[16];
+        CHECK_ERR(WITHIN(0, ipcf_read(hp1, buf, sizeof(buf), 0)), -EAGAIN);
+        CHECK_ERR(WITHIN(100, ipcf_read(hp1, buf, sizeof(buf), 100)), -ETIMEDOUT);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        CHECK_EQ(poll(&p, 1, 0), 0); /* still exact */
+        sync_post(&s2);
+        CHECK_EQ(poll(&p, 1, 5000), 1);
+        CHECK_EQ(WITHIN(0, ipcf_read(hp1, buf, sizeof(buf), 0)), 4);
+        CHECK_MEM(buf, "late", 4);
+        CHECK_ERR(WITHIN(0, ipcf_read(hp1, buf, sizeof(buf), 0)), -EAGAIN);
+        CHECK_EQ(test_wait(h, 10000), 0);
+}
+
+/* A service that answers everything, until duration_ms passed. */
+static void patient_service(void *arg) {
+        int svc = CHECK_OK(ipcf_service("svc.victim", NULL));
+        char buf[256];
+        uint64_t end = test_now_ms() + (uint64_t)(uintptr_t)arg;
+        while (test_now_ms() < end) {
+                ipcf_call_req req;
+                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf), &req, 100);
+                if (n >= 0)
+                        (void)WITHIN(300, ipcf_service_reply(svc, &req, buf, (size_t)n, 300));
+        }
+        ipcf_service_close(svc);
+}
+
+/* A caller that clogs its channel's wake-up and keeps asking to be woken,
+ * while sending requests the service answers. */
+static void clogging_caller(void *arg) {
+        fdset before;
+        mapset maps;
+        int fds[64];
+        char reply[64];
+        CHECK_OK(ipcf_connect());
+        fdset_snapshot(&before);
+        mapset_snapshot(&maps, "ipcf-flow");
+        CHECK_EQ(ipcf_call("svc.victim", "a", 1, reply, sizeof(reply), 5000), 1);
+        int n = fdset_new_since(&before, fds, 64);
+        size_t len;
+        uint8_t *mem = mapset_new_since(&maps, "ipcf-flow", &len);
+        CHECK(mem && n > 0);
+        struct ring_ctl *to_me = flow_ctl_of(mem, 1); /* service -> caller */
+        hostile_fds(fds, n, HOSTILE_FILL | HOSTILE_CLEAR_NONBLOCK);
+        sync_post(&s1);
+        uint64_t end = test_now_ms() + (uint64_t)(uintptr_t)arg;
+        while (test_now_ms() < end) {
+                ipcf_pending pc;
+                atomic_store(&to_me->rx_sleep, 1);
+                (void)ipcf_call_start("svc.victim", "b", 1, reply, sizeof(reply), 100, &pc);
+                atomic_store(&to_me->rx_sleep, 1);
+                usleep(1000);
+        }
+}
+
+TEST_TIMEOUT(a_caller_that_clogs_its_channel_cannot_stall_the_service, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        sync_init(&s1);
+        pid_t s = test_fork(patient_service, (void *)(uintptr_t)8000);
+        test_wait_for_name("svc.victim", 5000);
+        pid_t h = test_fork(clogging_caller, (void *)(uintptr_t)4000);
+        sync_wait(&s1, 10000);
+        char reply[64];
+        for (int i = 0; i < 20; i++)
+                CHECK_EQ(WITHIN(2000, ipcf_call("svc.victim", "hi", 2, reply, sizeof(reply), 2000)),
+                         2);
+        daemon_serves();
+        CHECK_EQ(test_wait(h, 10000), 0);
+        CHECK_EQ(test_wait(s, 15000), 0);
+        test_daemon_stop(&d);
+}
