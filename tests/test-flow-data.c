@@ -181,6 +181,33 @@ TEST(zero_capacity_rendezvous) {
         CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 0), -EAGAIN);
 }
 
+/* Issue 16, item 1: a rendezvous that timed out (or had no reader at once)
+ * must leave the flow usable: the withdrawn message no longer counts. */
+static void rendezvous_reader(void *arg) {
+        int b = *(int *)arg;
+        char buf[64];
+        for (int i = 0; i < 3; i++)
+                CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 5000), 3);
+}
+
+TEST(zero_capacity_survives_a_timed_out_write) {
+        ipcf_qos q = qos_default();
+        q.capacity = IPCF_CAPACITY_ZERO;
+        for (int timeout = 0; timeout <= 200; timeout += 200) {
+                int a, b;
+                pair(&q, &a, &b);
+                CHECK_ERR(ipcf_write(a, "zzz", 3, timeout), timeout ? -ETIMEDOUT : -EAGAIN);
+                CHECK_ERR(ipcf_write(a, "zzz", 3, timeout), timeout ? -ETIMEDOUT : -EAGAIN);
+                pid_t r = test_fork(rendezvous_reader, &b);
+                for (int i = 0; i < 3; i++)
+                        CHECK_EQ(ipcf_write(a, "abc", 3, 5000), 3);
+                CHECK_EQ(test_wait(r, 5000), 0);
+                ipcf_port_stats st;
+                CHECK_OK(ipcf_stats(a, &st));
+                CHECK_EQ(st.msgs_out, 3); /* withdrawn messages were never written */
+        }
+}
+
 TEST(unbounded_never_waits_until_its_limit) {
         int a, b;
         ipcf_qos q = qos_default();

@@ -187,13 +187,20 @@ bool ring_passed(ring_prod *p, uint64_t pos) {
         return t > pos;
 }
 
-int ring_withdraw(ring_prod *p, uint64_t pos) {
+int ring_withdraw(ring_prod *p, uint64_t pos, size_t len) {
         struct rec_hdr *h = rec_at(p->data, p->mask, pos);
         uint64_t expect = TAG(pos, REC_READY);
-        if (atomic_compare_exchange_strong_explicit(&h->tag, &expect, TAG(pos, REC_WITHDRAWN),
-                                                    memory_order_acq_rel, memory_order_acquire))
-                return 0;
-        return -EALREADY;
+        if (!atomic_compare_exchange_strong_explicit(&h->tag, &expect, TAG(pos, REC_WITHDRAWN),
+                                                     memory_order_acq_rel, memory_order_acquire))
+                return -EALREADY;
+        /* Never delivered: it no longer counts as written, nor against
+         * max_msgs (the consumer skips it without counting it read). Its
+         * bytes stay in the ring until the consumer passes them. */
+        p->msgs--;
+        p->bytes -= len;
+        atomic_store_explicit(&p->ctl->msgs_w, p->msgs, memory_order_relaxed);
+        atomic_store_explicit(&p->ctl->bytes_w, p->bytes, memory_order_relaxed);
+        return 0;
 }
 
 void ring_prod_trim(ring_prod *p) {

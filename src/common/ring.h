@@ -183,9 +183,11 @@ uint64_t ring_writable(ring_prod *p);
 
 /* Rendezvous: has the consumer taken (or withdrawn-skipped) the record at pos? */
 bool ring_passed(ring_prod *p, uint64_t pos);
-/* Rendezvous: withdraw the record at pos if the consumer has not claimed it.
- * Returns 0 if withdrawn, -EALREADY if it was taken. */
-int ring_withdraw(ring_prod *p, uint64_t pos);
+/* Rendezvous: withdraw the record at pos (len payload bytes, the last one
+ * committed) if the consumer has not claimed it: it then counts neither as
+ * written nor against max_msgs. Returns 0 if withdrawn, -EALREADY if it was
+ * taken. */
+int ring_withdraw(ring_prod *p, uint64_t pos, size_t len);
 
 
 /* Unbounded mode: give back pages of the free region the producer will not

@@ -113,7 +113,7 @@ static ssize_t rendezvous(port *p, uint64_t pos, size_t len, uint64_t deadline) 
         int r = port_wait_passed(p, pos, deadline);
         if (ring_passed(&p->prod, pos))
                 return (ssize_t)len;
-        if (ring_withdraw(&p->prod, pos) < 0)
+        if (ring_withdraw(&p->prod, pos, len) < 0)
                 return (ssize_t)len; /* taken just now: the reader has it */
         if (r == 0)
                 r = port_end_error(p);
