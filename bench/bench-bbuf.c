@@ -146,7 +146,7 @@ static int ch_open(chan *c, enum mech m) {
 
 static void ch_close(chan *c) {
         if (c->m == M_BBUF) {
-                ipcf_group_exit(c->group);
+                ipcf_dealloc(c->group, NULL);
                 ipcf_group_dissolve("bench.bbuf");
         } else if (c->m == M_MQ) {
                 for (int i = 0; i < 2; i++) {

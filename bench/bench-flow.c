@@ -316,8 +316,8 @@ static int ep_connect(const mech *m, mech_setup *s, int side, const control *c, 
                 int r = ctl_barrier(c); /* tell the parent the name is there */
                 if (reg < 0 || r < 0)
                         return reg < 0 ? reg : r;
-                e->port = ipcf_accept(reg, NULL, BENCH_IO_TIMEOUT_MS);
-                ipcf_unregister(reg);
+                e->port = ipcf_accept(reg, BENCH_IO_TIMEOUT_MS, NULL);
+                ipcf_dealloc(reg, NULL);
                 return e->port < 0 ? e->port : ctl_barrier(c);
         }
         int r = ctl_barrier(c);

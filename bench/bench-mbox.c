@@ -112,7 +112,7 @@ static void receiver(const char *box, uint64_t total) {
         atomic_fetch_add(&S->ready, 1);
         char buf[MSG];
         while (atomic_load(&S->received) < total) {
-                ssize_t n = ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 50);
+                ssize_t n = ipcf_mbox_recv(rx, buf, sizeof(buf), 50, NULL);
                 if (n == -ETIMEDOUT)
                         continue;
                 if (n != MSG)
@@ -130,7 +130,7 @@ static void sender(const char *box, uint64_t n) {
         char buf[MSG];
         memset(buf, 0x5a, sizeof(buf));
         for (uint64_t i = 0; i < n; i++)
-                if (ipcf_mbox_send(tx, buf, sizeof(buf), NULL, IO_TIMEOUT_MS) != MSG)
+                if (ipcf_mbox_send(tx, buf, sizeof(buf), IO_TIMEOUT_MS, NULL) != MSG)
                         _exit(1);
         _exit(0);
 }
@@ -189,7 +189,7 @@ static double flow_row(uint64_t total) {
                                 _exit(1);
                 _exit(port < 0);
         }
-        int port = ipcf_accept(reg, NULL, IO_TIMEOUT_MS);
+        int port = ipcf_accept(reg, IO_TIMEOUT_MS, NULL);
         uint64_t t0 = now_ns();
         char buf[MSG];
         int bad = port < 0;
@@ -198,7 +198,7 @@ static double flow_row(uint64_t total) {
         uint64_t dt = now_ns() - t0;
         int st;
         waitpid(p, &st, 0);
-        ipcf_unregister(reg);
+        ipcf_dealloc(reg, NULL);
         if (port >= 0)
                 ipcf_dealloc(port, NULL);
         return bad || !WIFEXITED(st) || WEXITSTATUS(st) ? -1 : (double)total * 1e9 / (double)dt;
@@ -213,7 +213,7 @@ static void member(const char *grp, uint64_t n) {
         atomic_fetch_add(&S->ready, 1);
         char buf[MSG];
         for (uint64_t i = 0; i < n; i++)
-                if (ipcf_mcast_recv(h, buf, sizeof(buf), NULL, IO_TIMEOUT_MS) != MSG)
+                if (ipcf_mcast_recv(h, buf, sizeof(buf), IO_TIMEOUT_MS, NULL) != MSG)
                         _exit(1);
         _exit(0);
 }
@@ -242,7 +242,7 @@ static double mcast_row(int nm, uint64_t n) {
         }
         uint64_t dt = now_ns() - t0;
         if (h >= 0)
-                ipcf_mcast_leave(h);
+                ipcf_dealloc(h, "left the group");
         ipcf_mcast_destroy("bench.grp");
         return bad || h < 0 ? -1 : (double)n * nm * 1e9 / (double)dt;
 }
@@ -268,7 +268,7 @@ static int receipt_row(double *med, double *p99) {
         for (uint64_t i = 0; !bad && i < n_rtt; i++) {
                 ipcf_receipt rc;
                 uint64_t t = now_ns();
-                bad = ipcf_mbox_send(tx, buf, sizeof(buf), &rc, IO_TIMEOUT_MS) != MSG;
+                bad = ipcf_mbox_send(tx, buf, sizeof(buf), IO_TIMEOUT_MS, &rc) != MSG;
                 lat[i] = now_ns() - t;
         }
         int st;

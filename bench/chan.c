@@ -344,8 +344,8 @@ int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                         r = bench_barrier(c);
                         if (reg < 0 || r < 0)
                                 return reg < 0 ? reg : r;
-                        ch->port = ipcf_accept(reg, NULL, BENCH_IO_TIMEOUT_MS);
-                        ipcf_unregister(reg);
+                        ch->port = ipcf_accept(reg, BENCH_IO_TIMEOUT_MS, NULL);
+                        ipcf_dealloc(reg, NULL);
                         return ch->port < 0 ? ch->port : bench_barrier(c);
                 } else {
                         if ((r = bench_barrier(c)) < 0)
@@ -361,8 +361,8 @@ int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
                         return ch->port < 0 ? ch->port : bench_barrier(c);
                 }
         case CH_CALL:
-                /* the caller's channel is made by its first ipcf_call (in
-                 * the warm-up); only the service exists beforehand */
+                /* the caller's channel is made by its first ipcf_call(in
+                 * the warm-up, NULL); only the service exists beforehand */
                 if (side == 1) {
                         ch->port2 = ipcf_service(s->name, NULL);
                         if (ch->port2 < 0)
@@ -531,7 +531,7 @@ void chan_close(chan *ch) {
                 break;
         case CH_CALL:
                 if (ch->port2 >= 0)
-                        ipcf_service_close(ch->port2);
+                        ipcf_dealloc(ch->port2, NULL);
                 break;
         case CH_TCP:
                 close(ch->rfd);
@@ -578,7 +578,7 @@ int chan_send(chan *ch, const void *buf, size_t len) {
                 n = ipcf_write(ch->port, buf, len, BENCH_IO_TIMEOUT_MS);
                 return n < 0 ? (int)n : 0;
         case CH_MBOX:
-                n = ipcf_mbox_send(ch->port, buf, len, NULL, BENCH_IO_TIMEOUT_MS);
+                n = ipcf_mbox_send(ch->port, buf, len, BENCH_IO_TIMEOUT_MS, NULL);
                 return n < 0 ? (int)n : 0;
         case CH_SEQPACKET:
         case CH_UDP:
@@ -611,7 +611,7 @@ int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len) {
                 n = ipcf_read(ch->port, buf, ch->cap, BENCH_IO_TIMEOUT_MS);
                 break;
         case CH_MBOX:
-                n = ipcf_mbox_recv(ch->port2, buf, ch->cap, NULL, BENCH_IO_TIMEOUT_MS);
+                n = ipcf_mbox_recv(ch->port2, buf, ch->cap, BENCH_IO_TIMEOUT_MS, NULL);
                 break;
         case CH_SEQPACKET:
         case CH_UDP:
@@ -657,7 +657,7 @@ int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len) {
 int chan_call(chan *ch, void *buf, size_t len) {
         switch (ch->k->type) {
         case CH_CALL: {
-                ssize_t n = ipcf_call(ch->name, buf, len, buf, ch->cap, BENCH_IO_TIMEOUT_MS);
+                ssize_t n = ipcf_call(ch->name, buf, len, buf, ch->cap, BENCH_IO_TIMEOUT_MS, NULL);
                 return n < 0 ? (int)n : n == (ssize_t)len ? 0 : -EBADMSG;
         }
         case CH_RPC_TCP:
@@ -713,7 +713,7 @@ int chan_serve(chan *ch, void *buf, size_t len) {
         switch (ch->k->type) {
         case CH_CALL: {
                 ipcf_call_req req;
-                ssize_t n = ipcf_service_next(ch->port2, buf, ch->cap, &req, BENCH_IO_TIMEOUT_MS);
+                ssize_t n = ipcf_service_next(ch->port2, buf, ch->cap, BENCH_IO_TIMEOUT_MS, &req);
                 if (n < 0)
                         return (int)n;
                 return ipcf_service_reply(ch->port2, &req, buf, (size_t)n, BENCH_IO_TIMEOUT_MS);

@@ -99,11 +99,11 @@ static int flows_server(void *p, const bench_ctl *c) {
                 if (reg < 0 || bench_barrier(c) < 0)
                         return 1;
                 for (unsigned i = 0; i < a->n; i++) {
-                        h[i] = ipcf_accept(reg, NULL, BENCH_IO_TIMEOUT_MS);
+                        h[i] = ipcf_accept(reg, BENCH_IO_TIMEOUT_MS, NULL);
                         if (h[i] < 0)
                                 return 1;
                 }
-                ipcf_unregister(reg);
+                ipcf_dealloc(reg, NULL);
         } else {
                 for (unsigned i = 0; i < a->n; i++) {
                         h[i] = a->fds[2 * i + 1];
@@ -326,7 +326,7 @@ static int clients_server(void *p, const bench_ctl *c) {
         char buf[1024];
         for (;;) {
                 ipcf_call_req req;
-                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf), &req, 100);
+                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf), 100, &req);
                 if (n == -ETIMEDOUT || n == -EAGAIN) {
                         if (ctl_says_stop(c))
                                 break;
@@ -337,7 +337,7 @@ static int clients_server(void *p, const bench_ctl *c) {
                 /* a caller that went away is no failure of the server */
                 ipcf_service_reply(svc, &req, buf, (size_t)n, BENCH_IO_TIMEOUT_MS);
         }
-        ipcf_service_close(svc);
+        ipcf_dealloc(svc, NULL);
         return 0;
 }
 
@@ -380,7 +380,7 @@ static int clients_client(void *p, const bench_ctl *c) {
                                 break;
                         if (a->ipcf) {
                                 ssize_t n = ipcf_call(a->name, buf, MSG, buf, sizeof(buf),
-                                                      BENCH_IO_TIMEOUT_MS);
+                                                      BENCH_IO_TIMEOUT_MS, NULL);
                                 r = n == MSG ? 0 : n < 0 ? (int)n : -EIO;
                         } else {
                                 r = bench_io_all(fd, buf, MSG, true);
@@ -501,7 +501,7 @@ static int mbox_receiver(void *p, const bench_ctl *c) {
         while (atomic_load(&a->shm->phase) < 2) {
                 ssize_t n;
                 if (a->ipcf) {
-                        n = ipcf_mbox_recv(h, buf, sizeof(buf), NULL, 50);
+                        n = ipcf_mbox_recv(h, buf, sizeof(buf), 50, NULL);
                 } else {
                         struct timespec ts;
                         clock_gettime(CLOCK_REALTIME, &ts);
@@ -572,7 +572,7 @@ static int mbox_measure(bool ipcf, unsigned nr, bool pinned, scale_res *res) {
                  end = warm_end + (uint64_t)(dur_s * 1e9), t0 = 0, t1 = 0;
         while (r == 0) {
                 if (ipcf) {
-                        ssize_t n = ipcf_mbox_send(h, buf, MSG, NULL, BENCH_IO_TIMEOUT_MS);
+                        ssize_t n = ipcf_mbox_send(h, buf, MSG, BENCH_IO_TIMEOUT_MS, NULL);
                         r = n < 0 ? (int)n : 0;
                 } else {
                         struct timespec ts;

@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
         static char buf[1 << 20];
         do {
                 ipcf_request req;
-                int port = ipcf_accept(reg, &req, -1);
+                int port = ipcf_accept(reg, -1, &req);
                 if (port < 0) {
                         fprintf(stderr, "echo-server: accept: %s\n", ipcf_strerror(port));
                         return 1;
@@ -38,6 +38,6 @@ int main(int argc, char **argv) {
                                 break;
                 ipcf_dealloc(port, "echo done");
         } while (keep);
-        ipcf_unregister(reg);
+        ipcf_dealloc(reg, NULL);
         return 0;
 }

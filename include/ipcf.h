@@ -6,7 +6,7 @@
  *
  *      int reg  = ipcf_register("printer", NULL);         // B becomes reachable
  *      int port = ipcf_alloc("printer", NULL, 5000, NULL); // A: Allocate(B, qos)
- *      int p2   = ipcf_accept(reg, NULL, 5000);           // B: its own port-id
+ *      int p2   = ipcf_accept(reg, 5000, NULL);           // B: its own port-id
  *      ipcf_write(port, "hello", 5, -1);                  // Write(port-id, buf)
  *      ipcf_read(p2, buf, sizeof(buf), -1);               // Read(port-id, buf)
  *      ipcf_dealloc(port, "done");                        // Deallocate(port-id, reason)
@@ -17,34 +17,56 @@
  * on the data path.
  *
  * CONVENTIONS (they hold for every function below)
- *  - Handles (port-ids and registration handles) are small non-negative ints,
- *    local to the process. They are not file descriptors: use ipcf_fd() to poll.
+ *  - Handles (port-ids, registrations, services, datagram endpoints, group
+ *    handles) are small non-negative ints, local to the process, numbered
+ *    like file descriptors (the lowest free number first, reused after a
+ *    close). They are not file descriptors: use ipcf_fd() to poll. Every
+ *    handle, whatever made it, is closed by ipcf_dealloc() (which ends what it
+ *    names: the flow, the registration, the membership...) or ipcf_detach()
+ *    (which forgets it in this process only).
  *  - Return: 0 or a non-negative result on success, a negative errno on failure.
- *    ipcf_strerror() names each error in the facility's terms. The library never
- *    prints, never exits, never raises a signal (no SIGPIPE) and never changes
- *    process-wide settings.
+ *    ipcf_strerror() names each error in the facility's terms. Errors are only
+ *    ever return values (nothing like errno or a "last error" to fetch). The
+ *    library never prints, never exits, never raises a signal (no SIGPIPE) and
+ *    never changes process-wide settings.
  *  - Timeouts (timeout_ms): -1 waits for ever, 0 never waits, n > 0 waits at
  *    most n milliseconds. Each outcome has its own error:
  *        -EAGAIN     timeout 0 and the call would have had to wait;
  *        -ETIMEDOUT  the n ms passed first.
  *    Signals never interrupt a wait (it resumes with the time left); -EINTR is
- *    never returned.
+ *    never returned. A timeout below -1 is -EINVAL.
  *  - Errors common to every call on a handle: -EBADF (not a live handle of the
- *    right kind), -EINVAL (bad argument). Errors of every call that needs the
- *    daemon: -EHOSTDOWN (the facility of this host is not running and could not
- *    be started, or it died; already established flows keep working).
- *  - Out-parameters are named ret_*, are last, may be NULL where said, and are
- *    untouched on failure.
+ *    right kind), -EINVAL (bad argument: a NULL where a pointer is required,
+ *    a bad name, a bad size). Errors of every call that needs the daemon:
+ *    -EHOSTDOWN (the facility of this host is not running and could not be
+ *    started, or it died; already established flows keep working). The list
+ *    after "Errors:" in each comment names these too where they apply.
+ *  - Parameters: inputs first, then timeout_ms, then the out-parameters,
+ *    named ret_*, which may be NULL where said and are untouched on failure.
+ *    A buffer the caller provides for data is (buf, cap), like read(2).
+ *  - Structs passed in carry their size in a first field `size`: sizeof the
+ *    struct of this header (ipcf_qos_init() sets it for an ipcf_qos; the
+ *    option structs also take 0 for "this version"). Any other value is
+ *    -EINVAL, so a struct from another version of this header is never
+ *    misread.
+ *  - Opaque fields (the `token` of a request, a datagram's source, a pending
+ *    call) are made by the library and checked when they come back: a token
+ *    the library did not make gives -EINVAL, one of another handle -EBADF,
+ *    never another caller's channel. Copy them as they are; never make one.
+ *  - Memory the library returns (listings) belongs to the caller, in one
+ *    block: free it with ipcf_free().
  *  - Thread safety: every function may be called from any thread. Writes on one
  *    port are serialized with each other, and reads with each other; a reader and
  *    a writer of the same port run in parallel.
- *  - After fork() the child may keep using ports it inherited; its first call that
- *    needs the daemon opens its own connection.
+ *  - After fork() the child may keep using handles it inherited; its first
+ *    call that needs the daemon opens its own connection. Each process closes
+ *    the handles it does not use with ipcf_detach() (ipcf_dealloc() would end
+ *    the flow for both).
  *  - Descriptors: a port holds 7 file descriptors (6 ends of its wake-up
  *    socketpairs, and a pidfd of the peer so that its death is seen even
- *    without the daemon; a pipe end 8),
- *    a registration 1, a service or datagram endpoint 2 plus its channels, the
- *    process 1 for its connection to the daemon. All are close-on-exec.
+ *    without the daemon; a pipe end 8), a registration 1, a service or
+ *    datagram endpoint 2 plus its channels, a group handle 2, the process 1
+ *    for its connection to the daemon. All are close-on-exec.
  *
  * ENVIRONMENT
  *  IPCF_RUNTIME_DIR  the facility instance (its socket is <dir>/ipcfd.sock);
@@ -69,8 +91,11 @@ extern "C" {
 #define IPCF_API
 #endif
 
-#define IPCF_VERSION_MAJOR 0
-#define IPCF_VERSION_MINOR 1
+/* The version of this interface. MAJOR changes when a program written for the
+ * previous one must change (1: one closing call for every handle, ret_* last,
+ * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
+#define IPCF_VERSION_MAJOR 1
+#define IPCF_VERSION_MINOR 0
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -124,7 +149,8 @@ enum ipcf_full {
 };
 
 typedef struct ipcf_qos {
-        uint32_t size;         /* sizeof(ipcf_qos); set by ipcf_qos_init() */
+        uint32_t size;         /* sizeof(ipcf_qos), set by ipcf_qos_init(); any other
+                                * value makes the call taking it fail -EINVAL */
         uint8_t capacity;      /* enum ipcf_capacity; default BOUNDED */
         uint8_t mode;          /* enum ipcf_mode; default MESSAGE */
         uint8_t full;          /* enum ipcf_full; default BLOCK */
@@ -151,7 +177,10 @@ typedef struct ipcf_qos {
         uint32_t reserved1;
 } ipcf_qos;
 
-/* Fill qos with the defaults above. */
+/*
+ * ipcf_qos_init — fill qos with the defaults above and its size; start from
+ * it and change the fields wanted. Does nothing if qos is NULL. Never fails.
+ */
 IPCF_API void ipcf_qos_init(ipcf_qos *qos);
 
 /* ------------------------------------------------------------------------- */
@@ -195,7 +224,7 @@ enum ipcf_reg_flags {
 };
 
 typedef struct ipcf_reg_opts {
-        uint32_t size;     /* sizeof(ipcf_reg_opts), or 0 for this version */
+        uint32_t size;     /* sizeof(ipcf_reg_opts), or 0 for this version; else -EINVAL */
         uint32_t flags;    /* enum ipcf_reg_flags */
         uint32_t backlog;  /* pending requests kept for this registration (default 64);
                             * beyond it requesters are spread to other registrants or
@@ -208,19 +237,14 @@ typedef struct ipcf_reg_opts {
  * Several processes (or several registrations of one process) may register
  * one name; the facility spreads new flows among them (the least loaded first).
  * opts may be NULL. Returns a registration handle, pollable with ipcf_fd().
+ * ipcf_dealloc() on it unregisters: pending requests on it are refused with
+ * reason "unregistered"; flows already accepted live on.
  * Does not block beyond one round trip to the daemon.
- * Errors: -EINVAL bad name; -EACCES the access policy forbids this user to
- * register name; -EADDRINUSE exclusive conflict; -EDQUOT too many
- * registrations for this user; -EHOSTDOWN.
+ * Errors: -EINVAL bad name, bad opts (size, unknown flags); -EACCES the access
+ * policy forbids this user to register name; -EADDRINUSE exclusive conflict;
+ * -EDQUOT too many registrations for this user; -EMFILE; -EHOSTDOWN.
  */
 IPCF_API int ipcf_register(const char *name, const ipcf_reg_opts *opts);
-
-/*
- * ipcf_unregister — stop being reachable through reg. Pending requests on it
- * are refused with reason "unregistered"; flows already accepted live on.
- * Errors: -EBADF.
- */
-IPCF_API int ipcf_unregister(int reg);
 
 /* One pending allocation request, as seen by the target. */
 typedef struct ipcf_request {
@@ -235,21 +259,23 @@ typedef struct ipcf_request {
  * reg and describe it in *ret without deciding it. Decide it with
  * ipcf_request_accept() or ipcf_request_refuse(); an undecided request is
  * withdrawn when its requester gives up.
- * Errors: -EAGAIN, -ETIMEDOUT, -EBADF, -EHOSTDOWN.
+ * Errors: -EAGAIN, -ETIMEDOUT; -EBADF; -EINVAL ret NULL; -EPROTO the daemon
+ * sent nonsense; -EHOSTDOWN.
  */
-IPCF_API int ipcf_request_next(int reg, ipcf_request *ret, int timeout_ms);
+IPCF_API int ipcf_request_next(int reg, int timeout_ms, ipcf_request *ret);
 
 /*
  * ipcf_request_accept — accept req; returns the new port-id.
  * Errors: -ECANCELED the requester gave up (timed out, or died) first;
- * -ENOENT no such request; -EDQUOT; -EMFILE out of descriptors; -EHOSTDOWN.
+ * -ENOENT no such request; -EBADF; -EINVAL req NULL; -EDQUOT; -EMFILE out of
+ * descriptors; -EHOSTDOWN.
  */
 IPCF_API int ipcf_request_accept(int reg, const ipcf_request *req);
 
 /*
  * ipcf_request_refuse — refuse req; the requester's ipcf_alloc fails with
  * -ECONNREFUSED and receives reason (may be NULL; cut to IPCF_REASON_MAX).
- * Errors: -ECANCELED, -ENOENT as for accept.
+ * Errors: -ECANCELED, -ENOENT, -EBADF, -EINVAL, -EHOSTDOWN as for accept.
  */
 IPCF_API int ipcf_request_refuse(int reg, const ipcf_request *req, const char *reason);
 
@@ -259,7 +285,7 @@ IPCF_API int ipcf_request_refuse(int reg, const ipcf_request *req, const char *r
  * ret_req is not NULL it receives who asked and with what characteristics.
  * Errors: those of ipcf_request_next() and ipcf_request_accept().
  */
-IPCF_API int ipcf_accept(int reg, ipcf_request *ret_req, int timeout_ms);
+IPCF_API int ipcf_accept(int reg, int timeout_ms, ipcf_request *ret_req);
 
 /* ------------------------------------------------------------------------- */
 /* Flows                                                                      */
@@ -273,7 +299,8 @@ IPCF_API int ipcf_accept(int reg, ipcf_request *ret_req, int timeout_ms);
  * If ret_reason is not NULL, on -ECONNREFUSED it receives the target's reason.
  * Errors: -ENOENT no process has that name and none can be started;
  * -EACCES the access policy forbids it; -ECONNREFUSED the target refused;
- * -EBUSY every registrant's backlog is full; -EINVAL bad name or qos;
+ * -EBUSY every registrant's backlog is full; -EINVAL bad name or qos (a
+ * field out of range, or qos->size not sizeof(ipcf_qos));
  * -EDQUOT over a quota (flows per user, unbounded memory);
  * -ENOEXEC the activation command could not be run or exited before
  * registering; -ETIMEDOUT; -EINVAL for timeout 0 (an allocation always waits
@@ -293,7 +320,7 @@ IPCF_API int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms,
  * -EAGAIN, -ETIMEDOUT (nothing written); -ENOBUFS (UNBOUNDED) over its memory
  * limit; -EPIPE the flow has ended (peer deallocated, or this side did);
  * -ECONNRESET the peer died; -EPROTO the peer corrupted the flow's shared
- * memory (the flow is dead; this process is unharmed).
+ * memory (the flow is dead; this process is unharmed); -EBADF; -EINVAL.
  */
 IPCF_API ssize_t ipcf_write(int port, const void *buf, size_t len, int timeout_ms);
 
@@ -306,7 +333,8 @@ IPCF_API ssize_t ipcf_write(int port, const void *buf, size_t len, int timeout_m
  * After the peer deallocated, everything it wrote before can still be read;
  * then the read fails with -EPIPE (ipcf_end_reason() gives its reason). If the
  * peer died: -ECONNRESET once the queue is drained.
- * Errors: -EMSGSIZE, -EAGAIN, -ETIMEDOUT, -EPIPE, -ECONNRESET, -EPROTO.
+ * Errors: -EMSGSIZE, -EAGAIN, -ETIMEDOUT, -EPIPE, -ECONNRESET, -EPROTO;
+ * -EBADF; -EINVAL.
  */
 IPCF_API ssize_t ipcf_read(int port, void *buf, size_t cap, int timeout_ms);
 
@@ -318,24 +346,35 @@ IPCF_API ssize_t ipcf_read(int port, void *buf, size_t cap, int timeout_ms);
 IPCF_API ssize_t ipcf_next_size(int port, int timeout_ms);
 
 /*
- * Zero-copy access to the shared queue.
- * ipcf_reserve — wait up to timeout_ms for len contiguous bytes in the outgoing
- *   queue and point *ret_ptr at them; fill them, then ipcf_commit() the length
- *   actually written (<= len, MESSAGE mode: one message). Until then, other
- *   writes on the port wait. Errors: as ipcf_write(); -EBUSY a reservation is
- *   already open on this port.
- * ipcf_commit — publish the reserved bytes (n <= len). Errors: -EINVAL no
- *   reservation or n too large.
- * ipcf_peek — wait up to timeout_ms for the next message (STREAM: the next
- *   contiguous bytes) and point *ret_ptr at it inside the shared memory;
- *   returns its length. The bytes stay valid until ipcf_release(). They are in
- *   memory the peer can write: a hostile peer may change them under you, so
- *   copy what you must trust. Errors: as ipcf_read(); -EBUSY already peeking.
- * ipcf_release — consume what ipcf_peek() showed. Errors: -EINVAL not peeking.
+ * ipcf_reserve — zero-copy write: wait up to timeout_ms for len contiguous
+ * bytes in the outgoing queue and point *ret_ptr at them; fill them, then
+ * ipcf_commit() the length actually written (<= len; MESSAGE mode: one
+ * message). Until then, other writes on the port wait.
+ * Errors: as ipcf_write(); -EBUSY a reservation is already open on this
+ * port in this thread; -EOPNOTSUPP ZERO capacity.
  */
-IPCF_API int ipcf_reserve(int port, size_t len, void **ret_ptr, int timeout_ms);
+IPCF_API int ipcf_reserve(int port, size_t len, int timeout_ms, void **ret_ptr);
+
+/*
+ * ipcf_commit — publish n of the bytes ipcf_reserve() gave (n <= len).
+ * Errors: -EINVAL no reservation by this thread, or n too large; -EBADF.
+ */
 IPCF_API int ipcf_commit(int port, size_t n);
-IPCF_API ssize_t ipcf_peek(int port, const void **ret_ptr, int timeout_ms);
+
+/*
+ * ipcf_peek — zero-copy read: wait up to timeout_ms for the next message
+ * (STREAM: the next contiguous bytes) and point *ret_ptr at it inside the
+ * shared memory; returns its length. The bytes stay valid until
+ * ipcf_release(). They are in memory the peer can write: a hostile peer may
+ * change them under you, so copy what you must trust.
+ * Errors: as ipcf_read(); -EBUSY this thread is already peeking.
+ */
+IPCF_API ssize_t ipcf_peek(int port, int timeout_ms, const void **ret_ptr);
+
+/*
+ * ipcf_release — consume what ipcf_peek() showed.
+ * Errors: -EINVAL this thread is not peeking; -EBADF.
+ */
 IPCF_API int ipcf_release(int port);
 
 /*
@@ -347,27 +386,57 @@ IPCF_API int ipcf_release(int port);
 IPCF_API int ipcf_flush(int port, int timeout_ms);
 
 /*
- * ipcf_dealloc — end the flow with reason (may be NULL). Cached messages are
- * first delivered (waiting up to 1 s for room); what was written stays
- * readable by the peer, which then sees -EPIPE and this reason. The port-id is
- * released. Never blocks longer than that. Errors: -EBADF.
+ * ipcf_dealloc — Deallocate(handle, reason): close any handle and end what
+ * it names, for this process and the others. The number is free at once;
+ * calls still running on the handle in other threads finish first.
+ *   port-id (flows, pipe ends, mailbox and multicast handles): cached
+ *     messages are first delivered (waiting up to 1 s for room); what was
+ *     written stays readable by the peer, which then sees -EPIPE and reason.
+ *     A multicast member leaves the group; a mailbox handle stops sending or
+ *     receiving (messages it had not read go to the other receivers).
+ *   registration: the name is no longer served through it; pending requests
+ *     are refused with reason "unregistered"; accepted flows live on.
+ *   service: unregistered; every caller's channel ends with reason (default
+ *     "service closed"): their pending calls fail -EPIPE.
+ *   datagram endpoint: its name unregistered, its channels ended with
+ *     reason (default "endpoint closed").
+ *   group handle: leaves the group (unmaps; pointers from ipcf_group_ptr()
+ *     die with it). If this process held the lock, unlock first.
+ * reason may be NULL (empty, or the default above); it is cut to
+ * IPCF_REASON_MAX and is not sent for registrations and groups.
+ * Never blocks longer than 1 s plus a round trip to the daemon.
+ * Errors: -EBADF not a live handle.
  */
-IPCF_API int ipcf_dealloc(int port, const char *reason);
+IPCF_API int ipcf_dealloc(int handle, const char *reason);
+
+/*
+ * ipcf_detach — forget handle in this process without ending what it names:
+ * the number is freed and this process's mappings and descriptors for it are
+ * released, telling no one. For the end of a pipe (or any handle) inherited
+ * across fork() that this process does not use: the holders in other
+ * processes go on. When every holder of a flow end is gone, its peer sees
+ * -ECONNRESET, as for a peer that died.
+ * Errors: -EBADF.
+ */
+IPCF_API int ipcf_detach(int handle);
 
 /*
  * ipcf_end_reason — why the flow of port ended (code IPCF_END_NONE while it
- * is live). Errors: -EBADF.
+ * is live).
+ * Errors: -EBADF; -EINVAL ret NULL.
  */
 IPCF_API int ipcf_end_reason(int port, ipcf_reason *ret);
 
 /*
  * ipcf_peer — the identity of the other end of port (see ipcf_peer_info).
- * Errors: -EBADF.
+ * Errors: -EBADF; -EINVAL ret NULL.
  */
 IPCF_API int ipcf_peer(int port, ipcf_peer_info *ret);
 
 /*
- * ipcf_qos_get — the characteristics the flow of port was allocated with.
+ * ipcf_qos_get — the characteristics the flow of port was allocated with,
+ * as the facility granted them (defaults filled in).
+ * Errors: -EBADF; -EINVAL ret NULL.
  */
 IPCF_API int ipcf_qos_get(int port, ipcf_qos *ret);
 
@@ -376,17 +445,21 @@ IPCF_API int ipcf_qos_get(int port, ipcf_qos *ret);
 /* ------------------------------------------------------------------------- */
 
 /*
- * ipcf_fd — a file descriptor for poll/epoll, LEVEL-triggered, that is
- * readable exactly when a read (port) or an accept (registration) would not
- * block: data is queued, the flow has ended, or a request is pending.
+ * ipcf_fd — a file descriptor for poll/epoll, LEVEL-triggered, for any
+ * handle: readable exactly when a read (port), an accept (registration) or a
+ * take (service, datagram endpoint: a request or datagram may be waiting)
+ * would not block — data is queued, the flow has ended, a request is
+ * pending — or, for a group handle, once the group changed (resized or
+ * dissolved) until ipcf_group_remap() takes notice.
  * Poll it for POLLIN only; never read, write or close it. It stays valid until
- * the handle is deallocated or unregistered.
+ * the handle is closed (ipcf_dealloc, ipcf_detach).
  * The first call on a port switches it to poll mode: from then on the peer
  * rings the descriptor on each empty-to-non-empty change of the queue (one
  * system call on the peer's side per change); without it the peer rings only
  * when this side sleeps in a blocking call.
  * Transient exception: a request withdrawn by its requester can leave a
  * registration's descriptor readable until the next ipcf_request_next().
+ * Errors: -EBADF not a live handle.
  */
 IPCF_API int ipcf_fd(int handle);
 
@@ -397,6 +470,7 @@ IPCF_API int ipcf_fd(int handle);
  * can be placed (the write then still waits for the reader to take it).
  * UNBOUNDED: after a write failed with -ENOBUFS, it becomes readable again
  * when the reader has made room.
+ * Errors: -EBADF not a live port-id.
  */
 IPCF_API int ipcf_fd_send(int port);
 
@@ -413,6 +487,10 @@ typedef struct ipcf_port_stats {
         uint32_t reserved;
 } ipcf_port_stats;
 
+/*
+ * ipcf_stats — the counters of port as its shared memory holds them now.
+ * Errors: -EBADF; -EINVAL ret NULL.
+ */
 IPCF_API int ipcf_stats(int port, ipcf_port_stats *ret);
 
 /* The facility's view of this host, for tools such as `ipcf ls`. */
@@ -448,33 +526,38 @@ typedef struct ipcf_listing {
  * ipcf_list — a snapshot of every registration and flow the facility of this
  * host knows, as the calling user may see it (a user sees everything only if
  * it runs the daemon or is root; others see their own entries).
- * *ret is allocated; free it with ipcf_listing_free().
- * Errors: -ENOMEM, -EHOSTDOWN.
+ * *ret is one allocated block (the listing and its arrays): ipcf_free() it.
+ * Errors: -EINVAL ret NULL; -ENOMEM; -EPROTO; -EHOSTDOWN.
  */
 IPCF_API int ipcf_list(ipcf_listing **ret);
-IPCF_API void ipcf_listing_free(ipcf_listing *l);
 
 /* ------------------------------------------------------------------------- */
 /* Misc                                                                       */
 /* ------------------------------------------------------------------------- */
 
 /*
+ * ipcf_free — free what the library returned allocated (ipcf_list,
+ * ipcf_model_list, ipcf_group_list). NULL is allowed. Never fails.
+ */
+IPCF_API void ipcf_free(void *p);
+
+/*
  * ipcf_strerror — a short English text for a negative errno returned by this
  * library, in the facility's terms (-ENOENT: "no such name", -ECONNRESET:
- * "peer died", ...). Never NULL; static storage.
+ * "peer died", ...). Never NULL; static storage. Never fails.
  */
 IPCF_API const char *ipcf_strerror(int err);
 
 /*
  * ipcf_runtime_dir — the facility instance this process talks to (see
- * IPCF_RUNTIME_DIR). Returns a static string.
+ * IPCF_RUNTIME_DIR). Returns a static string. Never fails.
  */
 IPCF_API const char *ipcf_runtime_dir(void);
 
 /*
  * ipcf_connect — connect to the daemon now (otherwise the first call that
  * needs it does). Starts one unless IPCF_NO_AUTOSTART=1.
- * Errors: -EHOSTDOWN.
+ * Errors: -EACCES the daemon's socket is not ours to use; -EHOSTDOWN.
  */
 IPCF_API int ipcf_connect(void);
 
@@ -485,7 +568,7 @@ IPCF_API int ipcf_connect(void);
 /*
  * An ordinary pipe is a flow whose two ends are made in this process, without
  * the daemon (it works even when none runs), to be handed to a child: after
- * fork() each process releases the end it does not use (ipcf_port_release);
+ * fork() each process detaches the end it does not use (ipcf_detach);
  * across exec(), export an end to a descriptor the new program imports. Both
  * ends read and write (full duplex) with the qos given. When every holder of
  * one end is gone without ipcf_dealloc, the other end sees -ECONNRESET, as
@@ -498,29 +581,25 @@ IPCF_API int ipcf_connect(void);
  * ipcf_pipe — make a connected pair of port-ids in ret_ports[0] and [1].
  * qos may be NULL. Each end holds 8 descriptors (the pipe's memory, 6 ends
  * of wake-up socketpairs, one end of a liveness socket), close-on-exec.
- * Errors: -EINVAL bad qos; -EMFILE; -ENOMEM.
+ * Errors: -EINVAL bad qos (or ret_ports NULL); -EMFILE; -ENOMEM.
  */
 IPCF_API int ipcf_pipe(const ipcf_qos *qos, int ret_ports[2]);
-
-/*
- * ipcf_port_release — forget port in this process without ending the flow
- * (for the end a parent handed to its child). Errors: -EBADF.
- */
-IPCF_API int ipcf_port_release(int port);
 
 /*
  * ipcf_port_export — a descriptor, inheritable across exec (no close-on-exec),
  * from which another program makes the same end with ipcf_port_import(); pass
  * its number e.g. in the environment. Only pipe ends can be exported. The
- * port stays usable here until released. The caller owns the descriptor.
- * Errors: -EBADF; -EOPNOTSUPP not a pipe end; -EMFILE.
+ * port stays usable here until closed (ipcf_detach it to hand it over). The
+ * caller owns the descriptor.
+ * Errors: -EBADF; -EOPNOTSUPP not a pipe end; -EMFILE; -ENOMEM.
  */
 IPCF_API int ipcf_port_export(int port);
 
 /*
  * ipcf_port_import — make a port from a descriptor of ipcf_port_export (which
- * is consumed: closed on success and on failure). Errors: -EBADF; -EPROTO not
- * an exported port.
+ * is consumed: closed on success and on failure).
+ * Errors: -EBADF not a descriptor of a socket; -EPROTO not an exported port;
+ * -EMFILE; -ENOMEM.
  */
 IPCF_API int ipcf_port_import(int fd);
 
@@ -546,14 +625,15 @@ typedef struct ipcf_call_req {
         uint64_t id;            /* the call's id on its channel */
         ipcf_peer_info from;    /* the caller, stamped by the facility */
         size_t len;             /* bytes of the request (in the buffer given) */
-        int channel;            /* internal: the channel's port-id */
-        uint32_t reserved;
+        uint64_t token;         /* opaque: names the caller's channel to this service
+                                 * (ipcf_service_reply, _fail, _cancelled check it) */
 } ipcf_call_req;
 
 /*
  * ipcf_service — register name as a service and return its handle, pollable
  * with ipcf_fd() (readable when a request may be waiting; level-triggered).
- * opts as for ipcf_register (may be NULL). Errors: as ipcf_register().
+ * opts as for ipcf_register (may be NULL). ipcf_dealloc() closes it.
+ * Errors: as ipcf_register().
  */
 IPCF_API int ipcf_service(const char *name, const ipcf_reg_opts *opts);
 
@@ -563,87 +643,93 @@ IPCF_API int ipcf_service(const char *name, const ipcf_reg_opts *opts);
  * length and fills *ret. Requests are taken fairly across callers (round
  * robin). Several threads may take requests at once (workers).
  * Errors: -EMSGSIZE cap too small (the request stays queued; ret->len tells
- * its size); -EAGAIN, -ETIMEDOUT; -EBADF; -EHOSTDOWN.
+ * its size); -EAGAIN, -ETIMEDOUT; -EBADF; -EINVAL ret NULL; -EHOSTDOWN the
+ * daemon died and no caller is connected (nothing can come).
  */
-IPCF_API ssize_t ipcf_service_next(int svc, void *buf, size_t cap, ipcf_call_req *ret,
-                                   int timeout_ms);
+IPCF_API ssize_t ipcf_service_next(int svc, void *buf, size_t cap, int timeout_ms,
+                                   ipcf_call_req *ret);
 
 /*
  * ipcf_service_reply — answer req with len bytes (<= IPCF_CALL_MAX). Waits as
  * long as the caller's queue is full, at most timeout_ms.
  * Errors: -ECANCELED the caller gave up on this call (the reply is dropped);
- * -EPIPE / -ECONNRESET the caller is gone; -EMSGSIZE; -ETIMEDOUT.
+ * -EPIPE / -ECONNRESET the caller is gone; -EMSGSIZE; -EAGAIN, -ETIMEDOUT;
+ * -EBADF svc is not a service, or req is a request of another service;
+ * -EINVAL req NULL, or its token was not made by ipcf_service_next.
  */
 IPCF_API int ipcf_service_reply(int svc, const ipcf_call_req *req, const void *reply, size_t len,
                                 int timeout_ms);
 
 /*
  * ipcf_service_fail — answer req with an error: the caller's ipcf_call
- * returns -EREMOTEIO and ipcf_call_error() returns code (any int the service
- * and its callers agree on). Errors: as ipcf_service_reply().
+ * returns -EREMOTEIO and puts code (any int the service and its callers agree
+ * on) in its ret_code.
+ * Errors: as ipcf_service_reply().
  */
 IPCF_API int ipcf_service_fail(int svc, const ipcf_call_req *req, int code, int timeout_ms);
 
 /*
  * ipcf_service_cancelled — 1 if the caller of req gave up (timed out or
- * cancelled), 0 if not yet; a long request can poll it to stop early.
+ * cancelled) or is gone, 0 if not yet; a long request can poll it to stop
+ * early. Never blocks.
+ * Errors: -EBADF, -EINVAL as ipcf_service_reply().
  */
 IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);
-
-/* ipcf_service_close — unregister and end every channel (callers' pending
- * calls fail -EPIPE). Errors: -EBADF. */
-IPCF_API int ipcf_service_close(int svc);
 
 /*
  * ipcf_call — call service: send req (len bytes) and wait up to timeout_ms for
  * the reply, copied into reply (cap bytes). Returns the reply's length.
  * (ipcf_call_start + ipcf_call_wait, and ipcf_call_cancel on a timeout.)
  * The first call to a service allocates its channel (within the same timeout).
+ * If the service failed the call (ipcf_service_fail), returns -EREMOTEIO and,
+ * if ret_code is not NULL, puts the service's code in *ret_code.
  * Errors: -ENOENT, -EACCES, -ECONNREFUSED as ipcf_alloc; -ETIMEDOUT (the
  * request is cancelled: the service sees it with ipcf_service_cancelled and
  * its late reply is dropped); -ECONNRESET the service died before answering
  * (never a hang); -EPIPE the service closed; -EREMOTEIO the service failed the
- * call (ipcf_call_error() gives its code); -EMSGSIZE request too large, or the
- * reply did not fit in cap (the reply is dropped); -EINVAL timeout 0.
+ * call; -EMSGSIZE request too large, or the reply did not fit in cap (the
+ * reply is dropped); -EINVAL bad name, timeout 0; -ENOMEM; -EHOSTDOWN.
  */
 IPCF_API ssize_t ipcf_call(const char *service, const void *req, size_t len, void *reply,
-                           size_t cap, int timeout_ms);
-
-/* The code of the last -EREMOTEIO of ipcf_call in this thread. */
-IPCF_API int ipcf_call_error(void);
+                           size_t cap, int timeout_ms, int *ret_code);
 
 /*
  * Asynchronous calls: start several, wait for each, or cancel one (from any
  * thread, also while another waits for it).
  */
 typedef struct ipcf_pending {
-        uint64_t id;             /* the call's id on its channel */
-        void *channel;           /* internal */
+        uint64_t id;             /* the call's id on its channel (the service's req.id) */
+        uint64_t token;          /* opaque: names the channel (checked on use) */
 } ipcf_pending;
 
 /*
  * ipcf_call_start — send req to service (waiting up to timeout_ms for the
  * channel and for room) and return at once; *ret names the call. reply (cap
  * bytes) receives the reply and must stay valid until the call is finished
- * by ipcf_call_wait or ipcf_call_cancel. Errors: as ipcf_call, before the
- * request is sent (then there is no call).
+ * by ipcf_call_wait or ipcf_call_cancel.
+ * Errors: as ipcf_call, before the request is sent (then there is no call);
+ * -EINVAL ret NULL.
  */
 IPCF_API int ipcf_call_start(const char *service, const void *req, size_t len, void *reply,
                              size_t cap, int timeout_ms, ipcf_pending *ret);
 
 /*
  * ipcf_call_wait — wait up to timeout_ms for the reply of call. Returns its
- * length; errors as ipcf_call. -EAGAIN / -ETIMEDOUT leave the call pending
- * (wait again, or cancel it); any other result finishes it. -ECANCELED: it
- * was cancelled (also by another thread during this wait), or is unknown.
+ * length; on -EREMOTEIO the service's code goes to *ret_code (may be NULL).
+ * -EAGAIN / -ETIMEDOUT leave the call pending (wait again, or cancel it); any
+ * other result finishes it.
+ * Errors: as ipcf_call; -ECANCELED it was cancelled (also by another thread
+ * during this wait), or is unknown (finished); -EINVAL call NULL, or not made
+ * by ipcf_call_start.
  */
-IPCF_API ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms);
+IPCF_API ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms, int *ret_code);
 
 /*
  * ipcf_call_cancel — give up on call: the service sees it in
  * ipcf_service_cancelled(), a reply that still comes is dropped, a thread
  * waiting for it returns -ECANCELED. Finishes the call. Never blocks.
- * Errors: -ENOENT the call is already finished.
+ * Errors: -ENOENT the call is already finished; -EINVAL call NULL, or not
+ * made by ipcf_call_start.
  */
 IPCF_API int ipcf_call_cancel(ipcf_pending *call);
 
@@ -665,15 +751,15 @@ IPCF_API int ipcf_call_cancel(ipcf_pending *call);
 
 typedef struct ipcf_dgram_src {
         ipcf_peer_info from;     /* the sender, stamped by the facility */
-        int channel;             /* internal: where ipcf_dgram_answer goes */
-        uint32_t reserved;
+        uint64_t token;          /* opaque: where ipcf_dgram_answer goes (checked) */
 } ipcf_dgram_src;
 
 /*
  * ipcf_dgram_open — a datagram endpoint, receiving datagrams sent to name
  * (registered; NULL: no name, it receives only answers). opts as for
  * ipcf_register. Pollable with ipcf_fd() (readable when a datagram may be
- * waiting). Errors: as ipcf_register(); -EMFILE.
+ * waiting). ipcf_dealloc() closes it and its channels.
+ * Errors: as ipcf_register(); -EMFILE.
  */
 IPCF_API int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts);
 
@@ -681,9 +767,10 @@ IPCF_API int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts);
  * ipcf_dgram_send — send len bytes (<= the default max_msg_size, 256 KiB) to
  * the endpoint named dest. If its queue is full, wait up to timeout_ms for
  * room (0: not at all), then drop the datagram: -EAGAIN / -ETIMEDOUT, counted
- * as a drop. Errors: -ENOENT, -EACCES, -ECONNREFUSED (dest is not a datagram
- * endpoint) as ipcf_alloc; -EMSGSIZE; -ECONNRESET dest died (the next send
- * makes a new channel); -EBADF.
+ * as a drop. Returns len.
+ * Errors: -ENOENT, -EACCES, -ECONNREFUSED (dest is not a datagram endpoint)
+ * as ipcf_alloc; -EMSGSIZE; -ECONNRESET dest died (the next send makes a new
+ * channel); -EBADF; -EINVAL bad name; -EHOSTDOWN.
  */
 IPCF_API ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size_t len,
                                  int timeout_ms);
@@ -691,25 +778,29 @@ IPCF_API ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size
 /*
  * ipcf_dgram_recv — the next datagram for ep (fairly across senders), into
  * buf (cap bytes); returns its length and, if ret_src is not NULL, who sent
- * it. Errors: -EMSGSIZE cap too small (it stays queued); -EAGAIN, -ETIMEDOUT;
- * -EBADF.
+ * it (also when it did not fit).
+ * Errors: -EMSGSIZE cap too small (it stays queued); -EAGAIN, -ETIMEDOUT;
+ * -EBADF; -EINVAL; -EHOSTDOWN the daemon died and no sender is connected.
  */
-IPCF_API ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, ipcf_dgram_src *ret_src,
-                                 int timeout_ms);
+IPCF_API ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, int timeout_ms,
+                                 ipcf_dgram_src *ret_src);
 
 /*
  * ipcf_dgram_answer — send a datagram back to the sender of src (it arrives
- * at the endpoint that sent it). Errors: as ipcf_dgram_send; -EPIPE the
- * sender has closed its endpoint.
+ * at the endpoint that sent it).
+ * Errors: as ipcf_dgram_send; -EPIPE the sender has closed its endpoint;
+ * -EBADF src came to another endpoint; -EINVAL src NULL, or its token was not
+ * made by ipcf_dgram_recv.
  */
 IPCF_API ssize_t ipcf_dgram_answer(int ep, const ipcf_dgram_src *src, const void *buf, size_t len,
                                    int timeout_ms);
 
-/* ipcf_dgram_drops — datagrams this endpoint dropped (queue full) so far. */
+/*
+ * ipcf_dgram_drops — datagrams this endpoint dropped (queue full) so far,
+ * in *ret.
+ * Errors: -EBADF; -EINVAL ret NULL.
+ */
 IPCF_API int ipcf_dgram_drops(int ep, uint64_t *ret);
-
-/* ipcf_dgram_close — close ep and its channels. Errors: -EBADF. */
-IPCF_API int ipcf_dgram_close(int ep);
 
 /* ------------------------------------------------------------------------- */
 /* Shared-memory groups (Denning's shared page model, made safe)              */
@@ -724,8 +815,9 @@ IPCF_API int ipcf_dgram_close(int ep);
  *
  * A group handle (from ipcf_group_join) is a handle like a port-id: a small
  * int, local to the process, holding 2 descriptors (the memory and a
- * notification eventfd). After fork() the child inherits the mapping but is
- * not a member: it must join itself (the facility counts processes).
+ * notification eventfd, which ipcf_fd() gives). ipcf_dealloc() on it leaves
+ * the group. After fork() the child inherits the mapping but is not a
+ * member: it must join itself (the facility counts processes).
  */
 
 /* Who may join, besides the creator's uid (always allowed). A process is
@@ -734,7 +826,7 @@ IPCF_API int ipcf_dgram_close(int ep);
  * reads it; names identify programs, not authority: combine with uids on a
  * shared host). At most 16 entries per list. */
 typedef struct ipcf_group_opts {
-        uint32_t size;                /* sizeof(ipcf_group_opts), or 0 */
+        uint32_t size;                /* sizeof(ipcf_group_opts), or 0; else -EINVAL */
         uint32_t flags;               /* 0 */
         const char *const *names;     /* n_names program names */
         size_t n_names;
@@ -770,15 +862,8 @@ IPCF_API int ipcf_group_create(const char *name, uint64_t size, const ipcf_group
 IPCF_API int ipcf_group_join(const char *name);
 
 /*
- * ipcf_group_exit — leave the group: unmap, close, release the handle
- * (pointers from ipcf_group_ptr() die with it). If this process held the
- * lock, unlock first. Never blocks beyond one round trip. Errors: -EBADF.
- */
-IPCF_API int ipcf_group_exit(int g);
-
-/*
  * ipcf_group_dissolve — end group name: every member is notified (its
- * ipcf_group_fd becomes readable) and its later API calls fail -EIDRM; the
+ * ipcf_fd of its handle becomes readable) and its later API calls fail -EIDRM; the
  * name is free at once; the memory is reclaimed when the last member has
  * exited or died. Allowed to the creator's uid (and root, and the daemon's
  * uid). Errors: -ENOENT; -EPERM; -EHOSTDOWN.
@@ -807,21 +892,34 @@ IPCF_API int ipcf_group_resize(const char *name, uint64_t size);
  * -ENOTRECOVERABLE; -EIDRM dissolved; -EBADF.
  */
 IPCF_API int ipcf_group_lock(int g, int timeout_ms);
-/* ipcf_group_consistent — mark the data repaired (after INCONSISTENT).
- * Errors: -EINVAL the lock was not inconsistent; -EPERM not the holder. */
+/*
+ * ipcf_group_consistent — mark the data repaired (after INCONSISTENT).
+ * Errors: -EINVAL the lock was not inconsistent; -EPERM not the holder;
+ * -EBADF.
+ */
 IPCF_API int ipcf_group_consistent(int g);
-/* ipcf_group_unlock — release the lock. Errors: -EPERM not the holder. */
+
+/*
+ * ipcf_group_unlock — release the lock.
+ * Errors: -EPERM not the holder; -EBADF.
+ */
 IPCF_API int ipcf_group_unlock(int g);
 
 /*
- * ipcf_group_read / ipcf_group_write — copy len bytes between buf and the
- * group's memory at offset, after remapping if the group changed. Nothing
- * is copied unless all of [offset, offset + len) lies inside the current
- * size: a write past the end never spills anywhere. They do not lock (use
- * ipcf_group_lock around a multi-step update). Returns len.
+ * ipcf_group_read — copy len bytes of the group's memory at offset into
+ * buf, after remapping if the group changed. Nothing is copied unless all
+ * of [offset, offset + len) lies inside the current size. It does not lock
+ * (use ipcf_group_lock around a multi-step update). Returns len.
  * Errors: -ERANGE past the end; -EIDRM dissolved; -EBADF; -EINVAL.
  */
 IPCF_API ssize_t ipcf_group_read(int g, uint64_t offset, void *buf, size_t len);
+
+/*
+ * ipcf_group_write — copy len bytes from buf into the group's memory at
+ * offset, as ipcf_group_read: a write past the end never spills anywhere.
+ * Returns len.
+ * Errors: as ipcf_group_read().
+ */
 IPCF_API ssize_t ipcf_group_write(int g, uint64_t offset, const void *buf, size_t len);
 
 /*
@@ -830,8 +928,9 @@ IPCF_API ssize_t ipcf_group_write(int g, uint64_t offset, const void *buf, size_
  * fault instead of corrupting. The pointer stays valid (mapped, never
  * faulting) until this process calls ipcf_group_ptr() or ipcf_group_remap()
  * on g again, or exits the group — API calls that remap after a change keep
- * it. After a resize it may show a stale size: watch ipcf_group_fd(). Other
- * members write the same memory: use the lock. Errors: -EIDRM; -EBADF.
+ * it. After a resize it may show a stale size: watch ipcf_fd(g). Other
+ * members write the same memory: use the lock.
+ * Errors: -EIDRM; -EBADF; -EINVAL ret_ptr NULL (ret_size may be NULL).
  */
 IPCF_API int ipcf_group_ptr(int g, void **ret_ptr, uint64_t *ret_size);
 
@@ -842,13 +941,6 @@ IPCF_API int ipcf_group_ptr(int g, void **ret_ptr, uint64_t *ret_size);
  * Errors: -EIDRM dissolved; -ENOMEM; -EBADF.
  */
 IPCF_API int ipcf_group_remap(int g);
-
-/*
- * ipcf_group_fd — a descriptor for poll/epoll (POLLIN), readable once the
- * group changed (resized or dissolved) until ipcf_group_remap() (or an API
- * call that remaps) takes notice. Never read or close it. Errors: -EBADF.
- */
-IPCF_API int ipcf_group_fd(int g);
 
 /* What the facility knows of a group or named segment. */
 typedef struct ipcf_group_entry {
@@ -867,18 +959,20 @@ typedef struct ipcf_group_entry {
 /*
  * ipcf_group_list — every group and named segment the caller may see (its
  * own uid's, or all for root and the daemon's uid), dissolved groups still
- * mapped included. *ret_entries is malloc'ed (free() it; NULL when none).
- * Errors: -ENOMEM, -EHOSTDOWN.
+ * mapped included. *ret_entries is allocated (ipcf_free() it; NULL when
+ * none), *ret_n entries.
+ * Errors: -EINVAL a NULL argument; -ENOMEM; -EPROTO; -EHOSTDOWN.
  */
 IPCF_API int ipcf_group_list(ipcf_group_entry **ret_entries, size_t *ret_n);
 
 /*
  * ipcf_group_members — the members of group name as the facility knows them
- * (identity from kernel credentials). Fills up to n entries of ret; returns
- * the number of members (may exceed n). Errors: -ENOENT; -EACCES (not the
- * owner's uid, nor a member); -EHOSTDOWN.
+ * (identity from kernel credentials). Fills up to cap entries of buf; returns
+ * the number of members (may exceed cap).
+ * Errors: -ENOENT; -EACCES (not the owner's uid, nor a member); -EINVAL bad
+ * name, buf NULL with cap > 0; -EHOSTDOWN.
  */
-IPCF_API int ipcf_group_members(const char *name, ipcf_peer_info *ret, size_t n);
+IPCF_API int ipcf_group_members(const char *name, ipcf_peer_info *buf, size_t cap);
 
 /* ---- The bounded buffer over a group's memory ---------------------------- */
 /*
@@ -894,20 +988,36 @@ IPCF_API int ipcf_group_members(const char *name, ipcf_peer_info *ret, size_t n)
 #define IPCF_BBUF_HDR 512       /* bytes of the region taken by the header */
 #define IPCF_BBUF_ITEM_HDR 4    /* bytes taken per item */
 
-/* ipcf_bbuf_init — lay out an empty buffer in [offset, offset + len) of g
- * (len > IPCF_BBUF_HDR; capacity = len - IPCF_BBUF_HDR). Only while nobody
- * uses that region. Returns the capacity. Errors: -ERANGE, -EINVAL, -EIDRM. */
+/*
+ * ipcf_bbuf_init — lay out an empty buffer in [offset, offset + len) of g
+ * (len > IPCF_BBUF_HDR, offset a multiple of 64; capacity = len -
+ * IPCF_BBUF_HDR). Only while nobody uses that region. Returns the capacity.
+ * Errors: -ERANGE outside the group; -EINVAL; -EIDRM; -EBADF.
+ */
 IPCF_API ssize_t ipcf_bbuf_init(int g, uint64_t offset, uint64_t len);
-/* ipcf_bbuf_put — append one item of len bytes (0 allowed), waiting up to
- * timeout_ms for room. Returns len. Errors: -EMSGSIZE larger than the
- * capacity; -EAGAIN, -ETIMEDOUT; -EPROTO corrupt; -ERANGE; -EIDRM; -EBADF. */
+
+/*
+ * ipcf_bbuf_put — append one item of len bytes (0 allowed), waiting up to
+ * timeout_ms for room. Returns len.
+ * Errors: -EMSGSIZE larger than the capacity; -EAGAIN, -ETIMEDOUT; -EPROTO
+ * corrupt; -ERANGE; -EIDRM; -EBADF; -EINVAL.
+ */
 IPCF_API ssize_t ipcf_bbuf_put(int g, uint64_t offset, const void *buf, size_t len,
                                int timeout_ms);
-/* ipcf_bbuf_get — take the oldest item into buf (cap bytes), waiting up to
- * timeout_ms. Returns its length. -EMSGSIZE if cap is too small (the item
- * stays). Other errors as put. */
+
+/*
+ * ipcf_bbuf_get — take the oldest item into buf (cap bytes), waiting up to
+ * timeout_ms. Returns its length.
+ * Errors: -EMSGSIZE cap is too small (the item stays); others as
+ * ipcf_bbuf_put().
+ */
 IPCF_API ssize_t ipcf_bbuf_get(int g, uint64_t offset, void *buf, size_t cap, int timeout_ms);
-/* ipcf_bbuf_stat — bytes queued (headers included) and items queued. */
+
+/*
+ * ipcf_bbuf_stat — bytes queued (headers included) in *ret_bytes and items
+ * queued in *ret_items (either may be NULL), a snapshot.
+ * Errors: -EPROTO corrupt; -ERANGE; -EIDRM; -EBADF.
+ */
 IPCF_API int ipcf_bbuf_stat(int g, uint64_t offset, uint64_t *ret_bytes, uint64_t *ret_items);
 
 /* ---- Named segments in the POSIX style (shm_open semantics) --------------- */
@@ -922,10 +1032,12 @@ IPCF_API int ipcf_bbuf_stat(int g, uint64_t offset, uint64_t *ret_bytes, uint64_
  * Errors: -ENOENT; -EEXIST; -EACCES; -EINVAL; -EDQUOT; -EMFILE; -EHOSTDOWN.
  */
 IPCF_API int ipcf_shm_open(const char *name, int oflag, mode_t mode);
-/* ipcf_shm_unlink — remove the name; open descriptors and mappings live on.
- * Allowed to the owner's uid. Errors: -ENOENT, -EPERM, -EHOSTDOWN. */
+/*
+ * ipcf_shm_unlink — remove the name; open descriptors and mappings live on.
+ * Allowed to the owner's uid.
+ * Errors: -ENOENT; -EPERM; -EINVAL bad name; -EHOSTDOWN.
+ */
 IPCF_API int ipcf_shm_unlink(const char *name);
-
 
 /* ------------------------------------------------------------------------- */
 /* Notifications (Mach's notify port)                                         */
@@ -973,9 +1085,10 @@ IPCF_API int ipcf_notify_fd(void);
 /*
  * ipcf_notify_next — wait up to timeout_ms for the next event and return it
  * in *ret. Opens the notification descriptor if needed.
- * Errors: -EAGAIN, -ETIMEDOUT; -EHOSTDOWN (the daemon died: no more events).
+ * Errors: -EAGAIN, -ETIMEDOUT; -EINVAL ret NULL; -EPROTO the daemon sent
+ * nonsense; -ENOMEM; -EHOSTDOWN (the daemon died: no more events).
  */
-IPCF_API int ipcf_notify_next(ipcf_event *ret, int timeout_ms);
+IPCF_API int ipcf_notify_next(int timeout_ms, ipcf_event *ret);
 
 /*
  * ipcf_watch — be told (NAME_UP / NAME_DOWN) when name becomes reachable or
@@ -983,9 +1096,13 @@ IPCF_API int ipcf_notify_next(ipcf_event *ret, int timeout_ms);
  * "watch, then wait for NAME_UP" never misses a registration. A process
  * watches at most 64 names. Opens the notification descriptor if needed.
  * Errors: -EINVAL bad name; -EDQUOT too many watches; -EHOSTDOWN.
- * ipcf_unwatch — stop watching. Errors: -ENOENT not watched; -EHOSTDOWN.
  */
 IPCF_API int ipcf_watch(const char *name);
+
+/*
+ * ipcf_unwatch — stop watching name.
+ * Errors: -ENOENT not watched; -EINVAL bad name; -EHOSTDOWN.
+ */
 IPCF_API int ipcf_unwatch(const char *name);
 
 /* ------------------------------------------------------------------------- */
@@ -1016,7 +1133,7 @@ enum ipcf_mbox_flags {
 };
 
 typedef struct ipcf_mbox_opts {
-        uint32_t size;          /* sizeof(ipcf_mbox_opts), or 0 */
+        uint32_t size;          /* sizeof(ipcf_mbox_opts), or 0; else -EINVAL */
         uint32_t flags;         /* enum ipcf_mbox_flags */
         uint32_t max_msgs;      /* messages queued in the facility (default 1024, max 65536) */
         uint32_t max_msg_size;  /* the largest message (default 64 KiB, max 256 KiB) */
@@ -1034,7 +1151,7 @@ IPCF_API int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts);
 
 /*
  * ipcf_mbox_destroy — destroy it (its creator's uid, or root).
- * Errors: -ENOENT; -EPERM; -EHOSTDOWN.
+ * Errors: -ENOENT; -EPERM; -EINVAL bad name; -EHOSTDOWN.
  */
 IPCF_API int ipcf_mbox_destroy(const char *name);
 
@@ -1065,27 +1182,33 @@ typedef struct ipcf_receipt {
  * (same timeout) until a receiver has taken it and fills *ret_receipt; on
  * -ETIMEDOUT then, the message was sent and may still be delivered: its
  * receipt can be collected later with ipcf_mbox_receipt().
- * Returns len. Errors: -EMSGSIZE; -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was
- * destroyed (see ipcf_mbox_undelivered); -ECONNRESET the daemon died; -EBADF.
+ * Returns len.
+ * Errors: -EMSGSIZE; -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was destroyed
+ * (see ipcf_mbox_undelivered); -ECONNRESET the daemon died; -EPROTO; -EBADF;
+ * -EINVAL.
  */
-IPCF_API ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, ipcf_receipt *ret_receipt,
-                                int timeout_ms);
+IPCF_API ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, int timeout_ms,
+                                ipcf_receipt *ret_receipt);
 
 /*
  * ipcf_mbox_send_async — send len bytes asking for a receipt without waiting
  * for it: returns len once the message is queued (full policy as above) and
  * its number on this handle in *ret_seq (may be NULL). Collect receipts with
- * ipcf_mbox_receipt(). Errors: as ipcf_mbox_send.
+ * ipcf_mbox_receipt().
+ * Errors: as ipcf_mbox_send.
+ */
+IPCF_API ssize_t ipcf_mbox_send_async(int h, const void *buf, size_t len, int timeout_ms,
+                                      uint64_t *ret_seq);
+
+/*
  * ipcf_mbox_receipt — wait up to timeout_ms for the next receipt not waited
  * for yet (oldest first) and fill *ret (receiver pid, message number). The
  * library keeps at most 1024 uncollected receipts per handle (the oldest
  * give way). One thread at a time should read a handle's receipts.
  * Errors: -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was destroyed;
- * -ECONNRESET; -EBADF; -EINVAL.
+ * -ECONNRESET; -EPROTO; -EBADF; -EINVAL.
  */
-IPCF_API ssize_t ipcf_mbox_send_async(int h, const void *buf, size_t len, uint64_t *ret_seq,
-                                      int timeout_ms);
-IPCF_API int ipcf_mbox_receipt(int h, ipcf_receipt *ret, int timeout_ms);
+IPCF_API int ipcf_mbox_receipt(int h, int timeout_ms, ipcf_receipt *ret);
 
 /*
  * ipcf_mbox_recv — receive the next message into buf (cap bytes); the
@@ -1095,15 +1218,16 @@ IPCF_API int ipcf_mbox_receipt(int h, ipcf_receipt *ret, int timeout_ms);
  * a message that did not fit comes with the next receives.
  * Errors: -EMSGSIZE (cap too small: the message stays queued); -EAGAIN,
  * -ETIMEDOUT; -EPIPE the mailbox was destroyed and nothing is left;
- * -ECONNRESET the daemon died; -EPROTO; -EBADF.
+ * -ECONNRESET the daemon died; -EPROTO; -EBADF; -EINVAL; -ENOMEM.
  */
-IPCF_API ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender,
-                                int timeout_ms);
+IPCF_API ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, int timeout_ms,
+                                ipcf_peer_info *ret_sender);
 
 /*
  * ipcf_mbox_undelivered — how many messages sent on h the facility reported
  * undelivered (the mailbox was destroyed before a receiver took them; known
- * once ipcf_mbox_send has failed with -EPIPE). Errors: -EBADF.
+ * once ipcf_mbox_send has failed with -EPIPE).
+ * Errors: -EBADF.
  */
 IPCF_API int64_t ipcf_mbox_undelivered(int h);
 
@@ -1128,24 +1252,33 @@ enum ipcf_mcast_slow {
 };
 
 typedef struct ipcf_mcast_opts {
-        uint32_t size;          /* sizeof(ipcf_mcast_opts), or 0 */
+        uint32_t size;          /* sizeof(ipcf_mcast_opts), or 0; else -EINVAL */
         uint32_t slow;          /* enum ipcf_mcast_slow */
         uint32_t max_msgs;      /* messages queued in the facility (default 1024, max 65536) */
         uint32_t max_msg_size;  /* default 64 KiB, max 256 KiB */
 } ipcf_mcast_opts;
 
-/* ipcf_mcast_create / destroy — as for mailboxes (same name space and
- * errors). Destroy ends every member's handle with reason "group destroyed". */
+/*
+ * ipcf_mcast_create — create the multicast group name (opts may be NULL), as
+ * ipcf_mbox_create (mailboxes and groups share one name space).
+ * Errors: as ipcf_mbox_create().
+ */
 IPCF_API int ipcf_mcast_create(const char *name, const ipcf_mcast_opts *opts);
+
+/*
+ * ipcf_mcast_destroy — destroy it (its creator's uid, or root): every
+ * member's handle ends with reason "group destroyed".
+ * Errors: as ipcf_mbox_destroy().
+ */
 IPCF_API int ipcf_mcast_destroy(const char *name);
 
 /*
- * ipcf_mcast_join — become a member; returns a handle. qos as for
- * ipcf_mbox_open. Errors: as ipcf_mbox_open.
- * ipcf_mcast_leave — stop being a member (the handle is released).
+ * ipcf_mcast_join — become a member; returns a handle (a port-id: poll it
+ * with ipcf_fd(), leave with ipcf_dealloc(); what it sent is still
+ * delivered). qos as for ipcf_mbox_open.
+ * Errors: as ipcf_mbox_open.
  */
 IPCF_API int ipcf_mcast_join(const char *name, const ipcf_qos *qos, int timeout_ms);
-IPCF_API int ipcf_mcast_leave(int h);
 
 /*
  * ipcf_mcast_send — send to every other member. Returns len. The handle's
@@ -1156,15 +1289,17 @@ IPCF_API ssize_t ipcf_mcast_send(int h, const void *buf, size_t len, int timeout
 
 /*
  * ipcf_mcast_recv — the next message from the group, with its sender
- * (stamped; may be NULL). Errors: as ipcf_mbox_recv.
+ * (stamped; may be NULL).
+ * Errors: as ipcf_mbox_recv.
  */
-IPCF_API ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender,
-                                 int timeout_ms);
+IPCF_API ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, int timeout_ms,
+                                 ipcf_peer_info *ret_sender);
 
 /*
  * ipcf_mcast_lost — how many messages the group dropped for this member so
  * far (DROP groups), as far as received: the count arrives in order, before
- * the next message this member gets. Errors: -EBADF.
+ * the next message this member gets.
+ * Errors: -EBADF.
  */
 IPCF_API int64_t ipcf_mcast_lost(int h);
 
@@ -1180,8 +1315,9 @@ typedef struct ipcf_model_entry {
 } ipcf_model_entry;
 
 /*
- * ipcf_model_list — every mailbox and group (*ret allocated, *ret_n entries;
- * free(*ret)). Errors: -ENOMEM, -EHOSTDOWN.
+ * ipcf_model_list — every mailbox and group: *ret allocated (ipcf_free() it;
+ * NULL when none), *ret_n entries.
+ * Errors: -EINVAL a NULL argument; -ENOMEM; -EPROTO; -EHOSTDOWN.
  */
 IPCF_API int ipcf_model_list(ipcf_model_entry **ret, size_t *ret_n);
 

@@ -20,7 +20,7 @@ static void echo_service(void *arg) {
         char buf[4096];
         for (;;) {
                 ipcf_call_req req;
-                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf) - 1, &req, 10000);
+                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf) - 1, 10000, &req);
                 CHECK(n >= 0);
                 if (n == 4 && memcmp(buf, "quit", 4) == 0) {
                         CHECK_OK(ipcf_service_reply(svc, &req, "bye", 3, 1000));
@@ -33,7 +33,7 @@ static void echo_service(void *arg) {
                 buf[n] = '!';
                 CHECK_OK(ipcf_service_reply(svc, &req, buf, (size_t)n + 1, 1000));
         }
-        CHECK_OK(ipcf_service_close(svc));
+        CHECK_OK(ipcf_dealloc(svc, NULL));
 }
 
 TEST(call_roundtrip_and_failure_codes) {
@@ -44,21 +44,22 @@ TEST(call_roundtrip_and_failure_codes) {
         for (int i = 0; i < 1000; i++) {
                 char req[16];
                 int n = snprintf(req, sizeof(req), "n%d", i);
-                CHECK_EQ(ipcf_call("svc.calc", req, (size_t)n, reply, sizeof(reply), 5000), n + 1);
+                CHECK_EQ(ipcf_call("svc.calc", req, (size_t)n, reply, sizeof(reply), 5000, NULL), n + 1);
                 CHECK_MEM(reply, req, (size_t)n);
                 CHECK_EQ(reply[n], '!');
         }
-        CHECK_ERR(ipcf_call("svc.calc", "fail", 4, reply, sizeof(reply), 5000), -EREMOTEIO);
-        CHECK_EQ(ipcf_call_error(), 42);
-        CHECK_ERR(ipcf_call("svc.calc", "abcdef", 6, reply, 3, 5000), -EMSGSIZE);
+        int code = 0;
+        CHECK_ERR(ipcf_call("svc.calc", "fail", 4, reply, sizeof(reply), 5000, &code), -EREMOTEIO);
+        CHECK_EQ(code, 42);
+        CHECK_ERR(ipcf_call("svc.calc", "abcdef", 6, reply, 3, 5000, NULL), -EMSGSIZE);
         /* the channel is still fine after a reply that did not fit */
-        CHECK_EQ(ipcf_call("svc.calc", "ok", 2, reply, sizeof(reply), 5000), 3);
-        CHECK_EQ(ipcf_call("svc.calc", "quit", 4, reply, sizeof(reply), 5000), 3);
+        CHECK_EQ(ipcf_call("svc.calc", "ok", 2, reply, sizeof(reply), 5000, NULL), 3);
+        CHECK_EQ(ipcf_call("svc.calc", "quit", 4, reply, sizeof(reply), 5000, NULL), 3);
         CHECK_EQ(test_wait(s, 5000), 0);
-        CHECK_ERR(ipcf_call("no.such.service", "x", 1, reply, sizeof(reply), 1000), -ENOENT);
-        CHECK_ERR(ipcf_call("svc.calc", "x", 1, reply, sizeof(reply), 0), -EINVAL);
+        CHECK_ERR(ipcf_call("no.such.service", "x", 1, reply, sizeof(reply), 1000, NULL), -ENOENT);
+        CHECK_ERR(ipcf_call("svc.calc", "x", 1, reply, sizeof(reply), 0, NULL), -EINVAL);
         static char big[IPCF_CALL_MAX + 1];
-        CHECK_ERR(ipcf_call("svc.calc", big, sizeof(big), reply, sizeof(reply), 1000), -EMSGSIZE);
+        CHECK_ERR(ipcf_call("svc.calc", big, sizeof(big), reply, sizeof(reply), 1000, NULL), -EMSGSIZE);
         test_daemon_stop(&d);
 }
 
@@ -66,10 +67,10 @@ static void stamp_and_sizes_client(void *arg) {
         (void)arg;
         char reply[64];
         /* claims to be someone else in the payload: the stamp says who it is */
-        CHECK_EQ(ipcf_call("svc.stamp", "I am pid 1, uid 0", 17, reply, sizeof(reply), 5000), 2);
+        CHECK_EQ(ipcf_call("svc.stamp", "I am pid 1, uid 0", 17, reply, sizeof(reply), 5000, NULL), 2);
         static char big[10000];
         memset(big, 'b', sizeof(big));
-        CHECK_EQ(ipcf_call("svc.stamp", big, sizeof(big), reply, sizeof(reply), 5000), 2);
+        CHECK_EQ(ipcf_call("svc.stamp", big, sizeof(big), reply, sizeof(reply), 5000, NULL), 2);
 }
 
 TEST(requests_are_stamped_by_the_facility) {
@@ -78,18 +79,18 @@ TEST(requests_are_stamped_by_the_facility) {
         pid_t c = test_fork(stamp_and_sizes_client, NULL);
         char buf[100];
         ipcf_call_req req;
-        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 17);
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 5000, &req), 17);
         CHECK_EQ(req.from.pid, c);
         CHECK_EQ(req.from.uid, getuid());
         CHECK_OK(ipcf_service_reply(svc, &req, "ok", 2, 1000));
         /* a request larger than the buffer stays queued and says its size */
-        CHECK_ERR(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), -EMSGSIZE);
+        CHECK_ERR(ipcf_service_next(svc, buf, sizeof(buf), 5000, &req), -EMSGSIZE);
         CHECK_EQ(req.len, 10000);
         static char big[10000];
-        CHECK_EQ(ipcf_service_next(svc, big, sizeof(big), &req, 0), 10000);
+        CHECK_EQ(ipcf_service_next(svc, big, sizeof(big), 0, &req), 10000);
         CHECK_OK(ipcf_service_reply(svc, &req, "ok", 2, 1000));
         CHECK_EQ(test_wait(c, 5000), 0);
-        CHECK_OK(ipcf_service_close(svc));
+        CHECK_OK(ipcf_dealloc(svc, NULL));
         test_daemon_stop(&d);
 }
 
@@ -97,10 +98,10 @@ static void impatient_client(void *arg) {
         (void)arg;
         char reply[16];
         uint64_t t0 = test_now_ms();
-        CHECK_ERR(ipcf_call("svc.slow", "work", 4, reply, sizeof(reply), 100), -ETIMEDOUT);
+        CHECK_ERR(ipcf_call("svc.slow", "work", 4, reply, sizeof(reply), 100, NULL), -ETIMEDOUT);
         CHECK(test_now_ms() - t0 >= 100);
         /* the late reply to the cancelled call is dropped, never mistaken for this one */
-        CHECK_EQ(ipcf_call("svc.slow", "next", 4, reply, sizeof(reply), 5000), 4);
+        CHECK_EQ(ipcf_call("svc.slow", "next", 4, reply, sizeof(reply), 5000, NULL), 4);
         CHECK_MEM(reply, "done", 4);
 }
 
@@ -110,7 +111,7 @@ TEST(timeout_cancels_and_the_service_sees_it) {
         pid_t c = test_fork(impatient_client, NULL);
         char buf[16];
         ipcf_call_req req;
-        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 4);
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 5000, &req), 4);
         CHECK_EQ(ipcf_service_cancelled(svc, &req), 0);
         uint64_t t0 = test_now_ms();
         while (!ipcf_service_cancelled(svc, &req) && test_now_ms() - t0 < 5000)
@@ -118,7 +119,7 @@ TEST(timeout_cancels_and_the_service_sees_it) {
         CHECK_EQ(ipcf_service_cancelled(svc, &req), 1);
         CHECK_ERR(ipcf_service_reply(svc, &req, "late", 4, 1000), -ECANCELED);
         ipcf_call_req req2;
-        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req2, 5000), 4);
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 5000, &req2), 4);
         CHECK(req2.id != req.id);
         CHECK_OK(ipcf_service_reply(svc, &req2, "done", 4, 1000));
         CHECK_EQ(test_wait(c, 5000), 0);
@@ -130,7 +131,7 @@ static void dying_service(void *arg) {
         int svc = CHECK_OK(ipcf_service("svc.doomed", NULL));
         char buf[16];
         ipcf_call_req req;
-        CHECK(ipcf_service_next(svc, buf, sizeof(buf), &req, 10000) >= 0);
+        CHECK(ipcf_service_next(svc, buf, sizeof(buf), 10000, &req) >= 0);
         raise(SIGKILL); /* mid-call */
 }
 
@@ -140,7 +141,7 @@ TEST(service_dies_mid_call) {
         test_wait_for_name("svc.doomed", 5000);
         char reply[16];
         uint64_t t0 = test_now_ms();
-        CHECK_ERR(ipcf_call("svc.doomed", "help", 4, reply, sizeof(reply), -1), -ECONNRESET);
+        CHECK_ERR(ipcf_call("svc.doomed", "help", 4, reply, sizeof(reply), -1, NULL), -ECONNRESET);
         printf("     caller learned of the death after %llu ms\n",
                (unsigned long long)(test_now_ms() - t0));
         CHECK(test_now_ms() - t0 < 2000);
@@ -159,7 +160,7 @@ static void *worker(void *arg) {
         for (int i = 0; i < w->count; i++) {
                 char buf[64];
                 ipcf_call_req req;
-                ssize_t n = ipcf_service_next(w->svc, buf, sizeof(buf), &req, 10000);
+                ssize_t n = ipcf_service_next(w->svc, buf, sizeof(buf), 10000, &req);
                 if (n < 0)
                         return (void *)1;
                 if (buf[0] & 1)
@@ -177,7 +178,7 @@ static void *caller(void *arg) {
         int id = (int)(intptr_t)arg;
         for (int i = 0; i < CALLS; i++) {
                 int msg[2] = { id, i }, got[2] = { -1, -1 };
-                if (ipcf_call("svc.mt", msg, sizeof(msg), got, sizeof(got), 10000) != sizeof(got))
+                if (ipcf_call("svc.mt", msg, sizeof(msg), got, sizeof(got), 10000, NULL) != sizeof(got))
                         return (void *)1;
                 if (got[0] != id || got[1] != i)
                         return (void *)2; /* someone else's reply */
@@ -220,7 +221,7 @@ static void counting_caller(void *arg) {
         int id = (int)(intptr_t)arg;
         for (int i = 0; i < ROUNDS; i++) {
                 int got = -1;
-                CHECK_EQ(ipcf_call("svc.fair", &id, sizeof(id), &got, sizeof(got), 10000), sizeof(got));
+                CHECK_EQ(ipcf_call("svc.fair", &id, sizeof(id), &got, sizeof(got), 10000, NULL), sizeof(got));
         }
 }
 
@@ -231,7 +232,7 @@ static int queued_channels(const char *name) {
         int n = 0;
         for (size_t i = 0; i < l->n_flows; i++)
                 n += strcmp(l->flows[i].name, name) == 0 && l->flows[i].queued_ab > 0;
-        ipcf_listing_free(l);
+        ipcf_free(l);
         return n;
 }
 
@@ -251,7 +252,7 @@ TEST_TIMEOUT(callers_are_served_fairly, 60) {
                 ipcf_call_req req[2];
                 int id[2] = { -1, -1 };
                 for (int k = 0; k < 2; k++)
-                        CHECK_EQ(ipcf_service_next(svc, &id[k], sizeof(int), &req[k], 5000), sizeof(int));
+                        CHECK_EQ(ipcf_service_next(svc, &id[k], sizeof(int), 5000, &req[k]), sizeof(int));
                 CHECK(id[0] != id[1]);
                 for (int k = 0; k < 2; k++)
                         CHECK_OK(ipcf_service_reply(svc, &req[k], &id[k], sizeof(int), 5000));
@@ -264,7 +265,7 @@ TEST_TIMEOUT(callers_are_served_fairly, 60) {
 static void caller_of_closing(void *arg) {
         (void)arg;
         char reply[8];
-        ssize_t r = ipcf_call("svc.closing", "x", 1, reply, sizeof(reply), 5000);
+        ssize_t r = ipcf_call("svc.closing", "x", 1, reply, sizeof(reply), 5000, NULL);
         CHECK(r == -EPIPE || r == -ECONNRESET);
 }
 
@@ -277,8 +278,8 @@ TEST(closing_service_ends_pending_calls_and_poll_works) {
         CHECK_EQ(poll(&p, 1, 5000), 1); /* a caller, then its request */
         char buf[8];
         ipcf_call_req req;
-        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 1);
-        CHECK_OK(ipcf_service_close(svc));
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 5000, &req), 1);
+        CHECK_OK(ipcf_dealloc(svc, NULL));
         CHECK_EQ(test_wait(c, 5000), 0);
         test_daemon_stop(&d);
 }
@@ -294,20 +295,20 @@ static void async_client(void *arg) {
         }
         /* wait out of order; the service answers in reverse order */
         for (int i = 2; i >= 0; i--) {
-                CHECK_EQ(ipcf_call_wait(&p[i], 5000), 3);
+                CHECK_EQ(ipcf_call_wait(&p[i], 5000, NULL), 3);
                 CHECK_EQ(r[i][1], '0' + i);
                 CHECK_EQ(r[i][2], '!');
         }
-        CHECK_ERR(ipcf_call_wait(&p[0], 0), -ECANCELED); /* finished: unknown now */
+        CHECK_ERR(ipcf_call_wait(&p[0], 0, NULL), -ECANCELED); /* finished: unknown now */
         CHECK_ERR(ipcf_call_cancel(&p[0]), -ENOENT);
         /* a pending call survives a short wait, then is cancelled */
         ipcf_pending q;
         char rq[16];
         CHECK_OK(ipcf_call_start("svc.async", "hold", 4, rq, sizeof(rq), 5000, &q));
-        CHECK_ERR(ipcf_call_wait(&q, 0), -EAGAIN);
-        CHECK_ERR(ipcf_call_wait(&q, 20), -ETIMEDOUT);
+        CHECK_ERR(ipcf_call_wait(&q, 0, NULL), -EAGAIN);
+        CHECK_ERR(ipcf_call_wait(&q, 20, NULL), -ETIMEDOUT);
         CHECK_OK(ipcf_call_cancel(&q));
-        CHECK_ERR(ipcf_call_wait(&q, 0), -ECANCELED);
+        CHECK_ERR(ipcf_call_wait(&q, 0, NULL), -ECANCELED);
 }
 
 TEST(async_calls_waited_out_of_order_and_cancelled) {
@@ -317,14 +318,14 @@ TEST(async_calls_waited_out_of_order_and_cancelled) {
         ipcf_call_req req[3];
         char buf[3][16];
         for (int i = 0; i < 3; i++)
-                CHECK_EQ(ipcf_service_next(svc, buf[i], sizeof(buf[i]) - 1, &req[i], 5000), 2);
+                CHECK_EQ(ipcf_service_next(svc, buf[i], sizeof(buf[i]) - 1, 5000, &req[i]), 2);
         for (int i = 2; i >= 0; i--) {
                 buf[i][2] = '!';
                 CHECK_OK(ipcf_service_reply(svc, &req[i], buf[i], 3, 1000));
         }
         ipcf_call_req held;
         char hb[8];
-        CHECK_EQ(ipcf_service_next(svc, hb, sizeof(hb), &held, 5000), 4);
+        CHECK_EQ(ipcf_service_next(svc, hb, sizeof(hb), 5000, &held), 4);
         uint64_t t0 = test_now_ms();
         while (!ipcf_service_cancelled(svc, &held) && test_now_ms() - t0 < 5000)
                 usleep(1000);
@@ -352,7 +353,7 @@ static void explicit_cancel_client(void *arg) {
         struct canceller k = { &p };
         pthread_create(&t, NULL, cancel_soon, &k);
         uint64_t t0 = test_now_ms();
-        CHECK_ERR(ipcf_call_wait(&p, 5000), -ECANCELED); /* woken by the other thread */
+        CHECK_ERR(ipcf_call_wait(&p, 5000, NULL), -ECANCELED); /* woken by the other thread */
         CHECK(test_now_ms() - t0 < 2000);
         void *ret;
         pthread_join(t, &ret);
@@ -365,7 +366,7 @@ TEST(explicit_cancel_from_another_thread) {
         pid_t c = test_fork(explicit_cancel_client, NULL);
         ipcf_call_req req;
         char buf[8];
-        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), &req, 5000), 4);
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 5000, &req), 4);
         uint64_t t0 = test_now_ms();
         while (!ipcf_service_cancelled(svc, &req) && test_now_ms() - t0 < 5000)
                 usleep(1000);
@@ -382,7 +383,7 @@ static void serve_until_daemon_dies(void *arg) {
         ipcf_call_req req;
         /* The daemon dies with no caller connected: nothing can ever come, and
          * the service must say so instead of spinning on the hung-up socket. */
-        CHECK_ERR(ipcf_service_next(svc, buf, sizeof(buf), &req, 10000), -EHOSTDOWN);
+        CHECK_ERR(ipcf_service_next(svc, buf, sizeof(buf), 10000, &req), -EHOSTDOWN);
 }
 
 TEST(service_learns_the_daemon_died) {

@@ -102,7 +102,7 @@ static void wait_registered(const char *name) {
                         bool found = false;
                         for (size_t k = 0; k < l->n_names; k++)
                                 found |= !strcmp(l->names[k].name, name);
-                        ipcf_listing_free(l);
+                        ipcf_free(l);
                         if (found)
                                 return;
                 }

@@ -29,7 +29,7 @@ TEST_TIMEOUT(lib_flow_life, 30) {
                 int reg = ipcf_register("lib.echo", NULL);
                 if (reg < 0 || write(pipefd[1], "r", 1) != 1)
                         _exit(1);
-                int port = ipcf_accept(reg, &rq, 5000);
+                int port = ipcf_accept(reg, 5000, &rq);
                 if (port < 0 || strcmp(rq.name, "lib.echo") != 0)
                         _exit(2);
                 char buf[64];
@@ -73,7 +73,7 @@ TEST_TIMEOUT(lib_refuse_and_enoent, 30) {
                 int reg = ipcf_register("lib.no", NULL);
                 if (reg < 0 || write(pipefd[1], "r", 1) != 1)
                         _exit(1);
-                if (ipcf_request_next(reg, &rq, 5000) < 0)
+                if (ipcf_request_next(reg, 5000, &rq) < 0)
                         _exit(2);
                 _exit(ipcf_request_refuse(reg, &rq, "go away") == 0 ? 0 : 3);
         }
@@ -102,7 +102,7 @@ TEST_TIMEOUT(lib_peer_death, 30) {
                         _exit(2);
                 if (write(pipefd[1], "r", 1) != 1)
                         _exit(3);
-                int port = ipcf_accept(reg, NULL, 5000);
+                int port = ipcf_accept(reg, 5000, NULL);
                 if (port < 0)
                         _exit(4);
                 for (;;)
@@ -138,11 +138,11 @@ TEST_TIMEOUT(lib_listing, 30) {
         CHECK(strcmp(l->names[0].name, "lib.listed") == 0);
         CHECK_EQ(l->names[0].pid, getpid());
         CHECK_EQ(l->n_flows, 0);
-        ipcf_listing_free(l);
-        CHECK_OK(ipcf_unregister(reg));
+        ipcf_free(l);
+        CHECK_OK(ipcf_dealloc(reg, NULL));
         CHECK_OK(ipcf_list(&l));
         CHECK_EQ(l->n_names, 0);
-        ipcf_listing_free(l);
+        ipcf_free(l);
         test_daemon_stop(&d);
 }
 
@@ -171,10 +171,10 @@ TEST_TIMEOUT(lib_policy, 30) {
                 /* Only its own registration is visible to it. */
                 if (ipcf_list(&l) < 0 || l->n_names != 1 || strcmp(l->names[0].name, "open.x") != 0)
                         _exit(5);
-                ipcf_listing_free(l);
+                ipcf_free(l);
                 _exit(0);
         }
         CHECK_EQ(test_wait(p, 10000), 0);
-        CHECK_OK(ipcf_unregister(mine));
+        CHECK_OK(ipcf_dealloc(mine, NULL));
         test_daemon_stop(&d);
 }

@@ -19,10 +19,10 @@ static void hello_sender(void *arg) {
         CHECK_EQ(ipcf_dgram_send(ep, "dg.a", "hello", 5, 1000), 5);
         char buf[16];
         ipcf_dgram_src src;
-        CHECK_EQ(ipcf_dgram_recv(ep, buf, sizeof(buf), &src, 5000), 2);
+        CHECK_EQ(ipcf_dgram_recv(ep, buf, sizeof(buf), 5000, &src), 2);
         CHECK_MEM(buf, "hi", 2);
         CHECK(strcmp(src.from.name, "dg.a") == 0); /* the answer comes from the name we sent to */
-        CHECK_OK(ipcf_dgram_close(ep));
+        CHECK_OK(ipcf_dealloc(ep, NULL));
 }
 
 TEST(datagram_stamped_and_answered) {
@@ -31,16 +31,16 @@ TEST(datagram_stamped_and_answered) {
         pid_t c = test_fork(hello_sender, NULL);
         char buf[16];
         ipcf_dgram_src src;
-        CHECK_EQ(ipcf_dgram_recv(ep, buf, sizeof(buf), &src, 5000), 5);
+        CHECK_EQ(ipcf_dgram_recv(ep, buf, sizeof(buf), 5000, &src), 5);
         CHECK_MEM(buf, "hello", 5);
         CHECK_EQ(src.from.pid, c);
         CHECK_EQ(src.from.uid, getuid());
         CHECK_EQ(ipcf_dgram_answer(ep, &src, "hi", 2, 1000), 2);
         CHECK_EQ(test_wait(c, 5000), 0);
-        CHECK_ERR(ipcf_dgram_recv(ep, buf, sizeof(buf), &src, 0), -EAGAIN);
-        CHECK_ERR(ipcf_dgram_recv(ep, buf, sizeof(buf), &src, 30), -ETIMEDOUT);
-        CHECK_OK(ipcf_dgram_close(ep));
-        CHECK_ERR(ipcf_dgram_close(ep), -EBADF);
+        CHECK_ERR(ipcf_dgram_recv(ep, buf, sizeof(buf), 0, &src), -EAGAIN);
+        CHECK_ERR(ipcf_dgram_recv(ep, buf, sizeof(buf), 30, &src), -ETIMEDOUT);
+        CHECK_OK(ipcf_dealloc(ep, NULL));
+        CHECK_ERR(ipcf_dealloc(ep, NULL), -EBADF);
         test_daemon_stop(&d);
 }
 
@@ -67,15 +67,15 @@ TEST(full_queue_drops_are_counted_and_listed) {
         for (size_t i = 0; i < l->n_flows; i++)
                 if (strcmp(l->flows[i].name, "dg.sink") == 0)
                         listed += l->flows[i].drops;
-        ipcf_listing_free(l);
+        ipcf_free(l);
         CHECK_EQ(listed, 2);
         /* nothing lost of what was accepted */
         for (int i = 0; i < sent; i++)
-                CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), NULL, 1000), sizeof(buf));
-        CHECK_ERR(ipcf_dgram_recv(rx, buf, sizeof(buf), NULL, 0), -EAGAIN);
+                CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), 1000, NULL), sizeof(buf));
+        CHECK_ERR(ipcf_dgram_recv(rx, buf, sizeof(buf), 0, NULL), -EAGAIN);
         CHECK_EQ(ipcf_dgram_send(tx, "dg.sink", buf, 10, 0), 10); /* room again */
-        CHECK_ERR(ipcf_dgram_recv(rx, buf, 5, NULL, 1000), -EMSGSIZE);
-        CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), NULL, 0), 10);
+        CHECK_ERR(ipcf_dgram_recv(rx, buf, 5, 1000, NULL), -EMSGSIZE);
+        CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), 0, NULL), 10);
         static char huge[300000];
         CHECK_ERR(ipcf_dgram_send(tx, "dg.sink", huge, sizeof(huge), 0), -EMSGSIZE);
         test_daemon_stop(&d);
@@ -101,7 +101,7 @@ TEST(several_senders_none_lost_each_in_order) {
         for (int n = 0; n < 600; n++) {
                 int msg[2];
                 ipcf_dgram_src src;
-                CHECK_EQ(ipcf_dgram_recv(rx, msg, sizeof(msg), &src, 5000), sizeof(msg));
+                CHECK_EQ(ipcf_dgram_recv(rx, msg, sizeof(msg), 5000, &src), sizeof(msg));
                 CHECK(msg[0] >= 0 && msg[0] < 3);
                 CHECK_EQ(msg[1], next[msg[0]]);
                 next[msg[0]]++;
@@ -121,10 +121,10 @@ TEST(wrong_kind_of_name_is_refused) {
         int tx = CHECK_OK(ipcf_dgram_open(NULL, NULL));
         CHECK_ERR(ipcf_dgram_send(tx, "kind.svc", "x", 1, 1000), -ECONNREFUSED);
         char r[8];
-        CHECK_ERR(ipcf_call("kind.dg", "x", 1, r, sizeof(r), 1000), -ECONNREFUSED);
+        CHECK_ERR(ipcf_call("kind.dg", "x", 1, r, sizeof(r), 1000, NULL), -ECONNREFUSED);
         CHECK_ERR(ipcf_dgram_send(tx, "kind.none", "x", 1, 1000), -ENOENT);
-        CHECK_OK(ipcf_service_close(svc));
-        CHECK_OK(ipcf_dgram_close(rx));
+        CHECK_OK(ipcf_dealloc(svc, NULL));
+        CHECK_OK(ipcf_dealloc(rx, NULL));
         test_daemon_stop(&d);
 }
 
@@ -132,7 +132,7 @@ static void short_lived_receiver(void *arg) {
         (void)arg;
         int rx = CHECK_OK(ipcf_dgram_open("dg.gone", NULL));
         char buf[8];
-        CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), NULL, 5000), 1);
+        CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), 5000, NULL), 1);
         raise(SIGKILL);
 }
 
@@ -161,6 +161,6 @@ TEST(endpoint_is_pollable) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
         CHECK_EQ(poll(&p, 1, 5000), 1);
         char buf[4];
-        CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), NULL, 1000), 1);
+        CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), 1000, NULL), 1);
         test_daemon_stop(&d);
 }

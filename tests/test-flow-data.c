@@ -403,18 +403,18 @@ TEST(zero_copy_reserve_commit_peek_release) {
         int a, b;
         pair(NULL, &a, &b);
         void *w;
-        CHECK_OK(ipcf_reserve(a, 1000, &w, 0));
+        CHECK_OK(ipcf_reserve(a, 1000, 0, &w));
         test_fill(w, 600, 3);
         CHECK_OK(ipcf_commit(a, 600));
         CHECK_ERR(ipcf_commit(a, 1), -EINVAL);
         const void *r;
-        CHECK_EQ(ipcf_peek(b, &r, 0), 600);
+        CHECK_EQ(ipcf_peek(b, 0, &r), 600);
         static uint8_t want[600];
         test_fill(want, 600, 3);
         CHECK_MEM(r, want, 600);
         CHECK_OK(ipcf_release(b));
         CHECK_ERR(ipcf_release(b), -EINVAL);
-        CHECK_ERR(ipcf_peek(b, &r, 0), -EAGAIN);
+        CHECK_ERR(ipcf_peek(b, 0, &r), -EAGAIN);
 }
 
 struct thr {

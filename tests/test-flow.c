@@ -50,7 +50,7 @@ TEST(register_alloc_accept_roundtrip) {
         struct client_args a = { "svc.echo", "hello by name", NULL };
         pid_t c = test_fork(client_echo, &a);
         ipcf_request req;
-        int port = CHECK_OK(ipcf_accept(reg, &req, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, &req));
         CHECK_EQ(req.from.pid, c);
         CHECK_EQ(req.from.uid, getuid());
         CHECK(strcmp(req.name, "svc.echo") == 0);
@@ -68,8 +68,8 @@ TEST(register_alloc_accept_roundtrip) {
         CHECK_EQ(peer.pid, c);
         CHECK_EQ(test_wait(c, 5000), 0);
         CHECK_OK(ipcf_dealloc(port, NULL));
-        CHECK_OK(ipcf_unregister(reg));
-        CHECK_ERR(ipcf_unregister(reg), -EBADF);
+        CHECK_OK(ipcf_dealloc(reg, NULL));
+        CHECK_ERR(ipcf_dealloc(reg, NULL), -EBADF);
         test_daemon_stop(&d);
 }
 
@@ -87,7 +87,7 @@ TEST(qos_travels_through_the_facility) {
         struct client_args a = { "svc.qos", "streamed", &q };
         pid_t c = test_fork(client_echo, &a);
         ipcf_request req;
-        CHECK_OK(ipcf_request_next(reg, &req, 5000));
+        CHECK_OK(ipcf_request_next(reg, 5000, &req));
         CHECK_EQ(req.qos.mode, IPCF_MODE_STREAM);
         CHECK_EQ(req.qos.max_msg_size, 8192);
         CHECK_EQ(req.qos.full, IPCF_FULL_FAIL);
@@ -120,7 +120,7 @@ TEST(refusal_carries_the_reason) {
         int reg = CHECK_OK(ipcf_register("svc.printer", NULL));
         pid_t c = test_fork(client_expect_refusal, "svc.printer");
         ipcf_request req;
-        CHECK_OK(ipcf_request_next(reg, &req, 5000));
+        CHECK_OK(ipcf_request_next(reg, 5000, &req));
         CHECK_OK(ipcf_request_refuse(reg, &req, "printer out of paper"));
         CHECK_EQ(test_wait(c, 5000), 0);
         test_daemon_stop(&d);
@@ -145,15 +145,15 @@ TEST(timeouts_of_each_kind) {
         start(NULL);
         int reg = CHECK_OK(ipcf_register("svc.slow", NULL));
         ipcf_request req;
-        CHECK_ERR(ipcf_request_next(reg, &req, 0), -EAGAIN);
+        CHECK_ERR(ipcf_request_next(reg, 0, &req), -EAGAIN);
         uint64_t t0 = test_now_ms();
-        CHECK_ERR(ipcf_accept(reg, &req, 50), -ETIMEDOUT);
+        CHECK_ERR(ipcf_accept(reg, 50, &req), -ETIMEDOUT);
         CHECK(test_now_ms() - t0 >= 50);
         /* nobody decides: the allocation times out, and the request is withdrawn */
         t0 = test_now_ms();
         CHECK_ERR(ipcf_alloc("svc.slow", NULL, 200, NULL), -ETIMEDOUT);
         CHECK(test_now_ms() - t0 >= 200);
-        CHECK_OK(ipcf_request_next(reg, &req, 1000));
+        CHECK_OK(ipcf_request_next(reg, 1000, &req));
         CHECK_ERR(ipcf_request_accept(reg, &req), -ECANCELED);
         test_daemon_stop(&d);
 }
@@ -171,7 +171,7 @@ TEST(registration_fd_readable_when_request_pending) {
         CHECK_EQ(poll(&p, 1, 0), 0);
         pid_t c = test_fork(client_expect_ok, "svc.poll");
         CHECK_EQ(poll(&p, 1, 5000), 1);
-        CHECK_OK(ipcf_accept(reg, NULL, 0));
+        CHECK_OK(ipcf_accept(reg, 0, NULL));
         CHECK_EQ(poll(&p, 1, 0), 0);
         CHECK_EQ(test_wait(c, 5000), 0);
         test_daemon_stop(&d);
@@ -187,8 +187,8 @@ TEST(flows_spread_among_registrants) {
         int n1 = 0, n2 = 0;
         uint64_t t0 = test_now_ms();
         while (n1 + n2 < 4 && test_now_ms() - t0 < 5000) {
-                n1 += ipcf_accept(r1, NULL, 10) >= 0;
-                n2 += ipcf_accept(r2, NULL, 10) >= 0;
+                n1 += ipcf_accept(r1, 10, NULL) >= 0;
+                n2 += ipcf_accept(r2, 10, NULL) >= 0;
         }
         CHECK_EQ(n1 + n2, 4);
         CHECK(n1 >= 1 && n2 >= 1);
@@ -223,11 +223,11 @@ TEST(access_denied_to_another_user) {
         int pub = CHECK_OK(ipcf_register("svc.public", NULL));
         pid_t c = test_fork(as_nobody_try, NULL);
         ipcf_request req;
-        int port = CHECK_OK(ipcf_accept(pub, &req, 5000));
+        int port = CHECK_OK(ipcf_accept(pub, 5000, &req));
         CHECK_EQ(req.from.uid, 65534); /* stamped by the facility */
         CHECK_EQ(test_wait(c, 5000), 0);
         CHECK_OK(ipcf_dealloc(port, NULL));
-        CHECK_OK(ipcf_unregister(priv));
+        CHECK_OK(ipcf_dealloc(priv, NULL));
         test_daemon_stop(&d);
 }
 
@@ -266,7 +266,7 @@ static unsigned daemon_flows(void) {
         ipcf_listing *l;
         CHECK_OK(ipcf_list(&l));
         unsigned n = (unsigned)l->n_flows;
-        ipcf_listing_free(l);
+        ipcf_free(l);
         return n;
 }
 
@@ -274,7 +274,7 @@ TEST(kill_9_writer_mid_transfer) {
         start(NULL);
         int reg = CHECK_OK(ipcf_register("svc.victim", NULL));
         pid_t c = test_fork(endless_writer, "svc.victim");
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         static char buf[4096];
         for (int i = 0; i < 1000; i++)
                 CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 1024);
@@ -312,7 +312,7 @@ TEST(kill_9_reader_mid_transfer) {
         start(NULL);
         int reg = CHECK_OK(ipcf_register("svc.victim2", NULL));
         pid_t c = test_fork(endless_reader, "svc.victim2");
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         for (int i = 0; i < 1000; i++)
                 CHECK_EQ(ipcf_write(port, "data", 4, 5000), 4);
         kill(c, SIGKILL);
@@ -339,7 +339,7 @@ TEST(daemon_killed_clients_get_clear_errors) {
                 CHECK_EQ(ipcf_write(port, "after", 5, 5000), 5);
                 _exit(0);
         }
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         test_daemon_kill(&d);
         CHECK_EQ(ipcf_write(port, "still", 5, 5000), 5);
         char buf[16];
@@ -352,7 +352,7 @@ TEST(daemon_killed_clients_get_clear_errors) {
         CHECK_ERR(ipcf_alloc("svc.orphan", NULL, 5000, NULL), -EHOSTDOWN);
         CHECK_ERR(ipcf_register("svc.new", NULL), -EHOSTDOWN);
         ipcf_request req;
-        CHECK_ERR(ipcf_request_next(reg, &req, 5000), -EHOSTDOWN);
+        CHECK_ERR(ipcf_request_next(reg, 5000, &req), -EHOSTDOWN);
         CHECK(test_now_ms() - t0 < 1000);
         CHECK_OK(ipcf_dealloc(port, NULL));
         test_daemon_stop(&d);
@@ -382,7 +382,7 @@ TEST_TIMEOUT(thousand_concurrent_flows, 120) {
         pid_t c = test_fork(many_allocs, NULL);
         static int ports[MANY];
         for (int i = 0; i < MANY; i++)
-                ports[i] = CHECK_OK(ipcf_accept(reg, NULL, 10000));
+                ports[i] = CHECK_OK(ipcf_accept(reg, 10000, NULL));
         CHECK_EQ(daemon_flows(), MANY);
         /* requests are served in order: flow i carries i; answer 2i */
         for (int i = 0; i < MANY; i++) {
@@ -422,7 +422,7 @@ TEST_TIMEOUT(one_gib_stream_with_checksum, 300) {
         start(NULL);
         int reg = CHECK_OK(ipcf_register("svc.bulk", NULL));
         pid_t c = test_fork(gib_sender, NULL);
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         static uint8_t buf[CHUNK], want[CHUNK];
         uint64_t h = 0, expect = 0, total = 0;
         uint64_t t0 = test_now_ns();
@@ -451,7 +451,7 @@ static int prefork_reg;
 static void prefork_worker(void *arg) {
         (void)arg;
         ipcf_request req;
-        int port = CHECK_OK(ipcf_accept(prefork_reg, &req, 5000));
+        int port = CHECK_OK(ipcf_accept(prefork_reg, 5000, &req));
         char buf[16];
         ssize_t n = CHECK_OK(ipcf_read(port, buf, sizeof(buf), 5000));
         CHECK_EQ(ipcf_write(port, buf, (size_t)n, 5000), n);
@@ -483,7 +483,7 @@ TEST(ring_memory_is_charged_to_the_requester) {
         start("[limits]\nring_bytes_per_user = 3M\n");
         int reg = CHECK_OK(ipcf_register("svc.mem", NULL));
         pid_t c = test_fork(client_expect_ok, "svc.mem");
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         CHECK_EQ(test_wait(c, 5000), 0);
         /* the first flow still holds its charge until both sides are gone */
         ipcf_qos q;
@@ -497,7 +497,7 @@ TEST(ring_memory_is_charged_to_the_requester) {
                 CHECK_OK(ipcf_dealloc(p2, "ok"));
                 _exit(0);
         }
-        CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        CHECK_OK(ipcf_accept(reg, 5000, NULL));
         CHECK_EQ(test_wait(c2, 5000), 0);
         CHECK_OK(ipcf_dealloc(port, NULL));
         test_daemon_stop(&d);

@@ -40,7 +40,7 @@ static int find_entry(const char *name, ipcf_group_entry *ret) {
                         *ret = v[i];
                         r = 0;
                 }
-        free(v);
+        ipcf_free(v);
         return r;
 }
 
@@ -103,8 +103,8 @@ TEST_TIMEOUT(create_join_read_write, 20) {
         ipcf_peer_info who[4];
         CHECK_EQ(ipcf_group_members("g.basic", who, 4), 1);
         CHECK_EQ(who[0].pid, getpid());
-        CHECK_OK(ipcf_group_exit(g));
-        CHECK_ERR(ipcf_group_exit(g), -EBADF);
+        CHECK_OK(ipcf_dealloc(g, NULL));
+        CHECK_ERR(ipcf_dealloc(g, NULL), -EBADF);
         CHECK_ERR(ipcf_group_read(g, 0, back, 1), -EBADF);
         CHECK_OK(ipcf_group_dissolve("g.basic"));
         CHECK_ERR(find_entry("g.basic", &e), -ENOENT); /* no member left: reclaimed */
@@ -130,7 +130,7 @@ TEST_TIMEOUT(write_past_end_refused, 20) {
         char back[64];
         CHECK_EQ(ipcf_group_read(g, 4096 - 64, back, 64), 64);
         CHECK_MEM(back, buf, 64);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -206,7 +206,7 @@ TEST_TIMEOUT(membership_enforced, 30) {
         char x;
         CHECK_EQ(ipcf_group_read(g, 0, &x, 1), 1);
         CHECK_EQ(x, 'x');
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -238,7 +238,7 @@ TEST_TIMEOUT(lock_holder_dies, 20) {
         CHECK_ERR(ipcf_group_consistent(g), -EINVAL);
         CHECK_OK(ipcf_group_unlock(g));
         CHECK_ERR(ipcf_group_unlock(g), -EPERM);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -251,7 +251,7 @@ TEST_TIMEOUT(lock_not_repaired, 20) {
         CHECK_EQ(ipcf_group_lock(g, 0), IPCF_GROUP_INCONSISTENT);
         CHECK_OK(ipcf_group_unlock(g));
         CHECK_ERR(ipcf_group_lock(g, 0), -ENOTRECOVERABLE);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -287,7 +287,7 @@ TEST_TIMEOUT(lock_timeouts, 20) {
         CHECK_ERR(ipcf_group_lock(g, 0), -EDEADLK);
         CHECK_OK(ipcf_group_unlock(g));
         CHECK_EQ(test_wait(c, 5000), 0);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -317,7 +317,7 @@ TEST_TIMEOUT(resize_while_writing, 30) {
         CHECK_OK(ipcf_group_create("g.resize", 4096, NULL));
         int g = CHECK_OK(ipcf_group_join("g.resize"));
         CHECK_EQ(ipcf_group_write(g, 100, "keep", 4), 4);
-        int fd = CHECK_OK(ipcf_group_fd(g));
+        int fd = CHECK_OK(ipcf_fd(g));
         CHECK(!fd_readable(fd, 0));
         pid_t c = test_fork(resize_writer, NULL);
         uint64_t t_end = test_now_ms() + 1200;
@@ -350,7 +350,7 @@ TEST_TIMEOUT(resize_while_writing, 30) {
         CHECK_OK(find_entry("g.resize", &e));
         CHECK_EQ(e.size, 8192);
         CHECK(e.generation > 2 * rounds);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -374,7 +374,7 @@ TEST_TIMEOUT(resize_raw_pointers, 20) {
         CHECK_OK(ipcf_group_ptr(g, &p, &size));
         CHECK_EQ(size, 16384);
         CHECK_OK(ipcf_group_resize("g.raw", 4096));
-        CHECK(fd_readable(ipcf_group_fd(g), 1000));
+        CHECK(fd_readable(ipcf_fd(g), 1000));
         ((volatile char *)p)[8192] = 'S'; /* stale: past the new size, no fault */
         CHECK_EQ(ipcf_group_remap(g), 1);
         CHECK_OK(ipcf_group_ptr(g, &p, &size));
@@ -395,7 +395,7 @@ TEST_TIMEOUT(resize_raw_pointers, 20) {
         CHECK_OK(ipcf_group_ptr(g, &p, &size));
         CHECK_EQ(size, 16384);
         CHECK_EQ(((char *)p)[100], 'P');
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -405,7 +405,7 @@ static void mapped_member(void *arg) {
         if (g < 0)
                 _exit(1);
         (void)!write(pipefd[1], "J", 1);
-        if (!fd_readable(ipcf_group_fd(g), 5000))
+        if (!fd_readable(ipcf_fd(g), 5000))
                 _exit(2);
         char x;
         if (ipcf_group_read(g, 0, &x, 1) != -EIDRM || ipcf_group_write(g, 0, &x, 1) != -EIDRM ||
@@ -442,14 +442,14 @@ TEST_TIMEOUT(dissolve_while_mapped, 20) {
                         dissolved = (int)i;
         CHECK(dissolved >= 0);
         CHECK_EQ(v[dissolved].members, 2);
-        free(v);
-        CHECK_OK(ipcf_group_exit(g));
+        ipcf_free(v);
+        CHECK_OK(ipcf_dealloc(g, NULL));
         CHECK_EQ(write(to_child[1], "E", 1), 1);
         CHECK_EQ(test_wait(c, 5000), 0);
         /* Both gone: only the new group is left. */
         for (int i = 0; i < 100; i++) {
                 CHECK_OK(ipcf_group_list(&v, &n));
-                free(v);
+                ipcf_free(v);
                 if (n == 1)
                         break;
                 usleep(10000);
@@ -514,7 +514,7 @@ TEST_TIMEOUT(bbuf_full_capacity, 20) {
                 CHECK_EQ(ipcf_bbuf_get(g, 64, out, sizeof(out), 0), lap % 7);
         }
         CHECK_EQ(put_n, got_n);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -554,7 +554,7 @@ TEST_TIMEOUT(bbuf_blocking_wakeups, 20) {
         CHECK(test_now_ms() - t0 >= 80);
         CHECK_MEM(out, "hello", 5);
         CHECK_EQ(test_wait(c, 5000), 0);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -652,7 +652,7 @@ TEST_TIMEOUT(bbuf_many_producers_consumers, 60) {
         CHECK_EQ(bytes, 0);
         printf("  %u items through 4 KiB in %llu ms\n", MP_PRODUCERS * MP_ITEMS,
                (unsigned long long)(test_now_ms() - t0));
-        CHECK_OK(ipcf_group_exit(mp_group));
+        CHECK_OK(ipcf_dealloc(mp_group, NULL));
         test_daemon_stop(&d);
 }
 
@@ -661,14 +661,14 @@ TEST_TIMEOUT(bbuf_many_producers_consumers, 60) {
 static ssize_t fresh_get(void *out, size_t cap) {
         int h = ipcf_group_join("g.bad");
         ssize_t r = h < 0 ? h : ipcf_bbuf_get(h, 0, out, cap, 0);
-        ipcf_group_exit(h);
+        ipcf_dealloc(h, NULL);
         return r;
 }
 
 static ssize_t fresh_put(const void *buf, size_t len) {
         int h = ipcf_group_join("g.bad");
         ssize_t r = h < 0 ? h : ipcf_bbuf_put(h, 0, buf, len, 0);
-        ipcf_group_exit(h);
+        ipcf_dealloc(h, NULL);
         return r;
 }
 
@@ -717,7 +717,7 @@ TEST_TIMEOUT(bbuf_corrupt, 20) {
         CHECK_ERR(ipcf_bbuf_get(g, 1024, out, sizeof(out), 0), -EPROTO);
         CHECK_OK(ipcf_group_dissolve("g.bad"));
         CHECK_ERR(ipcf_bbuf_put(g, 0, "x", 1, 0), -EIDRM);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -910,7 +910,7 @@ TEST_TIMEOUT(protocol_violations, 20) {
         /* The daemon is unharmed. */
         CHECK_OK(ipcf_group_create("g.p", 4096, NULL));
         int g = CHECK_OK(ipcf_group_join("g.p"));
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }
 
@@ -968,7 +968,7 @@ static int exit_g;
 
 static void *exit_later(void *arg) {
         usleep(100000);
-        ipcf_group_exit(exit_g);
+        ipcf_dealloc(exit_g, NULL);
         return NULL;
 }
 
@@ -1016,13 +1016,13 @@ TEST_TIMEOUT(join_exit_churn, 30) {
         CHECK(before > 0);
         for (int i = 0; i < 200; i++) {
                 int h = CHECK_OK(ipcf_group_join("g.churn"));
-                CHECK_OK(ipcf_group_exit(h));
+                CHECK_OK(ipcf_dealloc(h, NULL));
         }
         for (int i = 0; i < 10; i++)
                 CHECK_EQ(test_wait(test_fork(join_and_die, NULL), 5000), 128 + SIGKILL);
         CHECK_OK(wait_members("g.churn", 1));
         CHECK_EQ(daemon_fds(), before);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         CHECK_OK(ipcf_group_dissolve("g.churn"));
         ipcf_group_entry e;
         CHECK_ERR(find_entry("g.churn", &e), -ENOENT);
@@ -1076,6 +1076,6 @@ TEST_TIMEOUT(hostile_control_page, 20) {
         atomic_fetch_add(&c->gen, 1);
         CHECK_ERR(ipcf_group_write(g, 0, "x", 1), -ERANGE);
         munmap(c, GRPSHM_CTL_SIZE);
-        CHECK_OK(ipcf_group_exit(g));
+        CHECK_OK(ipcf_dealloc(g, NULL));
         test_daemon_stop(&d);
 }

@@ -23,52 +23,52 @@ TEST(send_receive_stamped_with_receipt) {
         CHECK_ERR(ipcf_mbox_create("box.a", NULL), -EEXIST);
         int rx = CHECK_OK(ipcf_mbox_open("box.a", IPCF_MBOX_RECV, NULL, 2000));
         int tx = CHECK_OK(ipcf_mbox_open("box.a", IPCF_MBOX_SEND, NULL, 2000));
-        CHECK_EQ(ipcf_mbox_send(tx, "hello", 5, NULL, 1000), 5);
+        CHECK_EQ(ipcf_mbox_send(tx, "hello", 5, 1000, NULL), 5);
         char buf[64];
         ipcf_peer_info from;
-        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), &from, 1000), 5);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 1000, &from), 5);
         CHECK_MEM(buf, "hello", 5);
         CHECK_EQ(from.pid, getpid());
         CHECK_EQ(from.uid, getuid());
         /* An empty message is a message. */
-        CHECK_EQ(ipcf_mbox_send(tx, "", 0, NULL, 1000), 0);
-        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 0);
+        CHECK_EQ(ipcf_mbox_send(tx, "", 0, 1000, NULL), 0);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 1000, NULL), 0);
         /* A receipt: sent, then taken by the receiver (another thread would
          * do; here the receiver reads once the receipt's wait times out). */
         ipcf_receipt rc;
-        CHECK_ERR(ipcf_mbox_send(tx, "r1", 2, &rc, 100), -ETIMEDOUT);
-        CHECK_ERR(ipcf_mbox_receipt(tx, &rc, 0), -EAGAIN);
-        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 2);
+        CHECK_ERR(ipcf_mbox_send(tx, "r1", 2, 100, &rc), -ETIMEDOUT);
+        CHECK_ERR(ipcf_mbox_receipt(tx, 0, &rc), -EAGAIN);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 1000, NULL), 2);
         /* ...and its receipt comes later. */
-        CHECK_OK(ipcf_mbox_receipt(tx, &rc, 2000));
+        CHECK_OK(ipcf_mbox_receipt(tx, 2000, &rc));
         CHECK_EQ(rc.seq, 3);
         CHECK_EQ(rc.receiver, getpid());
         /* Asynchronous receipts: send now, collect later, each once. */
         uint64_t seq;
         for (int i = 0; i < 10; i++) {
-                CHECK_EQ(ipcf_mbox_send_async(tx, "s", 1, &seq, 1000), 1);
+                CHECK_EQ(ipcf_mbox_send_async(tx, "s", 1, 1000, &seq), 1);
                 CHECK_EQ(seq, 4 + i);
         }
         for (int i = 0; i < 10; i++)
-                CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 1);
+                CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 1000, NULL), 1);
         uint32_t seen = 0;
         for (int i = 0; i < 10; i++) {
-                CHECK_OK(ipcf_mbox_receipt(tx, &rc, 2000));
+                CHECK_OK(ipcf_mbox_receipt(tx, 2000, &rc));
                 CHECK(rc.seq >= 4 && rc.seq < 14 && !(seen & (1u << (rc.seq - 4))));
                 seen |= 1u << (rc.seq - 4);
         }
-        CHECK_ERR(ipcf_mbox_receipt(tx, &rc, 50), -ETIMEDOUT);
-        CHECK_ERR(ipcf_mbox_receipt(tx, NULL, 0), -EINVAL);
+        CHECK_ERR(ipcf_mbox_receipt(tx, 50, &rc), -ETIMEDOUT);
+        CHECK_ERR(ipcf_mbox_receipt(tx, 0, NULL), -EINVAL);
         /* cap too small: the message stays */
-        CHECK_EQ(ipcf_mbox_send(tx, "abcdef", 6, NULL, 1000), 6);
-        CHECK_ERR(ipcf_mbox_recv(rx, buf, 3, NULL, 1000), -EMSGSIZE);
-        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 6);
+        CHECK_EQ(ipcf_mbox_send(tx, "abcdef", 6, 1000, NULL), 6);
+        CHECK_ERR(ipcf_mbox_recv(rx, buf, 3, 1000, NULL), -EMSGSIZE);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 1000, NULL), 6);
         /* A handle is pollable: readable exactly when a message waits. */
         struct pollfd p = { .fd = CHECK_OK(ipcf_fd(rx)), .events = POLLIN };
         CHECK_EQ(poll(&p, 1, 0), 0);
-        CHECK_EQ(ipcf_mbox_send(tx, "p", 1, NULL, 1000), 1);
+        CHECK_EQ(ipcf_mbox_send(tx, "p", 1, 1000, NULL), 1);
         CHECK_EQ(poll(&p, 1, 2000), 1);
-        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 0), 1);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 0, NULL), 1);
         CHECK_EQ(poll(&p, 1, 0), 0);
         CHECK_OK(ipcf_dealloc(rx, NULL));
         CHECK_OK(ipcf_dealloc(tx, NULL));
@@ -80,7 +80,7 @@ TEST(send_receive_stamped_with_receipt) {
 static void receiver_echo_one(void *arg) {
         int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
         char buf[64];
-        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 5000), 3);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 5000, NULL), 3);
         usleep(200 * 1000);
 }
 
@@ -90,7 +90,7 @@ TEST(receipt_names_the_receiver) {
         int tx = CHECK_OK(ipcf_mbox_open("box.rc", IPCF_MBOX_SEND, NULL, 2000));
         pid_t c = test_fork(receiver_echo_one, "box.rc");
         ipcf_receipt rc;
-        CHECK_EQ(ipcf_mbox_send(tx, "abc", 3, &rc, 5000), 3);
+        CHECK_EQ(ipcf_mbox_send(tx, "abc", 3, 5000, &rc), 3);
         CHECK_EQ(rc.receiver, c);
         CHECK_EQ(rc.seq, 1);
         CHECK_EQ(test_wait(c, 5000), 0);
@@ -107,9 +107,9 @@ TEST(timeouts_and_bad_arguments) {
         CHECK_ERR(ipcf_mbox_open("box.t", 3, NULL, 1000), -EINVAL);
         CHECK_ERR(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, NULL, 0), -EINVAL);
         int rx = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_RECV, NULL, 2000));
-        CHECK_ERR(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 0), -EAGAIN);
+        CHECK_ERR(ipcf_mbox_recv(rx, buf, sizeof(buf), 0, NULL), -EAGAIN);
         uint64_t t0 = test_now_ms();
-        CHECK_ERR(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 100), -ETIMEDOUT);
+        CHECK_ERR(ipcf_mbox_recv(rx, buf, sizeof(buf), 100, NULL), -ETIMEDOUT);
         CHECK(test_now_ms() - t0 >= 90);
         CHECK_OK(ipcf_dealloc(rx, NULL));
         /* No receiver: the mailbox holds 2, then the sender's own queue fills
@@ -118,27 +118,27 @@ TEST(timeouts_and_bad_arguments) {
         ipcf_qos_init(&q);
         q.max_msgs = 2;
         int tx = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, &q, 2000));
-        CHECK_ERR(ipcf_mbox_send(tx, "123456789", 9, NULL, 1000), -EMSGSIZE);
+        CHECK_ERR(ipcf_mbox_send(tx, "123456789", 9, 1000, NULL), -EMSGSIZE);
         int sent = 0;
-        while (ipcf_mbox_send(tx, "x", 1, NULL, 200) == 1)
+        while (ipcf_mbox_send(tx, "x", 1, 200, NULL) == 1)
                 sent++;
         CHECK_EQ(sent, 4); /* 2 in the mailbox, 2 in the sender's queue */
-        CHECK_ERR(ipcf_mbox_send(tx, "x", 1, NULL, 0), -EAGAIN);
+        CHECK_ERR(ipcf_mbox_send(tx, "x", 1, 0, NULL), -EAGAIN);
         q.full = IPCF_FULL_FAIL;
         int tx2 = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, &q, 2000));
-        CHECK_EQ(ipcf_mbox_send(tx2, "y", 1, NULL, 1000), 1);
-        CHECK_EQ(ipcf_mbox_send(tx2, "y", 1, NULL, 1000), 1);
-        CHECK_ERR(ipcf_mbox_send(tx2, "y", 1, NULL, 1000), -EAGAIN);
+        CHECK_EQ(ipcf_mbox_send(tx2, "y", 1, 1000, NULL), 1);
+        CHECK_EQ(ipcf_mbox_send(tx2, "y", 1, 1000, NULL), 1);
+        CHECK_ERR(ipcf_mbox_send(tx2, "y", 1, 1000, NULL), -EAGAIN);
         /* A receipt nobody can give in time. */
         ipcf_receipt rc;
-        CHECK_ERR(ipcf_mbox_send(tx2, "z", 1, &rc, 50), -EAGAIN);
+        CHECK_ERR(ipcf_mbox_send(tx2, "z", 1, 50, &rc), -EAGAIN);
         /* Bad handles. */
-        CHECK_ERR(ipcf_mbox_send(9999, "x", 1, NULL, 0), -EBADF);
-        CHECK_ERR(ipcf_mbox_recv(9999, buf, 1, NULL, 0), -EBADF);
+        CHECK_ERR(ipcf_mbox_send(9999, "x", 1, 0, NULL), -EBADF);
+        CHECK_ERR(ipcf_mbox_recv(9999, buf, 1, 0, NULL), -EBADF);
         /* A receiver takes the backlog, in order per sender. */
         rx = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_RECV, NULL, 2000));
         int got = 0;
-        while (ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 500) == 1)
+        while (ipcf_mbox_recv(rx, buf, sizeof(buf), 500, NULL) == 1)
                 got++;
         CHECK_EQ(got, 6);
         test_daemon_stop(&d);
@@ -154,9 +154,9 @@ TEST(exclusive_mailbox_has_one_receiver) {
         CHECK_OK(ipcf_dealloc(rx, NULL));
         /* Released at once: the next receiver is welcome. */
         int rx2 = CHECK_OK(ipcf_mbox_open("box.x", IPCF_MBOX_RECV, NULL, 2000));
-        CHECK_EQ(ipcf_mbox_send(tx, "q", 1, NULL, 1000), 1);
+        CHECK_EQ(ipcf_mbox_send(tx, "q", 1, 1000, NULL), 1);
         char b[4];
-        CHECK_EQ(ipcf_mbox_recv(rx2, b, sizeof(b), NULL, 1000), 1);
+        CHECK_EQ(ipcf_mbox_recv(rx2, b, sizeof(b), 1000, NULL), 1);
         test_daemon_stop(&d);
 }
 
@@ -168,11 +168,11 @@ TEST(round_robin_among_receivers) {
                 rx[i] = CHECK_OK(ipcf_mbox_open("box.rr", IPCF_MBOX_RECV, NULL, 2000));
         int tx = CHECK_OK(ipcf_mbox_open("box.rr", IPCF_MBOX_SEND, NULL, 2000));
         for (int i = 0; i < 300; i++)
-                CHECK_EQ(ipcf_mbox_send(tx, &i, sizeof(i), NULL, 1000), sizeof(i));
+                CHECK_EQ(ipcf_mbox_send(tx, &i, sizeof(i), 1000, NULL), sizeof(i));
         int n[3] = { 0, 0, 0 }, last = -1;
         for (int k = 0; k < 3; k++) {
                 int v;
-                while (ipcf_mbox_recv(rx[k], &v, sizeof(v), NULL, 300) == sizeof(v)) {
+                while (ipcf_mbox_recv(rx[k], &v, sizeof(v), 300, NULL) == sizeof(v)) {
                         n[k]++;
                         CHECK(k > 0 || v > last); /* in order within a receiver */
                         if (k == 0)
@@ -189,7 +189,7 @@ static void receiver_then_killed(void *arg) {
         int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
         char b[16];
         /* Take one, hold the rest unread, die. */
-        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 5000), 4);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 5000, NULL), 4);
         raise(SIGKILL);
 }
 
@@ -204,17 +204,17 @@ TEST(receiver_killed_holding_messages_gives_them_back) {
                 size_t n;
                 CHECK_OK(ipcf_model_list(&e, &n));
                 bool ready = n == 1 && e[0].receivers == 1;
-                free(e);
+                ipcf_free(e);
                 if (ready)
                         break;
                 usleep(10000);
         }
         for (int i = 0; i < 20; i++)
-                CHECK_EQ(ipcf_mbox_send(tx, &i, 4, NULL, 1000), 4);
+                CHECK_EQ(ipcf_mbox_send(tx, &i, 4, 1000, NULL), 4);
         CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
         int rx = CHECK_OK(ipcf_mbox_open("box.k", IPCF_MBOX_RECV, NULL, 2000));
         int v, got = 0, expect = 1;
-        while (ipcf_mbox_recv(rx, &v, 4, NULL, 500) == 4) {
+        while (ipcf_mbox_recv(rx, &v, 4, 500, NULL) == 4) {
                 CHECK_EQ(v, expect); /* the child took #0; the rest come back in order */
                 expect++;
                 got++;
@@ -232,7 +232,7 @@ static struct dcounts *DC;
 static void sender_until_blocked(void *arg) {
         int tx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_SEND, NULL, 2000));
         ssize_t r;
-        while ((r = ipcf_mbox_send(tx, "m", 1, NULL, -1)) == 1)
+        while ((r = ipcf_mbox_send(tx, "m", 1, -1, NULL)) == 1)
                 atomic_fetch_add(&DC->sent, 1);
         /* Woken by the destroy while blocked. */
         CHECK_ERR(r, -EPIPE);
@@ -247,7 +247,7 @@ static void receiver_blocked(void *arg) {
         char b[8];
         ssize_t r;
         /* What it was given before the destroy stays readable; then -EPIPE. */
-        while ((r = ipcf_mbox_recv(rx, b, sizeof(b), NULL, -1)) >= 0) {
+        while ((r = ipcf_mbox_recv(rx, b, sizeof(b), -1, NULL)) >= 0) {
                 atomic_fetch_add(&DC->got, 1);
                 usleep(atomic_load(&DC->got) < 100 ? 1000 : 0); /* slow at first */
         }
@@ -266,7 +266,7 @@ static void model_wait_counts(const char *name, uint32_t senders, uint32_t recei
                 for (size_t k = 0; k < n; k++)
                         ok |= strcmp(e[k].name, name) == 0 && e[k].senders == senders &&
                               e[k].receivers == receivers;
-                free(e);
+                ipcf_free(e);
                 if (ok)
                         return;
                 usleep(10000);
@@ -349,7 +349,7 @@ static void load_sender(void *arg) {
         int tx = CHECK_OK(ipcf_mbox_open("box.load", IPCF_MBOX_SEND, NULL, 5000));
         for (uint64_t i = 0; i < L->per_sender; i++) {
                 struct numbered m = { id, i };
-                CHECK_EQ(ipcf_mbox_send(tx, &m, sizeof(m), NULL, 10000), sizeof(m));
+                CHECK_EQ(ipcf_mbox_send(tx, &m, sizeof(m), 10000, NULL), sizeof(m));
         }
         CHECK_OK(ipcf_dealloc(tx, "done"));
 }
@@ -362,7 +362,7 @@ static void load_receiver(void *arg) {
         while (atomic_load(&L->received) < total) {
                 struct numbered m;
                 ipcf_peer_info from;
-                ssize_t n = ipcf_mbox_recv(rx, &m, sizeof(m), &from, 100);
+                ssize_t n = ipcf_mbox_recv(rx, &m, sizeof(m), 100, &from);
                 if (n == -ETIMEDOUT)
                         continue;
                 CHECK_EQ(n, sizeof(m));
@@ -419,7 +419,7 @@ TEST(a_sender_writing_garbage_loses_only_its_own_flow) {
         ipcf_write(bad, frame, sizeof(frame), 1000);
         ssize_t r = 0;
         for (int i = 0; i < 100 && r >= 0; i++) {
-                r = ipcf_mbox_send(bad, "y", 1, NULL, 100);
+                r = ipcf_mbox_send(bad, "y", 1, 100, NULL);
                 usleep(10000);
         }
         CHECK(r == -EPIPE || r == -EPROTO);
@@ -427,9 +427,9 @@ TEST(a_sender_writing_garbage_loses_only_its_own_flow) {
         CHECK_OK(ipcf_end_reason(bad, &why));
         CHECK(strcmp(why.text, "bad mailbox frame") == 0);
         /* The mailbox and the others go on. */
-        CHECK_EQ(ipcf_mbox_send(good, "ok", 2, NULL, 1000), 2);
+        CHECK_EQ(ipcf_mbox_send(good, "ok", 2, 1000, NULL), 2);
         char b[8];
-        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 2);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 1000, NULL), 2);
         CHECK_MEM(b, "ok", 2);
         test_daemon_stop(&d);
 }
@@ -437,7 +437,7 @@ TEST(a_sender_writing_garbage_loses_only_its_own_flow) {
 static void sender_sends_then_dies(void *arg) {
         int tx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_SEND, NULL, 2000));
         for (int i = 0; i < 500; i++)
-                CHECK_EQ(ipcf_mbox_send(tx, &i, 4, NULL, 1000), 4);
+                CHECK_EQ(ipcf_mbox_send(tx, &i, 4, 1000, NULL), 4);
         raise(SIGKILL);
 }
 
@@ -450,7 +450,7 @@ TEST(what_a_killed_sender_sent_is_still_delivered) {
         ipcf_peer_info from;
         for (int i = 0; i < 500; i++) {
                 int v;
-                CHECK_EQ(ipcf_mbox_recv(rx, &v, 4, &from, 2000), 4);
+                CHECK_EQ(ipcf_mbox_recv(rx, &v, 4, 2000, &from), 4);
                 CHECK_EQ(v, i);
                 CHECK_EQ(from.pid, c);
         }
@@ -472,8 +472,8 @@ static void *thread_receive_two(void *arg) {
                         usleep(10000); /* the dead one is not gone yet */
         }
         char b[4];
-        if (rx < 0 || ipcf_mbox_recv(rx, b, sizeof(b), NULL, 5000) != 1 || b[0] != 'm' ||
-            ipcf_mbox_recv(rx, b, sizeof(b), NULL, 5000) != 1 || b[0] != 'n')
+        if (rx < 0 || ipcf_mbox_recv(rx, b, sizeof(b), 5000, NULL) != 1 || b[0] != 'm' ||
+            ipcf_mbox_recv(rx, b, sizeof(b), 5000, NULL) != 1 || b[0] != 'n')
                 return (void *)1;
         return NULL;
 }
@@ -488,19 +488,19 @@ TEST(a_receipt_names_the_receiver_that_really_took_it) {
         /* Goes to the child first, which dies without reading it: the
          * message comes back, and we take it ourselves. */
         ipcf_receipt rc;
-        CHECK_ERR(ipcf_mbox_send(tx, "m", 1, &rc, 100), -ETIMEDOUT);
+        CHECK_ERR(ipcf_mbox_send(tx, "m", 1, 100, &rc), -ETIMEDOUT);
         CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
         /* A receiver thread of ours takes both; the receipt of each names us
          * (the first's, not waited for any more, is kept for collection). */
         pthread_t t;
         CHECK(pthread_create(&t, NULL, thread_receive_two, "box.rr2") == 0);
-        CHECK_EQ(ipcf_mbox_send(tx, "n", 1, &rc, 5000), 1);
+        CHECK_EQ(ipcf_mbox_send(tx, "n", 1, 5000, &rc), 1);
         CHECK_EQ(rc.receiver, getpid());
         CHECK_EQ(rc.seq, 2);
         void *res;
         CHECK(pthread_join(t, &res) == 0);
         CHECK(res == NULL);
-        CHECK_OK(ipcf_mbox_receipt(tx, &rc, 2000));
+        CHECK_OK(ipcf_mbox_receipt(tx, 2000, &rc));
         CHECK_EQ(rc.seq, 1);
         CHECK_EQ(rc.receiver, getpid());
         test_daemon_stop(&d);
@@ -516,7 +516,7 @@ static void churn_receiver(void *arg) {
         uint64_t total = NS * L->per_sender, mine = 0;
         while (atomic_load(&L->received) < total && (!churn_quota || mine < churn_quota)) {
                 struct numbered m;
-                ssize_t n = ipcf_mbox_recv(rx, &m, sizeof(m), NULL, 100);
+                ssize_t n = ipcf_mbox_recv(rx, &m, sizeof(m), 100, NULL);
                 if (n == -ETIMEDOUT)
                         continue;
                 CHECK_EQ(n, sizeof(m));
@@ -568,16 +568,16 @@ TEST(daemon_death_ends_mailbox_handles) {
         CHECK_OK(ipcf_mbox_create("box.dd", NULL));
         int rx = CHECK_OK(ipcf_mbox_open("box.dd", IPCF_MBOX_RECV, NULL, 2000));
         int tx = CHECK_OK(ipcf_mbox_open("box.dd", IPCF_MBOX_SEND, NULL, 2000));
-        CHECK_EQ(ipcf_mbox_send(tx, "a", 1, NULL, 1000), 1);
+        CHECK_EQ(ipcf_mbox_send(tx, "a", 1, 1000, NULL), 1);
         usleep(50 * 1000);
         test_daemon_kill(&d);
         char b[4];
         /* What was delivered is read; then the broker's death shows. */
-        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 2000), 1);
-        CHECK_ERR(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 2000), -ECONNRESET);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 2000, NULL), 1);
+        CHECK_ERR(ipcf_mbox_recv(rx, b, sizeof(b), 2000, NULL), -ECONNRESET);
         ssize_t r = 0;
         for (int i = 0; i < 100000 && r >= 0; i++)
-                r = ipcf_mbox_send(tx, "b", 1, NULL, 2000);
+                r = ipcf_mbox_send(tx, "b", 1, 2000, NULL);
         CHECK_ERR(r, -ECONNRESET);
         test_daemon_stop(&d);
 }
@@ -588,29 +588,29 @@ TEST(a_stream_mailbox_is_a_named_pipe) {
         CHECK_OK(ipcf_mbox_create("pipe.s", &o));
         int rx = CHECK_OK(ipcf_mbox_open("pipe.s", IPCF_MBOX_RECV, NULL, 2000));
         int tx = CHECK_OK(ipcf_mbox_open("pipe.s", IPCF_MBOX_SEND, NULL, 2000));
-        CHECK_EQ(ipcf_mbox_send(tx, "hello world", 11, NULL, 1000), 11);
-        CHECK_EQ(ipcf_mbox_send(tx, "abc", 3, NULL, 1000), 3);
+        CHECK_EQ(ipcf_mbox_send(tx, "hello world", 11, 1000, NULL), 11);
+        CHECK_EQ(ipcf_mbox_send(tx, "abc", 3, 1000, NULL), 3);
         struct pollfd p = { .fd = CHECK_OK(ipcf_fd(rx)), .events = POLLIN };
         char b[8];
         ipcf_peer_info from;
-        CHECK_EQ(ipcf_mbox_recv(rx, b, 4, &from, 1000), 4);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, 4, 1000, &from), 4);
         CHECK_MEM(b, "hell", 4);
         CHECK_EQ(from.pid, getpid());
         /* The rest waits in this process: the descriptor says so. */
         CHECK_EQ(poll(&p, 1, 0), 1);
         memset(&from, 0, sizeof(from));
-        CHECK_EQ(ipcf_mbox_recv(rx, b, 4, &from, 1000), 4);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, 4, 1000, &from), 4);
         CHECK_MEM(b, "o wo", 4);
         CHECK_EQ(from.pid, getpid());
-        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 3);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 1000, NULL), 3);
         CHECK_MEM(b, "rld", 3);
-        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 3);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 1000, NULL), 3);
         CHECK_MEM(b, "abc", 3);
-        CHECK_ERR(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 0), -EAGAIN);
+        CHECK_ERR(ipcf_mbox_recv(rx, b, sizeof(b), 0, NULL), -EAGAIN);
         CHECK_EQ(poll(&p, 1, 0), 0);
         /* cap 0 reads nothing and loses nothing. */
-        CHECK_EQ(ipcf_mbox_send(tx, "z", 1, NULL, 1000), 1);
-        CHECK_ERR(ipcf_mbox_recv(rx, b, 0, NULL, 1000), -EMSGSIZE);
-        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), NULL, 1000), 1);
+        CHECK_EQ(ipcf_mbox_send(tx, "z", 1, 1000, NULL), 1);
+        CHECK_ERR(ipcf_mbox_recv(rx, b, 0, 1000, NULL), -EMSGSIZE);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 1000, NULL), 1);
         test_daemon_stop(&d);
 }

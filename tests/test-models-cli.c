@@ -52,7 +52,7 @@ TEST(mcast_and_watch_commands) {
         int m = CHECK_OK(ipcf_mcast_join("grp.cli", NULL, 2000));
         CHECK_EQ(run(out, sizeof(out), "mcast send grp.cli hello"), 0);
         char buf[16];
-        CHECK_EQ(ipcf_mcast_recv(m, buf, sizeof(buf), NULL, 2000), 5);
+        CHECK_EQ(ipcf_mcast_recv(m, buf, sizeof(buf), 2000, NULL), 5);
         CHECK_MEM(buf, "hello", 5);
         CHECK_EQ(run(out, sizeof(out), "mcast ls"), 0);
         CHECK(strstr(out, "mcast/drop") != NULL);
@@ -60,6 +60,6 @@ TEST(mcast_and_watch_commands) {
         CHECK_EQ(run(out, sizeof(out), "watch grp.cli -n 1"), 0);
         CHECK(strncmp(out, "up grp.cli", 10) == 0);
         CHECK_EQ(run(out, sizeof(out), "mcast destroy grp.cli"), 0);
-        CHECK_ERR(ipcf_mcast_recv(m, buf, sizeof(buf), NULL, 2000), -EPIPE);
+        CHECK_ERR(ipcf_mcast_recv(m, buf, sizeof(buf), 2000, NULL), -EPIPE);
         test_daemon_stop(&d);
 }

@@ -18,14 +18,14 @@ static test_daemon d;
 /* The next event, within 5 s. */
 static ipcf_event next_event(void) {
         ipcf_event ev;
-        CHECK_OK(ipcf_notify_next(&ev, 5000));
+        CHECK_OK(ipcf_notify_next(5000, &ev));
         return ev;
 }
 
 static void register_then_exit(void *arg) {
         int reg = CHECK_OK(ipcf_register((const char *)arg, NULL));
         usleep(300 * 1000);
-        CHECK_OK(ipcf_unregister(reg));
+        CHECK_OK(ipcf_dealloc(reg, NULL));
         usleep(100 * 1000);
 }
 
@@ -33,8 +33,8 @@ TEST(watch_name_until_it_registers) {
         test_daemon_start(&d, NULL, NULL);
         CHECK_OK(ipcf_watch("svc.later"));
         ipcf_event ev;
-        CHECK_ERR(ipcf_notify_next(&ev, 0), -EAGAIN);
-        CHECK_ERR(ipcf_notify_next(&ev, 50), -ETIMEDOUT);
+        CHECK_ERR(ipcf_notify_next(0, &ev), -EAGAIN);
+        CHECK_ERR(ipcf_notify_next(50, &ev), -ETIMEDOUT);
         pid_t c = test_fork(register_then_exit, "svc.later");
         ev = next_event();
         CHECK_EQ(ev.kind, IPCF_EVENT_NAME_UP);
@@ -49,7 +49,7 @@ TEST(watch_name_until_it_registers) {
         CHECK_OK(ipcf_unwatch("svc.later"));
         CHECK_ERR(ipcf_unwatch("svc.later"), -ENOENT);
         c = test_fork(register_then_exit, "svc.later");
-        CHECK_ERR(ipcf_notify_next(&ev, 600), -ETIMEDOUT);
+        CHECK_ERR(ipcf_notify_next(600, &ev), -ETIMEDOUT);
         CHECK_EQ(test_wait(c, 5000), 0);
         test_daemon_stop(&d);
 }
@@ -64,9 +64,9 @@ TEST(watch_a_name_already_up_and_two_registrations) {
         CHECK_EQ(ev.kind, IPCF_EVENT_NAME_UP);
         CHECK_EQ(ev.pid, getpid());
         /* One of two registrations going: still up, no event. */
-        CHECK_OK(ipcf_unregister(r1));
-        CHECK_ERR(ipcf_notify_next(&ev, 200), -ETIMEDOUT);
-        CHECK_OK(ipcf_unregister(r2));
+        CHECK_OK(ipcf_dealloc(r1, NULL));
+        CHECK_ERR(ipcf_notify_next(200, &ev), -ETIMEDOUT);
+        CHECK_OK(ipcf_dealloc(r2, NULL));
         ev = next_event();
         CHECK_EQ(ev.kind, IPCF_EVENT_NAME_DOWN);
         /* Mailboxes are names too. */
@@ -93,14 +93,14 @@ TEST(notify_fd_is_readable_exactly_when_an_event_waits) {
         ipcf_event ev = next_event();
         CHECK_EQ(ev.kind, IPCF_EVENT_NAME_UP);
         CHECK_EQ(poll(&p, 1, 0), 0);
-        CHECK_OK(ipcf_unregister(reg));
+        CHECK_OK(ipcf_dealloc(reg, NULL));
         test_daemon_stop(&d);
 }
 
 static void accept_and_dealloc(void *arg) {
         (void)arg;
         int reg = CHECK_OK(ipcf_register("svc.end", NULL));
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         char b[8];
         CHECK_EQ(ipcf_read(port, b, sizeof(b), 5000), 2);
         CHECK_OK(ipcf_dealloc(port, "work done"));
@@ -109,7 +109,7 @@ static void accept_and_dealloc(void *arg) {
 static void accept_and_die(void *arg) {
         (void)arg;
         int reg = CHECK_OK(ipcf_register("svc.die", NULL));
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         char b[8];
         CHECK_EQ(ipcf_read(port, b, sizeof(b), 5000), 2);
         raise(SIGKILL);
@@ -158,9 +158,9 @@ TEST(watch_bounds_and_bad_arguments) {
         test_daemon_start(&d, NULL, NULL);
         CHECK_ERR(ipcf_watch("bad name"), -EINVAL);
         CHECK_ERR(ipcf_watch(""), -EINVAL);
-        CHECK_ERR(ipcf_notify_next(NULL, 0), -EINVAL);
+        CHECK_ERR(ipcf_notify_next(0, NULL), -EINVAL);
         ipcf_event ev;
-        CHECK_ERR(ipcf_notify_next(&ev, -2), -EINVAL);
+        CHECK_ERR(ipcf_notify_next(-2, &ev), -EINVAL);
         char name[32];
         for (int i = 0; i < 64; i++) {
                 snprintf(name, sizeof(name), "w.%d", i);
@@ -178,11 +178,11 @@ TEST(events_that_do_not_fit_are_counted) {
         /* Flap the name far more often than the socket buffer holds events. */
         for (int i = 0; i < 3000; i++) {
                 int reg = CHECK_OK(ipcf_register("svc.flap", NULL));
-                CHECK_OK(ipcf_unregister(reg));
+                CHECK_OK(ipcf_dealloc(reg, NULL));
         }
         uint64_t got = 0, lost = 0;
         ipcf_event ev;
-        while (ipcf_notify_next(&ev, 300) == 0) {
+        while (ipcf_notify_next(300, &ev) == 0) {
                 got++;
                 lost += ev.lost;
         }
@@ -194,7 +194,7 @@ TEST(events_that_do_not_fit_are_counted) {
         lost += ev.lost;
         CHECK_EQ(got + lost, 6001);
         CHECK(lost > 0);
-        CHECK_OK(ipcf_unregister(reg));
+        CHECK_OK(ipcf_dealloc(reg, NULL));
         test_daemon_stop(&d);
 }
 
@@ -203,7 +203,7 @@ TEST(daemon_death_ends_notifications) {
         CHECK_OK(ipcf_notify_fd());
         test_daemon_kill(&d);
         ipcf_event ev;
-        CHECK_ERR(ipcf_notify_next(&ev, 2000), -EHOSTDOWN);
+        CHECK_ERR(ipcf_notify_next(2000, &ev), -EHOSTDOWN);
         test_daemon_stop(&d);
 }
 

@@ -43,7 +43,7 @@ static int pipe_ends[2];
 
 static void child_uses_end1(void *arg) {
         (void)arg;
-        CHECK_OK(ipcf_port_release(pipe_ends[0]));
+        CHECK_OK(ipcf_detach(pipe_ends[0]));
         char buf[16];
         CHECK_EQ(ipcf_read(pipe_ends[1], buf, sizeof(buf), 5000), 5);
         CHECK_EQ(ipcf_write(pipe_ends[1], "reply", 5, 5000), 5);
@@ -54,7 +54,7 @@ TEST(pipe_across_fork_then_orderly_end) {
         no_daemon();
         CHECK_OK(ipcf_pipe(NULL, pipe_ends));
         pid_t c = test_fork(child_uses_end1, NULL);
-        CHECK_OK(ipcf_port_release(pipe_ends[1]));
+        CHECK_OK(ipcf_detach(pipe_ends[1]));
         char buf[16];
         CHECK_EQ(ipcf_write(pipe_ends[0], "hello", 5, 5000), 5);
         CHECK_EQ(ipcf_read(pipe_ends[0], buf, sizeof(buf), 5000), 5);
@@ -68,7 +68,7 @@ TEST(pipe_across_fork_then_orderly_end) {
 
 static void child_dies(void *arg) {
         (void)arg;
-        CHECK_OK(ipcf_port_release(pipe_ends[0]));
+        CHECK_OK(ipcf_detach(pipe_ends[0]));
         CHECK_EQ(ipcf_write(pipe_ends[1], "last", 4, 5000), 4);
         raise(SIGKILL);
 }
@@ -77,7 +77,7 @@ TEST(pipe_peer_death_is_seen) {
         no_daemon();
         CHECK_OK(ipcf_pipe(NULL, pipe_ends));
         pid_t c = test_fork(child_dies, NULL);
-        CHECK_OK(ipcf_port_release(pipe_ends[1]));
+        CHECK_OK(ipcf_detach(pipe_ends[1]));
         char buf[16];
         CHECK_EQ(ipcf_read(pipe_ends[0], buf, sizeof(buf), 5000), 4);
         uint64_t t0 = test_now_ms();
@@ -100,7 +100,7 @@ TEST(pipe_across_exec) {
                 _exit(127);
         }
         close(fd);
-        CHECK_OK(ipcf_port_release(pipe_ends[1]));
+        CHECK_OK(ipcf_detach(pipe_ends[1]));
         for (int i = 0; i < 100; i++) {
                 int v = -1;
                 CHECK_EQ(ipcf_write(pipe_ends[0], &i, sizeof(i), 5000), sizeof(i));

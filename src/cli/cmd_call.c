@@ -67,9 +67,10 @@ int cmd_call(int argc, char **argv) {
         ssize_t n = read_all(0, req, sizeof(req));
         if (n < 0)
                 return cli_error("reading the request", (int)n);
-        ssize_t r = ipcf_call(name, req, (size_t)n, reply, sizeof(reply), (int)timeout);
+        int code = 0;
+        ssize_t r = ipcf_call(name, req, (size_t)n, reply, sizeof(reply), (int)timeout, &code);
         if (r == -EREMOTEIO)
-                return cli_fail("call %s: the service failed it with code %d", name, ipcf_call_error());
+                return cli_fail("call %s: the service failed it with code %d", name, code);
         if (r < 0)
                 return cli_error(name, (int)r);
         if (cli_write_all(1, reply, (size_t)r) < 0)
@@ -162,7 +163,7 @@ int cmd_serve(int argc, char **argv) {
         static char req[IPCF_CALL_MAX], reply[IPCF_CALL_MAX];
         for (uint64_t served = 0; !count || served < count; served++) {
                 ipcf_call_req r;
-                ssize_t n = ipcf_service_next(svc, req, sizeof(req), &r, -1);
+                ssize_t n = ipcf_service_next(svc, req, sizeof(req), -1, &r);
                 if (n < 0)
                         return cli_error("taking a request", (int)n);
                 ssize_t m = run_handler(cmd, &r, req, (size_t)n, reply, sizeof(reply));
@@ -172,6 +173,6 @@ int cmd_serve(int argc, char **argv) {
                 if (e < 0 && e != -ECANCELED && e != -EPIPE && e != -ECONNRESET)
                         return cli_error("answering", e);
         }
-        ipcf_service_close(svc);
+        ipcf_dealloc(svc, NULL);
         return CLI_EXIT_OK;
 }

@@ -40,7 +40,7 @@ static int dgram_send(int argc, char **argv) {
         if (ep < 0)
                 return cli_error("opening an endpoint", ep);
         ssize_t r = ipcf_dgram_send(ep, name, buf, len, (int)timeout);
-        ipcf_dgram_close(ep);
+        ipcf_dealloc(ep, NULL);
         return r < 0 ? cli_error(name, (int)r) : CLI_EXIT_OK;
 }
 
@@ -64,7 +64,7 @@ static int dgram_recv(int argc, char **argv) {
         static char buf[256 * 1024];
         for (uint64_t n = 0; !count || n < count; n++) {
                 ipcf_dgram_src src;
-                ssize_t r = ipcf_dgram_recv(ep, buf, sizeof(buf), &src, -1);
+                ssize_t r = ipcf_dgram_recv(ep, buf, sizeof(buf), -1, &src);
                 if (r < 0)
                         return cli_error("receiving", (int)r);
                 printf("%d %u: %.*s\n", (int)src.from.pid, (unsigned)src.from.uid, (int)r, buf);
@@ -72,7 +72,7 @@ static int dgram_recv(int argc, char **argv) {
                 if (echo)
                         ipcf_dgram_answer(ep, &src, buf, (size_t)r, 1000);
         }
-        ipcf_dgram_close(ep);
+        ipcf_dealloc(ep, NULL);
         return CLI_EXIT_OK;
 }
 

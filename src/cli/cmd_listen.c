@@ -59,7 +59,7 @@ static const char *qos_mismatch(const cli_flow_opts *want, const ipcf_qos *got) 
 static int accept_one(int reg, const listen_cfg *cfg) {
         ipcf_request req;
         for (;;) {
-                int r = ipcf_request_next(reg, &req, cfg->flow.timeout_ms);
+                int r = ipcf_request_next(reg, cfg->flow.timeout_ms, &req);
                 if (r < 0)
                         return r;
                 const char *why = qos_mismatch(&cfg->flow, &req.qos);
@@ -224,6 +224,6 @@ int cmd_listen(int argc, char **argv) {
                 if (r < 0)
                         status = CLI_EXIT_FAIL;
         } while (cfg.keep);
-        ipcf_unregister(reg);
+        ipcf_dealloc(reg, NULL);
         return status;
 }

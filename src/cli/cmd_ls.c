@@ -184,6 +184,6 @@ int cmd_ls(int argc, char **argv) {
                 print_json(l);
         else
                 print_text(l);
-        ipcf_listing_free(l);
+        ipcf_free(l);
         return CLI_EXIT_OK;
 }

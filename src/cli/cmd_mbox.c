@@ -63,7 +63,7 @@ static int mbox_create(int argc, char **argv) {
 /* One message; with --receipt, wait for and print who took it. */
 static int mbox_send_one(int h, const char *msg, size_t len, bool receipt) {
         ipcf_receipt rc;
-        ssize_t r = ipcf_mbox_send(h, msg, len, receipt ? &rc : NULL, 10000);
+        ssize_t r = ipcf_mbox_send(h, msg, len, 10000, receipt ? &rc : NULL);
         if (r < 0)
                 return (int)r;
         if (receipt)
@@ -126,7 +126,7 @@ static int mbox_recv(int argc, char **argv) {
         int rc = CLI_EXIT_OK;
         for (uint64_t k = 0; k < count && !cli_interrupted;) {
                 ipcf_peer_info from;
-                ssize_t n = ipcf_mbox_recv(h, buf, MBOX_LINE_MAX, &from, 200);
+                ssize_t n = ipcf_mbox_recv(h, buf, MBOX_LINE_MAX, 200, &from);
                 if (n == -ETIMEDOUT)
                         continue;
                 if (n < 0) {
@@ -164,17 +164,17 @@ void cli_ls_models(bool json) {
                                v[i].dropped);
                 }
                 printf("]");
-                free(v);
+                ipcf_free(v);
                 return;
         }
         if (!n) {
-                free(v);
+                ipcf_free(v);
                 return;
         }
         static const bool right[] = { false, false, true, true, true, true, true, true };
         cli_table *t = cli_table_new(8, right);
         if (!t) {
-                free(v);
+                ipcf_free(v);
                 return;
         }
         static const char *const hdr[] = { "MAILBOX/GROUP", "KIND", "SENDERS", "RECEIVERS",
@@ -200,7 +200,7 @@ void cli_ls_models(bool json) {
         putchar('\n');
         cli_table_print(t, stdout);
         cli_table_free(t);
-        free(v);
+        ipcf_free(v);
 }
 
 /* `ipcf mbox SUBCOMMAND ...`: exit 0, 1 on failure, 2 on a usage error. */

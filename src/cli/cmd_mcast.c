@@ -79,7 +79,7 @@ static int mcast_send(int argc, char **argv) {
                 ssize_t n = ipcf_mcast_send(h, argv[i], strlen(argv[i]), 10000);
                 r = n < 0 ? (int)n : 0;
         }
-        ipcf_mcast_leave(h);
+        ipcf_dealloc(h, "left the group");
         return r < 0 ? cli_error("send", r) : CLI_EXIT_OK;
 }
 
@@ -133,7 +133,7 @@ static int mcast_join(int argc, char **argv) {
                 if (!p[0].revents)
                         continue;
                 ipcf_peer_info from;
-                ssize_t n = ipcf_mcast_recv(h, buf, MCAST_LINE_MAX, &from, 0);
+                ssize_t n = ipcf_mcast_recv(h, buf, MCAST_LINE_MAX, 0, &from);
                 int64_t lost = ipcf_mcast_lost(h);
                 if (lost > lost_seen) {
                         fprintf(stderr, "ipcf: %lld message(s) lost (too slow)\n",
@@ -160,7 +160,7 @@ static int mcast_join(int argc, char **argv) {
         }
         free(line);
         free(buf);
-        ipcf_mcast_leave(h);
+        ipcf_dealloc(h, "left the group");
         return rc;
 }
 

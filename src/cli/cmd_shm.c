@@ -110,7 +110,7 @@ static int shm_ls(void) {
                 printf("no groups or segments\n");
         else
                 r = print_table(v, n);
-        free(v);
+        ipcf_free(v);
         return r < 0 ? cli_error("list", r) : CLI_EXIT_OK;
 }
 
@@ -137,7 +137,7 @@ void cli_ls_shm(bool json) {
                 putchar('\n');
                 print_table(v, n);
         }
-        free(v);
+        ipcf_free(v);
 }
 
 /* info NAME: the members as the facility knows them. */
@@ -179,7 +179,7 @@ static int shm_cat(int argc, char **argv) {
         if (r == 0)
                 r = cli_write_all(1, buf, len);
         free(buf);
-        ipcf_group_exit(g);
+        ipcf_dealloc(g, NULL);
         return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
 }
 
@@ -217,7 +217,7 @@ static int shm_write(int argc, char **argv) {
         int g = ipcf_group_join(argv[1]);
         ssize_t r = g < 0 ? g : ipcf_group_write(g, off, buf, n);
         if (g >= 0)
-                ipcf_group_exit(g);
+                ipcf_dealloc(g, NULL);
         free(buf);
         if (r == -ERANGE)
                 return cli_fail("%s: %zu bytes at offset %" PRIu64 " do not fit: refused, nothing written",

@@ -42,7 +42,7 @@ int cmd_watch(int argc, char **argv) {
         cli_catch_interrupts();
         for (uint64_t k = 0; k < count && !cli_interrupted;) {
                 ipcf_event ev;
-                int r = ipcf_notify_next(&ev, 200);
+                int r = ipcf_notify_next(200, &ev);
                 if (r == -ETIMEDOUT)
                         continue;
                 if (r < 0)

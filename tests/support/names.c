@@ -16,7 +16,7 @@ void test_wait_for_name(const char *name, int timeout_ms) {
                 bool found = false;
                 for (size_t k = 0; k < l->n_names; k++)
                         found |= strcmp(l->names[k].name, name) == 0;
-                ipcf_listing_free(l);
+                ipcf_free(l);
                 if (found)
                         return;
                 usleep(5000);

@@ -73,11 +73,7 @@ int alloc_role(const char *name, const ipcf_qos *qos, unsigned role, int timeout
         if (!ctl_name_valid(name) || timeout_ms == 0 || lib_check_timeout(timeout_ms) < 0 ||
             role >= CTL_ROLE_MAX_)
                 return -EINVAL;
-        if (qos)
-                q = *qos;
-        else
-                ipcf_qos_init(&q);
-        if (ctl_qos_normalize(&q) < 0)
+        if (lib_qos_or_default(qos, &q) < 0 || ctl_qos_normalize(&q) < 0)
                 return -EINVAL;
         flow_layout l;
         if (flow_layout_for(&q, &l) < 0)

@@ -322,6 +322,27 @@ int conn_call_run(conn_call *c, const int *fds, unsigned n_fds) {
         return conn_request(&c->req, fds, n_fds, &c->rep);
 }
 
+int conn_tell(uint16_t type, const char *name, uint16_t attr, const void *val, size_t len) {
+        if (name && !ctl_name_valid(name))
+                return -EINVAL;
+        conn_call *c = conn_call_new(type);
+        int r = -ENOMEM;
+        if (c) {
+                if (name)
+                        ctl_put_str(&c->req, CTL_A_NAME, name);
+                if (val)
+                        ctl_put(&c->req, attr, val, len);
+                r = conn_call_run(c, NULL, 0);
+        }
+        conn_call_free(c);
+        return r;
+}
+
+int conn_tell_u64(uint16_t type, uint16_t attr, uint64_t value) {
+        uint64_t le = htole64(value);
+        return conn_tell(type, NULL, attr, &le, sizeof(le));
+}
+
 void conn_call_free(conn_call *c) {
         if (!c)
                 return;

@@ -1,14 +1,18 @@
 /*
- * handles.c — the table that turns small integers (port-ids, registration
- * handles) into objects, without a lock on the lookup path.
+ * handles.c — the table that turns small integers (port-ids, registration,
+ * service, endpoint and group handles) into objects, without a lock on the
+ * lookup path, and knowing no kind of object: a kind is its handle_kind (the
+ * ops a kind's file defines, lib.h), and the table only compares and calls
+ * through it.
  *
- * Each handle is a slot that holds its object inline. Slots live in chunks
- * that are allocated on demand and never freed, so the memory of a slot is
- * type-stable: a lookup may always touch a slot's header, even one being
- * closed or reused. That makes the fast path two atomic operations:
+ * Each handle is a slot that holds its object inline (at most
+ * HANDLE_OBJ_MAX bytes). Slots live in chunks that are allocated on demand
+ * and never freed, so the memory of a slot is type-stable: a lookup may
+ * always touch a slot's header, even one being closed or reused. That makes
+ * the fast path two atomic operations:
  *
  *   get:  refs += 1; if (state != LIVE || kind != wanted) { put; fail }
- *   put:  if (--refs == 0 && CAS(state, DYING -> DESTROYING)) destroy, free
+ *   put:  if (--refs == 0 && CAS(state, DYING -> DESTROYING)) kind->destroy, free
  *
  * Life cycle of a slot: FREE -> (handle_alloc) BUILDING -> (handle_publish)
  * LIVE -> (handle_close) DYING -> (last put) DESTROYING -> FREE. The table
@@ -16,37 +20,49 @@
  * object (and keeps it alive until its put) or fails; one racing with a reuse
  * of the same number gets the new object, like a reused file descriptor.
  * Allocation (rare) is under a mutex; numbers are reused lowest first.
+ *
+ * TOKENS. A number names whatever holds it now; a token names one object for
+ * the life of the process: its slot and its generation (a process-wide count
+ * of allocations, 44 bits, never reused), enciphered with a key drawn at
+ * start (a 4-round Feistel network over 64 bits), so that a token the library
+ * did not make decodes to a generation never issued: handle_get_token() tells
+ * a forged token (-EINVAL) from the token of an object gone since (-ESTALE)
+ * and from that of a live object of another kind (-EBADF).
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lib/core/lib.h"
 
 #define CHUNK_SHIFT 8
 #define CHUNK_SIZE (1 << CHUNK_SHIFT)
 #define CHUNKS_MAX 4096 /* 1 Mi handles */
+#define INDEX_BITS 20   /* CHUNKS_MAX * CHUNK_SIZE = 1 << INDEX_BITS */
+
+_Static_assert(CHUNKS_MAX * CHUNK_SIZE == 1 << INDEX_BITS, "a token holds every index");
 
 enum slot_state { SLOT_FREE = 0, SLOT_BUILDING, SLOT_LIVE, SLOT_DYING, SLOT_DESTROYING };
 
 struct slot {
         _Atomic int refs;
         _Atomic int state;
-        _Atomic int kind;
+        _Atomic(const handle_kind *) kind;
         int index;
-        union {
-                port port;
-                reg reg;
-                group group;
-                service service;
-                dgram_ep dgram;
-        } u;
+        uint64_t gen; /* set while BUILDING, constant while LIVE */
+        _Alignas(16) unsigned char obj[HANDLE_OBJ_MAX];
 };
 
 static _Atomic(struct slot *) chunks[CHUNKS_MAX];
 static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
-static int low_free; /* no free slot below this index (under alloc_lock) */
+static int low_free;        /* no free slot below this index (under alloc_lock) */
+static uint64_t next_gen = 1; /* the next generation to issue (under alloc_lock) */
+static _Atomic uint64_t issued_gen = 1; /* next_gen, for lock-free token checks */
+static uint32_t token_key[4];
 
 /* The child of fork() is single-threaded: reset a lock another thread held. */
 static void atfork_child(void) {
@@ -56,6 +72,16 @@ static void atfork_child(void) {
 
 __attribute__((constructor)) static void handles_init(void) {
         pthread_atfork(NULL, NULL, atfork_child);
+        if (getrandom(token_key, sizeof(token_key), GRND_NONBLOCK) != (ssize_t)sizeof(token_key)) {
+                /* No entropy yet: a key that differs per process will do (tokens
+                 * stop forgeries by mistake, not an attacker in our own memory). */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                token_key[0] = (uint32_t)ts.tv_nsec;
+                token_key[1] = (uint32_t)ts.tv_sec;
+                token_key[2] = (uint32_t)getpid();
+                token_key[3] = (uint32_t)(uintptr_t)&ts;
+        }
 }
 
 static struct slot *slot_at(int h) {
@@ -66,11 +92,12 @@ static struct slot *slot_at(int h) {
 }
 
 static struct slot *slot_of(void *obj) {
-        /* port and reg sit at the same offset (the union) */
-        return (struct slot *)((char *)obj - offsetof(struct slot, u));
+        return (struct slot *)((char *)obj - offsetof(struct slot, obj));
 }
 
-void *handle_alloc(enum handle_kind kind, int *ret_h) {
+void *handle_alloc(const handle_kind *kind, size_t size, int *ret_h) {
+        if (size > HANDLE_OBJ_MAX)
+                return NULL;
         pthread_mutex_lock(&alloc_lock);
         for (int h = low_free; h < CHUNKS_MAX * CHUNK_SIZE; h++) {
                 struct slot *s = slot_at(h);
@@ -86,13 +113,15 @@ void *handle_alloc(enum handle_kind kind, int *ret_h) {
                 if (atomic_load(&s->state) != SLOT_FREE)
                         continue;
                 atomic_store(&s->state, SLOT_BUILDING);
-                atomic_store(&s->kind, (int)kind);
+                atomic_store(&s->kind, kind);
+                s->gen = next_gen++;
+                atomic_store(&issued_gen, next_gen);
                 low_free = h + 1;
                 pthread_mutex_unlock(&alloc_lock);
-                /* Stale lookups never touch u (they fail the state check). */
-                memset(&s->u, 0, sizeof(s->u));
+                /* Stale lookups never touch obj (they fail the state check). */
+                memset(s->obj, 0, size);
                 *ret_h = h;
-                return &s->u;
+                return s->obj;
         }
         pthread_mutex_unlock(&alloc_lock);
         return NULL;
@@ -117,22 +146,26 @@ void handle_abort(void *obj) {
         slot_release(slot_of(obj));
 }
 
-static void *handle_get(int h, enum handle_kind kind) {
-        struct slot *s = slot_at(h);
-        if (!s)
-                return NULL;
+/* Take a reference on s and check it holds a live object of kind (any if
+ * NULL). Returns 0, -EBADF (not live, or another kind), with no reference
+ * kept on failure. */
+static int slot_get(struct slot *s, const handle_kind *kind) {
         atomic_fetch_add(&s->refs, 1);
-        if (atomic_load(&s->state) == SLOT_LIVE && atomic_load(&s->kind) == (int)kind)
-                return &s->u;
-        handle_put(&s->u);
-        return NULL;
+        if (atomic_load(&s->state) == SLOT_LIVE &&
+            (!kind || atomic_load_explicit(&s->kind, memory_order_relaxed) == kind))
+                return 0;
+        handle_put(s->obj);
+        return -EBADF;
 }
 
-port *handle_get_port(int h) { return handle_get(h, HANDLE_PORT); }
-reg *handle_get_reg(int h) { return handle_get(h, HANDLE_REG); }
-group *handle_get_group(int h) { return handle_get(h, HANDLE_GROUP); }
-service *handle_get_service(int h) { return handle_get(h, HANDLE_SERVICE); }
-dgram_ep *handle_get_dgram(int h) { return handle_get(h, HANDLE_DGRAM); }
+void *handle_get(int h, const handle_kind *kind) {
+        struct slot *s = slot_at(h);
+        return s && slot_get(s, kind) == 0 ? s->obj : NULL;
+}
+
+const handle_kind *handle_kind_of(void *obj) {
+        return atomic_load_explicit(&slot_of(obj)->kind, memory_order_relaxed);
+}
 
 void handle_ref(void *obj) {
         atomic_fetch_add(&slot_of(obj)->refs, 1);
@@ -145,32 +178,83 @@ void handle_put(void *obj) {
         int expect = SLOT_DYING;
         if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_DESTROYING))
                 return; /* a stale lookup's transient reference */
-        if (atomic_load(&s->kind) == HANDLE_PORT)
-                port_destroy(&s->u.port);
-        else if (atomic_load(&s->kind) == HANDLE_GROUP)
-                group_destroy(&s->u.group);
-        else if (atomic_load(&s->kind) == HANDLE_SERVICE)
-                service_destroy(&s->u.service);
-        else if (atomic_load(&s->kind) == HANDLE_DGRAM)
-                dgram_destroy(&s->u.dgram);
-        else
-                reg_destroy(&s->u.reg);
+        const handle_kind *k = atomic_load(&s->kind);
+        if (k->destroy)
+                k->destroy(s->obj);
         slot_release(s);
 }
 
-void *handle_close(int h, enum handle_kind kind) {
+void *handle_close(int h, const handle_kind *kind) {
         struct slot *s = slot_at(h);
         if (!s)
                 return NULL;
         /* Take a reference first so the object outlives the caller's use. */
         atomic_fetch_add(&s->refs, 1);
         int expect = SLOT_LIVE;
-        if (atomic_load(&s->kind) != (int)kind ||
+        if ((kind && atomic_load(&s->kind) != kind) ||
             !atomic_compare_exchange_strong(&s->state, &expect, SLOT_DYING)) {
-                handle_put(&s->u);
+                handle_put(s->obj);
                 return NULL;
         }
         /* Drop the table's reference; the caller's put may destroy it. */
         atomic_fetch_sub(&s->refs, 1);
-        return &s->u;
+        return s->obj;
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+/* A round of the Feistel network: a 32-bit mix (MurmurHash3's finaliser). */
+static uint32_t feistel_f(uint32_t x, uint32_t k) {
+        x ^= k;
+        x ^= x >> 16;
+        x *= 0x85ebca6bu;
+        x ^= x >> 13;
+        x *= 0xc2b2ae35u;
+        x ^= x >> 16;
+        return x;
+}
+
+static uint64_t token_encode(uint64_t plain) {
+        uint32_t l = (uint32_t)(plain >> 32), r = (uint32_t)plain;
+        for (int i = 0; i < 4; i++) {
+                uint32_t t = r;
+                r = l ^ feistel_f(r, token_key[i]);
+                l = t;
+        }
+        return (uint64_t)l << 32 | r;
+}
+
+static uint64_t token_decode(uint64_t token) {
+        uint32_t l = (uint32_t)(token >> 32), r = (uint32_t)token;
+        for (int i = 3; i >= 0; i--) {
+                uint32_t t = l;
+                l = r ^ feistel_f(l, token_key[i]);
+                r = t;
+        }
+        return (uint64_t)l << 32 | r;
+}
+
+uint64_t handle_token(void *obj) {
+        struct slot *s = slot_of(obj);
+        return token_encode(s->gen << INDEX_BITS | (uint64_t)s->index);
+}
+
+void *handle_get_token(uint64_t token, const handle_kind *kind, int *ret_err) {
+        uint64_t plain = token_decode(token);
+        uint64_t gen = plain >> INDEX_BITS;
+        int index = (int)(plain & ((1u << INDEX_BITS) - 1));
+        struct slot *s = slot_at(index);
+        int err = -EINVAL; /* never issued: not a token of this process */
+        if (s && gen != 0 && gen < atomic_load(&issued_gen)) {
+                err = -ESTALE; /* issued: the object it named is gone */
+                if (slot_get(s, NULL) == 0) {
+                        if (s->gen == gen && atomic_load(&s->kind) == kind)
+                                return s->obj;
+                        if (s->gen == gen)
+                                err = -EBADF;
+                        handle_put(s->obj);
+                }
+        }
+        *ret_err = err;
+        return NULL;
 }

@@ -17,10 +17,6 @@
 #include "common/util.h"
 #include "lib/core/lib.h"
 
-int lib_check_timeout(int timeout_ms) {
-        return timeout_ms < -1 ? -EINVAL : 0;
-}
-
 /* Lock l before deadline (monotonic ns): a try for timeout 0 (-EAGAIN), else
  * a timed wait (-ETIMEDOUT). */
 static int lock_by(plock *l, uint64_t deadline, bool timeout_zero) {
@@ -353,7 +349,7 @@ ssize_t ipcf_next_size(int h, int timeout_ms) {
         return r;
 }
 
-int ipcf_reserve(int h, size_t len, void **ret_ptr, int timeout_ms) {
+int ipcf_reserve(int h, size_t len, int timeout_ms, void **ret_ptr) {
         if (!ret_ptr || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         port *p = handle_get_port(h);
@@ -415,7 +411,7 @@ int ipcf_commit(int h, size_t n) {
         return r;
 }
 
-ssize_t ipcf_peek(int h, const void **ret_ptr, int timeout_ms) {
+ssize_t ipcf_peek(int h, int timeout_ms, const void **ret_ptr) {
         if (!ret_ptr || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         port *p = handle_get_port(h);

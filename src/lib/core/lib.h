@@ -1,18 +1,26 @@
 /*
- * lib.h — internals of libipcf shared by its files (never installed).
+ * lib.h — the core of libipcf: what its models (lib/models/) and groups
+ * (lib/groups/) build on (never installed).
  *
  * Objects:
  *   conn   the process's one control connection to ipcfd (conn.c): requests
  *          are strictly request/reply under a mutex; nothing asynchronous ever
  *          arrives on it (asynchronous events use their own sockets/eventfds).
- *   handle a slot of the handle table (handles.c) holding a port or a reg,
- *          reference-counted so a handle closed by one thread while another
- *          is inside a call on it stays valid until that call returns.
+ *   handle a slot of the handle table (handles.c) holding an object of some
+ *          kind (a handle_kind: its ops), reference-counted so a handle
+ *          closed by one thread while another is inside a call on it stays
+ *          valid until that call returns.
  *   port   one end of a flow (port.c, io.c, wait.c).
  *   reg    one registration of a name (reg.c).
+ *
+ * Rule: the core calls nothing outside lib/core/ and names no kind but its
+ * own (ports, registrations); models and groups call the core through this
+ * header and add their kinds beside it (docs/ARCHITECTURE.md, "The library's
+ * seams").
  */
 #pragma once
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -71,37 +79,69 @@ conn_call *conn_call_new(uint16_t type);
 int conn_call_run(conn_call *c, const int *fds, unsigned n_fds);
 /* Close the reply's fds not taken (set to -1) and free. Accepts NULL. */
 void conn_call_free(conn_call *c);
+/* A request of type whose reply carries nothing to keep, with NAME = name
+ * (unless NULL; a bad name is -EINVAL, nothing sent) and one attribute attr
+ * of len bytes at val (unless val is NULL). Returns 0 or -errno. */
+int conn_tell(uint16_t type, const char *name, uint16_t attr, const void *val, size_t len);
+/* conn_tell with just a u64 attribute (an id). */
+int conn_tell_u64(uint16_t type, uint16_t attr, uint64_t value);
 
 /* ---- handle table (handles.c) ------------------------------------------- */
 
-enum handle_kind { HANDLE_PORT = 1, HANDLE_REG = 2, HANDLE_GROUP = 3, HANDLE_SERVICE = 4, HANDLE_DGRAM = 5 };
+/*
+ * A handle kind: what the table calls for objects of that kind. A kind's
+ * file defines one (const, static storage) and names it when it allocates and
+ * looks up handles; the table and the calls every handle answers (verbs.c:
+ * ipcf_dealloc, ipcf_detach, ipcf_fd) go through it and know no kind. A new
+ * kind is a new file with its handle_kind; nothing central changes.
+ */
+typedef struct handle_kind {
+        const char *name;       /* "port", "registration", ... */
+        /* ipcf_dealloc(h, reason): end what the handle names for everyone
+         * else (the peer, the daemon), after the number was closed and
+         * before the caller's reference is dropped. NULL: nothing to tell.
+         * reason may be NULL (then the kind's own default). */
+        void (*end)(void *obj, const char *reason);
+        /* ipcf_fd(h): the descriptor to poll, or -errno. NULL: -EBADF. */
+        int (*fd)(void *obj);
+        /* The last reference is gone: release what the object holds in this
+         * process (mappings, descriptors, memory), telling no one. Also what
+         * ipcf_detach amounts to. NULL: nothing to release. */
+        void (*destroy)(void *obj);
+} handle_kind;
 
-struct port;
-struct reg;
-struct group;
-struct service;
-struct dgram_ep;
+/* The largest object a slot holds inline (a bigger kind keeps its body on
+ * the heap and a pointer in the slot). */
+#define HANDLE_OBJ_MAX 768
 
-/* Reserve a slot for a new object of kind: returns its zeroed memory (a port
- * or a reg) and the number in *ret_h, or NULL (out of handles/memory). Then
- * initialise it and handle_publish() it, or handle_abort() it. */
-void *handle_alloc(enum handle_kind kind, int *ret_h);
+/* Reserve a slot for a new object of kind (size bytes, zeroed): returns its
+ * memory and the number in *ret_h, or NULL (out of handles or memory, or size
+ * over HANDLE_OBJ_MAX). Then initialise it and handle_publish() it, or
+ * handle_abort() it. */
+void *handle_alloc(const handle_kind *kind, size_t size, int *ret_h);
 void handle_publish(void *obj);
 void handle_abort(void *obj);
-/* Look up handle h of a kind and take a reference, or NULL (-EBADF). */
-struct port *handle_get_port(int h);
-struct reg *handle_get_reg(int h);
-struct group *handle_get_group(int h);
-struct service *handle_get_service(int h);
-struct dgram_ep *handle_get_dgram(int h);
+/* Look up handle h of kind (NULL: any kind) and take a reference, or NULL
+ * (the caller's -EBADF). Lock-free. */
+void *handle_get(int h, const handle_kind *kind);
+/* The kind of an object the caller holds a reference to. */
+const handle_kind *handle_kind_of(void *obj);
 /* Take one more reference to an object the caller already holds one to. */
 void handle_ref(void *obj);
-/* Drop a reference; the last one of a closed handle destroys the object
- * (port_destroy / reg_destroy) and frees the number. */
+/* Drop a reference; the last one of a closed handle calls its kind's destroy
+ * and frees the number. */
 void handle_put(void *obj);
-/* Close h: later lookups fail. Returns the object with a reference the
- * caller must put, or NULL if h is not a live handle of that kind. */
-void *handle_close(int h, enum handle_kind kind);
+/* Close h (of kind; NULL: any): later lookups fail. Returns the object with a
+ * reference the caller must put, or NULL if h is not a live handle of kind. */
+void *handle_close(int h, const handle_kind *kind);
+/* A token naming obj (which the caller holds a reference to) for the life of
+ * the process, unlike its number, which is reused: what the public structs
+ * carry as opaque values (ipcf_call_req.token, ipcf_dgram_src.token). */
+uint64_t handle_token(void *obj);
+/* The live object of kind a token names, with a reference; else NULL and
+ * *ret_err: -EINVAL not a token this process made (forged, garbage),
+ * -ESTALE the object is gone, -EBADF a live object of another kind. */
+void *handle_get_token(uint64_t token, const handle_kind *kind, int *ret_err);
 
 /* ---- ports (port.c, io.c, wait.c) --------------------------------------- */
 
@@ -138,6 +178,8 @@ typedef struct port {
         _Atomic bool broken;            /* the peer broke the protocol */
         _Atomic bool peer_gone;         /* the peer process exited (pidfd) */
         _Atomic uint32_t kick;          /* bumped to make a waiting reader return (port_kick) */
+        _Atomic(const void *) owner;    /* what holds it as one of its channels (an inbox), or
+                                         * NULL: checked before answering on it */
 
         /* FULL_CACHE: messages kept in our memory, oldest first (under wlock) */
         struct cached_msg *cache_head, *cache_tail;
@@ -146,6 +188,14 @@ typedef struct port {
         pthread_t reserver, peeker;
         bool reserving, peeking;
 } port;
+
+/* The kind of ports (port.c): ipcf_dealloc ends the flow, ipcf_fd polls it. */
+extern const handle_kind port_kind;
+
+/* Look up port-id h with a reference (handle_put it), or NULL (-EBADF). */
+static inline port *handle_get_port(int h) {
+        return handle_get(h, &port_kind);
+}
 
 /* What a port is made from: one side of a flow (the FLOW message's
  * contents, or a flow made in this process). */
@@ -170,12 +220,28 @@ int port_open_from_flow(const ctl_msg *m, int fds[FLOW_SIDE_FDS]);
 int port_open_local(const ipcf_qos *qos, int side, pid_t peer, const flow_mem *m);
 /* A pidfd (close-on-exec) of the peer process pid, or -1 (pid <= 0, or gone). */
 int port_pidfd_open(pid_t pid);
-/* Release what a port holds (the last handle_put calls it). */
-void port_destroy(port *p);
 
 /* How the flow ended as seen from here: 0 while it is live (or data remains to
- * be read, for readers), else -EPIPE, -ECONNRESET or -EPROTO. */
-int port_end_error(port *p);
+ * be read, for readers), else -EPIPE, -ECONNRESET or -EPROTO. On the data
+ * path of every call: inline, and below everything that calls it. */
+static inline int port_end_error(port *p) {
+        if (atomic_load_explicit(&p->broken, memory_order_relaxed))
+                return -EPROTO;
+        if (atomic_load_explicit(&p->closed, memory_order_relaxed))
+                return -EPIPE;
+        uint32_t code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+        if (code == IPCF_END_PEER_DIED)
+                return -ECONNRESET;
+        if (code != IPCF_END_NONE)
+                return -EPIPE;
+        if (atomic_load_explicit(&p->peer_gone, memory_order_acquire)) {
+                /* The process exited without ending the flow: re-read the end
+                 * record, which it may have written just before exiting. */
+                code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+                return code == IPCF_END_NONE || code == IPCF_END_PEER_DIED ? -ECONNRESET : -EPIPE;
+        }
+        return 0;
+}
 
 /* wait.c: is the peer worth spinning for (see wait.c)? */
 bool port_peer_spinnable(port *p, unsigned my_cpu);
@@ -214,7 +280,10 @@ typedef struct reg {
         char name[IPCF_NAME_MAX + 1];
 } reg;
 
-void reg_destroy(reg *r);
+/* The kind of registrations (reg.c): ipcf_dealloc unregisters, ipcf_fd is the
+ * socket requests arrive on. */
+extern const handle_kind reg_kind;
+
 /* ipcf_register with internal flags (CTL_REG_AUTO | role << CTL_REG_ROLE_SHIFT). */
 int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags);
 /* An auto-accepting registration: take one FLOW the daemon sent on its socket
@@ -230,100 +299,13 @@ int reg_take_flow(int h);
 int alloc_role(const char *name, const ipcf_qos *qos, unsigned role, int timeout_ms,
                ipcf_reason *ret_reason);
 
-/* ---- shared-memory groups (group.c, bbuf.c) ------------------------------ */
+/* ---- misc ------------------------------------------------------------------ */
 
-struct grpshm_ctl;
+/* A caller's qos copied into *ret (NULL: the defaults), or -EINVAL if its
+ * size is not this version's (every call taking a qos checks it). */
+int lib_qos_or_default(const ipcf_qos *qos, ipcf_qos *ret);
 
-/* A member's view of a group. The mapping (data, size) changes only under
- * maplock held for writing (remap); accesses hold it for reading. */
-typedef struct group {
-        uint64_t group_id, member_id;
-        char name[IPCF_NAME_MAX + 1];
-        int memfd, efd;                  /* the group's memory; our notice eventfd */
-        struct grpshm_ctl *ctl;          /* mapping of the control page */
-        pthread_rwlock_t maplock;
-        uint8_t *resv;                   /* guard page, data, guard page */
-        size_t resv_len;
-        uint8_t *pin_resv;               /* the view ipcf_group_ptr handed out, */
-        size_t pin_len;                  /* kept until retired (group.c: PINNING) */
-        _Atomic bool closed;             /* ipcf_group_exit ran: waiters give up */
-        uint8_t *data;
-        uint64_t size;                   /* bytes mapped at data */
-        uint64_t gen;                    /* the generation the mapping reflects */
-        /* bbuf.c: the other side's counter as last seen, per direction (a
-         * bound that only grows: read again only when it is not enough).
-         * Used under the buffer's own producer / consumer lock. */
-        struct { uint64_t off, epoch, val; } bb_tail_seen, bb_head_seen;
-} group;
-
-void group_destroy(group *g);
-/* Resolve [off, off + len) of g to an address, remapping first if the group
- * changed. On success maplock is held for reading: group_access_end(). Returns
- * 0, -ERANGE, -EIDRM. */
-int group_access(group *g, uint64_t off, uint64_t len, uint8_t **ret_ptr);
-void group_access_end(group *g);
-
-/* misc.c */
-int lib_check_timeout(int timeout_ms);
-
-/* ---- inboxes (inbox.c): one input queue over many flows ------------------ */
-
-struct inbox_chan {
-        int ph;         /* the channel's port-id */
-        port *p;        /* with a reference held while it is in the set */
-};
-
-typedef struct inbox {
-        int reg_h;                 /* the registration of its name, or -1 */
-        uint8_t role;              /* enum ctl_role of the channels it accepts */
-        int epfd;                  /* the registration socket + every channel's rx ear */
-        int wake;                  /* eventfd (private to this process): a channel was
-                                    * added while takers slept */
-        pthread_mutex_t lock;      /* guards the set; let go while asleep */
-        struct inbox_chan *chans;
-        unsigned n, cap, next;     /* next: where the round robin resumes */
-        unsigned sleepers;         /* takers asleep in epoll_wait */
-        bool reg_dead;             /* the daemon hung up the registration socket */
-        bool poll_mode;            /* its descriptor was asked for */
-} inbox;
-
-/* Set up b; with a name, register it and accept channels of role. */
-int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role);
-void inbox_deinit(inbox *b);
-/* Add a channel we allocated ourselves (takes b->lock briefly). */
-int inbox_add(inbox *b, int ph);
-/* End every channel with why and unregister the name. */
-void inbox_close_all(inbox *b, const char *why);
-/* Take the next message from any channel: fn(ctx, data, len) as in
- * port_read_with; *ret_ph says which channel. Waits up to timeout_ms. */
-ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout_ms);
-/* The inbox's pollable descriptor (switches its channels to poll mode). */
-int inbox_fd(inbox *b);
-
-/* ---- services (service.c; the caller's side is call.c) ------------------- */
-
-typedef struct service {
-        inbox box;
-} service;
-
-void service_destroy(service *s);
-/* ipcf_fd() of a service or datagram endpoint: its inbox's descriptor. */
-int service_fd(int h);
-
-/* ---- datagram endpoints (dgram.c) ---------------------------------------- */
-
-struct dgram_out {
-        char name[IPCF_NAME_MAX + 1];  /* the destination */
-        int ph;                        /* our channel to it (also in the inbox) */
-        port *p;                       /* with a reference held */
-};
-
-typedef struct dgram_ep {
-        inbox box;                     /* channels to us, and ours (for answers) */
-        pthread_mutex_t out_lock;      /* guards outs */
-        struct dgram_out *outs;
-        unsigned n_outs, cap_outs;
-        _Atomic uint64_t drops;
-} dgram_ep;
-
-void dgram_destroy(dgram_ep *e);
+/* Every call's timeout: -1, 0 or n > 0 (-EINVAL below -1). */
+static inline int lib_check_timeout(int timeout_ms) {
+        return timeout_ms < -1 ? -EINVAL : 0;
+}

@@ -22,6 +22,17 @@ void ipcf_qos_init(ipcf_qos *qos) {
         qos->cache_msgs = 1;
 }
 
+int lib_qos_or_default(const ipcf_qos *qos, ipcf_qos *ret) {
+        if (!qos) {
+                ipcf_qos_init(ret);
+                return 0;
+        }
+        if (qos->size != sizeof(*qos))
+                return -EINVAL; /* not made by ipcf_qos_init (or another version's) */
+        *ret = *qos;
+        return 0;
+}
+
 const char *ipcf_strerror(int err) {
         switch (err < 0 ? -err : err) {
         case 0: return "success";
@@ -120,13 +131,35 @@ static int list_absorb(ipcf_listing *l, const ctl_msg *m, size_t *cap_n, size_t 
         return 0;
 }
 
+/* One block: the listing, then its names, then its flows (ipcf_free frees
+ * it all). Frees the growing arrays of l either way. */
+static ipcf_listing *list_pack(ipcf_listing *l) {
+        size_t names = l->n_names * sizeof(*l->names);
+        size_t off = sizeof(*l) + names;
+        off = (off + _Alignof(ipcf_flow_entry) - 1) / _Alignof(ipcf_flow_entry) *
+              _Alignof(ipcf_flow_entry);
+        ipcf_listing *b = malloc(off + l->n_flows * sizeof(*l->flows));
+        if (b) {
+                *b = *l;
+                b->names = (ipcf_name_entry *)(b + 1);
+                b->flows = (ipcf_flow_entry *)((char *)b + off);
+                if (names)
+                        memcpy(b->names, l->names, names);
+                if (l->n_flows)
+                        memcpy(b->flows, l->flows, l->n_flows * sizeof(*l->flows));
+        }
+        free(l->names);
+        free(l->flows);
+        return b;
+}
+
 int ipcf_list(ipcf_listing **ret) {
         if (!ret)
                 return -EINVAL;
-        ipcf_listing *l = calloc(1, sizeof(*l));
+        ipcf_listing l = { 0 };
         size_t cap_n = 0, cap_f = 0;
         uint32_t skip = 0, more = 1;
-        int r = l ? 0 : -ENOMEM;
+        int r = 0;
         /* Page by page: each reply is one control message. */
         while (r == 0 && more) {
                 conn_call *c = conn_call_new(CTL_LIST);
@@ -140,10 +173,10 @@ int ipcf_list(ipcf_listing **ret) {
                         uint32_t pid = 0, got = 0;
                         more = 0;
                         (void)ctl_get_u32(&c->rep.msg, CTL_A_PID, &pid);
-                        (void)ctl_get_u64(&c->rep.msg, CTL_A_UPTIME_MS, &l->daemon_uptime_ms);
+                        (void)ctl_get_u64(&c->rep.msg, CTL_A_UPTIME_MS, &l.daemon_uptime_ms);
                         (void)ctl_get_u32(&c->rep.msg, CTL_A_LIST_MORE, &more);
-                        l->daemon_pid = (pid_t)pid;
-                        r = list_absorb(l, &c->rep.msg, &cap_n, &cap_f, &got);
+                        l.daemon_pid = (pid_t)pid;
+                        r = list_absorb(&l, &c->rep.msg, &cap_n, &cap_f, &got);
                         if (got == 0)
                                 more = 0; /* no progress: stop rather than loop */
                         skip += got;
@@ -151,17 +184,13 @@ int ipcf_list(ipcf_listing **ret) {
                 conn_call_free(c);
         }
         if (r < 0) {
-                ipcf_listing_free(l);
+                free(l.names);
+                free(l.flows);
                 return r;
         }
-        *ret = l;
+        ipcf_listing *b = list_pack(&l);
+        if (!b)
+                return -ENOMEM;
+        *ret = b;
         return 0;
-}
-
-void ipcf_listing_free(ipcf_listing *l) {
-        if (!l)
-                return;
-        free(l->names);
-        free(l->flows);
-        free(l);
 }

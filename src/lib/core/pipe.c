@@ -68,11 +68,7 @@ int ipcf_pipe(const ipcf_qos *qos, int ret_ports[2]) {
 
         if (!ret_ports)
                 return -EINVAL;
-        if (qos)
-                q = *qos;
-        else
-                ipcf_qos_init(&q);
-        if (ctl_qos_normalize(&q) < 0)
+        if (lib_qos_or_default(qos, &q) < 0 || ctl_qos_normalize(&q) < 0)
                 return -EINVAL;
         if ((r = flow_mem_make(&q, "ipcf-pipe", &m)) < 0)
                 return r;
@@ -95,18 +91,10 @@ out:
         for (int i = 0; i < 2; i++) {
                 safe_close(life[i]);
                 if (h[i] >= 0)
-                        ipcf_port_release(h[i]);
+                        ipcf_detach(h[i]);
         }
         flow_mem_close(&m);
         return r;
-}
-
-int ipcf_port_release(int h) {
-        port *p = handle_close(h, HANDLE_PORT);
-        if (!p)
-                return -EBADF;
-        handle_put(p); /* the last put unmaps it; the flow itself goes on */
-        return 0;
 }
 
 /* The FLOW message describing pipe end p (peer 0: the importer fills it in). */

@@ -5,8 +5,8 @@
  * Rules: sizes come from the qos the daemon granted, never from the shared
  * memory; the memfd must be at least that big (it is sealed against
  * shrinking, so the mapping can never turn into SIGBUS under us). The flow
- * ends for this side at ipcf_dealloc(); the memory is unmapped when the last
- * call using the port returns.
+ * ends for this side at ipcf_dealloc() (port_end, through the port kind's
+ * ops); the memory is unmapped when the last call using the port returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -93,7 +93,7 @@ static int port_init(port *p, port_desc *d) {
 
 int port_open(port_desc *d) {
         int h;
-        port *p = handle_alloc(HANDLE_PORT, &h);
+        port *p = handle_alloc(&port_kind, sizeof(*p), &h);
         if (!p)
                 return -EMFILE;
         int r = port_init(p, d);
@@ -132,7 +132,8 @@ int port_open_from_flow(const ctl_msg *m, int fds[FLOW_SIDE_FDS]) {
         return r;
 }
 
-void port_destroy(port *p) {
+static void port_destroy(void *obj) {
+        port *p = obj;
         munmap(p->mem, p->layout.total);
         safe_close(p->ear_rx);
         safe_close(p->ear_tx);
@@ -146,25 +147,6 @@ void port_destroy(port *p) {
                 n = c->next;
                 free(c);
         }
-}
-
-int port_end_error(port *p) {
-        if (atomic_load_explicit(&p->broken, memory_order_relaxed))
-                return -EPROTO;
-        if (atomic_load_explicit(&p->closed, memory_order_relaxed))
-                return -EPIPE;
-        uint32_t code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
-        if (code == IPCF_END_PEER_DIED)
-                return -ECONNRESET;
-        if (code != IPCF_END_NONE)
-                return -EPIPE;
-        if (atomic_load_explicit(&p->peer_gone, memory_order_acquire)) {
-                /* The process exited without ending the flow: re-read the end
-                 * record, which it may have written just before exiting. */
-                code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
-                return code == IPCF_END_NONE || code == IPCF_END_PEER_DIED ? -ECONNRESET : -EPIPE;
-        }
-        return 0;
 }
 
 int ipcf_end_reason(int h, ipcf_reason *ret) {
@@ -236,25 +218,16 @@ int ipcf_stats(int h, ipcf_port_stats *ret) {
         return 0;
 }
 
-int ipcf_fd(int h) {
-        port *p = handle_get_port(h);
-        if (!p) {
-                reg *r = handle_get_reg(h);
-                if (!r)
-                        return service_fd(h);
-                int fd = r->sock;
-                handle_put(r);
-                return fd;
-        }
+/* ipcf_fd of a port: its rx eventfd, kept exact from now on (poll mode). */
+static int port_fd(void *obj) {
+        port *p = obj;
         plock_lock(&p->rlock);
         if (!p->poll_rx) {
                 p->poll_rx = true;
                 port_rearm_rx(p);
         }
         plock_unlock(&p->rlock);
-        int fd = p->ear_rx;
-        handle_put(p);
-        return fd;
+        return p->ear_rx;
 }
 
 int ipcf_fd_send(int h) {
@@ -286,12 +259,12 @@ static void dealloc_tell_daemon(uint64_t flow_id, int side, const char *reason) 
         conn_call_free(c);
 }
 
-int ipcf_dealloc(int h, const char *reason) {
-        port *p = handle_close(h, HANDLE_PORT);
+/* ipcf_dealloc of a port: Deallocate(port-id, reason) — deliver the cache,
+ * write our end record, ring the peer, tell the daemon. */
+static void port_end(void *obj, const char *reason) {
+        port *p = obj;
         char text[IPCF_REASON_MAX + 1];
 
-        if (!p)
-                return -EBADF;
         str_copy(text, reason ? reason : "", sizeof(text));
 
         plock_lock(&p->wlock);
@@ -320,6 +293,12 @@ int ipcf_dealloc(int h, const char *reason) {
         wake_ring(p->bell_rx);
         wake_ring(p->bell_tx);
         dealloc_tell_daemon(p->flow_id, p->side, text);
-        handle_put(p); /* the last put unmaps it */
-        return 0;
+        /* the caller's put unmaps it once no other call uses it */
 }
+
+const handle_kind port_kind = {
+        .name = "port",
+        .end = port_end,
+        .fd = port_fd,
+        .destroy = port_destroy,
+};

@@ -17,13 +17,32 @@
 #include "common/util.h"
 #include "lib/core/lib.h"
 
-void reg_destroy(reg *r) {
+static void reg_destroy(void *obj) {
+        reg *r = obj;
         safe_close(r->sock);
 }
 
+/* ipcf_fd of a registration: its socket, readable when a request waits. */
+static int reg_fd(void *obj) {
+        return ((reg *)obj)->sock;
+}
+
+/* ipcf_dealloc of a registration: the daemon refuses what is pending on it
+ * ("unregistered"); the reason is not sent. */
+static void reg_end(void *obj, const char *reason) {
+        (void)reason;
+        /* A dead daemon has forgotten it anyway. */
+        (void)conn_tell_u64(CTL_UNREGISTER, CTL_A_REG_ID, ((reg *)obj)->reg_id);
+}
+
+const handle_kind reg_kind = {
+        .name = "registration",
+        .end = reg_end,
+        .fd = reg_fd,
+        .destroy = reg_destroy,
+};
+
 int ipcf_register(const char *name, const ipcf_reg_opts *opts) {
-        if (opts && (opts->flags & ~(uint32_t)IPCF_REG_EXCLUSIVE))
-                return -EINVAL;
         return reg_register(name, opts, 0);
 }
 
@@ -32,7 +51,10 @@ int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_
         uint64_t reg_id;
         int r;
 
-        if (!ctl_name_valid(name))
+        /* The caller's options hold public flags only; ours are added here. */
+        if (!ctl_name_valid(name) ||
+            (opts && ((opts->size && opts->size != sizeof(*opts)) ||
+                      (opts->flags & ~(uint32_t)IPCF_REG_EXCLUSIVE))))
                 return -EINVAL;
         if (opts)
                 o = *opts;
@@ -50,7 +72,7 @@ int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_
         if (ctl_get_u64(&c->rep.msg, CTL_A_REG_ID, &reg_id) < 0 || c->rep.n_fds != 1)
                 goto out;
         int h;
-        reg *g = handle_alloc(HANDLE_REG, &h);
+        reg *g = handle_alloc(&reg_kind, sizeof(*g), &h);
         if (!g) {
                 r = -EMFILE; /* the daemon drops the registration when the socket closes */
                 goto out;
@@ -66,22 +88,8 @@ out:
         return r;
 }
 
-int ipcf_unregister(int h) {
-        reg *g = handle_close(h, HANDLE_REG);
-        if (!g)
-                return -EBADF;
-        conn_call *c = conn_call_new(CTL_UNREGISTER);
-        if (c) {
-                ctl_put_u64(&c->req, CTL_A_REG_ID, g->reg_id);
-                (void)conn_call_run(c, NULL, 0); /* a dead daemon has forgotten it anyway */
-                conn_call_free(c);
-        }
-        handle_put(g);
-        return 0;
-}
-
 int reg_take_flow(int h) {
-        reg *g = handle_get_reg(h);
+        reg *g = handle_get(h, &reg_kind);
         if (!g)
                 return -EBADF;
         conn_reply *rep = malloc(sizeof(*rep));
@@ -122,10 +130,10 @@ static int request_parse(const ctl_msg *m, ipcf_request *ret) {
         return 0;
 }
 
-int ipcf_request_next(int h, ipcf_request *ret, int timeout_ms) {
+int ipcf_request_next(int h, int timeout_ms, ipcf_request *ret) {
         if (!ret || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
-        reg *g = handle_get_reg(h);
+        reg *g = handle_get(h, &reg_kind);
         if (!g)
                 return -EBADF;
         conn_reply *rep = malloc(sizeof(*rep));
@@ -168,7 +176,7 @@ static int decide(reg *g, const ipcf_request *req, bool accept, const char *reas
 int ipcf_request_accept(int h, const ipcf_request *req) {
         if (!req)
                 return -EINVAL;
-        reg *g = handle_get_reg(h);
+        reg *g = handle_get(h, &reg_kind);
         if (!g)
                 return -EBADF;
         int r = decide(g, req, true, NULL);
@@ -179,7 +187,7 @@ int ipcf_request_accept(int h, const ipcf_request *req) {
 int ipcf_request_refuse(int h, const ipcf_request *req, const char *reason) {
         if (!req)
                 return -EINVAL;
-        reg *g = handle_get_reg(h);
+        reg *g = handle_get(h, &reg_kind);
         if (!g)
                 return -EBADF;
         int r = decide(g, req, false, reason);
@@ -187,7 +195,7 @@ int ipcf_request_refuse(int h, const ipcf_request *req, const char *reason) {
         return r;
 }
 
-int ipcf_accept(int h, ipcf_request *ret_req, int timeout_ms) {
+int ipcf_accept(int h, int timeout_ms, ipcf_request *ret_req) {
         if (lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         uint64_t deadline = deadline_from_timeout(timeout_ms);
@@ -199,7 +207,7 @@ int ipcf_accept(int h, ipcf_request *ret_req, int timeout_ms) {
                         if (left == 0)
                                 return -ETIMEDOUT;
                 }
-                int r = ipcf_request_next(h, &req, left);
+                int r = ipcf_request_next(h, left, &req);
                 if (r < 0)
                         return r;
                 r = ipcf_request_accept(h, &req);

@@ -45,6 +45,7 @@
 #include "common/grpshm.h"
 #include "common/util.h"
 #include "lib/core/lib.h"
+#include "lib/groups/group.h"
 
 #define BBUF_MAGIC 0x46554242u /* "BBUF" */
 #define BBUF_SPIN_NS 50000u      /* spin this long before sleeping */

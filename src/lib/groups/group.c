@@ -36,6 +36,7 @@
 #include "common/grpshm.h"
 #include "common/util.h"
 #include "lib/core/lib.h"
+#include "lib/groups/group.h"
 
 /* The page size: guard pages and mapped sizes are whole pages. */
 static uint64_t page_size(void) {
@@ -51,7 +52,8 @@ static void group_unpin(group *g) {
         g->pin_resv = NULL;
 }
 
-void group_destroy(group *g) {
+static void group_destroy(void *obj) {
+        group *g = obj;
         group_unpin(g);
         if (g->resv)
                 munmap(g->resv, g->resv_len);
@@ -166,7 +168,8 @@ static int name_request(uint16_t type, const char *name, const uint64_t *size) {
 int ipcf_group_create(const char *name, uint64_t size, const ipcf_group_opts *opts) {
         if (!ctl_name_valid(name) || size == 0 || size > GRPSHM_SIZE_MAX)
                 return -EINVAL;
-        if (opts && (opts->flags || opts->n_names > GROUP_ALLOW_MAX ||
+        if (opts && ((opts->size && opts->size != sizeof(*opts)) || opts->flags ||
+                     opts->n_names > GROUP_ALLOW_MAX ||
                      opts->n_uids > GROUP_ALLOW_MAX || opts->n_gids > GROUP_ALLOW_MAX ||
                      (opts->n_names && !opts->names) || (opts->n_uids && !opts->uids) ||
                      (opts->n_gids && !opts->gids)))
@@ -211,7 +214,7 @@ int ipcf_group_join(const char *name) {
         if (ctl_get_u64(&c->rep.msg, CTL_A_GROUP_ID, &gid) < 0 ||
             ctl_get_u64(&c->rep.msg, CTL_A_MEMBER_ID, &mid) < 0 || c->rep.n_fds != 2)
                 goto out;
-        group *g = handle_alloc(HANDLE_GROUP, &h);
+        group *g = handle_alloc(&group_kind, sizeof(*g), &h);
         if (!g) {
                 r = -EMFILE;
                 goto out_exit;
@@ -240,35 +243,36 @@ int ipcf_group_join(const char *name) {
         goto out;
 out_exit:
         /* Tell the daemon we are not a member after all. */
-        conn_call_free(c);
-        c = conn_call_new(CTL_GROUP_EXIT);
-        if (c) {
-                ctl_put_u64(&c->req, CTL_A_MEMBER_ID, mid);
-                (void)conn_call_run(c, NULL, 0);
-        }
+        (void)conn_tell_u64(CTL_GROUP_EXIT, CTL_A_MEMBER_ID, mid);
 out:
         conn_call_free(c);
         return r;
 }
 
-/* Exit: close the handle first (later calls fail -EBADF), tell the daemon,
- * and let the last reference unmap. */
-int ipcf_group_exit(int h) {
-        group *g = handle_close(h, HANDLE_GROUP);
-        if (!g)
-                return -EBADF;
+/* ipcf_dealloc of a group handle: leave the group. The handle is closed
+ * first (later calls fail -EBADF); the daemon is told; the last reference
+ * unmaps. */
+static void group_end(void *obj, const char *reason) {
+        group *g = obj;
+        (void)reason;
         /* Threads blocked in a bbuf wait on this handle give up (-EBADF)
          * within one sleep slice; the last one's put destroys the view. */
         atomic_store(&g->closed, true);
-        conn_call *c = conn_call_new(CTL_GROUP_EXIT);
-        if (c) {
-                ctl_put_u64(&c->req, CTL_A_MEMBER_ID, g->member_id);
-                (void)conn_call_run(c, NULL, 0); /* a dead daemon has forgotten us anyway */
-                conn_call_free(c);
-        }
-        handle_put(g);
-        return 0;
+        /* A dead daemon has forgotten us anyway. */
+        (void)conn_tell_u64(CTL_GROUP_EXIT, CTL_A_MEMBER_ID, g->member_id);
 }
+
+/* ipcf_fd of a group handle: the notice eventfd (the library owns it). */
+static int group_fd(void *obj) {
+        return ((group *)obj)->efd;
+}
+
+const handle_kind group_kind = {
+        .name = "group",
+        .end = group_end,
+        .fd = group_fd,
+        .destroy = group_destroy,
+};
 
 /* Dissolve and resize are decisions of the daemon: one round trip each. */
 int ipcf_group_dissolve(const char *name) {
@@ -417,14 +421,4 @@ int ipcf_group_remap(int h) {
         pthread_rwlock_unlock(&g->maplock);
         handle_put(g);
         return r;
-}
-
-/* The notice eventfd: the library owns it; the caller only polls it. */
-int ipcf_group_fd(int h) {
-        group *g = handle_get_group(h);
-        if (!g)
-                return -EBADF;
-        int fd = g->efd;
-        handle_put(g);
-        return fd;
 }

@@ -88,8 +88,8 @@ int ipcf_group_list(ipcf_group_entry **ret_entries, size_t *ret_n) {
 
 /* One GROUP_LIST with NAME: the group's entry and one MEMBER_ENTRY per
  * member (identities stamped by the daemon from kernel credentials). */
-int ipcf_group_members(const char *name, ipcf_peer_info *ret, size_t n) {
-        if (!ctl_name_valid(name) || (!ret && n))
+int ipcf_group_members(const char *name, ipcf_peer_info *buf, size_t cap) {
+        if (!ctl_name_valid(name) || (!buf && cap))
                 return -EINVAL;
         conn_call *c = conn_call_new(CTL_GROUP_LIST);
         if (!c)
@@ -108,12 +108,12 @@ int ipcf_group_members(const char *name, ipcf_peer_info *ret, size_t n) {
                         break;
                 }
                 memcpy(&w, val, sizeof(w));
-                if (count < n) {
-                        memset(&ret[count], 0, sizeof(ret[count]));
-                        memcpy(ret[count].name, w.name, IPCF_NAME_MAX);
-                        ret[count].pid = (pid_t)le32toh(w.pid);
-                        ret[count].uid = (uid_t)le32toh(w.uid);
-                        ret[count].gid = (gid_t)le32toh(w.gid);
+                if (count < cap) {
+                        memset(&buf[count], 0, sizeof(buf[count]));
+                        memcpy(buf[count].name, w.name, IPCF_NAME_MAX);
+                        buf[count].pid = (pid_t)le32toh(w.pid);
+                        buf[count].uid = (uid_t)le32toh(w.uid);
+                        buf[count].gid = (gid_t)le32toh(w.gid);
                 }
                 count++;
         }

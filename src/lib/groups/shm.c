@@ -37,13 +37,5 @@ int ipcf_shm_open(const char *name, int oflag, mode_t mode) {
 }
 
 int ipcf_shm_unlink(const char *name) {
-        if (!ctl_name_valid(name))
-                return -EINVAL;
-        conn_call *c = conn_call_new(CTL_SHM_UNLINK);
-        if (!c)
-                return -ENOMEM;
-        ctl_put_str(&c->req, CTL_A_NAME, name);
-        int r = conn_call_run(c, NULL, 0);
-        conn_call_free(c);
-        return r;
+        return conn_tell(CTL_SHM_UNLINK, name, 0, NULL, 0);
 }

@@ -12,9 +12,11 @@
  *
  * Ownership: a waiter is heap-allocated and belongs to the channel's list
  * (under the channel's lock) from start to finish; it is named to the user
- * by (channel, id), never by pointer, so a stale name finds nothing. It is
- * freed by whoever finishes the call while no thread waits for it: a wait
- * that takes the result, or a cancel.
+ * by (channel token, id), never by pointer, so a stale name finds nothing.
+ * It is freed by whoever finishes the call while no thread waits for it: a
+ * wait that takes the result, or a cancel. Channels live as long as the
+ * process; the token of one is its number and a random salt, checked before
+ * use, so a forged token (-EINVAL) never reaches a channel.
  *
  * Locking: chans_lock guards the list of channels; each channel's lock guards
  * its waiters and the reader role. Data moves under the port's own locks.
@@ -22,6 +24,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "common/util.h"
@@ -42,6 +45,7 @@ struct waiter {
 
 typedef struct channel {
         char name[IPCF_NAME_MAX + 1];
+        uint64_t token;              /* number << 32 | salt: ipcf_pending.token */
         int ph;                      /* -1 while none / after it broke */
         _Atomic uint64_t next_id;
         pthread_mutex_t lock;
@@ -53,10 +57,41 @@ typedef struct channel {
 
 static pthread_mutex_t chans_lock = PTHREAD_MUTEX_INITIALIZER;
 static channel *chans;
-static _Thread_local int last_call_error;
+static channel **chan_by_no;      /* chan_by_no[n - 1]: the channel numbered n */
+static uint32_t n_chans, cap_chans;
 
-int ipcf_call_error(void) {
-        return last_call_error;
+/* A salt for a new channel's token. */
+static uint32_t token_salt(void) {
+        uint32_t v;
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+                v = (uint32_t)now_ns() ^ (uint32_t)(uintptr_t)&v;
+        return v;
+}
+
+/* Number and keep a new channel (under chans_lock). */
+static int channel_number(channel *c) {
+        if (n_chans == cap_chans) {
+                uint32_t cap = cap_chans ? cap_chans * 2 : 8;
+                channel **a = realloc(chan_by_no, cap * sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                chan_by_no = a;
+                cap_chans = cap;
+        }
+        chan_by_no[n_chans++] = c;
+        c->token = (uint64_t)n_chans << 32 | token_salt();
+        return 0;
+}
+
+/* The channel a pending call's token names, or NULL (not a token of ours). */
+static channel *channel_of_token(uint64_t token) {
+        uint32_t no = (uint32_t)(token >> 32);
+        channel *c = NULL;
+        pthread_mutex_lock(&chans_lock);
+        if (no >= 1 && no <= n_chans && chan_by_no[no - 1]->token == token)
+                c = chan_by_no[no - 1];
+        pthread_mutex_unlock(&chans_lock);
+        return c;
 }
 
 static channel *channel_find(const char *name) {
@@ -65,6 +100,11 @@ static channel *channel_find(const char *name) {
         while (c && strcmp(c->name, name) != 0)
                 c = c->next;
         if (!c && (c = calloc(1, sizeof(*c)))) {
+                if (channel_number(c) < 0) {
+                        free(c);
+                        pthread_mutex_unlock(&chans_lock);
+                        return NULL;
+                }
                 str_copy(c->name, name, sizeof(c->name));
                 c->ph = -1;
                 atomic_init(&c->next_id, 1);
@@ -222,10 +262,11 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
         return 0;
 }
 
-int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
-                    int timeout_ms, ipcf_pending *ret) {
-        if (!ret || !ctl_name_valid(name) || (!req && len) || (!reply && cap) || timeout_ms == 0 ||
-            timeout_ms < -1)
+/* Send a request: the call is (*ret_c, *ret_id). */
+static int call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
+                      int timeout_ms, channel **ret_c, uint64_t *ret_id) {
+        if (!ctl_name_valid(name) || (!req && len) || (!reply && cap) || timeout_ms == 0 ||
+            lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         if (len > IPCF_CALL_MAX)
                 return -EMSGSIZE;
@@ -264,17 +305,17 @@ int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, 
                 pthread_mutex_unlock(&c->lock);
                 return (int)r;
         }
-        *ret = (ipcf_pending){ .id = w->id, .channel = c };
+        *ret_c = c;
+        *ret_id = w->id;
         return 0;
 }
 
-ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms) {
-        if (!call || !call->channel || timeout_ms < -1)
-                return -EINVAL;
-        channel *c = call->channel;
+/* Wait for call (c, id): its result, and the service's code in *ret_code on
+ * -EREMOTEIO. */
+static ssize_t call_wait(channel *c, uint64_t id, int timeout_ms, int *ret_code) {
         uint64_t deadline = deadline_from_timeout(timeout_ms);
         pthread_mutex_lock(&c->lock);
-        struct waiter *w = waiter_find(c, call->id);
+        struct waiter *w = waiter_find(c, id);
         if (!w) {
                 pthread_mutex_unlock(&c->lock);
                 return -ECANCELED;
@@ -287,8 +328,8 @@ ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms) {
                 return r;
         }
         ssize_t result = w->result;
-        if (result == -EREMOTEIO)
-                last_call_error = w->code;
+        if (result == -EREMOTEIO && ret_code)
+                *ret_code = w->code;
         int ph = w->ph;
         if (w->waiting == 0)
                 waiter_free(c, w);
@@ -298,12 +339,10 @@ ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms) {
         return result == -EBADF ? -EPIPE : result;
 }
 
-int ipcf_call_cancel(ipcf_pending *call) {
-        if (!call || !call->channel)
-                return -EINVAL;
-        channel *c = call->channel;
+/* Give up on call (c, id). 0, or -ENOENT if it is finished. */
+static int call_cancel(channel *c, uint64_t id) {
         pthread_mutex_lock(&c->lock);
-        struct waiter *w = waiter_find(c, call->id);
+        struct waiter *w = waiter_find(c, id);
         if (!w) {
                 pthread_mutex_unlock(&c->lock);
                 return -ENOENT;
@@ -328,16 +367,48 @@ int ipcf_call_cancel(ipcf_pending *call) {
         return 0;
 }
 
-ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, size_t cap,
-                  int timeout_ms) {
-        ipcf_pending call;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        int r = ipcf_call_start(name, req, len, reply, cap, timeout_ms, &call);
+int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
+                    int timeout_ms, ipcf_pending *ret) {
+        if (!ret)
+                return -EINVAL;
+        channel *c;
+        uint64_t id;
+        int r = call_start(name, req, len, reply, cap, timeout_ms, &c, &id);
         if (r < 0)
                 return r;
-        ssize_t n = ipcf_call_wait(&call, timeout_ms < 0 ? -1 : deadline_poll_ms(deadline));
+        *ret = (ipcf_pending){ .id = id, .token = c->token };
+        return 0;
+}
+
+ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms, int *ret_code) {
+        if (!call || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        channel *c = channel_of_token(call->token);
+        if (!c)
+                return -EINVAL;
+        return call_wait(c, call->id, timeout_ms, ret_code);
+}
+
+int ipcf_call_cancel(ipcf_pending *call) {
+        if (!call)
+                return -EINVAL;
+        channel *c = channel_of_token(call->token);
+        if (!c)
+                return -EINVAL;
+        return call_cancel(c, call->id);
+}
+
+ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, size_t cap,
+                  int timeout_ms, int *ret_code) {
+        channel *c;
+        uint64_t id;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        int r = call_start(name, req, len, reply, cap, timeout_ms, &c, &id);
+        if (r < 0)
+                return r;
+        ssize_t n = call_wait(c, id, timeout_ms < 0 ? -1 : deadline_poll_ms(deadline), ret_code);
         if (n == -ETIMEDOUT || n == -EAGAIN) {
-                ipcf_call_cancel(&call);
+                call_cancel(c, id);
                 n = -ETIMEDOUT;
         }
         return n;

@@ -19,17 +19,67 @@
 
 #include "common/util.h"
 #include "lib/core/lib.h"
+#include "lib/models/inbox.h"
 
 /* The first send to a name makes its channel: a round trip to the daemon
  * (the receiver's side is accepted there), allowed this long even when the
  * send itself must not wait for room. */
 #define DGRAM_CHANNEL_TIMEOUT_MS 5000
 
+struct dgram_out {
+        char name[IPCF_NAME_MAX + 1];  /* the destination */
+        int ph;                        /* our channel to it (also in the inbox) */
+        port *p;                       /* with a reference held */
+};
+
+typedef struct dgram_ep {
+        inbox box;                     /* channels to us, and ours (for answers) */
+        pthread_mutex_t out_lock;      /* guards outs */
+        struct dgram_out *outs;
+        unsigned n_outs, cap_outs;
+        _Atomic uint64_t drops;
+} dgram_ep;
+
+/* Let go of the outgoing list's references (the inbox holds the channels). */
+static void outs_drop(dgram_ep *e) {
+        pthread_mutex_lock(&e->out_lock);
+        for (unsigned i = 0; i < e->n_outs; i++)
+                handle_put(e->outs[i].p);
+        e->n_outs = 0;
+        pthread_mutex_unlock(&e->out_lock);
+}
+
+/* ipcf_dealloc of an endpoint: end its channels, unregister its name. */
+static void dgram_end(void *obj, const char *reason) {
+        dgram_ep *e = obj;
+        inbox_close_all(&e->box, reason ? reason : "endpoint closed");
+        outs_drop(e);
+}
+
+static int dgram_fd(void *obj) {
+        return inbox_fd(&((dgram_ep *)obj)->box);
+}
+
+static void dgram_destroy(void *obj) {
+        dgram_ep *e = obj;
+        outs_drop(e);
+        inbox_deinit(&e->box);
+        free(e->outs);
+        pthread_mutex_destroy(&e->out_lock);
+}
+
+static const handle_kind dgram_kind = {
+        .name = "datagram endpoint",
+        .end = dgram_end,
+        .fd = dgram_fd,
+        .destroy = dgram_destroy,
+};
+
 int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts) {
         if (name && !ctl_name_valid(name))
                 return -EINVAL;
         int h;
-        dgram_ep *e = handle_alloc(HANDLE_DGRAM, &h);
+        dgram_ep *e = handle_alloc(&dgram_kind, sizeof(*e), &h);
         if (!e)
                 return -EMFILE;
         int r = inbox_init(&e->box, name, opts, CTL_ROLE_DGRAM);
@@ -113,11 +163,11 @@ static ssize_t dgram_put(dgram_ep *e, port *p, const void *buf, size_t len, int 
 }
 
 ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size_t len, int timeout_ms) {
-        if (!ctl_name_valid(dest) || (!buf && len) || timeout_ms < -1)
+        if (!ctl_name_valid(dest) || (!buf && len) || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         if (len > QOS_DEFAULT_MAX_MSG)
                 return -EMSGSIZE;
-        dgram_ep *e = handle_get_dgram(ep);
+        dgram_ep *e = handle_get(ep, &dgram_kind);
         if (!e)
                 return -EBADF;
         ssize_t r = 0;
@@ -155,23 +205,22 @@ static ssize_t take_datagram(void *arg, const void *data, size_t len) {
         return (ssize_t)len;
 }
 
-ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, ipcf_dgram_src *ret_src, int timeout_ms) {
-        if ((!buf && cap) || timeout_ms < -1)
+ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, int timeout_ms, ipcf_dgram_src *ret_src) {
+        if ((!buf && cap) || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
-        dgram_ep *e = handle_get_dgram(ep);
+        dgram_ep *e = handle_get(ep, &dgram_kind);
         if (!e)
                 return -EBADF;
         struct recv_ctx t = { buf, cap, 0 };
-        int ph = -1;
-        ssize_t r = inbox_take(&e->box, take_datagram, &t, &ph, timeout_ms);
-        if ((r >= 0 || r == -EMSGSIZE) && ret_src) {
-                memset(ret_src, 0, sizeof(*ret_src));
-                port *p = handle_get_port(ph);
-                if (p) {
+        port *p = NULL;
+        ssize_t r = inbox_take(&e->box, take_datagram, &t, timeout_ms, &p);
+        if (r >= 0 || r == -EMSGSIZE) {
+                if (ret_src) {
+                        memset(ret_src, 0, sizeof(*ret_src));
                         ret_src->from = p->peer;
-                        handle_put(p);
+                        ret_src->token = handle_token(p);
                 }
-                ret_src->channel = ph;
+                handle_put(p);
         }
         handle_put(e);
         return r;
@@ -179,17 +228,22 @@ ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, ipcf_dgram_src *ret_src, 
 
 ssize_t ipcf_dgram_answer(int ep, const ipcf_dgram_src *src, const void *buf, size_t len,
                           int timeout_ms) {
-        if (!src || (!buf && len) || timeout_ms < -1)
+        if (!src || (!buf && len) || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         if (len > QOS_DEFAULT_MAX_MSG)
                 return -EMSGSIZE;
-        dgram_ep *e = handle_get_dgram(ep);
+        dgram_ep *e = handle_get(ep, &dgram_kind);
         if (!e)
                 return -EBADF;
-        port *p = handle_get_port(src->channel);
-        ssize_t r = p ? dgram_put(e, p, buf, len, timeout_ms) : -EPIPE;
-        if (p)
+        ssize_t r;
+        int err;
+        port *p = inbox_chan_of_token(&e->box, src->token, &err);
+        if (p) {
+                r = dgram_put(e, p, buf, len, timeout_ms);
                 handle_put(p);
+        } else {
+                r = err;
+        }
         handle_put(e);
         return r;
 }
@@ -197,30 +251,10 @@ ssize_t ipcf_dgram_answer(int ep, const ipcf_dgram_src *src, const void *buf, si
 int ipcf_dgram_drops(int ep, uint64_t *ret) {
         if (!ret)
                 return -EINVAL;
-        dgram_ep *e = handle_get_dgram(ep);
+        dgram_ep *e = handle_get(ep, &dgram_kind);
         if (!e)
                 return -EBADF;
         *ret = atomic_load(&e->drops);
         handle_put(e);
         return 0;
-}
-
-int ipcf_dgram_close(int ep) {
-        dgram_ep *e = handle_close(ep, HANDLE_DGRAM);
-        if (!e)
-                return -EBADF;
-        inbox_close_all(&e->box, "endpoint closed");
-        pthread_mutex_lock(&e->out_lock);
-        for (unsigned i = 0; i < e->n_outs; i++)
-                handle_put(e->outs[i].p);
-        e->n_outs = 0;
-        pthread_mutex_unlock(&e->out_lock);
-        handle_put(e);
-        return 0;
-}
-
-void dgram_destroy(dgram_ep *e) {
-        inbox_deinit(&e->box);
-        free(e->outs);
-        pthread_mutex_destroy(&e->out_lock);
 }

@@ -35,6 +35,7 @@
 #include "common/util.h"
 #include "common/wake.h"
 #include "lib/core/lib.h"
+#include "lib/models/inbox.h"
 
 #define REG_MARK UINT64_MAX
 #define WAKE_MARK (UINT64_MAX - 1)
@@ -59,7 +60,7 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
                         r = -errno;
                 if (r < 0) {
                         if (b->reg_h >= 0)
-                                ipcf_unregister(b->reg_h);
+                                ipcf_dealloc(b->reg_h, NULL);
                         b->epfd = safe_close(b->epfd);
                         b->wake = safe_close(b->wake);
                         return r;
@@ -70,6 +71,14 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
 }
 
 void inbox_deinit(inbox *b) {
+        /* Channels still here (the handle was detached, not deallocated): let
+         * them go in this process only. */
+        for (unsigned i = 0; i < b->n; i++) {
+                handle_put(b->chans[i].p);
+                ipcf_detach(b->chans[i].ph);
+        }
+        if (b->reg_h >= 0)
+                ipcf_detach(b->reg_h);
         safe_close(b->epfd);
         safe_close(b->wake);
         free(b->chans);
@@ -97,6 +106,7 @@ static int inbox_add_locked(inbox *b, int ph) {
                 return -errno;
         }
         b->chans[b->n++] = (struct inbox_chan){ .ph = ph, .p = p };
+        atomic_store(&p->owner, b);
         if (b->poll_mode)
                 (void)ipcf_fd(ph); /* the channel keeps its eventfd exact too */
         if (b->sleepers) {
@@ -130,7 +140,7 @@ void inbox_close_all(inbox *b, const char *why) {
                 inbox_remove(b, b->n - 1, why);
         pthread_mutex_unlock(&b->lock);
         if (b->reg_h >= 0)
-                ipcf_unregister(b->reg_h);
+                ipcf_dealloc(b->reg_h, NULL);
         b->reg_h = -1;
 }
 
@@ -157,13 +167,14 @@ static void accept_pending(inbox *b) {
 }
 
 /* Take one message from any channel without waiting (under b->lock). */
-static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph) {
+static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
         for (unsigned k = 0; k < b->n;) {
                 unsigned i = (b->next + k) % b->n;
                 struct inbox_chan *c = &b->chans[i];
                 ssize_t r = port_read_with(c->p, 0, fn, ctx);
                 if (r >= 0 || r == -EMSGSIZE) {
-                        *ret_ph = c->ph;
+                        handle_ref(c->p);
+                        *ret_chan = c->p;
                         b->next = i + 1;
                         return r;
                 }
@@ -266,14 +277,14 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
         return r;
 }
 
-ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout_ms) {
+ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **ret_chan) {
         uint64_t deadline = deadline_from_timeout(timeout_ms);
         ssize_t r;
         bool waited = false;
         pthread_mutex_lock(&b->lock);
         for (;;) {
                 accept_pending(b);
-                r = take(b, fn, ctx, ret_ph);
+                r = take(b, fn, ctx, ret_chan);
                 if (r == -EAGAIN && b->reg_dead && b->n == 0) {
                         r = -EHOSTDOWN; /* nothing can ever come */
                         break;
@@ -295,7 +306,7 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int *ret_ph, int timeout
                         continue;
                 if (sleep_for_message(b, deadline) == -ETIMEDOUT || now_ns() >= deadline) {
                         accept_pending(b);
-                        r = take(b, fn, ctx, ret_ph);
+                        r = take(b, fn, ctx, ret_chan);
                         if (r == -EAGAIN)
                                 r = -ETIMEDOUT;
                         break;
@@ -316,4 +327,21 @@ int inbox_fd(inbox *b) {
         }
         pthread_mutex_unlock(&b->lock);
         return b->epfd;
+}
+
+port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err) {
+        int err;
+        port *p = handle_get_token(token, &port_kind, &err);
+        if (p && atomic_load(&p->owner) == b)
+                return p;
+        if (p) {
+                /* Another inbox's channel, or a flow of this process that is
+                 * no channel at all: never answer there. (A channel stays
+                 * marked as b's until its handle closes, which happens as b
+                 * lets go of it: then it is gone, -EPIPE.) */
+                err = -EBADF;
+                handle_put(p);
+        }
+        *ret_err = err == -ESTALE ? -EPIPE : err;
+        return NULL;
 }

@@ -14,38 +14,22 @@
 #include "lib/core/lib.h"
 #include "lib/models/models.h"
 
-/* CREATE/DESTROY-like requests by name. */
-static int mbox_req(uint16_t type, const char *name, const void *opts, size_t opts_len,
-                    uint16_t opts_attr) {
-        if (!ctl_name_valid(name))
-                return -EINVAL;
-        conn_call *c = conn_call_new(type);
-        if (!c)
-                return -ENOMEM;
-        ctl_put_str(&c->req, CTL_A_NAME, name);
-        if (opts)
-                ctl_put(&c->req, opts_attr, opts, opts_len);
-        int r = conn_call_run(c, NULL, 0);
-        conn_call_free(c);
-        return r < 0 ? r : 0;
-}
-
 /* Zero fields are the daemon's defaults; it checks the limits. */
 int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts) {
         struct ctl_mbox_opts_wire w;
         memset(&w, 0, sizeof(w));
         if (opts) {
-                if (opts->size && opts->size < sizeof(*opts))
+                if (opts->size && opts->size != sizeof(*opts))
                         return -EINVAL;
                 w.flags = htole32(opts->flags);
                 w.max_msgs = htole32(opts->max_msgs);
                 w.max_bytes = htole64(opts->max_bytes);
                 w.max_msg_size = htole32(opts->max_msg_size);
         }
-        return mbox_req(CTL_MBOX_CREATE, name, &w, sizeof(w), CTL_A_MBOX_OPTS);
+        return conn_tell(CTL_MBOX_CREATE, name, CTL_A_MBOX_OPTS, &w, sizeof(w));
 }
 
-int ipcf_mbox_destroy(const char *name) { return mbox_req(CTL_MBOX_DESTROY, name, NULL, 0, 0); }
+int ipcf_mbox_destroy(const char *name) { return conn_tell(CTL_MBOX_DESTROY, name, 0, NULL, 0); }
 
 /* A flow to the mailbox's name with the sender or receiver role. */
 int ipcf_mbox_open(const char *name, int how, const ipcf_qos *qos, int timeout_ms) {
@@ -57,8 +41,8 @@ int ipcf_mbox_open(const char *name, int how, const ipcf_qos *qos, int timeout_m
 
 /* Send; with a receipt asked, then wait (the rest of the same timeout) for
  * the daemon's MW_RECEIPT of this message number. */
-ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, ipcf_receipt *ret_receipt,
-                       int timeout_ms) {
+ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, int timeout_ms,
+                       ipcf_receipt *ret_receipt) {
         uint64_t seq;
         uint64_t deadline = deadline_from_timeout(timeout_ms);
         ssize_t r = model_send(h, buf, len, ret_receipt ? MW_F_RECEIPT : 0, &seq, timeout_ms);
@@ -77,12 +61,12 @@ ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, ipcf_receipt *ret_rec
         return r;
 }
 
-ssize_t ipcf_mbox_send_async(int h, const void *buf, size_t len, uint64_t *ret_seq,
-                             int timeout_ms) {
+ssize_t ipcf_mbox_send_async(int h, const void *buf, size_t len, int timeout_ms,
+                             uint64_t *ret_seq) {
         return model_send(h, buf, len, MW_F_RECEIPT, ret_seq, timeout_ms);
 }
 
-int ipcf_mbox_receipt(int h, ipcf_receipt *ret, int timeout_ms) {
+int ipcf_mbox_receipt(int h, int timeout_ms, ipcf_receipt *ret) {
         if (!ret || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         uint64_t seq = 0;
@@ -96,14 +80,14 @@ int ipcf_mbox_receipt(int h, ipcf_receipt *ret, int timeout_ms) {
         return 0;
 }
 
-ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int timeout_ms) {
+ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, int timeout_ms, ipcf_peer_info *ret_sender) {
         return model_recv(h, buf, cap, ret_sender, timeout_ms);
 }
 
 int64_t ipcf_mbox_undelivered(int h) { return model_undelivered(h); }
 
 /* MODEL_LIST, page by page (LIST_SKIP = entries so far) until no LIST_MORE.
- * *ret is the caller's (free()); untouched on failure. */
+ * *ret is the caller's (ipcf_free()); untouched on failure. */
 int ipcf_model_list(ipcf_model_entry **ret, size_t *ret_n) {
         if (!ret || !ret_n)
                 return -EINVAL;

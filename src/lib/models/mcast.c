@@ -20,46 +20,28 @@ int ipcf_mcast_create(const char *name, const ipcf_mcast_opts *opts) {
         if (!ctl_name_valid(name))
                 return -EINVAL;
         if (opts) {
-                if (opts->size && opts->size < sizeof(*opts))
+                if (opts->size && opts->size != sizeof(*opts))
                         return -EINVAL;
                 w.slow = htole32(opts->slow);
                 w.max_msgs = htole32(opts->max_msgs);
                 w.max_msg_size = htole32(opts->max_msg_size);
         }
-        conn_call *c = conn_call_new(CTL_MCAST_CREATE);
-        if (!c)
-                return -ENOMEM;
-        ctl_put_str(&c->req, CTL_A_NAME, name);
-        ctl_put(&c->req, CTL_A_MCAST_OPTS, &w, sizeof(w));
-        int r = conn_call_run(c, NULL, 0);
-        conn_call_free(c);
-        return r < 0 ? r : 0;
+        return conn_tell(CTL_MCAST_CREATE, name, CTL_A_MCAST_OPTS, &w, sizeof(w));
 }
 
 int ipcf_mcast_destroy(const char *name) {
-        if (!ctl_name_valid(name))
-                return -EINVAL;
-        conn_call *c = conn_call_new(CTL_MCAST_DESTROY);
-        if (!c)
-                return -ENOMEM;
-        ctl_put_str(&c->req, CTL_A_NAME, name);
-        int r = conn_call_run(c, NULL, 0);
-        conn_call_free(c);
-        return r < 0 ? r : 0;
+        return conn_tell(CTL_MCAST_DESTROY, name, 0, NULL, 0);
 }
 
 int ipcf_mcast_join(const char *name, const ipcf_qos *qos, int timeout_ms) {
         return model_open(name, CTL_ROLE_MCAST, qos, timeout_ms);
 }
 
-/* Leaving is ending the member's flow; what it sent is still delivered. */
-int ipcf_mcast_leave(int h) { return ipcf_dealloc(h, "left the group"); }
-
 ssize_t ipcf_mcast_send(int h, const void *buf, size_t len, int timeout_ms) {
         return model_send(h, buf, len, 0, NULL, timeout_ms);
 }
 
-ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int timeout_ms) {
+ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, int timeout_ms, ipcf_peer_info *ret_sender) {
         return model_recv(h, buf, cap, ret_sender, timeout_ms);
 }
 

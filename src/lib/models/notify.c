@@ -112,7 +112,7 @@ static int notify_parse(const ctl_msg *m, ipcf_event *ret) {
         return 0;
 }
 
-int ipcf_notify_next(ipcf_event *ret, int timeout_ms) {
+int ipcf_notify_next(int timeout_ms, ipcf_event *ret) {
         if (!ret || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         int fd = notify_get();
@@ -139,13 +139,7 @@ static int notify_watch_req(const char *name, uint16_t type) {
         int fd = notify_get();
         if (fd < 0)
                 return fd;
-        conn_call *c = conn_call_new(type);
-        if (!c)
-                return -ENOMEM;
-        ctl_put_str(&c->req, CTL_A_NAME, name);
-        int r = conn_call_run(c, NULL, 0);
-        conn_call_free(c);
-        return r < 0 ? r : 0;
+        return conn_tell(type, name, 0, NULL, 0);
 }
 
 int ipcf_watch(const char *name) { return notify_watch_req(name, CTL_WATCH); }

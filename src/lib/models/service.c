@@ -4,21 +4,50 @@
  * (callwire.h). The caller's side is call.c.
  *
  * Rules: a request is answered on the channel it came from, at most once; an
- * answer to a call its caller gave up on is dropped (-ECANCELED).
+ * answer to a call its caller gave up on is dropped (-ECANCELED). The
+ * request names its channel by a token (ipcf_call_req.token: the handle
+ * table's token of the channel's port), which is checked to name a live
+ * channel of this very service before anything is written: a forged or
+ * foreign token never reaches another caller.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
-#include "lib/models/callwire.h"
 #include "lib/core/lib.h"
+#include "lib/models/callwire.h"
+#include "lib/models/inbox.h"
+
+typedef struct service {
+        inbox box;
+} service;
+
+/* ipcf_dealloc of a service: end every caller's channel, unregister. */
+static void service_end(void *obj, const char *reason) {
+        inbox_close_all(&((service *)obj)->box, reason ? reason : "service closed");
+}
+
+static int service_fd(void *obj) {
+        return inbox_fd(&((service *)obj)->box);
+}
+
+static void service_destroy(void *obj) {
+        inbox_deinit(&((service *)obj)->box);
+}
+
+static const handle_kind service_kind = {
+        .name = "service",
+        .end = service_end,
+        .fd = service_fd,
+        .destroy = service_destroy,
+};
 
 int ipcf_service(const char *name, const ipcf_reg_opts *opts) {
         if (!ctl_name_valid(name))
                 return -EINVAL;
         int h;
-        service *s = handle_alloc(HANDLE_SERVICE, &h);
+        service *s = handle_alloc(&service_kind, sizeof(*s), &h);
         if (!s)
                 return -EMFILE;
         int r = inbox_init(&s->box, name, opts, CTL_ROLE_CALL);
@@ -54,22 +83,19 @@ static ssize_t take_frame(void *arg, const void *data, size_t len) {
         return (ssize_t)body;
 }
 
-ssize_t ipcf_service_next(int h, void *buf, size_t cap, ipcf_call_req *ret, int timeout_ms) {
-        if (!ret || (!buf && cap) || timeout_ms < -1)
+ssize_t ipcf_service_next(int h, void *buf, size_t cap, int timeout_ms, ipcf_call_req *ret) {
+        if (!ret || (!buf && cap) || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
-        service *s = handle_get_service(h);
+        service *s = handle_get(h, &service_kind);
         if (!s)
                 return -EBADF;
         struct take_ctx t = { buf, cap, ret };
-        int ph = -1;
-        ssize_t r = inbox_take(&s->box, take_frame, &t, &ph, timeout_ms);
+        port *p = NULL;
+        ssize_t r = inbox_take(&s->box, take_frame, &t, timeout_ms, &p);
         if (r >= 0 || r == -EMSGSIZE) {
-                port *p = handle_get_port(ph);
-                if (p) {
-                        ret->from = p->peer;
-                        handle_put(p);
-                }
-                ret->channel = ph;
+                ret->from = p->peer;
+                ret->token = handle_token(p);
+                handle_put(p);
         }
         handle_put(s);
         return r;
@@ -83,39 +109,59 @@ static bool id_cancelled(port *p, uint64_t id) {
         return false;
 }
 
+/* The channel req came on, if req is one of service h's: with references to
+ * both (*ret_svc, the result), or NULL and *ret_err (-EBADF h is not a
+ * service, or req not of it; -EINVAL req is not a request this process took;
+ * -EPIPE its caller is gone). */
+static port *request_channel(int h, const ipcf_call_req *req, service **ret_svc, int *ret_err) {
+        service *s = handle_get(h, &service_kind);
+        if (!s) {
+                *ret_err = -EBADF;
+                return NULL;
+        }
+        port *p = inbox_chan_of_token(&s->box, req->token, ret_err);
+        if (!p) {
+                handle_put(s);
+                return NULL;
+        }
+        *ret_svc = s;
+        return p;
+}
+
 int ipcf_service_cancelled(int h, const ipcf_call_req *req) {
-        (void)h;
         if (!req)
                 return -EINVAL;
-        port *p = handle_get_port(req->channel);
+        service *s;
+        int err;
+        port *p = request_channel(h, req, &s, &err);
         if (!p)
-                return 1; /* the channel is gone: nobody waits for this call */
+                return err == -EPIPE ? 1 : err; /* the channel is gone: nobody waits */
         int r = id_cancelled(p, req->id) || port_end_error(p) != 0;
         handle_put(p);
+        handle_put(s);
         return r;
 }
 
 static int answer(int h, const ipcf_call_req *req, uint32_t kind, int code, const void *data,
                   size_t len, int timeout_ms) {
-        if (!req || (!data && len) || timeout_ms < -1)
+        if (!req || (!data && len) || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         if (len > IPCF_CALL_MAX)
                 return -EMSGSIZE;
-        service *s = handle_get_service(h);
-        if (!s)
-                return -EBADF;
-        handle_put(s);
-        port *p = handle_get_port(req->channel);
+        service *s;
+        int r;
+        port *p = request_channel(h, req, &s, &r);
         if (!p)
-                return -EPIPE;
+                return r;
         /* A cancelled call says so even if its caller has gone since. */
-        int r = id_cancelled(p, req->id) ? -ECANCELED : port_end_error(p);
+        r = id_cancelled(p, req->id) ? -ECANCELED : port_end_error(p);
         if (r == 0) {
                 struct call_hdr hdr = { .id = req->id, .kind = kind, .code = code };
                 ssize_t w = port_write2(p, &hdr, sizeof(hdr), data, len, timeout_ms);
                 r = w < 0 ? (int)w : 0;
         }
         handle_put(p);
+        handle_put(s);
         return r;
 }
 
@@ -126,33 +172,4 @@ int ipcf_service_reply(int h, const ipcf_call_req *req, const void *reply, size_
 
 int ipcf_service_fail(int h, const ipcf_call_req *req, int code, int timeout_ms) {
         return answer(h, req, CALL_FAIL, code, NULL, 0, timeout_ms);
-}
-
-int ipcf_service_close(int h) {
-        service *s = handle_close(h, HANDLE_SERVICE);
-        if (!s)
-                return -EBADF;
-        inbox_close_all(&s->box, "service closed");
-        handle_put(s);
-        return 0;
-}
-
-void service_destroy(service *s) {
-        inbox_deinit(&s->box);
-}
-
-int service_fd(int h) {
-        service *s = handle_get_service(h);
-        if (s) {
-                int fd = inbox_fd(&s->box);
-                handle_put(s);
-                return fd;
-        }
-        dgram_ep *e = handle_get_dgram(h);
-        if (e) {
-                int fd = inbox_fd(&e->box);
-                handle_put(e);
-                return fd;
-        }
-        return -EBADF;
 }

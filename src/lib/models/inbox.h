@@ -1,0 +1,51 @@
+/*
+ * inbox.h — one input queue over many flows (inbox.c): the fan-in behind
+ * services (service.c) and datagram endpoints (dgram.c).
+ *
+ * Its channels are ports it holds a reference to; each is marked as the
+ * inbox's (port.owner), so that an answer addressed by a token (a service's
+ * reply, a datagram's answer) goes only to a channel of the inbox it names.
+ */
+#pragma once
+
+#include "lib/core/lib.h"
+
+struct inbox_chan {
+        int ph;         /* the channel's port-id */
+        port *p;        /* with a reference held while it is in the set */
+};
+
+typedef struct inbox {
+        int reg_h;                 /* the registration of its name, or -1 */
+        uint8_t role;              /* enum ctl_role of the channels it accepts */
+        int epfd;                  /* the registration socket + every channel's rx ear */
+        int wake;                  /* eventfd (private to this process): a channel was
+                                    * added while takers slept */
+        pthread_mutex_t lock;      /* guards the set; let go while asleep */
+        struct inbox_chan *chans;
+        unsigned n, cap, next;     /* next: where the round robin resumes */
+        unsigned sleepers;         /* takers asleep in epoll_wait */
+        bool reg_dead;             /* the daemon hung up the registration socket */
+        bool poll_mode;            /* its descriptor was asked for */
+} inbox;
+
+/* Set up b; with a name, register it and accept channels of role. */
+int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role);
+/* Release what b holds in this process; channels still in it are let go
+ * without being ended (ipcf_detach), as for a handle that is detached. */
+void inbox_deinit(inbox *b);
+/* Add a channel we allocated ourselves (takes b->lock briefly). */
+int inbox_add(inbox *b, int ph);
+/* End every channel with why and unregister the name. */
+void inbox_close_all(inbox *b, const char *why);
+/* Take the next message from any channel: fn(ctx, data, len) as in
+ * port_read_with, waiting up to timeout_ms. When a message was taken (or
+ * stays, -EMSGSIZE), *ret_chan is its channel, with a reference for the
+ * caller (handle_put it). */
+ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **ret_chan);
+/* The inbox's pollable descriptor (switches its channels to poll mode). */
+int inbox_fd(inbox *b);
+/* The channel a token names, if it is one of b's, with a reference; else
+ * NULL and *ret_err: -EINVAL not a token, -EBADF not a channel of b, -EPIPE
+ * the channel is gone (its sender left). */
+port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err);
