@@ -154,7 +154,7 @@ typedef struct ipcf_qos {
         uint8_t capacity;      /* enum ipcf_capacity; default BOUNDED */
         uint8_t mode;          /* enum ipcf_mode; default MESSAGE */
         uint8_t full;          /* enum ipcf_full; default BLOCK */
-        uint8_t reserved0;     /* must be 0 (-EINVAL otherwise) */
+        uint8_t reserved;      /* 0 (-EINVAL otherwise) */
         uint32_t max_msgs;     /* BOUNDED: at most this many queued messages, 0 = no count
                                 * limit. Default 0. */
         uint64_t max_bytes;    /* BOUNDED: queue bytes per direction (rounded up to a power of
@@ -174,7 +174,7 @@ typedef struct ipcf_qos {
                                 * that an exchange that fell asleep gets back into step. */
         uint32_t cache_msgs;   /* FULL_CACHE: how many messages may wait in the sender's
                                 * cache. Default 1 (as in Mach). */
-        uint32_t reserved1;
+        uint32_t reserved2;    /* 0 (-EINVAL otherwise) */
 } ipcf_qos;
 
 /*

@@ -3,7 +3,7 @@
  * mailbox sender or receiver, multicast member) is the library's own
  * business: a public ipcf_alloc() can never open one of those channels.
  *
- * Before issue 9 the role travelled in ipcf_qos.reserved0, which
+ * Before issue 9 the role travelled in ipcf_qos.reserved0 (now "reserved"), which
  * ipcf_alloc() passed to the daemon unchecked: an application could open a
  * mailbox receiver, a multicast membership or a service's call channel as a
  * plain flow. Now the role is an ALLOC attribute of its own (CTL_A_ROLE) set
@@ -26,7 +26,7 @@ static test_daemon d;
 static ipcf_qos qos_with_role(unsigned role) {
         ipcf_qos q;
         ipcf_qos_init(&q);
-        q.reserved0 = (uint8_t)role;
+        q.reserved = (uint8_t)role;
         return q;
 }
 
@@ -38,11 +38,11 @@ static ipcf_model_entry model_entry(const char *name) {
         for (size_t i = 0; i < n; i++) {
                 if (strcmp(all[i].name, name) == 0) {
                         e = all[i];
-                        free(all);
+                        ipcf_free(all);
                         return e;
                 }
         }
-        free(all);
+        ipcf_free(all);
         test_fail(__FILE__, __LINE__, "%s is not listed", name);
 }
 
@@ -72,15 +72,15 @@ TEST(public_alloc_cannot_open_mailbox_or_group_channels) {
         CHECK_EQ(e.senders, 1);
         CHECK_EQ(e.receivers, 1);
         CHECK_EQ(model_entry("role.grp").senders, 1);
-        CHECK_EQ(ipcf_mbox_send(tx, "ok", 2, NULL, 1000), 2);
+        CHECK_EQ(ipcf_mbox_send(tx, "ok", 2, 1000, NULL), 2);
         char buf[8];
-        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 1000), 2);
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 1000, NULL), 2);
         /* The model code refuses a caller's qos with the byte set, too. */
         ipcf_qos q = qos_with_role(CTL_ROLE_MBOX_RECV);
         CHECK_ERR(ipcf_mbox_open("role.box", IPCF_MBOX_SEND, &q, 2000), -EINVAL);
         CHECK_OK(ipcf_dealloc(rx, NULL));
         CHECK_OK(ipcf_dealloc(tx, NULL));
-        CHECK_OK(ipcf_mcast_leave(m));
+        CHECK_OK(ipcf_dealloc(m, "left the group"));
         test_daemon_stop(&d);
 }
 
@@ -107,10 +107,10 @@ TEST(public_alloc_cannot_open_call_or_datagram_channels) {
         CHECK_ERR(ipcf_alloc("role.dg", NULL, 2000, NULL), -ECONNREFUSED);
         /* The library's calls and datagrams still open their channels. */
         char reply[8];
-        CHECK_ERR(ipcf_call("role.svc", "x", 1, reply, sizeof(reply), 200), -ETIMEDOUT);
+        CHECK_ERR(ipcf_call("role.svc", "x", 1, reply, sizeof(reply), 200, NULL), -ETIMEDOUT);
         int ep = CHECK_OK(ipcf_dgram_open(NULL, NULL));
         CHECK_EQ(ipcf_dgram_send(ep, "role.dg", "d", 1, 1000), 1);
-        CHECK_OK(ipcf_dgram_close(ep));
+        CHECK_OK(ipcf_dealloc(ep, NULL));
         kill(s, SIGKILL);
         CHECK_EQ(test_wait(s, 5000), 128 + SIGKILL);
         test_daemon_stop(&d);

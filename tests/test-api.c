@@ -48,6 +48,12 @@ TEST(a_qos_of_another_size_is_refused) {
                 CHECK_ERR(ipcf_mbox_open("api.box", IPCF_MBOX_SEND, &q, 1000), -EINVAL);
                 CHECK_ERR(ipcf_mcast_join("api.grp", &q, 1000), -EINVAL);
         }
+        /* The reserved fields are 0 (room for later versions, never read). */
+        ipcf_qos_init(&q);
+        q.reserved2 = 1;
+        CHECK_ERR(ipcf_alloc("api.sized", &q, 1000, NULL), -EINVAL);
+        CHECK_ERR(ipcf_pipe(&q, (int[2]){ 0, 0 }), -EINVAL);
+        q.reserved2 = 0;
         /* Nothing reached the registrant. */
         ipcf_request req;
         CHECK_ERR(ipcf_request_next(reg, 0, &req), -EAGAIN);

@@ -557,7 +557,7 @@ TEST_TIMEOUT(alloc_role_only_from_its_attribute, 20) {
         CHECK_OK(do_alloc_wire(c, "role.box", &qw, CTL_ROLE_MBOX_RECV, 2000, NULL, &reply));
         CHECK_OK(wait_outcome(reply, &f, NULL, NULL, 5000));
         CHECK_EQ(f.side, 0);
-        CHECK_EQ(f.qos.reserved0, 0); /* the granted qos carries no role either */
+        CHECK_EQ(f.qos.reserved, 0); /* the granted qos carries no role either */
         uint32_t dpid;
         CHECK_OK(do_hello(c, &dpid));
         CHECK_EQ(f.peer.pid, dpid);

@@ -268,10 +268,10 @@ void ctl_qos_from_wire(const struct ctl_qos_wire *w, ipcf_qos *q) {
 }
 
 int ctl_qos_normalize(ipcf_qos *q) {
-        /* reserved0 is no role (that is the ALLOC's ROLE attribute): a caller
+        /* reserved is no role (that is the ALLOC's ROLE attribute): a caller
          * that sets it gets EINVAL, as for any other bad value. */
         if (q->capacity > IPCF_CAPACITY_UNBOUNDED || q->mode > IPCF_MODE_STREAM ||
-            q->full > IPCF_FULL_CACHE || q->reserved0 != 0)
+            q->full > IPCF_FULL_CACHE || q->reserved != 0)
                 return -EINVAL;
         if (q->max_msg_size == 0)
                 q->max_msg_size = QOS_DEFAULT_MAX_MSG;

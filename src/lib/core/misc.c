@@ -27,7 +27,7 @@ int lib_qos_or_default(const ipcf_qos *qos, ipcf_qos *ret) {
                 ipcf_qos_init(ret);
                 return 0;
         }
-        if (qos->size != sizeof(*qos))
+        if (qos->size != sizeof(*qos) || qos->reserved || qos->reserved2)
                 return -EINVAL; /* not made by ipcf_qos_init (or another version's) */
         *ret = *qos;
         return 0;
