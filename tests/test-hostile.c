@@ -33,7 +33,7 @@ static void list_once(void *arg) {
         (void)arg;
         ipcf_listing *l = NULL;
         CHECK_OK(ipcf_list(&l));
-        ipcf_listing_free(l);
+        ipcf_free(l);
 }
 
 /* The daemon still answers a new client within 5 s. */
@@ -92,7 +92,7 @@ TEST_TIMEOUT(a_dying_peer_that_clogged_its_descriptors_cannot_hang_the_daemon, 6
         sync_init(&s1);
         int reg = CHECK_OK(ipcf_register("svc.clog", NULL));
         pid_t h = test_fork(dying_tamperer, "svc.clog");
-        int port = CHECK_OK(ipcf_accept(reg, NULL, 5000));
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
         sync_wait(&s1, 5000);
         CHECK_EQ(test_wait(h, 5000), 0);
         char buf[64];
@@ -103,7 +103,7 @@ TEST_TIMEOUT(a_dying_peer_that_clogged_its_descriptors_cannot_hang_the_daemon, 6
         ipcf_listing *l = NULL;
         CHECK_OK(ipcf_list(&l));
         CHECK_EQ(l->n_flows, 0);
-        ipcf_listing_free(l);
+        ipcf_free(l);
         test_daemon_stop(&d);
 }
 
@@ -117,7 +117,7 @@ static void mailbox_tamperer(void *arg) {
         int h = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_SEND, NULL, 5000));
         int n = fdset_new_since(&before, fds, 64);
         hostile_fds(fds, n, HOSTILE_DRAIN | HOSTILE_CLEAR_NONBLOCK);
-        CHECK_EQ(ipcf_mbox_send(h, "m1", 2, NULL, 2000), 2);
+        CHECK_EQ(ipcf_mbox_send(h, "m1", 2, 2000, NULL), 2);
         sync_post(&s1);
         sync_wait(&s2, 20000); /* stay until told */
 }
@@ -131,13 +131,13 @@ TEST_TIMEOUT(a_mailbox_sender_that_clears_o_nonblock_cannot_hang_the_daemon, 60)
         pid_t h = test_fork(mailbox_tamperer, "box.clog");
         sync_wait(&s1, 10000);
         char buf[64];
-        CHECK_EQ(WITHIN(3000, ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 3000)), 2);
+        CHECK_EQ(WITHIN(3000, ipcf_mbox_recv(rx, buf, sizeof(buf), 3000, NULL)), 2);
         CHECK_MEM(buf, "m1", 2);
         daemon_serves();
         /* Another sender is still served. */
         int tx = CHECK_OK(ipcf_mbox_open("box.clog", IPCF_MBOX_SEND, NULL, 5000));
-        CHECK_EQ(ipcf_mbox_send(tx, "m2", 2, NULL, 2000), 2);
-        CHECK_EQ(WITHIN(3000, ipcf_mbox_recv(rx, buf, sizeof(buf), NULL, 3000)), 2);
+        CHECK_EQ(ipcf_mbox_send(tx, "m2", 2, 2000, NULL), 2);
+        CHECK_EQ(WITHIN(3000, ipcf_mbox_recv(rx, buf, sizeof(buf), 3000, NULL)), 2);
         CHECK_MEM(buf, "m2", 2);
         sync_post(&s2);
         CHECK_EQ(test_wait(h, 5000), 0);
@@ -236,11 +236,11 @@ static void patient_service(void *arg) {
         uint64_t end = test_now_ms() + (uint64_t)(uintptr_t)arg;
         while (test_now_ms() < end) {
                 ipcf_call_req req;
-                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf), &req, 100);
+                ssize_t n = ipcf_service_next(svc, buf, sizeof(buf), 100, &req);
                 if (n >= 0)
                         (void)WITHIN(300, ipcf_service_reply(svc, &req, buf, (size_t)n, 300));
         }
-        ipcf_service_close(svc);
+        ipcf_dealloc(svc, NULL);
 }
 
 /* A caller that clogs its channel's wake-up and keeps asking to be woken,
@@ -253,7 +253,7 @@ static void clogging_caller(void *arg) {
         CHECK_OK(ipcf_connect());
         fdset_snapshot(&before);
         mapset_snapshot(&maps, "ipcf-flow");
-        CHECK_EQ(ipcf_call("svc.victim", "a", 1, reply, sizeof(reply), 5000), 1);
+        CHECK_EQ(ipcf_call("svc.victim", "a", 1, reply, sizeof(reply), 5000, NULL), 1);
         int n = fdset_new_since(&before, fds, 64);
         size_t len;
         uint8_t *mem = mapset_new_since(&maps, "ipcf-flow", &len);
@@ -280,7 +280,7 @@ TEST_TIMEOUT(a_caller_that_clogs_its_channel_cannot_stall_the_service, 60) {
         sync_wait(&s1, 10000);
         char reply[64];
         for (int i = 0; i < 20; i++)
-                CHECK_EQ(WITHIN(2000, ipcf_call("svc.victim", "hi", 2, reply, sizeof(reply), 2000)),
+                CHECK_EQ(WITHIN(2000, ipcf_call("svc.victim", "hi", 2, reply, sizeof(reply), 2000, NULL)),
                          2);
         daemon_serves();
         CHECK_EQ(test_wait(h, 10000), 0);
