@@ -35,6 +35,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         if (ru->activate_timeout_ms == 0 || ru->activate_timeout_ms > CONF_ACTIVATE_TIMEOUT_MAX)
                                 abort();
                 }
+                if (c.n_hosts > CONF_HOSTS_MAX || c.hosts_sec.search.n > CONF_HOSTLIST_MAX)
+                        abort();
+                for (size_t i = 0; i < c.n_hosts; i++)
+                        if (!conf_host_name_valid(c.hosts[i].name, strlen(c.hosts[i].name)) ||
+                            strlen(c.hosts[i].key) != CONF_KEY_TEXT_LEN)
+                                abort();
+                for (size_t i = 0; i < c.hosts_sec.search.n; i++)
+                        if (c.hosts_sec.search.idx[i] >= c.n_hosts)
+                                abort();
+                for (size_t i = 0; i < c.n_rules; i++)
+                        for (size_t k = 0; k < c.rules[i].hosts.n; k++)
+                                if (c.rules[i].hosts.idx[k] >= c.n_hosts)
+                                        abort();
                 conf_match(&c, "printer");
                 conf_match(&c, "a");
         } else if (strncmp(err, "line ", 5) != 0) {

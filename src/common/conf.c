@@ -45,9 +45,15 @@ void conf_deinit(conf *c) {
         for (size_t i = 0; i < c->n_rules; i++) {
                 acl_deinit(&c->rules[i].allocate);
                 acl_deinit(&c->rules[i].reg);
+                acl_deinit(&c->rules[i].remote_allocate);
+                acl_deinit(&c->rules[i].remote_reg);
+                conf_hostlist_deinit(&c->rules[i].hosts);
                 free(c->rules[i].activate);
         }
         free(c->rules);
+        conf_hostlist_deinit(&c->hosts_sec.search);
+        free(c->hosts);
+        free(c->state_dir);
         conf_init(c);
 }
 
@@ -166,8 +172,31 @@ static bool parse_who(slice t, conf_who *w) {
         return false;
 }
 
-/* Parse a blank-separated list of principals into a fresh acl. */
-static int parse_acl(slice v, conf_acl *a, const char **why) {
+/* A remote principal: PRINCIPAL@HOST (HOST an enrolled host's name or '*'),
+ * or '*' alone (anyone on any host). */
+static bool parse_remote_who(slice t, conf_who *w) {
+        if (slice_eq(t, "*")) {
+                memset(w, 0, sizeof(*w));
+                w->kind = CONF_WHO_ANY;
+                strcpy(w->host, "*");
+                return true;
+        }
+        const char *at = memrchr(t.p, '@', t.n);
+        if (!at)
+                return false;
+        slice h = { at + 1, (size_t)(t.p + t.n - at - 1) };
+        if (!parse_who((slice){ t.p, (size_t)(at - t.p) }, w))
+                return false;
+        if (w->kind == CONF_WHO_GROUP)
+                return false; /* group names are the remote host's: use gid:N@host */
+        if (slice_eq(h, "*"))
+                return slice_copy(h, w->host, sizeof(w->host));
+        return conf_host_name_valid(h.p, h.n) && slice_copy(h, w->host, sizeof(w->host));
+}
+
+/* Parse a blank-separated list of principals into a fresh acl (remote: each
+ * with @host, see parse_remote_who). */
+static int parse_acl(slice v, conf_acl *a, bool remote, const char **why) {
         conf_who tmp[CONF_WHO_MAX];
         size_t n = 0, i = 0;
 
@@ -183,8 +212,11 @@ static int parse_acl(slice v, conf_acl *a, const char **why) {
                         *why = "too many principals";
                         return -EINVAL;
                 }
-                if (!parse_who((slice){ v.p + s, i - s }, &tmp[n])) {
-                        *why = "bad principal (want *, user:NAME, group:NAME, uid:N or gid:N)";
+                slice t = { v.p + s, i - s };
+                if (remote ? !parse_remote_who(t, &tmp[n]) : !parse_who(t, &tmp[n])) {
+                        *why = remote ? "bad remote principal (want *, or *, user:NAME, uid:N or gid:N "
+                                        "followed by @HOST or @*)"
+                                      : "bad principal (want *, user:NAME, group:NAME, uid:N or gid:N)";
                         return -EINVAL;
                 }
                 n++;
@@ -218,13 +250,23 @@ static int conf_error(char *err, size_t size, unsigned line, const char *why) {
 
 /* One "key = value" line of a section. Errors set *why (static text) and
  * return -EINVAL, or return -ENOMEM. */
-static int parse_kv(conf *c, enum section sec, slice key, slice val, const char **why) {
+static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, const char **why) {
         uint64_t v;
+        if (sec >= CONF_SEC_HOSTS)
+                return conf_hosts_kv(c, sec, key.p, key.n, val.p, val.n, line, why);
         if (sec == SEC_DAEMON) {
                 if (slice_eq(key, "shared")) {
                         if (!parse_bool(val, &c->shared))
                                 return *why = "shared: want yes or no", -EINVAL;
                         return 0;
+                }
+                if (slice_eq(key, "state_dir")) {
+                        if (c->state_dir)
+                                return *why = "duplicate key", -EINVAL;
+                        if (val.n == 0 || val.n > 1024 || val.p[0] != '/')
+                                return *why = "state_dir: want an absolute path", -EINVAL;
+                        c->state_dir = strndup(val.p, val.n);
+                        return c->state_dir ? 0 : -ENOMEM;
                 }
                 return *why = "unknown key in [daemon]", -EINVAL;
         }
@@ -260,12 +302,20 @@ static int parse_kv(conf *c, enum section sec, slice key, slice val, const char 
         }
         /* SEC_NAME: the rule is the last one added. */
         conf_rule *r = &c->rules[c->n_rules - 1];
-        if (slice_eq(key, "allocate") || slice_eq(key, "register")) {
-                conf_acl *a = slice_eq(key, "allocate") ? &r->allocate : &r->reg;
+        if (slice_eq(key, "allocate") || slice_eq(key, "register") || slice_eq(key, "remote_register")) {
+                conf_acl *a = slice_eq(key, "allocate") ? &r->allocate
+                              : slice_eq(key, "register") ? &r->reg : &r->remote_reg;
                 if (a->set)
                         return *why = "duplicate key", -EINVAL;
-                return parse_acl(val, a, why);
+                return parse_acl(val, a, false, why);
         }
+        if (slice_eq(key, "remote_allocate")) {
+                if (r->remote_allocate.set)
+                        return *why = "duplicate key", -EINVAL;
+                return parse_acl(val, &r->remote_allocate, true, why);
+        }
+        if (slice_eq(key, "hosts"))
+                return conf_hostlist_parse(&r->hosts, val.p, val.n, line, why);
         if (slice_eq(key, "activate")) {
                 if (r->activate)
                         return *why = "duplicate key", -EINVAL;
@@ -284,8 +334,11 @@ static int parse_kv(conf *c, enum section sec, slice key, slice val, const char 
 }
 
 /* A "[...]" header line (already trimmed, brackets included). */
-static int parse_section(conf *c, slice s, unsigned line, enum section *sec, const char **why) {
+static int parse_section(conf *c, slice s, unsigned line, int *sec, const char **why) {
         slice in = trim((slice){ s.p + 1, s.n - 2 });
+        int hr = conf_hosts_section(c, in.p, in.n, line, sec, why);
+        if (hr != 0)
+                return hr < 0 ? hr : 0;
         if (slice_eq(in, "daemon")) {
                 *sec = SEC_DAEMON;
                 return 0;
@@ -312,14 +365,16 @@ static int parse_section(conf *c, slice s, unsigned line, enum section *sec, con
                 *sec = SEC_NAME;
                 return 0;
         }
-        return *why = "unknown section (want [daemon], [limits] or [name PATTERN])", -EINVAL;
+        return *why = "unknown section (want [daemon], [limits], [name PATTERN], [hosts], [host NAME] or "
+                      "[impair])",
+               -EINVAL;
 }
 
 /* The driver: split into lines, reject control bytes, strip comments and
  * blanks, then hand each line to the section or key parser. The first error
  * stops the parse; its line number is the current one. */
 int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_size) {
-        enum section sec = SEC_NONE;
+        int sec = SEC_NONE;
         unsigned line = 0;
         size_t pos = 0;
         int r = 0;
@@ -378,8 +433,10 @@ int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_si
                 }
                 slice key = trim((slice){ s.p, (size_t)(eq - s.p) });
                 slice val = trim((slice){ eq + 1, (size_t)(s.p + s.n - eq - 1) });
-                r = parse_kv(ret, sec, key, val, &why);
+                r = parse_kv(ret, sec, key, val, line, &why);
         }
+        if (r == 0)
+                r = conf_hosts_finish(ret, &why, &line);
         if (r == -ENOMEM)
                 why = "out of memory";
         if (r < 0) {

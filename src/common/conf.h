@@ -20,6 +20,9 @@
  *   register = user:printd
  *   activate = /usr/bin/printd --serve
  *   activate_timeout_ms = 5000
+ *   [daemon] also takes state_dir = /var/lib/ipcf (this host's key; docs/DAEMON.md);
+ *   [hosts], [host NAME], [impair] and the [name] keys hosts, remote_allocate
+ *   and remote_register are the hosts part: common/confhosts.h.
  *
  * Rules keep their file order: the first [name] section whose pattern matches
  * a name decides for it. A missing allocate/register key in a matching section
@@ -36,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/confhosts.h"
 #include "ipcf.h"
 
 #define CONF_RULES_MAX 1024
@@ -58,6 +62,9 @@ typedef struct conf_who {
         uint8_t kind;                          /* enum conf_who_kind */
         uint32_t id;                           /* UID/GID kinds */
         char name[CONF_WHO_NAME_MAX + 1];      /* USER/GROUP kinds */
+        /* remote_allocate only: the enrolled host the principal is on ("*":
+         * any); the principal as that host's daemon asserts it */
+        char host[CONF_HOST_NAME_MAX + 1];
 } conf_who;
 
 /* A list of principals; set is false when the key was absent. */
@@ -74,6 +81,9 @@ typedef struct conf_rule {
         char *activate;                /* heap string, NULL if none */
         uint32_t activate_timeout_ms;
         unsigned line;                 /* where the section starts */
+        conf_hostlist hosts;           /* the hosts asked for these names (confhosts.h) */
+        conf_acl remote_allocate;      /* principals with @host (conf_who.host) */
+        conf_acl remote_reg;           /* the "remote_register" key: local principals */
 } conf_rule;
 
 typedef struct conf_limits {
@@ -87,7 +97,12 @@ typedef struct conf_limits {
 
 typedef struct conf {
         bool shared;
+        char *state_dir;               /* [daemon] state_dir (heap), NULL if absent */
         conf_limits limits;
+        conf_hosts_sec hosts_sec;      /* [hosts] */
+        conf_host *hosts;              /* [host NAME] sections, in file order (heap) */
+        size_t n_hosts;
+        conf_impair impair;            /* [impair] (tests only) */
         conf_rule *rules;
         size_t n_rules;
 } conf;
