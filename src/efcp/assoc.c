@@ -53,7 +53,7 @@ void efcp_config_default(efcp_config *c) {
  * the wire fields or the rings, zero timers). */
 static int config_check(const efcp_config *c) {
         if (c->max_datagram < 256 || c->max_datagram > 65507 || c->max_flows == 0 ||
-            c->max_flows > 4096 || c->flow_window == 0 || c->flow_window > (1u << 20) ||
+            c->max_flows > EFCP_MAX_FLOWS_LIMIT || c->flow_window == 0 || c->flow_window > (1u << 20) ||
             c->flow_send_buf == 0 || c->flow_send_buf > (1u << 20) || c->max_inflight < 16 ||
             c->max_inflight > (1u << 20) || c->cc > EFCP_CC_CUBIC ||
             c->ack_every == 0 || c->ack_every > 64 || c->max_ack_delay_ns == 0 ||
@@ -92,15 +92,29 @@ int efcp_assoc_new(const efcp_config *cfg, uint64_t now_ns, efcp_assoc **ret_ass
         a->flows = calloc(cfg->max_flows, sizeof(efcp_flow));
         a->ev_cap = 2 * cfg->max_flows + 16;
         a->ev = calloc(a->ev_cap, sizeof(efcp_event));
-        if (!a->sent || !a->flows || !a->ev)
+        uint32_t buckets = 16;
+        while (buckets < cfg->max_flows)
+                buckets <<= 1;
+        a->hash_mask = buckets - 1;
+        a->port_hash = malloc(buckets * sizeof(uint16_t));
+        a->free_slots = malloc(cfg->max_flows * sizeof(uint16_t));
+        if (!a->sent || !a->flows || !a->ev || !a->port_hash || !a->free_slots)
                 return efcp_assoc_free(a), -ENOMEM;
+        for (uint32_t i = 0; i < buckets; i++)
+                a->port_hash[i] = EFCP_NIL;
+        /* slot 0 on top: flows take the lowest free slots first */
+        for (uint32_t i = 0; i < cfg->max_flows; i++)
+                a->free_slots[i] = (uint16_t)(cfg->max_flows - 1 - i);
+        a->n_free = cfg->max_flows;
         for (uint32_t i = 0; i < ring; i++)
                 a->sent[i].pn = UINT64_MAX;
         for (uint32_t i = 0; i < cfg->max_flows; i++) {
                 a->flows[i].slot = (uint16_t)i;
                 a->flows[i].ctl_next = a->flows[i].sched_next = a->flows[i].sched_prev = EFCP_NIL;
+                a->flows[i].ready_next = a->flows[i].hash_next = EFCP_NIL;
         }
         a->ctl_head = a->ctl_tail = a->sched_head = EFCP_NIL;
+        a->rdy_head = a->rdy_tail = EFCP_NIL;
         a->flow_timer_at = UINT64_MAX;
         efcp_cc_init(&a->cc, (int)cfg->cc, cfg->max_datagram, cfg->pacing);
         a->now = now_ns;
@@ -121,6 +135,8 @@ efcp_assoc *efcp_assoc_free(efcp_assoc *a) {
         free(a->flows);
         free(a->sent);
         free(a->ev);
+        free(a->port_hash);
+        free(a->free_slots);
         free(a);
         return NULL;
 }
@@ -151,19 +167,72 @@ int efcp_event_next(efcp_assoc *a, efcp_event *ret_ev) {
 }
 
 /* Any slot (live or quarantined) bound to local_port, or NULL. */
+/* The port-id index: a chained hash of the slots not FREE (quarantined ones
+ * included: their port-id is still taken), so that finding the flow of a
+ * frame costs the same with 10 flows or 60,000. */
+static uint32_t port_bucket(const efcp_assoc *a, uint32_t port) {
+        return (port * 0x9e3779b1u >> 7) & a->hash_mask;
+}
+
 static efcp_flow *assoc_find(efcp_assoc *a, uint32_t local_port) {
-        efcp_flow *f = &a->flows[a->last_lookup];
-        if (f->state != FS_FREE && f->local_port == local_port)
-                return f;
-        for (uint32_t i = 0; i < a->cfg.max_flows; i++) {
-                f = &a->flows[i];
-                if (f->state != FS_FREE && f->local_port == local_port) {
-                        a->last_lookup = (uint16_t)i;
+        for (uint16_t i = a->port_hash[port_bucket(a, local_port)]; i != EFCP_NIL; i = a->flows[i].hash_next) {
+                efcp_flow *f = &a->flows[i];
+                if (f->local_port == local_port)
                         return f;
-                }
         }
         return NULL;
 }
+
+void efcp_assoc_slot_taken(efcp_assoc *a, efcp_flow *f) {
+        uint32_t b = port_bucket(a, f->local_port);
+        f->hash_next = a->port_hash[b];
+        a->port_hash[b] = f->slot;
+}
+
+void efcp_assoc_slot_freed(efcp_assoc *a, efcp_flow *f) {
+        uint16_t *link = &a->port_hash[port_bucket(a, f->local_port)];
+        while (*link != EFCP_NIL && *link != f->slot)
+                link = &a->flows[*link].hash_next;
+        if (*link == f->slot)
+                *link = f->hash_next;
+        f->hash_next = EFCP_NIL;
+        a->free_slots[a->n_free++] = f->slot;
+}
+
+/* ---- the ready list ------------------------------------------------------ */
+
+void efcp_flow_notify(efcp_flow *f) {
+        efcp_assoc *a = f->a;
+        if (f->on_ready || f->app_closed)
+                return;
+        f->on_ready = true;
+        f->ready_next = EFCP_NIL;
+        if (a->rdy_head == EFCP_NIL)
+                a->rdy_head = f->slot;
+        else
+                a->flows[a->rdy_tail].ready_next = f->slot;
+        a->rdy_tail = f->slot;
+}
+
+efcp_flow *efcp_assoc_next_ready(efcp_assoc *a) {
+        while (a && a->rdy_head != EFCP_NIL) {
+                efcp_flow *f = &a->flows[a->rdy_head];
+                a->rdy_head = f->ready_next;
+                f->on_ready = false;
+                f->ready_next = EFCP_NIL;
+                /* a slot freed or closed while on the list has nothing to say */
+                if ((f->state == FS_OPEN || f->state == FS_DEALLOCATED) && !f->app_closed)
+                        return f;
+        }
+        return NULL;
+}
+
+void efcp_flow_set_user(efcp_flow *f, void *user) {
+        if (f)
+                f->user = user;
+}
+
+void *efcp_flow_user(const efcp_flow *f) { return f ? f->user : NULL; }
 
 efcp_flow *efcp_assoc_lookup(efcp_assoc *a, uint32_t local_port) { return assoc_find(a, local_port); }
 

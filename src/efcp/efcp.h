@@ -67,7 +67,8 @@ typedef struct efcp_config {
         uint32_t max_datagram;    /* largest datagram sent, header+trailer included (1472) */
         uint32_t local_index;     /* our receiver index: incoming datagrams must carry it */
         uint32_t remote_index;    /* the peer's receiver index, put in datagrams we send */
-        uint32_t max_flows;       /* flows (incl. quarantined) at once (64) */
+        uint32_t max_flows;       /* flows (incl. quarantined) at once (64; at most
+                                   * EFCP_MAX_FLOWS_LIMIT): lookups cost the same at any size */
         uint32_t max_msg;         /* largest message, bytes (65536) */
         uint32_t flow_window;     /* per-flow receive window = initial credit, PDUs (256) */
         uint32_t flow_send_buf;   /* per-flow send buffer, PDUs (256) */
@@ -113,6 +114,9 @@ typedef struct efcp_event {
         uint32_t policy;                  /* FLOW_ALLOCATED */
         uint32_t reason;                  /* EFCP_REASON_* */
 } efcp_event;
+
+/* The largest max_flows (slot numbers are 16 bits, one value is "none"). */
+#define EFCP_MAX_FLOWS_LIMIT 65534u
 
 /* Counters (monotonic). Malformed input is counted, never fatal. */
 typedef struct efcp_stats {
@@ -171,6 +175,15 @@ uint64_t efcp_next_deadline(const efcp_assoc *a);
 
 /* Next pending event into *ret_ev: 1 if one was returned, 0 if none. */
 int efcp_event_next(efcp_assoc *a, efcp_event *ret_ev);
+
+/* The next flow with news for its user since it was last returned: a
+ * message became ready for efcp_flow_recv(), room or credit appeared after
+ * efcp_flow_send() said -EAGAIN (or efcp_flow_writable() said no), or the
+ * flow was deallocated. Each flow is on the list at most once, so a caller
+ * with thousands of flows touches only those that moved (call it after
+ * efcp_input()/efcp_timeout()/efcp_output() until it returns NULL). Flows
+ * the application closed are never returned. Borrowed like efcp_flow_get(). */
+efcp_flow *efcp_assoc_next_ready(efcp_assoc *a);
 
 /* Closes the association: every flow is deallocated with reason and the
  * association is dead at once. The close is confirmed: a CLOSE request goes to
@@ -250,6 +263,13 @@ void efcp_flow_close(efcp_flow *f, uint32_t reason);
 bool efcp_flow_writable(efcp_flow *f, size_t len);
 /* Is a message ready for efcp_flow_recv()? */
 bool efcp_flow_readable(const efcp_flow *f);
+/* The length of the message efcp_flow_recv() would return next, -EAGAIN if
+ * none is ready, -EPIPE when deallocated and drained (so a caller can make
+ * room for it before taking it). */
+int efcp_flow_next_len(const efcp_flow *f);
+/* A pointer of the caller's kept with the flow (NULL until set). */
+void efcp_flow_set_user(efcp_flow *f, void *user);
+void *efcp_flow_user(const efcp_flow *f);
 /* Has the peer (or the engine) deallocated the flow? Reason in *ret_reason. */
 bool efcp_flow_deallocated(const efcp_flow *f, uint32_t *ret_reason);
 /* Bytes and messages queued by the sender not yet acknowledged. */

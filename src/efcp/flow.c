@@ -66,25 +66,24 @@ static void flow_free_rings(efcp_flow *f) {
 /* Takes a free slot and allocates its rings. *ret is owned by the association. */
 int efcp_flow_create(efcp_assoc *a, uint32_t local_port, uint32_t remote_port, uint32_t policy,
                      efcp_flow **ret) {
-        efcp_flow *f = NULL;
-        for (uint32_t i = 0; i < a->cfg.max_flows; i++)
-                if (a->flows[i].state == FS_FREE) {
-                        f = &a->flows[i];
-                        break;
-                }
-        if (!f)
+        if (a->n_free == 0)
                 return -ENOSPC;
+        efcp_flow *f = &a->flows[a->free_slots[a->n_free - 1]];
         /* keep what outlives a flow in its slot: identity and the control FIFO
-         * link (a freed slot may still sit on it; output.c skips it) */
+         * and ready list links (a freed slot may still sit on them; output.c
+         * and efcp_assoc_next_ready skip it) */
         uint8_t gen = f->gen;
-        uint16_t slot = f->slot, ctl_next = f->ctl_next;
-        bool on_ctl = f->on_ctl;
+        uint16_t slot = f->slot, ctl_next = f->ctl_next, ready_next = f->ready_next;
+        bool on_ctl = f->on_ctl, on_ready = f->on_ready;
         *f = (efcp_flow){0};
         f->a = a;
         f->gen = gen;
         f->slot = slot;
         f->on_ctl = on_ctl;
         f->ctl_next = ctl_next;
+        f->on_ready = on_ready;
+        f->ready_next = ready_next;
+        f->hash_next = EFCP_NIL;
         uint32_t txn = pow2_at_least(a->cfg.flow_send_buf);
         uint32_t rxn = pow2_at_least(a->cfg.flow_window);
         f->tx_mask = txn - 1;
@@ -102,10 +101,12 @@ int efcp_flow_create(efcp_assoc *a, uint32_t local_port, uint32_t remote_port, u
                 flow_free_rings(f);
                 return -ENOMEM;
         }
+        a->n_free--;
         f->state = FS_OPEN;
         f->local_port = local_port;
         f->remote_port = remote_port;
         f->policy = policy;
+        efcp_assoc_slot_taken(a, f);
         f->sched_prev = f->sched_next = EFCP_NIL;
         f->last_activity = a->now;
         if (a->cfg.flow_idle_ns)
@@ -128,8 +129,10 @@ void efcp_flow_release(efcp_flow *f) {
         efcp_assoc *a = f->a;
         efcp_sched_remove(a, f);
         flow_free_rings(f);
+        efcp_assoc_slot_freed(a, f);
         f->state = FS_FREE;
         f->gen++;
+        f->user = NULL;
         a->nflows--;
 }
 
@@ -163,6 +166,7 @@ void efcp_flow_peer_dealloc(efcp_flow *f, uint32_t reason) {
         f->ctl = 0;
         efcp_sched_remove(f->a, f);
         efcp_assoc_event(f->a, EFCP_EV_FLOW_DEALLOCATED, f, reason);
+        efcp_flow_notify(f);
 }
 
 /* ---- send side -------------------------------------------------------- */
@@ -171,10 +175,13 @@ static bool flow_reliable(const efcp_flow *f) { return f->policy & EFCP_POLICY_R
 
 /* Frees acknowledged (or forgotten) PDUs at the tail of the send ring. */
 static void flow_tx_advance(efcp_flow *f) {
+        uint32_t una = f->snd_una;
         while (f->snd_una != f->snd_nxt && (f->tx_flags[f->snd_una & f->tx_mask] & TX_ACKED)) {
                 f->tx_flags[f->snd_una & f->tx_mask] = 0;
                 f->snd_una++;
         }
+        if (f->want_write && una != f->snd_una)
+                efcp_flow_notify(f); /* room in the send buffer for a sender that was refused */
         efcp_flow_check_close(f);
 }
 
@@ -228,9 +235,12 @@ bool efcp_flow_writable(efcp_flow *f, size_t len) {
         if (!f || f->state != FS_OPEN || f->app_closed || f->a->dead || len > f->a->cfg.max_msg)
                 return false;
         uint32_t n = flow_frags(f, len);
-        if (f->snd_end - f->snd_una + n > f->a->cfg.flow_send_buf)
+        if (f->snd_end - f->snd_una + n > f->a->cfg.flow_send_buf) {
+                f->want_write = true;
                 return false;
+        }
         if (!efcp_seq_le(f->snd_end + n, f->snd_edge)) {
+                f->want_write = true;
                 flow_note_blocked(f);
                 return false;
         }
@@ -246,12 +256,16 @@ int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
         if (len > a->cfg.max_msg)
                 return -EMSGSIZE;
         uint32_t n = flow_frags(f, len);
-        if (f->snd_end - f->snd_una + n > a->cfg.flow_send_buf)
+        if (f->snd_end - f->snd_una + n > a->cfg.flow_send_buf) {
+                f->want_write = true;
                 return -EAGAIN;
+        }
         if (!efcp_seq_le(f->snd_end + n, f->snd_edge)) {
+                f->want_write = true;
                 flow_note_blocked(f);
                 return -EAGAIN;
         }
+        f->want_write = false;
         const uint8_t *p = msg;
         uint32_t pm = flow_chunk(f);
         for (uint32_t i = 0; i < n; i++) {
@@ -455,6 +469,8 @@ void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
         f->snd_edge = edge;
         if (efcp_flow_has_data(f))
                 efcp_sched_add(f->a, f);
+        if (f->want_write)
+                efcp_flow_notify(f); /* credit for a sender that was refused */
 }
 
 /* ---- receive side ----------------------------------------------------- */
@@ -515,6 +531,7 @@ static void flow_msg_ready(efcp_flow *f, uint32_t first, uint32_t n) {
         r->nfrag = n;
         r->len = len;
         f->ready_count++;
+        efcp_flow_notify(f);
 }
 
 /* Drops undelivered, non-ready data in [from, to): an unreliable flow gives up. */
@@ -639,6 +656,14 @@ void efcp_flow_rx_data(efcp_flow *f, const efcp_frame *fr, uint64_t now) {
 
 /* A complete message is waiting in the ready FIFO. */
 bool efcp_flow_readable(const efcp_flow *f) { return f && f->ready_count > 0; }
+
+int efcp_flow_next_len(const efcp_flow *f) {
+        if (!f || f->app_closed)
+                return -EINVAL;
+        if (f->ready_count == 0)
+                return (f->state != FS_OPEN || f->a->dead) ? -EPIPE : -EAGAIN;
+        return (int)f->ready[f->ready_head & f->rx_mask].len;
+}
 
 /* Copies the oldest ready message out of the ring (fragments in order),
  * frees its slots, and lets the window (and so the credit) move on. */

@@ -30,7 +30,8 @@
 #define EFCP_NIL 0xffffu
 #define EFCP_MAX_PKT_REFS 32  /* frames remembered per sent packet */
 #define EFCP_RX_RANGES 48     /* received-packet ranges tracked */
-#define EFCP_UNSOL_MAX 16     /* unsolicited DEALLOC answers queued */
+#define EFCP_UNSOL_MAX 4096   /* unsolicited DEALLOC answers queued (a burst of closes
+                               * answered at once, not one PTO per 16) */
 #define EFCP_PKT_THRESHOLD 3  /* RFC 9002 kPacketThreshold */
 #define EFCP_LOST_RECENT 32   /* lost packets remembered to detect spurious losses */
 #define EFCP_CONFIRM_TRIES 8  /* ACKs of a peer's CLOSE/DEALLOC request sent before giving up */
@@ -134,6 +135,12 @@ struct efcp_flow {
         bool on_sched, turn;
         uint16_t sched_prev, sched_next;
         int32_t deficit;
+
+        /* the caller's: the ready list (efcp_assoc_next_ready) and its pointer */
+        bool on_ready, want_write;
+        uint16_t ready_next;
+        uint16_t hash_next;   /* the port-id index (assoc.c) */
+        void *user;
 };
 
 /* A DEALLOC frame to send that no flow slot holds (answers, refusals). */
@@ -209,7 +216,11 @@ struct efcp_assoc {
         uint32_t nflows;            /* slots in use (any state but FREE) */
         uint16_t ctl_head, ctl_tail;
         uint16_t sched_head;        /* DRR ring */
-        uint16_t last_lookup;
+        uint16_t rdy_head, rdy_tail;/* flows with news for the caller */
+        uint16_t *port_hash;        /* local port-id -> slot chains (hash_next), hash_mask + 1 */
+        uint32_t hash_mask;
+        uint16_t *free_slots;       /* a stack of FREE slot numbers */
+        uint32_t n_free;
         uint64_t flow_timer_at;     /* earliest quarantine expiry / idle check */
 
         efcp_unsol unsol[EFCP_UNSOL_MAX];
@@ -230,6 +241,11 @@ void efcp_assoc_die(efcp_assoc *a, uint32_t flow_reason, efcp_event_type ev_type
 /* The peer broke the protocol: close the association, telling the peer. */
 void efcp_assoc_protocol_error(efcp_assoc *a);
 efcp_flow *efcp_assoc_lookup(efcp_assoc *a, uint32_t local_port);
+/* The port-id index and the free-slot stack (a slot leaving or entering FREE). */
+void efcp_assoc_slot_taken(efcp_assoc *a, efcp_flow *f);
+void efcp_assoc_slot_freed(efcp_assoc *a, efcp_flow *f);
+/* Puts f on the ready list (once) for the caller's efcp_assoc_next_ready(). */
+void efcp_flow_notify(efcp_flow *f);
 /* The slot of flow (dst ours, src the peer's) in any state, or NULL. */
 efcp_flow *efcp_assoc_flow_for(efcp_assoc *a, uint32_t dst, uint32_t src);
 /* Makes sure the per-flow timer scan runs no later than at. */
