@@ -184,7 +184,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/test-daemon-%: $(BUILD)/obj/tests/test-daemon-%.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBIPCF_INT_A)
+$(BUILD)/tests/test-daemon-%: $(BUILD)/obj/tests/test-daemon-%.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(DAEMON_LDLIBS)
 
