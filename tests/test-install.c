@@ -31,37 +31,10 @@
 
 #define PREFIX "/usr/local"
 
-static char build_dir[PATH_MAX];
-
-/* The absolute build directory of this test. */
-static const char *build_abs(void) {
-        if (!build_dir[0]) {
-                char *rel = test_build_path("");
-                CHECK(realpath(rel, build_dir) != NULL);
-                free(rel);
-        }
-        return build_dir;
-}
-
-/* "<scratch>/<name>" in a static buffer (four in rotation). */
-static const char *scratch(const char *name) {
-        static char buf[4][PATH_MAX];
-        static unsigned next;
-        char *b = buf[next++ % 4];
-        snprintf(b, PATH_MAX, "%s/%s", getenv("TEST_SCRATCH"), name);
-        return b;
-}
-
-/* `make TARGET ARGS` in the source tree on this build; the outer make's
- * job server is not ours to use. */
-#define MAKE(...) TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make --no-print-directory -C '%s' " \
-                             "BUILD='%s' CC='%s' SAN='%s' " __VA_ARGS__)
-#define MAKE_ARGS TEST_SRCDIR, build_abs(), TEST_CC, TEST_SAN
-
 /* Install into <scratch>/root with PREFIX; returns the DESTDIR. */
 static const char *install_tree(void) {
-        const char *root = scratch("root");
-        free(MAKE("install DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", MAKE_ARGS, root));
+        const char *root = test_scratch("root");
+        free(TEST_MAKE("install DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", root));
         return root;
 }
 
@@ -128,7 +101,7 @@ TEST_TIMEOUT(install_puts_files_in_fhs_places, 300) {
         CHECK(file_has(pc, "libdir=${prefix}/lib", true));
         CHECK(file_has(pc, "Version: " VERSION_MM ".", false));
         CHECK(!file_has(pc, root, false));
-        CHECK(!file_has(pc, build_abs(), false));
+        CHECK(!file_has(pc, test_build_abs(), false));
         free(real);
         free(soname);
 }
@@ -136,15 +109,13 @@ TEST_TIMEOUT(install_puts_files_in_fhs_places, 300) {
 /* A distribution's layout: LIBDIR outside PREFIX/lib is honoured and the .pc
  * says ${prefix}/lib/<triplet>. */
 TEST_TIMEOUT(install_honours_libdir, 300) {
-        const char *root = scratch("root");
-        free(MAKE("install DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null",
-                  MAKE_ARGS, root));
+        const char *root = test_scratch("root");
+        free(TEST_MAKE("install DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null", root));
         CHECK(S_ISLNK(mode_of(root, "/usr/lib/x86_64-linux-gnu/" SONAME)));
         char pc[PATH_MAX];
         snprintf(pc, sizeof(pc), "%s/usr/lib/x86_64-linux-gnu/pkgconfig/ipcf.pc", root);
         CHECK(file_has(pc, "libdir=${prefix}/lib/x86_64-linux-gnu", true));
-        free(MAKE("uninstall DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null",
-                  MAKE_ARGS, root));
+        free(TEST_MAKE("uninstall DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null", root));
         char *left = TEST_SH_OK("find '%s' ! -type d", root);
         if (left[0])
                 test_fail(__FILE__, __LINE__, "uninstall left:\n%s", left);
@@ -157,7 +128,7 @@ TEST_TIMEOUT(uninstall_removes_every_file, 300) {
         const char *root = install_tree();
         char *before = TEST_SH_OK("find '%s' ! -type d | wc -l", root);
         CHECK(atoi(before) >= 8);
-        free(MAKE("uninstall DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", MAKE_ARGS, root));
+        free(TEST_MAKE("uninstall DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", root));
         char *left = TEST_SH_OK("find '%s' ! -type d", root);
         if (left[0])
                 test_fail(__FILE__, __LINE__, "uninstall left:\n%s", left);
@@ -173,8 +144,8 @@ TEST_TIMEOUT(examples_build_with_pkg_config_and_run_installed, 300) {
         char lib[PATH_MAX], bin[PATH_MAX], ex[PATH_MAX], run[PATH_MAX];
         snprintf(lib, sizeof(lib), "%s" PREFIX "/lib", root);
         snprintf(bin, sizeof(bin), "%s" PREFIX "/bin", root);
-        snprintf(ex, sizeof(ex), "%s", scratch("ex"));
-        snprintf(run, sizeof(run), "%s", scratch("run"));
+        snprintf(ex, sizeof(ex), "%s", test_scratch("ex"));
+        snprintf(run, sizeof(run), "%s", test_scratch("run"));
         free(TEST_SH_OK("mkdir -p '%s' && cp '%s'/examples/*.c '%s'/", ex, TEST_SRCDIR, ex));
 
         /* pkg-config sees only the DESTDIR's .pc; SYSROOT_DIR maps its
@@ -238,7 +209,7 @@ TEST_TIMEOUT(readme_program_builds_and_runs, 300) {
         char lib[PATH_MAX], bin[PATH_MAX], dir[PATH_MAX];
         snprintf(lib, sizeof(lib), "%s" PREFIX "/lib", root);
         snprintf(bin, sizeof(bin), "%s" PREFIX "/bin", root);
-        snprintf(dir, sizeof(dir), "%s", scratch("readme"));
+        snprintf(dir, sizeof(dir), "%s", test_scratch("readme"));
         CHECK(mkdir(dir, 0700) == 0);
         free(TEST_SH_OK("awk '/^```c$/{f=1;next} /^```$/{if(f)exit} f' '%s/README.md' >'%s/hello.c' && "
                         "grep -q ipcf_alloc '%s/hello.c'", TEST_SRCDIR, dir, dir));
@@ -268,7 +239,7 @@ TEST_TIMEOUT(readme_program_builds_and_runs, 300) {
  * ZeroMQ, D-Bus) and no test or benchmark program is part of it. */
 TEST(plain_make_needs_no_benchmark_peers) {
         char *all = TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make -n -C '%s' BUILD='%s' all",
-                               TEST_SRCDIR, scratch("fresh"));
+                               TEST_SRCDIR, test_scratch("fresh"));
         const char *banned[] = { "rpcgen", "-lnng", "-lzmq", "dbus", "/bench/", "/tests/" };
         for (size_t i = 0; i < sizeof(banned) / sizeof(banned[0]); i++)
                 if (strstr(all, banned[i]))
@@ -278,7 +249,7 @@ TEST(plain_make_needs_no_benchmark_peers) {
         CHECK(strstr(all, "examples/echo-client") != NULL);
         /* ... while `make bench` does build the peers' programs. */
         char *bench = TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make -n -C '%s' BUILD='%s' benches",
-                                 TEST_SRCDIR, scratch("fresh"));
+                                 TEST_SRCDIR, test_scratch("fresh"));
         CHECK(strstr(bench, "rpcgen") != NULL && strstr(bench, "-lnng") != NULL);
         free(all);
         free(bench);

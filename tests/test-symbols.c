@@ -27,14 +27,6 @@
 /* Sorted, newline-separated lists from shell pipelines. */
 #define HEADER_FUNCS "sed -n 's/^IPCF_API[^(]*[ *]\\(ipcf_[a-z0-9_]*\\)(.*/\\1/p' '" TEST_SRCDIR "/include/ipcf.h' | sort -u"
 
-static char *build_file(const char *rel) {
-        char *p = test_build_path(rel), *abs = realpath(p, NULL);
-        if (!abs)
-                test_fail(__FILE__, __LINE__, "%s: not built", p);
-        free(p);
-        return abs;
-}
-
 /* Run cmd (a pipeline printing a sorted list) into <scratch>/name; returns
  * that path (static buffer, four in rotation). */
 static const char *list_to(const char *name, const char *cmd) {
@@ -66,7 +58,7 @@ TEST(header_matches_every_ipcf_api_line) {
 }
 
 TEST(shared_library_exports_the_header_versioned_and_nothing_else) {
-        char *so = build_file("lib/libipcf.so");
+        char *so = test_built("lib/libipcf.so");
         char dyn[PATH_MAX + 128], ver[PATH_MAX + 160];
         /* Defined dynamic symbols, and those among them in an IPCF_1.* node. */
         snprintf(dyn, sizeof(dyn), "nm -D --defined-only '%s' | awk '{print $3}' | sed 's/@.*//' | sort -u", so);
@@ -82,7 +74,7 @@ TEST(shared_library_exports_the_header_versioned_and_nothing_else) {
 }
 
 TEST(static_archive_keeps_only_the_api_global) {
-        char *a = build_file("lib/libipcf.a");
+        char *a = test_built("lib/libipcf.a");
         char cmd[PATH_MAX + 128];
         snprintf(cmd, sizeof(cmd), "nm -g --defined-only '%s' | awk 'NF == 3 {print $3}' | sort -u", a);
         const char *header = list_to("header", HEADER_FUNCS), *global = list_to("global", cmd);
@@ -97,7 +89,7 @@ TEST(static_archive_keeps_only_the_api_global) {
 static const char *write_app(void) {
         static char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s", getenv("TEST_SCRATCH"));
-        char *internal = build_file("lib/libipcf-internal.a");
+        char *internal = test_built("lib/libipcf-internal.a");
         char *n = TEST_SH_OK(
                 "nm -g --defined-only '%s' | awk 'NF == 3 && $3 !~ /^ipcf_/ && $3 != \"safe_close\" "
                 "{print $3}' | sort -u | tee '%s/names' | "
@@ -139,7 +131,7 @@ static const char *write_app(void) {
  * its own internals and the application its own. */
 TEST_TIMEOUT(application_with_internal_names_links_libipcf_a, 120) {
         const char *dir = write_app();
-        char *a = build_file("lib/libipcf.a"), *inc = NULL;
+        char *a = test_built("lib/libipcf.a"), *inc = NULL;
         if (asprintf(&inc, "%s/include", TEST_SRCDIR) < 0)
                 abort();
         free(TEST_SH_OK("cd '%s' && %s %s -I'%s' -o app-static app.c '%s' -lpthread", dir, TEST_CC,
@@ -148,7 +140,7 @@ TEST_TIMEOUT(application_with_internal_names_links_libipcf_a, 120) {
         CHECK(strcmp(out, "own safe_close called 1\n") == 0);
         /* The control: the same application against an archive that keeps
          * the names global does not link, naming the clash. */
-        char *internal = build_file("lib/libipcf-internal.a"), *err = NULL;
+        char *internal = test_built("lib/libipcf-internal.a"), *err = NULL;
         int st = test_sh(&err, 120, "cd '%s' && %s %s -I'%s' -o app-bad app.c '%s' -lpthread", dir,
                          TEST_CC, TEST_SANFLAGS, inc, internal);
         CHECK(st != 0);
@@ -163,7 +155,7 @@ TEST_TIMEOUT(application_with_internal_names_links_libipcf_a, 120) {
 
 TEST_TIMEOUT(application_with_internal_names_links_libipcf_so, 120) {
         const char *dir = write_app();
-        char *so = build_file("lib/libipcf.so"), *libdir = strdup(so), *inc = NULL;
+        char *so = test_built("lib/libipcf.so"), *libdir = strdup(so), *inc = NULL;
         *strrchr(libdir, '/') = 0;
         if (asprintf(&inc, "%s/include", TEST_SRCDIR) < 0)
                 abort();

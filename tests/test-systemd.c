@@ -30,24 +30,6 @@
 #error "built by the Makefile, which defines TEST_SRCDIR, TEST_CC and TEST_SANFLAGS"
 #endif
 
-/* "<scratch>/<name>" (static buffers, four in rotation). */
-static const char *scratch(const char *name) {
-        static char buf[4][PATH_MAX];
-        static unsigned next;
-        char *b = buf[next++ % 4];
-        snprintf(b, PATH_MAX, "%s/%s", getenv("TEST_SCRATCH"), name);
-        return b;
-}
-
-/* An absolute path of this build's program (malloc'ed). */
-static char *built(const char *rel) {
-        char *p = test_build_path(rel), *abs = realpath(p, NULL);
-        if (!abs)
-                test_fail(__FILE__, __LINE__, "%s: not built", p);
-        free(p);
-        return abs;
-}
-
 /* Start argv with stdout and stderr appended to err_path; returns its pid. */
 static pid_t spawn(const char *err_path, const char *const *argv) {
         fflush(NULL);
@@ -172,10 +154,10 @@ static const char *safety_env(void) {
  * daemon is the activator's process (exec'd in place), it kept systemd's
  * socket (same inode) and leaves it in place when it stops. */
 TEST_TIMEOUT(socket_activation_serves_the_first_client, 120) {
-        const char *dir = scratch("run"), *sock = scratch("run/ipcfd.sock"), *log = scratch("log");
+        const char *dir = test_scratch("run"), *sock = test_scratch("run/ipcfd.sock"), *log = test_scratch("log");
         CHECK(mkdir(dir, 0700) == 0);
-        int nfd = notify_open(scratch("notify"));
-        char *ipcfd = built("bin/ipcfd"), *ex = built("examples"), *ipcf = built("bin/ipcf");
+        int nfd = notify_open(test_scratch("notify"));
+        char *ipcfd = test_built("bin/ipcfd"), *ex = test_built("examples"), *ipcf = test_built("bin/ipcf");
         /* systemd-socket-activate passes on only the variables it is told to. */
         const char *argv[] = { "systemd-socket-activate", "--seqpacket", "-l", sock, "-E", "NOTIFY_SOCKET",
                                "-E", safety_env(), ipcfd, "--verbose", NULL };
@@ -207,7 +189,7 @@ TEST_TIMEOUT(socket_activation_serves_the_first_client, 120) {
         CHECK_EQ(test_wait(act, 10000), 0);
         CHECK(strcmp(notify_next(nfd, buf, sizeof(buf)), "STOPPING=1") == 0);
         CHECK(access(sock, F_OK) == 0);              /* systemd's, not ours to remove */
-        CHECK(access(scratch("run/ipcfd.pid"), F_OK) != 0);
+        CHECK(access(test_scratch("run/ipcfd.pid"), F_OK) != 0);
         free(ipcfd);
         free(ex);
         free(ipcf);
@@ -215,13 +197,14 @@ TEST_TIMEOUT(socket_activation_serves_the_first_client, 120) {
         free(l);
 }
 
-/* Start `systemd-socket-activate ARGS... ipcfd EXTRA...`, trigger it by a
- * connection of the given type to trigger_path, and return ipcfd's exit
- * status; its output in *ret_log. */
-static int activate_and_trigger(const char *const *act_args, const char *const *extra, int type,
-                                const char *trigger_path, char **ret_log) {
-        const char *log = scratch("log");
-        char *ipcfd = built("bin/ipcfd");
+/* Start `systemd-socket-activate ARGS... ipcfd EXTRA...` (NULL-terminated
+ * lists), trigger it by a connection of the given type to trigger_path: the
+ * daemon it starts must refuse the socket, saying want, and exit 1 (a client
+ * then fails instead of hanging on a socket nobody accepts on). */
+static void expect_refused(const char *const *act_args, const char *const *extra, int type,
+                           const char *trigger_path, const char *want) {
+        const char *log = test_scratch("log");
+        char *ipcfd = test_built("bin/ipcfd");
         const char *argv[24] = { "systemd-socket-activate", "-E", safety_env() };
         unsigned n = 3;
         for (unsigned i = 0; act_args[i]; i++)
@@ -235,67 +218,51 @@ static int activate_and_trigger(const char *const *act_args, const char *const *
         int fd = CHECK_OK(connect_to(trigger_path, type));
         int st = test_wait(act, 20000);
         close(fd);
-        *ret_log = slurp(log);
+        char *out = slurp(log);
+        if (st != 1 || !strstr(out, want))
+                test_fail(__FILE__, __LINE__, "exit %d, want 1 and '%s':\n%s", st, want, out);
+        free(out);
         free(ipcfd);
-        return st;
 }
 
-/* Handed a socket it cannot serve, ipcfd says why and exits 1 at once: a
- * client then fails instead of hanging on a socket nobody accepts on. */
 TEST_TIMEOUT(handed_stream_socket_is_refused, 60) {
-        const char *sock = scratch("ipcfd.sock");
+        const char *sock = test_scratch("ipcfd.sock");
         const char *args[] = { "-l", sock, NULL };
-        char *log = NULL;
-        int st = activate_and_trigger(args, NULL, SOCK_STREAM, sock, &log);
-        if (st != 1 || !strstr(log, "not a listening AF_UNIX SOCK_SEQPACKET"))
-                test_fail(__FILE__, __LINE__, "exit %d:\n%s", st, log);
-        free(log);
+        expect_refused(args, NULL, SOCK_STREAM, sock, "not a listening AF_UNIX SOCK_SEQPACKET");
 }
 
 TEST_TIMEOUT(handed_socket_with_another_name_is_refused, 60) {
-        const char *sock = scratch("other.sock");
+        const char *sock = test_scratch("other.sock");
         const char *args[] = { "--seqpacket", "-l", sock, NULL };
-        char *log = NULL;
-        int st = activate_and_trigger(args, NULL, SOCK_SEQPACKET, sock, &log);
-        if (st != 1 || !strstr(log, "clients look for DIR/ipcfd.sock"))
-                test_fail(__FILE__, __LINE__, "exit %d:\n%s", st, log);
-        free(log);
+        expect_refused(args, NULL, SOCK_SEQPACKET, sock, "clients look for DIR/ipcfd.sock");
 }
 
 TEST_TIMEOUT(handed_socket_outside_runtime_dir_is_refused, 60) {
-        const char *sock = scratch("ipcfd.sock"), *other = scratch("elsewhere");
+        const char *sock = test_scratch("ipcfd.sock"), *other = test_scratch("elsewhere");
         CHECK(mkdir(other, 0700) == 0);
         const char *args[] = { "--seqpacket", "-l", sock, NULL };
         const char *extra[] = { "--runtime-dir", other, NULL };
-        char *log = NULL;
-        int st = activate_and_trigger(args, extra, SOCK_SEQPACKET, sock, &log);
-        if (st != 1 || !strstr(log, "but the handed-over socket is in"))
-                test_fail(__FILE__, __LINE__, "exit %d:\n%s", st, log);
-        free(log);
+        expect_refused(args, extra, SOCK_SEQPACKET, sock, "but the handed-over socket is in");
 }
 
 TEST_TIMEOUT(two_handed_sockets_are_refused, 60) {
-        const char *sock = scratch("ipcfd.sock"), *sock2 = scratch("second.sock");
+        const char *sock = test_scratch("ipcfd.sock"), *sock2 = test_scratch("second.sock");
         const char *args[] = { "--seqpacket", "-l", sock, "-l", sock2, NULL };
-        char *log = NULL;
-        int st = activate_and_trigger(args, NULL, SOCK_SEQPACKET, sock, &log);
-        if (st != 1 || !strstr(log, "handed over 2 sockets"))
-                test_fail(__FILE__, __LINE__, "exit %d:\n%s", st, log);
-        free(log);
+        expect_refused(args, NULL, SOCK_SEQPACKET, sock, "handed over 2 sockets");
 }
 
 /* With a socket of its own: READY=1 only once the socket accepts; SIGHUP
  * brings RELOADING=1 then READY=1 (also when the new file is bad); SIGTERM
  * STOPPING=1. Programs the daemon starts do not inherit NOTIFY_SOCKET. */
 TEST_TIMEOUT(readiness_reload_and_stop_are_notified, 60) {
-        const char *dir = scratch("run"), *conf = scratch("ipcfd.conf"), *log = scratch("log");
+        const char *dir = test_scratch("run"), *conf = test_scratch("ipcfd.conf"), *log = test_scratch("log");
         CHECK(mkdir(dir, 0700) == 0);
         FILE *f = fopen(conf, "w");
         fprintf(f, "[name probe]\nactivate = echo \"NOTIFY_SOCKET=$NOTIFY_SOCKET.\" >'%s/child-env'\n",
                 getenv("TEST_SCRATCH"));
         fclose(f);
-        int nfd = notify_open(scratch("notify"));
-        char *ipcfd = built("bin/ipcfd");
+        int nfd = notify_open(test_scratch("notify"));
+        char *ipcfd = test_built("bin/ipcfd");
         const char *argv[] = { ipcfd, "--runtime-dir", dir, "--config", conf, NULL };
         pid_t pid = spawn(log, argv);
         char buf[512], sock[PATH_MAX + 16];
@@ -312,7 +279,7 @@ TEST_TIMEOUT(readiness_reload_and_stop_are_notified, 60) {
         ipcf_qos_init(&q);
         int r = ipcf_alloc("probe", &q, 3000, NULL); /* the probe never registers */
         CHECK(r == -ETIMEDOUT || r == -ENOEXEC);
-        char *env = slurp(scratch("child-env"));
+        char *env = slurp(test_scratch("child-env"));
         CHECK(strcmp(env, "NOTIFY_SOCKET=.\n") == 0);
 
         CHECK(kill(pid, SIGHUP) == 0);
@@ -335,7 +302,7 @@ TEST_TIMEOUT(readiness_reload_and_stop_are_notified, 60) {
  * file's DEV:INO (or a wrong one), ask for a state dump (an error-level
  * line) and return what it wrote. */
 static char *log_of_daemon(bool journal) {
-        const char *dir = scratch("run"), *log = scratch("log");
+        const char *dir = test_scratch("run"), *log = test_scratch("log");
         CHECK(mkdir(dir, 0700) == 0);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         struct stat st;
@@ -345,7 +312,7 @@ static char *log_of_daemon(bool journal) {
         snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
                  (unsigned long long)st.st_ino + (journal ? 0 : 1));
         setenv("JOURNAL_STREAM", js, 1);
-        char *ipcfd = built("bin/ipcfd");
+        char *ipcfd = test_built("bin/ipcfd");
         const char *argv[] = { ipcfd, "--runtime-dir", dir, "--verbose", NULL };
         pid_t pid = spawn(log, argv);
         unsetenv("JOURNAL_STREAM");
@@ -385,11 +352,8 @@ TEST_TIMEOUT(other_stderr_gets_plain_lines, 60) {
  * tree is installed with its real PREFIX (no DESTDIR) so that ExecStart
  * names a program that exists. */
 TEST_TIMEOUT(installed_units_pass_systemd_analyze_verify, 300) {
-        char *build = built("");
-        const char *prefix = scratch("prefix"), *xdg = scratch("xdg");
-        free(TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make --no-print-directory -C '%s' BUILD='%s' "
-                        "CC='%s' SAN='%s' install PREFIX='%s' >/dev/null",
-                        TEST_SRCDIR, build, TEST_CC, TEST_SAN, prefix));
+        const char *prefix = test_scratch("prefix"), *xdg = test_scratch("xdg");
+        free(TEST_MAKE("install PREFIX='%s' >/dev/null", prefix));
         CHECK(mkdir(xdg, 0700) == 0);
         char *out = TEST_SH_OK("cd '%s/lib/systemd/system' && systemd-analyze verify --man=no "
                                "./ipcfd.socket ./ipcfd.service 2>&1",
@@ -410,5 +374,4 @@ TEST_TIMEOUT(installed_units_pass_systemd_analyze_verify, 300) {
                          prefix);
         CHECK(st != 0 || strstr(out, "notfy") != NULL);
         free(out);
-        free(build);
 }

@@ -6,6 +6,7 @@
 #include "support/shell.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -78,4 +79,31 @@ char *test_sh_ok(const char *file, int line, const char *fmt, ...) {
         }
         va_end(ap2);
         return out;
+}
+
+const char *test_scratch(const char *name) {
+        static char buf[8][PATH_MAX];
+        static unsigned next;
+        char *b = buf[next++ % 8];
+        const char *dir = getenv("TEST_SCRATCH");
+        snprintf(b, PATH_MAX, "%s/%s", dir && *dir ? dir : "/tmp", name);
+        return b;
+}
+
+char *test_built(const char *rel) {
+        char *p = test_build_path(rel), *abs = realpath(p, NULL);
+        if (!abs)
+                test_fail(__FILE__, __LINE__, "%s: not built", p);
+        free(p);
+        return abs;
+}
+
+const char *test_build_abs(void) {
+        static char dir[PATH_MAX];
+        if (!dir[0]) {
+                char *abs = test_built("");
+                snprintf(dir, sizeof(dir), "%s", abs);
+                free(abs);
+        }
+        return dir;
 }

@@ -23,3 +23,25 @@ int test_sh(char **ret_out, unsigned timeout_s, const char *fmt, ...)
 #define TEST_SH_OK(...) test_sh_ok(__FILE__, __LINE__, __VA_ARGS__)
 char *test_sh_ok(const char *file, int line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* "$TEST_SCRATCH/name": a path in the case's scratch directory (a static
+ * buffer, eight in rotation: valid for the next seven calls). */
+const char *test_scratch(const char *name);
+
+/* The absolute path of a program or file of this build ($IPCF_BUILD/rel,
+ * which must exist); malloc'ed, the caller frees it. */
+char *test_built(const char *rel);
+
+/* The absolute path of this build ($IPCF_BUILD); a static buffer. */
+const char *test_build_abs(void);
+
+/* `make ARGS` (printf-formatted; at least one argument after fmt) in the
+ * source tree the test was built from, on its build, with its compiler and
+ * sanitizer (TEST_SRCDIR, TEST_CC, TEST_SAN: the Makefile defines them for
+ * tests), outside the job server of any make running the test. Must exit 0;
+ * returns the output. */
+#define TEST_MAKE(fmt, ...)                                                            \
+        test_sh_ok(__FILE__, __LINE__,                                                 \
+                   "unset MAKEFLAGS MFLAGS MAKELEVEL; make --no-print-directory -C '%s' " \
+                   "BUILD='%s' CC='%s' SAN='%s' " fmt,                                 \
+                   TEST_SRCDIR, test_build_abs(), TEST_CC, TEST_SAN, __VA_ARGS__)
