@@ -107,8 +107,13 @@ TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_INT_A)
 UNIT_SRCS  := $(wildcard dist/systemd/*/ipcfd.*)
 UNITS      := $(patsubst dist/%,$(BUILD)/%,$(UNIT_SRCS:.in=))
 
+# Manual: man/*.scd (ipcf.1, ipcfd.8, ipcfd.conf.5) through scdoc; section 3
+# made from include/ipcf.h by man/gen-man3.awk into $(BUILD)/man/man3/.
+MAN_PAGES  := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
+MAN3_STAMP := $(BUILD)/man/man3/.stamp
+
 PRODUCT    := $(LIBIPCF_A) $(LIBIPCF_SO) $(LIBIPCF_LINKS) $(IPCF_PC) $(IPCFD) $(IPCF) $(EXAMPLES) \
-              $(UNITS)
+              $(UNITS) $(MAN_PAGES) $(MAN3_STAMP)
 TEST_PROGS := $(TESTS) $(TOOLS)
 BENCH_PROGS = $(BENCHES) $(CMPS)
 
@@ -277,6 +282,15 @@ $(BUILD)/systemd/%: dist/systemd/%
 	@mkdir -p $(dir $@)
 	cp $< $@
 
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@.tmp && mv $@.tmp $@
+# One page per IPCF_API function, whatever the header holds today.
+$(MAN3_STAMP): include/ipcf.h man/gen-man3.awk
+	rm -rf $(dir $@) && mkdir -p $(dir $@)
+	awk -v out=$(dir $@) -v version=$(VERSION_MAJOR).$(VERSION_MINOR) -f man/gen-man3.awk include/ipcf.h
+	touch $@
+
 # Installation (FHS). Every directory can be overridden; DESTDIR is
 # prepended to all of them (staged installs, packaging, tests).
 PREFIX     ?= /usr/local
@@ -285,6 +299,8 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUSERUNITDIR ?= $(PREFIX)/lib/systemd/user
+MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDSYSTEMUNITDIR ?= $(PREFIX)/lib/systemd/system
 # Programs installed into BINDIR (other parts add theirs).
 INSTALL_BINS := $(IPCFD) $(IPCF)
@@ -299,6 +315,11 @@ install: all
 	install -m 644 include/ipcf.h $(DESTDIR)$(INCLUDEDIR)/
 	$(call PC_SUBST,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) dist/ipcf.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
+	           $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
+	for p in $(MAN_PAGES); do install -m 644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; done
+	install -m 644 $(dir $(MAN3_STAMP))*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 dist/bash-completion/ipcf $(DESTDIR)$(BASHCOMPDIR)/ipcf
 	install -d $(DESTDIR)$(SYSTEMDUSERUNITDIR) $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)
 	for u in $(patsubst dist/systemd/%,%,$(UNIT_SRCS)); do \
 	  dir=$(DESTDIR)$(SYSTEMDUSERUNITDIR); case $$u in system/*) dir=$(DESTDIR)$(SYSTEMDSYSTEMUNITDIR);; esac; \
@@ -311,6 +332,9 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBIPCF_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libipcf.so $(DESTDIR)$(LIBDIR)/libipcf.a
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ipcf.h $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
+	for p in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p; done
+	rm -f $(DESTDIR)$(MANDIR)/man3/libipcf.3 $(DESTDIR)$(MANDIR)/man3/ipcf_*.3
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/ipcf
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUSERUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/user/%,$(UNITS))))
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/system/%,$(UNITS))))
 

@@ -13,6 +13,9 @@ pkgs+=(libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client)
 # The daemon under systemd (libsystemd: socket activation, sd_notify) and its
 # tests (systemd-socket-activate, systemd-analyze verify).
 pkgs+=(libsystemd-dev systemd)
+# The installed product: binutils (ld -r, objcopy, readelf), the manual
+# (scdoc; man-db, groff-base and col to check it), bash completion.
+pkgs+=(binutils scdoc man-db groff-base bsdextrautils bash-completion)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,155 @@
+/*
+ * test-man.c — the manual as a user reads it: every page of the build
+ * (man/NAME.scd through scdoc; section 3 made from include/ipcf.h by
+ * man/gen-man3.awk) rendered by man-db and groff with all warnings on must
+ * print no warning and have a NAME line whatis can index; section 3 has a
+ * page for every function of the header; ipcf(1) documents every command and
+ * long option `ipcf help` and `ipcf COMMAND --help` show, ipcfd(8) every
+ * option of ipcfd; the installed pages are found by `man`.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/shell.h"
+#include "support/test.h"
+
+#ifndef TEST_SRCDIR
+#error "built by the Makefile, which defines TEST_SRCDIR, TEST_CC and TEST_SANFLAGS"
+#endif
+
+/* How a page is read here: man-db on a file, groff's warnings on, 80 columns. */
+#define RENDER "LC_ALL=C.UTF-8 MANWIDTH=80 MAN_KEEP_FORMATTING= man --warnings -E UTF-8 -l"
+
+/* Render path; fail if man prints anything on stderr or fails. Returns the
+ * text of the page. */
+static char *render(const char *path) {
+        const char *err = test_scratch("render.err");
+        char *text = NULL;
+        int st = test_sh(&text, 60, RENDER " '%s' 2>'%s' | col -b", path, err);
+        char *warn = TEST_SH_OK("cat '%s'", err);
+        if (st != 0 || warn[0])
+                test_fail(__FILE__, __LINE__, "%s: exit %d, warnings:\n%s", path, st, warn);
+        free(warn);
+        return text;
+}
+
+TEST_TIMEOUT(every_page_renders_without_warnings_and_has_a_name, 300) {
+        char *dir = test_built("man");
+        char *list = TEST_SH_OK("ls '%s'/*.[158] '%s'/man3/*.3", dir, dir);
+        unsigned n = 0;
+        for (char *save = NULL, *p = strtok_r(list, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
+                free(render(p));
+                /* whatis/apropos: lexgrog reads the NAME section. */
+                char *w = TEST_SH_OK("lexgrog '%s'", p);
+                CHECK(strstr(w, " - ") != NULL);
+                free(w);
+                n++;
+        }
+        CHECK(n >= 50);
+        free(list);
+        free(dir);
+}
+
+/* The check bites: a page with a roff mistake is reported. */
+TEST(a_broken_page_is_reported) {
+        const char *page = test_scratch("broken.1");
+        FILE *f = fopen(page, "w");
+        CHECK(f != NULL);
+        fputs(".TH BROKEN 1\n.SH NAME\nbroken \\- a test\n.SH DESCRIPTION\n\\fQbad font\\fR and .\n.BOGUS\n", f);
+        fclose(f);
+        char *out = NULL;
+        int st = test_sh(&out, 60, RENDER " '%s' 2>&1 >/dev/null", page);
+        CHECK(st != 0 || out[0] != 0);
+        free(out);
+}
+
+/* One page per IPCF_API function of the header, named after it, whose
+ * synopsis declares it; and the overview libipcf(3). */
+TEST(section_3_has_a_page_per_header_function) {
+        char *dir = test_built("man/man3");
+        char *missing = TEST_SH_OK(
+                "sed -n 's/^IPCF_API[^(]*[ *]\\(ipcf_[a-z0-9_]*\\)(.*/\\1/p' '%s/include/ipcf.h' | sort -u >'%s' && "
+                "ls '%s' | sed -n 's/\\.3$//p' | grep -v '^libipcf$' | sort -u >'%s' && "
+                "diff '%s' '%s' || true",
+                TEST_SRCDIR, test_scratch("header"), dir, test_scratch("pages"), test_scratch("header"),
+                test_scratch("pages"));
+        if (missing[0])
+                test_fail(__FILE__, __LINE__, "header functions (<) and pages (>) differ:\n%s", missing);
+        char page[PATH_MAX + 32];
+        snprintf(page, sizeof(page), "%s/ipcf_alloc.3", dir);
+        char *text = render(page);
+        CHECK(strstr(text, "int ipcf_alloc(const char *name") != NULL);
+        CHECK(strstr(text, "-ECONNREFUSED") != NULL);     /* its errors, from the comment */
+        CHECK(strstr(text, "typedef struct ipcf_qos") != NULL); /* the types it names */
+        snprintf(page, sizeof(page), "%s/libipcf.3", dir);
+        free(text);
+        text = render(page);
+        CHECK(strstr(text, "CONVENTIONS") != NULL);
+        CHECK(strstr(text, "ipcf_version(3)") != NULL);
+        free(text);
+        free(missing);
+        free(dir);
+}
+
+/* ipcf(1) names every command of `ipcf help`, every long option its --help
+ * shows, and the subcommands of shm, mbox, mcast and dgram. */
+TEST_TIMEOUT(ipcf_1_documents_every_command_and_option, 120) {
+        char *page = test_built("man/ipcf.1"), *ipcf = test_built("bin/ipcf");
+        char *text = render(page);
+        char *cmds = TEST_SH_OK("'%s' help | awk '/^commands:/{f=1;next} f && /^  [a-z]/{print $1}'", ipcf);
+        unsigned n = 0;
+        for (char *s1 = NULL, *c = strtok_r(cmds, "\n", &s1); c; c = strtok_r(NULL, "\n", &s1), n++) {
+                char head[64];
+                snprintf(head, sizeof(head), "ipcf %s", c);
+                if (!strstr(text, head))
+                        test_fail(__FILE__, __LINE__, "ipcf(1) has no '%s'", head);
+                char *words = TEST_SH_OK("'%s' %s --help | grep -o -- '--[a-z][a-z-]*' | sort -u; "
+                                         "'%s' %s --help | sed -n 's/^  \\([a-z][a-z]*\\)\\( .*\\)*$/\\1/p; "
+                                         "s/^ *\\(usage: \\)*ipcf %s \\([a-z][a-z]*\\) .*/\\2/p'",
+                                         ipcf, c, ipcf, c, c);
+                for (char *s2 = NULL, *w = strtok_r(words, "\n", &s2); w; w = strtok_r(NULL, "\n", &s2))
+                        if (strcmp(w, "--help") != 0 && !strstr(text, w))
+                                test_fail(__FILE__, __LINE__, "ipcf(1) lacks '%s' of 'ipcf %s'", w, c);
+                free(words);
+        }
+        CHECK(n >= 12);
+        free(cmds);
+        free(text);
+        free(page);
+        free(ipcf);
+}
+
+TEST(ipcfd_8_documents_every_option) {
+        char *page = test_built("man/ipcfd.8"), *ipcfd = test_built("bin/ipcfd");
+        char *text = render(page);
+        char *opts = TEST_SH_OK("'%s' --help | grep -o -- '--[a-z][a-z-]*' | sort -u", ipcfd);
+        unsigned n = 0;
+        for (char *s = NULL, *o = strtok_r(opts, "\n", &s); o; o = strtok_r(NULL, "\n", &s), n++)
+                if (!strstr(text, o))
+                        test_fail(__FILE__, __LINE__, "ipcfd(8) lacks %s", o);
+        CHECK(n >= 4);
+        free(opts);
+        free(text);
+        free(page);
+        free(ipcfd);
+}
+
+/* Installed where man looks: each section's page is found by name. */
+TEST_TIMEOUT(installed_pages_are_found_by_man, 300) {
+        const char *root = test_scratch("root");
+        free(TEST_MAKE("install DESTDIR='%s' PREFIX=/usr/local >/dev/null", root));
+        const char *pages[][2] = { { "1", "ipcf" }, { "8", "ipcfd" }, { "5", "ipcfd.conf" },
+                                   { "3", "libipcf" }, { "3", "ipcf_alloc" }, { "3", "ipcf_version" } };
+        for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+                char *where = TEST_SH_OK("man -M '%s/usr/local/share/man' -w %s %s", root, pages[i][0],
+                                         pages[i][1]);
+                char want[PATH_MAX + 64];
+                snprintf(want, sizeof(want), "%s/usr/local/share/man/man%s/%s.%s", root, pages[i][0],
+                         pages[i][1], pages[i][0]);
+                if (strncmp(where, want, strlen(want)) != 0)
+                        test_fail(__FILE__, __LINE__, "man -w %s %s: %s", pages[i][0], pages[i][1], where);
+                free(where);
+        }
+}
