@@ -186,8 +186,7 @@ TEST(completion_never_starts_a_daemon) {
 
 /* Installed, bash-completion's on-demand loader finds it. */
 TEST_TIMEOUT(installed_completion_is_loaded_by_bash_completion, 300) {
-        const char *root = test_scratch("root");
-        free(TEST_MAKE("install DESTDIR='%s' PREFIX=/usr/local >/dev/null", root));
+        const char *root = TEST_INSTALL();
         char *out = TEST_SH_OK("XDG_DATA_DIRS='%s/usr/local/share' bash -c '"
                                ". /usr/share/bash-completion/bash_completion && "
                                "__load_completion ipcf && complete -p ipcf'",

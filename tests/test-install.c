@@ -33,9 +33,7 @@
 
 /* Install into <scratch>/root with PREFIX; returns the DESTDIR. */
 static const char *install_tree(void) {
-        const char *root = test_scratch("root");
-        free(TEST_MAKE("install DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", root));
-        return root;
+        return TEST_INSTALL();
 }
 
 /* Does the file at path contain needle (whole_line: as a whole line)? */

@@ -138,8 +138,7 @@ TEST(ipcfd_8_documents_every_option) {
 
 /* Installed where man looks: each section's page is found by name. */
 TEST_TIMEOUT(installed_pages_are_found_by_man, 300) {
-        const char *root = test_scratch("root");
-        free(TEST_MAKE("install DESTDIR='%s' PREFIX=/usr/local >/dev/null", root));
+        const char *root = TEST_INSTALL();
         const char *pages[][2] = { { "1", "ipcf" }, { "8", "ipcfd" }, { "5", "ipcfd.conf" },
                                    { "3", "libipcf" }, { "3", "ipcf_alloc" }, { "3", "ipcf_version" } };
         for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {

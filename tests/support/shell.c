@@ -107,3 +107,9 @@ const char *test_build_abs(void) {
         }
         return dir;
 }
+
+const char *test_install_root(void) {
+        static char root[PATH_MAX];
+        snprintf(root, sizeof(root), "%s", test_scratch("root"));
+        return root;
+}

@@ -45,3 +45,10 @@ const char *test_build_abs(void);
                    "unset MAKEFLAGS MFLAGS MAKELEVEL; make --no-print-directory -C '%s' " \
                    "BUILD='%s' CC='%s' SAN='%s' " fmt,                                 \
                    TEST_SRCDIR, test_build_abs(), TEST_CC, TEST_SAN, __VA_ARGS__)
+
+/* `make install` of this build into DESTDIR "$TEST_SCRATCH/root" with
+ * PREFIX=/usr/local; yields that DESTDIR (a static buffer of its own). */
+#define TEST_INSTALL() \
+        ({ free(TEST_MAKE("install DESTDIR='%s' PREFIX=/usr/local >/dev/null", test_install_root())); \
+           test_install_root(); })
+const char *test_install_root(void);
