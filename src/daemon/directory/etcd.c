@@ -190,6 +190,8 @@ void etcd_health_get(const etcd *e, etcd_health *ret) {
         ret->pending = e->n_reqs;
 }
 
+size_t etcd_current(const etcd *e) { return e->cur; }
+
 /* ---- requests ------------------------------------------------------------ */
 
 /* Release everything of r but its memory (deferred: see INVARIANTS). */

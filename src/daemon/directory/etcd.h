@@ -107,3 +107,5 @@ void etcd_cancel(etcd_req *r);
 void etcd_endpoint_failed(etcd *e, const char *why);
 
 void etcd_health_get(const etcd *e, etcd_health *ret);
+/* The index of the current endpoint (it changes when one fails). */
+size_t etcd_current(const etcd *e);

@@ -1,0 +1,98 @@
+/*
+ * directory.c — the directory object: its options checked, its parts
+ * (etcd client, cache, sync, publisher, queries) started and stopped, its
+ * observer and its health (see directory.h).
+ */
+#include "daemon/directory/directory.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "daemon/directory/dirstate.h"
+#include "daemon/directory/etcdmsg.h"
+
+void dir_notify(directory *d, const char *name, const char *host, int change) {
+        if (d->observer)
+                d->observer(d->observer_ctx, name, host, change);
+}
+
+void dir_set_observer(directory *d, dir_observer_fn fn, void *ctx) {
+        d->observer = fn;
+        d->observer_ctx = ctx;
+}
+
+int dir_new(loop *l, const dir_opts *o, directory **ret) {
+        const char *prefix = o->prefix && *o->prefix ? o->prefix : DIR_PREFIX_DEFAULT;
+        if (!dir_prefix_valid(prefix) || o->ttl_s > DIR_TTL_MAX_S || o->cache_max > DIR_CACHE_MAX_LIMIT)
+                return -EINVAL;
+        if (o->host && *o->host) {
+                if (!dir_host_valid(o->host, strlen(o->host)) || !o->addr || !dir_addr_valid(o->addr) ||
+                    (o->fp && !dir_fp_valid(o->fp)))
+                        return -EINVAL;
+        }
+        directory *d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->l = l;
+        str_copy(d->prefix, prefix, sizeof(d->prefix));
+        int kl = dir_key_names(prefix, d->names_key, sizeof(d->names_key));
+        if (kl < 0) {
+                free(d);
+                return -EINVAL;
+        }
+        d->names_key_len = (size_t)kl;
+        d->names_end_len = etcd_prefix_end(d->names_key, d->names_key_len, d->names_end);
+        d->ttl_s = o->ttl_s ? o->ttl_s : DIR_TTL_DEFAULT_S;
+        d->request_ms = o->request_timeout_ms ? o->request_timeout_ms : DIR_REQUEST_TIMEOUT_DEFAULT_MS;
+        d->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : DIR_HEARTBEAT_DEFAULT_MS;
+        if (o->host && *o->host) {
+                str_copy(d->host, o->host, sizeof(d->host));
+                str_copy(d->addr, o->addr, sizeof(d->addr));
+                str_copy(d->fp, o->fp ? o->fp : "", sizeof(d->fp));
+        }
+        dir_cache_init(&d->cache, o->cache_max ? o->cache_max : DIR_CACHE_MAX_DEFAULT);
+        dlist_init(&d->queries);
+        int r = etcd_new(l, &o->etcd, &d->etcd);
+        if (r < 0) {
+                dir_cache_deinit(&d->cache);
+                free(d);
+                return r;
+        }
+        sync_start(d);
+        publish_start(d);
+        *ret = d;
+        return 0;
+}
+
+directory *dir_free(directory *d) {
+        if (!d)
+                return NULL;
+        resolve_stop(d);
+        publish_stop(d);
+        sync_stop(d);
+        etcd_free(d->etcd);
+        dir_cache_deinit(&d->cache);
+        free(d);
+        return NULL;
+}
+
+void dir_health_get(const directory *d, dir_health *ret) {
+        memset(ret, 0, sizeof(*ret));
+        etcd_health_get(d->etcd, &ret->etcd);
+        ret->synced = d->synced;
+        ret->live = d->sync == SYNC_WATCHING && d->watch_created && !d->heartbeat_failed;
+        ret->complete = d->synced && !d->cache.overflowed;
+        ret->revision = d->revision;
+        ret->names = d->cache.n_names;
+        ret->entries = d->cache.n_entries;
+        ret->bytes = d->cache.bytes;
+        ret->published = d->n_pubs;
+        ret->unconfirmed = publish_unconfirmed(d);
+        ret->lease = d->lease_state == LEASE_HELD ? d->lease : 0;
+        ret->leases_granted = d->leases_granted;
+        ret->rejected = d->rejected;
+        ret->resyncs = d->resyncs;
+        ret->watch_restarts = d->watch_restarts;
+}

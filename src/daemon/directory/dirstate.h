@@ -1,0 +1,80 @@
+/*
+ * dirstate.h — the directory object's fields and the functions its files
+ * share (internal to src/daemon/directory/: directory.c owns the object,
+ * sync.c the listing and watch, publish.c the lease and the puts,
+ * resolve.c the lookups).
+ */
+#pragma once
+
+#include "daemon/core/dlist.h"
+#include "daemon/directory/cache.h"
+#include "daemon/directory/directory.h"
+#include "daemon/directory/etcdmsg.h"
+
+enum sync_state { SYNC_IDLE, SYNC_LISTING, SYNC_WATCHING, SYNC_WAIT };
+enum lease_state { LEASE_NONE, LEASE_GRANTING, LEASE_HELD };
+
+struct directory {
+        loop *l;
+        etcd *etcd;
+        char prefix[DIR_PREFIX_MAX + 1];
+        char names_key[DIR_KEY_MAX + 1];     /* PREFIX "names/" */
+        size_t names_key_len;
+        uint8_t names_end[DIR_KEY_MAX + 1];  /* its range end */
+        size_t names_end_len;
+        uint32_t ttl_s, request_ms, heartbeat_ms;
+        char host[DIR_HOST_MAX + 1], addr[DIR_ADDR_MAX + 1], fp[DIR_FP_MAX + 1];
+
+        dir_cache cache;
+        dir_observer_fn observer;
+        void *observer_ctx;
+
+        /* sync.c */
+        enum sync_state sync;
+        etcd_req *sync_req;                  /* listing page or watch stream */
+        loop_timer sync_timer;               /* retry after a failure */
+        loop_timer heartbeat;
+        etcd_req *heartbeat_req;
+        uint64_t sync_backoff_ns;
+        int64_t list_rev;                    /* revision of the listing in progress */
+        uint8_t list_next[ETCD_KEY_MAX + 1]; /* the key the next page starts at */
+        size_t list_next_len;
+        int64_t revision;
+        size_t watch_ep;                     /* endpoint the stream was opened on */
+        bool synced, watch_created, heartbeat_failed;
+        uint64_t rejected, resyncs, watch_restarts;
+
+        /* publish.c */
+        struct dlist pubs;                   /* dir_pub.link */
+        size_t n_pubs;
+        enum lease_state lease_state;
+        int64_t lease;
+        uint64_t lease_ok_ns;                /* last grant or keepalive etcd confirmed */
+        etcd_req *lease_req;
+        loop_timer lease_timer;
+        uint64_t leases_granted;
+
+        /* resolve.c */
+        struct dlist queries;                /* dir_query.link */
+        size_t n_queries;
+};
+
+/* sync.c */
+void sync_start(directory *d);
+void sync_stop(directory *d);
+/* Apply one kv of etcd (listing or watch) to the cache; tells the observer. */
+void sync_apply(directory *d, const etcd_kv *kv, bool is_delete);
+
+/* publish.c */
+void publish_start(directory *d);
+void publish_stop(directory *d);
+/* The watch saw this host's key for name deleted: put it again if ours. */
+void publish_key_lost(directory *d, const char *name);
+/* Names whose last put etcd has not confirmed. */
+size_t publish_unconfirmed(const directory *d);
+
+/* resolve.c */
+void resolve_stop(directory *d);
+
+/* directory.c: tell the observer. */
+void dir_notify(directory *d, const char *name, const char *host, int change);

@@ -1,0 +1,306 @@
+/*
+ * publish.c — this host's names in etcd, under one lease.
+ *
+ * THE LEASE: granted with the TTL; kept alive every ttl/3 (the tick). A
+ * keepalive that etcd answers with TTL 0 or "lease not found" means the
+ * lease is gone (and our keys with it); so does a lease not confirmed for
+ * a whole TTL (etcd unreachable: it will have expired there). Then a new
+ * lease is granted, as soon as etcd answers, and every name is put again.
+ *
+ * A NAME (dir_pub) holds its key and its value, rendered once. Its put is
+ * confirmed or not; unconfirmed puts (etcd unreachable, a put in flight
+ * when the lease changed) are made again at the next tick. dir_unpublish()
+ * deletes the key at once; a delete that fails is retried at the ticks
+ * while the same lease lives (with the lease, the key dies anyway).
+ *
+ * BOUNDS: DIR_PUBLISH_MAX names, DIR_PUBLISH_MAX pending deletes; one call
+ * in flight per name.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/ctl.h"
+#include "common/util.h"
+#include "daemon/directory/dirstate.h"
+#include "daemon/directory/etcdmsg.h"
+
+typedef struct dir_pub {
+        struct dlist link;           /* directory.pubs */
+        directory *d;
+        char name[IPCF_NAME_MAX + 1];
+        char *key, *value;
+        bool confirmed;
+        bool deleting;               /* unpublished: the key is being deleted */
+        int64_t lease;               /* of the put in flight or confirmed */
+        etcd_req *req;
+} dir_pub;
+
+static void pub_put(dir_pub *p);
+
+static uint64_t deadline(const directory *d) { return now_ns() + (uint64_t)d->request_ms * 1000000u; }
+
+static uint64_t tick_ns(const directory *d) { return (uint64_t)d->ttl_s * 1000000000u / 3; }
+
+/* The name's entry, published or being deleted. */
+static dir_pub *pub_find(directory *d, const char *name) {
+        dlist_for_each(pos, &d->pubs) {
+                dir_pub *p = dlist_entry(pos, dir_pub, link);
+                if (!strcmp(p->name, name))
+                        return p;
+        }
+        return NULL;
+}
+
+static void pub_free(dir_pub *p) {
+        etcd_cancel(p->req);
+        dlist_del(&p->link);
+        p->d->n_pubs--;
+        free(p->key);
+        free(p->value);
+        free(p);
+}
+
+/* ---- puts and deletes ---------------------------------------------------- */
+
+static void put_done(void *ctx, int err, json_object *resp) {
+        dir_pub *p = ctx;
+        (void)resp;
+        p->req = NULL;
+        p->confirmed = err == 0 && p->lease == p->d->lease;
+}
+
+static void pub_put(dir_pub *p) {
+        directory *d = p->d;
+        if (d->lease_state != LEASE_HELD || p->req)
+                return;
+        p->lease = d->lease;
+        p->confirmed = false;
+        char *body = etcd_body_put(p->key, strlen(p->key), p->value, strlen(p->value), d->lease);
+        if (body)
+                etcd_call(d->etcd, "/v3/kv/put", body, deadline(d), put_done, p, &p->req);
+        free(body);
+}
+
+static void delete_done(void *ctx, int err, json_object *resp) {
+        dir_pub *p = ctx;
+        (void)resp;
+        p->req = NULL;
+        if (err == 0 || p->lease != p->d->lease)
+                pub_free(p); /* deleted, or gone with its lease */
+}
+
+static void pub_delete(dir_pub *p) {
+        directory *d = p->d;
+        if (p->req)
+                return;
+        char *body = etcd_body_delete(p->key, strlen(p->key));
+        if (body)
+                etcd_call(d->etcd, "/v3/kv/deleterange", body, deadline(d), delete_done, p, &p->req);
+        free(body);
+}
+
+/* Every name not confirmed under the current lease: put it (again); every
+ * delete still owed: try it again. */
+static void pubs_catch_up(directory *d) {
+        dlist_for_each_safe(pos, tmp, &d->pubs) {
+                dir_pub *p = dlist_entry(pos, dir_pub, link);
+                if (p->deleting) {
+                        if (p->lease != d->lease || d->lease_state == LEASE_NONE)
+                                pub_free(p);
+                        else
+                                pub_delete(p);
+                } else if (!p->confirmed || p->lease != d->lease) {
+                        pub_put(p);
+                }
+        }
+}
+
+/* ---- the lease ----------------------------------------------------------- */
+
+static void lease_grant(directory *d);
+
+static void lease_lost(directory *d) {
+        d->lease_state = LEASE_NONE;
+        d->lease = 0;
+        dlist_for_each_safe(pos, tmp, &d->pubs) {
+                dir_pub *p = dlist_entry(pos, dir_pub, link);
+                etcd_cancel(p->req);
+                p->req = NULL;
+                p->confirmed = false;
+        }
+        pubs_catch_up(d); /* owed deletes die with the lease */
+        lease_grant(d);
+}
+
+static void lease_arm(directory *d, uint64_t at) { loop_timer_arm(d->l, &d->lease_timer, at); }
+
+static void grant_done(void *ctx, int err, json_object *resp) {
+        directory *d = ctx;
+        d->lease_req = NULL;
+        int64_t id = 0, ttl = 0;
+        if (err < 0 || !etcd_json_i64(resp, "ID", &id) || !etcd_json_i64(resp, "TTL", &ttl) || id == 0 || ttl <= 0) {
+                d->lease_state = LEASE_NONE;
+                lease_arm(d, now_ns() + MIN(tick_ns(d), 1000000000ull));
+                return;
+        }
+        d->lease = id;
+        d->lease_state = LEASE_HELD;
+        d->lease_ok_ns = now_ns();
+        d->leases_granted++;
+        pubs_catch_up(d);
+        lease_arm(d, now_ns() + tick_ns(d));
+}
+
+static void lease_grant(directory *d) {
+        if (d->lease_req || !d->host[0])
+                return;
+        d->lease_state = LEASE_GRANTING;
+        char *body = etcd_body_lease_grant(d->ttl_s);
+        if (!body || etcd_call(d->etcd, "/v3/lease/grant", body, deadline(d), grant_done, d, &d->lease_req) < 0) {
+                d->lease_state = LEASE_NONE;
+                lease_arm(d, now_ns() + tick_ns(d));
+        }
+        free(body);
+}
+
+static void keepalive_done(void *ctx, int err, json_object *resp) {
+        directory *d = ctx;
+        d->lease_req = NULL;
+        json_object *res = NULL;
+        int64_t ttl = 0;
+        if (err == 0) {
+                /* A stream RPC: the answer is {"result": {"ID", "TTL"}}. */
+                if (!json_object_object_get_ex(resp, "result", &res) || !etcd_json_i64(res, "TTL", &ttl))
+                        err = -EPROTO;
+        }
+        if (err == -ENOENT || (err == 0 && ttl <= 0)) {
+                lease_lost(d); /* expired at etcd */
+                return;
+        }
+        if (err == 0) {
+                d->lease_ok_ns = now_ns();
+                pubs_catch_up(d);
+        } else if (now_ns() - d->lease_ok_ns >= (uint64_t)d->ttl_s * 1000000000u) {
+                lease_lost(d); /* not confirmed for a TTL: it expired there */
+                return;
+        }
+        lease_arm(d, now_ns() + tick_ns(d));
+}
+
+static void lease_timer_fn(loop_timer *t) {
+        directory *d = container_of(t, directory, lease_timer);
+        if (d->lease_req)
+                return;
+        if (d->lease_state != LEASE_HELD) {
+                lease_grant(d);
+                return;
+        }
+        char *body = etcd_body_lease_id(d->lease);
+        /* A keepalive must not outlive its tick. */
+        uint64_t dl = now_ns() + MIN((uint64_t)d->request_ms * 1000000u, tick_ns(d));
+        if (!body || etcd_call(d->etcd, "/v3/lease/keepalive", body, dl, keepalive_done, d, &d->lease_req) < 0)
+                lease_arm(d, now_ns() + tick_ns(d));
+        free(body);
+}
+
+/* ---- the face ------------------------------------------------------------ */
+
+int dir_publish(directory *d, const char *name, const dir_attr *attrs, unsigned n_attrs) {
+        if (!d->host[0] || !ctl_name_valid(name) || n_attrs > DIR_ATTRS_MAX)
+                return -EINVAL;
+        static dir_record rec;
+        memset(&rec, 0, sizeof(rec));
+        str_copy(rec.name, name, sizeof(rec.name));
+        str_copy(rec.host, d->host, sizeof(rec.host));
+        str_copy(rec.addr, d->addr, sizeof(rec.addr));
+        str_copy(rec.fp, d->fp, sizeof(rec.fp));
+        for (unsigned i = 0; i < n_attrs; i++) {
+                if (!dir_attr_valid(attrs[i].key, attrs[i].val))
+                        return -EINVAL;
+                rec.attrs[i] = attrs[i];
+        }
+        rec.n_attrs = n_attrs;
+        char key[DIR_KEY_MAX + 1], value[DIR_VALUE_MAX + 1];
+        int r = dir_value_make(&rec, value, sizeof(value));
+        if (r < 0)
+                return r == -EMSGSIZE ? -EINVAL : r;
+        if (dir_key_make(d->prefix, name, d->host, key, sizeof(key)) < 0)
+                return -EINVAL;
+        dir_pub *p = pub_find(d, name);
+        if (p) { /* new attributes, or published again while its delete was owed: put */
+                p->deleting = false;
+                char *v = strdup(value);
+                if (!v)
+                        return -ENOMEM;
+                free(p->value);
+                p->value = v;
+                etcd_cancel(p->req);
+                p->req = NULL;
+                p->confirmed = false;
+                pub_put(p);
+                return 0;
+        }
+        if (d->n_pubs >= DIR_PUBLISH_MAX)
+                return -ENOSPC;
+        p = calloc(1, sizeof(*p));
+        if (!p || !(p->key = strdup(key)) || !(p->value = strdup(value))) {
+                if (p)
+                        free(p->key);
+                free(p);
+                return -ENOMEM;
+        }
+        p->d = d;
+        str_copy(p->name, name, sizeof(p->name));
+        dlist_add_tail(&d->pubs, &p->link);
+        d->n_pubs++;
+        pub_put(p);
+        return 0;
+}
+
+int dir_unpublish(directory *d, const char *name) {
+        dir_pub *p = pub_find(d, name);
+        if (!p || p->deleting)
+                return -ENOENT;
+        etcd_cancel(p->req);
+        p->req = NULL;
+        p->deleting = true;
+        if (d->lease_state != LEASE_HELD) {
+                pub_free(p); /* nothing of it can be in etcd under a live lease */
+                return 0;
+        }
+        pub_delete(p);
+        return 0;
+}
+
+void publish_key_lost(directory *d, const char *name) {
+        dir_pub *p = pub_find(d, name);
+        if (p && !p->deleting && p->confirmed && !p->req) {
+                p->confirmed = false; /* someone deleted it: ours again */
+                pub_put(p);
+        }
+}
+
+void publish_start(directory *d) {
+        dlist_init(&d->pubs);
+        loop_timer_init(&d->lease_timer, lease_timer_fn);
+        lease_grant(d);
+}
+
+void publish_stop(directory *d) {
+        etcd_cancel(d->lease_req);
+        d->lease_req = NULL;
+        loop_timer_cancel(d->l, &d->lease_timer);
+        while (!dlist_empty(&d->pubs))
+                pub_free(dlist_entry(d->pubs.next, dir_pub, link));
+}
+
+size_t publish_unconfirmed(const directory *d) {
+        size_t n = 0;
+        dlist_for_each(pos, &d->pubs) {
+                const dir_pub *p = dlist_entry(pos, dir_pub, link);
+                n += !p->deleting && !p->confirmed;
+        }
+        return n;
+}

@@ -1,0 +1,245 @@
+/*
+ * sync.c — keeps the directory's cache equal to etcd: list every key under
+ * PREFIX "names/" (pages of SYNC_PAGE, all at the revision of the first
+ * page), then watch from the next revision on.
+ *
+ * STATES: LISTING (a page in flight) -> WATCHING (the stream open) ->
+ * on a failure WAIT (timer, backoff 50 ms doubling to 2 s) -> LISTING again
+ * if the listing never finished or etcd compacted the revision we had, else
+ * WATCHING from the last revision seen (events already applied are ignored
+ * by the cache's revision check).
+ *
+ * HEARTBEAT: a watch stream on a member that hangs or lost its quorum stays
+ * silent, so every heartbeat_ms a small linearizable read goes through the
+ * client. If it fails, or the client has moved to another endpoint than the
+ * stream's, the stream is reopened (on the current endpoint). `live` is
+ * "stream created and the last heartbeat answered".
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "daemon/directory/dirstate.h"
+#include "daemon/directory/etcdmsg.h"
+
+#define SYNC_PAGE 1000
+#define SYNC_BACKOFF_MIN_NS (50ull * 1000000u)
+#define SYNC_BACKOFF_MAX_NS (2000ull * 1000000u)
+
+static void list_page(directory *d);
+static void watch_open(directory *d);
+
+static uint64_t deadline(const directory *d) { return now_ns() + (uint64_t)d->request_ms * 1000000u; }
+
+/* The cache's observer for sweeps. */
+static void sweep_notify(void *ctx, const char *name, const char *host, int change) {
+        dir_notify(ctx, name, host, change);
+}
+
+void sync_apply(directory *d, const etcd_kv *kv, bool is_delete) {
+        dir_record rec;
+        if (dir_key_parse(d->prefix, kv->key, kv->key_len, &rec) < 0) {
+                d->rejected++;
+                return;
+        }
+        int change;
+        if (is_delete) {
+                change = dir_cache_del(&d->cache, rec.name, rec.host, kv->mod_revision);
+                if (!strcmp(rec.host, d->host))
+                        publish_key_lost(d, rec.name);
+        } else if (dir_value_parse(kv->value, kv->value_len, &rec) < 0) {
+                /* The key no longer holds a record we accept: as good as gone. */
+                d->rejected++;
+                change = dir_cache_del(&d->cache, rec.name, rec.host, kv->mod_revision);
+        } else {
+                change = dir_cache_put(&d->cache, &rec, kv->mod_revision, kv->lease);
+        }
+        if (change > 0)
+                dir_notify(d, rec.name, rec.host, change);
+}
+
+/* Something failed: try again after the backoff. */
+static void sync_retry(directory *d) {
+        d->sync = SYNC_WAIT;
+        d->sync_req = NULL;
+        d->watch_created = false;
+        d->sync_backoff_ns = d->sync_backoff_ns ? MIN(d->sync_backoff_ns * 2, SYNC_BACKOFF_MAX_NS) : SYNC_BACKOFF_MIN_NS;
+        loop_timer_arm(d->l, &d->sync_timer, now_ns() + d->sync_backoff_ns);
+}
+
+static void sync_timer_fn(loop_timer *t) {
+        directory *d = container_of(t, directory, sync_timer);
+        if (d->synced) {
+                d->watch_restarts++;
+                watch_open(d);
+        } else {
+                list_page(d);
+        }
+}
+
+/* ---- listing ------------------------------------------------------------- */
+
+static void list_done(void *ctx, int err, json_object *resp) {
+        directory *d = ctx;
+        d->sync_req = NULL;
+        int64_t rev;
+        bool more;
+        json_object *kvs;
+        if (err < 0 || etcd_range_decode(resp, &rev, &more, &kvs) < 0) {
+                sync_retry(d);
+                return;
+        }
+        if (!d->list_rev)
+                d->list_rev = rev;
+        static etcd_kv kv; /* 9 KiB: not on the stack; the loop is single-threaded */
+        size_t n = kvs ? json_object_array_length(kvs) : 0;
+        for (size_t i = 0; i < n; i++) {
+                if (etcd_kv_decode(json_object_array_get_idx(kvs, i), &kv) < 0) {
+                        d->rejected++;
+                        continue;
+                }
+                sync_apply(d, &kv, false);
+                if (i == n - 1 && kv.key_len < ETCD_KEY_MAX) {
+                        memcpy(d->list_next, kv.key, kv.key_len);
+                        d->list_next[kv.key_len] = 0; /* the next key after it */
+                        d->list_next_len = kv.key_len + 1;
+                }
+        }
+        if (more && n > 0) {
+                list_page(d);
+                return;
+        }
+        /* The whole snapshot is in: what it did not hold is gone. */
+        dir_cache_sweep(&d->cache, d->list_rev, sweep_notify, d);
+        d->revision = MAX(d->revision, d->list_rev);
+        d->synced = true;
+        watch_open(d);
+}
+
+/* Ask for the next page (the first one starts a new listing). */
+static void list_page(directory *d) {
+        if (d->sync != SYNC_LISTING) {
+                d->sync = SYNC_LISTING;
+                d->synced = false;
+                d->list_rev = 0;
+                memcpy(d->list_next, d->names_key, d->names_key_len);
+                d->list_next_len = d->names_key_len;
+                dir_cache_mark(&d->cache);
+                d->resyncs++;
+        }
+        char *body = etcd_body_range(d->list_next, d->list_next_len, d->names_end, d->names_end_len, SYNC_PAGE,
+                                     d->list_rev);
+        if (!body || etcd_call(d->etcd, "/v3/kv/range", body, deadline(d), list_done, d, &d->sync_req) < 0) {
+                d->sync = SYNC_IDLE; /* the retry lists again from the start */
+                sync_retry(d);
+        }
+        free(body);
+}
+
+/* ---- watching ------------------------------------------------------------ */
+
+static void watch_frame(void *ctx, json_object *res) {
+        directory *d = ctx;
+        etcd_watch_frame f;
+        if (etcd_watch_decode(res, &f) < 0) {
+                d->rejected++;
+                return;
+        }
+        if (f.created) {
+                d->watch_created = true;
+                d->sync_backoff_ns = 0;
+        }
+        if (f.canceled || f.compact_revision > 0) {
+                /* Compacted past what we had: list everything again. */
+                etcd_cancel(d->sync_req);
+                d->sync = SYNC_IDLE;
+                d->synced = false;
+                sync_retry(d);
+                return;
+        }
+        static etcd_kv kv;
+        size_t n = f.events ? json_object_array_length(f.events) : 0;
+        for (size_t i = 0; i < n; i++) {
+                bool del;
+                if (etcd_event_decode(json_object_array_get_idx(f.events, i), &del, &kv) < 0) {
+                        d->rejected++;
+                        continue;
+                }
+                sync_apply(d, &kv, del);
+                d->revision = MAX(d->revision, kv.mod_revision);
+        }
+}
+
+static void watch_end(void *ctx, int err, json_object *resp) {
+        directory *d = ctx;
+        (void)err, (void)resp;
+        sync_retry(d);
+}
+
+static void watch_open(directory *d) {
+        char *body = etcd_body_watch(d->names_key, d->names_key_len, d->names_end, d->names_end_len, d->revision + 1);
+        d->sync = SYNC_WATCHING;
+        d->watch_created = false;
+        d->watch_ep = etcd_current(d->etcd);
+        if (!body || etcd_stream(d->etcd, "/v3/watch", body, watch_frame, watch_end, d, &d->sync_req) < 0)
+                sync_retry(d);
+        free(body);
+}
+
+/* ---- heartbeat ----------------------------------------------------------- */
+
+static void heartbeat_arm(directory *d) {
+        loop_timer_arm(d->l, &d->heartbeat, now_ns() + (uint64_t)d->heartbeat_ms * 1000000u);
+}
+
+/* Reopen the stream on the current endpoint. */
+static void watch_reopen(directory *d) {
+        if (d->sync != SYNC_WATCHING)
+                return;
+        etcd_cancel(d->sync_req);
+        d->sync_req = NULL;
+        d->watch_restarts++;
+        watch_open(d);
+}
+
+static void heartbeat_done(void *ctx, int err, json_object *resp) {
+        directory *d = ctx;
+        (void)resp;
+        d->heartbeat_req = NULL;
+        d->heartbeat_failed = err < 0;
+        if (err < 0 || etcd_current(d->etcd) != d->watch_ep)
+                watch_reopen(d);
+        heartbeat_arm(d);
+}
+
+static void heartbeat_fn(loop_timer *t) {
+        directory *d = container_of(t, directory, heartbeat);
+        if (d->sync != SYNC_WATCHING) {
+                heartbeat_arm(d);
+                return;
+        }
+        char *body = etcd_body_range(d->names_key, d->names_key_len, d->names_end, d->names_end_len, 1, 0);
+        /* A sick member is found within heartbeat_ms + request_ms. */
+        if (!body || etcd_call(d->etcd, "/v3/kv/range", body, deadline(d), heartbeat_done, d, &d->heartbeat_req) < 0)
+                heartbeat_arm(d);
+        free(body);
+}
+
+void sync_start(directory *d) {
+        loop_timer_init(&d->sync_timer, sync_timer_fn);
+        loop_timer_init(&d->heartbeat, heartbeat_fn);
+        d->sync = SYNC_IDLE;
+        list_page(d);
+        heartbeat_arm(d);
+}
+
+void sync_stop(directory *d) {
+        etcd_cancel(d->sync_req);
+        etcd_cancel(d->heartbeat_req);
+        d->sync_req = d->heartbeat_req = NULL;
+        loop_timer_cancel(d->l, &d->sync_timer);
+        loop_timer_cancel(d->l, &d->heartbeat);
+        d->sync = SYNC_IDLE;
+}
