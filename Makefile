@@ -258,6 +258,12 @@ FUZZ_LINK_SRCS := $(COMMON_SRCS) $(EFCP_SRCS)
 $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_LINK_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ -lsodium -lpthread -lm
+# The directory's parsers of etcd's answers and records (src/daemon/directory)
+# are pure too, but use json-c.
+DIR_FUZZ_SRCS := src/daemon/directory/record.c src/daemon/directory/etcdmsg.c
+$(FUZZ_BUILD)/fuzz-directory: fuzz/fuzz-directory.c $(DIR_FUZZ_SRCS) $(FUZZ_LINK_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ -lsodium -ljson-c -lpthread -lm
 fuzz: $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 fuzz-smoke: fuzz
 	tests/run-fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-10}
