@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/conf.h"
 #include "common/util.h"
 #include "daemon/directory/cache.h"
 #include "daemon/directory/directory.h"
@@ -624,6 +625,94 @@ TEST_TIMEOUT(directory_cache_bound, 120) {
         CHECK_EQ(again, 6);
         dir_free(small);
         dir_free(a);
+        loop_free(l);
+        etcd_cluster_stop(&c);
+}
+
+/* ---- the [directory] section of the config -------------------------------- */
+
+static int parse(const char *text, conf *c, char *err) { return conf_parse(text, strlen(text), c, err, 128); }
+
+TEST(directory_config_section) {
+        conf c;
+        char err[128];
+        CHECK_OK(parse("[daemon]\nshared = no\n", &c, err));
+        CHECK_EQ(c.directory.backend, CONF_DIR_STATIC); /* the default */
+        CHECK_EQ(c.directory.line, 0);
+        dir_opts o;
+        CHECK_ERR(dir_opts_from_conf(&c.directory, &o), -EINVAL);
+        conf_deinit(&c);
+
+        CHECK_OK(parse("[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:2379  https://h:2379\n"
+                       "prefix = /p/\nttl_s = 7\nrequest_timeout_ms = 1500\ncache_max = 100\n"
+                       "ca = /c.pem\ncert = /x.pem\nkey = /x.key\ntrust_keys = yes\n",
+                       &c, err));
+        CHECK_EQ(c.directory.backend, CONF_DIR_ETCD);
+        CHECK_EQ(c.directory.n_endpoints, 2);
+        CHECK(!strcmp(c.directory.endpoints[1], "https://h:2379"));
+        CHECK(!strcmp(c.directory.prefix, "/p/") && !strcmp(c.directory.key, "/x.key"));
+        CHECK_EQ(c.directory.ttl_s, 7);
+        CHECK(c.directory.trust_keys);
+        CHECK_OK(dir_opts_from_conf(&c.directory, &o));
+        CHECK_EQ(o.etcd.n_endpoints, 2);
+        CHECK_EQ(o.ttl_s, 7);
+        CHECK_EQ(o.cache_max, 100);
+        CHECK(!strcmp(o.etcd.cert_file, "/x.pem"));
+        conf_deinit(&c);
+
+        static const struct {
+                const char *text;
+                const char *why;
+        } bad[] = {
+                { "[directory]\nbackend = zookeeper\n", "line 2: backend" },
+                { "[directory]\nbackend = etcd\n", "line 1: [directory] backend = etcd wants endpoints" },
+                { "[directory]\nendpoints = ftp://x\n", "line 2: endpoints" },
+                { "[directory]\nendpoints =\n", "line 2: endpoints" },
+                { "[directory]\nendpoints = http://a http://a http://a http://a http://a http://a http://a "
+                  "http://a http://a http://a http://a http://a http://a http://a http://a http://a http://a\n",
+                  "line 2: endpoints: at most 16" },
+                { "[directory]\nttl_s = 0\n", "line 2: ttl_s" },
+                { "[directory]\nttl_s = 3601\n", "line 2: ttl_s" },
+                { "[directory]\nttl_s = 5\nttl_s = 5\n", "line 3: duplicate key" },
+                { "[directory]\nbackend = etcd\nbackend = etcd\n", "line 3: duplicate key" },
+                { "[directory]\nprefix = a b\n", "line 2: prefix" },
+                { "[directory]\ncert = /x\n", "line 1: [directory] cert and key go together" },
+                { "[directory]\ncache_max = 4194305\n", "line 2: cache_max" },
+                { "[directory]\ntrust_keys = maybe\n", "line 2: trust_keys" },
+                { "[directory]\nhost = x\n", "line 2: unknown key in [directory]" },
+                { "[directory]\n[directory]\n", "line 2: duplicate [directory] section" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                CHECK_ERR(parse(bad[i].text, &c, err), -EINVAL);
+                if (strncmp(err, bad[i].why, strlen(bad[i].why)) != 0)
+                        test_fail(__FILE__, __LINE__, "config %zu: error \"%s\", want \"%s...\"", i, err, bad[i].why);
+        }
+}
+
+TEST_TIMEOUT(directory_from_config_runs, 120) {
+        etcd_cluster c;
+        etcd_cluster_start(&c, 1);
+        char text[512];
+        snprintf(text, sizeof(text), "[directory]\nbackend = etcd\nendpoints = %s\nprefix = /cfg/\nttl_s = 3\n",
+                 c.client_url[0]);
+        conf cf;
+        char err[128];
+        CHECK_OK(parse(text, &cf, err));
+        dir_opts o;
+        CHECK_OK(dir_opts_from_conf(&cf.directory, &o));
+        o.host = "hostC";
+        o.addr = "127.0.0.1:9";
+        loop *l;
+        CHECK_OK(loop_new(&l));
+        directory *d;
+        CHECK_OK(dir_new(l, &o, &d));
+        CHECK_OK(dir_publish(d, "from-config", NULL, 0));
+        CHECK(loop_wait(l, is_live_published, d, 10000));
+        answer a = resolve(l, d, "from-config", "hostC", 3000);
+        CHECK_OK(a.err);
+        CHECK(!strcmp(a.rec.addr, "127.0.0.1:9"));
+        dir_free(d);
+        conf_deinit(&cf);
         loop_free(l);
         etcd_cluster_stop(&c);
 }

@@ -18,7 +18,7 @@
 
 #include "common/util.h"
 
-enum section { SEC_NONE, SEC_DAEMON, SEC_LIMITS, SEC_NAME };
+enum section { SEC_NONE, SEC_DAEMON, SEC_LIMITS, SEC_NAME, SEC_DIRECTORY };
 
 /* A slice of the input. */
 typedef struct slice {
@@ -41,7 +41,17 @@ static void acl_deinit(conf_acl *a) {
         memset(a, 0, sizeof(*a));
 }
 
+static void directory_deinit(conf_directory *d) {
+        for (size_t i = 0; i < d->n_endpoints; i++)
+                free(d->endpoints[i]);
+        free(d->prefix);
+        free(d->ca);
+        free(d->cert);
+        free(d->key);
+}
+
 void conf_deinit(conf *c) {
+        directory_deinit(&c->directory);
         for (size_t i = 0; i < c->n_rules; i++) {
                 acl_deinit(&c->rules[i].allocate);
                 acl_deinit(&c->rules[i].reg);
@@ -248,12 +258,111 @@ static int conf_error(char *err, size_t size, unsigned line, const char *why) {
         return -EINVAL;
 }
 
+/* A string value of 1..max printable bytes without blanks into *dst (heap);
+ * once per key. */
+static int parse_word(slice val, size_t max, char **dst, const char *bad, const char **why) {
+        if (*dst)
+                return *why = "duplicate key", -EINVAL;
+        if (val.n == 0 || val.n > max)
+                return *why = bad, -EINVAL;
+        for (size_t i = 0; i < val.n; i++)
+                if (is_blank(val.p[i]))
+                        return *why = bad, -EINVAL;
+        *dst = strndup(val.p, val.n);
+        return *dst ? 0 : -ENOMEM;
+}
+
+/* [directory] keys. */
+static int parse_directory_kv(conf_directory *d, slice key, slice val, const char **why) {
+        uint64_t v;
+        if (slice_eq(key, "backend")) {
+                if (d->backend_set)
+                        return *why = "duplicate key", -EINVAL;
+                d->backend_set = true;
+                if (slice_eq(val, "static"))
+                        d->backend = CONF_DIR_STATIC;
+                else if (slice_eq(val, "etcd"))
+                        d->backend = CONF_DIR_ETCD;
+                else
+                        return *why = "backend: want static or etcd", -EINVAL;
+                return 0;
+        }
+        if (slice_eq(key, "endpoints")) {
+                if (d->n_endpoints)
+                        return *why = "duplicate key", -EINVAL;
+                for (size_t i = 0; i < val.n;) {
+                        while (i < val.n && is_blank(val.p[i]))
+                                i++;
+                        size_t start = i;
+                        while (i < val.n && !is_blank(val.p[i]))
+                                i++;
+                        slice u = { val.p + start, i - start };
+                        if (u.n == 0)
+                                break;
+                        bool scheme = (u.n > 7 && !memcmp(u.p, "http://", 7)) || (u.n > 8 && !memcmp(u.p, "https://", 8));
+                        if (!scheme || u.n > CONF_DIR_URL_MAX)
+                                return *why = "endpoints: want http:// or https:// URLs", -EINVAL;
+                        if (d->n_endpoints == CONF_DIR_ENDPOINTS_MAX)
+                                return *why = "endpoints: at most 16", -EINVAL;
+                        if (!(d->endpoints[d->n_endpoints] = strndup(u.p, u.n)))
+                                return -ENOMEM;
+                        d->n_endpoints++;
+                }
+                if (!d->n_endpoints)
+                        return *why = "endpoints: want at least one URL", -EINVAL;
+                return 0;
+        }
+        if (slice_eq(key, "prefix"))
+                return parse_word(val, CONF_DIR_PREFIX_MAX, &d->prefix, "prefix: want 1..128 bytes, no blanks", why);
+        if (slice_eq(key, "ca"))
+                return parse_word(val, CONF_PATH_MAX, &d->ca, "ca: want a file name", why);
+        if (slice_eq(key, "cert"))
+                return parse_word(val, CONF_PATH_MAX, &d->cert, "cert: want a file name", why);
+        if (slice_eq(key, "key"))
+                return parse_word(val, CONF_PATH_MAX, &d->key, "key: want a file name", why);
+        if (slice_eq(key, "trust_keys")) {
+                if (d->trust_keys_set)
+                        return *why = "duplicate key", -EINVAL;
+                if (!parse_bool(val, &d->trust_keys))
+                        return *why = "trust_keys: want yes or no", -EINVAL;
+                d->trust_keys_set = true;
+                return 0;
+        }
+        static const struct {
+                const char *key;
+                size_t off;
+                uint64_t max;
+                const char *bad;
+        } nums[] = {
+                { "ttl_s", offsetof(conf_directory, ttl_s), 3600, "ttl_s: want 1..3600" },
+                { "request_timeout_ms", offsetof(conf_directory, request_timeout_ms), 600000,
+                  "request_timeout_ms: want 1..600000" },
+                { "cache_max", offsetof(conf_directory, cache_max), 4194304, "cache_max: want 1..4194304" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
+                if (!slice_eq(key, nums[i].key))
+                        continue;
+                uint32_t x;
+                memcpy(&x, (char *)d + nums[i].off, sizeof(x));
+                if (x)
+                        return *why = "duplicate key", -EINVAL;
+                if (!parse_uint(val, nums[i].max, &v) || v == 0)
+                        return *why = nums[i].bad, -EINVAL;
+                x = (uint32_t)v;
+                memcpy((char *)d + nums[i].off, &x, sizeof(x));
+                return 0;
+        }
+        return *why = "unknown key in [directory]", -EINVAL;
+}
+
 /* One "key = value" line of a section. Errors set *why (static text) and
  * return -EINVAL, or return -ENOMEM. */
 static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, const char **why) {
         uint64_t v;
         if (sec >= CONF_SEC_HOSTS)
                 return conf_hosts_kv(c, sec, key.p, key.n, val.p, val.n, line, why);
+        if (sec == SEC_DIRECTORY)
+                return parse_directory_kv(&c->directory, key, val, why);
         if (sec == SEC_DAEMON) {
                 if (slice_eq(key, "shared")) {
                         if (!parse_bool(val, &c->shared))
@@ -347,6 +456,13 @@ static int parse_section(conf *c, slice s, unsigned line, int *sec, const char *
                 *sec = SEC_LIMITS;
                 return 0;
         }
+        if (slice_eq(in, "directory")) {
+                if (c->directory.line)
+                        return *why = "duplicate [directory] section", -EINVAL;
+                c->directory.line = line;
+                *sec = SEC_DIRECTORY;
+                return 0;
+        }
         if (in.n > 4 && memcmp(in.p, "name", 4) == 0 && is_blank(in.p[4])) {
                 slice pat = trim((slice){ in.p + 5, in.n - 5 });
                 if (!pattern_valid(pat))
@@ -365,9 +481,18 @@ static int parse_section(conf *c, slice s, unsigned line, int *sec, const char *
                 *sec = SEC_NAME;
                 return 0;
         }
-        return *why = "unknown section (want [daemon], [limits], [name PATTERN], [hosts], [host NAME] or "
+        return *why = "unknown section (want [daemon], [limits], [name PATTERN], [directory], [hosts], [host NAME] or "
                       "[impair])",
                -EINVAL;
+}
+
+/* What a [directory] section lacks as a whole, or NULL. */
+static const char *directory_incomplete(const conf_directory *d) {
+        if (d->backend == CONF_DIR_ETCD && d->n_endpoints == 0)
+                return "[directory] backend = etcd wants endpoints";
+        if (!d->cert != !d->key)
+                return "[directory] cert and key go together";
+        return NULL;
 }
 
 /* The driver: split into lines, reject control bytes, strip comments and
@@ -437,6 +562,10 @@ int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_si
         }
         if (r == 0)
                 r = conf_hosts_finish(ret, &why, &line);
+        if (r == 0 && (why = directory_incomplete(&ret->directory)) != NULL) {
+                line = ret->directory.line;
+                r = -EINVAL;
+        }
         if (r == -ENOMEM)
                 why = "out of memory";
         if (r < 0) {

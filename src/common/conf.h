@@ -23,6 +23,17 @@
  *   [daemon] also takes state_dir = /var/lib/ipcf (this host's key; docs/DAEMON.md);
  *   [hosts], [host NAME], [impair] and the [name] keys hosts, remote_allocate
  *   and remote_register are the hosts part: common/confhosts.h.
+ *   [directory]                       # names of other hosts (docs/DAEMON.md)
+ *   backend = etcd                    # static (the default: nothing to run) or etcd
+ *   endpoints = https://10.0.0.1:2379 https://10.0.0.2:2379   # 1..16, blank-separated
+ *   prefix = /ipcf/                   # key prefix in etcd
+ *   ttl_s = 5                         # lease of this host's names, 1..3600
+ *   request_timeout_ms = 2000         # 1..600000
+ *   cache_max = 65536                 # cached records, 1..4194304
+ *   ca = /etc/ipcf/etcd-ca.pem        # TLS: CA of etcd's certificate
+ *   cert = /etc/ipcf/etcd-client.pem  # TLS: client certificate (with key)
+ *   key = /etc/ipcf/etcd-client.key
+ *   trust_keys = no                   # yes: host keys may come from the directory
  *
  * Rules keep their file order: the first [name] section whose pattern matches
  * a name decides for it. A missing allocate/register key in a matching section
@@ -95,6 +106,26 @@ typedef struct conf_limits {
         uint64_t ring_bytes_per_user;   /* bounded/zero flows: 2 x ring size */
 } conf_limits;
 
+#define CONF_DIR_ENDPOINTS_MAX 16
+#define CONF_DIR_URL_MAX 255
+#define CONF_DIR_PREFIX_MAX 128
+#define CONF_PATH_MAX 4095
+
+enum conf_dir_backend { CONF_DIR_STATIC = 0, CONF_DIR_ETCD = 1 };
+
+/* [directory]: strings are heap copies (NULL when absent); numbers 0 when
+ * absent (the directory's defaults apply). */
+typedef struct conf_directory {
+        uint8_t backend;               /* enum conf_dir_backend */
+        bool backend_set;
+        size_t n_endpoints;
+        char *endpoints[CONF_DIR_ENDPOINTS_MAX];
+        char *prefix, *ca, *cert, *key;
+        uint32_t ttl_s, request_timeout_ms, cache_max;
+        bool trust_keys, trust_keys_set;
+        unsigned line;                 /* where the section starts, 0: absent */
+} conf_directory;
+
 typedef struct conf {
         bool shared;
         char *state_dir;               /* [daemon] state_dir (heap), NULL if absent */
@@ -103,6 +134,7 @@ typedef struct conf {
         conf_host *hosts;              /* [host NAME] sections, in file order (heap) */
         size_t n_hosts;
         conf_impair impair;            /* [impair] (tests only) */
+        conf_directory directory;
         conf_rule *rules;
         size_t n_rules;
 } conf;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/conf.h"
 #include "common/util.h"
 #include "daemon/directory/dirstate.h"
 #include "daemon/directory/etcdmsg.h"
@@ -21,6 +22,23 @@ void dir_notify(directory *d, const char *name, const char *host, int change) {
 void dir_set_observer(directory *d, dir_observer_fn fn, void *ctx) {
         d->observer = fn;
         d->observer_ctx = ctx;
+}
+
+int dir_opts_from_conf(const conf_directory *c, dir_opts *ret) {
+        memset(ret, 0, sizeof(*ret));
+        if (c->backend != CONF_DIR_ETCD || c->n_endpoints > ETCD_ENDPOINTS_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < c->n_endpoints; i++)
+                ret->etcd.endpoints[i] = c->endpoints[i];
+        ret->etcd.n_endpoints = c->n_endpoints;
+        ret->etcd.ca_file = c->ca;
+        ret->etcd.cert_file = c->cert;
+        ret->etcd.key_file = c->key;
+        ret->prefix = c->prefix;
+        ret->ttl_s = c->ttl_s;
+        ret->request_timeout_ms = c->request_timeout_ms;
+        ret->cache_max = c->cache_max;
+        return 0;
 }
 
 int dir_new(loop *l, const dir_opts *o, directory **ret) {

@@ -80,6 +80,12 @@ typedef void (*dir_observer_fn)(void *ctx, const char *name, const char *host, i
 /* err 0: rec is the answer (borrowed for the call). */
 typedef void (*dir_resolve_fn)(void *ctx, int err, const dir_record *rec);
 
+struct conf_directory;
+/* Options from the config's [directory] section (strings borrowed from it;
+ * this host's name, address and fingerprint are the caller's to add).
+ * Returns 0, or -EINVAL if the backend is not etcd. */
+int dir_opts_from_conf(const struct conf_directory *c, dir_opts *ret);
+
 /* Connects in the background (nothing is waited for here). Returns 0,
  * -EINVAL (an option out of range), -ENOMEM. */
 int dir_new(loop *l, const dir_opts *o, directory **ret);
