@@ -528,6 +528,8 @@ static void raw_put(loop *l, etcd *e, const char *key, const void *val, size_t l
         CHECK_OK(err);
 }
 
+static bool seen_two_downs(void *ctx) { return ((seen *)ctx)->name_down >= 2; }
+
 TEST_TIMEOUT(directory_hostile_records, 120) {
         etcd_cluster c;
         etcd_cluster_start(&c, 1);
@@ -542,6 +544,7 @@ TEST_TIMEOUT(directory_hostile_records, 120) {
         raw_put(l, raw, "/test/names/nohost", good, strlen(good));
         raw_put(l, raw, "/test/names/bad name/h1", good, strlen(good));
         raw_put(l, raw, "/test/names/x/bad host", good, strlen(good));
+        int err;
         static char big[ETCD_VALUE_MAX]; /* past a record's bound */
         memset(big, ' ', sizeof(big));
         memcpy(big, good, strlen(good));
@@ -553,7 +556,7 @@ TEST_TIMEOUT(directory_hostile_records, 120) {
                 body[hl++] = 'A';
         memcpy(body + hl, "\"}", 3);
         raw_done = false;
-        int err = 1;
+        err = 1;
         CHECK_OK(etcd_call(raw, "/v3/kv/put", body, now_ns() + 3000000000ull, raw_cb, &err, NULL));
         CHECK(loop_wait(l, raw_is_done, NULL, 8000));
         CHECK_OK(err);
@@ -582,6 +585,22 @@ TEST_TIMEOUT(directory_hostile_records, 120) {
         /* Still alive and well. */
         dir_health_get(v, &h);
         CHECK(h.live);
+        /* A publisher's key deleted behind its back is put again. */
+        directory *p = instance(l, &c, 0, "hostP", NULL);
+        CHECK_OK(dir_publish(p, "mine", NULL, 0));
+        CHECK(loop_wait(l, is_live_published, p, 10000));
+        wait_lookup(l, v, "mine", NULL, 1, 5000);
+        raw_done = false;
+        err = 1;
+        char *del = etcd_body_delete("/test/names/mine/hostP", strlen("/test/names/mine/hostP"));
+        CHECK_OK(etcd_call(raw, "/v3/kv/deleterange", del, now_ns() + 3000000000ull, raw_cb, &err, NULL));
+        free(del);
+        CHECK(loop_wait(l, raw_is_done, NULL, 8000));
+        CHECK_OK(err);
+        CHECK(loop_wait(l, seen_two_downs, &s, 5000)); /* it went */
+        wait_lookup(l, v, "mine", NULL, 1, 5000);        /* and came back */
+        CHECK(!strcmp(s.last_name, "mine") && s.last_change == DIR_NAME_UP);
+        dir_free(p);
         dir_free(v);
         etcd_free(raw);
         loop_free(l);
