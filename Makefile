@@ -198,6 +198,12 @@ $(BUILD)/tests/test-efcp-%: $(BUILD)/obj/tests/test-efcp-%.o $(LIBTSUP_A) $(LIBE
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# The directory's benchmark drives the daemon's directory module against a
+# real etcd cluster (tests/support/etcdcluster.c).
+$(BUILD)/bench/bench-directory: $(BUILD)/obj/bench/bench-directory.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBIPCF_INT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(DAEMON_LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(BENCH_LDLIBS)

@@ -12,17 +12,45 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "support/test.h"
+#include <stdarg.h>
+
+/* No dependency on the test harness (benchmarks link this too): a failure
+ * says why on stderr and exits 1, which fails a test case as test_fail does. */
+static _Noreturn void cluster_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static _Noreturn void cluster_die(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "etcdcluster: ");
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\n");
+        va_end(ap);
+        exit(1);
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Reap pid within timeout_ms (SIGKILL first is the caller's). */
+static void reap(pid_t pid, int timeout_ms) {
+        uint64_t end = now_ms() + (uint64_t)timeout_ms;
+        while (waitpid(pid, NULL, WNOHANG) == 0 && now_ms() < end)
+                usleep(5000);
+}
 
 static void member_spawn(etcd_cluster *c, int i, bool fresh) {
         char name[16], data[300], log[300], peer[64], cluster[512] = "", arg_client[64];
@@ -38,7 +66,7 @@ static void member_spawn(etcd_cluster *c, int i, bool fresh) {
         pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0)
-                test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+                cluster_die("fork: %s", strerror(errno));
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (getppid() != parent)
@@ -70,7 +98,7 @@ static bool member_ready(etcd_cluster *c, int i, int timeout_ms) {
         if (fd < 0)
                 return false;
         bool ok = false;
-        uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+        uint64_t end = now_ms() + (uint64_t)timeout_ms;
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
                 goto out;
         struct pollfd p = { .fd = fd, .events = POLLOUT };
@@ -86,7 +114,7 @@ static bool member_ready(etcd_cluster *c, int i, int timeout_ms) {
                 goto out;
         size_t got = 0;
         for (;;) {
-                uint64_t now = test_now_ms();
+                uint64_t now = now_ms();
                 if (now >= end)
                         goto out;
                 p.events = POLLIN;
@@ -107,9 +135,9 @@ out:
 }
 
 bool etcd_cluster_wait_ready(etcd_cluster *c, int i, int timeout_ms) {
-        uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+        uint64_t end = now_ms() + (uint64_t)timeout_ms;
         unsigned nap_us = 10000;
-        while (test_now_ms() < end) {
+        while (now_ms() < end) {
                 for (int j = 0; j < c->n; j++)
                         if ((i < 0 || i == j) && c->pid[j] && member_ready(c, j, 1000))
                                 return true;
@@ -122,14 +150,17 @@ bool etcd_cluster_wait_ready(etcd_cluster *c, int i, int timeout_ms) {
 void etcd_cluster_start(etcd_cluster *c, int n) {
         memset(c, 0, sizeof(*c));
         if (n < 1 || n > ETCD_CLUSTER_MAX)
-                test_fail(__FILE__, __LINE__, "etcd cluster of %d members", n);
+                cluster_die("a cluster of %d members", n);
         c->n = n;
         const char *scratch = getenv("TEST_SCRATCH");
         snprintf(c->dir, sizeof(c->dir), "%s/etcd.XXXXXX", scratch && *scratch ? scratch : "/tmp");
         if (!mkdtemp(c->dir))
-                test_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+                cluster_die("mkdtemp: %s", strerror(errno));
         /* 127.X.Y.*: X in 2..254, Y in 1..254, from the pid and the clock. */
-        uint64_t seed = (uint64_t)getpid() * 2654435761u ^ test_now_ns();
+        uint64_t seed = (uint64_t)getpid() * 2654435761u ^ (uint64_t)now_ms() * 1000003u;
+        uint64_t rnd;
+        if (getrandom(&rnd, sizeof(rnd), 0) == sizeof(rnd))
+                seed ^= rnd;
         unsigned x = 2 + (unsigned)(seed % 253), y = 1 + (unsigned)((seed >> 16) % 254);
         for (int i = 0; i < n; i++) {
                 snprintf(c->host[i], sizeof(c->host[i]), "127.%u.%u.%d", x, y, i + 1);
@@ -139,15 +170,14 @@ void etcd_cluster_start(etcd_cluster *c, int n) {
                 member_spawn(c, i, true);
         for (int i = 0; i < n; i++)
                 if (!etcd_cluster_wait_ready(c, i, 30000))
-                        test_fail(__FILE__, __LINE__, "etcd member %d did not become ready (see %s/m%d.log)", i,
-                                  c->dir, i);
+                        cluster_die("etcd member %d did not become ready (see %s/m%d.log)", i, c->dir, i);
 }
 
 static void member_reap(etcd_cluster *c, int i) {
         if (!c->pid[i])
                 return;
         kill(c->pid[i], SIGKILL);
-        test_wait(c->pid[i], 10000);
+        reap(c->pid[i], 10000);
         c->pid[i] = 0;
 }
 

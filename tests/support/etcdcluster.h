@@ -11,7 +11,8 @@
  * harness kills after each case. etcd_cluster_stop() kills and reaps them
  * (bounded) and removes the data.
  *
- * Every wait is bounded; a failure to start fails the test (test_fail).
+ * Every wait is bounded; a failure to start prints why and exits 1 (a test
+ * case fails; benchmarks link this too, so it does not use test.h).
  */
 #pragma once
 

@@ -78,7 +78,9 @@ int dir_new(loop *l, const dir_opts *o, directory **ret) {
                 free(d);
                 return r;
         }
-        sync_start(d);
+        d->watching = !o->publish_only;
+        if (d->watching)
+                sync_start(d);
         publish_start(d);
         *ret = d;
         return 0;

@@ -61,6 +61,10 @@ typedef struct dir_opts {
         size_t cache_max;            /* entries; 0: default */
         /* This host, for publishing (host NULL: this directory only resolves). */
         const char *host, *addr, *fp;
+        /* Publish only: no listing, no watch, no cache (dir_lookup says
+         * -EAGAIN; dir_resolve works). For a host that never resolves
+         * names of others, and for load drivers. */
+        bool publish_only;
 } dir_opts;
 
 typedef struct dir_health {

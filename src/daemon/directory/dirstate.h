@@ -30,6 +30,7 @@ struct directory {
         void *observer_ctx;
 
         /* sync.c */
+        bool watching;                       /* not publish_only */
         enum sync_state sync;
         etcd_req *sync_req;                  /* listing page or watch stream */
         loop_timer sync_timer;               /* retry after a failure */
@@ -52,6 +53,9 @@ struct directory {
         uint64_t lease_ok_ns;                /* last grant or keepalive etcd confirmed */
         etcd_req *lease_req;
         loop_timer lease_timer;
+        loop_timer flush_timer;              /* puts owed go out at the end of the round */
+        unsigned batches;                    /* put transactions in flight */
+        struct dlist batch_list;             /* ... their pub_batch.link */
         uint64_t leases_granted;
 
         /* resolve.c */

@@ -204,6 +204,31 @@ char *etcd_body_put(const void *key, size_t key_len, const void *val, size_t val
         return body_text(o, ok);
 }
 
+char *etcd_body_txn_puts(const char *const *keys, const char *const *vals, size_t n, int64_t lease) {
+        json_object *o = json_object_new_object(), *ops = json_object_new_array();
+        bool ok = o && ops;
+        for (size_t i = 0; ok && i < n; i++) {
+                size_t kl = strlen(keys[i]), vl = strlen(vals[i]);
+                json_object *op = json_object_new_object(), *put = json_object_new_object();
+                ok = op && put && kl <= ETCD_KEY_MAX && vl <= ETCD_VALUE_MAX && add_b64(put, "key", keys[i], kl) &&
+                     add_b64(put, "value", vals[i], vl) && (!lease || add_i64(put, "lease", lease)) &&
+                     json_object_object_add(op, "request_put", put) == 0;
+                if (!ok) {
+                        json_object_put(put);
+                        json_object_put(op);
+                        break;
+                }
+                ok = json_object_array_add(ops, op) == 0;
+                if (!ok)
+                        json_object_put(op);
+        }
+        if (ok)
+                ok = json_object_object_add(o, "success", ops) == 0;
+        else
+                json_object_put(ops);
+        return body_text(o, ok);
+}
+
 char *etcd_body_delete(const void *key, size_t key_len) {
         json_object *o = json_object_new_object();
         return body_text(o, o && add_range(o, key, key_len, NULL, 0));

@@ -42,6 +42,9 @@ char *etcd_body_range(const void *key, size_t key_len, const void *end, size_t e
                       int64_t limit, int64_t revision);
 char *etcd_body_put(const void *key, size_t key_len, const void *val, size_t val_len, int64_t lease);
 char *etcd_body_delete(const void *key, size_t key_len);
+/* A transaction without conditions: n puts (keys[i] = vals[i], NUL-terminated
+ * strings), all under lease, applied at once at one revision. */
+char *etcd_body_txn_puts(const char *const *keys, const char *const *vals, size_t n, int64_t lease);
 char *etcd_body_lease_grant(int64_t ttl_s);
 char *etcd_body_lease_id(int64_t id);          /* keepalive, revoke */
 char *etcd_body_watch(const void *key, size_t key_len, const void *end, size_t end_len,

@@ -8,13 +8,17 @@
  * lease is granted, as soon as etcd answers, and every name is put again.
  *
  * A NAME (dir_pub) holds its key and its value, rendered once. Its put is
- * confirmed or not; unconfirmed puts (etcd unreachable, a put in flight
+ * confirmed or not. Puts go in BATCHES: one etcd transaction of up to
+ * PUB_BATCH puts, at most PUB_WINDOW transactions in flight; names
+ * published in one loop round go out together (a flush timer at "now"), and
+ * a republication of every name after a new lease costs a few requests,
+ * not one per name. Unconfirmed puts (etcd unreachable, a batch in flight
  * when the lease changed) are made again at the next tick. dir_unpublish()
  * deletes the key at once; a delete that fails is retried at the ticks
  * while the same lease lives (with the lease, the key dies anyway).
  *
- * BOUNDS: DIR_PUBLISH_MAX names, DIR_PUBLISH_MAX pending deletes; one call
- * in flight per name.
+ * BOUNDS: DIR_PUBLISH_MAX names (those being deleted included); PUB_WINDOW
+ * batches and one delete per name in flight.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -26,6 +30,11 @@
 #include "daemon/directory/dirstate.h"
 #include "daemon/directory/etcdmsg.h"
 
+#define PUB_BATCH 64
+#define PUB_WINDOW 2
+
+typedef struct pub_batch pub_batch;
+
 typedef struct dir_pub {
         struct dlist link;           /* directory.pubs */
         directory *d;
@@ -34,8 +43,20 @@ typedef struct dir_pub {
         bool confirmed;
         bool deleting;               /* unpublished: the key is being deleted */
         int64_t lease;               /* of the put in flight or confirmed */
-        etcd_req *req;
+        pub_batch *batch;            /* the batch its put is in, or NULL */
+        unsigned batch_slot;
+        etcd_req *req;               /* its delete in flight */
 } dir_pub;
+
+/* One transaction of puts in flight. */
+struct pub_batch {
+        struct dlist link;           /* directory.batches_list */
+        directory *d;
+        int64_t lease;
+        etcd_req *req;
+        unsigned n;
+        dir_pub *pubs[PUB_BATCH];    /* NULL where a name went meanwhile */
+};
 
 static void pub_put(dir_pub *p);
 
@@ -53,7 +74,16 @@ static dir_pub *pub_find(directory *d, const char *name) {
         return NULL;
 }
 
+/* Take p out of its batch (the batch's answer no longer concerns it). */
+static void pub_unbatch(dir_pub *p) {
+        if (p->batch) {
+                p->batch->pubs[p->batch_slot] = NULL;
+                p->batch = NULL;
+        }
+}
+
 static void pub_free(dir_pub *p) {
+        pub_unbatch(p);
         etcd_cancel(p->req);
         dlist_del(&p->link);
         p->d->n_pubs--;
@@ -64,23 +94,73 @@ static void pub_free(dir_pub *p) {
 
 /* ---- puts and deletes ---------------------------------------------------- */
 
-static void put_done(void *ctx, int err, json_object *resp) {
-        dir_pub *p = ctx;
+static void flush(directory *d);
+
+static void batch_done(void *ctx, int err, json_object *resp) {
+        pub_batch *b = ctx;
+        directory *d = b->d;
         (void)resp;
-        p->req = NULL;
-        p->confirmed = err == 0 && p->lease == p->d->lease;
+        for (unsigned i = 0; i < b->n; i++) {
+                dir_pub *p = b->pubs[i];
+                if (!p)
+                        continue;
+                p->batch = NULL;
+                p->confirmed = err == 0 && b->lease == d->lease && d->lease_state == LEASE_HELD;
+        }
+        d->batches--;
+        dlist_del(&b->link);
+        free(b);
+        if (err == 0)
+                flush(d); /* more waiting? (after a failure: the next tick) */
 }
 
+/* Send the unconfirmed puts, PUB_BATCH per transaction, PUB_WINDOW
+ * transactions at a time. */
+static void flush(directory *d) {
+        if (d->lease_state != LEASE_HELD)
+                return;
+        struct dlist *pos = d->pubs.next;
+        while (d->batches < PUB_WINDOW) {
+                pub_batch *b = calloc(1, sizeof(*b));
+                if (!b)
+                        return;
+                dlist_init(&b->link);
+                const char *keys[PUB_BATCH], *vals[PUB_BATCH];
+                for (; pos != &d->pubs && b->n < PUB_BATCH; pos = pos->next) {
+                        dir_pub *p = dlist_entry(pos, dir_pub, link);
+                        if (p->deleting || p->confirmed || p->batch)
+                                continue;
+                        keys[b->n] = p->key;
+                        vals[b->n] = p->value;
+                        b->pubs[b->n++] = p;
+                }
+                char *body = b->n ? etcd_body_txn_puts(keys, vals, b->n, d->lease) : NULL;
+                b->d = d;
+                b->lease = d->lease;
+                if (!body || etcd_call(d->etcd, "/v3/kv/txn", body, deadline(d), batch_done, b, &b->req) < 0) {
+                        free(body);
+                        free(b);
+                        return; /* nothing to send, or the next tick tries again */
+                }
+                free(body);
+                for (unsigned i = 0; i < b->n; i++) {
+                        b->pubs[i]->batch = b;
+                        b->pubs[i]->batch_slot = i;
+                        b->pubs[i]->lease = d->lease;
+                }
+                d->batches++;
+                dlist_add_tail(&d->batch_list, &b->link);
+        }
+}
+
+static void flush_timer_fn(loop_timer *t) { flush(container_of(t, directory, flush_timer)); }
+
+/* p's put is owed: it goes with the next flush, at the end of this round. */
 static void pub_put(dir_pub *p) {
         directory *d = p->d;
-        if (d->lease_state != LEASE_HELD || p->req)
-                return;
-        p->lease = d->lease;
         p->confirmed = false;
-        char *body = etcd_body_put(p->key, strlen(p->key), p->value, strlen(p->value), d->lease);
-        if (body)
-                etcd_call(d->etcd, "/v3/kv/put", body, deadline(d), put_done, p, &p->req);
-        free(body);
+        if (d->lease_state == LEASE_HELD && !loop_timer_armed(&d->flush_timer))
+                loop_timer_arm(d->l, &d->flush_timer, now_ns());
 }
 
 static void delete_done(void *ctx, int err, json_object *resp) {
@@ -111,10 +191,11 @@ static void pubs_catch_up(directory *d) {
                                 pub_free(p);
                         else
                                 pub_delete(p);
-                } else if (!p->confirmed || p->lease != d->lease) {
-                        pub_put(p);
+                } else if (p->lease != d->lease) {
+                        p->confirmed = false;
                 }
         }
+        flush(d);
 }
 
 /* ---- the lease ----------------------------------------------------------- */
@@ -126,9 +207,10 @@ static void lease_lost(directory *d) {
         d->lease = 0;
         dlist_for_each_safe(pos, tmp, &d->pubs) {
                 dir_pub *p = dlist_entry(pos, dir_pub, link);
-                etcd_cancel(p->req);
-                p->req = NULL;
-                p->confirmed = false;
+                if (!p->deleting) { /* a batch in flight answers for the old lease: ignored */
+                        pub_unbatch(p);
+                        p->confirmed = false;
+                }
         }
         pubs_catch_up(d); /* owed deletes die with the lease */
         lease_grant(d);
@@ -236,9 +318,9 @@ int dir_publish(directory *d, const char *name, const dir_attr *attrs, unsigned 
                         return -ENOMEM;
                 free(p->value);
                 p->value = v;
-                etcd_cancel(p->req);
+                etcd_cancel(p->req); /* a delete owed */
                 p->req = NULL;
-                p->confirmed = false;
+                pub_unbatch(p);
                 pub_put(p);
                 return 0;
         }
@@ -263,8 +345,7 @@ int dir_unpublish(directory *d, const char *name) {
         dir_pub *p = pub_find(d, name);
         if (!p || p->deleting)
                 return -ENOENT;
-        etcd_cancel(p->req);
-        p->req = NULL;
+        pub_unbatch(p);
         p->deleting = true;
         if (d->lease_state != LEASE_HELD) {
                 pub_free(p); /* nothing of it can be in etcd under a live lease */
@@ -276,15 +357,15 @@ int dir_unpublish(directory *d, const char *name) {
 
 void publish_key_lost(directory *d, const char *name) {
         dir_pub *p = pub_find(d, name);
-        if (p && !p->deleting && p->confirmed && !p->req) {
-                p->confirmed = false; /* someone deleted it: ours again */
-                pub_put(p);
-        }
+        if (p && !p->deleting && p->confirmed)
+                pub_put(p); /* someone deleted it: ours again */
 }
 
 void publish_start(directory *d) {
         dlist_init(&d->pubs);
+        dlist_init(&d->batch_list);
         loop_timer_init(&d->lease_timer, lease_timer_fn);
+        loop_timer_init(&d->flush_timer, flush_timer_fn);
         lease_grant(d);
 }
 
@@ -292,8 +373,16 @@ void publish_stop(directory *d) {
         etcd_cancel(d->lease_req);
         d->lease_req = NULL;
         loop_timer_cancel(d->l, &d->lease_timer);
+        loop_timer_cancel(d->l, &d->flush_timer);
         while (!dlist_empty(&d->pubs))
                 pub_free(dlist_entry(d->pubs.next, dir_pub, link));
+        while (!dlist_empty(&d->batch_list)) {
+                pub_batch *b = dlist_entry(d->batch_list.next, pub_batch, link);
+                etcd_cancel(b->req);
+                dlist_del(&b->link);
+                free(b);
+        }
+        d->batches = 0;
 }
 
 size_t publish_unconfirmed(const directory *d) {

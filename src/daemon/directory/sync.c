@@ -236,6 +236,8 @@ void sync_start(directory *d) {
 }
 
 void sync_stop(directory *d) {
+        if (!d->watching)
+                return;
         etcd_cancel(d->sync_req);
         etcd_cancel(d->heartbeat_req);
         d->sync_req = d->heartbeat_req = NULL;
