@@ -735,3 +735,36 @@ TEST_TIMEOUT(directory_from_config_runs, 120) {
         loop_free(l);
         etcd_cluster_stop(&c);
 }
+
+TEST_TIMEOUT(directory_over_tls_from_config, 120) {
+        etcd_cluster c;
+        etcd_cluster_start_tls(&c, 3);
+        char text[2048];
+        snprintf(text, sizeof(text),
+                 "[directory]\nbackend = etcd\nendpoints = %s %s %s\nca = %s\ncert = %s\nkey = %s\nttl_s = 2\n",
+                 c.client_url[0], c.client_url[1], c.client_url[2], c.ca, c.cert, c.key);
+        conf cf;
+        char err[128];
+        CHECK_OK(parse(text, &cf, err));
+        loop *l;
+        CHECK_OK(loop_new(&l));
+        dir_opts o;
+        CHECK_OK(dir_opts_from_conf(&cf.directory, &o));
+        o.host = "hostT";
+        o.addr = "127.0.0.1:7";
+        directory *a, *b;
+        CHECK_OK(dir_new(l, &o, &a));
+        o.host = NULL;
+        CHECK_OK(dir_new(l, &o, &b));
+        CHECK_OK(dir_publish(a, "secure", NULL, 0));
+        CHECK(loop_wait(l, is_live_published, a, 15000));
+        wait_lookup(l, b, "secure", NULL, 1, 10000);
+        CHECK(loop_wait(l, is_live, b, 10000));
+        CHECK_OK(dir_unpublish(a, "secure"));
+        wait_lookup(l, b, "secure", NULL, -ENOENT, 10000);
+        dir_free(a);
+        dir_free(b);
+        conf_deinit(&cf);
+        loop_free(l);
+        etcd_cluster_stop(&c);
+}

@@ -360,3 +360,66 @@ TEST_TIMEOUT(etcd_hostile_endpoints, 120) {
         loop_free(l);
         etcd_cluster_stop(&c);
 }
+
+TEST_TIMEOUT(etcd_tls_client_certificate, 120) {
+        etcd_cluster c;
+        etcd_cluster_start_tls(&c, 3);
+        loop *l;
+        CHECK_OK(loop_new(&l));
+        etcd_opts o = { .n_endpoints = 3, .attempt_timeout_ms = 1000, .ca_file = c.ca, .cert_file = c.cert,
+                        .key_file = c.key };
+        for (int i = 0; i < 3; i++)
+                o.endpoints[i] = c.client_url[i];
+        etcd *e;
+        CHECK_OK(etcd_new(l, &o, &e));
+        result r = call(l, e, "/v3/kv/put", etcd_body_put("/tls/k", 6, "v", 1, 0), 5000);
+        CHECK_OK(r.err);
+        free(r.text);
+        const char *got = get(l, e, "/tls/k");
+        CHECK(got && !strcmp(got, "v"));
+        /* A watch stream over TLS too. */
+        uint8_t end[8];
+        size_t end_len = etcd_prefix_end("/tls/", 5, end);
+        char *body = etcd_body_watch("/tls/", 5, end, end_len, 0);
+        watch_seen w = { 0 };
+        CHECK_OK(etcd_stream(e, "/v3/watch", body, on_frame, on_end, &w, NULL));
+        free(body);
+        CHECK(loop_wait(l, watch_created, &w, 5000));
+        r = call(l, e, "/v3/kv/put", etcd_body_put("/tls/a", 6, "1", 1, 0), 5000);
+        CHECK_OK(r.err);
+        free(r.text);
+        r = call(l, e, "/v3/kv/deleterange", etcd_body_delete("/tls/a", 6), 5000);
+        CHECK_OK(r.err);
+        free(r.text);
+        CHECK(loop_wait(l, watch_two_events, &w, 5000));
+        etcd_free(e);
+
+        /* Without a client certificate, or without the CA: no answer, the
+         * distinct error at the deadline, and the reason in the health. */
+        for (int k = 0; k < 2; k++) {
+                etcd_opts bad = o;
+                if (k == 0)
+                        bad.cert_file = bad.key_file = NULL;
+                else
+                        bad.ca_file = NULL;
+                CHECK_OK(etcd_new(l, &bad, &e));
+                r = call(l, e, "/v3/kv/range", etcd_body_range("/tls/k", 6, NULL, 0, 0, 0), 1500);
+                CHECK_ERR(r.err, -ENOLINK);
+                etcd_health h;
+                etcd_health_get(e, &h);
+                CHECK(!h.reachable);
+                printf("    %s: %s\n", k == 0 ? "no client certificate" : "no CA", h.last_error);
+                CHECK(h.last_error[0]);
+                etcd_free(e);
+        }
+        /* Plain http to a TLS member gets nowhere either. */
+        char plain[64];
+        snprintf(plain, sizeof(plain), "http://%s:2379", c.host[0]);
+        etcd_opts p = { .endpoints = { plain }, .n_endpoints = 1, .attempt_timeout_ms = 500 };
+        CHECK_OK(etcd_new(l, &p, &e));
+        r = call(l, e, "/v3/kv/range", etcd_body_range("/tls/k", 6, NULL, 0, 0, 0), 1000);
+        CHECK(r.err < 0);
+        etcd_free(e);
+        loop_free(l);
+        etcd_cluster_stop(&c);
+}

@@ -79,19 +79,77 @@ static void member_spawn(etcd_cluster *c, int i, bool fresh) {
                 int nul = open("/dev/null", O_RDONLY);
                 if (nul >= 0)
                         dup2(nul, 0);
-                execlp("etcd", "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", arg_client,
-                       "--advertise-client-urls", arg_client, "--listen-peer-urls", peer,
-                       "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-                       "--initial-cluster-state", fresh ? "new" : "existing", "--initial-cluster-token", c->dir,
-                       "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap",
-                       "--log-level", "warn", (char *)NULL);
+                char srv_cert[300], srv_key[300];
+                snprintf(srv_cert, sizeof(srv_cert), "%s/server.pem", c->dir);
+                snprintf(srv_key, sizeof(srv_key), "%s/server.key", c->dir);
+                const char *argv[40] = { "etcd", "--name", name, "--data-dir", data, "--listen-client-urls",
+                                         arg_client, "--advertise-client-urls", arg_client, "--listen-peer-urls",
+                                         peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                                         "--initial-cluster-state", fresh ? "new" : "existing",
+                                         "--initial-cluster-token", c->dir, "--heartbeat-interval", "50",
+                                         "--election-timeout", "500", "--logger", "zap", "--log-level", "warn" };
+                int k = 0;
+                while (argv[k])
+                        k++;
+                if (c->tls) {
+                        argv[k++] = "--cert-file";
+                        argv[k++] = srv_cert;
+                        argv[k++] = "--key-file";
+                        argv[k++] = srv_key;
+                        argv[k++] = "--trusted-ca-file";
+                        argv[k++] = c->ca;
+                        argv[k++] = "--client-cert-auth";
+                }
+                argv[k] = NULL;
+                execvp("etcd", (char *const *)argv);
                 _exit(127);
         }
         c->pid[i] = pid;
 }
 
+/* Run argv (a short-lived tool) with stdout and stderr to log; its exit
+ * status, or -1. Bounded: killed after timeout_ms. */
+static int run_tool(const char *const *argv, const char *log, int timeout_ms) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                execvp(argv[0], (char *const *)argv);
+                _exit(127);
+        }
+        uint64_t end = now_ms() + (uint64_t)timeout_ms;
+        int st;
+        while (waitpid(pid, &st, WNOHANG) == 0) {
+                if (now_ms() >= end) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &st, 0);
+                        return -1;
+                }
+                usleep(5000);
+        }
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Member i over TLS: curl(1) with the client's certificate. */
+static bool member_ready_tls(etcd_cluster *c, int i, int timeout_ms) {
+        char url[96], tmo[16], log[300];
+        snprintf(url, sizeof(url), "%s/v3/kv/range", c->client_url[i]);
+        snprintf(tmo, sizeof(tmo), "%.3f", timeout_ms / 1000.0);
+        snprintf(log, sizeof(log), "%s/curl.log", c->dir);
+        const char *argv[] = { "curl", "-sf", "-o", "/dev/null", "--max-time", tmo, "--cacert", c->ca, "--cert",
+                               c->cert, "--key", c->key, "-X", "POST", "-d", "{\"key\":\"AA==\"}", url, NULL };
+        return run_tool(argv, log, timeout_ms + 1000) == 0;
+}
+
 /* One HTTP exchange with member i: a linearizable range read. */
 static bool member_ready(etcd_cluster *c, int i, int timeout_ms) {
+        if (c->tls)
+                return member_ready_tls(c, i, timeout_ms);
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(2379) };
         inet_pton(AF_INET, c->host[i], &sa.sin_addr);
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -147,8 +205,51 @@ bool etcd_cluster_wait_ready(etcd_cluster *c, int i, int timeout_ms) {
         return false;
 }
 
-void etcd_cluster_start(etcd_cluster *c, int n) {
+/* A CA, a server certificate for the members' addresses, a client one. */
+static void make_certs(etcd_cluster *c) {
+        char f[8][300], san[256], log[300];
+        const char *names[] = { "ca.key", "ca.pem", "server.key", "server.csr", "server.pem",
+                                "client.key", "client.csr", "ext.cnf" };
+        for (int i = 0; i < 8; i++)
+                snprintf(f[i], sizeof(f[i]), "%s/%s", c->dir, names[i]);
+        snprintf(log, sizeof(log), "%s/openssl.log", c->dir);
+        int n = snprintf(san, sizeof(san), "subjectAltName=");
+        for (int i = 0; i < c->n; i++)
+                n += snprintf(san + n, sizeof(san) - (size_t)n, "%sIP:%s", i ? "," : "", c->host[i]);
+        FILE *ext = fopen(f[7], "w");
+        if (!ext)
+                cluster_die("%s: %s", f[7], strerror(errno));
+        fprintf(ext, "[srv]\n%s\nextendedKeyUsage=serverAuth,clientAuth\n[cli]\nextendedKeyUsage=clientAuth\n", san);
+        fclose(ext);
+        snprintf(c->ca, sizeof(c->ca), "%s", f[1]);
+        snprintf(c->cert, sizeof(c->cert), "%s/client.pem", c->dir);
+        snprintf(c->key, sizeof(c->key), "%s", f[5]);
+        const char *ec[] = { "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes" };
+        const char *steps[][24] = {
+                { "openssl", "req", "-x509", ec[0], ec[1], ec[2], ec[3], ec[4], "-keyout", f[0], "-out", f[1],
+                  "-days", "2", "-subj", "/CN=ipcf-test-ca", NULL },
+                { "openssl", "req", ec[0], ec[1], ec[2], ec[3], ec[4], "-keyout", f[2], "-out", f[3], "-subj",
+                  "/CN=etcd", NULL },
+                { "openssl", "x509", "-req", "-in", f[3], "-CA", f[1], "-CAkey", f[0], "-CAcreateserial", "-out",
+                  f[4], "-days", "2", "-extfile", f[7], "-extensions", "srv", NULL },
+                { "openssl", "req", ec[0], ec[1], ec[2], ec[3], ec[4], "-keyout", f[5], "-out", f[6], "-subj",
+                  "/CN=ipcf-client", NULL },
+                { "openssl", "x509", "-req", "-in", f[6], "-CA", f[1], "-CAkey", f[0], "-CAcreateserial", "-out",
+                  c->cert, "-days", "2", "-extfile", f[7], "-extensions", "cli", NULL },
+        };
+        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+                if (run_tool(steps[i], log, 30000) != 0)
+                        cluster_die("openssl step %zu failed (see %s)", i, log);
+}
+
+static void cluster_start(etcd_cluster *c, int n, bool tls);
+
+void etcd_cluster_start(etcd_cluster *c, int n) { cluster_start(c, n, false); }
+void etcd_cluster_start_tls(etcd_cluster *c, int n) { cluster_start(c, n, true); }
+
+static void cluster_start(etcd_cluster *c, int n, bool tls) {
         memset(c, 0, sizeof(*c));
+        c->tls = tls;
         if (n < 1 || n > ETCD_CLUSTER_MAX)
                 cluster_die("a cluster of %d members", n);
         c->n = n;
@@ -164,8 +265,11 @@ void etcd_cluster_start(etcd_cluster *c, int n) {
         unsigned x = 2 + (unsigned)(seed % 253), y = 1 + (unsigned)((seed >> 16) % 254);
         for (int i = 0; i < n; i++) {
                 snprintf(c->host[i], sizeof(c->host[i]), "127.%u.%u.%d", x, y, i + 1);
-                snprintf(c->client_url[i], sizeof(c->client_url[i]), "http://%s:2379", c->host[i]);
+                snprintf(c->client_url[i], sizeof(c->client_url[i]), "%s://%s:2379", tls ? "https" : "http",
+                         c->host[i]);
         }
+        if (tls)
+                make_certs(c);
         for (int i = 0; i < n; i++)
                 member_spawn(c, i, true);
         for (int i = 0; i < n; i++)

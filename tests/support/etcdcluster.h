@@ -24,6 +24,8 @@
 typedef struct etcd_cluster {
         char dir[256];
         int n;
+        bool tls;                              /* clients speak https with certificates */
+        char ca[300], cert[300], key[300];     /* TLS: files for a client (in dir) */
         char host[ETCD_CLUSTER_MAX][32];       /* 127.X.Y.(i+1) */
         char client_url[ETCD_CLUSTER_MAX][64]; /* http://127.X.Y.(i+1):2379 */
         pid_t pid[ETCD_CLUSTER_MAX];           /* 0: not running */
@@ -32,6 +34,12 @@ typedef struct etcd_cluster {
 /* Start n members and wait (at most 30 s) until the cluster has a leader and
  * serves a linearizable read. */
 void etcd_cluster_start(etcd_cluster *c, int n);
+/* The same with TLS for clients: a CA, a server certificate for the
+ * members' addresses and a client certificate are made with openssl(1);
+ * members require a client certificate signed by the CA
+ * (--client-cert-auth). client_url[] are https://; c->ca, c->cert, c->key
+ * are the files a client needs. */
+void etcd_cluster_start_tls(etcd_cluster *c, int n);
 /* SIGKILL member i (no clean shutdown) and reap it. */
 void etcd_cluster_kill(etcd_cluster *c, int i);
 /* Start member i again on its data (after etcd_cluster_kill). Does not wait. */
