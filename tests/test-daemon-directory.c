@@ -768,3 +768,66 @@ TEST_TIMEOUT(directory_over_tls_from_config, 120) {
         loop_free(l);
         etcd_cluster_stop(&c);
 }
+
+TEST_TIMEOUT(directory_resyncs_after_compaction, 120) {
+        etcd_cluster c;
+        etcd_cluster_start(&c, 3);
+        loop *l;
+        CHECK_OK(loop_new(&l));
+        etcd_opts eo = { .endpoints = { c.client_url[1], c.client_url[2] }, .n_endpoints = 2 };
+        etcd *raw;
+        CHECK_OK(etcd_new(l, &eo, &raw));
+        const char *good = "{\"v\":1,\"addr\":\"1.2.3.4:5\",\"fp\":\"\"}";
+        raw_put(l, raw, "/test/names/stays/h1", good, strlen(good));
+        raw_put(l, raw, "/test/names/goes/h1", good, strlen(good));
+        /* v talks to member 0 only. */
+        dir_opts o = { .etcd = { .endpoints = { c.client_url[0] }, .n_endpoints = 1, .attempt_timeout_ms = 500 },
+                       .prefix = "/test/", .heartbeat_ms = 300 };
+        directory *v;
+        CHECK_OK(dir_new(l, &o, &v));
+        seen s = { 0 };
+        dir_set_observer(v, observe, &s);
+        CHECK(loop_wait(l, is_live, v, 10000));
+        dir_health h;
+        dir_health_get(v, &h);
+        uint64_t resyncs = h.resyncs;
+        CHECK_EQ(h.entries, 2);
+
+        /* While v cannot see: a delete, a put, and the history compacted. */
+        etcd_cluster_kill(&c, 0);
+        CHECK(loop_wait(l, is_not_live, v, 5000));
+        raw_done = false;
+        int err = 1;
+        char *body = etcd_body_delete("/test/names/goes/h1", strlen("/test/names/goes/h1"));
+        CHECK_OK(etcd_call(raw, "/v3/kv/deleterange", body, now_ns() + 3000000000ull, raw_cb, &err, NULL));
+        free(body);
+        CHECK(loop_wait(l, raw_is_done, NULL, 8000));
+        CHECK_OK(err);
+        raw_put(l, raw, "/test/names/new/h2", good, strlen(good));
+        raw_put(l, raw, "/test/other", "x", 1); /* the revision to compact to */
+        raw_done = false;
+        char cbody[96];
+        snprintf(cbody, sizeof(cbody), "{\"revision\":\"%lld\",\"physical\":true}", (long long)h.revision + 3);
+        CHECK_OK(etcd_call(raw, "/v3/kv/compaction", cbody, now_ns() + 3000000000ull, raw_cb, &err, NULL));
+        CHECK(loop_wait(l, raw_is_done, NULL, 8000));
+        CHECK_OK(err);
+        dir_record r;
+        CHECK_EQ(dir_lookup(v, "goes", NULL, &r), 1); /* cached: still answers while etcd is away */
+
+        /* Back: the watch cannot resume from its revision, so v lists again,
+         * and what went while it was away goes (with its event). */
+        etcd_cluster_restart(&c, 0);
+        CHECK(etcd_cluster_wait_ready(&c, 0, 30000));
+        wait_lookup(l, v, "new", NULL, 1, 15000);
+        wait_lookup(l, v, "goes", NULL, -ENOENT, 15000);
+        CHECK_EQ(dir_lookup(v, "stays", NULL, &r), 1);
+        dir_health_get(v, &h);
+        CHECK(h.resyncs > resyncs);
+        CHECK_EQ(h.entries, 2);
+        CHECK_EQ(s.name_down, 1);
+        CHECK(loop_wait(l, is_live, v, 10000));
+        dir_free(v);
+        etcd_free(raw);
+        loop_free(l);
+        etcd_cluster_stop(&c);
+}

@@ -325,8 +325,12 @@ static bool get_bool(json_object *o, const char *key, bool *ret) {
 }
 
 int etcd_watch_decode(json_object *res, etcd_watch_frame *ret) {
+        json_object *h;
         memset(ret, 0, sizeof(*ret));
-        if (!json_object_is_type(res, json_type_object) || header_revision(res, &ret->revision) < 0)
+        /* The header's revision may be absent (etcd leaves it out of the
+         * frame that cancels a watch on a compacted revision). */
+        if (!json_object_is_type(res, json_type_object) || !json_object_object_get_ex(res, "header", &h) ||
+            !etcd_json_i64(h, "revision", &ret->revision) || ret->revision < 0)
                 return -EPROTO;
         if (!get_bool(res, "created", &ret->created) || !get_bool(res, "canceled", &ret->canceled) ||
             !etcd_json_i64(res, "compact_revision", &ret->compact_revision) || ret->compact_revision < 0)

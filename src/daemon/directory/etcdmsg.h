@@ -74,7 +74,7 @@ int etcd_range_decode(struct json_object *resp, int64_t *ret_revision, bool *ret
 /* A watch frame (the "result" of one gateway stream object). */
 typedef struct etcd_watch_frame {
         bool created, canceled;
-        int64_t revision;          /* header revision */
+        int64_t revision;          /* header revision (0 when absent) */
         int64_t compact_revision;  /* > 0: the start revision was compacted */
         struct json_object *events;/* borrowed array, NULL when none */
 } etcd_watch_frame;

@@ -143,16 +143,16 @@ static void list_page(directory *d) {
 static void watch_frame(void *ctx, json_object *res) {
         directory *d = ctx;
         etcd_watch_frame f;
-        if (etcd_watch_decode(res, &f) < 0) {
+        bool bad = etcd_watch_decode(res, &f) < 0;
+        if (bad)
                 d->rejected++;
-                return;
-        }
-        if (f.created) {
+        if (!bad && f.created) {
                 d->watch_created = true;
                 d->sync_backoff_ns = 0;
         }
-        if (f.canceled || f.compact_revision > 0) {
-                /* Compacted past what we had: list everything again. */
+        if (bad || f.canceled || f.compact_revision > 0) {
+                /* Compacted past what we had, cancelled by etcd, or a frame
+                 * we cannot read (events may be lost): list everything again. */
                 etcd_cancel(d->sync_req);
                 d->sync = SYNC_IDLE;
                 d->synced = false;
