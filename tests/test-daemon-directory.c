@@ -831,3 +831,70 @@ TEST_TIMEOUT(directory_resyncs_after_compaction, 120) {
         loop_free(l);
         etcd_cluster_stop(&c);
 }
+
+/* Nothing answers at 127.0.0.1:1: everything must still be bounded. */
+TEST_TIMEOUT(directory_bounds_without_etcd, 60) {
+        loop *l;
+        CHECK_OK(loop_new(&l));
+        dir_opts o = { .etcd = { .endpoints = { "http://127.0.0.1:1" }, .n_endpoints = 1 },
+                       .host = "hostZ", .addr = "127.0.0.1:7", .request_timeout_ms = 300 };
+        directory *d;
+        CHECK_OK(dir_new(l, &o, &d));
+        /* Publishing needs no answer to be accepted, up to the bound. */
+        char nm[32];
+        for (unsigned i = 0; i < DIR_PUBLISH_MAX; i++) {
+                snprintf(nm, sizeof(nm), "p%u", i);
+                CHECK_OK(dir_publish(d, nm, NULL, 0));
+        }
+        CHECK_ERR(dir_publish(d, "one-more", NULL, 0), -ENOSPC);
+        CHECK_OK(dir_publish(d, "p0", NULL, 0)); /* an update is not one more */
+        /* Cold lookups: at most DIR_QUERIES_MAX at once, each answered
+         * -ENOLINK by its deadline. */
+        static answer a[DIR_QUERIES_MAX];
+        uint64_t t0 = now_ns();
+        for (unsigned i = 0; i < DIR_QUERIES_MAX; i++) {
+                snprintf(nm, sizeof(nm), "q%u", i);
+                CHECK_OK(dir_resolve(d, nm, NULL, t0 + 500000000ull, on_answer, &a[i], NULL));
+        }
+        answer extra = { 0 };
+        CHECK_ERR(dir_resolve(d, "q-extra", NULL, t0 + 500000000ull, on_answer, &extra, NULL), -EAGAIN);
+        CHECK(loop_wait(l, answered, &a[DIR_QUERIES_MAX - 1], 5000));
+        loop_wait(l, NULL, NULL, 50);
+        for (unsigned i = 0; i < DIR_QUERIES_MAX; i++) {
+                CHECK(a[i].done);
+                CHECK_ERR(a[i].err, -ENOLINK);
+        }
+        CHECK((now_ns() - t0) / 1000000u < 500 + 2000);
+        /* A cancelled query says nothing. */
+        answer c = { 0 };
+        dir_query *q;
+        CHECK_OK(dir_resolve(d, "q-cancel", NULL, now_ns() + 200000000ull, on_answer, &c, &q));
+        dir_resolve_cancel(q);
+        loop_wait(l, NULL, NULL, 400);
+        CHECK(!c.done);
+        dir_record r;
+        CHECK_ERR(dir_lookup(d, "p1", NULL, &r), -EAGAIN);
+        dir_health h;
+        dir_health_get(d, &h);
+        CHECK(!h.synced && !h.live && !h.etcd.reachable);
+        CHECK_EQ(h.published, DIR_PUBLISH_MAX);
+        CHECK_EQ(h.unconfirmed, DIR_PUBLISH_MAX);
+        CHECK_EQ(h.lease, 0);
+        CHECK(strstr(h.etcd.last_error, "127.0.0.1:1"));
+        /* Options out of range are refused. */
+        directory *bad;
+        dir_opts b = o;
+        b.ttl_s = DIR_TTL_MAX_S + 1;
+        CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
+        b = o;
+        b.host = "bad host";
+        CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
+        b = o;
+        b.prefix = "with space";
+        CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
+        b = o;
+        b.addr = NULL;
+        CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
+        dir_free(d);
+        loop_free(l);
+}
