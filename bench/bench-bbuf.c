@@ -13,6 +13,10 @@
  * default fs.mqueue limits (msgsize_max 8192, msg_max 10): 10 messages of at
  * most 4 KiB. The pipe moves items of at most PIPE_BUF bytes (atomic).
  *
+ * Then the uncontended cost of the group lock (ipcf_group_lock(g, -1) +
+ * ipcf_group_unlock, one thread, nobody else using it) against a
+ * process-shared pthread mutex, plain and robust, in shared memory.
+ *
  * The bbuf rows need a daemon: the bench starts ipcfd of this build
  * (<build>/bin/ipcfd from /proc/self/exe; IPCF_DAEMON overrides) on a
  * private runtime directory as its own child, and removes both at the end.
@@ -25,11 +29,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <mqueue.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +53,7 @@
 enum mech { M_BBUF, M_MQ, M_PIPE, M_N };
 static const char *mech_name[M_N] = { "ipcf bbuf", "POSIX mq", "pipe" };
 
-static unsigned n_thr_small = 200000, n_thr_big = 50000, n_rtt = 20000;
+static unsigned n_thr_small = 200000, n_thr_big = 50000, n_rtt = 20000, n_lock = 1000000;
 
 /* Channels of one run: [0] child -> parent, [1] parent -> child. */
 typedef struct chan {
@@ -299,10 +305,52 @@ static int run_rtt(enum mech m, unsigned n, double *ret_med, double *ret_p99) {
         return r;
 }
 
+/* Nanoseconds per uncontended lock + unlock pair: the group lock, and a
+ * process-shared pthread mutex (plain; robust) in a shared mapping. */
+static int run_lock(unsigned n, double ret_ns[3]) {
+        if (ipcf_group_create("bench.lock", 4096, NULL) < 0)
+                return -1;
+        int g = ipcf_group_join("bench.lock");
+        pthread_mutex_t *mu = mmap(NULL, 2 * sizeof(*mu), PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        int r = g < 0 || mu == MAP_FAILED ? -1 : 0;
+        for (int k = 0; r == 0 && k < 2; k++) {
+                pthread_mutexattr_t a;
+                pthread_mutexattr_init(&a);
+                pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+                if (k)
+                        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+                pthread_mutex_init(&mu[k], &a);
+                pthread_mutexattr_destroy(&a);
+        }
+        for (int k = 0; r == 0 && k < 3; k++) {
+                uint64_t best = UINT64_MAX;
+                for (int rep = 0; rep < 5 && r == 0; rep++) { /* best of 5 */
+                        uint64_t t0 = now_ns();
+                        for (unsigned i = 0; i < n && r == 0; i++) {
+                                if (k == 0)
+                                        r = ipcf_group_lock(g, -1) || ipcf_group_unlock(g) ? -1 : 0;
+                                else
+                                        r = pthread_mutex_lock(&mu[k - 1]) || pthread_mutex_unlock(&mu[k - 1])
+                                                    ? -1 : 0;
+                        }
+                        uint64_t t = now_ns() - t0;
+                        best = t < best ? t : best;
+                }
+                ret_ns[k] = (double)best / n;
+        }
+        if (mu != MAP_FAILED)
+                munmap(mu, 2 * sizeof(*mu));
+        if (g >= 0)
+                ipcf_dealloc(g, NULL);
+        ipcf_group_dissolve("bench.lock");
+        return r;
+}
+
 int main(int argc, char **argv) {
         for (int i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--quick")) {
-                        n_thr_small = 30000, n_thr_big = 8000, n_rtt = 3000;
+                        n_thr_small = 30000, n_thr_big = 8000, n_rtt = 3000, n_lock = 100000;
                 } else {
                         fprintf(stderr, "usage: bench-bbuf [--quick]\n");
                         return 2;
@@ -325,6 +373,9 @@ int main(int argc, char **argv) {
                         med[m] = p99[m] = -1;
                 fail |= thr[m][0] < 0 || thr[m][1] < 0 || med[m] < 0;
         }
+        double lock_ns[3] = { -1, -1, -1 };
+        if (run_lock(n_lock, lock_ns) < 0)
+                fail = 1;
         daemon_stop();
 
         printf("| mechanism | 64 B items/s | 4 KiB items/s | 4 KiB MB/s | RTT 64 B median us | RTT p99 us |\n");
@@ -336,5 +387,11 @@ int main(int argc, char **argv) {
         for (int m = 1; m < M_N; m++)
                 printf("  vs %-9s  64 B thr x%.2f   4 KiB thr x%.2f   RTT x%.2f\n", mech_name[m],
                        thr[M_BBUF][0] / thr[m][0], thr[M_BBUF][1] / thr[m][1], med[m] / med[M_BBUF]);
+        printf("\nuncontended lock + unlock (ns per pair, best of 5 x %u):\n", n_lock);
+        printf("| lock | ns | ratio to the group lock |\n|---|---:|---:|\n");
+        const char *lock_name[3] = { "ipcf_group_lock/unlock", "pthread mutex, process-shared",
+                                     "pthread mutex, process-shared robust" };
+        for (int k = 0; k < 3; k++)
+                printf("| %s | %.1f | %.2f |\n", lock_name[k], lock_ns[k], lock_ns[k] / lock_ns[0]);
         return fail ? 1 : 0;
 }
