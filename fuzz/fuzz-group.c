@@ -2,10 +2,14 @@
  * fuzz-group.c — libFuzzer target for the shared-memory group requests:
  * every byte string a client can send goes through ctl_msg_parse(), then
  * through the daemon's group parsers (grpwire_parse_create, _name) and the
- * fixed listing structs the library reads. Invariants checked: nothing is
+ * fixed listing structs the library reads; then the values a member takes
+ * from outside when it joins and maps: the member id of the JOIN reply and
+ * the size published in the control page (against a file size), decoded by
+ * grpshm_member_decode / grpshm_map_size. Invariants checked: nothing is
  * read outside the input, and what the parsers return is within what they
  * promise (counts bounded, names valid and inside the message, sizes in
- * range).
+ * range: a mapped size is whole pages, backed by the file, at most
+ * GRPSHM_SIZE_MAX; a decoded member id makes a valid lock token).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -13,6 +17,7 @@
 #include <string.h>
 
 #include "common/ctl.h"
+#include "common/grplock.h"
 #include "common/grpshm.h"
 #include "common/grpwire.h"
 
@@ -24,7 +29,28 @@ static void check_str(const char *s, const uint8_t *buf, size_t size) {
                 abort();
 }
 
+/* The first 24 bytes, if there are that many, as a member id, a published
+ * size and a file size. */
+static void check_member_values(const uint8_t *data, size_t size) {
+        uint64_t v[3];
+        if (size < sizeof(v))
+                return;
+        memcpy(v, data, sizeof(v));
+        uint32_t slot, serial;
+        if (grpshm_member_decode(v[0], &slot, &serial) == 0) {
+                if (grplock_token(slot, serial, 1) == 0 || grpshm_member_id(slot, serial) != v[0])
+                        abort();
+        }
+        for (uint64_t page = 4096; page <= 65536; page *= 16) {
+                uint64_t m = grpshm_map_size(v[1], v[2], page);
+                if (m % page || m > GRPSHM_SIZE_MAX || m > v[1] ||
+                    (m && m > v[2] - GRPSHM_CTL_SIZE) || (m && v[2] <= GRPSHM_CTL_SIZE))
+                        abort();
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        check_member_values(data, size);
         uint8_t *buf = malloc(size ? size : 1);
         if (!buf)
                 return 0;

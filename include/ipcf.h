@@ -401,7 +401,8 @@ IPCF_API int ipcf_flush(int port, int timeout_ms);
  *   datagram endpoint: its name unregistered, its channels ended with
  *     reason (default "endpoint closed").
  *   group handle: leaves the group (unmaps; pointers from ipcf_group_ptr()
- *     die with it). If this process held the lock, unlock first.
+ *     die with it). Unlock first: a lock still held through this handle is
+ *     left as by a dead holder (the next locker gets IPCF_GROUP_INCONSISTENT).
  * reason may be NULL (empty, or the default above); it is cut to
  * IPCF_REASON_MAX and is not sent for registrations and groups.
  * Never blocks longer than 1 s plus a round trip to the daemon.
@@ -450,7 +451,9 @@ IPCF_API int ipcf_qos_get(int port, ipcf_qos *ret);
  * take (service, datagram endpoint: a request or datagram may be waiting)
  * would not block — data is queued, the flow has ended, a request is
  * pending — or, for a group handle, once the group changed (resized or
- * dissolved) until ipcf_group_remap() takes notice.
+ * dissolved) until ipcf_group_remap() takes notice (and for good, with
+ * POLLHUP, once the facility is gone: nothing can change the group any more;
+ * the memory stays mapped).
  * Poll it for POLLIN only; never read, write or close it. It stays valid until
  * the handle is closed (ipcf_dealloc, ipcf_detach).
  * The first call on a port switches it to poll mode: from then on the peer
@@ -808,16 +811,23 @@ IPCF_API int ipcf_dgram_drops(int ep, uint64_t *ret);
 /*
  * A GROUP is a named piece of memory that the facility shares among the
  * processes it admits (docs/GROUPS.md). The facility knows every member; the
- * memory has a robust lock; the copy API is bounds-checked; a resize is
- * announced to every member, who remaps; a dissolve makes every later API
- * access fail cleanly. Group names are a namespace of their own (not the
- * names of ipcf_register, not the multicast groups).
+ * memory has a lock that tells when its holder died; the copy API is
+ * bounds-checked; a resize is announced to every member, who remaps; a
+ * dissolve makes every later API access fail cleanly. Group names are a
+ * namespace of their own (not the names of ipcf_register, not the multicast
+ * groups), under the same access policy: creating one needs the policy's
+ * `register` right on the name.
+ *
+ * Other members share the memory, the lock and the bounded buffers, and may
+ * be hostile: nothing they write can make a call of this process fault or
+ * wait past its timeout (they can corrupt the data and make calls fail).
  *
  * A group handle (from ipcf_group_join) is a handle like a port-id: a small
  * int, local to the process, holding 2 descriptors (the memory and a
- * notification eventfd, which ipcf_fd() gives). ipcf_dealloc() on it leaves
+ * notification socket, which ipcf_fd() gives). ipcf_dealloc() on it leaves
  * the group. After fork() the child inherits the mapping but is not a
- * member: it must join itself (the facility counts processes).
+ * member: it must join itself (the facility counts processes); through the
+ * inherited handle it may read and write but not lock (-EPERM).
  */
 
 /* Who may join, besides the creator's uid (always allowed). A process is
@@ -846,8 +856,9 @@ typedef struct ipcf_group_opts {
  * creator's uid only). The group lives until ipcf_group_dissolve(), whoever
  * is joined. The caller is not a member until it joins.
  * Errors: -EINVAL bad name, size 0 or over 16 GiB, too many entries;
- * -EEXIST the name is taken; -EDQUOT over the user's quota (groups, bytes);
- * -ENOMEM; -EHOSTDOWN.
+ * -EACCES the access policy does not give the caller this name; -EEXIST the
+ * name is taken; -EDQUOT over the user's quota (groups, bytes); -ENOMEM;
+ * -EHOSTDOWN.
  */
 IPCF_API int ipcf_group_create(const char *name, uint64_t size, const ipcf_group_opts *opts);
 
@@ -884,12 +895,15 @@ IPCF_API int ipcf_group_resize(const char *name, uint64_t size);
 
 /*
  * ipcf_group_lock — take the group lock, waiting up to timeout_ms.
- * Returns 0, or IPCF_GROUP_INCONSISTENT: the previous holder died while
- * holding it; the caller now holds it, should repair the data, then call
+ * Returns 0, or IPCF_GROUP_INCONSISTENT: the previous holder died, exited
+ * the group, or ended its thread while holding it (or the lock's word was
+ * corrupt); the caller now holds it, should repair the data, then call
  * ipcf_group_consistent() before ipcf_group_unlock() (unlocking without it
- * makes the lock unusable: later locks fail -ENOTRECOVERABLE).
+ * makes the lock unusable: later locks fail -ENOTRECOVERABLE). A holder that
+ * is alive but stopped is waited for until the timeout.
  * Errors: -EAGAIN, -ETIMEDOUT; -EDEADLK this thread holds it;
- * -ENOTRECOVERABLE; -EIDRM dissolved; -EBADF.
+ * -ENOTRECOVERABLE; -EIDRM dissolved; -EPERM a handle inherited across
+ * fork(); -EBADF (also when the handle is exited while waiting).
  */
 IPCF_API int ipcf_group_lock(int g, int timeout_ms);
 /*
@@ -901,7 +915,8 @@ IPCF_API int ipcf_group_consistent(int g);
 
 /*
  * ipcf_group_unlock — release the lock.
- * Errors: -EPERM not the holder; -EBADF.
+ * Errors: -EPERM not the holder (or another member rewrote the lock
+ * meanwhile); -EBADF.
  */
 IPCF_API int ipcf_group_unlock(int g);
 
@@ -983,7 +998,9 @@ IPCF_API int ipcf_group_members(const char *name, ipcf_peer_info *buf, size_t ca
  * capacity C holds items totalling exactly C bytes (free-running counters:
  * full and empty differ without a wasted slot). Waits spin briefly, then
  * sleep on a futex. The shared state is validated on every call: a corrupt
- * buffer fails -EPROTO, never crashes.
+ * buffer fails -EPROTO, never crashes, and a buffer whose producer or
+ * consumer lock another member holds (or forged) is waited for no longer
+ * than the timeout (0: one short spin, then -EAGAIN).
  */
 #define IPCF_BBUF_HDR 512       /* bytes of the region taken by the header */
 #define IPCF_BBUF_ITEM_HDR 4    /* bytes taken per item */
@@ -1000,7 +1017,8 @@ IPCF_API ssize_t ipcf_bbuf_init(int g, uint64_t offset, uint64_t len);
  * ipcf_bbuf_put — append one item of len bytes (0 allowed), waiting up to
  * timeout_ms for room. Returns len.
  * Errors: -EMSGSIZE larger than the capacity; -EAGAIN, -ETIMEDOUT; -EPROTO
- * corrupt; -ERANGE; -EIDRM; -EBADF; -EINVAL.
+ * corrupt; -ERANGE; -EIDRM; -EPERM a handle inherited across fork();
+ * -EBADF; -EINVAL.
  */
 IPCF_API ssize_t ipcf_bbuf_put(int g, uint64_t offset, const void *buf, size_t len,
                                int timeout_ms);
@@ -1025,11 +1043,14 @@ IPCF_API int ipcf_bbuf_stat(int g, uint64_t offset, uint64_t *ret_bytes, uint64_
  * ipcf_shm_open — open (O_CREAT: create; O_EXCL: fail if it exists) the
  * facility-managed segment name, with access O_RDONLY or O_RDWR checked
  * against mode (owner: the creator's uid and gid; like a file's 0..0777).
- * Returns a file descriptor (close-on-exec) that the caller owns: size it
- * with ftruncate, map it with mmap, close it. A new segment has size 0.
- * The facility lists segments (ipcf_group_list, kind 1) and keeps them until
- * ipcf_shm_unlink(), as a tmpfs file would be.
- * Errors: -ENOENT; -EEXIST; -EACCES; -EINVAL; -EDQUOT; -EMFILE; -EHOSTDOWN.
+ * Returns a file descriptor (close-on-exec, an open file description of its
+ * own) that the caller owns: size it with ftruncate, map it with mmap, close
+ * it. A read-only one cannot be reopened read-write. A new segment has size
+ * 0. The facility lists segments (ipcf_group_list, kind 1) and keeps them
+ * until ipcf_shm_unlink(), as a tmpfs file would be. Creating one needs the
+ * access policy's `register` right on the name.
+ * Errors: -ENOENT; -EEXIST; -EACCES (mode, or policy); -EINVAL; -EDQUOT;
+ * -EMFILE; -EHOSTDOWN.
  */
 IPCF_API int ipcf_shm_open(const char *name, int oflag, mode_t mode);
 /*

@@ -248,7 +248,8 @@ TEST_TIMEOUT(lock_not_repaired, 20) {
         CHECK_OK(ipcf_group_create("g.lock", 4096, NULL));
         int g = CHECK_OK(ipcf_group_join("g.lock"));
         CHECK_EQ(test_wait(test_fork(die_holding_lock, NULL), 5000), 128 + SIGKILL);
-        CHECK_EQ(ipcf_group_lock(g, 0), IPCF_GROUP_INCONSISTENT);
+        /* (a timeout: the death is seen once the daemon has noticed it) */
+        CHECK_EQ(ipcf_group_lock(g, 1000), IPCF_GROUP_INCONSISTENT);
         CHECK_OK(ipcf_group_unlock(g));
         CHECK_ERR(ipcf_group_lock(g, 0), -ENOTRECOVERABLE);
         CHECK_OK(ipcf_dealloc(g, NULL));
@@ -1012,6 +1013,8 @@ TEST_TIMEOUT(join_exit_churn, 30) {
         start();
         CHECK_OK(ipcf_group_create("g.churn", 4096, NULL));
         int g = CHECK_OK(ipcf_group_join("g.churn"));
+        ipcf_group_entry e;
+        CHECK_OK(find_entry("g.churn", &e)); /* a round trip: the join is all done */
         int before = daemon_fds();
         CHECK(before > 0);
         for (int i = 0; i < 200; i++) {
@@ -1024,9 +1027,8 @@ TEST_TIMEOUT(join_exit_churn, 30) {
         CHECK_EQ(daemon_fds(), before);
         CHECK_OK(ipcf_dealloc(g, NULL));
         CHECK_OK(ipcf_group_dissolve("g.churn"));
-        ipcf_group_entry e;
         CHECK_ERR(find_entry("g.churn", &e), -ENOENT);
-        CHECK_EQ(daemon_fds(), before - 2); /* its memfd and our member's eventfd */
+        CHECK_EQ(daemon_fds(), before - 2); /* its memfd and the bell of our notice channel */
         test_daemon_stop(&d);
 }
 

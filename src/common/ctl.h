@@ -90,7 +90,8 @@ enum ctl_type {
         /* Shared-memory groups and named segments (src/daemon/groups/group.c,
          * docs/GROUPS.md; attributes below). */
         CTL_GROUP_CREATE = 13,  /* NAME, SHM_SIZE, [GROUP_FLAGS], ALLOW_* -> OK: GROUP_ID */
-        CTL_GROUP_JOIN = 14,    /* NAME -> OK: GROUP_ID, MEMBER_ID + 2 fds (memfd, eventfd) */
+        CTL_GROUP_JOIN = 14,    /* NAME -> OK: GROUP_ID, MEMBER_ID (serial << 8 | slot),
+                                 * SHM_SIZE + 2 fds (memfd, notice ear) */
         CTL_GROUP_EXIT = 15,    /* MEMBER_ID -> OK */
         CTL_GROUP_DISSOLVE = 16,/* NAME -> OK */
         CTL_GROUP_RESIZE = 17,  /* NAME, SHM_SIZE -> OK */

@@ -9,12 +9,39 @@
  * the pages past it (memory returned; an old mapping reads zeros there, never
  * faults). The daemon maps only the control page.
  *
- * NOTICE: every member has its own eventfd; the daemon writes the new size,
- * then bumps the generation (release), then rings every member.
+ * NOTICE: every member has its own wake-up channel (common/wake.h): the
+ * daemon keeps the bell (shut for reading, a minimal send buffer) and passes
+ * the ear. It writes the new size, then bumps the generation (release), then
+ * rings every member (wake_ring: MSG_DONTWAIT | MSG_NOSIGNAL, a full queue
+ * means a notice is pending anyway). Nothing a member does to its ear —
+ * flags, not reading, shutting it — can make that ring block or kill the
+ * daemon; members can send nothing towards the daemon.
+ *
+ * ROSTER AND LOCKS: each member gets a slot (0..255) of its group and a
+ * serial; its member id is serial << 8 | slot (ctl.h). The daemon writes
+ * roster[slot] = serial before the JOIN reply and 0 when the member exits
+ * or dies, then kicks the group lock's sleepers: a lock the member held is
+ * then seen as left (common/grplock.h). The daemon only ever WRITES the
+ * control page (atomic stores, a FUTEX_WAKE): it reads nothing a member can
+ * forge and never waits on the page.
+ *
+ * POLICY: creating a group or a named segment needs the policy's `register`
+ * permission for the name (daemon/core/policy.h), as registering a name, a
+ * mailbox or a multicast group does: nobody squats names the admin gave to
+ * someone else. Joining is the group's allow list; opening a segment, its
+ * mode.
+ *
+ * SEGMENTS: the memfd's own mode is 0600 (owner: the daemon's uid), so a
+ * descriptor handed out read-only cannot be reopened read-write through
+ * /proc/self/fd by anyone but the daemon's uid and root (who pass every
+ * check anyway). Each SHM_OPEN gets a new open file description (the
+ * daemon reopens its own memfd, which no client can lease: it is open for
+ * writing here and owned by the daemon's uid), as shm_open would.
  *
  * INVARIANTS: a dgroup is on `groups` from creation until freed; a live one
  * (not dissolved) owns its name; a dissolved one is freed as soon as it has
- * no members. n_members == length of members. Each member holds one eventfd.
+ * no members. n_members == length of members == bits set in slot_used. Each
+ * member holds one socket (its notice end).
  */
 #include "daemon/groups/group.h"
 
@@ -23,16 +50,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/grpshm.h"
 #include "common/grpwire.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "daemon/core/client.h"
 #include "daemon/core/log.h"
+#include "daemon/core/policy.h"
 #include "daemon/core/quota.h"
 
 /* Bounds: every group, segment and member costs the daemon memory and fds. */
@@ -41,6 +70,8 @@
 #define GROUP_BYTES_PER_USER (4ull << 30)    /* group data per uid */
 #define GROUP_MEMBERS_MAX 256                /* members per group */
 #define MEMBERS_MAX 2048                     /* members in all */
+
+_Static_assert(GROUP_MEMBERS_MAX == GRPLOCK_SLOTS, "a slot per member");
 
 enum { KIND_GROUP = 0, KIND_SEGMENT = 1 };
 
@@ -51,7 +82,9 @@ typedef struct member {
         uint64_t id;
         cred cred;
         char prog[IPCF_NAME_MAX + 1];
-        int efd;                             /* rung on every change */
+        unsigned slot;                       /* in grp's roster */
+        uint32_t serial;                     /* roster[slot] while a member */
+        int notice;                          /* the bell of its notice channel */
 } member;
 
 typedef struct dgroup {
@@ -74,10 +107,12 @@ typedef struct dgroup {
         unsigned n_names, n_uids, n_gids;
         struct dlist members;
         unsigned n_members;
+        uint64_t slot_used[GROUP_MEMBERS_MAX / 64];
 } dgroup;
 
 static struct dlist groups = DLIST_INIT(groups);
 static size_t n_groups, n_members_all;
+static uint32_t last_serial;                 /* of the latest member admitted */
 
 /* The page size: sizes are rounded up to whole pages (guard pages need it). */
 static uint64_t page_size(void) {
@@ -173,17 +208,42 @@ static void group_free(dgroup *g) {
         free(g);
 }
 
-/* End one membership (exit or death); the last member of a dissolved
- * group takes the group with it. */
+/* End one membership (exit or death): its slot leaves the roster and the
+ * lock's sleepers look again (a lock it held is free for the next taker,
+ * who is told). The last member of a dissolved group takes the group with
+ * it. */
 static void member_free(member *mb) {
         dgroup *g = mb->grp;
         dlist_del(&mb->link);
         g->n_members--;
         n_members_all--;
-        safe_close(mb->efd);
+        g->slot_used[mb->slot / 64] &= ~(1ull << (mb->slot % 64));
+        if (g->ctl) {
+                atomic_store_explicit(&g->ctl->roster[mb->slot], 0, memory_order_release);
+                grplock_kick(&g->ctl->lock);
+        }
+        safe_close(mb->notice);
         free(mb);
         if (g->dissolved && g->n_members == 0)
                 group_free(g);
+}
+
+/* A member's notice: a wake-up channel (common/wake.h) whose bell stays
+ * here, shut for reading (the member can send nothing towards us), with the
+ * smallest send buffer (a member that never reads pins a few bytes' worth
+ * of buffers, no more); the member gets the ear. 0 or -errno. */
+static int notice_new(int *ret_bell, int *ret_ear) {
+        int r = wake_new(ret_ear, ret_bell);
+        if (r < 0)
+                return r;
+        int small = 1; /* the kernel raises it to its minimum */
+        if (setsockopt(*ret_bell, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) < 0 ||
+            shutdown(*ret_bell, SHUT_RD) < 0) {
+                r = -errno;
+                close(*ret_bell);
+                close(*ret_ear);
+        }
+        return r;
 }
 
 /* Publish a change: size first, then the generation (release), then ring. */
@@ -196,7 +256,7 @@ static void group_announce(dgroup *g) {
                 atomic_store_explicit(&g->ctl->gen, g->gen, memory_order_release);
         }
         dlist_for_each(pos, &g->members)
-                efd_signal(dlist_entry(pos, member, link)->efd);
+                (void)wake_ring(dlist_entry(pos, member, link)->notice);
 }
 
 /* Get a name attribute: -EBADMSG malformed, -EINVAL missing or invalid. */
@@ -246,6 +306,8 @@ int group_handle_create(client *c, const ctl_msg *m) {
         /* Whole pages: the guard page after the data must start where the
          * data ends. */
         uint64_t size = round_size(w.size);
+        if ((r = policy_check(c->d, w.name, POLICY_REGISTER, &c->cred)) < 0)
+                return client_reply_error(c, m->seq, r), 0;
         if (group_by_name(w.name))
                 return client_reply_error(c, m->seq, -EEXIST), 0;
         if ((r = check_quota(c, size)) < 0)
@@ -284,9 +346,7 @@ int group_handle_create(client *c, const ctl_msg *m) {
                 r = -errno;
                 goto fail;
         }
-        r = grpshm_ctl_init(g->ctl, size);
-        if (r < 0)
-                goto fail;
+        grpshm_ctl_init(g->ctl, size);
         g->gen = 1;
         dlist_add_tail(&groups, &g->link);
         n_groups++;
@@ -306,8 +366,9 @@ fail:
         return 0;
 }
 
-/* GROUP_JOIN: admit the caller by its credentials and hand it the memfd and
- * its own eventfd (the daemon keeps a copy of both). */
+/* GROUP_JOIN: admit the caller by its credentials and hand it the memfd (the
+ * daemon keeps it) and the ear of its own notice channel (the daemon keeps
+ * the bell). */
 int group_handle_join(client *c, const ctl_msg *m) {
         const char *name;
         int r = get_name(m, &name);
@@ -327,38 +388,45 @@ int group_handle_join(client *c, const ctl_msg *m) {
                 return client_reply_error(c, m->seq, -EDQUOT), 0;
         member *mb = calloc(1, sizeof(*mb));
         ctl_builder *b = malloc(sizeof(*b));
-        if (!mb || !b) {
-                free(mb);
-                free(b);
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        }
-        /* The member's notice descriptor: the daemon rings its copy on every
-         * change; the member polls its copy (ipcf_group_fd). */
-        mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (mb->efd < 0) {
-                r = errno == ENFILE ? -EMFILE : -errno;
+        int sv[2]; /* bell (ours), ear (the member's) */
+        r = !mb || !b ? -ENOMEM : notice_new(&sv[0], &sv[1]);
+        if (r < 0) {
                 free(mb);
                 free(b);
                 return client_reply_error(c, m->seq, r), 0;
         }
+        /* The member's notice: we ring the bell on every change; the member
+         * polls the ear (ipcf_fd of its handle). */
+        mb->notice = sv[0];
         mb->grp = g;
         mb->owner = c;
-        mb->id = ipcfd_new_id(c->d);
         mb->cred = c->cred;
         str_copy(mb->prog, c->prog, sizeof(mb->prog));
+        /* A free slot (one exists: n_members < GROUP_MEMBERS_MAX) and a new
+         * serial; the member id names both. */
+        while (g->slot_used[mb->slot / 64] & (1ull << (mb->slot % 64)))
+                mb->slot++;
+        last_serial = last_serial % GRPLOCK_SERIAL_MAX + 1;
+        mb->serial = last_serial;
+        mb->id = grpshm_member_id(mb->slot, mb->serial);
         ctl_begin(b, CTL_OK, m->seq);
         ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
         ctl_put_u64(b, CTL_A_MEMBER_ID, mb->id);
         ctl_put_u64(b, CTL_A_SHM_SIZE, g->size);
+        /* In the roster before the member can take a lock. */
+        atomic_store_explicit(&g->ctl->roster[mb->slot], mb->serial, memory_order_release);
         /* Counted as a member only once the reply is on its way. */
-        int fds[2] = { g->memfd, mb->efd };
+        int fds[2] = { g->memfd, sv[1] };
         r = client_send(c, b, fds, 2);
         free(b);
+        close(sv[1]);
         if (r < 0) {
-                close(mb->efd);
+                atomic_store_explicit(&g->ctl->roster[mb->slot], 0, memory_order_release);
+                close(mb->notice);
                 free(mb);
                 return 0; /* the client is being dropped */
         }
+        g->slot_used[mb->slot / 64] |= 1ull << (mb->slot % 64);
         dlist_add_tail(&g->members, &mb->link);
         g->n_members++;
         n_members_all++;
@@ -517,8 +585,8 @@ static bool seg_allows(const client *c, const dgroup *g, unsigned want) {
         return (bits & want) == want;
 }
 
-/* SHM_OPEN: shm_open() semantics over a daemon-held memfd; a read-only
- * open gets a read-only descriptor of the same memory. */
+/* SHM_OPEN: shm_open() semantics over a daemon-held memfd: each open gets
+ * a descriptor of its own with the access granted. */
 int group_handle_shm_open(client *c, const ctl_msg *m) {
         const char *name;
         uint32_t flags = 0, mode = 0600;
@@ -541,7 +609,8 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
                 return client_reply_error(c, m->seq, -ENOENT), 0;
         bool created = false;
         if (!g) {
-                if ((r = check_quota(c, 0)) < 0)
+                if ((r = policy_check(c->d, name, POLICY_REGISTER, &c->cred)) < 0 ||
+                    (r = check_quota(c, 0)) < 0)
                         return client_reply_error(c, m->seq, r), 0;
                 g = group_alloc(c, name, KIND_SEGMENT);
                 if (!g)
@@ -550,7 +619,9 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
                 /* Unsealed: its users size it with ftruncate, as with a
                  * tmpfs file; what they touch is charged to them by the kernel. */
                 g->memfd = memfd_create("ipcf-shm", MFD_CLOEXEC);
-                if (g->memfd < 0) {
+                /* Its own mode: no reopening a read-only descriptor
+                 * read-write through /proc/self/fd (see SEGMENTS). */
+                if (g->memfd < 0 || fchmod(g->memfd, 0600) < 0) {
                         r = errno == ENFILE ? -EMFILE : -errno;
                         group_free(g);
                         return client_reply_error(c, m->seq, r), 0;
@@ -561,19 +632,19 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
         } else if (!seg_allows(c, g, (flags & CTL_SHM_RDWR) ? 6 : 4)) {
                 return client_reply_error(c, m->seq, -EACCES), 0;
         }
-        /* Read-only: a new open file description of the same memory. */
-        int fd = g->memfd, ro = -1;
-        if (!(flags & CTL_SHM_RDWR)) {
-                char path[64];
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", g->memfd);
-                ro = open(path, O_RDONLY | O_CLOEXEC);
-                if (ro < 0) {
-                        r = -errno;
-                        if (created)
-                                group_free(g);
-                        return client_reply_error(c, m->seq, r), 0;
-                }
-                fd = ro;
+        /* Each open gets an open file description of its own, with the
+         * access granted: flags and file offsets are not shared with other
+         * openers, and a read-only one cannot write (see SEGMENTS). The
+         * memfd is sealed against further seals, so nobody adds
+         * F_SEAL_WRITE under the writers. */
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", g->memfd);
+        int fd = open(path, ((flags & CTL_SHM_RDWR) ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                if (created)
+                        group_free(g);
+                return client_reply_error(c, m->seq, r), 0;
         }
         ctl_builder *b = malloc(sizeof(*b));
         if (b) {
@@ -584,7 +655,7 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
         } else {
                 client_reply_error(c, m->seq, -ENOMEM);
         }
-        safe_close(ro);
+        close(fd);
         return 0;
 }
 

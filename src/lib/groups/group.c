@@ -1,7 +1,7 @@
 /*
- * group.c — shared-memory groups in libipcf: create, join, exit, dissolve,
- * resize, the robust lock, bounds-checked copies, raw access and remapping
- * (docs/GROUPS.md; the memfd layout is in common/grpshm.h).
+ * group.c — shared-memory groups in libipcf: create, join, leave, dissolve,
+ * resize, bounds-checked copies, raw access and remapping (docs/GROUPS.md;
+ * the memfd layout is in common/grpshm.h).
  *
  * MAPPING: the data is mapped MAP_FIXED into the middle of a PROT_NONE
  * reservation one page larger on each side, so a raw overrun faults on a
@@ -13,16 +13,21 @@
  * REMAP: every access (read, write, ptr, bbuf) first compares the group's
  * generation with the one its mapping reflects; if it changed, it remaps
  * under the write side of maplock, so no API call ever writes through a
- * view older than the change it has seen. The notice eventfd is drained
+ * view older than the change it has seen. The notice channel is drained
  * BEFORE the generation is read, so a change after that read rings it again.
+ * NOTICE: each handle holds the ear of a wake-up channel (common/wake.h)
+ * whose bell only the daemon holds; it rings on each change. Draining never
+ * blocks whatever the descriptor's flags say, and is bounded.
  * PINNING: the view whose address ipcf_group_ptr() handed out is never
  * unmapped by such an automatic remap; it retires only when the owner calls
  * ipcf_group_ptr() or ipcf_group_remap() again, or exits. So a raw pointer
  * never faults under its user because another thread used the API (at most
  * two views exist: the current one and the pinned one).
  *
+ * The lock's API is lock.c; the bounded buffer's bbuf.c.
+ *
  * Who may call: the public functions from any thread; group_access() from
- * bbuf.c.
+ * bbuf.c and lock.c.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +40,7 @@
 
 #include "common/grpshm.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "lib/core/lib.h"
 #include "lib/groups/group.h"
 
@@ -60,19 +66,19 @@ static void group_destroy(void *obj) {
         if (g->ctl)
                 munmap(g->ctl, GRPSHM_CTL_SIZE);
         safe_close(g->memfd);
-        safe_close(g->efd);
+        safe_close(g->notice);
         pthread_rwlock_destroy(&g->maplock);
 }
 
 /* Has the daemon (or a member pretending) marked the group dissolved? */
-static bool group_dissolved(const group *g) {
+bool group_dissolved(const group *g) {
         return atomic_load_explicit(&g->ctl->dissolved, memory_order_acquire) != 0;
 }
 
 /* Under maplock (write) or before publication: map the current size.
  * Returns 1 if the mapping changed, 0 if not, -EIDRM, -ENOMEM. */
 static int group_remap_locked(group *g) {
-        efd_drain(g->efd);
+        (void)wake_drain(g->notice); /* bounded; -EPIPE once the daemon is gone */
         uint64_t gen = atomic_load_explicit(&g->ctl->gen, memory_order_acquire);
         if (group_dissolved(g)) {
                 g->gen = gen;
@@ -82,8 +88,7 @@ static int group_remap_locked(group *g) {
         struct stat st;
         if (fstat(g->memfd, &st) < 0)
                 return -errno;
-        uint64_t avail = (uint64_t)st.st_size > GRPSHM_CTL_SIZE ? (uint64_t)st.st_size - GRPSHM_CTL_SIZE : 0;
-        size = MIN(MIN(size, avail), GRPSHM_SIZE_MAX) / pg * pg;
+        size = grpshm_map_size(size, (uint64_t)st.st_size, pg);
         if (g->resv && size == g->size) {
                 g->gen = gen;
                 return 0;
@@ -196,7 +201,8 @@ int ipcf_group_create(const char *name, uint64_t size, const ipcf_group_opts *op
         return r < 0 ? r : 0;
 }
 
-/* Join: the daemon admits us and hands over the memfd and our eventfd;
+/* Join: the daemon admits us and hands over the memfd and the ear of our
+ * notice channel;
  * we map the control page, then the data between guard pages. If anything
  * fails after the daemon counted us, we tell it we left. */
 int ipcf_group_join(const char *name) {
@@ -221,17 +227,22 @@ int ipcf_group_join(const char *name) {
         }
         g->group_id = gid;
         g->member_id = mid;
+        g->fork_gen = group_fork_gen();
         str_copy(g->name, name, sizeof(g->name));
         g->memfd = c->rep.fds[0];
-        g->efd = c->rep.fds[1];
+        g->notice = c->rep.fds[1];
         c->rep.fds[0] = c->rep.fds[1] = -1;
         pthread_rwlock_init(&g->maplock, NULL);
         g->ctl = mmap(NULL, GRPSHM_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->memfd, 0);
         if (g->ctl == MAP_FAILED) {
                 g->ctl = NULL;
                 r = -ENOMEM;
+        } else if (g->ctl->magic != GRPSHM_MAGIC || g->ctl->version != GRPSHM_VERSION ||
+                   grpshm_member_decode(mid, &g->slot, &g->serial) < 0) {
+                /* (the member id is our slot and serial: our lock tokens) */
+                r = -EPROTO;
         } else {
-                r = g->ctl->magic == GRPSHM_MAGIC ? group_remap_locked(g) : -EPROTO;
+                r = group_remap_locked(g);
         }
         if (r < 0) {
                 group_destroy(g);
@@ -262,9 +273,10 @@ static void group_end(void *obj, const char *reason) {
         (void)conn_tell_u64(CTL_GROUP_EXIT, CTL_A_MEMBER_ID, g->member_id);
 }
 
-/* ipcf_fd of a group handle: the notice eventfd (the library owns it). */
+/* ipcf_fd of a group handle: the ear of the notice channel (the library
+ * owns it; the caller only polls it). */
 static int group_fd(void *obj) {
-        return ((group *)obj)->efd;
+        return ((group *)obj)->notice;
 }
 
 const handle_kind group_kind = {
@@ -283,59 +295,6 @@ int ipcf_group_resize(const char *name, uint64_t size) {
         if (size == 0 || size > GRPSHM_SIZE_MAX)
                 return -EINVAL;
         return name_request(CTL_GROUP_RESIZE, name, &size);
-}
-
-/* ---- the lock ----------------------------------------------------------- */
-
-int ipcf_group_lock(int h, int timeout_ms) {
-        if (lib_check_timeout(timeout_ms) < 0)
-                return -EINVAL;
-        group *g = handle_get_group(h);
-        if (!g)
-                return -EBADF;
-        int r;
-        if (group_dissolved(g)) {
-                r = EIDRM;
-        } else if (timeout_ms == 0) {
-                r = pthread_mutex_trylock(&g->ctl->lock);
-                if (r == EBUSY)
-                        r = EAGAIN;
-        } else if (timeout_ms < 0) {
-                r = pthread_mutex_lock(&g->ctl->lock);
-        } else {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_sec += timeout_ms / 1000;
-                ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
-                r = pthread_mutex_clocklock(&g->ctl->lock, CLOCK_MONOTONIC, &ts);
-        }
-        handle_put(g);
-        if (r == EOWNERDEAD)
-                return IPCF_GROUP_INCONSISTENT;
-        return -r;
-}
-
-/* After a repair: the lock is healthy again for everyone. */
-int ipcf_group_consistent(int h) {
-        group *g = handle_get_group(h);
-        if (!g)
-                return -EBADF;
-        int r = pthread_mutex_consistent(&g->ctl->lock);
-        handle_put(g);
-        return -r;
-}
-
-int ipcf_group_unlock(int h) {
-        group *g = handle_get_group(h);
-        if (!g)
-                return -EBADF;
-        int r = pthread_mutex_unlock(&g->ctl->lock);
-        handle_put(g);
-        return -r;
 }
 
 /* ---- access -------------------------------------------------------------- */
