@@ -189,6 +189,40 @@ typedef struct cli_copy {
  * is always released on return. */
 int cli_copy_run(const cli_copy *c);
 
+/* ---- mailboxes and multicast groups (models.c) ------------------------- */
+
+/* What `ipcf mbox` and `ipcf mcast` differ in; cli_model_run does the rest.
+ * create and send get argv[0] = the subcommand, argv[1] = NAME (present). */
+typedef struct cli_model_cmd {
+        const char *name;                    /* "mbox", for messages */
+        const char *about;                   /* one line: what it is */
+        const char *usage;                   /* the --help lines of create, destroy,
+                                              * send (recv_name's and ls follow) */
+        int (*create)(int argc, char **argv);
+        int (*destroy)(const char *name);    /* ipcf_mbox_destroy, ipcf_mcast_destroy */
+        int (*send)(int argc, char **argv);
+        /* The receiving subcommand, `recv_name NAME [-n COUNT] [-v]`: open the
+         * handle, then print each message next() gives as a line until COUNT,
+         * ^C or the end (next: -EPIPE, a normal exit; -EAGAIN: nothing yet;
+         * any other error fails, *ret_what saying which operation). */
+        const char *recv_name;               /* "recv", "join" */
+        const char *recv_help;               /* what it does, for --help */
+        int (*open)(const char *name);       /* the handle, or -errno */
+        ssize_t (*next)(int h, void *buf, size_t cap, ipcf_peer_info *ret_from,
+                        const char **ret_what);
+        const char *leave_reason;            /* ipcf_dealloc's reason at the end */
+} cli_model_cmd;
+
+/* The largest message the receiving subcommands print. */
+#define CLI_MODEL_MSG_MAX 65536
+
+/* `ipcf <m->name> SUBCOMMAND ...`: --help, create, destroy, send, the
+ * receiving subcommand, ls. Exit 0, 1 on failure, 2 on a usage error. */
+int cli_model_run(const cli_model_cmd *m, int argc, char **argv);
+/* Mailboxes and groups, for `ipcf mbox ls`, `ipcf mcast ls` and `ipcf ls`
+ * (json: the ,"models":[...] part of `ipcf ls --json`). */
+void cli_ls_models(bool json);
+
 /* ---- aligned tables and JSON strings (table.c) -------------------------- */
 
 typedef struct cli_table cli_table;

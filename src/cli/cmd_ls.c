@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-void cli_ls_models(bool json);
 void cli_ls_shm(bool json); /* cmd_shm.c */
 
 static const char ls_usage[] =
@@ -114,7 +113,7 @@ static void print_text(const ipcf_listing *l) {
         print_names(l);
         putchar('\n');
         print_flows(l);
-        cli_ls_models(false); /* cmd_mbox.c: mailboxes and groups, if any */
+        cli_ls_models(false); /* models.c: mailboxes and groups, if any */
         cli_ls_shm(false);    /* cmd_shm.c: shared-memory groups and segments, if any */
 }
 
@@ -151,7 +150,7 @@ static void print_json(const ipcf_listing *l) {
                        f->queued_ba, f->state == 0 ? "live" : "closing");
         }
         printf("]");
-        cli_ls_models(true); /* cmd_mbox.c: ,"models":[...] */
+        cli_ls_models(true); /* models.c: ,"models":[...] */
         cli_ls_shm(true);    /* cmd_shm.c: ,"shm":[...] */
         printf("}\n");
 }

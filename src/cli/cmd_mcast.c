@@ -10,7 +10,9 @@
  *                                    line, and send each line of stdin
  *   ipcf mcast ls
  *
- * Only the public API is used; every error is one line on stderr.
+ * What it shares with `ipcf mbox` (dispatch, destroy, ls, the receiving
+ * options and output) is models.c. Only the public API is used; every error
+ * is one line on stderr.
  */
 #include "cli/cli.h"
 
@@ -21,26 +23,9 @@
 #include <unistd.h>
 
 int cmd_mcast(int argc, char **argv);
-void cli_ls_models(bool json);
-
-static const char mcast_usage[] =
-        "usage: ipcf mcast COMMAND ...\n\n"
-        "Multicast groups: each message goes to every other member.\n"
-        "  create NAME [--slow block|drop|remove] [--max-msgs N]\n"
-        "                           what to do with a member too slow to keep up\n"
-        "  destroy NAME             members end with reason \"group destroyed\"\n"
-        "  send NAME MSG...         join, send each MSG, leave\n"
-        "  join NAME [-n COUNT] [-v]\n"
-        "                           print what others send (-v: sender pid first; lost\n"
-        "                           messages are reported) and send each line of stdin\n"
-        "  ls                       list mailboxes and multicast groups\n";
-
-#define MCAST_LINE_MAX 65536
 
 /* create NAME [--slow block|drop|remove] [--max-msgs N] */
 static int mcast_create(int argc, char **argv) {
-        if (argc < 2)
-                return cli_usage("mcast", "create needs NAME");
         ipcf_mcast_opts o = { .size = sizeof(o) };
         for (int i = 2; i < argc; i += 2) {
                 if (i + 1 >= argc)
@@ -84,110 +69,82 @@ static int mcast_send(int argc, char **argv) {
 }
 
 /* join NAME: poll the member's descriptor and stdin together; messages of
- * others go to stdout, stdin lines go to the group, losses are reported. */
-static int mcast_join(int argc, char **argv) {
-        if (argc < 2)
-                return cli_usage("mcast", "join needs NAME");
-        uint64_t count = UINT64_MAX;
-        bool verbose = false;
-        for (int i = 2; i < argc; i++) {
-                if (!strcmp(argv[i], "-v"))
-                        verbose = true;
-                else if (!strcmp(argv[i], "-n") && i + 1 < argc &&
-                         cli_parse_uint(argv[i + 1], UINT64_MAX, &count) == 0)
-                        i++;
-                else
-                        return cli_usage("mcast", "bad option '%s'", argv[i]);
+ * others go to stdout, stdin lines go to the group, losses are reported, and
+ * the group's end (destroyed, or this member removed) is the end, with its
+ * reason on stderr. The one join of this process keeps its state here. */
+static struct {
+        bool in_closed;          /* stdin reached its end */
+        int64_t lost_seen;       /* losses reported so far */
+        char *line;              /* getline's buffer */
+        size_t cap;
+} join;
+
+static int mcast_open_member(const char *name) {
+        return ipcf_mcast_join(name, NULL, 5000);
+}
+
+/* Send the next line of stdin to the group (the newline is not sent); at
+ * its end, stop reading it. 0 or the send's -errno. */
+static int send_stdin_line(int h) {
+        ssize_t n = getline(&join.line, &join.cap, stdin);
+        if (n <= 0) {
+                join.in_closed = true;
+                return 0;
         }
-        int h = ipcf_mcast_join(argv[1], NULL, 5000);
-        if (h < 0)
-                return cli_error(argv[1], h);
-        cli_catch_interrupts();
-        char *buf = malloc(MCAST_LINE_MAX);
-        if (!buf)
-                return cli_error("join", -ENOMEM);
-        int rc = CLI_EXIT_OK, fd = ipcf_fd(h);
-        bool in_open = true;
-        int64_t lost_seen = 0;
-        char *line = NULL;
-        size_t cap = 0;
-        for (uint64_t k = 0; k < count && !cli_interrupted;) {
-                struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-                                       { .fd = 0, .events = POLLIN } };
-                if (poll(p, in_open ? 2 : 1, 200) <= 0)
-                        continue;
-                if (p[1].revents && in_open) {
-                        ssize_t n = getline(&line, &cap, stdin);
-                        if (n <= 0) {
-                                in_open = false;
-                        } else {
-                                if (line[n - 1] == '\n')
-                                        n--;
-                                ssize_t r = ipcf_mcast_send(h, line, (size_t)n, 10000);
-                                if (r < 0) {
-                                        rc = cli_error("send", (int)r);
-                                        break;
-                                }
-                        }
+        if (join.line[n - 1] == '\n')
+                n--;
+        ssize_t r = ipcf_mcast_send(h, join.line, (size_t)n, 10000);
+        return r < 0 ? (int)r : 0;
+}
+
+/* The --help lines of create, destroy and send (cli_model_run adds the rest). */
+static const char mcast_usage[] =
+        "  create NAME [--slow block|drop|remove] [--max-msgs N]\n"
+        "                           what to do with a member too slow to keep up\n"
+        "  destroy NAME             members end with reason \"group destroyed\"\n"
+        "  send NAME MSG...         join, send each MSG, leave\n";
+
+static ssize_t mcast_next(int h, void *buf, size_t cap, ipcf_peer_info *ret_from,
+                          const char **ret_what) {
+        struct pollfd p[2] = { { .fd = ipcf_fd(h), .events = POLLIN },
+                               { .fd = 0, .events = POLLIN } };
+        if (poll(p, join.in_closed ? 1 : 2, 200) <= 0)
+                return -EAGAIN;
+        if (p[1].revents && !join.in_closed) {
+                int r = send_stdin_line(h);
+                if (r < 0) {
+                        *ret_what = "send";
+                        return r;
                 }
-                if (!p[0].revents)
-                        continue;
-                ipcf_peer_info from;
-                ssize_t n = ipcf_mcast_recv(h, buf, MCAST_LINE_MAX, 0, &from);
-                int64_t lost = ipcf_mcast_lost(h);
-                if (lost > lost_seen) {
-                        fprintf(stderr, "ipcf: %lld message(s) lost (too slow)\n",
-                                (long long)(lost - lost_seen));
-                        lost_seen = lost;
-                }
-                if (n == -EAGAIN)
-                        continue;
-                if (n < 0) {
-                        rc = n == -EPIPE ? CLI_EXIT_OK : cli_error("recv", (int)n);
-                        if (n == -EPIPE) {
-                                ipcf_reason why;
-                                if (ipcf_end_reason(h, &why) == 0 && why.text[0])
-                                        fprintf(stderr, "ipcf: %s\n", why.text);
-                        }
-                        break;
-                }
-                if (verbose)
-                        printf("%d: ", (int)from.pid);
-                fwrite(buf, 1, (size_t)n, stdout);
-                putchar('\n');
-                fflush(stdout);
-                k++;
         }
-        free(line);
-        free(buf);
-        ipcf_dealloc(h, "left the group");
-        return rc;
+        if (!p[0].revents)
+                return -EAGAIN;
+        ssize_t n = ipcf_mcast_recv(h, buf, cap, 0, ret_from);
+        int64_t lost = ipcf_mcast_lost(h);
+        if (lost > join.lost_seen) {
+                fprintf(stderr, "ipcf: %lld message(s) lost (too slow)\n",
+                        (long long)(lost - join.lost_seen));
+                join.lost_seen = lost;
+        }
+        ipcf_reason why;
+        if (n == -EPIPE && ipcf_end_reason(h, &why) == 0 && why.text[0])
+                fprintf(stderr, "ipcf: %s\n", why.text);
+        return n;
 }
 
 /* `ipcf mcast SUBCOMMAND ...`: exit 0, 1 on failure, 2 on a usage error. */
 int cmd_mcast(int argc, char **argv) {
-        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-                fputs(mcast_usage, argc < 2 ? stderr : stdout);
-                return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-        }
-        const char *sub = argv[1];
-        argc--;
-        argv++;
-        if (!strcmp(sub, "create"))
-                return mcast_create(argc, argv);
-        if (!strcmp(sub, "destroy")) {
-                if (argc < 2)
-                        return cli_usage("mcast", "destroy needs NAME");
-                int r = ipcf_mcast_destroy(argv[1]);
-                return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
-        }
-        if (!strcmp(sub, "send"))
-                return mcast_send(argc, argv);
-        if (!strcmp(sub, "join"))
-                return mcast_join(argc, argv);
-        if (!strcmp(sub, "ls")) {
-                cli_ls_models(false);
-                return CLI_EXIT_OK;
-        }
-        return cli_usage("mcast", "unknown command '%s'", sub);
+        /* name, about, usage, create, destroy, send; recv_name, recv_help, open,
+         * next, leave_reason */
+        static const cli_model_cmd mcast = {
+                "mcast", "Multicast groups: each message goes to every other member.",
+                mcast_usage,
+                mcast_create, ipcf_mcast_destroy, mcast_send, "join",
+                "print what others send (-v: sender pid first; lost\n"
+                "                           messages are reported) and send each line of stdin\n",
+                mcast_open_member, mcast_next, "left the group"
+        };
+        int rc = cli_model_run(&mcast, argc, argv);
+        free(join.line);
+        return rc;
 }
