@@ -16,6 +16,8 @@
 #   src/cli/*.c      the ipcf tool                   -> bin/ipcf
 #   tests/support/*.c  test harness and simulators   -> libtestsupport.a
 #   tests/test-*.c   one test program each           -> tests/test-*
+#   tests/daemons/*.c  a module linked into a test ipcfd -> tests/ipcfd-* (the daemon
+#                    with that module added: tests of the daemon's seams)
 #   bench/bench-*.c  one benchmark program each      -> bench/bench-*
 #   tools/*.c        one tool program each           -> bin/<name> (engine + harness only)
 #   examples/*.c     one example each                -> examples/<name>
@@ -87,6 +89,7 @@ LIBTSUP_A  := $(BUILD)/lib/libtestsupport.a
 IPCFD      := $(BUILD)/bin/ipcfd
 IPCF       := $(BUILD)/bin/ipcf
 TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+TEST_DAEMONS := $(patsubst tests/daemons/%.c,$(BUILD)/tests/ipcfd-%,$(wildcard tests/daemons/*.c))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOLS      := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
@@ -114,7 +117,7 @@ MAN3_STAMP := $(BUILD)/man/man3/.stamp
 
 PRODUCT    := $(LIBIPCF_A) $(LIBIPCF_SO) $(LIBIPCF_LINKS) $(IPCF_PC) $(IPCFD) $(IPCF) $(EXAMPLES) \
               $(UNITS) $(MAN_PAGES) $(MAN3_STAMP)
-TEST_PROGS := $(TESTS) $(TOOLS)
+TEST_PROGS := $(TESTS) $(TEST_DAEMONS) $(TOOLS)
 BENCH_PROGS = $(BENCHES) $(CMPS)
 
 .PHONY: all lib tests benches test check bench bench-suite fuzz fuzz-smoke clean demo install uninstall
@@ -190,6 +193,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LINK)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/test-daemon-%: $(BUILD)/obj/tests/test-daemon-%.o $(LIBTSUP_A) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_INT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(DAEMON_LDLIBS)
+
+$(BUILD)/tests/ipcfd-%: $(BUILD)/obj/tests/daemons/%.o $(call obj,$(DAEMON_MAIN)) $(LIBIPCFD_A) $(LIBEFCP_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(DAEMON_LDLIBS)
 

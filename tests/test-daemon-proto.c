@@ -561,6 +561,7 @@ TEST_TIMEOUT(alloc_role_only_from_its_attribute, 20) {
         uint32_t dpid;
         CHECK_OK(do_hello(c, &dpid));
         CHECK_EQ(f.peer.pid, dpid);
+        send_ok(reply);
         close(reply);
         flow_close(&f);
         /* A ROLE of the wrong size breaks the protocol. */
@@ -576,6 +577,63 @@ TEST_TIMEOUT(alloc_role_only_from_its_attribute, 20) {
         close(sv[1]);
         close(bad);
         CHECK_OK(do_hello(c, NULL));
+        close(c);
+        test_daemon_stop(&d);
+}
+
+/* Receivers of the mailbox, from MODEL_LIST (-1 if it is not listed). */
+static int mbox_receivers(int c, const char *name) {
+        ctl_builder b;
+        rmsg r;
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, CTL_MODEL_LIST, seq);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(c, &b, NULL, 0));
+        CHECK_OK(wait_reply(c, &r, seq));
+        size_t cur = 0;
+        uint16_t t, len;
+        const void *v;
+        while (ctl_attr_next(&r.m, &cur, &t, &v, &len)) {
+                struct ctl_model_entry_wire e;
+                if (t != CTL_A_MODEL_ENTRY || len != sizeof(e))
+                        continue;
+                memcpy(&e, v, sizeof(e));
+                if (strcmp(e.name, name) == 0)
+                        return (int)le32toh(e.receivers);
+        }
+        return -1;
+}
+
+/* A flow to the broker is handed over like any other: a requester that
+ * closes its reply socket without the OK gave up, and the daemon's end lets
+ * go of it (nothing is left behind in the mailbox). */
+TEST_TIMEOUT(broker_requester_gave_up, 20) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int c = CHECK_OK(dconnect()), reply;
+        ctl_builder b;
+        rmsg r;
+        ctl_begin(&b, CTL_MBOX_CREATE, 901);
+        ctl_put_str(&b, CTL_A_NAME, "gaveup.box");
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(c, &b, NULL, 0));
+        CHECK_OK(wait_reply(c, &r, 901));
+        struct ctl_qos_wire qw;
+        ipcf_qos q = { 0 };
+        ctl_qos_to_wire(&q, &qw);
+        flowinfo f;
+        CHECK_OK(do_alloc_wire(c, "gaveup.box", &qw, CTL_ROLE_MBOX_RECV, 2000, NULL, &reply));
+        CHECK_OK(wait_outcome(reply, &f, NULL, NULL, 5000));
+        CHECK_EQ(mbox_receivers(c, "gaveup.box"), 1);
+        close(reply); /* no OK */
+        struct flow_hdr *h = flow_map(&f);
+        for (int i = 0; i < 200 && mbox_receivers(c, "gaveup.box") != 0; i++)
+                usleep(10000);
+        CHECK_EQ(mbox_receivers(c, "gaveup.box"), 0);
+        CHECK_EQ(atomic_load(&h->end[0].code), IPCF_END_DEALLOC);
+        CHECK(strcmp(h->end[0].reason, "requester gave up") == 0);
+        munmap(h, f.shm_size);
+        flow_close(&f);
         close(c);
         test_daemon_stop(&d);
 }
@@ -666,7 +724,7 @@ TEST_TIMEOUT(malformed_messages, 30) {
         CHECK_OK(do_hello(good, NULL));
         ctl_builder b;
 
-        for (int k = 0; k < 12; k++) {
+        for (int k = 0; k < 14; k++) {
                 int bad = CHECK_OK(dconnect());
                 int sv[2] = { -1, -1 };
                 switch (k) {
@@ -734,6 +792,19 @@ TEST_TIMEOUT(malformed_messages, 30) {
                         ctl_begin(&b, CTL_HELLO, 1);
                         ctl_end(&b);
                         b.buf[2] = 1;
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 12: /* a known attribute of the wrong size, in a listing */
+                        ctl_begin(&b, CTL_LIST, 1);
+                        ctl_put_u64(&b, CTL_A_LIST_SKIP, 0);
+                        ctl_end(&b);
+                        send_raw(bad, b.buf, b.len, NULL, 0);
+                        break;
+                case 13: /* a bad value and a malformed attribute: framing wins */
+                        ctl_begin(&b, CTL_REGISTER, 1);
+                        ctl_put_str(&b, CTL_A_NAME, "has space");
+                        ctl_put_u64(&b, CTL_A_BACKLOG, 1);
+                        ctl_end(&b);
                         send_raw(bad, b.buf, b.len, NULL, 0);
                         break;
                 }

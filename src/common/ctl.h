@@ -59,6 +59,8 @@
  * MBOX_RECV or MCAST is accepted by the daemon itself (the broker).
  *
  * A malformed message from a client makes the daemon drop that client only.
+ * Every request's attributes, descriptors and reply are also one table,
+ * checked before the daemon handles a request: ctlschema.h.
  */
 #pragma once
 

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -129,6 +130,22 @@ char *test_build_path(const char *rel) {
         return p;
 }
 
+char *test_source_path(const char *rel) {
+        char exe[PATH_MAX], *p = NULL;
+        ssize_t n;
+        if (access(rel, F_OK) == 0 || (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+                return strdup(rel);
+        exe[n] = 0;
+        for (int up = 0; up < 3; up++) {
+                char *slash = strrchr(exe, '/');
+                if (slash)
+                        *slash = 0;
+        }
+        if (asprintf(&p, "%s/%s", exe, rel) < 0)
+                abort();
+        return p;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         (void)st, (void)flag, (void)ftw;
         remove(path);
@@ -149,6 +166,11 @@ static bool socket_ready(const char *dir) {
 }
 
 void test_daemon_start(test_daemon *d, const char *config_text, const char *const *extra_args) {
+        test_daemon_start_bin(d, "bin/ipcfd", config_text, extra_args);
+}
+
+void test_daemon_start_bin(test_daemon *d, const char *rel, const char *config_text,
+                           const char *const *extra_args) {
         memset(d, 0, sizeof(*d));
         const char *scratch = getenv("TEST_SCRATCH");
         snprintf(d->dir, sizeof(d->dir), "%s/ipcfd.XXXXXX", scratch && *scratch ? scratch : "/tmp");
@@ -168,7 +190,7 @@ void test_daemon_start(test_daemon *d, const char *config_text, const char *cons
                 fclose(f);
         }
 
-        char *bin = test_build_path("bin/ipcfd");
+        char *bin = test_build_path(rel);
         const char *argv[32] = { bin, "--runtime-dir", d->dir };
         unsigned n = 3;
         if (config_text) {

@@ -92,6 +92,9 @@ typedef struct test_daemon {
 } test_daemon;
 
 void test_daemon_start(test_daemon *d, const char *config_text, const char *const *extra_args);
+/* The same with another daemon binary of the build (rel: "tests/ipcfd-x"). */
+void test_daemon_start_bin(test_daemon *d, const char *rel, const char *config_text,
+                           const char *const *extra_args);
 /* SIGTERM, wait (bounded), remove the directory. */
 void test_daemon_stop(test_daemon *d);
 /* SIGKILL without cleanup: for daemon-death tests. */
@@ -100,6 +103,11 @@ void test_daemon_kill(test_daemon *d);
 /* Path of a built program: test_build_path("bin/ipcf"). Static buffer per call site is not
  * kept: the result is malloc'ed and owned by the caller. */
 char *test_build_path(const char *rel);
+
+/* Path of a file of the source tree (rel: "docs/DAEMON.md"): as is when the
+ * working directory is the tree (make check), else found from this program's
+ * place in the build (<tree>/<build>/tests/<program>). Malloc'ed. */
+char *test_source_path(const char *rel);
 
 /* Fork a child that runs fn(arg) and _exit(0) when it returns (a failing CHECK exits 1). */
 pid_t test_fork(void (*fn)(void *arg), void *arg);

@@ -1,18 +1,19 @@
 /*
- * client.c — connections on ipcfd.sock: accept, identify, receive, dispatch,
- * reply, and peer death (see client.h).
+ * client.c — connections on ipcfd.sock: accept, identify, receive, hand to the
+ * dispatcher, and peer death (see client.h). Knows no service: requests go
+ * through the method table (dispatch.h), deaths through observers.
  *
  * Each readable event handles at most CLIENT_BURST requests, so one busy
  * client cannot starve the others (the watch is level-triggered: the rest
  * waits for the next round). Requests are answered in order because they are
- * handled one at a time and every handler replies before returning.
+ * handled one at a time and every request is answered before the next.
  *
  * PROTOCOL VIOLATIONS (malformed framing, a reply-type message, a known
- * attribute of the wrong size, a bad string, unexpected fds) drop that
- * client only; nothing it sends can crash or block the daemon. A client that
- * does not read its replies is not read either until it does (backpressure,
- * see client_on_event()); should a reply still not fit, the client is dropped:
- * the daemon never waits for one client.
+ * attribute of the wrong size, a bad string, unexpected fds: see
+ * common/ctlschema.h) drop that client only; nothing it sends can crash or
+ * block the daemon. A client that does not read its replies is not read
+ * either until it does (backpressure, see client_on_event()); should a reply
+ * still not fit, the client is dropped: the daemon never waits for one client.
  */
 #include "daemon/core/client.h"
 
@@ -27,14 +28,10 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/flows/alloc.h"
-#include "daemon/flows/flow.h"
-#include "daemon/groups/group.h"
-#include "daemon/core/list.h"
+#include "daemon/core/dispatch.h"
 #include "daemon/core/log.h"
-#include "daemon/models/models.h"
+#include "daemon/core/observe.h"
 #include "daemon/core/quota.h"
-#include "daemon/names/registry.h"
 
 #define CLIENT_BURST 16
 /* After accept() fails for lack of descriptors, stop accepting this long. */
@@ -44,6 +41,13 @@ static void client_on_event(loop_io *io, uint32_t events);
 
 bool client_is_privileged(const client *c) {
         return c->cred.uid == 0 || c->cred.uid == c->d->uid;
+}
+
+int client_hold_kind(ipcfd *d, const char *label) {
+        if (d->n_holds == CLIENT_HOLDS_MAX)
+                return -ENOSPC;
+        d->hold_labels[d->n_holds] = label;
+        return (int)d->n_holds++;
 }
 
 /* The program name of pid: basename of /proc/PID/exe, without the " (deleted)"
@@ -112,7 +116,7 @@ static void client_new(ipcfd *d, int fd) {
         }
         /* The global cap first, then the user's own quota. Debug level: a
          * hostile user must not be able to flood the log. */
-        if (d->n_clients >= d->caps.clients) {
+        if (d->n_clients >= d->max_clients) {
                 log_debug("client: refusing pid %d: %zu clients (cap)", (int)cr.pid, d->n_clients);
                 goto fail;
         }
@@ -132,9 +136,8 @@ static void client_new(ipcfd *d, int fd) {
         c->cred = cr;
         c->user = u;
         c->id = ipcfd_new_id(d);
-        dlist_init(&c->regs);
-        dlist_init(&c->allocs);
-        dlist_init(&c->sides);
+        for (size_t k = 0; k < CLIENT_HOLDS_MAX; k++)
+                dlist_init(&c->held[k]);
         /* Read once, now: the name must describe the process that connected,
          * even if it later execs something else. */
         client_read_prog(cr.pid, c->prog, sizeof(c->prog));
@@ -193,83 +196,19 @@ int client_send(client *c, ctl_builder *b, const int *fds, unsigned n_fds) {
         return r < 0 ? r : 0;
 }
 
-void client_reply_error(client *c, uint32_t seq, int err) {
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b) {
-                c->dead = true;
-                return;
-        }
-        ctl_begin(b, CTL_ERROR, seq);
-        ctl_put_u32(b, CTL_A_ERRNO, (uint32_t)(err < 0 ? -err : err));
-        client_send(c, b, NULL, 0);
-        free(b);
-}
-
-void client_reply_ok(client *c, uint32_t seq) {
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b) {
-                c->dead = true;
-                return;
-        }
-        ctl_begin(b, CTL_OK, seq);
-        client_send(c, b, NULL, 0);
-        free(b);
-}
-
-static int client_handle_hello(client *c, const ctl_msg *m) {
-        uint32_t v;
-        int r = ctl_get_u32(m, CTL_A_VERSION, &v);
-        if (r == -EBADMSG)
-                return r;
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b)
-                return -ENOMEM;
-        ctl_begin(b, CTL_OK, m->seq);
-        ctl_put_u32(b, CTL_A_VERSION, CTL_VERSION);
-        ctl_put_u32(b, CTL_A_PID, (uint32_t)c->d->pid);
-        client_send(c, b, NULL, 0);
-        free(b);
+/* HELLO: the protocol version and the daemon's pid. */
+static int client_on_hello(request *rq) {
+        ctl_put_u32(rq->reply, CTL_A_VERSION, CTL_VERSION);
+        ctl_put_u32(rq->reply, CTL_A_PID, (uint32_t)rq->d->pid);
         return 0;
 }
 
-/* Handle one request. Returns 0, or < 0 when c must be dropped. */
-static int client_dispatch(client *c, const void *buf, size_t len, int *fds, unsigned n_fds) {
-        ctl_msg m;
-        int r = ctl_msg_parse(buf, len, &m);
-        if (r < 0)
-                return r;
-        /* ALLOC carries exactly one fd (the reply socket); nothing else any. */
-        unsigned want_fds = m.type == CTL_ALLOC ? 1 : 0;
-        if (n_fds != want_fds)
-                return -EBADMSG;
-
-        switch (m.type) {
-        case CTL_HELLO: return client_handle_hello(c, &m);
-        case CTL_REGISTER: return registry_handle_register(c, &m);
-        case CTL_UNREGISTER: return registry_handle_unregister(c, &m);
-        case CTL_ALLOC:
-                /* The fd is handed over: alloc_handle_alloc() sets fds[0] = -1. */
-                return alloc_handle_alloc(c, &m, &fds[0]);
-        case CTL_ACCEPT: return alloc_handle_accept(c, &m);
-        case CTL_REFUSE: return alloc_handle_refuse(c, &m);
-        case CTL_DEALLOC: return flow_handle_dealloc(c, &m);
-        case CTL_LIST: return list_handle(c, &m);
-        case CTL_GROUP_CREATE: return group_handle_create(c, &m);
-        case CTL_GROUP_JOIN: return group_handle_join(c, &m);
-        case CTL_GROUP_EXIT: return group_handle_exit(c, &m);
-        case CTL_GROUP_DISSOLVE: return group_handle_dissolve(c, &m);
-        case CTL_GROUP_RESIZE: return group_handle_resize(c, &m);
-        case CTL_GROUP_LIST: return group_handle_list(c, &m);
-        case CTL_SHM_OPEN: return group_handle_shm_open(c, &m);
-        case CTL_SHM_UNLINK: return group_handle_shm_unlink(c, &m);
-        default: {
-                /* Notifications, mailboxes, groups (models.h); else OK, ERROR,
-                 * REQUEST, FLOW, EVENT: daemon-to-client types. */
-                int mr = m.type == CTL_EVENT ? 1 : models_dispatch(c, &m);
-                return mr == 1 ? -EBADMSG : mr;
-        }
-        }
+static int client_init(ipcfd *d) {
+        static const method methods[] = { { CTL_HELLO, client_on_hello } };
+        return dispatch_add(d, methods, ARRAY_SIZE(methods));
 }
+
+const daemon_module client_module = { .name = "core", .init = client_init };
 
 /* Could one more reply (at most CTL_MSG_MAX bytes) be queued on c's socket
  * without blocking? The kernel calls a Unix socket writable while at most a
@@ -316,7 +255,7 @@ static void client_on_event(loop_io *io, uint32_t events) {
                         c->dead = true;
                         break;
                 }
-                int r = client_dispatch(c, buf, (size_t)n, fds, n_fds);
+                int r = dispatch_request(c, buf, (size_t)n, fds, n_fds);
                 /* Close fds no handler took (a taken one was set to -1). */
                 for (unsigned k = 0; k < n_fds; k++)
                         if (fds[k] >= 0)
@@ -342,14 +281,10 @@ void client_free(client *c) {
         log_debug("client %llu (pid %d %s): gone", (unsigned long long)c->id, (int)c->cred.pid,
                   c->prog);
         loop_io_del(d->loop, &c->io);
-        /* Flow sides first: the peers learn of the death before anything else
-         * happens (this is the latency-critical path). */
-        flow_client_gone(c);
-        alloc_client_gone(c);
-        group_client_gone(c);
-        models_client_gone(c);
-        dlist_for_each_safe(pos, tmp, &c->regs)
-                reg_free(dlist_entry(pos, reg, owner_link), REG_END_DIED);
+        /* Every module lets go of what c held; the flows module, subscribed
+         * first, ends its flow sides before anything else happens (this is
+         * the latency-critical path: the peers learn of the death at once). */
+        observe_emit(d, &(observe_ev){ .kind = OBSERVE_CLIENT_GONE, .client = c });
         close(c->fd);
         c->fd = -1;
         dlist_del(&c->link);
@@ -362,4 +297,22 @@ void client_free(client *c) {
 void client_free_all(ipcfd *d) {
         dlist_for_each_safe(pos, tmp, &d->clients)
                 client_free(dlist_entry(pos, client, link));
+}
+
+void client_dump_all(ipcfd *d) {
+        dlist_for_each(pos, &d->clients) {
+                client *c = dlist_entry(pos, client, link);
+                char held[256];
+                size_t n = 0;
+                held[0] = 0;
+                for (unsigned k = 0; k < d->n_holds && n < sizeof(held); k++) {
+                        size_t count = 0;
+                        dlist_for_each(p2, &c->held[k]) count++;
+                        int w = snprintf(held + n, sizeof(held) - n, ", %zu %s", count, d->hold_labels[k]);
+                        n += w > 0 ? (size_t)w : 0;
+                }
+                log_error("state: client %llu pid %d uid %u %s%s%s", (unsigned long long)c->id,
+                          (int)c->cred.pid, (unsigned)c->cred.uid, c->prog, held,
+                          c->paused ? ", paused" : "");
+        }
 }

@@ -1,21 +1,25 @@
 /*
- * ipcfd.h — the daemon's top-level object and the types shared by its
- * modules.
+ * ipcfd.h — the daemon's top-level object: what the core holds, and the
+ * types every module shares.
  *
- * OBJECTS (each module owns one kind; see docs/DAEMON.md):
- *   client      a connection on ipcfd.sock                    (client.c)
- *   reg         a registration of a name by a client          (registry.c)
- *   alloc       an allocation request in progress             (alloc.c)
- *   flow        a shared-memory flow and its two sides        (flow.c)
- *   activation  a program started on demand                   (activation.c)
- *   user        per-uid accounting of the above               (quota.c)
- *   dgroup      a shared-memory group / named segment, members (group.c;
- *               its state is private to group.c, bounded by constants there)
+ * THE CORE (src/daemon/core/) knows no service. It runs the loop, accepts
+ * and identifies clients (client.c), hands each request to the handler a
+ * module registered for its type (dispatch.h, made from the protocol schema
+ * common/ctlschema.h), tells modules of events they subscribed to
+ * (observe.h), and keeps per-uid accounting (quota.h) and the access policy
+ * (policy.h). Every service is a module (module.h; the table of modules is
+ * src/daemon/modules.c): flows/ (flows, their ends, allocation and the
+ * resolver list), names/ (registrations, activation), models/ (mailboxes,
+ * multicast, notifications), groups/. A module keeps its objects in its own
+ * files (one daemon per process: a module's state is file-level), reaches
+ * clients only through the core's API, and other modules only through the
+ * seams: method table, observers, resolvers (flows/resolve.h), flow-end ops
+ * (flows/flow.h).
  *
  * The daemon is one thread around one event loop; no locking anywhere.
  * Every object a client can make the daemon create is charged to a user
- * (quota.c) and counted against a global cap (ipcfd.caps), so a client can
- * never exhaust the daemon's memory or file descriptors.
+ * (quota.c) and bounded by a global cap (a module's cap is at most fd_share,
+ * below), so a client can never exhaust the daemon's memory or descriptors.
  */
 #pragma once
 
@@ -25,9 +29,13 @@
 #include <sys/types.h>
 
 #include "common/conf.h"
+#include "common/ctl.h"
 #include "daemon/core/dlist.h"
 #include "daemon/core/idmap.h"
 #include "daemon/core/loop.h"
+#include "daemon/core/observe.h"
+
+struct request;
 
 /* The credentials of a process as the kernel tells them (SO_PEERCRED and
  * SO_PEERGROUPS), never as the process claims. */
@@ -40,23 +48,14 @@ typedef struct cred {
         gid_t groups[CRED_GROUPS_MAX];
 } cred;
 
-/* Global caps, derived at start from RLIMIT_NOFILE. */
-typedef struct ipcfd_caps {
-        size_t clients;
-        size_t flows;
-        size_t allocs;
-        size_t regs;
-        size_t activations;
-} ipcfd_caps;
+/* Is gid the primary or a supplementary group of cr, as the kernel reported
+ * them at connect time? (Group changes after connecting are not seen: the
+ * usual semantics of credentials passed over a socket.) The one membership
+ * check of the daemon: access policy and group admission both use it. */
+bool cred_in_group(const cred *cr, gid_t gid);
 
-#define REG_BUCKETS 1024
-/* Withdrawn requests remembered (registry.c), whatever their registration. */
-#define TOMBS_MAX 65536
-
-struct tomb {
-        struct idmap_node node; /* node.id: the REQ_ID */
-        uint64_t reg_id;        /* the registration it was pending on */
-};
+/* Kinds of objects a client can hold, for the per-client lists (client.h). */
+#define CLIENT_HOLDS_MAX 8
 
 typedef struct ipcfd {
         loop *loop;
@@ -66,9 +65,13 @@ typedef struct ipcfd {
         pid_t pid;
         uint64_t start_ns;
         char runtime_dir[PATH_MAX];
-        uint64_t next_id;           /* ids of regs, allocs and flows; never reused */
+        uint64_t next_id;           /* ids of every object clients name; never reused */
         bool shutdown;              /* tearing down: tell nobody anything */
-        ipcfd_caps caps;
+        /* Descriptor budget: a tenth of the fd limit less a reserve (main.c).
+         * Each module bounds what it holds descriptors for by it (and by its
+         * own maximum), so all of them together stay below the limit. */
+        size_t fd_share;
+        size_t max_clients;
 
         int listen_fd;
         loop_io listen_io;
@@ -76,23 +79,18 @@ typedef struct ipcfd {
 
         struct dlist clients;       /* client.link */
         size_t n_clients;
-        struct dlist regs;          /* reg.link, every registration */
-        struct dlist reg_buckets[REG_BUCKETS]; /* reg.name_link, hashed by name */
-        size_t n_regs;
-        idmap reg_ids;
-        struct tomb *tombs;         /* ring of TOMBS_MAX, allocated on first use */
-        uint64_t n_tombs;           /* ever added; the ring slot is n % TOMBS_MAX */
-        idmap tomb_ids;
-        idmap alloc_ids;
-        size_t n_allocs;
-        struct dlist flows;         /* flow.link */
-        idmap flow_ids;
-        size_t n_flows;
-        struct dlist activations;   /* activation.link */
-        size_t n_activations;
         struct dlist users;         /* user.link */
-        struct models *models;      /* mailboxes, groups, notifications (models.h) */
+
+        /* The method table (dispatch.h): a handler per request type. */
+        int (*methods[CTL_TYPE_MAX_])(struct request *rq);
+        /* Observers (observe.h), in subscription order. */
+        observer_fn observers[OBSERVE_KINDS_][OBSERVERS_MAX];
+        unsigned n_observers[OBSERVE_KINDS_];
+        /* The kinds of per-client lists (client_hold_kind()), by label. */
+        const char *hold_labels[CLIENT_HOLDS_MAX];
+        unsigned n_holds;
 } ipcfd;
 
-/* A fresh id for a reg, alloc or flow. */
+/* A fresh id for an object clients name (registration, allocation, flow,
+ * member...). */
 static inline uint64_t ipcfd_new_id(ipcfd *d) { return ++d->next_id; }

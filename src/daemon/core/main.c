@@ -18,7 +18,9 @@
  *   5. DIR/ipcfd.sock: a stale one unlinked (we hold the lock, so it is
  *      stale), bound, mode 0600 (0666 with --shared), listening — unless
  *      systemd handed it over (its file and mode are then systemd's);
- *   6. DIR/ipcfd.pid; signals through a signalfd; READY=1 to systemd; the loop.
+ *   6. the modules (src/daemon/modules.c: each registers its requests,
+ *      observers and resolvers); DIR/ipcfd.pid; signals through a signalfd;
+ *      READY=1 to systemd; the loop.
  * SIGTERM/SIGINT end the loop; everything is released, the socket (if ours)
  * and pid file are unlinked, and the exit status is 0. SIGHUP reloads the
  * config; SIGUSR1 writes a summary of the daemon's objects to stderr.
@@ -41,15 +43,12 @@
 
 #include "common/ctl.h"
 #include "common/util.h"
-#include "daemon/names/activation.h"
-#include "daemon/flows/alloc.h"
 #include "daemon/core/client.h"
-#include "daemon/flows/flow.h"
 #include "daemon/core/log.h"
-#include "daemon/models/models.h"
+#include "daemon/core/module.h"
+#include "daemon/core/observe.h"
 #include "daemon/core/policy.h"
 #include "daemon/core/sdglue.h"
-#include "daemon/names/registry.h"
 
 #define CONF_FILE_MAX (1u << 20)
 
@@ -158,8 +157,8 @@ static int read_file(const char *path, char **ret, size_t *ret_len) {
         return 0;
 }
 
-/* Raise the fd limit and derive the global caps, so that the daemon can never
- * run out of descriptors through client actions. */
+/* Raise the fd limit and derive the descriptor budget, so that the daemon can
+ * never run out of descriptors through client actions. */
 static void caps_init(ipcfd *d) {
         struct rlimit rl;
         size_t nofile = 1024;
@@ -173,16 +172,12 @@ static void caps_init(ipcfd *d) {
         }
         /* Budget per object: client 1 fd, reg 1, alloc 1, activation 1, flow
          * 4 (its bells; a broker's flow also its 2 ears: 6), and 5 more
-         * briefly while one is made; tenths of the limit keep the sum below
-         * it. */
+         * briefly while one is made; each kind gets at most a tenth of the
+         * limit (its module bounds it so), which keeps the sum below it. */
         size_t tenth = nofile > 128 ? (nofile - 64) / 10 : 6;
-        d->caps.clients = MIN(tenth, (size_t)4096);
-        d->caps.regs = MIN(tenth, (size_t)4096);
-        d->caps.allocs = MIN(tenth, (size_t)4096);
-        d->caps.flows = MIN(tenth, (size_t)8192);
-        d->caps.activations = MIN(tenth, (size_t)1024);
-        log_debug("fd limit %zu: caps clients %zu regs %zu allocs %zu flows %zu", nofile,
-                  d->caps.clients, d->caps.regs, d->caps.allocs, d->caps.flows);
+        d->fd_share = tenth;
+        d->max_clients = MIN(tenth, (size_t)4096);
+        log_debug("fd limit %zu: share %zu, clients %zu", nofile, d->fd_share, d->max_clients);
 }
 
 static int socket_open(ipcfd *d, bool shared) {
@@ -267,19 +262,10 @@ static void config_reload(ipcfd *d) {
 /* SIGUSR1: one summary line, then one line per client, on stderr (whatever
  * --verbose says): a look inside a running daemon without a debugger. */
 static void state_dump(ipcfd *d) {
-        log_error("state: %zu clients, %zu registrations, %zu allocations, %zu flows, %zu activations, "
-                  "%zu timers", d->n_clients, d->n_regs, d->n_allocs, d->n_flows, d->n_activations,
-                  loop_timers(d->loop));
-        dlist_for_each(pos, &d->clients) {
-                client *c = dlist_entry(pos, client, link);
-                size_t regs = 0, allocs = 0, sides = 0;
-                dlist_for_each(p2, &c->regs) regs++;
-                dlist_for_each(p2, &c->allocs) allocs++;
-                dlist_for_each(p2, &c->sides) sides++;
-                log_error("state: client %llu pid %d uid %u %s: %zu regs, %zu allocs, %zu flow sides%s",
-                          (unsigned long long)c->id, (int)c->cred.pid, (unsigned)c->cred.uid, c->prog,
-                          regs, allocs, sides, c->paused ? ", paused" : "");
-        }
+        char mods[1024];
+        modules_dump(d, mods, sizeof(mods));
+        log_error("state: %zu clients, %s, %zu timers", d->n_clients, mods, loop_timers(d->loop));
+        client_dump_all(d);
 }
 
 static void on_signal(loop_io *io, uint32_t events) {
@@ -293,7 +279,7 @@ static void on_signal(loop_io *io, uint32_t events) {
                 } else if (si.ssi_signo == SIGUSR1) {
                         state_dump(&the_daemon);
                 } else if (si.ssi_signo == SIGCHLD) {
-                        activation_sigchld(&the_daemon);
+                        observe_emit(&the_daemon, &(observe_ev){ .kind = OBSERVE_CHILD });
                 }
         }
 }
@@ -355,11 +341,6 @@ int main(int argc, char **argv) {
         conf_init(&d->conf);
         d->listen_fd = -1;
         dlist_init(&d->clients);
-        dlist_init(&d->regs);
-        for (size_t i = 0; i < REG_BUCKETS; i++)
-                dlist_init(&d->reg_buckets[i]);
-        dlist_init(&d->flows);
-        dlist_init(&d->activations);
         dlist_init(&d->users);
         d->uid = geteuid();
         d->gid = getegid();
@@ -423,6 +404,8 @@ int main(int argc, char **argv) {
                 goto out;
         }
         loop_timer_init(&d->accept_pause, client_accept_resume);
+        if (modules_init(d) < 0)
+                goto out;
         if (!socket_handed)
                 d->listen_fd = socket_open(d, shared);
         if (d->listen_fd < 0)
@@ -462,11 +445,8 @@ out:
          * other processes keep working without the daemon. */
         d->shutdown = true;
         if (d->loop) {
-                alloc_free_all(d);
+                modules_shutdown(d); /* in reverse order: broker sides before their flows */
                 client_free_all(d);
-                models_free_all(d); /* broker sides, before their flows */
-                flow_free_all(d);
-                activation_free_all(d);
                 loop_timer_cancel(d->loop, &d->accept_pause);
         }
         if (d->listen_fd >= 0) {
@@ -480,10 +460,6 @@ out:
                 unlink(path);
         safe_close(sig_fd);
         d->loop = loop_free(d->loop);
-        idmap_deinit(&d->reg_ids);
-        idmap_deinit(&d->alloc_ids);
-        idmap_deinit(&d->flow_ids);
-        registry_tombs_free(d);
         conf_deinit(&d->conf);
         safe_close(lock_fd);
         return exit_code;

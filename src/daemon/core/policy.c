@@ -49,8 +49,8 @@ void policy_resolve(conf *c) {
 
 /* Membership as the kernel reported it at connect time (primary gid and
  * SO_PEERGROUPS): group changes after connecting are not seen, which is the
- * usual semantics of credentials passed over a socket. */
-static bool cred_in_group(const cred *cr, gid_t gid) {
+ * usual semantics of credentials passed over a socket. (ipcfd.h) */
+bool cred_in_group(const cred *cr, gid_t gid) {
         if (cr->gid == gid)
                 return true;
         for (unsigned i = 0; i < cr->n_groups; i++)

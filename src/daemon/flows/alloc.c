@@ -1,14 +1,18 @@
 /*
- * alloc.c — the allocation pipeline (state machine in alloc.h).
+ * alloc.c — the allocation pipeline (state machine in alloc.h): ALLOC, the
+ * walk over the resolvers, the flow made when one accepts, the handover, the
+ * timeout, withdrawal.
  *
  * TRUST: the reply socket is an fd the requester chose. The daemon checks it
  * is a SOCK_SEQPACKET socket, makes it non-blocking (a stuffed socket can
  * never stall the daemon) and only ever writes one message to it and reads
  * at most one (the handover OK).
  *
- * REQUEST IDS are the alloc ids; a request is "known" to a registration only
- * while the alloc is pending on it, and remembered as a tombstone after it
- * was withdrawn (registry.h), which tells ECANCELED from ENOENT.
+ * REQUEST IDS are the alloc ids: a resolver that asks a registrant to decide
+ * quotes them (REQ_ID) and finds the alloc again with alloc_find().
+ *
+ * STATE: every alloc of the daemon is in this file's id map (one daemon per
+ * process), and on its requester's list of allocations.
  */
 #include "daemon/flows/alloc.h"
 
@@ -21,48 +25,72 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/names/activation.h"
 #include "daemon/core/client.h"
-#include "daemon/flows/flow.h"
+#include "daemon/core/dispatch.h"
 #include "daemon/core/log.h"
-#include "daemon/models/models.h"
+#include "daemon/core/observe.h"
 #include "daemon/core/policy.h"
 #include "daemon/core/quota.h"
-#include "daemon/names/registry.h"
+#include "daemon/flows/clientend.h"
+#include "daemon/flows/resolve.h"
 
 /* How long the daemon waits for the handover OK before it assumes the
  * allocator has the flow (it is alive: a dead one hangs up at once). */
 #define HANDOVER_GUARD_NS (10ull * 1000000000u)
-/* Registrations tried per dispatch (least loaded first). */
-#define DISPATCH_MAX 256
+/* Allocations in progress at once: at most the descriptor share (each holds
+ * its reply socket), and this. */
+#define ALLOCS_MAX 4096
+
+static idmap alloc_ids;
+static size_t n_allocs;
+/* client.held index of the allocations a client asked for. */
+static int allocs_kind = -1;
 
 static void alloc_on_reply(loop_io *io, uint32_t events);
-static int alloc_accept(alloc *a, reg *g, client *c, int sock, uint32_t seq);
 static void alloc_on_timer(loop_timer *t);
 
-static alloc *alloc_find(ipcfd *d, uint64_t id) {
-        struct idmap_node *n = idmap_find(&d->alloc_ids, id);
+alloc *alloc_find(ipcfd *d, uint64_t id) {
+        struct idmap_node *n = idmap_find(&alloc_ids, id);
         return n ? container_of(n, alloc, node) : NULL;
 }
 
-/* Release a and everything it holds; nothing is sent. A request still
- * pending on a registration leaves a tombstone there (withdrawn). */
+size_t alloc_count(void) { return n_allocs; }
+
+void alloc_hold(alloc *a, const resolver *r, void *holder, struct dlist *list) {
+        a->state = ALLOC_HELD;
+        a->held_by = r;
+        a->holder = holder;
+        if (list)
+                dlist_add_tail(list, &a->hold_link);
+}
+
+/* a leaves its resolver; withdrawn: undecided and going away. */
+static void alloc_leave(alloc *a, bool withdrawn) {
+        const resolver *r = a->held_by;
+        if (!r)
+                return;
+        if (r->release)
+                r->release(a, withdrawn);
+        dlist_del(&a->hold_link);
+        a->held_by = NULL;
+        a->holder = NULL;
+        if (a->state == ALLOC_HELD)
+                a->state = ALLOC_NEW;
+}
+
+void alloc_unhold(alloc *a) { alloc_leave(a, false); }
+
+/* Release a and everything it holds; nothing is sent. A resolver still
+ * holding it is told it was withdrawn. */
 static void alloc_free(alloc *a) {
         ipcfd *d = a->d;
         loop_timer_cancel(d->loop, &a->timer);
         loop_io_del(d->loop, &a->io);
         a->reply = safe_close(a->reply);
-        if (a->target) {
-                reg_tomb_add(a->target, a->node.id);
-                dlist_del(&a->target_link);
-                a->target->pending--;
-                a->target = NULL;
-        }
-        if (a->act)
-                activation_leave(a);
+        alloc_leave(a, true);
         dlist_del(&a->req_link);
-        idmap_del(&d->alloc_ids, &a->node);
-        d->n_allocs--;
+        idmap_del(&alloc_ids, &a->node);
+        n_allocs--;
         if (a->pending_charged)
                 quota_release(a->user, QUOTA_PENDING, 1);
         if (a->bytes)
@@ -96,91 +124,14 @@ void alloc_fail(alloc *a, int err, const char *reason, uint32_t end_code) {
         alloc_free(a);
 }
 
-/* Try the registrations of a's name, least loaded first. Returns 0 when a
- * REQUEST went out (a is PENDING), 1 when an inbox took it or refused it at
- * once (a is then handed over or gone: do not touch it), -EBUSY if some exist
- * but none could take it, -ENOENT if none exist. */
-static int alloc_try_regs(alloc *a) {
-        ipcfd *d = a->d;
-        reg *cand[DISPATCH_MAX];
-        size_t n = registry_candidates(d, a->name, cand, DISPATCH_MAX);
-        if (n == 0)
-                return registry_has(d, a->name) ? -EBUSY : -ENOENT;
+int alloc_resolve(alloc *a, const resolver *upto) { return resolve_walk(a->d, a, a->role, upto); }
 
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b)
-                return -EBUSY;
-        struct ctl_peer_wire pw = { htole32((uint32_t)a->cred.pid), htole32(a->cred.uid),
-                                    htole32(a->cred.gid), 0 };
-        struct ctl_qos_wire qw;
-        ctl_qos_to_wire(&a->qos, &qw);
-        ctl_begin(b, CTL_REQUEST, 0);
-        ctl_put_u64(b, CTL_A_REQ_ID, a->node.id);
-        ctl_put_str(b, CTL_A_NAME, a->name);
-        ctl_put(b, CTL_A_PEER, &pw, sizeof(pw));
-        ctl_put_str(b, CTL_A_PEER_NAME, a->prog);
-        ctl_put(b, CTL_A_QOS, &qw, sizeof(qw));
-        int r = ctl_end(b);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                if (cand[i]->flags & CTL_REG_AUTO) {
-                        /* An inbox: accepted here, its FLOW on the registration
-                         * socket; a request of the wrong role is refused. */
-                        free(b);
-                        if ((cand[i]->flags >> CTL_REG_ROLE_SHIFT) != a->role) {
-                                alloc_fail(a, -ECONNREFUSED, "wrong kind of channel for this name",
-                                           IPCF_END_REFUSED);
-                                return 1;
-                        }
-                        a->target = cand[i];
-                        a->target->pending++;
-                        dlist_add_tail(&a->target->pending_allocs, &a->target_link);
-                        a->state = ALLOC_PENDING;
-                        r = alloc_accept(a, cand[i], cand[i]->owner, cand[i]->sock, 0);
-                        if (r < 0 && r != -ECANCELED)
-                                alloc_fail(a, r, NULL, 0);
-                        return 1;
-                }
-                /* EAGAIN: that socket is full, a full backlog. Other errors
-                 * (the client just closed it): try the next one as well. */
-                if (ctl_send(cand[i]->sock, b, NULL, 0) < 0)
-                        continue;
-                a->target = cand[i];
-                a->target->pending++;
-                dlist_add_tail(&a->target->pending_allocs, &a->target_link);
-                a->state = ALLOC_PENDING;
-                free(b);
-                log_debug("alloc %llu (%s): request sent to reg %llu", (unsigned long long)a->node.id,
-                          a->name, (unsigned long long)a->target->node.id);
-                return 0;
-        }
-        free(b);
-        return -EBUSY;
-}
-
-/* First dispatch: registrations, else activation, else ENOENT. */
+/* The walk at ALLOC: the first resolver that takes a decides; nobody: ENOENT. */
 static void alloc_dispatch(alloc *a) {
-        int r = alloc_try_regs(a);
-        if (r >= 0)
+        int r = resolve_walk(a->d, a, a->role, NULL);
+        if (r == 0)
                 return;
-        if (r == -ENOENT) {
-                const conf_rule *rule = conf_match(&a->d->conf, a->name);
-                if (rule && rule->activate) {
-                        r = activation_join(a->d, rule, a);
-                        if (r == 0) {
-                                a->state = ALLOC_WAIT_ACT;
-                                return;
-                        }
-                }
-        }
-        alloc_fail(a, r, NULL, 0);
-}
-
-void alloc_redispatch(alloc *a, int err, const char *reason, uint32_t end_code) {
-        if (a->act)
-                activation_leave(a);
-        a->state = ALLOC_NEW;
-        if (alloc_try_regs(a) < 0)
-                alloc_fail(a, err, reason, end_code);
+        alloc_fail(a, r == RESOLVE_NEXT ? -ENOENT : r, NULL, 0);
 }
 
 /* The reply socket must be a SOCK_SEQPACKET socket; make it non-blocking. */
@@ -195,74 +146,49 @@ static int alloc_check_reply(int fd) {
         return 0;
 }
 
-int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
-        ipcfd *d = c->d;
-        int fd = *reply_fd;
-        const char *name;
+static bool alloc_room(const ipcfd *d) { return n_allocs < MIN(d->fd_share, (size_t)ALLOCS_MAX); }
+
+/* ALLOC: check, charge, answer OK with the id, then walk the resolvers. */
+static int alloc_on_alloc(request *rq) {
+        ipcfd *d = rq->d;
+        client *c = rq->c;
+        const ctl_args *args = rq->args;
+        const char *name = ctl_arg_str(args, CTL_A_NAME);
         struct ctl_qos_wire qw;
         ipcf_qos qos;
         flow_layout layout;
-        uint32_t tmo = (uint32_t)-1, role = CTL_ROLE_FLOW;
-        int r;
 
-        *reply_fd = -1; /* ours from here on */
-        r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
-        if (r == -EBADMSG)
-                goto violation;
-        if (r < 0 || !ctl_name_valid(name)) {
-                r = -EINVAL;
-                goto refuse;
-        }
         memset(&qw, 0, sizeof(qw));
-        r = ctl_get_fixed(m, CTL_A_QOS, &qw, sizeof(qw));
-        if (r == -EBADMSG)
-                goto violation;
+        ctl_arg_fixed(args, CTL_A_QOS, &qw, sizeof(qw));
         ctl_qos_from_wire(&qw, &qos); /* absent: all defaults */
         /* The role is the ROLE attribute's, never the qos's: a set reserved
          * byte is refused, so no qos can smuggle one in. */
-        r = ctl_get_u32(m, CTL_A_ROLE, &role);
-        if (r == -EBADMSG)
-                goto violation;
+        uint32_t role = ctl_arg_u32(args, CTL_A_ROLE, CTL_ROLE_FLOW);
         if (qw.reserved0 != 0 || role >= CTL_ROLE_MAX_ || ctl_qos_normalize(&qos) < 0 ||
-            flow_layout_for(&qos, &layout) < 0) {
-                r = -EINVAL;
-                goto refuse;
-        }
-        r = ctl_get_u32(m, CTL_A_TIMEOUT_MS, &tmo);
-        if (r == -EBADMSG)
-                goto violation;
-        int timeout_ms = (int32_t)tmo;
-        if (timeout_ms == 0 || timeout_ms < -1) {
-                r = -EINVAL;
-                goto refuse;
-        }
-        r = alloc_check_reply(fd);
+            flow_layout_for(&qos, &layout) < 0)
+                return -EINVAL;
+        int timeout_ms = (int32_t)ctl_arg_u32(args, CTL_A_TIMEOUT_MS, (uint32_t)-1);
+        if (timeout_ms == 0 || timeout_ms < -1)
+                return -EINVAL;
+        int r = alloc_check_reply(rq->fds[0]);
         if (r < 0)
-                goto refuse;
+                return r;
         r = policy_check(d, name, POLICY_ALLOCATE, &c->cred);
         if (r < 0)
-                goto refuse;
-        /* A mailbox or group role: the daemon itself accepts (models.h). */
-        if (models_role(role))
-                return models_alloc(c, m, name, &qos, role, &fd);
+                return r;
 
-        /* Quotas: a pending slot, a flow to come, the unbounded memory. */
-        /* The shared memory a flow may come to use is charged to the requester:
-         * an unbounded flow's limit, or any other flow's rings. */
+        /* Quotas: a pending slot, a flow to come, the shared memory it may
+         * come to use (an unbounded flow's limit, or any other flow's rings),
+         * charged to the requester. */
         bool unbounded = qos.capacity == IPCF_CAPACITY_UNBOUNDED;
         int bytes_kind = unbounded ? QUOTA_BYTES : QUOTA_RING_BYTES;
         uint64_t bytes = unbounded ? 2 * qos.max_bytes : 2 * layout.ring_size;
-        if (d->n_allocs >= d->caps.allocs || d->n_flows >= d->caps.flows ||
-            quota_check(c->user, QUOTA_FLOWS, 1) < 0 || quota_check(c->user, QUOTA_PENDING, 1) < 0 ||
-            quota_check(c->user, bytes_kind, bytes) < 0) {
-                r = -EDQUOT;
-                goto refuse;
-        }
+        if (!alloc_room(d) || !flow_room(d) || quota_check(c->user, QUOTA_FLOWS, 1) < 0 ||
+            quota_check(c->user, QUOTA_PENDING, 1) < 0 || quota_check(c->user, bytes_kind, bytes) < 0)
+                return -EDQUOT;
         alloc *a = calloc(1, sizeof(*a));
-        if (!a) {
-                r = -ENOMEM;
-                goto refuse;
-        }
+        if (!a)
+                return -ENOMEM;
         a->d = d;
         a->node.id = ipcfd_new_id(d);
         a->state = ALLOC_NEW;
@@ -270,23 +196,22 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
         a->cred = c->cred;
         str_copy(a->prog, c->prog, sizeof(a->prog));
         a->user = user_ref(c->user);
-        a->seq = m->seq;
+        a->seq = rq->seq;
         str_copy(a->name, name, sizeof(a->name));
         a->qos = qos;
         a->role = role;
         a->layout = layout;
-        a->reply = fd;
-        dlist_init(&a->target_link);
-        dlist_init(&a->act_link);
+        a->reply = rq->fds[0];
+        dlist_init(&a->hold_link);
         loop_timer_init(&a->timer, alloc_on_timer);
-        if (idmap_add(&d->alloc_ids, &a->node) < 0) {
+        if (idmap_add(&alloc_ids, &a->node) < 0) {
                 user_unref(a->user);
                 free(a);
-                r = -ENOMEM;
-                goto refuse;
+                return -ENOMEM;
         }
-        d->n_allocs++;
-        dlist_add_tail(&c->allocs, &a->req_link);
+        rq->fds[0] = -1; /* ours from here on */
+        n_allocs++;
+        dlist_add_tail(&c->held[allocs_kind], &a->req_link);
         quota_charge(a->user, QUOTA_PENDING, 1);
         a->pending_charged = true;
         if (bytes) {
@@ -294,129 +219,66 @@ int alloc_handle_alloc(client *c, const ctl_msg *m, int *reply_fd) {
                 a->bytes = bytes;
                 a->bytes_kind = bytes_kind;
         }
-        if (loop_io_add(d->loop, &a->io, fd, EPOLLIN, alloc_on_reply) < 0 ||
+        if (loop_io_add(d->loop, &a->io, a->reply, EPOLLIN, alloc_on_reply) < 0 ||
             (timeout_ms > 0 &&
              loop_timer_arm(d->loop, &a->timer, now_ns() + (uint64_t)timeout_ms * 1000000u) < 0)) {
                 alloc_free(a);
-                client_reply_error(c, m->seq, -ENOMEM);
-                return 0;
-        }
-        log_debug("alloc %llu: %s by pid %d, timeout %d ms", (unsigned long long)a->node.id, a->name,
-                  (int)c->cred.pid, timeout_ms);
-
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b) {
-                alloc_free(a);
                 return -ENOMEM;
         }
-        ctl_begin(b, CTL_OK, m->seq);
-        ctl_put_u64(b, CTL_A_ALLOC_ID, a->node.id);
-        r = client_send(c, b, NULL, 0);
-        free(b);
+        log_debug("alloc %llu: %s by pid %d, role %u, timeout %d ms", (unsigned long long)a->node.id,
+                  a->name, (int)c->cred.pid, role, timeout_ms);
+
+        ctl_put_u64(rq->reply, CTL_A_ALLOC_ID, a->node.id);
         /* If the OK could not go out the client is being dropped, which
          * withdraws a; otherwise find it a target now. */
-        if (r == 0)
+        if (request_reply_now(rq) == 0)
                 alloc_dispatch(a);
         return 0;
-
-refuse:
-        safe_close(fd);
-        client_reply_error(c, m->seq, r);
-        return 0;
-violation:
-        safe_close(fd);
-        return -EBADMSG;
 }
 
-/* The common part of ACCEPT and REFUSE: find the request req_id pending on
- * the client's registration reg_id. Returns 0 and *ret, or a negative errno
- * to reply, or -EBADMSG for a protocol violation. */
-static int alloc_lookup_decision(client *c, const ctl_msg *m, reg **ret_reg, alloc **ret) {
-        uint64_t reg_id, req_id;
-        int r = ctl_get_u64(m, CTL_A_REG_ID, &reg_id);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0)
-                return -EINVAL;
-        r = ctl_get_u64(m, CTL_A_REQ_ID, &req_id);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0)
-                return -EINVAL;
-        reg *g = reg_find(c->d, reg_id);
-        /* The owner, or a process of the same user holding the registration's
-         * socket (a worker forked after ipcf_register: the prefork pattern;
-         * one user is one trust domain). The flow side goes to the decider. */
-        if (!g || (g->owner != c && g->owner->cred.uid != c->cred.uid))
-                return -ENOENT;
-        alloc *a = alloc_find(c->d, req_id);
-        if (!a || a->target != g || a->state != ALLOC_PENDING)
-                return reg_tomb_has(g, req_id) ? -ECANCELED : -ENOENT;
-        *ret_reg = g;
-        *ret = a;
-        return 0;
-}
-
-int alloc_handle_accept(client *c, const ctl_msg *m) {
-        reg *g;
-        alloc *a;
-        int r = alloc_lookup_decision(c, m, &g, &a);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
-        r = alloc_accept(a, g, c, c->fd, m->seq);
-        if (r < 0)
-                client_reply_error(c, m->seq, r);
-        return 0;
-}
-
-/* Accept a (pending on g) for client c, whose FLOW goes to sock (its
- * connection with the ACCEPT's seq, or an inbox's registration socket with
- * seq 0). Returns 0 when the flow is made and both FLOWs are sent (or the
- * acceptor's failed: it is then dropped like any dead client), or a negative
- * errno for the acceptor, with a untouched (still pending) except for
- * -ECANCELED (a is gone). */
-static int alloc_accept(alloc *a, reg *g, client *c, int sock, uint32_t seq) {
-        ipcfd *d = c->d;
+int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos) {
+        ipcfd *d = a->d;
+        flow_layout layout = a->layout;
         flow *f;
         int r;
+        if (qos && flow_layout_for(qos, &layout) < 0)
+                return -EINVAL;
         /* Each side is charged to its holder's uid. The acceptor's own quota
-         * (or the global cap) refuses the ACCEPT; the request stays pending. */
-        bool same = a->user == c->user;
-        if (d->n_flows >= d->caps.flows || quota_check(c->user, QUOTA_FLOWS, same ? 2 : 1) < 0)
+         * (or the global cap) refuses the acceptance; a stays as it was. */
+        bool same = a->user == end->user;
+        if (!flow_room(d) || (end->user && quota_check(end->user, QUOTA_FLOWS, same ? 2 : 1) < 0))
                 return -EDQUOT;
         /* The requester was checked at ALLOC but may have made other flows
          * since: then it is the allocation that fails (EDQUOT), and for the
          * acceptor the request is simply gone (ECANCELED: ipcf_accept()
          * takes the next one). */
         if (!same && quota_check(a->user, QUOTA_FLOWS, 1) < 0) {
-                dlist_del(&a->target_link);
-                g->pending--;
-                a->target = NULL;
+                alloc_unhold(a);
                 alloc_fail(a, -EDQUOT, NULL, 0);
                 return -ECANCELED;
         }
-        r = flow_new(d, a->name, &a->qos, &a->layout, &f);
+        r = flow_new(d, a->name, qos ? qos : &a->qos, &layout, &f);
         if (r < 0)
                 return r;
-        flow_side_attach(f, 0, a->requester, &a->cred, a->prog, a->user);
-        flow_side_attach(f, 1, c, &c->cred, c->prog, c->user);
-        f->reg_id = g->node.id;
-        g->flows++;
-        /* The unbounded-bytes charge moves from the request to the flow. */
+        flow_end_spec req;
+        client_end(&req, a->requester, NULL);
+        flow_side_attach(f, 0, &req);
+        flow_side_attach(f, 1, end);
+        if (end->ops->open && (r = end->ops->open(f, 1, end->arg)) < 0) {
+                flow_free(f);
+                return r;
+        }
+        /* The shared-memory charge moves from the request to the flow. */
         if (a->bytes) {
                 f->bytes_user = user_ref(a->user);
                 f->bytes = a->bytes;
                 f->bytes_kind = a->bytes_kind;
                 a->bytes = 0;
         }
-        /* Decided: no longer pending on g. */
-        dlist_del(&a->target_link);
-        g->pending--;
-        a->target = NULL;
+        /* Decided: no longer the resolver's. */
+        alloc_unhold(a);
 
-        r = flow_send(f, 0, a->reply, a->seq, NULL);
+        r = flow_send(f, 0, a->reply, a->seq);
         if (r < 0) {
                 /* The requester's reply socket is gone: it gave up first. */
                 log_debug("alloc %llu: requester gone at accept (%s)", (unsigned long long)a->node.id,
@@ -430,36 +292,15 @@ static int alloc_accept(alloc *a, reg *g, client *c, int sock, uint32_t seq) {
         a->state = ALLOC_HANDOVER;
         a->flow_id = f->node.id;
         loop_timer_arm(d->loop, &a->timer, now_ns() + HANDOVER_GUARD_NS);
-        log_debug("flow %llu: %s, pid %d -> pid %d, %llu bytes", (unsigned long long)f->node.id,
-                  f->name, (int)a->cred.pid, (int)c->cred.pid, (unsigned long long)f->layout.total);
+        log_debug("flow %llu: %s, pid %d -> %s end pid %d, %llu bytes", (unsigned long long)f->node.id,
+                  f->name, (int)a->cred.pid, end->ops->kind, (int)end->cred->pid,
+                  (unsigned long long)f->layout.total);
 
-        /* If this fails c is dropped after this request, and its side ends
-         * with PEER_DIED like any death. */
-        flow_send(f, 1, sock, seq, sock == c->fd ? c : NULL);
+        /* If this fails, the acceptor's end deals with it (a client that
+         * cannot be written to is dropped, and its side ends as a death). */
+        if (end->ops->deliver)
+                end->ops->deliver(f, 1, end->arg);
         flow_handed_out(f);
-        return 0;
-}
-
-int alloc_handle_refuse(client *c, const ctl_msg *m) {
-        reg *g;
-        alloc *a;
-        const char *reason = NULL;
-        char cut[IPCF_REASON_MAX + 1];
-        int r = alloc_lookup_decision(c, m, &g, &a);
-        if (r == -EBADMSG)
-                return r;
-        int rr = ctl_get_str(m, CTL_A_REASON, CTL_MSG_MAX, &reason);
-        if (rr == -EBADMSG)
-                return rr;
-        if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
-        str_copy(cut, rr == 0 ? reason : "", sizeof(cut));
-        /* Decided: detach from g without a tombstone. */
-        dlist_del(&a->target_link);
-        g->pending--;
-        a->target = NULL;
-        alloc_fail(a, -ECONNREFUSED, cut, IPCF_END_REFUSED);
-        client_reply_ok(c, m->seq);
         return 0;
 }
 
@@ -511,12 +352,28 @@ static void alloc_on_timer(loop_timer *t) {
         alloc_fail(a, -ETIMEDOUT, NULL, 0);
 }
 
-void alloc_client_gone(client *c) {
-        dlist_for_each_safe(pos, tmp, &c->allocs)
+/* The requester is gone: withdraw every alloc it asked for. */
+static void alloc_on_client_gone(ipcfd *d, const observe_ev *ev) {
+        dlist_for_each_safe(pos, tmp, &ev->client->held[allocs_kind])
                 alloc_free(dlist_entry(pos, alloc, req_link));
 }
 
 void alloc_free_all(ipcfd *d) {
-        dlist_for_each(pos, &d->clients)
-                alloc_client_gone(dlist_entry(pos, client, link));
+        dlist_for_each(pos, &d->clients) {
+                client *c = dlist_entry(pos, client, link);
+                dlist_for_each_safe(p2, t2, &c->held[allocs_kind])
+                        alloc_free(dlist_entry(p2, alloc, req_link));
+        }
+        idmap_deinit(&alloc_ids);
+}
+
+int alloc_init(ipcfd *d) {
+        static const method methods[] = { { CTL_ALLOC, alloc_on_alloc } };
+        int r = allocs_kind = client_hold_kind(d, "allocations");
+        if (r < 0)
+                return r;
+        r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        if (r < 0)
+                return r;
+        return observe(d, OBSERVE_CLIENT_GONE, alloc_on_client_gone);
 }

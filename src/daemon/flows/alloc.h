@@ -1,21 +1,27 @@
 /*
  * alloc.h — the allocation pipeline: from ALLOC to the one final message on
- * the requester's reply socket.
+ * the requester's reply socket. It knows no way of finding a name: it asks
+ * the resolvers (resolve.h), in their order, and one of them takes the
+ * allocation and later accepts it into a flow with an end of its choosing
+ * (alloc_accept) or fails it (alloc_fail).
  *
  * STATE MACHINE of an `alloc` (docs/DAEMON.md has the picture):
  *
- *   ALLOC ok ─► dispatch ─┬─► PENDING (REQUEST sent to a reg) ─┬─ ACCEPT ─► HANDOVER
- *                         ├─► WAIT_ACT (activation running) ───┘  REFUSE ─► ERROR ECONNREFUSED
- *                         └─► ERROR (ENOENT, EBUSY, ENOEXEC)
- *   PENDING/WAIT_ACT: timer ─► ERROR ETIMEDOUT; requester gone ─► withdrawn;
- *                     target reg gone ─► re-dispatch, else ERROR ECONNREFUSED.
+ *   ALLOC ok ─► resolvers ─┬─► accepted at once (an inbox, the broker) ─► HANDOVER
+ *                          ├─► HELD by a resolver (a registration deciding, an
+ *                          │   activation running) ─► accepted ─► HANDOVER,
+ *                          │                          or failed ─► ERROR
+ *                          └─► ERROR (the first resolver's error, else ENOENT)
+ *   NEW/HELD: timer ─► ERROR ETIMEDOUT; requester gone ─► withdrawn.
  *   HANDOVER: FLOW sent on the reply socket; CTL_OK back ─► done;
  *             hang-up without OK ─► the allocator gave up: end[0] = DEALLOC.
  *
  * Exactly one outcome message (FLOW or ERROR) is ever written to the reply
  * socket; then the daemon closes it (after the handover OK for FLOW).
  * INVARIANT: an alloc holds a QUOTA_PENDING charge until its outcome, and
- * its unbounded-bytes charge until handed to the flow or failed.
+ * its shared-memory charge until handed to the flow or failed; an alloc is
+ * held by at most one resolver (alloc_hold), which is told when it goes
+ * (resolver.release).
  */
 #pragma once
 
@@ -24,18 +30,16 @@
 #include "common/ctl.h"
 #include "common/ring.h"
 #include "daemon/core/ipcfd.h"
+#include "daemon/flows/flow.h"
 
 struct client;
-struct reg;
-struct flow;
+struct resolver;
 struct user;
-struct activation;
 
 enum alloc_state {
-        ALLOC_NEW,
-        ALLOC_WAIT_ACT,
-        ALLOC_PENDING,
-        ALLOC_HANDOVER,
+        ALLOC_NEW,        /* being resolved */
+        ALLOC_HELD,       /* a resolver holds it (alloc_hold) */
+        ALLOC_HANDOVER,   /* the flow is made; waiting for the requester's OK */
 };
 
 typedef struct alloc {
@@ -43,7 +47,7 @@ typedef struct alloc {
         ipcfd *d;
         enum alloc_state state;
         struct client *requester;      /* NULL once detached (handover only) */
-        struct dlist req_link;         /* client.allocs */
+        struct dlist req_link;         /* the requester's held list of allocations */
         cred cred;                     /* the requester's */
         char prog[IPCF_NAME_MAX + 1];  /* the requester's program name */
         struct user *user;             /* the requester's: charged PENDING, BYTES */
@@ -58,28 +62,48 @@ typedef struct alloc {
         int reply;                     /* the reply socket */
         loop_io io;
         loop_timer timer;              /* TIMEOUT_MS; handover guard */
-        struct reg *target;            /* PENDING: the reg deciding */
-        struct dlist target_link;      /* reg.pending_allocs */
-        struct activation *act;        /* WAIT_ACT */
-        struct dlist act_link;         /* activation.waiting */
+        const struct resolver *held_by;/* HELD: the resolver holding it */
+        void *holder;                  /* HELD: the resolver's object (a reg, an activation) */
+        struct dlist hold_link;        /* HELD: in the holder's list */
         uint64_t flow_id;              /* HANDOVER: the flow handed over */
 } alloc;
 
-/* Takes the reply socket *reply_fd in every case (sets it to -1). */
-int alloc_handle_alloc(struct client *c, const ctl_msg *m, int *reply_fd);
-int alloc_handle_accept(struct client *c, const ctl_msg *m);
-int alloc_handle_refuse(struct client *c, const ctl_msg *m);
+/* The allocation with id (a REQ_ID), or NULL. */
+alloc *alloc_find(ipcfd *d, uint64_t id);
 
-/* Send a to a registration of its name (without activation) — used when the
- * activation it waited for registered the name, or its target went away.
- * If none can take it: fail with err/reason/end_code (err < 0). */
-void alloc_redispatch(alloc *a, int err, const char *reason, uint32_t end_code);
+/* A resolver takes a: it decides later (a REQUEST is out, a program starts).
+ * holder is the resolver's object, list where a is linked (may be NULL). */
+void alloc_hold(alloc *a, const struct resolver *r, void *holder, struct dlist *list);
+/* a leaves its resolver without going away (decided, or to be resolved
+ * again): unlinked, resolver.release(a, false) called. No-op if not held. */
+void alloc_unhold(alloc *a);
 
-/* Fail a with err (< 0), optional reason and end code: the ERROR outcome. */
+/* Accept a into a flow whose side 1 is end (side 0 is the requester's client
+ * end; its FLOW goes on the reply socket). qos, if not NULL, replaces the
+ * requested qos (a normalised one the acceptor's terms made, e.g. the
+ * broker's). Checks the flow cap and the quota of end->user (2 if it is the
+ * requester's user), and the requester's own flow quota again.
+ * Returns 0: the flow is made, both ends have it, a is in HANDOVER (and no
+ * longer held). -ECANCELED: a is gone (the requester gave up, or went over
+ * its quota: then it failed with EDQUOT) — nothing to do for a any more.
+ * Other -errno (-EDQUOT for the acceptor, -EINVAL, -EMFILE, an end's open
+ * error): nothing changed, a is as it was (still held if it was). */
+int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos);
+
+/* Fail a with err (< 0), optional reason and end code: the ERROR outcome.
+ * a is gone afterwards. */
 void alloc_fail(alloc *a, int err, const char *reason, uint32_t end_code);
 
-/* The requester is gone: withdraw every alloc of c. */
-void alloc_client_gone(struct client *c);
+/* Ask the resolvers ranked before upto (NULL: all) for a, as at its ALLOC.
+ * Returns as resolver.resolve does: RESOLVE_NEXT if none took it (a is the
+ * caller's to fail), 0 if one took it, or a resolver's -errno (a is the
+ * caller's to fail). */
+int alloc_resolve(alloc *a, const struct resolver *upto);
 
+/* The flows module's part for allocations (its init): ALLOC, withdrawal on
+ * OBSERVE_CLIENT_GONE. */
+int alloc_init(ipcfd *d);
 /* Release every alloc (daemon shutdown): nothing is sent. */
 void alloc_free_all(ipcfd *d);
+/* Allocations in progress. */
+size_t alloc_count(void);

@@ -1,6 +1,6 @@
 /*
- * broker.c — daemon-owned flow sides: accept, produce, consume, wake (see
- * broker.h for the protocol and its invariants).
+ * broker.c — the daemon end of flows: accept, produce, consume, wake (see
+ * broker.h for the protocol and its invariants), and its flow-end ops.
  *
  * Who may call: the mailbox and multicast modules, from the daemon's loop.
  * Every function returns at once; the callback (bport.fn) runs from the
@@ -19,10 +19,9 @@
 #include "common/modelwire.h"
 #include "common/util.h"
 #include "common/wake.h"
-#include "daemon/core/client.h"
-#include "daemon/flows/flow.h"
 #include "daemon/core/log.h"
-#include "daemon/core/quota.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/flows/flow.h"
 
 /* Broker flows alive (bounded by BROKER_FLOWS_MAX: each maps its region).
  * One daemon per process, so a file-level count is the daemon's. */
@@ -63,54 +62,10 @@ static void bport_on_kick(loop_timer *t) {
                 b->fn(b);
 }
 
-/* Send OK to the ALLOC on the control connection (the library waits for it
- * before it reads the reply socket). */
-static int bport_ok(client *c, uint32_t seq, uint64_t id) {
-        ctl_builder *bd = malloc(sizeof(*bd));
-        if (!bd)
-                return -ENOMEM;
-        ctl_begin(bd, CTL_OK, seq);
-        ctl_put_u64(bd, CTL_A_ALLOC_ID, id);
-        int r = client_send(c, bd, NULL, 0);
-        free(bd);
-        return r;
-}
-
-/* The library's ipcf_alloc() waits for OK on its connection, then for the
- * outcome on the reply socket: a refusal is both, like alloc_fail(). */
-void bport_refuse(client *c, uint32_t seq, int *reply_fd, int err, const char *reason) {
-        int fd = *reply_fd;
-        *reply_fd = -1;
-        if (bport_ok(c, seq, ipcfd_new_id(c->d)) == 0) {
-                ctl_builder *bd = malloc(sizeof(*bd));
-                if (bd) {
-                        ctl_begin(bd, CTL_ERROR, seq);
-                        ctl_put_u32(bd, CTL_A_ERRNO, (uint32_t)-err);
-                        if (reason) {
-                                ctl_put_str(bd, CTL_A_REASON, reason);
-                                ctl_put_u32(bd, CTL_A_END_CODE, IPCF_END_REFUSED);
-                        }
-                        if (ctl_end(bd) >= 0)
-                                (void)ctl_send(fd, bd, NULL, 0);
-                        free(bd);
-                }
-        }
-        safe_close(fd);
-}
-
-/* Make the flow, keep side 1, hand side 0 out (see broker.h). Order matters:
- * the whole region is mapped and both watches are in place before the client
- * can write (it has no fds until flow_send), and the memfd is dropped only
- * after our mapping exists. */
-int bport_accept(ipcfd *d, client *c, const char *name, const ipcf_qos *want, uint32_t max_msg,
-                 int *reply_fd, uint32_t seq, bport_fn fn, void *owner, bport **ret) {
+/* The broker's terms for a requested qos (see bport_accept). */
+static int bport_terms(const ipcf_qos *want, uint32_t max_msg, ipcf_qos *ret) {
         ipcf_qos q = *want;
         flow_layout l;
-        flow *f = NULL;
-        int r;
-
-        /* The broker's terms: bounded message queues it can map. The full
-         * policy stays the client's (it acts in the client's library). */
         q.capacity = IPCF_CAPACITY_BOUNDED;
         q.mode = IPCF_MODE_MESSAGE;
         q.max_msg_size = max_msg + (uint32_t)sizeof(struct mw_hdr);
@@ -118,94 +73,106 @@ int bport_accept(ipcfd *d, client *c, const char *name, const ipcf_qos *want, ui
                 q.max_bytes = MW_RING_MAX;
         if (q.max_bytes < 4 * ring_rec_size(q.max_msg_size))
                 q.max_bytes = 4 * ring_rec_size(q.max_msg_size);
-        if (ctl_qos_normalize(&q) < 0 || flow_layout_for(&q, &l) < 0) {
-                bport_refuse(c, seq, reply_fd, -EINVAL, NULL);
+        if (ctl_qos_normalize(&q) < 0 || flow_layout_for(&q, &l) < 0)
                 return -EINVAL;
-        }
-        if (n_bports >= BROKER_FLOWS_MAX || d->n_flows >= d->caps.flows ||
-            quota_check(c->user, QUOTA_FLOWS, 1) < 0) {
-                bport_refuse(c, seq, reply_fd, -EDQUOT, NULL);
-                return -EDQUOT;
-        }
-        bport *b = calloc(1, sizeof(*b));
-        if (!b) {
-                bport_refuse(c, seq, reply_fd, -ENOMEM, NULL);
-                return -ENOMEM;
-        }
-        r = flow_new(d, name, &q, &l, &f);
-        if (r < 0)
-                goto fail;
-        b->mem = mmap(NULL, l.total, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem.memfd, 0);
+        *ret = q;
+        return 0;
+}
+
+/* ops->open: before the client has its FLOW (it cannot write yet), map the
+ * whole region, take our ears out of the flow (ours alone from here on: the
+ * flow drops the rest when handed out) and watch them. */
+static int bport_open(flow *f, int idx, void *arg) {
+        bport *b = arg;
+        ipcfd *d = f->d;
+        const flow_layout *l = &f->layout;
+        b->mem = mmap(NULL, l->total, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem.memfd, 0);
         if (b->mem == MAP_FAILED) {
-                r = -errno;
                 b->mem = NULL;
-                goto fail;
+                return -errno;
         }
-        b->d = d;
         b->f = f;
         b->flow_id = f->node.id;
-        b->map_len = l.total;
-        b->qos = q;
-        b->fn = fn;
-        b->owner = owner;
-        b->peer = c->cred;
-        str_copy(b->peer_prog, c->prog, sizeof(b->peer_prog));
-        dlist_init(&b->link);
-        ring_prod_init(&b->prod, flow_ctl_of(b->mem, 1), flow_data_of(b->mem, &l, 1), l.ring_size, &q);
-        ring_cons_init(&b->cons, flow_ctl_of(b->mem, 0), flow_data_of(b->mem, &l, 0), l.ring_size, &q);
-        /* Our ears are ours alone from here on (the flow drops the rest). */
+        b->map_len = l->total;
+        b->qos = f->qos;
+        ring_prod_init(&b->prod, flow_ctl_of(b->mem, 1), flow_data_of(b->mem, l, 1), l->ring_size, &b->qos);
+        ring_cons_init(&b->cons, flow_ctl_of(b->mem, 0), flow_data_of(b->mem, l, 0), l->ring_size, &b->qos);
         b->ear_rx = f->mem.ear[FLOW_WAKE_RX1];
         b->ear_tx = f->mem.ear[FLOW_WAKE_TX1];
         f->mem.ear[FLOW_WAKE_RX1] = f->mem.ear[FLOW_WAKE_TX1] = -1;
         b->peer_rx = f->mem.bell[FLOW_WAKE_RX0];
         b->peer_tx = f->mem.bell[FLOW_WAKE_TX0];
-        b->rx_io.fd = b->tx_io.fd = -1;
-        loop_timer_init(&b->kick, bport_on_kick);
-        if (loop_io_add(d->loop, &b->rx_io, b->ear_rx, EPOLLIN, bport_on_rx) < 0 ||
-            loop_io_add(d->loop, &b->tx_io, b->ear_tx, EPOLLIN, bport_on_tx) < 0) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        cred me = { .pid = d->pid, .uid = d->uid, .gid = d->gid };
-        flow_side_attach(f, 0, c, &c->cred, c->prog, c->user);
-        flow_side_attach(f, 1, NULL, &me, "ipcfd", NULL);
-
-        r = bport_ok(c, seq, f->node.id);
-        if (r == 0)
-                r = flow_send(f, 0, *reply_fd, seq, NULL);
-        *reply_fd = safe_close(*reply_fd);
-        flow_handed_out(f);
         n_bports++;
+        if (loop_io_add(d->loop, &b->rx_io, b->ear_rx, EPOLLIN, bport_on_rx) < 0 ||
+            loop_io_add(d->loop, &b->tx_io, b->ear_tx, EPOLLIN, bport_on_tx) < 0)
+                return -ENOMEM; /* the flow is freed: bport_closed() undoes the rest */
+        return 0;
+}
+
+/* ops->deliver: the client has its FLOW and waits for data from its first
+ * call: make sure it would be woken (our consumer side starts armed). */
+static void bport_deliver(flow *f, int idx, void *arg) {
+        bport *b = arg;
+        bport_arm_rx(b);
+        log_debug("broker: flow %llu to %s by pid %d", (unsigned long long)b->flow_id, f->name,
+                  (int)b->peer.pid);
+}
+
+/* ops->closed: stop watching, close our ears and unmap before the side
+ * closes — closing our side may free the flow (its bells) if the client's
+ * is closed already. The bport stays allocated (its owner frees it) and
+ * reads as ended. */
+static void bport_closed(flow *f, int idx) {
+        bport *b = f->side[idx].holder;
+        if (!b->f)
+                return;
+        b->f = NULL;
+        loop_io_del(b->d->loop, &b->rx_io);
+        loop_io_del(b->d->loop, &b->tx_io);
+        loop_timer_cancel(b->d->loop, &b->kick);
+        b->ear_rx = safe_close(b->ear_rx);
+        b->ear_tx = safe_close(b->ear_tx);
+        if (b->mem)
+                munmap(b->mem, b->map_len);
+        b->mem = NULL;
+        n_bports--;
+}
+
+static const flow_end_ops daemon_end_ops = {
+        .kind = "daemon",
+        .open = bport_open,
+        .deliver = bport_deliver,
+        .closed = bport_closed,
+};
+
+int bport_accept(alloc *a, uint32_t max_msg, bport_fn fn, void *owner, bport **ret) {
+        ipcfd *d = a->d;
+        ipcf_qos q;
+        if (bport_terms(&a->qos, max_msg, &q) < 0)
+                return -EINVAL;
+        if (n_bports >= BROKER_FLOWS_MAX)
+                return -EDQUOT;
+        bport *b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->d = d;
+        b->fn = fn;
+        b->owner = owner;
+        b->peer = a->cred;
+        str_copy(b->peer_prog, a->prog, sizeof(b->peer_prog));
+        b->rx_io.fd = b->tx_io.fd = -1;
+        b->ear_rx = b->ear_tx = -1;
+        loop_timer_init(&b->kick, bport_on_kick);
+        dlist_init(&b->link);
+        cred me = { .pid = d->pid, .uid = d->uid, .gid = d->gid };
+        flow_end_spec e = { .ops = &daemon_end_ops, .holder = b, .cred = &me, .prog = "ipcfd", .arg = b };
+        int r = alloc_accept(a, &e, &q);
         if (r < 0) {
-                /* The client gave up or is being dropped: its side ends like
-                 * any death; ours with it. */
-                flow_side_end(f, 0, IPCF_END_DEALLOC, "requester gave up", true);
-                bport_free(b);
+                free(b); /* never live: a failed open or a freed flow closed it */
                 return r;
         }
-        /* The client waits for data from its first call: make sure it would
-         * be woken (our consumer side starts armed). */
-        bport_arm_rx(b);
-        log_debug("broker: flow %llu to %s by pid %d", (unsigned long long)b->flow_id, name,
-                  (int)c->cred.pid);
         *ret = b;
         return 0;
-
-fail:
-        if (b->rx_io.fd >= 0)
-                loop_io_del(d->loop, &b->rx_io);
-        if (b->tx_io.fd >= 0)
-                loop_io_del(d->loop, &b->tx_io);
-        if (b->mem) {
-                safe_close(b->ear_rx);
-                safe_close(b->ear_tx);
-                munmap(b->mem, l.total);
-        }
-        if (f)
-                flow_free(f);
-        free(b);
-        bport_refuse(c, seq, reply_fd, r, NULL);
-        return r;
 }
 
 /* The consumer half (ring 0): the same validated reads a library port does. */
@@ -253,7 +220,7 @@ uint64_t bport_commit(bport *b, size_t n) {
 }
 
 /* The waiter's half for room: want, fence, re-check. The client's consume
- * (port_notify_space) clears tx_sleep and rings our TX eventfd. */
+ * (port_notify_space) clears tx_sleep and rings our TX ear. */
 bool bport_arm_tx(bport *b, size_t len) {
         if (!b->f)
                 return false;
@@ -288,22 +255,13 @@ void bport_kick(bport *b) {
                 (void)loop_timer_arm(b->d->loop, &b->kick, now_ns());
 }
 
-/* Stop watching, close our ears and unmap before the side closes: closing
- * our side may free the flow (its bells) if the client's is closed already. At shutdown
- * nobody is told anything (flows live on in their processes). */
+/* At shutdown nobody is told anything (flows live on in their processes).
+ * Either way the side's closing runs bport_closed() (unwatch, close our
+ * ears, unmap). */
 void bport_end(bport *b, uint32_t code, const char *reason) {
         if (!b || !b->f)
                 return;
         flow *f = b->f;
-        b->f = NULL;
-        loop_io_del(b->d->loop, &b->rx_io);
-        loop_io_del(b->d->loop, &b->tx_io);
-        loop_timer_cancel(b->d->loop, &b->kick);
-        b->ear_rx = safe_close(b->ear_rx);
-        b->ear_tx = safe_close(b->ear_tx);
-        munmap(b->mem, b->map_len);
-        b->mem = NULL;
-        n_bports--;
         if (b->d->shutdown)
                 flow_side_close(f, 1);
         else

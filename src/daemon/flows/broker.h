@@ -1,12 +1,15 @@
 /*
- * broker.h — flows whose side 1 the daemon holds itself (the broker side of
- * a mailbox or multicast flow; docs/MODELS.md).
+ * broker.h — the daemon end of a flow (flow.h, ENDS): side 1 held by the
+ * daemon itself, as the broker of a mailbox or multicast group
+ * (docs/MODELS.md).
  *
- * A client allocates a flow to a mailbox or group name with a ROLE in its
- * qos; the daemon makes the flow (flow.c), hands side 0 to the client and
- * keeps side 1: it maps the whole region, consumes ring 0 (client -> daemon)
- * and produces on ring 1 (daemon -> client) with src/common/ring.c, exactly as
- * a library port would, following the wake-up handshake of src/lib/core/wait.c:
+ * A client allocates a flow to a mailbox or group name with a ROLE; the
+ * resolver of those names (models/models.c) accepts it with bport_accept():
+ * the flow is made (alloc.c, flow.c), side 0 goes to the client and the
+ * daemon keeps side 1: it maps the whole region, consumes ring 0 (client ->
+ * daemon) and produces on ring 1 (daemon -> client) with src/common/ring.c,
+ * exactly as a library port would, following the wake-up handshake of
+ * src/lib/core/wait.c:
  *
  *   after producing:  if (load(rx_sleep) && exchange(rx_sleep, 0)) ring client rx
  *   after consuming:  if (load(tx_sleep) && exchange(tx_sleep, 0)) ring client tx
@@ -27,7 +30,13 @@
  *
  * LIFE: bport_accept() -> events -> bport_end() (the daemon ends its side:
  * the client reads what is left, then -EPIPE with the reason) -> bport_free().
- * The client's end (dealloc or death) shows as bport_peer_ended().
+ * The client's end (dealloc, death, a hung-up channel) shows as
+ * bport_peer_ended(): the daemon end learns of it through its ears, whose
+ * bells flow_side_end() rings (it has no peer_ended op).
+ *
+ * AS A FLOW END (ops in broker.c): open maps the region, takes its ears and
+ * watches them before the client has its FLOW; deliver arms the consumer;
+ * closed unwatches, closes the ears and unmaps before the flow can be freed.
  */
 #pragma once
 
@@ -37,7 +46,7 @@
 #include "common/ring.h"
 #include "daemon/core/ipcfd.h"
 
-struct client;
+struct alloc;
 struct flow;
 struct bport;
 
@@ -53,7 +62,7 @@ typedef struct bport {
         ipcf_qos qos;
         ring_prod prod;                /* ring 1: daemon -> client */
         ring_cons cons;                /* ring 0: client -> daemon */
-        int ear_rx, ear_tx;            /* ours (taken from the flow; closed by bport_end) */
+        int ear_rx, ear_tx;            /* ours (taken from the flow; closed with our side) */
         int peer_rx, peer_tx;          /* the client's bells (borrowed from the flow) */
         loop_io rx_io, tx_io;
         loop_timer kick;               /* bport_kick(): the callback again, after the batch */
@@ -66,19 +75,14 @@ typedef struct bport {
         bool hung_up;                  /* the client shut a wake-up channel down */
 } bport;
 
-/* Accept an allocation by client c to name with qos (normalised; the broker
- * bounds it: BOUNDED, MESSAGE, ring <= MW_RING_MAX, max_msg_size <= max_msg).
- * Replies OK to the ALLOC (seq) on c's connection and FLOW on reply_fd, which
- * it takes in every case (*reply_fd = -1). On failure it sends ERROR err on
- * the reply socket itself and returns the error (< 0); the caller only cleans
- * up. Returns 0 and *ret on success. */
-int bport_accept(ipcfd *d, struct client *c, const char *name, const ipcf_qos *qos,
-                 uint32_t max_msg, int *reply_fd, uint32_t seq, bport_fn fn, void *owner,
-                 bport **ret);
-
-/* Refuse an allocation on the reply socket (OK on the connection first):
- * err < 0, reason may be NULL. Takes *reply_fd. */
-void bport_refuse(struct client *c, uint32_t seq, int *reply_fd, int err, const char *reason);
+/* Accept allocation a into a broker flow (side 1 is this end), on the
+ * broker's terms: BOUNDED, MESSAGE, ring <= MW_RING_MAX, messages of at most
+ * max_msg bytes of payload (the full policy stays the client's: it acts in the
+ * client's library). fn(b) runs on every wake-up, b->owner = owner.
+ * Returns 0 and *ret; or as alloc_accept(): -ECANCELED (a is gone), other
+ * -errno (-EINVAL, -EDQUOT: BROKER_FLOWS_MAX; a is untouched: the caller
+ * fails it). */
+int bport_accept(struct alloc *a, uint32_t max_msg, bport_fn fn, void *owner, bport **ret);
 
 /* Incoming: the next message (length, *ret into shared memory), -EAGAIN if
  * none now, -EPROTO. */

@@ -1,24 +1,56 @@
 /*
  * flow.h — flows: the shared-memory region, its four wake-up channels and
- * its two sides.
+ * its two sides, each held by an END of some kind.
  *
- * A flow is made by ACCEPT (flow_new()) and handed to both sides with FLOW.
- * The daemon keeps a mapping of the region's header pages (the end records
- * and ring counters, the first FLOW_DATA_OFF bytes — never the data) and the
- * bells of the four wake-up channels (common/flowmem.h), so it can tell a
- * side that its peer died and can count for LIST. It is never on the data
- * path, and it never waits on or reads from a descriptor a client holds.
+ * A flow is made when an allocation is accepted (alloc.c: flow_new(), then an
+ * end attached to each side) and handed to both ends. The daemon keeps a
+ * mapping of the region's header pages (the end records and ring counters,
+ * the first FLOW_DATA_OFF bytes — never the data) and the bells of the four
+ * wake-up channels (common/flowmem.h), so it can tell a side that its peer
+ * died and can count for LIST whatever ends hold the sides. It is never on
+ * the data path (an end the daemon holds itself is, for its own side only),
+ * and it never waits on or reads from a descriptor a client holds.
  *
- * SIDES: side 0 is the allocator, side 1 the acceptor. A side is owned by a
- * client (the usual case), or in future by the daemon itself (the local end
- * of a remote flow): the flow code never needs the client, only the side's
- * identity and an owner list link. A side is OPEN until its owner
- * deallocates it, dies, or gives up during handover.
- * For a daemon-owned side: flow_new(), then flow_side_attach(f, idx, NULL,
- * identity, NULL), map f->mem.memfd whole (the engine needs the data area)
- * and take the side's ears out of f->mem before flow_handed_out(); only the
- * other side gets a FLOW message; ending it is flow_side_end() like any other
- * side.
+ * ENDS. A side is held by an end of a kind, described by its ops:
+ *   client end  (clientend.c) a process on the control socket: it gets the
+ *               FLOW message with the descriptors, its death ends the side;
+ *   daemon end  (broker.c) the daemon itself, as the broker of a mailbox or
+ *               multicast group: it maps the region whole and reads and
+ *               writes the rings;
+ *   (next)      a relay into the protocol engine for a remote host.
+ * flow.c never knows which: allocation, peer death (flow_side_end), the
+ * counters and LIST work on any end, through the ops and the side's identity.
+ *
+ * WHAT AN END IMPLEMENTS (a new kind of end goes in its own file beside
+ * clientend.c and broker.c; nothing here changes):
+ *   - an identity for its side (cred, prog: who LIST and the peer's FLOW name;
+ *     the user charged QUOTA_FLOWS, or NULL for the daemon itself);
+ *   - flow_end_ops (all optional):
+ *       open(f, idx, arg)     before the other side gets its FLOW: make the
+ *                             side ready (map f->mem.memfd, take the side's
+ *                             ears out of f->mem and watch them). 0, or
+ *                             -errno: the flow is freed, the allocation fails
+ *                             with that error;
+ *       deliver(f, idx, arg)  after the other side got its FLOW: hand the side
+ *                             out (a client end sends its FLOW); the memfd and
+ *                             the ears still in f->mem are open during the
+ *                             call, dropped after (flow_handed_out);
+ *       peer_ended(f, idx)    the other side ended (its end record is written
+ *                             and its bells rung): e.g. a relay tells the
+ *                             remote host. It runs inside flow_side_end(): it
+ *                             must not end or close sides itself;
+ *       closed(f, idx)        this side is closing (ended, deallocated, given
+ *                             up, or the flow freed): release what the end
+ *                             holds for it (unwatch, close its ears, unmap); f
+ *                             and its bells are still valid during the call;
+ *   - to end its side: flow_side_end() (an end record for the peer: dealloc,
+ *     death, protocol error), or flow_side_close() (bookkeeping only);
+ *   - to learn of its holder's death: whatever the holder is (a client's
+ *     connection: OBSERVE_CLIENT_GONE; a remote host: its association), the
+ *     end calls flow_side_end(f, idx, IPCF_END_PEER_DIED, "peer died", true).
+ *
+ * SIDES: side 0 is the allocator, side 1 the acceptor. A side is OPEN until
+ * its end ends or closes it.
  *
  * INVARIANT: a flow lives while at least one side is open; when both are
  * closed flow_side_close() frees it (unmaps, closes the bells, releases
@@ -34,15 +66,39 @@
 #include "common/ring.h"
 #include "daemon/core/ipcfd.h"
 
-struct client;
 struct user;
+struct flow;
+
+/* Flows alive at once: at most the daemon's descriptor share (each holds 4
+ * bells), and this. */
+#define FLOWS_MAX 8192
+
+typedef struct flow_end_ops {
+        const char *kind;              /* "client", "daemon": for logs */
+        int (*open)(struct flow *f, int idx, void *arg);
+        void (*deliver)(struct flow *f, int idx, void *arg);
+        void (*peer_ended)(struct flow *f, int idx);
+        void (*closed)(struct flow *f, int idx);
+} flow_end_ops;
+
+/* An end about to take a side (flow_side_attach). */
+typedef struct flow_end_spec {
+        const flow_end_ops *ops;
+        void *holder;                  /* the end's object (a client, a bport...) */
+        struct dlist *holder_list;     /* the holder's list of sides to link into, or NULL */
+        const cred *cred;              /* who holds it */
+        const char *prog;
+        struct user *user;             /* charged QUOTA_FLOWS while open; NULL: the daemon */
+        void *arg;                     /* passed to ops->open and ops->deliver */
+} flow_end_spec;
 
 typedef struct flow_side {
         struct flow *flow;
         int idx;                       /* 0 or 1 */
         bool open;
-        struct client *owner;          /* NULL: owned by the daemon, or closed */
-        struct dlist owner_link;       /* client.sides */
+        const flow_end_ops *ops;       /* the kind of end holding it (NULL: not attached) */
+        void *holder;
+        struct dlist holder_link;      /* in the holder's list, if it keeps one */
         cred cred;                     /* who holds it */
         char prog[IPCF_NAME_MAX + 1];
         struct user *user;             /* charged QUOTA_FLOWS while open */
@@ -51,17 +107,21 @@ typedef struct flow_side {
 typedef struct flow {
         struct idmap_node node;        /* node.id: FLOW_ID */
         ipcfd *d;
-        struct dlist link;             /* ipcfd.flows */
+        struct dlist link;             /* the list of every flow (flow.c) */
         char name[IPCF_NAME_MAX + 1];  /* the name it was allocated to */
         ipcf_qos qos;
         flow_layout layout;
         void *hdr;                     /* mapping of the first FLOW_DATA_OFF bytes */
         flow_mem mem;                  /* memfd and ears closed once the sides have them */
         flow_side side[2];
-        uint64_t reg_id;               /* the registration that accepted it */
         struct user *bytes_user;       /* shared-memory charge (bytes_kind) */
         uint64_t bytes;
         int bytes_kind;                /* QUOTA_BYTES or QUOTA_RING_BYTES */
+        /* Called once when the flow is reclaimed, with the cookie the
+         * acceptor's module set (a registration counts its live flows so, by
+         * its id: it may be gone by then). May be NULL. */
+        void (*on_free)(ipcfd *d, uint64_t cookie);
+        uint64_t on_free_cookie;
 } flow;
 
 /* Make a flow for a normalised qos and layout (flow_mem_make()) and map its
@@ -71,34 +131,37 @@ int flow_new(ipcfd *d, const char *name, const ipcf_qos *qos, const flow_layout 
 /* The flow with id, or NULL. */
 flow *flow_find(ipcfd *d, uint64_t id);
 
-/* Give side idx to owner (may be NULL for the daemon) with identity cr/prog,
- * charging QUOTA_FLOWS to u (a reference is taken; u may be NULL). */
-void flow_side_attach(flow *f, int idx, struct client *owner, const cred *cr, const char *prog,
-                      struct user *u);
+/* Flows alive, and the bound on them (FLOWS_MAX and the descriptor share). */
+size_t flow_count(void);
+bool flow_room(const ipcfd *d);
 
-/* Send the FLOW message for side idx on sock (seq echoed). */
-int flow_send(flow *f, int idx, int sock, uint32_t seq, struct client *as_client);
+/* Give side idx to end e, charging QUOTA_FLOWS to e->user (a reference is
+ * taken; the caller checked the quota). */
+void flow_side_attach(flow *f, int idx, const flow_end_spec *e);
 
-/* The daemon ends side idx on its owner's behalf: writes end[idx] = {code,
- * reason} in shared memory if the side has not written one, rings the other
- * side's rx and tx bells (if it wrote the record, or always with
- * ring_always: after a death), and closes the side. */
+/* The FLOW message for side idx (seq echoed) into b, and its FLOW_SIDE_FDS
+ * descriptors (borrowed from f) into fds. */
+void flow_message(flow *f, int idx, uint32_t seq, ctl_builder *b, int fds[FLOW_SIDE_FDS]);
+/* flow_message() sent on sock. Returns 0 or -errno. */
+int flow_send(flow *f, int idx, int sock, uint32_t seq);
+
+/* End side idx on its end's behalf: writes end[idx] = {code, reason} in
+ * shared memory if the side has not written one, tells observers
+ * (OBSERVE_FLOW_ENDED) and the other end (peer_ended), rings the other side's
+ * rx and tx bells (if it wrote the record, or always with ring_always:
+ * after a death), and closes the side. */
 void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool ring_always);
 
-/* Close side idx without touching shared memory (DEALLOC bookkeeping).
- * Frees the flow when both sides are closed. */
+/* Close side idx without touching shared memory (DEALLOC bookkeeping, or
+ * daemon shutdown). Frees the flow when both sides are closed. */
 void flow_side_close(flow *f, int idx);
 
 /* The sides have their descriptors: drop the memfd and the ears. */
 void flow_handed_out(flow *f);
 
-/* Destroy a flow at once, whatever its sides (creation failed half-way). */
+/* Destroy a flow at once, whatever its sides (creation failed half-way, or
+ * shutdown): open sides are closed (ops->closed) without an end record. */
 void flow_free(flow *f);
-
-int flow_handle_dealloc(struct client *c, const ctl_msg *m);
-
-/* Peer death: every open side of c ends with IPCF_END_PEER_DIED. */
-void flow_client_gone(struct client *c);
 
 /* Free every flow (daemon shutdown). */
 void flow_free_all(ipcfd *d);
@@ -107,3 +170,10 @@ void flow_free_all(ipcfd *d);
 void flow_ring_stats(const flow *f, int r, uint64_t *msgs, uint64_t *bytes, uint64_t *queued);
 /* 1 if one side has ended (shared-memory end code set, or side closed). */
 uint32_t flow_state(const flow *f);
+/* Datagrams dropped, both directions (from the ring control blocks). */
+uint64_t flow_drops(const flow *f);
+
+/* Iterate every flow in creation order (LIST). */
+#define flow_for_each(f) for (flow *f = flow_first(); f; f = flow_next(f))
+flow *flow_first(void);
+flow *flow_next(const flow *f);

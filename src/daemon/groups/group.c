@@ -60,7 +60,9 @@
 #include "common/util.h"
 #include "common/wake.h"
 #include "daemon/core/client.h"
+#include "daemon/core/dispatch.h"
 #include "daemon/core/log.h"
+#include "daemon/core/observe.h"
 #include "daemon/core/policy.h"
 #include "daemon/core/quota.h"
 
@@ -152,16 +154,6 @@ static void usage_of(uid_t uid, size_t *ret_names, uint64_t *ret_bytes) {
         *ret_bytes = b;
 }
 
-/* Is gid the primary or a supplementary group of cr (as the kernel said)? */
-static bool in_groups(const cred *cr, gid_t gid) {
-        if (cr->gid == gid)
-                return true;
-        for (unsigned i = 0; i < cr->n_groups; i++)
-                if (cr->groups[i] == gid)
-                        return true;
-        return false;
-}
-
 /* The owner's uid, root and the daemon's uid control a group. */
 static bool may_control(const client *c, const dgroup *g) {
         return client_is_privileged(c) || c->cred.uid == g->owner_uid;
@@ -176,7 +168,7 @@ static bool may_join(const client *c, const dgroup *g) {
                 if (g->allow_uids[i] == c->cred.uid)
                         return true;
         for (unsigned i = 0; i < g->n_gids; i++)
-                if (in_groups(&c->cred, g->allow_gids[i]))
+                if (cred_in_group(&c->cred, g->allow_gids[i]))
                         return true;
         for (unsigned i = 0; i < g->n_names; i++)
                 if (strcmp(g->allow_names[i], c->prog) == 0)
@@ -259,11 +251,6 @@ static void group_announce(dgroup *g) {
                 (void)wake_ring(dlist_entry(pos, member, link)->notice);
 }
 
-/* Get a name attribute: -EBADMSG malformed, -EINVAL missing or invalid. */
-static int get_name(const ctl_msg *m, const char **ret) {
-        return grpwire_parse_name(m, ret);
-}
-
 /* A new entry with the common fields set (not yet on the list). */
 static dgroup *group_alloc(client *c, const char *name, int kind) {
         dgroup *g = calloc(1, sizeof(*g));
@@ -296,26 +283,27 @@ static int check_quota(const client *c, uint64_t bytes) {
 
 /* GROUP_CREATE: a sealed memfd with an initialised control page, owned by
  * the caller's uid; the caller is not a member until it joins. */
-int group_handle_create(client *c, const ctl_msg *m) {
+static int group_on_create(request *rq) {
+        client *c = rq->c;
         grpwire_create w;
-        int r = grpwire_parse_create(m, &w);
+        int r = grpwire_parse_create(rq->m, &w);
         if (r == -EBADMSG)
-                return r;
+                return METHOD_DROP;
         if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
         /* Whole pages: the guard page after the data must start where the
          * data ends. */
         uint64_t size = round_size(w.size);
         if ((r = policy_check(c->d, w.name, POLICY_REGISTER, &c->cred)) < 0)
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
         if (group_by_name(w.name))
-                return client_reply_error(c, m->seq, -EEXIST), 0;
+                return -EEXIST;
         if ((r = check_quota(c, size)) < 0)
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
 
         dgroup *g = group_alloc(c, w.name, KIND_GROUP);
         if (!g)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
+                return -ENOMEM;
         if (w.n_names) {
                 g->allow_names = calloc(w.n_names, sizeof(*g->allow_names));
                 if (!g->allow_names) {
@@ -352,48 +340,36 @@ int group_handle_create(client *c, const ctl_msg *m) {
         n_groups++;
         log_debug("group %s: created by pid %d, %llu bytes", g->name, (int)c->cred.pid,
                   (unsigned long long)size);
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        ctl_begin(b, CTL_OK, m->seq);
-        ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
-        client_send(c, b, NULL, 0);
-        free(b);
+        ctl_put_u64(rq->reply, CTL_A_GROUP_ID, g->id);
         return 0;
 fail:
         group_free(g);
-        client_reply_error(c, m->seq, r);
-        return 0;
+        return r;
 }
 
 /* GROUP_JOIN: admit the caller by its credentials and hand it the memfd (the
  * daemon keeps it) and the ear of its own notice channel (the daemon keeps
  * the bell). */
-int group_handle_join(client *c, const ctl_msg *m) {
-        const char *name;
-        int r = get_name(m, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
+static int group_on_join(request *rq) {
+        client *c = rq->c;
+        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
+        int r;
         dgroup *g = group_by_name(name);
         if (!g || g->kind != KIND_GROUP)
-                return client_reply_error(c, m->seq, -ENOENT), 0;
+                return -ENOENT;
         if (!may_join(c, g)) {
                 log_debug("group %s: pid %d uid %u (%s) refused", g->name, (int)c->cred.pid,
                           (unsigned)c->cred.uid, c->prog);
-                return client_reply_error(c, m->seq, -EACCES), 0;
+                return -EACCES;
         }
         if (g->n_members >= GROUP_MEMBERS_MAX || n_members_all >= MEMBERS_MAX)
-                return client_reply_error(c, m->seq, -EDQUOT), 0;
+                return -EDQUOT;
         member *mb = calloc(1, sizeof(*mb));
-        ctl_builder *b = malloc(sizeof(*b));
         int sv[2]; /* bell (ours), ear (the member's) */
-        r = !mb || !b ? -ENOMEM : notice_new(&sv[0], &sv[1]);
+        r = !mb ? -ENOMEM : notice_new(&sv[0], &sv[1]);
         if (r < 0) {
                 free(mb);
-                free(b);
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
         }
         /* The member's notice: we ring the bell on every change; the member
          * polls the ear (ipcf_fd of its handle). */
@@ -409,17 +385,15 @@ int group_handle_join(client *c, const ctl_msg *m) {
         last_serial = last_serial % GRPLOCK_SERIAL_MAX + 1;
         mb->serial = last_serial;
         mb->id = grpshm_member_id(mb->slot, mb->serial);
-        ctl_begin(b, CTL_OK, m->seq);
-        ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
-        ctl_put_u64(b, CTL_A_MEMBER_ID, mb->id);
-        ctl_put_u64(b, CTL_A_SHM_SIZE, g->size);
+        ctl_put_u64(rq->reply, CTL_A_GROUP_ID, g->id);
+        ctl_put_u64(rq->reply, CTL_A_MEMBER_ID, mb->id);
+        ctl_put_u64(rq->reply, CTL_A_SHM_SIZE, g->size);
         /* In the roster before the member can take a lock. */
         atomic_store_explicit(&g->ctl->roster[mb->slot], mb->serial, memory_order_release);
         /* Counted as a member only once the reply is on its way. */
-        int fds[2] = { g->memfd, sv[1] };
-        r = client_send(c, b, fds, 2);
-        free(b);
-        close(sv[1]);
+        request_reply_fd(rq, g->memfd, false);
+        request_reply_fd(rq, sv[1], true);
+        r = request_reply_now(rq);
         if (r < 0) {
                 atomic_store_explicit(&g->ctl->roster[mb->slot], 0, memory_order_release);
                 close(mb->notice);
@@ -449,22 +423,19 @@ static member *member_find(client *c, uint64_t id) {
 }
 
 /* GROUP_EXIT: only the client that joined may end its membership. */
-int group_handle_exit(client *c, const ctl_msg *m) {
-        uint64_t id;
-        int r = ctl_get_u64(m, CTL_A_MEMBER_ID, &id);
-        if (r == -EBADMSG)
-                return r;
-        member *mb = r < 0 ? NULL : member_find(c, id);
+static int group_on_exit(request *rq) {
+        client *c = rq->c;
+        member *mb = member_find(c, ctl_arg_u64(rq->args, CTL_A_MEMBER_ID, 0));
         if (!mb)
-                return client_reply_error(c, m->seq, -ENOENT), 0;
+                return -ENOENT;
         log_debug("group %s: pid %d exited", mb->grp->name, (int)c->cred.pid);
         member_free(mb);
-        client_reply_ok(c, m->seq);
         return 0;
 }
 
 /* Peer death: every membership the client held ends at once. */
-void group_client_gone(client *c) {
+static void group_on_client_gone(ipcfd *d, const observe_ev *ev) {
+        client *c = ev->client;
         dlist_for_each_safe(gp, gt, &groups) {
                 dgroup *g = dlist_entry(gp, dgroup, link);
                 /* member_free may free g when it was dissolved: the safe
@@ -494,48 +465,33 @@ static int find_controlled(client *c, const char *name, dgroup **ret) {
 
 /* GROUP_DISSOLVE: free the name, tell every member, and forget the group
  * now if nobody maps it, else when the last member goes. */
-int group_handle_dissolve(client *c, const ctl_msg *m) {
-        const char *name;
+static int group_on_dissolve(request *rq) {
         dgroup *g = NULL;
-        int r = get_name(m, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r == 0)
-                r = find_controlled(c, name, &g);
+        int r = find_controlled(rq->c, ctl_arg_str(rq->args, CTL_A_NAME), &g);
         if (r == 0 && g->kind != KIND_GROUP)
                 r = -ENOENT;
         if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
         g->dissolved = true;
         group_announce(g);
         log_debug("group %s: dissolved (%u members still mapped)", g->name, g->n_members);
         if (g->n_members == 0)
                 group_free(g);
-        client_reply_ok(c, m->seq);
         return 0;
 }
 
 /* GROUP_RESIZE: grow the file or punch the cut part (it never shrinks:
  * sealed), publish the size and a new generation, ring every member. */
-int group_handle_resize(client *c, const ctl_msg *m) {
-        const char *name;
-        uint64_t size;
+static int group_on_resize(request *rq) {
+        uint64_t size = ctl_arg_u64(rq->args, CTL_A_SHM_SIZE, 0);
         dgroup *g = NULL;
-        int r = get_name(m, &name);
-        if (r == -EBADMSG)
-                return r;
-        uint64_t dummy;
-        if (ctl_get_u64(m, CTL_A_SHM_SIZE, &dummy) == -EBADMSG)
-                return -EBADMSG;
-        if (r == 0)
-                r = find_controlled(c, name, &g);
+        int r = find_controlled(rq->c, ctl_arg_str(rq->args, CTL_A_NAME), &g);
         if (r == 0 && g->kind != KIND_GROUP)
                 r = -ENOENT;
-        if (r == 0 && (ctl_get_u64(m, CTL_A_SHM_SIZE, &size) < 0 || size == 0 ||
-                       size > GRPSHM_SIZE_MAX))
+        if (r == 0 && (size == 0 || size > GRPSHM_SIZE_MAX))
                 r = -EINVAL;
         if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
         size = round_size(size);
         if (size > g->size) {
                 /* Bytes only: the group's name is already counted. */
@@ -543,7 +499,7 @@ int group_handle_resize(client *c, const ctl_msg *m) {
                 uint64_t used;
                 usage_of(g->owner_uid, &names, &used);
                 if (used > GROUP_BYTES_PER_USER || size - g->size > GROUP_BYTES_PER_USER - used)
-                        return client_reply_error(c, m->seq, -EDQUOT), 0;
+                        return -EDQUOT;
         }
         uint64_t total = GRPSHM_CTL_SIZE + size, old_total = GRPSHM_CTL_SIZE + g->size;
         if (total > old_total && old_total < g->file_size) {
@@ -556,7 +512,7 @@ int group_handle_resize(client *c, const ctl_msg *m) {
         }
         if (total > g->file_size) {
                 if (ftruncate(g->memfd, (off_t)total) < 0)
-                        return client_reply_error(c, m->seq, -errno), 0;
+                        return -errno;
                 g->file_size = total;
         } else if (total < g->file_size) {
                 /* The file keeps its length (sealed: nobody may shrink it);
@@ -569,7 +525,6 @@ int group_handle_resize(client *c, const ctl_msg *m) {
                   (unsigned long long)size);
         g->size = size;
         group_announce(g);
-        client_reply_ok(c, m->seq);
         return 0;
 }
 
@@ -580,41 +535,37 @@ static bool seg_allows(const client *c, const dgroup *g, unsigned want) {
         if (client_is_privileged(c))
                 return true;
         unsigned bits = c->cred.uid == g->owner_uid ? (g->mode >> 6) & 7
-                        : in_groups(&c->cred, g->owner_gid) ? (g->mode >> 3) & 7
+                        : cred_in_group(&c->cred, g->owner_gid) ? (g->mode >> 3) & 7
                                                             : g->mode & 7;
         return (bits & want) == want;
 }
 
 /* SHM_OPEN: shm_open() semantics over a daemon-held memfd: each open gets
  * a descriptor of its own with the access granted. */
-int group_handle_shm_open(client *c, const ctl_msg *m) {
-        const char *name;
-        uint32_t flags = 0, mode = 0600;
-        int r = get_name(m, &name);
-        if (r == -EBADMSG || ctl_get_u32(m, CTL_A_SHM_FLAGS, &flags) == -EBADMSG ||
-            ctl_get_u32(m, CTL_A_SHM_MODE, &mode) == -EBADMSG)
-                return -EBADMSG;
-        if (r == 0 && ((flags & ~(uint32_t)(CTL_SHM_CREAT | CTL_SHM_EXCL | CTL_SHM_RDWR)) ||
-                       (mode & ~0777u)))
-                r = -EINVAL;
-        if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
+static int group_on_shm_open(request *rq) {
+        client *c = rq->c;
+        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
+        uint32_t flags = ctl_arg_u32(rq->args, CTL_A_SHM_FLAGS, 0);
+        uint32_t mode = ctl_arg_u32(rq->args, CTL_A_SHM_MODE, 0600);
+        int r;
+        if ((flags & ~(uint32_t)(CTL_SHM_CREAT | CTL_SHM_EXCL | CTL_SHM_RDWR)) || (mode & ~0777u))
+                return -EINVAL;
         /* One namespace with groups: a group's name is taken for segments. */
         dgroup *g = group_by_name(name);
         if (g && g->kind != KIND_SEGMENT)
-                return client_reply_error(c, m->seq, -EEXIST), 0;
+                return -EEXIST;
         if (g && (flags & CTL_SHM_CREAT) && (flags & CTL_SHM_EXCL))
-                return client_reply_error(c, m->seq, -EEXIST), 0;
+                return -EEXIST;
         if (!g && !(flags & CTL_SHM_CREAT))
-                return client_reply_error(c, m->seq, -ENOENT), 0;
+                return -ENOENT;
         bool created = false;
         if (!g) {
                 if ((r = policy_check(c->d, name, POLICY_REGISTER, &c->cred)) < 0 ||
                     (r = check_quota(c, 0)) < 0)
-                        return client_reply_error(c, m->seq, r), 0;
+                        return r;
                 g = group_alloc(c, name, KIND_SEGMENT);
                 if (!g)
-                        return client_reply_error(c, m->seq, -ENOMEM), 0;
+                        return -ENOMEM;
                 g->mode = mode;
                 /* Unsealed: its users size it with ftruncate, as with a
                  * tmpfs file; what they touch is charged to them by the kernel. */
@@ -624,13 +575,13 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
                 if (g->memfd < 0 || fchmod(g->memfd, 0600) < 0) {
                         r = errno == ENFILE ? -EMFILE : -errno;
                         group_free(g);
-                        return client_reply_error(c, m->seq, r), 0;
+                        return r;
                 }
                 dlist_add_tail(&groups, &g->link);
                 n_groups++;
                 created = true;
         } else if (!seg_allows(c, g, (flags & CTL_SHM_RDWR) ? 6 : 4)) {
-                return client_reply_error(c, m->seq, -EACCES), 0;
+                return -EACCES;
         }
         /* Each open gets an open file description of its own, with the
          * access granted: flags and file offsets are not shared with other
@@ -644,36 +595,20 @@ int group_handle_shm_open(client *c, const ctl_msg *m) {
                 r = -errno;
                 if (created)
                         group_free(g);
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
         }
-        ctl_builder *b = malloc(sizeof(*b));
-        if (b) {
-                ctl_begin(b, CTL_OK, m->seq);
-                ctl_put_u64(b, CTL_A_GROUP_ID, g->id);
-                client_send(c, b, &fd, 1);
-                free(b);
-        } else {
-                client_reply_error(c, m->seq, -ENOMEM);
-        }
-        close(fd);
+        ctl_put_u64(rq->reply, CTL_A_GROUP_ID, g->id);
+        request_reply_fd(rq, fd, true); /* closed once sent */
         return 0;
 }
 
 /* SHM_UNLINK: the owner removes the name; open descriptors live on. */
-int group_handle_shm_unlink(client *c, const ctl_msg *m) {
-        const char *name;
-        dgroup *g = NULL;
-        int r = get_name(m, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r == 0) {
-                g = group_by_name(name);
-                r = !g || g->kind != KIND_SEGMENT ? -ENOENT : may_control(c, g) ? 0 : -EPERM;
-        }
+static int group_on_shm_unlink(request *rq) {
+        dgroup *g = group_by_name(ctl_arg_str(rq->args, CTL_A_NAME));
+        int r = !g || g->kind != KIND_SEGMENT ? -ENOENT : may_control(rq->c, g) ? 0 : -EPERM;
         if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
+                return r;
         group_free(g);
-        client_reply_ok(c, m->seq);
         return 0;
 }
 
@@ -710,24 +645,19 @@ static bool fits(const ctl_builder *b, size_t len) {
 
 /* GROUP_LIST: every visible group (LIST_SKIP paging), or with NAME one live
  * group and its members. */
-int group_handle_list(client *c, const ctl_msg *m) {
-        const char *name = NULL;
-        uint32_t skip = 0, more = 0;
-        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
-        if (r == -EBADMSG || ctl_get_u32(m, CTL_A_LIST_SKIP, &skip) == -EBADMSG)
-                return -EBADMSG;
+static int group_on_list(request *rq) {
+        client *c = rq->c;
+        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
+        uint32_t skip = ctl_arg_u32(rq->args, CTL_A_LIST_SKIP, 0), more = 0;
+        ctl_builder *b = rq->reply;
         dgroup *one = NULL;
-        if (r == 0) {
+        if (name) {
                 one = ctl_name_valid(name) ? group_by_name(name) : NULL;
                 if (!one)
-                        return client_reply_error(c, m->seq, -ENOENT), 0;
+                        return -ENOENT;
                 if (!may_see(c, one))
-                        return client_reply_error(c, m->seq, -EACCES), 0;
+                        return -EACCES;
         }
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        ctl_begin(b, CTL_OK, m->seq);
         struct ctl_group_entry_wire e;
         if (one) {
                 /* One group and its members (a member list that does not fit
@@ -768,7 +698,32 @@ int group_handle_list(client *c, const ctl_msg *m) {
                 }
         }
         ctl_put_u32(b, CTL_A_LIST_MORE, more);
-        client_send(c, b, NULL, 0);
-        free(b);
         return 0;
 }
+
+static int groups_init(ipcfd *d) {
+        static const method methods[] = {
+                { CTL_GROUP_CREATE, group_on_create },
+                { CTL_GROUP_JOIN, group_on_join },
+                { CTL_GROUP_EXIT, group_on_exit },
+                { CTL_GROUP_DISSOLVE, group_on_dissolve },
+                { CTL_GROUP_RESIZE, group_on_resize },
+                { CTL_GROUP_LIST, group_on_list },
+                { CTL_SHM_OPEN, group_on_shm_open },
+                { CTL_SHM_UNLINK, group_on_shm_unlink },
+        };
+        int r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        if (r == 0)
+                r = observe(d, OBSERVE_CLIENT_GONE, group_on_client_gone);
+        return r;
+}
+
+static void groups_dump(ipcfd *d, char *buf, size_t size) {
+        snprintf(buf, size, "%zu groups and segments, %zu members", n_groups, n_members_all);
+}
+
+const daemon_module groups_module = {
+        .name = "groups",
+        .init = groups_init,
+        .dump = groups_dump,
+};

@@ -12,24 +12,12 @@
  * BOUNDS (fixed constants, documented in GROUPS.md): names per user, bytes of
  * group data per user, members per group and in all, names in all.
  *
- * Who may call: client.c's dispatch (the handlers) and client_free()
- * (group_client_gone). Single-threaded like the rest of the daemon.
+ * Who may call: the dispatcher (its requests, registered by its module's
+ * init) and the observers of a client's death. Single-threaded like the rest
+ * of the daemon.
  */
 #pragma once
 
-#include "common/ctl.h"
+#include "daemon/core/module.h"
 
-struct client;
-
-/* Request handlers: 0, or -EBADMSG when the message breaks the protocol. */
-int group_handle_create(struct client *c, const ctl_msg *m);
-int group_handle_join(struct client *c, const ctl_msg *m);
-int group_handle_exit(struct client *c, const ctl_msg *m);
-int group_handle_dissolve(struct client *c, const ctl_msg *m);
-int group_handle_resize(struct client *c, const ctl_msg *m);
-int group_handle_list(struct client *c, const ctl_msg *m);
-int group_handle_shm_open(struct client *c, const ctl_msg *m);
-int group_handle_shm_unlink(struct client *c, const ctl_msg *m);
-
-/* The client is gone (peer death): drop its memberships. */
-void group_client_gone(struct client *c);
+extern const daemon_module groups_module;

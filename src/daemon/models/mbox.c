@@ -23,7 +23,8 @@
  *     frame and the count in its flow's end reason.
  *   - The daemon never blocks: a full ring is a wake-up armed (bport_arm_tx).
  *
- * Who may call: models.c (requests, ALLOC), broker callbacks.
+ * Who may call: the dispatcher (MBOX_CREATE, MBOX_DESTROY), models.c (its
+ * resolver: ALLOC of a mailbox role; shutdown), broker callbacks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,12 +33,14 @@
 
 #include "common/modelwire.h"
 #include "common/util.h"
-#include "daemon/flows/broker.h"
 #include "daemon/core/client.h"
-#include "daemon/flows/flow.h"
+#include "daemon/core/dispatch.h"
 #include "daemon/core/log.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/flows/broker.h"
+#include "daemon/flows/resolve.h"
+#include "daemon/models/modelmsg.h"
 #include "daemon/models/models.h"
-#include "daemon/core/policy.h"
 
 #define MBOX_DEF_MSGS 1024u
 #define MBOX_MAX_MSGS 65536u
@@ -49,15 +52,7 @@
  * never reads them loses the excess, only those). */
 #define MBOX_RCPT_MAX 4096u
 
-typedef struct mmsg {
-        struct mmsg *next;
-        uint64_t sender;              /* the sender's flow id */
-        uint64_t seq;
-        uint32_t flags;
-        uint32_t pid, uid, gid;
-        uint32_t len;
-        uint8_t data[];
-} mmsg;
+typedef model_msg mmsg;
 
 struct inflight {
         uint64_t pos;
@@ -89,10 +84,7 @@ typedef struct mend {
 } mend;
 
 struct mbox {
-        char name[IPCF_NAME_MAX + 1];
-        struct dlist link;            /* models.mboxes */
-        ipcfd *d;
-        uid_t owner;
+        model_obj obj;                /* name, owner, on the models' list */
         uint32_t flags, max_msgs, max_msg;
         uint64_t max_bytes;
         mmsg *head, *tail;            /* the FIFO */
@@ -106,20 +98,6 @@ struct mbox {
 };
 
 static void mbox_pump(mbox *mb);
-
-static mbox *mbox_find(ipcfd *d, const char *name) {
-        models *ms = d->models;
-        if (!ms)
-                return NULL;
-        dlist_for_each(pos, &ms->mboxes) {
-                mbox *mb = dlist_entry(pos, mbox, link);
-                if (strcmp(mb->name, name) == 0)
-                        return mb;
-        }
-        return NULL;
-}
-
-bool mbox_exists(ipcfd *d, const char *name) { return mbox_find(d, name) != NULL; }
 
 /* ---- the FIFO --------------------------------------------------------------- */
 
@@ -161,17 +139,6 @@ static bool fifo_full(const mbox *mb) {
 
 /* ---- frames back to a sender -------------------------------------------------- */
 
-/* Write one header-only frame; false if its ring is full. */
-static bool frame_out(bport *b, uint32_t kind, uint64_t seq, uint32_t pid) {
-        void *p;
-        if (bport_reserve(b, sizeof(struct mw_hdr), &p) < 0)
-                return false;
-        struct mw_hdr h = { .kind = kind, .seq = seq, .pid = pid };
-        memcpy(p, &h, sizeof(h));
-        bport_commit(b, sizeof(h));
-        return true;
-}
-
 /* The last frame to a sender of a destroyed mailbox: seq = its messages
  * still queued here, payload = u64 messages taken from it in all. */
 static void frame_undelivered(bport *b, uint64_t queued, uint64_t taken) {
@@ -189,7 +156,7 @@ static void frame_undelivered(bport *b, uint64_t queued, uint64_t taken) {
 static void sender_flush_rcpts(mend *s) {
         while (s->rc_n) {
                 struct rcpt *r = &s->rc[s->rc_head];
-                if (!frame_out(s->b, MW_RECEIPT, r->seq, r->pid)) {
+                if (!model_frame_put(s->b, MW_RECEIPT, r->seq, r->pid)) {
                         if (bport_arm_tx(s->b, sizeof(struct mw_hdr)))
                                 continue;
                         return;
@@ -261,18 +228,12 @@ static bool recv_retire(mend *r) {
 
 /* Write m to receiver r. 0, -EAGAIN (no room), or < 0 (r is broken). */
 static int recv_write(mend *r, mmsg *m) {
-        void *p;
-        size_t n = sizeof(struct mw_hdr) + m->len;
+        uint64_t pos;
         if (fl_grow(r) < 0)
                 return -ENOMEM;
-        int e = bport_reserve(r->b, n, &p);
+        int e = model_msg_put(r->b, m, m->seq, (r->mb->flags & IPCF_MBOX_STREAM) ? MW_F_STREAM : 0, &pos);
         if (e < 0)
                 return e;
-        struct mw_hdr h = { .kind = MW_DATA, .seq = m->seq, .pid = m->pid, .uid = m->uid, .gid = m->gid,
-                            .flags = (r->mb->flags & IPCF_MBOX_STREAM) ? MW_F_STREAM : 0 };
-        memcpy(p, &h, sizeof(h));
-        memcpy((uint8_t *)p + sizeof(h), m->data, m->len);
-        uint64_t pos = bport_commit(r->b, n);
         r->fl[(r->fl_head + r->fl_n) % r->fl_cap] = (struct inflight){ pos, m };
         r->fl_n++;
         return 0;
@@ -286,7 +247,7 @@ static void recv_drop(mend *r, const char *why) {
         for (unsigned i = r->fl_n; i-- > 0;)
                 fifo_push_front(mb, r->fl[(r->fl_head + i) % r->fl_cap].m);
         if (r->fl_n)
-                log_debug("mbox %s: receiver pid %d %s with %u unread: re-queued", mb->name,
+                log_debug("mbox %s: receiver pid %d %s with %u unread: re-queued", mb->obj.name,
                           (int)r->b->peer.pid, why, r->fl_n);
         r->fl_n = 0;
         free(r->fl);
@@ -314,32 +275,12 @@ static int sender_read(mend *s, int budget) {
         mbox *mb = s->mb;
         int n = 0;
         while (n < budget && !fifo_full(mb)) {
-                const void *p;
-                ssize_t len = bport_peek(s->b, &p);
-                if (len == -EAGAIN) {
-                        if (bport_arm_rx(s->b))
-                                continue;
-                        break;
-                }
-                if (len < (ssize_t)sizeof(struct mw_hdr))
+                mmsg *m;
+                int k = model_msg_take(s->b, mb->max_msg, &m);
+                if (k == -EPROTO)
                         return -1;
-                struct mw_hdr h;
-                memcpy(&h, p, sizeof(h));
-                size_t plen = (size_t)len - sizeof(h);
-                if (h.kind != MW_DATA || plen > mb->max_msg)
-                        return -1;
-                mmsg *m = malloc(sizeof(*m) + plen);
-                if (!m)
-                        break; /* try again on the next wake-up */
-                m->sender = s->b->flow_id;
-                m->seq = h.seq;
-                m->flags = h.flags & MW_F_RECEIPT;
-                m->pid = (uint32_t)s->b->peer.pid;
-                m->uid = s->b->peer.uid;
-                m->gid = s->b->peer.gid;
-                m->len = (uint32_t)plen;
-                memcpy(m->data, (const uint8_t *)p + sizeof(h), plen);
-                bport_consume(s->b);
+                if (k <= 0)
+                        break; /* none now (armed), or no memory: the next wake-up */
                 fifo_push(mb, m);
                 mb->msgs_in++;
                 s->taken++;
@@ -428,7 +369,7 @@ static void mbox_pump(mbox *mb) {
                         int lim = MIN(budget, 256);
                         int got = sender_read(s, lim);
                         if (got < 0) {
-                                log_debug("mbox %s: sender pid %d: bad frame", mb->name,
+                                log_debug("mbox %s: sender pid %d: bad frame", mb->obj.name,
                                           (int)s->b->peer.pid);
                                 bport_end(s->b, IPCF_END_PROTOCOL, "bad mailbox frame");
                                 sender_drop(s);
@@ -468,61 +409,41 @@ static void mbox_on_event(bport *b) {
 
 /* ---- requests ----------------------------------------------------------------- */
 
-/* MBOX_CREATE: strict options, the register policy of the name, one name
- * space with groups, the per-user and global bounds. */
-int mbox_handle_create(client *c, const ctl_msg *m) {
-        ipcfd *d = c->d;
-        const char *name;
+/* MBOX_CREATE: strict options, then what every model's creation checks. */
+static int mbox_on_create(request *rq) {
+        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
         struct ctl_mbox_opts_wire o;
-        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0 || !ctl_name_valid(name))
-                return client_reply_error(c, m->seq, -EINVAL), 0;
         memset(&o, 0, sizeof(o));
-        r = ctl_get_fixed(m, CTL_A_MBOX_OPTS, &o, sizeof(o));
-        if (r == -EBADMSG)
-                return r;
+        ctl_arg_fixed(rq->args, CTL_A_MBOX_OPTS, &o, sizeof(o));
         uint32_t flags = le32toh(o.flags), max_msgs = le32toh(o.max_msgs);
         uint32_t max_msg = le32toh(o.max_msg_size);
         uint64_t max_bytes = le64toh(o.max_bytes);
         if ((flags & ~(uint32_t)(IPCF_MBOX_EXCLUSIVE | IPCF_MBOX_STREAM)) || max_msgs > MBOX_MAX_MSGS ||
             max_bytes > MBOX_MAX_BYTES || max_msg > MW_MSG_MAX)
-                return client_reply_error(c, m->seq, -EINVAL), 0;
-        r = policy_check(d, name, POLICY_REGISTER, &c->cred);
+                return -EINVAL;
+        int r = model_may_create(rq, name);
         if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
-        models *ms = models_of(d);
-        if (!ms)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        if (mbox_exists(d, name) || mcast_exists(d, name))
-                return client_reply_error(c, m->seq, -EEXIST), 0;
-        if (ms->n_objects >= MODELS_MAX || models_owned_by(d, c->cred.uid) >= MODELS_PER_USER)
-                return client_reply_error(c, m->seq, -EDQUOT), 0;
+                return r;
         mbox *mb = calloc(1, sizeof(*mb));
         if (!mb)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        str_copy(mb->name, name, sizeof(mb->name));
-        mb->d = d;
-        mb->owner = c->cred.uid;
+                return -ENOMEM;
+        str_copy(mb->obj.name, name, sizeof(mb->obj.name));
+        mb->obj.d = rq->d;
+        mb->obj.owner = rq->c->cred.uid;
+        mb->obj.kind = &mbox_kind;
         mb->flags = flags;
         mb->max_msgs = max_msgs ? max_msgs : MBOX_DEF_MSGS;
         mb->max_bytes = max_bytes ? max_bytes : MBOX_DEF_BYTES;
         mb->max_msg = max_msg ? max_msg : MW_MSG_DEFAULT;
         dlist_init(&mb->senders);
         dlist_init(&mb->receivers);
-        dlist_add_tail(&ms->mboxes, &mb->link);
-        ms->n_objects++;
-        log_debug("mbox %s: created by pid %d", name, (int)c->cred.pid);
-        client_reply_ok(c, m->seq);
-        models_name_changed(d, name);
+        model_add(rq, &mb->obj);
         return 0;
 }
 
 /* Destroy: see the invariants at the top. */
-static void mbox_free(mbox *mb) {
-        ipcfd *d = mb->d;
-        models *ms = d->models;
+static void mbox_destroy(model_obj *o) {
+        mbox *mb = container_of(o, mbox, obj);
         /* Receivers keep what is in their rings; their flows end. */
         dlist_for_each_safe(pos, tmp, &mb->receivers) {
                 mend *r = dlist_entry(pos, mend, link);
@@ -559,59 +480,37 @@ static void mbox_free(mbox *mb) {
         while (mb->head)
                 free(fifo_pop(mb));
         idmap_deinit(&mb->sender_ids);
-        dlist_del(&mb->link);
-        ms->n_objects--;
-        loop_defer_free(d->loop, mb);
+        model_remove(&mb->obj);
+        loop_defer_free(o->d->loop, mb);
 }
 
 /* MBOX_DESTROY: the creator's uid or a privileged one. */
-int mbox_handle_destroy(client *c, const ctl_msg *m) {
-        const char *name;
-        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0 || !ctl_name_valid(name))
-                return client_reply_error(c, m->seq, -EINVAL), 0;
-        mbox *mb = mbox_find(c->d, name);
-        if (!mb)
-                return client_reply_error(c, m->seq, -ENOENT), 0;
-        if (mb->owner != c->cred.uid && !client_is_privileged(c))
-                return client_reply_error(c, m->seq, -EPERM), 0;
-        char nm[IPCF_NAME_MAX + 1];
-        str_copy(nm, name, sizeof(nm));
-        log_debug("mbox %s: destroyed by pid %d", nm, (int)c->cred.pid);
-        mbox_free(mb);
-        client_reply_ok(c, m->seq);
-        models_name_changed(c->d, nm);
-        return 0;
-}
+static int mbox_on_destroy(request *rq) { return model_destroy(rq, &mbox_kind); }
 
 /* A sender or receiver opens the mailbox (ALLOC with its role). */
-int mbox_alloc(client *c, const char *name, const ipcf_qos *qos, unsigned role, int *reply_fd,
-               uint32_t seq) {
-        mbox *mb = mbox_find(c->d, name);
-        if (!mb) {
-                bport_refuse(c, seq, reply_fd, -ENOENT, NULL);
-                return 0;
-        }
-        bool recv = role == CTL_ROLE_MBOX_RECV;
+static int mbox_alloc(model_obj *o, alloc *a) {
+        mbox *mb = container_of(o, mbox, obj);
+        bool recv = a->role == CTL_ROLE_MBOX_RECV;
         /* A receiver that ended but was not yet seen to (its wake-up is
          * still queued) must not keep an exclusive mailbox: look now. */
         if (recv && (mb->flags & IPCF_MBOX_EXCLUSIVE) && mb->n_receivers)
                 mbox_pump(mb);
         if (recv && (mb->flags & IPCF_MBOX_EXCLUSIVE) && mb->n_receivers) {
-                bport_refuse(c, seq, reply_fd, -EBUSY, "exclusive mailbox has a receiver");
+                alloc_fail(a, -EBUSY, "exclusive mailbox has a receiver", IPCF_END_REFUSED);
                 return 0;
         }
         mend *e = calloc(1, sizeof(*e));
         if (!e) {
-                bport_refuse(c, seq, reply_fd, -ENOMEM, NULL);
+                alloc_fail(a, -ENOMEM, NULL, 0);
                 return 0;
         }
         e->mb = mb;
         e->recv = recv;
-        if (bport_accept(c->d, c, name, qos, mb->max_msg, reply_fd, seq, mbox_on_event, e, &e->b) < 0) {
+        int r = bport_accept(a, mb->max_msg, mbox_on_event, e, &e->b);
+        if (r < 0) {
                 free(e);
+                if (r != -ECANCELED)
+                        alloc_fail(a, r, NULL, 0);
                 return 0;
         }
         if (recv) {
@@ -631,34 +530,30 @@ int mbox_alloc(client *c, const char *name, const ipcf_qos *qos, unsigned role, 
         return 0;
 }
 
-void mbox_free_all(ipcfd *d) {
-        models *ms = d->models;
-        dlist_for_each_safe(pos, tmp, &ms->mboxes)
-                mbox_free(dlist_entry(pos, mbox, link));
+static void mbox_entry(const model_obj *o, struct ctl_model_entry_wire *e) {
+        const mbox *mb = container_of(o, mbox, obj);
+        e->kind = htole32(0);
+        e->senders = htole32(mb->n_senders);
+        e->receivers = htole32(mb->n_receivers);
+        e->queued = htole32(mb->n_msgs);
+        e->flags = htole32(mb->flags);
+        e->msgs_in = htole64(mb->msgs_in);
+        e->msgs_out = htole64(mb->msgs_out);
+        e->dropped = htole64(mb->undelivered);
 }
 
-void mbox_list(ipcfd *d, models_put_fn put, void *arg) {
-        dlist_for_each(pos, &d->models->mboxes) {
-                mbox *mb = dlist_entry(pos, mbox, link);
-                struct ctl_model_entry_wire e;
-                memset(&e, 0, sizeof(e));
-                str_copy(e.name, mb->name, sizeof(e.name));
-                e.kind = htole32(0);
-                e.owner_uid = htole32(mb->owner);
-                e.senders = htole32(mb->n_senders);
-                e.receivers = htole32(mb->n_receivers);
-                e.queued = htole32(mb->n_msgs);
-                e.flags = htole32(mb->flags);
-                e.msgs_in = htole64(mb->msgs_in);
-                e.msgs_out = htole64(mb->msgs_out);
-                e.dropped = htole64(mb->undelivered);
-                put(arg, &e);
-        }
-}
+const model_kind mbox_kind = {
+        .what = "mbox",
+        .roles = RESOLVE_ROLE(CTL_ROLE_MBOX_SEND) | RESOLVE_ROLE(CTL_ROLE_MBOX_RECV),
+        .alloc = mbox_alloc,
+        .entry = mbox_entry,
+        .destroy = mbox_destroy,
+};
 
-size_t mbox_count_owned(ipcfd *d, uid_t uid) {
-        size_t n = 0;
-        dlist_for_each(pos, &d->models->mboxes)
-                n += dlist_entry(pos, mbox, link)->owner == uid;
-        return n;
+int mbox_init(ipcfd *d) {
+        static const method methods[] = {
+                { CTL_MBOX_CREATE, mbox_on_create },
+                { CTL_MBOX_DESTROY, mbox_on_destroy },
+        };
+        return dispatch_add(d, methods, ARRAY_SIZE(methods));
 }

@@ -22,7 +22,8 @@
  *   REMOVE  it is removed: its flow ends with reason "too slow".
  *
  * The daemon never blocks: every ring operation is non-blocking (broker.c).
- * Who may call: models.c (requests, ALLOC), broker callbacks.
+ * Who may call: the dispatcher (MCAST_CREATE, MCAST_DESTROY), models.c (its
+ * resolver: ALLOC of the MCAST role; shutdown), broker callbacks.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,25 +31,21 @@
 
 #include "common/modelwire.h"
 #include "common/util.h"
-#include "daemon/flows/broker.h"
 #include "daemon/core/client.h"
+#include "daemon/core/dispatch.h"
 #include "daemon/core/log.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/flows/broker.h"
+#include "daemon/flows/resolve.h"
+#include "daemon/models/modelmsg.h"
 #include "daemon/models/models.h"
-#include "daemon/core/policy.h"
 
 #define MCAST_DEF_MSGS 1024u
 #define MCAST_MAX_MSGS 65536u
 #define MCAST_BUDGET 4096
 #define MCAST_MEMBERS_MAX 256
 
-typedef struct gmsg {
-        struct gmsg *next;
-        uint64_t gseq;
-        uint64_t sender;              /* the sending member's flow id */
-        uint32_t pid, uid, gid;
-        uint32_t len;
-        uint8_t data[];
-} gmsg;
+typedef model_msg gmsg;           /* seq: the group's number of the message */
 
 typedef struct mcast mcast;
 
@@ -62,10 +59,7 @@ typedef struct member {
 } member;
 
 struct mcast {
-        char name[IPCF_NAME_MAX + 1];
-        struct dlist link;            /* models.groups */
-        ipcfd *d;
-        uid_t owner;
+        model_obj obj;                /* name, owner, on the models' list */
         uint32_t slow, max_msgs, max_msg;
         gmsg *head, *tail;
         uint32_t n_msgs;
@@ -76,29 +70,15 @@ struct mcast {
         bool pumping;
 };
 
-static mcast *mcast_find(ipcfd *d, const char *name) {
-        models *ms = d->models;
-        if (!ms)
-                return NULL;
-        dlist_for_each(pos, &ms->groups) {
-                mcast *g = dlist_entry(pos, mcast, link);
-                if (strcmp(g->name, name) == 0)
-                        return g;
-        }
-        return NULL;
-}
-
-bool mcast_exists(ipcfd *d, const char *name) { return mcast_find(d, name) != NULL; }
-
 /* Free messages every member is past. */
 static void mcast_trim(mcast *g) {
         uint64_t low = g->next_gseq;
         dlist_for_each(pos, &g->members) {
                 member *mb = dlist_entry(pos, member, link);
-                if (mb->cur && mb->cur->gseq < low)
-                        low = mb->cur->gseq;
+                if (mb->cur && mb->cur->seq < low)
+                        low = mb->cur->seq;
         }
-        while (g->head && g->head->gseq < low) {
+        while (g->head && g->head->seq < low) {
                 gmsg *m = g->head;
                 g->head = m->next;
                 if (!g->head)
@@ -125,12 +105,8 @@ static void member_drop(member *mb, uint32_t code, const char *why) {
 static bool member_tell_lost(member *mb) {
         if (!mb->lost)
                 return true;
-        void *p;
-        if (bport_reserve(mb->b, sizeof(struct mw_hdr), &p) < 0)
+        if (!model_frame_put(mb->b, MW_LOST, mb->lost, 0))
                 return false;
-        struct mw_hdr h = { .kind = MW_LOST, .seq = mb->lost };
-        memcpy(p, &h, sizeof(h));
-        bport_commit(mb->b, sizeof(h));
         mb->lost = 0;
         return true;
 }
@@ -154,15 +130,9 @@ static int member_deliver(member *mb, int budget) {
                         mb->cur = m->next; /* its own message */
                         continue;
                 }
-                void *p;
                 size_t len = sizeof(struct mw_hdr) + m->len;
-                int e = mb->lost ? -EAGAIN : bport_reserve(mb->b, len, &p);
+                int e = mb->lost ? -EAGAIN : model_msg_put(mb->b, m, m->seq, 0, NULL);
                 if (e == 0) {
-                        struct mw_hdr h = { .kind = MW_DATA, .seq = m->gseq, .pid = m->pid,
-                                            .uid = m->uid, .gid = m->gid };
-                        memcpy(p, &h, sizeof(h));
-                        memcpy((uint8_t *)p + sizeof(h), m->data, m->len);
-                        bport_commit(mb->b, len);
                         mb->cur = m->next;
                         g->msgs_out++;
                         n++;
@@ -184,7 +154,7 @@ static int member_deliver(member *mb, int budget) {
                         n++;
                         continue;
                 case IPCF_MCAST_REMOVE:
-                        log_debug("mcast %s: member pid %d too slow: removed", g->name,
+                        log_debug("mcast %s: member pid %d too slow: removed", g->obj.name,
                                   (int)mb->b->peer.pid);
                         g->removed++;
                         member_drop(mb, IPCF_END_DEALLOC, "too slow");
@@ -202,32 +172,13 @@ static int member_read(member *mb, int budget) {
         mcast *g = mb->g;
         int n = 0;
         while (n < budget && g->n_msgs < g->max_msgs) {
-                const void *p;
-                ssize_t len = bport_peek(mb->b, &p);
-                if (len == -EAGAIN) {
-                        if (bport_arm_rx(mb->b))
-                                continue;
-                        break;
-                }
-                if (len < (ssize_t)sizeof(struct mw_hdr))
+                gmsg *m;
+                int k = model_msg_take(mb->b, g->max_msg, &m);
+                if (k == -EPROTO)
                         return -1;
-                struct mw_hdr h;
-                memcpy(&h, p, sizeof(h));
-                size_t plen = (size_t)len - sizeof(h);
-                if (h.kind != MW_DATA || plen > g->max_msg)
-                        return -1;
-                gmsg *m = malloc(sizeof(*m) + plen);
-                if (!m)
-                        break;
-                m->next = NULL;
-                m->gseq = g->next_gseq++;
-                m->sender = mb->b->flow_id;
-                m->pid = (uint32_t)mb->b->peer.pid;
-                m->uid = mb->b->peer.uid;
-                m->gid = mb->b->peer.gid;
-                m->len = (uint32_t)plen;
-                memcpy(m->data, (const uint8_t *)p + sizeof(h), plen);
-                bport_consume(mb->b);
+                if (k <= 0)
+                        break; /* none now (armed), or no memory: the next wake-up */
+                m->seq = g->next_gseq++;
                 if (g->tail)
                         g->tail->next = m;
                 else
@@ -304,58 +255,39 @@ static void mcast_on_event(bport *b) {
         mcast_pump(mb->g);
 }
 
-/* MCAST_CREATE: strict options, the register policy of the name, one name
- * space with mailboxes, the per-user and global bounds. */
-int mcast_handle_create(client *c, const ctl_msg *m) {
-        ipcfd *d = c->d;
-        const char *name;
+/* MCAST_CREATE: strict options, then what every model's creation checks. */
+static int mcast_on_create(request *rq) {
+        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
         struct ctl_mcast_opts_wire o;
-        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0 || !ctl_name_valid(name))
-                return client_reply_error(c, m->seq, -EINVAL), 0;
         memset(&o, 0, sizeof(o));
-        r = ctl_get_fixed(m, CTL_A_MCAST_OPTS, &o, sizeof(o));
-        if (r == -EBADMSG)
-                return r;
+        ctl_arg_fixed(rq->args, CTL_A_MCAST_OPTS, &o, sizeof(o));
         uint32_t slow = le32toh(o.slow), max_msgs = le32toh(o.max_msgs);
         uint32_t max_msg = le32toh(o.max_msg_size);
         if (slow > IPCF_MCAST_REMOVE || max_msgs > MCAST_MAX_MSGS || max_msg > MW_MSG_MAX)
-                return client_reply_error(c, m->seq, -EINVAL), 0;
-        r = policy_check(d, name, POLICY_REGISTER, &c->cred);
+                return -EINVAL;
+        int r = model_may_create(rq, name);
         if (r < 0)
-                return client_reply_error(c, m->seq, r), 0;
-        models *ms = models_of(d);
-        if (!ms)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        if (mbox_exists(d, name) || mcast_exists(d, name))
-                return client_reply_error(c, m->seq, -EEXIST), 0;
-        if (ms->n_objects >= MODELS_MAX || models_owned_by(d, c->cred.uid) >= MODELS_PER_USER)
-                return client_reply_error(c, m->seq, -EDQUOT), 0;
+                return r;
         mcast *g = calloc(1, sizeof(*g));
         if (!g)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        str_copy(g->name, name, sizeof(g->name));
-        g->d = d;
-        g->owner = c->cred.uid;
+                return -ENOMEM;
+        str_copy(g->obj.name, name, sizeof(g->obj.name));
+        g->obj.d = rq->d;
+        g->obj.owner = rq->c->cred.uid;
+        g->obj.kind = &mcast_kind;
         g->slow = slow;
         g->max_msgs = max_msgs ? max_msgs : MCAST_DEF_MSGS;
         g->max_msg = max_msg ? max_msg : MW_MSG_DEFAULT;
         g->next_gseq = 1;
         dlist_init(&g->members);
-        dlist_add_tail(&ms->groups, &g->link);
-        ms->n_objects++;
-        log_debug("mcast %s: created by pid %d (slow policy %u)", name, (int)c->cred.pid, slow);
-        client_reply_ok(c, m->seq);
-        models_name_changed(d, name);
+        model_add(rq, &g->obj);
         return 0;
 }
 
 /* Destroy: every member's flow ends "group destroyed"; queued messages go
  * (a multicast message has no single sender to report it to). */
-static void mcast_free(mcast *g) {
-        models *ms = g->d->models;
+static void mcast_destroy(model_obj *o) {
+        mcast *g = container_of(o, mcast, obj);
         dlist_for_each_safe(pos, tmp, &g->members)
                 member_drop(dlist_entry(pos, member, link), IPCF_END_DEALLOC, "group destroyed");
         while (g->head) {
@@ -363,51 +295,31 @@ static void mcast_free(mcast *g) {
                 g->head = m->next;
                 free(m);
         }
-        dlist_del(&g->link);
-        ms->n_objects--;
-        loop_defer_free(g->d->loop, g);
+        model_remove(&g->obj);
+        loop_defer_free(o->d->loop, g);
 }
 
-int mcast_handle_destroy(client *c, const ctl_msg *m) {
-        const char *name;
-        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0 || !ctl_name_valid(name))
-                return client_reply_error(c, m->seq, -EINVAL), 0;
-        mcast *g = mcast_find(c->d, name);
-        if (!g)
-                return client_reply_error(c, m->seq, -ENOENT), 0;
-        if (g->owner != c->cred.uid && !client_is_privileged(c))
-                return client_reply_error(c, m->seq, -EPERM), 0;
-        char nm[IPCF_NAME_MAX + 1];
-        str_copy(nm, name, sizeof(nm));
-        mcast_free(g);
-        client_reply_ok(c, m->seq);
-        models_name_changed(c->d, nm);
-        return 0;
-}
+static int mcast_on_destroy(request *rq) { return model_destroy(rq, &mcast_kind); }
 
 /* A member joins (ALLOC with the MCAST role): caught up, it gets what is
  * sent from now on. */
-int mcast_alloc(client *c, const char *name, const ipcf_qos *qos, int *reply_fd, uint32_t seq) {
-        mcast *g = mcast_find(c->d, name);
-        if (!g) {
-                bport_refuse(c, seq, reply_fd, -ENOENT, NULL);
-                return 0;
-        }
+static int mcast_alloc(model_obj *o, alloc *a) {
+        mcast *g = container_of(o, mcast, obj);
         if (g->n_members >= MCAST_MEMBERS_MAX) {
-                bport_refuse(c, seq, reply_fd, -EDQUOT, NULL);
+                alloc_fail(a, -EDQUOT, NULL, 0);
                 return 0;
         }
         member *mb = calloc(1, sizeof(*mb));
         if (!mb) {
-                bport_refuse(c, seq, reply_fd, -ENOMEM, NULL);
+                alloc_fail(a, -ENOMEM, NULL, 0);
                 return 0;
         }
         mb->g = g;
-        if (bport_accept(c->d, c, name, qos, g->max_msg, reply_fd, seq, mcast_on_event, mb, &mb->b) < 0) {
+        int r = bport_accept(a, g->max_msg, mcast_on_event, mb, &mb->b);
+        if (r < 0) {
                 free(mb);
+                if (r != -ECANCELED)
+                        alloc_fail(a, r, NULL, 0);
                 return 0;
         }
         dlist_add_tail(&g->members, &mb->link);
@@ -416,32 +328,29 @@ int mcast_alloc(client *c, const char *name, const ipcf_qos *qos, int *reply_fd,
         return 0;
 }
 
-void mcast_free_all(ipcfd *d) {
-        dlist_for_each_safe(pos, tmp, &d->models->groups)
-                mcast_free(dlist_entry(pos, mcast, link));
+static void mcast_entry(const model_obj *o, struct ctl_model_entry_wire *e) {
+        const mcast *g = container_of(o, mcast, obj);
+        e->kind = htole32(1);
+        e->senders = htole32(g->n_members);
+        e->queued = htole32(g->n_msgs);
+        e->flags = htole32(g->slow);
+        e->msgs_in = htole64(g->msgs_in);
+        e->msgs_out = htole64(g->msgs_out);
+        e->dropped = htole64(g->dropped + g->removed);
 }
 
-void mcast_list(ipcfd *d, models_put_fn put, void *arg) {
-        dlist_for_each(pos, &d->models->groups) {
-                mcast *g = dlist_entry(pos, mcast, link);
-                struct ctl_model_entry_wire e;
-                memset(&e, 0, sizeof(e));
-                str_copy(e.name, g->name, sizeof(e.name));
-                e.kind = htole32(1);
-                e.owner_uid = htole32(g->owner);
-                e.senders = htole32(g->n_members);
-                e.queued = htole32(g->n_msgs);
-                e.flags = htole32(g->slow);
-                e.msgs_in = htole64(g->msgs_in);
-                e.msgs_out = htole64(g->msgs_out);
-                e.dropped = htole64(g->dropped + g->removed);
-                put(arg, &e);
-        }
-}
+const model_kind mcast_kind = {
+        .what = "mcast",
+        .roles = RESOLVE_ROLE(CTL_ROLE_MCAST),
+        .alloc = mcast_alloc,
+        .entry = mcast_entry,
+        .destroy = mcast_destroy,
+};
 
-size_t mcast_count_owned(ipcfd *d, uid_t uid) {
-        size_t n = 0;
-        dlist_for_each(pos, &d->models->groups)
-                n += dlist_entry(pos, mcast, link)->owner == uid;
-        return n;
+int mcast_init(ipcfd *d) {
+        static const method methods[] = {
+                { CTL_MCAST_CREATE, mcast_on_create },
+                { CTL_MCAST_DESTROY, mcast_on_destroy },
+        };
+        return dispatch_add(d, methods, ARRAY_SIZE(methods));
 }

@@ -1,131 +1,172 @@
 /*
- * models.c — the glue of the communication models: their state object, the
- * dispatch of their requests, the ALLOC hook for mailbox/group roles, and
- * the LIST of mailboxes and groups (see models.h).
+ * models.c — the models module: the objects of the daemon with a name
+ * (mailboxes, groups: one name space), what creating, destroying and listing
+ * them share, and the resolver of their names (see models.h).
  *
- * Who may call: client.c, alloc.c, flow.c, registry.c, main.c (one line each).
+ * STATE: one list of every object, in creation order (one daemon per process).
  */
 #include "daemon/models/models.h"
 
 #include <errno.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "daemon/core/client.h"
-#include "daemon/flows/flow.h"
+#include "daemon/core/dispatch.h"
+#include "daemon/core/listpage.h"
 #include "daemon/core/log.h"
+#include "daemon/core/observe.h"
+#include "daemon/core/policy.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/flows/resolve.h"
 
-/* Made lazily so a daemon that never sees a model request pays nothing, and
- * so the hooks can test d->models for "nothing to do". */
-models *models_of(ipcfd *d) {
-        if (!d->models) {
-                models *ms = calloc(1, sizeof(*ms));
-                if (!ms)
-                        return NULL;
-                dlist_init(&ms->sub_list);
-                dlist_init(&ms->mboxes);
-                dlist_init(&ms->groups);
-                d->models = ms;
+static struct dlist objects = DLIST_INIT(objects); /* model_obj.link */
+static size_t n_objects;
+
+/* The kinds, in the order MODEL_LIST lists them. */
+static const model_kind *const kinds[] = { &mbox_kind, &mcast_kind };
+
+static model_obj *model_find(const char *name) {
+        dlist_for_each(pos, &objects) {
+                model_obj *o = dlist_entry(pos, model_obj, link);
+                if (strcmp(o->name, name) == 0)
+                        return o;
         }
-        return d->models;
+        return NULL;
 }
 
-/* Our request types (ctl.h, MODELS); 1 tells client.c "not ours". */
-int models_dispatch(client *c, const ctl_msg *m) {
-        switch (m->type) {
-        case CTL_NOTIFY_OPEN: return notify_handle_open(c, m);
-        case CTL_WATCH: return notify_handle_watch(c, m, true);
-        case CTL_UNWATCH: return notify_handle_watch(c, m, false);
-        case CTL_MBOX_CREATE: return mbox_handle_create(c, m);
-        case CTL_MBOX_DESTROY: return mbox_handle_destroy(c, m);
-        case CTL_MCAST_CREATE: return mcast_handle_create(c, m);
-        case CTL_MCAST_DESTROY: return mcast_handle_destroy(c, m);
-        case CTL_MODEL_LIST: return models_handle_list(c, m);
-        default: return 1;
-        }
+/* For the per-user bound (MODELS_PER_USER). */
+static size_t model_owned_by(uid_t uid) {
+        size_t n = 0;
+        dlist_for_each(pos, &objects)
+                n += dlist_entry(pos, model_obj, link)->owner == uid;
+        return n;
 }
 
-/* Roles the broker serves; the others (CALL, DGRAM, FLOW) go to registrations. */
-bool models_role(unsigned role) {
-        return role == CTL_ROLE_MBOX_SEND || role == CTL_ROLE_MBOX_RECV || role == CTL_ROLE_MCAST;
-}
-
-/* Route an ALLOC with a model role (policy and name already checked by
- * alloc.c); the modules reply themselves and take the reply socket. */
-int models_alloc(client *c, const ctl_msg *m, const char *name, const ipcf_qos *qos, unsigned role,
-                 int *reply_fd) {
-        if (models_of(c->d) && role == CTL_ROLE_MCAST)
-                return mcast_alloc(c, name, qos, reply_fd, m->seq);
-        if (models_of(c->d))
-                return mbox_alloc(c, name, qos, role, reply_fd, m->seq);
-        *reply_fd = safe_close(*reply_fd);
-        client_reply_error(c, m->seq, -ENOMEM);
+int model_may_create(request *rq, const char *name) {
+        int r = policy_check(rq->d, name, POLICY_REGISTER, &rq->c->cred);
+        if (r < 0)
+                return r;
+        if (model_find(name))
+                return -EEXIST;
+        if (n_objects >= MODELS_MAX || model_owned_by(rq->c->cred.uid) >= MODELS_PER_USER)
+                return -EDQUOT;
         return 0;
 }
 
-/* Flow sides of c end through flow.c (the broker sees their end records);
- * only the notification state is c's own. */
-void models_client_gone(client *c) {
-        notify_client_gone(c);
+/* Watchers learn of the name after the creator got its answer. */
+static void model_announce(request *rq, const char *name) {
+        request_reply_now(rq);
+        observe_emit(rq->d, &(observe_ev){ .kind = OBSERVE_NAME_CHANGED, .name = name });
+}
+
+void model_add(request *rq, model_obj *o) {
+        dlist_add_tail(&objects, &o->link);
+        n_objects++;
+        log_debug("%s %s: created by pid %d", o->kind->what, o->name, (int)rq->c->cred.pid);
+        model_announce(rq, o->name);
+}
+
+void model_remove(model_obj *o) {
+        dlist_del(&o->link);
+        n_objects--;
+}
+
+int model_destroy(request *rq, const model_kind *kind) {
+        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
+        model_obj *o = model_find(name);
+        if (!o || o->kind != kind)
+                return -ENOENT;
+        if (o->owner != rq->c->cred.uid && !client_is_privileged(rq->c))
+                return -EPERM;
+        char nm[IPCF_NAME_MAX + 1];
+        str_copy(nm, name, sizeof(nm));
+        log_debug("%s %s: destroyed by pid %d", kind->what, nm, (int)rq->c->cred.pid);
+        kind->destroy(o);
+        model_announce(rq, nm);
+        return 0;
+}
+
+/* MODEL_LIST: every mailbox and group is listed to everyone (names are
+ * public, as registrations' are to their users), by kind, in creation order,
+ * paged like LIST. */
+static int models_on_list(request *rq) {
+        list_page page;
+        list_page_init(&page, rq->reply, ctl_arg_u32(rq->args, CTL_A_LIST_SKIP, 0));
+        for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+                dlist_for_each(pos, &objects) {
+                        model_obj *o = dlist_entry(pos, model_obj, link);
+                        if (o->kind != kinds[k])
+                                continue;
+                        struct ctl_model_entry_wire e;
+                        memset(&e, 0, sizeof(e));
+                        str_copy(e.name, o->name, sizeof(e.name));
+                        e.owner_uid = htole32(o->owner);
+                        o->kind->entry(o, &e);
+                        list_page_put(&page, CTL_A_MODEL_ENTRY, &e, sizeof(e));
+                }
+        }
+        list_page_end(&page);
+        return 0;
+}
+
+/* The resolver: an allocation of a model's role to the name of an object of
+ * that kind is the object's to accept. */
+static int models_resolve(ipcfd *d, alloc *a) {
+        model_obj *o = model_find(a->name);
+        if (!o || !(o->kind->roles & RESOLVE_ROLE(a->role)))
+                return RESOLVE_NEXT;
+        return o->kind->alloc(o, a);
+}
+
+static bool models_has(ipcfd *d, const char *name, pid_t *ret_pid) {
+        if (!model_find(name))
+                return false;
+        if (ret_pid)
+                *ret_pid = d->pid;
+        return true;
+}
+
+static const resolver models_resolver = {
+        .name = "models",
+        .rank = RESOLVE_RANK_MODELS,
+        .roles = RESOLVE_ROLE(CTL_ROLE_MBOX_SEND) | RESOLVE_ROLE(CTL_ROLE_MBOX_RECV) |
+                 RESOLVE_ROLE(CTL_ROLE_MCAST),
+        .resolve = models_resolve,
+        .has = models_has,
+};
+
+static int models_init(ipcfd *d) {
+        static const method methods[] = { { CTL_MODEL_LIST, models_on_list } };
+        int r = notify_init(d);
+        if (r == 0)
+                r = mbox_init(d);
+        if (r == 0)
+                r = mcast_init(d);
+        if (r == 0)
+                r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        if (r == 0)
+                r = resolver_add(&models_resolver);
+        return r;
 }
 
 /* Shutdown: objects first (they close their broker sides), then the rest. */
-void models_free_all(ipcfd *d) {
-        if (!d->models)
-                return;
-        mbox_free_all(d);
-        mcast_free_all(d);
-        notify_free_all(d);
-        idmap_deinit(&d->models->subs);
-        free(d->models);
-        d->models = NULL;
+static void models_shutdown(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &objects) {
+                model_obj *o = dlist_entry(pos, model_obj, link);
+                o->kind->destroy(o);
+        }
+        notify_shutdown(d);
 }
 
-/* For the per-user bound on mailboxes + groups (MODELS_PER_USER). */
-size_t models_owned_by(ipcfd *d, uid_t uid) {
-        return mbox_count_owned(d, uid) + mcast_count_owned(d, uid);
+static void models_dump(ipcfd *d, char *buf, size_t size) {
+        snprintf(buf, size, "%zu mailboxes and groups", n_objects);
 }
 
-struct list_ctx {
-        ctl_builder *b;
-        uint32_t skip;
-        bool more;
+const daemon_module models_module = {
+        .name = "models",
+        .init = models_init,
+        .shutdown = models_shutdown,
+        .dump = models_dump,
 };
-
-/* One entry into the reply, paged like LIST (LIST_SKIP, LIST_MORE). */
-static void list_put(void *arg, const struct ctl_model_entry_wire *e) {
-        struct list_ctx *x = arg;
-        if (x->skip) {
-                x->skip--;
-                return;
-        }
-        /* Keep room for LIST_MORE. */
-        if (x->more || x->b->len + 4 + sizeof(*e) + 3 + 8 > CTL_MSG_MAX) {
-                x->more = true;
-                return;
-        }
-        ctl_put(x->b, CTL_A_MODEL_ENTRY, e, sizeof(*e));
-}
-
-/* Every mailbox and group is listed to everyone: names are public, as
- * registrations' are to their users. */
-int models_handle_list(client *c, const ctl_msg *m) {
-        struct list_ctx x = { 0 };
-        int r = ctl_get_u32(m, CTL_A_LIST_SKIP, &x.skip);
-        if (r == -EBADMSG)
-                return r;
-        models *ms = models_of(c->d);
-        x.b = malloc(sizeof(*x.b));
-        if (!ms || !x.b) {
-                free(x.b);
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        }
-        ctl_begin(x.b, CTL_OK, m->seq);
-        mbox_list(c->d, list_put, &x);
-        mcast_list(c->d, list_put, &x);
-        ctl_put_u32(x.b, CTL_A_LIST_MORE, x.more);
-        client_send(c, x.b, NULL, 0);
-        free(x.b);
-        return 0;
-}

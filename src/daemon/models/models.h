@@ -1,10 +1,19 @@
 /*
- * models.h — the daemon's communication models beyond flows: notifications
- * (notify.c), mailboxes (mbox.c) and multicast groups (mcast.c), and the
- * hooks the rest of the daemon calls (docs/MODELS.md).
+ * models.h — the daemon's communication models beyond flows: mailboxes
+ * (mbox.c) and multicast groups (mcast.c), objects of the daemon with a name
+ * whose flows end in the daemon itself (the broker, flows/broker.h), and
+ * notifications (notify.c). docs/MODELS.md.
  *
- * STATE lives in one `models` object hung off ipcfd.models, made on first
- * use; every function here is called from the daemon's single thread.
+ * MODEL OBJECTS: a mailbox and a group are both a `model_obj` of a kind
+ * (model_kind: the roles it serves, how it accepts a flow, its listing entry,
+ * its destruction); models.c keeps one list of them (one name space),
+ * creates and destroys them (the checks every kind shares: policy, name
+ * taken, bounds, who may destroy), lists them (MODEL_LIST), and resolves
+ * their names for allocations of their roles (a resolver, flows/resolve.h,
+ * rank RESOLVE_RANK_MODELS). A new model is a new kind: a file beside
+ * mbox.c, its kind, its requests in the schema, one line in models.c's init.
+ *
+ * Every function here is called from the daemon's single thread.
  *
  * BOUNDS (every resource a client can make the daemon hold):
  *   notification sockets   one per client
@@ -21,77 +30,60 @@
 
 #include "common/ctl.h"
 #include "daemon/core/ipcfd.h"
+#include "daemon/core/module.h"
 
-struct client;
-struct flow;
-struct bport;
+struct alloc;
+struct request;
 
 #define NOTIFY_WATCH_MAX 64
 #define MODELS_PER_USER 64
 #define MODELS_MAX 1024
 
-typedef struct models {
-        idmap subs;                 /* notify_sub by client id */
-        struct dlist sub_list;      /* notify_sub.link */
-        struct dlist mboxes;        /* mbox.link */
-        struct dlist groups;        /* mcast.link */
-        size_t n_objects;           /* mailboxes + groups */
-} models;
+typedef struct model_obj model_obj;
 
-/* The models state of d, made on first use (NULL only if out of memory). */
-models *models_of(ipcfd *d);
+typedef struct model_kind {
+        const char *what;              /* "mbox", for logs */
+        uint32_t roles;                /* RESOLVE_ROLE bits of the roles it serves */
+        /* Accept (or fail) allocation a to o, of one of its roles. Returns 0:
+         * a was taken (accepted or failed). */
+        int (*alloc)(model_obj *o, struct alloc *a);
+        /* The MODEL_LIST entry of o (kind-specific fields; name and owner are
+         * filled by models.c). */
+        void (*entry)(const model_obj *o, struct ctl_model_entry_wire *e);
+        /* Destroy o (its flows end; then free it, deferred). */
+        void (*destroy)(model_obj *o);
+} model_kind;
 
-/* ---- hooks (client.c, alloc.c, flow.c, registry.c, main.c) ---------------- */
+/* The common head of a mailbox or group (embedded first). */
+struct model_obj {
+        char name[IPCF_NAME_MAX + 1];
+        struct dlist link;             /* the list of every object (models.c) */
+        ipcfd *d;
+        uid_t owner;
+        const model_kind *kind;
+};
 
-/* client.c: a request type of ours? Handles it and returns 0 / < 0 to drop
- * the client; returns 1 if the type is not ours. */
-int models_dispatch(struct client *c, const ctl_msg *m);
-/* alloc.c: an ALLOC whose ROLE is a mailbox/group role. Takes *reply_fd;
- * replies itself. Returns 0, or < 0 to drop the client. */
-int models_alloc(struct client *c, const ctl_msg *m, const char *name, const ipcf_qos *qos,
-                 unsigned role, int *reply_fd);
-/* Is this role one of ours? */
-bool models_role(unsigned role);
-/* client.c: c is gone. */
-void models_client_gone(struct client *c);
-/* flow.c: side idx of f has ended (end record written). */
-void models_flow_side_ended(struct flow *f, int idx);
-/* registry.c: a registration of name appeared / one disappeared. */
-void models_name_changed(ipcfd *d, const char *name);
-/* main.c: shutdown, before flow_free_all(). */
-void models_free_all(ipcfd *d);
+/* CREATE of a kind: the checks every kind shares — the register policy of
+ * the name, one name space, the per-user and global bounds. Returns 0 (o may
+ * be made) or -errno to answer. */
+int model_may_create(struct request *rq, const char *name);
+/* Put o (its name, owner and kind set) on the list, answer OK to rq, then
+ * tell watchers (NAME_UP). */
+void model_add(struct request *rq, model_obj *o);
+/* DESTROY of a kind: the object of rq's NAME and that kind, if the client
+ * may destroy it (its creator's uid, or privileged), is destroyed; OK is
+ * answered, then watchers are told (NAME_DOWN). Returns 0 or -ENOENT, -EPERM. */
+int model_destroy(struct request *rq, const model_kind *kind);
+/* Unlink o from the list (its kind's destroy calls it). */
+void model_remove(model_obj *o);
 
-/* ---- notify.c --------------------------------------------------------------- */
+/* The notifications' part (notify.c): requests and observers. */
+int notify_init(ipcfd *d);
+void notify_shutdown(ipcfd *d);
 
-int notify_handle_open(struct client *c, const ctl_msg *m);
-int notify_handle_watch(struct client *c, const ctl_msg *m, bool on);
-/* Tell watchers of name that it is now up (up) or down. */
-void notify_name(ipcfd *d, const char *name, bool up, pid_t pid);
-/* Is name reachable now (registered, or a mailbox/group)? */
-bool notify_name_is_up(ipcfd *d, const char *name, pid_t *ret_pid);
-void notify_client_gone(struct client *c);
-void notify_free_all(ipcfd *d);
+/* The mailboxes' and groups' kinds and requests (mbox.c, mcast.c). */
+extern const model_kind mbox_kind, mcast_kind;
+int mbox_init(ipcfd *d);
+int mcast_init(ipcfd *d);
 
-/* ---- mbox.c, mcast.c --------------------------------------------------------- */
-
-int mbox_handle_create(struct client *c, const ctl_msg *m);
-int mbox_handle_destroy(struct client *c, const ctl_msg *m);
-int mbox_alloc(struct client *c, const char *name, const ipcf_qos *qos, unsigned role,
-               int *reply_fd, uint32_t seq);
-bool mbox_exists(ipcfd *d, const char *name);
-void mbox_free_all(ipcfd *d);
-int mcast_handle_create(struct client *c, const ctl_msg *m);
-int mcast_handle_destroy(struct client *c, const ctl_msg *m);
-int mcast_alloc(struct client *c, const char *name, const ipcf_qos *qos, int *reply_fd,
-                uint32_t seq);
-bool mcast_exists(ipcfd *d, const char *name);
-void mcast_free_all(ipcfd *d);
-/* LIST of mailboxes and groups: put() once per object. */
-typedef void (*models_put_fn)(void *arg, const struct ctl_model_entry_wire *e);
-void mbox_list(ipcfd *d, models_put_fn put, void *arg);
-void mcast_list(ipcfd *d, models_put_fn put, void *arg);
-size_t mbox_count_owned(ipcfd *d, uid_t uid);
-size_t mcast_count_owned(ipcfd *d, uid_t uid);
-int models_handle_list(struct client *c, const ctl_msg *m);
-/* Count of objects owned by uid (quota). */
-size_t models_owned_by(ipcfd *d, uid_t uid);
+extern const daemon_module models_module;

@@ -16,8 +16,14 @@
  *                        ended (code and reason as written in the region)
  *   PEER_DIED            the same, when the side ended by its process' death
  *
+ * Whether a name is up is the resolvers' answer (flows/resolve.h): a
+ * registration, a mailbox or group — whatever serves names now or later.
+ *
  * BOUNDS: one socket per client, NOTIFY_WATCH_MAX watches per client.
- * Who may call: client.c (dispatch, death) and the hooks in models.h.
+ * Who may call: the dispatcher (NOTIFY_OPEN, WATCH, UNWATCH); the rest is
+ * observers (observe.h): names changing, flows ending, clients going.
+ * STATE: the subscriptions of every client, in this file (one daemon per
+ * process).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,10 +34,12 @@
 
 #include "common/util.h"
 #include "daemon/core/client.h"
+#include "daemon/core/dispatch.h"
+#include "daemon/core/observe.h"
+#include "daemon/flows/clientend.h"
 #include "daemon/flows/flow.h"
-#include "daemon/core/log.h"
+#include "daemon/flows/resolve.h"
 #include "daemon/models/models.h"
-#include "daemon/names/registry.h"
 
 typedef struct notify_watch {
         char name[IPCF_NAME_MAX + 1];
@@ -40,7 +48,7 @@ typedef struct notify_watch {
 
 typedef struct notify_sub {
         struct idmap_node node;      /* node.id: the client's id */
-        struct dlist link;           /* models.sub_list */
+        struct dlist link;           /* subs_list */
         struct client *c;
         int sock;                    /* our end, non-blocking; -1 if it broke */
         uint32_t lost;               /* events that did not fit since the last sent */
@@ -48,9 +56,11 @@ typedef struct notify_sub {
         notify_watch watch[NOTIFY_WATCH_MAX];
 } notify_sub;
 
-static notify_sub *sub_find(ipcfd *d, uint64_t client_id) {
-        models *ms = models_of(d);
-        struct idmap_node *n = ms ? idmap_find(&ms->subs, client_id) : NULL;
+static idmap subs;                                /* notify_sub by client id */
+static struct dlist subs_list = DLIST_INIT(subs_list); /* notify_sub.link */
+
+static notify_sub *sub_find(uint64_t client_id) {
+        struct idmap_node *n = idmap_find(&subs, client_id);
         return n ? container_of(n, notify_sub, node) : NULL;
 }
 
@@ -87,47 +97,37 @@ static void sub_send(notify_sub *s, uint32_t kind, const char *name, uint64_t fl
         }
 }
 
-int notify_handle_open(client *c, const ctl_msg *m) {
-        ipcfd *d = c->d;
-        models *ms = models_of(d);
-        if (!ms)
-                return client_reply_error(c, m->seq, -ENOMEM), 0;
-        notify_sub *s = sub_find(d, c->id);
+/* NOTIFY_OPEN: one end of a fresh socketpair; ours never blocks and is
+ * never read. */
+static int notify_on_open(request *rq) {
+        client *c = rq->c;
+        notify_sub *s = sub_find(c->id);
         if (s && s->sock >= 0)
-                return client_reply_error(c, m->seq, -EALREADY), 0;
+                return -EALREADY;
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                return client_reply_error(c, m->seq, errno == EMFILE || errno == ENFILE ? -EMFILE : -errno), 0;
+                return errno == EMFILE || errno == ENFILE ? -EMFILE : -errno;
         int fl = fcntl(sv[0], F_GETFL);
         if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
                 close(sv[0]);
                 close(sv[1]);
-                return client_reply_error(c, m->seq, -EMFILE), 0;
+                return -EMFILE;
         }
         shutdown(sv[0], SHUT_RD); /* the client never writes to us */
-        bool fresh = !s;
-        if (fresh) {
+        if (!s) {
                 s = calloc(1, sizeof(*s));
-                if (!s || (s->node.id = c->id, idmap_add(&ms->subs, &s->node) < 0)) {
+                if (!s || (s->node.id = c->id, idmap_add(&subs, &s->node) < 0)) {
                         free(s);
                         close(sv[0]);
                         close(sv[1]);
-                        return client_reply_error(c, m->seq, -ENOMEM), 0;
+                        return -ENOMEM;
                 }
                 s->c = c;
-                dlist_add_tail(&ms->sub_list, &s->link);
+                dlist_add_tail(&subs_list, &s->link);
         }
         s->sock = sv[0];
-        ctl_builder *b = malloc(sizeof(*b));
-        int r = -ENOMEM;
-        if (b) {
-                ctl_begin(b, CTL_OK, m->seq);
-                r = client_send(c, b, &sv[1], 1);
-                free(b);
-        }
-        close(sv[1]);
-        if (r < 0 && !b)
-                client_reply_error(c, m->seq, r);
+        request_reply_fd(rq, sv[1], true);
+        request_reply_now(rq);
         /* Watches made before the socket (none in practice): report now. */
         for (unsigned i = 0; i < s->n_watch; i++)
                 if (s->watch[i].up)
@@ -135,93 +135,70 @@ int notify_handle_open(client *c, const ctl_msg *m) {
         return 0;
 }
 
-bool notify_name_is_up(ipcfd *d, const char *name, pid_t *ret_pid) {
-        dlist_for_each(pos, &d->regs) {
-                reg *g = dlist_entry(pos, reg, link);
-                if (strcmp(g->name, name) == 0 && !g->owner->dying) {
-                        if (ret_pid)
-                                *ret_pid = g->owner->cred.pid;
-                        return true;
-                }
-        }
-        if (ret_pid)
-                *ret_pid = d->pid;
-        return mbox_exists(d, name) || mcast_exists(d, name);
-}
-
-int notify_handle_watch(client *c, const ctl_msg *m, bool on) {
-        ipcfd *d = c->d;
-        const char *name;
-        int r = ctl_get_str(m, CTL_A_NAME, CTL_MSG_MAX, &name);
-        if (r == -EBADMSG)
-                return r;
-        if (r < 0 || !ctl_name_valid(name))
-                return client_reply_error(c, m->seq, -EINVAL), 0;
-        notify_sub *s = sub_find(d, c->id);
+/* WATCH / UNWATCH NAME. */
+static int notify_set_watch(request *rq, bool on) {
+        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
+        notify_sub *s = sub_find(rq->c->id);
         if (!s || s->sock < 0)
                 /* Open the notification socket first (the library does). */
-                return client_reply_error(c, m->seq, -ENOTCONN), 0;
+                return -ENOTCONN;
         unsigned i;
         for (i = 0; i < s->n_watch; i++)
                 if (strcmp(s->watch[i].name, name) == 0)
                         break;
         if (!on) {
                 if (i == s->n_watch)
-                        return client_reply_error(c, m->seq, -ENOENT), 0;
+                        return -ENOENT;
                 s->watch[i] = s->watch[--s->n_watch];
-                client_reply_ok(c, m->seq);
                 return 0;
         }
-        if (i < s->n_watch) {
-                client_reply_ok(c, m->seq); /* already watched */
-                return 0;
-        }
+        if (i < s->n_watch)
+                return 0; /* already watched */
         if (s->n_watch >= NOTIFY_WATCH_MAX)
-                return client_reply_error(c, m->seq, -EDQUOT), 0;
+                return -EDQUOT;
         notify_watch *w = &s->watch[s->n_watch++];
         str_copy(w->name, name, sizeof(w->name));
         pid_t pid = 0;
-        w->up = notify_name_is_up(d, name, &pid);
+        w->up = resolve_name_up(rq->d, name, &pid);
         /* Reply first, so the event follows the OK in the client's view. */
-        client_reply_ok(c, m->seq);
+        request_reply_now(rq);
         if (w->up)
                 sub_send(s, IPCF_EVENT_NAME_UP, name, 0, pid, 0, NULL);
         return 0;
 }
 
-void notify_name(ipcfd *d, const char *name, bool up, pid_t pid) {
-        models *ms = d->models;
-        if (!ms || d->shutdown)
+static int notify_on_watch(request *rq) { return notify_set_watch(rq, true); }
+static int notify_on_unwatch(request *rq) { return notify_set_watch(rq, false); }
+
+/* A name may have come up or gone down: tell its watchers of a transition. */
+static void notify_on_name(ipcfd *d, const observe_ev *ev) {
+        if (d->shutdown || dlist_empty(&subs_list))
                 return;
-        dlist_for_each(pos, &ms->sub_list) {
+        pid_t pid = 0;
+        bool up = resolve_name_up(d, ev->name, &pid);
+        dlist_for_each(pos, &subs_list) {
                 notify_sub *s = dlist_entry(pos, notify_sub, link);
                 for (unsigned i = 0; i < s->n_watch; i++) {
                         notify_watch *w = &s->watch[i];
-                        if (w->up == up || strcmp(w->name, name) != 0)
+                        if (w->up == up || strcmp(w->name, ev->name) != 0)
                                 continue;
                         w->up = up;
-                        sub_send(s, up ? IPCF_EVENT_NAME_UP : IPCF_EVENT_NAME_DOWN, name, 0,
+                        sub_send(s, up ? IPCF_EVENT_NAME_UP : IPCF_EVENT_NAME_DOWN, ev->name, 0,
                                  up ? pid : 0, 0, NULL);
                 }
         }
 }
 
-void models_name_changed(ipcfd *d, const char *name) {
-        if (!d->models || d->shutdown)
+/* A side of a flow ended: tell the client holding the other side. */
+static void notify_on_flow_ended(ipcfd *d, const observe_ev *ev) {
+        flow *f = ev->flow;
+        int idx = ev->side;
+        if (d->shutdown || dlist_empty(&subs_list))
                 return;
-        pid_t pid = 0;
-        bool up = notify_name_is_up(d, name, &pid);
-        notify_name(d, name, up, pid);
-}
-
-void models_flow_side_ended(flow *f, int idx) {
-        ipcfd *d = f->d;
-        if (!d->models || d->shutdown)
+        client *other = flow_side_client(&f->side[1 - idx]);
+        if (!other)
                 return;
-        flow_side *other = &f->side[1 - idx];
-        if (!other->open || !other->owner)
-                return;
-        notify_sub *s = sub_find(d, other->owner->id);
+        notify_sub *s = sub_find(other->id);
         if (!s)
                 return;
         /* The end record as written (by the side, or by the daemon for it):
@@ -241,24 +218,37 @@ void models_flow_side_ended(flow *f, int idx) {
                  f->name, f->node.id, pid, code, reason);
 }
 
-static void sub_free(models *ms, notify_sub *s) {
-        idmap_del(&ms->subs, &s->node);
+static void sub_free(notify_sub *s) {
+        idmap_del(&subs, &s->node);
         dlist_del(&s->link);
         safe_close(s->sock);
         free(s);
 }
 
-void notify_client_gone(client *c) {
-        models *ms = c->d->models;
-        notify_sub *s = ms ? sub_find(c->d, c->id) : NULL;
+static void notify_on_client_gone(ipcfd *d, const observe_ev *ev) {
+        notify_sub *s = sub_find(ev->client->id);
         if (s)
-                sub_free(ms, s);
+                sub_free(s);
 }
 
-void notify_free_all(ipcfd *d) {
-        models *ms = d->models;
-        if (!ms)
-                return;
-        dlist_for_each_safe(pos, tmp, &ms->sub_list)
-                sub_free(ms, dlist_entry(pos, notify_sub, link));
+void notify_shutdown(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &subs_list)
+                sub_free(dlist_entry(pos, notify_sub, link));
+        idmap_deinit(&subs);
+}
+
+int notify_init(ipcfd *d) {
+        static const method methods[] = {
+                { CTL_NOTIFY_OPEN, notify_on_open },
+                { CTL_WATCH, notify_on_watch },
+                { CTL_UNWATCH, notify_on_unwatch },
+        };
+        int r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        if (r == 0)
+                r = observe(d, OBSERVE_NAME_CHANGED, notify_on_name);
+        if (r == 0)
+                r = observe(d, OBSERVE_FLOW_ENDED, notify_on_flow_ended);
+        if (r == 0)
+                r = observe(d, OBSERVE_CLIENT_GONE, notify_on_client_gone);
+        return r;
 }

@@ -23,14 +23,37 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "daemon/flows/alloc.h"
 #include "daemon/core/log.h"
+#include "daemon/core/observe.h"
+#include "daemon/flows/alloc.h"
+#include "daemon/flows/resolve.h"
+#include "daemon/names/registry.h"
 
 extern char **environ;
+
+typedef struct activation {
+        ipcfd *d;
+        struct dlist link;             /* activations */
+        char name[IPCF_NAME_MAX + 1];
+        pid_t pid;
+        int pidfd;
+        loop_io io;
+        loop_timer timer;
+        bool starting;                 /* waiting for the name to be registered */
+        struct dlist waiting;          /* alloc.hold_link */
+} activation;
 
 /* Children of one name alive at once (starting, or started earlier and
  * still running). */
 #define ACTIVATION_PER_NAME_MAX 8
+/* Children alive at once in all: at most the descriptor share (each holds
+ * a pidfd), and this. */
+#define ACTIVATIONS_MAX 1024
+
+static struct dlist activations = DLIST_INIT(activations); /* activation.link */
+static size_t n_activations;
+
+static const resolver activation_resolver;
 
 static void activation_on_exit(loop_io *io, uint32_t events);
 static void activation_check(activation *act);
@@ -41,7 +64,7 @@ static void activation_fail_waiting(activation *act, int err) {
         act->starting = false;
         loop_timer_cancel(act->d->loop, &act->timer);
         dlist_for_each_safe(pos, tmp, &act->waiting)
-                alloc_fail(dlist_entry(pos, alloc, act_link), err, NULL, 0);
+                alloc_fail(dlist_entry(pos, alloc, hold_link), err, NULL, 0);
 }
 
 static void activation_free(activation *act) {
@@ -49,7 +72,7 @@ static void activation_free(activation *act) {
         loop_io_del(act->d->loop, &act->io);
         act->pidfd = safe_close(act->pidfd);
         dlist_del(&act->link);
-        act->d->n_activations--;
+        n_activations--;
         loop_defer_free(act->d->loop, act);
 }
 
@@ -115,10 +138,13 @@ static pid_t activation_spawn(ipcfd *d, const char *cmd, const char *name) {
         return r ? -r : pid;
 }
 
-int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
+/* Park a on the activation of its name, starting one if none is starting.
+ * Returns 0 (a waits), or -errno: -ENOEXEC the program cannot be started,
+ * -EBUSY too many activations. */
+static int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
         activation *act = NULL;
         unsigned live = 0;
-        dlist_for_each(pos, &d->activations) {
+        dlist_for_each(pos, &activations) {
                 activation *x = dlist_entry(pos, activation, link);
                 if (strcmp(x->name, a->name) != 0)
                         continue;
@@ -132,7 +158,8 @@ int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                 /* Bounds: children still alive (started before, detached)
                  * count too, so repeated failing starts cannot pile up
                  * processes. */
-                if (d->n_activations >= d->caps.activations || live >= ACTIVATION_PER_NAME_MAX)
+                if (n_activations >= MIN(d->fd_share, (size_t)ACTIVATIONS_MAX) ||
+                    live >= ACTIVATION_PER_NAME_MAX)
                         return -EBUSY;
                 act = calloc(1, sizeof(*act));
                 if (!act)
@@ -152,7 +179,7 @@ int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                 act->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
                 /* Without pidfds (a kernel older than 5.3, or valgrind), the
                  * SIGCHLD on the daemon's signalfd does the same job:
-                 * activation_sigchld(). */
+                 * activation_on_child(). */
                 bool no_pidfd = act->pidfd < 0 && (errno == ENOSYS || errno == EPERM);
                 if ((act->pidfd < 0 && !no_pidfd) ||
                     (act->pidfd >= 0 && loop_io_add(d->loop, &act->io, act->pidfd, EPOLLIN,
@@ -169,33 +196,50 @@ int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                         return -ENOEXEC;
                 }
                 act->starting = true;
-                dlist_add_tail(&d->activations, &act->link);
-                d->n_activations++;
+                dlist_add_tail(&activations, &act->link);
+                n_activations++;
                 log_debug("activation of %s: started pid %d: %s", a->name, (int)pid, rule->activate);
         }
-        a->act = act;
-        dlist_add_tail(&act->waiting, &a->act_link);
+        alloc_hold(a, &activation_resolver, act, &act->waiting);
         return 0;
 }
 
-void activation_leave(alloc *a) {
-        dlist_del(&a->act_link);
-        a->act = NULL;
+/* The resolver: a name no resolver before took, whose rule says how to
+ * start its program. */
+static int activation_resolve(ipcfd *d, alloc *a) {
+        const conf_rule *rule = conf_match(&d->conf, a->name);
+        if (!rule || !rule->activate)
+                return RESOLVE_NEXT;
+        return activation_join(d, rule, a);
 }
 
-/* Called by REGISTER for every new registration. Only an exact name match
- * counts: a program started for "printer-2" that registers "printer" does
- * not satisfy allocations of "printer-2". */
-void activation_registered(ipcfd *d, const char *name) {
-        dlist_for_each(pos, &d->activations) {
+static const resolver activation_resolver = {
+        .name = "activation",
+        .rank = RESOLVE_RANK_ACTIVATION,
+        .roles = RESOLVE_ROLE(CTL_ROLE_FLOW) | RESOLVE_ROLE(CTL_ROLE_CALL) | RESOLVE_ROLE(CTL_ROLE_DGRAM),
+        .resolve = activation_resolve,
+};
+
+/* A name changed: if it is now registered, the program started for it did
+ * its job. Only an exact name match counts: a program started for
+ * "printer-2" that registers "printer" does not satisfy allocations of
+ * "printer-2". The waiting allocations are resolved again by the resolvers
+ * before this one. */
+static void activation_on_name(ipcfd *d, const observe_ev *ev) {
+        const char *name = ev->name;
+        dlist_for_each(pos, &activations) {
                 activation *act = dlist_entry(pos, activation, link);
-                if (!act->starting || strcmp(act->name, name) != 0)
+                if (!act->starting || strcmp(act->name, name) != 0 || !registry_has(d, name))
                         continue;
                 act->starting = false;
                 loop_timer_cancel(d->loop, &act->timer);
                 log_debug("activation of %s: registered", name);
-                dlist_for_each_safe(p2, t2, &act->waiting)
-                        alloc_redispatch(dlist_entry(p2, alloc, act_link), -EBUSY, NULL, 0);
+                dlist_for_each_safe(p2, t2, &act->waiting) {
+                        alloc *a = dlist_entry(p2, alloc, hold_link);
+                        alloc_unhold(a);
+                        if (alloc_resolve(a, &activation_resolver) != 0)
+                                alloc_fail(a, -EBUSY, NULL, 0);
+                }
         }
 }
 
@@ -204,8 +248,9 @@ static void activation_on_exit(loop_io *io, uint32_t events) {
         activation_check(container_of(io, activation, io));
 }
 
-void activation_sigchld(ipcfd *d) {
-        dlist_for_each_safe(pos, tmp, &d->activations) {
+/* SIGCHLD: reap children watched without a pidfd. */
+static void activation_on_child(ipcfd *d, const observe_ev *ev) {
+        dlist_for_each_safe(pos, tmp, &activations) {
                 activation *act = dlist_entry(pos, activation, link);
                 if (act->pidfd < 0)
                         activation_check(act);
@@ -241,11 +286,32 @@ static void activation_on_timer(loop_timer *t) {
         activation_fail_waiting(act, -ETIMEDOUT);
 }
 
-void activation_free_all(ipcfd *d) {
-        dlist_for_each_safe(pos, tmp, &d->activations) {
+/* Forget every activation (daemon shutdown; the children keep running). */
+static void activation_shutdown(ipcfd *d) {
+        dlist_for_each_safe(pos, tmp, &activations) {
                 activation *act = dlist_entry(pos, activation, link);
                 dlist_for_each_safe(p2, t2, &act->waiting)
-                        activation_leave(dlist_entry(p2, alloc, act_link));
+                        alloc_unhold(dlist_entry(p2, alloc, hold_link));
                 activation_free(act);
         }
 }
+
+static int activation_init(ipcfd *d) {
+        int r = resolver_add(&activation_resolver);
+        if (r == 0)
+                r = observe(d, OBSERVE_NAME_CHANGED, activation_on_name);
+        if (r == 0)
+                r = observe(d, OBSERVE_CHILD, activation_on_child);
+        return r;
+}
+
+static void activation_dump(ipcfd *d, char *buf, size_t size) {
+        snprintf(buf, size, "%zu activations", n_activations);
+}
+
+const daemon_module activation_module = {
+        .name = "activation",
+        .init = activation_init,
+        .shutdown = activation_shutdown,
+        .dump = activation_dump,
+};

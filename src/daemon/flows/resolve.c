@@ -1,0 +1,53 @@
+/*
+ * resolve.c — the ordered list of resolvers (see resolve.h). A small sorted
+ * array: resolvers are few and registered once, at start.
+ */
+#include "daemon/flows/resolve.h"
+
+#include <errno.h>
+
+static const resolver *list[RESOLVERS_MAX];
+static unsigned n_list;
+
+int resolver_add(const resolver *r) {
+        if (!r->resolve)
+                return -EINVAL;
+        if (n_list == RESOLVERS_MAX)
+                return -ENOSPC;
+        /* Sorted by rank; among equal ranks, in registration order. */
+        unsigned i = n_list;
+        while (i > 0 && list[i - 1]->rank > r->rank) {
+                list[i] = list[i - 1];
+                i--;
+        }
+        list[i] = r;
+        n_list++;
+        return 0;
+}
+
+int resolve_walk(ipcfd *d, struct alloc *a, uint32_t role, const resolver *upto) {
+        for (unsigned i = 0; i < n_list && list[i] != upto; i++) {
+                const resolver *r = list[i];
+                if (role >= 32 || !(r->roles & RESOLVE_ROLE(role)))
+                        continue;
+                int k = r->resolve(d, a);
+                if (k != RESOLVE_NEXT)
+                        return k;
+        }
+        return RESOLVE_NEXT;
+}
+
+bool resolve_name_up(ipcfd *d, const char *name, pid_t *ret_pid) {
+        for (unsigned i = 0; i < n_list; i++)
+                if (list[i]->has && list[i]->has(d, name, ret_pid))
+                        return true;
+        return false;
+}
+
+void resolve_list(ipcfd *d, struct list_page *page, bool all, uid_t uid) {
+        for (unsigned i = 0; i < n_list; i++)
+                if (list[i]->list)
+                        list[i]->list(d, page, all, uid);
+}
+
+void resolve_reset(void) { n_list = 0; }

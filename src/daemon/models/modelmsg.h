@@ -1,0 +1,41 @@
+/*
+ * modelmsg.h — the frames of mailbox and multicast flows as the daemon moves
+ * them (common/modelwire.h): a message taken from a sender's broker port into
+ * the daemon's memory, stamped with the sender's identity; written on to a
+ * receiver's port; and the header-only frames (receipts, losses).
+ *
+ * One piece of code for both models: what a sender may write is checked here
+ * (a frame shorter than its header, of another kind than DATA, or longer than
+ * the object's max_msg breaks the protocol), and every stamp is the sender's
+ * flow's kernel credentials, never what it wrote.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/flows/broker.h"
+
+typedef struct model_msg {
+        struct model_msg *next;
+        uint64_t sender;              /* the sender's flow id */
+        uint64_t seq;                 /* the sender's number (mailbox), the group's (multicast) */
+        uint32_t flags;               /* MW_F_RECEIPT if the sender wants a receipt */
+        uint32_t pid, uid, gid;       /* the sender, from its flow */
+        uint32_t len;
+        uint8_t data[];
+} model_msg;
+
+/* Take the next DATA frame of b into a new message (the caller owns it:
+ * free()). Returns 1 and *ret; 0 if none waits (the wake-up is armed); -ENOMEM
+ * (try again on the next wake-up); -EPROTO if b broke the protocol (the
+ * caller ends it). */
+int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret);
+
+/* Write m to b as a DATA frame with seq and frame flags. Returns 0 and the
+ * record's position (*ret_pos, may be NULL), -EAGAIN if it does not fit now,
+ * or another -errno (-EPROTO: b's ring is broken). */
+int model_msg_put(bport *b, const model_msg *m, uint64_t seq, uint32_t flags, uint64_t *ret_pos);
+
+/* Write a header-only frame (RECEIPT, LOST). False if it does not fit now. */
+bool model_frame_put(bport *b, uint32_t kind, uint64_t seq, uint32_t pid);
