@@ -1,9 +1,7 @@
 /*
- * models.c — the models module: the objects of the daemon with a name
- * (mailboxes, groups: one name space), what creating, destroying and listing
- * them share, and the resolver of their names (see models.h).
- *
- * STATE: one list of every object, in creation order (one daemon per process).
+ * models.c — the models module: its parts' init (notifications, mailboxes,
+ * groups), the listing of model objects (MODEL_LIST) and the resolver of
+ * their names (see models.h). The objects themselves: modelobj.c.
  */
 #include "daemon/models/models.h"
 
@@ -21,72 +19,8 @@
 #include "daemon/flows/alloc.h"
 #include "daemon/flows/resolve.h"
 
-static struct dlist objects = DLIST_INIT(objects); /* model_obj.link */
-static size_t n_objects;
-
 /* The kinds, in the order MODEL_LIST lists them. */
 static const model_kind *const kinds[] = { &mbox_kind, &mcast_kind };
-
-static model_obj *model_find(const char *name) {
-        dlist_for_each(pos, &objects) {
-                model_obj *o = dlist_entry(pos, model_obj, link);
-                if (strcmp(o->name, name) == 0)
-                        return o;
-        }
-        return NULL;
-}
-
-/* For the per-user bound (MODELS_PER_USER). */
-static size_t model_owned_by(uid_t uid) {
-        size_t n = 0;
-        dlist_for_each(pos, &objects)
-                n += dlist_entry(pos, model_obj, link)->owner == uid;
-        return n;
-}
-
-int model_may_create(request *rq, const char *name) {
-        int r = policy_check(rq->d, name, POLICY_REGISTER, &rq->c->cred);
-        if (r < 0)
-                return r;
-        if (model_find(name))
-                return -EEXIST;
-        if (n_objects >= MODELS_MAX || model_owned_by(rq->c->cred.uid) >= MODELS_PER_USER)
-                return -EDQUOT;
-        return 0;
-}
-
-/* Watchers learn of the name after the creator got its answer. */
-static void model_announce(request *rq, const char *name) {
-        request_reply_now(rq);
-        observe_emit(rq->d, &(observe_ev){ .kind = OBSERVE_NAME_CHANGED, .name = name });
-}
-
-void model_add(request *rq, model_obj *o) {
-        dlist_add_tail(&objects, &o->link);
-        n_objects++;
-        log_debug("%s %s: created by pid %d", o->kind->what, o->name, (int)rq->c->cred.pid);
-        model_announce(rq, o->name);
-}
-
-void model_remove(model_obj *o) {
-        dlist_del(&o->link);
-        n_objects--;
-}
-
-int model_destroy(request *rq, const model_kind *kind) {
-        const char *name = ctl_arg_str(rq->args, CTL_A_NAME);
-        model_obj *o = model_find(name);
-        if (!o || o->kind != kind)
-                return -ENOENT;
-        if (o->owner != rq->c->cred.uid && !client_is_privileged(rq->c))
-                return -EPERM;
-        char nm[IPCF_NAME_MAX + 1];
-        str_copy(nm, name, sizeof(nm));
-        log_debug("%s %s: destroyed by pid %d", kind->what, nm, (int)rq->c->cred.pid);
-        kind->destroy(o);
-        model_announce(rq, nm);
-        return 0;
-}
 
 /* MODEL_LIST: every mailbox and group is listed to everyone (names are
  * public, as registrations' are to their users), by kind, in creation order,
@@ -95,8 +29,7 @@ static int models_on_list(request *rq) {
         list_page page;
         list_page_init(&page, rq->reply, ctl_arg_u32(rq->args, CTL_A_LIST_SKIP, 0));
         for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
-                dlist_for_each(pos, &objects) {
-                        model_obj *o = dlist_entry(pos, model_obj, link);
+                for (model_obj *o = model_next(NULL); o; o = model_next(o)) {
                         if (o->kind != kinds[k])
                                 continue;
                         struct ctl_model_entry_wire e;
@@ -153,15 +86,15 @@ static int models_init(ipcfd *d) {
 
 /* Shutdown: objects first (they close their broker sides), then the rest. */
 static void models_shutdown(ipcfd *d) {
-        dlist_for_each_safe(pos, tmp, &objects) {
-                model_obj *o = dlist_entry(pos, model_obj, link);
+        for (model_obj *o = model_next(NULL), *next; o; o = next) {
+                next = model_next(o);
                 o->kind->destroy(o);
         }
         notify_shutdown(d);
 }
 
 static void models_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%zu mailboxes and groups", n_objects);
+        snprintf(buf, size, "%zu mailboxes and groups", model_count());
 }
 
 const daemon_module models_module = {

@@ -6,12 +6,13 @@
  *
  * MODEL OBJECTS: a mailbox and a group are both a `model_obj` of a kind
  * (model_kind: the roles it serves, how it accepts a flow, its listing entry,
- * its destruction); models.c keeps one list of them (one name space),
- * creates and destroys them (the checks every kind shares: policy, name
- * taken, bounds, who may destroy), lists them (MODEL_LIST), and resolves
- * their names for allocations of their roles (a resolver, flows/resolve.h,
- * rank RESOLVE_RANK_MODELS). A new model is a new kind: a file beside
- * mbox.c, its kind, its requests in the schema, one line in models.c's init.
+ * its destruction); modelobj.c keeps one list of them (one name space) and
+ * does what creating and destroying share (policy, name taken, bounds, who
+ * may destroy); models.c lists them (MODEL_LIST) and resolves their names
+ * for allocations of their roles (a resolver, flows/resolve.h, rank
+ * RESOLVE_RANK_MODELS). A new model is a new kind: a file beside mbox.c, its
+ * kind, its requests in the schema, one line in models.c's init and list of
+ * kinds.
  *
  * Every function here is called from the daemon's single thread.
  *
@@ -63,6 +64,12 @@ struct model_obj {
         const model_kind *kind;
 };
 
+/* modelobj.c: the object of name, or NULL; the one after o (NULL: the
+ * first), in creation order (o may be destroyed once its next is taken);
+ * how many. */
+model_obj *model_find(const char *name);
+model_obj *model_next(const model_obj *o);
+size_t model_count(void);
 /* CREATE of a kind: the checks every kind shares — the register policy of
  * the name, one name space, the per-user and global bounds. Returns 0 (o may
  * be made) or -errno to answer. */
