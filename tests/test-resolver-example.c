@@ -21,7 +21,7 @@ static test_daemon d;
 static void server(void *arg) {
         int reg = CHECK_OK(ipcf_register((const char *)arg, NULL));
         for (;;) {
-                int p = ipcf_accept(reg, NULL, -1);
+                int p = ipcf_accept(reg, -1, NULL);
                 CHECK(p >= 0);
                 char buf[64];
                 ssize_t n = ipcf_read(p, buf, sizeof(buf), 5000);
