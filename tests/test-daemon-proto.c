@@ -159,6 +159,20 @@ static int do_simple(int fd, uint16_t type, uint16_t a1, uint64_t v1, uint16_t a
         return e;
 }
 
+/* A request whose only attribute is NAME (MBOX_CREATE, WATCH...): 0 or -errno. */
+static int do_name_request(int fd, uint16_t type, const char *name) {
+        ctl_builder b;
+        rmsg r;
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, type, seq);
+        ctl_put_str(&b, CTL_A_NAME, name);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(fd, &b, NULL, 0));
+        int e = wait_reply(fd, &r, seq);
+        close_fds(&r);
+        return e;
+}
+
 /* ALLOC of a wire qos with a fresh reply socketpair; *ret_reply is our end.
  * role < 0: no ROLE attribute. */
 static int do_alloc_wire(int fd, const char *name, const struct ctl_qos_wire *qw, int64_t role,
@@ -528,12 +542,7 @@ TEST_TIMEOUT(alloc_role_only_from_its_attribute, 20) {
         test_daemon_start(&d, NULL, NULL);
         int c = CHECK_OK(dconnect()), reply;
         ctl_builder b;
-        rmsg r;
-        ctl_begin(&b, CTL_MBOX_CREATE, 900);
-        ctl_put_str(&b, CTL_A_NAME, "role.box");
-        CHECK_OK(ctl_end(&b));
-        CHECK_OK(ctl_send(c, &b, NULL, 0));
-        CHECK_OK(wait_reply(c, &r, 900));
+        CHECK_OK(do_name_request(c, CTL_MBOX_CREATE, "role.box"));
         ipcf_qos q = { 0 };
         struct ctl_qos_wire qw;
         ctl_qos_to_wire(&q, &qw);
@@ -611,13 +620,7 @@ TEST_TIMEOUT(broker_requester_gave_up, 20) {
         test_daemon d;
         test_daemon_start(&d, NULL, NULL);
         int c = CHECK_OK(dconnect()), reply;
-        ctl_builder b;
-        rmsg r;
-        ctl_begin(&b, CTL_MBOX_CREATE, 901);
-        ctl_put_str(&b, CTL_A_NAME, "gaveup.box");
-        CHECK_OK(ctl_end(&b));
-        CHECK_OK(ctl_send(c, &b, NULL, 0));
-        CHECK_OK(wait_reply(c, &r, 901));
+        CHECK_OK(do_name_request(c, CTL_MBOX_CREATE, "gaveup.box"));
         struct ctl_qos_wire qw;
         ipcf_qos q = { 0 };
         ctl_qos_to_wire(&q, &qw);
