@@ -357,6 +357,9 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUSERUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/user/%,$(UNITS))))
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/system/%,$(UNITS))))
 
+# ipcf-idl and generated code (after INSTALL_BINS, which it adds to).
+include rpc.mk
+
 clean:
 	rm -rf $(BUILD)
 

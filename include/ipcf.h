@@ -1342,6 +1342,116 @@ typedef struct ipcf_model_entry {
  */
 IPCF_API int ipcf_model_list(ipcf_model_entry **ret, size_t *ret_n);
 
+/* ------------------------------------------------------------------------- */
+/* Remote procedure calls: XDR streams (docs/RPC.md)                          */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * The code ipcf-idl generates from an interface file (.x) encodes and
+ * decodes values with these streams (RFC 4506: big-endian, 4-byte units).
+ * Applications rarely call them directly; they may, to encode a generated
+ * type themselves (T_encode / T_decode / T_free).
+ *
+ * Errors are sticky: after the first failure every call returns it again and
+ * does nothing, so generated code checks once at the end. Decoding never
+ * trusts the input: every length is checked against its bound and against
+ * the bytes that remain before anything is allocated, nesting is bounded
+ * (max_depth), and all it allocates is charged to a budget.
+ *   -EBADMSG  malformed input: truncated, a length over its bound, a bool or
+ *             enum or union case out of its type, non-zero padding, a NUL in
+ *             a string, bytes left over (ipcf_xdr_end);
+ *   -ELOOP    nested deeper than max_depth;  -ENOBUFS  the budget is spent;
+ *   -ENOMEM   memory; -EINVAL (encoding) a value outside its type (a length
+ *             over its bound, an enum or union case not declared, a NULL
+ *             string).
+ */
+
+/* The encoding of a quadruple (IEEE 754 binary128), kept as its 16 bytes. */
+typedef struct ipcf_xdr_quad {
+        uint8_t b[16];
+} ipcf_xdr_quad;
+
+/* One piece of a scatter-gather encoding (see ipcf_xdr_encoder_sg). */
+typedef struct ipcf_xdr_seg {
+        const void *ptr; /* NULL: bytes [off, off+len) of the stream's own buffer */
+        size_t off, len;
+} ipcf_xdr_seg;
+
+typedef struct ipcf_xdr {
+        uint8_t *buf;            /* encoding: the output; decoding: the input */
+        size_t pos;              /* bytes written / read */
+        size_t cap;              /* encoding: room in buf; decoding: the input's length */
+        int err;                 /* the first error (sticky), 0 if none */
+        uint32_t depth;          /* current nesting */
+        uint32_t max_depth;      /* decoding: deepest nesting allowed (default 256) */
+        uint64_t budget;         /* decoding: bytes it may still allocate */
+        uint32_t flags;          /* internal */
+        uint32_t n_segs, cap_segs; /* scatter-gather: the segments so far */
+        ipcf_xdr_seg *segs;
+        size_t sg_min;           /* scatter-gather: opaque data this long is referenced */
+        size_t total;            /* scatter-gather: bytes of the whole encoding */
+} ipcf_xdr;
+
+/* The default bound on decoding's nesting, and its allocation budget:
+ * IPCF_XDR_BUDGET_FACTOR times the input's length plus 64 KiB. */
+#define IPCF_XDR_MAX_DEPTH 256
+#define IPCF_XDR_BUDGET_FACTOR 4
+
+/*
+ * ipcf_xdr_encoder — start encoding into buf (cap bytes, may be NULL/0);
+ * when it is full the stream moves to memory of its own, which grows (then
+ * x->buf is that memory). Free it with ipcf_xdr_release().
+ * ipcf_xdr_encoder_sg — the same, but opaque data of at least sg_min bytes
+ * is not copied: it becomes a segment referring to the caller's memory,
+ * which must stay unchanged until the encoding is used. The encoding is
+ * then the segments in order (ipcf_xdr_segments); x->total is its length.
+ */
+IPCF_API void ipcf_xdr_encoder(ipcf_xdr *x, void *buf, size_t cap);
+IPCF_API void ipcf_xdr_encoder_sg(ipcf_xdr *x, void *buf, size_t cap, size_t sg_min);
+/* ipcf_xdr_decoder — start decoding len bytes at buf (not copied; must
+ * outlive the decoding), with the default depth and budget. */
+IPCF_API void ipcf_xdr_decoder(ipcf_xdr *x, const void *buf, size_t len);
+/* Free what an encoder allocated (its own buffer, its segment list). */
+IPCF_API void ipcf_xdr_release(ipcf_xdr *x);
+/* Close a scatter-gather encoding and return its segments (owned by x). */
+IPCF_API const ipcf_xdr_seg *ipcf_xdr_segments(ipcf_xdr *x, size_t *ret_n);
+/* Decoding: 0 if every byte was consumed and no error happened, else the
+ * error (-EBADMSG for bytes left over). */
+IPCF_API int ipcf_xdr_end(ipcf_xdr *x);
+/* Record an error (the first one sticks); returns x->err. */
+IPCF_API int ipcf_xdr_fail(ipcf_xdr *x, int err);
+
+/* Encoding. bound: the declared maximum (0xffffffff when none). */
+IPCF_API int ipcf_xdr_put_u32(ipcf_xdr *x, uint32_t v);
+IPCF_API int ipcf_xdr_put_u64(ipcf_xdr *x, uint64_t v);
+IPCF_API int ipcf_xdr_put_float(ipcf_xdr *x, float v);
+IPCF_API int ipcf_xdr_put_double(ipcf_xdr *x, double v);
+IPCF_API int ipcf_xdr_put_fixed(ipcf_xdr *x, const void *p, size_t n);  /* opaque[n] */
+IPCF_API int ipcf_xdr_put_var(ipcf_xdr *x, const void *p, uint32_t n, uint32_t bound); /* opaque<> */
+IPCF_API int ipcf_xdr_put_string(ipcf_xdr *x, const char *s, uint32_t bound);
+IPCF_API int ipcf_xdr_put_count(ipcf_xdr *x, uint32_t n, uint32_t bound); /* an array's length */
+
+/* Decoding. */
+IPCF_API int ipcf_xdr_get_u32(ipcf_xdr *x, uint32_t *ret);
+IPCF_API int ipcf_xdr_get_u64(ipcf_xdr *x, uint64_t *ret);
+IPCF_API int ipcf_xdr_get_float(ipcf_xdr *x, float *ret);
+IPCF_API int ipcf_xdr_get_double(ipcf_xdr *x, double *ret);
+IPCF_API int ipcf_xdr_get_bool(ipcf_xdr *x, int32_t *ret);     /* 0 or 1, else -EBADMSG */
+IPCF_API int ipcf_xdr_get_fixed(ipcf_xdr *x, void *p, size_t n);
+/* opaque<bound>: *ret_p is allocated (NULL when empty), *ret_n its length. */
+IPCF_API int ipcf_xdr_get_var(ipcf_xdr *x, char **ret_p, uint32_t *ret_n, uint32_t bound);
+/* string<bound>: allocated, NUL-terminated, without NUL inside. */
+IPCF_API int ipcf_xdr_get_string(ipcf_xdr *x, char **ret_s, uint32_t bound);
+/* An array's length: at most bound, and no more elements of min_wire bytes
+ * each than the input still holds. */
+IPCF_API int ipcf_xdr_get_count(ipcf_xdr *x, uint32_t *ret_n, uint32_t bound, uint64_t min_wire);
+/* Zeroed memory of n elements of size bytes, charged to the budget; NULL
+ * (with the error set) when it is spent or n is 0. Freed with free(). */
+IPCF_API void *ipcf_xdr_alloc(ipcf_xdr *x, size_t n, size_t size);
+/* Nesting: enter before decoding an aggregate, leave after. */
+IPCF_API int ipcf_xdr_enter(ipcf_xdr *x);
+IPCF_API void ipcf_xdr_leave(ipcf_xdr *x);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,58 @@
+# rpc.mk — included by the Makefile: ipcf-idl, the interface compiler, and the
+# code it generates from .x files (docs/RPC.md).
+#
+#   src/idl/*.c          the compiler (main.c) and its library -> bin/ipcf-idl, lib/libidl.a
+#   <dir>/<name>.x       an interface -> $(BUILD)/gen/<dir>/<name>.{h,c,o} by ipcf-idl
+#   tests/rpc/*.x        also through rpcgen (the oracle of test-rpc-xdr)
+#
+# A program that uses an interface lists the generated object as a
+# prerequisite and finds the header with -I$(BUILD)/gen/<dir>.
+
+IDL_MAIN    := src/idl/main.c
+IDL_SRCS    := $(filter-out $(IDL_MAIN),$(wildcard src/idl/*.c))
+LIBIDL_A    := $(BUILD)/lib/libidl.a
+IDL         := $(BUILD)/bin/ipcf-idl
+TIRPC_CFLAGS := $(shell pkg-config --cflags libtirpc 2>/dev/null)
+TIRPC_LIBS   := $(shell pkg-config --libs libtirpc 2>/dev/null)
+
+all: $(IDL)
+INSTALL_BINS += $(IDL)
+
+$(LIBIDL_A): $(call obj,$(IDL_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(IDL): $(call obj,$(IDL_MAIN)) $(LIBIDL_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# Generated code compiles under the project's own warnings (-Werror).
+$(BUILD)/gen/%.c $(BUILD)/gen/%.h: %.x $(IDL)
+	@mkdir -p $(dir $@)
+	$(IDL) -o $(dir $@) $<
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c $(BUILD)/gen/%.h
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# rpcgen's code for the same interfaces: the independent oracle.
+$(BUILD)/gen/rpcgen/%.h: tests/rpc/%.x
+	@mkdir -p $(dir $@)
+	cp $< $(BUILD)/gen/rpcgen/$*.x
+	cd $(BUILD)/gen/rpcgen && rm -f $*.h $*_xdr.c && rpcgen -h -o $*.h $*.x && rpcgen -c -o $*_xdr.c $*.x
+$(BUILD)/gen/rpcgen/%_xdr.o: $(BUILD)/gen/rpcgen/%.h
+	$(CC) -std=gnu11 $(OPT) -g -fPIC -D_GNU_SOURCE -w $(TIRPC_CFLAGS) -c $(BUILD)/gen/rpcgen/$*_xdr.c -o $@
+
+# test-rpc-xdr: the generated XDR code against rpcgen + libtirpc.
+$(BUILD)/obj/tests/test-rpc-xdr.o: CFLAGS_ALL += $(TIRPC_CFLAGS) -I$(BUILD)/gen/rpcgen
+$(BUILD)/obj/tests/test-rpc-xdr.o: | $(BUILD)/gen/rpcgen/alltypes.h
+$(BUILD)/tests/test-rpc-xdr: $(BUILD)/obj/tests/test-rpc-xdr.o $(BUILD)/gen/tests/rpc/alltypes.o \
+                             $(BUILD)/gen/rpcgen/alltypes_xdr.o $(TEST_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(TIRPC_LIBS)
+
+# test-idl: the compiler run on good and bad interface files.
+$(BUILD)/tests/test-idl: | $(IDL)
+
+# Fuzz targets: the compiler's parser and checker; the generated decoder.
+$(FUZZ_BUILD)/fuzz-idl: $(IDL_SRCS)
+$(FUZZ_BUILD)/fuzz-xdr: FUZZ_CFLAGS += -I$(BUILD)/gen/tests/rpc
+$(FUZZ_BUILD)/fuzz-xdr: $(BUILD)/gen/tests/rpc/alltypes.c

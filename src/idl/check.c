@@ -1,0 +1,588 @@
+/*
+ * check.c — semantic checks of an interface file, after parsing:
+ *
+ *  - every name is defined once (types, constants, enumerators, programs),
+ *    none is a C keyword (the generated code uses them as C names);
+ *  - inline struct/union/enum types in declarations get names
+ *    (<outer>_<member>) and become definitions of their own;
+ *  - values resolve (a const, an enumerator, TRUE/FALSE) and fit where they
+ *    are used: enumerators in int, bounds in unsigned int, fixed sizes >= 1,
+ *    case labels in the discriminant's type (an enumerator of its enum);
+ *  - type references name a type; a discriminant is int, unsigned int, bool
+ *    or an enum; no two cases share a value; struct members are not void
+ *    and have distinct names;
+ *  - no type contains itself except through optional data or a
+ *    variable-length array (else its size is infinite); the fewest bytes of
+ *    each type's encoding (min_wire) is known and at most 2 GiB;
+ *  - programs, versions and procedures have distinct numbers; a oneway
+ *    procedure returns void; a procedure of several arguments gets a struct
+ *    <name>_args of members arg1..argN; the timeout of a version or program
+ *    is the default of its procedures; stub names are unique (see
+ *    idl_proc.c_name).
+ * Errors are collected (all of them, up to a limit) with their positions.
+ */
+#include <ctype.h>
+#include <strings.h>
+#include <string.h>
+
+#include "idl/ast.h"
+
+#define MAX_ERRORS 50
+
+typedef struct checker {
+        idl_file *f;
+        idl_diag *d;
+        int depth; /* of enumerators valued by other names */
+} checker;
+
+static const char *const c_keywords[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+        "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+        "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+        "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex", "_Imaginary",
+        "bool", "true", "false", "NULL", "main",
+};
+
+#define ERR(c, pos, ...)                                     \
+        do {                                                 \
+                if ((c)->d->errors < MAX_ERRORS)             \
+                        idl_error((c)->d, (pos), __VA_ARGS__); \
+        } while (0)
+
+static void check_c_name(checker *c, const char *name, idl_pos pos) {
+        for (size_t i = 0; i < sizeof(c_keywords) / sizeof(c_keywords[0]); i++)
+                if (!strcmp(c_keywords[i], name))
+                        ERR(c, pos, "'%s' is a keyword of C, where the generated code uses it as a name", name);
+}
+
+idl_def *idl_find(const idl_file *f, const char *name) {
+        for (size_t i = 0; i < f->n_defs; i++)
+                if (f->defs[i]->name && !strcmp(f->defs[i]->name, name))
+                        return f->defs[i];
+        return NULL;
+}
+
+/* An enumerator anywhere in the file, or NULL. */
+static const idl_enumval *find_enumval(const idl_file *f, const char *name, const idl_type **ret_enum) {
+        for (size_t i = 0; i < f->n_defs; i++) {
+                const idl_def *d = f->defs[i];
+                if (d->kind != IDL_DEF_ENUM)
+                        continue;
+                for (size_t k = 0; k < d->type->n_vals; k++)
+                        if (!strcmp(d->type->vals[k].name, name)) {
+                                if (ret_enum)
+                                        *ret_enum = d->type;
+                                return &d->type->vals[k];
+                        }
+        }
+        return NULL;
+}
+
+const idl_type *idl_resolve(const idl_type *t) {
+        for (int guard = 0; t && t->kind == IDL_NAMED && t->def && guard < 1000; guard++) {
+                const idl_def *d = t->def;
+                if (d->kind == IDL_DEF_TYPEDEF && d->decl.kind == IDL_D_PLAIN)
+                        t = d->decl.type;
+                else
+                        return d->type ? d->type : t;
+        }
+        return t;
+}
+
+/* ---- pass 1: hoist inline aggregates into definitions ------------------ */
+
+static void hoist_decl(checker *c, idl_decl *dcl, const char *outer);
+
+static idl_def *add_def(checker *c, enum idl_defkind kind, const char *name, idl_pos pos) {
+        idl_def *d = idl_alloc(c->f, sizeof(*d));
+        d->kind = kind;
+        d->name = name;
+        d->pos = pos;
+        d->synthetic = true;
+        c->f->defs = idl_push(c->f, c->f->defs, &c->f->n_defs, sizeof(*c->f->defs));
+        c->f->defs[c->f->n_defs - 1] = d;
+        return d;
+}
+
+/* Members of an aggregate body, hoisted in turn (named after the aggregate). */
+static void hoist_body(checker *c, idl_type *t) {
+        if (t->kind == IDL_STRUCT)
+                for (size_t i = 0; i < t->n_members; i++)
+                        hoist_decl(c, &t->members[i], t->name);
+        if (t->kind == IDL_UNION) {
+                hoist_decl(c, &t->disc, t->name);
+                for (size_t i = 0; i < t->n_cases; i++)
+                        hoist_decl(c, &t->cases[i].arm, t->name);
+                if (t->deflt)
+                        hoist_decl(c, t->deflt, t->name);
+        }
+}
+
+/* Replace an inline aggregate type *tp by a reference to a new definition. */
+static void hoist_type(checker *c, idl_type **tp, const char *name) {
+        idl_type *t = *tp;
+        if (t->kind != IDL_ENUM && t->kind != IDL_STRUCT && t->kind != IDL_UNION)
+                return;
+        idl_def *d = add_def(c, t->kind == IDL_ENUM ? IDL_DEF_ENUM : t->kind == IDL_STRUCT ? IDL_DEF_STRUCT
+                                                                                          : IDL_DEF_UNION,
+                             name, t->pos);
+        t->name = name;
+        d->type = t;
+        idl_type *ref = idl_alloc(c->f, sizeof(*ref));
+        ref->kind = IDL_NAMED;
+        ref->pos = t->pos;
+        ref->name = name;
+        *tp = ref;
+        hoist_body(c, t);
+}
+
+static void hoist_decl(checker *c, idl_decl *dcl, const char *outer) {
+        if (dcl->type && dcl->name)
+                hoist_type(c, &dcl->type, idl_sprintf(c->f, "%s_%s", outer, dcl->name));
+}
+
+static void hoist_all(checker *c) {
+        size_t n = c->f->n_defs; /* the new ones are hoisted already */
+        for (size_t i = 0; i < n; i++) {
+                idl_def *d = c->f->defs[i];
+                if (d->kind == IDL_DEF_TYPEDEF) {
+                        /* typedef struct {...} name: the struct takes the name itself */
+                        idl_type *t = d->decl.type;
+                        if (d->decl.kind == IDL_D_PLAIN &&
+                            (t->kind == IDL_ENUM || t->kind == IDL_STRUCT || t->kind == IDL_UNION)) {
+                                d->kind = t->kind == IDL_ENUM ? IDL_DEF_ENUM
+                                          : t->kind == IDL_STRUCT ? IDL_DEF_STRUCT : IDL_DEF_UNION;
+                                d->type = t;
+                                t->name = d->name;
+                                hoist_body(c, t);
+                        } else if (d->decl.kind != IDL_D_VOID) {
+                                hoist_type(c, &d->decl.type, idl_sprintf(c->f, "%s_elem", d->name));
+                        }
+                } else if (d->type) {
+                        hoist_body(c, d->type);
+                } else if (d->kind == IDL_DEF_PROGRAM) {
+                        for (size_t v = 0; v < d->prog->n_versions; v++)
+                                for (size_t p = 0; p < d->prog->versions[v].n_procs; p++) {
+                                        idl_proc *pr = &d->prog->versions[v].procs[p];
+                                        hoist_type(c, &pr->result, idl_sprintf(c->f, "%s_res", pr->name));
+                                        for (size_t a = 0; a < pr->n_args; a++)
+                                                hoist_type(c, &pr->args[a],
+                                                           idl_sprintf(c->f, "%s_arg%zu", pr->name, a + 1));
+                                }
+                }
+        }
+}
+
+/* ---- pass 2: names ------------------------------------------------------ */
+
+static void check_names(checker *c) {
+        idl_file *f = c->f;
+        for (size_t i = 0; i < f->n_defs; i++) {
+                idl_def *d = f->defs[i];
+                check_c_name(c, d->name, d->pos);
+                if (!strcmp(d->name, "TRUE") || !strcmp(d->name, "FALSE"))
+                        ERR(c, d->pos, "'%s' is predefined (bool)", d->name);
+                for (size_t k = 0; k < i; k++)
+                        if (!strcmp(f->defs[k]->name, d->name)) {
+                                ERR(c, d->pos, "'%s' is defined twice (first at line %d)", d->name,
+                                    f->defs[k]->pos.line);
+                                break;
+                        }
+                if (d->kind != IDL_DEF_ENUM)
+                        continue;
+                for (size_t v = 0; v < d->type->n_vals; v++) {
+                        const idl_enumval *ev = &d->type->vals[v];
+                        const idl_type *owner = NULL;
+                        check_c_name(c, ev->name, ev->pos);
+                        if (idl_find(f, ev->name))
+                                ERR(c, ev->pos, "'%s' is both an enumerator and a definition", ev->name);
+                        else if (find_enumval(f, ev->name, &owner) != ev)
+                                ERR(c, ev->pos, "enumerator '%s' is defined twice", ev->name);
+                }
+        }
+}
+
+/* ---- pass 3: values ----------------------------------------------------- */
+
+/* Resolve v; returns false (after an error) if it names nothing numeric. */
+static bool resolve_value(checker *c, idl_value *v) {
+        if (!v->ident)
+                return true;
+        if (!strcmp(v->ident, "TRUE") || !strcmp(v->ident, "FALSE")) {
+                v->num = v->ident[0] == 'T';
+                return true;
+        }
+        const idl_def *d = idl_find(c->f, v->ident);
+        if (d && d->kind == IDL_DEF_CONST) {
+                v->num = d->value.num;
+                return true;
+        }
+        const idl_enumval *ev = find_enumval(c->f, v->ident, NULL);
+        if (ev && !ev->value.ident) {
+                v->num = ev->value.num;
+                return true;
+        }
+        if (ev && c->depth < 16) { /* an enumerator valued by another name */
+                c->depth++;
+                bool ok = resolve_value(c, (idl_value *)&ev->value);
+                c->depth--;
+                if (ok)
+                        v->num = ev->value.num;
+                return ok;
+        }
+        ERR(c, v->pos, d ? "'%s' is not a constant" : "'%s' is not defined", v->ident);
+        return false;
+}
+
+static bool value_in(checker *c, idl_value *v, int64_t lo, int64_t hi, const char *what) {
+        if (!resolve_value(c, v))
+                return false;
+        if (v->num < lo || v->num > hi) {
+                ERR(c, v->pos, "%s must be %lld..%lld, not %lld", what, (long long)lo, (long long)hi,
+                    (long long)v->num);
+                return false;
+        }
+        return true;
+}
+
+/* ---- pass 4: types ------------------------------------------------------ */
+
+static void check_type_ref(checker *c, idl_type *t) {
+        if (t->kind != IDL_NAMED)
+                return;
+        idl_def *d = idl_find(c->f, t->name);
+        if (!d) {
+                ERR(c, t->pos, "type '%s' is not defined", t->name);
+        } else if (d->kind == IDL_DEF_CONST || d->kind == IDL_DEF_PROGRAM) {
+                ERR(c, t->pos, "'%s' is not a type", t->name);
+        } else {
+                t->def = d;
+        }
+}
+
+static void check_decl(checker *c, idl_decl *dcl, bool void_ok) {
+        if (dcl->kind == IDL_D_VOID) {
+                if (!void_ok)
+                        ERR(c, dcl->pos, "void is allowed only as a union arm");
+                return;
+        }
+        check_c_name(c, dcl->name, dcl->pos);
+        check_type_ref(c, dcl->type);
+        if (dcl->kind == IDL_D_FIXED)
+                value_in(c, &dcl->bound, 1, IDL_MAX_BOUND, "an array size");
+        if (dcl->kind == IDL_D_VAR && dcl->bounded)
+                value_in(c, &dcl->bound, 0, IDL_MAX_BOUND, "a bound");
+        if (dcl->kind == IDL_D_VAR && !dcl->bounded)
+                dcl->bound.num = IDL_MAX_BOUND;
+}
+
+static const idl_type *disc_enum(const idl_type *t) {
+        t = idl_resolve(t);
+        return t && t->kind == IDL_ENUM ? t : NULL;
+}
+
+static void check_union(checker *c, idl_type *t) {
+        check_decl(c, &t->disc, false);
+        if (t->disc.kind != IDL_D_PLAIN) {
+                ERR(c, t->disc.pos, "a discriminant is a plain int, unsigned int, bool or enum");
+                return;
+        }
+        const idl_type *dt = idl_resolve(t->disc.type);
+        if (!dt || (dt->kind != IDL_INT && dt->kind != IDL_UINT && dt->kind != IDL_BOOL && dt->kind != IDL_ENUM)) {
+                ERR(c, t->disc.pos, "a discriminant must be int, unsigned int, bool or an enum");
+                return;
+        }
+        const idl_type *en = disc_enum(t->disc.type);
+        for (size_t i = 0; i < t->n_cases; i++) {
+                idl_case *cs = &t->cases[i];
+                check_decl(c, &cs->arm, true);
+                for (size_t k = 0; k < cs->n_values; k++) {
+                        idl_value *v = &cs->values[k];
+                        bool ok = dt->kind == IDL_UINT ? value_in(c, v, 0, IDL_MAX_BOUND, "a case value")
+                                  : dt->kind == IDL_BOOL ? value_in(c, v, 0, 1, "a bool case value")
+                                                         : value_in(c, v, INT32_MIN, INT32_MAX, "a case value");
+                        if (!ok)
+                                continue;
+                        if (en) {
+                                bool member = false;
+                                for (size_t e = 0; e < en->n_vals; e++)
+                                        member |= en->vals[e].value.num == v->num;
+                                if (!member)
+                                        ERR(c, v->pos, "case %lld is not a value of enum %s", (long long)v->num,
+                                            en->name ? en->name : "");
+                        }
+                        for (size_t i2 = 0; i2 <= i; i2++)
+                                for (size_t k2 = 0; k2 < (i2 == i ? k : t->cases[i2].n_values); k2++)
+                                        if (t->cases[i2].values[k2].num == v->num)
+                                                ERR(c, v->pos, "case %lld appears twice", (long long)v->num);
+                }
+        }
+        if (t->deflt)
+                check_decl(c, t->deflt, true);
+}
+
+static void check_aggregate(checker *c, idl_type *t) {
+        if (t->kind == IDL_ENUM) {
+                for (size_t i = 0; i < t->n_vals; i++) {
+                        value_in(c, &t->vals[i].value, INT32_MIN, INT32_MAX, "an enumerator");
+                        for (size_t k = 0; k < i; k++)
+                                if (t->vals[k].value.num == t->vals[i].value.num && !t->vals[i].value.ident)
+                                        ERR(c, t->vals[i].pos, "enumerators '%s' and '%s' have the same value",
+                                            t->vals[k].name, t->vals[i].name);
+                }
+        } else if (t->kind == IDL_STRUCT) {
+                for (size_t i = 0; i < t->n_members; i++) {
+                        check_decl(c, &t->members[i], false);
+                        for (size_t k = 0; k < i; k++)
+                                if (t->members[i].name && t->members[k].name &&
+                                    !strcmp(t->members[i].name, t->members[k].name))
+                                        ERR(c, t->members[i].pos, "member '%s' appears twice", t->members[i].name);
+                }
+        } else if (t->kind == IDL_UNION) {
+                check_union(c, t);
+        }
+}
+
+/* ---- pass 5: sizes and recursion ---------------------------------------- */
+
+#define WIRE_LIMIT (1ull << 31)
+#define MIN_U64(a, b) ((a) < (b) ? (a) : (b))
+
+static uint64_t def_min_wire(checker *c, idl_def *d);
+
+static uint64_t type_min_wire(checker *c, const idl_type *t) {
+        switch (t->kind) {
+        case IDL_INT: case IDL_UINT: case IDL_FLOAT: case IDL_BOOL: case IDL_ENUM:
+                return 4;
+        case IDL_HYPER: case IDL_UHYPER: case IDL_DOUBLE:
+                return 8;
+        case IDL_QUAD:
+                return 16;
+        case IDL_NAMED:
+                return t->def ? def_min_wire(c, t->def) : 4;
+        default:
+                return 4;
+        }
+}
+
+static uint64_t decl_min_wire(checker *c, const idl_decl *dcl) {
+        switch (dcl->kind) {
+        case IDL_D_VOID:
+                return 0;
+        case IDL_D_VAR:
+        case IDL_D_OPT:
+                return 4;
+        case IDL_D_FIXED: {
+                uint64_t n = (uint64_t)dcl->bound.num;
+                if (dcl->type->kind == IDL_OPAQUE)
+                        return idl_pad4(n);
+                uint64_t e = type_min_wire(c, dcl->type);
+                return e && n > WIRE_LIMIT / e ? WIRE_LIMIT + 1 : n * e;
+        }
+        case IDL_D_PLAIN:
+                return type_min_wire(c, dcl->type);
+        }
+        return 0;
+}
+
+static uint64_t def_min_wire(checker *c, idl_def *d) {
+        if (d->state == 2)
+                return d->min_wire;
+        if (d->state == 1) {
+                ERR(c, d->pos, "type '%s' contains itself (use optional data, '*', or a variable-length "
+                    "array to make a recursive type)", d->name);
+                d->min_wire = WIRE_LIMIT + 1;
+                return d->min_wire;
+        }
+        d->state = 1;
+        uint64_t w = 0;
+        if (d->kind == IDL_DEF_TYPEDEF) {
+                w = decl_min_wire(c, &d->decl);
+        } else if (d->kind == IDL_DEF_ENUM) {
+                w = 4;
+        } else if (d->kind == IDL_DEF_STRUCT) {
+                for (size_t i = 0; i < d->type->n_members && w <= WIRE_LIMIT; i++)
+                        w += decl_min_wire(c, &d->type->members[i]);
+        } else if (d->kind == IDL_DEF_UNION) {
+                uint64_t arm = UINT64_MAX;
+                for (size_t i = 0; i < d->type->n_cases; i++)
+                        arm = MIN_U64(arm, decl_min_wire(c, &d->type->cases[i].arm));
+                if (d->type->deflt)
+                        arm = MIN_U64(arm, decl_min_wire(c, d->type->deflt));
+                w = 4 + (arm == UINT64_MAX ? 0 : arm);
+        }
+        if (w > WIRE_LIMIT && d->state == 1)
+                ERR(c, d->pos, "a value of type '%s' takes more than 2 GiB", d->name);
+        d->min_wire = w;
+        d->state = 2;
+        return w;
+}
+
+/* ---- pass 6: programs ---------------------------------------------------- */
+
+static void lower(char *s) {
+        for (; *s; s++)
+                *s = (char)tolower((unsigned char)*s);
+}
+
+static void check_proc_types(checker *c, idl_proc *pr) {
+        if (pr->result->kind != IDL_VOID)
+                check_type_ref(c, pr->result);
+        for (size_t a = 0; a < pr->n_args; a++)
+                check_type_ref(c, pr->args[a]);
+        if (pr->attrs.oneway && pr->result->kind != IDL_VOID)
+                ERR(c, pr->pos, "oneway procedure '%s' must return void", pr->name);
+}
+
+/* Several arguments: the struct <c_name>_args { arg1; ...; argN; }. */
+static void make_args_struct(checker *c, idl_proc *pr) {
+        if (pr->n_args < 2)
+                return;
+        const char *name = idl_sprintf(c->f, "%s_args", pr->c_name);
+        if (idl_find(c->f, name)) {
+                ERR(c, pr->pos, "the arguments' struct '%s' of procedure '%s' clashes with a definition",
+                    name, pr->name);
+                return;
+        }
+        idl_def *d = add_def(c, IDL_DEF_STRUCT, name, pr->pos);
+        idl_type *t = idl_alloc(c->f, sizeof(*t));
+        t->kind = IDL_STRUCT;
+        t->name = name;
+        t->pos = pr->pos;
+        t->members = idl_alloc(c->f, pr->n_args * sizeof(*t->members));
+        t->n_members = pr->n_args;
+        for (size_t a = 0; a < pr->n_args; a++)
+                t->members[a] = (idl_decl){ .type = pr->args[a], .name = idl_sprintf(c->f, "arg%zu", a + 1),
+                                            .kind = IDL_D_PLAIN, .pos = pr->args[a]->pos };
+        d->type = t;
+        pr->args_def = d;
+}
+
+static void check_program(checker *c, idl_def *d, size_t *n_seen) {
+        idl_program *pg = d->prog;
+        value_in(c, &pg->number, 0, IDL_MAX_BOUND, "a program number");
+        for (size_t i = 0; i < c->f->n_defs && c->f->defs[i] != d; i++)
+                if (c->f->defs[i]->kind == IDL_DEF_PROGRAM && c->f->defs[i]->prog->number.num == pg->number.num)
+                        ERR(c, pg->number.pos, "program number %lld is used twice", (long long)pg->number.num);
+        if (pg->n_versions == 0)
+                ERR(c, pg->pos, "program '%s' has no version", pg->name);
+        for (size_t v = 0; v < pg->n_versions; v++) {
+                idl_version *ver = &pg->versions[v];
+                check_c_name(c, ver->name, ver->pos);
+                value_in(c, &ver->number, 0, IDL_MAX_BOUND, "a version number");
+                for (size_t k = 0; k < v; k++)
+                        if (pg->versions[k].number.num == ver->number.num)
+                                ERR(c, ver->number.pos, "version number %lld is used twice", (long long)ver->number.num);
+                if (ver->attrs.idempotent || ver->attrs.oneway)
+                        ERR(c, ver->attrs.pos, "only timeout(ms) may be given for a whole version");
+                int64_t tmo = ver->attrs.timeout_ms ? ver->attrs.timeout_ms : pg->attrs.timeout_ms;
+                for (size_t p = 0; p < ver->n_procs; p++) {
+                        idl_proc *pr = &ver->procs[p];
+                        check_c_name(c, pr->name, pr->pos);
+                        value_in(c, &pr->number, 0, IDL_MAX_BOUND, "a procedure number");
+                        for (size_t k = 0; k < p; k++) {
+                                if (ver->procs[k].number.num == pr->number.num)
+                                        ERR(c, pr->number.pos, "procedure number %lld is used twice in version %s",
+                                            (long long)pr->number.num, ver->name);
+                                if (!strcmp(ver->procs[k].name, pr->name))
+                                        ERR(c, pr->pos, "procedure '%s' is defined twice in version %s", pr->name,
+                                            ver->name);
+                        }
+                        if (!pr->attrs.timeout_ms)
+                                pr->attrs.timeout_ms = tmo;
+                        check_proc_types(c, pr);
+                        (*n_seen)++;
+                }
+        }
+        if (pg->attrs.idempotent || pg->attrs.oneway)
+                ERR(c, pg->attrs.pos, "only timeout(ms) may be given for a whole program");
+}
+
+/* Stub names: the procedure's name in lower case, with _v<version> where
+ * that name occurs more than once in the file. */
+static void name_stubs(checker *c) {
+        idl_file *f = c->f;
+        for (size_t i = 0; i < f->n_defs; i++) {
+                if (f->defs[i]->kind != IDL_DEF_PROGRAM)
+                        continue;
+                idl_program *pg = f->defs[i]->prog;
+                for (size_t v = 0; v < pg->n_versions; v++)
+                        for (size_t p = 0; p < pg->versions[v].n_procs; p++) {
+                                idl_proc *pr = &pg->versions[v].procs[p];
+                                unsigned uses = 0;
+                                for (size_t i2 = 0; i2 < f->n_defs; i2++) {
+                                        if (f->defs[i2]->kind != IDL_DEF_PROGRAM)
+                                                continue;
+                                        const idl_program *q = f->defs[i2]->prog;
+                                        for (size_t v2 = 0; v2 < q->n_versions; v2++)
+                                                for (size_t p2 = 0; p2 < q->versions[v2].n_procs; p2++)
+                                                        uses += !strcasecmp(q->versions[v2].procs[p2].name, pr->name);
+                                }
+                                char *n = uses > 1 ? idl_sprintf(f, "%s_v%lld", pr->name,
+                                                                 (long long)pg->versions[v].number.num)
+                                                   : idl_sprintf(f, "%s", pr->name);
+                                lower(n);
+                                pr->c_name = n;
+                        }
+        }
+        /* Still clashing (same name and version number in two programs)? */
+        for (size_t i = 0; i < f->n_defs; i++) {
+                if (f->defs[i]->kind != IDL_DEF_PROGRAM)
+                        continue;
+                idl_program *pg = f->defs[i]->prog;
+                for (size_t v = 0; v < pg->n_versions; v++)
+                        for (size_t p = 0; p < pg->versions[v].n_procs; p++) {
+                                idl_proc *pr = &pg->versions[v].procs[p];
+                                for (size_t i2 = 0; i2 <= i; i2++) {
+                                        if (f->defs[i2]->kind != IDL_DEF_PROGRAM || i2 == i)
+                                                continue;
+                                        const idl_program *q = f->defs[i2]->prog;
+                                        for (size_t v2 = 0; v2 < q->n_versions; v2++)
+                                                for (size_t p2 = 0; p2 < q->versions[v2].n_procs; p2++)
+                                                        if (!strcmp(q->versions[v2].procs[p2].c_name, pr->c_name))
+                                                                ERR(c, pr->pos, "procedure '%s' clashes with one of "
+                                                                    "program %s (same name and version)", pr->name,
+                                                                    q->name);
+                                }
+                        }
+        }
+}
+
+int idl_check(idl_file *f, idl_diag *d) {
+        checker ck = { .f = f, .d = d }, *c = &ck;
+        unsigned before = d->errors;
+        hoist_all(c);
+        check_names(c);
+        size_t n_programs = 0, n_procs = 0;
+        for (size_t i = 0; i < f->n_defs; i++) {
+                idl_def *df = f->defs[i];
+                switch (df->kind) {
+                case IDL_DEF_CONST:
+                        break;
+                case IDL_DEF_TYPEDEF:
+                        check_decl(c, &df->decl, false);
+                        break;
+                case IDL_DEF_ENUM:
+                case IDL_DEF_STRUCT:
+                case IDL_DEF_UNION:
+                        check_aggregate(c, df->type);
+                        break;
+                case IDL_DEF_PROGRAM:
+                        n_programs++;
+                        check_program(c, df, &n_procs);
+                        break;
+                }
+        }
+        if (d->errors != before)
+                return -1;
+        name_stubs(c);
+        for (size_t i = 0; i < f->n_defs; i++)
+                if (f->defs[i]->kind == IDL_DEF_PROGRAM)
+                        for (size_t v = 0; v < f->defs[i]->prog->n_versions; v++)
+                                for (size_t p = 0; p < f->defs[i]->prog->versions[v].n_procs; p++)
+                                        make_args_struct(c, &f->defs[i]->prog->versions[v].procs[p]);
+        for (size_t i = 0; i < f->n_defs; i++)
+                if (f->defs[i]->kind != IDL_DEF_CONST && f->defs[i]->kind != IDL_DEF_PROGRAM)
+                        def_min_wire(c, f->defs[i]);
+        return d->errors != before ? -1 : 0;
+}

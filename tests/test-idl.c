@@ -1,0 +1,180 @@
+/*
+ * test-idl.c — ipcf-idl, the interface compiler, run as a program on good
+ * and bad interface files: each error is reported as file:line:col with
+ * what is wrong, the exit status says which kind of failure it was, and a
+ * good file produces a header and a source that a C compiler accepts
+ * under the project's warnings.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/test.h"
+
+static char dir[] = "/tmp/test-idl-XXXXXX";
+static int failures; /* expect_error goes on after a mismatch, to show all */
+
+/* Run ipcf-idl on text (written to <dir>/<file>); its exit status, and its
+ * stderr in err (cap bytes). */
+static int run_idl(const char *file, const char *text, const char *extra, char *err, size_t cap) {
+        char path[512], cmd[2048], errpath[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
+        FILE *f = fopen(path, "w");
+        CHECK(f);
+        fputs(text, f);
+        fclose(f);
+        char *rel = test_build_path("bin/ipcf-idl");
+        char *idl = realpath(rel, NULL);
+        CHECK(idl);
+        snprintf(cmd, sizeof(cmd), "cd %s && %s %s %s 2>%s", dir, idl, extra ? extra : "", file, errpath);
+        free(idl);
+        free(rel);
+        int st = system(cmd);
+        f = fopen(errpath, "r");
+        size_t n = f ? fread(err, 1, cap - 1, f) : 0;
+        err[n] = 0;
+        if (f)
+                fclose(f);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void expect_error(const char *text, const char *where, const char *what) {
+        char err[4096];
+        CHECK_EQ(run_idl("bad.x", text, NULL, err, sizeof(err)), 1);
+        char want[256];
+        snprintf(want, sizeof(want), "bad.x:%s: error: ", where);
+        if (!strstr(err, want) || !strstr(err, what)) {
+                fprintf(stderr, "for\n%s\nwanted \"%s...%s\", got:\n%s", text, want, what, err);
+                failures++;
+        }
+}
+
+static void setup(void) {
+        CHECK(mkdtemp(dir));
+}
+
+static void teardown(void) {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        CHECK_EQ(system(cmd), 0);
+}
+
+TEST(syntax_errors_have_their_position) {
+        setup();
+        expect_error("struct s { int a; }", "1:20", "expected ';', found end of file");
+        expect_error("const X = 1;\n  typedef int;", "2:14", "expected a name");
+        expect_error("struct s {\n\tint a\n};", "3:1", "expected ';'");
+        expect_error("typedef string s;", "1:17", "a string needs a bound");
+        expect_error("typedef opaque o;", "1:17", "opaque needs a size");
+        expect_error("/* never closed", "1:1", "comment not closed");
+        expect_error("#include <x.h>\n", "1:1", "preprocessor directives are not supported");
+        expect_error("const A = 0x;", "1:11", "hexadecimal number without digits");
+        expect_error("const A = 09;", "1:11", "bad digit in an octal number");
+        expect_error("const A = 99999999999999999999;", "1:11", "number too large");
+        expect_error("typedef int _x;", "1:13", "an identifier must start with a letter");
+        expect_error("typedef int struct;", "1:13", "expected a name");
+        expect_error("program P { version V { [sometimes] void F(void) = 1; } = 1; } = 1;", "1:26",
+                     "unknown annotation 'sometimes'");
+        expect_error("program P { version V { [timeout(0)] void F(void) = 1; } = 1; } = 1;", "1:26",
+                     "timeout(ms) must be 1..86400000");
+        expect_error("[idempotent] struct s { int a; };", "1:1", "annotations belong before");
+        /* deeply nested inline types: bounded, not a stack overflow */
+        char deep[4000] = "typedef ";
+        for (int i = 0; i < 200; i++)
+                strcat(deep, "struct { ");
+        strcat(deep, "int x;");
+        expect_error(deep, "1:592", "types nested too deeply");
+        teardown();
+        CHECK_EQ(failures, 0);
+}
+
+TEST(meaning_errors_are_all_reported) {
+        setup();
+        expect_error("struct a { b x; };", "1:12", "type 'b' is not defined");
+        expect_error("struct a { int x; int x; };", "1:19", "member 'x' appears twice");
+        expect_error("struct a { int x; };\nstruct a { int y; };", "2:1", "'a' is defined twice (first at line 1)");
+        expect_error("struct a { a x; };", "1:1", "contains itself");
+        expect_error("struct a { int v; a *next; };\nstruct b { b x[2]; };", "2:1", "contains itself");
+        expect_error("union u switch (float f) { case 1: int x; };", "1:17", "discriminant must be int");
+        expect_error("union u switch (int d) { case 1: int x; case 1: int y; };", "1:46", "case 1 appears twice");
+        expect_error("enum e { A = 1, B = 2 };\nunion u switch (e d) { case 3: int x; };", "2:29",
+                     "case 3 is not a value of enum e");
+        expect_error("typedef int v<N>;", "1:15", "'N' is not defined");
+        expect_error("typedef int v[0];", "1:15", "an array size must be 1..4294967295");
+        expect_error("const N = -1;\ntypedef int v<N>;", "2:15", "a bound must be 0..4294967295");
+        expect_error("enum e { A = 0x80000000 };", "1:14", "an enumerator must be");
+        expect_error("struct s { void; };", "1:12", "void is allowed only as a union arm");
+        expect_error("typedef int while;", "1:1", "'while' is a keyword of C");
+        expect_error("typedef int x[0x7fffffff];\nstruct big { x a; x b; };", "2:1", "takes more than 2 GiB");
+        expect_error("program P { version V { [oneway] int F(void) = 1; } = 1; } = 1;", "1:34",
+                     "oneway procedure 'F' must return void");
+        expect_error("program P { version V { void F(void) = 1; void G(void) = 1; } = 1; } = 1;", "1:58",
+                     "procedure number 1 is used twice");
+        expect_error("program P { version V { void F(void) = 1; } = 1;\n version W { void G(void) = 1; } = 1; } = 1;",
+                     "2:36", "version number 1 is used twice");
+        expect_error("program P { version V { void F(nothing) = 1; } = 1; } = 1;", "1:32",
+                     "type 'nothing' is not defined");
+        /* several errors in one file: all of them */
+        char err[4096];
+        CHECK_EQ(run_idl("bad.x", "struct a { b x; };\nstruct c { d y; };\n", NULL, err, sizeof(err)), 1);
+        CHECK(strstr(err, "bad.x:1:12: error: type 'b'"));
+        CHECK(strstr(err, "bad.x:2:12: error: type 'd'"));
+        teardown();
+        CHECK_EQ(failures, 0);
+}
+
+static const char *const good =
+        "/* a calculator */\n"
+        "const MAXN = 8;\n"
+        "% passed through by rpcgen, skipped here\n"
+        "typedef int ints<MAXN>;\n"
+        "struct pair { int a; int b; };\n"
+        "union outcome switch (bool ok) { case TRUE: hyper v; case FALSE: string why<>; };\n"
+        "[timeout(2500)]\n"
+        "program CALC {\n"
+        "  version CALC_V1 {\n"
+        "    outcome ADD(pair) = 1;\n"
+        "    [idempotent] hyper SUM(ints) = 2;\n"
+        "    [oneway] void NOTE(int) = 3;\n"
+        "    int MUL(int, int) = 4;\n"
+        "    void RESET(struct { int to; unsigned hyper when; }) = 5;\n"
+        "  } = 1;\n"
+        "  [timeout(100)] version CALC_V2 {\n"
+        "    [idempotent, timeout(50)] hyper SUM(ints) = 2;\n"
+        "  } = 2;\n"
+        "} = 0x20000010;\n";
+
+TEST(a_good_file_compiles_to_c_that_compiles) {
+        setup();
+        char err[4096];
+        CHECK_EQ(run_idl("calc.x", good, NULL, err, sizeof(err)), 0);
+        CHECK_EQ(strlen(err), 0);
+        char path[600];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/calc.h", dir);
+        CHECK_OK(stat(path, &st));
+        snprintf(path, sizeof(path), "%s/calc.c", dir);
+        CHECK_OK(stat(path, &st));
+        /* the generated code compiles under the project's warnings */
+        char cmd[2048];
+        char *inc = realpath("include", NULL); /* tests run from the source tree */
+        CHECK(inc);
+        snprintf(cmd, sizeof(cmd),
+                 "cc -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes "
+                 "-Wno-unused-parameter -I%s -c %s/calc.c -o %s/calc.o 2>%s/cc.err",
+                 inc, dir, dir, dir);
+        free(inc);
+        CHECK_EQ(system(cmd), 0);
+        /* --check writes nothing; -o and -p are honoured */
+        CHECK_EQ(run_idl("calc.x", good, "--check -o nowhere", err, sizeof(err)), 0);
+        CHECK_EQ(run_idl("calc.x", "garbage", "--check", err, sizeof(err)), 1);
+        CHECK_EQ(run_idl("calc.x", good, "-o /nonexistent/dir", err, sizeof(err)), 2);
+        CHECK(strstr(err, "/nonexistent/dir/calc.h"));
+        CHECK_EQ(run_idl("calc.x", good, "--bogus", err, sizeof(err)), 2);
+        snprintf(cmd, sizeof(cmd), "grep -q 'int32_t pair_' %s/calc.h", dir);
+        CHECK_EQ(system(cmd), 256); /* the types are named as in the file */
+        snprintf(cmd, sizeof(cmd), "grep -q 'struct mul_args' %s/calc.h && grep -q 'RESET_arg1' %s/calc.h", dir, dir);
+        CHECK_EQ(system(cmd), 0);
+        teardown();
+}
