@@ -7,6 +7,8 @@ pkgs=(make gcc clang libclang-rt-14-dev libsodium-dev pkg-config iproute2 procps
 pkgs+=(libnng-dev libzmq3-dev libtirpc-dev gnuplot-nox)
 # ... and the rest of them: rpcgen, D-Bus (daemon and libdbus).
 pkgs+=(rpcsvc-proto dbus-daemon libdbus-1-dev)
+# The RPC runtime's persistent reply cache.
+pkgs+=(libsqlite3-dev)
 # The directory on etcd (issue 11): the client's libraries, and etcd itself
 # for the tests' three-member clusters.
 pkgs+=(libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client)
