@@ -33,7 +33,7 @@ $(IDL): $(call obj,$(IDL_MAIN)) $(LIBIDL_A)
 # The interfaces of this tree; generated code compiles under the project's
 # own warnings (-Werror). (Static pattern rules: make's built-in %.o: %.c
 # must not compile them without our flags.)
-RPC_IFACES := tests/rpc/alltypes.x
+RPC_IFACES := tests/rpc/alltypes.x tests/rpc/counter.x
 GEN_C := $(patsubst %.x,$(BUILD)/gen/%.c,$(RPC_IFACES))
 $(GEN_C): $(BUILD)/gen/%.c: %.x $(IDL)
 	@mkdir -p $(dir $@)
@@ -65,3 +65,11 @@ $(BUILD)/tests/test-idl: | $(IDL)
 $(FUZZ_BUILD)/fuzz-idl: $(IDL_SRCS)
 $(FUZZ_BUILD)/fuzz-xdr: FUZZ_CFLAGS += -I$(BUILD)/gen/tests/rpc
 $(FUZZ_BUILD)/fuzz-xdr: $(BUILD)/gen/tests/rpc/alltypes.c
+
+# test-rpc: the runtime against the real daemon, through stubs of counter.x.
+$(BUILD)/obj/tests/test-rpc.o: CFLAGS_ALL += -I$(BUILD)/gen/tests/rpc
+$(BUILD)/obj/tests/test-rpc.o: | $(BUILD)/gen/tests/rpc/counter.h
+$(BUILD)/tests/test-rpc: $(BUILD)/obj/tests/test-rpc.o $(BUILD)/gen/tests/rpc/counter.o $(TEST_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(FUZZ_BUILD)/fuzz-rpcwire: src/lib/rpc/wire.c

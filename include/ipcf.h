@@ -1452,6 +1452,201 @@ IPCF_API void *ipcf_xdr_alloc(ipcf_xdr *x, size_t n, size_t size);
 IPCF_API int ipcf_xdr_enter(ipcf_xdr *x);
 IPCF_API void ipcf_xdr_leave(ipcf_xdr *x);
 
+/* ------------------------------------------------------------------------- */
+/* Remote procedure calls: clients, servers, semantics (docs/RPC.md)          */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * ipcf-idl turns an interface file (.x) into stubs that call these. A call
+ * runs in a session of the client with the server (NFSv4.1's model): the
+ * session has slots, each with a sequence number; the server keeps, per
+ * slot, the call in progress or the reply of the last one, so a request
+ * sent again (a retransmission, or after reconnecting) is never executed
+ * twice: it is dropped while in progress and answered from the reply cache
+ * when done. Every reply carries the server's incarnation.
+ *
+ * Guarantees: exactly once while the server lives; across a restart of the
+ * server at most once (an answer the client cannot get is "outcome
+ * unknown"); with the server's persistent reply cache, exactly once across
+ * a crash of the server process too (docs/RPC.md says where the window is).
+ *
+ * Errors of a call (besides those of ipcf_call: -ENOENT, -EACCES, ...):
+ *   -ETIMEDOUT        the deadline passed and the call did NOT run (never
+ *                     sent, or the server did not start it in time);
+ *   -IPCF_EUNKNOWN    the outcome cannot be known: the request reached the
+ *                     server (or may have) and then the server died, the
+ *                     deadline passed, or the server restarted without its
+ *                     cache. The call may or may not have run;
+ *   -ECANCELED        cancelled by the caller (ipcf_rpc_cancel);
+ *   -EREMOTEIO        the handler ran and failed: info->remote_error is the
+ *                     negative errno it returned;
+ *   -EPROTONOSUPPORT  the program or version is not served: info->vers_low
+ *                     and vers_high give what the server serves of it (0, 0
+ *                     for none); not run;
+ *   -EOPNOTSUPP       the procedure is not served; not run;
+ *   -EBADMSG          the server could not decode the arguments (not run),
+ *                     or the client could not decode the result (it ran);
+ *   -EMSGSIZE         arguments or result over the configured maximum.
+ */
+#define IPCF_EUNKNOWN ENOLINK
+
+typedef struct ipcf_rpc_client ipcf_rpc_client;
+typedef struct ipcf_rpc_server ipcf_rpc_server;
+typedef struct ipcf_rpc_call ipcf_rpc_call;
+
+/* What a finished call tells besides its result (optional, see opts). */
+typedef struct ipcf_rpc_info {
+        int remote_error;         /* -EREMOTEIO: the handler's negative errno */
+        uint32_t vers_low;        /* -EPROTONOSUPPORT: versions served */
+        uint32_t vers_high;
+        uint32_t transmissions;   /* how often the request (or a piece) was sent */
+        uint32_t from_cache;      /* 1: answered from the server's reply cache */
+        uint64_t incarnation;     /* the server's, from its last reply */
+} ipcf_rpc_info;
+
+/* Per call; NULL means all defaults. */
+typedef struct ipcf_rpc_opts {
+        int timeout_ms;           /* 0: the procedure's [timeout(ms)], else the client's
+                                   * default; -1: none; n > 0: n ms for the whole call */
+        ipcf_rpc_info *info;      /* if not NULL, filled when the call finishes */
+} ipcf_rpc_opts;
+
+typedef struct ipcf_rpc_client_opts {
+        uint32_t slots;           /* calls in progress at once (default 16, 1..64) */
+        int default_timeout_ms;   /* default 30000 */
+        uint32_t max_msg;         /* largest arguments / result (default 64 MiB) */
+} ipcf_rpc_client_opts;
+
+/*
+ * ipcf_rpc_client_new — a client of the server registered as service. No
+ * message is sent yet: the session is made by the first call. opts may be
+ * NULL. Errors: -EINVAL; -ENOMEM.
+ */
+IPCF_API int ipcf_rpc_client_new(const char *service, const ipcf_rpc_client_opts *opts,
+                                 ipcf_rpc_client **ret);
+/* ipcf_rpc_client_free — end the session (best effort) and free the client;
+ * its calls must be finished. Accepts NULL; returns NULL. */
+IPCF_API ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c);
+/* ipcf_rpc_client_versions — the versions of prog the server said it serves
+ * (at the session's start, or in a version mismatch). -ENOENT if unknown. */
+IPCF_API int ipcf_rpc_client_versions(ipcf_rpc_client *c, uint32_t prog, uint32_t *ret_low,
+                                      uint32_t *ret_high);
+
+/* One procedure of an interface, as ipcf-idl describes it. */
+enum { IPCF_RPC_IDEMPOTENT = 1u, IPCF_RPC_ONEWAY = 2u };
+
+typedef struct ipcf_rpc_ctx ipcf_rpc_ctx;
+
+typedef struct ipcf_rpc_proc {
+        uint32_t number;
+        uint32_t flags;               /* IPCF_RPC_IDEMPOTENT, IPCF_RPC_ONEWAY */
+        int timeout_ms;               /* [timeout(ms)], 0 if none */
+        const char *name;             /* as in the .x */
+        const char *arg_type, *res_type; /* type names, "void" */
+        size_t arg_size, res_size;    /* 0 for void */
+        int (*encode_arg)(ipcf_xdr *x, const void *v);
+        int (*decode_arg)(ipcf_xdr *x, void *v);
+        void (*free_arg)(void *v);
+        int (*encode_res)(ipcf_xdr *x, const void *v);
+        int (*decode_res)(ipcf_xdr *x, void *v);
+        void (*free_res)(void *v);
+        /* Calls the handler of this procedure in handlers (a generated
+         * *_handlers struct); with ctx NULL only says whether there is one
+         * (0) or not (-EOPNOTSUPP). */
+        int (*invoke)(const void *handlers, ipcf_rpc_ctx *ctx, const void *in, void *out, void *user);
+} ipcf_rpc_proc;
+
+typedef struct ipcf_rpc_version {
+        uint32_t prog, vers;
+        const char *prog_name, *vers_name;
+        const ipcf_rpc_proc *procs;
+        size_t n_procs;
+        const char *description;      /* the interface file's text */
+} ipcf_rpc_version;
+
+/*
+ * The generated stubs call these; applications may too (a call by numbers).
+ * ipcf_rpc_invoke — call procedure p of version v: encode *in, wait for the
+ * result, decode it into *out (owned by the caller afterwards: free it with
+ * the type's T_free). in / out are ignored for void. Returns 0 or an error
+ * above; *out is untouched on failure.
+ * ipcf_rpc_start — the same, returning at once with *ret naming the call
+ * once the arguments are sent; out must stay valid until the call is
+ * finished. ipcf_rpc_wait waits up to timeout_ms: 0 or the call's error
+ * (final), or -EAGAIN / -ETIMEDOUT while it is still running (then the
+ * call's own deadline has not passed). ipcf_rpc_cancel asks the server to
+ * stop (its handler sees ipcf_rpc_cancelled); the call finishes with
+ * -ECANCELED unless its result came first. ipcf_rpc_call_free frees a
+ * finished call (a running one is cancelled first); NULL is accepted.
+ */
+IPCF_API int ipcf_rpc_invoke(ipcf_rpc_client *c, const ipcf_rpc_version *v, const ipcf_rpc_proc *p,
+                             const void *in, void *out, const ipcf_rpc_opts *o);
+IPCF_API int ipcf_rpc_start(ipcf_rpc_client *c, const ipcf_rpc_version *v, const ipcf_rpc_proc *p,
+                            const void *in, void *out, const ipcf_rpc_opts *o, ipcf_rpc_call **ret);
+IPCF_API int ipcf_rpc_wait(ipcf_rpc_call *call, int timeout_ms);
+IPCF_API int ipcf_rpc_cancel(ipcf_rpc_call *call);
+IPCF_API ipcf_rpc_call *ipcf_rpc_call_free(ipcf_rpc_call *call);
+
+/*
+ * ipcf_rpc_call_raw — call (prog, vers, proc) with arguments already in XDR
+ * (len bytes); *ret_res receives the result's XDR (malloc'ed, free() it) and
+ * *ret_len its length. flags: IPCF_RPC_IDEMPOTENT / ONEWAY as the procedure
+ * is declared. Used by `ipcf rpc call`. Errors as ipcf_rpc_invoke.
+ */
+IPCF_API int ipcf_rpc_call_raw(ipcf_rpc_client *c, uint32_t prog, uint32_t vers, uint32_t proc,
+                               uint32_t flags, const void *args, size_t len, const ipcf_rpc_opts *o,
+                               void **ret_res, size_t *ret_len);
+/* ipcf_rpc_describe — the server's interface files (their texts, as served,
+ * one after the other), malloc'ed in *ret_text. */
+IPCF_API int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_text);
+
+/* The handler's view of a call. */
+struct ipcf_rpc_ctx {
+        ipcf_peer_info caller;        /* stamped by the facility: the program's name, pid, uid, gid */
+        char host[IPCF_NAME_MAX + 1]; /* the caller's host (this host's name for a local caller) */
+        uint64_t deadline_ns;         /* CLOCK_MONOTONIC; UINT64_MAX: none */
+        uint32_t prog, vers, proc;
+        uint32_t reserved;
+        void *internal;
+};
+/* ipcf_rpc_cancelled — 1 once the caller cancelled the call, went away, or
+ * the deadline passed (a handler should stop early), else 0. */
+IPCF_API int ipcf_rpc_cancelled(const ipcf_rpc_ctx *ctx);
+
+typedef struct ipcf_rpc_server_opts {
+        const char *cache_path;       /* persistent reply cache (an SQLite file); NULL: none */
+        int cache_sync;               /* 1: fsync every reply (survives a crash of the machine);
+                                       * 0 (default): survives a crash of the process */
+        uint32_t max_sessions;        /* default 1024 */
+        uint32_t max_slots;           /* per session, default 64 */
+        uint32_t max_msg;             /* largest arguments / result, default 64 MiB */
+        uint64_t max_memory;          /* arguments being received + cached replies, default 256 MiB */
+        const ipcf_reg_opts *reg;     /* as for ipcf_service; may be NULL */
+} ipcf_rpc_server_opts;
+
+/*
+ * ipcf_rpc_server_new — register name as a service that answers RPCs (no
+ * version yet: the generated <version>_serve() adds them). With a
+ * cache_path, sessions and replies of the last run are loaded from it.
+ * Errors: as ipcf_service; -EIO the cache cannot be opened.
+ */
+IPCF_API int ipcf_rpc_server_new(const char *name, const ipcf_rpc_server_opts *opts,
+                                 ipcf_rpc_server **ret);
+/* Serve version v with handlers (a generated *_handlers struct) and user,
+ * which every handler receives. Errors: -EEXIST the version is served. */
+IPCF_API int ipcf_rpc_server_add(ipcf_rpc_server *s, const ipcf_rpc_version *v, const void *handlers,
+                                 void *user);
+/*
+ * ipcf_rpc_server_run — serve calls with threads workers (the calling thread
+ * is one of them; 0 means 1) until ipcf_rpc_server_stop or timeout_ms.
+ * Returns 0 (stopped or timed out), or an error of the service.
+ */
+IPCF_API int ipcf_rpc_server_run(ipcf_rpc_server *s, unsigned threads, int timeout_ms);
+/* Make ipcf_rpc_server_run return (from any thread, also a handler). */
+IPCF_API void ipcf_rpc_server_stop(ipcf_rpc_server *s);
+/* Unregister, end every channel, free. Accepts NULL; returns NULL. */
+IPCF_API ipcf_rpc_server *ipcf_rpc_server_free(ipcf_rpc_server *s);
+
 #ifdef __cplusplus
 }
 #endif

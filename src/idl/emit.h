@@ -25,6 +25,3 @@ const char *emit_ctype(const idl_type *t);
 void emit_types(idl_emit *e);
 /* Client stubs, server dispatch tables and the description (emit_rpc.c). */
 void emit_rpc(idl_emit *e);
-/* The interface as canonical .x text, annotations included (emit_x.c);
- * used for the description a server gives (ipcf rpc describe). */
-char *emit_x_text(const idl_file *f, size_t *ret_len);

@@ -1,9 +1,227 @@
 /*
- * emit_rpc.c — generates client stubs, server dispatch tables and the
- * interface description (see docs/RPC.md).
+ * emit_rpc.c — generates, for each program version of an interface:
+ *
+ *   numbers     #define PROG / VERSION / PROCEDURE as rpcgen does;
+ *   client      int <prefix>_<proc>(ipcf_rpc_client *c, [const A *in,] [R *out,]
+ *                                  const ipcf_rpc_opts *o);
+ *               int <prefix>_<proc>_start(..., ipcf_rpc_call **ret_call);
+ *               (void arguments or results take no parameter);
+ *   server      struct <version>_handlers { int (*<proc>)(ipcf_rpc_ctx *ctx,
+ *                   [const A *in,] [R *out,] void *user); ... };
+ *               int <version>_serve(ipcf_rpc_server *s, const <version>_handlers *h,
+ *                                   void *user);
+ *   description const ipcf_rpc_version <version>_desc: numbers, names,
+ *               annotations and types of every procedure, and the
+ *               interface's text (what `ipcf rpc describe` prints).
+ *
+ * <version> is the version's name in lower case. Type-erased wrappers
+ * (static, per type) adapt T_encode/T_decode/T_free to the runtime's
+ * void-pointer table, and one trampoline per procedure calls its handler
+ * with its real type: no function is ever called through a pointer of
+ * another type.
  */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "idl/emit.h"
 
+static char *lowered(const char *s) {
+        char *l = strdup(s);
+        for (char *p = l; p && *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        return l;
+}
+
+/* The argument type of a procedure: NULL for void. */
+static const char *arg_type(const idl_proc *p) {
+        if (p->n_args == 0)
+                return NULL;
+        if (p->n_args > 1)
+                return p->args_def->name;
+        return emit_ctype(p->args[0]);
+}
+
+static const char *res_type(const idl_proc *p) {
+        return p->result->kind == IDL_VOID ? NULL : emit_ctype(p->result);
+}
+
+/* The name of the generated wrapper set for a type: w_<T> (a base type
+ * such as int32_t gets its own). */
+static void emit_wrappers(FILE *c, const char *t, char *seen, size_t cap) {
+        char key[300];
+        snprintf(key, sizeof(key), "|%s|", t);
+        if (strstr(seen, key))
+                return;
+        if (strlen(seen) + strlen(key) < cap)
+                strcat(seen, key);
+        const char *enc = "", *dec = "";
+        (void)enc;
+        (void)dec;
+        /* base C types have no generated functions: encode them here */
+        static const struct {
+                const char *ct, *put, *get;
+        } base[] = {
+                { "int32_t", "ipcf_xdr_put_u32(x, (uint32_t)*(const int32_t *)v)",
+                  "ipcf_xdr_get_u32(x, (uint32_t *)v)" },
+                { "uint32_t", "ipcf_xdr_put_u32(x, *(const uint32_t *)v)", "ipcf_xdr_get_u32(x, (uint32_t *)v)" },
+                { "int64_t", "ipcf_xdr_put_u64(x, (uint64_t)*(const int64_t *)v)",
+                  "ipcf_xdr_get_u64(x, (uint64_t *)v)" },
+                { "uint64_t", "ipcf_xdr_put_u64(x, *(const uint64_t *)v)", "ipcf_xdr_get_u64(x, (uint64_t *)v)" },
+                { "float", "ipcf_xdr_put_float(x, *(const float *)v)", "ipcf_xdr_get_float(x, (float *)v)" },
+                { "double", "ipcf_xdr_put_double(x, *(const double *)v)", "ipcf_xdr_get_double(x, (double *)v)" },
+                { "ipcf_xdr_quad", "ipcf_xdr_put_fixed(x, ((const ipcf_xdr_quad *)v)->b, 16)",
+                  "ipcf_xdr_get_fixed(x, ((ipcf_xdr_quad *)v)->b, 16)" },
+        };
+        for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+                if (!strcmp(base[i].ct, t)) {
+                        fprintf(c,
+                                "static int w_enc_%s(ipcf_xdr *x, const void *v) {\n\treturn %s;\n}\n"
+                                "static int w_dec_%s(ipcf_xdr *x, void *v) {\n\treturn %s;\n}\n"
+                                "static void w_free_%s(void *v) {\n\t(void)v;\n}\n\n",
+                                t, base[i].put, t, base[i].get, t);
+                        return;
+                }
+        fprintf(c,
+                "static int w_enc_%s(ipcf_xdr *x, const void *v) {\n\treturn %s_encode(x, v);\n}\n"
+                "static int w_dec_%s(ipcf_xdr *x, void *v) {\n\treturn %s_decode(x, v);\n}\n"
+                "static void w_free_%s(void *v) {\n\t%s_free(v);\n}\n\n",
+                t, t, t, t, t, t);
+}
+
+/* "const A *in, R *out" for a prototype (each part only if not void). */
+static void params(FILE *o, const idl_proc *p) {
+        const char *a = arg_type(p), *r = res_type(p);
+        if (a)
+                fprintf(o, ", const %s *in", a);
+        if (r)
+                fprintf(o, ", %s *out", r);
+}
+
+static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *v, char *seen, size_t cap) {
+        FILE *h = e->h, *c = e->c;
+        char *vl = lowered(v->name);
+        /* numbers */
+        fprintf(h, "#ifndef %s\n#define %s %" PRId64 "u\n#endif\n", v->name, v->name, v->number.num);
+        for (size_t i = 0; i < v->n_procs; i++)
+                fprintf(h, "#ifndef %s\n#define %s %" PRId64 "u\n#endif\n", v->procs[i].name, v->procs[i].name,
+                        v->procs[i].number.num);
+        /* handlers */
+        fprintf(h, "\ntypedef struct %s_handlers {\n", vl);
+        for (size_t i = 0; i < v->n_procs; i++) {
+                const idl_proc *p = &v->procs[i];
+                fprintf(h, "\tint (*%s)(ipcf_rpc_ctx *ctx", p->c_name);
+                params(h, p);
+                fputs(", void *user);\n", h);
+        }
+        fprintf(h, "} %s_handlers;\n\n", vl);
+        fprintf(h, "extern const ipcf_rpc_version %s_desc;\n", vl);
+        fprintf(h, "int %s_serve(ipcf_rpc_server *s, const %s_handlers *h, void *user);\n", vl, vl);
+        /* stubs */
+        for (size_t i = 0; i < v->n_procs; i++) {
+                const idl_proc *p = &v->procs[i];
+                fprintf(h, "int %s_%s(ipcf_rpc_client *c", e->prefix, p->c_name);
+                params(h, p);
+                fputs(", const ipcf_rpc_opts *o);\n", h);
+                fprintf(h, "int %s_%s_start(ipcf_rpc_client *c", e->prefix, p->c_name);
+                params(h, p);
+                fputs(", const ipcf_rpc_opts *o, ipcf_rpc_call **ret_call);\n", h);
+        }
+        fputs("\n", h);
+
+        /* the source: wrappers, trampolines, the table */
+        for (size_t i = 0; i < v->n_procs; i++) {
+                const idl_proc *p = &v->procs[i];
+                if (arg_type(p))
+                        emit_wrappers(c, arg_type(p), seen, cap);
+                if (res_type(p))
+                        emit_wrappers(c, res_type(p), seen, cap);
+        }
+        for (size_t i = 0; i < v->n_procs; i++) {
+                const idl_proc *p = &v->procs[i];
+                const char *a = arg_type(p), *r = res_type(p);
+                fprintf(c, "static int inv_%s_%s(const void *handlers, ipcf_rpc_ctx *ctx, const void *in, void *out,\n"
+                           "\t\tvoid *user) {\n"
+                           "\tconst %s_handlers *h = handlers;\n"
+                           "\t(void)in;\n\t(void)out;\n"
+                           "\tif (!h->%s)\n\t\treturn -EOPNOTSUPP;\n"
+                           "\tif (!ctx)\n\t\treturn 0;\n"
+                           "\treturn h->%s(ctx%s%s, user);\n}\n\n",
+                        vl, p->c_name, vl, p->c_name, p->c_name, a ? ", in" : "", r ? ", out" : "");
+        }
+        fprintf(c, "static const ipcf_rpc_proc %s_procs[] = {\n", vl);
+        for (size_t i = 0; i < v->n_procs; i++) {
+                const idl_proc *p = &v->procs[i];
+                const char *a = arg_type(p), *r = res_type(p);
+                fprintf(c, "\t{ .number = %" PRId64 "u, .flags = %s%s%s, .timeout_ms = %" PRId64 ", .name = \"%s\",\n",
+                        p->number.num, p->attrs.idempotent ? "IPCF_RPC_IDEMPOTENT" : "0",
+                        p->attrs.oneway ? " | " : "", p->attrs.oneway ? "IPCF_RPC_ONEWAY" : "", p->attrs.timeout_ms,
+                        p->name);
+                fprintf(c, "\t  .arg_type = \"%s\", .res_type = \"%s\",\n", a ? a : "void", r ? r : "void");
+                if (a)
+                        fprintf(c, "\t  .arg_size = sizeof(%s), .encode_arg = w_enc_%s, .decode_arg = w_dec_%s, "
+                                   ".free_arg = w_free_%s,\n", a, a, a, a);
+                if (r)
+                        fprintf(c, "\t  .res_size = sizeof(%s), .encode_res = w_enc_%s, .decode_res = w_dec_%s, "
+                                   ".free_res = w_free_%s,\n", r, r, r, r);
+                fprintf(c, "\t  .invoke = inv_%s_%s },\n", vl, p->c_name);
+        }
+        fputs("};\n\n", c);
+        fprintf(c, "const ipcf_rpc_version %s_desc = {\n"
+                   "\t.prog = %" PRId64 "u, .vers = %" PRId64 "u, .prog_name = \"%s\", .vers_name = \"%s\",\n"
+                   "\t.procs = %s_procs, .n_procs = %zu, .description = interface_text,\n};\n\n",
+                vl, pg->number.num, v->number.num, pg->name, v->name, vl, v->n_procs);
+        fprintf(c, "int %s_serve(ipcf_rpc_server *s, const %s_handlers *h, void *user) {\n"
+                   "\treturn ipcf_rpc_server_add(s, &%s_desc, h, user);\n}\n\n", vl, vl, vl);
+        for (size_t i = 0; i < v->n_procs; i++) {
+                const idl_proc *p = &v->procs[i];
+                const char *a = arg_type(p), *r = res_type(p);
+                fprintf(c, "int %s_%s(ipcf_rpc_client *c", e->prefix, p->c_name);
+                params(c, p);
+                fprintf(c, ", const ipcf_rpc_opts *o) {\n\treturn ipcf_rpc_invoke(c, &%s_desc, &%s_procs[%zu], %s, %s, o);\n}\n\n",
+                        vl, vl, i, a ? "in" : "NULL", r ? "out" : "NULL");
+                fprintf(c, "int %s_%s_start(ipcf_rpc_client *c", e->prefix, p->c_name);
+                params(c, p);
+                fprintf(c, ", const ipcf_rpc_opts *o, ipcf_rpc_call **ret_call) {\n"
+                           "\treturn ipcf_rpc_start(c, &%s_desc, &%s_procs[%zu], %s, %s, o, ret_call);\n}\n\n",
+                        vl, vl, i, a ? "in" : "NULL", r ? "out" : "NULL");
+        }
+        free(vl);
+}
+
+/* The interface's text as a C string literal. */
+static void emit_text(FILE *c, const char *s, size_t n) {
+        fputs("static const char interface_text[] =\n\t\"", c);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)s[i];
+                if (ch == '\n')
+                        fputs(i + 1 < n ? "\\n\"\n\t\"" : "\\n", c);
+                else if (ch == '"' || ch == '\\')
+                        fprintf(c, "\\%c", ch);
+                else if (ch < 32 || ch >= 127)
+                        fprintf(c, "\\%03o", ch);
+                else
+                        fputc(ch, c);
+        }
+        fputs("\";\n\n", c);
+}
+
 void emit_rpc(idl_emit *e) {
-        (void)e;
+        const idl_file *f = e->f;
+        bool any = false;
+        for (size_t i = 0; i < f->n_defs; i++)
+                any |= f->defs[i]->kind == IDL_DEF_PROGRAM;
+        if (!any)
+                return;
+        emit_text(e->c, e->source ? e->source : "", e->source ? e->source_len : 0);
+        char seen[8192] = "";
+        for (size_t i = 0; i < f->n_defs; i++) {
+                if (f->defs[i]->kind != IDL_DEF_PROGRAM)
+                        continue;
+                const idl_program *pg = f->defs[i]->prog;
+                fprintf(e->h, "#ifndef %s\n#define %s %" PRId64 "u\n#endif\n", pg->name, pg->name, pg->number.num);
+                for (size_t v = 0; v < pg->n_versions; v++)
+                        emit_version(e, pg, &pg->versions[v], seen, sizeof(seen));
+        }
 }

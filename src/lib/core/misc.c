@@ -61,6 +61,7 @@ const char *ipcf_strerror(int err) {
         case EIDRM: return "shared-memory group dissolved";
         case ERANGE: return "outside the group's memory";
         case ENOTRECOVERABLE: return "group lock unusable: its holder died and it was not repaired";
+        case IPCF_EUNKNOWN: return "outcome unknown: the call may or may not have run";
         case EEXIST: return "name exists";
         default: return strerror(err < 0 ? -err : err);
         }

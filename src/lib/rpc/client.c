@@ -1,0 +1,1033 @@
+/*
+ * client.c — the caller's side of RPC (ipcf.h, "Remote procedure calls"):
+ * sessions, slots, transmissions over service calls, retransmission,
+ * arguments and results in pieces, and the outcome of every call.
+ *
+ * A call takes a free slot of the client's session (made by the first call:
+ * RPC_CREATE), uses the slot's next sequence number, and sends its
+ * arguments' XDR in pieces of at most RPC_PIECE bytes, each an ipcf call
+ * (a "transmission", tx). Any transmission of a call may bring its final
+ * reply; the others get PIECE_OK / IN_PROGRESS. Until the final reply the
+ * call retransmits what got no answer every RTO (doubling, at most 1 s);
+ * the server drops copies of a call in progress and answers copies of a
+ * finished one from its reply cache, so nothing runs twice. A result longer
+ * than one piece is fetched in pieces (RPC_FETCH) from that cache.
+ *
+ * When the channel to the server breaks after something was sent: an
+ * idempotent call is simply made again (on a new session if the server
+ * restarted); a call to a server with a persistent cache waits (within its
+ * deadline) for the server to come back and asks again (RPCF_RETRY); any
+ * other call ends with -IPCF_EUNKNOWN. A deadline that passes after sending
+ * is -IPCF_EUNKNOWN too; -ETIMEDOUT only when nothing was sent (or the
+ * server said it did not start the call).
+ *
+ * Locking: c->lock guards the session and the slots (never held while
+ * waiting for the server, except while making the session); call->lock
+ * guards its transmissions, so a cancel from another thread can reach them.
+ * Ownership: a call is the caller's until ipcf_rpc_call_free; its slot's
+ * reply buffer is the slot's.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "lib/rpc/rpc.h"
+
+#define MAX_VERSIONS 32
+#define RTO_MIN_NS 2000000ull        /* 2 ms */
+#define RTO_MAX_NS 1000000000ull     /* 1 s */
+#define FETCH_WINDOW 4
+
+struct cslot {
+        uint32_t seq;     /* the last sequence number used */
+        bool busy;
+        uint8_t *buf;     /* a reply buffer of IPCF_CALL_MAX bytes, made when first needed */
+        bool buf_busy;
+};
+
+struct ipcf_rpc_client {
+        char service[IPCF_NAME_MAX + 1];
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool have_session, persistent;
+        uint8_t session[16];
+        uint32_t nslots, want_slots;
+        uint64_t incarnation;
+        struct cslot slots[RPC_MAX_SLOTS];
+        struct {
+                uint32_t prog, low, high;
+        } versions[MAX_VERSIONS];
+        unsigned n_versions;
+        int default_timeout_ms;
+        uint32_t max_msg;
+        uint64_t srtt_ns;
+        rpc_impair impair;
+};
+
+struct tx {
+        ipcf_pending pend;
+        bool live;
+        bool big;          /* buf is the slot's reply buffer */
+        uint8_t *buf;
+        size_t cap;
+        uint64_t piece;    /* which piece (offset) it carried */
+        uint64_t sent_ns;
+        uint8_t small[RPC_REP_HDR + 16];
+};
+
+struct ipcf_rpc_call {
+        ipcf_rpc_client *c;
+        pthread_mutex_t lock;
+        const ipcf_rpc_proc *p;
+        uint32_t prog, vers, proc, flags;
+        void *out;                  /* typed result, or NULL */
+        uint8_t *raw_res;           /* raw mode: the result bytes */
+        size_t raw_len;
+        bool raw;
+        unsigned slot;
+        uint32_t seq;
+        uint64_t deadline;
+        /* the arguments' encoding */
+        ipcf_xdr enc;
+        const ipcf_xdr_seg *segs;
+        size_t n_segs;
+        uint64_t total;
+        uint64_t n_pieces;
+        uint8_t *acked;             /* per piece: answered */
+        uint8_t *sendbuf;
+        /* transmissions */
+        struct tx **txs;            /* each its own allocation: ipcf writes replies into it */
+        size_t n_txs, cap_txs;
+        uint64_t rto_ns, next_retx;
+        bool sent, broke_after_send, done, cancelled, retry_flag;
+        int result;
+        ipcf_rpc_info info;
+        ipcf_rpc_info *info_out;
+};
+
+int ipcf_rpc_client_new(const char *service, const ipcf_rpc_client_opts *o, ipcf_rpc_client **ret) {
+        if (!service || !ret || strlen(service) == 0 || strlen(service) > IPCF_NAME_MAX)
+                return -EINVAL;
+        if (o && (o->slots > RPC_MAX_SLOTS || o->default_timeout_ms < -1))
+                return -EINVAL;
+        ipcf_rpc_client *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        strcpy(c->service, service);
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        c->want_slots = o && o->slots ? o->slots : RPC_DEFAULT_SLOTS;
+        c->default_timeout_ms = o && o->default_timeout_ms ? o->default_timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
+        c->max_msg = o && o->max_msg ? o->max_msg : RPC_DEFAULT_MAX_MSG;
+        impair_init(&c->impair);
+        *ret = c;
+        return 0;
+}
+
+/* One request and its answer, synchronously, sent again after 50 ms,
+ * 100 ms, ... (RPC_CREATE / DESTROY / DESCRIBE / FETCH: all idempotent). */
+static ssize_t plain_call(ipcf_rpc_client *c, const rpc_req *rq, uint8_t *reply, size_t cap, uint64_t deadline) {
+        uint8_t msg[RPC_REQ_HDR];
+        wire_put_req(msg, rq);
+        uint64_t wait_ns = 50000000ull;
+        for (;;) {
+                uint64_t now = now_ns();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                uint64_t until = MIN(deadline, now + wait_ns);
+                ssize_t n = ipcf_call(c->service, msg, sizeof(msg), reply, cap, deadline_poll_ms(until));
+                if (n != -ETIMEDOUT || until == deadline)
+                        return n;
+                wait_ns = MIN(wait_ns * 2, RTO_MAX_NS);
+        }
+}
+
+ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c) {
+        if (!c)
+                return NULL;
+        if (c->have_session) {
+                rpc_req rq = { .kind = RPC_DESTROY };
+                memcpy(rq.session, c->session, 16);
+                uint8_t rep[RPC_REP_HDR + 64];
+                plain_call(c, &rq, rep, sizeof(rep), deadline_from_timeout(1000));
+        }
+        for (unsigned i = 0; i < RPC_MAX_SLOTS; i++)
+                free(c->slots[i].buf);
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->cond);
+        free(c);
+        return NULL;
+}
+
+int ipcf_rpc_client_versions(ipcf_rpc_client *c, uint32_t prog, uint32_t *ret_low, uint32_t *ret_high) {
+        if (!c)
+                return -EINVAL;
+        int r = -ENOENT;
+        pthread_mutex_lock(&c->lock);
+        for (unsigned i = 0; i < c->n_versions; i++)
+                if (c->versions[i].prog == prog) {
+                        if (ret_low)
+                                *ret_low = c->versions[i].low;
+                        if (ret_high)
+                                *ret_high = c->versions[i].high;
+                        r = 0;
+                }
+        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+static void note_version(ipcf_rpc_client *c, uint32_t prog, uint32_t low, uint32_t high) {
+        for (unsigned i = 0; i < c->n_versions; i++)
+                if (c->versions[i].prog == prog) {
+                        c->versions[i].low = low;
+                        c->versions[i].high = high;
+                        return;
+                }
+        if (c->n_versions < MAX_VERSIONS)
+                c->versions[c->n_versions++] = (typeof(c->versions[0])){ prog, low, high };
+}
+
+static uint32_t rd32(const uint8_t *p) {
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Make the session (under c->lock). */
+static int session_make(ipcf_rpc_client *c, uint64_t deadline) {
+        rpc_req rq = { .kind = RPC_CREATE, .slot = c->want_slots };
+        if (getrandom(rq.session, 16, 0) != 16)
+                return -EIO;
+        uint8_t rep[RPC_REP_HDR + 12 * MAX_VERSIONS];
+        ssize_t n = plain_call(c, &rq, rep, sizeof(rep), deadline);
+        if (n < 0)
+                return n == -EMSGSIZE ? -EPROTO : (int)n;
+        rpc_rep rp;
+        if (wire_parse_rep(rep, (size_t)n, &rp) < 0)
+                return -EPROTO;
+        if (rp.status == RS_BUSY)
+                return -EBUSY;
+        if (rp.status != RS_OK || rp.a == 0 || rp.a > RPC_MAX_SLOTS)
+                return -EPROTO;
+        memcpy(c->session, rq.session, 16);
+        c->nslots = rp.a;
+        c->persistent = rp.b & 1;
+        c->incarnation = rp.incarnation;
+        c->have_session = true;
+        for (unsigned i = 0; i < RPC_MAX_SLOTS; i++)
+                c->slots[i].seq = 0;
+        c->n_versions = 0;
+        for (size_t off = RPC_REP_HDR; off + 12 <= (size_t)n; off += 12)
+                note_version(c, rd32(rep + off), rd32(rep + off + 4), rd32(rep + off + 8));
+        return 0;
+}
+
+/* A free slot of a live session, waiting until deadline; -ETIMEDOUT. */
+static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret) {
+        pthread_mutex_lock(&c->lock);
+        for (;;) {
+                if (!c->have_session) {
+                        int r = session_make(c, deadline);
+                        if (r < 0) {
+                                pthread_mutex_unlock(&c->lock);
+                                return r;
+                        }
+                }
+                for (unsigned i = 0; i < c->nslots; i++)
+                        if (!c->slots[i].busy) {
+                                c->slots[i].busy = true;
+                                *ret = i;
+                                pthread_mutex_unlock(&c->lock);
+                                return 0;
+                        }
+                if (deadline == UINT64_MAX) {
+                        pthread_cond_wait(&c->cond, &c->lock);
+                } else {
+                        struct timespec ts = { (time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u) };
+                        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT) {
+                                pthread_mutex_unlock(&c->lock);
+                                return -ETIMEDOUT;
+                        }
+                }
+        }
+}
+
+static void slot_release(ipcf_rpc_client *c, unsigned slot) {
+        pthread_mutex_lock(&c->lock);
+        c->slots[slot].busy = false;
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- transmissions -------------------------------------------------------- */
+
+static struct tx *tx_new(ipcf_rpc_call *k) {
+        if (k->n_txs == k->cap_txs) {
+                size_t cap = k->cap_txs ? k->cap_txs * 2 : 4;
+                struct tx **a = realloc(k->txs, cap * sizeof(*a));
+                if (!a)
+                        return NULL;
+                k->txs = a;
+                k->cap_txs = cap;
+        }
+        struct tx *t = calloc(1, sizeof(*t));
+        if (t)
+                k->txs[k->n_txs++] = t;
+        return t;
+}
+
+/* Forget every transmission (cancelling live ones). Under k->lock. */
+static void tx_drop_all(ipcf_rpc_call *k);
+
+/* The bytes [off, off + n) of the arguments' encoding, copied to dst. */
+static void gather(const ipcf_rpc_call *k, uint64_t off, size_t n, uint8_t *dst) {
+        uint64_t at = 0;
+        for (size_t i = 0; i < k->n_segs && n; i++) {
+                const ipcf_xdr_seg *s = &k->segs[i];
+                if (off >= at + s->len) {
+                        at += s->len;
+                        continue;
+                }
+                size_t skip = (size_t)(off - at), take = MIN(s->len - skip, n);
+                const uint8_t *src = s->ptr ? (const uint8_t *)s->ptr : k->enc.buf + s->off;
+                memcpy(dst, src + skip, take);
+                dst += take;
+                off += take;
+                n -= take;
+                at += s->len;
+        }
+}
+
+/* Send one message (header rq + body) as a new transmission with a reply
+ * buffer (the slot's if free and wanted, else a small one). */
+static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t len, bool want_big, uint64_t piece) {
+        ipcf_rpc_client *c = k->c;
+        uint8_t *msg = k->sendbuf;
+        wire_put_req(msg, rq);
+        if (len && body != msg + RPC_REQ_HDR)
+                memcpy(msg + RPC_REQ_HDR, body, len);
+        int copies = 1 + impair_chance(&c->impair, c->impair.dup);
+        for (int i = 0; i < copies; i++) {
+                pthread_mutex_lock(&k->lock);
+                struct tx *t = tx_new(k);
+                if (!t) {
+                        pthread_mutex_unlock(&k->lock);
+                        return -ENOMEM;
+                }
+                struct cslot *s = &c->slots[k->slot];
+                if (want_big && !s->buf_busy && (s->buf || (s->buf = malloc(IPCF_CALL_MAX)))) {
+                        s->buf_busy = true;
+                        t->big = true;
+                        t->buf = s->buf;
+                        t->cap = IPCF_CALL_MAX;
+                } else {
+                        t->buf = t->small;
+                        t->cap = sizeof(t->small);
+                }
+                t->piece = piece;
+                t->sent_ns = now_ns();
+                int tmo = k->deadline == UINT64_MAX ? -1 : deadline_poll_ms(k->deadline);
+                ipcf_pending pend;
+                pthread_mutex_unlock(&k->lock);
+                int r = tmo == 0 ? -ETIMEDOUT
+                                 : ipcf_call_start(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap, tmo, &pend);
+                pthread_mutex_lock(&k->lock);
+                if (r < 0) {
+                        if (t->big)
+                                c->slots[k->slot].buf_busy = false;
+                        k->n_txs--;
+                        free(t);
+                        pthread_mutex_unlock(&k->lock);
+                        return r;
+                }
+                t->pend = pend;
+                t->live = true;
+                k->sent = true;
+                k->info.transmissions++;
+                pthread_mutex_unlock(&k->lock);
+        }
+        return 0;
+}
+
+static void tx_finish(ipcf_rpc_call *k, struct tx *t) {
+        t->live = false;
+        if (t->big) {
+                k->c->slots[k->slot].buf_busy = false;
+                t->big = false;
+        }
+}
+
+static void tx_drop_all(ipcf_rpc_call *k) {
+        for (size_t i = 0; i < k->n_txs; i++) {
+                if (k->txs[i]->live) {
+                        ipcf_call_cancel(&k->txs[i]->pend);
+                        tx_finish(k, k->txs[i]);
+                }
+                free(k->txs[i]);
+        }
+        k->n_txs = 0;
+}
+
+/* Send piece i of the arguments (flags as the call's). */
+static int send_piece(ipcf_rpc_call *k, uint64_t i) {
+        uint64_t off = i * RPC_PIECE;
+        size_t len = (size_t)MIN((uint64_t)RPC_PIECE, k->total - off);
+        rpc_req rq = { .kind = RPC_CALL, .slot = k->slot, .seq = k->seq,
+                       .flags = k->flags | (k->retry_flag ? RPCF_RETRY : 0), .prog = k->prog, .vers = k->vers,
+                       .proc = k->proc, .piece = RPC_PIECE, .total = k->total, .offset = off };
+        memcpy(rq.session, k->c->session, 16);
+        if (k->deadline == UINT64_MAX) {
+                rq.timeout_ms = RPC_NO_TIMEOUT;
+        } else {
+                int ms = deadline_poll_ms(k->deadline);
+                rq.timeout_ms = ms <= 0 ? 1 : (uint32_t)ms;
+        }
+        gather(k, off, len, k->sendbuf + RPC_REQ_HDR);
+        return tx_send(k, &rq, k->sendbuf + RPC_REQ_HDR, len, i == k->n_pieces - 1, off);
+}
+
+static int send_all(ipcf_rpc_call *k) {
+        for (uint64_t i = 0; i < k->n_pieces; i++) {
+                int r = send_piece(k, i);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- results -------------------------------------------------------------- */
+
+/* Fetch the rest of a result of total bytes whose first piece is at res. */
+static int fetch_rest(ipcf_rpc_call *k, uint8_t *res, uint64_t have, uint64_t total) {
+        ipcf_rpc_client *c = k->c;
+        struct {
+                ipcf_pending pend;
+                uint8_t *buf;
+                uint64_t off;
+                bool live;
+        } win[FETCH_WINDOW] = { 0 };
+        uint64_t next = have, done = have;
+        int err = 0;
+        for (unsigned i = 0; i < FETCH_WINDOW; i++)
+                if (!(win[i].buf = malloc(IPCF_CALL_MAX)))
+                        err = -ENOMEM;
+        while (!err && done < total) {
+                for (unsigned i = 0; i < FETCH_WINDOW && next < total; i++) {
+                        if (win[i].live)
+                                continue;
+                        rpc_req rq = { .kind = RPC_FETCH, .slot = k->slot, .seq = k->seq, .offset = next,
+                                       .prog = k->prog, .vers = k->vers, .proc = k->proc };
+                        memcpy(rq.session, c->session, 16);
+                        uint8_t msg[RPC_REQ_HDR];
+                        wire_put_req(msg, &rq);
+                        int tmo = k->deadline == UINT64_MAX ? -1 : deadline_poll_ms(k->deadline);
+                        int r = tmo == 0 ? -ETIMEDOUT
+                                         : ipcf_call_start(c->service, msg, sizeof(msg), win[i].buf, IPCF_CALL_MAX,
+                                                           tmo, &win[i].pend);
+                        if (r < 0) {
+                                err = r;
+                                break;
+                        }
+                        win[i].off = next;
+                        win[i].live = true;
+                        next += MIN((uint64_t)RPC_REP_PIECE, total - next);
+                }
+                for (unsigned i = 0; i < FETCH_WINDOW && !err; i++) {
+                        if (!win[i].live)
+                                continue;
+                        int tmo = k->deadline == UINT64_MAX ? -1 : deadline_poll_ms(k->deadline);
+                        ssize_t n = tmo == 0 ? -ETIMEDOUT : ipcf_call_wait(&win[i].pend, tmo);
+                        win[i].live = n == -EAGAIN;
+                        if (n < 0) {
+                                err = n == -ETIMEDOUT || n == -EAGAIN ? -ETIMEDOUT : (int)n;
+                                break;
+                        }
+                        rpc_rep rp;
+                        if (wire_parse_rep(win[i].buf, (size_t)n, &rp) < 0 || rp.status != RS_OK ||
+                            rp.total != total || rp.offset != win[i].off ||
+                            (size_t)n - RPC_REP_HDR != MIN((uint64_t)RPC_REP_PIECE, total - rp.offset)) {
+                                err = -EPROTO;
+                                break;
+                        }
+                        memcpy(res + rp.offset, win[i].buf + RPC_REP_HDR, (size_t)n - RPC_REP_HDR);
+                        done += (size_t)n - RPC_REP_HDR;
+                }
+        }
+        for (unsigned i = 0; i < FETCH_WINDOW; i++) {
+                if (win[i].live)
+                        ipcf_call_cancel(&win[i].pend);
+                free(win[i].buf);
+        }
+        /* The call ran: a result we cannot get is an unknown outcome only in
+         * the sense that we cannot tell it; say so. */
+        return err == -ETIMEDOUT ? -IPCF_EUNKNOWN : err;
+}
+
+/* The final reply rp with its first piece (len bytes at body): decode. */
+static int take_result(ipcf_rpc_call *k, const rpc_rep *rp, const uint8_t *body, size_t len) {
+        if (rp->total > k->c->max_msg)
+                return -EMSGSIZE;
+        const uint8_t *res = body;
+        uint8_t *whole = NULL;
+        if (rp->total > len) {
+                whole = malloc(rp->total);
+                if (!whole)
+                        return -ENOMEM;
+                memcpy(whole, body, len);
+                int r = fetch_rest(k, whole, len, rp->total);
+                if (r < 0) {
+                        free(whole);
+                        return r;
+                }
+                res = whole;
+        }
+        int r = 0;
+        if (k->raw) {
+                if (!whole && rp->total) {
+                        whole = malloc(rp->total);
+                        if (!whole)
+                                return -ENOMEM;
+                        memcpy(whole, body, rp->total);
+                }
+                k->raw_res = whole;
+                k->raw_len = rp->total;
+                return 0;
+        }
+        if (k->p && k->p->decode_res && k->out) {
+                ipcf_xdr d;
+                ipcf_xdr_decoder(&d, res, rp->total);
+                r = k->p->decode_res(&d, k->out);
+                if (r == 0 && ipcf_xdr_end(&d) < 0) {
+                        k->p->free_res(k->out);
+                        r = -EBADMSG;
+                }
+                if (r < 0)
+                        r = -EBADMSG;
+        } else if (rp->total != 0) {
+                r = -EBADMSG;
+        }
+        free(whole);
+        return r;
+}
+
+/* ---- the call's life ------------------------------------------------------ */
+
+static int status_error(ipcf_rpc_call *k, const rpc_rep *rp) {
+        switch (rp->status) {
+        case RS_PROG_UNAVAIL:
+                k->info.vers_low = rp->a;
+                k->info.vers_high = rp->b;
+                pthread_mutex_lock(&k->c->lock);
+                note_version(k->c, k->prog, rp->a, rp->b);
+                pthread_mutex_unlock(&k->c->lock);
+                return -EPROTONOSUPPORT;
+        case RS_PROC_UNAVAIL:
+                return -EOPNOTSUPP;
+        case RS_GARBAGE_ARGS:
+                return -EBADMSG;
+        case RS_SYSTEM_ERR:
+                k->info.remote_error = (int)rp->a;
+                return -EREMOTEIO;
+        case RS_DEADLINE:
+                return -ETIMEDOUT;
+        case RS_CANCELLED:
+                return -ECANCELED;
+        case RS_UNKNOWN:
+                return -IPCF_EUNKNOWN;
+        case RS_TOO_BIG:
+                return -EMSGSIZE;
+        case RS_BUSY:
+                return -ENOBUFS;
+        default:
+                return -EPROTO;
+        }
+}
+
+/* A transmission's answer: n bytes in t->buf (or n < 0). Returns 1 when
+ * the call is finished (k->result set), 0 to go on. Under k->lock. */
+static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
+        ipcf_rpc_client *c = k->c;
+        if (n == -EMSGSIZE && !t->big) {
+                /* a final reply in a small buffer: fetch its first piece */
+                tx_finish(k, t);
+                uint8_t *first = malloc(IPCF_CALL_MAX);
+                if (!first)
+                        return k->result = -ENOMEM, 1;
+                rpc_req rq = { .kind = RPC_FETCH, .slot = k->slot, .seq = k->seq, .offset = 0 };
+                memcpy(rq.session, c->session, 16);
+                pthread_mutex_unlock(&k->lock);
+                ssize_t m = plain_call(c, &rq, first, IPCF_CALL_MAX, k->deadline);
+                pthread_mutex_lock(&k->lock);
+                rpc_rep rp;
+                if (m < 0)
+                        k->result = m == -ETIMEDOUT ? -IPCF_EUNKNOWN : (int)m;
+                else if (wire_parse_rep(first, (size_t)m, &rp) < 0)
+                        k->result = -EPROTO;
+                else if (rp.status != RS_OK)
+                        k->result = status_error(k, &rp);
+                else {
+                        pthread_mutex_unlock(&k->lock);
+                        k->result = take_result(k, &rp, first + RPC_REP_HDR, (size_t)m - RPC_REP_HDR);
+                        pthread_mutex_lock(&k->lock);
+                }
+                free(first);
+                return 1;
+        }
+        tx_finish(k, t);
+        if (n < 0)
+                return 0; /* the caller handles transport errors */
+        rpc_rep rp;
+        if (wire_parse_rep(t->buf, (size_t)n, &rp) < 0 || rp.slot != k->slot || rp.seq != k->seq) {
+                k->result = -EPROTO;
+                return 1;
+        }
+        k->info.incarnation = rp.incarnation;
+        uint64_t rtt = now_ns() - t->sent_ns;
+        c->srtt_ns = c->srtt_ns ? (c->srtt_ns * 7 + rtt) / 8 : rtt;
+        switch (rp.status) {
+        case RS_PIECE_OK:
+                if (t->piece / RPC_PIECE < k->n_pieces)
+                        k->acked[t->piece / RPC_PIECE] = 1;
+                return 0;
+        case RS_IN_PROGRESS:
+                for (uint64_t i = 0; i < k->n_pieces; i++)
+                        k->acked[i] = 1;
+                if (k->flags & RPCF_ONEWAY) {
+                        k->result = 0;
+                        return 1;
+                }
+                k->rto_ns = MIN(k->rto_ns * 2, RTO_MAX_NS);
+                return 0;
+        case RS_SLOT_BUSY:
+                k->rto_ns = MIN(k->rto_ns * 2, RTO_MAX_NS);
+                memset(k->acked, 0, k->n_pieces);
+                return 0;
+        case RS_BADSESSION:
+                return -1; /* handled by the caller */
+        case RS_OK:
+                k->info.from_cache = rp.a == 1;
+                pthread_mutex_unlock(&k->lock);
+                k->result = take_result(k, &rp, t->buf + RPC_REP_HDR, (size_t)n - RPC_REP_HDR);
+                pthread_mutex_lock(&k->lock);
+                return 1;
+        default:
+                k->result = status_error(k, &rp);
+                return 1;
+        }
+}
+
+/* Forget the session after the server lost it (a restart). */
+static void session_lost(ipcf_rpc_client *c, const uint8_t id[16]) {
+        pthread_mutex_lock(&c->lock);
+        if (c->have_session && !memcmp(c->session, id, 16))
+                c->have_session = false;
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* Make the call again from the start on a (new) session (idempotent calls,
+ * and calls the server never saw). Under k->lock. */
+static int restart_call(ipcf_rpc_call *k) {
+        ipcf_rpc_client *c = k->c;
+        tx_drop_all(k);
+        slot_release(c, k->slot);
+        pthread_mutex_unlock(&k->lock);
+        int r = slot_take(c, k->deadline, &k->slot);
+        if (r == 0) {
+                pthread_mutex_lock(&c->lock);
+                k->seq = ++c->slots[k->slot].seq;
+                pthread_mutex_unlock(&c->lock);
+                memset(k->acked, 0, k->n_pieces);
+                k->broke_after_send = false;
+                k->retry_flag = false;
+                r = send_all(k);
+        } else {
+                k->slot = UINT32_MAX;
+        }
+        pthread_mutex_lock(&k->lock);
+        return r;
+}
+
+/* The channel broke after the call was sent (under k->lock): decide. */
+static int on_broken(ipcf_rpc_call *k, int err) {
+        ipcf_rpc_client *c = k->c;
+        if (k->flags & RPCF_IDEMPOTENT) {
+                session_lost(c, c->session);
+                return restart_call(k);
+        }
+        if (!c->persistent)
+                return -IPCF_EUNKNOWN;
+        /* Wait for the server to come back (within the deadline), then ask
+         * again: its persistent cache answers, or says it cannot. */
+        tx_drop_all(k);
+        k->retry_flag = true;
+        memset(k->acked, 0, k->n_pieces);
+        uint64_t pause = 5000000ull;
+        pthread_mutex_unlock(&k->lock);
+        int r;
+        for (;;) {
+                r = send_all(k);
+                if (r == 0 || (r != -ENOENT && r != -ECONNRESET && r != -EPIPE && r != -ECONNREFUSED &&
+                               r != -EHOSTDOWN))
+                        break;
+                if (now_ns() + pause >= k->deadline) {
+                        r = -IPCF_EUNKNOWN;
+                        break;
+                }
+                struct timespec ts = { 0, (long)pause };
+                nanosleep(&ts, NULL);
+                pause = MIN(pause * 2, 200000000ull);
+        }
+        pthread_mutex_lock(&k->lock);
+        (void)err;
+        return r == -ETIMEDOUT ? -IPCF_EUNKNOWN : r;
+}
+
+static bool transport_broken(ssize_t n) {
+        return n == -ECONNRESET || n == -EPIPE || n == -EPROTO || n == -EHOSTDOWN || n == -EBADF;
+}
+
+/* Drive the call until it finishes or timeout_ms passes (-EAGAIN/-ETIMEDOUT
+ * while still running). */
+static int drive(ipcf_rpc_call *k, int timeout_ms) {
+        uint64_t until = MIN(deadline_from_timeout(timeout_ms), k->deadline);
+        pthread_mutex_lock(&k->lock);
+        while (!k->done) {
+                if (k->cancelled) {
+                        k->result = -ECANCELED;
+                        k->done = true;
+                        break;
+                }
+                /* 1. answers that are already there */
+                int fin = 0;
+                for (size_t i = 0; i < k->n_txs && !fin; i++) {
+                        struct tx *t = k->txs[i];
+                        if (!t->live)
+                                continue;
+                        ipcf_pending pend = t->pend;
+                        pthread_mutex_unlock(&k->lock);
+                        ssize_t n = ipcf_call_wait(&pend, 0);
+                        pthread_mutex_lock(&k->lock);
+                        if (i >= k->n_txs || k->txs[i] != t || !t->live)
+                                break; /* restarted meanwhile */
+                        if (n == -EAGAIN)
+                                continue;
+                        if (k->cancelled)
+                                break;
+                        fin = on_answer(k, t, n);
+                        if (fin < 0) { /* BADSESSION */
+                                session_lost(k->c, k->c->session);
+                                fin = 0;
+                                if (k->broke_after_send && !(k->flags & RPCF_IDEMPOTENT)) {
+                                        k->result = -IPCF_EUNKNOWN;
+                                        fin = 1;
+                                } else {
+                                        int r = restart_call(k);
+                                        if (r < 0) {
+                                                k->result = r;
+                                                fin = 1;
+                                        }
+                                }
+                                break;
+                        }
+                        if (!fin && n < 0 && transport_broken(n)) {
+                                k->broke_after_send = true;
+                                int r = on_broken(k, (int)n);
+                                if (r < 0) {
+                                        k->result = r;
+                                        fin = 1;
+                                }
+                                break;
+                        }
+                }
+                if (fin) {
+                        k->done = true;
+                        break;
+                }
+                if (k->cancelled)
+                        continue;
+                uint64_t now = now_ns();
+                if (now >= k->deadline) {
+                        k->result = -IPCF_EUNKNOWN;
+                        k->done = true;
+                        break;
+                }
+                if (now >= until) {
+                        pthread_mutex_unlock(&k->lock);
+                        return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+                }
+                /* 2. retransmit what got no answer */
+                if (now >= k->next_retx) {
+                        k->rto_ns = MIN(k->rto_ns * 2, RTO_MAX_NS);
+                        k->next_retx = now + k->rto_ns;
+                        pthread_mutex_unlock(&k->lock);
+                        int r = 0;
+                        for (uint64_t i = 0; i < k->n_pieces && r == 0; i++)
+                                if (!k->acked[i])
+                                        r = send_piece(k, i);
+                        pthread_mutex_lock(&k->lock);
+                        if (r < 0 && transport_broken(r)) {
+                                k->broke_after_send = true;
+                                r = on_broken(k, r);
+                        }
+                        if (r < 0 && r != -ETIMEDOUT) {
+                                k->result = r == -IPCF_EUNKNOWN ? r : -IPCF_EUNKNOWN;
+                                k->done = true;
+                                break;
+                        }
+                }
+                /* 3. wait on the newest live transmission */
+                struct tx *w = NULL;
+                size_t wi = 0;
+                for (size_t i = k->n_txs; i-- > 0;)
+                        if (k->txs[i]->live) {
+                                w = k->txs[i];
+                                wi = i;
+                                break;
+                        }
+                if (!w) {
+                        /* nothing in flight (all answered, no result yet): sleep till the next retransmission */
+                        int ms = deadline_poll_ms(MIN(MIN(until, k->next_retx), k->deadline));
+                        pthread_mutex_unlock(&k->lock);
+                        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+                        if (ms > 0)
+                                nanosleep(&ts, NULL);
+                        pthread_mutex_lock(&k->lock);
+                        continue;
+                }
+                ipcf_pending pend = w->pend;
+                uint64_t wake = MIN(MIN(until, k->next_retx), k->deadline);
+                int ms = deadline_poll_ms(wake);
+                pthread_mutex_unlock(&k->lock);
+                ssize_t n = ms == 0 ? -EAGAIN : ipcf_call_wait(&pend, ms);
+                pthread_mutex_lock(&k->lock);
+                if (n == -EAGAIN || n == -ETIMEDOUT || k->cancelled || wi >= k->n_txs || k->txs[wi] != w ||
+                    !w->live)
+                        continue;
+                int f = on_answer(k, w, n);
+                if (f < 0) {
+                        session_lost(k->c, k->c->session);
+                        if (k->broke_after_send && !(k->flags & RPCF_IDEMPOTENT)) {
+                                k->result = -IPCF_EUNKNOWN;
+                                k->done = true;
+                        } else {
+                                int r = restart_call(k);
+                                if (r < 0) {
+                                        k->result = r;
+                                        k->done = true;
+                                }
+                        }
+                } else if (f > 0) {
+                        k->done = true;
+                } else if (n < 0 && transport_broken(n)) {
+                        k->broke_after_send = true;
+                        int r = on_broken(k, (int)n);
+                        if (r < 0) {
+                                k->result = r;
+                                k->done = true;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&k->lock);
+        return k->result;
+}
+
+/* Everything a finished call holds on to: transmissions, its slot. */
+static void call_settle(ipcf_rpc_call *k) {
+        pthread_mutex_lock(&k->lock);
+        tx_drop_all(k);
+        pthread_mutex_unlock(&k->lock);
+        if (k->slot != UINT32_MAX) {
+                slot_release(k->c, k->slot);
+                k->slot = UINT32_MAX;
+        }
+        if (k->info_out) {
+                *k->info_out = k->info;
+                k->info_out = NULL;
+        }
+        ipcf_xdr_release(&k->enc);
+        free(k->sendbuf);
+        k->sendbuf = NULL;
+        free(k->acked);
+        k->acked = NULL;
+}
+
+static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog, uint32_t vers, uint32_t proc,
+                      uint32_t flags, const void *in, const void *raw, size_t raw_len, void *out,
+                      const ipcf_rpc_opts *o, ipcf_rpc_call **ret) {
+        if (!c || !ret || (o && o->timeout_ms < -1))
+                return -EINVAL;
+        ipcf_rpc_call *k = calloc(1, sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        pthread_mutex_init(&k->lock, NULL);
+        k->c = c;
+        k->p = p;
+        k->prog = prog;
+        k->vers = vers;
+        k->proc = proc;
+        k->flags = flags;
+        k->out = out;
+        k->raw = !p;
+        k->slot = UINT32_MAX;
+        k->result = -EINPROGRESS;
+        k->info_out = o ? o->info : NULL;
+        int tmo = o && o->timeout_ms ? o->timeout_ms : p && p->timeout_ms ? p->timeout_ms : c->default_timeout_ms;
+        k->deadline = deadline_from_timeout(tmo);
+        /* encode the arguments: large opaque data is sent from its place */
+        ipcf_xdr_encoder_sg(&k->enc, NULL, 0, 16384);
+        int r = 0;
+        if (p && p->encode_arg)
+                r = in ? p->encode_arg(&k->enc, in) : -EINVAL;
+        else if (raw_len)
+                r = ipcf_xdr_put_fixed(&k->enc, raw, raw_len) < 0 || (raw_len & 3) ? -EINVAL : 0;
+        if (r == 0)
+                k->segs = ipcf_xdr_segments(&k->enc, &k->n_segs);
+        k->total = k->enc.total;
+        if (r == 0 && k->total > c->max_msg)
+                r = -EMSGSIZE;
+        k->n_pieces = k->total ? (k->total + RPC_PIECE - 1) / RPC_PIECE : 1;
+        k->acked = calloc(k->n_pieces, 1);
+        k->sendbuf = malloc(RPC_REQ_HDR + (size_t)MIN((uint64_t)RPC_PIECE, k->total));
+        if (r == 0 && (!k->acked || !k->sendbuf))
+                r = -ENOMEM;
+        if (r == 0)
+                r = slot_take(c, k->deadline, &k->slot);
+        if (r == 0) {
+                pthread_mutex_lock(&c->lock);
+                k->seq = ++c->slots[k->slot].seq;
+                pthread_mutex_unlock(&c->lock);
+                uint64_t rto = c->srtt_ns * 4;
+                k->rto_ns = MAX(rto, RTO_MIN_NS) / 2; /* doubled before first use */
+                k->next_retx = now_ns() + MAX(rto, RTO_MIN_NS);
+                r = send_all(k);
+                if (r < 0 && k->sent)
+                        r = -IPCF_EUNKNOWN;
+        }
+        if (r < 0) {
+                if (r == -IPCF_EUNKNOWN && k->sent) {
+                        /* part of it went: keep the slot's sequence used */
+                }
+                call_settle(k);
+                pthread_mutex_destroy(&k->lock);
+                free(k->txs);
+                free(k);
+                return r;
+        }
+        *ret = k;
+        return 0;
+}
+
+int ipcf_rpc_start(ipcf_rpc_client *c, const ipcf_rpc_version *v, const ipcf_rpc_proc *p, const void *in,
+                   void *out, const ipcf_rpc_opts *o, ipcf_rpc_call **ret) {
+        if (!v || !p || (p->res_size && !out))
+                return -EINVAL;
+        uint32_t flags = (p->flags & IPCF_RPC_IDEMPOTENT ? RPCF_IDEMPOTENT : 0) |
+                         (p->flags & IPCF_RPC_ONEWAY ? RPCF_ONEWAY : 0);
+        return call_begin(c, p, v->prog, v->vers, p->number, flags, in, NULL, 0, p->res_size ? out : NULL, o, ret);
+}
+
+int ipcf_rpc_wait(ipcf_rpc_call *k, int timeout_ms) {
+        if (!k || timeout_ms < -1)
+                return -EINVAL;
+        if (k->done)
+                return k->result;
+        int r = drive(k, timeout_ms);
+        if (k->done)
+                call_settle(k);
+        return r;
+}
+
+int ipcf_rpc_cancel(ipcf_rpc_call *k) {
+        if (!k)
+                return -EINVAL;
+        pthread_mutex_lock(&k->lock);
+        if (!k->done) {
+                k->cancelled = true;
+                for (size_t i = 0; i < k->n_txs; i++)
+                        if (k->txs[i]->live)
+                                ipcf_call_cancel(&k->txs[i]->pend); /* the server sees it; a waiter wakes */
+        }
+        pthread_mutex_unlock(&k->lock);
+        return 0;
+}
+
+ipcf_rpc_call *ipcf_rpc_call_free(ipcf_rpc_call *k) {
+        if (!k)
+                return NULL;
+        if (!k->done) {
+                ipcf_rpc_cancel(k);
+                pthread_mutex_lock(&k->lock);
+                k->done = true;
+                k->result = -ECANCELED;
+                pthread_mutex_unlock(&k->lock);
+        }
+        call_settle(k);
+        free(k->raw_res);
+        free(k->txs);
+        pthread_mutex_destroy(&k->lock);
+        free(k);
+        return NULL;
+}
+
+int ipcf_rpc_invoke(ipcf_rpc_client *c, const ipcf_rpc_version *v, const ipcf_rpc_proc *p, const void *in,
+                    void *out, const ipcf_rpc_opts *o) {
+        ipcf_rpc_call *k;
+        int r = ipcf_rpc_start(c, v, p, in, out, o, &k);
+        if (r < 0)
+                return r;
+        r = ipcf_rpc_wait(k, -1);
+        ipcf_rpc_call_free(k);
+        return r;
+}
+
+int ipcf_rpc_call_raw(ipcf_rpc_client *c, uint32_t prog, uint32_t vers, uint32_t proc, uint32_t flags,
+                      const void *args, size_t len, const ipcf_rpc_opts *o, void **ret_res, size_t *ret_len) {
+        if (!ret_res || !ret_len || (len && !args))
+                return -EINVAL;
+        uint32_t f = (flags & IPCF_RPC_IDEMPOTENT ? RPCF_IDEMPOTENT : 0) | (flags & IPCF_RPC_ONEWAY ? RPCF_ONEWAY : 0);
+        ipcf_rpc_call *k;
+        int r = call_begin(c, NULL, prog, vers, proc, f, NULL, args, len, NULL, o, &k);
+        if (r < 0)
+                return r;
+        r = ipcf_rpc_wait(k, -1);
+        if (r == 0) {
+                *ret_res = k->raw_res;
+                *ret_len = k->raw_len;
+                k->raw_res = NULL;
+        }
+        ipcf_rpc_call_free(k);
+        return r;
+}
+
+int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_text) {
+        if (!c || !ret_text)
+                return -EINVAL;
+        uint8_t *buf = malloc(IPCF_CALL_MAX);
+        if (!buf)
+                return -ENOMEM;
+        rpc_req rq = { .kind = RPC_DESCRIBE };
+        ssize_t n = plain_call(c, &rq, buf, IPCF_CALL_MAX, deadline_from_timeout(timeout_ms));
+        rpc_rep rp;
+        int r = n < 0 ? (int)n : wire_parse_rep(buf, (size_t)n, &rp);
+        if (r == 0 && rp.status != RS_OK)
+                r = -EPROTO;
+        if (r == 0) {
+                size_t len = (size_t)n - RPC_REP_HDR;
+                char *t = malloc(len + 1);
+                if (!t) {
+                        r = -ENOMEM;
+                } else {
+                        memcpy(t, buf + RPC_REP_HDR, len);
+                        t[len] = 0;
+                        *ret_text = t;
+                }
+        }
+        free(buf);
+        return r;
+}

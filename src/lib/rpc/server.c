@@ -1,0 +1,766 @@
+/*
+ * server.c — the server's side of RPC (ipcf.h): a service (ipcf_service)
+ * whose requests are RPC messages (wire.h), sessions with slot tables and
+ * reply caches, arguments reassembled from pieces, dispatch to generated
+ * handler tables, and the persistent reply cache (cache.c).
+ *
+ * The slot rules (NFSv4.1's): a CALL with the slot's current seq is a copy —
+ * dropped with IN_PROGRESS while the call runs, answered from the reply
+ * cache when done, added to the arguments while they arrive; a CALL with
+ * seq + 1 is a new call (the cached reply of the last one is freed); any
+ * other seq is MISORDERED. A new call while the slot still runs the last one
+ * is SLOT_BUSY (the client tries again). Every reply carries the server's
+ * incarnation (random per run).
+ *
+ * With a persistent cache, the reply of every non-idempotent call is
+ * written (and, with cache_sync, synced) before it is sent; at start the
+ * sessions and the last reply of each slot are loaded. A RETRY of a seq the
+ * cache does not know (the previous run died while running it, or before it
+ * came) is answered UNKNOWN and never run.
+ *
+ * Bounds: sessions (max_sessions; the least recently used idle one goes
+ * first), slots per session (max_slots), one call's arguments or result
+ * (max_msg), and the memory of arguments being received plus cached
+ * replies (max_memory: a call that would pass it is BUSY, not run).
+ *
+ * Locking: s->lock guards versions, sessions and slots; it is never held
+ * while a handler runs or while a reply is sent. Workers are threads of
+ * ipcf_rpc_server_run, each with its own request and reply buffers.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "lib/rpc/rpc.h"
+
+enum { SL_IDLE, SL_RECV, SL_RUN, SL_DONE };
+
+struct sslot {
+        uint32_t seq;
+        int state;
+        /* SL_RECV: the arguments so far */
+        uint8_t *args;
+        uint64_t total;
+        uint32_t piece;
+        uint8_t *have;          /* per piece */
+        uint64_t n_pieces, got;
+        /* SL_DONE: the reply */
+        uint32_t status, a, b;
+        uint8_t *reply;
+        size_t reply_len;
+        bool restored;          /* loaded from the persistent cache */
+};
+
+struct sess {
+        uint8_t id[16];
+        uint32_t nslots;
+        struct sslot *slots;
+        uint64_t used_ns;
+        struct sess *next;
+};
+
+struct served {
+        const ipcf_rpc_version *v;
+        const void *handlers;
+        void *user;
+};
+
+struct ipcf_rpc_server {
+        int svc;
+        pthread_mutex_t lock;
+        struct served *versions;
+        size_t n_versions;
+        struct sess *sessions;
+        uint32_t n_sessions;
+        uint64_t incarnation;
+        uint64_t mem;
+        atomic_bool stop;
+        ipcf_rpc_server_opts o;
+        rpc_cache *cache;
+        rpc_impair impair;
+        atomic_uint_fast64_t committed;
+        char host[IPCF_NAME_MAX + 1];
+};
+
+/* What a handler's context points to. */
+struct ctx_internal {
+        int svc;
+        const ipcf_call_req *req;
+};
+
+int ipcf_rpc_cancelled(const ipcf_rpc_ctx *ctx) {
+        if (!ctx || !ctx->internal)
+                return 0;
+        if (ctx->deadline_ns != UINT64_MAX && now_ns() >= ctx->deadline_ns)
+                return 1;
+        const struct ctx_internal *in = ctx->internal;
+        return ipcf_service_cancelled(in->svc, in->req) == 1;
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static struct sess *sess_find(ipcf_rpc_server *s, const uint8_t id[16]) {
+        for (struct sess *x = s->sessions; x; x = x->next)
+                if (!memcmp(x->id, id, 16))
+                        return x;
+        return NULL;
+}
+
+static void slot_clear(ipcf_rpc_server *s, struct sslot *sl) {
+        s->mem -= MIN(s->mem, sl->total + sl->reply_len);
+        free(sl->args);
+        free(sl->have);
+        free(sl->reply);
+        sl->args = sl->have = sl->reply = NULL;
+        sl->total = sl->reply_len = 0;
+}
+
+static void sess_free(ipcf_rpc_server *s, struct sess *x) {
+        for (uint32_t i = 0; i < x->nslots; i++)
+                slot_clear(s, &x->slots[i]);
+        free(x->slots);
+        free(x);
+}
+
+static void sess_unlink(ipcf_rpc_server *s, struct sess *x) {
+        for (struct sess **p = &s->sessions; *p; p = &(*p)->next)
+                if (*p == x) {
+                        *p = x->next;
+                        s->n_sessions--;
+                        return;
+                }
+}
+
+static bool sess_busy(const struct sess *x) {
+        for (uint32_t i = 0; i < x->nslots; i++)
+                if (x->slots[i].state == SL_RUN || x->slots[i].state == SL_RECV)
+                        return true;
+        return false;
+}
+
+/* A new session (evicting the least recently used idle one when full). */
+static struct sess *sess_new(ipcf_rpc_server *s, const uint8_t id[16], uint32_t nslots) {
+        if (s->n_sessions >= s->o.max_sessions) {
+                struct sess *lru = NULL;
+                for (struct sess *x = s->sessions; x; x = x->next)
+                        if (!sess_busy(x) && (!lru || x->used_ns < lru->used_ns))
+                                lru = x;
+                if (!lru)
+                        return NULL;
+                sess_unlink(s, lru);
+                if (s->cache)
+                        cache_drop_session(s->cache, lru->id);
+                sess_free(s, lru);
+        }
+        struct sess *x = calloc(1, sizeof(*x));
+        if (!x)
+                return NULL;
+        x->slots = calloc(nslots, sizeof(*x->slots));
+        if (!x->slots) {
+                free(x);
+                return NULL;
+        }
+        memcpy(x->id, id, 16);
+        x->nslots = nslots;
+        x->used_ns = now_ns();
+        x->next = s->sessions;
+        s->sessions = x;
+        s->n_sessions++;
+        return x;
+}
+
+static void load_entry(void *arg, const rpc_cached *e) {
+        ipcf_rpc_server *s = arg;
+        struct sess *x = sess_find(s, e->session);
+        if (!x && e->nslots && e->nslots <= RPC_MAX_SLOTS)
+                x = sess_new(s, e->session, e->nslots);
+        if (!x || e->slot == UINT32_MAX || e->slot >= x->nslots)
+                return;
+        struct sslot *sl = &x->slots[e->slot];
+        if (sl->state == SL_DONE && sl->seq >= e->seq)
+                return;
+        slot_clear(s, sl);
+        sl->seq = e->seq;
+        sl->state = SL_DONE;
+        sl->status = e->status;
+        sl->a = e->a;
+        sl->b = e->b;
+        if (e->len && (sl->reply = malloc(e->len))) {
+                memcpy(sl->reply, e->reply, e->len);
+                sl->reply_len = e->len;
+                s->mem += e->len;
+        }
+        sl->restored = true;
+}
+
+/* ---- the server object ----------------------------------------------- */
+
+int ipcf_rpc_server_new(const char *name, const ipcf_rpc_server_opts *opts, ipcf_rpc_server **ret) {
+        if (!name || !ret)
+                return -EINVAL;
+        ipcf_rpc_server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        if (opts)
+                s->o = *opts;
+        if (!s->o.max_sessions)
+                s->o.max_sessions = 1024;
+        if (!s->o.max_slots || s->o.max_slots > RPC_MAX_SLOTS)
+                s->o.max_slots = RPC_MAX_SLOTS;
+        if (!s->o.max_msg)
+                s->o.max_msg = RPC_DEFAULT_MAX_MSG;
+        if (!s->o.max_memory)
+                s->o.max_memory = 256ull << 20;
+        pthread_mutex_init(&s->lock, NULL);
+        impair_init(&s->impair);
+        while (!s->incarnation)
+                if (getrandom(&s->incarnation, sizeof(s->incarnation), 0) != sizeof(s->incarnation))
+                        s->incarnation = now_ns() ^ (uint64_t)getpid() << 32;
+        if (gethostname(s->host, sizeof(s->host) - 1) < 0)
+                strcpy(s->host, "localhost");
+        int r = 0;
+        if (s->o.cache_path) {
+                r = cache_open(s->o.cache_path, s->o.cache_sync, &s->cache);
+                if (r == 0)
+                        r = cache_load(s->cache, load_entry, s);
+        }
+        if (r == 0) {
+                s->svc = ipcf_service(name, s->o.reg);
+                r = s->svc < 0 ? s->svc : 0;
+        }
+        if (r < 0) {
+                s->svc = -1;
+                ipcf_rpc_server_free(s);
+                return r;
+        }
+        s->o.cache_path = NULL; /* not kept: the caller's string */
+        *ret = s;
+        return 0;
+}
+
+int ipcf_rpc_server_add(ipcf_rpc_server *s, const ipcf_rpc_version *v, const void *handlers, void *user) {
+        if (!s || !v || !handlers)
+                return -EINVAL;
+        pthread_mutex_lock(&s->lock);
+        int r = 0;
+        for (size_t i = 0; i < s->n_versions; i++)
+                if (s->versions[i].v->prog == v->prog && s->versions[i].v->vers == v->vers)
+                        r = -EEXIST;
+        struct served *a = r ? NULL : realloc(s->versions, (s->n_versions + 1) * sizeof(*a));
+        if (!r && !a)
+                r = -ENOMEM;
+        if (!r) {
+                s->versions = a;
+                s->versions[s->n_versions++] = (struct served){ v, handlers, user };
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+void ipcf_rpc_server_stop(ipcf_rpc_server *s) {
+        if (s)
+                atomic_store(&s->stop, true);
+}
+
+ipcf_rpc_server *ipcf_rpc_server_free(ipcf_rpc_server *s) {
+        if (!s)
+                return NULL;
+        if (s->svc >= 0)
+                ipcf_service_close(s->svc);
+        while (s->sessions) {
+                struct sess *x = s->sessions;
+                s->sessions = x->next;
+                sess_free(s, x);
+        }
+        if (s->cache)
+                cache_close(s->cache);
+        free(s->versions);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+}
+
+/* ---- answering ----------------------------------------------------------- */
+
+typedef struct worker {
+        ipcf_rpc_server *s;
+        uint8_t *in, *out;
+        ipcf_call_req req;
+} worker;
+
+/* Send a reply: header fields, and bytes [offset, offset + piece) of body. */
+static void answer(worker *w, uint32_t status, uint32_t slot, uint32_t seq, const uint8_t *body, uint64_t total,
+                   uint64_t offset, uint32_t a, uint32_t b) {
+        size_t n = body ? (size_t)MIN((uint64_t)RPC_REP_PIECE, total - offset) : 0;
+        rpc_rep rp = { .status = status, .incarnation = w->s->incarnation, .slot = slot, .seq = seq,
+                       .total = body ? total : 0, .offset = body ? offset : 0, .a = a, .b = b };
+        wire_put_rep(w->out, &rp);
+        if (n)
+                memcpy(w->out + RPC_REP_HDR, body + offset, n);
+        if (impair_chance(&w->s->impair, w->s->impair.drop_reply))
+                return;
+        ipcf_service_reply(w->s->svc, &w->req, w->out, RPC_REP_HDR + n, 1000);
+}
+
+static const struct served *find_version(ipcf_rpc_server *s, uint32_t prog, uint32_t vers, uint32_t *lo,
+                                         uint32_t *hi) {
+        *lo = UINT32_MAX;
+        *hi = 0;
+        const struct served *hit = NULL;
+        for (size_t i = 0; i < s->n_versions; i++) {
+                const ipcf_rpc_version *v = s->versions[i].v;
+                if (v->prog != prog)
+                        continue;
+                *lo = MIN(*lo, v->vers);
+                *hi = MAX(*hi, v->vers);
+                if (v->vers == vers)
+                        hit = &s->versions[i];
+        }
+        if (*lo == UINT32_MAX)
+                *lo = 0;
+        return hit;
+}
+
+/* Store the outcome in the slot (and the persistent cache), then send it. */
+static void finish(worker *w, struct sess *x, uint32_t slot, uint32_t seq, uint32_t status, uint32_t a, uint32_t b,
+                   uint8_t *reply, size_t len, bool persist, bool send) {
+        ipcf_rpc_server *s = w->s;
+        if (persist && s->cache)
+                cache_put_reply(s->cache, x->id, slot, seq, status, a, b, reply, len);
+        pthread_mutex_lock(&s->lock);
+        struct sslot *sl = &x->slots[slot];
+        bool mine = sl->seq == seq;
+        if (mine) {
+                sl->state = SL_DONE;
+                sl->status = status;
+                sl->a = a;
+                sl->b = b;
+                sl->reply = reply;
+                sl->reply_len = len;
+                s->mem += len;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (s->impair.kill_after && atomic_fetch_add(&s->committed, 1) + 1 == s->impair.kill_after)
+                raise(SIGKILL); /* test impairment: dead after caching, before answering */
+        if (send)
+                answer(w, status, slot, seq, reply, len, 0, a, b);
+        if (!mine)
+                free(reply);
+}
+
+/* Run call (slot, seq) of x with its arguments args (len bytes, freed here). */
+static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args, uint64_t len) {
+        ipcf_rpc_server *s = w->s;
+        uint32_t lo, hi;
+        bool persist = !(rq->flags & RPCF_IDEMPOTENT);
+        pthread_mutex_lock(&s->lock);
+        const struct served *sv = find_version(s, rq->prog, rq->vers, &lo, &hi);
+        struct served copy = sv ? *sv : (struct served){ 0 };
+        pthread_mutex_unlock(&s->lock);
+        const ipcf_rpc_proc *p = NULL;
+        for (size_t i = 0; sv && i < copy.v->n_procs; i++)
+                if (copy.v->procs[i].number == rq->proc)
+                        p = &copy.v->procs[i];
+        uint32_t status = RS_OK, a = 0;
+        uint8_t *reply = NULL;
+        size_t reply_len = 0;
+        uint64_t deadline = rq->timeout_ms == RPC_NO_TIMEOUT ? UINT64_MAX
+                                                              : now_ns() + (uint64_t)rq->timeout_ms * 1000000u;
+        if (!sv) {
+                finish(w, x, rq->slot, rq->seq, RS_PROG_UNAVAIL, lo, hi, NULL, 0, persist, true);
+                free(args);
+                return;
+        }
+        if (!p && rq->proc == 0) { /* the null procedure of every version */
+                free(args);
+                finish(w, x, rq->slot, rq->seq, len ? RS_GARBAGE_ARGS : RS_OK, 0, 0, NULL, 0, false, true);
+                return;
+        }
+        if (!p || p->invoke(copy.handlers, NULL, NULL, NULL, NULL) < 0) {
+                free(args);
+                finish(w, x, rq->slot, rq->seq, RS_PROC_UNAVAIL, 0, 0, NULL, 0, persist, true);
+                return;
+        }
+        if (ipcf_service_cancelled(s->svc, &w->req) == 1) {
+                free(args);
+                finish(w, x, rq->slot, rq->seq, RS_CANCELLED, 0, 0, NULL, 0, persist, true);
+                return;
+        }
+        if (now_ns() >= deadline) {
+                free(args);
+                finish(w, x, rq->slot, rq->seq, RS_DEADLINE, 0, 0, NULL, 0, persist, true);
+                return;
+        }
+        void *in = p->arg_size ? calloc(1, p->arg_size) : NULL;
+        void *out = p->res_size ? calloc(1, p->res_size) : NULL;
+        if ((p->arg_size && !in) || (p->res_size && !out)) {
+                status = RS_BUSY;
+        } else if (p->decode_arg) {
+                ipcf_xdr d;
+                ipcf_xdr_decoder(&d, args, len);
+                if (p->decode_arg(&d, in) < 0 || ipcf_xdr_end(&d) < 0) {
+                        if (!d.err)
+                                p->free_arg(in);
+                        status = RS_GARBAGE_ARGS;
+                }
+        } else if (len) {
+                status = RS_GARBAGE_ARGS;
+        }
+        free(args);
+        if (status != RS_OK) {
+                free(in);
+                free(out);
+                finish(w, x, rq->slot, rq->seq, status, 0, 0, NULL, 0, persist, true);
+                return;
+        }
+        bool oneway = rq->flags & RPCF_ONEWAY;
+        if (oneway) /* the caller waits only for this: the call is taken */
+                answer(w, RS_IN_PROGRESS, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+        struct ctx_internal ci = { s->svc, &w->req };
+        ipcf_rpc_ctx ctx = { .caller = w->req.from, .deadline_ns = deadline, .prog = rq->prog, .vers = rq->vers,
+                             .proc = rq->proc, .internal = &ci };
+        memcpy(ctx.host, s->host, sizeof(ctx.host));
+        int r = p->invoke(copy.handlers, &ctx, in, out, copy.user);
+        if (in) {
+                p->free_arg(in);
+                free(in);
+        }
+        if (r < 0) {
+                status = RS_SYSTEM_ERR;
+                a = (uint32_t)r;
+        } else if (p->encode_res) {
+                ipcf_xdr e;
+                ipcf_xdr_encoder(&e, NULL, 0);
+                if (p->encode_res(&e, out) < 0 || e.pos > s->o.max_msg) {
+                        status = RS_SYSTEM_ERR;
+                        a = (uint32_t)(e.err ? e.err : -EMSGSIZE);
+                        ipcf_xdr_release(&e);
+                } else {
+                        reply = e.buf; /* ours now */
+                        reply_len = e.pos;
+                }
+                p->free_res(out);
+        }
+        free(out);
+        finish(w, x, rq->slot, rq->seq, status, a, 0, reply, reply_len, persist, !oneway);
+}
+
+/* A piece of a call's arguments. */
+static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t len) {
+        ipcf_rpc_server *s = w->s;
+        pthread_mutex_lock(&s->lock);
+        struct sess *x = sess_find(s, rq->session);
+        if (!x) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, RS_BADSESSION, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        x->used_ns = now_ns();
+        if (rq->slot >= x->nslots) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, RS_MISORDERED, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        struct sslot *sl = &x->slots[rq->slot];
+        if (rq->seq == sl->seq && sl->state == SL_DONE) {
+                /* a copy of a finished call: from the cache */
+                uint32_t st = sl->status, a = sl->status == RS_OK ? 1 : sl->a, b = sl->b;
+                size_t n = (size_t)MIN((uint64_t)RPC_REP_PIECE, sl->reply_len);
+                uint8_t *copy = n ? malloc(n) : NULL;
+                if (copy)
+                        memcpy(copy, sl->reply, n);
+                uint64_t total = sl->reply_len;
+                pthread_mutex_unlock(&s->lock);
+                if (n && !copy) {
+                        answer(w, RS_BUSY, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                        return;
+                }
+                /* the first piece; the caller fetches the rest */
+                rpc_rep rp = { .status = st, .incarnation = s->incarnation, .slot = rq->slot, .seq = rq->seq,
+                               .total = st == RS_OK ? total : 0, .a = a, .b = b };
+                wire_put_rep(w->out, &rp);
+                if (n && st == RS_OK)
+                        memcpy(w->out + RPC_REP_HDR, copy, n);
+                free(copy);
+                if (!impair_chance(&s->impair, s->impair.drop_reply))
+                        ipcf_service_reply(s->svc, &w->req, w->out, RPC_REP_HDR + (st == RS_OK ? n : 0), 1000);
+                return;
+        }
+        if (rq->seq == sl->seq && sl->state == SL_RUN) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, RS_IN_PROGRESS, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        if (rq->seq == sl->seq + 1 && sl->state != SL_RECV) {
+                if (sl->state == SL_RUN) {
+                        pthread_mutex_unlock(&s->lock);
+                        answer(w, RS_SLOT_BUSY, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                        return;
+                }
+                bool retry_unknown = (rq->flags & RPCF_RETRY) && sl->restored && !(rq->flags & RPCF_IDEMPOTENT);
+                slot_clear(s, sl);
+                sl->seq = rq->seq;
+                sl->restored = false;
+                if (retry_unknown) {
+                        /* the last run may have been running it when it died */
+                        sl->state = SL_RUN;
+                        pthread_mutex_unlock(&s->lock);
+                        finish(w, x, rq->slot, rq->seq, RS_UNKNOWN, 0, 0, NULL, 0, true, true);
+                        return;
+                }
+                if (rq->total > s->o.max_msg || s->mem + rq->total > s->o.max_memory) {
+                        sl->state = SL_RUN;
+                        pthread_mutex_unlock(&s->lock);
+                        finish(w, x, rq->slot, rq->seq, rq->total > s->o.max_msg ? RS_TOO_BIG : RS_BUSY, 0, 0,
+                               NULL, 0, false, true);
+                        return;
+                }
+                if (rq->offset == 0 && len == rq->total) {
+                        sl->state = SL_RUN;
+                        pthread_mutex_unlock(&s->lock);
+                        uint8_t *args = len ? malloc(len) : NULL;
+                        if (len && !args) {
+                                finish(w, x, rq->slot, rq->seq, RS_BUSY, 0, 0, NULL, 0, false, true);
+                                return;
+                        }
+                        if (len)
+                                memcpy(args, body, len);
+                        execute(w, x, rq, args, len);
+                        return;
+                }
+                /* the first piece of several */
+                if (rq->piece == 0 || rq->piece > IPCF_CALL_MAX) {
+                        sl->state = SL_IDLE;
+                        pthread_mutex_unlock(&s->lock);
+                        answer(w, RS_MISORDERED, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                        return;
+                }
+                sl->total = rq->total;
+                sl->piece = rq->piece;
+                sl->n_pieces = (rq->total + rq->piece - 1) / rq->piece;
+                sl->args = malloc(rq->total);
+                sl->have = calloc(sl->n_pieces, 1);
+                sl->got = 0;
+                if (!sl->args || !sl->have) {
+                        slot_clear(s, sl);
+                        sl->state = SL_RUN;
+                        pthread_mutex_unlock(&s->lock);
+                        finish(w, x, rq->slot, rq->seq, RS_BUSY, 0, 0, NULL, 0, false, true);
+                        return;
+                }
+                s->mem += rq->total;
+                sl->state = SL_RECV;
+        }
+        if (rq->seq != sl->seq || sl->state != SL_RECV || rq->total != sl->total || rq->piece != sl->piece ||
+            rq->offset % sl->piece != 0 ||
+            len != MIN((uint64_t)sl->piece, sl->total - rq->offset)) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, RS_MISORDERED, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        uint64_t idx = rq->offset / sl->piece;
+        if (!sl->have[idx]) {
+                sl->have[idx] = 1;
+                sl->got++;
+                memcpy(sl->args + rq->offset, body, len);
+        }
+        if (sl->got < sl->n_pieces) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, RS_PIECE_OK, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        /* complete: run it (the arguments move to the call) */
+        uint8_t *args = sl->args;
+        uint64_t total = sl->total;
+        sl->args = NULL;
+        free(sl->have);
+        sl->have = NULL;
+        s->mem -= MIN(s->mem, total);
+        sl->total = 0;
+        sl->state = SL_RUN;
+        pthread_mutex_unlock(&s->lock);
+        execute(w, x, rq, args, total);
+}
+
+static void on_fetch(worker *w, const rpc_req *rq) {
+        ipcf_rpc_server *s = w->s;
+        pthread_mutex_lock(&s->lock);
+        struct sess *x = sess_find(s, rq->session);
+        struct sslot *sl = x && rq->slot < x->nslots ? &x->slots[rq->slot] : NULL;
+        if (!sl || sl->seq != rq->seq || sl->state != SL_DONE || (rq->offset && rq->offset >= sl->reply_len)) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, x ? RS_MISORDERED : RS_BADSESSION, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        size_t n = (size_t)MIN((uint64_t)RPC_REP_PIECE, sl->reply_len - rq->offset);
+        rpc_rep rp = { .status = sl->status, .incarnation = s->incarnation, .slot = rq->slot, .seq = rq->seq,
+                       .total = sl->status == RS_OK ? sl->reply_len : 0, .offset = sl->status == RS_OK ? rq->offset : 0,
+                       .a = sl->status == RS_OK ? 1 : sl->a, .b = sl->b };
+        wire_put_rep(w->out, &rp);
+        if (sl->status == RS_OK && n)
+                memcpy(w->out + RPC_REP_HDR, sl->reply + rq->offset, n);
+        else
+                n = 0;
+        pthread_mutex_unlock(&s->lock);
+        ipcf_service_reply(s->svc, &w->req, w->out, RPC_REP_HDR + n, 1000);
+}
+
+static void on_create(worker *w, const rpc_req *rq) {
+        ipcf_rpc_server *s = w->s;
+        uint32_t n = rq->slot ? MIN(rq->slot, s->o.max_slots) : 1;
+        pthread_mutex_lock(&s->lock);
+        struct sess *x = sess_find(s, rq->session);
+        bool made = false;
+        if (!x) {
+                x = sess_new(s, rq->session, n);
+                made = x != NULL;
+        }
+        size_t len = 0;
+        uint32_t nslots = x ? x->nslots : 0;
+        /* the versions served: (prog, low, high) */
+        uint8_t *o = w->out + RPC_REP_HDR;
+        for (size_t i = 0; x && i < s->n_versions && len + 12 <= 12 * 32; i++) {
+                uint32_t prog = s->versions[i].v->prog, lo, hi;
+                bool seen = false;
+                for (size_t k = 0; k < i; k++)
+                        seen |= s->versions[k].v->prog == prog;
+                if (seen)
+                        continue;
+                find_version(s, prog, 0, &lo, &hi);
+                uint32_t t[3] = { htobe32(prog), htobe32(lo), htobe32(hi) };
+                memcpy(o + len, t, 12);
+                len += 12;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (made && s->cache)
+                cache_put_session(s->cache, rq->session, n);
+        rpc_rep rp = { .status = x ? RS_OK : RS_BUSY, .incarnation = s->incarnation, .a = nslots,
+                       .b = s->cache ? 1 : 0, .total = len };
+        wire_put_rep(w->out, &rp);
+        if (!impair_chance(&s->impair, s->impair.drop_reply))
+                ipcf_service_reply(s->svc, &w->req, w->out, RPC_REP_HDR + len, 1000);
+}
+
+static void on_destroy(worker *w, const rpc_req *rq) {
+        ipcf_rpc_server *s = w->s;
+        pthread_mutex_lock(&s->lock);
+        struct sess *x = sess_find(s, rq->session);
+        if (x && !sess_busy(x)) {
+                sess_unlink(s, x);
+                sess_free(s, x);
+                if (s->cache)
+                        cache_drop_session(s->cache, rq->session);
+        }
+        pthread_mutex_unlock(&s->lock);
+        answer(w, RS_OK, 0, 0, NULL, 0, 0, 0, 0);
+}
+
+static void on_describe(worker *w) {
+        ipcf_rpc_server *s = w->s;
+        size_t len = 0, cap = IPCF_CALL_MAX - RPC_REP_HDR;
+        uint8_t *o = w->out + RPC_REP_HDR;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->n_versions; i++) {
+                const char *d = s->versions[i].v->description;
+                bool seen = false;
+                for (size_t k = 0; k < i; k++)
+                        seen |= s->versions[k].v->description == d;
+                size_t n = d ? strlen(d) : 0;
+                if (seen || !n || len + n + 1 > cap)
+                        continue;
+                memcpy(o + len, d, n);
+                len += n;
+                o[len++] = '\n';
+        }
+        pthread_mutex_unlock(&s->lock);
+        rpc_rep rp = { .status = RS_OK, .incarnation = s->incarnation, .total = len };
+        wire_put_rep(w->out, &rp);
+        ipcf_service_reply(s->svc, &w->req, w->out, RPC_REP_HDR + len, 1000);
+}
+
+static void handle(worker *w, size_t n) {
+        rpc_req rq;
+        if (wire_parse_req(w->in, n, &rq) < 0) {
+                rpc_rep rp = { .status = RS_MISORDERED, .incarnation = w->s->incarnation };
+                wire_put_rep(w->out, &rp);
+                ipcf_service_reply(w->s->svc, &w->req, w->out, RPC_REP_HDR, 1000);
+                return;
+        }
+        switch (rq.kind) {
+        case RPC_CALL:
+                on_call(w, &rq, w->in + RPC_REQ_HDR, n - RPC_REQ_HDR);
+                break;
+        case RPC_FETCH:
+                on_fetch(w, &rq);
+                break;
+        case RPC_CREATE:
+                on_create(w, &rq);
+                break;
+        case RPC_DESTROY:
+                on_destroy(w, &rq);
+                break;
+        default:
+                on_describe(w);
+                break;
+        }
+}
+
+struct run_args {
+        ipcf_rpc_server *s;
+        uint64_t until;
+        _Atomic int err;
+};
+
+static void *work(void *arg) {
+        struct run_args *ra = arg;
+        ipcf_rpc_server *s = ra->s;
+        worker w = { .s = s, .in = malloc(IPCF_CALL_MAX), .out = malloc(IPCF_CALL_MAX) };
+        if (!w.in || !w.out)
+                ra->err = -ENOMEM;
+        while (!ra->err && !atomic_load(&s->stop)) {
+                uint64_t now = now_ns();
+                if (now >= ra->until)
+                        break;
+                int t = (int)MIN((ra->until - now) / 1000000u + 1, 100u);
+                ssize_t n = ipcf_service_next(s->svc, w.in, IPCF_CALL_MAX, &w.req, t);
+                if (n == -ETIMEDOUT || n == -EAGAIN)
+                        continue;
+                if (n == -EMSGSIZE)
+                        continue; /* cannot happen: our buffer takes the largest call */
+                if (n < 0) {
+                        ra->err = (int)n;
+                        break;
+                }
+                handle(&w, (size_t)n);
+        }
+        free(w.in);
+        free(w.out);
+        return NULL;
+}
+
+int ipcf_rpc_server_run(ipcf_rpc_server *s, unsigned threads, int timeout_ms) {
+        if (!s || timeout_ms < -1)
+                return -EINVAL;
+        if (threads == 0)
+                threads = 1;
+        if (threads > 64)
+                threads = 64;
+        atomic_store(&s->stop, false);
+        struct run_args ra = { .s = s, .until = deadline_from_timeout(timeout_ms) };
+        pthread_t tid[64];
+        unsigned started = 0;
+        for (unsigned i = 1; i < threads; i++)
+                if (pthread_create(&tid[started], NULL, work, &ra) == 0)
+                        started++;
+        work(&ra);
+        atomic_store(&s->stop, true);
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(tid[i], NULL);
+        return ra.err;
+}

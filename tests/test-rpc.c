@@ -1,0 +1,469 @@
+/*
+ * test-rpc.c — remote procedure calls through generated stubs (from
+ * tests/rpc/counter.x) against the real daemon, server and client in
+ * separate processes: results, payloads of 64 MiB in pieces, the caller's
+ * identity as the facility stamped it, versions, failures, deadlines and
+ * cancellation reaching the handler, exactly once under dropped replies and
+ * duplicated requests, "outcome unknown" when the server dies mid-call, and
+ * the persistent reply cache answering a retried call after a crash
+ * without running it again.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "counter.h"
+#include "support/names.h"
+#include "support/test.h"
+
+static test_daemon d;
+
+/* What the server process shares with the test (MAP_SHARED). */
+struct shared {
+        _Atomic int64_t count;     /* INCR executions */
+        _Atomic int saw_cancel;    /* SLEEP saw ipcf_rpc_cancelled */
+        _Atomic int notes;         /* NOTE calls */
+        _Atomic int in_sleep;      /* SLEEP running */
+        char count_file[256];      /* persistent counter (cache test) */
+};
+static struct shared *sh;
+
+static void shared_init(void) {
+        sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(sh != MAP_FAILED);
+        memset(sh, 0, sizeof(*sh));
+}
+
+/* The counter kept in a file, so a restarted server sees it. */
+static int64_t file_incr(void) {
+        int64_t v = 0;
+        FILE *f = fopen(sh->count_file, "r");
+        if (f) {
+                if (fscanf(f, "%ld", &v) != 1)
+                        v = 0;
+                fclose(f);
+        }
+        f = fopen(sh->count_file, "w");
+        fprintf(f, "%ld\n", ++v);
+        fflush(f);
+        fsync(fileno(f));
+        fclose(f);
+        return v;
+}
+
+static int h_incr(ipcf_rpc_ctx *ctx, int64_t *out, void *user) {
+        *out = sh->count_file[0] ? file_incr() : atomic_fetch_add(&sh->count, 1) + 1;
+        return 0;
+}
+
+static int h_get(ipcf_rpc_ctx *ctx, int64_t *out, void *user) {
+        *out = atomic_load(&sh->count);
+        return 0;
+}
+
+static int h_add(ipcf_rpc_ctx *ctx, const add_args *in, int64_t *out, void *user) {
+        *out = in->a + in->b;
+        return 0;
+}
+
+static int h_echo(ipcf_rpc_ctx *ctx, const blob *in, blob *out, void *user) {
+        out->blob_len = in->blob_len;
+        out->blob_val = in->blob_len ? malloc(in->blob_len) : NULL;
+        if (in->blob_len)
+                memcpy(out->blob_val, in->blob_val, in->blob_len);
+        return 0;
+}
+
+static int h_sleep(ipcf_rpc_ctx *ctx, const int32_t *ms, int32_t *out, void *user) {
+        atomic_store(&sh->in_sleep, 1);
+        uint64_t end = test_now_ms() + (uint64_t)*ms;
+        *out = 0;
+        while (test_now_ms() < end) {
+                if (ipcf_rpc_cancelled(ctx)) {
+                        atomic_store(&sh->saw_cancel, 1);
+                        *out = 1;
+                        break;
+                }
+                usleep(1000);
+        }
+        atomic_store(&sh->in_sleep, 0);
+        return 0;
+}
+
+static int h_fail(ipcf_rpc_ctx *ctx, const int32_t *err, int32_t *out, void *user) {
+        return *err;
+}
+
+static int h_note(ipcf_rpc_ctx *ctx, const int32_t *n, void *user) {
+        atomic_fetch_add(&sh->notes, *n);
+        return 0;
+}
+
+static int h_who(ipcf_rpc_ctx *ctx, who *out, void *user) {
+        out->pid = ctx->caller.pid;
+        out->uid = ctx->caller.uid;
+        out->prog = strdup(ctx->caller.name);
+        out->host = strdup(ctx->host);
+        out->deadline_left_ms = ctx->deadline_ns == UINT64_MAX ? -1
+                                : (int64_t)(ctx->deadline_ns - test_now_ns()) / 1000000;
+        return 0;
+}
+
+static int h_big(ipcf_rpc_ctx *ctx, const uint32_t *n, blob *out, void *user) {
+        out->blob_len = *n;
+        out->blob_val = malloc(*n ? *n : 1);
+        test_fill(out->blob_val, *n, *n);
+        return 0;
+}
+
+static int h_sum(ipcf_rpc_ctx *ctx, const blob *in, int64_t *out, void *user) {
+        *out = (int64_t)test_hash(in->blob_val, in->blob_len, 0);
+        return 0;
+}
+
+static const counter_v1_handlers handlers = {
+        .incr = h_incr, .get = h_get, .add = h_add, .echo = h_echo, .sleep = h_sleep,
+        .fail = h_fail, .note = h_note, .who = h_who, .big = h_big, .sum = h_sum,
+};
+
+struct server_args {
+        const char *name;
+        const char *cache;
+        const char *impair;
+        unsigned threads;
+};
+
+static void server(void *arg) {
+        const struct server_args *a = arg;
+        if (a->impair)
+                setenv("IPCF_RPC_IMPAIR", a->impair, 1);
+        ipcf_rpc_server_opts o = { .cache_path = a->cache };
+        ipcf_rpc_server *s;
+        CHECK_OK(ipcf_rpc_server_new(a->name, &o, &s));
+        CHECK_OK(counter_v1_serve(s, &handlers, NULL));
+        CHECK_OK(ipcf_rpc_server_run(s, a->threads ? a->threads : 2, 120000));
+        ipcf_rpc_server_free(s);
+}
+
+static pid_t start_server(struct server_args *a) {
+        pid_t p = test_fork(server, a);
+        test_wait_for_name(a->name, 10000);
+        return p;
+}
+
+static void stop_server(pid_t p) {
+        kill(p, SIGKILL);
+        test_wait(p, 5000);
+}
+
+TEST(calls_return_results_and_carry_the_callers_identity) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.basic" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.basic", NULL, &c));
+        for (int64_t i = 1; i <= 1000; i++) {
+                int64_t v = 0;
+                CHECK_OK(counter_incr(c, &v, NULL));
+                CHECK_EQ(v, i);
+        }
+        add_args aa = { 40, 2 };
+        int64_t sum;
+        CHECK_OK(counter_add(c, &aa, &sum, NULL));
+        CHECK_EQ(sum, 42);
+        /* the identity is the facility's, the deadline the caller's */
+        who w;
+        ipcf_rpc_opts o = { .timeout_ms = 7000 };
+        CHECK_OK(counter_who(c, &w, &o));
+        CHECK_EQ(w.pid, getpid());
+        CHECK_EQ(w.uid, getuid());
+        CHECK(strstr(w.prog, "test-rpc") != NULL);
+        char host[256];
+        gethostname(host, sizeof(host));
+        CHECK(strcmp(w.host, host) == 0);
+        CHECK(w.deadline_left_ms > 5000 && w.deadline_left_ms <= 7000);
+        who_free(&w);
+        /* [timeout(20000)] of the program is the default */
+        CHECK_OK(counter_who(c, &w, NULL));
+        CHECK(w.deadline_left_ms > 15000 && w.deadline_left_ms <= 20000);
+        who_free(&w);
+        /* the handler's error */
+        int32_t code = -EACCES, r32;
+        ipcf_rpc_info info;
+        o = (ipcf_rpc_opts){ .info = &info };
+        CHECK_ERR(counter_fail(c, &code, &r32, &o), -EREMOTEIO);
+        CHECK_EQ(info.remote_error, -EACCES);
+        /* a version the server does not serve: the range it does */
+        int64_t v;
+        CHECK_ERR(counter_incr3(c, &v, &o), -EPROTONOSUPPORT);
+        CHECK_EQ(info.vers_low, 1);
+        CHECK_EQ(info.vers_high, 1);
+        uint32_t lo, hi;
+        CHECK_OK(ipcf_rpc_client_versions(c, COUNTER_PROG, &lo, &hi));
+        CHECK(lo == 1 && hi == 1);
+        /* oneway: returns once taken */
+        int32_t n = 5;
+        CHECK_OK(counter_note(c, &n, NULL));
+        for (int i = 0; i < 500 && atomic_load(&sh->notes) != 5; i++)
+                usleep(2000);
+        CHECK_EQ(atomic_load(&sh->notes), 5);
+        /* the null procedure every version has */
+        static const ipcf_rpc_proc nullproc = { .number = 0, .name = "NULL" };
+        CHECK_OK(ipcf_rpc_invoke(c, &counter_v1_desc, &nullproc, NULL, NULL, NULL));
+        ipcf_rpc_client_free(c);
+        /* a name nobody serves: not sent, as ipcf_call says */
+        CHECK_OK(ipcf_rpc_client_new("rpc.nobody", NULL, &c));
+        CHECK_ERR(counter_incr(c, &v, NULL), -ENOENT);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(large_arguments_and_results_in_pieces, 180) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.big" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.big", NULL, &c));
+        size_t sizes[] = { 0, 1, 1000, IPCF_CALL_MAX - 200, IPCF_CALL_MAX * 3 + 17, 64u << 20 };
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                size_t n = sizes[i];
+                blob in = { (uint32_t)n, malloc(n ? n : 1) };
+                test_fill(in.blob_val, n, i + 1);
+                int64_t h;
+                ipcf_rpc_opts o = { .timeout_ms = 60000 };
+                CHECK_OK(counter_sum(c, &in, &h, &o));
+                CHECK_EQ(h, (int64_t)test_hash(in.blob_val, n, 0));
+                if (n <= (8u << 20)) {
+                        blob out;
+                        CHECK_OK(counter_echo(c, &in, &out, &o));
+                        CHECK_EQ(out.blob_len, n);
+                        CHECK_MEM(out.blob_val, in.blob_val, n);
+                        blob_free(&out);
+                }
+                free(in.blob_val);
+        }
+        /* a 20 MiB result */
+        uint32_t n = 20u << 20;
+        blob out;
+        ipcf_rpc_opts o = { .timeout_ms = 60000 };
+        CHECK_OK(counter_big(c, &n, &out, &o));
+        CHECK_EQ(out.blob_len, n);
+        char *want = malloc(n);
+        test_fill(want, n, n);
+        CHECK_MEM(out.blob_val, want, n);
+        free(want);
+        blob_free(&out);
+        /* over the client's maximum: refused before sending */
+        ipcf_rpc_client_free(c);
+        ipcf_rpc_client_opts co = { .max_msg = 1u << 20 };
+        CHECK_OK(ipcf_rpc_client_new("rpc.big", &co, &c));
+        blob big = { 2u << 20, calloc(1, 2u << 20) };
+        int64_t h;
+        CHECK_ERR(counter_sum(c, &big, &h, NULL), -EMSGSIZE);
+        free(big.blob_val);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+TEST(cancel_and_deadline_reach_the_handler) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.cancel" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.cancel", NULL, &c));
+        /* asynchronous call, cancelled while the handler runs */
+        int32_t ms = 10000, res = -1;
+        ipcf_rpc_call *k;
+        CHECK_OK(counter_sleep_start(c, &ms, &res, NULL, &k));
+        for (int i = 0; i < 2000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        CHECK_ERR(ipcf_rpc_wait(k, 0), -EAGAIN);
+        CHECK_OK(ipcf_rpc_cancel(k));
+        CHECK_ERR(ipcf_rpc_wait(k, 5000), -ECANCELED);
+        ipcf_rpc_call_free(k);
+        for (int i = 0; i < 2000 && !atomic_load(&sh->saw_cancel); i++)
+                usleep(1000);
+        CHECK_EQ(atomic_load(&sh->saw_cancel), 1);
+        /* a deadline: the handler sees it pass; the caller cannot know the outcome */
+        atomic_store(&sh->saw_cancel, 0);
+        for (int i = 0; i < 2000 && atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        ipcf_rpc_opts o = { .timeout_ms = 300 };
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(counter_sleep(c, &ms, &res, &o), -IPCF_EUNKNOWN);
+        CHECK(test_now_ms() - t0 < 5000);
+        for (int i = 0; i < 2000 && !atomic_load(&sh->saw_cancel); i++)
+                usleep(1000);
+        CHECK_EQ(atomic_load(&sh->saw_cancel), 1);
+        /* the slot is usable again once the handler stopped */
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        /* async calls in parallel, each its own result */
+        ipcf_rpc_call *ks[8];
+        add_args args[8];
+        int64_t sums[8];
+        for (int i = 0; i < 8; i++) {
+                args[i] = (add_args){ i, 100 };
+                CHECK_OK(counter_add_start(c, &args[i], &sums[i], NULL, &ks[i]));
+        }
+        for (int i = 7; i >= 0; i--) {
+                CHECK_OK(ipcf_rpc_wait(ks[i], 5000));
+                CHECK_EQ(sums[i], 100 + i);
+                ipcf_rpc_call_free(ks[i]);
+        }
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+TEST(a_deadline_before_sending_is_a_timeout) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.slots" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client_opts co = { .slots = 1 };
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.slots", &co, &c));
+        int32_t ms = 2000, res;
+        ipcf_rpc_call *k;
+        CHECK_OK(counter_sleep_start(c, &ms, &res, NULL, &k));
+        /* the only slot is taken: this call is never sent */
+        int64_t v;
+        ipcf_rpc_opts o = { .timeout_ms = 200 };
+        CHECK_ERR(counter_incr(c, &v, &o), -ETIMEDOUT);
+        CHECK_OK(ipcf_rpc_wait(k, 10000));
+        CHECK_EQ(res, 0);
+        ipcf_rpc_call_free(k);
+        CHECK_OK(counter_get(c, &v, NULL));
+        CHECK_EQ(v, 0); /* INCR never ran */
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+static unsigned quick(unsigned n) {
+        return getenv("IPCF_TEST_QUICK") ? n / 10 : n;
+}
+
+TEST_TIMEOUT(exactly_once_when_replies_drop_and_requests_duplicate, 600) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.once", .impair = "drop_reply=0.01,seed=7" };
+        pid_t srv = start_server(&a);
+        setenv("IPCF_RPC_IMPAIR", "dup=0.01,seed=11", 1);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.once", NULL, &c));
+        unsetenv("IPCF_RPC_IMPAIR");
+        unsigned n = quick(100000);
+        uint64_t sent = 0, cached = 0;
+        for (unsigned i = 1; i <= n; i++) {
+                int64_t v = 0;
+                ipcf_rpc_info info;
+                ipcf_rpc_opts o = { .info = &info };
+                CHECK_OK(counter_incr(c, &v, &o));
+                CHECK_EQ(v, i); /* each call ran once, in order */
+                sent += info.transmissions;
+                cached += info.from_cache;
+        }
+        CHECK_EQ(atomic_load(&sh->count), n);
+        /* the impairment did happen: copies were sent and answered from the cache */
+        CHECK(sent > n + n / 200);
+        CHECK(cached > 0);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+static void *call_in_thread(void *arg) {
+        ipcf_rpc_client *c = arg;
+        int64_t v = 0;
+        ipcf_rpc_info info = { 0 };
+        ipcf_rpc_opts o = { .timeout_ms = 30000, .info = &info };
+        int r = counter_incr(c, &v, &o);
+        int64_t *res = malloc(3 * sizeof(int64_t));
+        res[0] = r;
+        res[1] = v;
+        res[2] = info.from_cache;
+        return res;
+}
+
+TEST(a_server_killed_mid_call_leaves_the_outcome_unknown) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.kill" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.kill", NULL, &c));
+        int32_t ms = 20000, res;
+        ipcf_rpc_call *k;
+        CHECK_OK(counter_sleep_start(c, &ms, &res, NULL, &k));
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        kill(srv, SIGKILL);
+        CHECK_ERR(ipcf_rpc_wait(k, 10000), -IPCF_EUNKNOWN);
+        ipcf_rpc_call_free(k);
+        test_wait(srv, 5000);
+        /* a new server: the old session is gone; new calls work */
+        atomic_store(&sh->count, 0);
+        srv = start_server(&a);
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+TEST(the_persistent_cache_answers_a_retry_after_a_crash) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        char db[300];
+        snprintf(d.dir + strlen(d.dir), 1, "%s", "");
+        snprintf(db, sizeof(db), "%s/replies.db", d.dir);
+        snprintf(sh->count_file, sizeof(sh->count_file), "%s/count", d.dir);
+        /* the first server dies right after caching its first reply */
+        struct server_args a = { .name = "rpc.durable", .cache = db, .impair = "kill_after=1" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.durable", NULL, &c));
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, call_in_thread, c), 0);
+        CHECK_EQ(test_wait(srv, 10000), 128 + SIGKILL);
+        /* it ran the call once */
+        FILE *f = fopen(sh->count_file, "r");
+        CHECK(f);
+        long cnt = 0;
+        CHECK_EQ(fscanf(f, "%ld", &cnt), 1);
+        fclose(f);
+        CHECK_EQ(cnt, 1);
+        /* restarted, it answers the retried call from its cache */
+        struct server_args b = { .name = "rpc.durable", .cache = db };
+        srv = start_server(&b);
+        int64_t *r;
+        CHECK_EQ(pthread_join(t, (void **)&r), 0);
+        CHECK_EQ(r[0], 0);
+        CHECK_EQ(r[1], 1);
+        CHECK_EQ(r[2], 1); /* from the cache */
+        free(r);
+        f = fopen(sh->count_file, "r");
+        CHECK_EQ(fscanf(f, "%ld", &cnt), 1);
+        fclose(f);
+        CHECK_EQ(cnt, 1); /* not run again */
+        /* and goes on */
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 2);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
