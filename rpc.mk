@@ -73,3 +73,6 @@ $(BUILD)/tests/test-rpc: $(BUILD)/obj/tests/test-rpc.o $(BUILD)/gen/tests/rpc/co
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 $(FUZZ_BUILD)/fuzz-rpcwire: src/lib/rpc/wire.c
+
+# `ipcf rpc` parses servers' descriptions with the compiler's front end.
+$(IPCF): $(LIBIDL_A)

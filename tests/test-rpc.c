@@ -467,3 +467,51 @@ TEST(the_persistent_cache_answers_a_retry_after_a_crash) {
         stop_server(srv);
         test_daemon_stop(&d);
 }
+
+/* Run the ipcf tool with args; its exit status, stdout in out. */
+static int run_ipcf(char *out, size_t cap, const char *args) {
+        char *ipcf = test_build_path("bin/ipcf");
+        char cmd[2048];
+        snprintf(cmd, sizeof(cmd), "%s %s 2>&1", ipcf, args);
+        free(ipcf);
+        FILE *p = popen(cmd, "r");
+        CHECK(p);
+        size_t n = fread(out, 1, cap - 1, p);
+        out[n] = 0;
+        int st = pclose(p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.cli" };
+        pid_t srv = start_server(&a);
+        char out[8192];
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc describe rpc.cli"), 0);
+        CHECK(strstr(out, "program COUNTER_PROG") && strstr(out, "hyper SUM(blob) = 10;"));
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 40, \"b\": 2}'"), 0);
+        CHECK(strcmp(out, "42\n") == 0);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli incr"), 0);
+        CHECK(strcmp(out, "1\n") == 0);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ECHO '\"00ff10\"'"), 0);
+        CHECK(strcmp(out, "\"00ff10\"\n") == 0);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli WHO -t 4000"), 0);
+        CHECK(strstr(out, "\"pid\": ") && strstr(out, "\"prog\": \"ipcf\""));
+        /* errors: each its own way */
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli FAIL -13"), 1);
+        CHECK(strstr(out, "Permission denied"));
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1}'"), 2);
+        CHECK(strstr(out, "member 'b' of add_args is missing"));
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, '"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli NOPE"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli INCR3"), 1);
+        CHECK(strstr(out, "versions 1..1"));
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.nobody INCR"), 1);
+        /* the deadline reaches the handler: it stops (result 1) just as the
+         * caller gives up (outcome unknown), whichever comes first */
+        int st = run_ipcf(out, sizeof(out), "rpc call rpc.cli SLEEP 5000 -t 200");
+        CHECK((st == 0 && strcmp(out, "1\n") == 0) || (st == 1 && strstr(out, "outcome unknown")));
+        stop_server(srv);
+        test_daemon_stop(&d);
+}

@@ -1,0 +1,732 @@
+/*
+ * dyn.c — JSON <-> XDR for any type of a checked interface (see dyn.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "idl/dyn.h"
+
+#define JSON_MAX_DEPTH 256
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+enum jkind { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+struct json {
+        enum jkind kind;
+        bool b;
+        double num;
+        char *text;     /* J_NUM: as written; J_STR: the string (NUL inside refused) */
+        json **items;   /* J_ARR, J_OBJ */
+        char **keys;    /* J_OBJ */
+        size_t n;
+};
+
+typedef struct jp {
+        const char *s;
+        char *err;
+        size_t cap;
+        int depth;
+} jp;
+
+static json *jfail(jp *p, const char *msg) {
+        if (!*p->err)
+                snprintf(p->err, p->cap, "JSON: %s near '%.20s'", msg, p->s);
+        return NULL;
+}
+
+static void ws(jp *p) {
+        while (*p->s == ' ' || *p->s == '\t' || *p->s == '\n' || *p->s == '\r')
+                p->s++;
+}
+
+static char *jstring(jp *p) {
+        if (*p->s != '"')
+                return jfail(p, "expected a string"), NULL;
+        p->s++;
+        size_t cap = 16, n = 0;
+        char *o = malloc(cap);
+        while (o && *p->s != '"') {
+                unsigned c = (unsigned char)*p->s++;
+                if (c == 0 || c < 0x20) {
+                        free(o);
+                        return jfail(p, "bad string"), NULL;
+                }
+                if (c == '\\') {
+                        char e = *p->s++;
+                        switch (e) {
+                        case 'n': c = '\n'; break;
+                        case 't': c = '\t'; break;
+                        case 'r': c = '\r'; break;
+                        case 'b': c = '\b'; break;
+                        case 'f': c = '\f'; break;
+                        case '/': case '\\': case '"': c = (unsigned char)e; break;
+                        case 'u': {
+                                unsigned v = 0;
+                                for (int i = 0; i < 4; i++) {
+                                        char h = *p->s++;
+                                        if (!isxdigit((unsigned char)h)) {
+                                                free(o);
+                                                return jfail(p, "bad \\u escape"), NULL;
+                                        }
+                                        v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
+                                }
+                                if (v == 0 || v > 0x7f) {
+                                        free(o);
+                                        return jfail(p, "only ASCII \\u escapes (no NUL) are supported"), NULL;
+                                }
+                                c = v;
+                                break;
+                        }
+                        default:
+                                free(o);
+                                return jfail(p, "bad escape"), NULL;
+                        }
+                }
+                if (n + 2 > cap) {
+                        cap *= 2;
+                        char *t = realloc(o, cap);
+                        if (!t)
+                                free(o);
+                        o = t;
+                }
+                if (o)
+                        o[n++] = (char)c;
+        }
+        if (!o)
+                return jfail(p, "out of memory"), NULL;
+        o[n] = 0;
+        p->s++;
+        return o;
+}
+
+static json *jvalue(jp *p);
+
+static json *jnew(enum jkind k) {
+        json *j = calloc(1, sizeof(*j));
+        if (j)
+                j->kind = k;
+        return j;
+}
+
+static bool jpush(json *j, json *item, char *key) {
+        json **it = realloc(j->items, (j->n + 1) * sizeof(*it));
+        if (!it)
+                return false;
+        j->items = it;
+        if (j->kind == J_OBJ) {
+                char **k = realloc(j->keys, (j->n + 1) * sizeof(*k));
+                if (!k)
+                        return false;
+                j->keys = k;
+                j->keys[j->n] = key;
+        }
+        j->items[j->n++] = item;
+        return true;
+}
+
+static json *jcontainer(jp *p, bool obj) {
+        if (++p->depth > JSON_MAX_DEPTH)
+                return jfail(p, "nested too deeply");
+        json *j = jnew(obj ? J_OBJ : J_ARR);
+        p->s++;
+        ws(p);
+        if (*p->s == (obj ? '}' : ']')) {
+                p->s++;
+                p->depth--;
+                return j;
+        }
+        for (;;) {
+                char *key = NULL;
+                ws(p);
+                if (obj) {
+                        key = jstring(p);
+                        ws(p);
+                        if (!key || *p->s != ':') {
+                                free(key);
+                                json_free(j);
+                                return jfail(p, "expected \"key\":");
+                        }
+                        p->s++;
+                }
+                json *v = jvalue(p);
+                if (!v || !jpush(j, v, key)) {
+                        free(key);
+                        json_free(v);
+                        json_free(j);
+                        return NULL;
+                }
+                ws(p);
+                if (*p->s == ',') {
+                        p->s++;
+                        continue;
+                }
+                if (*p->s == (obj ? '}' : ']')) {
+                        p->s++;
+                        p->depth--;
+                        return j;
+                }
+                json_free(j);
+                return jfail(p, obj ? "expected , or }" : "expected , or ]");
+        }
+}
+
+static json *jvalue(jp *p) {
+        ws(p);
+        if (*p->s == '{' || *p->s == '[')
+                return jcontainer(p, *p->s == '{');
+        if (*p->s == '"') {
+                char *s = jstring(p);
+                if (!s)
+                        return NULL;
+                json *j = jnew(J_STR);
+                if (j)
+                        j->text = s;
+                else
+                        free(s);
+                return j;
+        }
+        if (!strncmp(p->s, "true", 4) || !strncmp(p->s, "false", 5)) {
+                json *j = jnew(J_BOOL);
+                j->b = p->s[0] == 't';
+                p->s += j->b ? 4 : 5;
+                return j;
+        }
+        if (!strncmp(p->s, "null", 4)) {
+                p->s += 4;
+                return jnew(J_NULL);
+        }
+        const char *start = p->s;
+        if (*p->s == '-')
+                p->s++;
+        if (!isdigit((unsigned char)*p->s))
+                return jfail(p, "expected a value");
+        while (isdigit((unsigned char)*p->s) || *p->s == '.' || *p->s == 'e' || *p->s == 'E' || *p->s == '+' ||
+               *p->s == '-')
+                p->s++;
+        json *j = jnew(J_NUM);
+        j->text = strndup(start, (size_t)(p->s - start));
+        j->num = strtod(j->text, NULL);
+        return j;
+}
+
+json *json_parse(const char *text, char *err, size_t errcap) {
+        jp p = { text, err, errcap, 0 };
+        err[0] = 0;
+        json *j = jvalue(&p);
+        ws(&p);
+        if (j && *p.s) {
+                json_free(j);
+                return jfail(&p, "text after the value");
+        }
+        return j;
+}
+
+void json_free(json *j) {
+        if (!j)
+                return;
+        for (size_t i = 0; i < j->n; i++) {
+                json_free(j->items[i]);
+                if (j->keys)
+                        free(j->keys[i]);
+        }
+        free(j->items);
+        free(j->keys);
+        free(j->text);
+        free(j);
+}
+
+static const json *jget(const json *j, const char *key) {
+        for (size_t i = 0; j && j->kind == J_OBJ && i < j->n; i++)
+                if (!strcmp(j->keys[i], key))
+                        return j->items[i];
+        return NULL;
+}
+
+/* ---- JSON -> XDR ------------------------------------------------------------ */
+
+typedef struct enc {
+        ipcf_xdr *x;
+        char *err;
+        size_t cap;
+        int depth;
+} enc;
+
+static int efail(enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int efail(enc *e, const char *fmt, ...) {
+        if (!*e->err) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(e->err, e->cap, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+static int enc_type(enc *e, const idl_type *t, const json *j);
+
+static int jint(enc *e, const json *j, int64_t lo, uint64_t hi, uint64_t *ret) {
+        if (!j || j->kind != J_NUM || strpbrk(j->text, ".eE"))
+                return efail(e, "expected an integer");
+        errno = 0;
+        if (j->text[0] == '-') {
+                long long v = strtoll(j->text, NULL, 10);
+                if (errno || v < lo)
+                        return efail(e, "integer %s out of range", j->text);
+                *ret = (uint64_t)v;
+        } else {
+                unsigned long long v = strtoull(j->text, NULL, 10);
+                if (errno || v > hi)
+                        return efail(e, "integer %s out of range", j->text);
+                *ret = v;
+        }
+        return 0;
+}
+
+static int hexbytes(enc *e, const json *j, uint8_t **ret, size_t *ret_n) {
+        if (!j || j->kind != J_STR)
+                return efail(e, "expected opaque data as a string of hex digits");
+        size_t n = strlen(j->text);
+        if (n % 2)
+                return efail(e, "odd number of hex digits");
+        uint8_t *b = malloc(n / 2 + 1);
+        for (size_t i = 0; b && i < n / 2; i++) {
+                char h[3] = { j->text[2 * i], j->text[2 * i + 1], 0 };
+                if (!isxdigit((unsigned char)h[0]) || !isxdigit((unsigned char)h[1])) {
+                        free(b);
+                        return efail(e, "not hex: %s", h);
+                }
+                b[i] = (uint8_t)strtoul(h, NULL, 16);
+        }
+        *ret = b;
+        *ret_n = n / 2;
+        return b ? 0 : -ENOMEM;
+}
+
+static int enc_decl(enc *e, const idl_decl *d, const json *j) {
+        uint32_t bound = (uint32_t)d->bound.num;
+        switch (d->kind) {
+        case IDL_D_VOID:
+                return 0;
+        case IDL_D_PLAIN:
+                return enc_type(e, d->type, j);
+        case IDL_D_OPT:
+                if (!j || j->kind == J_NULL)
+                        return ipcf_xdr_put_u32(e->x, 0);
+                ipcf_xdr_put_u32(e->x, 1);
+                return enc_type(e, d->type, j);
+        case IDL_D_FIXED:
+        case IDL_D_VAR:
+                break;
+        }
+        if (d->type->kind == IDL_STRING) {
+                if (!j || j->kind != J_STR)
+                        return efail(e, "%s: expected a string", d->name);
+                if (strlen(j->text) > bound)
+                        return efail(e, "%s: longer than %u", d->name, bound);
+                return ipcf_xdr_put_string(e->x, j->text, bound);
+        }
+        if (d->type->kind == IDL_OPAQUE) {
+                uint8_t *b;
+                size_t n;
+                int r = hexbytes(e, j, &b, &n);
+                if (r < 0)
+                        return r;
+                if (d->kind == IDL_D_FIXED ? n != bound : n > bound) {
+                        free(b);
+                        return efail(e, "%s: %zu bytes, want %s%u", d->name, n, d->kind == IDL_D_FIXED ? "" : "at most ",
+                                     bound);
+                }
+                r = d->kind == IDL_D_FIXED ? ipcf_xdr_put_fixed(e->x, b, n) : ipcf_xdr_put_var(e->x, b, (uint32_t)n, bound);
+                free(b);
+                return r;
+        }
+        if (!j || j->kind != J_ARR)
+                return efail(e, "%s: expected an array", d->name);
+        if (d->kind == IDL_D_FIXED ? j->n != bound : j->n > bound)
+                return efail(e, "%s: %zu elements, want %s%u", d->name, j->n, d->kind == IDL_D_FIXED ? "" : "at most ",
+                             bound);
+        if (d->kind == IDL_D_VAR)
+                ipcf_xdr_put_count(e->x, (uint32_t)j->n, bound);
+        for (size_t i = 0; i < j->n; i++) {
+                int r = enc_type(e, d->type, j->items[i]);
+                if (r < 0)
+                        return r;
+        }
+        return e->x->err;
+}
+
+static int enc_enum(enc *e, const idl_type *t, const json *j) {
+        for (size_t i = 0; i < t->n_vals; i++)
+                if ((j->kind == J_STR && !strcmp(j->text, t->vals[i].name)) ||
+                    (j->kind == J_NUM && !strpbrk(j->text, ".eE") && strtoll(j->text, NULL, 10) == t->vals[i].value.num))
+                        return ipcf_xdr_put_u32(e->x, (uint32_t)(int32_t)t->vals[i].value.num);
+        return efail(e, "not a value of enum %s", t->name ? t->name : "");
+}
+
+static int enc_type(enc *e, const idl_type *t, const json *j) {
+        if (!j)
+                return efail(e, "a value is missing");
+        if (++e->depth > JSON_MAX_DEPTH)
+                return efail(e, "nested too deeply");
+        int r = 0;
+        uint64_t u;
+        const idl_type *rt = t;
+        if (t->kind == IDL_NAMED && t->def) {
+                const idl_def *d = t->def;
+                if (d->kind == IDL_DEF_TYPEDEF) {
+                        r = enc_decl(e, &d->decl, j);
+                        e->depth--;
+                        return r;
+                }
+                rt = d->type;
+        }
+        switch (rt->kind) {
+        case IDL_INT:
+                r = jint(e, j, INT32_MIN, INT32_MAX, &u);
+                if (!r)
+                        r = ipcf_xdr_put_u32(e->x, (uint32_t)u);
+                break;
+        case IDL_UINT:
+                r = jint(e, j, 0, UINT32_MAX, &u);
+                if (!r)
+                        r = ipcf_xdr_put_u32(e->x, (uint32_t)u);
+                break;
+        case IDL_HYPER:
+                r = jint(e, j, INT64_MIN, INT64_MAX, &u);
+                if (!r)
+                        r = ipcf_xdr_put_u64(e->x, u);
+                break;
+        case IDL_UHYPER:
+                r = jint(e, j, 0, UINT64_MAX, &u);
+                if (!r)
+                        r = ipcf_xdr_put_u64(e->x, u);
+                break;
+        case IDL_FLOAT:
+        case IDL_DOUBLE:
+                if (j->kind != J_NUM)
+                        r = efail(e, "expected a number");
+                else
+                        r = rt->kind == IDL_FLOAT ? ipcf_xdr_put_float(e->x, (float)j->num)
+                                                  : ipcf_xdr_put_double(e->x, j->num);
+                break;
+        case IDL_QUAD: {
+                uint8_t *b;
+                size_t n;
+                r = hexbytes(e, j, &b, &n);
+                if (!r && n != 16)
+                        r = efail(e, "a quadruple is 16 bytes of hex");
+                if (!r)
+                        r = ipcf_xdr_put_fixed(e->x, b, 16);
+                if (n == 16 || !r)
+                        free(b);
+                break;
+        }
+        case IDL_BOOL:
+                if (j->kind != J_BOOL)
+                        r = efail(e, "expected true or false");
+                else
+                        r = ipcf_xdr_put_u32(e->x, j->b);
+                break;
+        case IDL_ENUM:
+                r = enc_enum(e, rt, j);
+                break;
+        case IDL_STRUCT:
+                if (j->kind != J_OBJ) {
+                        r = efail(e, "expected an object for struct %s", rt->name);
+                        break;
+                }
+                for (size_t i = 0; i < rt->n_members && !r; i++) {
+                        const json *m = jget(j, rt->members[i].name);
+                        if (!m)
+                                r = efail(e, "member '%s' of %s is missing", rt->members[i].name, rt->name);
+                        else
+                                r = enc_decl(e, &rt->members[i], m);
+                }
+                break;
+        case IDL_UNION: {
+                const json *dj = j->kind == J_OBJ ? jget(j, rt->disc.name) : NULL;
+                if (!dj) {
+                        r = efail(e, "union %s needs its discriminant '%s'", rt->name, rt->disc.name);
+                        break;
+                }
+                size_t mark = e->x->pos;
+                r = enc_decl(e, &rt->disc, dj);
+                if (r)
+                        break;
+                int32_t dv = (int32_t)((uint32_t)e->x->buf[mark] << 24 | (uint32_t)e->x->buf[mark + 1] << 16 |
+                                       (uint32_t)e->x->buf[mark + 2] << 8 | e->x->buf[mark + 3]);
+                const idl_decl *arm = rt->deflt;
+                for (size_t i = 0; i < rt->n_cases; i++)
+                        for (size_t k = 0; k < rt->cases[i].n_values; k++)
+                                if ((int32_t)rt->cases[i].values[k].num == dv)
+                                        arm = &rt->cases[i].arm;
+                if (!arm)
+                        r = efail(e, "no arm of union %s for %d", rt->name, dv);
+                else if (arm->kind != IDL_D_VOID)
+                        r = enc_decl(e, arm, jget(j, arm->name));
+                break;
+        }
+        default:
+                r = efail(e, "cannot encode this type");
+        }
+        e->depth--;
+        return r < 0 ? r : e->x->err;
+}
+
+int dyn_encode(const idl_type *t, const json *j, ipcf_xdr *x, char *err, size_t errcap) {
+        enc e = { x, err, errcap, 0 };
+        err[0] = 0;
+        if (!t)
+                return !j || j->kind == J_NULL ? 0 : efail(&e, "the procedure takes no argument");
+        int r = enc_type(&e, t, j);
+        if (r < 0 && !*err)
+                snprintf(err, errcap, "cannot encode: %s", strerror(-r));
+        return r;
+}
+
+/* ---- XDR -> JSON -------------------------------------------------------------- */
+
+static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o);
+
+static void print_str(FILE *o, const char *s, size_t n) {
+        fputc('"', o);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '"' || c == '\\')
+                        fprintf(o, "\\%c", c);
+                else if (c < 0x20 || c >= 0x7f)
+                        fprintf(o, "\\u%04x", c);
+                else
+                        fputc(c, o);
+        }
+        fputc('"', o);
+}
+
+static void print_hex(FILE *o, const uint8_t *p, size_t n) {
+        fputc('"', o);
+        for (size_t i = 0; i < n; i++)
+                fprintf(o, "%02x", p[i]);
+        fputc('"', o);
+}
+
+/* Take n bytes (and padding) from x without copying. */
+static const uint8_t *take_bytes(ipcf_xdr *x, size_t n) {
+        if (x->err)
+                return NULL;
+        size_t pad = (4 - (n & 3)) & 3;
+        if (x->cap - x->pos < n || x->cap - x->pos - n < pad) {
+                ipcf_xdr_fail(x, -EBADMSG);
+                return NULL;
+        }
+        const uint8_t *p = x->buf + x->pos;
+        x->pos += n + pad;
+        return p;
+}
+
+static uint64_t decl_elem_min(const idl_type *t) {
+        switch (t->kind) {
+        case IDL_HYPER: case IDL_UHYPER: case IDL_DOUBLE: return 8;
+        case IDL_QUAD: return 16;
+        case IDL_NAMED: return t->def && t->def->min_wire ? t->def->min_wire : 4;
+        default: return 4;
+        }
+}
+
+static int print_decl(const idl_decl *d, ipcf_xdr *x, FILE *o) {
+        uint32_t bound = (uint32_t)d->bound.num;
+        switch (d->kind) {
+        case IDL_D_VOID:
+                fputs("null", o);
+                return 0;
+        case IDL_D_PLAIN:
+                return print_type(d->type, x, o);
+        case IDL_D_OPT: {
+                int32_t b;
+                if (ipcf_xdr_get_bool(x, &b) < 0)
+                        return x->err;
+                if (!b) {
+                        fputs("null", o);
+                        return 0;
+                }
+                return print_type(d->type, x, o);
+        }
+        default:
+                break;
+        }
+        uint32_t n = bound;
+        if (d->kind == IDL_D_VAR &&
+            ipcf_xdr_get_count(x, &n, bound, d->type->kind == IDL_OPAQUE || d->type->kind == IDL_STRING ? 1
+                                                                                                  : decl_elem_min(d->type)) < 0)
+                return x->err;
+        if (d->type->kind == IDL_STRING || d->type->kind == IDL_OPAQUE) {
+                const uint8_t *p = take_bytes(x, n);
+                if (!p)
+                        return x->err;
+                if (d->type->kind == IDL_STRING)
+                        print_str(o, (const char *)p, n);
+                else
+                        print_hex(o, p, n);
+                return 0;
+        }
+        fputc('[', o);
+        for (uint32_t i = 0; i < n && !x->err; i++) {
+                if (i)
+                        fputs(", ", o);
+                print_type(d->type, x, o);
+        }
+        fputc(']', o);
+        return x->err;
+}
+
+static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o) {
+        if (ipcf_xdr_enter(x) < 0)
+                return x->err;
+        const idl_type *rt = t;
+        if (t->kind == IDL_NAMED && t->def) {
+                if (t->def->kind == IDL_DEF_TYPEDEF) {
+                        print_decl(&t->def->decl, x, o);
+                        ipcf_xdr_leave(x);
+                        return x->err;
+                }
+                rt = t->def->type;
+        }
+        uint32_t u;
+        uint64_t h;
+        float f;
+        double dd;
+        switch (rt->kind) {
+        case IDL_INT:
+                if (!ipcf_xdr_get_u32(x, &u))
+                        fprintf(o, "%" PRId32, (int32_t)u);
+                break;
+        case IDL_UINT:
+                if (!ipcf_xdr_get_u32(x, &u))
+                        fprintf(o, "%" PRIu32, u);
+                break;
+        case IDL_HYPER:
+                if (!ipcf_xdr_get_u64(x, &h))
+                        fprintf(o, "%" PRId64, (int64_t)h);
+                break;
+        case IDL_UHYPER:
+                if (!ipcf_xdr_get_u64(x, &h))
+                        fprintf(o, "%" PRIu64, h);
+                break;
+        case IDL_FLOAT:
+                if (!ipcf_xdr_get_float(x, &f))
+                        fprintf(o, isfinite(f) ? "%.9g" : "null", (double)f);
+                break;
+        case IDL_DOUBLE:
+                if (!ipcf_xdr_get_double(x, &dd))
+                        fprintf(o, isfinite(dd) ? "%.17g" : "null", dd);
+                break;
+        case IDL_QUAD: {
+                const uint8_t *p = take_bytes(x, 16);
+                if (p)
+                        print_hex(o, p, 16);
+                break;
+        }
+        case IDL_BOOL: {
+                int32_t b;
+                if (!ipcf_xdr_get_bool(x, &b))
+                        fputs(b ? "true" : "false", o);
+                break;
+        }
+        case IDL_ENUM: {
+                if (ipcf_xdr_get_u32(x, &u) < 0)
+                        break;
+                const char *name = NULL;
+                for (size_t i = 0; i < rt->n_vals; i++)
+                        if ((int32_t)rt->vals[i].value.num == (int32_t)u)
+                                name = rt->vals[i].name;
+                if (!name)
+                        ipcf_xdr_fail(x, -EBADMSG);
+                else
+                        fprintf(o, "\"%s\"", name);
+                break;
+        }
+        case IDL_STRUCT:
+                fputc('{', o);
+                for (size_t i = 0; i < rt->n_members && !x->err; i++) {
+                        fprintf(o, "%s\"%s\": ", i ? ", " : "", rt->members[i].name);
+                        print_decl(&rt->members[i], x, o);
+                }
+                fputc('}', o);
+                break;
+        case IDL_UNION: {
+                fprintf(o, "{\"%s\": ", rt->disc.name);
+                size_t mark = x->pos;
+                if (print_decl(&rt->disc, x, o) < 0)
+                        break;
+                int32_t dv = (int32_t)((uint32_t)x->buf[mark] << 24 | (uint32_t)x->buf[mark + 1] << 16 |
+                                       (uint32_t)x->buf[mark + 2] << 8 | x->buf[mark + 3]);
+                const idl_decl *arm = rt->deflt;
+                for (size_t i = 0; i < rt->n_cases; i++)
+                        for (size_t k = 0; k < rt->cases[i].n_values; k++)
+                                if ((int32_t)rt->cases[i].values[k].num == dv)
+                                        arm = &rt->cases[i].arm;
+                if (!arm) {
+                        ipcf_xdr_fail(x, -EBADMSG);
+                        break;
+                }
+                if (arm->kind != IDL_D_VOID) {
+                        fprintf(o, ", \"%s\": ", arm->name);
+                        print_decl(arm, x, o);
+                }
+                fputc('}', o);
+                break;
+        }
+        default:
+                ipcf_xdr_fail(x, -EBADMSG);
+        }
+        ipcf_xdr_leave(x);
+        return x->err;
+}
+
+int dyn_print(const idl_type *t, ipcf_xdr *x, FILE *out) {
+        if (!t) {
+                fputs("null", out);
+                return 0;
+        }
+        return print_type(t, x, out);
+}
+
+const idl_proc *dyn_find_proc(const idl_file *f, const char *name, uint32_t vers, const idl_program **ret_prog,
+                              const idl_version **ret_vers) {
+        const idl_proc *best = NULL;
+        for (size_t i = 0; i < f->n_defs; i++) {
+                if (f->defs[i]->kind != IDL_DEF_PROGRAM)
+                        continue;
+                const idl_program *pg = f->defs[i]->prog;
+                for (size_t v = 0; v < pg->n_versions; v++) {
+                        const idl_version *ver = &pg->versions[v];
+                        if (vers && (uint32_t)ver->number.num != vers)
+                                continue;
+                        for (size_t p = 0; p < ver->n_procs; p++)
+                                if (!strcasecmp(ver->procs[p].name, name) &&
+                                    (!best || ver->number.num > (*ret_vers)->number.num)) {
+                                        best = &ver->procs[p];
+                                        *ret_prog = pg;
+                                        *ret_vers = ver;
+                                }
+                }
+        }
+        return best;
+}
+
+const idl_type *dyn_arg_type(const idl_file *f, const idl_proc *p) {
+        (void)f;
+        if (p->n_args == 0)
+                return NULL;
+        if (p->n_args == 1)
+                return p->args[0];
+        static _Thread_local idl_type t;
+        t = (idl_type){ .kind = IDL_NAMED, .name = p->args_def->name, .def = p->args_def };
+        return &t;
+}
