@@ -33,7 +33,7 @@ $(IDL): $(call obj,$(IDL_MAIN)) $(LIBIDL_A)
 # The interfaces of this tree; generated code compiles under the project's
 # own warnings (-Werror). (Static pattern rules: make's built-in %.o: %.c
 # must not compile them without our flags.)
-RPC_IFACES := tests/rpc/alltypes.x tests/rpc/counter.x
+RPC_IFACES := tests/rpc/alltypes.x tests/rpc/counter.x examples/rpc/calc.x examples/rpc/files.x
 GEN_C := $(patsubst %.x,$(BUILD)/gen/%.c,$(RPC_IFACES))
 $(GEN_C): $(BUILD)/gen/%.c: %.x $(IDL)
 	@mkdir -p $(dir $@)
@@ -76,3 +76,19 @@ $(FUZZ_BUILD)/fuzz-rpcwire: src/lib/rpc/wire.c
 
 # `ipcf rpc` parses servers' descriptions with the compiler's front end.
 $(IPCF): $(LIBIDL_A)
+
+# The RPC examples: examples/rpc/<iface>-{server,client}.c with <iface>.x,
+# linked as applications link the installed library.
+RPC_EXAMPLES := $(patsubst examples/rpc/%.c,$(BUILD)/examples/%,$(wildcard examples/rpc/*.c))
+all: $(RPC_EXAMPLES)
+$(BUILD)/obj/examples/rpc/%.o: CFLAGS_ALL += -I$(BUILD)/gen/examples/rpc
+$(BUILD)/obj/examples/rpc/calc-server.o $(BUILD)/obj/examples/rpc/calc-client.o: | $(BUILD)/gen/examples/rpc/calc.h
+$(BUILD)/obj/examples/rpc/files-server.o $(BUILD)/obj/examples/rpc/files-client.o: | $(BUILD)/gen/examples/rpc/files.h
+$(BUILD)/examples/calc-%: $(BUILD)/obj/examples/rpc/calc-%.o $(BUILD)/gen/examples/rpc/calc.o $(LIBIPCF_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
+$(BUILD)/examples/files-%: $(BUILD)/obj/examples/rpc/files-%.o $(BUILD)/gen/examples/rpc/files.o $(LIBIPCF_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
+# (After RPC_EXAMPLES: prerequisites expand when read.) test-rpc runs them and the tool.
+$(BUILD)/tests/test-rpc: | $(RPC_EXAMPLES) $(IPCF)

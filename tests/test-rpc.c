@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -513,5 +514,61 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
         int st = run_ipcf(out, sizeof(out), "rpc call rpc.cli SLEEP 5000 -t 200");
         CHECK((st == 0 && strcmp(out, "1\n") == 0) || (st == 1 && strstr(out, "outcome unknown")));
         stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+static void exec_example(void *arg) {
+        char **argv = arg;
+        char *prog = test_build_path(argv[0]);
+        execv(prog, argv);
+        _exit(127);
+}
+
+TEST_TIMEOUT(the_examples_call_their_servers_through_the_stubs, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        char *calc[] = { "examples/calc-server", "ex.calc", NULL };
+        pid_t cs = test_fork(exec_example, calc);
+        test_wait_for_name("ex.calc", 10000);
+        char out[4096];
+        char *client = test_build_path("examples/calc-client");
+        char cmd[4096];
+        snprintf(cmd, sizeof(cmd), "%s ex.calc 84 2 && %s ex.calc 5 0", client, client);
+        FILE *p = popen(cmd, "r");
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = 0;
+        CHECK_EQ(pclose(p), 0);
+        CHECK(strcmp(out, "sum 86\nproduct 168\nquotient 42\ntotal 84\n"
+                          "sum 5\nproduct 0\nquotient: Numerical argument out of domain\ntotal 89\n") == 0);
+        free(client);
+        stop_server(cs);
+
+        char dir[300], data[400];
+        snprintf(dir, sizeof(dir), "%s/served", d.dir);
+        CHECK_EQ(mkdir(dir, 0700), 0);
+        char *files[] = { "examples/files-server", "ex.files", dir, NULL };
+        pid_t fs = test_fork(exec_example, files);
+        test_wait_for_name("ex.files", 10000);
+        /* a 5 MiB file there and back, in one call each */
+        snprintf(data, sizeof(data), "%s/local", d.dir);
+        size_t len = 5u << 20;
+        char *buf = malloc(len);
+        test_fill(buf, len, 99);
+        FILE *f = fopen(data, "wb");
+        CHECK_EQ(fwrite(buf, 1, len, f), len);
+        fclose(f);
+        char *fc = test_build_path("examples/files-client");
+        snprintf(cmd, sizeof(cmd),
+                 "%s ex.files put %s/local copy && %s ex.files append %s/local copy && "
+                 "%s ex.files stat copy && %s ex.files get copy %s/back && cmp -s %s/back %s/served/copy && "
+                 "! %s ex.files get ../local %s/nope 2>/dev/null",
+                 fc, d.dir, fc, d.dir, fc, fc, d.dir, d.dir, d.dir, fc, d.dir);
+        p = popen(cmd, "r");
+        n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = 0;
+        CHECK_EQ(pclose(p), 0);
+        CHECK_EQ(strtoull(out, NULL, 10), 2 * len);
+        free(fc);
+        free(buf);
+        stop_server(fs);
         test_daemon_stop(&d);
 }
