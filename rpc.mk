@@ -18,9 +18,9 @@ TIRPC_LIBS   := $(shell pkg-config --libs libtirpc 2>/dev/null)
 all: $(IDL)
 INSTALL_BINS += $(IDL)
 
-# The RPC runtime's persistent reply cache (src/lib/rpc/cache.c) uses SQLite.
-LIBIPCF_LDLIBS += -lsqlite3
-LDLIBS_ALL += -lsqlite3
+
+
+
 
 $(LIBIDL_A): $(call obj,$(IDL_SRCS))
 	@mkdir -p $(dir $@)
@@ -33,7 +33,7 @@ $(IDL): $(call obj,$(IDL_MAIN)) $(LIBIDL_A)
 # The interfaces of this tree; generated code compiles under the project's
 # own warnings (-Werror). (Static pattern rules: make's built-in %.o: %.c
 # must not compile them without our flags.)
-RPC_IFACES := tests/rpc/alltypes.x tests/rpc/counter.x examples/rpc/calc.x examples/rpc/files.x
+RPC_IFACES := tests/rpc/alltypes.x tests/rpc/counter.x examples/rpc/calc.x examples/rpc/files.x bench/rpcbench.x
 GEN_C := $(patsubst %.x,$(BUILD)/gen/%.c,$(RPC_IFACES))
 $(GEN_C): $(BUILD)/gen/%.c: %.x $(IDL)
 	@mkdir -p $(dir $@)
@@ -92,3 +92,11 @@ $(BUILD)/examples/files-%: $(BUILD)/obj/examples/rpc/files-%.o $(BUILD)/gen/exam
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
 # (After RPC_EXAMPLES: prerequisites expand when read.) test-rpc runs them and the tool.
 $(BUILD)/tests/test-rpc: | $(RPC_EXAMPLES) $(IPCF)
+
+# bench-rpc: the stubs against raw calls, ONC RPC and D-Bus (bench/chan.c).
+$(BUILD)/obj/bench/bench-rpc.o: CFLAGS_ALL += $(CMP_CFLAGS) -I$(BUILD)/gen/bench
+$(BUILD)/obj/bench/bench-rpc.o: | $(BUILD)/gen/bench/rpcbench.h $(RPCGEN_DIR)/benchrpc.h
+$(BUILD)/bench/bench-rpc: $(BUILD)/obj/bench/bench-rpc.o $(BUILD)/gen/bench/rpcbench.o $(call obj,$(CMPLIB_SRCS)) \
+                          $(RPCGEN_OBJS) $(TEST_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CMP_LDLIBS)
