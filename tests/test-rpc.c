@@ -244,7 +244,8 @@ TEST_TIMEOUT(large_arguments_and_results_in_pieces, 180) {
                         blob out;
                         CHECK_OK(counter_echo(c, &in, &out, &o));
                         CHECK_EQ(out.blob_len, n);
-                        CHECK_MEM(out.blob_val, in.blob_val, n);
+                        if (n)
+                                CHECK_MEM(out.blob_val, in.blob_val, n);
                         blob_free(&out);
                 }
                 free(in.blob_val);
@@ -300,7 +301,11 @@ TEST(cancel_and_deadline_reach_the_handler) {
                 usleep(1000);
         ipcf_rpc_opts o = { .timeout_ms = 300 };
         uint64_t t0 = test_now_ms();
-        CHECK_ERR(counter_sleep(c, &ms, &res, &o), -IPCF_EUNKNOWN);
+        /* the handler stops at the deadline (result 1) just as the caller
+         * gives up (outcome unknown): whichever comes first */
+        res = -1;
+        int r = counter_sleep(c, &ms, &res, &o);
+        CHECK((r == 0 && res == 1) || r == -IPCF_EUNKNOWN);
         CHECK(test_now_ms() - t0 < 5000);
         for (int i = 0; i < 2000 && !atomic_load(&sh->saw_cancel); i++)
                 usleep(1000);
