@@ -577,3 +577,33 @@ TEST_TIMEOUT(the_examples_call_their_servers_through_the_stubs, 120) {
         stop_server(fs);
         test_daemon_stop(&d);
 }
+
+/* Calls that run longer than the retransmission timer, a third of all
+ * replies lost: copies find the call running (IN_PROGRESS), then its result
+ * in the cache; still each runs once. */
+TEST_TIMEOUT(slow_calls_with_lost_replies_run_once, 300) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.slow", .impair = "drop_reply=0.3,seed=3" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.slow", NULL, &c));
+        unsigned n = getenv("IPCF_TEST_QUICK") ? 40 : 200;
+        uint64_t sent = 0;
+        for (unsigned i = 1; i <= n; i++) {
+                int32_t ms = 10, res = -1;
+                int64_t v = 0;
+                ipcf_rpc_info info;
+                ipcf_rpc_opts o = { .info = &info };
+                CHECK_OK(counter_sleep(c, &ms, &res, &o));
+                CHECK_EQ(res, 0);
+                sent += info.transmissions;
+                CHECK_OK(counter_incr(c, &v, &o));
+                CHECK_EQ(v, i);
+        }
+        CHECK_EQ(atomic_load(&sh->count), n);
+        CHECK(sent > n); /* the sleeping calls were asked again */
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}

@@ -692,6 +692,35 @@ static bool transport_broken(ssize_t n) {
         return n == -ECONNRESET || n == -EPIPE || n == -EPROTO || n == -EHOSTDOWN || n == -EBADF;
 }
 
+/* An answer (or transport error n) of transmission t, with what follows
+ * from it: a lost session, a broken channel. 1 when the call is finished
+ * (k->result set). Under k->lock. */
+static int settle_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
+        int fin = on_answer(k, t, n);
+        if (fin < 0) { /* BADSESSION: the server does not know our session */
+                session_lost(k->c, k->c->session);
+                if (k->broke_after_send && !(k->flags & RPCF_IDEMPOTENT)) {
+                        k->result = -IPCF_EUNKNOWN; /* an earlier run may have had it */
+                        return 1;
+                }
+                int r = restart_call(k); /* it never reached a server that knew it */
+                if (r < 0) {
+                        k->result = r;
+                        return 1;
+                }
+                return 0;
+        }
+        if (!fin && n < 0 && transport_broken(n)) {
+                k->broke_after_send = true;
+                int r = on_broken(k, (int)n);
+                if (r < 0) {
+                        k->result = r;
+                        return 1;
+                }
+        }
+        return fin;
+}
+
 /* Drive the call until it finishes or timeout_ms passes (-EAGAIN/-ETIMEDOUT
  * while still running). */
 static int drive(ipcf_rpc_call *k, int timeout_ms) {
@@ -719,31 +748,9 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                                 continue;
                         if (k->cancelled)
                                 break;
-                        fin = on_answer(k, t, n);
-                        if (fin < 0) { /* BADSESSION */
-                                session_lost(k->c, k->c->session);
-                                fin = 0;
-                                if (k->broke_after_send && !(k->flags & RPCF_IDEMPOTENT)) {
-                                        k->result = -IPCF_EUNKNOWN;
-                                        fin = 1;
-                                } else {
-                                        int r = restart_call(k);
-                                        if (r < 0) {
-                                                k->result = r;
-                                                fin = 1;
-                                        }
-                                }
+                        fin = settle_answer(k, t, n);
+                        if (fin || (n < 0 && transport_broken(n)))
                                 break;
-                        }
-                        if (!fin && n < 0 && transport_broken(n)) {
-                                k->broke_after_send = true;
-                                int r = on_broken(k, (int)n);
-                                if (r < 0) {
-                                        k->result = r;
-                                        fin = 1;
-                                }
-                                break;
-                        }
                 }
                 if (fin) {
                         k->done = true;
@@ -767,9 +774,17 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                         k->next_retx = now + k->rto_ns;
                         pthread_mutex_unlock(&k->lock);
                         int r = 0;
+                        bool any = false;
                         for (uint64_t i = 0; i < k->n_pieces && r == 0; i++)
-                                if (!k->acked[i])
+                                if (!k->acked[i]) {
+                                        any = true;
                                         r = send_piece(k, i);
+                                }
+                        /* all taken, no result yet (its reply may be lost):
+                         * ask again with the last piece — the server answers
+                         * IN_PROGRESS, or the result from its cache */
+                        if (!any && r == 0)
+                                r = send_piece(k, k->n_pieces - 1);
                         pthread_mutex_lock(&k->lock);
                         if (r < 0 && transport_broken(r)) {
                                 k->broke_after_send = true;
@@ -809,29 +824,8 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 if (n == -EAGAIN || n == -ETIMEDOUT || k->cancelled || wi >= k->n_txs || k->txs[wi] != w ||
                     !w->live)
                         continue;
-                int f = on_answer(k, w, n);
-                if (f < 0) {
-                        session_lost(k->c, k->c->session);
-                        if (k->broke_after_send && !(k->flags & RPCF_IDEMPOTENT)) {
-                                k->result = -IPCF_EUNKNOWN;
-                                k->done = true;
-                        } else {
-                                int r = restart_call(k);
-                                if (r < 0) {
-                                        k->result = r;
-                                        k->done = true;
-                                }
-                        }
-                } else if (f > 0) {
+                if (settle_answer(k, w, n))
                         k->done = true;
-                } else if (n < 0 && transport_broken(n)) {
-                        k->broke_after_send = true;
-                        int r = on_broken(k, (int)n);
-                        if (r < 0) {
-                                k->result = r;
-                                k->done = true;
-                        }
-                }
         }
         pthread_mutex_unlock(&k->lock);
         return k->result;
