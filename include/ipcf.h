@@ -1451,6 +1451,15 @@ IPCF_API void *ipcf_xdr_alloc(ipcf_xdr *x, size_t n, size_t size);
 /* Nesting: enter before decoding an aggregate, leave after. */
 IPCF_API int ipcf_xdr_enter(ipcf_xdr *x);
 IPCF_API void ipcf_xdr_leave(ipcf_xdr *x);
+/*
+ * ipcf_xdr_borrow — let decoder x leave variable-length opaque data of at
+ * least min bytes where it is in the input instead of copying it (the RPC
+ * server does so for a handler's arguments, whose input outlives them).
+ * ipcf_xdr_free frees what a decoder returned for opaque data: memory of
+ * its own, never borrowed input. Generated T_free functions use it.
+ */
+IPCF_API void ipcf_xdr_borrow(ipcf_xdr *x, size_t min);
+IPCF_API void ipcf_xdr_free(void *p);
 
 /* ------------------------------------------------------------------------- */
 /* Remote procedure calls: clients, servers, semantics (docs/RPC.md)          */

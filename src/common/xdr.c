@@ -12,13 +12,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xdr.h"
 #include "ipcf.h"
 
 enum {
         XDR_OWNED = 1u, /* buf is ours (heap), grown by realloc */
         XDR_SG = 2u,    /* scatter-gather encoding */
         XDR_DECODE = 4u,
+        XDR_BORROW = 8u, /* decoding: large opaque data stays in the input */
 };
+
+/* The input whose opaque data this thread's decoders may have lent out
+ * (xdr_borrow_region): ipcf_xdr_free leaves pointers into it alone. */
+static _Thread_local const uint8_t *borrow_lo, *borrow_hi;
+
+void xdr_borrow_region(const void *p, size_t len) {
+        borrow_lo = p;
+        borrow_hi = p ? (const uint8_t *)p + len : NULL;
+}
+
+void ipcf_xdr_borrow(ipcf_xdr *x, size_t min) {
+        x->flags |= XDR_BORROW;
+        x->sg_min = min ? min : 1;
+}
+
+void ipcf_xdr_free(void *p) {
+        const uint8_t *q = p;
+        if (q && borrow_lo && q >= borrow_lo && q < borrow_hi)
+                return;
+        free(p);
+}
 
 static void init(ipcf_xdr *x, void *buf, size_t cap, uint32_t flags) {
         *x = (ipcf_xdr){ .buf = buf, .cap = buf ? cap : 0, .flags = flags,
@@ -349,6 +372,14 @@ int ipcf_xdr_get_var(ipcf_xdr *x, char **ret_p, uint32_t *ret_n, uint32_t bound)
         if (ipcf_xdr_get_count(x, &n, bound, 1) < 0)
                 return x->err;
         char *p = NULL;
+        if (n && (x->flags & XDR_BORROW) && n >= x->sg_min) {
+                const uint8_t *q = take_padded(x, n);
+                if (!q)
+                        return x->err;
+                *ret_p = (char *)q;
+                *ret_n = n;
+                return 0;
+        }
         if (n) {
                 if (x->cap - x->pos < n)
                         return ipcf_xdr_fail(x, -EBADMSG);

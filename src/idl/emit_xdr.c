@@ -371,7 +371,7 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                         else if (op == DEC)
                                 fprintf(o, "ipcf_xdr_get_var(x, &(%s).%s_val, &(%s).%s_len, %uu);\n", e, name, e, name, bound);
                         else
-                                fprintf(o, "free((%s).%s_val);\n", e, name);
+                                fprintf(o, "ipcf_xdr_free((%s).%s_val);\n", e, name);
                         return;
                 }
                 {

@@ -102,7 +102,8 @@ struct ipcf_rpc_call {
         /* transmissions */
         struct tx **txs;            /* each its own allocation: ipcf writes replies into it */
         size_t n_txs, cap_txs;
-        uint64_t rto_ns, next_retx;
+        uint64_t rto_ns;
+        uint64_t last_progress;     /* the last send or answer: retransmit after rto_ns of silence */
         bool sent, broke_after_send, done, cancelled, retry_flag;
         int result;
         ipcf_rpc_info info;
@@ -553,6 +554,7 @@ static int status_error(ipcf_rpc_call *k, const rpc_rep *rp) {
  * the call is finished (k->result set), 0 to go on. Under k->lock. */
 static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
         ipcf_rpc_client *c = k->c;
+        k->last_progress = now_ns();
         if (n == -EMSGSIZE && !t->big) {
                 /* a final reply in a small buffer: fetch its first piece */
                 tx_finish(k, t);
@@ -646,6 +648,7 @@ static int restart_call(ipcf_rpc_call *k) {
                 k->broke_after_send = false;
                 k->retry_flag = false;
                 r = send_all(k);
+                k->last_progress = now_ns();
         } else {
                 k->slot = UINT32_MAX;
         }
@@ -684,6 +687,7 @@ static int on_broken(ipcf_rpc_call *k, int err) {
                 pause = MIN(pause * 2, 200000000ull);
         }
         pthread_mutex_lock(&k->lock);
+        k->last_progress = now_ns();
         (void)err;
         return r == -ETIMEDOUT ? -IPCF_EUNKNOWN : r;
 }
@@ -769,9 +773,9 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                         return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
                 }
                 /* 2. retransmit what got no answer */
-                if (now >= k->next_retx) {
+                if (now >= k->last_progress + k->rto_ns) {
                         k->rto_ns = MIN(k->rto_ns * 2, RTO_MAX_NS);
-                        k->next_retx = now + k->rto_ns;
+                        k->last_progress = now;
                         pthread_mutex_unlock(&k->lock);
                         int r = 0;
                         bool any = false;
@@ -807,7 +811,7 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                         }
                 if (!w) {
                         /* nothing in flight (all answered, no result yet): sleep till the next retransmission */
-                        int ms = deadline_poll_ms(MIN(MIN(until, k->next_retx), k->deadline));
+                        int ms = deadline_poll_ms(MIN(MIN(until, k->last_progress + k->rto_ns), k->deadline));
                         pthread_mutex_unlock(&k->lock);
                         struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
                         if (ms > 0)
@@ -816,7 +820,7 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                         continue;
                 }
                 ipcf_pending pend = w->pend;
-                uint64_t wake = MIN(MIN(until, k->next_retx), k->deadline);
+                uint64_t wake = MIN(MIN(until, k->last_progress + k->rto_ns), k->deadline);
                 int ms = deadline_poll_ms(wake);
                 pthread_mutex_unlock(&k->lock);
                 ssize_t n = ms == 0 ? -EAGAIN : ipcf_call_wait(&pend, ms);
@@ -897,9 +901,9 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
                 k->seq = ++c->slots[k->slot].seq;
                 pthread_mutex_unlock(&c->lock);
                 uint64_t rto = c->srtt_ns * 4;
-                k->rto_ns = MAX(rto, RTO_MIN_NS) / 2; /* doubled before first use */
-                k->next_retx = now_ns() + MAX(rto, RTO_MIN_NS);
+                k->rto_ns = MAX(rto, RTO_MIN_NS);
                 r = send_all(k);
+                k->last_progress = now_ns();
                 if (r < 0 && k->sent)
                         r = -IPCF_EUNKNOWN;
         }

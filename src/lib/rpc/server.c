@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/xdr.h"
 #include "lib/rpc/rpc.h"
 
 enum { SL_IDLE, SL_RECV, SL_RUN, SL_DONE };
@@ -46,6 +47,7 @@ struct sslot {
         int state;
         /* SL_RECV: the arguments so far */
         uint8_t *args;
+        size_t args_cap;
         uint64_t total;
         uint32_t piece;
         uint8_t *have;          /* per piece */
@@ -85,6 +87,8 @@ struct ipcf_rpc_server {
         rpc_cache *cache;
         rpc_impair impair;
         atomic_uint_fast64_t committed;
+        uint8_t *spare;         /* a large arguments buffer kept for the next (its pages stay mapped) */
+        size_t spare_cap;
         char host[IPCF_NAME_MAX + 1];
 };
 
@@ -114,7 +118,7 @@ static struct sess *sess_find(ipcf_rpc_server *s, const uint8_t id[16]) {
 
 static void slot_clear(ipcf_rpc_server *s, struct sslot *sl) {
         s->mem -= MIN(s->mem, sl->total + sl->reply_len);
-        free(sl->args);
+        free(sl->args); /* (a buffer being filled: rare, not worth the spare) */
         free(sl->have);
         free(sl->reply);
         sl->args = sl->have = sl->reply = NULL;
@@ -199,6 +203,35 @@ static void load_entry(void *arg, const rpc_cached *e) {
         sl->restored = true;
 }
 
+/* A buffer for n bytes of arguments (the spare one if it fits); its
+ * capacity in *ret_cap. Under s->lock. */
+static uint8_t *args_get(ipcf_rpc_server *s, size_t n, size_t *ret_cap) {
+        if (s->spare && s->spare_cap >= n) {
+                uint8_t *p = s->spare;
+                *ret_cap = s->spare_cap;
+                s->spare = NULL;
+                return p;
+        }
+        *ret_cap = n;
+        return malloc(n ? n : 1);
+}
+
+/* Give back an arguments buffer: a large one becomes the spare (a fresh
+ * mapping of tens of MiB costs a page fault per page on every call). */
+static void args_put(ipcf_rpc_server *s, uint8_t *p, size_t cap) {
+        if (!p)
+                return;
+        pthread_mutex_lock(&s->lock);
+        if (cap >= (1u << 20) && (!s->spare || s->spare_cap < cap)) {
+                free(s->spare);
+                s->spare = p;
+                s->spare_cap = cap;
+                p = NULL;
+        }
+        pthread_mutex_unlock(&s->lock);
+        free(p);
+}
+
 /* ---- the server object ----------------------------------------------- */
 
 int ipcf_rpc_server_new(const char *name, const ipcf_rpc_server_opts *opts, ipcf_rpc_server **ret) {
@@ -280,6 +313,7 @@ ipcf_rpc_server *ipcf_rpc_server_free(ipcf_rpc_server *s) {
         }
         if (s->cache)
                 cache_close(s->cache);
+        free(s->spare);
         free(s->versions);
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -354,8 +388,11 @@ static void finish(worker *w, struct sess *x, uint32_t slot, uint32_t seq, uint3
                 free(reply);
 }
 
-/* Run call (slot, seq) of x with its arguments args (len bytes, freed here). */
-static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args, uint64_t len) {
+/* Run call (slot, seq) of x with its arguments args (len bytes in a buffer
+ * of cap, given back here). Large opaque arguments are not copied: the
+ * handler sees them in place (ipcf_xdr_borrow), which stays until it and
+ * the freeing of its arguments are done. */
+static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args, uint64_t len, size_t cap) {
         ipcf_rpc_server *s = w->s;
         uint32_t lo, hi;
         bool persist = !(rq->flags & RPCF_IDEMPOTENT);
@@ -374,26 +411,26 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
                                                               : now_ns() + (uint64_t)rq->timeout_ms * 1000000u;
         if (!sv) {
                 finish(w, x, rq->slot, rq->seq, RS_PROG_UNAVAIL, lo, hi, NULL, 0, persist, true);
-                free(args);
+                args_put(s, args, cap);
                 return;
         }
         if (!p && rq->proc == 0) { /* the null procedure of every version */
-                free(args);
+                args_put(s, args, cap);
                 finish(w, x, rq->slot, rq->seq, len ? RS_GARBAGE_ARGS : RS_OK, 0, 0, NULL, 0, false, true);
                 return;
         }
         if (!p || p->invoke(copy.handlers, NULL, NULL, NULL, NULL) < 0) {
-                free(args);
+                args_put(s, args, cap);
                 finish(w, x, rq->slot, rq->seq, RS_PROC_UNAVAIL, 0, 0, NULL, 0, persist, true);
                 return;
         }
         if (ipcf_service_cancelled(s->svc, &w->req) == 1) {
-                free(args);
+                args_put(s, args, cap);
                 finish(w, x, rq->slot, rq->seq, RS_CANCELLED, 0, 0, NULL, 0, persist, true);
                 return;
         }
         if (now_ns() >= deadline) {
-                free(args);
+                args_put(s, args, cap);
                 finish(w, x, rq->slot, rq->seq, RS_DEADLINE, 0, 0, NULL, 0, persist, true);
                 return;
         }
@@ -404,16 +441,19 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
         } else if (p->decode_arg) {
                 ipcf_xdr d;
                 ipcf_xdr_decoder(&d, args, len);
+                ipcf_xdr_borrow(&d, 65536);
+                xdr_borrow_region(args, len);
                 if (p->decode_arg(&d, in) < 0 || ipcf_xdr_end(&d) < 0) {
                         if (!d.err)
                                 p->free_arg(in);
                         status = RS_GARBAGE_ARGS;
                 }
+                xdr_borrow_region(NULL, 0);
         } else if (len) {
                 status = RS_GARBAGE_ARGS;
         }
-        free(args);
         if (status != RS_OK) {
+                args_put(s, args, cap);
                 free(in);
                 free(out);
                 finish(w, x, rq->slot, rq->seq, status, 0, 0, NULL, 0, persist, true);
@@ -426,11 +466,14 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
         ipcf_rpc_ctx ctx = { .caller = w->req.from, .deadline_ns = deadline, .prog = rq->prog, .vers = rq->vers,
                              .proc = rq->proc, .internal = &ci };
         memcpy(ctx.host, s->host, sizeof(ctx.host));
+        xdr_borrow_region(args, len);
         int r = p->invoke(copy.handlers, &ctx, in, out, copy.user);
         if (in) {
                 p->free_arg(in);
                 free(in);
         }
+        xdr_borrow_region(NULL, 0);
+        args_put(s, args, cap);
         if (r < 0) {
                 status = RS_SYSTEM_ERR;
                 a = (uint32_t)r;
@@ -531,7 +574,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                         }
                         if (len)
                                 memcpy(args, body, len);
-                        execute(w, x, rq, args, len);
+                        execute(w, x, rq, args, len, len);
                         return;
                 }
                 /* the first piece of several */
@@ -544,7 +587,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                 sl->total = rq->total;
                 sl->piece = rq->piece;
                 sl->n_pieces = (rq->total + rq->piece - 1) / rq->piece;
-                sl->args = malloc(rq->total);
+                sl->args = args_get(s, (size_t)rq->total, &sl->args_cap);
                 sl->have = calloc(sl->n_pieces, 1);
                 sl->got = 0;
                 if (!sl->args || !sl->have) {
@@ -578,6 +621,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
         /* complete: run it (the arguments move to the call) */
         uint8_t *args = sl->args;
         uint64_t total = sl->total;
+        size_t cap = sl->args_cap;
         sl->args = NULL;
         free(sl->have);
         sl->have = NULL;
@@ -585,7 +629,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
         sl->total = 0;
         sl->state = SL_RUN;
         pthread_mutex_unlock(&s->lock);
-        execute(w, x, rq, args, total);
+        execute(w, x, rq, args, total, cap);
 }
 
 static void on_fetch(worker *w, const rpc_req *rq) {
