@@ -60,7 +60,7 @@ static void *call_worker(void *arg) {
         char *buf = malloc(IPCF_CALL_MAX);
         for (;;) {
                 ipcf_call_req req;
-                ssize_t n = ipcf_service_next(svc, buf, IPCF_CALL_MAX, &req, -1);
+                ssize_t n = ipcf_service_next(svc, buf, IPCF_CALL_MAX, -1, &req);
                 if (n >= 0)
                         ipcf_service_reply(svc, &req, buf, (size_t)n, 1000);
         }
@@ -84,7 +84,7 @@ static void flow_sink(const char *name, size_t total) {
                 _exit(1);
         char *buf = malloc(1u << 20);
         for (;;) {
-                int p = ipcf_accept(reg, NULL, -1);
+                int p = ipcf_accept(reg, -1, NULL);
                 if (p < 0)
                         _exit(1);
                 size_t got = 0;
@@ -109,7 +109,7 @@ static pid_t spawn(void (*fn)(const char *), const char *name) {
                 if (ipcf_list(&l) == 0) {
                         for (size_t k = 0; k < l->n_names; k++)
                                 up |= !strcmp(l->names[k].name, name);
-                        ipcf_listing_free(l);
+                        ipcf_free(l);
                 }
                 if (up)
                         break;
@@ -153,7 +153,7 @@ static result measure_one(bool rpc, const char *name, size_t size, double second
                         if (e == 0)
                                 blob_free(&out);
                 } else {
-                        ssize_t m = ipcf_call(name, req, size, rep, IPCF_CALL_MAX, 5000);
+                        ssize_t m = ipcf_call(name, req, size, rep, IPCF_CALL_MAX, 5000, NULL);
                         e = m < 0 ? (int)m : 0;
                 }
                 if (e < 0) {

@@ -95,7 +95,7 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 0
+#define IPCF_VERSION_MINOR 1 /* 1: remote procedure calls (XDR streams, clients, servers) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as

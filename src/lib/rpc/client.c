@@ -144,7 +144,7 @@ static ssize_t plain_call(ipcf_rpc_client *c, const rpc_req *rq, uint8_t *reply,
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 uint64_t until = MIN(deadline, now + wait_ns);
-                ssize_t n = ipcf_call(c->service, msg, sizeof(msg), reply, cap, deadline_poll_ms(until));
+                ssize_t n = ipcf_call(c->service, msg, sizeof(msg), reply, cap, deadline_poll_ms(until), NULL);
                 if (n != -ETIMEDOUT || until == deadline)
                         return n;
                 wait_ns = MIN(wait_ns * 2, RTO_MAX_NS);
@@ -443,7 +443,7 @@ static int fetch_rest(ipcf_rpc_call *k, uint8_t *res, uint64_t have, uint64_t to
                         if (!win[i].live)
                                 continue;
                         int tmo = k->deadline == UINT64_MAX ? -1 : deadline_poll_ms(k->deadline);
-                        ssize_t n = tmo == 0 ? -ETIMEDOUT : ipcf_call_wait(&win[i].pend, tmo);
+                        ssize_t n = tmo == 0 ? -ETIMEDOUT : ipcf_call_wait(&win[i].pend, tmo, NULL);
                         win[i].live = n == -EAGAIN;
                         if (n < 0) {
                                 err = n == -ETIMEDOUT || n == -EAGAIN ? -ETIMEDOUT : (int)n;
@@ -744,7 +744,7 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                                 continue;
                         ipcf_pending pend = t->pend;
                         pthread_mutex_unlock(&k->lock);
-                        ssize_t n = ipcf_call_wait(&pend, 0);
+                        ssize_t n = ipcf_call_wait(&pend, 0, NULL);
                         pthread_mutex_lock(&k->lock);
                         if (i >= k->n_txs || k->txs[i] != t || !t->live)
                                 break; /* restarted meanwhile */
@@ -823,7 +823,7 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 uint64_t wake = MIN(MIN(until, k->last_progress + k->rto_ns), k->deadline);
                 int ms = deadline_poll_ms(wake);
                 pthread_mutex_unlock(&k->lock);
-                ssize_t n = ms == 0 ? -EAGAIN : ipcf_call_wait(&pend, ms);
+                ssize_t n = ms == 0 ? -EAGAIN : ipcf_call_wait(&pend, ms, NULL);
                 pthread_mutex_lock(&k->lock);
                 if (n == -EAGAIN || n == -ETIMEDOUT || k->cancelled || wi >= k->n_txs || k->txs[wi] != w ||
                     !w->live)

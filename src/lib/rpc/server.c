@@ -305,7 +305,7 @@ ipcf_rpc_server *ipcf_rpc_server_free(ipcf_rpc_server *s) {
         if (!s)
                 return NULL;
         if (s->svc >= 0)
-                ipcf_service_close(s->svc);
+                ipcf_dealloc(s->svc, "server closed");
         while (s->sessions) {
                 struct sess *x = s->sessions;
                 s->sessions = x->next;
@@ -772,7 +772,7 @@ static void *work(void *arg) {
                 if (now >= ra->until)
                         break;
                 int t = (int)MIN((ra->until - now) / 1000000u + 1, 100u);
-                ssize_t n = ipcf_service_next(s->svc, w.in, IPCF_CALL_MAX, &w.req, t);
+                ssize_t n = ipcf_service_next(s->svc, w.in, IPCF_CALL_MAX, t, &w.req);
                 if (n == -ETIMEDOUT || n == -EAGAIN)
                         continue;
                 if (n == -EMSGSIZE)
