@@ -4,7 +4,7 @@
  * attributes, and ctl_args_parse() enforces the rules the daemon relies on
  * (framing errors win over bad values, required attributes, names, repeated
  * attributes, descriptor counts, reply types refused). Pure code; the daemon
- * side of the same rules is in test-daemon-proto (malformed_messages).
+ * side of the same rules is in test-daemon-core (malformed_messages).
  */
 #include "common/ctlschema.h"
 #include "common/util.h"

@@ -3,7 +3,7 @@
  * API (ipcf.h) end to end against ipcfd, for the paths the daemon decides:
  * a flow's whole life, refusal with reason, peer death seen as -ECONNRESET,
  * ENOENT, policy, and the listing. The raw-protocol tests are in
- * test-daemon-proto.c; this file checks the two sides agree.
+ * test-daemon-core.c, -flows.c, -names.c; this file checks the two sides agree.
  */
 #include <errno.h>
 #include <signal.h>
