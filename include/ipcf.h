@@ -205,7 +205,10 @@ enum ipcf_end {
         IPCF_END_PEER_DIED = 2,  /* the peer process died (text: "peer died") */
         IPCF_END_LOCAL = 3,      /* this side deallocated it */
         IPCF_END_REFUSED = 4,    /* allocation refused by the target (text: its reason) */
-        IPCF_END_PROTOCOL = 5,   /* the peer broke the flow's shared-memory protocol */
+        IPCF_END_PROTOCOL = 5,   /* the flow's shared-memory protocol was broken: by the
+                                  * peer (then reads and writes fail -EPROTO; also for an
+                                  * end code this version does not know), or, when the
+                                  * daemon ended a model's flow with it, by this side */
 };
 
 typedef struct ipcf_reason {

@@ -287,3 +287,166 @@ TEST_TIMEOUT(a_caller_that_clogs_its_channel_cannot_stall_the_service, 60) {
         CHECK_EQ(test_wait(s, 15000), 0);
         test_daemon_stop(&d);
 }
+
+/* ---- issue 15, item 4: hostile ring indexes -------------------------------- */
+
+/* Side 1 is the hostile peer: its memory view of the flow. */
+static uint8_t *hostile_mem(void) {
+        size_t size;
+        uint8_t *mem = flowpair_mem(hp1, &size);
+        CHECK(mem);
+        return mem;
+}
+
+static ipcf_qos small_qos(void) {
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_bytes = 4096;
+        q.max_msg_size = 64;
+        return q;
+}
+
+/* The producer of ring 1 (side 1 -> side 0) claims the consumer is at
+ * 2^64 - 16, with the head there too: a position no record can carry. */
+TEST(a_consumer_never_adopts_an_unencodable_position) {
+        static const uint64_t forged[] = { UINT64_MAX - 15, 1ull << 62, RING_POS_MAX };
+        for (unsigned i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+                ipcf_qos q = small_qos();
+                make_pair(&q);
+                struct ring_ctl *c = flow_ctl_of(hostile_mem(), 1);
+                atomic_store(&c->head, forged[i]);
+                atomic_store(&c->tail, forged[i]);
+                char buf[64];
+                CHECK_ERR(WITHIN(200, ipcf_read(hp0, buf, sizeof(buf), 200)), -EPROTO);
+                ipcf_reason why;
+                CHECK_OK(ipcf_end_reason(hp0, &why));
+                CHECK_EQ(why.code, IPCF_END_PROTOCOL);
+                CHECK_ERR(ipcf_write(hp0, "x", 1, 0), -EPROTO);
+                ipcf_detach(hp0);
+                ipcf_detach(hp1);
+        }
+}
+
+/* The consumer of ring 0 (side 1) forges the producer's head a long way
+ * ahead, with a tail that fits it: the writer may adopt the head (a port
+ * handed over after fork looks so) but then sees the ring full — never an
+ * endless series of successful writes into a ring nobody reads. */
+TEST(a_forged_head_never_makes_the_ring_look_empty_for_ever) {
+        ipcf_qos q = small_qos();
+        make_pair(&q);
+        CHECK_EQ(ipcf_write(hp0, "a", 1, 0), 1);
+        struct ring_ctl *c = flow_ctl_of(hostile_mem(), 0);
+        uint64_t x = 1ull << 40;
+        atomic_store(&c->head, x);
+        atomic_store(&c->tail, x - 4096);
+        atomic_store(&c->msgs_w, 1000);
+        atomic_store(&c->msgs_r, 0);
+        unsigned ok = 0;
+        ssize_t r;
+        while ((r = WITHIN(100, ipcf_write(hp0, "b", 1, 100))) == 1)
+                CHECK(++ok <= 4096 / 32);
+        CHECK(r == -ETIMEDOUT || r == -EPROTO);
+        /* A head beyond any encodable position is refused outright. */
+        ipcf_detach(hp0);
+        ipcf_detach(hp1);
+        make_pair(&q);
+        c = flow_ctl_of(hostile_mem(), 0);
+        atomic_store(&c->head, RING_POS_MAX);
+        atomic_store(&c->tail, RING_POS_MAX);
+        atomic_store(&c->msgs_w, 5);
+        atomic_store(&c->msgs_r, 5);
+        CHECK_ERR(ipcf_write(hp0, "c", 1, 100), -EPROTO);
+}
+
+/* The consumer of ring 0 claims it passed a rendezvous it never took: a
+ * tail beyond the head is a forgery, reported as such. */
+TEST(a_rendezvous_is_not_fooled_by_a_forged_tail) {
+        ipcf_qos q = small_qos();
+        q.capacity = IPCF_CAPACITY_ZERO;
+        make_pair(&q);
+        struct ring_ctl *c = flow_ctl_of(hostile_mem(), 0);
+        atomic_store(&c->tail, 1ull << 40);
+        CHECK_ERR(WITHIN(300, ipcf_write(hp0, "z", 1, 300)), -EPROTO);
+}
+
+/* ---- issue 15, item 5: deadlines and end codes ------------------------------ */
+
+/* Keep the ring in front of the reader full of withdrawn records. */
+static void withdrawn_flood(void *arg) {
+        uint8_t *mem = hostile_mem();
+        flow_layout l;
+        ipcf_qos q;
+        CHECK_OK(ipcf_qos_get(hp1, &q));
+        CHECK_OK(flow_layout_for(&q, &l));
+        struct ring_ctl *c = flow_ctl_of(mem, 1);
+        uint8_t *data = flow_data_of(mem, &l, 1);
+        uint64_t mask = l.ring_size - 1;
+        sync_post(&s1);
+        uint64_t end = test_now_ms() + (uint64_t)(uintptr_t)arg, next = 0;
+        for (unsigned i = 0;; i++) {
+                if ((i & 1023) == 0 && test_now_ms() >= end)
+                        break;
+                /* Always a whole ring of them in front of the reader. */
+                uint64_t t = atomic_load(&c->tail) & ~(uint64_t)15;
+                if (next < t)
+                        next = t;
+                for (; next < t + l.ring_size - 16; next += 16) {
+                        struct {
+                                _Atomic uint64_t tag;
+                                uint32_t len, flags;
+                        } *rec = (void *)(data + (next & mask));
+                        rec->len = 0;
+                        rec->flags = 0;
+                        atomic_store_explicit(&rec->tag, next << 2 | REC_WITHDRAWN,
+                                              memory_order_release);
+                }
+                /* And wake the reader, as a producer does. */
+                if ((i & 15) == 0)
+                        for (int k = 0; k < n_pair_fds; k++)
+                                hostile_ring(pair_fds[k]);
+        }
+}
+
+TEST_TIMEOUT(a_flood_of_withdrawn_records_cannot_hold_a_read_past_its_deadline, 60) {
+        sync_init(&s1);
+        ipcf_qos q = small_qos();
+        make_pair(&q);
+        pid_t h = test_fork(withdrawn_flood, (void *)(uintptr_t)4000);
+        sync_wait(&s1, 5000);
+        char buf[64];
+        for (int i = 0; i < 3; i++) {
+                ssize_t r = WITHIN(1000, ipcf_read(hp0, buf, sizeof(buf), 1000));
+                CHECK(r == -ETIMEDOUT || r == -EPROTO);
+        }
+        CHECK_ERR(WITHIN(0, ipcf_read(hp0, buf, sizeof(buf), 0)), -EAGAIN);
+        kill(h, SIGKILL);
+        test_wait(h, 5000);
+}
+
+TEST(an_unknown_end_code_is_a_protocol_error_both_ways) {
+        ipcf_qos q = small_qos();
+        make_pair(&q);
+        struct flow_hdr *hdr = flow_hdr_of(hostile_mem());
+        strcpy(hdr->end[1].reason, "whatever");
+        atomic_store(&hdr->end[1].code, 77);
+        char buf[64];
+        CHECK_ERR(ipcf_read(hp0, buf, sizeof(buf), 0), -EPROTO);
+        CHECK_ERR(ipcf_write(hp0, "x", 1, 0), -EPROTO);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(hp0, &why));
+        CHECK_EQ(why.code, IPCF_END_PROTOCOL);
+        ipcf_detach(hp0);
+        ipcf_detach(hp1);
+
+        /* An end cannot be taken back: once seen, it stays. */
+        make_pair(&q);
+        hdr = flow_hdr_of(hostile_mem());
+        strcpy(hdr->end[1].reason, "bye");
+        atomic_store(&hdr->end[1].code, IPCF_END_DEALLOC);
+        CHECK_ERR(ipcf_read(hp0, buf, sizeof(buf), 0), -EPIPE);
+        atomic_store(&hdr->end[1].code, 0);
+        CHECK_ERR(ipcf_read(hp0, buf, sizeof(buf), 0), -EPIPE);
+        CHECK_OK(ipcf_end_reason(hp0, &why));
+        CHECK_EQ(why.code, IPCF_END_DEALLOC);
+        CHECK(strcmp(why.text, "bye") == 0);
+}

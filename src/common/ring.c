@@ -61,13 +61,20 @@ void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t 
         p->pad_pos = UINT64_MAX;
 }
 
+/* Is (t, mr) a consumer position the producer at (head, msgs) can believe,
+ * given the last one it saw? Only forward, never past the head, never more
+ * than a ring behind it. */
+static bool prod_tail_ok(const ring_prod *p, uint64_t head, uint64_t msgs, uint64_t t,
+                         uint64_t mr) {
+        return t >= p->tail_seen && t <= head && head - t <= p->size && t % RING_ALIGN == 0 &&
+               mr >= p->msgs_r_seen && mr <= msgs;
+}
+
 /* Re-read the consumer's indexes and check them. */
 static int prod_refresh(ring_prod *p) {
         uint64_t t = atomic_load_explicit(&p->ctl->tail, memory_order_acquire);
         uint64_t mr = atomic_load_explicit(&p->ctl->msgs_r, memory_order_acquire);
-        if (t < p->tail_seen || t > p->head || p->head - t > p->size)
-                return -EPROTO;
-        if (mr < p->msgs_r_seen || mr > p->msgs)
+        if (!prod_tail_ok(p, p->head, p->msgs, t, mr))
                 return -EPROTO;
         p->tail_seen = t;
         p->msgs_r_seen = mr;
@@ -83,11 +90,14 @@ static uint64_t prod_need(const ring_prod *p, uint64_t rec) {
 static bool prod_fits(const ring_prod *p, uint64_t need) {
         if (p->max_msgs && p->msgs - p->msgs_r_seen >= p->max_msgs)
                 return false;
-        return p->size - (p->head - p->tail_seen) >= need;
+        return p->head - p->tail_seen <= p->size && p->size - (p->head - p->tail_seen) >= need;
 }
 
 /* Another process holding this port (after fork) may have published: adopt
- * its position if it is ahead of ours (never go back). */
+ * its position if it is ahead of ours (never go back). The new head must be
+ * encodable and come with a consumer position that is valid against it (and
+ * that position is adopted too: a head believed without the tail that goes
+ * with it would make the ring look empty for ever). */
 static int prod_resync(ring_prod *p) {
         uint64_t h = atomic_load_explicit(&p->ctl->head, memory_order_relaxed);
         if (h == p->head || p->reserved)
@@ -95,12 +105,17 @@ static int prod_resync(ring_prod *p) {
         if (h < p->head)
                 return 0; /* never go back */
         uint64_t t = atomic_load_explicit(&p->ctl->tail, memory_order_acquire);
+        uint64_t mr = atomic_load_explicit(&p->ctl->msgs_r, memory_order_acquire);
         uint64_t m = atomic_load_explicit(&p->ctl->msgs_w, memory_order_relaxed);
-        if (h % RING_ALIGN || t > h || h - t > p->size || m < p->msgs)
+        uint64_t b = atomic_load_explicit(&p->ctl->bytes_w, memory_order_relaxed);
+        if (h % RING_ALIGN || h >= RING_POS_MAX || m < p->msgs || b < p->bytes ||
+            !prod_tail_ok(p, h, m, t, mr))
                 return -EPROTO;
         p->head = h;
         p->msgs = m;
-        p->bytes = atomic_load_explicit(&p->ctl->bytes_w, memory_order_relaxed);
+        p->bytes = b;
+        p->tail_seen = t;
+        p->msgs_r_seen = mr;
         return 0;
 }
 
@@ -125,6 +140,8 @@ int ring_reserve(ring_prod *p, size_t len, void **ret) {
                 return r;
         uint64_t rec = ring_rec_size(len);
         uint64_t pos = p->head;
+        if (pos + p->size + rec >= RING_POS_MAX)
+                return -EPROTO; /* 2^61 bytes: only an adopted position gets here */
         p->pad_pos = UINT64_MAX;
         if (p->size - (pos & p->mask) < rec) {
                 p->pad_pos = pos;
@@ -182,9 +199,10 @@ uint64_t ring_writable(ring_prod *p) {
         return MIN(best - REC_HDR, (uint64_t)p->max_msg);
 }
 
-bool ring_passed(ring_prod *p, uint64_t pos) {
-        uint64_t t = atomic_load_explicit(&p->ctl->tail, memory_order_acquire);
-        return t > pos;
+int ring_passed(ring_prod *p, uint64_t pos) {
+        if (prod_refresh(p) < 0)
+                return -EPROTO;
+        return p->tail_seen > pos;
 }
 
 int ring_withdraw(ring_prod *p, uint64_t pos, size_t len) {
@@ -256,18 +274,21 @@ static void cons_advance(ring_cons *c, uint64_t next, bool counted, uint32_t len
         atomic_store_explicit(&c->ctl->tail, next, memory_order_seq_cst);
 }
 
-/* As prod_resync, for the consumer's position. */
+/* As prod_resync, for the consumer's position: only forward, encodable,
+ * within a ring of the producer's head. */
 static int cons_resync(ring_cons *c) {
         uint64_t t = atomic_load_explicit(&c->ctl->tail, memory_order_relaxed);
         if (t <= c->tail)
                 return 0; /* never go back */
         uint64_t h = atomic_load_explicit(&c->ctl->head, memory_order_acquire);
         uint64_t m = atomic_load_explicit(&c->ctl->msgs_r, memory_order_relaxed);
-        if (t % RING_ALIGN || t > h || h - t > c->size || m < c->msgs)
+        uint64_t b = atomic_load_explicit(&c->ctl->bytes_r, memory_order_relaxed);
+        if (t % RING_ALIGN || t >= RING_POS_MAX - c->size || h >= RING_POS_MAX || t > h ||
+            h - t > c->size || m < c->msgs || b < c->bytes)
                 return -EPROTO;
         c->tail = t;
         c->msgs = m;
-        c->bytes = atomic_load_explicit(&c->ctl->bytes_r, memory_order_relaxed);
+        c->bytes = b;
         return 0;
 }
 
@@ -289,11 +310,19 @@ ssize_t ring_peek(ring_cons *c, const void **ret) {
                 *ret = c->data + (c->tail & c->mask) + REC_HDR + c->cur_off;
                 return (ssize_t)c->cur_len - c->cur_off;
         }
-        for (;;) {
+        for (unsigned skips = 0;; skips++) {
                 uint64_t pos = c->tail, off = pos & c->mask;
                 struct rec_hdr *h = rec_at(c->data, c->mask, pos);
                 uint64_t tag = atomic_load_explicit(&h->tag, memory_order_acquire);
 
+                /* Bounded work per call, whatever the producer writes: a
+                 * flood of withdrawn or pad records (or a tag flipped under
+                 * our claim) returns -EAGAIN now and then, so the caller's
+                 * deadline is checked. */
+                if (skips >= RING_SKIP_MAX)
+                        return -EAGAIN;
+                if (pos >= RING_POS_MAX - c->size)
+                        return -EPROTO; /* (so one more step stays below it) */
                 if (tag >> 2 != pos || (tag & 3) == 0)
                         return -EAGAIN;
                 uint32_t st = tag & 3;

@@ -30,8 +30,11 @@
  * TRUST: the peer can write anything anywhere in the region. The consumer
  * keeps its own tail and reads only the header at it, validating tag, length
  * and bounds; the producer keeps its own head and checks the tail it reads is
- * monotonic and within [head - size, head]. Any violation is -EPROTO: the
- * flow is dead, this process is unharmed.
+ * monotonic and within [head - size, head]. Every index adopted from shared
+ * memory is bounded the same way, against the other side's and the ring's
+ * size, and below RING_POS_MAX. Any violation is -EPROTO: the flow is dead,
+ * this process is unharmed. No call does more than bounded work whatever the
+ * peer writes (RING_SKIP_MAX), so the callers' deadlines hold.
  *
  * HANDOVER: one process at a time produces (and one consumes) on a ring. If a
  * port is passed on after fork(), the new holder adopts the position in shared
@@ -55,6 +58,11 @@
 #define RING_ALIGN 16u
 #define REC_HDR 16u
 #define RING_MIN 4096u
+/* No position (head or tail) reaches this: 2 EiB of history, and a tag
+ * (position << 2) must hold it. One that does is a peer's forgery. */
+#define RING_POS_MAX (1ull << 61)
+/* ring_peek() skips at most this many records (pads, withdrawn) per call. */
+#define RING_SKIP_MAX 64u
 
 enum { REC_READY = 1, REC_TAKEN = 2, REC_WITHDRAWN = 3 };
 enum { REC_PAD = 1u };
@@ -181,8 +189,9 @@ int ring_can_reserve(ring_prod *p, size_t len);
 /* The largest payload a reservation could take now (0 if none). */
 uint64_t ring_writable(ring_prod *p);
 
-/* Rendezvous: has the consumer taken (or withdrawn-skipped) the record at pos? */
-bool ring_passed(ring_prod *p, uint64_t pos);
+/* Rendezvous: has the consumer taken (or withdrawn-skipped) the record at
+ * pos? 1 yes, 0 not yet, -EPROTO the consumer's indexes are forged. */
+int ring_passed(ring_prod *p, uint64_t pos);
 /* Rendezvous: withdraw the record at pos (len payload bytes, the last one
  * committed) if the consumer has not claimed it: it then counts neither as
  * written nor against max_msgs. Returns 0 if withdrawn, -EALREADY if it was
@@ -215,8 +224,9 @@ void ring_cons_init(ring_cons *c, struct ring_ctl *ctl, uint8_t *data, uint64_t 
                     const ipcf_qos *qos);
 
 /* Look at the next message: returns its length and points *ret at its payload
- * (inside shared memory), -EAGAIN if the ring is empty, -EPROTO if the producer
- * wrote garbage. Skips pad and withdrawn records. Idempotent until consumed. */
+ * (inside shared memory), -EAGAIN if the ring is empty (or RING_SKIP_MAX pad
+ * and withdrawn records were skipped: call again), -EPROTO if the producer
+ * wrote garbage. Idempotent until consumed. */
 ssize_t ring_peek(ring_cons *c, const void **ret);
 
 /* Consume the peeked record (publishes the new tail). */

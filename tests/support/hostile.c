@@ -90,6 +90,18 @@ int hostile_fd(int fd, unsigned mode) {
         return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
+void hostile_ring(int fd) {
+        if (fd_is_eventfd(fd)) {
+                uint64_t one = 1;
+                int fl = fcntl(fd, F_GETFL);
+                fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+                (void)!write(fd, &one, sizeof(one));
+                fcntl(fd, F_SETFL, fl);
+        } else if (fd_is_socket(fd)) {
+                (void)send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+}
+
 void hostile_fds(const int *fds, int n, unsigned mode) {
         for (int i = 0; i < n; i++)
                 (void)hostile_fd(fds[i], mode);

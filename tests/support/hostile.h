@@ -40,6 +40,9 @@ enum hostile_fd_mode {
  * this process itself never blocks). Returns 0, or -errno of a step that
  * did not apply to this kind of descriptor (ignored by callers). */
 int hostile_fd(int fd, unsigned mode);
+/* Make whoever polls fd wake up, as a peer ringing it would (an eventfd:
+ * add 1; a socket: send a byte), without ever blocking. */
+void hostile_ring(int fd);
 /* hostile_fd() on every descriptor of fds. */
 void hostile_fds(const int *fds, int n, unsigned mode);
 

@@ -237,7 +237,7 @@ void bport_want_tx(bport *b) {
 }
 
 bool bport_passed(bport *b, uint64_t pos) {
-        return b->f && ring_passed(&b->prod, pos);
+        return b->f && ring_passed(&b->prod, pos) > 0;
 }
 
 /* The client's end record (acquire: what it wrote before is visible), or its

@@ -91,6 +91,10 @@ static int no_room(port *p, int r, size_t need, uint64_t deadline, bool tz) {
                 return -ENOBUFS;
         if (p->qos.full == IPCF_FULL_FAIL)
                 return -EAGAIN;
+        /* Each round of the writers' loops comes here: the deadline holds
+         * whatever the reader does to the indexes. */
+        if (!tz && now_ns() >= deadline)
+                return -ETIMEDOUT;
         return port_wait_tx(p, need, deadline, tz);
 }
 
@@ -107,7 +111,12 @@ static int cache_if_room(port *p, const void *a, size_t al, const void *b, size_
 /* Rendezvous: wait until the reader took the record at pos, else withdraw it. */
 static ssize_t rendezvous(port *p, uint64_t pos, size_t len, uint64_t deadline) {
         int r = port_wait_passed(p, pos, deadline);
-        if (ring_passed(&p->prod, pos))
+        int passed = ring_passed(&p->prod, pos);
+        if (passed < 0) {
+                mark_broken(p, passed);
+                return passed;
+        }
+        if (passed)
                 return (ssize_t)len;
         if (ring_withdraw(&p->prod, pos, len) < 0)
                 return (ssize_t)len; /* taken just now: the reader has it */
@@ -228,10 +237,14 @@ static void flush_opportunistic(port *p) {
 }
 
 /* Wait for the next record: returns its remaining length with *ptr, or the end
- * of the flow, -EAGAIN / -ETIMEDOUT. */
+ * of the flow, -EAGAIN / -ETIMEDOUT. Every round checks the deadline: a
+ * producer that keeps the ring busy without a message for us (withdrawn or
+ * pad records, forever) cannot hold the reader past it. */
 static ssize_t next_record(port *p, const void **ptr, uint64_t deadline, bool tz) {
         uint32_t kick = atomic_load_explicit(&p->kick, memory_order_acquire);
-        for (;;) {
+        for (bool first = true;; first = false) {
+                if (!first && now_ns() >= deadline)
+                        return tz ? -EAGAIN : -ETIMEDOUT;
                 ssize_t n = ring_peek(&p->cons, ptr);
                 if (n >= 0)
                         return n;

@@ -176,7 +176,8 @@ typedef struct port {
         _Atomic bool catch_up;          /* the last sleep was short: spin longer once (wait.c) */
         _Atomic bool closed;            /* this side deallocated */
         _Atomic bool broken;            /* the peer broke the protocol */
-        _Atomic bool peer_gone;         /* the peer process exited (pidfd) */
+        _Atomic bool peer_gone;         /* the peer process exited (pidfd), or hung up */
+        _Atomic uint32_t peer_code;     /* the peer's end code once seen (latched; 0: live) */
         _Atomic uint32_t kick;          /* bumped to make a waiting reader return (port_kick) */
         _Atomic(const void *) owner;    /* what holds it as one of its channels (an inbox), or
                                          * NULL: checked before answering on it */
@@ -221,15 +222,30 @@ int port_open_local(const ipcf_qos *qos, int side, pid_t peer, const flow_mem *m
 /* A pidfd (close-on-exec) of the peer process pid, or -1 (pid <= 0, or gone). */
 int port_pidfd_open(pid_t pid);
 
+/* port.c: latch code, the first non-zero end code read from the peer's end
+ * record, and return the latched one; a code no honest writer uses breaks
+ * the protocol (the port is broken, and IPCF_END_PROTOCOL is latched). */
+uint32_t port_peer_end_latch(port *p, uint32_t code);
+
+/* The end code the peer wrote (or the daemon for it), latched the first time
+ * it is seen non-zero, so a peer cannot take its end back. */
+static inline uint32_t port_peer_end_code(port *p) {
+        uint32_t code = atomic_load_explicit(&p->peer_code, memory_order_acquire);
+        if (code)
+                return code;
+        code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+        return code ? port_peer_end_latch(p, code) : 0;
+}
+
 /* How the flow ended as seen from here: 0 while it is live (or data remains to
  * be read, for readers), else -EPIPE, -ECONNRESET or -EPROTO. On the data
  * path of every call: inline, and below everything that calls it. */
 static inline int port_end_error(port *p) {
+        uint32_t code = port_peer_end_code(p);
         if (atomic_load_explicit(&p->broken, memory_order_relaxed))
                 return -EPROTO;
         if (atomic_load_explicit(&p->closed, memory_order_relaxed))
                 return -EPIPE;
-        uint32_t code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
         if (code == IPCF_END_PEER_DIED)
                 return -ECONNRESET;
         if (code != IPCF_END_NONE)
@@ -237,7 +253,9 @@ static inline int port_end_error(port *p) {
         if (atomic_load_explicit(&p->peer_gone, memory_order_acquire)) {
                 /* The process exited without ending the flow: re-read the end
                  * record, which it may have written just before exiting. */
-                code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+                code = port_peer_end_code(p);
+                if (atomic_load_explicit(&p->broken, memory_order_relaxed))
+                        return -EPROTO;
                 return code == IPCF_END_NONE || code == IPCF_END_PEER_DIED ? -ECONNRESET : -EPIPE;
         }
         return 0;

@@ -149,6 +149,17 @@ static void port_destroy(void *obj) {
         }
 }
 
+uint32_t port_peer_end_latch(port *p, uint32_t code) {
+        if (code != IPCF_END_DEALLOC && code != IPCF_END_PEER_DIED && code != IPCF_END_PROTOCOL) {
+                atomic_store(&p->broken, true);
+                code = IPCF_END_PROTOCOL;
+        }
+        uint32_t none = 0;
+        if (!atomic_compare_exchange_strong(&p->peer_code, &none, code))
+                code = none; /* another thread latched it first */
+        return code;
+}
+
 int ipcf_end_reason(int h, ipcf_reason *ret) {
         port *p = handle_get_port(h);
         if (!p)
@@ -158,11 +169,11 @@ int ipcf_end_reason(int h, ipcf_reason *ret) {
                 return -EINVAL;
         }
         memset(ret, 0, sizeof(*ret));
-        uint32_t code = atomic_load_explicit(&p->peer_end->code, memory_order_acquire);
+        uint32_t code = port_peer_end_code(p);
         if (atomic_load(&p->broken)) {
                 ret->code = IPCF_END_PROTOCOL;
                 str_copy(ret->text, "peer broke the flow protocol", sizeof(ret->text));
-        } else if (code >= IPCF_END_DEALLOC && code <= IPCF_END_PROTOCOL) {
+        } else if (code != IPCF_END_NONE) {
                 ret->code = (int)code;
                 /* Copy what the peer wrote, then make sure it is a string. */
                 memcpy(ret->text, p->peer_end->reason, sizeof(ret->text));

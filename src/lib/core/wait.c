@@ -185,7 +185,8 @@ static bool cond_tx(port *p, const void *arg) {
 }
 
 static bool cond_passed(port *p, const void *arg) {
-        return ring_passed(&p->prod, *(const uint64_t *)arg) || flow_over(p);
+        /* A forged tail (-EPROTO) ends the wait too: the writer reports it. */
+        return ring_passed(&p->prod, *(const uint64_t *)arg) != 0 || flow_over(p);
 }
 
 int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero, uint32_t kick_seen) {
