@@ -140,11 +140,13 @@ enum ipcf_mode {
 enum ipcf_full {
         IPCF_FULL_BLOCK = 0, /* wait, up to the write's timeout. Default. */
         IPCF_FULL_FAIL = 1,  /* fail at once with -EAGAIN, whatever the timeout. */
-        /* Keep the message in the sender's memory and deliver it later: up to
-         * cache_msgs messages are cached; a cached message moves into the
-         * queue at the next call on the port (any write, read, ipcf_flush, or
-         * ipcf_dealloc, which delivers them before ending the flow). When the
-         * cache is full too, the write waits up to its timeout. */
+        /* Accept the message anyway and deliver it later: up to cache_msgs
+         * messages are cached beyond the queue's capacity (the flow's memory
+         * has room for them); a cached message reaches the reader as soon as
+         * the reader has taken what came before it — no further call of the
+         * sender is needed, and it stays readable after ipcf_dealloc. When
+         * the cache is full too, the write waits up to its timeout. MESSAGE
+         * mode, BOUNDED capacity; otherwise it acts as BLOCK. */
         IPCF_FULL_CACHE = 2,
 };
 
@@ -172,8 +174,10 @@ typedef struct ipcf_qos {
                                 * spin_us per wait.) After a sleep that its peer ended
                                 * within 200 us, a wait spins once up to 5 x spin_us, so
                                 * that an exchange that fell asleep gets back into step. */
-        uint32_t cache_msgs;   /* FULL_CACHE: how many messages may wait in the sender's
-                                * cache. Default 1 (as in Mach). */
+        uint32_t cache_msgs;   /* FULL_CACHE: how many messages may be cached beyond the
+                                * queue. Default 1 (as in Mach). The flow's memory
+                                * grows by cache_msgs x max_msg_size per direction (at
+                                * most 1 GiB: beyond it the qos is -EINVAL). */
         uint32_t reserved2;    /* 0 (-EINVAL otherwise) */
 } ipcf_qos;
 
@@ -381,9 +385,9 @@ IPCF_API ssize_t ipcf_peek(int port, int timeout_ms, const void **ret_ptr);
 IPCF_API int ipcf_release(int port);
 
 /*
- * ipcf_flush — FULL_CACHE: move cached messages into the queue, waiting up to
- * timeout_ms for room. Returns how many messages are still cached (0: all
- * delivered). Other full policies: returns 0.
+ * ipcf_flush — FULL_CACHE: wait up to timeout_ms until no message is cached
+ * (the reader has made room for them in the queue). Returns how many messages
+ * are still cached (0: none). Other full policies: returns 0.
  * Errors: as ipcf_write().
  */
 IPCF_API int ipcf_flush(int port, int timeout_ms);
@@ -392,9 +396,9 @@ IPCF_API int ipcf_flush(int port, int timeout_ms);
  * ipcf_dealloc — Deallocate(handle, reason): close any handle and end what
  * it names, for this process and the others. The number is free at once;
  * calls still running on the handle in other threads finish first.
- *   port-id (flows, pipe ends, mailbox and multicast handles): cached
- *     messages are first delivered (waiting up to 1 s for room); what was
- *     written stays readable by the peer, which then sees -EPIPE and reason.
+ *   port-id (flows, pipe ends, mailbox and multicast handles): what was
+ *     written (cached messages too) stays readable by the peer, which then
+ *     sees -EPIPE and reason.
  *     A multicast member leaves the group; a mailbox handle stops sending or
  *     receiving (messages it had not read go to the other receivers).
  *   registration: the name is no longer served through it; pending requests
@@ -408,7 +412,7 @@ IPCF_API int ipcf_flush(int port, int timeout_ms);
  *     left as by a dead holder (the next locker gets IPCF_GROUP_INCONSISTENT).
  * reason may be NULL (empty, or the default above); it is cut to
  * IPCF_REASON_MAX and is not sent for registrations and groups.
- * Never blocks longer than 1 s plus a round trip to the daemon.
+ * Never blocks longer than a round trip to the daemon.
  * Errors: -EBADF not a live handle.
  */
 IPCF_API int ipcf_dealloc(int handle, const char *reason);
@@ -489,7 +493,8 @@ typedef struct ipcf_port_stats {
         uint64_t msgs_in, bytes_in;     /* read by this side */
         uint64_t queued_out;            /* bytes waiting in the outgoing queue */
         uint64_t queued_in;             /* bytes waiting in the incoming queue */
-        uint32_t cached;                /* FULL_CACHE messages in the sender's cache */
+        uint32_t cached;                /* FULL_CACHE: messages written beyond the queue's
+                                         * capacity, not yet within it */
         uint32_t reserved;
 } ipcf_port_stats;
 

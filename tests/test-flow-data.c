@@ -154,6 +154,47 @@ TEST(full_policy_cache_delivers_later_in_order) {
         CHECK_ERR(ipcf_read(b, &v, sizeof(v), 0), -EAGAIN);
 }
 
+/* Issue 16, item 7: a cached message reaches a reader that waits for it,
+ * without any further call of the sender. */
+static void patient_reader(void *arg) {
+        int b = *(int *)arg;
+        for (int i = 0; i < 3; i++) {
+                int got = -1;
+                CHECK_EQ(ipcf_read(b, &got, sizeof(got), 500), sizeof(got));
+                CHECK_EQ(got, i);
+        }
+}
+
+TEST(cached_messages_reach_a_waiting_reader_without_the_sender) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.full = IPCF_FULL_CACHE;
+        q.cache_msgs = 2;
+        q.max_msgs = 1;
+        pair(&q, &a, &b);
+        for (int v = 0; v < 3; v++) /* 1 queued + 2 cached */
+                CHECK_EQ(ipcf_write(a, &v, sizeof(v), 0), sizeof(v));
+        ipcf_port_stats st;
+        CHECK_OK(ipcf_stats(a, &st));
+        CHECK_EQ(st.cached, 2);
+        pid_t r = test_fork(patient_reader, &b);
+        CHECK_EQ(test_wait(r, 10000), 0); /* the sender did nothing meanwhile */
+        CHECK_OK(ipcf_stats(a, &st));
+        CHECK_EQ(st.cached, 0);
+        CHECK_EQ(ipcf_flush(a, 0), 0);
+        /* And after the sender ended the flow, its cached messages are still read. */
+        pair(&q, &a, &b);
+        for (int v = 0; v < 3; v++)
+                CHECK_EQ(ipcf_write(a, &v, sizeof(v), 0), sizeof(v));
+        CHECK_OK(ipcf_dealloc(a, "done"));
+        for (int v = 0; v < 3; v++) {
+                int got = -1;
+                CHECK_EQ(ipcf_read(b, &got, sizeof(got), 0), sizeof(got));
+                CHECK_EQ(got, v);
+        }
+        CHECK_ERR(ipcf_read(b, &st, sizeof(st), 0), -EPIPE);
+}
+
 static void slow_reader(void *arg) {
         int b = *(int *)arg;
         char buf[64];

@@ -25,8 +25,6 @@
  *    Two loops alternating write slices with reads could stay in lockstep
  *    (each withdrawing its message just as the other looks), so the sending
  *    direction runs in a thread of its own while the main loop keeps reading.
- *  - FULL_CACHE: messages parked in our cache move only on calls on the port,
- *    so the loop calls ipcf_flush() itself until the cache is empty.
  *  - UNBOUNDED at its memory limit (-ENOBUFS): waited out like a full queue,
  *    retrying every COPY_RETRY_MS.
  * Writes to out_fd are blocking: the output paces the flow.
@@ -62,8 +60,6 @@ typedef struct copy_state {
         bool in_eof;            /* in_fd is exhausted (or there is none) */
         bool marker_sent;       /* our empty end-marker is in the flow */
         bool peer_done;         /* the peer's end marker arrived */
-        bool caching;           /* FULL_CACHE: writes may park messages in our cache */
-        bool cached;            /* ... and some are parked there now */
         bool send_blocked;      /* the last write would have waited */
         bool over_limit;        /* UNBOUNDED: the queue is at its memory limit */
         char *ibuf;             /* flow -> out_fd */
@@ -84,34 +80,12 @@ static bool copy_have_unwritten(const copy_state *s) {
         return s->ooff < s->olen || (s->in_eof && !s->marker_sent && !s->stream);
 }
 
-/* Is there something not yet in the flow: unwritten, or cached (FULL_CACHE
- * parks messages in this process until the queue has room)? */
-static bool copy_have_output(const copy_state *s) {
-        return copy_have_unwritten(s) || s->cached;
-}
-
-/* FULL_CACHE: move cached messages into the queue without waiting. A cache
- * is only emptied by calls on the port, so the loop must make them itself
- * (waiting on ipcf_fd_send for room) or the last messages would stay here. */
-static int copy_flush(copy_state *s) {
-        int left = ipcf_flush(s->c->port, 0);
-        if (left < 0 && left != -EAGAIN)
-                return left;
-        s->cached = left != 0;
-        if (s->cached)
-                s->send_blocked = true;
-        return 0;
-}
-
 /* Push pending input bytes, then the marker, into the flow without waiting
  * (ZERO: a short slice). Returns 0 (progress, or blocked: send_blocked set)
  * or a negative errno from ipcf_write. */
 static int copy_send(copy_state *s) {
         int timeout = s->zero ? COPY_ZERO_SLICE_MS : 0;
         s->send_blocked = s->over_limit = false;
-        int r = s->caching ? copy_flush(s) : 0;
-        if (r < 0 || s->send_blocked)
-                return r;
         while (copy_have_unwritten(s)) {
                 size_t len = s->olen - s->ooff; /* 0: the marker */
                 ssize_t n = ipcf_write(s->c->port, s->obuf + s->ooff, len, timeout);
@@ -128,7 +102,7 @@ static int copy_send(copy_state *s) {
                 if (len == 0)
                         s->marker_sent = true;
         }
-        return s->caching ? copy_flush(s) : 0;
+        return 0;
 }
 
 /* Read once from in_fd into the empty output buffer. 0 or -errno. */
@@ -197,10 +171,8 @@ static void *copy_sender_main(void *arg) {
         copy_state *s = arg;
         int r = 0;
         while (r == 0 && !atomic_load(&s->stop)) {
-                if (copy_have_output(s)) {
+                if (copy_have_unwritten(s)) {
                         r = copy_send(s); /* a write waits at most one slice */
-                        if (r == 0 && s->cached && s->send_blocked)
-                                poll(NULL, 0, 1); /* a cache waiting for room: no spin */
                         continue;
                 }
                 if (atomic_load(&s->input_closed))
@@ -224,7 +196,7 @@ static void *copy_sender_main(void *arg) {
 static bool copy_input_done(const copy_state *s) {
         if (s->threaded)
                 return atomic_load(&s->sender_done) && s->sender_err == 0;
-        return s->in_eof && !copy_have_output(s);
+        return s->in_eof && !copy_have_unwritten(s);
 }
 
 /* Has the allocator finished its part (everything sent and, in MESSAGE mode,
@@ -239,7 +211,6 @@ static int copy_setup(copy_state *s, const cli_copy *c, const ipcf_qos *q) {
         s->wake[0] = s->wake[1] = -1;
         s->stream = q->mode == IPCF_MODE_STREAM;
         s->zero = q->capacity == IPCF_CAPACITY_ZERO;
-        s->caching = q->full == IPCF_FULL_CACHE;
         s->ochunk = COPY_CHUNK;
         if (!s->stream && q->max_msg_size && q->max_msg_size < s->ochunk)
                 s->ochunk = q->max_msg_size;

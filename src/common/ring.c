@@ -22,14 +22,29 @@ struct rec_hdr {
         uint32_t flags;
 };
 
+bool flow_qos_caches(const ipcf_qos *qos) {
+        return qos->capacity == IPCF_CAPACITY_BOUNDED && qos->mode == IPCF_MODE_MESSAGE &&
+               qos->full == IPCF_FULL_CACHE && qos->cache_msgs > 0;
+}
+
 int flow_layout_for(const ipcf_qos *qos, flow_layout *ret) {
         uint64_t need = 2 * ring_rec_size(qos->max_msg_size);
         uint64_t want = qos->capacity == IPCF_CAPACITY_ZERO ? 0 : qos->max_bytes;
-        uint64_t size = next_pow2_u64(MAX(MAX(need, want), (uint64_t)RING_MIN));
+        uint64_t cap = next_pow2_u64(MAX(MAX(need, want), (uint64_t)RING_MIN));
+        uint64_t size = cap;
+        const uint64_t limit = (QOS_LIMIT_UNBOUNDED > QOS_LIMIT_RING ? QOS_LIMIT_UNBOUNDED : QOS_LIMIT_RING) * 2;
 
-        if (size > (QOS_LIMIT_UNBOUNDED > QOS_LIMIT_RING ? QOS_LIMIT_UNBOUNDED : QOS_LIMIT_RING) * 2)
+        /* FULL_CACHE: the cached messages wait in the ring, beyond the queue. */
+        if (flow_qos_caches(qos)) {
+                uint64_t cache = (uint64_t)qos->cache_msgs * ring_rec_size(qos->max_msg_size);
+                if (cache > QOS_LIMIT_RING)
+                        return -EINVAL;
+                size = next_pow2_u64(cap + cache);
+        }
+        if (size > limit)
                 return -EINVAL;
         ret->ring_size = size;
+        ret->cap = cap;
         ret->total = FLOW_DATA_OFF + 2 * size;
         return 0;
 }
@@ -57,6 +72,8 @@ void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t 
         p->max_msgs = qos->max_msgs;
         p->max_msg = qos->max_msg_size;
         p->zero = qos->capacity == IPCF_CAPACITY_ZERO;
+        flow_layout l;
+        p->cap = flow_layout_for(qos, &l) == 0 && l.ring_size == size ? l.cap : size;
         p->trim = qos->capacity == IPCF_CAPACITY_UNBOUNDED;
         p->pad_pos = UINT64_MAX;
 }
@@ -87,10 +104,43 @@ static uint64_t prod_need(const ring_prod *p, uint64_t rec) {
         return p->size - off < rec ? (p->size - off) + rec : rec;
 }
 
+/* Of the last messages written, how many end beyond the capacity (or past
+ * max_msgs): the cached ones. */
+static uint32_t prod_cached(const ring_prod *p) {
+        if (!p->cache_max)
+                return 0;
+        uint64_t in_flight = p->msgs - p->msgs_r_seen;
+        uint64_t over = p->max_msgs && in_flight > p->max_msgs ? in_flight - p->max_msgs : 0;
+        uint64_t n = MIN(p->recent_n, in_flight), over_bytes = 0;
+        for (uint64_t i = 0; i < n; i++) {
+                uint32_t k = (p->recent_next + p->cache_max - 1 - (uint32_t)i) % p->cache_max;
+                if (p->recent[k] - p->tail_seen <= p->cap)
+                        break; /* this one and every older one are within */
+                over_bytes++;
+        }
+        return (uint32_t)MIN(MAX(over, over_bytes), (uint64_t)p->cache_max);
+}
+
 static bool prod_fits(const ring_prod *p, uint64_t need) {
-        if (p->max_msgs && p->msgs - p->msgs_r_seen >= p->max_msgs)
-                return false;
-        return p->head - p->tail_seen <= p->size && p->size - (p->head - p->tail_seen) >= need;
+        uint64_t used = p->head - p->tail_seen, in_flight = p->msgs - p->msgs_r_seen;
+        if (used > p->size || p->size - used < need)
+                return false; /* no room at all */
+        if ((!p->max_msgs || in_flight < p->max_msgs) && used + need <= p->cap)
+                return true; /* within the queue's capacity */
+        /* FULL_CACHE: beyond it, while fewer than cache_max are. */
+        return p->cache_max && prod_cached(p) < p->cache_max &&
+               (!p->max_msgs || in_flight < (uint64_t)p->max_msgs + p->cache_max);
+}
+
+void ring_prod_cache(ring_prod *p, uint64_t *recent, uint32_t n) {
+        p->recent = recent;
+        p->cache_max = recent ? n : 0;
+        p->recent_n = 0;
+        p->recent_next = 0;
+}
+
+uint32_t ring_cached(ring_prod *p) {
+        return prod_refresh(p) < 0 ? 0 : prod_cached(p);
 }
 
 /* Another process holding this port (after fork) may have published: adopt
@@ -116,6 +166,7 @@ static int prod_resync(ring_prod *p) {
         p->bytes = b;
         p->tail_seen = t;
         p->msgs_r_seen = mr;
+        p->recent_n = 0; /* the other holder's messages: not known to be cached */
         return 0;
 }
 
@@ -176,6 +227,12 @@ uint64_t ring_commit(ring_prod *p, size_t n) {
         p->head = pos + ring_rec_size(n);
         p->msgs++;
         p->bytes += n;
+        if (p->cache_max) {
+                p->recent[p->recent_next] = p->head;
+                p->recent_next = (p->recent_next + 1) % p->cache_max;
+                if (p->recent_n < p->cache_max)
+                        p->recent_n++;
+        }
         p->reserved = false;
         atomic_store_explicit(&p->ctl->head, p->head, memory_order_release);
         atomic_store_explicit(&p->ctl->msgs_w, p->msgs, memory_order_relaxed);
@@ -188,7 +245,9 @@ uint64_t ring_writable(ring_prod *p) {
                 return 0;
         if (p->max_msgs && p->msgs - p->msgs_r_seen >= p->max_msgs)
                 return 0;
-        uint64_t free_bytes = p->size - (p->head - p->tail_seen);
+        if (p->head - p->tail_seen >= p->cap)
+                return 0;
+        uint64_t free_bytes = p->cap - (p->head - p->tail_seen);
         uint64_t to_end = p->size - (p->head & p->mask);
         /* A record at head, or a pad and a record at the start of the next lap. */
         uint64_t here = MIN(free_bytes, to_end);

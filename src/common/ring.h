@@ -123,8 +123,13 @@ _Static_assert(sizeof(struct ring_ctl) <= FLOW_CTL_SIZE, "ring ctl too big");
 /* The geometry of a flow region, from a normalised qos. */
 typedef struct flow_layout {
         uint64_t ring_size;   /* data bytes per direction, power of two */
+        uint64_t cap;         /* the queue's capacity in bytes (<= ring_size): beyond it
+                               * only FULL_CACHE's cached messages (ring_prod_cache) */
         uint64_t total;       /* bytes of the whole region */
 } flow_layout;
+
+/* Does a flow of qos keep FULL_CACHE's cached messages in its rings? */
+bool flow_qos_caches(const ipcf_qos *qos);
 
 /* Record size for a payload of len bytes. */
 static inline uint64_t ring_rec_size(uint64_t len) {
@@ -158,7 +163,15 @@ typedef struct ring_prod {
         uint64_t bytes;         /* own count of payload bytes */
         uint32_t max_msgs;      /* 0: no count limit */
         uint32_t max_msg;
+        uint64_t cap;           /* bytes in flight allowed (the queue's capacity) */
         bool zero;              /* rendezvous: consumer claims records by CAS */
+        /* FULL_CACHE (ring_prod_cache): up to cache_max messages beyond the
+         * capacity; recent[] holds the end positions of the last messages
+         * written (a ring of cache_max), to tell which are beyond it. */
+        uint32_t cache_max;
+        uint64_t *recent;
+        uint64_t recent_n;      /* messages recorded in recent (saturates at cache_max) */
+        uint32_t recent_next;   /* where the next one goes */
         /* open reservation */
         uint64_t res_pos;       /* position of the reserved record */
         uint64_t res_len;       /* reserved payload length */
@@ -172,6 +185,17 @@ typedef struct ring_prod {
 
 void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
                     const ipcf_qos *qos);
+
+/* FULL_CACHE: accept up to n messages beyond the queue's capacity (the ring
+ * has room for them: flow_layout_for). They are in the ring at once — the
+ * reader gets them as soon as it has read what came before — and count as
+ * "cached" while they are beyond the capacity. recent: n words the caller
+ * owns for as long as p. */
+void ring_prod_cache(ring_prod *p, uint64_t *recent, uint32_t n);
+
+/* FULL_CACHE: how many of the messages in flight are beyond the queue's
+ * capacity now (re-reads the consumer's indexes; 0 if they are forged). */
+uint32_t ring_cached(ring_prod *p);
 
 /* Reserve room for a record of len payload bytes, contiguous. Returns 0 and
  * points *ret at the payload; -EAGAIN if the ring (or the message count) is

@@ -1,6 +1,8 @@
 /*
  * io.c — moving data on a port: write, read, zero-copy reserve/commit and
- * peek/release, the sender's cache (FULL_CACHE) and flush.
+ * peek/release, and flush (FULL_CACHE: cached messages wait in the ring
+ * beyond the queue's capacity, ring_prod_cache; the reader gets them as soon
+ * as it has read what came before).
  *
  * Rules: writers hold the port's wlock, readers its rlock (each with the
  * caller's deadline). A message is either wholly queued or not at all; a read
@@ -38,47 +40,6 @@ static uint64_t publish(port *p, size_t n) {
         return pos;
 }
 
-int port_flush_cache_locked(port *p) {
-        while (p->cache_head) {
-                struct cached_msg *c = p->cache_head;
-                void *dst;
-                int r = ring_reserve(&p->prod, c->len, &dst);
-                if (r == -EAGAIN)
-                        break;
-                if (r < 0) {
-                        mark_broken(p, r);
-                        return r;
-                }
-                memcpy(dst, c->data, c->len);
-                publish(p, c->len);
-                p->cache_head = c->next;
-                if (!p->cache_head)
-                        p->cache_tail = NULL;
-                atomic_fetch_sub(&p->cache_n, 1);
-                free(c);
-        }
-        return (int)atomic_load(&p->cache_n);
-}
-
-static int cache_append(port *p, const void *a, size_t al, const void *b, size_t bl) {
-        struct cached_msg *c = malloc(sizeof(*c) + al + bl);
-        if (!c)
-                return -ENOMEM;
-        c->next = NULL;
-        c->len = al + bl;
-        if (al)
-                memcpy(c->data, a, al);
-        if (bl)
-                memcpy(c->data + al, b, bl);
-        if (p->cache_tail)
-                p->cache_tail->next = c;
-        else
-                p->cache_head = c;
-        p->cache_tail = c;
-        atomic_fetch_add(&p->cache_n, 1);
-        return 0;
-}
-
 /* A reservation failed with r: the flow is broken, or the queue has no room
  * and the qos says what then. Returns 0 after waiting for room for need bytes
  * (try again), or the final error. FULL_CACHE is the caller's to handle. */
@@ -96,16 +57,6 @@ static int no_room(port *p, int r, size_t need, uint64_t deadline, bool tz) {
         if (!tz && now_ns() >= deadline)
                 return -ETIMEDOUT;
         return port_wait_tx(p, need, deadline, tz);
-}
-
-/* FULL_CACHE: keep the message (a, b) in our memory if the cache has room.
- * Returns 1 when cached, 0 when not (then the qos decides), or -ENOMEM. */
-static int cache_if_room(port *p, const void *a, size_t al, const void *b, size_t bl) {
-        if (p->qos.capacity == IPCF_CAPACITY_UNBOUNDED || p->qos.full != IPCF_FULL_CACHE ||
-            p->qos.mode != IPCF_MODE_MESSAGE || atomic_load(&p->cache_n) >= p->qos.cache_msgs)
-                return 0;
-        int r = cache_append(p, a, al, b, bl);
-        return r < 0 ? r : 1;
 }
 
 /* Rendezvous: wait until the reader took the record at pos, else withdraw it. */
@@ -136,11 +87,8 @@ static ssize_t write_message(port *p, const void *a, size_t al, const void *b, s
         for (;;) {
                 if ((r = port_end_error(p)) < 0)
                         return r;
-                /* Cached messages go first, to keep the order. */
-                if (atomic_load(&p->cache_n) && (r = port_flush_cache_locked(p)) < 0)
-                        return r;
                 void *dst;
-                r = atomic_load(&p->cache_n) ? -EAGAIN : ring_reserve(&p->prod, len, &dst);
+                r = ring_reserve(&p->prod, len, &dst);
                 if (r == 0) {
                         if (al)
                                 memcpy(dst, a, al);
@@ -153,13 +101,7 @@ static ssize_t write_message(port *p, const void *a, size_t al, const void *b, s
                         }
                         return (ssize_t)len;
                 }
-                if (r == -EAGAIN) {
-                        int cached = cache_if_room(p, a, al, b, bl);
-                        if (cached != 0)
-                                return cached < 0 ? cached : (ssize_t)len;
-                }
-                size_t need = p->cache_head ? p->cache_head->len : len;
-                if ((r = no_room(p, r, need, deadline, tz)) < 0)
+                if ((r = no_room(p, r, len, deadline, tz)) < 0)
                         return r;
         }
 }
@@ -226,14 +168,6 @@ ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl,
                 plock_unlock(&p->wlock);
         }
         return r;
-}
-
-/* Deliver cached messages from the reading side too, if no writer is busy. */
-static void flush_opportunistic(port *p) {
-        if (atomic_load(&p->cache_n) && plock_try(&p->wlock)) {
-                (void)port_flush_cache_locked(p);
-                plock_unlock(&p->wlock);
-        }
 }
 
 /* Wait for the next record: returns its remaining length with *ptr, or the end
@@ -311,7 +245,6 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
                 return -EBADF;
         uint64_t deadline = deadline_from_timeout(timeout_ms);
         bool tz = timeout_ms == 0;
-        flush_opportunistic(p);
         ssize_t r = lock_by(&p->rlock, deadline, tz);
         if (r == 0) {
                 if (p->qos.mode == IPCF_MODE_STREAM)
@@ -388,9 +321,7 @@ int ipcf_reserve(int h, size_t len, int timeout_ms, void **ret_ptr) {
         for (;;) {
                 if ((r = port_end_error(p)) < 0)
                         break;
-                if (atomic_load(&p->cache_n) && (r = port_flush_cache_locked(p)) < 0)
-                        break;
-                r = atomic_load(&p->cache_n) ? -EAGAIN : ring_reserve(&p->prod, len, ret_ptr);
+                r = ring_reserve(&p->prod, len, ret_ptr);
                 if (r == 0) {
                         p->reserving = true;
                         p->reserver = pthread_self();
@@ -477,15 +408,14 @@ int ipcf_flush(int h, int timeout_ms) {
         bool tz = timeout_ms == 0;
         int r = lock_by(&p->wlock, deadline, tz);
         if (r == 0) {
-                while ((r = port_flush_cache_locked(p)) > 0) {
-                        int w = port_wait_tx(p, p->cache_head->len, deadline, tz);
-                        if (w == -EAGAIN || w == -ETIMEDOUT)
-                                break; /* r: how many are still cached */
-                        if (w < 0 || (w = port_end_error(p)) < 0) {
-                                r = w;
-                                break;
-                        }
-                }
+                /* The cached messages are in the ring already: wait until the
+                 * reader has made room for them within the queue. */
+                int w = port_wait_uncached(p, deadline, tz);
+                r = (int)ring_cached(&p->prod);
+                if (w != 0 && w != -EAGAIN && w != -ETIMEDOUT)
+                        r = w;
+                else if (r > 0 && (w = port_end_error(p)) < 0)
+                        r = w;
                 plock_unlock(&p->wlock);
         }
         handle_put(p);

@@ -145,12 +145,6 @@ void *handle_get_token(uint64_t token, const handle_kind *kind, int *ret_err);
 
 /* ---- ports (port.c, io.c, wait.c) --------------------------------------- */
 
-struct cached_msg {
-        struct cached_msg *next;
-        size_t len;
-        uint8_t data[];
-};
-
 typedef struct port {
         uint64_t flow_id;
         int side;                       /* 0 allocator, 1 acceptor */
@@ -182,9 +176,8 @@ typedef struct port {
         _Atomic(const void *) owner;    /* what holds it as one of its channels (an inbox), or
                                          * NULL: checked before answering on it */
 
-        /* FULL_CACHE: messages kept in our memory, oldest first (under wlock) */
-        struct cached_msg *cache_head, *cache_tail;
-        _Atomic unsigned cache_n;
+        /* FULL_CACHE: where the last messages ended (ring_prod_cache) */
+        uint64_t *cache_recent;
         /* zero-copy: the thread holding wlock (reserve) / rlock (peek) across calls */
         pthread_t reserver, peeker;
         bool reserving, peeking;
@@ -276,12 +269,13 @@ void port_kick(port *p);
 int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero);
 /* Wait until the consumer passed pos (rendezvous). Same returns. */
 int port_wait_passed(port *p, uint64_t pos, uint64_t deadline);
+/* FULL_CACHE: wait until no message is beyond the queue's capacity. Same
+ * returns. */
+int port_wait_uncached(port *p, uint64_t deadline, bool timeout_zero);
 /* Poll mode: keep the descriptors' readiness exact after a read / a write. */
 void port_rearm_rx(port *p);
 void port_rearm_tx(port *p);
 
-/* io.c: move cached messages into the ring without waiting (under wlock). */
-int port_flush_cache_locked(port *p);
 /* io.c: write one message made of a then b (b may be NULL), MESSAGE mode. */
 ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms);
 /* io.c: wait for the next message and call fn(arg, data, len) under the read

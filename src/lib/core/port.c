@@ -75,6 +75,15 @@ static int port_init(port *p, port_desc *d) {
                        p->layout.ring_size, &p->qos);
         ring_cons_init(&p->cons, flow_ctl_of(p->mem, 1 - side),
                        flow_data_of(p->mem, &p->layout, 1 - side), p->layout.ring_size, &p->qos);
+        if (flow_qos_caches(&p->qos)) {
+                p->cache_recent = calloc(p->qos.cache_msgs, sizeof(*p->cache_recent));
+                if (!p->cache_recent) {
+                        munmap(p->mem, p->layout.total);
+                        p->mem = NULL;
+                        return -ENOMEM;
+                }
+                ring_prod_cache(&p->prod, p->cache_recent, p->qos.cache_msgs);
+        }
         close(d->fds[FLOW_FD_MEM]);
         p->memfd = -1;
         p->ear_rx = d->fds[FLOW_FD_RX_EAR];
@@ -143,10 +152,7 @@ static void port_destroy(void *obj) {
         safe_close(p->peer_bell_tx);
         safe_close(p->peer_pidfd);
         safe_close(p->memfd);
-        for (struct cached_msg *c = p->cache_head, *n; c; c = n) {
-                n = c->next;
-                free(c);
-        }
+        free(p->cache_recent);
 }
 
 uint32_t port_peer_end_latch(port *p, uint32_t code) {
@@ -223,7 +229,7 @@ int ipcf_stats(int h, ipcf_port_stats *ret) {
         ret->queued_out = ring_queued(p->prod.ctl, p->layout.ring_size);
         ret->queued_in = ring_queued(p->cons.ctl, p->layout.ring_size);
         plock_lock(&p->wlock);
-        ret->cached = p->cache_n;
+        ret->cached = ring_cached(&p->prod);
         plock_unlock(&p->wlock);
         handle_put(p);
         return 0;
@@ -279,15 +285,6 @@ static void port_end(void *obj, const char *reason) {
         str_copy(text, reason ? reason : "", sizeof(text));
 
         plock_lock(&p->wlock);
-        /* Deliver what the sender's cache still holds, waiting a little. */
-        uint64_t deadline = deadline_from_timeout(1000);
-        while (p->cache_n && port_end_error(p) == 0) {
-                if (port_flush_cache_locked(p) < 0 || !p->cache_n)
-                        break;
-                size_t len = p->cache_head->len;
-                if (port_wait_tx(p, len, deadline, false) < 0)
-                        break;
-        }
         atomic_store(&p->closed, true);
         /* The reason first, then the code that makes it valid (release). */
         if (atomic_load(&p->my_end->code) == IPCF_END_NONE) {

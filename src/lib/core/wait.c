@@ -204,6 +204,16 @@ int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero) {
                         timeout_zero);
 }
 
+static bool cond_uncached(port *p, const void *arg) {
+        (void)arg;
+        return ring_cached(&p->prod) == 0 || flow_over(p);
+}
+
+int port_wait_uncached(port *p, uint64_t deadline, bool timeout_zero) {
+        return wait_for(p, p->ear_tx, &p->prod.ctl->tx_sleep, cond_uncached, NULL, deadline,
+                        timeout_zero);
+}
+
 int port_wait_passed(port *p, uint64_t pos, uint64_t deadline) {
         return wait_for(p, p->ear_tx, &p->prod.ctl->tx_sleep, cond_passed, &pos, deadline,
                         false);
