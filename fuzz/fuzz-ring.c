@@ -11,7 +11,9 @@
  * without bound (each call does bounded work: RING_SKIP_MAX), or accept a
  * state that breaks the bounds: a reservation always lies inside the data
  * area, the producer never believes more than one ring is free
- * (head - tail_seen <= size), and no index it adopts reaches RING_POS_MAX.
+ * (head - tail_seen <= size), no index it adopts reaches RING_POS_MAX, and
+ * with FULL_CACHE never more than cache_msgs messages are beyond the queue's
+ * capacity.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@
 #include "common/ctl.h"
 #include "common/ring.h"
 
-#define DATA 4096
+#define DATA 8192 /* the ring: 4096 bytes, 8192 with FULL_CACHE (cap 4096) */
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 
@@ -50,7 +52,7 @@ static uint64_t hostile_value(script *s, uint64_t near) {
         case 0: return UINT64_MAX - 15;
         case 1: return RING_POS_MAX;
         case 2: return RING_POS_MAX - 16;
-        case 3: return near + DATA;
+        case 3: return near + 4096;
         case 4: return near - 16;
         case 5: return near + 16 * (take8(s) & 15);
         case 6: return 1ull << 62;
@@ -79,6 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
         uint8_t mode = take8(&s);
         q.capacity = mode & 1 ? IPCF_CAPACITY_ZERO : IPCF_CAPACITY_BOUNDED;
         q.max_msgs = q.capacity == IPCF_CAPACITY_ZERO ? 1 : (mode >> 1) & 7;
+        uint64_t recent[4];
+        uint32_t cache = 0;
+        if ((mode & 0x40) && q.capacity == IPCF_CAPACITY_BOUNDED) {
+                q.full = IPCF_FULL_CACHE;
+                q.cache_msgs = cache = 1 + ((mode >> 4) & 3);
+        }
+        flow_layout l;
+        if (flow_layout_for(&q, &l) < 0 || l.ring_size > DATA)
+                abort();
+        const uint64_t size = l.ring_size;
 
         memset(&ctl, 0, sizeof(ctl));
         memset(data, 0, sizeof(data));
@@ -92,8 +104,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
 
         ring_cons cons;
         ring_prod prod;
-        ring_cons_init(&cons, &ctl, data, DATA, &q);
-        ring_prod_init(&prod, &ctl, data, DATA, &q);
+        ring_cons_init(&cons, &ctl, data, size, &q);
+        ring_prod_init(&prod, &ctl, data, size, &q);
+        if (cache) {
+                ring_prod_cache(&prod, recent, cache);
+                if (prod.cap != 4096 || size != 8192)
+                        abort();
+        }
         uint64_t last_pos = UINT64_MAX, last_len = 0;
 
         for (int step = 0; step < 256 && s.n; step++) {
@@ -107,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
                         if (n < 0 || (size_t)n > q.max_msg_size)
                                 abort();
                         const uint8_t *b = p;
-                        if (b < data || b + n > data + DATA)
+                        if (b < data || b + n > data + size)
                                 abort(); /* a record outside the ring */
                         volatile uint8_t sink = 0;
                         for (ssize_t k = 0; k < n; k++)
@@ -125,8 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
                                 break;
                         if (r < 0)
                                 abort();
-                        if ((uint8_t *)dst < data || (uint8_t *)dst + want > data + DATA)
+                        if ((uint8_t *)dst < data || (uint8_t *)dst + want > data + size)
                                 abort();
+                        if (ring_cached(&prod) > cache)
+                                abort(); /* more cached than allowed */
                         memset(dst, 0xAB, want);
                         last_pos = ring_commit(&prod, want);
                         last_len = want;
@@ -156,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
                         break;
                 case 6: { /* the peer writes a record header at the consumer's tail */
                         uint64_t pos = cons.tail + 16 * (take8(&s) & 3);
-                        uint8_t *h = data + (pos & (DATA - 1));
+                        uint8_t *h = data + (pos & (size - 1));
                         uint64_t tag = pos << 2 | (take8(&s) & 3);
                         uint32_t rlen = (uint32_t)take8(&s) * 8, flags = take8(&s) & 1;
                         memcpy(h, &tag, 8);
@@ -165,12 +184,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
                         break;
                 }
                 case 7: /* the peer writes a data byte anywhere */
-                        data[(take8(&s) << 8 | take8(&s)) & (DATA - 1)] = take8(&s);
+                        data[(take8(&s) << 8 | take8(&s)) & (size - 1)] = take8(&s);
                         break;
                 case 8: /* the peer flips the tag of the producer's last record */
                         if (last_pos != UINT64_MAX) {
                                 uint64_t tag = last_pos << 2 | (take8(&s) & 3);
-                                memcpy(data + (last_pos & (DATA - 1)), &tag, 8);
+                                memcpy(data + (last_pos & (size - 1)), &tag, 8);
                         }
                         break;
                 case 9:
@@ -178,7 +197,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
                         break;
                 case 10:
                         (void)ring_ready(&cons);
-                        (void)ring_queued(&ctl, DATA);
+                        (void)ring_queued(&ctl, size);
+                        if (ring_cached(&prod) > cache)
+                                abort();
                         break;
                 default:
                         ring_prod_trim(&prod);
