@@ -412,6 +412,8 @@ IPCF_API int ipcf_flush(int port, int timeout_ms);
  *     left as by a dead holder (the next locker gets IPCF_GROUP_INCONSISTENT).
  * reason may be NULL (empty, or the default above); it is cut to
  * IPCF_REASON_MAX and is not sent for registrations and groups.
+ * Calls waiting on the handle in other threads return: on a port -EPIPE
+ * (this side ended the flow), on any other handle -EBADF.
  * Never blocks longer than a round trip to the daemon.
  * Errors: -EBADF not a live handle.
  */

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "ipcf.h"
@@ -391,5 +392,55 @@ TEST(listings_are_freed_with_ipcf_free) {
         CHECK_OK(ipcf_dealloc((int)(intptr_t)accepted, NULL));
         for (int i = 0; i < 40; i++)
                 CHECK_OK(ipcf_dealloc(regs[i], NULL));
+        test_daemon_stop(&d);
+}
+
+/* ---- closing a handle while another thread waits on it --------------------- */
+
+struct blocked {
+        int h;
+        int kind; /* 0 port read, 1 registration accept, 2 service take, 3 endpoint recv */
+        _Atomic int done;
+        long long r;
+};
+
+static void *block_on(void *arg) {
+        struct blocked *b = arg;
+        char buf[16];
+        ipcf_call_req req;
+        ipcf_dgram_src src;
+        switch (b->kind) {
+        case 0: b->r = ipcf_read(b->h, buf, sizeof(buf), 10000); break;
+        case 1: b->r = ipcf_accept(b->h, 10000, NULL); break;
+        case 2: b->r = ipcf_service_next(b->h, buf, sizeof(buf), 10000, &req); break;
+        default: b->r = ipcf_dgram_recv(b->h, buf, sizeof(buf), 10000, &src); break;
+        }
+        atomic_store(&b->done, 1);
+        return NULL;
+}
+
+TEST(dealloc_ends_the_waits_of_other_threads_on_the_handle) {
+        test_daemon_start(&d, NULL, NULL);
+        int p[2];
+        CHECK_OK(ipcf_pipe(NULL, p));
+        int handles[4] = { p[0], CHECK_OK(ipcf_register("api.wait.reg", NULL)),
+                           CHECK_OK(ipcf_service("api.wait.svc", NULL)),
+                           CHECK_OK(ipcf_dgram_open("api.wait.ep", NULL)) };
+        for (int k = 0; k < 4; k++) {
+                struct blocked b = { .h = handles[k], .kind = k };
+                pthread_t t;
+                CHECK_EQ(pthread_create(&t, NULL, block_on, &b), 0);
+                usleep(50000); /* (a start that is late only makes the wait shorter) */
+                uint64_t t0 = test_now_ms();
+                CHECK_OK(ipcf_dealloc(handles[k], "closing"));
+                while (!atomic_load(&b.done) && test_now_ms() - t0 < 5000)
+                        usleep(1000);
+                if (!atomic_load(&b.done))
+                        test_fail(__FILE__, __LINE__, "kind %d: the wait did not end", k);
+                pthread_join(t, NULL);
+                /* a port's flow ended by this side; any other handle is gone */
+                CHECK_EQ(b.r, k == 0 ? -EPIPE : -EBADF);
+        }
+        CHECK_OK(ipcf_dealloc(p[1], NULL));
         test_daemon_stop(&d);
 }

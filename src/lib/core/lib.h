@@ -290,6 +290,7 @@ typedef struct reg {
         uint64_t reg_id;
         int sock;                        /* the daemon sends REQUESTs here */
         char name[IPCF_NAME_MAX + 1];
+        _Atomic bool closed;             /* ipcf_dealloc ran: waits end with -EBADF */
 } reg;
 
 /* The kind of registrations (reg.c): ipcf_dealloc unregisters, ipcf_fd is the

@@ -31,6 +31,9 @@ static int reg_fd(void *obj) {
  * ("unregistered"); the reason is not sent. */
 static void reg_end(void *obj, const char *reason) {
         (void)reason;
+        /* A thread waiting for a request on it sees the daemon hang up (it
+         * closes its end on UNREGISTER): that is -EBADF, the handle's end. */
+        atomic_store(&((reg *)obj)->closed, true);
         /* A dead daemon has forgotten it anyway. */
         (void)conn_tell_u64(CTL_UNREGISTER, CTL_A_REG_ID, ((reg *)obj)->reg_id);
 }
@@ -138,6 +141,8 @@ int ipcf_request_next(int h, int timeout_ms, ipcf_request *ret) {
                 return -EBADF;
         conn_reply *rep = malloc(sizeof(*rep));
         int r = rep ? conn_recv_own_wait(g->sock, rep, timeout_ms) : -ENOMEM;
+        if (r < 0 && atomic_load(&g->closed))
+                r = -EBADF;
         if (r == 0) {
                 ipcf_request req;
                 r = request_parse(&rep->msg, &req);

@@ -136,8 +136,11 @@ static void inbox_remove(inbox *b, unsigned i, const char *why) {
 
 void inbox_close_all(inbox *b, const char *why) {
         pthread_mutex_lock(&b->lock);
+        b->closed = true;
         while (b->n)
                 inbox_remove(b, b->n - 1, why);
+        if (b->sleepers)
+                efd_signal(b->wake); /* they see closed and leave */
         pthread_mutex_unlock(&b->lock);
         if (b->reg_h >= 0)
                 ipcf_dealloc(b->reg_h, NULL);
@@ -283,6 +286,10 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
         bool waited = false;
         pthread_mutex_lock(&b->lock);
         for (;;) {
+                if (b->closed) {
+                        r = -EBADF; /* the handle was closed while we waited */
+                        break;
+                }
                 accept_pending(b);
                 r = take(b, fn, ctx, ret_chan);
                 if (r == -EAGAIN && b->reg_dead && b->n == 0) {

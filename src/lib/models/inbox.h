@@ -26,6 +26,7 @@ typedef struct inbox {
         unsigned n, cap, next;     /* next: where the round robin resumes */
         unsigned sleepers;         /* takers asleep in epoll_wait */
         bool reg_dead;             /* the daemon hung up the registration socket */
+        bool closed;               /* inbox_close_all ran: takers return -EBADF */
         bool poll_mode;            /* its descriptor was asked for */
 } inbox;
 
@@ -36,10 +37,11 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
 void inbox_deinit(inbox *b);
 /* Add a channel we allocated ourselves (takes b->lock briefly). */
 int inbox_add(inbox *b, int ph);
-/* End every channel with why and unregister the name. */
+/* End every channel with why and unregister the name; takers waiting on b
+ * (in other threads) return -EBADF. */
 void inbox_close_all(inbox *b, const char *why);
 /* Take the next message from any channel: fn(ctx, data, len) as in
- * port_read_with, waiting up to timeout_ms. When a message was taken (or
+ * port_read_with, waiting up to timeout_ms (-EBADF once b is closed). When a message was taken (or
  * stays, -EMSGSIZE), *ret_chan is its channel, with a reference for the
  * caller (handle_put it). */
 ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **ret_chan);
