@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 #include "efcp/efcp.h"
 #include "support/test.h"
@@ -211,4 +212,39 @@ TEST_TIMEOUT(sixty_thousand_flows_and_slot_reuse, 120) {
         c.max_flows = EFCP_MAX_FLOWS_LIMIT + 1;
         efcp_assoc *a;
         CHECK_ERR(efcp_assoc_new(&c, 0, &a), -EINVAL);
+}
+
+TEST_TIMEOUT(gathered_sends_and_scattered_receives, 30) {
+        pair p;
+        pair_init(&p, 8, 16);
+        efcp_flow_policy pol = { .flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true };
+        efcp_flow *tx, *rx;
+        CHECK_OK(efcp_flow_open(p.a[0], 5, 6, &pol, &tx));
+        /* a message of three pieces crossing fragment boundaries */
+        static uint8_t a[1], b[3000], c[7], all[3008], got[3008];
+        test_fill(all, sizeof(all), 42);
+        memcpy(a, all, 1);
+        memcpy(b, all + 1, 3000);
+        memcpy(c, all + 3001, 7);
+        struct iovec iov[3] = { { a, 1 }, { b, 3000 }, { c, 7 } };
+        CHECK_OK(efcp_flow_sendv(tx, iov, 3));
+        CHECK_OK(efcp_flow_sendv(tx, NULL, 0)); /* an empty message */
+        pair_exchange(&p);
+        drain_events(p.a[1]);
+        rx = efcp_flow_get(p.a[1], 6);
+        CHECK(rx);
+        uint8_t head[5];
+        CHECK_EQ(efcp_flow_peek(rx, head, sizeof(head)), 5);
+        CHECK_MEM(head, all, 5);
+        CHECK_EQ(efcp_flow_next_len(rx), 3008);
+        /* too little room: refused, the message stays */
+        struct iovec small[2] = { { got, 5 }, { got + 5, 3000 } };
+        CHECK_ERR(efcp_flow_recvv(rx, small, 2), -EMSGSIZE);
+        struct iovec in[3] = { { got, 5 }, { got + 5, 1500 }, { got + 1505, 2000 } };
+        CHECK_EQ(efcp_flow_recvv(rx, in, 3), 3008);
+        CHECK_MEM(got, all, 3008);
+        CHECK_EQ(efcp_flow_peek(rx, head, sizeof(head)), 0);
+        CHECK_EQ(efcp_flow_recv(rx, got, sizeof(got)), 0);
+        CHECK_ERR(efcp_flow_peek(rx, head, sizeof(head)), -EAGAIN);
+        pair_deinit(&p);
 }

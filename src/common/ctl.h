@@ -193,8 +193,11 @@ struct __attribute__((packed)) ctl_qos_wire {
         uint32_t reserved1;
 };
 
+/* Who is at the other end (FLOW, REQUEST). watch_pid (FLOW only): the
+ * process whose death the side watches in place of pid (0: pid itself) —
+ * the local daemon, when the peer is a process on another host. */
 struct __attribute__((packed)) ctl_peer_wire {
-        uint32_t pid, uid, gid, reserved;
+        uint32_t pid, uid, gid, watch_pid;
 };
 
 struct __attribute__((packed)) ctl_name_entry_wire {

@@ -247,10 +247,22 @@ efcp_flow *efcp_flow_get(efcp_assoc *a, uint32_t local_port);
  * -EMSGSIZE when len > max_msg, -EPIPE when the flow is deallocated. */
 int efcp_flow_send(efcp_flow *f, const void *msg, size_t len);
 
+/* efcp_flow_send() of the message made of iovcnt pieces, gathered (as
+ * writev). */
+struct iovec;
+int efcp_flow_sendv(efcp_flow *f, const struct iovec *iov, int iovcnt);
+
 /* Takes the next deliverable message into buf (cap bytes, caller-owned).
  * Returns its length, -EAGAIN if none is ready, -EMSGSIZE if cap is too small
  * (the message stays), -EPIPE when deallocated and drained. */
 int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap);
+
+/* efcp_flow_recv() scattered over iovcnt pieces (as readv): -EMSGSIZE if
+ * they hold less than the message (which stays). */
+int efcp_flow_recvv(efcp_flow *f, const struct iovec *iov, int iovcnt);
+/* Copies the first n bytes (at most) of the next ready message into buf
+ * without taking it. Returns the bytes copied, -EAGAIN, -EPIPE. */
+int efcp_flow_peek(const efcp_flow *f, void *buf, size_t n);
 
 /* Deallocates the flow with a reason: queued reliable data is still delivered
  * (for at most close_linger_ns), then DEALLOC goes to the peer; the port-id

@@ -32,8 +32,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "efcp/internal.h"
+
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
 
 static void flow_rx_drop(efcp_flow *f, uint32_t from, uint32_t to);
 static void flow_rx_advance(efcp_flow *f);
@@ -248,8 +253,21 @@ bool efcp_flow_writable(efcp_flow *f, size_t len) {
 }
 
 int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
-        if (!f || f->app_closed || (!msg && len))
+        struct iovec iov = { (void *)msg, len };
+        if (!msg && len)
                 return -EINVAL;
+        return efcp_flow_sendv(f, &iov, 1);
+}
+
+int efcp_flow_sendv(efcp_flow *f, const struct iovec *iov, int iovcnt) {
+        size_t len = 0;
+        if (!f || f->app_closed || iovcnt < 0 || (iovcnt && !iov))
+                return -EINVAL;
+        for (int i = 0; i < iovcnt; i++) {
+                if (!iov[i].iov_base && iov[i].iov_len)
+                        return -EINVAL;
+                len += iov[i].iov_len;
+        }
         efcp_assoc *a = f->a;
         if (f->state != FS_OPEN || a->dead)
                 return -EPIPE;
@@ -266,16 +284,26 @@ int efcp_flow_send(efcp_flow *f, const void *msg, size_t len) {
                 return -EAGAIN;
         }
         f->want_write = false;
-        const uint8_t *p = msg;
+        /* gather the pieces into PDUs of pm bytes */
         uint32_t pm = flow_chunk(f);
+        int vi = 0;
+        size_t voff = 0;
         for (uint32_t i = 0; i < n; i++) {
                 uint32_t seq = f->snd_end + i, k = seq & f->tx_mask;
                 size_t chunk = len > pm ? pm : len;
-                if (chunk)
-                        memcpy(f->tx_data + (size_t)k * a->payload_max, p, chunk);
+                uint8_t *dst = f->tx_data + (size_t)k * a->payload_max;
+                for (size_t done = 0; done < chunk;) {
+                        while (voff == iov[vi].iov_len) {
+                                vi++;
+                                voff = 0;
+                        }
+                        size_t take = MIN(chunk - done, iov[vi].iov_len - voff);
+                        memcpy(dst + done, (const uint8_t *)iov[vi].iov_base + voff, take);
+                        done += take;
+                        voff += take;
+                }
                 f->tx_len[k] = (uint16_t)chunk;
                 f->tx_flags[k] = (uint8_t)((i == 0 ? TX_FIRST : 0) | (i == n - 1 ? TX_LAST : 0));
-                p += chunk;
                 len -= chunk;
         }
         f->snd_end += n;
@@ -668,21 +696,71 @@ int efcp_flow_next_len(const efcp_flow *f) {
 /* Copies the oldest ready message out of the ring (fragments in order),
  * frees its slots, and lets the window (and so the credit) move on. */
 int efcp_flow_recv(efcp_flow *f, void *buf, size_t cap) {
-        if (!f || f->app_closed || (!buf && cap))
+        struct iovec iov = { buf, cap };
+        if (!buf && cap)
+                return -EINVAL;
+        return efcp_flow_recvv(f, &iov, 1);
+}
+
+/* Copies the ready message r into iov from its byte skip on, at most want
+ * bytes (the fragments in order). Returns the bytes copied. */
+static size_t flow_copy_out(const efcp_flow *f, const efcp_ready *r, size_t skip, size_t want,
+                            const struct iovec *iov, int iovcnt) {
+        const efcp_assoc *a = f->a;
+        int vi = 0;
+        size_t voff = 0, copied = 0;
+        for (uint32_t i = 0; i < r->nfrag && copied < want; i++) {
+                uint32_t k = (r->seq + i) & f->rx_mask;
+                size_t flen = f->rx_len[k], fo = 0;
+                if (skip >= flen) {
+                        skip -= flen;
+                        continue;
+                }
+                fo = skip;
+                skip = 0;
+                const uint8_t *src = f->rx_data + (size_t)k * a->payload_max;
+                while (fo < flen && copied < want) {
+                        while (vi < iovcnt && voff == iov[vi].iov_len) {
+                                vi++;
+                                voff = 0;
+                        }
+                        if (vi == iovcnt)
+                                return copied;
+                        size_t take = MIN(MIN(flen - fo, iov[vi].iov_len - voff), want - copied);
+                        memcpy((uint8_t *)iov[vi].iov_base + voff, src + fo, take);
+                        fo += take;
+                        voff += take;
+                        copied += take;
+                }
+        }
+        return copied;
+}
+
+int efcp_flow_peek(const efcp_flow *f, void *buf, size_t n) {
+        if (!f || f->app_closed || (!buf && n))
+                return -EINVAL;
+        if (f->ready_count == 0)
+                return (f->state != FS_OPEN || f->a->dead) ? -EPIPE : -EAGAIN;
+        const efcp_ready *r = &f->ready[f->ready_head & f->rx_mask];
+        struct iovec iov = { buf, n };
+        return (int)flow_copy_out(f, r, 0, MIN(n, (size_t)r->len), &iov, 1);
+}
+
+int efcp_flow_recvv(efcp_flow *f, const struct iovec *iov, int iovcnt) {
+        if (!f || f->app_closed || iovcnt < 0 || (iovcnt && !iov))
                 return -EINVAL;
         if (f->ready_count == 0)
                 return (f->state != FS_OPEN || f->a->dead) ? -EPIPE : -EAGAIN;
         efcp_ready *r = &f->ready[f->ready_head & f->rx_mask];
+        size_t cap = 0;
+        for (int i = 0; i < iovcnt; i++)
+                cap += iov[i].iov_len;
         if (r->len > cap)
                 return -EMSGSIZE;
-        uint8_t *p = buf;
         efcp_assoc *a = f->a;
-        for (uint32_t i = 0; i < r->nfrag; i++) {
-                uint32_t k = (r->seq + i) & f->rx_mask;
-                memcpy(p, f->rx_data + (size_t)k * a->payload_max, f->rx_len[k]);
-                p += f->rx_len[k];
-                f->rx_flags[k] = RX_DONE;
-        }
+        flow_copy_out(f, r, 0, r->len, iov, iovcnt);
+        for (uint32_t i = 0; i < r->nfrag; i++)
+                f->rx_flags[(r->seq + i) & f->rx_mask] = RX_DONE;
         int len = (int)r->len;
         f->ready_head++;
         f->ready_count--;

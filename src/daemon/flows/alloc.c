@@ -96,7 +96,19 @@ static void alloc_free(alloc *a) {
         if (a->bytes)
                 quota_release(a->user, a->bytes_kind, a->bytes);
         user_unref(a->user);
+        if (a->origin && a->origin->gone)
+                a->origin->gone(a);
         loop_defer_free(d->loop, a);
+}
+
+void alloc_withdraw(alloc *a) {
+        log_debug("alloc %llu (%s): withdrawn by its %s", (unsigned long long)a->node.id, a->name,
+                  a->origin ? a->origin->kind : "client");
+        alloc_free(a);
+}
+
+bool alloc_may_serve(const alloc *a, const cred *who) {
+        return !a->origin || !a->origin->may_serve || a->origin->may_serve(a, who);
 }
 
 /* Send one message on the reply socket. */
@@ -111,6 +123,12 @@ void alloc_fail(alloc *a, int err, const char *reason, uint32_t end_code) {
         ctl_builder *b = malloc(sizeof(*b));
         log_debug("alloc %llu (%s): fails: %s%s%s", (unsigned long long)a->node.id, a->name,
                   strerror(-err), reason ? ": " : "", reason ? reason : "");
+        if (a->origin) {
+                free(b);
+                a->origin->fail(a, err, reason, end_code);
+                alloc_free(a);
+                return;
+        }
         if (b) {
                 ctl_begin(b, CTL_ERROR, a->seq);
                 ctl_put_u32(b, CTL_A_ERRNO, (uint32_t)-err);
@@ -148,6 +166,77 @@ static int alloc_check_reply(int fd) {
 
 static bool alloc_room(const ipcfd *d) { return n_allocs < MIN(d->fd_share, (size_t)ALLOCS_MAX); }
 
+/* What every origin's allocation goes through: the qos's layout, the room
+ * and the quotas of p->user (a pending slot, a flow to come, the shared
+ * memory it may come to use: an unbounded flow's limit, or any other flow's
+ * rings), then the object, charged, in the id map, its timer armed.
+ * Returns 0 and *ret, or -EINVAL, -EDQUOT, -ENOMEM (nothing made). */
+static int alloc_make(ipcfd *d, const alloc_params *p, alloc **ret) {
+        flow_layout layout;
+        if (p->role >= CTL_ROLE_MAX_ || flow_layout_for(p->qos, &layout) < 0 || p->timeout_ms == 0 ||
+            p->timeout_ms < -1)
+                return -EINVAL;
+        bool unbounded = p->qos->capacity == IPCF_CAPACITY_UNBOUNDED;
+        int bytes_kind = unbounded ? QUOTA_BYTES : QUOTA_RING_BYTES;
+        uint64_t bytes = unbounded ? 2 * p->qos->max_bytes : 2 * layout.ring_size;
+        if (!alloc_room(d) || !flow_room(d) || quota_check(p->user, QUOTA_FLOWS, 1) < 0 ||
+            quota_check(p->user, QUOTA_PENDING, 1) < 0 || quota_check(p->user, bytes_kind, bytes) < 0)
+                return -EDQUOT;
+        alloc *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->d = d;
+        a->node.id = ipcfd_new_id(d);
+        a->state = ALLOC_NEW;
+        a->cred = *p->cred;
+        str_copy(a->prog, p->prog, sizeof(a->prog));
+        a->user = user_ref(p->user);
+        str_copy(a->name, p->name, sizeof(a->name));
+        a->qos = *p->qos;
+        a->role = p->role;
+        a->layout = layout;
+        a->reply = -1;
+        a->io.fd = -1;
+        dlist_init(&a->hold_link);
+        dlist_init(&a->req_link);
+        loop_timer_init(&a->timer, alloc_on_timer);
+        if (idmap_add(&alloc_ids, &a->node) < 0) {
+                user_unref(a->user);
+                free(a);
+                return -ENOMEM;
+        }
+        n_allocs++;
+        quota_charge(a->user, QUOTA_PENDING, 1);
+        a->pending_charged = true;
+        if (bytes) {
+                quota_charge(a->user, bytes_kind, bytes);
+                a->bytes = bytes;
+                a->bytes_kind = bytes_kind;
+        }
+        if (p->timeout_ms > 0 &&
+            loop_timer_arm(d->loop, &a->timer, now_ns() + (uint64_t)p->timeout_ms * 1000000u) < 0) {
+                alloc_free(a);
+                return -ENOMEM;
+        }
+        *ret = a;
+        return 0;
+}
+
+int alloc_new_from(ipcfd *d, const alloc_origin_ops *ops, void *obj, const alloc_params *p, alloc **ret) {
+        alloc *a;
+        int r = alloc_make(d, p, &a);
+        if (r < 0)
+                return r;
+        a->origin = ops;
+        a->origin_obj = obj;
+        log_debug("alloc %llu: %s for %s pid %d (%s), role %u, timeout %d ms", (unsigned long long)a->node.id,
+                  a->name, ops->kind, (int)a->cred.pid, a->prog, a->role, p->timeout_ms);
+        *ret = a;
+        return 0;
+}
+
+int alloc_start(alloc *a) { return resolve_walk(a->d, a, a->role, NULL); }
+
 /* ALLOC: check, charge, answer OK with the id, then walk the resolvers. */
 static int alloc_on_alloc(request *rq) {
         ipcfd *d = rq->d;
@@ -156,7 +245,6 @@ static int alloc_on_alloc(request *rq) {
         const char *name = ctl_arg_str(args, CTL_A_NAME);
         struct ctl_qos_wire qw;
         ipcf_qos qos;
-        flow_layout layout;
 
         memset(&qw, 0, sizeof(qw));
         ctl_arg_fixed(args, CTL_A_QOS, &qw, sizeof(qw));
@@ -164,8 +252,7 @@ static int alloc_on_alloc(request *rq) {
         /* The role is the ROLE attribute's, never the qos's: a set reserved
          * byte is refused, so no qos can smuggle one in. */
         uint32_t role = ctl_arg_u32(args, CTL_A_ROLE, CTL_ROLE_FLOW);
-        if (qw.reserved0 != 0 || role >= CTL_ROLE_MAX_ || ctl_qos_normalize(&qos) < 0 ||
-            flow_layout_for(&qos, &layout) < 0)
+        if (qw.reserved0 != 0 || role >= CTL_ROLE_MAX_ || ctl_qos_normalize(&qos) < 0)
                 return -EINVAL;
         int timeout_ms = (int32_t)ctl_arg_u32(args, CTL_A_TIMEOUT_MS, (uint32_t)-1);
         if (timeout_ms == 0 || timeout_ms < -1)
@@ -176,52 +263,18 @@ static int alloc_on_alloc(request *rq) {
         r = policy_check(d, name, POLICY_ALLOCATE, &c->cred);
         if (r < 0)
                 return r;
-
-        /* Quotas: a pending slot, a flow to come, the shared memory it may
-         * come to use (an unbounded flow's limit, or any other flow's rings),
-         * charged to the requester. */
-        bool unbounded = qos.capacity == IPCF_CAPACITY_UNBOUNDED;
-        int bytes_kind = unbounded ? QUOTA_BYTES : QUOTA_RING_BYTES;
-        uint64_t bytes = unbounded ? 2 * qos.max_bytes : 2 * layout.ring_size;
-        if (!alloc_room(d) || !flow_room(d) || quota_check(c->user, QUOTA_FLOWS, 1) < 0 ||
-            quota_check(c->user, QUOTA_PENDING, 1) < 0 || quota_check(c->user, bytes_kind, bytes) < 0)
-                return -EDQUOT;
-        alloc *a = calloc(1, sizeof(*a));
-        if (!a)
-                return -ENOMEM;
-        a->d = d;
-        a->node.id = ipcfd_new_id(d);
-        a->state = ALLOC_NEW;
+        alloc *a;
+        alloc_params p = { .name = name, .qos = &qos, .role = role, .timeout_ms = timeout_ms,
+                           .cred = &c->cred, .prog = c->prog, .user = c->user };
+        r = alloc_make(d, &p, &a);
+        if (r < 0)
+                return r;
         a->requester = c;
-        a->cred = c->cred;
-        str_copy(a->prog, c->prog, sizeof(a->prog));
-        a->user = user_ref(c->user);
         a->seq = rq->seq;
-        str_copy(a->name, name, sizeof(a->name));
-        a->qos = qos;
-        a->role = role;
-        a->layout = layout;
         a->reply = rq->fds[0];
-        dlist_init(&a->hold_link);
-        loop_timer_init(&a->timer, alloc_on_timer);
-        if (idmap_add(&alloc_ids, &a->node) < 0) {
-                user_unref(a->user);
-                free(a);
-                return -ENOMEM;
-        }
         rq->fds[0] = -1; /* ours from here on */
-        n_allocs++;
         dlist_add_tail(&c->held[allocs_kind], &a->req_link);
-        quota_charge(a->user, QUOTA_PENDING, 1);
-        a->pending_charged = true;
-        if (bytes) {
-                quota_charge(a->user, bytes_kind, bytes);
-                a->bytes = bytes;
-                a->bytes_kind = bytes_kind;
-        }
-        if (loop_io_add(d->loop, &a->io, a->reply, EPOLLIN, alloc_on_reply) < 0 ||
-            (timeout_ms > 0 &&
-             loop_timer_arm(d->loop, &a->timer, now_ns() + (uint64_t)timeout_ms * 1000000u) < 0)) {
+        if (loop_io_add(d->loop, &a->io, a->reply, EPOLLIN, alloc_on_reply) < 0) {
                 alloc_free(a);
                 return -ENOMEM;
         }
@@ -261,10 +314,14 @@ int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos) {
         if (r < 0)
                 return r;
         flow_end_spec req;
-        client_end(&req, a->requester, NULL);
+        if (a->origin)
+                a->origin->end(a, &req);
+        else
+                client_end(&req, a->requester, NULL);
         flow_side_attach(f, 0, &req);
         flow_side_attach(f, 1, end);
-        if (end->ops->open && (r = end->ops->open(f, 1, end->arg)) < 0) {
+        if ((end->ops->open && (r = end->ops->open(f, 1, end->arg)) < 0) ||
+            (req.ops->open && (r = req.ops->open(f, 0, req.arg)) < 0)) {
                 flow_free(f);
                 return r;
         }
@@ -278,7 +335,7 @@ int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos) {
         /* Decided: no longer the resolver's. */
         alloc_unhold(a);
 
-        r = flow_send(f, 0, a->reply, a->seq);
+        r = a->origin ? a->origin->handover(a, f) : flow_send(f, 0, a->reply, a->seq);
         if (r < 0) {
                 /* The requester's reply socket is gone: it gave up first. */
                 log_debug("alloc %llu: requester gone at accept (%s)", (unsigned long long)a->node.id,
@@ -291,9 +348,8 @@ int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos) {
         a->pending_charged = false;
         a->state = ALLOC_HANDOVER;
         a->flow_id = f->node.id;
-        loop_timer_arm(d->loop, &a->timer, now_ns() + HANDOVER_GUARD_NS);
-        log_debug("flow %llu: %s, pid %d -> %s end pid %d, %llu bytes", (unsigned long long)f->node.id,
-                  f->name, (int)a->cred.pid, end->ops->kind, (int)end->cred->pid,
+        log_debug("flow %llu: %s, %s pid %d -> %s end pid %d, %llu bytes", (unsigned long long)f->node.id,
+                  f->name, req.ops->kind, (int)a->cred.pid, end->ops->kind, (int)end->cred->pid,
                   (unsigned long long)f->layout.total);
 
         /* If this fails, the acceptor's end deals with it (a client that
@@ -301,6 +357,10 @@ int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos) {
         if (end->ops->deliver)
                 end->ops->deliver(f, 1, end->arg);
         flow_handed_out(f);
+        if (a->origin)
+                alloc_free(a); /* the origin has the flow: nothing to wait for */
+        else
+                loop_timer_arm(d->loop, &a->timer, now_ns() + HANDOVER_GUARD_NS);
         return 0;
 }
 

@@ -18,6 +18,14 @@
  *
  * Exactly one outcome message (FLOW or ERROR) is ever written to the reply
  * socket; then the daemon closes it (after the handover OK for FLOW).
+ *
+ * ORIGINS: an allocation comes from a client's ALLOC (this file: its side 0
+ * is the client's end, its outcome goes on the reply socket), or from
+ * another origin a module makes it for with alloc_new_from() — a remote
+ * host's daemon asking for a local name (daemon/hosts). The origin's ops say
+ * what holds side 0 of the flow, how the outcome reaches the requester, and
+ * may narrow who may serve it; everything else (resolvers, timeout, holds,
+ * the flow) is the same for every origin.
  * INVARIANT: an alloc holds a QUOTA_PENDING charge until its outcome, and
  * its shared-memory charge until handed to the flow or failed; an alloc is
  * held by at most one resolver (alloc_hold), which is told when it goes
@@ -32,9 +40,26 @@
 #include "daemon/core/ipcfd.h"
 #include "daemon/flows/flow.h"
 
+struct alloc;
 struct client;
 struct resolver;
 struct user;
+
+/* Another origin of allocations (see ORIGINS). */
+typedef struct alloc_origin_ops {
+        const char *kind;                      /* "host": for logs */
+        /* side 0's end: the requester's (its holder, identity, ops) */
+        void (*end)(struct alloc *a, flow_end_spec *ret);
+        /* the flow is made, side 0 attached and opened: tell the requester.
+         * 0, or -errno: the requester is gone (the flow is freed) */
+        int (*handover)(struct alloc *a, flow *f);
+        /* the ERROR outcome: tell the requester */
+        void (*fail)(struct alloc *a, int err, const char *reason, uint32_t end_code);
+        /* a goes away (after its outcome, or withdrawn): forget it */
+        void (*gone)(struct alloc *a);
+        /* may the process who serve a (a registrant)? NULL: anyone may */
+        bool (*may_serve)(const struct alloc *a, const cred *who);
+} alloc_origin_ops;
 
 enum alloc_state {
         ALLOC_NEW,        /* being resolved */
@@ -46,7 +71,9 @@ typedef struct alloc {
         struct idmap_node node;        /* node.id: ALLOC_ID == REQ_ID */
         ipcfd *d;
         enum alloc_state state;
-        struct client *requester;      /* NULL once detached (handover only) */
+        struct client *requester;      /* a client's ALLOC: who; NULL for other origins */
+        const alloc_origin_ops *origin;/* NULL: a client's ALLOC */
+        void *origin_obj;              /* the origin's object */
         struct dlist req_link;         /* the requester's held list of allocations */
         cred cred;                     /* the requester's */
         char prog[IPCF_NAME_MAX + 1];  /* the requester's program name */
@@ -67,6 +94,30 @@ typedef struct alloc {
         struct dlist hold_link;        /* HELD: in the holder's list */
         uint64_t flow_id;              /* HANDOVER: the flow handed over */
 } alloc;
+
+/* What an origin asks for (alloc_new_from). */
+typedef struct alloc_params {
+        const char *name;
+        const ipcf_qos *qos;           /* normalised */
+        uint32_t role;                 /* enum ctl_role */
+        int timeout_ms;                /* -1: none */
+        const cred *cred;              /* the requester, as the origin vouches for it */
+        const char *prog;
+        struct user *user;             /* charged PENDING and the shared memory */
+} alloc_params;
+
+/* An allocation for another origin (see ORIGINS): checked and charged like an
+ * ALLOC (name, qos, quotas of p->user: -EINVAL, -EDQUOT), its timer armed, not
+ * yet resolved. Returns 0 and *ret, or -errno (nothing made). */
+int alloc_new_from(ipcfd *d, const alloc_origin_ops *ops, void *obj, const alloc_params *p, alloc **ret);
+/* Walk every resolver for a (its first resolution). Returns as
+ * alloc_resolve(): on anything but 0, a is the caller's to fail. */
+int alloc_start(alloc *a);
+/* The origin withdraws a (its requester gave up): forgotten, nothing sent;
+ * the origin's gone op runs. */
+void alloc_withdraw(alloc *a);
+/* May who serve a (the origin's may_serve)? */
+bool alloc_may_serve(const alloc *a, const cred *who);
 
 /* The allocation with id (a REQ_ID), or NULL. */
 alloc *alloc_find(ipcfd *d, uint64_t id);

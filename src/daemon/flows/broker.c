@@ -95,13 +95,17 @@ static int bport_open(flow *f, int idx, void *arg) {
         b->flow_id = f->node.id;
         b->map_len = l->total;
         b->qos = f->qos;
-        ring_prod_init(&b->prod, flow_ctl_of(b->mem, 1), flow_data_of(b->mem, l, 1), l->ring_size, &b->qos);
-        ring_cons_init(&b->cons, flow_ctl_of(b->mem, 0), flow_data_of(b->mem, l, 0), l->ring_size, &b->qos);
-        b->ear_rx = f->mem.ear[FLOW_WAKE_RX1];
-        b->ear_tx = f->mem.ear[FLOW_WAKE_TX1];
-        f->mem.ear[FLOW_WAKE_RX1] = f->mem.ear[FLOW_WAKE_TX1] = -1;
-        b->peer_rx = f->mem.bell[FLOW_WAKE_RX0];
-        b->peer_tx = f->mem.bell[FLOW_WAKE_TX0];
+        b->side = idx;
+        /* side s writes ring s and reads ring 1 - s */
+        ring_prod_init(&b->prod, flow_ctl_of(b->mem, idx), flow_data_of(b->mem, l, idx), l->ring_size,
+                       &b->qos);
+        ring_cons_init(&b->cons, flow_ctl_of(b->mem, 1 - idx), flow_data_of(b->mem, l, 1 - idx),
+                       l->ring_size, &b->qos);
+        b->ear_rx = f->mem.ear[flow_wake_rx(idx)];
+        b->ear_tx = f->mem.ear[flow_wake_tx(idx)];
+        f->mem.ear[flow_wake_rx(idx)] = f->mem.ear[flow_wake_tx(idx)] = -1;
+        b->peer_rx = f->mem.bell[flow_wake_rx(1 - idx)];
+        b->peer_tx = f->mem.bell[flow_wake_tx(1 - idx)];
         n_bports++;
         if (loop_io_add(d->loop, &b->rx_io, b->ear_rx, EPOLLIN, bport_on_rx) < 0 ||
             loop_io_add(d->loop, &b->tx_io, b->ear_tx, EPOLLIN, bport_on_tx) < 0)
@@ -145,6 +149,27 @@ static const flow_end_ops daemon_end_ops = {
         .closed = bport_closed,
 };
 
+bport *bport_new(ipcfd *d, const cred *peer, const char *peer_prog, bport_fn fn, void *owner) {
+        bport *b = calloc(1, sizeof(*b));
+        if (!b)
+                return NULL;
+        b->d = d;
+        b->fn = fn;
+        b->owner = owner;
+        b->peer = *peer;
+        str_copy(b->peer_prog, peer_prog, sizeof(b->peer_prog));
+        b->rx_io.fd = b->tx_io.fd = -1;
+        b->ear_rx = b->ear_tx = -1;
+        loop_timer_init(&b->kick, bport_on_kick);
+        dlist_init(&b->link);
+        return b;
+}
+
+void bport_spec(bport *b, flow_end_spec *ret, const cred *who, const char *prog, pid_t watch_pid) {
+        *ret = (flow_end_spec){ .ops = &daemon_end_ops, .holder = b, .cred = who, .prog = prog, .arg = b,
+                                .watch_pid = watch_pid };
+}
+
 int bport_accept(alloc *a, uint32_t max_msg, bport_fn fn, void *owner, bport **ret) {
         ipcfd *d = a->d;
         ipcf_qos q;
@@ -152,20 +177,12 @@ int bport_accept(alloc *a, uint32_t max_msg, bport_fn fn, void *owner, bport **r
                 return -EINVAL;
         if (n_bports >= BROKER_FLOWS_MAX)
                 return -EDQUOT;
-        bport *b = calloc(1, sizeof(*b));
+        bport *b = bport_new(d, &a->cred, a->prog, fn, owner);
         if (!b)
                 return -ENOMEM;
-        b->d = d;
-        b->fn = fn;
-        b->owner = owner;
-        b->peer = a->cred;
-        str_copy(b->peer_prog, a->prog, sizeof(b->peer_prog));
-        b->rx_io.fd = b->tx_io.fd = -1;
-        b->ear_rx = b->ear_tx = -1;
-        loop_timer_init(&b->kick, bport_on_kick);
-        dlist_init(&b->link);
         cred me = { .pid = d->pid, .uid = d->uid, .gid = d->gid };
-        flow_end_spec e = { .ops = &daemon_end_ops, .holder = b, .cred = &me, .prog = "ipcfd", .arg = b };
+        flow_end_spec e;
+        bport_spec(b, &e, &me, "ipcfd", 0);
         int r = alloc_accept(a, &e, &q);
         if (r < 0) {
                 free(b); /* never live: a failed open or a freed flow closed it */
@@ -246,8 +263,9 @@ bool bport_peer_ended(bport *b) {
         if (!b->f)
                 return true;
         struct flow_hdr *h = flow_hdr_of(b->mem);
-        return atomic_load_explicit(&h->end[0].code, memory_order_acquire) != 0 ||
-               !b->f->side[0].open || b->hung_up;
+        int peer = 1 - b->side;
+        return atomic_load_explicit(&h->end[peer].code, memory_order_acquire) != 0 ||
+               !b->f->side[peer].open || b->hung_up;
 }
 
 void bport_kick(bport *b) {
@@ -263,9 +281,9 @@ void bport_end(bport *b, uint32_t code, const char *reason) {
                 return;
         flow *f = b->f;
         if (b->d->shutdown)
-                flow_side_close(f, 1);
+                flow_side_close(f, b->side);
         else
-                flow_side_end(f, 1, code, reason, false);
+                flow_side_end(f, b->side, code, reason, false);
 }
 
 bport *bport_free(bport *b) {

@@ -60,8 +60,9 @@ typedef struct bport {
         void *mem;                     /* the whole region */
         uint64_t map_len;
         ipcf_qos qos;
-        ring_prod prod;                /* ring 1: daemon -> client */
-        ring_cons cons;                /* ring 0: client -> daemon */
+        int side;                      /* ours: 1 for the broker, either for other owners */
+        ring_prod prod;                /* ring `side`: daemon -> client */
+        ring_cons cons;                /* ring 1 - side: client -> daemon */
         int ear_rx, ear_tx;            /* ours (taken from the flow; closed with our side) */
         int peer_rx, peer_tx;          /* the client's bells (borrowed from the flow) */
         loop_io rx_io, tx_io;
@@ -83,6 +84,17 @@ typedef struct bport {
  * -errno (-EINVAL, -EDQUOT: BROKER_FLOWS_MAX; a is untouched: the caller
  * fails it). */
 int bport_accept(struct alloc *a, uint32_t max_msg, bport_fn fn, void *owner, bport **ret);
+
+/* The daemon end for another owner (the relay of a flow with another host,
+ * daemon/hosts): a bport not yet on any flow, for the flow's own qos and
+ * either side. peer/peer_prog: the client at the other side. Then
+ * bport_spec() fills the end for alloc_accept() or an allocation origin (who,
+ * prog: the identity this side shows; watch_pid: flow_end_spec's). The
+ * bport is live once the flow opened it (b->f set), ended by bport_end() and
+ * freed by bport_free() like the broker's. NULL on -ENOMEM. */
+bport *bport_new(ipcfd *d, const cred *peer, const char *peer_prog, bport_fn fn, void *owner);
+struct flow_end_spec;
+void bport_spec(bport *b, struct flow_end_spec *ret, const cred *who, const char *prog, pid_t watch_pid);
 
 /* Incoming: the next message (length, *ret into shared memory), -EAGAIN if
  * none now, -EPROTO. */

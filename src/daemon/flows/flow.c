@@ -116,6 +116,7 @@ void flow_side_attach(flow *f, int idx, const flow_end_spec *e) {
         if (e->holder_list)
                 dlist_add_tail(e->holder_list, &s->holder_link);
         s->cred = *e->cred;
+        s->watch_pid = e->watch_pid;
         str_copy(s->prog, e->prog, sizeof(s->prog));
         s->user = user_ref(e->user);
         /* Checked by the caller before the flow was made; never refused here. */
@@ -127,7 +128,7 @@ void flow_message(flow *f, int idx, uint32_t seq, ctl_builder *b, int fds[FLOW_S
         const flow_side *peer = &f->side[1 - idx];
         struct ctl_qos_wire qw;
         struct ctl_peer_wire pw = { htole32((uint32_t)peer->cred.pid), htole32(peer->cred.uid),
-                                    htole32(peer->cred.gid), 0 };
+                                    htole32(peer->cred.gid), htole32((uint32_t)peer->watch_pid) };
         flow_mem_side_fds(&f->mem, idx, fds);
         ctl_qos_to_wire(&f->qos, &qw);
         ctl_begin(b, CTL_FLOW, seq);

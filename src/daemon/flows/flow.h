@@ -90,6 +90,9 @@ typedef struct flow_end_spec {
         const char *prog;
         struct user *user;             /* charged QUOTA_FLOWS while open; NULL: the daemon */
         void *arg;                     /* passed to ops->open and ops->deliver */
+        pid_t watch_pid;               /* whose death the other side watches, if not
+                                        * cred->pid (a process on another host: the
+                                        * daemon); 0: cred->pid */
 } flow_end_spec;
 
 typedef struct flow_side {
@@ -101,6 +104,7 @@ typedef struct flow_side {
         struct dlist holder_link;      /* in the holder's list, if it keeps one */
         cred cred;                     /* who holds it */
         char prog[IPCF_NAME_MAX + 1];
+        pid_t watch_pid;               /* flow_end_spec.watch_pid */
         struct user *user;             /* charged QUOTA_FLOWS while open */
 } flow_side;
 

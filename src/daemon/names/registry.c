@@ -126,15 +126,20 @@ static int reg_cmp_load(const void *a, const void *b) {
         return x->node.id < y->node.id ? -1 : x->node.id > y->node.id;
 }
 
-/* Fill out[0..max) with the regs of name that may take a request now, least
- * loaded first. Returns how many. */
-static size_t registry_candidates(const char *name, reg **out, size_t max) {
+/* Fill out[0..max) with the regs of a's name that may take a request now
+ * and may serve a's origin, least loaded first. Returns how many; *ret_any:
+ * whether any may serve it at all (full or not). */
+static size_t registry_candidates(const alloc *a, reg **out, size_t max, bool *ret_any) {
         size_t n = 0;
-        dlist_for_each(pos, &buckets[name_bucket(name)]) {
+        *ret_any = false;
+        dlist_for_each(pos, &buckets[name_bucket(a->name)]) {
                 reg *r = dlist_entry(pos, reg, name_link);
                 if (n == max)
                         break;
-                if (strcmp(r->name, name) != 0 || r->owner->dying || r->pending >= r->backlog)
+                if (strcmp(r->name, a->name) != 0 || r->owner->dying || !alloc_may_serve(a, &r->owner->cred))
+                        continue;
+                *ret_any = true;
+                if (r->pending >= r->backlog)
                         continue;
                 out[n++] = r;
         }
@@ -209,9 +214,10 @@ static int reg_accept(alloc *a, reg *g, client *c, request *rq) {
  * take it, RESOLVE_NEXT if none exist. */
 static int registry_try(alloc *a) {
         reg *cand[DISPATCH_MAX];
-        size_t n = registry_candidates(a->name, cand, DISPATCH_MAX);
+        bool any;
+        size_t n = registry_candidates(a, cand, DISPATCH_MAX, &any);
         if (n == 0)
-                return registry_has(a->d, a->name) ? -EBUSY : RESOLVE_NEXT;
+                return any ? -EBUSY : RESOLVE_NEXT;
 
         ctl_builder *b = malloc(sizeof(*b));
         if (!b)

@@ -199,6 +199,7 @@ typedef struct port_desc {
         ipcf_qos qos;                   /* as granted */
         uint64_t shm_size;              /* the region's size, as the maker says */
         ipcf_peer_info peer;
+        pid_t watch_pid;                /* whose death ends the peer (0: peer.pid) */
         int fds[FLOW_SIDE_FDS];         /* FLOW_FD order (common/flowmem.h) */
 } port_desc;
 

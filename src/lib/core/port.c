@@ -95,7 +95,9 @@ static int port_init(port *p, port_desc *d) {
         for (int i = 0; i < FLOW_SIDE_FDS; i++)
                 d->fds[i] = -1;
         p->peer = d->peer;
-        p->peer_pidfd = port_pidfd_open(p->peer.pid);
+        /* The peer's process, or (a peer on another host) the daemon that
+         * relays for it: its death ends the flow from that side. */
+        p->peer_pidfd = port_pidfd_open(d->watch_pid > 0 ? d->watch_pid : p->peer.pid);
         p->rx_unset = p->tx_unset = true;
         return 0;
 }
@@ -134,6 +136,7 @@ int port_open_from_flow(const ctl_msg *m, int fds[FLOW_SIDE_FDS]) {
         d.peer.pid = (pid_t)le32toh(pw.pid);
         d.peer.uid = (uid_t)le32toh(pw.uid);
         d.peer.gid = (gid_t)le32toh(pw.gid);
+        d.watch_pid = (pid_t)le32toh(pw.watch_pid);
         memcpy(d.fds, fds, sizeof(d.fds));
         int r = port_open(&d);
         if (r >= 0)
