@@ -101,7 +101,7 @@ $(call obj,$(TEST_SRCS)): CFLAGS_ALL += -DTEST_SRCDIR='"$(CURDIR)"' -DTEST_CC='"
 
 # What a test links: the harness and the library (tests of the daemon's own
 # internals, test-daemon-*, also link the daemon core; see below).
-TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_INT_A)
+TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_INT_A) $(LIBEFCP_A)
 
 # The product (what `make` builds and `make install` installs), the tests
 # with their tools, and the benchmarks. Other parts add to these lists.

@@ -95,7 +95,8 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 1 /* 1: remote procedure calls (XDR streams, clients, servers) */
+#define IPCF_VERSION_MINOR 2 /* 1: remote procedure calls (XDR streams, clients, servers);
+                              * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -311,7 +312,8 @@ IPCF_API int ipcf_accept(int reg, int timeout_ms, ipcf_request *ret_req);
  * -EDQUOT over a quota (flows per user, unbounded memory);
  * -ENOEXEC the activation command could not be run or exited before
  * registering; -ETIMEDOUT; -EINVAL for timeout 0 (an allocation always waits
- * for the target's decision); -EMFILE; -EHOSTDOWN.
+ * for the target's decision); -EMFILE; -EHOSTDOWN; -EHOSTUNREACH the host
+ * of "name@host" (or the host deciding) could not be reached (since 1.2).
  */
 IPCF_API int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms,
                         ipcf_reason *ret_reason);
@@ -526,6 +528,9 @@ typedef struct ipcf_flow_entry {
         uint32_t drops;                 /* datagrams dropped on it, both ways (queue full) */
 } ipcf_flow_entry;
 
+/* The longest name of a host (ipcfd.conf: [host NAME]). */
+#define IPCF_HOST_MAX 63
+
 typedef struct ipcf_listing {
         size_t n_names;
         ipcf_name_entry *names;
@@ -533,6 +538,9 @@ typedef struct ipcf_listing {
         ipcf_flow_entry *flows;
         pid_t daemon_pid;
         uint64_t daemon_uptime_ms;
+        /* Since 1.2: flow_hosts[i] is the host the other side of flows[i] is
+         * on, "" for a flow within this host. */
+        char (*flow_hosts)[IPCF_HOST_MAX + 1];
 } ipcf_listing;
 
 /*
@@ -545,12 +553,58 @@ typedef struct ipcf_listing {
 IPCF_API int ipcf_list(ipcf_listing **ret);
 
 /* ------------------------------------------------------------------------- */
+/* Other hosts (since 1.2)                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* A name on another host is reached like a local one: ipcf_alloc("printer",
+ * ...) finds it on the enrolled hosts in the order of the search rules when
+ * this host has none, and "printer@beta" names the one on host beta. The
+ * daemons carry the flow over an authenticated, encrypted association;
+ * ipcf_peer() tells where the peer is (its name ends in "@host"), and
+ * -EHOSTUNREACH says a host could not be reached (docs/DAEMON.md). */
+
+enum ipcf_host_state {
+        IPCF_HOST_DOWN = 0,       /* no association: never made, or lost */
+        IPCF_HOST_CONNECTING = 1, /* a handshake (or the daemons' greeting) is under way */
+        IPCF_HOST_UP = 2,         /* associated: its names can be reached */
+};
+
+/* One enrolled host and the association with it. */
+typedef struct ipcf_host_entry {
+        char name[IPCF_HOST_MAX + 1];
+        char addr[64];              /* "a.b.c.d:port", "[v6]:port", "" not known yet */
+        uint32_t state;             /* enum ipcf_host_state */
+        uint32_t flows;             /* flows with it now */
+        uint64_t rtt_ns, rttvar_ns; /* smoothed round trip and its variation */
+        uint64_t cwnd, inflight;    /* congestion window and bytes in flight */
+        uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out;
+        uint64_t lost, retransmitted; /* datagrams declared lost, PDUs sent again */
+        uint64_t ups, downs;        /* associations made with it, and lost */
+} ipcf_host_entry;
+
+typedef struct ipcf_host_listing {
+        char self[IPCF_HOST_MAX + 1]; /* this host's name, "" when no host is enrolled */
+        char key[48];                 /* this host's public key: 44 characters of base64 */
+        size_t n;
+        ipcf_host_entry *hosts;
+} ipcf_host_listing;
+
+/*
+ * ipcf_hosts — this host's name and public key (to enrol it on others; made
+ * on first use) and the hosts enrolled here with their associations.
+ * *ret is one allocated block: ipcf_free() it.
+ * Errors: -EINVAL ret NULL; -ENOMEM; -EPROTO; -EHOSTDOWN; -EACCES/-EPERM
+ * and other errors of the daemon's key file (its state directory).
+ */
+IPCF_API int ipcf_hosts(ipcf_host_listing **ret);
+
+/* ------------------------------------------------------------------------- */
 /* Misc                                                                       */
 /* ------------------------------------------------------------------------- */
 
 /*
  * ipcf_free — free what the library returned allocated (ipcf_list,
- * ipcf_model_list, ipcf_group_list). NULL is allowed. Never fails.
+ * ipcf_model_list, ipcf_group_list, ipcf_hosts). NULL is allowed. Never fails.
  */
 IPCF_API void ipcf_free(void *p);
 

@@ -112,7 +112,9 @@ enum ctl_type {
         CTL_MCAST_CREATE = 27,  /* NAME, MCAST_OPTS -> OK */
         CTL_MCAST_DESTROY = 28, /* NAME -> OK */
         CTL_MODEL_LIST = 29,    /* [LIST_SKIP] -> OK: MODEL_ENTRY..., LIST_MORE */
-        CTL_TYPE_MAX_ = 30,
+        /* Other hosts (docs/DAEMON.md "Hosts"; src/daemon/hosts/). */
+        CTL_HOSTS = 30,         /* -> OK: HOST_SELF, HOST_KEY, HOST_ENTRY... */
+        CTL_TYPE_MAX_ = 31,
 };
 
 enum ctl_attr_type {
@@ -155,7 +157,12 @@ enum ctl_attr_type {
         CTL_A_MCAST_OPTS = 37, /* struct ctl_mcast_opts_wire */
         CTL_A_MODEL_ENTRY = 38,/* struct ctl_model_entry_wire */
         CTL_A_ROLE = 39,       /* u32: enum ctl_role of an ALLOC (absent: CTL_ROLE_FLOW) */
-        CTL_A_TYPE_MAX_ = 40,
+        CTL_A_HOST_SELF = 40,  /* string: this host's name among hosts ("" when local only) */
+        CTL_A_HOST_KEY = 41,   /* string: this host's public key, base64 */
+        CTL_A_HOST_ENTRY = 42, /* struct ctl_host_entry_wire */
+        CTL_A_FLOW_HOST = 43,  /* struct ctl_flow_host_wire: after the FLOW_ENTRY of a flow
+                                * whose other side is on another host */
+        CTL_A_TYPE_MAX_ = 44,
 };
 
 /* What a flow is for: the ROLE attribute of an ALLOC. Only the library's
@@ -213,6 +220,24 @@ struct __attribute__((packed)) ctl_flow_entry_wire {
         uint64_t msgs_ab, bytes_ab, queued_ab;
         uint64_t msgs_ba, bytes_ba, queued_ba;
         uint32_t state, drops; /* drops: datagrams dropped, both ways */
+};
+
+/* One enrolled host and its association (CTL_HOSTS). */
+#define CTL_HOST_NAME_MAX 63
+struct __attribute__((packed)) ctl_host_entry_wire {
+        char name[CTL_HOST_NAME_MAX + 1];
+        char addr[64];           /* "a.b.c.d:port", "[v6]:port", "" unknown */
+        uint32_t state;          /* enum ipcf_host_state */
+        uint32_t flows;          /* flows relayed with it */
+        uint64_t rtt_ns, rttvar_ns, cwnd, inflight;
+        uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out;
+        uint64_t lost, retransmitted, ups, downs;
+};
+
+/* The host of a listed flow's other side (LIST). */
+struct __attribute__((packed)) ctl_flow_host_wire {
+        uint64_t flow_id;
+        char host[CTL_HOST_NAME_MAX + 1];
 };
 
 /* Shared-memory groups (docs/GROUPS.md). */

@@ -57,6 +57,10 @@ const ctl_attr_info ctl_attr_table[CTL_A_TYPE_MAX_] = {
         [CTL_A_MCAST_OPTS] = FIXED(MCAST_OPTS, struct ctl_mcast_opts_wire),
         [CTL_A_MODEL_ENTRY] = FIXED(MODEL_ENTRY, struct ctl_model_entry_wire),
         [CTL_A_ROLE] = U32(ROLE),
+        [CTL_A_HOST_SELF] = STR(HOST_SELF),
+        [CTL_A_HOST_KEY] = STR(HOST_KEY),
+        [CTL_A_HOST_ENTRY] = FIXED(HOST_ENTRY, struct ctl_host_entry_wire),
+        [CTL_A_FLOW_HOST] = FIXED(FLOW_HOST, struct ctl_flow_host_wire),
 };
 
 #define REQ CTL_ARG_REQUIRED
@@ -91,7 +95,8 @@ static const ctl_req_spec rows[] = {
           { 0 } },
         { CTL_LIST, "LIST", 0, 0, CTL_OK,
           { { CTL_A_LIST_SKIP, 0 } },
-          { CTL_A_PID, CTL_A_UPTIME_MS, CTL_A_NAME_ENTRY, CTL_A_FLOW_ENTRY, CTL_A_LIST_MORE } },
+          { CTL_A_PID, CTL_A_UPTIME_MS, CTL_A_NAME_ENTRY, CTL_A_FLOW_ENTRY, CTL_A_FLOW_HOST,
+            CTL_A_LIST_MORE } },
         { CTL_GROUP_CREATE, "GROUP_CREATE", 0, 0, CTL_OK,
           { { CTL_A_NAME, NAMED }, { CTL_A_SHM_SIZE, REQ }, { CTL_A_GROUP_FLAGS, 0 },
             { CTL_A_ALLOW_NAME, REP }, { CTL_A_ALLOW_UID, REP }, { CTL_A_ALLOW_GID, REP } },
@@ -141,6 +146,9 @@ static const ctl_req_spec rows[] = {
         { CTL_MODEL_LIST, "MODEL_LIST", 0, 0, CTL_OK,
           { { CTL_A_LIST_SKIP, 0 } },
           { CTL_A_MODEL_ENTRY, CTL_A_LIST_MORE } },
+        { CTL_HOSTS, "HOSTS", 0, 0, CTL_OK,
+          { { 0, 0 } },
+          { CTL_A_HOST_SELF, CTL_A_HOST_KEY, CTL_A_HOST_ENTRY } },
 };
 
 const ctl_req_spec *ctl_req_spec_of(uint16_t type) {

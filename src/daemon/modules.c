@@ -16,6 +16,7 @@
 #include "daemon/core/module.h"
 #include "daemon/flows/flows.h"
 #include "daemon/groups/group.h"
+#include "daemon/hosts/hosts.h"
 #include "daemon/models/models.h"
 #include "daemon/names/activation.h"
 #include "daemon/names/registry.h"
@@ -31,6 +32,7 @@ static const daemon_module *const table[] = {
         &activation_module, /* resolver "activation" */
         &models_module,     /* mailboxes, multicast, notifications; resolver "models" */
         &groups_module,     /* shared-memory groups and named segments */
+        &hosts_module,      /* other hosts: HOSTS; resolvers "pinned", "hosts"; the relay end */
 };
 
 /* Modules linked in from outside the table (modules_add). */

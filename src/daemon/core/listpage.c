@@ -15,17 +15,25 @@ static bool list_page_fits(const ctl_builder *b, size_t len) {
 }
 
 bool list_page_put(list_page *p, uint16_t attr, const void *e, size_t len) {
+        return list_page_put2(p, attr, e, len, 0, NULL, 0);
+}
+
+bool list_page_put2(list_page *p, uint16_t attr, const void *e, size_t len, uint16_t attr2, const void *e2,
+                    size_t len2) {
         if (p->more)
                 return false;
         if (p->skip) {
                 p->skip--;
                 return true;
         }
-        if (!list_page_fits(p->b, len)) {
+        size_t extra = attr2 ? ((4 + len2 + 3) & ~(size_t)3) : 0;
+        if (!list_page_fits(p->b, len + extra)) {
                 p->more = true;
                 return false;
         }
         ctl_put(p->b, attr, e, len);
+        if (attr2)
+                ctl_put(p->b, attr2, e2, len2);
         return true;
 }
 

@@ -23,5 +23,9 @@ void list_page_init(list_page *p, ctl_builder *b, uint32_t skip);
 /* Put one entry (attribute attr of len bytes) unless skipped or full.
  * Returns false once the page is full (the caller may stop). */
 bool list_page_put(list_page *p, uint16_t attr, const void *e, size_t len);
+/* The same for an entry that carries a second attribute with it (attr2 0:
+ * none): both are put, or neither (one entry for the paging). */
+bool list_page_put2(list_page *p, uint16_t attr, const void *e, size_t len, uint16_t attr2, const void *e2,
+                    size_t len2);
 /* Close the page: LIST_MORE. */
 void list_page_end(list_page *p);

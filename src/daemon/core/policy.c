@@ -13,12 +13,13 @@
 #include "daemon/core/log.h"
 
 /* Turn every user:/group: principal into uid:/gid: (or NONE when unknown),
- * for both lists of every rule. */
+ * for the local lists of every rule (remote_allocate names the principals
+ * of other hosts: never looked up here). */
 void policy_resolve(conf *c) {
         for (size_t i = 0; i < c->n_rules; i++) {
                 conf_rule *r = &c->rules[i];
-                conf_acl *acls[2] = { &r->allocate, &r->reg };
-                for (int k = 0; k < 2; k++) {
+                conf_acl *acls[3] = { &r->allocate, &r->reg, &r->remote_reg };
+                for (int k = 0; k < 3; k++) {
                         for (size_t j = 0; j < acls[k]->n; j++) {
                                 conf_who *w = &acls[k]->who[j];
                                 if (w->kind == CONF_WHO_USER) {
@@ -68,21 +69,24 @@ int policy_check(const ipcfd *d, const char *name, enum policy_action act, const
         const conf_rule *r = conf_match(&d->conf, name);
         if (!r)
                 return -EACCES;
-        const conf_acl *a = act == POLICY_REGISTER ? &r->reg : &r->allocate;
+        return policy_acl_allows(act == POLICY_REGISTER ? &r->reg : &r->allocate, cr) ? 0 : -EACCES;
+}
+
+bool policy_acl_allows(const conf_acl *a, const cred *cr) {
         for (size_t i = 0; i < a->n; i++) {
                 const conf_who *w = &a->who[i];
                 switch (w->kind) {
-                case CONF_WHO_ANY: return 0;
+                case CONF_WHO_ANY: return true;
                 case CONF_WHO_UID:
                         if (cr->uid == w->id)
-                                return 0;
+                                return true;
                         break;
                 case CONF_WHO_GID:
                         if (cred_in_group(cr, w->id))
-                                return 0;
+                                return true;
                         break;
                 default: break; /* unresolved names never match */
                 }
         }
-        return -EACCES;
+        return false;
 }

@@ -25,3 +25,6 @@ void policy_resolve(conf *c);
 
 /* 0 if cr may do act on name, else -EACCES. */
 int policy_check(const ipcfd *d, const char *name, enum policy_action act, const cred *cr);
+
+/* Does the (resolved) principal list a name cr? */
+bool policy_acl_allows(const conf_acl *a, const cred *cr);

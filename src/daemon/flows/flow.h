@@ -126,6 +126,9 @@ typedef struct flow {
          * its id: it may be gone by then). May be NULL. */
         void (*on_free)(ipcfd *d, uint64_t cookie);
         uint64_t on_free_cookie;
+        /* The host the other side is on (set by the relay end that holds a
+         * side: daemon/hosts); NULL: both sides are on this host. */
+        const char *host;
 } flow;
 
 /* Make a flow for a normalised qos and layout (flow_mem_make()) and map its

@@ -62,7 +62,15 @@ static int list_on_list(request *rq) {
                         continue;
                 struct ctl_flow_entry_wire e;
                 flow_entry(f, &e);
-                list_page_put(&page, CTL_A_FLOW_ENTRY, &e, sizeof(e));
+                /* the host of its other side goes right after it, as part of
+                 * the same entry */
+                struct ctl_flow_host_wire h;
+                memset(&h, 0, sizeof(h));
+                h.flow_id = htole64(f->node.id);
+                if (f->host)
+                        str_copy(h.host, f->host, sizeof(h.host));
+                list_page_put2(&page, CTL_A_FLOW_ENTRY, &e, sizeof(e), f->host ? CTL_A_FLOW_HOST : 0, &h,
+                               sizeof(h));
         }
         list_page_end(&page);
         return 0;

@@ -53,9 +53,11 @@ struct list_page;
 
 /* The built-in order. */
 enum {
+        RESOLVE_RANK_PINNED = 50,      /* hosts/remote.c: name@host, one host asked */
         RESOLVE_RANK_REGISTRY = 100,   /* names/registry.c: registrations */
         RESOLVE_RANK_MODELS = 200,     /* models/models.c: mailboxes, multicast groups */
         RESOLVE_RANK_ACTIVATION = 900, /* names/activation.c: start the program, ask again */
+        RESOLVE_RANK_HOSTS = 950,      /* hosts/remote.c: the enrolled hosts, in the search rules */
 };
 
 typedef struct resolver {

@@ -242,8 +242,9 @@ static void peer_down(hpeer *p, uint32_t reason, bool reconnect) {
         if (told)
                 k->ops->down(k->ctx, p, reason);
         /* reach it again (a host that only calls us calls again itself) */
+        p->since = now_ns();
         if (reconnect && efcp_peer_addr(p->ep)->len) {
-                efcp_peer_connect(p->ep, now_ns());
+                efcp_peer_connect(p->ep, p->since);
                 p->state = HPEER_CONNECTING;
         }
 }
@@ -253,6 +254,7 @@ static void peer_up(hpeer *p, efcp_assoc *a) {
                 peer_down(p, EFCP_REASON_PEER_RESTARTED, false);
         p->a = a;
         p->state = HPEER_UP;
+        p->since = now_ns();
         p->ups++;
         p->hello_in = false;
         efcp_flow_policy pol = { .flags = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .isn_random = true };
@@ -484,6 +486,7 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
                 goto fail;
         uint64_t now = now_ns();
         for (unsigned i = 0; i < k->n; i++) {
+                k->peers[i].since = now;
                 if (efcp_peer_addr(k->peers[i].ep)->len) {
                         efcp_peer_connect(k->peers[i].ep, now);
                         k->peers[i].state = HPEER_CONNECTING;

@@ -87,6 +87,7 @@ struct hpeer {
         efcp_assoc *a;            /* the live association, NULL when down */
         efcp_flow *ctl;
         enum hpeer_state state;
+        uint64_t since;           /* when it entered its state (CLOCK_MONOTONIC ns) */
         bool hello_in;            /* the peer's HELLO arrived on this association */
         uint32_t next_port;       /* local port-ids for data flows */
         uint32_t flows;           /* data flows the owner holds on it */

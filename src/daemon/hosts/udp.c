@@ -3,8 +3,10 @@
  */
 #include "daemon/hosts/udp.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -94,6 +96,27 @@ int udp_local(const udp_sock *u, efcp_addr *ret) {
         memcpy(ret->bytes, &ss, MIN((size_t)l, sizeof(ret->bytes)));
         ret->len = l;
         return 0;
+}
+
+void udp_addr_text(const efcp_addr *addr, char *out, size_t size) {
+        char ip[INET6_ADDRSTRLEN];
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, addr->bytes, MIN((size_t)addr->len, sizeof(ss)));
+        out[0] = 0;
+        if (addr->len >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET) {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+                inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+                snprintf(out, size, "%s:%u", ip, ntohs(s4->sin_port));
+        } else if (addr->len >= sizeof(struct sockaddr_in6) && ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+                if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+                        inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+                else
+                        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+                snprintf(out, size, IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) ? "%s:%u" : "[%s]:%u", ip,
+                         ntohs(s6->sin6_port));
+        }
 }
 
 uint8_t *udp_tx_slot(udp_sock *u) { return u->n_tx < UDP_BATCH ? u->tbuf[u->n_tx] : NULL; }

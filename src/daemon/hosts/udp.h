@@ -65,6 +65,9 @@ int udp_local(const udp_sock *u, efcp_addr *ret);
  * address on an IPv6 socket becomes v4-mapped). */
 void udp_addr_from_conf(const udp_sock *u, const conf_addr *c, efcp_addr *ret);
 
+/* addr as text ("a.b.c.d:port", "[v6]:port", "" when empty) into out. */
+void udp_addr_text(const efcp_addr *addr, char *out, size_t size);
+
 /* A free buffer of UDP_DGRAM_MAX bytes, or NULL when the batch is full (flush). */
 uint8_t *udp_tx_slot(udp_sock *u);
 /* The slot just filled: len bytes to dst. */

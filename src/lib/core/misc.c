@@ -63,6 +63,7 @@ const char *ipcf_strerror(int err) {
         case ENOTRECOVERABLE: return "group lock unusable: its holder died and it was not repaired";
         case IPCF_EUNKNOWN: return "outcome unknown: the call may or may not have run";
         case EEXIST: return "name exists";
+        case EHOSTUNREACH: return "host unreachable";
         default: return strerror(err < 0 ? -err : err);
         }
 }
@@ -93,7 +94,8 @@ static void flow_from_wire(const struct ctl_flow_entry_wire *w, ipcf_flow_entry 
         e->drops = le32toh(w->drops);
 }
 
-/* Append the entries of one LIST reply to l (arrays grown as needed). */
+/* Append the entries of one LIST reply to l (arrays grown as needed; the
+ * flows' hosts in l->flow_hosts, as long as l->flows). */
 static int list_absorb(ipcf_listing *l, const ctl_msg *m, size_t *cap_n, size_t *cap_f,
                        uint32_t *ret_entries) {
         size_t cur = 0;
@@ -121,36 +123,54 @@ static int list_absorb(ipcf_listing *l, const ctl_msg *m, size_t *cap_n, size_t 
                                 if (!a)
                                         return -ENOMEM;
                                 l->flows = a;
+                                a = realloc(l->flow_hosts, n * sizeof(*l->flow_hosts));
+                                if (!a)
+                                        return -ENOMEM;
+                                l->flow_hosts = a;
                                 *cap_f = n;
                         }
                         struct ctl_flow_entry_wire w;
                         memcpy(&w, v, sizeof(w));
+                        l->flow_hosts[l->n_flows][0] = 0;
                         flow_from_wire(&w, &l->flows[l->n_flows++]);
                         (*ret_entries)++;
+                } else if (t == CTL_A_FLOW_HOST && len == sizeof(struct ctl_flow_host_wire) && l->n_flows) {
+                        /* follows the entry of its flow */
+                        struct ctl_flow_host_wire w;
+                        memcpy(&w, v, sizeof(w));
+                        if (le64toh(w.flow_id) == l->flows[l->n_flows - 1].id) {
+                                memcpy(l->flow_hosts[l->n_flows - 1], w.host, IPCF_HOST_MAX);
+                                l->flow_hosts[l->n_flows - 1][IPCF_HOST_MAX] = 0;
+                        }
                 }
         }
         return 0;
 }
 
-/* One block: the listing, then its names, then its flows (ipcf_free frees
- * it all). Frees the growing arrays of l either way. */
+/* One block: the listing, then its names, its flows and their hosts
+ * (ipcf_free frees it all). Frees the growing arrays of l either way. */
 static ipcf_listing *list_pack(ipcf_listing *l) {
         size_t names = l->n_names * sizeof(*l->names);
         size_t off = sizeof(*l) + names;
         off = (off + _Alignof(ipcf_flow_entry) - 1) / _Alignof(ipcf_flow_entry) *
               _Alignof(ipcf_flow_entry);
-        ipcf_listing *b = malloc(off + l->n_flows * sizeof(*l->flows));
+        size_t flows = l->n_flows * sizeof(*l->flows), hosts = l->n_flows * sizeof(*l->flow_hosts);
+        ipcf_listing *b = malloc(off + flows + hosts);
         if (b) {
                 *b = *l;
                 b->names = (ipcf_name_entry *)(b + 1);
                 b->flows = (ipcf_flow_entry *)((char *)b + off);
+                b->flow_hosts = (char (*)[IPCF_HOST_MAX + 1])((char *)b + off + flows);
                 if (names)
                         memcpy(b->names, l->names, names);
-                if (l->n_flows)
-                        memcpy(b->flows, l->flows, l->n_flows * sizeof(*l->flows));
+                if (l->n_flows) {
+                        memcpy(b->flows, l->flows, flows);
+                        memcpy(b->flow_hosts, l->flow_hosts, hosts);
+                }
         }
         free(l->names);
         free(l->flows);
+        free(l->flow_hosts);
         return b;
 }
 
@@ -187,6 +207,7 @@ int ipcf_list(ipcf_listing **ret) {
         if (r < 0) {
                 free(l.names);
                 free(l.flows);
+                free(l.flow_hosts);
                 return r;
         }
         ipcf_listing *b = list_pack(&l);

@@ -1,0 +1,293 @@
+/*
+ * hosts.c — the hosts module (hosts.h): its start and end, this host's state
+ * directory and key, the link's callbacks dispatched to the parts, and the
+ * HOSTS request (`ipcf hosts`, `ipcf host key`).
+ *
+ * LOCAL ONLY, the embedded default: a config without [host] sections opens
+ * no socket and makes no association; the module then serves only HOSTS
+ * (this host's key, made on first use, so that it can be enrolled
+ * elsewhere before any host is enrolled here).
+ *
+ * STATE DIRECTORY (this host's key, host.key): [daemon] state_dir, else
+ * $IPCF_STATE_DIR, else $XDG_STATE_HOME/ipcf, else $HOME/.local/state/ipcf,
+ * else /var/lib/ipcf for root, else the runtime directory. Made 0700 if
+ * missing (its parents as needed).
+ */
+#include "daemon/hosts/hosts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "common/util.h"
+#include "daemon/core/client.h"
+#include "daemon/core/dispatch.h"
+#include "daemon/core/log.h"
+#include "daemon/core/module.h"
+#include "daemon/core/quota.h"
+#include "daemon/hosts/relay.h"
+#include "daemon/hosts/udp.h"
+#include "efcp/keyfile.h"
+
+hosts the_hosts;
+
+static bool key_loaded;
+static uint8_t key_pub[32];
+
+hostrec *hosts_rec(hpeer *p) { return p->owner; }
+
+hostrec *hosts_by_name(const char *name) {
+        for (unsigned i = 0; i < the_hosts.n; i++)
+                if (strcmp(the_hosts.recs[i].p->name, name) == 0)
+                        return &the_hosts.recs[i];
+        return NULL;
+}
+
+/* ---- state directory and key ------------------------------------------------ */
+
+/* mkdir -p with mode 0700 for what is made. */
+static int mkdirs(const char *path) {
+        char tmp[PATH_MAX];
+        if (str_copy(tmp, path, sizeof(tmp)) >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        for (char *p = tmp + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int state_dir_pick(const ipcfd *d, char *out, size_t size) {
+        const char *env = getenv("IPCF_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+        int n;
+        if (d->conf.state_dir)
+                n = snprintf(out, size, "%s", d->conf.state_dir);
+        else if (env && *env)
+                n = snprintf(out, size, "%s", env);
+        else if (xdg && *xdg == '/')
+                n = snprintf(out, size, "%s/ipcf", xdg);
+        else if (home && *home == '/' && geteuid() != 0)
+                n = snprintf(out, size, "%s/.local/state/ipcf", home);
+        else if (geteuid() == 0)
+                n = snprintf(out, size, "/var/lib/ipcf");
+        else
+                n = snprintf(out, size, "%s", d->runtime_dir);
+        return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* This host's key pair: loaded (or made) once. */
+static int hosts_key(uint8_t ret_priv[32]) {
+        uint8_t priv[32];
+        int r = the_hosts.state_dir[0] ? 0 : state_dir_pick(the_hosts.d, the_hosts.state_dir, sizeof(the_hosts.state_dir));
+        if (r == 0)
+                r = mkdirs(the_hosts.state_dir);
+        if (r == 0) {
+                int created = 0;
+                r = efcp_keyfile_load(the_hosts.state_dir, priv, key_pub, &created);
+                if (r == 0 && created)
+                        log_error("hosts: made this host's key in %s/%s", the_hosts.state_dir, EFCP_KEYFILE_NAME);
+        }
+        if (r < 0) {
+                log_error("hosts: key in %s: %s", the_hosts.state_dir, strerror(-r));
+                return r;
+        }
+        key_loaded = true;
+        if (ret_priv)
+                memcpy(ret_priv, priv, 32);
+        sodium_memzero(priv, sizeof(priv));
+        return 0;
+}
+
+/* This host's name: the config's, else the first label of gethostname(). */
+static void self_name(const conf *c, char *out, size_t size) {
+        if (c->hosts_sec.self[0]) {
+                str_copy(out, c->hosts_sec.self, size);
+                return;
+        }
+        char hn[256] = "";
+        gethostname(hn, sizeof(hn) - 1);
+        size_t k = 0;
+        for (size_t i = 0; hn[i] && hn[i] != '.' && k + 1 < size && k < CONF_HOST_NAME_MAX; i++) {
+                char ch = hn[i];
+                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                          (k > 0 && (ch == '-' || ch == '_'));
+                if (ok)
+                        out[k++] = ch;
+        }
+        out[k] = 0;
+        if (k == 0)
+                str_copy(out, "localhost", size);
+}
+
+/* ---- the link's callbacks ------------------------------------------------------- */
+
+static void on_up(void *ctx, hpeer *p) { remote_host_up(hosts_rec(p)); }
+
+static void on_down(void *ctx, hpeer *p, uint32_t reason) {
+        hostrec *h = hosts_rec(p);
+        remote_host_down(h, reason);
+        serve_host_down(h);
+        relays_host_down(h, reason);
+}
+
+static void on_control(void *ctx, hpeer *p, const hw_msg *m) {
+        hostrec *h = hosts_rec(p);
+        switch (m->type) {
+        case HW_ALLOC:
+        case HW_CANCEL: serve_on_control(h, m); break;
+        case HW_ACCEPT:
+        case HW_REFUSE: remote_on_control(h, m); break;
+        case HW_DEALLOC: {
+                relay *r = relay_by_rport(h, m->port);
+                if (r)
+                        relay_on_dealloc(r, m->code, m->reason);
+                break;
+        }
+        default: break;
+        }
+}
+
+static void on_flow_alloc(void *ctx, hpeer *p, efcp_flow *f) { remote_on_flow_alloc(hosts_rec(p), f); }
+
+static void on_flow_ready(void *ctx, hpeer *p, efcp_flow *f) {
+        void *mine = efcp_flow_user(f);
+        if (mine && !remote_is_early(mine))
+                relay_on_engine(mine);
+}
+
+static const hlink_ops link_ops = { on_up, on_down, on_control, on_flow_alloc, on_flow_ready };
+
+/* ---- HOSTS ------------------------------------------------------------------------ */
+
+static void host_entry(const hostrec *h, struct ctl_host_entry_wire *e) {
+        hpeer_info pi;
+        hlink_peer_info(h->p, &pi);
+        memset(e, 0, sizeof(*e));
+        str_copy(e->name, pi.name, sizeof(e->name));
+        udp_addr_text(&pi.addr, e->addr, sizeof(e->addr));
+        e->state = htole32(pi.state == HPEER_UP ? (h->p->hello_in ? 2 : 1) : pi.state == HPEER_CONNECTING ? 1 : 0);
+        e->flows = htole32(h->n_relays);
+        e->rtt_ns = htole64(pi.path.srtt_ns);
+        e->rttvar_ns = htole64(pi.path.rttvar_ns);
+        e->cwnd = htole64(pi.path.cwnd);
+        e->inflight = htole64(pi.path.bytes_in_flight);
+        e->dgrams_in = htole64(pi.st.dgrams_in);
+        e->dgrams_out = htole64(pi.st.dgrams_out);
+        e->bytes_in = htole64(pi.st.bytes_in);
+        e->bytes_out = htole64(pi.st.bytes_out);
+        e->lost = htole64(pi.st.pkts_lost);
+        e->retransmitted = htole64(pi.st.pdus_retx);
+        e->ups = htole64(pi.ups);
+        e->downs = htole64(pi.downs);
+}
+
+static int hosts_on_hosts(request *rq) {
+        if (!key_loaded) {
+                int r = hosts_key(NULL);
+                if (r < 0)
+                        return r;
+        }
+        char text[EFCP_KEY_TEXT_LEN + 1];
+        efcp_key_format(key_pub, text, sizeof(text));
+        ctl_put_str(rq->reply, CTL_A_HOST_SELF, the_hosts.k ? the_hosts.self : "");
+        ctl_put_str(rq->reply, CTL_A_HOST_KEY, text);
+        for (unsigned i = 0; i < the_hosts.n; i++) {
+                struct ctl_host_entry_wire e;
+                host_entry(&the_hosts.recs[i], &e);
+                ctl_put(rq->reply, CTL_A_HOST_ENTRY, &e, sizeof(e));
+        }
+        return 0;
+}
+
+/* ---- the module ----------------------------------------------------------------- */
+
+static int hosts_init(ipcfd *d) {
+        static const method methods[] = { { CTL_HOSTS, hosts_on_hosts } };
+        memset(&the_hosts, 0, sizeof(the_hosts));
+        the_hosts.d = d;
+        int r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        if (r < 0 || d->conf.n_hosts == 0)
+                return r; /* local only */
+        self_name(&d->conf, the_hosts.self, sizeof(the_hosts.self));
+        uint8_t priv[32];
+        r = hosts_key(priv);
+        if (r < 0)
+                return r;
+        the_hosts.recs = calloc(d->conf.n_hosts, sizeof(*the_hosts.recs));
+        the_hosts.user = user_ref_uid(d, d->uid);
+        if (!the_hosts.recs || !the_hosts.user) {
+                sodium_memzero(priv, sizeof(priv));
+                return -ENOMEM;
+        }
+        hlink_cfg cfg = { .c = &d->conf, .self = the_hosts.self, .listen = d->conf.hosts_sec.listen };
+        if (!cfg.listen.family)
+                cfg.listen = (conf_addr){ .family = 4, .port = CONF_HOSTS_PORT_DEFAULT };
+        memcpy(cfg.private_key, priv, 32);
+        sodium_memzero(priv, sizeof(priv));
+        unsigned line = 0;
+        r = hlink_new(d->loop, &cfg, &link_ops, NULL, &the_hosts.k, &line);
+        sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
+        if (r == -EINVAL && line) {
+                fprintf(stderr, "ipcfd: config line %u: a host's key is not a usable public key "
+                                "(or is this host's own, or another host's)\n", line);
+                return r;
+        }
+        if (r < 0) {
+                fprintf(stderr, "ipcfd: hosts: UDP socket: %s\n", strerror(-r));
+                return r;
+        }
+        the_hosts.n = hlink_peers(the_hosts.k);
+        for (unsigned i = 0; i < the_hosts.n; i++) {
+                hostrec *h = &the_hosts.recs[i];
+                h->p = hlink_peer(the_hosts.k, i);
+                h->p->owner = h;
+                dlist_init(&h->asking);
+                dlist_init(&h->serving);
+                dlist_init(&h->relays);
+        }
+        log_debug("hosts: %s, %u hosts enrolled, state in %s", the_hosts.self, the_hosts.n, the_hosts.state_dir);
+        return remote_init(d);
+}
+
+static void hosts_shutdown(ipcfd *d) {
+        serve_shutdown();
+        for (unsigned i = 0; i < the_hosts.n; i++) {
+                hostrec *h = &the_hosts.recs[i];
+                relays_shutdown(h);
+                idmap_deinit(&h->serving_ids);
+                idmap_deinit(&h->relays_by_rport);
+        }
+        remote_shutdown();
+        the_hosts.k = hlink_free(the_hosts.k);
+        free(the_hosts.recs);
+        the_hosts.recs = NULL;
+        the_hosts.n = 0;
+        the_hosts.user = user_unref(the_hosts.user);
+        key_loaded = false;
+}
+
+static void hosts_dump(ipcfd *d, char *buf, size_t size) {
+        unsigned up = 0, relays = 0;
+        for (unsigned i = 0; i < the_hosts.n; i++) {
+                up += the_hosts.recs[i].p->state == HPEER_UP;
+                relays += the_hosts.recs[i].n_relays;
+        }
+        snprintf(buf, size, "%u/%u hosts up, %u relayed flows", up, the_hosts.n, relays);
+}
+
+const daemon_module hosts_module = {
+        .name = "hosts",
+        .init = hosts_init,
+        .shutdown = hosts_shutdown,
+        .dump = hosts_dump,
+};

@@ -1,0 +1,424 @@
+/*
+ * relay.c — the relay end (relay.h): a daemon end (flows/broker.h) on one
+ * side of a flow, pumped into and out of an EFCP flow.
+ *
+ * ONE PUMP (relay_pump), run on every wake-up of the ring (the bport's
+ * callback) and of the engine flow (the link's ready list):
+ *   out: records from the ring into the engine while it takes them;
+ *   in:  messages from the engine into the ring while it has room;
+ *   then the ends: the local side ended and everything it wrote went out
+ *   (forward the end), or the remote side ended and everything it sent is
+ *   in the ring (write the end record).
+ * Each direction does at most RELAY_BUDGET messages per pump; a pump that
+ * stops with work left kicks itself (after the loop's other work), so one
+ * busy flow holds up nobody.
+ */
+#include "daemon/hosts/relay.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "common/util.h"
+#include "daemon/core/log.h"
+#include "daemon/flows/broker.h"
+
+#define RELAY_BUDGET 256
+
+struct relay {
+        hostrec *h;                    /* NULL once its host went down */
+        bport *b;                      /* our side of the shared-memory flow */
+        efcp_flow *ef;                 /* NULL once closed here or gone with the host */
+        uint32_t lport, rport;
+        struct idmap_node rnode;       /* id: rport, in h->relays_by_rport */
+        struct dlist link;             /* h->relays */
+        bool reliable;
+        bool started;
+        /* out: the record being sent, and how much of it went */
+        size_t out_off;
+        /* in: a record reserved in the ring, being filled piece by piece */
+        bool in_open;
+        uint8_t *in_rec;
+        uint32_t in_total, in_off;
+        /* the other host's DEALLOC */
+        bool remote_said;
+        uint32_t r_code;
+        char r_reason[IPCF_REASON_MAX + 1];
+        loop_timer wait;               /* for r_reason after the engine's end */
+        bool waiting;                  /* wait armed once (its end decides) */
+        bool done;                     /* ended: only freeing is left */
+        bool in_pump;
+};
+
+static void relay_pump(relay *r);
+static void relay_free(relay *r);
+
+static void relay_on_ring(bport *b) { relay_pump(b->owner); }
+
+static void relay_on_wait(loop_timer *t) {
+        relay *r = container_of(t, relay, wait);
+        relay_pump(r);
+}
+
+relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool reliable) {
+        relay *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        r->b = bport_new(the_hosts.d, peer, peer_prog, relay_on_ring, r);
+        if (!r->b) {
+                free(r);
+                return NULL;
+        }
+        r->h = h;
+        r->reliable = reliable;
+        dlist_init(&r->link);
+        loop_timer_init(&r->wait, relay_on_wait);
+        return r;
+}
+
+void relay_spec(relay *r, flow_end_spec *ret, const cred *who, const char *prog) {
+        bport_spec(r->b, ret, who, prog, the_hosts.d->pid);
+}
+
+relay *relay_by_rport(hostrec *h, uint32_t rport) {
+        struct idmap_node *n = idmap_find(&h->relays_by_rport, rport);
+        return n ? container_of(n, relay, rnode) : NULL;
+}
+
+int relay_start(relay *r, flow *f, efcp_flow *ef, uint32_t lport, uint32_t rport) {
+        hostrec *h = r->h;
+        if (!ef) {
+                uint32_t pol = r->reliable ? EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED : 0;
+                int e = hlink_flow_open(h->p, lport, rport, pol, r, &ef);
+                if (e < 0)
+                        return e;
+        } else {
+                hlink_flow_adopt(h->p, ef, r);
+        }
+        r->ef = ef;
+        r->lport = lport;
+        r->rport = rport;
+        r->rnode.id = rport;
+        if (idmap_add(&h->relays_by_rport, &r->rnode) < 0) {
+                hlink_flow_close(h->p, ef, EFCP_REASON_NO_RESOURCES);
+                r->ef = NULL;
+                return -ENOMEM;
+        }
+        dlist_add_tail(&h->relays, &r->link);
+        h->n_relays++;
+        r->started = true;
+        f->host = h->p->name;
+        /* our consumer starts armed (the client may write before we look) */
+        bport_arm_rx(r->b);
+        relay_pump(r);
+        return 0;
+}
+
+void relay_discard(relay *r) {
+        bport_free(r->b);
+        free(r);
+}
+
+/* Leave the host's books (the flow no longer relays). */
+static void relay_unlink(relay *r) {
+        if (!r->started || !r->h)
+                return;
+        idmap_del(&r->h->relays_by_rport, &r->rnode);
+        dlist_del(&r->link);
+        r->h->n_relays--;
+}
+
+static void relay_free(relay *r) {
+        relay_unlink(r);
+        r->h = NULL;
+        loop_timer_cancel(the_hosts.d->loop, &r->wait);
+        r->b = bport_free(r->b);
+        loop_defer_free(the_hosts.d->loop, r);
+}
+
+/* End our side with (code, reason) for the local client, close the engine
+ * flow (efcp_reason), and go. */
+static void relay_finish(relay *r, uint32_t code, const char *reason, uint32_t efcp_reason) {
+        if (r->done)
+                return;
+        r->done = true;
+        if (r->ef && r->h)
+                hlink_flow_close(r->h->p, r->ef, efcp_reason);
+        r->ef = NULL;
+        bport_end(r->b, code, reason);
+        relay_free(r);
+}
+
+void relay_fail(relay *r, uint32_t code, const char *reason) {
+        if (!r->started) {
+                r->done = true;
+                bport_end(r->b, code, reason);
+                r->b = bport_free(r->b);
+                loop_timer_cancel(the_hosts.d->loop, &r->wait);
+                free(r);
+                return;
+        }
+        relay_finish(r, code, reason, EFCP_REASON_NORMAL);
+}
+
+/* The other daemon broke the relay's wire on this flow: end it alone. */
+static void relay_broken(relay *r, const char *what) {
+        log_debug("relay %u/%u: %s: ending the flow", r->lport, r->rport, what);
+        relay_finish(r, IPCF_END_PROTOCOL, "the other host broke the flow protocol", EFCP_REASON_PROTOCOL_ERROR);
+}
+
+/* ---- out: ring -> engine ----------------------------------------------------- */
+
+/* Returns true when the ring is drained (nothing more to send now). */
+static bool relay_out(relay *r) {
+        for (int n = 0; n < RELAY_BUDGET; n++) {
+                if (!r->ef)
+                        return true;
+                const void *rec;
+                ssize_t len = bport_peek(r->b, &rec);
+                if (len == -EAGAIN) {
+                        if (bport_arm_rx(r->b))
+                                continue; /* data came while arming */
+                        return true;
+                }
+                if (len < 0) {
+                        /* the local client broke its ring (-EPROTO): it ended
+                         * its own flow; nothing more comes from it */
+                        return true;
+                }
+                size_t off = r->out_off, chunk = MIN((size_t)len - off, (size_t)RELAY_CHUNK);
+                uint8_t hdr[RELAY_HDR_MAX];
+                size_t hlen = 1;
+                hdr[0] = (uint8_t)((off == 0 ? RELAY_FIRST : 0) | (off + chunk == (size_t)len ? RELAY_LAST : 0));
+                if (off == 0) {
+                        uint32_t total = (uint32_t)len;
+                        hdr[1] = (uint8_t)(total >> 24);
+                        hdr[2] = (uint8_t)(total >> 16);
+                        hdr[3] = (uint8_t)(total >> 8);
+                        hdr[4] = (uint8_t)total;
+                        hlen = 5;
+                }
+                struct iovec iov[2] = { { hdr, hlen }, { (uint8_t *)rec + off, chunk } };
+                int e = efcp_flow_sendv(r->ef, iov, 2);
+                if (e == -EAGAIN)
+                        return false; /* no credit: the ready list says when */
+                if (e < 0)
+                        return true;  /* the flow is over: the in side sees it */
+                if (off + chunk == (size_t)len) {
+                        bport_consume(r->b);
+                        r->out_off = 0;
+                } else {
+                        r->out_off = off + chunk;
+                }
+        }
+        bport_kick(r->b);
+        return false;
+}
+
+/* ---- in: engine -> ring -------------------------------------------------------- */
+
+/* Returns 1 when the engine has nothing more now, 0 when the ring is full
+ * (or the budget is spent), -EPIPE when the other side ended and every
+ * message is in the ring. */
+static int relay_in(relay *r) {
+        for (int n = 0; n < RELAY_BUDGET; n++) {
+                if (!r->ef)
+                        return -EPIPE;
+                uint8_t hdr[RELAY_HDR_MAX];
+                int k = efcp_flow_peek(r->ef, hdr, sizeof(hdr));
+                if (k == -EAGAIN)
+                        return 1;
+                if (k < 0)
+                        return -EPIPE;
+                int len = efcp_flow_next_len(r->ef);
+                if (k < 1 || len < k) {
+                        relay_broken(r, "an empty message");
+                        return -EPIPE;
+                }
+                bool first = hdr[0] & RELAY_FIRST, last = hdr[0] & RELAY_LAST;
+                if ((hdr[0] & ~(RELAY_FIRST | RELAY_LAST)) || first == r->in_open || (first && k < 5)) {
+                        relay_broken(r, "a bad piece header");
+                        return -EPIPE;
+                }
+                size_t hlen = first ? 5 : 1, piece = (size_t)len - hlen;
+                if (first) {
+                        uint32_t total = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
+                        if (total > r->b->qos.max_msg_size || piece > total || (last && piece != total) ||
+                            (!last && (!r->reliable || piece == total))) {
+                                relay_broken(r, "a record of a bad length");
+                                return -EPIPE;
+                        }
+                        void *dst;
+                        int e = bport_reserve(r->b, total, &dst);
+                        if (e == -EAGAIN) {
+                                if (bport_arm_tx(r->b, total))
+                                        continue; /* room came while arming */
+                                return 0; /* the reader consumes: our TX ear rings */
+                        }
+                        if (e < 0) {
+                                relay_broken(r, "a record the ring cannot take");
+                                return -EPIPE;
+                        }
+                        struct iovec iov[2] = { { hdr, hlen }, { dst, piece } };
+                        efcp_flow_recvv(r->ef, iov, 2);
+                        if (last) {
+                                bport_commit(r->b, total);
+                        } else {
+                                r->in_open = true;
+                                r->in_rec = dst;
+                                r->in_total = total;
+                                r->in_off = (uint32_t)piece;
+                        }
+                } else {
+                        if (piece > r->in_total - r->in_off || (last && r->in_off + piece != r->in_total)) {
+                                relay_broken(r, "a piece beyond its record");
+                                return -EPIPE;
+                        }
+                        struct iovec iov[2] = { { hdr, hlen }, { r->in_rec + r->in_off, piece } };
+                        efcp_flow_recvv(r->ef, iov, 2);
+                        r->in_off += (uint32_t)piece;
+                        if (last) {
+                                bport_commit(r->b, r->in_total);
+                                r->in_open = false;
+                        }
+                }
+        }
+        bport_kick(r->b);
+        return 0;
+}
+
+/* ---- ends ---------------------------------------------------------------------- */
+
+/* What an engine reason means to the application, when no DEALLOC said more. */
+static void relay_reason_of(uint32_t why, uint32_t *ret_code, const char **ret_text) {
+        *ret_code = IPCF_END_PEER_DIED;
+        switch (why) {
+        case EFCP_REASON_PEER_TIMEOUT: *ret_text = "host unreachable"; return;
+        case EFCP_REASON_PEER_RESTARTED: *ret_text = "peer host restarted"; return;
+        case EFCP_REASON_PEER_CLOSED: *ret_text = "host closed the association"; return;
+        case EFCP_REASON_DATA_LOST: *ret_code = IPCF_END_PROTOCOL; *ret_text = "data lost between hosts"; return;
+        case EFCP_REASON_PROTOCOL_ERROR: *ret_code = IPCF_END_PROTOCOL; *ret_text = "the other host broke the protocol"; return;
+        case EFCP_REASON_NO_RESOURCES: *ret_text = "the other host ran out of resources"; return;
+        default:
+                if (why >= EFCP_REASON_USER && why - EFCP_REASON_USER <= IPCF_END_PROTOCOL) {
+                        *ret_code = why - EFCP_REASON_USER;
+                        *ret_text = "";
+                        return;
+                }
+                *ret_text = "the other host ended the flow";
+        }
+}
+
+/* The local client ended: once everything it wrote went to the engine, tell
+ * the other host (its reason) and close the engine flow after its data. */
+static void relay_local_end(relay *r) {
+        const struct flow_hdr *fh = flow_hdr_of(r->b->mem);
+        const struct flow_end *e = &fh->end[1 - r->b->side];
+        uint32_t code = atomic_load_explicit(&e->code, memory_order_acquire);
+        char reason[IPCF_REASON_MAX + 1];
+        memcpy(reason, e->reason, sizeof(reason));
+        reason[IPCF_REASON_MAX] = 0;
+        for (size_t i = 0; reason[i]; i++)
+                if (reason[i] < ' ' || reason[i] > '~')
+                        reason[i] = '?'; /* the client wrote it: printable on the wire */
+        if (code == IPCF_END_NONE || code > IPCF_END_PROTOCOL) {
+                code = IPCF_END_PEER_DIED; /* its side closed without a record: it died */
+                str_copy(reason, "peer died", sizeof(reason));
+        } else if (code == IPCF_END_PEER_DIED && !reason[0]) {
+                str_copy(reason, "peer died", sizeof(reason));
+        }
+        if (r->h) {
+                hw_msg m = { .type = HW_DEALLOC, .port = r->lport, .code = code };
+                str_copy(m.reason, reason, sizeof(m.reason));
+                hlink_send(r->h->p, &m);
+        }
+        log_debug("relay %u/%u: local side ended (%u %s)", r->lport, r->rport, code, reason);
+        relay_finish(r, IPCF_END_DEALLOC, "", EFCP_REASON_USER + code);
+}
+
+/* The engine flow ended and every message is in the ring. */
+static void relay_remote_end(relay *r) {
+        uint32_t why = 0, code;
+        const char *text;
+        efcp_flow_deallocated(r->ef, &why);
+        if (r->remote_said) {
+                relay_finish(r, r->r_code, r->r_reason, EFCP_REASON_NORMAL);
+                return;
+        }
+        if (why >= EFCP_REASON_USER && !r->waiting && r->h) {
+                /* its reason is on its way on the control flow */
+                r->waiting = true;
+                loop_timer_arm(the_hosts.d->loop, &r->wait, now_ns() + RELAY_REASON_WAIT_NS);
+                return;
+        }
+        if (loop_timer_armed(&r->wait))
+                return; /* still waiting for the reason */
+        relay_reason_of(why, &code, &text);
+        relay_finish(r, code, text, EFCP_REASON_NORMAL);
+}
+
+static void relay_pump(relay *r) {
+        if (r->done || !r->started || r->in_pump)
+                return;
+        r->in_pump = true;
+        bool drained = relay_out(r);
+        int in = r->done ? 1 : relay_in(r);
+        r->in_pump = false;
+        if (r->done)
+                return;
+        if (r->h)
+                hlink_kick(r->h->p->k);
+        if (bport_peer_ended(r->b) && drained) {
+                relay_local_end(r);
+                return;
+        }
+        if (in == -EPIPE && !r->in_open)
+                relay_remote_end(r);
+        else if (in == -EPIPE)
+                relay_finish(r, IPCF_END_PROTOCOL, "the other host ended inside a record", EFCP_REASON_NORMAL);
+}
+
+void relay_on_engine(relay *r) { relay_pump(r); }
+
+void relay_on_dealloc(relay *r, uint32_t code, const char *reason) {
+        if (code == IPCF_END_NONE || code > IPCF_END_PROTOCOL || code == IPCF_END_LOCAL)
+                code = IPCF_END_DEALLOC;
+        r->remote_said = true;
+        r->r_code = code;
+        str_copy(r->r_reason, reason, sizeof(r->r_reason));
+        relay_pump(r);
+}
+
+static void relay_host_down(relay *r, uint32_t reason) {
+        /* what already came is the application's to read */
+        if (r->ef && !r->done)
+                relay_in(r);
+        if (r->done)
+                return;
+        relay_unlink(r);
+        r->h = NULL;
+        r->ef = NULL; /* the association is gone: so is the flow */
+        uint32_t code;
+        const char *text;
+        relay_reason_of(reason, &code, &text);
+        relay_finish(r, code, text, EFCP_REASON_NORMAL);
+}
+
+static void relay_shutdown(relay *r) {
+        relay_unlink(r);
+        r->h = NULL;
+        r->ef = NULL;
+        r->done = true;
+        relay_free(r); /* bport_free at shutdown only closes our side */
+}
+
+void relays_host_down(hostrec *h, uint32_t reason) {
+        dlist_for_each_safe(pos, tmp, &h->relays)
+                relay_host_down(dlist_entry(pos, relay, link), reason);
+}
+
+void relays_shutdown(hostrec *h) {
+        dlist_for_each_safe(pos, tmp, &h->relays)
+                relay_shutdown(dlist_entry(pos, relay, link));
+}

@@ -1,0 +1,87 @@
+/*
+ * relay.h — the relay end: the daemon's side of a flow whose other side is a
+ * process on another host (flows/flow.h ENDS).
+ *
+ * The application's side of a remote flow is the same shared-memory port as
+ * for a local flow. The daemon holds the other side as a daemon end
+ * (flows/broker.h: it maps the region and uses the rings and wake-up
+ * channels exactly as a library port does) and relays it into an EFCP flow
+ * inside the association with the other host:
+ *
+ *   app ──ring──► relay ──efcp_flow_sendv──► engine ══UDP══► engine ──► relay ──ring──► app
+ *
+ * WIRE (each EFCP message of a relayed flow): a flags byte (0x01 FIRST, 0x02
+ * LAST), then on a FIRST the record's whole length (u32, big-endian), then a
+ * piece of the record. A record longer than RELAY_CHUNK bytes (at most the
+ * qos's max_msg_size: 64 MiB) goes in several pieces and is reassembled
+ * straight into the receiving ring (reserved at its FIRST, committed at its
+ * LAST). On unreliable flows (datagram channels) a record is one message.
+ *
+ * BACK-PRESSURE, end to end: the relay takes a record from the ring only when
+ * the engine accepts it (the peer's credit), and takes a message from the
+ * engine only when the ring has room for it; the engine's credit follows
+ * what the relay took. A slow reader on B stops the writer on A; nothing is
+ * dropped on a reliable flow. The relay never blocks: a full ring or no
+ * credit is waited for (the ring's wake-up channel, the engine's ready list).
+ *
+ * ENDS: the local application's end (dealloc, death) goes to the other host
+ * after every record written before it, as DEALLOC (code, reason) on the
+ * control flow, and the EFCP flow closes gracefully; the other host's end
+ * arrives the same way and is written into this side's end record once
+ * every message before it is in the ring. A host that stops answering or
+ * restarts ends its flows with IPCF_END_PEER_DIED, "host unreachable" or
+ * "peer host restarted".
+ *
+ * TRUST: the other daemon is authenticated, not trusted: a message that
+ * breaks the wire above ends that flow (IPCF_END_PROTOCOL) and nothing else.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/core/ipcfd.h"
+#include "daemon/flows/flow.h"
+#include "daemon/hosts/hosts.h"
+
+#define RELAY_FIRST 0x01
+#define RELAY_LAST 0x02
+#define RELAY_HDR_MAX 5
+/* The largest piece of a record in one EFCP message (the engine's max_msg
+ * is 64 KiB). */
+#define RELAY_CHUNK (65536 - RELAY_HDR_MAX)
+/* How long a flow the other host ended waits for the reason (its DEALLOC on
+ * the control flow) after the engine's end, before it ends without one. */
+#define RELAY_REASON_WAIT_NS (2 * 1000000000ull)
+
+typedef struct relay relay;
+
+/* A relay for host h whose local peer is the client peer (prog); reliable:
+ * the EFCP flow's policy. NULL on -ENOMEM. */
+relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool reliable);
+/* The end of side for the flow being made (alloc_accept, or an origin's
+ * end): who/prog is the remote process this side stands for; the local
+ * peer watches this daemon's death in its place. */
+void relay_spec(relay *r, flow_end_spec *ret, const cred *who, const char *prog);
+/* The flow is made (our side opened): relay it over EFCP flow (lport, rport)
+ * with the host; ef may be NULL (opened here). Returns 0, or -errno (the
+ * host is down: the caller ends the flow). */
+int relay_start(relay *r, flow *f, efcp_flow *ef, uint32_t lport, uint32_t rport);
+/* A relay that never started (its flow could not be made). */
+void relay_discard(relay *r);
+/* A relay whose flow was made but that cannot relay it: end our side with
+ * (code, reason) and go. */
+void relay_fail(relay *r, uint32_t code, const char *reason);
+
+/* The engine flow moved (the link's ready list). */
+void relay_on_engine(relay *r);
+/* The other host said this flow ended (its DEALLOC). */
+void relay_on_dealloc(relay *r, uint32_t code, const char *reason);
+/* The host went down: every relay with it ends with the reason
+ * (EFCP_REASON_*: "host unreachable", "peer host restarted"). */
+void relays_host_down(hostrec *h, uint32_t reason);
+/* Daemon exit: every relay with h lets go without telling anyone. */
+void relays_shutdown(hostrec *h);
+
+/* The relay of h whose peer port is rport, or NULL. */
+relay *relay_by_rport(hostrec *h, uint32_t rport);

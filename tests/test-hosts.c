@@ -1,0 +1,146 @@
+/*
+ * test-hosts.c — flows between hosts through real daemons over real UDP on
+ * 127.0.0.1 (two daemons on different ports; no root needed): a flow to
+ * name@host and by the search rules, both directions intact; who the peer
+ * is (ipcf_peer says where); refusal with its reason; access denied by the
+ * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts.
+ */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/hostset.h"
+#include "support/test.h"
+
+static hostset S;
+
+/* Host 1 ("beta") serves name with an echo: every message back, until the
+ * flow ends. */
+typedef struct echo_arg {
+        const char *name;
+        int flows;
+        const char *refuse; /* refuse every request with this reason */
+} echo_arg;
+
+static void echo_server(void *p) {
+        echo_arg *e = p;
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register(e->name, NULL));
+        for (int k = 0; k < e->flows; k++) {
+                ipcf_request rq;
+                CHECK_OK(ipcf_request_next(reg, 20000, &rq));
+                if (e->refuse) {
+                        CHECK_OK(ipcf_request_refuse(reg, &rq, e->refuse));
+                        continue;
+                }
+                /* the requester as its daemon vouches for it, with its host */
+                CHECK(strstr(rq.from.name, "@alpha") != NULL);
+                int port = CHECK_OK(ipcf_request_accept(reg, &rq));
+                static char buf[1 << 20];
+                ssize_t n;
+                while ((n = ipcf_read(port, buf, sizeof(buf), 20000)) >= 0)
+                        CHECK_EQ(ipcf_write(port, buf, (size_t)n, 20000), n);
+                CHECK(n == -EPIPE);
+                ipcf_reason why;
+                CHECK_OK(ipcf_end_reason(port, &why));
+                CHECK_EQ(why.code, IPCF_END_DEALLOC);
+                CHECK(strcmp(why.text, "done") == 0);
+                ipcf_dealloc(port, NULL);
+        }
+}
+
+static void start_two(const char *rules_beta) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, NULL);
+        hostset_start(&S, 1, rules_beta);
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        CHECK(hostset_wait_up(&S, 1, 10000));
+}
+
+static void round_trips(int port, int count, size_t max) {
+        static uint8_t out[1 << 20], in[1 << 20];
+        for (int i = 0; i < count; i++) {
+                size_t len = (size_t)(i * 104729u % max) + 1;
+                test_fill(out, len, (uint64_t)i);
+                CHECK_EQ(ipcf_write(port, out, len, 20000), (ssize_t)len);
+                CHECK_EQ(ipcf_read(port, in, sizeof(in), 20000), (ssize_t)len);
+                CHECK_MEM(in, out, len);
+        }
+}
+
+TEST_TIMEOUT(flow_to_name_at_host_and_back, 120) {
+        start_two("[name echo]\nremote_allocate = *@alpha\n");
+        echo_arg e = { "echo", 2, NULL };
+        pid_t srv = test_fork(echo_server, &e);
+        hostset_enter(&S, 0);
+        usleep(200000); /* the server registers */
+        ipcf_reason why;
+        int port = -1;
+        for (int t = 0; t < 50 && port < 0; t++) {
+                port = ipcf_alloc("echo@beta", NULL, 10000, &why);
+                if (port == -ENOENT)
+                        usleep(100000);
+        }
+        CHECK_OK(port);
+        ipcf_peer_info pi;
+        CHECK_OK(ipcf_peer(port, &pi));
+        CHECK(strcmp(pi.name, "echo@beta") == 0);
+        round_trips(port, 300, 200000);
+        CHECK_OK(ipcf_dealloc(port, "done"));
+        /* the same name by the search rules (not here: every enrolled host) */
+        port = CHECK_OK(ipcf_alloc("echo", NULL, 10000, &why));
+        CHECK_OK(ipcf_peer(port, &pi));
+        CHECK(strcmp(pi.name, "echo@beta") == 0);
+        round_trips(port, 50, 5000);
+        /* ipcf ls: the flow and its host */
+        ipcf_listing *l;
+        CHECK_OK(ipcf_list(&l));
+        bool seen = false;
+        for (size_t i = 0; i < l->n_flows; i++)
+                seen |= strcmp(l->flow_hosts[i], "beta") == 0;
+        ipcf_free(l);
+        CHECK(seen);
+        CHECK_OK(ipcf_dealloc(port, "done"));
+        CHECK_EQ(test_wait(srv, 20000), 0);
+        hostset_stop(&S);
+}
+
+TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
+        start_two("[name secret]\nallocate = *\n[name nope]\nremote_allocate = *@alpha\n"
+                  "[name *]\nremote_allocate = uid:0@* *@alpha\n");
+        echo_arg e = { "nope", 1, "not today" };
+        pid_t srv = test_fork(echo_server, &e);
+        hostset_enter(&S, 0);
+        usleep(300000);
+        ipcf_reason why;
+        memset(&why, 0, sizeof(why));
+        CHECK_ERR(ipcf_alloc("nope@beta", NULL, 10000, &why), -ECONNREFUSED);
+        CHECK(strcmp(why.text, "not today") == 0);
+        CHECK_EQ(test_wait(srv, 20000), 0);
+        /* beta's policy lets nobody from other hosts reach "secret" */
+        e = (echo_arg){ "secret", 1, NULL };
+        srv = test_fork(echo_server, &e);
+        usleep(300000);
+        memset(&why, 0, sizeof(why));
+        CHECK_ERR(ipcf_alloc("secret@beta", NULL, 10000, &why), -EACCES);
+        CHECK(strstr(why.text, "alpha") != NULL);
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
+        /* a name nowhere */
+        CHECK_ERR(ipcf_alloc("nowhere@beta", NULL, 10000, NULL), -ENOENT);
+        CHECK_ERR(ipcf_alloc("nowhere", NULL, 10000, NULL), -ENOENT);
+        /* an unknown host: a name with an '@', here, which nobody has */
+        CHECK_ERR(ipcf_alloc("x@delta", NULL, 10000, NULL), -ENOENT);
+        /* ipcf_hosts */
+        ipcf_host_listing *hl;
+        CHECK_OK(ipcf_hosts(&hl));
+        CHECK(strcmp(hl->self, "alpha") == 0);
+        CHECK_EQ(strlen(hl->key), 44);
+        CHECK_EQ(hl->n, 1);
+        CHECK(strcmp(hl->hosts[0].name, "beta") == 0);
+        CHECK_EQ(hl->hosts[0].state, IPCF_HOST_UP);
+        CHECK(hl->hosts[0].rtt_ns > 0);
+        CHECK(strcmp(hl->key, S.h[0].key) == 0);
+        ipcf_free(hl);
+        hostset_stop(&S);
+}
