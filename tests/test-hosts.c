@@ -5,6 +5,7 @@
  * is (ipcf_peer says where); refusal with its reason; access denied by the
  * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts.
  */
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -142,5 +143,146 @@ TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
         CHECK(hl->hosts[0].rtt_ns > 0);
         CHECK(strcmp(hl->key, S.h[0].key) == 0);
         ipcf_free(hl);
+        hostset_stop(&S);
+}
+
+/* Beta accepts one flow on name, writes "hello", then waits to be killed. */
+static void accept_and_wait(void *p) {
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register((const char *)p, NULL));
+        int port = CHECK_OK(ipcf_accept(reg, 20000, NULL));
+        CHECK_EQ(ipcf_write(port, "hello", 5, 5000), 5);
+        pause();
+}
+
+static int alloc_retry(const char *name) {
+        int port = -ENOENT;
+        for (int t = 0; t < 100 && port == -ENOENT; t++) {
+                port = ipcf_alloc(name, NULL, 10000, NULL);
+                if (port == -ENOENT)
+                        usleep(50000);
+        }
+        return port;
+}
+
+/* The end of the flow as the allocator on alpha sees it, within ms. */
+static void expect_end(int port, int err, int code, const char *text, int ms) {
+        char buf[64];
+        CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 5); /* what came before the end */
+        uint64_t t0 = test_now_ms();
+        ssize_t r = ipcf_read(port, buf, sizeof(buf), ms);
+        fprintf(stderr, "end after %llu ms: %zd\n", (unsigned long long)(test_now_ms() - t0), r);
+        CHECK_EQ(r, err);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(port, &why));
+        CHECK_EQ(why.code, code);
+        if (strcmp(why.text, text) != 0)
+                test_fail(__FILE__, __LINE__, "reason '%s', want '%s'", why.text, text);
+}
+
+TEST_TIMEOUT(remote_process_killed_peer_died, 60) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        pid_t srv = test_fork(accept_and_wait, "victim");
+        hostset_enter(&S, 0);
+        int port = CHECK_OK(alloc_retry("victim@beta"));
+        usleep(200000);
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
+        expect_end(port, -ECONNRESET, IPCF_END_PEER_DIED, "peer died", 10000);
+        hostset_stop(&S);
+}
+
+TEST_TIMEOUT(remote_daemon_killed_host_unreachable, 60) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        pid_t srv = test_fork(accept_and_wait, "victim");
+        hostset_enter(&S, 0);
+        int port = CHECK_OK(alloc_retry("victim@beta"));
+        usleep(200000);
+        /* beta's daemon dies (the process on beta lives on, unreachable) */
+        hostset_kill_host(&S, 1);
+        /* dead interval 2 s (hostset): the flow ends well within the bound */
+        expect_end(port, -ECONNRESET, IPCF_END_PEER_DIED, "host unreachable", 15000);
+        /* and beta's names are unreachable now */
+        CHECK_ERR(ipcf_alloc("victim@beta", NULL, 3000, NULL), -EHOSTUNREACH);
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
+        hostset_stop(&S);
+}
+
+TEST_TIMEOUT(remote_daemon_restarted_peer_host_restarted, 60) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        pid_t srv = test_fork(accept_and_wait, "victim");
+        hostset_enter(&S, 0);
+        int port = CHECK_OK(alloc_retry("victim@beta"));
+        usleep(200000);
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
+        /* beta's daemon restarts at once (SIGKILL, then a new one with the
+         * same key): alpha's association is replaced */
+        hostset_kill_host(&S, 1);
+        hostset_start(&S, 1, "[name *]\nremote_allocate = *@alpha\n");
+        char buf[64];
+        CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 5);
+        ssize_t r = ipcf_read(port, buf, sizeof(buf), 15000);
+        CHECK_EQ(r, -ECONNRESET);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(port, &why));
+        /* the restart is seen before the death of its processes can be */
+        CHECK(strcmp(why.text, "peer host restarted") == 0 || strcmp(why.text, "peer died") == 0);
+        fprintf(stderr, "after a restart: %s\n", why.text);
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        hostset_stop(&S);
+}
+
+/* Beta reads slowly: 4 MiB through a 64 KiB flow; the writer on alpha is
+ * held back (a write with timeout 0 says EAGAIN), nothing is lost. */
+static void slow_reader(void *p) {
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register("slow", NULL));
+        int port = CHECK_OK(ipcf_accept(reg, 20000, NULL));
+        usleep(1500000); /* the writer fills everything it can meanwhile */
+        static uint8_t buf[65536], want[65536];
+        uint64_t got = 0;
+        for (int i = 0;; i++) {
+                ssize_t n = ipcf_read(port, buf, sizeof(buf), 20000);
+                if (n == -EPIPE)
+                        break;
+                CHECK(n > 0);
+                test_fill(want, (size_t)n, (uint64_t)i);
+                CHECK_MEM(buf, want, (size_t)n);
+                got += (uint64_t)n;
+                if (i % 16 == 0)
+                        usleep(2000);
+        }
+        CHECK_EQ(got, 4u << 20);
+}
+
+TEST_TIMEOUT(slow_reader_holds_the_writer_back, 120) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        pid_t srv = test_fork(slow_reader, NULL);
+        hostset_enter(&S, 0);
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_bytes = 64 << 10;
+        q.max_msg_size = 8192;
+        int port = -ENOENT;
+        for (int t = 0; t < 100 && port == -ENOENT; t++)
+                if ((port = ipcf_alloc("slow@beta", &q, 10000, NULL)) == -ENOENT)
+                        usleep(50000);
+        CHECK_OK(port);
+        static uint8_t msg[8192];
+        bool held = false;
+        for (int i = 0; i < 512; i++) {
+                test_fill(msg, sizeof(msg), (uint64_t)i);
+                ssize_t w = ipcf_write(port, msg, sizeof(msg), 0);
+                if (w == -EAGAIN) {
+                        held = true;
+                        w = ipcf_write(port, msg, sizeof(msg), 30000);
+                }
+                CHECK_EQ(w, (ssize_t)sizeof(msg));
+        }
+        CHECK(held);
+        CHECK_OK(ipcf_dealloc(port, "done"));
+        CHECK_EQ(test_wait(srv, 60000), 0);
         hostset_stop(&S);
 }

@@ -39,6 +39,8 @@ int cmd_perf(int argc, char **argv);
 int cmd_call(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_dgram(int argc, char **argv);
+int cmd_hosts(int argc, char **argv);
+int cmd_host(int argc, char **argv);
 
 /* ---- errors (util.c) ---------------------------------------------------- */
 

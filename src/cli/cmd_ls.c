@@ -5,7 +5,7 @@
  *
  * The JSON has one object: daemon_pid, uptime_ms, runtime_dir, "names" (array
  * of {name, pid, uid, flows, pending}) and "flows" (array of {id, name,
- * pid_a, pid_b, mode, capacity, full, max_bytes, max_msgs, max_msg_size,
+ * host ("" or the host of the flow's other side), pid_a, pid_b, mode, capacity, full, max_bytes, max_msgs, max_msg_size,
  * spin_us, msgs_ab, bytes_ab, queued_ab, msgs_ba, bytes_ba, queued_ba,
  * state}). Direction "ab" is allocator (pid_a) to acceptor (pid_b).
  */
@@ -90,7 +90,18 @@ static void print_flows(const ipcf_listing *l) {
                 char b[5][32];
                 cli_table_add(t, "%" PRIu64, f->id);
                 cli_table_add(t, "%s", f->name);
-                cli_table_add(t, "%d -> %d", (int)f->pid_a, (int)f->pid_b);
+                const char *host = l->flow_hosts[i];
+                if (!host[0]) {
+                        cli_table_add(t, "%d -> %d", (int)f->pid_a, (int)f->pid_b);
+                } else {
+                        /* on the allocating host the flow is named name@host */
+                        size_t nl = strlen(f->name), hl = strlen(host);
+                        bool b_remote = nl > hl && f->name[nl - hl - 1] == '@' && !strcmp(f->name + nl - hl, host);
+                        if (b_remote)
+                                cli_table_add(t, "%d -> %d@%s", (int)f->pid_a, (int)f->pid_b, host);
+                        else
+                                cli_table_add(t, "%d@%s -> %d", (int)f->pid_a, host, (int)f->pid_b);
+                }
                 cli_table_add(t, "%s", cli_mode_name(f->qos.mode));
                 cli_table_add(t, "%s", fmt_limit(b[0], sizeof(b[0]), &f->qos));
                 cli_table_add(t, "%s", cli_fmt_count(b[1], sizeof(b[1]), (double)f->msgs_ab));
@@ -137,6 +148,8 @@ static void print_json(const ipcf_listing *l) {
                 const ipcf_qos *q = &f->qos;
                 printf("%s\n {\"id\":%" PRIu64 ",\"name\":", i ? "," : "", f->id);
                 cli_json_string(stdout, f->name);
+                printf(",\"host\":");
+                cli_json_string(stdout, l->flow_hosts[i]);
                 printf(",\"pid_a\":%d,\"pid_b\":%d,\"mode\":\"%s\",\"capacity\":\"%s\","
                        "\"full\":\"%s\",\"max_bytes\":%" PRIu64 ",\"max_msgs\":%u,"
                        "\"max_msg_size\":%u,\"spin_us\":%u,",

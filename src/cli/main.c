@@ -40,6 +40,8 @@ static const cli_command commands[] = {
         { "rpc", cmd_rpc, "remote procedure calls: describe a server, call a procedure with JSON" },
         { "serve", cmd_serve, "serve calls to a name by running a command for each" },
         { "dgram", cmd_dgram, "send or receive datagrams by name" },
+        { "hosts", cmd_hosts, "list the enrolled hosts and the association with each" },
+        { "host", cmd_host, "'ipcf host key': this host's public key, to enrol it elsewhere" },
 };
 
 static void print_help(FILE *out) {

@@ -1,0 +1,120 @@
+/*
+ * cmd_hosts.c — `ipcf hosts [--json]` (the hosts enrolled with this host's
+ * facility and the association with each: address, state, round trip,
+ * loss, congestion window, flows, bytes) and `ipcf host key` (this host's
+ * public key, to enrol it on the others), from ipcf_hosts().
+ */
+#include "cli/cli.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char hosts_usage[] =
+        "usage: ipcf hosts [--json]\n\n"
+        "List the hosts enrolled with this host's facility and the association\n"
+        "with each: address, state, round-trip time, loss, congestion window,\n"
+        "flows and bytes each way.\n"
+        "  --json    one JSON object, for scripts\n";
+
+static const char host_usage[] =
+        "usage: ipcf host key\n\n"
+        "Print this host's public key (made on first use), for the key = line of\n"
+        "its [host NAME] section in the other hosts' ipcfd.conf.\n";
+
+static const char *state_name(uint32_t s) {
+        return s == IPCF_HOST_UP ? "up" : s == IPCF_HOST_CONNECTING ? "connecting" : "down";
+}
+
+static void print_text(const ipcf_host_listing *l) {
+        if (l->self[0])
+                printf("this host: %s, key %s\n\n", l->self, l->key);
+        else
+                printf("this host: no host enrolled (local only), key %s\n", l->key);
+        if (!l->n)
+                return;
+        static const bool right[] = { false, false, false, true, true, true, true, true, true };
+        cli_table *t = cli_table_new(9, right);
+        static const char *const head[] = { "HOST", "ADDRESS", "STATE", "RTT", "LOSS",
+                                            "CWND", "FLOWS", "BYTES IN", "BYTES OUT" };
+        for (size_t i = 0; i < 9; i++)
+                cli_table_add(t, "%s", head[i]);
+        for (size_t i = 0; i < l->n; i++) {
+                const ipcf_host_entry *h = &l->hosts[i];
+                char b[3][32];
+                cli_table_add(t, "%s", h->name);
+                cli_table_add(t, "%s", h->addr[0] ? h->addr : "-");
+                cli_table_add(t, "%s", state_name(h->state));
+                if (h->state == IPCF_HOST_UP)
+                        cli_table_add(t, "%.0f us", (double)h->rtt_ns / 1e3);
+                else
+                        cli_table_add(t, "-");
+                cli_table_add(t, "%.2f %%", h->dgrams_out ? 100.0 * (double)h->lost / (double)h->dgrams_out : 0.0);
+                cli_table_add(t, "%s", cli_fmt_bytes(b[0], sizeof(b[0]), (double)h->cwnd));
+                cli_table_add(t, "%u", h->flows);
+                cli_table_add(t, "%s", cli_fmt_bytes(b[1], sizeof(b[1]), (double)h->bytes_in));
+                cli_table_add(t, "%s", cli_fmt_bytes(b[2], sizeof(b[2]), (double)h->bytes_out));
+        }
+        cli_table_print(t, stdout);
+        cli_table_free(t);
+}
+
+static void print_json(const ipcf_host_listing *l) {
+        printf("{\"self\":");
+        cli_json_string(stdout, l->self);
+        printf(",\"key\":");
+        cli_json_string(stdout, l->key);
+        printf(",\n\"hosts\":[");
+        for (size_t i = 0; i < l->n; i++) {
+                const ipcf_host_entry *h = &l->hosts[i];
+                printf("%s\n {\"name\":", i ? "," : "");
+                cli_json_string(stdout, h->name);
+                printf(",\"addr\":");
+                cli_json_string(stdout, h->addr);
+                printf(",\"state\":\"%s\",\"flows\":%u,\"rtt_ns\":%" PRIu64 ",\"rttvar_ns\":%" PRIu64
+                       ",\"cwnd\":%" PRIu64 ",\"inflight\":%" PRIu64 ",\"dgrams_in\":%" PRIu64
+                       ",\"dgrams_out\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+                       ",\"lost\":%" PRIu64 ",\"retransmitted\":%" PRIu64 ",\"ups\":%" PRIu64
+                       ",\"downs\":%" PRIu64 "}",
+                       state_name(h->state), h->flows, h->rtt_ns, h->rttvar_ns, h->cwnd, h->inflight,
+                       h->dgrams_in, h->dgrams_out, h->bytes_in, h->bytes_out, h->lost, h->retransmitted,
+                       h->ups, h->downs);
+        }
+        printf("]}\n");
+}
+
+int cmd_hosts(int argc, char **argv) {
+        bool json = false;
+        for (int i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--json"))
+                        json = true;
+                else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+                        return fputs(hosts_usage, stdout), CLI_EXIT_OK;
+                else
+                        return cli_usage("hosts", "unexpected argument '%s'", argv[i]);
+        }
+        ipcf_host_listing *l;
+        int r = ipcf_hosts(&l);
+        if (r < 0)
+                return cli_error("hosts", r);
+        if (json)
+                print_json(l);
+        else
+                print_text(l);
+        ipcf_free(l);
+        return CLI_EXIT_OK;
+}
+
+int cmd_host(int argc, char **argv) {
+        if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+                return fputs(host_usage, stdout), CLI_EXIT_OK;
+        if (argc != 2 || strcmp(argv[1], "key") != 0)
+                return cli_usage("host", "want 'ipcf host key'");
+        ipcf_host_listing *l;
+        int r = ipcf_hosts(&l);
+        if (r < 0)
+                return cli_error("host key", r);
+        printf("%s\n", l->key);
+        ipcf_free(l);
+        return CLI_EXIT_OK;
+}
