@@ -369,3 +369,89 @@ TEST_TIMEOUT(one_gib_through_listen_and_cat_across_hosts, 600) {
                 (unsigned long long)(total >> 20), (unsigned long long)ms, (double)(total >> 20) * 1000.0 / (double)(ms ? ms : 1));
         hostset_stop(&S);
 }
+
+/* ---- service calls and datagrams across hosts ------------------------------ */
+
+static void service_on_beta(void *p) {
+        hostset_enter(&S, 1);
+        int svc = CHECK_OK(ipcf_service("upper", NULL));
+        static char buf[IPCF_CALL_MAX];
+        for (int k = 0; k < *(int *)p; k++) {
+                ipcf_call_req rq;
+                ssize_t n = CHECK_OK(ipcf_service_next(svc, buf, sizeof(buf), 20000, &rq));
+                CHECK(strstr(rq.from.name, "@alpha") != NULL);
+                if (n == 4 && !memcmp(buf, "fail", 4)) {
+                        CHECK_OK(ipcf_service_fail(svc, &rq, 42, 5000));
+                        continue;
+                }
+                for (ssize_t i = 0; i < n; i++)
+                        if (buf[i] >= 'a' && buf[i] <= 'z')
+                                buf[i] = (char)(buf[i] - 32);
+                CHECK_OK(ipcf_service_reply(svc, &rq, buf, (size_t)n, 5000));
+        }
+}
+
+TEST_TIMEOUT(service_calls_across_hosts, 120) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        int calls = 202;
+        pid_t srv = test_fork(service_on_beta, &calls);
+        hostset_enter(&S, 0);
+        static char req[IPCF_CALL_MAX], rep[IPCF_CALL_MAX];
+        int code = 0;
+        ssize_t n = -ENOENT;
+        for (int t = 0; t < 100 && n == -ENOENT; t++)
+                if ((n = ipcf_call("upper@beta", "hello", 5, rep, sizeof(rep), 10000, &code)) == -ENOENT)
+                        usleep(50000);
+        CHECK_EQ(n, 5);
+        CHECK(!memcmp(rep, "HELLO", 5));
+        /* big requests and replies: pieces on the wire */
+        for (int i = 0; i < 200; i++) {
+                size_t len = (size_t)(i * 7919u % (IPCF_CALL_MAX - 1)) + 1;
+                memset(req, 'a' + i % 26, len);
+                CHECK_EQ(ipcf_call("upper@beta", req, len, rep, sizeof(rep), 10000, &code), (ssize_t)len);
+                CHECK(rep[0] == 'A' + i % 26 && rep[len - 1] == 'A' + i % 26);
+        }
+        CHECK_ERR(ipcf_call("upper@beta", "fail", 4, rep, sizeof(rep), 10000, &code), -EREMOTEIO);
+        CHECK_EQ(code, 42);
+        CHECK_EQ(test_wait(srv, 20000), 0);
+        hostset_stop(&S);
+}
+
+static void dgram_echo_on_beta(void *p) {
+        hostset_enter(&S, 1);
+        int ep = CHECK_OK(ipcf_dgram_open("dg", NULL));
+        static char buf[256 * 1024];
+        for (int k = 0; k < *(int *)p; k++) {
+                ipcf_dgram_src src;
+                ssize_t n = CHECK_OK(ipcf_dgram_recv(ep, buf, sizeof(buf), 20000, &src));
+                CHECK(strstr(src.from.name, "@alpha") != NULL);
+                CHECK_EQ(ipcf_dgram_answer(ep, &src, buf, (size_t)n, 5000), n);
+        }
+        usleep(500000);
+}
+
+TEST_TIMEOUT(datagrams_to_name_at_host_answered_to_the_source, 120) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        int count = 100;
+        pid_t srv = test_fork(dgram_echo_on_beta, &count);
+        hostset_enter(&S, 0);
+        int ep = CHECK_OK(ipcf_dgram_open(NULL, NULL));
+        static char out[256 * 1024], in[256 * 1024];
+        usleep(300000);
+        for (int i = 0; i < count; i++) {
+                /* up to 200 KiB: a datagram in pieces on an unreliable flow */
+                size_t len = (size_t)(i * 104729u % (200 * 1024)) + 1;
+                test_fill(out, len, (uint64_t)i);
+                ssize_t w = -ENOENT;
+                for (int t = 0; t < 100 && w == -ENOENT; t++)
+                        if ((w = ipcf_dgram_send(ep, "dg@beta", out, len, 5000)) == -ENOENT)
+                                usleep(50000);
+                CHECK_EQ(w, (ssize_t)len);
+                ipcf_dgram_src src;
+                CHECK_EQ(ipcf_dgram_recv(ep, in, sizeof(in), 10000, &src), (ssize_t)len);
+                CHECK_MEM(in, out, len);
+                CHECK(strstr(src.from.name, "@beta") != NULL);
+        }
+        CHECK_EQ(test_wait(srv, 20000), 0);
+        hostset_stop(&S);
+}

@@ -41,6 +41,7 @@ struct relay {
         bool in_open;
         uint8_t *in_rec;
         uint32_t in_total, in_off;
+        uint64_t dropped;              /* datagrams given up (a piece lost) */
         /* the other host's DEALLOC */
         bool remote_said;
         uint32_t r_code;
@@ -89,7 +90,7 @@ relay *relay_by_rport(hostrec *h, uint32_t rport) {
 int relay_start(relay *r, flow *f, efcp_flow *ef, uint32_t lport, uint32_t rport) {
         hostrec *h = r->h;
         if (!ef) {
-                uint32_t pol = r->reliable ? EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED : 0;
+                uint32_t pol = EFCP_POLICY_ORDERED | (r->reliable ? EFCP_POLICY_RELIABLE : 0);
                 int e = hlink_flow_open(h->p, lport, rport, pol, r, &ef);
                 if (e < 0)
                         return e;
@@ -188,18 +189,16 @@ static bool relay_out(relay *r) {
                         return true;
                 }
                 size_t off = r->out_off, chunk = MIN((size_t)len - off, (size_t)RELAY_CHUNK);
+                /* flags, then the record's length on its first piece, else
+                 * the piece's offset in it */
                 uint8_t hdr[RELAY_HDR_MAX];
-                size_t hlen = 1;
+                uint32_t word = off == 0 ? (uint32_t)len : (uint32_t)off;
                 hdr[0] = (uint8_t)((off == 0 ? RELAY_FIRST : 0) | (off + chunk == (size_t)len ? RELAY_LAST : 0));
-                if (off == 0) {
-                        uint32_t total = (uint32_t)len;
-                        hdr[1] = (uint8_t)(total >> 24);
-                        hdr[2] = (uint8_t)(total >> 16);
-                        hdr[3] = (uint8_t)(total >> 8);
-                        hdr[4] = (uint8_t)total;
-                        hlen = 5;
-                }
-                struct iovec iov[2] = { { hdr, hlen }, { (uint8_t *)rec + off, chunk } };
+                hdr[1] = (uint8_t)(word >> 24);
+                hdr[2] = (uint8_t)(word >> 16);
+                hdr[3] = (uint8_t)(word >> 8);
+                hdr[4] = (uint8_t)word;
+                struct iovec iov[2] = { { hdr, RELAY_HDR_MAX }, { (uint8_t *)rec + off, chunk } };
                 int e = efcp_flow_sendv(r->ef, iov, 2);
                 if (e == -EAGAIN)
                         return false; /* no credit: the ready list says when */
@@ -218,9 +217,26 @@ static bool relay_out(relay *r) {
 
 /* ---- in: engine -> ring -------------------------------------------------------- */
 
+/* Take the next engine message and drop it (a piece of a datagram whose
+ * record was given up). */
+static void relay_skip(relay *r) {
+        uint8_t one;
+        struct iovec iov = { &one, 1 };
+        int len = efcp_flow_next_len(r->ef);
+        uint8_t *tmp = len > 1 ? malloc((size_t)len) : NULL;
+        if (tmp)
+                iov = (struct iovec){ tmp, (size_t)len };
+        efcp_flow_recvv(r->ef, &iov, 1);
+        free(tmp);
+        r->dropped++;
+}
+
 /* Returns 1 when the engine has nothing more now, 0 when the ring is full
  * (or the budget is spent), -EPIPE when the other side ended and every
- * message is in the ring. */
+ * message is in the ring (or the flow broke). On a reliable flow a piece out
+ * of place is the other daemon's fault (the flow ends); on an unreliable one
+ * (datagrams) pieces may be lost: a record missing one is given up, never
+ * delivered in part. */
 static int relay_in(relay *r) {
         for (int n = 0; n < RELAY_BUDGET; n++) {
                 if (!r->ef)
@@ -232,24 +248,40 @@ static int relay_in(relay *r) {
                 if (k < 0)
                         return -EPIPE;
                 int len = efcp_flow_next_len(r->ef);
-                if (k < 1 || len < k) {
-                        relay_broken(r, "an empty message");
-                        return -EPIPE;
-                }
-                bool first = hdr[0] & RELAY_FIRST, last = hdr[0] & RELAY_LAST;
-                if ((hdr[0] & ~(RELAY_FIRST | RELAY_LAST)) || first == r->in_open || (first && k < 5)) {
+                if (k < RELAY_HDR_MAX || (hdr[0] & ~(RELAY_FIRST | RELAY_LAST))) {
                         relay_broken(r, "a bad piece header");
                         return -EPIPE;
                 }
-                size_t hlen = first ? 5 : 1, piece = (size_t)len - hlen;
+                bool first = hdr[0] & RELAY_FIRST, last = hdr[0] & RELAY_LAST;
+                uint32_t word = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
+                size_t piece = (size_t)len - RELAY_HDR_MAX;
+                if (first && r->in_open) {
+                        if (r->reliable) {
+                                relay_broken(r, "a record before the last one ended");
+                                return -EPIPE;
+                        }
+                        r->in_open = false; /* the rest of that datagram was lost */
+                        r->dropped++;
+                }
+                if (!first && (!r->in_open || word != r->in_off || piece > r->in_total - r->in_off ||
+                               (last && r->in_off + piece != r->in_total))) {
+                        if (r->reliable) {
+                                relay_broken(r, "a piece out of place");
+                                return -EPIPE;
+                        }
+                        r->in_open = false; /* give the datagram up */
+                        relay_skip(r);
+                        continue;
+                }
+                void *dst;
+                uint32_t total = r->in_total;
                 if (first) {
-                        uint32_t total = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
+                        total = word;
                         if (total > r->b->qos.max_msg_size || piece > total || (last && piece != total) ||
-                            (!last && (!r->reliable || piece == total))) {
+                            (!last && piece == total)) {
                                 relay_broken(r, "a record of a bad length");
                                 return -EPIPE;
                         }
-                        void *dst;
                         int e = bport_reserve(r->b, total, &dst);
                         if (e == -EAGAIN) {
                                 if (bport_arm_tx(r->b, total))
@@ -260,29 +292,16 @@ static int relay_in(relay *r) {
                                 relay_broken(r, "a record the ring cannot take");
                                 return -EPIPE;
                         }
-                        struct iovec iov[2] = { { hdr, hlen }, { dst, piece } };
-                        efcp_flow_recvv(r->ef, iov, 2);
-                        if (last) {
-                                bport_commit(r->b, total);
-                        } else {
-                                r->in_open = true;
-                                r->in_rec = dst;
-                                r->in_total = total;
-                                r->in_off = (uint32_t)piece;
-                        }
-                } else {
-                        if (piece > r->in_total - r->in_off || (last && r->in_off + piece != r->in_total)) {
-                                relay_broken(r, "a piece beyond its record");
-                                return -EPIPE;
-                        }
-                        struct iovec iov[2] = { { hdr, hlen }, { r->in_rec + r->in_off, piece } };
-                        efcp_flow_recvv(r->ef, iov, 2);
-                        r->in_off += (uint32_t)piece;
-                        if (last) {
-                                bport_commit(r->b, r->in_total);
-                                r->in_open = false;
-                        }
+                        r->in_rec = dst;
+                        r->in_total = total;
+                        r->in_off = 0;
                 }
+                struct iovec iov[2] = { { hdr, RELAY_HDR_MAX }, { r->in_rec + r->in_off, piece } };
+                efcp_flow_recvv(r->ef, iov, 2);
+                r->in_off += (uint32_t)piece;
+                r->in_open = !last;
+                if (last)
+                        bport_commit(r->b, total);
         }
         bport_kick(r->b);
         return 0;
@@ -373,6 +392,8 @@ static void relay_pump(relay *r) {
                 relay_local_end(r);
                 return;
         }
+        if (in == -EPIPE && r->in_open && !r->reliable)
+                r->in_open = false; /* a datagram cut by the end: given up */
         if (in == -EPIPE && !r->in_open)
                 relay_remote_end(r);
         else if (in == -EPIPE)

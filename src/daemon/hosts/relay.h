@@ -11,11 +11,13 @@
  *   app ──ring──► relay ──efcp_flow_sendv──► engine ══UDP══► engine ──► relay ──ring──► app
  *
  * WIRE (each EFCP message of a relayed flow): a flags byte (0x01 FIRST, 0x02
- * LAST), then on a FIRST the record's whole length (u32, big-endian), then a
- * piece of the record. A record longer than RELAY_CHUNK bytes (at most the
- * qos's max_msg_size: 64 MiB) goes in several pieces and is reassembled
- * straight into the receiving ring (reserved at its FIRST, committed at its
- * LAST). On unreliable flows (datagram channels) a record is one message.
+ * LAST), a u32 (big-endian): on a FIRST the record's whole length, else the
+ * piece's offset in it; then the piece. A record longer than RELAY_CHUNK
+ * bytes (at most the qos's max_msg_size: 64 MiB) goes in several pieces and
+ * is reassembled straight into the receiving ring (reserved at its FIRST,
+ * committed at its LAST). Datagram channels ride an unreliable ordered EFCP
+ * flow: a datagram missing a piece is given up whole, never delivered in
+ * part (the offsets tell).
  *
  * BACK-PRESSURE, end to end: the relay takes a record from the ring only when
  * the engine accepts it (the peer's credit), and takes a message from the

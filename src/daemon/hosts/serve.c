@@ -131,8 +131,6 @@ static void serve_on_alloc(hostrec *h, const hw_msg *m) {
         }
         ipcf_qos qos = m->qos;
         bool reliable = m->role != CTL_ROLE_DGRAM;
-        if (!reliable && qos.max_msg_size > RELAY_CHUNK)
-                qos.max_msg_size = RELAY_CHUNK; /* a datagram is one EFCP message */
         cred who = { .pid = (pid_t)m->who.pid, .uid = m->who.uid, .gid = m->who.gid };
         char prog[IPCF_NAME_MAX + 1];
         snprintf(prog, sizeof(prog), "%.63s@%s", m->who.prog, h->p->name);
