@@ -231,10 +231,15 @@ static int hosts_resolve(ipcfd *d, alloc *a) {
         const conf_hostlist *l = rule && rule->hosts.set ? &rule->hosts
                                  : d->conf.hosts_sec.search.set ? &d->conf.hosts_sec.search : NULL;
         uint16_t all[CONF_HOSTLIST_MAX];
-        unsigned n;
+        unsigned n = 0;
         if (l) {
-                n = l->n;
-                memcpy(all, l->idx, n * sizeof(all[0]));
+                /* by name: a reloaded config may list hosts in another order
+                 * (the associations are those made at start) */
+                for (unsigned i = 0; i < l->n && l->idx[i] < d->conf.n_hosts; i++) {
+                        hostrec *h = hosts_by_name(d->conf.hosts[l->idx[i]].name);
+                        if (h)
+                                all[n++] = (uint16_t)(h - the_hosts.recs);
+                }
         } else {
                 n = MIN(the_hosts.n, (unsigned)CONF_HOSTLIST_MAX);
                 for (unsigned i = 0; i < n; i++)
