@@ -146,9 +146,10 @@ bool hostset_init(hostset *s, int n, int mode) {
         for (int i = 0; i < n; i++)
                 for (int j = i + 1; j < n; j++) {
                         int k = pair_index(i, j);
-                        char a[16], b[16];
-                        snprintf(a, sizeof(a), "ih%05dp%da", pid % 100000, k);
-                        snprintf(b, sizeof(b), "ih%05dp%db", pid % 100000, k);
+                        /* interface names: at most 15 characters */
+                        char a[32], b[32];
+                        snprintf(a, sizeof(a), "ih%05up%ua", (unsigned)pid % 100000u, (unsigned)k % 10u);
+                        snprintf(b, sizeof(b), "ih%05up%ub", (unsigned)pid % 100000u, (unsigned)k % 10u);
                         if (sh("ip link add %s type veth peer name %s && ip link set %s netns %s && "
                                "ip link set %s netns %s && "
                                "ip -n %s addr add 10.199.%d.1/24 dev %s && ip -n %s link set %s up && "
