@@ -173,7 +173,9 @@ static void netns_enter(const hostset *s, int i) {
         close(fd);
 }
 
-void hostset_start(hostset *s, int i, const char *extra) {
+void hostset_start(hostset *s, int i, const char *extra) { hostset_start_enrol(s, i, extra, ~0u, NULL); }
+
+void hostset_start_enrol(hostset *s, int i, const char *extra, unsigned mask, const char *const *keys) {
         hostset_host *h = &s->h[i];
         char conf[8192];
         size_t n = (size_t)snprintf(conf, sizeof(conf),
@@ -181,12 +183,13 @@ void hostset_start(hostset *s, int i, const char *extra) {
                                     "dead_interval_ms = 2000\n",
                                     h->state_dir, h->name, s->netns ? "0.0.0.0" : "127.0.0.1", h->port);
         for (int j = 0; j < s->n; j++) {
-                if (j == i)
+                if (j == i || !(mask & (1u << j)))
                         continue;
                 char addr[32];
                 addr_of(s, i, j, addr, sizeof(addr));
                 n += (size_t)snprintf(conf + n, sizeof(conf) - n, "[host %s]\naddress = %s:%u\nkey = %s\n",
-                                      s->h[j].name, addr, s->h[j].port, s->h[j].key);
+                                      s->h[j].name, addr, s->h[j].port,
+                                      keys && keys[j] ? keys[j] : s->h[j].key);
         }
         if (extra)
                 n += (size_t)snprintf(conf + n, sizeof(conf) - n, "%s\n", extra);

@@ -49,6 +49,9 @@ bool hostset_init(hostset *s, int n, int mode);
 /* Start host i with the others enrolled (with their addresses) and extra
  * config text appended (rules, [impair]...; may be NULL). */
 void hostset_start(hostset *s, int i, const char *extra);
+/* The same with a choice: enrol the hosts j whose bit (1 << j) is in mask,
+ * with keys[j] in place of their key when keys and keys[j] are not NULL. */
+void hostset_start_enrol(hostset *s, int i, const char *extra, unsigned mask, const char *const *keys);
 /* Stop (SIGTERM) or kill (SIGKILL) host i's daemon. */
 void hostset_stop_host(hostset *s, int i);
 void hostset_kill_host(hostset *s, int i);
