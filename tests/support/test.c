@@ -1,6 +1,8 @@
 /*
- * test.c — the harness behind test.h: registration, the forked runner with a
- * time bound per case, and helpers to run the real daemon and child processes.
+ * test.c — the harness behind test.h: registration and the forked runner
+ * with a time bound per case (main). The helpers a case uses (failing, time,
+ * the real daemon, child processes) are in testutil.c, which programs with a
+ * main of their own (benchmarks) link without this file.
  */
 #include "support/test.h"
 
@@ -37,24 +39,7 @@ void test_register(const char *name, test_fn fn, unsigned timeout_s) {
         n_tests++;
 }
 
-void test_fail(const char *file, int line, const char *fmt, ...) {
-        va_list ap;
-        fprintf(stderr, "%s:%d: ", file, line);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        fflush(stderr);
-        _exit(1);
-}
 
-uint64_t test_now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
 
 /* Run one case in its own process group so a timeout kills everything it
  * started, with a scratch directory of its own (TEST_SCRATCH) that is removed
@@ -85,7 +70,7 @@ static int run_case(unsigned i) {
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
         kill(-pid, SIGKILL); /* leftovers of the case: daemons, children */
-        nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        nftw(scratch, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         uint64_t ms = (test_now_ns() - t0) / 1000000u;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 printf("ok   %-40s %6llu ms\n", tests[i].name, (unsigned long long)ms);
@@ -120,178 +105,4 @@ int main(int argc, char **argv) {
         }
         printf("%s: %u passed, %u failed\n", argv[0], passed, failed);
         return failed ? 1 : 0;
-}
-
-char *test_build_path(const char *rel) {
-        const char *build = getenv("IPCF_BUILD");
-        char *p = NULL;
-        if (asprintf(&p, "%s/%s", build && *build ? build : "build", rel) < 0)
-                abort();
-        return p;
-}
-
-char *test_source_path(const char *rel) {
-        char exe[PATH_MAX], *p = NULL;
-        ssize_t n;
-        if (access(rel, F_OK) == 0 || (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-                return strdup(rel);
-        exe[n] = 0;
-        for (int up = 0; up < 3; up++) {
-                char *slash = strrchr(exe, '/');
-                if (slash)
-                        *slash = 0;
-        }
-        if (asprintf(&p, "%s/%s", exe, rel) < 0)
-                abort();
-        return p;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void)st, (void)flag, (void)ftw;
-        remove(path);
-        return 0;
-}
-
-static bool socket_ready(const char *dir) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ipcfd.sock", dir) >=
-            sizeof(sa.sun_path))
-                return false;
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return false;
-        bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        close(fd);
-        return ok;
-}
-
-void test_daemon_start(test_daemon *d, const char *config_text, const char *const *extra_args) {
-        test_daemon_start_bin(d, "bin/ipcfd", config_text, extra_args);
-}
-
-void test_daemon_start_bin(test_daemon *d, const char *rel, const char *config_text,
-                           const char *const *extra_args) {
-        memset(d, 0, sizeof(*d));
-        const char *scratch = getenv("TEST_SCRATCH");
-        snprintf(d->dir, sizeof(d->dir), "%s/ipcfd.XXXXXX", scratch && *scratch ? scratch : "/tmp");
-        if (!mkdtemp(d->dir))
-                test_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
-        chmod(d->dir, 0755); /* tests that run a child as another user reach it */
-        setenv("IPCF_RUNTIME_DIR", d->dir, 1);
-        setenv("IPCF_NO_AUTOSTART", "1", 1);
-
-        char conf[300];
-        snprintf(conf, sizeof(conf), "%s/ipcfd.conf", d->dir);
-        if (config_text) {
-                FILE *f = fopen(conf, "w");
-                if (!f)
-                        test_fail(__FILE__, __LINE__, "config: %s", strerror(errno));
-                fputs(config_text, f);
-                fclose(f);
-        }
-
-        char *bin = test_build_path(rel);
-        const char *argv[32] = { bin, "--runtime-dir", d->dir };
-        unsigned n = 3;
-        if (config_text) {
-                argv[n++] = "--config";
-                argv[n++] = conf;
-        }
-        for (unsigned i = 0; extra_args && extra_args[i] && n < 30; i++)
-                argv[n++] = extra_args[i];
-        argv[n] = NULL;
-
-        d->pid = fork();
-        if (d->pid < 0)
-                test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
-        if (d->pid == 0) {
-                execv(bin, (char *const *)argv);
-                fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-                _exit(127);
-        }
-        free(bin);
-        for (int i = 0; i < 500; i++) {
-                if (socket_ready(d->dir))
-                        return;
-                int st;
-                if (waitpid(d->pid, &st, WNOHANG) == d->pid)
-                        test_fail(__FILE__, __LINE__, "ipcfd exited at start (status %d)", st);
-                usleep(10000);
-        }
-        test_fail(__FILE__, __LINE__, "ipcfd did not start within 5 s");
-}
-
-void test_daemon_kill(test_daemon *d) {
-        if (d->pid > 0) {
-                kill(d->pid, SIGKILL);
-                test_wait(d->pid, 5000);
-                d->pid = 0;
-        }
-}
-
-void test_daemon_stop(test_daemon *d) {
-        if (d->pid > 0) {
-                kill(d->pid, SIGTERM);
-                if (test_wait(d->pid, 5000) == -ETIMEDOUT)
-                        test_fail(__FILE__, __LINE__, "ipcfd did not stop on SIGTERM");
-                d->pid = 0;
-        }
-        if (d->dir[0])
-                nftw(d->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        d->dir[0] = 0;
-}
-
-pid_t test_fork(void (*fn)(void *arg), void *arg) {
-        fflush(stdout);
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid < 0)
-                test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
-        if (pid == 0) {
-                fn(arg);
-                _exit(0);
-        }
-        return pid;
-}
-
-int test_wait(pid_t pid, int timeout_ms) {
-        uint64_t deadline = test_now_ms() + (uint64_t)timeout_ms;
-        for (;;) {
-                int st = 0;
-                pid_t r = waitpid(pid, &st, WNOHANG);
-                if (r == pid)
-                        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                if (r < 0)
-                        return -errno;
-                if (test_now_ms() >= deadline) {
-                        kill(pid, SIGKILL);
-                        waitpid(pid, &st, 0);
-                        return -ETIMEDOUT;
-                }
-                usleep(1000);
-        }
-}
-
-void test_fill(void *buf, size_t len, uint64_t seed) {
-        uint8_t *p = buf;
-        uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-        for (size_t i = 0; i < len; i++) {
-                if ((i & 7) == 0) {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                }
-                p[i] = (uint8_t)(x >> ((i & 7) * 8));
-        }
-}
-
-uint64_t test_hash(const void *buf, size_t len, uint64_t h) {
-        const uint8_t *p = buf;
-        if (h == 0)
-                h = 0xcbf29ce484222325ull;
-        for (size_t i = 0; i < len; i++) {
-                h ^= p[i];
-                h *= 0x100000001b3ull;
-        }
-        return h;
 }

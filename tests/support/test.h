@@ -115,6 +115,11 @@ pid_t test_fork(void (*fn)(void *arg), void *arg);
  * or -ETIMEDOUT (the child is then killed). */
 int test_wait(pid_t pid, int timeout_ms);
 
+/* nftw() callback removing a tree (testutil.c; the runner's scratch dirs). */
+struct stat;
+struct FTW;
+int test_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+
 /* Fill buf with a reproducible pattern from seed; a cheap 64-bit checksum. */
 void test_fill(void *buf, size_t len, uint64_t seed);
 uint64_t test_hash(const void *buf, size_t len, uint64_t h);
