@@ -39,7 +39,10 @@
  *    right kind), -EINVAL (bad argument: a NULL where a pointer is required,
  *    a bad name, a bad size). Errors of every call that needs the daemon:
  *    -EHOSTDOWN (the facility of this host is not running and could not be
- *    started, or it died; already established flows keep working). The list
+ *    started; already established flows keep working). A call that finds
+ *    the daemon it talked to dead sends its request once more to a new one,
+ *    started as on a first call unless IPCF_NO_AUTOSTART=1 (what the dead
+ *    one held — registrations, flows to it — is gone with it). The list
  *    after "Errors:" in each comment names these too where they apply.
  *  - Parameters: inputs first, then timeout_ms, then the out-parameters,
  *    named ret_*, which may be NULL where said and are untouched on failure.
@@ -304,7 +307,11 @@ IPCF_API int ipcf_accept(int reg, int timeout_ms, ipcf_request *ret_req);
  * defaults) and return its port-id. Blocks up to timeout_ms for the whole
  * procedure: resolving the name, starting the target if it is configured for
  * activation, and its decision.
- * If ret_reason is not NULL, on -ECONNREFUSED it receives the target's reason.
+ * If ret_reason is not NULL, on failure it receives the reason the facility
+ * gave, if any: the target's (-ECONNREFUSED), or why an activation failed
+ * (-ENOEXEC: the command was not found, the program exited with status N or
+ * was killed by signal N before registering; -ETIMEDOUT: it did not
+ * register in time; -EBUSY: too many started programs still run).
  * Errors: -ENOENT no process has that name and none can be started;
  * -EACCES the access policy forbids it; -ECONNREFUSED the target refused;
  * -EBUSY every registrant's backlog is full; -EINVAL bad name or qos (a
@@ -406,9 +413,12 @@ IPCF_API int ipcf_flush(int port, int timeout_ms);
  *   registration: the name is no longer served through it; pending requests
  *     are refused with reason "unregistered"; accepted flows live on.
  *   service: unregistered; every caller's channel ends with reason (default
- *     "service closed"): their pending calls fail -EPIPE.
+ *     "service closed"), also those whose requests it never took: their
+ *     pending calls fail -EPIPE at once.
  *   datagram endpoint: its name unregistered, its channels ended with
- *     reason (default "endpoint closed").
+ *     reason (default "endpoint closed"), also those it never read from:
+ *     their senders' next send fails, and what it never took is counted
+ *     as dropped (ipcf_dgram_drops).
  *   group handle: leaves the group (unmaps; pointers from ipcf_group_ptr()
  *     die with it). Unlock first: a lock still held through this handle is
  *     left as by a dead holder (the next locker gets IPCF_GROUP_INCONSISTENT).
@@ -427,7 +437,8 @@ IPCF_API int ipcf_dealloc(int handle, const char *reason);
  * released, telling no one. For the end of a pipe (or any handle) inherited
  * across fork() that this process does not use: the holders in other
  * processes go on. When every holder of a flow end is gone, its peer sees
- * -ECONNRESET, as for a peer that died.
+ * -ECONNRESET, as for a peer that died (reason "peer let go of the flow"
+ * for a flow the facility made, which notices at once).
  * Errors: -EBADF.
  */
 IPCF_API int ipcf_detach(int handle);
@@ -750,10 +761,11 @@ IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);
  * The first call to a service allocates its channel (within the same timeout).
  * If the service failed the call (ipcf_service_fail), returns -EREMOTEIO and,
  * if ret_code is not NULL, puts the service's code in *ret_code.
- * Errors: -ENOENT, -EACCES, -ECONNREFUSED as ipcf_alloc; -ETIMEDOUT (the
+ * Errors: -ENOENT, -EACCES as ipcf_alloc; -ECONNREFUSED at once, if service
+ * is not a service (a plain registration, a datagram endpoint); -ETIMEDOUT (the
  * request is cancelled: the service sees it with ipcf_service_cancelled and
  * its late reply is dropped); -ECONNRESET the service died before answering
- * (never a hang); -EPIPE the service closed; -EREMOTEIO the service failed the
+ * (never a hang); -EPIPE the service closed (also before taking the request); -EREMOTEIO the service failed the
  * call; -EMSGSIZE request too large, or the reply did not fit in cap (the
  * reply is dropped); -EINVAL bad name, timeout 0; -ENOMEM; -EHOSTDOWN.
  */
@@ -813,7 +825,8 @@ IPCF_API int ipcf_call_cancel(ipcf_pending *call);
  * channels at once, so a send never waits for the receiver to come round.
  * A datagram that finds the receiver's queue full is dropped after the
  * sender's timeout (0: at once) and counted, here (ipcf_dgram_drops) and in
- * `ipcf ls`.
+ * `ipcf ls`; so are the datagrams a receiver that closed its endpoint or
+ * died never took (counted at the next send, or ipcf_dgram_drops).
  */
 
 typedef struct ipcf_dgram_src {
@@ -835,7 +848,7 @@ IPCF_API int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts);
  * the endpoint named dest. If its queue is full, wait up to timeout_ms for
  * room (0: not at all), then drop the datagram: -EAGAIN / -ETIMEDOUT, counted
  * as a drop. Returns len.
- * Errors: -ENOENT, -EACCES, -ECONNREFUSED (dest is not a datagram endpoint)
+ * Errors: -ENOENT, -EACCES, -ECONNREFUSED at once (dest is not a datagram endpoint)
  * as ipcf_alloc; -EMSGSIZE; -ECONNRESET dest died (the next send makes a new
  * channel); -EBADF; -EINVAL bad name; -EHOSTDOWN.
  */
@@ -863,8 +876,8 @@ IPCF_API ssize_t ipcf_dgram_answer(int ep, const ipcf_dgram_src *src, const void
                                    int timeout_ms);
 
 /*
- * ipcf_dgram_drops — datagrams this endpoint dropped (queue full) so far,
- * in *ret.
+ * ipcf_dgram_drops — datagrams this endpoint dropped so far (queue full, or
+ * never taken by a receiver that went away), in *ret.
  * Errors: -EBADF; -EINVAL ret NULL.
  */
 IPCF_API int ipcf_dgram_drops(int ep, uint64_t *ret);
@@ -1204,7 +1217,10 @@ IPCF_API int ipcf_unwatch(const char *name);
  * receiver's handle (it reads what it already had, then -EPIPE with reason
  * "mailbox destroyed") and every sender's; messages still in the facility are
  * reported to their senders as undelivered (ipcf_mbox_undelivered) — none is
- * silently lost.
+ * silently lost. If the facility itself dies, every handle learns it (its
+ * calls fail -ECONNRESET, its ipcf_fd turns readable; a receiver first reads
+ * what its queue holds) and a sender's ipcf_mbox_undelivered counts what no
+ * receiver was seen to take.
  * Handles are port-ids: ipcf_fd() polls them, ipcf_dealloc() closes them.
  */
 enum ipcf_mbox_flags {
@@ -1269,8 +1285,9 @@ typedef struct ipcf_receipt {
  * receipt can be collected later with ipcf_mbox_receipt().
  * Returns len.
  * Errors: -EMSGSIZE; -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was destroyed
- * (see ipcf_mbox_undelivered); -ECONNRESET the daemon died; -EPROTO; -EBADF;
- * -EINVAL.
+ * (see ipcf_mbox_undelivered); -ECONNRESET the daemon died (every send that
+ * starts after its death fails so; see ipcf_mbox_undelivered); -EPROTO;
+ * -EBADF; -EINVAL.
  */
 IPCF_API ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, int timeout_ms,
                                 ipcf_receipt *ret_receipt);
@@ -1309,9 +1326,16 @@ IPCF_API ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, int timeout_ms,
                                 ipcf_peer_info *ret_sender);
 
 /*
- * ipcf_mbox_undelivered — how many messages sent on h the facility reported
- * undelivered (the mailbox was destroyed before a receiver took them; known
- * once ipcf_mbox_send has failed with -EPIPE).
+ * ipcf_mbox_undelivered — how many messages sent on h were not delivered:
+ *  - the mailbox was destroyed (known once ipcf_mbox_send has failed -EPIPE):
+ *    those still queued in the facility or never read from h, exactly;
+ *  - the daemon died (known once a call on h has failed -ECONNRESET): every
+ *    message sent on h that no receiver was seen to take while the daemon
+ *    lived — those it held, those it never read from h (a send racing with
+ *    the death included), and those a receiver had in its queue, unread:
+ *    that receiver may still read them after the death (they are the only
+ *    ones in doubt; asking for receipts tells which were taken).
+ * 0 while nothing is known lost.
  * Errors: -EBADF.
  */
 IPCF_API int64_t ipcf_mbox_undelivered(int h);
@@ -1368,7 +1392,10 @@ IPCF_API int ipcf_mcast_join(const char *name, const ipcf_qos *qos, int timeout_
 /*
  * ipcf_mcast_send — send to every other member. Returns len. The handle's
  * full policy applies when the facility's queue is full (BLOCK groups).
- * Errors: as ipcf_mbox_send (-EPIPE: removed, or the group destroyed).
+ * Errors: as ipcf_mbox_send (-EPIPE: removed, or the group destroyed;
+ * -ECONNRESET: the daemon died — messages it had taken but not yet copied
+ * to every member died with it, and no member can count them: each learns
+ * only that the group is gone, -ECONNRESET once its queue is read).
  */
 IPCF_API ssize_t ipcf_mcast_send(int h, const void *buf, size_t len, int timeout_ms);
 

@@ -93,12 +93,21 @@ struct flow_cancel {
         _Atomic uint64_t ids[FLOW_CANCEL_SLOTS];
 };
 
+/* Mailbox senders' flows (src/daemon/models/mbox.c): how many messages of
+ * this flow a receiver has taken, written by the daemon (the broker, side 1)
+ * as it sees them taken. After the daemon's death the sender counts as
+ * undelivered what it sent beyond this (src/lib/models/modelio.c). */
+struct flow_broker {
+        _Alignas(CACHELINE) _Atomic uint64_t delivered;
+};
+
 struct flow_hdr {
         uint32_t magic, version;
         uint64_t size;
         struct flow_end end[2];
         struct flow_run run[2];
         struct flow_cancel cancel;
+        struct flow_broker broker;
 };
 
 struct ring_ctl {

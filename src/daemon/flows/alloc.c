@@ -357,11 +357,25 @@ int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos) {
         if (end->ops->deliver)
                 end->ops->deliver(f, 1, end->arg);
         flow_handed_out(f);
-        if (a->origin)
+        /* Side 1 is in its holder's hands (or queued for it); side 0 is
+         * watched once the handover is over (a requester that drops its
+         * reply socket meanwhile gave up: alloc_on_reply says so). */
+        flow_side_watch(f, 1);
+        if (a->origin) {
+                flow_side_watch(f, 0);
                 alloc_free(a); /* the origin has the flow: nothing to wait for */
-        else
+        } else {
                 loop_timer_arm(d->loop, &a->timer, now_ns() + HANDOVER_GUARD_NS);
+        }
         return 0;
+}
+
+/* The handover is over and the requester has (or must be taken to have)
+ * the flow: from now on, its letting go of side 0 ends it. */
+static void alloc_handed_over(alloc *a) {
+        flow *f = flow_find(a->d, a->flow_id);
+        if (f)
+                flow_side_watch(f, 0);
 }
 
 /* The handover ended without OK: the allocator gave up on the flow. */
@@ -396,7 +410,8 @@ static void alloc_on_reply(loop_io *io, uint32_t events) {
         }
         ctl_msg m;
         if (n > 0 && ctl_msg_parse(buf, (size_t)n, &m) == 0 && m.type == CTL_OK) {
-                alloc_free(a); /* handed over */
+                alloc_handed_over(a);
+                alloc_free(a);
                 return;
         }
         alloc_handover_gave_up(a);
@@ -406,7 +421,9 @@ static void alloc_on_reply(loop_io *io, uint32_t events) {
 static void alloc_on_timer(loop_timer *t) {
         alloc *a = container_of(t, alloc, timer);
         if (a->state == ALLOC_HANDOVER) {
-                alloc_free(a); /* no word from a live allocator: assume it has it */
+                /* No word from a live allocator: assume it has it. */
+                alloc_handed_over(a);
+                alloc_free(a);
                 return;
         }
         alloc_fail(a, -ETIMEDOUT, NULL, 0);

@@ -11,8 +11,11 @@
 #include "daemon/flows/clientend.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "daemon/core/client.h"
@@ -45,9 +48,42 @@ static void client_end_deliver(flow *f, int idx, void *arg) {
         free(b);
 }
 
+/* Is process pid exiting or gone? Its descriptors close while it exits,
+ * before the daemon may have seen its connection close (the kernel gives
+ * no order), so the death is told as one whichever comes first. From
+ * /proc/PID/stat: a zombie, or PF_EXITING in its flags (set before any of its
+ * descriptors is closed). */
+static bool proc_exiting(pid_t pid) {
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return true; /* gone (reaped) */
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return true;
+        buf[n] = 0;
+        /* "pid (comm) S ppid pgrp session tty tpgid flags ...": comm may hold
+         * anything, so start after its last ')'. */
+        const char *p = strrchr(buf, ')');
+        char state = 0;
+        unsigned long flags = 0;
+        if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+                return false;
+        return state == 'Z' || state == 'X' || (flags & 0x4 /* PF_EXITING */);
+}
+
+/* The side's ears are all closed: its process died, or let go of it. */
+static void client_end_let_go(flow *f, int idx) {
+        bool died = proc_exiting(f->side[idx].cred.pid);
+        flow_side_end(f, idx, IPCF_END_PEER_DIED, died ? "peer died" : "peer let go of the flow", true);
+}
+
 static const flow_end_ops client_end_ops = {
         .kind = "client",
         .deliver = client_end_deliver,
+        .let_go = client_end_let_go,
 };
 
 void client_end(flow_end_spec *e, client *c, client_delivery *dl) {

@@ -72,6 +72,7 @@ int flow_new(ipcfd *d, const char *name, const ipcf_qos *qos, const flow_layout 
         for (int i = 0; i < 2; i++) {
                 f->side[i].flow = f;
                 f->side[i].idx = i;
+                f->side[i].hangup.fd = -1;
                 dlist_init(&f->side[i].holder_link);
         }
 
@@ -157,10 +158,36 @@ int flow_send(flow *f, int idx, int sock, uint32_t seq) {
 
 void flow_handed_out(flow *f) { flow_mem_drop_handout(&f->mem); }
 
+/* The rx bell of a side hung up: nobody holds the side's ear any more. */
+static void side_on_hangup(loop_io *io, uint32_t events) {
+        flow_side *s = container_of(io, flow_side, hangup);
+        (void)events;
+        loop_io_del(s->flow->d->loop, &s->hangup);
+        if (!s->open)
+                return;
+        log_debug("flow %llu: side %d let go (its ears are closed)",
+                  (unsigned long long)s->flow->node.id, s->idx);
+        if (s->ops && s->ops->let_go)
+                s->ops->let_go(s->flow, s->idx);
+        else
+                flow_side_end(s->flow, s->idx, IPCF_END_PEER_DIED, "peer let go of the flow", true);
+}
+
+void flow_side_watch(flow *f, int idx) {
+        flow_side *s = &f->side[idx];
+        if (!s->open || s->hangup.added)
+                return;
+        /* No events asked: epoll reports a hang-up (and an error) always; a
+         * bell is never read, so whatever a holder queues on it is no event. */
+        if (loop_io_add(f->d->loop, &s->hangup, f->mem.bell[flow_wake_rx(idx)], 0, side_on_hangup) < 0)
+                log_debug("flow %llu: cannot watch side %d", (unsigned long long)f->node.id, idx);
+}
+
 /* Close one side in the books: the end lets go first (ops->closed, while
  * the flow and its bells are still there), then its charge goes. */
 static void side_close(flow_side *s) {
         s->open = false;
+        loop_io_del(s->flow->d->loop, &s->hangup);
         if (s->ops && s->ops->closed)
                 s->ops->closed(s->flow, s->idx);
         dlist_del(&s->holder_link);

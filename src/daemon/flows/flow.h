@@ -43,11 +43,26 @@
  *                             up, or the flow freed): release what the end
  *                             holds for it (unwatch, close its ears, unmap); f
  *                             and its bells are still valid during the call;
+ *       let_go(f, idx)        every copy of the side's rx ear is closed (see A
+ *                             SIDE NOBODY HOLDS): end the side, saying whether
+ *                             its holder died or let go of it (NULL: "peer let
+ *                             go of the flow");
  *   - to end its side: flow_side_end() (an end record for the peer: dealloc,
  *     death, protocol error), or flow_side_close() (bookkeeping only);
  *   - to learn of its holder's death: whatever the holder is (a client's
  *     connection: OBSERVE_CLIENT_GONE; a remote host: its association), the
  *     end calls flow_side_end(f, idx, IPCF_END_PEER_DIED, "peer died", true).
+ *
+ * A SIDE NOBODY HOLDS: once a side is handed out (flow_side_watch), flow.c
+ * watches the bell of its rx wake-up channel for a hang-up, which comes when
+ * every copy of the side's rx ear is closed — its holder let go of the side
+ * without ending it (ipcf_detach, descriptors closed, a FLOW message thrown
+ * away unread with the socket it waited on), or died (a dying process's
+ * descriptors may close before its connection does). The end's let_go op
+ * then ends the side as a death (IPCF_END_PEER_DIED, "peer died" or "peer
+ * let go of the flow"): the peer is told at once and nothing is listed live
+ * that nobody can use. (A holder that shuts the channel down instead ends its
+ * own side the same way.)
  *
  * SIDES: side 0 is the allocator, side 1 the acceptor. A side is OPEN until
  * its end ends or closes it.
@@ -80,6 +95,7 @@ typedef struct flow_end_ops {
         void (*deliver)(struct flow *f, int idx, void *arg);
         void (*peer_ended)(struct flow *f, int idx);
         void (*closed)(struct flow *f, int idx);
+        void (*let_go)(struct flow *f, int idx);
 } flow_end_ops;
 
 /* An end about to take a side (flow_side_attach). */
@@ -107,6 +123,7 @@ typedef struct flow_side {
         char prog[IPCF_NAME_MAX + 1];
         pid_t watch_pid;               /* flow_end_spec.watch_pid */
         struct user *user;             /* charged QUOTA_FLOWS while open */
+        loop_io hangup;                /* the rx bell, watched for the side's ears to close */
 } flow_side;
 
 typedef struct flow {
@@ -166,6 +183,11 @@ void flow_side_close(flow *f, int idx);
 
 /* The sides have their descriptors: drop the memfd and the ears. */
 void flow_handed_out(flow *f);
+
+/* Side idx is in its holder's hands (its FLOW delivered or queued for it):
+ * from now on, the closing of every copy of its rx ear ends it (see A SIDE
+ * NOBODY HOLDS). Idempotent; a side not open is ignored. */
+void flow_side_watch(flow *f, int idx);
 
 /* Destroy a flow at once, whatever its sides (creation failed half-way, or
  * shutdown): open sides are closed (ops->closed) without an end record. */

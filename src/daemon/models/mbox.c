@@ -76,8 +76,8 @@ typedef struct mend {
         struct inflight *fl;
         unsigned fl_head, fl_n, fl_cap;
         bool full;                    /* waits for room */
-        /* sender: DATA frames taken from its ring */
-        uint64_t taken;
+        /* sender: DATA frames taken from its ring, and taken by a receiver */
+        uint64_t taken, delivered;
         /* sender: receipts waiting for room in its ring */
         struct rcpt *rc;
         unsigned rc_head, rc_n, rc_cap;
@@ -166,11 +166,19 @@ static void sender_flush_rcpts(mend *s) {
         }
 }
 
-static void sender_receipt(mbox *mb, uint64_t sender, uint64_t seq, pid_t receiver) {
-        struct idmap_node *n = idmap_find(&mb->sender_ids, sender);
+/* A receiver took message m: the sender's count of its messages taken goes
+ * up (in its flow's header, where it reads it if the daemon dies), and it
+ * gets its receipt if it asked. */
+static void sender_delivered(mbox *mb, const mmsg *m, pid_t receiver) {
+        struct idmap_node *n = idmap_find(&mb->sender_ids, m->sender);
         if (!n)
                 return; /* the sender is gone */
         mend *s = container_of(n, mend, node);
+        if (s->b->mem)
+                atomic_store_explicit(&flow_hdr_of(s->b->mem)->broker.delivered, ++s->delivered,
+                                      memory_order_release);
+        if (!(m->flags & MW_F_RECEIPT))
+                return;
         if (s->rc_n == s->rc_cap) {
                 unsigned cap = s->rc_cap ? 2 * s->rc_cap : 16;
                 struct rcpt *nr = cap <= MBOX_RCPT_MAX ? malloc(cap * sizeof(*nr)) : NULL;
@@ -183,7 +191,7 @@ static void sender_receipt(mbox *mb, uint64_t sender, uint64_t seq, pid_t receiv
                 s->rc_cap = cap;
                 s->rc_head = 0;
         }
-        s->rc[(s->rc_head + s->rc_n) % s->rc_cap] = (struct rcpt){ seq, (uint32_t)receiver };
+        s->rc[(s->rc_head + s->rc_n) % s->rc_cap] = (struct rcpt){ m->seq, (uint32_t)receiver };
         s->rc_n++;
         sender_flush_rcpts(s);
 }
@@ -216,8 +224,7 @@ static bool recv_retire(mend *r) {
                 r->fl_head = (r->fl_head + 1) % r->fl_cap;
                 r->fl_n--;
                 mb->msgs_out++;
-                if (m->flags & MW_F_RECEIPT)
-                        sender_receipt(mb, m->sender, m->seq, r->b->peer.pid);
+                sender_delivered(mb, m, r->b->peer.pid);
                 free(m);
         }
         for (unsigned i = 0; i < r->fl_n; i++)

@@ -40,6 +40,7 @@ typedef struct activation {
         loop_io io;
         loop_timer timer;
         bool starting;                 /* waiting for the name to be registered */
+        uint32_t timeout_ms;           /* the rule's activate_timeout_ms at start */
         struct dlist waiting;          /* alloc.hold_link */
 } activation;
 
@@ -59,12 +60,13 @@ static void activation_on_exit(loop_io *io, uint32_t events);
 static void activation_check(activation *act);
 static void activation_on_timer(loop_timer *t);
 
-/* Fail every allocation waiting on act with err, and stop waiting. */
-static void activation_fail_waiting(activation *act, int err) {
+/* Fail every allocation waiting on act with err and why (the requester
+ * gets the text: ipcf_alloc's ret_reason), and stop waiting. */
+static void activation_fail_waiting(activation *act, int err, const char *why) {
         act->starting = false;
         loop_timer_cancel(act->d->loop, &act->timer);
         dlist_for_each_safe(pos, tmp, &act->waiting)
-                alloc_fail(dlist_entry(pos, alloc, hold_link), err, NULL, 0);
+                alloc_fail(dlist_entry(pos, alloc, hold_link), err, why, 0);
 }
 
 static void activation_free(activation *act) {
@@ -139,9 +141,9 @@ static pid_t activation_spawn(ipcfd *d, const char *cmd, const char *name) {
 }
 
 /* Park a on the activation of its name, starting one if none is starting.
- * Returns 0 (a waits), or -errno: -ENOEXEC the program cannot be started,
- * -EBUSY too many activations. */
-static int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
+ * Returns 0 (a waits), or -errno with why (for the requester) filled:
+ * -ENOEXEC the program cannot be started, -EBUSY too many activations. */
+static int activation_join(ipcfd *d, const conf_rule *rule, alloc *a, char *why, size_t why_size) {
         activation *act = NULL;
         unsigned live = 0;
         dlist_for_each(pos, &activations) {
@@ -158,12 +160,20 @@ static int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                 /* Bounds: children still alive (started before, detached)
                  * count too, so repeated failing starts cannot pile up
                  * processes. */
-                if (n_activations >= MIN(d->fd_share, (size_t)ACTIVATIONS_MAX) ||
-                    live >= ACTIVATION_PER_NAME_MAX)
+                if (live >= ACTIVATION_PER_NAME_MAX) {
+                        snprintf(why, why_size, "activation: %u programs started for this name still run",
+                                 live);
                         return -EBUSY;
+                }
+                if (n_activations >= MIN(d->fd_share, (size_t)ACTIVATIONS_MAX)) {
+                        snprintf(why, why_size, "activation: too many programs being started");
+                        return -EBUSY;
+                }
                 act = calloc(1, sizeof(*act));
-                if (!act)
+                if (!act) {
+                        snprintf(why, why_size, "activation: out of memory");
                         return -ENOMEM;
+                }
                 act->d = d;
                 str_copy(act->name, a->name, sizeof(act->name));
                 dlist_init(&act->waiting);
@@ -172,6 +182,8 @@ static int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                 pid_t pid = activation_spawn(d, rule->activate, a->name);
                 if (pid < 0) {
                         log_error("activation of %s: spawn: %s", a->name, strerror((int)-pid));
+                        snprintf(why, why_size, "activation: cannot start /bin/sh: %s",
+                                 strerror((int)-pid));
                         free(act);
                         return -ENOEXEC;
                 }
@@ -187,6 +199,7 @@ static int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                     loop_timer_arm(d->loop, &act->timer,
                                    now_ns() + (uint64_t)rule->activate_timeout_ms * 1000000u) < 0) {
                         log_error("activation of %s: cannot watch pid %d", a->name, (int)pid);
+                        snprintf(why, why_size, "activation: cannot watch the started program");
                         kill(pid, SIGKILL);
                         waitpid(pid, NULL, 0);
                         loop_io_del(d->loop, &act->io);
@@ -196,6 +209,7 @@ static int activation_join(ipcfd *d, const conf_rule *rule, alloc *a) {
                         return -ENOEXEC;
                 }
                 act->starting = true;
+                act->timeout_ms = rule->activate_timeout_ms;
                 dlist_add_tail(&activations, &act->link);
                 n_activations++;
                 log_debug("activation of %s: started pid %d: %s", a->name, (int)pid, rule->activate);
@@ -210,7 +224,11 @@ static int activation_resolve(ipcfd *d, alloc *a) {
         const conf_rule *rule = conf_match(&d->conf, a->name);
         if (!rule || !rule->activate)
                 return RESOLVE_NEXT;
-        return activation_join(d, rule, a);
+        char why[IPCF_REASON_MAX + 1];
+        int r = activation_join(d, rule, a, why, sizeof(why));
+        if (r < 0)
+                alloc_fail(a, r, why, 0); /* with the reason: taken (a is gone) */
+        return 0;
 }
 
 static const resolver activation_resolver = {
@@ -237,8 +255,10 @@ static void activation_on_name(ipcfd *d, const observe_ev *ev) {
                 dlist_for_each_safe(p2, t2, &act->waiting) {
                         alloc *a = dlist_entry(p2, alloc, hold_link);
                         alloc_unhold(a);
-                        if (alloc_resolve(a, &activation_resolver) != 0)
-                                alloc_fail(a, -EBUSY, NULL, 0);
+                        int r = alloc_resolve(a, &activation_resolver);
+                        if (r != 0)
+                                alloc_fail(a, r == RESOLVE_NEXT ? -EBUSY : r,
+                                           "activation: the started program's registration took no request", 0);
                 }
         }
 }
@@ -264,10 +284,22 @@ static void activation_check(activation *act) {
         if (r == 0)
                 return; /* not yet */
         if (act->starting) {
-                log_error("activation of %s: pid %d exited (status %d) before registering",
-                          act->name, (int)act->pid,
-                          WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-                activation_fail_waiting(act, -ENOEXEC);
+                char why[IPCF_REASON_MAX + 1];
+                /* 127 and 126 are the shell's: the command was not found, or
+                 * could not be executed. */
+                if (WIFEXITED(st))
+                        snprintf(why, sizeof(why),
+                                 "activation: the program exited with status %d%s before registering the name",
+                                 WEXITSTATUS(st),
+                                 WEXITSTATUS(st) == 127   ? " (command not found)"
+                                 : WEXITSTATUS(st) == 126 ? " (command not executable)"
+                                                          : "");
+                else
+                        snprintf(why, sizeof(why),
+                                 "activation: the program was killed by signal %d before registering the name",
+                                 WTERMSIG(st));
+                log_error("activation of %s: pid %d: %s", act->name, (int)act->pid, why);
+                activation_fail_waiting(act, -ENOEXEC, why);
         } else {
                 log_debug("activation of %s: pid %d exited", act->name, (int)act->pid);
         }
@@ -283,7 +315,10 @@ static void activation_on_timer(loop_timer *t) {
          * The next allocation starts it afresh. */
         if (kill(-act->pid, SIGTERM) < 0)
                 kill(act->pid, SIGTERM);
-        activation_fail_waiting(act, -ETIMEDOUT);
+        char why[IPCF_REASON_MAX + 1];
+        snprintf(why, sizeof(why), "activation: the program did not register the name within %u ms (stopped)",
+                 (unsigned)act->timeout_ms);
+        activation_fail_waiting(act, -ETIMEDOUT, why);
 }
 
 /* Forget every activation (daemon shutdown; the children keep running). */

@@ -126,12 +126,23 @@ static int reg_cmp_load(const void *a, const void *b) {
         return x->node.id < y->node.id ? -1 : x->node.id > y->node.id;
 }
 
-/* Fill out[0..max) with the regs of a's name that may take a request now
- * and may serve a's origin, least loaded first. Returns how many; *ret_any:
- * whether any may serve it at all (full or not). */
-static size_t registry_candidates(const alloc *a, reg **out, size_t max, bool *ret_any) {
+/* Does g serve allocations of role? An inbox (CTL_REG_AUTO) serves its own
+ * role only; a plain registration, plain flows only (a call or a datagram
+ * to it would wait for an ACCEPT its program never means to give). */
+static bool reg_serves_role(const reg *g, uint32_t role) {
+        if (g->flags & CTL_REG_AUTO)
+                return (g->flags >> CTL_REG_ROLE_SHIFT) == role;
+        return role == CTL_ROLE_FLOW;
+}
+
+/* Fill out[0..max) with the regs of a's name that may serve a's origin and
+ * a's role and may take a request now, least loaded first. Returns how
+ * many; *ret_any: whether any may serve a's origin at all (whatever its
+ * role, full or not); *ret_serving: whether any of those serves a's role. */
+static size_t registry_candidates(const alloc *a, reg **out, size_t max, bool *ret_any,
+                                  bool *ret_serving) {
         size_t n = 0;
-        *ret_any = false;
+        *ret_any = *ret_serving = false;
         dlist_for_each(pos, &buckets[name_bucket(a->name)]) {
                 reg *r = dlist_entry(pos, reg, name_link);
                 if (n == max)
@@ -139,9 +150,11 @@ static size_t registry_candidates(const alloc *a, reg **out, size_t max, bool *r
                 if (strcmp(r->name, a->name) != 0 || r->owner->dying || !alloc_may_serve(a, &r->owner->cred))
                         continue;
                 *ret_any = true;
-                if (r->pending >= r->backlog)
+                if (!reg_serves_role(r, a->role))
                         continue;
-                out[n++] = r;
+                *ret_serving = true;
+                if (r->pending < r->backlog)
+                        out[n++] = r;
         }
         qsort(out, n, sizeof(*out), reg_cmp_load);
         return n;
@@ -214,10 +227,19 @@ static int reg_accept(alloc *a, reg *g, client *c, request *rq) {
  * take it, RESOLVE_NEXT if none exist. */
 static int registry_try(alloc *a) {
         reg *cand[DISPATCH_MAX];
-        bool any;
-        size_t n = registry_candidates(a, cand, DISPATCH_MAX, &any);
+        bool any, serving;
+        size_t n = registry_candidates(a, cand, DISPATCH_MAX, &any, &serving);
+        if (n == 0 && serving)
+                return -EBUSY;
+        if (n == 0 && any) {
+                /* Registered, but for another kind of channel (a datagram to
+                 * a service, a call to a plain flow's name...): refused at
+                 * once, as the header promises. */
+                alloc_fail(a, -ECONNREFUSED, "wrong kind of channel for this name", IPCF_END_REFUSED);
+                return 0;
+        }
         if (n == 0)
-                return any ? -EBUSY : RESOLVE_NEXT;
+                return RESOLVE_NEXT;
 
         ctl_builder *b = malloc(sizeof(*b));
         if (!b)
@@ -236,14 +258,9 @@ static int registry_try(alloc *a) {
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 reg *g = cand[i];
                 if (g->flags & CTL_REG_AUTO) {
-                        /* An inbox: accepted here, its FLOW on the registration
-                         * socket; a request of the wrong role is refused. */
+                        /* An inbox (of a's role: the candidates serve it):
+                         * accepted here, its FLOW on the registration socket. */
                         free(b);
-                        if ((g->flags >> CTL_REG_ROLE_SHIFT) != a->role) {
-                                alloc_fail(a, -ECONNREFUSED, "wrong kind of channel for this name",
-                                           IPCF_END_REFUSED);
-                                return 0;
-                        }
                         reg_hold(g, a);
                         r = reg_accept(a, g, g->owner, NULL);
                         if (r < 0 && r != -ECANCELED)

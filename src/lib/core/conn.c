@@ -10,6 +10,15 @@
  * If no daemon answers and IPCF_NO_AUTOSTART is not 1, one is started for the
  * user: double fork, setsid, stdio to <dir>/ipcfd.log, and the daemon's own
  * lock file settles races between processes starting one at the same time.
+ *
+ * A DEAD CONNECTION: a request whose connection turns out closed (the send
+ * fails, or the stream ends without its reply) on a connection made before
+ * this call is sent once more on a new one — the daemon it went to has died
+ * with whatever it held, or closed the connection without reading it — so
+ * the first call after a daemon's death starts a new daemon and succeeds
+ * rather than failing -EHOSTDOWN. A daemon that closes a connection may say
+ * why first (a CTL_ERROR with seq 0: the error is the call's, and
+ * ECONNABORTED means "not read: ask again").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +49,11 @@ static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 static char runtime_dir[PATH_MAX];
 
 uint32_t conn_next_seq(void) {
-        return atomic_fetch_add(&conn_seq, 1) + 1;
+        /* Never 0: seq 0 is the daemon's connection notices (ctl.h). */
+        uint32_t s;
+        while ((s = atomic_fetch_add(&conn_seq, 1) + 1) == 0)
+                ;
+        return s;
 }
 
 /* In the child of fork(): it is single-threaded, so a lock another thread of
@@ -216,6 +229,75 @@ static int conn_wait_readable(int fd, int timeout_ms) {
         }
 }
 
+/* The daemon's word on why it is closing this connection, if it left one:
+ * a CTL_ERROR with seq 0 (no request has seq 0), read without waiting.
+ * Returns its -errno, or 0 if none is there. Under conn_lock. */
+static int conn_notice(conn_reply *rep) {
+        rep->n_fds = 0;
+        ssize_t n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, MSG_DONTWAIT);
+        conn_reply_done(rep);
+        if (n <= 0 || ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 ||
+            rep->msg.type != CTL_ERROR || rep->msg.seq != 0)
+                return 0;
+        return conn_error_of(&rep->msg, &rep->reason);
+}
+
+/* One try of conn_request, under conn_lock, on the connection there is (made
+ * if none). Returns as conn_request. *ret_dead says the connection is no
+ * good any more; *ret_retry that the request surely never took effect on a
+ * daemon that can still answer, or that it went to a daemon that has since
+ * died (with everything it held): it may be sent again, once, on a new
+ * connection — the connection was reclaimed as idle, or a dead daemon is
+ * restarted as on a first call. */
+static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_fds, conn_reply *rep,
+                    bool *ret_dead, bool *ret_retry) {
+        *ret_dead = *ret_retry = false;
+        bool reused = conn_fd >= 0 && conn_pid == getpid();
+        int r = conn_ensure_locked();
+        if (r < 0)
+                return r;
+        *ret_dead = true;
+        r = ctl_send(conn_fd, req, fds, n_fds);
+        if (r < 0) {
+                /* Not sent: the daemon closed the connection (it may have
+                 * said why: a refusal at connect, or an idle connection
+                 * reclaimed) or died. */
+                r = conn_notice(rep);
+                *ret_retry = r == 0 ? reused : r == -ECONNABORTED;
+                return r ? r : -EHOSTDOWN;
+        }
+        r = conn_wait_readable(conn_fd, CONN_REPLY_TIMEOUT_MS);
+        if (r < 0)
+                return -EHOSTDOWN; /* alive but silent: nothing to retry */
+        ssize_t n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, 0);
+        if (n <= 0) {
+                /* End of stream: it died (or dropped us) without a word. */
+                *ret_retry = reused;
+                return -EHOSTDOWN;
+        }
+        if (ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0)
+                return -EPROTO; /* the daemon speaks nonsense */
+        if (rep->msg.seq == 0 && rep->msg.type == CTL_ERROR) {
+                /* A notice instead of the reply: the request was not read. */
+                r = conn_error_of(&rep->msg, &rep->reason);
+                *ret_retry = r == -ECONNABORTED;
+                return r;
+        }
+        if (rep->msg.seq != seq)
+                return -EPROTO;
+        switch (rep->msg.type) {
+        case CTL_OK:
+        case CTL_FLOW:
+                *ret_dead = false;
+                return 0;
+        case CTL_ERROR:
+                *ret_dead = false;
+                return conn_error_of(&rep->msg, &rep->reason);
+        default:
+                return -EPROTO;
+        }
+}
+
 int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep) {
         int r;
         uint32_t seq;
@@ -231,46 +313,17 @@ int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *r
                          (uint32_t)req->buf[11] << 24);
 
         pthread_mutex_lock(&conn_lock);
-        r = conn_ensure_locked();
-        if (r < 0)
-                goto out;
-        r = ctl_send(conn_fd, req, fds, n_fds);
-        if (r < 0) {
-                r = -EHOSTDOWN;
-                goto broken;
+        for (int attempt = 0;; attempt++) {
+                bool dead, retry;
+                r = conn_try(req, seq, fds, n_fds, rep, &dead, &retry);
+                if (!dead)
+                        break;
+                conn_reply_done(rep);
+                conn_fd = safe_close(conn_fd);
+                if (!retry || attempt > 0)
+                        break;
+                memset(&rep->reason, 0, sizeof(rep->reason));
         }
-        r = conn_wait_readable(conn_fd, CONN_REPLY_TIMEOUT_MS);
-        if (r < 0) {
-                r = -EHOSTDOWN;
-                goto broken;
-        }
-        ssize_t n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, 0);
-        if (n <= 0) {
-                r = -EHOSTDOWN;
-                goto broken;
-        }
-        if (ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 || rep->msg.seq != seq) {
-                /* The daemon speaks nonsense: drop the connection. */
-                r = -EPROTO;
-                goto broken;
-        }
-        switch (rep->msg.type) {
-        case CTL_OK:
-        case CTL_FLOW:
-                r = 0;
-                break;
-        case CTL_ERROR:
-                r = conn_error_of(&rep->msg, &rep->reason);
-                break;
-        default:
-                r = -EPROTO;
-                goto broken;
-        }
-out:
-        pthread_mutex_unlock(&conn_lock);
-        return r;
-broken:
-        conn_fd = safe_close(conn_fd);
         pthread_mutex_unlock(&conn_lock);
         return r;
 }

@@ -163,6 +163,11 @@ typedef struct port {
                                          * pipe's liveness socket); -1 if none */
         int memfd;                      /* pipes only (to export them); else -1 */
         ipcf_peer_info peer;
+        /* The peer rings nobody when it dies (the daemon, broker of a mailbox
+         * or group): ipcf_fd / ipcf_fd_send give an epoll set of the ear and
+         * the peer's pidfd (ep_rx, ep_tx: made on first use, else -1). */
+        bool fd_with_peer;
+        int ep_rx, ep_tx;
 
         plock wlock, rlock;             /* writers serialised; readers serialised (lock.h) */
         bool poll_rx, poll_tx;          /* ipcf_fd / ipcf_fd_send were called */
@@ -303,6 +308,10 @@ int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_
 /* An auto-accepting registration: take one FLOW the daemon sent on its socket
  * and make its port. -EAGAIN if none waits, -EHOSTDOWN if the daemon is gone. */
 int reg_take_flow(int h);
+/* Close the auto-accepting registration h for good: unregister, then end
+ * with why every flow the daemon accepted on its behalf that is still queued
+ * on its socket, never taken (their peers see -EPIPE and why at once). */
+void reg_close_auto(int h, const char *why);
 
 /* ---- allocation (alloc.c) ------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -98,6 +99,7 @@ static int port_init(port *p, port_desc *d) {
         /* The peer's process, or (a peer on another host) the daemon that
          * relays for it: its death ends the flow from that side. */
         p->peer_pidfd = port_pidfd_open(d->watch_pid > 0 ? d->watch_pid : p->peer.pid);
+        p->ep_rx = p->ep_tx = -1;
         p->rx_unset = p->tx_unset = true;
         return 0;
 }
@@ -155,6 +157,8 @@ static void port_destroy(void *obj) {
         safe_close(p->peer_bell_tx);
         safe_close(p->peer_pidfd);
         safe_close(p->memfd);
+        safe_close(p->ep_rx);
+        safe_close(p->ep_tx);
         free(p->cache_recent);
 }
 
@@ -238,7 +242,31 @@ int ipcf_stats(int h, ipcf_port_stats *ret) {
         return 0;
 }
 
-/* ipcf_fd of a port: its rx eventfd, kept exact from now on (poll mode). */
+/* The descriptor to poll for ear (under the lock of its direction): the ear
+ * itself, or, for a port whose peer rings nobody when it dies
+ * (fd_with_peer), an epoll set of the ear and the peer's pidfd, made once
+ * into *ep, so that the peer's death makes it readable too. -errno if that
+ * set cannot be made. */
+static int port_poll_fd(port *p, int ear, int *ep) {
+        if (!p->fd_with_peer || p->peer_pidfd < 0)
+                return ear;
+        if (*ep >= 0)
+                return *ep;
+        int fd = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = { .events = EPOLLIN };
+        if (fd < 0)
+                return errno == EMFILE || errno == ENFILE ? -EMFILE : -errno;
+        if (epoll_ctl(fd, EPOLL_CTL_ADD, ear, &ev) < 0 ||
+            epoll_ctl(fd, EPOLL_CTL_ADD, p->peer_pidfd, &ev) < 0) {
+                int e = -errno;
+                close(fd);
+                return e;
+        }
+        return *ep = fd;
+}
+
+/* ipcf_fd of a port: its rx ear (see port_poll_fd), kept exact from now on
+ * (poll mode). */
 static int port_fd(void *obj) {
         port *p = obj;
         plock_lock(&p->rlock);
@@ -246,8 +274,9 @@ static int port_fd(void *obj) {
                 p->poll_rx = true;
                 port_rearm_rx(p);
         }
+        int fd = port_poll_fd(p, p->ear_rx, &p->ep_rx);
         plock_unlock(&p->rlock);
-        return p->ear_rx;
+        return fd;
 }
 
 int ipcf_fd_send(int h) {
@@ -259,8 +288,8 @@ int ipcf_fd_send(int h) {
                 p->poll_tx = true;
                 port_rearm_tx(p);
         }
+        int fd = port_poll_fd(p, p->ear_tx, &p->ep_tx);
         plock_unlock(&p->wlock);
-        int fd = p->ear_tx;
         handle_put(p);
         return fd;
 }

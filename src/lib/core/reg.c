@@ -111,6 +111,36 @@ int reg_take_flow(int h) {
         return r;
 }
 
+void reg_close_auto(int h, const char *why) {
+        reg *g = handle_close(h, &reg_kind);
+        if (!g)
+                return;
+        /* Unregistered first: after its OK the daemon sends nothing more, so
+         * what is queued now is all there will ever be. (A dead daemon sends
+         * nothing either.) */
+        reg_end(g, NULL);
+        conn_reply *rep = malloc(sizeof(*rep));
+        /* Bounded by what the socket can hold; the bound only guards the loop. */
+        for (int i = 0; rep && i < 1 << 16; i++) {
+                rep->n_fds = 0;
+                int r = conn_recv_own(g->sock, rep);
+                if (r == 0 && rep->msg.type == CTL_FLOW && rep->n_fds == FLOW_SIDE_FDS) {
+                        /* Opened only to be ended in order: the peer reads
+                         * what it wrote was not taken, then -EPIPE with why.
+                         * (If it cannot be opened, its descriptors close and
+                         * the daemon ends it for us: "peer let go".) */
+                        int ph = port_open_from_flow(&rep->msg, rep->fds);
+                        if (ph >= 0)
+                                ipcf_dealloc(ph, why);
+                }
+                conn_reply_done(rep);
+                if (r < 0 && r != -EPROTO)
+                        break; /* -EAGAIN: none left; end of stream; an error */
+        }
+        free(rep);
+        handle_put(g);
+}
+
 /* Parse one REQUEST into *ret. */
 static int request_parse(const ctl_msg *m, ipcf_request *ret) {
         const char *name, *pname;

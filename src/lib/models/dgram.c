@@ -8,7 +8,9 @@
  * kept; a channel whose peer is gone is replaced at the next send. A datagram
  * that finds a full queue waits the sender's timeout, then is dropped and
  * counted — in the endpoint and in the channel's shared memory, where the
- * daemon reads it for `ipcf ls`. Datagrams are raw messages: no header.
+ * daemon reads it for `ipcf ls`; so are the datagrams a receiver that went
+ * away never took (counted when the sender next sends or asks for its
+ * drops). Datagrams are raw messages: no header.
  *
  * Locking: out_lock guards the list of outgoing channels (never held while
  * waiting); the inbox has its own lock; data moves under the ports' locks.
@@ -92,20 +94,47 @@ int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts) {
         return h;
 }
 
-/* Our live channel to dest, with a reference for the caller, or NULL. A dead
- * one is forgotten (the inbox ends it when it notices). Under out_lock. */
+/* A channel whose receiver has gone: the datagrams it never took are
+ * dropped, and counted as such (here and in the channel's counters). Our
+ * own count of what we wrote bounds the receiver's count of what it read,
+ * which its side of the memory holds and we do not trust. */
+static void out_count_untaken(dgram_ep *e, port *p) {
+        plock_lock(&p->wlock);
+        uint64_t written = p->prod.msgs;
+        uint64_t read = atomic_load_explicit(&p->prod.ctl->msgs_r, memory_order_acquire);
+        plock_unlock(&p->wlock);
+        uint64_t untaken = written - MIN(read, written);
+        if (untaken) {
+                atomic_fetch_add(&p->prod.ctl->drops, untaken);
+                atomic_fetch_add(&e->drops, untaken);
+        }
+}
+
+/* Forget the dead outgoing channels, counting what their receivers never
+ * took (the inbox ends them when it notices). Under out_lock. */
+static void outs_reap(dgram_ep *e) {
+        for (unsigned i = 0; i < e->n_outs;) {
+                struct dgram_out *o = &e->outs[i];
+                if (port_end_error(o->p) == 0) {
+                        i++;
+                        continue;
+                }
+                out_count_untaken(e, o->p);
+                handle_put(o->p);
+                e->outs[i] = e->outs[--e->n_outs];
+        }
+}
+
+/* Our live channel to dest, with a reference for the caller, or NULL. Under
+ * out_lock. */
 static port *out_find(dgram_ep *e, const char *dest) {
+        outs_reap(e);
         for (unsigned i = 0; i < e->n_outs; i++) {
                 struct dgram_out *o = &e->outs[i];
-                if (strcmp(o->name, dest) != 0)
-                        continue;
-                if (port_end_error(o->p) == 0) {
+                if (strcmp(o->name, dest) == 0) {
                         handle_ref(o->p);
                         return o->p;
                 }
-                handle_put(o->p);
-                e->outs[i] = e->outs[--e->n_outs];
-                return NULL;
         }
         return NULL;
 }
@@ -254,6 +283,10 @@ int ipcf_dgram_drops(int ep, uint64_t *ret) {
         dgram_ep *e = handle_get(ep, &dgram_kind);
         if (!e)
                 return -EBADF;
+        /* Receivers gone since the last send: what they never took counts. */
+        pthread_mutex_lock(&e->out_lock);
+        outs_reap(e);
+        pthread_mutex_unlock(&e->out_lock);
         *ret = atomic_load(&e->drops);
         handle_put(e);
         return 0;

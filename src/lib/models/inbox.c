@@ -137,14 +137,20 @@ static void inbox_remove(inbox *b, unsigned i, const char *why) {
 void inbox_close_all(inbox *b, const char *why) {
         pthread_mutex_lock(&b->lock);
         b->closed = true;
+        /* The name first, with the channels the daemon accepted for us and
+         * we never took (no new one can come after), then the set: every
+         * sender learns at once, none is left writing to nobody. Under the
+         * lock, so no taker takes a channel in between. */
+        if (b->reg_h >= 0) {
+                reg_close_auto(b->reg_h, why);
+                b->reg_h = -1;
+                b->reg_dead = true;
+        }
         while (b->n)
                 inbox_remove(b, b->n - 1, why);
         if (b->sleepers)
                 efd_signal(b->wake); /* they see closed and leave */
         pthread_mutex_unlock(&b->lock);
-        if (b->reg_h >= 0)
-                ipcf_dealloc(b->reg_h, NULL);
-        b->reg_h = -1;
 }
 
 /* Take in every channel the daemon made for the name (never blocks): it

@@ -37,8 +37,10 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
 void inbox_deinit(inbox *b);
 /* Add a channel we allocated ourselves (takes b->lock briefly). */
 int inbox_add(inbox *b, int ph);
-/* End every channel with why and unregister the name; takers waiting on b
- * (in other threads) return -EBADF. */
+/* Unregister the name, then end with why every channel: those in the set
+ * and those the daemon accepted for the inbox that were never taken (their
+ * senders see -EPIPE and why at once). Takers waiting on b (in other
+ * threads) return -EBADF. */
 void inbox_close_all(inbox *b, const char *why);
 /* Take the next message from any channel: fn(ctx, data, len) as in
  * port_read_with, waiting up to timeout_ms (-EBADF once b is closed). When a message was taken (or

@@ -10,6 +10,7 @@
  * handle, so one thread at a time should wait for receipts on one handle.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,29 @@ int model_open(const char *name, unsigned role, const ipcf_qos *qos, int timeout
         /* The broker's terms (it enforces them too): bounded messages. */
         q.capacity = IPCF_CAPACITY_BOUNDED;
         q.mode = IPCF_MODE_MESSAGE;
-        return alloc_role(name, &q, role, timeout_ms, NULL);
+        int h = alloc_role(name, &q, role, timeout_ms, NULL);
+        port *p = h >= 0 ? handle_get_port(h) : NULL;
+        if (p) {
+                /* The peer is the daemon, which rings nobody when it dies:
+                 * ipcf_fd of the handle watches its pidfd too. */
+                p->fd_with_peer = true;
+                handle_put(p);
+        }
+        return h;
+}
+
+/* Is the daemon at the other end of p dead? Its pidfd says so (one poll,
+ * never waiting); p then reads as ended (-ECONNRESET). The daemon writes no
+ * end record when it dies: without this, sends would go on filling a ring
+ * nobody will ever read, each one "successful". */
+static bool broker_gone(port *p) {
+        if (atomic_load_explicit(&p->peer_gone, memory_order_acquire))
+                return true;
+        struct pollfd pfd = { .fd = p->peer_pidfd, .events = POLLIN };
+        if (p->peer_pidfd < 0 || poll(&pfd, 1, 0) != 1)
+                return false;
+        atomic_store(&p->peer_gone, true);
+        return true;
 }
 
 ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t *ret_seq,
@@ -143,6 +166,10 @@ ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t 
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
+        /* Checked before each send: a send that starts after the daemon's
+         * death fails -ECONNRESET. (One that races with the death may still
+         * succeed: it is counted in ipcf_mbox_undelivered like the rest.) */
+        (void)broker_gone(p);
         /* Numbered under the write lock's order: take the number, then write;
          * a failed write leaves a gap, which is harmless (numbers only match
          * receipts). */
@@ -304,6 +331,12 @@ static ssize_t rx_until(port *p, struct rx_ctx *x, int timeout_ms) {
                 if (timeout_ms > 0 && t == 0)
                         return -ETIMEDOUT;
                 ssize_t r = port_read_with(p, t, rx_frame, x);
+                /* Nothing now (a wait of 0 looks at no pidfd): if the daemon
+                 * died, say so rather than -EAGAIN for ever (once the queue
+                 * is read: the read then sees the flow ended). */
+                if ((r == -EAGAIN || r == -ETIMEDOUT) && !atomic_load(&p->peer_gone) &&
+                    broker_gone(p))
+                        continue;
                 if (r < 0 || x->done)
                         return r;
         }
@@ -371,6 +404,10 @@ int64_t model_undelivered(int h) {
         if (!p)
                 return -EBADF;
         uint64_t id = p->flow_id;
+        bool dead = broker_gone(p);
+        /* Written by the daemon while it lived (the count of our messages a
+         * receiver took); frozen once it is dead. */
+        uint64_t delivered = atomic_load_explicit(&p->hdr->broker.delivered, memory_order_acquire);
         handle_put(p);
         model_drain(h);
         pthread_mutex_lock(&slock);
@@ -379,19 +416,30 @@ int64_t model_undelivered(int h) {
         pthread_mutex_unlock(&slock);
         if (n >= 0)
                 return n;
-        /* No frame (the ring was full): the numbers are in the end reason. */
+        /* Destroyed, but no frame (the ring was full): the numbers are in
+         * the end reason. */
         ipcf_reason why;
         unsigned long long q, t;
         if (ipcf_end_reason(h, &why) == 0 &&
             sscanf(why.text, "mailbox destroyed (%llu queued, %llu taken)", &q, &t) == 2) {
                 state_set_undelivered(h, id, q, t);
+        } else if (dead) {
+                /* The daemon died: every message sent that no receiver was
+                 * seen to take is undelivered — the ones it held, the ones
+                 * it never read from our ring, and any a receiver had in its
+                 * queue, unread when the daemon died (that receiver may still
+                 * read them). Never more than we sent. */
                 pthread_mutex_lock(&slock);
                 s = state_of(h, id);
-                n = s ? s->undelivered : 0;
+                if (s)
+                        s->undelivered = (int64_t)(s->sent - MIN(delivered, s->sent));
                 pthread_mutex_unlock(&slock);
-                return n;
         }
-        return 0;
+        pthread_mutex_lock(&slock);
+        s = state_of(h, id);
+        n = s && s->undelivered >= 0 ? s->undelivered : 0;
+        pthread_mutex_unlock(&slock);
+        return n;
 }
 
 int64_t model_lost(int h) {

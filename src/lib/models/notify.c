@@ -6,7 +6,8 @@
  * socketpair comes back) and belongs to the process that opened it: after
  * fork() the child's first call opens its own (its daemon connection is its
  * own too). If the daemon dies the socket reads EOF: -EHOSTDOWN, and the next
- * call opens a fresh one (watches must be made again).
+ * call opens a fresh one (watches must be made again); so does a watch that
+ * finds a new daemon, which knows no socket of ours.
  *
  * Who may call: anyone, any thread. Several threads may wait in
  * ipcf_notify_next(); each event goes to one of them (SOCK_SEQPACKET).
@@ -136,10 +137,17 @@ int ipcf_notify_next(int timeout_ms, ipcf_event *ret) {
 static int notify_watch_req(const char *name, uint16_t type) {
         if (!ctl_name_valid(name))
                 return -EINVAL;
-        int fd = notify_get();
-        if (fd < 0)
-                return fd;
-        return conn_tell(type, name, 0, NULL, 0);
+        for (int attempt = 0;; attempt++) {
+                int fd = notify_get();
+                if (fd < 0)
+                        return fd;
+                int r = conn_tell(type, name, 0, NULL, 0);
+                /* A daemon that does not know our socket: a new one, started
+                 * since the one that made it died. Open one with it, once. */
+                if (r != -ENOTCONN || attempt > 0)
+                        return r;
+                notify_reset(fd);
+        }
 }
 
 int ipcf_watch(const char *name) { return notify_watch_req(name, CTL_WATCH); }
