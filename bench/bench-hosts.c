@@ -4,7 +4,7 @@
  * are what compares: the machine is shared).
  *
  *   bench-hosts [--quick] [--seconds S] [--rtt N] [--allocs N] [--repeat N]
- *               [--link loopback|netns|both]
+ *               [--link loopback|netns|both] [--only NAME,...]
  *
  * Each link: "loopback" (two daemons on 127.0.0.1, different ports) and,
  * as root, "netns" (two network namespaces joined by a veth pair; made and
@@ -55,6 +55,7 @@
 #define MAX_REPEAT 9
 
 static double opt_seconds = 2.0;
+static const char *opt_only; /* comma-separated measurement names, NULL: all */
 static int opt_rtt = 5000, opt_allocs = 300, opt_repeat = 1;
 static hostset S;
 
@@ -367,10 +368,18 @@ static const char *const names[M_N] = { "udp-goodput", "tcp-goodput", "ipcf-good
 
 #define ALLOW "[name *]\nremote_allocate = *@alpha\n"
 
+static int opt_poll_us = -1;
+
 static void daemons(bool lossy) {
         for (int i = 0; i < 2; i++)
                 hostset_stop_host(&S, i);
-        const char *conf = lossy ? ALLOW "[impair]\nloss = 1%\nseed = 5\n" : ALLOW;
+        char conf[512];
+        static char keys[64];
+        snprintf(conf, sizeof(conf), "%s%s", ALLOW, lossy ? "[impair]\nloss = 1%\nseed = 5\n" : "");
+        if (opt_poll_us >= 0) {
+                snprintf(keys, sizeof(keys), "poll_us = %d\n", opt_poll_us);
+                S.hosts_keys = keys;
+        }
         hostset_start(&S, 0, conf);
         hostset_start(&S, 1, conf);
         if (!hostset_wait_up(&S, 0, 15000))
@@ -388,16 +397,26 @@ static void run_link(int mode) {
                 return;
         }
         static res r[M_N][MAX_REPEAT];
+        static const role_fn roles[M_N][2] = {
+                [M_UDP] = { udp_blast, udp_sink },        [M_TCP] = { tcp_blast, tcp_sink },
+                [M_IPCF] = { ipcf_blast, ipcf_sink },     [M_LOSSY] = { ipcf_blast, ipcf_sink },
+                [M_TCP_RTT] = { tcp_ping, tcp_pong },     [M_IPCF_RTT] = { ipcf_ping, ipcf_pong },
+                [M_ALLOC] = { ipcf_allocs, ipcf_acceptor },
+        };
+        memset(r, 0, sizeof(r));
         for (int k = 0; k < opt_repeat; k++) {
-                daemons(false);
-                r[M_UDP][k] = run_pair(udp_blast, udp_sink);
-                r[M_TCP][k] = run_pair(tcp_blast, tcp_sink);
-                r[M_IPCF][k] = run_pair(ipcf_blast, ipcf_sink);
-                r[M_TCP_RTT][k] = run_pair(tcp_ping, tcp_pong);
-                r[M_IPCF_RTT][k] = run_pair(ipcf_ping, ipcf_pong);
-                r[M_ALLOC][k] = run_pair(ipcf_allocs, ipcf_acceptor);
-                daemons(true);
-                r[M_LOSSY][k] = run_pair(ipcf_blast, ipcf_sink);
+                /* the lossy run last: its daemons impair */
+                for (int lossy = 0; lossy < 2; lossy++) {
+                        bool started = false;
+                        for (int m = 0; m < M_N; m++) {
+                                if ((m == M_LOSSY) != lossy || (opt_only && !strstr(opt_only, names[m])))
+                                        continue;
+                                if (!started)
+                                        daemons(lossy);
+                                started = true;
+                                r[m][k] = run_pair(roles[m][0], roles[m][1]);
+                        }
+                }
         }
         res med[M_N];
         for (int m = 0; m < M_N; m++) {
@@ -444,11 +463,15 @@ int main(int argc, char **argv) {
                         opt_allocs = atoi(argv[++i]);
                 } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
                         opt_repeat = atoi(argv[++i]);
+                } else if (!strcmp(argv[i], "--poll-us") && i + 1 < argc) {
+                        opt_poll_us = atoi(argv[++i]);
+                } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+                        opt_only = argv[++i];
                 } else if (!strcmp(argv[i], "--link") && i + 1 < argc) {
                         link = argv[++i];
                 } else {
                         fprintf(stderr, "usage: bench-hosts [--quick] [--seconds S] [--rtt N] [--allocs N] "
-                                        "[--repeat N] [--link loopback|netns|both]\n");
+                                        "[--repeat N] [--link loopback|netns|both] [--only udp-goodput,ipcf-rtt,...]\n");
                         return 2;
                 }
         }

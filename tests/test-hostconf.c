@@ -22,6 +22,7 @@ TEST_TIMEOUT(hostconf_full_example, 10) {
                            "name = alpha\n"
                            "listen = 0.0.0.0:7700\n"
                            "dead_interval_ms = 3000\n"
+                           "poll_us = 50\n"
                            "search = gamma beta          # before their sections: resolved at the end\n"
                            "[name printer*]\n"
                            "hosts = beta\n"
@@ -50,6 +51,7 @@ TEST_TIMEOUT(hostconf_full_example, 10) {
         CHECK_EQ(c.hosts_sec.listen.family, 4);
         CHECK_EQ(c.hosts_sec.listen.port, 7700);
         CHECK_EQ(c.hosts_sec.dead_interval_ms, 3000);
+        CHECK_EQ(c.hosts_sec.poll_us, 50);
         CHECK_EQ(c.n_hosts, 3);
         CHECK(c.hosts_sec.search.set);
         CHECK_EQ(c.hosts_sec.search.n, 2);
@@ -123,6 +125,8 @@ TEST_TIMEOUT(hostconf_errors_name_their_line, 10) {
                 { "[hosts]\ndead_interval_ms = 10\n", 2, "dead_interval" },
                 { "[hosts]\ndead_interval_ms = 99999999999999999999\n", 2, "dead_interval" },
                 { "[hosts]\nsearch = beta\n", 2, "no [host]" },
+                { "[hosts]\npoll_us = 10001\n", 2, "poll_us" },
+                { "[hosts]\npoll_us = 1\npoll_us = 2\n", 3, "duplicate" },
                 { "[hosts]\nsearch = a b c d e f g h i j k l m n o p q\n", 2, "too many" },
                 { "[hosts]\nname = a\nname = b\n", 3, "duplicate" },
                 { "[hosts]\n[hosts]\n", 2, "duplicate [hosts]" },

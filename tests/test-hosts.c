@@ -455,3 +455,77 @@ TEST_TIMEOUT(datagrams_to_name_at_host_answered_to_the_source, 120) {
         CHECK_EQ(test_wait(srv, 20000), 0);
         hostset_stop(&S);
 }
+
+/* ---- mailboxes and multicast groups with members on several hosts ------- */
+
+static void mbox_on_beta(void *p) {
+        hostset_enter(&S, 1);
+        CHECK_OK(ipcf_mbox_create("mb", NULL));
+        int rx = CHECK_OK(ipcf_mbox_open("mb", IPCF_MBOX_RECV, NULL, 5000));
+        char buf[256];
+        for (int i = 0; i < 50; i++) {
+                ipcf_peer_info from;
+                ssize_t n = CHECK_OK(ipcf_mbox_recv(rx, buf, sizeof(buf), 20000, &from));
+                char want[32];
+                snprintf(want, sizeof(want), "letter %d", i);
+                CHECK_EQ(n, (ssize_t)strlen(want));
+                CHECK(!memcmp(buf, want, (size_t)n));
+                CHECK_EQ(from.uid, getuid()); /* the sender as its daemon vouches for it */
+        }
+}
+
+TEST_TIMEOUT(mailbox_on_another_host, 120) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        pid_t srv = test_fork(mbox_on_beta, NULL);
+        hostset_enter(&S, 0);
+        int tx = -ENOENT;
+        for (int t = 0; t < 100 && tx == -ENOENT; t++)
+                if ((tx = ipcf_mbox_open("mb@beta", IPCF_MBOX_SEND, NULL, 5000)) == -ENOENT)
+                        usleep(50000);
+        CHECK_OK(tx);
+        for (int i = 0; i < 50; i++) {
+                char msg[32];
+                snprintf(msg, sizeof(msg), "letter %d", i);
+                CHECK_EQ(ipcf_mbox_send(tx, msg, strlen(msg), 5000, NULL), (ssize_t)strlen(msg));
+        }
+        CHECK_EQ(test_wait(srv, 30000), 0);
+        hostset_stop(&S);
+}
+
+/* A group on beta with a member there and one on alpha: each hears the other. */
+static void mcast_member_on_beta(void *p) {
+        hostset_enter(&S, 1);
+        int h = CHECK_OK(ipcf_mcast_join("grp", NULL, 5000));
+        char buf[64];
+        ipcf_peer_info from;
+        ssize_t n = CHECK_OK(ipcf_mcast_recv(h, buf, sizeof(buf), 20000, &from));
+        CHECK(n == 10 && !memcmp(buf, "from alpha", 10));
+        CHECK_EQ(ipcf_mcast_send(h, "from beta", 9, 5000), 9);
+        usleep(500000);
+}
+
+TEST_TIMEOUT(multicast_group_with_members_on_two_hosts, 120) {
+        start_two("[name *]\nremote_allocate = *@alpha\n");
+        pid_t creator = fork();
+        if (creator == 0) {
+                hostset_enter(&S, 1);
+                CHECK_OK(ipcf_mcast_create("grp", NULL));
+                _exit(0);
+        }
+        CHECK_EQ(test_wait(creator, 10000), 0);
+        hostset_enter(&S, 0);
+        int h = -ENOENT;
+        for (int t = 0; t < 100 && h == -ENOENT; t++)
+                if ((h = ipcf_mcast_join("grp@beta", NULL, 5000)) == -ENOENT)
+                        usleep(50000);
+        CHECK_OK(h);
+        pid_t member = test_fork(mcast_member_on_beta, NULL);
+        usleep(500000); /* it has joined */
+        CHECK_EQ(ipcf_mcast_send(h, "from alpha", 10, 5000), 10);
+        char buf[64];
+        ipcf_peer_info from;
+        CHECK_EQ(ipcf_mcast_recv(h, buf, sizeof(buf), 20000, &from), 9);
+        CHECK(!memcmp(buf, "from beta", 9));
+        CHECK_EQ(test_wait(member, 30000), 0);
+        hostset_stop(&S);
+}

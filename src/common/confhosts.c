@@ -280,9 +280,24 @@ static int kv_hosts(conf *c, const char *key, size_t kn, const char *val, size_t
                 h->dead_interval_ms = (uint32_t)v;
                 return 0;
         }
+        if (kv_is(key, kn, "poll_us")) {
+                uint64_t v = 0;
+                if (h->poll_set)
+                        return *why = "duplicate key", -EINVAL;
+                for (size_t i = 0; i < vn; i++) {
+                        if (val[i] < '0' || val[i] > '9' || v > 10000)
+                                return *why = "poll_us: want 0..10000", -EINVAL;
+                        v = v * 10 + (uint64_t)(val[i] - '0');
+                }
+                if (vn == 0 || v > 10000)
+                        return *why = "poll_us: want 0..10000", -EINVAL;
+                h->poll_us = (uint32_t)v;
+                h->poll_set = true;
+                return 0;
+        }
         if (kv_is(key, kn, "search"))
                 return conf_hostlist_parse(&h->search, val, vn, line, why);
-        return *why = "unknown key in [hosts] (want name, listen, dead_interval_ms or search)", -EINVAL;
+        return *why = "unknown key in [hosts] (want name, listen, dead_interval_ms, poll_us or search)", -EINVAL;
 }
 
 static bool key_text_valid(const char *s, size_t n) {

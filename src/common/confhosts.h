@@ -13,6 +13,8 @@
  *   listen = 0.0.0.0:7700            # the UDP socket (default 0.0.0.0:7700 once a
  *                                    # host is enrolled; no socket without hosts)
  *   dead_interval_ms = 5000          # a host silent this long is unreachable (200..600000)
+ *   poll_us = 50                     # after traffic, look without sleeping this long
+ *                                    # (0..10000; default 0: sleep at once)
  *   search = beta gamma              # after the local names, ask these in order
  *                                    # (default: every enrolled host, in file order)
  *   [host beta]                      # an enrolled host: its name here,
@@ -75,6 +77,8 @@ typedef struct conf_hosts_sec {
         char self[CONF_HOST_NAME_MAX + 1]; /* "": the daemon takes gethostname()'s first label */
         conf_addr listen;                  /* family 0: the default */
         uint32_t dead_interval_ms;
+        uint32_t poll_us;                  /* busy-look this long after traffic (0: never) */
+        bool poll_set;
         conf_hostlist search;
         unsigned line;                     /* 0: no [hosts] section */
 } conf_hosts_sec;

@@ -39,6 +39,7 @@ typedef struct hostset {
         bool netns;
         hostset_host h[HOSTSET_MAX];
         char scratch[256];
+        const char *hosts_keys;  /* more lines of every daemon's [hosts] section, or NULL */
 } hostset;
 
 enum { HOSTSET_LOOPBACK = 0, HOSTSET_NETNS = 1 };

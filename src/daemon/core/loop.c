@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -25,6 +26,8 @@ struct loop {
         size_t n_heap, cap_heap;
         void **defer;            /* pointers to free after this round */
         size_t n_defer, cap_defer;
+        uint64_t poll_until;     /* loop_poll_until(): look without sleeping until then */
+        bool no_pwait2;          /* the kernel has no epoll_pwait2: ms timeouts */
 };
 
 int loop_new(loop **ret) {
@@ -183,15 +186,38 @@ void loop_defer_free(loop *l, void *p) {
 
 void loop_quit(loop *l) { l->quit = true; }
 
-/* The epoll_wait() timeout: until the earliest timer, -1 without one. */
-static int loop_timeout_ms(loop *l) {
-        if (l->n_heap == 0)
-                return -1;
-        uint64_t now = now_ns(), d = l->heap[0]->deadline;
-        if (d <= now)
+/* How long epoll may sleep: until the earliest timer (UINT64_MAX: none), and
+ * not at all while a poller asked to be looked at (loop_poll_until). */
+static uint64_t loop_sleep_ns(loop *l, uint64_t now) {
+        if (now < l->poll_until)
                 return 0;
-        uint64_t ms = (d - now + 999999u) / 1000000u; /* round up: never wake early */
-        return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+        if (l->n_heap == 0)
+                return UINT64_MAX;
+        uint64_t d = l->heap[0]->deadline;
+        return d <= now ? 0 : d - now;
+}
+
+void loop_poll_until(loop *l, uint64_t deadline) {
+        if (deadline > l->poll_until)
+                l->poll_until = deadline;
+}
+
+/* epoll_pwait2 with a nanosecond timeout where the kernel has it (timers of
+ * less than a millisecond — the protocol engine's pacing and acknowledgement
+ * delays — fire on time), else epoll_wait rounded up to milliseconds (never
+ * early). */
+static int loop_wait(loop *l, struct epoll_event *ev, int n, uint64_t sleep_ns) {
+        if (!l->no_pwait2) {
+                struct timespec ts = { (time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u) };
+                int r = epoll_pwait2(l->epfd, ev, n, sleep_ns == UINT64_MAX ? NULL : &ts, NULL);
+                if (r >= 0 || errno != ENOSYS)
+                        return r;
+                l->no_pwait2 = true;
+        }
+        int ms = sleep_ns == UINT64_MAX ? -1
+                 : sleep_ns / 1000000u >= 0x7fffffff ? 0x7fffffff
+                                                     : (int)((sleep_ns + 999999u) / 1000000u);
+        return epoll_wait(l->epfd, ev, n, ms);
 }
 
 int loop_run(loop *l) {
@@ -199,7 +225,7 @@ int loop_run(loop *l) {
 
         l->quit = false; /* a loop may be run again after loop_quit() */
         while (!l->quit) {
-                int n = epoll_wait(l->epfd, ev, LOOP_BATCH, loop_timeout_ms(l));
+                int n = loop_wait(l, ev, LOOP_BATCH, loop_sleep_ns(l, now_ns()));
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;

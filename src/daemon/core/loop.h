@@ -11,7 +11,8 @@
  * destroy any other object safely.
  *
  * TIMERS: an object embeds a `loop_timer`; loop_timer_arm() (re)schedules it
- * at an absolute CLOCK_MONOTONIC deadline in ns, loop_timer_cancel() removes
+ * at an absolute CLOCK_MONOTONIC deadline in ns (fired to the microsecond
+ * where the kernel has epoll_pwait2, else at the next millisecond), loop_timer_cancel() removes
  * it (safe when not armed). Timers sit in a binary min-heap: no per-object
  * polling, O(log n) per change. Expired timers fire after the IO batch.
  *
@@ -64,6 +65,12 @@ static inline bool loop_timer_armed(const loop_timer *t) { return t->heap_idx !=
 /* free(p) once the current dispatch round is over. On allocation failure
  * (rare) the pointer is kept on a fallback list and freed the same way. */
 void loop_defer_free(loop *l, void *p);
+
+/* Look at the descriptors without sleeping until deadline (ns): for a
+ * module whose peers answer within microseconds while traffic flows (the
+ * relay of flows with other hosts), so that their next event costs no
+ * wake-up. Each call can only extend it. */
+void loop_poll_until(loop *l, uint64_t deadline);
 
 /* Run until loop_quit() (which ends this run only: the loop may be run
  * again). Returns 0, or -errno if epoll_wait fails. */

@@ -56,6 +56,7 @@ struct hlink {
         char self[CONF_HOST_NAME_MAX + 1];
         uint64_t would_block;
         bool in_run;
+        uint64_t poll_ns;         /* after traffic, look without sleeping this long */
 };
 
 static void hlink_run(hlink *k);
@@ -373,6 +374,11 @@ static void hlink_run(hlink *k) {
 static void link_on_timer(loop_timer *t) { hlink_run(container_of(t, hlink, timer)); }
 static void link_on_kick(loop_timer *t) { hlink_run(container_of(t, hlink, kick)); }
 
+void hlink_busy(hlink *k) {
+        if (k->poll_ns)
+                loop_poll_until(k->l, now_ns() + k->poll_ns);
+}
+
 void hlink_kick(hlink *k) {
         if (!loop_timer_armed(&k->kick))
                 loop_timer_arm(k->l, &k->kick, 0);
@@ -380,6 +386,7 @@ void hlink_kick(hlink *k) {
 
 static void link_on_io(loop_io *io, uint32_t events) {
         hlink *k = container_of(io, hlink, io);
+        hlink_busy(k);
         if (events & EPOLLOUT) {
                 if (udp_flush(k->u) == 0)
                         link_block(k, false);
@@ -414,6 +421,7 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
         k->ops = ops;
         k->ctx = ctx;
         k->io.fd = -1;
+        k->poll_ns = (uint64_t)c->hosts_sec.poll_us * 1000u;
         loop_timer_init(&k->timer, link_on_timer);
         loop_timer_init(&k->kick, link_on_kick);
         str_copy(k->self, cfg->self, sizeof(k->self));

@@ -137,6 +137,11 @@ void hlink_flow_adopt(hpeer *p, efcp_flow *f, void *user);
 /* The owner is done with f (reason EFCP_REASON_*): closed in the engine. */
 void hlink_flow_close(hpeer *p, efcp_flow *f, uint32_t reason);
 
+/* Traffic moved (a datagram came, a relay moved a message): look at the
+ * descriptors without sleeping for [hosts] poll_us, so that the answer
+ * that follows within microseconds costs no wake-up. */
+void hlink_busy(hlink *k);
+
 /* Datagrams are due (the owner queued data or control): send them this
  * loop round. */
 void hlink_kick(hlink *k);

@@ -386,8 +386,10 @@ static void relay_pump(relay *r) {
         r->in_pump = false;
         if (r->done)
                 return;
-        if (r->h)
+        if (r->h) {
                 hlink_kick(r->h->p->k);
+                hlink_busy(r->h->p->k);
+        }
         if (bport_peer_ended(r->b) && drained) {
                 relay_local_end(r);
                 return;

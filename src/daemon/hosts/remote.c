@@ -49,6 +49,12 @@ typedef struct rreq {
 } rreq;
 
 static const resolver pinned_resolver, hosts_resolver;
+
+/* Every role travels: flows, calls, datagrams, and the channels of
+ * mailboxes and multicast groups (the broker is on the target host). */
+#define REMOTE_ROLES                                                                               \
+        (RESOLVE_ROLE(CTL_ROLE_FLOW) | RESOLVE_ROLE(CTL_ROLE_CALL) | RESOLVE_ROLE(CTL_ROLE_DGRAM) |    \
+         RESOLVE_ROLE(CTL_ROLE_MBOX_SEND) | RESOLVE_ROLE(CTL_ROLE_MBOX_RECV) | RESOLVE_ROLE(CTL_ROLE_MCAST))
 static idmap asking_by_port;
 /* The user pointer of a data flow the other host opened before its ACCEPT:
  * data may wait in the engine, nobody reads it yet. */
@@ -261,7 +267,7 @@ static void remote_release(alloc *a, bool withdrawn) {
 static const resolver pinned_resolver = {
         .name = "pinned",
         .rank = RESOLVE_RANK_PINNED,
-        .roles = RESOLVE_ROLE(CTL_ROLE_FLOW) | RESOLVE_ROLE(CTL_ROLE_CALL) | RESOLVE_ROLE(CTL_ROLE_DGRAM),
+        .roles = REMOTE_ROLES,
         .resolve = pinned_resolve,
         .release = remote_release,
 };
@@ -269,7 +275,7 @@ static const resolver pinned_resolver = {
 static const resolver hosts_resolver = {
         .name = "hosts",
         .rank = RESOLVE_RANK_HOSTS,
-        .roles = RESOLVE_ROLE(CTL_ROLE_FLOW) | RESOLVE_ROLE(CTL_ROLE_CALL) | RESOLVE_ROLE(CTL_ROLE_DGRAM),
+        .roles = REMOTE_ROLES,
         .resolve = hosts_resolve,
         .release = remote_release,
 };
@@ -322,7 +328,12 @@ static void remote_on_accept(hostrec *h, const hw_msg *m) {
         q->early = NULL; /* the relay takes it */
         flow_end_spec e;
         relay_spec(r, &e, &who, prog);
-        ipcf_qos qos = a->qos;
+        /* the target's terms (a broker's, for a mailbox or group; the
+         * asked qos otherwise), checked by hw_parse like a local ALLOC's */
+        ipcf_qos qos = m->qos;
+        flow_layout l;
+        if (flow_layout_for(&qos, &l) < 0)
+                qos = a->qos;
         int rc = alloc_accept(a, &e, &qos); /* unholds: q is freed */
         if (rc < 0) {
                 relay_discard(r);

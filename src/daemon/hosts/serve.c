@@ -111,11 +111,6 @@ static void serve_on_alloc(hostrec *h, const hw_msg *m) {
         ipcfd *d = the_hosts.d;
         if (idmap_find(&h->serving_ids, m->req))
                 return; /* a repeat: the first one is being decided */
-        if (m->role != CTL_ROLE_FLOW && m->role != CTL_ROLE_CALL && m->role != CTL_ROLE_DGRAM) {
-                serve_refuse(h, m->req, -EOPNOTSUPP, IPCF_END_REFUSED,
-                             "mailboxes and multicast groups serve only their own host");
-                return;
-        }
         if (h->n_serving >= HOSTS_PENDING_MAX) {
                 serve_refuse(h, m->req, -EBUSY, 0, NULL);
                 return;
