@@ -141,3 +141,143 @@ void *mapset_new_since(const mapset *before, const char *name, size_t *ret_len) 
         }
         return NULL;
 }
+
+/* ---- the mutator --------------------------------------------------------- */
+
+void mutator_init(mutator *m, uint64_t seed, void *mem, size_t len, int side, const int *fds,
+                  int n_fds) {
+        memset(m, 0, sizeof(*m));
+        m->rng = seed * 0x9E3779B97F4A7C15ull + 0x1234567ull;
+        if (!m->rng)
+                m->rng = 1;
+        m->mem = mem;
+        if (len <= FLOW_DATA_OFF)
+                abort();
+        m->layout.ring_size = (len - FLOW_DATA_OFF) / 2;
+        m->layout.cap = m->layout.ring_size;
+        m->layout.total = len;
+        m->side = side;
+        m->n_fds = n_fds < 64 ? n_fds : 64;
+        memcpy(m->fds, fds, (size_t)m->n_fds * sizeof(int));
+        m->shutdown_pct = 2;
+}
+
+uint64_t mutator_rand(mutator *m) {
+        uint64_t x = m->rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        m->rng = x;
+        return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* A value a hostile peer would try in place of near (an index or count). */
+static uint64_t adversarial(mutator *m, uint64_t near) {
+        switch (mutator_rand(m) % 12) {
+        case 0: return 0;
+        case 1: return near;
+        case 2: return near + 16;
+        case 3: return near - 16;
+        case 4: return near + m->layout.ring_size;
+        case 5: return near - m->layout.ring_size;
+        case 6: return RING_POS_MAX;
+        case 7: return UINT64_MAX - 15;
+        case 8: return 1ull << 62;
+        case 9: return near + 16 * (mutator_rand(m) % 64);
+        case 10: return near + 1;
+        default: return mutator_rand(m);
+        }
+}
+
+int mutator_step(mutator *m) {
+        uint64_t r = mutator_rand(m);
+        int ring = (int)(r >> 8) & 1;
+        struct ring_ctl *c = flow_ctl_of(m->mem, ring);
+        struct flow_hdr *h = flow_hdr_of(m->mem);
+        int kind;
+        m->steps++;
+        switch (r % 16) {
+        case 0: case 1: case 2: { /* a control word of either ring */
+                kind = MUT_CTL;
+                switch ((r >> 16) % 9) {
+                case 0: atomic_store(&c->head, adversarial(m, atomic_load(&c->head))); break;
+                case 1: atomic_store(&c->tail, adversarial(m, atomic_load(&c->tail))); break;
+                case 2: atomic_store(&c->msgs_w, adversarial(m, atomic_load(&c->msgs_w))); break;
+                case 3: atomic_store(&c->msgs_r, adversarial(m, atomic_load(&c->msgs_r))); break;
+                case 4: atomic_store(&c->bytes_w, mutator_rand(m)); break;
+                case 5: atomic_store(&c->bytes_r, mutator_rand(m)); break;
+                case 6: atomic_store(&c->drops, mutator_rand(m)); break;
+                case 7: atomic_store(&c->rx_sleep, (uint32_t)mutator_rand(m) & 3); break;
+                default: atomic_store(&c->tx_sleep, (uint32_t)mutator_rand(m) & 3); break;
+                }
+                break;
+        }
+        case 3: case 4: case 5: { /* a record header where a reader looks */
+                kind = MUT_RECORD;
+                uint64_t mask = m->layout.ring_size - 1;
+                uint64_t pos = (atomic_load(&c->tail) & ~(uint64_t)15) + 16 * (mutator_rand(m) % 8);
+                uint8_t *rec = flow_data_of(m->mem, &m->layout, ring) + (pos & mask);
+                uint64_t tag = mutator_rand(m) % 4 ? pos << 2 | (mutator_rand(m) & 3)
+                                                   : mutator_rand(m);
+                uint32_t len = mutator_rand(m) % 2 ? (uint32_t)(mutator_rand(m) % 256)
+                                                   : (uint32_t)mutator_rand(m);
+                uint32_t flags = (uint32_t)mutator_rand(m) % 3;
+                memcpy(rec + 8, &len, 4);
+                memcpy(rec + 12, &flags, 4);
+                atomic_store((_Atomic uint64_t *)rec, tag);
+                break;
+        }
+        case 6: { /* payload bytes */
+                kind = MUT_DATA;
+                uint8_t *d = flow_data_of(m->mem, &m->layout, ring);
+                uint64_t off = mutator_rand(m) % m->layout.ring_size;
+                d[off] = (uint8_t)mutator_rand(m);
+                break;
+        }
+        case 7: { /* an end record, a reason without its NUL */
+                kind = MUT_END;
+                static const uint32_t codes[] = { 0, 1, 2, 3, 4, 5, 77, 0xFFFFFFFFu };
+                struct flow_end *e = &h->end[(r >> 20) & 1];
+                memset(e->reason, 'A' + (int)(mutator_rand(m) % 26), sizeof(e->reason));
+                atomic_store(&e->code, codes[mutator_rand(m) % 8]);
+                break;
+        }
+        case 8: { /* run state: asleep, CPU, waiting */
+                kind = MUT_RUN;
+                struct flow_run *run = &h->run[(r >> 20) & 1];
+                atomic_store(&run->blocked, (uint32_t)mutator_rand(m) & 1);
+                atomic_store(&run->cpu, (uint32_t)mutator_rand(m));
+                atomic_store(&run->waiting, (uint32_t)mutator_rand(m) & 1);
+                break;
+        }
+        case 9: /* cancel slots (call channels) */
+                kind = MUT_CANCEL;
+                atomic_store(&h->cancel.next, mutator_rand(m));
+                atomic_store(&h->cancel.ids[mutator_rand(m) % FLOW_CANCEL_SLOTS], mutator_rand(m));
+                break;
+        case 10: case 11: /* a descriptor's shared flags and contents */
+                kind = MUT_FD_FLAGS;
+                if (m->n_fds) {
+                        static const unsigned modes[] = {
+                                HOSTILE_CLEAR_NONBLOCK, HOSTILE_FILL | HOSTILE_CLEAR_NONBLOCK,
+                                HOSTILE_DRAIN | HOSTILE_CLEAR_NONBLOCK, HOSTILE_FILL, HOSTILE_DRAIN
+                        };
+                        (void)hostile_fd(m->fds[mutator_rand(m) % (uint64_t)m->n_fds],
+                                         modes[mutator_rand(m) % 5]);
+                }
+                break;
+        case 12: case 13: /* ring whatever it can */
+                kind = MUT_FD_RING;
+                if (m->n_fds)
+                        hostile_ring(m->fds[mutator_rand(m) % (uint64_t)m->n_fds]);
+                break;
+        default: /* now and then, hang one up */
+                kind = MUT_FD_SHUTDOWN;
+                if (m->n_fds && mutator_rand(m) % 100 < m->shutdown_pct)
+                        (void)hostile_fd(m->fds[mutator_rand(m) % (uint64_t)m->n_fds],
+                                         HOSTILE_SHUTDOWN);
+                break;
+        }
+        m->by_kind[kind]++;
+        return kind;
+}

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ring.h"
+
 #define HOSTILE_FDS_MAX 1024
 
 /* The set of open descriptors of this process. */
@@ -63,3 +65,36 @@ void mapset_snapshot(mapset *s, const char *name);
 /* A mapping named name that is not in before (the one an object made since
  * then): its address and length, or NULL. */
 void *mapset_new_since(const mapset *before, const char *name, size_t *ret_len);
+
+/* ---- the seeded mutator of a flow's shared memory and descriptors ------- */
+
+/* What a hostile holder of one side of a flow may touch: the whole region
+ * (as mapped in this process), the flow's geometry, its side, and the
+ * descriptors the flow brought. */
+typedef struct mutator {
+        uint64_t rng;           /* xorshift state (the seed, never 0) */
+        uint8_t *mem;
+        flow_layout layout;
+        int side;               /* the hostile's side: it produces ring `side` */
+        int fds[64];
+        int n_fds;
+        unsigned shutdown_pct;  /* chance (%) that a descriptor step shuts one down */
+        uint64_t steps, by_kind[12];
+} mutator;
+
+enum {
+        MUT_CTL, MUT_RECORD, MUT_DATA, MUT_END, MUT_RUN, MUT_CANCEL, MUT_FD_FLAGS,
+        MUT_FD_RING, MUT_FD_SHUTDOWN, MUT_KINDS
+};
+
+/* Set m up for the region of len bytes at mem (as mapped: the layout
+ * follows from its length) on side `side`. */
+void mutator_init(mutator *m, uint64_t seed, void *mem, size_t len, int side, const int *fds,
+                  int n_fds);
+/* A pseudo-random number from m's stream. */
+uint64_t mutator_rand(mutator *m);
+/* One hostile step: rewrite a ring control word, a record header near a
+ * reader's position, data, an end record, run state or cancel slots with a
+ * random or adversarial value, or tamper with one of the descriptors.
+ * Returns the kind of step (MUT_*). */
+int mutator_step(mutator *m);
