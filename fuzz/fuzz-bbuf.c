@@ -10,7 +10,7 @@
  * Invariants: nothing is read or written outside the region (ASan: the
  * region is its own allocation), every result is in the documented set,
  * a get never returns more than its buffer holds, and every call returns
- * (all deadlines are "now": a held lock is waited for one spin window).
+ * (every timeout is 0: a held lock is waited for one spin window).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -68,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 bbufq q;
                 uint64_t s;
                 bool wait;
+                bbufq_when now = { 0, 0 }; /* timeout 0 */
                 int opened = bbufq_open(region, REGION, &q);
                 check(opened == 0 || opened == -EPROTO);
                 if (opened == 0)
@@ -75,13 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 switch (op % 8) {
                 case 0:
                         if (opened == 0)
-                                check(put_ok(bbufq_put_once(&q, &me, now_ns(), buf, arg % sizeof(buf),
+                                check(put_ok(bbufq_put_once(&q, &me, &now, buf, arg % sizeof(buf),
                                                             &seen, 0, &s)));
                         break;
                 case 1:
                         if (opened == 0) {
                                 size_t cap = arg % sizeof(out);
-                                ssize_t n = bbufq_get_once(&q, &me, now_ns(), out, cap, &seen, 1, &s, &wait);
+                                ssize_t n = bbufq_get_once(&q, &me, &now, out, cap, &seen, 1, &s, &wait);
                                 check((n >= 0 && (size_t)n <= cap && (!wait || n == 0)) || n == -EMSGSIZE ||
                                       n == -EPROTO || n == -ETIMEDOUT);
                         }
@@ -104,8 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         check(bbufq_open(region, REGION, &q) == 0);
                         size_t len = arg % 200;
                         memset(buf, (int)(arg >> 8), len);
-                        check(bbufq_put_once(&q, &me, now_ns(), buf, len, &seen, 2, &s) == 1);
-                        check(bbufq_get_once(&q, &me, now_ns(), out, sizeof(out), &seen, 3, &s, &wait) ==
+                        check(bbufq_put_once(&q, &me, &now, buf, len, &seen, 2, &s) == 1);
+                        check(bbufq_get_once(&q, &me, &now, out, sizeof(out), &seen, 3, &s, &wait) ==
                               (ssize_t)len);
                         check(memcmp(buf, out, len) == 0);
                         break;
@@ -143,8 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 case 6: /* a wait: rare (it spins one window) */
                         if (opened == 0 && arg % 64 == 0) {
-                                int r = arg & 64 ? bbufq_wait_items(&q, arg, now_ns())
-                                                 : bbufq_wait_room(&q, arg, now_ns());
+                                int r = arg & 64 ? bbufq_wait_items(&q, arg, &now)
+                                                 : bbufq_wait_room(&q, arg, &now);
                                 check(r == 0 || r == -ETIMEDOUT);
                         }
                         break;

@@ -4,7 +4,8 @@
  *
  * Every word of the header is read once per use into a local (atomic loads:
  * another process may be writing it), validated, and only the local is used
- * for addressing. Waits end by the caller's deadline: lock waits through
+ * for addressing. Waits end by the caller's deadline (read from the clock
+ * only once a call must wait: bbufq_when): lock waits through
  * grplock, item/room waits in one spin window plus one bounded futex sleep
  * per call (the caller loops).
  */
@@ -45,10 +46,19 @@ int bbufq_open(void *region, uint64_t avail, bbufq *ret) {
         return 0;
 }
 
-/* Take one side's lock. A lock left by a dead holder needs no repair (see
- * LOCKING); one that is unrecoverable or forges the caller is corrupt. */
-static int side_lock(struct grplock *l, const grplock_who *w, uint64_t deadline) {
-        int r = grplock_take(l, w, deadline, BBUFQ_LOCK_SPIN_NS);
+uint64_t bbufq_deadline(bbufq_when *w) {
+        if (w->at == 0)
+                w->at = deadline_from_timeout(w->timeout_ms);
+        return w->at;
+}
+
+/* Take one side's lock (the clock only if it is busy). A lock left by a
+ * dead holder needs no repair (see LOCKING); one that is unrecoverable or
+ * forges the caller is corrupt. */
+static int side_lock(struct grplock *l, const grplock_who *w, bbufq_when *when) {
+        int r = grplock_try(l, w);
+        if (r == -EBUSY)
+                r = grplock_take(l, w, bbufq_deadline(when), BBUFQ_LOCK_SPIN_NS);
         if (r == 1)
                 r = grplock_consistent(l, w->me) == 0 ? 0 : -EPROTO;
         else if (r == -ENOTRECOVERABLE || r == -EDEADLK)
@@ -87,13 +97,13 @@ static void wake_side(_Atomic uint32_t *w, _Atomic uint32_t *waiters) {
         }
 }
 
-int bbufq_put_once(const bbufq *q, const grplock_who *w, uint64_t deadline, const void *buf,
+int bbufq_put_once(const bbufq *q, const grplock_who *w, bbufq_when *when, const void *buf,
                    size_t len, bbufq_seen *seen, uint64_t key, uint64_t *ret_seen) {
         struct bbufq_hdr *h = q->h;
         uint64_t need = (uint64_t)len + IPCF_BBUF_ITEM_HDR;
         if (len > UINT32_MAX || need > q->cap)
                 return -EMSGSIZE;
-        int r = side_lock(&h->lk_put, w, deadline);
+        int r = side_lock(&h->lk_put, w, when);
         if (r < 0)
                 return r;
         /* The tail seen last time is a lower bound (tails only grow): read
@@ -122,12 +132,12 @@ int bbufq_put_once(const bbufq *q, const grplock_who *w, uint64_t deadline, cons
         return r;
 }
 
-ssize_t bbufq_get_once(const bbufq *q, const grplock_who *w, uint64_t deadline, void *buf,
+ssize_t bbufq_get_once(const bbufq *q, const grplock_who *w, bbufq_when *when, void *buf,
                        size_t cap, bbufq_seen *seen, uint64_t key, uint64_t *ret_seen,
                        bool *ret_wait) {
         struct bbufq_hdr *h = q->h;
         *ret_wait = false;
-        int r = side_lock(&h->lk_get, w, deadline);
+        int r = side_lock(&h->lk_get, w, when);
         if (r < 0)
                 return r;
         ssize_t n;
@@ -175,8 +185,8 @@ ssize_t bbufq_get_once(const bbufq *q, const grplock_who *w, uint64_t deadline, 
  * The other side stores *ctr, then reads *waiters and, if someone sleeps,
  * bumps w and wakes (all seq_cst): either it sees us, or we see its store. */
 static int wait_move(const uint64_t *ctr, uint64_t seen, _Atomic uint32_t *w,
-                     _Atomic uint32_t *waiters, uint64_t deadline) {
-        uint64_t now = now_ns(), spin_end = now + BBUFQ_SPIN_NS;
+                     _Atomic uint32_t *waiters, bbufq_when *when) {
+        uint64_t deadline = bbufq_deadline(when), now = now_ns(), spin_end = now + BBUFQ_SPIN_NS;
         for (unsigned i = 1; ld(ctr) == seen; i++) {
                 cpu_relax();
                 if (i % 64 == 0 && (now = now_ns()) >= spin_end)
@@ -197,12 +207,12 @@ static int wait_move(const uint64_t *ctr, uint64_t seen, _Atomic uint32_t *w,
         return 0;
 }
 
-int bbufq_wait_items(const bbufq *q, uint64_t seen, uint64_t deadline) {
-        return wait_move(&q->h->p.head, seen, &q->h->p.not_empty, &q->h->p.get_waiters, deadline);
+int bbufq_wait_items(const bbufq *q, uint64_t seen, bbufq_when *when) {
+        return wait_move(&q->h->p.head, seen, &q->h->p.not_empty, &q->h->p.get_waiters, when);
 }
 
-int bbufq_wait_room(const bbufq *q, uint64_t seen, uint64_t deadline) {
-        return wait_move(&q->h->c.tail, seen, &q->h->c.not_full, &q->h->c.put_waiters, deadline);
+int bbufq_wait_room(const bbufq *q, uint64_t seen, bbufq_when *when) {
+        return wait_move(&q->h->c.tail, seen, &q->h->c.not_full, &q->h->c.put_waiters, when);
 }
 
 int bbufq_stat(const bbufq *q, uint64_t *ret_bytes, uint64_t *ret_items) {

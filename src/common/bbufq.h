@@ -82,6 +82,18 @@ typedef struct bbufq_seen {
         uint64_t key, epoch, val;
 } bbufq_seen;
 
+/* The caller's deadline, read from the clock only when first needed: a call
+ * that waits neither for a lock nor for items or room reads no clock. (Its
+ * timeout then counts from its first wait, one attempt after the call
+ * began.) */
+typedef struct bbufq_when {
+        int timeout_ms;     /* as the API's: 0 try, -1 never */
+        uint64_t at;        /* monotonic ns; 0 until computed */
+} bbufq_when;
+
+/* The deadline of w, computing it on first use. */
+uint64_t bbufq_deadline(bbufq_when *w);
+
 /* Lay out an empty buffer in len (> IPCF_BBUF_HDR) bytes at region. Only
  * while nobody uses it. */
 void bbufq_init(void *region, uint64_t len, uint64_t epoch);
@@ -89,20 +101,20 @@ void bbufq_init(void *region, uint64_t len, uint64_t epoch);
  * IPCF_BBUF_HDR) are mapped. 0 or -EPROTO. */
 int bbufq_open(void *region, uint64_t avail, bbufq *ret);
 
-/* One put attempt, taking lk_put by deadline: 1 done; 0 no room (*ret_seen:
+/* One put attempt, taking lk_put by the deadline: 1 done; 0 no room (*ret_seen:
  * the tail seen, for bbufq_wait_room); -EMSGSIZE; -EPROTO; -ETIMEDOUT (the
  * lock); or the stop callback's error. */
-int bbufq_put_once(const bbufq *q, const grplock_who *w, uint64_t deadline, const void *buf,
+int bbufq_put_once(const bbufq *q, const grplock_who *w, bbufq_when *when, const void *buf,
                    size_t len, bbufq_seen *seen, uint64_t key, uint64_t *ret_seen);
 /* One get attempt: the item's length (copied to buf); or 0 with *ret_wait
  * when empty (*ret_seen: the head seen); -EMSGSIZE cap too small (the item
  * stays); -EPROTO; -ETIMEDOUT; the stop callback's error. */
-ssize_t bbufq_get_once(const bbufq *q, const grplock_who *w, uint64_t deadline, void *buf,
+ssize_t bbufq_get_once(const bbufq *q, const grplock_who *w, bbufq_when *when, void *buf,
                        size_t cap, bbufq_seen *seen, uint64_t key, uint64_t *ret_seen,
                        bool *ret_wait);
 /* Wait (spin, then one futex sleep of at most GRPLOCK_SLICE_MS) for head
  * to move from seen / tail to move from seen. 0 (look again) or -ETIMEDOUT. */
-int bbufq_wait_items(const bbufq *q, uint64_t seen, uint64_t deadline);
-int bbufq_wait_room(const bbufq *q, uint64_t seen, uint64_t deadline);
+int bbufq_wait_items(const bbufq *q, uint64_t seen, bbufq_when *when);
+int bbufq_wait_room(const bbufq *q, uint64_t seen, bbufq_when *when);
 /* A snapshot without the locks: bytes and items queued. 0 or -EPROTO. */
 int bbufq_stat(const bbufq *q, uint64_t *ret_bytes, uint64_t *ret_items);

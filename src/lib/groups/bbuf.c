@@ -67,7 +67,7 @@ ssize_t ipcf_bbuf_put(int h, uint64_t offset, const void *buf, size_t len, int t
         group *g = handle_get_group(h);
         if (!g)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bbufq_when when = { timeout_ms, 0 };
         grplock_who w;
         ssize_t r = group_who(g, &w);
         for (bool again = r == 0; again;) {
@@ -75,14 +75,14 @@ ssize_t ipcf_bbuf_put(int h, uint64_t offset, const void *buf, size_t len, int t
                 uint64_t seen = 0;
                 if ((r = bview_begin(g, offset, &q)) < 0)
                         break;
-                r = bbufq_put_once(&q, &w, deadline, buf, len, &g->bb_tail_seen, offset, &seen);
+                r = bbufq_put_once(&q, &w, &when, buf, len, &g->bb_tail_seen, offset, &seen);
                 again = false;
                 if (r == 1) {
                         r = (ssize_t)len;
                 } else if (r == 0 && timeout_ms == 0) {
                         r = -EAGAIN;
                 } else if (r == 0) {
-                        r = bbufq_wait_room(&q, seen, deadline);
+                        r = bbufq_wait_room(&q, seen, &when);
                         again = r == 0; /* look again */
                 }
                 group_access_end(g);
@@ -97,7 +97,7 @@ ssize_t ipcf_bbuf_get(int h, uint64_t offset, void *buf, size_t cap, int timeout
         group *g = handle_get_group(h);
         if (!g)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
+        bbufq_when when = { timeout_ms, 0 };
         grplock_who w;
         ssize_t r = group_who(g, &w);
         for (bool wait = r == 0; wait;) {
@@ -105,11 +105,11 @@ ssize_t ipcf_bbuf_get(int h, uint64_t offset, void *buf, size_t cap, int timeout
                 uint64_t seen = 0;
                 if ((r = bview_begin(g, offset, &q)) < 0)
                         break;
-                r = bbufq_get_once(&q, &w, deadline, buf, cap, &g->bb_head_seen, offset, &seen, &wait);
+                r = bbufq_get_once(&q, &w, &when, buf, cap, &g->bb_head_seen, offset, &seen, &wait);
                 if (wait && timeout_ms == 0)
                         r = -EAGAIN;
                 else if (wait)
-                        r = bbufq_wait_items(&q, seen, deadline);
+                        r = bbufq_wait_items(&q, seen, &when);
                 group_access_end(g);
                 wait = wait && r == 0;
         }
