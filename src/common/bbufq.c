@@ -46,10 +46,15 @@ int bbufq_open(void *region, uint64_t avail, bbufq *ret) {
         return 0;
 }
 
-uint64_t bbufq_deadline(bbufq_when *w) {
+/* The deadline of w, given the time now if it must be computed. */
+static uint64_t when_at(bbufq_when *w, uint64_t now) {
         if (w->at == 0)
-                w->at = deadline_from_timeout(w->timeout_ms);
+                w->at = w->timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)w->timeout_ms * 1000000u;
         return w->at;
+}
+
+uint64_t bbufq_deadline(bbufq_when *w) {
+        return w->at ? w->at : when_at(w, now_ns());
 }
 
 /* Take one side's lock (the clock only if it is busy). A lock left by a
@@ -186,7 +191,7 @@ ssize_t bbufq_get_once(const bbufq *q, const grplock_who *w, bbufq_when *when, v
  * bumps w and wakes (all seq_cst): either it sees us, or we see its store. */
 static int wait_move(const uint64_t *ctr, uint64_t seen, _Atomic uint32_t *w,
                      _Atomic uint32_t *waiters, bbufq_when *when) {
-        uint64_t deadline = bbufq_deadline(when), now = now_ns(), spin_end = now + BBUFQ_SPIN_NS;
+        uint64_t now = now_ns(), deadline = when_at(when, now), spin_end = now + BBUFQ_SPIN_NS;
         for (unsigned i = 1; ld(ctr) == seen; i++) {
                 cpu_relax();
                 if (i % 64 == 0 && (now = now_ns()) >= spin_end)
