@@ -242,6 +242,7 @@ int ipcf_group_join(const char *name) {
                 /* (the member id is our slot and serial: our lock tokens) */
                 r = -EPROTO;
         } else {
+                g->token_base = grplock_token(g->slot, g->serial, 1) - 1;
                 r = group_remap_locked(g);
         }
         if (r < 0) {

@@ -16,7 +16,8 @@ struct grpshm_ctl;
  * maplock held for writing (remap); accesses hold it for reading. */
 typedef struct group {
         uint64_t group_id, member_id;
-        uint32_t slot, serial;           /* our member slot and serial (lock tokens) */
+        uint32_t slot, serial;           /* our member slot and serial, */
+        uint64_t token_base;             /* as in our lock tokens (grplock_token(.., 0)) */
         unsigned fork_gen;               /* group_fork_gen() at join (see group_who) */
         char name[IPCF_NAME_MAX + 1];
         int memfd, notice;               /* the group's memory; the ear of our notice channel */

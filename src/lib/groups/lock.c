@@ -118,14 +118,21 @@ static int group_stop(void *arg) {
         return atomic_load(&g->closed) ? -EBADF : group_dissolved(g) ? -EIDRM : 0;
 }
 
-int group_who(group *g, grplock_who *ret) {
+/* The calling thread's token for g's locks: 0, -EPERM (an inherited
+ * handle), -EPROTO (a tid out of range: cannot happen on Linux). */
+static int group_token(group *g, uint64_t *ret_me) {
         if (g->fork_gen != atomic_load_explicit(&fork_gen, memory_order_relaxed))
                 return -EPERM;
+        uint32_t tid = my_tid();
+        *ret_me = g->token_base | tid;
+        return tid && tid <= GRPLOCK_TID_MAX ? 0 : -EPROTO;
+}
+
+int group_who(group *g, grplock_who *ret) {
         ret->roster = g->ctl->roster;
-        ret->me = grplock_token(g->slot, g->serial, my_tid());
         ret->stop = group_stop;
         ret->arg = g;
-        return ret->me ? 0 : -EPROTO;
+        return group_token(g, &ret->me);
 }
 
 int ipcf_group_lock(int h, int timeout_ms) {
@@ -157,10 +164,10 @@ int ipcf_group_consistent(int h) {
         group *g = handle_get_group(h);
         if (!g)
                 return -EBADF;
-        grplock_who w;
-        int r = group_who(g, &w);
+        uint64_t me;
+        int r = group_token(g, &me);
         if (r == 0)
-                r = grplock_consistent(&g->ctl->lock, w.me);
+                r = grplock_consistent(&g->ctl->lock, me);
         handle_put(g);
         return r;
 }
@@ -169,11 +176,11 @@ int ipcf_group_unlock(int h) {
         group *g = handle_get_group(h);
         if (!g)
                 return -EBADF;
-        grplock_who w;
-        int r = group_who(g, &w);
+        uint64_t me;
+        int r = group_token(g, &me);
         if (r == 0) {
-                r = grplock_release(&g->ctl->lock, w.me);
-                held_pop(h, w.me); /* released, or not ours any more (-EPERM) */
+                r = grplock_release(&g->ctl->lock, me);
+                held_pop(h, me); /* released, or not ours any more (-EPERM) */
         }
         handle_put(g);
         return r;
