@@ -6,7 +6,8 @@
  *   - as a record value: dir_value_parse; a record it accepts must render
  *     again (dir_value_make) and parse back to the same fields;
  *   - as a key: dir_key_parse;
- *   - as JSON: etcd_error_of, etcd_range_decode + etcd_kv_decode of each kv
+ *   - as JSON: etcd_error_of, etcd_range_decode + etcd_kv_key and
+ *     etcd_kv_decode of each kv
  *     + the key and value parsers on what decodes, etcd_watch_decode +
  *     etcd_event_decode of each event.
  * Seeds: fuzz/corpus/fuzz-directory/.
@@ -59,9 +60,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int64_t rev;
         bool more;
         if (etcd_range_decode(o, &rev, &more, &kvs) == 0 && kvs)
-                for (size_t i = 0; i < json_object_array_length(kvs); i++)
+                for (size_t i = 0; i < json_object_array_length(kvs); i++) {
+                        uint8_t *key;
+                        size_t len;
+                        if (etcd_kv_key(json_object_array_get_idx(kvs, i), &key, &len) == 0)
+                                free(key);
                         if (etcd_kv_decode(json_object_array_get_idx(kvs, i), &kv) == 0)
                                 kv_records(&kv);
+                }
         etcd_watch_frame f;
         if (!json_object_object_get_ex(o, "result", &res))
                 res = o;

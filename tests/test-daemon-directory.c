@@ -9,6 +9,7 @@
  */
 #include <json-c/json.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -897,4 +898,70 @@ TEST_TIMEOUT(directory_bounds_without_etcd, 60) {
         CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
         dir_free(d);
         loop_free(l);
+}
+
+/* A page of the listing that ends on a record we refuse (a key past our
+ * bound, a value past it): the listing must go on past it. */
+TEST_TIMEOUT(directory_listing_pages_past_bad_records, 120) {
+        etcd_cluster c;
+        etcd_cluster_start(&c, 1);
+        loop *l;
+        CHECK_OK(loop_new(&l));
+        etcd_opts eo = { .endpoints = { c.client_url[0] }, .n_endpoints = 1 };
+        etcd *raw;
+        CHECK_OK(etcd_new(l, &eo, &raw));
+        const char *good = "{\"v\":1,\"addr\":\"1.2.3.4:5\",\"fp\":\"\"}";
+        /* 999 good records, in transactions of 50. */
+        static char keys[999][48];
+        const char *kp[50], *vp[50];
+        for (int i = 0; i < 999;) {
+                int n = 0;
+                for (; n < 50 && i < 999; n++, i++) {
+                        snprintf(keys[i], sizeof(keys[i]), "/test/names/a%04d/h", i);
+                        kp[n] = keys[i];
+                        vp[n] = good;
+                }
+                char *body = etcd_body_txn_puts(kp, vp, (size_t)n, 0);
+                CHECK(body);
+                int err = 1;
+                raw_done = false;
+                CHECK_OK(etcd_call(raw, "/v3/kv/txn", body, now_ns() + 5000000000ull, raw_cb, &err, NULL));
+                free(body);
+                CHECK(loop_wait(l, raw_is_done, NULL, 10000));
+                CHECK_OK(err);
+        }
+        /* The 1000th key (the last of the first page): 3000 bytes long, its
+         * value 9000 bytes — both past what we take. */
+        static uint8_t key[3000], val[9000];
+        memset(key, 'x', sizeof(key));
+        memcpy(key, "/test/names/a0999", 17);
+        memset(val, 'v', sizeof(val));
+        static char b64k[4100], b64v[12100], body[17000];
+        sodium_bin2base64(b64k, sizeof(b64k), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+        sodium_bin2base64(b64v, sizeof(b64v), val, sizeof(val), sodium_base64_VARIANT_ORIGINAL);
+        snprintf(body, sizeof(body), "{\"key\":\"%s\",\"value\":\"%s\"}", b64k, b64v);
+        int err = 1;
+        raw_done = false;
+        CHECK_OK(etcd_call(raw, "/v3/kv/put", body, now_ns() + 5000000000ull, raw_cb, &err, NULL));
+        CHECK(loop_wait(l, raw_is_done, NULL, 10000));
+        CHECK_OK(err);
+        raw_put(l, raw, "/test/names/b/h", good, strlen(good)); /* on the second page */
+
+        dir_opts o = { .etcd = { .endpoints = { c.client_url[0] }, .n_endpoints = 1 }, .prefix = "/test/" };
+        directory *v;
+        CHECK_OK(dir_new(l, &o, &v));
+        CHECK(loop_wait(l, is_live, v, 20000));
+        dir_health h;
+        dir_health_get(v, &h);
+        CHECK(h.synced && h.complete);
+        CHECK_EQ(h.entries, 1000);
+        CHECK(h.rejected >= 1);
+        dir_record r;
+        CHECK_EQ(dir_lookup(v, "b", NULL, &r), 1);
+        CHECK_EQ(dir_lookup(v, "a0000", NULL, &r), 1);
+        CHECK_EQ(dir_lookup(v, "a0998", NULL, &r), 1);
+        dir_free(v);
+        etcd_free(raw);
+        loop_free(l);
+        etcd_cluster_stop(&c);
 }

@@ -38,7 +38,7 @@ struct directory {
         etcd_req *heartbeat_req;
         uint64_t sync_backoff_ns;
         int64_t list_rev;                    /* revision of the listing in progress */
-        uint8_t list_next[ETCD_KEY_MAX + 1]; /* the key the next page starts at */
+        uint8_t *list_next;                  /* the key the next page starts at (heap) */
         size_t list_next_len;
         int64_t revision;
         size_t watch_ep;                     /* endpoint the stream was opened on */

@@ -175,7 +175,7 @@ static bool add_i64(json_object *o, const char *name, int64_t v) {
 
 static bool add_range(json_object *o, const void *key, size_t key_len, const void *end, size_t end_len) {
         static const uint8_t zero = 0;
-        if (key_len > ETCD_KEY_MAX || end_len > ETCD_KEY_MAX)
+        if (key_len > ETCD_RANGE_KEY_MAX || end_len > ETCD_RANGE_KEY_MAX)
                 return false;
         if (!add_b64(o, "key", key, key_len))
                 return false;
@@ -289,6 +289,26 @@ int etcd_kv_decode(json_object *kv, etcd_kv *ret) {
             !etcd_json_i64(kv, "mod_revision", &ret->mod_revision) || !etcd_json_i64(kv, "lease", &ret->lease) ||
             ret->mod_revision < 0 || ret->create_revision < 0)
                 return -EPROTO;
+        return 0;
+}
+
+int etcd_kv_key(json_object *kv, uint8_t **ret, size_t *ret_len) {
+        json_object *k;
+        if (!json_object_is_type(kv, json_type_object) || !json_object_object_get_ex(kv, "key", &k) ||
+            !json_object_is_type(k, json_type_string))
+                return -EPROTO;
+        size_t cap = (size_t)json_object_get_string_len(k) / 4 * 3 + 3;
+        if (cap > ETCD_RANGE_KEY_MAX + 3)
+                return -EMSGSIZE;
+        uint8_t *b = malloc(cap);
+        if (!b)
+                return -ENOMEM;
+        int r = b64_decode(k, b, cap, ret_len);
+        if (r < 0 || *ret_len > ETCD_RANGE_KEY_MAX) {
+                free(b);
+                return r < 0 ? r : -EMSGSIZE;
+        }
+        *ret = b;
         return 0;
 }
 

@@ -21,6 +21,9 @@ struct json_object;
 
 #define ETCD_KEY_MAX 1024
 #define ETCD_VALUE_MAX 8192
+/* The longest key a range may start at: a listing pages past any key etcd
+ * can hold (its requests are at most 1.5 MiB), ours or not. */
+#define ETCD_RANGE_KEY_MAX (2u << 20)
 
 /* Parse exactly buf[0..len) as one JSON value (strict, depth-bounded).
  * Returns a new reference, or NULL if it is not exactly one JSON value. */
@@ -36,7 +39,8 @@ int etcd_error_of(struct json_object *o, char *msg, size_t msg_size);
 bool etcd_json_i64(struct json_object *o, const char *key, int64_t *ret);
 
 /* Request bodies (malloc'ed JSON text, NULL on ENOMEM or a key/value past
- * its bound). end == NULL: no range_end; end_len == 0 with end != NULL:
+ * its bound: ETCD_KEY_MAX and ETCD_VALUE_MAX for puts, ETCD_RANGE_KEY_MAX
+ * for the keys of ranges, watches and deletes). end == NULL: no range_end; end_len == 0 with end != NULL:
  * range_end "\0" (every key from key on). */
 char *etcd_body_range(const void *key, size_t key_len, const void *end, size_t end_len,
                       int64_t limit, int64_t revision);
@@ -65,6 +69,9 @@ typedef struct etcd_kv {
 
 /* One mvccpb.KeyValue. Returns 0, -EPROTO (malformed), -EMSGSIZE (past a bound). */
 int etcd_kv_decode(struct json_object *kv, etcd_kv *ret);
+/* Only its key, whatever its value, into *ret (malloc'ed, *ret_len bytes;
+ * at most ETCD_RANGE_KEY_MAX). Returns 0, -EPROTO, -EMSGSIZE, -ENOMEM. */
+int etcd_kv_key(struct json_object *kv, uint8_t **ret, size_t *ret_len);
 
 /* A range answer: its header revision, "more", and its kvs array (borrowed;
  * NULL when there are none). Returns 0 or -EPROTO. */

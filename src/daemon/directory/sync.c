@@ -101,13 +101,28 @@ static void list_done(void *ctx, int err, json_object *resp) {
                         continue;
                 }
                 sync_apply(d, &kv, false);
-                if (i == n - 1 && kv.key_len < ETCD_KEY_MAX) {
-                        memcpy(d->list_next, kv.key, kv.key_len);
-                        d->list_next[kv.key_len] = 0; /* the next key after it */
-                        d->list_next_len = kv.key_len + 1;
-                }
         }
         if (more && n > 0) {
+                /* The next page starts just after the last key, whatever that
+                 * record was worth (a bad one must not stop the listing). */
+                uint8_t *last;
+                size_t len;
+                if (etcd_kv_key(json_object_array_get_idx(kvs, n - 1), &last, &len) < 0) {
+                        d->sync = SYNC_IDLE;
+                        sync_retry(d);
+                        return;
+                }
+                uint8_t *next = realloc(last, len + 1);
+                if (!next) {
+                        free(last);
+                        d->sync = SYNC_IDLE;
+                        sync_retry(d);
+                        return;
+                }
+                next[len] = 0;
+                free(d->list_next);
+                d->list_next = next;
+                d->list_next_len = len + 1;
                 list_page(d);
                 return;
         }
@@ -124,6 +139,13 @@ static void list_page(directory *d) {
                 d->sync = SYNC_LISTING;
                 d->synced = false;
                 d->list_rev = 0;
+                free(d->list_next);
+                d->list_next = malloc(d->names_key_len);
+                if (!d->list_next) {
+                        d->sync = SYNC_IDLE;
+                        sync_retry(d);
+                        return;
+                }
                 memcpy(d->list_next, d->names_key, d->names_key_len);
                 d->list_next_len = d->names_key_len;
                 dir_cache_mark(&d->cache);
@@ -244,4 +266,6 @@ void sync_stop(directory *d) {
         loop_timer_cancel(d->l, &d->sync_timer);
         loop_timer_cancel(d->l, &d->heartbeat);
         d->sync = SYNC_IDLE;
+        free(d->list_next);
+        d->list_next = NULL;
 }
