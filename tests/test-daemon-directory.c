@@ -580,6 +580,23 @@ TEST_TIMEOUT(directory_hostile_records, 120) {
         CHECK_EQ(s.name_down, 1);
         raw_put(l, raw, "/test/names/good/h1", good, strlen(good));
         wait_lookup(l, v, "good", NULL, 1, 5000);
+        /* A value past what we decode at all, over a good record: gone too. */
+        raw_put(l, raw, "/test/names/good/h1", big, sizeof(big)); /* past a record's bound */
+        wait_lookup(l, v, "good", NULL, -ENOENT, 5000);
+        raw_put(l, raw, "/test/names/good/h1", good, strlen(good));
+        wait_lookup(l, v, "good", NULL, 1, 5000);
+        snprintf(body, sizeof(body), "{\"key\":\"%s\",\"value\":\"", "L3Rlc3QvbmFtZXMvZ29vZC9oMQ==");
+        hl = strlen(body);
+        for (size_t i = 0; i < (ETCD_VALUE_MAX + 300) / 3 * 4; i++)
+                body[hl++] = 'A';
+        memcpy(body + hl, "\"}", 3);
+        raw_done = false;
+        CHECK_OK(etcd_call(raw, "/v3/kv/put", body, now_ns() + 3000000000ull, raw_cb, &err, NULL));
+        CHECK(loop_wait(l, raw_is_done, NULL, 8000));
+        CHECK_OK(err);
+        wait_lookup(l, v, "good", NULL, -ENOENT, 5000);
+        raw_put(l, raw, "/test/names/good/h1", good, strlen(good));
+        wait_lookup(l, v, "good", NULL, 1, 5000);
         /* The cold path is as careful. */
         answer a = resolve(l, v, "broken", NULL, 3000);
         CHECK_ERR(a.err, -ENOENT);

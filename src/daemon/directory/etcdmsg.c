@@ -272,23 +272,29 @@ size_t etcd_prefix_end(const void *prefix, size_t len, uint8_t *out) {
 
 int etcd_kv_decode(json_object *kv, etcd_kv *ret) {
         json_object *k, *v;
+        ret->key_len = ret->value_len = 0;
         if (!json_object_is_type(kv, json_type_object))
                 return -EPROTO;
         if (!json_object_object_get_ex(kv, "key", &k))
                 return -EPROTO;
-        int r = b64_decode(k, ret->key, sizeof(ret->key), &ret->key_len);
-        if (r < 0)
-                return r;
-        ret->value_len = 0;
-        if (json_object_object_get_ex(kv, "value", &v)) {
-                r = b64_decode(v, ret->value, sizeof(ret->value), &ret->value_len);
-                if (r < 0)
-                        return r;
-        }
+        /* The revisions first: a caller may still use a good key and its
+         * revision when the value is refused. */
         if (!etcd_json_i64(kv, "create_revision", &ret->create_revision) ||
             !etcd_json_i64(kv, "mod_revision", &ret->mod_revision) || !etcd_json_i64(kv, "lease", &ret->lease) ||
             ret->mod_revision < 0 || ret->create_revision < 0)
                 return -EPROTO;
+        int r = b64_decode(k, ret->key, sizeof(ret->key), &ret->key_len);
+        if (r < 0) {
+                ret->key_len = 0;
+                return r;
+        }
+        if (json_object_object_get_ex(kv, "value", &v)) {
+                r = b64_decode(v, ret->value, sizeof(ret->value), &ret->value_len);
+                if (r < 0) {
+                        ret->value_len = 0;
+                        return r;
+                }
+        }
         return 0;
 }
 

@@ -67,7 +67,9 @@ typedef struct etcd_kv {
         int64_t create_revision, mod_revision, lease;
 } etcd_kv;
 
-/* One mvccpb.KeyValue. Returns 0, -EPROTO (malformed), -EMSGSIZE (past a bound). */
+/* One mvccpb.KeyValue. Returns 0, -EPROTO (malformed), -EMSGSIZE (past a
+ * bound). On failure ret->key_len > 0 says the key and the revisions were
+ * good (only the value was refused). */
 int etcd_kv_decode(struct json_object *kv, etcd_kv *ret);
 /* Only its key, whatever its value, into *ret (malloc'ed, *ret_len bytes;
  * at most ETCD_RANGE_KEY_MAX). Returns 0, -EPROTO, -EMSGSIZE, -ENOMEM. */

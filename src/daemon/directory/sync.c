@@ -184,10 +184,13 @@ static void watch_frame(void *ctx, json_object *res) {
         static etcd_kv kv;
         size_t n = f.events ? json_object_array_length(f.events) : 0;
         for (size_t i = 0; i < n; i++) {
-                bool del;
+                bool del = false;
                 if (etcd_event_decode(json_object_array_get_idx(f.events, i), &del, &kv) < 0) {
                         d->rejected++;
-                        continue;
+                        if (!kv.key_len)
+                                continue;
+                        /* A good key with a value we refuse: no record there now. */
+                        kv.value_len = 0;
                 }
                 sync_apply(d, &kv, del);
                 d->revision = MAX(d->revision, kv.mod_revision);
