@@ -1,8 +1,10 @@
 /*
  * fuzz-conf.c — libFuzzer target for the configuration parser
- * (src/common/conf.c): any text must either parse into a structure within
- * the documented bounds, or fail with a "line N: ..." message; never crash,
- * leak, or read outside the input.
+ * (src/common/conf.c, confhosts.c, confcheck.c): any text must either parse
+ * into a structure within the documented bounds (no limit that locks
+ * everyone out, no [name] section an earlier one hides), or fail with a
+ * "line N: ..." message of bounded length; never crash, leak, or read
+ * outside the input. Seeds: fuzz/corpus/fuzz-conf/.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         conf c;
-        char err[256];
+        char err[1024];
         /* Exact-size copy, no terminator: the parser must use len only. */
         char *text = malloc(size ? size : 1);
         if (!text)
@@ -48,10 +50,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         for (size_t k = 0; k < c.rules[i].hosts.n; k++)
                                 if (c.rules[i].hosts.idx[k] >= c.n_hosts)
                                         abort();
+                /* No limit locks everyone out, no [name] repeats an earlier one. */
+                if (c.limits.clients_per_user < 1 || c.limits.registrations_per_user < 1 ||
+                    c.limits.pending_per_user < 1 || c.limits.flows_per_user < 2 ||
+                    c.limits.ring_bytes_per_user < 8192)
+                        abort();
+                for (size_t i = 0; i < c.n_rules; i++)
+                        for (size_t k = 0; k < i; k++)
+                                if (!strcmp(c.rules[i].pattern, c.rules[k].pattern) || !strcmp(c.rules[k].pattern, "*"))
+                                        abort();
                 conf_match(&c, "printer");
                 conf_match(&c, "a");
-        } else if (strncmp(err, "line ", 5) != 0) {
-                abort();
+        } else if (strncmp(err, "line ", 5) != 0 || strlen(err) >= sizeof(err) - 1) {
+                abort(); /* every error names its line, and fits */
         }
         conf_deinit(&c);
         free(text);

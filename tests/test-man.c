@@ -5,13 +5,15 @@
  * print no warning and have a NAME line whatis can index; section 3 has a
  * page for every function of the header; ipcf(1) documents every command and
  * long option `ipcf help` and `ipcf COMMAND --help` show, ipcfd(8) every
- * option of ipcfd; the installed pages are found by `man`.
+ * option of ipcfd, ipcfd.conf(5) every section and key the parser knows
+ * (common/confcheck.h); the installed pages are found by `man`.
  */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/confcheck.h"
 #include "support/shell.h"
 #include "support/test.h"
 
@@ -134,6 +136,26 @@ TEST(ipcfd_8_documents_every_option) {
         free(text);
         free(page);
         free(ipcfd);
+}
+
+/* Every key of every section, as bold text of the page's source (the
+ * rendered text hyphenates long words). */
+TEST(ipcfd_conf_5_documents_every_section_and_key) {
+        char *text = TEST_SH_OK("cat '%s/man/ipcfd.conf.5.scd'", TEST_SRCDIR);
+        for (size_t i = 0; i < conf_n_keys; i++) {
+                char bold[64];
+                snprintf(bold, sizeof(bold), "*%s*", conf_keys[i].key);
+                if (!strstr(text, bold))
+                        test_fail(__FILE__, __LINE__, "ipcfd.conf(5) lacks [%s] %s", conf_keys[i].section,
+                                  conf_keys[i].key);
+        }
+        for (size_t i = 0; i < conf_n_sections; i++) {
+                char head[64];
+                snprintf(head, sizeof(head), "[%.*s", (int)strcspn(conf_sections[i], " "), conf_sections[i]);
+                if (!strstr(text, head))
+                        test_fail(__FILE__, __LINE__, "ipcfd.conf(5) lacks %s]", head);
+        }
+        free(text);
 }
 
 /* Installed where man looks: each section's page is found by name. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ipcf.h"
+#include "support/sdnotify.h"
 #include "support/shell.h"
 #include "support/test.h"
 
@@ -96,28 +97,6 @@ static pid_t pid_file(const char *dir) {
         return pid;
 }
 
-/* A notification socket like systemd's: AF_UNIX datagrams at path. */
-static int notify_open(const char *path) {
-        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        CHECK(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
-        memcpy(sa.sun_path, path, strlen(path));
-        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        setenv("NOTIFY_SOCKET", path, 1);
-        return fd;
-}
-
-/* The next notification (at most 10 s), NUL-terminated in buf. */
-static const char *notify_next(int fd, char *buf, size_t size) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        if (poll(&p, 1, 10000) != 1)
-                test_fail(__FILE__, __LINE__, "no notification within 10 s");
-        ssize_t n = recv(fd, buf, size - 1, 0);
-        CHECK(n > 0);
-        buf[n] = 0;
-        return buf;
-}
-
 /* Connect a socket of the given type to path; returns it, or -errno. */
 static int connect_to(const char *path, int type) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -156,7 +135,7 @@ static const char *safety_env(void) {
 TEST_TIMEOUT(socket_activation_serves_the_first_client, 120) {
         const char *dir = test_scratch("run"), *sock = test_scratch("run/ipcfd.sock"), *log = test_scratch("log");
         CHECK(mkdir(dir, 0700) == 0);
-        int nfd = notify_open(test_scratch("notify"));
+        int nfd = test_notify_open(test_scratch("notify"));
         char *ipcfd = test_built("bin/ipcfd"), *ex = test_built("examples"), *ipcf = test_built("bin/ipcf");
         /* systemd-socket-activate passes on only the variables it is told to. */
         const char *argv[] = { "systemd-socket-activate", "--seqpacket", "-l", sock, "-E", "NOTIFY_SOCKET",
@@ -178,7 +157,7 @@ TEST_TIMEOUT(socket_activation_serves_the_first_client, 120) {
         if (st != 0 || strcmp(out, "through systemd\n") != 0)
                 test_fail(__FILE__, __LINE__, "exit %d:\n%s\nipcfd's log:\n%s", st, out, slurp(log));
         char buf[512];
-        const char *ready = notify_next(nfd, buf, sizeof(buf));
+        const char *ready = test_notify_next(nfd, buf, sizeof(buf));
         if (strncmp(ready, "READY=1\nSTATUS=serving ", 23) != 0 || !strstr(ready, dir))
                 test_fail(__FILE__, __LINE__, "first notification: %s", ready);
         CHECK_EQ(pid_file(dir), act);
@@ -187,7 +166,7 @@ TEST_TIMEOUT(socket_activation_serves_the_first_client, 120) {
         CHECK(strstr(l, "socket from systemd") != NULL);
         CHECK(kill(act, SIGTERM) == 0);
         CHECK_EQ(test_wait(act, 10000), 0);
-        CHECK(strcmp(notify_next(nfd, buf, sizeof(buf)), "STOPPING=1") == 0);
+        CHECK(strcmp(test_notify_next(nfd, buf, sizeof(buf)), "STOPPING=1") == 0);
         CHECK(access(sock, F_OK) == 0);              /* systemd's, not ours to remove */
         CHECK(access(test_scratch("run/ipcfd.pid"), F_OK) != 0);
         free(ipcfd);
@@ -261,13 +240,13 @@ TEST_TIMEOUT(readiness_reload_and_stop_are_notified, 60) {
         fprintf(f, "[name probe]\nactivate = echo \"NOTIFY_SOCKET=$NOTIFY_SOCKET.\" >'%s/child-env'\n",
                 getenv("TEST_SCRATCH"));
         fclose(f);
-        int nfd = notify_open(test_scratch("notify"));
+        int nfd = test_notify_open(test_scratch("notify"));
         char *ipcfd = test_built("bin/ipcfd");
         const char *argv[] = { ipcfd, "--runtime-dir", dir, "--config", conf, NULL };
         pid_t pid = spawn(log, argv);
         char buf[512], sock[PATH_MAX + 16];
         snprintf(sock, sizeof(sock), "%s/ipcfd.sock", dir);
-        const char *ready = notify_next(nfd, buf, sizeof(buf));
+        const char *ready = test_notify_next(nfd, buf, sizeof(buf));
         CHECK(strncmp(ready, "READY=1\n", 8) == 0);
         CHECK(strstr(ready, "(private)") != NULL);
         CHECK(connects(sock)); /* at once: ready means accepting */
@@ -283,16 +262,16 @@ TEST_TIMEOUT(readiness_reload_and_stop_are_notified, 60) {
         CHECK(strcmp(env, "NOTIFY_SOCKET=.\n") == 0);
 
         CHECK(kill(pid, SIGHUP) == 0);
-        CHECK(strcmp(notify_next(nfd, buf, sizeof(buf)), "RELOADING=1") == 0);
-        CHECK(strncmp(notify_next(nfd, buf, sizeof(buf)), "READY=1\n", 8) == 0);
+        CHECK(strcmp(test_notify_next(nfd, buf, sizeof(buf)), "RELOADING=1") == 0);
+        CHECK(strncmp(test_notify_next(nfd, buf, sizeof(buf)), "READY=1\n", 8) == 0);
         f = fopen(conf, "w");
         fputs("[bogus]\n", f);
         fclose(f);
         CHECK(kill(pid, SIGHUP) == 0);
-        CHECK(strcmp(notify_next(nfd, buf, sizeof(buf)), "RELOADING=1") == 0);
-        CHECK(strncmp(notify_next(nfd, buf, sizeof(buf)), "READY=1\n", 8) == 0);
+        CHECK(strcmp(test_notify_next(nfd, buf, sizeof(buf)), "RELOADING=1") == 0);
+        CHECK(strncmp(test_notify_next(nfd, buf, sizeof(buf)), "READY=1\n", 8) == 0);
         CHECK(kill(pid, SIGTERM) == 0);
-        CHECK(strcmp(notify_next(nfd, buf, sizeof(buf)), "STOPPING=1") == 0);
+        CHECK(strcmp(test_notify_next(nfd, buf, sizeof(buf)), "STOPPING=1") == 0);
         CHECK_EQ(test_wait(pid, 10000), 0);
         free(ipcfd);
         free(env);

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/confcheck.h"
+#include "common/ring.h"
 #include "common/util.h"
 
 enum section { SEC_NONE, SEC_DAEMON, SEC_LIMITS, SEC_NAME, SEC_DIRECTORY };
@@ -380,19 +382,31 @@ static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, const
                 return *why = "unknown key in [daemon]", -EINVAL;
         }
         if (sec == SEC_LIMITS) {
+                /* Each limit with the least value that still lets someone
+                 * work: below it the daemon would refuse everyone, root too
+                 * (quotas apply to every uid), so it is refused here. */
                 static const struct {
                         const char *key;
                         size_t off;
+                        uint64_t min;
+                        const char *below_min;
                 } u32keys[] = {
-                        { "flows_per_user", offsetof(conf_limits, flows_per_user) },
-                        { "registrations_per_user", offsetof(conf_limits, registrations_per_user) },
-                        { "pending_per_user", offsetof(conf_limits, pending_per_user) },
-                        { "clients_per_user", offsetof(conf_limits, clients_per_user) },
+                        { "flows_per_user", offsetof(conf_limits, flows_per_user), 2,
+                          "flows_per_user: below 2 no flow between two processes of one user could be made "
+                          "(each holds an end)" },
+                        { "registrations_per_user", offsetof(conf_limits, registrations_per_user), 1,
+                          "registrations_per_user: 0 would refuse every registration, root's too" },
+                        { "pending_per_user", offsetof(conf_limits, pending_per_user), 1,
+                          "pending_per_user: 0 would refuse every allocation, root's too" },
+                        { "clients_per_user", offsetof(conf_limits, clients_per_user), 1,
+                          "clients_per_user: 0 would refuse every connection, root's too" },
                 };
                 for (size_t i = 0; i < ARRAY_SIZE(u32keys); i++) {
                         if (slice_eq(key, u32keys[i].key)) {
                                 if (!parse_uint(val, UINT32_MAX, &v))
                                         return *why = "bad number", -EINVAL;
+                                if (v < u32keys[i].min)
+                                        return *why = u32keys[i].below_min, -EINVAL;
                                 uint32_t x = (uint32_t)v;
                                 memcpy((char *)&c->limits + u32keys[i].off, &x, sizeof(x));
                                 return 0;
@@ -401,10 +415,15 @@ static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, const
                 if (slice_eq(key, "unbounded_bytes_per_user") || slice_eq(key, "ring_bytes_per_user")) {
                         if (!parse_uint(val, UINT64_MAX, &v))
                                 return *why = "bad number", -EINVAL;
-                        if (slice_eq(key, "ring_bytes_per_user"))
+                        if (slice_eq(key, "ring_bytes_per_user")) {
+                                if (v < 2 * (uint64_t)RING_MIN)
+                                        return *why = "ring_bytes_per_user: below 8k no bounded or zero-capacity "
+                                                      "flow would fit (each takes two rings of at least 4k)",
+                                               -EINVAL;
                                 c->limits.ring_bytes_per_user = v;
-                        else
+                        } else {
                                 c->limits.unbounded_bytes_per_user = v;
+                        }
                         return 0;
                 }
                 return *why = "unknown key in [limits]", -EINVAL;
@@ -495,15 +514,35 @@ static const char *directory_incomplete(const conf_directory *d) {
         return NULL;
 }
 
+/* The first word of a section's header, as confcheck.h names sections. */
+static const char *section_word(int sec) {
+        switch (sec) {
+        case SEC_DAEMON: return "daemon";
+        case SEC_LIMITS: return "limits";
+        case SEC_NAME: return "name";
+        case CONF_SEC_HOSTS: return "hosts";
+        case CONF_SEC_HOST: return "host";
+        case CONF_SEC_IMPAIR: return "impair";
+        case SEC_DIRECTORY: return "directory";
+        default: return "";
+        }
+}
+
 /* The driver: split into lines, reject control bytes, strip comments and
  * blanks, then hand each line to the section or key parser. The first error
- * stops the parse; its line number is the current one. */
+ * stops the parse; its line number is the current one. Around the parsers
+ * (confcheck.h): a known key given twice in a section is an error naming
+ * where it was first; an unknown key or section is named with the nearest
+ * valid one; a [name] section an earlier one hides is an error. */
 int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_size) {
         int sec = SEC_NONE;
         unsigned line = 0;
         size_t pos = 0;
         int r = 0;
         const char *why = NULL;
+        char why_buf[512];
+        /* Keys met: in all [daemon] sections, all [limits], the current other. */
+        conf_seen seen_daemon = { 0 }, seen_limits = { 0 }, seen_section = { 0 }, *seen = &seen_section;
 
         conf_init(ret);
         if (err_size)
@@ -543,6 +582,17 @@ int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_si
                                 break;
                         }
                         r = parse_section(ret, s, line, &sec, &why);
+                        if (r == -EINVAL && why && !strncmp(why, "unknown section", 15)) {
+                                slice in = trim((slice){ s.p + 1, s.n - 2 });
+                                conf_explain_unknown_section(why_buf, sizeof(why_buf), in.p, in.n);
+                                why = why_buf;
+                        }
+                        if (r == 0 && sec == SEC_NAME && !conf_rule_can_apply(ret, why_buf, sizeof(why_buf))) {
+                                why = why_buf;
+                                r = -EINVAL;
+                        }
+                        seen_section.n = 0;
+                        seen = sec == SEC_DAEMON ? &seen_daemon : sec == SEC_LIMITS ? &seen_limits : &seen_section;
                         continue;
                 }
                 const char *eq = memchr(s.p, '=', s.n);
@@ -558,7 +608,21 @@ int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_si
                 }
                 slice key = trim((slice){ s.p, (size_t)(eq - s.p) });
                 slice val = trim((slice){ eq + 1, (size_t)(s.p + s.n - eq - 1) });
+                if (conf_key_known(section_word(sec), key.p, key.n)) {
+                        unsigned first = conf_seen_add(seen, key.p, key.n, line);
+                        if (first) {
+                                snprintf(why_buf, sizeof(why_buf), "duplicate key '%.*s' (first at line %u)",
+                                         (int)key.n, key.p, first);
+                                why = why_buf;
+                                r = -EINVAL;
+                                break;
+                        }
+                }
                 r = parse_kv(ret, sec, key, val, line, &why);
+                if (r == -EINVAL && why && !strncmp(why, "unknown key", 11)) {
+                        conf_explain_unknown_key(why_buf, sizeof(why_buf), section_word(sec), key.p, key.n);
+                        why = why_buf;
+                }
         }
         if (r == 0)
                 r = conf_hosts_finish(ret, &why, &line);

@@ -1,0 +1,314 @@
+/*
+ * test-conf-check.c — the config as an administrator gets it wrong: every
+ * key of every section (confcheck.h's table) accepted with its example,
+ * refused when given twice (also across two [daemon] or [limits] sections)
+ * with the line of the first; a misspelt key or section named with the
+ * nearest valid one; limits that would lock everyone out refused at their
+ * least working value; [name] sections an earlier one hides refused; and
+ * `ipcfd --check-config FILE` (exit status, message, no side effects) and
+ * the real daemon refusing such a file at start and on reload.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/confcheck.h"
+#include "ipcf.h"
+#include "support/sdnotify.h"
+#include "support/shell.h"
+#include "support/test.h"
+
+#define KEY_B "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+/* The header a key's section needs, with what the section needs besides
+ * (a [host] its key; in [directory], etcd its endpoints, cert and key each
+ * other). */
+static const char *header_for(const conf_key *k) {
+        if (!strcmp(k->section, "name"))
+                return "[name x]\n";
+        if (!strcmp(k->section, "host"))
+                return !strcmp(k->key, "key") ? "[host beta]\n" : "[host beta]\nkey = " KEY_B "\n";
+        if (!strcmp(k->section, "directory"))
+                return !strcmp(k->key, "backend") ? "[directory]\nendpoints = https://127.0.0.1:2379\n"
+                       : !strcmp(k->key, "cert")  ? "[directory]\nkey = /k.pem\n"
+                       : !strcmp(k->key, "key")   ? "[directory]\ncert = /c.pem\n"
+                                                  : "[directory]\n";
+        static char h[32];
+        snprintf(h, sizeof(h), "[%s]\n", k->section);
+        return h;
+}
+
+static int parse(const char *text, char *err) {
+        conf c;
+        int r = conf_parse(text, strlen(text), &c, err, 512);
+        conf_deinit(&c);
+        return r;
+}
+
+/* Which line holds the key in header_for(k) + "key = ...". */
+static unsigned key_line(const conf_key *k) {
+        unsigned n = 1;
+        for (const char *p = header_for(k); *p; p++)
+                n += *p == '\n';
+        return n;
+}
+
+TEST(every_key_is_accepted_with_its_example) {
+        CHECK(conf_n_keys >= 37);
+        for (size_t i = 0; i < conf_n_keys; i++) {
+                const conf_key *k = &conf_keys[i];
+                char text[512], err[512];
+                snprintf(text, sizeof(text), "%s%s = %s\n", header_for(k), k->key, k->example);
+                if (parse(text, err) != 0)
+                        test_fail(__FILE__, __LINE__, "[%s] %s = %s: %s", k->section, k->key, k->example, err);
+        }
+}
+
+TEST(every_key_given_twice_is_refused_naming_the_first) {
+        for (size_t i = 0; i < conf_n_keys; i++) {
+                const conf_key *k = &conf_keys[i];
+                char text[512], err[512], want[128];
+                snprintf(text, sizeof(text), "%s%s = %s\n# a comment\n%s = %s\n", header_for(k), k->key, k->example,
+                         k->key, k->example);
+                snprintf(want, sizeof(want), "line %u: duplicate key '%s' (first at line %u)", key_line(k) + 2,
+                         k->key, key_line(k));
+                if (parse(text, err) != -EINVAL || strcmp(err, want) != 0)
+                        test_fail(__FILE__, __LINE__, "[%s] %s twice: '%s', want '%s'", k->section, k->key, err, want);
+        }
+        /* [daemon] and [limits] are one setting each, however cut up. */
+        char err[512];
+        CHECK_ERR(parse("[daemon]\nshared = yes\n[limits]\n[daemon]\nshared = no\n", err), -EINVAL);
+        CHECK(strcmp(err, "line 5: duplicate key 'shared' (first at line 2)") == 0);
+        CHECK_ERR(parse("[limits]\nflows_per_user = 8\n[name a]\n[limits]\nflows_per_user = 9\n", err), -EINVAL);
+        CHECK(strcmp(err, "line 5: duplicate key 'flows_per_user' (first at line 2)") == 0);
+        /* ... while a [name] key belongs to its own section. */
+        CHECK_OK(parse("[name a]\nallocate = *\n[name b]\nallocate = *\n", err));
+        CHECK_OK(parse("[daemon]\nshared = yes\n[limits]\nflows_per_user = 8\n[daemon]\nstate_dir = /x\n", err));
+}
+
+/* A key with one letter dropped is named back; a word far from every key
+ * gets the list of the section's keys. */
+TEST(misspelt_keys_are_named_with_the_nearest) {
+        for (size_t i = 0; i < conf_n_keys; i++) {
+                const conf_key *k = &conf_keys[i];
+                char typo[64], text[512], err[512], want[128];
+                size_t n = strlen(k->key), cut = n / 2;
+                memcpy(typo, k->key, cut);
+                strcpy(typo + cut, k->key + cut + 1);
+                snprintf(text, sizeof(text), "%s%s = %s\n", header_for(k), typo, k->example);
+                snprintf(want, sizeof(want), "line %u: unknown key '%s' in [%s] (did you mean '%s'?)", key_line(k),
+                         typo, k->section, k->key);
+                if (parse(text, err) != -EINVAL || strcmp(err, want) != 0)
+                        test_fail(__FILE__, __LINE__, "'%s': '%s', want '%s'", typo, err, want);
+        }
+        char err[512];
+        CHECK_ERR(parse("[limits]\nclients = 3\n", err), -EINVAL);
+        CHECK(strstr(err, "did you mean 'clients_per_user'?") != NULL);
+        CHECK_ERR(parse("[limits]\nflow_per_user = 3\n", err), -EINVAL);
+        CHECK(strstr(err, "did you mean 'flows_per_user'?") != NULL);
+        CHECK_ERR(parse("[name x]\nalocate = *\n", err), -EINVAL);
+        CHECK(strstr(err, "did you mean 'allocate'?") != NULL);
+        CHECK_ERR(parse("[daemon]\nxyzzy = 1\n", err), -EINVAL);
+        CHECK(strcmp(err, "line 2: unknown key 'xyzzy' in [daemon] (want shared or state_dir)") == 0);
+        /* A long key is cut in the message, and never compared at length. */
+        char text[2048];
+        int n = snprintf(text, sizeof(text), "[limits]\n");
+        memset(text + n, 'k', 1500);
+        strcpy(text + n + 1500, " = 1\n");
+        CHECK_ERR(parse(text, err), -EINVAL);
+        CHECK(strlen(err) < 300 && strstr(err, "(want ") != NULL);
+}
+
+TEST(misspelt_sections_are_named_with_the_nearest) {
+        static const struct {
+                const char *text, *want;
+        } cases[] = {
+                { "[limit]\n", "line 1: unknown section [limit] (did you mean [limits]?)" },
+                { "[deamon]\n", "line 1: unknown section [deamon] (did you mean [daemon]?)" },
+                { "[nmae x]\n", "line 1: unknown section [nmae x] (did you mean [name PATTERN]?)" },
+                { "[name]\n", "line 1: unknown section [name] (did you mean [name PATTERN]?)" },
+                { "[host]\n", "line 1: unknown section [host] (did you mean [host NAME]?)" },
+                { "\n[impairs]\n", "line 2: unknown section [impairs] (did you mean [impair]?)" },
+                { "[bogus]\n", "line 1: unknown section [bogus] (want [daemon], [limits], [name PATTERN], [hosts], "
+                               "[host NAME], [impair] or [directory])" },
+                { "[directroy]\n", "line 1: unknown section [directroy] (did you mean [directory]?)" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char err[512];
+                if (parse(cases[i].text, err) != -EINVAL || strcmp(err, cases[i].want) != 0)
+                        test_fail(__FILE__, __LINE__, "'%s': '%s'", cases[i].text, err);
+        }
+}
+
+/* Limits below which nobody, root included, could work: refused at the
+ * value below the least working one, accepted at it. */
+TEST(limits_that_lock_everyone_out_are_refused) {
+        static const struct {
+                const char *key, *bad, *least, *why;
+        } cases[] = {
+                { "clients_per_user", "0", "1", "would refuse every connection" },
+                { "registrations_per_user", "0", "1", "would refuse every registration" },
+                { "pending_per_user", "0", "1", "would refuse every allocation" },
+                { "flows_per_user", "1", "2", "no flow between two processes of one user" },
+                { "flows_per_user", "0", "2", "no flow between two processes of one user" },
+                { "ring_bytes_per_user", "8191", "8k", "no bounded or zero-capacity flow would fit" },
+                { "ring_bytes_per_user", "0", "8192", "no bounded or zero-capacity flow would fit" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char text[128], err[512];
+                snprintf(text, sizeof(text), "[limits]\n%s = %s\n", cases[i].key, cases[i].bad);
+                if (parse(text, err) != -EINVAL || strncmp(err, "line 2: ", 8) || !strstr(err, cases[i].why))
+                        test_fail(__FILE__, __LINE__, "%s = %s: '%s'", cases[i].key, cases[i].bad, err);
+                snprintf(text, sizeof(text), "[limits]\n%s = %s\n", cases[i].key, cases[i].least);
+                if (parse(text, err) != 0)
+                        test_fail(__FILE__, __LINE__, "%s = %s: '%s'", cases[i].key, cases[i].least, err);
+        }
+        /* No unbounded flows at all is a policy, not a lock-out. */
+        char err[512];
+        CHECK_OK(parse("[limits]\nunbounded_bytes_per_user = 0\n", err));
+}
+
+/* The first [name] section that matches decides: one that an earlier one
+ * always beats is dead text, refused with both lines. */
+TEST(name_sections_that_can_never_apply_are_refused) {
+        static const struct {
+                const char *text, *want;
+        } bad[] = {
+                { "[name a]\nallocate = *\n[name a]\n", "line 3: duplicate section [name a] (first at line 1)" },
+                { "[name *]\n[name printer]\n", "line 2: [name printer] can never apply: [name *] at line 1" },
+                { "[name *]\n[name p*]\n", "line 2: [name p*] can never apply: [name *] at line 1" },
+                { "[name printer*]\n[name x]\n[name printer.color]\n",
+                  "line 3: [name printer.color] can never apply: [name printer*] at line 1" },
+                { "[name p?]\n[name pq]\n", "line 2: [name pq] can never apply: [name p?] at line 1" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char err[512];
+                if (parse(bad[i].text, err) != -EINVAL || strncmp(err, bad[i].want, strlen(bad[i].want)) != 0)
+                        test_fail(__FILE__, __LINE__, "'%s': '%s'", bad[i].text, err);
+        }
+        /* The narrower first is the right order, and patterns that only
+         * overlap are kept. */
+        char err[512];
+        CHECK_OK(parse("[name printer.color]\n[name printer*]\n[name *]\n", err));
+        CHECK_OK(parse("[name a*]\n[name *b]\n", err));
+        /* The most sections, each compared with all before it: quick. */
+        size_t cap = 1100 * 160, n = 0;
+        char *text = malloc(cap);
+        for (int i = 0; i < 512; i++)
+                n += (size_t)snprintf(text + n, cap - n, "[name %0120d*]\n[name b%0120d]\n", i, i);
+        uint64_t t0 = test_now_ms();
+        conf c;
+        CHECK_OK(conf_parse(text, n, &c, err, sizeof(err)));
+        CHECK_EQ(c.n_rules, 1024);
+        conf_deinit(&c);
+        CHECK(test_now_ms() - t0 < 20000); /* a bound, not a speed: each pair is a linear check */
+        free(text);
+}
+
+/* ---- ipcfd --check-config ------------------------------------------------ */
+
+static const char *write_conf(const char *name, const char *text) {
+        const char *path = test_scratch(name);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        fputs(text, f);
+        fclose(f);
+        return path;
+}
+
+TEST(check_config_says_ok_or_what_is_wrong) {
+        char *ipcfd = test_built("bin/ipcfd");
+        const char *good = write_conf("good.conf", "[daemon]\nshared = yes\n[limits]\nclients_per_user = 16\n"
+                                                   "[name printer*]\nallocate = *\nregister = uid:0\n");
+        char *out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, good);
+        char want[512];
+        snprintf(want, sizeof(want), "%s: ok (1 [name] sections, 0 hosts)\n", good);
+        CHECK(strcmp(out, want) == 0);
+        free(out);
+
+        static const struct {
+                const char *text, *says;
+        } bad[] = {
+                { "[limits]\nclient_per_user = 3\n", "line 2: unknown key 'client_per_user' in [limits] "
+                                                     "(did you mean 'clients_per_user'?)" },
+                { "[limits]\nclients_per_user = 0\n", "line 2: clients_per_user: 0 would refuse every connection" },
+                { "[name x]\nallocate = *\nallocate = uid:1\n", "line 3: duplicate key 'allocate' (first at line 2)" },
+                { "[lmits]\n", "line 1: unknown section [lmits] (did you mean [limits]?)" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                const char *path = write_conf("bad.conf", bad[i].text);
+                out = NULL;
+                int st = test_sh(&out, 30, "'%s' --check-config '%s' 2>&1", ipcfd, path);
+                snprintf(want, sizeof(want), "ipcfd: config %s: %s", path, bad[i].says);
+                if (st != 1 || strncmp(out, want, strlen(want)) != 0)
+                        test_fail(__FILE__, __LINE__, "exit %d: '%s', want '%s'", st, out, want);
+                free(out);
+        }
+        out = NULL;
+        CHECK_EQ(test_sh(&out, 30, "'%s' --check-config '%s/none.conf' 2>&1", ipcfd, getenv("TEST_SCRATCH")), 1);
+        CHECK(strstr(out, "No such file") != NULL);
+        free(out);
+        /* An unknown user is what the daemon tolerates: a warning, exit 0. */
+        const char *warn = write_conf("warn.conf", "[name x]\nallocate = user:no-such-user-here *\n");
+        out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, warn);
+        CHECK(strstr(out, "unknown user no-such-user-here") != NULL);
+        CHECK(strstr(out, ": ok (1 [name] sections") != NULL);
+        free(out);
+        free(ipcfd);
+}
+
+/* Checking touches nothing: no runtime dir, lock or socket is made, and a
+ * daemon serving the same directory goes on serving. */
+TEST(check_config_has_no_side_effects) {
+        char *ipcfd = test_built("bin/ipcfd");
+        const char *empty = test_scratch("empty");
+        CHECK(mkdir(empty, 0700) == 0);
+        const char *good = write_conf("good.conf", "[name x]\nallocate = *\n");
+        free(TEST_SH_OK("IPCF_RUNTIME_DIR='%s' '%s' --check-config '%s' >/dev/null", empty, ipcfd, good));
+        char *left = TEST_SH_OK("ls -A '%s'", empty);
+        CHECK(left[0] == 0);
+        free(left);
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        free(TEST_SH_OK("'%s' --runtime-dir '%s' --check-config '%s' >/dev/null", ipcfd, d.dir, good));
+        CHECK_OK(ipcf_connect());
+        CHECK_OK(ipcf_register("still.serving", NULL));
+        test_daemon_stop(&d);
+        free(ipcfd);
+}
+
+/* The daemon itself: such a file stops it at start, and on SIGHUP is logged
+ * with the old config kept (the daemon still serves, under the old limits). */
+TEST(daemon_refuses_a_lock_out_at_start_and_reload) {
+        char *ipcfd = test_built("bin/ipcfd");
+        const char *dir = test_scratch("run"), *bad = write_conf("bad.conf", "[limits]\nclients_per_user = 0\n");
+        CHECK(mkdir(dir, 0700) == 0);
+        char *out = NULL;
+        CHECK_EQ(test_sh(&out, 30, "'%s' --runtime-dir '%s' --config '%s' 2>&1", ipcfd, dir, bad), 1);
+        CHECK(strstr(out, "line 2: clients_per_user: 0 would refuse every connection") != NULL);
+        free(out);
+
+        /* The daemon says RELOADING=1, then READY=1 once the reload is
+         * over: only then is the next connection a test of the kept config. */
+        int nfd = test_notify_open(test_scratch("notify"));
+        char buf[512];
+        test_daemon d;
+        test_daemon_start(&d, "[limits]\nclients_per_user = 8\n", NULL);
+        CHECK(strncmp(test_notify_next(nfd, buf, sizeof(buf)), "READY=1", 7) == 0);
+        char conf_file[300];
+        snprintf(conf_file, sizeof(conf_file), "%s/ipcfd.conf", d.dir);
+        write_conf("bad2.conf", "[limits]\nclients_per_user = 0\n");
+        free(TEST_SH_OK("cp '%s/bad2.conf' '%s'", getenv("TEST_SCRATCH"), conf_file));
+        CHECK(kill(d.pid, SIGHUP) == 0);
+        CHECK(strcmp(test_notify_next(nfd, buf, sizeof(buf)), "RELOADING=1") == 0);
+        CHECK(strncmp(test_notify_next(nfd, buf, sizeof(buf)), "READY=1", 7) == 0);
+        CHECK_OK(ipcf_connect());
+        CHECK_OK(ipcf_register("after.bad.reload", NULL));
+        test_daemon_stop(&d);
+        free(ipcfd);
+}
