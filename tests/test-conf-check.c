@@ -101,8 +101,8 @@ TEST(misspelt_keys_are_named_with_the_nearest) {
                 memcpy(typo, k->key, cut);
                 strcpy(typo + cut, k->key + cut + 1);
                 snprintf(text, sizeof(text), "%s%s = %s\n", header_for(k), typo, k->example);
-                snprintf(want, sizeof(want), "line %u: unknown key '%s' in [%s] (did you mean '%s'?)", key_line(k),
-                         typo, k->section, k->key);
+                snprintf(want, sizeof(want), "line %u: unknown key in [%s]: '%s' (did you mean '%s'?)", key_line(k),
+                         k->section, typo, k->key);
                 if (parse(text, err) != -EINVAL || strcmp(err, want) != 0)
                         test_fail(__FILE__, __LINE__, "'%s': '%s', want '%s'", typo, err, want);
         }
@@ -114,7 +114,7 @@ TEST(misspelt_keys_are_named_with_the_nearest) {
         CHECK_ERR(parse("[name x]\nalocate = *\n", err), -EINVAL);
         CHECK(strstr(err, "did you mean 'allocate'?") != NULL);
         CHECK_ERR(parse("[daemon]\nxyzzy = 1\n", err), -EINVAL);
-        CHECK(strcmp(err, "line 2: unknown key 'xyzzy' in [daemon] (want shared or state_dir)") == 0);
+        CHECK(strcmp(err, "line 2: unknown key in [daemon]: 'xyzzy' (want shared or state_dir)") == 0);
         /* A long key is cut in the message, and never compared at length. */
         char text[2048];
         int n = snprintf(text, sizeof(text), "[limits]\n");
@@ -234,7 +234,7 @@ TEST(check_config_says_ok_or_what_is_wrong) {
         static const struct {
                 const char *text, *says;
         } bad[] = {
-                { "[limits]\nclient_per_user = 3\n", "line 2: unknown key 'client_per_user' in [limits] "
+                { "[limits]\nclient_per_user = 3\n", "line 2: unknown key in [limits]: 'client_per_user' "
                                                      "(did you mean 'clients_per_user'?)" },
                 { "[limits]\nclients_per_user = 0\n", "line 2: clients_per_user: 0 would refuse every connection" },
                 { "[name x]\nallocate = *\nallocate = uid:1\n", "line 3: duplicate key 'allocate' (first at line 2)" },

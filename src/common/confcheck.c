@@ -160,11 +160,11 @@ void conf_explain_unknown_key(char *buf, size_t size, const char *section, const
                 if (s < best_score)
                         best_score = s, best = conf_keys[i].key;
         }
-        put(buf, size, &pos, "unknown key '");
-        put_n(buf, size, &pos, key, MIN(n, (size_t)40));
-        put(buf, size, &pos, "' in [");
+        put(buf, size, &pos, "unknown key in [");
         put(buf, size, &pos, section);
-        put(buf, size, &pos, "]");
+        put(buf, size, &pos, "]: '");
+        put_n(buf, size, &pos, key, MIN(n, (size_t)40));
+        put(buf, size, &pos, "'");
         if (best) {
                 put(buf, size, &pos, " (did you mean '");
                 put(buf, size, &pos, best);

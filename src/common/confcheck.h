@@ -52,8 +52,8 @@ typedef struct conf_seen {
  * was first given (> 0) if it was. */
 unsigned conf_seen_add(conf_seen *s, const char *key, size_t n, unsigned line);
 
-/* "unknown key 'K' in [S] (did you mean 'X'?)", or "(want a, b or c)" when no
- * valid key is near, into buf. */
+/* "unknown key in [S]: 'K' (did you mean 'X'?)", or "(want a, b or c)" when
+ * no valid key is near, into buf. */
 void conf_explain_unknown_key(char *buf, size_t size, const char *section, const char *key, size_t n);
 
 /* "unknown section [S] (did you mean [X]?)", or the list of sections. */
