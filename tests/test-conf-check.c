@@ -114,7 +114,7 @@ TEST(misspelt_keys_are_named_with_the_nearest) {
         CHECK_ERR(parse("[name x]\nalocate = *\n", err), -EINVAL);
         CHECK(strstr(err, "did you mean 'allocate'?") != NULL);
         CHECK_ERR(parse("[daemon]\nxyzzy = 1\n", err), -EINVAL);
-        CHECK(strcmp(err, "line 2: unknown key in [daemon]: 'xyzzy' (want shared or state_dir)") == 0);
+        CHECK(strcmp(err, "line 2: unknown key in [daemon]: 'xyzzy' (want 'shared' or 'state_dir')") == 0);
         /* A long key is cut in the message, and never compared at length. */
         char text[2048];
         int n = snprintf(text, sizeof(text), "[limits]\n");

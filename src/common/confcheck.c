@@ -145,70 +145,63 @@ static void put_listed(char *buf, size_t size, size_t *pos, size_t i, size_t n, 
         put(buf, size, pos, post);
 }
 
-void conf_explain_unknown_key(char *buf, size_t size, const char *section, const char *key, size_t n) {
+/* Append to buf the nearest of words[0..n) to what was written (w, wn
+ * bytes), " (did you mean PRE WORD POST?)", or the list of them all, " (want
+ * PRE a POST, ... or PRE z POST)". Only a word's first blank-separated part
+ * is compared ("name PATTERN" is near "nmae"). */
+static void put_nearest(char *buf, size_t size, size_t *pos, const char *w, size_t wn, const char *const *words,
+                        size_t n, const char *pre, const char *post) {
         const char *best = NULL;
         unsigned best_score = UINT32_MAX;
-        size_t pos = 0, total = 0, listed = 0;
+        for (size_t i = 0; i < n; i++) {
+                char first[CONF_KEY_NAME_MAX + 1];
+                size_t fn = MIN(strcspn(words[i], " "), sizeof(first) - 1);
+                memcpy(first, words[i], fn);
+                first[fn] = 0;
+                unsigned s = nearness(w, wn, first);
+                if (s < best_score)
+                        best_score = s, best = words[i];
+        }
+        if (best) {
+                put(buf, size, pos, " (did you mean ");
+                put_listed(buf, size, pos, 0, 1, pre, best, post);
+                put(buf, size, pos, "?)");
+                return;
+        }
+        put(buf, size, pos, " (want ");
+        for (size_t i = 0; i < n; i++)
+                put_listed(buf, size, pos, i, n, pre, words[i], post);
+        put(buf, size, pos, ")");
+}
+
+void conf_explain_unknown_key(char *buf, size_t size, const char *section, const char *key, size_t n) {
+        const char *keys[CONF_SEEN_MAX];
+        size_t nk = 0, pos = 0;
         if (size == 0)
                 return;
         buf[0] = 0;
-        for (size_t i = 0; i < conf_n_keys; i++) {
-                if (strcmp(conf_keys[i].section, section))
-                        continue;
-                total++;
-                unsigned s = nearness(key, n, conf_keys[i].key);
-                if (s < best_score)
-                        best_score = s, best = conf_keys[i].key;
-        }
+        for (size_t i = 0; i < conf_n_keys && nk < CONF_SEEN_MAX; i++)
+                if (!strcmp(conf_keys[i].section, section))
+                        keys[nk++] = conf_keys[i].key;
         put(buf, size, &pos, "unknown key in [");
         put(buf, size, &pos, section);
         put(buf, size, &pos, "]: '");
         put_n(buf, size, &pos, key, MIN(n, (size_t)40));
         put(buf, size, &pos, "'");
-        if (best) {
-                put(buf, size, &pos, " (did you mean '");
-                put(buf, size, &pos, best);
-                put(buf, size, &pos, "'?)");
-                return;
-        }
-        put(buf, size, &pos, " (want ");
-        for (size_t i = 0; i < conf_n_keys; i++)
-                if (!strcmp(conf_keys[i].section, section))
-                        put_listed(buf, size, &pos, listed++, total, "", conf_keys[i].key, "");
-        put(buf, size, &pos, ")");
+        put_nearest(buf, size, &pos, key, n, keys, nk, "'", "'");
 }
 
 void conf_explain_unknown_section(char *buf, size_t size, const char *in, size_t n) {
-        const char *best = NULL;
-        unsigned best_score = UINT32_MAX;
         size_t pos = 0, word = 0;
         if (size == 0)
                 return;
         buf[0] = 0;
         while (word < n && in[word] != ' ' && in[word] != '\t')
                 word++;
-        for (size_t i = 0; i < conf_n_sections; i++) {
-                char first[16];
-                size_t sn = MIN(strcspn(conf_sections[i], " "), sizeof(first) - 1);
-                memcpy(first, conf_sections[i], sn);
-                first[sn] = 0;
-                unsigned s = nearness(in, word, first);
-                if (s < best_score)
-                        best_score = s, best = conf_sections[i];
-        }
         put(buf, size, &pos, "unknown section [");
         put_n(buf, size, &pos, in, MIN(n, (size_t)40));
         put(buf, size, &pos, "]");
-        if (best) {
-                put(buf, size, &pos, " (did you mean [");
-                put(buf, size, &pos, best);
-                put(buf, size, &pos, "]?)");
-                return;
-        }
-        put(buf, size, &pos, " (want ");
-        for (size_t i = 0; i < conf_n_sections; i++)
-                put_listed(buf, size, &pos, i, conf_n_sections, "[", conf_sections[i], "]");
-        put(buf, size, &pos, ")");
+        put_nearest(buf, size, &pos, in, word, conf_sections, conf_n_sections, "[", "]");
 }
 
 /* Does pattern p match every name pattern q matches? Only what can be told
