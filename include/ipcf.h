@@ -252,7 +252,10 @@ typedef struct ipcf_reg_opts {
  * reason "unregistered"; flows already accepted live on.
  * Does not block beyond one round trip to the daemon.
  * Errors: -EINVAL bad name, bad opts (size, unknown flags); -EACCES the access
- * policy forbids this user to register name; -EADDRINUSE exclusive conflict;
+ * policy forbids this user to register name, or another user holds
+ * registrations of it and the policy's `share` list does not name this one
+ * (joining them would take a share of their flows); -EADDRINUSE exclusive
+ * conflict;
  * -EDQUOT too many registrations for this user; -EMFILE; -EHOSTDOWN.
  */
 IPCF_API int ipcf_register(const char *name, const ipcf_reg_opts *opts);
@@ -634,8 +637,15 @@ IPCF_API const char *ipcf_runtime_dir(void);
 
 /*
  * ipcf_connect — connect to the daemon now (otherwise the first call that
- * needs it does). Starts one unless IPCF_NO_AUTOSTART=1.
- * Errors: -EACCES the daemon's socket is not ours to use; -EHOSTDOWN.
+ * needs it does) and make sure it admits this process (one round trip).
+ * Starts one unless IPCF_NO_AUTOSTART=1.
+ * Errors: -EACCES the daemon's socket is not ours to use; -EDQUOT this user
+ * holds its quota of connections (clients_per_user); -EUSERS the facility
+ * has no room for another connection and none idle to reclaim (root and the
+ * daemon's user have a reserve; every user has room for a few); -EHOSTDOWN.
+ * Every call that needs the daemon may fail -EDQUOT or -EUSERS the same way
+ * when it must open a connection. A connection the daemon reclaimed because
+ * it was idle is opened again by the next call, transparently.
  */
 IPCF_API int ipcf_connect(void);
 
@@ -1192,8 +1202,12 @@ IPCF_API int ipcf_notify_next(int timeout_ms, ipcf_event *ret);
  * ipcf_watch — be told (NAME_UP / NAME_DOWN) when name becomes reachable or
  * stops being so. If it is reachable now, a NAME_UP is queued at once, so
  * "watch, then wait for NAME_UP" never misses a registration. A process
- * watches at most 64 names. Opens the notification descriptor if needed.
- * Errors: -EINVAL bad name; -EDQUOT too many watches; -EHOSTDOWN.
+ * watches at most 64 names, and only names the access policy lets it
+ * allocate or register; an event's pid is the registrant's only if it runs
+ * as the same user (or the watcher is root or the daemon's user), else 0 —
+ * as ipcf_list shows them. Opens the notification descriptor if needed.
+ * Errors: -EINVAL bad name; -EACCES the policy hides name from this user;
+ * -EDQUOT too many watches; -EHOSTDOWN.
  */
 IPCF_API int ipcf_watch(const char *name);
 

@@ -16,6 +16,7 @@
 
 #include "ipcf.h"
 #include "support/names.h"
+#include "support/steps.h"
 #include "support/test.h"
 
 static test_daemon d;
@@ -113,23 +114,7 @@ TEST(a_closing_service_ends_taken_and_parked_channels) {
  * acceptor runs in a child forked before anything of the test exists, so
  * that it alone holds what it lets go of (a forked child would otherwise
  * inherit the registration socket and keep it alive). Parent and child step
- * through a pipe pair. */
-struct steps {
-        int to_child[2], to_parent[2];
-};
-
-static void steps_init(struct steps *s) {
-        CHECK_OK(pipe(s->to_child));
-        CHECK_OK(pipe(s->to_parent));
-}
-
-static void step_send(int fd) { CHECK_EQ(write(fd, "s", 1), 1); }
-
-static void step_wait(int fd) {
-        wait_readable(fd);
-        char c;
-        CHECK_EQ(read(fd, &c, 1), 1);
-}
+ * through a pipe pair (support/steps.h). */
 
 /* The service forgets its handle (ipcf_detach) once a call is parked, and
  * lives on until told. */

@@ -57,6 +57,7 @@ void conf_deinit(conf *c) {
         for (size_t i = 0; i < c->n_rules; i++) {
                 acl_deinit(&c->rules[i].allocate);
                 acl_deinit(&c->rules[i].reg);
+                acl_deinit(&c->rules[i].share);
                 acl_deinit(&c->rules[i].remote_allocate);
                 acl_deinit(&c->rules[i].remote_reg);
                 conf_hostlist_deinit(&c->rules[i].hosts);
@@ -430,9 +431,12 @@ static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, const
         }
         /* SEC_NAME: the rule is the last one added. */
         conf_rule *r = &c->rules[c->n_rules - 1];
-        if (slice_eq(key, "allocate") || slice_eq(key, "register") || slice_eq(key, "remote_register")) {
+        if (slice_eq(key, "allocate") || slice_eq(key, "register") || slice_eq(key, "share") ||
+            slice_eq(key, "remote_register")) {
                 conf_acl *a = slice_eq(key, "allocate") ? &r->allocate
-                              : slice_eq(key, "register") ? &r->reg : &r->remote_reg;
+                              : slice_eq(key, "register") ? &r->reg
+                              : slice_eq(key, "share")    ? &r->share
+                                                          : &r->remote_reg;
                 if (a->set)
                         return *why = "duplicate key", -EINVAL;
                 return parse_acl(val, a, false, why);

@@ -18,6 +18,7 @@
  *   [name printer*]                   # an fnmatch(3) pattern over names
  *   allocate = user:alice group:lp uid:1000 gid:7 *
  *   register = user:printd
+ *   share = user:printd2              # may register it beside another uid's registrations
  *   activate = /usr/bin/printd --serve
  *   activate_timeout_ms = 5000
  *   [daemon] also takes state_dir = /var/lib/ipcf (this host's key; docs/DAEMON.md);
@@ -89,6 +90,8 @@ typedef struct conf_rule {
         char pattern[IPCF_NAME_MAX + 1];
         conf_acl allocate;
         conf_acl reg;                  /* the "register" key */
+        conf_acl share;                /* who may register the name beside another
+                                        * user's registrations of it */
         char *activate;                /* heap string, NULL if none */
         uint32_t activate_timeout_ms;
         unsigned line;                 /* where the section starts */

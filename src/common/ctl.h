@@ -49,6 +49,11 @@
  *   the peer's rx and tx bells, this side's own rx and tx bells (wake-up
  *   channels, common/wake.h).
  * ERROR: ERRNO (positive errno value), optional REASON, optional END_CODE.
+ * CONNECTION NOTICES: before the daemon closes a connection it refuses or
+ *   reclaims, it sends an ERROR with seq 0 (no request has seq 0): ERRNO
+ *   EDQUOT (the user's clients_per_user) or EUSERS (the facility is full)
+ *   for a refused one, ECONNABORTED for an idle one reclaimed (no request
+ *   of it was read: send it again on a new connection), and a REASON.
  *
  * MODELS (docs/MODELS.md): NOTIFY_OPEN -> OK + 1 fd (the notification
  * socket, on which the daemon sends EVENT: EVENT_KIND, [EVENT_LOST], [NAME],

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "daemon/core/admit.h"
 #include "daemon/core/dispatch.h"
 #include "daemon/core/log.h"
 #include "daemon/core/observe.h"
@@ -103,8 +104,9 @@ static int client_read_cred(int fd, cred *cr) {
         return 0;
 }
 
-/* A new connection: identify it, charge its user, watch it. Any failure
- * just closes it (the client sees EOF and may retry). */
+/* A new connection: identify it, admit it (admit.h: reserves, idle ones
+ * reclaimed; a refusal is told, never silent), charge its user, watch it.
+ * Any other failure just closes it (the client sees EOF and may retry). */
 static void client_new(ipcfd *d, int fd) {
         cred cr;
         user *u = NULL;
@@ -114,20 +116,18 @@ static void client_new(ipcfd *d, int fd) {
                 log_error("client: SO_PEERCRED: %s", strerror(-r));
                 goto fail;
         }
-        /* The global cap first, then the user's own quota. Debug level: a
-         * hostile user must not be able to flood the log. */
-        if (d->n_clients >= d->max_clients) {
-                log_debug("client: refusing pid %d: %zu clients (cap)", (int)cr.pid, d->n_clients);
-                goto fail;
-        }
         u = user_ref_uid(d, cr.uid);
         if (!u)
                 goto fail;
-        if (quota_charge(u, QUOTA_CLIENTS, 1) < 0) {
-                log_debug("client: refusing pid %d: clients quota of uid %u", (int)cr.pid,
-                          (unsigned)cr.uid);
+        const char *why;
+        r = admit_connection(d, cr.uid, u, &why);
+        if (r < 0) {
+                /* Debug level: a hostile user must not be able to flood the log. */
+                log_debug("client: refusing pid %d uid %u: %s", (int)cr.pid, (unsigned)cr.uid, why);
+                admit_notice(fd, -r, why);
                 goto fail;
         }
+        quota_charge(u, QUOTA_CLIENTS, 1); /* admitted: within the quota */
         c = calloc(1, sizeof(*c));
         if (!c)
                 goto fail_charged;
@@ -136,6 +136,7 @@ static void client_new(ipcfd *d, int fd) {
         c->cred = cr;
         c->user = u;
         c->id = ipcfd_new_id(d);
+        c->last_ns = now_ns();
         for (size_t k = 0; k < CLIENT_HOLDS_MAX; k++)
                 dlist_init(&c->held[k]);
         /* Read once, now: the name must describe the process that connected,
@@ -255,6 +256,10 @@ static void client_on_event(loop_io *io, uint32_t events) {
                         c->dead = true;
                         break;
                 }
+                /* Active: to the tail of the list (idle ones gather at its head). */
+                c->last_ns = now_ns();
+                dlist_del(&c->link);
+                dlist_add_tail(&c->d->clients, &c->link);
                 int r = dispatch_request(c, buf, (size_t)n, fds, n_fds);
                 /* Close fds no handler took (a taken one was set to -1). */
                 for (unsigned k = 0; k < n_fds; k++)

@@ -40,7 +40,8 @@ typedef struct client {
         cred cred;
         char prog[IPCF_NAME_MAX + 1];  /* basename of its executable */
         struct user *user;             /* charged QUOTA_CLIENTS */
-        struct dlist link;             /* in ipcfd.clients */
+        struct dlist link;             /* in ipcfd.clients, oldest activity first */
+        uint64_t last_ns;              /* its last request (or its connecting) */
         struct dlist held[CLIENT_HOLDS_MAX]; /* objects it holds, by kind (client_hold_kind) */
         bool dead;                     /* broke the protocol or cannot be written to */
         bool dying;                    /* being freed: no new work for it */

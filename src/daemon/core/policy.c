@@ -18,8 +18,8 @@
 void policy_resolve(conf *c) {
         for (size_t i = 0; i < c->n_rules; i++) {
                 conf_rule *r = &c->rules[i];
-                conf_acl *acls[3] = { &r->allocate, &r->reg, &r->remote_reg };
-                for (int k = 0; k < 3; k++) {
+                conf_acl *acls[4] = { &r->allocate, &r->reg, &r->share, &r->remote_reg };
+                for (int k = 0; k < 4; k++) {
                         for (size_t j = 0; j < acls[k]->n; j++) {
                                 conf_who *w = &acls[k]->who[j];
                                 if (w->kind == CONF_WHO_USER) {
@@ -69,7 +69,8 @@ int policy_check(const ipcfd *d, const char *name, enum policy_action act, const
         const conf_rule *r = conf_match(&d->conf, name);
         if (!r)
                 return -EACCES;
-        return policy_acl_allows(act == POLICY_REGISTER ? &r->reg : &r->allocate, cr) ? 0 : -EACCES;
+        const conf_acl *a = act == POLICY_REGISTER ? &r->reg : act == POLICY_SHARE ? &r->share : &r->allocate;
+        return policy_acl_allows(a, cr) ? 0 : -EACCES;
 }
 
 bool policy_acl_allows(const conf_acl *a, const cred *cr) {

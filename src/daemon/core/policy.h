@@ -17,6 +17,10 @@
 enum policy_action {
         POLICY_REGISTER,
         POLICY_ALLOCATE,
+        /* register a name that another uid holds registrations of: joining
+         * them (the name's flows are then spread over both users' programs)
+         * needs the rule's `share` list on top of `register`. */
+        POLICY_SHARE,
 };
 
 /* Resolve the user/group names of c in place (unknown ones never match,

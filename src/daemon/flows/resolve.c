@@ -37,10 +37,17 @@ int resolve_walk(ipcfd *d, struct alloc *a, uint32_t role, const resolver *upto)
         return RESOLVE_NEXT;
 }
 
-bool resolve_name_up(ipcfd *d, const char *name, pid_t *ret_pid) {
+bool resolve_name_up(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid) {
+        pid_t pid = 0;
+        uid_t uid = 0;
         for (unsigned i = 0; i < n_list; i++)
-                if (list[i]->has && list[i]->has(d, name, ret_pid))
+                if (list[i]->has && list[i]->has(d, name, &pid, &uid)) {
+                        if (ret_pid)
+                                *ret_pid = pid;
+                        if (ret_uid)
+                                *ret_uid = uid;
                         return true;
+                }
         return false;
 }
 

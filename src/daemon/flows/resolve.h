@@ -27,8 +27,9 @@
  *            withdrawn (timed out, its requester gone: forget it) or not
  *            (it was decided, or is being resolved again). Called before a is
  *            unlinked from the holder's list;
- *   has(d, name, *pid)  optional: is name reachable through it now? (watches
- *            of names, NAME_UP/NAME_DOWN); *pid: who serves it;
+ *   has(d, name, *pid, *uid)  optional: is name reachable through it now?
+ *            (watches of names, NAME_UP/NAME_DOWN); *pid, *uid: who serves
+ *            it (the uid decides whether a watcher may see the pid);
  *   list(d, page, all, uid)  optional: its names for LIST (NAME_ENTRY), those
  *            of uid only unless all.
  *
@@ -66,7 +67,7 @@ typedef struct resolver {
         uint32_t roles;
         int (*resolve)(ipcfd *d, struct alloc *a);
         void (*release)(struct alloc *a, bool withdrawn);
-        bool (*has)(ipcfd *d, const char *name, pid_t *ret_pid);
+        bool (*has)(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid);
         void (*list)(ipcfd *d, struct list_page *page, bool all, uid_t uid);
 } resolver;
 
@@ -78,9 +79,9 @@ int resolver_add(const resolver *r);
  * including) upto (NULL: all). See alloc_resolve() for the returns. */
 int resolve_walk(ipcfd *d, struct alloc *a, uint32_t role, const resolver *upto);
 
-/* Is name reachable now (the first resolver that has it)? *ret_pid (may be
- * NULL): who serves it. */
-bool resolve_name_up(ipcfd *d, const char *name, pid_t *ret_pid);
+/* Is name reachable now (the first resolver that has it)? *ret_pid and
+ * *ret_uid (either may be NULL): who serves it. */
+bool resolve_name_up(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid);
 
 /* Every resolver's names for LIST, in order. */
 void resolve_list(ipcfd *d, struct list_page *page, bool all, uid_t uid);

@@ -79,6 +79,7 @@ enum { KIND_GROUP = 0, KIND_SEGMENT = 1 };
 
 typedef struct member {
         struct dlist link;                   /* dgroup.members */
+        struct dlist owner_link;             /* the owner's held list (admit.h: not idle) */
         struct dgroup *grp;
         client *owner;
         uint64_t id;
@@ -114,6 +115,7 @@ typedef struct dgroup {
 
 static struct dlist groups = DLIST_INIT(groups);
 static size_t n_groups, n_members_all;
+static int members_kind = -1; /* client.held index of memberships */
 static uint32_t last_serial;                 /* of the latest member admitted */
 
 /* The page size: sizes are rounded up to whole pages (guard pages need it). */
@@ -207,6 +209,7 @@ static void group_free(dgroup *g) {
 static void member_free(member *mb) {
         dgroup *g = mb->grp;
         dlist_del(&mb->link);
+        dlist_del(&mb->owner_link);
         g->n_members--;
         n_members_all--;
         g->slot_used[mb->slot / 64] &= ~(1ull << (mb->slot % 64));
@@ -376,6 +379,7 @@ static int group_on_join(request *rq) {
         mb->notice = sv[0];
         mb->grp = g;
         mb->owner = c;
+        dlist_init(&mb->owner_link);
         mb->cred = c->cred;
         str_copy(mb->prog, c->prog, sizeof(mb->prog));
         /* A free slot (one exists: n_members < GROUP_MEMBERS_MAX) and a new
@@ -402,6 +406,7 @@ static int group_on_join(request *rq) {
         }
         g->slot_used[mb->slot / 64] |= 1ull << (mb->slot % 64);
         dlist_add_tail(&g->members, &mb->link);
+        dlist_add_tail(&c->held[members_kind], &mb->owner_link);
         g->n_members++;
         n_members_all++;
         log_debug("group %s: pid %d joined (member %llu)", g->name, (int)c->cred.pid,
@@ -712,7 +717,9 @@ static int groups_init(ipcfd *d) {
                 { CTL_SHM_OPEN, group_on_shm_open },
                 { CTL_SHM_UNLINK, group_on_shm_unlink },
         };
-        int r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        int r = members_kind = client_hold_kind(d, "group memberships");
+        if (r >= 0)
+                r = dispatch_add(d, methods, ARRAY_SIZE(methods));
         if (r == 0)
                 r = observe(d, OBSERVE_CLIENT_GONE, group_on_client_gone);
         return r;

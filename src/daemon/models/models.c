@@ -53,11 +53,12 @@ static int models_resolve(ipcfd *d, alloc *a) {
         return o->kind->alloc(o, a);
 }
 
-static bool models_has(ipcfd *d, const char *name, pid_t *ret_pid) {
-        if (!model_find(name))
+static bool models_has(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid) {
+        model_obj *o = model_find(name);
+        if (!o)
                 return false;
-        if (ret_pid)
-                *ret_pid = d->pid;
+        *ret_pid = d->pid; /* the daemon serves it, */
+        *ret_uid = o->owner; /* on its creator's behalf */
         return true;
 }
 

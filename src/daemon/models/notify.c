@@ -11,7 +11,11 @@
  *   NAME_UP / NAME_DOWN  for each watched name, on the transition (each watch
  *                        remembers what it last reported, so several
  *                        registrations of one name give one NAME_UP); WATCH
- *                        of a name that is up reports NAME_UP at once.
+ *                        of a name that is up reports NAME_UP at once. A
+ *                        name is watched only by whom the policy lets
+ *                        allocate or register it (else EACCES), and the
+ *                        server's pid is shown as LIST would show it: to
+ *                        its own uid and the privileged (else 0).
  *   FLOW_ENDED           to the holder of the other side of a flow whose side
  *                        ended (code and reason as written in the region)
  *   PEER_DIED            the same, when the side ended by its process' death
@@ -36,6 +40,7 @@
 #include "daemon/core/client.h"
 #include "daemon/core/dispatch.h"
 #include "daemon/core/observe.h"
+#include "daemon/core/policy.h"
 #include "daemon/flows/clientend.h"
 #include "daemon/flows/flow.h"
 #include "daemon/flows/resolve.h"
@@ -49,6 +54,7 @@ typedef struct notify_watch {
 typedef struct notify_sub {
         struct idmap_node node;      /* node.id: the client's id */
         struct dlist link;           /* subs_list */
+        struct dlist owner_link;     /* the client's held list (idle or not: admit.h) */
         struct client *c;
         int sock;                    /* our end, non-blocking; -1 if it broke */
         uint32_t lost;               /* events that did not fit since the last sent */
@@ -57,6 +63,7 @@ typedef struct notify_sub {
 } notify_sub;
 
 static idmap subs;                                /* notify_sub by client id */
+static int subs_kind = -1;                        /* client.held index of subscriptions */
 static struct dlist subs_list = DLIST_INIT(subs_list); /* notify_sub.link */
 
 static notify_sub *sub_find(uint64_t client_id) {
@@ -97,6 +104,12 @@ static void sub_send(notify_sub *s, uint32_t kind, const char *name, uint64_t fl
         }
 }
 
+/* The pid of a name's server as watcher c may see it: as LIST shows it,
+ * only to its own uid and to the privileged (0 otherwise). */
+static pid_t visible_pid(const client *c, pid_t pid, uid_t uid) {
+        return client_is_privileged(c) || c->cred.uid == uid ? pid : 0;
+}
+
 /* NOTIFY_OPEN: one end of a fresh socketpair; ours never blocks and is
  * never read. */
 static int notify_on_open(request *rq) {
@@ -124,6 +137,7 @@ static int notify_on_open(request *rq) {
                 }
                 s->c = c;
                 dlist_add_tail(&subs_list, &s->link);
+                dlist_add_tail(&c->held[subs_kind], &s->owner_link);
         }
         s->sock = sv[0];
         request_reply_fd(rq, sv[1], true);
@@ -154,12 +168,19 @@ static int notify_set_watch(request *rq, bool on) {
         }
         if (i < s->n_watch)
                 return 0; /* already watched */
+        /* Only a name the policy lets the watcher reach or claim: a watch
+         * must not tell of names it hides. */
+        if (policy_check(rq->d, name, POLICY_ALLOCATE, &rq->c->cred) < 0 &&
+            policy_check(rq->d, name, POLICY_REGISTER, &rq->c->cred) < 0)
+                return -EACCES;
         if (s->n_watch >= NOTIFY_WATCH_MAX)
                 return -EDQUOT;
         notify_watch *w = &s->watch[s->n_watch++];
         str_copy(w->name, name, sizeof(w->name));
         pid_t pid = 0;
-        w->up = resolve_name_up(rq->d, name, &pid);
+        uid_t uid = 0;
+        w->up = resolve_name_up(rq->d, name, &pid, &uid);
+        pid = visible_pid(rq->c, pid, uid);
         /* Reply first, so the event follows the OK in the client's view. */
         request_reply_now(rq);
         if (w->up)
@@ -175,7 +196,8 @@ static void notify_on_name(ipcfd *d, const observe_ev *ev) {
         if (d->shutdown || dlist_empty(&subs_list))
                 return;
         pid_t pid = 0;
-        bool up = resolve_name_up(d, ev->name, &pid);
+        uid_t uid = 0;
+        bool up = resolve_name_up(d, ev->name, &pid, &uid);
         dlist_for_each(pos, &subs_list) {
                 notify_sub *s = dlist_entry(pos, notify_sub, link);
                 for (unsigned i = 0; i < s->n_watch; i++) {
@@ -184,7 +206,7 @@ static void notify_on_name(ipcfd *d, const observe_ev *ev) {
                                 continue;
                         w->up = up;
                         sub_send(s, up ? IPCF_EVENT_NAME_UP : IPCF_EVENT_NAME_DOWN, ev->name, 0,
-                                 up ? pid : 0, 0, NULL);
+                                 up ? visible_pid(s->c, pid, uid) : 0, 0, NULL);
                 }
         }
 }
@@ -221,6 +243,7 @@ static void notify_on_flow_ended(ipcfd *d, const observe_ev *ev) {
 static void sub_free(notify_sub *s) {
         idmap_del(&subs, &s->node);
         dlist_del(&s->link);
+        dlist_del(&s->owner_link);
         safe_close(s->sock);
         free(s);
 }
@@ -243,7 +266,9 @@ int notify_init(ipcfd *d) {
                 { CTL_WATCH, notify_on_watch },
                 { CTL_UNWATCH, notify_on_unwatch },
         };
-        int r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        int r = subs_kind = client_hold_kind(d, "notification sockets");
+        if (r >= 0)
+                r = dispatch_add(d, methods, ARRAY_SIZE(methods));
         if (r == 0)
                 r = observe(d, OBSERVE_NAME_CHANGED, notify_on_name);
         if (r == 0)

@@ -291,11 +291,13 @@ static void registry_release(alloc *a, bool withdrawn) {
         g->pending--;
 }
 
-static bool registry_name_up(ipcfd *d, const char *name, pid_t *ret_pid) {
+static bool registry_name_up(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid) {
         reg *g = reg_of_name(name);
-        if (g && ret_pid)
-                *ret_pid = g->owner->cred.pid;
-        return g != NULL;
+        if (!g)
+                return false;
+        *ret_pid = g->owner->cred.pid;
+        *ret_uid = g->owner->cred.uid;
+        return true;
 }
 
 /* LIST: the registrations c may see, in creation order. */
@@ -378,6 +380,18 @@ static int registry_on_register(request *rq) {
                 if (strcmp(o->name, name) == 0 &&
                     ((flags & IPCF_REG_EXCLUSIVE) || (o->flags & IPCF_REG_EXCLUSIVE)))
                         return -EADDRINUSE;
+        }
+        /* Joining another user's registrations of the name (its requests
+         * would be spread to us) needs the rule's `share` too: `register`
+         * lets one claim a name, not take flows meant for another user. */
+        dlist_for_each(pos, &buckets[name_bucket(name)]) {
+                reg *o = dlist_entry(pos, reg, name_link);
+                if (strcmp(o->name, name) == 0 && !o->owner->dying && o->owner->cred.uid != c->cred.uid) {
+                        r = policy_check(d, name, POLICY_SHARE, &c->cred);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
         }
         if (!reg_room(d))
                 return -EDQUOT;

@@ -193,11 +193,10 @@ static int conn_ensure_locked(void) {
 }
 
 int ipcf_connect(void) {
-        pthread_once(&conn_once, conn_init_once);
-        pthread_mutex_lock(&conn_lock);
-        int r = conn_ensure_locked();
-        pthread_mutex_unlock(&conn_lock);
-        return r;
+        /* A HELLO: being connected is not being admitted (the daemon may
+         * refuse a connection, and says why: EDQUOT, EUSERS). */
+        uint32_t v = htole32(CTL_VERSION);
+        return conn_tell(CTL_HELLO, NULL, CTL_A_VERSION, &v, sizeof(v));
 }
 
 int conn_error_of(const ctl_msg *m, ipcf_reason *ret_reason) {

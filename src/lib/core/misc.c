@@ -51,6 +51,8 @@ const char *ipcf_strerror(int err) {
         case EINVAL: return "invalid argument";
         case EBUSY: return "busy: every registrant's backlog is full";
         case EDQUOT: return "over quota";
+        case EUSERS: return "the facility has too many connections";
+        case ECONNABORTED: return "connection to the facility reclaimed";
         case ENOEXEC: return "could not start the target program";
         case ECANCELED: return "request withdrawn by its requester";
         case EADDRINUSE: return "name held exclusively";
