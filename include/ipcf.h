@@ -1265,7 +1265,9 @@ typedef struct ipcf_mbox_opts {
 IPCF_API int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts);
 
 /*
- * ipcf_mbox_destroy — destroy it (its creator's uid, or root).
+ * ipcf_mbox_destroy — destroy it (its creator's uid, or root). Returns how
+ * many messages it discarded whose senders had closed their handles (the
+ * others are reported to their senders: ipcf_mbox_undelivered); 0 if none.
  * Errors: -ENOENT; -EPERM; -EINVAL bad name; -EHOSTDOWN.
  */
 IPCF_API int ipcf_mbox_destroy(const char *name);
@@ -1390,7 +1392,8 @@ IPCF_API int ipcf_mcast_create(const char *name, const ipcf_mcast_opts *opts);
 
 /*
  * ipcf_mcast_destroy — destroy it (its creator's uid, or root): every
- * member's handle ends with reason "group destroyed".
+ * member's handle ends with reason "group destroyed", and the messages it
+ * had not yet been given are counted in its ipcf_mcast_lost().
  * Errors: as ipcf_mbox_destroy().
  */
 IPCF_API int ipcf_mcast_destroy(const char *name);
@@ -1423,8 +1426,9 @@ IPCF_API ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, int timeout_ms,
 
 /*
  * ipcf_mcast_lost — how many messages the group dropped for this member so
- * far (DROP groups), as far as received: the count arrives in order, before
- * the next message this member gets.
+ * far (DROP groups, and those it was still owed when the group was
+ * destroyed), as far as received: the count arrives in order, before the
+ * next message this member gets.
  * Errors: -EBADF.
  */
 IPCF_API int64_t ipcf_mcast_lost(int h);

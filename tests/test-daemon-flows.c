@@ -716,10 +716,10 @@ TEST_TIMEOUT(quotas, 30) {
         sync_daemon(c);
         CHECK_OK(do_alloc(c, "q.a", &q, 5000, &aid, &rp[0]));
         close(rp[0]);
-        /* Connections: c, cb and two more; the fifth is turned away. */
+        /* Connections: c, cb and two more; the fifth is turned away, told why. */
         int c3 = CHECK_OK(dconnect()), c4 = CHECK_OK(dconnect()), c5 = CHECK_OK(dconnect());
         CHECK_OK(do_hello(c4, NULL));
-        CHECK(closed_by_daemon(c5));
+        CHECK(refused_by_daemon(c5, EDQUOT));
         close(c3);
         close(c4);
         close(c5);

@@ -380,3 +380,79 @@ TEST(multicast_sends_after_the_daemons_death_fail) {
         CHECK_OK(ipcf_dealloc(b, NULL));
         test_daemon_stop(&d);
 }
+
+/* Senders that left their messages to a mailbox nobody reads: its destroyer
+ * is told how many it discarded (the others' senders are told themselves). */
+TEST(a_mailbox_destroyer_is_told_what_departed_senders_left) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("box.left", NULL));
+        int gone = CHECK_OK(ipcf_mbox_open("box.left", IPCF_MBOX_SEND, NULL, 2000));
+        int stays = CHECK_OK(ipcf_mbox_open("box.left", IPCF_MBOX_SEND, NULL, 2000));
+        for (int i = 0; i < 7; i++)
+                CHECK_EQ(ipcf_mbox_send(gone, "g", 1, 1000, NULL), 1);
+        for (int i = 0; i < 5; i++)
+                CHECK_EQ(ipcf_mbox_send(stays, "s", 1, 1000, NULL), 1);
+        CHECK_OK(ipcf_dealloc(gone, NULL));
+        WAIT_MODEL("box.left", e, e.queued == 12);
+        CHECK_EQ(ipcf_mbox_destroy("box.left"), 7);
+        CHECK_ERR(ipcf_mbox_send(stays, "s", 1, 1000, NULL), -EPIPE);
+        CHECK_EQ(ipcf_mbox_undelivered(stays), 5);
+        CHECK_OK(ipcf_dealloc(stays, NULL));
+        test_daemon_stop(&d);
+}
+
+/* A multicast member that had not read its messages when the group was
+ * destroyed is told how many it will never get. */
+TEST(a_destroyed_group_tells_each_member_what_it_missed) {
+        test_daemon_start(&d, NULL, NULL);
+        /* Small messages and a small queue for b: most of what a sends stays
+         * in the group's own queue, waiting for b. */
+        ipcf_mcast_opts o = { .size = sizeof(o), .max_msg_size = 64 };
+        CHECK_OK(ipcf_mcast_create("mc.gone", &o));
+        int a = CHECK_OK(ipcf_mcast_join("mc.gone", NULL, 2000));
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_bytes = 4096;
+        int b = CHECK_OK(ipcf_mcast_join("mc.gone", &q, 2000));
+        for (int i = 0; i < 200; i++)
+                CHECK_EQ(ipcf_mcast_send(a, "m", 1, 1000), 1);
+        char buf[8];
+        for (int i = 0; i < 4; i++)
+                CHECK_EQ(ipcf_mcast_recv(b, buf, sizeof(buf), 5000, NULL), 1);
+        WAIT_MODEL("mc.gone", e, e.msgs_in == 200);
+        /* b reads what its queue holds, and is told the rest are lost. */
+        CHECK_OK(ipcf_mcast_destroy("mc.gone"));
+        int more = 0;
+        ssize_t r;
+        while ((r = ipcf_mcast_recv(b, buf, sizeof(buf), 5000, NULL)) == 1)
+                more++;
+        CHECK_ERR(r, -EPIPE);
+        printf("  b read %d after the destroy, told %lld lost\n", more, (long long)ipcf_mcast_lost(b));
+        CHECK(ipcf_mcast_lost(b) > 0);
+        CHECK_EQ(more + ipcf_mcast_lost(b), 196);
+        CHECK_EQ(ipcf_mcast_lost(a), 0); /* its own messages are not for it */
+        CHECK_OK(ipcf_dealloc(a, NULL));
+        CHECK_OK(ipcf_dealloc(b, NULL));
+        test_daemon_stop(&d);
+}
+
+/* The same when the mailbox was full: the daemon had stopped reading the
+ * departed sender's ring, where the rest of its messages still are. */
+TEST(a_mailbox_destroyer_is_told_of_a_departed_senders_unread_ring) {
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .max_msgs = 4 };
+        CHECK_OK(ipcf_mbox_create("box.full", &o));
+        int gone = CHECK_OK(ipcf_mbox_open("box.full", IPCF_MBOX_SEND, NULL, 2000));
+        int stays = CHECK_OK(ipcf_mbox_open("box.full", IPCF_MBOX_SEND, NULL, 2000));
+        for (int i = 0; i < 20; i++)
+                CHECK_EQ(ipcf_mbox_send(gone, "g", 1, 1000, NULL), 1);
+        WAIT_MODEL("box.full", e, e.queued == 4);
+        for (int i = 0; i < 5; i++)
+                CHECK_EQ(ipcf_mbox_send(stays, "s", 1, 1000, NULL), 1);
+        CHECK_OK(ipcf_dealloc(gone, NULL));
+        CHECK_EQ(ipcf_mbox_destroy("box.full"), 20);
+        CHECK_ERR(ipcf_mbox_send(stays, "s", 1, 1000, NULL), -EPIPE);
+        CHECK_EQ(ipcf_mbox_undelivered(stays), 5);
+        CHECK_OK(ipcf_dealloc(stays, NULL));
+        test_daemon_stop(&d);
+}

@@ -94,6 +94,8 @@ int cli_model_run(const cli_model_cmd *m, int argc, char **argv) {
                 return cli_usage(m->name, "%s needs NAME", sub);
         if (!strcmp(sub, "destroy")) {
                 int r = m->destroy(argv[1]);
+                if (r > 0) /* a mailbox: what it held of senders that had left */
+                        printf("%s: %d undelivered messages of departed senders discarded\n", argv[1], r);
                 return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
         }
         if (!strcmp(sub, "create"))

@@ -167,7 +167,9 @@ enum ctl_attr_type {
         CTL_A_HOST_ENTRY = 42, /* struct ctl_host_entry_wire */
         CTL_A_FLOW_HOST = 43,  /* struct ctl_flow_host_wire: after the FLOW_ENTRY of a flow
                                 * whose other side is on another host */
-        CTL_A_TYPE_MAX_ = 44,
+        CTL_A_UNDELIVERED = 44,/* u64: MBOX_DESTROY's reply: messages discarded whose senders
+                                * had left (the others' senders are told) */
+        CTL_A_TYPE_MAX_ = 45,
 };
 
 /* What a flow is for: the ROLE attribute of an ALLOC. Only the library's

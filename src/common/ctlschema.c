@@ -61,6 +61,7 @@ const ctl_attr_info ctl_attr_table[CTL_A_TYPE_MAX_] = {
         [CTL_A_HOST_KEY] = STR(HOST_KEY),
         [CTL_A_HOST_ENTRY] = FIXED(HOST_ENTRY, struct ctl_host_entry_wire),
         [CTL_A_FLOW_HOST] = FIXED(FLOW_HOST, struct ctl_flow_host_wire),
+        [CTL_A_UNDELIVERED] = U64(UNDELIVERED),
 };
 
 #define REQ CTL_ARG_REQUIRED
@@ -136,7 +137,7 @@ static const ctl_req_spec rows[] = {
           { 0 } },
         { CTL_MBOX_DESTROY, "MBOX_DESTROY", 0, 0, CTL_OK,
           { { CTL_A_NAME, NAMED } },
-          { 0 } },
+          { CTL_A_UNDELIVERED } },
         { CTL_MCAST_CREATE, "MCAST_CREATE", 0, 0, CTL_OK,
           { { CTL_A_NAME, NAMED }, { CTL_A_MCAST_OPTS, 0 } },
           { 0 } },

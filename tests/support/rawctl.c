@@ -282,6 +282,17 @@ bool readable(int fd, int timeout_ms) {
 }
 
 /* Has the daemon closed this connection (EOF) within 2 s? */
+bool refused_by_daemon(int fd, int err) {
+        rmsg *r = malloc(sizeof(*r));
+        CHECK(r != NULL);
+        uint32_t e = 0;
+        bool ok = recv_msg(fd, r, 2000) == 1 && r->m.type == CTL_ERROR && r->m.seq == 0 &&
+                  ctl_get_u32(&r->m, CTL_A_ERRNO, &e) == 0 && e == (uint32_t)err;
+        close_fds(r);
+        free(r);
+        return ok && closed_by_daemon(fd);
+}
+
 bool closed_by_daemon(int fd) {
         uint8_t b[64];
         if (!readable(fd, 2000))

@@ -104,6 +104,9 @@ bool readable(int fd, int timeout_ms);
 
 /* Has the daemon closed this connection (EOF) within 2 s? */
 bool closed_by_daemon(int fd);
+/* Has the daemon refused (or reclaimed) connection fd with a notice of
+ * err (an ERROR with seq 0), then closed it? */
+bool refused_by_daemon(int fd, int err);
 
 /* Make sure the daemon has handled every event that was ready before this
  * call (closes of our sockets included): a round trip on fd, which it

@@ -14,6 +14,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "daemon/core/client.h"
@@ -104,6 +105,20 @@ int admit_connection(ipcfd *d, uid_t uid, user *u, const char **ret_why) {
 }
 
 void admit_notice(int fd, int err, const char *why) {
+        /* What the client sent and we will never read goes first: a socket
+         * closed with unread data resets its peer, whose next receive would
+         * then fail ECONNRESET before it could read the notice. (A few
+         * messages at most: a fresh connection, or an idle one.) */
+        static uint8_t buf[CTL_MSG_MAX];
+        for (int i = 0; i < 64; i++) {
+                int fds[CTL_FDS_MAX];
+                unsigned n_fds = 0;
+                ssize_t n = ctl_recv(fd, buf, sizeof(buf), fds, &n_fds, MSG_DONTWAIT);
+                for (unsigned k = 0; k < n_fds; k++)
+                        close(fds[k]);
+                if (n <= 0)
+                        break;
+        }
         ctl_builder *b = malloc(sizeof(*b));
         if (!b)
                 return;

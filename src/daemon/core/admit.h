@@ -52,5 +52,6 @@ struct client;
 int admit_connection(ipcfd *d, uid_t uid, struct user *u, const char **ret_why);
 
 /* Tell the other end of a connection why it is closed (a notice, see
- * NOTICES); never blocks. */
+ * NOTICES), having read away what it sent (unread data would make the close
+ * a reset, hiding the notice); never blocks. */
 void admit_notice(int fd, int err, const char *why);

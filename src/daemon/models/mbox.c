@@ -266,6 +266,19 @@ static void recv_drop(mend *r, const char *why) {
 
 /* ---- senders ----------------------------------------------------------------- */
 
+/* The messages still in an ended sender's ring (the FIFO was full: we had
+ * stopped reading it), counted as they are read away: validated records,
+ * bounded by the ring. */
+static uint64_t sender_count_unread(mend *s) {
+        uint64_t n = 0;
+        const void *p;
+        while (n < MW_RING_MAX / REC_HDR && bport_peek(s->b, &p) >= 0) {
+                bport_consume(s->b);
+                n++;
+        }
+        return n;
+}
+
 static void sender_drop(mend *s) {
         mbox *mb = s->mb;
         idmap_del(&mb->sender_ids, &s->node);
@@ -448,8 +461,9 @@ static int mbox_on_create(request *rq) {
         return 0;
 }
 
-/* Destroy: see the invariants at the top. */
-static void mbox_destroy(model_obj *o) {
+/* Destroy: see the invariants at the top. Returns the messages discarded of
+ * senders that had left (theirs are told to nobody else). */
+static uint64_t mbox_destroy(model_obj *o) {
         mbox *mb = container_of(o, mbox, obj);
         /* Receivers keep what is in their rings; their flows end. */
         dlist_for_each_safe(pos, tmp, &mb->receivers) {
@@ -465,17 +479,27 @@ static void mbox_destroy(model_obj *o) {
                 r->b = bport_free(r->b);
                 free(r);
         }
-        /* Count each sender's undelivered messages: in the FIFO and unread. */
+        /* Count each sender's undelivered messages: in the FIFO and unread.
+         * A sender still there is told; one that has ended (left, or died)
+         * while the full FIFO kept us from reading the rest of its ring is
+         * not there to be told: its share goes to the destroyer. */
+        uint64_t queued = mb->n_msgs, told = 0, unread_gone = 0;
         dlist_for_each_safe(pos, tmp, &mb->senders) {
                 mend *s = dlist_entry(pos, mend, link);
                 uint64_t lost = 0;
                 for (mmsg *m = mb->head; m; m = m->next)
                         if (m->sender == s->b->flow_id)
                                 lost++;
+                if (bport_peer_ended(s->b)) {
+                        unread_gone += sender_count_unread(s);
+                        sender_drop(s);
+                        continue;
+                }
                 /* What is unread in its ring the sender counts itself: it
                  * knows how many it wrote, we say how many we took (exact
                  * even if it writes more while this runs). */
                 mb->undelivered += lost;
+                told += lost;
                 char why[IPCF_REASON_MAX + 1];
                 snprintf(why, sizeof(why), "mailbox destroyed (%llu queued, %llu taken)",
                          (unsigned long long)lost, (unsigned long long)s->taken);
@@ -484,11 +508,18 @@ static void mbox_destroy(model_obj *o) {
                 bport_end(s->b, IPCF_END_DEALLOC, why);
                 sender_drop(s);
         }
+        /* The rest is of senders that had left: the destroyer is told. */
+        uint64_t untold = queued - told + unread_gone;
         while (mb->head)
                 free(fifo_pop(mb));
+        mb->undelivered += untold;
+        if (untold)
+                log_debug("mbox %s: destroyed with %llu messages of departed senders", o->name,
+                          (unsigned long long)untold);
         idmap_deinit(&mb->sender_ids);
         model_remove(&mb->obj);
         loop_defer_free(o->d->loop, mb);
+        return untold;
 }
 
 /* MBOX_DESTROY: the creator's uid or a privileged one. */

@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/modelwire.h"
@@ -284,12 +285,22 @@ static int mcast_on_create(request *rq) {
         return 0;
 }
 
-/* Destroy: every member's flow ends "group destroyed"; queued messages go
- * (a multicast message has no single sender to report it to). */
-static void mcast_destroy(model_obj *o) {
+/* Destroy: every member's flow ends "group destroyed", and each is told how
+ * many messages it was owed and will not get (lost, as for a DROP group: an
+ * MW_LOST frame, or, if its ring has no room for one, the count in the end
+ * reason); queued messages go. Nothing is left untold: returns 0. */
+static uint64_t mcast_destroy(model_obj *o) {
         mcast *g = container_of(o, mcast, obj);
-        dlist_for_each_safe(pos, tmp, &g->members)
-                member_drop(dlist_entry(pos, member, link), IPCF_END_DEALLOC, "group destroyed");
+        dlist_for_each_safe(pos, tmp, &g->members) {
+                member *mb = dlist_entry(pos, member, link);
+                for (gmsg *m = mb->cur; m; m = m->next)
+                        mb->lost += m->sender != mb->b->flow_id;
+                char why[IPCF_REASON_MAX + 1] = "group destroyed";
+                if (!member_tell_lost(mb))
+                        snprintf(why, sizeof(why), "group destroyed (%llu not received)",
+                                 (unsigned long long)mb->lost);
+                member_drop(mb, IPCF_END_DEALLOC, why);
+        }
         while (g->head) {
                 gmsg *m = g->head;
                 g->head = m->next;
@@ -297,6 +308,7 @@ static void mcast_destroy(model_obj *o) {
         }
         model_remove(&g->obj);
         loop_defer_free(o->d->loop, g);
+        return 0;
 }
 
 static int mcast_on_destroy(request *rq) { return model_destroy(rq, &mcast_kind); }

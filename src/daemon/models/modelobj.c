@@ -82,7 +82,9 @@ int model_destroy(request *rq, const model_kind *kind) {
         char nm[IPCF_NAME_MAX + 1];
         str_copy(nm, name, sizeof(nm));
         log_debug("%s %s: destroyed by pid %d", kind->what, nm, (int)rq->c->cred.pid);
-        kind->destroy(o);
+        uint64_t untold = kind->destroy(o);
+        if (kind == &mbox_kind)
+                ctl_put_u64(rq->reply, CTL_A_UNDELIVERED, untold);
         model_announce(rq, nm);
         return 0;
 }

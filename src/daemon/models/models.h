@@ -51,8 +51,11 @@ typedef struct model_kind {
         /* The MODEL_LIST entry of o (kind-specific fields; name and owner are
          * filled by models.c). */
         void (*entry)(const model_obj *o, struct ctl_model_entry_wire *e);
-        /* Destroy o (its flows end; then free it, deferred). */
-        void (*destroy)(model_obj *o);
+        /* Destroy o (its flows end; then free it, deferred). Returns how
+         * many messages it discarded that nobody else is told of (their
+         * senders had left): the destroyer is (MBOX_DESTROY's
+         * UNDELIVERED). */
+        uint64_t (*destroy)(model_obj *o);
 } model_kind;
 
 /* The common head of a mailbox or group (embedded first). */

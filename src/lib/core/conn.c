@@ -269,6 +269,12 @@ static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_f
         if (r < 0)
                 return -EHOSTDOWN; /* alive but silent: nothing to retry */
         ssize_t n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, 0);
+        if (n < 0 && (r = conn_notice(rep)) < 0) {
+                /* A reset ahead of a notice (a daemon that closed without
+                 * reading what we sent): the notice says why. */
+                *ret_retry = r == -ECONNABORTED;
+                return r;
+        }
         if (n <= 0) {
                 /* End of stream: it died (or dropped us) without a word. */
                 *ret_retry = reused;

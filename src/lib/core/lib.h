@@ -260,6 +260,11 @@ static inline int port_end_error(port *p) {
         return 0;
 }
 
+/* wait.c: has the peer's process exited (its pidfd, one poll, never
+ * waiting)? Then p reads as ended (peer_gone). For callers that must know
+ * without waiting: a peer whose death nobody rings (the daemon, broker of a
+ * mailbox; any peer once the daemon is gone). */
+bool port_peer_exited(port *p);
 /* wait.c: is the peer worth spinning for (see wait.c)? */
 bool port_peer_spinnable(port *p, unsigned my_cpu);
 /* wait.c: wake-ups. */

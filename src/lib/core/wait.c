@@ -93,6 +93,16 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
         }
 }
 
+bool port_peer_exited(port *p) {
+        if (atomic_load_explicit(&p->peer_gone, memory_order_acquire))
+                return true;
+        struct pollfd pfd = { .fd = p->peer_pidfd, .events = POLLIN };
+        if (p->peer_pidfd < 0 || poll(&pfd, 1, 0) != 1)
+                return false;
+        atomic_store(&p->peer_gone, true);
+        return true;
+}
+
 /* Drain our ear; a hung-up channel means the peer is gone. */
 static void drain_ear(port *p, int ear) {
         if (wake_drain(ear) == -EPIPE)

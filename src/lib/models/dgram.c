@@ -111,11 +111,13 @@ static void out_count_untaken(dgram_ep *e, port *p) {
 }
 
 /* Forget the dead outgoing channels, counting what their receivers never
- * took (the inbox ends them when it notices). Under out_lock. */
-static void outs_reap(dgram_ep *e) {
+ * took (the inbox ends them when it notices). With look_at_pids, also those
+ * whose receiver's process exited though nobody said so (the daemon, which
+ * would have, is gone too): one poll each. Under out_lock. */
+static void outs_reap(dgram_ep *e, bool look_at_pids) {
         for (unsigned i = 0; i < e->n_outs;) {
                 struct dgram_out *o = &e->outs[i];
-                if (port_end_error(o->p) == 0) {
+                if (port_end_error(o->p) == 0 && !(look_at_pids && port_peer_exited(o->p))) {
                         i++;
                         continue;
                 }
@@ -128,7 +130,7 @@ static void outs_reap(dgram_ep *e) {
 /* Our live channel to dest, with a reference for the caller, or NULL. Under
  * out_lock. */
 static port *out_find(dgram_ep *e, const char *dest) {
-        outs_reap(e);
+        outs_reap(e, false);
         for (unsigned i = 0; i < e->n_outs; i++) {
                 struct dgram_out *o = &e->outs[i];
                 if (strcmp(o->name, dest) == 0) {
@@ -285,7 +287,7 @@ int ipcf_dgram_drops(int ep, uint64_t *ret) {
                 return -EBADF;
         /* Receivers gone since the last send: what they never took counts. */
         pthread_mutex_lock(&e->out_lock);
-        outs_reap(e);
+        outs_reap(e, true);
         pthread_mutex_unlock(&e->out_lock);
         *ret = atomic_load(&e->drops);
         handle_put(e);

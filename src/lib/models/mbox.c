@@ -6,6 +6,7 @@
  * Who may call: applications, any thread.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,22 @@ int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts) {
         return conn_tell(CTL_MBOX_CREATE, name, CTL_A_MBOX_OPTS, &w, sizeof(w));
 }
 
-int ipcf_mbox_destroy(const char *name) { return conn_tell(CTL_MBOX_DESTROY, name, 0, NULL, 0); }
+/* Returns how many messages the destroy discarded whose senders had left
+ * (the reply's UNDELIVERED; a daemon without it: 0). */
+int ipcf_mbox_destroy(const char *name) {
+        if (!ctl_name_valid(name))
+                return -EINVAL;
+        conn_call *c = conn_call_new(CTL_MBOX_DESTROY);
+        if (!c)
+                return -ENOMEM;
+        ctl_put_str(&c->req, CTL_A_NAME, name);
+        int r = conn_call_run(c, NULL, 0);
+        uint64_t n = 0;
+        if (r >= 0 && ctl_get_u64(&c->rep.msg, CTL_A_UNDELIVERED, &n) == 0)
+                r = (int)MIN(n, (uint64_t)INT_MAX);
+        conn_call_free(c);
+        return r;
+}
 
 /* A flow to the mailbox's name with the sender or receiver role. */
 int ipcf_mbox_open(const char *name, int how, const ipcf_qos *qos, int timeout_ms) {

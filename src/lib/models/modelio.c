@@ -10,7 +10,6 @@
  * handle, so one thread at a time should wait for receipts on one handle.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +42,7 @@ struct mstate {
         uint64_t sent;              /* DATA frames written */
         int64_t undelivered;        /* -1 until the daemon said */
         int64_t lost;
+        bool lost_from_reason;      /* the end reason's count is in lost */
 };
 
 static pthread_mutex_t slock = PTHREAD_MUTEX_INITIALIZER;
@@ -145,20 +145,6 @@ int model_open(const char *name, unsigned role, const ipcf_qos *qos, int timeout
         return h;
 }
 
-/* Is the daemon at the other end of p dead? Its pidfd says so (one poll,
- * never waiting); p then reads as ended (-ECONNRESET). The daemon writes no
- * end record when it dies: without this, sends would go on filling a ring
- * nobody will ever read, each one "successful". */
-static bool broker_gone(port *p) {
-        if (atomic_load_explicit(&p->peer_gone, memory_order_acquire))
-                return true;
-        struct pollfd pfd = { .fd = p->peer_pidfd, .events = POLLIN };
-        if (p->peer_pidfd < 0 || poll(&pfd, 1, 0) != 1)
-                return false;
-        atomic_store(&p->peer_gone, true);
-        return true;
-}
-
 ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t *ret_seq,
                    int timeout_ms) {
         if ((!buf && len) || lib_check_timeout(timeout_ms) < 0)
@@ -166,10 +152,12 @@ ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t 
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        /* Checked before each send: a send that starts after the daemon's
-         * death fails -ECONNRESET. (One that races with the death may still
-         * succeed: it is counted in ipcf_mbox_undelivered like the rest.) */
-        (void)broker_gone(p);
+        /* The daemon at the other end writes no end record when it dies:
+         * looked at before each send, so that a send that starts after its
+         * death fails -ECONNRESET instead of filling a ring nobody reads.
+         * (One that races with the death may still succeed: it is counted
+         * in ipcf_mbox_undelivered like the rest.) */
+        (void)port_peer_exited(p);
         /* Numbered under the write lock's order: take the number, then write;
          * a failed write leaves a gap, which is harmless (numbers only match
          * receipts). */
@@ -335,7 +323,7 @@ static ssize_t rx_until(port *p, struct rx_ctx *x, int timeout_ms) {
                  * died, say so rather than -EAGAIN for ever (once the queue
                  * is read: the read then sees the flow ended). */
                 if ((r == -EAGAIN || r == -ETIMEDOUT) && !atomic_load(&p->peer_gone) &&
-                    broker_gone(p))
+                    port_peer_exited(p))
                         continue;
                 if (r < 0 || x->done)
                         return r;
@@ -404,7 +392,7 @@ int64_t model_undelivered(int h) {
         if (!p)
                 return -EBADF;
         uint64_t id = p->flow_id;
-        bool dead = broker_gone(p);
+        bool dead = port_peer_exited(p);
         /* Written by the daemon while it lived (the count of our messages a
          * receiver took); frozen once it is dead. */
         uint64_t delivered = atomic_load_explicit(&p->hdr->broker.delivered, memory_order_acquire);
@@ -448,8 +436,19 @@ int64_t model_lost(int h) {
                 return -EBADF;
         uint64_t id = p->flow_id;
         handle_put(p);
+        model_drain(h); /* LOST frames not yet read (a destroy's last one) */
+        /* A destroyed group whose last frame found no room says it in the
+         * end reason: counted once. */
+        ipcf_reason why;
+        unsigned long long owed;
+        bool from_reason = ipcf_end_reason(h, &why) == 0 &&
+                           sscanf(why.text, "group destroyed (%llu not received)", &owed) == 1;
         pthread_mutex_lock(&slock);
         struct mstate *s = state_of(h, id);
+        if (s && from_reason && !s->lost_from_reason) {
+                s->lost_from_reason = true;
+                s->lost += (int64_t)owed;
+        }
         int64_t n = s ? s->lost : 0;
         pthread_mutex_unlock(&slock);
         return n;
