@@ -19,6 +19,7 @@
 #include "common/modelwire.h"
 #include "common/util.h"
 #include "common/wake.h"
+#include "common/wakeword.h"
 #include "daemon/core/log.h"
 #include "daemon/flows/alloc.h"
 #include "daemon/flows/flow.h"
@@ -203,9 +204,7 @@ ssize_t bport_peek(bport *b, const void **ret) {
  * seq_cst store of the tail comes before this load of tx_sleep. */
 void bport_consume(bport *b) {
         ring_consume(&b->cons);
-        _Atomic uint32_t *want = &b->cons.ctl->tx_sleep;
-        if (atomic_load(want) && atomic_exchange(want, 0))
-                wake_ring(b->peer_tx);
+        wakeword_wake(&b->cons.ctl->tx_sleep, b->peer_tx);
 }
 
 /* The waiter's half for data (as port_rearm_rx): drain, want, fence, re-check. */
@@ -230,9 +229,7 @@ int bport_reserve(bport *b, size_t len, void **ret) {
  * the handshake for data: ring the client only if it said it sleeps. */
 uint64_t bport_commit(bport *b, size_t n) {
         uint64_t pos = ring_commit(&b->prod, n);
-        _Atomic uint32_t *want = &b->prod.ctl->rx_sleep;
-        if (atomic_load(want) && atomic_exchange(want, 0))
-                wake_ring(b->peer_rx);
+        wakeword_wake(&b->prod.ctl->rx_sleep, b->peer_rx);
         return pos;
 }
 

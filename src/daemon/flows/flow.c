@@ -36,6 +36,7 @@
 
 #include "common/util.h"
 #include "common/wake.h"
+#include "common/wakeword.h"
 #include "daemon/core/log.h"
 #include "daemon/core/observe.h"
 #include "daemon/core/quota.h"
@@ -253,6 +254,10 @@ void flow_side_end(flow *f, int idx, uint32_t code, const char *reason, bool rin
         if (wrote || ring_always) {
                 wake_ring(f->mem.bell[flow_wake_rx(other)]);
                 wake_ring(f->mem.bell[flow_wake_tx(other)]);
+                /* A side asleep on a futex (common/wakeword.h): its data
+                 * comes on ring idx, its room on ring other. */
+                wakeword_end(&flow_ctl_of(f->hdr, idx)->rx_sleep);
+                wakeword_end(&flow_ctl_of(f->hdr, other)->tx_sleep);
         }
         log_debug("flow %llu: side %d ended (%s)", (unsigned long long)f->node.id, idx, reason);
         flow_side_close(f, idx);

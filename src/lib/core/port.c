@@ -21,6 +21,7 @@
 
 #include "common/util.h"
 #include "common/wake.h"
+#include "common/wakeword.h"
 #include "lib/core/lib.h"
 
 int port_pidfd_open(pid_t pid) {
@@ -332,6 +333,11 @@ static void port_end(void *obj, const char *reason) {
         wake_ring(p->peer_bell_tx);
         wake_ring(p->bell_rx);
         wake_ring(p->bell_tx);
+        /* ... and whoever sleeps on a futex (common/wakeword.h). */
+        wakeword_end(&p->prod.ctl->rx_sleep);
+        wakeword_end(&p->cons.ctl->tx_sleep);
+        wakeword_end(&p->cons.ctl->rx_sleep);
+        wakeword_end(&p->prod.ctl->tx_sleep);
         dealloc_tell_daemon(p->flow_id, p->side, text);
         /* the caller's put unmaps it once no other call uses it */
 }

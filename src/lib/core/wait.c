@@ -3,19 +3,26 @@
  *
  * A waiting side first SPINS, for at most qos.spin_us and only while the peer
  * is running on another CPU (spinning against a peer that shares our CPU, or
- * sleeps, only delays it). Then it SLEEPS in poll() on its own ear (a wake-up
- * channel, common/wake.h) and the peer's pidfd, so the death of the peer
- * wakes it even without the daemon.
+ * sleeps, only delays it). Then it SLEEPS: first on a futex on its want word
+ * (common/wakeword.h), for at most FUTEX_SLICE_NS of each wait — one system
+ * call to sleep and one for the peer to wake it, as cheap as a blocking
+ * socket — then in poll() on its own ear (a wake-up channel, common/wake.h)
+ * and the peer's pidfd, so the death of the peer wakes it even without the
+ * daemon (within the slice at worst). In poll mode (ipcf_fd) only poll()
+ * sleeps: the ear's readiness is what the user's epoll sees.
  *
  * The wake-up protocol has no lost wake-ups (the trap in ANCHORS.md: never
  * sleep on one word while the waker clears another):
- *   waiter:  want = 1 (seq_cst); FENCE; if (condition) { want = 0; return; } poll(ear)
- *   waker:   publish (seq_cst store, ring.c); if (load(want) && exchange(want, 0)) ring(bell)
+ *   waiter:  want = EAR or FUTEX (seq_cst); FENCE; if (condition) { want = 0; return; }
+ *            poll(ear) / futex_wait(want, FUTEX)
+ *   waker:   publish (seq_cst store, ring.c); if (load(want)) switch (exchange(want, 0))
+ *            FUTEX: futex_wake(want); EAR: ring(bell)
  * Both sides order their store before their load (a seq_cst store then a
  * seq_cst load on the waker's side: on x86 the store is the one locked
  * instruction of the fast path), so either the waiter sees the publication or
- * the waker sees want = 1 and rings; the ear keeps the ring until the
- * waiter drains it, so a ring that comes before poll() is not lost.
+ * the waker sees want and wakes; the ear keeps the ring until the waiter
+ * drains it, so a ring that comes before poll() is not lost, and a futex wait
+ * on a word the waker already cleared returns at once.
  *
  * NOTHING HERE CAN BLOCK on a descriptor the peer holds: rings and drains are
  * non-blocking per call (wake.h), and the only waits are poll()s bounded by
@@ -34,6 +41,7 @@
 
 #include "common/util.h"
 #include "common/wake.h"
+#include "common/wakeword.h"
 #include "lib/core/lib.h"
 
 typedef bool (*wait_cond)(port *p, const void *arg);
@@ -109,47 +117,62 @@ static void drain_ear(port *p, int ear) {
                 atomic_store(&p->peer_gone, true);
 }
 
-/* One sleep: announce want, re-check, poll. Returns 0 when woken or the
- * condition holds, -ETIMEDOUT when the deadline passed. */
-static int sleep_once(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, const void *arg,
-                      uint64_t deadline) {
+/* How long one wait sleeps on the futex before it sleeps in poll(): long
+ * enough for any exchange that is busy, short enough that the death of a
+ * peer no daemon reports (the futex does not watch its pidfd) shows soon. */
+#define FUTEX_SLICE_NS 20000000u
+
+/* One futex sleep, until the earlier of the slice's end and the deadline. */
+static int futex_sleep(_Atomic uint32_t *want, uint64_t until, uint64_t deadline) {
+        int r = wakeword_sleep(want, until < deadline ? until : deadline);
+        return r == -ETIMEDOUT && now_ns() >= deadline ? -ETIMEDOUT : 0;
+}
+
+/* One poll sleep on the ear and the peer's pidfd. */
+static int poll_sleep(port *p, int ear, uint64_t deadline) {
         struct pollfd pfd[2] = { { .fd = ear, .events = POLLIN },
                                  { .fd = p->peer_pidfd, .events = POLLIN } };
-        int r;
+        int timeout = deadline_poll_ms(deadline);
+        if (timeout == 0)
+                return -ETIMEDOUT;
+        int r = poll(pfd, p->peer_pidfd >= 0 ? 2 : 1, timeout);
+        if (r < 0)
+                return 0; /* EINTR: the caller re-checks and sleeps again */
+        if (r == 0)
+                return -ETIMEDOUT;
+        if (pfd[1].revents)
+                atomic_store(&p->peer_gone, true);
+        if (pfd[0].revents) {
+                drain_ear(p, ear);
+                if (ear == p->ear_rx)
+                        p->rx_unset = true;
+                else
+                        p->tx_unset = true;
+        }
+        return 0;
+}
+
+/* One sleep: announce want, re-check, sleep — on the futex until futex_until,
+ * then in poll(). Returns 0 when woken or the condition holds, -ETIMEDOUT
+ * when the deadline passed. */
+static int sleep_once(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, const void *arg,
+                      uint64_t futex_until, uint64_t deadline) {
+        bool futex = futex_until && now_ns() < futex_until;
+        int r = 0;
 
         atomic_store_explicit(&p->my_run->blocked, 1, memory_order_relaxed);
-        atomic_store(want, 1);
+        atomic_store(want, futex ? WAKEWORD_FUTEX : WAKEWORD_EAR);
         atomic_thread_fence(memory_order_seq_cst);
-        if (cond(p, arg)) {
-                r = 0;
-                goto out;
-        }
-        int timeout = deadline_poll_ms(deadline);
-        if (timeout == 0) {
-                r = -ETIMEDOUT;
-                goto out;
-        }
-        r = poll(pfd, p->peer_pidfd >= 0 ? 2 : 1, timeout);
-        if (r < 0)
-                r = 0; /* EINTR: the caller re-checks and sleeps again */
-        else if (r == 0)
-                r = -ETIMEDOUT;
-        else {
-                if (pfd[1].revents)
-                        atomic_store(&p->peer_gone, true);
-                if (pfd[0].revents) {
-                        drain_ear(p, ear);
-                        if (ear == p->ear_rx)
-                                p->rx_unset = true;
-                        else
-                                p->tx_unset = true;
-                }
-                r = 0;
-        }
-out:
-        atomic_store_explicit(want, 0, memory_order_relaxed);
+        if (!cond(p, arg))
+                r = futex ? futex_sleep(want, futex_until, deadline) : poll_sleep(p, ear, deadline);
+        atomic_store_explicit(want, WAKEWORD_NONE, memory_order_relaxed);
         atomic_store_explicit(&p->my_run->blocked, 0, memory_order_relaxed);
         return r;
+}
+
+/* May a wait on ear sleep on the futex? Not in poll mode. */
+static bool futex_allowed(port *p, int ear) {
+        return ear == p->ear_rx ? !p->poll_rx : !p->poll_tx;
 }
 
 static bool flow_over(port *p) {
@@ -166,8 +189,9 @@ static int wait_for(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, co
         atomic_store_explicit(&p->my_run->waiting, 1, memory_order_relaxed);
         if (!spin_until(p, cond, arg, deadline)) {
                 uint64_t slept = now_ns();
+                uint64_t futex_until = futex_allowed(p, ear) ? slept + FUTEX_SLICE_NS : 0;
                 for (;;) {
-                        int s = sleep_once(p, ear, want, cond, arg, deadline);
+                        int s = sleep_once(p, ear, want, cond, arg, futex_until, deadline);
                         if (cond(p, arg)) {
                                 /* Answered soon: the peer is busy with us. */
                                 if (now_ns() - slept < CATCH_UP_NS)
@@ -207,6 +231,7 @@ int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero, uint32_t kick_se
 void port_kick(port *p) {
         atomic_fetch_add_explicit(&p->kick, 1, memory_order_release);
         wake_ring(p->bell_rx);
+        wakeword_end(&p->cons.ctl->rx_sleep);
 }
 
 int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero) {
@@ -231,15 +256,11 @@ int port_wait_passed(port *p, uint64_t pos, uint64_t deadline) {
 
 /* Called right after the seq_cst store that published (ring_commit, ring_consume). */
 void port_notify_data(port *p) {
-        _Atomic uint32_t *want = &p->prod.ctl->rx_sleep;
-        if (atomic_load(want) && atomic_exchange(want, 0))
-                wake_ring(p->peer_bell_rx);
+        wakeword_wake(&p->prod.ctl->rx_sleep, p->peer_bell_rx);
 }
 
 void port_notify_space(port *p) {
-        _Atomic uint32_t *want = &p->cons.ctl->tx_sleep;
-        if (atomic_load(want) && atomic_exchange(want, 0))
-                wake_ring(p->peer_bell_tx);
+        wakeword_wake(&p->cons.ctl->tx_sleep, p->peer_bell_tx);
 }
 
 /* Poll mode: make the ear readable iff cond holds (at quiescence). */
@@ -254,7 +275,7 @@ static void rearm(port *p, int ear, int bell, bool *unset, _Atomic uint32_t *wan
         }
         drain_ear(p, ear);
         *unset = true;
-        atomic_store(want, 1);
+        atomic_store(want, WAKEWORD_EAR);
         atomic_thread_fence(memory_order_seq_cst);
         if (cond(p, arg)) {
                 wake_ring(bell);
