@@ -20,6 +20,7 @@
 #                    with that module added: tests of the daemon's seams)
 #   bench/bench-*.c  one benchmark program each      -> bench/bench-*
 #   tools/*.c        one tool program each           -> bin/<name> (engine + harness only)
+#   tools/chaos/*.c  the chaos driver (one program)  -> bin/ipcf-chaos
 #   examples/*.c     one example each                -> examples/<name>
 #   fuzz/fuzz-*.c    libFuzzer targets (clang only)  -> fuzz/fuzz-*
 #
@@ -244,6 +245,15 @@ $(RPCGEN_DIR)/%.o: $(RPCGEN_DIR)/%.c $(RPCGEN_DIR)/benchrpc.h
 	$(CC) -std=gnu11 $(OPT) -g -fPIC -D_GNU_SOURCE -w $(CMP_CFLAGS) -c $< -o $@
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBTSUP_A) $(LIBEFCP_A) $(call obj,$(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# The chaos driver (tools/chaos/, several files: one program): real
+# processes against the real daemon, so it links the library and the harness.
+CHAOS_SRCS := $(wildcard tools/chaos/*.c)
+CHAOS      := $(BUILD)/bin/ipcf-chaos
+TEST_PROGS += $(CHAOS)
+$(CHAOS): $(call obj,$(CHAOS_SRCS)) $(LIBTSUP_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
