@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "daemon/core/client.h"
 #include "daemon/core/module.h"
+#include "daemon/directory/dirmodule.h"
 #include "daemon/flows/flows.h"
 #include "daemon/groups/group.h"
 #include "daemon/hosts/hosts.h"
@@ -33,6 +34,7 @@ static const daemon_module *const table[] = {
         &models_module,     /* mailboxes, multicast, notifications; resolver "models" */
         &groups_module,     /* shared-memory groups and named segments */
         &hosts_module,      /* other hosts: HOSTS; resolvers "pinned", "hosts"; the relay end */
+        &directory_module,  /* [directory] backend = etcd: publishing; resolver "directory" */
 };
 
 /* Modules linked in from outside the table (modules_add). */

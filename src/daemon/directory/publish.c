@@ -65,7 +65,7 @@ static uint64_t deadline(const directory *d) { return now_ns() + (uint64_t)d->re
 static uint64_t tick_ns(const directory *d) { return (uint64_t)d->ttl_s * 1000000000u / 3; }
 
 /* The name's entry, published or being deleted. */
-static dir_pub *pub_find(directory *d, const char *name) {
+static dir_pub *pub_find(const directory *d, const char *name) {
         dlist_for_each(pos, &d->pubs) {
                 dir_pub *p = dlist_entry(pos, dir_pub, link);
                 if (!strcmp(p->name, name))
@@ -288,6 +288,11 @@ static void lease_timer_fn(loop_timer *t) {
 }
 
 /* ---- the face ------------------------------------------------------------ */
+
+bool dir_published(const directory *d, const char *name) {
+        const dir_pub *p = pub_find(d, name);
+        return p && !p->deleting;
+}
 
 int dir_publish(directory *d, const char *name, const dir_attr *attrs, unsigned n_attrs) {
         if (!d->host[0] || !ctl_name_valid(name) || n_attrs > DIR_ATTRS_MAX)

@@ -48,6 +48,16 @@ int dir_lookup(directory *d, const char *name, const char *host, dir_record *ret
         return cache_is_answer(d) ? -ENOENT : -EAGAIN;
 }
 
+bool dir_has_other(const directory *d, const char *name) {
+        const dir_name *n = dir_cache_find(&d->cache, name);
+        if (!n)
+                return false;
+        dlist_for_each(pos, &n->entries)
+                if (strcmp(dlist_entry(pos, dir_entry, link)->host, d->host) != 0)
+                        return true;
+        return false;
+}
+
 static void query_free(dir_query *q) {
         etcd_cancel(q->req);
         dlist_del(&q->link);

@@ -25,8 +25,9 @@ int resolver_add(const resolver *r) {
         return 0;
 }
 
-int resolve_walk(ipcfd *d, struct alloc *a, uint32_t role, const resolver *upto) {
-        for (unsigned i = 0; i < n_list && list[i] != upto; i++) {
+/* Walk list[from..) up to (not including) upto. */
+static int walk_from(ipcfd *d, struct alloc *a, uint32_t role, unsigned from, const resolver *upto) {
+        for (unsigned i = from; i < n_list && list[i] != upto; i++) {
                 const resolver *r = list[i];
                 if (role >= 32 || !(r->roles & RESOLVE_ROLE(role)))
                         continue;
@@ -35,6 +36,17 @@ int resolve_walk(ipcfd *d, struct alloc *a, uint32_t role, const resolver *upto)
                         return k;
         }
         return RESOLVE_NEXT;
+}
+
+int resolve_walk(ipcfd *d, struct alloc *a, uint32_t role, const resolver *upto) {
+        return walk_from(d, a, role, 0, upto);
+}
+
+int resolve_walk_after(ipcfd *d, struct alloc *a, uint32_t role, const resolver *after) {
+        unsigned i = 0;
+        while (i < n_list && list[i] != after)
+                i++;
+        return walk_from(d, a, role, i + 1, NULL);
 }
 
 bool resolve_name_up(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid) {

@@ -58,6 +58,7 @@ enum {
         RESOLVE_RANK_REGISTRY = 100,   /* names/registry.c: registrations */
         RESOLVE_RANK_MODELS = 200,     /* models/models.c: mailboxes, multicast groups */
         RESOLVE_RANK_ACTIVATION = 900, /* names/activation.c: start the program, ask again */
+        RESOLVE_RANK_DIRECTORY = 940,  /* directory/search.c: where the directory says the name is */
         RESOLVE_RANK_HOSTS = 950,      /* hosts/remote.c: the enrolled hosts, in the search rules */
 };
 
@@ -78,6 +79,10 @@ int resolver_add(const resolver *r);
 /* Walk the list for a (of role), from the first resolver up to (not
  * including) upto (NULL: all). See alloc_resolve() for the returns. */
 int resolve_walk(ipcfd *d, struct alloc *a, uint32_t role, const resolver *upto);
+
+/* Walk the resolvers ranked after `after` for a (a resolver that held a and
+ * let it go on). Returns as resolve_walk(). */
+int resolve_walk_after(ipcfd *d, struct alloc *a, uint32_t role, const resolver *after);
 
 /* Is name reachable now (the first resolver that has it)? *ret_pid and
  * *ret_uid (either may be NULL): who serves it. */

@@ -129,6 +129,15 @@ static void self_name(const conf *c, char *out, size_t size) {
                 str_copy(out, "localhost", size);
 }
 
+int hosts_self_addr(char *addr, size_t size, uint8_t ret_pub[32]) {
+        efcp_addr a;
+        if (!the_hosts.k || hlink_local_addr(the_hosts.k, &a) < 0)
+                return -ENOTCONN;
+        udp_addr_text(&a, addr, size);
+        hlink_public_key(the_hosts.k, ret_pub);
+        return 0;
+}
+
 /* ---- the link's callbacks ------------------------------------------------------- */
 
 static void on_up(void *ctx, hpeer *p) { remote_host_up(hosts_rec(p)); }

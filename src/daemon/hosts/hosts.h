@@ -66,8 +66,18 @@ extern hosts the_hosts;
 hostrec *hosts_rec(hpeer *p);
 hostrec *hosts_by_name(const char *name);
 
+/* hosts.c: this host's UDP address (as text) and public key, for the
+ * directory's records. 0, or -ENOTCONN (local only: no host enrolled). */
+int hosts_self_addr(char *addr, size_t size, uint8_t ret_pub[32]);
+
 /* remote.c */
 int remote_init(ipcfd *d);
+/* Ask the enrolled hosts names[0..n) (at most CONF_HOSTLIST_MAX; unknown
+ * ones skipped) for a->name, in that order, as the search does: a host
+ * that is down is skipped, ENOENT asks the next. The directory's answer
+ * (directory/search.c). Returns as a resolver: 0 (taken), RESOLVE_NEXT
+ * (none of them can be asked now), -errno. */
+int remote_ask(struct alloc *a, const char *const *names, unsigned n);
 void remote_on_control(hostrec *h, const hw_msg *m);
 void remote_host_up(hostrec *h);
 void remote_host_down(hostrec *h, uint32_t reason);

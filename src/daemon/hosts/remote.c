@@ -9,7 +9,9 @@
  * local ones: registrations, the daemon's objects, activation) asks the
  * hosts of the name's search list, one after the other, until one does not
  * say ENOENT: the list is the hosts key of the first [name] rule matching
- * the name, else [hosts] search, else every enrolled host in config order.
+ * the name, else [hosts] search, else every enrolled host in config order
+ * — except with [directory] backend = etcd, where a name without a list is
+ * the directory's to place (directory/search.c asks remote_ask()).
  * A host that is down is skipped; one still connecting (for less than the
  * dead interval) is waited for. Allocations that came from another host are
  * never passed on (no forwarding).
@@ -246,6 +248,8 @@ static int hosts_resolve(ipcfd *d, alloc *a) {
                         if (h)
                                 all[n++] = (uint16_t)(h - the_hosts.recs);
                 }
+        } else if (d->conf.directory.backend == CONF_DIR_ETCD) {
+                return RESOLVE_NEXT; /* the directory says where names are (directory/search.c) */
         } else {
                 n = MIN(the_hosts.n, (unsigned)CONF_HOSTLIST_MAX);
                 for (unsigned i = 0; i < n; i++)
@@ -254,6 +258,19 @@ static int hosts_resolve(ipcfd *d, alloc *a) {
         if (n == 0)
                 return RESOLVE_NEXT;
         return remote_take(a, a->name, all, n, false);
+}
+
+int remote_ask(alloc *a, const char *const *names, unsigned n) {
+        uint16_t list[CONF_HOSTLIST_MAX];
+        unsigned k = 0;
+        if (!the_hosts.k)
+                return RESOLVE_NEXT;
+        for (unsigned i = 0; i < n && k < CONF_HOSTLIST_MAX; i++) {
+                hostrec *h = hosts_by_name(names[i]);
+                if (h)
+                        list[k++] = (uint16_t)(h - the_hosts.recs);
+        }
+        return k ? remote_take(a, a->name, list, k, false) : RESOLVE_NEXT;
 }
 
 /* a leaves its resolver: decided, withdrawn or failing. */

@@ -115,6 +115,15 @@ static reg *reg_of_name(const char *name) {
 
 bool registry_has(ipcfd *d, const char *name) { return reg_of_name(name) != NULL; }
 
+bool registry_any(ipcfd *d, const char *name, bool (*ok)(const ipcfd *d, const char *name, const cred *who)) {
+        dlist_for_each(pos, &buckets[name_bucket(name)]) {
+                reg *r = dlist_entry(pos, reg, name_link);
+                if (strcmp(r->name, name) == 0 && !r->owner->dying && ok(d, name, &r->owner->cred))
+                        return true;
+        }
+        return false;
+}
+
 /* qsort order of candidates: least loaded first, where load = flows alive
  * through the registration + requests waiting for its decision. */
 static int reg_cmp_load(const void *a, const void *b) {

@@ -39,5 +39,9 @@
 
 /* Does a live registration hold name? */
 bool registry_has(ipcfd *d, const char *name);
+/* Does a live registration of name have a registrant for whom ok() says
+ * yes (the directory's publisher: whose registrations other hosts may
+ * reach)? */
+bool registry_any(ipcfd *d, const char *name, bool (*ok)(const ipcfd *d, const char *name, const cred *who));
 
 extern const daemon_module registry_module;

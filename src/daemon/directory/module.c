@@ -1,0 +1,137 @@
+/*
+ * module.c — the directory module of the daemon (dirmodule.h): starts the
+ * directory when the config says backend = etcd, publishes this host's
+ * names, and turns the directory's changes into OBSERVE_NAME_CHANGED so
+ * that watches (`ipcf watch`, the notification API) hear names of other
+ * hosts come and go.
+ *
+ * WHAT IS PUBLISHED: a name registered here (names/registry.h) whose first
+ * [name] rule lets some host allocate it (remote_allocate not empty) and
+ * that has a registrant whose registrations other hosts may reach
+ * (remote_register, hosts/policy.c). Decided again at each change of the
+ * name (registration, unregistration, the registrant's death): published
+ * at once, unpublished at once (directory.h: the key deleted). A daemon
+ * that dies loses its names at the lease's expiry.
+ *
+ * NEVER BLOCKS: the directory is asynchronous in the daemon's loop;
+ * nothing here waits for etcd.
+ */
+#include "daemon/directory/dirmodule.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/conf.h"
+#include "daemon/core/log.h"
+#include "daemon/core/module.h"
+#include "daemon/core/observe.h"
+#include "daemon/directory/cache.h"
+#include "daemon/hosts/hosts.h"
+#include "daemon/names/registry.h"
+
+directory *the_directory;
+
+void dir_key_fp(const uint8_t pub[32], char out[DIR_KEY_FP_LEN + 1]) {
+        uint8_t h[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256(h, pub, 32);
+        memcpy(out, "sha256:", 7);
+        sodium_bin2hex(out + 7, DIR_KEY_FP_LEN + 1 - 7, h, sizeof(h));
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+/* Is name, registered here, to be found by other hosts? */
+static bool name_visible(ipcfd *d, const char *name) {
+        const conf_rule *r = conf_match(&d->conf, name);
+        if (!r || r->remote_allocate.n == 0)
+                return false; /* no host may allocate it: nothing to say */
+        return registry_any(d, name, hosts_policy_register);
+}
+
+static void publisher_on_name(ipcfd *d, const observe_ev *ev) {
+        if (!the_directory || d->shutdown)
+                return;
+        bool want = name_visible(d, ev->name);
+        if (want == dir_published(the_directory, ev->name))
+                return;
+        int r = want ? dir_publish(the_directory, ev->name, NULL, 0) : dir_unpublish(the_directory, ev->name);
+        if (r < 0)
+                log_error("directory: %s %s: %s", want ? "publish" : "unpublish", ev->name, strerror(-r));
+}
+
+/* ---- the directory's changes ------------------------------------------------- */
+
+/* A name's set of hosts changed (another host's record came or went):
+ * watches of it ask the resolvers again. This host's own records are the
+ * registry's business. */
+static void on_directory_change(void *ctx, const char *name, const char *host, int change) {
+        ipcfd *d = ctx;
+        if (change == DIR_SAME || d->shutdown || strcmp(host, the_hosts.self) == 0)
+                return;
+        observe_emit(d, &(observe_ev){ .kind = OBSERVE_NAME_CHANGED, .name = name });
+}
+
+/* ---- the module ------------------------------------------------------------- */
+
+static int directory_init(ipcfd *d) {
+        const conf_directory *c = &d->conf.directory;
+        the_directory = NULL;
+        if (c->backend != CONF_DIR_ETCD)
+                return 0; /* static: the enrolled hosts are the search */
+        if (c->trust_keys) {
+                fprintf(stderr, "ipcfd: config line %u: [directory] trust_keys = yes is not supported: "
+                                "enrol the hosts ([host NAME] with their key)\n", c->line);
+                return -EINVAL;
+        }
+        dir_opts o;
+        char addr[DIR_ADDR_MAX + 1], fp[DIR_KEY_FP_LEN + 1];
+        uint8_t pub[32];
+        if (dir_opts_from_conf(c, &o) < 0)
+                return -EINVAL;
+        if (hosts_self_addr(addr, sizeof(addr), pub) < 0) {
+                fprintf(stderr, "ipcfd: config line %u: [directory] backend = etcd wants the hosts it may reach "
+                                "enrolled ([host NAME] sections)\n", c->line);
+                return -EINVAL;
+        }
+        dir_key_fp(pub, fp);
+        o.host = the_hosts.self;
+        o.addr = addr;
+        o.fp = fp;
+        int r = dir_new(d->loop, &o, &the_directory);
+        if (r < 0) {
+                fprintf(stderr, "ipcfd: directory: %s\n", strerror(-r));
+                return r;
+        }
+        dir_set_observer(the_directory, on_directory_change, d);
+        r = observe(d, OBSERVE_NAME_CHANGED, publisher_on_name);
+        if (r == 0)
+                r = dir_search_init(d);
+        log_debug("directory: etcd, %zu endpoints, host %s at %s (%s)", o.etcd.n_endpoints, o.host, addr, fp);
+        return r;
+}
+
+static void directory_shutdown(ipcfd *d) {
+        dir_search_shutdown();
+        the_directory = dir_free(the_directory);
+}
+
+static void directory_dump(ipcfd *d, char *buf, size_t size) {
+        if (!the_directory) {
+                snprintf(buf, size, "directory static");
+                return;
+        }
+        dir_health h;
+        dir_health_get(the_directory, &h);
+        snprintf(buf, size, "directory %s%s, %zu names cached, %zu published", h.etcd.reachable ? "up" : "down",
+                 h.live ? " live" : "", h.names, h.published);
+}
+
+const daemon_module directory_module = {
+        .name = "directory",
+        .init = directory_init,
+        .shutdown = directory_shutdown,
+        .dump = directory_dump,
+};
