@@ -5,7 +5,9 @@
  * call graph.
  *
  *   1. Folders depend one way: core on nothing of the daemon; flows on core;
- *      names, models, hosts and directory on flows and core; groups on core.
+ *      names, models and hosts on flows and core; directory also on names
+ *      and hosts (it publishes registrations and hands the hosts it finds to
+ *      the hosts' search); groups on core.
  *      Only src/daemon/modules.c (the table of modules) names them all. A
  *      folder not in the table below fails the test: a new folder says here
  *      what it may use.
@@ -34,7 +36,7 @@ static const bool may[N_FOLDERS][N_FOLDERS] = {
         /* models    */ { 1,    1,     0,     1,     0,     0,     0 },
         /* groups    */ { 1,    0,     0,     0,     1,     0,     0 },
         /* hosts     */ { 1,    1,     0,     0,     0,     1,     0 },
-        /* directory */ { 1,    1,     0,     0,     0,     0,     1 },
+        /* directory */ { 1,    1,     1,     0,     0,     1,     1 },
 };
 
 typedef struct unit {
