@@ -1,7 +1,8 @@
 /*
  * call.c — chaos rounds of service calls: process 0 is a service that
  * checks each request and echoes it back; process 1 calls it once per
- * message, one call at a time, each with a 3 s timeout.
+ * message, one call at a time, each with a 3 s timeout — or, one round in
+ * three, 300 ms with the service slower than that now and then.
  *
  * What a call promises (include/ipcf.h): it returns the service's reply, or
  * an error that says what became of it (-ECONNRESET the service died before
@@ -22,6 +23,16 @@
 enum { SERVER = 0, CALLER = 1 };
 #define CALL_TIMEOUT_MS 3000
 #define CALL_SLACK_MS 1500
+/* Rounds with timeouts that fire: calls of 300 ms, and the service takes
+ * 400 ms over one request in 64 (the caller gets -ETIMEDOUT, the service's
+ * late reply -ECANCELED). */
+#define SLOW_TIMEOUT_MS 300
+#define SLOW_SERVICE_MS 400
+#define SLOW_EVERY 64
+
+static int call_timeout(const chaos_book *b) {
+        return b->variant ? SLOW_TIMEOUT_MS : CALL_TIMEOUT_MS;
+}
 
 static void call_serve(chaos_book *b) {
         int svc = ipcf_service(b->name, NULL);
@@ -44,6 +55,8 @@ static void call_serve(chaos_book *b) {
                         break;
                 }
                 int64_t s = chaos_msg_check(b, buf, (size_t)r);
+                if (b->variant && s % SLOW_EVERY == SLOW_EVERY - 1)
+                        chaos_sleep_ms(SLOW_SERVICE_MS);
                 int rr = s < 0 ? ipcf_service_fail(svc, &req, EBADMSG, 1000)
                                : (chaos_got(b, 0, (uint32_t)s),
                                   ipcf_service_reply(svc, &req, buf, (size_t)r, 1000));
@@ -63,8 +76,8 @@ static void call_make(chaos_book *b) {
         for (uint32_t i = 0; i < b->n_msgs; i++) {
                 size_t len = chaos_msg_make(buf, b, i);
                 uint64_t t0 = chaos_now_ms();
-                ssize_t r = ipcf_call(b->name, buf, len, reply, sizeof(reply), CALL_TIMEOUT_MS, NULL);
-                if (chaos_now_ms() - t0 > CALL_TIMEOUT_MS + CALL_SLACK_MS)
+                ssize_t r = ipcf_call(b->name, buf, len, reply, sizeof(reply), call_timeout(b), NULL);
+                if (chaos_now_ms() - t0 > (uint64_t)call_timeout(b) + CALL_SLACK_MS)
                         atomic_fetch_add(&b->late, 1);
                 if (r >= 0) {
                         if ((size_t)r != len || memcmp(reply, buf, len) != 0)
@@ -86,7 +99,7 @@ static void call_make(chaos_book *b) {
 }
 
 static int call_setup(chaos_book *b, uint64_t *rng) {
-        (void)b, (void)rng;
+        b->variant = chaos_rand(rng) % 3 == 0;
         return 0;
 }
 

@@ -18,7 +18,9 @@
  * Exit status 0 when the invariants hold: nothing lost unreported, no
  * duplicate, no corrupt or out-of-order message, no call past its timeout,
  * no process that had to be stopped because it hung, no unexpected error,
- * and the daemon's descriptors back to their count at its start; 1 when one
+ * the daemon alive unless the driver killed it, and the daemon's
+ * descriptors back to their count at its start (its resident memory is
+ * reported, not judged: the allocator keeps what it freed); 1 when one
  * does not; 2 on a usage or setup error. Each round that breaks one is
  * printed to stderr with its seed and number.
  */
@@ -55,10 +57,10 @@ typedef struct options {
 
 typedef struct totals {
         chaos_tally t;
-        uint64_t rounds, killed, daemon_kills, hung, setup_failures;
+        uint64_t rounds, killed, daemon_kills, daemon_deaths, hung, setup_failures;
         uint64_t per_model[N_MODELS];
         int last_error;
-        long fds_start, fds_end;
+        long fds_start, fds_end, rss_start, rss_end;
 } totals;
 
 /* ---- helpers of the models (models.h) ------------------------------------ */
@@ -143,6 +145,32 @@ static long daemon_fds(const daemon_proc *d) {
                 n += e->d_name[0] != '.';
         closedir(dir);
         return n;
+}
+
+/* The daemon's resident memory in KiB (VmRSS), or -1. */
+static long daemon_rss_kb(const daemon_proc *d) {
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+                return -1;
+        long kb = -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+                        break;
+        fclose(f);
+        return kb;
+}
+
+/* Whether the daemon died without being killed (then it is reaped). */
+static bool daemon_died(daemon_proc *d) {
+        int st;
+        if (d->pid <= 0 || waitpid(d->pid, &st, WNOHANG) != d->pid)
+                return false;
+        fprintf(stderr, "ipcf-chaos: ipcfd died by itself (%s %d)\n",
+                WIFSIGNALED(st) ? "signal" : "status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        d->pid = 0;
+        return true;
 }
 
 /* The daemon's descriptors, once back at want (or after 3 s: as they are). */
@@ -284,12 +312,17 @@ static bool round_run(const options *o, daemon_proc *d, chaos_book *b, uint64_t 
         }
         round_kill(&r, d, tot, delay);
         round_finish(&r, tot, started);
+        if (!b->daemon_killed && daemon_died(d)) {
+                tot->daemon_deaths++;
+                b->daemon_killed = true; /* start it again */
+        }
         if (b->daemon_killed) { /* a new daemon: its descriptors from its start */
                 if (daemon_start(d) < 0) {
                         fprintf(stderr, "ipcf-chaos: ipcfd did not start again\n");
                         exit(2);
                 }
                 tot->fds_start = daemon_fds(d);
+                tot->rss_start = daemon_rss_kb(d);
         }
         chaos_tally t = { 0 };
         r.m->tally(b, &t);
@@ -370,7 +403,7 @@ static void parse(int argc, char **argv, options *o) {
 
 static bool holds(const totals *t) {
         return t->rounds > 0 && !t->t.lost_unreported && !t->t.duplicates && !t->t.corrupt &&
-               !t->t.out_of_order && !t->t.late && !t->t.errors && !t->hung &&
+               !t->t.out_of_order && !t->t.late && !t->t.errors && !t->hung && !t->daemon_deaths &&
                t->fds_end == t->fds_start;
 }
 
@@ -386,13 +419,15 @@ static void report(const options *o, const totals *t, uint64_t ms) {
                        ", \"duplicates\": %" PRIu64 ", \"corrupt\": %" PRIu64
                        ", \"out_of_order\": %" PRIu64 ", \"late_calls\": %" PRIu64
                        ", \"reported_and_delivered\": %" PRIu64 ", \"unexpected_errors\": %" PRIu64
-                       ", \"hung\": %" PRIu64 ", \"daemon_fds_start\": %ld, \"daemon_fds_end\": %ld"
-                       ", \"holds\": %s}\n",
+                       ", \"hung\": %" PRIu64 ", \"daemon_deaths\": %" PRIu64
+                       ", \"daemon_fds_start\": %ld, \"daemon_fds_end\": %ld"
+                       ", \"daemon_rss_kb_start\": %ld, \"daemon_rss_kb_end\": %ld, \"holds\": %s}\n",
                        o->seed, (double)ms / 1000.0, t->rounds, t->per_model[0], t->per_model[1],
                        t->per_model[2], t->per_model[3], t->killed, t->daemon_kills, a->sent,
                        a->delivered, a->reported, a->with_killed, a->lost_unreported, a->duplicates,
                        a->corrupt, a->out_of_order, a->late, a->doubt, a->errors, t->hung,
-                       t->fds_start, t->fds_end, holds(t) ? "true" : "false");
+                       t->daemon_deaths, t->fds_start, t->fds_end, t->rss_start, t->rss_end,
+                       holds(t) ? "true" : "false");
                 return;
         }
         printf("ipcf-chaos: seed %" PRIu64 ", %.1f s, %" PRIu64 " rounds (flow %" PRIu64 ", call %" PRIu64
@@ -413,7 +448,9 @@ static void report(const options *o, const totals *t, uint64_t ms) {
         printf("  unexpected errors       %" PRIu64 "%s%s\n", a->errors, a->errors ? ", last: " : "",
                a->errors ? ipcf_strerror(t->last_error) : "");
         printf("  hung processes          %" PRIu64 "\n", t->hung);
+        printf("  daemon died by itself   %" PRIu64 "\n", t->daemon_deaths);
         printf("  daemon descriptors      %ld at start, %ld at end\n", t->fds_start, t->fds_end);
+        printf("  daemon memory (RSS)     %ld KiB at start, %ld KiB at end\n", t->rss_start, t->rss_end);
         printf("  invariants              %s\n", holds(t) ? "hold" : "BROKEN");
 }
 
@@ -457,7 +494,7 @@ int main(int argc, char **argv) {
                 perror("ipcf-chaos: mmap");
                 return 2;
         }
-        totals tot = { .fds_start = daemon_fds(&d) };
+        totals tot = { .fds_start = daemon_fds(&d), .rss_start = daemon_rss_kb(&d) };
         uint64_t rng = o.seed ^ 0x5851F42D4C957F2Dull, start = chaos_now_ms();
         for (uint32_t n = 1;; n++) {
                 if (o.rounds && tot.rounds >= o.rounds)
@@ -469,6 +506,7 @@ int main(int argc, char **argv) {
                         break;
         }
         tot.fds_end = daemon_fds_settled(&d, tot.fds_start);
+        tot.rss_end = daemon_rss_kb(&d);
         report(&o, &tot, chaos_now_ms() - start);
         daemon_stop(&d);
         nftw(d.dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
