@@ -50,12 +50,17 @@ typedef struct chaos_book {
         _Atomic uint32_t peer_gone;         /* a flow's writer learned its reader died */
         _Atomic uint32_t corrupt, out_of_order, late, errors;
         _Atomic int32_t last_error;         /* the last unexpected error, for the report */
+        _Atomic uint8_t holding[CHAOS_PROCS]; /* group: process p holds the lock (set after
+                                               * locking, cleared before unlocking) */
+        _Atomic uint64_t ops[CHAOS_PROCS];    /* group: updates process p completed */
         /* driver */
         pid_t pid[CHAOS_PROCS];
         bool killed[CHAOS_PROCS];
         bool daemon_killed;
         bool ended;            /* the driver destroyed what the round made */
         int64_t destroy_told;  /* losses the destroyer of a mailbox or group was told */
+        int64_t final_value;   /* group: the counter, read by the driver at the end */
+        bool final_told;       /* group: the driver's own lock found the group inconsistent */
 } chaos_book;
 
 /* What a round's tallies add up to (see ipcf-chaos.c's report for each). */

@@ -1,7 +1,8 @@
 /*
  * ipcf-chaos.c — the chaos driver of the local facility (issue 16): a real
  * ipcfd on a private runtime directory, and rounds of real processes using
- * flows, service calls, mailboxes and multicast groups (models.h), one of
+ * flows, service calls, mailboxes, multicast groups and shared-memory
+ * groups (models.h), one of
  * which — or the daemon, with --kill-daemon — is killed with SIGKILL at a
  * random moment of each round but one in five. Every message is numbered and
  * checksummed; the books (book.h) say afterwards, for every message owed to
@@ -45,6 +46,7 @@
 
 static const chaos_model *const models[] = {
         &chaos_model_flow, &chaos_model_call, &chaos_model_mbox, &chaos_model_mcast,
+        &chaos_model_group,
 };
 #define N_MODELS (sizeof(models) / sizeof(models[0]))
 #define ROUND_LIMIT_MS 30000 /* a round's processes still alive then are hung */
@@ -412,7 +414,8 @@ static void report(const options *o, const totals *t, uint64_t ms) {
         if (o->json) {
                 printf("{\"seed\": %" PRIu64 ", \"seconds\": %.1f, \"rounds\": %" PRIu64
                        ", \"rounds_by_model\": {\"flow\": %" PRIu64 ", \"call\": %" PRIu64
-                       ", \"mbox\": %" PRIu64 ", \"mcast\": %" PRIu64 "}, \"processes_killed\": %" PRIu64
+                       ", \"mbox\": %" PRIu64 ", \"mcast\": %" PRIu64 ", \"group\": %" PRIu64
+                       "}, \"processes_killed\": %" PRIu64
                        ", \"daemon_kills\": %" PRIu64 ", \"messages_sent\": %" PRIu64
                        ", \"delivered\": %" PRIu64 ", \"reported_lost\": %" PRIu64
                        ", \"with_killed_process\": %" PRIu64 ", \"lost_unreported\": %" PRIu64
@@ -423,7 +426,7 @@ static void report(const options *o, const totals *t, uint64_t ms) {
                        ", \"daemon_fds_start\": %ld, \"daemon_fds_end\": %ld"
                        ", \"daemon_rss_kb_start\": %ld, \"daemon_rss_kb_end\": %ld, \"holds\": %s}\n",
                        o->seed, (double)ms / 1000.0, t->rounds, t->per_model[0], t->per_model[1],
-                       t->per_model[2], t->per_model[3], t->killed, t->daemon_kills, a->sent,
+                       t->per_model[2], t->per_model[3], t->per_model[4], t->killed, t->daemon_kills, a->sent,
                        a->delivered, a->reported, a->with_killed, a->lost_unreported, a->duplicates,
                        a->corrupt, a->out_of_order, a->late, a->doubt, a->errors, t->hung,
                        t->daemon_deaths, t->fds_start, t->fds_end, t->rss_start, t->rss_end,
@@ -431,9 +434,9 @@ static void report(const options *o, const totals *t, uint64_t ms) {
                 return;
         }
         printf("ipcf-chaos: seed %" PRIu64 ", %.1f s, %" PRIu64 " rounds (flow %" PRIu64 ", call %" PRIu64
-               ", mbox %" PRIu64 ", mcast %" PRIu64 ")\n",
+               ", mbox %" PRIu64 ", mcast %" PRIu64 ", group %" PRIu64 ")\n",
                o->seed, (double)ms / 1000.0, t->rounds, t->per_model[0], t->per_model[1],
-               t->per_model[2], t->per_model[3]);
+               t->per_model[2], t->per_model[3], t->per_model[4]);
         printf("  processes killed        %" PRIu64 " (and the daemon %" PRIu64 " times)\n", t->killed,
                t->daemon_kills);
         printf("  messages sent           %" PRIu64 "\n", a->sent);

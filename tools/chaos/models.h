@@ -1,6 +1,6 @@
 /*
  * models.h — the kinds of round the chaos driver runs, one file each
- * (flow.c, call.c, mbox.c, mcast.c): an ops table per kind, so that the
+ * (flow.c, call.c, mbox.c, mcast.c, group.c): an ops table per kind, so that the
  * driver (ipcf-chaos.c) names none of them but in its list.
  *
  * A round: the driver fills the book, calls setup, forks `procs` processes
@@ -35,7 +35,8 @@ typedef struct chaos_model {
         void (*tally)(const chaos_book *b, chaos_tally *t);
 } chaos_model;
 
-extern const chaos_model chaos_model_flow, chaos_model_call, chaos_model_mbox, chaos_model_mcast;
+extern const chaos_model chaos_model_flow, chaos_model_call, chaos_model_mbox, chaos_model_mcast,
+        chaos_model_group;
 
 /* Helpers of the models (ipcf-chaos.c). */
 /* Mark process p ready / done. */
