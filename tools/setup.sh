@@ -18,6 +18,8 @@ pkgs+=(libsystemd-dev systemd)
 # The installed product: binutils (ld -r, objcopy, readelf), the manual
 # (scdoc; man-db, groff-base and col to check it), bash completion.
 pkgs+=(binutils scdoc man-db groff-base bsdextrautils bash-completion)
+# CI's memory checker over the integration suite (tests/run-valgrind.sh).
+pkgs+=(valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

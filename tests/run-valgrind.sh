@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# run-valgrind.sh BUILD [TEST...] — the integration suite under Valgrind's
+# memcheck, every process of it: the test programs, the daemons they start and
+# the children they fork (--trace-children). A test passes only if it passes
+# as usual AND no process reports a memcheck error or a definite leak.
+# Valgrind 3.19 does not know pidfd_open (syscall 434): it answers ENOSYS and
+# warns; the warning is not an error (the cases that need a pidfd are below).
+# IPCF_TEST_QUICK=1 trims the long loads; each program has its own time bound.
+#
+# Cases left out (TEST_EXCLUDE), because what they check cannot hold under
+# Valgrind, not because of memory errors (they run everywhere else in CI):
+#   - the daemon's or a peer's death seen by the library: it watches the
+#     process with a pidfd, and pidfd_open is ENOSYS under Valgrind 3.19;
+#   - a caller's program name (an identity check, a group open by program
+#     name): under Valgrind it is "memcheck-amd64-";
+#   - a small RLIMIT_NOFILE: Valgrind keeps descriptors of its own;
+#   - races against short deadlines (peer death seen within 100 ms, a cancel
+#     within a call's timeout, an activation's registration window, a sender
+#     blocked at destroy time), which a 20-50x slower process loses; a case
+#     running the CLI a dozen times in 30 s;
+#   - a restarted peer daemon told apart from a dead one: the restart must
+#     beat the dead interval, which a daemon starting under Valgrind does not;
+#   - bulk loads (1 GiB through a flow, 1,000 flows, many calls across hosts)
+#     that take minutes at Valgrind's speed and run the code the short cases
+#     run.
+set -u
+build=${1:-build}
+shift || true
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(test-api test-flow test-call test-mbox test-mcast test-dgram
+        test-pipe test-notify test-loss test-hostile test-daemon-flows test-rpc test-hosts)
+export IPCF_BUILD=$build IPCF_TEST_QUICK=1
+export TEST_EXCLUDE=peer_death:daemon_killed:daemon_death:daemons_death:timeout_cancels:destroy_with_a_blocked:destroy_midway:tiny_fd_limit:handshake:activation:carry_the_callers_identity:the_tool_describes:membership_enforced:cli_shm:restarted:one_gib:thousand_concurrent:service_calls_across_hosts
+logs=$(mktemp -d /tmp/ipcf-valgrind.XXXXXX)
+failed=()
+for t in "${tests[@]}"; do
+        bin=$build/tests/$t
+        [ -x "$bin" ] || { echo "FAIL $t: $bin not built"; failed+=("$t"); continue; }
+        mkdir -p "$logs/$t"
+        start=$SECONDS
+        timeout --kill-after=10 "${VALGRIND_PROGRAM_TIMEOUT:-900}" \
+                valgrind -q --trace-children=yes --leak-check=full \
+                --errors-for-leak-kinds=definite --error-exitcode=99 \
+                --log-file="$logs/$t/vg.%p.log" "$bin" >"$logs/$t/out" 2>&1
+        rc=$?
+        bad=$(grep -l -E 'ERROR SUMMARY: [1-9]' "$logs/$t"/vg.*.log 2>/dev/null)
+        echo "$(tail -n 1 "$logs/$t/out") ($((SECONDS - start)) s)"
+        if [ "$rc" -ne 0 ] || [ -n "$bad" ]; then
+                echo "FAIL $t (exit $rc)"
+                [ "$rc" -ne 0 ] && grep -E '^(FAIL|not ok)' "$logs/$t/out" | head -n 20
+                for f in $bad; do grep -v 'syscall: 434\|handler\.\|MISSING_SYSCALL\|valgrind\.org' "$f" | head -n 60; done
+                failed+=("$t")
+        fi
+done
+echo "valgrind: ${#tests[@]} programs, ${#failed[@]} failed${failed:+: ${failed[*]}} (logs in $logs)"
+[ ${#failed[@]} -eq 0 ] && rm -rf "$logs"
+[ ${#failed[@]} -eq 0 ]
