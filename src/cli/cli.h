@@ -42,6 +42,61 @@ int cmd_dgram(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 
+/* ---- the command line (args.c): one parser for every subcommand -------- */
+
+/* One option: its long name (NULL: short only) and its key, which is the
+ * short letter, or a code >= CLI_OPT_FIRST_PRIVATE for a long-only option. */
+typedef struct cli_option {
+        const char *name;
+        int key;
+        bool value;            /* takes a value (--name=V, --name V, -kV, -k V) */
+} cli_option;
+
+struct cli_flow_opts;
+
+/* A subcommand's command line. */
+typedef struct cli_spec {
+        const char *cmd;              /* "mbox recv": errors say "ipcf: mbox recv: ..." */
+        const char *usage;            /* what -h/--help prints (stdout, exit 0) */
+        const cli_option *options;    /* its own, ending with a zero entry; or NULL */
+        struct cli_flow_opts *flow;   /* non-NULL: takes the shared flow options too,
+                                       * applied to *flow (help: cli_flow_opts_help) */
+        bool json;                    /* a listing: takes --json */
+        int min_args, max_args;       /* positional arguments (max -1: no bound) */
+        const char *args_name;        /* "NAME": the error says "NAME missing" */
+} cli_spec;
+
+/* What was parsed besides the options the callback took. */
+typedef struct cli_args {
+        int n;                        /* positional arguments... */
+        char **v;                     /* ...in order (slots of argv) */
+        int n_before_dashdash;        /* how many came before "--"; -1: no "--" */
+        bool json;                    /* --json given */
+} cli_args;
+
+/* Take one option (key; value or NULL). Returns 0, a negative errno for a
+ * bad value (the parser prints "bad value for --NAME: 'V'"), or an exit
+ * status after printing the error itself. */
+typedef int (*cli_option_fn)(void *ctx, int key, const char *value);
+
+/* cli_parse's "go on" result; anything else is the exit status to return. */
+#define CLI_PARSED (-1)
+
+/* Parse argv[1..argc) by spec s (args.c states the rules): options in any
+ * order with the positional arguments, "--" ends options, -h/--help prints
+ * the usage. Returns CLI_PARSED with *ret filled, or the exit status to
+ * return at once (0 after --help, CLI_EXIT_USAGE after a printed error). */
+int cli_parse(const cli_spec *s, int argc, char **argv, cli_option_fn fn, void *ctx,
+              cli_args *ret);
+
+/* Does name match one of the patterns (fnmatch globs, `ls NAME...`)? No
+ * patterns match everything. */
+bool cli_name_match(const cli_args *patterns, const char *name);
+
+/* The program of a local process, from /proc/PID/comm ("-" if unknown, as
+ * for pid 0 or a process of another host); buf returned. */
+const char *cli_program(char *buf, size_t cap, pid_t pid);
+
 /* ---- errors (util.c) ---------------------------------------------------- */
 
 /* Print "ipcf: <what>: <ipcf_strerror(err)>" and return CLI_EXIT_FAIL.
@@ -87,7 +142,9 @@ typedef struct cli_flow_opts {
         bool set_max_bytes;    /* --max-bytes given */
 } cli_flow_opts;
 
-/* Option codes of the shared qos options (long only), above any short option. */
+/* Option codes of the shared qos options (long only), above any short option;
+ * then --json; subcommands number their own long-only options from
+ * CLI_OPT_FIRST_PRIVATE. */
 enum {
         CLI_OPT_STREAM = 0x100,
         CLI_OPT_CAPACITY,
@@ -98,34 +155,21 @@ enum {
         CLI_OPT_SPIN_US,
         CLI_OPT_TIMEOUT_MS,
         CLI_OPT_CACHE_MSGS,
-        CLI_OPT_HELP,
-        CLI_OPT_FIRST_PRIVATE, /* subcommands number their own long options from here */
+        CLI_OPT_JSON,          /* not a flow option: the listings' --json */
+        CLI_OPT_FIRST_PRIVATE,
 };
-
-/* The getopt_long entries of the shared options, to splice into a
- * subcommand's table (followed by its own entries and the zero entry). */
-#define CLI_FLOW_LONGOPTS                                                     \
-        { "stream", no_argument, NULL, CLI_OPT_STREAM },                      \
-        { "capacity", required_argument, NULL, CLI_OPT_CAPACITY },            \
-        { "max-bytes", required_argument, NULL, CLI_OPT_MAX_BYTES },          \
-        { "max-msgs", required_argument, NULL, CLI_OPT_MAX_MSGS },            \
-        { "max-msg-size", required_argument, NULL, CLI_OPT_MAX_MSG_SIZE },    \
-        { "full", required_argument, NULL, CLI_OPT_FULL },                    \
-        { "cache-msgs", required_argument, NULL, CLI_OPT_CACHE_MSGS },        \
-        { "spin-us", required_argument, NULL, CLI_OPT_SPIN_US },              \
-        { "timeout-ms", required_argument, NULL, CLI_OPT_TIMEOUT_MS },        \
-        { "help", no_argument, NULL, CLI_OPT_HELP }
 
 /* The help text of the shared options (for the subcommands' usage). */
 extern const char cli_flow_opts_help[];
 
 /* Defaults: ipcf_qos_init(), timeout_ms as given. */
 void cli_flow_opts_init(cli_flow_opts *o, int default_timeout_ms);
-/* Handle one shared option (opt is getopt_long's result, arg its optarg).
- * Returns 1 if opt was a shared option and was valid, 0 if opt is not a
- * shared option (the caller handles it), or CLI_EXIT_USAGE-style failure as
- * -1 after printing the usage error for cmd. */
-int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o);
+/* The shared options, for cli_parse (a spec with .flow set takes them). */
+extern const cli_option cli_flow_options[];
+/* Handle one shared option (its key and value; called by cli_parse).
+ * Returns 1 if it was a shared option and was valid, 0 if it is not a
+ * shared option, or -EINVAL for a bad value (not printed). */
+int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o);
 /* A short text "message, bounded 1 MiB, block, spin 10 us" for a qos. */
 const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q);
 const char *cli_mode_name(unsigned mode);
@@ -151,13 +195,6 @@ int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms);
  * (MESSAGE) from port into buf, each read waiting at most timeout_ms.
  * 0, -EBADMSG (a message of another length), or a negative errno. */
 int cli_flow_read_full(int port, void *buf, size_t len, bool stream, int timeout_ms);
-
-/* Reset getopt before a subcommand parses its argv (errors are ours to print:
- * optstrings start with ':' so a missing value returns ':'). */
-void cli_getopt_reset(void);
-/* Print the usage error for a getopt_long failure (opt '?': unknown option,
- * ':': missing value) and return CLI_EXIT_USAGE. */
-int cli_bad_option(const char *cmd, int opt, char **argv);
 
 /* ---- the copy loop (copy.c) --------------------------------------------- */
 
@@ -194,9 +231,11 @@ int cli_copy_run(const cli_copy *c);
 /* ---- mailboxes and multicast groups (models.c) ------------------------- */
 
 /* What `ipcf mbox` and `ipcf mcast` differ in; cli_model_run does the rest.
- * create and send get argv[0] = the subcommand, argv[1] = NAME (present). */
+ * create and send get argv[0] = the subcommand and parse the rest with
+ * cli_parse (their cmd is "mbox create", ...). */
 typedef struct cli_model_cmd {
         const char *name;                    /* "mbox", for messages */
+        int kind;                            /* ipcf_model_entry's: 0 mailbox, 1 group */
         const char *about;                   /* one line: what it is */
         const char *usage;                   /* the --help lines of create, destroy,
                                               * send (recv_name's and ls follow) */
@@ -221,9 +260,14 @@ typedef struct cli_model_cmd {
 /* `ipcf <m->name> SUBCOMMAND ...`: --help, create, destroy, send, the
  * receiving subcommand, ls. Exit 0, 1 on failure, 2 on a usage error. */
 int cli_model_run(const cli_model_cmd *m, int argc, char **argv);
-/* Mailboxes and groups, for `ipcf mbox ls`, `ipcf mcast ls` and `ipcf ls`
- * (json: the ,"models":[...] part of `ipcf ls --json`). */
-void cli_ls_models(bool json);
+/* Mailboxes and groups of kind (0, 1; -1 both) whose name matches filter,
+ * for `ipcf mbox ls`, `ipcf mcast ls` and `ipcf ls`: a table after a blank
+ * line (nothing if none), or json: "models":[...] for the caller's object.
+ * Returns the table's rows (0 for json), or -errno when the facility could
+ * not be asked (then nothing was printed). */
+int cli_ls_models(bool json, int kind, const cli_args *filter);
+/* The same for shared-memory groups and segments (cmd_shm.c): "shm":[...]. */
+int cli_ls_shm(bool json, const cli_args *filter);
 
 /* ---- aligned tables and JSON strings (table.c) -------------------------- */
 

@@ -44,25 +44,25 @@ static ssize_t read_all(int fd, char *buf, size_t cap) {
         }
 }
 
+static int timeout_option(void *ctx, int key, const char *value) {
+        uint64_t *t = ctx;
+        return cli_parse_uint(value, 0x7fffffff, t) < 0 || *t == 0 ? -EINVAL : 0;
+}
+
 int cmd_call(int argc, char **argv) {
-        static const struct option longopts[] = { { "timeout-ms", required_argument, NULL, 't' },
-                                                   { "help", no_argument, NULL, 'h' },
-                                                   { 0 } };
+        static const cli_option options[] = { { "timeout-ms", 't', true }, { 0 } };
         uint64_t timeout = 5000;
-        int c;
-        while ((c = getopt_long(argc, argv, "+t:h", longopts, NULL)) != -1) {
-                if (c == 't' && cli_parse_uint(optarg, 0x7fffffff, &timeout) == 0 && timeout > 0)
-                        continue;
-                if (c == 'h') {
-                        puts("usage: ipcf call NAME [-t|--timeout-ms MS]\n"
-                             "Call service NAME: the request is stdin, the reply goes to stdout.");
-                        return CLI_EXIT_OK;
-                }
-                return cli_usage("call", "bad option");
-        }
-        if (optind != argc - 1)
-                return cli_usage("call", "one NAME expected");
-        const char *name = argv[optind];
+        const cli_spec spec = {
+                .cmd = "call",
+                .usage = "usage: ipcf call NAME [-t|--timeout-ms MS]\n"
+                         "Call service NAME: the request is stdin, the reply goes to stdout.\n",
+                .options = options, .min_args = 1, .max_args = 1, .args_name = "NAME",
+        };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, timeout_option, &timeout, &args);
+        if (st != CLI_PARSED)
+                return st;
+        const char *name = args.v[0];
         static char req[IPCF_CALL_MAX], reply[IPCF_CALL_MAX];
         ssize_t n = read_all(0, req, sizeof(req));
         if (n < 0)
@@ -128,35 +128,34 @@ static ssize_t run_handler(char **argv, const ipcf_call_req *req, const char *in
         return n;
 }
 
+static int count_option(void *ctx, int key, const char *value) {
+        return cli_parse_uint(value, UINT32_MAX, ctx);
+}
+
 int cmd_serve(int argc, char **argv) {
-        static const struct option longopts[] = { { "count", required_argument, NULL, 'n' },
-                                                   { "help", no_argument, NULL, 'h' },
-                                                   { 0 } };
+        static const cli_option options[] = { { "count", 'n', true }, { 0 } };
         uint64_t count = 0;
-        int c, dd = 1;
+        const cli_spec spec = {
+                .cmd = "serve",
+                .usage = "usage: ipcf serve NAME [-n|--count N] -- COMMAND [ARGS...]\n"
+                         "Serve calls to NAME: run COMMAND for each request (stdin: the request,\n"
+                         "stdout: the reply, non-zero exit: the call fails with that code).\n"
+                         "The caller is in IPCF_CALLER_PID, IPCF_CALLER_UID, IPCF_CALLER_GID,\n"
+                         "IPCF_CALLER_NAME. -n: stop after N requests.\n",
+                .options = options, .min_args = 1, .max_args = -1, .args_name = "NAME",
+        };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, count_option, &count, &args);
+        if (st != CLI_PARSED)
+                return st;
         /* Options and NAME come before "--"; the command after it. */
-        while (dd < argc && strcmp(argv[dd], "--") != 0)
-                dd++;
-        char **cmd = dd < argc ? argv + dd + 1 : NULL;
-        argc = dd;
-        while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
-                if (c == 'n' && cli_parse_uint(optarg, UINT32_MAX, &count) == 0)
-                        continue;
-                if (c == 'h') {
-                        puts("usage: ipcf serve NAME [-n|--count N] -- COMMAND [ARGS...]\n"
-                             "Serve calls to NAME: run COMMAND for each request (stdin: the request,\n"
-                             "stdout: the reply, non-zero exit: the call fails with that code).\n"
-                             "The caller is in IPCF_CALLER_PID, IPCF_CALLER_UID, IPCF_CALLER_GID,\n"
-                             "IPCF_CALLER_NAME. -n: stop after N requests.");
-                        return CLI_EXIT_OK;
-                }
-                return cli_usage("serve", "bad option");
-        }
-        if (optind != argc - 1)
-                return cli_usage("serve", "one NAME expected");
-        if (!cmd || !cmd[0])
+        if (args.n_before_dashdash < 0 || args.n == args.n_before_dashdash)
                 return cli_usage("serve", "a COMMAND expected after --");
-        const char *name = argv[optind];
+        if (args.n_before_dashdash != 1)
+                return cli_usage("serve", "one NAME expected before --");
+        const char *name = args.v[0];
+        char **cmd = args.v + 1;
+        args.v[args.n] = NULL; /* argv's own terminator slot, or a spent one */
         int svc = ipcf_service(name, NULL);
         if (svc < 0)
                 return cli_error(name, svc);

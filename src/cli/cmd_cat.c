@@ -20,42 +20,38 @@ static const char cat_usage[] =
 
 /* ipcf cat NAME: parse, allocate, then the copy loop as the allocating side
  * (it ends the flow). Exit 0 when everything was copied both ways. */
+typedef struct cat_cfg {
+        double linger_s;
+        bool verbose;
+} cat_cfg;
+
+static int cat_option(void *ctx, int key, const char *value) {
+        cat_cfg *c = ctx;
+        if (key == 'v')
+                c->verbose = true;
+        else if (key == 'q' && cli_parse_seconds(value, &c->linger_s) < 0)
+                return -EINVAL;
+        return 0;
+}
+
 int cmd_cat(int argc, char **argv) {
-        static const struct option longopts[] = {
-                CLI_FLOW_LONGOPTS,
-                { "linger", required_argument, NULL, 'q' },
-                { "verbose", no_argument, NULL, 'v' },
+        static const cli_option options[] = {
+                { "linger", 'q', true },
+                { "verbose", 'v', false },
                 { 0 },
         };
         cli_flow_opts fo;
         cli_flow_opts_init(&fo, 10000);
-        double linger_s = -1;
-        bool verbose = false;
-        int opt;
-        cli_getopt_reset();
-        while ((opt = getopt_long(argc, argv, ":q:vh", longopts, NULL)) != -1) {
-                int r = cli_flow_opt("cat", opt, optarg, &fo);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case 'q':
-                        if (cli_parse_seconds(optarg, &linger_s) < 0)
-                                return cli_usage("cat", "bad value for --linger: '%s'", optarg);
-                        break;
-                case 'v': verbose = true; break;
-                case 'h':
-                case CLI_OPT_HELP:
-                        fputs(cat_usage, stdout);
-                        fputs(cli_flow_opts_help, stdout);
-                        return CLI_EXIT_OK;
-                default: return cli_bad_option("cat", opt, argv);
-                }
-        }
-        if (optind + 1 != argc)
-                return cli_usage("cat", optind < argc ? "one NAME expected" : "NAME missing");
-        const char *name = argv[optind];
+        cat_cfg cfg = { .linger_s = -1 };
+        const cli_spec spec = { .cmd = "cat", .usage = cat_usage, .options = options, .flow = &fo,
+                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, cat_option, &cfg, &args);
+        if (st != CLI_PARSED)
+                return st;
+        double linger_s = cfg.linger_s;
+        bool verbose = cfg.verbose;
+        const char *name = args.v[0];
         if (cli_name_check("cat", name))
                 return CLI_EXIT_USAGE;
         char what[IPCF_NAME_MAX + 16];

@@ -14,23 +14,34 @@
 
 #include "cli/cli.h"
 
+static const char dgram_usage[] =
+        "usage: ipcf dgram send NAME [TEXT] [-t|--timeout-ms MS]\n"
+        "       ipcf dgram recv NAME [-n|--count N] [--echo]\n"
+        "Send single datagrams to a name, or receive those sent to it.\n";
+
+enum { OPT_ECHO = CLI_OPT_FIRST_PRIVATE };
+
+static int send_option(void *ctx, int key, const char *value) {
+        return cli_parse_uint(value, 0x7fffffff, ctx); /* -t */
+}
+
 static int dgram_send(int argc, char **argv) {
+        static const cli_option options[] = { { "timeout-ms", 't', true }, { 0 } };
         uint64_t timeout = 0;
-        int c;
-        optind = 1;
-        while ((c = getopt(argc, argv, "t:")) != -1)
-                if (c != 't' || cli_parse_uint(optarg, 0x7fffffff, &timeout) < 0)
-                        return cli_usage("dgram", "send: bad option");
-        if (optind >= argc || optind + 2 < argc)
-                return cli_usage("dgram", "send NAME [TEXT]");
-        const char *name = argv[optind];
+        const cli_spec spec = { .cmd = "dgram send", .usage = dgram_usage, .options = options,
+                                .min_args = 1, .max_args = 2, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, send_option, &timeout, &args);
+        if (st != CLI_PARSED)
+                return st;
+        const char *name = args.v[0];
         static char buf[256 * 1024];
         size_t len = 0;
-        if (optind + 1 < argc) {
-                len = strlen(argv[optind + 1]);
+        if (args.n > 1) {
+                len = strlen(args.v[1]);
                 if (len > sizeof(buf))
                         return cli_error("datagram", -EMSGSIZE);
-                memcpy(buf, argv[optind + 1], len);
+                memcpy(buf, args.v[1], len);
         } else {
                 ssize_t r;
                 while ((r = read(0, buf + len, sizeof(buf) - len)) > 0)
@@ -44,23 +55,33 @@ static int dgram_send(int argc, char **argv) {
         return r < 0 ? cli_error(name, (int)r) : CLI_EXIT_OK;
 }
 
-static int dgram_recv(int argc, char **argv) {
-        static const struct option longopts[] = { { "echo", no_argument, NULL, 'e' }, { 0 } };
-        uint64_t count = 0;
-        bool echo = false;
-        int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
-                if (c == 'e')
-                        echo = true;
-                else if (c != 'n' || cli_parse_uint(optarg, UINT32_MAX, &count) < 0)
-                        return cli_usage("dgram", "recv: bad option");
+typedef struct recv_cfg {
+        uint64_t count;
+        bool echo;
+} recv_cfg;
+
+static int recv_option(void *ctx, int key, const char *value) {
+        recv_cfg *c = ctx;
+        if (key == OPT_ECHO) {
+                c->echo = true;
+                return 0;
         }
-        if (optind != argc - 1)
-                return cli_usage("dgram", "recv NAME [-n N] [--echo]");
-        int ep = ipcf_dgram_open(argv[optind], NULL);
+        return cli_parse_uint(value, UINT32_MAX, &c->count);
+}
+
+static int dgram_recv(int argc, char **argv) {
+        static const cli_option options[] = { { "count", 'n', true }, { "echo", OPT_ECHO, false }, { 0 } };
+        recv_cfg cfg = { 0 };
+        const cli_spec spec = { .cmd = "dgram recv", .usage = dgram_usage, .options = options,
+                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, recv_option, &cfg, &args);
+        if (st != CLI_PARSED)
+                return st;
+        uint64_t count = cfg.count;
+        int ep = ipcf_dgram_open(args.v[0], NULL);
         if (ep < 0)
-                return cli_error(argv[optind], ep);
+                return cli_error(args.v[0], ep);
         static char buf[256 * 1024];
         for (uint64_t n = 0; !count || n < count; n++) {
                 ipcf_dgram_src src;
@@ -69,7 +90,7 @@ static int dgram_recv(int argc, char **argv) {
                         return cli_error("receiving", (int)r);
                 printf("%d %u: %.*s\n", (int)src.from.pid, (unsigned)src.from.uid, (int)r, buf);
                 fflush(stdout);
-                if (echo)
+                if (cfg.echo)
                         ipcf_dgram_answer(ep, &src, buf, (size_t)r, 1000);
         }
         ipcf_dealloc(ep, NULL);
@@ -78,14 +99,14 @@ static int dgram_recv(int argc, char **argv) {
 
 int cmd_dgram(int argc, char **argv) {
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-                puts("usage: ipcf dgram send NAME [TEXT] [-t MS]\n"
-                     "       ipcf dgram recv NAME [-n N] [--echo]\n"
-                     "Send single datagrams to a name, or receive those sent to it.");
+                fputs(dgram_usage, argc < 2 ? stderr : stdout);
                 return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         }
         if (strcmp(argv[1], "send") == 0)
                 return dgram_send(argc - 1, argv + 1);
         if (strcmp(argv[1], "recv") == 0)
                 return dgram_recv(argc - 1, argv + 1);
+        if (argv[1][0] == '-')
+                return cli_usage("dgram", "unknown option '%s'", argv[1]);
         return cli_usage("dgram", "unknown action '%s'", argv[1]);
 }

@@ -11,10 +11,10 @@
 #include <string.h>
 
 static const char hosts_usage[] =
-        "usage: ipcf hosts [--json]\n\n"
+        "usage: ipcf hosts [--json] [HOST...]\n\n"
         "List the hosts enrolled with this host's facility and the association\n"
         "with each: address, state, round-trip time, loss, congestion window,\n"
-        "flows and bytes each way.\n"
+        "flows and bytes each way. HOST... (shell globs) keep those that match.\n"
         "  --json    one JSON object, for scripts\n";
 
 static const char host_usage[] =
@@ -26,7 +26,7 @@ static const char *state_name(uint32_t s) {
         return s == IPCF_HOST_UP ? "up" : s == IPCF_HOST_CONNECTING ? "connecting" : "down";
 }
 
-static void print_text(const ipcf_host_listing *l) {
+static void print_text(const ipcf_host_listing *l, const cli_args *filter) {
         if (l->self[0])
                 printf("this host: %s, key %s\n\n", l->self, l->key);
         else
@@ -42,6 +42,8 @@ static void print_text(const ipcf_host_listing *l) {
         for (size_t i = 0; i < l->n; i++) {
                 const ipcf_host_entry *h = &l->hosts[i];
                 char b[3][32];
+                if (!cli_name_match(filter, h->name))
+                        continue;
                 cli_table_add(t, "%s", h->name);
                 cli_table_add(t, "%s", h->addr[0] ? h->addr : "-");
                 cli_table_add(t, "%s", state_name(h->state));
@@ -59,15 +61,19 @@ static void print_text(const ipcf_host_listing *l) {
         cli_table_free(t);
 }
 
-static void print_json(const ipcf_host_listing *l) {
+static void print_json(const ipcf_host_listing *l, const cli_args *filter) {
         printf("{\"self\":");
         cli_json_string(stdout, l->self);
         printf(",\"key\":");
         cli_json_string(stdout, l->key);
         printf(",\n\"hosts\":[");
+        const char *sep = "";
         for (size_t i = 0; i < l->n; i++) {
                 const ipcf_host_entry *h = &l->hosts[i];
-                printf("%s\n {\"name\":", i ? "," : "");
+                if (!cli_name_match(filter, h->name))
+                        continue;
+                printf("%s\n {\"name\":", sep);
+                sep = ",";
                 cli_json_string(stdout, h->name);
                 printf(",\"addr\":");
                 cli_json_string(stdout, h->addr);
@@ -84,31 +90,31 @@ static void print_json(const ipcf_host_listing *l) {
 }
 
 int cmd_hosts(int argc, char **argv) {
-        bool json = false;
-        for (int i = 1; i < argc; i++) {
-                if (!strcmp(argv[i], "--json"))
-                        json = true;
-                else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-                        return fputs(hosts_usage, stdout), CLI_EXIT_OK;
-                else
-                        return cli_usage("hosts", "unexpected argument '%s'", argv[i]);
-        }
+        const cli_spec spec = { .cmd = "hosts", .usage = hosts_usage, .json = true, .max_args = -1 };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
+        if (st != CLI_PARSED)
+                return st;
         ipcf_host_listing *l;
         int r = ipcf_hosts(&l);
         if (r < 0)
                 return cli_error("hosts", r);
-        if (json)
-                print_json(l);
+        if (args.json)
+                print_json(l, &args);
         else
-                print_text(l);
+                print_text(l, &args);
         ipcf_free(l);
         return CLI_EXIT_OK;
 }
 
 int cmd_host(int argc, char **argv) {
-        if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-                return fputs(host_usage, stdout), CLI_EXIT_OK;
-        if (argc != 2 || strcmp(argv[1], "key") != 0)
+        const cli_spec spec = { .cmd = "host", .usage = host_usage, .min_args = 1, .max_args = 1,
+                                .args_name = "'key'" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
+        if (st != CLI_PARSED)
+                return st;
+        if (strcmp(args.v[0], "key") != 0)
                 return cli_usage("host", "want 'ipcf host key'");
         ipcf_host_listing *l;
         int r = ipcf_hosts(&l);

@@ -156,41 +156,35 @@ static int serve(int port, const listen_cfg *cfg) {
 
 enum { OPT_ECHO = CLI_OPT_FIRST_PRIVATE, OPT_SINK };
 
+static int listen_option(void *ctx, int key, const char *value) {
+        listen_cfg *cfg = ctx;
+        (void)value;
+        switch (key) {
+        case 'k': cfg->keep = true; break;
+        case 'v': cfg->verbose = true; break;
+        case OPT_ECHO: cfg->mode = LISTEN_ECHO; break;
+        case OPT_SINK: cfg->mode = LISTEN_SINK; break;
+        }
+        return 0;
+}
+
 int cmd_listen(int argc, char **argv) {
-        static const struct option longopts[] = {
-                CLI_FLOW_LONGOPTS,
-                { "keep", no_argument, NULL, 'k' },
-                { "verbose", no_argument, NULL, 'v' },
-                { "echo", no_argument, NULL, OPT_ECHO },
-                { "sink", no_argument, NULL, OPT_SINK },
+        static const cli_option options[] = {
+                { "keep", 'k', false },
+                { "verbose", 'v', false },
+                { "echo", OPT_ECHO, false },
+                { "sink", OPT_SINK, false },
                 { 0 },
         };
         listen_cfg cfg = { .mode = LISTEN_STDIO };
         cli_flow_opts_init(&cfg.flow, -1);
-        int opt;
-        cli_getopt_reset();
-        while ((opt = getopt_long(argc, argv, ":kvh", longopts, NULL)) != -1) {
-                int r = cli_flow_opt("listen", opt, optarg, &cfg.flow);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case 'k': cfg.keep = true; break;
-                case 'v': cfg.verbose = true; break;
-                case OPT_ECHO: cfg.mode = LISTEN_ECHO; break;
-                case OPT_SINK: cfg.mode = LISTEN_SINK; break;
-                case 'h':
-                case CLI_OPT_HELP:
-                        fputs(listen_usage, stdout);
-                        fputs(cli_flow_opts_help, stdout);
-                        return CLI_EXIT_OK;
-                default: return cli_bad_option("listen", opt, argv);
-                }
-        }
-        if (optind + 1 != argc)
-                return cli_usage("listen", optind < argc ? "one NAME expected" : "NAME missing");
-        cfg.name = argv[optind];
+        const cli_spec spec = { .cmd = "listen", .usage = listen_usage, .options = options,
+                                .flow = &cfg.flow, .min_args = 1, .max_args = 1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, listen_option, &cfg, &args);
+        if (st != CLI_PARSED)
+                return st;
+        cfg.name = args.v[0];
         if (cli_name_check("listen", cfg.name))
                 return CLI_EXIT_USAGE;
         snprintf(cfg.what, sizeof(cfg.what), "listen %.127s", cfg.name);

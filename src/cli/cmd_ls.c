@@ -1,13 +1,18 @@
 /*
- * cmd_ls.c — `ipcf ls [--json]`: the facility's view of this host, from
- * ipcf_list(): every registered name with its registrant, and every flow
- * with its counters, as aligned tables or as JSON for scripts.
+ * cmd_ls.c — `ipcf ls [--json] [NAME...]`: the facility's view of this host,
+ * from ipcf_list(): every registered name with its registrant and its
+ * program, and every flow with its counters, as aligned tables or as JSON
+ * for scripts. NAME... (shell globs) keep the names, flows, mailboxes,
+ * groups and segments whose name matches one of them.
  *
  * The JSON has one object: daemon_pid, uptime_ms, runtime_dir, "names" (array
- * of {name, pid, uid, flows, pending}) and "flows" (array of {id, name,
- * host ("" or the host of the flow's other side), pid_a, pid_b, mode, capacity, full, max_bytes, max_msgs, max_msg_size,
+ * of {name, pid, program, uid, flows, pending}) and "flows" (array of {id,
+ * name, host ("" or the host of the flow's other side), pid_a, program_a,
+ * pid_b, program_b, mode, capacity, full, max_bytes, max_msgs, max_msg_size,
  * spin_us, msgs_ab, bytes_ab, queued_ab, msgs_ba, bytes_ba, queued_ba,
- * state}). Direction "ab" is allocator (pid_a) to acceptor (pid_b).
+ * state}), then "models" and "shm". Direction "ab" is allocator (pid_a) to
+ * acceptor (pid_b). A program is /proc/PID/comm, "-" when unknown (a process
+ * of another host, or pid 0: a registrant the caller may not see).
  */
 #include "cli/cli.h"
 
@@ -15,11 +20,12 @@
 #include <stdio.h>
 #include <string.h>
 
-void cli_ls_shm(bool json); /* cmd_shm.c */
 
 static const char ls_usage[] =
-        "usage: ipcf ls [--json]\n\n"
-        "List the names registered with this host's facility and its flows.\n"
+        "usage: ipcf ls [--json] [NAME...]\n\n"
+        "List the names registered with this host's facility, its flows, mailboxes,\n"
+        "multicast groups and shared-memory groups; NAME... (shell globs such as\n"
+        "'printer.*') keep only those whose name matches.\n"
         "  --json    one JSON object, for scripts\n";
 
 /* "3h02m", "41.2s": the daemon's uptime for humans. */
@@ -46,34 +52,51 @@ static const char *fmt_limit(char *buf, size_t cap, const ipcf_qos *q) {
 }
 
 /* The NAME table: one row per registration (a name may have several). */
-static void print_names(const ipcf_listing *l) {
-        if (!l->n_names) {
-                printf("no names registered\n");
-                return;
-        }
-        static const bool right[] = { false, true, true, true, true };
-        cli_table *t = cli_table_new(5, right);
-        cli_table_add(t, "NAME");
-        cli_table_add(t, "PID");
-        cli_table_add(t, "UID");
-        cli_table_add(t, "FLOWS");
-        cli_table_add(t, "PENDING");
+static void print_names(const ipcf_listing *l, const cli_args *filter) {
+        static const bool right[] = { false, true, false, true, true, true };
+        cli_table *t = cli_table_new(6, right);
+        static const char *const head[] = { "NAME", "PID", "PROGRAM", "UID", "FLOWS", "PENDING" };
+        for (size_t i = 0; i < 6; i++)
+                cli_table_add(t, "%s", head[i]);
+        size_t shown = 0;
         for (size_t i = 0; i < l->n_names; i++) {
                 const ipcf_name_entry *e = &l->names[i];
+                char prog[32];
+                if (!cli_name_match(filter, e->name))
+                        continue;
+                shown++;
                 cli_table_add(t, "%s", e->name);
                 cli_table_add(t, "%d", (int)e->pid);
+                cli_table_add(t, "%s", cli_program(prog, sizeof(prog), e->pid));
                 cli_table_add(t, "%u", (unsigned)e->uid);
                 cli_table_add(t, "%u", e->flows);
                 cli_table_add(t, "%u", e->pending);
         }
-        cli_table_print(t, stdout);
+        if (shown)
+                cli_table_print(t, stdout);
+        else
+                printf("no names registered\n");
         cli_table_free(t);
+}
+
+/* Is side (0: allocator, 1: acceptor) of flows[i] a process of this host?
+ * On the allocating host a flow across hosts is named name@host. */
+static bool side_local(const ipcf_listing *l, size_t i, int side) {
+        const char *host = l->flow_hosts[i], *name = l->flows[i].name;
+        if (!host[0])
+                return true;
+        size_t nl = strlen(name), hl = strlen(host);
+        bool b_remote = nl > hl && name[nl - hl - 1] == '@' && !strcmp(name + nl - hl, host);
+        return side == 0 ? b_remote : !b_remote;
 }
 
 /* The FLOW table: one row per flow, counters in both directions; numbers
  * are right-aligned so that magnitudes line up. */
-static void print_flows(const ipcf_listing *l) {
-        if (!l->n_flows) {
+static void print_flows(const ipcf_listing *l, const cli_args *filter) {
+        size_t shown = 0;
+        for (size_t i = 0; i < l->n_flows; i++)
+                shown += cli_name_match(filter, l->flows[i].name);
+        if (!shown) {
                 printf("no flows\n");
                 return;
         }
@@ -87,21 +110,20 @@ static void print_flows(const ipcf_listing *l) {
                 cli_table_add(t, "%s", head[i]);
         for (size_t i = 0; i < l->n_flows; i++) {
                 const ipcf_flow_entry *f = &l->flows[i];
-                char b[5][32];
+                char b[5][32], pa[32], pb[32];
+                if (!cli_name_match(filter, f->name))
+                        continue;
                 cli_table_add(t, "%" PRIu64, f->id);
                 cli_table_add(t, "%s", f->name);
                 const char *host = l->flow_hosts[i];
-                if (!host[0]) {
-                        cli_table_add(t, "%d -> %d", (int)f->pid_a, (int)f->pid_b);
-                } else {
-                        /* on the allocating host the flow is named name@host */
-                        size_t nl = strlen(f->name), hl = strlen(host);
-                        bool b_remote = nl > hl && f->name[nl - hl - 1] == '@' && !strcmp(f->name + nl - hl, host);
-                        if (b_remote)
-                                cli_table_add(t, "%d -> %d@%s", (int)f->pid_a, (int)f->pid_b, host);
-                        else
-                                cli_table_add(t, "%d@%s -> %d", (int)f->pid_a, host, (int)f->pid_b);
-                }
+                cli_program(pa, sizeof(pa), side_local(l, i, 0) ? f->pid_a : 0);
+                cli_program(pb, sizeof(pb), side_local(l, i, 1) ? f->pid_b : 0);
+                if (!host[0])
+                        cli_table_add(t, "%d %s -> %d %s", (int)f->pid_a, pa, (int)f->pid_b, pb);
+                else if (side_local(l, i, 0))
+                        cli_table_add(t, "%d %s -> %d@%s", (int)f->pid_a, pa, (int)f->pid_b, host);
+                else
+                        cli_table_add(t, "%d@%s -> %d %s", (int)f->pid_a, host, (int)f->pid_b, pb);
                 cli_table_add(t, "%s", cli_mode_name(f->qos.mode));
                 cli_table_add(t, "%s", fmt_limit(b[0], sizeof(b[0]), &f->qos));
                 cli_table_add(t, "%s", cli_fmt_count(b[1], sizeof(b[1]), (double)f->msgs_ab));
@@ -117,39 +139,55 @@ static void print_flows(const ipcf_listing *l) {
 }
 
 /* The human view: a header line about the daemon, then both tables. */
-static void print_text(const ipcf_listing *l) {
+static void print_text(const ipcf_listing *l, const cli_args *filter) {
         char up[32];
         printf("facility %s: ipcfd pid %d, up %s\n\n", ipcf_runtime_dir(), (int)l->daemon_pid,
                fmt_uptime(up, sizeof(up), l->daemon_uptime_ms));
-        print_names(l);
+        print_names(l, filter);
         putchar('\n');
-        print_flows(l);
-        cli_ls_models(false); /* models.c: mailboxes and groups, if any */
-        cli_ls_shm(false);    /* cmd_shm.c: shared-memory groups and segments, if any */
+        print_flows(l, filter);
+        cli_ls_models(false, -1, filter); /* models.c: mailboxes and groups, if any */
+        cli_ls_shm(false, filter);        /* cmd_shm.c: groups and segments, if any */
 }
 
 /* The script view: the object described at the top of this file. Numbers
  * are raw (bytes, ms); only strings need escaping (cli_json_string). */
-static void print_json(const ipcf_listing *l) {
+static void print_json(const ipcf_listing *l, const cli_args *filter) {
         printf("{\"daemon_pid\":%d,\"uptime_ms\":%" PRIu64 ",\"runtime_dir\":", (int)l->daemon_pid,
                l->daemon_uptime_ms);
         cli_json_string(stdout, ipcf_runtime_dir());
         printf(",\n\"names\":[");
+        const char *sep = "";
         for (size_t i = 0; i < l->n_names; i++) {
                 const ipcf_name_entry *e = &l->names[i];
-                printf("%s\n {\"name\":", i ? "," : "");
+                char prog[32];
+                if (!cli_name_match(filter, e->name))
+                        continue;
+                printf("%s\n {\"name\":", sep);
+                sep = ",";
                 cli_json_string(stdout, e->name);
-                printf(",\"pid\":%d,\"uid\":%u,\"flows\":%u,\"pending\":%u}", (int)e->pid,
-                       (unsigned)e->uid, e->flows, e->pending);
+                printf(",\"pid\":%d,\"program\":", (int)e->pid);
+                cli_json_string(stdout, cli_program(prog, sizeof(prog), e->pid));
+                printf(",\"uid\":%u,\"flows\":%u,\"pending\":%u}", (unsigned)e->uid, e->flows,
+                       e->pending);
         }
         printf("],\n\"flows\":[");
+        sep = "";
         for (size_t i = 0; i < l->n_flows; i++) {
                 const ipcf_flow_entry *f = &l->flows[i];
                 const ipcf_qos *q = &f->qos;
-                printf("%s\n {\"id\":%" PRIu64 ",\"name\":", i ? "," : "", f->id);
+                char prog[32];
+                if (!cli_name_match(filter, f->name))
+                        continue;
+                printf("%s\n {\"id\":%" PRIu64 ",\"name\":", sep, f->id);
+                sep = ",";
                 cli_json_string(stdout, f->name);
                 printf(",\"host\":");
                 cli_json_string(stdout, l->flow_hosts[i]);
+                printf(",\"program_a\":");
+                cli_json_string(stdout, cli_program(prog, sizeof(prog), side_local(l, i, 0) ? f->pid_a : 0));
+                printf(",\"program_b\":");
+                cli_json_string(stdout, cli_program(prog, sizeof(prog), side_local(l, i, 1) ? f->pid_b : 0));
                 printf(",\"pid_a\":%d,\"pid_b\":%d,\"mode\":\"%s\",\"capacity\":\"%s\","
                        "\"full\":\"%s\",\"max_bytes\":%" PRIu64 ",\"max_msgs\":%u,"
                        "\"max_msg_size\":%u,\"spin_us\":%u,",
@@ -162,40 +200,31 @@ static void print_json(const ipcf_listing *l) {
                        f->msgs_ab, f->bytes_ab, f->queued_ab, f->msgs_ba, f->bytes_ba,
                        f->queued_ba, f->state == 0 ? "live" : "closing");
         }
-        printf("]");
-        cli_ls_models(true); /* models.c: ,"models":[...] */
-        cli_ls_shm(true);    /* cmd_shm.c: ,"shm":[...] */
+        printf("],\n");
+        if (cli_ls_models(true, -1, filter) < 0) /* models.c: "models":[...] */
+                printf("\"models\":[]");
+        printf(",\n");
+        if (cli_ls_shm(true, filter) < 0) /* cmd_shm.c: "shm":[...] */
+                printf("\"shm\":[]");
         printf("}\n");
 }
 
-/* ipcf ls [--json]: one ipcf_list() snapshot, printed one way or the other. */
+/* ipcf ls [--json] [NAME...]: one ipcf_list() snapshot, printed one way or
+ * the other. */
 int cmd_ls(int argc, char **argv) {
-        static const struct option longopts[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
-                { 0 },
-        };
-        bool json = false;
-        int opt;
-        cli_getopt_reset();
-        while ((opt = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
-                switch (opt) {
-                case 'j': json = true; break;
-                case 'h': fputs(ls_usage, stdout); return CLI_EXIT_OK;
-                default: return cli_bad_option("ls", opt, argv);
-                }
-        }
-        if (optind < argc)
-                return cli_usage("ls", "unexpected argument '%s'", argv[optind]);
-
+        const cli_spec spec = { .cmd = "ls", .usage = ls_usage, .json = true, .max_args = -1 };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
+        if (st != CLI_PARSED)
+                return st;
         ipcf_listing *l = NULL;
         int r = ipcf_list(&l);
         if (r < 0)
                 return cli_error("ls", r);
-        if (json)
-                print_json(l);
+        if (args.json)
+                print_json(l, &args);
         else
-                print_text(l);
+                print_text(l, &args);
         ipcf_free(l);
         return CLI_EXIT_OK;
 }

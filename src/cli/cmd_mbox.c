@@ -19,27 +19,48 @@
 
 int cmd_mbox(int argc, char **argv);
 
+enum { OPT_EXCLUSIVE = CLI_OPT_FIRST_PRIVATE, OPT_STREAM, OPT_MAX_MSGS, OPT_MAX_MSG_SIZE, OPT_RECEIPT };
+
+static const char create_usage[] =
+        "usage: ipcf mbox create NAME [--exclusive] [--stream] [--max-msgs N] [--max-msg-size N]\n\n"
+        "Create mailbox NAME.\n"
+        "  --exclusive        one receiver at a time\n"
+        "  --stream           a named pipe: reads return bytes, not messages\n"
+        "  --max-msgs N       at most N queued messages (k/M suffixes)\n"
+        "  --max-msg-size N   the largest message\n";
+
+static int create_option(void *ctx, int key, const char *value) {
+        ipcf_mbox_opts *o = ctx;
+        uint64_t v = 0;
+        if (value && cli_parse_size(value, UINT32_MAX, &v) < 0)
+                return -EINVAL;
+        switch (key) {
+        case OPT_EXCLUSIVE: o->flags |= IPCF_MBOX_EXCLUSIVE; break;
+        case OPT_STREAM: o->flags |= IPCF_MBOX_STREAM; break;
+        case OPT_MAX_MSGS: o->max_msgs = (uint32_t)v; break;
+        case OPT_MAX_MSG_SIZE: o->max_msg_size = (uint32_t)v; break;
+        }
+        return 0;
+}
+
 /* create NAME [--exclusive] [--stream] [--max-msgs N] [--max-msg-size N] */
 static int mbox_create(int argc, char **argv) {
+        static const cli_option options[] = {
+                { "exclusive", OPT_EXCLUSIVE, false },
+                { "stream", OPT_STREAM, false },
+                { "max-msgs", OPT_MAX_MSGS, true },
+                { "max-msg-size", OPT_MAX_MSG_SIZE, true },
+                { 0 },
+        };
         ipcf_mbox_opts o = { .size = sizeof(o) };
-        for (int i = 2; i < argc; i++) {
-                uint64_t v;
-                if (!strcmp(argv[i], "--exclusive") || !strcmp(argv[i], "--stream")) {
-                        o.flags |= argv[i][2] == 'e' ? IPCF_MBOX_EXCLUSIVE : IPCF_MBOX_STREAM;
-                        continue;
-                }
-                if (i + 1 >= argc || cli_parse_size(argv[i + 1], UINT32_MAX, &v) < 0)
-                        return cli_usage("mbox", "bad or missing value for '%s'", argv[i]);
-                if (!strcmp(argv[i], "--max-msgs"))
-                        o.max_msgs = (uint32_t)v;
-                else if (!strcmp(argv[i], "--max-msg-size"))
-                        o.max_msg_size = (uint32_t)v;
-                else
-                        return cli_usage("mbox", "unknown option '%s'", argv[i]);
-                i++;
-        }
-        int r = ipcf_mbox_create(argv[1], &o);
-        return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
+        const cli_spec spec = { .cmd = "mbox create", .usage = create_usage, .options = options,
+                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, create_option, &o, &args);
+        if (st != CLI_PARSED)
+                return st;
+        int r = ipcf_mbox_create(args.v[0], &o);
+        return r < 0 ? cli_error(args.v[0], r) : CLI_EXIT_OK;
 }
 
 /* One message; with --receipt, wait for and print who took it. */
@@ -53,18 +74,36 @@ static int mbox_send_one(int h, const char *msg, size_t len, bool receipt) {
         return 0;
 }
 
+static const char send_usage[] =
+        "usage: ipcf mbox send NAME [--receipt] [MSG...]\n\n"
+        "Send each MSG as a message (none: each line of stdin, without its newline).\n"
+        "A MSG that starts with '-' goes after '--'.\n"
+        "  --receipt    wait for and print the pid of the receiver of each\n";
+
+static int send_option(void *ctx, int key, const char *value) {
+        (void)key, (void)value;
+        *(bool *)ctx = true; /* --receipt */
+        return 0;
+}
+
 /* send NAME [--receipt] [MSG...]: the arguments, else stdin line by line
  * (the newline is not sent). */
 static int mbox_send(int argc, char **argv) {
-        bool receipt = argc > 2 && !strcmp(argv[2], "--receipt");
-        int first = receipt ? 3 : 2;
-        int h = ipcf_mbox_open(argv[1], IPCF_MBOX_SEND, NULL, 5000);
+        static const cli_option options[] = { { "receipt", OPT_RECEIPT, false }, { 0 } };
+        bool receipt = false;
+        const cli_spec spec = { .cmd = "mbox send", .usage = send_usage, .options = options,
+                                .min_args = 1, .max_args = -1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, send_option, &receipt, &args);
+        if (st != CLI_PARSED)
+                return st;
+        int h = ipcf_mbox_open(args.v[0], IPCF_MBOX_SEND, NULL, 5000);
         if (h < 0)
-                return cli_error(argv[1], h);
+                return cli_error(args.v[0], h);
         int r = 0;
-        if (first < argc) {
-                for (int i = first; i < argc && r == 0; i++)
-                        r = mbox_send_one(h, argv[i], strlen(argv[i]), receipt);
+        if (args.n > 1) {
+                for (int i = 1; i < args.n && r == 0; i++)
+                        r = mbox_send_one(h, args.v[i], strlen(args.v[i]), receipt);
         } else {
                 char *line = NULL;
                 size_t cap = 0;
@@ -103,14 +142,19 @@ static const char mbox_usage[] =
 
 /* `ipcf mbox SUBCOMMAND ...`: exit 0, 1 on failure, 2 on a usage error. */
 int cmd_mbox(int argc, char **argv) {
-        /* name, about, usage, create, destroy, send; recv_name, recv_help, open,
-         * next, leave_reason */
         static const cli_model_cmd mbox = {
-                "mbox", "Mailboxes: named queues; each message goes to exactly one receiver.",
-                mbox_usage,
-                mbox_create, ipcf_mbox_destroy, mbox_send, "recv",
-                "print messages, one per line (-v: sender pid first)\n", mbox_open_recv,
-                mbox_next, "done"
+                .name = "mbox",
+                .kind = 0,
+                .about = "Mailboxes: named queues; each message goes to exactly one receiver.",
+                .usage = mbox_usage,
+                .create = mbox_create,
+                .destroy = ipcf_mbox_destroy,
+                .send = mbox_send,
+                .recv_name = "recv",
+                .recv_help = "print messages, one per line (-v: sender pid first)\n",
+                .open = mbox_open_recv,
+                .next = mbox_next,
+                .leave_reason = "done",
         };
         return cli_model_run(&mbox, argc, argv);
 }

@@ -24,44 +24,69 @@
 
 int cmd_mcast(int argc, char **argv);
 
+enum { OPT_SLOW = CLI_OPT_FIRST_PRIVATE, OPT_MAX_MSGS };
+
+static const char create_usage[] =
+        "usage: ipcf mcast create NAME [--slow block|drop|remove] [--max-msgs N]\n\n"
+        "Create multicast group NAME.\n"
+        "  --slow POLICY   what to do with a member too slow to keep up\n"
+        "  --max-msgs N    messages each member's ring holds\n";
+
+static int create_option(void *ctx, int key, const char *value) {
+        ipcf_mcast_opts *o = ctx;
+        uint64_t v;
+        if (key == OPT_MAX_MSGS) {
+                if (cli_parse_size(value, UINT32_MAX, &v) < 0)
+                        return -EINVAL;
+                o->max_msgs = (uint32_t)v;
+        } else if (!strcmp(value, "block")) {
+                o->slow = IPCF_MCAST_BLOCK;
+        } else if (!strcmp(value, "drop")) {
+                o->slow = IPCF_MCAST_DROP;
+        } else if (!strcmp(value, "remove")) {
+                o->slow = IPCF_MCAST_REMOVE;
+        } else {
+                return -EINVAL;
+        }
+        return 0;
+}
+
 /* create NAME [--slow block|drop|remove] [--max-msgs N] */
 static int mcast_create(int argc, char **argv) {
+        static const cli_option options[] = {
+                { "slow", OPT_SLOW, true },
+                { "max-msgs", OPT_MAX_MSGS, true },
+                { 0 },
+        };
         ipcf_mcast_opts o = { .size = sizeof(o) };
-        for (int i = 2; i < argc; i += 2) {
-                if (i + 1 >= argc)
-                        return cli_usage("mcast", "'%s' needs a value", argv[i]);
-                uint64_t v;
-                if (!strcmp(argv[i], "--slow")) {
-                        const char *s = argv[i + 1];
-                        if (!strcmp(s, "block"))
-                                o.slow = IPCF_MCAST_BLOCK;
-                        else if (!strcmp(s, "drop"))
-                                o.slow = IPCF_MCAST_DROP;
-                        else if (!strcmp(s, "remove"))
-                                o.slow = IPCF_MCAST_REMOVE;
-                        else
-                                return cli_usage("mcast", "bad policy '%s'", s);
-                } else if (!strcmp(argv[i], "--max-msgs") &&
-                           cli_parse_size(argv[i + 1], UINT32_MAX, &v) == 0) {
-                        o.max_msgs = (uint32_t)v;
-                } else {
-                        return cli_usage("mcast", "bad option '%s'", argv[i]);
-                }
-        }
-        int r = ipcf_mcast_create(argv[1], &o);
-        return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
+        const cli_spec spec = { .cmd = "mcast create", .usage = create_usage, .options = options,
+                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, create_option, &o, &args);
+        if (st != CLI_PARSED)
+                return st;
+        int r = ipcf_mcast_create(args.v[0], &o);
+        return r < 0 ? cli_error(args.v[0], r) : CLI_EXIT_OK;
 }
+
+static const char send_usage[] =
+        "usage: ipcf mcast send NAME MSG...\n\n"
+        "Join group NAME, send each MSG, leave. A MSG that starts with '-' goes after '--'.\n";
 
 /* send NAME MSG...: a member for the time of sending. */
 static int mcast_send(int argc, char **argv) {
-        if (argc < 3)
-                return cli_usage("mcast", "send needs NAME and MSG");
-        int h = ipcf_mcast_join(argv[1], NULL, 5000);
+        const cli_spec spec = { .cmd = "mcast send", .usage = send_usage, .min_args = 2,
+                                .max_args = -1, .args_name = "NAME and MSG" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
+        if (st != CLI_PARSED)
+                return st;
+        int h = ipcf_mcast_join(args.v[0], NULL, 5000);
         if (h < 0)
-                return cli_error(argv[1], h);
+                return cli_error(args.v[0], h);
         int r = 0;
-        for (int i = 2; i < argc && r == 0; i++) {
-                ssize_t n = ipcf_mcast_send(h, argv[i], strlen(argv[i]), 10000);
+        for (int i = 1; i < args.n && r == 0; i++) {
+                ssize_t n = ipcf_mcast_send(h, args.v[i], strlen(args.v[i]), 10000);
                 r = n < 0 ? (int)n : 0;
         }
         ipcf_dealloc(h, "left the group");
@@ -134,15 +159,20 @@ static ssize_t mcast_next(int h, void *buf, size_t cap, ipcf_peer_info *ret_from
 
 /* `ipcf mcast SUBCOMMAND ...`: exit 0, 1 on failure, 2 on a usage error. */
 int cmd_mcast(int argc, char **argv) {
-        /* name, about, usage, create, destroy, send; recv_name, recv_help, open,
-         * next, leave_reason */
         static const cli_model_cmd mcast = {
-                "mcast", "Multicast groups: each message goes to every other member.",
-                mcast_usage,
-                mcast_create, ipcf_mcast_destroy, mcast_send, "join",
-                "print what others send (-v: sender pid first; lost\n"
-                "                           messages are reported) and send each line of stdin\n",
-                mcast_open_member, mcast_next, "left the group"
+                .name = "mcast",
+                .kind = 1,
+                .about = "Multicast groups: each message goes to every other member.",
+                .usage = mcast_usage,
+                .create = mcast_create,
+                .destroy = ipcf_mcast_destroy,
+                .send = mcast_send,
+                .recv_name = "join",
+                .recv_help = "print what others send (-v: sender pid first; lost\n"
+                             "                           messages are reported) and send each line of stdin\n",
+                .open = mcast_open_member,
+                .next = mcast_next,
+                .leave_reason = "left the group",
         };
         int rc = cli_model_run(&mcast, argc, argv);
         free(join.line);

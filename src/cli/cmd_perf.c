@@ -95,50 +95,44 @@ static int perf_run(int port, size_t size, double seconds, bool progress, int io
 
 enum { OPT_PROGRESS = CLI_OPT_FIRST_PRIVATE };
 
+typedef struct perf_cfg {
+        uint64_t size;
+        double seconds;
+        bool progress;
+} perf_cfg;
+
+static int perf_option(void *ctx, int key, const char *value) {
+        perf_cfg *c = ctx;
+        switch (key) {
+        case 's': return cli_parse_size(value, 64u << 20, &c->size);
+        case 't': return cli_parse_seconds(value, &c->seconds) < 0 || c->seconds <= 0 ? -EINVAL : 0;
+        case OPT_PROGRESS: c->progress = true; return 0;
+        }
+        return -EINVAL;
+}
+
 /* ipcf perf NAME: parse, allocate, send for the given time, print what
  * was delivered; the flow ends with reason "done" (the sink exits 0). */
 int cmd_perf(int argc, char **argv) {
-        static const struct option longopts[] = {
-                CLI_FLOW_LONGOPTS,
-                { "size", required_argument, NULL, 's' },
-                { "time", required_argument, NULL, 't' },
-                { "progress", no_argument, NULL, OPT_PROGRESS },
+        static const cli_option options[] = {
+                { "size", 's', true },
+                { "time", 't', true },
+                { "progress", OPT_PROGRESS, false },
                 { 0 },
         };
         cli_flow_opts fo;
         cli_flow_opts_init(&fo, 10000);
-        uint64_t size = 64;
-        double seconds = 3;
-        bool progress = isatty(2);
-        int opt;
-        cli_getopt_reset();
-        while ((opt = getopt_long(argc, argv, ":s:t:h", longopts, NULL)) != -1) {
-                int r = cli_flow_opt("perf", opt, optarg, &fo);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case 's':
-                        if (cli_parse_size(optarg, 64u << 20, &size) < 0)
-                                return cli_usage("perf", "bad size '%s'", optarg);
-                        break;
-                case 't':
-                        if (cli_parse_seconds(optarg, &seconds) < 0 || seconds <= 0)
-                                return cli_usage("perf", "bad time '%s'", optarg);
-                        break;
-                case OPT_PROGRESS: progress = true; break;
-                case 'h':
-                case CLI_OPT_HELP:
-                        fputs(perf_usage, stdout);
-                        fputs(cli_flow_opts_help, stdout);
-                        return CLI_EXIT_OK;
-                default: return cli_bad_option("perf", opt, argv);
-                }
-        }
-        if (optind + 1 != argc)
-                return cli_usage("perf", optind < argc ? "one NAME expected" : "NAME missing");
-        const char *name = argv[optind];
+        perf_cfg cfg = { .size = 64, .seconds = 3, .progress = isatty(2) };
+        const cli_spec spec = { .cmd = "perf", .usage = perf_usage, .options = options, .flow = &fo,
+                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, perf_option, &cfg, &args);
+        if (st != CLI_PARSED)
+                return st;
+        uint64_t size = cfg.size;
+        double seconds = cfg.seconds;
+        bool progress = cfg.progress;
+        const char *name = args.v[0];
         if (cli_name_check("perf", name))
                 return CLI_EXIT_USAGE;
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)

@@ -83,51 +83,41 @@ static int ping_run(int port, size_t size, uint64_t warmup, uint64_t count, uint
         return r;
 }
 
+typedef struct ping_cfg {
+        uint64_t count, size, warmup;
+} ping_cfg;
+
+static int ping_option(void *ctx, int key, const char *value) {
+        ping_cfg *c = ctx;
+        switch (key) {
+        case 'c':
+                return cli_parse_size(value, 1u << 30, &c->count) < 0 || c->count == 0 ? -EINVAL : 0;
+        case 's': return cli_parse_size(value, 64u << 20, &c->size);
+        case 'w': return cli_parse_size(value, 1u << 30, &c->warmup);
+        }
+        return -EINVAL;
+}
+
 /* ipcf ping NAME: parse, allocate, time the round trips, print the
  * distribution; the flow ends with reason "done" (the echo exits 0). */
 int cmd_ping(int argc, char **argv) {
-        static const struct option longopts[] = {
-                CLI_FLOW_LONGOPTS,
-                { "count", required_argument, NULL, 'c' },
-                { "size", required_argument, NULL, 's' },
-                { "warmup", required_argument, NULL, 'w' },
+        static const cli_option options[] = {
+                { "count", 'c', true },
+                { "size", 's', true },
+                { "warmup", 'w', true },
                 { 0 },
         };
         cli_flow_opts fo;
         cli_flow_opts_init(&fo, 10000);
-        uint64_t count = 10000, size = 64, warmup = 1000;
-        int opt;
-        cli_getopt_reset();
-        while ((opt = getopt_long(argc, argv, ":c:s:w:h", longopts, NULL)) != -1) {
-                int r = cli_flow_opt("ping", opt, optarg, &fo);
-                if (r < 0)
-                        return CLI_EXIT_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case 'c':
-                        if (cli_parse_size(optarg, 1u << 30, &count) < 0 || count == 0)
-                                return cli_usage("ping", "bad count '%s'", optarg);
-                        break;
-                case 's':
-                        if (cli_parse_size(optarg, 64u << 20, &size) < 0)
-                                return cli_usage("ping", "bad size '%s'", optarg);
-                        break;
-                case 'w':
-                        if (cli_parse_size(optarg, 1u << 30, &warmup) < 0)
-                                return cli_usage("ping", "bad warm-up count '%s'", optarg);
-                        break;
-                case 'h':
-                case CLI_OPT_HELP:
-                        fputs(ping_usage, stdout);
-                        fputs(cli_flow_opts_help, stdout);
-                        return CLI_EXIT_OK;
-                default: return cli_bad_option("ping", opt, argv);
-                }
-        }
-        if (optind + 1 != argc)
-                return cli_usage("ping", optind < argc ? "one NAME expected" : "NAME missing");
-        const char *name = argv[optind];
+        ping_cfg cfg = { .count = 10000, .size = 64, .warmup = 1000 };
+        const cli_spec spec = { .cmd = "ping", .usage = ping_usage, .options = options, .flow = &fo,
+                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, ping_option, &cfg, &args);
+        if (st != CLI_PARSED)
+                return st;
+        uint64_t count = cfg.count, size = cfg.size, warmup = cfg.warmup;
+        const char *name = args.v[0];
         if (cli_name_check("ping", name))
                 return CLI_EXIT_USAGE;
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)

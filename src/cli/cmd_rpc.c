@@ -22,19 +22,18 @@
 
 int cmd_rpc(int argc, char **argv);
 
-static void usage(FILE *o) {
-        fputs("usage: ipcf rpc describe NAME\n"
-              "       ipcf rpc call NAME PROC [JSON-ARGS] [-t TIMEOUT_MS] [-V VERSION]\n"
-              "Call procedures of an RPC server (made with ipcf-idl) by name.\n"
-              "describe  print the interface files the server serves (.x text)\n"
-              "call      call PROC (a procedure's name in the .x) with its arguments as JSON\n"
-              "          (structs are objects, unions {\"<discriminant>\": v, \"<arm>\": ...},\n"
-              "          opaque data hex strings, enums their names; several arguments\n"
-              "          {\"arg1\": ..., \"arg2\": ...}); prints the result as JSON\n"
-              "  -t MS       deadline of the call (default: the procedure's, else 30000)\n"
-              "  -V VERSION  the program version (default: the highest that has PROC)\n",
-              o);
-}
+static const char rpc_usage[] =
+        "usage: ipcf rpc describe NAME [-t TIMEOUT_MS]\n"
+        "       ipcf rpc call NAME PROC [JSON-ARGS] [-t TIMEOUT_MS] [-V VERSION]\n"
+        "Call procedures of an RPC server (made with ipcf-idl) by name.\n"
+        "describe  print the interface files the server serves (.x text)\n"
+        "call      call PROC (a procedure's name in the .x) with its arguments as JSON\n"
+        "          (structs are objects, unions {\"<discriminant>\": v, \"<arm>\": ...},\n"
+        "          opaque data hex strings, enums their names; several arguments\n"
+        "          {\"arg1\": ..., \"arg2\": ...}); prints the result as JSON.\n"
+        "          JSON-ARGS that start with '-' go after '--'.\n"
+        "  -t MS       deadline of the call (default: the procedure's, else 30000)\n"
+        "  -V VERSION  the program version (default: the highest that has PROC)\n";
 
 static int describe(const char *name, int timeout_ms, char **ret) {
         ipcf_rpc_client *c;
@@ -124,42 +123,50 @@ out:
         return st;
 }
 
+typedef struct rpc_cfg {
+        int timeout_ms;
+        uint32_t vers;
+} rpc_cfg;
+
+static int rpc_option(void *ctx, int key, const char *value) {
+        rpc_cfg *c = ctx;
+        uint64_t v;
+        if (cli_parse_uint(value, key == 't' ? 86400000u : UINT32_MAX, &v) < 0)
+                return -EINVAL;
+        if (key == 't')
+                c->timeout_ms = (int)v;
+        else
+                c->vers = (uint32_t)v;
+        return 0;
+}
+
 int cmd_rpc(int argc, char **argv) {
-        int timeout_ms = 0;
-        uint32_t vers = 0;
-        char *pos[4];
-        int n = 0;
-        for (int i = 1; i < argc; i++) {
-                if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-                        usage(stdout);
-                        return CLI_EXIT_OK;
-                }
-                if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "-V")) && i + 1 < argc) {
-                        uint64_t v;
-                        if (cli_parse_uint(argv[i + 1], argv[i][1] == 't' ? 86400000u : UINT32_MAX, &v) < 0)
-                                return cli_usage("rpc", "bad number '%s'", argv[i + 1]);
-                        if (argv[i][1] == 't')
-                                timeout_ms = (int)v;
-                        else
-                                vers = (uint32_t)v;
-                        i++;
-                        continue;
-                }
-                if (n == 4)
-                        return cli_usage("rpc", "too many arguments");
-                pos[n++] = argv[i];
+        if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+                fputs(rpc_usage, argc < 2 ? stderr : stdout);
+                return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
         }
-        if (n >= 2 && !strcmp(pos[0], "describe") && n == 2) {
-                char *text;
-                int r = describe(pos[1], timeout_ms ? timeout_ms : 5000, &text);
-                if (r < 0)
-                        return cli_error(pos[1], r);
-                fputs(text, stdout);
-                free(text);
-                return CLI_EXIT_OK;
-        }
-        if (n >= 3 && !strcmp(pos[0], "call"))
-                return call(pos[1], pos[2], n == 4 ? pos[3] : NULL, timeout_ms, vers);
-        usage(stderr);
-        return CLI_EXIT_USAGE;
+        static const cli_option describe_options[] = { { NULL, 't', true }, { 0 } };
+        static const cli_option call_options[] = { { NULL, 't', true }, { NULL, 'V', true }, { 0 } };
+        const char *sub = argv[1];
+        bool is_call = !strcmp(sub, "call");
+        if (!is_call && strcmp(sub, "describe") != 0)
+                return cli_usage("rpc", "unknown %s '%s'", sub[0] == '-' ? "option" : "command", sub);
+        rpc_cfg cfg = { 0 };
+        const cli_spec spec = { .cmd = is_call ? "rpc call" : "rpc describe", .usage = rpc_usage,
+                                .options = is_call ? call_options : describe_options,
+                                .min_args = is_call ? 2 : 1, .max_args = is_call ? 3 : 1,
+                                .args_name = is_call ? "NAME or PROC" : "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc - 1, argv + 1, rpc_option, &cfg, &args);
+        if (st != CLI_PARSED)
+                return st;
+        if (is_call)
+                return call(args.v[0], args.v[1], args.n == 3 ? args.v[2] : NULL, cfg.timeout_ms, cfg.vers);
+        char *text;
+        int r = describe(args.v[0], cfg.timeout_ms ? cfg.timeout_ms : 5000, &text);
+        if (r < 0)
+                return cli_error(args.v[0], r);
+        fputs(text, stdout);
+        free(text);
+        return CLI_EXIT_OK;
 }

@@ -1,5 +1,5 @@
 /*
- * cmd_watch.c — `ipcf watch NAME... [-n COUNT]`: print the facility's
+ * cmd_watch.c — `ipcf watch [-n COUNT] [--json] NAME...`: print the facility's
  * notifications for these names (up, down) as they happen, one per line,
  * until interrupted or COUNT events (docs/MODELS.md). A name already up is
  * reported at once, so `ipcf watch svc -n 1` waits until svc is reachable.
@@ -14,31 +14,62 @@
 int cmd_watch(int argc, char **argv);
 
 static const char watch_usage[] =
-        "usage: ipcf watch NAME... [-n COUNT]\n\n"
+        "usage: ipcf watch [-n COUNT] [--json] NAME...\n\n"
         "Print when the names appear (registered, or a mailbox/group created) and\n"
-        "disappear, one line per event, until ^C or COUNT events.\n";
+        "disappear, one line per event, until ^C or COUNT events.\n"
+        "  -n, --count=COUNT  stop after COUNT events\n"
+        "      --json         one JSON object per line: {\"event\",\"name\",\"pid\",\"reason\"}\n";
+
+static int watch_option(void *ctx, int key, const char *value) {
+        return cli_parse_uint(value, UINT64_MAX, ctx); /* -n */
+}
+
+/* One event as a line of text or of JSON; false for kinds not shown. */
+static bool print_event(const ipcf_event *ev, bool json) {
+        static const char *const kinds[] = {
+                [IPCF_EVENT_NAME_UP] = "up",
+                [IPCF_EVENT_NAME_DOWN] = "down",
+                [IPCF_EVENT_FLOW_ENDED] = "flow-ended",
+                [IPCF_EVENT_PEER_DIED] = "peer-died",
+        };
+        size_t k = (size_t)ev->kind;
+        if (k >= sizeof(kinds) / sizeof(kinds[0]) || !kinds[k])
+                return false;
+        if (json) {
+                printf("{\"event\":\"%s\",\"name\":", kinds[k]);
+                cli_json_string(stdout, ev->name);
+                printf(",\"pid\":%d,\"reason\":", (int)ev->pid);
+                cli_json_string(stdout, ev->kind == IPCF_EVENT_FLOW_ENDED ? ev->reason : "");
+                printf(",\"lost\":%u}\n", ev->lost);
+                return true;
+        }
+        if (ev->lost)
+                printf("(%u events lost)\n", ev->lost);
+        switch (ev->kind) {
+        case IPCF_EVENT_NAME_UP: printf("up %s pid %d\n", ev->name, (int)ev->pid); break;
+        case IPCF_EVENT_NAME_DOWN: printf("down %s\n", ev->name); break;
+        case IPCF_EVENT_FLOW_ENDED: printf("flow-ended %s reason '%s'\n", ev->name, ev->reason); break;
+        default: printf("peer-died %s pid %d\n", ev->name, (int)ev->pid); break;
+        }
+        return true;
+}
 
 int cmd_watch(int argc, char **argv) {
+        static const cli_option options[] = { { "count", 'n', true }, { 0 } };
         uint64_t count = UINT64_MAX;
-        int names = 0;
-        if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-                fputs(watch_usage, argc < 2 ? stderr : stdout);
-                return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-        }
-        for (int i = 1; i < argc; i++) {
-                if (!strcmp(argv[i], "-n")) {
-                        if (i + 1 >= argc || cli_parse_uint(argv[i + 1], UINT64_MAX, &count) < 0)
-                                return cli_usage("watch", "-n needs a count");
-                        i++;
-                        continue;
-                }
-                int r = ipcf_watch(argv[i]);
+        const cli_spec spec = { .cmd = "watch", .usage = watch_usage, .options = options,
+                                .json = true, .min_args = 1, .max_args = -1, .args_name = "NAME" };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, watch_option, &count, &args);
+        if (st != CLI_PARSED)
+                return st;
+        for (int i = 0; i < args.n; i++) {
+                if (cli_name_check("watch", args.v[i]))
+                        return CLI_EXIT_USAGE;
+                int r = ipcf_watch(args.v[i]);
                 if (r < 0)
-                        return cli_error(argv[i], r);
-                names++;
+                        return cli_error(args.v[i], r);
         }
-        if (!names)
-                return cli_usage("watch", "no NAME given");
         cli_catch_interrupts();
         for (uint64_t k = 0; k < count && !cli_interrupted;) {
                 ipcf_event ev;
@@ -47,17 +78,8 @@ int cmd_watch(int argc, char **argv) {
                         continue;
                 if (r < 0)
                         return cli_error("watch", r);
-                if (ev.lost)
-                        printf("(%u events lost)\n", ev.lost);
-                switch (ev.kind) {
-                case IPCF_EVENT_NAME_UP: printf("up %s pid %d\n", ev.name, (int)ev.pid); break;
-                case IPCF_EVENT_NAME_DOWN: printf("down %s\n", ev.name); break;
-                case IPCF_EVENT_FLOW_ENDED:
-                        printf("flow-ended %s reason '%s'\n", ev.name, ev.reason);
-                        break;
-                case IPCF_EVENT_PEER_DIED: printf("peer-died %s pid %d\n", ev.name, (int)ev.pid); break;
-                default: continue;
-                }
+                if (!print_event(&ev, args.json))
+                        continue;
                 fflush(stdout);
                 k++;
         }

@@ -2,10 +2,9 @@
  * flowopt.c — the options every flow command shares (the flow's "qos") and
  * the allocation helper built on them.
  *
- * listen, cat, ping and perf all splice CLI_FLOW_LONGOPTS into their
- * getopt_long table and hand every option code to cli_flow_opt() first; it
- * claims the shared ones. So the spelling, the checks and the help text of
- * these options exist once.
+ * listen, cat, ping and perf set their cli_spec's flow field; the parser
+ * (args.c) then accepts cli_flow_options and hands them to cli_flow_opt().
+ * So the spelling, the checks and the help text of these options exist once.
  */
 #include "cli/cli.h"
 
@@ -25,6 +24,19 @@ const char cli_flow_opts_help[] =
         "  --cache-msgs=N         messages the sender may cache (--full=cache)\n"
         "  --spin-us=N            spin this long before sleeping (0: never spin)\n"
         "  --timeout-ms=N         wait for the allocation (or a flow) at most N ms\n";
+
+const cli_option cli_flow_options[] = {
+        { "stream", CLI_OPT_STREAM, false },
+        { "capacity", CLI_OPT_CAPACITY, true },
+        { "max-bytes", CLI_OPT_MAX_BYTES, true },
+        { "max-msgs", CLI_OPT_MAX_MSGS, true },
+        { "max-msg-size", CLI_OPT_MAX_MSG_SIZE, true },
+        { "full", CLI_OPT_FULL, true },
+        { "cache-msgs", CLI_OPT_CACHE_MSGS, true },
+        { "spin-us", CLI_OPT_SPIN_US, true },
+        { "timeout-ms", CLI_OPT_TIMEOUT_MS, true },
+        { 0 },
+};
 
 /* The library's defaults, so that an option changes only what it names. */
 void cli_flow_opts_init(cli_flow_opts *o, int default_timeout_ms) {
@@ -58,7 +70,7 @@ const char *cli_full_name(unsigned full) {
 
 /* Claim and check one shared option. A bad value breaks out of the switch
  * to the common usage error at the end; an unknown code returns 0. */
-int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o) {
+int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
         uint64_t v = 0;
         int k;
         switch (opt) {
@@ -119,14 +131,7 @@ int cli_flow_opt(const char *cmd, int opt, const char *arg, cli_flow_opts *o) {
         default:
                 return 0; /* not ours */
         }
-        /* Find the option's spelling for the message. */
-        static const struct option longopts[] = { CLI_FLOW_LONGOPTS, { 0 } };
-        const char *name = "?";
-        for (const struct option *lo = longopts; lo->name; lo++)
-                if (lo->val == opt)
-                        name = lo->name;
-        cli_usage(cmd, "bad value for --%s: '%s'", name, arg ? arg : "");
-        return -1;
+        return -EINVAL; /* cli_parse names the option in its error line */
 }
 
 /* One line for humans: what ping/perf/listen -v print about a flow. */
@@ -167,22 +172,6 @@ int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o) {
         else
                 fprintf(stderr, "ipcf: %s %s: %s\n", cmd, name, ipcf_strerror(port));
         return port;
-}
-
-void cli_getopt_reset(void) {
-        optind = 0; /* 0, not 1: makes glibc reinitialise its state fully */
-        opterr = 0; /* we print our own one-line usage errors */
-}
-
-int cli_bad_option(const char *cmd, int opt, char **argv) {
-        /* optopt names a bad short option; for long ones the word is in argv. */
-        const char *word = optind > 0 ? argv[optind - 1] : "?";
-        char shortopt[3] = { '-', (char)optopt, 0 };
-        if (optopt > 0 && optopt < 0x100)
-                word = shortopt;
-        if (opt == ':')
-                return cli_usage(cmd, "option '%s' needs a value", word);
-        return cli_usage(cmd, "unknown option '%s'", word);
 }
 
 int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms) {

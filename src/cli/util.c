@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -190,4 +191,34 @@ int cli_write_all(int fd, const void *buf, size_t len) {
                 len -= (size_t)n;
         }
         return 0;
+}
+
+/* `ls PATTERN...`: shell globs, so `ipcf ls 'printer.*'` works; a plain
+ * name matches itself. */
+bool cli_name_match(const cli_args *patterns, const char *name) {
+        if (!patterns || patterns->n == 0)
+                return true;
+        for (int i = 0; i < patterns->n; i++)
+                if (fnmatch(patterns->v[i], name, 0) == 0)
+                        return true;
+        return false;
+}
+
+/* /proc/PID/comm is readable for every process (exe is not, for another
+ * user's): the kernel's 15-byte program name. */
+const char *cli_program(char *buf, size_t cap, pid_t pid) {
+        snprintf(buf, cap, "-");
+        if (pid <= 0 || cap < 2)
+                return buf;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return buf;
+        if (fgets(buf, (int)cap, f))
+                buf[strcspn(buf, "\n")] = 0;
+        if (!buf[0])
+                snprintf(buf, cap, "-");
+        fclose(f);
+        return buf;
 }
