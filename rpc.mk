@@ -66,6 +66,13 @@ $(FUZZ_BUILD)/fuzz-idl: $(IDL_SRCS)
 $(FUZZ_BUILD)/fuzz-xdr: FUZZ_CFLAGS += -I$(BUILD)/gen/tests/rpc
 $(FUZZ_BUILD)/fuzz-xdr: $(BUILD)/gen/tests/rpc/alltypes.c
 
+# test-rpc-hosts: the same across two hosts (daemons in network namespaces).
+$(BUILD)/obj/tests/test-rpc-hosts.o: CFLAGS_ALL += -I$(BUILD)/gen/tests/rpc
+$(BUILD)/obj/tests/test-rpc-hosts.o: | $(BUILD)/gen/tests/rpc/counter.h
+$(BUILD)/tests/test-rpc-hosts: $(BUILD)/obj/tests/test-rpc-hosts.o $(BUILD)/gen/tests/rpc/counter.o $(TEST_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 # test-rpc: the runtime against the real daemon, through stubs of counter.x.
 $(BUILD)/obj/tests/test-rpc.o: CFLAGS_ALL += -I$(BUILD)/gen/tests/rpc
 $(BUILD)/obj/tests/test-rpc.o: | $(BUILD)/gen/tests/rpc/counter.h
@@ -91,7 +98,7 @@ $(BUILD)/examples/files-%: $(BUILD)/obj/examples/rpc/files-%.o $(BUILD)/gen/exam
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
 # (After RPC_EXAMPLES: prerequisites expand when read.) test-rpc runs them and the tool.
-$(BUILD)/tests/test-rpc: | $(RPC_EXAMPLES) $(IPCF)
+$(BUILD)/tests/test-rpc $(BUILD)/tests/test-rpc-hosts: | $(RPC_EXAMPLES) $(IPCF)
 
 # bench-rpc: the stubs against raw calls, ONC RPC and D-Bus (bench/chan.c).
 $(BUILD)/obj/bench/bench-rpc.o: CFLAGS_ALL += $(CMP_CFLAGS) -I$(BUILD)/gen/bench

@@ -1720,8 +1720,10 @@ IPCF_API int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_te
 
 /* The handler's view of a call. */
 struct ipcf_rpc_ctx {
-        ipcf_peer_info caller;        /* stamped by the facility: the program's name, pid, uid, gid */
-        char host[IPCF_NAME_MAX + 1]; /* the caller's host (this host's name for a local caller) */
+        ipcf_peer_info caller;        /* stamped by the facility: the program's name, pid, uid, gid
+                                       * (of a caller on another host: as its daemon asserts them) */
+        char host[IPCF_NAME_MAX + 1]; /* the caller's host as the facility names it: this host's
+                                       * name for a local caller, the other host's for a remote one */
         uint64_t deadline_ns;         /* CLOCK_MONOTONIC; UINT64_MAX: none */
         uint32_t prog, vers, proc;
         uint32_t reserved;

@@ -2,9 +2,12 @@
  * calc-server.c — serves calc.x under a name: `calc-server NAME`.
  * The handlers are plain functions; ipcf-idl's calc_v1_serve() puts them in
  * the server's dispatch table. ACCUMULATE keeps a running total: the RPC
- * runtime makes sure a retransmitted call never adds twice.
+ * runtime makes sure a retransmitted call never adds twice, and prints who
+ * asked for it as the facility stamped the caller (ctx->caller, ctx->host:
+ * another host's name for a call from there) — one line on stdout each.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "calc.h"
@@ -32,6 +35,8 @@ static int divide(ipcf_rpc_ctx *ctx, const operands *in, quotient *out, void *us
 static int accumulate(ipcf_rpc_ctx *ctx, const int64_t *n, int64_t *out, void *user) {
         int64_t *total = user;
         *out = *total += *n;
+        printf("ACCUMULATE %" PRId64 " by %s (pid %d, uid %u) on %s\n", *n, ctx->caller.name, (int)ctx->caller.pid,
+               (unsigned)ctx->caller.uid, ctx->host);
         return 0;
 }
 
@@ -40,6 +45,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "usage: calc-server NAME\n");
                 return 2;
         }
+        setvbuf(stdout, NULL, _IOLBF, 0);
         int64_t total = 0;
         static const calc_v1_handlers handlers = { .add = add, .mul = mul, .div = divide,
                                                    .accumulate = accumulate };

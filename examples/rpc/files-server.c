@@ -1,7 +1,9 @@
 /*
  * files-server.c — serves the files of a directory: `files-server NAME DIR`.
  * A name with '/' or starting with '.' is refused (EPERM): a caller reaches
- * only the files directly in DIR.
+ * only the files directly in DIR. Each PUT and APPEND prints on stdout what
+ * it wrote and for whom, as the facility stamped the caller (ctx->host:
+ * another host's name for a call from there).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,11 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
+static void log_write(const ipcf_rpc_ctx *ctx, const char *what, const char *name, uint32_t len) {
+        printf("%s %s (%u bytes) by %s (pid %d, uid %u) on %s\n", what, name, (unsigned)len, ctx->caller.name,
+               (int)ctx->caller.pid, (unsigned)ctx->caller.uid, ctx->host);
+}
+
 static int put(ipcf_rpc_ctx *ctx, const put_args *in, int32_t *out, void *user) {
         if ((*out = check(in->name)))
                 return 0;
@@ -37,6 +44,8 @@ static int put(ipcf_rpc_ctx *ctx, const put_args *in, int32_t *out, void *user) 
         *out = fd < 0 ? errno : write_all(fd, in->bytes.data_val, in->bytes.data_len);
         if (fd >= 0)
                 close(fd);
+        if (!*out)
+                log_write(ctx, "PUT", in->name, in->bytes.data_len);
         return 0;
 }
 
@@ -47,6 +56,8 @@ static int append(ipcf_rpc_ctx *ctx, const append_args *in, int32_t *out, void *
         *out = fd < 0 ? errno : write_all(fd, in->arg2.data_val, in->arg2.data_len);
         if (fd >= 0)
                 close(fd);
+        if (!*out)
+                log_write(ctx, "APPEND", in->arg1, in->arg2.data_len);
         return 0;
 }
 
@@ -95,6 +106,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "usage: files-server NAME DIR\n");
                 return 2;
         }
+        setvbuf(stdout, NULL, _IOLBF, 0);
         dirfd_served = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dirfd_served < 0) {
                 perror(argv[2]);

@@ -44,7 +44,8 @@
  *   requester gave up on answers ACCEPT/REFUSE with ERROR -ECANCELED.
  * FLOW (daemon -> client, as the reply to ACCEPT or on an ALLOC reply socket):
  *   FLOW_ID, SIDE (0 allocator, 1 acceptor), QOS (as granted), SHM_SIZE,
- *   PEER, PEER_NAME, and 7 fds in the order of common/flowmem.h: the flow's
+ *   PEER, PEER_NAME, PEER_HOST (the peer's host: this host's name, or the
+ *   other host's for a relayed flow), and 7 fds in the order of common/flowmem.h: the flow's
  *   memfd (sealed against shrinking and growing), this side's rx and tx ears,
  *   the peer's rx and tx bells, this side's own rx and tx bells (wake-up
  *   channels, common/wake.h).
@@ -169,7 +170,9 @@ enum ctl_attr_type {
                                 * whose other side is on another host */
         CTL_A_UNDELIVERED = 44,/* u64: MBOX_DESTROY's reply: messages discarded whose senders
                                 * had left (the others' senders are told) */
-        CTL_A_TYPE_MAX_ = 45,
+        CTL_A_PEER_HOST = 45,  /* string: FLOW: the host the peer is on, as the daemon knows it
+                                * (this host's name for a local peer) */
+        CTL_A_TYPE_MAX_ = 46,
 };
 
 /* What a flow is for: the ROLE attribute of an ALLOC. Only the library's

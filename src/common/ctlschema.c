@@ -62,6 +62,7 @@ const ctl_attr_info ctl_attr_table[CTL_A_TYPE_MAX_] = {
         [CTL_A_HOST_ENTRY] = FIXED(HOST_ENTRY, struct ctl_host_entry_wire),
         [CTL_A_FLOW_HOST] = FIXED(FLOW_HOST, struct ctl_flow_host_wire),
         [CTL_A_UNDELIVERED] = U64(UNDELIVERED),
+        [CTL_A_PEER_HOST] = STR(PEER_HOST),
 };
 
 #define REQ CTL_ARG_REQUIRED
@@ -87,7 +88,8 @@ static const ctl_req_spec rows[] = {
           { CTL_A_ALLOC_ID } },
         { CTL_ACCEPT, "ACCEPT", 0, 5, CTL_FLOW,
           { { CTL_A_REG_ID, REQ }, { CTL_A_REQ_ID, REQ } },
-          { CTL_A_FLOW_ID, CTL_A_SIDE, CTL_A_QOS, CTL_A_SHM_SIZE, CTL_A_PEER, CTL_A_PEER_NAME } },
+          { CTL_A_FLOW_ID, CTL_A_SIDE, CTL_A_QOS, CTL_A_SHM_SIZE, CTL_A_PEER, CTL_A_PEER_NAME,
+            CTL_A_PEER_HOST } },
         { CTL_REFUSE, "REFUSE", 0, 0, CTL_OK,
           { { CTL_A_REG_ID, REQ }, { CTL_A_REQ_ID, REQ }, { CTL_A_REASON, 0 } },
           { 0 } },

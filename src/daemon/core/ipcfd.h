@@ -67,6 +67,8 @@ typedef struct ipcfd {
         char runtime_dir[PATH_MAX];
         uint64_t next_id;           /* ids of every object clients name; never reused */
         bool shutdown;              /* tearing down: tell nobody anything */
+        const char *host_name;      /* this host's name among hosts (set by the hosts
+                                     * module; NULL until then) */
         /* Descriptor budget: a tenth of the fd limit less a reserve (main.c).
          * Each module bounds what it holds descriptors for by it (and by its
          * own maximum), so all of them together stay below the limit. */

@@ -119,6 +119,8 @@ void flow_side_attach(flow *f, int idx, const flow_end_spec *e) {
                 dlist_add_tail(e->holder_list, &s->holder_link);
         s->cred = *e->cred;
         s->watch_pid = e->watch_pid;
+        if (e->host)
+                f->host = e->host; /* before either side hears of the flow */
         str_copy(s->prog, e->prog, sizeof(s->prog));
         s->user = user_ref(e->user);
         /* Checked by the caller before the flow was made; never refused here. */
@@ -142,6 +144,10 @@ void flow_message(flow *f, int idx, uint32_t seq, ctl_builder *b, int fds[FLOW_S
         /* The allocator learns the name it asked for; the acceptor learns
          * the requester's program. */
         ctl_put_str(b, CTL_A_PEER_NAME, idx == 0 ? f->name : peer->prog);
+        /* Where the peer is: the other host of a relayed flow, else here. */
+        const char *host = peer->watch_pid && f->host ? f->host : f->d->host_name;
+        if (host)
+                ctl_put_str(b, CTL_A_PEER_HOST, host);
 }
 
 int flow_send(flow *f, int idx, int sock, uint32_t seq) {

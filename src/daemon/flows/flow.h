@@ -110,6 +110,8 @@ typedef struct flow_end_spec {
         pid_t watch_pid;               /* whose death the other side watches, if not
                                         * cred->pid (a process on another host: the
                                         * daemon); 0: cred->pid */
+        const char *host;              /* the host the holder is on, if another
+                                        * (a relay end); NULL: this host */
 } flow_end_spec;
 
 typedef struct flow_side {

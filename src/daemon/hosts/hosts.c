@@ -225,9 +225,12 @@ static int hosts_init(ipcfd *d) {
         memset(&the_hosts, 0, sizeof(the_hosts));
         the_hosts.d = d;
         int r = dispatch_add(d, methods, ARRAY_SIZE(methods));
+        /* Every flow tells its sides the peer's host (flows/flow.c): here
+         * this one, also when it is local only. */
+        self_name(&d->conf, the_hosts.self, sizeof(the_hosts.self));
+        d->host_name = the_hosts.self;
         if (r < 0 || d->conf.n_hosts == 0)
                 return r; /* local only */
-        self_name(&d->conf, the_hosts.self, sizeof(the_hosts.self));
         uint8_t priv[32];
         r = hosts_key(priv);
         if (r < 0)

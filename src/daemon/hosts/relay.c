@@ -80,6 +80,7 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
 
 void relay_spec(relay *r, flow_end_spec *ret, const cred *who, const char *prog) {
         bport_spec(r->b, ret, who, prog, the_hosts.d->pid);
+        ret->host = r->h->p->name;
 }
 
 relay *relay_by_rport(hostrec *h, uint32_t rport) {

@@ -163,6 +163,8 @@ typedef struct port {
                                          * pipe's liveness socket); -1 if none */
         int memfd;                      /* pipes only (to export them); else -1 */
         ipcf_peer_info peer;
+        char peer_host[IPCF_HOST_MAX + 1]; /* the peer's host as the daemon said ("": not said) */
+        bool peer_remote;               /* the peer is on another host (a relay ends for it) */
         /* The peer rings nobody when it dies (the daemon, broker of a mailbox
          * or group): ipcf_fd / ipcf_fd_send give an epoll set of the ear and
          * the peer's pidfd (ep_rx, ep_tx: made on first use, else -1). */
@@ -204,7 +206,9 @@ typedef struct port_desc {
         ipcf_qos qos;                   /* as granted */
         uint64_t shm_size;              /* the region's size, as the maker says */
         ipcf_peer_info peer;
-        pid_t watch_pid;                /* whose death ends the peer (0: peer.pid) */
+        pid_t watch_pid;                /* whose death ends the peer (0: peer.pid); set
+                                         * only for a peer on another host (its relay) */
+        char peer_host[IPCF_HOST_MAX + 1]; /* "": not said (a pipe) */
         int fds[FLOW_SIDE_FDS];         /* FLOW_FD order (common/flowmem.h) */
 } port_desc;
 

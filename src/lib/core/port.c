@@ -97,6 +97,8 @@ static int port_init(port *p, port_desc *d) {
         for (int i = 0; i < FLOW_SIDE_FDS; i++)
                 d->fds[i] = -1;
         p->peer = d->peer;
+        str_copy(p->peer_host, d->peer_host, sizeof(p->peer_host));
+        p->peer_remote = d->watch_pid > 0;
         /* The peer's process, or (a peer on another host) the daemon that
          * relays for it: its death ends the flow from that side. */
         p->peer_pidfd = port_pidfd_open(d->watch_pid > 0 ? d->watch_pid : p->peer.pid);
@@ -123,7 +125,7 @@ int port_open_from_flow(const ctl_msg *m, int fds[FLOW_SIDE_FDS]) {
         struct ctl_qos_wire qw;
         struct ctl_peer_wire pw;
         uint32_t side;
-        const char *peer_name;
+        const char *peer_name, *peer_host;
         port_desc d = { .side = -1 };
 
         if (ctl_get_u64(m, CTL_A_FLOW_ID, &d.flow_id) < 0 ||
@@ -140,8 +142,13 @@ int port_open_from_flow(const ctl_msg *m, int fds[FLOW_SIDE_FDS]) {
         d.peer.uid = (uid_t)le32toh(pw.uid);
         d.peer.gid = (gid_t)le32toh(pw.gid);
         d.watch_pid = (pid_t)le32toh(pw.watch_pid);
+        int r = ctl_get_str(m, CTL_A_PEER_HOST, IPCF_HOST_MAX, &peer_host);
+        if (r == 0)
+                str_copy(d.peer_host, peer_host, sizeof(d.peer_host));
+        else if (r != -ENOENT)
+                return -EPROTO;
         memcpy(d.fds, fds, sizeof(d.fds));
-        int r = port_open(&d);
+        r = port_open(&d);
         if (r >= 0)
                 memcpy(fds, d.fds, sizeof(d.fds)); /* all -1: taken */
         return r;

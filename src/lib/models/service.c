@@ -18,6 +18,7 @@
 #include "lib/core/lib.h"
 #include "lib/models/callwire.h"
 #include "lib/models/inbox.h"
+#include "lib/models/service.h"
 
 typedef struct service {
         inbox box;
@@ -137,6 +138,21 @@ int ipcf_service_cancelled(int h, const ipcf_call_req *req) {
         if (!p)
                 return err == -EPIPE ? 1 : err; /* the channel is gone: nobody waits */
         int r = id_cancelled(p, req->id) || port_end_error(p) != 0;
+        handle_put(p);
+        handle_put(s);
+        return r;
+}
+
+int service_caller_host(int h, const ipcf_call_req *req, char *host, size_t cap) {
+        if (!req || !host || !cap)
+                return -EINVAL;
+        service *s;
+        int err;
+        port *p = request_channel(h, req, &s, &err);
+        if (!p)
+                return err;
+        str_copy(host, p->peer_host, cap);
+        int r = p->peer_remote;
         handle_put(p);
         handle_put(s);
         return r;

@@ -38,6 +38,7 @@
 
 #include "common/util.h"
 #include "common/xdr.h"
+#include "lib/models/service.h"
 #include "lib/rpc/rpc.h"
 
 enum { SL_IDLE, SL_RECV, SL_RUN, SL_DONE };
@@ -97,6 +98,21 @@ struct ctx_internal {
         int svc;
         const ipcf_call_req *req;
 };
+
+/* Where the caller is, as the facility stamped its channel: ctx->host is
+ * its host (this host's name for a local caller; gethostname() if the
+ * daemon did not say), and for a caller on another host the "@host" the
+ * daemon added to its program's name is taken off ctx->caller.name. */
+static void caller_stamp(const ipcf_rpc_server *s, const ipcf_call_req *req, ipcf_rpc_ctx *ctx) {
+        int remote = service_caller_host(s->svc, req, ctx->host, sizeof(ctx->host));
+        if (remote < 0 || !ctx->host[0])
+                memcpy(ctx->host, s->host, sizeof(ctx->host));
+        if (remote != 1)
+                return;
+        size_t n = strlen(ctx->caller.name), k = strlen(ctx->host);
+        if (n > k && ctx->caller.name[n - k - 1] == '@' && !strcmp(ctx->caller.name + n - k, ctx->host))
+                ctx->caller.name[n - k - 1] = 0;
+}
 
 int ipcf_rpc_cancelled(const ipcf_rpc_ctx *ctx) {
         if (!ctx || !ctx->internal)
@@ -465,7 +481,7 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
         struct ctx_internal ci = { s->svc, &w->req };
         ipcf_rpc_ctx ctx = { .caller = w->req.from, .deadline_ns = deadline, .prog = rq->prog, .vers = rq->vers,
                              .proc = rq->proc, .internal = &ci };
-        memcpy(ctx.host, s->host, sizeof(ctx.host));
+        caller_stamp(s, &w->req, &ctx);
         xdr_borrow_region(args, len);
         int r = p->invoke(copy.handlers, &ctx, in, out, copy.user);
         if (in) {
