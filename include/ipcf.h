@@ -1693,7 +1693,8 @@ typedef struct ipcf_rpc_version {
  * finished. ipcf_rpc_wait waits up to timeout_ms: 0 or the call's error
  * (final), or -EAGAIN / -ETIMEDOUT while it is still running (then the
  * call's own deadline has not passed). ipcf_rpc_cancel asks the server to
- * stop (its handler sees ipcf_rpc_cancelled); the call finishes with
+ * stop (its handler sees ipcf_rpc_cancelled, also on another host: it waits
+ * up to 100 ms for the server to take the request); the call finishes with
  * -ECANCELED unless its result came first. ipcf_rpc_call_free frees a
  * finished call (a running one is cancelled first); NULL is accepted.
  */

@@ -50,6 +50,7 @@ static void start_two(const char *extra) {
 struct shared {
         _Atomic int64_t count;  /* INCR executions */
         _Atomic int in_sleep;   /* SLEEP running */
+        _Atomic int saw_cancel; /* SLEEP saw ipcf_rpc_cancelled() before its time was up */
 };
 static struct shared *sh;
 
@@ -63,6 +64,9 @@ static int h_sleep(ipcf_rpc_ctx *ctx, const int32_t *ms, int32_t *out, void *use
         uint64_t end = test_now_ms() + (uint64_t)*ms;
         while (test_now_ms() < end && !ipcf_rpc_cancelled(ctx))
                 usleep(1000);
+        if (test_now_ms() < end)
+                atomic_store(&sh->saw_cancel, 1);
+        atomic_store(&sh->in_sleep, 0);
         *out = 0;
         return 0;
 }
@@ -346,6 +350,44 @@ TEST_TIMEOUT(exactly_once_across_hosts_with_datagrams_lost_duplicated_corrupted,
         pid_t srv = start_counter("rpc.once", "drop_reply=0.01,seed=7");
         CHECK_EQ(test_wait(test_fork(incr_many, NULL), 800000), 0);
         CHECK_EQ(atomic_load(&sh->count), calls_once());
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
+        hostset_stop(&S);
+}
+
+/* ---- a cancel reaches the handler on the other host ----------------------------------- */
+
+static void cancel_from_alpha(void *arg) {
+        hostset_enter(&S, 0);
+        ipcf_rpc_client *c = client_of("rpc.cancel@beta");
+        int32_t ms = 30000, res;
+        ipcf_rpc_call *k;
+        CHECK_OK(counter_sleep_start(c, &ms, &res, NULL, &k));
+        for (int i = 0; i < 10000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        uint64_t t0 = test_now_ms();
+        CHECK_OK(ipcf_rpc_cancel(k));
+        CHECK_ERR(ipcf_rpc_wait(k, 5000), -ECANCELED);
+        ipcf_rpc_call_free(k);
+        for (int i = 0; i < 5000 && !atomic_load(&sh->saw_cancel); i++)
+                usleep(1000);
+        CHECK_EQ(atomic_load(&sh->saw_cancel), 1);
+        printf("the handler on beta saw the cancel %llu ms after ipcf_rpc_cancel\n",
+               (unsigned long long)(test_now_ms() - t0));
+        /* the slot is free again once the handler stopped */
+        for (int i = 0; i < 5000 && atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        ipcf_rpc_client_free(c);
+}
+
+TEST_TIMEOUT(a_cancel_reaches_the_handler_on_another_host, 120) {
+        start_two(NULL);
+        pid_t srv = start_counter("rpc.cancel", NULL);
+        CHECK_EQ(test_wait(test_fork(cancel_from_alpha, NULL), 60000), 0);
         kill(srv, SIGKILL);
         test_wait(srv, 5000);
         hostset_stop(&S);

@@ -41,6 +41,7 @@
 #define RTO_MIN_NS 2000000ull        /* 2 ms */
 #define RTO_MAX_NS 1000000000ull     /* 1 s */
 #define FETCH_WINDOW 4
+#define RPC_CANCEL_WAIT_MS 100       /* how long ipcf_rpc_cancel waits to tell the server */
 
 struct cslot {
         uint32_t seq;     /* the last sequence number used */
@@ -104,7 +105,7 @@ struct ipcf_rpc_call {
         size_t n_txs, cap_txs;
         uint64_t rto_ns;
         uint64_t last_progress;     /* the last send or answer: retransmit after rto_ns of silence */
-        bool sent, broke_after_send, done, cancelled, retry_flag;
+        bool sent, broke_after_send, done, cancelled, retry_flag, told_cancel;
         int result;
         ipcf_rpc_info info;
         ipcf_rpc_info *info_out;
@@ -944,14 +945,31 @@ int ipcf_rpc_wait(ipcf_rpc_call *k, int timeout_ms) {
 int ipcf_rpc_cancel(ipcf_rpc_call *k) {
         if (!k)
                 return -EINVAL;
+        rpc_req rq = { .kind = RPC_CANCEL };
+        bool tell = false;
         pthread_mutex_lock(&k->lock);
         if (!k->done) {
                 k->cancelled = true;
                 for (size_t i = 0; i < k->n_txs; i++)
                         if (k->txs[i]->live)
-                                ipcf_call_cancel(&k->txs[i]->pend); /* the server sees it; a waiter wakes */
+                                ipcf_call_cancel(&k->txs[i]->pend); /* a local server sees it; a waiter wakes */
+                /* a server on another host does not see that: say it in a
+                 * message of our own (once; a oneway call is not waited for) */
+                tell = k->sent && !k->told_cancel && !(k->flags & RPCF_ONEWAY);
+                k->told_cancel = true;
+                rq.slot = k->slot;
+                rq.seq = k->seq;
         }
         pthread_mutex_unlock(&k->lock);
+        ipcf_rpc_client *c = k->c;
+        pthread_mutex_lock(&c->lock);
+        tell &= c->have_session;
+        memcpy(rq.session, c->session, 16);
+        pthread_mutex_unlock(&c->lock);
+        if (tell) {
+                uint8_t rep[RPC_REP_HDR];
+                plain_call(c, &rq, rep, sizeof(rep), deadline_from_timeout(RPC_CANCEL_WAIT_MS));
+        }
         return 0;
 }
 

@@ -58,6 +58,7 @@ struct sslot {
         uint8_t *reply;
         size_t reply_len;
         bool restored;          /* loaded from the persistent cache */
+        atomic_bool cancel;     /* the caller sent CANCEL for seq (its handler is told) */
 };
 
 struct sess {
@@ -97,6 +98,7 @@ struct ipcf_rpc_server {
 struct ctx_internal {
         int svc;
         const ipcf_call_req *req;
+        const atomic_bool *cancel; /* its slot's: set by a CANCEL (also from another host) */
 };
 
 /* Where the caller is, as the facility stamped its channel: ctx->host is
@@ -120,7 +122,7 @@ int ipcf_rpc_cancelled(const ipcf_rpc_ctx *ctx) {
         if (ctx->deadline_ns != UINT64_MAX && now_ns() >= ctx->deadline_ns)
                 return 1;
         const struct ctx_internal *in = ctx->internal;
-        return ipcf_service_cancelled(in->svc, in->req) == 1;
+        return atomic_load(in->cancel) || ipcf_service_cancelled(in->svc, in->req) == 1;
 }
 
 /* ---- sessions ---------------------------------------------------------- */
@@ -440,7 +442,8 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
                 finish(w, x, rq->slot, rq->seq, RS_PROC_UNAVAIL, 0, 0, NULL, 0, persist, true);
                 return;
         }
-        if (ipcf_service_cancelled(s->svc, &w->req) == 1) {
+        const atomic_bool *cancel = &x->slots[rq->slot].cancel; /* x is busy: it stays */
+        if (atomic_load(cancel) || ipcf_service_cancelled(s->svc, &w->req) == 1) {
                 args_put(s, args, cap);
                 finish(w, x, rq->slot, rq->seq, RS_CANCELLED, 0, 0, NULL, 0, persist, true);
                 return;
@@ -478,7 +481,7 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
         bool oneway = rq->flags & RPCF_ONEWAY;
         if (oneway) /* the caller waits only for this: the call is taken */
                 answer(w, RS_IN_PROGRESS, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
-        struct ctx_internal ci = { s->svc, &w->req };
+        struct ctx_internal ci = { s->svc, &w->req, cancel };
         ipcf_rpc_ctx ctx = { .caller = w->req.from, .deadline_ns = deadline, .prog = rq->prog, .vers = rq->vers,
                              .proc = rq->proc, .internal = &ci };
         caller_stamp(s, &w->req, &ctx);
@@ -566,6 +569,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                 slot_clear(s, sl);
                 sl->seq = rq->seq;
                 sl->restored = false;
+                atomic_store(&sl->cancel, false);
                 if (retry_unknown) {
                         /* the last run may have been running it when it died */
                         sl->state = SL_RUN;
@@ -721,6 +725,22 @@ static void on_destroy(worker *w, const rpc_req *rq) {
         answer(w, RS_OK, 0, 0, NULL, 0, 0, 0, 0);
 }
 
+/* The caller cancelled (slot, seq): a handler running it (or the call, if
+ * it has not started) sees ipcf_rpc_cancelled(). The answer says nothing:
+ * the call's own answer does. */
+static void on_cancel(worker *w, const rpc_req *rq) {
+        ipcf_rpc_server *s = w->s;
+        pthread_mutex_lock(&s->lock);
+        struct sess *x = sess_find(s, rq->session);
+        if (x && rq->slot < x->nslots) {
+                struct sslot *sl = &x->slots[rq->slot];
+                if (sl->seq == rq->seq && (sl->state == SL_RUN || sl->state == SL_RECV))
+                        atomic_store(&sl->cancel, true);
+        }
+        pthread_mutex_unlock(&s->lock);
+        answer(w, RS_OK, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+}
+
 static void on_describe(worker *w) {
         ipcf_rpc_server *s = w->s;
         size_t len = 0, cap = IPCF_CALL_MAX - RPC_REP_HDR;
@@ -764,6 +784,9 @@ static void handle(worker *w, size_t n) {
                 break;
         case RPC_DESTROY:
                 on_destroy(w, &rq);
+                break;
+        case RPC_CANCEL:
+                on_cancel(w, &rq);
                 break;
         default:
                 on_describe(w);

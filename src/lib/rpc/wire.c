@@ -70,7 +70,7 @@ int wire_parse_req(const uint8_t *in, size_t len, rpc_req *r) {
         r->total = g64(in + 56);
         r->offset = g64(in + 64);
         size_t body = len - RPC_REQ_HDR;
-        if (r->kind < RPC_CALL || r->kind > RPC_DESCRIBE)
+        if (r->kind < RPC_CALL || r->kind > RPC_CANCEL)
                 return -EPROTO;
         if (r->kind == RPC_CALL && (r->offset > r->total || body > r->total - r->offset))
                 return -EPROTO;

@@ -27,6 +27,7 @@ enum rpc_kind {
         RPC_CREATE = 3,  /* make session (slot = slots wanted) */
         RPC_DESTROY = 4, /* end session */
         RPC_DESCRIBE = 5,/* the interface texts */
+        RPC_CANCEL = 6,  /* the caller cancelled call (slot, seq): its handler is told */
 };
 
 enum rpc_flags {
