@@ -203,6 +203,8 @@ int bench_io_all(int fd, void *buf, size_t len, bool writing) {
 
 /* Write one byte, then read the peer's: both have arrived. */
 int bench_barrier(const bench_ctl *c) {
+        if (!c)
+                return 0;
         char b = 'b';
         int r = bench_io_all(c->wfd, &b, 1, true);
         return r < 0 ? r : bench_io_all(c->rfd, &b, 1, false);

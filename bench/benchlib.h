@@ -80,7 +80,7 @@ typedef struct bench_ctl {
  * -errno. */
 int bench_io_all(int fd, void *buf, size_t len, bool writing);
 /* Both sides reach this point before either goes on (bounded by the peer's
- * life: a dead peer closes its ends). */
+ * life: a dead peer closes its ends). c NULL: no peer to wait for (0). */
 int bench_barrier(const bench_ctl *c);
 static inline int bench_ctl_send(const bench_ctl *c, const void *p, size_t n) {
         return bench_io_all(c->wfd, (void *)p, n, true);

@@ -98,12 +98,12 @@ pid_t chan_broker_pid(const chan_kind *k) {
 static unsigned chan_seq; /* makes names unique within the run */
 
 /* A TCP or UDP socket bound to 127.0.0.1 on a free port; its address. */
-static int inet_socket(int type, struct sockaddr_in *ret_addr) {
+static int inet_socket(int type, uint32_t ip, struct sockaddr_in *ret_addr) {
         int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         struct sockaddr_in a = { .sin_family = AF_INET };
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_addr.s_addr = htonl(ip);
         socklen_t len = sizeof(a);
         if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
             getsockname(fd, (struct sockaddr *)&a, &len) < 0 ||
@@ -135,6 +135,10 @@ static void set_rcvtimeo(int fd, int ms) {
  * Names (ipcf names, mq names, bus names, ipc:// paths) carry our pid and a
  * sequence number: unique within the run and among concurrent runs. */
 int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
+        return chan_prepare_at(k, max_msg, INADDR_LOOPBACK, s);
+}
+
+int chan_prepare_at(const chan_kind *k, size_t max_msg, uint32_t ip, chan_setup *s) {
         memset(s, 0, sizeof(*s));
         s->k = k;
         s->max_msg = max_msg < 64 ? 64 : max_msg;
@@ -184,7 +188,7 @@ int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
         case CH_TCP:
         case CH_RPC_TCP:
                 /* the listening socket; side 1 accepts (or svctcp does) */
-                s->fds[0] = inet_socket(SOCK_STREAM, &s->addr);
+                s->fds[0] = inet_socket(SOCK_STREAM, ip, &s->addr);
                 return s->fds[0] < 0 ? s->fds[0] : 0;
         case CH_UDP:
         case CH_RPC_UDP: {
@@ -192,7 +196,7 @@ int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s) {
                  * send/recv work and stray datagrams are filtered */
                 struct sockaddr_in a[2];
                 for (int i = 0; i < 2; i++) {
-                        s->fds[i] = inet_socket(SOCK_DGRAM, &a[i]);
+                        s->fds[i] = inet_socket(SOCK_DGRAM, ip, &a[i]);
                         if (s->fds[i] < 0)
                                 return s->fds[i];
                         set_bufs(s->fds[i], s->max_msg);

@@ -82,9 +82,17 @@ typedef struct chan {
 /* Make what both sides share for messages of up to max_msg bytes.
  * -EMSGSIZE: this kind cannot carry max_msg here (reported as n/a). */
 int chan_prepare(const chan_kind *k, size_t max_msg, chan_setup *s);
+/* The same with the TCP and UDP sockets (ONC RPC's too) bound to ip (IPv4,
+ * host order) instead of 127.0.0.1: a server another network namespace or
+ * host reaches at s->addr. */
+int chan_prepare_at(const chan_kind *k, size_t max_msg, uint32_t ip, chan_setup *s);
 void chan_setup_free(chan_setup *s);
 /* Open side 0 (client / sender) or 1 (server / receiver) in this process;
- * synchronises with the other side over c. 0 or -errno. */
+ * synchronises with the other side over c. 0 or -errno. c NULL (calls
+ * only: ipcf calls, ONC RPC, D-Bus): no synchronisation — one server
+ * (side 1) then answers any number of clients (side 0) that open the same
+ * setup (a copy: the address, the name), each retrying its first call
+ * until the server is there. */
 int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch);
 void chan_close(chan *ch);
 /* One whole message of len bytes. 0 or -errno. */

@@ -96,8 +96,7 @@ static uint16_t free_udp_port(void) {
 /* The link index of the pair (i, j), i < j: 0 for (0,1), 1 for (0,2), 2 for (1,2). */
 static int pair_index(int i, int j) { return i == 0 ? j - 1 : 2; }
 
-/* Host j's address as host i reaches it. */
-static void addr_of(const hostset *s, int i, int j, char *out, size_t size) {
+void hostset_addr(const hostset *s, int i, int j, char *out, size_t size) {
         if (!s->netns) {
                 snprintf(out, size, "127.0.0.1");
                 return;
@@ -187,7 +186,7 @@ void hostset_start_enrol(hostset *s, int i, const char *extra, unsigned mask, co
                 if (j == i || !(mask & (1u << j)))
                         continue;
                 char addr[32];
-                addr_of(s, i, j, addr, sizeof(addr));
+                hostset_addr(s, i, j, addr, sizeof(addr));
                 n += (size_t)snprintf(conf + n, sizeof(conf) - n, "[host %s]\naddress = %s:%u\nkey = %s\n",
                                       s->h[j].name, addr, s->h[j].port,
                                       keys && keys[j] ? keys[j] : s->h[j].key);

@@ -63,5 +63,8 @@ void hostset_enter(const hostset *s, int i);
 /* A program of the build run as a child of host i with argv (NULL-ended);
  * stdin/stdout: the given fds (-1: /dev/null). Returns the pid. */
 pid_t hostset_spawn(const hostset *s, int i, const char *const *argv, int in_fd, int out_fd);
+/* Host j's IPv4 address as host i reaches it ("10.199.k.n" over their veth
+ * pair, "127.0.0.1" on the loopback), into out. */
+void hostset_addr(const hostset *s, int i, int j, char *out, size_t size);
 /* Wait until host i's daemon lists every other host as up (bounded). */
 bool hostset_wait_up(const hostset *s, int i, int timeout_ms);
