@@ -62,7 +62,13 @@ TSUP_SRCS    := $(wildcard tests/support/*.c)
 TEST_SRCS    := $(wildcard tests/test-*.c)
 BENCH_SRCS   := $(wildcard bench/bench-*.c)
 TOOL_SRCS    := $(wildcard tools/*.c)
-EXAMPLE_SRCS := $(wildcard examples/*.c)
+# Examples that need a library besides libipcf (an event loop) are built
+# with the tests, not by `make`: examples/<name>.c with its pkg-config
+# package in EXAMPLE_PKG_<name>.
+EXAMPLE_PKG_eventloop-uv   := libuv
+EXAMPLE_PKG_eventloop-glib := glib-2.0
+EXAMPLE_DEP_SRCS := $(foreach e,eventloop-uv eventloop-glib,examples/$(e).c)
+EXAMPLE_SRCS := $(filter-out $(EXAMPLE_DEP_SRCS),$(wildcard examples/*.c))
 FUZZ_SRCS    := $(wildcard fuzz/fuzz-*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -94,6 +100,7 @@ TEST_DAEMONS := $(patsubst tests/daemons/%.c,$(BUILD)/tests/ipcfd-%,$(wildcard t
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOLS      := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOL_SRCS))
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+EXAMPLES_DEP := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_DEP_SRCS))
 
 # Tests of the installed product run make, the compiler and the sanitizers
 # of this build from the tree they were built in.
@@ -118,7 +125,7 @@ MAN3_STAMP := $(BUILD)/man/man3/.stamp
 
 PRODUCT    := $(LIBIPCF_A) $(LIBIPCF_SO) $(LIBIPCF_LINKS) $(IPCF_PC) $(IPCFD) $(IPCF) $(EXAMPLES) \
               $(UNITS) $(MAN_PAGES) $(MAN3_STAMP)
-TEST_PROGS := $(TESTS) $(TEST_DAEMONS) $(TOOLS)
+TEST_PROGS := $(TESTS) $(TEST_DAEMONS) $(TOOLS) $(EXAMPLES_DEP)
 BENCH_PROGS = $(BENCHES) $(CMPS)
 
 .PHONY: all lib tests benches test check bench bench-suite fuzz fuzz-smoke clean demo install uninstall
@@ -257,10 +264,14 @@ $(CHAOS): $(call obj,$(CHAOS_SRCS)) $(LIBTSUP_A) $(LIBIPCF_INT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-# Examples link the installed form of the library and only what ipcf.pc names.
+# Examples link the installed form of the library and only what ipcf.pc names
+# (and, for EXAMPLES_DEP, their package's: its headers as system headers).
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIBIPCF_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBIPCF_LDLIBS) $(EXAMPLE_LIBS)
+$(foreach e,$(EXAMPLE_DEP_SRCS:examples/%.c=%), \
+  $(eval $(BUILD)/obj/examples/$(e).o: CFLAGS_ALL += $$(patsubst -I%,-isystem %,$$(shell pkg-config --cflags $(EXAMPLE_PKG_$(e))))) \
+  $(eval $(BUILD)/examples/$(e): EXAMPLE_LIBS = $$(shell pkg-config --libs $(EXAMPLE_PKG_$(e)))))
 
 # (Here, below every list they use: prerequisites expand when read.)
 tests: $(TEST_PROGS)

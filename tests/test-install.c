@@ -217,12 +217,7 @@ TEST_TIMEOUT(readme_program_builds_and_runs, 300) {
         setenv("PKG_CONFIG_SYSROOT_DIR", root, 1);
         free(TEST_SH_OK("cd '%s' && %s %s -Wall -Werror hello.c $(pkg-config --cflags --libs ipcf) -o hello",
                         dir, TEST_CC, TEST_SANFLAGS));
-        setenv("LD_LIBRARY_PATH", lib, 1);
-        setenv("IPCF_RUNTIME_DIR", dir, 1);
-        unsetenv("IPCF_NO_AUTOSTART");
-        char daemon[PATH_MAX + 16];
-        snprintf(daemon, sizeof(daemon), "%s/ipcfd", bin);
-        setenv("IPCF_DAEMON", daemon, 1);
+        test_use_installed(root, dir);
         char *out = TEST_SH_OK("cd '%s' && trap 'kill $(cat ipcfd.pid)' EXIT && "
                                "{ '%s/ipcf' listen greeter --echo >/dev/null & } && i=0; "
                                "until '%s/ipcf' ls 2>/dev/null | grep -q greeter; do "

@@ -20,6 +20,9 @@ pkgs+=(libsystemd-dev systemd)
 pkgs+=(binutils scdoc man-db groff-base bsdextrautils bash-completion)
 # CI's memory checker over the integration suite (tests/run-valgrind.sh).
 pkgs+=(valgrind)
+# The Python package (python/: cffi, its pytest suite, pip into a venv) and
+# the event-loop examples (libuv, GLib).
+pkgs+=(python3-cffi python3-pytest python3-setuptools python3-venv python3-pip libuv1-dev libglib2.0-dev)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -113,3 +113,13 @@ const char *test_install_root(void) {
         snprintf(root, sizeof(root), "%s", test_scratch("root"));
         return root;
 }
+
+void test_use_installed(const char *root, const char *runtime_dir) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof(path), "%s/usr/local/lib", root);
+        setenv("LD_LIBRARY_PATH", path, 1);
+        setenv("IPCF_RUNTIME_DIR", runtime_dir, 1);
+        unsetenv("IPCF_NO_AUTOSTART");
+        snprintf(path, sizeof(path), "%s/usr/local/bin/ipcfd", root);
+        setenv("IPCF_DAEMON", path, 1);
+}

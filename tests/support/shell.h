@@ -52,3 +52,8 @@ const char *test_build_abs(void);
         ({ free(TEST_MAKE("install DESTDIR='%s' PREFIX=/usr/local >/dev/null", test_install_root())); \
            test_install_root(); })
 const char *test_install_root(void);
+
+/* Programs started from now on use the tree installed under root (DESTDIR,
+ * PREFIX /usr/local): its library (LD_LIBRARY_PATH) and, started on demand
+ * by that library, its daemon on runtime_dir (IPCF_DAEMON, autostart on). */
+void test_use_installed(const char *root, const char *runtime_dir);
