@@ -10,8 +10,9 @@ waits for the reply. serve() runs the loop for a handler function:
     ipcf.serve("upper", handler)      # until the service is closed or fails
 
 A handler that raises ServiceFailure(code) fails that call: the caller's
-call() raises RemoteError with .code. Any other exception fails the call
-with code -EIO and then propagates out of serve() (a bug should be seen).
+call() raises RemoteError with .code. Any other exception (also a reply
+that is not bytes-like) fails the call with code -EIO and then propagates
+out of serve() (a bug should be seen).
 """
 import errno
 
@@ -79,6 +80,9 @@ class Service(Handle):
             req = self.next(timeout)
             try:
                 out = handler(req.data, req)
+                if out is not None and not isinstance(out, (bytes, bytearray, memoryview)):
+                    raise TypeError("a serve() handler returns bytes-like or None, not %s"
+                                    % type(out).__name__)
             except ServiceFailure as f:
                 _answer_quietly(req.fail, f.code)
             except BaseException:

@@ -85,3 +85,13 @@ def test_service_closed_under_a_waiting_call(name):
     svc.close("bye")
     with pytest.raises(ipcf.FlowEndedError):
         caller.result()
+
+
+def test_handler_returning_str_fails_the_call_and_raises(name):
+    with ipcf.service(name) as svc:
+        server = Background(lambda: svc.serve(lambda d, r: "not bytes", count=1, timeout=10))
+        with pytest.raises(ipcf.RemoteError) as ei:
+            ipcf.call(name, b"x", timeout=5)
+        assert ei.value.code == -errno.EIO
+        with pytest.raises(TypeError):
+            server.result()
