@@ -7,7 +7,8 @@
  *    the same programs: the same bytes back, and each server's log names
  *    the caller as the facility stamped it — the host it called from, its
  *    pid, its program — which a local program cannot forge by its name;
- *  - ctx->caller and ctx->host in a handler for a local and a remote caller;
+ *  - ctx->caller and ctx->host in a handler for a local and a remote caller,
+ *    also through `ipcf rpc describe / call NAME@beta` from alpha;
  *  - exactly once with the daemons' impairment hook on (datagrams lost,
  *    duplicated, corrupted, reordered) and the RPC hook too (replies
  *    dropped, requests duplicated): a non-idempotent counter increments once
@@ -313,6 +314,14 @@ TEST_TIMEOUT(a_handler_sees_the_callers_host_as_the_facility_stamped_it, 120) {
         pid_t srv = start_counter("rpc.who", NULL);
         for (int i = 0; i < 2; i++)
                 CHECK_EQ(test_wait(test_fork(who_from, (void *)(intptr_t)i), 60000), 0);
+        /* the shell's tool from alpha: the server's description, then a call */
+        char out[8192];
+        const char *describe[] = { "bin/ipcf", "rpc", "describe", "rpc.who@beta", NULL };
+        CHECK_EQ(run_on(0, describe, out, sizeof(out)), 0);
+        CHECK(strstr(out, "program COUNTER_PROG"));
+        const char *call[] = { "bin/ipcf", "rpc", "call", "rpc.who@beta", "WHO", NULL };
+        CHECK_EQ(run_on(0, call, out, sizeof(out)), 0);
+        CHECK(strstr(out, "\"prog\": \"ipcf\"") && strstr(out, "\"host\": \"alpha\""));
         kill(srv, SIGKILL);
         test_wait(srv, 5000);
         hostset_stop(&S);
