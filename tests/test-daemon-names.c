@@ -236,7 +236,9 @@ TEST_TIMEOUT(activation, 30) {
                  "activate = sleep 3\n"
                  "activate_timeout_ms = 300\n"
                  "[name act.stubborn]\n"
-                 "activate = trap '' TERM; sleep 3\n"
+                 /* long enough to outlive the 8 starts below on a loaded
+                  * machine: one that exits frees its slot */
+                 "activate = trap '' TERM; sleep 20\n"
                  "activate_timeout_ms = 50\n",
                  self_exe());
         test_daemon_start(&d, conf, NULL);
