@@ -98,8 +98,9 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 2 /* 1: remote procedure calls (XDR streams, clients, servers);
-                              * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list) */
+#define IPCF_VERSION_MINOR 3 /* 1: remote procedure calls (XDR streams, clients, servers);
+                              * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
+                              * 3: the traffic monitor (ipcf_monitor_open, _next) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -1216,6 +1217,69 @@ IPCF_API int ipcf_watch(const char *name);
  * Errors: -ENOENT not watched; -EINVAL bad name; -EHOSTDOWN.
  */
 IPCF_API int ipcf_unwatch(const char *name);
+
+/* ------------------------------------------------------------------------- */
+/* The traffic monitor (`ipcf monitor`)                                       */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A monitor sees, as they happen, the allocations the facility of this host
+ * handles, their outcomes, the ends of flows and names coming and going.
+ * What a monitor is shown is bounded by the access policy: root and the
+ * daemon's user see every event; another user sees the events of flows one
+ * of whose sides runs as that user (allocations it asked for, and those to
+ * a name a process of its user serves), and the name events of names the
+ * policy lets it allocate or register (as ipcf_watch) — with pids of other
+ * users' processes shown as 0.
+ */
+enum ipcf_monitor_kind {
+        IPCF_MONITOR_ALLOC = 1,     /* a process asked for a flow to name (side a) */
+        IPCF_MONITOR_ACCEPT = 2,    /* the flow was made: a -> b, flow_id */
+        IPCF_MONITOR_REFUSE = 3,    /* the server refused it (error -ECONNREFUSED, reason) */
+        IPCF_MONITOR_FAIL = 4,      /* it failed otherwise (error: -ENOENT no such name,
+                                     * -ETIMEDOUT, -EDQUOT, -ECANCELED withdrawn...) */
+        IPCF_MONITOR_DEALLOC = 5,   /* a side of a flow ended: side a or b (end_side),
+                                     * end_code (enum ipcf_end), reason */
+        IPCF_MONITOR_NAME_UP = 6,   /* name became reachable (pid_b: a registrant) */
+        IPCF_MONITOR_NAME_DOWN = 7, /* name is no longer reachable */
+};
+
+typedef struct ipcf_monitor_event {
+        int kind;                        /* enum ipcf_monitor_kind */
+        uint32_t lost;                   /* events dropped before this one (not read in time) */
+        uint64_t time_ns;                /* CLOCK_REALTIME when the daemon saw it */
+        char name[IPCF_NAME_MAX + 1];    /* the name allocated to / that changed */
+        uint64_t flow_id;                /* ACCEPT, DEALLOC */
+        uint64_t alloc_id;               /* ALLOC, ACCEPT, REFUSE, FAIL */
+        pid_t pid_a, pid_b;              /* allocator, acceptor (0: unknown or hidden) */
+        uid_t uid_a, uid_b;
+        char prog_a[16], prog_b[16];     /* their programs ("" unknown) */
+        int error;                       /* REFUSE, FAIL: a negative errno */
+        int end_code;                    /* DEALLOC: enum ipcf_end */
+        int end_side;                    /* DEALLOC: 0 a's side ended, 1 b's */
+        char reason[IPCF_REASON_MAX + 1];/* REFUSE, FAIL, DEALLOC */
+} ipcf_monitor_event;
+
+/*
+ * ipcf_monitor_open — start monitoring: a new descriptor the events arrive
+ * on, readable (POLLIN) when one waits. flags: 0 (no flag is defined yet).
+ * The caller owns the descriptor: read it only with ipcf_monitor_next(),
+ * close() it to stop. The daemon never waits for a monitor: events that do
+ * not fit in the descriptor's socket buffer are dropped and counted
+ * (ipcf_monitor_event.lost). A process holds at most 4 monitors at once.
+ * Errors: -EINVAL an unknown flag; -EDQUOT too many monitors (this
+ * process's, or the daemon's 64); -EMFILE; -ENOMEM; -EHOSTDOWN.
+ */
+IPCF_API int ipcf_monitor_open(uint32_t flags);
+
+/*
+ * ipcf_monitor_next — wait up to timeout_ms for the next event on fd (from
+ * ipcf_monitor_open) and return it in *ret.
+ * Errors: -EAGAIN, -ETIMEDOUT; -EINVAL fd < 0 or ret NULL; -EPROTO the
+ * daemon sent nonsense; -ENOMEM; -EHOSTDOWN (the daemon ended: no more
+ * events; close fd).
+ */
+IPCF_API int ipcf_monitor_next(int fd, int timeout_ms, ipcf_monitor_event *ret);
 
 /* ------------------------------------------------------------------------- */
 /* Mailboxes (indirect communication)                                         */

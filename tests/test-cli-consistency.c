@@ -108,15 +108,17 @@ TEST_TIMEOUT(every_subcommand_refuses_unknown_options, 180) {
 static const struct listing {
         const char *cmd, *args;
         bool lines; /* JSON lines (a stream), not one document */
+        bool elsewhere; /* checked by its own test (a stream that needs traffic) */
 } listings[] = {
-        { "ls", "", false },
-        { "ls", "'box.*' grp.json", false },
-        { "hosts", "", false },
-        { "shm ls", "", false },
-        { "shm info", "shm.json", false },
-        { "mbox ls", "", false },
-        { "mcast ls", "grp.*", false },
-        { "watch", "-n 2 box.json grp.json", true },
+        { "ls", "", false, false },
+        { "ls", "'box.*' grp.json", false, false },
+        { "hosts", "", false, false },
+        { "shm ls", "", false, false },
+        { "shm info", "shm.json", false, false },
+        { "mbox ls", "", false, false },
+        { "mcast ls", "grp.*", false, false },
+        { "watch", "-n 2 box.json grp.json", true, false },
+        { "monitor", "", true, true }, /* test-cli-monitor.c parses its lines */
 };
 
 static void check_json(const struct listing *l) {
@@ -156,7 +158,8 @@ TEST_TIMEOUT(every_listing_prints_valid_json, 120) {
                 test_fail(__FILE__, __LINE__, "listings by their help:\n%s--- this test runs:\n%s", sorted_found,
                           sorted_want);
         for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++)
-                check_json(&listings[i]);
+                if (!listings[i].elsewhere)
+                        check_json(&listings[i]);
         ipcf_dealloc(member, NULL);
         free(cmds);
         free(found);

@@ -62,7 +62,7 @@ TEST(commands_are_those_of_ipcf_help) {
         check_same("ipcf <TAB>", got, want);
         free(got);
         got = complete_words("ipcf m");
-        CHECK(strcmp(got, "mbox\nmcast\n") == 0);
+        CHECK(strcmp(got, "mbox\nmcast\nmonitor\n") == 0);
         free(got);
         free(want);
         free(cmd);

@@ -25,7 +25,8 @@ static int check(uint16_t type, fill_fn fill, unsigned n_fds, ctl_args *ret) {
 }
 
 TEST(every_request_has_one_row_of_known_attributes) {
-        static const uint16_t replies[] = { CTL_OK, CTL_ERROR, CTL_REQUEST, CTL_FLOW, CTL_EVENT };
+        static const uint16_t replies[] = { CTL_OK, CTL_ERROR, CTL_REQUEST, CTL_FLOW, CTL_EVENT,
+                                            CTL_MONITOR_EVENT };
         unsigned rows = 0;
         for (uint16_t t = 1; t < CTL_TYPE_MAX_; t++) {
                 const ctl_req_spec *s = ctl_req_spec_of(t);

@@ -5,9 +5,9 @@
  * call graph.
  *
  *   1. Folders depend one way: core on nothing of the daemon; flows on core;
- *      names, models and hosts on flows and core; directory also on names
- *      and hosts (it publishes registrations and hands the hosts it finds to
- *      the hosts' search); groups on core.
+ *      names, models, hosts and monitor on flows and core; directory also on
+ *      names and hosts (it publishes registrations and hands the hosts it
+ *      finds to the hosts' search); groups on core.
  *      Only src/daemon/modules.c (the table of modules) names them all. A
  *      folder not in the table below fails the test: a new folder says here
  *      what it may use.
@@ -24,19 +24,20 @@
 #define FILES_MAX 64
 
 static const char *const folders[] = { "core", "flows", "names", "models", "groups", "hosts",
-                                        "directory" };
-#define N_FOLDERS 7
+                                        "directory", "monitor" };
+#define N_FOLDERS 8
 
 /* may[i][j]: folder i may include folder j. */
 static const bool may[N_FOLDERS][N_FOLDERS] = {
-        /*               core  flows  names  models groups hosts  directory */
-        /* core      */ { 1,    0,     0,     0,     0,     0,     0 },
-        /* flows     */ { 1,    1,     0,     0,     0,     0,     0 },
-        /* names     */ { 1,    1,     1,     0,     0,     0,     0 },
-        /* models    */ { 1,    1,     0,     1,     0,     0,     0 },
-        /* groups    */ { 1,    0,     0,     0,     1,     0,     0 },
-        /* hosts     */ { 1,    1,     0,     0,     0,     1,     0 },
-        /* directory */ { 1,    1,     1,     0,     0,     1,     1 },
+        /*               core  flows  names  models groups hosts  directory monitor */
+        /* core      */ { 1,    0,     0,     0,     0,     0,     0,        0 },
+        /* flows     */ { 1,    1,     0,     0,     0,     0,     0,        0 },
+        /* names     */ { 1,    1,     1,     0,     0,     0,     0,        0 },
+        /* models    */ { 1,    1,     0,     1,     0,     0,     0,        0 },
+        /* groups    */ { 1,    0,     0,     0,     1,     0,     0,        0 },
+        /* hosts     */ { 1,    1,     0,     0,     0,     1,     0,        0 },
+        /* directory */ { 1,    1,     1,     0,     0,     1,     1,        0 },
+        /* monitor   */ { 1,    1,     0,     0,     0,     0,     0,        1 },
 };
 
 typedef struct unit {

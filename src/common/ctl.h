@@ -120,7 +120,10 @@ enum ctl_type {
         CTL_MODEL_LIST = 29,    /* [LIST_SKIP] -> OK: MODEL_ENTRY..., LIST_MORE */
         /* Other hosts (docs/DAEMON.md "Hosts"; src/daemon/hosts/). */
         CTL_HOSTS = 30,         /* -> OK: HOST_SELF, HOST_KEY, HOST_ENTRY... */
-        CTL_TYPE_MAX_ = 31,
+        /* The traffic monitor (src/daemon/monitor/monitor.c, `ipcf monitor`). */
+        CTL_MONITOR_OPEN = 31,  /* -> OK + 1 fd: a monitor socket of this client */
+        CTL_MONITOR_EVENT = 32, /* daemon -> monitor socket: MONITOR, [NAME], [REASON] */
+        CTL_TYPE_MAX_ = 33,
 };
 
 enum ctl_attr_type {
@@ -172,7 +175,8 @@ enum ctl_attr_type {
                                 * had left (the others' senders are told) */
         CTL_A_PEER_HOST = 45,  /* string: FLOW: the host the peer is on, as the daemon knows it
                                 * (this host's name for a local peer) */
-        CTL_A_TYPE_MAX_ = 46,
+        CTL_A_MONITOR = 46,    /* struct ctl_monitor_wire */
+        CTL_A_TYPE_MAX_ = 47,
 };
 
 /* What a flow is for: the ROLE attribute of an ALLOC. Only the library's
@@ -294,6 +298,22 @@ struct __attribute__((packed)) ctl_model_entry_wire {
         uint32_t flags;          /* mailbox flags, or the mcast slow policy */
         uint64_t msgs_in, msgs_out;  /* messages taken from senders / delivered */
         uint64_t dropped;        /* mcast: drops; mbox: undelivered at destroy */
+};
+
+/* One monitor event (MONITOR_EVENT). Side a is the allocator, b the
+ * acceptor; pids and uids 0 where unknown or hidden, programs "" then. */
+#define CTL_PROG_MAX 15
+struct __attribute__((packed)) ctl_monitor_wire {
+        uint32_t kind;           /* enum ipcf_monitor_kind */
+        uint32_t lost;           /* events that did not fit before this one */
+        uint64_t time_ns;        /* CLOCK_REALTIME when the daemon saw it */
+        uint64_t flow_id, alloc_id;
+        uint32_t pid_a, uid_a, pid_b, uid_b;
+        uint32_t err;            /* positive errno: FAIL, REFUSE */
+        uint32_t end_code;       /* DEALLOC: enum ipcf_end */
+        uint32_t end_side;       /* DEALLOC: 0 a's side ended, 1 b's */
+        uint32_t reserved;
+        char prog_a[CTL_PROG_MAX + 1], prog_b[CTL_PROG_MAX + 1];
 };
 
 /* A parsed message: a view into the caller's buffer (borrowed; valid as long

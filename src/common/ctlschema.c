@@ -63,6 +63,7 @@ const ctl_attr_info ctl_attr_table[CTL_A_TYPE_MAX_] = {
         [CTL_A_FLOW_HOST] = FIXED(FLOW_HOST, struct ctl_flow_host_wire),
         [CTL_A_UNDELIVERED] = U64(UNDELIVERED),
         [CTL_A_PEER_HOST] = STR(PEER_HOST),
+        [CTL_A_MONITOR] = FIXED(MONITOR, struct ctl_monitor_wire),
 };
 
 #define REQ CTL_ARG_REQUIRED
@@ -152,6 +153,9 @@ static const ctl_req_spec rows[] = {
         { CTL_HOSTS, "HOSTS", 0, 0, CTL_OK,
           { { 0, 0 } },
           { CTL_A_HOST_SELF, CTL_A_HOST_KEY, CTL_A_HOST_ENTRY } },
+        { CTL_MONITOR_OPEN, "MONITOR_OPEN", 0, 1, CTL_OK,
+          { { 0, 0 } },
+          { 0 } },
 };
 
 const ctl_req_spec *ctl_req_spec_of(uint16_t type) {

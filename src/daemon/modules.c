@@ -19,6 +19,7 @@
 #include "daemon/groups/group.h"
 #include "daemon/hosts/hosts.h"
 #include "daemon/models/models.h"
+#include "daemon/monitor/monitor.h"
 #include "daemon/names/activation.h"
 #include "daemon/names/registry.h"
 
@@ -35,6 +36,7 @@ static const daemon_module *const table[] = {
         &groups_module,     /* shared-memory groups and named segments */
         &hosts_module,      /* other hosts: HOSTS; resolvers "pinned", "hosts"; the relay end */
         &directory_module,  /* [directory] backend = etcd: publishing; resolver "directory" */
+        &monitor_module,    /* MONITOR_OPEN: events of allocations, flows, names */
 };
 
 /* Modules linked in from outside the table (modules_add). */

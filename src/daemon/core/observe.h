@@ -17,6 +17,13 @@
  *                         record (.flow, .side: the side that ended).
  *   OBSERVE_CHILD         the signal handler on SIGCHLD (children watched
  *                         without a pidfd).
+ *   OBSERVE_ALLOC_ASKED   flows/alloc.c, when a client's ALLOC was taken, or
+ *                         another origin made an allocation (.alloc).
+ *   OBSERVE_ALLOC_FAILED  flows/alloc.c, when an allocation fails or is
+ *                         withdrawn, before it is freed (.alloc, .err: a
+ *                         negative errno, .reason or NULL).
+ *   OBSERVE_FLOW_MADE     flows/alloc.c, when an allocation was accepted and
+ *                         its flow handed out (.alloc, .flow).
  *
  * ORDER: observers run in the order they subscribed, which is the order of
  * the module table (src/daemon/modules.c). An observer may emit other events
@@ -25,6 +32,7 @@
  */
 #pragma once
 
+struct alloc;
 struct client;
 struct flow;
 struct ipcfd;
@@ -34,6 +42,9 @@ enum observe_kind {
         OBSERVE_NAME_CHANGED,
         OBSERVE_FLOW_ENDED,
         OBSERVE_CHILD,
+        OBSERVE_ALLOC_ASKED,
+        OBSERVE_ALLOC_FAILED,
+        OBSERVE_FLOW_MADE,
         OBSERVE_KINDS_,
 };
 
@@ -44,8 +55,11 @@ typedef struct observe_ev {
         enum observe_kind kind;
         struct client *client;   /* CLIENT_GONE */
         const char *name;        /* NAME_CHANGED */
-        struct flow *flow;       /* FLOW_ENDED */
+        struct flow *flow;       /* FLOW_ENDED, FLOW_MADE */
         int side;                /* FLOW_ENDED: 0 or 1 */
+        struct alloc *alloc;     /* ALLOC_*, FLOW_MADE */
+        int err;                 /* ALLOC_FAILED: negative errno */
+        const char *reason;      /* ALLOC_FAILED: or NULL */
 } observe_ev;
 
 typedef void (*observer_fn)(struct ipcfd *d, const observe_ev *ev);

@@ -104,6 +104,9 @@ static void alloc_free(alloc *a) {
 void alloc_withdraw(alloc *a) {
         log_debug("alloc %llu (%s): withdrawn by its %s", (unsigned long long)a->node.id, a->name,
                   a->origin ? a->origin->kind : "client");
+        if (a->state != ALLOC_HANDOVER) /* decided already: the flow tells its end */
+                observe_emit(a->d, &(observe_ev){ .kind = OBSERVE_ALLOC_FAILED, .alloc = a,
+                                                  .err = -ECANCELED, .reason = "withdrawn" });
         alloc_free(a);
 }
 
@@ -123,6 +126,8 @@ void alloc_fail(alloc *a, int err, const char *reason, uint32_t end_code) {
         ctl_builder *b = malloc(sizeof(*b));
         log_debug("alloc %llu (%s): fails: %s%s%s", (unsigned long long)a->node.id, a->name,
                   strerror(-err), reason ? ": " : "", reason ? reason : "");
+        observe_emit(a->d, &(observe_ev){ .kind = OBSERVE_ALLOC_FAILED, .alloc = a, .err = err,
+                                          .reason = reason });
         if (a->origin) {
                 free(b);
                 a->origin->fail(a, err, reason, end_code);
@@ -231,6 +236,7 @@ int alloc_new_from(ipcfd *d, const alloc_origin_ops *ops, void *obj, const alloc
         a->origin_obj = obj;
         log_debug("alloc %llu: %s for %s pid %d (%s), role %u, timeout %d ms", (unsigned long long)a->node.id,
                   a->name, ops->kind, (int)a->cred.pid, a->prog, a->role, p->timeout_ms);
+        observe_emit(d, &(observe_ev){ .kind = OBSERVE_ALLOC_ASKED, .alloc = a });
         *ret = a;
         return 0;
 }
@@ -284,8 +290,10 @@ static int alloc_on_alloc(request *rq) {
         ctl_put_u64(rq->reply, CTL_A_ALLOC_ID, a->node.id);
         /* If the OK could not go out the client is being dropped, which
          * withdraws a; otherwise find it a target now. */
-        if (request_reply_now(rq) == 0)
+        if (request_reply_now(rq) == 0) {
+                observe_emit(d, &(observe_ev){ .kind = OBSERVE_ALLOC_ASKED, .alloc = a });
                 alloc_dispatch(a);
+        }
         return 0;
 }
 
@@ -357,6 +365,7 @@ int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos) {
         if (end->ops->deliver)
                 end->ops->deliver(f, 1, end->arg);
         flow_handed_out(f);
+        observe_emit(d, &(observe_ev){ .kind = OBSERVE_FLOW_MADE, .alloc = a, .flow = f });
         /* Side 1 is in its holder's hands (or queued for it); side 0 is
          * watched once the handover is over (a requester that drops its
          * reply socket meanwhile gave up: alloc_on_reply says so). */

@@ -293,3 +293,14 @@ uint32_t flow_state(const flow *f) {
 uint64_t flow_drops(const flow *f) {
         return atomic_load(&flow_ctl_of(f->hdr, 0)->drops) + atomic_load(&flow_ctl_of(f->hdr, 1)->drops);
 }
+
+uint32_t flow_end_record(const flow *f, int idx, char reason[IPCF_REASON_MAX + 1]) {
+        struct flow_end *e = &flow_hdr_of(f->hdr)->end[idx];
+        uint32_t code = atomic_load_explicit(&e->code, memory_order_acquire);
+        memcpy(reason, e->reason, IPCF_REASON_MAX + 1);
+        reason[IPCF_REASON_MAX] = 0;
+        for (char *p = reason; *p; p++)
+                if ((unsigned char)*p < ' ' || (unsigned char)*p > '~')
+                        *p = '?';
+        return code < IPCF_END_DEALLOC || code > IPCF_END_PROTOCOL ? IPCF_END_DEALLOC : code;
+}

@@ -204,6 +204,11 @@ void flow_ring_stats(const flow *f, int r, uint64_t *msgs, uint64_t *bytes, uint
 uint32_t flow_state(const flow *f);
 /* Datagrams dropped, both directions (from the ring control blocks). */
 uint64_t flow_drops(const flow *f);
+/* The end record of side idx as written in shared memory (by the side, or
+ * by the daemon for it), never trusted: the code (IPCF_END_DEALLOC if out of
+ * range) and the reason copied out, cut, with any byte outside printable
+ * ASCII replaced by '?'. */
+uint32_t flow_end_record(const flow *f, int idx, char reason[IPCF_REASON_MAX + 1]);
 
 /* Iterate every flow in creation order (LIST). */
 #define flow_for_each(f) for (flow *f = flow_first(); f; f = flow_next(f))

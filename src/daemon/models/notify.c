@@ -223,18 +223,8 @@ static void notify_on_flow_ended(ipcfd *d, const observe_ev *ev) {
         notify_sub *s = sub_find(other->id);
         if (!s)
                 return;
-        /* The end record as written (by the side, or by the daemon for it):
-         * copied out of shared memory and cut to a clean string. */
-        struct flow_end *e = &flow_hdr_of(f->hdr)->end[idx];
-        uint32_t code = atomic_load_explicit(&e->code, memory_order_acquire);
         char reason[IPCF_REASON_MAX + 1];
-        memcpy(reason, e->reason, sizeof(reason));
-        reason[IPCF_REASON_MAX] = 0;
-        for (char *p = reason; *p; p++)
-                if ((unsigned char)*p < ' ' || (unsigned char)*p > '~')
-                        *p = '?';
-        if (code < IPCF_END_DEALLOC || code > IPCF_END_PROTOCOL)
-                code = IPCF_END_DEALLOC;
+        uint32_t code = flow_end_record(f, idx, reason);
         pid_t pid = f->side[idx].cred.pid;
         sub_send(s, code == IPCF_END_PEER_DIED ? IPCF_EVENT_PEER_DIED : IPCF_EVENT_FLOW_ENDED,
                  f->name, f->node.id, pid, code, reason);
