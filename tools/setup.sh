@@ -23,6 +23,8 @@ pkgs+=(valgrind)
 # The Python package (python/: cffi, its pytest suite, pip into a venv) and
 # the event-loop examples (libuv, GLib).
 pkgs+=(python3-cffi python3-pytest python3-setuptools python3-venv python3-pip libuv1-dev libglib2.0-dev)
+# `ipcf capture`'s test reads captures with tshark and tools/wireshark/ipcf.lua.
+pkgs+=(tshark)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,5 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         [ "$(id -u)" -eq 0 ] || sudo=sudo
         echo "setup: installing ${missing[*]}"
         $sudo apt-get update -qq
+        # tshark's wireshark-common asks whether non-root users may capture:
+        # answer no beforehand, so that the install never stops to ask.
+        echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

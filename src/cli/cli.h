@@ -269,6 +269,30 @@ int cli_ls_models(bool json, int kind, const cli_args *filter);
 /* The same for shared-memory groups and segments (cmd_shm.c): "shm":[...]. */
 int cli_ls_shm(bool json, const cli_args *filter);
 
+/* ---- the traffic monitor's loop (cmd_monitor.c) and pcap files (pcap.c) - */
+
+/* What to do with one event: 0 to go on, else the exit status to end with
+ * (the error already printed). */
+typedef int (*cli_monitor_fn)(void *ctx, const ipcf_monitor_event *ev);
+/* Open a monitor and hand fn every event whose name matches names (globs;
+ * none: all) until count of them, ^C, or an error. Returns the exit status. */
+int cli_monitor_loop(const cli_args *names, uint64_t count, cli_monitor_fn fn, void *ctx);
+
+/* A pcap file being written (classic format, microsecond timestamps). */
+typedef struct cli_pcap {
+        FILE *f;
+        bool close_f;  /* ours to fclose (not stdout) */
+} cli_pcap;
+
+/* Create path ("-": stdout) and write the file header for linktype.
+ * 0 or -errno. */
+int cli_pcap_open(cli_pcap *p, const char *path, uint32_t linktype);
+/* Append one packet of len bytes taken at time_ns (CLOCK_REALTIME), and
+ * flush it, so that the file is whole after every packet. 0 or -errno. */
+int cli_pcap_write(cli_pcap *p, uint64_t time_ns, const void *data, size_t len);
+/* Close it (stdout stays open). 0 or -errno. */
+int cli_pcap_close(cli_pcap *p);
+
 /* ---- aligned tables and JSON strings (table.c) -------------------------- */
 
 typedef struct cli_table cli_table;

@@ -124,15 +124,7 @@ static int count_option(void *ctx, int key, const char *value) {
         return cli_parse_uint(value, UINT64_MAX, ctx);
 }
 
-int cmd_monitor(int argc, char **argv) {
-        static const cli_option options[] = { { "count", 'n', true }, { 0 } };
-        uint64_t count = UINT64_MAX;
-        const cli_spec spec = { .cmd = "monitor", .usage = monitor_usage, .options = options,
-                                .json = true, .max_args = -1 };
-        cli_args args;
-        int st = cli_parse(&spec, argc, argv, count_option, &count, &args);
-        if (st != CLI_PARSED)
-                return st;
+int cli_monitor_loop(const cli_args *names, uint64_t count, cli_monitor_fn fn, void *ctx) {
         int fd = ipcf_monitor_open(0);
         if (fd < 0)
                 return cli_error("monitor", fd);
@@ -147,15 +139,35 @@ int cmd_monitor(int argc, char **argv) {
                         rc = cli_error("monitor", r);
                         break;
                 }
-                if (!cli_name_match(&args, ev.name))
+                if (!cli_name_match(names, ev.name))
                         continue;
-                if (args.json)
-                        print_json(&ev);
-                else
-                        print_text(&ev);
-                fflush(stdout);
+                if ((r = fn(ctx, &ev)) != 0) {
+                        rc = r;
+                        break;
+                }
                 k++;
         }
         close(fd);
         return rc;
+}
+
+/* The sink of `ipcf monitor`: a line of text or of JSON. */
+static int print_event(void *ctx, const ipcf_monitor_event *ev) {
+        if (*(const bool *)ctx)
+                print_json(ev);
+        else
+                print_text(ev);
+        return fflush(stdout) == 0 ? 0 : cli_fail("monitor: stdout: write failed");
+}
+
+int cmd_monitor(int argc, char **argv) {
+        static const cli_option options[] = { { "count", 'n', true }, { 0 } };
+        uint64_t count = UINT64_MAX;
+        const cli_spec spec = { .cmd = "monitor", .usage = monitor_usage, .options = options,
+                                .json = true, .max_args = -1 };
+        cli_args args;
+        int st = cli_parse(&spec, argc, argv, count_option, &count, &args);
+        if (st != CLI_PARSED)
+                return st;
+        return cli_monitor_loop(&args, count, print_event, &args.json);
 }

@@ -20,6 +20,7 @@ int cmd_mcast(int argc, char **argv); /* cmd_mcast.c: multicast groups */
 int cmd_watch(int argc, char **argv); /* cmd_watch.c: notifications */
 int cmd_rpc(int argc, char **argv);   /* cmd_rpc.c: remote procedure calls */
 int cmd_monitor(int argc, char **argv); /* cmd_monitor.c: the traffic monitor */
+int cmd_capture(int argc, char **argv); /* cmd_capture.c: the monitor's events as pcap */
 
 typedef struct cli_command {
         const char *name;
@@ -38,6 +39,7 @@ static const cli_command commands[] = {
         { "mcast", cmd_mcast, "multicast groups: create, join, send, destroy, ls" },
         { "watch", cmd_watch, "print when names appear and disappear" },
         { "monitor", cmd_monitor, "print allocations, flow ends and names as they happen" },
+        { "capture", cmd_capture, "write those events to a pcap file (for Wireshark)" },
         { "call", cmd_call, "call a service: request from stdin, reply to stdout" },
         { "rpc", cmd_rpc, "remote procedure calls: describe a server, call a procedure with JSON" },
         { "serve", cmd_serve, "serve calls to a name by running a command for each" },

@@ -1,0 +1,261 @@
+/*
+ * test-cli-capture.c — `ipcf capture -w FILE` against the real daemon, with
+ * real `ipcf listen` and `ipcf cat` processes doing the work, read back by
+ * tshark with the dissector of tools/wireshark/ipcf.lua: every decoded field
+ * of every packet is checked against what happened. Also: the file is a
+ * whole pcap after each packet (read while the capture runs), and the
+ * dissector marks a truncated record instead of reading past it. And the
+ * dissector's EFCP side on the real datagrams of two daemons' host
+ * association, captured off the loopback by tshark (root only).
+ * Needs tshark (tools/setup.sh installs it); skipped without it.
+ */
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/hostset.h"
+#include "support/shell.h"
+#include "support/test.h"
+
+#ifndef TEST_SRCDIR
+#error "built by the Makefile, which defines TEST_SRCDIR"
+#endif
+
+static bool have_tshark(void) {
+        char *out = NULL;
+        int st = test_sh(&out, 10, "command -v tshark");
+        free(out);
+        if (st != 0)
+                printf("  skipped: no tshark (tools/setup.sh installs it)\n");
+        return st == 0;
+}
+
+/* tshark's fields of every packet of file, one line each, tab-separated. */
+static char *tshark_fields(const char *file, const char *fields) {
+        return TEST_SH_OK("tshark -X lua_script:%s/tools/wireshark/ipcf.lua -r '%s' -T fields %s 2>/dev/null",
+                          TEST_SRCDIR, file, fields);
+}
+
+/* `ipcf capture ARGS` in the background. */
+static pid_t capture_start(const char *args) {
+        char *bin = test_built("bin/ipcf");
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd), "exec '%s' capture %s", bin, args);
+        free(bin);
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+                _exit(127);
+        }
+        return pid;
+}
+
+/* The number of packets tshark reads in file (a whole pcap), or -1. */
+static int packets_in(const char *file) {
+        char *out = NULL;
+        int st = test_sh(&out, 30, "tshark -r '%s' 2>/dev/null | wc -l", file);
+        int n = st == 0 ? atoi(out) : -1;
+        free(out);
+        return n;
+}
+
+TEST_TIMEOUT(capture_is_decoded_by_the_dissector, 120) {
+        if (!have_tshark())
+                return;
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        const char *file = test_scratch("events.pcap");
+        char args[512];
+        snprintf(args, sizeof(args), "-w '%s' 'cap.*'", file);
+        pid_t cap = capture_start(args);
+        /* Subscribed once a probe shows in the file (a whole pcap each time). */
+        bool seen = false;
+        for (int i = 0; i < 100 && !seen; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "cap.probe%d", i);
+                int reg = CHECK_OK(ipcf_register(name, NULL));
+                usleep(100000);
+                seen = packets_in(file) > 0;
+                CHECK_OK(ipcf_dealloc(reg, NULL));
+        }
+        CHECK(seen);
+        char *log = TEST_SH_OK("b='%s/bin/ipcf'; \"$b\" listen cap.svc --stream -k </dev/null >/dev/null & L=$!; "
+                               "\"$b\" watch -n 1 cap.svc >/dev/null; "
+                               "echo x | \"$b\" cat cap.svc 2>&1; "
+                               "echo hello | \"$b\" cat cap.svc --stream; "
+                               "\"$b\" cat cap.none </dev/null 2>&1; "
+                               "kill $L; wait $L; true",
+                               test_build_abs());
+        free(log);
+        /* Until the name's down is in the file, read while it is written. */
+        char *ev = NULL;
+        for (int i = 0; i < 100; i++) {
+                free(ev);
+                ev = tshark_fields(file, "-e ipcf.event -e ipcf.name");
+                if (strstr(ev, "7\tcap.svc\n"))
+                        break;
+                usleep(100000);
+        }
+        kill(cap, SIGTERM);
+        test_wait(cap, 10000);
+        free(ev);
+        /* Every field of the events of cap.svc and cap.none, in order. */
+        ev = tshark_fields(file, "-Y 'ipcf.name == \"cap.svc\" || ipcf.name == \"cap.none\"' "
+                                 "-e ipcf.record -e ipcf.version -e ipcf.event -e ipcf.name -e ipcf.errno "
+                                 "-e ipcf.end_side -e ipcf.end -e ipcf.program_a -e ipcf.program_b -e ipcf.reason");
+        const char *want =
+                "1\t1\t6\tcap.svc\t0\t0\t0\t\t\t\n"                           /* up (no programs sent) */
+                "1\t1\t1\tcap.svc\t0\t0\t0\tipcf\t\t\n"                       /* alloc */
+                "1\t1\t3\tcap.svc\t111\t0\t0\tipcf\t\tstream mode required\n" /* refuse */
+                "1\t1\t1\tcap.svc\t0\t0\t0\tipcf\t\t\n"                       /* alloc */
+                "1\t1\t2\tcap.svc\t0\t0\t0\tipcf\tipcf\t\n";                  /* accept */
+        if (strncmp(ev, want, strlen(want)) != 0)
+                test_fail(__FILE__, __LINE__, "decoded:\n%s--- want first:\n%s", ev, want);
+        /* Then both sides' ends (in either order), the failure, the name down. */
+        CHECK(strstr(ev, "1\t1\t5\tcap.svc\t0\t0\t1\tipcf\tipcf\teof\n") != NULL);
+        CHECK(strstr(ev, "1\t1\t5\tcap.svc\t0\t1\t1\tipcf\tipcf\t\n") != NULL);
+        CHECK(strstr(ev, "1\t1\t4\tcap.none\t2\t0\t0\tipcf\t\t\n") != NULL);
+        CHECK(strstr(ev, "1\t1\t7\tcap.svc\t0\t0\t0\t\t\t\n") != NULL);
+        free(ev);
+        /* The summary line tshark shows: protocol and info. */
+        ev = TEST_SH_OK("tshark -X lua_script:%s/tools/wireshark/ipcf.lua -r '%s' 2>/dev/null", TEST_SRCDIR, file);
+        CHECK(strstr(ev, "IPCF") && strstr(ev, "refuse cap.svc") && strstr(ev, "fail cap.none"));
+        free(ev);
+        test_daemon_stop(&d);
+}
+
+/* A record cut short (a truncated file's last packet, made here by editing
+ * the real capture's bytes) is marked malformed, and nothing past it is read. */
+TEST_TIMEOUT(a_truncated_record_is_marked, 60) {
+        if (!have_tshark())
+                return;
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        const char *file = test_scratch("one.pcap"), *cut = test_scratch("cut.pcap");
+        char args[512];
+        snprintf(args, sizeof(args), "-n 1 -w '%s'", file);
+        pid_t cap = capture_start(args);
+        int st = -1;
+        for (int i = 0; i < 100 && st < 0; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "cut.%d", i);
+                CHECK_OK(ipcf_register(name, NULL));
+                usleep(50000);
+                int ws;
+                if (waitpid(cap, &ws, WNOHANG) == cap)
+                        st = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
+        }
+        CHECK_EQ(st, 0);
+        CHECK_EQ(packets_in(file), 1);
+        /* Keep 40 bytes of the packet and say so in its record header. */
+        free(TEST_SH_OK("python3 -c '\n"
+                        "import struct,sys\n"
+                        "d = open(sys.argv[1], \"rb\").read()\n"
+                        "h, r = d[:24], d[24:40]\n"
+                        "s, u, n, o = struct.unpack(\"=IIII\", r)\n"
+                        "open(sys.argv[2], \"wb\").write(h + struct.pack(\"=IIII\", s, u, 40, 40) + d[40:80])' '%s' '%s'",
+                        file, cut));
+        char *out = tshark_fields(cut, "-e ipcf.event -e _ws.expert.message");
+        CHECK(strstr(out, "Record shorter than its format") != NULL);
+        free(out);
+        test_daemon_stop(&d);
+}
+
+/* Two real daemons associate over UDP on the loopback while tshark captures
+ * their ports: the handshake (initiation, response) and the authenticated
+ * datagrams are decoded, their indices agree, packet numbers climb. */
+TEST_TIMEOUT(efcp_datagrams_of_two_daemons_are_decoded, 120) {
+        if (!have_tshark())
+                return;
+        if (geteuid() != 0) {
+                printf("  skipped: capturing needs root\n");
+                return;
+        }
+        hostset S;
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        unsigned pa = S.h[0].port, pb = S.h[1].port;
+        const char *file = test_scratch("efcp.pcap"), *err = test_scratch("tshark.err");
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd), "exec tshark -i lo -F pcap -f 'udp port %u or udp port %u' -w '%s' 2>'%s'",
+                 pa, pb, file, err);
+        fflush(NULL);
+        pid_t ts = fork();
+        CHECK(ts >= 0);
+        if (ts == 0) {
+                execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+                _exit(127);
+        }
+        /* tshark says when it captures. */
+        bool capturing = false;
+        for (int i = 0; i < 300 && !capturing; i++) {
+                char *out = NULL;
+                capturing = test_sh(&out, 10, "grep -q 'Capturing on' '%s'", err) == 0;
+                free(out);
+                if (!capturing)
+                        usleep(50000);
+        }
+        CHECK(capturing);
+        hostset_start(&S, 0, NULL);
+        hostset_start(&S, 1, NULL);
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        CHECK(hostset_wait_up(&S, 1, 10000));
+        usleep(500000); /* a few authenticated datagrams (the daemons' greeting, pings) */
+        hostset_stop(&S);
+        usleep(300000);
+        kill(ts, SIGINT);
+        test_wait(ts, 10000);
+        char decode[128];
+        snprintf(decode, sizeof(decode), "-d udp.port==%u,efcp -d udp.port==%u,efcp", pa, pb);
+        char fields[512];
+        snprintf(fields, sizeof(fields), "%s -e efcp.type -e efcp.version -e efcp.sender_index "
+                 "-e efcp.receiver_index -e efcp.pn -e frame.len", decode);
+        char *out = tshark_fields(file, fields);
+        /* Lines "type version sender receiver pn length". */
+        unsigned n_init = 0, n_resp = 0, n_auth = 0;
+        char init_sender[32] = "", resp_sender[32] = "", resp_receiver[32] = "";
+        char *save = NULL;
+        for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char f[6][32] = { "" };
+                int k = 0;
+                for (char *p = line; k < 6; k++) {
+                        size_t l = strcspn(p, "\t");
+                        snprintf(f[k], sizeof(f[k]), "%.*s", (int)l, p);
+                        if (!p[l])
+                                break;
+                        p += l + 1;
+                }
+                CHECK(strcmp(f[1], "1") == 0); /* version */
+                if (!strcmp(f[0], "3")) {
+                        n_init++;
+                        snprintf(init_sender, sizeof(init_sender), "%s", f[2]);
+                        CHECK(atoi(f[5]) == 161 + 42); /* + Ethernet, IPv4, UDP headers */
+                } else if (!strcmp(f[0], "4")) {
+                        n_resp++;
+                        snprintf(resp_sender, sizeof(resp_sender), "%s", f[2]);
+                        snprintf(resp_receiver, sizeof(resp_receiver), "%s", f[3]);
+                        CHECK(atoi(f[5]) == 85 + 42);
+                } else if (!strcmp(f[0], "2")) {
+                        n_auth++;
+                        /* sent to one of the two handshake indices */
+                        CHECK(strcmp(f[3], init_sender) == 0 || strcmp(f[3], resp_sender) == 0);
+                        CHECK(f[4][0] != 0);
+                } else {
+                        test_fail(__FILE__, __LINE__, "not an EFCP datagram of a host association: %s", line);
+                }
+        }
+        CHECK(n_init >= 1 && n_resp >= 1 && n_auth >= 2);
+        CHECK(strcmp(resp_receiver, init_sender) == 0); /* the response answers the initiation */
+        free(out);
+        /* The summary names them. */
+        out = TEST_SH_OK("tshark -X lua_script:%s/tools/wireshark/ipcf.lua -r '%s' %s 2>/dev/null", TEST_SRCDIR,
+                         file, decode);
+        CHECK(strstr(out, "EFCP") && strstr(out, "handshake initiation") && strstr(out, "authenticated pn"));
+        free(out);
+}
