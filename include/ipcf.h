@@ -597,11 +597,31 @@ typedef struct ipcf_host_entry {
         uint64_t ups, downs;        /* associations made with it, and lost */
 } ipcf_host_entry;
 
+/* The directory of names on etcd as this host's daemon sees it
+ * (docs/DAEMON.md "The directory on etcd"). */
+typedef struct ipcf_dir_health {
+        char endpoint[256];         /* the etcd member in use */
+        char last_error[256];       /* the last failure talking to etcd, "" if none */
+        uint8_t reachable;          /* 1: the last attempt reached etcd */
+        uint8_t synced;             /* 1: listed once, and watching since */
+        uint8_t live;               /* 1: the watch is up and its member answers: a miss is an answer */
+        uint8_t complete;           /* 1: the cache has never been full since its listing */
+        int64_t revision;           /* the etcd revision the cache reflects */
+        int64_t lease;              /* this host's lease, 0 when none is held */
+        uint64_t names, records, bytes; /* the cache: names, (name, host) records, memory */
+        uint64_t published;         /* names this host publishes */
+        uint64_t unconfirmed;       /* ... of which etcd has not confirmed the last put */
+        uint64_t failovers;         /* times the member in use changed */
+        uint64_t leases_granted, rejected, resyncs, watch_restarts;
+        uint64_t unusable;          /* records naming a host not enrolled here, or not its key */
+} ipcf_dir_health;
+
 typedef struct ipcf_host_listing {
         char self[IPCF_HOST_MAX + 1]; /* this host's name, "" when no host is enrolled */
         char key[48];                 /* this host's public key: 44 characters of base64 */
         size_t n;
         ipcf_host_entry *hosts;
+        ipcf_dir_health *directory;   /* NULL: no directory ([directory] backend = static) */
 } ipcf_host_listing;
 
 /*

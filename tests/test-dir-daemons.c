@@ -149,6 +149,42 @@ static int next_name_event(const char *name, int ms) {
         return 0;
 }
 
+/* The directory's health on this process's host (ipcf_hosts): waits up to
+ * ms for live == want_live; returns whether it came. */
+static bool dir_live_becomes(bool want_live, int ms, ipcf_dir_health *ret) {
+        uint64_t end = test_now_ms() + (uint64_t)ms;
+        for (;;) {
+                ipcf_host_listing *hl;
+                CHECK_OK(ipcf_hosts(&hl));
+                CHECK(hl->directory != NULL);
+                *ret = *hl->directory;
+                ipcf_free(hl);
+                if (!!ret->live == want_live)
+                        return true;
+                if (test_now_ms() > end)
+                        return false;
+                usleep(100000);
+        }
+}
+
+/* `ipcf hosts [--json]` on host i: its output. */
+static char *cli_hosts(int i, bool json) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        const char *argv[] = { "bin/ipcf", "hosts", json ? "--json" : NULL, NULL };
+        pid_t pid = hostset_spawn(&S, i, argv, -1, p[1]);
+        close(p[1]);
+        static char out[8192];
+        size_t n = 0;
+        ssize_t k;
+        while (n < sizeof(out) - 1 && (k = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+                n += (size_t)k;
+        out[n] = 0;
+        close(p[0]);
+        CHECK_EQ(test_wait(pid, 10000), 0);
+        return out;
+}
+
 TEST_TIMEOUT(dir_name_across_hosts_watch_spread_pin, 180) {
         start_all("[name hidden]\nremote_allocate =\n[name *]\nremote_allocate = *@*\n");
         hostset_enter(&S, 1); /* this process: beta's applications */
@@ -214,6 +250,20 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         serve(2, "g1");
         CHECK(strcmp(use("a1", host, sizeof(host)), "alpha") == 0);
         CHECK(strcmp(use("g1", host, sizeof(host)), "gamma") == 0);
+        /* the health: live, the two names cached, nothing published here */
+        ipcf_dir_health h;
+        CHECK(dir_live_becomes(true, 5000, &h));
+        CHECK(h.reachable && h.synced && h.complete && h.lease != 0);
+        CHECK(h.names >= 2 && h.published == 0 && h.revision > 0);
+        CHECK(strstr(h.endpoint, "http://127.") == h.endpoint);
+        char *out = cli_hosts(2, true); /* gamma publishes g1 */
+        if (!strstr(out, "\"directory\":{") || !strstr(out, "\"live\":true") || !strstr(out, "\"published\":1"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts --json on gamma: %s", out);
+        out = cli_hosts(2, false);
+        fprintf(stderr, "%s", out);
+        if (!strstr(out, "\ndirectory: etcd http://127.") || !strstr(out, ", reachable, live; ") ||
+            !strstr(out, " 1 published (0 unconfirmed)"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts on gamma: %s", out);
 
         /* kill -9 of alpha's daemon: a1 goes when its lease expires; until
          * then allocations fail cleanly (host unreachable, or timed out
@@ -242,6 +292,7 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         /* the whole cluster down */
         etcd_cluster_kill(&C, 1);
         etcd_cluster_kill(&C, 2);
+        CHECK(dir_live_becomes(false, 10000, &h));
         CHECK_OK(ipcf_watch("local"));
         serve(1, "local");
         CHECK_EQ(next_name_event("local", 10000), IPCF_EVENT_NAME_UP);
@@ -278,6 +329,8 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         for (int i = 0; i < 3; i++)
                 etcd_cluster_restart(&C, i);
         CHECK(etcd_cluster_wait_ready(&C, -1, 30000));
+        CHECK(dir_live_becomes(true, 20000, &h));
+        CHECK(h.reachable);
         t0 = test_now_ms();
         uint64_t until_back = t0 + 20000;
         do {

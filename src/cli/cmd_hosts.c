@@ -2,7 +2,8 @@
  * cmd_hosts.c — `ipcf hosts [--json]` (the hosts enrolled with this host's
  * facility and the association with each: address, state, round trip,
  * loss, congestion window, flows, bytes) and `ipcf host key` (this host's
- * public key, to enrol it on the others), from ipcf_hosts().
+ * public key, to enrol it on the others), from ipcf_hosts(); with a
+ * directory on etcd, its health too.
  */
 #include "cli/cli.h"
 
@@ -14,7 +15,8 @@ static const char hosts_usage[] =
         "usage: ipcf hosts [--json] [HOST...]\n\n"
         "List the hosts enrolled with this host's facility and the association\n"
         "with each: address, state, round-trip time, loss, congestion window,\n"
-        "flows and bytes each way. HOST... (shell globs) keep those that match.\n"
+        "flows and bytes each way; with a directory on etcd, its health.\n"
+        "HOST... (shell globs) keep those that match.\n"
         "  --json    one JSON object, for scripts\n";
 
 static const char host_usage[] =
@@ -26,13 +28,25 @@ static const char *state_name(uint32_t s) {
         return s == IPCF_HOST_UP ? "up" : s == IPCF_HOST_CONNECTING ? "connecting" : "down";
 }
 
+static void print_directory_text(const ipcf_dir_health *h) {
+        printf("directory: etcd %s, %s, %s; %" PRIu64 " names (%" PRIu64 " records) cached, %" PRIu64
+               " published (%" PRIu64 " unconfirmed), lease %" PRIx64 ", revision %" PRId64 "\n",
+               h->endpoint, h->reachable ? "reachable" : "UNREACHABLE", h->live ? "live" : "not live",
+               h->names, h->records, h->published, h->unconfirmed, (uint64_t)h->lease, h->revision);
+        if (h->last_error[0])
+                printf("directory: last error: %s\n", h->last_error);
+}
+
 static void print_text(const ipcf_host_listing *l, const cli_args *filter) {
         if (l->self[0])
-                printf("this host: %s, key %s\n\n", l->self, l->key);
+                printf("this host: %s, key %s\n", l->self, l->key);
         else
                 printf("this host: no host enrolled (local only), key %s\n", l->key);
+        if (l->directory)
+                print_directory_text(l->directory);
         if (!l->n)
                 return;
+        printf("\n");
         static const bool right[] = { false, false, false, true, true, true, true, true, true };
         cli_table *t = cli_table_new(9, right);
         static const char *const head[] = { "HOST", "ADDRESS", "STATE", "RTT", "LOSS",
@@ -86,7 +100,24 @@ static void print_json(const ipcf_host_listing *l, const cli_args *filter) {
                        h->dgrams_in, h->dgrams_out, h->bytes_in, h->bytes_out, h->lost, h->retransmitted,
                        h->ups, h->downs);
         }
-        printf("]}\n");
+        printf("]");
+        const ipcf_dir_health *d = l->directory;
+        if (d) {
+                printf(",\n\"directory\":{\"endpoint\":");
+                cli_json_string(stdout, d->endpoint);
+                printf(",\"last_error\":");
+                cli_json_string(stdout, d->last_error);
+                printf(",\"reachable\":%s,\"synced\":%s,\"live\":%s,\"complete\":%s,\"revision\":%" PRId64
+                       ",\"lease\":%" PRId64 ",\"names\":%" PRIu64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+                       ",\"published\":%" PRIu64 ",\"unconfirmed\":%" PRIu64 ",\"failovers\":%" PRIu64
+                       ",\"leases_granted\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"resyncs\":%" PRIu64
+                       ",\"watch_restarts\":%" PRIu64 ",\"unusable\":%" PRIu64 "}",
+                       d->reachable ? "true" : "false", d->synced ? "true" : "false", d->live ? "true" : "false",
+                       d->complete ? "true" : "false", d->revision, d->lease, d->names, d->records, d->bytes,
+                       d->published, d->unconfirmed, d->failovers, d->leases_granted, d->rejected, d->resyncs,
+                       d->watch_restarts, d->unusable);
+        }
+        printf("}\n");
 }
 
 int cmd_hosts(int argc, char **argv) {

@@ -119,7 +119,7 @@ enum ctl_type {
         CTL_MCAST_DESTROY = 28, /* NAME -> OK */
         CTL_MODEL_LIST = 29,    /* [LIST_SKIP] -> OK: MODEL_ENTRY..., LIST_MORE */
         /* Other hosts (docs/DAEMON.md "Hosts"; src/daemon/hosts/). */
-        CTL_HOSTS = 30,         /* -> OK: HOST_SELF, HOST_KEY, HOST_ENTRY... */
+        CTL_HOSTS = 30,         /* -> OK: HOST_SELF, HOST_KEY, HOST_ENTRY..., DIR_HEALTH */
         /* The traffic monitor (src/daemon/monitor/monitor.c, `ipcf monitor`). */
         CTL_MONITOR_OPEN = 31,  /* -> OK + 1 fd: a monitor socket of this client */
         CTL_MONITOR_EVENT = 32, /* daemon -> monitor socket: MONITOR, [NAME], [REASON] */
@@ -176,7 +176,8 @@ enum ctl_attr_type {
         CTL_A_PEER_HOST = 45,  /* string: FLOW: the host the peer is on, as the daemon knows it
                                 * (this host's name for a local peer) */
         CTL_A_MONITOR = 46,    /* struct ctl_monitor_wire */
-        CTL_A_TYPE_MAX_ = 47,
+        CTL_A_DIR_HEALTH = 47, /* struct ctl_dir_health_wire: HOSTS, when a directory runs */
+        CTL_A_TYPE_MAX_ = 48,
 };
 
 /* What a flow is for: the ROLE attribute of an ALLOC. Only the library's
@@ -246,6 +247,18 @@ struct __attribute__((packed)) ctl_host_entry_wire {
         uint64_t rtt_ns, rttvar_ns, cwnd, inflight;
         uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out;
         uint64_t lost, retransmitted, ups, downs;
+};
+
+/* The directory's health (HOSTS; daemon/directory/directory.h dir_health). */
+#define CTL_DIR_TEXT_MAX 255
+enum { CTL_DIR_REACHABLE = 1, CTL_DIR_SYNCED = 2, CTL_DIR_LIVE = 4, CTL_DIR_COMPLETE = 8 };
+struct __attribute__((packed)) ctl_dir_health_wire {
+        char endpoint[CTL_DIR_TEXT_MAX + 1];
+        char last_error[CTL_DIR_TEXT_MAX + 1];
+        uint32_t flags;          /* CTL_DIR_* */
+        int64_t revision, lease;
+        uint64_t names, records, bytes, published, unconfirmed;
+        uint64_t failovers, leases_granted, rejected, resyncs, watch_restarts, unusable;
 };
 
 /* The host of a listed flow's other side (LIST). */

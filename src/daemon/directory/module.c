@@ -18,6 +18,7 @@
  */
 #include "daemon/directory/dirmodule.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
@@ -25,6 +26,8 @@
 #include <string.h>
 
 #include "common/conf.h"
+#include "common/ctl.h"
+#include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/core/module.h"
 #include "daemon/core/observe.h"
@@ -74,6 +77,35 @@ static void on_directory_change(void *ctx, const char *name, const char *host, i
         observe_emit(d, &(observe_ev){ .kind = OBSERVE_NAME_CHANGED, .name = name });
 }
 
+/* ---- its health in `ipcf hosts` ---------------------------------------------- */
+
+static void health_reply(ctl_builder *reply) {
+        if (!the_directory)
+                return;
+        dir_health h;
+        dir_health_get(the_directory, &h);
+        struct ctl_dir_health_wire w;
+        memset(&w, 0, sizeof(w));
+        str_copy(w.endpoint, h.etcd.endpoint, sizeof(w.endpoint));
+        str_copy(w.last_error, h.etcd.last_error, sizeof(w.last_error));
+        w.flags = htole32((h.etcd.reachable ? CTL_DIR_REACHABLE : 0) | (h.synced ? CTL_DIR_SYNCED : 0) |
+                          (h.live ? CTL_DIR_LIVE : 0) | (h.complete ? CTL_DIR_COMPLETE : 0));
+        w.revision = (int64_t)htole64((uint64_t)h.revision);
+        w.lease = (int64_t)htole64((uint64_t)h.lease);
+        w.names = htole64(h.names);
+        w.records = htole64(h.entries);
+        w.bytes = htole64(h.bytes);
+        w.published = htole64(h.published);
+        w.unconfirmed = htole64(h.unconfirmed);
+        w.failovers = htole64(h.etcd.failovers);
+        w.leases_granted = htole64(h.leases_granted);
+        w.rejected = htole64(h.rejected);
+        w.resyncs = htole64(h.resyncs);
+        w.watch_restarts = htole64(h.watch_restarts);
+        w.unusable = htole64(dir_search_unusable());
+        ctl_put(reply, CTL_A_DIR_HEALTH, &w, sizeof(w));
+}
+
 /* ---- the module ------------------------------------------------------------- */
 
 static int directory_init(ipcfd *d) {
@@ -106,6 +138,7 @@ static int directory_init(ipcfd *d) {
                 return r;
         }
         dir_set_observer(the_directory, on_directory_change, d);
+        hosts_reply_extra(health_reply);
         r = observe(d, OBSERVE_NAME_CHANGED, publisher_on_name);
         if (r == 0)
                 r = dir_search_init(d);
@@ -114,6 +147,7 @@ static int directory_init(ipcfd *d) {
 }
 
 static void directory_shutdown(ipcfd *d) {
+        hosts_reply_extra(NULL);
         dir_search_shutdown();
         the_directory = dir_free(the_directory);
 }

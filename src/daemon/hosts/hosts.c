@@ -36,6 +36,9 @@
 hosts the_hosts;
 
 static bool key_loaded;
+static void (*reply_extra)(ctl_builder *reply);
+
+void hosts_reply_extra(void (*fn)(ctl_builder *reply)) { reply_extra = fn; }
 static uint8_t key_pub[32];
 
 hostrec *hosts_rec(hpeer *p) { return p->owner; }
@@ -215,6 +218,8 @@ static int hosts_on_hosts(request *rq) {
                 host_entry(&the_hosts.recs[i], &e);
                 ctl_put(rq->reply, CTL_A_HOST_ENTRY, &e, sizeof(e));
         }
+        if (reply_extra)
+                reply_extra(rq->reply);
         return 0;
 }
 

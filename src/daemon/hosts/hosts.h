@@ -66,6 +66,10 @@ extern hosts the_hosts;
 hostrec *hosts_rec(hpeer *p);
 hostrec *hosts_by_name(const char *name);
 
+/* hosts.c: another module's part of the HOSTS reply (the directory's
+ * health), or NULL: one at most. */
+void hosts_reply_extra(void (*fn)(ctl_builder *reply));
+
 /* hosts.c: this host's UDP address (as text) and public key, for the
  * directory's records. 0, or -ENOTCONN (local only: no host enrolled). */
 int hosts_self_addr(char *addr, size_t size, uint8_t ret_pub[32]);
