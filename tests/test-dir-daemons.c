@@ -16,10 +16,14 @@
  *     the whole cluster down: local flows and cached names work, an
  *     uncached name fails with ENOLINK within request_timeout_ms; the
  *     cluster back: names registered meanwhile are published by themselves.
+ *   - records written straight into etcd by another writer, naming an
+ *     enrolled host with a fingerprint that is not its key's, or a host not
+ *     enrolled, lead nowhere (counted as unusable);
  *   - the config: trust_keys = yes, or a directory without enrolled hosts,
  *     is refused at start.
  */
 #include <signal.h>
+#include <sodium.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -345,6 +349,49 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
                 (unsigned long long)(test_now_ms() - t0));
         CHECK(strcmp(use("g2", host, sizeof(host)), "gamma") == 0);
         CHECK_ERR(ipcf_alloc("a1", NULL, 5000, NULL), -ENOENT);
+        stop_all();
+}
+
+/* Put key = value into etcd as another writer would (curl(1) to member 1's
+ * JSON gateway). */
+static void etcd_put_raw(const char *key, const char *value) {
+        char k64[1024], v64[2048], cmd[4096];
+        sodium_bin2base64(k64, sizeof(k64), (const unsigned char *)key, strlen(key), sodium_base64_VARIANT_ORIGINAL);
+        sodium_bin2base64(v64, sizeof(v64), (const unsigned char *)value, strlen(value),
+                          sodium_base64_VARIANT_ORIGINAL);
+        snprintf(cmd, sizeof(cmd),
+                 "curl -sf --max-time 5 -o /dev/null -X POST %s/v3/kv/put -d '{\"key\":\"%s\",\"value\":\"%s\"}'",
+                 C.client_url[1], k64, v64);
+        CHECK(system(cmd) == 0);
+}
+
+TEST_TIMEOUT(dir_records_naming_a_wrong_key_or_unenrolled_host_lead_nowhere, 120) {
+        start_all("[name *]\nremote_allocate = *@*\n");
+        hostset_enter(&S, 1);
+        char fp0[80];
+        snprintf(fp0, sizeof(fp0), "sha256:%064d", 0);
+        char rec[256];
+        snprintf(rec, sizeof(rec), "{\"v\":1,\"addr\":\"127.0.0.1:%u\",\"fp\":\"%s\"}", S.h[0].port, fp0);
+        ipcf_dir_health h;
+        CHECK(dir_live_becomes(true, 5000, &h));
+        uint64_t before = h.unusable, records = h.records;
+        CHECK_OK(ipcf_watch("forged"));
+        etcd_put_raw("/ipcf/names/forged/alpha", rec); /* alpha, not alpha's key */
+        etcd_put_raw("/ipcf/names/stray/delta", rec);  /* no such host here */
+        for (int i = 0; i < 100 && h.records < records + 2; i++) { /* the cache has them */
+                usleep(50000);
+                CHECK(dir_live_becomes(true, 5000, &h));
+        }
+        CHECK_EQ(h.records, records + 2);
+        CHECK_EQ(next_name_event("forged", 500), 0); /* not up: it leads nowhere */
+        CHECK_ERR(ipcf_alloc("forged", NULL, 5000, NULL), -ENOENT);
+        CHECK_ERR(ipcf_alloc("stray", NULL, 5000, NULL), -ENOENT);
+        CHECK(dir_live_becomes(true, 5000, &h));
+        CHECK(h.unusable >= before + 2);
+        /* alpha's real names still work beside them */
+        serve(0, "real");
+        char host[64];
+        CHECK(strcmp(use("real", host, sizeof(host)), "alpha") == 0);
         stop_all();
 }
 

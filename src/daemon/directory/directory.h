@@ -106,9 +106,9 @@ int dir_unpublish(directory *d, const char *name);
 
 /* Is name published by this host (and not being unpublished)? */
 bool dir_published(const directory *d, const char *name);
-/* Does the cache hold a record of name from a host other than this one?
- * (No round robin step: for watches.) */
-bool dir_has_other(const directory *d, const char *name);
+/* Does the cache hold a record of name from a host other than this one
+ * for which ok (NULL: any) says yes? (No round robin step: for watches.) */
+bool dir_has_other(const directory *d, const char *name, bool (*ok)(const dir_record *rec));
 
 /* From the cache only: 1 and *ret filled, -ENOENT (the cache is complete
  * and live: the name has no host, or not that one), or -EAGAIN (the cache

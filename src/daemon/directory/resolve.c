@@ -48,13 +48,21 @@ int dir_lookup(directory *d, const char *name, const char *host, dir_record *ret
         return cache_is_answer(d) ? -ENOENT : -EAGAIN;
 }
 
-bool dir_has_other(const directory *d, const char *name) {
+bool dir_has_other(const directory *d, const char *name, bool (*ok)(const dir_record *rec)) {
         const dir_name *n = dir_cache_find(&d->cache, name);
         if (!n)
                 return false;
-        dlist_for_each(pos, &n->entries)
-                if (strcmp(dlist_entry(pos, dir_entry, link)->host, d->host) != 0)
+        static dir_record rec;
+        dlist_for_each(pos, &n->entries) {
+                const dir_entry *e = dlist_entry(pos, dir_entry, link);
+                if (strcmp(e->host, d->host) == 0)
+                        continue;
+                if (!ok)
                         return true;
+                dir_entry_to_record(e, &rec);
+                if (ok(&rec))
+                        return true;
+        }
         return false;
 }
 

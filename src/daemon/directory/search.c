@@ -18,6 +18,9 @@
  * unreachable" (distinct from ENOENT and ETIMEDOUT). Found: as warm. Not
  * found: the resolvers after this one.
  *
+ * WATCHES (has): a name is up through the directory when the cache has a
+ * usable record of it (a host enrolled here, with its key).
+ *
  * Never: an allocation that came from another host (no forwarding); a
  * "name@host" of an enrolled host (the "pinned" resolver took it).
  */
@@ -47,23 +50,25 @@ static uint32_t request_ms;
 uint64_t dir_search_unusable(void) { return unusable; }
 
 /* May the host rec names be asked: enrolled, with the key rec vouches for? */
-static bool host_usable(const dir_record *rec) {
+static bool record_usable(const dir_record *rec) {
         hostrec *h = hosts_by_name(rec->host);
-        if (!h) {
-                unusable++;
+        if (!h)
                 return false;
-        }
         uint8_t pub[32];
         char fp[DIR_KEY_FP_LEN + 1];
         efcp_peer_public_key(h->p->ep, pub);
         dir_key_fp(pub, fp);
-        if (strcmp(fp, rec->fp) != 0) {
-                unusable++;
-                log_debug("directory: %s on %s: fingerprint %s is not the enrolled key's", rec->name, rec->host,
-                          rec->fp);
-                return false;
-        }
-        return true;
+        return strcmp(fp, rec->fp) == 0;
+}
+
+/* The same, counting the records that are not (an allocation met them). */
+static bool host_usable(const dir_record *rec) {
+        if (record_usable(rec))
+                return true;
+        unusable++;
+        log_debug("directory: %s on %s (fingerprint %s): not an enrolled host with that key", rec->name,
+                  rec->host, rec->fp);
+        return false;
 }
 
 /* Ask the usable hosts among recs[0..n) for a. As a resolver, with
@@ -185,7 +190,7 @@ static void dir_search_release(alloc *a, bool withdrawn) {
 }
 
 static bool dir_search_has(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid) {
-        if (!the_directory || !dir_has_other(the_directory, name))
+        if (!the_directory || !dir_has_other(the_directory, name, record_usable))
                 return false;
         *ret_pid = 0; /* a process of another host */
         *ret_uid = d->uid;
