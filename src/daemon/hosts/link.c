@@ -398,11 +398,11 @@ static void link_on_io(loop_io *io, uint32_t events) {
                 if (n <= 0)
                         break;
                 uint64_t now = now_ns();
-                for (int i = 0; i < n; i++)
-                        efcp_host_input(k->h, k->u->rbuf[i], k->u->rm[i].msg_len, &k->u->rsrc[i],
-                                        k->u->rm[i].msg_hdr.msg_namelen, now);
+                udp_dgram d;
+                while (udp_rx_next(k->u, &d))
+                        efcp_host_input(k->h, d.data, d.len, d.src, d.srclen, now);
                 hlink_run(k);
-                if (n < UDP_BATCH)
+                if (!udp_rx_full(k->u))
                         return;
         }
 run:
