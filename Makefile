@@ -285,7 +285,8 @@ test check: all tests benches
 # libFuzzer targets: always clang, with ASan+UBSan; each links the sources it fuzzes.
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -Iinclude -Isrc -Itests \
-               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt
 # Parsers of untrusted input live in src/common or src/efcp (pure functions), so
 # a fuzz target links just those.
 FUZZ_LINK_SRCS := $(COMMON_SRCS) $(EFCP_SRCS)
