@@ -495,6 +495,9 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
         CHECK(strstr(out, "Permission denied"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1}'"), 2);
         CHECK(strstr(out, "member 'b' of add_args is missing"));
+        /* a misspelt member is an error, not dropped */
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, \"b\": 2, \"bb\": 3}'"), 2);
+        CHECK(strstr(out, "struct add_args has no member 'bb'"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, '"), 2);
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli NOPE"), 2);
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli INCR3"), 1);

@@ -271,6 +271,23 @@ static int efail(enc *e, const char *fmt, ...) {
 
 static int enc_type(enc *e, const idl_type *t, const json *j);
 
+/* A key of object j that names none of the allowed members: a misspelt
+ * member is an error, never silently dropped (0 when every key is known). */
+static int enc_unknown_key(enc *e, const idl_type *rt, const json *j, const char *const *allowed,
+                           size_t n_allowed) {
+        for (size_t i = 0; i < j->n; i++) {
+                bool known = false;
+                for (size_t k = 0; k < n_allowed && !known; k++)
+                        known = allowed[k] && !strcmp(j->keys[i], allowed[k]);
+                for (size_t k = 0; rt->kind == IDL_STRUCT && k < rt->n_members && !known; k++)
+                        known = !strcmp(j->keys[i], rt->members[k].name);
+                if (!known)
+                        return efail(e, "%s %s has no member '%s'",
+                                     rt->kind == IDL_STRUCT ? "struct" : "union", rt->name, j->keys[i]);
+        }
+        return 0;
+}
+
 static int jint(enc *e, const json *j, int64_t lo, uint64_t hi, uint64_t *ret) {
         if (!j || j->kind != J_NUM || strpbrk(j->text, ".eE"))
                 return efail(e, "expected an integer");
@@ -449,6 +466,8 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
                         else
                                 r = enc_decl(e, &rt->members[i], m);
                 }
+                if (!r)
+                        r = enc_unknown_key(e, rt, j, NULL, 0);
                 break;
         case IDL_UNION: {
                 const json *dj = j->kind == J_OBJ ? jget(j, rt->disc.name) : NULL;
@@ -471,6 +490,10 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
                         r = efail(e, "no arm of union %s for %d", rt->name, dv);
                 else if (arm->kind != IDL_D_VOID)
                         r = enc_decl(e, arm, jget(j, arm->name));
+                if (!r) {
+                        const char *allowed[2] = { rt->disc.name, arm && arm->kind != IDL_D_VOID ? arm->name : NULL };
+                        r = enc_unknown_key(e, rt, j, allowed, 2);
+                }
                 break;
         }
         default:
