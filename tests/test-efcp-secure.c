@@ -17,7 +17,11 @@
  *     DEALLOC with reason 0, data replaced and re-sealed) change nothing in
  *     authenticated mode;
  *   - a restarted host retires the old association (PEER_RESTARTED reaches
- *     every open flow) and a new one comes up.
+ *     every open flow) and a new one comes up;
+ *   - the datagrams' cipher is AES-256-GCM when both hosts offer it (and the
+ *     CPU has it), else ChaCha20-Poly1305, whichever side initiates, through
+ *     rekeys, exact either way; a response choosing AES-256-GCM unoffered is
+ *     dropped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -455,5 +459,110 @@ TEST_TIMEOUT(restarted_host_retires_old_association, 60) {
         CHECK_EQ(x.restarted_reason[0], EFCP_REASON_PEER_RESTARTED);
         CHECK(efcp_peer_assoc(s.p[0]) && !efcp_assoc_dead(efcp_peer_assoc(s.p[0])));
         CHECK_EQ(efcp_host_stats_get(s.h[0])->restarts, 1);
+        hostsim_deinit(&s);
+}
+
+/* ---- the datagrams' cipher: AES-256-GCM when both hosts offer it ------------------ */
+
+/* Host 0 offers AES-256-GCM (aes0), host 1 (aes1); each side initiates once.
+ * Both hosts use what the handshake chose, through rekeys (every 300
+ * datagrams), and the transfer is exact: a host that does not offer it (an
+ * older one ignores the flag alike) gets ChaCha20-Poly1305 either way. */
+static void cipher_case(bool aes0, bool aes1, int initiator, uint64_t seed) {
+        efcp_host_config c;
+        efcp_host_config_default(&c);
+        c.rekey_after_packets = 300;
+        c.aes_gcm = aes0;
+        hostsim s;
+        hostsim_init(&s, seed, &c);
+        s.cfg[1].aes_gcm = aes1;
+        hostsim_restart(&s, 1);
+        links(&s, &lan);
+        CHECK_OK(efcp_peer_connect(s.p[initiator], s.now));
+        xfer x = {.n = 3000};
+        CHECK(hostsim_run(&s, 60 * SEC, app_xfer, &x));
+        check_whole(&x);
+        bool both = aes0 && aes1 && crypto_aead_aes256gcm_is_available();
+        int want = both ? EFCP_CIPHER_AES256_GCM : EFCP_CIPHER_CHACHA20_POLY1305;
+        CHECK_EQ(efcp_peer_cipher(s.p[0]), want);
+        CHECK_EQ(efcp_peer_cipher(s.p[1]), want);
+        CHECK(efcp_host_stats_get(s.h[0])->rekeys + efcp_host_stats_get(s.h[1])->rekeys >= 2);
+        CHECK_EQ(efcp_host_stats_get(s.h[0])->dropped_auth, 0);
+        CHECK_EQ(efcp_host_stats_get(s.h[1])->dropped_auth, 0);
+        CHECK_EQ(efcp_host_stats_get(s.h[0])->resp_bad + efcp_host_stats_get(s.h[1])->resp_bad, 0);
+        hostsim_deinit(&s);
+}
+
+TEST_TIMEOUT(cipher_agreed_in_the_handshake, 120) {
+        CHECK(sodium_init() >= 0);
+        efcp_host_config c;
+        efcp_host_config_default(&c);
+        CHECK_EQ(c.aes_gcm, crypto_aead_aes256gcm_is_available());
+        for (int i = 0; i < 8; i++)
+                cipher_case(i & 1, i & 2, (i >> 2) & 1, 20 + (uint64_t)i);
+}
+
+/* A response (made here with host 1's key, as a broken host 1 would) that
+ * chooses AES-256-GCM though host 0 did not offer it is dropped (resp_bad,
+ * no association); the same handshake answered properly then succeeds. */
+static bool tap_catch_init(hostsim *s, int to, uint8_t *b, size_t *len, void *arg) {
+        uint8_t *init = arg;
+        if (to == 1 && *len == 161 && b[0] == 3)
+                memcpy(init, b, 161);
+        (void)s;
+        return false; /* host 1 hears nothing: the test answers */
+}
+
+static uint64_t app_until_init(hostsim *s, void *arg) {
+        return ((uint8_t *)arg)[0] == 3 ? 0 : s->now + MS;
+}
+
+static void make_resp(noise_hs hs, const uint8_t *init, uint8_t flags, const uint8_t pub0[32], uint8_t *m) {
+        uint8_t rp[9] = { flags, 1, 2, 3, 4, 5, 6, 7, 8 };
+        m[0] = 4;
+        m[1] = EFCP_VERSION;
+        m[2] = m[3] = 0;
+        memcpy(m + 4, "\x11\x22\x33\x44", 4);
+        memcpy(m + 8, init + 4, 4); /* the initiator's sender index */
+        CHECK(noise_write_msg2(&hs, rp, sizeof(rp), m + 12, 85 - 12) >= 0);
+        uint8_t in[40], key[32];
+        memcpy(in, "mac1----", 8);
+        memcpy(in + 8, pub0, 32);
+        crypto_generichash(key, 32, in, 40, NULL, 0);
+        crypto_generichash(m + 69, 16, m, 69, key, 32);
+        noise_hs_wipe(&hs);
+}
+
+TEST_TIMEOUT(cipher_chosen_without_offer_dropped, 30) {
+        CHECK(sodium_init() >= 0);
+        efcp_host_config c;
+        efcp_host_config_default(&c);
+        c.aes_gcm = false;
+        hostsim s;
+        hostsim_init(&s, 11, &c);
+        links(&s, &lan);
+        uint8_t init[161] = { 0 };
+        s.tap = tap_catch_init;
+        s.tap_arg = init;
+        CHECK_OK(efcp_peer_connect(s.p[0], s.now));
+        CHECK(hostsim_run(&s, 5 * SEC, app_until_init, init));
+        static const char prologue[] = "ipcf efcp host association v1";
+        noise_hs hs;
+        uint8_t pl[25];
+        CHECK_OK(noise_hs_init(&hs, false, prologue, sizeof(prologue) - 1, s.priv[1], NULL));
+        CHECK_EQ(noise_read_msg1(&hs, init + 8, NOISE_MSG1_LEN(25), pl, sizeof(pl)), 25);
+        CHECK_EQ(pl[8] & 0x04, 0); /* not offered */
+        uint8_t m[85];
+        make_resp(hs, init, 0x02 | 0x04, s.pub[0], m);
+        hostsim_inject(&s, 0, 1, m, sizeof(m));
+        CHECK_EQ(efcp_host_stats_get(s.h[0])->resp_bad, 1);
+        CHECK(efcp_peer_assoc(s.p[0]) == NULL);
+        CHECK_ERR(efcp_peer_cipher(s.p[0]), -ENOTCONN);
+        make_resp(hs, init, 0x02, s.pub[0], m);
+        hostsim_inject(&s, 0, 1, m, sizeof(m));
+        CHECK_EQ(efcp_host_stats_get(s.h[0])->handshakes_done, 1);
+        CHECK(efcp_peer_assoc(s.p[0]) != NULL);
+        CHECK_EQ(efcp_peer_cipher(s.p[0]), EFCP_CIPHER_CHACHA20_POLY1305);
+        noise_hs_wipe(&hs);
         hostsim_deinit(&s);
 }

@@ -11,10 +11,14 @@
  *                            cookie sealed with XChaCha20-Poly1305 (32)
  *
  * Initiation payload (encrypted, authenticated by Noise): a timestamp (8,
- * big-endian: now + clock_offset, strictly increasing), flags (1: REKEY),
- * the initiator's association id (8) and, for a rekey, the responder's (8).
- * Response payload: flags (1: NEW when the responder made a new
- * association), the responder's association id (8).
+ * big-endian: now + clock_offset, strictly increasing), flags (1: REKEY,
+ * 4: AESGCM offered), the initiator's association id (8) and, for a rekey,
+ * the responder's (8). Response payload: flags (2: NEW when the responder
+ * made a new association, 4: AESGCM chosen — only when offered and the
+ * responder has it too), the responder's association id (8). Unknown flag
+ * bits are ignored, so a host that predates AESGCM answers ChaCha20-Poly1305.
+ * The keys of the association's datagrams use the cipher the handshake that
+ * made them chose; the handshake itself is always Noise's ChaChaPoly.
  *
  * mac1 = MAC(H("mac1----" || receiver's public key), message up to mac1):
  * anyone who does not know our public key is dropped for the price of one
@@ -128,7 +132,7 @@ int hs_initiate(efcp_peer *p, bool rekey) {
         p->last_ts_sent = ts;
         uint8_t pl[HS_INIT_PAYLOAD];
         put64(pl, ts);
-        pl[8] = rekey ? HS_FLAG_REKEY : 0;
+        pl[8] = (rekey ? HS_FLAG_REKEY : 0) | (h->cfg.aes_gcm ? HS_FLAG_AESGCM : 0);
         put64(pl + 9, p->hs_assoc_id);
         put64(pl + 17, rekey ? p->remote_assoc_id : 0);
         uint8_t *m = p->out;
@@ -276,7 +280,10 @@ void hs_on_init(efcp_host *h, const uint8_t *d, size_t len, const efcp_addr *src
                         goto out;
         }
         uint8_t rp[HS_RESP_PAYLOAD];
-        rp[0] = rekey ? 0 : HS_FLAG_NEW;
+        /* AES-256-GCM when both offer it; a host that does not know the
+         * flag ignores it and answers without: ChaCha20-Poly1305 */
+        bool aes = (pl[8] & HS_FLAG_AESGCM) && h->cfg.aes_gcm;
+        rp[0] = (rekey ? 0 : HS_FLAG_NEW) | (aes ? HS_FLAG_AESGCM : 0);
         put64(rp + 1, p->assoc_id);
         uint8_t *m = p->out;
         m[0] = HS_TYPE_RESP;
@@ -290,7 +297,7 @@ void hs_on_init(efcp_host *h, const uint8_t *d, size_t len, const efcp_addr *src
         p->out_len = HS_RESP_LEN;
         uint8_t i2r[32], r2i[32];
         noise_split(&hs, i2r, r2i);
-        session_install(p, r2i, i2r, false, !rekey);
+        session_install(p, r2i, i2r, aes, false, !rekey);
         sodium_memzero(i2r, 32);
         sodium_memzero(r2i, 32);
         if (rekey)
@@ -328,6 +335,13 @@ void hs_on_resp(efcp_host *h, const uint8_t *d, size_t len, const efcp_addr *src
         }
         uint32_t sender = get32(d + 4);
         uint64_t resp_id = get64(rp + 1);
+        bool aes = rp[0] & HS_FLAG_AESGCM;
+        if (aes && !h->cfg.aes_gcm) {
+                /* chosen without our offer: this responder breaks the protocol */
+                h->st.resp_bad++;
+                noise_hs_wipe(&hs);
+                return;
+        }
         uint8_t i2r[32], r2i[32];
         noise_split(&hs, i2r, r2i);
         noise_hs_wipe(&hs);
@@ -336,7 +350,7 @@ void hs_on_resp(efcp_host *h, const uint8_t *d, size_t len, const efcp_addr *src
         p->addr = *src;
         bool rekey = p->hs_rekey && !(rp[0] & HS_FLAG_NEW) && p->a && resp_id == p->remote_assoc_id;
         if (rekey) {
-                session_install(p, i2r, r2i, true, false);
+                session_install(p, i2r, r2i, aes, true, false);
                 h->st.rekeys++;
                 host_event(h, EFCP_HOST_EV_REKEYED, p, NULL, 0);
         } else {
@@ -352,7 +366,7 @@ void hs_on_resp(efcp_host *h, const uint8_t *d, size_t len, const efcp_addr *src
                                 goto out;
                 }
                 p->initiated = true;
-                session_install(p, i2r, r2i, true, true);
+                session_install(p, i2r, r2i, aes, true, true);
                 h->st.handshakes_done++;
         }
 out:

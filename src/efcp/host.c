@@ -34,6 +34,7 @@ void efcp_host_config_default(efcp_host_config *c) {
                 .handshakes_per_addr = 5,
                 .cookie_replies_per_sec = 1000,
                 .max_peers = 256,
+                .aes_gcm = sodium_init() >= 0 && crypto_aead_aes256gcm_is_available(),
         };
         efcp_config_default(&c->assoc);
 }
@@ -46,6 +47,8 @@ int efcp_host_new(const efcp_host_config *cfg, uint64_t now, efcp_host **ret) {
         if (!h)
                 return -ENOMEM;
         h->cfg = *cfg;
+        if (!crypto_aead_aes256gcm_is_available())
+                h->cfg.aes_gcm = false; /* offered only where this CPU has it */
         h->now = now;
         memcpy(h->priv, cfg->private_key, 32);
         sodium_memzero(h->cfg.private_key, 32);
@@ -155,6 +158,12 @@ efcp_assoc *efcp_peer_assoc(const efcp_peer *p) { return p ? p->a : NULL; }
 void efcp_peer_public_key(const efcp_peer *p, uint8_t ret_pub[32]) { memcpy(ret_pub, p->pub, 32); }
 const efcp_addr *efcp_peer_addr(const efcp_peer *p) { return &p->addr; }
 bool efcp_peer_handshaking(const efcp_peer *p) { return p->hs_pending; }
+
+int efcp_peer_cipher(const efcp_peer *p) {
+        if (!p->cur.valid)
+                return -ENOTCONN;
+        return p->cur.aes ? EFCP_CIPHER_AES256_GCM : EFCP_CIPHER_CHACHA20_POLY1305;
+}
 
 /* ---- associations ------------------------------------------------------------ */
 

@@ -74,7 +74,18 @@ typedef struct efcp_host_config {
         uint32_t handshakes_per_addr; /* per source address, once under load (5 per second) */
         uint32_t cookie_replies_per_sec; /* (1000) */
         uint32_t max_peers;           /* (256) */
+        bool aes_gcm;                 /* offer and accept AES-256-GCM for the datagrams of an
+                                       * association (default: where the CPU has it,
+                                       * crypto_aead_aes256gcm_is_available(); forced off
+                                       * where it has not). Used when both hosts offer it;
+                                       * else ChaCha20-Poly1305-IETF */
 } efcp_host_config;
+
+/* The AEAD of an association's datagrams (efcp_peer_cipher). */
+enum {
+        EFCP_CIPHER_CHACHA20_POLY1305 = 1,
+        EFCP_CIPHER_AES256_GCM = 2,
+};
 
 void efcp_host_config_default(efcp_host_config *ret_cfg);
 
@@ -125,6 +136,8 @@ void efcp_peer_public_key(const efcp_peer *p, uint8_t ret_pub[EFCP_KEY_LEN]);
 const efcp_addr *efcp_peer_addr(const efcp_peer *p);
 /* Handshakes in progress? */
 bool efcp_peer_handshaking(const efcp_peer *p);
+/* The AEAD the peer's current keys use (EFCP_CIPHER_*), -ENOTCONN without keys. */
+int efcp_peer_cipher(const efcp_peer *p);
 
 /* One datagram from the socket (borrowed for the call) and its source
  * address. 0 when it was used, a negative errno saying why it was dropped

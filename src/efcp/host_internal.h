@@ -25,6 +25,7 @@
 #define HS_COOKIE_LEN (8 + 24 + HS_MAC_LEN + 16)                             /* 64 */
 #define HS_FLAG_REKEY 0x01 /* initiation: new keys for the association named */
 #define HS_FLAG_NEW 0x02   /* response: a new association (the one named is unknown) */
+#define HS_FLAG_AESGCM 0x04 /* initiation: AES-256-GCM offered; response: chosen */
 #define REPLAY_BITS 2048
 #define RATE_SLOTS 64
 #define HOST_EV_MAX 64
@@ -41,6 +42,7 @@ typedef struct bucket {
 typedef struct keyset {
         uint8_t send[32], recv[32];
         bool valid;
+        bool aes;        /* AES-256-GCM, else ChaCha20-Poly1305-IETF */
         uint8_t phase;   /* the header's key-phase bit these keys go with */
         uint64_t born;   /* when installed */
         uint64_t sent;   /* datagrams sealed */
@@ -66,7 +68,7 @@ struct efcp_peer {
         keyset cur, next;    /* next: responder's new keys, until the peer uses them */
         uint8_t prev_recv[32];
         uint8_t prev_phase;
-        bool prev_valid;
+        bool prev_valid, prev_aes;
         uint64_t prev_until;
         replay_win win;
         uint8_t scratch[65536]; /* decrypted frames, valid until the next datagram */
@@ -139,8 +141,10 @@ void hs_derive(const char label[8], const uint8_t pub[32], uint8_t out[32]);
 extern const efcp_seal_ops session_seal_ops;
 /* New keys from a finished handshake: as the initiator, used at once; as
  * the responder, kept as next until the peer uses them. fresh: the first
- * keys of a new association (replaces everything, phase 0). */
-void session_install(efcp_peer *p, const uint8_t send[32], const uint8_t recv[32], bool initiator, bool fresh);
+ * keys of a new association (replaces everything, phase 0). aes: the
+ * handshake chose AES-256-GCM for them (else ChaCha20-Poly1305). */
+void session_install(efcp_peer *p, const uint8_t send[32], const uint8_t recv[32], bool aes, bool initiator,
+                     bool fresh);
 /* Time or volume says: new keys. */
 bool session_wants_rekey(const efcp_peer *p, uint64_t now);
 void session_wipe(efcp_peer *p);

@@ -78,3 +78,10 @@ void noise_encrypt(const uint8_t k[32], uint64_t n, const void *ad, size_t adlen
                    size_t len, uint8_t *out);
 int noise_decrypt(const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const uint8_t *in,
                   size_t len, uint8_t *out);
+/* The same, or with AES-256-GCM when aes (the datagrams' cipher two hosts
+ * may agree on, session.c; never inside the handshake: the caller made sure
+ * crypto_aead_aes256gcm_is_available()). */
+void noise_aead_encrypt(bool aes, const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const void *in,
+                        size_t len, uint8_t *out);
+int noise_aead_decrypt(bool aes, const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const uint8_t *in,
+                       size_t len, uint8_t *out);

@@ -2,8 +2,9 @@
  * session.c — the keys of one host association, and the seal ops that use
  * them (the engine's seam, efcp.h: efcp_seal_ops).
  *
- * Sealing: ChaCha20-Poly1305-IETF (noise_encrypt), key = our current send
- * key, nonce = the datagram's packet number (never reused within an
+ * Sealing (noise_aead_encrypt): ChaCha20-Poly1305-IETF, or AES-256-GCM when
+ * the handshake that made the keys chose it (both hosts offered it:
+ * HS_FLAG_AESGCM), key = our current send key, nonce = the datagram's packet number (never reused within an
  * association, whatever the keys), associated data = the 16-byte header
  * (type AEAD, version, flags with the key-phase bit, receiver index, packet
  * number): the frames are encrypted in place and a 16-byte tag appended.
@@ -56,9 +57,10 @@ static void win_add(replay_win *w, uint64_t pn) {
 
 /* ---- keys ---------------------------------------------------------------------- */
 
-void session_install(efcp_peer *p, const uint8_t send[32], const uint8_t recv[32], bool initiator, bool fresh) {
+void session_install(efcp_peer *p, const uint8_t send[32], const uint8_t recv[32], bool aes, bool initiator,
+                     bool fresh) {
         uint64_t now = p->h->now;
-        keyset k = {.valid = true, .born = now};
+        keyset k = {.valid = true, .aes = aes, .born = now};
         memcpy(k.send, send, 32);
         memcpy(k.recv, recv, 32);
         if (fresh) {
@@ -71,6 +73,7 @@ void session_install(efcp_peer *p, const uint8_t send[32], const uint8_t recv[32
         if (initiator) {
                 memcpy(p->prev_recv, p->cur.recv, 32);
                 p->prev_phase = p->cur.phase;
+                p->prev_aes = p->cur.aes;
                 p->prev_valid = true;
                 p->prev_until = now + PREV_KEY_GRACE_NS;
                 p->cur = k;
@@ -104,6 +107,7 @@ bool session_wants_rekey(const efcp_peer *p, uint64_t now) {
 static void promote_next(efcp_peer *p) {
         memcpy(p->prev_recv, p->cur.recv, 32);
         p->prev_phase = p->cur.phase;
+        p->prev_aes = p->cur.aes;
         p->prev_valid = true;
         p->prev_until = p->h->now + PREV_KEY_GRACE_NS;
         p->cur = p->next;
@@ -121,8 +125,8 @@ static size_t aead_seal(void *ctx, uint8_t *dgram, size_t len) {
         efcp_peer *p = ctx;
         efcp_hdr h;
         efcp_wire_get_hdr(dgram, len, &h);
-        noise_encrypt(p->cur.send, h.pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN, len - EFCP_HDR_LEN,
-                      dgram + EFCP_HDR_LEN);
+        noise_aead_encrypt(p->cur.aes, p->cur.send, h.pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN,
+                           len - EFCP_HDR_LEN, dgram + EFCP_HDR_LEN);
         p->cur.sent++;
         return len + EFCP_TAG_LEN;
 }
@@ -133,17 +137,17 @@ static int aead_open(void *ctx, const uint8_t *dgram, size_t len, uint64_t pn, u
         if ((flags & ~1u) || !p->cur.valid || !win_ok(&p->win, pn))
                 return -EBADMSG;
         const uint8_t *key;
-        bool use_next = false;
+        bool use_next = false, aes;
         if (flags == p->cur.phase)
-                key = p->cur.recv;
+                key = p->cur.recv, aes = p->cur.aes;
         else if (p->next.valid && flags == p->next.phase)
-                key = p->next.recv, use_next = true;
+                key = p->next.recv, aes = p->next.aes, use_next = true;
         else if (p->prev_valid && flags == p->prev_phase && p->h->now < p->prev_until)
-                key = p->prev_recv;
+                key = p->prev_recv, aes = p->prev_aes;
         else
                 return -EBADMSG;
-        int n = noise_decrypt(key, pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN, len - EFCP_HDR_LEN,
-                              p->scratch);
+        int n = noise_aead_decrypt(aes, key, pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN, len - EFCP_HDR_LEN,
+                                   p->scratch);
         if (n < 0)
                 return -EBADMSG;
         win_add(&p->win, pn);
