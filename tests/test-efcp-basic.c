@@ -1,6 +1,7 @@
 /*
  * test-efcp-basic.c — unit tests of the EFCP engine's pieces: CRC32C, the
- * wire format, the API's error returns, and simple transfers over a perfect
+ * congestion controller (halving, random-loss tolerance),
+ * the wire format, the API's error returns, and simple transfers over a perfect
  * simulated link (allocation, fragmentation, credit, deallocation,
  * quarantine, peer timeout).
  */
@@ -91,6 +92,30 @@ TEST_TIMEOUT(wire_frames_roundtrip, 10) {
         /* sequence comparison across the wrap */
         CHECK(efcp_seq_lt(0xfffffff0u, 5));
         CHECK(!efcp_seq_lt(5, 0xfffffff0u));
+}
+
+/* Random loss: within one loss round (srtt from its first loss) a window of
+ * fewer than 16 datagrams tolerates no loss, one of 16..99 one, one of 200
+ * four (2 %); the next loss beyond that reduces; a new round starts over. */
+TEST_TIMEOUT(cc_tolerates_random_loss, 10) {
+        efcp_cc cc;
+        efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, false);
+        CHECK(efcp_cc_on_loss(&cc, 1, 5, 10, 100)); /* 10 datagrams: Reno */
+        CHECK_EQ(cc.cwnd, 5000);
+        efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, false);
+        cc.cwnd = 20000;
+        CHECK(!efcp_cc_on_loss(&cc, 1, 5, 1000, 100));
+        CHECK_EQ(cc.cwnd, 20000);
+        CHECK(efcp_cc_on_loss(&cc, 1, 6, 1050, 100)); /* the second in the round */
+        CHECK_EQ(cc.cwnd, 10000);
+        efcp_cc_init(&cc, EFCP_CC_CUBIC, 1000, false);
+        cc.cwnd = 200000;
+        CHECK(!efcp_cc_on_loss(&cc, 3, 5, 1000, 100));
+        CHECK(!efcp_cc_on_loss(&cc, 1, 6, 1099, 100));
+        CHECK(!efcp_cc_on_loss(&cc, 4, 7, 1100, 100)); /* a new round */
+        CHECK_EQ(cc.cwnd, 200000);
+        CHECK(efcp_cc_on_loss(&cc, 1, 8, 1150, 100));
+        CHECK_EQ(cc.cwnd, 140000); /* CUBIC's beta */
 }
 
 TEST_TIMEOUT(cc_newreno_rules, 10) {

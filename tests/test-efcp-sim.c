@@ -13,7 +13,9 @@
  *   - sequence numbers wrap without harm;
  *   - a lost deallocation is recovered from (retransmission, and the answer
  *     to data for a flow that no longer exists);
- *   - the same seed replays the same run exactly.
+ *   - the same seed replays the same run exactly;
+ *   - 1 % random loss keeps at least half the loss-free goodput (it is not
+ *     taken as congestion), while a queue that overflows is still answered.
  *
  * A failing run prints its seed; NETSIM_SEED=<seed> replays only that seed.
  * IPCF_TEST_QUICK=1 runs fewer seeds (sanitizer builds).
@@ -522,4 +524,72 @@ TEST_TIMEOUT(replay_is_exact, 60) {
                 netsim_pair_deinit(&p);
         }
         CHECK_MEM(&st[0], &st[1], sizeof(st[0]));
+}
+
+/* ---- goodput under random loss ------------------------------------------- */
+
+typedef struct bulk {
+        double bps;                 /* goodput from 0.1 s to 0.6 s */
+        uint64_t congestion_events, losses_tolerated;
+        uint64_t sent, queue_drops; /* on the data direction's link */
+} bulk;
+
+/* One bulk reliable flow over a LAN-like link (2 Gbit/s, 100 µs each way,
+ * a queue of queue_bytes) with independent loss both ways. */
+static bulk bulk_run(uint64_t seed, double loss, int cc, uint64_t queue_bytes) {
+        efcp_config c;
+        efcp_config_default(&c);
+        c.cc = (uint32_t)cc;
+        netsim_pair p;
+        netsim_pair_init(&p, seed, &c);
+        netsim_link l = {.delay_ns = 100000, .rate_bps = 2000000000ull, .queue_bytes = queue_bytes, .loss = loss};
+        link_set(&p, &l);
+        traffic tr = {.nf = 1};
+        tr.f[0] = (tflow){.id = 1, .policy = EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, .port_a = 1,
+                          .port_b = 2, .n = 1u << 20, .max_len = 16000};
+        traffic_open(&p, &tr);
+        netsim_pair_run(&p, 100 * MS, app_traffic, &tr);
+        uint64_t b0 = tr.f[0].bytes_got;
+        netsim_pair_run(&p, 600 * MS, app_traffic, &tr);
+        const efcp_stats *st = efcp_assoc_stats(p.a[0]);
+        bulk r = {.bps = (double)(tr.f[0].bytes_got - b0) * 8 / 0.5,
+                  .congestion_events = st->congestion_events,
+                  .losses_tolerated = st->losses_tolerated,
+                  .sent = netsim_stats(p.net, 0)->sent,
+                  .queue_drops = netsim_stats(p.net, 0)->queue_drops};
+        check_no_violations(&p);
+        traffic_close(&tr);
+        netsim_pair_deinit(&p);
+        return r;
+}
+
+/* 1 % random loss is not congestion: the goodput stays at least half the
+ * loss-free figure (the issue's target for the daemons), with either
+ * controller, whether the flow's credit limits it (a 512 KiB queue never
+ * fills: the daemons' case, where NewReno alone kept 0.31x) or the link's
+ * queue does (64 KiB: NewReno alone kept about a third). Where the queue overflows
+ * that is still answered: congestion events, and queue drops a small share
+ * of what was sent. */
+TEST_TIMEOUT(random_loss_keeps_half_the_goodput, 120) {
+        static const uint64_t queues[2] = { 512 * 1024, 64 * 1024 };
+        for (int q = 0; q < 2; q++)
+                for (int cc = EFCP_CC_NEWRENO; cc <= EFCP_CC_CUBIC; cc++) {
+                        g_seed = 77;
+                        bulk clean = bulk_run(g_seed, 0, cc, queues[q]), lossy = bulk_run(g_seed, 0.01, cc, queues[q]);
+                        fprintf(stderr,
+                                "%s, %llu KiB queue: loss-free %.2f Gbit/s, 1 %% loss %.2f Gbit/s (%.2fx); congestion "
+                                "events %llu / %llu, losses tolerated %llu, queue drops %llu of %llu / %llu of %llu\n",
+                                cc == EFCP_CC_CUBIC ? "cubic" : "newreno", (unsigned long long)queues[q] / 1024,
+                                clean.bps / 1e9, lossy.bps / 1e9, lossy.bps / clean.bps,
+                                (unsigned long long)clean.congestion_events, (unsigned long long)lossy.congestion_events,
+                                (unsigned long long)lossy.losses_tolerated, (unsigned long long)clean.queue_drops,
+                                (unsigned long long)clean.sent, (unsigned long long)lossy.queue_drops,
+                                (unsigned long long)lossy.sent);
+                        SCHECK(lossy.bps >= 0.5 * clean.bps);
+                        SCHECK(clean.bps >= 1.5e9); /* the link is used */
+                        SCHECK(lossy.losses_tolerated > 0);
+                        SCHECK(clean.queue_drops * 50 < clean.sent && lossy.queue_drops * 50 < lossy.sent);
+                        if (queues[q] < 100 * 1024)
+                                SCHECK(clean.congestion_events > 0 && lossy.congestion_events > 0);
+                }
 }

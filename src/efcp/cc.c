@@ -11,6 +11,17 @@
  * reduction whose every loss later proves spurious (the "lost" packet is
  * acknowledged after all) is undone: cwnd, ssthresh and W_max return.
  *
+ * Random loss is not congestion: losses within one srtt of the first one
+ * (a loss round) count as congestion only beyond CC_LOSS_TOLERANCE_PCT of
+ * the window in datagrams (BBRv2 uses a 2 % loss threshold per round the
+ * same way), and at least one is tolerated once the window holds
+ * CC_LOSS_TOLERANCE_MIN_PKTS; a smaller window tolerates none, as Reno. A
+ * queue that overflows drops more than that within a round or two (a
+ * window growing past it loses one datagram, then two...), so congestion is
+ * still answered. Without this a
+ * 1 % random loss keeps a window of ~14 datagrams (Reno's 1.22/sqrt(p)),
+ * whatever the path could carry.
+ *
  * Pacer: a token bucket filled at 1.25·cwnd/srtt, holding at most ten
  * datagrams, so bursts are bounded while the average rate tracks the window.
  *
@@ -25,6 +36,8 @@
 #define CC_INIT_PKTS 10
 #define CC_MIN_PKTS 2
 #define CC_BURST_PKTS 10
+#define CC_LOSS_TOLERANCE_PCT 2
+#define CC_LOSS_TOLERANCE_MIN_PKTS 16
 #define CUBIC_C 0.4
 #define CUBIC_BETA 0.7
 
@@ -102,6 +115,22 @@ void efcp_cc_on_acked(efcp_cc *cc, uint32_t bytes, uint64_t time_sent, uint64_t 
                 cc->acked_accum -= cc->cwnd;
                 cc->cwnd += cc->max_datagram;
         }
+}
+
+bool efcp_cc_on_loss(efcp_cc *cc, uint32_t lost, uint64_t time_sent, uint64_t now, uint64_t srtt) {
+        if (now >= cc->loss_round_end) {
+                cc->loss_round_end = now + (srtt ? srtt : 1);
+                cc->round_lost = 0;
+        }
+        cc->round_lost += lost;
+        uint64_t pkts = cc->cwnd / cc->max_datagram;
+        uint64_t tolerated = pkts * CC_LOSS_TOLERANCE_PCT / 100;
+        if (tolerated == 0 && pkts >= CC_LOSS_TOLERANCE_MIN_PKTS)
+                tolerated = 1;
+        if (cc->round_lost <= tolerated)
+                return false;
+        efcp_cc_on_congestion(cc, time_sent, now);
+        return true;
 }
 
 void efcp_cc_on_congestion(efcp_cc *cc, uint64_t time_sent, uint64_t now) {

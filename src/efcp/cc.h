@@ -1,6 +1,7 @@
 /*
- * cc.h — congestion control (NewReno, CUBIC with spurious-loss undo) and the
- * pacer, one instance per association: all flows to a host share it.
+ * cc.h — congestion control (NewReno, CUBIC with spurious-loss undo, both
+ * tolerating a little random loss) and the pacer, one instance per
+ * association: all flows to a host share it.
  *
  * Pure arithmetic on the state given; the association (assoc.c, recovery.c,
  * output.c) is the only caller. Windows are in bytes, times in ns.
@@ -25,6 +26,9 @@ typedef struct efcp_cc {
         uint64_t undo_cwnd, undo_ssthresh;
         double undo_w_max;
         uint32_t epoch_lost, epoch_spurious;
+        /* losses of the current loss round (one srtt from its first loss) */
+        uint64_t loss_round_end;
+        uint32_t round_lost;
         /* pacer: token bucket in bytes */
         uint64_t pace_tokens, pace_last;
         bool pacing;
@@ -39,7 +43,13 @@ void efcp_cc_on_acked(efcp_cc *cc, uint32_t bytes, uint64_t time_sent, uint64_t 
                       uint64_t srtt, bool app_limited);
 /* A packet left flight as lost (or was abandoned): bytes leave the count. */
 void efcp_cc_on_removed(efcp_cc *cc, uint32_t bytes);
-/* Loss detected; time_sent of the newest lost packet. One reduction per
+/* lost packets detected at once; time_sent of the newest of them. Congestion
+ * (efcp_cc_on_congestion) only when the losses of this loss round (one srtt
+ * from its first loss) exceed 2 % of the window in datagrams, or one loss
+ * from a window of 16 or more (cc.c): a smaller window tolerates none
+ * (Reno's response). Returns true when taken as congestion. */
+bool efcp_cc_on_loss(efcp_cc *cc, uint32_t lost, uint64_t time_sent, uint64_t now, uint64_t srtt);
+/* Congestion; time_sent of the newest lost packet. One reduction per
  * recovery period. */
 void efcp_cc_on_congestion(efcp_cc *cc, uint64_t time_sent, uint64_t now);
 /* A packet declared lost was acknowledged after all. Returns true when this

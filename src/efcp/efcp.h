@@ -125,6 +125,7 @@ typedef struct efcp_stats {
         uint64_t pdus_in, pdus_out, pdus_retx, pdus_dup, pdus_beyond_credit, pdus_dropped;
         uint64_t msgs_delivered, msgs_dropped;
         uint64_t pkts_lost, pkts_spurious, ptos, congestion_events, cc_undos;
+        uint64_t losses_tolerated; /* lost packets not taken as congestion (random loss) */
         uint64_t acks_in, acks_out;
         uint64_t pn_too_far;     /* packet number beyond the jump bound: dropped */
         uint64_t denied;         /* CLOSE/DEALLOC requests the peer denied having sent, and

@@ -260,8 +260,9 @@ static void detect_lost(efcp_assoc *a, uint64_t now) {
                 return;
         bool was = a->cc.in_recovery;
         uint64_t start = a->cc.recovery_start;
-        efcp_cc_on_congestion(&a->cc, newest, now);
-        if (!was || start != a->cc.recovery_start)
+        if (!efcp_cc_on_loss(&a->cc, nlost, newest, now, rtt_srtt(a)))
+                a->st.losses_tolerated += nlost;
+        else if (!was || start != a->cc.recovery_start)
                 a->st.congestion_events++;
         if (persistent)
                 efcp_cc_on_persistent(&a->cc);
