@@ -19,7 +19,13 @@
  * the stub against the same bytes through a flow (256 KiB messages to a
  * reader), as throughput. Every client is a forked process. Prints a table,
  * the ratios the issue asks for and the machine's load average (other work
- * shares the CPUs). --quick: tiny counts (a smoke run).
+ * shares the CPUs).
+ *
+ * Options: --quick (tiny counts: a smoke run), --local (this host only),
+ * --only=M,M,... (only these mechanisms, by the labels above), --seconds=S
+ * (per measurement, default 1), --no-big (skip the 64 MiB part). The
+ * one-client rows give the mean round trip too (1 / calls/s, from the same
+ * samples): a median says nothing of a slow path taken one call in ten.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -136,7 +142,7 @@ static pid_t spawn(void (*fn)(const char *), const char *name, int host) {
 /* ---- clients ------------------------------------------------------------------ */
 
 typedef struct result {
-        double p50_us, p99_us, rate;
+        double p50_us, p99_us, mean_us, rate;
         bool ok;
 } result;
 
@@ -238,8 +244,12 @@ static result measure_one(const target *t, size_t size, double seconds, size_t m
                 fprintf(stderr, "bench-rpc: %s call: %s\n", t->name, ipcf_strerror(e));
         else if (n > 0) {
                 double el = (double)(bench_now_ns() - t0) / 1e9;
+                uint64_t sum = 0;
+                for (size_t i = 0; i < n; i++)
+                        sum += s[i];
                 bench_sort_u64(s, n);
-                r = (result){ bench_quantile(s, n, 0.5) / 1e3, bench_quantile(s, n, 0.99) / 1e3, (double)n / el, true };
+                r = (result){ bench_quantile(s, n, 0.5) / 1e3, bench_quantile(s, n, 0.99) / 1e3,
+                              (double)sum / (double)n / 1e3, (double)n / el, true };
         }
         client_close(&k);
         free(s);
@@ -352,8 +362,8 @@ static double rpc_seconds(const char *name, size_t total, char *data) {
 
 static void row(const char *mech, size_t size, result r) {
         if (r.ok)
-                printf("%-12s %6zu B  median %8.2f us  p99 %8.2f us  %10.0f calls/s\n", mech, size, r.p50_us, r.p99_us,
-                       r.rate);
+                printf("%-12s %6zu B  median %8.2f us  p99 %8.2f us  mean %8.2f us  %10.0f calls/s\n", mech, size,
+                       r.p50_us, r.p99_us, r.mean_us, r.rate);
         else
                 printf("%-12s %6zu B  failed\n", mech, size);
 }
@@ -380,6 +390,8 @@ enum { T_CALL, T_RPC, T_TCP, T_UDP, T_DBUS, T_N };
 static const char *const labels[T_N] = { "ipcf-call", "ipcf-rpc", "oncrpc-tcp", "oncrpc-udp", "dbus" };
 static const size_t sizes[] = { 0, 1024 };
 
+static bool wanted[T_N] = { true, true, true, true, true }; /* --only */
+
 typedef struct run {
         result one[2][T_N], many[2][T_N];
         int n; /* mechanisms measured: T_N here, T_DBUS across hosts (the bus is local) */
@@ -393,24 +405,34 @@ static void measure_all(int host, run *ret) {
         pid_t srv[T_N];
         ret->n = host < 0 ? T_N : T_DBUS;
         const char *at = host < 0 ? "" : "@beta";
+        for (int m = 0; m < T_N; m++)
+                srv[m] = 0;
         for (int m = T_CALL; m <= T_RPC; m++) {
+                if (!wanted[m])
+                        continue;
                 t[m] = (target){ .mech = m == T_CALL ? M_CALL : M_RPC, .host = host < 0 ? -1 : 0 };
                 snprintf(t[m].name, sizeof(t[m].name), "bench.%s%s", m == T_CALL ? "call" : "rpc", at);
                 srv[m] = spawn(m == T_CALL ? call_server : rpc_server, m == T_CALL ? "bench.call" : "bench.rpc",
                                host < 0 ? -1 : 1);
         }
         for (int m = T_TCP; m < ret->n; m++) {
+                if (!wanted[m])
+                        continue;
                 srv[m] = chan_server(labels[m], 1024, host < 0 ? -1 : 1, &t[m]);
                 t[m].host = host < 0 ? -1 : 0;
         }
         for (int z = 0; z < 2; z++)
                 for (int m = 0; m < ret->n; m++) {
+                        if (!wanted[m])
+                                continue;
                         bench_progress("bench-rpc", "%s %s %zu B", host < 0 ? "local" : "hosts", labels[m], sizes[z]);
                         ret->one[z][m] = measure(&t[m], sizes[z], 1, secs);
                         ret->many[z][m] = measure(&t[m], sizes[z], 8, secs);
                 }
         bench_progress_done();
         for (int m = 0; m < ret->n; m++) {
+                if (srv[m] <= 0)
+                        continue;
                 kill(srv[m], SIGKILL);
                 waitpid(srv[m], NULL, 0);
         }
@@ -420,11 +442,13 @@ static void print_run(const char *title, const run *r) {
         printf("# %s: one client (round trips)\n", title);
         for (int z = 0; z < 2; z++)
                 for (int m = 0; m < r->n; m++)
-                        row(labels[m], sizes[z], r->one[z][m]);
+                        if (wanted[m])
+                                row(labels[m], sizes[z], r->one[z][m]);
         printf("# %s: calls/s with 8 client processes\n", title);
         for (int z = 0; z < 2; z++)
                 for (int m = 0; m < r->n; m++)
-                        rate_row(labels[m], sizes[z], r->many[z][m]);
+                        if (wanted[m])
+                                rate_row(labels[m], sizes[z], r->many[z][m]);
 }
 
 /* Two hosts: namespaces joined by veth as root, else 127.0.0.1 ports. */
@@ -441,29 +465,31 @@ static bool hosts_start(void) {
         return true;
 }
 
-int main(int argc, char **argv) {
-        bool quick = argc > 1 && !strcmp(argv[1], "--quick");
-        secs = quick ? 0.05 : 1.0;
-        double load0 = load_avg();
-        static run local, remote;
-        /* Across hosts first: the library takes its daemon's directory once
-         * per process, and a forked child keeps its parent's, so this
-         * process talks to no daemon until the hosts' children are done. */
-        bool hosts = hosts_start();
-        if (hosts)
-                measure_all(0, &remote);
-        hostset_stop(&S);
-        if (bench_env_start() < 0 || !bench_dbus_address()) {
-                fprintf(stderr, "bench-rpc: cannot start ipcfd or dbus-daemon\n");
-                return 1;
+/* --only=LIST: keep the mechanisms named; false for an unknown name. */
+static bool parse_only(const char *list) {
+        for (int m = 0; m < T_N; m++)
+                wanted[m] = false;
+        char buf[256];
+        snprintf(buf, sizeof(buf), "%s", list);
+        char *save = NULL;
+        for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                int m = 0;
+                while (m < T_N && strcmp(labels[m], w) != 0)
+                        m++;
+                if (m == T_N)
+                        return false;
+                wanted[m] = true;
         }
-        measure_all(-1, &local);
-        print_run("this host", &local);
-        if (hosts)
-                print_run("two hosts", &remote);
-        else
-                printf("# two hosts: could not start them\n");
-        /* 64 MiB: the stub against the flow */
+        return true;
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: bench-rpc [--quick] [--local] [--no-big] [--seconds=S] [--only=M,...]\n"
+                   "  M: ipcf-call ipcf-rpc oncrpc-tcp oncrpc-udp dbus\n");
+}
+
+/* 64 MiB: the stub against the flow (best of 3). */
+static void big_run(bool quick) {
         pid_t rs = spawn(rpc_server, "bench.rpc", -1);
         size_t total = quick ? (4u << 20) : (64u << 20);
         char *data = malloc(total);
@@ -483,38 +509,90 @@ int main(int argc, char **argv) {
         double flow_gbs = (double)total / best_flow / 1e9, rpc_gbs = (double)total / best_rpc / 1e9;
         printf("# %zu MiB argument (best of runs)\nflow         %.2f GB/s\nipcf-rpc     %.2f GB/s\n", total >> 20,
                flow_gbs, rpc_gbs);
-        printf("# ratios (targets: stub null <= 2x raw call; >= 20x ONC RPC calls/s; remote null <= 1.2x ONC RPC TCP; "
-               "64 MiB >= 0.5x flow)\n");
-        const result *o = local.one[0], *o1 = local.one[1];
-        if (o[T_RPC].ok && o[T_CALL].ok)
-                printf("stub null median / raw ipcf_call median: %.2f\n", o[T_RPC].p50_us / o[T_CALL].p50_us);
-        if (o[T_RPC].ok && o[T_TCP].ok && o[T_UDP].ok)
-                printf("stub null calls/s / ONC RPC TCP: %.2fx   / UDP: %.2fx\n", o[T_RPC].rate / o[T_TCP].rate,
-                       o[T_RPC].rate / o[T_UDP].rate);
-        if (o1[T_RPC].ok && o1[T_TCP].ok && o1[T_UDP].ok)
-                printf("stub 1 KiB calls/s / ONC RPC TCP: %.2fx   / UDP: %.2fx\n", o1[T_RPC].rate / o1[T_TCP].rate,
-                       o1[T_RPC].rate / o1[T_UDP].rate);
-        const result *m8 = local.many[0];
-        if (m8[T_RPC].ok && m8[T_TCP].ok && m8[T_UDP].ok && m8[T_DBUS].ok)
-                printf("8 clients, stub null calls/s / ONC RPC TCP: %.2fx   / UDP: %.2fx   / D-Bus: %.2fx\n",
-                       m8[T_RPC].rate / m8[T_TCP].rate, m8[T_RPC].rate / m8[T_UDP].rate, m8[T_RPC].rate / m8[T_DBUS].rate);
-        if (o[T_RPC].ok && o[T_DBUS].ok)
-                printf("stub null calls/s / D-Bus: %.2fx\n", o[T_RPC].rate / o[T_DBUS].rate);
-        const result *h = remote.one[0], *h1 = remote.one[1];
-        if (hosts && h[T_RPC].ok && h[T_TCP].ok && h[T_UDP].ok)
-                printf("two hosts, stub null median / ONC RPC TCP median: %.2f   / UDP: %.2f   (raw ipcf_call / TCP: %.2f)\n",
-                       h[T_RPC].p50_us / h[T_TCP].p50_us, h[T_RPC].p50_us / h[T_UDP].p50_us,
-                       h[T_CALL].ok ? h[T_CALL].p50_us / h[T_TCP].p50_us : 0);
-        if (hosts && h1[T_RPC].ok && h1[T_TCP].ok)
-                printf("two hosts, stub 1 KiB median / ONC RPC TCP median: %.2f\n", h1[T_RPC].p50_us / h1[T_TCP].p50_us);
         printf("64 MiB argument / flow throughput: %.2f\n", rpc_gbs / flow_gbs);
-        printf("# load average (1 min, /proc/loadavg): %.2f at the start, %.2f at the end\n", load0, load_avg());
         pid_t mine[] = { rs, fs };
         for (int i = 0; i < 2; i++) {
                 kill(mine[i], SIGKILL);
                 waitpid(mine[i], NULL, 0);
         }
         free(data);
+}
+
+/* The ratios the issue's targets name, of what was measured. */
+static void ratios(const run *local, const run *remote, bool hosts) {
+        printf("# ratios (targets: stub null <= 2x raw call; >= 20x ONC RPC calls/s; remote null <= 1.2x ONC RPC TCP; "
+               "64 MiB >= 0.5x flow)\n");
+        const result *o = local->one[0], *o1 = local->one[1];
+        if (o[T_RPC].ok && o[T_CALL].ok)
+                printf("stub null median / raw ipcf_call median: %.2f   mean: %.2f\n", o[T_RPC].p50_us / o[T_CALL].p50_us,
+                       o[T_RPC].mean_us / o[T_CALL].mean_us);
+        if (o[T_RPC].ok && o[T_TCP].ok)
+                printf("stub null calls/s / ONC RPC TCP: %.2fx\n", o[T_RPC].rate / o[T_TCP].rate);
+        if (o[T_RPC].ok && o[T_UDP].ok)
+                printf("stub null calls/s / ONC RPC UDP: %.2fx\n", o[T_RPC].rate / o[T_UDP].rate);
+        if (o1[T_RPC].ok && o1[T_TCP].ok && o1[T_UDP].ok)
+                printf("stub 1 KiB calls/s / ONC RPC TCP: %.2fx   / UDP: %.2fx\n", o1[T_RPC].rate / o1[T_TCP].rate,
+                       o1[T_RPC].rate / o1[T_UDP].rate);
+        const result *m8 = local->many[0];
+        if (m8[T_RPC].ok && m8[T_CALL].ok)
+                printf("8 clients, stub null calls/s / raw ipcf_call: %.2fx\n", m8[T_RPC].rate / m8[T_CALL].rate);
+        if (m8[T_RPC].ok && m8[T_TCP].ok && m8[T_UDP].ok && m8[T_DBUS].ok)
+                printf("8 clients, stub null calls/s / ONC RPC TCP: %.2fx   / UDP: %.2fx   / D-Bus: %.2fx\n",
+                       m8[T_RPC].rate / m8[T_TCP].rate, m8[T_RPC].rate / m8[T_UDP].rate, m8[T_RPC].rate / m8[T_DBUS].rate);
+        if (o[T_RPC].ok && o[T_DBUS].ok)
+                printf("stub null calls/s / D-Bus: %.2fx\n", o[T_RPC].rate / o[T_DBUS].rate);
+        const result *h = remote->one[0], *h1 = remote->one[1];
+        if (hosts && h[T_RPC].ok && h[T_TCP].ok && h[T_UDP].ok)
+                printf("two hosts, stub null median / ONC RPC TCP median: %.2f   / UDP: %.2f   (raw ipcf_call / TCP: %.2f)\n",
+                       h[T_RPC].p50_us / h[T_TCP].p50_us, h[T_RPC].p50_us / h[T_UDP].p50_us,
+                       h[T_CALL].ok ? h[T_CALL].p50_us / h[T_TCP].p50_us : 0);
+        if (hosts && h1[T_RPC].ok && h1[T_TCP].ok)
+                printf("two hosts, stub 1 KiB median / ONC RPC TCP median: %.2f\n", h1[T_RPC].p50_us / h1[T_TCP].p50_us);
+}
+
+int main(int argc, char **argv) {
+        bool quick = false, local_only = false, big = true;
+        secs = 1.0;
+        for (int i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--quick")) {
+                        quick = true;
+                        secs = 0.05;
+                } else if (!strcmp(argv[i], "--local")) {
+                        local_only = true;
+                } else if (!strcmp(argv[i], "--no-big")) {
+                        big = false;
+                } else if (!strncmp(argv[i], "--seconds=", 10) && atof(argv[i] + 10) > 0) {
+                        secs = atof(argv[i] + 10);
+                } else if (!strncmp(argv[i], "--only=", 7) && parse_only(argv[i] + 7)) {
+                } else {
+                        usage(strcmp(argv[i], "--help") ? stderr : stdout);
+                        return strcmp(argv[i], "--help") ? 2 : 0;
+                }
+        }
+        double load0 = load_avg();
+        static run local, remote;
+        /* Across hosts first: the library takes its daemon's directory once
+         * per process, and a forked child keeps its parent's, so this
+         * process talks to no daemon until the hosts' children are done. */
+        bool hosts = !local_only && hosts_start();
+        if (hosts)
+                measure_all(0, &remote);
+        if (!local_only)
+                hostset_stop(&S);
+        if (bench_env_start() < 0 || !bench_dbus_address()) {
+                fprintf(stderr, "bench-rpc: cannot start ipcfd or dbus-daemon\n");
+                return 1;
+        }
+        measure_all(-1, &local);
+        print_run("this host", &local);
+        if (hosts)
+                print_run("two hosts", &remote);
+        else if (!local_only)
+                printf("# two hosts: could not start them\n");
+        if (big)
+                big_run(quick);
+        ratios(&local, &remote, hosts);
+        printf("# load average (1 min, /proc/loadavg): %.2f at the start, %.2f at the end\n", load0, load_avg());
         bench_env_stop();
         return 0;
 }

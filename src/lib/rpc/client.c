@@ -26,9 +26,16 @@
  * guards its transmissions, so a cancel from another thread can reach them.
  * Ownership: a call is the caller's until ipcf_rpc_call_free; its slot's
  * reply buffer is the slot's.
+ *
+ * Speed: a call costs no allocation once the client has made one. A freed
+ * call keeps its buffers (transmissions, the arguments' encoding, the piece
+ * being sent) and becomes the client's spare, which the next call takes; the
+ * slot's reply buffer is made once. A small call is one service call each
+ * way and nothing else: its wait is the raw ipcf_call's (spin, then sleep).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -67,9 +74,11 @@ struct ipcf_rpc_client {
         uint32_t max_msg;
         uint64_t srtt_ns;
         rpc_impair impair;
+        ipcf_rpc_call *spare; /* a freed call kept for the next (under lock) */
 };
 
 struct tx {
+        struct tx *next_free; /* in the call's list of spare transmissions */
         ipcf_pending pend;
         bool live;
         bool big;          /* buf is the slot's reply buffer */
@@ -80,9 +89,29 @@ struct tx {
         uint8_t small[RPC_REP_HDR + 16];
 };
 
+/* Buffers a call keeps when it is recycled (call_recycle). */
+struct call_keep {
+        struct tx **txs;            /* each its own allocation: ipcf writes replies into it */
+        size_t cap_txs;
+        struct tx *free_txs;        /* transmissions done with, for the next */
+        uint8_t *acked;             /* per piece: answered */
+        size_t cap_acked;
+        uint8_t *sendbuf;           /* the message being sent */
+        size_t cap_sendbuf;
+        uint8_t *encbuf;            /* the last encoding's buffer */
+        size_t cap_enc;
+        ipcf_xdr_seg *segs;         /* and its segments' array */
+        uint32_t cap_segs;
+};
+
+/* An encoding buffer larger than this is not kept for the next call. */
+#define KEEP_ENC_MAX (64u << 10)
+
 struct ipcf_rpc_call {
-        ipcf_rpc_client *c;
         pthread_mutex_t lock;
+        struct call_keep keep;
+        /* everything from c on is the call's own: zeroed for each call */
+        ipcf_rpc_client *c;
         const ipcf_rpc_proc *p;
         uint32_t prog, vers, proc, flags;
         void *out;                  /* typed result, or NULL */
@@ -98,11 +127,11 @@ struct ipcf_rpc_call {
         size_t n_segs;
         uint64_t total;
         uint64_t n_pieces;
-        uint8_t *acked;             /* per piece: answered */
-        uint8_t *sendbuf;
+        uint8_t *acked;             /* keep.acked, n_pieces of it */
+        uint8_t *sendbuf;           /* keep.sendbuf */
         /* transmissions */
-        struct tx **txs;            /* each its own allocation: ipcf writes replies into it */
-        size_t n_txs, cap_txs;
+        struct tx **txs;            /* keep.txs */
+        size_t n_txs;
         uint64_t rto_ns;
         uint64_t last_progress;     /* the last send or answer: retransmit after rto_ns of silence */
         bool sent, broke_after_send, done, cancelled, retry_flag, told_cancel;
@@ -152,6 +181,8 @@ static ssize_t plain_call(ipcf_rpc_client *c, const rpc_req *rq, uint8_t *reply,
         }
 }
 
+static void call_destroy(ipcf_rpc_call *k);
+
 ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c) {
         if (!c)
                 return NULL;
@@ -163,6 +194,7 @@ ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c) {
         }
         for (unsigned i = 0; i < RPC_MAX_SLOTS; i++)
                 free(c->slots[i].buf);
+        call_destroy(c->spare);
         pthread_mutex_destroy(&c->lock);
         pthread_cond_destroy(&c->cond);
         free(c);
@@ -230,8 +262,9 @@ static int session_make(ipcf_rpc_client *c, uint64_t deadline) {
         return 0;
 }
 
-/* A free slot of a live session, waiting until deadline; -ETIMEDOUT. */
-static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret) {
+/* A free slot of a live session, waiting until deadline, and its next
+ * sequence number; -ETIMEDOUT. */
+static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint32_t *ret_seq) {
         pthread_mutex_lock(&c->lock);
         for (;;) {
                 if (!c->have_session) {
@@ -245,6 +278,7 @@ static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret) {
                         if (!c->slots[i].busy) {
                                 c->slots[i].busy = true;
                                 *ret = i;
+                                *ret_seq = ++c->slots[i].seq;
                                 pthread_mutex_unlock(&c->lock);
                                 return 0;
                         }
@@ -270,18 +304,29 @@ static void slot_release(ipcf_rpc_client *c, unsigned slot) {
 /* ---- transmissions -------------------------------------------------------- */
 
 static struct tx *tx_new(ipcf_rpc_call *k) {
-        if (k->n_txs == k->cap_txs) {
-                size_t cap = k->cap_txs ? k->cap_txs * 2 : 4;
-                struct tx **a = realloc(k->txs, cap * sizeof(*a));
+        if (k->n_txs == k->keep.cap_txs) {
+                size_t cap = k->keep.cap_txs ? k->keep.cap_txs * 2 : 4;
+                struct tx **a = realloc(k->keep.txs, cap * sizeof(*a));
                 if (!a)
                         return NULL;
-                k->txs = a;
-                k->cap_txs = cap;
+                k->txs = k->keep.txs = a;
+                k->keep.cap_txs = cap;
         }
-        struct tx *t = calloc(1, sizeof(*t));
-        if (t)
-                k->txs[k->n_txs++] = t;
+        struct tx *t = k->keep.free_txs;
+        if (t) {
+                k->keep.free_txs = t->next_free;
+                memset(t, 0, offsetof(struct tx, small));
+        } else if (!(t = calloc(1, sizeof(*t)))) {
+                return NULL;
+        }
+        k->txs[k->n_txs++] = t;
         return t;
+}
+
+/* t is done with: keep it for the next transmission. */
+static void tx_put(ipcf_rpc_call *k, struct tx *t) {
+        t->next_free = k->keep.free_txs;
+        k->keep.free_txs = t;
 }
 
 /* Forget every transmission (cancelling live ones). Under k->lock. */
@@ -344,7 +389,7 @@ static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t le
                         if (t->big)
                                 c->slots[k->slot].buf_busy = false;
                         k->n_txs--;
-                        free(t);
+                        tx_put(k, t);
                         pthread_mutex_unlock(&k->lock);
                         return r;
                 }
@@ -371,7 +416,7 @@ static void tx_drop_all(ipcf_rpc_call *k) {
                         ipcf_call_cancel(&k->txs[i]->pend);
                         tx_finish(k, k->txs[i]);
                 }
-                free(k->txs[i]);
+                tx_put(k, k->txs[i]);
         }
         k->n_txs = 0;
 }
@@ -640,11 +685,8 @@ static int restart_call(ipcf_rpc_call *k) {
         tx_drop_all(k);
         slot_release(c, k->slot);
         pthread_mutex_unlock(&k->lock);
-        int r = slot_take(c, k->deadline, &k->slot);
+        int r = slot_take(c, k->deadline, &k->slot, &k->seq);
         if (r == 0) {
-                pthread_mutex_lock(&c->lock);
-                k->seq = ++c->slots[k->slot].seq;
-                pthread_mutex_unlock(&c->lock);
                 memset(k->acked, 0, k->n_pieces);
                 k->broke_after_send = false;
                 k->retry_flag = false;
@@ -737,9 +779,14 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                         k->done = true;
                         break;
                 }
-                /* 1. answers that are already there */
+                /* 1. answers that are already there (of all but the newest
+                 * transmission, which step 3 waits for: a wait of 0 does
+                 * not read the channel, it sees what a wait has read) */
                 int fin = 0;
-                for (size_t i = 0; i < k->n_txs && !fin; i++) {
+                size_t newest = k->n_txs;
+                while (newest > 0 && !k->txs[newest - 1]->live)
+                        newest--;
+                for (size_t i = 0; i + 1 < newest && !fin; i++) {
                         struct tx *t = k->txs[i];
                         if (!t->live)
                                 continue;
@@ -836,6 +883,84 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
         return k->result;
 }
 
+/* Take back the encoder's buffers for the next call: the one it grew (if
+ * not too large) in place of ours, and its segments' array. */
+static void enc_keep(ipcf_rpc_call *k) {
+        ipcf_xdr *e = &k->enc;
+        if (e->buf && e->buf != k->keep.encbuf) { /* it grew: the buffer is its own */
+                if (e->cap <= KEEP_ENC_MAX) {
+                        free(k->keep.encbuf);
+                        k->keep.encbuf = e->buf;
+                        k->keep.cap_enc = e->cap;
+                } else {
+                        free(e->buf);
+                }
+        }
+        if (e->segs) {
+                k->keep.segs = e->segs;
+                k->keep.cap_segs = e->cap_segs;
+        }
+        *e = (ipcf_xdr){ 0 }; /* a second settle finds nothing */
+}
+
+/* A buffer of at least n bytes in *buf (of *cap), grown as needed. */
+static uint8_t *keep_grow(uint8_t **buf, size_t *cap, size_t n) {
+        if (n > *cap || !*buf) {
+                uint8_t *b = realloc(*buf, n ? n : 1);
+                if (!b)
+                        return NULL;
+                *buf = b;
+                *cap = n ? n : 1;
+        }
+        return *buf;
+}
+
+/* A call object: the client's spare (its buffers kept) or a new one. */
+static ipcf_rpc_call *call_get(ipcf_rpc_client *c) {
+        pthread_mutex_lock(&c->lock);
+        ipcf_rpc_call *k = c->spare;
+        c->spare = NULL;
+        pthread_mutex_unlock(&c->lock);
+        if (k) {
+                memset(&k->c, 0, sizeof(*k) - offsetof(ipcf_rpc_call, c));
+                return k;
+        }
+        if (!(k = calloc(1, sizeof(*k))))
+                return NULL;
+        pthread_mutex_init(&k->lock, NULL);
+        return k;
+}
+
+static void call_destroy(ipcf_rpc_call *k) {
+        if (!k)
+                return;
+        for (struct tx *t = k->keep.free_txs, *n; t; t = n) {
+                n = t->next_free;
+                free(t);
+        }
+        free(k->keep.txs);
+        free(k->keep.acked);
+        free(k->keep.sendbuf);
+        free(k->keep.encbuf);
+        free(k->keep.segs);
+        pthread_mutex_destroy(&k->lock);
+        free(k);
+}
+
+/* A settled call: the client's spare if it has none, else gone. */
+static void call_recycle(ipcf_rpc_call *k) {
+        ipcf_rpc_client *c = k->c;
+        free(k->raw_res);
+        k->raw_res = NULL;
+        pthread_mutex_lock(&c->lock);
+        if (!c->spare) {
+                c->spare = k;
+                k = NULL;
+        }
+        pthread_mutex_unlock(&c->lock);
+        call_destroy(k);
+}
+
 /* Everything a finished call holds on to: transmissions, its slot. */
 static void call_settle(ipcf_rpc_call *k) {
         pthread_mutex_lock(&k->lock);
@@ -849,11 +974,7 @@ static void call_settle(ipcf_rpc_call *k) {
                 *k->info_out = k->info;
                 k->info_out = NULL;
         }
-        ipcf_xdr_release(&k->enc);
-        free(k->sendbuf);
-        k->sendbuf = NULL;
-        free(k->acked);
-        k->acked = NULL;
+        enc_keep(k);
 }
 
 static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog, uint32_t vers, uint32_t proc,
@@ -861,10 +982,9 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
                       const ipcf_rpc_opts *o, ipcf_rpc_call **ret) {
         if (!c || !ret || (o && o->timeout_ms < -1))
                 return -EINVAL;
-        ipcf_rpc_call *k = calloc(1, sizeof(*k));
+        ipcf_rpc_call *k = call_get(c);
         if (!k)
                 return -ENOMEM;
-        pthread_mutex_init(&k->lock, NULL);
         k->c = c;
         k->p = p;
         k->prog = prog;
@@ -879,7 +999,10 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
         int tmo = o && o->timeout_ms ? o->timeout_ms : p && p->timeout_ms ? p->timeout_ms : c->default_timeout_ms;
         k->deadline = deadline_from_timeout(tmo);
         /* encode the arguments: large opaque data is sent from its place */
-        ipcf_xdr_encoder_sg(&k->enc, NULL, 0, 16384);
+        ipcf_xdr_encoder_sg(&k->enc, k->keep.encbuf, k->keep.cap_enc, 16384);
+        k->enc.segs = k->keep.segs;
+        k->enc.cap_segs = k->keep.cap_segs;
+        k->keep.segs = NULL; /* the encoder's until enc_keep */
         int r = 0;
         if (p && p->encode_arg)
                 r = in ? p->encode_arg(&k->enc, in) : -EINVAL;
@@ -891,16 +1014,17 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
         if (r == 0 && k->total > c->max_msg)
                 r = -EMSGSIZE;
         k->n_pieces = k->total ? (k->total + RPC_PIECE - 1) / RPC_PIECE : 1;
-        k->acked = calloc(k->n_pieces, 1);
-        k->sendbuf = malloc(RPC_REQ_HDR + (size_t)MIN((uint64_t)RPC_PIECE, k->total));
+        k->txs = k->keep.txs;
+        k->acked = keep_grow(&k->keep.acked, &k->keep.cap_acked, (size_t)k->n_pieces);
+        k->sendbuf = keep_grow(&k->keep.sendbuf, &k->keep.cap_sendbuf,
+                               RPC_REQ_HDR + (size_t)MIN((uint64_t)RPC_PIECE, k->total));
         if (r == 0 && (!k->acked || !k->sendbuf))
                 r = -ENOMEM;
+        if (k->acked)
+                memset(k->acked, 0, (size_t)k->n_pieces);
         if (r == 0)
-                r = slot_take(c, k->deadline, &k->slot);
+                r = slot_take(c, k->deadline, &k->slot, &k->seq);
         if (r == 0) {
-                pthread_mutex_lock(&c->lock);
-                k->seq = ++c->slots[k->slot].seq;
-                pthread_mutex_unlock(&c->lock);
                 uint64_t rto = c->srtt_ns * 4;
                 k->rto_ns = MAX(rto, RTO_MIN_NS);
                 r = send_all(k);
@@ -913,9 +1037,7 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
                         /* part of it went: keep the slot's sequence used */
                 }
                 call_settle(k);
-                pthread_mutex_destroy(&k->lock);
-                free(k->txs);
-                free(k);
+                call_recycle(k);
                 return r;
         }
         *ret = k;
@@ -984,10 +1106,7 @@ ipcf_rpc_call *ipcf_rpc_call_free(ipcf_rpc_call *k) {
                 pthread_mutex_unlock(&k->lock);
         }
         call_settle(k);
-        free(k->raw_res);
-        free(k->txs);
-        pthread_mutex_destroy(&k->lock);
-        free(k);
+        call_recycle(k);
         return NULL;
 }
 

@@ -26,6 +26,23 @@
  * Locking: s->lock guards versions, sessions and slots; it is never held
  * while a handler runs or while a reply is sent. Workers are threads of
  * ipcf_rpc_server_run, each with its own request and reply buffers.
+ *
+ * Workers take turns (leader/followers): one, the leader, waits for the next
+ * request in ipcf_service_next; the others wait on the run's condition
+ * variable, outside the service. The leader answers what the runtime answers
+ * alone (the null procedure, copies, pieces, fetches, errors) and takes the
+ * next request itself; before it runs a handler or writes the persistent
+ * cache (which may take long) it gives the role up (worker_yield) and takes
+ * it back when done if no follower took it meanwhile. Followers look for a
+ * role given up every YIELD_POLL_NS while the server is busy (the first
+ * yield after a quiet second wakes one at once), so a handler that blocks
+ * keeps others waiting that long at most, and one that does not costs no
+ * wake-up at all. Why: a
+ * worker asleep inside the service while another works makes the service
+ * look asleep to its callers, who then sleep instead of spinning for the
+ * reply (lib/core/wait.c) — a system call each way on every call; and a
+ * follower woken for every request competes for the CPU with the worker
+ * that answers.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -340,11 +358,17 @@ ipcf_rpc_server *ipcf_rpc_server_free(ipcf_rpc_server *s) {
 
 /* ---- answering ----------------------------------------------------------- */
 
+struct run_args;
+
 typedef struct worker {
         ipcf_rpc_server *s;
         uint8_t *in, *out;
         ipcf_call_req req;
+        struct run_args *run;
+        bool leader;    /* this worker holds the run's leader role */
 } worker;
+
+static void worker_yield(worker *w);
 
 /* Send a reply: header fields, and bytes [offset, offset + piece) of body. */
 static void answer(worker *w, uint32_t status, uint32_t slot, uint32_t seq, const uint8_t *body, uint64_t total,
@@ -383,8 +407,10 @@ static const struct served *find_version(ipcf_rpc_server *s, uint32_t prog, uint
 static void finish(worker *w, struct sess *x, uint32_t slot, uint32_t seq, uint32_t status, uint32_t a, uint32_t b,
                    uint8_t *reply, size_t len, bool persist, bool send) {
         ipcf_rpc_server *s = w->s;
-        if (persist && s->cache)
+        if (persist && s->cache) {
+                worker_yield(w); /* a write, maybe a sync */
                 cache_put_reply(s->cache, x->id, slot, seq, status, a, b, reply, len);
+        }
         pthread_mutex_lock(&s->lock);
         struct sslot *sl = &x->slots[slot];
         bool mine = sl->seq == seq;
@@ -478,6 +504,7 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
                 finish(w, x, rq->slot, rq->seq, status, 0, 0, NULL, 0, persist, true);
                 return;
         }
+        worker_yield(w); /* the handler may take long, or block */
         bool oneway = rq->flags & RPCF_ONEWAY;
         if (oneway) /* the caller waits only for this: the call is taken */
                 answer(w, RS_IN_PROGRESS, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
@@ -794,22 +821,74 @@ static void handle(worker *w, size_t n) {
         }
 }
 
+/* How often followers look for a role given up while the server is busy,
+ * and how long after the last yield it counts as busy. */
+#define YIELD_POLL_NS 2000000ull       /* 2 ms */
+#define BUSY_NS 1000000000ull          /* 1 s */
+
 struct run_args {
         ipcf_rpc_server *s;
         uint64_t until;
         _Atomic int err;
+        pthread_mutex_t lock;   /* guards the rest */
+        pthread_cond_t cond;    /* followers wait here for the role */
+        bool has_leader;
+        bool busy;              /* followers poll every YIELD_POLL_NS */
+        uint64_t last_yield;
 };
+
+/* Give the leader role up (if this worker holds it): a follower takes it
+ * at its next look, or this worker again when it is done. */
+static void worker_yield(worker *w) {
+        if (!w->leader)
+                return;
+        struct run_args *ra = w->run;
+        w->leader = false;
+        pthread_mutex_lock(&ra->lock);
+        ra->has_leader = false;
+        ra->last_yield = now_ns();
+        if (!ra->busy) { /* the followers sleep long: wake one now */
+                ra->busy = true;
+                pthread_cond_signal(&ra->cond);
+        }
+        pthread_mutex_unlock(&ra->lock);
+}
+
+static bool run_over(struct run_args *ra) {
+        return ra->err || atomic_load(&ra->s->stop) || now_ns() >= ra->until;
+}
+
+/* Become the leader; false when the run is over. Followers look at the
+ * run's end every 100 ms (as the leader does in ipcf_service_next), and
+ * for a role given up every YIELD_POLL_NS while the server is busy. */
+static bool worker_lead(worker *w) {
+        struct run_args *ra = w->run;
+        if (w->leader)
+                return !run_over(ra);
+        pthread_mutex_lock(&ra->lock);
+        while (ra->has_leader && !run_over(ra)) {
+                uint64_t now = now_ns();
+                if (ra->busy && now - ra->last_yield > BUSY_NS)
+                        ra->busy = false;
+                uint64_t until = MIN(now + (ra->busy ? YIELD_POLL_NS : 100000000u), ra->until);
+                struct timespec ts = { (time_t)(until / 1000000000u), (long)(until % 1000000000u) };
+                pthread_cond_timedwait(&ra->cond, &ra->lock, &ts);
+        }
+        bool over = run_over(ra);
+        if (!over)
+                ra->has_leader = w->leader = true;
+        pthread_mutex_unlock(&ra->lock);
+        return !over;
+}
 
 static void *work(void *arg) {
         struct run_args *ra = arg;
         ipcf_rpc_server *s = ra->s;
-        worker w = { .s = s, .in = malloc(IPCF_CALL_MAX), .out = malloc(IPCF_CALL_MAX) };
+        worker w = { .s = s, .in = malloc(IPCF_CALL_MAX), .out = malloc(IPCF_CALL_MAX), .run = ra };
         if (!w.in || !w.out)
                 ra->err = -ENOMEM;
-        while (!ra->err && !atomic_load(&s->stop)) {
+        while (worker_lead(&w)) {
                 uint64_t now = now_ns();
-                if (now >= ra->until)
-                        break;
                 int t = (int)MIN((ra->until - now) / 1000000u + 1, 100u);
                 ssize_t n = ipcf_service_next(s->svc, w.in, IPCF_CALL_MAX, t, &w.req);
                 if (n == -ETIMEDOUT || n == -EAGAIN)
@@ -822,6 +901,10 @@ static void *work(void *arg) {
                 }
                 handle(&w, (size_t)n);
         }
+        worker_yield(&w); /* the others see the end */
+        pthread_mutex_lock(&ra->lock);
+        pthread_cond_broadcast(&ra->cond);
+        pthread_mutex_unlock(&ra->lock);
         free(w.in);
         free(w.out);
         return NULL;
@@ -836,6 +919,12 @@ int ipcf_rpc_server_run(ipcf_rpc_server *s, unsigned threads, int timeout_ms) {
                 threads = 64;
         atomic_store(&s->stop, false);
         struct run_args ra = { .s = s, .until = deadline_from_timeout(timeout_ms) };
+        pthread_mutex_init(&ra.lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&ra.cond, &ca);
+        pthread_condattr_destroy(&ca);
         pthread_t tid[64];
         unsigned started = 0;
         for (unsigned i = 1; i < threads; i++)
@@ -845,5 +934,7 @@ int ipcf_rpc_server_run(ipcf_rpc_server *s, unsigned threads, int timeout_ms) {
         atomic_store(&s->stop, true);
         for (unsigned i = 0; i < started; i++)
                 pthread_join(tid[i], NULL);
+        pthread_cond_destroy(&ra.cond);
+        pthread_mutex_destroy(&ra.lock);
         return ra.err;
 }
