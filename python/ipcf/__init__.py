@@ -15,7 +15,8 @@ and its server:
                 port.write(msg)
 
 Also: call/serve/service (request and reply), dgram (datagrams), mailboxes
-(mbox_*) and multicast groups (mcast_*), pipe(), and ipcf.aio for asyncio.
+(mbox_*) and multicast groups (mcast_*), pipe(), ipcf.aio for asyncio, and
+ipcf.rpc to call any procedure of an RPC server (ipcf-idl) by name.
 Timeouts are in seconds: None waits for ever, 0 never waits. Failures raise
 IpcfError (an OSError) or a subclass (see ipcf.errors). Every handle has
 fileno() for selectors and event loops, close(reason) and `with`.
@@ -35,7 +36,7 @@ from .service import CallRequest, Service, ServiceFailure, call, serve, service
 from .dgram import Datagram, Endpoint, dgram
 from .mbox import (Group, Mailbox, mbox_create, mbox_destroy, mbox_open, mcast_create,
                    mcast_destroy, mcast_join)
-from . import aio, errors  # noqa: F401  (ipcf.aio, ipcf.errors)
+from . import aio, errors, rpc  # noqa: F401  (ipcf.aio, ipcf.errors, ipcf.rpc)
 
 __version__ = "1.2"
 
@@ -66,5 +67,5 @@ __all__ = [
     "Registration", "RemoteError", "Request", "Service", "ServiceFailure", "WouldBlockError",
     "aio", "alloc", "call", "connect", "dgram", "errors", "mbox_create", "mbox_destroy",
     "mbox_open", "mcast_create", "mcast_destroy", "mcast_join", "pipe", "register",
-    "runtime_dir", "serve", "service", "strerror", "version",
+    "rpc", "runtime_dir", "serve", "service", "strerror", "version",
 ]

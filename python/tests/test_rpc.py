@@ -1,0 +1,302 @@
+"""test_rpc — ipcf.rpc against real servers made by ipcf-idl: the calculator
+example (build/examples/calc-server) and a server of the interface below,
+generated and compiled here (build/bin/ipcf-idl, cc, this build's
+libipcf.so.1), each a process of its own on the session's daemon."""
+import errno
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import ipcf
+import ipcf.rpc as rpc
+from conftest import BUILD, TREE
+
+SHAPES_X = r"""
+/* shapes.x — the test interface of python/tests/test_rpc.py */
+const MAXLABEL = 16;
+typedef string label<MAXLABEL>;
+enum color { RED = 1, GREEN = 2, BLUE = 3 };
+struct point { int x; int y; };
+union paint switch (color c) {
+case RED:
+case GREEN:
+        unsigned int shade;
+case BLUE:
+        void;
+};
+struct shape {
+        label name;
+        paint p;
+        point pts<4>;
+        opaque tag[3];
+        opaque blob<>;
+        point *origin;
+        bool filled;
+        unsigned hyper id;
+        double scale;
+};
+union area_res switch (int err) {
+case 0:
+        hyper area;
+default:
+        void;
+};
+program SHAPES_PROG {
+        version SHAPES_V1 {
+                [idempotent] hyper ADD(hyper, hyper) = 1;
+                shape ECHO(shape) = 2;
+                area_res AREA(shape) = 3;
+                int FAIL(int) = 4;
+                int SLEEP(int) = 5;
+                int MISSING(int) = 6;
+        } = 1;
+        version SHAPES_V2 {
+                hyper ADD(hyper, hyper) = 1;
+        } = 2;
+} = 0x20001234;
+"""
+
+SERVER_C = r"""
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "shapes.h"
+
+static int add(ipcf_rpc_ctx *ctx, const add_v1_args *in, int64_t *out, void *user) {
+        *out = in->arg1 + in->arg2;
+        return 0;
+}
+
+static int echo(ipcf_rpc_ctx *ctx, const shape *in, shape *out, void *user) {
+        ipcf_xdr e, d;   /* a deep copy: encode, decode */
+        ipcf_xdr_encoder(&e, NULL, 0);
+        int r = shape_encode(&e, in);
+        if (r == 0) {
+                ipcf_xdr_decoder(&d, e.buf, e.pos);
+                r = shape_decode(&d, out);
+        }
+        ipcf_xdr_release(&e);
+        return r;
+}
+
+static int area(ipcf_rpc_ctx *ctx, const shape *in, area_res *out, void *user) {
+        if (in->pts.pts_len < 2) {
+                out->err = 33;
+                return 0;
+        }
+        const point *a = &in->pts.pts_val[0], *b = &in->pts.pts_val[1];
+        out->err = 0;
+        out->area_res_u.area = (int64_t)(b->x - a->x) * (b->y - a->y);
+        return 0;
+}
+
+static int fail(ipcf_rpc_ctx *ctx, const int32_t *in, int32_t *out, void *user) {
+        return -*in;
+}
+
+static int snooze(ipcf_rpc_ctx *ctx, const int32_t *in, int32_t *out, void *user) {
+        struct timespec t = { *in / 1000, (long)(*in % 1000) * 1000000 }; /* deadline or not */
+        nanosleep(&t, NULL);
+        *out = *in;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        static const shapes_v1_handlers h = { .add_v1 = add, .echo = echo, .area = area, .fail = fail,
+                                              .sleep = snooze };
+        ipcf_rpc_server *s;
+        int r = ipcf_rpc_server_new(argv[1], NULL, &s);
+        if (r == 0)
+                r = shapes_v1_serve(s, &h, NULL);
+        if (r == 0)
+                r = ipcf_rpc_server_run(s, 2, -1);
+        return r < 0;
+}
+"""
+
+
+def _start(args, name):
+    """A server process (this session's environment: its daemon, and the
+    sanitizer's preload if the build has one), once its name is up."""
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            rpc.Client(name, timeout=1).close()
+            return proc
+        except (ipcf.NameNotFoundError, ipcf.IpcfTimeoutError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("%s did not come up" % args[0])
+            time.sleep(0.02)
+
+
+def _stop(proc):
+    proc.kill()
+    proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def shapes_server_exe(tmp_path_factory):
+    d = tmp_path_factory.mktemp("shapes")
+    (d / "shapes.x").write_text(SHAPES_X)
+    (d / "server.c").write_text(SERVER_C)
+    subprocess.run([os.path.join(BUILD, "bin", "ipcf-idl"), "-o", str(d), str(d / "shapes.x")], check=True,
+                   timeout=60)
+    libdir = os.path.join(BUILD, "lib")
+    cc = os.environ.get("CC") or "cc"
+    subprocess.run([cc, "-std=gnu11", "-I", os.path.join(TREE, "include"), "-I", str(d), "-o", str(d / "server"),
+                    str(d / "server.c"), str(d / "shapes.c"), "-L", libdir, "-l:libipcf.so.1",
+                    "-Wl,-rpath," + libdir, "-lpthread"], check=True, timeout=120)
+    return str(d / "server")
+
+
+@pytest.fixture
+def shapes(shapes_server_exe, name):
+    proc = _start([shapes_server_exe, name], name)
+    yield name, proc
+    _stop(proc)
+
+
+@pytest.fixture
+def calc(name):
+    proc = _start([os.path.join(BUILD, "examples", "calc-server"), name], name)
+    yield name
+    _stop(proc)
+
+
+SHAPE = {"name": "sq", "p": {"c": "GREEN", "shade": 7}, "pts": [{"x": 1, "y": 2}, {"x": 4, "y": 6}],
+         "tag": b"abc", "blob": bytes(range(256)) * 5, "origin": {"x": -1, "y": -2}, "filled": True,
+         "id": 2**64 - 1, "scale": 0.5}
+
+
+def test_the_calculator_adds_and_divides(calc):
+    with rpc.Client(calc) as c:
+        assert c.call("ADD", {"a": 40, "b": 2}) == 42
+        assert c.call("mul", {"a": -3, "b": 2**40}) == -3 * 2**40
+        assert c.call("DIV", {"a": 7, "b": 2}) == {"err": 0, "value": 3}
+        assert c.call("DIV", {"a": 1, "b": 0}) == {"err": errno.EDOM}  # the void arm
+        assert c.procedures() == {(0x20000001, 1): ["ACCUMULATE", "ADD", "DIV", "MUL"]}
+        assert "program CALC_PROG" in c.describe()
+    assert rpc.call(calc, "ADD", {"a": 1, "b": 2}) == 3
+
+
+def test_structs_unions_arrays_strings_opaque_and_optional_data(shapes):
+    name, _ = shapes
+    with rpc.Client(name) as c:
+        assert c.call("ADD", 2**62, 2**62 - 1) == 2**63 - 1  # two arguments
+        assert c.call("ECHO", SHAPE) == SHAPE
+        other = dict(SHAPE, p={"c": "BLUE"}, pts=[], tag=b"\0\0\0", blob=b"", origin=None, filled=False,
+                     name="")
+        assert c.call("echo", other) == other
+        assert c.call("AREA", SHAPE) == {"err": 0, "area": 12}
+        assert c.call("AREA", other) == {"err": 33}
+        # values that do not fit their types go nowhere
+        for bad in (dict(SHAPE, name="x" * 17), dict(SHAPE, tag=b"ab"), dict(SHAPE, pts=[{"x": 0, "y": 0}] * 5),
+                    dict(SHAPE, p={"c": "PINK"}), dict(SHAPE, id=-1), dict(SHAPE, extra=1)):
+            with pytest.raises((ValueError, TypeError)):
+                c.call("ECHO", bad)
+        with pytest.raises(TypeError):
+            c.call("ADD", 1)
+
+
+def test_a_handler_error_is_a_remote_error(shapes):
+    name, _ = shapes
+    with rpc.Client(name) as c:
+        with pytest.raises(ipcf.RemoteError) as ei:
+            c.call("FAIL", errno.EDOM)
+        assert ei.value.errno == errno.EREMOTEIO and ei.value.code == -errno.EDOM
+
+
+def test_unknown_procedures(shapes):
+    name, _ = shapes
+    with rpc.Client(name) as c:
+        with pytest.raises(rpc.UnknownProcedureError):
+            c.call("NOSUCH", 1)  # not in the description: nothing is sent
+        with pytest.raises(rpc.UnknownProcedureError) as ei:
+            c.call("MISSING", 1)  # described, but the server has no handler
+        assert ei.value.errno == errno.EOPNOTSUPP
+        assert c.call("ADD", 1, 1) == 2  # the session goes on
+
+
+def test_a_version_the_server_does_not_serve(shapes):
+    name, _ = shapes
+    with rpc.Client(name) as c:
+        assert c.procedures()[(0x20001234, 2)] == ["ADD"]  # described: the whole file
+        with pytest.raises(rpc.VersionMismatchError) as ei:
+            c.call("ADD", 1, 2, version=2)
+        assert (ei.value.errno, ei.value.low, ei.value.high) == (errno.EPROTONOSUPPORT, 1, 1)
+        with pytest.raises(rpc.VersionMismatchError) as ei:
+            c.call("ADD", 1, 2, version=9)  # not even described: asked all the same
+        assert (ei.value.low, ei.value.high) == (1, 1)
+        assert c.call("ADD", 1, 2, version=1) == 3
+
+
+def test_a_deadline_after_sending_is_outcome_unknown(shapes):
+    name, proc = shapes
+    with rpc.Client(name) as c:
+        t0 = time.monotonic()
+        with pytest.raises(rpc.OutcomeUnknownError) as ei:
+            c.call("SLEEP", 1000, timeout=0.2)  # a handler that overruns the deadline
+        assert ei.value.errno == errno.ENOLINK and "outcome unknown" in str(ei.value)
+        assert not isinstance(ei.value, TimeoutError)  # distinct from "not run"
+        assert time.monotonic() - t0 < 4
+        assert c.call("SLEEP", 1, timeout=5) == 1
+        proc.send_signal(signal.SIGSTOP)  # a server that answers nothing
+        try:
+            with pytest.raises(rpc.OutcomeUnknownError):
+                c.call("ADD", 1, 2, timeout=0.2)
+            with pytest.raises(ipcf.IpcfTimeoutError):
+                c.describe(timeout=0.2)  # nothing ran: a plain timeout
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        assert c.call("ADD", 1, 2, timeout=5) == 3
+
+
+def test_no_server_and_bad_descriptions(name):
+    with pytest.raises(ipcf.NameNotFoundError):
+        rpc.Client(name, timeout=1)
+    with pytest.raises(rpc.InterfaceError) as ei:
+        rpc.Interface("struct s { int a; };\n#include <x.h>\n")
+    assert ei.value.line == 2
+    with pytest.raises(rpc.InterfaceError):
+        rpc.Interface("struct s { int a }")
+    i = rpc.Interface("const N = 0x10; typedef opaque b<N>;\n%pass through\nenum e { A = 1, B = N };")
+    assert i.value("B") == 16 and i.types["b"].kind == "opaque_var"
+
+
+def test_replies_are_decoded_with_bounds():
+    i = rpc.Interface("typedef int v<2>; typedef string s<3>; struct p { int *next; };")
+    c = rpc.Codec(i)
+
+    def dec(t, data):
+        d = rpc._Decoder(data)
+        return c.decode(rpc.Decl("plain", ("ref", t)), d)
+    assert dec("v", b"\0\0\0\2\0\0\0\1\0\0\0\2") == [1, 2]
+    for t, data in (("v", b"\0\0\0\3" + b"\0" * 12), ("v", b"\0\0\0\2\0\0\0\1"), ("s", b"\0\0\0\2ab\0\1"),
+                    ("s", b"\0\0\0\2a\0\0\0"), ("p", b"\0\0\0\2")):
+        with pytest.raises(ValueError):
+            dec(t, data)
+
+
+def test_the_declarations_match_the_header(tmp_path):
+    """rpc.py's own declarations (its structs) against include/ipcf.h."""
+    pairs = []
+    for s in ("ipcf_rpc_info", "ipcf_rpc_opts", "ipcf_rpc_client_opts"):
+        t = rpc.ffi.typeof(s)
+        pairs.append(("sizeof(%s)" % s, rpc.ffi.sizeof(t)))
+        pairs += [("offsetof(%s, %s)" % (s, f), ft.offset) for f, ft in t.fields]
+    pairs += [("IPCF_RPC_IDEMPOTENT", rpc.IDEMPOTENT), ("IPCF_RPC_ONEWAY", rpc.ONEWAY),
+              ("IPCF_EUNKNOWN", errno.ENOLINK)]
+    src = tmp_path / "abi.c"
+    src.write_text("#include <errno.h>\n#include <stddef.h>\n#include <stdio.h>\n#include \"ipcf.h\"\n"
+                   "int main(void) {\n" +
+                   "".join('printf("%%llu\\n", (unsigned long long)(%s));\n' % e for e, _ in pairs) + "}\n")
+    subprocess.run([os.environ.get("CC") or "cc", "-I", os.path.join(TREE, "include"), "-o",
+                    str(tmp_path / "abi"), str(src)], check=True, timeout=60)
+    got = [int(v) for v in subprocess.run([str(tmp_path / "abi")], check=True, capture_output=True,
+                                          timeout=10).stdout.split()]
+    assert got == [v for _, v in pairs]
