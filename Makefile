@@ -299,6 +299,10 @@ DIR_FUZZ_SRCS := src/daemon/directory/record.c src/daemon/directory/etcdmsg.c
 $(FUZZ_BUILD)/fuzz-directory: fuzz/fuzz-directory.c $(DIR_FUZZ_SRCS) $(FUZZ_LINK_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ -lsodium -ljson-c -lpthread -lm
+# The input side of cat/listen --format (src/cli/format.c) is pure as well.
+$(FUZZ_BUILD)/fuzz-unframe: fuzz/fuzz-unframe.c src/cli/format.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^
 fuzz: $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 fuzz-smoke: fuzz
 	tests/run-fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-10}

@@ -4,7 +4,7 @@
  * bash sets them, _ipcf called, COMPREPLY read. It must offer exactly the
  * commands of `ipcf help`, exactly the long options each `ipcf COMMAND
  * --help` shows (per subcommand for shm, mbox, mcast, dgram), the values of
- * --capacity/--full/--slow, and the names a real daemon knows — without
+ * --capacity/--full/--slow/--format, and the names a real daemon knows — without
  * ever starting a daemon. Installed, bash-completion's loader finds it.
  */
 #include <limits.h>
@@ -147,6 +147,12 @@ TEST(option_values) {
         free(got);
         got = complete_words("ipcf mcast create g --slow ");
         CHECK(strcmp(got, "block\ndrop\nremove\n") == 0);
+        free(got);
+        got = complete_words("ipcf cat x --format=l");
+        CHECK(strcmp(got, "--format=len\n--format=line\n") == 0);
+        free(got);
+        got = complete_words("ipcf listen x -f ");
+        CHECK(strcmp(got, "hex\nlen\nline\nraw\n") == 0);
         free(got);
 }
 

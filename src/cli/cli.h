@@ -196,6 +196,70 @@ int cli_flow_write_all(int port, const void *buf, size_t len, int timeout_ms);
  * 0, -EBADMSG (a message of another length), or a negative errno. */
 int cli_flow_read_full(int port, void *buf, size_t len, bool stream, int timeout_ms);
 
+/* ---- message formats of cat and listen (format.c) ---------------------- */
+/* A way to write messages to a byte stream and cut them out of one (raw,
+ * line, len, hex: format.c says what each is). */
+typedef struct cli_format cli_format;
+/* "raw | line | len | hex", for usage lines. */
+extern const char cli_format_names[];
+/* The format called name, or NULL. Static: never freed. */
+const cli_format *cli_format_find(const char *name);
+const char *cli_format_name(const cli_format *f);
+/* Does the input have records (every format but raw)? */
+bool cli_format_framed(const cli_format *f);
+/* Write one received message (len > 0) to the blocking fd. 0 or -errno. */
+int cli_format_write(const cli_format *f, int fd, const void *msg, size_t len);
+
+/* The input side of a framed format: bytes read, not yet cut into messages. */
+typedef struct cli_unframe {
+        const cli_format *f;
+        size_t max;            /* the largest message (max_msg_size, at most 64 MiB) */
+        char *buf;             /* owned; cap bytes: one record of a max-byte message */
+        size_t cap, off, len;  /* buf[off..len) not yet taken */
+        bool eof;              /* the input has ended */
+        uint64_t records;      /* records taken so far (for error texts) */
+        char err[192];         /* why next() failed */
+} cli_unframe;
+/* Set u up for framed format f and messages of at most max bytes (0: the
+ * bound). 0, -EINVAL (raw has no records) or -ENOMEM. */
+int cli_unframe_init(cli_unframe *u, const cli_format *f, size_t max);
+void cli_unframe_done(cli_unframe *u);
+/* Read once from fd (which poll() said is readable) into the buffer; at its
+ * end set u->eof. 0 or -errno (-EINTR, -EAGAIN included). */
+int cli_unframe_read(cli_unframe *u, int fd);
+/* Append up to len bytes of data instead (the fuzz target's input); eof
+ * says that no more will come. Returns the bytes taken. */
+size_t cli_unframe_feed(cli_unframe *u, const void *data, size_t len, bool eof);
+/* Take the next message into out (room for u->max bytes): its length (> 0);
+ * 0 when no record is complete (with u->eof: the input is over); or
+ * -EMSGSIZE (a record larger than u->max) / -EBADMSG (a malformed record)
+ * with u->err saying which record and why. Empty records are skipped. */
+ssize_t cli_unframe_next(cli_unframe *u, char *out);
+
+/* ---- transfer progress of cat and listen -v (progress.c) ---------------- */
+/* Counters of a transfer and when to report them. The sending side may run
+ * in a thread of its own: its counters are atomic. */
+typedef struct cli_progress {
+        bool on;                          /* -v: report at all */
+        const char *what;                 /* "cat NAME" */
+        uint64_t start_ns, next_ns;       /* next_ns: the next report is due */
+        uint64_t last_ns, last_bytes;     /* at the previous report, for the rate */
+        _Atomic uint64_t sent_bytes, sent_msgs;
+        uint64_t recv_bytes, recv_msgs;
+        unsigned reports;                 /* progress lines printed */
+} cli_progress;
+/* Start counting now; on: print. */
+void cli_progress_start(cli_progress *p, const char *what, bool on);
+/* Count a message (or STREAM piece) of len bytes sent / received. */
+void cli_progress_sent(cli_progress *p, size_t len);
+void cli_progress_received(cli_progress *p, size_t len);
+/* timeout_ms (-1: none) shortened to the time until the next report. */
+int cli_progress_timeout(const cli_progress *p, int timeout_ms);
+/* Print a progress line on stderr if one is due (once a second). */
+void cli_progress_tick(cli_progress *p);
+/* At the end: a summary line, if a progress line was printed before. */
+void cli_progress_end(cli_progress *p);
+
 /* ---- the copy loop (copy.c) --------------------------------------------- */
 
 /* Set by the SIGINT/SIGTERM handler cli_catch_interrupts() installs; the copy
@@ -219,6 +283,11 @@ typedef struct cli_copy {
         bool verbose;     /* note the peer's end reason on stderr */
         bool end_with_peer; /* MESSAGE mode: stop reading in_fd once the peer's
                              * end marker arrives (listen on a terminal) */
+        const cli_format *format; /* how in_fd is cut into messages and what
+                                   * arrives is written to out_fd; NULL: raw.
+                                   * Framed formats need MESSAGE mode. */
+        cli_progress *progress;   /* counts (and, if on, reports) the transfer;
+                                   * NULL: none */
 } cli_copy;
 
 /* Copy in_fd -> flow and flow -> out_fd until done (see copy.c for the

@@ -10,6 +10,10 @@
  * next flow is accepted instead. Flow options given here are requirements:
  * a request with another mode (--stream) or capacity (--capacity) is refused
  * with a reason; --timeout-ms bounds the wait for a flow (default: for ever).
+ * --format (the default way only) cuts stdin into messages and writes what
+ * arrives the same way (format.c); it needs MESSAGE mode, so a stream flow is
+ * refused with a reason. -v notes each flow and, on long transfers, reports
+ * progress once a second (progress.c).
  */
 #include "cli/cli.h"
 
@@ -20,13 +24,17 @@
 #include <unistd.h>
 
 static const char listen_usage[] =
-        "usage: ipcf listen NAME [-k] [--echo | --sink] [-v] [flow options]\n\n"
+        "usage: ipcf listen NAME [-k] [--echo | --sink | --format=FORMAT] [-v] [flow options]\n\n"
         "Register NAME and serve the flows allocated to it: copy the flow to stdout\n"
         "and stdin to the flow (an empty message ends a direction, see docs/CLI.md).\n"
-        "  -k, --keep      accept the next flow when one ends (default: exit)\n"
-        "      --echo      send back what arrives instead (the peer of 'ipcf ping')\n"
-        "      --sink      drop what arrives (the peer of 'ipcf perf')\n"
-        "  -v, --verbose   note each flow and its end on stderr\n\n";
+        "  -k, --keep           accept the next flow when one ends (default: exit)\n"
+        "      --echo           send back what arrives instead (the peer of 'ipcf ping')\n"
+        "      --sink           drop what arrives (the peer of 'ipcf perf')\n"
+        "  -f, --format=FORMAT  raw (default): bytes as they come; line: a message per\n"
+        "                       line; len: each message after its 4-byte big-endian\n"
+        "                       length; hex: a message per line in hex digits\n"
+        "  -v, --verbose        note each flow and its end on stderr, and progress\n"
+        "                       once a second\n\n";
 
 enum listen_mode { LISTEN_STDIO, LISTEN_ECHO, LISTEN_SINK };
 
@@ -35,12 +43,16 @@ typedef struct listen_cfg {
         char what[IPCF_NAME_MAX + 16]; /* "listen NAME", for error lines */
         cli_flow_opts flow;
         enum listen_mode mode;
+        const cli_format *format;
         bool keep, verbose;
         int in_fd;                     /* stdin, or -1: nothing to send */
 } listen_cfg;
 
 /* Why a request does not meet what listen was told to require, or NULL. */
-static const char *qos_mismatch(const cli_flow_opts *want, const ipcf_qos *got) {
+static const char *qos_mismatch(const listen_cfg *cfg, const ipcf_qos *got) {
+        const cli_flow_opts *want = &cfg->flow;
+        if (cli_format_framed(cfg->format) && got->mode == IPCF_MODE_STREAM)
+                return "message mode required";
         if (want->set_mode && want->qos.mode != got->mode)
                 return want->qos.mode == IPCF_MODE_STREAM ? "stream mode required"
                                                           : "message mode required";
@@ -62,7 +74,7 @@ static int accept_one(int reg, const listen_cfg *cfg) {
                 int r = ipcf_request_next(reg, cfg->flow.timeout_ms, &req);
                 if (r < 0)
                         return r;
-                const char *why = qos_mismatch(&cfg->flow, &req.qos);
+                const char *why = qos_mismatch(cfg, &req.qos);
                 if (why) {
                         cli_note(cfg->verbose, "%s: refused %s (pid %d): %s", cfg->what,
                                  req.from.name, (int)req.from.pid, why);
@@ -92,9 +104,10 @@ static char *flow_buffer(int port, size_t *ret_cap) {
         return malloc(cap);
 }
 
-/* --echo and --sink: blocking loop until the peer ends the flow. Returns 0 on
- * a normal end (-EPIPE) or the negative errno that ended it. */
-static int serve_blocking(int port, bool echo) {
+/* --echo and --sink: blocking loop until the peer ends the flow, counting
+ * into prog (whose reports bound the reads' waits). Returns 0 on a normal end
+ * (-EPIPE) or the negative errno that ended it. */
+static int serve_blocking(int port, bool echo, cli_progress *prog) {
         size_t cap;
         char *buf = flow_buffer(port, &cap);
         if (!buf)
@@ -107,7 +120,10 @@ static int serve_blocking(int port, bool echo) {
                 ipcf_write(port, "", 0, 0);
         int r = 0;
         for (;;) {
-                ssize_t n = ipcf_read(port, buf, cap, -1);
+                ssize_t n = ipcf_read(port, buf, cap, cli_progress_timeout(prog, -1));
+                cli_progress_tick(prog);
+                if (n == -ETIMEDOUT || n == -EAGAIN)
+                        continue; /* only with -v: a progress line was due */
                 if (n == -EMSGSIZE) {
                         /* Larger than max_msg_size said; follow the flow. */
                         ssize_t need = ipcf_next_size(port, 0);
@@ -124,10 +140,14 @@ static int serve_blocking(int port, bool echo) {
                         r = (int)n;
                         break;
                 }
+                if (n > 0)
+                        cli_progress_received(prog, (size_t)n);
                 /* Echo even empty messages: the peer's end marker comes back
                  * after all the echoes, which is what the peer waits for. */
                 if (echo && (r = cli_flow_write_all(port, buf, (size_t)n, -1)) < 0)
                         break;
+                if (echo && n > 0)
+                        cli_progress_sent(prog, (size_t)n);
         }
         free(buf);
         return r == -EPIPE ? 0 : r;
@@ -137,14 +157,19 @@ static int serve_blocking(int port, bool echo) {
  * (already printed). */
 static int serve(int port, const listen_cfg *cfg) {
         int r;
+        cli_progress progress;
+        cli_progress_start(&progress, cfg->what, cfg->verbose);
         if (cfg->mode == LISTEN_STDIO) {
                 cli_copy c = { .port = port, .in_fd = cfg->in_fd, .out_fd = 1,
                                .allocator = false, .linger_ms = -1, .what = cfg->what,
                                .verbose = cfg->verbose,
-                               .end_with_peer = cfg->in_fd >= 0 && isatty(cfg->in_fd) };
+                               .end_with_peer = cfg->in_fd >= 0 && isatty(cfg->in_fd),
+                               .format = cfg->format, .progress = &progress };
                 return cli_copy_run(&c); /* prints its errors, deallocates */
         }
-        r = serve_blocking(port, cfg->mode == LISTEN_ECHO);
+        r = serve_blocking(port, cfg->mode == LISTEN_ECHO, &progress);
+        if (r == 0)
+                cli_progress_end(&progress);
         if (r < 0)
                 cli_error(cfg->what, r);
         ipcf_reason why;
@@ -158,8 +183,11 @@ enum { OPT_ECHO = CLI_OPT_FIRST_PRIVATE, OPT_SINK };
 
 static int listen_option(void *ctx, int key, const char *value) {
         listen_cfg *cfg = ctx;
-        (void)value;
         switch (key) {
+        case 'f':
+                if (!(cfg->format = cli_format_find(value)))
+                        return -EINVAL;
+                break;
         case 'k': cfg->keep = true; break;
         case 'v': cfg->verbose = true; break;
         case OPT_ECHO: cfg->mode = LISTEN_ECHO; break;
@@ -174,9 +202,10 @@ int cmd_listen(int argc, char **argv) {
                 { "verbose", 'v', false },
                 { "echo", OPT_ECHO, false },
                 { "sink", OPT_SINK, false },
+                { "format", 'f', true },
                 { 0 },
         };
-        listen_cfg cfg = { .mode = LISTEN_STDIO };
+        listen_cfg cfg = { .mode = LISTEN_STDIO, .format = cli_format_find("raw") };
         cli_flow_opts_init(&cfg.flow, -1);
         const cli_spec spec = { .cmd = "listen", .usage = listen_usage, .options = options,
                                 .flow = &cfg.flow, .min_args = 1, .max_args = 1, .args_name = "NAME" };
@@ -187,6 +216,11 @@ int cmd_listen(int argc, char **argv) {
         cfg.name = args.v[0];
         if (cli_name_check("listen", cfg.name))
                 return CLI_EXIT_USAGE;
+        if (cli_format_framed(cfg.format) && cfg.mode != LISTEN_STDIO)
+                return cli_usage("listen", "--format applies to the copy, not to --echo or --sink");
+        if (cli_format_framed(cfg.format) && cfg.flow.qos.mode == IPCF_MODE_STREAM)
+                return cli_usage("listen", "--format=%s needs message mode, not --stream",
+                                 cli_format_name(cfg.format));
         snprintf(cfg.what, sizeof(cfg.what), "listen %.127s", cfg.name);
 
         int reg = ipcf_register(cfg.name, NULL);

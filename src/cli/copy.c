@@ -19,6 +19,13 @@
  * deallocates as soon as its input is sent, after draining what has already
  * arrived.
  *
+ * FORMATS (format.c). Raw input sends each read() as a message; a framed
+ * format (line, len, hex) cuts the input into records, one message each: the
+ * loop reads when poll() says the input is readable and then takes out every
+ * complete record before it polls the input again (uf_ready). A malformed or
+ * oversized record ends the copy with an "input: ..." error. What arrives is
+ * written through the format too.
+ *
  * WAITING. Writes to the flow never wait inside the library (timeout 0);
  * the loop waits in poll() on ipcf_fd_send instead. Exceptions by qos:
  *  - ZERO capacity: a write completes only while it waits for the reader.
@@ -73,6 +80,13 @@ typedef struct copy_state {
         atomic_bool stop, sender_done;
         atomic_bool input_closed;  /* read no more input (end_with_peer) */
         int sender_err;
+        const cli_format *fmt;  /* never NULL (raw when cli_copy says none) */
+        bool framed;            /* uf cuts the input into messages */
+        cli_unframe uf;
+        bool uf_ready;          /* uf may hold more complete records */
+        bool in_err;            /* the error is the input's (uf.err says why) */
+        cli_progress *prog;     /* c->progress, or own_prog (off) */
+        cli_progress own_prog;
 } copy_state;
 
 /* Is there data or the marker still to write? */
@@ -101,19 +115,50 @@ static int copy_send(copy_state *s) {
                 s->ooff += (size_t)n;
                 if (len == 0)
                         s->marker_sent = true;
+                else
+                        cli_progress_sent(s->prog, (size_t)n);
         }
         return 0;
 }
 
-/* Read once from in_fd into the empty output buffer. 0 or -errno. */
-static int copy_fill(copy_state *s) {
-        ssize_t n = read(s->c->in_fd, s->obuf, s->ochunk);
-        if (n < 0)
-                return (errno == EINTR || errno == EAGAIN) ? 0 : -errno;
-        if (n == 0)
+/* Fill the empty output buffer with the next message: raw, one read from
+ * in_fd; framed, the next complete record, reading in_fd once first if none
+ * is complete and may_read (poll() said in_fd is readable). 0 or -errno
+ * (in_err set when the input is malformed). */
+static int copy_fill(copy_state *s, bool may_read) {
+        s->olen = s->ooff = 0;
+        if (!s->framed) {
+                ssize_t n = read(s->c->in_fd, s->obuf, s->ochunk);
+                if (n < 0)
+                        return (errno == EINTR || errno == EAGAIN) ? 0 : -errno;
+                if (n == 0)
+                        s->in_eof = true;
+                s->olen = (size_t)n;
+                return 0;
+        }
+        ssize_t n = cli_unframe_next(&s->uf, s->obuf);
+        if (n == 0 && !s->uf.eof && may_read) {
+                int r = cli_unframe_read(&s->uf, s->c->in_fd);
+                if (r < 0)
+                        return r == -EINTR || r == -EAGAIN ? 0 : r;
+                n = cli_unframe_next(&s->uf, s->obuf);
+        }
+        if (n < 0) {
+                s->in_err = true;
+                return (int)n;
+        }
+        s->uf_ready = n > 0;
+        if (n == 0 && s->uf.eof)
                 s->in_eof = true;
         s->olen = (size_t)n;
-        s->ooff = 0;
+        return 0;
+}
+
+/* Framed input: take the next record already read, if any, without reading
+ * (after the previous message went out). 0 or -errno. */
+static int copy_refill(copy_state *s) {
+        if (s->uf_ready && !s->in_eof && s->ooff >= s->olen)
+                return copy_fill(s, false);
         return 0;
 }
 
@@ -147,7 +192,8 @@ static int copy_recv(copy_state *s, bool *ret_out_err) {
                                 atomic_store(&s->input_closed, true);
                         continue;
                 }
-                int r = cli_write_all(s->c->out_fd, s->ibuf, (size_t)n);
+                cli_progress_received(s->prog, (size_t)n);
+                int r = n == 0 ? 0 : cli_format_write(s->fmt, s->c->out_fd, s->ibuf, (size_t)n);
                 if (r < 0) {
                         *ret_out_err = true;
                         return r;
@@ -175,6 +221,8 @@ static void *copy_sender_main(void *arg) {
                         r = copy_send(s); /* a write waits at most one slice */
                         continue;
                 }
+                if ((r = copy_refill(s)) < 0 || s->ooff < s->olen)
+                        continue; /* a record already read: send it */
                 if (atomic_load(&s->input_closed))
                         s->in_eof = true;
                 if (s->in_eof)
@@ -184,7 +232,7 @@ static void *copy_sender_main(void *arg) {
                 if (pr < 0 && errno != EINTR)
                         r = -errno;
                 else if (pr > 0)
-                        r = copy_fill(s);
+                        r = copy_fill(s, true);
         }
         s->sender_err = r;
         atomic_store(&s->sender_done, true);
@@ -211,9 +259,20 @@ static int copy_setup(copy_state *s, const cli_copy *c, const ipcf_qos *q) {
         s->wake[0] = s->wake[1] = -1;
         s->stream = q->mode == IPCF_MODE_STREAM;
         s->zero = q->capacity == IPCF_CAPACITY_ZERO;
+        s->fmt = c->format ? c->format : cli_format_find("raw");
+        s->prog = c->progress ? c->progress : &s->own_prog;
+        s->framed = cli_format_framed(s->fmt);
+        if (s->framed && s->stream)
+                return -EPROTOTYPE; /* records need messages: callers check first */
         s->ochunk = COPY_CHUNK;
         if (!s->stream && q->max_msg_size && q->max_msg_size < s->ochunk)
                 s->ochunk = q->max_msg_size;
+        if (s->framed) {
+                int r = cli_unframe_init(&s->uf, s->fmt, q->max_msg_size);
+                if (r < 0)
+                        return r;
+                s->ochunk = s->uf.max; /* a record may be as large as the flow allows */
+        }
         s->icap = s->stream || !q->max_msg_size ? COPY_CHUNK : q->max_msg_size;
         s->obuf = malloc(s->ochunk);
         s->ibuf = malloc(s->icap);
@@ -249,6 +308,8 @@ static void copy_teardown(copy_state *s) {
                         close(s->wake[i]);
         free(s->obuf);
         free(s->ibuf);
+        if (s->framed)
+                cli_unframe_done(&s->uf);
 }
 
 /* One step of the sending direction from the main loop: the inline send, or
@@ -283,6 +344,8 @@ int cli_copy_run(const cli_copy *c) {
                 }
                 if (!s.threaded && atomic_load(&s.input_closed))
                         s.in_eof = true;
+                if (!s.threaded && (r = copy_refill(&s)) < 0)
+                        break;
                 r = copy_send_step(&s);
                 if (r == -EPIPE) {
                         /* The peer ended the flow while we still had bytes for
@@ -319,6 +382,9 @@ int cli_copy_run(const cli_copy *c) {
                         }
                         timeout = (int)((linger_end - now + 999999u) / 1000000u);
                 }
+                if (!s.threaded && s.uf_ready && !s.in_eof && s.ooff >= s.olen)
+                        timeout = 0; /* records already read wait to be sent */
+                timeout = cli_progress_timeout(s.prog, timeout);
 
                 struct pollfd pfd[3] = {
                         { .fd = flow_fd, .events = POLLIN },
@@ -340,8 +406,9 @@ int cli_copy_run(const cli_copy *c) {
                         r = -errno;
                         break;
                 }
+                cli_progress_tick(s.prog);
                 if (pfd[1].revents && !s.threaded)
-                        r = copy_fill(&s);
+                        r = copy_fill(&s, true);
                 if (r == 0 && pfd[0].revents) {
                         r = copy_recv(&s, &out_err);
                         if (r == 1) {
@@ -366,8 +433,12 @@ int cli_copy_run(const cli_copy *c) {
         if (r < 0) {
                 if (out_err)
                         fprintf(stderr, "ipcf: %s: output: %s\n", c->what, strerror(-r));
+                else if (s.in_err)
+                        fprintf(stderr, "ipcf: %s: input: %s\n", c->what, s.uf.err);
                 else
                         cli_error(c->what, r);
+        } else {
+                cli_progress_end(s.prog);
         }
         copy_teardown(&s); /* the sender thread stops before the port goes */
         ipcf_dealloc(c->port, r < 0 ? "error" : reason);
