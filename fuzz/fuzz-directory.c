@@ -33,7 +33,8 @@ static void check_record_round_trip(const dir_record *r) {
         memset(&back, 0, sizeof(back));
         if (dir_value_parse((const uint8_t *)buf, (size_t)n, &back) != 0)
                 abort();
-        if (strcmp(back.addr, r->addr) || strcmp(back.fp, r->fp) || back.n_attrs != r->n_attrs)
+        if (strcmp(back.addr, r->addr) || strcmp(back.fp, r->fp) || strcmp(back.key, r->key) ||
+            back.n_attrs != r->n_attrs)
                 abort();
 }
 

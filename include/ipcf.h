@@ -98,9 +98,10 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 3 /* 1: remote procedure calls (XDR streams, clients, servers);
+#define IPCF_VERSION_MINOR 4 /* 1: remote procedure calls (XDR streams, clients, servers);
                               * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
-                              * 3: the traffic monitor (ipcf_monitor_open, _next) */
+                              * 3: the traffic monitor (ipcf_monitor_open, _next);
+                              * 4: the directory's records (ipcf_dir_list) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -614,6 +615,10 @@ typedef struct ipcf_dir_health {
         uint64_t failovers;         /* times the member in use changed */
         uint64_t leases_granted, rejected, resyncs, watch_restarts;
         uint64_t unusable;          /* records naming a host not enrolled here, or not its key */
+        /* Since 1.4: */
+        uint8_t trust_keys;         /* 1: [directory] trust_keys = yes */
+        uint64_t keys_refused;      /* records giving an enrolled host another key (refused) */
+        uint64_t enrolled;          /* hosts enrolled with the key the directory published */
 } ipcf_dir_health;
 
 typedef struct ipcf_host_listing {
@@ -633,13 +638,59 @@ typedef struct ipcf_host_listing {
  */
 IPCF_API int ipcf_hosts(ipcf_host_listing **ret);
 
+/* What this host may do with a record of the directory (since 1.4;
+ * docs/DAEMON.md "Trust"). */
+enum ipcf_dir_status {
+        IPCF_DIR_USABLE = 0,       /* its host is enrolled here with the key the record names */
+        IPCF_DIR_TRUSTED = 1,      /* usable: the host was enrolled with the key the directory published */
+        IPCF_DIR_TRUSTABLE = 2,    /* not enrolled yet: trust_keys = yes enrols it on first use */
+        IPCF_DIR_SELF = 3,         /* this host's own record */
+        IPCF_DIR_NOT_ENROLLED = 4, /* unusable: the host is not enrolled here (trust_keys = no) */
+        IPCF_DIR_FP_MISMATCH = 5,  /* unusable: the host is enrolled with another key */
+        IPCF_DIR_BAD_KEY = 6,      /* unusable (trust_keys = yes): no key, or not its fingerprint's */
+};
+
+/* One (name, host) record of the directory, as this host's cache holds it. */
+typedef struct ipcf_dir_record {
+        char name[IPCF_NAME_MAX + 1];
+        char host[IPCF_HOST_MAX + 1];
+        char addr[256];             /* the host's address for associations, as published */
+        char fp[129];               /* its public key's fingerprint, as published */
+        uint32_t status;            /* enum ipcf_dir_status */
+        int64_t revision;           /* etcd's mod_revision of the record */
+        int64_t lease;              /* etcd's lease of it (its host's) */
+        uint64_t age_ms;            /* how long this host's cache has held this version */
+        const char *attrs;          /* its attributes, "KEY=VALUE" lines; "" when none */
+} ipcf_dir_record;
+
+/* The most records ipcf_dir_list returns. */
+#define IPCF_DIR_LIST_MAX 16384
+
+typedef struct ipcf_dir_listing {
+        ipcf_dir_health *directory; /* NULL: no directory ([directory] backend = static), n is 0 */
+        uint8_t truncated;          /* 1: the cache holds more than IPCF_DIR_LIST_MAX records the
+                                     * caller may see: the first IPCF_DIR_LIST_MAX are here */
+        size_t n;
+        ipcf_dir_record *records;
+} ipcf_dir_listing;
+
+/*
+ * ipcf_dir_list (since 1.4) — the directory's view: every record of the
+ * directory's cache on this host whose name the calling user's policy lets
+ * it allocate or register (as ipcf_watch), with what this host may do with
+ * it, and the directory's health. *ret is one allocated block: ipcf_free()
+ * it. Errors: -EINVAL ret NULL; -ENOMEM; -EPROTO; -EHOSTDOWN; -ENOSYS (a
+ * daemon older than 1.4).
+ */
+IPCF_API int ipcf_dir_list(ipcf_dir_listing **ret);
+
 /* ------------------------------------------------------------------------- */
 /* Misc                                                                       */
 /* ------------------------------------------------------------------------- */
 
 /*
  * ipcf_free — free what the library returned allocated (ipcf_list,
- * ipcf_model_list, ipcf_group_list, ipcf_hosts). NULL is allowed. Never fails.
+ * ipcf_model_list, ipcf_group_list, ipcf_hosts, ipcf_dir_list). NULL is allowed. Never fails.
  */
 IPCF_API void ipcf_free(void *p);
 

@@ -44,6 +44,7 @@ TEST(directory_keys_and_records) {
 
         str_copy(r.addr, "127.0.0.1:7000", sizeof(r.addr));
         str_copy(r.fp, "sha256:abcd", sizeof(r.fp));
+        str_copy(r.key, "bfULdmSbIPeW7a+VziUKBbjBGvAopCSNlHYpLrCdaW8=", sizeof(r.key));
         r.n_attrs = 2;
         str_copy(r.attrs[0].key, "zone", sizeof(r.attrs[0].key));
         str_copy(r.attrs[0].val, "rack \"4\" \\", sizeof(r.attrs[0].val));
@@ -51,7 +52,7 @@ TEST(directory_keys_and_records) {
         int n = CHECK_OK(dir_value_make(&r, buf, sizeof(buf)));
         memset(&back, 0, sizeof(back));
         CHECK_OK(dir_value_parse((uint8_t *)buf, (size_t)n, &back));
-        CHECK(!strcmp(back.addr, r.addr) && !strcmp(back.fp, r.fp));
+        CHECK(!strcmp(back.addr, r.addr) && !strcmp(back.fp, r.fp) && !strcmp(back.key, r.key));
         CHECK_EQ(back.n_attrs, 2);
         CHECK(!strcmp(back.attrs[0].val, "rack \"4\" \\") || !strcmp(back.attrs[1].val, "rack \"4\" \\"));
 
@@ -62,6 +63,7 @@ TEST(directory_keys_and_records) {
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":[]}", "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":1}}",
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"bad key\":\"x\"}}",
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\",\"d\":\"1\",\"e\":\"1\",\"f\":\"1\",\"g\":\"1\",\"h\":\"1\",\"i\":\"1\"}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"key\":7}", "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"key\":\"a b\"}",
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\"} x", "{\"v\":1,\"addr\":\"a\",\"fp\":\"\"",
                 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
         };
@@ -73,6 +75,7 @@ TEST(directory_keys_and_records) {
         /* Unknown fields are tolerated. */
         const char *later = "{\"v\":1,\"addr\":\"a:1\",\"fp\":\"\",\"new\":{\"x\":[1,2]}}";
         CHECK_OK(dir_value_parse((const uint8_t *)later, strlen(later), &back));
+        CHECK(back.key[0] == 0); /* no key: "" */
 
         char name[IPCF_NAME_MAX + 1], host[DIR_HOST_MAX + 1];
         CHECK_OK(dir_split_pinned("printer@hostB", name, host));

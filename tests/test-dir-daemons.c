@@ -19,7 +19,17 @@
  *   - records written straight into etcd by another writer, naming an
  *     enrolled host with a fingerprint that is not its key's, or a host not
  *     enrolled, lead nowhere (counted as unusable);
- *   - the config: trust_keys = yes, or a directory without enrolled hosts,
+ *   - `ipcf ls --all-hosts [--json] [NAME...]` on gamma: names of alpha and
+ *     beta and gamma's own, a forged record and a stray one listed as
+ *     unusable with their reasons, the JSON parsed back (python3's json),
+ *     names a uid's policy hides left out for that uid; without a
+ *     directory, the static view (the enrolled hosts);
+ *   - trust_keys = yes: gamma, which does not enrol alpha, reaches alpha's
+ *     name through the key alpha publishes (real bytes both ways); with
+ *     trust_keys = no the same allocation is ENOENT; a record whose key is
+ *     not its fingerprint's, and a new key in etcd for a host enrolled here
+ *     (pinned, or enrolled from etcd earlier) are refused and counted;
+ *   - the config: a directory without enrolled hosts (and trust_keys = no)
  *     is refused at start.
  */
 #include <signal.h>
@@ -31,6 +41,7 @@
 #include "ipcf.h"
 #include "support/etcdcluster.h"
 #include "support/hostset.h"
+#include "support/shell.h"
 #include "support/test.h"
 
 #define REQUEST_MS 1500
@@ -38,16 +49,23 @@
 static hostset S;
 static etcd_cluster C;
 
+/* A daemon's config: the directory on the cluster, trust_keys, rules. */
+static const char *dir_conf(bool trust_keys, const char *rules) {
+        static char conf[4096];
+        snprintf(conf, sizeof(conf),
+                 "[directory]\nbackend = etcd\nendpoints = %s %s %s\nttl_s = 2\nrequest_timeout_ms = %d\n"
+                 "trust_keys = %s\n%s",
+                 C.client_url[0], C.client_url[1], C.client_url[2], REQUEST_MS, trust_keys ? "yes" : "no",
+                 rules ? rules : "");
+        return conf;
+}
+
 /* Start the cluster and the three daemons, every one with extra rules. */
 static void start_all(const char *rules) {
         etcd_cluster_start(&C, 3);
         CHECK(hostset_init(&S, 3, HOSTSET_LOOPBACK));
-        char conf[4096];
-        snprintf(conf, sizeof(conf),
-                 "[directory]\nbackend = etcd\nendpoints = %s %s %s\nttl_s = 2\nrequest_timeout_ms = %d\n%s",
-                 C.client_url[0], C.client_url[1], C.client_url[2], REQUEST_MS, rules ? rules : "");
         for (int i = 0; i < 3; i++)
-                hostset_start(&S, i, conf);
+                hostset_start(&S, i, dir_conf(false, rules));
         for (int i = 0; i < 3; i++)
                 CHECK(hostset_wait_up(&S, i, 15000));
 }
@@ -395,18 +413,252 @@ TEST_TIMEOUT(dir_records_naming_a_wrong_key_or_unenrolled_host_lead_nowhere, 120
         stop_all();
 }
 
+/* `ipcf ARGS` on host i as uid (0: this process's); its exit status, and its
+ * output in *ret_out (malloc'ed). */
+static int ipcf_on(int i, unsigned uid, const char *args, char **ret_out) {
+        char *bin = test_built("bin/ipcf");
+        char who[96] = "";
+        if (uid)
+                snprintf(who, sizeof(who), "setpriv --reuid=%u --regid=%u --clear-groups ", uid, uid);
+        int st = test_sh(ret_out, 30, "IPCF_RUNTIME_DIR='%s' IPCF_NO_AUTOSTART=1 %s'%s' %s", S.h[i].d.dir, who, bin,
+                         args);
+        free(bin);
+        return st;
+}
+
+/* `ipcf ls --all-hosts --json ARGS` on host i as uid, parsed back by
+ * python3's json module and told line by line: "directory on|off", "self
+ * HOST", "truncated False", "name NAME" per name of the host, "record NAME
+ * HOST STATUS usable|unusable rev|norev fp|nofp" per record (sorted), "host
+ * HOST" per enrolled host. NULL if the command failed. */
+static char *all_hosts(int i, unsigned uid, const char *args) {
+        static const char py[] =
+                "import json, sys\n"
+                "d = json.load(sys.stdin)\n"
+                "print(\"directory\", \"on\" if d[\"directory\"] else \"off\")\n"
+                "print(\"self\", d[\"self\"])\n"
+                "print(\"truncated\", d[\"truncated\"])\n"
+                "for n in d[\"names\"]: print(\"name\", n[\"name\"])\n"
+                "for r in sorted(d[\"records\"], key=lambda r: (r[\"name\"], r[\"host\"])):\n"
+                "    print(\"record\", r[\"name\"], r[\"host\"], r[\"status\"],\n"
+                "          \"usable\" if r[\"usable\"] else \"unusable\", \"rev\" if r[\"revision\"] > 0 else \"norev\",\n"
+                "          \"fp\" if r[\"fp\"].startswith(\"sha256:\") and r[\"age_ms\"] >= 0 else \"nofp\")\n"
+                "for h in d[\"hosts\"]: print(\"host\", h[\"name\"])\n";
+        char cmd[1024], *out = NULL;
+        snprintf(cmd, sizeof(cmd), "ls --all-hosts --json %s | python3 -c '%s'", args, py);
+        if (ipcf_on(i, uid, cmd, &out) != 0) {
+                fprintf(stderr, "ipcf %s: %s\n", cmd, out ? out : "");
+                free(out);
+                return NULL;
+        }
+        return out;
+}
+
+/* all_hosts() until its output holds every line of want (bounded by ms). */
+static char *all_hosts_until(int i, const char *args, const char *const *want, int ms) {
+        uint64_t end = test_now_ms() + (uint64_t)ms;
+        for (;;) {
+                char *out = all_hosts(i, 0, args);
+                bool all = out != NULL;
+                for (size_t k = 0; all && want[k]; k++)
+                        all = strstr(out, want[k]) != NULL;
+                if (all)
+                        return out;
+                if (test_now_ms() > end)
+                        test_fail(__FILE__, __LINE__, "ipcf ls --all-hosts --json %s on %s:\n%s", args, S.h[i].name,
+                                  out ? out : "(failed)");
+                free(out);
+                usleep(100000);
+        }
+}
+
+/* A record as another writer would put it: addr, fingerprint, key (NULL:
+ * none). */
+static const char *record_json(uint16_t port, const char *fp, const char *key) {
+        static char rec[512];
+        snprintf(rec, sizeof(rec), "{\"v\":1,\"addr\":\"127.0.0.1:%u\",\"fp\":\"%s\"%s%s%s}", port, fp,
+                 key ? ",\"key\":\"" : "", key ? key : "", key ? "\"" : "");
+        return rec;
+}
+
+TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
+        start_all("[daemon]\nshared = yes\n"
+                  "[name secret*]\nallocate = uid:0\nregister = uid:0\nremote_allocate = *@*\n"
+                  "[name *]\nallocate = *\nregister = *\nremote_allocate = *@*\n");
+        hostset_enter(&S, 2); /* this process: gamma's */
+        pid_t srv[4] = { serve(0, "on-alpha"), serve(1, "on-beta"), serve(2, "on-gamma"), serve(0, "secret-a") };
+        char fp0[80];
+        snprintf(fp0, sizeof(fp0), "sha256:%064d", 0);
+        etcd_put_raw("/ipcf/names/forged/alpha", record_json(S.h[0].port, fp0, NULL)); /* not alpha's key */
+        etcd_put_raw("/ipcf/names/stray/delta", record_json(S.h[0].port, fp0, NULL));  /* not enrolled */
+        const char *want[] = {
+                "directory on\nself gamma\ntruncated False\n",
+                "\nname on-gamma\n",
+                "\nrecord forged alpha fp_mismatch unusable rev fp\n"
+                "record on-alpha alpha usable usable rev fp\n"
+                "record on-beta beta usable usable rev fp\n"
+                "record on-gamma gamma self usable rev fp\n"
+                "record secret-a alpha usable usable rev fp\n"
+                "record stray delta not_enrolled unusable rev fp\n"
+                "host alpha\nhost beta\n",
+                NULL,
+        };
+        char *out = all_hosts_until(2, "", want, 15000);
+        fprintf(stderr, "%s", out);
+        free(out);
+        /* names the policy hides from a uid are not listed to it */
+        out = all_hosts(2, 65534, "");
+        CHECK(out != NULL);
+        if (strstr(out, "secret-a") || !strstr(out, "\nrecord on-alpha alpha usable usable rev fp\n") ||
+            !strstr(out, "\nrecord stray delta not_enrolled"))
+                test_fail(__FILE__, __LINE__, "as uid 65534:\n%s", out);
+        free(out);
+        /* NAME globs keep the names that match, local and directory alike */
+        out = all_hosts(2, 0, "'on-*' stray");
+        CHECK(out != NULL);
+        if (strstr(out, "forged") || strstr(out, "secret-a") || !strstr(out, "\nname on-gamma\n") ||
+            !strstr(out, "\nrecord on-alpha alpha usable usable rev fp\nrecord on-beta beta usable usable rev fp\n"
+                         "record on-gamma gamma self usable rev fp\nrecord stray delta not_enrolled"))
+                test_fail(__FILE__, __LINE__, "with NAME globs:\n%s", out);
+        free(out);
+        /* the text: the health, both tables, the reasons */
+        CHECK_EQ(ipcf_on(2, 0, "ls --all-hosts", &out), 0);
+        fprintf(stderr, "%s", out);
+        if (!strstr(out, "this host gamma:\n") || !strstr(out, "\ndirectory: etcd http://127.") ||
+            !strstr(out, "UNUSABLE: fingerprint mismatch") || !strstr(out, "UNUSABLE: host not enrolled") ||
+            !strstr(out, "on-beta ") || !strstr(out, "this host"))
+                test_fail(__FILE__, __LINE__, "ipcf ls --all-hosts:\n%s", out);
+        free(out);
+        for (int i = 0; i < 4; i++) {
+                kill(srv[i], SIGKILL);
+                test_wait(srv[i], 5000);
+        }
+        stop_all();
+}
+
+TEST_TIMEOUT(dir_ls_all_hosts_without_a_directory, 60) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, NULL);
+        hostset_start(&S, 1, NULL);
+        CHECK(hostset_wait_up(&S, 0, 15000));
+        char *out = all_hosts(0, 0, "");
+        CHECK(out != NULL);
+        if (!strstr(out, "directory off\nself alpha\ntruncated False\n") || !strstr(out, "\nhost beta\n") ||
+            strstr(out, "record "))
+                test_fail(__FILE__, __LINE__, "static, --json:\n%s", out);
+        free(out);
+        CHECK_EQ(ipcf_on(0, 0, "ls --all-hosts", &out), 0);
+        if (!strstr(out, "directory: off ([directory] backend = static)") || !strstr(out, "\nbeta "))
+                test_fail(__FILE__, __LINE__, "static:\n%s", out);
+        free(out);
+        hostset_stop(&S);
+}
+
+/* A fresh public key as text and its fingerprint, as a daemon publishes
+ * them. */
+static void fresh_key(char key[64], char fp[80]) {
+        uint8_t pub[32], h[crypto_hash_sha256_BYTES];
+        randombytes_buf(pub, sizeof(pub));
+        sodium_bin2base64(key, 64, pub, sizeof(pub), sodium_base64_VARIANT_ORIGINAL);
+        crypto_hash_sha256(h, pub, sizeof(pub));
+        memcpy(fp, "sha256:", 7);
+        sodium_bin2hex(fp + 7, 80 - 7, h, sizeof(h));
+}
+
+/* Gamma's directory health. */
+static ipcf_dir_health gamma_health(void) {
+        ipcf_host_listing *hl;
+        CHECK_OK(ipcf_hosts(&hl));
+        CHECK(hl->directory != NULL);
+        ipcf_dir_health h = *hl->directory;
+        ipcf_free(hl);
+        return h;
+}
+
+TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
+        const char *rules = "[name *]\nremote_allocate = *@*\n";
+        etcd_cluster_start(&C, 3);
+        CHECK(hostset_init(&S, 3, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, dir_conf(false, rules));
+        hostset_start(&S, 1, dir_conf(false, rules));
+        /* gamma enrols beta only: alpha is a stranger to it */
+        hostset_start_enrol(&S, 2, dir_conf(false, rules), 1u << 1, NULL);
+        CHECK(hostset_wait_up(&S, 1, 15000)); /* beta has both up: gamma's daemon is there too */
+        pid_t srv = serve(0, "t-alpha");
+
+        /* trust_keys = no: alpha's record is cached but leads nowhere, as
+         * today (a child asks: this process's library will keep the runtime
+         * directory of gamma's next daemon) */
+        const char *untrusted[] = { "\nrecord t-alpha alpha not_enrolled unusable rev fp\n", NULL };
+        free(all_hosts_until(2, "", untrusted, 15000));
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                hostset_enter(&S, 2);
+                _exit(ipcf_alloc("t-alpha", NULL, 5000, NULL) == -ENOENT ? 0 : 1);
+        }
+        CHECK_EQ(test_wait(child, 10000), 0);
+
+        /* trust_keys = yes: the key alpha publishes enrols it on first use */
+        hostset_stop_host(&S, 2);
+        hostset_start_enrol(&S, 2, dir_conf(true, rules), 1u << 1, NULL);
+        hostset_enter(&S, 2);
+        const char *trustable[] = { "\nrecord t-alpha alpha trustable usable rev fp\n", NULL };
+        free(all_hosts_until(2, "", trustable, 15000));
+        uint64_t t0 = test_now_ms();
+        char host[64];
+        CHECK(strcmp(use("t-alpha", host, sizeof(host)), "alpha") == 0);
+        fprintf(stderr, "t-alpha allocated from gamma through alpha's published key in %llu ms\n",
+                (unsigned long long)(test_now_ms() - t0));
+        const char *trusted[] = { "\nrecord t-alpha alpha trusted usable rev fp\n", "\nhost beta\nhost alpha\n", NULL };
+        char *out = all_hosts_until(2, "", trusted, 5000);
+        free(out);
+        ipcf_dir_health h = gamma_health();
+        CHECK(h.trust_keys && h.enrolled == 1 && h.keys_refused == 0);
+
+        /* a record whose key is not its fingerprint's is not used */
+        char key[64], fp[80], fp0[80];
+        fresh_key(key, fp);
+        snprintf(fp0, sizeof(fp0), "sha256:%064d", 0);
+        etcd_put_raw("/ipcf/names/badkey/delta", record_json(S.h[0].port, fp0, key));
+        etcd_put_raw("/ipcf/names/nokey/delta", record_json(S.h[0].port, fp0, NULL));
+        /* a new key (with its own fingerprint) for beta, pinned here, and
+         * for alpha, enrolled from etcd before: refused, counted */
+        etcd_put_raw("/ipcf/names/swap-b/beta", record_json(S.h[1].port, fp, key));
+        etcd_put_raw("/ipcf/names/swap-a/alpha", record_json(S.h[0].port, fp, key));
+        const char *refused[] = { "\nrecord badkey delta bad_key unusable rev fp\nrecord nokey delta bad_key unusable",
+                                  "\nrecord swap-a alpha fp_mismatch unusable rev fp\n"
+                                  "record swap-b beta fp_mismatch unusable rev fp\n",
+                                  NULL };
+        out = all_hosts_until(2, "", refused, 15000);
+        fprintf(stderr, "%s", out);
+        free(out);
+        CHECK_ERR(ipcf_alloc("badkey", NULL, 5000, NULL), -ENOENT);
+        CHECK_ERR(ipcf_alloc("nokey", NULL, 5000, NULL), -ENOENT);
+        CHECK_ERR(ipcf_alloc("swap-b", NULL, 5000, NULL), -ENOENT);
+        CHECK_ERR(ipcf_alloc("swap-a", NULL, 5000, NULL), -ENOENT);
+        h = gamma_health();
+        CHECK(h.enrolled == 1 && h.keys_refused >= 2 && h.unusable >= 4);
+        /* alpha's real name still works, with the key it was enrolled with */
+        CHECK(strcmp(use("t-alpha", host, sizeof(host)), "alpha") == 0);
+        CHECK_EQ(ipcf_on(2, 0, "hosts", &out), 0);
+        if (!strstr(out, "trust_keys = yes: 1 hosts enrolled with keys from etcd"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts on gamma:\n%s", out);
+        free(out);
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
+        stop_all();
+}
+
 TEST_TIMEOUT(dir_config_refused, 60) {
-        /* trust_keys = yes, and a directory without enrolled hosts: the
-         * daemon exits 1 with the line */
+        /* a directory without enrolled hosts (trust_keys = no): the daemon
+         * exits 1 with the line */
         char dir[] = "/tmp/ipcf-dirconf-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
         const char *confs[] = {
-                "[hosts]\nname = solo\nlisten = 127.0.0.1:47391\n[host other]\naddress = 127.0.0.1:2\n"
-                "key = bfULdmSbIPeW7a+VziUKBbjBGvAopCSNlHYpLrCdaW8=\n"
-                "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1\ntrust_keys = yes\n",
                 "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1\n",
         };
-        const char *want[] = { "trust_keys = yes is not supported", "wants the hosts it may reach enrolled" };
+        const char *want[] = { "wants the hosts it may reach enrolled" };
         for (size_t i = 0; i < ARRAY_SIZE(confs); i++) {
                 char path[300], cmd[1024];
                 snprintf(path, sizeof(path), "%s/ipcfd.conf", dir);

@@ -338,6 +338,11 @@ int cli_ls_models(bool json, int kind, const cli_args *filter);
 /* The same for shared-memory groups and segments (cmd_shm.c): "shm":[...]. */
 int cli_ls_shm(bool json, const cli_args *filter);
 
+/* The directory's health (cmd_hosts.c; also for `ls --all-hosts`): a
+ * "directory: ..." line or two, or a JSON object (no newline). */
+void cli_dir_health_text(const ipcf_dir_health *h);
+void cli_dir_health_json(const ipcf_dir_health *h);
+
 /* ---- the traffic monitor's loop (cmd_monitor.c) and pcap files (pcap.c) - */
 
 /* What to do with one event: 0 to go on, else the exit status to end with

@@ -28,13 +28,33 @@ static const char *state_name(uint32_t s) {
         return s == IPCF_HOST_UP ? "up" : s == IPCF_HOST_CONNECTING ? "connecting" : "down";
 }
 
-static void print_directory_text(const ipcf_dir_health *h) {
+void cli_dir_health_text(const ipcf_dir_health *h) {
         printf("directory: etcd %s, %s, %s; %" PRIu64 " names (%" PRIu64 " records) cached, %" PRIu64
                " published (%" PRIu64 " unconfirmed), lease %" PRIx64 ", revision %" PRId64 "\n",
                h->endpoint, h->reachable ? "reachable" : "UNREACHABLE", h->live ? "live" : "not live",
                h->names, h->records, h->published, h->unconfirmed, (uint64_t)h->lease, h->revision);
+        if (h->trust_keys)
+                printf("directory: trust_keys = yes: %" PRIu64 " hosts enrolled with keys from etcd, %" PRIu64
+                       " key changes refused\n", h->enrolled, h->keys_refused);
         if (h->last_error[0])
                 printf("directory: last error: %s\n", h->last_error);
+}
+
+void cli_dir_health_json(const ipcf_dir_health *d) {
+        printf("{\"endpoint\":");
+        cli_json_string(stdout, d->endpoint);
+        printf(",\"last_error\":");
+        cli_json_string(stdout, d->last_error);
+        printf(",\"reachable\":%s,\"synced\":%s,\"live\":%s,\"complete\":%s,\"revision\":%" PRId64
+               ",\"lease\":%" PRId64 ",\"names\":%" PRIu64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+               ",\"published\":%" PRIu64 ",\"unconfirmed\":%" PRIu64 ",\"failovers\":%" PRIu64
+               ",\"leases_granted\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"resyncs\":%" PRIu64
+               ",\"watch_restarts\":%" PRIu64 ",\"unusable\":%" PRIu64 ",\"trust_keys\":%s,\"keys_refused\":%" PRIu64
+               ",\"enrolled\":%" PRIu64 "}",
+               d->reachable ? "true" : "false", d->synced ? "true" : "false", d->live ? "true" : "false",
+               d->complete ? "true" : "false", d->revision, d->lease, d->names, d->records, d->bytes,
+               d->published, d->unconfirmed, d->failovers, d->leases_granted, d->rejected, d->resyncs,
+               d->watch_restarts, d->unusable, d->trust_keys ? "true" : "false", d->keys_refused, d->enrolled);
 }
 
 static void print_text(const ipcf_host_listing *l, const cli_args *filter) {
@@ -43,7 +63,7 @@ static void print_text(const ipcf_host_listing *l, const cli_args *filter) {
         else
                 printf("this host: no host enrolled (local only), key %s\n", l->key);
         if (l->directory)
-                print_directory_text(l->directory);
+                cli_dir_health_text(l->directory);
         if (!l->n)
                 return;
         printf("\n");
@@ -101,21 +121,9 @@ static void print_json(const ipcf_host_listing *l, const cli_args *filter) {
                        h->ups, h->downs);
         }
         printf("]");
-        const ipcf_dir_health *d = l->directory;
-        if (d) {
-                printf(",\n\"directory\":{\"endpoint\":");
-                cli_json_string(stdout, d->endpoint);
-                printf(",\"last_error\":");
-                cli_json_string(stdout, d->last_error);
-                printf(",\"reachable\":%s,\"synced\":%s,\"live\":%s,\"complete\":%s,\"revision\":%" PRId64
-                       ",\"lease\":%" PRId64 ",\"names\":%" PRIu64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
-                       ",\"published\":%" PRIu64 ",\"unconfirmed\":%" PRIu64 ",\"failovers\":%" PRIu64
-                       ",\"leases_granted\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"resyncs\":%" PRIu64
-                       ",\"watch_restarts\":%" PRIu64 ",\"unusable\":%" PRIu64 "}",
-                       d->reachable ? "true" : "false", d->synced ? "true" : "false", d->live ? "true" : "false",
-                       d->complete ? "true" : "false", d->revision, d->lease, d->names, d->records, d->bytes,
-                       d->published, d->unconfirmed, d->failovers, d->leases_granted, d->rejected, d->resyncs,
-                       d->watch_restarts, d->unusable);
+        if (l->directory) {
+                printf(",\n\"directory\":");
+                cli_dir_health_json(l->directory);
         }
         printf("}\n");
 }

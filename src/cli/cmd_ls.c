@@ -13,20 +13,38 @@
  * state}), then "models" and "shm". Direction "ab" is allocator (pid_a) to
  * acceptor (pid_b). A program is /proc/PID/comm, "-" when unknown (a process
  * of another host, or pid 0: a registrant the caller may not see).
+ *
+ * --all-hosts: the directory's view beside this host's names, from
+ * ipcf_dir_list() and ipcf_hosts(): every record of the directory's cache
+ * the caller's policy lets it see (name, host, address, key fingerprint,
+ * attributes, whether this host can use it and why not, etcd revision, age
+ * in the cache), after the directory's health. Without a directory, the
+ * enrolled hosts (the static search). Its JSON: {"self", "names" (as
+ * above), "directory" (the health object of `ipcf hosts --json`, or null),
+ * "truncated", "records" (array of {name, host, addr, fp, attrs {K: V},
+ * usable, status, revision, lease, age_ms}), "hosts" (array of {name, addr,
+ * state})}.
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 
 static const char ls_usage[] =
-        "usage: ipcf ls [--json] [NAME...]\n\n"
+        "usage: ipcf ls [--all-hosts] [--json] [NAME...]\n\n"
         "List the names registered with this host's facility, its flows, mailboxes,\n"
         "multicast groups and shared-memory groups; NAME... (shell globs such as\n"
         "'printer.*') keep only those whose name matches.\n"
-        "  --json    one JSON object, for scripts\n";
+        "  --all-hosts  the directory's view instead: every name it knows on any\n"
+        "               host (whether this host can use it, and why not), beside\n"
+        "               this host's own names; without a directory, the enrolled hosts\n"
+        "  --json       one JSON object, for scripts\n";
+
+enum { OPT_ALL_HOSTS = CLI_OPT_FIRST_PRIVATE };
 
 /* "3h02m", "41.2s": the daemon's uptime for humans. */
 static const char *fmt_uptime(char *buf, size_t cap, uint64_t ms) {
@@ -150,12 +168,8 @@ static void print_text(const ipcf_listing *l, const cli_args *filter) {
         cli_ls_shm(false, filter);        /* cmd_shm.c: groups and segments, if any */
 }
 
-/* The script view: the object described at the top of this file. Numbers
- * are raw (bytes, ms); only strings need escaping (cli_json_string). */
-static void print_json(const ipcf_listing *l, const cli_args *filter) {
-        printf("{\"daemon_pid\":%d,\"uptime_ms\":%" PRIu64 ",\"runtime_dir\":", (int)l->daemon_pid,
-               l->daemon_uptime_ms);
-        cli_json_string(stdout, ipcf_runtime_dir());
+/* ,"names":[...] of the JSON views. */
+static void print_names_json(const ipcf_listing *l, const cli_args *filter) {
         printf(",\n\"names\":[");
         const char *sep = "";
         for (size_t i = 0; i < l->n_names; i++) {
@@ -171,8 +185,18 @@ static void print_json(const ipcf_listing *l, const cli_args *filter) {
                 printf(",\"uid\":%u,\"flows\":%u,\"pending\":%u}", (unsigned)e->uid, e->flows,
                        e->pending);
         }
-        printf("],\n\"flows\":[");
-        sep = "";
+        printf("]");
+}
+
+/* The script view: the object described at the top of this file. Numbers
+ * are raw (bytes, ms); only strings need escaping (cli_json_string). */
+static void print_json(const ipcf_listing *l, const cli_args *filter) {
+        printf("{\"daemon_pid\":%d,\"uptime_ms\":%" PRIu64 ",\"runtime_dir\":", (int)l->daemon_pid,
+               l->daemon_uptime_ms);
+        cli_json_string(stdout, ipcf_runtime_dir());
+        print_names_json(l, filter);
+        printf(",\n\"flows\":[");
+        const char *sep = "";
         for (size_t i = 0; i < l->n_flows; i++) {
                 const ipcf_flow_entry *f = &l->flows[i];
                 const ipcf_qos *q = &f->qos;
@@ -209,22 +233,210 @@ static void print_json(const ipcf_listing *l, const cli_args *filter) {
         printf("}\n");
 }
 
-/* ipcf ls [--json] [NAME...]: one ipcf_list() snapshot, printed one way or
- * the other. */
+/* ---- --all-hosts ---------------------------------------------------------- */
+
+/* Why a record can be used or not, for humans and for JSON. */
+static const char *status_text(uint32_t s, bool json) {
+        static const char *const text[][2] = {
+                [IPCF_DIR_USABLE] = { "usable", "usable" },
+                [IPCF_DIR_TRUSTED] = { "usable (key from etcd)", "trusted" },
+                [IPCF_DIR_TRUSTABLE] = { "usable (key from etcd, on first use)", "trustable" },
+                [IPCF_DIR_SELF] = { "this host", "self" },
+                [IPCF_DIR_NOT_ENROLLED] = { "UNUSABLE: host not enrolled", "not_enrolled" },
+                [IPCF_DIR_FP_MISMATCH] = { "UNUSABLE: fingerprint mismatch", "fp_mismatch" },
+                [IPCF_DIR_BAD_KEY] = { "UNUSABLE: key not its fingerprint's", "bad_key" },
+        };
+        return s < sizeof(text) / sizeof(text[0]) ? text[s][json] : json ? "unknown" : "?";
+}
+
+static bool status_usable(uint32_t s) { return s <= IPCF_DIR_SELF; }
+
+static const char *host_state(uint32_t s) {
+        return s == IPCF_HOST_UP ? "up" : s == IPCF_HOST_CONNECTING ? "connecting" : "down";
+}
+
+/* The records' table (text). */
+static void print_records(const ipcf_dir_listing *dl, const cli_args *filter) {
+        static const bool right[] = { false, false, false, false, false, false, true, true };
+        cli_table *t = cli_table_new(8, right);
+        static const char *const head[] = { "NAME", "HOST", "ADDRESS", "KEY", "ATTRIBUTES", "STATUS", "REVISION", "AGE" };
+        for (size_t i = 0; i < 8; i++)
+                cli_table_add(t, "%s", head[i]);
+        size_t shown = 0;
+        for (size_t i = 0; i < dl->n; i++) {
+                const ipcf_dir_record *r = &dl->records[i];
+                char age[32], attrs[1024];
+                if (!cli_name_match(filter, r->name))
+                        continue;
+                shown++;
+                snprintf(attrs, sizeof(attrs), "%s", r->attrs[0] ? r->attrs : "-");
+                for (char *p = attrs; *p; p++)
+                        if (*p == '\n')
+                                *p = ',';
+                cli_table_add(t, "%s", r->name);
+                cli_table_add(t, "%s", r->host);
+                cli_table_add(t, "%s", r->addr);
+                cli_table_add(t, "%.19s", r->fp[0] ? r->fp : "-"); /* "sha256:" + 12 hex digits */
+                cli_table_add(t, "%s", attrs);
+                cli_table_add(t, "%s", status_text(r->status, false));
+                cli_table_add(t, "%" PRId64, r->revision);
+                cli_table_add(t, "%s", fmt_uptime(age, sizeof(age), r->age_ms));
+        }
+        if (shown)
+                cli_table_print(t, stdout);
+        else
+                printf("no names in the directory\n");
+        cli_table_free(t);
+        if (dl->truncated)
+                printf("(truncated: only the first %d records of the directory were read)\n", IPCF_DIR_LIST_MAX);
+}
+
+/* The enrolled hosts (the static view). */
+static void print_enrolled(const ipcf_host_listing *hl) {
+        static const bool right[] = { false, false, false };
+        cli_table *t = cli_table_new(3, right);
+        static const char *const head[] = { "HOST", "ADDRESS", "STATE" };
+        for (size_t i = 0; i < 3; i++)
+                cli_table_add(t, "%s", head[i]);
+        for (size_t i = 0; i < hl->n; i++) {
+                cli_table_add(t, "%s", hl->hosts[i].name);
+                cli_table_add(t, "%s", hl->hosts[i].addr[0] ? hl->hosts[i].addr : "-");
+                cli_table_add(t, "%s", host_state(hl->hosts[i].state));
+        }
+        if (hl->n)
+                cli_table_print(t, stdout);
+        else
+                printf("no host enrolled: this host is local only\n");
+        cli_table_free(t);
+}
+
+static void print_all_text(const ipcf_listing *l, const ipcf_dir_listing *dl, const ipcf_host_listing *hl,
+                           const cli_args *filter) {
+        printf("this host%s%s:\n", hl->self[0] ? " " : "", hl->self);
+        print_names(l, filter);
+        putchar('\n');
+        if (!dl->directory) {
+                printf("directory: off ([directory] backend = static): the enrolled hosts are asked\n");
+                print_enrolled(hl);
+                return;
+        }
+        cli_dir_health_text(dl->directory);
+        print_records(dl, filter);
+}
+
+static void print_all_json(const ipcf_listing *l, const ipcf_dir_listing *dl, const ipcf_host_listing *hl,
+                           const cli_args *filter) {
+        printf("{\"self\":");
+        cli_json_string(stdout, hl->self);
+        print_names_json(l, filter);
+        printf(",\n\"directory\":");
+        if (dl->directory)
+                cli_dir_health_json(dl->directory);
+        else
+                printf("null");
+        printf(",\n\"truncated\":%s,\n\"records\":[", dl->truncated ? "true" : "false");
+        const char *sep = "";
+        for (size_t i = 0; i < dl->n; i++) {
+                const ipcf_dir_record *r = &dl->records[i];
+                if (!cli_name_match(filter, r->name))
+                        continue;
+                printf("%s\n {\"name\":", sep);
+                sep = ",";
+                cli_json_string(stdout, r->name);
+                printf(",\"host\":");
+                cli_json_string(stdout, r->host);
+                printf(",\"addr\":");
+                cli_json_string(stdout, r->addr);
+                printf(",\"fp\":");
+                cli_json_string(stdout, r->fp);
+                printf(",\"attrs\":{");
+                /* "K=V" lines: K has no '=' (directory keys are [A-Za-z0-9._-]) */
+                const char *a = r->attrs;
+                for (const char *asep = ""; *a; asep = ",") {
+                        size_t ll = strcspn(a, "\n"), kl = strcspn(a, "=");
+                        char k[64], v[256];
+                        snprintf(k, sizeof(k), "%.*s", (int)(kl < ll ? kl : ll), a);
+                        snprintf(v, sizeof(v), "%.*s", kl < ll ? (int)(ll - kl - 1) : 0, a + kl + 1);
+                        printf("%s", asep);
+                        cli_json_string(stdout, k);
+                        putchar(':');
+                        cli_json_string(stdout, v);
+                        a += ll + (a[ll] == '\n');
+                }
+                printf("},\"usable\":%s,\"status\":\"%s\",\"revision\":%" PRId64 ",\"lease\":%" PRId64
+                       ",\"age_ms\":%" PRIu64 "}",
+                       status_usable(r->status) ? "true" : "false", status_text(r->status, true), r->revision,
+                       r->lease, r->age_ms);
+        }
+        printf("],\n\"hosts\":[");
+        sep = "";
+        for (size_t i = 0; i < hl->n; i++) {
+                printf("%s\n {\"name\":", sep);
+                sep = ",";
+                cli_json_string(stdout, hl->hosts[i].name);
+                printf(",\"addr\":");
+                cli_json_string(stdout, hl->hosts[i].addr);
+                printf(",\"state\":\"%s\"}", host_state(hl->hosts[i].state));
+        }
+        printf("]}\n");
+}
+
+/* By name, then host. */
+static int record_cmp(const void *a, const void *b) {
+        const ipcf_dir_record *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+        return c ? c : strcmp(x->host, y->host);
+}
+
+static int ls_all_hosts(const ipcf_listing *l, const cli_args *args) {
+        ipcf_dir_listing *dl = NULL;
+        ipcf_host_listing *hl = NULL;
+        int r = ipcf_dir_list(&dl);
+        if (r < 0)
+                return cli_error("ls --all-hosts: directory", r);
+        r = ipcf_hosts(&hl);
+        if (r < 0) {
+                ipcf_free(dl);
+                return cli_error("ls --all-hosts: hosts", r);
+        }
+        qsort(dl->records, dl->n, sizeof(*dl->records), record_cmp);
+        if (args->json)
+                print_all_json(l, dl, hl, args);
+        else
+                print_all_text(l, dl, hl, args);
+        ipcf_free(hl);
+        ipcf_free(dl);
+        return CLI_EXIT_OK;
+}
+
+static int ls_option(void *ctx, int key, const char *value) {
+        (void)value;
+        if (key != OPT_ALL_HOSTS)
+                return -EINVAL;
+        *(bool *)ctx = true;
+        return 0;
+}
+
+/* ipcf ls [--all-hosts] [--json] [NAME...]: one ipcf_list() snapshot (and
+ * with --all-hosts the directory's), printed one way or the other. */
 int cmd_ls(int argc, char **argv) {
-        const cli_spec spec = { .cmd = "ls", .usage = ls_usage, .json = true, .max_args = -1 };
+        static const cli_option options[] = { { "all-hosts", OPT_ALL_HOSTS, false }, { 0 } };
+        const cli_spec spec = { .cmd = "ls", .usage = ls_usage, .options = options, .json = true, .max_args = -1 };
         cli_args args;
-        int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
+        bool all_hosts = false;
+        int st = cli_parse(&spec, argc, argv, ls_option, &all_hosts, &args);
         if (st != CLI_PARSED)
                 return st;
         ipcf_listing *l = NULL;
         int r = ipcf_list(&l);
         if (r < 0)
                 return cli_error("ls", r);
-        if (args.json)
+        if (all_hosts)
+                st = ls_all_hosts(l, &args);
+        else if (args.json)
                 print_json(l, &args);
         else
                 print_text(l, &args);
         ipcf_free(l);
-        return CLI_EXIT_OK;
+        return all_hosts ? st : CLI_EXIT_OK;
 }

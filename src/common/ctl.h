@@ -123,7 +123,10 @@ enum ctl_type {
         /* The traffic monitor (src/daemon/monitor/monitor.c, `ipcf monitor`). */
         CTL_MONITOR_OPEN = 31,  /* -> OK + 1 fd: a monitor socket of this client */
         CTL_MONITOR_EVENT = 32, /* daemon -> monitor socket: MONITOR, [NAME], [REASON] */
-        CTL_TYPE_MAX_ = 33,
+        /* The directory's records (src/daemon/directory/list.c, `ipcf ls --all-hosts`). */
+        CTL_DIR_LIST = 33,      /* [LIST_SKIP] -> OK: [DIR_HEALTH], DIR_RECORD (each with its
+                                 * DIR_ATTRS when it has attributes)..., LIST_MORE */
+        CTL_TYPE_MAX_ = 34,
 };
 
 enum ctl_attr_type {
@@ -176,8 +179,10 @@ enum ctl_attr_type {
         CTL_A_PEER_HOST = 45,  /* string: FLOW: the host the peer is on, as the daemon knows it
                                 * (this host's name for a local peer) */
         CTL_A_MONITOR = 46,    /* struct ctl_monitor_wire */
-        CTL_A_DIR_HEALTH = 47, /* struct ctl_dir_health_wire: HOSTS, when a directory runs */
-        CTL_A_TYPE_MAX_ = 48,
+        CTL_A_DIR_HEALTH = 47, /* struct ctl_dir_health_wire: HOSTS, DIR_LIST, when a directory runs */
+        CTL_A_DIR_RECORD = 48, /* struct ctl_dir_record_wire: DIR_LIST */
+        CTL_A_DIR_ATTRS = 49,  /* string: after a DIR_RECORD, its attributes "K=V" one a line */
+        CTL_A_TYPE_MAX_ = 50,
 };
 
 /* What a flow is for: the ROLE attribute of an ALLOC. Only the library's
@@ -251,7 +256,7 @@ struct __attribute__((packed)) ctl_host_entry_wire {
 
 /* The directory's health (HOSTS; daemon/directory/directory.h dir_health). */
 #define CTL_DIR_TEXT_MAX 255
-enum { CTL_DIR_REACHABLE = 1, CTL_DIR_SYNCED = 2, CTL_DIR_LIVE = 4, CTL_DIR_COMPLETE = 8 };
+enum { CTL_DIR_REACHABLE = 1, CTL_DIR_SYNCED = 2, CTL_DIR_LIVE = 4, CTL_DIR_COMPLETE = 8, CTL_DIR_TRUST_KEYS = 16 };
 struct __attribute__((packed)) ctl_dir_health_wire {
         char endpoint[CTL_DIR_TEXT_MAX + 1];
         char last_error[CTL_DIR_TEXT_MAX + 1];
@@ -259,6 +264,33 @@ struct __attribute__((packed)) ctl_dir_health_wire {
         int64_t revision, lease;
         uint64_t names, records, bytes, published, unconfirmed;
         uint64_t failovers, leases_granted, rejected, resyncs, watch_restarts, unusable;
+        uint64_t keys_refused, enrolled; /* directory/trust.c */
+};
+
+/* One record of the directory's cache (DIR_LIST): what it says (name,
+ * host, address, key fingerprint), whether this host may use it and why
+ * not (CTL_DIR_ST_*), its etcd mod_revision and lease, and how long the
+ * cache has held it. */
+#define CTL_DIR_FP_MAX 128
+enum {
+        CTL_DIR_ST_USABLE = 0,       /* the host is enrolled here with the key the record names */
+        CTL_DIR_ST_TRUSTED = 1,      /* usable: the host's key was taken from the directory */
+        CTL_DIR_ST_TRUSTABLE = 2,    /* not enrolled; trust_keys = yes would enrol it on first use */
+        CTL_DIR_ST_SELF = 3,         /* this host's own record */
+        CTL_DIR_ST_NOT_ENROLLED = 4, /* the host is not enrolled here (trust_keys = no) */
+        CTL_DIR_ST_FP_MISMATCH = 5,  /* enrolled with another key than the record's fingerprint */
+        CTL_DIR_ST_BAD_KEY = 6,      /* trust_keys: no key, or a key that is not its fingerprint's */
+        CTL_DIR_ST_MAX_ = 7,
+};
+struct __attribute__((packed)) ctl_dir_record_wire {
+        char name[IPCF_NAME_MAX + 1];
+        char host[CTL_HOST_NAME_MAX + 1];
+        char addr[CTL_DIR_TEXT_MAX + 1];
+        char fp[CTL_DIR_FP_MAX + 1];
+        uint8_t reserved[3];
+        uint32_t status;         /* CTL_DIR_ST_* */
+        int64_t revision, lease;
+        uint64_t age_ms;         /* since the cache took this version of it */
 };
 
 /* The host of a listed flow's other side (LIST). */

@@ -61,6 +61,8 @@ const ctl_attr_info ctl_attr_table[CTL_A_TYPE_MAX_] = {
         [CTL_A_HOST_KEY] = STR(HOST_KEY),
         [CTL_A_HOST_ENTRY] = FIXED(HOST_ENTRY, struct ctl_host_entry_wire),
         [CTL_A_DIR_HEALTH] = FIXED(DIR_HEALTH, struct ctl_dir_health_wire),
+        [CTL_A_DIR_RECORD] = FIXED(DIR_RECORD, struct ctl_dir_record_wire),
+        [CTL_A_DIR_ATTRS] = STR(DIR_ATTRS),
         [CTL_A_FLOW_HOST] = FIXED(FLOW_HOST, struct ctl_flow_host_wire),
         [CTL_A_UNDELIVERED] = U64(UNDELIVERED),
         [CTL_A_PEER_HOST] = STR(PEER_HOST),
@@ -157,6 +159,9 @@ static const ctl_req_spec rows[] = {
         { CTL_MONITOR_OPEN, "MONITOR_OPEN", 0, 1, CTL_OK,
           { { 0, 0 } },
           { 0 } },
+        { CTL_DIR_LIST, "DIR_LIST", 0, 0, CTL_OK,
+          { { CTL_A_LIST_SKIP, 0 } },
+          { CTL_A_DIR_HEALTH, CTL_A_DIR_RECORD, CTL_A_DIR_ATTRS, CTL_A_LIST_MORE } },
 };
 
 const ctl_req_spec *ctl_req_spec_of(uint16_t type) {

@@ -129,7 +129,7 @@ static void name_unlink(dir_cache *c, dir_name *n) {
 
 /* Bytes of an entry holding rec. */
 static size_t entry_size(const dir_record *rec) {
-        size_t s = sizeof(dir_entry) + strlen(rec->host) + strlen(rec->addr) + strlen(rec->fp) + 3;
+        size_t s = sizeof(dir_entry) + strlen(rec->host) + strlen(rec->addr) + strlen(rec->fp) + strlen(rec->key) + 4;
         for (unsigned i = 0; i < rec->n_attrs; i++)
                 s += strlen(rec->attrs[i].key) + strlen(rec->attrs[i].val) + 2;
         return s;
@@ -151,6 +151,7 @@ static dir_entry *entry_new(const dir_record *rec, size_t size) {
         e->host = pack(&p, rec->host);
         e->addr = pack(&p, rec->addr);
         e->fp = pack(&p, rec->fp);
+        e->key = pack(&p, rec->key);
         e->n_attrs = (uint8_t)MIN(rec->n_attrs, (unsigned)DIR_ATTRS_MAX);
         for (unsigned i = 0; i < e->n_attrs; i++) {
                 e->attr_key[i] = pack(&p, rec->attrs[i].key);
@@ -178,6 +179,7 @@ int dir_cache_put(dir_cache *c, const dir_record *rec, int64_t mod_revision, int
         e->size = size;
         e->mod_revision = mod_revision;
         e->lease = lease;
+        e->since_ns = now_ns();
         e->epoch = c->epoch;
         bool new_name = !n;
         if (!n && !(n = name_add(c, rec->name))) {
@@ -257,11 +259,20 @@ void dir_entry_to_record(const dir_entry *e, dir_record *ret) {
         str_copy(ret->host, e->host, sizeof(ret->host));
         str_copy(ret->addr, e->addr, sizeof(ret->addr));
         str_copy(ret->fp, e->fp, sizeof(ret->fp));
+        str_copy(ret->key, e->key, sizeof(ret->key));
         ret->n_attrs = e->n_attrs;
         for (unsigned i = 0; i < e->n_attrs; i++) {
                 str_copy(ret->attrs[i].key, e->attr_key[i], sizeof(ret->attrs[i].key));
                 str_copy(ret->attrs[i].val, e->attr_val[i], sizeof(ret->attrs[i].val));
         }
+}
+
+void dir_cache_walk(const dir_cache *c, bool (*fn)(void *ctx, const dir_entry *e), void *ctx) {
+        for (size_t i = 0; i < c->n_buckets; i++)
+                for (const dir_name *n = c->buckets[i]; n; n = n->next)
+                        dlist_for_each(pos, &n->entries)
+                                if (!fn(ctx, dlist_entry(pos, dir_entry, link)))
+                                        return;
 }
 
 void dir_cache_mark(dir_cache *c) {

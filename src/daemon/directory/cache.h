@@ -30,9 +30,10 @@ typedef struct dir_entry {
         struct dlist link;           /* dir_name.entries */
         struct dir_name *name;
         int64_t mod_revision, lease;
+        uint64_t since_ns;           /* CLOCK_MONOTONIC: when this version came in */
         uint64_t epoch;
         size_t size;                 /* of this allocation */
-        const char *host, *addr, *fp;/* into data[] */
+        const char *host, *addr, *fp, *key; /* into data[] */
         uint8_t n_attrs;
         const char *attr_key[DIR_ATTRS_MAX], *attr_val[DIR_ATTRS_MAX];
         char data[];
@@ -81,6 +82,10 @@ dir_name *dir_cache_find(const dir_cache *c, const char *name);
 dir_entry *dir_cache_pick(dir_cache *c, const char *name, const char *host, const char *skip_host);
 /* Copy an entry out into a record. */
 void dir_entry_to_record(const dir_entry *e, dir_record *ret);
+
+/* Call fn for each entry (in the table's order, stable while the cache
+ * does not change) until it returns false. fn must not change the cache. */
+void dir_cache_walk(const dir_cache *c, bool (*fn)(void *ctx, const dir_entry *e), void *ctx);
 
 /* Start a new listing epoch (puts stamp it). */
 void dir_cache_mark(dir_cache *c);

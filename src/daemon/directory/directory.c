@@ -47,7 +47,7 @@ int dir_new(loop *l, const dir_opts *o, directory **ret) {
                 return -EINVAL;
         if (o->host && *o->host) {
                 if (!dir_host_valid(o->host, strlen(o->host)) || !o->addr || !dir_addr_valid(o->addr) ||
-                    (o->fp && !dir_fp_valid(o->fp)))
+                    (o->fp && !dir_fp_valid(o->fp)) || (o->key && !dir_pubkey_valid(o->key)))
                         return -EINVAL;
         }
         directory *d = calloc(1, sizeof(*d));
@@ -69,6 +69,7 @@ int dir_new(loop *l, const dir_opts *o, directory **ret) {
                 str_copy(d->host, o->host, sizeof(d->host));
                 str_copy(d->addr, o->addr, sizeof(d->addr));
                 str_copy(d->fp, o->fp ? o->fp : "", sizeof(d->fp));
+                str_copy(d->key, o->key ? o->key : "", sizeof(d->key));
         }
         dir_cache_init(&d->cache, o->cache_max ? o->cache_max : DIR_CACHE_MAX_DEFAULT);
         dlist_init(&d->queries);
@@ -96,6 +97,10 @@ directory *dir_free(directory *d) {
         dir_cache_deinit(&d->cache);
         free(d);
         return NULL;
+}
+
+void dir_walk(const directory *d, bool (*fn)(void *ctx, const dir_entry *e), void *ctx) {
+        dir_cache_walk(&d->cache, fn, ctx);
 }
 
 void dir_health_get(const directory *d, dir_health *ret) {

@@ -59,8 +59,9 @@ typedef struct dir_opts {
         uint32_t request_timeout_ms; /* puts, keepalives, listing pages; 0: default */
         uint32_t heartbeat_ms;       /* how often the watch's member is checked; 0: default */
         size_t cache_max;            /* entries; 0: default */
-        /* This host, for publishing (host NULL: this directory only resolves). */
-        const char *host, *addr, *fp;
+        /* This host, for publishing (host NULL: this directory only resolves);
+         * key: its public key as text, published beside fp (NULL: none). */
+        const char *host, *addr, *fp, *key;
         /* Publish only: no listing, no watch, no cache (dir_lookup says
          * -EAGAIN; dir_resolve works). For a host that never resolves
          * names of others, and for load drivers. */
@@ -123,3 +124,7 @@ int dir_resolve(directory *d, const char *name, const char *host, uint64_t deadl
 void dir_resolve_cancel(dir_query *q);
 
 void dir_health_get(const directory *d, dir_health *ret);
+
+struct dir_entry;
+/* Each record of the cache (cache.h dir_cache_walk), until fn says false. */
+void dir_walk(const directory *d, bool (*fn)(void *ctx, const struct dir_entry *e), void *ctx);

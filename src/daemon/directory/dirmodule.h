@@ -11,17 +11,24 @@
  *              changes told to the daemon's observers (watches);
  *   search.c   the resolver "directory" (RESOLVE_RANK_DIRECTORY, just before
  *              "hosts"): where the directory says a name is, the enrolled
- *              hosts that publish it are asked (hosts/remote.c).
+ *              hosts that publish it are asked (hosts/remote.c);
+ *   trust.c    which records lead somewhere, and hosts enrolled from the
+ *              directory (trust_keys = yes);
+ *   list.c     DIR_LIST (`ipcf ls --all-hosts`): the cache's records, as
+ *              the caller's policy lets it see them.
  *
- * TRUST: the directory only says WHERE a name is. A host it names must be
- * enrolled here ([host NAME] with its pinned key), and the fingerprint of
- * that pinned key must be the record's; other records lead nowhere.
- * trust_keys = yes (keys taken from etcd) is refused at start.
+ * TRUST: by default the directory only says WHERE a name is. A host it
+ * names must be enrolled here ([host NAME] with its pinned key), and the
+ * fingerprint of that pinned key must be the record's; other records lead
+ * nowhere. With trust_keys = yes a host the config does not name is
+ * enrolled, on first use, with the key its record carries (if that key's
+ * fingerprint is the record's); pinned keys still win (trust.c).
  */
 #pragma once
 
 #include <stdint.h>
 
+#include "common/ctl.h"
 #include "daemon/core/ipcfd.h"
 #include "daemon/directory/directory.h"
 
@@ -37,9 +44,29 @@ void dir_key_fp(const uint8_t pub[32], char out[DIR_KEY_FP_LEN + 1]);
  * before the directory is freed (module shutdown). */
 int dir_search_init(ipcfd *d);
 void dir_search_shutdown(void);
-/* search.c: records seen whose host is not enrolled or whose fingerprint
- * is not the pinned key's. */
-uint64_t dir_search_unusable(void);
+
+/* trust.c: the status of a record (CTL_DIR_ST_*, see trust.c). */
+void dir_trust_init(ipcfd *d);
+int dir_record_status(const dir_record *rec);
+/* May an allocation use rec? Enrols a TRUSTABLE host first; counts the
+ * records refused. */
+bool dir_record_use(const dir_record *rec);
+/* Would an allocation use rec (no enrolment, nothing counted)? For watches. */
+bool dir_record_reachable(const dir_record *rec);
+typedef struct dir_trust_stats {
+        bool trust_keys;
+        uint64_t unusable;      /* records an allocation met and could not use */
+        uint64_t keys_refused;  /* ... of which for a key not the enrolled one's */
+        uint64_t enrolled;      /* hosts enrolled from the directory */
+} dir_trust_stats;
+void dir_trust_get(dir_trust_stats *ret);
+
+/* module.c: the directory's health into a reply (HOSTS, DIR_LIST); nothing
+ * without a directory. */
+void dir_health_reply(ctl_builder *reply);
+
+/* list.c: the DIR_LIST method (registered with or without a directory). */
+int dir_list_init(ipcfd *d);
 
 struct daemon_module;
 extern const struct daemon_module directory_module;

@@ -23,7 +23,7 @@ struct directory {
         uint8_t names_end[DIR_KEY_MAX + 1];  /* its range end */
         size_t names_end_len;
         uint32_t ttl_s, request_ms, heartbeat_ms;
-        char host[DIR_HOST_MAX + 1], addr[DIR_ADDR_MAX + 1], fp[DIR_FP_MAX + 1];
+        char host[DIR_HOST_MAX + 1], addr[DIR_ADDR_MAX + 1], fp[DIR_FP_MAX + 1], key[DIR_PUBKEY_MAX + 1];
 
         dir_cache cache;
         dir_observer_fn observer;

@@ -13,6 +13,9 @@
  * at once, unpublished at once (directory.h: the key deleted). A daemon
  * that dies loses its names at the lease's expiry.
  *
+ * WHAT A RECORD OF THIS HOST SAYS: its name, this host's UDP address and
+ * public key, and the key's fingerprint (record.h).
+ *
  * NEVER BLOCKS: the directory is asynchronous in the daemon's loop;
  * nothing here waits for etcd.
  */
@@ -34,6 +37,7 @@
 #include "daemon/directory/cache.h"
 #include "daemon/hosts/hosts.h"
 #include "daemon/names/registry.h"
+#include "efcp/keyfile.h"
 
 directory *the_directory;
 
@@ -77,11 +81,13 @@ static void on_directory_change(void *ctx, const char *name, const char *host, i
         observe_emit(d, &(observe_ev){ .kind = OBSERVE_NAME_CHANGED, .name = name });
 }
 
-/* ---- its health in `ipcf hosts` ---------------------------------------------- */
+/* ---- its health in `ipcf hosts` and `ipcf ls --all-hosts` ---------------------- */
 
-static void health_reply(ctl_builder *reply) {
+void dir_health_reply(ctl_builder *reply) {
         if (!the_directory)
                 return;
+        dir_trust_stats ts;
+        dir_trust_get(&ts);
         dir_health h;
         dir_health_get(the_directory, &h);
         struct ctl_dir_health_wire w;
@@ -89,7 +95,8 @@ static void health_reply(ctl_builder *reply) {
         str_copy(w.endpoint, h.etcd.endpoint, sizeof(w.endpoint));
         str_copy(w.last_error, h.etcd.last_error, sizeof(w.last_error));
         w.flags = htole32((h.etcd.reachable ? CTL_DIR_REACHABLE : 0) | (h.synced ? CTL_DIR_SYNCED : 0) |
-                          (h.live ? CTL_DIR_LIVE : 0) | (h.complete ? CTL_DIR_COMPLETE : 0));
+                          (h.live ? CTL_DIR_LIVE : 0) | (h.complete ? CTL_DIR_COMPLETE : 0) |
+                          (ts.trust_keys ? CTL_DIR_TRUST_KEYS : 0));
         w.revision = (int64_t)htole64((uint64_t)h.revision);
         w.lease = (int64_t)htole64((uint64_t)h.lease);
         w.names = htole64(h.names);
@@ -102,7 +109,9 @@ static void health_reply(ctl_builder *reply) {
         w.rejected = htole64(h.rejected);
         w.resyncs = htole64(h.resyncs);
         w.watch_restarts = htole64(h.watch_restarts);
-        w.unusable = htole64(dir_search_unusable());
+        w.unusable = htole64(ts.unusable);
+        w.keys_refused = htole64(ts.keys_refused);
+        w.enrolled = htole64(ts.enrolled);
         ctl_put(reply, CTL_A_DIR_HEALTH, &w, sizeof(w));
 }
 
@@ -111,34 +120,33 @@ static void health_reply(ctl_builder *reply) {
 static int directory_init(ipcfd *d) {
         const conf_directory *c = &d->conf.directory;
         the_directory = NULL;
-        if (c->backend != CONF_DIR_ETCD)
-                return 0; /* static: the enrolled hosts are the search */
-        if (c->trust_keys) {
-                fprintf(stderr, "ipcfd: config line %u: [directory] trust_keys = yes is not supported: "
-                                "enrol the hosts ([host NAME] with their key)\n", c->line);
-                return -EINVAL;
-        }
+        dir_trust_init(d);
+        int r = dir_list_init(d);
+        if (r < 0 || c->backend != CONF_DIR_ETCD)
+                return r; /* static: the enrolled hosts are the search */
         dir_opts o;
-        char addr[DIR_ADDR_MAX + 1], fp[DIR_KEY_FP_LEN + 1];
+        char addr[DIR_ADDR_MAX + 1], fp[DIR_KEY_FP_LEN + 1], key[EFCP_KEY_TEXT_LEN + 1];
         uint8_t pub[32];
         if (dir_opts_from_conf(c, &o) < 0)
                 return -EINVAL;
         if (hosts_self_addr(addr, sizeof(addr), pub) < 0) {
                 fprintf(stderr, "ipcfd: config line %u: [directory] backend = etcd wants the hosts it may reach "
-                                "enrolled ([host NAME] sections)\n", c->line);
+                                "enrolled ([host NAME] sections), or trust_keys = yes\n", c->line);
                 return -EINVAL;
         }
         dir_key_fp(pub, fp);
+        efcp_key_format(pub, key, sizeof(key));
         o.host = the_hosts.self;
         o.addr = addr;
         o.fp = fp;
-        int r = dir_new(d->loop, &o, &the_directory);
+        o.key = key;
+        r = dir_new(d->loop, &o, &the_directory);
         if (r < 0) {
                 fprintf(stderr, "ipcfd: directory: %s\n", strerror(-r));
                 return r;
         }
         dir_set_observer(the_directory, on_directory_change, d);
-        hosts_reply_extra(health_reply);
+        hosts_reply_extra(dir_health_reply);
         r = observe(d, OBSERVE_NAME_CHANGED, publisher_on_name);
         if (r == 0)
                 r = dir_search_init(d);

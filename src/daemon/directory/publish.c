@@ -303,6 +303,7 @@ int dir_publish(directory *d, const char *name, const dir_attr *attrs, unsigned 
         str_copy(rec.host, d->host, sizeof(rec.host));
         str_copy(rec.addr, d->addr, sizeof(rec.addr));
         str_copy(rec.fp, d->fp, sizeof(rec.fp));
+        str_copy(rec.key, d->key, sizeof(rec.key));
         for (unsigned i = 0; i < n_attrs; i++) {
                 if (!dir_attr_valid(attrs[i].key, attrs[i].val))
                         return -EINVAL;

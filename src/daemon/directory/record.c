@@ -38,6 +38,7 @@ static bool printable(const char *s, size_t min, size_t max, bool blanks) {
 bool dir_prefix_valid(const char *prefix) { return printable(prefix, 1, DIR_PREFIX_MAX, false); }
 bool dir_addr_valid(const char *addr) { return printable(addr, 1, DIR_ADDR_MAX, false); }
 bool dir_fp_valid(const char *fp) { return printable(fp, 0, DIR_FP_MAX, false); }
+bool dir_pubkey_valid(const char *key) { return printable(key, 0, DIR_PUBKEY_MAX, false); }
 
 bool dir_attr_valid(const char *key, const char *val) {
         size_t n = strlen(key);
@@ -88,7 +89,8 @@ int dir_key_parse(const char *prefix, const uint8_t *key, size_t len, dir_record
 }
 
 int dir_value_make(const dir_record *rec, char *out, size_t size) {
-        if (!dir_addr_valid(rec->addr) || !dir_fp_valid(rec->fp) || rec->n_attrs > DIR_ATTRS_MAX)
+        if (!dir_addr_valid(rec->addr) || !dir_fp_valid(rec->fp) || !dir_pubkey_valid(rec->key) ||
+            rec->n_attrs > DIR_ATTRS_MAX)
                 return -EINVAL;
         for (unsigned i = 0; i < rec->n_attrs; i++)
                 if (!dir_attr_valid(rec->attrs[i].key, rec->attrs[i].val))
@@ -102,6 +104,8 @@ int dir_value_make(const dir_record *rec, char *out, size_t size) {
         if (json_object_object_add(o, "v", json_object_new_int(1)) < 0 ||
             json_object_object_add(o, "addr", json_object_new_string(rec->addr)) < 0 ||
             json_object_object_add(o, "fp", json_object_new_string(rec->fp)) < 0)
+                goto out;
+        if (rec->key[0] && json_object_object_add(o, "key", json_object_new_string(rec->key)) < 0)
                 goto out;
         for (unsigned i = 0; i < rec->n_attrs; i++)
                 if (json_object_object_add(a, rec->attrs[i].key, json_object_new_string(rec->attrs[i].val)) < 0)
@@ -148,6 +152,10 @@ int dir_value_parse(const uint8_t *val, size_t len, dir_record *rec) {
         if (!get_str(o, "addr", rec->addr, DIR_ADDR_MAX) || !dir_addr_valid(rec->addr))
                 goto out;
         if (!get_str(o, "fp", rec->fp, DIR_FP_MAX) || !dir_fp_valid(rec->fp))
+                goto out;
+        rec->key[0] = 0;
+        if (json_object_object_get_ex(o, "key", &v) &&
+            (!get_str(o, "key", rec->key, DIR_PUBKEY_MAX) || !dir_pubkey_valid(rec->key)))
                 goto out;
         rec->n_attrs = 0;
         if (json_object_object_get_ex(o, "attrs", &attrs)) {

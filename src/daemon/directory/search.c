@@ -5,8 +5,8 @@
  *
  * WARM (the cache answers, no round trip): the name's hosts are taken
  * round robin from the next one (each allocation starts one further), each
- * kept only if it is enrolled here and its pinned key's fingerprint is the
- * record's; they are asked in that order (hosts/remote.c remote_ask: a host
+ * kept only if trust.c lets it be used (enrolled here with the key whose
+ * fingerprint the record carries; with trust_keys, enrolled now); they are asked in that order (hosts/remote.c remote_ask: a host
  * that is down is skipped, ENOENT asks the next). Usable hosts but none
  * reachable: EHOSTUNREACH "host unreachable". None usable, or the cache
  * knows the name is nowhere: the next resolver.
@@ -19,7 +19,7 @@
  * found: the resolvers after this one.
  *
  * WATCHES (has): a name is up through the directory when the cache has a
- * usable record of it (a host enrolled here, with its key).
+ * record of it an allocation could use (trust.c dir_record_reachable).
  *
  * Never: an allocation that came from another host (no forwarding); a
  * "name@host" of an enrolled host (the "pinned" resolver took it).
@@ -44,32 +44,7 @@ typedef struct dir_hold {
 
 static const resolver dir_resolver;
 static struct dlist held = DLIST_INIT(held);
-static uint64_t unusable;
 static uint32_t request_ms;
-
-uint64_t dir_search_unusable(void) { return unusable; }
-
-/* May the host rec names be asked: enrolled, with the key rec vouches for? */
-static bool record_usable(const dir_record *rec) {
-        hostrec *h = hosts_by_name(rec->host);
-        if (!h)
-                return false;
-        uint8_t pub[32];
-        char fp[DIR_KEY_FP_LEN + 1];
-        efcp_peer_public_key(h->p->ep, pub);
-        dir_key_fp(pub, fp);
-        return strcmp(fp, rec->fp) == 0;
-}
-
-/* The same, counting the records that are not (an allocation met them). */
-static bool host_usable(const dir_record *rec) {
-        if (record_usable(rec))
-                return true;
-        unusable++;
-        log_debug("directory: %s on %s (fingerprint %s): not an enrolled host with that key", rec->name,
-                  rec->host, rec->fp);
-        return false;
-}
 
 /* Ask the usable hosts among recs[0..n) for a. As a resolver, with
  * RESOLVE_NEXT when none is usable. */
@@ -77,7 +52,7 @@ static int ask_hosts(alloc *a, const dir_record *recs, unsigned n) {
         const char *names[CONF_HOSTLIST_MAX];
         unsigned k = 0;
         for (unsigned i = 0; i < n && k < CONF_HOSTLIST_MAX; i++)
-                if (host_usable(&recs[i]))
+                if (dir_record_use(&recs[i]))
                         names[k++] = recs[i].host;
         if (k == 0)
                 return RESOLVE_NEXT;
@@ -190,7 +165,7 @@ static void dir_search_release(alloc *a, bool withdrawn) {
 }
 
 static bool dir_search_has(ipcfd *d, const char *name, pid_t *ret_pid, uid_t *ret_uid) {
-        if (!the_directory || !dir_has_other(the_directory, name, record_usable))
+        if (!the_directory || !dir_has_other(the_directory, name, dir_record_reachable))
                 return false;
         *ret_pid = 0; /* a process of another host */
         *ret_uid = d->uid;
@@ -212,7 +187,6 @@ static const resolver dir_resolver = {
 int dir_search_init(ipcfd *d) {
         uint32_t ms = d->conf.directory.request_timeout_ms;
         request_ms = ms ? ms : DIR_REQUEST_TIMEOUT_DEFAULT_MS;
-        unusable = 0;
         return resolver_add(&dir_resolver);
 }
 

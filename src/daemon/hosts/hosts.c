@@ -43,6 +43,35 @@ static uint8_t key_pub[32];
 
 hostrec *hosts_rec(hpeer *p) { return p->owner; }
 
+/* Bind recs[i] to the link's peer i. */
+static void rec_init(unsigned i) {
+        hostrec *h = &the_hosts.recs[i];
+        h->p = hlink_peer(the_hosts.k, i);
+        h->p->owner = h;
+        dlist_init(&h->asking);
+        dlist_init(&h->serving);
+        dlist_init(&h->relays);
+}
+
+/* May hosts be enrolled from the directory (room kept for them)? */
+static bool trusts_directory(const conf *c) {
+        return c->directory.backend == CONF_DIR_ETCD && c->directory.trust_keys;
+}
+
+int hosts_enrol(const char *name, const uint8_t pub[32], const conf_addr *addr, hostrec **ret) {
+        if (!the_hosts.k || !trusts_directory(&the_hosts.d->conf))
+                return -ENOTCONN;
+        hpeer *p;
+        int r = hlink_peer_add(the_hosts.k, name, pub, addr, &p);
+        if (r < 0)
+                return r;
+        unsigned i = the_hosts.n++;
+        rec_init(i);
+        the_hosts.recs[i].from_directory = true;
+        *ret = &the_hosts.recs[i];
+        return 0;
+}
+
 hostrec *hosts_by_name(const char *name) {
         for (unsigned i = 0; i < the_hosts.n; i++)
                 if (strcmp(the_hosts.recs[i].p->name, name) == 0)
@@ -234,19 +263,21 @@ static int hosts_init(ipcfd *d) {
          * this one, also when it is local only. */
         self_name(&d->conf, the_hosts.self, sizeof(the_hosts.self));
         d->host_name = the_hosts.self;
-        if (r < 0 || d->conf.n_hosts == 0)
+        if (r < 0 || (d->conf.n_hosts == 0 && !trusts_directory(&d->conf)))
                 return r; /* local only */
         uint8_t priv[32];
         r = hosts_key(priv);
         if (r < 0)
                 return r;
-        the_hosts.recs = calloc(d->conf.n_hosts, sizeof(*the_hosts.recs));
+        unsigned spare = trusts_directory(&d->conf) ? CONF_HOSTS_MAX - (unsigned)d->conf.n_hosts : 0;
+        the_hosts.recs = calloc(d->conf.n_hosts + spare, sizeof(*the_hosts.recs));
         the_hosts.user = user_ref_uid(d, d->uid);
         if (!the_hosts.recs || !the_hosts.user) {
                 sodium_memzero(priv, sizeof(priv));
                 return -ENOMEM;
         }
-        hlink_cfg cfg = { .c = &d->conf, .self = the_hosts.self, .listen = d->conf.hosts_sec.listen };
+        hlink_cfg cfg = { .c = &d->conf, .self = the_hosts.self, .listen = d->conf.hosts_sec.listen,
+                          .spare = spare };
         if (!cfg.listen.family)
                 cfg.listen = (conf_addr){ .family = 4, .port = CONF_HOSTS_PORT_DEFAULT };
         memcpy(cfg.private_key, priv, 32);
@@ -264,14 +295,8 @@ static int hosts_init(ipcfd *d) {
                 return r;
         }
         the_hosts.n = hlink_peers(the_hosts.k);
-        for (unsigned i = 0; i < the_hosts.n; i++) {
-                hostrec *h = &the_hosts.recs[i];
-                h->p = hlink_peer(the_hosts.k, i);
-                h->p->owner = h;
-                dlist_init(&h->asking);
-                dlist_init(&h->serving);
-                dlist_init(&h->relays);
-        }
+        for (unsigned i = 0; i < the_hosts.n; i++)
+                rec_init(i);
         log_debug("hosts: %s, %u hosts enrolled, state in %s", the_hosts.self, the_hosts.n, the_hosts.state_dir);
         return remote_init(d);
 }

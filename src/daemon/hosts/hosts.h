@@ -47,6 +47,7 @@ typedef struct hostrec {
         struct dlist relays;           /* relay.link: flows with it */
         idmap relays_by_rport;         /* relay.rnode: by the peer's port-id */
         uint32_t n_relays;
+        bool from_directory;           /* enrolled with the key the directory published (hosts_enrol) */
 } hostrec;
 
 typedef struct hosts {
@@ -54,7 +55,8 @@ typedef struct hosts {
         hlink *k;                      /* NULL: local only (no host enrolled) */
         char self[CONF_HOST_NAME_MAX + 1];
         char state_dir[PATH_MAX];
-        hostrec *recs;                 /* one per enrolled host, in config order */
+        hostrec *recs;                 /* one per enrolled host, in config order, then those
+                                        * enrolled from the directory (never moved) */
         unsigned n;
         struct user *user;             /* the daemon's own: charged for remote allocations */
         uint64_t remote_refused;       /* ALLOCs refused by the policy */
@@ -69,6 +71,14 @@ hostrec *hosts_by_name(const char *name);
 /* hosts.c: another module's part of the HOSTS reply (the directory's
  * health), or NULL: one at most. */
 void hosts_reply_extra(void (*fn)(ctl_builder *reply));
+
+/* hosts.c: enrol a host the config does not name, with the public key and
+ * address the directory published for it ([directory] trust_keys = yes:
+ * directory/trust.c, the only caller). It is connected to at once. Its
+ * hostrec is marked from_directory. 0 and *ret, -EEXIST (that name or that
+ * key is enrolled), -EINVAL (not a usable key: ours, or a bad point),
+ * -ENOSPC (CONF_HOSTS_MAX hosts), -ENOTCONN (no link: trust_keys off). */
+int hosts_enrol(const char *name, const uint8_t pub[32], const conf_addr *addr, hostrec **ret);
 
 /* hosts.c: this host's UDP address (as text) and public key, for the
  * directory's records. 0, or -ENOTCONN (local only: no host enrolled). */

@@ -48,7 +48,7 @@ struct hlink {
         bool blocked;             /* the socket is full: waiting for EPOLLOUT */
         efcp_host *h;
         hpeer *peers;
-        unsigned n;
+        unsigned n, cap;          /* peers[0..n) enrolled, room for cap (hlink_peer_add) */
         loop_timer timer;         /* the engine's next deadline */
         loop_timer kick;          /* another round, this loop iteration */
         impair *imp;
@@ -411,6 +411,48 @@ run:
 
 /* ---- life ---------------------------------------------------------------------------- */
 
+/* Enrol one host (not connected yet). 0, or efcp_host_add_peer's -EEXIST,
+ * -EINVAL, -ENOSPC (also: no room left in peers). */
+static int peer_enrol(hlink *k, const char *name, const uint8_t pub[32], const conf_addr *ca) {
+        if (k->n >= k->cap)
+                return -ENOSPC;
+        hpeer *p = &k->peers[k->n];
+        efcp_addr addr = { .len = 0 };
+        if (ca->family)
+                udp_addr_from_conf(k->u, ca, &addr);
+        int r = efcp_host_add_peer(k->h, pub, addr.bytes, addr.len, &p->ep);
+        if (r < 0)
+                return r;
+        p->k = k;
+        p->idx = k->n;
+        str_copy(p->name, name, sizeof(p->name));
+        p->next_port = HW_CONTROL_PORT + 1;
+        k->n++;
+        return 0;
+}
+
+/* Start connecting to p if it has an address. */
+static void peer_start(hpeer *p, uint64_t now) {
+        p->since = now;
+        if (efcp_peer_addr(p->ep)->len) {
+                efcp_peer_connect(p->ep, now);
+                p->state = HPEER_CONNECTING;
+        }
+}
+
+int hlink_peer_add(hlink *k, const char *name, const uint8_t pub[32], const conf_addr *addr, hpeer **ret) {
+        if (hlink_peer_by_name(k, name))
+                return -EEXIST;
+        int r = peer_enrol(k, name, pub, addr);
+        if (r < 0)
+                return r;
+        hpeer *p = &k->peers[k->n - 1];
+        peer_start(p, now_ns());
+        hlink_kick(k);
+        *ret = p;
+        return 0;
+}
+
 int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hlink **ret, unsigned *ret_line) {
         const conf *c = cfg->c;
         int r;
@@ -456,35 +498,21 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
         sodium_memzero(hc.private_key, sizeof(hc.private_key));
         if (r < 0)
                 goto fail;
-        k->peers = calloc(c->n_hosts ? c->n_hosts : 1, sizeof(*k->peers));
+        k->cap = (unsigned)MIN(c->n_hosts + cfg->spare, (size_t)CONF_HOSTS_MAX);
+        k->peers = calloc(k->cap ? k->cap : 1, sizeof(*k->peers));
         if (!k->peers) {
                 r = -ENOMEM;
                 goto fail;
         }
         for (size_t i = 0; i < c->n_hosts; i++) {
                 const conf_host *ch = &c->hosts[i];
-                hpeer *p = &k->peers[k->n];
                 uint8_t pub[32];
-                efcp_addr addr = { .len = 0 };
-                if (efcp_key_parse(ch->key, pub) < 0) {
+                if (efcp_key_parse(ch->key, pub) < 0 || peer_enrol(k, ch->name, pub, &ch->addr) < 0) {
+                        /* not a key; our own key, or the same key twice */
                         *ret_line = ch->line;
                         r = -EINVAL;
                         goto fail;
                 }
-                if (ch->addr.family)
-                        udp_addr_from_conf(k->u, &ch->addr, &addr);
-                r = efcp_host_add_peer(k->h, pub, addr.bytes, addr.len, &p->ep);
-                if (r < 0) {
-                        /* our own key, or the same key twice */
-                        *ret_line = ch->line;
-                        r = -EINVAL;
-                        goto fail;
-                }
-                p->k = k;
-                p->idx = (unsigned)i;
-                str_copy(p->name, ch->name, sizeof(p->name));
-                p->next_port = HW_CONTROL_PORT + 1;
-                k->n++;
         }
         r = impair_new(l, &c->impair, link_emit, k, &k->imp);
         if (r < 0)
@@ -493,13 +521,8 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
         if (r < 0)
                 goto fail;
         uint64_t now = now_ns();
-        for (unsigned i = 0; i < k->n; i++) {
-                k->peers[i].since = now;
-                if (efcp_peer_addr(k->peers[i].ep)->len) {
-                        efcp_peer_connect(k->peers[i].ep, now);
-                        k->peers[i].state = HPEER_CONNECTING;
-                }
-        }
+        for (unsigned i = 0; i < k->n; i++)
+                peer_start(&k->peers[i], now);
         hlink_kick(k);
         *ret = k;
         return 0;

@@ -103,6 +103,7 @@ typedef struct hlink_cfg {
         uint8_t private_key[32];
         const char *self;         /* this host's name (for HELLO) */
         conf_addr listen;         /* resolved by the caller (the default applied) */
+        unsigned spare;           /* room for hosts enrolled later (hlink_peer_add) */
 } hlink_cfg;
 
 /* Open the socket, enrol every [host] (a bad key is -EINVAL with *ret_line
@@ -111,6 +112,13 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
               unsigned *ret_line);
 /* Close every association without telling anyone (daemon exit). */
 hlink *hlink_free(hlink *k);
+
+/* Enrol one more host while running (its key from the directory: hosts.c
+ * hosts_enrol) and start connecting to it. Peers never move: *ret stays
+ * valid as long as the link. 0, -EEXIST (that name, or that key, is
+ * enrolled already), -EINVAL (our own key, or not a usable key), -ENOSPC
+ * (no room left: hlink_cfg.spare, CONF_HOSTS_MAX). */
+int hlink_peer_add(hlink *k, const char *name, const uint8_t pub[32], const conf_addr *addr, hpeer **ret);
 
 unsigned hlink_peers(const hlink *k);
 hpeer *hlink_peer(hlink *k, unsigned i);

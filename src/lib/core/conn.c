@@ -407,3 +407,26 @@ void conn_call_free(conn_call *c) {
         conn_reply_done(&c->rep);
         free(c);
 }
+
+int conn_pages(uint16_t type, int (*page)(void *ctx, const ctl_msg *reply, uint32_t *ret_entries), void *ctx) {
+        uint32_t skip = 0, more = 1;
+        int r = 0;
+        while (r == 0 && more) {
+                conn_call *c = conn_call_new(type);
+                if (!c)
+                        return -ENOMEM;
+                ctl_put_u32(&c->req, CTL_A_LIST_SKIP, skip);
+                r = conn_call_run(c, NULL, 0);
+                if (r == 0) {
+                        uint32_t got = 0;
+                        more = 0;
+                        (void)ctl_get_u32(&c->rep.msg, CTL_A_LIST_MORE, &more);
+                        r = page(ctx, &c->rep.msg, &got);
+                        if (got == 0 || r == 1)
+                                more = 0; /* no progress, or enough: stop rather than loop */
+                        skip += got;
+                }
+                conn_call_free(c);
+        }
+        return r < 0 ? r : 0;
+}

@@ -83,6 +83,12 @@ void conn_call_free(conn_call *c);
  * (unless NULL; a bad name is -EINVAL, nothing sent) and one attribute attr
  * of len bytes at val (unless val is NULL). Returns 0 or -errno. */
 int conn_tell(uint16_t type, const char *name, uint16_t attr, const void *val, size_t len);
+/* A paged listing (LIST_SKIP, LIST_MORE: core/listpage.h on the daemon's
+ * side): requests of type with LIST_SKIP = entries received so far; each
+ * reply goes to page(ctx, reply, &entries it held), which returns 0, 1 to
+ * stop asking, or -errno; until a reply has no LIST_MORE or no entry.
+ * Returns 0 or the first -errno. */
+int conn_pages(uint16_t type, int (*page)(void *ctx, const ctl_msg *reply, uint32_t *ret_entries), void *ctx);
 /* conn_tell with just a u64 attribute (an id). */
 int conn_tell_u64(uint16_t type, uint16_t attr, uint64_t value);
 

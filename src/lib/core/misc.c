@@ -176,36 +176,28 @@ static ipcf_listing *list_pack(ipcf_listing *l) {
         return b;
 }
 
+/* The state of ipcf_list's pages. */
+typedef struct list_acc {
+        ipcf_listing l;
+        size_t cap_n, cap_f;
+} list_acc;
+
+static int list_page(void *ctx, const ctl_msg *m, uint32_t *ret_entries) {
+        list_acc *a = ctx;
+        uint32_t pid = 0;
+        (void)ctl_get_u32(m, CTL_A_PID, &pid);
+        (void)ctl_get_u64(m, CTL_A_UPTIME_MS, &a->l.daemon_uptime_ms);
+        a->l.daemon_pid = (pid_t)pid;
+        return list_absorb(&a->l, m, &a->cap_n, &a->cap_f, ret_entries);
+}
+
 int ipcf_list(ipcf_listing **ret) {
         if (!ret)
                 return -EINVAL;
-        ipcf_listing l = { 0 };
-        size_t cap_n = 0, cap_f = 0;
-        uint32_t skip = 0, more = 1;
-        int r = 0;
+        list_acc acc = { 0 };
         /* Page by page: each reply is one control message. */
-        while (r == 0 && more) {
-                conn_call *c = conn_call_new(CTL_LIST);
-                if (!c) {
-                        r = -ENOMEM;
-                        break;
-                }
-                ctl_put_u32(&c->req, CTL_A_LIST_SKIP, skip);
-                r = conn_call_run(c, NULL, 0);
-                if (r == 0) {
-                        uint32_t pid = 0, got = 0;
-                        more = 0;
-                        (void)ctl_get_u32(&c->rep.msg, CTL_A_PID, &pid);
-                        (void)ctl_get_u64(&c->rep.msg, CTL_A_UPTIME_MS, &l.daemon_uptime_ms);
-                        (void)ctl_get_u32(&c->rep.msg, CTL_A_LIST_MORE, &more);
-                        l.daemon_pid = (pid_t)pid;
-                        r = list_absorb(&l, &c->rep.msg, &cap_n, &cap_f, &got);
-                        if (got == 0)
-                                more = 0; /* no progress: stop rather than loop */
-                        skip += got;
-                }
-                conn_call_free(c);
-        }
+        int r = conn_pages(CTL_LIST, list_page, &acc);
+        ipcf_listing l = acc.l;
         if (r < 0) {
                 free(l.names);
                 free(l.flows);
