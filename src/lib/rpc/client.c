@@ -75,6 +75,8 @@ struct ipcf_rpc_client {
         uint64_t srtt_ns;
         rpc_impair impair;
         ipcf_rpc_call *spare; /* a freed call kept for the next (under lock) */
+        unsigned calls;       /* calls not yet freed (under lock) */
+        bool freed;           /* ipcf_rpc_client_free came: the last call frees it */
 };
 
 struct tx {
@@ -183,6 +185,12 @@ static ssize_t plain_call(ipcf_rpc_client *c, const rpc_req *rq, uint8_t *reply,
 
 static void call_destroy(ipcf_rpc_call *k);
 
+static void client_destroy(ipcf_rpc_client *c) {
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->cond);
+        free(c);
+}
+
 ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c) {
         if (!c)
                 return NULL;
@@ -192,12 +200,18 @@ ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c) {
                 uint8_t rep[RPC_REP_HDR + 64];
                 plain_call(c, &rq, rep, sizeof(rep), deadline_from_timeout(1000));
         }
-        for (unsigned i = 0; i < RPC_MAX_SLOTS; i++)
+        for (unsigned i = 0; i < RPC_MAX_SLOTS; i++) {
                 free(c->slots[i].buf);
+                c->slots[i].buf = NULL;
+        }
+        pthread_mutex_lock(&c->lock);
         call_destroy(c->spare);
-        pthread_mutex_destroy(&c->lock);
-        pthread_cond_destroy(&c->cond);
-        free(c);
+        c->spare = NULL;
+        c->freed = true;
+        bool last = c->calls == 0; /* else a finished call not yet freed holds it */
+        pthread_mutex_unlock(&c->lock);
+        if (last)
+                client_destroy(c);
         return NULL;
 }
 
@@ -923,11 +937,14 @@ static ipcf_rpc_call *call_get(ipcf_rpc_client *c) {
         pthread_mutex_unlock(&c->lock);
         if (k) {
                 memset(&k->c, 0, sizeof(*k) - offsetof(ipcf_rpc_call, c));
-                return k;
-        }
-        if (!(k = calloc(1, sizeof(*k))))
+        } else if ((k = calloc(1, sizeof(*k)))) {
+                pthread_mutex_init(&k->lock, NULL);
+        } else {
                 return NULL;
-        pthread_mutex_init(&k->lock, NULL);
+        }
+        pthread_mutex_lock(&c->lock);
+        c->calls++;
+        pthread_mutex_unlock(&c->lock);
         return k;
 }
 
@@ -947,18 +964,22 @@ static void call_destroy(ipcf_rpc_call *k) {
         free(k);
 }
 
-/* A settled call: the client's spare if it has none, else gone. */
+/* A settled call: the client's spare if it has none, else gone (and the
+ * client too if it was freed before its last call). */
 static void call_recycle(ipcf_rpc_call *k) {
         ipcf_rpc_client *c = k->c;
         free(k->raw_res);
         k->raw_res = NULL;
         pthread_mutex_lock(&c->lock);
-        if (!c->spare) {
+        if (!c->spare && !c->freed) {
                 c->spare = k;
                 k = NULL;
         }
+        bool last = --c->calls == 0 && c->freed;
         pthread_mutex_unlock(&c->lock);
         call_destroy(k);
+        if (last)
+                client_destroy(c);
 }
 
 /* Everything a finished call holds on to: transmissions, its slot. */
