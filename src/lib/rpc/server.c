@@ -37,7 +37,9 @@
  * role given up every YIELD_POLL_NS while the server is busy (the first
  * yield after a quiet second wakes one at once), so a handler that blocks
  * keeps others waiting that long at most, and one that does not costs no
- * wake-up at all. Why: a
+ * wake-up at all. When several callers' requests queue (QUEUED_RUN), the
+ * leader wakes a follower for the next request before it answers the one
+ * it has: then the workers answer in parallel. Why: a
  * worker asleep inside the service while another works makes the service
  * look asleep to its callers, who then sleep instead of spinning for the
  * reply (lib/core/wait.c) — a system call each way on every call; and a
@@ -825,6 +827,11 @@ static void handle(worker *w, size_t n) {
  * and how long after the last yield it counts as busy. */
 #define YIELD_POLL_NS 2000000ull       /* 2 ms */
 #define BUSY_NS 1000000000ull          /* 1 s */
+/* A request from another caller than the last that ipcf_service_next gave
+ * within QUEUED_NS was waiting: after QUEUED_RUN of those in a row, callers
+ * queue, and the leader wakes a follower for the next request at once. */
+#define QUEUED_NS 2000u
+#define QUEUED_RUN 4u
 
 struct run_args {
         ipcf_rpc_server *s;
@@ -839,7 +846,7 @@ struct run_args {
 
 /* Give the leader role up (if this worker holds it): a follower takes it
  * at its next look, or this worker again when it is done. */
-static void worker_yield(worker *w) {
+static void worker_give(worker *w, bool wake) {
         if (!w->leader)
                 return;
         struct run_args *ra = w->run;
@@ -847,11 +854,15 @@ static void worker_yield(worker *w) {
         pthread_mutex_lock(&ra->lock);
         ra->has_leader = false;
         ra->last_yield = now_ns();
-        if (!ra->busy) { /* the followers sleep long: wake one now */
+        if (!ra->busy || wake) { /* the followers sleep long, or there is work now */
                 ra->busy = true;
                 pthread_cond_signal(&ra->cond);
         }
         pthread_mutex_unlock(&ra->lock);
+}
+
+static void worker_yield(worker *w) {
+        worker_give(w, false);
 }
 
 static bool run_over(struct run_args *ra) {
@@ -887,10 +898,18 @@ static void *work(void *arg) {
         worker w = { .s = s, .in = malloc(IPCF_CALL_MAX), .out = malloc(IPCF_CALL_MAX), .run = ra };
         if (!w.in || !w.out)
                 ra->err = -ENOMEM;
+        unsigned queued = 0;   /* requests in a row from other callers that were there at once */
+        uint64_t last_chan = 0;
         while (worker_lead(&w)) {
                 uint64_t now = now_ns();
                 int t = (int)MIN((ra->until - now) / 1000000u + 1, 100u);
                 ssize_t n = ipcf_service_next(s->svc, w.in, IPCF_CALL_MAX, t, &w.req);
+                if (n >= 0) {
+                        queued = now_ns() - now < QUEUED_NS && w.req.token != last_chan ? queued + 1 : 0;
+                        last_chan = w.req.token;
+                        if (queued >= QUEUED_RUN)
+                                worker_give(&w, true); /* callers queue: a follower takes the next */
+                }
                 if (n == -ETIMEDOUT || n == -EAGAIN)
                         continue;
                 if (n == -EMSGSIZE)
