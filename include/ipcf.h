@@ -37,9 +37,22 @@
  *    never returned. A timeout below -1 is -EINVAL.
  *  - Errors common to every call on a handle: -EBADF (not a live handle of the
  *    right kind), -EINVAL (bad argument: a NULL where a pointer is required,
- *    a bad name, a bad size). Errors of every call that needs the daemon:
- *    -EHOSTDOWN (the facility of this host is not running and could not be
- *    started; already established flows keep working). A call that finds
+ *    a bad name, a bad size). Errors of every call that needs the daemon,
+ *    one per cause (ipcf_error_cause() says more), each found without
+ *    waiting for a daemon that cannot come:
+ *        -EHOSTDOWN  the facility of this host is not running: no daemon and
+ *                    autostart is off (IPCF_NO_AUTOSTART=1), or the daemon
+ *                    started for this call exited without serving, or it
+ *                    died or stopped answering (already established flows
+ *                    keep working);
+ *        -ENOPKG     no daemon, and the daemon program to start was not
+ *                    found (IPCF_DAEMON, else beside the program or in PATH);
+ *        -EACCES     the runtime dir is not this user's: owned by another
+ *                    uid, writable by group or others, not a directory (no
+ *                    daemon is started there), or its socket is not ours;
+ *        -EDQUOT, -EUSERS  the daemon refused the connection: its caps
+ *                    (ipcf_connect() says which).
+ *    A call that finds
  *    the daemon it talked to dead sends its request once more to a new one,
  *    started as on a first call unless IPCF_NO_AUTOSTART=1 (what the dead
  *    one held — registrations, flows to it — is gone with it). The list
@@ -74,7 +87,8 @@
  * ENVIRONMENT
  *  IPCF_RUNTIME_DIR  the facility instance (its socket is <dir>/ipcfd.sock);
  *                    default $XDG_RUNTIME_DIR/ipcf, else /tmp/ipcf-<uid>.
- *  IPCF_NO_AUTOSTART if set to 1, never start a daemon (calls fail -EHOSTDOWN).
+ *  IPCF_NO_AUTOSTART if set to 1, never start a daemon (calls fail -EHOSTDOWN
+ *                    when none runs).
  *  IPCF_DAEMON       the ipcfd program to start when none runs; default: ipcfd
  *                    beside the running program, else ipcfd in PATH.
  */
@@ -98,10 +112,11 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 4 /* 1: remote procedure calls (XDR streams, clients, servers);
+#define IPCF_VERSION_MINOR 5 /* 1: remote procedure calls (XDR streams, clients, servers);
                               * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
                               * 3: the traffic monitor (ipcf_monitor_open, _next);
-                              * 4: the directory's records (ipcf_dir_list) */
+                              * 4: the directory's records (ipcf_dir_list);
+                              * 5: ipcf_error_cause, -ENOPKG */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -702,6 +717,25 @@ IPCF_API void ipcf_free(void *p);
 IPCF_API const char *ipcf_strerror(int err);
 
 /*
+ * ipcf_error_cause — ipcf_strerror(err) made precise where the library can
+ * find out more by looking again, into buf (cap bytes, always terminated,
+ * truncated like snprintf). For the errors of reaching the daemon it names
+ * the cause as things are now:
+ *   -EHOSTDOWN  "no daemon serves DIR, and autostart is off (...)", or the
+ *               last line of the log of a daemon that did not serve;
+ *   -ENOPKG     where the daemon program was looked for;
+ *   -EACCES     "runtime dir DIR is owned by uid N", "... has mode 0777:
+ *               others may write to it" — when no daemon can be reached
+ *               there; otherwise the policy's refusal, as ipcf_strerror;
+ *   -EDQUOT, -EUSERS  "refused by quota: ..." when connecting again
+ *               (ipcf_connect(), which it calls) is refused the same way.
+ * Any other error: ipcf_strerror's text. Returns the length of the full text
+ * (as snprintf), or -EINVAL for buf NULL or cap 0. No thread-local state:
+ * it looks at the environment, the runtime dir and the daemon afresh.
+ */
+IPCF_API int ipcf_error_cause(int err, char *buf, size_t cap);
+
+/*
  * ipcf_runtime_dir — the facility instance this process talks to (see
  * IPCF_RUNTIME_DIR). Returns a static string. Never fails.
  */
@@ -711,7 +745,8 @@ IPCF_API const char *ipcf_runtime_dir(void);
  * ipcf_connect — connect to the daemon now (otherwise the first call that
  * needs it does) and make sure it admits this process (one round trip).
  * Starts one unless IPCF_NO_AUTOSTART=1.
- * Errors: -EACCES the daemon's socket is not ours to use; -EDQUOT this user
+ * Errors: -EACCES the runtime dir or the daemon's socket is not ours to use;
+ * -ENOPKG no daemon runs and the program to start was not found; -EDQUOT this user
  * holds its quota of connections (clients_per_user); -EUSERS the facility
  * has no room for another connection and none idle to reclaim (root and the
  * daemon's user have a reserve; every user has room for a few); -EHOSTDOWN.

@@ -167,10 +167,12 @@ int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o) {
         int port = ipcf_alloc(name, &o->qos, o->timeout_ms, &why);
         if (port >= 0)
                 return port;
+        char what[IPCF_NAME_MAX + 32];
+        snprintf(what, sizeof(what), "%s %s", cmd, name);
         if (port == -ECONNREFUSED && why.text[0])
-                fprintf(stderr, "ipcf: %s %s: %s: %s\n", cmd, name, ipcf_strerror(port), why.text);
+                fprintf(stderr, "ipcf: %s: %s: %s\n", what, ipcf_strerror(port), why.text);
         else
-                fprintf(stderr, "ipcf: %s %s: %s\n", cmd, name, ipcf_strerror(port));
+                cli_error(what, port);
         return port;
 }
 

@@ -19,9 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The one error line of a failed call: the facility's own words for err. */
+/* The one error line of a failed call: the facility's own words for err,
+ * with its cause where the library can tell (which of the reasons the daemon
+ * cannot be reached: ipcf_error_cause). */
 int cli_error(const char *what, int err) {
-        fprintf(stderr, "ipcf: %s: %s\n", what, ipcf_strerror(err));
+        char why[512];
+        ipcf_error_cause(err, why, sizeof(why));
+        fprintf(stderr, "ipcf: %s: %s\n", what, why);
         return CLI_EXIT_FAIL;
 }
 

@@ -8,8 +8,8 @@
  * a socket of its own, so holding the mutex is always brief.
  *
  * If no daemon answers and IPCF_NO_AUTOSTART is not 1, one is started for the
- * user: double fork, setsid, stdio to <dir>/ipcfd.log, and the daemon's own
- * lock file settles races between processes starting one at the same time.
+ * user (autostart.c: each reason it cannot be is an error of its own, found
+ * before any wait; stdio to <dir>/ipcfd.log).
  *
  * A DEAD CONNECTION: a request whose connection turns out closed (the send
  * fails, or the stream ends without its reply) on a connection made before
@@ -100,72 +100,9 @@ static int conn_try_connect(int *ret_fd) {
         return 0;
 }
 
-/* Where is ipcfd? $IPCF_DAEMON, else beside this program, else in PATH. */
-static int daemon_path(char *buf, size_t size) {
-        const char *env = getenv("IPCF_DAEMON");
-        if (env && *env) {
-                str_copy(buf, env, size);
-                return access(buf, X_OK) == 0 ? 0 : -ENOENT;
-        }
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n > 0) {
-                self[n] = 0;
-                char *slash = strrchr(self, '/');
-                if (slash) {
-                        *slash = 0;
-                        if ((size_t)snprintf(buf, size, "%s/ipcfd", self) < size &&
-                            access(buf, X_OK) == 0)
-                                return 0;
-                }
-        }
-        const char *path = getenv("PATH");
-        if (!path)
-                path = "/usr/local/bin:/usr/bin:/bin";
-        while (*path) {
-                size_t len = strcspn(path, ":");
-                if (len && (size_t)snprintf(buf, size, "%.*s/ipcfd", (int)len, path) < size &&
-                    access(buf, X_OK) == 0)
-                        return 0;
-                path += len + (path[len] == ':');
-        }
-        return -ENOENT;
-}
-
-/* Start a daemon for this runtime dir, detached from this process. */
-static int conn_autostart(void) {
-        char bin[PATH_MAX], log[PATH_MAX + 16];
-        int r = daemon_path(bin, sizeof(bin));
-        if (r < 0)
-                return r;
-        if (mkdir(runtime_dir, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        snprintf(log, sizeof(log), "%s/ipcfd.log", runtime_dir);
-        /* Everything the child needs is prepared before fork: after it, only
-         * async-signal-safe calls. */
-        char *const argv[] = { bin, "--runtime-dir", runtime_dir, NULL };
-        pid_t pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                setsid();
-                if (fork() != 0)
-                        _exit(0);
-                int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-                if (in >= 0)
-                        dup2(in, 0);
-                if (out >= 0) {
-                        dup2(out, 1);
-                        dup2(out, 2);
-                }
-                execv(bin, argv);
-                _exit(127);
-        }
-        int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-        return 0;
+/* Under conn_lock: connect conn_fd (autostart_wait's probe). */
+static int conn_connect_again(void) {
+        return conn_try_connect(&conn_fd);
 }
 
 /* Under conn_lock: make sure conn_fd is a live connection of this process. */
@@ -177,16 +114,18 @@ static int conn_ensure_locked(void) {
         if (r == -EACCES || r == -EPERM)
                 return -EACCES;
         if (r < 0) {
+                /* No daemon: start one (autostart.c), each cause its error. */
                 const char *no = getenv("IPCF_NO_AUTOSTART");
                 if (no && strcmp(no, "1") == 0)
                         return -EHOSTDOWN;
-                if (conn_autostart() < 0)
-                        return -EHOSTDOWN;
-                uint64_t deadline = deadline_from_timeout(CONN_START_TIMEOUT_MS);
-                while ((r = conn_try_connect(&conn_fd)) < 0 && now_ns() < deadline)
-                        usleep(2000);
+                int pidfd;
+                r = autostart_begin(runtime_dir, &pidfd);
                 if (r < 0)
-                        return -EHOSTDOWN;
+                        return r == -ENOPKG || r == -EACCES ? r : -EHOSTDOWN;
+                r = autostart_wait(runtime_dir, pidfd, deadline_from_timeout(CONN_START_TIMEOUT_MS),
+                                   conn_connect_again);
+                if (r < 0)
+                        return r;
         }
         conn_pid = getpid();
         return 0;

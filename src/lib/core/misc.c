@@ -51,7 +51,7 @@ const char *ipcf_strerror(int err) {
         case EINVAL: return "invalid argument";
         case EBUSY: return "busy: every registrant's backlog is full";
         case EDQUOT: return "over quota";
-        case EUSERS: return "the facility has too many connections";
+        case EUSERS: return "refused by quota: the facility has too many connections";
         case ECONNABORTED: return "connection to the facility reclaimed";
         case ENOEXEC: return "could not start the target program";
         case ECANCELED: return "request withdrawn by its requester";
@@ -66,6 +66,7 @@ const char *ipcf_strerror(int err) {
         case IPCF_EUNKNOWN: return "outcome unknown: the call may or may not have run";
         case EEXIST: return "name exists";
         case EHOSTUNREACH: return "host unreachable";
+        case ENOPKG: return "the daemon program (ipcfd) was not found";
         default: return strerror(err < 0 ? -err : err);
         }
 }
