@@ -219,6 +219,9 @@ $(BUILD)/bench/bench-directory: $(BUILD)/obj/bench/bench-directory.o $(LIBTSUP_A
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(DAEMON_LDLIBS)
 
+# bench-dir-daemons' raw etcd peer speaks to etcd with libcurl.
+$(BUILD)/bench/bench-dir-daemons: BENCH_LDLIBS += -lcurl
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(BENCH_LDLIBS)
