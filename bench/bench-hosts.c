@@ -19,7 +19,8 @@
  *   ipcf-rtt      64-byte ping-pong over a flow across hosts (p50, p99)
  *   alloc         ipcf_alloc of a remote flow on a warm association until
  *                 the FLOW (the acceptor on beta accepting), p50, p99
- * and the ratios the issue sets targets for: ipcf/udp goodput (>= 0.5),
+ * and the ratios the issue sets targets for (the load average is printed
+ * with them: the machine is shared): ipcf/udp goodput (>= 0.5),
  * ipcf/tcp RTT p50 (<= 1.5), lossy/loss-free goodput (>= 0.5), alloc p50
  * (<= 1 ms). Benchmarks, not tests: nothing is asserted.
  *
@@ -499,9 +500,11 @@ int main(int argc, char **argv) {
         if (!mkdtemp(scratch))
                 return 1;
         setenv("TEST_SCRATCH", scratch, 1);
+        double load[3] = { 0 };
+        getloadavg(load, 3);
         printf("## bench-hosts: a flow across hosts through both daemons, beside TCP and raw UDP "
-               "(%.1f s per goodput run, %d round trips, %d allocations)\n",
-               opt_seconds, opt_rtt, opt_allocs);
+               "(%.1f s per goodput run, %d round trips, %d allocations; load average %.2f %.2f %.2f)\n",
+               opt_seconds, opt_rtt, opt_allocs, load[0], load[1], load[2]);
         if (strcmp(link, "netns") != 0)
                 run_link(HOSTSET_LOOPBACK);
         if (strcmp(link, "loopback") != 0)

@@ -19,7 +19,7 @@
  * queue that overflows drops more than that within a round or two (a
  * window growing past it loses one datagram, then two...), so congestion is
  * still answered. Without this a
- * 1 % random loss keeps a window of ~14 datagrams (Reno's 1.22/sqrt(p)),
+ * 1 % random loss keeps a window of ~12 datagrams (Reno's 1.22/sqrt(p)),
  * whatever the path could carry.
  *
  * Pacer: a token bucket filled at 1.25·cwnd/srtt, holding at most ten
