@@ -13,7 +13,8 @@
  * area, the producer never believes more than one ring is free
  * (head - tail_seen <= size), no index it adopts reaches RING_POS_MAX, and
  * with FULL_CACHE never more than cache_msgs messages are beyond the queue's
- * capacity.
+ * capacity. A consumer that batches its index updates (ring_consume_local)
+ * never holds back more than a quarter ring, nor any in a rendezvous.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,6 +69,11 @@ static void check_prod(const ring_prod *p) {
 
 static void check_cons(const ring_cons *c) {
         if (c->tail >= RING_POS_MAX)
+                abort();
+        /* Unpublished progress: never backwards, under a quarter ring, none
+         * in a rendezvous (its writer waits for each record to be taken). */
+        if (c->pub_tail > c->tail || c->pub_msgs > c->msgs || c->tail - c->pub_tail >= c->size / 4 ||
+            (c->zero && c->pub_tail != c->tail))
                 abort();
 }
 
@@ -130,8 +136,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
                         for (ssize_t k = 0; k < n; k++)
                                 sink ^= b[k];
                         (void)sink;
-                        if (op & 0x10)
-                                ring_consume(&cons);
+                        if (op & 0x10) {
+                                if (op & 0x20)
+                                        ring_consume_local(&cons); /* a stream read's batch */
+                                else
+                                        ring_consume(&cons);
+                        }
+                        if (op & 0x40)
+                                (void)ring_cons_publish(&cons);
                         break;
                 }
                 case 2: case 3: { /* the honest producer writes */
@@ -192,9 +204,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
                                 memcpy(data + (last_pos & (size - 1)), &tag, 8);
                         }
                         break;
-                case 9:
+                case 9: { /* how much room; a writer's batch (forged indexes: -EPROTO) */
                         (void)ring_writable(&prod);
+                        uint64_t tail;
+                        if (ring_looks_full(&prod, 16) && ring_batches(&prod, 16)) {
+                                int r = ring_batch_free(&prod, &tail);
+                                if (r < -EPROTO || r > 1 || (r >= 0 && tail != prod.tail_seen))
+                                        abort();
+                        }
                         break;
+                }
                 case 10:
                         (void)ring_ready(&cons);
                         (void)ring_queued(&ctl, size);

@@ -268,6 +268,15 @@ TEST(unbounded_never_waits_until_its_limit) {
         CHECK_EQ(ipcf_write(a, buf, sizeof(buf), -1), sizeof(buf));
 }
 
+/* Read len bytes of a stream from port b, at most piece bytes a call. */
+static void read_pieces(int b, uint8_t *in, size_t len, size_t piece) {
+        for (size_t got = 0; got < len;) {
+                ssize_t n = ipcf_read(b, in + got, len - got < piece ? len - got : piece, 10000);
+                CHECK(n > 0);
+                got += (size_t)n;
+        }
+}
+
 TEST(stream_mode_bytes) {
         int a, b;
         ipcf_qos q = qos_default();
@@ -282,14 +291,92 @@ TEST(stream_mode_bytes) {
                 CHECK_EQ(ipcf_write(a, out, sizeof(out), 10000), sizeof(out));
                 _exit(0);
         }
-        size_t got = 0;
-        while (got < sizeof(in)) {
-                ssize_t n = ipcf_read(b, in + got, sizeof(in) - got < 777 ? sizeof(in) - got : 777, 10000);
-                CHECK(n > 0);
-                got += (size_t)n;
-        }
+        read_pieces(b, in, sizeof(in), 777);
         CHECK_MEM(in, out, sizeof(out));
         CHECK_EQ(test_wait(w, 5000), 0);
+}
+
+/* A stream read takes every record that fits in one call and publishes its
+ * progress once, before it returns: the room is the writer's at once. */
+TEST(stream_read_takes_many_records_and_frees_their_room) {
+        int a, b;
+        ipcf_qos q = qos_default();
+        q.mode = IPCF_MODE_STREAM;
+        q.max_bytes = 4096;
+        q.max_msg_size = 64; /* one record per 64-byte write */
+        pair(&q, &a, &b);
+        static uint8_t out[16384], in[16384];
+        test_fill(out, sizeof(out), 11);
+        size_t wrote = 0, got = 0;
+        ssize_t w;
+        while ((w = ipcf_write(a, out + wrote, 64, 0)) == 64)
+                wrote += 64;
+        CHECK_EQ(w, -EAGAIN);
+        unsigned n = (unsigned)(wrote / 64);
+        CHECK(n >= 40); /* 80-byte records in a 4 KiB ring */
+        /* One call takes half of them (many records)... */
+        CHECK_EQ(ipcf_read(b, in, 64 * (n / 2), 0), (ssize_t)(64 * (n / 2)));
+        got = 64 * (n / 2);
+        /* ...and their room is free as the call returns: exactly that much. */
+        for (unsigned i = 0; i < n / 2; i++, wrote += 64)
+                CHECK_EQ(ipcf_write(a, out + wrote, 64, 0), 64);
+        CHECK_EQ(ipcf_write(a, out + wrote, 64, 0), -EAGAIN);
+        while (got < wrote) {
+                ssize_t r = ipcf_read(b, in + got, wrote - got, 0);
+                CHECK(r > 0);
+                got += (size_t)r;
+        }
+        CHECK_MEM(in, out, wrote);
+        CHECK_EQ(ipcf_read(b, in, sizeof(in), 0), -EAGAIN);
+
+        /* A writer in another process blocked on the full ring, records of 64
+         * bytes, a reader taking up to 4000 bytes a call: all of it arrives. */
+        static uint8_t big[65536], back[65536];
+        test_fill(big, sizeof(big), 12);
+        pid_t c = fork();
+        if (c == 0) {
+                for (size_t off = 0; off < sizeof(big); off += 64)
+                        if (ipcf_write(a, big + off, 64, 10000) != 64)
+                                _exit(1);
+                _exit(0);
+        }
+        read_pieces(b, back, sizeof(back), 4000);
+        CHECK_MEM(back, big, sizeof(big));
+        CHECK_EQ(test_wait(c, 5000), 0);
+}
+
+/* A writer that finds a big queue full may wait for a batch of room while
+ * its reader works through the queue (ring_batches), but never for room the
+ * reader is not freeing: one message read, then nothing — the blocked write
+ * takes that one message's room at once. */
+TEST(full_queue_writer_takes_the_room_one_read_frees) {
+        int a, b, fds[2];
+        pair(NULL, &a, &b); /* default qos: a 1 MiB queue, batches of 128 KiB */
+        CHECK_OK(pipe(fds));
+        pid_t c = fork();
+        if (c == 0) {
+                uint8_t m[64] = { 0 };
+                unsigned n = 0;
+                while (ipcf_write(a, m, sizeof(m), 0) == (ssize_t)sizeof(m))
+                        n++;
+                if (write(fds[1], &n, sizeof(n)) != (ssize_t)sizeof(n))
+                        _exit(1);
+                m[0] = 1;
+                _exit(ipcf_write(a, m, sizeof(m), 5000) == (ssize_t)sizeof(m) ? 0 : 2);
+        }
+        unsigned n;
+        CHECK_EQ(read(fds[0], &n, sizeof(n)), (ssize_t)sizeof(n));
+        CHECK(n > 10000); /* 80-byte records in 1 MiB */
+        uint8_t in[64];
+        CHECK_EQ(ipcf_read(b, in, sizeof(in), 0), 64);
+        CHECK_EQ(test_wait(c, 2000), 0); /* well before its 5 s timeout */
+        for (unsigned i = 1; i < n; i++)
+                CHECK_EQ(ipcf_read(b, in, sizeof(in), 0), 64);
+        CHECK_EQ(ipcf_read(b, in, sizeof(in), 0), 64);
+        CHECK_EQ(in[0], 1); /* the blocked write, last */
+        CHECK_EQ(ipcf_read(b, in, sizeof(in), 0), -EAGAIN);
+        close(fds[0]);
+        close(fds[1]);
 }
 
 TEST(dealloc_drains_then_reason) {

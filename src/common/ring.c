@@ -62,6 +62,29 @@ static struct rec_hdr *rec_at(uint8_t *data, uint64_t mask, uint64_t pos) {
 
 /* ---- producer ---------------------------------------------------------- */
 
+/* How far ahead of its head the producer takes lines for writing. */
+#define PREFETCH_AHEAD (4u * CACHELINE)
+
+/* Ask for the line at a to be ours, to write (a hint: no fault, no effect on
+ * what anyone reads). */
+static inline void prefetch_write(const void *a) {
+#if defined(__x86_64__) || defined(__i386__)
+        __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)a));
+#else
+        __builtin_prefetch(a, 1, 3);
+#endif
+}
+
+/* The lines the next records fill were read by the consumer a lap ago: take
+ * them now, while this call finishes, rather than at the next commit's
+ * fence. Only a line known to be consumed already (never one the consumer has
+ * yet to read: that would take it from under it). */
+static void prod_prefetch(const ring_prod *p) {
+        uint64_t at = p->head + PREFETCH_AHEAD;
+        if (at + CACHELINE - p->tail_seen <= p->size)
+                prefetch_write(p->data + (at & p->mask));
+}
+
 void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
                     const ipcf_qos *qos) {
         memset(p, 0, sizeof(*p));
@@ -237,7 +260,30 @@ uint64_t ring_commit(ring_prod *p, size_t n) {
         atomic_store_explicit(&p->ctl->head, p->head, memory_order_release);
         atomic_store_explicit(&p->ctl->msgs_w, p->msgs, memory_order_relaxed);
         atomic_store_explicit(&p->ctl->bytes_w, p->bytes, memory_order_relaxed);
+        prod_prefetch(p);
         return pos;
+}
+
+bool ring_looks_full(const ring_prod *p, size_t len) {
+        return !prod_fits(p, prod_need(p, ring_rec_size(len)));
+}
+
+/* A batch: an eighth of the queue, in bytes and in messages. */
+#define BATCH_PART 8u
+
+bool ring_batches(const ring_prod *p, size_t len) {
+        return !p->zero && !p->cache_max &&
+               p->cap / BATCH_PART >= 8 * ring_rec_size(len) &&
+               (!p->max_msgs || p->max_msgs >= 8 * BATCH_PART);
+}
+
+int ring_batch_free(ring_prod *p, uint64_t *ret_tail) {
+        if (prod_refresh(p) < 0)
+                return -EPROTO;
+        *ret_tail = p->tail_seen;
+        uint64_t used = p->head - p->tail_seen, in_flight = p->msgs - p->msgs_r_seen;
+        return used + p->cap / BATCH_PART <= p->cap &&
+               (!p->max_msgs || in_flight + p->max_msgs / BATCH_PART <= p->max_msgs);
 }
 
 uint64_t ring_writable(ring_prod *p) {
@@ -321,16 +367,34 @@ void ring_cons_init(ring_cons *c, struct ring_ctl *ctl, uint8_t *data, uint64_t 
         c->zero = qos->capacity == IPCF_CAPACITY_ZERO;
 }
 
-static void cons_advance(ring_cons *c, uint64_t next, bool counted, uint32_t len) {
+/* Publish the consumer's position and counts (the producer's view of them). */
+static void cons_publish(ring_cons *c) {
+        c->pub_tail = c->tail;
+        c->pub_msgs = c->msgs;
+        atomic_store_explicit(&c->ctl->bytes_r, c->bytes, memory_order_relaxed);
+        atomic_store_explicit(&c->ctl->msgs_r, c->msgs, memory_order_release);
+        /* seq_cst: also the store half of the wake-up handshake (wait.c) */
+        atomic_store_explicit(&c->ctl->tail, c->tail, memory_order_seq_cst);
+}
+
+/* Move past a record (counted: a message taken, else a pad or a withdrawn
+ * one); publish unless told not to and not a quarter ring behind. */
+static void cons_advance(ring_cons *c, uint64_t next, bool counted, uint32_t len,
+                         bool publish) {
         c->tail = next;
         if (counted) {
                 c->msgs++;
                 c->bytes += len;
-                atomic_store_explicit(&c->ctl->bytes_r, c->bytes, memory_order_relaxed);
-                atomic_store_explicit(&c->ctl->msgs_r, c->msgs, memory_order_release);
         }
-        /* seq_cst: also the store half of the wake-up handshake (wait.c) */
-        atomic_store_explicit(&c->ctl->tail, next, memory_order_seq_cst);
+        if (publish || c->zero || c->tail - c->pub_tail >= c->size / 4)
+                cons_publish(c);
+}
+
+bool ring_cons_publish(ring_cons *c) {
+        if (c->tail == c->pub_tail && c->msgs == c->pub_msgs)
+                return false;
+        cons_publish(c);
+        return true;
 }
 
 /* As prod_resync, for the consumer's position: only forward, encodable,
@@ -345,8 +409,8 @@ static int cons_resync(ring_cons *c) {
         if (t % RING_ALIGN || t >= RING_POS_MAX - c->size || h >= RING_POS_MAX || t > h ||
             h - t > c->size || m < c->msgs || b < c->bytes)
                 return -EPROTO;
-        c->tail = t;
-        c->msgs = m;
+        c->tail = c->pub_tail = t;
+        c->msgs = c->pub_msgs = m;
         c->bytes = b;
         return 0;
 }
@@ -392,7 +456,7 @@ ssize_t ring_peek(ring_cons *c, const void **ret) {
                 if (st == REC_WITHDRAWN) {
                         if (len > c->max_msg || ring_rec_size(len) > c->size - off)
                                 return -EPROTO;
-                        cons_advance(c, pos + ring_rec_size(len), false, 0);
+                        cons_advance(c, pos + ring_rec_size(len), false, 0, true);
                         continue;
                 }
                 if (st != REC_READY)
@@ -400,7 +464,7 @@ ssize_t ring_peek(ring_cons *c, const void **ret) {
                 if (flags & REC_PAD) {
                         if (off == 0)
                                 return -EPROTO;
-                        cons_advance(c, (pos | c->mask) + 1, false, 0);
+                        cons_advance(c, (pos | c->mask) + 1, false, 0, true);
                         continue;
                 }
                 if (flags != 0 || len > c->max_msg || ring_rec_size(len) > c->size - off)
@@ -426,7 +490,14 @@ void ring_consume(ring_cons *c) {
         if (!c->peeked)
                 return;
         c->peeked = false;
-        cons_advance(c, c->cur_next, true, c->cur_len);
+        cons_advance(c, c->cur_next, true, c->cur_len, true);
+}
+
+void ring_consume_local(ring_cons *c) {
+        if (!c->peeked)
+                return;
+        c->peeked = false;
+        cons_advance(c, c->cur_next, true, c->cur_len, false);
 }
 
 uint64_t ring_queued(const struct ring_ctl *ctl, uint64_t size) {

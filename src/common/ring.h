@@ -25,7 +25,11 @@
  * never wraps in practice: 2^62 bytes), so a stale record of an earlier lap
  * can never look ready: no zeroing of consumed space is needed, and the
  * consumer polls only the record header at its own tail — one cache line per
- * small message, no shared head index on the fast path.
+ * small message, no shared head index on the fast path. The producer re-reads
+ * the tail only when the ring looks full to what it knows. The consumer
+ * publishes its tail after every ring_consume(); ring_consume_local() defers
+ * that to ring_cons_publish() (a quarter ring at most), which the caller does
+ * before it waits or returns. The layout is unchanged by either (FLOW_VERSION).
  *
  * TRUST: the peer can write anything anywhere in the region. The consumer
  * keeps its own tail and reads only the header at it, validating tag, length
@@ -219,6 +223,22 @@ uint64_t ring_commit(ring_prod *p, size_t n);
 /* Would a reservation of len succeed now? (re-reads the consumer's indexes) */
 int ring_can_reserve(ring_prod *p, size_t len);
 
+/* Does the queue look full for a record of len to what the producer knows
+ * (no shared read)? Then its next reservation re-reads the consumer's index. */
+bool ring_looks_full(const ring_prod *p, size_t len);
+
+/* WRITER BATCHES. A writer that finds the queue full while its reader works
+ * through it would otherwise take the reader's index line (and the reader
+ * take it back) at every message. It may instead wait for a batch of room —
+ * an eighth of the queue, in bytes and in messages — so the line moves once
+ * per batch. Is a queue big enough for batches of records of len? (Not a
+ * rendezvous nor FULL_CACHE, and a batch holds at least 8 such records.) */
+bool ring_batches(const ring_prod *p, size_t len);
+
+/* Re-read the consumer's indexes: 1 if a batch is free, 0 if not, -EPROTO if
+ * they are forged. *ret_tail: the consumer's position read (to see progress). */
+int ring_batch_free(ring_prod *p, uint64_t *ret_tail);
+
 /* The largest payload a reservation could take now (0 if none). */
 uint64_t ring_writable(ring_prod *p);
 
@@ -244,6 +264,7 @@ typedef struct ring_cons {
         uint64_t size, mask;
         uint64_t tail;          /* own, authoritative */
         uint64_t msgs, bytes;   /* own counts */
+        uint64_t pub_tail, pub_msgs; /* as last published (ring_cons_publish) */
         uint32_t max_msg;
         bool zero;
         /* the record ring_peek() returned, until ring_consume() */
@@ -264,6 +285,16 @@ ssize_t ring_peek(ring_cons *c, const void **ret);
 
 /* Consume the peeked record (publishes the new tail). */
 void ring_consume(ring_cons *c);
+
+/* Consume the peeked record without publishing the new tail (unless it is a
+ * quarter ring ahead of the published one): a reader taking several records
+ * in one call publishes once, with ring_cons_publish(), before it returns or
+ * waits — a writer may be waiting for that room. */
+void ring_consume_local(ring_cons *c);
+
+/* Publish the consumer's position if it moved since it was last published.
+ * Returns true if it did (the caller then wakes a writer waiting for room). */
+bool ring_cons_publish(ring_cons *c);
 
 /* Is a record ready at the tail? (no side effects) */
 bool ring_ready(ring_cons *c);

@@ -10,6 +10,10 @@
  * written before the peer ended the flow is readable before the end is
  * reported (the peer publishes its last record before its end code, and we
  * re-check the ring after seeing the end code).
+ *
+ * Time limits: a call's deadline is computed the first time it has to wait
+ * (call_time), so the fast path — the lock free, room in the ring or a
+ * message ready — reads no clock; the timeout counts from that moment.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,12 +23,42 @@
 #include "common/util.h"
 #include "lib/core/lib.h"
 
-/* Lock l before deadline (monotonic ns): a try for timeout 0 (-EAGAIN), else
- * a timed wait (-ETIMEDOUT). */
-static int lock_by(plock *l, uint64_t deadline, bool timeout_zero) {
-        if (timeout_zero)
-                return plock_try(l) ? 0 : -EAGAIN;
-        return plock_lock_by(l, deadline);
+/* The time limit of one call: its timeout, and the deadline it makes once
+ * something has to wait (0 until then). */
+typedef struct call_time {
+        int timeout_ms;
+        bool tz;                /* timeout 0: never wait */
+        uint64_t deadline;      /* monotonic ns, UINT64_MAX: never; 0: not yet read */
+} call_time;
+
+static call_time call_time_of(int timeout_ms) {
+        return (call_time){ .timeout_ms = timeout_ms, .tz = timeout_ms == 0 };
+}
+
+static uint64_t ct_deadline(call_time *t) {
+        if (!t->deadline)
+                t->deadline = deadline_from_timeout(t->timeout_ms);
+        return t->deadline;
+}
+
+/* Has the deadline passed? (Reads the clock: for the rounds of a wait. The
+ * first look makes the deadline: only timeout 0 is over then.) */
+static bool ct_over(call_time *t) {
+        if (!t->deadline) {
+                ct_deadline(t);
+                return t->tz;
+        }
+        return now_ns() >= t->deadline;
+}
+
+/* Lock l within t: a try for timeout 0 (-EAGAIN), else a timed wait
+ * (-ETIMEDOUT). */
+static int lock_by(plock *l, call_time *t) {
+        if (plock_try(l))
+                return 0;
+        if (t->tz)
+                return -EAGAIN;
+        return plock_lock_by(l, ct_deadline(t));
 }
 
 static void mark_broken(port *p, int r) {
@@ -43,7 +77,7 @@ static uint64_t publish(port *p, size_t n) {
 /* A reservation failed with r: the flow is broken, or the queue has no room
  * and the qos says what then. Returns 0 after waiting for room for need bytes
  * (try again), or the final error. FULL_CACHE is the caller's to handle. */
-static int no_room(port *p, int r, size_t need, uint64_t deadline, bool tz) {
+static int no_room(port *p, int r, size_t need, call_time *t) {
         if (r != -EAGAIN) {
                 mark_broken(p, r);
                 return r;
@@ -54,9 +88,9 @@ static int no_room(port *p, int r, size_t need, uint64_t deadline, bool tz) {
                 return -EAGAIN;
         /* Each round of the writers' loops comes here: the deadline holds
          * whatever the reader does to the indexes. */
-        if (!tz && now_ns() >= deadline)
+        if (!t->tz && ct_over(t))
                 return -ETIMEDOUT;
-        return port_wait_tx(p, need, deadline, tz);
+        return port_wait_tx(p, need, ct_deadline(t), t->tz);
 }
 
 /* Rendezvous: wait until the reader took the record at pos, else withdraw it. */
@@ -78,7 +112,7 @@ static ssize_t rendezvous(port *p, uint64_t pos, size_t len, uint64_t deadline) 
 
 /* One message made of two parts (b may be empty), written whole or not at all. */
 static ssize_t write_message(port *p, const void *a, size_t al, const void *b, size_t bl,
-                             uint64_t deadline, bool tz) {
+                             call_time *t) {
         size_t len = al + bl;
         int r;
 
@@ -88,6 +122,8 @@ static ssize_t write_message(port *p, const void *a, size_t al, const void *b, s
                 if ((r = port_end_error(p)) < 0)
                         return r;
                 void *dst;
+                if (!t->tz && ring_looks_full(&p->prod, len))
+                        port_wait_batch(p, len, ct_deadline(t));
                 r = ring_reserve(&p->prod, len, &dst);
                 if (r == 0) {
                         if (al)
@@ -96,17 +132,17 @@ static ssize_t write_message(port *p, const void *a, size_t al, const void *b, s
                                 memcpy((uint8_t *)dst + al, b, bl);
                         uint64_t pos = publish(p, len);
                         if (p->qos.capacity == IPCF_CAPACITY_ZERO) {
-                                ssize_t z = rendezvous(p, pos, len, tz ? now_ns() : deadline);
-                                return tz && z == -ETIMEDOUT ? -EAGAIN : z;
+                                ssize_t z = rendezvous(p, pos, len, ct_deadline(t));
+                                return t->tz && z == -ETIMEDOUT ? -EAGAIN : z;
                         }
                         return (ssize_t)len;
                 }
-                if ((r = no_room(p, r, len, deadline, tz)) < 0)
+                if ((r = no_room(p, r, len, t)) < 0)
                         return r;
         }
 }
 
-static ssize_t write_stream(port *p, const uint8_t *buf, size_t len, uint64_t deadline, bool tz) {
+static ssize_t write_stream(port *p, const uint8_t *buf, size_t len, call_time *t) {
         size_t done = 0;
         int r = 0;
 
@@ -115,6 +151,8 @@ static ssize_t write_stream(port *p, const uint8_t *buf, size_t len, uint64_t de
                         break;
                 size_t want = MIN(len - done, (size_t)p->qos.max_msg_size);
                 void *dst;
+                if (!t->tz && ring_looks_full(&p->prod, want))
+                        port_wait_batch(p, want, ct_deadline(t));
                 r = ring_reserve(&p->prod, want, &dst);
                 if (r == -EAGAIN) {
                         uint64_t w = ring_writable(&p->prod);
@@ -129,7 +167,7 @@ static ssize_t write_stream(port *p, const uint8_t *buf, size_t len, uint64_t de
                         done += want;
                         continue;
                 }
-                if ((r = no_room(p, r, 1, deadline, tz)) < 0)
+                if ((r = no_room(p, r, 1, t)) < 0)
                         break;
         }
         return done > 0 ? (ssize_t)done : r;
@@ -141,14 +179,13 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        bool tz = timeout_ms == 0;
-        ssize_t r = lock_by(&p->wlock, deadline, tz);
+        call_time t = call_time_of(timeout_ms);
+        ssize_t r = lock_by(&p->wlock, &t);
         if (r == 0) {
                 if (p->qos.mode == IPCF_MODE_STREAM)
-                        r = len ? write_stream(p, buf, len, deadline, tz) : 0;
+                        r = len ? write_stream(p, buf, len, &t) : 0;
                 else
-                        r = write_message(p, buf, len, NULL, 0, deadline, tz);
+                        r = write_message(p, buf, len, NULL, 0, &t);
                 if (p->poll_tx)
                         port_rearm_tx(p);
                 plock_unlock(&p->wlock);
@@ -158,11 +195,10 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
 }
 
 ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms) {
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        bool tz = timeout_ms == 0;
-        ssize_t r = lock_by(&p->wlock, deadline, tz);
+        call_time t = call_time_of(timeout_ms);
+        ssize_t r = lock_by(&p->wlock, &t);
         if (r == 0) {
-                r = write_message(p, a, al, b, bl, deadline, tz);
+                r = write_message(p, a, al, b, bl, &t);
                 if (p->poll_tx)
                         port_rearm_tx(p);
                 plock_unlock(&p->wlock);
@@ -174,11 +210,11 @@ ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl,
  * of the flow, -EAGAIN / -ETIMEDOUT. Every round checks the deadline: a
  * producer that keeps the ring busy without a message for us (withdrawn or
  * pad records, forever) cannot hold the reader past it. */
-static ssize_t next_record(port *p, const void **ptr, uint64_t deadline, bool tz) {
+static ssize_t next_record(port *p, const void **ptr, call_time *t) {
         uint32_t kick = atomic_load_explicit(&p->kick, memory_order_acquire);
         for (bool first = true;; first = false) {
-                if (!first && now_ns() >= deadline)
-                        return tz ? -EAGAIN : -ETIMEDOUT;
+                if (!first && ct_over(t))
+                        return t->tz ? -EAGAIN : -ETIMEDOUT;
                 ssize_t n = ring_peek(&p->cons, ptr);
                 if (n >= 0)
                         return n;
@@ -192,7 +228,7 @@ static ssize_t next_record(port *p, const void **ptr, uint64_t deadline, bool tz
                         n = ring_peek(&p->cons, ptr);
                         return n == -EAGAIN ? e : n;
                 }
-                int r = port_wait_rx(p, deadline, tz, kick);
+                int r = port_wait_rx(p, ct_deadline(t), t->tz, kick);
                 if (r < 0)
                         return r;
                 if (atomic_load_explicit(&p->kick, memory_order_acquire) != kick)
@@ -205,9 +241,9 @@ static void consumed(port *p) {
         port_notify_space(p);
 }
 
-static ssize_t read_message(port *p, void *buf, size_t cap, uint64_t deadline, bool tz) {
+static ssize_t read_message(port *p, void *buf, size_t cap, call_time *t) {
         const void *src;
-        ssize_t n = next_record(p, &src, deadline, tz);
+        ssize_t n = next_record(p, &src, t);
         if (n < 0)
                 return n;
         if ((size_t)n > cap)
@@ -217,24 +253,35 @@ static ssize_t read_message(port *p, void *buf, size_t cap, uint64_t deadline, b
         return n;
 }
 
-static ssize_t read_stream(port *p, uint8_t *buf, size_t cap, uint64_t deadline, bool tz) {
+/* STREAM: one call takes as many records as fit, and publishes its progress
+ * once, before it returns (ring_consume_local). */
+static ssize_t read_stream(port *p, uint8_t *buf, size_t cap, call_time *t) {
         size_t total = 0;
+        bool took = false;
+        ssize_t r = 0;
         while (total < cap) {
                 const void *src;
-                ssize_t n = total ? ring_peek(&p->cons, &src) : next_record(p, &src, deadline, tz);
+                ssize_t n = total ? ring_peek(&p->cons, &src) : next_record(p, &src, t);
                 if (n < 0) {
                         if (n == -EPROTO)
                                 mark_broken(p, (int)n);
-                        return total ? (ssize_t)total : n;
+                        r = n;
+                        break;
                 }
                 size_t take = MIN((size_t)n, cap - total);
                 memcpy(buf + total, src, take);
                 total += take;
                 p->cons.cur_off += (uint32_t)take;
-                if (p->cons.cur_off == p->cons.cur_len)
-                        consumed(p);
+                if (p->cons.cur_off == p->cons.cur_len) {
+                        ring_consume_local(&p->cons);
+                        took = true;
+                }
         }
-        return (ssize_t)total;
+        if (took) {
+                ring_cons_publish(&p->cons);
+                port_notify_space(p);
+        }
+        return total ? (ssize_t)total : r;
 }
 
 ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
@@ -243,14 +290,13 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        bool tz = timeout_ms == 0;
-        ssize_t r = lock_by(&p->rlock, deadline, tz);
+        call_time t = call_time_of(timeout_ms);
+        ssize_t r = lock_by(&p->rlock, &t);
         if (r == 0) {
                 if (p->qos.mode == IPCF_MODE_STREAM)
-                        r = cap ? read_stream(p, buf, cap, deadline, tz) : 0;
+                        r = cap ? read_stream(p, buf, cap, &t) : 0;
                 else
-                        r = read_message(p, buf, cap, deadline, tz);
+                        r = read_message(p, buf, cap, &t);
                 if (p->poll_rx)
                         port_rearm_rx(p);
                 plock_unlock(&p->rlock);
@@ -260,13 +306,12 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
 }
 
 ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg) {
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        bool tz = timeout_ms == 0;
-        ssize_t r = lock_by(&p->rlock, deadline, tz);
+        call_time t = call_time_of(timeout_ms);
+        ssize_t r = lock_by(&p->rlock, &t);
         if (r < 0)
                 return r;
         const void *src;
-        r = next_record(p, &src, deadline, tz);
+        r = next_record(p, &src, &t);
         if (r >= 0) {
                 r = fn(arg, src, (size_t)r);
                 if (r >= 0)
@@ -284,11 +329,11 @@ ssize_t ipcf_next_size(int h, int timeout_ms) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        ssize_t r = lock_by(&p->rlock, deadline, timeout_ms == 0);
+        call_time t = call_time_of(timeout_ms);
+        ssize_t r = lock_by(&p->rlock, &t);
         if (r == 0) {
                 const void *src;
-                r = next_record(p, &src, deadline, timeout_ms == 0);
+                r = next_record(p, &src, &t);
                 plock_unlock(&p->rlock);
         }
         handle_put(p);
@@ -301,8 +346,7 @@ int ipcf_reserve(int h, size_t len, int timeout_ms, void **ret_ptr) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        bool tz = timeout_ms == 0;
+        call_time t = call_time_of(timeout_ms);
         int r;
         if (p->qos.capacity == IPCF_CAPACITY_ZERO) {
                 r = -EOPNOTSUPP;
@@ -316,7 +360,7 @@ int ipcf_reserve(int h, size_t len, int timeout_ms, void **ret_ptr) {
                 r = -EMSGSIZE;
                 goto out;
         }
-        if ((r = lock_by(&p->wlock, deadline, tz)) < 0)
+        if ((r = lock_by(&p->wlock, &t)) < 0)
                 goto out;
         for (;;) {
                 if ((r = port_end_error(p)) < 0)
@@ -327,7 +371,7 @@ int ipcf_reserve(int h, size_t len, int timeout_ms, void **ret_ptr) {
                         p->reserver = pthread_self();
                         goto out; /* wlock and our reference stay until ipcf_commit */
                 }
-                if ((r = no_room(p, r, len, deadline, tz)) < 0)
+                if ((r = no_room(p, r, len, &t)) < 0)
                         break;
         }
         plock_unlock(&p->wlock);
@@ -365,10 +409,10 @@ ssize_t ipcf_peek(int h, int timeout_ms, const void **ret_ptr) {
                 handle_put(p);
                 return -EBUSY;
         }
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        ssize_t r = lock_by(&p->rlock, deadline, timeout_ms == 0);
+        call_time t = call_time_of(timeout_ms);
+        ssize_t r = lock_by(&p->rlock, &t);
         if (r == 0) {
-                r = next_record(p, ret_ptr, deadline, timeout_ms == 0);
+                r = next_record(p, ret_ptr, &t);
                 if (r >= 0) {
                         p->peeking = true;
                         p->peeker = pthread_self();
@@ -404,13 +448,12 @@ int ipcf_flush(int h, int timeout_ms) {
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        bool tz = timeout_ms == 0;
-        int r = lock_by(&p->wlock, deadline, tz);
+        call_time t = call_time_of(timeout_ms);
+        int r = lock_by(&p->wlock, &t);
         if (r == 0) {
                 /* The cached messages are in the ring already: wait until the
                  * reader has made room for them within the queue. */
-                int w = port_wait_uncached(p, deadline, tz);
+                int w = port_wait_uncached(p, ct_deadline(&t), t.tz);
                 r = (int)ring_cached(&p->prod);
                 if (w != 0 && w != -EAGAIN && w != -ETIMEDOUT)
                         r = w;

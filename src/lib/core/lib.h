@@ -297,6 +297,10 @@ void port_notify_space(port *p);   /* after a consume: ring the writer if it ask
 int port_wait_rx(port *p, uint64_t deadline, bool timeout_zero, uint32_t kick_seen);
 /* Make a thread waiting to read p return (-EAGAIN from port_read_with). */
 void port_kick(port *p);
+/* A writer about to reserve len in a queue that looks full: spin (never
+ * sleep, at most spin_us) while the reader works through it, until a batch
+ * is free (ring_batches) or the reader pauses. Then reserve as usual. */
+void port_wait_batch(port *p, size_t len, uint64_t deadline);
 /* Wait until a record of len fits (or the flow ends). Same returns. */
 int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero);
 /* Wait until the consumer passed pos (rendezvous). Same returns. */

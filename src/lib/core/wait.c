@@ -78,25 +78,36 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
 #define CATCH_UP_NS 200000u
 #define CATCH_UP_FACTOR 5u
 
+/* The first SPIN_QUICK rounds of a spin read no clock: a peer busy with us
+ * usually answers within them, and a wait that ends there costs no
+ * clock_gettime (the budget starts after them). */
+#define SPIN_QUICK 16u
+
 static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
         int c = sched_getcpu();
         unsigned cpu = c < 0 ? 0 : (unsigned)c;
         run_note_cpu(p, cpu);
-        bool catch_up = atomic_exchange_explicit(&p->catch_up, false, memory_order_relaxed);
+        /* (an exchange only when set: it is a locked instruction) */
+        bool catch_up = atomic_load_explicit(&p->catch_up, memory_order_relaxed) &&
+                        atomic_exchange_explicit(&p->catch_up, false, memory_order_relaxed);
         if (!p->qos.spin_us)
                 return false;
         if (catch_up ? atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == cpu
                      : !port_peer_spinnable(p, cpu))
                 return false;
         uint64_t budget = (uint64_t)p->qos.spin_us * 1000u * (catch_up ? CATCH_UP_FACTOR : 1u);
-        uint64_t limit = now_ns() + budget;
-        if (limit > deadline)
-                limit = deadline;
+        uint64_t limit = 0;
         for (unsigned i = 1;; i++) {
                 if (cond(p, arg))
                         return true;
                 cpu_relax();
-                if ((i & 63) == 0 && (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu))))
+                if (i == SPIN_QUICK) {
+                        limit = now_ns() + budget;
+                        if (limit > deadline)
+                                limit = deadline;
+                }
+                if (i > SPIN_QUICK && (i & 63) == 0 &&
+                    (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu))))
                         return false;
         }
 }
@@ -232,6 +243,33 @@ void port_kick(port *p) {
         atomic_fetch_add_explicit(&p->kick, 1, memory_order_release);
         wake_ring(p->bell_rx);
         wakeword_end(&p->cons.ctl->rx_sleep);
+}
+
+/* How many pauses apart a batching writer looks at the reader's index: long
+ * enough for the reader to take several messages in between. */
+#define BATCH_LOOK_PAUSES 16u
+
+void port_wait_batch(port *p, size_t len, uint64_t deadline) {
+        ring_prod *r = &p->prod;
+        if (!p->qos.spin_us || !ring_looks_full(r, len) || !ring_batches(r, len))
+                return;
+        int c = sched_getcpu();
+        unsigned cpu = c < 0 ? 0 : (unsigned)c;
+        uint64_t limit = now_ns() + (uint64_t)p->qos.spin_us * 1000u, last = UINT64_MAX;
+        if (limit > deadline)
+                limit = deadline;
+        for (;;) {
+                uint64_t tail;
+                if (ring_batch_free(r, &tail) != 0 || tail == last)
+                        return; /* a batch is free, or forged, or the reader paused */
+                last = tail;
+                if (!port_peer_spinnable(p, cpu) || flow_over(p))
+                        return;
+                for (unsigned i = 0; i < BATCH_LOOK_PAUSES; i++)
+                        cpu_relax();
+                if (now_ns() >= limit)
+                        return;
+        }
 }
 
 int port_wait_tx(port *p, size_t len, uint64_t deadline, bool timeout_zero) {
