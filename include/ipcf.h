@@ -112,11 +112,12 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 5 /* 1: remote procedure calls (XDR streams, clients, servers);
+#define IPCF_VERSION_MINOR 6 /* 1: remote procedure calls (XDR streams, clients, servers);
                               * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
                               * 3: the traffic monitor (ipcf_monitor_open, _next);
                               * 4: the directory's records (ipcf_dir_list);
-                              * 5: ipcf_error_cause, -ENOPKG */
+                              * 5: ipcf_error_cause, -ENOPKG;
+                              * 6: the daemon's datagrams to monitors (ipcf_monitor_read) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -1348,7 +1349,28 @@ enum ipcf_monitor_kind {
                                      * end_code (enum ipcf_end), reason */
         IPCF_MONITOR_NAME_UP = 6,   /* name became reachable (pid_b: a registrant) */
         IPCF_MONITOR_NAME_DOWN = 7, /* name is no longer reachable */
+        IPCF_MONITOR_DATAGRAM = 8,  /* a datagram the daemon sent or received on its UDP
+                                     * socket, to another host (monitors opened with
+                                     * IPCF_MONITOR_DATAGRAMS only; name: the peer's
+                                     * address "IP:PORT"; ipcf_monitor_read gives it) */
 };
+
+/* ipcf_monitor_open's flags. */
+#define IPCF_MONITOR_DATAGRAMS 1u /* also the daemon's datagrams (root and the
+                                   * daemon's user only: they show every user's
+                                   * traffic to other hosts) */
+
+/* A DATAGRAM event's datagram (ipcf_monitor_read). */
+typedef struct ipcf_monitor_datagram {
+        int direction;                   /* 0 sent by the daemon, 1 received */
+        int family;                      /* the peer's address family: 4, 6 (0 unknown) */
+        uint16_t port;                   /* the peer's UDP port */
+        uint8_t addr[16];                /* its address (IPv4: the first 4 bytes) */
+        uint32_t wire_len;               /* the datagram's length on the wire */
+        uint32_t captured;               /* its first bytes copied to the caller's
+                                          * buffer: at most the daemon's snap length
+                                          * (512) and the buffer's size */
+} ipcf_monitor_datagram;
 
 typedef struct ipcf_monitor_event {
         int kind;                        /* enum ipcf_monitor_kind */
@@ -1368,13 +1390,15 @@ typedef struct ipcf_monitor_event {
 
 /*
  * ipcf_monitor_open — start monitoring: a new descriptor the events arrive
- * on, readable (POLLIN) when one waits. flags: 0 (no flag is defined yet).
+ * on, readable (POLLIN) when one waits. flags: 0, or IPCF_MONITOR_DATAGRAMS
+ * for the daemon's datagrams to other hosts too (DATAGRAM events).
  * The caller owns the descriptor: read it only with ipcf_monitor_next(),
  * close() it to stop. The daemon never waits for a monitor: events that do
  * not fit in the descriptor's socket buffer are dropped and counted
  * (ipcf_monitor_event.lost). A process holds at most 4 monitors at once.
- * Errors: -EINVAL an unknown flag; -EDQUOT too many monitors (this
- * process's, or the daemon's 64); -EMFILE; -ENOMEM; -EHOSTDOWN.
+ * Errors: -EINVAL an unknown flag; -EPERM IPCF_MONITOR_DATAGRAMS and the
+ * caller is neither root nor the daemon's user; -EDQUOT too many monitors
+ * (this process's, or the daemon's 64); -EMFILE; -ENOMEM; -EHOSTDOWN.
  */
 IPCF_API int ipcf_monitor_open(uint32_t flags);
 
@@ -1386,6 +1410,15 @@ IPCF_API int ipcf_monitor_open(uint32_t flags);
  * events; close fd).
  */
 IPCF_API int ipcf_monitor_next(int fd, int timeout_ms, ipcf_monitor_event *ret);
+
+/*
+ * ipcf_monitor_read — ipcf_monitor_next, and for a DATAGRAM event its
+ * datagram: *ret_dgram (may be NULL) and its first bytes in buf (cap bytes;
+ * may be NULL with cap 0). For other events *ret_dgram is zeroed.
+ * Errors: as ipcf_monitor_next; -EINVAL buf NULL with cap > 0.
+ */
+IPCF_API int ipcf_monitor_read(int fd, int timeout_ms, ipcf_monitor_event *ret,
+                               ipcf_monitor_datagram *ret_dgram, void *buf, size_t cap);
 
 /* ------------------------------------------------------------------------- */
 /* Mailboxes (indirect communication)                                         */

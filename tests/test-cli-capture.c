@@ -57,6 +57,21 @@ static pid_t capture_start(const char *args) {
         return pid;
 }
 
+/* The tab-separated fields of one line of tshark -T fields, into f[0..n)
+ * (FIELD_MAX bytes each; missing ones empty). */
+#define FIELD_MAX 200
+static void split_fields(const char *line, char (*f)[FIELD_MAX], int n) {
+        for (int k = 0; k < n; k++)
+                f[k][0] = 0;
+        for (int k = 0; k < n; k++) {
+                size_t l = strcspn(line, "\t");
+                snprintf(f[k], FIELD_MAX, "%.*s", (int)l, line);
+                if (!line[l])
+                        break;
+                line += l + 1;
+        }
+}
+
 /* The number of packets tshark reads in file (a whole pcap), or -1. */
 static int packets_in(const char *file) {
         char *out = NULL;
@@ -219,18 +234,11 @@ TEST_TIMEOUT(efcp_datagrams_of_two_daemons_are_decoded, 120) {
         char *out = tshark_fields(file, fields);
         /* Lines "type version sender receiver pn length". */
         unsigned n_init = 0, n_resp = 0, n_auth = 0;
-        char init_sender[32] = "", resp_sender[32] = "", resp_receiver[32] = "";
+        char init_sender[FIELD_MAX] = "", resp_sender[FIELD_MAX] = "", resp_receiver[FIELD_MAX] = "";
         char *save = NULL;
         for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char f[6][32] = { "" };
-                int k = 0;
-                for (char *p = line; k < 6; k++) {
-                        size_t l = strcspn(p, "\t");
-                        snprintf(f[k], sizeof(f[k]), "%.*s", (int)l, p);
-                        if (!p[l])
-                                break;
-                        p += l + 1;
-                }
+                char f[6][FIELD_MAX];
+                split_fields(line, f, 6);
                 CHECK(strcmp(f[1], "1") == 0); /* version */
                 if (!strcmp(f[0], "3")) {
                         n_init++;
@@ -258,4 +266,145 @@ TEST_TIMEOUT(efcp_datagrams_of_two_daemons_are_decoded, 120) {
                          file, decode);
         CHECK(strstr(out, "EFCP") && strstr(out, "handshake initiation") && strstr(out, "authenticated pn"));
         free(out);
+}
+
+/* ipcf capture -d on alpha while alpha and beta associate and a flow
+ * crosses to beta: records of type 2 carry the datagrams alpha sent and
+ * received, as on the wire — the peer (beta's address and port), the
+ * direction, the length, the bytes decoded by the efcp dissector: the
+ * handshake (exact sizes, the response answering the initiation, one sent
+ * and one received), authenticated datagrams both ways, and the large ones
+ * cut at the snap length (512) and marked so. Monitor events keep coming in
+ * the same file. Needs no root: the test runs as the daemons' user. */
+TEST_TIMEOUT(capture_datagrams_of_two_daemons, 120) {
+        if (!have_tshark())
+                return;
+        hostset S;
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, NULL);
+        const char *alpha = S.h[0].d.dir, *beta = S.h[1].d.dir;
+        unsigned pb = S.h[1].port;
+        const char *file = test_scratch("dgrams.pcap");
+        char args[512];
+        snprintf(args, sizeof(args), "-d -w '%s'", file);
+        setenv("IPCF_RUNTIME_DIR", alpha, 1);
+        pid_t cap = capture_start(args);
+        /* Subscribed once a probe's name event is in the file. */
+        bool seen = false;
+        for (int i = 0; i < 100 && !seen; i++) {
+                free(TEST_SH_OK("IPCF_RUNTIME_DIR='%s' timeout 0.1 '%s/bin/ipcf' listen cap.probe%d </dev/null; true",
+                                alpha, test_build_abs(), i));
+                seen = packets_in(file) > 0;
+        }
+        CHECK(seen);
+        hostset_start(&S, 1, "[name *]\nremote_allocate = *@alpha\n");
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        CHECK(hostset_wait_up(&S, 1, 10000));
+        /* A flow alpha -> beta with 3000-byte messages: datagrams above 512. */
+        free(TEST_SH_OK("b='%s/bin/ipcf'; IPCF_RUNTIME_DIR='%s' \"$b\" listen bulk -k </dev/null >/dev/null & L=$!; "
+                        "for i in $(seq 100); do head -c 3000 /dev/zero | IPCF_RUNTIME_DIR='%s' \"$b\" cat bulk@beta "
+                        ">/dev/null 2>&1 && break; sleep 0.1; done; kill $L; wait $L; true",
+                        test_build_abs(), beta, alpha));
+        usleep(300000);
+        kill(cap, SIGINT);
+        CHECK_EQ(test_wait(cap, 10000), 130); /* ^C: interrupted, the file whole */
+        hostset_stop(&S);
+
+        char *out = tshark_fields(file, "-e ipcf.record -e ipcf.direction -e ipcf.peer_ipv4 -e ipcf.peer_port "
+                                        "-e ipcf.wire_len -e ipcf.captured -e efcp.type -e efcp.sender_index "
+                                        "-e efcp.receiver_index -e _ws.expert.message");
+        unsigned events = 0, n[2][6] = { { 0 } }, cut = 0;
+        /* The initiations' sender indices, by direction ("|i|j|"), and the
+         * responses' receiver indices: each must answer one that went the
+         * other way. */
+        char inits[2][1024] = { "|", "|" }, resps[2][1024] = { "|", "|" };
+        char *save = NULL;
+        for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char f[10][FIELD_MAX];
+                split_fields(line, f, 10);
+                if (!strcmp(f[0], "1")) {
+                        events++;
+                        continue;
+                }
+                CHECK(strcmp(f[0], "2") == 0);
+                int dir = atoi(f[1]), type = atoi(f[6]);
+                unsigned wire = (unsigned)atoi(f[4]), got = (unsigned)atoi(f[5]);
+                CHECK(dir == 0 || dir == 1);
+                CHECK(strcmp(f[2], "127.0.0.1") == 0);   /* the peer: beta */
+                CHECK_EQ((unsigned)atoi(f[3]), pb);
+                CHECK(type >= 2 && type <= 5);
+                CHECK_EQ(got, wire < 512 ? wire : 512u);
+                if (type == 3)
+                        CHECK_EQ(wire, 161u);
+                if (type == 4)
+                        CHECK_EQ(wire, 85u);
+                if (type == 3 && strlen(inits[dir]) + strlen(f[7]) + 2 < sizeof(inits[dir]))
+                        strcat(strcat(inits[dir], f[7]), "|");
+                if (type == 4 && strlen(resps[dir]) + strlen(f[8]) + 2 < sizeof(resps[dir]))
+                        strcat(strcat(resps[dir], f[8]), "|");
+                if (wire > 512) {
+                        cut++;
+                        CHECK(strstr(f[9], "Datagram cut to the snap length") != NULL);
+                }
+                n[dir][type]++;
+        }
+        printf("  %u events; sent: %u init, %u resp, %u auth; received: %u init, %u resp, %u auth; %u cut\n",
+               events, n[0][3], n[0][4], n[0][2], n[1][3], n[1][4], n[1][2], cut);
+        CHECK(events >= 2);
+        /* One initiates, the other answers (which is alpha depends on timing;
+         * both may initiate at once). */
+        CHECK(n[0][3] + n[1][3] >= 1 && n[0][4] + n[1][4] >= 1);
+        CHECK((n[0][3] >= 1 && n[1][4] >= 1) || (n[1][3] >= 1 && n[0][4] >= 1));
+        for (int dir = 0; dir < 2; dir++) /* each response answers an initiation */
+                for (char *sv = NULL, *r = strtok_r(resps[dir] + 1, "|", &sv); r; r = strtok_r(NULL, "|", &sv)) {
+                        char want[FIELD_MAX + 2];
+                        snprintf(want, sizeof(want), "|%s|", r);
+                        CHECK(strstr(inits[!dir], want) != NULL);
+                }
+        CHECK(n[0][2] >= 2 && n[1][2] >= 2); /* authenticated, both ways */
+        CHECK(cut >= 2);                     /* the flow's 3000-byte messages */
+        free(out);
+        /* The summary line of a datagram names its peer and direction. */
+        out = TEST_SH_OK("tshark -X lua_script:%s/tools/wireshark/ipcf.lua -r '%s' 2>/dev/null", TEST_SRCDIR, file);
+        char want[64];
+        snprintf(want, sizeof(want), "127.0.0.1:%u", pb);
+        CHECK(strstr(out, "IPCF/EFCP") && strstr(out, want) && strstr(out, "handshake"));
+        free(out);
+}
+
+/* Datagrams are for root and the daemon's user: another user's monitor
+ * asking for them is refused (-EPERM, and capture -d says so, exit 1),
+ * while its plain monitor works. */
+static void unprivileged_monitor(void *arg) {
+        (void)arg;
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+                _exit(10);
+        if (ipcf_monitor_open(IPCF_MONITOR_DATAGRAMS) != -EPERM)
+                _exit(11);
+        int fd = ipcf_monitor_open(0);
+        if (fd < 0)
+                _exit(12);
+        close(fd);
+        char *out = NULL;
+        int st = test_sh(&out, 20, "'%s/bin/ipcf' capture -d -w /dev/null", test_build_abs());
+        if (st != 1 || !strstr(out, "ipcf: monitor (datagrams: root or the daemon's user only): Operation not permitted"))
+                _exit(13);
+        free(out);
+        _exit(0);
+}
+
+TEST(datagrams_only_for_the_privileged) {
+        if (geteuid() != 0) {
+                printf("  skipped: needs root to run a client as another user\n");
+                return;
+        }
+        test_daemon d;
+        static const char *const shared[] = { "--shared", NULL };
+        test_daemon_start(&d, NULL, shared);
+        CHECK_EQ(test_wait(test_fork(unprivileged_monitor, NULL), 30000), 0);
+        /* root may; and an unknown flag is refused by the library first. */
+        int fd = CHECK_OK(ipcf_monitor_open(IPCF_MONITOR_DATAGRAMS));
+        close(fd);
+        CHECK_ERR(ipcf_monitor_open(2), -EINVAL);
+        test_daemon_stop(&d);
 }

@@ -269,7 +269,7 @@ TEST_TIMEOUT(a_user_sees_its_own_flows_and_root_sees_all, 90) {
 TEST_TIMEOUT(monitor_api_bounds_and_the_daemons_end, 60) {
         test_daemon d;
         test_daemon_start(&d, NULL, NULL);
-        CHECK_ERR(ipcf_monitor_open(1), -EINVAL);
+        CHECK_ERR(ipcf_monitor_open(2), -EINVAL);
         ipcf_monitor_event ev;
         CHECK_ERR(ipcf_monitor_next(-1, 0, &ev), -EINVAL);
         int fd[4];

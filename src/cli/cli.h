@@ -345,12 +345,15 @@ void cli_dir_health_json(const ipcf_dir_health *h);
 
 /* ---- the traffic monitor's loop (cmd_monitor.c) and pcap files (pcap.c) - */
 
-/* What to do with one event: 0 to go on, else the exit status to end with
- * (the error already printed). */
-typedef int (*cli_monitor_fn)(void *ctx, const ipcf_monitor_event *ev);
-/* Open a monitor and hand fn every event whose name matches names (globs;
- * none: all) until count of them, ^C, or an error. Returns the exit status. */
-int cli_monitor_loop(const cli_args *names, uint64_t count, cli_monitor_fn fn, void *ctx);
+/* What to do with one event (for a DATAGRAM, dg and its dg->captured bytes
+ * of data; else NULL): 0 to go on, else the exit status to end with (the
+ * error already printed). */
+typedef int (*cli_monitor_fn)(void *ctx, const ipcf_monitor_event *ev, const ipcf_monitor_datagram *dg,
+                              const uint8_t *data);
+/* Open a monitor with flags (ipcf_monitor_open's) and hand fn every event
+ * whose name matches names (globs; none: all; datagrams always) until count
+ * of them, ^C, or an error. Returns the exit status. */
+int cli_monitor_loop(const cli_args *names, uint64_t count, uint32_t flags, cli_monitor_fn fn, void *ctx);
 
 /* A pcap file being written (classic format, microsecond timestamps). */
 typedef struct cli_pcap {

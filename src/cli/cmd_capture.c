@@ -1,17 +1,19 @@
 /*
- * cmd_capture.c — `ipcf capture -w FILE [-n COUNT] [NAME...]`: the events of
- * the traffic monitor (what passes through the daemon: allocations, their
- * outcomes, flow ends, names) written as a pcap file, one packet per event,
- * for Wireshark and tshark with the dissector of tools/wireshark/ipcf.lua.
+ * cmd_capture.c — `ipcf capture -w FILE [-d] [-n COUNT] [NAME...]`: the
+ * events of the traffic monitor (what passes through the daemon:
+ * allocations, their outcomes, flow ends, names) and with -d the EFCP
+ * datagrams the daemon sends to and receives from other hosts, written as a
+ * pcap file, one packet per event or datagram, for Wireshark and tshark with
+ * the dissector of tools/wireshark/ipcf.lua.
  *
  * FORMAT (docs/PROTOCOL.md §10): link type LINKTYPE_USER0 (147); each packet
- * is a capture record: type (1: a monitor event), version (1), the length of
- * the body, then the body, big-endian. The packet's time is the daemon's
- * time of the event. The file is whole after every packet (flushed), so it
+ * is a capture record: type (1: a monitor event, 2: a datagram), version
+ * (1), the length of the body, then the body, big-endian. The packet's time
+ * is the daemon's time of the event. The file is whole after every packet (flushed), so it
  * may be read while the capture runs, and ^C (or SIGTERM) ends it cleanly.
  *
- * Who sees what is the monitor's policy (ipcf_monitor_open). Only the
- * public API is used.
+ * Who sees what is the monitor's policy (ipcf_monitor_open): datagrams
+ * only root and the daemon's user. Only the public API is used.
  */
 #include "cli/cli.h"
 
@@ -23,20 +25,24 @@ int cmd_capture(int argc, char **argv);
 
 #define LINKTYPE_USER0 147
 #define CAPTURE_MONITOR_EVENT 1
+#define CAPTURE_DATAGRAM 2
 #define CAPTURE_VERSION 1
 
 static const char capture_usage[] =
-        "usage: ipcf capture -w FILE [-n COUNT] [NAME...]\n\n"
+        "usage: ipcf capture -w FILE [-d] [-n COUNT] [NAME...]\n\n"
         "Write what the facility does (the events 'ipcf monitor' prints) to FILE as\n"
         "a pcap capture (link type USER0, see docs/PROTOCOL.md), until ^C or COUNT\n"
-        "events; NAME... (shell globs) keep the events of matching names. Read it\n"
+        "records; NAME... (shell globs) keep the events of matching names. Read it\n"
         "with: tshark -X lua_script:tools/wireshark/ipcf.lua -r FILE\n"
         "  -w, --write=FILE   the file ('-': standard output)\n"
-        "  -n, --count=COUNT  stop after COUNT events\n";
+        "  -d, --datagrams    also the daemon's EFCP datagrams to and from other hosts\n"
+        "                     (their first 512 bytes; root or the daemon's user only)\n"
+        "  -n, --count=COUNT  stop after COUNT records\n";
 
-/* A record under construction: big-endian fields appended to buf. */
+/* A record under construction: big-endian fields appended to buf (an
+ * event: at most 4 + 80 + 256 bytes; a datagram: 4 + 24 + 512). */
 typedef struct record {
-        uint8_t buf[512];
+        uint8_t buf[1024];
         size_t len;
 } record;
 
@@ -95,10 +101,32 @@ static void encode_event(record *r, const ipcf_monitor_event *ev) {
         r->buf[3] = (uint8_t)(r->len - 4);
 }
 
-/* The sink of `ipcf capture`: one packet per event. */
-static int write_event(void *ctx, const ipcf_monitor_event *ev) {
+/* The record of one datagram (docs/PROTOCOL.md §10): direction, the peer,
+ * its length on the wire, then its first bytes. */
+static void encode_datagram(record *r, const ipcf_monitor_datagram *dg, const uint8_t *data) {
+        size_t n = dg->captured < 512 ? dg->captured : 512;
+        r->len = 0;
+        put_u8(r, CAPTURE_DATAGRAM);
+        put_u8(r, CAPTURE_VERSION);
+        put_be(r, 24 + n, 2);
+        put_u8(r, (uint8_t)dg->direction);
+        put_u8(r, (uint8_t)dg->family);
+        put_be(r, dg->port, 2);
+        memcpy(r->buf + r->len, dg->addr, 16);
+        r->len += 16;
+        put_be(r, dg->wire_len, 4);
+        memcpy(r->buf + r->len, data, n);
+        r->len += n;
+}
+
+/* The sink of `ipcf capture`: one packet per event or datagram. */
+static int write_event(void *ctx, const ipcf_monitor_event *ev, const ipcf_monitor_datagram *dg,
+                       const uint8_t *data) {
         record r;
-        encode_event(&r, ev);
+        if (dg)
+                encode_datagram(&r, dg, data);
+        else
+                encode_event(&r, ev);
         int e = cli_pcap_write(ctx, ev->time_ns, r.buf, r.len);
         return e < 0 ? cli_error("capture: writing the file", e) : 0;
 }
@@ -106,10 +134,15 @@ static int write_event(void *ctx, const ipcf_monitor_event *ev) {
 typedef struct capture_cfg {
         const char *file;
         uint64_t count;
+        uint32_t flags;
 } capture_cfg;
 
 static int capture_option(void *ctx, int key, const char *value) {
         capture_cfg *c = ctx;
+        if (key == 'd') {
+                c->flags |= IPCF_MONITOR_DATAGRAMS;
+                return 0;
+        }
         if (key == 'w') {
                 c->file = value;
                 return value[0] ? 0 : -EINVAL;
@@ -118,7 +151,9 @@ static int capture_option(void *ctx, int key, const char *value) {
 }
 
 int cmd_capture(int argc, char **argv) {
-        static const cli_option options[] = { { "write", 'w', true }, { "count", 'n', true }, { 0 } };
+        static const cli_option options[] = {
+                { "write", 'w', true }, { "datagrams", 'd', false }, { "count", 'n', true }, { 0 },
+        };
         capture_cfg cfg = { .count = UINT64_MAX };
         const cli_spec spec = { .cmd = "capture", .usage = capture_usage, .options = options,
                                 .max_args = -1 };
@@ -132,7 +167,7 @@ int cmd_capture(int argc, char **argv) {
         int r = cli_pcap_open(&p, cfg.file, LINKTYPE_USER0);
         if (r < 0)
                 return cli_error(cfg.file, r);
-        st = cli_monitor_loop(&args, cfg.count, write_event, &p);
+        st = cli_monitor_loop(&args, cfg.count, cfg.flags, write_event, &p);
         r = cli_pcap_close(&p);
         return st == CLI_EXIT_OK && r < 0 ? cli_error(cfg.file, r) : st;
 }

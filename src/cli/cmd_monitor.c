@@ -34,7 +34,7 @@ static const char *const kind_names[] = {
         [IPCF_MONITOR_ALLOC] = "alloc",     [IPCF_MONITOR_ACCEPT] = "accept",
         [IPCF_MONITOR_REFUSE] = "refuse",   [IPCF_MONITOR_FAIL] = "fail",
         [IPCF_MONITOR_DEALLOC] = "dealloc", [IPCF_MONITOR_NAME_UP] = "up",
-        [IPCF_MONITOR_NAME_DOWN] = "down",
+        [IPCF_MONITOR_NAME_DOWN] = "down",  [IPCF_MONITOR_DATAGRAM] = "datagram",
 };
 
 /* How a side ended, by enum ipcf_end. */
@@ -124,24 +124,29 @@ static int count_option(void *ctx, int key, const char *value) {
         return cli_parse_uint(value, UINT64_MAX, ctx);
 }
 
-int cli_monitor_loop(const cli_args *names, uint64_t count, cli_monitor_fn fn, void *ctx) {
-        int fd = ipcf_monitor_open(0);
+int cli_monitor_loop(const cli_args *names, uint64_t count, uint32_t flags, cli_monitor_fn fn, void *ctx) {
+        int fd = ipcf_monitor_open(flags);
         if (fd < 0)
-                return cli_error("monitor", fd);
+                return cli_error(flags & IPCF_MONITOR_DATAGRAMS ? "monitor (datagrams: root or the daemon's user only)"
+                                                                : "monitor",
+                                 fd);
         cli_catch_interrupts();
         int rc = CLI_EXIT_OK;
         for (uint64_t k = 0; k < count && !cli_interrupted;) {
                 ipcf_monitor_event ev;
-                int r = ipcf_monitor_next(fd, 200, &ev);
+                ipcf_monitor_datagram dg;
+                static uint8_t data[4096];
+                int r = ipcf_monitor_read(fd, 200, &ev, &dg, data, sizeof(data));
                 if (r == -ETIMEDOUT || r == -EAGAIN)
                         continue;
                 if (r < 0) {
                         rc = cli_error("monitor", r);
                         break;
                 }
-                if (!cli_name_match(names, ev.name))
+                bool dgram = ev.kind == IPCF_MONITOR_DATAGRAM;
+                if (!dgram && !cli_name_match(names, ev.name))
                         continue;
-                if ((r = fn(ctx, &ev)) != 0) {
+                if ((r = fn(ctx, &ev, dgram ? &dg : NULL, data)) != 0) {
                         rc = r;
                         break;
                 }
@@ -152,7 +157,8 @@ int cli_monitor_loop(const cli_args *names, uint64_t count, cli_monitor_fn fn, v
 }
 
 /* The sink of `ipcf monitor`: a line of text or of JSON. */
-static int print_event(void *ctx, const ipcf_monitor_event *ev) {
+static int print_event(void *ctx, const ipcf_monitor_event *ev, const ipcf_monitor_datagram *dg,
+                       const uint8_t *data) {
         if (*(const bool *)ctx)
                 print_json(ev);
         else
@@ -169,5 +175,5 @@ int cmd_monitor(int argc, char **argv) {
         int st = cli_parse(&spec, argc, argv, count_option, &count, &args);
         if (st != CLI_PARSED)
                 return st;
-        return cli_monitor_loop(&args, count, print_event, &args.json);
+        return cli_monitor_loop(&args, count, 0, print_event, &args.json);
 }

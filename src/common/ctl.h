@@ -182,7 +182,9 @@ enum ctl_attr_type {
         CTL_A_DIR_HEALTH = 47, /* struct ctl_dir_health_wire: HOSTS, DIR_LIST, when a directory runs */
         CTL_A_DIR_RECORD = 48, /* struct ctl_dir_record_wire: DIR_LIST */
         CTL_A_DIR_ATTRS = 49,  /* string: after a DIR_RECORD, its attributes "K=V" one a line */
-        CTL_A_TYPE_MAX_ = 50,
+        CTL_A_MONITOR_FLAGS = 50, /* u32: MONITOR_OPEN's flags (IPCF_MONITOR_DATAGRAMS) */
+        CTL_A_MONITOR_DGRAM = 51, /* struct ctl_monitor_dgram_wire: a DATAGRAM event's */
+        CTL_A_TYPE_MAX_ = 52,
 };
 
 /* What a flow is for: the ROLE attribute of an ALLOC. Only the library's
@@ -359,6 +361,20 @@ struct __attribute__((packed)) ctl_monitor_wire {
         uint32_t end_side;       /* DEALLOC: 0 a's side ended, 1 b's */
         uint32_t reserved;
         char prog_a[CTL_PROG_MAX + 1], prog_b[CTL_PROG_MAX + 1];
+};
+
+/* The datagram of a MONITOR_EVENT of kind DATAGRAM (with a ctl_monitor_wire
+ * for its time and losses): one the daemon sent or received on its UDP
+ * socket, cut to its first CTL_MONITOR_SNAP bytes. */
+#define CTL_MONITOR_SNAP 512
+struct __attribute__((packed)) ctl_monitor_dgram_wire {
+        uint8_t direction;       /* 0 sent by the daemon, 1 received */
+        uint8_t family;          /* the peer's: 4 or 6 (0 unknown) */
+        uint16_t port;           /* the peer's UDP port */
+        uint8_t addr[16];        /* the peer's address (IPv4: the first 4 bytes) */
+        uint32_t wire_len;       /* the datagram's length */
+        uint32_t captured;       /* bytes of data that are the datagram's (<= SNAP) */
+        uint8_t data[CTL_MONITOR_SNAP];
 };
 
 /* A parsed message: a view into the caller's buffer (borrowed; valid as long

@@ -67,6 +67,8 @@ const ctl_attr_info ctl_attr_table[CTL_A_TYPE_MAX_] = {
         [CTL_A_UNDELIVERED] = U64(UNDELIVERED),
         [CTL_A_PEER_HOST] = STR(PEER_HOST),
         [CTL_A_MONITOR] = FIXED(MONITOR, struct ctl_monitor_wire),
+        [CTL_A_MONITOR_FLAGS] = U32(MONITOR_FLAGS),
+        [CTL_A_MONITOR_DGRAM] = FIXED(MONITOR_DGRAM, struct ctl_monitor_dgram_wire),
 };
 
 #define REQ CTL_ARG_REQUIRED
@@ -157,7 +159,7 @@ static const ctl_req_spec rows[] = {
           { { 0, 0 } },
           { CTL_A_HOST_SELF, CTL_A_HOST_KEY, CTL_A_HOST_ENTRY, CTL_A_DIR_HEALTH } },
         { CTL_MONITOR_OPEN, "MONITOR_OPEN", 0, 1, CTL_OK,
-          { { 0, 0 } },
+          { { CTL_A_MONITOR_FLAGS, 0 } },
           { 0 } },
         { CTL_DIR_LIST, "DIR_LIST", 0, 0, CTL_OK,
           { { CTL_A_LIST_SKIP, 0 } },

@@ -2,7 +2,9 @@
 --
 --   "ipcf"  the capture records `ipcf capture` writes (link type USER0, 147;
 --           PROTOCOL.md §10): type 1, an event of the daemon's traffic
---           monitor (alloc, accept, refuse, fail, dealloc, up, down).
+--           monitor (alloc, accept, refuse, fail, dealloc, up, down); type 2,
+--           a datagram of the daemon's UDP socket (direction, peer, length),
+--           whose bytes the "efcp" dissector decodes.
 --   "efcp"  EFCP datagrams between hosts (PROTOCOL.md §1, §2, §7): the
 --           header of every type, the frames of plain datagrams (type 1),
 --           the handshake messages (3, 4, 5); authenticated datagrams (2)
@@ -24,7 +26,8 @@
 
 local ipcf = Proto("ipcf", "ipcf capture record")
 
-local record_types = { [1] = "monitor event" }
+local record_types = { [1] = "monitor event", [2] = "datagram" }
+local direction_names = { [0] = "sent", [1] = "received" }
 local event_names = { [1] = "alloc", [2] = "accept", [3] = "refuse", [4] = "fail",
                       [5] = "dealloc", [6] = "up", [7] = "down" }
 local end_names = { [0] = "none", [1] = "dealloc", [2] = "peer died", [3] = "local",
@@ -50,10 +53,19 @@ rf.prog_a   = ProtoField.string("ipcf.program_a", "Allocator program")
 rf.prog_b   = ProtoField.string("ipcf.program_b", "Acceptor program")
 rf.name     = ProtoField.string("ipcf.name", "Name")
 rf.reason   = ProtoField.string("ipcf.reason", "Reason")
+rf.direction = ProtoField.uint8("ipcf.direction", "Direction", base.DEC, direction_names)
+rf.family   = ProtoField.uint8("ipcf.family", "Peer address family", base.DEC)
+rf.port     = ProtoField.uint16("ipcf.peer_port", "Peer port", base.DEC)
+rf.addr4    = ProtoField.ipv4("ipcf.peer_ipv4", "Peer address")
+rf.addr6    = ProtoField.ipv6("ipcf.peer_ipv6", "Peer address")
+rf.wire_len = ProtoField.uint32("ipcf.wire_len", "Length on the wire", base.DEC)
+rf.captured = ProtoField.uint32("ipcf.captured", "Bytes captured", base.DEC)
 
 local ef_short = ProtoExpert.new("ipcf.short", "Record shorter than its format",
                                  expert.group.MALFORMED, expert.severity.ERROR)
-ipcf.experts = { ef_short }
+local ef_cut = ProtoExpert.new("ipcf.truncated", "Datagram cut to the snap length",
+                               expert.group.UNDECODED, expert.severity.NOTE)
+ipcf.experts = { ef_short, ef_cut }
 
 -- A length-prefixed string at off; returns the offset after it, or nil.
 local function add_str(tree, field, tvb, off)
@@ -95,6 +107,41 @@ local function dissect_monitor(tvb, pinfo, tree, off)
         pinfo.cols.info = string.format("%s %s", event_names[kind] or ("event " .. kind), name)
 end
 
+-- The datagram body (after the record header): its 24-byte fixed part,
+-- then the datagram's first bytes, decoded as EFCP.
+local DATAGRAM_FIXED = 24
+local efcp_dissector -- set below, once "efcp" exists
+local function dissect_datagram(tvb, pinfo, tree, off)
+        if tvb:len() < off + DATAGRAM_FIXED then
+                tree:add_proto_expert_info(ef_short)
+                return
+        end
+        local dir, fam = tvb(off, 1):uint(), tvb(off + 1, 1):uint()
+        tree:add(rf.direction, tvb(off, 1))
+        tree:add(rf.family, tvb(off + 1, 1))
+        tree:add(rf.port, tvb(off + 2, 2))
+        local peer
+        if fam == 4 then
+                tree:add(rf.addr4, tvb(off + 4, 4))
+                peer = tostring(tvb(off + 4, 4):ipv4())
+        elseif fam == 6 then
+                tree:add(rf.addr6, tvb(off + 4, 16))
+                peer = "[" .. tostring(tvb(off + 4, 16):ipv6()) .. "]"
+        else
+                peer = "?"
+        end
+        peer = peer .. ":" .. tvb(off + 2, 2):uint()
+        local wire = tvb(off + 20, 4):uint()
+        tree:add(rf.wire_len, tvb(off + 20, 4))
+        local got = tvb:len() - off - DATAGRAM_FIXED
+        tree:add(rf.captured, tvb(off + 20, 0), got)
+        if got < wire then tree:add_proto_expert_info(ef_cut) end
+        if got > 0 then efcp_dissector(tvb(off + DATAGRAM_FIXED):tvb(), pinfo, tree) end
+        pinfo.cols.protocol = "IPCF/EFCP"
+        pinfo.cols.info = string.format("%s %s %s: %s", dir == 0 and "to" or "from", peer,
+                                        string.format("(%d bytes)", wire), tostring(pinfo.cols.info))
+end
+
 function ipcf.dissector(tvb, pinfo, root)
         if tvb:len() < 4 then return 0 end
         pinfo.cols.protocol = "IPCF"
@@ -105,6 +152,8 @@ function ipcf.dissector(tvb, pinfo, root)
         tree:add(rf.length, tvb(2, 2))
         if rtype == 1 then
                 dissect_monitor(tvb, pinfo, tree, 4)
+        elseif rtype == 2 then
+                dissect_datagram(tvb, pinfo, tree, 4)
         else
                 pinfo.cols.info = "record type " .. rtype
         end
@@ -287,6 +336,8 @@ function efcp.dissector(tvb, pinfo, root)
         pinfo.cols.info = info
         return len
 end
+
+efcp_dissector = efcp.dissector -- for ipcf capture's datagram records
 
 efcp.prefs.udp_port = Pref.uint("UDP port", 0, "Decode this UDP port as EFCP (0: none)")
 local efcp_port = 0

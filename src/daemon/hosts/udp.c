@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "daemon/core/dgtap.h"
 
 /* Big buffers, forced past the sysctl maxima when we may (root), else as big
  * as the kernel allows. */
@@ -144,6 +145,7 @@ void udp_tx_commit(udp_sock *u, size_t len, const efcp_addr *dst) {
         unsigned i = u->n_tx++;
         u->tdst[i] = *dst;
         u->tiov[i].iov_len = len;
+        dgtap(false, u->tbuf[i], len, dst->bytes, dst->len);
 }
 
 static bool addr_eq(const efcp_addr *a, const efcp_addr *b) {
@@ -298,6 +300,7 @@ bool udp_rx_next(udp_sock *u, udp_dgram *ret) {
                 }
                 *ret = (udp_dgram){ .data = d, .len = len, .src = &u->rsrc[i],
                                     .srclen = u->rm[i].msg_hdr.msg_namelen };
+                dgtap(true, d, len, ret->src, ret->srclen);
                 return true;
         }
         return false;

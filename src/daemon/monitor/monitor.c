@@ -13,9 +13,14 @@
  *   ALLOC_ASKED   -> ALLOC          ALLOC_FAILED -> REFUSE (ECONNREFUSED) or FAIL
  *   FLOW_MADE     -> ACCEPT         FLOW_ENDED   -> DEALLOC (the end record)
  *   NAME_CHANGED  -> NAME_UP / NAME_DOWN (the resolvers' answer now)
+ * and, for monitors opened with IPCF_MONITOR_DATAGRAMS, every datagram of
+ * the UDP socket (core/dgtap.h's hook, set while such a monitor exists:
+ * DATAGRAM, its first CTL_MONITOR_SNAP
+ * bytes, direction and peer).
  *
  * POLICY (what a monitor is shown): root and the daemon's uid see every
- * event (client_is_privileged). Another user sees an allocation's events if
+ * event (client_is_privileged); only they may have datagrams (-EPERM):
+ * those carry every user's traffic to other hosts. Another user sees an allocation's events if
  * it asked for it or a process of its uid serves the name now, a flow's if
  * either side runs as its uid, and a name's if the policy lets it allocate
  * or register the name (the rule of WATCH). Pids (and programs) of other
@@ -26,8 +31,10 @@
  */
 #include "daemon/monitor/monitor.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +51,7 @@
 #include "daemon/flows/alloc.h"
 #include "daemon/flows/flow.h"
 #include "daemon/flows/resolve.h"
+#include "daemon/core/dgtap.h"
 
 #define MONITORS_PER_CLIENT 4
 #define MONITORS_MAX 64
@@ -54,13 +62,25 @@ typedef struct monitor {
         struct client *c;
         int sock;                    /* our end: non-blocking, write-only */
         uint32_t lost;               /* events that did not fit since the last sent */
+        bool datagrams;              /* IPCF_MONITOR_DATAGRAMS (privileged only) */
 } monitor;
 
 static struct dlist monitors = DLIST_INIT(monitors);
 static unsigned n_monitors;
+static unsigned monitor_datagram_watchers; /* monitors with .datagrams */
+
+static void monitor_datagram(bool received, const void *data, size_t len, const void *sa, size_t salen);
+
+/* One more or one fewer monitor of datagrams: the tap is set while any is. */
+static void monitor_datagrams_count(int delta) {
+        monitor_datagram_watchers += (unsigned)delta;
+        dgtap_hook = monitor_datagram_watchers ? monitor_datagram : NULL;
+}
 static int monitors_kind = -1;       /* client.held index */
 
 static void monitor_free(monitor *m) {
+        if (m->datagrams)
+                monitor_datagrams_count(-1);
         dlist_del(&m->link);
         dlist_del(&m->owner_link);
         safe_close(m->sock);
@@ -97,6 +117,7 @@ typedef struct monitor_ev {
         int err;                     /* negative errno or 0 */
         uint32_t end_code, end_side;
         const char *reason;          /* or NULL */
+        const struct ctl_monitor_dgram_wire *dgram; /* DATAGRAM */
 } monitor_ev;
 
 /* Send ev to m; count it lost if it does not fit; free m if its client
@@ -126,6 +147,8 @@ static void monitor_send(monitor *m, const monitor_ev *ev, uint64_t now) {
                 ctl_put_str(&msg, CTL_A_NAME, ev->name);
         if (ev->reason)
                 ctl_put_str(&msg, CTL_A_REASON, ev->reason);
+        if (ev->dgram)
+                ctl_put(&msg, CTL_A_MONITOR_DGRAM, ev->dgram, sizeof(*ev->dgram));
         int r = ctl_end(&msg);
         if (r >= 0)
                 r = ctl_send(m->sock, &msg, NULL, 0);
@@ -140,6 +163,8 @@ static void monitor_send(monitor *m, const monitor_ev *ev, uint64_t now) {
 /* Who may see ev: the privileged; the uid of a side; for names, whom the
  * policy lets allocate or register it. */
 static bool monitor_may_see(ipcfd *d, const monitor *m, const monitor_ev *ev) {
+        if (ev->kind == IPCF_MONITOR_DATAGRAM)
+                return m->datagrams;
         if (client_is_privileged(m->c))
                 return true;
         if (ev->kind == IPCF_MONITOR_NAME_UP || ev->kind == IPCF_MONITOR_NAME_DOWN)
@@ -148,8 +173,9 @@ static bool monitor_may_see(ipcfd *d, const monitor *m, const monitor_ev *ev) {
         return sees_uid(m, ev->a.known, ev->a.uid) || sees_uid(m, ev->b.known, ev->b.uid);
 }
 
+/* d may be NULL (the datagram tap: no name events). */
 static void monitor_emit(ipcfd *d, const monitor_ev *ev) {
-        if (d->shutdown || dlist_empty(&monitors))
+        if ((d && d->shutdown) || dlist_empty(&monitors))
                 return;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -228,6 +254,33 @@ static void monitor_on_name(ipcfd *d, const observe_ev *oe) {
         monitor_emit(d, &ev);
 }
 
+/* The tap (dgtap_hook): the datagram to every monitor of datagrams. */
+static void monitor_datagram(bool received, const void *data, size_t len, const void *sa, size_t salen) {
+        static struct ctl_monitor_dgram_wire w; /* one thread; 540 bytes */
+        memset(&w, 0, offsetof(struct ctl_monitor_dgram_wire, data));
+        w.direction = received;
+        w.wire_len = htole32((uint32_t)len);
+        w.captured = htole32((uint32_t)MIN(len, (size_t)CTL_MONITOR_SNAP));
+        memcpy(w.data, data, MIN(len, (size_t)CTL_MONITOR_SNAP));
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, sa, MIN(salen, sizeof(ss)));
+        if (salen >= sizeof(struct sockaddr_in) && ss.ss_family == AF_INET) {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+                w.family = 4;
+                w.port = htole16(ntohs(s4->sin_port));
+                memcpy(w.addr, &s4->sin_addr, 4);
+        } else if (salen >= sizeof(struct sockaddr_in6) && ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+                bool v4 = IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr);
+                w.family = v4 ? 4 : 6;
+                w.port = htole16(ntohs(s6->sin6_port));
+                memcpy(w.addr, v4 ? &s6->sin6_addr.s6_addr[12] : s6->sin6_addr.s6_addr, v4 ? 4 : 16);
+        }
+        monitor_ev ev = { .kind = IPCF_MONITOR_DATAGRAM, .dgram = &w };
+        monitor_emit(NULL, &ev);
+}
+
 /* Free the client's monitors whose other end is closed (POLLHUP). */
 static unsigned monitor_prune(client *c) {
         unsigned n = 0;
@@ -246,6 +299,11 @@ static unsigned monitor_prune(client *c) {
  * never read. */
 static int monitor_on_open(request *rq) {
         client *c = rq->c;
+        uint32_t flags = ctl_arg_u32(rq->args, CTL_A_MONITOR_FLAGS, 0);
+        if (flags & ~IPCF_MONITOR_DATAGRAMS)
+                return -EINVAL;
+        if ((flags & IPCF_MONITOR_DATAGRAMS) && !client_is_privileged(c))
+                return -EPERM;
         if (monitor_prune(c) >= MONITORS_PER_CLIENT || n_monitors >= MONITORS_MAX)
                 return -EDQUOT;
         int sv[2];
@@ -262,6 +320,9 @@ static int monitor_on_open(request *rq) {
         shutdown(sv[0], SHUT_RD); /* the client never writes to us */
         m->c = c;
         m->sock = sv[0];
+        m->datagrams = flags & IPCF_MONITOR_DATAGRAMS;
+        if (m->datagrams)
+                monitor_datagrams_count(1);
         dlist_add_tail(&monitors, &m->link);
         dlist_add_tail(&c->held[monitors_kind], &m->owner_link);
         n_monitors++;
@@ -280,7 +341,7 @@ static void monitor_shutdown(ipcfd *d) {
 }
 
 static void monitor_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%u monitors", n_monitors);
+        snprintf(buf, size, "%u monitors (%u of datagrams)", n_monitors, monitor_datagram_watchers);
 }
 
 static int monitor_init(ipcfd *d) {
