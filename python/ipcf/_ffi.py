@@ -139,6 +139,21 @@ int ipcf_mcast_join(const char *name, const ipcf_qos *qos, int timeout_ms);
 ssize_t ipcf_mcast_send(int h, const void *buf, size_t len, int timeout_ms);
 ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, int timeout_ms, ipcf_peer_info *ret_sender);
 int64_t ipcf_mcast_lost(int h);
+
+typedef struct ipcf_event {
+    int kind;
+    uint32_t lost;
+    char name[128];
+    uint64_t flow_id;
+    int port;
+    pid_t pid;
+    int end_code;
+    char reason[128];
+} ipcf_event;
+int ipcf_notify_fd(void);
+int ipcf_notify_next(int timeout_ms, ipcf_event *ret);
+int ipcf_watch(const char *name);
+int ipcf_unwatch(const char *name);
 """
 
 # The header's constants the package needs (checked by tests/test_abi.py).
