@@ -200,8 +200,16 @@ TEST(racing_autostarts_all_get_the_one_daemon) {
                                d, ipcfd, ipcf);
         CHECK(strcmp(out, "0\n") == 0);
         free(out);
-        out = TEST_SH_OK("kill $(cat '%s/ipcfd.pid') && grep -c 'another ipcfd already serves' '%s/ipcfd.log' || true",
-                         d, d);
+        /* Stop the winner (its pid from the daemon itself: the pid file may
+         * not be written yet) and wait until it is gone — once the losers'
+         * daemons, which may still be starting, have all exited: one started
+         * after the winner's end would take the lock and stay. */
+        out = TEST_SH_OK("for i in $(seq 500); do [ $(pgrep -fc -- '--runtime-dir %s$') -le 1 ] && break; sleep 0.01; done; "
+                         "p=$(IPCF_RUNTIME_DIR='%s' IPCF_NO_AUTOSTART=1 '%s' ls --json | "
+                         "sed -n 's/.*\"daemon_pid\":\\([0-9]*\\).*/\\1/p'); [ -n \"$p\" ] && kill $p && "
+                         "for i in $(seq 500); do kill -0 $p 2>/dev/null || break; sleep 0.01; done; "
+                         "! kill -0 $p 2>/dev/null && { grep -c 'another ipcfd already serves' '%s/ipcfd.log' || true; }",
+                         d, d, ipcf, d);
         printf("  %d of the daemons started lost the race\n", atoi(out));
         free(out);
         free(ipcf);
