@@ -12,7 +12,7 @@ import pytest
 
 import ipcf
 import ipcf.rpc as rpc
-from conftest import BUILD, TREE
+from conftest import BUILD, TREE, plain_env
 
 SHAPES_X = r"""
 /* shapes.x — the test interface of python/tests/test_rpc.py */
@@ -118,10 +118,22 @@ int main(int argc, char **argv) {
 """
 
 
+def _sanitizer():
+    """(compiler, flags) for a program linked with this build's library: the
+    sanitizer the library was built with (test-python.c preloads its runtime
+    into python), else none."""
+    pre = os.environ.get("LD_PRELOAD", "")
+    cc = os.environ.get("CC") or ("clang" if "libclang_rt" in pre else "cc")
+    if "asan" in pre:
+        return cc, ["-fsanitize=address,undefined"]
+    if "tsan" in pre:
+        return cc, ["-fsanitize=thread"]
+    return cc, []
+
+
 def _start(args, name):
-    """A server process (this session's environment: its daemon, and the
-    sanitizer's preload if the build has one), once its name is up."""
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    """A server process on this session's daemon, once its name is up."""
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=plain_env())
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -145,12 +157,12 @@ def shapes_server_exe(tmp_path_factory):
     (d / "shapes.x").write_text(SHAPES_X)
     (d / "server.c").write_text(SERVER_C)
     subprocess.run([os.path.join(BUILD, "bin", "ipcf-idl"), "-o", str(d), str(d / "shapes.x")], check=True,
-                   timeout=60)
+                   timeout=60, env=plain_env())
     libdir = os.path.join(BUILD, "lib")
-    cc = os.environ.get("CC") or "cc"
-    subprocess.run([cc, "-std=gnu11", "-I", os.path.join(TREE, "include"), "-I", str(d), "-o", str(d / "server"),
-                    str(d / "server.c"), str(d / "shapes.c"), "-L", libdir, "-l:libipcf.so.1",
-                    "-Wl,-rpath," + libdir, "-lpthread"], check=True, timeout=120)
+    cc, san = _sanitizer()
+    subprocess.run([cc, "-std=gnu11"] + san + ["-I", os.path.join(TREE, "include"), "-I", str(d), "-o",
+                   str(d / "server"), str(d / "server.c"), str(d / "shapes.c"), "-L", libdir, "-l:libipcf.so.1",
+                   "-Wl,-rpath," + libdir, "-lpthread"], check=True, timeout=120, env=plain_env())
     return str(d / "server")
 
 
@@ -295,8 +307,8 @@ def test_the_declarations_match_the_header(tmp_path):
     src.write_text("#include <errno.h>\n#include <stddef.h>\n#include <stdio.h>\n#include \"ipcf.h\"\n"
                    "int main(void) {\n" +
                    "".join('printf("%%llu\\n", (unsigned long long)(%s));\n' % e for e, _ in pairs) + "}\n")
-    subprocess.run([os.environ.get("CC") or "cc", "-I", os.path.join(TREE, "include"), "-o",
-                    str(tmp_path / "abi"), str(src)], check=True, timeout=60)
+    subprocess.run([_sanitizer()[0], "-I", os.path.join(TREE, "include"), "-o", str(tmp_path / "abi"), str(src)],
+                   check=True, timeout=60, env=plain_env())
     got = [int(v) for v in subprocess.run([str(tmp_path / "abi")], check=True, capture_output=True,
-                                          timeout=10).stdout.split()]
+                                          timeout=10, env=plain_env()).stdout.split()]
     assert got == [v for _, v in pairs]
