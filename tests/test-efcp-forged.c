@@ -20,6 +20,9 @@
  *   - a forged DEALLOC request with reason 0 (with or without a final
  *     sequence number, in the old 16-byte layout too) changes nothing (the
  *     deallocation is confirmed): the flow ends with 4242, complete;
+ *   - a forged DEALLOC request without a final whose DENY the attacker drops
+ *     on the path is replaced by the sender's real request (a final wins):
+ *     the flow still ends with 4242, complete;
  *   - a forged CREDIT far past anything the receiver could grant is ignored;
  *   - forged DATA beyond the credit of a reliable flow ends the flow with
  *     PROTOCOL_ERROR on both sides rather than being acknowledged and lost;
@@ -68,6 +71,7 @@ typedef struct xfer {
                 size_t n;
         } app[4];
         int napp, app_done;
+        bool drop_deny;              /* the attacker drops DEALLOC DENY towards node 1 */
 } xfer;
 
 /* Queues frames f (n bytes) to ride in the next datagram towards node to. */
@@ -103,6 +107,9 @@ static bool tap_watch(netsim_pair *p, int to, uint8_t *buf, size_t *len, void *a
                         break;
                 if (fr.type == EFCP_FT_DATA && to == 1)
                         x->last_seq = fr.u.data.seq;
+                if (fr.type == EFCP_FT_DEALLOC && fr.u.dealloc.step == EFCP_STEP_DENY && to == 1 &&
+                    x->drop_deny)
+                        return false; /* dropped on the path */
                 off += (size_t)n;
         }
         (void)p;
@@ -313,6 +320,24 @@ static void inject_dealloc(netsim_pair *p, xfer *x) {
 TEST_TIMEOUT(forged_dealloc_changes_nothing, 60) {
         xfer x = {.inject = inject_dealloc};
         run(&x, 6);
+        check_complete(&x);
+}
+
+/* A forged request without a final, whose denial the attacker drops on the
+ * path, stays pending at the receiver until the sender's real request comes:
+ * the real one (with its final) takes its place, and the flow ends with the
+ * sender's reason, complete — not with the forged reason once the sender's
+ * flow is gone and "confirms" the stale request. */
+static void inject_dealloc_deny_dropped(netsim_pair *p, xfer *x) {
+        uint8_t f[64];
+        x->drop_deny = true;
+        append(x, 1, f, efcp_wire_put_dealloc(f, EFCP_STEP_REQUEST, 0, 2, 1, EFCP_REASON_NORMAL, 0));
+        (void)p;
+}
+
+TEST_TIMEOUT(forged_dealloc_with_its_denial_dropped_changes_nothing, 60) {
+        xfer x = {.inject = inject_dealloc_deny_dropped, .inject_at = 100 * MS};
+        run(&x, 12);
         check_complete(&x);
 }
 

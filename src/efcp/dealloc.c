@@ -66,7 +66,12 @@ static void on_request(efcp_assoc *a, efcp_flow *f, const efcp_frame *fr) {
                         a->st.bad_frame++;
                         return;
                 }
-                if (!f->peer_req) {
+                /* A request with a final replaces one without: only the
+                 * owner of a live flow sends a final, and a request without
+                 * one (the engine's word that it has no such flow, or a
+                 * forgery) kept pending would make us ignore the owner's
+                 * real request and end the flow on the other's reason. */
+                if (!f->peer_req || (has_final && !f->peer_req_has_final)) {
                         f->peer_req = true;
                         f->peer_req_has_final = has_final;
                         f->peer_req_reason = fr->u.dealloc.reason;
