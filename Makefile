@@ -302,6 +302,14 @@ DIR_FUZZ_SRCS := src/daemon/directory/record.c src/daemon/directory/etcdmsg.c
 $(FUZZ_BUILD)/fuzz-directory: fuzz/fuzz-directory.c $(DIR_FUZZ_SRCS) $(FUZZ_LINK_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ -lsodium -ljson-c -lpthread -lm
+# The stall target runs a whole simulated transfer per input: comparison
+# tracing inside the engine's loops was half its time (perf), and without it
+# it runs 3x faster (1,266 -> 3,753 exec/s) and reaches more edges in the same
+# time (919 -> 942 in 20 s); its input is datagrams, whose frame types a byte
+# mutation finds without comparison hints.
+$(FUZZ_BUILD)/fuzz-efcp-stall: fuzz/fuzz-efcp-stall.c $(FUZZ_LINK_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fno-sanitize-coverage=trace-cmp -o $@ $^ -lsodium -lpthread -lm
 # The input side of cat/listen --format (src/cli/format.c) is pure as well.
 $(FUZZ_BUILD)/fuzz-unframe: fuzz/fuzz-unframe.c src/cli/format.c
 	@mkdir -p $(dir $@)
