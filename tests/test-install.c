@@ -64,6 +64,28 @@ static void check_link(const char *root, const char *rel, const char *target) {
                 test_fail(__FILE__, __LINE__, "%s -> %s, want %s", p, t, target);
 }
 
+/* The start of a script that runs against an autostarted daemon on runtime
+ * dir %s: on exit, whatever happened, it stops its own background jobs
+ * (which could otherwise start a new daemon once theirs is gone), then that
+ * daemon (the pid in its pid file) and waits until it has exited (gone, or a zombie its new parent
+ * has not reaped yet), 10 s at most. Polls of `ipcf ls` in the script must
+ * run with IPCF_NO_AUTOSTART=1: a second autostart racing the first may
+ * start a daemon that takes the runtime dir only after the first has been
+ * stopped, and outlives the case. */
+#define STOP_DAEMON_ON_EXIT                                                               \
+        "trap 'kill $(jobs -p) 2>/dev/null; wait; "                                         \
+        "p=$(cat \"%s/ipcfd.pid\" 2>/dev/null) && kill $p && i=0 && "                      \
+        "while [ $i -lt 500 ] && [ -d /proc/$p ] && ! grep -q \"^State:.*Z\" /proc/$p/status; " \
+        "do i=$((i+1)); sleep 0.02; done' EXIT && "
+
+/* Fails the case if a daemon still runs on runtime dir run. */
+static void check_no_daemon_left(const char *run) {
+        char *left = NULL;
+        if (test_sh(&left, 30, "pgrep -af -- '^[^ ]*ipcfd --runtime-dir %s( |$)'", run) == 0)
+                test_fail(__FILE__, __LINE__, "a daemon outlived the case:\n%s", left);
+        free(left);
+}
+
 #define STR2(x) #x
 #define STR(x) STR2(x)
 #define VERSION_MM STR(IPCF_VERSION_MAJOR) "." STR(IPCF_VERSION_MINOR)
@@ -186,15 +208,16 @@ TEST_TIMEOUT(examples_build_with_pkg_config_and_run_installed, 300) {
          * runs in a session of its own, out of the case's reach). */
         char want_exe[PATH_MAX];
         CHECK(realpath(daemon, want_exe) != NULL);
-        free(TEST_SH_OK("cd '%s' && trap 'kill $(cat \"%s/ipcfd.pid\")' EXIT && "
+        free(TEST_SH_OK("cd '%s' && " STOP_DAEMON_ON_EXIT
                         "{ ./echo-server greeter & } && i=0; "
-                        "until '%s/ipcf' ls 2>/dev/null | grep -q greeter; do "
+                        "until IPCF_NO_AUTOSTART=1 '%s/ipcf' ls 2>/dev/null | grep -q greeter; do "
                         "i=$((i+1)); [ $i -lt 500 ] || exit 1; sleep 0.02; done; "
                         "out=$(./echo-client greeter 'hello, installed') && "
                         "[ \"$out\" = 'hello, installed' ] && wait && "
                         "exe=$(readlink \"/proc/$(cat '%s/ipcfd.pid')/exe\") && "
                         "{ [ \"$exe\" = '%s' ] || { echo \"the daemon is $exe\"; exit 1; }; }",
                         ex, run, bin, run, want_exe));
+        check_no_daemon_left(run);
         free(flags);
         free(miss);
         free(ldd);
@@ -218,11 +241,12 @@ TEST_TIMEOUT(readme_program_builds_and_runs, 300) {
         free(TEST_SH_OK("cd '%s' && %s %s -Wall -Werror hello.c $(pkg-config --cflags --libs ipcf) -o hello",
                         dir, TEST_CC, TEST_SANFLAGS));
         test_use_installed(root, dir);
-        char *out = TEST_SH_OK("cd '%s' && trap 'kill $(cat ipcfd.pid)' EXIT && "
+        char *out = TEST_SH_OK("cd '%s' && " STOP_DAEMON_ON_EXIT
                                "{ '%s/ipcf' listen greeter --echo >/dev/null & } && i=0; "
-                               "until '%s/ipcf' ls 2>/dev/null | grep -q greeter; do "
+                               "until IPCF_NO_AUTOSTART=1 '%s/ipcf' ls 2>/dev/null | grep -q greeter; do "
                                "i=$((i+1)); [ $i -lt 500 ] || exit 1; sleep 0.02; done; ./hello",
-                               dir, bin, bin);
+                               dir, dir, bin, bin);
+        check_no_daemon_left(dir);
         if (strcmp(out, "hello\n") != 0)
                 test_fail(__FILE__, __LINE__, "the README's program printed '%s'", out);
         free(out);

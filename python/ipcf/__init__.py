@@ -27,10 +27,10 @@ ABI mode; see ipcf._ffi for how it is found) and follows its documentation
 (include/ipcf.h, man 3 libipcf) for everything else.
 """
 from ._ffi import CALL_MAX, NAME_MAX, lib as _lib, ffi as _cffi
-from .errors import (AbortedError, AccessDeniedError, AlreadyExistsError, FlowEndedError,
-                     IpcfError, IpcfTimeoutError, MessageTooLongError, NameNotFoundError,
-                     NoDaemonError, PeerDiedError, RefusedError, RemoteError, WouldBlockError,
-                     strerror)
+from .errors import (AbortedError, AccessDeniedError, AlreadyExistsError, DaemonNotFoundError,
+                     FlowEndedError, IpcfError, IpcfTimeoutError, MessageTooLongError,
+                     NameNotFoundError, NoDaemonError, PeerDiedError, QuotaError, RefusedError,
+                     RemoteError, WouldBlockError, strerror)
 from .qos import PeerInfo, PortStats, QoS, Reason
 from .handle import Handle, Port, Registration, Request, alloc, pipe, register
 from .service import CallRequest, Service, ServiceFailure, call, serve, service
@@ -63,9 +63,9 @@ def connect():
 
 __all__ = [
     "AbortedError", "AccessDeniedError", "AlreadyExistsError", "CALL_MAX", "CallRequest",
-    "Datagram", "Endpoint", "Event", "FlowEndedError", "Group", "Handle", "IpcfError", "IpcfTimeoutError",
+    "DaemonNotFoundError", "Datagram", "Endpoint", "Event", "FlowEndedError", "Group", "Handle", "IpcfError", "IpcfTimeoutError",
     "Mailbox", "MessageTooLongError", "NAME_MAX", "NameNotFoundError", "NoDaemonError",
-    "PeerDiedError", "PeerInfo", "Port", "PortStats", "QoS", "Reason", "RefusedError",
+    "PeerDiedError", "PeerInfo", "Port", "PortStats", "QoS", "QuotaError", "Reason", "RefusedError",
     "Registration", "RemoteError", "Request", "Service", "ServiceFailure", "WouldBlockError",
     "aio", "alloc", "call", "connect", "dgram", "errors", "events", "mbox_create", "mbox_destroy",
     "mbox_open", "mcast_create", "mcast_destroy", "mcast_join", "next_event", "notify_fileno",

@@ -83,6 +83,7 @@ typedef struct ipcf_port_stats {
 int ipcf_stats(int port, ipcf_port_stats *ret);
 
 const char *ipcf_strerror(int err);
+int ipcf_error_cause(int err, char *buf, size_t cap);
 const char *ipcf_runtime_dir(void);
 int ipcf_connect(void);
 int ipcf_pipe(const ipcf_qos *qos, int ret_ports[2]);

@@ -18,8 +18,18 @@ subclass derives from it too, so `except TimeoutError` and
     EEXIST        AlreadyExistsError   (FileExistsError)
     EMSGSIZE      MessageTooLongError
     EHOSTDOWN     NoDaemonError        (no facility running, none could start)
+    ENOPKG        DaemonNotFoundError  (a NoDaemonError: no daemon, and the program
+                                        to start, ipcfd, was not found)
+    EDQUOT, EUSERS QuotaError          (refused by a quota or cap of the daemon)
     EREMOTEIO     RemoteError: .code the service's code (ipcf_service_fail)
     anything else IpcfError itself.
+
+For the errors of reaching the daemon (EHOSTDOWN, ENOPKG, EACCES, EDQUOT,
+EUSERS), .strerror is the library's precise cause as things are at the
+moment of the failure (ipcf_error_cause): "the daemon program was not found
+at /x/ipcfd (IPCF_DAEMON)", "runtime dir /run/... is owned by uid 0", "no
+daemon serves DIR, and autostart is off (IPCF_NO_AUTOSTART=1)"... rather
+than the errno's one-line text.
 """
 import errno as _errno
 
@@ -77,6 +87,17 @@ class NoDaemonError(IpcfError):
     pass
 
 
+class DaemonNotFoundError(NoDaemonError):
+    """No daemon runs, and the program to start one was not found
+    (IPCF_DAEMON, else beside the program or in PATH): .strerror says where
+    it was looked for."""
+
+
+class QuotaError(IpcfError):
+    """The daemon refused by a quota or cap (EDQUOT: this user's; EUSERS:
+    the facility's): .strerror says which."""
+
+
 class RemoteError(IpcfError):
     """The service answered the call with a failure: .code is its code."""
     code = 0
@@ -95,6 +116,9 @@ _CLASSES = {
     _errno.EEXIST: AlreadyExistsError,
     _errno.EMSGSIZE: MessageTooLongError,
     _errno.EHOSTDOWN: NoDaemonError,
+    _errno.ENOPKG: DaemonNotFoundError,
+    _errno.EDQUOT: QuotaError,
+    _errno.EUSERS: QuotaError,
     _errno.EREMOTEIO: RemoteError,
 }
 
@@ -104,12 +128,29 @@ def strerror(err):
     return ffi.string(lib.ipcf_strerror(-abs(int(err)))).decode("utf-8", "replace")
 
 
+# The errors of reaching the daemon, whose text ipcf_error_cause makes precise.
+_REACH = frozenset((_errno.EHOSTDOWN, _errno.ENOPKG, _errno.EACCES, _errno.EDQUOT,
+                    _errno.EUSERS))
+
+
+def cause(err):
+    """ipcf_error_cause: the text of errno err (positive or negative) made
+    precise where the library can find out more by looking again (the
+    errors of reaching the daemon); else strerror(err)."""
+    err = -abs(int(err))
+    buf = ffi.new("char[512]")
+    if lib.ipcf_error_cause(err, buf, len(buf)) < 0:
+        return strerror(err)
+    return ffi.string(buf).decode("utf-8", "replace")
+
+
 def error(err, about=None, reason=""):
     """The exception for errno err (positive or negative) of a call about
     `about` (a name, or None)."""
     err = abs(int(err))
     cls = _CLASSES.get(err, IpcfError)
-    e = cls(err, strerror(err)) if about is None else cls(err, strerror(err), about)
+    text = cause(err) if err in _REACH else strerror(err)
+    e = cls(err, text) if about is None else cls(err, text, about)
     e.reason = reason
     return e
 

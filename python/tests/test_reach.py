@@ -1,0 +1,96 @@
+"""test_reach — the errors of reaching the daemon, made for real in child
+processes (the library picks its runtime dir once per process): each cause
+has its own exception and a text that names it (ipcf_error_cause), never a
+bare "not running".
+
+  no daemon, autostart off          NoDaemonError (EHOSTDOWN)
+  the daemon program not found      DaemonNotFoundError (ENOPKG), a NoDaemonError
+  runtime dir others may write to   AccessDeniedError (EACCES)
+  refused by the user's quota       QuotaError (EDQUOT)
+"""
+import errno
+import os
+import subprocess
+import sys
+
+from conftest import start_daemon, stop_daemon
+
+# The child: the call, then "<class> <errno> <strerror>" of what it raised.
+CHILD = """
+import ipcf
+try:
+    ipcf.connect()
+    print("connected")
+except ipcf.IpcfError as e:
+    print(type(e).__name__, e.errno, e.strerror)
+    print("isa", " ".join(c.__name__ for c in type(e).__mro__))
+"""
+
+
+def run_child(python_env, rundir, **env):
+    e = dict(python_env, IPCF_RUNTIME_DIR=str(rundir))
+    e.pop("IPCF_NO_AUTOSTART", None)
+    e.pop("IPCF_DAEMON", None)
+    e.update(env)
+    r = subprocess.run([sys.executable, "-c", CHILD], env=e, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert len(lines) == 2, r.stdout
+    cls, err, text = lines[0].split(" ", 2)
+    return cls, int(err), text, lines[1].split()[1:]
+
+
+def test_daemon_program_not_found(tmp_path, python_env):
+    rundir = tmp_path / "run"
+    rundir.mkdir(mode=0o700)
+    missing = str(tmp_path / "nowhere" / "ipcfd")
+    cls, err, text, mro = run_child(python_env, rundir, IPCF_DAEMON=missing)
+    assert (cls, err) == ("DaemonNotFoundError", errno.ENOPKG)
+    assert "NoDaemonError" in mro and "IpcfError" in mro
+    assert "not found" in text and missing in text, text
+    assert not os.path.exists(rundir / "ipcfd.sock")
+
+
+def test_no_daemon_autostart_off_says_so(tmp_path, python_env):
+    rundir = tmp_path / "run"
+    rundir.mkdir(mode=0o700)
+    cls, err, text, _ = run_child(python_env, rundir, IPCF_NO_AUTOSTART="1")
+    assert (cls, err) == ("NoDaemonError", errno.EHOSTDOWN)
+    assert "autostart is off" in text and str(rundir) in text, text
+
+
+def test_runtime_dir_others_may_write_to(tmp_path, python_env):
+    rundir = tmp_path / "run"
+    rundir.mkdir()
+    os.chmod(rundir, 0o777)
+    # Autostart on (the dir is checked before starting anything); were a
+    # daemon started, it would be /bin/false, which leaves nothing behind.
+    cls, err, text, mro = run_child(python_env, rundir, IPCF_DAEMON="/bin/false")
+    assert (cls, err) == ("AccessDeniedError", errno.EACCES)
+    assert "PermissionError" in mro
+    assert "0777" in text and str(rundir) in text, text
+    assert not os.path.exists(rundir / "ipcfd.sock")
+
+
+def test_refused_by_quota(tmp_path, python_env):
+    rundir = tmp_path / "run"
+    rundir.mkdir(mode=0o700)
+    proc = start_daemon(str(rundir), "[limits]\nclients_per_user = 1\n")
+    holder = None
+    try:
+        # The user's one connection, not idle: it holds a registration.
+        env = dict(python_env, IPCF_RUNTIME_DIR=str(rundir), IPCF_NO_AUTOSTART="1")
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import ipcf, sys\nr = ipcf.register('held')\n"
+             "print('ready', flush=True)\nsys.stdin.read()\n"],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert holder.stdout.readline() == b"ready\n"
+        cls, err, text, _ = run_child(python_env, rundir, IPCF_NO_AUTOSTART="1")
+        assert (cls, err) == ("QuotaError", errno.EDQUOT)
+        assert "refused by quota" in text, text
+    finally:
+        if holder:
+            holder.stdin.close()
+            holder.wait(10)
+            holder.stdout.close()
+        stop_daemon(proc)
