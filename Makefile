@@ -172,6 +172,14 @@ pc_rel = $(patsubst $(1)/%,$${prefix}/%,$(2))
 PC_SUBST = sed -e 's|@PREFIX@|$(1)|g' -e 's|@LIBDIR@|$(call pc_rel,$(1),$(2))|g' \
                -e 's|@INCLUDEDIR@|$(call pc_rel,$(1),$(3))|g' \
                -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS_PRIVATE@|$(LIBIPCF_LDLIBS)|g'
+# The installed one is relocatable: prefix=${pcfiledir}/../.. (as meson's
+# pkgconfig.relocatable), so that the tree staged in a DESTDIR or moved
+# elsewhere serves with nothing but PKG_CONFIG_PATH pointing into it, and an
+# installed one resolves to PREFIX; PKG_CONFIG_SYSROOT_DIR still works. Not
+# for PREFIX=/usr (a distribution's, whose .pc files say /usr) nor a
+# PKGCONFIGDIR outside PREFIX.
+PC_RELOCATE = $(if $(filter /usr,$(PREFIX)),true,$(if $(filter $(PREFIX)/%,$(PKGCONFIGDIR)),\
+	sed -i "s|^prefix=.*|prefix=\$${pcfiledir}/$$(realpath -m --relative-to=$(PKGCONFIGDIR) $(PREFIX))|",true))
 $(IPCF_PC): dist/ipcf.pc.in include/ipcf.h
 	@mkdir -p $(dir $@)
 	$(call PC_SUBST,$(CURDIR),$(abspath $(BUILD))/lib,$(CURDIR)/include) $< >$@
@@ -370,6 +378,7 @@ install: all
 	install -m 644 $(LIBIPCF_A) $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/ipcf.h $(DESTDIR)$(INCLUDEDIR)/
 	$(call PC_SUBST,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) dist/ipcf.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
+	$(PC_RELOCATE) $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
 	           $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
@@ -381,6 +390,12 @@ install: all
 	  dir=$(DESTDIR)$(SYSTEMDUSERUNITDIR); case $$u in system/*) dir=$(DESTDIR)$(SYSTEMDSYSTEMUNITDIR);; esac; \
 	  $(call UNIT_SUBST,$(BINDIR)) dist/systemd/$$u >$$dir/$$(basename $$u .in) && chmod 644 $$dir/$$(basename $$u .in) || exit 1; \
 	done
+	$(LDCONFIG_IF_LIVE)
+
+# A real install (no DESTDIR) by root refreshes the loader's cache, so that
+# programs linked with -lipcf start at once (Debian's /usr/local/lib is in
+# ld.so.conf, but the cache knows only what was there at the last ldconfig).
+LDCONFIG_IF_LIVE = $(if $(DESTDIR),,if [ "$$(id -u)" = 0 ]; then ldconfig; fi)
 
 # Removes exactly what install put there (directories stay: they may be shared).
 uninstall:
@@ -393,6 +408,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/ipcf
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUSERUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/user/%,$(UNITS))))
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/system/%,$(UNITS))))
+	$(LDCONFIG_IF_LIVE)
 
 # ipcf-idl and generated code (after INSTALL_BINS, which it adds to).
 include rpc.mk

@@ -4,8 +4,10 @@
  * from the installed tree with nothing but `pkg-config --cflags --libs ipcf`
  * (pipe-echo is only built: it needs a parent) and run against the
  * installed library and the installed daemon (started
- * by the library's autostart), `make uninstall` leaving nothing behind, and a
- * plain `make` that needs none of the benchmark peers.
+ * by the library's autostart), the README's program built with
+ * PKG_CONFIG_PATH alone pointing into the DESTDIR (the .pc is relocatable),
+ * `make uninstall` leaving nothing behind, ldconfig run by a real install
+ * only, and a plain `make` that needs none of the benchmark peers.
  *
  * The nested make runs in the source tree this test was built from
  * (TEST_SRCDIR) on the build it belongs to ($IPCF_BUILD, already built: it
@@ -114,20 +116,34 @@ TEST_TIMEOUT(install_puts_files_in_fhs_places, 300) {
                 test_fail(__FILE__, __LINE__, "SONAME %s, want " SONAME, soname);
         /* The header is the source's, byte for byte. */
         free(TEST_SH_OK("cmp '%s/include/ipcf.h' '%s" PREFIX "/include/ipcf.h'", TEST_SRCDIR, root));
-        /* The .pc names the installed prefix, not DESTDIR or the build tree. */
+        /* The .pc is relocatable (its prefix is where it lies, ../.. of
+         * its folder): it names neither DESTDIR nor the build tree, and
+         * PKG_CONFIG_PATH alone, pointed into the DESTDIR, gives the
+         * DESTDIR's paths. */
         char pc[PATH_MAX];
         snprintf(pc, sizeof(pc), "%s" PREFIX "/lib/pkgconfig/ipcf.pc", root);
-        CHECK(file_has(pc, "prefix=" PREFIX, true));
+        CHECK(file_has(pc, "prefix=${pcfiledir}/../..", true));
         CHECK(file_has(pc, "libdir=${prefix}/lib", true));
         CHECK(file_has(pc, "Version: " VERSION_MM ".", false));
         CHECK(!file_has(pc, root, false));
         CHECK(!file_has(pc, test_build_abs(), false));
+        char *inc = TEST_SH_OK("env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_SYSROOT_DIR "
+                               "PKG_CONFIG_PATH='%s" PREFIX "/lib/pkgconfig' "
+                               "pkg-config --variable=includedir ipcf", root);
+        inc[strcspn(inc, "\n")] = 0;
+        char *same = TEST_SH_OK("realpath '%s'", inc);
+        char want_inc[PATH_MAX + 32];
+        snprintf(want_inc, sizeof(want_inc), "%s" PREFIX "/include\n", root);
+        if (strcmp(same, want_inc) != 0)
+                test_fail(__FILE__, __LINE__, "includedir %s is not %s", inc, want_inc);
+        free(inc);
+        free(same);
         free(real);
         free(soname);
 }
 
 /* A distribution's layout: LIBDIR outside PREFIX/lib is honoured and the .pc
- * says ${prefix}/lib/<triplet>. */
+ * says ${prefix}/lib/<triplet>, with prefix=/usr as Debian's do. */
 TEST_TIMEOUT(install_honours_libdir, 300) {
         const char *root = test_scratch("root");
         free(TEST_MAKE("install DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null", root));
@@ -135,6 +151,7 @@ TEST_TIMEOUT(install_honours_libdir, 300) {
         char pc[PATH_MAX];
         snprintf(pc, sizeof(pc), "%s/usr/lib/x86_64-linux-gnu/pkgconfig/ipcf.pc", root);
         CHECK(file_has(pc, "libdir=${prefix}/lib/x86_64-linux-gnu", true));
+        CHECK(file_has(pc, "prefix=/usr", true));
         free(TEST_MAKE("uninstall DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null", root));
         char *left = TEST_SH_OK("find '%s' ! -type d", root);
         if (left[0])
@@ -234,10 +251,12 @@ TEST_TIMEOUT(readme_program_builds_and_runs, 300) {
         CHECK(mkdir(dir, 0700) == 0);
         free(TEST_SH_OK("awk '/^```c$/{f=1;next} /^```$/{if(f)exit} f' '%s/README.md' >'%s/hello.c' && "
                         "grep -q ipcf_alloc '%s/hello.c'", TEST_SRCDIR, dir, dir));
+        /* Only PKG_CONFIG_PATH into the DESTDIR, as a user staging it would. */
         char pcpath[PATH_MAX + 16];
         snprintf(pcpath, sizeof(pcpath), "%s/pkgconfig", lib);
-        setenv("PKG_CONFIG_LIBDIR", pcpath, 1);
-        setenv("PKG_CONFIG_SYSROOT_DIR", root, 1);
+        unsetenv("PKG_CONFIG_LIBDIR");
+        unsetenv("PKG_CONFIG_SYSROOT_DIR");
+        setenv("PKG_CONFIG_PATH", pcpath, 1);
         free(TEST_SH_OK("cd '%s' && %s %s -Wall -Werror hello.c $(pkg-config --cflags --libs ipcf) -o hello",
                         dir, TEST_CC, TEST_SANFLAGS));
         test_use_installed(root, dir);
@@ -250,6 +269,21 @@ TEST_TIMEOUT(readme_program_builds_and_runs, 300) {
         if (strcmp(out, "hello\n") != 0)
                 test_fail(__FILE__, __LINE__, "the README's program printed '%s'", out);
         free(out);
+}
+
+/* A real install (no DESTDIR) by root refreshes the loader's cache, so that
+ * a program linked with -lipcf starts at once; a staged one does not touch
+ * the machine. (Shown by make -n: this test does not install into /usr.) */
+TEST(live_install_runs_ldconfig_staged_does_not) {
+        char *live = TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make -n -C '%s' BUILD='%s' install uninstall",
+                                TEST_SRCDIR, test_build_abs());
+        char *staged = TEST_SH_OK("unset MAKEFLAGS MFLAGS MAKELEVEL; make -n -C '%s' BUILD='%s' DESTDIR=/x "
+                                  "install uninstall", TEST_SRCDIR, test_build_abs());
+        const char *first = strstr(live, "ldconfig");
+        CHECK(first != NULL && strstr(first + 1, "ldconfig") != NULL);
+        CHECK(strstr(staged, "ldconfig") == NULL);
+        free(live);
+        free(staged);
 }
 
 /* A plain `make` builds the product only: no benchmark peer (rpcgen, NNG,
