@@ -3,10 +3,11 @@
  * side:
  *
  *   flows    one client with N concurrent flows (N = 1, 10, 100, 1000) to one
- *            server process that waits on all of them with epoll and echoes.
- *            Each round the client writes 64 B on every flow, then reads the
- *            N answers. ipcf flows (the server polls ipcf_fd of each port)
- *            vs Unix stream sockets. Reported: round time (median, p99) and
+ *            server process that waits on all of them and echoes. Each round
+ *            the client writes 64 B on every flow, then reads the N answers.
+ *            ipcf flows with an epoll server (ipcf_fd of each port), ipcf
+ *            flows with a readiness set (ipcf_set_wait), Unix stream sockets
+ *            with an epoll server. Reported: round time (median, p99) and
  *            messages per second.
  *   clients  C client processes (C = 1, 2, 4, 8, 16, 32, 64) calling one
  *            server in a closed loop: an ipcf service (ipcf_call) vs a Unix
@@ -64,9 +65,13 @@ static bool ctl_says_stop(const bench_ctl *c) {
 
 /* ---- flows ---------------------------------------------------------------- */
 
+/* The flows part's mechanisms (the order of part_mech). */
+enum { FLOWS_IPCF, FLOWS_UNIX, FLOWS_SET };
+
 /* What the flows server needs. */
 typedef struct flows_arg {
         bool ipcf;
+        bool set;          /* ipcf: a readiness set, not epoll */
         unsigned n;
         bool pinned;
         char name[64];
@@ -80,8 +85,54 @@ static void small_qos(ipcf_qos *q) {
         q->max_bytes = 8192;
 }
 
-/* Server: accept n flows (ipcf) or take n sockets, then epoll and echo
- * until the parent's stop byte. */
+/* Echo what port h has queued — all of it, or (once) one message: a
+ * readiness set reports a port again while more is queued, and a read that
+ * finds nothing costs a look at the line the writer fills next. 0 when
+ * done, 1 on a failure; a flow that ends is fine once the client said stop
+ * (it closes its flows right after): then 2. */
+static int echo_ipcf(int h, char *buf, size_t cap, bool once, const bench_ctl *c) {
+        ssize_t n;
+        while ((n = ipcf_read(h, buf, cap, 0)) > 0) {
+                if (ipcf_write(h, buf, (size_t)n, BENCH_IO_TIMEOUT_MS) < 0)
+                        return ctl_says_stop(c) ? 2 : 1;
+                if (once)
+                        return 0;
+        }
+        if (n != -EAGAIN)
+                return ctl_says_stop(c) ? 2 : 1;
+        return 0;
+}
+
+/* The readiness-set server: every port in one set, echo what it reports,
+ * until a flow ends after the stop byte (or a timeout finds it). */
+static int flows_set_loop(const flows_arg *a, const int *h, const bench_ctl *c) {
+        int set = ipcf_set_new(NULL);
+        for (unsigned i = 0; i < a->n && set >= 0; i++)
+                if (ipcf_set_add(set, h[i], i) < 0)
+                        return 1;
+        if (set < 0 || bench_barrier(c) < 0)
+                return 1;
+        ipcf_set_event evs[256];
+        char buf[1024];
+        for (;;) {
+                int k = ipcf_set_wait(set, evs, 256, 100);
+                if (k == -ETIMEDOUT) {
+                        if (ctl_says_stop(c))
+                                return 0;
+                        continue;
+                }
+                if (k < 0)
+                        return 1;
+                for (int j = 0; j < k; j++) {
+                        int e = echo_ipcf(h[evs[j].data], buf, sizeof(buf), true, c);
+                        if (e)
+                                return e == 2 ? 0 : 1;
+                }
+        }
+}
+
+/* Server: accept n flows (ipcf) or take n sockets, then epoll (or the set)
+ * and echo until the parent's stop byte. */
 static int flows_server(void *p, const bench_ctl *c) {
         flows_arg *a = p;
         bench_pin(bench_cpu_of(a->pinned, 1));
@@ -112,6 +163,8 @@ static int flows_server(void *p, const bench_ctl *c) {
                 if (bench_barrier(c) < 0)
                         return 1;
         }
+        if (a->set)
+                return flows_set_loop(a, h, c);
         /* ipcf_fd puts each port in poll mode: its descriptor is readable
          * exactly when a read would not block (level-triggered) */
         for (unsigned i = 0; i < a->n; i++) {
@@ -135,12 +188,9 @@ static int flows_server(void *p, const bench_ctl *c) {
                         /* A flow that ends is fine once the client said
                          * stop (it closes its flows right after). */
                         if (a->ipcf) {
-                                ssize_t n;
-                                while ((n = ipcf_read(h[i], buf, sizeof(buf), 0)) > 0)
-                                        if (ipcf_write(h[i], buf, (size_t)n, BENCH_IO_TIMEOUT_MS) < 0)
-                                                return ctl_says_stop(c) ? 0 : 1;
-                                if (n != -EAGAIN)
-                                        return ctl_says_stop(c) ? 0 : 1;
+                                int e = echo_ipcf(h[i], buf, sizeof(buf), false, c);
+                                if (e)
+                                        return e == 2 ? 0 : 1;
                         } else {
                                 ssize_t n = read(h[i], buf, sizeof(buf));
                                 if (n <= 0 || bench_io_all(h[i], buf, (size_t)n, true) < 0)
@@ -154,9 +204,10 @@ static int flows_server(void *p, const bench_ctl *c) {
 /* Client: the flows, then rounds for warm_s + dur_s. A round writes 64 B on
  * every flow and then reads every answer, so up to N messages are in
  * flight at once and the server sees many ready flows per epoll_wait. */
-static int flows_measure(bool ipcf, unsigned n, bool pinned, scale_res *res) {
+static int flows_measure(int mech, unsigned n, bool pinned, scale_res *res) {
         static unsigned seq;
-        flows_arg a = { .ipcf = ipcf, .n = n, .pinned = pinned };
+        bool ipcf = mech != FLOWS_UNIX;
+        flows_arg a = { .ipcf = ipcf, .set = mech == FLOWS_SET, .n = n, .pinned = pinned };
         snprintf(a.name, sizeof(a.name), "cmp.scale.%d.%u", (int)getpid(), ++seq);
         int *h = calloc(n, sizeof(int)), r = 0;
         if (!ipcf) {
@@ -625,12 +676,15 @@ static int mbox_measure(bool ipcf, unsigned nr, bool pinned, scale_res *res) {
 
 /* ---- main ----------------------------------------------------------------- */
 
-/* The three parts, the two mechanisms of each (ipcf first: the baseline of
- * the ratios) and their load levels (0 ends a list). */
+/* The three parts, the mechanisms of each (ipcf first: the baseline of the
+ * ratios; NULL ends a list; the flows' order is FLOWS_*) and their load
+ * levels (0 ends a list). */
 enum { PART_FLOWS, PART_CLIENTS, PART_MBOX, N_PARTS };
+#define MECHS 3
 static const char *const part_name[N_PARTS] = { "flows", "clients", "mbox" };
-static const char *const part_mech[N_PARTS][2] = {
-        { "ipcf", "unix-stream" }, { "ipcf-call", "unix-stream-epoll" }, { "ipcf-mbox", "posix-mq" } };
+static const char *const part_mech[N_PARTS][MECHS] = {
+        { "ipcf", "unix-stream", "ipcf-set" }, { "ipcf-call", "unix-stream-epoll" },
+        { "ipcf-mbox", "posix-mq" } };
 static const unsigned levels_full[N_PARTS][8] = {
         { 1, 10, 100, 1000 }, { 1, 2, 4, 8, 16, 32, 64 }, { 1, 4 } };
 static const unsigned levels_quick[N_PARTS][8] = { { 1, 10 }, { 1, 4 }, { 4 } };
@@ -651,12 +705,13 @@ int main(int argc, char **argv) {
         }
         const unsigned (*levels)[8] = quick ? levels_quick : levels_full;
         bool places[2] = { o.do_pinned, o.do_unpinned };
-        static scale_res res[N_PARTS][2][2][8][BENCH_MAX_RUNS]; /* part, mech, place, level, run */
-        static char errors[N_PARTS][2][2][8][160];
+        static scale_res res[N_PARTS][MECHS][2][8][BENCH_MAX_RUNS]; /* part, mech, place, level, run */
+        static char errors[N_PARTS][MECHS][2][8][160];
         unsigned total = 0, step = 0;
         for (int part = 0; part < N_PARTS; part++)
                 for (unsigned l = 0; l < 8 && levels[part][l]; l++)
-                        total += bench_selected(&o, part_name[part]) * 2 * (places[0] + places[1]);
+                        for (int m = 0; m < MECHS && part_mech[part][m]; m++)
+                                total += bench_selected(&o, part_name[part]) * (places[0] + places[1]);
         total *= o.runs;
 
         for (unsigned run = 0; run < o.runs; run++)
@@ -665,7 +720,7 @@ int main(int argc, char **argv) {
                                 if (!places[p] || !bench_selected(&o, part_name[part]))
                                         continue;
                                 for (unsigned l = 0; l < 8 && levels[part][l]; l++)
-                                        for (int m = 0; m < 2; m++) {
+                                        for (int m = 0; m < MECHS && part_mech[part][m]; m++) {
                                                 unsigned n = levels[part][l];
                                                 bench_progress("cmp-scale",
                                                                "[%u/%u] run %u/%u, %s: %s %s x %u",
@@ -675,7 +730,7 @@ int main(int argc, char **argv) {
                                                                n);
                                                 scale_res *sr = &res[part][m][p][l][run];
                                                 bool ipcf = m == 0;
-                                                r = part == PART_FLOWS ? flows_measure(ipcf, n, p == 0, sr)
+                                                r = part == PART_FLOWS ? flows_measure(m, n, p == 0, sr)
                                                     : part == PART_CLIENTS
                                                             ? clients_measure(ipcf, n, p == 0, sr)
                                                             : mbox_measure(ipcf, n, p == 0, sr);
@@ -692,7 +747,7 @@ int main(int argc, char **argv) {
                 for (int part = 0; part < N_PARTS; part++) {
                         if (!places[p] || !bench_selected(&o, part_name[part]))
                                 continue;
-                        for (int m = 0; m < 2; m++)
+                        for (int m = 0; m < MECHS && part_mech[part][m]; m++)
                                 for (unsigned l = 0; l < 8 && levels[part][l]; l++) {
                                         double v[3][BENCH_MAX_RUNS];
                                         unsigned n = 0;

@@ -112,12 +112,13 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 6 /* 1: remote procedure calls (XDR streams, clients, servers);
+#define IPCF_VERSION_MINOR 7 /* 1: remote procedure calls (XDR streams, clients, servers);
                               * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
                               * 3: the traffic monitor (ipcf_monitor_open, _next);
                               * 4: the directory's records (ipcf_dir_list);
                               * 5: ipcf_error_cause, -ENOPKG;
-                              * 6: the daemon's datagrams to monitors (ipcf_monitor_read) */
+                              * 6: the daemon's datagrams to monitors (ipcf_monitor_read);
+                              * 7: readiness sets (ipcf_set_new, _add, _del, _wait) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -505,7 +506,9 @@ IPCF_API int ipcf_qos_get(int port, ipcf_qos *ret);
  * when this side sleeps in a blocking call.
  * Transient exception: a request withdrawn by its requester can leave a
  * registration's descriptor readable until the next ipcf_request_next().
- * Errors: -EBADF not a live handle.
+ * A readiness set's descriptor: see ipcf_set_new().
+ * Errors: -EBADF not a live handle; -EBUSY a port in a readiness set (its
+ * readiness is the set's).
  */
 IPCF_API int ipcf_fd(int handle);
 
@@ -519,6 +522,92 @@ IPCF_API int ipcf_fd(int handle);
  * Errors: -EBADF not a live port-id.
  */
 IPCF_API int ipcf_fd_send(int port);
+
+/* ------------------------------------------------------------------------- */
+/* Readiness sets: many ports, one descriptor, one call                       */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * A readiness set is for a server with many flows in one event loop. While
+ * its thread is busy, a message on a port it watches costs no system call on
+ * either side: the writer rings no one, and ipcf_set_wait finds the message
+ * by looking at the port's queue. Only when nothing is ready for a while
+ * (spin_us) does the set arm its ports and sleep; then a writer's first
+ * message wakes it through the kernel, as ipcf_fd would. A port quiet for
+ * about a millisecond is armed again on its own. Ports stay ordinary ports:
+ * read and write them as usual (timeout 0 after a report). A peer can
+ * only cost the set spurious reports about its own flow.
+ */
+typedef struct ipcf_set_opts {
+        uint32_t size;     /* sizeof(ipcf_set_opts), or 0 for the defaults; else -EINVAL */
+        uint32_t spin_us;  /* how long a wait keeps looking at busy ports before it arms
+                            * them and sleeps (default 50; 0: never; at most 100000).
+                            * While sleeps keep being cut short by a message (a gap
+                            * between bursts a bit longer than the spin), the spin
+                            * grows to twice the gap, up to 4 ms; a long sleep
+                            * brings it back. */
+} ipcf_set_opts;
+
+#define IPCF_SET_IN 1u     /* a read would not block: a message is queued, or the flow
+                            * ended (the read reports how) */
+
+typedef struct ipcf_set_event {
+        int port;          /* the port-id, as added */
+        uint32_t events;   /* IPCF_SET_IN */
+        uint64_t data;     /* what ipcf_set_add was given for it */
+} ipcf_set_event;
+
+/*
+ * ipcf_set_new — make a readiness set: many ports, one descriptor.
+ * The set is empty at first. opts may be NULL. Close it with
+ * ipcf_dealloc() (a thread waiting on it returns -EBADF) or ipcf_detach();
+ * its ports stay open. ipcf_fd(set) is a descriptor for poll/epoll, readable
+ * when a wait would report a port — once the last ipcf_set_wait returned
+ * -EAGAIN or -ETIMEDOUT (that is what arms every port): after a wait that
+ * reported ports, handle them and wait again (timeout 0) before sleeping on
+ * the descriptor. It may be readable for nothing now and then.
+ * Errors: -EINVAL bad opts; -EMFILE out of handles or descriptors; -ENOMEM.
+ */
+IPCF_API int ipcf_set_new(const ipcf_set_opts *opts);
+
+/*
+ * ipcf_set_add — add a port to a readiness set.
+ * Watches port in set; data comes back with its reports. A port
+ * is in one set at most, and has no ipcf_fd() while in it (its readiness is
+ * the set's). The set holds the port until ipcf_set_del, or until the port
+ * is closed: after ipcf_dealloc it leaves the set at the next wait,
+ * unreported; after ipcf_detach, when the set next finds it ready (or
+ * with the set). A set is for the process that made it (not across fork).
+ * Errors: -EBADF set or port not live (or port not a port-id); -EEXIST in
+ * this set already; -EBUSY in another set, in poll mode (ipcf_fd was called
+ * on it), a channel of a model, or this thread holds a peek of it
+ * (ipcf_peek); -ENOSPC too many members (the kernel's epoll limit); -ENOMEM.
+ */
+IPCF_API int ipcf_set_add(int set, int port, uint64_t data);
+
+/*
+ * ipcf_set_del — take a port out of a readiness set.
+ * The set stops watching port (it may then get an ipcf_fd).
+ * Errors: -EBADF; -ENOENT port is not in set.
+ */
+IPCF_API int ipcf_set_del(int set, int port);
+
+/*
+ * ipcf_set_wait — wait until ports of a readiness set are ready.
+ * Waits up to timeout_ms (-1: for ever, 0: not at all) until at least one
+ * port of set is ready, and fills evs with up to max of them.
+ * Level-triggered: a port stays reported while a read would not block; when
+ * more than max are ready, the next call goes on from where this one stopped.
+ * A report may be spurious (a peer that rings for nothing; another thread
+ * reading the port): read with timeout 0. One thread waits at a time (a
+ * second one waits for the first); ipcf_set_add/del from another thread are
+ * let in while a wait sleeps.
+ * Returns the number of events (>= 1); -EAGAIN (timeout 0) or -ETIMEDOUT:
+ * nothing ready, and every port armed.
+ * Errors: -EBADF set not live, or closed during the wait; -EINVAL evs NULL,
+ * max 0 or over INT_MAX, timeout below -1.
+ */
+IPCF_API int ipcf_set_wait(int set, ipcf_set_event *evs, unsigned max, int timeout_ms);
 
 /* ------------------------------------------------------------------------- */
 /* Counters and the facility's view                                           */

@@ -426,6 +426,16 @@ bool ring_ready(ring_cons *c) {
         return tag >> 2 == c->tail && (tag & 3) != 0;
 }
 
+bool ring_ready_hint(const ring_cons *c) {
+        /* The published tail: the peer may have forged it, so it only picks
+         * a header inside the data area (16-aligned), and a forged one is a
+         * wrong hint — never a wrong answer of ring_peek(). */
+        uint64_t t = atomic_load_explicit(&c->ctl->tail, memory_order_relaxed);
+        struct rec_hdr *h = rec_at(c->data, c->mask & ~(uint64_t)(RING_ALIGN - 1), t);
+        uint64_t tag = atomic_load_explicit(&h->tag, memory_order_relaxed);
+        return tag >> 2 == t && (tag & 3) != 0;
+}
+
 ssize_t ring_peek(ring_cons *c, const void **ret) {
         if (!c->peeked && cons_resync(c) < 0)
                 return -EPROTO;

@@ -299,5 +299,13 @@ bool ring_cons_publish(ring_cons *c);
 /* Is a record ready at the tail? (no side effects) */
 bool ring_ready(ring_cons *c);
 
+/* A hint of ring_ready() that takes no lock and touches nothing of c that a
+ * reader changes: a record at the tail as last published (ring_consume
+ * publishes it; a peeked record is at it). Never follows the peer beyond the
+ * data area; may be wrong while a reader moves, or if the peer forged the
+ * tail: for a poller that re-checks with ring_peek() before it reports, and
+ * with ring_ready() before it sleeps. */
+bool ring_ready_hint(const ring_cons *c);
+
 /* Bytes queued, as seen by either side (head - tail, clamped). */
 uint64_t ring_queued(const struct ring_ctl *ctl, uint64_t size);

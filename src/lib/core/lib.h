@@ -199,6 +199,9 @@ typedef struct port {
         _Atomic uint32_t kick;          /* bumped to make a waiting reader return (port_kick) */
         _Atomic(const void *) owner;    /* what holds it as one of its channels (an inbox), or
                                          * NULL: checked before answering on it */
+        _Atomic(void *) set;            /* the readiness set it is in (set.c), or NULL: then
+                                         * the set owns the rx want word (changed under rlock) */
+        void *set_member;               /* its entry there (the set's, under the set's lock) */
 
         /* FULL_CACHE: where the last messages ended (ring_prod_cache) */
         uint64_t *cache_recent;
@@ -311,6 +314,19 @@ int port_wait_uncached(port *p, uint64_t deadline, bool timeout_zero);
 /* Poll mode: keep the descriptors' readiness exact after a read / a write. */
 void port_rearm_rx(port *p);
 void port_rearm_tx(port *p);
+/* Readiness sets (set.c), on a port in one. port_rx_ready: would a read not
+ * block (a message, or the end)? Takes rlock for a moment; a port whose rlock
+ * another thread holds counts as ready (a spurious report at worst).
+ * port_set_arm: the set stops watching p: the writer rings p's ear at its
+ * next message, and p's peer sees this side asleep (no spinning for it). The
+ * caller fences (seq_cst) after arming and re-checks port_rx_ready before it
+ * sleeps. port_set_watch: the set watches p itself again (writers ring no
+ * one) and runs on cpu. */
+bool port_rx_ready(port *p);
+/* port_rx_ready's hint, lock-free (ring_ready_hint): a poller's quick look. */
+bool port_rx_hint(port *p);
+void port_set_arm(port *p);
+void port_set_watch(port *p, unsigned cpu);
 
 /* io.c: write one message made of a then b (b may be NULL), MESSAGE mode. */
 ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms);

@@ -278,6 +278,11 @@ static int port_poll_fd(port *p, int ear, int *ep) {
 static int port_fd(void *obj) {
         port *p = obj;
         plock_lock(&p->rlock);
+        if (atomic_load(&p->set)) {
+                /* its readiness is the set's (ipcf_set_add) */
+                plock_unlock(&p->rlock);
+                return -EBUSY;
+        }
         if (!p->poll_rx) {
                 p->poll_rx = true;
                 port_rearm_rx(p);

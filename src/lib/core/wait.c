@@ -178,6 +178,11 @@ static int sleep_once(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, 
                 r = futex ? futex_sleep(want, futex_until, deadline) : poll_sleep(p, ear, deadline);
         atomic_store_explicit(want, WAKEWORD_NONE, memory_order_relaxed);
         atomic_store_explicit(&p->my_run->blocked, 0, memory_order_relaxed);
+        /* A port in a readiness set: this wait took the want word from the
+         * set (and may have drained a ring meant for it). Ring the ear, so
+         * the set looks at the port again and re-arms it. */
+        if (want == &p->cons.ctl->rx_sleep && atomic_load_explicit(&p->set, memory_order_relaxed))
+                wake_ring(p->bell_rx);
         return r;
 }
 
@@ -329,4 +334,53 @@ void port_rearm_rx(port *p) {
 void port_rearm_tx(port *p) {
         size_t need = p->qos.mode == IPCF_MODE_STREAM ? 1 : p->qos.max_msg_size;
         rearm(p, p->ear_tx, p->bell_tx, &p->tx_unset, &p->prod.ctl->tx_sleep, cond_tx, &need);
+}
+
+/* ---- readiness sets (set.c) ----------------------------------------------- */
+
+bool port_rx_ready(port *p) {
+        if (!plock_try(&p->rlock))
+                return true; /* another thread reads it: let the caller look */
+        bool ready;
+        if (p->cons.zero) {
+                /* (a peek would claim a rendezvous record for good) */
+                ready = ring_ready(&p->cons);
+        } else {
+                /* A peek, not ring_ready(): it steps over pad and withdrawn
+                 * records, which are no message. It stays peeked for the read. */
+                const void *data;
+                ssize_t n = ring_peek(&p->cons, &data);
+                if (n == -EPROTO)
+                        atomic_store(&p->broken, true);
+                ready = n != -EAGAIN;
+        }
+        ready = ready || port_end_error(p) != 0;
+        plock_unlock(&p->rlock);
+        return ready;
+}
+
+bool port_rx_hint(port *p) {
+        return ring_ready_hint(&p->cons) || port_end_error(p) != 0;
+}
+
+void port_set_arm(port *p) {
+        /* Only over NONE: FUTEX is a blocking read of another thread, which
+         * rings the ear when it is done (sleep_once); any other value is the
+         * peer's doing, and only its own flow is at stake. */
+        uint32_t none = WAKEWORD_NONE;
+        atomic_compare_exchange_strong_explicit(&p->cons.ctl->rx_sleep, &none, WAKEWORD_EAR,
+                                                memory_order_relaxed, memory_order_relaxed);
+        atomic_store_explicit(&p->my_run->blocked, 1, memory_order_relaxed);
+}
+
+void port_set_watch(port *p, unsigned cpu) {
+        _Atomic uint32_t *want = &p->cons.ctl->rx_sleep;
+        uint32_t ear = WAKEWORD_EAR;
+        if (atomic_load_explicit(want, memory_order_relaxed) == WAKEWORD_EAR)
+                atomic_compare_exchange_strong_explicit(want, &ear, WAKEWORD_NONE,
+                                                        memory_order_relaxed,
+                                                        memory_order_relaxed);
+        if (atomic_load_explicit(&p->my_run->blocked, memory_order_relaxed))
+                atomic_store_explicit(&p->my_run->blocked, 0, memory_order_relaxed);
+        run_note_cpu(p, cpu);
 }
