@@ -1172,7 +1172,7 @@ IPCF_API int ipcf_group_dissolve(const char *name);
  * pointer users must call ipcf_group_remap() (a growth keeps old pointers
  * valid for the old size; after a shrink the bytes past the new size are
  * discarded, even if written through an old pointer). Allowed to the
- * creator's uid. Errors: -ENOENT; -EPERM; -EINVAL; -EIDRM; -EDQUOT;
+ * creator's uid (and root, and the daemon's uid). Errors: -ENOENT; -EPERM; -EINVAL; -EIDRM; -EDQUOT;
  * -EHOSTDOWN.
  */
 IPCF_API int ipcf_group_resize(const char *name, uint64_t size);
@@ -1896,7 +1896,12 @@ IPCF_API void ipcf_xdr_free(void *p);
  *   -EOPNOTSUPP       the procedure is not served; not run;
  *   -EBADMSG          the server could not decode the arguments (not run),
  *                     or the client could not decode the result (it ran);
- *   -EMSGSIZE         arguments or result over the configured maximum.
+ *   -EMSGSIZE         arguments or result over the configured maximum;
+ *   -ENOBUFS          the server's memory bound (max_memory) would be passed:
+ *                     not run;
+ *   -EBUSY            the server has max_sessions sessions, none idle: no
+ *                     session for this client, not run;
+ *   -EPROTO           the server answered something malformed.
  */
 #define IPCF_EUNKNOWN ENOLINK
 
@@ -2041,7 +2046,8 @@ typedef struct ipcf_rpc_server_opts {
  * ipcf_rpc_server_new — register name as a service that answers RPCs (no
  * version yet: the generated <version>_serve() adds them). With a
  * cache_path, sessions and replies of the last run are loaded from it.
- * Errors: as ipcf_service; -EIO the cache cannot be opened.
+ * Errors: as ipcf_service; -EIO the cache cannot be opened; -ENOSYS a
+ * cache_path was given and libsqlite3.so.0 cannot be loaded.
  */
 IPCF_API int ipcf_rpc_server_new(const char *name, const ipcf_rpc_server_opts *opts,
                                  ipcf_rpc_server **ret);
