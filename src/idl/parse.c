@@ -199,10 +199,11 @@ static void union_body(parser *p, idl_type *t) {
         expect_punct(p, '}');
 }
 
-/* An aggregate keyword followed by a body (inline type) or a name (reference). */
+/* An aggregate keyword followed by a body (inline type) or a name (reference).
+ * An inline union's body starts with the keyword "switch", not a name. */
 static idl_type *aggregate(parser *p, enum idl_tkind kind, idl_pos pos) {
         next(p);
-        if (p->tok.kind == TOK_IDENT) {
+        if (p->tok.kind == TOK_IDENT && !(kind == IDL_UNION && is_word(p, "switch"))) {
                 idl_type *t = new_type(p, IDL_NAMED, pos);
                 t->name = identifier(p, "a type name");
                 return t;
