@@ -591,7 +591,7 @@ static int group_on_shm_open(request *rq) {
         /* Each open gets an open file description of its own, with the
          * access granted: flags and file offsets are not shared with other
          * openers, and a read-only one cannot write (see SEGMENTS). The
-         * memfd is sealed against further seals, so nobody adds
+         * memfd was made without MFD_ALLOW_SEALING, so nobody adds
          * F_SEAL_WRITE under the writers. */
         char path[64];
         snprintf(path, sizeof(path), "/proc/self/fd/%d", g->memfd);
