@@ -4,9 +4,9 @@
  * separate processes: results, payloads of 64 MiB in pieces, the caller's
  * identity as the facility stamped it, versions, failures, deadlines and
  * cancellation reaching the handler, exactly once under dropped replies and
- * duplicated requests, "outcome unknown" when the server dies mid-call, and
- * the persistent reply cache answering a retried call after a crash
- * without running it again.
+ * duplicated requests, "outcome unknown" when the server dies mid-call, an
+ * idempotent call run again by a restarted server, and the persistent reply
+ * cache answering a retried call after a crash without running it again.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +29,7 @@ struct shared {
         _Atomic int saw_cancel;    /* SLEEP saw ipcf_rpc_cancelled */
         _Atomic int notes;         /* NOTE calls */
         _Atomic int in_sleep;      /* SLEEP running */
+        _Atomic int sleeps;        /* SLEEP calls begun */
         char count_file[256];      /* persistent counter (cache test) */
 };
 static struct shared *sh;
@@ -81,6 +82,7 @@ static int h_echo(ipcf_rpc_ctx *ctx, const blob *in, blob *out, void *user) {
 
 static int h_sleep(ipcf_rpc_ctx *ctx, const int32_t *ms, int32_t *out, void *user) {
         atomic_store(&sh->in_sleep, 1);
+        atomic_fetch_add(&sh->sleeps, 1);
         uint64_t end = test_now_ms() + (uint64_t)*ms;
         *out = 0;
         while (test_now_ms() < end) {
@@ -413,6 +415,72 @@ TEST(a_server_killed_mid_call_leaves_the_outcome_unknown) {
         CHECK_EQ(v, 1);
         ipcf_rpc_client_free(c);
         stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* SLEEP(ms) by number, declared idempotent by the caller: the runtime may
+ * run it again. Its result (0: slept the whole time) and the call's outcome. */
+struct idem_call {
+        ipcf_rpc_client *c;
+        int32_t ms;
+        int timeout_ms;
+        int r;
+        int32_t res;
+        uint64_t took_ms;
+};
+
+static void *sleep_idempotent(void *arg) {
+        struct idem_call *k = arg;
+        uint8_t args[4] = { (uint8_t)(k->ms >> 24), (uint8_t)(k->ms >> 16), (uint8_t)(k->ms >> 8), (uint8_t)k->ms };
+        ipcf_rpc_opts o = { .timeout_ms = k->timeout_ms };
+        void *res = NULL;
+        size_t len = 0;
+        uint64_t t0 = test_now_ms();
+        k->r = ipcf_rpc_call_raw(k->c, COUNTER_PROG, COUNTER_V1, SLEEP, IPCF_RPC_IDEMPOTENT, args, sizeof(args), &o,
+                                 &res, &len);
+        k->took_ms = test_now_ms() - t0;
+        const uint8_t *b = res;
+        k->res = k->r == 0 && len == 4 ? (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3])
+                                       : -1;
+        free(res);
+        return NULL;
+}
+
+/* The server SIGKILLed while the call runs: an idempotent call is run again
+ * once a server is back under the name (within the deadline); with none
+ * back by the deadline its outcome is unknown (it may have run), never a
+ * transport error at once. */
+TEST(an_idempotent_call_runs_again_on_a_restarted_server) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.idem" };
+        pid_t srv = start_server(&a);
+        struct idem_call k = { .ms = 1000, .timeout_ms = 20000 };
+        CHECK_OK(ipcf_rpc_client_new("rpc.idem", NULL, &k.c));
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, sleep_idempotent, &k), 0);
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        stop_server(srv);
+        usleep(300 * 1000); /* the name is gone a while */
+        atomic_store(&sh->in_sleep, 0);
+        srv = start_server(&a);
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        CHECK_OK(k.r);
+        CHECK_EQ(k.res, 0);                      /* the new server slept the whole second */
+        CHECK_EQ(atomic_load(&sh->sleeps), 2);   /* run once by each server */
+        /* no server comes back: "outcome unknown" at the deadline */
+        k.timeout_ms = 1500;
+        CHECK_EQ(pthread_create(&t, NULL, sleep_idempotent, &k), 0);
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        stop_server(srv);
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        CHECK_ERR(k.r, -IPCF_EUNKNOWN);
+        CHECK(k.took_ms >= 1000 && k.took_ms < 1500 + 1500);
+        ipcf_rpc_client_free(k.c);
         test_daemon_stop(&d);
 }
 

@@ -697,7 +697,8 @@ static void session_lost(ipcf_rpc_client *c, const uint8_t id[16]) {
 static int restart_call(ipcf_rpc_call *k) {
         ipcf_rpc_client *c = k->c;
         tx_drop_all(k);
-        slot_release(c, k->slot);
+        if (k->slot != UINT32_MAX) /* not after a restart that found no slot */
+                slot_release(c, k->slot);
         pthread_mutex_unlock(&k->lock);
         int r = slot_take(c, k->deadline, &k->slot, &k->seq);
         if (r == 0) {
@@ -713,25 +714,34 @@ static int restart_call(ipcf_rpc_call *k) {
         return r;
 }
 
-/* The channel broke after the call was sent (under k->lock): decide. */
-static int on_broken(ipcf_rpc_call *k, int err) {
-        ipcf_rpc_client *c = k->c;
-        if (k->flags & RPCF_IDEMPOTENT) {
-                session_lost(c, c->session);
-                return restart_call(k);
-        }
-        if (!c->persistent)
-                return -IPCF_EUNKNOWN;
-        /* Wait for the server to come back (within the deadline), then ask
-         * again: its persistent cache answers, or says it cannot. */
+/* An idempotent call again, from the start, on a new session: the server
+ * that had the old one is gone (under k->lock). */
+static int rerun(ipcf_rpc_call *k) {
+        session_lost(k->c, k->c->session);
+        return restart_call(k);
+}
+
+/* A call whose request reached a server with a persistent cache, sent again
+ * flagged as a retry: its cache answers, or says it cannot (under k->lock). */
+static int ask_cache(ipcf_rpc_call *k) {
         tx_drop_all(k);
         k->retry_flag = true;
         memset(k->acked, 0, k->n_pieces);
-        uint64_t pause = 5000000ull;
         pthread_mutex_unlock(&k->lock);
+        int r = send_all(k);
+        pthread_mutex_lock(&k->lock);
+        return r;
+}
+
+/* Try again (under k->lock) while the server is gone — no name, or a
+ * channel that breaks — pausing 5, 10, ... 200 ms between tries: it may be
+ * restarting. What the call sent may have run, so the deadline passing
+ * meanwhile is "outcome unknown". */
+static int until_server_back(ipcf_rpc_call *k, int (*again)(ipcf_rpc_call *k)) {
+        uint64_t pause = 5000000ull;
         int r;
         for (;;) {
-                r = send_all(k);
+                r = again(k);
                 if (r == 0 || (r != -ENOENT && r != -ECONNRESET && r != -EPIPE && r != -ECONNREFUSED &&
                                r != -EHOSTDOWN))
                         break;
@@ -739,14 +749,27 @@ static int on_broken(ipcf_rpc_call *k, int err) {
                         r = -IPCF_EUNKNOWN;
                         break;
                 }
+                pthread_mutex_unlock(&k->lock);
                 struct timespec ts = { 0, (long)pause };
                 nanosleep(&ts, NULL);
+                pthread_mutex_lock(&k->lock);
                 pause = MIN(pause * 2, 200000000ull);
         }
-        pthread_mutex_lock(&k->lock);
         k->last_progress = now_ns();
-        (void)err;
         return r == -ETIMEDOUT ? -IPCF_EUNKNOWN : r;
+}
+
+/* The channel broke after the call was sent (under k->lock): decide. An
+ * idempotent call runs again once the server is back, a call to a server
+ * with a persistent cache asks it, within the deadline; any other call's
+ * outcome is unknown. */
+static int on_broken(ipcf_rpc_call *k, int err) {
+        (void)err;
+        if (k->flags & RPCF_IDEMPOTENT)
+                return until_server_back(k, rerun);
+        if (!k->c->persistent)
+                return -IPCF_EUNKNOWN;
+        return until_server_back(k, ask_cache);
 }
 
 static bool transport_broken(ssize_t n) {
