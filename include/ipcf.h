@@ -1339,7 +1339,7 @@ IPCF_API int ipcf_bbuf_stat(int g, uint64_t offset, uint64_t *ret_bytes, uint64_
 IPCF_API int ipcf_shm_open(const char *name, int oflag, mode_t mode);
 /*
  * ipcf_shm_unlink — remove the name; open descriptors and mappings live on.
- * Allowed to the owner's uid.
+ * Allowed to the owner's uid (and root, and the daemon's uid).
  * Errors: -ENOENT; -EPERM; -EINVAL bad name; -EHOSTDOWN.
  */
 IPCF_API int ipcf_shm_unlink(const char *name);
@@ -1557,9 +1557,10 @@ typedef struct ipcf_mbox_opts {
 IPCF_API int ipcf_mbox_create(const char *name, const ipcf_mbox_opts *opts);
 
 /*
- * ipcf_mbox_destroy — destroy it (its creator's uid, or root). Returns how
- * many messages it discarded whose senders had closed their handles (the
- * others are reported to their senders: ipcf_mbox_undelivered); 0 if none.
+ * ipcf_mbox_destroy — destroy it (its creator's uid, root, or the daemon's
+ * uid). Returns how many messages it discarded whose senders had closed
+ * their handles (the others are reported to their senders:
+ * ipcf_mbox_undelivered); 0 if none.
  * Errors: -ENOENT; -EPERM; -EINVAL bad name; -EHOSTDOWN.
  */
 IPCF_API int ipcf_mbox_destroy(const char *name);
@@ -1683,9 +1684,9 @@ typedef struct ipcf_mcast_opts {
 IPCF_API int ipcf_mcast_create(const char *name, const ipcf_mcast_opts *opts);
 
 /*
- * ipcf_mcast_destroy — destroy it (its creator's uid, or root): every
- * member's handle ends with reason "group destroyed", and the messages it
- * had not yet been given are counted in its ipcf_mcast_lost().
+ * ipcf_mcast_destroy — destroy it (its creator's uid, root, or the daemon's
+ * uid): every member's handle ends with reason "group destroyed", and the
+ * messages it had not yet been given are counted in its ipcf_mcast_lost().
  * Errors: as ipcf_mbox_destroy().
  */
 IPCF_API int ipcf_mcast_destroy(const char *name);
