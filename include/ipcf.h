@@ -534,14 +534,17 @@ IPCF_API int ipcf_fd_send(int port);
  * by looking at the port's queue. Only when nothing is ready for a while
  * (spin_us) does the set arm its ports and sleep; then a writer's first
  * message wakes it through the kernel, as ipcf_fd would. A port quiet for
- * about a millisecond is armed again on its own. Ports stay ordinary ports:
- * read and write them as usual (timeout 0 after a report). A peer can
- * only cost the set spurious reports about its own flow.
+ * some 4 ms is armed again on its own. Ports stay ordinary ports:
+ * read and write them as usual (timeout 0 after a report). What a peer
+ * does to its flow's shared memory or wake-up channel costs the set at most
+ * spurious looks, and delays no other flow.
  */
 typedef struct ipcf_set_opts {
         uint32_t size;     /* sizeof(ipcf_set_opts), or 0 for the defaults; else -EINVAL */
         uint32_t spin_us;  /* how long a wait keeps looking at busy ports before it arms
-                            * them and sleeps (default 50; 0: never; at most 100000).
+                            * them and sleeps (default 50; 0: never; at most 100000),
+                            * while a peer may still write (one is not asleep in a
+                            * wait, or has an answer to read).
                             * While sleeps keep being cut short by a message (a gap
                             * between bursts a bit longer than the spin), the spin
                             * grows to twice the gap, up to 4 ms; a long sleep

@@ -58,8 +58,13 @@
  * for a while has not looked, and one that looks often is not long. */
 #define SET_IDLE_NS 4000000u
 #define SET_IDLE_LOOKS 16u
-/* While a wait finds work, it looks at the armed ports' ears this often. */
+/* While a wait spins, or the last look found rings, it looks at the armed
+ * ports' ears this often (and at whether any peer may still write); while
+ * it finds work and the ears were quiet, this often. */
 #define SET_LOOK_NS 10000u
+#define SET_LOOK_BUSY_NS 100000u
+/* A look takes up to this many batches of SET_EVENTS at once. */
+#define SET_LOOK_BATCHES 16
 /* epoll events taken per look. */
 #define SET_EVENTS 64
 /* The spin of a wait before it sleeps, unless the options say; and how far
@@ -98,6 +103,7 @@ typedef struct rset {
         uint32_t n, n_watched, n_warm, cap;
         uint32_t rr;                  /* where the next pass starts */
         uint64_t looked;              /* last epoll look while busy */
+        bool rung;                    /* and it found rings */
 } rset;
 
 static void set_end(void *obj, const char *reason);
@@ -424,9 +430,26 @@ static unsigned pass(rset *s, ipcf_set_event *evs, unsigned max, unsigned cpu, u
         return n;
 }
 
+static int look_once(rset *s, int timeout_ms, unsigned cpu);
+
 /* Take what epoll says (waiting up to timeout_ms): the members whose ear was
- * rung (or whose peer died) are watched again. Returns how many events. */
+ * rung (or whose peer died) are watched again. Full batches are followed by
+ * more, at once (up to SET_LOOK_BATCHES). Returns how many events. */
 static int look(rset *s, int timeout_ms, unsigned cpu) {
+        int total = 0;
+        for (int b = 0; b < SET_LOOK_BATCHES; b++) {
+                int k = look_once(s, b ? 0 : timeout_ms, cpu);
+                if (k < 0)
+                        return total ? total : k;
+                total += k;
+                if (k < SET_EVENTS)
+                        break;
+        }
+        s->rung = total > 0;
+        return total;
+}
+
+static int look_once(rset *s, int timeout_ms, unsigned cpu) {
         struct epoll_event ev[SET_EVENTS];
         int k = epoll_wait(s->ep, ev, SET_EVENTS, timeout_ms);
         if (k < 0)
@@ -464,6 +487,21 @@ static void spin_adapt(rset *s, uint64_t slept, bool woken) {
                 s->spin_ns = base;
 }
 
+/* Is a spin worth it: may a watched port's peer write soon? Yes if one is
+ * not asleep in a wait, or has an answer of ours to read (it is waking up
+ * for it). Not if every one sleeps with nothing from us: each waits for
+ * something else (run slots: the peer's to write; a lie costs a spin). */
+static bool peers_may_write(rset *s) {
+        for (uint32_t i = 0; i < s->n_watched; i++) {
+                port *p = s->watched[i]->p;
+                if (!atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) ||
+                    atomic_load_explicit(&p->prod.ctl->tail, memory_order_relaxed) !=
+                            atomic_load_explicit(&p->prod.ctl->head, memory_order_relaxed))
+                        return true;
+        }
+        return false;
+}
+
 static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_ms) {
         unsigned cpu = this_cpu();
         uint64_t deadline = 0, spin_end = 0;
@@ -472,12 +510,15 @@ static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_m
                         return -EBADF;
                 set_step_aside(s);
                 uint64_t now = now_ns();
-                /* the armed members' ears, now and then while busy */
-                if (s->n_watched < s->n && now - s->looked >= SET_LOOK_NS) {
+                /* the armed members' ears, now and then; and whether to
+                 * spin on */
+                if (now - s->looked >= (spin_end || s->rung ? SET_LOOK_NS : SET_LOOK_BUSY_NS)) {
                         s->looked = now;
-                        int r = look(s, 0, cpu);
+                        int r = s->n_watched < s->n ? look(s, 0, cpu) : 0;
                         if (r < 0)
                                 return r;
+                        if (spin_end && !peers_may_write(s))
+                                spin_end = now;
                 }
                 unsigned n = pass(s, evs, max, cpu, now);
                 if (n)
@@ -486,7 +527,8 @@ static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_m
                         deadline = deadline_from_timeout(timeout_ms);
                 if (timeout_ms != 0 && s->n_watched && s->spin_ns) {
                         if (!spin_end)
-                                spin_end = MIN(now + s->spin_ns, deadline);
+                                spin_end = peers_may_write(s) ? MIN(now + s->spin_ns, deadline)
+                                                              : now;
                         if (now < spin_end) {
                                 for (int i = 0; i < 16; i++)
                                         cpu_relax();
@@ -497,7 +539,8 @@ static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_m
                  * a ring. (Spurious rings, a peer's flood among them, cost
                  * rounds, never the deadline: timeout 0 looks twice.) */
                 arm(s, s->watched, s->n_watched, evs, max, &n, cpu, now);
-                memcpy(s->warm, s->watched, s->n_watched * sizeof(*s->warm));
+                if (s->n_watched)
+                        memcpy(s->warm, s->watched, s->n_watched * sizeof(*s->warm));
                 s->n_warm = s->n_watched;
                 compact(s);
                 if (n)
