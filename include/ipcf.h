@@ -2061,7 +2061,8 @@ IPCF_API int ipcf_rpc_server_add(ipcf_rpc_server *s, const ipcf_rpc_version *v, 
                                  void *user);
 /*
  * ipcf_rpc_server_run — serve calls with threads workers (the calling thread
- * is one of them; 0 means 1) until ipcf_rpc_server_stop or timeout_ms.
+ * is one of them; 0 means 1, more than 64 means 64) until
+ * ipcf_rpc_server_stop or timeout_ms.
  * Returns 0 (stopped or timed out), or an error of the service.
  */
 IPCF_API int ipcf_rpc_server_run(ipcf_rpc_server *s, unsigned threads, int timeout_ms);
