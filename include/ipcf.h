@@ -1947,7 +1947,8 @@ IPCF_API int ipcf_rpc_client_new(const char *service, const ipcf_rpc_client_opts
  * its calls must be finished. Accepts NULL; returns NULL. */
 IPCF_API ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c);
 /* ipcf_rpc_client_versions — the versions of prog the server said it serves
- * (at the session's start, or in a version mismatch). -ENOENT if unknown. */
+ * (at the session's start, or in a version mismatch). -ENOENT if unknown;
+ * -EINVAL c NULL. */
 IPCF_API int ipcf_rpc_client_versions(ipcf_rpc_client *c, uint32_t prog, uint32_t *ret_low,
                                       uint32_t *ret_high);
 
@@ -2056,7 +2057,8 @@ typedef struct ipcf_rpc_server_opts {
 IPCF_API int ipcf_rpc_server_new(const char *name, const ipcf_rpc_server_opts *opts,
                                  ipcf_rpc_server **ret);
 /* Serve version v with handlers (a generated *_handlers struct) and user,
- * which every handler receives. Errors: -EEXIST the version is served. */
+ * which every handler receives. Errors: -EEXIST the version is served;
+ * -EINVAL a NULL argument; -ENOMEM. */
 IPCF_API int ipcf_rpc_server_add(ipcf_rpc_server *s, const ipcf_rpc_version *v, const void *handlers,
                                  void *user);
 /*
