@@ -9,7 +9,8 @@
  *   - a replayed datagram (data, or an old initiation) is dropped;
  *   - garbage, truncated and bit-flipped datagrams change nothing;
  *   - a host with a key not enrolled, or enrolled with the wrong key, gets
- *     no association;
+ *     no association; enrolled late (while it keeps initiating), the
+ *     association is up within round trips, whichever key is smaller;
  *   - a flood of initiations with valid mac1 costs at most the configured
  *     Diffie-Hellman budget, is answered with bounded cookie replies, and a
  *     real host still gets through (cookie, mac2);
@@ -361,6 +362,101 @@ TEST_TIMEOUT(wrong_or_unknown_key_refused, 60) {
         CHECK(!y.up[1]);
         CHECK(efcp_host_stats_get(s.h[1])->init_bad_mac1 >= 3);
         CHECK_EQ(efcp_host_stats_get(s.h[1])->dh_done, 0);
+        hostsim_deinit(&s);
+}
+
+/* ---- a host enrolled late --------------------------------------------------------- */
+
+/* Host 0 enrolled host 1 long ago and keeps initiating; host 1 did not
+ * enrol host 0 (its initiations are dropped: init_bad_key). At `enrol_at`
+ * host 1 enrols it (as a daemon does with a key from the directory) and
+ * initiates. Records when each side's association comes up. */
+typedef struct late {
+        uint64_t enrol_at, up_at[2];
+        efcp_peer *p1;
+} late;
+
+static uint64_t app_late(hostsim *s, void *arg) {
+        late *l = arg;
+        efcp_host_event ev;
+        for (int i = 0; i < 2; i++)
+                while (efcp_host_event_next(s->h[i], &ev))
+                        if (ev.type == EFCP_HOST_EV_PEER_UP && !l->up_at[i])
+                                l->up_at[i] = s->now;
+        if (!l->p1 && s->now >= l->enrol_at) {
+                uint8_t addr = 0;
+                CHECK_OK(efcp_host_add_peer(s->h[1], s->pub[0], &addr, 1, &l->p1));
+                CHECK_OK(efcp_peer_connect(l->p1, s->now));
+        }
+        if (l->up_at[0] && l->up_at[1])
+                return 0;
+        return l->p1 ? s->now + MS : l->enrol_at;
+}
+
+/* One case: host 0 (its key smaller than host 1's or not) starts
+ * initiating at connect_at, host 1 enrols it at enrol_at; both sides must be
+ * up within `within` of that. */
+static void late_case(bool smaller, uint64_t connect_at, uint64_t enrol_at, uint64_t within, uint64_t seed) {
+        efcp_host_config c;
+        efcp_host_config_default(&c);
+        hostsim s;
+        hostsim_init(&s, seed, &c);
+        links(&s, &lan);
+        /* a key of host 0 that host 1 has not enrolled, on the wanted side of host 1's */
+        do
+                noise_keypair(s.priv[0], s.pub[0]);
+        while ((memcmp(s.pub[0], s.pub[1], 32) < 0) != smaller);
+        hostsim_restart(&s, 0);
+        s.now = connect_at;
+        CHECK_OK(efcp_peer_connect(s.p[0], s.now));
+        late l = {.enrol_at = enrol_at};
+        CHECK(hostsim_run(&s, 10 * SEC, app_late, &l));
+        fprintf(stderr, "host 0's key %s, initiating since %.2f s: up %.1f ms and %.1f ms after host 1 enrolled it\n",
+                smaller ? "smaller" : "larger", (double)connect_at / 1e9, (double)(l.up_at[0] - l.enrol_at) / 1e6,
+                (double)(l.up_at[1] - l.enrol_at) / 1e6);
+        CHECK(efcp_host_stats_get(s.h[1])->init_bad_key >= 1);
+        CHECK(l.up_at[0] - l.enrol_at <= within);
+        CHECK(l.up_at[1] - l.enrol_at <= within);
+        CHECK(efcp_peer_assoc(l.p1) && efcp_peer_assoc(s.p[0]));
+        hostsim_deinit(&s);
+}
+
+/* The two initiations cross, and the host with the smaller key stays
+ * initiator (it ignores the other's) though its own initiation, sent before
+ * host 1 knew it, was dropped: it must go again soon, not at its next retry
+ * up to handshake_retry_ns (1 s) later — the 450-970 ms first allocation
+ * after a daemon enrolled a host from the directory (issue 11). */
+TEST_TIMEOUT(late_enrolment_up_within_round_trips, 60) {
+        CHECK(sodium_init() >= 0);
+        /* initiating for 2 s (three tries, the next 1 s away): a few one-way
+         * delays (0.2 ms each), whichever key is smaller */
+        late_case(true, 0, 2 * SEC + 50 * MS, 5 * MS, 40);
+        late_case(false, 0, 2 * SEC + 50 * MS, 5 * MS, 41);
+        /* its first try 30 ms before: a twentieth of a retry (50 ms) */
+        late_case(true, 2 * SEC + 20 * MS, 2 * SEC + 50 * MS, 55 * MS, 42);
+}
+
+/* Both enrolled, both initiating at once (a true crossing): up within round
+ * trips, and the early resend of the smaller key never happens (the answer
+ * came first): nothing dropped as a bad response. */
+TEST_TIMEOUT(crossing_initiations_up_at_once, 30) {
+        CHECK(sodium_init() >= 0);
+        efcp_host_config c;
+        efcp_host_config_default(&c);
+        hostsim s;
+        hostsim_init(&s, 43, &c);
+        links(&s, &lan);
+        s.now = 3 * SEC;
+        CHECK_OK(efcp_peer_connect(s.p[0], s.now));
+        CHECK_OK(efcp_peer_connect(s.p[1], s.now));
+        xfer x = {.n = 10};
+        CHECK(hostsim_run(&s, 10 * SEC, app_xfer, &x));
+        check_whole(&x);
+        CHECK(x.up[0] && x.up[1]);
+        const efcp_host_stats *st0 = efcp_host_stats_get(s.h[0]), *st1 = efcp_host_stats_get(s.h[1]);
+        CHECK_EQ(st0->init_tie_ignored + st1->init_tie_ignored, 1);
+        CHECK_EQ(st0->resp_bad + st1->resp_bad, 0);
+        CHECK_EQ(st0->init_in + st1->init_in, 2); /* one initiation each way, no resend */
         hostsim_deinit(&s);
 }
 

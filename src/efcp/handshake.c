@@ -36,7 +36,10 @@
  * from an initiation that fails Noise, names a key that is not enrolled, or
  * carries a timestamp not newer than the last one from that key (a replay).
  * Two hosts initiating at once: the one with the smaller public key goes on
- * as initiator, the other answers. Every retry is a new initiation (a new
+ * as initiator, the other answers; the smaller key's initiation is sent
+ * again soon (at once if it had gone unanswered for a retry already, else a
+ * twentieth of a retry later) rather than at the next retry, in case the
+ * other host dropped it (it did not know this one yet). Every retry is a new initiation (a new
  * ephemeral key and timestamp), so only the latest initiation and its
  * response pair up.
  */
@@ -259,8 +262,22 @@ void hs_on_init(efcp_host *h, const uint8_t *d, size_t len, const efcp_addr *src
                 goto out;
         }
         if (p->hs_pending && memcmp(h->pub, p->pub, 32) < 0) {
-                /* both initiating: the smaller key stays initiator */
+                /* both initiating: the smaller key stays initiator. The peer
+                 * may have dropped ours (it did not know us yet, or was
+                 * down): its initiation says it is there now, so ours goes
+                 * again soon rather than up to a retry later — at once if it
+                 * has gone unanswered for a retry already, else after a
+                 * twentieth of one (the answer to a true crossing comes
+                 * first, within a round trip, and the resend is moot). At
+                 * most once per retry interval: a replayed initiation cannot
+                 * make us initiate faster than that. */
                 h->st.init_tie_ignored++;
+                if (!p->hs_hurried_at || h->now >= p->hs_hurried_at + h->cfg.handshake_retry_ns) {
+                        uint64_t at = h->now + (p->hs_tries > 1 ? 0 : h->cfg.handshake_retry_ns / 20);
+                        p->hs_hurried_at = h->now;
+                        if (at < p->hs_next)
+                                p->hs_next = at;
+                }
                 goto out;
         }
         p->last_ts_seen = ts;

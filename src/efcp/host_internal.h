@@ -80,6 +80,7 @@ struct efcp_peer {
         uint64_t hs_assoc_id;
         uint64_t hs_next;    /* resend at */
         uint32_t hs_tries;
+        uint64_t hs_hurried_at; /* an unanswered initiation last sent again early (handshake.c) */
         uint8_t last_mac1[HS_MAC_LEN];
         uint8_t cookie[HS_MAC_LEN];
         uint64_t cookie_until;
