@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "daemon/directory/etcd.h"
 #include "daemon/directory/etcdmsg.h"
+#include "support/dirtest.h"
 #include "support/etcdcluster.h"
 #include "support/loopwait.h"
 #include "support/test.h"
@@ -262,19 +263,8 @@ TEST_TIMEOUT(etcd_cluster_down_distinct_error_within_deadline, 120) {
 
 /* A hostile endpoint on 127.0.0.1: accepts connections and then either
  * says nothing (mode 0), answers garbage (1), or answers a body past the
- * client's bound (2). Runs in a child until killed. */
-static int hostile_listen(int *port) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        CHECK(fd >= 0);
-        CHECK_OK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
-        CHECK_OK(listen(fd, 64));
-        socklen_t len = sizeof(sa);
-        CHECK_OK(getsockname(fd, (struct sockaddr *)&sa, &len));
-        *port = ntohs(sa.sin_port);
-        return fd;
-}
-
+ * client's bound (2). Runs in a child until killed, on a socket of
+ * dirtest_listen(). */
 static int hostile_mode, hostile_fd;
 
 static void hostile_serve(void *arg) {
@@ -316,7 +306,7 @@ TEST_TIMEOUT(etcd_hostile_endpoints, 120) {
         /* Silent first endpoint: each attempt is cut at attempt_timeout_ms
          * and the call goes on to the real member. */
         hostile_mode = 0;
-        hostile_fd = hostile_listen(&port);
+        hostile_fd = dirtest_listen(&port);
         pid_t srv = test_fork(hostile_serve, NULL);
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
         etcd_opts o = { .endpoints = { url, c.client_url[0] }, .n_endpoints = 2, .attempt_timeout_ms = 300 };
@@ -336,16 +326,30 @@ TEST_TIMEOUT(etcd_hostile_endpoints, 120) {
         test_wait(srv, 5000);
         close(hostile_fd);
 
-        /* Garbage, then a body past ETCD_BODY_MAX: distinct errors, no retry
-         * of a member that answered. */
+        /* Garbage, then a body past ETCD_BODY_MAX: alone, distinct errors
+         * at once (a member that answered is not asked again and again);
+         * before a real member, the call goes on to it at once. */
         for (hostile_mode = 1; hostile_mode <= 2; hostile_mode++) {
-                hostile_fd = hostile_listen(&port);
+                hostile_fd = dirtest_listen(&port);
                 srv = test_fork(hostile_serve, NULL);
                 snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
                 etcd_opts o1 = { .endpoints = { url }, .n_endpoints = 1, .attempt_timeout_ms = 5000 };
                 CHECK_OK(etcd_new(l, &o1, &e));
+                t0 = now_ns();
                 r = call(l, e, "/v3/kv/range", etcd_body_range("/h/k", 4, NULL, 0, 0, 0), 10000);
                 CHECK_ERR(r.err, hostile_mode == 1 ? -EPROTO : -EMSGSIZE);
+                CHECK((r.at_ns - t0) / 1000000u < 5000);
+                etcd_free(e);
+                etcd_opts o2 = { .endpoints = { url, c.client_url[0] }, .n_endpoints = 2, .attempt_timeout_ms = 5000 };
+                CHECK_OK(etcd_new(l, &o2, &e));
+                r = call(l, e, "/v3/kv/range", etcd_body_range("/h/k", 4, NULL, 0, 0, 0), 10000);
+                CHECK_OK(r.err);
+                CHECK(strstr(r.text, "\"count\":\"1\""));
+                free(r.text);
+                etcd_health_get(e, &h);
+                CHECK(!strcmp(h.endpoint, c.client_url[0]) && h.failovers == 1 && strstr(h.last_error, url));
+                fprintf(stderr, "after a member answering %s: %s\n", hostile_mode == 1 ? "garbage" : "too much",
+                        h.last_error);
                 etcd_free(e);
                 kill(srv, SIGKILL);
                 test_wait(srv, 5000);

@@ -8,11 +8,13 @@
  *   - a name registered on alpha is allocated from beta by name alone (the
  *     "hosts" resolver's default is off with a directory: only the
  *     directory can place it) and real bytes go both ways; a watch on beta
- *     hears it come; two hosts with one name are spread; name@host pins;
- *     a name no host may allocate is never published; unregistration and
- *     death unpublish at once (NAME_DOWN, then ENOENT);
- *   - kill -9 of alpha's daemon: its names vanish after the lease's TTL and
- *     allocations fail cleanly; one etcd member killed: everything works;
+ *     (the library) and `ipcf watch` on gamma hear it come; two hosts with
+ *     one name are spread; name@host pins; a name no host may allocate is
+ *     never published; unregistration (its process alive) and death
+ *     unpublish at once (NAME_DOWN, then ENOENT);
+ *   - kill -9 of alpha's daemon: its names vanish after the lease's TTL
+ *     (NAME_DOWN on beta, timed) and allocations fail cleanly; one etcd
+ *     member killed: everything works;
  *     the whole cluster down: local flows and cached names work, an
  *     uncached name fails with ENOLINK within request_timeout_ms; the
  *     cluster back: names registered meanwhile are published by themselves.
@@ -40,6 +42,7 @@
 
 #include "common/util.h"
 #include "ipcf.h"
+#include "support/dirtest.h"
 #include "support/etcdcluster.h"
 #include "support/hostset.h"
 #include "support/shell.h"
@@ -76,87 +79,6 @@ static void stop_all(void) {
         etcd_cluster_stop(&C);
 }
 
-/* A server on a host: registers name, echoes every flow until it ends,
- * until its daemon goes (or it is killed). It runs in a fresh process (this
- * program executed again with DIRTEST_SERVE=name): the library keeps the
- * runtime directory of its first use, and this process uses beta's. */
-static void echo_server(const char *name) {
-        int reg = ipcf_register(name, NULL);
-        if (reg < 0)
-                _exit(2);
-        static char buf[1 << 16];
-        for (;;) {
-                int port = ipcf_accept(reg, 60000, NULL);
-                if (port == -ETIMEDOUT || port == -ECANCELED)
-                        continue;
-                if (port < 0)
-                        _exit(0);
-                ssize_t n;
-                while ((n = ipcf_read(port, buf, sizeof(buf), 20000)) >= 0)
-                        if (ipcf_write(port, buf, (size_t)n, 20000) != n)
-                                break;
-                ipcf_dealloc(port, NULL);
-        }
-}
-
-__attribute__((constructor)) static void maybe_serve(void) {
-        const char *name = getenv("DIRTEST_SERVE");
-        if (name && *name)
-                echo_server(name);
-}
-
-static pid_t serve(int host, const char *name) {
-        pid_t pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-                hostset_enter(&S, host);
-                setenv("DIRTEST_SERVE", name, 1);
-                execl("/proc/self/exe", "test-dir-daemons", (char *)NULL);
-                _exit(127);
-        }
-        return pid;
-}
-
-/* Real bytes both ways on port. */
-static void echo_check(int port, int count) {
-        static uint8_t out[8192], in[8192];
-        for (int i = 0; i < count; i++) {
-                size_t len = (size_t)(i * 7919u % sizeof(out)) + 1;
-                test_fill(out, len, (uint64_t)i);
-                CHECK_EQ(ipcf_write(port, out, len, 10000), (ssize_t)len);
-                CHECK_EQ(ipcf_read(port, in, sizeof(in), 10000), (ssize_t)len);
-                CHECK_MEM(in, out, len);
-        }
-}
-
-/* Allocate name until it is not `until_not` (bounded by ms). */
-static int alloc_until(const char *name, int until_not, int ms, ipcf_reason *why) {
-        uint64_t end = test_now_ms() + (uint64_t)ms;
-        int r;
-        do {
-                r = ipcf_alloc(name, NULL, 5000, why);
-                if (r != until_not)
-                        return r;
-                usleep(50000);
-        } while (test_now_ms() < end);
-        return r;
-}
-
-/* Allocate name (retrying while the directory has not heard of it) and
- * check bytes; returns the host that served it (the part after '@'). */
-static const char *use(const char *name, char *host, size_t size) {
-        int port = CHECK_OK(alloc_until(name, -ENOENT, 10000, NULL));
-        ipcf_peer_info pi;
-        CHECK_OK(ipcf_peer(port, &pi));
-        const char *at = strrchr(pi.name, '@');
-        if (!at)
-                test_fail(__FILE__, __LINE__, "peer name %s", pi.name);
-        str_copy(host, at + 1, size);
-        echo_check(port, 20);
-        CHECK_OK(ipcf_dealloc(port, "done"));
-        return host;
-}
-
 /* The next NAME_UP or NAME_DOWN of name, within ms. */
 static int next_name_event(const char *name, int ms) {
         uint64_t end = test_now_ms() + (uint64_t)ms;
@@ -170,24 +92,6 @@ static int next_name_event(const char *name, int ms) {
                         return ev.kind;
         }
         return 0;
-}
-
-/* The directory's health on this process's host (ipcf_hosts): waits up to
- * ms for live == want_live; returns whether it came. */
-static bool dir_live_becomes(bool want_live, int ms, ipcf_dir_health *ret) {
-        uint64_t end = test_now_ms() + (uint64_t)ms;
-        for (;;) {
-                ipcf_host_listing *hl;
-                CHECK_OK(ipcf_hosts(&hl));
-                CHECK(hl->directory != NULL);
-                *ret = *hl->directory;
-                ipcf_free(hl);
-                if (!!ret->live == want_live)
-                        return true;
-                if (test_now_ms() > end)
-                        return false;
-                usleep(100000);
-        }
 }
 
 /* `ipcf hosts [--json]` on host i: its output. */
@@ -212,23 +116,35 @@ TEST_TIMEOUT(dir_name_across_hosts_watch_spread_pin, 180) {
         start_all("[name hidden]\nremote_allocate =\n[name *]\nremote_allocate = *@*\n");
         hostset_enter(&S, 1); /* this process: beta's applications */
         CHECK_OK(ipcf_watch("svc"));
-        pid_t on_alpha = serve(0, "svc");
+        /* `ipcf watch` on gamma too: every host hears it */
+        int p[2];
+        CHECK(pipe(p) == 0);
+        const char *argv[] = { "bin/ipcf", "watch", "-n", "1", "svc", NULL };
+        pid_t watcher = hostset_spawn(&S, 2, argv, -1, p[1]);
+        close(p[1]);
+        pid_t on_alpha = dirtest_serve(&S, 0, "svc");
         CHECK_EQ(next_name_event("svc", 10000), IPCF_EVENT_NAME_UP);
+        CHECK_EQ(test_wait(watcher, 10000), 0);
+        char said[256] = "";
+        CHECK(read(p[0], said, sizeof(said) - 1) > 0);
+        close(p[0]);
+        if (strcmp(said, "up svc pid 0\n") != 0) /* pid 0: a process of another host */
+                test_fail(__FILE__, __LINE__, "ipcf watch on gamma said: %s", said);
         char host[64];
-        CHECK(strcmp(use("svc", host, sizeof(host)), "alpha") == 0);
+        CHECK(strcmp(dirtest_use("svc", host, sizeof(host)), "alpha") == 0);
 
         /* the same name on gamma: spread over both (round robin) */
-        pid_t on_gamma = serve(2, "svc");
+        pid_t on_gamma = dirtest_serve(&S, 2, "svc");
         int seen_gamma = 0;
         for (int i = 0; i < 100 && !seen_gamma; i++) {
-                seen_gamma = strcmp(use("svc", host, sizeof(host)), "gamma") == 0;
+                seen_gamma = strcmp(dirtest_use("svc", host, sizeof(host)), "gamma") == 0;
                 if (!seen_gamma)
                         usleep(50000);
         }
         CHECK(seen_gamma);
         int alpha = 0, gamma = 0;
         for (int i = 0; i < 6; i++) {
-                use("svc", host, sizeof(host));
+                dirtest_use("svc", host, sizeof(host));
                 alpha += strcmp(host, "alpha") == 0;
                 gamma += strcmp(host, "gamma") == 0;
         }
@@ -236,21 +152,31 @@ TEST_TIMEOUT(dir_name_across_hosts_watch_spread_pin, 180) {
         CHECK_EQ(gamma, 3);
         /* a pin takes that host only */
         for (int i = 0; i < 3; i++)
-                CHECK(strcmp(use("svc@gamma", host, sizeof(host)), "gamma") == 0);
+                CHECK(strcmp(dirtest_use("svc@gamma", host, sizeof(host)), "gamma") == 0);
 
         /* a name no host may allocate is not published: once a visible name
          * registered after it is found, it still is not */
-        pid_t hidden = serve(0, "hidden");
+        pid_t hidden = dirtest_serve(&S, 0, "hidden");
         usleep(100000);
-        pid_t shown = serve(0, "shown");
-        CHECK(strcmp(use("shown", host, sizeof(host)), "alpha") == 0);
+        pid_t shown = dirtest_serve(&S, 0, "shown");
+        CHECK(strcmp(dirtest_use("shown", host, sizeof(host)), "alpha") == 0);
         CHECK_ERR(ipcf_alloc("hidden", NULL, 5000, NULL), -ENOENT);
+
+        /* unregistration unpublishes at once, its process alive */
+        CHECK_OK(ipcf_watch("brief"));
+        pid_t brief = dirtest_serve_unregister(&S, 0, "brief", 1000);
+        CHECK_EQ(next_name_event("brief", 10000), IPCF_EVENT_NAME_UP);
+        CHECK_EQ(next_name_event("brief", 10000), IPCF_EVENT_NAME_DOWN);
+        CHECK(kill(brief, 0) == 0);
+        CHECK_ERR(ipcf_alloc("brief", NULL, 5000, NULL), -ENOENT);
+        kill(brief, SIGKILL);
+        test_wait(brief, 5000);
 
         /* deaths unpublish at once: the watch hears the last host go */
         kill(on_alpha, SIGKILL);
         test_wait(on_alpha, 5000);
         for (int i = 0; i < 4; i++)
-                CHECK(strcmp(use("svc", host, sizeof(host)), "gamma") == 0);
+                CHECK(strcmp(dirtest_use("svc", host, sizeof(host)), "gamma") == 0);
         uint64_t t0 = test_now_ms();
         kill(on_gamma, SIGKILL);
         test_wait(on_gamma, 5000);
@@ -269,13 +195,13 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         start_all("[name *]\nremote_allocate = *@*\n");
         hostset_enter(&S, 1);
         char host[64];
-        serve(0, "a1");
-        serve(2, "g1");
-        CHECK(strcmp(use("a1", host, sizeof(host)), "alpha") == 0);
-        CHECK(strcmp(use("g1", host, sizeof(host)), "gamma") == 0);
+        dirtest_serve(&S, 0, "a1");
+        dirtest_serve(&S, 2, "g1");
+        CHECK(strcmp(dirtest_use("a1", host, sizeof(host)), "alpha") == 0);
+        CHECK(strcmp(dirtest_use("g1", host, sizeof(host)), "gamma") == 0);
         /* the health: live, the two names cached, nothing published here */
         ipcf_dir_health h;
-        CHECK(dir_live_becomes(true, 5000, &h));
+        CHECK(dirtest_live_becomes(true, 5000, &h));
         CHECK(h.reachable && h.synced && h.complete && h.lease != 0);
         CHECK(h.names >= 2 && h.published == 0 && h.revision > 0);
         CHECK(strstr(h.endpoint, "http://127.") == h.endpoint);
@@ -291,8 +217,18 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         /* kill -9 of alpha's daemon: a1 goes when its lease expires; until
          * then allocations fail cleanly (host unreachable, or timed out
          * while the association was not yet declared dead) */
+        CHECK_OK(ipcf_watch("a1"));
+        CHECK_EQ(next_name_event("a1", 5000), IPCF_EVENT_NAME_UP); /* up already: said at once */
         uint64_t t0 = test_now_ms();
         hostset_kill_host(&S, 0);
+        /* the lease expires about the TTL after the last keepalive (every
+         * TTL/3): NAME_DOWN on beta, from the watch */
+        CHECK_EQ(next_name_event("a1", 15000), IPCF_EVENT_NAME_DOWN);
+        uint64_t down = test_now_ms() - t0;
+        fprintf(stderr, "a1 NAME_DOWN on beta %llu ms after alpha's daemon was killed (ttl 2 s)\n",
+                (unsigned long long)down);
+        CHECK(down <= 2 * 2000 + 2000);
+        CHECK_OK(ipcf_unwatch("a1"));
         int r;
         for (;;) {
                 r = ipcf_alloc("a1", NULL, 3000, NULL);
@@ -308,21 +244,21 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
 
         /* one member killed: everything keeps working, new names included */
         etcd_cluster_kill(&C, 0);
-        serve(2, "g2");
-        CHECK(strcmp(use("g2", host, sizeof(host)), "gamma") == 0);
-        CHECK(strcmp(use("g1", host, sizeof(host)), "gamma") == 0);
+        dirtest_serve(&S, 2, "g2");
+        CHECK(strcmp(dirtest_use("g2", host, sizeof(host)), "gamma") == 0);
+        CHECK(strcmp(dirtest_use("g1", host, sizeof(host)), "gamma") == 0);
 
         /* the whole cluster down */
         etcd_cluster_kill(&C, 1);
         etcd_cluster_kill(&C, 2);
-        CHECK(dir_live_becomes(false, 10000, &h));
+        CHECK(dirtest_live_becomes(false, 10000, &h));
         CHECK_OK(ipcf_watch("local"));
-        serve(1, "local");
+        dirtest_serve(&S, 1, "local");
         CHECK_EQ(next_name_event("local", 10000), IPCF_EVENT_NAME_UP);
         int port = CHECK_OK(ipcf_alloc("local", NULL, 5000, NULL)); /* a local flow */
-        echo_check(port, 20);
+        dirtest_echo_check(port, 20);
         CHECK_OK(ipcf_dealloc(port, NULL));
-        CHECK(strcmp(use("g1", host, sizeof(host)), "gamma") == 0); /* cached */
+        CHECK(strcmp(dirtest_use("g1", host, sizeof(host)), "gamma") == 0); /* cached */
         /* an uncached name: ENOLINK within the request timeout (once the
          * daemon has seen its watch go: until then the cache answers) */
         uint64_t until = test_now_ms() + 10000, took = 0;
@@ -345,14 +281,14 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         uint64_t t2 = test_now_ms();
         CHECK_ERR(ipcf_alloc("never2", NULL, 400, NULL), -ENOLINK);
         CHECK(test_now_ms() - t2 <= 600);
-        serve(2, "during"); /* registered while etcd is down */
+        dirtest_serve(&S, 2, "during"); /* registered while etcd is down */
         usleep(300000);
 
         /* the cluster back: "during" published by itself, the rest as before */
         for (int i = 0; i < 3; i++)
                 etcd_cluster_restart(&C, i);
         CHECK(etcd_cluster_wait_ready(&C, -1, 30000));
-        CHECK(dir_live_becomes(true, 20000, &h));
+        CHECK(dirtest_live_becomes(true, 20000, &h));
         CHECK(h.reachable);
         t0 = test_now_ms();
         uint64_t until_back = t0 + 20000;
@@ -362,27 +298,17 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
                         usleep(50000);
         } while ((port == -ENOENT || port == -ENOLINK) && test_now_ms() < until_back);
         CHECK_OK(port);
-        echo_check(port, 20);
+        dirtest_echo_check(port, 20);
         CHECK_OK(ipcf_dealloc(port, NULL));
         fprintf(stderr, "'during' allocatable from beta %llu ms after the cluster was ready again\n",
                 (unsigned long long)(test_now_ms() - t0));
-        CHECK(strcmp(use("g2", host, sizeof(host)), "gamma") == 0);
+        CHECK(strcmp(dirtest_use("g2", host, sizeof(host)), "gamma") == 0);
         CHECK_ERR(ipcf_alloc("a1", NULL, 5000, NULL), -ENOENT);
         stop_all();
 }
 
-/* Put key = value into etcd as another writer would (curl(1) to member 1's
- * JSON gateway). */
-static void etcd_put_raw(const char *key, const char *value) {
-        char k64[1024], v64[2048], cmd[4096];
-        sodium_bin2base64(k64, sizeof(k64), (const unsigned char *)key, strlen(key), sodium_base64_VARIANT_ORIGINAL);
-        sodium_bin2base64(v64, sizeof(v64), (const unsigned char *)value, strlen(value),
-                          sodium_base64_VARIANT_ORIGINAL);
-        snprintf(cmd, sizeof(cmd),
-                 "curl -sf --max-time 5 -o /dev/null -X POST %s/v3/kv/put -d '{\"key\":\"%s\",\"value\":\"%s\"}'",
-                 C.client_url[1], k64, v64);
-        CHECK(system(cmd) == 0);
-}
+/* Put key = value into etcd as another writer would (through member 1). */
+static void etcd_put_raw(const char *key, const char *value) { dirtest_put_raw(C.client_url[1], key, value); }
 
 TEST_TIMEOUT(dir_records_naming_a_wrong_key_or_unenrolled_host_lead_nowhere, 120) {
         start_all("[name *]\nremote_allocate = *@*\n");
@@ -392,39 +318,30 @@ TEST_TIMEOUT(dir_records_naming_a_wrong_key_or_unenrolled_host_lead_nowhere, 120
         char rec[256];
         snprintf(rec, sizeof(rec), "{\"v\":1,\"addr\":\"127.0.0.1:%u\",\"fp\":\"%s\"}", S.h[0].port, fp0);
         ipcf_dir_health h;
-        CHECK(dir_live_becomes(true, 5000, &h));
+        CHECK(dirtest_live_becomes(true, 5000, &h));
         uint64_t before = h.unusable, records = h.records;
         CHECK_OK(ipcf_watch("forged"));
         etcd_put_raw("/ipcf/names/forged/alpha", rec); /* alpha, not alpha's key */
         etcd_put_raw("/ipcf/names/stray/delta", rec);  /* no such host here */
         for (int i = 0; i < 100 && h.records < records + 2; i++) { /* the cache has them */
                 usleep(50000);
-                CHECK(dir_live_becomes(true, 5000, &h));
+                CHECK(dirtest_live_becomes(true, 5000, &h));
         }
         CHECK_EQ(h.records, records + 2);
         CHECK_EQ(next_name_event("forged", 500), 0); /* not up: it leads nowhere */
         CHECK_ERR(ipcf_alloc("forged", NULL, 5000, NULL), -ENOENT);
         CHECK_ERR(ipcf_alloc("stray", NULL, 5000, NULL), -ENOENT);
-        CHECK(dir_live_becomes(true, 5000, &h));
+        CHECK(dirtest_live_becomes(true, 5000, &h));
         CHECK(h.unusable >= before + 2);
         /* alpha's real names still work beside them */
-        serve(0, "real");
+        dirtest_serve(&S, 0, "real");
         char host[64];
-        CHECK(strcmp(use("real", host, sizeof(host)), "alpha") == 0);
+        CHECK(strcmp(dirtest_use("real", host, sizeof(host)), "alpha") == 0);
         stop_all();
 }
 
-/* `ipcf ARGS` on host i as uid (0: this process's); its exit status, and its
- * output in *ret_out (malloc'ed). */
 static int ipcf_on(int i, unsigned uid, const char *args, char **ret_out) {
-        char *bin = test_built("bin/ipcf");
-        char who[96] = "";
-        if (uid)
-                snprintf(who, sizeof(who), "setpriv --reuid=%u --regid=%u --clear-groups ", uid, uid);
-        int st = test_sh(ret_out, 30, "IPCF_RUNTIME_DIR='%s' IPCF_NO_AUTOSTART=1 %s'%s' %s", S.h[i].d.dir, who, bin,
-                         args);
-        free(bin);
-        return st;
+        return dirtest_ipcf_on(&S, i, uid, args, ret_out);
 }
 
 /* `ipcf ls --all-hosts --json ARGS` on host i as uid, parsed back by
@@ -487,7 +404,8 @@ TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
                   "[name secret*]\nallocate = uid:0\nregister = uid:0\nremote_allocate = *@*\n"
                   "[name *]\nallocate = *\nregister = *\nremote_allocate = *@*\n");
         hostset_enter(&S, 2); /* this process: gamma's */
-        pid_t srv[4] = { serve(0, "on-alpha"), serve(1, "on-beta"), serve(2, "on-gamma"), serve(0, "secret-a") };
+        pid_t srv[4] = { dirtest_serve(&S, 0, "on-alpha"), dirtest_serve(&S, 1, "on-beta"),
+                         dirtest_serve(&S, 2, "on-gamma"), dirtest_serve(&S, 0, "secret-a") };
         char fp0[80];
         snprintf(fp0, sizeof(fp0), "sha256:%064d", 0);
         etcd_put_raw("/ipcf/names/forged/alpha", record_json(S.h[0].port, fp0, NULL)); /* not alpha's key */
@@ -587,7 +505,7 @@ TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
         /* gamma enrols beta only: alpha is a stranger to it */
         hostset_start_enrol(&S, 2, dir_conf(false, rules), 1u << 1, NULL);
         CHECK(hostset_wait_up(&S, 1, 15000)); /* beta has both up: gamma's daemon is there too */
-        pid_t srv = serve(0, "t-alpha");
+        pid_t srv = dirtest_serve(&S, 0, "t-alpha");
 
         /* trust_keys = no: alpha's record is cached but leads nowhere, as
          * today (a child asks: this process's library will keep the runtime
@@ -610,7 +528,7 @@ TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
         free(all_hosts_until(2, "", trustable, 15000));
         uint64_t t0 = test_now_ms();
         char host[64];
-        CHECK(strcmp(use("t-alpha", host, sizeof(host)), "alpha") == 0);
+        CHECK(strcmp(dirtest_use("t-alpha", host, sizeof(host)), "alpha") == 0);
         fprintf(stderr, "t-alpha allocated from gamma through alpha's published key in %llu ms\n",
                 (unsigned long long)(test_now_ms() - t0));
         const char *trusted[] = { "\nrecord t-alpha alpha trusted usable rev fp\n", "\nhost beta\nhost alpha\n", NULL };
@@ -643,7 +561,7 @@ TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
         h = gamma_health();
         CHECK(h.enrolled == 1 && h.keys_refused >= 2 && h.unusable >= 4);
         /* alpha's real name still works, with the key it was enrolled with */
-        CHECK(strcmp(use("t-alpha", host, sizeof(host)), "alpha") == 0);
+        CHECK(strcmp(dirtest_use("t-alpha", host, sizeof(host)), "alpha") == 0);
         CHECK_EQ(ipcf_on(2, 0, "hosts", &out), 0);
         if (!strstr(out, "trust_keys = yes: 1 hosts enrolled with keys from etcd"))
                 test_fail(__FILE__, __LINE__, "ipcf hosts on gamma:\n%s", out);

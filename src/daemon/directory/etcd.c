@@ -56,6 +56,7 @@ struct etcd_req {
         uint64_t deadline;        /* calls only */
         size_t ep;                /* endpoint of the current attempt */
         unsigned failed_in_row;   /* attempts failed since one succeeded or a backoff */
+        unsigned bad_answers;     /* attempts answered with something that is not etcd's */
         loop_timer timer;         /* QUEUED: deadline; BACKOFF: retry */
         char *buf;                /* calls: the answer so far */
         size_t len, cap;
@@ -85,6 +86,7 @@ struct etcd {
         struct dlist reqs, queue, deliver, socks;
         size_t n_reqs, n_inflight;
         bool reachable;
+        size_t answer_ep;         /* the endpoint of the answer being handed out */
         char last_error[ETCD_ERR_MAX];
         uint64_t last_ok_ns, failovers;
 };
@@ -233,9 +235,12 @@ void etcd_cancel(etcd_req *r) {
 static void req_finish(etcd_req *r, int err, json_object *resp) {
         etcd_done_fn fn = r->done;
         void *ctx = r->ctx;
+        r->e->answer_ep = r->ep;
         req_release(r);
         fn(ctx, err, resp);
 }
+
+void etcd_answer_bad(etcd *e, const char *why) { endpoint_attempt_failed(e, e->answer_ep, why); }
 
 static size_t write_call_cb(char *data, size_t size, size_t n, void *userp) {
         etcd_req *r = userp;
@@ -441,10 +446,25 @@ static void req_retry(etcd_req *r) {
         req_start_attempt(r);
 }
 
+/* The member of r's attempt answered something that is not etcd's (err:
+ * -EPROTO not a JSON object, -EMSGSIZE past ETCD_BODY_MAX): it is to blame,
+ * the next endpoint is tried at once; once as many answered so as there are
+ * endpoints, the call fails with err (a member that answers is not retried
+ * forever: no backoff makes garbage better). */
+static void call_bad_answer(etcd_req *r, int err, const char *why) {
+        etcd *e = r->e;
+        endpoint_attempt_failed(e, r->ep, why);
+        if (++r->bad_answers >= e->n_endpoints || now_ns() >= r->deadline) {
+                req_finish(r, err, NULL);
+                return;
+        }
+        req_start_attempt(r);
+}
+
 static void call_completed(etcd_req *r, CURLcode cc) {
         etcd *e = r->e;
         if (r->too_big) {
-                req_finish(r, -EMSGSIZE, NULL);
+                call_bad_answer(r, -EMSGSIZE, "answer past its bound");
                 return;
         }
         if (cc != CURLE_OK) {
@@ -455,8 +475,7 @@ static void call_completed(etcd_req *r, CURLcode cc) {
         json_object *o = r->len ? etcd_json_parse(r->buf, r->len) : NULL;
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                set_error(e, e->endpoints[r->ep], "answer is not a JSON object");
-                req_finish(r, -EPROTO, NULL);
+                call_bad_answer(r, -EPROTO, "answer is not a JSON object");
                 return;
         }
         char msg[ETCD_ERR_MAX];
@@ -478,11 +497,13 @@ static void call_completed(etcd_req *r, CURLcode cc) {
 static void stream_completed(etcd_req *r, CURLcode cc) {
         etcd *e = r->e;
         int err = -ENOLINK;
-        if (r->too_big)
+        if (r->too_big) { /* the member is to blame: the owner reopens elsewhere */
                 err = -EMSGSIZE;
-        else if (cc == CURLE_WRITE_ERROR)
+                endpoint_attempt_failed(e, r->ep, "stream frame past its bound");
+        } else if (cc == CURLE_WRITE_ERROR) {
                 err = -EPROTO;
-        else if (cc != CURLE_OK)
+                endpoint_attempt_failed(e, r->ep, "stream is not JSON");
+        } else if (cc != CURLE_OK)
                 endpoint_attempt_failed(e, r->ep, curl_easy_strerror(cc));
         else
                 set_error(e, e->endpoints[r->ep], "stream closed by etcd");
@@ -512,8 +533,10 @@ static void deliver_frames(etcd *e) {
                                    json_object_is_type(res, json_type_object)) {
                                 e->reachable = true;
                                 e->last_ok_ns = now_ns();
+                                e->answer_ep = r->ep;
                                 r->frame(r->ctx, res);
                         } else {
+                                endpoint_attempt_failed(e, r->ep, "stream frame is not etcd's");
                                 req_finish(r, -EPROTO, NULL);
                         }
                         json_object_put(f);

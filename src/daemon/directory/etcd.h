@@ -7,15 +7,19 @@
  * CALLS: etcd_call() posts a JSON body to a path ("/v3/kv/range", ...) and
  * calls back once with the parsed response or an error. Every call has a
  * deadline: it is tried on the current endpoint, and on a transport failure
- * (connection refused or reset, no answer within attempt_timeout_ms, etcd
- * answering UNAVAILABLE) on the next one, round robin, until one answers or
- * the deadline passes. All calls the directory makes are idempotent or
+ * (connection refused or reset, TLS refused, no answer within
+ * attempt_timeout_ms, etcd answering UNAVAILABLE) on the next one, round
+ * robin, until one answers or the deadline passes. An answer that is not
+ * etcd's (not a JSON object, or past ETCD_BODY_MAX) moves to the next
+ * endpoint at once; when as many answers as there are endpoints were so,
+ * the call fails with -EPROTO (or -EMSGSIZE). All calls the directory makes are idempotent or
  * harmless when repeated (a lease granted twice: the spare one expires).
  *
  * STREAMS: etcd_stream() opens a long-lived request (a watch) on the current
  * endpoint: each JSON object the gateway writes is handed to frame_fn; the
  * stream ends with end_fn once (error or closed). No retry: the owner
- * reopens it (after etcd_endpoint_failed() if the endpoint is to blame).
+ * reopens it (after etcd_endpoint_failed() if the endpoint is to blame; a
+ * stream that failed or carried what is not etcd's has moved on already).
  *
  * ERRORS (negative errno, in callbacks):
  *   -ENOLINK    no endpoint answered before the deadline (etcd unreachable)
@@ -23,8 +27,9 @@
  *   -ENOENT     not found (gRPC 5: e.g. an expired lease)
  *   -ERANGE     revision compacted (gRPC 11)
  *   -EINVAL     etcd said the request was invalid (gRPC 3)
- *   -EPROTO     the answer was not the JSON object expected
- *   -EMSGSIZE   the answer (or one stream frame) passed its bound
+ *   -EPROTO     the answer was not a JSON object (from as many attempts as
+ *               endpoints), or a stream carried what is not etcd's
+ *   -EMSGSIZE   the answer (or one stream frame) passed its bound (the same)
  *   -EREMOTEIO  any other error etcd reported
  *
  * BOUNDS: ETCD_PENDING_MAX calls and streams at once (more: -EAGAIN),
@@ -105,6 +110,12 @@ void etcd_cancel(etcd_req *r);
 /* The owner of a stream or call saw the current endpoint misbehave (silent
  * past a bound, no leader): move on to the next one. */
 void etcd_endpoint_failed(etcd *e, const char *why);
+
+/* Inside a callback (a call's answer or a stream's frame): that answer was
+ * not etcd's (a shape etcd never sends). Its endpoint is to blame: if it is
+ * still the current one, the next becomes current (as a transport failure;
+ * last_error says why). */
+void etcd_answer_bad(etcd *e, const char *why);
 
 void etcd_health_get(const etcd *e, etcd_health *ret);
 /* The index of the current endpoint (it changes when one fails). */

@@ -99,7 +99,15 @@ static void flush(directory *d);
 static void batch_done(void *ctx, int err, json_object *resp) {
         pub_batch *b = ctx;
         directory *d = b->d;
-        (void)resp;
+        json_object *ok;
+        /* A transaction without conditions says "succeeded": true; anything
+         * else is not etcd's answer (the puts stay owed, the next member is
+         * asked). */
+        if (err == 0 && !(json_object_object_get_ex(resp, "succeeded", &ok) &&
+                          json_object_is_type(ok, json_type_boolean) && json_object_get_boolean(ok))) {
+                etcd_answer_bad(d->etcd, "transaction answer is not etcd's");
+                err = -EPROTO;
+        }
         for (unsigned i = 0; i < b->n; i++) {
                 dir_pub *p = b->pubs[i];
                 if (!p)
@@ -223,6 +231,8 @@ static void grant_done(void *ctx, int err, json_object *resp) {
         d->lease_req = NULL;
         int64_t id = 0, ttl = 0;
         if (err < 0 || !etcd_json_i64(resp, "ID", &id) || !etcd_json_i64(resp, "TTL", &ttl) || id == 0 || ttl <= 0) {
+                if (err == 0) /* not etcd's answer: ask the next member */
+                        etcd_answer_bad(d->etcd, "lease grant answer is not etcd's");
                 d->lease_state = LEASE_NONE;
                 lease_arm(d, now_ns() + MIN(tick_ns(d), 1000000000ull));
                 return;
@@ -254,8 +264,10 @@ static void keepalive_done(void *ctx, int err, json_object *resp) {
         int64_t ttl = 0;
         if (err == 0) {
                 /* A stream RPC: the answer is {"result": {"ID", "TTL"}}. */
-                if (!json_object_object_get_ex(resp, "result", &res) || !etcd_json_i64(res, "TTL", &ttl))
+                if (!json_object_object_get_ex(resp, "result", &res) || !etcd_json_i64(res, "TTL", &ttl)) {
+                        etcd_answer_bad(d->etcd, "keepalive answer is not etcd's");
                         err = -EPROTO;
+                }
         }
         if (err == -ENOENT || (err == 0 && ttl <= 0)) {
                 lease_lost(d); /* expired at etcd */

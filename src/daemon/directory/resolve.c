@@ -102,8 +102,10 @@ static void range_done(void *ctx, int err, json_object *resp) {
         int64_t rev;
         bool more;
         json_object *kvs = NULL;
-        if (err == 0 && etcd_range_decode(resp, &rev, &more, &kvs) < 0)
+        if (err == 0 && etcd_range_decode(resp, &rev, &more, &kvs) < 0) {
+                etcd_answer_bad(d->etcd, "range answer is not etcd's"); /* the next asks another */
                 err = -EPROTO;
+        }
         if (err < 0) {
                 fn(fctx, err, NULL);
                 return;

@@ -15,7 +15,9 @@
  * full): the allocation is held while one range read asks etcd, with the
  * deadline request_timeout_ms, cut to end before the allocation's own
  * timeout. etcd unreachable: the allocation fails with ENOLINK "directory
- * unreachable" (distinct from ENOENT and ETIMEDOUT). Found: as warm. Not
+ * unreachable" (distinct from ENOENT and ETIMEDOUT); every endpoint
+ * answering what is not etcd's: EPROTO "directory answer not understood";
+ * etcd refusing us: EACCES "directory refused access". Found: as warm. Not
  * found: the resolvers after this one.
  *
  * WATCHES (has): a name is up through the directory when the cache has a
@@ -94,6 +96,20 @@ static void finish(alloc *a, int r) {
                 alloc_fail(a, r == RESOLVE_NEXT ? -ENOENT : r, NULL, 0);
 }
 
+/* The reason of a cold lookup that etcd did not answer with a listing
+ * (ENOLINK has its own, above). */
+static const char *cold_failure(int err) {
+        switch (err) {
+        case -EPROTO:
+        case -EMSGSIZE:
+                return "directory answer not understood"; /* every endpoint: not etcd's */
+        case -EACCES:
+                return "directory refused access";        /* etcd's authentication or RBAC */
+        default:
+                return "directory error";                 /* another error etcd reported */
+        }
+}
+
 static void cold_done(void *ctx, int err, const dir_record *rec) {
         dir_hold *s = ctx;
         alloc *a = s->a;
@@ -108,7 +124,7 @@ static void cold_done(void *ctx, int err, const dir_record *rec) {
                 return;
         }
         if (err < 0) {
-                alloc_fail(a, err, "directory", 0);
+                alloc_fail(a, err, cold_failure(err), 0);
                 return;
         }
         static dir_record recs[CONF_HOSTLIST_MAX];

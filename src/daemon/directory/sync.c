@@ -87,7 +87,11 @@ static void list_done(void *ctx, int err, json_object *resp) {
         int64_t rev;
         bool more;
         json_object *kvs;
-        if (err < 0 || etcd_range_decode(resp, &rev, &more, &kvs) < 0) {
+        if (err == 0 && etcd_range_decode(resp, &rev, &more, &kvs) < 0) {
+                etcd_answer_bad(d->etcd, "range answer is not etcd's"); /* list on the next one */
+                err = -EPROTO;
+        }
+        if (err < 0) {
                 sync_retry(d);
                 return;
         }
@@ -166,8 +170,10 @@ static void watch_frame(void *ctx, json_object *res) {
         directory *d = ctx;
         etcd_watch_frame f;
         bool bad = etcd_watch_decode(res, &f) < 0;
-        if (bad)
+        if (bad) {
                 d->rejected++;
+                etcd_answer_bad(d->etcd, "watch frame is not etcd's"); /* reopened on the next one */
+        }
         if (!bad && f.created) {
                 d->watch_created = true;
                 d->sync_backoff_ns = 0;

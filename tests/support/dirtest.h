@@ -1,0 +1,58 @@
+/*
+ * dirtest.h — what the tests of the directory in the daemon share
+ * (test-dir-daemons, test-dir-hostile): servers on a host of a hostset,
+ * allocations by name until the directory has heard of it, real bytes both
+ * ways, the directory's health through the library, the CLI on a host, and
+ * records written into etcd as another writer would.
+ *
+ * A server runs in a fresh process (the test program executed again with
+ * DIRTEST_SERVE=name: the library keeps the runtime directory of its first
+ * use, and the test process uses its own host's); a constructor here turns
+ * such a process into the server before main.
+ *
+ * Test support only: a failed step fails the case (test.h).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "ipcf.h"
+#include "support/hostset.h"
+
+/* Fork a process on host `host` of s registering name and echoing every flow
+ * until its daemon goes (or it is killed). Returns its pid. */
+pid_t dirtest_serve(const hostset *s, int host, const char *name);
+
+/* A process on host `host` that registers name, unregisters it after ms
+ * (ipcf_dealloc of the registration) and stays alive until killed. */
+pid_t dirtest_serve_unregister(const hostset *s, int host, const char *name, int ms);
+
+/* Real bytes both ways on port: count messages of varied sizes, checked. */
+void dirtest_echo_check(int port, int count);
+
+/* ipcf_alloc(name) again (every 50 ms, each with timeout 5 s) while it
+ * fails with until_not, bounded by ms; the last result. */
+int dirtest_alloc_until(const char *name, int until_not, int ms, ipcf_reason *why);
+
+/* Allocate name (retrying while it is ENOENT, up to 10 s), check bytes both
+ * ways and deallocate; the host that served it (after '@' in the peer's
+ * name) in host. Returns host. */
+const char *dirtest_use(const char *name, char *host, size_t size);
+
+/* The directory's health on this process's host (ipcf_hosts), until
+ * live == want_live (bounded by ms); whether it came. */
+bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret);
+
+/* `ipcf ARGS` (a shell fragment) on host i of s, as uid (0: this process's);
+ * its exit status, its output in *ret_out (malloc'ed). */
+int dirtest_ipcf_on(const hostset *s, int i, unsigned uid, const char *args, char **ret_out);
+
+/* Put key = value through the etcd JSON gateway at url (curl(1)), as any
+ * writer with access could. */
+void dirtest_put_raw(const char *url, const char *key, const char *value);
+
+/* A TCP socket listening on 127.0.0.1 at a free port (in *port): where a
+ * test plays a hostile "etcd member". */
+int dirtest_listen(int *port);
