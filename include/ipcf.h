@@ -1883,6 +1883,9 @@ IPCF_API void ipcf_xdr_free(void *p);
  * server at most once (an answer the client cannot get is "outcome
  * unknown"); with the server's persistent reply cache, exactly once across
  * a crash of the server process too (docs/RPC.md says where the window is).
+ * A procedure declared [idempotent] is run again, in a new session, when its
+ * server died after the request was sent and a server is back under the
+ * name within the deadline (else -IPCF_EUNKNOWN).
  *
  * Errors of a call (besides those of ipcf_call: -ENOENT, -EACCES, ...):
  *   -ETIMEDOUT        the deadline passed and the call did NOT run (never
