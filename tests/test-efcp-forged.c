@@ -23,6 +23,9 @@
  *   - a forged DEALLOC request without a final whose DENY the attacker drops
  *     on the path is replaced by the sender's real request (a final wins):
  *     the flow still ends with 4242, complete;
+ *   - the sender's CONFIRM and the receiver's next acknowledgements lost for
+ *     40 s (longer than the receiver ever gave up before): the flow still
+ *     ends with 4242, complete;
  *   - a forged CREDIT far past anything the receiver could grant is ignored;
  *   - forged DATA beyond the credit of a reliable flow ends the flow with
  *     PROTOCOL_ERROR on both sides rather than being acknowledged and lost;
@@ -72,6 +75,10 @@ typedef struct xfer {
         } app[4];
         int napp, app_done;
         bool drop_deny;              /* the attacker drops DEALLOC DENY towards node 1 */
+        uint64_t drop_answers_until; /* until then it drops every DEALLOC CONFIRM towards
+                                        node 1 and every DEALLOC ACK towards node 0 but
+                                        the first */
+        uint32_t acks_seen;
 } xfer;
 
 /* Queues frames f (n bytes) to ride in the next datagram towards node to. */
@@ -110,9 +117,12 @@ static bool tap_watch(netsim_pair *p, int to, uint8_t *buf, size_t *len, void *a
                 if (fr.type == EFCP_FT_DEALLOC && fr.u.dealloc.step == EFCP_STEP_DENY && to == 1 &&
                     x->drop_deny)
                         return false; /* dropped on the path */
+                if (fr.type == EFCP_FT_DEALLOC && p->now < x->drop_answers_until &&
+                    ((to == 1 && fr.u.dealloc.step == EFCP_STEP_CONFIRM) ||
+                     (to == 0 && fr.u.dealloc.step == EFCP_STEP_ACK && x->acks_seen++ > 0)))
+                        return false;
                 off += (size_t)n;
         }
-        (void)p;
         return true;
 }
 
@@ -354,6 +364,20 @@ TEST_TIMEOUT(forged_dealloc_answers_change_nothing, 60) {
         xfer x = {.inject = inject_dealloc_answers};
         run(&x, 7);
         check_complete(&x);
+}
+
+/* The sender's CONFIRM is lost, and so are the receiver's next
+ * acknowledgements for longer than it used to try (8 of them): the sender
+ * has confirmed and sends nothing more on the flow, so a receiver that gave
+ * up kept its flow open for ever. It probes until answered: the flow ends
+ * with 4242 once the path heals. */
+static void inject_nothing(netsim_pair *p, xfer *x) { (void)p, (void)x; }
+
+TEST_TIMEOUT(lost_confirm_and_acks_still_end_the_flow, 60) {
+        xfer x = {.inject = inject_nothing, .drop_answers_until = 40 * SEC};
+        run(&x, 13);
+        check_complete(&x);
+        CHECK(x.acks_seen > 9);
 }
 
 /* ---- credit and data ------------------------------------------------------------ */

@@ -24,8 +24,13 @@
  * data for unknown flows, idle discards) carry no final and go through the
  * unsolicited queue; they are repeated by the peer's next data, not by a
  * timer. A's own request is resent after each probe timeout (backed off)
- * until acknowledged; B's ACK until confirmed or denied, EFCP_CONFIRM_TRIES
- * times at most. Every answer is stateless or idempotent, so duplicates and
+ * until acknowledged; B's ACK until confirmed or denied, for as long as the
+ * association lives (backed off to max_pto): B cannot tell a lost CONFIRM
+ * from a lost DENY, and A, once it has confirmed, sends nothing more on that
+ * flow — a B that gave up would keep a flow open for ever. A answers every
+ * ACK (CONFIRM when the flow is gone here or the final is its own, DENY
+ * otherwise, including a final that is not its own while it closes), so the
+ * probing ends. Every answer is stateless or idempotent, so duplicates and
  * crossing requests (both ends closing at once) settle.
  *
  * Callers: assoc.c (input), flow.c (close), the per-flow timer scan.
@@ -90,7 +95,10 @@ static void on_ack(efcp_assoc *a, efcp_flow *f, const efcp_frame *fr) {
         if (f && f->state == FS_CLOSING && f->dealloc_sent) {
                 if (!(fr->u.dealloc.flags & EFCP_DEALLOC_FINAL) ||
                     fr->u.dealloc.final != f->dealloc_final) {
-                        a->st.denied++; /* not an answer to our request */
+                        /* not an answer to our request: the peer holds a
+                         * forged one, which it probes until told */
+                        a->st.denied++;
+                        answer(a, EFCP_STEP_DENY, fr);
                         return;
                 }
                 answer(a, EFCP_STEP_CONFIRM, fr);
@@ -169,10 +177,6 @@ uint64_t efcp_dealloc_timers(efcp_flow *f, uint64_t now) {
         }
         if (f->peer_req && flow_live(f)) {
                 if (now >= f->peer_req_at) {
-                        if (f->peer_req_tries >= EFCP_CONFIRM_TRIES) {
-                                f->peer_req = false; /* never confirmed: forget it */
-                                return next;
-                        }
                         efcp_assoc_unsolicited(a, EFCP_STEP_ACK,
                                                f->peer_req_has_final ? EFCP_DEALLOC_FINAL : 0,
                                                f->remote_port, f->local_port, f->peer_req_reason,

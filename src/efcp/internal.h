@@ -34,7 +34,7 @@
                                * answered at once, not one PTO per 16) */
 #define EFCP_PKT_THRESHOLD 3  /* RFC 9002 kPacketThreshold */
 #define EFCP_LOST_RECENT 32   /* lost packets remembered to detect spurious losses */
-#define EFCP_CONFIRM_TRIES 8  /* ACKs of a peer's CLOSE/DEALLOC request sent before giving up */
+#define EFCP_CONFIRM_TRIES 8  /* ACKs of a peer's CLOSE request sent before giving up (a DEALLOC's are sent until answered) */
 #define EFCP_CLOSE_TRIES 8    /* CLOSE requests sent before giving up */
 #define EFCP_CLOSE_Q 4        /* CLOSE frames queued */
 
