@@ -14,6 +14,10 @@
  *    not even parsed (what `etcdctl get` asks, over the same gateway).
  * 5. Watch propagation: a name published by one instance until the
  *    resolving instance's observer hears it (same process, same clock).
+ * 6. A real ipcfd on the same cluster (trust_keys = yes, no host enrolled),
+ *    started before the driver: when its cache holds all the names, the
+ *    bytes its health counts and its resident set against when it was
+ *    empty (what the cache costs a daemon, allocator included).
  *
  * Options: --quick (10 hosts, 100 samples: a smoke run), --hosts=N,
  * --names=N. Output: a Markdown table; exit 1 if anything failed (targets
@@ -23,13 +27,19 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "daemon/directory/cache.h"
+#include "ipcf.h"
 #include "daemon/directory/directory.h"
 #include "daemon/directory/etcdmsg.h"
 #include "support/etcdcluster.h"
@@ -156,6 +166,93 @@ static size_t discard(char *p, size_t s, size_t n, void *u) {
 
 static void name_of(char *out, size_t size, int h, int n) { snprintf(out, size, "svc-%03d-%03d", h, n); }
 
+/* ---- 6. a real daemon resolving them all ------------------------------------ */
+
+static pid_t daemon_pid;
+static char daemon_dir[64] = "/tmp/bench-dir-XXXXXX";
+
+/* A free UDP port on 127.0.0.1 (for the daemon's [hosts] listen). */
+static unsigned free_udp_port(void) {
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+                die("a UDP port", -errno);
+        close(fd);
+        return ntohs(sa.sin_port);
+}
+
+/* ipcfd of this build (BUILD/bin/ipcfd beside BUILD/bench/) on a private
+ * runtime dir; the library of this process talks to it. */
+static void daemon_start(void) {
+        char self[512], conf[600], bin[600];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0 || !mkdtemp(daemon_dir))
+                die("the daemon's directory", -errno);
+        self[n] = 0;
+        snprintf(bin, sizeof(bin), "%s/../bin/ipcfd", dirname(self));
+        snprintf(conf, sizeof(conf), "%s/ipcfd.conf", daemon_dir);
+        FILE *f = fopen(conf, "w");
+        if (!f)
+                die("the daemon's config", -errno);
+        fprintf(f, "[daemon]\nstate_dir = %s\n[hosts]\nname = resolverd\nlisten = 127.0.0.1:%u\n"
+                   "[directory]\nbackend = etcd\nendpoints = %s %s %s\nprefix = /bench/\ntrust_keys = yes\n",
+                daemon_dir, free_udp_port(), cluster.client_url[0], cluster.client_url[1], cluster.client_url[2]);
+        fclose(f);
+        daemon_pid = fork();
+        if (daemon_pid == 0) {
+                execl(bin, "ipcfd", "--runtime-dir", daemon_dir, "--config", conf, (char *)NULL);
+                _exit(127);
+        }
+        setenv("IPCF_RUNTIME_DIR", daemon_dir, 1);
+        setenv("IPCF_NO_AUTOSTART", "1", 1);
+}
+
+/* The daemon's directory health once live with at least want records
+ * (bounded by 120 s). */
+static ipcf_dir_health daemon_health(size_t want) {
+        uint64_t end = now_ns() + 120000000000ull;
+        for (;;) {
+                ipcf_host_listing *hl;
+                if (ipcf_hosts(&hl) == 0) {
+                        ipcf_dir_health h = hl->directory ? *hl->directory : (ipcf_dir_health){ 0 };
+                        bool dir = hl->directory != NULL;
+                        ipcf_free(hl);
+                        if (!dir)
+                                die("the daemon has no directory", 0);
+                        if (h.live && h.records >= want)
+                                return h;
+                }
+                if (now_ns() > end)
+                        die("the daemon's cache did not fill in 120 s", 0);
+                usleep(50000);
+        }
+}
+
+/* The daemon's resident set, KiB. */
+static long daemon_rss_kib(void) {
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)daemon_pid);
+        FILE *f = fopen(path, "r");
+        long kib = -1;
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return kib;
+}
+
+static void daemon_stop(void) {
+        kill(daemon_pid, SIGTERM);
+        waitpid(daemon_pid, NULL, 0);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", daemon_dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "bench-directory: could not remove %s\n", daemon_dir);
+}
+
 int main(int argc, char **argv) {
         for (int i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--quick")) {
@@ -177,6 +274,11 @@ int main(int argc, char **argv) {
         if (loop_new(&L) < 0)
                 die("loop_new", -ENOMEM);
         loop_timer_init(&guard, guard_fn);
+
+        /* 6, before anything is published: the daemon, its cache empty. */
+        daemon_start();
+        ipcf_dir_health dh0 = daemon_health(0);
+        long rss0 = daemon_rss_kib();
 
         /* 1. The driver: HOSTS publishers, NAMES names each. */
         directory **pub = calloc((size_t)n_hosts, sizeof(*pub));
@@ -207,6 +309,11 @@ int main(int argc, char **argv) {
         double sync_s = (now_ns() - t0) / 1e9;
         dir_health hh;
         dir_health_get(res, &hh);
+
+        /* 6: the daemon with every name cached. */
+        ipcf_dir_health dh = daemon_health(total);
+        long rss1 = daemon_rss_kib();
+        daemon_stop();
 
         /* 3. Warm lookups, every name, 3 rounds. */
         size_t n_warm = 3 * total;
@@ -295,6 +402,9 @@ int main(int argc, char **argv) {
                n_prop, sp.p50, sp.p99, sp.max, sp.p99 <= 100000 ? "met" : "MISSED");
         printf("\nCache: %zu names, %zu entries, %zu bytes (%.0f bytes per entry, hash table included).\n",
                hh.names, hh.entries, hh.bytes, (double)hh.bytes / (double)hh.entries);
+        printf("A real ipcfd caching them: %" PRIu64 " records in %" PRIu64 " bytes by its count (%" PRIu64
+               " empty); resident set %ld KiB empty, %ld KiB with them (+%.0f bytes per record).\n",
+               dh.records, dh.bytes, dh0.bytes, rss0, rss1, (double)(rss1 - rss0) * 1024.0 / (double)dh.records);
 
         dir_free(res);
         for (int h = 0; h < n_hosts; h++)
