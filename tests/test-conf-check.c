@@ -2,7 +2,8 @@
  * test-conf-check.c — the config as an administrator gets it wrong: every
  * key of every section (confcheck.h's table) accepted with its example,
  * refused when given twice (also across two [daemon] or [limits] sections)
- * with the line of the first; a misspelt key or section named with the
+ * with the line of the first, refused with a bad value by an error naming
+ * the key and the value; a misspelt key or section named with the
  * nearest valid one; limits that would lock everyone out refused at their
  * least working value; [name] sections an earlier one hides refused; and
  * `ipcfd --check-config FILE` (exit status, message, no side effects) and
@@ -67,6 +68,35 @@ TEST(every_key_is_accepted_with_its_example) {
                 if (parse(text, err) != 0)
                         test_fail(__FILE__, __LINE__, "[%s] %s = %s: %s", k->section, k->key, k->example, err);
         }
+}
+
+/* A value that is wrong for its key is refused by an error that names the
+ * key and shows the value: "line 2: clients_per_user: '1o': bad number".
+ * Every key that takes a number, a yes/no, an address, a principal or a
+ * word without blanks refuses "?a b?"; only free text (a command) may take it. */
+TEST(every_bad_value_is_named_with_its_key) {
+        size_t refused = 0;
+        for (size_t i = 0; i < conf_n_keys; i++) {
+                const conf_key *k = &conf_keys[i];
+                char text[512], err[512], want[128];
+                snprintf(text, sizeof(text), "%s%s = ?a b?\n", header_for(k), k->key);
+                if (parse(text, err) == 0) {
+                        if (strcmp(k->key, "activate") != 0 && strcmp(k->key, "search") != 0)
+                                test_fail(__FILE__, __LINE__, "[%s] %s = ?a b? accepted", k->section, k->key);
+                        continue;
+                }
+                snprintf(want, sizeof(want), "line %u: %s: ", key_line(k), k->key);
+                if (strncmp(err, want, strlen(want)) != 0)
+                        test_fail(__FILE__, __LINE__, "[%s] %s = ?a b?: '%s', want '%s...'", k->section, k->key,
+                                  err, want);
+                refused++;
+        }
+        CHECK(refused + 2 >= conf_n_keys);
+        char err[512];
+        CHECK(parse("[limits]\nclients_per_user = 1o\n", err) == -EINVAL);
+        CHECK(strcmp(err, "line 2: clients_per_user: '1o': bad number") == 0);
+        CHECK(parse("[name x]\nallocate = user:\n", err) == -EINVAL);
+        CHECK(strncmp(err, "line 2: allocate: 'user:': bad principal (want ", 47) == 0);
 }
 
 TEST(every_key_given_twice_is_refused_naming_the_first) {

@@ -358,6 +358,11 @@ static int parse_directory_kv(conf_directory *d, slice key, slice val, const cha
         return *why = "unknown key in [directory]", -EINVAL;
 }
 
+/* Does the error text why start with "KEY:" (it names its key already)? */
+static bool names_key(const char *why, slice key) {
+        return strncmp(why, key.p, key.n) == 0 && why[key.n] == ':';
+}
+
 /* One "key = value" line of a section. Errors set *why (static text) and
  * return -EINVAL, or return -ENOMEM. */
 static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, const char **why) {
@@ -625,6 +630,12 @@ int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_si
                 r = parse_kv(ret, sec, key, val, line, &why);
                 if (r == -EINVAL && why && !strncmp(why, "unknown key", 11)) {
                         conf_explain_unknown_key(why_buf, sizeof(why_buf), section_word(sec), key.p, key.n);
+                        why = why_buf;
+                } else if (r == -EINVAL && why && !names_key(why, key)) {
+                        /* Every error of a value names its key and shows
+                         * the value ("clients_per_user: '1o': bad number"). */
+                        snprintf(why_buf, sizeof(why_buf), "%.*s: '%.*s': %s", (int)key.n, key.p,
+                                 val.n > 64 ? 64 : (int)val.n, val.p, why);
                         why = why_buf;
                 }
         }
