@@ -823,8 +823,9 @@ IPCF_API const char *ipcf_strerror(int err);
  *   -EDQUOT, -EUSERS  "refused by quota: ..." when connecting again
  *               (ipcf_connect(), which it calls) is refused the same way.
  * Any other error: ipcf_strerror's text. Returns the length of the full text
- * (as snprintf), or -EINVAL for buf NULL or cap 0. No thread-local state:
- * it looks at the environment, the runtime dir and the daemon afresh.
+ * (as snprintf). No thread-local state: it looks at the environment, the
+ * runtime dir and the daemon afresh.
+ * Errors: -EINVAL buf NULL or cap 0.
  */
 IPCF_API int ipcf_error_cause(int err, char *buf, size_t cap);
 
@@ -1810,23 +1811,34 @@ typedef struct ipcf_xdr {
  * is not copied: it becomes a segment referring to the caller's memory,
  * which must stay unchanged until the encoding is used. The encoding is
  * then the segments in order (ipcf_xdr_segments); x->total is its length.
+ * Errors: none (they never fail); the encoder's later calls report theirs.
  */
 IPCF_API void ipcf_xdr_encoder(ipcf_xdr *x, void *buf, size_t cap);
 IPCF_API void ipcf_xdr_encoder_sg(ipcf_xdr *x, void *buf, size_t cap, size_t sg_min);
 /* ipcf_xdr_decoder — start decoding len bytes at buf (not copied; must
- * outlive the decoding), with the default depth and budget. */
+ * outlive the decoding), with the default depth and budget.
+ * Errors: none (never fails). */
 IPCF_API void ipcf_xdr_decoder(ipcf_xdr *x, const void *buf, size_t len);
-/* Free what an encoder allocated (its own buffer, its segment list). */
+/* ipcf_xdr_release — free what an encoder allocated (its own buffer, its
+ * segment list). Errors: none (never fails). */
 IPCF_API void ipcf_xdr_release(ipcf_xdr *x);
-/* Close a scatter-gather encoding and return its segments (owned by x). */
+/* ipcf_xdr_segments — close a scatter-gather encoding and return its
+ * segments (owned by x). Errors: none of its own; after an error of the
+ * encoding (x->err) *ret_n is 0. */
 IPCF_API const ipcf_xdr_seg *ipcf_xdr_segments(ipcf_xdr *x, size_t *ret_n);
-/* Decoding: 0 if every byte was consumed and no error happened, else the
- * error (-EBADMSG for bytes left over). */
+/* ipcf_xdr_end — decoding: 0 if every byte was consumed and no error
+ * happened. Errors: -EBADMSG bytes left over; else the decoding's first
+ * error (x->err). */
 IPCF_API int ipcf_xdr_end(ipcf_xdr *x);
-/* Record an error (the first one sticks); returns x->err. */
+/* ipcf_xdr_fail — record an error (the first one sticks); returns x->err.
+ * Errors: none of its own. */
 IPCF_API int ipcf_xdr_fail(ipcf_xdr *x, int err);
 
-/* Encoding. bound: the declared maximum (0xffffffff when none). */
+/* Encoding: append a value to the stream (bound: the declared maximum,
+ * 0xffffffff when none). Errors (sticky, see above): -ENOMEM the stream's own memory could not
+ * grow; -EINVAL put_fixed / put_var with p NULL and n > 0, put_var /
+ * put_string / put_count over bound, put_string with s NULL; or the
+ * stream's earlier error, returned again. */
 IPCF_API int ipcf_xdr_put_u32(ipcf_xdr *x, uint32_t v);
 IPCF_API int ipcf_xdr_put_u64(ipcf_xdr *x, uint64_t v);
 IPCF_API int ipcf_xdr_put_float(ipcf_xdr *x, float v);
@@ -1836,32 +1848,44 @@ IPCF_API int ipcf_xdr_put_var(ipcf_xdr *x, const void *p, uint32_t n, uint32_t b
 IPCF_API int ipcf_xdr_put_string(ipcf_xdr *x, const char *s, uint32_t bound);
 IPCF_API int ipcf_xdr_put_count(ipcf_xdr *x, uint32_t n, uint32_t bound); /* an array's length */
 
-/* Decoding. */
+/* Decoding: take the next value from the stream. Errors (sticky, see above): -EBADMSG the input is truncated,
+ * a bool not 0 or 1, padding not zero, a count over its bound or over what
+ * the input still holds (get_count with min_wire), a NUL inside a string;
+ * -ENOBUFS the budget is spent; -ENOMEM; or the stream's earlier error,
+ * returned again. */
 IPCF_API int ipcf_xdr_get_u32(ipcf_xdr *x, uint32_t *ret);
 IPCF_API int ipcf_xdr_get_u64(ipcf_xdr *x, uint64_t *ret);
 IPCF_API int ipcf_xdr_get_float(ipcf_xdr *x, float *ret);
 IPCF_API int ipcf_xdr_get_double(ipcf_xdr *x, double *ret);
 IPCF_API int ipcf_xdr_get_bool(ipcf_xdr *x, int32_t *ret);     /* 0 or 1, else -EBADMSG */
 IPCF_API int ipcf_xdr_get_fixed(ipcf_xdr *x, void *p, size_t n);
-/* opaque<bound>: *ret_p is allocated (NULL when empty), *ret_n its length. */
+/* ipcf_xdr_get_var — opaque<bound>: *ret_p is allocated (NULL when empty),
+ * *ret_n its length. Errors: as the decoding above. */
 IPCF_API int ipcf_xdr_get_var(ipcf_xdr *x, char **ret_p, uint32_t *ret_n, uint32_t bound);
-/* string<bound>: allocated, NUL-terminated, without NUL inside. */
+/* ipcf_xdr_get_string — string<bound>: allocated, NUL-terminated, without
+ * NUL inside. Errors: as the decoding above. */
 IPCF_API int ipcf_xdr_get_string(ipcf_xdr *x, char **ret_s, uint32_t bound);
-/* An array's length: at most bound, and no more elements of min_wire bytes
- * each than the input still holds. */
+/* ipcf_xdr_get_count — an array's length: at most bound, and no more
+ * elements of min_wire bytes each than the input still holds.
+ * Errors: as the decoding above. */
 IPCF_API int ipcf_xdr_get_count(ipcf_xdr *x, uint32_t *ret_n, uint32_t bound, uint64_t min_wire);
-/* Zeroed memory of n elements of size bytes, charged to the budget; NULL
- * (with the error set) when it is spent or n is 0. Freed with free(). */
+/* ipcf_xdr_alloc — zeroed memory of n elements of size bytes, charged to
+ * the budget; freed with free(). NULL when n or size is 0 (no error) or on
+ * an error. Errors (set in x->err): -ENOBUFS the budget is spent;
+ * -ENOMEM; after an earlier error it does nothing. */
 IPCF_API void *ipcf_xdr_alloc(ipcf_xdr *x, size_t n, size_t size);
-/* Nesting: enter before decoding an aggregate, leave after. */
+/* Nesting: enter before decoding an aggregate, leave after.
+ * Errors: ipcf_xdr_enter -ELOOP deeper than max_depth, or the stream's
+ * earlier error; ipcf_xdr_leave none. */
 IPCF_API int ipcf_xdr_enter(ipcf_xdr *x);
 IPCF_API void ipcf_xdr_leave(ipcf_xdr *x);
 /*
  * ipcf_xdr_borrow — let decoder x leave variable-length opaque data of at
  * least min bytes where it is in the input instead of copying it (the RPC
  * server does so for a handler's arguments, whose input outlives them).
- * ipcf_xdr_free frees what a decoder returned for opaque data: memory of
+ * ipcf_xdr_free — free what a decoder returned for opaque data: memory of
  * its own, never borrowed input. Generated T_free functions use it.
+ * Errors: none (neither fails; ipcf_xdr_free accepts NULL).
  */
 IPCF_API void ipcf_xdr_borrow(ipcf_xdr *x, size_t min);
 IPCF_API void ipcf_xdr_free(void *p);
@@ -1947,11 +1971,12 @@ typedef struct ipcf_rpc_client_opts {
 IPCF_API int ipcf_rpc_client_new(const char *service, const ipcf_rpc_client_opts *opts,
                                  ipcf_rpc_client **ret);
 /* ipcf_rpc_client_free — end the session (best effort) and free the client;
- * its calls must be finished. Accepts NULL; returns NULL. */
+ * its calls must be finished. Accepts NULL; returns NULL.
+ * Errors: none (never fails). */
 IPCF_API ipcf_rpc_client *ipcf_rpc_client_free(ipcf_rpc_client *c);
 /* ipcf_rpc_client_versions — the versions of prog the server said it serves
- * (at the session's start, or in a version mismatch). -ENOENT if unknown;
- * -EINVAL c NULL. */
+ * (at the session's start, or in a version mismatch).
+ * Errors: -ENOENT not known (yet); -EINVAL c NULL. */
 IPCF_API int ipcf_rpc_client_versions(ipcf_rpc_client *c, uint32_t prog, uint32_t *ret_low,
                                       uint32_t *ret_high);
 
@@ -1993,15 +2018,27 @@ typedef struct ipcf_rpc_version {
  * result, decode it into *out (owned by the caller afterwards: free it with
  * the type's T_free). in / out are ignored for void. Returns 0 or an error
  * above; *out is untouched on failure.
+ *
  * ipcf_rpc_start — the same, returning at once with *ret naming the call
  * once the arguments are sent; out must stay valid until the call is
- * finished. ipcf_rpc_wait waits up to timeout_ms: 0 or the call's error
- * (final), or -EAGAIN / -ETIMEDOUT while it is still running (then the
- * call's own deadline has not passed). ipcf_rpc_cancel asks the server to
- * stop (its handler sees ipcf_rpc_cancelled, also on another host: it waits
- * up to 100 ms for the server to take the request); the call finishes with
- * -ECANCELED unless its result came first. ipcf_rpc_call_free frees a
- * finished call (a running one is cancelled first); NULL is accepted.
+ * finished.
+ *
+ * ipcf_rpc_wait — wait up to timeout_ms for a started call: 0 or the call's
+ * error (final), or -EAGAIN / -ETIMEDOUT while it is still running (then
+ * the call's own deadline has not passed).
+ *
+ * ipcf_rpc_cancel — ask the server to stop the call (its handler sees
+ * ipcf_rpc_cancelled, also on another host: it waits up to 100 ms for the
+ * server to take the request); the call finishes with -ECANCELED unless its
+ * result came first.
+ *
+ * ipcf_rpc_call_free — free a finished call (a running one is cancelled
+ * first); NULL is accepted.
+ *
+ * Errors: ipcf_rpc_invoke, ipcf_rpc_start and ipcf_rpc_wait, those of a call
+ * (above); -EINVAL v or p NULL, out NULL for a non-void result, call NULL,
+ * a timeout below -1. ipcf_rpc_cancel: -EINVAL call NULL, else 0.
+ * ipcf_rpc_call_free: none.
  */
 IPCF_API int ipcf_rpc_invoke(ipcf_rpc_client *c, const ipcf_rpc_version *v, const ipcf_rpc_proc *p,
                              const void *in, void *out, const ipcf_rpc_opts *o);
@@ -2021,7 +2058,10 @@ IPCF_API int ipcf_rpc_call_raw(ipcf_rpc_client *c, uint32_t prog, uint32_t vers,
                                uint32_t flags, const void *args, size_t len, const ipcf_rpc_opts *o,
                                void **ret_res, size_t *ret_len);
 /* ipcf_rpc_describe — the server's interface files (their texts, as served,
- * one after the other), malloc'ed in *ret_text. */
+ * one after the other), malloc'ed in *ret_text (free() it).
+ * Errors: as ipcf_call (-ENOENT, -EACCES, -ETIMEDOUT, -EHOSTDOWN, ...);
+ * -EPROTO the server answered but not with its interfaces; -EINVAL c or
+ * ret_text NULL; -ENOMEM. */
 IPCF_API int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_text);
 
 /* The handler's view of a call. */
@@ -2036,7 +2076,8 @@ struct ipcf_rpc_ctx {
         void *internal;
 };
 /* ipcf_rpc_cancelled — 1 once the caller cancelled the call, went away, or
- * the deadline passed (a handler should stop early), else 0. */
+ * the deadline passed (a handler should stop early), else 0.
+ * Errors: none (never fails). */
 IPCF_API int ipcf_rpc_cancelled(const ipcf_rpc_ctx *ctx);
 
 typedef struct ipcf_rpc_server_opts {
@@ -2059,21 +2100,25 @@ typedef struct ipcf_rpc_server_opts {
  */
 IPCF_API int ipcf_rpc_server_new(const char *name, const ipcf_rpc_server_opts *opts,
                                  ipcf_rpc_server **ret);
-/* Serve version v with handlers (a generated *_handlers struct) and user,
- * which every handler receives. Errors: -EEXIST the version is served;
- * -EINVAL a NULL argument; -ENOMEM. */
+/* ipcf_rpc_server_add — serve version v with handlers (a generated
+ * *_handlers struct) and user, which every handler receives.
+ * Errors: -EEXIST the version is served; -EINVAL s, v or handlers NULL;
+ * -ENOMEM. */
 IPCF_API int ipcf_rpc_server_add(ipcf_rpc_server *s, const ipcf_rpc_version *v, const void *handlers,
                                  void *user);
 /*
  * ipcf_rpc_server_run — serve calls with threads workers (the calling thread
  * is one of them; 0 means 1, more than 64 means 64) until
- * ipcf_rpc_server_stop or timeout_ms.
- * Returns 0 (stopped or timed out), or an error of the service.
+ * ipcf_rpc_server_stop or timeout_ms. Returns 0 (stopped or timed out).
+ * Errors: -EINVAL s NULL or a timeout below -1; those of the service
+ * (ipcf_service_next: -EHOSTDOWN, -ECONNRESET, ...).
  */
 IPCF_API int ipcf_rpc_server_run(ipcf_rpc_server *s, unsigned threads, int timeout_ms);
-/* Make ipcf_rpc_server_run return (from any thread, also a handler). */
+/* ipcf_rpc_server_stop — make ipcf_rpc_server_run return (from any thread,
+ * also a handler). Errors: none (never fails). */
 IPCF_API void ipcf_rpc_server_stop(ipcf_rpc_server *s);
-/* Unregister, end every channel, free. Accepts NULL; returns NULL. */
+/* ipcf_rpc_server_free — unregister, end every channel, free. Accepts
+ * NULL; returns NULL. Errors: none (never fails). */
 IPCF_API ipcf_rpc_server *ipcf_rpc_server_free(ipcf_rpc_server *s);
 
 #ifdef __cplusplus

@@ -124,18 +124,44 @@ function verbatim(text,    n, lines, i, out) {
         return out ".fi\n"
 }
 
-# The summary of fn in comment c: what follows "fn — " up to the end of its
-# sentence (or clause), on one line.
+# The first sentence (or clause) of s, on one line: up to the first "." or
+# ";" that ends a word outside parentheses; one longer than 100 characters
+# is cut further, at its first ":" outside parentheses past its 30th
+# character ("a descriptor for poll ...: readable when ..." says "a
+# descriptor for poll ...").
+function first_sentence(s,    i, ch, depth, colon, n) {
+        gsub(/\n/, " ", s)
+        gsub(/  +/, " ", s)
+        n = length(s)
+        depth = 0
+        colon = 0
+        for (i = 1; i <= n; i++) {
+                ch = substr(s, i, 1)
+                if (ch == "(")
+                        depth++
+                else if (ch == ")" && depth > 0)
+                        depth--
+                else if (depth == 0 && ch == ":" && !colon && i > 30)
+                        colon = i
+                else if (depth == 0 && (ch == "." || ch == ";") && (i == n || substr(s, i + 1, 1) == " "))
+                        break
+        }
+        s = substr(s, 1, i - 1)
+        if (length(s) > 100 && colon > 1 && colon < i)
+                s = substr(s, 1, colon - 1)
+        return s
+}
+
+# The summary of fn in comment c: the first sentence of what follows
+# "fn — " (or "fn (since X.Y) — ").
 function summary(fn, c,    s, p) {
         gsub(/\n/, " ", c)
         p = index(c, fn " — ")
-        if (!p)
-                return ""
-        s = substr(c, p + length(fn " — "))
-        if (match(s, /[.;]( |$)/))
-                s = substr(s, 1, RSTART - 1)
-        gsub(/  +/, " ", s)
-        return s
+        if (p)
+                return first_sentence(substr(c, p + length(fn " — ")))
+        if (match(c, fn " \\(since [0-9.]+\\) — "))
+                return first_sentence(substr(c, RSTART + RLENGTH))
+        return ""
 }
 
 # A type (or constant) begins on this line: its text starts with the comment
@@ -165,9 +191,11 @@ function fn_summary(name,    g, c, s, gf) {
         s = summary(name, c)
         if (s == "") {
                 split(group_fns[g], gf, " ")
-                s = gf[1] != name ? "with " gf[1] ": " summary(gf[1], c) : ""
+                if (gf[1] != name && (s = summary(gf[1], c)) != "")
+                        s = "with " gf[1] ": " s
         }
-        if (s == "" && c != "") { s = c; gsub(/\n/, " ", s); sub(/[.;]( .*|$)/, "", s) }
+        if (s == "" && c != "")
+                s = first_sentence(c)
         return s != "" ? s : "see the header"
 }
 

@@ -3,7 +3,8 @@
  * (man/NAME.scd through scdoc; section 3 made from include/ipcf.h by
  * man/gen-man3.awk) rendered by man-db and groff with all warnings on must
  * print no warning and have a NAME line whatis can index; section 3 has a
- * page for every function of the header; ipcf(1) documents every command and
+ * page for every function of the header, which says how it fails (its
+ * errors, or that it never fails) under a NAME line that is a summary; ipcf(1) documents every command and
  * long option `ipcf help` and `ipcf COMMAND --help` show, ipcfd(8) every
  * option of ipcfd, ipcfd.conf(5) every section and key the parser knows
  * (common/confcheck.h); the installed pages are found by `man`.
@@ -92,6 +93,26 @@ TEST(section_3_has_a_page_per_header_function) {
         CHECK(strstr(text, "ipcf_version(3)") != NULL);
         free(text);
         free(missing);
+        free(dir);
+}
+
+/* Every function's page (its comment in the header) says how it fails:
+ * "Errors:" with the list, or that it never fails; and its NAME line is a
+ * summary, not a fragment cut inside parentheses. */
+TEST(every_function_page_lists_its_errors) {
+        char *dir = test_built("man/man3");
+        char *bad = TEST_SH_OK(
+                "cd '%s' && for p in ipcf_*.3; do "
+                "  grep -qiE 'Errors|never fails|neither fails' \"$p\" || echo \"no errors: $p\"; "
+                "  n=$(sed -n '/^\\.SH NAME/{n;p;q}' \"$p\"); "
+                "  o=$(printf '%%s' \"$n\" | tr -cd '(' | wc -c); c=$(printf '%%s' \"$n\" | tr -cd ')' | wc -c); "
+                "  [ \"$o\" -le \"$c\" ] || echo \"NAME cut inside parentheses: $p: $n\"; "
+                "  case \"$n\" in *': '|*'\\- ') echo \"NAME empty or dangling: $p: $n\";; esac; "
+                "done",
+                dir);
+        if (bad[0])
+                test_fail(__FILE__, __LINE__, "\n%s", bad);
+        free(bad);
         free(dir);
 }
 
