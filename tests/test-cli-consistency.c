@@ -4,12 +4,14 @@
  * one line, before any daemon is contacted) wherever it stands; options may
  * follow the positional arguments; "--" ends the options; every listing
  * takes --json and prints valid JSON (checked by parsing it with python3);
- * `ls NAME...` filters; listings show program names.
+ * `ls NAME...` filters; listings show program names; docs/CLI.md documents
+ * every command, subcommand and long option.
  *
  * The walk over the subcommands comes from `ipcf help` and each command's
  * --help, so a subcommand added later is walked too; the listings found by
  * their help's "[--json]" must be exactly those this file knows how to run.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,4 +227,45 @@ TEST_TIMEOUT(ls_filters_and_shows_programs, 60) {
         CHECK_STR(out, "no multicast groups\n");
         free(out);
         test_daemon_stop(&d);
+}
+
+/* docs/CLI.md documents every command and subcommand (as every_command()
+ * finds them) and every long option each --help shows: a command added to
+ * the tool without its documentation fails here. */
+TEST_TIMEOUT(cli_md_documents_every_command_and_option, 60) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/docs/CLI.md", TEST_SRCDIR);
+        char *doc = TEST_SH_OK("cat '%s'", path);
+        char *cmds = every_command();
+        char *ipcf = test_built("bin/ipcf");
+        unsigned n = 0;
+        for (char *s1 = NULL, *c = strtok_r(cmds, "\n", &s1); c; c = strtok_r(NULL, "\n", &s1), n++) {
+                char head[96];
+                snprintf(head, sizeof(head), "ipcf %s", c);
+                if (!strstr(doc, head))
+                        test_fail(__FILE__, __LINE__, "docs/CLI.md never says '%s'", head);
+                char top[32];
+                snprintf(top, sizeof(top), "%.*s", (int)strcspn(c, " "), c);
+                char *opts = TEST_SH_OK("'%s' %s --help | grep -o -- '--[a-z][a-z-]*' | sort -u", ipcf, top);
+                for (char *s2 = NULL, *o = strtok_r(opts, "\n", &s2); o; o = strtok_r(NULL, "\n", &s2)) {
+                        char word[64];
+                        snprintf(word, sizeof(word), "%s", o);
+                        /* "--opt" followed by what ends a word in the text. */
+                        bool found = false;
+                        for (const char *p = doc; (p = strstr(p, word)) != NULL; p++) {
+                                char next = p[strlen(word)];
+                                if (!(next >= 'a' && next <= 'z') && next != '-') {
+                                        found = true;
+                                        break;
+                                }
+                        }
+                        if (strcmp(o, "--help") != 0 && !found)
+                                test_fail(__FILE__, __LINE__, "docs/CLI.md lacks '%s' of 'ipcf %s'", o, top);
+                }
+                free(opts);
+        }
+        CHECK(n >= 20);
+        free(ipcf);
+        free(cmds);
+        free(doc);
 }
