@@ -49,7 +49,7 @@ const char *ipcf_strerror(int err) {
         case EHOSTDOWN: return "IPC facility (ipcfd) not running";
         case EBADF: return "not a valid handle";
         case EINVAL: return "invalid argument";
-        case EBUSY: return "busy: every registrant's backlog is full";
+        case EBUSY: return "busy: the target can take no more now (a full backlog, an exclusive receiver already there, or no free session)";
         case EDQUOT: return "over quota";
         case EUSERS: return "refused by quota: the facility has too many connections";
         case ECONNABORTED: return "connection to the facility reclaimed";
