@@ -534,7 +534,7 @@ IPCF_API int ipcf_fd_send(int port);
  * by looking at the port's queue. Only when nothing is ready for a while
  * (spin_us) does the set arm its ports and sleep; then a writer's first
  * message wakes it through the kernel, as ipcf_fd would. A port quiet for
- * some 4 ms is armed again on its own. Ports stay ordinary ports:
+ * some 4 ms while others keep the set busy is armed again on its own. Ports stay ordinary ports:
  * read and write them as usual (timeout 0 after a report). What a peer
  * does to its flow's shared memory or wake-up channel costs the set at most
  * spurious looks, and delays no other flow.

@@ -54,8 +54,11 @@
 #include "lib/core/lib.h"
 
 /* A watched port found quiet this long, and at this many looks in a row,
- * is armed again (so passes stay short). Both: a wait that was preempted
- * for a while has not looked, and one that looks often is not long. */
+ * while other ports kept the set busy that long after it fell quiet, is
+ * armed again (so passes stay short). All three: a wait that was preempted
+ * for a while has not looked, one that looks often is not long, and when
+ * every port is quiet (their writers preempted, say) the set arms them all
+ * itself when it sleeps, and watches them again at the first ring. */
 #define SET_IDLE_NS 4000000u
 #define SET_IDLE_LOOKS 16u
 /* While a wait spins, or the last look found rings, it looks at the armed
@@ -103,6 +106,7 @@ typedef struct rset {
         uint32_t n, n_watched, n_warm, cap;
         uint32_t rr;                  /* where the next pass starts */
         uint64_t looked;              /* last epoll look while busy */
+        uint64_t busy;                /* last pass that found a port ready */
         bool rung;                    /* and it found rings */
 } rset;
 
@@ -418,8 +422,9 @@ static unsigned pass(rset *s, ipcf_set_event *evs, unsigned max, unsigned cpu, u
                         port_set_watch(m->p, cpu);
                         report(m, evs, max, &n);
                         gone |= m->gone;
+                        s->busy = now;
                 } else if (++m->empty_looks >= SET_IDLE_LOOKS &&
-                           now - m->quiet_since > SET_IDLE_NS && quiet < SET_ARM_BATCH) {
+                           s->busy > m->quiet_since + SET_IDLE_NS && quiet < SET_ARM_BATCH) {
                         idle[quiet++] = m;
                 }
         }
