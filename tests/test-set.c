@@ -5,7 +5,9 @@
  * before is read in order, then its flows end, and the other writer goes on);
  * no readiness lost when the set arms its ports and sleeps between messages;
  * a peer that forges wake-up marks (rings, want words) costs only spurious
- * looks; and the calls' documented errors, its descriptor, and its ends.
+ * looks, and one that scribbles over its whole flow stalls neither the set
+ * nor the other flows; and the calls' documented errors, its descriptor,
+ * and its ends.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -341,30 +343,43 @@ typedef struct forger_args {
         int stop_fd;            /* readable: stop */
 } forger_args;
 
+/* Allocate a flow to name as a hostile peer would hold it: the descriptors it
+ * brought (into fds, up to 64; returns how many) and its memory. */
+static int hostile_alloc(const char *name, int *fds, uint8_t **ret_mem, size_t *ret_len) {
+        fdset before;
+        mapset maps;
+        CHECK_OK(ipcf_connect());
+        fdset_snapshot(&before);
+        mapset_snapshot(&maps, "ipcf-flow");
+        CHECK_OK(ipcf_alloc(name, NULL, 10000, NULL));
+        int n = fdset_new_since(&before, fds, 64);
+        *ret_mem = mapset_new_since(&maps, "ipcf-flow", ret_len);
+        CHECK(n >= 4 && *ret_mem);
+        return n;
+}
+
+/* Is the stop pipe of a hostile child readable? */
+static bool told_to_stop(const forger_args *a) {
+        struct pollfd stop = { .fd = a->stop_fd, .events = POLLIN };
+        return poll(&stop, 1, 0) != 0;
+}
+
 /* Allocate a flow, then forge wake-ups on it until told to stop: ring every
  * descriptor it brought (the server's ear among them) and scribble the
  * server's want word and run state — never a message. */
 static void forger(void *arg) {
         const forger_args *a = arg;
-        fdset before;
-        mapset maps;
         int fds[64];
-        CHECK_OK(ipcf_connect());
-        fdset_snapshot(&before);
-        mapset_snapshot(&maps, "ipcf-flow");
-        CHECK_OK(ipcf_alloc(a->name, NULL, 10000, NULL));
-        int n = fdset_new_since(&before, fds, 64);
+        uint8_t *mem;
         size_t len;
-        uint8_t *mem = mapset_new_since(&maps, "ipcf-flow", &len);
-        CHECK(n >= 4 && mem);
+        int n = hostile_alloc(a->name, fds, &mem, &len);
         /* we are side 0: ring 0 is ours to the server, its want word the
          * server's */
         struct ring_ctl *ctl = flow_ctl_of(mem, 0);
         struct flow_hdr *hdr = flow_hdr_of(mem);
         static const uint32_t words[] = { WAKEWORD_NONE, WAKEWORD_EAR, WAKEWORD_FUTEX, 7,
                                           UINT32_MAX };
-        struct pollfd stop = { .fd = a->stop_fd, .events = POLLIN };
-        for (unsigned i = 0; poll(&stop, 1, 0) == 0; i++) {
+        for (unsigned i = 0; !told_to_stop(a); i++) {
                 for (int f = 0; f < n; f++)
                         hostile_ring(fds[f]);
                 atomic_store(&ctl->rx_sleep, words[i % (sizeof(words) / sizeof(words[0]))]);
@@ -375,23 +390,48 @@ static void forger(void *arg) {
         }
 }
 
-TEST_TIMEOUT(forged_wake_up_marks_cost_only_spurious_looks, 120) {
-        enum { ROUNDS = 300 };
-        test_daemon_start(&d, NULL, NULL);
-        int reg = reg_big("set.forged");
+/* A hostile child (fn) and an honest writer of ROUNDS echo rounds on name,
+ * both in a new set: the hostile's port with data 999, the honest one's 0. */
+enum { ROUNDS = 300 };
+typedef struct mixed {
         int stop[2];
-        CHECK_OK(pipe(stop));
-        forger_args fa = { .name = "set.forged", .stop_fd = stop[0] };
-        pid_t fp = test_fork(forger, &fa);
-        int set = CHECK_OK(ipcf_set_new(NULL));
-        int forged = CHECK_OK(ipcf_accept(reg, 10000, NULL));
-        CHECK_OK(ipcf_set_add(set, forged, 999));
-        /* an honest writer's echo rounds go through all along */
-        writer_args a = { .name = "set.forged", .id = 3, .flows = 1, .rounds = ROUNDS,
-                          .pause_every = 10, .echo = true };
-        pid_t hp = test_fork(writer, &a);
-        seen s = { .port = CHECK_OK(ipcf_accept(reg, 10000, NULL)), .writer = -1, .flow = -1 };
-        CHECK_OK(ipcf_set_add(set, s.port, 0));
+        forger_args fa;
+        writer_args wa;
+        pid_t hostile_pid, honest_pid;
+        int set, bad;
+        seen s;
+} mixed;
+
+static void mixed_start(mixed *x, const char *name, void (*fn)(void *)) {
+        test_daemon_start(&d, NULL, NULL);
+        int reg = reg_big(name);
+        CHECK_OK(pipe(x->stop));
+        x->fa = (forger_args){ .name = name, .stop_fd = x->stop[0] };
+        x->hostile_pid = test_fork(fn, &x->fa);
+        x->set = CHECK_OK(ipcf_set_new(NULL));
+        x->bad = CHECK_OK(ipcf_accept(reg, 10000, NULL));
+        CHECK_OK(ipcf_set_add(x->set, x->bad, 999));
+        x->wa = (writer_args){ .name = name, .id = 3, .flows = 1, .rounds = ROUNDS,
+                               .pause_every = 10, .echo = true };
+        x->honest_pid = test_fork(writer, &x->wa);
+        x->s = (seen){ .port = CHECK_OK(ipcf_accept(reg, 10000, NULL)), .writer = -1,
+                       .flow = -1 };
+        CHECK_OK(ipcf_set_add(x->set, x->s.port, 0));
+}
+
+/* The honest writer had all its rounds; stop the hostile child. */
+static void mixed_stop(mixed *x) {
+        CHECK_EQ(x->s.next, ROUNDS);
+        CHECK_EQ(test_wait(x->honest_pid, 30000), 0);
+        CHECK_EQ(write(x->stop[1], "x", 1), 1);
+        CHECK_EQ(test_wait(x->hostile_pid, 10000), 0);
+}
+
+TEST_TIMEOUT(forged_wake_up_marks_cost_only_spurious_looks, 120) {
+        static mixed x;
+        mixed_start(&x, "set.forged", forger);
+        int set = x.set;
+        seen s = x.s;
         ipcf_set_event ev[8];
         while (!s.ended) {
                 int k = CHECK_OK(ipcf_set_wait(set, ev, 8, 10000));
@@ -401,8 +441,7 @@ TEST_TIMEOUT(forged_wake_up_marks_cost_only_spurious_looks, 120) {
                         serve_port(&s, true);
                 }
         }
-        CHECK_EQ(s.next, ROUNDS);
-        CHECK_EQ(test_wait(hp, 30000), 0);
+        x.s = s;
         /* with only the forger left, a wait still times out on time */
         for (int i = 0; i < 3; i++) {
                 uint64_t t0 = test_now_ms();
@@ -410,8 +449,60 @@ TEST_TIMEOUT(forged_wake_up_marks_cost_only_spurious_looks, 120) {
                 CHECK(test_now_ms() - t0 < 200 + SLACK_MS);
         }
         CHECK_ERR(ipcf_set_wait(set, ev, 8, 0), -EAGAIN);
-        CHECK_EQ(write(stop[1], "x", 1), 1);
-        CHECK_EQ(test_wait(fp, 10000), 0);
+        mixed_stop(&x);
+        ipcf_dealloc(set, NULL);
+        test_daemon_stop(&d);
+}
+
+/* A peer that scribbles over its whole flow at random (tests/support/hostile.h:
+ * control words, record headers, data, end records, run slots, its
+ * descriptors) until told to stop. */
+static void scribbler(void *arg) {
+        const forger_args *a = arg;
+        int fds[64];
+        uint8_t *mem;
+        size_t len;
+        int n = hostile_alloc(a->name, fds, &mem, &len);
+        mutator m;
+        mutator_init(&m, 0x5e7, mem, len, 0, fds, n);
+        for (unsigned i = 0; !told_to_stop(a); i++) {
+                mutator_step(&m);
+                if (i % 8 == 0)
+                        usleep(50);
+        }
+}
+
+TEST_TIMEOUT(a_peer_scribbling_over_its_flow_stalls_neither_the_set_nor_others, 120) {
+        static mixed x;
+        mixed_start(&x, "set.scribble", scribbler);
+        int set = x.set, bad = x.bad;
+        seen *s = &x.s;
+        ipcf_set_event ev[8];
+        char buf[256];
+        unsigned bad_reports = 0;
+        bool bad_open = true;
+        while (!s->ended) {
+                int k = CHECK_OK(ipcf_set_wait(set, ev, 8, 10000));
+                for (int j = 0; j < k; j++) {
+                        if (ev[j].data == 0) {
+                                serve_port(s, true);
+                                continue;
+                        }
+                        /* whatever it forged: a read never blocks; a broken
+                         * flow stays reported (level-triggered) beside the
+                         * honest one, until we end it */
+                        bad_reports++;
+                        CHECK(bad_open);
+                        ssize_t r = ipcf_read(bad, buf, sizeof(buf), 0);
+                        if (r < 0 && r != -EAGAIN && r != -EMSGSIZE && bad_reports > 2000) {
+                                ipcf_dealloc(bad, NULL);
+                                bad_open = false;
+                        }
+                }
+        }
+        mixed_stop(&x);
+        printf("# the scribbler's port was reported %u times%s\n", bad_reports,
+               bad_open ? "" : ", then ended");
         ipcf_dealloc(set, NULL);
         test_daemon_stop(&d);
 }
