@@ -2,7 +2,8 @@
  * test-install.c — ipcf as a user installs it: `make install` into a
  * temporary DESTDIR, the files where the FHS puts them, the examples built
  * from the installed tree with nothing but `pkg-config --cflags --libs ipcf`
- * (pipe-echo is only built: it needs a parent) and run against the
+ * (pipe-echo is only built: it needs a parent; the libuv and GLib loops
+ * with their library's pkg-config name too) and run against the
  * installed library and the installed daemon (started
  * by the library's autostart), the README's program built with
  * PKG_CONFIG_PATH alone pointing into the DESTDIR (the .pc is relocatable),
@@ -183,7 +184,8 @@ TEST_TIMEOUT(examples_build_with_pkg_config_and_run_installed, 300) {
         snprintf(bin, sizeof(bin), "%s" PREFIX "/bin", root);
         snprintf(ex, sizeof(ex), "%s", test_scratch("ex"));
         snprintf(run, sizeof(run), "%s", test_scratch("run"));
-        free(TEST_SH_OK("mkdir -p '%s' && cp '%s'/examples/*.c '%s'/", ex, TEST_SRCDIR, ex));
+        free(TEST_SH_OK("mkdir -p '%s' && cp '%s'/examples/*.c '%s'/examples/*.h '%s'/", ex, TEST_SRCDIR,
+                        TEST_SRCDIR, ex));
 
         /* pkg-config sees only the DESTDIR's .pc; SYSROOT_DIR maps its
          * /usr/local paths into the DESTDIR. */
@@ -196,9 +198,17 @@ TEST_TIMEOUT(examples_build_with_pkg_config_and_run_installed, 300) {
         flags[strcspn(flags, "\n")] = 0;
         if (!strstr(flags, root) || strstr(flags, TEST_SRCDIR "/"))
                 test_fail(__FILE__, __LINE__, "pkg-config says '%s'", flags);
-        free(TEST_SH_OK("cd '%s' && for e in echo-server echo-client pipe-echo; do "
+        free(TEST_SH_OK("cd '%s' && for e in echo-server echo-client pipe-echo eventloop-epoll; do "
                         "%s %s -o $e $e.c $(pkg-config --cflags --libs ipcf) || exit 1; done",
                         ex, TEST_CC, TEST_SANFLAGS));
+        /* The libuv and GLib loops as their comments say: pkg-config for ipcf
+         * and the loop's library together (the system's .pc files, the
+         * DESTDIR's ipcf.pc through PKG_CONFIG_PATH alone). */
+        free(TEST_SH_OK("cd '%s' && env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_SYSROOT_DIR "
+                        "PKG_CONFIG_PATH='%s' sh -c '"
+                        "%s %s -o eventloop-uv eventloop-uv.c $(pkg-config --cflags --libs ipcf libuv) && "
+                        "%s %s -o eventloop-glib eventloop-glib.c $(pkg-config --cflags --libs ipcf glib-2.0)'",
+                        ex, pcpath, TEST_CC, TEST_SANFLAGS, TEST_CC, TEST_SANFLAGS));
 
         /* Linked to the shared library by its SONAME: without the installed
          * lib on the search path it does not even start. */
@@ -234,6 +244,19 @@ TEST_TIMEOUT(examples_build_with_pkg_config_and_run_installed, 300) {
                         "exe=$(readlink \"/proc/$(cat '%s/ipcfd.pid')/exe\") && "
                         "{ [ \"$exe\" = '%s' ] || { echo \"the daemon is $exe\"; exit 1; }; }",
                         ex, run, bin, run, want_exe));
+        check_no_daemon_left(run);
+        /* Each event loop serves one flow of the installed echo-client. */
+        char *loops = TEST_SH_OK("cd '%s' && " STOP_DAEMON_ON_EXIT
+                                 "for l in epoll uv glib; do "
+                                 "{ ./eventloop-$l loop.$l 1 >out.$l & } && i=0; "
+                                 "until IPCF_NO_AUTOSTART=1 '%s/ipcf' ls 2>/dev/null | grep -q loop.$l; do "
+                                 "i=$((i+1)); [ $i -lt 500 ] || exit 1; sleep 0.02; done; "
+                                 "./echo-client loop.$l \"by $l\" && wait && cat out.$l || exit 1; done",
+                                 ex, run, bin);
+        if (strcmp(loops, "by epoll\nflows 1 messages 1 bytes 8\nby uv\nflows 1 messages 1 bytes 5\n"
+                          "by glib\nflows 1 messages 1 bytes 7\n") != 0)
+                test_fail(__FILE__, __LINE__, "the event loops said:\n%s", loops);
+        free(loops);
         check_no_daemon_left(run);
         free(flags);
         free(miss);
