@@ -83,12 +83,6 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
  * clock_gettime (the budget starts after them). */
 #define SPIN_QUICK 16u
 
-/* A port with spin_yields (a service call's channel: many callers of one
- * service may share a CPU) spins alone for SPIN_ALONE_NS, then calls
- * sched_yield() between looks: callers on this CPU whose replies are there
- * run instead of waiting behind our spin (returns at once if none). */
-#define SPIN_ALONE_NS 2000u
-
 static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
         int c = sched_getcpu();
         unsigned cpu = c < 0 ? 0 : (unsigned)c;
@@ -102,25 +96,19 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
                      : !port_peer_spinnable(p, cpu))
                 return false;
         uint64_t budget = (uint64_t)p->qos.spin_us * 1000u * (catch_up ? CATCH_UP_FACTOR : 1u);
-        uint64_t limit = 0, alone = 0;
+        uint64_t limit = 0;
         for (unsigned i = 1;; i++) {
                 if (cond(p, arg))
                         return true;
                 cpu_relax();
                 if (i == SPIN_QUICK) {
-                        uint64_t t = now_ns();
-                        limit = t + budget;
+                        limit = now_ns() + budget;
                         if (limit > deadline)
                                 limit = deadline;
-                        alone = t + SPIN_ALONE_NS;
                 }
-                if (i > SPIN_QUICK && (i & 63) == 0) {
-                        uint64_t t = now_ns();
-                        if (t >= limit || (!catch_up && !port_peer_spinnable(p, cpu)))
-                                return false;
-                        if (p->spin_yields && t >= alone)
-                                sched_yield();
-                }
+                if (i > SPIN_QUICK && (i & 63) == 0 &&
+                    (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu))))
+                        return false;
         }
 }
 
