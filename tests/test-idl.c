@@ -221,9 +221,9 @@ TEST(inline_struct_union_and_enum_types) {
         char *lib = realpath(rel, NULL);
         CHECK(inc && lib);
         snprintf(cmd, sizeof(cmd),
-                 "cc -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I%s -o %s/inl %s/main.c %s/inl.c "
+                 "%s %s -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I%s -o %s/inl %s/main.c %s/inl.c "
                  "%s -lpthread 2>%s/cc.err && %s/inl",
-                 inc, dir, dir, dir, lib, dir, dir);
+                 TEST_CC, TEST_SANFLAGS, inc, dir, dir, dir, lib, dir, dir);
         free(inc);
         free(lib);
         free(rel);
