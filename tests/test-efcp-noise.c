@@ -5,7 +5,8 @@
  * every handshake message and transport message byte for byte, both sides,
  * and the handshake hash where the vector gives it. Then what must fail: a
  * flipped bit anywhere in either message, the wrong responder key, a
- * low-order ephemeral key, a truncated message.
+ * low-order ephemeral key, a truncated message. And the datagrams' keys
+ * (noise_aead_key) against libsodium's one-shot calls, both ciphers.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -213,4 +214,64 @@ TEST(random_handshakes_agree) {
                 CHECK_MEM(b, d, 32);
                 CHECK(memcmp(a, b, 32) != 0);
         }
+}
+
+/* The datagrams' keys (noise_aead_key): each cipher, its key set once
+ * (AES-256-GCM expanded at set), seals exactly what libsodium's one-shot
+ * call seals with the raw key and opens what it sealed — so a host that
+ * expands its keys and one that does not interoperate — in place too; and a
+ * flipped bit in the header (associated data), the frames or the tag, the
+ * wrong packet number, the wrong key or a short datagram are refused. */
+static void aead_key_case(bool aes) {
+        uint8_t k[32], k2[32], ad[16], pt[1400], ct[1400 + NOISE_TAG_LEN], ref[sizeof(ct)], out[sizeof(ct)];
+        randombytes_buf(k, sizeof(k));
+        randombytes_buf(k2, sizeof(k2));
+        randombytes_buf(ad, sizeof(ad));
+        randombytes_buf(pt, sizeof(pt));
+        noise_aead_key key, other;
+        noise_aead_key_set(&key, aes, k);
+        noise_aead_key_set(&other, aes, k2);
+        for (uint64_t pn = 0; pn < 300; pn += 37) {
+                size_t len = (size_t)(pn * 7 % sizeof(pt)) + 1;
+                uint8_t nonce[12] = { 0 };
+                for (int i = 0; i < 8; i++)
+                        nonce[4 + i] = (uint8_t)(pn >> (8 * i));
+                (aes ? crypto_aead_aes256gcm_encrypt : crypto_aead_chacha20poly1305_ietf_encrypt)(
+                        ref, NULL, pt, len, ad, sizeof(ad), NULL, nonce, k);
+                noise_aead_encrypt(&key, pn, ad, sizeof(ad), pt, len, ct);
+                CHECK_MEM(ct, ref, len + NOISE_TAG_LEN);
+                CHECK_EQ(noise_aead_decrypt(&key, pn, ad, sizeof(ad), ref, len + NOISE_TAG_LEN, out), (int)len);
+                CHECK_MEM(out, pt, len);
+                /* in place, as session.c seals */
+                memcpy(out, pt, len);
+                noise_aead_encrypt(&key, pn, ad, sizeof(ad), out, len, out);
+                CHECK_MEM(out, ref, len + NOISE_TAG_LEN);
+                CHECK_EQ(noise_aead_decrypt(&key, pn, ad, sizeof(ad), out, len + NOISE_TAG_LEN, out), (int)len);
+                CHECK_MEM(out, pt, len);
+                /* what must fail */
+                CHECK_ERR(noise_aead_decrypt(&key, pn + 1, ad, sizeof(ad), ref, len + NOISE_TAG_LEN, out), -EBADMSG);
+                CHECK_ERR(noise_aead_decrypt(&other, pn, ad, sizeof(ad), ref, len + NOISE_TAG_LEN, out), -EBADMSG);
+                CHECK_ERR(noise_aead_decrypt(&key, pn, ad, sizeof(ad), ref, NOISE_TAG_LEN - 1, out), -EBADMSG);
+                size_t bit = (size_t)pn * 8 % ((len + NOISE_TAG_LEN) * 8);
+                ref[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                CHECK_ERR(noise_aead_decrypt(&key, pn, ad, sizeof(ad), ref, len + NOISE_TAG_LEN, out), -EBADMSG);
+                ref[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                ref[len + NOISE_TAG_LEN - 1] ^= 0x80; /* the tag */
+                CHECK_ERR(noise_aead_decrypt(&key, pn, ad, sizeof(ad), ref, len + NOISE_TAG_LEN, out), -EBADMSG);
+                ref[len + NOISE_TAG_LEN - 1] ^= 0x80;
+                ad[pn % sizeof(ad)] ^= 1;
+                CHECK_ERR(noise_aead_decrypt(&key, pn, ad, sizeof(ad), ref, len + NOISE_TAG_LEN, out), -EBADMSG);
+                ad[pn % sizeof(ad)] ^= 1;
+        }
+        sodium_memzero(&key, sizeof(key));
+        sodium_memzero(&other, sizeof(other));
+}
+
+TEST(datagram_keys_seal_as_libsodium_and_refuse_tampering) {
+        CHECK(sodium_init() >= 0);
+        aead_key_case(false);
+        if (crypto_aead_aes256gcm_is_available())
+                aead_key_case(true);
+        else
+                fprintf(stderr, "AES-256-GCM not available on this CPU: ChaCha20-Poly1305 only\n");
 }

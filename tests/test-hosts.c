@@ -3,7 +3,8 @@
  * 127.0.0.1 (two daemons on different ports; no root needed): a flow to
  * name@host and by the search rules, both directions intact; who the peer
  * is (ipcf_peer says where); refusal with its reason; access denied by the
- * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts.
+ * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts;
+ * a relayed flow granted no spinning on both hosts.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -39,6 +40,10 @@ static void echo_server(void *p) {
                 /* the requester as its daemon vouches for it, with its host */
                 CHECK(strstr(rq.from.name, "@alpha") != NULL);
                 int port = CHECK_OK(ipcf_request_accept(reg, &rq));
+                /* a relayed flow never spins: its peer is the daemon */
+                ipcf_qos q;
+                CHECK_OK(ipcf_qos_get(port, &q));
+                CHECK_EQ(q.spin_us, 0);
                 static char buf[1 << 20];
                 ssize_t n;
                 while ((n = ipcf_read(port, buf, sizeof(buf), 20000)) >= 0)
@@ -79,8 +84,11 @@ TEST_TIMEOUT(flow_to_name_at_host_and_back, 120) {
         usleep(200000); /* the server registers */
         ipcf_reason why;
         int port = -1;
+        ipcf_qos spin;
+        ipcf_qos_init(&spin);
+        spin.spin_us = 50; /* asked for; a relayed flow is granted 0 */
         for (int t = 0; t < 50 && port < 0; t++) {
-                port = ipcf_alloc("echo@beta", NULL, 10000, &why);
+                port = ipcf_alloc("echo@beta", &spin, 10000, &why);
                 if (port == -ENOENT)
                         usleep(100000);
         }
@@ -88,6 +96,9 @@ TEST_TIMEOUT(flow_to_name_at_host_and_back, 120) {
         ipcf_peer_info pi;
         CHECK_OK(ipcf_peer(port, &pi));
         CHECK(strcmp(pi.name, "echo@beta") == 0);
+        ipcf_qos got;
+        CHECK_OK(ipcf_qos_get(port, &got));
+        CHECK_EQ(got.spin_us, 0);
         round_trips(port, 300, 200000);
         CHECK_OK(ipcf_dealloc(port, "done"));
         /* the same name by the search rules (not here: every enrolled host) */

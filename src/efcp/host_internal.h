@@ -40,7 +40,7 @@ typedef struct bucket {
 } bucket;
 
 typedef struct keyset {
-        uint8_t send[32], recv[32];
+        noise_aead_key send, recv; /* AES-256-GCM's expanded once, at install */
         bool valid;
         bool aes;        /* AES-256-GCM, else ChaCha20-Poly1305-IETF */
         uint8_t phase;   /* the header's key-phase bit these keys go with */
@@ -66,9 +66,9 @@ struct efcp_peer {
         uint32_t local_index, remote_index;
         bool initiated;      /* we initiated the association: time-based rekey is ours */
         keyset cur, next;    /* next: responder's new keys, until the peer uses them */
-        uint8_t prev_recv[32];
+        noise_aead_key prev_recv;
         uint8_t prev_phase;
-        bool prev_valid, prev_aes;
+        bool prev_valid;
         uint64_t prev_until;
         replay_win win;
         uint8_t scratch[65536]; /* decrypted frames, valid until the next datagram */

@@ -68,34 +68,55 @@ static void nonce_of(uint64_t n, uint8_t nonce[12]) {
                 nonce[4 + i] = (uint8_t)(n >> (8 * i));
 }
 
-void noise_aead_encrypt(bool aes, const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const void *in,
-                        size_t len, uint8_t *out) {
-        uint8_t nonce[12];
-        nonce_of(n, nonce);
-        (aes ? crypto_aead_aes256gcm_encrypt : crypto_aead_chacha20poly1305_ietf_encrypt)(
-                out, NULL, in, len, ad, adlen, NULL, nonce, k);
-}
-
-int noise_aead_decrypt(bool aes, const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const uint8_t *in,
-                       size_t len, uint8_t *out) {
-        uint8_t nonce[12];
-        if (len < NOISE_TAG_LEN)
-                return -EBADMSG;
-        nonce_of(n, nonce);
-        if ((aes ? crypto_aead_aes256gcm_decrypt : crypto_aead_chacha20poly1305_ietf_decrypt)(
-                    out, NULL, NULL, in, len, ad, adlen, nonce, k) != 0)
-                return -EBADMSG;
-        return (int)(len - NOISE_TAG_LEN);
-}
-
 void noise_encrypt(const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const void *in, size_t len,
                    uint8_t *out) {
-        noise_aead_encrypt(false, k, n, ad, adlen, in, len, out);
+        uint8_t nonce[12];
+        nonce_of(n, nonce);
+        crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad, adlen, NULL, nonce, k);
 }
 
 int noise_decrypt(const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const uint8_t *in, size_t len,
                   uint8_t *out) {
-        return noise_aead_decrypt(false, k, n, ad, adlen, in, len, out);
+        uint8_t nonce[12];
+        if (len < NOISE_TAG_LEN)
+                return -EBADMSG;
+        nonce_of(n, nonce);
+        if (crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, in, len, ad, adlen, nonce, k) != 0)
+                return -EBADMSG;
+        return (int)(len - NOISE_TAG_LEN);
+}
+
+void noise_aead_key_set(noise_aead_key *key, bool aes, const uint8_t k[32]) {
+        sodium_memzero(key, sizeof(*key));
+        key->aes = aes;
+        if (aes)
+                crypto_aead_aes256gcm_beforenm(&key->aes_state, k);
+        else
+                memcpy(key->k, k, NOISE_KEY_LEN);
+}
+
+void noise_aead_encrypt(const noise_aead_key *key, uint64_t n, const void *ad, size_t adlen, const void *in,
+                        size_t len, uint8_t *out) {
+        if (!key->aes) {
+                noise_encrypt(key->k, n, ad, adlen, in, len, out);
+                return;
+        }
+        uint8_t nonce[12];
+        nonce_of(n, nonce);
+        crypto_aead_aes256gcm_encrypt_afternm(out, NULL, in, len, ad, adlen, NULL, nonce, &key->aes_state);
+}
+
+int noise_aead_decrypt(const noise_aead_key *key, uint64_t n, const void *ad, size_t adlen, const uint8_t *in,
+                       size_t len, uint8_t *out) {
+        if (!key->aes)
+                return noise_decrypt(key->k, n, ad, adlen, in, len, out);
+        uint8_t nonce[12];
+        if (len < NOISE_TAG_LEN)
+                return -EBADMSG;
+        nonce_of(n, nonce);
+        if (crypto_aead_aes256gcm_decrypt_afternm(out, NULL, NULL, in, len, ad, adlen, nonce, &key->aes_state) != 0)
+                return -EBADMSG;
+        return (int)(len - NOISE_TAG_LEN);
 }
 
 /* EncryptAndHash: with a key, ciphertext (h as associated data) is hashed;

@@ -23,6 +23,7 @@
  */
 #pragma once
 
+#include <sodium.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,10 +79,22 @@ void noise_encrypt(const uint8_t k[32], uint64_t n, const void *ad, size_t adlen
                    size_t len, uint8_t *out);
 int noise_decrypt(const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const uint8_t *in,
                   size_t len, uint8_t *out);
-/* The same, or with AES-256-GCM when aes (the datagrams' cipher two hosts
- * may agree on, session.c; never inside the handshake: the caller made sure
- * crypto_aead_aes256gcm_is_available()). */
-void noise_aead_encrypt(bool aes, const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const void *in,
+/* A transport key of the datagrams (session.c): ChaCha20-Poly1305-IETF, or
+ * AES-256-GCM when aes (the cipher two hosts may agree on; never inside the
+ * handshake: the caller made sure crypto_aead_aes256gcm_is_available()).
+ * For AES-256-GCM the key is expanded once, when set (libsodium's
+ * crypto_aead_aes256gcm_beforenm), not on every datagram. Holds secrets:
+ * sodium_memzero() it when done. The state's type is 16-byte aligned, as
+ * libsodium wants it: in a struct, on the stack or from malloc it is. */
+typedef struct noise_aead_key {
+        crypto_aead_aes256gcm_state aes_state; /* aes: the expanded key */
+        uint8_t k[NOISE_KEY_LEN];              /* !aes: the key */
+        bool aes;
+} noise_aead_key;
+
+void noise_aead_key_set(noise_aead_key *key, bool aes, const uint8_t k[32]);
+/* As noise_encrypt / noise_decrypt, with key's cipher and (expanded) key. */
+void noise_aead_encrypt(const noise_aead_key *key, uint64_t n, const void *ad, size_t adlen, const void *in,
                         size_t len, uint8_t *out);
-int noise_aead_decrypt(bool aes, const uint8_t k[32], uint64_t n, const void *ad, size_t adlen, const uint8_t *in,
+int noise_aead_decrypt(const noise_aead_key *key, uint64_t n, const void *ad, size_t adlen, const uint8_t *in,
                        size_t len, uint8_t *out);

@@ -4,7 +4,8 @@
  *
  * Sealing (noise_aead_encrypt): ChaCha20-Poly1305-IETF, or AES-256-GCM when
  * the handshake that made the keys chose it (both hosts offered it:
- * HS_FLAG_AESGCM), key = our current send key, nonce = the datagram's packet number (never reused within an
+ * HS_FLAG_AESGCM; its key expanded once, when installed, not per datagram),
+ * key = our current send key, nonce = the datagram's packet number (never reused within an
  * association, whatever the keys), associated data = the 16-byte header
  * (type AEAD, version, flags with the key-phase bit, receiver index, packet
  * number): the frames are encrypted in place and a 16-byte tag appended.
@@ -60,33 +61,30 @@ static void win_add(replay_win *w, uint64_t pn) {
 void session_install(efcp_peer *p, const uint8_t send[32], const uint8_t recv[32], bool aes, bool initiator,
                      bool fresh) {
         uint64_t now = p->h->now;
-        keyset k = {.valid = true, .aes = aes, .born = now};
-        memcpy(k.send, send, 32);
-        memcpy(k.recv, recv, 32);
+        uint8_t phase = fresh ? 0 : (uint8_t)!p->cur.phase;
+        keyset *k;
         if (fresh) {
                 session_wipe(p);
-                k.phase = 0;
-                p->cur = k;
-                return;
-        }
-        k.phase = (uint8_t)!p->cur.phase;
-        if (initiator) {
-                memcpy(p->prev_recv, p->cur.recv, 32);
+                k = &p->cur;
+        } else if (initiator) {
+                p->prev_recv = p->cur.recv;
                 p->prev_phase = p->cur.phase;
-                p->prev_aes = p->cur.aes;
                 p->prev_valid = true;
                 p->prev_until = now + PREV_KEY_GRACE_NS;
-                p->cur = k;
+                k = &p->cur;
         } else {
-                p->next = k;
+                k = &p->next;
         }
-        sodium_memzero(&k, sizeof(k));
+        sodium_memzero(k, sizeof(*k));
+        *k = (keyset){.valid = true, .aes = aes, .phase = phase, .born = now};
+        noise_aead_key_set(&k->send, aes, send);
+        noise_aead_key_set(&k->recv, aes, recv);
 }
 
 void session_wipe(efcp_peer *p) {
         sodium_memzero(&p->cur, sizeof(p->cur));
         sodium_memzero(&p->next, sizeof(p->next));
-        sodium_memzero(p->prev_recv, sizeof(p->prev_recv));
+        sodium_memzero(&p->prev_recv, sizeof(p->prev_recv));
         p->prev_valid = false;
         memset(&p->win, 0, sizeof(p->win));
 }
@@ -105,9 +103,8 @@ bool session_wants_rekey(const efcp_peer *p, uint64_t now) {
 
 /* The responder's new keys were used by the peer: they become current. */
 static void promote_next(efcp_peer *p) {
-        memcpy(p->prev_recv, p->cur.recv, 32);
+        p->prev_recv = p->cur.recv;
         p->prev_phase = p->cur.phase;
-        p->prev_aes = p->cur.aes;
         p->prev_valid = true;
         p->prev_until = p->h->now + PREV_KEY_GRACE_NS;
         p->cur = p->next;
@@ -125,7 +122,7 @@ static size_t aead_seal(void *ctx, uint8_t *dgram, size_t len) {
         efcp_peer *p = ctx;
         efcp_hdr h;
         efcp_wire_get_hdr(dgram, len, &h);
-        noise_aead_encrypt(p->cur.aes, p->cur.send, h.pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN,
+        noise_aead_encrypt(&p->cur.send, h.pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN,
                            len - EFCP_HDR_LEN, dgram + EFCP_HDR_LEN);
         p->cur.sent++;
         return len + EFCP_TAG_LEN;
@@ -136,17 +133,17 @@ static int aead_open(void *ctx, const uint8_t *dgram, size_t len, uint64_t pn, u
         efcp_peer *p = ctx;
         if ((flags & ~1u) || !p->cur.valid || !win_ok(&p->win, pn))
                 return -EBADMSG;
-        const uint8_t *key;
-        bool use_next = false, aes;
+        const noise_aead_key *key;
+        bool use_next = false;
         if (flags == p->cur.phase)
-                key = p->cur.recv, aes = p->cur.aes;
+                key = &p->cur.recv;
         else if (p->next.valid && flags == p->next.phase)
-                key = p->next.recv, aes = p->next.aes, use_next = true;
+                key = &p->next.recv, use_next = true;
         else if (p->prev_valid && flags == p->prev_phase && p->h->now < p->prev_until)
-                key = p->prev_recv, aes = p->prev_aes;
+                key = &p->prev_recv;
         else
                 return -EBADMSG;
-        int n = noise_aead_decrypt(aes, key, pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN, len - EFCP_HDR_LEN,
+        int n = noise_aead_decrypt(key, pn, dgram, EFCP_HDR_LEN, dgram + EFCP_HDR_LEN, len - EFCP_HDR_LEN,
                                    p->scratch);
         if (n < 0)
                 return -EBADMSG;

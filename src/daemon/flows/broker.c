@@ -43,6 +43,7 @@ static void bport_hang_up(bport *b) {
 static void bport_on_rx(loop_io *io, uint32_t events) {
         bport *b = container_of(io, bport, rx_io);
         (void)events;
+        b->rx_set = false;
         if (wake_drain(b->ear_rx) == -EPIPE)
                 bport_hang_up(b);
         b->fn(b);
@@ -207,12 +208,19 @@ void bport_consume(bport *b) {
         wakeword_wake(&b->cons.ctl->tx_sleep, b->peer_tx);
 }
 
-/* The waiter's half for data (as port_rearm_rx): drain, want, fence, re-check. */
+/* The waiter's half for data (as port_rearm_rx): drain, want, fence,
+ * re-check. The drain only if the word we set was taken (broker.h): the
+ * client rang, or is about to; else nothing is queued that the watch's
+ * own drain would not take. */
 bool bport_arm_rx(bport *b) {
         if (!b->f)
                 return false;
-        if (wake_drain(b->ear_rx) == -EPIPE)
-                bport_hang_up(b);
+        if (b->rx_set && atomic_load(&b->cons.ctl->rx_sleep) == 0) {
+                b->rx_set = false;
+                if (wake_drain(b->ear_rx) == -EPIPE)
+                        bport_hang_up(b);
+        }
+        b->rx_set = true;
         atomic_store(&b->cons.ctl->rx_sleep, 1);
         atomic_thread_fence(memory_order_seq_cst);
         return ring_ready(&b->cons);

@@ -15,6 +15,13 @@
  *   after consuming:  if (load(tx_sleep) && exchange(tx_sleep, 0)) ring client tx
  *   to be woken:      drain our ear; want = 1; fence; re-check
  *
+ * A drain is a system call, so the RX ear is drained only when a ring may
+ * be queued: on its event, and when re-arming only if our word, set since
+ * the last drain, was taken (the client's exchange rings once per word we
+ * set). Any other ring (an end, a hostile client) makes the level-triggered
+ * watch fire, whose event drains: a drain skipped costs at most a spurious
+ * event, never a lost wake-up (want = 1, fence and re-check always run).
+ *
  * The ears of our two wake-up channels (RX1, TX1; common/wake.h) are in the
  * daemon's epoll set; every event calls the owner's callback, which then
  * reads/writes as much as it can.
@@ -74,6 +81,7 @@ typedef struct bport {
         struct dlist link;             /* the owner's list */
         bool in_cb;
         bool hung_up;                  /* the client shut a wake-up channel down */
+        bool rx_set;                   /* we set our RX word since the ear's last drain */
 } bport;
 
 /* Accept allocation a into a broker flow (side 1 is this end), on the

@@ -78,6 +78,8 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
         return r;
 }
 
+void relay_qos(ipcf_qos *q) { q->spin_us = 0; }
+
 void relay_spec(relay *r, flow_end_spec *ret, const cred *who, const char *prog) {
         bport_spec(r->b, ret, who, prog, the_hosts.d->pid);
         ret->host = r->h->p->name;

@@ -34,6 +34,11 @@
  * restarts ends its flows with IPCF_END_PEER_DIED, "host unreachable" or
  * "peer host restarted".
  *
+ * WAITS: a relayed flow is granted spin_us = 0 (relay_qos), whatever was
+ * asked, on both hosts: the application's peer is this daemon, which never
+ * spins, so a spinning application only takes the CPU that both daemons
+ * need to carry its messages (the library's spin and catch-up spin).
+ *
  * TRUST: the other daemon is authenticated, not trusted: a message that
  * breaks the wire above ends that flow (IPCF_END_PROTOCOL) and nothing else.
  */
@@ -61,6 +66,9 @@ typedef struct relay relay;
 /* A relay for host h whose local peer is the client peer (prog); reliable:
  * the EFCP flow's policy. NULL on -ENOMEM. */
 relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool reliable);
+/* The terms a relayed flow is granted, from what was asked (q, changed in
+ * place): no spinning (WAITS above). */
+void relay_qos(ipcf_qos *q);
 /* The end of side for the flow being made (alloc_accept, or an origin's
  * end): who/prog is the remote process this side stands for; the local
  * peer watches this daemon's death in its place. */

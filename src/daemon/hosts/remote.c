@@ -351,6 +351,7 @@ static void remote_on_accept(hostrec *h, const hw_msg *m) {
         flow_layout l;
         if (flow_layout_for(&qos, &l) < 0)
                 qos = a->qos;
+        relay_qos(&qos);
         int rc = alloc_accept(a, &e, &qos); /* unholds: q is freed */
         if (rc < 0) {
                 relay_discard(r);

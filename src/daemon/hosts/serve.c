@@ -125,6 +125,7 @@ static void serve_on_alloc(hostrec *h, const hw_msg *m) {
                 return;
         }
         ipcf_qos qos = m->qos;
+        relay_qos(&qos);
         bool reliable = m->role != CTL_ROLE_DGRAM;
         cred who = { .pid = (pid_t)m->who.pid, .uid = m->who.uid, .gid = m->who.gid };
         char prog[IPCF_NAME_MAX + 1];
