@@ -26,6 +26,10 @@
  *   - the sender's CONFIRM and the receiver's next acknowledgements lost for
  *     40 s (longer than the receiver ever gave up before): the flow still
  *     ends with 4242, complete;
+ *   - a sender stopped by credit (the receiver reads nothing) whose peer
+ *     ended the flow (forged DATA beyond the credit) and whose DEALLOC
+ *     request is lost for 5 s learns of the end from the answer to its
+ *     repeated BLOCKED: both sides end with PROTOCOL_ERROR, nothing stalls;
  *   - a forged CREDIT far past anything the receiver could grant is ignored;
  *   - forged DATA beyond the credit of a reliable flow ends the flow with
  *     PROTOCOL_ERROR on both sides rather than being acknowledged and lost;
@@ -79,6 +83,10 @@ typedef struct xfer {
                                         node 1 and every DEALLOC ACK towards node 0 but
                                         the first */
         uint32_t acks_seen;
+        bool rx_hold;                /* the receiver reads nothing until its flow ends */
+        uint64_t drop_requests_until; /* until then it drops every DEALLOC REQUEST
+                                         towards node 0 */
+        uint32_t requests_dropped;
 } xfer;
 
 /* Queues frames f (n bytes) to ride in the next datagram towards node to. */
@@ -117,6 +125,11 @@ static bool tap_watch(netsim_pair *p, int to, uint8_t *buf, size_t *len, void *a
                 if (fr.type == EFCP_FT_DEALLOC && fr.u.dealloc.step == EFCP_STEP_DENY && to == 1 &&
                     x->drop_deny)
                         return false; /* dropped on the path */
+                if (fr.type == EFCP_FT_DEALLOC && to == 0 && fr.u.dealloc.step == EFCP_STEP_REQUEST &&
+                    p->now < x->drop_requests_until) {
+                        x->requests_dropped++;
+                        return false;
+                }
                 if (fr.type == EFCP_FT_DEALLOC && p->now < x->drop_answers_until &&
                     ((to == 1 && fr.u.dealloc.step == EFCP_STEP_CONFIRM) ||
                      (to == 0 && fr.u.dealloc.step == EFCP_STEP_ACK && x->acks_seen++ > 0)))
@@ -162,7 +175,7 @@ static uint64_t app_xfer(netsim_pair *p, void *arg) {
                 efcp_flow_close(x->tx, 4242);
                 x->tx_closed = true;
         }
-        if (x->rx && !x->rx_done) {
+        if (x->rx && !x->rx_done && (!x->rx_hold || efcp_flow_deallocated(x->rx, NULL))) {
                 int r;
                 while ((r = efcp_flow_recv(x->rx, buf, sizeof(buf))) >= 0) {
                         uint8_t want[MSGLEN];
@@ -410,6 +423,25 @@ TEST_TIMEOUT(data_beyond_credit_ends_flow_with_reason, 60) {
         CHECK(x.rx_done);
         CHECK_EQ(x.rx_reason, EFCP_REASON_PROTOCOL_ERROR);
         CHECK_EQ(x.tx_reason, EFCP_REASON_PROTOCOL_ERROR);
+        CHECK(!x.corrupted);
+}
+
+/* The receiver reads nothing, so the sender fills its credit window (every
+ * PDU acknowledged) and waits to be told it may write. Forged DATA beyond
+ * the credit then ends the receiver's flow with PROTOCOL_ERROR, and its
+ * DEALLOC request (flow-less: repeated only when the sender's data arrives)
+ * is dropped on the path for 5 s. The sender sends no data while stopped:
+ * its BLOCKED, repeated on a timer and answered with the request again,
+ * is what tells it (before, it waited for ever). */
+TEST_TIMEOUT(a_sender_stopped_by_credit_hears_of_a_lost_end, 60) {
+        xfer x = {.inject = inject_data_beyond, .rx_hold = true, .drop_requests_until = 5 * SEC};
+        run(&x, 14);
+        CHECK(x.requests_dropped >= 1);
+        CHECK(x.rx_done);
+        CHECK_EQ(x.rx_reason, EFCP_REASON_PROTOCOL_ERROR);
+        CHECK(x.tx_closed);
+        CHECK_EQ(x.tx_reason, EFCP_REASON_PROTOCOL_ERROR);
+        CHECK(x.sent < NMSG);
         CHECK(!x.corrupted);
 }
 

@@ -361,6 +361,14 @@ static void input_alloc(efcp_assoc *a, const efcp_frame *fr) {
         efcp_assoc_event(a, EFCP_EV_FLOW_ALLOCATED, f, 0);
 }
 
+/* The peer spoke of a flow that is gone here (f: its slot, deallocated or
+ * quarantined, or NULL): say so again with a flow-less DEALLOC request and
+ * its reason — this recovers a lost DEALLOC. */
+static void tell_flow_gone(efcp_assoc *a, const efcp_flow *f, uint32_t dst, uint32_t src) {
+        efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, src, dst,
+                               f && f->reason ? f->reason : EFCP_REASON_UNKNOWN_FLOW, 0);
+}
+
 /* Acts on one frame of a datagram that passed every check. fr borrows the
  * datagram. */
 static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
@@ -378,10 +386,7 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
                          * discarded, quarantined): the peer's view is stale, so
                          * tell it again; this recovers a lost DEALLOC */
                         a->st.pdus_dropped++;
-                        efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, fr->u.data.src,
-                                               fr->u.data.dst,
-                                               f && f->reason ? f->reason : EFCP_REASON_UNKNOWN_FLOW,
-                                               0);
+                        tell_flow_gone(a, f, fr->u.data.dst, fr->u.data.src);
                 }
                 break;
         case EFCP_FT_CREDIT:
@@ -391,8 +396,14 @@ static void input_frame(efcp_assoc *a, const efcp_frame *fr, uint64_t now) {
                 break;
         case EFCP_FT_BLOCKED:
                 f = efcp_assoc_flow_for(a, fr->u.fc.dst, fr->u.fc.src);
-                if (f)
+                if (f && f->state == FS_OPEN)
                         efcp_flow_rx_blocked(f, fr->u.fc.value, fr->u.fc.acked);
+                else if (f && f->state != FS_CLOSING)
+                        /* a sender stopped by credit on a flow that ended
+                         * here (its DEALLOC request lost): it sends nothing
+                         * else that would tell it. Not for a flow never
+                         * seen: its BLOCKED may be ahead of its ALLOC. */
+                        tell_flow_gone(a, f, fr->u.fc.dst, fr->u.fc.src);
                 break;
         case EFCP_FT_ALLOC:
                 input_alloc(a, fr);
@@ -525,6 +536,9 @@ static void assoc_flow_timers(efcp_assoc *a, uint64_t now) {
                 }
                 if (f->state == FS_OPEN || f->state == FS_CLOSING) {
                         uint64_t d = efcp_dealloc_timers(f, now);
+                        if (d < t)
+                                t = d;
+                        d = efcp_flow_blocked_timer(f, now);
                         if (d < t)
                                 t = d;
                 }

@@ -22,7 +22,8 @@
  *
  * Requests the engine makes without a flow of its own (refusals, answers to
  * data for unknown flows, idle discards) carry no final and go through the
- * unsolicited queue; they are repeated by the peer's next data, not by a
+ * unsolicited queue; they are repeated by the peer's next data or BLOCKED
+ * (flow.c repeats a stopped sender's BLOCKED on a timer), not by a
  * timer. A's own request is resent after each probe timeout (backed off)
  * until acknowledged; B's ACK until confirmed or denied, for as long as the
  * association lives (backed off to max_pto): B cannot tell a lost CONFIRM

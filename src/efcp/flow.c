@@ -221,19 +221,53 @@ static uint32_t flow_frags(const efcp_flow *f, size_t len) {
 }
 
 /* The peer's credit stops a message of n fragments: say BLOCKED (once per
- * edge, again after a PTO) so that a lost CREDIT is repaired. */
+ * edge, again after a PTO) so that a lost CREDIT is repaired. The flow
+ * timer (efcp_flow_blocked_timer) repeats it while the flow stays stopped:
+ * an application waiting to be told "writable" sends nothing more, and a
+ * receiver that ended the flow meanwhile (its DEALLOC request lost) hears
+ * of it only from a frame of ours. */
 static void flow_note_blocked(efcp_flow *f) {
         efcp_assoc *a = f->a;
+        if (!f->credit_stopped) {
+                f->credit_stopped = true;
+                efcp_assoc_flow_timer(a, a->now + efcp_recovery_pto(a));
+        }
         /* only once everything queued has gone out: BLOCKED then also tells
          * the receiver that nothing below snd_end is still to come (which an
          * unreliable receiver uses to give up broken messages) */
         if (f->snd_nxt != f->snd_end)
                 return;
         if (f->blocked_edge != f->snd_edge || a->now >= f->blocked_at + efcp_recovery_pto(a)) {
+                if (f->blocked_edge != f->snd_edge)
+                        f->blocked_tries = 0;
                 f->blocked_edge = f->snd_edge;
                 f->blocked_at = a->now;
                 efcp_ctl_add(a, f, CTL_BLOCKED);
         }
+}
+
+/* The flow timer's part for a sender stopped by credit: BLOCKED again once
+ * everything queued has gone out, backed off from the PTO to max_pto, for as
+ * long as the stop lasts (a send that passes or the peer's credit ends it).
+ * Returns when to look again. */
+uint64_t efcp_flow_blocked_timer(efcp_flow *f, uint64_t now) {
+        efcp_assoc *a = f->a;
+        if (f->state != FS_OPEN || !f->credit_stopped || !f->want_write)
+                return UINT64_MAX;
+        uint64_t due = f->blocked_at + efcp_recovery_backoff(a, f->blocked_tries);
+        if (f->snd_nxt == f->snd_end && (f->blocked_edge != f->snd_edge || now >= due)) {
+                if (f->blocked_edge != f->snd_edge)
+                        f->blocked_tries = 0;
+                else
+                        f->blocked_tries++;
+                f->blocked_edge = f->snd_edge;
+                f->blocked_at = now;
+                efcp_ctl_add(a, f, CTL_BLOCKED);
+                due = now + efcp_recovery_backoff(a, f->blocked_tries);
+        }
+        /* data still queued goes out by the sender's own timers; look again
+         * one PTO later */
+        return now < due ? due : now + efcp_recovery_pto(a);
 }
 
 bool efcp_flow_writable(efcp_flow *f, size_t len) {
@@ -284,6 +318,7 @@ int efcp_flow_sendv(efcp_flow *f, const struct iovec *iov, int iovcnt) {
                 return -EAGAIN;
         }
         f->want_write = false;
+        f->credit_stopped = false;
         /* gather the pieces into PDUs of pm bytes */
         uint32_t pm = flow_chunk(f);
         int vi = 0;
@@ -495,6 +530,7 @@ void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
                 return;
         }
         f->snd_edge = edge;
+        f->credit_stopped = false; /* a send refused again sets it again */
         if (efcp_flow_has_data(f))
                 efcp_sched_add(f->a, f);
         if (f->want_write)

@@ -112,6 +112,8 @@ struct efcp_flow {
         uint32_t retx_head, retx_count;
         uint64_t blocked_at;  /* last BLOCKED sent */
         uint32_t blocked_edge;
+        uint32_t blocked_tries; /* BLOCKED repeated at this edge (backoff) */
+        bool credit_stopped;  /* the app's last send was refused by credit */
 
         /* receive side: [rcv_head, rcv_edge) is the window; messages before
          * rcv_scan were handed to the ready queue (ordered flows). */
@@ -314,6 +316,7 @@ void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge);
  * sent_end; a reliable flow missing something below acked ends with
  * DATA_LOST: an acknowledgement was not ours). */
 void efcp_flow_rx_blocked(efcp_flow *f, uint32_t sent_end, uint32_t acked);
+uint64_t efcp_flow_blocked_timer(efcp_flow *f, uint64_t now);
 /* Has every sequence number in [from, to) reached us (present, ready or
  * delivered)? True when the receive side is unknown or gone. */
 bool efcp_flow_rx_has_all(const efcp_flow *f, uint32_t from, uint32_t to);
