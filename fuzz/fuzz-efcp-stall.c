@@ -100,7 +100,9 @@ static void app(sim *s) {
         efcp_event ev;
         for (int i = 0; i < 2; i++)
                 while (efcp_event_next(s->a[i], &ev))
-                        if (i == 1 && ev.type == EFCP_EV_FLOW_ALLOCATED && !s->rx)
+                        /* the transfer's flow (port 2): a forged ALLOC may
+                         * have made another flow first, which no one reads */
+                        if (i == 1 && ev.type == EFCP_EV_FLOW_ALLOCATED && ev.local_port == 2 && !s->rx)
                                 s->rx = efcp_flow_get(s->a[1], ev.local_port);
         if (!s->tx_closed) {
                 uint32_t reason;
