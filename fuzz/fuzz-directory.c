@@ -3,8 +3,10 @@
  * etcd (src/daemon/directory/): gateway answers (range answers, watch
  * frames, errors), their base64 keys and values, directory keys and
  * records. Every input goes through all of them:
- *   - as a record value: dir_value_parse; a record it accepts must render
- *     again (dir_value_make) and parse back to the same fields;
+ *   - as a record value: dir_value_parse; a record it accepts holds at
+ *     most DIR_ATTRS_MAX attributes, each valid (dir_attr_valid), no key
+ *     twice, and must render again (dir_value_make) and parse back to the
+ *     same fields, attributes included (key for key, value for value);
  *   - as a key: dir_key_parse;
  *   - as JSON: etcd_error_of, etcd_range_decode + etcd_kv_key and
  *     etcd_kv_decode of each kv
@@ -21,9 +23,31 @@
 #include "daemon/directory/etcdmsg.h"
 #include "daemon/directory/record.h"
 
+/* What a parsed record promises: its attributes bounded, valid, distinct. */
+static void check_record_attrs(const dir_record *r) {
+        if (r->n_attrs > DIR_ATTRS_MAX)
+                abort();
+        for (unsigned i = 0; i < r->n_attrs; i++) {
+                if (!dir_attr_valid(r->attrs[i].key, r->attrs[i].val))
+                        abort();
+                for (unsigned j = 0; j < i; j++)
+                        if (!strcmp(r->attrs[i].key, r->attrs[j].key))
+                                abort();
+        }
+}
+
+/* The attribute of rec named key, or NULL. */
+static const dir_attr *attr_named(const dir_record *rec, const char *key) {
+        for (unsigned i = 0; i < rec->n_attrs; i++)
+                if (!strcmp(rec->attrs[i].key, key))
+                        return &rec->attrs[i];
+        return NULL;
+}
+
 static void check_record_round_trip(const dir_record *r) {
         static char buf[DIR_VALUE_MAX + 1];
         static dir_record back;
+        check_record_attrs(r);
         int n = dir_value_make(r, buf, sizeof(buf));
         if (n < 0) {
                 if (n == -EMSGSIZE)
@@ -36,6 +60,11 @@ static void check_record_round_trip(const dir_record *r) {
         if (strcmp(back.addr, r->addr) || strcmp(back.fp, r->fp) || strcmp(back.key, r->key) ||
             back.n_attrs != r->n_attrs)
                 abort();
+        for (unsigned i = 0; i < r->n_attrs; i++) {
+                const dir_attr *b = attr_named(&back, r->attrs[i].key);
+                if (!b || strcmp(b->val, r->attrs[i].val))
+                        abort();
+        }
 }
 
 static void kv_records(const etcd_kv *kv) {

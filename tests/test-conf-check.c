@@ -260,6 +260,15 @@ TEST(check_config_says_ok_or_what_is_wrong) {
         snprintf(want, sizeof(want), "%s: ok (1 [name] sections, 0 hosts)\n", good);
         CHECK(strcmp(out, want) == 0);
         free(out);
+        /* a directory on etcd: a second line with what it publishes */
+        const char *dir = write_conf("dir.conf", "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1 "
+                                                 "http://127.0.0.2:1\nattributes = zone=r1 rack=7\n");
+        out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, dir);
+        snprintf(want, sizeof(want), "%s: ok (0 [name] sections, 0 hosts)\n%s: directory on etcd (2 endpoints), "
+                                     "published with attributes zone=r1 rack=7\n", dir, dir);
+        if (strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "'%s', want '%s'", out, want);
+        free(out);
 
         static const struct {
                 const char *text, *says;
@@ -269,6 +278,8 @@ TEST(check_config_says_ok_or_what_is_wrong) {
                 { "[limits]\nclients_per_user = 0\n", "line 2: clients_per_user: 0 would refuse every connection" },
                 { "[name x]\nallocate = *\nallocate = uid:1\n", "line 3: duplicate key 'allocate' (first at line 2)" },
                 { "[lmits]\n", "line 1: unknown section [lmits] (did you mean [limits]?)" },
+                { "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1\nattributes = zone=r1 zone=r2\n",
+                  "line 4: attributes: duplicate attribute 'zone'" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 const char *path = write_conf("bad.conf", bad[i].text);

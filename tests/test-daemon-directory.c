@@ -28,6 +28,9 @@
 
 /* ---- units: keys, records, cache ---------------------------------------- */
 
+#define ATTR_VAL_16 "0123456789abcdef"
+#define ATTR_VAL_128 ATTR_VAL_16 ATTR_VAL_16 ATTR_VAL_16 ATTR_VAL_16 ATTR_VAL_16 ATTR_VAL_16 ATTR_VAL_16 ATTR_VAL_16
+
 TEST(directory_keys_and_records) {
         dir_record r = { 0 }, back;
         char buf[DIR_VALUE_MAX + 1];
@@ -63,6 +66,17 @@ TEST(directory_keys_and_records) {
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":[]}", "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":1}}",
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"bad key\":\"x\"}}",
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\",\"d\":\"1\",\"e\":\"1\",\"f\":\"1\",\"g\":\"1\",\"h\":\"1\",\"i\":\"1\"}}",
+                /* attributes that are not ours: an empty key, a key or value too long, a
+                 * control byte or a NUL in a value, a value not a string, attrs null */
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"\":\"x\"}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k23456789012345678901234567890123\":\"x\"}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":\"" ATTR_VAL_128 "\"}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":\"a\\u0001\"}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":\"a\\u0000b\"}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":{\"x\":\"y\"}}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":null}}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":null}",
+                "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"attrs\":{\"k\":\"caf\\u00e9\"}}",
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"key\":7}", "{\"v\":1,\"addr\":\"a\",\"fp\":\"\",\"key\":\"a b\"}",
                 "{\"v\":1,\"addr\":\"a\",\"fp\":\"\"} x", "{\"v\":1,\"addr\":\"a\",\"fp\":\"\"",
                 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
@@ -76,6 +90,11 @@ TEST(directory_keys_and_records) {
         const char *later = "{\"v\":1,\"addr\":\"a:1\",\"fp\":\"\",\"new\":{\"x\":[1,2]}}";
         CHECK_OK(dir_value_parse((const uint8_t *)later, strlen(later), &back));
         CHECK(back.key[0] == 0); /* no key: "" */
+        /* A key given twice in attrs is one attribute (json-c keeps the last). */
+        const char *twice = "{\"v\":1,\"addr\":\"a:1\",\"fp\":\"\",\"attrs\":{\"k\":\"1\",\"k\":\"2\"}}";
+        CHECK_OK(dir_value_parse((const uint8_t *)twice, strlen(twice), &back));
+        CHECK_EQ(back.n_attrs, 1);
+        CHECK(!strcmp(back.attrs[0].key, "k") && !strcmp(back.attrs[0].val, "2"));
 
         char name[IPCF_NAME_MAX + 1], host[DIR_HOST_MAX + 1];
         CHECK_OK(dir_split_pinned("printer@hostB", name, host));
@@ -453,6 +472,52 @@ TEST_TIMEOUT(directory_one_member_killed_everything_works, 120) {
 
 static bool is_not_live(void *ctx) { return !is_live(ctx); }
 
+/* No leader (two of three members killed: the quorum is lost, as during an
+ * election after the leader died): a linearizable read is held by the
+ * member until it times out, so the cold lookup's serializable read, from
+ * the member that is up, answers within the deadline. Before it: -ENOLINK
+ * at the deadline. Its answer does not feed the cache. */
+TEST_TIMEOUT(directory_cold_lookup_without_a_leader, 120) {
+        etcd_cluster c;
+        etcd_cluster_start(&c, 3);
+        loop *l;
+        CHECK_OK(loop_new(&l));
+        directory *a = instance(l, &c, 0, "hostA", NULL), *b = instance(l, &c, 0, "hostB", NULL);
+        dir_attr at = { "zone", "r1" };
+        CHECK_OK(dir_publish(a, "held", &at, 1));
+        CHECK(loop_wait(l, is_live_published, a, 10000));
+        /* linearizable on member 0: it has applied the put */
+        answer w = resolve(l, b, "held", NULL, 3000);
+        CHECK_OK(w.err);
+        dir_free(b);
+        etcd_cluster_kill(&c, 1);
+        etcd_cluster_kill(&c, 2);
+        b = instance(l, &c, 0, "hostB", NULL); /* a cache that cannot answer */
+        uint64_t t0 = now_ns();
+        answer x = resolve(l, b, "held", NULL, 1500);
+        fprintf(stderr, "cold lookup without a leader: %d after %.0f ms\n", x.err, (double)(x.at_ns - t0) / 1e6);
+        CHECK_OK(x.err);
+        CHECK(!strcmp(x.rec.host, "hostA") && !strcmp(x.rec.addr, "10.0.0.65:7000"));
+        CHECK(x.rec.n_attrs == 1 && !strcmp(x.rec.attrs[0].key, "zone") && !strcmp(x.rec.attrs[0].val, "r1"));
+        CHECK(x.at_ns - t0 < (1500 + 1000) * 1000000ull);
+        dir_record r;
+        CHECK_ERR(dir_lookup(b, "held", NULL, &r), -EAGAIN); /* not fed into the cache */
+        x = resolve(l, b, "nowhere", NULL, 1500);
+        CHECK_ERR(x.err, -ENOENT);
+        x = resolve(l, b, "held", "hostC", 1500); /* pinned to a host without it */
+        CHECK_ERR(x.err, -ENOENT);
+        /* nobody up: -ENOLINK at the deadline */
+        etcd_cluster_kill(&c, 0);
+        t0 = now_ns();
+        x = resolve(l, b, "held", NULL, 1000);
+        CHECK_ERR(x.err, -ENOLINK);
+        CHECK(x.at_ns - t0 >= 1000 * 1000000ull && x.at_ns - t0 < (1000 + 1000) * 1000000ull);
+        dir_free(a);
+        dir_free(b);
+        loop_free(l);
+        etcd_cluster_stop(&c);
+}
+
 TEST_TIMEOUT(directory_cluster_down_cached_names_work_then_recover, 180) {
         etcd_cluster c;
         etcd_cluster_start(&c, 3);
@@ -700,7 +765,30 @@ TEST(directory_config_section) {
         CHECK(!strcmp(o.etcd.cert_file, "/x.pem"));
         conf_deinit(&c);
 
-        static const struct {
+        /* attributes: in file order, a value may be empty or hold '=' */
+        CHECK_OK(parse("[directory]\nattributes = zone=r1  rack.row_7-b=A:1=2\tempty=\n", &c, err));
+        CHECK_EQ(c.directory.n_attrs, 3);
+        CHECK(!strcmp(c.directory.attrs[0].key, "zone") && !strcmp(c.directory.attrs[0].val, "r1"));
+        CHECK(!strcmp(c.directory.attrs[1].key, "rack.row_7-b") && !strcmp(c.directory.attrs[1].val, "A:1=2"));
+        CHECK(!strcmp(c.directory.attrs[2].key, "empty") && !strcmp(c.directory.attrs[2].val, ""));
+        conf_deinit(&c);
+        char most[1400];
+        int mn = snprintf(most, sizeof(most), "[directory]\nattributes =");
+        for (int i = 0; i < CONF_DIR_ATTRS_MAX; i++) /* the most, each at its longest */
+                mn += snprintf(most + mn, sizeof(most) - (size_t)mn, " %c%030d=%0127d", 'a' + i, 0, i);
+        CHECK_OK(parse(most, &c, err));
+        CHECK_EQ(c.directory.n_attrs, CONF_DIR_ATTRS_MAX);
+        CHECK_EQ(strlen(c.directory.attrs[7].key), CONF_DIR_ATTR_KEY_MAX);
+        CHECK_EQ(strlen(c.directory.attrs[7].val), CONF_DIR_ATTR_VAL_MAX);
+        conf_deinit(&c);
+        char too_many[64 * 9 + 64], too_long_key[128], too_long_val[256];
+        int tn = snprintf(too_many, sizeof(too_many), "[directory]\nattributes =");
+        for (int i = 0; i <= CONF_DIR_ATTRS_MAX; i++)
+                tn += snprintf(too_many + tn, sizeof(too_many) - (size_t)tn, " k%d=v", i);
+        snprintf(too_long_key, sizeof(too_long_key), "[directory]\nattributes = %032d=v\n", 0);
+        snprintf(too_long_val, sizeof(too_long_val), "[directory]\nattributes = big=%0128d\n", 0);
+
+        const struct {
                 const char *text;
                 const char *why;
         } bad[] = {
@@ -721,6 +809,18 @@ TEST(directory_config_section) {
                 { "[directory]\ntrust_keys = maybe\n", "line 2: trust_keys" },
                 { "[directory]\nhost = x\n", "line 2: unknown key in [directory]" },
                 { "[directory]\n[directory]\n", "line 2: duplicate [directory] section" },
+                { "[directory]\nattributes = zone=r1 rack=7 zone=r2\n",
+                  "line 2: attributes: duplicate attribute 'zone'" },
+                { "[directory]\nattributes = zone=r1\nattributes = rack=7\n",
+                  "line 3: duplicate key 'attributes' (first at line 2)" },
+                { "[directory]\nattributes =\n", "line 2: attributes: want KEY=VALUE" },
+                { "[directory]\nattributes = zone\n", "line 2: attributes: 'zone': want KEY=VALUE, KEY of 1..31" },
+                { "[directory]\nattributes = =r1\n", "line 2: attributes: '=r1': want KEY=VALUE" },
+                { "[directory]\nattributes = zo/ne=r1\n", "line 2: attributes: 'zo/ne=r1': want KEY=VALUE" },
+                { "[directory]\nattributes = zone=r\xc3\xa9\n", "line 2: attributes: 'zone=r\xc3\xa9': a value is printable ASCII" },
+                { too_many, "line 2: attributes: at most 8" },
+                { too_long_key, "line 2: attributes: '00000000000000000000000000000000=v': want KEY=VALUE" },
+                { too_long_val, "line 2: attributes: 'big': value longer than 127 bytes" },
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 CHECK_ERR(parse(bad[i].text, &c, err), -EINVAL);

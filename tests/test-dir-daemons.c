@@ -53,26 +53,32 @@
 static hostset S;
 static etcd_cluster C;
 
-/* A daemon's config: the directory on the cluster, trust_keys, rules. */
-static const char *dir_conf(bool trust_keys, const char *rules) {
+/* A daemon's config: the directory on the cluster, trust_keys, its
+ * attributes (NULL: none), rules. */
+static const char *dir_conf_attrs(bool trust_keys, const char *attrs, const char *rules) {
         static char conf[4096];
         snprintf(conf, sizeof(conf),
                  "[directory]\nbackend = etcd\nendpoints = %s %s %s\nttl_s = 2\nrequest_timeout_ms = %d\n"
-                 "trust_keys = %s\n%s",
+                 "trust_keys = %s\n%s%s%s%s",
                  C.client_url[0], C.client_url[1], C.client_url[2], REQUEST_MS, trust_keys ? "yes" : "no",
-                 rules ? rules : "");
+                 attrs ? "attributes = " : "", attrs ? attrs : "", attrs ? "\n" : "", rules ? rules : "");
         return conf;
 }
 
-/* Start the cluster and the three daemons, every one with extra rules. */
-static void start_all(const char *rules) {
+static const char *dir_conf(bool trust_keys, const char *rules) { return dir_conf_attrs(trust_keys, NULL, rules); }
+
+/* Start the cluster and the three daemons, every one with extra rules,
+ * host i with attributes attrs[i] (attrs NULL: none). */
+static void start_all_attrs(const char *rules, const char *const *attrs) {
         etcd_cluster_start(&C, 3);
         CHECK(hostset_init(&S, 3, HOSTSET_LOOPBACK));
         for (int i = 0; i < 3; i++)
-                hostset_start(&S, i, dir_conf(false, rules));
+                hostset_start(&S, i, dir_conf_attrs(false, attrs ? attrs[i] : NULL, rules));
         for (int i = 0; i < 3; i++)
                 CHECK(hostset_wait_up(&S, i, 15000));
 }
+
+static void start_all(const char *rules) { start_all_attrs(rules, NULL); }
 
 static void stop_all(void) {
         hostset_stop(&S);
@@ -347,8 +353,9 @@ static int ipcf_on(int i, unsigned uid, const char *args, char **ret_out) {
 /* `ipcf ls --all-hosts --json ARGS` on host i as uid, parsed back by
  * python3's json module and told line by line: "directory on|off", "self
  * HOST", "truncated False", "name NAME" per name of the host, "record NAME
- * HOST STATUS usable|unusable rev|norev fp|nofp" per record (sorted), "host
- * HOST" per enrolled host. NULL if the command failed. */
+ * HOST STATUS usable|unusable rev|norev fp|nofp" per record (sorted), each
+ * followed by "attrs NAME HOST K=V ..." (sorted) if it has attributes,
+ * "host HOST" per enrolled host. NULL if the command failed. */
 static char *all_hosts(int i, unsigned uid, const char *args) {
         static const char py[] =
                 "import json, sys\n"
@@ -361,6 +368,8 @@ static char *all_hosts(int i, unsigned uid, const char *args) {
                 "    print(\"record\", r[\"name\"], r[\"host\"], r[\"status\"],\n"
                 "          \"usable\" if r[\"usable\"] else \"unusable\", \"rev\" if r[\"revision\"] > 0 else \"norev\",\n"
                 "          \"fp\" if r[\"fp\"].startswith(\"sha256:\") and r[\"age_ms\"] >= 0 else \"nofp\")\n"
+                "    if r[\"attrs\"]: print(\"attrs\", r[\"name\"], r[\"host\"],\n"
+                "                         \" \".join(k + \"=\" + v for k, v in sorted(r[\"attrs\"].items())))\n"
                 "for h in d[\"hosts\"]: print(\"host\", h[\"name\"])\n";
         char cmd[1024], *out = NULL;
         snprintf(cmd, sizeof(cmd), "ls --all-hosts --json %s | python3 -c '%s'", args, py);
@@ -399,10 +408,14 @@ static const char *record_json(uint16_t port, const char *fp, const char *key) {
         return rec;
 }
 
+/* Values with what JSON escapes: '"' and '\\'. */
+static const char *const ls_attrs[] = { "zone=r1 rack=7 role=print.spool", NULL, "q=\"x\"\\y" };
+
 TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
-        start_all("[daemon]\nshared = yes\n"
-                  "[name secret*]\nallocate = uid:0\nregister = uid:0\nremote_allocate = *@*\n"
-                  "[name *]\nallocate = *\nregister = *\nremote_allocate = *@*\n");
+        start_all_attrs("[daemon]\nshared = yes\n"
+                        "[name secret*]\nallocate = uid:0\nregister = uid:0\nremote_allocate = *@*\n"
+                        "[name *]\nallocate = *\nregister = *\nremote_allocate = *@*\n",
+                        ls_attrs);
         hostset_enter(&S, 2); /* this process: gamma's */
         pid_t srv[4] = { dirtest_serve(&S, 0, "on-alpha"), dirtest_serve(&S, 1, "on-beta"),
                          dirtest_serve(&S, 2, "on-gamma"), dirtest_serve(&S, 0, "secret-a") };
@@ -410,21 +423,36 @@ TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
         snprintf(fp0, sizeof(fp0), "sha256:%064d", 0);
         etcd_put_raw("/ipcf/names/forged/alpha", record_json(S.h[0].port, fp0, NULL)); /* not alpha's key */
         etcd_put_raw("/ipcf/names/stray/delta", record_json(S.h[0].port, fp0, NULL));  /* not enrolled */
+        /* attributes another writer got wrong: the record is rejected whole */
+        etcd_put_raw("/ipcf/names/badattrs/beta", "{\"v\":1,\"addr\":\"127.0.0.1:1\",\"fp\":\"\","
+                                                  "\"attrs\":{\"k\":\"a\\u0001\"}}");
         const char *want[] = {
                 "directory on\nself gamma\ntruncated False\n",
                 "\nname on-gamma\n",
                 "\nrecord forged alpha fp_mismatch unusable rev fp\n"
                 "record on-alpha alpha usable usable rev fp\n"
+                "attrs on-alpha alpha rack=7 role=print.spool zone=r1\n"
                 "record on-beta beta usable usable rev fp\n"
                 "record on-gamma gamma self usable rev fp\n"
+                "attrs on-gamma gamma q=\"x\"\\y\n"
                 "record secret-a alpha usable usable rev fp\n"
+                "attrs secret-a alpha rack=7 role=print.spool zone=r1\n"
                 "record stray delta not_enrolled unusable rev fp\n"
                 "host alpha\nhost beta\n",
                 NULL,
         };
         char *out = all_hosts_until(2, "", want, 15000);
         fprintf(stderr, "%s", out);
+        CHECK(!strstr(out, "badattrs"));
         free(out);
+        /* the same on beta, whose own records have none */
+        const char *want_beta[] = { "\nrecord on-alpha alpha usable usable rev fp\n"
+                                    "attrs on-alpha alpha rack=7 role=print.spool zone=r1\n"
+                                    "record on-beta beta self usable rev fp\n"
+                                    "record on-gamma gamma usable usable rev fp\n"
+                                    "attrs on-gamma gamma q=\"x\"\\y\n",
+                                    NULL };
+        free(all_hosts_until(1, "", want_beta, 15000));
         /* names the policy hides from a uid are not listed to it (setpriv
          * needs root) */
         out = getuid() == 0 ? all_hosts(2, 65534, "") : strdup("\nrecord on-alpha alpha usable usable rev fp\n"
@@ -438,8 +466,9 @@ TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
         out = all_hosts(2, 0, "'on-*' stray");
         CHECK(out != NULL);
         if (strstr(out, "forged") || strstr(out, "secret-a") || !strstr(out, "\nname on-gamma\n") ||
-            !strstr(out, "\nrecord on-alpha alpha usable usable rev fp\nrecord on-beta beta usable usable rev fp\n"
-                         "record on-gamma gamma self usable rev fp\nrecord stray delta not_enrolled"))
+            !strstr(out, "\nrecord on-alpha alpha usable usable rev fp\nattrs on-alpha alpha rack=7 role=print.spool "
+                         "zone=r1\nrecord on-beta beta usable usable rev fp\nrecord on-gamma gamma self usable rev "
+                         "fp\nattrs on-gamma gamma q=\"x\"\\y\nrecord stray delta not_enrolled"))
                 test_fail(__FILE__, __LINE__, "with NAME globs:\n%s", out);
         free(out);
         /* the text: the health, both tables, the reasons */
@@ -447,7 +476,8 @@ TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
         fprintf(stderr, "%s", out);
         if (!strstr(out, "this host gamma:\n") || !strstr(out, "\ndirectory: etcd http://127.") ||
             !strstr(out, "UNUSABLE: fingerprint mismatch") || !strstr(out, "UNUSABLE: host not enrolled") ||
-            !strstr(out, "on-beta ") || !strstr(out, "this host"))
+            !strstr(out, "on-beta ") || !strstr(out, "this host") || !strstr(out, " ATTRIBUTES ") ||
+            !strstr(out, " zone=r1,rack=7,role=print.spool ") || !strstr(out, " q=\"x\"\\y "))
                 test_fail(__FILE__, __LINE__, "ipcf ls --all-hosts:\n%s", out);
         free(out);
         for (int i = 0; i < 4; i++) {

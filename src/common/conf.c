@@ -275,9 +275,67 @@ static int parse_word(slice val, size_t max, char **dst, const char *bad, const 
         return *dst ? 0 : -ENOMEM;
 }
 
-/* [directory] keys. */
-static int parse_directory_kv(conf_directory *d, slice key, slice val, const char **why) {
+static bool attr_key_char(char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+               ch == '_' || ch == '-';
+}
+
+/* attributes = KEY=VALUE ... (conf.h): each checked, none twice. An error
+ * that names a word or a key is written into buf (size bytes). */
+static int parse_dir_attrs(conf_directory *d, slice val, char *buf, size_t size, const char **why) {
+        if (d->n_attrs)
+                return *why = "duplicate key", -EINVAL;
+        for (size_t i = 0; i < val.n;) {
+                while (i < val.n && is_blank(val.p[i]))
+                        i++;
+                size_t start = i;
+                while (i < val.n && !is_blank(val.p[i]))
+                        i++;
+                slice w = { val.p + start, i - start };
+                if (w.n == 0)
+                        break;
+                const char *eq = memchr(w.p, '=', w.n);
+                size_t kn = eq ? (size_t)(eq - w.p) : w.n, vn = eq ? w.n - kn - 1 : 0;
+                bool key_ok = eq && kn > 0 && kn <= CONF_DIR_ATTR_KEY_MAX;
+                for (size_t k = 0; key_ok && k < kn; k++)
+                        key_ok = attr_key_char(w.p[k]);
+                int wn = w.n > 64 ? 64 : (int)w.n;
+                if (!key_ok) {
+                        snprintf(buf, size, "attributes: '%.*s': want KEY=VALUE, KEY of 1..31 letters, digits, "
+                                            "'.', '_' or '-'", wn, w.p);
+                        return *why = buf, -EINVAL;
+                }
+                for (size_t k = 0; k < vn; k++)
+                        if (eq[1 + k] <= ' ' || eq[1 + k] > '~') {
+                                snprintf(buf, size, "attributes: '%.*s': a value is printable ASCII", wn, w.p);
+                                return *why = buf, -EINVAL;
+                        }
+                if (vn > CONF_DIR_ATTR_VAL_MAX) {
+                        snprintf(buf, size, "attributes: '%.*s': value longer than 127 bytes", (int)kn, w.p);
+                        return *why = buf, -EINVAL;
+                }
+                for (size_t j = 0; j < d->n_attrs; j++)
+                        if (strlen(d->attrs[j].key) == kn && !memcmp(d->attrs[j].key, w.p, kn)) {
+                                snprintf(buf, size, "attributes: duplicate attribute '%.*s'", (int)kn, w.p);
+                                return *why = buf, -EINVAL;
+                        }
+                if (d->n_attrs == CONF_DIR_ATTRS_MAX)
+                        return *why = "attributes: at most 8", -EINVAL;
+                conf_dir_attr *a = &d->attrs[d->n_attrs++];
+                slice_copy((slice){ w.p, kn }, a->key, sizeof(a->key));
+                slice_copy((slice){ eq + 1, vn }, a->val, sizeof(a->val));
+        }
+        if (!d->n_attrs)
+                return *why = "attributes: want KEY=VALUE ...", -EINVAL;
+        return 0;
+}
+
+/* [directory] keys; buf (size bytes) for an error text that names what it
+ * quotes. */
+static int parse_directory_kv(conf_directory *d, slice key, slice val, char *buf, size_t size, const char **why) {
         uint64_t v;
+        if (slice_eq(key, "attributes"))
+                return parse_dir_attrs(d, val, buf, size, why);
         if (slice_eq(key, "backend")) {
                 if (d->backend_set)
                         return *why = "duplicate key", -EINVAL;
@@ -363,14 +421,15 @@ static bool names_key(const char *why, slice key) {
         return strncmp(why, key.p, key.n) == 0 && why[key.n] == ':';
 }
 
-/* One "key = value" line of a section. Errors set *why (static text) and
- * return -EINVAL, or return -ENOMEM. */
-static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, const char **why) {
+/* One "key = value" line of a section. Errors set *why (static text, or
+ * buf's size bytes) and return -EINVAL, or return -ENOMEM. */
+static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, char *buf, size_t size,
+                    const char **why) {
         uint64_t v;
         if (sec >= CONF_SEC_HOSTS)
                 return conf_hosts_kv(c, sec, key.p, key.n, val.p, val.n, line, why);
         if (sec == SEC_DIRECTORY)
-                return parse_directory_kv(&c->directory, key, val, why);
+                return parse_directory_kv(&c->directory, key, val, buf, size, why);
         if (sec == SEC_DAEMON) {
                 if (slice_eq(key, "shared")) {
                         if (!parse_bool(val, &c->shared))
@@ -549,7 +608,7 @@ int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_si
         size_t pos = 0;
         int r = 0;
         const char *why = NULL;
-        char why_buf[512];
+        char why_buf[512], kv_buf[256]; /* kv_buf: what a key's parser writes (parse_kv) */
         /* Keys met: in all [daemon] sections, all [limits], the current other. */
         conf_seen seen_daemon = { 0 }, seen_limits = { 0 }, seen_section = { 0 }, *seen = &seen_section;
 
@@ -627,7 +686,7 @@ int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_si
                                 break;
                         }
                 }
-                r = parse_kv(ret, sec, key, val, line, &why);
+                r = parse_kv(ret, sec, key, val, line, kv_buf, sizeof(kv_buf), &why);
                 if (r == -EINVAL && why && !strncmp(why, "unknown key", 11)) {
                         conf_explain_unknown_key(why_buf, sizeof(why_buf), section_word(sec), key.p, key.n);
                         why = why_buf;

@@ -35,6 +35,7 @@
  *   cert = /etc/ipcf/etcd-client.pem  # TLS: client certificate (with key)
  *   key = /etc/ipcf/etcd-client.key
  *   trust_keys = no                   # yes: host keys may come from the directory
+ *   attributes = zone=r1 rack=7       # published with each of this host's names
  *
  * Rules keep their file order: the first [name] section whose pattern matches
  * a name decides for it. A missing allocate/register key in a matching section
@@ -114,7 +115,19 @@ typedef struct conf_limits {
 #define CONF_DIR_PREFIX_MAX 128
 #define CONF_PATH_MAX 4095
 
+/* [directory] attributes = KEY=VALUE ...: at most 8; KEY 1..31 bytes of
+ * [A-Za-z0-9._-], VALUE 0..127 printable ASCII bytes without blanks (the
+ * directory's record bounds, daemon/directory/record.h); keys distinct. */
+#define CONF_DIR_ATTRS_MAX 8
+#define CONF_DIR_ATTR_KEY_MAX 31
+#define CONF_DIR_ATTR_VAL_MAX 127
+
 enum conf_dir_backend { CONF_DIR_STATIC = 0, CONF_DIR_ETCD = 1 };
+
+typedef struct conf_dir_attr {
+        char key[CONF_DIR_ATTR_KEY_MAX + 1];
+        char val[CONF_DIR_ATTR_VAL_MAX + 1];
+} conf_dir_attr;
 
 /* [directory]: strings are heap copies (NULL when absent); numbers 0 when
  * absent (the directory's defaults apply). */
@@ -126,6 +139,8 @@ typedef struct conf_directory {
         char *prefix, *ca, *cert, *key;
         uint32_t ttl_s, request_timeout_ms, cache_max;
         bool trust_keys, trust_keys_set;
+        size_t n_attrs;                /* attributes, in file order */
+        conf_dir_attr attrs[CONF_DIR_ATTRS_MAX];
         unsigned line;                 /* where the section starts, 0: absent */
 } conf_directory;
 

@@ -56,6 +56,7 @@ const conf_key conf_keys[] = {
         { "directory", "cert", "/etc/ipcf/etcd-client.pem" },
         { "directory", "key", "/etc/ipcf/etcd-client.key" },
         { "directory", "trust_keys", "no" },
+        { "directory", "attributes", "zone=r1" },
 };
 const size_t conf_n_keys = ARRAY_SIZE(conf_keys);
 

@@ -232,7 +232,8 @@ static int config_load(const char *path, conf *ret, char *err, size_t err_size) 
 }
 
 /* --check-config FILE: read, parse and resolve FILE as start-up does, say
- * what is wrong or that it is good, and return the exit status (0 good, 1
+ * what is wrong or that it is good (with a directory on etcd, a second
+ * line: its endpoints and the attributes it publishes), and return the exit status (0 good, 1
  * not). Nothing else happens: no runtime dir, no lock, no socket. Unknown
  * user and group names are reported on stderr, as start-up does (the daemon
  * would run, with those principals matching nobody). */
@@ -244,6 +245,13 @@ static int config_check(const char *path) {
                 return 1;
         }
         printf("%s: ok (%zu [name] sections, %zu hosts)\n", path, c.n_rules, c.n_hosts);
+        if (c.directory.backend == CONF_DIR_ETCD) {
+                printf("%s: directory on etcd (%zu endpoints), %s", path, c.directory.n_endpoints,
+                       c.directory.n_attrs ? "published with attributes" : "no attributes");
+                for (size_t i = 0; i < c.directory.n_attrs; i++)
+                        printf(" %s=%s", c.directory.attrs[i].key, c.directory.attrs[i].val);
+                printf("\n");
+        }
         conf_deinit(&c);
         return 0;
 }

@@ -184,15 +184,29 @@ static bool add_range(json_object *o, const void *key, size_t key_len, const voi
         return true;
 }
 
-char *etcd_body_range(const void *key, size_t key_len, const void *end, size_t end_len,
-                      int64_t limit, int64_t revision) {
+static char *body_range(const void *key, size_t key_len, const void *end, size_t end_len, int64_t limit,
+                        int64_t revision, bool serializable) {
         json_object *o = json_object_new_object();
         bool ok = o && add_range(o, key, key_len, end, end_len);
         if (ok && limit > 0)
                 ok = add_i64(o, "limit", limit);
         if (ok && revision > 0)
                 ok = add_i64(o, "revision", revision);
+        if (ok && serializable) {
+                json_object *t = json_object_new_boolean(1);
+                ok = t && json_object_object_add(o, "serializable", t) == 0;
+        }
         return body_text(o, ok);
+}
+
+char *etcd_body_range(const void *key, size_t key_len, const void *end, size_t end_len,
+                      int64_t limit, int64_t revision) {
+        return body_range(key, key_len, end, end_len, limit, revision, false);
+}
+
+char *etcd_body_range_serializable(const void *key, size_t key_len, const void *end, size_t end_len,
+                                   int64_t limit) {
+        return body_range(key, key_len, end, end_len, limit, 0, true);
 }
 
 char *etcd_body_put(const void *key, size_t key_len, const void *val, size_t val_len, int64_t lease) {

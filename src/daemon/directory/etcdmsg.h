@@ -44,6 +44,11 @@ bool etcd_json_i64(struct json_object *o, const char *key, int64_t *ret);
  * range_end "\0" (every key from key on). */
 char *etcd_body_range(const void *key, size_t key_len, const void *end, size_t end_len,
                       int64_t limit, int64_t revision);
+/* The same read, serializable: the member answers from its own copy,
+ * without asking the leader (it may be behind), so it answers without a
+ * quorum and during a leader election. */
+char *etcd_body_range_serializable(const void *key, size_t key_len, const void *end, size_t end_len,
+                                   int64_t limit);
 char *etcd_body_put(const void *key, size_t key_len, const void *val, size_t val_len, int64_t lease);
 char *etcd_body_delete(const void *key, size_t key_len);
 /* A transaction without conditions: n puts (keys[i] = vals[i], NUL-terminated

@@ -14,7 +14,8 @@
  * that dies loses its names at the lease's expiry.
  *
  * WHAT A RECORD OF THIS HOST SAYS: its name, this host's UDP address and
- * public key, and the key's fingerprint (record.h).
+ * public key, the key's fingerprint, and the attributes of [directory]
+ * attributes (the same on every name of this host; record.h).
  *
  * NEVER BLOCKS: the directory is asynchronous in the daemon's loop;
  * nothing here waits for etcd.
@@ -41,6 +42,14 @@
 
 directory *the_directory;
 
+_Static_assert(CONF_DIR_ATTRS_MAX == DIR_ATTRS_MAX && CONF_DIR_ATTR_KEY_MAX == DIR_ATTR_KEY_MAX &&
+                       CONF_DIR_ATTR_VAL_MAX == DIR_ATTR_VAL_MAX,
+               "the config's attribute bounds are the record's");
+
+/* [directory] attributes, as published with each name (read at start). */
+static dir_attr host_attrs[DIR_ATTRS_MAX];
+static unsigned n_host_attrs;
+
 void dir_key_fp(const uint8_t pub[32], char out[DIR_KEY_FP_LEN + 1]) {
         uint8_t h[crypto_hash_sha256_BYTES];
         crypto_hash_sha256(h, pub, 32);
@@ -64,7 +73,7 @@ static void publisher_on_name(ipcfd *d, const observe_ev *ev) {
         bool want = name_visible(d, ev->name);
         if (want == dir_published(the_directory, ev->name))
                 return;
-        int r = want ? dir_publish(the_directory, ev->name, NULL, 0) : dir_unpublish(the_directory, ev->name);
+        int r = want ? dir_publish(the_directory, ev->name, host_attrs, n_host_attrs) : dir_unpublish(the_directory, ev->name);
         if (r < 0)
                 log_error("directory: %s %s: %s", want ? "publish" : "unpublish", ev->name, strerror(-r));
 }
@@ -134,6 +143,14 @@ static int directory_init(ipcfd *d) {
                                 "enrolled ([host NAME] sections), or trust_keys = yes\n", c->line);
                 return -EINVAL;
         }
+        n_host_attrs = 0;
+        for (size_t i = 0; i < c->n_attrs; i++) {
+                dir_attr *a = &host_attrs[n_host_attrs++];
+                str_copy(a->key, c->attrs[i].key, sizeof(a->key));
+                str_copy(a->val, c->attrs[i].val, sizeof(a->val));
+                if (!dir_attr_valid(a->key, a->val))
+                        return -EINVAL; /* conf.c checks the same: never */
+        }
         dir_key_fp(pub, fp);
         efcp_key_format(pub, key, sizeof(key));
         o.host = the_hosts.self;
@@ -150,7 +167,8 @@ static int directory_init(ipcfd *d) {
         r = observe(d, OBSERVE_NAME_CHANGED, publisher_on_name);
         if (r == 0)
                 r = dir_search_init(d);
-        log_debug("directory: etcd, %zu endpoints, host %s at %s (%s)", o.etcd.n_endpoints, o.host, addr, fp);
+        log_debug("directory: etcd, %zu endpoints, host %s at %s (%s), %u attributes", o.etcd.n_endpoints, o.host,
+                  addr, fp, n_host_attrs);
         return r;
 }
 

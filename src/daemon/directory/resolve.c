@@ -10,6 +10,18 @@
  * picks: the pinned host, else the next host round robin skipping this
  * one. When the cache is full the pick is made among the answer's records
  * with a directory-wide counter.
+ *
+ * TWO READS, ONE DEADLINE: the read is linearizable (the leader confirms
+ * the member is current). Without a leader — an election after the leader
+ * died, or a quorum lost — a member holds such a read until a leader is
+ * elected (etcd 3.4: then "leader changed", retried), which under load
+ * takes longer than a request timeout. So the linearizable read gets the
+ * deadline less a reserve (a third of the time, at most
+ * RESOLVE_RESERVE_MAX_NS); if no member answered it by then (-ENOLINK),
+ * a serializable read — answered by any member that is up, from its own
+ * copy, which may be behind — gets the rest. Its answer is used for this
+ * lookup only and does not feed the cache (an old copy could bring back a
+ * record deleted since). Both unanswered: -ENOLINK at the deadline.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -22,6 +34,7 @@
 #include "daemon/directory/etcdmsg.h"
 
 #define RESOLVE_HOSTS_MAX 1000 /* hosts of one name read by a cold lookup */
+#define RESOLVE_RESERVE_MAX_NS (500ull * 1000000u) /* kept for the serializable read */
 
 struct dir_query {
         struct dlist link;      /* directory.queries */
@@ -31,6 +44,8 @@ struct dir_query {
         dir_resolve_fn fn;
         void *ctx;
         etcd_req *req;
+        uint64_t deadline;      /* the lookup's (CLOCK_MONOTONIC ns) */
+        bool serializable;      /* the linearizable read went unanswered: the second read */
 };
 
 static bool cache_is_answer(const directory *d) {
@@ -87,15 +102,23 @@ static bool query_wants(const dir_query *q, const dir_record *rec) {
         return strcmp(rec->host, q->d->host) != 0;
 }
 
+static int query_send(dir_query *q);
+
 static void range_done(void *ctx, int err, json_object *resp) {
         dir_query *q = ctx;
         directory *d = q->d;
+        q->req = NULL;
+        if (err == -ENOLINK && !q->serializable && now_ns() < q->deadline) {
+                q->serializable = true; /* no leader to confirm: ask a member's own copy */
+                if (query_send(q) == 0)
+                        return; /* else -ENOLINK, as the first read said */
+        }
         dir_resolve_fn fn = q->fn;
         void *fctx = q->ctx;
+        bool fresh = !q->serializable; /* feeds the cache */
         dir_query want = { .d = d };
         str_copy(want.name, q->name, sizeof(want.name));
         str_copy(want.host, q->host, sizeof(want.host));
-        q->req = NULL;
         query_free(q); /* only the copy is used below */
         static etcd_kv kv;
         static dir_record rec, pick;
@@ -119,20 +142,22 @@ static void range_done(void *ctx, int err, json_object *resp) {
                         d->rejected++;
                         continue;
                 }
-                sync_apply(d, &kv, false);
+                if (fresh)
+                        sync_apply(d, &kv, false);
                 fits += query_wants(&want, &rec);
         }
         if (fits == 0) {
                 fn(fctx, -ENOENT, NULL);
                 return;
         }
-        dir_entry *e = dir_cache_pick(&d->cache, want.name, want.host, want.host[0] ? NULL : d->host);
+        dir_entry *e = fresh ? dir_cache_pick(&d->cache, want.name, want.host, want.host[0] ? NULL : d->host) : NULL;
         if (e) {
                 dir_entry_to_record(e, &pick);
                 fn(fctx, 0, &pick);
                 return;
         }
-        /* Not in the cache (full): the k-th fitting record of the answer. */
+        /* Not in the cache (full, or a serializable answer): the k-th
+         * fitting record of the answer. */
         static uint32_t spread;
         size_t k = spread++ % fits;
         for (size_t i = 0; i < n; i++) {
@@ -155,11 +180,8 @@ int dir_resolve(directory *d, const char *name, const char *host, uint64_t deadl
         if (d->n_queries >= DIR_QUERIES_MAX)
                 return -EAGAIN;
         char key[DIR_KEY_MAX + 1];
-        uint8_t end[DIR_KEY_MAX + 1];
-        int kl = dir_key_name(d->prefix, name, key, sizeof(key));
-        if (kl < 0)
+        if (dir_key_name(d->prefix, name, key, sizeof(key)) < 0)
                 return -EINVAL;
-        size_t el = etcd_prefix_end(key, (size_t)kl, end);
         dir_query *q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
@@ -168,19 +190,39 @@ int dir_resolve(directory *d, const char *name, const char *host, uint64_t deadl
         str_copy(q->host, host ? host : "", sizeof(q->host));
         q->fn = fn;
         q->ctx = ctx;
+        q->deadline = deadline_ns;
         dlist_add_tail(&d->queries, &q->link);
         d->n_queries++;
-        char *body = etcd_body_range(key, (size_t)kl, end, el, RESOLVE_HOSTS_MAX, 0);
-        int r = body ? etcd_call(d->etcd, "/v3/kv/range", body, deadline_ns, range_done, q, &q->req) : -ENOMEM;
-        free(body);
+        int r = query_send(q);
         if (r < 0) {
-                q->req = NULL;
                 query_free(q);
                 return r;
         }
         if (ret)
                 *ret = q;
         return 0;
+}
+
+/* The range read of q's name: linearizable until the deadline less the
+ * reserve, or serializable until the deadline (TWO READS above). */
+static int query_send(dir_query *q) {
+        directory *d = q->d;
+        char key[DIR_KEY_MAX + 1];
+        uint8_t end[DIR_KEY_MAX + 1];
+        int kl = dir_key_name(d->prefix, q->name, key, sizeof(key));
+        if (kl < 0)
+                return -EINVAL;
+        size_t el = etcd_prefix_end(key, (size_t)kl, end);
+        uint64_t now = now_ns(), until = q->deadline;
+        if (!q->serializable && until > now)
+                until -= MIN((until - now) / 3, RESOLVE_RESERVE_MAX_NS);
+        char *body = q->serializable ? etcd_body_range_serializable(key, (size_t)kl, end, el, RESOLVE_HOSTS_MAX)
+                                     : etcd_body_range(key, (size_t)kl, end, el, RESOLVE_HOSTS_MAX, 0);
+        int r = body ? etcd_call(d->etcd, "/v3/kv/range", body, until, range_done, q, &q->req) : -ENOMEM;
+        free(body);
+        if (r < 0)
+                q->req = NULL;
+        return r;
 }
 
 void resolve_stop(directory *d) {
