@@ -342,7 +342,17 @@ IPCF_API int ipcf_accept(int reg, int timeout_ms, ipcf_request *ret_req);
  * -ENOEXEC the activation command could not be run or exited before
  * registering; -ETIMEDOUT; -EINVAL for timeout 0 (an allocation always waits
  * for the target's decision); -EMFILE; -EHOSTDOWN; -EHOSTUNREACH the host
- * of "name@host" (or the host deciding) could not be reached (since 1.2).
+ * of "name@host" (or the host deciding), or every host the directory says
+ * has the name, could not be reached (since 1.2).
+ * With a directory on etcd ([directory] backend = etcd, since 1.4), when the
+ * name is not registered here and this host's copy of the directory cannot
+ * tell (not listed yet, its watch down, or full), etcd is asked: -ENOLINK no
+ * etcd member answered before the request timeout or timeout_ms (reason
+ * "directory unreachable"; a name not cached is not -ENOENT while etcd is
+ * away); -EPROTO every member answered what is not etcd's ("directory answer
+ * not understood"); -EACCES etcd refused this host's daemon ("directory
+ * refused access"); -EREMOTEIO etcd reported another error ("directory
+ * error"); -EAGAIN 1024 such lookups were in flight on this host.
  */
 IPCF_API int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms,
                         ipcf_reason *ret_reason);

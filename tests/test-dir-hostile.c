@@ -16,6 +16,9 @@
  *     published, found, allocated; the garbage named in the health); a
  *     daemon whose only endpoint answers garbage: EPROTO "directory answer
  *     not understood" at once, local flows unharmed;
+ *   - a member refusing the client (PERMISSION_DENIED): EACCES "directory
+ *     refused access"; one reporting another error (INVALID_ARGUMENT):
+ *     EREMOTEIO "directory error"; both at once, local flows unharmed;
  *   - TLS: daemons with the right CA and client certificate publish and
  *     allocate over https; one with a CA that did not sign etcd's
  *     certificate gets ENOLINK "directory unreachable" within its timeout,
@@ -238,6 +241,46 @@ TEST_TIMEOUT(dir_garbage_members, 180) {
         test_wait(g2, 5000);
         hostset_stop(&S);
         etcd_cluster_stop(&C);
+}
+
+/* etcd refusing this client, or reporting an error of another kind (the
+ * gateway's {"error", "code", "message"}): a cold lookup fails at once with
+ * one errno per cause, whatever gRPC code etcd gave (INVALID_ARGUMENT is
+ * not the caller's EINVAL). */
+TEST_TIMEOUT(dir_members_refusing_or_erring, 120) {
+        char refusing[64], erring[64];
+        pid_t g1 = garbage_member("{\"error\":\"etcdserver: permission denied\",\"code\":7,"
+                                  "\"message\":\"etcdserver: permission denied\"}",
+                                  refusing, sizeof(refusing));
+        pid_t g2 = garbage_member("{\"error\":\"etcdserver: bad\",\"code\":3,\"message\":\"etcdserver: bad\"}", erring,
+                                  sizeof(erring));
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, conf_on(refusing, NULL));
+        hostset_start(&S, 1, conf_on(erring, NULL));
+        for (int i = 0; i < 2; i++)
+                CHECK(hostset_wait_up(&S, i, 15000));
+        static const struct {
+                int err;
+                const char *reason;
+        } want[] = { { -EACCES, "directory refused access" }, { -EREMOTEIO, "directory error" } };
+        for (int i = 0; i < 2; i++) {
+                pid_t child = fork();
+                CHECK(child >= 0);
+                if (child == 0) {
+                        hostset_enter(&S, i);
+                        uint64_t took = fails_with("nowhere-known", want[i].err, want[i].reason);
+                        fprintf(stderr, "%s: %s after %llu ms\n", S.h[i].name, want[i].reason, (unsigned long long)took);
+                        CHECK(took < REQUEST_MS);
+                        local_flow_works(i, i ? "e-local" : "r-local");
+                        _exit(0);
+                }
+                CHECK_EQ(test_wait(child, 60000), 0);
+        }
+        kill(g1, SIGKILL);
+        kill(g2, SIGKILL);
+        test_wait(g1, 5000);
+        test_wait(g2, 5000);
+        hostset_stop(&S);
 }
 
 /* ---- TLS ---------------------------------------------------------------------- */

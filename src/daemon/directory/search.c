@@ -17,8 +17,10 @@
  * timeout. etcd unreachable: the allocation fails with ENOLINK "directory
  * unreachable" (distinct from ENOENT and ETIMEDOUT); every endpoint
  * answering what is not etcd's: EPROTO "directory answer not understood";
- * etcd refusing us: EACCES "directory refused access". Found: as warm. Not
- * found: the resolvers after this one.
+ * etcd refusing us: EACCES "directory refused access"; another error etcd
+ * reported: EREMOTEIO "directory error"; DIR_QUERIES_MAX cold lookups in
+ * flight already: EAGAIN. Found: as warm. Not found: the resolvers after
+ * this one.
  *
  * WATCHES (has): a name is up through the directory when the cache has a
  * record of it an allocation could use (trust.c dir_record_reachable).
@@ -96,17 +98,25 @@ static void finish(alloc *a, int r) {
                 alloc_fail(a, r == RESOLVE_NEXT ? -ENOENT : r, NULL, 0);
 }
 
-/* The reason of a cold lookup that etcd did not answer with a listing
- * (ENOLINK has its own, above). */
-static const char *cold_failure(int err) {
+/* The error and reason of a cold lookup that etcd did not answer with a
+ * listing (ENOLINK has its own, below): one errno per cause, so that
+ * ipcf_alloc's list (ipcf.h) is short and none is mistaken for another
+ * meaning (etcd's INVALID_ARGUMENT is not the caller's -EINVAL). */
+static int cold_failure(int err, const char **ret_why) {
         switch (err) {
         case -EPROTO:
         case -EMSGSIZE:
-                return "directory answer not understood"; /* every endpoint: not etcd's */
+                *ret_why = "directory answer not understood"; /* every endpoint: not etcd's */
+                return -EPROTO;
         case -EACCES:
-                return "directory refused access";        /* etcd's authentication or RBAC */
+                *ret_why = "directory refused access";        /* etcd's authentication or RBAC */
+                return -EACCES;
+        case -ENOMEM:
+                *ret_why = NULL;
+                return -ENOMEM;
         default:
-                return "directory error";                 /* another error etcd reported */
+                *ret_why = "directory error";                 /* another error etcd reported */
+                return -EREMOTEIO;
         }
 }
 
@@ -124,7 +134,9 @@ static void cold_done(void *ctx, int err, const dir_record *rec) {
                 return;
         }
         if (err < 0) {
-                alloc_fail(a, err, cold_failure(err), 0);
+                const char *why;
+                err = cold_failure(err, &why);
+                alloc_fail(a, err, why, 0);
                 return;
         }
         static dir_record recs[CONF_HOSTLIST_MAX];
