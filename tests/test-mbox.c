@@ -294,13 +294,16 @@ TEST(destroy_with_a_blocked_sender_reports_every_message_undelivered) {
         ipcf_mbox_opts o = { .size = sizeof(o), .max_msgs = 8 };
         CHECK_OK(ipcf_mbox_create("box.d2", &o));
         pid_t s = test_fork(sender_until_blocked, "box.d2");
-        /* Let it fill the mailbox and its queue, and block. */
-        int64_t last = -1;
-        while (atomic_load(&DC->sent) != last) {
-                last = atomic_load(&DC->sent);
+        /* Let it fill the mailbox and its queue, and block: its count is past
+         * the mailbox's 8 and stops moving (on a loaded machine the child
+         * may take long to start: a first count of 0 is no answer). */
+        int64_t last = -1, now;
+        uint64_t t0 = test_now_ms();
+        while ((now = atomic_load(&DC->sent)) != last || now <= 8) {
+                CHECK(test_now_ms() - t0 < 40000);
+                last = now;
                 usleep(200 * 1000);
         }
-        CHECK(last > 8);
         CHECK_OK(ipcf_mbox_destroy("box.d2"));
         CHECK_EQ(test_wait(s, 5000), 0);
         CHECK_EQ(atomic_load(&DC->undelivered), atomic_load(&DC->sent));
