@@ -282,8 +282,10 @@ static void table_calls(bool pinned) {
 }
 
 /* Scaling: one row per (mechanism, metric), one column per level; ratios
- * against the part's first mechanism (the ipcf one). */
-static void table_scale(const char *part, const char *const mech[2], const unsigned *levels,
+ * against the part's first mechanism (the ipcf one). mech ends with NULL;
+ * a mechanism with no figure of the part in this run (an older CSV, or
+ * --only) has no rows. */
+static void table_scale(const char *part, const char *const *mech, const unsigned *levels,
                         const char *const *metrics, const char *const *mnames, int n_metrics,
                         bool pinned) {
         printf("| mechanism | figure |");
@@ -294,9 +296,14 @@ static void table_scale(const char *part, const char *const mech[2], const unsig
                 printf("---:|");
         printf("\n");
         for (int j = 0; j < n_metrics; j++)
-                for (int m = 0; m < 2; m++) {
+                for (int m = 0; mech[m]; m++) {
                         char metric[40];
                         snprintf(metric, sizeof(metric), "%s_%s", part, metrics[j]);
+                        bool any = false;
+                        for (int l = 0; levels[l]; l++)
+                                any |= find(mech[m], metric, 64, levels[l], pinned) != NULL;
+                        if (!any && m > 0)
+                                continue;
                         printf("| %s | %s |", mech[m], mnames[j]);
                         for (int l = 0; levels[l]; l++) {
                                 const rec *r = find(mech[m], metric, 64, levels[l], pinned);
@@ -304,7 +311,7 @@ static void table_scale(const char *part, const char *const mech[2], const unsig
                                 char c[96], q[32];
                                 fmt_cell(c, sizeof(c), r);
                                 fmt_ratio(q, sizeof(q), r, b);
-                                printf(m ? " %s ×%s |" : " %s |", c, q);
+                                printf(m && r && b ? " %s ×%s |" : " %s |", c, q);
                         }
                         printf("\n");
                 }
@@ -325,10 +332,25 @@ static void row_target(const char *what, const char *target, const rec *r, doubl
                r->max * scale, met ? "met" : "**missed**");
 }
 
+/* A target on a ratio num ÷ den of one run: the median's ratio, and a range
+ * that pairs num's worst run with den's best and vice versa. */
+static void row_ratio(const char *what, const char *target, const rec *num, const rec *den,
+                      double limit, bool at_most) {
+        if (!num || !den || den->med <= 0 || den->min <= 0) {
+                printf("| %s | %s | not measured | — |\n", what, target);
+                return;
+        }
+        rec q = *num;
+        q.med = num->med / den->med;
+        q.min = num->min / den->max;
+        q.max = num->max / den->min;
+        row_target(what, target, &q, limit, at_most, 1, "×");
+}
+
 /* The figures the issues set, all on the pinned placement (the one the
  * targets were stated for: both sides active on their own CPUs). The
- * calls/s ratio takes the faster of ONC RPC's two transports, and its
- * range pairs our worst run with their best and vice versa. */
+ * calls/s ratio takes the faster of ONC RPC's two transports. Issue 14's
+ * ratios are against the peer measured in the same run. */
 static void targets(void) {
         printf("| target (issues) | wanted | measured here (pinned, median (min–max)) | |\n");
         printf("|---|---|---|---|\n");
@@ -342,19 +364,32 @@ static void targets(void) {
                    2.0, true, 1, "µs");
         row_target("null call round trip", "≤ 2 µs", find("ipcf-call", "call_p50", 0, 1, true),
                    2.0, true, 1, "µs");
-        const rec *ic = find("ipcf-call", "call_rate", 0, 1, true);
         const rec *rt = find("oncrpc-tcp", "call_rate", 0, 1, true);
         const rec *ru = find("oncrpc-udp", "call_rate", 0, 1, true);
         const rec *best = rt && ru ? (rt->med > ru->med ? rt : ru) : rt ? rt : ru;
-        if (ic && best) {
-                rec q = *ic;
-                q.med = ic->med / best->med;
-                q.min = ic->min / best->max;
-                q.max = ic->max / best->min;
-                row_target("null calls/s ÷ the faster ONC RPC", "≥ 10×", &q, 10, false, 1, "×");
-        } else {
-                printf("| null calls/s ÷ ONC RPC | ≥ 10× | not measured | — |\n");
-        }
+        row_ratio("null calls/s ÷ the faster ONC RPC", "≥ 10×",
+                  find("ipcf-call", "call_rate", 0, 1, true), best, 10, false);
+        row_ratio("1,000 flows into one readiness-set server ÷ Unix sockets (issue 14)", "≥ 4×",
+                  find("ipcf-set", "flows_rate", 64, 1000, true),
+                  find("unix-stream", "flows_rate", 64, 1000, true), 4, false);
+        row_ratio("1 flow in an event loop (readiness set) ÷ a Unix socket (issue 14)", "≥ 3×",
+                  find("ipcf-set", "flows_rate", 64, 1, true),
+                  find("unix-stream", "flows_rate", 64, 1, true), 3, false);
+        row_ratio("64 clients: worst client's p99 ÷ epoll over Unix sockets (issue 14)", "≤ 1×",
+                  find("ipcf-call", "clients_p99", 64, 64, true),
+                  find("unix-stream-epoll", "clients_p99", 64, 64, true), 1, true);
+        row_ratio("64 B one way ÷ ZeroMQ PAIR (issue 14)", "≥ 1.5×",
+                  find("ipcf", "thr_msgs", 64, 1, true), find("zmq", "thr_msgs", 64, 1, true), 1.5,
+                  false);
+        row_ratio("sleep-only round trip ÷ a Unix stream socket (issue 14)", "≤ 1×",
+                  find("ipcf-nospin", "rtt_p50", 64, 1, true),
+                  find("unix-stream", "rtt_p50", 64, 1, true), 1, true);
+        row_ratio("mailbox 64 KiB GB/s ÷ a flow's (issue 14)", "≥ 0.5×",
+                  find("ipcf-mbox", "thr_bytes", 65536, 1, true),
+                  find("ipcf", "thr_bytes", 65536, 1, true), 0.5, false);
+        row_ratio("mailbox round trip ÷ a flow's (issue 14)", "≤ 3×",
+                  find("ipcf-mbox", "rtt_p50", 64, 1, true), find("ipcf", "rtt_p50", 64, 1, true), 3,
+                  true);
 }
 
 /* Every figure where a non-ipcf mechanism did better than the ipcf one it
@@ -437,16 +472,17 @@ int main(int argc, char **argv) {
                 static const unsigned lf[] = { 1, 10, 100, 1000, 0 };
                 static const unsigned lc[] = { 1, 2, 4, 8, 16, 32, 64, 0 };
                 static const unsigned lm[] = { 1, 4, 0 };
-                static const char *const fm[2] = { "ipcf", "unix-stream" };
-                static const char *const cm[2] = { "ipcf-call", "unix-stream-epoll" };
-                static const char *const mm[2] = { "ipcf-mbox", "posix-mq" };
+                static const char *const fm[] = { "ipcf", "unix-stream", "ipcf-set", NULL };
+                static const char *const cm[] = { "ipcf-call", "unix-stream-epoll", NULL };
+                static const char *const mm[] = { "ipcf-mbox", "posix-mq", NULL };
                 static const char *const metrics[3] = { "rate", "p50", "p99" };
                 static const char *const fnames[3] = { "msgs/s", "round median µs",
                                                        "round p99 µs" };
                 static const char *const cnames[3] = { "calls/s (all)", "RTT median µs",
                                                        "RTT p99 µs (worst client)" };
                 static const char *const mnames[1] = { "msgs/s" };
-                printf("\n## Concurrent flows (one client, one epoll server), %s\n\n", pl);
+                printf("\n## Concurrent flows (one client; one server: epoll, or ipcf-set: a "
+                       "readiness set), %s\n\n", pl);
                 table_scale("flows", fm, lf, metrics, fnames, 3, pinned);
                 printf("\n## Clients of one service, %s\n\n", pl);
                 table_scale("clients", cm, lc, metrics, cnames, 3, pinned);

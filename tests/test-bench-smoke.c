@@ -154,6 +154,38 @@ TEST(cmp_report_makes_the_markdown) {
         free(out);
 }
 
+/* cmp-scale's readiness-set rows (ipcf-set) are in the flows table, with
+ * their ratio against the ipcf epoll server, and issue 14's targets are
+ * computed against the peer of the same run (the set ÷ Unix sockets). */
+TEST(cmp_report_shows_the_readiness_set_and_issue_14_targets) {
+        char path[] = "/tmp/ipcf-smoke-csv.XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        static const char csv[] =
+                "mechanism,metric,size,concurrency,pinned,median,min,max,unit\n"
+                "ipcf,flows_rate,64,1000,yes,400000,400000,400000,1/s\n"
+                "unix-stream,flows_rate,64,1000,yes,500000,500000,500000,1/s\n"
+                "ipcf-set,flows_rate,64,1000,yes,3000000,3000000,3000000,1/s\n"
+                "ipcf-set,flows_p50,64,1000,yes,330,330,330,us\n"
+                "ipcf,rtt_p50,64,1,yes,1,1,1,us\n"
+                "ipcf-nospin,rtt_p50,64,1,yes,22,22,22,us\n"
+                "unix-stream,rtt_p50,64,1,yes,20,20,20,us\n";
+        CHECK(write(fd, csv, sizeof(csv) - 1) == (ssize_t)(sizeof(csv) - 1));
+        close(fd);
+        const char *const args[] = { path, NULL };
+        char *out = NULL;
+        CHECK_EQ(run("cmp-report", args, &out, 20), 0);
+        unlink(path);
+        CHECK(strstr(out, "| ipcf-set | msgs/s | — | — | — | 3.00 M ×7.50× |"));
+        CHECK(strstr(out, "| ipcf-set | round median µs | — | — | — | 330 |"));
+        CHECK(strstr(out, "readiness-set server ÷ Unix sockets (issue 14) | ≥ 4× | 6 × (6–6) | met |"));
+        CHECK(strstr(out, "sleep-only round trip ÷ a Unix stream socket (issue 14) | ≤ 1× | 1.1 × "
+                          "(1.1–1.1) | **missed** |"));
+        /* the clients table of this CSV has no figure: no rows but ipcf's */
+        CHECK(!strstr(out, "| unix-stream-epoll |"));
+        free(out);
+}
+
 /* suite.sh --report-only: the report and (with gnuplot) the plots from a
  * results folder. Run from the source tree (make check); skipped elsewhere. */
 TEST(suite_report_only_draws_report_and_plots) {

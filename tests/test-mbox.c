@@ -3,7 +3,8 @@
  * receipts, fairness), every timeout, the failures (receiver killed holding
  * messages, exclusive mailbox, destroy with receivers and blocked senders),
  * and 4 senders x 4 competing receivers x 1 M numbered messages: none lost,
- * none duplicated (IPCF_TEST_QUICK=1: 50 k per sender).
+ * none duplicated (IPCF_TEST_QUICK=1: 50 k per sender); large messages of
+ * every size class of the daemon's block pool, whole and in order.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -293,13 +294,16 @@ TEST(destroy_with_a_blocked_sender_reports_every_message_undelivered) {
         ipcf_mbox_opts o = { .size = sizeof(o), .max_msgs = 8 };
         CHECK_OK(ipcf_mbox_create("box.d2", &o));
         pid_t s = test_fork(sender_until_blocked, "box.d2");
-        /* Let it fill the mailbox and its queue, and block. */
-        int64_t last = -1;
-        while (atomic_load(&DC->sent) != last) {
-                last = atomic_load(&DC->sent);
+        /* Let it fill the mailbox and its queue, and block: its count is past
+         * the mailbox's 8 and stops moving (on a loaded machine the child
+         * may take long to start: a first count of 0 is no answer). */
+        int64_t last = -1, now;
+        uint64_t t0 = test_now_ms();
+        while ((now = atomic_load(&DC->sent)) != last || now <= 8) {
+                CHECK(test_now_ms() - t0 < 40000);
+                last = now;
                 usleep(200 * 1000);
         }
-        CHECK(last > 8);
         CHECK_OK(ipcf_mbox_destroy("box.d2"));
         CHECK_EQ(test_wait(s, 5000), 0);
         CHECK_EQ(atomic_load(&DC->undelivered), atomic_load(&DC->sent));
@@ -315,7 +319,13 @@ TEST(destroy_midway_every_message_delivered_or_reported) {
         pid_t r = test_fork(receiver_blocked, "box.d3");
         model_wait_counts("box.d3", 0, 1);
         pid_t s = test_fork(sender_until_blocked, "box.d3");
-        usleep(400 * 1000);
+        /* Midway: the receiver has some and more than the mailbox holds is
+         * sent (on a loaded machine the children may take long to start). */
+        uint64_t t0 = test_now_ms();
+        while (atomic_load(&DC->got) < 1 || atomic_load(&DC->sent) - atomic_load(&DC->got) <= 64) {
+                CHECK(test_now_ms() - t0 < 40000);
+                usleep(10 * 1000);
+        }
         CHECK_OK(ipcf_mbox_destroy("box.d3"));
         CHECK_EQ(test_wait(s, 5000), 0);
         CHECK_EQ(test_wait(r, 10000), 0);
@@ -612,5 +622,121 @@ TEST(a_stream_mailbox_is_a_named_pipe) {
         CHECK_EQ(ipcf_mbox_send(tx, "z", 1, 1000, NULL), 1);
         CHECK_ERR(ipcf_mbox_recv(rx, b, 0, 1000, NULL), -EMSGSIZE);
         CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 1000, NULL), 1);
+        test_daemon_stop(&d);
+}
+
+/* ---- large messages: every size class of the daemon's block pool ------------- */
+
+/* Sizes around each power of two and quarter octave from 4 KiB to the
+ * largest message (256 KiB), where the daemon's blocks change class (block =
+ * its header + payload); 0 and 1 as well. */
+static size_t big_sizes(size_t *out) {
+        size_t n = 0;
+        out[n++] = 0;
+        out[n++] = 1;
+        for (size_t base = 4096; base <= 256 * 1024; base *= 2)
+                for (size_t q = 4; q < 8; q++)
+                        for (int delta = -72; delta <= 8; delta += 8) {
+                                long s = (long)(base * q / 4) + delta;
+                                if (s > 0 && s <= 256 * 1024)
+                                        out[n++] = (size_t)s;
+                        }
+        return n;
+}
+
+/* Message number seq of size len: its bytes say both. */
+static void big_fill(uint8_t *b, size_t len, uint32_t seq) {
+        for (size_t j = 0; j < len; j++)
+                b[j] = (uint8_t)(seq * 131u + j * 7u + (j >> 8));
+}
+
+static bool big_check(const uint8_t *b, size_t len, uint32_t seq) {
+        for (size_t j = 0; j < len; j++)
+                if (b[j] != (uint8_t)(seq * 131u + j * 7u + (j >> 8)))
+                        return false;
+        return true;
+}
+
+#define BIG_ROUNDS 3
+
+/* Receives every message of the rounds, in order, each checked whole. */
+static void big_receiver(void *arg) {
+        int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
+        static size_t sizes[512];
+        size_t n = big_sizes(sizes);
+        uint8_t *b = malloc(256 * 1024);
+        uint32_t seq = 0;
+        for (int r = 0; r < BIG_ROUNDS; r++)
+                for (size_t i = 0; i < n; i++, seq++) {
+                        CHECK_EQ(ipcf_mbox_recv(rx, b, 256 * 1024, 10000, NULL), (ssize_t)sizes[i]);
+                        CHECK(big_check(b, sizes[i], seq));
+                }
+        free(b);
+}
+
+/* Takes one message of 100 KiB, holds the rest and dies. */
+static void big_receiver_killed(void *arg) {
+        int rx = CHECK_OK(ipcf_mbox_open((const char *)arg, IPCF_MBOX_RECV, NULL, 2000));
+        uint8_t *b = malloc(256 * 1024);
+        CHECK_EQ(ipcf_mbox_recv(rx, b, 256 * 1024, 10000, NULL), 100 * 1024);
+        CHECK(big_check(b, 100 * 1024, 0));
+        raise(SIGKILL);
+}
+
+static void big_wait_receivers(const char *name, uint32_t want) {
+        for (int i = 0; i < 500; i++) {
+                ipcf_model_entry *e;
+                size_t n;
+                CHECK_OK(ipcf_model_list(&e, &n));
+                bool ready = false;
+                for (size_t k = 0; k < n; k++)
+                        ready |= !strcmp(e[k].name, name) && e[k].receivers == want;
+                ipcf_free(e);
+                if (ready)
+                        return;
+                usleep(10000);
+        }
+        CHECK(!"the receiver never opened the mailbox");
+}
+
+/* The daemon keeps the blocks of large messages for reuse: messages of
+ * every size class, three rounds over them (so that blocks come back and
+ * serve other messages), arrive whole and in order; a receiver killed
+ * holding 100 KiB messages gives them back whole to the next. */
+TEST_TIMEOUT(large_messages_of_every_size_arrive_whole_and_blocks_are_reused, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .max_msg_size = 256 * 1024 };
+        CHECK_OK(ipcf_mbox_create("box.big", &o));
+        int tx = CHECK_OK(ipcf_mbox_open("box.big", IPCF_MBOX_SEND, NULL, 2000));
+        static size_t sizes[512];
+        size_t n = big_sizes(sizes);
+        CHECK(n > 100 && n < 512);
+        uint8_t *b = malloc(256 * 1024);
+        pid_t c = test_fork(big_receiver, "box.big");
+        uint32_t seq = 0;
+        for (int r = 0; r < BIG_ROUNDS; r++)
+                for (size_t i = 0; i < n; i++, seq++) {
+                        big_fill(b, sizes[i], seq);
+                        CHECK_EQ(ipcf_mbox_send(tx, b, sizes[i], 10000, NULL), (ssize_t)sizes[i]);
+                }
+        CHECK_EQ(test_wait(c, 60000), 0);
+
+        c = test_fork(big_receiver_killed, "box.big");
+        big_wait_receivers("box.big", 1);
+        for (seq = 0; seq < 8; seq++) {
+                big_fill(b, 100 * 1024, seq);
+                CHECK_EQ(ipcf_mbox_send(tx, b, 100 * 1024, 10000, NULL), 100 * 1024);
+        }
+        CHECK_EQ(test_wait(c, 10000), 128 + SIGKILL);
+        int rx = CHECK_OK(ipcf_mbox_open("box.big", IPCF_MBOX_RECV, NULL, 2000));
+        for (seq = 1; seq < 8; seq++) {
+                CHECK_EQ(ipcf_mbox_recv(rx, b, 256 * 1024, 5000, NULL), 100 * 1024);
+                CHECK(big_check(b, 100 * 1024, seq));
+        }
+        CHECK_ERR(ipcf_mbox_recv(rx, b, 256 * 1024, 100, NULL), -ETIMEDOUT);
+        free(b);
+        CHECK_OK(ipcf_dealloc(rx, NULL));
+        CHECK_OK(ipcf_dealloc(tx, NULL));
+        CHECK_OK(ipcf_mbox_destroy("box.big"));
         test_daemon_stop(&d);
 }

@@ -15,7 +15,8 @@ and its server:
                 port.write(msg)
 
 Also: call/serve/service (request and reply), dgram (datagrams), mailboxes
-(mbox_*) and multicast groups (mcast_*), notifications (watch, next_event,
+(mbox_*) and multicast groups (mcast_*), readiness sets (Set: many ports,
+one descriptor, one wait), notifications (watch, next_event,
 events: names coming and going, flows ending), pipe(), ipcf.aio for asyncio, and
 ipcf.rpc to call any procedure of an RPC server (ipcf-idl) by name.
 Timeouts are in seconds: None waits for ever, 0 never waits. Failures raise
@@ -38,9 +39,10 @@ from .dgram import Datagram, Endpoint, dgram
 from .mbox import (Group, Mailbox, mbox_create, mbox_destroy, mbox_open, mcast_create,
                    mcast_destroy, mcast_join)
 from .notify import Event, events, next_event, notify_fileno, unwatch, watch, watching
+from .readiness import Set
 from . import aio, errors, rpc  # noqa: F401  (ipcf.aio, ipcf.errors, ipcf.rpc)
 
-__version__ = "1.2"
+__version__ = "1.3"
 
 
 def version():
@@ -66,7 +68,7 @@ __all__ = [
     "DaemonNotFoundError", "Datagram", "Endpoint", "Event", "FlowEndedError", "Group", "Handle", "IpcfError", "IpcfTimeoutError",
     "Mailbox", "MessageTooLongError", "NAME_MAX", "NameNotFoundError", "NoDaemonError",
     "PeerDiedError", "PeerInfo", "Port", "PortStats", "QoS", "QuotaError", "Reason", "RefusedError",
-    "Registration", "RemoteError", "Request", "Service", "ServiceFailure", "WouldBlockError",
+    "Registration", "RemoteError", "Request", "Service", "ServiceFailure", "Set", "WouldBlockError",
     "aio", "alloc", "call", "connect", "dgram", "errors", "events", "mbox_create", "mbox_destroy",
     "mbox_open", "mcast_create", "mcast_destroy", "mcast_join", "next_event", "notify_fileno",
     "pipe", "register", "rpc", "runtime_dir", "serve", "service", "strerror", "unwatch",

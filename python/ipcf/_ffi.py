@@ -76,6 +76,19 @@ int ipcf_qos_get(int port, ipcf_qos *ret);
 int ipcf_fd(int handle);
 int ipcf_fd_send(int port);
 
+typedef struct ipcf_set_opts {
+    uint32_t size, spin_us;
+} ipcf_set_opts;
+typedef struct ipcf_set_event {
+    int port;
+    uint32_t events;
+    uint64_t data;
+} ipcf_set_event;
+int ipcf_set_new(const ipcf_set_opts *opts);
+int ipcf_set_add(int set, int port, uint64_t data);
+int ipcf_set_del(int set, int port);
+int ipcf_set_wait(int set, ipcf_set_event *evs, unsigned max, int timeout_ms);
+
 typedef struct ipcf_port_stats {
     uint64_t msgs_out, bytes_out, msgs_in, bytes_in, queued_out, queued_in;
     uint32_t cached, reserved;
@@ -166,6 +179,7 @@ MBOX_EXCLUSIVE = 1
 MBOX_STREAM = 2
 MBOX_SEND = 1
 MBOX_RECV = 2
+SET_IN = 1
 
 ffi = cffi.FFI()
 ffi.cdef(CDEF)

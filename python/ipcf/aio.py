@@ -8,6 +8,7 @@ do exactly that (nothing else: the calls are the ordinary ones):
     port = await ipcf.aio.accept(reg)
     msg = await ipcf.aio.read(port)
     await ipcf.aio.write(port, msg)
+    ports = await ipcf.aio.wait(ready)      # an ipcf.Set: its ready ports
 
 Use them from the loop's thread only. A call that raises WouldBlockError
 after the descriptor turned readable (another reader was first) just waits
@@ -69,3 +70,15 @@ async def recv(handle):
 async def next_request(svc):
     """The next CallRequest of a Service."""
     return await _retry(lambda: svc.next(timeout=0), svc.fileno)
+
+
+async def wait(rset):
+    """The ready Ports of an ipcf.Set (a non-empty list). Looks first (a
+    wait of timeout 0: while ports keep coming it never sleeps in the
+    loop), and only after a look that found nothing, which arms every
+    port, waits for the set's descriptor."""
+    while True:
+        ready = rset.wait(timeout=0)
+        if ready:
+            return ready
+        await _ready(rset.fileno())

@@ -13,11 +13,12 @@ from ipcf import _ffi
 TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STRUCTS = ("ipcf_qos", "ipcf_peer_info", "ipcf_reason", "ipcf_reg_opts", "ipcf_request",
            "ipcf_port_stats", "ipcf_call_req", "ipcf_dgram_src", "ipcf_mbox_opts", "ipcf_receipt",
-           "ipcf_mcast_opts", "ipcf_event")
+           "ipcf_mcast_opts", "ipcf_event", "ipcf_set_opts", "ipcf_set_event")
 CONSTANTS = {"IPCF_NAME_MAX": _ffi.NAME_MAX, "IPCF_REASON_MAX": _ffi.REASON_MAX,
              "IPCF_CALL_MAX": _ffi.CALL_MAX, "IPCF_REG_EXCLUSIVE": _ffi.REG_EXCLUSIVE,
              "IPCF_MBOX_EXCLUSIVE": _ffi.MBOX_EXCLUSIVE, "IPCF_MBOX_STREAM": _ffi.MBOX_STREAM,
              "IPCF_MBOX_SEND": _ffi.MBOX_SEND, "IPCF_MBOX_RECV": _ffi.MBOX_RECV,
+             "IPCF_SET_IN": _ffi.SET_IN,
              "IPCF_VERSION_MAJOR": _ffi.MAJOR}
 
 

@@ -225,7 +225,7 @@ static bool recv_retire(mend *r) {
                 r->fl_n--;
                 mb->msgs_out++;
                 sender_delivered(mb, m, r->b->peer.pid);
-                free(m);
+                model_msg_free(m);
         }
         for (unsigned i = 0; i < r->fl_n; i++)
                 if (r->fl[(r->fl_head + i) % r->fl_cap].m->flags & MW_F_RECEIPT)
@@ -471,7 +471,7 @@ static uint64_t mbox_destroy(model_obj *o) {
                 recv_retire(r);
                 mb->msgs_out += r->fl_n; /* in their rings: theirs to read */
                 for (unsigned i = 0; i < r->fl_n; i++)
-                        free(r->fl[(r->fl_head + i) % r->fl_cap].m);
+                        model_msg_free(r->fl[(r->fl_head + i) % r->fl_cap].m);
                 r->fl_n = 0;
                 bport_end(r->b, IPCF_END_DEALLOC, "mailbox destroyed");
                 dlist_del(&r->link);
@@ -511,7 +511,7 @@ static uint64_t mbox_destroy(model_obj *o) {
         /* The rest is of senders that had left: the destroyer is told. */
         uint64_t untold = queued - told + unread_gone;
         while (mb->head)
-                free(fifo_pop(mb));
+                model_msg_free(fifo_pop(mb));
         mb->undelivered += untold;
         if (untold)
                 log_debug("mbox %s: destroyed with %llu messages of departed senders", o->name,

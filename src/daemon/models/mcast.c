@@ -85,7 +85,7 @@ static void mcast_trim(mcast *g) {
                 if (!g->head)
                         g->tail = NULL;
                 g->n_msgs--;
-                free(m);
+                model_msg_free(m);
         }
 }
 
@@ -304,7 +304,7 @@ static uint64_t mcast_destroy(model_obj *o) {
         while (g->head) {
                 gmsg *m = g->head;
                 g->head = m->next;
-                free(m);
+                model_msg_free(m);
         }
         model_remove(&g->obj);
         loop_defer_free(o->d->loop, g);

@@ -1,5 +1,7 @@
 /*
- * modelmsg.c — frames in and out of broker ports (see modelmsg.h).
+ * modelmsg.c — frames in and out of broker ports, and the blocks messages
+ * live in (see modelmsg.h). The pool is the daemon's (one thread): a LIFO
+ * list per size class, threaded through model_msg.next.
  */
 #include "daemon/models/modelmsg.h"
 
@@ -8,6 +10,69 @@
 #include <string.h>
 
 #include "common/modelwire.h"
+
+/* Size classes: from 2^POOL_MIN_SHIFT bytes up, four per octave (base,
+ * 5/4, 6/4, 7/4 of a power of two), enough for a header and MW_MSG_MAX. */
+#define POOL_MIN_SHIFT 12
+#define POOL_CLASSES 32
+
+static model_msg *pool[POOL_CLASSES + 1]; /* [class]: free blocks; class 0 unused */
+static size_t pool_bytes;
+
+/* The class of a block of at least n bytes (0: too small to keep), and its
+ * size. */
+static uint32_t size_class_of(size_t n, size_t *ret_size) {
+        *ret_size = n;
+        if (n < (1u << POOL_MIN_SHIFT))
+                return 0;
+        unsigned k = 63 - (unsigned)__builtin_clzll((unsigned long long)n); /* 2^k <= n */
+        size_t base = (size_t)1 << k, step = base / 4;
+        size_t i = (n - base + step - 1) / step; /* 0..4 */
+        size_t size = base + i * step;
+        uint32_t c = 1 + (k - POOL_MIN_SHIFT) * 4 + (uint32_t)i;
+        if (c > POOL_CLASSES)
+                return 0;
+        *ret_size = size;
+        return c;
+}
+
+static size_t size_of_class(uint32_t c) {
+        unsigned k = POOL_MIN_SHIFT + (c - 1) / 4, i = (c - 1) % 4;
+        size_t base = (size_t)1 << k;
+        return base + i * (base / 4);
+}
+
+/* A block for a message of plen payload bytes, its class set. */
+static model_msg *msg_block(size_t plen) {
+        size_t size;
+        uint32_t c = size_class_of(sizeof(model_msg) + plen, &size);
+        model_msg *m = c ? pool[c] : NULL;
+        if (m) {
+                pool[c] = m->next;
+                pool_bytes -= size;
+        } else {
+                m = malloc(size);
+                if (!m)
+                        return NULL;
+        }
+        m->size_class = c;
+        return m;
+}
+
+void model_msg_free(model_msg *m) {
+        if (!m)
+                return;
+        uint32_t c = m->size_class;
+        if (c && pool_bytes + size_of_class(c) <= MODEL_MSG_POOL_BYTES) {
+                m->next = pool[c];
+                pool[c] = m;
+                pool_bytes += size_of_class(c);
+                return;
+        }
+        free(m);
+}
+
+size_t model_msg_pool_bytes(void) { return pool_bytes; }
 
 int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret) {
         for (;;) {
@@ -25,7 +90,7 @@ int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret) {
                 size_t plen = (size_t)len - sizeof(h);
                 if (h.kind != MW_DATA || plen > max_msg)
                         return -EPROTO;
-                model_msg *m = malloc(sizeof(*m) + plen);
+                model_msg *m = msg_block(plen);
                 if (!m)
                         return -ENOMEM;
                 m->next = NULL;

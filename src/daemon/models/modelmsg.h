@@ -8,6 +8,12 @@
  * (a frame shorter than its header, of another kind than DATA, or longer than
  * the object's max_msg breaks the protocol), and every stamp is the sender's
  * flow's kernel credentials, never what it wrote.
+ *
+ * BUFFERS: a message is one block (header and payload). Blocks of 4 KiB and
+ * more are kept for reuse when freed (model_msg_free), in size classes of a
+ * quarter octave, at most MODEL_MSG_POOL_BYTES in all; a freed large block
+ * went back to the kernel (glibc trims the heap's top), so each 64 KiB
+ * message cost page faults and zeroing on the daemon's CPU.
  */
 #pragma once
 
@@ -23,11 +29,22 @@ typedef struct model_msg {
         uint32_t flags;               /* MW_F_RECEIPT if the sender wants a receipt */
         uint32_t pid, uid, gid;       /* the sender, from its flow */
         uint32_t len;
+        uint32_t size_class;          /* of its block: 0 plain malloc, else kept for reuse */
         uint8_t data[];
 } model_msg;
 
+/* Blocks kept for reuse, at most (the daemon's, whatever the clients do). */
+#define MODEL_MSG_POOL_BYTES (8u << 20)
+
+/* Free a message the model owns (NULL: nothing): its block is kept for the
+ * next message of its size class while the pool has room. */
+void model_msg_free(model_msg *m);
+
+/* Bytes of blocks kept for reuse now (for tests and logs). */
+size_t model_msg_pool_bytes(void);
+
 /* Take the next DATA frame of b into a new message (the caller owns it:
- * free()). Returns 1 and *ret; 0 if none waits (the wake-up is armed); -ENOMEM
+ * model_msg_free()). Returns 1 and *ret; 0 if none waits (the wake-up is armed); -ENOMEM
  * (try again on the next wake-up); -EPROTO if b broke the protocol (the
  * caller ends it). */
 int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret);
