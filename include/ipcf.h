@@ -41,10 +41,11 @@
  *    one per cause (ipcf_error_cause() says more), each found without
  *    waiting for a daemon that cannot come:
  *        -EHOSTDOWN  the facility of this host is not running: no daemon and
- *                    autostart is off (IPCF_NO_AUTOSTART=1), or the daemon
- *                    started for this call exited without serving, or it
- *                    died or stopped answering (already established flows
- *                    keep working);
+ *                    autostart is off (IPCF_NO_AUTOSTART=1), or the runtime
+ *                    dir cannot be made, or the daemon started for this call
+ *                    exited without serving or did not serve within 5 s, or
+ *                    it died or stopped answering (already established
+ *                    flows keep working);
  *        -ENOPKG     no daemon, and the daemon program to start was not
  *                    found (IPCF_DAEMON, else beside the program or in PATH);
  *        -EACCES     the runtime dir is not this user's: owned by another
@@ -824,8 +825,15 @@ IPCF_API const char *ipcf_strerror(int err);
  * find out more by looking again, into buf (cap bytes, always terminated,
  * truncated like snprintf). For the errors of reaching the daemon it names
  * the cause as things are now:
- *   -EHOSTDOWN  "no daemon serves DIR, and autostart is off (...)", or the
- *               last line of the log of a daemon that did not serve;
+ *   -EHOSTDOWN  "the daemon for DIR closed the connection or stopped
+ *               answering" (while one accepts connections there), "no
+ *               daemon serves DIR, and autostart is off (...)", "...
+ *               the runtime dir cannot be made: ...", or what DIR/ipcfd.log
+ *               tells of the daemon last started for DIR: "the daemon for
+ *               DIR (PROGRAM) exited with status N before serving" (or "was
+ *               killed by signal N", or "did not serve within 5 s"), then
+ *               "; its log (...) ends: LINE" or ", and wrote nothing to its
+ *               log (...)";
  *   -ENOPKG     where the daemon program was looked for;
  *   -EACCES     "runtime dir DIR is owned by uid N", "... has mode 0777:
  *               others may write to it" — when no daemon can be reached

@@ -73,6 +73,30 @@ TEST(serve_and_call_from_the_shell) {
         test_daemon_stop(&d);
 }
 
+/* A served command starts as a command started from a shell would: no
+ * signal ignored (ipcf ignores SIGPIPE itself, which a command would keep
+ * across exec: a filter writing into a closed pipe would get EPIPE for
+ * ever instead of dying, and serve would wait for it for ever). Errors name
+ * the command and the service. */
+TEST(serve_runs_commands_with_no_signal_ignored) {
+        test_daemon_start(&d, NULL, NULL);
+        char *ipcf = test_build_path("bin/ipcf");
+        char line[1024], out[4096];
+        snprintf(line, sizeof(line), "exec %s serve cli.sig -n 1 -- grep ^SigIgn /proc/self/status", ipcf);
+        pid_t s = spawn(line);
+        wait_name(ipcf, "cli.sig");
+        snprintf(line, sizeof(line), "%s call cli.sig -t 5000 </dev/null 2>&1", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 0);
+        if (strcmp(out, "SigIgn:\t0000000000000000\n") != 0)
+                test_fail(__FILE__, __LINE__, "the command ignores signals: '%s'", out);
+        CHECK_EQ(test_wait(s, 5000), 0);
+        snprintf(line, sizeof(line), "%s call cli.none -t 300 </dev/null 2>&1", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 1);
+        CHECK(strcmp(out, "ipcf: call cli.none: no such name\n") == 0);
+        free(ipcf);
+        test_daemon_stop(&d);
+}
+
 TEST(datagrams_from_the_shell) {
         test_daemon_start(&d, NULL, NULL);
         char *ipcf = test_build_path("bin/ipcf");

@@ -14,10 +14,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/ctl.h"
@@ -105,10 +108,36 @@ static const char *fresh_dir(const char *name) {
 
 TEST(no_daemon_and_autostart_off) {
         const char *d = fresh_dir("run");
-        char want[400];
+        char want[800];
         snprintf(want, sizeof(want), "no daemon serves %s, and autostart is off (IPCF_NO_AUTOSTART=1)", d);
         check_cause(d, "IPCF_NO_AUTOSTART=1", -EHOSTDOWN, want);
         CHECK(strcmp(ipcf_strerror(-EHOSTDOWN), "IPC facility (ipcfd) not running") == 0);
+}
+
+/* Something accepts connections on the socket but closes each at once (a
+ * daemon that drops us): the cause says so, not "no daemon". */
+static void *drop_every_connection(void *arg) {
+        int l = *(int *)arg, c;
+        while ((c = accept(l, NULL, NULL)) >= 0)
+                close(c);
+        return NULL;
+}
+
+TEST(daemon_that_drops_the_connection) {
+        const char *d = fresh_dir("run");
+        int l = CHECK_OK(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", d, CTL_SOCKET_NAME);
+        CHECK_OK(bind(l, (struct sockaddr *)&sa, sizeof(sa)));
+        CHECK_OK(listen(l, 16));
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, drop_every_connection, &l) == 0);
+        char want[600];
+        snprintf(want, sizeof(want), "the daemon for %s closed the connection or stopped answering", d);
+        check_cause(d, "IPCF_NO_AUTOSTART=1", -EHOSTDOWN, want);
+        shutdown(l, SHUT_RDWR);
+        pthread_join(t, NULL);
+        close(l);
 }
 
 TEST(daemon_program_not_found) {
@@ -141,7 +170,7 @@ TEST(daemon_program_not_found) {
 }
 
 TEST(runtime_dir_not_ours) {
-        char want[400];
+        char want[800];
         if (geteuid() == 0) {
                 const char *d = fresh_dir("theirs");
                 CHECK_OK(chown(d, 65534, 65534));
@@ -161,10 +190,20 @@ TEST(runtime_dir_not_ours) {
         CHECK_OK(close(fd));
         snprintf(want, sizeof(want), "runtime dir %s is not a directory", file);
         check_cause(file, NULL, -EACCES, want);
+
+        /* One that cannot be made: its parent is missing, or a file. */
+        char dir[400];
+        snprintf(dir, sizeof(dir), "%s/run", file);
+        snprintf(want, sizeof(want), "no daemon serves %s, and the runtime dir cannot be made: Not a directory", dir);
+        check_cause(dir, NULL, -EHOSTDOWN, want);
+        snprintf(dir, sizeof(dir), "%s/run", test_scratch("missing"));
+        snprintf(want, sizeof(want), "no daemon serves %s, and the runtime dir cannot be made: No such file or directory",
+                 dir);
+        check_cause(dir, NULL, -EHOSTDOWN, want);
 }
 
 /* A real ipcfd that cannot start (its lock file is a directory): the caller
- * learns it at once, with the daemon's last word. */
+ * learns it at once, with how it exited and the daemon's last word. */
 TEST(daemon_exits_at_start) {
         const char *d = fresh_dir("run");
         CHECK_OK(mkdir(test_scratch("run/ipcfd.lock"), 0700));
@@ -173,19 +212,68 @@ TEST(daemon_exits_at_start) {
         reach r = reach_from(d, env);
         CHECK_EQ(r.err, -EHOSTDOWN);
         CHECK(r.ms < 1500);
-        char *log = TEST_SH_OK("tail -n 1 '%s/ipcfd.log'", d), want[800];
-        log[strcspn(log, "\n")] = 0;
-        CHECK(strstr(log, "ipcfd.lock") != NULL); /* the daemon's own error */
-        snprintf(want, sizeof(want), "the daemon for %s did not serve; its log (%s/ipcfd.log) ends: %s", d, d, log);
+        /* The log: the start's line, the daemon's error, how it exited. */
+        char *log = TEST_SH_OK("tail -n 3 '%s/ipcfd.log'", d), want[1200], line[600];
+        int pid = 0;
+        char *start = strstr(log, "ipcf: starting "), *err = start ? strchr(start, '\n') : NULL;
+        CHECK(start == log && err && sscanf(strrchr(start, '(') ? strrchr(start, '(') : "", "(pid %d)", &pid) == 1);
+        snprintf(want, sizeof(want), "ipcf: starting %s for %s (pid %d)\n", ipcfd, d, pid);
+        CHECK(strncmp(log, want, strlen(want)) == 0);
+        snprintf(line, sizeof(line), "%.*s", (int)strcspn(err + 1, "\n"), err + 1);
+        CHECK(strstr(line, "ipcfd.lock") != NULL); /* the daemon's own error */
+        snprintf(want, sizeof(want), "ipcf: pid %d exited with status 1\n", pid);
+        CHECK(strstr(log, want) != NULL);
+        snprintf(want, sizeof(want), "the daemon for %s (%s) exited with status 1 before serving; its log (%s/ipcfd.log) ends: %s",
+                 d, ipcfd, d, line);
         if (strcmp(r.cause, want) != 0)
                 test_fail(__FILE__, __LINE__, "cause '%s', want '%s'", r.cause, want);
         char *ipcf = test_built("bin/ipcf");
         CHECK_EQ(cli_from(ipcf, d, env, &out), 1);
-        CHECK(strstr(out, "did not serve; its log") != NULL);
+        CHECK(strstr(out, "exited with status 1 before serving; its log") != NULL);
         free(out);
         free(log);
         free(ipcf);
         free(ipcfd);
+}
+
+/* A daemon program that exits, or is killed, before serving and without a
+ * word of its own (IPCF_DAEMON=/bin/false): the cause says how it ended,
+ * at once — not the generic "not running". */
+TEST(daemon_program_ends_without_a_word) {
+        const char *d = fresh_dir("run");
+        char want[800];
+        snprintf(want, sizeof(want),
+                 "the daemon for %s (/bin/false) exited with status 1 before serving, and wrote nothing to its log (%s/ipcfd.log)",
+                 d, d);
+        check_cause(d, "IPCF_DAEMON=/bin/false", -EHOSTDOWN, want);
+
+        /* One that says something, then dies of a signal. */
+        const char *prog = test_scratch("dies");
+        free(TEST_SH_OK("printf '#!/bin/sh\\necho no luck today\\nkill -9 $$\\n' > '%s' && chmod 755 '%s'", prog, prog));
+        char env[600];
+        snprintf(env, sizeof(env), "IPCF_DAEMON=%s", prog);
+        snprintf(want, sizeof(want),
+                 "the daemon for %s (%s) was killed by signal 9 before serving; its log (%s/ipcfd.log) ends: no luck today",
+                 d, prog, d);
+        check_cause(d, env, -EHOSTDOWN, want);
+}
+
+/* A daemon program that runs but never serves: after the start timeout
+ * (5 s) the cause says so, with what it wrote. */
+TEST_TIMEOUT(daemon_program_never_serves, 60) {
+        const char *d = fresh_dir("run");
+        const char *prog = test_scratch("sleeper");
+        free(TEST_SH_OK("printf '#!/bin/sh\\necho thinking\\nexec sleep 30\\n' > '%s' && chmod 755 '%s'", prog, prog));
+        char env[600], want[800];
+        snprintf(env, sizeof(env), "IPCF_DAEMON=%s", prog);
+        reach r = reach_from(d, env);
+        CHECK_EQ(r.err, -EHOSTDOWN);
+        CHECK(r.ms >= 4000); /* it was waited for: it still runs */
+        snprintf(want, sizeof(want), "the daemon for %s (%s) did not serve within 5 s; its log (%s/ipcfd.log) ends: thinking",
+                 d, prog, d);
+        if (strcmp(r.cause, want) != 0)
+                test_fail(__FILE__, __LINE__, "cause '%s', want '%s'", r.cause, want);
+        free(TEST_SH_OK("kill $(sed -n 's/^ipcf: starting .*(pid \\([0-9]*\\))$/\\1/p' '%s/ipcfd.log')", d));
 }
 
 /* Eight processes autostart on one fresh dir at once: one daemon wins the

@@ -278,26 +278,40 @@ TEST_TIMEOUT(readiness_reload_and_stop_are_notified, 60) {
 }
 
 /* Run ipcfd --verbose with stderr to a file, JOURNAL_STREAM set to that
- * file's DEV:INO (or a wrong one), ask for a state dump (an error-level
- * line) and return what it wrote. */
+ * file's DEV:INO (or a wrong one); make it log at each priority — a debug
+ * line (a client), an error (a reload of a config made bad), info (serving,
+ * the SIGUSR1 summary, exiting) — and return what it wrote. */
 static char *log_of_daemon(bool journal) {
-        const char *dir = test_scratch("run"), *log = test_scratch("log");
+        const char *dir = test_scratch("run"), *log = test_scratch("log"), *conf = test_scratch("conf");
         CHECK(mkdir(dir, 0700) == 0);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         struct stat st;
         CHECK(fd >= 0 && fstat(fd, &st) == 0);
         close(fd);
+        free(TEST_SH_OK("printf '[limits]\\n' > '%s'", conf));
         char js[64];
         snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
                  (unsigned long long)st.st_ino + (journal ? 0 : 1));
         setenv("JOURNAL_STREAM", js, 1);
         char *ipcfd = test_built("bin/ipcfd");
-        const char *argv[] = { ipcfd, "--runtime-dir", dir, "--verbose", NULL };
+        const char *argv[] = { ipcfd, "--runtime-dir", dir, "--config", conf, "--verbose", NULL };
         pid_t pid = spawn(log, argv);
         unsetenv("JOURNAL_STREAM");
         pid_file(dir);
-        CHECK(kill(pid, SIGUSR1) == 0);
+        char *ipcf = test_built("bin/ipcf");
+        free(TEST_SH_OK("IPCF_RUNTIME_DIR='%s' IPCF_NO_AUTOSTART=1 '%s' ls > /dev/null", dir, ipcf));
+        free(ipcf);
+        free(TEST_SH_OK("printf 'no such key = 1\\n' > '%s'", conf));
+        CHECK(kill(pid, SIGHUP) == 0);
         char *out = NULL;
+        for (int i = 0; i < 1000; i++) {
+                free(out);
+                out = slurp(log);
+                if (strstr(out, "reload of "))
+                        break;
+                usleep(10000);
+        }
+        CHECK(kill(pid, SIGUSR1) == 0);
         for (int i = 0; i < 1000; i++) {
                 free(out);
                 out = slurp(log);
@@ -307,21 +321,25 @@ static char *log_of_daemon(bool journal) {
         }
         CHECK(kill(pid, SIGTERM) == 0);
         CHECK_EQ(test_wait(pid, 10000), 0);
+        free(out);
+        out = slurp(log);
         free(ipcfd);
         return out;
 }
 
 TEST_TIMEOUT(journal_gets_priority_prefixes, 60) {
         char *out = log_of_daemon(true);
-        if (!strstr(out, "<7>serving ") || !strstr(out, "<3>state: ") || strstr(out, "ipcfd["))
+        if (!strstr(out, "<6>serving ") || !strstr(out, "<6>state: ") || !strstr(out, "<6>signal 15: exiting") ||
+            !strstr(out, "<3>reload of ") || !strstr(out, "<7>client ") || strstr(out, "<7>serving ") ||
+            strstr(out, "ipcfd["))
                 test_fail(__FILE__, __LINE__, "log:\n%s", out);
         free(out);
 }
 
 TEST_TIMEOUT(other_stderr_gets_plain_lines, 60) {
         char *out = log_of_daemon(false);
-        if (!strstr(out, "]: serving ") || !strstr(out, "]: state: ") || strstr(out, "<3>") ||
-            strstr(out, "<7>"))
+        if (!strstr(out, "]: serving ") || !strstr(out, "]: state: ") || !strstr(out, "]: reload of ") ||
+            strstr(out, "<3>") || strstr(out, "<6>") || strstr(out, "<7>"))
                 test_fail(__FILE__, __LINE__, "log:\n%s", out);
         free(out);
 }

@@ -1,7 +1,8 @@
 """_timeout — Python timeouts to the library's, and waits that Ctrl-C ends.
 
-Python side: a timeout is in seconds (a float); None waits for ever, 0 never
-waits. Library side: milliseconds, -1 for ever (a positive fraction of a
+Python side: a timeout is in seconds (a real number: int, float...); None (or inf, or
+more than 2^31 - 1 ms) waits for ever, 0 never waits; NaN or below 0 is a
+ValueError, anything else (a str, a bool) a TypeError. Library side: milliseconds, -1 for ever (a positive fraction of a
 millisecond rounds up to 1, never down to "do not wait").
 
 The library resumes a wait after a signal, so a call waiting for ever would
@@ -12,6 +13,7 @@ changes nothing else.
 """
 import errno
 import math
+import numbers
 import time
 
 SLICE_MS = 250
@@ -21,8 +23,12 @@ def to_ms(timeout):
     """Seconds (None: for ever) to the library's milliseconds."""
     if timeout is None:
         return -1
-    if timeout < 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError("timeout must be None or a number of seconds, not %s" % type(timeout).__name__)
+    if math.isnan(timeout) or timeout < 0:
         raise ValueError("timeout must be None or >= 0 seconds, not %r" % (timeout,))
+    if math.isinf(timeout):
+        return -1
     if timeout == 0:
         return 0
     ms = math.ceil(timeout * 1000)

@@ -27,14 +27,24 @@ from .qos import PortStats, QoS, Reason, peer_info, qos_c, text
 DEFAULT_BUFFER = 256 * 1024
 
 
+def _c_str(s, what):
+    """s as a C string, whole: the library would read one with a NUL in it as
+    its part before the NUL (another name), so that is a ValueError, as for
+    the os module's paths."""
+    b = s.encode("utf-8")
+    if b"\0" in b:
+        raise ValueError("embedded null character in %s %r" % (what, s))
+    return b
+
+
 def _name_arg(name):
     if not isinstance(name, str):
         raise TypeError("an ipcf name is a str, not %s" % type(name).__name__)
-    return name.encode("utf-8")
+    return _c_str(name, "name")
 
 
 def _reason_arg(reason):
-    return ffi.NULL if reason is None else str(reason).encode("utf-8")
+    return ffi.NULL if reason is None else _c_str(str(reason), "reason")
 
 
 class Handle:

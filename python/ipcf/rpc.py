@@ -47,6 +47,7 @@ import cffi
 from . import _ffi
 from ._timeout import to_ms
 from .errors import IpcfError, error
+from .handle import _name_arg
 
 _CDEF = """
 typedef struct ipcf_rpc_client ipcf_rpc_client;
@@ -686,7 +687,7 @@ class Client:
             raise ImportError("ipcf.rpc needs libipcf 1.%d or later" % MINOR_NEEDED)
         self.name = name
         ret = ffi.new("ipcf_rpc_client **")
-        r = _lib.ipcf_rpc_client_new(name.encode(), ffi.NULL, ret)
+        r = _lib.ipcf_rpc_client_new(_name_arg(name), ffi.NULL, ret)
         if r < 0:
             raise error(r, name)
         self._c = ret[0]

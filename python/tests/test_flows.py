@@ -9,6 +9,7 @@ import time
 import pytest
 
 import ipcf
+import ipcf.rpc
 from helpers import Background
 
 
@@ -64,6 +65,39 @@ def test_unknown_name(name):
     assert isinstance(e, FileNotFoundError) and isinstance(e, ipcf.IpcfError)
     assert e.errno == errno.ENOENT and e.filename == name
     assert name in str(e) and e.strerror == ipcf.strerror(errno.ENOENT)
+
+
+def test_name_with_a_nul_is_refused_not_cut(name):
+    # C would read "NAME\0evil" as NAME: the flow would go to another name.
+    with ipcf.register(name):
+        for call in (lambda n: ipcf.alloc(n, timeout=1), ipcf.register, ipcf.mbox_create,
+                     ipcf.watch, lambda n: ipcf.call(n, b"x", timeout=1)):
+            with pytest.raises(ValueError, match="null character"):
+                call(name + "\0evil")
+        with pytest.raises(ValueError, match="null character"):
+            ipcf.rpc.Client(name + "\0evil")
+    a, b = ipcf.pipe()
+    with a, b:
+        with pytest.raises(ValueError, match="null character"):
+            a.close("done\0secret")
+
+
+def test_timeout_values():
+    from ipcf._timeout import to_ms
+    assert to_ms(None) == -1 and to_ms(float("inf")) == -1 and to_ms(1e12) == -1
+    assert to_ms(0) == 0 and to_ms(0.0001) == 1 and to_ms(2) == 2000
+    for bad in (float("nan"), -1, -0.5, float("-inf")):
+        with pytest.raises(ValueError):
+            to_ms(bad)
+    for bad in ("1", True, b"1", [1]):
+        with pytest.raises(TypeError):
+            to_ms(bad)
+    a, b = ipcf.pipe()
+    with a, b:
+        a.write(b"x", timeout=float("inf"))
+        assert b.read(timeout=float("inf")) == b"x"
+        with pytest.raises(ValueError):
+            b.read(timeout=float("nan"))
 
 
 def test_refused_with_reason(name):

@@ -15,6 +15,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -63,6 +65,8 @@ int cmd_call(int argc, char **argv) {
         if (st != CLI_PARSED)
                 return st;
         const char *name = args.v[0];
+        char what[IPCF_NAME_MAX + 8];
+        snprintf(what, sizeof(what), "call %s", name);
         static char req[IPCF_CALL_MAX], reply[IPCF_CALL_MAX];
         ssize_t n = read_all(0, req, sizeof(req));
         if (n < 0)
@@ -72,7 +76,7 @@ int cmd_call(int argc, char **argv) {
         if (r == -EREMOTEIO)
                 return cli_fail("call %s: the service failed it with code %d", name, code);
         if (r < 0)
-                return cli_error(name, (int)r);
+                return cli_error(what, (int)r);
         if (cli_write_all(1, reply, (size_t)r) < 0)
                 return cli_fail("writing the reply: %s", strerror(errno));
         return CLI_EXIT_OK;
@@ -103,6 +107,7 @@ static ssize_t run_handler(char **argv, const ipcf_call_req *req, const char *in
                 snprintf(v, sizeof(v), "%u", (unsigned)req->from.gid);
                 setenv("IPCF_CALLER_GID", v, 1);
                 setenv("IPCF_CALLER_NAME", req->from.name, 1);
+                signal(SIGPIPE, SIG_DFL); /* ours is ignored (main.c): not the command's */
                 execvp(argv[0], argv);
                 _exit(127);
         }
@@ -154,11 +159,13 @@ int cmd_serve(int argc, char **argv) {
         if (args.n_before_dashdash != 1)
                 return cli_usage("serve", "one NAME expected before --");
         const char *name = args.v[0];
+        char what[IPCF_NAME_MAX + 8];
+        snprintf(what, sizeof(what), "serve %s", name);
         char **cmd = args.v + 1;
         args.v[args.n] = NULL; /* argv's own terminator slot, or a spent one */
         int svc = ipcf_service(name, NULL);
         if (svc < 0)
-                return cli_error(name, svc);
+                return cli_error(what, svc);
         static char req[IPCF_CALL_MAX], reply[IPCF_CALL_MAX];
         for (uint64_t served = 0; !count || served < count; served++) {
                 ipcf_call_req r;

@@ -316,7 +316,7 @@ void client_dump_all(ipcfd *d) {
                         int w = snprintf(held + n, sizeof(held) - n, ", %zu %s", count, d->hold_labels[k]);
                         n += w > 0 ? (size_t)w : 0;
                 }
-                log_error("state: client %llu pid %d uid %u %s%s%s", (unsigned long long)c->id,
+                log_info("state: client %llu pid %d uid %u %s%s%s", (unsigned long long)c->id,
                           (int)c->cred.pid, (unsigned)c->cred.uid, c->prog, held,
                           c->paused ? ", paused" : "");
         }

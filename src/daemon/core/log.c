@@ -4,7 +4,8 @@
  *
  * Two forms of a line, chosen once, at the first message:
  *  - stderr is the journal (systemd set JOURNAL_STREAM to the device and
- *    inode of our stderr): "<3>text" for errors, "<7>text" for debug lines,
+ *    inode of our stderr): "<3>text" for errors, "<6>text" for the
+ *    daemon's life (serving, reloaded, exiting), "<7>text" for debug lines,
  *    the priority prefixes journald reads (the journal adds name and pid);
  *  - otherwise (a terminal, a file, an autostart's ipcfd.log):
  *    "ipcfd[PID]: text".
@@ -19,7 +20,7 @@
 
 bool log_verbose;
 
-enum { LOG_PRIO_ERR = 3, LOG_PRIO_DEBUG = 7 };
+enum { LOG_PRIO_ERR = 3, LOG_PRIO_INFO = 6, LOG_PRIO_DEBUG = 7 };
 
 /* Is stderr the stream JOURNAL_STREAM ("DEV:INO") names? A variable
  * inherited through a redirection no longer matches, as sd_journal says. */
@@ -55,6 +56,13 @@ void log_error(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         log_line(LOG_PRIO_ERR, fmt, ap);
+        va_end(ap);
+}
+
+void log_info(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        log_line(LOG_PRIO_INFO, fmt, ap);
         va_end(ap);
 }
 

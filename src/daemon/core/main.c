@@ -268,7 +268,7 @@ static void config_reload(ipcfd *d) {
         conf fresh;
         char err[512];
         if (!conf_path) {
-                log_debug("SIGHUP: no --config, nothing to reload");
+                log_info("SIGHUP: no --config, nothing to reload");
                 return;
         }
         sdglue_reloading();
@@ -281,7 +281,7 @@ static void config_reload(ipcfd *d) {
                 path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
                 if (!socket_handed)
                         chmod(path, shared_opt || d->conf.shared ? 0666 : 0600);
-                log_debug("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
+                log_info("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
         }
         sdglue_ready(d->runtime_dir, shared_opt || d->conf.shared);
 }
@@ -291,7 +291,7 @@ static void config_reload(ipcfd *d) {
 static void state_dump(ipcfd *d) {
         char mods[1024];
         modules_dump(d, mods, sizeof(mods));
-        log_error("state: %zu clients, %s, %zu timers", d->n_clients, mods, loop_timers(d->loop));
+        log_info("state: %zu clients, %s, %zu timers", d->n_clients, mods, loop_timers(d->loop));
         client_dump_all(d);
 }
 
@@ -299,7 +299,7 @@ static void on_signal(loop_io *io, uint32_t events) {
         struct signalfd_siginfo si;
         while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
                 if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-                        log_debug("signal %u: exiting", si.ssi_signo);
+                        log_info("signal %u: exiting", si.ssi_signo);
                         loop_quit(the_daemon.loop);
                 } else if (si.ssi_signo == SIGHUP) {
                         config_reload(&the_daemon);
@@ -461,7 +461,7 @@ int main(int argc, char **argv) {
                 fprintf(pf, "%d\n", (int)d->pid);
                 fclose(pf);
         }
-        log_debug("serving %s (%s%s)", d->runtime_dir, shared ? "shared" : "private",
+        log_info("serving %s (%s%s)", d->runtime_dir, shared ? "shared" : "private",
                   socket_handed ? ", socket from systemd" : "");
         sdglue_ready(d->runtime_dir, shared);
 

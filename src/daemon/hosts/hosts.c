@@ -127,7 +127,7 @@ static int hosts_key(uint8_t ret_priv[32]) {
                 int created = 0;
                 r = efcp_keyfile_load(the_hosts.state_dir, priv, key_pub, &created);
                 if (r == 0 && created)
-                        log_error("hosts: made this host's key in %s/%s", the_hosts.state_dir, EFCP_KEYFILE_NAME);
+                        log_info("hosts: made this host's key in %s/%s", the_hosts.state_dir, EFCP_KEYFILE_NAME);
         }
         if (r < 0) {
                 log_error("hosts: key in %s: %s", the_hosts.state_dir, strerror(-r));

@@ -6,7 +6,8 @@
  * 5 s wait for a daemon that cannot come):
  *   -EHOSTDOWN  no daemon, and autostart is off (IPCF_NO_AUTOSTART=1); or the
  *               daemon started for us exited without serving (and no other
- *               daemon holds the runtime dir's lock, i.e. none is coming);
+ *               daemon holds the runtime dir's lock, i.e. none is coming),
+ *               or did not serve within AUTOSTART_TIMEOUT_MS;
  *   -ENOPKG     the daemon program was not found ($IPCF_DAEMON not
  *               executable; none beside the program nor in PATH);
  *   -EACCES     the runtime dir is not ours to start a daemon in: another
@@ -14,22 +15,31 @@
  *               a directory (the daemon would refuse it);
  * (and, from the daemon's refusal at connect, -EDQUOT/-EUSERS: conn.c).
  *
- * START. Double fork and setsid detach the daemon from the caller (it is not
- * the caller's child: no SIGCHLD, no zombie); the middle process sends the
- * daemon's pid through a pipe, and a pidfd tells the waiting caller when the
- * daemon exits. The daemon's own flock on DIR/ipcfd.lock settles races
- * between processes starting one at once: the loser exits at once, so an
- * exited daemon means "give up" only while nobody holds that lock
- * (/proc/locks, read without taking the lock: taking it would make a
- * starting daemon lose).
+ * START. A double fork and setsid detach the daemon from the caller (it is
+ * not the caller's child: no SIGCHLD for it, no zombie). The middle process
+ * stays while the caller waits: it waits for the daemon, and if the daemon
+ * exits first it writes how (status or signal) to the daemon's log and
+ * through a socket to the caller, then exits; once the caller is served (or
+ * gives up) it tells the middle process to go (a byte on that socket) and
+ * reaps it. The daemon's process writes the line that opens its run in the
+ * log itself, before exec:
+ *   "ipcf: starting PATH for DIR (pid N)"   (AUTOSTART_MARK_START)
+ *   "ipcf: pid N exited with status S"      (AUTOSTART_MARK_PID, the middle's)
+ *   "ipcf: pid N was killed by signal S"
+ * The daemon's own flock on DIR/ipcfd.lock settles races between processes
+ * starting one at once: the loser exits at once, so an exited daemon means
+ * "give up" only while nobody holds that lock (/proc/locks, read without
+ * taking the lock: taking it would make a starting daemon lose).
  *
  * ipcf_error_cause() looks at the same things again (environment, runtime
- * dir, program, the daemon's log) to put the cause into words.
+ * dir, program, the daemon's log and those lines) to put the cause into words.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +53,9 @@
 
 #include "common/util.h"
 #include "lib/core/lib.h"
+
+#define AUTOSTART_MARK_START "ipcf: starting "
+#define AUTOSTART_MARK_PID "ipcf: pid "
 
 /* Where is ipcfd? $IPCF_DAEMON, else beside this program, else in PATH.
  * 0 with its path in buf, or -ENOPKG. */
@@ -89,13 +102,6 @@ static int runtime_dir_usable(const char *dir, struct stat *st) {
         return 0;
 }
 
-/* autostart_begin's "pidfd" of a daemon that has exited already. */
-#define AUTOSTART_EXITED (-2)
-
-static int pidfd_of(pid_t pid) {
-        return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
 /* Does some process hold a lock on path? From /proc/locks (device and inode
  * of each lock), without touching the lock. */
 static bool lock_held(const char *path) {
@@ -123,124 +129,297 @@ static bool lock_held(const char *path) {
         return held;
 }
 
-int autostart_begin(const char *dir, int *ret_pidfd) {
-        char bin[PATH_MAX], log[PATH_MAX + 16];
+/* ---- the start: only async-signal-safe calls after fork -------------------- */
+
+/* Append the text s, then the decimal v, to buf at *len (cap bytes). */
+static void line_put(char *buf, size_t *len, size_t cap, const char *s, long v, bool with_v) {
+        while (*s && *len < cap)
+                buf[(*len)++] = *s++;
+        if (!with_v)
+                return;
+        char digits[24];
+        int n = 0;
+        unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+        do
+                digits[n++] = (char)('0' + u % 10);
+        while ((u /= 10) && n < (int)sizeof(digits));
+        if (v < 0 && *len < cap)
+                buf[(*len)++] = '-';
+        while (n && *len < cap)
+                buf[(*len)++] = digits[--n];
+}
+
+/* What the processes of a start need, prepared before fork. */
+typedef struct autostart_plan {
+        char bin[PATH_MAX];
+        char log[PATH_MAX + 16];
+        char start[2 * PATH_MAX + 64]; /* "ipcf: starting BIN for DIR (pid " */
+        char *argv[4];
+} autostart_plan;
+
+/* The daemon's process: stdio to /dev/null and the log, the signal state of
+ * a fresh process (the caller's thread may block or ignore signals), its
+ * opening line in the log, then the daemon. */
+static _Noreturn void autostart_exec(autostart_plan *plan) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int out = open(plan->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (in >= 0)
+                dup2(in, 0);
+        if (out >= 0) {
+                dup2(out, 1);
+                dup2(out, 2);
+                char line[sizeof(plan->start) + 32];
+                size_t len = 0;
+                line_put(line, &len, sizeof(line) - 2, plan->start, (long)getpid(), true);
+                line_put(line, &len, sizeof(line), ")\n", 0, false);
+                (void)!write(out, line, len);
+        }
+        execv(plan->bin, plan->argv);
+        _exit(127);
+}
+
+/* The middle process: starts the daemon, then waits until either the daemon
+ * exits (it writes how to the log and the wait status on sock) or the caller
+ * says it is done waiting (a byte on sock, or its end closed). */
+static _Noreturn void autostart_middle(autostart_plan *plan, int sock) {
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        sigaction(SIGCHLD, &dfl, NULL); /* SIG_IGN would reap the daemon unseen */
+        setsid();
+        pid_t d = fork();
+        if (d < 0)
+                _exit(1);
+        if (d == 0)
+                autostart_exec(plan);
+        int pidfd = (int)syscall(SYS_pidfd_open, d, 0);
+        int status;
+        for (;;) {
+                struct pollfd pfd[2] = { { .fd = sock, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
+                int n = poll(pfd, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 5);
+                if (n > 0 && pfd[0].revents)
+                        _exit(0); /* the caller is done */
+                pid_t w = waitpid(d, &status, WNOHANG);
+                if (w == d)
+                        break;
+                if (w < 0 && errno != EINTR)
+                        _exit(0);
+        }
+        char line[96];
+        size_t len = 0;
+        line_put(line, &len, sizeof(line), AUTOSTART_MARK_PID, (long)d, true);
+        if (WIFSIGNALED(status))
+                line_put(line, &len, sizeof(line), " was killed by signal ", WTERMSIG(status), true);
+        else
+                line_put(line, &len, sizeof(line), " exited with status ", WEXITSTATUS(status), true);
+        line_put(line, &len, sizeof(line), "\n", 0, false);
+        int out = open(plan->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (out >= 0)
+                (void)!write(out, line, len);
+        (void)!write(sock, &status, sizeof(status));
+        _exit(0);
+}
+
+/* Wait for the daemon of a start to serve: call try_connect until it returns
+ * 0 or deadline passes — or, at once, once sock says the daemon exited (or
+ * the middle process is gone) and no other daemon holds dir's lock. */
+static int autostart_wait(const char *dir, int sock, uint64_t deadline, int (*try_connect)(void)) {
+        char lock[PATH_MAX + 16];
+        snprintf(lock, sizeof(lock), "%s/ipcfd.lock", dir);
+        bool exited = false;
+        int r;
+        while ((r = try_connect()) < 0 && now_ns() < deadline) {
+                struct pollfd pfd = { .fd = sock, .events = POLLIN };
+                if (exited || poll(&pfd, 1, 2) <= 0) {
+                        if (exited)
+                                usleep(2000);
+                        continue;
+                }
+                /* Ours exited (or the middle process is gone). Lost the race to another daemon (which holds
+                 * the lock and will serve)? Then wait for that one. */
+                exited = true;
+                if ((r = try_connect()) == 0 || !lock_held(lock))
+                        break;
+        }
+        return r < 0 ? -EHOSTDOWN : 0;
+}
+
+int autostart_run(const char *dir, uint64_t deadline, int (*try_connect)(void)) {
         struct stat st;
         int r = runtime_dir_usable(dir, &st);
         if (r < 0)
                 return r;
-        if ((r = daemon_path(bin, sizeof(bin))) < 0)
-                return r;
-        snprintf(log, sizeof(log), "%s/ipcfd.log", dir);
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        /* Everything the children need is prepared before fork: after it,
-         * only async-signal-safe calls. */
-        char *const argv[] = { bin, "--runtime-dir", (char *)dir, NULL };
+        autostart_plan *plan = calloc(1, sizeof(*plan));
+        if (!plan)
+                return -ENOMEM;
+        if ((r = daemon_path(plan->bin, sizeof(plan->bin))) < 0)
+                goto out;
+        snprintf(plan->log, sizeof(plan->log), "%s/ipcfd.log", dir);
+        snprintf(plan->start, sizeof(plan->start), AUTOSTART_MARK_START "%s for %s (pid ", plan->bin, dir);
+        plan->argv[0] = plan->bin;
+        plan->argv[1] = "--runtime-dir";
+        plan->argv[2] = (char *)dir;
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = -errno;
+                goto out;
+        }
         pid_t mid = fork();
+        if (mid == 0) {
+                close(sv[0]);
+                autostart_middle(plan, sv[1]);
+        }
+        close(sv[1]);
         if (mid < 0) {
                 r = -errno;
-                close(p[0]);
-                close(p[1]);
-                return r;
+                close(sv[0]);
+                goto out;
         }
-        if (mid == 0) {
-                setsid();
-                pid_t d = fork();
-                if (d != 0) {
-                        (void)!write(p[1], &d, sizeof(d));
-                        _exit(0);
-                }
-                int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-                if (in >= 0)
-                        dup2(in, 0);
-                if (out >= 0) {
-                        dup2(out, 1);
-                        dup2(out, 2);
-                }
-                execv(bin, argv);
-                _exit(127);
-        }
-        close(p[1]);
-        pid_t d = -1;
-        ssize_t n;
-        while ((n = read(p[0], &d, sizeof(d))) < 0 && errno == EINTR)
+        r = autostart_wait(dir, sv[0], deadline, try_connect);
+        /* Done: the middle process exits (if it has not) — told with a byte,
+         * as a copy of sv[0] in a process another thread forked would keep
+         * the hang-up from it. */
+        (void)!send(sv[0], "", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(sv[0]);
+        while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
                 ;
-        close(p[0]);
-        int status;
-        while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
-                ;
-        /* The daemon already gone (reaped by init before we looked: ESRCH)
-         * is AUTOSTART_EXITED; without a pidfd otherwise (an old kernel),
-         * -1: the wait relies on the socket and its deadline alone. */
-        int fd = n == sizeof(d) && d > 0 ? pidfd_of(d) : -1;
-        *ret_pidfd = fd >= 0 ? fd : n == sizeof(d) && errno == ESRCH ? AUTOSTART_EXITED : -1;
-        return 0;
-}
-
-int autostart_wait(const char *dir, int pidfd, uint64_t deadline, int (*try_connect)(void)) {
-        char lock[PATH_MAX + 16];
-        snprintf(lock, sizeof(lock), "%s/ipcfd.lock", dir);
-        int r;
-        while ((r = try_connect()) < 0 && now_ns() < deadline) {
-                if (pidfd == -1) {
-                        usleep(2000);
-                        continue;
-                }
-                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-                if (pidfd != AUTOSTART_EXITED && poll(&pfd, 1, 2) <= 0)
-                        continue;
-                /* Ours exited. Lost the race to another daemon (which holds
-                 * the lock and will serve)? Then wait for that one. */
-                if (pidfd >= 0)
-                        close(pidfd);
-                pidfd = -1;
-                if ((r = try_connect()) == 0 || !lock_held(lock))
-                        break;
-        }
-        if (pidfd >= 0)
-                close(pidfd);
-        return r < 0 ? -EHOSTDOWN : 0;
+out:
+        free(plan);
+        return r;
 }
 
 /* ---- ipcf_error_cause ----------------------------------------------------- */
 
-/* The last non-empty line of path (at most cap - 1 bytes of its end), or
- * an empty string. */
-static void last_line(const char *path, char *buf, size_t cap) {
+/* The end of the log at path (at most cap - 1 bytes, from a line's start
+ * where it can), or an empty string. */
+static void log_tail(const char *path, char *buf, size_t cap) {
         buf[0] = 0;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return;
-        char tail[512];
         off_t size = lseek(fd, 0, SEEK_END);
-        off_t from = size > (off_t)sizeof(tail) - 1 ? size - (off_t)sizeof(tail) + 1 : 0;
-        ssize_t n = size > 0 ? pread(fd, tail, (size_t)(size - from), from) : 0;
+        off_t from = size > (off_t)cap - 1 ? size - (off_t)cap + 1 : 0;
+        ssize_t n = size > 0 ? pread(fd, buf, (size_t)(size - from), from) : 0;
         close(fd);
         if (n <= 0)
                 return;
-        while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-                n--;
-        tail[n] = 0;
-        char *start = strrchr(tail, '\n');
-        str_copy(buf, start ? start + 1 : tail, cap);
+        buf[n] = 0;
+        char *nl = from > 0 ? strchr(buf, '\n') : NULL;
+        if (nl)
+                memmove(buf, nl + 1, strlen(nl + 1) + 1);
 }
 
-/* -EHOSTDOWN: autostart off, or what the daemon said last. */
+/* What the log says of the last start (autostart_exec's and
+ * autostart_middle's lines, and the daemon's own). */
+typedef struct start_story {
+        bool started;          /* a start line was found */
+        char program[PATH_MAX];
+        bool served;           /* the daemon said "serving" */
+        char end[64];          /* "exited with status 1", "was killed by signal 9", or "" */
+        char last[200];        /* the daemon's last line, or "" */
+} start_story;
+
+static void story_of(char *tail, start_story *s) {
+        memset(s, 0, sizeof(*s));
+        char *from = NULL;
+        for (char *p = tail; (p = strstr(p, AUTOSTART_MARK_START)); p++)
+                if (p == tail || p[-1] == '\n')
+                        from = p;
+        long pid = 0;
+        if (from) {
+                char *eol = strchr(from, '\n');
+                if (eol)
+                        *eol = 0;
+                char *pid_at = strrchr(from, '(');
+                size_t head = strlen(AUTOSTART_MARK_START);
+                char *for_at = pid_at ? strstr(from + head, " for ") : NULL;
+                if (for_at && sscanf(pid_at, "(pid %ld)", &pid) == 1) {
+                        s->started = true;
+                        snprintf(s->program, sizeof(s->program), "%.*s", (int)(for_at - from - (ptrdiff_t)head),
+                                 from + head);
+                }
+                tail = eol ? eol + 1 : from + strlen(from);
+        }
+        char served[64], ended[64];
+        snprintf(served, sizeof(served), "ipcfd[%ld]: serving ", pid);
+        snprintf(ended, sizeof(ended), AUTOSTART_MARK_PID "%ld ", pid);
+        for (char *save = NULL, *line = strtok_r(tail, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                line[strcspn(line, "\r")] = 0;
+                if (!*line)
+                        continue;
+                if (s->started && !strncmp(line, ended, strlen(ended)))
+                        str_copy(s->end, line + strlen(ended), sizeof(s->end));
+                else if (!strncmp(line, "ipcf: ", 6))
+                        continue; /* another start's lines */
+                else {
+                        s->served |= s->started && !strncmp(line, served, strlen(served));
+                        str_copy(s->last, line, sizeof(s->last));
+                }
+        }
+}
+
+/* Does a daemon accept connections on sock? 0, or connect()'s -errno. */
+static int sock_connect_check(const char *sock) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(sock) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, sock);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+        close(fd);
+        return r;
+}
+
+/* -EHOSTDOWN: a daemon that accepts connections but dropped ours, autostart
+ * off, a runtime dir that cannot be made, or what the log says of the last
+ * start. */
 static int cause_hostdown(const char *dir, char *buf, size_t cap) {
         const char *no = getenv("IPCF_NO_AUTOSTART");
+        char sock[PATH_MAX + 16];
+        snprintf(sock, sizeof(sock), "%s/%s", dir, CTL_SOCKET_NAME);
+        if (sock_connect_check(sock) == 0) /* one is there: it dropped us, or hangs */
+                return snprintf(buf, cap, "the daemon for %s closed the connection or stopped answering", dir);
         if (no && !strcmp(no, "1"))
                 return snprintf(buf, cap, "no daemon serves %s, and autostart is off (IPCF_NO_AUTOSTART=1)",
                                 dir);
-        char log[PATH_MAX + 16], line[200];
+        struct stat st;
+        if (lstat(dir, &st) < 0) /* autostart would have made it */
+                return snprintf(buf, cap, "no daemon serves %s, and the runtime dir cannot be made: %s", dir,
+                                strerror(errno));
+        char log[PATH_MAX + 16], *tail = malloc(4096);
+        start_story *s = malloc(sizeof(*s));
+        int n;
+        if (!tail || !s) {
+                n = snprintf(buf, cap, "%s at %s", ipcf_strerror(-EHOSTDOWN), dir);
+                goto out;
+        }
         snprintf(log, sizeof(log), "%s/ipcfd.log", dir);
-        last_line(log, line, sizeof(line));
-        if (line[0])
-                return snprintf(buf, cap, "the daemon for %s did not serve; its log (%s) ends: %s", dir,
-                                log, line);
-        return snprintf(buf, cap, "%s at %s", ipcf_strerror(-EHOSTDOWN), dir);
+        log_tail(log, tail, 4096);
+        story_of(tail, s);
+        char said[PATH_MAX + 300];
+        if (s->last[0])
+                snprintf(said, sizeof(said), "; its log (%s) ends: %s", log, s->last);
+        else
+                snprintf(said, sizeof(said), ", and wrote nothing to its log (%s)", log);
+        if (s->started && !s->served && s->end[0])
+                n = snprintf(buf, cap, "the daemon for %s (%s) %s before serving%s", dir, s->program, s->end,
+                             said);
+        else if (s->started && !s->served)
+                n = snprintf(buf, cap, "the daemon for %s (%s) did not serve within %d s%s", dir, s->program,
+                             AUTOSTART_TIMEOUT_MS / 1000, said);
+        else if (s->started && s->end[0])
+                n = snprintf(buf, cap, "the daemon for %s (%s) %s%s", dir, s->program, s->end, said);
+        else if (s->last[0])
+                n = snprintf(buf, cap, "the daemon for %s is not answering%s", dir, said);
+        else
+                n = snprintf(buf, cap, "%s at %s", ipcf_strerror(-EHOSTDOWN), dir);
+out:
+        free(tail);
+        free(s);
+        return n;
 }
 
 /* -ENOPKG: where the program was looked for. */
@@ -256,20 +435,6 @@ static int cause_no_program(char *buf, size_t cap) {
                 *slash = 0;
         return snprintf(buf, cap, "the daemon program was not found at %s/ipcfd nor as ipcfd in PATH",
                         self[0] ? self : ".");
-}
-
-/* Does a daemon accept connections on sock? 0, or connect()'s -errno. */
-static int sock_connect_check(const char *sock) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(sock) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, sock);
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
-        close(fd);
-        return r;
 }
 
 /* -EACCES: the runtime dir, if it is the cause (no daemon can be reached

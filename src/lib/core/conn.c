@@ -39,7 +39,6 @@
 /* How long a plain request may wait for its reply before the daemon is
  * declared unresponsive. Replies are immediate by design. */
 #define CONN_REPLY_TIMEOUT_MS 30000
-#define CONN_START_TIMEOUT_MS 5000
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static int conn_fd = -1;
@@ -118,14 +117,10 @@ static int conn_ensure_locked(void) {
                 const char *no = getenv("IPCF_NO_AUTOSTART");
                 if (no && strcmp(no, "1") == 0)
                         return -EHOSTDOWN;
-                int pidfd;
-                r = autostart_begin(runtime_dir, &pidfd);
+                r = autostart_run(runtime_dir, deadline_from_timeout(AUTOSTART_TIMEOUT_MS),
+                                  conn_connect_again);
                 if (r < 0)
                         return r == -ENOPKG || r == -EACCES ? r : -EHOSTDOWN;
-                r = autostart_wait(runtime_dir, pidfd, deadline_from_timeout(CONN_START_TIMEOUT_MS),
-                                   conn_connect_again);
-                if (r < 0)
-                        return r;
         }
         conn_pid = getpid();
         return 0;

@@ -67,16 +67,14 @@ int conn_error_of(const ctl_msg *m, ipcf_reason *ret_reason);
 /* Next request sequence number. */
 uint32_t conn_next_seq(void);
 
-/* autostart.c: start a daemon for runtime dir dir, detached. 0 with
- * *ret_pidfd the daemon's pidfd (-1 if none could be had, -2 if it exited
- * already; the caller hands it to autostart_wait, which closes it), or
- * -EACCES (dir not ours to use), -ENOPKG (no daemon program), another
- * -errno. */
-int autostart_begin(const char *dir, int *ret_pidfd);
-/* Call try_connect until it returns 0 or deadline passes — or, at once,
- * once the daemon of pidfd exited and no other daemon holds dir's lock.
- * Closes pidfd. 0 or -EHOSTDOWN. */
-int autostart_wait(const char *dir, int pidfd, uint64_t deadline, int (*try_connect)(void));
+/* How long a started daemon has to serve. */
+#define AUTOSTART_TIMEOUT_MS 5000
+/* autostart.c: start a daemon for runtime dir dir, detached, and call
+ * try_connect until it returns 0 or deadline passes — or, at once, once the
+ * daemon exited and no other daemon holds dir's lock. 0 (try_connect
+ * succeeded), -EACCES (dir not ours to use), -ENOPKG (no daemon program),
+ * -EHOSTDOWN (it did not serve), another -errno. */
+int autostart_run(const char *dir, uint64_t deadline, int (*try_connect)(void));
 
 /* A request and its reply on the heap (64 KiB each: never on a thread's stack). */
 typedef struct conn_call {
