@@ -148,6 +148,15 @@ static pid_t start_server(struct server_args *a) {
         return p;
 }
 
+/* A server forked now (while this process has one thread: see test_fork)
+ * that starts when start_gated_server() opens its gate. */
+static pid_t fork_gated_server(struct server_args *a, int *gate) { return test_fork_gated(server, a, gate); }
+
+static void start_gated_server(struct server_args *a, int *gate) {
+        test_gate_open(gate);
+        test_wait_for_name(a->name, 10000);
+}
+
 static void stop_server(pid_t p) {
         kill(p, SIGKILL);
         test_wait(p, 5000);
@@ -457,6 +466,8 @@ TEST(an_idempotent_call_runs_again_on_a_restarted_server) {
         pid_t srv = start_server(&a);
         struct idem_call k = { .ms = 1000, .timeout_ms = 20000 };
         CHECK_OK(ipcf_rpc_client_new("rpc.idem", NULL, &k.c));
+        int gate;
+        pid_t srv2 = fork_gated_server(&a, &gate); /* the restarted one */
         pthread_t t;
         CHECK_EQ(pthread_create(&t, NULL, sleep_idempotent, &k), 0);
         for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
@@ -465,7 +476,8 @@ TEST(an_idempotent_call_runs_again_on_a_restarted_server) {
         stop_server(srv);
         usleep(300 * 1000); /* the name is gone a while */
         atomic_store(&sh->in_sleep, 0);
-        srv = start_server(&a);
+        start_gated_server(&a, &gate);
+        srv = srv2;
         CHECK_EQ(pthread_join(t, NULL), 0);
         CHECK_OK(k.r);
         CHECK_EQ(k.res, 0);                      /* the new server slept the whole second */
@@ -496,6 +508,10 @@ TEST(the_persistent_cache_answers_a_retry_after_a_crash) {
         pid_t srv = start_server(&a);
         ipcf_rpc_client *c;
         CHECK_OK(ipcf_rpc_client_new("rpc.durable", NULL, &c));
+        /* the one restarted below, forked before the caller's thread runs */
+        struct server_args b = { .name = "rpc.durable", .cache = db };
+        int gate;
+        pid_t srv2 = fork_gated_server(&b, &gate);
         pthread_t t;
         CHECK_EQ(pthread_create(&t, NULL, call_in_thread, c), 0);
         CHECK_EQ(test_wait(srv, 10000), 128 + SIGKILL);
@@ -507,8 +523,8 @@ TEST(the_persistent_cache_answers_a_retry_after_a_crash) {
         fclose(f);
         CHECK_EQ(cnt, 1);
         /* restarted, it answers the retried call from its cache */
-        struct server_args b = { .name = "rpc.durable", .cache = db };
-        srv = start_server(&b);
+        start_gated_server(&b, &gate);
+        srv = srv2;
         int64_t *r;
         CHECK_EQ(pthread_join(t, (void **)&r), 0);
         CHECK_EQ(r[0], 0);

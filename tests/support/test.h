@@ -109,8 +109,16 @@ char *test_build_path(const char *rel);
  * place in the build (<tree>/<build>/tests/<program>). Malloc'ed. */
 char *test_source_path(const char *rel);
 
-/* Fork a child that runs fn(arg) and _exit(0) when it returns (a failing CHECK exits 1). */
+/* Fork a child that runs fn(arg) and _exit(0) when it returns (a failing CHECK exits 1).
+ * Only from a single-threaded process (else the test fails at once): a child forked while
+ * another thread holds a lock of the allocator inherits it held (ASan's allocator in
+ * clang 14 has no fork handlers) and may hang in its first malloc() for ever. A child
+ * that must start while threads run is forked before them with test_fork_gated(). */
 pid_t test_fork(void (*fn)(void *arg), void *arg);
+/* Fork now (single-threaded, as test_fork) a child that waits until test_gate_open(*gate),
+ * then runs fn(arg); it exits at once if the parent dies first. */
+pid_t test_fork_gated(void (*fn)(void *arg), void *arg, int *gate);
+void test_gate_open(int *gate);
 /* Wait for pid at most timeout_ms; returns its exit status, 128+signal if killed by a signal,
  * or -ETIMEDOUT (the child is then killed). */
 int test_wait(pid_t pid, int timeout_ms);

@@ -156,17 +156,75 @@ void test_daemon_stop(test_daemon *d) {
         d->dir[0] = 0;
 }
 
-pid_t test_fork(void (*fn)(void *arg), void *arg) {
+/* Threads of this process (from /proc/self/stat), or 0 if unknown. */
+static long test_threads(void) {
+        FILE *f = fopen("/proc/self/stat", "r");
+        if (!f)
+                return 0;
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* "pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
+         * cmajflt utime stime cutime cstime priority nice num_threads ...": comm
+         * may hold anything, so count from its last ')'. */
+        const char *p = strrchr(buf, ')');
+        long threads = 0;
+        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+                         &threads) != 1)
+                return 0;
+        return threads;
+}
+
+/* Fork; the child waits for a byte on wait_fd first (if >= 0) and closes close_fd. */
+static pid_t test_fork_at(const char *file, int line, void (*fn)(void *arg), void *arg, int wait_fd,
+                          int close_fd) {
+        long threads = test_threads();
+        if (threads > 1)
+                test_fail(file, line, "fork from a process with %ld threads (its child may hang in "
+                          "malloc): fork before starting threads (test_fork_gated)", threads);
         fflush(stdout);
         fflush(stderr);
         pid_t pid = fork();
         if (pid < 0)
-                test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+                test_fail(file, line, "fork: %s", strerror(errno));
         if (pid == 0) {
+                if (close_fd >= 0)
+                        close(close_fd); /* the gate's other end: the parent's alone */
+                if (wait_fd >= 0) {
+                        char c;
+                        ssize_t r;
+                        while ((r = read(wait_fd, &c, 1)) < 0 && errno == EINTR)
+                                ;
+                        if (r != 1)
+                                _exit(0); /* the parent is gone (or gave up on us) */
+                        close(wait_fd);
+                }
                 fn(arg);
                 _exit(0);
         }
         return pid;
+}
+
+pid_t test_fork(void (*fn)(void *arg), void *arg) { return test_fork_at(__FILE__, __LINE__, fn, arg, -1, -1); }
+
+pid_t test_fork_gated(void (*fn)(void *arg), void *arg, int *gate) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                test_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
+        pid_t pid = test_fork_at(__FILE__, __LINE__, fn, arg, p[0], p[1]);
+        close(p[0]);
+        *gate = p[1];
+        return pid;
+}
+
+void test_gate_open(int *gate) {
+        if (*gate < 0)
+                return;
+        if (write(*gate, "g", 1) != 1)
+                test_fail(__FILE__, __LINE__, "gate: %s", strerror(errno));
+        close(*gate);
+        *gate = -1;
 }
 
 int test_wait(pid_t pid, int timeout_ms) {
