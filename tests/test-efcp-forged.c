@@ -30,6 +30,9 @@
  *     ended the flow (forged DATA beyond the credit) and whose DEALLOC
  *     request is lost for 5 s learns of the end from the answer to its
  *     repeated BLOCKED: both sides end with PROTOCOL_ERROR, nothing stalls;
+ *   - a forged ALLOC for the transfer's ports with another initial sequence
+ *     number ends the flow with PROTOCOL_ERROR on both sides (which of the
+ *     two is real cannot be told; taking either would shift the stream);
  *   - a forged CREDIT far past anything the receiver could grant is ignored;
  *   - forged DATA beyond the credit of a reliable flow ends the flow with
  *     PROTOCOL_ERROR on both sides rather than being acknowledged and lost;
@@ -442,6 +445,24 @@ TEST_TIMEOUT(a_sender_stopped_by_credit_hears_of_a_lost_end, 60) {
         CHECK(x.tx_closed);
         CHECK_EQ(x.tx_reason, EFCP_REASON_PROTOCOL_ERROR);
         CHECK(x.sent < NMSG);
+        CHECK(!x.corrupted);
+}
+
+/* An ALLOC for the transfer's own ports with another initial sequence
+ * number (a forged one came first, or a forged repeat): the receiver cannot
+ * tell which is real, and either would shift or cut the stream. */
+static void inject_alloc_other_isn(netsim_pair *p, xfer *x) {
+        uint8_t f[EFCP_ALLOC_LEN];
+        append(x, 1, f, efcp_wire_put_alloc(f, EFCP_POLICY_RELIABLE | EFCP_POLICY_ORDERED, 2, 1, 5000, 64, 4096));
+        (void)p;
+}
+
+TEST_TIMEOUT(alloc_disagreeing_on_the_start_ends_flow_with_reason, 60) {
+        xfer x = {.inject = inject_alloc_other_isn};
+        run(&x, 15);
+        CHECK(x.rx_done);
+        CHECK_EQ(x.rx_reason, EFCP_REASON_PROTOCOL_ERROR);
+        CHECK_EQ(x.tx_reason, EFCP_REASON_PROTOCOL_ERROR);
         CHECK(!x.corrupted);
 }
 

@@ -542,8 +542,17 @@ void efcp_flow_rx_credit(efcp_flow *f, uint32_t edge) {
 /* The peer's ALLOC: it tells us where its sequence numbers start and what
  * credit it assumes; from now on its DATA can be placed. */
 void efcp_flow_rx_alloc(efcp_flow *f, const efcp_frame *fr) {
-        if (f->rx_known)
-                return; /* a repeat */
+        if (f->rx_known) {
+                /* A repeat. One that disagrees on where the peer's sequence
+                 * space starts, or on its policy, means one of the two was
+                 * forged (the first, possibly: it made the flow): which one
+                 * cannot be told, and taking either would shift or cut the
+                 * stream silently, so the flow ends with the reason. */
+                if (f->state == FS_OPEN &&
+                    (fr->u.alloc.isn != f->rcv_isn || fr->u.alloc.policy != (f->policy & 3u)))
+                        efcp_flow_refuse(f, EFCP_REASON_PROTOCOL_ERROR);
+                return;
+        }
         if (fr->u.alloc.credit == 0 || fr->u.alloc.credit > f->a->cfg.flow_window ||
             fr->u.alloc.max_msg > f->a->cfg.max_msg) {
                 /* the peer would send more than our rings hold: refuse loudly
