@@ -14,7 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +116,12 @@ TEST(no_daemon_and_autostart_off) {
 
 /* Something accepts connections on the socket but closes each at once (a
  * daemon that drops us): the cause says so, not "no daemon". */
-static void *drop_every_connection(void *arg) {
+/* A child that takes every connection and closes it at once (a process,
+ * not a thread: the case forks afterwards, see test_fork). */
+static void drop_every_connection(void *arg) {
         int l = *(int *)arg, c;
         while ((c = accept(l, NULL, NULL)) >= 0)
                 close(c);
-        return NULL;
 }
 
 TEST(daemon_that_drops_the_connection) {
@@ -130,14 +131,13 @@ TEST(daemon_that_drops_the_connection) {
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", d, CTL_SOCKET_NAME);
         CHECK_OK(bind(l, (struct sockaddr *)&sa, sizeof(sa)));
         CHECK_OK(listen(l, 16));
-        pthread_t t;
-        CHECK(pthread_create(&t, NULL, drop_every_connection, &l) == 0);
+        pid_t dropper = test_fork(drop_every_connection, &l);
+        close(l);
         char want[600];
         snprintf(want, sizeof(want), "the daemon for %s closed the connection or stopped answering", d);
         check_cause(d, "IPCF_NO_AUTOSTART=1", -EHOSTDOWN, want);
-        shutdown(l, SHUT_RDWR);
-        pthread_join(t, NULL);
-        close(l);
+        kill(dropper, SIGKILL);
+        test_wait(dropper, 5000);
 }
 
 TEST(daemon_program_not_found) {
