@@ -157,7 +157,7 @@ void test_daemon_stop(test_daemon *d) {
 }
 
 /* Threads of this process (from /proc/self/stat), or 0 if unknown. */
-static long test_threads(void) {
+static __attribute__((unused)) long test_threads(void) {
         FILE *f = fopen("/proc/self/stat", "r");
         if (!f)
                 return 0;
