@@ -280,18 +280,24 @@ static bool attr_key_char(char ch) {
                ch == '_' || ch == '-';
 }
 
+/* The next blank-separated word of val from *i (empty at the end); *i
+ * moves past it. */
+static slice next_word(slice val, size_t *i) {
+        while (*i < val.n && is_blank(val.p[*i]))
+                (*i)++;
+        size_t start = *i;
+        while (*i < val.n && !is_blank(val.p[*i]))
+                (*i)++;
+        return (slice){ val.p + start, *i - start };
+}
+
 /* attributes = KEY=VALUE ... (conf.h): each checked, none twice. An error
  * that names a word or a key is written into buf (size bytes). */
 static int parse_dir_attrs(conf_directory *d, slice val, char *buf, size_t size, const char **why) {
         if (d->n_attrs)
                 return *why = "duplicate key", -EINVAL;
-        for (size_t i = 0; i < val.n;) {
-                while (i < val.n && is_blank(val.p[i]))
-                        i++;
-                size_t start = i;
-                while (i < val.n && !is_blank(val.p[i]))
-                        i++;
-                slice w = { val.p + start, i - start };
+        for (size_t i = 0;;) {
+                slice w = next_word(val, &i);
                 if (w.n == 0)
                         break;
                 const char *eq = memchr(w.p, '=', w.n);
@@ -351,13 +357,8 @@ static int parse_directory_kv(conf_directory *d, slice key, slice val, char *buf
         if (slice_eq(key, "endpoints")) {
                 if (d->n_endpoints)
                         return *why = "duplicate key", -EINVAL;
-                for (size_t i = 0; i < val.n;) {
-                        while (i < val.n && is_blank(val.p[i]))
-                                i++;
-                        size_t start = i;
-                        while (i < val.n && !is_blank(val.p[i]))
-                                i++;
-                        slice u = { val.p + start, i - start };
+                for (size_t i = 0;;) {
+                        slice u = next_word(val, &i);
                         if (u.n == 0)
                                 break;
                         bool scheme = (u.n > 7 && !memcmp(u.p, "http://", 7)) || (u.n > 8 && !memcmp(u.p, "https://", 8));
