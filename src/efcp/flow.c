@@ -220,6 +220,17 @@ static uint32_t flow_frags(const efcp_flow *f, size_t len) {
         return len == 0 ? 1 : (uint32_t)((len + pm - 1) / pm);
 }
 
+/* Queues a BLOCKED for the current edge, sent at now; a new edge starts
+ * the repeats' backoff again. */
+static void flow_say_blocked(efcp_flow *f, uint64_t now) {
+        if (f->blocked_edge != f->snd_edge) {
+                f->blocked_tries = 0;
+                f->blocked_edge = f->snd_edge;
+        }
+        f->blocked_at = now;
+        efcp_ctl_add(f->a, f, CTL_BLOCKED);
+}
+
 /* The peer's credit stops a message of n fragments: say BLOCKED (once per
  * edge, again after a PTO) so that a lost CREDIT is repaired. The flow
  * timer (efcp_flow_blocked_timer) repeats it while the flow stays stopped:
@@ -237,13 +248,8 @@ static void flow_note_blocked(efcp_flow *f) {
          * unreliable receiver uses to give up broken messages) */
         if (f->snd_nxt != f->snd_end)
                 return;
-        if (f->blocked_edge != f->snd_edge || a->now >= f->blocked_at + efcp_recovery_pto(a)) {
-                if (f->blocked_edge != f->snd_edge)
-                        f->blocked_tries = 0;
-                f->blocked_edge = f->snd_edge;
-                f->blocked_at = a->now;
-                efcp_ctl_add(a, f, CTL_BLOCKED);
-        }
+        if (f->blocked_edge != f->snd_edge || a->now >= f->blocked_at + efcp_recovery_pto(a))
+                flow_say_blocked(f, a->now);
 }
 
 /* The flow timer's part for a sender stopped by credit: BLOCKED again once
@@ -256,13 +262,9 @@ uint64_t efcp_flow_blocked_timer(efcp_flow *f, uint64_t now) {
                 return UINT64_MAX;
         uint64_t due = f->blocked_at + efcp_recovery_backoff(a, f->blocked_tries);
         if (f->snd_nxt == f->snd_end && (f->blocked_edge != f->snd_edge || now >= due)) {
-                if (f->blocked_edge != f->snd_edge)
-                        f->blocked_tries = 0;
-                else
+                if (f->blocked_edge == f->snd_edge)
                         f->blocked_tries++;
-                f->blocked_edge = f->snd_edge;
-                f->blocked_at = now;
-                efcp_ctl_add(a, f, CTL_BLOCKED);
+                flow_say_blocked(f, now);
                 due = now + efcp_recovery_backoff(a, f->blocked_tries);
         }
         /* data still queued goes out by the sender's own timers; look again
