@@ -263,7 +263,12 @@ static void peer_up(hpeer *p, efcp_assoc *a) {
         if (r == -EADDRINUSE)
                 p->ctl = efcp_flow_get(a, HW_CONTROL_PORT); /* the peer opened it first */
         if (!p->ctl) {
-                log_error("host %s: cannot open the control flow", p->name);
+                /* an association that died as it came up is not an error:
+                 * its down follows in the same round of events */
+                if (efcp_assoc_dead(a))
+                        log_debug("host %s: association ended as it came up", p->name);
+                else
+                        log_error("host %s: cannot open the control flow: %s", p->name, strerror(-r));
                 return;
         }
         hw_msg m = { .type = HW_HELLO, .boot = p->k->boot };
