@@ -1561,6 +1561,12 @@ enum ipcf_mbox_flags {
         IPCF_MBOX_STREAM = 1u << 1,
 };
 
+/* The largest values a mailbox's or multicast group's options may take
+ * (more is -EINVAL). */
+#define IPCF_MODEL_MAX_MSGS 65536u                /* max_msgs */
+#define IPCF_MODEL_MAX_MSG_SIZE (256u * 1024u)    /* max_msg_size */
+#define IPCF_MBOX_MAX_BYTES (16ull << 20)         /* a mailbox's max_bytes */
+
 typedef struct ipcf_mbox_opts {
         uint32_t size;          /* sizeof(ipcf_mbox_opts), or 0; else -EINVAL */
         uint32_t flags;         /* enum ipcf_mbox_flags */

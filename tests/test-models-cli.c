@@ -63,3 +63,23 @@ TEST(mcast_and_watch_commands) {
         CHECK_ERR(ipcf_mcast_recv(m, buf, sizeof(buf), 2000, NULL), -EPIPE);
         test_daemon_stop(&d);
 }
+
+/* The options' maxima (IPCF_MODEL_MAX_MSGS, IPCF_MODEL_MAX_MSG_SIZE) are
+ * taken; one more is a usage error (exit 2, a line naming the option), not
+ * the daemon's -EINVAL (exit 1), and nothing is made. */
+TEST(model_limits_are_usage_errors) {
+        test_daemon_start(&d, NULL, NULL);
+        char out[8192];
+        CHECK_EQ(run(out, sizeof(out), "mbox create box.max --max-msgs 64k --max-msg-size 256k"), 0);
+        CHECK_EQ(run(out, sizeof(out), "mbox create box.over --max-msgs 65537 2>/dev/null"), 2);
+        CHECK_EQ(run(out, sizeof(out), "mbox create box.over --max-msgs 70000 2>/dev/null"), 2);
+        CHECK_EQ(run(out, sizeof(out), "mbox create box.over --max-msg-size 262145 2>/dev/null"), 2);
+        CHECK_EQ(run(out, sizeof(out), "mbox create box.over --max-msgs 70000 2>&1 >/dev/null"), 2);
+        CHECK(strstr(out, "max-msgs") != NULL);
+        CHECK_EQ(run(out, sizeof(out), "mcast create grp.max --max-msgs 65536"), 0);
+        CHECK_EQ(run(out, sizeof(out), "mcast create grp.over --max-msgs 70000 2>/dev/null"), 2);
+        CHECK_EQ(run(out, sizeof(out), "ls"), 0);
+        CHECK(strstr(out, "box.max") && strstr(out, "grp.max"));
+        CHECK(!strstr(out, "box.over") && !strstr(out, "grp.over"));
+        test_daemon_stop(&d);
+}

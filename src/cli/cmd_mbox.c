@@ -26,13 +26,14 @@ static const char create_usage[] =
         "Create mailbox NAME.\n"
         "  --exclusive        one receiver at a time\n"
         "  --stream           a named pipe: reads return bytes, not messages\n"
-        "  --max-msgs N       at most N queued messages (k/M suffixes)\n"
-        "  --max-msg-size N   the largest message\n";
+        "  --max-msgs N       at most N queued messages (k/M suffixes; at most 64k)\n"
+        "  --max-msg-size N   the largest message (at most 256k)\n";
 
 static int create_option(void *ctx, int key, const char *value) {
         ipcf_mbox_opts *o = ctx;
         uint64_t v = 0;
-        if (value && cli_parse_size(value, UINT32_MAX, &v) < 0)
+        uint64_t max = key == OPT_MAX_MSGS ? IPCF_MODEL_MAX_MSGS : IPCF_MODEL_MAX_MSG_SIZE;
+        if (value && cli_parse_size(value, max, &v) < 0)
                 return -EINVAL;
         switch (key) {
         case OPT_EXCLUSIVE: o->flags |= IPCF_MBOX_EXCLUSIVE; break;

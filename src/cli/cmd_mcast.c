@@ -30,13 +30,13 @@ static const char create_usage[] =
         "usage: ipcf mcast create NAME [--slow block|drop|remove] [--max-msgs N]\n\n"
         "Create multicast group NAME.\n"
         "  --slow POLICY   what to do with a member too slow to keep up\n"
-        "  --max-msgs N    messages each member's ring holds\n";
+        "  --max-msgs N    messages each member's ring holds (at most 64k)\n";
 
 static int create_option(void *ctx, int key, const char *value) {
         ipcf_mcast_opts *o = ctx;
         uint64_t v;
         if (key == OPT_MAX_MSGS) {
-                if (cli_parse_size(value, UINT32_MAX, &v) < 0)
+                if (cli_parse_size(value, IPCF_MODEL_MAX_MSGS, &v) < 0)
                         return -EINVAL;
                 o->max_msgs = (uint32_t)v;
         } else if (!strcmp(value, "block")) {

@@ -25,6 +25,8 @@
 
 #include <stdint.h>
 
+#include "ipcf.h"
+
 enum { MW_DATA = 1, MW_RECEIPT = 2, MW_UNDELIVERED = 3, MW_LOST = 4 };
 /* MW_F_RECEIPT: the sender wants a receipt. MW_F_STREAM (daemon -> receiver):
  * the mailbox is a byte stream: the receiver may read the payload in pieces. */
@@ -41,6 +43,6 @@ _Static_assert(sizeof(struct mw_hdr) == 32, "model frame header is 32 bytes");
 
 /* The largest payload of a mailbox/group message, and the broker's ring
  * bound (per direction): the daemon maps these flows whole. */
-#define MW_MSG_MAX (256u * 1024u)
+#define MW_MSG_MAX IPCF_MODEL_MAX_MSG_SIZE
 #define MW_MSG_DEFAULT (64u * 1024u)
 #define MW_RING_MAX (1024u * 1024u)

@@ -43,9 +43,9 @@
 #include "daemon/models/models.h"
 
 #define MBOX_DEF_MSGS 1024u
-#define MBOX_MAX_MSGS 65536u
+#define MBOX_MAX_MSGS IPCF_MODEL_MAX_MSGS
 #define MBOX_DEF_BYTES (1ull << 20)
-#define MBOX_MAX_BYTES (16ull << 20)
+#define MBOX_MAX_BYTES IPCF_MBOX_MAX_BYTES
 /* Messages moved per wake-up before the loop serves others. */
 #define MBOX_BUDGET 4096
 /* Receipts a sender may have waiting for room in its ring (a sender that

@@ -42,7 +42,7 @@
 #include "daemon/models/models.h"
 
 #define MCAST_DEF_MSGS 1024u
-#define MCAST_MAX_MSGS 65536u
+#define MCAST_MAX_MSGS IPCF_MODEL_MAX_MSGS
 #define MCAST_BUDGET 4096
 #define MCAST_MEMBERS_MAX 256
 
