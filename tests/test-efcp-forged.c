@@ -382,6 +382,26 @@ TEST_TIMEOUT(forged_dealloc_answers_change_nothing, 60) {
         check_complete(&x);
 }
 
+/* A forged request without a final and its forged CONFIRM, with NORMAL and
+ * with an application's reason: only the owner of a live flow ends it so, and
+ * it sends its final, so both are refused; taken, they ended the receiver's
+ * flow with the forged reason in the middle of the transfer, looking like the
+ * application's end (fuzz-efcp-stall: 42 of 64 messages, reason 65536). */
+static void inject_dealloc_and_confirm(netsim_pair *p, xfer *x) {
+        uint8_t f[64];
+        append(x, 1, f, efcp_wire_put_dealloc(f, EFCP_STEP_REQUEST, 0, 2, 1, 65536, 0));
+        append(x, 1, f, efcp_wire_put_dealloc(f, EFCP_STEP_CONFIRM, 0, 2, 1, 65536, 0));
+        append(x, 1, f, efcp_wire_put_dealloc(f, EFCP_STEP_REQUEST, 0, 2, 1, EFCP_REASON_NORMAL, 0));
+        append(x, 1, f, efcp_wire_put_dealloc(f, EFCP_STEP_CONFIRM, 0, 2, 1, EFCP_REASON_NORMAL, 0));
+        (void)p;
+}
+
+TEST_TIMEOUT(forged_request_and_confirm_without_final_change_nothing, 60) {
+        xfer x = {.inject = inject_dealloc_and_confirm};
+        run(&x, 14);
+        check_complete(&x);
+}
+
 /* The sender's CONFIRM is lost, and so are the receiver's next
  * acknowledgements for longer than it used to try (8 of them): the sender
  * has confirmed and sends nothing more on the flow, so a receiver that gave

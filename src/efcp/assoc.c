@@ -363,10 +363,13 @@ static void input_alloc(efcp_assoc *a, const efcp_frame *fr) {
 
 /* The peer spoke of a flow that is gone here (f: its slot, deallocated or
  * quarantined, or NULL): say so again with a flow-less DEALLOC request and
- * its reason — this recovers a lost DEALLOC. */
+ * its reason — this recovers a lost DEALLOC. A flow-less request carries one
+ * of the engine's reasons (dealloc.c): a flow that ended normally or with an
+ * application's reason did so by the confirmed exchange, which the peer
+ * completes by itself; here it is UNKNOWN_FLOW. */
 static void tell_flow_gone(efcp_assoc *a, const efcp_flow *f, uint32_t dst, uint32_t src) {
         efcp_assoc_unsolicited(a, EFCP_STEP_REQUEST, 0, src, dst,
-                               f && f->reason ? f->reason : EFCP_REASON_UNKNOWN_FLOW, 0);
+                               f && efcp_reason_is_engine(f->reason) ? f->reason : EFCP_REASON_UNKNOWN_FLOW, 0);
 }
 
 /* Acts on one frame of a datagram that passed every check. fr borrows the

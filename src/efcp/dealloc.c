@@ -21,8 +21,12 @@
  * deallocated, unknown) is confirmed: that flow is gone here.
  *
  * Requests the engine makes without a flow of its own (refusals, answers to
- * data for unknown flows, idle discards) carry no final and go through the
- * unsolicited queue; they are repeated by the peer's next data or BLOCKED
+ * data for unknown flows, idle discards) carry no final and one of the
+ * engine's reasons, and go through the unsolicited queue (a request without
+ * a final that carries NORMAL or an application's reason is forged: only the
+ * owner of a live flow ends it so, and it always sends its final; taken, a
+ * forged REQUEST and CONFIRM pair would cut a transfer short and make the
+ * cut look like the application's end); they are repeated by the peer's next data or BLOCKED
  * (flow.c repeats a stopped sender's BLOCKED on a timer), not by a
  * timer. A's own request is resent after each probe timeout (backed off)
  * until acknowledged; B's ACK until confirmed or denied, for as long as the
@@ -67,6 +71,10 @@ static bool final_plausible(const efcp_flow *f, uint32_t final) {
 
 static void on_request(efcp_assoc *a, efcp_flow *f, const efcp_frame *fr) {
         bool has_final = fr->u.dealloc.flags & EFCP_DEALLOC_FINAL;
+        if (!has_final && !efcp_reason_is_engine(fr->u.dealloc.reason)) {
+                a->st.bad_frame++; /* forged: see the head of this file */
+                return;
+        }
         if (f && flow_live(f)) {
                 if (has_final && !final_plausible(f, fr->u.dealloc.final)) {
                         a->st.bad_frame++;

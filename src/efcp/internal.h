@@ -331,6 +331,12 @@ bool efcp_flow_has_data(const efcp_flow *f);
 bool efcp_flow_next_pdu(efcp_flow *f, uint32_t *ret_seq, bool *ret_retx);
 void efcp_flow_pdu_sent(efcp_flow *f, uint32_t seq, bool retx);
 void efcp_flow_check_close(efcp_flow *f);
+/* One of the engine's own reasons (a refusal, an idle discard, a flow gone,
+ * an error), not NORMAL nor an application's (>= EFCP_REASON_USER). */
+static inline bool efcp_reason_is_engine(uint32_t reason) {
+        return reason != EFCP_REASON_NORMAL && reason < EFCP_REASON_USER;
+}
+
 static inline uint32_t efcp_flow_pdu_len(const efcp_flow *f, uint32_t seq) {
         return f->tx_len[seq & f->tx_mask];
 }
