@@ -32,6 +32,13 @@
  * being sent) and becomes the client's spare, which the next call takes; the
  * slot's reply buffer is made once. A small call is one service call each
  * way and nothing else: its wait is the raw ipcf_call's (spin, then sleep).
+ * It reads the clock once where it starts (deadline, the request's timeout,
+ * the retransmission timer), once per wait and once per answer, and takes
+ * the client's lock three times (the spare call, a slot, both given back
+ * together) and the call's lock three times: a transmission joins the call's
+ * list (where a cancel finds it) under the lock once sent, a one-piece
+ * result is decoded and the finished call's transmissions dropped without
+ * letting the lock go.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -49,6 +56,17 @@
 #define RTO_MAX_NS 1000000000ull     /* 1 s */
 #define FETCH_WINDOW 4
 #define RPC_CANCEL_WAIT_MS 100       /* how long ipcf_rpc_cancel waits to tell the server */
+
+/* deadline_poll_ms with the clock already read (now): a call reads the
+ * clock once where it sends or where it wakes, not once per use. */
+static int timeout_left_ms(uint64_t deadline, uint64_t now) {
+        if (deadline == UINT64_MAX)
+                return -1;
+        if (now >= deadline)
+                return 0;
+        uint64_t ms = (deadline - now + 999999u) / 1000000u;
+        return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
 
 struct cslot {
         uint32_t seq;     /* the last sequence number used */
@@ -277,11 +295,14 @@ static int session_make(ipcf_rpc_client *c, uint64_t deadline) {
 }
 
 /* A free slot of a live session, waiting until deadline, and its next
- * sequence number; -ETIMEDOUT. */
+ * sequence number: 0 at once, 1 after a wait (for a slot, or while making
+ * the session: the caller's clock reading is old); -ETIMEDOUT. */
 static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint32_t *ret_seq) {
+        int waited = 0;
         pthread_mutex_lock(&c->lock);
         for (;;) {
                 if (!c->have_session) {
+                        waited = 1;
                         int r = session_make(c, deadline);
                         if (r < 0) {
                                 pthread_mutex_unlock(&c->lock);
@@ -294,8 +315,9 @@ static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint3
                                 *ret = i;
                                 *ret_seq = ++c->slots[i].seq;
                                 pthread_mutex_unlock(&c->lock);
-                                return 0;
+                                return waited;
                         }
+                waited = 1;
                 if (deadline == UINT64_MAX) {
                         pthread_cond_wait(&c->cond, &c->lock);
                 } else {
@@ -308,24 +330,24 @@ static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint3
         }
 }
 
-static void slot_release(ipcf_rpc_client *c, unsigned slot) {
-        pthread_mutex_lock(&c->lock);
+/* Free a slot for the next call (under c->lock). */
+static void slot_free_locked(ipcf_rpc_client *c, unsigned slot) {
         c->slots[slot].busy = false;
         pthread_cond_signal(&c->cond);
+}
+
+static void slot_release(ipcf_rpc_client *c, unsigned slot) {
+        pthread_mutex_lock(&c->lock);
+        slot_free_locked(c, slot);
         pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- transmissions -------------------------------------------------------- */
 
+/* A transmission to fill, not yet in the call's list (tx_send adds it once
+ * sent). Only the call's own thread takes and puts transmissions, so the
+ * list of spares needs no lock. */
 static struct tx *tx_new(ipcf_rpc_call *k) {
-        if (k->n_txs == k->keep.cap_txs) {
-                size_t cap = k->keep.cap_txs ? k->keep.cap_txs * 2 : 4;
-                struct tx **a = realloc(k->keep.txs, cap * sizeof(*a));
-                if (!a)
-                        return NULL;
-                k->txs = k->keep.txs = a;
-                k->keep.cap_txs = cap;
-        }
         struct tx *t = k->keep.free_txs;
         if (t) {
                 k->keep.free_txs = t->next_free;
@@ -333,8 +355,21 @@ static struct tx *tx_new(ipcf_rpc_call *k) {
         } else if (!(t = calloc(1, sizeof(*t)))) {
                 return NULL;
         }
-        k->txs[k->n_txs++] = t;
         return t;
+}
+
+/* Room for one more transmission in the call's list. Under k->lock (a
+ * cancel from another thread reads the list). */
+static int tx_room(ipcf_rpc_call *k) {
+        if (k->n_txs < k->keep.cap_txs)
+                return 0;
+        size_t cap = k->keep.cap_txs ? k->keep.cap_txs * 2 : 4;
+        struct tx **a = realloc(k->keep.txs, cap * sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        k->txs = k->keep.txs = a;
+        k->keep.cap_txs = cap;
+        return 0;
 }
 
 /* t is done with: keep it for the next transmission. */
@@ -366,8 +401,12 @@ static void gather(const ipcf_rpc_call *k, uint64_t off, size_t n, uint8_t *dst)
 }
 
 /* Send one message (header rq + body) as a new transmission with a reply
- * buffer (the slot's if free and wanted, else a small one). */
-static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t len, bool want_big, uint64_t piece) {
+ * buffer (the slot's if free and wanted, else a small one). now is the
+ * clock's reading the request's timeout was taken from. The transmission
+ * joins the call's list (under k->lock) only once it is sent: a cancel
+ * finds every live one there. */
+static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t len, bool want_big, uint64_t piece,
+                   uint64_t now) {
         ipcf_rpc_client *c = k->c;
         uint8_t *msg = k->sendbuf;
         wire_put_req(msg, rq);
@@ -375,13 +414,19 @@ static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t le
                 memcpy(msg + RPC_REQ_HDR, body, len);
         int copies = 1 + impair_chance(&c->impair, c->impair.dup);
         for (int i = 0; i < copies; i++) {
-                pthread_mutex_lock(&k->lock);
                 struct tx *t = tx_new(k);
-                if (!t) {
-                        pthread_mutex_unlock(&k->lock);
+                if (!t)
                         return -ENOMEM;
+                if (k->n_txs == k->keep.cap_txs) { /* (only this thread changes either) */
+                        pthread_mutex_lock(&k->lock);
+                        int r = tx_room(k);
+                        pthread_mutex_unlock(&k->lock);
+                        if (r < 0) {
+                                tx_put(k, t);
+                                return r;
+                        }
                 }
-                struct cslot *s = &c->slots[k->slot];
+                struct cslot *s = &c->slots[k->slot]; /* the call's own slot: no one else touches it */
                 if (want_big && !s->buf_busy && (s->buf || (s->buf = malloc(IPCF_CALL_MAX)))) {
                         s->buf_busy = true;
                         t->big = true;
@@ -392,22 +437,18 @@ static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t le
                         t->cap = sizeof(t->small);
                 }
                 t->piece = piece;
-                t->sent_ns = now_ns();
-                int tmo = k->deadline == UINT64_MAX ? -1 : deadline_poll_ms(k->deadline);
-                ipcf_pending pend;
-                pthread_mutex_unlock(&k->lock);
+                t->sent_ns = now;
+                int tmo = timeout_left_ms(k->deadline, now);
                 int r = tmo == 0 ? -ETIMEDOUT
-                                 : ipcf_call_start(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap, tmo, &pend);
-                pthread_mutex_lock(&k->lock);
+                                 : ipcf_call_start(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap, tmo, &t->pend);
                 if (r < 0) {
                         if (t->big)
-                                c->slots[k->slot].buf_busy = false;
-                        k->n_txs--;
+                                s->buf_busy = false;
                         tx_put(k, t);
-                        pthread_mutex_unlock(&k->lock);
                         return r;
                 }
-                t->pend = pend;
+                pthread_mutex_lock(&k->lock);
+                k->txs[k->n_txs++] = t;
                 t->live = true;
                 k->sent = true;
                 k->info.transmissions++;
@@ -435,27 +476,32 @@ static void tx_drop_all(ipcf_rpc_call *k) {
         k->n_txs = 0;
 }
 
-/* Send piece i of the arguments (flags as the call's). */
-static int send_piece(ipcf_rpc_call *k, uint64_t i) {
+/* Send piece i of the arguments (flags as the call's); now is the clock's
+ * reading just before (0: read it here). */
+static int send_piece(ipcf_rpc_call *k, uint64_t i, uint64_t now) {
         uint64_t off = i * RPC_PIECE;
         size_t len = (size_t)MIN((uint64_t)RPC_PIECE, k->total - off);
         rpc_req rq = { .kind = RPC_CALL, .slot = k->slot, .seq = k->seq,
                        .flags = k->flags | (k->retry_flag ? RPCF_RETRY : 0), .prog = k->prog, .vers = k->vers,
                        .proc = k->proc, .piece = RPC_PIECE, .total = k->total, .offset = off };
         memcpy(rq.session, k->c->session, 16);
+        if (!now)
+                now = now_ns();
         if (k->deadline == UINT64_MAX) {
                 rq.timeout_ms = RPC_NO_TIMEOUT;
         } else {
-                int ms = deadline_poll_ms(k->deadline);
+                int ms = timeout_left_ms(k->deadline, now);
                 rq.timeout_ms = ms <= 0 ? 1 : (uint32_t)ms;
         }
         gather(k, off, len, k->sendbuf + RPC_REQ_HDR);
-        return tx_send(k, &rq, k->sendbuf + RPC_REQ_HDR, len, i == k->n_pieces - 1, off);
+        return tx_send(k, &rq, k->sendbuf + RPC_REQ_HDR, len, i == k->n_pieces - 1, off, now);
 }
 
-static int send_all(ipcf_rpc_call *k) {
+/* Send every piece; the first with the clock's reading now (0: read it),
+ * the others each with its own (a piece may wait for room). */
+static int send_all(ipcf_rpc_call *k, uint64_t now) {
         for (uint64_t i = 0; i < k->n_pieces; i++) {
-                int r = send_piece(k, i);
+                int r = send_piece(k, i, i == 0 ? now : 0);
                 if (r < 0)
                         return r;
         }
@@ -614,7 +660,8 @@ static int status_error(ipcf_rpc_call *k, const rpc_rep *rp) {
  * the call is finished (k->result set), 0 to go on. Under k->lock. */
 static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
         ipcf_rpc_client *c = k->c;
-        k->last_progress = now_ns();
+        uint64_t now = now_ns();
+        k->last_progress = now;
         if (n == -EMSGSIZE && !t->big) {
                 /* a final reply in a small buffer: fetch its first piece */
                 tx_finish(k, t);
@@ -650,7 +697,7 @@ static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
                 return 1;
         }
         k->info.incarnation = rp.incarnation;
-        uint64_t rtt = now_ns() - t->sent_ns;
+        uint64_t rtt = now - t->sent_ns;
         c->srtt_ns = c->srtt_ns ? (c->srtt_ns * 7 + rtt) / 8 : rtt;
         switch (rp.status) {
         case RS_PIECE_OK:
@@ -674,7 +721,12 @@ static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
                 return -1; /* handled by the caller */
         case RS_OK:
                 k->info.from_cache = rp.a == 1;
-                pthread_mutex_unlock(&k->lock);
+                if (rp.total <= (uint64_t)n - RPC_REP_HDR) {
+                        /* all here: decoding waits for nothing (a cancel waits for it) */
+                        k->result = take_result(k, &rp, t->buf + RPC_REP_HDR, (size_t)n - RPC_REP_HDR);
+                        return 1;
+                }
+                pthread_mutex_unlock(&k->lock); /* the rest is fetched */
                 k->result = take_result(k, &rp, t->buf + RPC_REP_HDR, (size_t)n - RPC_REP_HDR);
                 pthread_mutex_lock(&k->lock);
                 return 1;
@@ -701,11 +753,11 @@ static int restart_call(ipcf_rpc_call *k) {
                 slot_release(c, k->slot);
         pthread_mutex_unlock(&k->lock);
         int r = slot_take(c, k->deadline, &k->slot, &k->seq);
-        if (r == 0) {
+        if (r >= 0) {
                 memset(k->acked, 0, k->n_pieces);
                 k->broke_after_send = false;
                 k->retry_flag = false;
-                r = send_all(k);
+                r = send_all(k, 0);
                 k->last_progress = now_ns();
         } else {
                 k->slot = UINT32_MAX;
@@ -728,7 +780,7 @@ static int ask_cache(ipcf_rpc_call *k) {
         k->retry_flag = true;
         memset(k->acked, 0, k->n_pieces);
         pthread_mutex_unlock(&k->lock);
-        int r = send_all(k);
+        int r = send_all(k, 0);
         pthread_mutex_lock(&k->lock);
         return r;
 }
@@ -867,13 +919,14 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                         for (uint64_t i = 0; i < k->n_pieces && r == 0; i++)
                                 if (!k->acked[i]) {
                                         any = true;
-                                        r = send_piece(k, i);
+                                        r = send_piece(k, i, 0);
                                 }
                         /* all taken, no result yet (its reply may be lost):
                          * ask again with the last piece — the server answers
                          * IN_PROGRESS, or the result from its cache */
                         if (!any && r == 0)
-                                r = send_piece(k, k->n_pieces - 1);
+                                r = send_piece(k, k->n_pieces - 1, 0);
+                        now = now_ns();
                         pthread_mutex_lock(&k->lock);
                         if (r < 0 && transport_broken(r)) {
                                 k->broke_after_send = true;
@@ -906,7 +959,7 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 }
                 ipcf_pending pend = w->pend;
                 uint64_t wake = MIN(MIN(until, k->last_progress + k->rto_ns), k->deadline);
-                int ms = deadline_poll_ms(wake);
+                int ms = timeout_left_ms(wake, now);
                 pthread_mutex_unlock(&k->lock);
                 ssize_t n = ms == 0 ? -EAGAIN : ipcf_call_wait(&pend, ms, NULL);
                 pthread_mutex_lock(&k->lock);
@@ -916,6 +969,7 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 if (settle_answer(k, w, n))
                         k->done = true;
         }
+        tx_drop_all(k); /* done: what is still in flight is not wanted (call_settle finds nothing) */
         pthread_mutex_unlock(&k->lock);
         return k->result;
 }
@@ -957,17 +1011,20 @@ static ipcf_rpc_call *call_get(ipcf_rpc_client *c) {
         pthread_mutex_lock(&c->lock);
         ipcf_rpc_call *k = c->spare;
         c->spare = NULL;
+        c->calls++; /* (given back below if no call can be made) */
         pthread_mutex_unlock(&c->lock);
         if (k) {
                 memset(&k->c, 0, sizeof(*k) - offsetof(ipcf_rpc_call, c));
         } else if ((k = calloc(1, sizeof(*k)))) {
                 pthread_mutex_init(&k->lock, NULL);
         } else {
+                pthread_mutex_lock(&c->lock);
+                bool last = --c->calls == 0 && c->freed;
+                pthread_mutex_unlock(&c->lock);
+                if (last)
+                        client_destroy(c);
                 return NULL;
         }
-        pthread_mutex_lock(&c->lock);
-        c->calls++;
-        pthread_mutex_unlock(&c->lock);
         return k;
 }
 
@@ -987,13 +1044,17 @@ static void call_destroy(ipcf_rpc_call *k) {
         free(k);
 }
 
-/* A settled call: the client's spare if it has none, else gone (and the
- * client too if it was freed before its last call). */
-static void call_recycle(ipcf_rpc_call *k) {
+/* A settled call (its slot already given back, or given back here with
+ * slot, else UINT32_MAX): the client's spare if it has none, else gone (and
+ * the client too if it was freed before its last call). One lock of the
+ * client for both. */
+static void call_recycle(ipcf_rpc_call *k, unsigned slot) {
         ipcf_rpc_client *c = k->c;
         free(k->raw_res);
         k->raw_res = NULL;
         pthread_mutex_lock(&c->lock);
+        if (slot != UINT32_MAX)
+                slot_free_locked(c, slot);
         if (!c->spare && !c->freed) {
                 c->spare = k;
                 k = NULL;
@@ -1005,20 +1066,36 @@ static void call_recycle(ipcf_rpc_call *k) {
                 client_destroy(c);
 }
 
-/* Everything a finished call holds on to: transmissions, its slot. */
-static void call_settle(ipcf_rpc_call *k) {
-        pthread_mutex_lock(&k->lock);
-        tx_drop_all(k);
-        pthread_mutex_unlock(&k->lock);
-        if (k->slot != UINT32_MAX) {
-                slot_release(k->c, k->slot);
-                k->slot = UINT32_MAX;
+/* Everything a finished call holds on to: transmissions, and its slot
+ * unless keep_slot (then the slot is returned, for call_recycle to give
+ * back with the call itself). */
+static unsigned call_settle_keep(ipcf_rpc_call *k, bool keep_slot) {
+        if (k->n_txs) { /* (only this thread changes it) */
+                pthread_mutex_lock(&k->lock);
+                tx_drop_all(k);
+                pthread_mutex_unlock(&k->lock);
+        }
+        unsigned slot = k->slot;
+        k->slot = UINT32_MAX;
+        if (slot != UINT32_MAX && !keep_slot) {
+                slot_release(k->c, slot);
+                slot = UINT32_MAX;
         }
         if (k->info_out) {
                 *k->info_out = k->info;
                 k->info_out = NULL;
         }
         enc_keep(k);
+        return slot;
+}
+
+static void call_settle(ipcf_rpc_call *k) {
+        call_settle_keep(k, false);
+}
+
+/* A call done with: settled, its slot and itself given back at once. */
+static void call_end(ipcf_rpc_call *k) {
+        call_recycle(k, call_settle_keep(k, true));
 }
 
 static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog, uint32_t vers, uint32_t proc,
@@ -1041,7 +1118,8 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
         k->result = -EINPROGRESS;
         k->info_out = o ? o->info : NULL;
         int tmo = o && o->timeout_ms ? o->timeout_ms : p && p->timeout_ms ? p->timeout_ms : c->default_timeout_ms;
-        k->deadline = deadline_from_timeout(tmo);
+        uint64_t now = now_ns();
+        k->deadline = tmo < 0 ? UINT64_MAX : now + (uint64_t)tmo * 1000000u;
         /* encode the arguments: large opaque data is sent from its place */
         ipcf_xdr_encoder_sg(&k->enc, k->keep.encbuf, k->keep.cap_enc, 16384);
         k->enc.segs = k->keep.segs;
@@ -1068,11 +1146,15 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
                 memset(k->acked, 0, (size_t)k->n_pieces);
         if (r == 0)
                 r = slot_take(c, k->deadline, &k->slot, &k->seq);
-        if (r == 0) {
+        if (r >= 0) {
+                if (r == 1) /* it waited: read the clock again */
+                        now = now_ns();
                 uint64_t rto = c->srtt_ns * 4;
                 k->rto_ns = MAX(rto, RTO_MIN_NS);
-                r = send_all(k);
-                k->last_progress = now_ns();
+                k->last_progress = now;
+                r = send_all(k, now);
+                if (k->n_pieces > 1)
+                        k->last_progress = now_ns(); /* (sending many took time) */
                 if (r < 0 && k->sent)
                         r = -IPCF_EUNKNOWN;
         }
@@ -1080,8 +1162,7 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
                 if (r == -IPCF_EUNKNOWN && k->sent) {
                         /* part of it went: keep the slot's sequence used */
                 }
-                call_settle(k);
-                call_recycle(k);
+                call_end(k);
                 return r;
         }
         *ret = k;
@@ -1149,8 +1230,7 @@ ipcf_rpc_call *ipcf_rpc_call_free(ipcf_rpc_call *k) {
                 k->result = -ECANCELED;
                 pthread_mutex_unlock(&k->lock);
         }
-        call_settle(k);
-        call_recycle(k);
+        call_end(k);
         return NULL;
 }
 
@@ -1160,8 +1240,8 @@ int ipcf_rpc_invoke(ipcf_rpc_client *c, const ipcf_rpc_version *v, const ipcf_rp
         int r = ipcf_rpc_start(c, v, p, in, out, o, &k);
         if (r < 0)
                 return r;
-        r = ipcf_rpc_wait(k, -1);
-        ipcf_rpc_call_free(k);
+        r = drive(k, -1); /* done: it waits as long as the call's deadline */
+        call_end(k);      /* slot and call back in one go */
         return r;
 }
 
@@ -1174,7 +1254,7 @@ int ipcf_rpc_call_raw(ipcf_rpc_client *c, uint32_t prog, uint32_t vers, uint32_t
         int r = call_begin(c, NULL, prog, vers, proc, f, NULL, args, len, NULL, o, &k);
         if (r < 0)
                 return r;
-        r = ipcf_rpc_wait(k, -1);
+        r = drive(k, -1);
         if (r == 0) {
                 *ret_res = k->raw_res;
                 *ret_len = k->raw_len;
