@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "counter.h"
+#include "lib/rpc/rpc.h"
 #include "support/names.h"
 #include "support/test.h"
 #include "rpc/counter-calls.h"
@@ -274,6 +275,106 @@ TEST_TIMEOUT(large_arguments_and_results_in_pieces, 180) {
         int64_t h;
         CHECK_ERR(counter_sum(c, &big, &h, NULL), -EMSGSIZE);
         free(big.blob_val);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* The XDR of a blob of n bytes: its length word and the bytes padded to 4. */
+static uint64_t blob_xdr(size_t n) {
+        return 4 + (((uint64_t)n + 3) & ~3ull);
+}
+
+/* Arguments and results around the piece sizes: a call whose arguments
+ * fill one piece exactly is run from the request as it came (server.c,
+ * one piece), one 4 bytes longer goes in two pieces and is reassembled; a
+ * result that fills one reply exactly, and one that needs a fetch. */
+TEST_TIMEOUT(arguments_and_results_at_the_piece_boundaries, 120) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.edge" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.edge", NULL, &c));
+        size_t sizes[] = { RPC_PIECE - 8, RPC_PIECE - 4, RPC_PIECE - 3, RPC_PIECE,
+                           RPC_REP_PIECE - 4, RPC_REP_PIECE - 3, 2 * RPC_PIECE - 4, 2 * RPC_PIECE - 3 };
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                size_t n = sizes[i];
+                uint64_t pieces = (blob_xdr(n) + RPC_PIECE - 1) / RPC_PIECE;
+                blob in = { (uint32_t)n, malloc(n) };
+                test_fill(in.blob_val, n, 100 + i);
+                ipcf_rpc_info info;
+                ipcf_rpc_opts o = { .timeout_ms = 30000, .info = &info };
+                int64_t h;
+                CHECK_OK(counter_sum(c, &in, &h, &o));
+                CHECK_EQ(h, (int64_t)test_hash(in.blob_val, n, 0));
+                CHECK(info.transmissions >= pieces); /* (more if one was sent again) */
+                if (pieces == 2) /* two pieces: never as one */
+                        CHECK(info.transmissions >= 2);
+                blob out;
+                CHECK_OK(counter_echo(c, &in, &out, &o));
+                CHECK_EQ(out.blob_len, n);
+                CHECK_MEM(out.blob_val, in.blob_val, n);
+                blob_free(&out);
+                free(in.blob_val);
+        }
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+struct side_args {
+        ipcf_rpc_client *c;
+        unsigned id, calls;
+        _Atomic int *bad;
+};
+
+/* Calls of many sizes (one piece, and a few in two) from one thread, each
+ * result checked against its own arguments. */
+static void *side_caller(void *arg) {
+        struct side_args *a = arg;
+        size_t cap = RPC_PIECE + 4096;
+        char *buf = malloc(cap);
+        for (unsigned i = 0; i < a->calls; i++) {
+                size_t n = i % 16 == 15 ? RPC_PIECE - 3 + i % 7 : (a->id * 7919u + i * 131u) % 9000u;
+                test_fill(buf, n, (uint64_t)a->id << 32 | i);
+                blob in = { (uint32_t)n, buf }, out;
+                ipcf_rpc_opts o = { .timeout_ms = 60000 };
+                if (counter_echo(a->c, &in, &out, &o) != 0 || out.blob_len != n ||
+                    (n && memcmp(out.blob_val, buf, n) != 0))
+                        atomic_fetch_add(a->bad, 1);
+                else
+                        blob_free(&out);
+                int64_t h;
+                if (counter_sum(a->c, &in, &h, &o) != 0 || h != (int64_t)test_hash(buf, n, 0))
+                        atomic_fetch_add(a->bad, 1);
+        }
+        free(buf);
+        return NULL;
+}
+
+/* Four server workers, each running a call from its own request buffer
+ * while the others take the next ones: four caller threads on one client
+ * (its slots, its spare call, its transmissions' list) each get back
+ * exactly their own arguments. */
+TEST_TIMEOUT(calls_side_by_side_each_get_their_own_arguments_back, 180) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.side", .threads = 4 };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.side", NULL, &c));
+        _Atomic int bad = 0;
+        unsigned calls = getenv("IPCF_TEST_QUICK") ? 100 : 500;
+        struct side_args sa[4];
+        pthread_t t[4];
+        for (unsigned i = 0; i < 4; i++) {
+                sa[i] = (struct side_args){ c, i, calls, &bad };
+                CHECK(pthread_create(&t[i], NULL, side_caller, &sa[i]) == 0);
+        }
+        for (unsigned i = 0; i < 4; i++)
+                pthread_join(t[i], NULL);
+        CHECK_EQ(atomic_load(&bad), 0);
         ipcf_rpc_client_free(c);
         stop_server(srv);
         test_daemon_stop(&d);

@@ -25,7 +25,12 @@
  *
  * Locking: s->lock guards versions, sessions and slots; it is never held
  * while a handler runs or while a reply is sent. Workers are threads of
- * ipcf_rpc_server_run, each with its own request and reply buffers.
+ * ipcf_rpc_server_run, each with its own request and reply buffers. A call
+ * whose arguments came in one piece runs from the worker's request buffer
+ * (no copy; the worker takes no other request until it is done), its
+ * version looked up under the lock that marked its slot running; the
+ * clock is read before and after the wait for a request, and that second
+ * reading is the request's time (its deadline, its session's last use).
  *
  * Workers take turns (leader/followers): one, the leader, waits for the next
  * request in ipcf_service_next; the others wait on the run's condition
@@ -255,9 +260,11 @@ static uint8_t *args_get(ipcf_rpc_server *s, size_t n, size_t *ret_cap) {
 }
 
 /* Give back an arguments buffer: a large one becomes the spare (a fresh
- * mapping of tens of MiB costs a page fault per page on every call). */
+ * mapping of tens of MiB costs a page fault per page on every call). A cap
+ * of 0 is a buffer borrowed from the worker (a call in one piece, run from
+ * the request as it came): nothing to give back. */
 static void args_put(ipcf_rpc_server *s, uint8_t *p, size_t cap) {
-        if (!p)
+        if (!p || !cap)
                 return;
         pthread_mutex_lock(&s->lock);
         if (cap >= (1u << 20) && (!s->spare || s->spare_cap < cap)) {
@@ -368,6 +375,7 @@ typedef struct worker {
         ipcf_call_req req;
         struct run_args *run;
         bool leader;    /* this worker holds the run's leader role */
+        uint64_t now;   /* the clock when the request in hand was taken */
 } worker;
 
 static void worker_yield(worker *w);
@@ -434,18 +442,41 @@ static void finish(worker *w, struct sess *x, uint32_t slot, uint32_t seq, uint3
                 free(reply);
 }
 
-/* Run call (slot, seq) of x with its arguments args (len bytes in a buffer
- * of cap, given back here). Large opaque arguments are not copied: the
- * handler sees them in place (ipcf_xdr_borrow), which stays until it and
- * the freeing of its arguments are done. */
-static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args, uint64_t len, size_t cap) {
-        ipcf_rpc_server *s = w->s;
+/* What a call's version is served by: found is false when not served
+ * (lo, hi: the versions of its program that are). */
+struct lookup {
+        struct served v;
+        bool found;
         uint32_t lo, hi;
+};
+
+/* Look up the version of call rq (under s->lock). */
+static void lookup_version(ipcf_rpc_server *s, const rpc_req *rq, struct lookup *ret) {
+        const struct served *sv = find_version(s, rq->prog, rq->vers, &ret->lo, &ret->hi);
+        ret->found = sv != NULL;
+        ret->v = sv ? *sv : (struct served){ 0 };
+}
+
+/* Run call (slot, seq) of x with its arguments args (len bytes in a buffer
+ * of cap, given back here; cap 0: the worker's request buffer, which stays
+ * until this returns). lk is its version as looked up under the lock that
+ * made the slot SL_RUN, or NULL to look it up here. Large opaque arguments
+ * are not copied: the handler sees them in place (ipcf_xdr_borrow), which
+ * stays until it and the freeing of its arguments are done. */
+static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args, uint64_t len, size_t cap,
+                    const struct lookup *lk) {
+        ipcf_rpc_server *s = w->s;
         bool persist = !(rq->flags & RPCF_IDEMPOTENT);
-        pthread_mutex_lock(&s->lock);
-        const struct served *sv = find_version(s, rq->prog, rq->vers, &lo, &hi);
-        struct served copy = sv ? *sv : (struct served){ 0 };
-        pthread_mutex_unlock(&s->lock);
+        struct lookup here;
+        if (!lk) {
+                pthread_mutex_lock(&s->lock);
+                lookup_version(s, rq, &here);
+                pthread_mutex_unlock(&s->lock);
+                lk = &here;
+        }
+        const struct served *sv = lk->found ? &lk->v : NULL;
+        struct served copy = lk->v;
+        uint32_t lo = lk->lo, hi = lk->hi;
         const ipcf_rpc_proc *p = NULL;
         for (size_t i = 0; sv && i < copy.v->n_procs; i++)
                 if (copy.v->procs[i].number == rq->proc)
@@ -454,7 +485,7 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
         uint8_t *reply = NULL;
         size_t reply_len = 0;
         uint64_t deadline = rq->timeout_ms == RPC_NO_TIMEOUT ? UINT64_MAX
-                                                              : now_ns() + (uint64_t)rq->timeout_ms * 1000000u;
+                                                              : w->now + (uint64_t)rq->timeout_ms * 1000000u;
         if (!sv) {
                 finish(w, x, rq->slot, rq->seq, RS_PROG_UNAVAIL, lo, hi, NULL, 0, persist, true);
                 args_put(s, args, cap);
@@ -552,7 +583,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                 answer(w, RS_BADSESSION, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
                 return;
         }
-        x->used_ns = now_ns();
+        x->used_ns = w->now;
         if (rq->slot >= x->nslots) {
                 pthread_mutex_unlock(&s->lock);
                 answer(w, RS_MISORDERED, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
@@ -614,16 +645,14 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                         return;
                 }
                 if (rq->offset == 0 && len == rq->total) {
+                        /* in one piece: run from the request as it came (the
+                         * worker's buffer, which stays until execute returns),
+                         * its version looked up under this same lock */
                         sl->state = SL_RUN;
+                        struct lookup lk;
+                        lookup_version(s, rq, &lk);
                         pthread_mutex_unlock(&s->lock);
-                        uint8_t *args = len ? malloc(len) : NULL;
-                        if (len && !args) {
-                                finish(w, x, rq->slot, rq->seq, RS_BUSY, 0, 0, NULL, 0, false, true);
-                                return;
-                        }
-                        if (len)
-                                memcpy(args, body, len);
-                        execute(w, x, rq, args, len, len);
+                        execute(w, x, rq, (uint8_t *)body, len, 0, &lk);
                         return;
                 }
                 /* the first piece of several */
@@ -678,7 +707,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
         sl->total = 0;
         sl->state = SL_RUN;
         pthread_mutex_unlock(&s->lock);
-        execute(w, x, rq, args, total, cap);
+        execute(w, x, rq, args, total, cap, NULL);
 }
 
 static void on_fetch(worker *w, const rpc_req *rq) {
@@ -853,7 +882,7 @@ static void worker_give(worker *w, bool wake) {
         w->leader = false;
         pthread_mutex_lock(&ra->lock);
         ra->has_leader = false;
-        ra->last_yield = now_ns();
+        ra->last_yield = w->now; /* (the request's time: BUSY_NS is a second) */
         if (!ra->busy || wake) { /* the followers sleep long, or there is work now */
                 ra->busy = true;
                 pthread_cond_signal(&ra->cond);
@@ -865,27 +894,31 @@ static void worker_yield(worker *w) {
         worker_give(w, false);
 }
 
-static bool run_over(struct run_args *ra) {
-        return ra->err || atomic_load(&ra->s->stop) || now_ns() >= ra->until;
+static bool run_over_at(struct run_args *ra, uint64_t now) {
+        return ra->err || atomic_load(&ra->s->stop) || now >= ra->until;
 }
 
 /* Become the leader; false when the run is over. Followers look at the
  * run's end every 100 ms (as the leader does in ipcf_service_next), and
- * for a role given up every YIELD_POLL_NS while the server is busy. */
-static bool worker_lead(worker *w) {
+ * for a role given up every YIELD_POLL_NS while the server is busy. *now:
+ * the clock's reading for a worker that leads already; a worker that waits
+ * for the role reads it again there. */
+static bool worker_lead(worker *w, uint64_t *now) {
         struct run_args *ra = w->run;
         if (w->leader)
-                return !run_over(ra);
+                return !run_over_at(ra, *now);
         pthread_mutex_lock(&ra->lock);
-        while (ra->has_leader && !run_over(ra)) {
-                uint64_t now = now_ns();
-                if (ra->busy && now - ra->last_yield > BUSY_NS)
+        for (;;) {
+                *now = now_ns();
+                if (!ra->has_leader || run_over_at(ra, *now))
+                        break;
+                if (ra->busy && *now - ra->last_yield > BUSY_NS)
                         ra->busy = false;
-                uint64_t until = MIN(now + (ra->busy ? YIELD_POLL_NS : 100000000u), ra->until);
+                uint64_t until = MIN(*now + (ra->busy ? YIELD_POLL_NS : 100000000u), ra->until);
                 struct timespec ts = { (time_t)(until / 1000000000u), (long)(until % 1000000000u) };
                 pthread_cond_timedwait(&ra->cond, &ra->lock, &ts);
         }
-        bool over = run_over(ra);
+        bool over = run_over_at(ra, *now);
         if (!over)
                 ra->has_leader = w->leader = true;
         pthread_mutex_unlock(&ra->lock);
@@ -900,12 +933,17 @@ static void *work(void *arg) {
                 ra->err = -ENOMEM;
         unsigned queued = 0;   /* requests in a row from other callers that were there at once */
         uint64_t last_chan = 0;
-        while (worker_lead(&w)) {
-                uint64_t now = now_ns();
+        for (;;) {
+                /* one reading of the clock before the wait and one after (the
+                 * request's time: its deadline, its session's use) */
+                uint64_t now = w.leader ? now_ns() : 0;
+                if (!worker_lead(&w, &now))
+                        break;
                 int t = (int)MIN((ra->until - now) / 1000000u + 1, 100u);
                 ssize_t n = ipcf_service_next(s->svc, w.in, IPCF_CALL_MAX, t, &w.req);
+                w.now = now_ns();
                 if (n >= 0) {
-                        queued = now_ns() - now < QUEUED_NS && w.req.token != last_chan ? queued + 1 : 0;
+                        queued = w.now - now < QUEUED_NS && w.req.token != last_chan ? queued + 1 : 0;
                         last_chan = w.req.token;
                         if (queued >= QUEUED_RUN)
                                 worker_give(&w, true); /* callers queue: a follower takes the next */
