@@ -42,6 +42,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,7 @@ struct ipcf_rpc_client {
         unsigned n_versions;
         int default_timeout_ms;
         uint32_t max_msg;
-        uint64_t srtt_ns;
+        _Atomic uint64_t srtt_ns; /* an estimate every call updates and reads, under no lock (relaxed) */
         rpc_impair impair;
         ipcf_rpc_call *spare; /* a freed call kept for the next (under lock) */
         unsigned calls;       /* calls not yet freed (under lock) */
@@ -698,7 +699,8 @@ static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
         }
         k->info.incarnation = rp.incarnation;
         uint64_t rtt = now - t->sent_ns;
-        c->srtt_ns = c->srtt_ns ? (c->srtt_ns * 7 + rtt) / 8 : rtt;
+        uint64_t srtt = atomic_load_explicit(&c->srtt_ns, memory_order_relaxed);
+        atomic_store_explicit(&c->srtt_ns, srtt ? (srtt * 7 + rtt) / 8 : rtt, memory_order_relaxed);
         switch (rp.status) {
         case RS_PIECE_OK:
                 if (t->piece / RPC_PIECE < k->n_pieces)
@@ -1149,7 +1151,7 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
         if (r >= 0) {
                 if (r == 1) /* it waited: read the clock again */
                         now = now_ns();
-                uint64_t rto = c->srtt_ns * 4;
+                uint64_t rto = atomic_load_explicit(&c->srtt_ns, memory_order_relaxed) * 4;
                 k->rto_ns = MAX(rto, RTO_MIN_NS);
                 k->last_progress = now;
                 r = send_all(k, now);

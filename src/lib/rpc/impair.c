@@ -38,10 +38,10 @@ void impair_init(rpc_impair *im) {
 bool impair_chance(rpc_impair *im, double p) {
         if (!im->on || p <= 0)
                 return false;
-        uint64_t x = im->rng;
+        uint64_t x = atomic_load_explicit(&im->rng, memory_order_relaxed);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        im->rng = x;
+        atomic_store_explicit(&im->rng, x, memory_order_relaxed);
         return (double)(x >> 11) / (double)(1ull << 53) < p;
 }

@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,7 +34,7 @@
 typedef struct rpc_impair {
         double dup, drop_reply;
         uint64_t kill_after;
-        uint64_t rng;
+        _Atomic uint64_t rng; /* racy by design (threads may draw the same number), but no data race */
         bool on;
 } rpc_impair;
 

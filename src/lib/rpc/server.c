@@ -380,18 +380,30 @@ typedef struct worker {
 
 static void worker_yield(worker *w);
 
-/* Send a reply: header fields, and bytes [offset, offset + piece) of body. */
-static void answer(worker *w, uint32_t status, uint32_t slot, uint32_t seq, const uint8_t *body, uint64_t total,
-                   uint64_t offset, uint32_t a, uint32_t b) {
+/* Write a reply into the worker's buffer: header fields, and bytes
+ * [offset, offset + piece) of body. Its length. */
+static size_t answer_put(worker *w, uint32_t status, uint32_t slot, uint32_t seq, const uint8_t *body,
+                         uint64_t total, uint64_t offset, uint32_t a, uint32_t b) {
         size_t n = body ? (size_t)MIN((uint64_t)RPC_REP_PIECE, total - offset) : 0;
         rpc_rep rp = { .status = status, .incarnation = w->s->incarnation, .slot = slot, .seq = seq,
                        .total = body ? total : 0, .offset = body ? offset : 0, .a = a, .b = b };
         wire_put_rep(w->out, &rp);
         if (n)
                 memcpy(w->out + RPC_REP_HDR, body + offset, n);
+        return RPC_REP_HDR + n;
+}
+
+/* Send the len bytes answer_put wrote. */
+static void answer_send(worker *w, size_t len) {
         if (impair_chance(&w->s->impair, w->s->impair.drop_reply))
                 return;
-        ipcf_service_reply(w->s->svc, &w->req, w->out, RPC_REP_HDR + n, 1000);
+        ipcf_service_reply(w->s->svc, &w->req, w->out, len, 1000);
+}
+
+/* Send a reply: header fields, and bytes [offset, offset + piece) of body. */
+static void answer(worker *w, uint32_t status, uint32_t slot, uint32_t seq, const uint8_t *body, uint64_t total,
+                   uint64_t offset, uint32_t a, uint32_t b) {
+        answer_send(w, answer_put(w, status, slot, seq, body, total, offset, a, b));
 }
 
 static const struct served *find_version(ipcf_rpc_server *s, uint32_t prog, uint32_t vers, uint32_t *lo,
@@ -413,7 +425,10 @@ static const struct served *find_version(ipcf_rpc_server *s, uint32_t prog, uint
         return hit;
 }
 
-/* Store the outcome in the slot (and the persistent cache), then send it. */
+/* Store the outcome in the slot (and the persistent cache), then send it.
+ * The reply is written into the worker's buffer before the lock goes: once
+ * it is in the slot, a copy of the call answered from the cache by another
+ * worker lets the caller go on, and its next call on the slot frees it. */
 static void finish(worker *w, struct sess *x, uint32_t slot, uint32_t seq, uint32_t status, uint32_t a, uint32_t b,
                    uint8_t *reply, size_t len, bool persist, bool send) {
         ipcf_rpc_server *s = w->s;
@@ -433,11 +448,12 @@ static void finish(worker *w, struct sess *x, uint32_t slot, uint32_t seq, uint3
                 sl->reply_len = len;
                 s->mem += len;
         }
+        size_t msg = send ? answer_put(w, status, slot, seq, reply, len, 0, a, b) : 0;
         pthread_mutex_unlock(&s->lock);
         if (s->impair.kill_after && atomic_fetch_add(&s->committed, 1) + 1 == s->impair.kill_after)
                 raise(SIGKILL); /* test impairment: dead after caching, before answering */
         if (send)
-                answer(w, status, slot, seq, reply, len, 0, a, b);
+                answer_send(w, msg);
         if (!mine)
                 free(reply);
 }
