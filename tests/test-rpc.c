@@ -1,7 +1,8 @@
 /*
  * test-rpc.c — remote procedure calls through generated stubs (from
  * tests/rpc/counter.x) against the real daemon, server and client in
- * separate processes: results, payloads of 64 MiB in pieces, the caller's
+ * separate processes: results, payloads of 64 MiB in pieces and at the
+ * piece boundaries, calls side by side from four threads, the caller's
  * identity as the facility stamped it, versions, failures, deadlines and
  * cancellation reaching the handler, exactly once under dropped replies and
  * duplicated requests, "outcome unknown" when the server dies mid-call, an
