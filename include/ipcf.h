@@ -113,13 +113,15 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 7 /* 1: remote procedure calls (XDR streams, clients, servers);
+#define IPCF_VERSION_MINOR 8 /* 1: remote procedure calls (XDR streams, clients, servers);
                               * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
                               * 3: the traffic monitor (ipcf_monitor_open, _next);
                               * 4: the directory's records (ipcf_dir_list);
                               * 5: ipcf_error_cause, -ENOPKG;
                               * 6: the daemon's datagrams to monitors (ipcf_monitor_read);
-                              * 7: readiness sets (ipcf_set_new, _add, _del, _wait) */
+                              * 7: readiness sets (ipcf_set_new, _add, _del, _wait);
+                              * 8: the maxima of mailbox and group options
+                              *    (IPCF_MODEL_MAX_MSGS, _MAX_MSG_SIZE, IPCF_MBOX_MAX_BYTES) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -1562,7 +1564,7 @@ enum ipcf_mbox_flags {
 };
 
 /* The largest values a mailbox's or multicast group's options may take
- * (more is -EINVAL). */
+ * (more is -EINVAL; since 1.8, the same in earlier daemons). */
 #define IPCF_MODEL_MAX_MSGS 65536u                /* max_msgs */
 #define IPCF_MODEL_MAX_MSG_SIZE (256u * 1024u)    /* max_msg_size */
 #define IPCF_MBOX_MAX_BYTES (16ull << 20)         /* a mailbox's max_bytes */
