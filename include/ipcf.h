@@ -121,7 +121,8 @@ extern "C" {
                               * 6: the daemon's datagrams to monitors (ipcf_monitor_read);
                               * 7: readiness sets (ipcf_set_new, _add, _del, _wait);
                               * 8: the maxima of mailbox and group options
-                              *    (IPCF_MODEL_MAX_MSGS, _MAX_MSG_SIZE, IPCF_MBOX_MAX_BYTES) */
+                              *    (IPCF_MODEL_MAX_MSGS, _MAX_MSG_SIZE, IPCF_MBOX_MAX_BYTES);
+                              *    this host's own attributes (ipcf_host_listing.attrs) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -748,6 +749,10 @@ typedef struct ipcf_host_listing {
         size_t n;
         ipcf_host_entry *hosts;
         ipcf_dir_health *directory;   /* NULL: no directory ([directory] backend = static) */
+        /* Since 1.8: the attributes this host publishes with its names in the
+         * directory ([directory] attributes), "KEY=VALUE" lines; "" when none
+         * or no directory runs. Never NULL. */
+        const char *attrs;
 } ipcf_host_listing;
 
 /*

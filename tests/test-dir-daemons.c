@@ -480,6 +480,25 @@ TEST_TIMEOUT(dir_ls_all_hosts_every_host_and_why, 180) {
             !strstr(out, " zone=r1,rack=7,role=print.spool ") || !strstr(out, " q=\"x\"\\y "))
                 test_fail(__FILE__, __LINE__, "ipcf ls --all-hosts:\n%s", out);
         free(out);
+        /* ipcf hosts: the attributes this host publishes, in file order */
+        CHECK_EQ(ipcf_on(0, 0, "hosts", &out), 0);
+        if (!strstr(out, "\nthis host's attributes: zone=r1 rack=7 role=print.spool\n"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts on alpha:\n%s", out);
+        free(out);
+        CHECK_EQ(ipcf_on(0, 0, "hosts --json", &out), 0);
+        if (!strstr(out, ",\"attrs\":{\"zone\":\"r1\",\"rack\":\"7\",\"role\":\"print.spool\"},"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts --json on alpha:\n%s", out);
+        free(out);
+        CHECK_EQ(ipcf_on(2, 0, "hosts --json", &out), 0);
+        if (!strstr(out, ",\"attrs\":{\"q\":\"\\\"x\\\"\\\\y\"},"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts --json on gamma:\n%s", out);
+        free(out);
+        CHECK_EQ(ipcf_on(1, 0, "hosts", &out), 0);
+        CHECK(strstr(out, "attributes:") == NULL);
+        free(out);
+        CHECK_EQ(ipcf_on(1, 0, "hosts --json", &out), 0);
+        CHECK(strstr(out, ",\"attrs\":{},") != NULL);
+        free(out);
         for (int i = 0; i < 4; i++) {
                 kill(srv[i], SIGKILL);
                 test_wait(srv[i], 5000);

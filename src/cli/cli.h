@@ -385,3 +385,5 @@ cli_table *cli_table_free(cli_table *t);
 
 /* Print s as a JSON string literal (quotes and escapes included). */
 void cli_json_string(FILE *out, const char *s);
+/* Print directory attributes ("K=V" lines, K without '=') as a JSON object. */
+void cli_json_attrs(FILE *out, const char *lines);

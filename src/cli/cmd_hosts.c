@@ -3,7 +3,7 @@
  * facility and the association with each: address, state, round trip,
  * loss, congestion window, flows, bytes) and `ipcf host key` (this host's
  * public key, to enrol it on the others), from ipcf_hosts(); with a
- * directory on etcd, its health too.
+ * directory on etcd, its health and the attributes this host publishes.
  */
 #include "cli/cli.h"
 
@@ -15,7 +15,8 @@ static const char hosts_usage[] =
         "usage: ipcf hosts [--json] [HOST...]\n\n"
         "List the hosts enrolled with this host's facility and the association\n"
         "with each: address, state, round-trip time, loss, congestion window,\n"
-        "flows and bytes each way; with a directory on etcd, its health.\n"
+        "flows and bytes each way; with a directory on etcd, its health and the\n"
+        "attributes this host publishes with its names.\n"
         "HOST... (shell globs) keep those that match.\n"
         "  --json    one JSON object, for scripts\n";
 
@@ -62,6 +63,15 @@ static void print_text(const ipcf_host_listing *l, const cli_args *filter) {
                 printf("this host: %s, key %s\n", l->self, l->key);
         else
                 printf("this host: no host enrolled (local only), key %s\n", l->key);
+        if (l->attrs[0]) {
+                printf("this host's attributes:");
+                for (const char *a = l->attrs; *a;) {
+                        size_t n = strcspn(a, "\n");
+                        printf(" %.*s", (int)n, a);
+                        a += n + (a[n] == '\n');
+                }
+                printf("\n");
+        }
         if (l->directory)
                 cli_dir_health_text(l->directory);
         if (!l->n)
@@ -100,6 +110,8 @@ static void print_json(const ipcf_host_listing *l, const cli_args *filter) {
         cli_json_string(stdout, l->self);
         printf(",\"key\":");
         cli_json_string(stdout, l->key);
+        printf(",\"attrs\":");
+        cli_json_attrs(stdout, l->attrs);
         printf(",\n\"hosts\":[");
         const char *sep = "";
         for (size_t i = 0; i < l->n; i++) {

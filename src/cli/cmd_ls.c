@@ -349,21 +349,9 @@ static void print_all_json(const ipcf_listing *l, const ipcf_dir_listing *dl, co
                 cli_json_string(stdout, r->addr);
                 printf(",\"fp\":");
                 cli_json_string(stdout, r->fp);
-                printf(",\"attrs\":{");
-                /* "K=V" lines: K has no '=' (directory keys are [A-Za-z0-9._-]) */
-                const char *a = r->attrs;
-                for (const char *asep = ""; *a; asep = ",") {
-                        size_t ll = strcspn(a, "\n"), kl = strcspn(a, "=");
-                        char k[64], v[256];
-                        snprintf(k, sizeof(k), "%.*s", (int)(kl < ll ? kl : ll), a);
-                        snprintf(v, sizeof(v), "%.*s", kl < ll ? (int)(ll - kl - 1) : 0, a + kl + 1);
-                        printf("%s", asep);
-                        cli_json_string(stdout, k);
-                        putchar(':');
-                        cli_json_string(stdout, v);
-                        a += ll + (a[ll] == '\n');
-                }
-                printf("},\"usable\":%s,\"status\":\"%s\",\"revision\":%" PRId64 ",\"lease\":%" PRId64
+                printf(",\"attrs\":");
+                cli_json_attrs(stdout, r->attrs);
+                printf(",\"usable\":%s,\"status\":\"%s\",\"revision\":%" PRId64 ",\"lease\":%" PRId64
                        ",\"age_ms\":%" PRIu64 "}",
                        status_usable(r->status) ? "true" : "false", status_text(r->status, true), r->revision,
                        r->lease, r->age_ms);

@@ -124,3 +124,19 @@ void cli_json_string(FILE *out, const char *s) {
         }
         fputc('"', out);
 }
+
+void cli_json_attrs(FILE *out, const char *a) {
+        fputc('{', out);
+        for (const char *sep = ""; *a; sep = ",") {
+                size_t ll = strcspn(a, "\n"), kl = strcspn(a, "=");
+                char k[64], v[256];
+                snprintf(k, sizeof(k), "%.*s", (int)(kl < ll ? kl : ll), a);
+                snprintf(v, sizeof(v), "%.*s", kl < ll ? (int)(ll - kl - 1) : 0, a + kl + 1);
+                fputs(sep, out);
+                cli_json_string(out, k);
+                fputc(':', out);
+                cli_json_string(out, v);
+                a += ll + (a[ll] == '\n');
+        }
+        fputc('}', out);
+}

@@ -181,7 +181,8 @@ enum ctl_attr_type {
         CTL_A_MONITOR = 46,    /* struct ctl_monitor_wire */
         CTL_A_DIR_HEALTH = 47, /* struct ctl_dir_health_wire: HOSTS, DIR_LIST, when a directory runs */
         CTL_A_DIR_RECORD = 48, /* struct ctl_dir_record_wire: DIR_LIST */
-        CTL_A_DIR_ATTRS = 49,  /* string: after a DIR_RECORD, its attributes "K=V" one a line */
+        CTL_A_DIR_ATTRS = 49,  /* string: after a DIR_RECORD, its attributes "K=V" one a line;
+                                * in HOSTS, this host's own */
         CTL_A_MONITOR_FLAGS = 50, /* u32: MONITOR_OPEN's flags (IPCF_MONITOR_DATAGRAMS) */
         CTL_A_MONITOR_DGRAM = 51, /* struct ctl_monitor_dgram_wire: a DATAGRAM event's */
         CTL_A_TYPE_MAX_ = 52,

@@ -157,7 +157,7 @@ static const ctl_req_spec rows[] = {
           { CTL_A_MODEL_ENTRY, CTL_A_LIST_MORE } },
         { CTL_HOSTS, "HOSTS", 0, 0, CTL_OK,
           { { 0, 0 } },
-          { CTL_A_HOST_SELF, CTL_A_HOST_KEY, CTL_A_HOST_ENTRY, CTL_A_DIR_HEALTH } },
+          { CTL_A_HOST_SELF, CTL_A_HOST_KEY, CTL_A_HOST_ENTRY, CTL_A_DIR_HEALTH, CTL_A_DIR_ATTRS } },
         { CTL_MONITOR_OPEN, "MONITOR_OPEN", 0, 1, CTL_OK,
           { { CTL_A_MONITOR_FLAGS, 0 } },
           { 0 } },

@@ -124,6 +124,24 @@ void dir_health_reply(ctl_builder *reply) {
         ctl_put(reply, CTL_A_DIR_HEALTH, &w, sizeof(w));
 }
 
+/* `ipcf hosts`: the health, and the attributes this host publishes with its
+ * names ("K=V" a line, as a record's). */
+static void dir_hosts_reply(ctl_builder *reply) {
+        dir_health_reply(reply);
+        char text[DIR_ATTRS_MAX * (DIR_ATTR_KEY_MAX + DIR_ATTR_VAL_MAX + 2) + 1];
+        size_t n = 0;
+        text[0] = 0;
+        for (unsigned i = 0; i < n_host_attrs; i++) {
+                int k = snprintf(text + n, sizeof(text) - n, "%s%s=%s", i ? "\n" : "", host_attrs[i].key,
+                                 host_attrs[i].val);
+                if (k < 0 || (size_t)k >= sizeof(text) - n)
+                        break;
+                n += (size_t)k;
+        }
+        if (n)
+                ctl_put_str(reply, CTL_A_DIR_ATTRS, text);
+}
+
 /* ---- the module ------------------------------------------------------------- */
 
 static int directory_init(ipcfd *d) {
@@ -163,7 +181,7 @@ static int directory_init(ipcfd *d) {
                 return r;
         }
         dir_set_observer(the_directory, on_directory_change, d);
-        hosts_reply_extra(dir_health_reply);
+        hosts_reply_extra(dir_hosts_reply);
         r = observe(d, OBSERVE_NAME_CHANGED, publisher_on_name);
         if (r == 0)
                 r = dir_search_init(d);

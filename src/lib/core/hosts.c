@@ -8,8 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/conf.h"
 #include "common/util.h"
 #include "lib/core/lib.h"
+
+/* The longest text of this host's attributes: "K=V" lines ([directory]
+ * attributes, common/conf.h). */
+#define HOST_ATTRS_MAX (CONF_DIR_ATTRS_MAX * (CONF_DIR_ATTR_KEY_MAX + CONF_DIR_ATTR_VAL_MAX + 2))
 
 static void host_from_wire(const struct ctl_host_entry_wire *w, ipcf_host_entry *e) {
         memset(e, 0, sizeof(*e));
@@ -86,13 +91,22 @@ int ipcf_hosts(ipcf_host_listing **ret) {
         const void *v;
         while (ctl_attr_next(&c->rep.msg, &cur, &t, &v, &len))
                 n += t == CTL_A_HOST_ENTRY && len == sizeof(struct ctl_host_entry_wire);
-        /* one block: the listing, its hosts, the directory's health */
-        ipcf_host_listing *l = calloc(1, sizeof(*l) + n * sizeof(ipcf_host_entry) + sizeof(ipcf_dir_health));
+        /* one block: the listing, its hosts, the directory's health, this
+         * host's attributes */
+        const char *attrs = "";
+        if (ctl_get_str(&c->rep.msg, CTL_A_DIR_ATTRS, HOST_ATTRS_MAX, &attrs) < 0)
+                attrs = "";
+        size_t attrs_len = strlen(attrs);
+        ipcf_host_listing *l =
+                calloc(1, sizeof(*l) + n * sizeof(ipcf_host_entry) + sizeof(ipcf_dir_health) + attrs_len + 1);
         if (!l) {
                 conn_call_free(c);
                 return -ENOMEM;
         }
         l->hosts = (ipcf_host_entry *)(l + 1);
+        char *text = (char *)((ipcf_dir_health *)(l->hosts + n) + 1);
+        memcpy(text, attrs, attrs_len + 1);
+        l->attrs = text;
         const char *s;
         if (ctl_get_str(&c->rep.msg, CTL_A_HOST_SELF, IPCF_HOST_MAX, &s) == 0)
                 str_copy(l->self, s, sizeof(l->self));
