@@ -7,7 +7,9 @@
  * cancellation reaching the handler, exactly once under dropped replies and
  * duplicated requests, "outcome unknown" when the server dies mid-call, an
  * idempotent call run again by a restarted server, and the persistent reply
- * cache answering a retried call after a crash without running it again.
+ * cache answering a retried call after a crash without running it again,
+ * and a call that failed before sending leaving no gap in its slot's
+ * sequence numbers.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -641,6 +643,62 @@ TEST(the_persistent_cache_answers_a_retry_after_a_crash) {
         int64_t v;
         CHECK_OK(counter_incr(c, &v, NULL));
         CHECK_EQ(v, 2);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* A call that fails before anything of it is sent leaves its slot's
+ * sequence as it was: the server, which never saw it, takes the slot's next
+ * call as the next (not MISORDERED). Each way a call can fail before
+ * sending, on a client of one slot, followed by a call on that slot: bad
+ * arguments, arguments over max_msg, and no server under the name (the
+ * session kept: the server has a persistent cache, and comes back). */
+TEST(a_call_that_never_left_leaves_its_slot_in_sequence) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        char db[300];
+        snprintf(db, sizeof(db), "%s/replies.db", d.dir);
+        struct server_args a = { .name = "rpc.gap", .cache = db };
+        pid_t srv = start_server(&a);
+        struct server_args b = { .name = "rpc.gap", .cache = db };
+        int gate;
+        pid_t srv2 = fork_gated_server(&b, &gate);
+        ipcf_rpc_client_opts co = { .slots = 1, .max_msg = 4096 };
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.gap", &co, &c));
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        /* arguments that do not encode (raw XDR not a multiple of 4) */
+        void *res;
+        size_t res_len;
+        uint8_t three[3] = { 0 };
+        CHECK_ERR(ipcf_rpc_call_raw(c, COUNTER_PROG, COUNTER_V1, 1, 0, three, 3, NULL, &res, &res_len), -EINVAL);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 2);
+        /* arguments over the client's max_msg */
+        blob in = { 8192, calloc(1, 8192) };
+        blob out;
+        CHECK_ERR(counter_echo(c, &in, &out, NULL), -EMSGSIZE);
+        free(in.blob_val);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 3);
+        /* no server under the name: nothing sent, so not "outcome unknown" */
+        stop_server(srv);
+        test_wait_for_name_gone("rpc.gap", 10000);
+        ipcf_rpc_opts o = { .timeout_ms = 300 };
+        int r = counter_incr(c, &v, &o);
+        CHECK(r == -ECONNRESET || r == -ENOENT || r == -EPIPE || r == -ECONNREFUSED || r == -ETIMEDOUT);
+        CHECK_EQ(atomic_load(&sh->count), 3); /* not run */
+        /* the restarted server has the session from its cache: the slot's
+         * next call is the one after INCR 3 */
+        start_gated_server(&b, &gate);
+        srv = srv2;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 4);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 5);
         ipcf_rpc_client_free(c);
         stop_server(srv);
         test_daemon_stop(&d);

@@ -8,3 +8,7 @@
 /* Wait until name is registered with the daemon of IPCF_RUNTIME_DIR (at most
  * timeout_ms); fails the test otherwise. */
 void test_wait_for_name(const char *name, int timeout_ms);
+
+/* Wait until name is no longer registered (at most timeout_ms); fails the
+ * test otherwise. */
+void test_wait_for_name_gone(const char *name, int timeout_ms);

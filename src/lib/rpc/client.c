@@ -343,6 +343,17 @@ static void slot_release(ipcf_rpc_client *c, unsigned slot) {
         pthread_mutex_unlock(&c->lock);
 }
 
+/* A call that took seq on its slot sent nothing of it: give the number back,
+ * so the slot's next call is the one the server expects (a gap is
+ * MISORDERED). Not if the session was made anew meanwhile (its numbers
+ * start again). The slot is still the call's. */
+static void slot_unuse(ipcf_rpc_client *c, unsigned slot, uint32_t seq) {
+        pthread_mutex_lock(&c->lock);
+        if (c->slots[slot].seq == seq)
+                c->slots[slot].seq = seq - 1;
+        pthread_mutex_unlock(&c->lock);
+}
+
 /* ---- transmissions -------------------------------------------------------- */
 
 /* A transmission to fill, not yet in the call's list (tx_send adds it once
@@ -760,6 +771,8 @@ static int restart_call(ipcf_rpc_call *k) {
                 k->broke_after_send = false;
                 k->retry_flag = false;
                 r = send_all(k, 0);
+                if (r < 0 && !k->n_txs) /* none of it went (only this thread adds) */
+                        slot_unuse(c, k->slot, k->seq);
                 k->last_progress = now_ns();
         } else {
                 k->slot = UINT32_MAX;
@@ -1161,9 +1174,10 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
                         r = -IPCF_EUNKNOWN;
         }
         if (r < 0) {
-                if (r == -IPCF_EUNKNOWN && k->sent) {
-                        /* part of it went: keep the slot's sequence used */
-                }
+                /* none of it went: not run, and the slot's number not used;
+                 * part of it went: "outcome unknown", the number used */
+                if (k->slot != UINT32_MAX && !k->sent)
+                        slot_unuse(c, k->slot, k->seq);
                 call_end(k);
                 return r;
         }
