@@ -8,8 +8,8 @@
  * duplicated requests, "outcome unknown" when the server dies mid-call, an
  * idempotent call run again by a restarted server, and the persistent reply
  * cache answering a retried call after a crash without running it again,
- * and a call that failed before sending leaving no gap in its slot's
- * sequence numbers.
+ * a call that failed before sending leaving no gap in its slot's sequence
+ * numbers, and a call given up in pieces leaving its slot usable.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -700,6 +700,55 @@ TEST(a_call_that_never_left_leaves_its_slot_in_sequence) {
         CHECK_OK(counter_incr(c, &v, NULL));
         CHECK_EQ(v, 5);
         ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+static void *sleep_3s(void *arg) {
+        ipcf_rpc_client *c = arg;
+        int32_t ms = 3000, res;
+        CHECK_OK(counter_sleep(c, &ms, &res, NULL));
+        return NULL;
+}
+
+/* A call in pieces whose deadline passes while its later pieces wait for
+ * room (both workers busy, nothing read) ends "outcome unknown" with its
+ * first pieces at the server; the slot's next call drops them and runs
+ * (it was MISORDERED on that slot for good: the server kept waiting for
+ * the rest). */
+TEST_TIMEOUT(a_call_given_up_in_pieces_leaves_its_slot_usable, 60) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.pieces" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *busy, *c;
+        ipcf_rpc_client_opts co = { .slots = 1 };
+        CHECK_OK(ipcf_rpc_client_new("rpc.pieces", NULL, &busy));
+        CHECK_OK(ipcf_rpc_client_new("rpc.pieces", &co, &c));
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+                CHECK_EQ(pthread_create(&t[i], NULL, sleep_3s, busy), 0);
+        while (atomic_load(&sh->sleeps) < 2)
+                usleep(1000);
+        size_t n = 32u << 20;
+        blob in = { (uint32_t)n, calloc(1, n) };
+        CHECK(in.blob_val);
+        int64_t h;
+        ipcf_rpc_opts o = { .timeout_ms = 300 };
+        int r = counter_sum(c, &in, &h, &o);
+        CHECK(r == -IPCF_EUNKNOWN || r == 0); /* 0: a load spike outlasted the sleeps */
+        free(in.blob_val);
+        for (int i = 0; i < 2; i++)
+                CHECK_EQ(pthread_join(t[i], NULL), 0);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 2);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 3);
+        ipcf_rpc_client_free(c);
+        ipcf_rpc_client_free(busy);
         stop_server(srv);
         test_daemon_stop(&d);
 }

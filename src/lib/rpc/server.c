@@ -7,7 +7,8 @@
  * The slot rules (NFSv4.1's): a CALL with the slot's current seq is a copy —
  * dropped with IN_PROGRESS while the call runs, answered from the reply
  * cache when done, added to the arguments while they arrive; a CALL with
- * seq + 1 is a new call (the cached reply of the last one is freed); any
+ * seq + 1 is a new call (the cached reply of the last one, or the pieces
+ * of one never completed, freed); any
  * other seq is MISORDERED. A new call while the slot still runs the last one
  * is SLOT_BUSY (the client tries again). Every reply carries the server's
  * incarnation (random per run).
@@ -635,7 +636,9 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                 answer(w, RS_IN_PROGRESS, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
                 return;
         }
-        if (rq->seq == sl->seq + 1 && sl->state != SL_RECV) {
+        if (rq->seq == sl->seq + 1) {
+                /* (a call still in pieces never ran, and its caller gave it
+                 * up to make this one: its pieces are dropped) */
                 if (sl->state == SL_RUN) {
                         pthread_mutex_unlock(&s->lock);
                         answer(w, RS_SLOT_BUSY, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
