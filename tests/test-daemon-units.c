@@ -1,9 +1,10 @@
 /*
  * test-daemon-units.c — unit tests of the daemon's building blocks, linked
  * against libipcfd.a: the config parser (common/conf.c), the id map, the
- * event loop's timer heap and deferred frees, and per-user quotas.
+ * event loop's timer heap, deferred frees and spinners, and per-user quotas.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "support/test.h"
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 
 static int parse(const char *text, conf *c, char *err) {
         return conf_parse(text, strlen(text), c, err, 256);
@@ -261,6 +263,108 @@ TEST_TIMEOUT(loop_delete_in_batch, 10) {
         free(tio_survivor);
         tl = loop_free(tl);
         close(pa[0]), close(pa[1]), close(pb[0]), close(pb[1]);
+}
+
+/* Spinners: memory another process writes is seen without any descriptor
+ * event; a spinner whose window passes is told once; a loop too busy to
+ * sleep still asks its spinners. */
+typedef struct tspin {
+        loop_spin s;
+        _Atomic uint32_t *word;
+        int calls, ready_calls;
+        uint64_t at;
+} tspin;
+static bool tspin_ready(loop_spin *s) {
+        return atomic_load(container_of(s, tspin, s)->word) != 0;
+}
+static void tspin_fn(loop_spin *s) {
+        tspin *t = container_of(s, tspin, s);
+        t->calls++;
+        t->ready_calls += tspin_ready(s);
+        t->at = now_ns();
+}
+
+static void write_later(void *p) {
+        usleep(5000);
+        atomic_store((_Atomic uint32_t *)p, 1);
+}
+
+TEST_TIMEOUT(loop_spinner_sees_another_process_write, 30) {
+        _Atomic uint32_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(shared != MAP_FAILED);
+        CHECK_OK(loop_new(&tl));
+        tspin t = { .word = shared };
+        loop_spin_init(&t.s, tspin_ready, tspin_fn);
+        uint64_t t0 = now_ns();
+        loop_spin_until(tl, &t.s, t0 + 5000000000ull);
+        loop_timer q;
+        loop_timer_init(&q, on_quit);
+        CHECK_OK(loop_timer_arm(tl, &q, t0 + 6000000000ull));
+        pid_t w = test_fork(write_later, (void *)shared);
+        /* quit as soon as the spinner ran */
+        while (!t.calls) {
+                loop_timer_arm(tl, &q, now_ns() + 1000000ull);
+                CHECK_OK(loop_run(tl));
+        }
+        CHECK_EQ(t.calls, 1);
+        CHECK_EQ(t.ready_calls, 1); /* the write, not the window's end */
+        CHECK(t.at < t0 + 5000000000ull);
+        CHECK(!loop_spinning(&t.s));
+        CHECK_EQ(test_wait(w, 10000), 0);
+        tl = loop_free(tl);
+        munmap((void *)shared, 4096);
+}
+
+TEST_TIMEOUT(loop_spinner_window_ends_once, 10) {
+        static _Atomic uint32_t never;
+        CHECK_OK(loop_new(&tl));
+        tspin t = { .word = &never };
+        loop_spin_init(&t.s, tspin_ready, tspin_fn);
+        uint64_t t0 = now_ns();
+        loop_spin_until(tl, &t.s, t0 + 2000000ull);
+        loop_spin_until(tl, &t.s, t0 + 1000000ull); /* never shortens it */
+        loop_timer q;
+        loop_timer_init(&q, on_quit);
+        CHECK_OK(loop_timer_arm(tl, &q, t0 + 50000000ull));
+        CHECK_OK(loop_run(tl));
+        CHECK_EQ(t.calls, 1);
+        CHECK_EQ(t.ready_calls, 0);
+        CHECK(t.at >= t0 + 2000000ull);
+        /* cancelled: never told */
+        tspin u = { .word = &never };
+        loop_spin_init(&u.s, tspin_ready, tspin_fn);
+        loop_spin_until(tl, &u.s, now_ns() + 1000000ull);
+        loop_spin_cancel(&u.s);
+        CHECK_OK(loop_timer_arm(tl, &q, now_ns() + 5000000ull));
+        CHECK_OK(loop_run(tl));
+        CHECK_EQ(u.calls, 0);
+        tl = loop_free(tl);
+}
+
+/* The loop looks without sleeping for 200 ms (loop_poll_until, as the
+ * hosts' poll_us does after traffic): it never sleeps, and a timer at 1 ms
+ * writes what the spinner waits for. */
+static _Atomic uint32_t busy_word;
+static void on_busy(loop_timer *t) { atomic_store(&busy_word, 1); }
+
+TEST_TIMEOUT(loop_too_busy_to_sleep_still_asks_its_spinners, 10) {
+        CHECK_OK(loop_new(&tl));
+        tspin t = { .word = &busy_word };
+        loop_spin_init(&t.s, tspin_ready, tspin_fn);
+        uint64_t t0 = now_ns(), busy_until = t0 + 200000000ull;
+        loop_poll_until(tl, busy_until);
+        loop_spin_until(tl, &t.s, t0 + 10000000000ull);
+        loop_timer b, q;
+        loop_timer_init(&b, on_busy);
+        loop_timer_init(&q, on_quit);
+        CHECK_OK(loop_timer_arm(tl, &b, t0 + 1000000ull));
+        CHECK_OK(loop_timer_arm(tl, &q, busy_until + 10000000ull));
+        CHECK_OK(loop_run(tl));
+        /* told while the loop was busy, not when it went quiet */
+        CHECK_EQ(t.calls, 1);
+        CHECK_EQ(t.ready_calls, 1);
+        CHECK(t.at < busy_until);
+        tl = loop_free(tl);
 }
 
 TEST_TIMEOUT(quota_accounting, 10) {

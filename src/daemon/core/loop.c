@@ -10,6 +10,7 @@
 #include "daemon/core/loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -27,6 +28,7 @@ struct loop {
         void **defer;            /* pointers to free after this round */
         size_t n_defer, cap_defer;
         uint64_t poll_until;     /* loop_poll_until(): look without sleeping until then */
+        struct dlist spinners;   /* loop_spin_until(): watched before sleeping */
         bool no_pwait2;          /* the kernel has no epoll_pwait2: ms timeouts */
 };
 
@@ -40,6 +42,7 @@ int loop_new(loop **ret) {
                 free(l);
                 return r;
         }
+        dlist_init(&l->spinners);
         *ret = l;
         return 0;
 }
@@ -220,12 +223,97 @@ static int loop_wait(loop *l, struct epoll_event *ev, int n, uint64_t sleep_ns) 
         return epoll_wait(l->epfd, ev, n, ms);
 }
 
+/* ---- spinners ------------------------------------------------------------ */
+
+void loop_spin_init(loop_spin *s, bool (*ready)(loop_spin *s), void (*fn)(loop_spin *s)) {
+        s->until = 0;
+        s->ready = ready;
+        s->fn = fn;
+        dlist_init(&s->link);
+}
+
+void loop_spin_until(loop *l, loop_spin *s, uint64_t deadline) {
+        if (deadline > s->until || !loop_spinning(s))
+                s->until = deadline;
+        if (!loop_spinning(s))
+                dlist_add_tail(&l->spinners, &s->link);
+}
+
+void loop_spin_cancel(loop_spin *s) { dlist_del(&s->link); }
+
+/* The first spinner that is ready (now: also one whose deadline passed),
+ * taken off the list; NULL if none. */
+static loop_spin *spin_take(loop *l, uint64_t now) {
+        dlist_for_each(pos, &l->spinners) {
+                loop_spin *s = dlist_entry(pos, loop_spin, link);
+                if ((now && now >= s->until) || s->ready(s)) {
+                        dlist_del(&s->link);
+                        return s;
+                }
+        }
+        return NULL;
+}
+
+/* After a round of events and timers: the spinners that are ready or whose
+ * deadline passed, each once (a loop that never sleeps must not starve
+ * them: their process's writes ring nobody while they spin). */
+static void loop_spin_poll(loop *l) {
+        if (dlist_empty(&l->spinners))
+                return;
+        size_t n = 0;
+        dlist_for_each(pos, &l->spinners)
+                n++;
+        uint64_t now = now_ns();
+        for (size_t i = 0; i < n && !l->quit; i++) {
+                loop_spin *s = spin_take(l, now);
+                if (!s)
+                        return;
+                s->fn(s);
+        }
+}
+
+/* The loop would sleep for sleep_ns: spin instead while spinners wait
+ * (loop.h). Returns the events fetched meanwhile (0 when a spinner ran or
+ * the spinning ended: the caller looks again without sleeping), or -1 when
+ * there was nothing to spin for (the caller sleeps). */
+static int loop_spin_wait(loop *l, struct epoll_event *ev, int n, uint64_t now, uint64_t sleep_ns) {
+        if (dlist_empty(&l->spinners))
+                return -1;
+        uint64_t end = sleep_ns == UINT64_MAX ? UINT64_MAX : now + sleep_ns, peek = now + LOOP_SPIN_PEEK_NS;
+        for (unsigned i = 1;; i++) {
+                loop_spin *s = spin_take(l, 0);
+                if (!s && (i & 15) == 0) {
+                        now = now_ns();
+                        s = spin_take(l, now);
+                        if (!s && (dlist_empty(&l->spinners) || now >= end))
+                                return 0;
+                        if (!s && now >= peek) {
+                                /* a process woken onto this CPU (often the
+                                 * one spun for) runs first */
+                                sched_yield();
+                                int r = loop_wait(l, ev, n, 0);
+                                if (r != 0)
+                                        return r < 0 && errno == EINTR ? 0 : r;
+                                peek = now + LOOP_SPIN_PEEK_NS;
+                        }
+                }
+                if (s) {
+                        s->fn(s);
+                        return 0;
+                }
+                cpu_relax();
+        }
+}
+
 int loop_run(loop *l) {
         struct epoll_event ev[LOOP_BATCH];
 
         l->quit = false; /* a loop may be run again after loop_quit() */
         while (!l->quit) {
-                int n = loop_wait(l, ev, LOOP_BATCH, loop_sleep_ns(l, now_ns()));
+                uint64_t now = now_ns(), sleep_ns = loop_sleep_ns(l, now);
+                int n = sleep_ns ? loop_spin_wait(l, ev, LOOP_BATCH, now, sleep_ns) : -1;
+                if (n < 0)
+                        n = loop_wait(l, ev, LOOP_BATCH, sleep_ns);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -238,12 +326,13 @@ int loop_run(loop *l) {
                         io->fn(io, ev[i].events);
                 }
                 /* Fire every expired timer; a callback may arm or cancel others. */
-                uint64_t now = now_ns();
+                now = now_ns();
                 while (!l->quit && l->n_heap && l->heap[0]->deadline <= now) {
                         loop_timer *t = l->heap[0];
                         loop_timer_cancel(l, t);
                         t->fn(t);
                 }
+                loop_spin_poll(l);
                 loop_run_defer(l);
         }
         return 0;

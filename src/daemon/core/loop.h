@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/core/dlist.h"
+
 typedef struct loop loop;
 typedef struct loop_io loop_io;
 typedef struct loop_timer loop_timer;
@@ -71,6 +73,40 @@ void loop_defer_free(loop *l, void *p);
  * relay of flows with other hosts), so that their next event costs no
  * wake-up. Each call can only extend it. */
 void loop_poll_until(loop *l, uint64_t deadline);
+
+/*
+ * SPINNERS: a module that expects a peer to write shared memory within
+ * microseconds (the relay, after it delivered a message the local process
+ * will answer) asks the loop to watch that memory instead of sleeping, until
+ * a deadline (loop_spin_until). When the loop would sleep, it spins: it asks
+ * each spinner's ready() (a few loads of memory, no system call), and every
+ * LOOP_SPIN_PEEK_NS yields the CPU (sched_yield: a process woken onto this
+ * CPU, often the one spun for, runs first) and looks at the descriptors
+ * without sleeping (epoll, timeout 0); events and timers are served as
+ * usual. A spinner whose ready() says yes, or whose deadline passed, leaves
+ * the list and its fn() runs (it re-arms its wake-up there: the loop sleeps
+ * after it). Spinning never outlasts the latest deadline asked, nor the
+ * next timer. A loop too busy to sleep still asks every spinner once after
+ * each round of events and timers (a spinner's process rings nobody: it
+ * must not be starved).
+ * ready() reads memory another process writes: it must only look (no
+ * pointer from it followed), and fn() does the bounded work.
+ */
+typedef struct loop_spin loop_spin;
+struct loop_spin {
+        uint64_t until;                   /* ns, CLOCK_MONOTONIC */
+        bool (*ready)(loop_spin *s);
+        void (*fn)(loop_spin *s);         /* ready, or the deadline passed */
+        struct dlist link;
+};
+/* Look at the descriptors this often while spinning. */
+#define LOOP_SPIN_PEEK_NS 2000u
+void loop_spin_init(loop_spin *s, bool (*ready)(loop_spin *s), void (*fn)(loop_spin *s));
+/* Spin for s until deadline (extends an armed one). */
+void loop_spin_until(loop *l, loop_spin *s, uint64_t deadline);
+/* Stop spinning for s (safe when not spinning); fn() is not called. */
+void loop_spin_cancel(loop_spin *s);
+static inline bool loop_spinning(const loop_spin *s) { return dlist_linked(&s->link); }
 
 /* Run until loop_quit() (which ends this run only: the loop may be run
  * again). Returns 0, or -errno if epoll_wait fails. */

@@ -226,6 +226,16 @@ bool bport_arm_rx(bport *b) {
         return ring_ready(&b->cons);
 }
 
+bool bport_rx_ready(bport *b) { return b->f && ring_ready(&b->cons); }
+
+void bport_disarm_rx(bport *b) {
+        if (!b->f || !b->rx_set)
+                return;
+        uint32_t expect = 1;
+        if (atomic_compare_exchange_strong(&b->cons.ctl->rx_sleep, &expect, 0))
+                b->rx_set = false; /* nobody rang for it */
+}
+
 /* The producer half (ring 1). Never waits: -EAGAIN is the caller's to arm. */
 int bport_reserve(bport *b, size_t len, void **ret) {
         if (!b->f)

@@ -113,6 +113,15 @@ void bport_consume(bport *b);
  * (the caller reads on instead of sleeping). */
 bool bport_arm_rx(bport *b);
 
+/* Spinning instead of sleeping (loop_spin): has the client written a
+ * message? Reads the ring only (its indexes checked as ring_peek does). */
+bool bport_rx_ready(bport *b);
+/* Take back the RX word bport_arm_rx set, so that the client's next write
+ * rings nobody (the caller watches the ring meanwhile, then arms again).
+ * If the client took the word first, its ring is queued and drained as
+ * usual. */
+void bport_disarm_rx(bport *b);
+
 /* Outgoing: reserve room for len bytes (-EAGAIN full, -EMSGSIZE, -EPROTO). */
 int bport_reserve(bport *b, size_t len, void **ret);
 /* Publish it (n bytes) and ring the client if it sleeps; returns the record's
