@@ -12,7 +12,10 @@
  *    for a live port) and replays of recorded ones change nothing: the flow
  *    in progress goes on intact;
  *  - remote activation: a name configured with `activate` on beta is started
- *    there by an allocation from alpha.
+ *    there by an allocation from alpha;
+ *  - a hostile client of a relayed flow, scribbling over its shared memory
+ *    and descriptors while its daemon spins on its ring (relay.c SPIN),
+ *    holds up neither daemon: another client's round trips on alpha go on.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -25,6 +28,7 @@
 #include "common/util.h"
 #include "efcp/crc32c.h"
 #include "ipcf.h"
+#include "support/hostile.h"
 #include "support/hostset.h"
 #include "support/test.h"
 
@@ -292,5 +296,123 @@ TEST_TIMEOUT(remote_activation_starts_the_program_on_beta, 90) {
         CHECK_OK(ipcf_peer(port, &pi));
         CHECK(!strcmp(pi.name, "lazy@beta"));
         CHECK_OK(ipcf_dealloc(port, "done"));
+        hostset_stop(&S);
+}
+
+/* ---- a hostile client of a relayed flow ------------------------------------------ */
+
+/* Beta: echo every message of one flow on name, until it ends in any way
+ * (the hostile side may break its flow: no check here). */
+static void loose_echo(void *p) {
+        const char *name = p;
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register(name, NULL));
+        int port = ipcf_accept(reg, 30000, NULL);
+        if (port < 0)
+                _exit(0);
+        static char buf[1 << 16];
+        ssize_t n;
+        while ((n = ipcf_read(port, buf, sizeof(buf), 30000)) >= 0)
+                if (ipcf_write(port, buf, (size_t)n, 5000) != n)
+                        break;
+        _exit(0);
+}
+
+static void hostile_gone(int sig) {
+        (void)sig;
+        _exit(0);
+}
+
+/* Alpha: a client of NAME@beta that sends and reads (so that its daemon
+ * delivers answers and spins on its ring) and, between, rewrites ring
+ * control words, records, its end and run state, and tampers with its
+ * descriptors (the seeded mutator of tests/support/hostile.c), until
+ * killed. */
+typedef struct hostile_arg {
+        uint64_t seed;
+        const char *name;
+} hostile_arg;
+
+static void hostile_client(void *p) {
+        const hostile_arg *a = p;
+        hostset_enter(&S, 0);
+        fdset fb;
+        mapset mb;
+        CHECK_OK(ipcf_connect());
+        fdset_snapshot(&fb);
+        mapset_snapshot(&mb, "ipcf-flow");
+        char target[64];
+        snprintf(target, sizeof(target), "%s@beta", a->name);
+        int port = CHECK_OK(alloc_retry(target, NULL));
+        int fds[64];
+        int n = fdset_new_since(&fb, fds, 64);
+        size_t len;
+        void *mem = mapset_new_since(&mb, "ipcf-flow", &len);
+        CHECK(mem != NULL);
+        mutator m;
+        mutator_init(&m, a->seed, mem, len, 0, fds, n);
+        struct sigaction sa = { .sa_handler = hostile_gone };
+        sigaction(SIGSEGV, &sa, NULL);
+        sigaction(SIGBUS, &sa, NULL);
+        static char buf[512];
+        for (;;) {
+                uint64_t r = mutator_rand(&m);
+                (void)ipcf_write(port, buf, 64, 0);
+                (void)ipcf_read(port, buf, sizeof(buf), 1);
+                if (r % 4 == 0)
+                        mutator_step(&m); /* often while its daemon spins for its answer */
+        }
+}
+
+TEST_TIMEOUT(hostile_client_of_a_relayed_flow_stalls_no_daemon, 120) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, ALLOW);
+        hostset_start(&S, 1, ALLOW);
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        static const char *const names[] = { "echo-h7", "echo-h8", "echo-h9" };
+        static const uint64_t seeds[] = { 7, 8, 9 };
+        pid_t eo = test_fork(loose_echo, "echo-ok"), eh[3];
+        for (int k = 0; k < 3; k++)
+                eh[k] = test_fork(loose_echo, (void *)names[k]);
+        hostset_enter(&S, 0);
+        int port = CHECK_OK(alloc_retry("echo-ok@beta", NULL));
+        for (int k = 0; k < 3; k++) {
+                hostile_arg ha = { seeds[k], names[k] };
+                pid_t h = test_fork(hostile_client, &ha);
+                /* an honest client's round trips meanwhile, each bounded */
+                uint64_t end = test_now_ms() + 1500, worst = 0;
+                int trips = 0;
+                char out[64], in[64];
+                while (test_now_ms() < end) {
+                        test_fill(out, sizeof(out), (uint64_t)trips);
+                        uint64_t t = test_now_ms();
+                        CHECK_EQ(ipcf_write(port, out, sizeof(out), 10000), (ssize_t)sizeof(out));
+                        CHECK_EQ(ipcf_read(port, in, sizeof(in), 10000), (ssize_t)sizeof(in));
+                        CHECK_MEM(in, out, sizeof(out));
+                        worst = MAX(worst, test_now_ms() - t);
+                        trips++;
+                }
+                fprintf(stderr, "seed %llu: %d round trips beside the hostile, the slowest %llu ms\n",
+                        (unsigned long long)seeds[k], trips, (unsigned long long)worst);
+                /* loose enough for ASan at load 30; a stalled daemon fails
+                 * a 10 s read above */
+                CHECK(trips >= 10);
+                CHECK(worst < 5000);
+                kill(h, SIGKILL);
+                test_wait(h, 5000);
+        }
+        CHECK_OK(ipcf_dealloc(port, "done"));
+        CHECK_EQ(test_wait(eo, 10000), 0);
+        /* the association lived through it all */
+        ipcf_host_listing *hl;
+        CHECK_OK(ipcf_hosts(&hl));
+        CHECK_EQ(hl->hosts[0].state, IPCF_HOST_UP);
+        CHECK_EQ(hl->hosts[0].ups, 1);
+        CHECK_EQ(hl->hosts[0].downs, 0);
+        ipcf_free(hl);
+        for (int k = 0; k < 3; k++) {
+                kill(eh[k], SIGKILL);
+                test_wait(eh[k], 5000);
+        }
         hostset_stop(&S);
 }

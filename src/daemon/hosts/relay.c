@@ -11,7 +11,9 @@
  *   in the ring (write the end record).
  * Each direction does at most RELAY_BUDGET messages per pump; a pump that
  * stops with work left kicks itself (after the loop's other work), so one
- * busy flow holds up nobody.
+ * busy flow holds up nobody. A pump that moved a message and left nothing to
+ * do may start a SPIN window (relay_spin: the answer is watched for instead
+ * of slept for).
  */
 #include "daemon/hosts/relay.h"
 
@@ -25,6 +27,14 @@
 #include "daemon/flows/broker.h"
 
 #define RELAY_BUDGET 256
+/* After a message was delivered to the local process, watch its ring this
+ * long for the answer before sleeping (SPIN below). */
+#define RELAY_SPIN_NS 50000u
+/* Misses in a row after which the relay stops spinning for a while, and
+ * the longest while (deliveries without a spin). */
+#define RELAY_SPIN_MISSES 2u
+#define RELAY_SPIN_SKIP_MAX 1024u
+enum { SPIN_LOCAL, SPIN_REMOTE };
 
 struct relay {
         hostrec *h;                    /* NULL once its host went down */
@@ -42,6 +52,8 @@ struct relay {
         uint8_t *in_rec;
         uint32_t in_total, in_off;
         uint64_t dropped;              /* datagrams given up (a piece lost) */
+        uint64_t delivered;            /* records written into the ring */
+        uint64_t sent;                 /* records taken from the ring */
         /* the other host's DEALLOC */
         bool remote_said;
         uint32_t r_code;
@@ -50,6 +62,13 @@ struct relay {
         bool waiting;                  /* wait armed once (its end decides) */
         bool done;                     /* ended: only freeing is left */
         bool in_pump;
+        bool need_arm;                 /* the ring was found empty: arm or watch it */
+        /* SPIN: watching the local ring for an answer */
+        loop_spin spin;
+        int spin_kind;                 /* SPIN_LOCAL, SPIN_REMOTE: the answer from where */
+        unsigned spin_miss[2];         /* windows of each kind in a row that ended without one */
+        unsigned spin_skip[2];         /* windows of each kind left out before the next */
+        uint64_t spin_hits, spin_misses;
 };
 
 static void relay_pump(relay *r);
@@ -59,6 +78,32 @@ static void relay_on_ring(bport *b) { relay_pump(b->owner); }
 
 static void relay_on_wait(loop_timer *t) {
         relay *r = container_of(t, relay, wait);
+        relay_pump(r);
+}
+
+/* SPIN's end: the local process wrote (ready), or the window closed (a
+ * miss: no answer within it). RELAY_SPIN_MISSES misses in a row of one kind
+ * stop the spinning of that kind for 4, 8, ... RELAY_SPIN_SKIP_MAX windows
+ * (a local process that answers at once beside a host that answers late
+ * keeps its windows). */
+static bool relay_spin_ready(loop_spin *s) { return bport_rx_ready(container_of(s, relay, spin)->b); }
+
+static void relay_spin_hit(relay *r) {
+        r->spin_miss[r->spin_kind] = 0;
+        r->spin_hits++;
+}
+
+static void relay_spin_fn(loop_spin *s) {
+        relay *r = container_of(s, relay, spin);
+        if (bport_rx_ready(r->b)) {
+                if (r->spin_kind == SPIN_LOCAL)
+                        relay_spin_hit(r);
+        } else {
+                unsigned *miss = &r->spin_miss[r->spin_kind];
+                r->spin_misses++;
+                if (++*miss >= RELAY_SPIN_MISSES)
+                        r->spin_skip[r->spin_kind] = MIN(4u << MIN(*miss - RELAY_SPIN_MISSES, 8u), RELAY_SPIN_SKIP_MAX);
+        }
         relay_pump(r);
 }
 
@@ -75,6 +120,7 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
         r->reliable = reliable;
         dlist_init(&r->link);
         loop_timer_init(&r->wait, relay_on_wait);
+        loop_spin_init(&r->spin, relay_spin_ready, relay_spin_fn);
         return r;
 }
 
@@ -120,6 +166,7 @@ int relay_start(relay *r, flow *f, efcp_flow *ef, uint32_t lport, uint32_t rport
 }
 
 void relay_discard(relay *r) {
+        loop_spin_cancel(&r->spin);
         bport_free(r->b);
         free(r);
 }
@@ -134,9 +181,14 @@ static void relay_unlink(relay *r) {
 }
 
 static void relay_free(relay *r) {
+        if (r->started)
+                log_debug("relay %u/%u: %llu delivered, spins answered %llu, run out %llu", r->lport, r->rport,
+                          (unsigned long long)r->delivered, (unsigned long long)r->spin_hits,
+                          (unsigned long long)r->spin_misses);
         relay_unlink(r);
         r->h = NULL;
         loop_timer_cancel(the_hosts.d->loop, &r->wait);
+        loop_spin_cancel(&r->spin);
         r->b = bport_free(r->b);
         loop_defer_free(the_hosts.d->loop, r);
 }
@@ -160,6 +212,7 @@ void relay_fail(relay *r, uint32_t code, const char *reason) {
                 bport_end(r->b, code, reason);
                 r->b = bport_free(r->b);
                 loop_timer_cancel(the_hosts.d->loop, &r->wait);
+                loop_spin_cancel(&r->spin);
                 free(r);
                 return;
         }
@@ -182,8 +235,9 @@ static bool relay_out(relay *r) {
                 const void *rec;
                 ssize_t len = bport_peek(r->b, &rec);
                 if (len == -EAGAIN) {
-                        if (bport_arm_rx(r->b))
-                                continue; /* data came while arming */
+                        /* armed at the pump's end, unless a spin watches
+                         * the ring instead (relay_pump) */
+                        r->need_arm = true;
                         return true;
                 }
                 if (len < 0) {
@@ -209,6 +263,7 @@ static bool relay_out(relay *r) {
                         return true;  /* the flow is over: the in side sees it */
                 if (off + chunk == (size_t)len) {
                         bport_consume(r->b);
+                        r->sent++;
                         r->out_off = 0;
                 } else {
                         r->out_off = off + chunk;
@@ -303,8 +358,10 @@ static int relay_in(relay *r) {
                 efcp_flow_recvv(r->ef, iov, 2);
                 r->in_off += (uint32_t)piece;
                 r->in_open = !last;
-                if (last)
+                if (last) {
                         bport_commit(r->b, total);
+                        r->delivered++;
+                }
         }
         bport_kick(r->b);
         return 0;
@@ -380,15 +437,61 @@ static void relay_remote_end(relay *r) {
         relay_finish(r, code, text, EFCP_REASON_NORMAL);
 }
 
+/* SPIN: the relay expects an answer within microseconds, and watches for
+ * it instead of sleeping (loop_spin), for at most RELAY_SPIN_NS:
+ *   SPIN_LOCAL   it delivered a message and the ring to it is empty: the
+ *                local process may answer at once (a call, a ping-pong).
+ *                Its want word is taken back, so its write rings nobody,
+ *                and the answer leaves in the same wake-up (no bell, no
+ *                epoll wake, no drain).
+ *   SPIN_REMOTE  it sent the local process's message(s) and has nothing to
+ *                deliver: the other host may answer soon. The loop looks
+ *                at the socket every LOOP_SPIN_PEEK_NS meanwhile.
+ * Either keeps this CPU awake across the exchange: on a machine whose idle
+ * CPUs halt, a process woken onto a halted CPU waits for it to come back
+ * (tens of microseconds in a VM), which a spinning CPU avoids. A window
+ * that closes without its answer is a miss; misses in a row back off
+ * (relay_spin_fn, each kind apart): a stream, a slow server or a slow host
+ * costs at most one window in 4 ... 1024. A delivery during a REMOTE window
+ * is its answer. */
+static void relay_spin(relay *r, int kind) {
+        if (kind == SPIN_LOCAL && loop_spinning(&r->spin) && r->spin_kind == SPIN_REMOTE) {
+                relay_spin_hit(r);
+        } else if (r->spin_skip[kind]) {
+                r->spin_skip[kind]--;
+                return;
+        }
+        r->spin_kind = kind;
+        if (kind == SPIN_LOCAL)
+                bport_disarm_rx(r->b);
+        loop_spin_until(the_hosts.d->loop, &r->spin, now_ns() + RELAY_SPIN_NS);
+}
+
 static void relay_pump(relay *r) {
         if (r->done || !r->started || r->in_pump)
                 return;
         r->in_pump = true;
+        uint64_t sent = r->sent;
         bool drained = relay_out(r);
+        uint64_t before = r->delivered;
         int in = r->done ? 1 : relay_in(r);
         r->in_pump = false;
         if (r->done)
                 return;
+        if (drained && in == 1) {
+                if (r->delivered != before)
+                        relay_spin(r, SPIN_LOCAL);
+                else if (r->sent != sent && !loop_spinning(&r->spin))
+                        relay_spin(r, SPIN_REMOTE);
+        }
+        /* The ring is empty and no spin watches it: ask to be rung. (Not
+         * before: a want word set while the answer is spun for would be
+         * taken by the local process's next write, a ring for nothing.) */
+        if (r->need_arm && !loop_spinning(&r->spin)) {
+                r->need_arm = false;
+                if (bport_arm_rx(r->b))
+                        bport_kick(r->b); /* data came while arming */
+        }
         if (r->h) {
                 hlink_kick(r->h->p->k);
                 hlink_busy(r->h->p->k);

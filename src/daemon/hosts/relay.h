@@ -35,9 +35,14 @@
  * "peer host restarted".
  *
  * WAITS: a relayed flow is granted spin_us = 0 (relay_qos), whatever was
- * asked, on both hosts: the application's peer is this daemon, which never
- * spins, so a spinning application only takes the CPU that both daemons
- * need to carry its messages (the library's spin and catch-up spin).
+ * asked, on both hosts: a spinning application only takes the CPU that both
+ * daemons need to carry its messages (the library's spin and catch-up
+ * spin). The daemon spins instead, bounded, where an answer is due within
+ * microseconds (relay.c SPIN): after it delivered a message (watching the
+ * application's ring, whose next write then rings nobody) and after it sent
+ * one (watching the socket). Each window lasts at most RELAY_SPIN_NS, the
+ * loop serves every other event meanwhile, and windows that end without
+ * their answer back off (a stream, a slow server).
  *
  * TRUST: the other daemon is authenticated, not trusted: a message that
  * breaks the wire above ends that flow (IPCF_END_PROTOCOL) and nothing else.
