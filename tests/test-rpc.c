@@ -753,6 +753,132 @@ TEST_TIMEOUT(a_call_given_up_in_pieces_leaves_its_slot_usable, 60) {
         test_daemon_stop(&d);
 }
 
+static void *sleep_any(void *arg) {
+        ipcf_rpc_client *c = arg;
+        int32_t ms = 5000, res;
+        ipcf_rpc_opts o = { .timeout_ms = 8000 };
+        (void)counter_sleep(c, &ms, &res, &o); /* its server is killed */
+        return NULL;
+}
+
+struct sum_call {
+        ipcf_rpc_client *c;
+        int timeout_ms; /* of the SLEEP */
+        int r;
+};
+
+static void *sum_32m(void *arg) {
+        struct sum_call *k = arg;
+        size_t n = 32u << 20;
+        blob in = { (uint32_t)n, calloc(1, n) };
+        CHECK(in.blob_val);
+        int64_t h;
+        ipcf_rpc_opts o = { .timeout_ms = 1000 };
+        k->r = counter_sum(k->c, &in, &h, &o);
+        free(in.blob_val);
+        return NULL;
+}
+
+static void *sleep_20s(void *arg) {
+        struct sum_call *k = arg;
+        int32_t ms = 20000, res;
+        ipcf_rpc_opts o = { .timeout_ms = k->timeout_ms };
+        k->r = counter_sleep(k->c, &ms, &res, &o);
+        return NULL;
+}
+
+/* A server with a persistent cache SIGKILLed while a call was sent to it,
+ * and the caller gives the call up ("outcome unknown") before the server is
+ * back: the restarted server has the slot as its cache had it, one call
+ * behind the caller's; the slot's next call runs (it was MISORDERED: the
+ * gap of the call given up). Twice: a call in pieces whose later pieces wait
+ * for room (both workers sleep), and a call killed while it runs (never
+ * recorded: it is not run again). And a slot's first call killed while it
+ * runs, retried (not given up): UNKNOWN, not run again (it ran again: a
+ * slot with no reply recorded was not taken as loaded). */
+TEST_TIMEOUT(a_call_given_up_across_a_crash_leaves_its_slot_usable, 90) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        char db[300];
+        snprintf(db, sizeof(db), "%s/replies.db", d.dir);
+        struct server_args a = { .name = "rpc.gone", .cache = db };
+        pid_t srv = start_server(&a);
+        int gate2, gate3, gate4;
+        pid_t srv2 = fork_gated_server(&a, &gate2);
+        pid_t srv3 = fork_gated_server(&a, &gate3);
+        pid_t srv4 = fork_gated_server(&a, &gate4);
+        ipcf_rpc_client *busy, *c;
+        ipcf_rpc_client_opts co = { .slots = 1 };
+        CHECK_OK(ipcf_rpc_client_new("rpc.gone", NULL, &busy));
+        CHECK_OK(ipcf_rpc_client_new("rpc.gone", &co, &c));
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        /* 1. in pieces: both workers sleep, the pieces wait for room */
+        pthread_t t[3];
+        for (int i = 0; i < 2; i++)
+                CHECK_EQ(pthread_create(&t[i], NULL, sleep_any, busy), 0);
+        while (atomic_load(&sh->sleeps) < 2)
+                usleep(1000);
+        struct sum_call k = { .c = c };
+        CHECK_EQ(pthread_create(&t[2], NULL, sum_32m, &k), 0);
+        usleep(300 * 1000);
+        stop_server(srv);
+        CHECK_EQ(pthread_join(t[2], NULL), 0);
+        /* given up before the server is back (or, under a load that kept
+         * it from sending before the kill, never sent) */
+        CHECK(k.r == -IPCF_EUNKNOWN || k.r == -ECONNRESET || k.r == -ENOENT || k.r == -EPIPE ||
+              k.r == -ECONNREFUSED);
+        start_gated_server(&a, &gate2);
+        srv = srv2;
+        for (int i = 0; i < 2; i++) /* their retries: UNKNOWN */
+                CHECK_EQ(pthread_join(t[i], NULL), 0);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 2);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 3);
+        /* 2. killed while it runs, given up before the server is back */
+        atomic_store(&sh->sleeps, 0);
+        k.timeout_ms = 1500;
+        CHECK_EQ(pthread_create(&t[2], NULL, sleep_20s, &k), 0);
+        for (int i = 0; i < 10000 && atomic_load(&sh->sleeps) < 1; i++)
+                usleep(1000);
+        CHECK_EQ(atomic_load(&sh->sleeps), 1);
+        stop_server(srv);
+        CHECK_EQ(pthread_join(t[2], NULL), 0);
+        CHECK_ERR(k.r, -IPCF_EUNKNOWN);
+        start_gated_server(&a, &gate3);
+        srv = srv3;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 4);
+        CHECK_EQ(atomic_load(&sh->sleeps), 1); /* the SLEEP given up did not run again */
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 5);
+        /* 3. a slot's first call (no reply of it recorded), killed while it
+         * runs and retried on the restarted server: UNKNOWN, not run again */
+        ipcf_rpc_client *c3;
+        CHECK_OK(ipcf_rpc_client_new("rpc.gone", &co, &c3));
+        atomic_store(&sh->sleeps, 0);
+        struct sum_call k3 = { .c = c3, .timeout_ms = 10000 };
+        CHECK_EQ(pthread_create(&t[2], NULL, sleep_20s, &k3), 0);
+        for (int i = 0; i < 10000 && atomic_load(&sh->sleeps) < 1; i++)
+                usleep(1000);
+        CHECK_EQ(atomic_load(&sh->sleeps), 1);
+        stop_server(srv);
+        start_gated_server(&a, &gate4);
+        srv = srv4;
+        CHECK_EQ(pthread_join(t[2], NULL), 0);
+        CHECK_ERR(k3.r, -IPCF_EUNKNOWN);
+        CHECK_EQ(atomic_load(&sh->sleeps), 1);
+        CHECK_OK(counter_incr(c3, &v, NULL));
+        CHECK_EQ(v, 6);
+        ipcf_rpc_client_free(c3);
+        ipcf_rpc_client_free(c);
+        ipcf_rpc_client_free(busy);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
 /* Run the ipcf tool with args; its exit status, stdout in out. */
 static int run_ipcf(char *out, size_t cap, const char *args) {
         char *ipcf = test_build_path("bin/ipcf");

@@ -9,15 +9,18 @@
  * cache when done, added to the arguments while they arrive; a CALL with
  * seq + 1 is a new call (the cached reply of the last one, or the pieces
  * of one never completed, freed); any
- * other seq is MISORDERED. A new call while the slot still runs the last one
- * is SLOT_BUSY (the client tries again). Every reply carries the server's
- * incarnation (random per run).
+ * other seq is MISORDERED (but see the persistent cache below). A new call
+ * while the slot still runs the last one is SLOT_BUSY (the client tries
+ * again). Every reply carries the server's incarnation (random per run).
  *
  * With a persistent cache, the reply of every non-idempotent call is
  * written (and, with cache_sync, synced) before it is sent; at start the
  * sessions and the last reply of each slot are loaded. A RETRY of a seq the
  * cache does not know (the previous run died while running it, or before it
- * came) is answered UNKNOWN and never run.
+ * came) is answered UNKNOWN and never run. Until its first call in this run
+ * a loaded slot takes any later seq as the next call: the cache may be
+ * behind the caller (idempotent calls are not recorded, and a call sent to
+ * the last run may have been given up before this one started).
  *
  * Bounds: sessions (max_sessions; the least recently used idle one goes
  * first), slots per session (max_slots), one call's arguments or result
@@ -226,8 +229,13 @@ static struct sess *sess_new(ipcf_rpc_server *s, const uint8_t id[16], uint32_t 
 static void load_entry(void *arg, const rpc_cached *e) {
         ipcf_rpc_server *s = arg;
         struct sess *x = sess_find(s, e->session);
-        if (!x && e->nslots && e->nslots <= RPC_MAX_SLOTS)
+        if (!x && e->nslots && e->nslots <= RPC_MAX_SLOTS) {
                 x = sess_new(s, e->session, e->nslots);
+                /* every slot as the cache has it, which may be behind the
+                 * caller's (see on_call) */
+                for (uint32_t i = 0; x && i < x->nslots; i++)
+                        x->slots[i].restored = true;
+        }
         if (!x || e->slot == UINT32_MAX || e->slot >= x->nslots)
                 return;
         struct sslot *sl = &x->slots[e->slot];
@@ -636,6 +644,13 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                 answer(w, RS_IN_PROGRESS, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
                 return;
         }
+        /* A slot loaded from the cache (no call yet in this run) may be
+         * behind the caller's: the calls after the one recorded were
+         * idempotent (never recorded), or the last run died with one sent
+         * that its caller then gave up ("outcome unknown"). Any later seq
+         * is the next call; a RETRY is answered UNKNOWN below, never run. */
+        if (sl->restored && sl->state != SL_RUN && (int32_t)(rq->seq - sl->seq) > 1)
+                sl->seq = rq->seq - 1;
         if (rq->seq == sl->seq + 1) {
                 /* (a call still in pieces never ran, and its caller gave it
                  * up to make this one: its pieces are dropped) */
