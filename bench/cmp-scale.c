@@ -689,12 +689,48 @@ static const unsigned levels_full[N_PARTS][8] = {
         { 1, 10, 100, 1000 }, { 1, 2, 4, 8, 16, 32, 64 }, { 1, 4 } };
 static const unsigned levels_quick[N_PARTS][8] = { { 1, 10 }, { 1, 4 }, { 4 } };
 
+/* --levels=N,N,...: keep only these load levels of each part (taken out of
+ * argv before the common options are parsed). */
+static void levels_filter(int *argc, char **argv, const unsigned (*from)[8], unsigned (*to)[8]) {
+        const char *keep = NULL;
+        int j = 1;
+        for (int i = 1; i < *argc; i++) {
+                if (strncmp(argv[i], "--levels=", 9) == 0)
+                        keep = argv[i] + 9;
+                else
+                        argv[j++] = argv[i];
+        }
+        *argc = j;
+        argv[j] = NULL;
+        for (int part = 0; part < N_PARTS; part++) {
+                unsigned n = 0;
+                for (unsigned l = 0; l < 8 && from[part][l]; l++) {
+                        bool in = !keep;
+                        for (const char *q = keep; q && *q && !in;) {
+                                char *e;
+                                in = strtoul(q, &e, 10) == from[part][l];
+                                q = *e == ',' ? e + 1 : "";
+                        }
+                        if (in)
+                                to[part][n++] = from[part][l];
+                }
+                for (; n < 8; n++)
+                        to[part][n] = 0;
+        }
+}
+
 /* Rounds over everything, then one CSV block: rate, median and p99 per
  * (part, mechanism, placement, level); exit 1 if any point never worked. */
 int main(int argc, char **argv) {
         bench_opts o;
+        static unsigned chosen[N_PARTS][8];
+        bool quick_arg = false;
+        for (int i = 1; i < argc; i++)
+                quick_arg |= strcmp(argv[i], "--quick") == 0;
+        levels_filter(&argc, argv, quick_arg ? levels_quick : levels_full, chosen);
         bench_opts_parse(&o, argc, argv,
-                         "  keys (--only): flows, clients, mbox\n");
+                         "  keys (--only): flows, clients, mbox\n"
+                         "  --levels=N,...: only these load levels (flows, clients, receivers)\n");
         quick = o.quick;
         if (quick) /* long enough that a loaded machine still runs every process in it */
                 warm_s = 0.02, dur_s = 0.15;
@@ -703,7 +739,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "cmp-scale: starting ipcfd: %s\n", strerror(-r));
                 return 1;
         }
-        const unsigned (*levels)[8] = quick ? levels_quick : levels_full;
+        const unsigned (*levels)[8] = (const unsigned (*)[8])chosen;
         bool places[2] = { o.do_pinned, o.do_unpinned };
         static scale_res res[N_PARTS][MECHS][2][8][BENCH_MAX_RUNS]; /* part, mech, place, level, run */
         static char errors[N_PARTS][MECHS][2][8][160];

@@ -232,16 +232,6 @@ static void counting_caller(void *arg) {
 }
 
 /* How many channels of name hold a queued request (the daemon's counters). */
-static int queued_channels(const char *name) {
-        ipcf_listing *l;
-        CHECK_OK(ipcf_list(&l));
-        int n = 0;
-        for (size_t i = 0; i < l->n_flows; i++)
-                n += strcmp(l->flows[i].name, name) == 0 && l->flows[i].queued_ab > 0;
-        ipcf_free(l);
-        return n;
-}
-
 TEST_TIMEOUT(callers_are_served_fairly, 60) {
         test_daemon_start(&d, NULL, NULL);
         int svc = CHECK_OK(ipcf_service("svc.fair", NULL));
@@ -251,10 +241,7 @@ TEST_TIMEOUT(callers_are_served_fairly, 60) {
         /* Each round: once both callers have a request queued, the next two
          * taken come from different callers (round robin, never one twice). */
         for (int round = 0; round < ROUNDS; round++) {
-                uint64_t t0 = test_now_ms();
-                while (queued_channels("svc.fair") < 2 && test_now_ms() - t0 < 5000)
-                        usleep(200);
-                CHECK_EQ(queued_channels("svc.fair"), 2);
+                test_wait_queued("svc.fair", 2, 5000);
                 ipcf_call_req req[2];
                 int id[2] = { -1, -1 };
                 for (int k = 0; k < 2; k++)

@@ -38,3 +38,24 @@ void test_wait_for_name(const char *name, int timeout_ms) {
         } while (test_now_ms() < deadline);
         test_fail(__FILE__, __LINE__, "%s was not registered within %d ms", name, timeout_ms);
 }
+
+/* How many flows allocated to name have something queued towards it. */
+static int queued_flows(const char *name) {
+        ipcf_listing *l;
+        CHECK_OK(ipcf_list(&l));
+        int n = 0;
+        for (size_t i = 0; i < l->n_flows; i++)
+                n += strcmp(l->flows[i].name, name) == 0 && l->flows[i].queued_ab > 0;
+        ipcf_free(l);
+        return n;
+}
+
+void test_wait_queued(const char *name, int n, int timeout_ms) {
+        uint64_t deadline = test_now_ms() + (uint64_t)timeout_ms;
+        int have;
+        while ((have = queued_flows(name)) < n && test_now_ms() < deadline)
+                usleep(500);
+        if (have != n)
+                test_fail(__FILE__, __LINE__, "%d flows to %s have something queued, want %d",
+                          have, name, n);
+}

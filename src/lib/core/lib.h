@@ -190,6 +190,9 @@ typedef struct port {
         bool poll_rx, poll_tx;          /* ipcf_fd / ipcf_fd_send were called */
         bool rx_unset, tx_unset;        /* poll mode: our ear may be unreadable */
         _Atomic bool catch_up;          /* the last sleep was short: spin longer once (wait.c) */
+        uint32_t spin_yield_mark;       /* nonzero: a spin gives the CPU away between looks
+                                         * while the peer's run slot shows this value
+                                         * (wait.c; set before first use) */
         _Atomic bool closed;            /* this side deallocated */
         _Atomic bool broken;            /* the peer broke the protocol */
         _Atomic bool peer_gone;         /* the peer process exited (pidfd), or hung up */

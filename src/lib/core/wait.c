@@ -83,6 +83,11 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
  * clock_gettime (the budget starts after them). */
 #define SPIN_QUICK 16u
 
+/* A port with spin_yield_mark set (a service call's channel: many callers of
+ * one service may share a CPU) calls sched_yield() between looks of a spin
+ * while the peer's run slot shows that mark (the service's long backlog,
+ * call.c): callers on this CPU whose replies are there run instead of waiting
+ * behind our spin (returns at once if none). */
 static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
         int c = sched_getcpu();
         unsigned cpu = c < 0 ? 0 : (unsigned)c;
@@ -106,9 +111,14 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
                         if (limit > deadline)
                                 limit = deadline;
                 }
-                if (i > SPIN_QUICK && (i & 63) == 0 &&
-                    (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu))))
-                        return false;
+                if (i > SPIN_QUICK && (i & 63) == 0) {
+                        if (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu)))
+                                return false;
+                        if (p->spin_yield_mark &&
+                            atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) ==
+                                    p->spin_yield_mark)
+                                sched_yield();
+                }
         }
 }
 

@@ -129,8 +129,17 @@ static int channel_port(channel *c, int timeout_ms) {
         ipcf_qos_init(&q);
         q.max_msg_size = IPCF_CALL_MAX + sizeof(struct call_hdr);
         int r = alloc_role(c->name, &q, CTL_ROLE_CALL, timeout_ms, NULL);
-        if (r >= 0)
-                c->ph = r;
+        if (r < 0)
+                return r;
+        /* Many callers of one service may share a CPU: while the service
+         * has a long backlog, a caller's spin for its reply lets the others
+         * run (wait.c). Nobody else knows the port yet. */
+        port *p = handle_get_port(r);
+        if (p) {
+                p->spin_yield_mark = CALL_RUN_BUSY;
+                handle_put(p);
+        }
+        c->ph = r;
         return r;
 }
 
@@ -230,6 +239,12 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
                         ssize_t r = -EPIPE;
                         if (p) {
                                 struct dispatch d = { c };
+                                /* A service with a long backlog: sleep at once. */
+                                if (atomic_load_explicit(&p->peer_run->blocked,
+                                                         memory_order_relaxed) == CALL_RUN_BUSY &&
+                                    atomic_load_explicit(&p->catch_up, memory_order_relaxed))
+                                        atomic_store_explicit(&p->catch_up, false,
+                                                              memory_order_relaxed);
                                 r = port_read_with(p, deadline_poll_ms(deadline), dispatch_reply, &d);
                                 handle_put(p);
                         }

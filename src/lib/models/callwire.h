@@ -16,6 +16,13 @@
 
 enum { CALL_REQ = 1, CALL_REPLY = 2, CALL_FAIL = 3 };
 
+/* The value a service's side of a channel shows in its run slot's `blocked`
+ * (struct flow_run, ring.h) while it is awake but has a long backlog
+ * (inbox.c): a caller's answer is many turns away, so the caller sleeps at
+ * once — no spin, no catch-up spin (call.c). Any nonzero value already stops
+ * a spin (port_peer_spinnable); 1 is asleep. */
+#define CALL_RUN_BUSY 2u
+
 struct call_hdr {
         uint64_t id;
         uint32_t kind;

@@ -35,14 +35,14 @@
 #include "common/util.h"
 #include "common/wake.h"
 #include "lib/core/lib.h"
+#include "lib/models/callwire.h"
 #include "lib/models/inbox.h"
 
 #define REG_MARK UINT64_MAX
 #define WAKE_MARK (UINT64_MAX - 1)
 
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
-        b->reg_h = -1;
-        b->role = role;
+        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1 };
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
         b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event wev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
@@ -107,6 +107,8 @@ static int inbox_add_locked(inbox *b, int ph) {
         }
         b->chans[b->n++] = (struct inbox_chan){ .ph = ph, .p = p };
         atomic_store(&p->owner, b);
+        if (b->busy)
+                atomic_store_explicit(&p->my_run->blocked, CALL_RUN_BUSY, memory_order_relaxed);
         if (b->poll_mode)
                 (void)ipcf_fd(ph); /* the channel keeps its eventfd exact too */
         if (b->sleepers) {
@@ -175,6 +177,43 @@ static void accept_pending(inbox *b) {
         }
 }
 
+/* A long backlog: when about BUSY_ON channels or more have a request
+ * waiting, a sender's wait for its answer lasts many turns of the service,
+ * so spinning for it only takes a CPU from those who could run (other
+ * senders, the service itself). The inbox then marks its side of every
+ * channel blocked, as if asleep (port_peer_spinnable: senders sleep at once
+ * and are woken by the answer), until the backlog falls under BUSY_OFF.
+ * The backlog is estimated from the round robin: with m of n channels
+ * ready, a take skips about n/m - 1 empty ones. */
+#define BUSY_ON 8u
+#define BUSY_OFF 4u
+
+/* Mark our side of every channel blocked or not (under b->lock). */
+static void inbox_mark_blocked(inbox *b, uint32_t on) {
+        for (unsigned i = 0; i < b->n; i++)
+                if (atomic_load_explicit(&b->chans[i].p->my_run->blocked, memory_order_relaxed) != on)
+                        atomic_store_explicit(&b->chans[i].p->my_run->blocked, on,
+                                              memory_order_relaxed);
+}
+
+static void inbox_set_busy(inbox *b, bool busy) {
+        if (b->busy == busy)
+                return;
+        b->busy = busy;
+        if (!b->sleepers)
+                inbox_mark_blocked(b, busy ? CALL_RUN_BUSY : 0);
+}
+
+/* After a take that skipped `skipped` empty channels (under b->lock). */
+static void inbox_note_skips(inbox *b, unsigned skipped) {
+        b->skip_avg = (b->skip_avg * 7 + skipped * 256) / 8;
+        unsigned backlog = (unsigned)((uint64_t)b->n * 256 / (256 + b->skip_avg));
+        if (backlog >= BUSY_ON)
+                inbox_set_busy(b, true);
+        else if (backlog < BUSY_OFF)
+                inbox_set_busy(b, false);
+}
+
 /* Take one message from any channel without waiting (under b->lock). */
 static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
         for (unsigned k = 0; k < b->n;) {
@@ -185,6 +224,7 @@ static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
                         handle_ref(c->p);
                         *ret_chan = c->p;
                         b->next = i + 1;
+                        inbox_note_skips(b, k);
                         return r;
                 }
                 if (r == -EAGAIN) {
@@ -194,6 +234,8 @@ static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
                 /* The sender left (or broke its channel): forget it. */
                 inbox_remove(b, i, r == -EPROTO ? "protocol error" : "sender gone");
         }
+        b->skip_avg = MIN(b->n, 1u << 16) * 256u; /* nothing waits */
+        inbox_set_busy(b, false);
         return -EAGAIN;
 }
 
@@ -272,8 +314,8 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                 for (unsigned i = 0; i < b->n; i++) {
                         atomic_store_explicit(&b->chans[i].p->cons.ctl->rx_sleep, 0,
                                               memory_order_relaxed);
-                        atomic_store_explicit(&b->chans[i].p->my_run->blocked, 0,
-                                              memory_order_relaxed);
+                        atomic_store_explicit(&b->chans[i].p->my_run->blocked,
+                                              b->busy ? CALL_RUN_BUSY : 0, memory_order_relaxed);
                 }
         } else {
                 /* epoll wakes one waiter per event, and the sender that woke us

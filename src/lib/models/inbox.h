@@ -25,6 +25,8 @@ typedef struct inbox {
         struct inbox_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */
         unsigned sleepers;         /* takers asleep in epoll_wait */
+        unsigned skip_avg;         /* channels found empty per take (EWMA, x256) */
+        bool busy;                 /* backlog long: senders told not to spin */
         bool reg_dead;             /* the daemon hung up the registration socket */
         bool closed;               /* inbox_close_all ran: takers return -EBADF */
         bool poll_mode;            /* its descriptor was asked for */

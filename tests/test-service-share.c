@@ -1,0 +1,340 @@
+/*
+ * test-service-share.c — many callers of one service against the real
+ * daemon, in real processes: a greedy caller with many calls outstanding gets
+ * one turn per round like everyone else; a service with a long backlog tells
+ * its callers not to spin (the inbox's busy mark, seen in shared memory) and
+ * still answers them all; a caller killed mid-call costs the service nothing;
+ * several worker threads take from the one queue.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "lib/core/lib.h"
+#include "lib/models/callwire.h"
+#include "lib/models/inbox.h"
+#include "support/names.h"
+#include "support/test.h"
+
+static test_daemon d;
+
+/* ---- a greedy caller --------------------------------------------------- */
+
+#define SHARE_NORMAL 15
+#define SHARE_ROUNDS 20
+#define GREEDY_DEPTH 16
+#define GREEDY_ID 99
+
+/* One call at a time, SHARE_ROUNDS of them, each saying who calls. */
+static void normal_caller(void *arg) {
+        int id = (int)(intptr_t)arg, back;
+        for (int k = 0; k < SHARE_ROUNDS; k++) {
+                CHECK_EQ(ipcf_call("svc.share", &id, sizeof(id), &back, sizeof(back), 20000, NULL),
+                         sizeof(int));
+                CHECK_EQ(back, id);
+        }
+}
+
+/* GREEDY_DEPTH calls outstanding all the time, SHARE_ROUNDS + GREEDY_DEPTH - 1
+ * in all (one per round, then the rest once the rounds are over). */
+static void greedy_caller(void *arg) {
+        (void)arg;
+        int id = GREEDY_ID, back[GREEDY_DEPTH];
+        ipcf_pending p[GREEDY_DEPTH];
+        int total = SHARE_ROUNDS + GREEDY_DEPTH - 1, started = 0, done = 0;
+        for (; started < GREEDY_DEPTH; started++)
+                CHECK_OK(ipcf_call_start("svc.share", &id, sizeof(id), &back[started],
+                                         sizeof(int), 20000, &p[started]));
+        while (done < total) {
+                int s = done % GREEDY_DEPTH;
+                CHECK_EQ(ipcf_call_wait(&p[s], 20000, NULL), sizeof(int));
+                CHECK_EQ(back[s], GREEDY_ID);
+                done++;
+                if (started < total) {
+                        CHECK_OK(ipcf_call_start("svc.share", &id, sizeof(id), &back[s],
+                                                 sizeof(int), 20000, &p[s]));
+                        started++;
+                }
+        }
+}
+
+/* Serve whatever comes until every child in pids has exited. */
+static void serve_until_gone(int svc, const pid_t *pids, int n) {
+        int alive = n;
+        bool gone[64] = { false };
+        while (alive) {
+                ipcf_call_req req;
+                int id;
+                ssize_t r = ipcf_service_next(svc, &id, sizeof(id), 50, &req);
+                if (r == sizeof(int))
+                        CHECK_OK(ipcf_service_reply(svc, &req, &id, sizeof(id), 5000));
+                else
+                        CHECK_EQ(r, -ETIMEDOUT);
+                for (int i = 0; i < n; i++) {
+                        int st;
+                        if (!gone[i] && waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+                                CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+                                gone[i] = true;
+                                alive--;
+                        }
+                }
+        }
+}
+
+/* Sixteen callers, one of them with 16 calls outstanding: once each has a
+ * request queued, the next 16 requests taken come from 16 different callers
+ * — the greedy one gets one turn a round, the 15 others theirs. */
+TEST_TIMEOUT(greedy_caller_gets_one_turn_per_round, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.share", NULL));
+        pid_t pids[SHARE_NORMAL + 1];
+        pids[0] = test_fork(greedy_caller, NULL);
+        for (int i = 0; i < SHARE_NORMAL; i++)
+                pids[i + 1] = test_fork(normal_caller, (void *)(intptr_t)i);
+        for (int round = 0; round < SHARE_ROUNDS; round++) {
+                test_wait_queued("svc.share", SHARE_NORMAL + 1, 10000);
+                ipcf_call_req req[SHARE_NORMAL + 1];
+                int id[SHARE_NORMAL + 1], greedy = 0;
+                bool seen[SHARE_NORMAL] = { false };
+                for (int k = 0; k < SHARE_NORMAL + 1; k++) {
+                        CHECK_EQ(ipcf_service_next(svc, &id[k], sizeof(int), 5000, &req[k]),
+                                 sizeof(int));
+                        if (id[k] == GREEDY_ID) {
+                                greedy++;
+                                continue;
+                        }
+                        CHECK(id[k] >= 0 && id[k] < SHARE_NORMAL && !seen[id[k]]);
+                        seen[id[k]] = true;
+                }
+                CHECK_EQ(greedy, 1);
+                for (int k = 0; k < SHARE_NORMAL + 1; k++)
+                        CHECK_OK(ipcf_service_reply(svc, &req[k], &id[k], sizeof(int), 5000));
+        }
+        serve_until_gone(svc, pids, SHARE_NORMAL + 1);
+        CHECK_OK(ipcf_dealloc(svc, NULL));
+        test_daemon_stop(&d);
+}
+
+/* ---- the busy mark ------------------------------------------------------ */
+
+#define BUSY_CALLERS 12
+#define BUSY_ROUNDS 6
+
+/* The pipe the callers wait on at the end: the parent holds the write end. */
+static int busy_hold[2] = { -1, -1 };
+
+static void busy_caller(void *arg) {
+        int id = (int)(intptr_t)arg, back;
+        close(busy_hold[1]);
+        /* one call to make the channel, then the rounds */
+        for (int k = 0; k < BUSY_ROUNDS + 1; k++) {
+                int v = id + k;
+                CHECK_EQ(ipcf_call("svc.busy", &v, sizeof(v), &back, sizeof(back), 20000, NULL),
+                         sizeof(int));
+                CHECK_EQ(back, v);
+        }
+        /* stay (with the channel) until the parent has looked */
+        char c;
+        CHECK_EQ(read(busy_hold[0], &c, 1), 0);
+}
+
+struct taken {
+        struct call_hdr h;
+        int id;
+};
+
+static ssize_t take_req(void *arg, const void *data, size_t len) {
+        struct taken *t = arg;
+        CHECK_EQ(len, sizeof(t->h) + sizeof(int));
+        memcpy(&t->h, data, sizeof(t->h));
+        memcpy(&t->id, (const uint8_t *)data + sizeof(t->h), sizeof(int));
+        return (ssize_t)len;
+}
+
+/* How many of b's channels show the service's side as `state`. */
+static unsigned channels_marked(inbox *b, uint32_t state) {
+        unsigned n = 0;
+        pthread_mutex_lock(&b->lock);
+        for (unsigned i = 0; i < b->n; i++)
+                n += atomic_load(&b->chans[i].p->my_run->blocked) == state;
+        pthread_mutex_unlock(&b->lock);
+        return n;
+}
+
+/* Take one request and answer it with what it says. */
+static void take_and_answer(inbox *b) {
+        struct taken t;
+        port *p = NULL;
+        CHECK_EQ(inbox_take(b, take_req, &t, 5000, &p), sizeof(t.h) + sizeof(int));
+        CHECK_EQ(t.h.kind, CALL_REQ);
+        struct call_hdr h = { .id = t.h.id, .kind = CALL_REPLY };
+        int v = t.id;
+        CHECK_EQ(port_write2(p, &h, sizeof(h), &v, sizeof(v), 5000), sizeof(h) + sizeof(v));
+        handle_put(p);
+}
+
+/* Twelve callers with a request each queued, taken one after the other: the
+ * inbox marks its side of every channel CALL_RUN_BUSY (callers sleep rather
+ * than spin), every caller still gets its answer (woken by it), and once the
+ * queue is found empty the mark is gone. */
+TEST_TIMEOUT(long_backlog_tells_callers_to_sleep, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        inbox b;
+        CHECK_OK(inbox_init(&b, "svc.busy", NULL, CTL_ROLE_CALL));
+        int *hold = busy_hold;
+        CHECK_OK(pipe(hold));
+        pid_t pids[BUSY_CALLERS];
+        for (int i = 0; i < BUSY_CALLERS; i++)
+                pids[i] = test_fork(busy_caller, (void *)(intptr_t)(i * 100));
+        close(hold[0]);
+        /* Rounds: once every caller has a request queued, take them all. */
+        for (int k = 0; k <= BUSY_ROUNDS; k++) {
+                test_wait_queued("svc.busy", BUSY_CALLERS, 10000);
+                for (int i = 0; i < BUSY_CALLERS; i++)
+                        take_and_answer(&b);
+        }
+        /* Dense rounds of 12: the backlog was long. */
+        CHECK(b.busy);
+        CHECK_EQ(channels_marked(&b, CALL_RUN_BUSY), BUSY_CALLERS);
+        /* Every caller has its last answer and waits on the pipe: nothing
+         * is queued, and a take that finds nothing lifts the mark. */
+        struct taken t;
+        port *p = NULL;
+        CHECK_EQ(inbox_take(&b, take_req, &t, 0, &p), -EAGAIN);
+        CHECK(!b.busy);
+        CHECK_EQ(channels_marked(&b, 0), BUSY_CALLERS);
+        close(hold[1]);
+        for (int i = 0; i < BUSY_CALLERS; i++)
+                CHECK_EQ(test_wait(pids[i], 10000), 0);
+        inbox_close_all(&b, "done");
+        inbox_deinit(&b);
+        test_daemon_stop(&d);
+}
+
+/* ---- a caller killed mid-call ------------------------------------------ */
+
+static void victim_caller(void *arg) {
+        (void)arg;
+        char reply[8];
+        ipcf_call("svc.victim", "v", 1, reply, sizeof(reply), 20000, NULL);
+        _exit(3); /* never: killed while waiting */
+}
+
+static void echo_caller(void *arg) {
+        int id = (int)(intptr_t)arg, back;
+        for (int k = 0; k < 50; k++) {
+                CHECK_EQ(ipcf_call("svc.victim", &id, sizeof(id), &back, sizeof(back), 20000, NULL),
+                         sizeof(int));
+                CHECK_EQ(back, id);
+        }
+}
+
+/* A caller SIGKILLed while the service holds its request: the late answer
+ * fails with -EPIPE or -ECONNRESET (or goes into the dead caller's queue
+ * before the end is seen), the request shows as cancelled once the death is
+ * known, and the other callers are served as before. */
+TEST_TIMEOUT(caller_killed_mid_call, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.victim", NULL));
+        pid_t victim = test_fork(victim_caller, NULL);
+        char buf[8];
+        ipcf_call_req vreq;
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 10000, &vreq), 1);
+        CHECK_EQ(vreq.from.pid, victim);
+        CHECK_OK(kill(victim, SIGKILL));
+        int st;
+        CHECK_EQ(waitpid(victim, &st, 0), victim);
+        CHECK(WIFSIGNALED(st));
+        pid_t others[3];
+        for (int i = 0; i < 3; i++)
+                others[i] = test_fork(echo_caller, (void *)(intptr_t)i);
+        /* The death reaches the channel (the daemon ends it): cancelled. */
+        uint64_t t0 = test_now_ms();
+        while (ipcf_service_cancelled(svc, &vreq) != 1 && test_now_ms() - t0 < 5000)
+                usleep(1000);
+        CHECK_EQ(ipcf_service_cancelled(svc, &vreq), 1);
+        int r = ipcf_service_reply(svc, &vreq, "late", 4, 1000);
+        CHECK(r == -EPIPE || r == -ECONNRESET);
+        serve_until_gone(svc, others, 3);
+        CHECK_OK(ipcf_dealloc(svc, NULL));
+        test_daemon_stop(&d);
+}
+
+/* ---- several worker threads --------------------------------------------- */
+
+#define WORKERS 4
+#define WORK_CALLERS 8
+#define WORK_CALLS 100
+
+struct worker {
+        int svc;
+        atomic_bool *stop;
+        unsigned served;
+};
+
+/* Take, hold each request 200 µs (so requests pile up), answer. */
+static void *worker_main(void *arg) {
+        struct worker *w = arg;
+        while (!atomic_load(w->stop)) {
+                ipcf_call_req req;
+                int v[2];
+                ssize_t r = ipcf_service_next(w->svc, v, sizeof(v), 50, &req);
+                if (r == -ETIMEDOUT)
+                        continue;
+                CHECK_EQ(r, sizeof(v));
+                usleep(200);
+                v[1] += 1;
+                CHECK_OK(ipcf_service_reply(w->svc, &req, v, sizeof(v), 5000));
+                w->served++;
+        }
+        return NULL;
+}
+
+static void work_caller(void *arg) {
+        int id = (int)(intptr_t)arg;
+        for (int k = 0; k < WORK_CALLS; k++) {
+                int v[2] = { id, k }, back[2];
+                CHECK_EQ(ipcf_call("svc.workers", v, sizeof(v), back, sizeof(back), 20000, NULL),
+                         sizeof(back));
+                CHECK(back[0] == id && back[1] == k + 1);
+        }
+}
+
+/* Four threads take from one service: every call of eight callers is
+ * answered exactly once with its own reply, and the work is shared (a
+ * taker that leaves with a request while more wait wakes another). */
+TEST_TIMEOUT(worker_threads_share_one_queue, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.workers", NULL));
+        /* The callers are forked first (no fork once threads run), held at
+         * a gate until the workers are there. */
+        pid_t pids[WORK_CALLERS];
+        int gate[WORK_CALLERS];
+        for (int i = 0; i < WORK_CALLERS; i++)
+                pids[i] = test_fork_gated(work_caller, (void *)(intptr_t)i, &gate[i]);
+        atomic_bool stop = false;
+        struct worker w[WORKERS];
+        pthread_t th[WORKERS];
+        for (int i = 0; i < WORKERS; i++) {
+                w[i] = (struct worker){ .svc = svc, .stop = &stop };
+                CHECK_OK(-pthread_create(&th[i], NULL, worker_main, &w[i]));
+        }
+        for (int i = 0; i < WORK_CALLERS; i++)
+                test_gate_open(&gate[i]);
+        for (int i = 0; i < WORK_CALLERS; i++)
+                CHECK_EQ(test_wait(pids[i], 60000), 0);
+        atomic_store(&stop, true);
+        unsigned total = 0, busy = 0;
+        for (int i = 0; i < WORKERS; i++) {
+                CHECK_OK(-pthread_join(th[i], NULL));
+                total += w[i].served;
+                busy += w[i].served > 0;
+        }
+        CHECK_EQ(total, WORK_CALLERS * WORK_CALLS);
+        CHECK(busy >= 2);
+        CHECK_OK(ipcf_dealloc(svc, NULL));
+        test_daemon_stop(&d);
+}
