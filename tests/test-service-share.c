@@ -1,9 +1,10 @@
 /*
  * test-service-share.c — many callers of one service against the real
  * daemon, in real processes: a greedy caller with many calls outstanding gets
- * one turn per round like everyone else; a service with a long backlog tells
- * its callers not to spin (the inbox's busy mark, seen in shared memory) and
- * still answers them all; a caller killed mid-call costs the service nothing;
+ * one turn per round like everyone else; a service with many callers at once
+ * tells them so (the inbox's busy mark, seen in shared memory: no plain spin)
+ * and still answers them all, and lifts the mark once they are gone quiet; a
+ * caller killed mid-call costs the service nothing;
  * several worker threads take from the one queue.
  */
 #include <pthread.h>
@@ -121,22 +122,24 @@ TEST_TIMEOUT(greedy_caller_gets_one_turn_per_round, 120) {
 /* ---- the busy mark ------------------------------------------------------ */
 
 #define BUSY_CALLERS 12
-#define BUSY_ROUNDS 6
+#define BUSY_MAX_ROUNDS 50
 
 /* The pipe the callers wait on at the end: the parent holds the write end. */
 static int busy_hold[2] = { -1, -1 };
 
+/* Calls until an answer says stop (the negated value minus one), then stays
+ * (with its channel) until the parent has looked. */
 static void busy_caller(void *arg) {
         int id = (int)(intptr_t)arg, back;
         close(busy_hold[1]);
-        /* one call to make the channel, then the rounds */
-        for (int k = 0; k < BUSY_ROUNDS + 1; k++) {
+        for (int k = 0;; k++) {
                 int v = id + k;
                 CHECK_EQ(ipcf_call("svc.busy", &v, sizeof(v), &back, sizeof(back), 20000, NULL),
                          sizeof(int));
+                if (back == -v - 1)
+                        break;
                 CHECK_EQ(back, v);
         }
-        /* stay (with the channel) until the parent has looked */
         char c;
         CHECK_EQ(read(busy_hold[0], &c, 1), 0);
 }
@@ -164,23 +167,25 @@ static unsigned channels_marked(inbox *b, uint32_t state) {
         return n;
 }
 
-/* Take one request and answer it with what it says. */
-static void take_and_answer(inbox *b) {
+/* Take one request and answer it with what it says (or to stop). */
+static void take_and_answer(inbox *b, bool stop) {
         struct taken t;
         port *p = NULL;
         CHECK_EQ(inbox_take(b, take_req, &t, 5000, &p), sizeof(t.h) + sizeof(int));
         CHECK_EQ(t.h.kind, CALL_REQ);
         struct call_hdr h = { .id = t.h.id, .kind = CALL_REPLY };
-        int v = t.id;
+        int v = stop ? -t.id - 1 : t.id;
         CHECK_EQ(port_write2(p, &h, sizeof(h), &v, sizeof(v), 5000), sizeof(h) + sizeof(v));
         handle_put(p);
 }
 
-/* Twelve callers with a request each queued, taken one after the other: the
- * inbox marks its side of every channel CALL_RUN_BUSY (callers sleep rather
- * than spin), every caller still gets its answer (woken by it), and once the
- * queue is found empty the mark is gone. */
-TEST_TIMEOUT(long_backlog_tells_callers_to_sleep, 120) {
+/* Twelve callers with a request each queued, taken one after the other in
+ * rounds: within a round (one window of the inbox, unless a round straddles
+ * two: then the next round) twelve senders mark the service's side of every
+ * channel CALL_RUN_BUSY, and every caller still gets its answers. Once they
+ * have gone quiet, a window with no sender lifts the mark (takes that find
+ * nothing end the windows: a few 30 ms ones). */
+TEST_TIMEOUT(many_callers_mark_the_service_busy, 120) {
         test_daemon_start(&d, NULL, NULL);
         inbox b;
         CHECK_OK(inbox_init(&b, "svc.busy", NULL, CTL_ROLE_CALL));
@@ -188,22 +193,27 @@ TEST_TIMEOUT(long_backlog_tells_callers_to_sleep, 120) {
         CHECK_OK(pipe(hold));
         pid_t pids[BUSY_CALLERS];
         for (int i = 0; i < BUSY_CALLERS; i++)
-                pids[i] = test_fork(busy_caller, (void *)(intptr_t)(i * 100));
+                pids[i] = test_fork(busy_caller, (void *)(intptr_t)(i * 1000));
         close(hold[0]);
-        /* Rounds: once every caller has a request queued, take them all. */
-        for (int k = 0; k <= BUSY_ROUNDS; k++) {
+        /* Rounds: once every caller has a request queued, take them all,
+         * until the mark is up (then one last round tells them to stop). */
+        bool busy = false;
+        for (int k = 0; k < BUSY_MAX_ROUNDS && !busy; k++) {
                 test_wait_queued("svc.busy", BUSY_CALLERS, 10000);
                 for (int i = 0; i < BUSY_CALLERS; i++)
-                        take_and_answer(&b);
+                        take_and_answer(&b, false);
+                busy = b.busy;
         }
-        /* Dense rounds of 12: the backlog was long. */
-        CHECK(b.busy);
+        CHECK(busy);
         CHECK_EQ(channels_marked(&b, CALL_RUN_BUSY), BUSY_CALLERS);
-        /* Every caller has its last answer and waits on the pipe: nothing
-         * is queued, and a take that finds nothing lifts the mark. */
+        test_wait_queued("svc.busy", BUSY_CALLERS, 10000);
+        for (int i = 0; i < BUSY_CALLERS; i++)
+                take_and_answer(&b, true);
+        /* Every caller has its last answer and waits on the pipe. */
         struct taken t;
         port *p = NULL;
-        CHECK_EQ(inbox_take(&b, take_req, &t, 0, &p), -EAGAIN);
+        for (int k = 0; k < 20 && b.busy; k++)
+                CHECK_EQ(inbox_take(&b, take_req, &t, 30, &p), -ETIMEDOUT);
         CHECK(!b.busy);
         CHECK_EQ(channels_marked(&b, 0), BUSY_CALLERS);
         close(hold[1]);

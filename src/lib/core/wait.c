@@ -84,10 +84,28 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
 #define SPIN_QUICK 16u
 
 /* A port with spin_yield_mark set (a service call's channel: many callers of
- * one service may share a CPU) calls sched_yield() between looks of a spin
- * while the peer's run slot shows that mark (the service's long backlog,
- * call.c): callers on this CPU whose replies are there run instead of waiting
- * behind our spin (returns at once if none). */
+ * one service may share a CPU): while the peer's run slot shows that mark
+ * (the service is awake with many callers, call.c/inbox.c) and the peer runs
+ * on another CPU, the wait gives the CPU away with sched_yield() between
+ * looks, for up to YIELD_SPIN_NS: the other callers on this CPU post their
+ * requests and take their answers meanwhile, and nobody needs a wake-up
+ * through the kernel (returns at once when nobody else is runnable here). */
+#define YIELD_SPIN_NS 200000u
+
+static bool yield_spin(port *p, wait_cond cond, const void *arg, uint64_t deadline, unsigned cpu) {
+        uint64_t limit = MIN(now_ns() + YIELD_SPIN_NS, deadline);
+        for (;;) {
+                if (cond(p, arg))
+                        return true;
+                if (atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) !=
+                            p->spin_yield_mark ||
+                    atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == cpu ||
+                    now_ns() >= limit)
+                        return cond(p, arg);
+                sched_yield();
+        }
+}
+
 static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
         int c = sched_getcpu();
         unsigned cpu = c < 0 ? 0 : (unsigned)c;
@@ -97,6 +115,10 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
                         atomic_exchange_explicit(&p->catch_up, false, memory_order_relaxed);
         if (!p->qos.spin_us)
                 return false;
+        if (p->spin_yield_mark &&
+            atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) == p->spin_yield_mark &&
+            atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) != cpu)
+                return yield_spin(p, cond, arg, deadline, cpu);
         if (catch_up ? atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == cpu
                      : !port_peer_spinnable(p, cpu))
                 return false;
@@ -114,10 +136,6 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
                 if (i > SPIN_QUICK && (i & 63) == 0) {
                         if (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu)))
                                 return false;
-                        if (p->spin_yield_mark &&
-                            atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) ==
-                                    p->spin_yield_mark)
-                                sched_yield();
                 }
         }
 }

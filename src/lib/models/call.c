@@ -132,8 +132,8 @@ static int channel_port(channel *c, int timeout_ms) {
         if (r < 0)
                 return r;
         /* Many callers of one service may share a CPU: while the service
-         * has a long backlog, a caller's spin for its reply lets the others
-         * run (wait.c). Nobody else knows the port yet. */
+         * shows CALL_RUN_BUSY (many callers), a caller's wait for its reply
+         * lets the others run (wait.c). Nobody else knows the port yet. */
         port *p = handle_get_port(r);
         if (p) {
                 p->spin_yield_mark = CALL_RUN_BUSY;
@@ -239,7 +239,7 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
                         ssize_t r = -EPIPE;
                         if (p) {
                                 struct dispatch d = { c };
-                                /* A service with a long backlog: sleep at once. */
+                                /* A service with many callers: no catch-up spin (wait.c). */
                                 if (atomic_load_explicit(&p->peer_run->blocked,
                                                          memory_order_relaxed) == CALL_RUN_BUSY &&
                                     atomic_load_explicit(&p->catch_up, memory_order_relaxed))

@@ -17,10 +17,12 @@
 enum { CALL_REQ = 1, CALL_REPLY = 2, CALL_FAIL = 3 };
 
 /* The value a service's side of a channel shows in its run slot's `blocked`
- * (struct flow_run, ring.h) while it is awake but has a long backlog
- * (inbox.c): a caller's answer is many turns away, so the caller sleeps at
- * once — no spin, no catch-up spin (call.c). Any nonzero value already stops
- * a spin (port_peer_spinnable); 1 is asleep. */
+ * (struct flow_run, ring.h) while it is awake and has many callers at once
+ * (inbox.c): a caller's answer may be many turns away and callers may share a
+ * CPU, so a caller on another CPU than the service's waits with sched_yield()
+ * between looks, one on the service's CPU sleeps at once (wait.c; no plain
+ * spin, no catch-up spin: call.c). Any nonzero value already stops a plain
+ * spin (port_peer_spinnable); 1 is asleep. */
 #define CALL_RUN_BUSY 2u
 
 struct call_hdr {

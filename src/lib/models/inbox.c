@@ -42,7 +42,7 @@
 #define WAKE_MARK (UINT64_MAX - 1)
 
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
-        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1 };
+        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1 };
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
         b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event wev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
@@ -177,16 +177,18 @@ static void accept_pending(inbox *b) {
         }
 }
 
-/* A long backlog: when about BUSY_ON channels or more have a request
- * waiting, a sender's wait for its answer lasts many turns of the service,
- * so spinning for it only takes a CPU from those who could run (other
- * senders, the service itself). The inbox then marks its side of every
- * channel blocked, as if asleep (port_peer_spinnable: senders sleep at once
- * and are woken by the answer), until the backlog falls under BUSY_OFF.
- * The backlog is estimated from the round robin: with m of n channels
- * ready, a take skips about n/m - 1 empty ones. */
+/* Many callers at once: when BUSY_ON channels or more had a request taken
+ * within one window of BUSY_WINDOW_NS, a sender's answer may be many turns
+ * of the service away, and senders may share a CPU. The inbox then marks its
+ * side of every channel CALL_RUN_BUSY (port_peer_spinnable: no plain spin;
+ * wait.c: a sender on another CPU than ours gives its CPU away between looks
+ * for its answer, one on our CPU sleeps and is woken by the answer), until a
+ * window sees fewer than BUSY_ON senders. Counting senders over a long
+ * window, not requests queued: callers that share one CPU and spin for their
+ * answers take turns a time slice each and never queue more than one request
+ * at a time, yet are many. */
 #define BUSY_ON 8u
-#define BUSY_OFF 4u
+#define BUSY_WINDOW_NS 10000000u
 
 /* Mark our side of every channel blocked or not (under b->lock). */
 static void inbox_mark_blocked(inbox *b, uint32_t on) {
@@ -204,14 +206,26 @@ static void inbox_set_busy(inbox *b, bool busy) {
                 inbox_mark_blocked(b, busy ? CALL_RUN_BUSY : 0);
 }
 
-/* After a take that skipped `skipped` empty channels (under b->lock). */
-static void inbox_note_skips(inbox *b, unsigned skipped) {
-        b->skip_avg = (b->skip_avg * 7 + skipped * 256) / 8;
-        unsigned backlog = (unsigned)((uint64_t)b->n * 256 / (256 + b->skip_avg));
-        if (backlog >= BUSY_ON)
-                inbox_set_busy(b, true);
-        else if (backlog < BUSY_OFF)
+/* Start a new window once this one is over (under b->lock). */
+static void inbox_roll_window(inbox *b) {
+        uint64_t t = now_ns();
+        if (t - b->window_ns < BUSY_WINDOW_NS)
+                return;
+        if (b->senders < BUSY_ON)
                 inbox_set_busy(b, false);
+        b->window++;
+        b->window_ns = t;
+        b->senders = 0;
+}
+
+/* After a take from channel c (under b->lock). */
+static void inbox_note_take(inbox *b, struct inbox_chan *c) {
+        if (c->window != b->window) {
+                c->window = b->window;
+                if (++b->senders == BUSY_ON)
+                        inbox_set_busy(b, true);
+        }
+        inbox_roll_window(b);
 }
 
 /* Take one message from any channel without waiting (under b->lock). */
@@ -219,12 +233,16 @@ static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
         for (unsigned k = 0; k < b->n;) {
                 unsigned i = (b->next + k) % b->n;
                 struct inbox_chan *c = &b->chans[i];
+                if (!ring_ready(&c->p->cons) && !port_end_error(c->p)) {
+                        k++; /* (a look without the port's lock) */
+                        continue;
+                }
                 ssize_t r = port_read_with(c->p, 0, fn, ctx);
                 if (r >= 0 || r == -EMSGSIZE) {
                         handle_ref(c->p);
                         *ret_chan = c->p;
                         b->next = i + 1;
-                        inbox_note_skips(b, k);
+                        inbox_note_take(b, c);
                         return r;
                 }
                 if (r == -EAGAIN) {
@@ -234,8 +252,6 @@ static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
                 /* The sender left (or broke its channel): forget it. */
                 inbox_remove(b, i, r == -EPROTO ? "protocol error" : "sender gone");
         }
-        b->skip_avg = MIN(b->n, 1u << 16) * 256u; /* nothing waits */
-        inbox_set_busy(b, false);
         return -EAGAIN;
 }
 
@@ -252,7 +268,9 @@ static void inbox_mark_waiting(inbox *b, uint32_t on) {
                 atomic_store_explicit(&b->chans[i].p->my_run->waiting, on, memory_order_relaxed);
 }
 
-/* Spin while some sender runs on another CPU, up to the spin budget. */
+/* Spin while some sender runs on another CPU, up to the spin budget; with
+ * many senders at once (b->busy), the whole budget: their next requests come
+ * within it. */
 static bool spin_for_message(inbox *b, uint64_t deadline) {
         int cpu = sched_getcpu();
         /* Say where we run, so that senders waiting for our answers know
@@ -270,7 +288,7 @@ static bool spin_for_message(inbox *b, uint64_t deadline) {
                 if ((i & 63) == 0) {
                         if (now_ns() >= limit)
                                 return false;
-                        bool someone = false;
+                        bool someone = b->busy;
                         for (unsigned j = 0; j < b->n && !someone; j++)
                                 someone = port_peer_spinnable(b->chans[j].p, (unsigned)cpu);
                         if (!someone)
@@ -359,6 +377,7 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                 }
                 if (spin_for_message(b, deadline))
                         continue;
+                inbox_roll_window(b);
                 if (sleep_for_message(b, deadline) == -ETIMEDOUT || now_ns() >= deadline) {
                         accept_pending(b);
                         r = take(b, fn, ctx, ret_chan);

@@ -13,6 +13,7 @@
 struct inbox_chan {
         int ph;         /* the channel's port-id */
         port *p;        /* with a reference held while it is in the set */
+        unsigned window; /* the window of time (inbox.c) it was last taken in */
 };
 
 typedef struct inbox {
@@ -25,8 +26,10 @@ typedef struct inbox {
         struct inbox_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */
         unsigned sleepers;         /* takers asleep in epoll_wait */
-        unsigned skip_avg;         /* channels found empty per take (EWMA, x256) */
-        bool busy;                 /* backlog long: senders told not to spin */
+        unsigned window, senders;  /* this window of time: its number, and how many
+                                    * channels had a request taken in it (inbox.c) */
+        uint64_t window_ns;        /* when it began */
+        bool busy;                 /* many senders at once: CALL_RUN_BUSY shown */
         bool reg_dead;             /* the daemon hung up the registration socket */
         bool closed;               /* inbox_close_all ran: takers return -EBADF */
         bool poll_mode;            /* its descriptor was asked for */
