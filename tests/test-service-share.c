@@ -121,7 +121,7 @@ TEST_TIMEOUT(greedy_caller_gets_one_turn_per_round, 120) {
 
 /* ---- the busy mark ------------------------------------------------------ */
 
-#define BUSY_CALLERS 12
+#define BUSY_CALLERS 20
 #define BUSY_MAX_ROUNDS 50
 
 /* The pipe the callers wait on at the end: the parent holds the write end. */
@@ -179,9 +179,9 @@ static void take_and_answer(inbox *b, bool stop) {
         handle_put(p);
 }
 
-/* Twelve callers with a request each queued, taken one after the other in
+/* Twenty callers with a request each queued, taken one after the other in
  * rounds: within a round (one window of the inbox, unless a round straddles
- * two: then the next round) twelve senders mark the service's side of every
+ * two: then the next round) twenty senders mark the service's side of every
  * channel CALL_RUN_BUSY, and every caller still gets its answers. Once they
  * have gone quiet, a window with no sender lifts the mark (takes that find
  * nothing end the windows: a few 30 ms ones). */

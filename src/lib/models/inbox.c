@@ -187,7 +187,7 @@ static void accept_pending(inbox *b) {
  * window, not requests queued: callers that share one CPU and spin for their
  * answers take turns a time slice each and never queue more than one request
  * at a time, yet are many. */
-#define BUSY_ON 8u
+#define BUSY_ON 16u
 #define BUSY_WINDOW_NS 10000000u
 
 /* Mark our side of every channel blocked or not (under b->lock). */
