@@ -41,8 +41,13 @@
 #define REG_MARK UINT64_MAX
 #define WAKE_MARK (UINT64_MAX - 1)
 
+/* Many callers at once: see inbox_set_busy. */
+#define BUSY_ON 16u
+#define BUSY_WINDOW_NS 10000000u
+
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
-        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1 };
+        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1,
+                    .window_len_ns = BUSY_WINDOW_NS };
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
         b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event wev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
@@ -187,8 +192,6 @@ static void accept_pending(inbox *b) {
  * window, not requests queued: callers that share one CPU and spin for their
  * answers take turns a time slice each and never queue more than one request
  * at a time, yet are many. */
-#define BUSY_ON 16u
-#define BUSY_WINDOW_NS 10000000u
 
 /* Mark our side of every channel blocked or not (under b->lock). */
 static void inbox_mark_blocked(inbox *b, uint32_t on) {
@@ -209,7 +212,7 @@ static void inbox_set_busy(inbox *b, bool busy) {
 /* Start a new window once this one is over (under b->lock). */
 static void inbox_roll_window(inbox *b) {
         uint64_t t = now_ns();
-        if (t - b->window_ns < BUSY_WINDOW_NS)
+        if (t - b->window_ns < b->window_len_ns)
                 return;
         if (b->senders < BUSY_ON)
                 inbox_set_busy(b, false);

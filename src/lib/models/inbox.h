@@ -29,6 +29,7 @@ typedef struct inbox {
         unsigned window, senders;  /* this window of time: its number, and how many
                                     * channels had a request taken in it (inbox.c) */
         uint64_t window_ns;        /* when it began */
+        uint64_t window_len_ns;    /* how long a window lasts (BUSY_WINDOW_NS) */
         bool busy;                 /* many senders at once: CALL_RUN_BUSY shown */
         bool reg_dead;             /* the daemon hung up the registration socket */
         bool closed;               /* inbox_close_all ran: takers return -EBADF */
