@@ -133,10 +133,9 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
                         if (limit > deadline)
                                 limit = deadline;
                 }
-                if (i > SPIN_QUICK && (i & 63) == 0) {
-                        if (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu)))
-                                return false;
-                }
+                if (i > SPIN_QUICK && (i & 63) == 0 &&
+                    (now_ns() >= limit || (!catch_up && !port_peer_spinnable(p, cpu))))
+                        return false;
         }
 }
 
