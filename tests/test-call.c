@@ -231,7 +231,6 @@ static void counting_caller(void *arg) {
         }
 }
 
-/* How many channels of name hold a queued request (the daemon's counters). */
 TEST_TIMEOUT(callers_are_served_fairly, 60) {
         test_daemon_start(&d, NULL, NULL);
         int svc = CHECK_OK(ipcf_service("svc.fair", NULL));
