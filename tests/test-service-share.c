@@ -4,7 +4,8 @@
  * one turn per round like everyone else; a service with many callers at once
  * tells them so (the inbox's busy mark, seen in shared memory: no plain spin)
  * and still answers them all, and lifts the mark once they are gone quiet; a
- * caller killed mid-call costs the service nothing;
+ * caller killed mid-call costs the service nothing; an inbox set up over
+ * garbage is empty and open;
  * several worker threads take from the one queue.
  */
 #include <pthread.h>
@@ -227,6 +228,21 @@ TEST_TIMEOUT(many_callers_mark_the_service_busy, 120) {
         inbox_close_all(&b, "done");
         inbox_deinit(&b);
         test_daemon_stop(&d);
+}
+
+/* inbox_init sets every field, whatever the memory held: an inbox on a
+ * stack of garbage (0xa5 everywhere: a true reg_dead, closed, busy...) is
+ * empty, open and takes nothing. */
+TEST(inbox_init_sets_every_field) {
+        inbox b;
+        memset(&b, 0xa5, sizeof(b));
+        CHECK_OK(inbox_init(&b, NULL, NULL, CTL_ROLE_CALL));
+        CHECK(!b.reg_dead && !b.closed && !b.busy && !b.poll_mode);
+        CHECK(b.n == 0 && b.sleepers == 0 && b.chans == NULL && b.reg_h == -1);
+        struct taken t;
+        port *p = NULL;
+        CHECK_EQ(inbox_take(&b, take_req, &t, 0, &p), -EAGAIN);
+        inbox_deinit(&b);
 }
 
 /* ---- a caller killed mid-call ------------------------------------------ */
