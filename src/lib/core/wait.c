@@ -94,13 +94,13 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
 
 static bool yield_spin(port *p, wait_cond cond, const void *arg, uint64_t deadline, unsigned cpu) {
         uint64_t limit = MIN(now_ns() + YIELD_SPIN_NS, deadline);
-        for (;;) {
+        for (unsigned i = 1;; i++) {
                 if (cond(p, arg))
                         return true;
                 if (atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) !=
                             p->spin_yield_mark ||
                     atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) == cpu ||
-                    now_ns() >= limit)
+                    ((i & 7) == 0 && now_ns() >= limit))
                         return cond(p, arg);
                 sched_yield();
         }
