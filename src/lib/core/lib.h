@@ -193,6 +193,8 @@ typedef struct port {
         uint32_t spin_yield_mark;       /* nonzero: a spin gives the CPU away between looks
                                          * while the peer's run slot shows this value
                                          * (wait.c; set before first use) */
+        _Atomic uint32_t yield_skip;    /* waits left that do not yield (a yield took a
+                                         * timeslice: wait.c yield_spin) */
         _Atomic bool closed;            /* this side deallocated */
         _Atomic bool broken;            /* the peer broke the protocol */
         _Atomic bool peer_gone;         /* the peer process exited (pidfd), or hung up */
