@@ -92,14 +92,14 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
  * through the kernel (returns at once when nobody else is runnable here). */
 #define YIELD_SPIN_NS 200000u
 /* One look (a yield) that took longer than YIELD_LONG_NS gave the CPU to a
- * process that does not wait: it ran a timeslice (0.75 ms or more; the
+ * process that does not wait: it ran a timeslice (about 1.5 ms here; the
  * other callers' turns take a few microseconds each). The wait sleeps at
  * once, and the next YIELD_SKIP waits of the port sleep without yielding: a
  * caller beside a busy process paid a timeslice a yield (a 1 ms call under
  * the mark took 9-19 ms, test-call-busy-hostile). The clock is read after
  * each yield until they are quick, then after every 8th (its cost among 64
  * callers' turns: 4 % of the cycles, 3dd9d8b). */
-#define YIELD_LONG_NS 500000u
+#define YIELD_LONG_NS 1000000u
 #define YIELD_QUICK_NS 8000u
 #define YIELD_SKIP 64u
 
