@@ -236,10 +236,6 @@ static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
         for (unsigned k = 0; k < b->n;) {
                 unsigned i = (b->next + k) % b->n;
                 struct inbox_chan *c = &b->chans[i];
-                if (!ring_ready(&c->p->cons) && !port_end_error(c->p)) {
-                        k++; /* (a look without the port's lock) */
-                        continue;
-                }
                 ssize_t r = port_read_with(c->p, 0, fn, ctx);
                 if (r >= 0 || r == -EMSGSIZE) {
                         handle_ref(c->p);
