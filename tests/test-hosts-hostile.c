@@ -34,14 +34,6 @@
 
 static hostset S;
 
-static int alloc_retry(const char *name, const ipcf_qos *q) {
-        int port = -ENOENT;
-        for (int t = 0; t < 100 && (port == -ENOENT || port == -EHOSTUNREACH); t++)
-                if ((port = ipcf_alloc(name, q, 10000, NULL)) == -ENOENT || port == -EHOSTUNREACH)
-                        usleep(50000);
-        return port;
-}
-
 /* Beta: accept one flow on name and check total bytes of the reproducible
  * stream (test_fill of each 64 KiB block's index) arrive in order. */
 typedef struct sink_arg {
@@ -104,7 +96,7 @@ TEST_TIMEOUT(sixty_four_mib_under_loss_duplication_corruption_reordering, 600) {
         ipcf_qos q;
         ipcf_qos_init(&q);
         q.mode = IPCF_MODE_STREAM;
-        int port = CHECK_OK(alloc_retry("lossy@beta", &q));
+        int port = CHECK_OK(hostset_alloc("lossy@beta", &q));
         uint64_t t0 = test_now_ms();
         stream_source(port, total);
         CHECK_OK(ipcf_dealloc(port, "done"));
@@ -245,7 +237,7 @@ TEST_TIMEOUT(forged_and_garbage_datagrams_change_nothing, 300) {
                 ipcf_qos q;
                 ipcf_qos_init(&q);
                 q.mode = IPCF_MODE_STREAM;
-                int port = CHECK_OK(alloc_retry("target@beta", &q));
+                int port = CHECK_OK(hostset_alloc("target@beta", &q));
                 stream_source(port, total);
                 CHECK_OK(ipcf_dealloc(port, "done"));
                 _exit(0);
@@ -287,7 +279,7 @@ TEST_TIMEOUT(remote_activation_starts_the_program_on_beta, 90) {
         hostset_start(&S, 1, rule);
         CHECK(hostset_wait_up(&S, 0, 10000));
         hostset_enter(&S, 0);
-        int port = CHECK_OK(alloc_retry("lazy@beta", NULL));
+        int port = CHECK_OK(hostset_alloc("lazy@beta", NULL));
         CHECK_EQ(ipcf_write(port, "wake up", 7, 5000), 7);
         char buf[16];
         CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 10000), 7);
@@ -343,7 +335,7 @@ static void hostile_client(void *p) {
         mapset_snapshot(&mb, "ipcf-flow");
         char target[64];
         snprintf(target, sizeof(target), "%s@beta", a->name);
-        int port = CHECK_OK(alloc_retry(target, NULL));
+        int port = CHECK_OK(hostset_alloc(target, NULL));
         int fds[64];
         int n = fdset_new_since(&fb, fds, 64);
         size_t len;
@@ -375,7 +367,7 @@ TEST_TIMEOUT(hostile_client_of_a_relayed_flow_stalls_no_daemon, 120) {
         for (int k = 0; k < 3; k++)
                 eh[k] = test_fork(loose_echo, (void *)names[k]);
         hostset_enter(&S, 0);
-        int port = CHECK_OK(alloc_retry("echo-ok@beta", NULL));
+        int port = CHECK_OK(hostset_alloc("echo-ok@beta", NULL));
         for (int k = 0; k < 3; k++) {
                 hostile_arg ha = { seeds[k], names[k] };
                 pid_t h = test_fork(hostile_client, &ha);

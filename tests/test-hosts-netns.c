@@ -32,14 +32,6 @@ static bool need_root(void) {
         return false;
 }
 
-static int alloc_retry(const char *name) {
-        int port = -ENOENT;
-        for (int t = 0; t < 100 && (port == -ENOENT || port == -EHOSTUNREACH); t++)
-                if ((port = ipcf_alloc(name, NULL, 10000, NULL)) == -ENOENT || port == -EHOSTUNREACH)
-                        usleep(50000);
-        return port;
-}
-
 static uint64_t pump(int in, int out, uint64_t total, bool gen, uint8_t ret_hash[32]) {
         crypto_hash_sha256_state st;
         crypto_hash_sha256_init(&st);
@@ -153,14 +145,14 @@ TEST_TIMEOUT(three_namespaces_search_pin_and_a_host_lost, 300) {
         hostset_enter(&S, 0);
         usleep(300000);
         /* by the search rules: beta (ENOENT), then gamma */
-        int pg = CHECK_OK(alloc_retry("only-on-gamma"));
+        int pg = CHECK_OK(hostset_alloc("only-on-gamma", NULL));
         ipcf_peer_info pi;
         CHECK_OK(ipcf_peer(pg, &pi));
         CHECK(!strcmp(pi.name, "only-on-gamma@gamma"));
         echo_once(pg, "via the search rules");
-        int pp = CHECK_OK(alloc_retry("pinned@gamma"));
+        int pp = CHECK_OK(hostset_alloc("pinned@gamma", NULL));
         echo_once(pp, "pinned");
-        int pb = CHECK_OK(alloc_retry("on-beta"));
+        int pb = CHECK_OK(hostset_alloc("on-beta", NULL));
         echo_once(pb, "beta");
         /* beta's daemon dies: its flow ends, gamma's go on */
         hostset_kill_host(&S, 1);

@@ -19,14 +19,6 @@
 static hostset S;
 #define ALLOW "[name *]\nremote_allocate = *@alpha *@beta\n"
 
-static int alloc_retry(const char *name) {
-        int port = -ENOENT;
-        for (int t = 0; t < 100 && (port == -ENOENT || port == -EHOSTUNREACH); t++)
-                if ((port = ipcf_alloc(name, NULL, 10000, NULL)) == -ENOENT || port == -EHOSTUNREACH)
-                        usleep(50000);
-        return port;
-}
-
 /* utime + stime of pid, in clock ticks */
 static long cpu_ticks(pid_t pid) {
         char path[64], buf[1024];
@@ -77,7 +69,7 @@ static void sink(void *p) {
 static long g_period_us;
 static void writer(void *p) {
         hostset_enter(&S, 0);
-        int port = CHECK_OK(alloc_retry(p));
+        int port = CHECK_OK(hostset_alloc(p, NULL));
         char buf[64] = { 0 };
         struct timespec t;
         for (;;) {
@@ -117,7 +109,7 @@ TEST_TIMEOUT(quiet_relayed_flows_let_both_daemons_sleep, 90) {
         CHECK(hostset_wait_up(&S, 0, 10000));
         pid_t e1 = test_fork(echo, "echo-q1"), e2 = test_fork(echo, "echo-q2");
         hostset_enter(&S, 0);
-        int p1 = CHECK_OK(alloc_retry("echo-q1@beta")), p2 = CHECK_OK(alloc_retry("echo-q2@beta"));
+        int p1 = CHECK_OK(hostset_alloc("echo-q1@beta", NULL)), p2 = CHECK_OK(hostset_alloc("echo-q2@beta", NULL));
         int trips;
         uint64_t worst;
         round_trips(p1, 300, &trips, &worst);
@@ -144,7 +136,7 @@ TEST_TIMEOUT(a_fast_writer_leaves_other_clients_served, 90) {
         static const char *const sinks[] = { "sink-w1", "sink-w2" }, *const targets[] = { "sink-w1@beta", "sink-w2@beta" };
         pid_t e1 = test_fork(echo, "echo-w1"), sk[2] = { test_fork(sink, (void *)sinks[0]), test_fork(sink, (void *)sinks[1]) };
         hostset_enter(&S, 0);
-        int p1 = CHECK_OK(alloc_retry("echo-w1@beta"));
+        int p1 = CHECK_OK(hostset_alloc("echo-w1@beta", NULL));
         int trips;
         uint64_t worst;
         round_trips(p1, 500, &trips, &worst);

@@ -281,3 +281,11 @@ bool hostset_wait_up(const hostset *s, int i, int timeout_ms) {
         up_arg u = { s, i, timeout_ms };
         return test_wait(test_fork(wait_up_child, &u), timeout_ms + 5000) == 0;
 }
+
+int hostset_alloc(const char *name, const ipcf_qos *q) {
+        int port = -ENOENT;
+        for (int t = 0; t < 100 && (port == -ENOENT || port == -EHOSTUNREACH); t++)
+                if ((port = ipcf_alloc(name, q, 10000, NULL)) == -ENOENT || port == -EHOSTUNREACH)
+                        usleep(50000);
+        return port;
+}

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ipcf.h"
 #include "support/test.h"
 
 #define HOSTSET_MAX 3
@@ -66,5 +67,9 @@ pid_t hostset_spawn(const hostset *s, int i, const char *const *argv, int in_fd,
 /* Host j's IPv4 address as host i reaches it ("10.199.k.n" over their veth
  * pair, "127.0.0.1" on the loopback), into out. */
 void hostset_addr(const hostset *s, int i, int j, char *out, size_t size);
+/* ipcf_alloc(name, q) in the calling host, again every 50 ms (at most 100
+ * times) while the name is not known or its host not reachable yet: the
+ * daemons' association and the name's registration come up on their own. */
+int hostset_alloc(const char *name, const ipcf_qos *q);
 /* Wait until host i's daemon lists every other host as up (bounded). */
 bool hostset_wait_up(const hostset *s, int i, int timeout_ms);
