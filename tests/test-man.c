@@ -4,10 +4,12 @@
  * man/gen-man3.awk) rendered by man-db and groff with all warnings on must
  * print no warning and have a NAME line whatis can index; section 3 has a
  * page for every function of the header, which says how it fails (its
- * errors, or that it never fails) under a NAME line that is a summary; ipcf(1) documents every command and
- * long option `ipcf help` and `ipcf COMMAND --help` show, ipcfd(8) every
- * option of ipcfd, ipcfd.conf(5) every section and key the parser knows
- * (common/confcheck.h); the installed pages are found by `man`.
+ * errors, or that it never fails) under a NAME line that is a summary;
+ * ipcf(1) documents every command and long option `ipcf help` and
+ * `ipcf COMMAND --help` show, ipcfd(8) every option of ipcfd,
+ * ipcfd.conf(5) every section and key the parser knows
+ * (common/confcheck.h) and no key that table lacks; the installed pages
+ * are found by `man`.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -176,6 +178,35 @@ TEST(ipcfd_conf_5_documents_every_section_and_key) {
                 if (!strstr(text, head))
                         test_fail(__FILE__, __LINE__, "ipcfd.conf(5) lacks %s]", head);
         }
+        free(text);
+}
+
+/* ... and the other way round: every key the page documents ("*key* = ..."
+ * at the start of a line, under its "# [section" heading) is in the table,
+ * so that a duplicate of it names the first and a misspelling of it is
+ * named back (once [hosts] poll_us and [name] share were parsed but not in
+ * the table). */
+TEST(every_key_ipcfd_conf_5_documents_is_in_the_table) {
+        char *text = TEST_SH_OK("cat '%s/man/ipcfd.conf.5.scd'", TEST_SRCDIR);
+        char section[32] = "";
+        unsigned n = 0;
+        for (char *s = NULL, *l = strtok_r(text, "\n", &s); l; l = strtok_r(NULL, "\n", &s)) {
+                if (!strncmp(l, "# [", 3)) {
+                        size_t len = strcspn(l + 3, " ]");
+                        snprintf(section, sizeof(section), "%.*s", (int)len, l + 3);
+                        continue;
+                }
+                if (l[0] == '#')
+                        section[0] = 0;
+                size_t len = l[0] == '*' ? strspn(l + 1, "abcdefghijklmnopqrstuvwxyz_") : 0;
+                if (!section[0] || len == 0 || strncmp(l + 1 + len, "* =", 3) != 0)
+                        continue;
+                n++;
+                if (!conf_key_known(section, l + 1, len))
+                        test_fail(__FILE__, __LINE__, "ipcfd.conf(5) documents [%s] %.*s, which the table lacks",
+                                  section, (int)len, l + 1);
+        }
+        CHECK(n >= 20);
         free(text);
 }
 

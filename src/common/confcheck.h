@@ -7,8 +7,8 @@
  *
  * The table of keys is the one list of every key of every section: conf.c
  * and confhosts.c accept exactly these (a key added to a parser goes here
- * too, or it is never checked for duplicates nor suggested) (tests/test-daemon-units.c parses each
- * one), and the manual documents each (tests/test-man.c).
+ * too, or it is never checked for duplicates nor suggested) (tests/test-conf-check.c parses each
+ * one), and the manual documents each, and no other (tests/test-man.c).
  */
 #pragma once
 
