@@ -3,9 +3,11 @@
  * them, against the real daemon.
  */
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ipcf.h"
 #include "support/test.h"
 
 static test_daemon d;
@@ -97,6 +99,42 @@ TEST(serve_runs_commands_with_no_signal_ignored) {
         snprintf(line, sizeof(line), "%s call cli.none -t 300 </dev/null 2>&1", ipcf);
         CHECK_EQ(sh(line, out, sizeof(out)), 1);
         CHECK(strcmp(out, "ipcf: call cli.none: no such name\n") == 0);
+        free(ipcf);
+        test_daemon_stop(&d);
+}
+
+/* A reply longer than IPCF_CALL_MAX fails the call with code 255 (CLI.md),
+ * whether the command is killed by SIGPIPE when serve stops reading (it
+ * failed with 141) or exits 0 with the rest left in the pipe; one of
+ * exactly IPCF_CALL_MAX bytes is a reply; a command that cannot be run
+ * fails it with 127. */
+TEST(serve_fails_a_reply_too_long_with_255) {
+        test_daemon_start(&d, NULL, NULL);
+        char *ipcf = test_build_path("bin/ipcf");
+        char line[1024], out[4096];
+        snprintf(line, sizeof(line),
+                 "exec %s serve cli.long -n 3 -- sh -c 'read n; head -c $n /dev/zero'", ipcf);
+        pid_t s = spawn(line);
+        wait_name(ipcf, "cli.long");
+        const unsigned sizes[] = { 1024u * 1024u, IPCF_CALL_MAX + 20u };
+        for (size_t i = 0; i < 2; i++) {
+                snprintf(line, sizeof(line), "echo %u | %s call cli.long -t 10000 2>&1 >/dev/null", sizes[i],
+                         ipcf);
+                CHECK_EQ(sh(line, out, sizeof(out)), 1);
+                if (!strstr(out, "code 255"))
+                        test_fail(__FILE__, __LINE__, "a reply of %u bytes: '%s'", sizes[i], out);
+        }
+        snprintf(line, sizeof(line), "echo %u | %s call cli.long -t 10000 | wc -c", IPCF_CALL_MAX, ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 0);
+        CHECK_EQ(strtoul(out, NULL, 10), IPCF_CALL_MAX);
+        CHECK_EQ(test_wait(s, 5000), 0);
+        snprintf(line, sizeof(line), "exec %s serve cli.nocmd -n 1 -- /nonexistent/cmd", ipcf);
+        s = spawn(line);
+        wait_name(ipcf, "cli.nocmd");
+        snprintf(line, sizeof(line), "%s call cli.nocmd -t 10000 </dev/null 2>&1", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 1);
+        CHECK(strstr(out, "code 127") != NULL);
+        CHECK_EQ(test_wait(s, 5000), 0);
         free(ipcf);
         test_daemon_stop(&d);
 }

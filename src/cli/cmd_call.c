@@ -128,7 +128,10 @@ static ssize_t run_handler(char **argv, const ipcf_call_req *req, const char *in
         int st = 0;
         if (writer > 0)
                 waitpid(writer, NULL, 0);
-        if (pid > 0 && waitpid(pid, &st, 0) > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        /* A reply too long (-EMSGSIZE) fails the call with 255 whatever the
+         * command's status: it may have been killed by SIGPIPE when we
+         * stopped reading, or have exited 0 with the rest in the pipe. */
+        if (pid > 0 && waitpid(pid, &st, 0) > 0 && n != -EMSGSIZE && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
                 return -(256 + (WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)));
         return n;
 }
