@@ -879,6 +879,58 @@ TEST_TIMEOUT(a_call_given_up_across_a_crash_leaves_its_slot_usable, 90) {
         test_daemon_stop(&d);
 }
 
+/* A call sent to a server with a persistent cache, not driven while that
+ * server is SIGKILLed mid-call and restarted (an asynchronous call nobody
+ * waits for; another call of the client meanwhile sees the break and makes
+ * the new channel). Its first wait must not resend it to the restarted
+ * server as a new call (without the retry flag the restored slot takes it
+ * as the next call and runs it a second time): "outcome unknown", run once. */
+TEST_TIMEOUT(an_undriven_call_is_not_resent_as_new_to_a_restarted_server, 90) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        char db[300];
+        snprintf(db, sizeof(db), "%s/replies.db", d.dir);
+        struct server_args a = { .name = "rpc.resend", .cache = db };
+        pid_t srv = start_server(&a);
+        int gate;
+        pid_t srv2 = fork_gated_server(&a, &gate);
+        ipcf_rpc_client_opts co = { .slots = 2 };
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.resend", &co, &c));
+        /* both slots get a recorded reply */
+        ipcf_rpc_call *ki[2];
+        int64_t vi[2];
+        for (int i = 0; i < 2; i++)
+                CHECK_OK(counter_incr_start(c, &vi[i], NULL, &ki[i]));
+        for (int i = 0; i < 2; i++) {
+                CHECK_OK(ipcf_rpc_wait(ki[i], 10000));
+                ipcf_rpc_call_free(ki[i]);
+        }
+        /* two calls running on the two slots */
+        int32_t ms = 20000, ra = -1, rb = -1;
+        ipcf_rpc_opts o = { .timeout_ms = 6000 };
+        ipcf_rpc_call *ka, *kb;
+        CHECK_OK(counter_sleep_start(c, &ms, &ra, &o, &ka));
+        CHECK_OK(counter_sleep_start(c, &ms, &rb, &o, &kb));
+        for (int i = 0; i < 10000 && atomic_load(&sh->sleeps) < 2; i++)
+                usleep(1000);
+        CHECK_EQ(atomic_load(&sh->sleeps), 2);
+        stop_server(srv);
+        start_gated_server(&a, &gate);
+        srv = srv2;
+        CHECK_ERR(ipcf_rpc_wait(ka, 10000), -IPCF_EUNKNOWN);
+        CHECK_ERR(ipcf_rpc_wait(kb, 10000), -IPCF_EUNKNOWN);
+        ipcf_rpc_call_free(ka);
+        ipcf_rpc_call_free(kb);
+        usleep(300 * 1000);
+        CHECK_EQ(atomic_load(&sh->sleeps), 2); /* neither ran again */
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
 /* Run the ipcf tool with args; its exit status, stdout in out. */
 static int run_ipcf(char *out, size_t cap, const char *args) {
         char *ipcf = test_build_path("bin/ipcf");

@@ -29,6 +29,7 @@
 
 #include "common/util.h"
 #include "lib/models/callwire.h"
+#include "lib/models/service.h"
 #include "lib/core/lib.h"
 
 struct waiter {
@@ -47,6 +48,7 @@ typedef struct channel {
         char name[IPCF_NAME_MAX + 1];
         uint64_t token;              /* number << 32 | salt: ipcf_pending.token */
         int ph;                      /* -1 while none / after it broke */
+        uint64_t gen;                /* bumped for each port: which one a call went on */
         _Atomic uint64_t next_id;
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -140,6 +142,7 @@ static int channel_port(channel *c, int timeout_ms) {
                 handle_put(p);
         }
         c->ph = r;
+        c->gen++;
         return r;
 }
 
@@ -279,7 +282,7 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
 
 /* Send a request: the call is (*ret_c, *ret_id). */
 static int call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
-                      int timeout_ms, channel **ret_c, uint64_t *ret_id) {
+                      int timeout_ms, uint64_t *gen, channel **ret_c, uint64_t *ret_id) {
         if (!ctl_name_valid(name) || (!req && len) || (!reply && cap) || timeout_ms == 0 ||
             lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
@@ -293,12 +296,20 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
         }
         uint64_t deadline = deadline_from_timeout(timeout_ms);
         pthread_mutex_lock(&c->lock);
+        if (gen && *gen && (c->ph < 0 || c->gen != *gen)) {
+                /* the channel *gen names broke (and may have been replaced) */
+                pthread_mutex_unlock(&c->lock);
+                free(w);
+                return -ECONNRESET;
+        }
         int ph = channel_port(c, timeout_ms);
         if (ph < 0) {
                 pthread_mutex_unlock(&c->lock);
                 free(w);
                 return ph;
         }
+        if (gen)
+                *gen = c->gen;
         w->id = atomic_fetch_add(&c->next_id, 1);
         w->buf = reply;
         w->cap = cap;
@@ -382,13 +393,26 @@ static int call_cancel(channel *c, uint64_t id) {
         return 0;
 }
 
+int call_start_on(const char *name, const void *req, size_t len, void *reply, size_t cap, int timeout_ms,
+                  uint64_t *chan, ipcf_pending *ret) {
+        if (!ret || !chan)
+                return -EINVAL;
+        channel *c;
+        uint64_t id;
+        int r = call_start(name, req, len, reply, cap, timeout_ms, chan, &c, &id);
+        if (r < 0)
+                return r;
+        *ret = (ipcf_pending){ .id = id, .token = c->token };
+        return 0;
+}
+
 int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
                     int timeout_ms, ipcf_pending *ret) {
         if (!ret)
                 return -EINVAL;
         channel *c;
         uint64_t id;
-        int r = call_start(name, req, len, reply, cap, timeout_ms, &c, &id);
+        int r = call_start(name, req, len, reply, cap, timeout_ms, NULL, &c, &id);
         if (r < 0)
                 return r;
         *ret = (ipcf_pending){ .id = id, .token = c->token };
@@ -418,7 +442,7 @@ ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, si
         channel *c;
         uint64_t id;
         uint64_t deadline = deadline_from_timeout(timeout_ms);
-        int r = call_start(name, req, len, reply, cap, timeout_ms, &c, &id);
+        int r = call_start(name, req, len, reply, cap, timeout_ms, NULL, &c, &id);
         if (r < 0)
                 return r;
         ssize_t n = call_wait(c, id, timeout_ms < 0 ? -1 : deadline_poll_ms(deadline), ret_code);

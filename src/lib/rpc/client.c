@@ -17,7 +17,11 @@
  * idempotent call is simply made again (on a new session if the server
  * restarted); a call to a server with a persistent cache waits (within its
  * deadline) for the server to come back and asks again (RPCF_RETRY); any
- * other call ends with -IPCF_EUNKNOWN. A deadline that passes after sending
+ * other call ends with -IPCF_EUNKNOWN. Every transmission of a call goes on
+ * the channel its first went on (call_start_on): one that finds that
+ * channel broken (replaced by a later call, maybe to a restarted server)
+ * is a break too, so a copy sent without RETRY never reaches a restarted
+ * server, whose restored slot would run it as a new call. A deadline that passes after sending
  * is -IPCF_EUNKNOWN too; -ETIMEDOUT only when nothing was sent (or the
  * server said it did not start the call).
  *
@@ -50,6 +54,7 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "lib/models/service.h"
 #include "lib/rpc/rpc.h"
 
 #define MAX_VERSIONS 32
@@ -155,6 +160,7 @@ struct ipcf_rpc_call {
         size_t n_txs;
         uint64_t rto_ns;
         uint64_t last_progress;     /* the last send or answer: retransmit after rto_ns of silence */
+        uint64_t chan;              /* the channel its transmissions go on (call_start_on; 0: not yet) */
         bool sent, broke_after_send, done, cancelled, retry_flag, told_cancel;
         int result;
         ipcf_rpc_info info;
@@ -452,7 +458,8 @@ static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t le
                 t->sent_ns = now;
                 int tmo = timeout_left_ms(k->deadline, now);
                 int r = tmo == 0 ? -ETIMEDOUT
-                                 : ipcf_call_start(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap, tmo, &t->pend);
+                                 : call_start_on(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap, tmo, &k->chan,
+                                                 &t->pend);
                 if (r < 0) {
                         if (t->big)
                                 s->buf_busy = false;
@@ -770,6 +777,7 @@ static int restart_call(ipcf_rpc_call *k) {
                 memset(k->acked, 0, k->n_pieces);
                 k->broke_after_send = false;
                 k->retry_flag = false;
+                k->chan = 0; /* a new channel if the old one broke */
                 r = send_all(k, 0);
                 if (r < 0 && !k->n_txs) /* none of it went (only this thread adds) */
                         slot_unuse(c, k->slot, k->seq);
@@ -793,6 +801,7 @@ static int rerun(ipcf_rpc_call *k) {
 static int ask_cache(ipcf_rpc_call *k) {
         tx_drop_all(k);
         k->retry_flag = true;
+        k->chan = 0; /* the new channel: this and every later copy say RETRY */
         memset(k->acked, 0, k->n_pieces);
         pthread_mutex_unlock(&k->lock);
         int r = send_all(k, 0);
@@ -1130,6 +1139,7 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
         k->out = out;
         k->raw = !p;
         k->slot = UINT32_MAX;
+        k->chan = 0;
         k->result = -EINPROGRESS;
         k->info_out = o ? o->info : NULL;
         int tmo = o && o->timeout_ms ? o->timeout_ms : p && p->timeout_ms ? p->timeout_ms : c->default_timeout_ms;
