@@ -970,6 +970,9 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, \"b\": 2, \"bb\": 3}'"), 2);
         CHECK(strstr(out, "struct add_args has no member 'bb'"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, '"), 2);
+        /* a key twice is an error, not one of them dropped */
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, \"b\": 2, \"a\": 3}'"), 2);
+        CHECK(strstr(out, "a key given twice"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli NOPE"), 2);
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli INCR3"), 1);
         CHECK(strstr(out, "versions 1..1"));

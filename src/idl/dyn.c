@@ -154,6 +154,12 @@ static json *jcontainer(jp *p, bool obj) {
                                 return jfail(p, "expected \"key\":");
                         }
                         p->s++;
+                        for (size_t i = 0; i < j->n; i++)
+                                if (!strcmp(j->keys[i], key)) { /* which would count? */
+                                        free(key);
+                                        json_free(j);
+                                        return jfail(p, "a key given twice");
+                                }
                 }
                 json *v = jvalue(p);
                 if (!v || !jpush(j, v, key)) {
