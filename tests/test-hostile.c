@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/ring.h"
@@ -449,4 +450,38 @@ TEST(an_unknown_end_code_is_a_protocol_error_both_ways) {
         CHECK_OK(ipcf_end_reason(hp0, &why));
         CHECK_EQ(why.code, IPCF_END_DEALLOC);
         CHECK(strcmp(why.text, "bye") == 0);
+}
+
+/* The mutator touches its region only while it is still the flow's mapping
+ * at that address: the hostile's own library may unmap a channel it broke,
+ * and the addresses may then hold its heap (an ASan heap-use-after-free in
+ * test-hostile-campaign's hostile caller). Here the region is replaced by
+ * another mapping at the same place: no step writes into it. */
+TEST(the_mutator_leaves_a_region_no_longer_mapped_alone) {
+        size_t len = FLOW_DATA_OFF + 2 * 4096;
+        int fd = memfd_create("ipcf-flow", 0);
+        CHECK(fd >= 0);
+        CHECK_OK(ftruncate(fd, (off_t)len));
+        uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        CHECK(mem != MAP_FAILED);
+        mutator m;
+        mutator_init(&m, 1, mem, len, 0, NULL, 0);
+        int stepped = 0;
+        for (int i = 0; i < 64; i++)
+                stepped += mutator_step(&m) >= 0;
+        CHECK_EQ(stepped, 64);
+        /* unmapped, and something else at the same addresses */
+        CHECK_OK(munmap(mem, len));
+        uint8_t *other = mmap(mem, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        CHECK(other == mem);
+        for (int i = 0; i < 1000; i++)
+                CHECK_EQ(mutator_step(&m), -1);
+        for (size_t i = 0; i < len; i++)
+                if (other[i]) {
+                        test_fail(__FILE__, __LINE__, "the mutator wrote at %zu of a mapping not its own", i);
+                        break;
+                }
+        CHECK_EQ(m.gone, 1000);
+        munmap(other, len);
+        close(fd);
 }

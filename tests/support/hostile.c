@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void fdset_snapshot(fdset *s) {
@@ -144,6 +145,9 @@ void *mapset_new_since(const mapset *before, const char *name, size_t *ret_len) 
 
 /* ---- the mutator --------------------------------------------------------- */
 
+static int map_file(const mutator *m, struct stat *st);
+static uint64_t maps_inode(uintptr_t lo, size_t len);
+
 void mutator_init(mutator *m, uint64_t seed, void *mem, size_t len, int side, const int *fds,
                   int n_fds) {
         memset(m, 0, sizeof(*m));
@@ -160,6 +164,51 @@ void mutator_init(mutator *m, uint64_t seed, void *mem, size_t len, int side, co
         m->n_fds = n_fds < 64 ? n_fds : 64;
         memcpy(m->fds, fds, (size_t)m->n_fds * sizeof(int));
         m->shutdown_pct = 2;
+        struct stat st;
+        if (map_file(m, &st) == 0) {
+                m->dev = (uint64_t)st.st_dev;
+                m->ino = (uint64_t)st.st_ino;
+        } else {
+                m->by_maps = true;
+                m->ino = maps_inode((uintptr_t)mem, len);
+        }
+}
+
+/* The file mapped at exactly [mem, mem + total), by /proc/self/map_files. */
+static int map_file(const mutator *m, struct stat *st) {
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)(uintptr_t)m->mem,
+                 (unsigned long)((uintptr_t)m->mem + m->layout.total));
+        return stat(path, st);
+}
+
+/* The inode of the shared mapping at exactly [lo, lo + len) as
+ * /proc/self/maps shows it; 0 if there is none. */
+static uint64_t maps_inode(uintptr_t lo, size_t len) {
+        FILE *f = fopen("/proc/self/maps", "r");
+        if (!f)
+                return 0;
+        char line[512];
+        uint64_t ino = 0;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long a, b, i;
+                char perms[8];
+                if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &a, &b, perms, &i) == 4 && a == lo &&
+                    b - a == len && perms[3] == 's') {
+                        ino = i;
+                        break;
+                }
+        }
+        fclose(f);
+        return ino;
+}
+
+/* Is the region still the mapping mutator_init was given? */
+static bool region_alive(const mutator *m) {
+        if (m->by_maps)
+                return m->ino && maps_inode((uintptr_t)m->mem, m->layout.total) == m->ino;
+        struct stat st;
+        return map_file(m, &st) == 0 && (uint64_t)st.st_dev == m->dev && (uint64_t)st.st_ino == m->ino;
 }
 
 uint64_t mutator_rand(mutator *m) {
@@ -190,6 +239,10 @@ static uint64_t adversarial(mutator *m, uint64_t near) {
 }
 
 int mutator_step(mutator *m) {
+        if (!region_alive(m)) {
+                m->gone++;
+                return -1;
+        }
         uint64_t r = mutator_rand(m);
         int ring = (int)(r >> 8) & 1;
         struct ring_ctl *c = flow_ctl_of(m->mem, ring);

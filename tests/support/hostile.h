@@ -80,6 +80,9 @@ typedef struct mutator {
         int n_fds;
         unsigned shutdown_pct;  /* chance (%) that a descriptor step shuts one down */
         uint64_t steps, by_kind[12];
+        uint64_t dev, ino;      /* the mapping's file (its memfd): is it still the one at mem? */
+        bool by_maps;           /* /proc/self/map_files not readable: look in /proc/self/maps */
+        uint64_t gone;          /* steps skipped: the region was unmapped (or reused) */
 } mutator;
 
 enum {
@@ -96,5 +99,10 @@ uint64_t mutator_rand(mutator *m);
 /* One hostile step: rewrite a ring control word, a record header near a
  * reader's position, data, an end record, run state or cancel slots with a
  * random or adversarial value, or tamper with one of the descriptors.
- * Returns the kind of step (MUT_*). */
+ * Returns the kind of step (MUT_*), or -1 without touching anything when
+ * the region is no longer the flow's mapping at mem: the hostile's own
+ * library unmapped it (a broken channel is dropped) and the addresses may
+ * hold something else since (a heap's memory: writing there was a
+ * use-after-free). Checked before every step, so a caller that unmaps only
+ * from its own thread, between steps, is safe. */
 int mutator_step(mutator *m);
