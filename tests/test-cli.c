@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -513,6 +514,52 @@ TEST(cat_interrupted_ends_flow_cleanly) {
         CHECK_EQ(test_wait(cat, 5000), 130);
         CHECK_EQ(test_wait(listener, 5000), 0);
         close(wfd);
+        test_daemon_stop(&d);
+}
+
+/* `listen -k` sent SIGTERM while it copies a flow whose peer has already
+ * ended it: the flow ends as the peer ended it, and then listen must exit
+ * (130), not wait for the next flow with the signal noted and forgotten (it
+ * hung test-cli-capture's `kill $L; wait $L` now and then). Made to happen
+ * every time: listen is blocked writing a 192 KiB message to a pipe nobody
+ * reads, the flow's end behind it, when the signal comes. */
+TEST(listen_keep_exits_on_a_signal_that_came_as_the_flow_ended) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        const char *fifo = path_in(&d, "out.fifo");
+        CHECK_EQ(mkfifo(fifo, 0600), 0);
+        int rfd = open(fifo, O_RDONLY | O_NONBLOCK); /* so listen's open of it returns */
+        CHECK(rfd >= 0);
+        pid_t listener = ipcf_spawn(NULL, fifo, NULL, (const char *const[]){ "listen", "test.sig", "-k", NULL });
+        wait_registered("test.sig");
+        int port = ipcf_alloc("test.sig", NULL, 5000, NULL);
+        CHECK(port >= 0);
+        static char msg[192 << 10];
+        memset(msg, 'm', sizeof(msg));
+        CHECK_EQ(ipcf_write(port, msg, sizeof(msg), 5000), (ssize_t)sizeof(msg));
+        CHECK_OK(ipcf_dealloc(port, "done"));
+        /* listen has filled the pipe and waits in write() */
+        int queued = 0;
+        for (int i = 0; i < 500 && queued < 65536; i++) {
+                usleep(10000);
+                CHECK_OK(ioctl(rfd, FIONREAD, &queued));
+        }
+        CHECK(queued >= 65536);
+        usleep(100 * 1000);
+        CHECK_EQ(kill(listener, SIGTERM), 0);
+        usleep(100 * 1000);
+        size_t got = 0;
+        static char buf[1 << 16];
+        for (int i = 0; i < 500 && got < sizeof(msg); i++) {
+                ssize_t n = read(rfd, buf, sizeof(buf));
+                if (n > 0)
+                        got += (size_t)n;
+                else
+                        usleep(10000);
+        }
+        CHECK_EQ(got, sizeof(msg));
+        CHECK_EQ(test_wait(listener, 5000), 130);
+        close(rfd);
         test_daemon_stop(&d);
 }
 

@@ -245,7 +245,11 @@ int cmd_listen(int argc, char **argv) {
                 }
                 int r = serve(port, &cfg);
                 fflush(stdout);
-                if (r == -EINTR) {
+                /* A ^C or SIGTERM that came while the flow was ending for
+                 * another reason (the peer's end already read) was only
+                 * noted: honour it here, or -k waits for the next flow
+                 * with the signal swallowed */
+                if (r == -EINTR || cli_interrupted) {
                         status = CLI_EXIT_INTERRUPTED;
                         break;
                 }
