@@ -132,13 +132,14 @@ struct server_args {
         const char *cache;
         const char *impair;
         unsigned threads;
+        uint32_t max_msg;
 };
 
 static void server(void *arg) {
         const struct server_args *a = arg;
         if (a->impair)
                 setenv("IPCF_RPC_IMPAIR", a->impair, 1);
-        ipcf_rpc_server_opts o = { .cache_path = a->cache };
+        ipcf_rpc_server_opts o = { .cache_path = a->cache, .max_msg = a->max_msg };
         ipcf_rpc_server *s;
         CHECK_OK(ipcf_rpc_server_new(a->name, &o, &s));
         CHECK_OK(counter_v1_serve(s, &handlers, NULL));
@@ -926,6 +927,60 @@ TEST_TIMEOUT(an_undriven_call_is_not_resent_as_new_to_a_restarted_server, 90) {
         CHECK_EQ(atomic_load(&sh->sleeps), 2); /* neither ran again */
         int64_t v;
         CHECK_OK(counter_incr(c, &v, NULL));
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* Arguments and results beyond either side's max_msg: a clear -EMSGSIZE
+ * within the call's deadline, nothing run, nothing wedged: the next calls
+ * on the client (and its slots) run. The server takes 1 MiB; a client that
+ * allows 128 MiB sends 100 MiB (the server refuses it on its first piece);
+ * a result of 8 MiB passes the server's bound, one of 2 MiB a client's of
+ * 1 MiB. */
+TEST_TIMEOUT(arguments_and_results_beyond_max_msg_fail_cleanly, 120) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.bound", .max_msg = 1u << 20 };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client_opts big = { .slots = 2, .max_msg = 128u << 20 }, small = { .max_msg = 1u << 20 };
+        ipcf_rpc_client *c, *cs;
+        CHECK_OK(ipcf_rpc_client_new("rpc.bound", &big, &c));
+        CHECK_OK(ipcf_rpc_client_new("rpc.bound", &small, &cs));
+        size_t n = 100u << 20;
+        blob in = { (uint32_t)n, calloc(1, n) };
+        CHECK(in.blob_val);
+        int64_t h, v;
+        ipcf_rpc_opts o = { .timeout_ms = 60000 };
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(counter_sum(c, &in, &h, &o), -EMSGSIZE);
+        printf("  100 MiB refused in %llu ms\n", (unsigned long long)(test_now_ms() - t0));
+        free(in.blob_val);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        n = 512u << 10;
+        in = (blob){ (uint32_t)n, calloc(1, n) };
+        CHECK_OK(counter_sum(c, &in, &h, NULL));
+        CHECK_EQ(h, (int64_t)test_hash(in.blob_val, n, 0));
+        free(in.blob_val);
+        /* results */
+        uint32_t len = 8u << 20;
+        blob out = { 0 };
+        int r = counter_big(c, &len, &out, NULL);
+        CHECK(r == -EMSGSIZE || r == -EREMOTEIO);
+        CHECK(out.blob_val == NULL);
+        len = 2u << 20;
+        r = counter_big(cs, &len, &out, NULL);
+        CHECK(r == -EMSGSIZE || r == -EREMOTEIO);
+        CHECK(out.blob_val == NULL);
+        len = 4096;
+        CHECK_OK(counter_big(cs, &len, &out, NULL));
+        CHECK_EQ(out.blob_len, 4096);
+        blob_free(&out);
+        CHECK_OK(counter_incr(cs, &v, NULL));
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 3);
+        ipcf_rpc_client_free(cs);
         ipcf_rpc_client_free(c);
         stop_server(srv);
         test_daemon_stop(&d);
