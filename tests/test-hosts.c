@@ -4,7 +4,8 @@
  * name@host and by the search rules, both directions intact; who the peer
  * is (ipcf_peer says where); refusal with its reason; access denied by the
  * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts;
- * a relayed flow granted no spinning on both hosts.
+ * a relayed flow granted no spinning on both hosts; name@<this host> looked
+ * for here only.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -101,6 +102,8 @@ TEST_TIMEOUT(flow_to_name_at_host_and_back, 120) {
         CHECK_EQ(got.spin_us, 0);
         round_trips(port, 300, 200000);
         CHECK_OK(ipcf_dealloc(port, "done"));
+        /* echo@alpha names this host: not found here, no other host is asked */
+        CHECK_ERR(ipcf_alloc("echo@alpha", NULL, 10000, NULL), -ENOENT);
         /* the same name by the search rules (not here: every enrolled host) */
         port = CHECK_OK(ipcf_alloc("echo", NULL, 10000, &why));
         CHECK_OK(ipcf_peer(port, &pi));

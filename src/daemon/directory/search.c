@@ -161,7 +161,7 @@ static uint64_t cold_deadline(const alloc *a) {
 }
 
 static int dir_search_resolve(ipcfd *d, alloc *a) {
-        if (a->origin || !the_directory)
+        if (a->origin || !the_directory || a->here_only) /* name@<this host>: here only */
                 return RESOLVE_NEXT;
         static dir_record recs[CONF_HOSTLIST_MAX];
         unsigned n;

@@ -93,6 +93,7 @@ typedef struct alloc {
         void *holder;                  /* HELD: the resolver's object (a reg, an activation) */
         struct dlist hold_link;        /* HELD: in the holder's list */
         uint64_t flow_id;              /* HANDOVER: the flow handed over */
+        bool here_only;                /* asked as name@<this host>: no other host is asked */
 } alloc;
 
 /* What an origin asks for (alloc_new_from). */

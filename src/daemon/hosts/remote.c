@@ -5,7 +5,7 @@
  * SEARCH RULES. "pinned" (rank RESOLVE_RANK_PINNED, before every local
  * resolver) takes a name "name@host" whose host is enrolled: only that host
  * is asked, for "name"; "name@<this host>" is this host's "name" (the pin is
- * cut and the local resolvers go on). "hosts" (RESOLVE_RANK_HOSTS, after the
+ * cut and the local resolvers go on, and only they: no host is asked). "hosts" (RESOLVE_RANK_HOSTS, after the
  * local ones: registrations, the daemon's objects, activation) asks the
  * hosts of the name's search list, one after the other, until one does not
  * say ENOENT: the list is the hosts key of the first [name] rule matching
@@ -213,7 +213,8 @@ static int pinned_resolve(ipcfd *d, alloc *a) {
         if (!at || at == a->name)
                 return RESOLVE_NEXT;
         if (strcmp(at + 1, the_hosts.self) == 0) {
-                *at = 0; /* this host's own name: the local resolvers go on */
+                *at = 0; /* this host's own name: the local resolvers go on, */
+                a->here_only = true; /* and only they: it names this host */
                 return RESOLVE_NEXT;
         }
         hostrec *h = hosts_by_name(at + 1);
@@ -233,7 +234,7 @@ static int pinned_resolve(ipcfd *d, alloc *a) {
 }
 
 static int hosts_resolve(ipcfd *d, alloc *a) {
-        if (a->origin || !the_hosts.k)
+        if (a->origin || !the_hosts.k || a->here_only)
                 return RESOLVE_NEXT;
         const conf_rule *rule = conf_match(&d->conf, a->name);
         const conf_hostlist *l = rule && rule->hosts.set ? &rule->hosts
