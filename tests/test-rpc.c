@@ -986,6 +986,52 @@ TEST_TIMEOUT(arguments_and_results_beyond_max_msg_fail_cleanly, 120) {
         test_daemon_stop(&d);
 }
 
+static void *sleep_1500(void *arg) {
+        ipcf_rpc_client *c = arg;
+        int32_t ms = 1500, res;
+        CHECK_OK(counter_sleep(c, &ms, &res, NULL));
+        return NULL;
+}
+
+/* A call cancelled while it waits behind busy workers (sent, not started)
+ * is not run: -ECANCELED, and the counter shows it never ran. */
+TEST_TIMEOUT(a_call_cancelled_before_it_started_is_not_run, 60) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.queued" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *busy, *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.queued", NULL, &busy));
+        CHECK_OK(ipcf_rpc_client_new("rpc.queued", NULL, &c));
+        int64_t v = -1, n;
+        CHECK_OK(counter_get(c, &n, NULL)); /* the session is made */
+        CHECK_OK(counter_get(busy, &n, NULL));
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+                CHECK_EQ(pthread_create(&t[i], NULL, sleep_1500, busy), 0);
+        while (atomic_load(&sh->sleeps) < 2)
+                usleep(1000);
+        ipcf_rpc_call *k;
+        CHECK_OK(counter_incr_start(c, &v, NULL, &k));
+        usleep(200 * 1000);
+        CHECK_OK(ipcf_rpc_cancel(k));
+        int r = ipcf_rpc_wait(k, 10000);
+        ipcf_rpc_call_free(k);
+        for (int i = 0; i < 2; i++)
+                CHECK_EQ(pthread_join(t[i], NULL), 0);
+        usleep(300 * 1000);
+        CHECK_OK(counter_get(c, &n, NULL));
+        printf("  cancelled call: %d, INCR ran %ld times\n", r, (long)n);
+        CHECK_ERR(r, -ECANCELED);
+        CHECK_EQ(n, 0);
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        ipcf_rpc_client_free(c);
+        ipcf_rpc_client_free(busy);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
 /* Run the ipcf tool with args; its exit status, stdout in out. */
 static int run_ipcf(char *out, size_t cap, const char *args) {
         char *ipcf = test_build_path("bin/ipcf");
