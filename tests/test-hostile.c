@@ -465,7 +465,8 @@ TEST(the_mutator_leaves_a_region_no_longer_mapped_alone) {
         uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         CHECK(mem != MAP_FAILED);
         mutator m;
-        mutator_init(&m, 1, mem, len, 0, NULL, 0);
+        int no_fds[1] = { -1 };
+        mutator_init(&m, 1, mem, len, 0, no_fds, 0);
         int stepped = 0;
         for (int i = 0; i < 64; i++)
                 stepped += mutator_step(&m) >= 0;
