@@ -155,6 +155,10 @@ TEST(datagrams_from_the_shell) {
         CHECK(WEXITSTATUS(pclose(rx)) == 0);
         CHECK(strstr(out, ": one two\n") != NULL);
         CHECK(strstr(out, ": three\n") != NULL);
+        /* stdin longer than a datagram may be: refused, not cut to 256 KiB */
+        snprintf(line, sizeof(line), "head -c 262145 /dev/zero | %s dgram send cli.dg 2>&1", ipcf);
+        CHECK_EQ(sh(line, out, sizeof(out)), 1);
+        CHECK(strstr(out, "too long") || strstr(out, "too large"));
         free(ipcf);
         test_daemon_stop(&d);
 }

@@ -1,7 +1,8 @@
 /*
  * cmd_dgram.c — `ipcf dgram send|recv`: datagrams from the shell.
  *
- *   ipcf dgram send NAME [TEXT]          send TEXT (or stdin) as one datagram;
+ *   ipcf dgram send NAME [TEXT]          send TEXT (or stdin) as one datagram
+ *                                        (256 KiB at most: longer is refused);
  *                                        -t MS waits that long for room (else
  *                                        a full queue drops it: exit 1).
  *   ipcf dgram recv NAME [-n N] [--echo] receive on NAME, print each datagram
@@ -43,9 +44,15 @@ static int dgram_send(int argc, char **argv) {
                         return cli_error("datagram", -EMSGSIZE);
                 memcpy(buf, args.v[1], len);
         } else {
-                ssize_t r;
-                while ((r = read(0, buf + len, sizeof(buf) - len)) > 0)
-                        len += (size_t)r;
+                ssize_t r = 0;
+                while (len < sizeof(buf) && ((r = read(0, buf + len, sizeof(buf) - len)) > 0 ||
+                                             (r < 0 && errno == EINTR)))
+                        len += r > 0 ? (size_t)r : 0;
+                char more;
+                if (r < 0)
+                        return cli_error("reading stdin", -errno);
+                if (len == sizeof(buf) && read(0, &more, 1) > 0) /* longer than a datagram: not cut */
+                        return cli_error("datagram", -EMSGSIZE);
         }
         int ep = ipcf_dgram_open(NULL, NULL);
         if (ep < 0)
