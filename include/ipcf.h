@@ -1949,7 +1949,10 @@ IPCF_API void ipcf_xdr_free(void *p);
  *                     server (or may have) and then the server died, the
  *                     deadline passed, or the server restarted without its
  *                     cache. The call may or may not have run;
- *   -ECANCELED        cancelled by the caller (ipcf_rpc_cancel);
+ *   -ECANCELED        cancelled by the caller (ipcf_rpc_cancel) before its
+ *                     result came: not run if the server had not started
+ *                     it; a handler already running was told
+ *                     (ipcf_rpc_cancelled) and may have done its work;
  *   -EREMOTEIO        the handler ran and failed: info->remote_error is the
  *                     negative errno it returned;
  *   -EPROTONOSUPPORT  the program or version is not served: info->vers_low

@@ -994,7 +994,8 @@ static void *sleep_1500(void *arg) {
 }
 
 /* A call cancelled while it waits behind busy workers (sent, not started)
- * is not run: -ECANCELED, and the counter shows it never ran. */
+ * is not run: -ECANCELED, and the counter shows it never ran; one whose
+ * result came before the cancel keeps its result. */
 TEST_TIMEOUT(a_call_cancelled_before_it_started_is_not_run, 60) {
         shared_init();
         test_daemon_start(&d, NULL, NULL);
@@ -1026,6 +1027,20 @@ TEST_TIMEOUT(a_call_cancelled_before_it_started_is_not_run, 60) {
         CHECK_EQ(n, 0);
         CHECK_OK(counter_incr(c, &v, NULL));
         CHECK_EQ(v, 1);
+        /* a call whose result came before the cancel (not yet waited for)
+         * ran: the cancel does not make it "cancelled" (ipcf.h: "-ECANCELED
+         * unless its result came first") */
+        v = -1;
+        CHECK_OK(counter_incr_start(c, &v, NULL, &k));
+        for (int i = 0; i < 2000 && atomic_load(&sh->count) < 2; i++)
+                usleep(1000);
+        usleep(100 * 1000);
+        CHECK_OK(ipcf_rpc_cancel(k));
+        CHECK_OK(ipcf_rpc_wait(k, 10000));
+        CHECK_EQ(v, 2);
+        ipcf_rpc_call_free(k);
+        CHECK_OK(counter_get(c, &n, NULL));
+        CHECK_EQ(n, 2);
         ipcf_rpc_client_free(c);
         ipcf_rpc_client_free(busy);
         stop_server(srv);

@@ -1221,6 +1221,28 @@ int ipcf_rpc_cancel(ipcf_rpc_call *k) {
         rpc_req rq = { .kind = RPC_CANCEL };
         bool tell = false;
         pthread_mutex_lock(&k->lock);
+        /* "unless its result came first": a final answer already there (the
+         * newest transmission's wait, of 1 ms, reads what the channel holds
+         * for every one) is the call's outcome — a call that ran and
+         * answered is not reported cancelled */
+        for (size_t i = k->n_txs, first = 1; i-- > 0 && !k->done && !k->cancelled;) {
+                struct tx *t = k->txs[i];
+                if (!t->live)
+                        continue;
+                ipcf_pending pend = t->pend;
+                pthread_mutex_unlock(&k->lock);
+                ssize_t n = ipcf_call_wait(&pend, first ? 1 : 0, NULL);
+                pthread_mutex_lock(&k->lock);
+                first = 0;
+                if (n == -EAGAIN || n == -ETIMEDOUT || i >= k->n_txs || k->txs[i] != t || !t->live)
+                        continue;
+                if (n >= 0 || n == -EMSGSIZE) {
+                        if (on_answer(k, t, n) == 1)
+                                k->done = true;
+                } else {
+                        tx_finish(k, t); /* a transport error: the cancel decides */
+                }
+        }
         if (!k->done) {
                 k->cancelled = true;
                 for (size_t i = 0; i < k->n_txs; i++)
