@@ -5,7 +5,7 @@
  * is (ipcf_peer says where); refusal with its reason; access denied by the
  * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts;
  * a relayed flow granted no spinning on both hosts; name@<this host> looked
- * for here only.
+ * for here only; no name@<a host> registered or made here.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -148,6 +148,14 @@ TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
         CHECK_ERR(ipcf_alloc("nowhere", NULL, 10000, NULL), -ENOENT);
         /* an unknown host: a name with an '@', here, which nobody has */
         CHECK_ERR(ipcf_alloc("x@delta", NULL, 10000, NULL), -ENOENT);
+        /* a name pinned to an enrolled host or this one cannot be registered
+         * or made here (no allocation could reach it); x@delta is a name */
+        CHECK_ERR(ipcf_register("reg@beta", NULL), -EINVAL);
+        CHECK_ERR(ipcf_register("reg@alpha", NULL), -EINVAL);
+        CHECK_ERR(ipcf_mbox_create("box@beta", NULL), -EINVAL);
+        CHECK_ERR(ipcf_mcast_create("grp@alpha", NULL), -EINVAL);
+        int xr = CHECK_OK(ipcf_register("x@delta", NULL));
+        ipcf_dealloc(xr, NULL);
         /* ipcf_hosts */
         ipcf_host_listing *hl;
         CHECK_OK(ipcf_hosts(&hl));

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <string.h>
 
 #include "daemon/core/log.h"
 
@@ -71,6 +72,18 @@ int policy_check(const ipcfd *d, const char *name, enum policy_action act, const
                 return -EACCES;
         const conf_acl *a = act == POLICY_REGISTER ? &r->reg : act == POLICY_SHARE ? &r->share : &r->allocate;
         return policy_acl_allows(a, cr) ? 0 : -EACCES;
+}
+
+int policy_name_local(const ipcfd *d, const char *name) {
+        const char *at = strrchr(name, '@');
+        if (!at || at == name || d->conf.n_hosts == 0)
+                return 0;
+        if (d->host_name && strcmp(at + 1, d->host_name) == 0)
+                return -EINVAL;
+        for (size_t i = 0; i < d->conf.n_hosts; i++)
+                if (strcmp(at + 1, d->conf.hosts[i].name) == 0)
+                        return -EINVAL;
+        return 0;
 }
 
 bool policy_acl_allows(const conf_acl *a, const cred *cr) {

@@ -45,6 +45,8 @@ static size_t model_owned_by(uid_t uid) {
 
 int model_may_create(request *rq, const char *name) {
         int r = policy_check(rq->d, name, POLICY_REGISTER, &rq->c->cred);
+        if (r == 0)
+                r = policy_name_local(rq->d, name); /* name@<a host>: unreachable if made here */
         if (r < 0)
                 return r;
         if (model_find(name))

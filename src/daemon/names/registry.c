@@ -379,6 +379,8 @@ static int registry_on_register(request *rq) {
         backlog = MIN(backlog, REG_BACKLOG_MAX);
 
         r = policy_check(d, name, POLICY_REGISTER, &c->cred);
+        if (r == 0)
+                r = policy_name_local(d, name); /* name@<a host>: unreachable if registered here */
         if (r < 0)
                 return r;
 
