@@ -18,7 +18,8 @@ static const char watch_usage[] =
         "Print when the names appear (registered, or a mailbox/group created) and\n"
         "disappear, one line per event, until ^C or COUNT events.\n"
         "  -n, --count=COUNT  stop after COUNT events\n"
-        "      --json         one JSON object per line: {\"event\",\"name\",\"pid\",\"reason\"}\n";
+        "      --json         one JSON object per line:\n"
+        "                     {\"event\",\"name\",\"pid\",\"reason\",\"lost\"}\n";
 
 static int watch_option(void *ctx, int key, const char *value) {
         return cli_parse_uint(value, UINT64_MAX, ctx); /* -n */
