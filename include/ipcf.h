@@ -1943,6 +1943,10 @@ IPCF_API void ipcf_xdr_free(void *p);
  * name within the deadline (else -IPCF_EUNKNOWN).
  *
  * Errors of a call (besides those of ipcf_call: -ENOENT, -EACCES, ...):
+ *   -EHOSTUNREACH     the server's host could not be reached, or the
+ *                     directory on etcd could not be asked where the name
+ *                     is (ipcf_alloc's -ENOLINK, which here would read as
+ *                     -IPCF_EUNKNOWN): nothing sent, not run;
  *   -ETIMEDOUT        the deadline passed and the call did NOT run (never
  *                     sent, or the server did not start it in time);
  *   -IPCF_EUNKNOWN    the outcome cannot be known: the request reached the
@@ -2093,7 +2097,9 @@ IPCF_API int ipcf_rpc_call_raw(ipcf_rpc_client *c, uint32_t prog, uint32_t vers,
                                void **ret_res, size_t *ret_len);
 /* ipcf_rpc_describe — the server's interface files (their texts, as served,
  * one after the other), malloc'ed in *ret_text (free() it).
- * Errors: as ipcf_call (-ENOENT, -EACCES, -ETIMEDOUT, -EHOSTDOWN, ...);
+ * Errors: as ipcf_call (-ENOENT, -EACCES, -ETIMEDOUT, -EHOSTDOWN, ...),
+ * but -EHOSTUNREACH where ipcf_call has -ENOLINK (the directory on etcd
+ * unreachable: -IPCF_EUNKNOWN's number, as for a call);
  * -EPROTO the server answered but not with its interfaces; -EINVAL c or
  * ret_text NULL; -ENOMEM. */
 IPCF_API int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_text);

@@ -8,7 +8,9 @@
  *
  *   - every endpoint unreachable when the daemons start: they serve local
  *     flows, `ipcf hosts` says UNREACHABLE with the error, an uncached name
- *     fails ENOLINK "directory unreachable" within request_timeout_ms; the
+ *     fails ENOLINK "directory unreachable" within request_timeout_ms (an
+ *     RPC call to it -EHOSTUNREACH, not "outcome unknown"; `ipcf cat` says
+ *     "directory unreachable"); the
  *     cluster up later: a name registered before is published and
  *     allocated from the other host, by itself;
  *   - a member answering garbage (not JSON, or JSON that is not etcd's)
@@ -129,6 +131,23 @@ TEST_TIMEOUT(dir_unreachable_at_start_then_up, 180) {
         fprintf(stderr, "etcd never reached: ENOLINK after %llu ms (request_timeout_ms %d)\n",
                 (unsigned long long)took, REQUEST_MS);
         CHECK(took + 100 >= REQUEST_MS && took <= REQUEST_MS + 500);
+        /* -ENOLINK is IPCF_EUNKNOWN's number: an RPC call that could send
+         * nothing is not "outcome unknown" (it was, before), and the tool
+         * says "directory unreachable", not ipcf_strerror's "outcome unknown" */
+        ipcf_rpc_client *rc;
+        CHECK_OK(ipcf_rpc_client_new("early", NULL, &rc));
+        ipcf_rpc_opts ro = { .timeout_ms = 10000 };
+        void *res = NULL;
+        size_t res_len = 0;
+        CHECK_ERR(ipcf_rpc_call_raw(rc, 0x20000001u, 1, 0, 0, NULL, 0, &ro, &res, &res_len), -EHOSTUNREACH);
+        char *text = NULL;
+        CHECK_ERR(ipcf_rpc_describe(rc, 10000, &text), -EHOSTUNREACH);
+        ipcf_rpc_client_free(rc);
+        char *cli = NULL;
+        CHECK_EQ(dirtest_ipcf_on(&S, 1, 0, "cat early </dev/null 2>&1", &cli), 1);
+        if (strcmp(cli, "ipcf: cat early: directory unreachable\n") != 0)
+                test_fail(__FILE__, __LINE__, "ipcf cat early: '%s'", cli);
+        free(cli);
 
         for (int i = 0; i < 3; i++)
                 etcd_cluster_restart(&C, i);

@@ -100,6 +100,8 @@ static int call(const char *name, const char *proc, const char *args, int timeou
         } else if (r == -EPROTONOSUPPORT) {
                 st = cli_fail("%s: version %u of %s is not served (versions %u..%u are)", name,
                               (unsigned)ver->number.num, pg->name, info.vers_low, info.vers_high);
+        } else if (r == -IPCF_EUNKNOWN) { /* (cli_error takes -ENOLINK for an allocation's) */
+                st = cli_fail("%s: %s", p->name, ipcf_strerror(r));
         } else if (r < 0) {
                 st = cli_error(p->name, r);
         } else {

@@ -24,7 +24,14 @@
  * cannot be reached: ipcf_error_cause). */
 int cli_error(const char *what, int err) {
         char why[512];
-        ipcf_error_cause(err, why, sizeof(why));
+        /* -ENOLINK from anything the tool calls but an RPC call's outcome
+         * (cmd_rpc.c says that one itself) is an allocation's: the directory
+         * on etcd could not be asked (reason "directory unreachable"). It is
+         * IPCF_EUNKNOWN's number, which ipcf_strerror names "outcome unknown". */
+        if (err == -ENOLINK)
+                snprintf(why, sizeof(why), "directory unreachable");
+        else
+                ipcf_error_cause(err, why, sizeof(why));
         fprintf(stderr, "ipcf: %s: %s\n", what, why);
         return CLI_EXIT_FAIL;
 }

@@ -190,6 +190,14 @@ int ipcf_rpc_client_new(const char *service, const ipcf_rpc_client_opts *o, ipcf
         return 0;
 }
 
+/* What a call that sent nothing returns for err. ipcf_call's allocation of
+ * the channel fails -ENOLINK when the directory on etcd cannot be asked
+ * where the name is ("directory unreachable"): nothing was sent, but that
+ * is IPCF_EUNKNOWN's number, "outcome unknown". Say "host unreachable". */
+static int unsent_err(int err) {
+        return err == -ENOLINK ? -EHOSTUNREACH : err;
+}
+
 /* One request and its answer, synchronously, sent again after 50 ms,
  * 100 ms, ... (RPC_CREATE / DESTROY / DESCRIBE / FETCH: all idempotent). */
 static ssize_t plain_call(ipcf_rpc_client *c, const rpc_req *rq, uint8_t *reply, size_t cap, uint64_t deadline) {
@@ -1186,6 +1194,8 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
         if (r < 0) {
                 /* none of it went: not run, and the slot's number not used;
                  * part of it went: "outcome unknown", the number used */
+                if (!k->sent)
+                        r = unsent_err(r);
                 if (k->slot != UINT32_MAX && !k->sent)
                         slot_unuse(c, k->slot, k->seq);
                 call_end(k);
@@ -1321,7 +1331,7 @@ int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_text) {
         rpc_req rq = { .kind = RPC_DESCRIBE };
         ssize_t n = plain_call(c, &rq, buf, IPCF_CALL_MAX, deadline_from_timeout(timeout_ms));
         rpc_rep rp;
-        int r = n < 0 ? (int)n : wire_parse_rep(buf, (size_t)n, &rp);
+        int r = n < 0 ? unsent_err((int)n) : wire_parse_rep(buf, (size_t)n, &rp);
         if (r == 0 && rp.status != RS_OK)
                 r = -EPROTO;
         if (r == 0) {
