@@ -467,6 +467,37 @@ TEST(ping_prints_percentiles) {
         test_daemon_stop(&d);
 }
 
+/* ping to a peer that never answers fails after 5 s (CLI.md), not after the
+ * allocation's default timeout of 10 s, which it took before. The upper
+ * bound leaves 4 s for a loaded machine. */
+TEST_TIMEOUT(ping_to_a_silent_peer_fails_after_5_s, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        const char *fifo = path_in(&d, "silent.fifo");
+        CHECK_EQ(mkfifo(fifo, 0600), 0);
+        /* a plain listener copies what comes to stdout and answers nothing
+         * while its stdin (the fifo, held open here) gives nothing */
+        pid_t listener = ipcf_spawn(fifo, NULL, NULL, (const char *const[]){ "listen", "test.silent", NULL });
+        int wfd = open(fifo, O_WRONLY);
+        CHECK(wfd >= 0);
+        wait_registered("test.silent");
+        uint64_t t0 = test_now_ms();
+        CHECK_EQ(ipcf_run(NULL, NULL, path_in(&d, "ping.err"),
+                          (const char *const[]){ "ping", "test.silent", "-c", "1", "-w", "0", NULL }, 30000),
+                 1);
+        uint64_t took = test_now_ms() - t0;
+        if (took < 4500 || took >= 9000)
+                test_fail(__FILE__, __LINE__, "ping gave up on a silent peer after %llu ms, not ~5000",
+                          (unsigned long long)took);
+        char *err = slurp(path_in(&d, "ping.err"), NULL);
+        CHECK(strstr(err, "timed out") != NULL);
+        free(err);
+        close(wfd);
+        kill(listener, SIGKILL);
+        test_wait(listener, 5000);
+        test_daemon_stop(&d);
+}
+
 /* perf to a sink reports a rate and ends cleanly. */
 TEST(perf_to_sink) {
         test_daemon d;

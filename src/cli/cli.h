@@ -137,6 +137,7 @@ int cli_write_all(int fd, const void *buf, size_t len);
 typedef struct cli_flow_opts {
         ipcf_qos qos;          /* ipcf_qos_init() defaults + the options */
         int timeout_ms;        /* --timeout-ms: allocation / accept wait */
+        bool set_timeout;      /* --timeout-ms given */
         bool set_mode;         /* --stream given */
         bool set_capacity;     /* --capacity given */
         bool set_max_bytes;    /* --max-bytes given */

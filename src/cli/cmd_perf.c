@@ -137,7 +137,7 @@ int cmd_perf(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
                 return cli_usage("perf", "a stream has no empty messages: give -s 1 or more");
-        int io_timeout = fo.timeout_ms < 0 ? 5000 : fo.timeout_ms;
+        int io_timeout = fo.set_timeout ? fo.timeout_ms : 5000; /* (not the allocation's default) */
 
         int port = cli_flow_alloc("perf", name, &fo);
         if (port < 0)

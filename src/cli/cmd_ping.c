@@ -123,7 +123,7 @@ int cmd_ping(int argc, char **argv) {
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
                 return cli_usage("ping", "a stream has no empty messages: give -s 1 or more");
         /* Once allocated, a silent peer fails the run after this long. */
-        int io_timeout = fo.timeout_ms < 0 ? 5000 : fo.timeout_ms;
+        int io_timeout = fo.set_timeout ? fo.timeout_ms : 5000; /* (not the allocation's default) */
 
         uint64_t *rtt = malloc(count * sizeof(uint64_t));
         if (!rtt)

@@ -127,6 +127,7 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
                         o->timeout_ms = (int)v;
                 else
                         break;
+                o->set_timeout = true;
                 return 1;
         default:
                 return 0; /* not ours */
