@@ -261,6 +261,8 @@ bool bport_arm_tx(bport *b, size_t len) {
         return ring_can_reserve(&b->prod, len) == 0;
 }
 
+bool bport_tx_room(bport *b, size_t len) { return b->f && ring_can_reserve(&b->prod, len) == 0; }
+
 void bport_want_tx(bport *b) {
         if (!b->f)
                 return;

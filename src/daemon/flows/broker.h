@@ -130,6 +130,9 @@ uint64_t bport_commit(bport *b, size_t n);
 /* Ask to be woken when the client consumes (room, or a receipt to send).
  * Returns true if len bytes fit already (the caller writes on). */
 bool bport_arm_tx(bport *b, size_t len);
+/* Spinning (loop_spin): would len bytes fit now? Reads the client's index
+ * only (validated as bport_reserve does), arms nothing. */
+bool bport_tx_room(bport *b, size_t len);
 /* Ask to be woken on the client's next consume (receipts), whatever the room. */
 void bport_want_tx(bport *b);
 /* Has the client consumed the record at pos? */

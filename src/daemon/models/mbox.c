@@ -23,6 +23,16 @@
  *     frame and the count in its flow's end reason.
  *   - The daemon never blocks: a full ring is a wake-up armed (bport_arm_tx).
  *
+ * SPIN: after a pump that moved messages, the mailbox watches its senders'
+ * rings (and, with messages queued, its full receivers' room) instead of
+ * sleeping, for at most MBOX_SPIN_NS (loop_spin, as the relay does): the
+ * senders' want words are taken back meanwhile, so their next write rings
+ * nobody and is taken in the same wake-up of the daemon. A window that
+ * closes with nothing is a miss; MBOX_SPIN_MISSES misses in a row leave out
+ * the next 4, 8, ... MBOX_SPIN_SKIP_MAX windows (sparse traffic costs at
+ * most one window in 1024). The spin only looks (validated ring reads);
+ * the pump it ends in does the work and re-arms the wake-ups.
+ *
  * Who may call: the dispatcher (MBOX_CREATE, MBOX_DESTROY), models.c (its
  * resolver: ALLOC of a mailbox role; shutdown), broker callbacks.
  */
@@ -51,6 +61,12 @@
 /* Receipts a sender may have waiting for room in its ring (a sender that
  * never reads them loses the excess, only those). */
 #define MBOX_RCPT_MAX 4096u
+/* SPIN (above): the window, the misses in a row that start a back-off, its
+ * longest (windows left out), and the senders/receivers looked at per look. */
+#define MBOX_SPIN_NS 50000u
+#define MBOX_SPIN_MISSES 2u
+#define MBOX_SPIN_SKIP_MAX 1024u
+#define MBOX_SPIN_WATCH 32u
 
 typedef model_msg mmsg;
 
@@ -95,9 +111,14 @@ struct mbox {
         idmap sender_ids;
         uint64_t msgs_in, msgs_out, undelivered;
         bool pumping;
+        /* SPIN */
+        loop_spin spin;
+        unsigned spin_miss, spin_skip;
+        uint64_t spin_hits, spin_misses;
 };
 
 static void mbox_pump(mbox *mb);
+static void mbox_spin(mbox *mb);
 
 /* ---- the FIFO --------------------------------------------------------------- */
 
@@ -309,6 +330,66 @@ static int sender_read(mend *s, int budget) {
         return n;
 }
 
+/* ---- SPIN (see the top) ------------------------------------------------------ */
+
+/* Is there work a pump would do now? Senders' records while the FIFO has
+ * room, room in a full receiver while messages are queued: ring reads
+ * only (each index validated as ring_peek does), at most MBOX_SPIN_WATCH
+ * of each. */
+static bool mbox_spin_ready(loop_spin *sp) {
+        mbox *mb = container_of(sp, mbox, spin);
+        unsigned k = 0;
+        if (!fifo_full(mb))
+                dlist_for_each(pos, &mb->senders) {
+                        if (k++ >= MBOX_SPIN_WATCH)
+                                break;
+                        if (bport_rx_ready(dlist_entry(pos, mend, link)->b))
+                                return true;
+                }
+        k = 0;
+        if (mb->head)
+                dlist_for_each(pos, &mb->receivers) {
+                        mend *r = dlist_entry(pos, mend, link);
+                        if (k++ >= MBOX_SPIN_WATCH)
+                                break;
+                        if (r->full && bport_tx_room(r->b, sizeof(struct mw_hdr) + mb->head->len))
+                                return true;
+                }
+        return false;
+}
+
+/* The window closed: work came (a hit), or not (a miss: back off). The
+ * pump re-arms every wake-up it needs (or spins again). */
+static void mbox_spin_fn(loop_spin *sp) {
+        mbox *mb = container_of(sp, mbox, spin);
+        if (mbox_spin_ready(sp)) {
+                mb->spin_miss = 0;
+                mb->spin_hits++;
+        } else {
+                mb->spin_misses++;
+                if (++mb->spin_miss >= MBOX_SPIN_MISSES)
+                        mb->spin_skip = MIN(4u << MIN(mb->spin_miss - MBOX_SPIN_MISSES, 8u),
+                                            MBOX_SPIN_SKIP_MAX);
+        }
+        /* The senders' words were taken back: the pump reads every sender
+         * while the FIFO has room, arming each it finds empty (a full FIFO
+         * is pumped again when a receiver consumes). */
+        mbox_pump(mb);
+}
+
+/* After a pump that moved messages: watch instead of sleeping, unless
+ * backing off. The senders' want words are taken back (their writes then
+ * ring nobody; a word a sender took already has rung: its event comes). */
+static void mbox_spin(mbox *mb) {
+        if (!loop_spinning(&mb->spin) && mb->spin_skip) {
+                mb->spin_skip--;
+                return;
+        }
+        loop_spin_until(mb->obj.d->loop, &mb->spin, now_ns() + MBOX_SPIN_NS);
+        dlist_for_each(pos, &mb->senders)
+                bport_disarm_rx(dlist_entry(pos, mend, link)->b);
+}
+
 /* ---- the pump ------------------------------------------------------------- */
 
 /* Move messages FIFO -> receivers, round robin over those with room. */
@@ -354,7 +435,7 @@ static void mbox_pump(mbox *mb) {
                 return; /* re-entered from a drop below: the outer loop goes on */
         mb->pumping = true;
         int budget = MBOX_BUDGET;
-        bool progress = true;
+        bool progress = true, moved_any = false;
         while (progress && budget > 0) {
                 progress = false;
                 /* Ends first: receivers give back, senders are drained. */
@@ -379,6 +460,7 @@ static void mbox_pump(mbox *mb) {
                 int moved = mbox_deliver(mb, budget);
                 budget -= moved;
                 progress |= moved > 0;
+                moved_any |= moved > 0;
                 dlist_for_each_safe(pos, tmp, &mb->senders) {
                         mend *s = dlist_entry(pos, mend, link);
                         if (s->rc_n)
@@ -397,6 +479,7 @@ static void mbox_pump(mbox *mb) {
                         }
                         budget -= got;
                         progress |= got > 0;
+                        moved_any |= got > 0;
                         /* A sender that ended is dropped once its ring is read. */
                         if (ended && got < lim && !fifo_full(mb))
                                 sender_drop(s);
@@ -409,6 +492,8 @@ static void mbox_pump(mbox *mb) {
                 }
         }
         mb->pumping = false;
+        if (moved_any && budget > 0)
+                mbox_spin(mb);
         /* Budget spent with work left: come back after the others (any of
          * its ports will do: each one's wake-up pumps the whole mailbox). */
         if (budget <= 0) {
@@ -457,6 +542,7 @@ static int mbox_on_create(request *rq) {
         mb->max_msg = max_msg ? max_msg : MW_MSG_DEFAULT;
         dlist_init(&mb->senders);
         dlist_init(&mb->receivers);
+        loop_spin_init(&mb->spin, mbox_spin_ready, mbox_spin_fn);
         model_add(rq, &mb->obj);
         return 0;
 }
@@ -465,6 +551,7 @@ static int mbox_on_create(request *rq) {
  * senders that had left (theirs are told to nobody else). */
 static uint64_t mbox_destroy(model_obj *o) {
         mbox *mb = container_of(o, mbox, obj);
+        loop_spin_cancel(&mb->spin);
         /* Receivers keep what is in their rings; their flows end. */
         dlist_for_each_safe(pos, tmp, &mb->receivers) {
                 mend *r = dlist_entry(pos, mend, link);
