@@ -386,8 +386,24 @@ static void cons_advance(ring_cons *c, uint64_t next, bool counted, uint32_t len
                 c->msgs++;
                 c->bytes += len;
         }
-        if (publish || c->zero || c->tail - c->pub_tail >= c->size / 4)
+        if (!c->hold && (publish || c->zero || c->tail - c->pub_tail >= c->size / 4))
                 cons_publish(c);
+}
+
+ring_mark ring_cons_mark(const ring_cons *c) { return (ring_mark){ c->tail, c->msgs, c->bytes }; }
+
+bool ring_cons_publish_at(ring_cons *c, ring_mark m) {
+        bool tail = m.tail > c->pub_tail && m.tail <= c->tail;
+        if (!tail && c->msgs == c->pub_msgs)
+                return false;
+        if (tail)
+                c->pub_tail = m.tail;
+        c->pub_msgs = c->msgs;
+        atomic_store_explicit(&c->ctl->bytes_r, c->bytes, memory_order_relaxed);
+        atomic_store_explicit(&c->ctl->msgs_r, c->msgs, memory_order_release);
+        /* seq_cst: also the store half of the wake-up handshake (wait.c) */
+        atomic_store_explicit(&c->ctl->tail, c->pub_tail, memory_order_seq_cst);
+        return true;
 }
 
 bool ring_cons_publish(ring_cons *c) {

@@ -272,7 +272,13 @@ typedef struct ring_cons {
         uint64_t cur_next;      /* tail after it */
         uint32_t cur_len;
         uint32_t cur_off;       /* STREAM mode: bytes of it already read */
+        bool hold;              /* HOLD: publish only with ring_cons_publish_at() */
 } ring_cons;
+
+/* A consumer's position with its counts (HOLD). */
+typedef struct ring_mark {
+        uint64_t tail, msgs, bytes;
+} ring_mark;
 
 void ring_cons_init(ring_cons *c, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
                     const ipcf_qos *qos);
@@ -295,6 +301,22 @@ void ring_consume_local(ring_cons *c);
 /* Publish the consumer's position if it moved since it was last published.
  * Returns true if it did (the caller then wakes a writer waiting for room). */
 bool ring_cons_publish(ring_cons *c);
+
+/* HOLD (the daemon's mailbox cut-through, src/daemon/models/mbox.c): a
+ * consumer that lets the producer reuse the room of what it read only
+ * later. While c->hold is set, nothing publishes by itself (ring_consume,
+ * the pads and withdrawn records ring_peek skips, the quarter-ring rule);
+ * the owner publishes with ring_cons_publish_at(): the counts of what it
+ * read (a held record costs its producer bytes, not messages) and a tail
+ * it passed — never one behind what is published (a producer checks the
+ * tail never goes back), never one ahead of the consumer's own.
+ * ring_cons_mark(): the position now (after ring_peek(), the start of the
+ * record peeked). */
+ring_mark ring_cons_mark(const ring_cons *c);
+/* Publish the counts and tail m.tail (if ahead of what is published and
+ * not beyond c->tail). Returns true if anything was published (the caller
+ * wakes a writer waiting for room). */
+bool ring_cons_publish_at(ring_cons *c, ring_mark m);
 
 /* Is a record ready at the tail? (no side effects) */
 bool ring_ready(ring_cons *c);

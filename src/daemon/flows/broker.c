@@ -205,7 +205,21 @@ ssize_t bport_peek(bport *b, const void **ret) {
  * seq_cst store of the tail comes before this load of tx_sleep. */
 void bport_consume(bport *b) {
         ring_consume(&b->cons);
-        wakeword_wake(&b->cons.ctl->tx_sleep, b->peer_tx);
+        if (!b->cons.hold)
+                wakeword_wake(&b->cons.ctl->tx_sleep, b->peer_tx);
+}
+
+void bport_hold(bport *b) { b->cons.hold = true; }
+
+ring_mark bport_mark(bport *b) { return ring_cons_mark(&b->cons); }
+
+void bport_publish_at(bport *b, ring_mark m) {
+        if (b->f && ring_cons_publish_at(&b->cons, m))
+                wakeword_wake(&b->cons.ctl->tx_sleep, b->peer_tx);
+}
+
+const void *bport_payload_at(bport *b, uint64_t pos) {
+        return b->mem ? b->cons.data + (pos & b->cons.mask) + REC_HDR : NULL;
 }
 
 /* The waiter's half for data (as port_rearm_rx): drain, want, fence,

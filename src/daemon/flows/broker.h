@@ -109,6 +109,16 @@ void bport_spec(bport *b, struct flow_end_spec *ret, const cred *who, const char
 ssize_t bport_peek(bport *b, const void **ret);
 /* Consume the peeked message and ring the client if it waits for room. */
 void bport_consume(bport *b);
+/* HOLD (ring.h; the mailbox's cut-through): from now on what is consumed
+ * is published only by bport_publish_at(). */
+void bport_hold(bport *b);
+/* The consumer's position now (after bport_peek: the start of the record). */
+ring_mark bport_mark(bport *b);
+/* Publish m (ring_cons_publish_at) and ring the client if it waits for room. */
+void bport_publish_at(bport *b, ring_mark m);
+/* The payload of the record at pos of the incoming ring, which bport_peek
+ * returned (its bounds checked then); NULL once our side ended (unmapped). */
+const void *bport_payload_at(bport *b, uint64_t pos);
 /* The ring is empty: arm the wake-up. Returns true if data came meanwhile
  * (the caller reads on instead of sleeping). */
 bool bport_arm_rx(bport *b);

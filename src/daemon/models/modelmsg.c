@@ -74,7 +74,7 @@ void model_msg_free(model_msg *m) {
 
 size_t model_msg_pool_bytes(void) { return pool_bytes; }
 
-int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret) {
+int model_msg_peek(bport *b, uint32_t max_msg, model_msg **ret, const void **ret_data) {
         for (;;) {
                 const void *p;
                 ssize_t len = bport_peek(b, &p);
@@ -101,14 +101,24 @@ int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret) {
                 m->uid = b->peer.uid;
                 m->gid = b->peer.gid;
                 m->len = (uint32_t)plen;
-                memcpy(m->data, (const uint8_t *)p + sizeof(h), plen);
-                bport_consume(b);
                 *ret = m;
+                *ret_data = (const uint8_t *)p + sizeof(h);
                 return 1;
         }
 }
 
-int model_msg_put(bport *b, const model_msg *m, uint64_t seq, uint32_t flags, uint64_t *ret_pos) {
+int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret) {
+        const void *data;
+        int k = model_msg_peek(b, max_msg, ret, &data);
+        if (k <= 0)
+                return k;
+        memcpy((*ret)->data, data, (*ret)->len);
+        bport_consume(b);
+        return 1;
+}
+
+int model_msg_put_data(bport *b, const model_msg *m, const void *data, uint64_t seq, uint32_t flags,
+                       uint64_t *ret_pos) {
         void *p;
         size_t n = sizeof(struct mw_hdr) + m->len;
         int e = bport_reserve(b, n, &p);
@@ -117,11 +127,15 @@ int model_msg_put(bport *b, const model_msg *m, uint64_t seq, uint32_t flags, ui
         struct mw_hdr h = { .kind = MW_DATA, .flags = flags, .seq = seq, .pid = m->pid, .uid = m->uid,
                             .gid = m->gid };
         memcpy(p, &h, sizeof(h));
-        memcpy((uint8_t *)p + sizeof(h), m->data, m->len);
+        memcpy((uint8_t *)p + sizeof(h), data, m->len);
         uint64_t pos = bport_commit(b, n);
         if (ret_pos)
                 *ret_pos = pos;
         return 0;
+}
+
+int model_msg_put(bport *b, const model_msg *m, uint64_t seq, uint32_t flags, uint64_t *ret_pos) {
+        return model_msg_put_data(b, m, m->data, seq, flags, ret_pos);
 }
 
 bool model_frame_put(bport *b, uint32_t kind, uint64_t seq, uint32_t pid) {

@@ -49,10 +49,19 @@ size_t model_msg_pool_bytes(void);
  * caller ends it). */
 int model_msg_take(bport *b, uint32_t max_msg, model_msg **ret);
 
+/* As model_msg_take, but the payload stays where it is: *ret has every
+ * field but data[] (its block is big enough), *ret_data points at the
+ * payload in b's ring, and the frame stays peeked: the caller copies it
+ * or writes it on (model_msg_put_data), then bport_consume(b). */
+int model_msg_peek(bport *b, uint32_t max_msg, model_msg **ret, const void **ret_data);
+
 /* Write m to b as a DATA frame with seq and frame flags. Returns 0 and the
  * record's position (*ret_pos, may be NULL), -EAGAIN if it does not fit now,
  * or another -errno (-EPROTO: b's ring is broken). */
 int model_msg_put(bport *b, const model_msg *m, uint64_t seq, uint32_t flags, uint64_t *ret_pos);
+/* The same with m->len payload bytes from data (another port's ring). */
+int model_msg_put_data(bport *b, const model_msg *m, const void *data, uint64_t seq, uint32_t flags,
+                       uint64_t *ret_pos);
 
 /* Write a header-only frame (RECEIPT, LOST). False if it does not fit now. */
 bool model_frame_put(bport *b, uint32_t kind, uint64_t seq, uint32_t pid);
