@@ -994,7 +994,9 @@ IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);
  * ipcf_call — call service: send req (len bytes) and wait up to timeout_ms for
  * the reply, copied into reply (cap bytes). Returns the reply's length.
  * (ipcf_call_start + ipcf_call_wait, and ipcf_call_cancel on a timeout.)
- * The first call to a service allocates its channel (within the same timeout).
+ * The first call to a service allocates its channel (within the same timeout);
+ * a request that finds the channel broken since the last call (the service
+ * restarted) was not sent on it, and goes once on a new channel.
  * If the service failed the call (ipcf_service_fail), returns -EREMOTEIO and,
  * if ret_code is not NULL, puts the service's code in *ret_code.
  * Errors: -ENOENT, -EACCES as ipcf_alloc; -ECONNREFUSED at once, if service

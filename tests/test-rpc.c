@@ -1047,6 +1047,35 @@ TEST_TIMEOUT(a_call_cancelled_before_it_started_is_not_run, 60) {
         test_daemon_stop(&d);
 }
 
+/* A server restarted while its client is idle (no call in flight): the
+ * client's next call finds the old channel broken before sending anything,
+ * so it goes to the new server (nothing of it reached the old one). */
+TEST(a_call_after_the_server_restarted_while_idle_reaches_the_new_one) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.idle" };
+        pid_t srv = start_server(&a);
+        int gate;
+        pid_t srv2 = fork_gated_server(&a, &gate);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.idle", NULL, &c));
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        stop_server(srv);
+        test_wait_for_name_gone("rpc.idle", 10000);
+        atomic_store(&sh->count, 0);
+        start_gated_server(&a, &gate);
+        srv = srv2;
+        int r = counter_incr(c, &v, NULL);
+        printf("  first call after the restart: %d\n", r);
+        CHECK_OK(r);
+        CHECK_EQ(v, 1);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
 /* Run the ipcf tool with args; its exit status, stdout in out. */
 static int run_ipcf(char *out, size_t cap, const char *args) {
         char *ipcf = test_build_path("bin/ipcf");

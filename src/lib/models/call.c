@@ -14,7 +14,9 @@
  * (under the channel's lock) from start to finish; it is named to the user
  * by (channel token, id), never by pointer, so a stale name finds nothing.
  * It is freed by whoever finishes the call while no thread waits for it: a
- * wait that takes the result, or a cancel. Channels live as long as the
+ * wait that takes the result, or a cancel. A request that finds its kept
+ * channel broken (the service restarted or went since the last call) was
+ * not written: it goes once on a new channel. Channels live as long as the
  * process; the token of one is its number and a random salt, checked before
  * use, so a forged token (-EINVAL) never reaches a channel.
  *
@@ -289,51 +291,63 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
         if (len > IPCF_CALL_MAX)
                 return -EMSGSIZE;
         channel *c = channel_find(name);
-        struct waiter *w = calloc(1, sizeof(*w));
-        if (!c || !w) {
-                free(w);
+        if (!c)
                 return -ENOMEM;
-        }
         uint64_t deadline = deadline_from_timeout(timeout_ms);
-        pthread_mutex_lock(&c->lock);
-        if (gen && *gen && (c->ph < 0 || c->gen != *gen)) {
-                /* the channel *gen names broke (and may have been replaced) */
+        bool pinned = gen && *gen;
+        for (int attempt = 0;; attempt++) {
+                struct waiter *w = calloc(1, sizeof(*w));
+                if (!w)
+                        return -ENOMEM;
+                pthread_mutex_lock(&c->lock);
+                if (pinned && (c->ph < 0 || c->gen != *gen)) {
+                        /* the channel *gen names broke (and may have been replaced) */
+                        pthread_mutex_unlock(&c->lock);
+                        free(w);
+                        return -ECONNRESET;
+                }
+                bool had = c->ph >= 0;
+                int ph = channel_port(c, attempt ? deadline_poll_ms(deadline) : timeout_ms);
+                if (ph < 0) {
+                        pthread_mutex_unlock(&c->lock);
+                        free(w);
+                        return ph;
+                }
+                if (gen)
+                        *gen = c->gen;
+                w->id = atomic_fetch_add(&c->next_id, 1);
+                w->buf = reply;
+                w->cap = cap;
+                w->ph = ph;
+                w->next = c->waiters;
+                c->waiters = w;
                 pthread_mutex_unlock(&c->lock);
-                free(w);
-                return -ECONNRESET;
-        }
-        int ph = channel_port(c, timeout_ms);
-        if (ph < 0) {
-                pthread_mutex_unlock(&c->lock);
-                free(w);
-                return ph;
-        }
-        if (gen)
-                *gen = c->gen;
-        w->id = atomic_fetch_add(&c->next_id, 1);
-        w->buf = reply;
-        w->cap = cap;
-        w->ph = ph;
-        w->next = c->waiters;
-        c->waiters = w;
-        pthread_mutex_unlock(&c->lock);
 
-        struct call_hdr h = { .id = w->id, .kind = CALL_REQ };
-        port *p = handle_get_port(ph);
-        ssize_t r = p ? port_write2(p, &h, sizeof(h), req, len, deadline_poll_ms(deadline)) : -EPIPE;
-        if (p)
-                handle_put(p);
-        if (r < 0) {
+                struct call_hdr h = { .id = w->id, .kind = CALL_REQ };
+                port *p = handle_get_port(ph);
+                ssize_t r = p ? port_write2(p, &h, sizeof(h), req, len, deadline_poll_ms(deadline)) : -EPIPE;
+                if (p)
+                        handle_put(p);
+                if (r >= 0) {
+                        *ret_c = c;
+                        *ret_id = w->id;
+                        return 0;
+                }
+                bool broken = r == -EPIPE || r == -ECONNRESET || r == -EPROTO;
                 pthread_mutex_lock(&c->lock);
                 waiter_free(c, w);
-                if (r == -EPIPE || r == -ECONNRESET || r == -EPROTO)
+                if (broken)
                         channel_drop(c, ph);
                 pthread_mutex_unlock(&c->lock);
-                return (int)r;
+                /* A channel kept from earlier calls that broke since (its
+                 * service restarted, or went): nothing of this request was
+                 * written, so it goes once on a new channel to whoever serves
+                 * the name now — not for a call pinned to its channel */
+                if (!broken || !had || pinned || attempt > 0 || deadline_poll_ms(deadline) == 0)
+                        return (int)r;
+                if (gen)
+                        *gen = 0;
         }
-        *ret_c = c;
-        *ret_id = w->id;
-        return 0;
 }
 
 /* Wait for call (c, id): its result, and the service's code in *ret_code on
