@@ -937,7 +937,7 @@ TEST_TIMEOUT(an_undriven_call_is_not_resent_as_new_to_a_restarted_server, 90) {
  * on the client (and its slots) run. The server takes 1 MiB; a client that
  * allows 128 MiB sends 100 MiB (the server refuses it on its first piece);
  * a result of 8 MiB passes the server's bound, one of 2 MiB a client's of
- * 1 MiB. */
+ * 1 MiB. And the bound is configurable: 100 MiB each way with 128 MiB. */
 TEST_TIMEOUT(arguments_and_results_beyond_max_msg_fail_cleanly, 120) {
         shared_init();
         test_daemon_start(&d, NULL, NULL);
@@ -981,6 +981,23 @@ TEST_TIMEOUT(arguments_and_results_beyond_max_msg_fail_cleanly, 120) {
         CHECK_OK(counter_incr(c, &v, NULL));
         CHECK_EQ(v, 3);
         ipcf_rpc_client_free(cs);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        /* the bound is configurable: 100 MiB both ways with 128 MiB each side */
+        struct server_args b = { .name = "rpc.bound2", .max_msg = 128u << 20 };
+        srv = start_server(&b);
+        CHECK_OK(ipcf_rpc_client_new("rpc.bound2", &big, &c));
+        n = 100u << 20;
+        in = (blob){ (uint32_t)n, malloc(n) };
+        CHECK(in.blob_val);
+        test_fill(in.blob_val, n, 5);
+        CHECK_OK(counter_sum(c, &in, &h, NULL));
+        CHECK_EQ(h, (int64_t)test_hash(in.blob_val, n, 0));
+        free(in.blob_val);
+        len = 100u << 20;
+        CHECK_OK(counter_big(c, &len, &out, NULL));
+        CHECK_EQ(out.blob_len, len);
+        blob_free(&out);
         ipcf_rpc_client_free(c);
         stop_server(srv);
         test_daemon_stop(&d);
