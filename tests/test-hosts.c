@@ -5,9 +5,11 @@
  * is (ipcf_peer says where); refusal with its reason; access denied by the
  * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts;
  * a relayed flow granted no spinning on both hosts; name@<this host> looked
- * for here only; no name@<a host> registered or made here.
+ * for here only; no name@<a host> registered or made here; a poller of a
+ * relayed flow woken by its own daemon's death.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -247,6 +249,27 @@ TEST_TIMEOUT(remote_daemon_restarted_peer_host_restarted, 60) {
         hostset_start(&S, 1, "[name *]\nremote_allocate = *@alpha\n");
         expect_end(port, -ECONNRESET, IPCF_END_PEER_DIED, "peer host restarted", 15000);
         CHECK(hostset_wait_up(&S, 0, 10000));
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
+        hostset_stop(&S);
+}
+
+/* This host's own daemon dies (SIGKILL): it held the other end of the
+ * relayed flow, and rings nobody as it dies. An event loop polling the
+ * flow's descriptor (ipcf_fd) must wake and read the end, not wait for ever. */
+TEST_TIMEOUT(own_daemon_killed_wakes_a_poller_of_a_relayed_flow, 60) {
+        pid_t srv;
+        int port = victim_flow(&srv);
+        char buf[64];
+        CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 5); /* "hello" */
+        int fd = CHECK_OK(ipcf_fd(port));
+        hostset_kill_host(&S, 0);
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        uint64_t t0 = test_now_ms();
+        int n = poll(&pfd, 1, 10000);
+        fprintf(stderr, "poll after %llu ms: %d\n", (unsigned long long)(test_now_ms() - t0), n);
+        CHECK_EQ(n, 1);
+        CHECK_ERR(ipcf_read(port, buf, sizeof(buf), 0), -ECONNRESET);
         kill(srv, SIGKILL);
         test_wait(srv, 5000);
         hostset_stop(&S);

@@ -435,6 +435,11 @@ int cli_copy_run(const cli_copy *c) {
                         fprintf(stderr, "ipcf: %s: output: %s\n", c->what, strerror(-r));
                 else if (s.in_err)
                         fprintf(stderr, "ipcf: %s: input: %s\n", c->what, s.uf.err);
+                else if ((r == -ECONNRESET || r == -EPIPE) && ipcf_end_reason(c->port, &why) == 0 &&
+                         why.text[0] && strcmp(why.text, ipcf_strerror(r)) != 0)
+                        /* the end's own reason: "host unreachable", "peer
+                         * host restarted", the peer's words */
+                        fprintf(stderr, "ipcf: %s: %s (%s)\n", c->what, ipcf_strerror(r), why.text);
                 else
                         cli_error(c->what, r);
         } else {

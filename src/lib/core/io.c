@@ -213,8 +213,6 @@ ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl,
 static ssize_t next_record(port *p, const void **ptr, call_time *t) {
         uint32_t kick = atomic_load_explicit(&p->kick, memory_order_acquire);
         for (bool first = true;; first = false) {
-                if (!first && ct_over(t))
-                        return t->tz ? -EAGAIN : -ETIMEDOUT;
                 ssize_t n = ring_peek(&p->cons, ptr);
                 if (n >= 0)
                         return n;
@@ -228,6 +226,10 @@ static ssize_t next_record(port *p, const void **ptr, call_time *t) {
                         n = ring_peek(&p->cons, ptr);
                         return n == -EAGAIN ? e : n;
                 }
+                /* (after the end's check: a wait that ended on the peer's
+                 * death, seen only now, returns the end, not a timeout) */
+                if (!first && ct_over(t))
+                        return t->tz ? -EAGAIN : -ETIMEDOUT;
                 int r = port_wait_rx(p, ct_deadline(t), t->tz, kick);
                 if (r < 0)
                         return r;

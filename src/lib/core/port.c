@@ -102,6 +102,9 @@ static int port_init(port *p, port_desc *d) {
         /* The peer's process, or (a peer on another host) the daemon that
          * relays for it: its death ends the flow from that side. */
         p->peer_pidfd = port_pidfd_open(d->watch_pid > 0 ? d->watch_pid : p->peer.pid);
+        /* That daemon holds the other end and rings nobody when it dies:
+         * ipcf_fd watches its pidfd too (as for a model's broker) */
+        p->fd_with_peer = d->watch_pid > 0;
         p->ep_rx = p->ep_tx = -1;
         p->rx_unset = p->tx_unset = true;
         return 0;

@@ -252,8 +252,14 @@ static int wait_for(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, co
                     uint64_t deadline, bool timeout_zero) {
         if (cond(p, arg))
                 return 0;
-        if (timeout_zero)
+        if (timeout_zero) {
+                /* A peer whose death nobody rings (the daemon: a relayed
+                 * flow, a broker) is looked at here too, so that a poller
+                 * woken by its pidfd (ipcf_fd) reads the end, not EAGAIN */
+                if (p->fd_with_peer && port_peer_exited(p) && cond(p, arg))
+                        return 0;
                 return -EAGAIN;
+        }
         int r = 0;
         atomic_store_explicit(&p->my_run->waiting, 1, memory_order_relaxed);
         if (!spin_until(p, cond, arg, deadline)) {
