@@ -124,9 +124,20 @@ TEST_TIMEOUT(flow_to_name_at_host_and_back, 120) {
         hostset_stop(&S);
 }
 
+/* On beta: a registration, a mailbox and a group under hidden.*, held. */
+static void make_hidden(void *p) {
+        hostset_enter(&S, 1);
+        CHECK_OK(ipcf_register("hidden.reg", NULL));
+        CHECK_OK(ipcf_mbox_create("hidden.box", NULL));
+        CHECK_OK(ipcf_mcast_create("hidden.grp", NULL));
+        pause();
+}
+
 TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
         start_two("[name secret]\nallocate = *\n[name nope]\nremote_allocate = *@alpha\n"
+                  "[name hidden.*]\nremote_allocate = *@alpha\nremote_register = uid:12345\n"
                   "[name *]\nremote_allocate = uid:0@* *@alpha\n");
+        pid_t hid = test_fork(make_hidden, NULL);
         echo_arg e = { "nope", 1, "not today" };
         pid_t srv = test_fork(echo_server, &e);
         hostset_enter(&S, 0);
@@ -169,6 +180,13 @@ TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
         CHECK(hl->hosts[0].rtt_ns > 0);
         CHECK(strcmp(hl->key, S.h[0].key) == 0);
         ipcf_free(hl);
+        /* beta's remote_register: what root registered or created under
+         * hidden.* (make_hidden) is not reachable from other hosts */
+        CHECK_ERR(ipcf_alloc("hidden.reg@beta", NULL, 5000, NULL), -ENOENT);
+        CHECK_ERR(ipcf_mbox_open("hidden.box@beta", IPCF_MBOX_SEND, NULL, 5000), -ENOENT);
+        CHECK_ERR(ipcf_mcast_join("hidden.grp@beta", NULL, 5000), -ENOENT);
+        kill(hid, SIGKILL);
+        test_wait(hid, 5000);
         hostset_stop(&S);
 }
 

@@ -63,6 +63,7 @@ static void model_announce(request *rq, const char *name) {
 }
 
 void model_add(request *rq, model_obj *o) {
+        o->owner_gid = rq->c->cred.gid;
         dlist_add_tail(&objects, &o->link);
         n_objects++;
         log_debug("%s %s: created by pid %d", o->kind->what, o->name, (int)rq->c->cred.pid);

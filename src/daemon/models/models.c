@@ -50,6 +50,12 @@ static int models_resolve(ipcfd *d, alloc *a) {
         model_obj *o = model_find(a->name);
         if (!o || !(o->kind->roles & RESOLVE_ROLE(a->role)))
                 return RESOLVE_NEXT;
+        /* An allocation from another host reaches only the objects of the
+         * creators its origin lets serve (remote_register), as for a
+         * registration (names/registry.c) */
+        cred creator = { .uid = o->owner, .gid = o->owner_gid };
+        if (!alloc_may_serve(a, &creator))
+                return RESOLVE_NEXT;
         return o->kind->alloc(o, a);
 }
 

@@ -64,6 +64,7 @@ struct model_obj {
         struct dlist link;             /* the list of every object (models.c) */
         ipcfd *d;
         uid_t owner;
+        gid_t owner_gid;               /* the creator's primary group (remote_register) */
         const model_kind *kind;
 };
 
