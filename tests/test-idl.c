@@ -205,6 +205,23 @@ static const char *const inline_main =
         "  return 0;\n"
         "}\n";
 
+/* A prefix that is not a C identifier would make C that does not compile:
+ * a usage error (2), nothing written; a file whose name starts with a
+ * digit needs -p. */
+TEST(a_prefix_must_be_a_c_identifier) {
+        setup();
+        char err[4096];
+        const char *x = "program P { version V { int F(int) = 1; } = 1; } = 1;\n";
+        CHECK_EQ(run_idl("ok.x", x, "-p a-b", err, sizeof(err)), 2);
+        CHECK(strstr(err, "not a C identifier"));
+        CHECK_EQ(run_idl("ok.x", x, "-p 1abc", err, sizeof(err)), 2);
+        CHECK_EQ(run_idl("1calc.x", x, NULL, err, sizeof(err)), 2);
+        CHECK(strstr(err, "-p"));
+        CHECK_EQ(run_idl("1calc.x", x, "-p calc", err, sizeof(err)), 0);
+        CHECK_EQ(run_idl("ok.x", x, "-p my_calc2", err, sizeof(err)), 0);
+        teardown();
+}
+
 TEST(inline_struct_union_and_enum_types) {
         setup();
         char err[4096];

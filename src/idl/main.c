@@ -69,6 +69,16 @@ static char *base_name(const char *path) {
         return b;
 }
 
+/* Is s a C identifier (the stubs are PREFIX_proc)? */
+static bool c_ident(const char *s) {
+        if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char)*s) && *s != '_')
+                        return false;
+        return true;
+}
+
 static int write_outputs(idl_file *f, const char *dir, const char *base, const char *prefix,
                          const char *text, size_t len) {
         char hpath[4096], cpath[4096], hname[1024];
@@ -130,6 +140,10 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
+        if (prefix && !c_ident(prefix)) {
+                fprintf(stderr, "ipcf-idl: -p %s: not a C identifier (the stubs are PREFIX_proc)\n", prefix);
+                return 2;
+        }
         size_t len;
         char *text = read_all(path, &len);
         if (!text) {
@@ -147,7 +161,13 @@ int main(int argc, char **argv) {
                 char *base = base_name(path);
                 if (!prefix || !*prefix)
                         prefix = base;
-                r = write_outputs(f, dir, base, prefix, text, len) < 0 ? -2 : 0;
+                if (!c_ident(prefix)) {
+                        fprintf(stderr, "ipcf-idl: %s: the stubs' prefix would be '%s', not a C identifier: give one with -p\n",
+                                path, prefix);
+                        r = -2;
+                } else {
+                        r = write_outputs(f, dir, base, prefix, text, len) < 0 ? -2 : 0;
+                }
                 free(base);
         }
         idl_diag_free(&d);
