@@ -1132,6 +1132,16 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, \"b\": 2, \"bb\": 3}'"), 2);
         CHECK(strstr(out, "struct add_args has no member 'bb'"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, '"), 2);
+        /* values outside their types: exit 2, nothing sent */
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli BIG -1"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli BIG 4294967296"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli SLEEP 2147483648"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ECHO '\"abc\"'"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ECHO '\"zz\"'"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ECHO 12"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, \"b\": null}'"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, \"b\": 2}' -V 9"), 2);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli INCR 5"), 2);
         /* a key twice is an error, not one of them dropped */
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1, \"b\": 2, \"a\": 3}'"), 2);
         CHECK(strstr(out, "a key given twice"));
