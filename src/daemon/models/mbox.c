@@ -536,7 +536,11 @@ static int sender_read(mend *s, int budget) {
                         memcpy(m->data, data, m->len);
                         fifo_push(mb, m);
                 }
-                bport_consume(s->b); /* published by sender_publish */
+                bport_consume(s->b);
+                /* Nothing held: its room at once, as without cut-through
+                 * (else sender_publish below, up to the oldest held). */
+                if (!s->hl_n)
+                        sender_publish(s);
                 mb->msgs_in++;
                 s->taken++;
                 n++;
