@@ -15,7 +15,8 @@
  *    per call (100,000 calls; 10,000 with IPCF_TEST_QUICK);
  *  - the server killed mid-call: "outcome unknown"; beta's daemon killed:
  *    a call in flight is "outcome unknown", a new one -EHOSTUNREACH, both
- *    within the dead interval (2 s here) and a margin.
+ *    within the dead interval (2 s here) and a margin; an idempotent call in
+ *    flight is asked again until its deadline, then "outcome unknown".
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -428,10 +429,33 @@ static void sleep_then(void *what) {
         ipcf_rpc_client_free(c);
 }
 
-static void killed_mid_call(const char *what) {
+/* SLEEP(60 s) declared idempotent by the caller, on beta, whose daemon the
+ * test kills: the runtime asks again for a server until the deadline, and
+ * the call may have run, so it ends "outcome unknown" (it ended
+ * -EHOSTUNREACH, as if not run, once the relay said the host was gone). */
+static void idempotent_sleep_then(void *what) {
+        hostset_enter(&S, 0);
+        ipcf_rpc_client *c = client_of("rpc.die@beta");
+        const uint8_t args[4] = { 0, 0, 0xea, 0x60 }; /* 60000 ms */
+        ipcf_rpc_opts o = { .timeout_ms = 8000 };
+        void *res = NULL;
+        size_t len = 0;
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_rpc_call_raw(c, COUNTER_PROG, COUNTER_V1, SLEEP, IPCF_RPC_IDEMPOTENT, args, sizeof(args), &o,
+                                    &res, &len),
+                  -IPCF_EUNKNOWN);
+        uint64_t took = test_now_ms() - t0;
+        printf("%s killed: an idempotent call outcome unknown %llu ms after it began (deadline 8000 ms)\n",
+               (const char *)what, (unsigned long long)took);
+        CHECK(took < 8000 + 5000);
+        free(res);
+        ipcf_rpc_client_free(c);
+}
+
+static void killed_mid_call_by(const char *what, void (*client)(void *)) {
         start_two(NULL);
         pid_t srv = start_counter("rpc.die", NULL);
-        pid_t cl = test_fork(sleep_then, (void *)what);
+        pid_t cl = test_fork(client, (void *)what);
         for (int i = 0; i < 30000 && !atomic_load(&sh->in_sleep); i++)
                 usleep(1000);
         CHECK(atomic_load(&sh->in_sleep));
@@ -443,6 +467,10 @@ static void killed_mid_call(const char *what) {
         hostset_stop(&S);
 }
 
+static void killed_mid_call(const char *what) {
+        killed_mid_call_by(what, sleep_then);
+}
+
 TEST_TIMEOUT(a_server_killed_mid_call_on_another_host_leaves_the_outcome_unknown, 120) {
         killed_mid_call("server");
 }
@@ -451,3 +479,6 @@ TEST_TIMEOUT(a_dead_host_ends_a_call_unknown_and_refuses_new_ones, 120) {
         killed_mid_call("daemon");
 }
 
+TEST_TIMEOUT(a_dead_host_ends_an_idempotent_call_unknown, 120) {
+        killed_mid_call_by("daemon", idempotent_sleep_then);
+}

@@ -827,7 +827,7 @@ static int until_server_back(ipcf_rpc_call *k, int (*again)(ipcf_rpc_call *k)) {
         for (;;) {
                 r = again(k);
                 if (r == 0 || (r != -ENOENT && r != -ECONNRESET && r != -EPIPE && r != -ECONNREFUSED &&
-                               r != -EHOSTDOWN))
+                               r != -EHOSTDOWN && r != -EHOSTUNREACH))
                         break;
                 if (now_ns() + pause >= k->deadline) {
                         r = -IPCF_EUNKNOWN;
@@ -840,7 +840,10 @@ static int until_server_back(ipcf_rpc_call *k, int (*again)(ipcf_rpc_call *k)) {
                 pause = MIN(pause * 2, 200000000ull);
         }
         k->last_progress = now_ns();
-        return r == -ETIMEDOUT ? -IPCF_EUNKNOWN : r;
+        /* The call went before: whatever stops us asking again (the
+         * deadline, a server's host unreachable, a server with no session
+         * for us...), its outcome is unknown, never "not run". */
+        return r < 0 ? -IPCF_EUNKNOWN : r;
 }
 
 /* The channel broke after the call was sent (under k->lock): decide. An
