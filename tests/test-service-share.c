@@ -3,12 +3,15 @@
  * daemon, in real processes: a greedy caller with many calls outstanding gets
  * one turn per round like everyone else; a service with many callers at once
  * tells them so (the inbox's busy mark, seen in shared memory: no plain spin)
- * and still answers them all, and lifts the mark once they are gone quiet; a
+ * and still answers them all, and lifts the mark once they are gone quiet,
+ * but not when they all run on another CPU than the service's and are fewer
+ * than the inbox's busy_many; a
  * caller killed mid-call costs the service nothing; an inbox set up over
  * garbage is empty and open;
  * several worker threads take from the one queue.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
@@ -127,12 +130,23 @@ TEST_TIMEOUT(greedy_caller_gets_one_turn_per_round, 120) {
 
 /* The pipe the callers wait on at the end: the parent holds the write end. */
 static int busy_hold[2] = { -1, -1 };
+/* The CPU the callers pin themselves to, or -1 (set before they fork). */
+static int busy_caller_cpu = -1;
+
+static void pin_to(int cpu) {
+        cpu_set_t s;
+        CPU_ZERO(&s);
+        CPU_SET(cpu, &s);
+        CHECK_OK(sched_setaffinity(0, sizeof(s), &s));
+}
 
 /* Calls until an answer says stop (the negated value minus one), then stays
  * (with its channel) until the parent has looked. */
 static void busy_caller(void *arg) {
         int id = (int)(intptr_t)arg, back;
         close(busy_hold[1]);
+        if (busy_caller_cpu >= 0)
+                pin_to(busy_caller_cpu);
         for (int k = 0;; k++) {
                 int v = id + k;
                 CHECK_EQ(ipcf_call("svc.busy", &v, sizeof(v), &back, sizeof(back), 20000, NULL),
@@ -184,7 +198,10 @@ static void take_and_answer(inbox *b, bool stop) {
  * rounds: within a round (one window of the inbox) twenty senders mark the
  * service's side of every channel CALL_RUN_BUSY, and every caller still gets
  * its answers. Once they have gone quiet, a window with no sender lifts the
- * mark (takes that find nothing end the windows: a few 30 ms ones). */
+ * mark (takes that find nothing end the windows: a few 30 ms ones). Twenty
+ * senders raise the mark wherever they run only from busy_many senders
+ * (BUSY_MANY): here it is twenty, so that where the kernel puts the callers
+ * does not matter (the next case is about that). */
 TEST_TIMEOUT(many_callers_mark_the_service_busy, 120) {
         test_daemon_start(&d, NULL, NULL);
         inbox b;
@@ -200,6 +217,7 @@ TEST_TIMEOUT(many_callers_mark_the_service_busy, 120) {
          * window lasts the whole test here (a loaded machine may stop us
          * longer than 10 ms within a round). */
         b.window_len_ns = 600000000000ull;
+        b.busy_many = BUSY_CALLERS;
         bool busy = false;
         for (int k = 0; k < BUSY_MAX_ROUNDS && !busy; k++) {
                 test_wait_queued("svc.busy", BUSY_CALLERS, 10000);
@@ -222,6 +240,64 @@ TEST_TIMEOUT(many_callers_mark_the_service_busy, 120) {
                 CHECK_EQ(inbox_take(&b, take_req, &t, 30, &p), -ETIMEDOUT);
         CHECK(!b.busy);
         CHECK_EQ(channels_marked(&b, 0), BUSY_CALLERS);
+        close(hold[1]);
+        for (int i = 0; i < BUSY_CALLERS; i++)
+                CHECK_EQ(test_wait(pids[i], 10000), 0);
+        inbox_close_all(&b, "done");
+        inbox_deinit(&b);
+        test_daemon_stop(&d);
+}
+
+/* One round: wait until every caller has a request queued, take and answer
+ * them all. */
+static void busy_round(inbox *b, bool stop) {
+        test_wait_queued("svc.busy", BUSY_CALLERS, 10000);
+        for (int i = 0; i < BUSY_CALLERS; i++)
+                take_and_answer(b, stop);
+}
+
+/* Twenty callers pinned to CPU 0, the service on CPU 1: twenty senders in a
+ * window, none on the service's CPU, fewer than busy_many (BUSY_MANY, 48):
+ * no mark (with it, 16 such callers lost a third of their calls/s). With
+ * the service moved to the callers' CPU, a window of them raises it. Fails
+ * before the mark looked at where senders ran (16 senders raised it). */
+TEST_TIMEOUT(callers_on_another_cpu_leave_the_mark_down, 120) {
+        if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+                fprintf(stderr, "one CPU: nothing to test\n");
+                return;
+        }
+        test_daemon_start(&d, NULL, NULL);
+        inbox b;
+        CHECK_OK(inbox_init(&b, "svc.busy", NULL, CTL_ROLE_CALL));
+        CHECK_EQ(b.busy_on, 16u);
+        CHECK_EQ(b.busy_many, 48u);
+        CHECK(BUSY_CALLERS >= b.busy_on && BUSY_CALLERS < b.busy_many);
+        pin_to(1);
+        int *hold = busy_hold;
+        CHECK_OK(pipe(hold));
+        busy_caller_cpu = 0;
+        pid_t pids[BUSY_CALLERS];
+        for (int i = 0; i < BUSY_CALLERS; i++)
+                pids[i] = test_fork(busy_caller, (void *)(intptr_t)(i * 1000));
+        close(hold[0]);
+        /* One window for the whole of each part (as above). */
+        b.window_len_ns = 600000000000ull;
+        for (int k = 0; k < 5; k++) {
+                busy_round(&b, false);
+                CHECK(!b.busy);
+        }
+        CHECK_EQ(channels_marked(&b, CALL_RUN_BUSY), 0u);
+        /* The service on CPU 0 with them, and a new window from the next
+         * take on. */
+        pin_to(0);
+        b.window_ns = 0;
+        bool busy = false;
+        for (int k = 0; k < BUSY_MAX_ROUNDS && !busy; k++) {
+                busy_round(&b, false);
+                busy = b.busy;
+        }
+        CHECK(busy);
+        busy_round(&b, true);
         close(hold[1]);
         for (int i = 0; i < BUSY_CALLERS; i++)
                 CHECK_EQ(test_wait(pids[i], 10000), 0);

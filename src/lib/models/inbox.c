@@ -43,11 +43,12 @@
 
 /* Many callers at once: see inbox_set_busy. */
 #define BUSY_ON 16u
+#define BUSY_MANY 48u
 #define BUSY_WINDOW_NS 10000000u
 
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
         *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1,
-                    .window_len_ns = BUSY_WINDOW_NS };
+                    .window_len_ns = BUSY_WINDOW_NS, .busy_on = BUSY_ON, .busy_many = BUSY_MANY };
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
         b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event wev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
@@ -183,15 +184,21 @@ static void accept_pending(inbox *b) {
 }
 
 /* Many callers at once: when BUSY_ON channels or more had a request taken
- * within one window of BUSY_WINDOW_NS, a sender's answer may be many turns
- * of the service away, and senders may share a CPU. The inbox then marks its
- * side of every channel CALL_RUN_BUSY (port_peer_spinnable: no plain spin;
- * wait.c: a sender on another CPU than ours gives its CPU away between looks
- * for its answer, one on our CPU sleeps and is woken by the answer), until a
- * window sees fewer than BUSY_ON senders. Counting senders over a long
- * window, not requests queued: callers that share one CPU and spin for their
- * answers take turns a time slice each and never queue more than one request
- * at a time, yet are many. */
+ * within one window of BUSY_WINDOW_NS and at least one of their senders ran
+ * on our CPU, or BUSY_MANY channels or more wherever they ran, a sender's
+ * answer may be many turns of the service away, and senders may share a CPU.
+ * The inbox then marks its side of every channel CALL_RUN_BUSY
+ * (port_peer_spinnable: no plain spin; wait.c: a sender on another CPU than
+ * ours gives its CPU away between looks for its answer, one on our CPU
+ * sleeps and is woken by the answer), until a window ends that would not
+ * have raised it. Counting senders over a long window, not requests queued:
+ * callers that share one CPU and spin for their answers take turns a time
+ * slice each and never queue more than one request at a time, yet are many.
+ * Where they ran: 16 callers pinned to the other CPU than ours lost a third
+ * of their calls/s under the mark (a switch between callers per call instead
+ * of a short spin), while 16 and 32 callers spread over both CPUs gained
+ * (docs/PERFORMANCE.md, "Many clients of one service"). A sender's CPU is
+ * the one its last wait noted in its run slot (wait.c run_note_cpu). */
 
 /* Mark our side of every channel blocked or not (under b->lock). */
 static void inbox_mark_blocked(inbox *b, uint32_t on) {
@@ -209,23 +216,34 @@ static void inbox_set_busy(inbox *b, bool busy) {
                 inbox_mark_blocked(b, busy ? CALL_RUN_BUSY : 0);
 }
 
+/* Do this window's senders call for the mark? */
+static bool inbox_window_busy(const inbox *b) {
+        return b->senders >= b->busy_many || (b->senders >= b->busy_on && b->senders_here);
+}
+
 /* Start a new window once this one is over (under b->lock). */
 static void inbox_roll_window(inbox *b) {
         uint64_t t = now_ns();
         if (t - b->window_ns < b->window_len_ns)
                 return;
-        if (b->senders < BUSY_ON)
+        if (!inbox_window_busy(b))
                 inbox_set_busy(b, false);
         b->window++;
         b->window_ns = t;
-        b->senders = 0;
+        b->senders = b->senders_here = 0;
 }
 
-/* After a take from channel c (under b->lock). */
+/* After a take from channel c (under b->lock): its sender counts once a
+ * window. */
 static void inbox_note_take(inbox *b, struct inbox_chan *c) {
         if (c->window != b->window) {
                 c->window = b->window;
-                if (++b->senders == BUSY_ON)
+                b->senders++;
+                int cpu = sched_getcpu();
+                if (cpu >= 0 && atomic_load_explicit(&c->p->peer_run->cpu, memory_order_relaxed) ==
+                                        (uint32_t)cpu)
+                        b->senders_here++;
+                if (!b->busy && inbox_window_busy(b))
                         inbox_set_busy(b, true);
         }
         inbox_roll_window(b);

@@ -28,6 +28,8 @@ typedef struct inbox {
         unsigned sleepers;         /* takers asleep in epoll_wait */
         unsigned window, senders;  /* this window of time: its number, and how many
                                     * channels had a request taken in it (inbox.c) */
+        unsigned senders_here;     /* of those, how many ran on our CPU */
+        unsigned busy_on, busy_many; /* the mark's two thresholds (BUSY_ON, BUSY_MANY) */
         uint64_t window_ns;        /* when it began */
         uint64_t window_len_ns;    /* how long a window lasts (BUSY_WINDOW_NS) */
         bool busy;                 /* many senders at once: CALL_RUN_BUSY shown */
