@@ -190,15 +190,17 @@ static void accept_pending(inbox *b) {
  * The inbox then marks its side of every channel CALL_RUN_BUSY
  * (port_peer_spinnable: no plain spin; wait.c: a sender on another CPU than
  * ours gives its CPU away between looks for its answer, one on our CPU
- * sleeps and is woken by the answer), until a window ends that would not
- * have raised it. Counting senders over a long window, not requests queued:
- * callers that share one CPU and spin for their answers take turns a time
- * slice each and never queue more than one request at a time, yet are many.
- * Where they ran: 16 callers pinned to the other CPU than ours lost a third
- * of their calls/s under the mark (a switch between callers per call instead
- * of a short spin), while 16 and 32 callers spread over both CPUs gained
- * (docs/PERFORMANCE.md, "Many clients of one service"). A sender's CPU is
- * the one its last wait noted in its run slot (wait.c run_note_cpu). */
+ * sleeps and is woken by the answer), until a window sees fewer than BUSY_ON
+ * senders, wherever they ran (so a window disturbed by other work does not
+ * lift it while many callers remain). Counting senders over a long window,
+ * not requests queued: callers that share one CPU and spin for their answers
+ * take turns a time slice each and never queue more than one request at a
+ * time, yet are many. Where they ran: 16 callers pinned to the other CPU
+ * than ours lost a third of their calls/s under the mark (a switch between
+ * callers per call instead of a short spin), while 16 and 32 callers spread
+ * over both CPUs gained (docs/PERFORMANCE.md, "Many clients of one
+ * service"). A sender's CPU is the one its last wait noted in its run slot
+ * (wait.c run_note_cpu). */
 
 /* Mark our side of every channel blocked or not (under b->lock). */
 static void inbox_mark_blocked(inbox *b, uint32_t on) {
@@ -216,7 +218,8 @@ static void inbox_set_busy(inbox *b, bool busy) {
                 inbox_mark_blocked(b, busy ? CALL_RUN_BUSY : 0);
 }
 
-/* Do this window's senders call for the mark? */
+/* Do this window's senders raise the mark? (Keeping it up takes less:
+ * inbox_roll_window.) */
 static bool inbox_window_busy(const inbox *b) {
         return b->senders >= b->busy_many || (b->senders >= b->busy_on && b->senders_here);
 }
@@ -226,7 +229,7 @@ static void inbox_roll_window(inbox *b) {
         uint64_t t = now_ns();
         if (t - b->window_ns < b->window_len_ns)
                 return;
-        if (!inbox_window_busy(b))
+        if (b->senders < b->busy_on)
                 inbox_set_busy(b, false);
         b->window++;
         b->window_ns = t;
