@@ -198,7 +198,8 @@ static void take_and_answer(inbox *b, bool stop) {
  * rounds: within a round (one window of the inbox) twenty senders mark the
  * service's side of every channel CALL_RUN_BUSY, and every caller still gets
  * its answers. Once they have gone quiet, a window with no sender lifts the
- * mark (takes that find nothing end the windows: a few 30 ms ones). Twenty
+ * mark once its span of windows has not seen busy_many senders (takes that
+ * find nothing end the windows: at most 8 + 1 of 30 ms). Twenty
  * senders raise the mark wherever they run only from busy_many senders
  * (BUSY_MANY): here it is twenty, so that where the kernel puts the callers
  * does not matter (the next case is about that). */

@@ -44,10 +44,11 @@
 /* Many callers at once: see inbox_set_busy. */
 #define BUSY_ON 16u
 #define BUSY_MANY 48u
+#define BUSY_SPAN 8u /* windows: how far back BUSY_MANY counts */
 #define BUSY_WINDOW_NS 10000000u
 
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
-        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1,
+        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1, .span = 1,
                     .window_len_ns = BUSY_WINDOW_NS, .busy_on = BUSY_ON, .busy_many = BUSY_MANY };
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
         b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -185,14 +186,18 @@ static void accept_pending(inbox *b) {
 
 /* Many callers at once: when BUSY_ON channels or more had a request taken
  * within one window of BUSY_WINDOW_NS and at least one of their senders ran
- * on our CPU, or BUSY_MANY channels or more wherever they ran, a sender's
- * answer may be many turns of the service away, and senders may share a CPU.
+ * on our CPU, or BUSY_MANY channels or more wherever they ran within a span
+ * of BUSY_SPAN windows (64 callers pinned to one CPU, spinning in turn a
+ * time slice each, showed 8-15 senders in most windows of a quiet machine),
+ * a sender's answer may be many turns of the service away, and senders may
+ * share a CPU.
  * The inbox then marks its side of every channel CALL_RUN_BUSY
  * (port_peer_spinnable: no plain spin; wait.c: a sender on another CPU than
  * ours gives its CPU away between looks for its answer, one on our CPU
  * sleeps and is woken by the answer), until a window sees fewer than BUSY_ON
- * senders, wherever they ran (so a window disturbed by other work does not
- * lift it while many callers remain). Counting senders over a long window,
+ * senders, wherever they ran, in a span that saw fewer than BUSY_MANY (so a
+ * window disturbed by other work does not lift it while many callers
+ * remain). Counting senders over a long window,
  * not requests queued: callers that share one CPU and spin for their answers
  * take turns a time slice each and never queue more than one request at a
  * time, yet are many. Where they ran: 16 callers pinned to the other CPU
@@ -218,10 +223,10 @@ static void inbox_set_busy(inbox *b, bool busy) {
                 inbox_mark_blocked(b, busy ? CALL_RUN_BUSY : 0);
 }
 
-/* Do this window's senders raise the mark? (Keeping it up takes less:
- * inbox_roll_window.) */
+/* Do this window's (and span's) senders raise the mark? (Keeping it up
+ * takes less: inbox_roll_window.) */
 static bool inbox_window_busy(const inbox *b) {
-        return b->senders >= b->busy_many || (b->senders >= b->busy_on && b->senders_here);
+        return b->span_senders >= b->busy_many || (b->senders >= b->busy_on && b->senders_here);
 }
 
 /* Start a new window once this one is over (under b->lock). */
@@ -229,19 +234,27 @@ static void inbox_roll_window(inbox *b) {
         uint64_t t = now_ns();
         if (t - b->window_ns < b->window_len_ns)
                 return;
-        if (b->senders < b->busy_on)
+        if (b->senders < b->busy_on && b->span_senders < b->busy_many)
                 inbox_set_busy(b, false);
         b->window++;
         b->window_ns = t;
         b->senders = b->senders_here = 0;
+        if (b->window % BUSY_SPAN == 0) {
+                b->span = b->window;
+                b->span_senders = 0;
+        }
 }
 
 /* After a take from channel c (under b->lock): its sender counts once a
- * window. */
+ * window, and once a span. */
 static void inbox_note_take(inbox *b, struct inbox_chan *c) {
         if (c->window != b->window) {
                 c->window = b->window;
                 b->senders++;
+                if (c->span != b->span) {
+                        c->span = b->span;
+                        b->span_senders++;
+                }
                 int cpu = sched_getcpu();
                 if (cpu >= 0 && atomic_load_explicit(&c->p->peer_run->cpu, memory_order_relaxed) ==
                                         (uint32_t)cpu)

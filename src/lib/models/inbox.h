@@ -14,6 +14,7 @@ struct inbox_chan {
         int ph;         /* the channel's port-id */
         port *p;        /* with a reference held while it is in the set */
         unsigned window; /* the window of time (inbox.c) it was last taken in */
+        unsigned span;   /* the span of windows (inbox.c) it was last taken in */
 };
 
 typedef struct inbox {
@@ -29,6 +30,9 @@ typedef struct inbox {
         unsigned window, senders;  /* this window of time: its number, and how many
                                     * channels had a request taken in it (inbox.c) */
         unsigned senders_here;     /* of those, how many ran on our CPU */
+        unsigned span, span_senders; /* the span of windows this one is in (the number
+                                    * of its first), and how many channels had a
+                                    * request taken in it */
         unsigned busy_on, busy_many; /* the mark's two thresholds (BUSY_ON, BUSY_MANY) */
         uint64_t window_ns;        /* when it began */
         uint64_t window_len_ns;    /* how long a window lasts (BUSY_WINDOW_NS) */
