@@ -823,7 +823,10 @@ IPCF_API void ipcf_free(void *p);
 /*
  * ipcf_strerror — a short English text for a negative errno returned by this
  * library, in the facility's terms (-ENOENT: "no such name", -ECONNRESET:
- * "peer died", ...). Never NULL; static storage. Never fails.
+ * "peer died", ...). Never NULL; static storage. Never fails. -ENOLINK is
+ * two errors with one number: an RPC call's "outcome unknown"
+ * (IPCF_EUNKNOWN) and an allocation's "directory unreachable" (etcd could
+ * not be asked); its text names both, and the caller knows which it called.
  */
 IPCF_API const char *ipcf_strerror(int err);
 

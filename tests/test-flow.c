@@ -138,6 +138,10 @@ TEST(unknown_name_and_bad_arguments) {
         longname[sizeof(longname) - 1] = 0;
         CHECK_ERR(ipcf_register(longname, NULL), -EINVAL);
         CHECK(strcmp(ipcf_strerror(-ENOENT), "no such name") == 0);
+        /* -ENOLINK is an RPC call's "outcome unknown" and an allocation's
+         * "directory unreachable": its text names both */
+        CHECK(strstr(ipcf_strerror(-IPCF_EUNKNOWN), "outcome unknown") != NULL);
+        CHECK(strstr(ipcf_strerror(-ENOLINK), "directory unreachable") != NULL);
         test_daemon_stop(&d);
 }
 

@@ -63,7 +63,8 @@ const char *ipcf_strerror(int err) {
         case EIDRM: return "shared-memory group dissolved";
         case ERANGE: return "outside the group's memory";
         case ENOTRECOVERABLE: return "group lock unusable: its holder died and it was not repaired";
-        case IPCF_EUNKNOWN: return "outcome unknown: the call may or may not have run";
+        /* one number, two errors: an RPC call's and an allocation's (ipcf.h) */
+        case IPCF_EUNKNOWN: return "outcome unknown: the call may or may not have run (from an allocation: directory unreachable)";
         case EEXIST: return "name exists";
         case EHOSTUNREACH: return "host unreachable";
         case ENOPKG: return "the daemon program (ipcfd) was not found";
