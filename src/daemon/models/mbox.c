@@ -19,11 +19,15 @@
  *   receiver's ring is never read back: it may write it. A held payload is
  *   copied into its block (SPILLED) from the sender's ring when its
  *   receiver ends (re-queued), when its sender ends (before its side ends
- *   and its ring is unmapped), and when the sender's reading has gone half
- *   its queue's capacity past it (sender_spill_old: a receiver that does
- *   not read holds at most half of a sender's queue, and a sender short of
- *   room has always written since the last pump, so no wake-up is needed
- *   for held records).
+ *   and its ring is unmapped), and when the sender's reading has gone its
+ *   queue's capacity less two of its largest records past it (at least
+ *   half; sender_hold_max, sender_spill_old: a receiver that does not read
+ *   holds at most that much of a sender's queue, and a sender short of
+ *   room — a write needs at most two records' room, a pad and the record —
+ *   has always written since the last pump, so no wake-up is needed for
+ *   held records). Half, as first, spilled about half of the 64 KiB
+ *   messages cut through under cmp-thr (a receiver's ring holds as many
+ *   records as a sender's): copied twice after all.
  *
  * INVARIANTS
  *   - A message is in exactly one place: a sender's ring (unread), the FIFO,
@@ -34,12 +38,9 @@
  *     order, for the others (held payloads copied from their senders'
  *     rings). What a receiver consumed is its ring's position: one that
  *     forges it gets back what it read (it could read without consuming).
- *   - The FIFO takes a message while it holds fewer than max_msgs messages
- *     and fewer than max_bytes bytes (fifo_full): at most max_msgs messages
- *     and max_bytes + max_msg - 1 bytes (a message above max_bytes still
- *     passes, and a large one is never held back behind small ones); when
- *     full, senders are not read, so their rings fill and their own full
- *     policy (block or fail) applies: backpressure without daemon memory.
+ *   - The FIFO holds at most max_msgs messages / max_bytes bytes; when full,
+ *     senders are not read, so their rings fill and their own full policy
+ *     (block or fail) applies: backpressure without daemon memory.
  *   - Destroy: receivers' flows end "mailbox destroyed" (they read what they
  *     have, then -EPIPE); every message still in the daemon or unread in a
  *     sender's ring is counted undelivered to its sender: an MW_UNDELIVERED
@@ -374,19 +375,28 @@ static void sender_unhold(mend *s) {
                 sender_spill_first(s);
 }
 
-/* Spill s's oldest held records while its reading is half its queue's
- * capacity past them: a receiver that does not read takes at most half of
- * a sender's queue (in bytes; held records cost it no messages). */
+/* How far s's reading may go past its oldest held record: its queue's
+ * capacity less two of its largest records (the most a write can need: a
+ * pad to the ring's end and the record), and at least half of it. A sender
+ * short of room then always has unread records (held + free < capacity). */
+static uint64_t sender_hold_max(const mend *s) {
+        uint64_t cap = s->b->prod.cap, two = 2 * ring_rec_size(s->b->cons.max_msg);
+        return MAX(cap / 2, cap > two ? cap - two : 0);
+}
+
+/* Spill s's oldest held records while its reading is sender_hold_max past
+ * them: a receiver that does not read takes at most that much of a
+ * sender's queue (in bytes; held records cost it no messages). */
 static void sender_spill_old(mend *s) {
-        uint64_t cur = bport_mark(s->b).tail, half = s->b->prod.cap / 2;
-        while (s->hl_n && cur - s->hl[s->hl_head].at.tail >= half)
+        uint64_t cur = bport_mark(s->b).tail, max = sender_hold_max(s);
+        while (s->hl_n && cur - s->hl[s->hl_head].at.tail >= max)
                 sender_spill_first(s);
 }
 
 /* Retire what the receiver has consumed: delivered (a held record is
  * released). Returns true if we want to learn of its next consume: a
  * message in flight wants a receipt. (Held records need no wake-up: a
- * sender's reading stays within half a ring of its oldest held record,
+ * sender's reading stays within sender_hold_max of its oldest held record,
  * sender_spill_old, so a sender short of room has written since the last
  * pump — its data rang us, or we spin — and the pump that reads it
  * releases what was taken and spills what is old.) */
