@@ -1945,7 +1945,8 @@ IPCF_API void ipcf_xdr_free(void *p);
  * a crash of the server process too (docs/RPC.md says where the window is).
  * A procedure declared [idempotent] is run again, in a new session, when its
  * server died after the request was sent and a server is back under the
- * name within the deadline (else -IPCF_EUNKNOWN).
+ * name (with room for its session: -EBUSY is tried again too) within the
+ * deadline (else -IPCF_EUNKNOWN).
  *
  * Errors of a call (besides those of ipcf_call: -ENOENT, -EACCES, ...):
  *   -EHOSTUNREACH     the server's host could not be reached, or the
@@ -1958,10 +1959,15 @@ IPCF_API void ipcf_xdr_free(void *p);
  *                     server (or may have) and then the server died, the
  *                     deadline passed, or the server restarted without its
  *                     cache. The call may or may not have run;
- *   -ECANCELED        cancelled by the caller (ipcf_rpc_cancel) before its
- *                     result came: not run if the server had not started
- *                     it; a handler already running was told
- *                     (ipcf_rpc_cancelled) and may have done its work;
+ *   -ECANCELED        cancelled by the caller (ipcf_rpc_cancel) and NOT
+ *                     run: nothing of it was sent, or the server says it
+ *                     had not started it (and now never will). A call whose
+ *                     handler had started ends with what the handler
+ *                     returned (it ran: its result, or -EREMOTEIO if it
+ *                     saw ipcf_rpc_cancelled and failed); with no verdict
+ *                     from the server within the deadline and at most 5 s
+ *                     of the cancel (the handler goes on, the server died,
+ *                     its host is gone): -IPCF_EUNKNOWN;
  *   -EREMOTEIO        the handler ran and failed: info->remote_error is the
  *                     negative errno it returned;
  *   -EPROTONOSUPPORT  the program or version is not served: info->vers_low
@@ -2072,8 +2078,12 @@ typedef struct ipcf_rpc_version {
  *
  * ipcf_rpc_cancel — ask the server to stop the call (its handler sees
  * ipcf_rpc_cancelled, also on another host: it waits up to 100 ms for the
- * server to take the request); the call finishes with -ECANCELED unless its
- * result came first.
+ * server to take the request). A wait then gives the call's verdict: its
+ * result if it came first; -ECANCELED if nothing was sent or the server
+ * had not started it; else what its handler returned, or -IPCF_EUNKNOWN if
+ * the server does not say within the deadline and 5 s (see -ECANCELED
+ * above). The wait for the verdict is bounded by those, not by the wait's
+ * own timeout_ms (-ETIMEDOUT / -EAGAIN meanwhile).
  *
  * ipcf_rpc_call_free — free a finished call (a running one is cancelled
  * first); NULL is accepted.

@@ -378,7 +378,9 @@ static void cancel_from_alpha(void *arg) {
         CHECK(atomic_load(&sh->in_sleep));
         uint64_t t0 = test_now_ms();
         CHECK_OK(ipcf_rpc_cancel(k));
-        CHECK_ERR(ipcf_rpc_wait(k, 5000), -ECANCELED);
+        /* the handler saw it and returned: it ran, and the server's verdict
+         * (its result) comes back across the hosts, not "cancelled" */
+        CHECK_OK(ipcf_rpc_wait(k, 20000));
         ipcf_rpc_call_free(k);
         for (int i = 0; i < 5000 && !atomic_load(&sh->saw_cancel); i++)
                 usleep(1000);

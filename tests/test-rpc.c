@@ -9,7 +9,10 @@
  * idempotent call run again by a restarted server, and the persistent reply
  * cache answering a retried call after a crash without running it again,
  * a call that failed before sending leaving no gap in its slot's sequence
- * numbers, and a call given up in pieces leaving its slot usable.
+ * numbers, a call given up in pieces leaving its slot usable, a cancelled
+ * call ending with the server's verdict (not run: -ECANCELED; ran: what its
+ * handler returned; server killed: "outcome unknown"), and an idempotent
+ * call waiting for room for its session on a restarted server.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +37,8 @@ struct shared {
         _Atomic int notes;         /* NOTE calls */
         _Atomic int in_sleep;      /* SLEEP running */
         _Atomic int sleeps;        /* SLEEP calls begun */
+        _Atomic int sleep_mode;    /* SLEEP when cancelled: 0 stops, result 1; 1 ignores it, result 2
+                                    * at the end; 2 stops, fails -ECANCELED */
         char count_file[256];      /* persistent counter (cache test) */
 };
 static struct shared *sh;
@@ -87,10 +92,11 @@ static int h_echo(ipcf_rpc_ctx *ctx, const blob *in, blob *out, void *user) {
 static int h_sleep(ipcf_rpc_ctx *ctx, const int32_t *ms, int32_t *out, void *user) {
         atomic_store(&sh->in_sleep, 1);
         atomic_fetch_add(&sh->sleeps, 1);
+        int mode = atomic_load(&sh->sleep_mode);
         uint64_t end = test_now_ms() + (uint64_t)*ms;
-        *out = 0;
+        *out = mode == 1 ? 2 : 0;
         while (test_now_ms() < end) {
-                if (ipcf_rpc_cancelled(ctx)) {
+                if (mode != 1 && ipcf_rpc_cancelled(ctx)) {
                         atomic_store(&sh->saw_cancel, 1);
                         *out = 1;
                         break;
@@ -98,7 +104,7 @@ static int h_sleep(ipcf_rpc_ctx *ctx, const int32_t *ms, int32_t *out, void *use
                 usleep(1000);
         }
         atomic_store(&sh->in_sleep, 0);
-        return 0;
+        return mode == 2 && *out == 1 ? -ECANCELED : 0;
 }
 
 static int h_fail(ipcf_rpc_ctx *ctx, const int32_t *err, int32_t *out, void *user) {
@@ -133,13 +139,14 @@ struct server_args {
         const char *impair;
         unsigned threads;
         uint32_t max_msg;
+        uint32_t max_sessions;
 };
 
 static void server(void *arg) {
         const struct server_args *a = arg;
         if (a->impair)
                 setenv("IPCF_RPC_IMPAIR", a->impair, 1);
-        ipcf_rpc_server_opts o = { .cache_path = a->cache, .max_msg = a->max_msg };
+        ipcf_rpc_server_opts o = { .cache_path = a->cache, .max_msg = a->max_msg, .max_sessions = a->max_sessions };
         ipcf_rpc_server *s;
         CHECK_OK(ipcf_rpc_server_new(a->name, &o, &s));
         CHECK_OK(counter_v1_serve(s, &handlers, NULL));
@@ -400,7 +407,10 @@ TEST(cancel_and_deadline_reach_the_handler) {
         CHECK(atomic_load(&sh->in_sleep));
         CHECK_ERR(ipcf_rpc_wait(k, 0), -EAGAIN);
         CHECK_OK(ipcf_rpc_cancel(k));
-        CHECK_ERR(ipcf_rpc_wait(k, 5000), -ECANCELED);
+        /* it ran: the handler stopped early with its result (1), which is
+         * the call's outcome, not "cancelled" */
+        CHECK_OK(ipcf_rpc_wait(k, 20000));
+        CHECK_EQ(res, 1);
         ipcf_rpc_call_free(k);
         for (int i = 0; i < 2000 && !atomic_load(&sh->saw_cancel); i++)
                 usleep(1000);
@@ -560,6 +570,50 @@ static void *sleep_idempotent(void *arg) {
         return NULL;
 }
 
+
+static void *sleep_1500_other(void *arg) {
+        int32_t ms = 1500, res;
+        CHECK_OK(counter_sleep(arg, &ms, &res, NULL));
+        return NULL;
+}
+
+/* An idempotent call whose server died finds the restarted one with no
+ * room for its session (max_sessions 1, held by another client's running
+ * call: -EBUSY): it keeps trying within its deadline, as while the name is
+ * gone, and runs once the other session is idle (evicted). */
+TEST_TIMEOUT(an_idempotent_call_waits_for_room_on_a_restarted_server, 60) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.room", .max_sessions = 1 };
+        pid_t srv = start_server(&a);
+        struct idem_call k = { .ms = 1000, .timeout_ms = 20000 };
+        ipcf_rpc_client *other;
+        CHECK_OK(ipcf_rpc_client_new("rpc.room", NULL, &k.c));
+        CHECK_OK(ipcf_rpc_client_new("rpc.room", NULL, &other));
+        int gate;
+        pid_t srv2 = fork_gated_server(&a, &gate);
+        pthread_t t, t2;
+        CHECK_EQ(pthread_create(&t, NULL, sleep_idempotent, &k), 0);
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        stop_server(srv);
+        usleep(1000 * 1000); /* the name gone long enough that the call polls every 200 ms */
+        atomic_store(&sh->in_sleep, 0);
+        start_gated_server(&a, &gate);
+        srv = srv2;
+        CHECK_EQ(pthread_create(&t2, NULL, sleep_1500_other, other), 0); /* takes the only session */
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        CHECK_EQ(pthread_join(t2, NULL), 0);
+        printf("  idempotent call after the restart: %d in %lu ms\n", k.r, (unsigned long)k.took_ms);
+        CHECK_OK(k.r);
+        CHECK_EQ(k.res, 0);
+        CHECK_EQ(atomic_load(&sh->sleeps), 3);
+        ipcf_rpc_client_free(k.c);
+        ipcf_rpc_client_free(other);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
 /* The server SIGKILLed while the call runs: an idempotent call is run again
  * once a server is back under the name (within the deadline); with none
  * back by the deadline its outcome is unknown (it may have run), never a
@@ -1061,6 +1115,69 @@ TEST_TIMEOUT(a_call_cancelled_before_it_started_is_not_run, 60) {
         ipcf_rpc_client_free(c);
         ipcf_rpc_client_free(busy);
         stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* A call cancelled after its handler started ends with the server's
+ * verdict, never "cancelled" (not run) when it ran: a handler that ignores
+ * the cancel and completes gives its result; one that sees
+ * ipcf_rpc_cancelled and fails gives its error; a server killed after the
+ * cancel leaves the outcome unknown. */
+TEST_TIMEOUT(a_call_cancelled_while_its_handler_runs_ends_with_the_servers_verdict, 90) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.verdict" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.verdict", NULL, &c));
+        /* 1. the handler ignores the cancel and completes: its result */
+        atomic_store(&sh->sleep_mode, 1);
+        int32_t ms = 300, res = -1;
+        ipcf_rpc_call *k;
+        CHECK_OK(counter_sleep_start(c, &ms, &res, NULL, &k));
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        CHECK_OK(ipcf_rpc_cancel(k));
+        int r = ipcf_rpc_wait(k, 20000);
+        ipcf_rpc_call_free(k);
+        printf("  handler that ignored the cancel: %d, result %d\n", r, res);
+        CHECK(r != -ECANCELED);
+        CHECK((r == 0 && res == 2) || r == -IPCF_EUNKNOWN); /* (unknown only past the bound) */
+        for (int i = 0; i < 5000 && atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        /* 2. the handler sees the cancel and fails: its error */
+        atomic_store(&sh->sleep_mode, 2);
+        ms = 20000;
+        ipcf_rpc_info info = { 0 };
+        ipcf_rpc_opts o = { .info = &info, .timeout_ms = 30000 };
+        CHECK_OK(counter_sleep_start(c, &ms, &res, &o, &k));
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        CHECK_OK(ipcf_rpc_cancel(k));
+        r = ipcf_rpc_wait(k, 20000);
+        ipcf_rpc_call_free(k);
+        printf("  handler that failed on the cancel: %d, its error %d\n", r, info.remote_error);
+        CHECK_ERR(r, -EREMOTEIO);
+        CHECK_EQ(info.remote_error, -ECANCELED);
+        for (int i = 0; i < 5000 && atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        /* 3. the server killed after the cancel, its handler still running:
+         * outcome unknown */
+        atomic_store(&sh->sleep_mode, 1);
+        CHECK_OK(counter_sleep_start(c, &ms, &res, &o, &k));
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        CHECK_OK(ipcf_rpc_cancel(k));
+        stop_server(srv);
+        uint64_t t0 = test_now_ms();
+        r = ipcf_rpc_wait(k, 20000);
+        ipcf_rpc_call_free(k);
+        printf("  server killed after the cancel: %d (%lu ms)\n", r, (unsigned long)(test_now_ms() - t0));
+        CHECK_ERR(r, -IPCF_EUNKNOWN);
+        ipcf_rpc_client_free(c);
         test_daemon_stop(&d);
 }
 

@@ -23,7 +23,10 @@
  * is a break too, so a copy sent without RETRY never reaches a restarted
  * server, whose restored slot would run it as a new call. A deadline that passes after sending
  * is -IPCF_EUNKNOWN too; -ETIMEDOUT only when nothing was sent (or the
- * server said it did not start the call).
+ * server said it did not start the call). Likewise a cancelled call is
+ * -ECANCELED only when nothing was sent or the server says it did not start
+ * it (verdict(): asked with CANCEL messages); a call that ran ends with its
+ * handler's outcome, and one with no verdict in time with -IPCF_EUNKNOWN.
  *
  * Locking: c->lock guards the session and the slots (never held while
  * waiting for the server, except while making the session); call->lock
@@ -62,6 +65,8 @@
 #define RTO_MAX_NS 1000000000ull     /* 1 s */
 #define FETCH_WINDOW 4
 #define RPC_CANCEL_WAIT_MS 100       /* how long ipcf_rpc_cancel waits to tell the server */
+#define RPC_CANCEL_VERDICT_MS 5000   /* how long a cancelled call waits for the server's verdict */
+#define VERDICT_ASK_MAX_NS 200000000ull /* asked again at most every 200 ms */
 
 /* deadline_poll_ms with the clock already read (now): a call reads the
  * clock once where it sends or where it wakes, not once per use. */
@@ -162,6 +167,8 @@ struct ipcf_rpc_call {
         uint64_t last_progress;     /* the last send or answer: retransmit after rto_ns of silence */
         uint64_t chan;              /* the channel its transmissions go on (call_start_on; 0: not yet) */
         bool sent, broke_after_send, done, cancelled, retry_flag, told_cancel;
+        bool asking;                /* cancelled after sending: asking the server for the verdict */
+        uint64_t verdict_by;        /* ... until then (the deadline, at most RPC_CANCEL_VERDICT_MS) */
         int result;
         ipcf_rpc_info info;
         ipcf_rpc_info *info_out;
@@ -818,7 +825,8 @@ static int ask_cache(ipcf_rpc_call *k) {
 }
 
 /* Try again (under k->lock) while the server is gone — no name, or a
- * channel that breaks — pausing 5, 10, ... 200 ms between tries: it may be
+ * channel that breaks, or a restarted server with no room for our session
+ * yet (-EBUSY) — pausing 5, 10, ... 200 ms between tries: it may be
  * restarting. What the call sent may have run, so the deadline passing
  * meanwhile is "outcome unknown". */
 static int until_server_back(ipcf_rpc_call *k, int (*again)(ipcf_rpc_call *k)) {
@@ -827,7 +835,7 @@ static int until_server_back(ipcf_rpc_call *k, int (*again)(ipcf_rpc_call *k)) {
         for (;;) {
                 r = again(k);
                 if (r == 0 || (r != -ENOENT && r != -ECONNRESET && r != -EPIPE && r != -ECONNREFUSED &&
-                               r != -EHOSTDOWN && r != -EHOSTUNREACH))
+                               r != -EHOSTDOWN && r != -EHOSTUNREACH && r != -EBUSY))
                         break;
                 if (now_ns() + pause >= k->deadline) {
                         r = -IPCF_EUNKNOWN;
@@ -892,6 +900,90 @@ static int settle_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
         return fin;
 }
 
+/* A cancelled call's outcome (under k->lock): 1 when known (k->result
+ * set), 0 when until passed first. Nothing sent: not run, -ECANCELED.
+ * Else the server decides, asked with CANCEL messages on the call's
+ * channel (server.c, on_cancel): not started (and now never will be),
+ * -ECANCELED; finished, its outcome (the handler's result or error: it
+ * ran); running, asked again (5 ms, doubling to 200 ms). No verdict by
+ * verdict_by (the deadline, at most RPC_CANCEL_VERDICT_MS after the
+ * cancel: a handler that goes on, a server or host that does not answer)
+ * or the channel broken (the server died): -IPCF_EUNKNOWN. */
+static int verdict(ipcf_rpc_call *k, uint64_t until) {
+        if (!k->sent) {
+                k->result = -ECANCELED;
+                return 1;
+        }
+        if (!k->asking) {
+                tx_drop_all(k); /* the call's own: cancelled, their replies dropped */
+                k->asking = true;
+                k->rto_ns = 5000000ull;
+                k->last_progress = 0;
+        }
+        for (;;) {
+                uint64_t now = now_ns();
+                if (now >= k->verdict_by) {
+                        k->result = -IPCF_EUNKNOWN;
+                        return 1;
+                }
+                struct tx *w = k->n_txs ? k->txs[k->n_txs - 1] : NULL;
+                bool asked = w && w->live;
+                if (!k->n_txs || now >= k->last_progress + (asked ? RTO_MAX_NS : k->rto_ns)) {
+                        /* A question unanswered is not cancelled when asked
+                         * again (a cancel takes one of the channel's few
+                         * cancel slots, where the call's own mark must stay
+                         * until the server takes it): it is answered when a
+                         * worker is free; asked again only if lost (1 s). */
+                        k->last_progress = now;
+                        rpc_req rq = { .kind = RPC_CANCEL, .slot = k->slot, .seq = k->seq, .flags = k->flags };
+                        memcpy(rq.session, k->c->session, 16);
+                        pthread_mutex_unlock(&k->lock);
+                        int r = tx_send(k, &rq, NULL, 0, true, 0, now);
+                        pthread_mutex_lock(&k->lock);
+                        if (r < 0) { /* the channel broke (or the deadline came): no one to ask */
+                                k->result = -IPCF_EUNKNOWN;
+                                return 1;
+                        }
+                }
+                if (now >= until) /* (asked first: a wait of 0 still sends the question) */
+                        return 0;
+                w = k->n_txs ? k->txs[k->n_txs - 1] : NULL;
+                asked = w && w->live;
+                uint64_t next = k->last_progress + (asked ? RTO_MAX_NS : k->rto_ns);
+                int ms = timeout_left_ms(MIN(MIN(until, k->verdict_by), next), now);
+                if (!w || !w->live) { /* answered IN_PROGRESS: ask again after rto_ns */
+                        pthread_mutex_unlock(&k->lock);
+                        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+                        if (ms > 0)
+                                nanosleep(&ts, NULL);
+                        pthread_mutex_lock(&k->lock);
+                        continue;
+                }
+                ipcf_pending pend = w->pend;
+                pthread_mutex_unlock(&k->lock);
+                ssize_t n = ms == 0 ? -EAGAIN : ipcf_call_wait(&pend, ms, NULL);
+                pthread_mutex_lock(&k->lock);
+                if (n == -EAGAIN || n == -ETIMEDOUT || !k->n_txs || k->txs[k->n_txs - 1] != w || !w->live)
+                        continue;
+                if (n < 0 && n != -EMSGSIZE) {
+                        tx_finish(k, w);
+                        k->result = -IPCF_EUNKNOWN; /* broken: the server is gone, or we cannot ask */
+                        return 1;
+                }
+                int fin = on_answer(k, w, n);
+                if (fin < 0) { /* BADSESSION: a restarted server; the old one may have run it */
+                        k->result = -IPCF_EUNKNOWN;
+                        return 1;
+                }
+                if (fin) {
+                        if (k->result == -EPROTO) /* a verdict we cannot read */
+                                k->result = -IPCF_EUNKNOWN;
+                        return 1;
+                }
+                k->rto_ns = MIN(k->rto_ns, VERDICT_ASK_MAX_NS); /* (on_answer doubled it) */
+        }
+}
+
 /* Drive the call until it finishes or timeout_ms passes (-EAGAIN/-ETIMEDOUT
  * while still running). */
 static int drive(ipcf_rpc_call *k, int timeout_ms) {
@@ -899,9 +991,12 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
         pthread_mutex_lock(&k->lock);
         while (!k->done) {
                 if (k->cancelled) {
-                        k->result = -ECANCELED;
-                        k->done = true;
-                        break;
+                        if (verdict(k, until)) {
+                                k->done = true;
+                                break;
+                        }
+                        pthread_mutex_unlock(&k->lock);
+                        return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
                 }
                 /* 1. answers that are already there (of all but the newest
                  * transmission, which step 3 waits for: a wait of 0 does
@@ -1255,6 +1350,10 @@ int ipcf_rpc_cancel(ipcf_rpc_call *k) {
                 } else {
                         tx_finish(k, t); /* a transport error: the cancel decides */
                 }
+        }
+        if (!k->done && !k->cancelled) {
+                uint64_t by = now_ns() + RPC_CANCEL_VERDICT_MS * 1000000ull;
+                k->verdict_by = MIN(by, k->deadline);
         }
         if (!k->done) {
                 k->cancelled = true;

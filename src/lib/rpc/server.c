@@ -12,6 +12,9 @@
  * other seq is MISORDERED (but see the persistent cache below). A new call
  * while the slot still runs the last one is SLOT_BUSY (the client tries
  * again). Every reply carries the server's incarnation (random per run).
+ * A CANCEL of (slot, seq) is answered with the call's verdict (on_cancel):
+ * a call not yet started — queued, or in pieces — is recorded finished
+ * CANCELLED there and then, so it never runs.
  *
  * With a persistent cache, the reply of every non-idempotent call is
  * written (and, with cache_sync, synced) before it is sent; at start the
@@ -598,6 +601,32 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
         finish(w, x, rq->slot, rq->seq, status, a, 0, reply, reply_len, persist, !oneway);
 }
 
+/* Answer request rq (a copy of call (slot, seq), or a CANCEL of it) with the
+ * outcome of the finished call in sl: its status and the first piece of its
+ * reply (the caller fetches the rest). Called under s->lock, which it lets go. */
+static void answer_done(worker *w, struct sslot *sl, const rpc_req *rq) {
+        ipcf_rpc_server *s = w->s;
+        uint32_t st = sl->status, a = sl->status == RS_OK ? 1 : sl->a, b = sl->b;
+        size_t n = (size_t)MIN((uint64_t)RPC_REP_PIECE, sl->reply_len);
+        uint8_t *copy = n ? malloc(n) : NULL;
+        if (copy)
+                memcpy(copy, sl->reply, n);
+        uint64_t total = sl->reply_len;
+        pthread_mutex_unlock(&s->lock);
+        if (n && !copy) {
+                answer(w, RS_BUSY, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        rpc_rep rp = { .status = st, .incarnation = s->incarnation, .slot = rq->slot, .seq = rq->seq,
+                       .total = st == RS_OK ? total : 0, .a = a, .b = b };
+        wire_put_rep(w->out, &rp);
+        if (n && st == RS_OK)
+                memcpy(w->out + RPC_REP_HDR, copy, n);
+        free(copy);
+        if (!impair_chance(&s->impair, s->impair.drop_reply))
+                ipcf_service_reply(s->svc, &w->req, w->out, RPC_REP_HDR + (st == RS_OK ? n : 0), 1000);
+}
+
 /* A piece of a call's arguments. */
 static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t len) {
         ipcf_rpc_server *s = w->s;
@@ -616,27 +645,7 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
         }
         struct sslot *sl = &x->slots[rq->slot];
         if (rq->seq == sl->seq && sl->state == SL_DONE) {
-                /* a copy of a finished call: from the cache */
-                uint32_t st = sl->status, a = sl->status == RS_OK ? 1 : sl->a, b = sl->b;
-                size_t n = (size_t)MIN((uint64_t)RPC_REP_PIECE, sl->reply_len);
-                uint8_t *copy = n ? malloc(n) : NULL;
-                if (copy)
-                        memcpy(copy, sl->reply, n);
-                uint64_t total = sl->reply_len;
-                pthread_mutex_unlock(&s->lock);
-                if (n && !copy) {
-                        answer(w, RS_BUSY, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
-                        return;
-                }
-                /* the first piece; the caller fetches the rest */
-                rpc_rep rp = { .status = st, .incarnation = s->incarnation, .slot = rq->slot, .seq = rq->seq,
-                               .total = st == RS_OK ? total : 0, .a = a, .b = b };
-                wire_put_rep(w->out, &rp);
-                if (n && st == RS_OK)
-                        memcpy(w->out + RPC_REP_HDR, copy, n);
-                free(copy);
-                if (!impair_chance(&s->impair, s->impair.drop_reply))
-                        ipcf_service_reply(s->svc, &w->req, w->out, RPC_REP_HDR + (st == RS_OK ? n : 0), 1000);
+                answer_done(w, sl, rq); /* a copy of a finished call: from the cache */
                 return;
         }
         if (rq->seq == sl->seq && sl->state == SL_RUN) {
@@ -817,20 +826,53 @@ static void on_destroy(worker *w, const rpc_req *rq) {
         answer(w, RS_OK, 0, 0, NULL, 0, 0, 0, 0);
 }
 
-/* The caller cancelled (slot, seq): a handler running it (or the call, if
- * it has not started) sees ipcf_rpc_cancelled(). The answer says nothing:
- * the call's own answer does. */
+/* The caller cancelled call (slot, seq) and asks for its verdict (it asks
+ * again until it has one; every CANCEL is answered, none changes a verdict
+ * given). Finished: its outcome, as a copy of the call would get it (not
+ * run: CANCELLED or DEADLINE; ran: the result or the handler's error).
+ * Running: its handler sees ipcf_rpc_cancelled() (a call whose handler has
+ * not started yet is answered CANCELLED by execute), IN_PROGRESS. Not
+ * started — its pieces partly here, or none of it here yet (still queued,
+ * or lost) — it never will be: the slot records it finished CANCELLED, so
+ * a copy that comes later is answered that. A slot loaded from the
+ * persistent cache and not used since cannot tell whether the last run had
+ * the call: UNKNOWN. */
 static void on_cancel(worker *w, const rpc_req *rq) {
         ipcf_rpc_server *s = w->s;
         pthread_mutex_lock(&s->lock);
         struct sess *x = sess_find(s, rq->session);
-        if (x && rq->slot < x->nslots) {
-                struct sslot *sl = &x->slots[rq->slot];
-                if (sl->seq == rq->seq && (sl->state == SL_RUN || sl->state == SL_RECV))
-                        atomic_store(&sl->cancel, true);
+        if (!x || rq->slot >= x->nslots) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, x ? RS_MISORDERED : RS_BADSESSION, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
+        x->used_ns = w->now;
+        struct sslot *sl = &x->slots[rq->slot];
+        uint32_t st;
+        if (sl->seq == rq->seq && sl->state == SL_DONE) {
+                answer_done(w, sl, rq);
+                return;
+        }
+        if (sl->seq == rq->seq && sl->state == SL_RUN) {
+                atomic_store(&sl->cancel, true);
+                st = RS_IN_PROGRESS;
+        } else if (sl->state == SL_RUN) {
+                st = RS_IN_PROGRESS; /* the slot's last call still runs: this one waits behind it */
+        } else if (sl->restored && (int32_t)(rq->seq - sl->seq) > 0) {
+                st = RS_UNKNOWN;
+        } else if ((sl->seq == rq->seq && sl->state == SL_RECV) || rq->seq == sl->seq + 1) {
+                slot_clear(s, sl);
+                sl->seq = rq->seq;
+                sl->state = SL_DONE;
+                sl->status = RS_CANCELLED;
+                sl->a = sl->b = 0;
+                atomic_store(&sl->cancel, false);
+                st = RS_CANCELLED;
+        } else {
+                st = RS_MISORDERED;
         }
         pthread_mutex_unlock(&s->lock);
-        answer(w, RS_OK, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+        answer(w, st, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
 }
 
 static void on_describe(worker *w) {

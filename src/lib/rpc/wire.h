@@ -27,7 +27,8 @@ enum rpc_kind {
         RPC_CREATE = 3,  /* make session (slot = slots wanted) */
         RPC_DESTROY = 4, /* end session */
         RPC_DESCRIBE = 5,/* the interface texts */
-        RPC_CANCEL = 6,  /* the caller cancelled call (slot, seq): its handler is told */
+        RPC_CANCEL = 6,  /* the caller cancelled call (slot, seq): its handler is told; the answer is
+                          * its verdict (server.c, on_cancel) */
 };
 
 enum rpc_flags {
