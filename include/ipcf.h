@@ -1584,7 +1584,9 @@ typedef struct ipcf_mbox_opts {
         uint32_t flags;         /* enum ipcf_mbox_flags */
         uint32_t max_msgs;      /* messages queued in the facility (default 1024, max 65536) */
         uint32_t max_msg_size;  /* the largest message (default 64 KiB, max 256 KiB) */
-        uint64_t max_bytes;     /* bytes queued in the facility (default 1 MiB, max 16 MiB) */
+        uint64_t max_bytes;     /* bytes queued in the facility (default 1 MiB, max 16 MiB):
+                                 * it takes a message while it holds fewer, so it may
+                                 * hold one message more than max_bytes */
 } ipcf_mbox_opts;
 
 /*

@@ -38,9 +38,12 @@
  *     order, for the others (held payloads copied from their senders'
  *     rings). What a receiver consumed is its ring's position: one that
  *     forges it gets back what it read (it could read without consuming).
- *   - The FIFO holds at most max_msgs messages / max_bytes bytes; when full,
- *     senders are not read, so their rings fill and their own full policy
- *     (block or fail) applies: backpressure without daemon memory.
+ *   - The FIFO takes a message while it holds fewer than max_msgs messages
+ *     and fewer than max_bytes bytes (fifo_full): at most max_msgs messages
+ *     and max_bytes + max_msg - 1 bytes (a message above max_bytes still
+ *     passes, and a large one is never held back behind small ones); when
+ *     full, senders are not read, so their rings fill and their own full
+ *     policy (block or fail) applies: backpressure without daemon memory.
  *   - Destroy: receivers' flows end "mailbox destroyed" (they read what they
  *     have, then -EPIPE); every message still in the daemon or unread in a
  *     sender's ring is counted undelivered to its sender: an MW_UNDELIVERED
