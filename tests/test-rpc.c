@@ -1266,6 +1266,14 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli INCR3"), 1);
         CHECK(strstr(out, "versions 1..1"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.nobody INCR"), 1);
+        /* a plain service (it echoes the request back) is named as no RPC
+         * server, not as a broken peer alone */
+        CHECK_EQ(run_ipcf(out, sizeof(out), "serve rpc.plain -n 2 -- cat >/dev/null 2>&1 &"), 0);
+        test_wait_for_name("rpc.plain", 10000);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc describe rpc.plain"), 1);
+        CHECK(strstr(out, "rpc.plain: does not answer as an RPC server"));
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.plain INCR"), 1);
+        CHECK(strstr(out, "rpc.plain: does not answer as an RPC server"));
         /* the deadline reaches the handler: it stops (result 1) just as the
          * caller gives up (outcome unknown), whichever comes first */
         int st = run_ipcf(out, sizeof(out), "rpc call rpc.cli SLEEP 5000 -t 200");
@@ -1296,6 +1304,17 @@ TEST_TIMEOUT(the_examples_call_their_servers_through_the_stubs, 120) {
         CHECK_EQ(pclose(p), 0);
         CHECK(strcmp(out, "sum 86\nproduct 168\nquotient 42\ntotal 84\n"
                           "sum 5\nproduct 0\nquotient: Numerical argument out of domain\ntotal 89\n") == 0);
+        /* past 64 bits: ADD fails (ERANGE), then ACCUMULATE does and keeps
+         * its total; the server serves on */
+        snprintf(cmd, sizeof(cmd),
+                 "%s ex.calc 9223372036854775807 1 2>/dev/null; echo $?; "
+                 "%s ex.calc 9223372036854775807 0 2>/dev/null; echo $?; %s ex.calc 1 -1",
+                 client, client, client);
+        p = popen(cmd, "r");
+        n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = 0;
+        CHECK_EQ(pclose(p), 0);
+        CHECK(strcmp(out, "1\n1\nsum 0\nproduct -1\nquotient -1\ntotal 90\n") == 0);
         free(client);
         stop_server(cs);
 

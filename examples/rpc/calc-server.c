@@ -8,23 +8,28 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "calc.h"
 
 static int add(ipcf_rpc_ctx *ctx, const operands *in, int64_t *out, void *user) {
-        *out = in->a + in->b;
-        return 0;
+        /* a result past 64 bits fails the call (the caller: -EREMOTEIO,
+         * remote_error -ERANGE), never wraps */
+        return __builtin_add_overflow(in->a, in->b, out) ? -ERANGE : 0;
 }
 
 static int mul(ipcf_rpc_ctx *ctx, const operands *in, int64_t *out, void *user) {
-        *out = in->a * in->b;
-        return 0;
+        return __builtin_mul_overflow(in->a, in->b, out) ? -ERANGE : 0;
 }
 
 static int divide(ipcf_rpc_ctx *ctx, const operands *in, quotient *out, void *user) {
         if (in->b == 0) {
                 out->err = EDOM;
+                return 0;
+        }
+        if (in->a == INT64_MIN && in->b == -1) {
+                out->err = ERANGE; /* the one quotient past 64 bits */
                 return 0;
         }
         out->err = 0;
@@ -34,7 +39,9 @@ static int divide(ipcf_rpc_ctx *ctx, const operands *in, quotient *out, void *us
 
 static int accumulate(ipcf_rpc_ctx *ctx, const int64_t *n, int64_t *out, void *user) {
         int64_t *total = user;
-        *out = *total += *n;
+        if (__builtin_add_overflow(*total, *n, out))
+                return -ERANGE; /* the total stays as it was */
+        *total = *out;
         printf("ACCUMULATE %" PRId64 " by %s (pid %d, uid %u) on %s\n", *n, ctx->caller.name, (int)ctx->caller.pid,
                (unsigned)ctx->caller.uid, ctx->host);
         return 0;

@@ -45,11 +45,19 @@ static int describe(const char *name, int timeout_ms, char **ret) {
         return r;
 }
 
+/* describe's error: -EPROTO there is mostly a service that is not an RPC
+ * server at all (a plain `ipcf serve` echoes the request back). */
+static int describe_error(const char *name, int err) {
+        if (err == -EPROTO)
+                return cli_fail("%s: does not answer as an RPC server (%s)", name, ipcf_strerror(err));
+        return cli_error(name, err);
+}
+
 static int call(const char *name, const char *proc, const char *args, int timeout_ms, uint32_t vers) {
         char *text;
         int r = describe(name, timeout_ms > 0 ? timeout_ms : 5000, &text);
         if (r < 0)
-                return cli_error(name, r);
+                return describe_error(name, r);
         idl_file *f = idl_file_new(name);
         idl_diag d = { 0 };
         r = idl_parse(f, text, strlen(text), &d);
@@ -167,7 +175,7 @@ int cmd_rpc(int argc, char **argv) {
         char *text;
         int r = describe(args.v[0], cfg.timeout_ms ? cfg.timeout_ms : 5000, &text);
         if (r < 0)
-                return cli_error(args.v[0], r);
+                return describe_error(args.v[0], r);
         fputs(text, stdout);
         free(text);
         return CLI_EXIT_OK;
