@@ -61,6 +61,11 @@ $(BUILD)/tests/test-rpc-xdr: $(BUILD)/obj/tests/test-rpc-xdr.o $(BUILD)/gen/test
 # test-idl: the compiler run on good and bad interface files.
 $(BUILD)/tests/test-idl: | $(IDL)
 
+# test-idl-json: JSON <-> XDR of `ipcf rpc call` (src/idl/dyn.c), in process.
+$(BUILD)/tests/test-idl-json: $(BUILD)/obj/tests/test-idl-json.o $(LIBIDL_A) $(TEST_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 # Fuzz targets: the compiler's parser and checker; the generated decoder.
 $(FUZZ_BUILD)/fuzz-idl: $(IDL_SRCS)
 $(FUZZ_BUILD)/fuzz-xdr: FUZZ_CFLAGS += -I$(BUILD)/gen/tests/rpc

@@ -179,6 +179,68 @@ TEST(a_good_file_compiles_to_c_that_compiles) {
         teardown();
 }
 
+/* Names that are legal in the language but would make C that does not
+ * compile (hostile test, h3): each is an error at its position, never a
+ * header the C compiler rejects. Constants, programs, versions and
+ * procedures are #defines; union arms are members of one C union; a
+ * procedure's handler is a member named in lower case; the generated code
+ * uses some names itself. */
+TEST(names_that_would_break_the_generated_c_are_errors) {
+        setup();
+        expect_error("union u switch (int d) { case 1: int a; case 2: hyper a; };", "1:49",
+                     "arm 'a' appears twice in union u");
+        expect_error("union u switch (int d) { case 1: int a; default: hyper a; };", "1:50", "arm 'a' appears twice");
+        expect_error("const len = 5;\nstruct s { opaque data<len>; int len; };", "1:1",
+                     "'len' is a constant, a #define in the generated C, and also a member of struct s");
+        expect_error("struct s { int data<>; };\nconst data_len = 1;", "2:1", "also a member of struct s");
+        expect_error("union w switch (int d) { case 1: int a; };\nconst w_u = 1;", "2:1", "also the union of w");
+        expect_error("struct PING { int a; };\nprogram P { version V { void PING(void) = 1; } = 1; } = 1;", "2:25",
+                     "'PING' is a procedure, a #define in the generated C, and also a definition");
+        expect_error("struct e { int ADD; };\nprogram P { version V { void ADD(e) = 1; } = 1; } = 1;", "2:25",
+                     "also a member of struct e");
+        expect_error("enum col { RED = 1 };\nprogram P { version V { void RED(void) = 1; } = 1; } = 1;", "2:25",
+                     "also an enumerator");
+        expect_error("program P { version V { void F(void) = 1; } = 1;\n version V { void G(void) = 1; } = 2; } = 1;",
+                     "2:2", "version name 'V' is used twice");
+        expect_error("program P { version V { void F(void) = 1; } = 1; } = 1;\n"
+                     "program Q { version v { void G(void) = 1; } = 1; } = 2;", "2:13", "version name 'v' is used twice");
+        expect_error("program P { version F { void F(void) = 1; } = 1; } = 1;", "1:13",
+                     "'F' names both a version and a procedure");
+        expect_error("program P { version V { void P(void) = 1; } = 1; } = 1;", "1:25",
+                     "'P' names both a program and a procedure");
+        expect_error("program P { version V { void ADD(void) = 1; void add(void) = 2; } = 1; } = 1;", "1:45",
+                     "differ only in case");
+        expect_error("program P { version V { void RETURN(void) = 1; } = 1; } = 1;", "1:25",
+                     "'return' is a keyword of C");
+        expect_error("struct s { int typeof; };", "1:12", "'typeof' is a keyword of C");
+        expect_error("struct s { int asm; };", "1:12", "'asm' is a keyword of C");
+        expect_error("typedef int constexpr;", "1:1", "'constexpr' is a keyword of C");
+        expect_error("const x = 3;", "1:1", "where the generated code uses 'x' itself");
+        expect_error("const name = 3;", "1:1", "where the generated code uses 'name' itself");
+        expect_error("const arg2 = 3;", "1:1", "where the generated code uses 'arg2' itself");
+        expect_error("struct in { int a; };", "1:1", "'in' is a name the generated C uses itself");
+        expect_error("typedef int size_t;", "1:1", "'size_t' is a name the generated C uses itself");
+        expect_error("struct ipcf_thing { int a; };", "1:1", "'ipcf_thing' is a name the generated C uses itself");
+        /* what stays legal: a member named as a type, an arm as the
+         * discriminant, the same procedure in two versions, a type named s */
+        char err[4096];
+        const char *ok = "struct s { int s; hyper data<>; };\n"
+                         "union u switch (int d) { case 1: int d; default: void; };\n"
+                         "enum e { A = 1, B = A };\n"
+                         "program P { version V1 { s ADD(u) = 1; } = 1; version V2 { s ADD(u) = 1; } = 2; } = 1;\n";
+        CHECK_EQ(run_idl("names.x", ok, NULL, err, sizeof(err)), 0);
+        char cmd[2048];
+        char *inc = realpath("include", NULL);
+        CHECK(inc);
+        snprintf(cmd, sizeof(cmd),
+                 "cc -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I%s -c %s/names.c -o %s/names.o", inc,
+                 dir, dir);
+        free(inc);
+        CHECK_EQ(system(cmd), 0);
+        teardown();
+        CHECK_EQ(failures, 0);
+}
+
 /* RFC 4506 §6.3: a type-specifier may be an inline union ("union switch
  * (...) {...}"), as it may be an inline struct or enum; each is named
  * <outer>_<member> in C. The generated code compiles, and a value with all

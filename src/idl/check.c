@@ -3,6 +3,9 @@
  *
  *  - every name is defined once (types, constants, enumerators, programs),
  *    none is a C keyword (the generated code uses them as C names);
+ *  - the C the generator makes compiles: #defines (constants, programs,
+ *    versions, procedures) name nothing else, union arms are distinct, and
+ *    no name is one the generated code uses itself (check_c_names, last);
  *  - inline struct/union/enum types in declarations get names
  *    (<outer>_<member>) and become definitions of their own;
  *  - values resolve (a const, an enumerator, TRUE/FALSE) and fit where they
@@ -41,6 +44,23 @@ static const char *const c_keywords[] = {
         "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
         "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex", "_Imaginary",
         "bool", "true", "false", "NULL", "main",
+        /* GNU C (the default -std=gnu*) and C23 */
+        "asm", "typeof", "typeof_unqual", "alignas", "alignof", "constexpr", "nullptr", "static_assert",
+        "thread_local",
+};
+
+/* Names the generated C itself uses at file scope or in every function
+ * (parameters, locals, members of ipcf.h's tables it initializes, library
+ * functions and macros it calls): a type or a #define of the file named so
+ * would change what that code means. Also i<N> (loop variables), arg<N>
+ * (members of an arguments' struct, for #defines), and ipcf_ / IPCF_. */
+static const char *const generated_names[] = {
+        "x", "v", "c", "o", "s", "h", "in", "out", "ctx", "user", "handlers", "ret_call", "err", "errno",
+        "free", "memset", "n_", "u_", "b_", "number", "flags", "timeout_ms", "name", "arg_size", "arg_type",
+        "res_size", "res_type", "encode_arg", "decode_arg", "free_arg", "encode_res", "decode_res", "free_res",
+        "invoke", "description", "procs", "n_procs", "prog", "vers", "prog_name", "vers_name", "interface_text",
+        "EBADMSG", "EINVAL", "EOPNOTSUPP", "ENOMEM", "size_t", "int8_t", "int16_t", "int32_t", "int64_t",
+        "uint8_t", "uint16_t", "uint32_t", "uint64_t", "intptr_t", "uintptr_t", "ptrdiff_t",
 };
 
 #define ERR(c, pos, ...)                                     \
@@ -53,6 +73,34 @@ static void check_c_name(checker *c, const char *name, idl_pos pos) {
         for (size_t i = 0; i < sizeof(c_keywords) / sizeof(c_keywords[0]); i++)
                 if (!strcmp(c_keywords[i], name))
                         ERR(c, pos, "'%s' is a keyword of C, where the generated code uses it as a name", name);
+}
+
+/* Of those, what a type may not be named: a parameter declared before a
+ * type in the same parameter list (ipcf_xdr *x, const T *v), a local the
+ * decoding of an enum casts to its type, the library's names. */
+static const char *const generated_type_names[] = {
+        "x", "c", "ctx", "in", "u_", "errno", "free", "memset", "NULL", "size_t", "int8_t", "int16_t", "int32_t",
+        "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "intptr_t", "uintptr_t", "ptrdiff_t",
+};
+
+/* Is name one the generated code uses itself, as a #define (macro) would
+ * replace it, or as a type would clash with it? */
+static bool generated_name(const char *name, bool macro) {
+        const char *const *list = macro ? generated_names : generated_type_names;
+        size_t n = macro ? sizeof(generated_names) / sizeof(generated_names[0])
+                         : sizeof(generated_type_names) / sizeof(generated_type_names[0]);
+        for (size_t i = 0; i < n; i++)
+                if (!strcmp(list[i], name))
+                        return true;
+        if (!strncmp(name, "ipcf_", 5) || !strncmp(name, "IPCF_", 5))
+                return true;
+        const char *digits = !macro ? NULL : name[0] == 'i' ? name + 1 : !strncmp(name, "arg", 3) ? name + 3 : NULL;
+        if (digits && *digits) {
+                while (*digits >= '0' && *digits <= '9')
+                        digits++;
+                return !*digits;
+        }
+        return false;
 }
 
 idl_def *idl_find(const idl_file *f, const char *name) {
@@ -202,6 +250,135 @@ static void check_names(checker *c) {
         }
 }
 
+/* ---- pass 2b: the names of the generated C ------------------------------
+ *
+ * Constants, programs, versions and procedures become #defines (as rpcgen
+ * makes them), which replace the name everywhere after them: one may not
+ * also name a member, an arm, a discriminant, a type, an enumerator or
+ * another #define of a different meaning, nor what the generated code uses
+ * itself. A version's name in lower case names its handlers' struct, and a
+ * procedure's its member there: those must be distinct and no C keyword. */
+
+/* Is name base followed by suffix? */
+static bool is_suffixed(const char *name, const char *base, const char *suffix) {
+        size_t n = strlen(base);
+        return !strncmp(name, base, n) && !strcmp(name + n, suffix);
+}
+
+/* Is name dcl's name, or one of the C names derived from it (x_len / x_val
+ * of a variable array that is not a string)? */
+static bool names_decl(const char *name, const idl_decl *dcl, const char *dname) {
+        if (!dname)
+                return false;
+        bool var = dcl->kind == IDL_D_VAR && dcl->type && dcl->type->kind != IDL_STRING;
+        return !strcmp(dname, name) ||
+               (var && (is_suffixed(name, dname, "_len") || is_suffixed(name, dname, "_val")));
+}
+
+/* Where name is used in the types of f besides as a definition or an
+ * enumerator (members, arms, discriminants, and the C names derived from
+ * them: x_len / x_val of a variable array, NAME_u of a union), or NULL. */
+static const char *used_in_types(checker *c, const char *name) {
+        idl_file *f = c->f;
+        for (size_t i = 0; i < f->n_defs; i++) {
+                const idl_def *d = f->defs[i];
+                if (d->kind == IDL_DEF_TYPEDEF) {
+                        if (d->decl.kind == IDL_D_VAR && names_decl(name, &d->decl, d->name) && strcmp(name, d->name))
+                                return idl_sprintf(f, "a member of typedef %s", d->name);
+                        continue;
+                }
+                if (!d->type || (d->kind != IDL_DEF_STRUCT && d->kind != IDL_DEF_UNION))
+                        continue;
+                const idl_type *t = d->type;
+                if (d->kind == IDL_DEF_UNION && is_suffixed(name, d->name, "_u"))
+                        return idl_sprintf(f, "the union of %s", d->name);
+                size_t n = d->kind == IDL_DEF_STRUCT ? t->n_members : 1 + t->n_cases + (t->deflt ? 1 : 0);
+                for (size_t k = 0; k < n; k++) {
+                        const idl_decl *dcl = d->kind == IDL_DEF_STRUCT ? &t->members[k]
+                                              : k == 0                  ? &t->disc
+                                              : k <= t->n_cases         ? &t->cases[k - 1].arm
+                                                                        : t->deflt;
+                        if (names_decl(name, dcl, dcl->name))
+                                return idl_sprintf(f, "a member of %s %s", d->kind == IDL_DEF_STRUCT ? "struct" : "union",
+                                                   d->name);
+                }
+        }
+        return NULL;
+}
+
+/* A #define named name at pos (what: "constant", "program"...): not used
+ * otherwise. Definitions and enumerators are checked by check_names for
+ * constants and programs (which are definitions). */
+static void check_macro(checker *c, const char *name, idl_pos pos, const char *what, bool vs_defs) {
+        const char *use = used_in_types(c, name);
+        if (use)
+                ERR(c, pos, "'%s' is a %s, a #define in the generated C, and also %s", name, what, use);
+        else if (generated_name(name, true))
+                ERR(c, pos, "'%s' is a %s, a #define in the generated C, where the generated code uses "
+                    "'%s' itself", name, what, name);
+        else if (vs_defs && idl_find(c->f, name))
+                ERR(c, pos, "'%s' is a %s, a #define in the generated C, and also a definition", name, what);
+        else if (vs_defs && find_enumval(c->f, name, NULL))
+                ERR(c, pos, "'%s' is a %s, a #define in the generated C, and also an enumerator", name, what);
+}
+
+static bool same_lower(const char *a, const char *b) {
+        return !strcasecmp(a, b);
+}
+
+static void check_c_names(checker *c) {
+        idl_file *f = c->f;
+        for (size_t i = 0; i < f->n_defs; i++) {
+                idl_def *d = f->defs[i];
+                if (d->kind == IDL_DEF_CONST || d->kind == IDL_DEF_PROGRAM) {
+                        check_macro(c, d->name, d->pos, d->kind == IDL_DEF_CONST ? "constant" : "program", false);
+                } else if (generated_name(d->name, false)) {
+                        ERR(c, d->pos, "'%s' is a name the generated C uses itself; give the type another", d->name);
+                }
+                if (d->kind != IDL_DEF_PROGRAM)
+                        continue;
+                for (size_t v = 0; v < d->prog->n_versions; v++) {
+                        idl_version *ver = &d->prog->versions[v];
+                        check_macro(c, ver->name, ver->pos, "version", true);
+                        for (size_t i2 = 0; i2 <= i; i2++) {
+                                if (f->defs[i2]->kind != IDL_DEF_PROGRAM)
+                                        continue;
+                                idl_program *q = f->defs[i2]->prog;
+                                for (size_t v2 = 0; v2 < (i2 == i ? v : q->n_versions); v2++)
+                                        if (same_lower(q->versions[v2].name, ver->name))
+                                                ERR(c, ver->pos, "version name '%s' is used twice (first at line %d; "
+                                                    "its handlers are %s_handlers, in lower case)", ver->name,
+                                                    q->versions[v2].pos.line, ver->name);
+                                for (size_t v2 = 0; v2 < q->n_versions; v2++)
+                                        for (size_t p = 0; p < q->versions[v2].n_procs; p++)
+                                                if (!strcmp(q->versions[v2].procs[p].name, ver->name))
+                                                        ERR(c, ver->pos, "'%s' names both a version and a procedure",
+                                                            ver->name);
+                                if (!strcmp(q->name, ver->name))
+                                        ERR(c, ver->pos, "'%s' names both a program and a version", ver->name);
+                        }
+                        for (size_t p = 0; p < ver->n_procs; p++) {
+                                idl_proc *pr = &ver->procs[p];
+                                check_macro(c, pr->name, pr->pos, "procedure", true);
+                                char *low = idl_sprintf(f, "%s", pr->name);
+                                for (char *q = low; *q; q++)
+                                        *q = (char)tolower((unsigned char)*q);
+                                if (strcmp(low, pr->name))
+                                        check_c_name(c, low, pr->pos); /* its handler's member */
+                                for (size_t k = 0; k < p; k++)
+                                        if (same_lower(ver->procs[k].name, pr->name) && strcmp(ver->procs[k].name, pr->name))
+                                                ERR(c, pr->pos, "procedures '%s' and '%s' of version %s differ only in "
+                                                    "case (their stubs and handlers are named in lower case)",
+                                                    ver->procs[k].name, pr->name, ver->name);
+                                for (size_t i2 = 0; i2 < f->n_defs; i2++)
+                                        if (f->defs[i2]->kind == IDL_DEF_PROGRAM &&
+                                            !strcmp(f->defs[i2]->name, pr->name))
+                                                ERR(c, pr->pos, "'%s' names both a program and a procedure", pr->name);
+                        }
+                }
+        }
+}
+
 /* ---- pass 3: values ----------------------------------------------------- */
 
 /* Resolve v; returns false (after an error) if it names nothing numeric. */
@@ -319,6 +496,13 @@ static void check_union(checker *c, idl_type *t) {
         }
         if (t->deflt)
                 check_decl(c, t->deflt, true);
+        /* the arms are members of one C union: distinct names */
+        for (size_t i = 0; i <= t->n_cases; i++) {
+                const idl_decl *a = i < t->n_cases ? &t->cases[i].arm : t->deflt;
+                for (size_t k = 0; a && a->name && k < i; k++)
+                        if (t->cases[k].arm.name && !strcmp(t->cases[k].arm.name, a->name))
+                                ERR(c, a->pos, "arm '%s' appears twice in union %s", a->name, t->name ? t->name : "");
+        }
 }
 
 static void check_aggregate(checker *c, idl_type *t) {
@@ -573,8 +757,10 @@ int idl_check(idl_file *f, idl_diag *d) {
                         break;
                 }
         }
-        if (d->errors != before)
+        if (d->errors != before) {
+                check_c_names(c);
                 return -1;
+        }
         name_stubs(c);
         for (size_t i = 0; i < f->n_defs; i++)
                 if (f->defs[i]->kind == IDL_DEF_PROGRAM)
@@ -584,5 +770,6 @@ int idl_check(idl_file *f, idl_diag *d) {
         for (size_t i = 0; i < f->n_defs; i++)
                 if (f->defs[i]->kind != IDL_DEF_CONST && f->defs[i]->kind != IDL_DEF_PROGRAM)
                         def_min_wire(c, f->defs[i]);
+        check_c_names(c); /* last: the errors of meaning first */
         return d->errors != before ? -1 : 0;
 }

@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -59,7 +60,12 @@ static char *jstring(jp *p) {
                         return jfail(p, "bad string"), NULL;
                 }
                 if (c == '\\') {
-                        char e = *p->s++;
+                        char e = *p->s;
+                        if (!e) { /* never past the text's end */
+                                free(o);
+                                return jfail(p, "bad escape"), NULL;
+                        }
+                        p->s++;
                         switch (e) {
                         case 'n': c = '\n'; break;
                         case 't': c = '\t'; break;
@@ -70,7 +76,9 @@ static char *jstring(jp *p) {
                         case 'u': {
                                 unsigned v = 0;
                                 for (int i = 0; i < 4; i++) {
-                                        char h = *p->s++;
+                                        char h = *p->s;
+                                        if (h)
+                                                p->s++;
                                         if (!isxdigit((unsigned char)h)) {
                                                 free(o);
                                                 return jfail(p, "bad \\u escape"), NULL;
@@ -208,14 +216,32 @@ static json *jvalue(jp *p) {
                 p->s += 4;
                 return jnew(J_NULL);
         }
+        /* RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
         const char *start = p->s;
         if (*p->s == '-')
                 p->s++;
         if (!isdigit((unsigned char)*p->s))
                 return jfail(p, "expected a value");
-        while (isdigit((unsigned char)*p->s) || *p->s == '.' || *p->s == 'e' || *p->s == 'E' || *p->s == '+' ||
-               *p->s == '-')
+        if (*p->s == '0' && isdigit((unsigned char)p->s[1]))
+                return jfail(p, "a number with a leading zero");
+        while (isdigit((unsigned char)*p->s))
                 p->s++;
+        if (*p->s == '.') {
+                p->s++;
+                if (!isdigit((unsigned char)*p->s))
+                        return jfail(p, "a number without digits after '.'");
+                while (isdigit((unsigned char)*p->s))
+                        p->s++;
+        }
+        if (*p->s == 'e' || *p->s == 'E') {
+                p->s++;
+                if (*p->s == '+' || *p->s == '-')
+                        p->s++;
+                if (!isdigit((unsigned char)*p->s))
+                        return jfail(p, "a number without digits in its exponent");
+                while (isdigit((unsigned char)*p->s))
+                        p->s++;
+        }
         json *j = jnew(J_NUM);
         j->text = strndup(start, (size_t)(p->s - start));
         j->num = strtod(j->text, NULL);
@@ -435,20 +461,21 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
         case IDL_DOUBLE:
                 if (j->kind != J_NUM)
                         r = efail(e, "expected a number");
+                else if (!isfinite(j->num) || (rt->kind == IDL_FLOAT && fabs(j->num) > FLT_MAX))
+                        r = efail(e, "number %s out of range of %s", j->text, rt->kind == IDL_FLOAT ? "float" : "double");
                 else
                         r = rt->kind == IDL_FLOAT ? ipcf_xdr_put_float(e->x, (float)j->num)
                                                   : ipcf_xdr_put_double(e->x, j->num);
                 break;
         case IDL_QUAD: {
-                uint8_t *b;
-                size_t n;
+                uint8_t *b = NULL;
+                size_t n = 0;
                 r = hexbytes(e, j, &b, &n);
                 if (!r && n != 16)
                         r = efail(e, "a quadruple is 16 bytes of hex");
                 if (!r)
                         r = ipcf_xdr_put_fixed(e->x, b, 16);
-                if (n == 16 || !r)
-                        free(b);
+                free(b); /* NULL unless hexbytes succeeded */
                 break;
         }
         case IDL_BOOL:
@@ -524,16 +551,39 @@ int dyn_encode(const idl_type *t, const json *j, ipcf_xdr *x, char *err, size_t 
 
 static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o);
 
+/* The length of the well-formed UTF-8 sequence of 2..4 bytes at s (n
+ * bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+        size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+                   : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+        if (!len || len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || /* overlong, surrogates */
+            (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+                return 0;
+        return len;
+}
+
+/* A string as JSON: UTF-8 as it is (the JSON text is UTF-8), control
+ * characters and bytes that are not UTF-8 as \u00XX (Latin-1's reading). */
 static void print_str(FILE *o, const char *s, size_t n) {
         fputc('"', o);
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char)s[i];
-                if (c == '"' || c == '\\')
+                size_t seq = c >= 0x80 ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
+                if (seq) {
+                        fwrite(s + i, 1, seq, o);
+                        i += seq - 1;
+                } else if (c == '"' || c == '\\') {
                         fprintf(o, "\\%c", c);
-                else if (c < 0x20 || c >= 0x7f)
+                } else if (c < 0x20 || c >= 0x7f) {
                         fprintf(o, "\\u%04x", c);
-                else
+                } else {
                         fputc(c, o);
+                }
         }
         fputc('"', o);
 }

@@ -3,8 +3,10 @@
  * XDR out, and XDR in, JSON out, walking the checked syntax tree. Used by
  * `ipcf rpc call` to call any procedure a server describes.
  *
- * JSON mapping: integers and floats are numbers; bool true/false; an enum
- * its enumerator's name (or its number); a string a JSON string; opaque
+ * JSON mapping: integers and floats are numbers (RFC 8259's grammar; a
+ * float or double must be finite and in its type's range); bool true/false; an enum
+ * its enumerator's name (or its number); a string a JSON string (printed
+ * as UTF-8, with \u00XX for control characters and bytes not UTF-8); opaque
  * data a string of hex digits; arrays JSON arrays; optional data null or
  * the value; a struct an object of its members; a union an object of its
  * discriminant and its arm ({"status": 0, "ok": {...}}); void null.

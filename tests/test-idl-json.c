@@ -1,0 +1,143 @@
+/*
+ * test-idl-json.c — the JSON <-> XDR mapping of `ipcf rpc call`
+ * (src/idl/dyn.c), in process, on types a hostile user reaches from the
+ * shell: numbers that are not JSON or do not fit their type, strings with
+ * escapes cut off at the end of the text, UTF-8 strings printed back,
+ * quadruples given as the wrong JSON type. Each bad input fails with a
+ * message (the CLI's exit status 2), never a crash or a value that is not
+ * the one given.
+ */
+#include "idl/ast.h"
+#include "idl/dyn.h"
+#include "support/test.h"
+
+#define CHECK_MSG_STR(got, want)                                                                 \
+        do {                                                                                      \
+                if (strcmp((got), (want)))                                                        \
+                        test_fail(__FILE__, __LINE__, "got %s, want %s", (got), (want));          \
+        } while (0)
+
+static const char *const iface =
+        "struct nums { int i; unsigned int u; hyper h; float f; double d; };\n"
+        "typedef string str<>;\n"
+        "typedef quadruple quad;\n";
+
+static idl_file *load(void) {
+        idl_file *f = idl_file_new("t.x");
+        idl_diag d = { 0 };
+        CHECK(f);
+        CHECK_EQ(idl_parse(f, iface, strlen(iface), &d), 0);
+        CHECK_EQ(idl_check(f, &d), 0);
+        idl_diag_free(&d);
+        return f;
+}
+
+static const idl_type *type_of(idl_file *f, const char *name) {
+        static idl_type t;
+        t = (idl_type){ .kind = IDL_NAMED, .name = name, .def = idl_find(f, name) };
+        CHECK(t.def);
+        return &t;
+}
+
+/* Encode text as a value of type name: 0 with the bytes in x, or the error
+ * with its message in err (the JSON's or the encoding's). */
+static int encode(idl_file *f, const char *name, const char *text, ipcf_xdr *x, char *err, size_t cap) {
+        ipcf_xdr_encoder(x, NULL, 0);
+        json *j = json_parse(text, err, cap);
+        if (!j)
+                return -EINVAL;
+        int r = dyn_encode(type_of(f, name), j, x, err, cap);
+        json_free(j);
+        return r;
+}
+
+static void expect_bad(idl_file *f, const char *name, const char *text, const char *what) {
+        char err[256];
+        ipcf_xdr x;
+        int r = encode(f, name, text, &x, err, sizeof(err));
+        if (r == 0 || !strstr(err, what))
+                test_fail(__FILE__, __LINE__, "%s as %s: %d '%s', wanted an error with '%s'", text, name, r, err,
+                          what);
+        ipcf_xdr_release(&x);
+}
+
+TEST(json_numbers_are_json_numbers_of_the_types_range) {
+        idl_file *f = load();
+        const char *ok = "{\"i\": -2147483648, \"u\": 4294967295, \"h\": -0, \"f\": 3.5e2, \"d\": -1.25E-3}";
+        char err[256];
+        ipcf_xdr x;
+        CHECK_EQ(encode(f, "nums", ok, &x, err, sizeof(err)), 0);
+        CHECK_EQ(x.pos, 4 + 4 + 8 + 4 + 8);
+        ipcf_xdr_release(&x);
+        /* not JSON: before, "1-2" was taken as 1 and "01" as 1 */
+        expect_bad(f, "nums", "{\"i\": 1-2, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 0}", "JSON");
+        expect_bad(f, "nums", "{\"i\": 1+5, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 0}", "JSON");
+        expect_bad(f, "nums", "{\"i\": 01, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 0}", "leading zero");
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": 1., \"d\": 0}", "after '.'");
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 1.5.5}", "JSON");
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 2e}", "exponent");
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 1e5-3}", "JSON");
+        /* out of the type's range: before, float 1e39 went as infinity */
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": 1e39, \"d\": 0}", "out of range of float");
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": -3.5e38, \"d\": 0}", "out of range of float");
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 1e999}", "out of range of double");
+        expect_bad(f, "nums", "{\"i\": 2147483648, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 0}", "out of range");
+        expect_bad(f, "nums", "{\"i\": 0, \"u\": -1, \"h\": 0, \"f\": 0, \"d\": 0}", "out of range");
+        idl_file_free(f);
+}
+
+TEST(escapes_cut_off_at_the_end_fail_inside_the_text) {
+        idl_file *f = load();
+        /* the text ends right after the backslash, or inside \u: the parser
+         * stops there (ASan: no read past the terminator) */
+        char *texts[] = { strdup("\"abc\\"), strdup("\"\\u"), strdup("\"\\u00"), strdup("\"\\u004") };
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                expect_bad(f, "str", texts[i], "JSON");
+                free(texts[i]);
+        }
+        idl_file_free(f);
+}
+
+TEST(utf8_strings_come_back_as_they_went) {
+        idl_file *f = load();
+        char err[256];
+        ipcf_xdr x;
+        const char *in = "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \\\" \\u0001\"";
+        CHECK_EQ(encode(f, "str", in, &x, err, sizeof(err)), 0);
+        char *out = NULL;
+        size_t n = 0;
+        FILE *o = open_memstream(&out, &n);
+        ipcf_xdr y;
+        ipcf_xdr_decoder(&y, x.buf, x.pos);
+        CHECK_EQ(dyn_print(type_of(f, "str"), &y, o), 0);
+        fclose(o);
+        /* before: each byte of UTF-8 as \u00XX, another string when read back */
+        CHECK_MSG_STR(out, in);
+        free(out);
+        ipcf_xdr_release(&x);
+        /* bytes that are not UTF-8 are \u00XX (the JSON stays valid UTF-8) */
+        uint8_t raw[] = { 0, 0, 0, 3, 0xc3, 0x28, 0xff, 0 };
+        out = NULL;
+        o = open_memstream(&out, &n);
+        ipcf_xdr_decoder(&y, raw, sizeof(raw));
+        CHECK_EQ(dyn_print(type_of(f, "str"), &y, o), 0);
+        fclose(o);
+        CHECK_MSG_STR(out, "\"\\u00c3(\\u00ff\"");
+        free(out);
+        idl_file_free(f);
+}
+
+TEST(a_quadruple_of_the_wrong_json_type_fails_cleanly) {
+        idl_file *f = load();
+        /* before: n and b were read uninitialized when the value was not a
+         * string (a free of garbage, or a leak of 16-byte mismatch) */
+        expect_bad(f, "quad", "12", "hex");
+        expect_bad(f, "quad", "[1]", "hex");
+        expect_bad(f, "quad", "\"00ff\"", "16 bytes");
+        char err[256];
+        ipcf_xdr x;
+        CHECK_EQ(encode(f, "quad", "\"000102030405060708090a0b0c0d0e0f\"", &x, err, sizeof(err)), 0);
+        CHECK_EQ(x.pos, 16);
+        ipcf_xdr_release(&x);
+        idl_file_free(f);
+}
