@@ -8,12 +8,15 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/ring.h"
 #include "ipcf.h"
+#include "support/hostile.h"
 #include "support/test.h"
 
 static test_daemon d;
@@ -594,6 +597,82 @@ TEST(daemon_death_ends_mailbox_handles) {
         for (int i = 0; i < 100000 && r >= 0; i++)
                 r = ipcf_mbox_send(tx, "b", 1, 2000, NULL);
         CHECK_ERR(r, -ECONNRESET);
+        test_daemon_stop(&d);
+}
+
+/* The daemon's run slot (side 1) of a mailbox flow at region mem: its CPU
+ * and "asleep" as wait.c reads them. */
+static void run_slot(void *mem, unsigned *ret_cpu, unsigned *ret_blocked) {
+        struct flow_hdr *h = mem;
+        *ret_cpu = atomic_load(&h->run[1].cpu);
+        *ret_blocked = atomic_load(&h->run[1].blocked);
+}
+
+/* Open name (how) and find the flow's region this process mapped. */
+static int open_mapped(const char *name, int how, void **ret_mem) {
+        mapset ms;
+        size_t len = 0;
+        mapset_snapshot(&ms, "ipcf-flow");
+        int h = CHECK_OK(ipcf_mbox_open(name, how, NULL, 2000));
+        *ret_mem = mapset_new_since(&ms, "ipcf-flow", &len);
+        CHECK(*ret_mem != NULL);
+        return h;
+}
+
+/* Until the daemon's slot in mem reads (cpu, blocked); false after ~10 s. */
+static bool run_slot_reaches(void *mem, unsigned cpu, unsigned blocked) {
+        for (int i = 0; i < 1000; i++) {
+                unsigned c, b;
+                run_slot(mem, &c, &b);
+                if (c == cpu && b == blocked)
+                        return true;
+                usleep(10000);
+        }
+        return false;
+}
+
+/* RUN SLOTS (mbox.c): after each pump the daemon writes its CPU, and
+ * whether it will look at the mailbox again without a wake-up, in the run
+ * slot of each of the mailbox's flows, so that a client spins only for a
+ * daemon that is awake on another CPU (wait.c). The daemon is pinned to a
+ * CPU here, so the slot must name that CPU; once the traffic stops (its
+ * spin window closes) the slot must say asleep; what a client scribbles
+ * over the slot is overwritten by the next pump. */
+TEST(the_daemon_shows_its_cpu_and_its_sleep_in_a_mailboxs_run_slots) {
+        test_daemon_start(&d, NULL, NULL);
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned cpu = ncpu > 1 ? 1 : 0;
+        cpu_set_t one, all;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        CHECK_OK(sched_getaffinity(d.pid, sizeof(all), &all));
+        CHECK_OK(sched_setaffinity(d.pid, sizeof(one), &one));
+        CHECK_OK(ipcf_mbox_create("box.run", NULL));
+        void *rmem, *smem;
+        int rx = open_mapped("box.run", IPCF_MBOX_RECV, &rmem);
+        int tx = open_mapped("box.run", IPCF_MBOX_SEND, &smem);
+        /* Opened, nothing moved: no window, the daemon sleeps. */
+        CHECK(run_slot_reaches(rmem, cpu, 1));
+        CHECK(run_slot_reaches(smem, cpu, 1));
+        for (int round = 0; round < 3; round++) {
+                /* A client lies in the daemon's slot: awake, another CPU. */
+                atomic_store(&((struct flow_hdr *)rmem)->run[1].cpu, cpu + 7);
+                atomic_store(&((struct flow_hdr *)rmem)->run[1].blocked, 0);
+                atomic_store(&((struct flow_hdr *)smem)->run[1].cpu, cpu + 7);
+                char b[8];
+                for (int i = 0; i < 100; i++) {
+                        CHECK_EQ(ipcf_mbox_send(tx, "ping", 4, 2000, NULL), 4);
+                        CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 2000, NULL), 4);
+                }
+                /* The traffic stopped: the window closes, the slots say
+                 * so, with the daemon's own CPU. */
+                CHECK(run_slot_reaches(rmem, cpu, 1));
+                CHECK(run_slot_reaches(smem, cpu, 1));
+        }
+        CHECK_OK(sched_setaffinity(d.pid, sizeof(all), &all));
+        ipcf_dealloc(tx, "done");
+        ipcf_dealloc(rx, "done");
+        CHECK_OK(ipcf_mbox_destroy("box.run"));
         test_daemon_stop(&d);
 }
 

@@ -81,7 +81,10 @@ struct flow_end {
         char reason[IPCF_REASON_MAX + 1];
 };
 
-/* Run state of one side, read by the other to decide whether to spin. */
+/* Run state of one side, read by the other to decide whether to spin. A
+ * daemon end (broker.h) writes its slot when its owner says so (mailboxes,
+ * bport_run_note: blocked = the daemon sleeps as far as that mailbox goes);
+ * otherwise it stays as the flow began (CPU 0, awake). */
 struct flow_run {
         _Alignas(CACHELINE) _Atomic uint32_t blocked; /* 1 while asleep in a wait */
         _Atomic uint32_t cpu;                         /* CPU it last ran on */

@@ -288,6 +288,16 @@ bool bport_passed(bport *b, uint64_t pos) {
         return b->f && ring_passed(&b->prod, pos) > 0;
 }
 
+void bport_run_note(bport *b, unsigned cpu, bool asleep) {
+        if (!b->f)
+                return;
+        struct flow_run *run = &flow_hdr_of(b->mem)->run[b->side];
+        if (atomic_load_explicit(&run->cpu, memory_order_relaxed) != cpu)
+                atomic_store_explicit(&run->cpu, cpu, memory_order_relaxed);
+        if (atomic_load_explicit(&run->blocked, memory_order_relaxed) != (uint32_t)asleep)
+                atomic_store_explicit(&run->blocked, (uint32_t)asleep, memory_order_relaxed);
+}
+
 /* The client's end record (acquire: what it wrote before is visible), or its
  * side closed in the daemon's books (DEALLOC, death). */
 bool bport_peer_ended(bport *b) {

@@ -148,6 +148,16 @@ void bport_want_tx(bport *b);
 /* Has the client consumed the record at pos? */
 bool bport_passed(bport *b, uint64_t pos);
 
+/* RUN SLOT: publish the daemon's run state in our side's slot of the flow
+ * (struct flow_run, ring.h), which the client reads to decide whether to
+ * spin for us (src/lib/core/wait.c): the CPU we run on, and asleep = the
+ * owner will not look at this flow again without a wake-up (a client never
+ * spins for a daemon that sleeps, nor on the daemon's CPU). An owner that
+ * never calls it leaves the slot as the flow began (CPU 0, awake). Written
+ * only when changed (a store is a cache line taken from the client); the
+ * client can write the slot too: it is read for nothing but "changed?". */
+void bport_run_note(bport *b, unsigned cpu, bool asleep);
+
 /* Has the client ended its side (dealloc, death, or a hung-up channel)? */
 bool bport_peer_ended(bport *b);
 

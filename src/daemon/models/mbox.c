@@ -61,10 +61,21 @@
  * most one window in 1024). The spin only looks (validated ring reads);
  * the pump it ends in does the work and re-arms the wake-ups.
  *
+ * RUN SLOTS: after every pump the daemon writes, in its run slot of each
+ * of the mailbox's flows (bport_run_note, struct flow_run), the CPU it runs
+ * on and whether it sleeps as far as this mailbox goes (no window armed, no
+ * kick to come). A client waiting on its flow reads them as it reads a
+ * flow's peer (src/lib/core/wait.c): it spins only while the daemon is
+ * awake on another CPU, and sleeps at once when the daemon shares its CPU
+ * (spinning there would only delay it). Before, the slot was never written
+ * (CPU 0, awake): a client on CPU 0 never spun and every round trip paid
+ * its futex wake-up; one on another CPU spun even for a sleeping daemon.
+ *
  * Who may call: the dispatcher (MBOX_CREATE, MBOX_DESTROY), models.c (its
  * resolver: ALLOC of a mailbox role; shutdown), broker callbacks.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -632,6 +643,21 @@ static void mbox_spin(mbox *mb) {
         }
 }
 
+/* ---- RUN SLOTS (see the top) ---------------------------------------------- */
+
+/* After a pump: the daemon's CPU, and whether it sleeps as far as this
+ * mailbox goes (no window, no kick to come), in the run slot of each of its
+ * flows. */
+static void mbox_run_note(mbox *mb, bool coming_back) {
+        int c = sched_getcpu();
+        unsigned cpu = c < 0 ? 0 : (unsigned)c;
+        bool asleep = !coming_back && !loop_spinning(&mb->spin);
+        dlist_for_each(pos, &mb->receivers)
+                bport_run_note(dlist_entry(pos, mend, link)->b, cpu, asleep);
+        dlist_for_each(pos, &mb->senders)
+                bport_run_note(dlist_entry(pos, mend, link)->b, cpu, asleep);
+}
+
 /* ---- the pump ------------------------------------------------------------- */
 
 /* Move messages FIFO -> receivers, round robin over those with room. */
@@ -724,6 +750,7 @@ static void mbox_pump(mbox *mb) {
                                 bport_kick(e->b);
                 }
         }
+        mbox_run_note(mb, budget <= 0);
 }
 
 /* Any wake-up of any port of the mailbox pumps the whole mailbox. */
