@@ -549,9 +549,12 @@ static void execute(worker *w, struct sess *x, const rpc_req *rq, uint8_t *args,
                 ipcf_xdr_decoder(&d, args, len);
                 ipcf_xdr_borrow(&d, 65536);
                 xdr_borrow_region(args, len);
-                if (p->decode_arg(&d, in) < 0 || ipcf_xdr_end(&d) < 0) {
-                        if (!d.err)
-                                p->free_arg(in);
+                /* a failed decode freed its value; one that worked but
+                 * left bytes over (ipcf_xdr_end) has a value to free */
+                if (p->decode_arg(&d, in) < 0) {
+                        status = RS_GARBAGE_ARGS;
+                } else if (ipcf_xdr_end(&d) < 0) {
+                        p->free_arg(in);
                         status = RS_GARBAGE_ARGS;
                 }
                 xdr_borrow_region(NULL, 0);
