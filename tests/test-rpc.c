@@ -24,6 +24,7 @@
 
 #include "counter.h"
 #include "lib/rpc/rpc.h"
+#include "lib/rpc/wire.h"
 #include "support/names.h"
 #include "support/test.h"
 #include "rpc/counter-calls.h"
@@ -1439,6 +1440,63 @@ TEST_TIMEOUT(arguments_with_bytes_left_over_are_refused_without_a_leak, 120) {
         CHECK_EQ(v, 1);
         free(args);
         ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* One RPC message straight through ipcf_call (a hostile client, not the
+ * runtime): its reply's status, the reply header in *ret, its body in
+ * body (cap bytes). */
+static uint32_t raw_rpc(const char *name, const rpc_req *rq, const void *piece, size_t len, rpc_rep *ret,
+                        uint8_t *body, size_t cap) {
+        uint8_t msg[RPC_REQ_HDR + 64], rep[RPC_REP_HDR + 64];
+        CHECK(len <= 64 && cap <= 64);
+        wire_put_req(msg, rq);
+        if (len)
+                memcpy(msg + RPC_REQ_HDR, piece, len);
+        ssize_t n = ipcf_call(name, msg, RPC_REQ_HDR + len, rep, sizeof(rep), 10000, NULL);
+        CHECK(n >= (ssize_t)RPC_REP_HDR);
+        CHECK_OK(wire_parse_rep(rep, (size_t)n, ret));
+        if (body)
+                memcpy(body, rep + RPC_REP_HDR, (size_t)n - RPC_REP_HDR < cap ? (size_t)n - RPC_REP_HDR : cap);
+        return ret->status;
+}
+
+/* A piece at offset == total (legal on the wire: offset + 0 bytes stays in
+ * total) of a call whose total is a multiple of its piece size named piece
+ * n_pieces of n_pieces: the server marked it received one past the end of
+ * its bitmap (a heap write out of bounds) and counted it, so the call ran
+ * with a piece it never got (here: SUM over 8 bytes of garbage). Now it is
+ * misordered, and the real last piece completes the call. */
+TEST(a_piece_past_the_arguments_end_is_misordered_not_counted) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.pieces" };
+        pid_t srv = start_server(&a);
+        rpc_req rq = { .kind = RPC_CREATE, .slot = 4 };
+        for (int i = 0; i < 16; i++)
+                rq.session[i] = (uint8_t)(0xa0 + i);
+        rpc_rep rp;
+        CHECK_EQ(raw_rpc("rpc.pieces", &rq, NULL, 0, &rp, NULL, 0), RS_OK);
+        /* SUM(blob of 12 bytes): 16 bytes of XDR in two pieces of 8 */
+        uint8_t args[16] = { 0, 0, 0, 12 };
+        test_fill(args + 4, 12, 5);
+        rq = (rpc_req){ .kind = RPC_CALL, .slot = 0, .seq = 1, .prog = COUNTER_PROG, .vers = COUNTER_V1,
+                        .proc = SUM, .timeout_ms = 10000, .piece = 8, .total = 16, .offset = 0 };
+        for (int i = 0; i < 16; i++)
+                rq.session[i] = (uint8_t)(0xa0 + i);
+        CHECK_EQ(raw_rpc("rpc.pieces", &rq, args, 8, &rp, NULL, 0), RS_PIECE_OK);
+        rq.offset = 16; /* == total: no piece of this call */
+        CHECK_EQ(raw_rpc("rpc.pieces", &rq, NULL, 0, &rp, NULL, 0), RS_MISORDERED);
+        rq.offset = 8;
+        uint8_t body[64];
+        CHECK_EQ(raw_rpc("rpc.pieces", &rq, args + 8, 8, &rp, body, sizeof(body)), RS_OK);
+        CHECK_EQ(rp.total, 8);
+        uint64_t sum = (uint64_t)body[0] << 56 | (uint64_t)body[1] << 48 | (uint64_t)body[2] << 40 |
+                       (uint64_t)body[3] << 32 | (uint64_t)body[4] << 24 | (uint64_t)body[5] << 16 |
+                       (uint64_t)body[6] << 8 | body[7];
+        CHECK_EQ(sum, (uint64_t)(int64_t)test_hash(args + 4, 12, 0));
+        CHECK_EQ(waitpid(srv, NULL, WNOHANG), 0); /* the server lives */
         stop_server(srv);
         test_daemon_stop(&d);
 }

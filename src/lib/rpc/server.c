@@ -724,8 +724,10 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                 s->mem += rq->total;
                 sl->state = SL_RECV;
         }
+        /* (offset == total passes the wire's check, offset + 0 bytes being
+         * within total, but names no piece: its index is n_pieces) */
         if (rq->seq != sl->seq || sl->state != SL_RECV || rq->total != sl->total || rq->piece != sl->piece ||
-            rq->offset % sl->piece != 0 ||
+            rq->offset >= sl->total || rq->offset % sl->piece != 0 ||
             len != MIN((uint64_t)sl->piece, sl->total - rq->offset)) {
                 pthread_mutex_unlock(&s->lock);
                 answer(w, RS_MISORDERED, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
