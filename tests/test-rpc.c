@@ -141,13 +141,15 @@ struct server_args {
         unsigned threads;
         uint32_t max_msg;
         uint32_t max_sessions;
+        uint64_t max_memory;
 };
 
 static void server(void *arg) {
         const struct server_args *a = arg;
         if (a->impair)
                 setenv("IPCF_RPC_IMPAIR", a->impair, 1);
-        ipcf_rpc_server_opts o = { .cache_path = a->cache, .max_msg = a->max_msg, .max_sessions = a->max_sessions };
+        ipcf_rpc_server_opts o = { .cache_path = a->cache, .max_msg = a->max_msg, .max_sessions = a->max_sessions,
+                                   .max_memory = a->max_memory };
         ipcf_rpc_server *s;
         CHECK_OK(ipcf_rpc_server_new(a->name, &o, &s));
         CHECK_OK(counter_v1_serve(s, &handlers, NULL));
@@ -1462,6 +1464,23 @@ static uint32_t raw_rpc(const char *name, const rpc_req *rq, const void *piece, 
         return ret->status;
 }
 
+/* A raw call of SUM on slot of session (id: 16 bytes from base). */
+static rpc_req raw_sum(uint8_t base, uint32_t slot, uint32_t timeout_ms, uint32_t piece, uint64_t total) {
+        rpc_req rq = { .kind = RPC_CALL, .slot = slot, .seq = 1, .prog = COUNTER_PROG, .vers = COUNTER_V1,
+                       .proc = SUM, .timeout_ms = timeout_ms, .piece = piece, .total = total };
+        for (int i = 0; i < 16; i++)
+                rq.session[i] = (uint8_t)(base + i);
+        return rq;
+}
+
+/* Make the session of id base (raw_sum) on the server name, 4 slots. */
+static void raw_session(const char *name, uint8_t base) {
+        rpc_req rq = raw_sum(base, 4, 0, 0, 0);
+        rq.kind = RPC_CREATE;
+        rpc_rep rp;
+        CHECK_EQ(raw_rpc(name, &rq, NULL, 0, &rp, NULL, 0), RS_OK);
+}
+
 /* A piece at offset == total (legal on the wire: offset + 0 bytes stays in
  * total) of a call whose total is a multiple of its piece size named piece
  * n_pieces of n_pieces: the server marked it received one past the end of
@@ -1473,18 +1492,12 @@ TEST(a_piece_past_the_arguments_end_is_misordered_not_counted) {
         test_daemon_start(&d, NULL, NULL);
         struct server_args a = { .name = "rpc.pieces" };
         pid_t srv = start_server(&a);
-        rpc_req rq = { .kind = RPC_CREATE, .slot = 4 };
-        for (int i = 0; i < 16; i++)
-                rq.session[i] = (uint8_t)(0xa0 + i);
-        rpc_rep rp;
-        CHECK_EQ(raw_rpc("rpc.pieces", &rq, NULL, 0, &rp, NULL, 0), RS_OK);
+        raw_session("rpc.pieces", 0xa0);
         /* SUM(blob of 12 bytes): 16 bytes of XDR in two pieces of 8 */
         uint8_t args[16] = { 0, 0, 0, 12 };
         test_fill(args + 4, 12, 5);
-        rq = (rpc_req){ .kind = RPC_CALL, .slot = 0, .seq = 1, .prog = COUNTER_PROG, .vers = COUNTER_V1,
-                        .proc = SUM, .timeout_ms = 10000, .piece = 8, .total = 16, .offset = 0 };
-        for (int i = 0; i < 16; i++)
-                rq.session[i] = (uint8_t)(0xa0 + i);
+        rpc_req rq = raw_sum(0xa0, 0, 10000, 8, 16);
+        rpc_rep rp;
         CHECK_EQ(raw_rpc("rpc.pieces", &rq, args, 8, &rp, NULL, 0), RS_PIECE_OK);
         rq.offset = 16; /* == total: no piece of this call */
         CHECK_EQ(raw_rpc("rpc.pieces", &rq, NULL, 0, &rp, NULL, 0), RS_MISORDERED);
@@ -1497,6 +1510,48 @@ TEST(a_piece_past_the_arguments_end_is_misordered_not_counted) {
                        (uint64_t)body[6] << 8 | body[7];
         CHECK_EQ(sum, (uint64_t)(int64_t)test_hash(args + 4, 12, 0));
         CHECK_EQ(waitpid(srv, NULL, WNOHANG), 0); /* the server lives */
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* Calls whose callers stopped sending their pieces (killed mid-upload, or
+ * hostile) held their arguments' memory for ever: a session with a call
+ * in pieces is never evicted, and max_memory counts the pieces, so two
+ * abandoned 4 MiB uploads made a server of 8 MiB refuse every later call
+ * with arguments (-ENOBUFS) until it restarted. A call in pieces whose
+ * deadline has passed can no longer run: its pieces are dropped when the
+ * memory is wanted, and the next call runs. */
+TEST(pieces_of_a_call_whose_deadline_passed_give_their_memory_back) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.abandon", .max_memory = 8u << 20 };
+        pid_t srv = start_server(&a);
+        raw_session("rpc.abandon", 0x50);
+        uint8_t first[64] = { 0, 0x3f, 0xff, 0xfc }; /* SUM(blob of 4 MiB - 4) */
+        rpc_req rq;
+        rpc_rep rp;
+        for (uint32_t slot = 0; slot < 2; slot++) {
+                rq = raw_sum(0x50, slot, 1000, 64, 4u << 20);
+                CHECK_EQ(raw_rpc("rpc.abandon", &rq, first, sizeof(first), &rp, NULL, 0), RS_PIECE_OK);
+        }
+        /* the uploads stop here; their deadlines pass */
+        usleep(1500 * 1000);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.abandon", NULL, &c));
+        add_args in = { 40, 2 };
+        int64_t v = 0;
+        CHECK_OK(counter_add(c, &in, &v, NULL));
+        CHECK_EQ(v, 42);
+        /* and a call of 6 MiB: the memory is all back */
+        blob big = { .blob_len = 6u << 20, .blob_val = malloc(6u << 20) };
+        test_fill(big.blob_val, big.blob_len, 9);
+        CHECK_OK(counter_sum(c, &big, &v, NULL));
+        CHECK_EQ(v, (int64_t)test_hash(big.blob_val, big.blob_len, 0));
+        free(big.blob_val);
+        /* a late piece of an upload given up is misordered, not taken */
+        rq.offset = 64;
+        CHECK_EQ(raw_rpc("rpc.abandon", &rq, first, sizeof(first), &rp, NULL, 0), RS_MISORDERED);
+        ipcf_rpc_client_free(c);
         stop_server(srv);
         test_daemon_stop(&d);
 }

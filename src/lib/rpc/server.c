@@ -85,6 +85,7 @@ struct sslot {
         uint32_t piece;
         uint8_t *have;          /* per piece */
         uint64_t n_pieces, got;
+        uint64_t recv_deadline; /* the call's deadline (ns; UINT64_MAX none): past it, it can never run */
         /* SL_DONE: the reply */
         uint32_t status, a, b;
         uint8_t *reply;
@@ -198,8 +199,25 @@ static bool sess_busy(const struct sess *x) {
         return false;
 }
 
+/* Drop the pieces of every call whose deadline has passed while they came
+ * (its caller gave it up, or died mid-upload: it can never run); their
+ * memory is free again and their sessions idle. A late piece of such a call
+ * is misordered (on_call). Under s->lock. */
+static void reclaim_expired(ipcf_rpc_server *s, uint64_t now) {
+        for (struct sess *x = s->sessions; x; x = x->next)
+                for (uint32_t i = 0; i < x->nslots; i++) {
+                        struct sslot *sl = &x->slots[i];
+                        if (sl->state == SL_RECV && sl->recv_deadline <= now) {
+                                slot_clear(s, sl);
+                                sl->state = SL_IDLE;
+                        }
+                }
+}
+
 /* A new session (evicting the least recently used idle one when full). */
 static struct sess *sess_new(ipcf_rpc_server *s, const uint8_t id[16], uint32_t nslots) {
+        if (s->n_sessions >= s->o.max_sessions)
+                reclaim_expired(s, now_ns());
         if (s->n_sessions >= s->o.max_sessions) {
                 struct sess *lru = NULL;
                 for (struct sess *x = s->sessions; x; x = x->next)
@@ -683,6 +701,8 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                         finish(w, x, rq->slot, rq->seq, RS_UNKNOWN, 0, 0, NULL, 0, true, true);
                         return;
                 }
+                if (rq->total <= s->o.max_msg && s->mem + rq->total > s->o.max_memory)
+                        reclaim_expired(s, w->now);
                 if (rq->total > s->o.max_msg || s->mem + rq->total > s->o.max_memory) {
                         sl->state = SL_RUN;
                         pthread_mutex_unlock(&s->lock);
@@ -709,6 +729,8 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                         return;
                 }
                 sl->total = rq->total;
+                sl->recv_deadline = rq->timeout_ms == RPC_NO_TIMEOUT ? UINT64_MAX
+                                                                      : w->now + (uint64_t)rq->timeout_ms * 1000000u;
                 sl->piece = rq->piece;
                 sl->n_pieces = (rq->total + rq->piece - 1) / rq->piece;
                 sl->args = args_get(s, (size_t)rq->total, &sl->args_cap);
