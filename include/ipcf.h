@@ -1804,7 +1804,9 @@ IPCF_API int ipcf_model_list(ipcf_model_entry **ret, size_t *ret_n);
  *   -EBADMSG  malformed input: truncated, a length over its bound, a bool or
  *             enum or union case out of its type, non-zero padding, a NUL in
  *             a string, bytes left over (ipcf_xdr_end);
- *   -ELOOP    nested deeper than max_depth;  -ENOBUFS  the budget is spent;
+ *   -ELOOP    nested deeper than max_depth (generated code counts nesting
+ *             when encoding too: what encodes decodes);  -ENOBUFS  the budget
+ *             is spent;
  *   -ENOMEM   memory; -EINVAL (encoding) a value outside its type (a length
  *             over its bound, an enum or union case not declared, a NULL
  *             string).
@@ -1912,7 +1914,7 @@ IPCF_API int ipcf_xdr_get_count(ipcf_xdr *x, uint32_t *ret_n, uint32_t bound, ui
  * an error. Errors (set in x->err): -ENOBUFS the budget is spent;
  * -ENOMEM; after an earlier error it does nothing. */
 IPCF_API void *ipcf_xdr_alloc(ipcf_xdr *x, size_t n, size_t size);
-/* Nesting: enter before decoding an aggregate, leave after.
+/* Nesting: enter before decoding (or encoding) an aggregate, leave after.
  * Errors: ipcf_xdr_enter -ELOOP deeper than max_depth, or the stream's
  * earlier error; ipcf_xdr_leave none. */
 IPCF_API int ipcf_xdr_enter(ipcf_xdr *x);

@@ -458,7 +458,36 @@ TEST(nesting_is_bounded) {
         ipcf_xdr_decoder(&d, buf, n);
         d.max_depth = 5000;
         CHECK_OK(node_decode(&d, &v));
+        /* encoding counts nesting as decoding does (h3): a list that would
+         * not decode does not encode (-ELOOP, before: sent for the peer to
+         * refuse), and a chain of a million nodes fails instead of
+         * exhausting the stack (it did at -O0) */
+        ipcf_xdr e;
+        ipcf_xdr_encoder(&e, NULL, 0);
+        CHECK_ERR(node_encode(&e, &v), -ELOOP);
+        ipcf_xdr_release(&e);
+        ipcf_xdr_encoder(&e, NULL, 0);
+        e.max_depth = 5000;
+        CHECK_OK(node_encode(&e, &v));
+        CHECK_EQ(e.pos, n);
+        CHECK_EQ(e.depth, 0);
+        ipcf_xdr_release(&e);
         node_free(&v);
+        node *head = NULL;
+        for (int i = 0; i < 1000000; i++) {
+                node *nd = calloc(1, sizeof(*nd));
+                nd->tag = "";
+                nd->next = head;
+                head = nd;
+        }
+        ipcf_xdr_encoder(&e, NULL, 0);
+        CHECK_ERR(node_encode(&e, head), -ELOOP);
+        ipcf_xdr_release(&e);
+        while (head) {
+                node *nx = head->next;
+                free(head);
+                head = nx;
+        }
         free(buf);
 }
 

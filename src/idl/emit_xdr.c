@@ -10,6 +10,8 @@
  *
  * For each named type T it generates
  *      int  T_encode(ipcf_xdr *x, const T *v);  // 0 or the stream's error
+ *                                               //   (-ELOOP: nested deeper than
+ *                                               //   decoding would take)
  *      int  T_decode(ipcf_xdr *x, T *v);        // *v is filled; on failure it
  *                                               //   is left zeroed, nothing leaks
  *      void T_free(T *v);                       // frees what decoding allocated
@@ -518,6 +520,28 @@ static void enum_cases(FILE *o, const idl_type *t) {
         }
 }
 
+/* The body of enc_/dec_/free_ of a typedef, struct or union. */
+static void op_body(gen *g, enum op op, const idl_def *df) {
+        if (df->kind == IDL_DEF_TYPEDEF) {
+                op_decl(g, op, 1, &df->decl, df->name, "(*v)");
+        } else if (df->kind == IDL_DEF_STRUCT) {
+                char e[256];
+                for (size_t i = 0; i < df->type->n_members; i++) {
+                        snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
+                        op_decl(g, op, 1, &df->type->members[i], df->type->members[i].name, e);
+                }
+        } else {
+                op_union(g, op, df);
+        }
+}
+
+/* The same one level deeper (encoding and decoding: max_depth). */
+static void op_nested(gen *g, enum op op, const idl_def *df) {
+        fputs("\tif (ipcf_xdr_enter(x) < 0)\n\t\treturn;\n", g->o);
+        op_body(g, op, df);
+        fputs("\tipcf_xdr_leave(x);\n", g->o);
+}
+
 static void emit_functions(gen *g, const idl_def *df) {
         FILE *o = g->o;
         const char *n = df->name;
@@ -528,16 +552,11 @@ static void emit_functions(gen *g, const idl_def *df) {
                 enum_cases(o, df->type);
                 fprintf(o, "\t\tipcf_xdr_put_u32(x, (uint32_t)(int32_t)*v);\n\t\tbreak;\n"
                            "\tdefault:\n\t\tipcf_xdr_fail(x, -EINVAL);\n\t}\n");
-        } else if (df->kind == IDL_DEF_TYPEDEF) {
-                op_decl(g, ENC, 1, &df->decl, n, "(*v)");
-        } else if (df->kind == IDL_DEF_STRUCT) {
-                char e[256];
-                for (size_t i = 0; i < df->type->n_members; i++) {
-                        snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
-                        op_decl(g, ENC, 1, &df->type->members[i], df->type->members[i].name, e);
-                }
         } else {
-                op_union(g, ENC, df);
+                /* nesting counted as decoding counts it: what encodes
+                 * decodes (-ELOOP here, not at the peer), and a long
+                 * chain of optional data never exhausts the stack */
+                op_nested(g, ENC, df);
         }
         fputs("}\n\n", o);
         /* decode */
@@ -548,36 +567,15 @@ static void emit_functions(gen *g, const idl_def *df) {
                 enum_cases(o, df->type);
                 fprintf(o, "\t\t*v = (%s)(int32_t)u_;\n\t\tbreak;\n\tdefault:\n\t\tipcf_xdr_fail(x, -EBADMSG);\n\t}\n", n);
         } else {
-                fputs("\tif (ipcf_xdr_enter(x) < 0)\n\t\treturn;\n", o);
-                if (df->kind == IDL_DEF_TYPEDEF) {
-                        op_decl(g, DEC, 1, &df->decl, n, "(*v)");
-                } else if (df->kind == IDL_DEF_STRUCT) {
-                        char e[256];
-                        for (size_t i = 0; i < df->type->n_members; i++) {
-                                snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
-                                op_decl(g, DEC, 1, &df->type->members[i], df->type->members[i].name, e);
-                        }
-                } else {
-                        op_union(g, DEC, df);
-                }
-                fputs("\tipcf_xdr_leave(x);\n", o);
+                op_nested(g, DEC, df);
         }
         fputs("}\n\n", o);
         /* free */
         fprintf(o, "static void free_%s(%s *v) {\n", n, n);
-        if (!def_needs_free(df, 0)) {
+        if (!def_needs_free(df, 0))
                 fputs("\t(void)v;\n", o);
-        } else if (df->kind == IDL_DEF_TYPEDEF) {
-                op_decl(g, FREE, 1, &df->decl, n, "(*v)");
-        } else if (df->kind == IDL_DEF_STRUCT) {
-                char e[256];
-                for (size_t i = 0; i < df->type->n_members; i++) {
-                        snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
-                        op_decl(g, FREE, 1, &df->type->members[i], df->type->members[i].name, e);
-                }
-        } else {
-                op_union(g, FREE, df);
-        }
+        else
+                op_body(g, FREE, df);
         fputs("}\n\n", o);
         /* public wrappers */
         fprintf(o,
