@@ -3,8 +3,12 @@
  * its references exist for: ports closed while other threads are inside
  * ipcf_write / ipcf_read / ipcf_next_size on them (64-byte and 256 KiB
  * messages, so that a close often lands during a copy into or out of the
- * ring), and calls nested by a signal handler, on the same port and on
- * another. What must hold: every call returns (success or a documented
+ * ring), numbers closed and reused at once under a thread that keeps using
+ * them (its lookups race with the new objects' birth: a stale lookup's
+ * transient reference dropped to zero on a slot still BUILDING once let it
+ * destroy the object born there, after that object was closed, while its
+ * closer still held it — a crash in ipcf_dealloc), and calls nested by a
+ * signal handler, on the same port and on another. What must hold: every call returns (success or a documented
  * error, never a crash: ASan catches a use after free), and every closed
  * port is destroyed exactly once — its descriptors come back, none twice (a
  * second destroy would close a number reused since, which the fd counts
@@ -107,6 +111,38 @@ TEST_TIMEOUT(ports_closed_under_callers_are_destroyed_once, 120) {
         CHECK(ok > 0);
         CHECK(gone > 0);
         CHECK_EQ(open_fds(), base); /* every port destroyed, none twice */
+        test_daemon_stop(&d);
+}
+
+TEST_TIMEOUT(a_number_reused_under_a_caller_names_the_new_port, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        int base = open_fds();
+        int p[2];
+        CHECK_OK(ipcf_pipe(NULL, p));
+        _Atomic int wp = p[0];
+        struct hammer h = { .port = &wp, .what = 0 };
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, hammer_run, &h), 0);
+        /* The writer keeps using the number it read; each round closes both
+         * ends and makes a new pair, which takes the lowest free numbers —
+         * the same ones. */
+        int rounds = getenv("IPCF_TEST_QUICK") ? 100 : 500;
+        for (int i = 0; i < rounds; i++) {
+                char buf[64];
+                while (ipcf_read(p[1], buf, sizeof(buf), 0) > 0)
+                        ;
+                CHECK_OK(ipcf_dealloc(p[0], NULL));
+                CHECK_OK(ipcf_dealloc(p[1], NULL));
+                CHECK_OK(ipcf_pipe(NULL, p));
+                atomic_store(&wp, p[0]);
+        }
+        atomic_store(&h.stop, true);
+        pthread_join(t, NULL);
+        CHECK_EQ(h.other, 0);
+        CHECK(h.ok > 0);
+        CHECK_OK(ipcf_dealloc(p[0], NULL));
+        CHECK_OK(ipcf_dealloc(p[1], NULL));
+        CHECK_EQ(open_fds(), base);
         test_daemon_stop(&d);
 }
 

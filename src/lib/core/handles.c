@@ -12,7 +12,8 @@
  * the fast path two atomic operations:
  *
  *   get:  refs += 1; if (state != LIVE || kind != wanted) { put; fail }
- *   put:  if (--refs == 0 && CAS(state, DYING -> DESTROYING)) kind->destroy, free
+ *   put:  if (--refs == 0 && CAS(state, DYING -> DESTROYING) && refs == 0)
+ *           kind->destroy, free   (refs back above 0: DYING again, see handle_put)
  *
  * Life cycle of a slot: FREE -> (handle_alloc) BUILDING -> (handle_publish)
  * LIVE -> (handle_close) DYING -> (last put) DESTROYING -> FREE. The table
@@ -175,9 +176,25 @@ void handle_put(void *obj) {
         struct slot *s = slot_of(obj);
         if (atomic_fetch_sub(&s->refs, 1) != 1)
                 return;
-        int expect = SLOT_DYING;
-        if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_DESTROYING))
-                return; /* a stale lookup's transient reference */
+        /* We dropped the count to zero, but that may have been a stale
+         * lookup's transient reference on a slot that was BUILDING, and the
+         * object born there may be LIVE and closed (DYING) by now, its
+         * closer holding a reference. So winning DYING -> DESTROYING is not
+         * enough: only a count still zero once we hold DESTROYING (when no
+         * new reference can be had) lets us destroy; else we give DYING
+         * back, and whoever holds the count destroys it at its last put —
+         * unless that put came while we held DESTROYING, which the loop
+         * sees as the count back at zero. */
+        for (;;) {
+                int expect = SLOT_DYING;
+                if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_DESTROYING))
+                        return; /* live, free, or another put's to destroy */
+                if (atomic_load(&s->refs) == 0)
+                        break;
+                atomic_store(&s->state, SLOT_DYING);
+                if (atomic_load(&s->refs) != 0)
+                        return;
+        }
         const handle_kind *k = atomic_load(&s->kind);
         if (k->destroy)
                 k->destroy(s->obj);
