@@ -221,6 +221,15 @@ TEST(names_that_would_break_the_generated_c_are_errors) {
         expect_error("struct in { int a; };", "1:1", "'in' is a name the generated C uses itself");
         expect_error("typedef int size_t;", "1:1", "'size_t' is a name the generated C uses itself");
         expect_error("struct ipcf_thing { int a; };", "1:1", "'ipcf_thing' is a name the generated C uses itself");
+        /* the macros of the headers the generated code includes */
+        expect_error("enum endian { BIG_ENDIAN = 0, LITTLE_ENDIAN = 1 };", "1:15",
+                     "'BIG_ENDIAN' is a macro of the C headers");
+        expect_error("struct s { int EPERM; };", "1:12", "'EPERM' is a macro of the C headers");
+        expect_error("struct s { int unix; };", "1:12", "'unix' is a macro of the C headers");
+        expect_error("typedef int alloca;", "1:1", "'alloca' is a macro of the C headers");
+        expect_error("program P { version V { void EXIT_SUCCESS(void) = 1; } = 1; } = 1;", "1:25",
+                     "'EXIT_SUCCESS' is a macro of the C headers");
+        expect_error("const WUNTRACED = 1;", "1:1", "'WUNTRACED' is a macro of the C headers");
         /* what stays legal: a member named as a type, an arm as the
          * discriminant, the same procedure in two versions, a type named s */
         char err[4096];

@@ -25,6 +25,7 @@
  * Errors are collected (all of them, up to a limit) with their positions.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <string.h>
 
@@ -63,6 +64,51 @@ static const char *const generated_names[] = {
         "uint8_t", "uint16_t", "uint32_t", "uint64_t", "intptr_t", "uintptr_t", "ptrdiff_t",
 };
 
+/* The macros the generated C sees from the headers it includes (<errno.h>,
+ * <stdint.h>, <stdlib.h>, <string.h>, and through ipcf.h <endian.h>,
+ * <sys/types.h>...; glibc on Linux, -std=gnu11, which also predefines
+ * linux and unix), sorted (strcmp) for bsearch: a name of the file spelt as
+ * one of them would be replaced by it (enum { BIG_ENDIAN = 0 } does not
+ * compile). Made with `cc -dM -E` of a generated .c, less IPCF_* (all
+ * reserved) and names starting with '_' (no identifier of the language). */
+static const char *const header_macros[] = {
+        "BIG_ENDIAN", "BYTE_ORDER", "E2BIG", "EACCES", "EADDRINUSE", "EADDRNOTAVAIL", "EADV", "EAFNOSUPPORT",
+        "EAGAIN", "EALREADY", "EBADE", "EBADF", "EBADFD", "EBADMSG", "EBADR", "EBADRQC", "EBADSLT", "EBFONT",
+        "EBUSY", "ECANCELED", "ECHILD", "ECHRNG", "ECOMM", "ECONNABORTED", "ECONNREFUSED", "ECONNRESET",
+        "EDEADLK", "EDEADLOCK", "EDESTADDRREQ", "EDOM", "EDOTDOT", "EDQUOT", "EEXIST", "EFAULT", "EFBIG",
+        "EHOSTDOWN", "EHOSTUNREACH", "EHWPOISON", "EIDRM", "EILSEQ", "EINPROGRESS", "EINTR", "EINVAL", "EIO",
+        "EISCONN", "EISDIR", "EISNAM", "EKEYEXPIRED", "EKEYREJECTED", "EKEYREVOKED", "EL2HLT", "EL2NSYNC",
+        "EL3HLT", "EL3RST", "ELIBACC", "ELIBBAD", "ELIBEXEC", "ELIBMAX", "ELIBSCN", "ELNRNG", "ELOOP",
+        "EMEDIUMTYPE", "EMFILE", "EMLINK", "EMSGSIZE", "EMULTIHOP", "ENAMETOOLONG", "ENAVAIL", "ENETDOWN",
+        "ENETRESET", "ENETUNREACH", "ENFILE", "ENOANO", "ENOBUFS", "ENOCSI", "ENODATA", "ENODEV", "ENOENT",
+        "ENOEXEC", "ENOKEY", "ENOLCK", "ENOLINK", "ENOMEDIUM", "ENOMEM", "ENOMSG", "ENONET", "ENOPKG",
+        "ENOPROTOOPT", "ENOSPC", "ENOSR", "ENOSTR", "ENOSYS", "ENOTBLK", "ENOTCONN", "ENOTDIR", "ENOTEMPTY",
+        "ENOTNAM", "ENOTRECOVERABLE", "ENOTSOCK", "ENOTSUP", "ENOTTY", "ENOTUNIQ", "ENXIO", "EOPNOTSUPP",
+        "EOVERFLOW", "EOWNERDEAD", "EPERM", "EPFNOSUPPORT", "EPIPE", "EPROTO", "EPROTONOSUPPORT", "EPROTOTYPE",
+        "ERANGE", "EREMCHG", "EREMOTE", "EREMOTEIO", "ERESTART", "ERFKILL", "EROFS", "ESHUTDOWN",
+        "ESOCKTNOSUPPORT", "ESPIPE", "ESRCH", "ESRMNT", "ESTALE", "ESTRPIPE", "ETIME", "ETIMEDOUT",
+        "ETOOMANYREFS", "ETXTBSY", "EUCLEAN", "EUNATCH", "EUSERS", "EWOULDBLOCK", "EXDEV", "EXFULL",
+        "EXIT_FAILURE", "EXIT_SUCCESS", "FD_CLR", "FD_ISSET", "FD_SET", "FD_SETSIZE", "FD_ZERO", "INT16_C",
+        "INT16_MAX", "INT16_MIN", "INT32_C", "INT32_MAX", "INT32_MIN", "INT64_C", "INT64_MAX", "INT64_MIN",
+        "INT8_C", "INT8_MAX", "INT8_MIN", "INTMAX_C", "INTMAX_MAX", "INTMAX_MIN", "INTPTR_MAX", "INTPTR_MIN",
+        "INT_FAST16_MAX", "INT_FAST16_MIN", "INT_FAST32_MAX", "INT_FAST32_MIN", "INT_FAST64_MAX",
+        "INT_FAST64_MIN", "INT_FAST8_MAX", "INT_FAST8_MIN", "INT_LEAST16_MAX", "INT_LEAST16_MIN",
+        "INT_LEAST32_MAX", "INT_LEAST32_MIN", "INT_LEAST64_MAX", "INT_LEAST64_MIN", "INT_LEAST8_MAX",
+        "INT_LEAST8_MIN", "LITTLE_ENDIAN", "MB_CUR_MAX", "NFDBITS", "NULL", "PDP_ENDIAN", "PTRDIFF_MAX",
+        "PTRDIFF_MIN", "RAND_MAX", "SIG_ATOMIC_MAX", "SIG_ATOMIC_MIN", "SIZE_MAX", "UINT16_C", "UINT16_MAX",
+        "UINT32_C", "UINT32_MAX", "UINT64_C", "UINT64_MAX", "UINT8_C", "UINT8_MAX", "UINTMAX_C", "UINTMAX_MAX",
+        "UINTPTR_MAX", "UINT_FAST16_MAX", "UINT_FAST32_MAX", "UINT_FAST64_MAX", "UINT_FAST8_MAX",
+        "UINT_LEAST16_MAX", "UINT_LEAST32_MAX", "UINT_LEAST64_MAX", "UINT_LEAST8_MAX", "WCHAR_MAX",
+        "WCHAR_MIN", "WCONTINUED", "WEXITED", "WEXITSTATUS", "WIFCONTINUED", "WIFEXITED", "WIFSIGNALED",
+        "WIFSTOPPED", "WINT_MAX", "WINT_MIN", "WNOHANG", "WNOWAIT", "WSTOPPED", "WSTOPSIG", "WTERMSIG",
+        "WUNTRACED", "alloca", "be16toh", "be32toh", "be64toh", "errno", "htobe16", "htobe32", "htobe64",
+        "htole16", "htole32", "htole64", "le16toh", "le32toh", "le64toh", "linux", "offsetof", "unix",
+};
+
+static int cmp_name(const void *a, const void *b) {
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 #define ERR(c, pos, ...)                                     \
         do {                                                 \
                 if ((c)->d->errors < MAX_ERRORS)             \
@@ -71,8 +117,14 @@ static const char *const generated_names[] = {
 
 static void check_c_name(checker *c, const char *name, idl_pos pos) {
         for (size_t i = 0; i < sizeof(c_keywords) / sizeof(c_keywords[0]); i++)
-                if (!strcmp(c_keywords[i], name))
+                if (!strcmp(c_keywords[i], name)) {
                         ERR(c, pos, "'%s' is a keyword of C, where the generated code uses it as a name", name);
+                        return;
+                }
+        if (bsearch(&name, header_macros, sizeof(header_macros) / sizeof(header_macros[0]), sizeof(header_macros[0]),
+                    cmp_name))
+                ERR(c, pos, "'%s' is a macro of the C headers the generated code includes (<errno.h>, <stdint.h>, "
+                    "<endian.h>...), which would replace it", name);
 }
 
 /* Of those, what a type may not be named: a parameter declared before a
