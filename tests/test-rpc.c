@@ -1271,7 +1271,7 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.nobody INCR"), 1);
         /* a plain service (it echoes the request back) is named as no RPC
          * server, not as a broken peer alone */
-        CHECK_EQ(run_ipcf(out, sizeof(out), "serve rpc.plain -n 2 -- cat >/dev/null 2>&1 &"), 0);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "serve rpc.plain -- cat >/dev/null 2>&1 &"), 0);
         test_wait_for_name("rpc.plain", 10000);
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc describe rpc.plain"), 1);
         CHECK(strstr(out, "rpc.plain: does not answer as an RPC server"));
