@@ -78,7 +78,11 @@
  *  - After fork() the child may keep using handles it inherited; its first
  *    call that needs the daemon opens its own connection. Each process closes
  *    the handles it does not use with ipcf_detach() (ipcf_dealloc() would end
- *    the flow for both).
+ *    the flow for both). A handle that another thread of the parent was
+ *    inside at the moment of fork() (blocked in ipcf_read(), say) keeps its
+ *    descriptors and mapping in the child until the child exits, even once
+ *    detached or deallocated there: its count of users was copied with that
+ *    thread's use, and that thread does not exist in the child.
  *  - Descriptors: a port holds 7 file descriptors (6 ends of its wake-up
  *    socketpairs, and a pidfd of the peer so that its death is seen even
  *    without the daemon; a pipe end 8), a registration 1, a service or
