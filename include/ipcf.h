@@ -1040,8 +1040,9 @@ IPCF_API int ipcf_call_start(const char *service, const void *req, size_t len, v
 /*
  * ipcf_call_wait — wait up to timeout_ms for the reply of call. Returns its
  * length; on -EREMOTEIO the service's code goes to *ret_code (may be NULL).
- * -EAGAIN / -ETIMEDOUT leave the call pending (wait again, or cancel it); any
- * other result finishes it.
+ * A timeout of 0 reads what the channel holds: a reply already there is
+ * returned, -EAGAIN only if none is. -EAGAIN / -ETIMEDOUT leave the call
+ * pending (wait again, or cancel it); any other result finishes it.
  * Errors: as ipcf_call; -ECANCELED it was cancelled (also by another thread
  * during this wait), or is unknown (finished); -EINVAL call NULL, or not made
  * by ipcf_call_start.
@@ -2082,7 +2083,8 @@ typedef struct ipcf_rpc_version {
  *
  * ipcf_rpc_wait — wait up to timeout_ms for a started call: 0 or the call's
  * error (final), or -EAGAIN / -ETIMEDOUT while it is still running (then
- * the call's own deadline has not passed).
+ * the call's own deadline has not passed). A timeout of 0 polls: a result
+ * already there is read and returned.
  *
  * ipcf_rpc_cancel — ask the server to stop the call (its handler sees
  * ipcf_rpc_cancelled, also on another host: it waits up to 100 ms for the
@@ -2090,7 +2092,10 @@ typedef struct ipcf_rpc_version {
  * result if it came first; -ECANCELED if nothing was sent or the server
  * had not started it; else what its handler returned, or -IPCF_EUNKNOWN if
  * the server does not say within the deadline and 5 s (see -ECANCELED
- * above). The wait for the verdict is bounded by those, not by the wait's
+ * above). A call cancelled while it waits to be sent again (for a slot or
+ * its session after the server lost it, or for a server back under the
+ * name) is not sent again: -ECANCELED if no server can have run it, else
+ * (its channel broke after sending) -IPCF_EUNKNOWN. The wait for the verdict is bounded by those, not by the wait's
  * own timeout_ms (-ETIMEDOUT / -EAGAIN meanwhile).
  *
  * ipcf_rpc_call_free — free a finished call (a running one is cancelled

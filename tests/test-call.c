@@ -388,3 +388,30 @@ TEST(service_learns_the_daemon_died) {
         CHECK(test_now_ms() - t0 < 2000);
         test_daemon_stop(&d);
 }
+
+/* A wait of 0 never waits, but a reply already there is no wait: it reads
+ * what the channel holds (ipcf.h: -EAGAIN only when it would have had to
+ * wait). Polled with 0 only, a call's reply must come (here within 10 s;
+ * before, nothing ever read the channel and every poll said -EAGAIN). */
+TEST(a_wait_of_0_reads_a_reply_already_there) {
+        test_daemon_start(&d, NULL, NULL);
+        pid_t s = test_fork(echo_service, "svc.poll0");
+        test_wait_for_name("svc.poll0", 5000);
+        char reply[64];
+        CHECK_EQ(ipcf_call("svc.poll0", "warm", 4, reply, sizeof(reply), 5000, NULL), 5);
+        for (int round = 0; round < 3; round++) {
+                ipcf_pending p;
+                CHECK_OK(ipcf_call_start("svc.poll0", "abc", 3, reply, sizeof(reply), 5000, &p));
+                ssize_t n = -EAGAIN;
+                for (int i = 0; i < 10000 && n == -EAGAIN; i++) {
+                        n = ipcf_call_wait(&p, 0, NULL);
+                        if (n == -EAGAIN)
+                                usleep(1000);
+                }
+                CHECK_EQ(n, 4);
+                CHECK_MEM(reply, "abc!", 4);
+        }
+        CHECK_EQ(ipcf_call("svc.poll0", "quit", 4, reply, sizeof(reply), 5000, NULL), 3);
+        CHECK_EQ(test_wait(s, 5000), 0);
+        test_daemon_stop(&d);
+}

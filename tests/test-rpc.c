@@ -1555,3 +1555,99 @@ TEST(pieces_of_a_call_whose_deadline_passed_give_their_memory_back) {
         stop_server(srv);
         test_daemon_stop(&d);
 }
+
+/* ipcf_rpc_wait with a timeout of 0 never waits, but a result already
+ * there is no wait: polled with 0 only, an asynchronous call's result must
+ * come (here within 10 s; before, a wait of 0 never read the channel and
+ * said -EAGAIN for ever). */
+TEST(a_call_polled_with_a_wait_of_0_gets_its_result) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.poll0" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.poll0", NULL, &c));
+        for (int64_t i = 1; i <= 3; i++) {
+                int64_t v = -1;
+                ipcf_rpc_call *k;
+                CHECK_OK(counter_incr_start(c, &v, NULL, &k));
+                int r = -EAGAIN;
+                for (int j = 0; j < 10000 && r == -EAGAIN; j++) {
+                        r = ipcf_rpc_wait(k, 0);
+                        if (r == -EAGAIN)
+                                usleep(1000);
+                }
+                CHECK_OK(r);
+                CHECK_EQ(v, i);
+                ipcf_rpc_call_free(k);
+        }
+        CHECK_EQ(atomic_load(&sh->count), 3);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+struct waited_call {
+        ipcf_rpc_call *k;
+        int r;
+};
+
+static void *wait_in_thread(void *arg) {
+        struct waited_call *w = arg;
+        w->r = ipcf_rpc_wait(w->k, -1);
+        return NULL;
+}
+
+/* A call cancelled while it waits to be sent again (an idempotent call
+ * whose server died: it polls for a server to come back under the name) is
+ * not sent again: a server that comes back never runs it. It had reached
+ * the dead server, which may have run it: -IPCF_EUNKNOWN (not -ECANCELED,
+ * "not run"). Before, the cancel was ignored there and the restarted
+ * server ran it. */
+TEST_TIMEOUT(a_call_cancelled_before_it_is_sent_again_is_never_sent, 60) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.unsent" };
+        pid_t srv = start_server(&a);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.unsent", NULL, &c));
+        int gate;
+        pid_t srv2 = fork_gated_server(&a, &gate); /* the restarted one */
+        /* SLEEP declared idempotent for this call */
+        const ipcf_rpc_proc *sleep_proc = NULL;
+        for (size_t i = 0; i < counter_v1_desc.n_procs; i++)
+                if (counter_v1_desc.procs[i].number == SLEEP)
+                        sleep_proc = &counter_v1_desc.procs[i];
+        CHECK(sleep_proc);
+        ipcf_rpc_proc p = *sleep_proc;
+        p.flags |= IPCF_RPC_IDEMPOTENT;
+        int32_t ms = 1000, res = -1;
+        ipcf_rpc_opts o = { .timeout_ms = 20000 };
+        struct waited_call w = { .r = 1 };
+        CHECK_OK(ipcf_rpc_start(c, &counter_v1_desc, &p, &ms, &res, &o, &w.k));
+        for (int i = 0; i < 5000 && !atomic_load(&sh->in_sleep); i++)
+                usleep(1000);
+        CHECK(atomic_load(&sh->in_sleep));
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, wait_in_thread, &w), 0);
+        stop_server(srv);
+        usleep(300 * 1000); /* the waiter polls for a server under the name */
+        CHECK_OK(ipcf_rpc_cancel(w.k));
+        atomic_store(&sh->in_sleep, 0);
+        start_gated_server(&a, &gate);
+        srv = srv2;
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        usleep(300 * 1000); /* a copy sent late would have started by now */
+        printf("  cancelled while waiting to be sent again: %d, SLEEP begun %d times\n", w.r,
+               atomic_load(&sh->sleeps));
+        CHECK_ERR(w.r, -IPCF_EUNKNOWN);
+        CHECK_EQ(atomic_load(&sh->sleeps), 1); /* the dead server's run only */
+        ipcf_rpc_call_free(w.k);
+        /* the client works with the new server */
+        int64_t v = -1;
+        CHECK_OK(counter_incr(c, &v, NULL));
+        CHECK_EQ(v, 1);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}

@@ -361,7 +361,11 @@ static ssize_t call_wait(channel *c, uint64_t id, int timeout_ms, int *ret_code)
                 return -ECANCELED;
         }
         w->waiting++;
-        int r = timeout_ms == 0 && !w->done ? -EAGAIN : await_reply(c, w, deadline);
+        /* A wait of 0 reads what the channel holds (a reply already there
+         * is no wait), then says -EAGAIN. */
+        int r = await_reply(c, w, deadline);
+        if (r == -ETIMEDOUT && timeout_ms == 0)
+                r = -EAGAIN;
         w->waiting--;
         if (r < 0) { /* still pending: wait again or cancel */
                 pthread_mutex_unlock(&c->lock);

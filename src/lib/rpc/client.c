@@ -27,6 +27,9 @@
  * -ECANCELED only when nothing was sent or the server says it did not start
  * it (verdict(): asked with CANCEL messages); a call that ran ends with its
  * handler's outcome, and one with no verdict in time with -IPCF_EUNKNOWN.
+ * A call cancelled while it waits to be sent again (restart_call, ask_cache)
+ * is not sent again (unsent_cancel). A wait of 0 reads what the channel
+ * holds: a result already there is the call's.
  *
  * Locking: c->lock guards the session and the slots (never held while
  * waiting for the server, except while making the session); call->lock
@@ -779,15 +782,41 @@ static void session_lost(ipcf_rpc_client *c, const uint8_t id[16]) {
         pthread_mutex_unlock(&c->lock);
 }
 
+/* A call cancelled before it is sent again (under k->lock): it never ran,
+ * -ECANCELED, unless what it sent before reached a server that may have
+ * run it (its channel broke after sending): -IPCF_EUNKNOWN. Nothing more
+ * of it is sent. */
+static int unsent_cancel(ipcf_rpc_call *k) {
+        return k->broke_after_send ? -IPCF_EUNKNOWN : -ECANCELED;
+}
+
 /* Make the call again from the start on a (new) session (idempotent calls,
- * and calls the server never saw). Under k->lock. */
+ * and calls the server never saw), unless it was cancelled (then
+ * unsent_cancel, checked again after waiting for a slot). Under k->lock. */
 static int restart_call(ipcf_rpc_call *k) {
         ipcf_rpc_client *c = k->c;
         tx_drop_all(k);
         if (k->slot != UINT32_MAX) /* not after a restart that found no slot */
                 slot_release(c, k->slot);
+        k->slot = UINT32_MAX;
+        if (k->cancelled)
+                return unsent_cancel(k);
         pthread_mutex_unlock(&k->lock);
-        int r = slot_take(c, k->deadline, &k->slot, &k->seq);
+        unsigned slot;
+        uint32_t seq;
+        int r = slot_take(c, k->deadline, &slot, &seq);
+        pthread_mutex_lock(&k->lock);
+        if (r >= 0) {
+                k->slot = slot; /* (a cancel reads them under k->lock) */
+                k->seq = seq;
+        }
+        if (r >= 0 && k->cancelled) {
+                /* cancelled while it waited for a slot or its session:
+                 * none of it goes */
+                slot_unuse(c, slot, seq);
+                return unsent_cancel(k);
+        }
+        pthread_mutex_unlock(&k->lock);
         if (r >= 0) {
                 memset(k->acked, 0, k->n_pieces);
                 k->broke_after_send = false;
@@ -797,8 +826,6 @@ static int restart_call(ipcf_rpc_call *k) {
                 if (r < 0 && !k->n_txs) /* none of it went (only this thread adds) */
                         slot_unuse(c, k->slot, k->seq);
                 k->last_progress = now_ns();
-        } else {
-                k->slot = UINT32_MAX;
         }
         pthread_mutex_lock(&k->lock);
         return r;
@@ -815,6 +842,8 @@ static int rerun(ipcf_rpc_call *k) {
  * flagged as a retry: its cache answers, or says it cannot (under k->lock). */
 static int ask_cache(ipcf_rpc_call *k) {
         tx_drop_all(k);
+        if (k->cancelled)
+                return unsent_cancel(k);
         k->retry_flag = true;
         k->chan = 0; /* the new channel: this and every later copy say RETRY */
         memset(k->acked, 0, k->n_pieces);
@@ -998,14 +1027,17 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                         pthread_mutex_unlock(&k->lock);
                         return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
                 }
-                /* 1. answers that are already there (of all but the newest
-                 * transmission, which step 3 waits for: a wait of 0 does
-                 * not read the channel, it sees what a wait has read) */
+                /* 1. answers that are already there (a wait of 0 reads what
+                 * the channel holds): of all but the newest transmission,
+                 * which step 3 waits for — of that one too when this wait
+                 * may not wait (timeout 0, or its time is up): a result
+                 * already there is no wait */
                 int fin = 0;
                 size_t newest = k->n_txs;
                 while (newest > 0 && !k->txs[newest - 1]->live)
                         newest--;
-                for (size_t i = 0; i + 1 < newest && !fin; i++) {
+                size_t upto = timeout_ms == 0 || now_ns() >= until ? newest : newest ? newest - 1 : 0;
+                for (size_t i = 0; i < upto && !fin; i++) {
                         struct tx *t = k->txs[i];
                         if (!t->live)
                                 continue;
@@ -1329,19 +1361,17 @@ int ipcf_rpc_cancel(ipcf_rpc_call *k) {
         rpc_req rq = { .kind = RPC_CANCEL };
         bool tell = false;
         pthread_mutex_lock(&k->lock);
-        /* "unless its result came first": a final answer already there (the
-         * newest transmission's wait, of 1 ms, reads what the channel holds
-         * for every one) is the call's outcome — a call that ran and
-         * answered is not reported cancelled */
-        for (size_t i = k->n_txs, first = 1; i-- > 0 && !k->done && !k->cancelled;) {
+        /* "unless its result came first": a final answer already there (a
+         * wait of 0 reads what the channel holds) is the call's outcome — a
+         * call that ran and answered is not reported cancelled */
+        for (size_t i = k->n_txs; i-- > 0 && !k->done && !k->cancelled;) {
                 struct tx *t = k->txs[i];
                 if (!t->live)
                         continue;
                 ipcf_pending pend = t->pend;
                 pthread_mutex_unlock(&k->lock);
-                ssize_t n = ipcf_call_wait(&pend, first ? 1 : 0, NULL);
+                ssize_t n = ipcf_call_wait(&pend, 0, NULL);
                 pthread_mutex_lock(&k->lock);
-                first = 0;
                 if (n == -EAGAIN || n == -ETIMEDOUT || i >= k->n_txs || k->txs[i] != t || !t->live)
                         continue;
                 if (n >= 0 || n == -EMSGSIZE) {
