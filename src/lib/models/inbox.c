@@ -47,8 +47,12 @@
 #define BUSY_SPAN 8u /* windows: how far back BUSY_MANY counts */
 #define BUSY_WINDOW_NS 10000000u
 
+/* While requests keep coming, new channels are taken in at least this often
+ * (inbox_take). */
+#define ACCEPT_EVERY_NS 1000000u
+
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
-        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1, .span = 1,
+        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1, .span = 1, .accept_due = true,
                     .window_len_ns = BUSY_WINDOW_NS, .busy_on = BUSY_ON, .busy_many = BUSY_MANY };
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
         b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -163,8 +167,12 @@ void inbox_close_all(inbox *b, const char *why) {
 }
 
 /* Take in every channel the daemon made for the name (never blocks): it
- * accepted them on our behalf (CTL_REG_AUTO), checking their role. */
+ * accepted them on our behalf (CTL_REG_AUTO), checking their role. It costs
+ * a system call (a recvmsg that finds nothing, most times), so a take does
+ * it only when due (inbox_take). */
 static void accept_pending(inbox *b) {
+        b->accept_due = false;
+        b->accepted_ns = b->now_ns;
         if (b->reg_h < 0 || b->reg_dead)
                 return;
         for (;;) {
@@ -231,7 +239,7 @@ static bool inbox_window_busy(const inbox *b) {
 
 /* Start a new window once this one is over (under b->lock). */
 static void inbox_roll_window(inbox *b) {
-        uint64_t t = now_ns();
+        uint64_t t = b->now_ns = now_ns();
         if (t - b->window_ns < b->window_len_ns)
                 return;
         if (b->senders < b->busy_on && b->span_senders < b->busy_many)
@@ -405,8 +413,21 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                         r = -EBADF; /* the handle was closed while we waited */
                         break;
                 }
-                accept_pending(b);
+                /* New channels: after a sleep (the registration socket is
+                 * in the epoll set: one that came woke us), at most
+                 * ACCEPT_EVERY_NS after the last look while requests keep
+                 * coming (by the clock of the last take), and when a wait
+                 * of 0 finds nothing (a caller polling the inbox's
+                 * descriptor, which the registration socket makes
+                 * readable). Not on every take: a system call each. */
+                bool accepted = b->accept_due || b->now_ns - b->accepted_ns >= ACCEPT_EVERY_NS;
+                if (accepted)
+                        accept_pending(b);
                 r = take(b, fn, ctx, ret_chan);
+                if (r == -EAGAIN && !accepted && timeout_ms == 0) {
+                        accept_pending(b);
+                        r = take(b, fn, ctx, ret_chan);
+                }
                 if (r == -EAGAIN && b->reg_dead && b->n == 0) {
                         r = -EHOSTDOWN; /* nothing can ever come */
                         break;
@@ -427,7 +448,9 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                 if (spin_for_message(b, deadline))
                         continue;
                 inbox_roll_window(b);
-                if (sleep_for_message(b, deadline) == -ETIMEDOUT || now_ns() >= deadline) {
+                int slept = sleep_for_message(b, deadline);
+                b->accept_due = true;
+                if (slept == -ETIMEDOUT || now_ns() >= deadline) {
                         accept_pending(b);
                         r = take(b, fn, ctx, ret_chan);
                         if (r == -EAGAIN)

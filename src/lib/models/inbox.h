@@ -35,6 +35,9 @@ typedef struct inbox {
                                     * request taken in it */
         unsigned busy_on, busy_many; /* the mark's two thresholds (BUSY_ON, BUSY_MANY) */
         uint64_t window_ns;        /* when it began */
+        uint64_t now_ns;           /* the clock at the last take (inbox_roll_window) */
+        uint64_t accepted_ns;      /* ... at the last look for new channels */
+        bool accept_due;           /* look for new channels at the next take (after a sleep) */
         uint64_t window_len_ns;    /* how long a window lasts (BUSY_WINDOW_NS) */
         bool busy;                 /* many senders at once: CALL_RUN_BUSY shown */
         bool reg_dead;             /* the daemon hung up the registration socket */
