@@ -35,6 +35,12 @@ static call_time call_time_of(int timeout_ms) {
         return (call_time){ .timeout_ms = timeout_ms, .tz = timeout_ms == 0 };
 }
 
+/* The time limit of a call whose deadline its caller made: deadline 0
+ * never waits (as timeout 0), UINT64_MAX never ends. */
+static call_time call_time_by(uint64_t deadline) {
+        return (call_time){ .timeout_ms = deadline ? -1 : 0, .tz = deadline == 0, .deadline = deadline };
+}
+
 static uint64_t ct_deadline(call_time *t) {
         if (!t->deadline)
                 t->deadline = deadline_from_timeout(t->timeout_ms);
@@ -194,8 +200,7 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
         return r;
 }
 
-ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms) {
-        call_time t = call_time_of(timeout_ms);
+static ssize_t write2(port *p, const void *a, size_t al, const void *b, size_t bl, call_time t) {
         ssize_t r = lock_by(&p->wlock, &t);
         if (r == 0) {
                 r = write_message(p, a, al, b, bl, &t);
@@ -204,6 +209,14 @@ ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl,
                 plock_unlock(&p->wlock);
         }
         return r;
+}
+
+ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms) {
+        return write2(p, a, al, b, bl, call_time_of(timeout_ms));
+}
+
+ssize_t port_write2_by(port *p, const void *a, size_t al, const void *b, size_t bl, uint64_t deadline) {
+        return write2(p, a, al, b, bl, call_time_by(deadline));
 }
 
 /* Wait for the next record: returns its remaining length with *ptr, or the end
@@ -307,8 +320,7 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
         return r;
 }
 
-ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg) {
-        call_time t = call_time_of(timeout_ms);
+static ssize_t read_with(port *p, call_time t, port_msg_fn fn, void *arg) {
         ssize_t r = lock_by(&p->rlock, &t);
         if (r < 0)
                 return r;
@@ -323,6 +335,14 @@ ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg) {
                 port_rearm_rx(p);
         plock_unlock(&p->rlock);
         return r;
+}
+
+ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg) {
+        return read_with(p, call_time_of(timeout_ms), fn, arg);
+}
+
+ssize_t port_read_with_by(port *p, uint64_t deadline, port_msg_fn fn, void *arg) {
+        return read_with(p, call_time_by(deadline), fn, arg);
 }
 
 ssize_t ipcf_next_size(int h, int timeout_ms) {

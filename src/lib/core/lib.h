@@ -333,11 +333,17 @@ void port_set_watch(port *p, unsigned cpu);
 
 /* io.c: write one message made of a then b (b may be NULL), MESSAGE mode. */
 ssize_t port_write2(port *p, const void *a, size_t al, const void *b, size_t bl, int timeout_ms);
+/* The same by a deadline the caller made (monotonic ns; 0: never wait, as
+ * timeout 0; UINT64_MAX: for ever), so that a caller that already read the
+ * clock does not read it again (call.c). */
+ssize_t port_write2_by(port *p, const void *a, size_t al, const void *b, size_t bl, uint64_t deadline);
 /* io.c: wait for the next message and call fn(arg, data, len) under the read
  * lock (data is in shared memory: copy what you keep); the message is consumed
  * if fn returns >= 0, kept otherwise. Returns fn's result or the wait's error. */
 typedef ssize_t (*port_msg_fn)(void *arg, const void *data, size_t len);
 ssize_t port_read_with(port *p, int timeout_ms, port_msg_fn fn, void *arg);
+/* The same by a deadline (as port_write2_by). */
+ssize_t port_read_with_by(port *p, uint64_t deadline, port_msg_fn fn, void *arg);
 
 /* ---- registrations (reg.c) ----------------------------------------------- */
 

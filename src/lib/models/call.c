@@ -22,6 +22,13 @@
  *
  * Locking: chans_lock guards the list of channels; each channel's lock guards
  * its waiters and the reader role. Data moves under the port's own locks.
+ *
+ * Speed: a call reads the clock once (its deadline, passed down to the
+ * port's write and read: port_write2_by, port_read_with_by), allocates
+ * nothing once its channel has had a call (the channel keeps a finished
+ * waiter for the next), and a thread finds the channel it called last (by
+ * name or token) without chans_lock: channels are never freed, and a
+ * channel's name and token never change once it is listed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,11 +63,16 @@ typedef struct channel {
         pthread_cond_t cond;
         bool reading;                  /* a thread reads replies for everyone */
         struct waiter *waiters;
+        struct waiter *spare;          /* a finished waiter kept for the next call */
         struct channel *next;
 } channel;
 
 static pthread_mutex_t chans_lock = PTHREAD_MUTEX_INITIALIZER;
 static channel *chans;
+/* The channel this thread called last: a call to the same service finds it
+ * without chans_lock (channels live as long as the process; a name never
+ * changes once the channel is listed). */
+static __thread channel *last_chan;
 static channel **chan_by_no;      /* chan_by_no[n - 1]: the channel numbered n */
 static uint32_t n_chans, cap_chans;
 
@@ -89,8 +101,11 @@ static int channel_number(channel *c) {
 
 /* The channel a pending call's token names, or NULL (not a token of ours). */
 static channel *channel_of_token(uint64_t token) {
+        channel *c = last_chan; /* (a token never changes once made) */
+        if (c && c->token == token)
+                return c;
+        c = NULL;
         uint32_t no = (uint32_t)(token >> 32);
-        channel *c = NULL;
         pthread_mutex_lock(&chans_lock);
         if (no >= 1 && no <= n_chans && chan_by_no[no - 1]->token == token)
                 c = chan_by_no[no - 1];
@@ -99,6 +114,9 @@ static channel *channel_of_token(uint64_t token) {
 }
 
 static channel *channel_find(const char *name) {
+        channel *l = last_chan;
+        if (l && strcmp(l->name, name) == 0)
+                return l;
         pthread_mutex_lock(&chans_lock);
         channel *c = chans;
         while (c && strcmp(c->name, name) != 0)
@@ -122,13 +140,19 @@ static channel *channel_find(const char *name) {
                 chans = c;
         }
         pthread_mutex_unlock(&chans_lock);
+        if (c)
+                last_chan = c;
         return c;
 }
 
-/* The channel's port, allocating it if needed (under c->lock). */
-static int channel_port(channel *c, int timeout_ms) {
+/* The channel's port, allocating it within deadline if needed (under
+ * c->lock). */
+static int channel_port(channel *c, uint64_t deadline) {
         if (c->ph >= 0)
                 return c->ph;
+        int timeout_ms = deadline_poll_ms(deadline);
+        if (timeout_ms == 0)
+                return -ETIMEDOUT;
         ipcf_qos q;
         ipcf_qos_init(&q);
         q.max_msg_size = IPCF_CALL_MAX + sizeof(struct call_hdr);
@@ -163,14 +187,29 @@ static struct waiter *waiter_find(channel *c, uint64_t id) {
         return NULL;
 }
 
-/* Unlink and free w (under c->lock, nobody waiting for it). */
+/* Unlink and free w (under c->lock, nobody waiting for it): kept as the
+ * channel's spare if it has none (a call allocates nothing then). */
 static void waiter_free(channel *c, struct waiter *w) {
         for (struct waiter **x = &c->waiters; *x; x = &(*x)->next)
                 if (*x == w) {
                         *x = w->next;
                         break;
                 }
-        free(w);
+        if (!c->spare)
+                c->spare = w;
+        else
+                free(w);
+}
+
+/* A zeroed waiter: the spare, or a new one (under c->lock). */
+static struct waiter *waiter_new(channel *c) {
+        struct waiter *w = c->spare;
+        if (w) {
+                c->spare = NULL;
+                memset(w, 0, sizeof(*w));
+                return w;
+        }
+        return calloc(1, sizeof(*w));
 }
 
 /* Finish w with result r unless it is done already (under c->lock). */
@@ -232,9 +271,10 @@ static void abs_time(struct timespec *ts, uint64_t deadline) {
         ts->tv_nsec = (long)(deadline % 1000000000u);
 }
 
-/* Wait for w until deadline (under c->lock, which it may drop and retake):
- * as the reader, or for the reader to hand us our result. Returns with w
- * done, or -ETIMEDOUT with w still pending. */
+/* Wait for w until deadline (0: do not wait, but read what the channel
+ * holds) (under c->lock, which it may drop and retake): as the reader, or
+ * for the reader to hand us our result. Returns with w done, or -ETIMEDOUT
+ * with w still pending. */
 static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
         while (!w->done) {
                 if (!c->reading) {
@@ -250,7 +290,7 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
                                     atomic_load_explicit(&p->catch_up, memory_order_relaxed))
                                         atomic_store_explicit(&p->catch_up, false,
                                                               memory_order_relaxed);
-                                r = port_read_with(p, deadline_poll_ms(deadline), dispatch_reply, &d);
+                                r = port_read_with_by(p, deadline, dispatch_reply, &d);
                                 handle_put(p);
                         }
                         pthread_mutex_lock(&c->lock);
@@ -259,7 +299,7 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
                         if (r >= 0 || w->done)
                                 continue;
                         if (r == -ETIMEDOUT || r == -EAGAIN) {
-                                if (now_ns() >= deadline)
+                                if (deadline == 0 || now_ns() >= deadline)
                                         return -ETIMEDOUT;
                                 continue;
                         }
@@ -269,6 +309,8 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
                                         waiter_finish(c, o, r);
                         continue;
                 }
+                if (deadline == 0)
+                        return -ETIMEDOUT;
                 if (deadline == UINT64_MAX) {
                         pthread_cond_wait(&c->cond, &c->lock);
                 } else {
@@ -282,36 +324,39 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
         return 0;
 }
 
-/* Send a request: the call is (*ret_c, *ret_id). */
+/* Send a request within deadline (the caller made it of its timeout, which
+ * it checked: the clock is read once per call): the call is (*ret_c,
+ * *ret_id). */
 static int call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
-                      int timeout_ms, uint64_t *gen, channel **ret_c, uint64_t *ret_id) {
-        if (!ctl_name_valid(name) || (!req && len) || (!reply && cap) || timeout_ms == 0 ||
-            lib_check_timeout(timeout_ms) < 0)
+                      uint64_t deadline, uint64_t *gen, channel **ret_c, uint64_t *ret_id) {
+        if (!name || (!req && len) || (!reply && cap))
+                return -EINVAL;
+        channel *l = last_chan; /* a name of a channel was valid when it was made */
+        if (!(l && strcmp(l->name, name) == 0) && !ctl_name_valid(name))
                 return -EINVAL;
         if (len > IPCF_CALL_MAX)
                 return -EMSGSIZE;
         channel *c = channel_find(name);
         if (!c)
                 return -ENOMEM;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
         bool pinned = gen && *gen;
         for (int attempt = 0;; attempt++) {
-                struct waiter *w = calloc(1, sizeof(*w));
-                if (!w)
-                        return -ENOMEM;
                 pthread_mutex_lock(&c->lock);
                 if (pinned && (c->ph < 0 || c->gen != *gen)) {
                         /* the channel *gen names broke (and may have been replaced) */
                         pthread_mutex_unlock(&c->lock);
-                        free(w);
                         return -ECONNRESET;
                 }
                 bool had = c->ph >= 0;
-                int ph = channel_port(c, attempt ? deadline_poll_ms(deadline) : timeout_ms);
+                int ph = channel_port(c, deadline);
                 if (ph < 0) {
                         pthread_mutex_unlock(&c->lock);
-                        free(w);
                         return ph;
+                }
+                struct waiter *w = waiter_new(c);
+                if (!w) {
+                        pthread_mutex_unlock(&c->lock);
+                        return -ENOMEM;
                 }
                 if (gen)
                         *gen = c->gen;
@@ -325,7 +370,9 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
 
                 struct call_hdr h = { .id = w->id, .kind = CALL_REQ };
                 port *p = handle_get_port(ph);
-                ssize_t r = p ? port_write2(p, &h, sizeof(h), req, len, deadline_poll_ms(deadline)) : -EPIPE;
+                /* (a deadline already passed still writes if there is room, as
+                 * timeout 0 would: a deadline of 0 is "never wait") */
+                ssize_t r = p ? port_write2_by(p, &h, sizeof(h), req, len, deadline ? deadline : 1) : -EPIPE;
                 if (p)
                         handle_put(p);
                 if (r >= 0) {
@@ -350,10 +397,9 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
         }
 }
 
-/* Wait for call (c, id): its result, and the service's code in *ret_code on
- * -EREMOTEIO. */
-static ssize_t call_wait(channel *c, uint64_t id, int timeout_ms, int *ret_code) {
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
+/* Wait for call (c, id) until deadline (0: do not wait): its result, and
+ * the service's code in *ret_code on -EREMOTEIO. */
+static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_code) {
         pthread_mutex_lock(&c->lock);
         struct waiter *w = waiter_find(c, id);
         if (!w) {
@@ -364,7 +410,7 @@ static ssize_t call_wait(channel *c, uint64_t id, int timeout_ms, int *ret_code)
         /* A wait of 0 reads what the channel holds (a reply already there
          * is no wait), then says -EAGAIN. */
         int r = await_reply(c, w, deadline);
-        if (r == -ETIMEDOUT && timeout_ms == 0)
+        if (r == -ETIMEDOUT && deadline == 0)
                 r = -EAGAIN;
         w->waiting--;
         if (r < 0) { /* still pending: wait again or cancel */
@@ -411,13 +457,18 @@ static int call_cancel(channel *c, uint64_t id) {
         return 0;
 }
 
-int call_start_on(const char *name, const void *req, size_t len, void *reply, size_t cap, int timeout_ms,
+/* A timeout of a call: not 0, not below -1. */
+static bool call_timeout_ok(int timeout_ms) {
+        return timeout_ms != 0 && lib_check_timeout(timeout_ms) == 0;
+}
+
+int call_start_on(const char *name, const void *req, size_t len, void *reply, size_t cap, uint64_t deadline,
                   uint64_t *chan, ipcf_pending *ret) {
-        if (!ret || !chan)
+        if (!ret || !chan || deadline == 0)
                 return -EINVAL;
         channel *c;
         uint64_t id;
-        int r = call_start(name, req, len, reply, cap, timeout_ms, chan, &c, &id);
+        int r = call_start(name, req, len, reply, cap, deadline, chan, &c, &id);
         if (r < 0)
                 return r;
         *ret = (ipcf_pending){ .id = id, .token = c->token };
@@ -426,11 +477,11 @@ int call_start_on(const char *name, const void *req, size_t len, void *reply, si
 
 int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
                     int timeout_ms, ipcf_pending *ret) {
-        if (!ret)
+        if (!ret || !call_timeout_ok(timeout_ms))
                 return -EINVAL;
         channel *c;
         uint64_t id;
-        int r = call_start(name, req, len, reply, cap, timeout_ms, NULL, &c, &id);
+        int r = call_start(name, req, len, reply, cap, deadline_from_timeout(timeout_ms), NULL, &c, &id);
         if (r < 0)
                 return r;
         *ret = (ipcf_pending){ .id = id, .token = c->token };
@@ -443,7 +494,14 @@ ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms, int *ret_code) {
         channel *c = channel_of_token(call->token);
         if (!c)
                 return -EINVAL;
-        return call_wait(c, call->id, timeout_ms, ret_code);
+        return call_wait(c, call->id, timeout_ms == 0 ? 0 : deadline_from_timeout(timeout_ms), ret_code);
+}
+
+ssize_t call_wait_by(ipcf_pending *call, uint64_t deadline, int *ret_code) {
+        channel *c = call ? channel_of_token(call->token) : NULL;
+        if (!c)
+                return -EINVAL;
+        return call_wait(c, call->id, deadline, ret_code);
 }
 
 int ipcf_call_cancel(ipcf_pending *call) {
@@ -457,13 +515,15 @@ int ipcf_call_cancel(ipcf_pending *call) {
 
 ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, size_t cap,
                   int timeout_ms, int *ret_code) {
+        if (!call_timeout_ok(timeout_ms))
+                return -EINVAL;
         channel *c;
         uint64_t id;
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
-        int r = call_start(name, req, len, reply, cap, timeout_ms, NULL, &c, &id);
+        uint64_t deadline = deadline_from_timeout(timeout_ms); /* the one clock reading of the call */
+        int r = call_start(name, req, len, reply, cap, deadline, NULL, &c, &id);
         if (r < 0)
                 return r;
-        ssize_t n = call_wait(c, id, timeout_ms < 0 ? -1 : deadline_poll_ms(deadline), ret_code);
+        ssize_t n = call_wait(c, id, deadline ? deadline : 1, ret_code);
         if (n == -ETIMEDOUT || n == -EAGAIN) {
                 call_cancel(c, id);
                 n = -ETIMEDOUT;

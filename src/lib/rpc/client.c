@@ -474,10 +474,9 @@ static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t le
                 }
                 t->piece = piece;
                 t->sent_ns = now;
-                int tmo = timeout_left_ms(k->deadline, now);
-                int r = tmo == 0 ? -ETIMEDOUT
-                                 : call_start_on(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap, tmo, &k->chan,
-                                                 &t->pend);
+                int r = now >= k->deadline ? -ETIMEDOUT
+                                           : call_start_on(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap,
+                                                           k->deadline, &k->chan, &t->pend);
                 if (r < 0) {
                         if (t->big)
                                 s->buf_busy = false;
@@ -1036,7 +1035,8 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 size_t newest = k->n_txs;
                 while (newest > 0 && !k->txs[newest - 1]->live)
                         newest--;
-                size_t upto = timeout_ms == 0 || now_ns() >= until ? newest : newest ? newest - 1 : 0;
+                bool up = timeout_ms == 0 || (timeout_ms > 0 && now_ns() >= until);
+                size_t upto = up ? newest : newest ? newest - 1 : 0;
                 for (size_t i = 0; i < upto && !fin; i++) {
                         struct tx *t = k->txs[i];
                         if (!t->live)
@@ -1121,9 +1121,8 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 }
                 ipcf_pending pend = w->pend;
                 uint64_t wake = MIN(MIN(until, k->last_progress + k->rto_ns), k->deadline);
-                int ms = timeout_left_ms(wake, now);
                 pthread_mutex_unlock(&k->lock);
-                ssize_t n = ms == 0 ? -EAGAIN : ipcf_call_wait(&pend, ms, NULL);
+                ssize_t n = now >= wake ? -EAGAIN : call_wait_by(&pend, wake, NULL); /* (no clock reading) */
                 pthread_mutex_lock(&k->lock);
                 if (n == -EAGAIN || n == -ETIMEDOUT || k->cancelled || wi >= k->n_txs || k->txs[wi] != w ||
                     !w->live)
