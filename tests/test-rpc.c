@@ -1658,3 +1658,70 @@ TEST_TIMEOUT(a_call_cancelled_before_it_is_sent_again_is_never_sent, 60) {
         stop_server(srv);
         test_daemon_stop(&d);
 }
+
+struct evictor {
+        const char *name;
+        _Atomic int stop;
+        unsigned made;
+};
+
+/* Make sessions of random ids as fast as the server answers (each evicts
+ * the least recently used idle one: the server holds max_sessions). */
+static void *evict_sessions(void *arg) {
+        struct evictor *ev = arg;
+        uint64_t r = 0x9e3779b97f4a7c15ull;
+        while (!atomic_load(&ev->stop)) {
+                rpc_req rq = { .kind = RPC_CREATE, .slot = 1 };
+                for (int i = 0; i < 16; i++) {
+                        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                        rq.session[i] = (uint8_t)r;
+                }
+                uint8_t msg[RPC_REQ_HDR], rep[RPC_REP_HDR + 512];
+                wire_put_req(msg, &rq);
+                if (ipcf_call(ev->name, msg, sizeof(msg), rep, sizeof(rep), 50, NULL) >= 0)
+                        ev->made++;
+        }
+        return NULL;
+}
+
+/* A call that ran, whose reply was lost, and whose session was evicted
+ * (more clients than max_sessions) before it asked again: the server
+ * answers BADSESSION, which the client took for "never reached a server
+ * that knew it" and ran the call again in a new session — twice. A
+ * non-idempotent call that may have reached the session is "outcome
+ * unknown" instead: executions never pass the calls that said they ran
+ * plus those whose outcome is unknown. */
+TEST_TIMEOUT(a_call_whose_session_was_evicted_after_it_ran_is_not_run_again, 120) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.evict", .impair = "drop_reply=0.5,seed=11", .max_sessions = 2,
+                                 .threads = 2 };
+        pid_t srv = start_server(&a);
+        struct evictor ev = { .name = "rpc.evict" };
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, evict_sessions, &ev), 0);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.evict", NULL, &c));
+        unsigned calls = getenv("IPCF_TEST_QUICK") ? 600 : 1200, ok = 0, unknown = 0, other = 0;
+        for (unsigned i = 0; i < calls; i++) {
+                int64_t v = 0;
+                ipcf_rpc_opts o = { .timeout_ms = 2000 };
+                int r = counter_incr(c, &v, &o);
+                if (r == 0)
+                        ok++;
+                else if (r == -IPCF_EUNKNOWN)
+                        unknown++;
+                else
+                        other++;
+        }
+        atomic_store(&ev.stop, 1);
+        pthread_join(th, NULL);
+        int64_t ran = atomic_load(&sh->count);
+        fprintf(stderr, "  %u calls: %u ran, %u unknown, %u other; executions %lld; %u sessions made by the evictor\n",
+                calls, ok, unknown, other, (long long)ran, ev.made);
+        CHECK(ran >= (int64_t)ok);
+        CHECK(ran <= (int64_t)(ok + unknown));
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        test_daemon_stop(&d);
+}

@@ -170,6 +170,8 @@ struct ipcf_rpc_call {
         uint64_t last_progress;     /* the last send or answer: retransmit after rto_ns of silence */
         uint64_t chan;              /* the channel its transmissions go on (call_start_on; 0: not yet) */
         bool sent, broke_after_send, done, cancelled, retry_flag, told_cancel;
+        bool resent;                /* something of it was sent again on this session (RTO) */
+        bool heard;                 /* the session answered something of it (not BADSESSION) */
         bool asking;                /* cancelled after sending: asking the server for the verdict */
         uint64_t verdict_by;        /* ... until then (the deadline, at most RPC_CANCEL_VERDICT_MS) */
         int result;
@@ -736,6 +738,8 @@ static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
         uint64_t rtt = now - t->sent_ns;
         uint64_t srtt = atomic_load_explicit(&c->srtt_ns, memory_order_relaxed);
         atomic_store_explicit(&c->srtt_ns, srtt ? (srtt * 7 + rtt) / 8 : rtt, memory_order_relaxed);
+        if (rp.status != RS_BADSESSION)
+                k->heard = true;
         switch (rp.status) {
         case RS_PIECE_OK:
                 if (t->piece / RPC_PIECE < k->n_pieces)
@@ -819,6 +823,7 @@ static int restart_call(ipcf_rpc_call *k) {
         if (r >= 0) {
                 memset(k->acked, 0, k->n_pieces);
                 k->broke_after_send = false;
+                k->resent = k->heard = false; /* nothing of it reached the new session yet */
                 k->retry_flag = false;
                 k->chan = 0; /* a new channel if the old one broke */
                 r = send_all(k, 0);
@@ -905,9 +910,20 @@ static bool transport_broken(ssize_t n) {
 static int settle_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
         int fin = on_answer(k, t, n);
         if (fin < 0) { /* BADSESSION: the server does not know our session */
+                pthread_mutex_lock(&k->c->lock);
+                bool same_run = k->c->incarnation == k->info.incarnation;
+                pthread_mutex_unlock(&k->c->lock);
                 session_lost(k->c, k->c->session);
-                if (k->broke_after_send && !(k->flags & RPCF_IDEMPOTENT)) {
-                        k->result = -IPCF_EUNKNOWN; /* an earlier run may have had it */
+                /* The server that made our session (same incarnation) no
+                 * longer has it: evicted (more clients than max_sessions).
+                 * If something of the call was sent again (its reply lost)
+                 * or the session answered something of it, the session had
+                 * taken it: it may have run. A restarted server (another
+                 * incarnation) never had it; what went to the old one broke
+                 * its channel (broke_after_send). */
+                if ((k->broke_after_send || (same_run && (k->resent || k->heard))) &&
+                    !(k->flags & RPCF_IDEMPOTENT)) {
+                        k->result = -IPCF_EUNKNOWN;
                         return 1;
                 }
                 int r = restart_call(k); /* it never reached a server that knew it */
@@ -1075,6 +1091,7 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 if (now >= k->last_progress + k->rto_ns) {
                         k->rto_ns = MIN(k->rto_ns * 2, RTO_MAX_NS);
                         k->last_progress = now;
+                        k->resent = true;
                         pthread_mutex_unlock(&k->lock);
                         int r = 0;
                         bool any = false;
