@@ -237,9 +237,12 @@ TEST_TIMEOUT(activation, 30) {
                  "activate_timeout_ms = 300\n"
                  "[name act.stubborn]\n"
                  /* long enough to outlive the 8 starts below on a loaded
-                  * machine: one that exits frees its slot */
-                 "activate = trap '' TERM; sleep 20\n"
-                 "activate_timeout_ms = 50\n",
+                  * machine: one that exits frees its slot; and given time to
+                  * set its trap before the daemon's SIGTERM comes (with 50 ms
+                  * a loaded machine let the shell die of it: a 9th start
+                  * then timed out instead of -EBUSY) */
+                 "activate = trap '' TERM; sleep 30\n"
+                 "activate_timeout_ms = 1000\n",
                  self_exe());
         test_daemon_start(&d, conf, NULL);
         int ca = CHECK_OK(dconnect()), r1, r2;
