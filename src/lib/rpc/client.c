@@ -34,6 +34,10 @@
  * Locking: c->lock guards the session and the slots (never held while
  * waiting for the server, except while making the session); call->lock
  * guards its transmissions, so a cancel from another thread can reach them.
+ * A call keeps a copy of its session's id, taken with its slot: its
+ * messages, a lost session's forgetting and a cancel use that, never the
+ * client's under no lock, and a cancel never waits for c->lock while
+ * another call makes a session.
  * Ownership: a call is the caller's until ipcf_rpc_call_free; its slot's
  * reply buffer is the slot's.
  *
@@ -154,6 +158,7 @@ struct ipcf_rpc_call {
         bool raw;
         unsigned slot;
         uint32_t seq;
+        uint8_t session[16];        /* the session its slot is of (slot_take) */
         uint64_t deadline;
         /* the arguments' encoding */
         ipcf_xdr enc;
@@ -321,10 +326,12 @@ static int session_make(ipcf_rpc_client *c, uint64_t deadline) {
         return 0;
 }
 
-/* A free slot of a live session, waiting until deadline, and its next
- * sequence number: 0 at once, 1 after a wait (for a slot, or while making
- * the session: the caller's clock reading is old); -ETIMEDOUT. */
-static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint32_t *ret_seq) {
+/* A free slot of a live session, waiting until deadline, its next
+ * sequence number and the session's id (a copy: another call may make a new
+ * session meanwhile): 0 at once, 1 after a wait (for a slot, or while
+ * making the session: the caller's clock reading is old); -ETIMEDOUT. */
+static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint32_t *ret_seq,
+                     uint8_t ret_session[16]) {
         int waited = 0;
         pthread_mutex_lock(&c->lock);
         for (;;) {
@@ -341,6 +348,7 @@ static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint3
                                 c->slots[i].busy = true;
                                 *ret = i;
                                 *ret_seq = ++c->slots[i].seq;
+                                memcpy(ret_session, c->session, 16);
                                 pthread_mutex_unlock(&c->lock);
                                 return waited;
                         }
@@ -522,7 +530,7 @@ static int send_piece(ipcf_rpc_call *k, uint64_t i, uint64_t now) {
         rpc_req rq = { .kind = RPC_CALL, .slot = k->slot, .seq = k->seq,
                        .flags = k->flags | (k->retry_flag ? RPCF_RETRY : 0), .prog = k->prog, .vers = k->vers,
                        .proc = k->proc, .piece = RPC_PIECE, .total = k->total, .offset = off };
-        memcpy(rq.session, k->c->session, 16);
+        memcpy(rq.session, k->session, 16);
         if (!now)
                 now = now_ns();
         if (k->deadline == UINT64_MAX) {
@@ -568,7 +576,7 @@ static int fetch_rest(ipcf_rpc_call *k, uint8_t *res, uint64_t have, uint64_t to
                                 continue;
                         rpc_req rq = { .kind = RPC_FETCH, .slot = k->slot, .seq = k->seq, .offset = next,
                                        .prog = k->prog, .vers = k->vers, .proc = k->proc };
-                        memcpy(rq.session, c->session, 16);
+                        memcpy(rq.session, k->session, 16);
                         uint8_t msg[RPC_REQ_HDR];
                         wire_put_req(msg, &rq);
                         int tmo = k->deadline == UINT64_MAX ? -1 : deadline_poll_ms(k->deadline);
@@ -707,7 +715,7 @@ static int on_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
                 if (!first)
                         return k->result = -ENOMEM, 1;
                 rpc_req rq = { .kind = RPC_FETCH, .slot = k->slot, .seq = k->seq, .offset = 0 };
-                memcpy(rq.session, c->session, 16);
+                memcpy(rq.session, k->session, 16);
                 pthread_mutex_unlock(&k->lock);
                 ssize_t m = plain_call(c, &rq, first, IPCF_CALL_MAX, k->deadline);
                 pthread_mutex_lock(&k->lock);
@@ -807,11 +815,13 @@ static int restart_call(ipcf_rpc_call *k) {
         pthread_mutex_unlock(&k->lock);
         unsigned slot;
         uint32_t seq;
-        int r = slot_take(c, k->deadline, &slot, &seq);
+        uint8_t session[16];
+        int r = slot_take(c, k->deadline, &slot, &seq, session);
         pthread_mutex_lock(&k->lock);
         if (r >= 0) {
                 k->slot = slot; /* (a cancel reads them under k->lock) */
                 k->seq = seq;
+                memcpy(k->session, session, 16);
         }
         if (r >= 0 && k->cancelled) {
                 /* cancelled while it waited for a slot or its session:
@@ -838,7 +848,7 @@ static int restart_call(ipcf_rpc_call *k) {
 /* An idempotent call again, from the start, on a new session: the server
  * that had the old one is gone (under k->lock). */
 static int rerun(ipcf_rpc_call *k) {
-        session_lost(k->c, k->c->session);
+        session_lost(k->c, k->session);
         return restart_call(k);
 }
 
@@ -913,7 +923,7 @@ static int settle_answer(ipcf_rpc_call *k, struct tx *t, ssize_t n) {
                 pthread_mutex_lock(&k->c->lock);
                 bool same_run = k->c->incarnation == k->info.incarnation;
                 pthread_mutex_unlock(&k->c->lock);
-                session_lost(k->c, k->c->session);
+                session_lost(k->c, k->session);
                 /* The server that made our session (same incarnation) no
                  * longer has it: evicted (more clients than max_sessions).
                  * If something of the call was sent again (its reply lost)
@@ -980,7 +990,7 @@ static int verdict(ipcf_rpc_call *k, uint64_t until) {
                          * worker is free; asked again only if lost (1 s). */
                         k->last_progress = now;
                         rpc_req rq = { .kind = RPC_CANCEL, .slot = k->slot, .seq = k->seq, .flags = k->flags };
-                        memcpy(rq.session, k->c->session, 16);
+                        memcpy(rq.session, k->session, 16);
                         pthread_mutex_unlock(&k->lock);
                         int r = tx_send(k, &rq, NULL, 0, true, 0, now);
                         pthread_mutex_lock(&k->lock);
@@ -1324,7 +1334,7 @@ static int call_begin(ipcf_rpc_client *c, const ipcf_rpc_proc *p, uint32_t prog,
         if (k->acked)
                 memset(k->acked, 0, (size_t)k->n_pieces);
         if (r == 0)
-                r = slot_take(c, k->deadline, &k->slot, &k->seq);
+                r = slot_take(c, k->deadline, &k->slot, &k->seq, k->session);
         if (r >= 0) {
                 if (r == 1) /* it waited: read the clock again */
                         now = now_ns();
@@ -1412,13 +1422,11 @@ int ipcf_rpc_cancel(ipcf_rpc_call *k) {
                 k->told_cancel = true;
                 rq.slot = k->slot;
                 rq.seq = k->seq;
+                memcpy(rq.session, k->session, 16); /* (not the client's lock: a call
+                                                      * may hold it making a session) */
         }
         pthread_mutex_unlock(&k->lock);
         ipcf_rpc_client *c = k->c;
-        pthread_mutex_lock(&c->lock);
-        tell &= c->have_session;
-        memcpy(rq.session, c->session, 16);
-        pthread_mutex_unlock(&c->lock);
         if (tell) {
                 uint8_t rep[RPC_REP_HDR];
                 plain_call(c, &rq, rep, sizeof(rep), deadline_from_timeout(RPC_CANCEL_WAIT_MS));
