@@ -14,6 +14,7 @@ static int parse(const char *text, conf *c, char *err) { return conf_parse(text,
 
 #define KEY_B "ZmFrZWtleWZha2VrZXlmYWtla2V5ZmFrZWtleWZha2U="
 #define KEY_C "YW5vdGhlcmtleWFub3RoZXJrZXlhbm90aGVya2V5YW4="
+#define KEY_D "dGhpcmRrZXl0aGlyZGtleXRoaXJka2V5dGhpcmRrZXk="
 
 TEST_TIMEOUT(hostconf_full_example, 10) {
         const char *text = "[daemon]\n"
@@ -35,7 +36,7 @@ TEST_TIMEOUT(hostconf_full_example, 10) {
                            "address = [fe80::1]:9\n"
                            "key = " KEY_C "\n"
                            "[host delta]\n"
-                           "key = " KEY_C "\n"
+                           "key = " KEY_D "\n"
                            "[impair]\n"
                            "loss = 10%\n"
                            "duplicate = 1%\n"
@@ -136,6 +137,11 @@ TEST_TIMEOUT(hostconf_errors_name_their_line, 10) {
                 { "[host beta]\naddress = 1.2.3.4:5\n", 1, "needs key" },
                 { "[host beta]\nkey = short\n", 2, "key" },
                 { "[host beta]\nkey = " KEY_B "\n[host beta]\n", 3, "duplicate [host]" },
+                { "[host beta]\nkey = " KEY_B "\n[host gamma]\nkey = " KEY_B "\n", 3,
+                  "the same key is enrolled for another host" },
+                /* the same 32 bytes: the last character's 2 padding bits differ */
+                { "[host beta]\nkey = " KEY_C "\n[host gamma]\nkey = YW5vdGhlcmtleWFub3RoZXJrZXlhbm90aGVya2V5YW7=\n", 3,
+                  "the same key is enrolled for another host" },
                 { "[host beta]\nkey = " KEY_B "\nkey = " KEY_B "\n", 3, "duplicate" },
                 { "[host beta]\nkey = " KEY_B "\nuser = x\n", 3, "unknown key" },
                 { "[name x]\nremote_allocate = user:alice\n", 2, "remote principal" },
@@ -169,7 +175,7 @@ TEST_TIMEOUT(hostconf_bounds, 30) {
         char *text = malloc(cap);
         size_t n = 0;
         for (int i = 0; i < 257; i++)
-                n += (size_t)snprintf(text + n, cap - n, "[host h%d]\nkey = " KEY_B "\n", i);
+                n += (size_t)snprintf(text + n, cap - n, "[host h%d]\nkey = %042dA=\n", i, i);
         conf c;
         char err[256];
         CHECK_ERR(conf_parse(text, n, &c, err, sizeof(err)), -EINVAL);
@@ -177,7 +183,7 @@ TEST_TIMEOUT(hostconf_bounds, 30) {
         conf_deinit(&c);
         n = 0;
         for (int i = 0; i < 256; i++)
-                n += (size_t)snprintf(text + n, cap - n, "[host h%d]\nkey = " KEY_B "\n", i);
+                n += (size_t)snprintf(text + n, cap - n, "[host h%d]\nkey = %042dA=\n", i, i);
         CHECK_OK(conf_parse(text, n, &c, err, sizeof(err)));
         CHECK_EQ(c.n_hosts, 256);
         CHECK(strcmp(c.hosts[255].name, "h255") == 0);
