@@ -1440,8 +1440,9 @@ TEST_TIMEOUT(arguments_with_bytes_left_over_are_refused_without_a_leak, 120) {
         }
         long after = rss_kib(srv);
         /* leaking, the server grew by calls x 60 KB (18-60 MB); under a
-         * sanitizer freed memory waits in a quarantine: no figure there */
-        if (!*TEST_SAN && after - before > 8 * 1024)
+         * sanitizer or Valgrind freed memory waits in a quarantine (Valgrind's
+         * free list: 20 MB): no figure there (memcheck reports a leak itself) */
+        if (!*TEST_SAN && !getenv("IPCF_UNDER_VALGRIND") && after - before > 8 * 1024)
                 test_fail(__FILE__, __LINE__, "the server grew from %ld to %ld KiB over %u refused calls", before,
                           after, calls);
         int64_t v = 0;
