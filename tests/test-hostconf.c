@@ -139,9 +139,8 @@ TEST_TIMEOUT(hostconf_errors_name_their_line, 10) {
                 { "[host beta]\nkey = " KEY_B "\n[host beta]\n", 3, "duplicate [host]" },
                 { "[host beta]\nkey = " KEY_B "\n[host gamma]\nkey = " KEY_B "\n", 3,
                   "the same key is enrolled for another host" },
-                /* the same 32 bytes: the last character's 2 padding bits differ */
-                { "[host beta]\nkey = " KEY_C "\n[host gamma]\nkey = YW5vdGhlcmtleWFub3RoZXJrZXlhbm90aGVya2V5YW7=\n", 3,
-                  "the same key is enrolled for another host" },
+                /* padding bits set: not a text the daemon's decoder takes */
+                { "[host beta]\nkey = YW5vdGhlcmtleWFub3RoZXJrZXlhbm90aGVya2V5YW7=\n", 2, "key" },
                 { "[host beta]\nkey = " KEY_B "\nkey = " KEY_B "\n", 3, "duplicate" },
                 { "[host beta]\nkey = " KEY_B "\nuser = x\n", 3, "unknown key" },
                 { "[name x]\nremote_allocate = user:alice\n", 2, "remote principal" },
