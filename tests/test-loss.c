@@ -337,12 +337,14 @@ TEST(mailbox_handles_polled_or_blocked_learn_the_daemons_death) {
         static char big[1024];
         int sfd = CHECK_OK(ipcf_fd_send(tx));
         struct pollfd ps = { .fd = sfd, .events = POLLIN };
-        /* (The daemon moves messages on meanwhile: fill until it stops.) */
-        for (int i = 0; i < 500; i++) {
+        /* (The daemon moves messages on meanwhile, into the receiver's ring:
+         * fill until three pauses in a row let nothing more in. A full ring
+         * right after a fill proves nothing: the daemon may not have run.) */
+        for (int i = 0, quiet = 0; i < 500 && quiet < 3; i++) {
+                int sent = 0;
                 while (ipcf_mbox_send(tx, big, sizeof(big), 0, NULL) == (ssize_t)sizeof(big))
-                        ;
-                if (poll(&ps, 1, 0) == 0)
-                        break;
+                        sent++;
+                quiet = sent == 0 && poll(&ps, 1, 0) == 0 ? quiet + 1 : 0;
                 usleep(10000);
         }
         CHECK_EQ(poll(&ps, 1, 0), 0);
