@@ -16,6 +16,9 @@
  *                 shared memory -> application, 64 KiB writes
  *   ipcf-lossy    the same with both daemons' impairment hook at 1 % loss
  *   tcp-rtt       64-byte ping-pong over TCP (p50, p99)
+ *   relay-floor   the same through two relay processes that do nothing but
+ *                 pass the bytes on (socketpair, UDP over the link,
+ *                 socketpair): the round trip of the relaying shape itself
  *   ipcf-rtt      64-byte ping-pong over a flow across hosts (p50, p99)
  *   alloc         ipcf_alloc of a remote flow on a warm association until
  *                 the FLOW (the acceptor on beta accepting), p50, p99
@@ -37,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,6 +57,7 @@
 #define PORT_UDP 7801
 #define PORT_TCP 7802
 #define PORT_TCP_RTT 7803
+#define PORT_FLOOR 7804
 #define MAX_REPEAT 9
 
 static double opt_seconds = 2.0;
@@ -270,6 +275,100 @@ static void tcp_pong(int out) {
                         return;
 }
 
+/* ---- the relay's floor ---------------------------------------------------------
+ * The shape of a remote flow with none of its work: on each host an
+ * application and a relay process joined by a Unix socketpair, the two relays
+ * joined by UDP over the link, every process blocking in read/recv. A 64-byte
+ * round trip is then six hand-offs between four processes (A, relay A,
+ * relay B, B, relay B, relay A) where TCP's is two between two: what any
+ * relaying design pays on this machine before sealing, sequencing or a
+ * shared-memory ring. ipcf-rtt ÷ relay-floor is what ipcf's relay adds. */
+
+static void read_all(int fd, uint8_t *buf, size_t n) {
+        for (size_t got = 0; got < n;) {
+                ssize_t r = read(fd, buf + got, n - got);
+                if (r <= 0)
+                        _exit(2);
+                got += (size_t)r;
+        }
+}
+
+/* Fork the application's side of a host; the caller is its relay. */
+static int floor_split(void (*app)(int fd, int out), int out) {
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0)
+                _exit(2);
+        pid_t pid = fork();
+        if (pid < 0)
+                _exit(2);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(sp[0]);
+                app(sp[1], out);
+                _exit(0);
+        }
+        close(sp[1]);
+        return sp[0];
+}
+
+static void floor_ping_app(int fd, int out) {
+        uint8_t buf[RTT_SIZE] = { 1 };
+        int warm = opt_rtt / 10;
+        uint64_t *s = calloc((size_t)opt_rtt, sizeof(*s));
+        for (int i = 0; i < warm + opt_rtt; i++) {
+                uint64_t t = mono();
+                if (write(fd, buf, sizeof(buf)) != RTT_SIZE)
+                        _exit(2);
+                read_all(fd, buf, sizeof(buf));
+                if (i >= warm)
+                        s[i - warm] = mono() - t;
+        }
+        report(out, s, opt_rtt);
+}
+
+static void floor_pong_app(int fd, int out) {
+        (void)out;
+        uint8_t buf[RTT_SIZE];
+        for (;;) {
+                read_all(fd, buf, sizeof(buf));
+                if (write(fd, buf, sizeof(buf)) != RTT_SIZE)
+                        _exit(2);
+        }
+}
+
+static void floor_relay_a(int out) {
+        int app = floor_split(floor_ping_app, out);
+        int udp = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sa = sa_beta(PORT_FLOOR);
+        if (connect(udp, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                _exit(2);
+        uint8_t buf[RTT_SIZE];
+        for (;;) {
+                read_all(app, buf, sizeof(buf));
+                if (send(udp, buf, sizeof(buf), 0) != RTT_SIZE || recv(udp, buf, sizeof(buf), 0) != RTT_SIZE ||
+                    write(app, buf, sizeof(buf)) != RTT_SIZE)
+                        _exit(2);
+        }
+}
+
+static void floor_relay_b(int out) {
+        int app = floor_split(floor_pong_app, out);
+        int udp = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sa = sa_beta(PORT_FLOOR), from;
+        if (bind(udp, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                _exit(2);
+        uint8_t buf[RTT_SIZE];
+        for (;;) {
+                socklen_t fl = sizeof(from);
+                if (recvfrom(udp, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl) != RTT_SIZE ||
+                    write(app, buf, sizeof(buf)) != RTT_SIZE)
+                        _exit(2);
+                read_all(app, buf, sizeof(buf));
+                if (sendto(udp, buf, sizeof(buf), 0, (struct sockaddr *)&from, fl) != RTT_SIZE)
+                        _exit(2);
+        }
+}
+
 /* ---- ipcf across hosts -------------------------------------------------------- */
 
 static int alloc_retry(const char *name, const ipcf_qos *q) {
@@ -363,9 +462,9 @@ static void ipcf_acceptor(int out) {
 
 /* ---- the run ------------------------------------------------------------------ */
 
-enum { M_UDP, M_TCP, M_IPCF, M_LOSSY, M_TCP_RTT, M_IPCF_RTT, M_ALLOC, M_N };
+enum { M_UDP, M_TCP, M_IPCF, M_LOSSY, M_TCP_RTT, M_FLOOR_RTT, M_IPCF_RTT, M_ALLOC, M_N };
 static const char *const names[M_N] = { "udp-goodput", "tcp-goodput", "ipcf-goodput", "ipcf-lossy",
-                                        "tcp-rtt", "ipcf-rtt", "alloc" };
+                                        "tcp-rtt",     "relay-floor", "ipcf-rtt",     "alloc" };
 
 #define ALLOW "[name *]\nremote_allocate = *@alpha\n"
 
@@ -402,6 +501,7 @@ static void run_link(int mode) {
                 [M_UDP] = { udp_blast, udp_sink },        [M_TCP] = { tcp_blast, tcp_sink },
                 [M_IPCF] = { ipcf_blast, ipcf_sink },     [M_LOSSY] = { ipcf_blast, ipcf_sink },
                 [M_TCP_RTT] = { tcp_ping, tcp_pong },     [M_IPCF_RTT] = { ipcf_ping, ipcf_pong },
+                [M_FLOOR_RTT] = { floor_relay_a, floor_relay_b },
                 [M_ALLOC] = { ipcf_allocs, ipcf_acceptor },
         };
         memset(r, 0, sizeof(r));
@@ -441,8 +541,11 @@ static void run_link(int mode) {
                 printf("| %s | %.3f Gbit/s | %s | %s |\n", names[m], med[m].v / 1e9, ratio, target);
         }
         printf("| tcp-rtt | p50 %.1f us, p99 %.1f us | | |\n", med[M_TCP_RTT].v / 1e3, med[M_TCP_RTT].v2 / 1e3);
-        printf("| ipcf-rtt | p50 %.1f us, p99 %.1f us | %.2fx TCP p50 | <= 1.5x |\n", med[M_IPCF_RTT].v / 1e3,
-               med[M_IPCF_RTT].v2 / 1e3, med[M_IPCF_RTT].v / med[M_TCP_RTT].v);
+        printf("| relay-floor | p50 %.1f us, p99 %.1f us | %.2fx TCP p50 | |\n", med[M_FLOOR_RTT].v / 1e3,
+               med[M_FLOOR_RTT].v2 / 1e3, med[M_FLOOR_RTT].v / med[M_TCP_RTT].v);
+        printf("| ipcf-rtt | p50 %.1f us, p99 %.1f us | %.2fx TCP p50, %.2fx the floor | <= 1.5x TCP |\n",
+               med[M_IPCF_RTT].v / 1e3, med[M_IPCF_RTT].v2 / 1e3, med[M_IPCF_RTT].v / med[M_TCP_RTT].v,
+               med[M_IPCF_RTT].v / med[M_FLOOR_RTT].v);
         printf("| alloc | p50 %.3f ms, p99 %.3f ms | | p50 <= 1 ms |\n", med[M_ALLOC].v / 1e6,
                med[M_ALLOC].v2 / 1e6);
         fflush(stdout);
