@@ -102,6 +102,11 @@ const char *cli_program(char *buf, size_t cap, pid_t pid);
 /* Print "ipcf: <what>: <ipcf_strerror(err)>" and return CLI_EXIT_FAIL.
  * err is a negative errno. */
 int cli_error(const char *what, int err);
+/* Print "ipcf: <what>: <cli_error's text for err>: <why->text>" (the reason
+ * ipcf_alloc gave: a refusal's, a failed activation's) and return
+ * CLI_EXIT_FAIL; with no reason (why NULL, its text empty or the same as
+ * cli_error's), cli_error's line. */
+int cli_error_reason(const char *what, int err, const ipcf_reason *why);
 /* Print "ipcf: <formatted text>" and return CLI_EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "ipcf: <cmd>: <formatted text> (try 'ipcf <cmd> --help')" and return

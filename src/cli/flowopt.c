@@ -160,8 +160,10 @@ int cli_name_check(const char *cmd, const char *name) {
                          IPCF_NAME_MAX, name, IPCF_NAME_MAX);
 }
 
-/* Allocation with the refusal reason in the error line when there is one:
- * "ipcf: cat x: allocation refused: stream mode required". */
+/* Allocation with the reason in the error line when there is one: the
+ * target's refusal, "ipcf: cat x: refused by the target: stream mode
+ * required", its host's policy, "ipcf: ping x@beta: access denied by the
+ * facility's policy: not allowed from host alpha", or a failed activation's. */
 int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o) {
         ipcf_reason why;
         memset(&why, 0, sizeof(why));
@@ -170,10 +172,7 @@ int cli_flow_alloc(const char *cmd, const char *name, const cli_flow_opts *o) {
                 return port;
         char what[IPCF_NAME_MAX + 32];
         snprintf(what, sizeof(what), "%s %s", cmd, name);
-        if (port == -ECONNREFUSED && why.text[0])
-                fprintf(stderr, "ipcf: %s: %s: %s\n", what, ipcf_strerror(port), why.text);
-        else
-                cli_error(what, port);
+        cli_error_reason(what, port, &why);
         return port;
 }
 

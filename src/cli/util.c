@@ -22,17 +22,34 @@
 /* The one error line of a failed call: the facility's own words for err,
  * with its cause where the library can tell (which of the reasons the daemon
  * cannot be reached: ipcf_error_cause). */
-int cli_error(const char *what, int err) {
-        char why[512];
+static void error_text(int err, char *buf, size_t cap) {
         /* -ENOLINK from anything the tool calls but an RPC call's outcome
          * (cmd_rpc.c says that one itself) is an allocation's: the directory
          * on etcd could not be asked (reason "directory unreachable"). It is
          * IPCF_EUNKNOWN's number, which ipcf_strerror names "outcome unknown". */
         if (err == -ENOLINK)
-                snprintf(why, sizeof(why), "directory unreachable");
+                snprintf(buf, cap, "directory unreachable");
         else
-                ipcf_error_cause(err, why, sizeof(why));
+                ipcf_error_cause(err, buf, cap);
+}
+
+int cli_error(const char *what, int err) {
+        char why[512];
+        error_text(err, why, sizeof(why));
         fprintf(stderr, "ipcf: %s: %s\n", what, why);
+        return CLI_EXIT_FAIL;
+}
+
+/* The error line of a failed allocation: the facility's words for err, then
+ * the reason the target (its application, or its host's access policy: "not
+ * allowed from host alpha"), the directory or a failed activation gave, when
+ * there is one that says more than those words. */
+int cli_error_reason(const char *what, int err, const ipcf_reason *why) {
+        char text[512];
+        error_text(err, text, sizeof(text));
+        if (!why || !why->text[0] || strcmp(why->text, text) == 0)
+                return cli_error(what, err);
+        fprintf(stderr, "ipcf: %s: %s: %.*s\n", what, text, IPCF_REASON_MAX, why->text);
         return CLI_EXIT_FAIL;
 }
 
