@@ -7,7 +7,9 @@
  * nearest valid one; limits that would lock everyone out refused at their
  * least working value; [name] sections an earlier one hides refused; and
  * `ipcfd --check-config FILE` (exit status, message, no side effects) and
- * the real daemon refusing such a file at start and on reload.
+ * the real daemon refusing such a file at start and on reload; this host's
+ * own key (its state dir's host.key) enrolled for another host, refused by
+ * both with the same line.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 
 #include "common/conf.h"
 #include "common/confcheck.h"
+#include "efcp/keyfile.h"
 #include "ipcf.h"
 #include "support/sdnotify.h"
 #include "support/shell.h"
@@ -351,5 +354,86 @@ TEST(daemon_refuses_a_lock_out_at_start_and_reload) {
         CHECK_OK(ipcf_connect());
         CHECK_OK(ipcf_register("after.bad.reload", NULL));
         test_daemon_stop(&d);
+        free(ipcfd);
+}
+
+/* A [host] whose key is this host's own (the host.key of the state dir the
+ * daemon would use: [daemon] state_dir, else $IPCF_STATE_DIR): check-config
+ * names its line and exits 1, the daemon refuses to start with the same
+ * line and logs it on SIGHUP, keeping its config; without a key there yet
+ * (one made at start is new) or with another key, check-config says ok and
+ * makes no key. */
+TEST(this_hosts_own_key_enrolled_for_another_host_is_refused) {
+        char *ipcfd = test_built("bin/ipcfd");
+        char state[300], run[300]; /* test_scratch's buffers rotate */
+        snprintf(state, sizeof(state), "%s", test_scratch("state"));
+        snprintf(run, sizeof(run), "%s", test_scratch("run"));
+        CHECK(mkdir(state, 0700) == 0);
+        CHECK(mkdir(run, 0700) == 0);
+        char conf_text[1024], self[EFCP_KEY_TEXT_LEN + 1];
+        /* no key yet: nothing to compare, and none is made */
+        snprintf(conf_text, sizeof(conf_text),
+                 "[daemon]\nstate_dir = %s\n[hosts]\nname = alpha\n[host beta]\nkey = " KEY_B "\n", state);
+        const char *path = write_conf("own.conf", conf_text);
+        char *out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, path);
+        char want[1024];
+        snprintf(want, sizeof(want), "%s: ok (0 [name] sections, 1 hosts)\n", path);
+        CHECK(strcmp(out, want) == 0);
+        free(out);
+        CHECK(access(test_scratch("state/host.key"), F_OK) < 0 && errno == ENOENT);
+        /* this host's key, as `ipcf host key` prints it */
+        uint8_t priv[32], pub[32];
+        CHECK_OK(efcp_keyfile_load(state, priv, pub, NULL));
+        CHECK_EQ(efcp_key_format(pub, self, sizeof(self)), EFCP_KEY_TEXT_LEN);
+        free(TEST_SH_OK("'%s' --check-config '%s' >/dev/null", ipcfd, path)); /* KEY_B is another's */
+        snprintf(conf_text, sizeof(conf_text),
+                 "[daemon]\nstate_dir = %s\n[hosts]\nname = alpha\n[host beta]\nkey = " KEY_B "\n"
+                 "[host gamma]\naddress = 127.0.0.1:1\nkey = %s\n", state, self);
+        char own[300]; /* kept across the test_scratch calls below */
+        snprintf(own, sizeof(own), "%s", write_conf("own.conf", conf_text));
+        path = own;
+        snprintf(want, sizeof(want),
+                 "ipcfd: config %s: line 7: [host] key: this host's own key is enrolled for another host (%s/host.key)\n",
+                 path, state);
+        out = NULL;
+        int st = test_sh(&out, 30, "'%s' --check-config '%s' 2>&1", ipcfd, path);
+        if (st != 1 || strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "check-config: exit %d: '%s', want '%s'", st, out, want);
+        free(out);
+        /* the daemon: the same line, exit 1, at start */
+        out = NULL;
+        st = test_sh(&out, 30, "'%s' --runtime-dir '%s' --config '%s' 2>&1", ipcfd, run, path);
+        if (st != 1 || strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "start: exit %d: '%s', want '%s'", st, out, want);
+        free(out);
+        /* a daemon started with a good file and given this one on SIGHUP:
+         * logged with the same words, the old config kept */
+        char live[300], log[300];
+        snprintf(live, sizeof(live), "%s", test_scratch("live.conf"));
+        snprintf(log, sizeof(log), "%s", test_scratch("ipcfd.log"));
+        const char *good = write_conf("good.conf", "[name x]\nallocate = *\n");
+        out = TEST_SH_OK("cp '%s' '%s'; '%s' --runtime-dir '%s' --config '%s' 2>'%s' & P=$!; i=0; "
+                         "until grep -q serving '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; "
+                         "cp '%s' '%s'; kill -HUP $P; i=0; "
+                         "until grep -q 'reload of' '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; "
+                         "kill $P; wait $P; echo \"exit $?\"; grep 'reload of' '%s' | sed 's/^ipcfd\\[[0-9]*\\]: //'",
+                         good, live, ipcfd, run, live, log, log, path, live, log, log);
+        snprintf(want, sizeof(want),
+                 "exit 0\nreload of %s failed, keeping the old config: line 7: [host] key: this host's own key is "
+                 "enrolled for another host (%s/host.key)\n", live, state);
+        if (strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "reload: '%s', want '%s'", out, want);
+        free(out);
+        /* the state dir from the environment (no state_dir in the file) */
+        snprintf(conf_text, sizeof(conf_text), "[host gamma]\nkey = %s\n", self);
+        path = write_conf("env.conf", conf_text);
+        snprintf(want, sizeof(want),
+                 "ipcfd: config %s: line 1: [host] key: this host's own key is enrolled for another host (%s/host.key)\n",
+                 path, state);
+        out = NULL;
+        st = test_sh(&out, 30, "IPCF_STATE_DIR='%s' '%s' --check-config '%s' 2>&1", state, ipcfd, path);
+        if (st != 1 || strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "check-config (IPCF_STATE_DIR): exit %d: '%s', want '%s'", st, out, want);
+        free(out);
         free(ipcfd);
 }

@@ -2,7 +2,8 @@
  * test-hostconf.c — the hosts part of the configuration (common/confhosts.c
  * through conf_parse): [hosts], [host NAME], [impair], the [name] keys
  * hosts, remote_allocate and remote_register, [daemon] state_dir; every
- * error names its line; bounds.
+ * error names its line (a key enrolled twice, this host's own key enrolled
+ * for another); bounds.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -166,6 +167,29 @@ TEST_TIMEOUT(hostconf_errors_name_their_line, 10) {
                 CHECK_EQ(c.n_hosts, 0);
                 conf_deinit(&c);
         }
+}
+
+/* This host's own key (its text, as the daemon formats it) enrolled for
+ * another host: refused at that [host]'s line; any other key passes. */
+TEST_TIMEOUT(hostconf_own_key_enrolled_for_another_host, 10) {
+        conf c;
+        char err[256];
+        CHECK_OK(parse("[hosts]\nname = alpha\n[host beta]\nkey = " KEY_B "\n[host gamma]\naddress = 10.0.0.3:7700\n"
+                       "key = " KEY_C "\n",
+                       &c, err));
+        const char *why = NULL;
+        unsigned line = 0;
+        CHECK_ERR(conf_hosts_check_self(&c, KEY_C, &why, &line), -EINVAL);
+        CHECK_EQ(line, 5);
+        CHECK(strcmp(why, "[host] key: this host's own key is enrolled for another host") == 0);
+        CHECK_ERR(conf_hosts_check_self(&c, KEY_B, &why, &line), -EINVAL);
+        CHECK_EQ(line, 3);
+        CHECK_OK(conf_hosts_check_self(&c, KEY_D, &why, &line));
+        conf_deinit(&c);
+        /* no [host]: nothing to compare */
+        CHECK_OK(parse("[hosts]\nname = alpha\n", &c, err));
+        CHECK_OK(conf_hosts_check_self(&c, KEY_B, &why, &line));
+        conf_deinit(&c);
 }
 
 TEST_TIMEOUT(hostconf_bounds, 30) {

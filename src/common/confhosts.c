@@ -208,6 +208,16 @@ int conf_hosts_finish(conf *c, const char **why, unsigned *ret_line) {
         return 0;
 }
 
+int conf_hosts_check_self(const conf *c, const char *self_key, const char **why, unsigned *ret_line) {
+        /* Canonical texts (key_text_valid): one key, one text. */
+        for (size_t i = 0; i < c->n_hosts; i++)
+                if (strcmp(c->hosts[i].key, self_key) == 0) {
+                        *ret_line = c->hosts[i].line;
+                        return *why = "[host] key: this host's own key is enrolled for another host", -EINVAL;
+                }
+        return 0;
+}
+
 const conf_host *conf_host_find(const conf *c, const char *name) {
         for (size_t i = 0; i < c->n_hosts; i++)
                 if (strcmp(c->hosts[i].name, name) == 0)

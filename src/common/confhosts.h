@@ -114,6 +114,12 @@ void conf_hostlist_deinit(conf_hostlist *l);
 
 /* Lookups for the daemon. */
 const conf_host *conf_host_find(const struct conf *c, const char *name);
+
+/* Is this host's own public key (self_key: its base64 text, as
+ * efcp_key_format writes it) enrolled as another host's? Such a host could
+ * never be told from this one (the daemon refuses to start). 0, or -EINVAL
+ * with *why and the [host] section's line in *ret_line. */
+int conf_hosts_check_self(const struct conf *c, const char *self_key, const char **why, unsigned *ret_line);
 /* "a.b.c.d:port" / "[v6]:port" into *ret; false if it is not one. */
 bool conf_addr_parse(const char *text, size_t n, conf_addr *ret);
 /* Host names as in the header comment. */

@@ -77,6 +77,15 @@ void modules_shutdown(ipcfd *d) {
                         module_at(n)->shutdown(d);
 }
 
+int modules_check_conf(const struct conf *c, const char *runtime_dir, char *err, size_t size) {
+        for (size_t i = 0; module_at(i); i++) {
+                int r = module_at(i)->check_conf ? module_at(i)->check_conf(c, runtime_dir, err, size) : 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 void modules_dump(ipcfd *d, char *buf, size_t size) {
         size_t len = 0;
         buf[0] = 0;

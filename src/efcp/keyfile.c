@@ -61,34 +61,56 @@ static int create_key(const char *dir, const char *path, uint8_t priv[32]) {
         return r;
 }
 
+/* dir/host.key into path; 0 or -ENAMETOOLONG. */
+static int key_path(const char *dir, char *path, size_t size) {
+        return snprintf(path, size, "%s/%s", dir, EFCP_KEYFILE_NAME) >= (int)size ? -ENAMETOOLONG : 0;
+}
+
+/* The key pair of the key file open at fd (closed here); ret_priv may be
+ * NULL (only the public key wanted). */
+static int key_pair(int fd, uint8_t ret_priv[32], uint8_t ret_pub[32]) {
+        if (fd < 0)
+                return errno == ELOOP ? -EPERM : -errno;
+        uint8_t priv[32];
+        int r = read_key(fd, priv);
+        close(fd);
+        if (r == 0)
+                r = noise_public_key(priv, ret_pub);
+        if (r == 0 && ret_priv)
+                memcpy(ret_priv, priv, 32);
+        sodium_memzero(priv, sizeof(priv));
+        return r;
+}
+
 int efcp_keyfile_load(const char *dir, uint8_t ret_priv[32], uint8_t ret_pub[32], int *ret_created) {
         if (!dir || !ret_priv || !ret_pub || sodium_init() < 0)
                 return -EINVAL;
         char path[4096];
-        if (snprintf(path, sizeof(path), "%s/%s", dir, EFCP_KEYFILE_NAME) >= (int)sizeof(path))
+        if (key_path(dir, path, sizeof(path)) < 0)
                 return -ENAMETOOLONG;
         if (ret_created)
                 *ret_created = 0;
-        uint8_t priv[32];
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT) {
+                uint8_t priv[32];
                 int r = create_key(dir, path, priv);
+                sodium_memzero(priv, sizeof(priv));
                 if (r == 0 && ret_created)
                         *ret_created = 1;
                 if (r < 0 && r != -EEXIST)
                         return r;
                 fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         }
-        if (fd < 0)
-                return errno == ELOOP ? -EPERM : -errno;
-        int r = read_key(fd, priv);
-        close(fd);
-        if (r == 0)
-                r = noise_public_key(priv, ret_pub);
-        if (r == 0)
-                memcpy(ret_priv, priv, 32);
-        sodium_memzero(priv, sizeof(priv));
-        return r;
+        return key_pair(fd, ret_priv, ret_pub);
+}
+
+int efcp_keyfile_peek(const char *dir, uint8_t ret_pub[32]) {
+        if (!dir || !ret_pub || sodium_init() < 0)
+                return -EINVAL;
+        char path[4096];
+        if (key_path(dir, path, sizeof(path)) < 0)
+                return -ENAMETOOLONG;
+        return key_pair(open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), NULL, ret_pub);
 }
 
 int efcp_key_format(const uint8_t pub[32], char *out, size_t cap) {

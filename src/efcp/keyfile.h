@@ -27,6 +27,10 @@
  * NULL). 0, or -EPERM (mode or owner), -EBADMSG (size), -errno of the I/O. */
 int efcp_keyfile_load(const char *dir, uint8_t ret_priv[32], uint8_t ret_pub[32], int *ret_created);
 
+/* The public key of dir/host.key if there is one; never makes one (for
+ * `ipcfd --check-config`). 0, -ENOENT (no key yet), or load's errors. */
+int efcp_keyfile_peek(const char *dir, uint8_t ret_pub[32]);
+
 /* Writes pub as base64 into out (cap >= EFCP_KEY_TEXT_LEN + 1, NUL-terminated).
  * Returns EFCP_KEY_TEXT_LEN or -ENOBUFS. */
 int efcp_key_format(const uint8_t pub[32], char *out, size_t cap);

@@ -213,9 +213,10 @@ static void on_listen(loop_io *io, uint32_t events) {
 
 static void path_in_dir(const ipcfd *d, const char *file, char *out, size_t size);
 
-/* Read, parse and resolve the config at path into *ret. On error prints
+/* Read, parse and resolve the config at path into *ret, and have the modules
+ * check it against their state (for a daemon on runtime_dir). On error prints
  * nothing but fills err ("line N: what", or the I/O error). */
-static int config_load(const char *path, conf *ret, char *err, size_t err_size) {
+static int config_load(const char *path, const char *runtime_dir, conf *ret, char *err, size_t err_size) {
         char *text = NULL;
         size_t len = 0;
         int r = read_file(path, &text, &len);
@@ -226,21 +227,32 @@ static int config_load(const char *path, conf *ret, char *err, size_t err_size) 
         }
         r = conf_parse(text, len, ret, err, err_size);
         free(text);
-        if (r == 0)
-                policy_resolve(ret);
-        return r;
+        if (r < 0)
+                return r;
+        r = modules_check_conf(ret, runtime_dir, err, err_size);
+        if (r < 0) {
+                conf_deinit(ret);
+                return r;
+        }
+        policy_resolve(ret);
+        return 0;
 }
 
 /* --check-config FILE: read, parse and resolve FILE as start-up does, say
  * what is wrong or that it is good (with a directory on etcd, a second
  * line: its endpoints and the attributes it publishes), and return the exit status (0 good, 1
- * not). Nothing else happens: no runtime dir, no lock, no socket. Unknown
+ * not). The modules check it as at start (the hosts module: this host's key,
+ * in the state dir the daemon would use — with --runtime-dir DIR before
+ * --check-config, that of DIR — is not enrolled for another host). Nothing
+ * else happens: no runtime dir, no lock, no socket, no key. Unknown
  * user and group names are reported on stderr, as start-up does (the daemon
  * would run, with those principals matching nobody). */
-static int config_check(const char *path) {
+static int config_check(const char *path, const char *opt_dir) {
         conf c;
-        char err[512];
-        if (config_load(path, &c, err, sizeof(err)) < 0) {
+        char err[512], dir[PATH_MAX];
+        if (runtime_dir_pick(opt_dir, dir, sizeof(dir)) < 0)
+                dir[0] = 0;
+        if (config_load(path, dir, &c, err, sizeof(err)) < 0) {
                 fprintf(stderr, "ipcfd: config %s: %s\n", path, err);
                 return 1;
         }
@@ -272,7 +284,7 @@ static void config_reload(ipcfd *d) {
                 return;
         }
         sdglue_reloading();
-        if (config_load(conf_path, &fresh, err, sizeof(err)) < 0) {
+        if (config_load(conf_path, d->runtime_dir, &fresh, err, sizeof(err)) < 0) {
                 log_error("reload of %s failed, keeping the old config: %s", conf_path, err);
         } else {
                 conf_deinit(&d->conf);
@@ -345,7 +357,7 @@ int main(int argc, char **argv) {
                 case 's': shared = true; break;
                 case 'v': log_verbose = true; break;
                 case 'h': usage(stdout); return 0;
-                case 'C': return optind < argc ? (usage(stderr), 2) : config_check(optarg);
+                case 'C': return optind < argc ? (usage(stderr), 2) : config_check(optarg, opt_dir);
                 case 'V': printf("ipcfd %u.%u\n", ipcf_version() >> 16, ipcf_version() & 0xffff); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -416,7 +428,7 @@ int main(int argc, char **argv) {
         /* 3: config. */
         if (opt_conf) {
                 char err[512];
-                if (config_load(opt_conf, &d->conf, err, sizeof(err)) < 0) {
+                if (config_load(opt_conf, d->runtime_dir, &d->conf, err, sizeof(err)) < 0) {
                         fprintf(stderr, "ipcfd: config %s: %s\n", opt_conf, err);
                         return 1;
                 }

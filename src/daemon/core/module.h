@@ -23,6 +23,8 @@
 
 #include "daemon/core/ipcfd.h"
 
+struct conf;
+
 typedef struct daemon_module {
         const char *name;
         /* Register methods, observers, resolvers; 0 or -errno (the daemon exits 1). */
@@ -31,6 +33,12 @@ typedef struct daemon_module {
         void (*shutdown)(ipcfd *d);
         /* A short phrase for the SIGUSR1 dump ("3 flows"). May be NULL. */
         void (*dump)(ipcfd *d, char *buf, size_t size);
+        /* Check a config that parsed against what the module keeps outside
+         * it (its state on disk), before the daemon uses it: at start, on
+         * SIGHUP and for --check-config (no daemon: touch nothing, make
+         * nothing). runtime_dir is the one the daemon has or would have.
+         * 0, or -EINVAL with "line N: what" in err. May be NULL. */
+        int (*check_conf)(const struct conf *c, const char *runtime_dir, char *err, size_t size);
 } daemon_module;
 
 /* modules.c: add a module after the table's, for a daemon built with a
@@ -42,5 +50,7 @@ int modules_add(const daemon_module *m);
 int modules_init(ipcfd *d);
 /* modules.c: shut down every module, in reverse order. */
 void modules_shutdown(ipcfd *d);
+/* modules.c: every module's check_conf, in order; the first failure. */
+int modules_check_conf(const struct conf *c, const char *runtime_dir, char *err, size_t size);
 /* modules.c: the modules' dump phrases, comma-separated, into buf. */
 void modules_dump(ipcfd *d, char *buf, size_t size);

@@ -99,11 +99,11 @@ static int mkdirs(const char *path) {
         return 0;
 }
 
-static int state_dir_pick(const ipcfd *d, char *out, size_t size) {
+static int state_dir_pick(const conf *c, const char *runtime_dir, char *out, size_t size) {
         const char *env = getenv("IPCF_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
         int n;
-        if (d->conf.state_dir)
-                n = snprintf(out, size, "%s", d->conf.state_dir);
+        if (c->state_dir)
+                n = snprintf(out, size, "%s", c->state_dir);
         else if (env && *env)
                 n = snprintf(out, size, "%s", env);
         else if (xdg && *xdg == '/')
@@ -113,14 +113,17 @@ static int state_dir_pick(const ipcfd *d, char *out, size_t size) {
         else if (geteuid() == 0)
                 n = snprintf(out, size, "/var/lib/ipcf");
         else
-                n = snprintf(out, size, "%s", d->runtime_dir);
+                n = snprintf(out, size, "%s", runtime_dir);
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 /* This host's key pair: loaded (or made) once. */
 static int hosts_key(uint8_t ret_priv[32]) {
         uint8_t priv[32];
-        int r = the_hosts.state_dir[0] ? 0 : state_dir_pick(the_hosts.d, the_hosts.state_dir, sizeof(the_hosts.state_dir));
+        const ipcfd *d = the_hosts.d;
+        int r = the_hosts.state_dir[0] ? 0
+                                       : state_dir_pick(&d->conf, d->runtime_dir, the_hosts.state_dir,
+                                                        sizeof(the_hosts.state_dir));
         if (r == 0)
                 r = mkdirs(the_hosts.state_dir);
         if (r == 0) {
@@ -138,6 +141,26 @@ static int hosts_key(uint8_t ret_priv[32]) {
                 memcpy(ret_priv, priv, 32);
         sodium_memzero(priv, sizeof(priv));
         return 0;
+}
+
+/* The config's [host]s against this host's key as it is on disk: its own key
+ * enrolled for another host is an error (its line), as a key enrolled twice
+ * is (conf_hosts_finish). No key yet, or none readable here (check-config
+ * run by another user): nothing to compare, the key made at start is new. */
+static int hosts_check_conf(const conf *c, const char *runtime_dir, char *err, size_t size) {
+        char dir[PATH_MAX];
+        uint8_t pub[32];
+        if (c->n_hosts == 0 || state_dir_pick(c, runtime_dir, dir, sizeof(dir)) < 0 ||
+            efcp_keyfile_peek(dir, pub) < 0)
+                return 0;
+        char text[EFCP_KEY_TEXT_LEN + 1];
+        efcp_key_format(pub, text, sizeof(text));
+        const char *why;
+        unsigned line;
+        if (conf_hosts_check_self(c, text, &why, &line) == 0)
+                return 0;
+        snprintf(err, size, "line %u: %s (%s/%s)", line, why, dir, EFCP_KEYFILE_NAME);
+        return -EINVAL;
 }
 
 /* This host's name: the config's, else the first label of gethostname(). */
@@ -332,4 +355,5 @@ const daemon_module hosts_module = {
         .init = hosts_init,
         .shutdown = hosts_shutdown,
         .dump = hosts_dump,
+        .check_conf = hosts_check_conf,
 };

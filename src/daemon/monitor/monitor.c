@@ -365,4 +365,6 @@ static int monitor_init(ipcfd *d) {
         return r;
 }
 
-const daemon_module monitor_module = { "monitor", monitor_init, monitor_shutdown, monitor_dump };
+const daemon_module monitor_module = {
+        .name = "monitor", .init = monitor_init, .shutdown = monitor_shutdown, .dump = monitor_dump,
+};
