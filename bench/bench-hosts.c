@@ -26,6 +26,10 @@
  * with them: the machine is shared): ipcf/udp goodput (>= 0.5),
  * ipcf/tcp RTT p50 (<= 1.5), lossy/loss-free goodput (>= 0.5), alloc p50
  * (<= 1 ms). Benchmarks, not tests: nothing is asserted.
+ * --only NAME,... runs the measurements named (whole names from the list
+ * above; another is a usage error, exit 2): the table has their rows only
+ * ("failed" for one that gave no figure), and a ratio only where both of
+ * its measurements gave one.
  *
  * Every measurement is two forked children, one per host (in its
  * namespace), the daemons running meanwhile: with two CPUs, up to four busy
@@ -491,6 +495,89 @@ static int cmp_res(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
+/* --only: is m one of the names given (whole names, comma-separated)? */
+static bool selected(int m) {
+        if (!opt_only)
+                return true;
+        size_t n = strlen(names[m]);
+        for (const char *p = opt_only; *p;) {
+                size_t len = strcspn(p, ",");
+                if (len == n && !strncmp(p, names[m], n))
+                        return true;
+                p += len + (p[len] == ',');
+        }
+        return false;
+}
+
+/* --only's names all known? Else the first unknown one, for the usage line. */
+static const char *only_unknown(void) {
+        static char bad[64];
+        for (const char *p = opt_only; p && *p;) {
+                size_t len = strcspn(p, ",");
+                bool known = false;
+                for (int m = 0; m < M_N && !known; m++)
+                        known = strlen(names[m]) == len && !strncmp(p, names[m], len);
+                if (!known) {
+                        snprintf(bad, sizeof(bad), "%.*s", (int)(len < 63 ? len : 63), p);
+                        return bad;
+                }
+                p += len + (p[len] == ',');
+        }
+        return NULL;
+}
+
+/* How a row reads: goodputs in Gbit/s, round trips in us, allocations in
+ * ms (p50, p99); the ratios it is given (to another measurement of the same
+ * run, by its name in the ratio column) and the issue's target. */
+static const struct row {
+        enum { GOODPUT, MICRO, MILLI } kind;
+        int to[2];           /* the measurements it is a ratio of (-1: none) */
+        const char *as[2];   /* "raw UDP": what the ratio column calls them */
+        const char *target;
+} rows[M_N] = {
+        [M_UDP] = { GOODPUT, { -1, -1 }, { 0 }, "" },
+        [M_TCP] = { GOODPUT, { M_UDP, -1 }, { "raw UDP" }, "" },
+        [M_IPCF] = { GOODPUT, { M_UDP, -1 }, { "raw UDP" }, ">= 0.5x" },
+        [M_LOSSY] = { GOODPUT, { M_IPCF, -1 }, { "loss-free" }, ">= 0.5x" },
+        [M_TCP_RTT] = { MICRO, { -1, -1 }, { 0 }, "" },
+        [M_FLOOR_RTT] = { MICRO, { M_TCP_RTT, -1 }, { "TCP p50" }, "" },
+        [M_IPCF_RTT] = { MICRO, { M_TCP_RTT, M_FLOOR_RTT }, { "TCP p50", "the floor" }, "<= 1.5x TCP" },
+        [M_ALLOC] = { MILLI, { -1, -1 }, { 0 }, "p50 <= 1 ms" },
+};
+
+/* Measured: chosen by --only, and its median run gave a figure (a failed
+ * run gives -1). */
+static bool measured(int m, const res *med) { return selected(m) && med[m].v > 0; }
+
+/* m's row of the table: none if it was not run, "failed" if it gave no
+ * figure, and each ratio only when both sides were measured. */
+static void print_row(int m, const res *med) {
+        const struct row *w = &rows[m];
+        if (!selected(m))
+                return;
+        if (!measured(m, med)) {
+                printf("| %s | failed | | %s |\n", names[m], w->target);
+                return;
+        }
+        char value[64], ratio[96] = "";
+        if (w->kind == GOODPUT)
+                snprintf(value, sizeof(value), "%.3f Gbit/s", med[m].v / 1e9);
+        else if (w->kind == MICRO)
+                snprintf(value, sizeof(value), "p50 %.1f us, p99 %.1f us", med[m].v / 1e3, med[m].v2 / 1e3);
+        else
+                snprintf(value, sizeof(value), "p50 %.3f ms, p99 %.3f ms", med[m].v / 1e6, med[m].v2 / 1e6);
+        size_t len = 0;
+        for (int i = 0; i < 2; i++) {
+                int o = w->to[i];
+                if (o < 0 || !measured(o, med) || len >= sizeof(ratio))
+                        continue;
+                int n = snprintf(ratio + len, sizeof(ratio) - len, "%s%.2fx %s", len ? ", " : "",
+                                 med[m].v / med[o].v, w->as[i]);
+                len += n > 0 ? (size_t)n : 0;
+        }
+        printf("| %s | %s | %s | %s |\n", names[m], value, ratio, w->target);
+}
+
 static void run_link(int mode) {
         if (!hostset_init(&S, 2, mode)) {
                 printf("\n(link %s: needs root, skipped)\n", mode == HOSTSET_NETNS ? "netns" : "loopback");
@@ -510,7 +597,7 @@ static void run_link(int mode) {
                 for (int lossy = 0; lossy < 2; lossy++) {
                         bool started = false;
                         for (int m = 0; m < M_N; m++) {
-                                if ((m == M_LOSSY) != lossy || (opt_only && !strstr(opt_only, names[m])))
+                                if ((m == M_LOSSY) != lossy || !selected(m))
                                         continue;
                                 if (!started)
                                         daemons(lossy);
@@ -527,27 +614,8 @@ static void run_link(int mode) {
         const char *link = mode == HOSTSET_NETNS ? "two network namespaces over veth" : "loopback (127.0.0.1)";
         printf("\n### %s (median of %d)\n\n| measurement | value | ratio | target |\n|---|---|---|---|\n", link,
                opt_repeat);
-        for (int m = M_UDP; m <= M_LOSSY; m++) {
-                char ratio[64] = "", target[32] = "";
-                if (m == M_TCP || m == M_IPCF) {
-                        snprintf(ratio, sizeof(ratio), "%.2fx raw UDP", med[m].v / med[M_UDP].v);
-                        if (m == M_IPCF)
-                                snprintf(target, sizeof(target), ">= 0.5x");
-                }
-                if (m == M_LOSSY) {
-                        snprintf(ratio, sizeof(ratio), "%.2fx loss-free", med[m].v / med[M_IPCF].v);
-                        snprintf(target, sizeof(target), ">= 0.5x");
-                }
-                printf("| %s | %.3f Gbit/s | %s | %s |\n", names[m], med[m].v / 1e9, ratio, target);
-        }
-        printf("| tcp-rtt | p50 %.1f us, p99 %.1f us | | |\n", med[M_TCP_RTT].v / 1e3, med[M_TCP_RTT].v2 / 1e3);
-        printf("| relay-floor | p50 %.1f us, p99 %.1f us | %.2fx TCP p50 | |\n", med[M_FLOOR_RTT].v / 1e3,
-               med[M_FLOOR_RTT].v2 / 1e3, med[M_FLOOR_RTT].v / med[M_TCP_RTT].v);
-        printf("| ipcf-rtt | p50 %.1f us, p99 %.1f us | %.2fx TCP p50, %.2fx the floor | <= 1.5x TCP |\n",
-               med[M_IPCF_RTT].v / 1e3, med[M_IPCF_RTT].v2 / 1e3, med[M_IPCF_RTT].v / med[M_TCP_RTT].v,
-               med[M_IPCF_RTT].v / med[M_FLOOR_RTT].v);
-        printf("| alloc | p50 %.3f ms, p99 %.3f ms | | p50 <= 1 ms |\n", med[M_ALLOC].v / 1e6,
-               med[M_ALLOC].v2 / 1e6);
+        for (int m = 0; m < M_N; m++)
+                print_row(m, med);
         fflush(stdout);
         hostset_stop(&S);
 }
@@ -578,6 +646,14 @@ int main(int argc, char **argv) {
                                         "[--repeat N] [--link loopback|netns|both] [--only udp-goodput,ipcf-rtt,...]\n");
                         return 2;
                 }
+        }
+        const char *unknown = only_unknown();
+        if (unknown) {
+                fprintf(stderr, "bench-hosts: --only: no measurement '%s' (", unknown);
+                for (int m = 0; m < M_N; m++)
+                        fprintf(stderr, "%s%s", m ? ", " : "", names[m]);
+                fprintf(stderr, ")\n");
+                return 2;
         }
         if (opt_repeat < 1 || opt_repeat > MAX_REPEAT)
                 opt_repeat = opt_repeat < 1 ? 1 : MAX_REPEAT;

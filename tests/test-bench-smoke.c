@@ -6,6 +6,7 @@
  * medians with min <= median <= max, and no mechanism reported FAILED.
  * cmp-report then turns the CSV into a Markdown report, and
  * bench/suite.sh --report-only draws the report and the plots from results.
+ * bench-hosts --only prints the rows of what it measured and no others.
  *
  * Each program starts its own ipcfd (and dbus-daemon) on a private runtime
  * directory of its own, which it removes at exit. Leak checking is off for
@@ -128,6 +129,63 @@ TEST_TIMEOUT(cmp_thr_quick_gives_sane_csv, 90) { smoke("cmp-thr", 100); }
 TEST_TIMEOUT(cmp_rpc_quick_gives_sane_csv, 90) { smoke("cmp-rpc", 80); }
 
 TEST_TIMEOUT(cmp_scale_quick_gives_sane_csv, 90) { smoke("cmp-scale", 40); }
+
+/* The rows of bench-hosts' table (after its header rows), one string of
+ * "NAME=RATIO;" per row, the ratio cell as printed. */
+static void table_rows(const char *out, char *ret, size_t size) {
+        size_t len = 0;
+        ret[0] = 0;
+        for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                char name[32], value[96], ratio[96];
+                if (strncmp(l, "| ", 2) != 0 || !strncmp(l, "| measurement", 13))
+                        continue;
+                ratio[0] = 0;
+                if (sscanf(l, "| %31[^ |] | %95[^|]| %95[^|]|", name, value, ratio) < 2)
+                        test_fail(__FILE__, __LINE__, "bench-hosts: bad row: %.*s", (int)strcspn(l, "\n"), l);
+                size_t r = strlen(ratio);
+                while (r && ratio[r - 1] == ' ')
+                        ratio[--r] = 0;
+                int n = snprintf(ret + len, size - len, "%s=%s;", name, ratio);
+                len += n > 0 ? (size_t)n : 0;
+        }
+}
+
+/* bench-hosts --only: the rows of what it measured, none of the others
+ * (they printed as "0.000 Gbit/s" with a ratio "-nanx raw UDP"), and a
+ * ratio only where both of its measurements ran; an unknown name is a
+ * usage error. Two daemons on 127.0.0.1 (bench-hosts starts them). */
+TEST_TIMEOUT(bench_hosts_only_prints_what_it_measured, 120) {
+        static const char *const rtt[] = { "--quick",   "--link", "loopback", "--rtt", "50", "--allocs",
+                                           "10",        "--only", "tcp-rtt,ipcf-rtt,alloc", NULL };
+        char *out = NULL, rows[512];
+        int st = run("bench-hosts", rtt, &out, 90);
+        if (st != 0)
+                test_fail(__FILE__, __LINE__, "bench-hosts exited %d:\n%s", st, out);
+        CHECK(strstr(out, "nan") == NULL && strstr(out, "inf") == NULL && strstr(out, "Gbit/s") == NULL);
+        table_rows(out, rows, sizeof(rows));
+        /* ipcf-rtt's one ratio, to TCP (not to the relay floor: not run) */
+        double x = 0;
+        int end = 0;
+        if (sscanf(rows, "tcp-rtt=;ipcf-rtt=%lfx TCP p50;alloc=;%n", &x, &end) != 1 || end != (int)strlen(rows) ||
+            !(x > 0))
+                test_fail(__FILE__, __LINE__, "rows %s\n%s", rows, out);
+        free(out);
+        /* the lossy run alone: its row without a ratio (no loss-free run) */
+        static const char *const lossy[] = { "--quick", "--link", "loopback", "--seconds", "0.3",
+                                             "--only",  "udp-goodput,ipcf-lossy", NULL };
+        st = run("bench-hosts", lossy, &out, 90);
+        if (st != 0)
+                test_fail(__FILE__, __LINE__, "bench-hosts exited %d:\n%s", st, out);
+        CHECK(strstr(out, "nan") == NULL && strstr(out, "inf") == NULL);
+        table_rows(out, rows, sizeof(rows));
+        if (strcmp(rows, "udp-goodput=;ipcf-lossy=;") != 0)
+                test_fail(__FILE__, __LINE__, "rows %s\n%s", rows, out);
+        free(out);
+        static const char *const bad[] = { "--only", "tcp-rtt,ipcf", NULL };
+        CHECK_EQ(run("bench-hosts", bad, &out, 10), 2);
+        CHECK(out[0] == 0);
+        free(out);
+}
 
 /* The report of a small CSV has its sections and the ratio against ipcf. */
 TEST(cmp_report_makes_the_markdown) {
