@@ -117,7 +117,7 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 8 /* 1: remote procedure calls (XDR streams, clients, servers);
+#define IPCF_VERSION_MINOR 9 /* 1: remote procedure calls (XDR streams, clients, servers);
                               * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
                               * 3: the traffic monitor (ipcf_monitor_open, _next);
                               * 4: the directory's records (ipcf_dir_list);
@@ -126,7 +126,8 @@ extern "C" {
                               * 7: readiness sets (ipcf_set_new, _add, _del, _wait);
                               * 8: the maxima of mailbox and group options
                               *    (IPCF_MODEL_MAX_MSGS, _MAX_MSG_SIZE, IPCF_MBOX_MAX_BYTES);
-                              *    this host's own attributes (ipcf_host_listing.attrs) */
+                              *    this host's own attributes (ipcf_host_listing.attrs);
+                              * 9: ipcf_last_reason */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -364,6 +365,21 @@ IPCF_API int ipcf_accept(int reg, int timeout_ms, ipcf_request *ret_req);
  */
 IPCF_API int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms,
                         ipcf_reason *ret_reason);
+
+/*
+ * ipcf_last_reason — the reason the facility gave when the last allocation
+ * this thread made failed (since 1.9): what ipcf_alloc puts in ret_reason,
+ * also for the calls that allocate without such a parameter: ipcf_call and
+ * ipcf_call_start (the service's channel, on the first call or after the
+ * service restarted), ipcf_dgram_send, ipcf_mbox_open, ipcf_mcast_join and
+ * the RPC client's calls. E.g. after -EACCES from "printer@beta", code
+ * IPCF_END_REFUSED and text "not allowed from host alpha" (beta's access
+ * policy). An allocation that succeeds, or fails without a reason, leaves
+ * code 0 and an empty text; a call that allocates nothing leaves the last
+ * one's.
+ * Errors: -EINVAL ret NULL.
+ */
+IPCF_API int ipcf_last_reason(ipcf_reason *ret);
 
 /*
  * ipcf_write — write len bytes from buf to port.

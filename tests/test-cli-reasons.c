@@ -1,6 +1,7 @@
 /*
  * test-cli-reasons.c — a refused allocation's reason reaches the user of
- * `ipcf`: every command that allocates a flow (cat, ping, perf) prints it
+ * `ipcf`: every command that allocates a flow (cat, ping, perf) or a
+ * channel (call, rpc, mbox send, mcast send and join, dgram send) prints it
  * after the facility's words, on its one error line, and exits 1:
  *   - here: an application refusing with its own reason, and an activation
  *     whose program exits before registering (the daemon's reason);
@@ -61,19 +62,27 @@ static pid_t start_refuser(const char *name, int host) {
         return pid;
 }
 
-/* Run `ipcf CMD NAME ARGS` (through this process's IPCF_RUNTIME_DIR): it
- * must exit 1 with exactly the line "ipcf: CMD NAME: WHY" on stderr (and
- * nothing else there). */
-static void check_refused(const char *cmd, const char *name, const char *args, const char *why) {
+/* Run `ipcf ARGS` (through this process's IPCF_RUNTIME_DIR): it must exit
+ * 1 with exactly the line "ipcf: WHAT: WHY" on stderr (and nothing else
+ * there). */
+static void check_line(const char *args, const char *what, const char *why) {
         char *bin = test_built("bin/ipcf"), *err = NULL;
-        int st = test_sh(&err, 60, "'%s' %s %s %s </dev/null 2>&1 >/dev/null", bin, cmd, name, args);
+        int st = test_sh(&err, 60, "'%s' %s </dev/null 2>&1 >/dev/null", bin, args);
         char want[512];
-        snprintf(want, sizeof(want), "ipcf: %s %s: %s\n", cmd, name, why);
+        snprintf(want, sizeof(want), "ipcf: %s: %s\n", what, why);
         if (st != 1 || strcmp(err, want) != 0)
-                test_fail(__FILE__, __LINE__, "ipcf %s %s: exit %d, stderr:\n%s\nwant exit 1, stderr:\n%s", cmd,
-                          name, st, err, want);
+                test_fail(__FILE__, __LINE__, "ipcf %s: exit %d, stderr:\n%s\nwant exit 1, stderr:\n%s", args, st,
+                          err, want);
         free(err);
         free(bin);
+}
+
+/* `ipcf CMD NAME ARGS`, whose error line names "CMD NAME". */
+static void check_refused(const char *cmd, const char *name, const char *args, const char *why) {
+        char line[256], what[128];
+        snprintf(line, sizeof(line), "%s %s %s", cmd, name, args);
+        snprintf(what, sizeof(what), "%s %s", cmd, name);
+        check_line(line, what, why);
 }
 
 /* Each allocating command, with the same expected reason. */
@@ -111,7 +120,17 @@ TEST_TIMEOUT(the_target_hosts_policy_and_application_reasons_are_printed, 180) {
         pid_t p = start_refuser("printer", 1);
         pid_t b = start_refuser("busy", 1);
         hostset_enter(&S, 0);
-        check_all_refused("printer@beta", "access denied by the facility's policy: not allowed from host alpha");
+        static const char policy[] = "access denied by the facility's policy: not allowed from host alpha";
+        check_all_refused("printer@beta", policy);
+        /* the commands whose allocation is a channel of a model, through
+         * ipcf_last_reason */
+        check_refused("call", "printer@beta", "", policy);
+        check_line("rpc describe printer@beta", "printer@beta", policy);
+        check_line("rpc call printer@beta NULLPROC", "printer@beta", policy);
+        check_line("mbox send printer@beta hello", "printer@beta", policy);
+        check_line("mcast send printer@beta hello", "printer@beta", policy);
+        check_line("mcast join printer@beta", "printer@beta", policy);
+        check_line("dgram send printer@beta hello", "printer@beta", policy);
         check_all_refused("busy@beta", "refused by the target: printer offline");
         kill(p, SIGKILL);
         kill(b, SIGKILL);

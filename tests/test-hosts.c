@@ -3,7 +3,8 @@
  * 127.0.0.1 (two daemons on different ports; no root needed): a flow to
  * name@host and by the search rules, both directions intact; who the peer
  * is (ipcf_peer says where); refusal with its reason; access denied by the
- * target's policy; a name nowhere (ENOENT); an unknown host; ipcf_hosts;
+ * target's policy, with its reason also for a call and a mailbox
+ * (ipcf_last_reason); a name nowhere (ENOENT); an unknown host; ipcf_hosts;
  * a relayed flow granted no spinning on both hosts; name@<this host> looked
  * for here only; no name@<a host> registered or made here; a poller of a
  * relayed flow woken by its own daemon's death.
@@ -154,10 +155,30 @@ TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
         memset(&why, 0, sizeof(why));
         CHECK_ERR(ipcf_alloc("secret@beta", NULL, 10000, &why), -EACCES);
         CHECK(strstr(why.text, "alpha") != NULL);
+        /* the same reason for the calls that allocate without a reason
+         * parameter: ipcf_last_reason (the last allocation of this thread) */
+        ipcf_reason last;
+        CHECK_OK(ipcf_last_reason(&last));
+        CHECK_EQ(last.code, IPCF_END_REFUSED);
+        CHECK(strcmp(last.text, "not allowed from host alpha") == 0);
+        char reply[16];
+        CHECK_ERR(ipcf_call("secret@beta", "x", 1, reply, sizeof(reply), 10000, NULL), -EACCES);
+        memset(&last, 0, sizeof(last));
+        CHECK_OK(ipcf_last_reason(&last));
+        CHECK_EQ(last.code, IPCF_END_REFUSED);
+        CHECK(strcmp(last.text, "not allowed from host alpha") == 0);
+        CHECK_ERR(ipcf_mbox_open("secret@beta", IPCF_MBOX_SEND, NULL, 10000), -EACCES);
+        CHECK_OK(ipcf_last_reason(&last));
+        CHECK(strcmp(last.text, "not allowed from host alpha") == 0);
+        CHECK_ERR(ipcf_last_reason(NULL), -EINVAL);
         kill(srv, SIGKILL);
         test_wait(srv, 5000);
         /* a name nowhere */
         CHECK_ERR(ipcf_alloc("nowhere@beta", NULL, 10000, NULL), -ENOENT);
+        /* a failure without a reason leaves none */
+        CHECK_OK(ipcf_last_reason(&last));
+        CHECK_EQ(last.code, 0);
+        CHECK_EQ(last.text[0], 0);
         CHECK_ERR(ipcf_alloc("nowhere", NULL, 10000, NULL), -ENOENT);
         /* an unknown host: a name with an '@', here, which nobody has */
         CHECK_ERR(ipcf_alloc("x@delta", NULL, 10000, NULL), -ENOENT);

@@ -107,6 +107,10 @@ int cli_error(const char *what, int err);
  * CLI_EXIT_FAIL; with no reason (why NULL, its text empty or the same as
  * cli_error's), cli_error's line. */
 int cli_error_reason(const char *what, int err, const ipcf_reason *why);
+/* The same with the reason of this thread's last allocation
+ * (ipcf_last_reason), for a call that allocates without a reason parameter
+ * (ipcf_call, ipcf_dgram_send, ipcf_mbox_open, ipcf_mcast_join, RPC). */
+int cli_error_alloc(const char *what, int err);
 /* Print "ipcf: <formatted text>" and return CLI_EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "ipcf: <cmd>: <formatted text> (try 'ipcf <cmd> --help')" and return

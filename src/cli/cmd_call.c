@@ -76,7 +76,7 @@ int cmd_call(int argc, char **argv) {
         if (r == -EREMOTEIO)
                 return cli_fail("call %s: the service failed it with code %d", name, code);
         if (r < 0)
-                return cli_error(what, (int)r);
+                return cli_error_alloc(what, (int)r);
         if (cli_write_all(1, reply, (size_t)r) < 0)
                 return cli_fail("writing the reply: %s", strerror(errno));
         return CLI_EXIT_OK;

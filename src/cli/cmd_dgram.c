@@ -59,7 +59,7 @@ static int dgram_send(int argc, char **argv) {
                 return cli_error("opening an endpoint", ep);
         ssize_t r = ipcf_dgram_send(ep, name, buf, len, (int)timeout);
         ipcf_dealloc(ep, NULL);
-        return r < 0 ? cli_error(name, (int)r) : CLI_EXIT_OK;
+        return r < 0 ? cli_error_alloc(name, (int)r) : CLI_EXIT_OK;
 }
 
 typedef struct recv_cfg {

@@ -100,7 +100,7 @@ static int mbox_send(int argc, char **argv) {
                 return st;
         int h = ipcf_mbox_open(args.v[0], IPCF_MBOX_SEND, NULL, 5000);
         if (h < 0)
-                return cli_error(args.v[0], h);
+                return cli_error_alloc(args.v[0], h);
         int r = 0;
         if (args.n > 1) {
                 for (int i = 1; i < args.n && r == 0; i++)

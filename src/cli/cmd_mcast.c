@@ -83,7 +83,7 @@ static int mcast_send(int argc, char **argv) {
                 return st;
         int h = ipcf_mcast_join(args.v[0], NULL, 5000);
         if (h < 0)
-                return cli_error(args.v[0], h);
+                return cli_error_alloc(args.v[0], h);
         int r = 0;
         for (int i = 1; i < args.n && r == 0; i++) {
                 ssize_t n = ipcf_mcast_send(h, args.v[i], strlen(args.v[i]), 10000);

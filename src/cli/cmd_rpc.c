@@ -50,7 +50,7 @@ static int describe(const char *name, int timeout_ms, char **ret) {
 static int describe_error(const char *name, int err) {
         if (err == -EPROTO)
                 return cli_fail("%s: does not answer as an RPC server (%s)", name, ipcf_strerror(err));
-        return cli_error(name, err);
+        return cli_error_alloc(name, err);
 }
 
 static int call(const char *name, const char *proc, const char *args, int timeout_ms, uint32_t vers) {
@@ -111,7 +111,7 @@ static int call(const char *name, const char *proc, const char *args, int timeou
         } else if (r == -IPCF_EUNKNOWN) { /* (cli_error takes -ENOLINK for an allocation's) */
                 st = cli_fail("%s: %s", p->name, ipcf_strerror(r));
         } else if (r < 0) {
-                st = cli_error(p->name, r);
+                st = cli_error_alloc(p->name, r);
         } else {
                 ipcf_xdr dx;
                 ipcf_xdr_decoder(&dx, res, len);

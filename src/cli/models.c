@@ -52,7 +52,7 @@ static int model_receive(const cli_model_cmd *m, const char *cmd, int argc, char
         const char *name = args.v[0];
         int h = m->open(name);
         if (h < 0)
-                return cli_error(name, h);
+                return cli_error_alloc(name, h);
         cli_catch_interrupts();
         char *buf = malloc(CLI_MODEL_MSG_MAX);
         int rc = buf ? CLI_EXIT_OK : cli_error(m->recv_name, -ENOMEM);

@@ -53,6 +53,14 @@ int cli_error_reason(const char *what, int err, const ipcf_reason *why) {
         return CLI_EXIT_FAIL;
 }
 
+/* Only right after the failed call: a later one that allocates replaces it. */
+int cli_error_alloc(const char *what, int err) {
+        ipcf_reason why;
+        if (ipcf_last_reason(&why) < 0)
+                why.text[0] = 0;
+        return cli_error_reason(what, err, &why);
+}
+
 /* An error line whose reason is not an errno (a mismatch, a bad echo...). */
 int cli_fail(const char *fmt, ...) {
         va_list ap;

@@ -12,6 +12,11 @@
  * ROLES: a channel of the library's models (call, datagram, mailbox,
  * multicast) is allocated with alloc_role(); its role goes in the ALLOC's
  * ROLE attribute. The public ipcf_alloc() always asks for a plain flow.
+ *
+ * THE LAST REASON: every alloc_role() leaves its outcome's reason in the
+ * calling thread's last_reason (cleared by a success), so the calls that
+ * allocate without a reason parameter (ipcf_call, ipcf_dgram_send, the
+ * models' opens, the RPC client) give it too, by ipcf_last_reason().
  */
 #include <errno.h>
 #include <poll.h>
@@ -64,8 +69,12 @@ static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
         return r;
 }
 
-int alloc_role(const char *name, const ipcf_qos *qos, unsigned role, int timeout_ms,
-               ipcf_reason *ret_reason) {
+/* The reason of this thread's last allocation (zero: it succeeded, or no
+ * reason was given). */
+static __thread ipcf_reason last_reason;
+
+static int alloc_run(const char *name, const ipcf_qos *qos, unsigned role, int timeout_ms,
+                     ipcf_reason *ret_reason) {
         ipcf_qos q;
         struct ctl_qos_wire qw;
         int sp[2], r;
@@ -102,6 +111,26 @@ int alloc_role(const char *name, const ipcf_qos *qos, unsigned role, int timeout
                 r = alloc_outcome(sp[0], timeout_ms, ret_reason);
         close(sp[0]);
         return r;
+}
+
+int alloc_role(const char *name, const ipcf_qos *qos, unsigned role, int timeout_ms,
+               ipcf_reason *ret_reason) {
+        ipcf_reason why;
+        memset(&why, 0, sizeof(why));
+        int r = alloc_run(name, qos, role, timeout_ms, &why);
+        if (r >= 0)
+                memset(&why, 0, sizeof(why));
+        last_reason = why;
+        if (r < 0 && ret_reason)
+                *ret_reason = why;
+        return r;
+}
+
+int ipcf_last_reason(ipcf_reason *ret) {
+        if (!ret)
+                return -EINVAL;
+        *ret = last_reason;
+        return 0;
 }
 
 /* The public call: an ordinary flow. A qos whose reserved byte is set fails
