@@ -1,10 +1,11 @@
 /*
  * fuzz-xdr.c — libFuzzer target for the decoder ipcf-idl generates (from
  * tests/rpc/alltypes.x, every construct of the language) and the XDR
- * primitives under it (src/common/xdr.c). The first byte picks the type and
- * the depth limit; the rest is decoded. A decode either fails, leaving the
- * value zeroed, or succeeds and then re-encodes to exactly the bytes it
- * consumed (the encoding is canonical). Never a crash, a leak, a read
+ * primitives under it (src/common/xdr.c). The first byte picks the type (its
+ * low 7 bits) and the depth limit (its high bit: 8, else the default); the
+ * rest is decoded. A decode either fails, leaving the value zeroed, or
+ * succeeds and then re-encodes to exactly the bytes it consumed (the
+ * encoding is canonical). Never a crash, a leak, a read
  * outside the input, or an allocation beyond the budget.
  */
 #include <stdint.h>
@@ -34,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
                 ipcf_xdr_release(&e);                                                \
                 T##_free(&v);                                                        \
         }
-#define EACH(X) X(everything) X(node) X(result) X(arrays) X(by_color) X(names) X(blob) X(maybe) X(by_uint)
+#define EACH(X) X(everything) X(node) X(result) X(arrays) X(by_color) X(names) X(blob) X(maybe) X(by_uint) X(tree)
 EACH(ROUND)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -44,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #define REF(T) round_##T,
                 EACH(REF)
         };
-        unsigned pick = data[0] % (sizeof(rounds) / sizeof(rounds[0]));
+        unsigned pick = (data[0] & 0x7f) % (sizeof(rounds) / sizeof(rounds[0]));
         uint32_t depth = data[0] & 0x80 ? 8 : IPCF_XDR_MAX_DEPTH;
         /* exact-size copy: reads past the end are caught */
         uint8_t *in = malloc(size - 1 ? size - 1 : 1);

@@ -1826,8 +1826,9 @@ IPCF_API int ipcf_model_list(ipcf_model_entry **ret, size_t *ret_n);
  *             enum or union case out of its type, non-zero padding, a NUL in
  *             a string, bytes left over (ipcf_xdr_end);
  *   -ELOOP    nested deeper than max_depth (generated code counts nesting
- *             when encoding too: what encodes decodes);  -ENOBUFS  the budget
- *             is spent;
+ *             when encoding too: what encodes decodes; the nodes of a list,
+ *             a struct whose last member points to its own type, do not
+ *             nest);  -ENOBUFS  the budget is spent;
  *   -ENOMEM   memory; -EINVAL (encoding) a value outside its type (a length
  *             over its bound, an enum or union case not declared, a NULL
  *             string).

@@ -16,6 +16,8 @@
  *                                               //   is left zeroed, nothing leaks
  *      void T_free(T *v);                       // frees what decoding allocated
  * over static enc_T / dec_T / free_T that use the streams' sticky errors.
+ * Every aggregate is one level of nesting (max_depth) when encoded and
+ * decoded; a list's chain (list_tail) is walked in a loop, a node a level.
  * Definitions are emitted in dependency order (by-value uses first; structs
  * and unions are forward-declared, so pointers need no order).
  */
@@ -542,6 +544,64 @@ static void op_nested(gen *g, enum op op, const idl_def *df) {
         fputs("\tipcf_xdr_leave(x);\n", g->o);
 }
 
+/* A list: a struct whose last member is optional data of its own type
+ * (`struct node { ...; node *next; }`, as NFS's directory entries). Its
+ * chain is walked in a loop, not by recursion: each node is one level of
+ * nesting, entered and left before the next, so a list of any length
+ * encodes and decodes (within the decoding budget) where recursion would
+ * take max_depth, or the stack, per node. The bytes are the same. */
+static const idl_decl *list_tail(const idl_def *df) {
+        if (df->kind != IDL_DEF_STRUCT || df->type->n_members == 0)
+                return NULL;
+        const idl_decl *last = &df->type->members[df->type->n_members - 1];
+        return last->kind == IDL_D_OPT && last->type->kind == IDL_NAMED && last->type->def == df ? last : NULL;
+}
+
+/* The members of a list's node but its tail, at lvalue v. */
+static void list_members(gen *g, enum op op, const idl_def *df) {
+        char e[256];
+        for (size_t i = 0; i + 1 < df->type->n_members; i++) {
+                snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
+                op_decl(g, op, 2, &df->type->members[i], df->type->members[i].name, e);
+        }
+}
+
+/* enc_/dec_/free_ of a list (v walks the chain; free_ leaves the first
+ * node, the caller's, and frees the others; `in` and `c` are names no
+ * type or #define of the file may take). */
+static void op_list(gen *g, enum op op, const idl_def *df) {
+        FILE *o = g->o;
+        const char *next = list_tail(df)->name;
+        if (op == FREE) {
+                fputs("\tfor (void *in = v, *c;;) {\n", o);
+                list_members(g, op, df);
+                fprintf(o, "\t\tc = v->%s;\n\t\tif (v != in)\n\t\t\tfree(v);\n\t\tif (!c)\n\t\t\treturn;\n"
+                           "\t\tv = c;\n\t}\n",
+                        next);
+                return;
+        }
+        fputs("\tfor (;;) {\n\t\tif (ipcf_xdr_enter(x) < 0)\n\t\t\treturn;\n", o);
+        list_members(g, op, df);
+        if (op == ENC)
+                fprintf(o, "\t\tipcf_xdr_put_u32(x, v->%s != NULL);\n", next);
+        else
+                fprintf(o, "\t\t{\n\t\t\tint32_t b_ = 0;\n\t\t\tif (ipcf_xdr_get_bool(x, &b_) == 0 && b_)\n"
+                           "\t\t\t\tv->%s = ipcf_xdr_alloc(x, 1, sizeof(*v->%s));\n\t\t}\n",
+                        next, next);
+        fprintf(o, "\t\tipcf_xdr_leave(x);\n\t\tif (x->err || !v->%s)\n\t\t\treturn;\n\t\tv = v->%s;\n\t}\n", next,
+                next);
+}
+
+/* The body of enc_ or dec_: nesting counted as decoding counts it, so
+ * what encodes decodes (-ELOOP here, not at the peer) and no chain of
+ * optional data exhausts the stack. */
+static void op_coded(gen *g, enum op op, const idl_def *df) {
+        if (list_tail(df))
+                op_list(g, op, df);
+        else
+                op_nested(g, op, df);
+}
+
 static void emit_functions(gen *g, const idl_def *df) {
         FILE *o = g->o;
         const char *n = df->name;
@@ -553,10 +613,7 @@ static void emit_functions(gen *g, const idl_def *df) {
                 fprintf(o, "\t\tipcf_xdr_put_u32(x, (uint32_t)(int32_t)*v);\n\t\tbreak;\n"
                            "\tdefault:\n\t\tipcf_xdr_fail(x, -EINVAL);\n\t}\n");
         } else {
-                /* nesting counted as decoding counts it: what encodes
-                 * decodes (-ELOOP here, not at the peer), and a long
-                 * chain of optional data never exhausts the stack */
-                op_nested(g, ENC, df);
+                op_coded(g, ENC, df);
         }
         fputs("}\n\n", o);
         /* decode */
@@ -567,13 +624,15 @@ static void emit_functions(gen *g, const idl_def *df) {
                 enum_cases(o, df->type);
                 fprintf(o, "\t\t*v = (%s)(int32_t)u_;\n\t\tbreak;\n\tdefault:\n\t\tipcf_xdr_fail(x, -EBADMSG);\n\t}\n", n);
         } else {
-                op_nested(g, DEC, df);
+                op_coded(g, DEC, df);
         }
         fputs("}\n\n", o);
         /* free */
         fprintf(o, "static void free_%s(%s *v) {\n", n, n);
         if (!def_needs_free(df, 0))
                 fputs("\t(void)v;\n", o);
+        else if (list_tail(df))
+                op_list(g, FREE, df);
         else
                 op_body(g, FREE, df);
         fputs("}\n\n", o);
