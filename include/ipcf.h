@@ -26,8 +26,10 @@
  *    (which forgets it in this process only).
  *  - Return: 0 or a non-negative result on success, a negative errno on failure.
  *    ipcf_strerror() names each error in the facility's terms. Errors are only
- *    ever return values (nothing like errno or a "last error" to fetch). The
- *    library never prints, never exits, never raises a signal (no SIGPIPE) and
+ *    ever return values (nothing like errno to fetch); the one thing kept
+ *    for later is the reason the facility gave for this thread's last
+ *    allocation (ipcf_last_reason, since 1.9), for the calls that allocate
+ *    without a reason parameter. The library never prints, never exits, never raises a signal (no SIGPIPE) and
  *    never changes process-wide settings.
  *  - Timeouts (timeout_ms): -1 waits for ever, 0 never waits, n > 0 waits at
  *    most n milliseconds. Each outcome has its own error:
