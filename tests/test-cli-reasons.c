@@ -1,10 +1,11 @@
 /*
  * test-cli-reasons.c — a refused allocation's reason reaches the user of
  * `ipcf`: every command that allocates a flow (cat, ping, perf) or a
- * channel (call, rpc, mbox send, mcast send and join, dgram send) prints it
- * after the facility's words, on its one error line, and exits 1:
- *   - here: an application refusing with its own reason, and an activation
- *     whose program exits before registering (the daemon's reason);
+ * channel (call, rpc, mbox send and recv, mcast send and join, dgram send)
+ * prints it after the facility's words, on its one error line, and exits 1:
+ *   - here: an application refusing with its own reason, an activation
+ *     whose program exits before registering, and a second receiver of an
+ *     exclusive mailbox (the daemon's reasons);
  *   - across two hosts (real daemons over UDP on 127.0.0.1): the target
  *     host's access policy ("not allowed from host alpha") and the target's
  *     application, through both daemons.
@@ -103,6 +104,15 @@ TEST(an_applications_and_an_activations_reason_are_printed) {
                       "before registering the name");
         /* no reason: the facility's words alone */
         check_refused("ping", "nobody", "-c 1", "no such name");
+        /* the daemon's reason for a mailbox's channel, through
+         * ipcf_last_reason: an exclusive mailbox that has its receiver */
+        ipcf_mbox_opts mo = { .size = sizeof(mo), .flags = IPCF_MBOX_EXCLUSIVE };
+        CHECK_OK(ipcf_mbox_create("solo", &mo));
+        int rx = CHECK_OK(ipcf_mbox_open("solo", IPCF_MBOX_RECV, NULL, 5000));
+        check_line("mbox recv solo -n 1", "solo",
+                   "busy: the target can take no more now (a full backlog, an exclusive receiver already "
+                   "there, or no free session): exclusive mailbox has a receiver");
+        CHECK_OK(ipcf_dealloc(rx, NULL));
         kill(r, SIGKILL);
         test_wait(r, 5000);
         test_daemon_stop(&d);
@@ -128,6 +138,7 @@ TEST_TIMEOUT(the_target_hosts_policy_and_application_reasons_are_printed, 180) {
         check_line("rpc describe printer@beta", "printer@beta", policy);
         check_line("rpc call printer@beta NULLPROC", "printer@beta", policy);
         check_line("mbox send printer@beta hello", "printer@beta", policy);
+        check_line("mbox recv printer@beta -n 1", "printer@beta", policy);
         check_line("mcast send printer@beta hello", "printer@beta", policy);
         check_line("mcast join printer@beta", "printer@beta", policy);
         check_line("dgram send printer@beta hello", "printer@beta", policy);
