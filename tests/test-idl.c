@@ -5,6 +5,7 @@
  * good file produces a header and a source that a C compiler accepts
  * under the project's warnings.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -316,5 +317,73 @@ TEST(inline_struct_union_and_enum_types) {
         free(lib);
         free(rel);
         CHECK_EQ(system(cmd), 0);
+        teardown();
+}
+
+/* An interface of about n definitions of every kind: per five, a constant,
+ * an enum, a struct (its enum, a pointer to the struct before it, opaque
+ * data bounded by the constant), a variable array of the struct and a union
+ * switching on the enum; every 250th definition a program of two
+ * procedures using them (one of several arguments). Malloc'ed. */
+static char *many_definitions(unsigned n) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *o = open_memstream(&text, &len);
+        CHECK(o);
+        for (unsigned i = 0; i < n / 5; i++) {
+                fprintf(o, "const C%u = %u;\nenum E%u { E%u_A = 0, E%u_B = 1 };\n", i, i + 1, i, i, i);
+                if (i)
+                        fprintf(o, "struct S%u { int a; E%u e; S%u *prev; opaque o<C%u>; };\n", i, i, i - 1, i);
+                else
+                        fprintf(o, "struct S0 { int a; E0 e; int prev; opaque o<C0>; };\n");
+                fprintf(o, "typedef S%u T%u<>;\nunion U%u switch (E%u k) { case E%u_A: S%u s; default: void; };\n", i,
+                        i, i, i, i, i);
+                if (i % 50 == 49)
+                        fprintf(o, "program P%u { version V%u { U%u F%u(T%u) = 1; int G%u(S%u, U%u) = 2; } = 1; } = %u;\n",
+                                i, i, i, i, i, i, i, i - 1, i + 1);
+        }
+        CHECK_EQ(fclose(o), 0);
+        return text;
+}
+
+/* CPU time (user + system) of the children waited for so far, in ms. */
+static uint64_t children_cpu_ms(void) {
+        struct rusage ru;
+        CHECK_EQ(getrusage(RUSAGE_CHILDREN, &ru), 0);
+        return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+               (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+/* ipcf-idl on many_definitions(n), its output to /dev/null: the CPU time it
+ * took in ms (less sensitive than the wall clock to a loaded machine); its
+ * wall time in *ret_wall_ms. */
+static uint64_t compile_many(unsigned n, uint64_t *ret_wall_ms) {
+        char *text = many_definitions(n), err[4096], file[64], cmd[1200];
+        snprintf(file, sizeof(file), "many%u.x", n);
+        snprintf(cmd, sizeof(cmd), "mkdir -p %s/null && ln -sf /dev/null %s/null/many%u.h && ln -sf /dev/null %s/null/many%u.c",
+                 dir, dir, n, dir, n);
+        CHECK_EQ(system(cmd), 0);
+        uint64_t t0 = test_now_ms(), cpu0 = children_cpu_ms();
+        int st = run_idl(file, text, "-o null", err, sizeof(err));
+        uint64_t cpu = children_cpu_ms() - cpu0;
+        *ret_wall_ms = test_now_ms() - t0;
+        if (st != 0)
+                test_fail(__FILE__, __LINE__, "ipcf-idl on %u definitions: exit %d\n%.2000s", n, st, err);
+        free(text);
+        return cpu;
+}
+
+/* The compile is linear (it was quadratic: every name looked up by a scan
+ * of every definition, duplicates found by comparing each name with all
+ * before it): 4x the definitions take well under 8x the time, and 100,000
+ * definitions a few seconds (before: 20,000 took 19-24 s on this VM, under
+ * load; 100,000 would take minutes). */
+TEST_TIMEOUT(the_compile_time_grows_linearly_with_the_file, 300) {
+        setup();
+        uint64_t w1, w4, t1 = compile_many(25000, &w1), t4 = compile_many(100000, &w4);
+        printf("ipcf-idl: 25,000 definitions %llu ms of CPU (%llu ms), 100,000 definitions %llu ms (%llu ms)\n",
+               (unsigned long long)t1, (unsigned long long)w1, (unsigned long long)t4, (unsigned long long)w4);
+        CHECK(t4 < 8 * t1 + 500);
+        CHECK(w4 < 60000);
         teardown();
 }

@@ -80,6 +80,12 @@ void *idl_push(idl_file *f, void *array, size_t *n, size_t elem) {
         return a;
 }
 
+void idl_add_def(idl_file *f, idl_def *d) {
+        d->index = f->n_defs;
+        f->defs = idl_push(f, f->defs, &f->n_defs, sizeof(*f->defs));
+        f->defs[d->index] = d;
+}
+
 idl_file *idl_file_new(const char *path) {
         idl_file *f = calloc(1, sizeof(*f));
         if (!f)
@@ -95,6 +101,8 @@ void idl_file_free(idl_file *f) {
                 n = a->next;
                 free(a);
         }
+        idl_table_free(&f->names);
+        idl_table_free(&f->enumvals);
         free(f);
 }
 

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idl/table.h"
+
 typedef struct idl_pos {
         const char *file;
         int line, col;
@@ -158,6 +160,7 @@ struct idl_def {
         idl_value value;        /* CONST */
         idl_program *prog;      /* PROGRAM */
         bool synthetic;         /* made by the checker (hoisted inline type, argument struct) */
+        size_t index;           /* its place in idl_file.defs */
         /* after checking */
         uint64_t min_wire;      /* the fewest bytes its encoding can take */
         bool recursive;         /* reaches itself (through optional data) */
@@ -169,6 +172,9 @@ typedef struct idl_file {
         idl_def **defs;
         size_t n_defs;
         struct idl_arena *arena;
+        /* made by idl_check: the first definition of each name, the first
+         * enumerator (idl_enumval) of each name */
+        idl_table names, enumvals;
 } idl_file;
 
 /* Arena allocation: zeroed memory that lives until idl_file_free. */
@@ -177,6 +183,8 @@ char *idl_strndup(idl_file *f, const char *s, size_t n);
 char *idl_sprintf(idl_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append one element to a growable array kept in the arena. */
 void *idl_push(idl_file *f, void *array, size_t *n, size_t elem);
+/* Append d to f->defs (setting d->index). */
+void idl_add_def(idl_file *f, idl_def *d);
 
 idl_file *idl_file_new(const char *path);
 void idl_file_free(idl_file *f);

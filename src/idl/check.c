@@ -26,7 +26,6 @@
  */
 #include <ctype.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <string.h>
 
 #include "idl/ast.h"
@@ -36,7 +35,10 @@
 typedef struct checker {
         idl_file *f;
         idl_diag *d;
-        int depth; /* of enumerators valued by other names */
+        int depth;        /* of enumerators valued by other names */
+        bool indexed;     /* f->names has every definition so far */
+        idl_table prognums; /* program numbers seen: the program */
+        idl_table uses;   /* check_c_names: names of members and arms (used_in_types) */
 } checker;
 
 static const char *const c_keywords[] = {
@@ -155,27 +157,28 @@ static bool generated_name(const char *name, bool macro) {
         return false;
 }
 
+/* Through the index idl_check makes (check_names); before it, by a scan. */
 idl_def *idl_find(const idl_file *f, const char *name) {
+        if (f->names.n)
+                return idl_table_get(&f->names, name, 0);
         for (size_t i = 0; i < f->n_defs; i++)
                 if (f->defs[i]->name && !strcmp(f->defs[i]->name, name))
                         return f->defs[i];
         return NULL;
 }
 
-/* An enumerator anywhere in the file, or NULL. */
-static const idl_enumval *find_enumval(const idl_file *f, const char *name, const idl_type **ret_enum) {
-        for (size_t i = 0; i < f->n_defs; i++) {
-                const idl_def *d = f->defs[i];
-                if (d->kind != IDL_DEF_ENUM)
-                        continue;
-                for (size_t k = 0; k < d->type->n_vals; k++)
-                        if (!strcmp(d->type->vals[k].name, name)) {
-                                if (ret_enum)
-                                        *ret_enum = d->type;
-                                return &d->type->vals[k];
-                        }
-        }
-        return NULL;
+/* The first enumerator of that name anywhere in the file, or NULL (after
+ * check_names, which indexes them). */
+static const idl_enumval *find_enumval(const idl_file *f, const char *name) {
+        return idl_table_get(&f->enumvals, name, 0);
+}
+
+/* A copy of s in lower case (in the arena). */
+static char *lowered(idl_file *f, const char *s) {
+        char *l = idl_sprintf(f, "%s", s);
+        for (char *p = l; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        return l;
 }
 
 const idl_type *idl_resolve(const idl_type *t) {
@@ -199,8 +202,9 @@ static idl_def *add_def(checker *c, enum idl_defkind kind, const char *name, idl
         d->name = name;
         d->pos = pos;
         d->synthetic = true;
-        c->f->defs = idl_push(c->f, c->f->defs, &c->f->n_defs, sizeof(*c->f->defs));
-        c->f->defs[c->f->n_defs - 1] = d;
+        idl_add_def(c->f, d);
+        if (c->indexed)
+                idl_table_put(&c->f->names, name, 0, d);
         return d;
 }
 
@@ -275,28 +279,29 @@ static void hoist_all(checker *c) {
 
 /* ---- pass 2: names ------------------------------------------------------ */
 
+/* Indexes the definitions (f->names: the first of each name) and the
+ * enumerators (f->enumvals), reporting names defined twice. */
 static void check_names(checker *c) {
         idl_file *f = c->f;
+        for (size_t i = 0; i < f->n_defs; i++)
+                idl_table_put(&f->names, f->defs[i]->name, 0, f->defs[i]);
+        c->indexed = true;
         for (size_t i = 0; i < f->n_defs; i++) {
-                idl_def *d = f->defs[i];
+                idl_def *d = f->defs[i], *first = idl_find(f, d->name);
                 check_c_name(c, d->name, d->pos);
                 if (!strcmp(d->name, "TRUE") || !strcmp(d->name, "FALSE"))
                         ERR(c, d->pos, "'%s' is predefined (bool)", d->name);
-                for (size_t k = 0; k < i; k++)
-                        if (!strcmp(f->defs[k]->name, d->name)) {
-                                ERR(c, d->pos, "'%s' is defined twice (first at line %d)", d->name,
-                                    f->defs[k]->pos.line);
-                                break;
-                        }
+                if (first != d)
+                        ERR(c, d->pos, "'%s' is defined twice (first at line %d)", d->name, first->pos.line);
                 if (d->kind != IDL_DEF_ENUM)
                         continue;
                 for (size_t v = 0; v < d->type->n_vals; v++) {
-                        const idl_enumval *ev = &d->type->vals[v];
-                        const idl_type *owner = NULL;
+                        idl_enumval *ev = &d->type->vals[v];
                         check_c_name(c, ev->name, ev->pos);
+                        const idl_enumval *prev = idl_table_put(&f->enumvals, ev->name, 0, ev);
                         if (idl_find(f, ev->name))
                                 ERR(c, ev->pos, "'%s' is both an enumerator and a definition", ev->name);
-                        else if (find_enumval(f, ev->name, &owner) != ev)
+                        else if (prev)
                                 ERR(c, ev->pos, "enumerator '%s' is defined twice", ev->name);
                 }
         }
@@ -317,45 +322,55 @@ static bool is_suffixed(const char *name, const char *base, const char *suffix) 
         return !strncmp(name, base, n) && !strcmp(name + n, suffix);
 }
 
-/* Is name dcl's name, or one of the C names derived from it (x_len / x_val
- * of a variable array that is not a string)? */
-static bool names_decl(const char *name, const idl_decl *dcl, const char *dname) {
+/* Index in c->uses the names dcl (named dname) puts in the C of d: dname
+ * itself unless !self, and x_len / x_val of a variable array that is not a
+ * string (the first definition that uses a name keeps it). */
+static void use_decl(checker *c, idl_def *d, const idl_decl *dcl, const char *dname, bool self) {
         if (!dname)
-                return false;
-        bool var = dcl->kind == IDL_D_VAR && dcl->type && dcl->type->kind != IDL_STRING;
-        return !strcmp(dname, name) ||
-               (var && (is_suffixed(name, dname, "_len") || is_suffixed(name, dname, "_val")));
+                return;
+        if (self)
+                idl_table_put(&c->uses, dname, 0, d);
+        if (dcl->kind == IDL_D_VAR && dcl->type && dcl->type->kind != IDL_STRING) {
+                idl_table_put(&c->uses, idl_sprintf(c->f, "%s_len", dname), 0, d);
+                idl_table_put(&c->uses, idl_sprintf(c->f, "%s_val", dname), 0, d);
+        }
+}
+
+/* c->uses: every name the types of f use besides definitions and
+ * enumerators (members, arms, discriminants, and the C names derived from
+ * them: x_len / x_val of a variable array, NAME_u of a union). */
+static void index_uses(checker *c) {
+        idl_file *f = c->f;
+        for (size_t i = 0; i < f->n_defs; i++) {
+                idl_def *d = f->defs[i];
+                const idl_type *t = d->type;
+                if (d->kind == IDL_DEF_TYPEDEF) {
+                        use_decl(c, d, &d->decl, d->name, false);
+                } else if (d->kind == IDL_DEF_STRUCT && t) {
+                        for (size_t k = 0; k < t->n_members; k++)
+                                use_decl(c, d, &t->members[k], t->members[k].name, true);
+                } else if (d->kind == IDL_DEF_UNION && t) {
+                        idl_table_put(&c->uses, idl_sprintf(f, "%s_u", d->name), 0, d);
+                        use_decl(c, d, &t->disc, t->disc.name, true);
+                        for (size_t k = 0; k < t->n_cases; k++)
+                                use_decl(c, d, &t->cases[k].arm, t->cases[k].arm.name, true);
+                        if (t->deflt)
+                                use_decl(c, d, t->deflt, t->deflt->name, true);
+                }
+        }
 }
 
 /* Where name is used in the types of f besides as a definition or an
- * enumerator (members, arms, discriminants, and the C names derived from
- * them: x_len / x_val of a variable array, NAME_u of a union), or NULL. */
+ * enumerator (see index_uses), or NULL. */
 static const char *used_in_types(checker *c, const char *name) {
-        idl_file *f = c->f;
-        for (size_t i = 0; i < f->n_defs; i++) {
-                const idl_def *d = f->defs[i];
-                if (d->kind == IDL_DEF_TYPEDEF) {
-                        if (d->decl.kind == IDL_D_VAR && names_decl(name, &d->decl, d->name) && strcmp(name, d->name))
-                                return idl_sprintf(f, "a member of typedef %s", d->name);
-                        continue;
-                }
-                if (!d->type || (d->kind != IDL_DEF_STRUCT && d->kind != IDL_DEF_UNION))
-                        continue;
-                const idl_type *t = d->type;
-                if (d->kind == IDL_DEF_UNION && is_suffixed(name, d->name, "_u"))
-                        return idl_sprintf(f, "the union of %s", d->name);
-                size_t n = d->kind == IDL_DEF_STRUCT ? t->n_members : 1 + t->n_cases + (t->deflt ? 1 : 0);
-                for (size_t k = 0; k < n; k++) {
-                        const idl_decl *dcl = d->kind == IDL_DEF_STRUCT ? &t->members[k]
-                                              : k == 0                  ? &t->disc
-                                              : k <= t->n_cases         ? &t->cases[k - 1].arm
-                                                                        : t->deflt;
-                        if (names_decl(name, dcl, dcl->name))
-                                return idl_sprintf(f, "a member of %s %s", d->kind == IDL_DEF_STRUCT ? "struct" : "union",
-                                                   d->name);
-                }
-        }
-        return NULL;
+        const idl_def *d = idl_table_get(&c->uses, name, 0);
+        if (!d)
+                return NULL;
+        if (d->kind == IDL_DEF_TYPEDEF)
+                return idl_sprintf(c->f, "a member of typedef %s", d->name);
+        if (d->kind == IDL_DEF_UNION && is_suffixed(name, d->name, "_u"))
+                return idl_sprintf(c->f, "the union of %s", d->name);
+        return idl_sprintf(c->f, "a member of %s %s", d->kind == IDL_DEF_STRUCT ? "struct" : "union", d->name);
 }
 
 /* A #define named name at pos (what: "constant", "program"...): not used
@@ -370,16 +385,17 @@ static void check_macro(checker *c, const char *name, idl_pos pos, const char *w
                     "'%s' itself", name, what, name);
         else if (vs_defs && idl_find(c->f, name))
                 ERR(c, pos, "'%s' is a %s, a #define in the generated C, and also a definition", name, what);
-        else if (vs_defs && find_enumval(c->f, name, NULL))
+        else if (vs_defs && find_enumval(c->f, name))
                 ERR(c, pos, "'%s' is a %s, a #define in the generated C, and also an enumerator", name, what);
 }
 
-static bool same_lower(const char *a, const char *b) {
-        return !strcasecmp(a, b);
-}
-
+/* Programs are taken in order: a version's name is compared with the
+ * names of the programs up to its own and of their procedures (tables
+ * filled as programs come), and with the versions before it. */
 static void check_c_names(checker *c) {
         idl_file *f = c->f;
+        idl_table versions = { 0 }, procs = { 0 }, progs = { 0 };
+        index_uses(c);
         for (size_t i = 0; i < f->n_defs; i++) {
                 idl_def *d = f->defs[i];
                 if (d->kind == IDL_DEF_CONST || d->kind == IDL_DEF_PROGRAM) {
@@ -389,46 +405,43 @@ static void check_c_names(checker *c) {
                 }
                 if (d->kind != IDL_DEF_PROGRAM)
                         continue;
+                idl_table_put(&progs, d->name, 0, d);
+                for (size_t v = 0; v < d->prog->n_versions; v++)
+                        for (size_t p = 0; p < d->prog->versions[v].n_procs; p++)
+                                idl_table_put(&procs, d->prog->versions[v].procs[p].name, 0, &d->prog->versions[v].procs[p]);
                 for (size_t v = 0; v < d->prog->n_versions; v++) {
                         idl_version *ver = &d->prog->versions[v];
                         check_macro(c, ver->name, ver->pos, "version", true);
-                        for (size_t i2 = 0; i2 <= i; i2++) {
-                                if (f->defs[i2]->kind != IDL_DEF_PROGRAM)
-                                        continue;
-                                idl_program *q = f->defs[i2]->prog;
-                                for (size_t v2 = 0; v2 < (i2 == i ? v : q->n_versions); v2++)
-                                        if (same_lower(q->versions[v2].name, ver->name))
-                                                ERR(c, ver->pos, "version name '%s' is used twice (first at line %d; "
-                                                    "its handlers are %s_handlers, in lower case)", ver->name,
-                                                    q->versions[v2].pos.line, ver->name);
-                                for (size_t v2 = 0; v2 < q->n_versions; v2++)
-                                        for (size_t p = 0; p < q->versions[v2].n_procs; p++)
-                                                if (!strcmp(q->versions[v2].procs[p].name, ver->name))
-                                                        ERR(c, ver->pos, "'%s' names both a version and a procedure",
-                                                            ver->name);
-                                if (!strcmp(q->name, ver->name))
-                                        ERR(c, ver->pos, "'%s' names both a program and a version", ver->name);
-                        }
+                        const idl_version *first = idl_table_put(&versions, lowered(f, ver->name), 0, ver);
+                        if (first)
+                                ERR(c, ver->pos, "version name '%s' is used twice (first at line %d; "
+                                    "its handlers are %s_handlers, in lower case)", ver->name, first->pos.line, ver->name);
+                        if (idl_table_get(&procs, ver->name, 0))
+                                ERR(c, ver->pos, "'%s' names both a version and a procedure", ver->name);
+                        if (idl_table_get(&progs, ver->name, 0))
+                                ERR(c, ver->pos, "'%s' names both a program and a version", ver->name);
+                        idl_table low_procs = { 0 };
                         for (size_t p = 0; p < ver->n_procs; p++) {
                                 idl_proc *pr = &ver->procs[p];
                                 check_macro(c, pr->name, pr->pos, "procedure", true);
-                                char *low = idl_sprintf(f, "%s", pr->name);
-                                for (char *q = low; *q; q++)
-                                        *q = (char)tolower((unsigned char)*q);
+                                char *low = lowered(f, pr->name);
                                 if (strcmp(low, pr->name))
                                         check_c_name(c, low, pr->pos); /* its handler's member */
-                                for (size_t k = 0; k < p; k++)
-                                        if (same_lower(ver->procs[k].name, pr->name) && strcmp(ver->procs[k].name, pr->name))
-                                                ERR(c, pr->pos, "procedures '%s' and '%s' of version %s differ only in "
-                                                    "case (their stubs and handlers are named in lower case)",
-                                                    ver->procs[k].name, pr->name, ver->name);
-                                for (size_t i2 = 0; i2 < f->n_defs; i2++)
-                                        if (f->defs[i2]->kind == IDL_DEF_PROGRAM &&
-                                            !strcmp(f->defs[i2]->name, pr->name))
-                                                ERR(c, pr->pos, "'%s' names both a program and a procedure", pr->name);
+                                const idl_proc *same = idl_table_put(&low_procs, low, 0, pr);
+                                if (same && strcmp(same->name, pr->name))
+                                        ERR(c, pr->pos, "procedures '%s' and '%s' of version %s differ only in "
+                                            "case (their stubs and handlers are named in lower case)",
+                                            same->name, pr->name, ver->name);
+                                const idl_def *named = idl_find(f, pr->name);
+                                if (named && named->kind == IDL_DEF_PROGRAM)
+                                        ERR(c, pr->pos, "'%s' names both a program and a procedure", pr->name);
                         }
+                        idl_table_free(&low_procs);
                 }
         }
+        idl_table_free(&versions);
+        idl_table_free(&procs);
+        idl_table_free(&progs);
 }
 
 /* ---- pass 3: values ----------------------------------------------------- */
@@ -446,7 +459,7 @@ static bool resolve_value(checker *c, idl_value *v) {
                 v->num = d->value.num;
                 return true;
         }
-        const idl_enumval *ev = find_enumval(c->f, v->ident, NULL);
+        const idl_enumval *ev = find_enumval(c->f, v->ident);
         if (ev && !ev->value.ident) {
                 v->num = ev->value.num;
                 return true;
@@ -522,6 +535,10 @@ static void check_union(checker *c, idl_type *t) {
                 return;
         }
         const idl_type *en = disc_enum(t->disc.type);
+        idl_table values = { 0 }, members = { 0 }; /* an enum discriminant's values; the case values */
+        if (en)
+                for (size_t e = 0; e < en->n_vals; e++)
+                        idl_table_put(&members, NULL, en->vals[e].value.num, &en->vals[e]);
         for (size_t i = 0; i < t->n_cases; i++) {
                 idl_case *cs = &t->cases[i];
                 check_decl(c, &cs->arm, true);
@@ -532,51 +549,48 @@ static void check_union(checker *c, idl_type *t) {
                                                          : value_in(c, v, INT32_MIN, INT32_MAX, "a case value");
                         if (!ok)
                                 continue;
-                        if (en) {
-                                bool member = false;
-                                for (size_t e = 0; e < en->n_vals; e++)
-                                        member |= en->vals[e].value.num == v->num;
-                                if (!member)
-                                        ERR(c, v->pos, "case %lld is not a value of enum %s", (long long)v->num,
-                                            en->name ? en->name : "");
-                        }
-                        for (size_t i2 = 0; i2 <= i; i2++)
-                                for (size_t k2 = 0; k2 < (i2 == i ? k : t->cases[i2].n_values); k2++)
-                                        if (t->cases[i2].values[k2].num == v->num)
-                                                ERR(c, v->pos, "case %lld appears twice", (long long)v->num);
+                        if (en && !idl_table_get(&members, NULL, v->num))
+                                ERR(c, v->pos, "case %lld is not a value of enum %s", (long long)v->num,
+                                    en->name ? en->name : "");
+                        if (idl_table_put(&values, NULL, v->num, v))
+                                ERR(c, v->pos, "case %lld appears twice", (long long)v->num);
                 }
         }
         if (t->deflt)
                 check_decl(c, t->deflt, true);
+        idl_table_free(&values);
+        idl_table_free(&members);
         /* the arms are members of one C union: distinct names */
+        idl_table arms = { 0 };
         for (size_t i = 0; i <= t->n_cases; i++) {
-                const idl_decl *a = i < t->n_cases ? &t->cases[i].arm : t->deflt;
-                for (size_t k = 0; a && a->name && k < i; k++)
-                        if (t->cases[k].arm.name && !strcmp(t->cases[k].arm.name, a->name))
-                                ERR(c, a->pos, "arm '%s' appears twice in union %s", a->name, t->name ? t->name : "");
+                idl_decl *a = i < t->n_cases ? &t->cases[i].arm : t->deflt;
+                if (a && a->name && idl_table_put(&arms, a->name, 0, a))
+                        ERR(c, a->pos, "arm '%s' appears twice in union %s", a->name, t->name ? t->name : "");
         }
+        idl_table_free(&arms);
 }
 
 static void check_aggregate(checker *c, idl_type *t) {
+        idl_table seen = { 0 };
         if (t->kind == IDL_ENUM) {
                 for (size_t i = 0; i < t->n_vals; i++) {
-                        value_in(c, &t->vals[i].value, INT32_MIN, INT32_MAX, "an enumerator");
-                        for (size_t k = 0; k < i; k++)
-                                if (t->vals[k].value.num == t->vals[i].value.num && !t->vals[i].value.ident)
-                                        ERR(c, t->vals[i].pos, "enumerators '%s' and '%s' have the same value",
-                                            t->vals[k].name, t->vals[i].name);
+                        idl_enumval *ev = &t->vals[i];
+                        value_in(c, &ev->value, INT32_MIN, INT32_MAX, "an enumerator");
+                        const idl_enumval *first = idl_table_put(&seen, NULL, ev->value.num, ev);
+                        if (first && !ev->value.ident)
+                                ERR(c, ev->pos, "enumerators '%s' and '%s' have the same value", first->name, ev->name);
                 }
         } else if (t->kind == IDL_STRUCT) {
                 for (size_t i = 0; i < t->n_members; i++) {
-                        check_decl(c, &t->members[i], false);
-                        for (size_t k = 0; k < i; k++)
-                                if (t->members[i].name && t->members[k].name &&
-                                    !strcmp(t->members[i].name, t->members[k].name))
-                                        ERR(c, t->members[i].pos, "member '%s' appears twice", t->members[i].name);
+                        idl_decl *m = &t->members[i];
+                        check_decl(c, m, false);
+                        if (m->name && idl_table_put(&seen, m->name, 0, m))
+                                ERR(c, m->pos, "member '%s' appears twice", m->name);
                 }
         } else if (t->kind == IDL_UNION) {
                 check_union(c, t);
         }
+        idl_table_free(&seen);
 }
 
 /* ---- pass 5: sizes and recursion ---------------------------------------- */
@@ -656,11 +670,6 @@ static uint64_t def_min_wire(checker *c, idl_def *d) {
 
 /* ---- pass 6: programs ---------------------------------------------------- */
 
-static void lower(char *s) {
-        for (; *s; s++)
-                *s = (char)tolower((unsigned char)*s);
-}
-
 static void check_proc_types(checker *c, idl_proc *pr) {
         if (pr->result->kind != IDL_VOID)
                 check_type_ref(c, pr->result);
@@ -697,91 +706,75 @@ static void make_args_struct(checker *c, idl_proc *pr) {
 static void check_program(checker *c, idl_def *d, size_t *n_seen) {
         idl_program *pg = d->prog;
         value_in(c, &pg->number, 0, IDL_MAX_BOUND, "a program number");
-        for (size_t i = 0; i < c->f->n_defs && c->f->defs[i] != d; i++)
-                if (c->f->defs[i]->kind == IDL_DEF_PROGRAM && c->f->defs[i]->prog->number.num == pg->number.num)
-                        ERR(c, pg->number.pos, "program number %lld is used twice", (long long)pg->number.num);
+        if (idl_table_put(&c->prognums, NULL, pg->number.num, d))
+                ERR(c, pg->number.pos, "program number %lld is used twice", (long long)pg->number.num);
         if (pg->n_versions == 0)
                 ERR(c, pg->pos, "program '%s' has no version", pg->name);
+        idl_table vnums = { 0 };
         for (size_t v = 0; v < pg->n_versions; v++) {
                 idl_version *ver = &pg->versions[v];
                 check_c_name(c, ver->name, ver->pos);
                 value_in(c, &ver->number, 0, IDL_MAX_BOUND, "a version number");
-                for (size_t k = 0; k < v; k++)
-                        if (pg->versions[k].number.num == ver->number.num)
-                                ERR(c, ver->number.pos, "version number %lld is used twice", (long long)ver->number.num);
+                if (idl_table_put(&vnums, NULL, ver->number.num, ver))
+                        ERR(c, ver->number.pos, "version number %lld is used twice", (long long)ver->number.num);
                 if (ver->attrs.idempotent || ver->attrs.oneway)
                         ERR(c, ver->attrs.pos, "only timeout(ms) may be given for a whole version");
                 int64_t tmo = ver->attrs.timeout_ms ? ver->attrs.timeout_ms : pg->attrs.timeout_ms;
+                idl_table pnums = { 0 }, pnames = { 0 };
                 for (size_t p = 0; p < ver->n_procs; p++) {
                         idl_proc *pr = &ver->procs[p];
                         check_c_name(c, pr->name, pr->pos);
                         value_in(c, &pr->number, 0, IDL_MAX_BOUND, "a procedure number");
-                        for (size_t k = 0; k < p; k++) {
-                                if (ver->procs[k].number.num == pr->number.num)
-                                        ERR(c, pr->number.pos, "procedure number %lld is used twice in version %s",
-                                            (long long)pr->number.num, ver->name);
-                                if (!strcmp(ver->procs[k].name, pr->name))
-                                        ERR(c, pr->pos, "procedure '%s' is defined twice in version %s", pr->name,
-                                            ver->name);
-                        }
+                        if (idl_table_put(&pnums, NULL, pr->number.num, pr))
+                                ERR(c, pr->number.pos, "procedure number %lld is used twice in version %s",
+                                    (long long)pr->number.num, ver->name);
+                        if (idl_table_put(&pnames, pr->name, 0, pr))
+                                ERR(c, pr->pos, "procedure '%s' is defined twice in version %s", pr->name, ver->name);
                         if (!pr->attrs.timeout_ms)
                                 pr->attrs.timeout_ms = tmo;
                         check_proc_types(c, pr);
                         (*n_seen)++;
                 }
+                idl_table_free(&pnums);
+                idl_table_free(&pnames);
         }
+        idl_table_free(&vnums);
         if (pg->attrs.idempotent || pg->attrs.oneway)
                 ERR(c, pg->attrs.pos, "only timeout(ms) may be given for a whole program");
 }
 
 /* Stub names: the procedure's name in lower case, with _v<version> where
- * that name occurs more than once in the file. */
+ * that name occurs more than once in the file (in any case). */
 static void name_stubs(checker *c) {
         idl_file *f = c->f;
-        for (size_t i = 0; i < f->n_defs; i++) {
-                if (f->defs[i]->kind != IDL_DEF_PROGRAM)
-                        continue;
-                idl_program *pg = f->defs[i]->prog;
-                for (size_t v = 0; v < pg->n_versions; v++)
-                        for (size_t p = 0; p < pg->versions[v].n_procs; p++) {
-                                idl_proc *pr = &pg->versions[v].procs[p];
-                                unsigned uses = 0;
-                                for (size_t i2 = 0; i2 < f->n_defs; i2++) {
-                                        if (f->defs[i2]->kind != IDL_DEF_PROGRAM)
-                                                continue;
-                                        const idl_program *q = f->defs[i2]->prog;
-                                        for (size_t v2 = 0; v2 < q->n_versions; v2++)
-                                                for (size_t p2 = 0; p2 < q->versions[v2].n_procs; p2++)
-                                                        uses += !strcasecmp(q->versions[v2].procs[p2].name, pr->name);
+        idl_table first = { 0 }, several = { 0 }, stubs = { 0 };
+        for (int pass = 0; pass < 3; pass++)
+                for (size_t i = 0; i < f->n_defs; i++) {
+                        if (f->defs[i]->kind != IDL_DEF_PROGRAM)
+                                continue;
+                        idl_program *pg = f->defs[i]->prog;
+                        for (size_t v = 0; v < pg->n_versions; v++)
+                                for (size_t p = 0; p < pg->versions[v].n_procs; p++) {
+                                        idl_proc *pr = &pg->versions[v].procs[p];
+                                        if (pass == 0) { /* count the uses of each name: 1, or several */
+                                                pr->c_name = lowered(f, pr->name);
+                                                if (idl_table_put(&first, pr->c_name, 0, pr))
+                                                        idl_table_put(&several, pr->c_name, 0, pr);
+                                        } else if (pass == 1) {
+                                                if (idl_table_get(&several, pr->c_name, 0))
+                                                        pr->c_name = lowered(f, idl_sprintf(f, "%s_v%lld", pr->name,
+                                                                             (long long)pg->versions[v].number.num));
+                                        } else { /* still clashing (same name and version number in two programs)? */
+                                                const idl_def *q = idl_table_put(&stubs, pr->c_name, 0, f->defs[i]);
+                                                if (q && q != f->defs[i])
+                                                        ERR(c, pr->pos, "procedure '%s' clashes with one of program %s "
+                                                            "(same name and version)", pr->name, q->name);
+                                        }
                                 }
-                                char *n = uses > 1 ? idl_sprintf(f, "%s_v%lld", pr->name,
-                                                                 (long long)pg->versions[v].number.num)
-                                                   : idl_sprintf(f, "%s", pr->name);
-                                lower(n);
-                                pr->c_name = n;
-                        }
-        }
-        /* Still clashing (same name and version number in two programs)? */
-        for (size_t i = 0; i < f->n_defs; i++) {
-                if (f->defs[i]->kind != IDL_DEF_PROGRAM)
-                        continue;
-                idl_program *pg = f->defs[i]->prog;
-                for (size_t v = 0; v < pg->n_versions; v++)
-                        for (size_t p = 0; p < pg->versions[v].n_procs; p++) {
-                                idl_proc *pr = &pg->versions[v].procs[p];
-                                for (size_t i2 = 0; i2 <= i; i2++) {
-                                        if (f->defs[i2]->kind != IDL_DEF_PROGRAM || i2 == i)
-                                                continue;
-                                        const idl_program *q = f->defs[i2]->prog;
-                                        for (size_t v2 = 0; v2 < q->n_versions; v2++)
-                                                for (size_t p2 = 0; p2 < q->versions[v2].n_procs; p2++)
-                                                        if (!strcmp(q->versions[v2].procs[p2].c_name, pr->c_name))
-                                                                ERR(c, pr->pos, "procedure '%s' clashes with one of "
-                                                                    "program %s (same name and version)", pr->name,
-                                                                    q->name);
-                                }
-                        }
-        }
+                }
+        idl_table_free(&first);
+        idl_table_free(&several);
+        idl_table_free(&stubs);
 }
 
 int idl_check(idl_file *f, idl_diag *d) {
@@ -811,6 +804,8 @@ int idl_check(idl_file *f, idl_diag *d) {
         }
         if (d->errors != before) {
                 check_c_names(c);
+                idl_table_free(&c->prognums);
+                idl_table_free(&c->uses);
                 return -1;
         }
         name_stubs(c);
@@ -823,5 +818,7 @@ int idl_check(idl_file *f, idl_diag *d) {
                 if (f->defs[i]->kind != IDL_DEF_CONST && f->defs[i]->kind != IDL_DEF_PROGRAM)
                         def_min_wire(c, f->defs[i]);
         check_c_names(c); /* last: the errors of meaning first */
+        idl_table_free(&c->prognums);
+        idl_table_free(&c->uses);
         return d->errors != before ? -1 : 0;
 }

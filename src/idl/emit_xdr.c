@@ -86,18 +86,10 @@ static void order_decl(const idl_file *f, const idl_decl *dcl, const idl_def **o
         order_visit(f, r, out, n, mark);
 }
 
-static size_t def_index(const idl_file *f, const idl_def *d) {
-        for (size_t i = 0; i < f->n_defs; i++)
-                if (f->defs[i] == d)
-                        return i;
-        return 0;
-}
-
 static void order_visit(const idl_file *f, const idl_def *d, const idl_def **out, size_t *n, char *mark) {
-        size_t i = def_index(f, d);
-        if (mark[i])
+        if (mark[d->index])
                 return;
-        mark[i] = 1;
+        mark[d->index] = 1;
         if (d->kind == IDL_DEF_TYPEDEF) {
                 order_decl(f, &d->decl, out, n, mark);
         } else if (d->kind == IDL_DEF_STRUCT) {
@@ -510,16 +502,14 @@ static void op_union(gen *g, enum op op, const idl_def *df) {
 
 /* The distinct values of an enum (aliases appear once). */
 static void enum_cases(FILE *o, const idl_type *t) {
-        for (size_t i = 0; i < t->n_vals; i++) {
-                bool seen = false;
-                for (size_t k = 0; k < i; k++)
-                        seen |= t->vals[k].value.num == t->vals[i].value.num;
-                if (!seen) {
+        idl_table seen = { 0 };
+        for (size_t i = 0; i < t->n_vals; i++)
+                if (!idl_table_put(&seen, NULL, t->vals[i].value.num, (void *)&t->vals[i])) {
                         fputc('\t', o);
                         case_label(o, IDL_INT, t->vals[i].value.num);
                         fputc('\n', o);
                 }
-        }
+        idl_table_free(&seen);
 }
 
 /* The body of enc_/dec_/free_ of a typedef, struct or union. */

@@ -397,8 +397,7 @@ static idl_def *new_def(parser *p, enum idl_defkind kind, idl_pos pos) {
         idl_def *d = idl_alloc(p->f, sizeof(*d));
         d->kind = kind;
         d->pos = pos;
-        p->f->defs = idl_push(p->f, p->f->defs, &p->f->n_defs, sizeof(*p->f->defs));
-        p->f->defs[p->f->n_defs - 1] = d;
+        idl_add_def(p->f, d);
         return d;
 }
 
