@@ -118,7 +118,7 @@ TEST_LINK  := $(LIBTSUP_A) $(LIBIPCF_INT_A) $(LIBEFCP_A)
 UNIT_SRCS  := $(wildcard dist/systemd/*/ipcfd.*)
 UNITS      := $(patsubst dist/%,$(BUILD)/%,$(UNIT_SRCS:.in=))
 
-# Manual: man/*.scd (ipcf.1, ipcfd.8, ipcfd.conf.5) through scdoc; section 3
+# Manual: man/*.scd (ipcf.1, ipcf-idl.1, ipcfd.8, ipcfd.conf.5) through scdoc; section 3
 # made from include/ipcf.h by man/gen-man3.awk into $(BUILD)/man/man3/.
 MAN_PAGES  := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 MAN3_STAMP := $(BUILD)/man/man3/.stamp

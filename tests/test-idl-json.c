@@ -141,3 +141,49 @@ TEST(a_quadruple_of_the_wrong_json_type_fails_cleanly) {
         ipcf_xdr_release(&x);
         idl_file_free(f);
 }
+
+/* ipcf rpc call counts nesting as generated code does (a level per
+ * typedef, struct and union; none for an int): a value of the deepest
+ * type ipcf-idl accepts (IPCF_XDR_MAX_DEPTH structs, each holding the one
+ * before) is encoded from JSON and printed back. Before, the int inside
+ * took a level of its own: "nested too deeply" one way, -ELOOP the other. */
+TEST(a_value_as_deep_as_ipcf_idl_allows_goes_both_ways) {
+        char *text = NULL, *json_text = NULL;
+        size_t len = 0, jlen = 0;
+        FILE *o = open_memstream(&text, &len), *jo = open_memstream(&json_text, &jlen);
+        CHECK(o && jo);
+        fprintf(o, "struct s0 { int x; };\n");
+        for (unsigned k = 1; k < IPCF_XDR_MAX_DEPTH; k++)
+                fprintf(o, "struct s%u { s%u x; };\n", k, k - 1);
+        for (unsigned k = 0; k < IPCF_XDR_MAX_DEPTH; k++)
+                fputs("{\"x\": ", jo);
+        fputs("7", jo);
+        for (unsigned k = 0; k < IPCF_XDR_MAX_DEPTH; k++)
+                fputs("}", jo);
+        fclose(o);
+        fclose(jo);
+        idl_file *f = idl_file_new("deep.x");
+        idl_diag d = { 0 };
+        CHECK_EQ(idl_parse(f, text, len, &d), 0);
+        CHECK_EQ(idl_check(f, &d), 0);
+        idl_diag_free(&d);
+        char err[256], name[16];
+        snprintf(name, sizeof(name), "s%u", IPCF_XDR_MAX_DEPTH - 1);
+        ipcf_xdr x;
+        if (encode(f, name, json_text, &x, err, sizeof(err)))
+                test_fail(__FILE__, __LINE__, "encoding: %s", err);
+        CHECK_EQ(x.pos, 4);
+        char *out = NULL;
+        size_t n = 0;
+        FILE *po = open_memstream(&out, &n);
+        ipcf_xdr y;
+        ipcf_xdr_decoder(&y, x.buf, x.pos);
+        CHECK_EQ(dyn_print(type_of(f, name), &y, po), 0);
+        fclose(po);
+        CHECK_EQ(strlen(out), strlen(json_text));
+        free(out);
+        ipcf_xdr_release(&x);
+        free(text);
+        free(json_text);
+        idl_file_free(f);
+}

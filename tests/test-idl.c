@@ -180,6 +180,30 @@ TEST(a_good_file_compiles_to_c_that_compiles) {
         teardown();
 }
 
+/* Compile main_text with the code ipcf-idl made in <dir>/<base>.c, under
+ * the project's warnings (and the build's sanitizer), against this build's
+ * libipcf.a, and run it: system()'s status (0: it compiled and exited 0). */
+static int build_and_run(const char *base, const char *main_text) {
+        char path[600], cmd[4096];
+        snprintf(path, sizeof(path), "%s/main.c", dir);
+        FILE *f = fopen(path, "w");
+        CHECK(f);
+        fputs(main_text, f);
+        fclose(f);
+        char *inc = realpath("include", NULL); /* tests run from the source tree */
+        char *rel = test_build_path("lib/libipcf.a");
+        char *lib = realpath(rel, NULL);
+        CHECK(inc && lib);
+        snprintf(cmd, sizeof(cmd),
+                 "%s %s -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I%s -o %s/%s %s/main.c %s/%s.c "
+                 "%s -lpthread 2>%s/cc.err && %s/%s",
+                 TEST_CC, TEST_SANFLAGS, inc, dir, base, dir, dir, base, lib, dir, dir, base);
+        free(inc);
+        free(lib);
+        free(rel);
+        return system(cmd);
+}
+
 /* Names that are legal in the language but would make C that does not
  * compile (hostile test, h3): each is an error at its position, never a
  * header the C compiler rejects. Constants, programs, versions and
@@ -299,24 +323,7 @@ TEST(inline_struct_union_and_enum_types) {
         char err[4096];
         CHECK_EQ(run_idl("inl.x", inline_types, NULL, err, sizeof(err)), 0);
         CHECK_EQ(strlen(err), 0);
-        char path[600], cmd[4096];
-        snprintf(path, sizeof(path), "%s/main.c", dir);
-        FILE *f = fopen(path, "w");
-        CHECK(f);
-        fputs(inline_main, f);
-        fclose(f);
-        char *inc = realpath("include", NULL); /* tests run from the source tree */
-        char *rel = test_build_path("lib/libipcf.a");
-        char *lib = realpath(rel, NULL);
-        CHECK(inc && lib);
-        snprintf(cmd, sizeof(cmd),
-                 "%s %s -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I%s -o %s/inl %s/main.c %s/inl.c "
-                 "%s -lpthread 2>%s/cc.err && %s/inl",
-                 TEST_CC, TEST_SANFLAGS, inc, dir, dir, dir, lib, dir, dir);
-        free(inc);
-        free(lib);
-        free(rel);
-        CHECK_EQ(system(cmd), 0);
+        CHECK_EQ(build_and_run("inl", inline_main), 0);
         teardown();
 }
 
@@ -386,4 +393,79 @@ TEST_TIMEOUT(the_compile_time_grows_linearly_with_the_file, 300) {
         CHECK(t4 < 8 * t1 + 500);
         CHECK(w4 < 60000);
         teardown();
+}
+
+/* How each link of a chain holds the one before. */
+enum link { BY_VALUE, OPTIONAL, UNION_OR_VOID };
+
+/* A chain of n types, s0 { int x; } then s<k> holding s<k-1> (line k+1
+ * defines s<k>) as link says. Malloc'ed. */
+static char *chain(unsigned n, enum link link) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *o = open_memstream(&text, &len);
+        CHECK(o);
+        fprintf(o, "struct s0 { int x; };\n");
+        for (unsigned k = 1; k < n; k++)
+                if (link == BY_VALUE)
+                        fprintf(o, "struct s%u { s%u x; };\n", k, k - 1);
+                else if (link == OPTIONAL)
+                        fprintf(o, "struct s%u { s%u *x; };\n", k, k - 1);
+                else
+                        fprintf(o, "union s%u switch (int d) { case 1: s%u x; default: void; };\n", k, k - 1);
+        CHECK_EQ(fclose(o), 0);
+        return text;
+}
+
+static const char *const deep_main =
+        "#include \"deep.h\"\n"
+        "int main(void) {\n"
+        "  static s255 v, w;\n"
+        "  ipcf_xdr x; ipcf_xdr_encoder(&x, NULL, 0);\n"
+        "  if (s255_encode(&x, &v) || x.pos != 4) return 1;\n"
+        "  ipcf_xdr y; ipcf_xdr_decoder(&y, x.buf, x.pos);\n"
+        "  if (s255_decode(&y, &w) || ipcf_xdr_end(&y)) return 2;\n"
+        "  ipcf_xdr_release(&x);\n"
+        "  return 0;\n"
+        "}\n";
+
+/* Decoding enters a level for each typedef, struct and union and fails
+ * -ELOOP past IPCF_XDR_MAX_DEPTH (256): a type whose every value nests
+ * deeper could never be decoded, and is an error at the outermost
+ * definition (hostile test: 300 structs deep were accepted). 256 levels
+ * compile and a value of them goes through encoding and decoding; deep
+ * chains that have a shallow value (optional data, a union's void arm)
+ * are fine. */
+TEST(a_type_nested_deeper_than_decoding_allows_is_an_error) {
+        setup();
+        char *text = chain(300, BY_VALUE);
+        expect_error(text, "300:1", "a value of type 's299' nests 300 levels deep");
+        expect_error(text, "300:1", "more than the 256 a decoder allows (IPCF_XDR_MAX_DEPTH)");
+        char err[4096];
+        CHECK_EQ(run_idl("bad.x", text, "--check", err, sizeof(err)), 1);
+        CHECK(!strstr(err, "'s298'")); /* once, not at each link */
+        free(text);
+        /* typedefs and fixed arrays are levels too */
+        text = NULL;
+        size_t len = 0;
+        FILE *o = open_memstream(&text, &len);
+        fprintf(o, "struct s0 { int x; };\n");
+        for (unsigned k = 1; k < 150; k++)
+                fprintf(o, "typedef s%u t%u[1];\nstruct s%u { int a; t%u x; };\n", k - 1, k, k, k);
+        fclose(o);
+        expect_error(text, "299:1", "a value of type 's149' nests 299 levels deep");
+        free(text);
+        text = chain(300, OPTIONAL);
+        CHECK_EQ(run_idl("ok.x", text, "--check", err, sizeof(err)), 0);
+        free(text);
+        text = chain(300, UNION_OR_VOID);
+        CHECK_EQ(run_idl("ok.x", text, "--check", err, sizeof(err)), 0);
+        free(text);
+        /* 256 levels: accepted, and a value of them decodes */
+        text = chain(256, BY_VALUE);
+        CHECK_EQ(run_idl("deep.x", text, NULL, err, sizeof(err)), 0);
+        free(text);
+        CHECK_EQ(build_and_run("deep", deep_main), 0);
+        teardown();
+        CHECK_EQ(failures, 0);
 }

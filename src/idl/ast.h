@@ -163,6 +163,8 @@ struct idl_def {
         size_t index;           /* its place in idl_file.defs */
         /* after checking */
         uint64_t min_wire;      /* the fewest bytes its encoding can take */
+        uint32_t min_depth;     /* the nesting of its shallowest value, as decoding counts it
+                                 * (a level per typedef, struct, union; enums none) */
         bool recursive;         /* reaches itself (through optional data) */
         int state;              /* checker's visiting mark */
 };

@@ -16,7 +16,9 @@
  *    and have distinct names;
  *  - no type contains itself except through optional data or a
  *    variable-length array (else its size is infinite); the fewest bytes of
- *    each type's encoding (min_wire) is known and at most 2 GiB;
+ *    each type's encoding (min_wire) is known and at most 2 GiB; its
+ *    shallowest value nests at most IPCF_XDR_MAX_DEPTH levels (min_depth,
+ *    as decoding counts them), else no value of it could be decoded;
  *  - programs, versions and procedures have distinct numbers; a oneway
  *    procedure returns void; a procedure of several arguments gets a struct
  *    <name>_args of members arg1..argN; the timeout of a version or program
@@ -29,6 +31,7 @@
 #include <string.h>
 
 #include "idl/ast.h"
+#include "ipcf.h"
 
 #define MAX_ERRORS 50
 
@@ -597,6 +600,7 @@ static void check_aggregate(checker *c, idl_type *t) {
 
 #define WIRE_LIMIT (1ull << 31)
 #define MIN_U64(a, b) ((a) < (b) ? (a) : (b))
+#define MAX_U32(a, b) ((a) > (b) ? (a) : (b))
 
 static uint64_t def_min_wire(checker *c, idl_def *d);
 
@@ -635,6 +639,17 @@ static uint64_t decl_min_wire(checker *c, const idl_decl *dcl) {
         return 0;
 }
 
+/* The nesting of the shallowest value of a declaration: that of its type
+ * when it holds one by value (plain, or a fixed array: N >= 1 elements);
+ * 0 for optional data and variable arrays (absent, empty). After
+ * decl_min_wire (which computes the type's). */
+static uint32_t decl_min_depth(const idl_decl *dcl) {
+        if (dcl->kind != IDL_D_PLAIN && dcl->kind != IDL_D_FIXED)
+                return 0;
+        return dcl->type->kind == IDL_NAMED && dcl->type->def ? dcl->type->def->min_depth : 0;
+}
+
+/* min_wire and min_depth of d (and of what it holds by value). */
 static uint64_t def_min_wire(checker *c, idl_def *d) {
         if (d->state == 2)
                 return d->min_wire;
@@ -646,26 +661,69 @@ static uint64_t def_min_wire(checker *c, idl_def *d) {
         }
         d->state = 1;
         uint64_t w = 0;
+        uint32_t depth = 0; /* of what it holds; enums are no level */
         if (d->kind == IDL_DEF_TYPEDEF) {
                 w = decl_min_wire(c, &d->decl);
+                depth = decl_min_depth(&d->decl);
         } else if (d->kind == IDL_DEF_ENUM) {
                 w = 4;
         } else if (d->kind == IDL_DEF_STRUCT) {
-                for (size_t i = 0; i < d->type->n_members && w <= WIRE_LIMIT; i++)
+                for (size_t i = 0; i < d->type->n_members && w <= WIRE_LIMIT; i++) {
                         w += decl_min_wire(c, &d->type->members[i]);
+                        depth = MAX_U32(depth, decl_min_depth(&d->type->members[i]));
+                }
         } else if (d->kind == IDL_DEF_UNION) {
                 uint64_t arm = UINT64_MAX;
-                for (size_t i = 0; i < d->type->n_cases; i++)
-                        arm = MIN_U64(arm, decl_min_wire(c, &d->type->cases[i].arm));
-                if (d->type->deflt)
-                        arm = MIN_U64(arm, decl_min_wire(c, d->type->deflt));
+                depth = UINT32_MAX;
+                for (size_t i = 0; i <= d->type->n_cases; i++) {
+                        const idl_decl *a = i < d->type->n_cases ? &d->type->cases[i].arm : d->type->deflt;
+                        if (a) {
+                                arm = MIN_U64(arm, decl_min_wire(c, a));
+                                depth = MIN_U64(depth, decl_min_depth(a));
+                        }
+                }
                 w = 4 + (arm == UINT64_MAX ? 0 : arm);
+                depth = depth == UINT32_MAX ? 0 : depth;
         }
+        d->min_depth = d->kind == IDL_DEF_ENUM ? 0 : depth + 1; /* each typedef, struct, union a level */
         if (w > WIRE_LIMIT && d->state == 1)
                 ERR(c, d->pos, "a value of type '%s' takes more than 2 GiB", d->name);
         d->min_wire = w;
         d->state = 2;
         return w;
+}
+
+/* A definition whose shallowest value nests deeper than decoding allows
+ * (IPCF_XDR_MAX_DEPTH: generated code and ipcf rpc call enter a level for
+ * each typedef, struct and union, by value or not) could never be decoded:
+ * an error, reported at the outermost such definitions only (not at each
+ * definition of the chain they hold). */
+static void check_depth(checker *c) {
+        idl_file *f = c->f;
+        bool *inner = idl_alloc(f, f->n_defs * sizeof(*inner) + 1);
+        for (size_t i = 0; i < f->n_defs; i++) {
+                const idl_def *d = f->defs[i];
+                if (d->min_depth <= IPCF_XDR_MAX_DEPTH)
+                        continue;
+                const idl_type *t = d->type;
+                size_t n = d->kind == IDL_DEF_TYPEDEF ? 1 : d->kind == IDL_DEF_STRUCT ? t->n_members : t->n_cases + 1;
+                for (size_t k = 0; k < n; k++) {
+                        const idl_decl *a = d->kind == IDL_DEF_TYPEDEF  ? &d->decl
+                                            : d->kind == IDL_DEF_STRUCT ? &t->members[k]
+                                            : k < t->n_cases            ? &t->cases[k].arm
+                                                                        : t->deflt;
+                        if (a && decl_min_depth(a))
+                                inner[a->type->def->index] = true;
+                }
+        }
+        for (size_t i = 0; i < f->n_defs; i++) {
+                const idl_def *d = f->defs[i];
+                if (d->min_depth > IPCF_XDR_MAX_DEPTH && !inner[i])
+                        ERR(c, d->pos, "a value of type '%s' nests %u levels deep (a chain of typedefs, structs and "
+                            "unions held by value, a level each), more than the %d a decoder allows "
+                            "(IPCF_XDR_MAX_DEPTH): no value of it could be decoded", d->name, d->min_depth,
+                            IPCF_XDR_MAX_DEPTH);
+        }
 }
 
 /* ---- pass 6: programs ---------------------------------------------------- */
@@ -817,6 +875,8 @@ int idl_check(idl_file *f, idl_diag *d) {
         for (size_t i = 0; i < f->n_defs; i++)
                 if (f->defs[i]->kind != IDL_DEF_CONST && f->defs[i]->kind != IDL_DEF_PROGRAM)
                         def_min_wire(c, f->defs[i]);
+        if (d->errors == before)
+                check_depth(c);
         check_c_names(c); /* last: the errors of meaning first */
         idl_table_free(&c->prognums);
         idl_table_free(&c->uses);

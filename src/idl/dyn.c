@@ -15,6 +15,13 @@
 
 #define JSON_MAX_DEPTH 256
 
+/* Does a value of t take a level of nesting? As generated code counts them
+ * (and ipcf-idl bounds them, IPCF_XDR_MAX_DEPTH): a typedef, a struct or a
+ * union does; an enum or a base type does not. */
+static bool nests(const idl_type *t) {
+        return t->kind == IDL_NAMED && t->def && t->def->kind != IDL_DEF_ENUM;
+}
+
 /* ---- JSON ----------------------------------------------------------------- */
 
 enum jkind { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
@@ -422,7 +429,8 @@ static int enc_enum(enc *e, const idl_type *t, const json *j) {
 static int enc_type(enc *e, const idl_type *t, const json *j) {
         if (!j)
                 return efail(e, "a value is missing");
-        if (++e->depth > JSON_MAX_DEPTH)
+        int nest = nests(t);
+        if ((e->depth += nest) > IPCF_XDR_MAX_DEPTH)
                 return efail(e, "nested too deeply");
         int r = 0;
         uint64_t u;
@@ -431,7 +439,7 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
                 const idl_def *d = t->def;
                 if (d->kind == IDL_DEF_TYPEDEF) {
                         r = enc_decl(e, &d->decl, j);
-                        e->depth--;
+                        e->depth -= nest;
                         return r;
                 }
                 rt = d->type;
@@ -532,7 +540,7 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
         default:
                 r = efail(e, "cannot encode this type");
         }
-        e->depth--;
+        e->depth -= nest;
         return r < 0 ? r : e->x->err;
 }
 
@@ -665,13 +673,15 @@ static int print_decl(const idl_decl *d, ipcf_xdr *x, FILE *o) {
 }
 
 static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o) {
-        if (ipcf_xdr_enter(x) < 0)
+        bool nest = nests(t);
+        if (nest && ipcf_xdr_enter(x) < 0)
                 return x->err;
         const idl_type *rt = t;
         if (t->kind == IDL_NAMED && t->def) {
                 if (t->def->kind == IDL_DEF_TYPEDEF) {
                         print_decl(&t->def->decl, x, o);
-                        ipcf_xdr_leave(x);
+                        if (nest)
+                                ipcf_xdr_leave(x);
                         return x->err;
                 }
                 rt = t->def->type;
@@ -764,7 +774,8 @@ static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o) {
         default:
                 ipcf_xdr_fail(x, -EBADMSG);
         }
-        ipcf_xdr_leave(x);
+        if (nest)
+                ipcf_xdr_leave(x);
         return x->err;
 }
 

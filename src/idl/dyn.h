@@ -11,7 +11,9 @@
  * the value; a struct an object of its members; a union an object of its
  * discriminant and its arm ({"status": 0, "ok": {...}}); void null.
  *
- * Both directions are bounded: JSON nesting and XDR depth (256), counts
+ * Both directions are bounded: JSON nesting (256) and XDR depth
+ * (IPCF_XDR_MAX_DEPTH, a level per typedef, struct and union, as generated
+ * code counts it), counts
  * checked against their bounds and against the bytes left before looping;
  * decoding allocates nothing per value (it prints as it goes).
  */
