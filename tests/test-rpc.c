@@ -129,9 +129,21 @@ static int h_sum(ipcf_rpc_ctx *ctx, const blob *in, int64_t *out, void *user) {
         return 0;
 }
 
+/* KINDED: the same case back, its int arm plus one, its string arm with
+ * "!" appended. */
+static int h_kinded(ipcf_rpc_ctx *ctx, const kinded *in, kinded *out, void *user) {
+        out->kind = in->kind;
+        if (in->kind == 1)
+                out->kinded_u.kind = in->kinded_u.kind + 1;
+        else if (in->kind == 2 && asprintf(&out->kinded_u.name, "%s!", in->kinded_u.name) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static const counter_v1_handlers handlers = {
         .incr = h_incr, .get = h_get, .add = h_add, .echo = h_echo, .sleep = h_sleep,
         .fail = h_fail, .note = h_note, .who = counter_h_who, .big = h_big, .sum = h_sum,
+        .kinded = h_kinded,
 };
 
 struct server_args {
@@ -1288,6 +1300,39 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
          * caller gives up (outcome unknown), whichever comes first */
         int st = run_ipcf(out, sizeof(out), "rpc call rpc.cli SLEEP 5000 -t 200");
         CHECK((st == 0 && strcmp(out, "1\n") == 0) || (st == 1 && strstr(out, "outcome unknown")));
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+#define CHECK_OUT(got, want)                                                                      \
+        do {                                                                                      \
+                if (strcmp((got), (want)))                                                        \
+                        test_fail(__FILE__, __LINE__, "printed '%s', want '%s'", (got), (want));  \
+        } while (0)
+
+/* A union whose arm is named like its discriminant (kinded of counter.x,
+ * as RFC 4506 allows): the JSON gives the discriminant as "switch", both
+ * ways, through the real daemon and server. Before, the CLI printed the
+ * key twice ({"kind": 1, "kind": 42}, which it could not read back) and
+ * could not be given the arm at all. */
+TEST(the_tool_writes_and_reads_a_union_whose_arm_is_named_like_its_discriminant) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.kinded" };
+        pid_t srv = start_server(&a);
+        char out[8192];
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.kinded KINDED '{\"switch\": 1, \"kind\": 41}'"), 0);
+        CHECK_OUT(out, "{\"switch\": 1, \"kind\": 42}\n");
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.kinded KINDED '{\"switch\": 2, \"name\": \"hi\"}'"), 0);
+        CHECK_OUT(out, "{\"switch\": 2, \"name\": \"hi!\"}\n");
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.kinded KINDED '{\"switch\": 3}'"), 0);
+        CHECK_OUT(out, "{\"switch\": 3}\n");
+        /* the discriminant by its name is the arm here: refused, nothing sent */
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.kinded KINDED '{\"kind\": 1}'"), 2);
+        CHECK(strstr(out, "union kinded needs its discriminant 'switch'"));
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.kinded KINDED '{\"switch\": 1, \"kind\": 1, \"name\": \"x\"}'"),
+                 2);
+        CHECK(strstr(out, "union kinded has no member 'name'"));
         stop_server(srv);
         test_daemon_stop(&d);
 }

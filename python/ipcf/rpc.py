@@ -22,7 +22,8 @@ Python values for XDR types (both ways; the mapping of `ipcf rpc call`'s JSON):
     T *x (optional)                            None or the value
     struct                                     dict of its members
     union                                      dict of the discriminant and the arm:
-                                               {"err": 0, "value": 5}
+                                               {"err": 0, "value": 5}; the discriminant's
+                                               key is "switch" when an arm has its name
     void                                       None
 A procedure of several arguments takes them as positional arguments.
 
@@ -548,12 +549,13 @@ class Codec:
                 self.encode(m, v[m.name], out, depth + 1)
         else:  # union
             _, disc, cases, default = t
-            if not isinstance(v, dict) or disc.name not in v:
-                raise TypeError("%s: a union is a dict with its discriminant %r" % (what, disc.name))
-            dv = self._disc_value(disc, v[disc.name], what)
-            self.encode(Decl("plain", disc.base, None, disc.name), v[disc.name], out, depth + 1)
+            key = self._disc_key(disc, cases, default)
+            if not isinstance(v, dict) or key not in v:
+                raise TypeError("%s: a union is a dict with its discriminant %r" % (what, key))
+            dv = self._disc_value(disc, v[key], what)
+            self.encode(Decl("plain", disc.base, None, disc.name), v[key], out, depth + 1)
             arm = self._arm(cases, default, dv, what)
-            extra = set(v) - {disc.name} - ({arm.name} if arm.kind != "void" else set())
+            extra = set(v) - {key} - ({arm.name} if arm.kind != "void" else set())
             if extra:
                 raise ValueError("%s: no member %s in this case" % (what, ", ".join(sorted(extra))))
             if arm.kind != "void":
@@ -576,6 +578,13 @@ class Codec:
         if isinstance(d.base, tuple) and d.base[0] == "enum":
             return self._enum_value(d.base, v, what)
         return int(v)
+
+    @staticmethod
+    def _disc_key(disc, cases, default):
+        """The key of a union's discriminant: its name, or "switch" (a keyword,
+        no arm's name) when an arm has its name too, as ipcf rpc call does."""
+        arms = [arm for _, arm in cases] + ([default] if default is not None else [])
+        return "switch" if any(arm.name == disc.name for arm in arms) else disc.name
 
     def _arm(self, cases, default, dv, what):
         for values, arm in cases:
@@ -644,7 +653,7 @@ class Codec:
         _, disc, cases, default = t
         dv = self.decode(Decl("plain", disc.base, None, disc.name), dec, depth + 1)
         arm = self._arm(cases, default, self._disc_value(disc, dv, disc.name), "union")
-        out = {disc.name: dv}
+        out = {self._disc_key(disc, cases, default): dv}
         if arm.kind != "void":
             out[arm.name] = self.decode(arm, dec, depth + 1)
         return out

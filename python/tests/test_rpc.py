@@ -294,6 +294,22 @@ def test_replies_are_decoded_with_bounds():
             dec(t, data)
 
 
+def test_a_union_whose_arm_is_named_like_its_discriminant():
+    """The discriminant's key is then "switch", both ways (as ipcf rpc call's
+    JSON): before, decoding wrote the arm over the discriminant."""
+    i = rpc.Interface("union kinded switch (int kind) { case 1: int kind; case 2: string name<>; };")
+    c = rpc.Codec(i)
+    t = rpc.Decl("plain", ("ref", "kinded"))
+    for v, data in (({"switch": 1, "kind": 41}, b"\0\0\0\1\0\0\0\x29"),
+                    ({"switch": 2, "name": "hi"}, b"\0\0\0\2\0\0\0\2hi\0\0")):
+        out = bytearray()
+        c.encode(t, v, out)
+        assert bytes(out) == data
+        assert c.decode(t, rpc._Decoder(data)) == v
+    with pytest.raises(TypeError):
+        c.encode(t, {"kind": 1}, bytearray())
+
+
 def test_the_declarations_match_the_header(tmp_path):
     """rpc.py's own declarations (its structs) against include/ipcf.h."""
     pairs = []

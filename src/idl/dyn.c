@@ -327,6 +327,19 @@ static int enc_unknown_key(enc *e, const idl_type *rt, const json *j, const char
         return 0;
 }
 
+/* The key of a union's discriminant in JSON: its name, or "switch" when an
+ * arm has that name too (RFC 4506 allows it; one JSON object cannot hold
+ * both under one key). "switch" is a keyword of the language: no arm or
+ * member is named so. */
+static const char *disc_key(const idl_type *rt) {
+        for (size_t i = 0; i <= rt->n_cases; i++) {
+                const idl_decl *a = i < rt->n_cases ? &rt->cases[i].arm : rt->deflt;
+                if (a && a->name && !strcmp(a->name, rt->disc.name))
+                        return "switch";
+        }
+        return rt->disc.name;
+}
+
 static int jint(enc *e, const json *j, int64_t lo, uint64_t hi, uint64_t *ret) {
         if (!j || j->kind != J_NUM || strpbrk(j->text, ".eE"))
                 return efail(e, "expected an integer");
@@ -511,9 +524,10 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
                         r = enc_unknown_key(e, rt, j, NULL, 0);
                 break;
         case IDL_UNION: {
-                const json *dj = j->kind == J_OBJ ? jget(j, rt->disc.name) : NULL;
+                const char *dkey = disc_key(rt);
+                const json *dj = j->kind == J_OBJ ? jget(j, dkey) : NULL;
                 if (!dj) {
-                        r = efail(e, "union %s needs its discriminant '%s'", rt->name, rt->disc.name);
+                        r = efail(e, "union %s needs its discriminant '%s'", rt->name, dkey);
                         break;
                 }
                 size_t mark = e->x->pos;
@@ -532,7 +546,7 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
                 else if (arm->kind != IDL_D_VOID)
                         r = enc_decl(e, arm, jget(j, arm->name));
                 if (!r) {
-                        const char *allowed[2] = { rt->disc.name, arm && arm->kind != IDL_D_VOID ? arm->name : NULL };
+                        const char *allowed[2] = { dkey, arm && arm->kind != IDL_D_VOID ? arm->name : NULL };
                         r = enc_unknown_key(e, rt, j, allowed, 2);
                 }
                 break;
@@ -749,7 +763,7 @@ static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o) {
                 fputc('}', o);
                 break;
         case IDL_UNION: {
-                fprintf(o, "{\"%s\": ", rt->disc.name);
+                fprintf(o, "{\"%s\": ", disc_key(rt));
                 size_t mark = x->pos;
                 if (print_decl(&rt->disc, x, o) < 0)
                         break;

@@ -9,7 +9,10 @@
  * as UTF-8, with \u00XX for control characters and bytes not UTF-8); opaque
  * data a string of hex digits; arrays JSON arrays; optional data null or
  * the value; a struct an object of its members; a union an object of its
- * discriminant and its arm ({"status": 0, "ok": {...}}); void null.
+ * discriminant and its arm ({"status": 0, "ok": {...}}), the discriminant
+ * under the key "switch" instead when an arm has its name ({"switch": 1,
+ * "kind": 5} for union switch (int kind) { case 1: int kind; ... }); void
+ * null.
  *
  * Both directions are bounded: JSON nesting (256) and XDR depth
  * (IPCF_XDR_MAX_DEPTH, a level per typedef, struct and union, as generated
