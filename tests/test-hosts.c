@@ -7,7 +7,8 @@
  * (ipcf_last_reason); a name nowhere (ENOENT); an unknown host; ipcf_hosts;
  * a relayed flow granted no spinning on both hosts; name@<this host> looked
  * for here only; no name@<a host> registered or made here; a poller of a
- * relayed flow woken by its own daemon's death.
+ * relayed flow woken by its own daemon's death; the default search list
+ * asking every enrolled host, past the 16 a configured list may name.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "common/util.h"
+#include "efcp/keyfile.h"
 #include "ipcf.h"
 #include "support/hostset.h"
 #include "support/test.h"
@@ -123,6 +127,40 @@ TEST_TIMEOUT(flow_to_name_at_host_and_back, 120) {
         CHECK_OK(ipcf_dealloc(port, "done"));
         CHECK_EQ(test_wait(srv, 20000), 0);
         hostset_stop(&S);
+}
+
+/* The default search list is every enrolled host in file order, however
+ * many: beta after 16 enrolled hosts that are down (no address) is still
+ * asked. (It was cut at the 16 a configured list may name.) */
+TEST_TIMEOUT(default_search_asks_every_enrolled_host, 120) {
+        static char down[4096];
+        size_t n = 0;
+        CHECK_OK(sodium_init());
+        for (int i = 0; i < 16; i++) {
+                uint8_t priv[32], pub[32];
+                char text[EFCP_KEY_TEXT_LEN + 1];
+                randombytes_buf(priv, sizeof(priv));
+                CHECK_OK(crypto_scalarmult_base(pub, priv));
+                efcp_key_format(pub, text, sizeof(text));
+                n += (size_t)snprintf(down + n, sizeof(down) - n, "[host down%02d]\nkey = %s\n", i, text);
+        }
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        S.hosts_keys = down; /* before the [host] sections of alpha and beta */
+        hostset_start(&S, 0, NULL);
+        hostset_start(&S, 1, "[name echo]\nremote_allocate = *@alpha\n");
+        echo_arg e = { "echo", 1, NULL };
+        pid_t srv = test_fork(echo_server, &e);
+        hostset_enter(&S, 0);
+        /* (hostset_wait_up wants every enrolled host up: the 16 never are) */
+        int port = CHECK_OK(hostset_alloc("echo", NULL)); /* waits for beta and the server */
+        ipcf_peer_info pi;
+        CHECK_OK(ipcf_peer(port, &pi));
+        CHECK(strcmp(pi.name, "echo@beta") == 0);
+        round_trips(port, 10, 5000);
+        CHECK_OK(ipcf_dealloc(port, "done"));
+        CHECK_EQ(test_wait(srv, 20000), 0);
+        hostset_stop(&S);
+        S.hosts_keys = NULL;
 }
 
 /* On beta: a registration, a mailbox and a group under hidden.*, held. */

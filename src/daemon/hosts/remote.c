@@ -44,8 +44,8 @@ typedef struct rreq {
         efcp_flow *early;              /* the host opened our flow before its ACCEPT */
         bool sent;                     /* ALLOC went out on h's control flow */
         bool pinned;
-        uint8_t n_hosts, next;         /* the search list, and where we are in it */
-        uint16_t hosts[CONF_HOSTLIST_MAX];
+        uint16_t n_hosts, next;        /* the search list, and where we are in it */
+        uint16_t hosts[CONF_HOSTS_MAX];  /* a list, or every enrolled host */
         loop_timer wait;               /* a host still connecting: until when we wait */
         char name[IPCF_NAME_MAX + 1];  /* what the hosts are asked for */
 } rreq;
@@ -191,7 +191,7 @@ static int remote_take(alloc *a, const char *name, const uint16_t *list, unsigne
                 return -ENOMEM;
         q->a = a;
         q->pinned = pinned;
-        q->n_hosts = (uint8_t)n;
+        q->n_hosts = (uint16_t)n;
         memcpy(q->hosts, list, n * sizeof(*list));
         str_copy(q->name, name, sizeof(q->name));
         dlist_init(&q->link);
@@ -239,7 +239,7 @@ static int hosts_resolve(ipcfd *d, alloc *a) {
         const conf_rule *rule = conf_match(&d->conf, a->name);
         const conf_hostlist *l = rule && rule->hosts.set ? &rule->hosts
                                  : d->conf.hosts_sec.search.set ? &d->conf.hosts_sec.search : NULL;
-        uint16_t all[CONF_HOSTLIST_MAX];
+        uint16_t all[CONF_HOSTS_MAX];
         unsigned n = 0;
         if (l) {
                 /* by name: a reloaded config may list hosts in another order
@@ -252,7 +252,7 @@ static int hosts_resolve(ipcfd *d, alloc *a) {
         } else if (d->conf.directory.backend == CONF_DIR_ETCD) {
                 return RESOLVE_NEXT; /* the directory says where names are (directory/search.c) */
         } else {
-                n = MIN(the_hosts.n, (unsigned)CONF_HOSTLIST_MAX);
+                n = MIN(the_hosts.n, (unsigned)CONF_HOSTS_MAX);
                 for (unsigned i = 0; i < n; i++)
                         all[i] = (uint16_t)i;
         }
