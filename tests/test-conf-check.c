@@ -263,9 +263,12 @@ TEST(check_config_says_ok_or_what_is_wrong) {
         snprintf(want, sizeof(want), "%s: ok (1 [name] sections, 0 hosts)\n", good);
         CHECK(strcmp(out, want) == 0);
         free(out);
-        /* a directory on etcd: a second line with what it publishes */
+        /* a directory on etcd: a second line with what it publishes (its
+         * hosts taken from it: without them and trust_keys the daemon would
+         * refuse the file, and --check-config does, test-dir-daemons) */
         const char *dir = write_conf("dir.conf", "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1 "
-                                                 "http://127.0.0.2:1\nattributes = zone=r1 rack=7\n");
+                                                 "http://127.0.0.2:1\nattributes = zone=r1 rack=7\n"
+                                                 "trust_keys = yes\n");
         out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, dir);
         snprintf(want, sizeof(want), "%s: ok (0 [name] sections, 0 hosts)\n%s: directory on etcd (2 endpoints), "
                                      "published with attributes zone=r1 rack=7\n", dir, dir);

@@ -33,7 +33,7 @@
  *     (pinned, or enrolled from etcd earlier) are refused and counted; a
  *     daemon without any [host] section reaches alpha the same way;
  *   - the config: a directory without enrolled hosts (and trust_keys = no)
- *     is refused at start.
+ *     is refused at start and by --check-config.
  */
 #include <signal.h>
 #include <sodium.h>
@@ -660,6 +660,18 @@ TEST_TIMEOUT(dir_config_refused, 60) {
                 pclose(p);
                 if (!strstr(out, want[i]) || !strstr(out, "rc=1"))
                         test_fail(__FILE__, __LINE__, "config %zu: %s", i, out);
+                /* --check-config reads it as the daemon would: refused too,
+                 * with the line of [directory] */
+                snprintf(cmd, sizeof(cmd),
+                         "IPCF_RUNTIME_DIR=%s IPCF_STATE_DIR=%s timeout 20 %s --check-config %s 2>&1; echo rc=$?",
+                         dir, dir, test_build_path("bin/ipcfd"), path);
+                p = popen(cmd, "r");
+                CHECK(p != NULL);
+                n = fread(out, 1, sizeof(out) - 1, p);
+                out[n] = 0;
+                pclose(p);
+                if (!strstr(out, want[i]) || !strstr(out, "line 1:") || !strstr(out, "rc=1"))
+                        test_fail(__FILE__, __LINE__, "--check-config %zu: %s", i, out);
         }
         char rm[300];
         snprintf(rm, sizeof(rm), "rm -rf %s", dir);

@@ -144,6 +144,20 @@ static void dir_hosts_reply(ctl_builder *reply) {
 
 /* ---- the module ------------------------------------------------------------- */
 
+/* A directory on etcd says where names are; flows still go through the host
+ * associations, so it needs hosts: enrolled, or taken from it (trust_keys).
+ * Checked with the config (--check-config, start, SIGHUP) as init would. */
+static int directory_check_conf(const conf *c, const char *runtime_dir, char *err, size_t size) {
+        const conf_directory *dc = &c->directory;
+        if (dc->backend != CONF_DIR_ETCD || c->n_hosts > 0 || dc->trust_keys)
+                return 0;
+        snprintf(err, size,
+                 "line %u: [directory] backend = etcd wants the hosts it may reach enrolled ([host NAME] "
+                 "sections), or trust_keys = yes",
+                 dc->line);
+        return -EINVAL;
+}
+
 static int directory_init(ipcfd *d) {
         const conf_directory *c = &d->conf.directory;
         the_directory = NULL;
@@ -212,4 +226,5 @@ const daemon_module directory_module = {
         .init = directory_init,
         .shutdown = directory_shutdown,
         .dump = directory_dump,
+        .check_conf = directory_check_conf,
 };
