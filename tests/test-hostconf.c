@@ -137,6 +137,7 @@ TEST_TIMEOUT(hostconf_errors_name_their_line, 10) {
                 { "[host a b]\n", 1, "bad host name" },
                 { "[host beta]\naddress = 1.2.3.4:5\n", 1, "needs key" },
                 { "[host beta]\nkey = short\n", 2, "key" },
+                { "[host beta]\nkey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", 2, "all-zero key" },
                 { "[host beta]\nkey = " KEY_B "\n[host beta]\n", 3, "duplicate [host]" },
                 { "[host beta]\nkey = " KEY_B "\n[host gamma]\nkey = " KEY_B "\n", 3,
                   "the same key is enrolled for another host" },

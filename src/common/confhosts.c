@@ -348,6 +348,14 @@ static int kv_host(conf_host *h, const char *key, size_t kn, const char *val, si
                         return *why = "duplicate key", -EINVAL;
                 if (!key_text_valid(val, vn))
                         return *why = "key: want the 44-character base64 key 'ipcf host key' prints", -EINVAL;
+                /* 32 zero bytes: no key pair has it, and the daemon refuses
+                 * to enrol it (efcp_host_add_peer); refused here so that
+                 * --check-config says so too */
+                size_t zeros = 0;
+                while (zeros < vn && val[zeros] == 'A')
+                        zeros++;
+                if (zeros == vn - 1)
+                        return *why = "key: the all-zero key is no host's public key", -EINVAL;
                 memcpy(h->key, val, vn);
                 h->key[vn] = 0;
                 return 0;
