@@ -21,8 +21,10 @@
  * it go while asleep in epoll_wait(), so another thread can add a channel (a
  * datagram sender's new destination) meanwhile: the adder marks the new
  * channel like the others and rings b->wake so sleepers rescan. `want` flags
- * are cleared only when the last sleeper wakes. Writers of answers need only
- * the channel's own write lock.
+ * are cleared only when the last sleeper wakes. epoll wakes one sleeper per
+ * event, so a sleeper that wakes to find the inbox closed rings b->wake
+ * again for the next. Writers of answers need only the channel's own write
+ * lock.
  */
 #include <errno.h>
 #include <sched.h>
@@ -411,6 +413,10 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
         for (;;) {
                 if (b->closed) {
                         r = -EBADF; /* the handle was closed while we waited */
+                        /* epoll woke one sleeper (us, perhaps), which
+                         * drained b->wake: pass the news on to the others. */
+                        if (b->sleepers)
+                                efd_signal(b->wake);
                         break;
                 }
                 /* New channels: after a sleep (the registration socket is
