@@ -133,20 +133,13 @@ static int busy_hold[2] = { -1, -1 };
 /* The CPU the callers pin themselves to, or -1 (set before they fork). */
 static int busy_caller_cpu = -1;
 
-static void pin_to(int cpu) {
-        cpu_set_t s;
-        CPU_ZERO(&s);
-        CPU_SET(cpu, &s);
-        CHECK_OK(sched_setaffinity(0, sizeof(s), &s));
-}
-
 /* Calls until an answer says stop (the negated value minus one), then stays
  * (with its channel) until the parent has looked. */
 static void busy_caller(void *arg) {
         int id = (int)(intptr_t)arg, back;
         close(busy_hold[1]);
         if (busy_caller_cpu >= 0)
-                pin_to(busy_caller_cpu);
+                test_pin(busy_caller_cpu);
         for (int k = 0;; k++) {
                 int v = id + k;
                 CHECK_EQ(ipcf_call("svc.busy", &v, sizeof(v), &back, sizeof(back), 20000, NULL),
@@ -264,13 +257,8 @@ static void busy_round(inbox *b, bool stop) {
  * before the mark looked at where senders ran (16 senders raised it). */
 TEST_TIMEOUT(callers_on_another_cpu_leave_the_mark_down, 120) {
         /* The first two CPUs we may run on: the callers' and the service's. */
-        cpu_set_t may;
-        int cpus[2], n = 0;
-        CHECK_OK(sched_getaffinity(0, sizeof(may), &may));
-        for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-                if (CPU_ISSET(c, &may))
-                        cpus[n++] = c;
-        if (n < 2) {
+        int cpus[2];
+        if (!test_two_cpus(cpus)) {
                 fprintf(stderr, "one CPU: nothing to test\n");
                 return;
         }
@@ -280,7 +268,7 @@ TEST_TIMEOUT(callers_on_another_cpu_leave_the_mark_down, 120) {
         CHECK_EQ(b.busy_on, 16u);
         CHECK_EQ(b.busy_many, 48u);
         CHECK(BUSY_CALLERS >= b.busy_on && BUSY_CALLERS < b.busy_many);
-        pin_to(cpus[1]);
+        test_pin(cpus[1]);
         int *hold = busy_hold;
         CHECK_OK(pipe(hold));
         busy_caller_cpu = cpus[0];
@@ -297,7 +285,7 @@ TEST_TIMEOUT(callers_on_another_cpu_leave_the_mark_down, 120) {
         CHECK_EQ(channels_marked(&b, CALL_RUN_BUSY), 0u);
         /* The service on CPU 0 with them, and a new window from the next
          * take on. */
-        pin_to(cpus[0]);
+        test_pin(cpus[0]);
         b.window_ns = 0;
         bool busy = false;
         for (int k = 0; k < BUSY_MAX_ROUNDS && !busy; k++) {

@@ -128,6 +128,11 @@ struct stat;
 struct FTW;
 int test_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
 
+/* Pin the calling thread to one CPU (a failing CHECK if it cannot). */
+void test_pin(int cpu);
+/* The first two CPUs this thread may run on, in cpus; false if there is only one. */
+bool test_two_cpus(int cpus[2]);
+
 /* Fill buf with a reproducible pattern from seed; a cheap 64-bit checksum. */
 void test_fill(void *buf, size_t len, uint64_t seed);
 uint64_t test_hash(const void *buf, size_t len, uint64_t h);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -28,6 +29,23 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
         fputc('\n', stderr);
         fflush(stderr);
         _exit(1);
+}
+
+void test_pin(int cpu) {
+        cpu_set_t s;
+        CPU_ZERO(&s);
+        CPU_SET(cpu, &s);
+        CHECK_OK(sched_setaffinity(0, sizeof(s), &s));
+}
+
+bool test_two_cpus(int cpus[2]) {
+        cpu_set_t may;
+        int n = 0;
+        CHECK_OK(sched_getaffinity(0, sizeof(may), &may));
+        for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+                if (CPU_ISSET(c, &may))
+                        cpus[n++] = c;
+        return n == 2;
 }
 
 uint64_t test_now_ns(void) {

@@ -17,14 +17,34 @@
  * ear (the handshake of wait.c, over a set). b->wake is an eventfd that
  * never leaves this process (takers ring it for each other).
  *
- * Locking: b->lock guards the set; a taker holds it while scanning and lets
- * it go while asleep in epoll_wait(), so another thread can add a channel (a
- * datagram sender's new destination) meanwhile: the adder marks the new
- * channel like the others and rings b->wake so sleepers rescan. `want` flags
- * are cleared only when the last sleeper wakes. epoll wakes one sleeper per
- * event, so a sleeper that wakes to find the inbox closed rings b->wake
- * again for the next. Writers of answers need only the channel's own write
- * lock.
+ * Who is awake: several threads may take from one inbox (a service's
+ * workers). What callers see of the inbox's side in each channel's run slot
+ * (ring.h: `blocked`, `waiting`, `cpu`; wait.c port_peer_spinnable decides
+ * from them whether a caller spins for its answer or sleeps) is the state of
+ * the inbox as a whole, not of the last thread that moved: it shows asleep
+ * only while every taker in inbox_take sleeps and none is answering, and
+ * waiting only while every taker waits and none is answering. A taker is
+ * answering from the moment it leaves inbox_take with a message until the
+ * same thread comes back (b->out: at most INBOX_OUT_MAX of them, by
+ * pthread_self(); one that has not come back within OUT_STALE_NS — a thread
+ * that took a request and stopped taking — no longer counts when a taker goes
+ * to sleep). A taker that leaves with a message shows its CPU on the channel
+ * it took from; a spinning taker shows its own on every channel only while
+ * nobody answers. These marks are hints for spinning, never part of the
+ * wake-up: a request always finds `want` set while any taker sleeps (each
+ * sleeper sets it on every channel and fences before its last look), so a
+ * request published as the last taker goes to sleep still wakes one, whatever
+ * the marks say. A wrong "awake" costs a caller its spin budget (10 µs); a
+ * wrong "asleep" a futex sleep and wake-up for its answer.
+ *
+ * Locking: b->lock guards the set and the counts above; a taker holds it
+ * while scanning and lets it go while asleep in epoll_wait(), so another
+ * thread can add a channel (a datagram sender's new destination) meanwhile:
+ * the adder marks the new channel like the others and rings b->wake so
+ * sleepers rescan. `want` flags are cleared only when the last sleeper wakes.
+ * epoll wakes one sleeper per event, so a sleeper that wakes to find the
+ * inbox closed rings b->wake again for the next. Writers of answers need
+ * only the channel's own write lock.
  */
 #include <errno.h>
 #include <sched.h>
@@ -52,6 +72,13 @@
 /* While requests keep coming, new channels are taken in at least this often
  * (inbox_take). */
 #define ACCEPT_EVERY_NS 1000000u
+
+/* A taker that left with a message this long ago and has not come back no
+ * longer counts as answering when another taker goes to sleep ("Who is
+ * awake" above): a caller's spin (10 µs) cannot outlast such a handler. */
+#define OUT_STALE_NS 10000000u
+
+static void inbox_show(inbox *b, bool force);
 
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
         *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1, .span = 1, .accept_due = true,
@@ -120,8 +147,9 @@ static int inbox_add_locked(inbox *b, int ph) {
         }
         b->chans[b->n++] = (struct inbox_chan){ .ph = ph, .p = p };
         atomic_store(&p->owner, b);
-        if (b->busy)
-                atomic_store_explicit(&p->my_run->blocked, CALL_RUN_BUSY, memory_order_relaxed);
+        /* What the others show ("Who is awake"). */
+        atomic_store_explicit(&p->my_run->blocked, b->shown_blocked, memory_order_relaxed);
+        atomic_store_explicit(&p->my_run->waiting, b->shown_waiting, memory_order_relaxed);
         if (b->poll_mode)
                 (void)ipcf_fd(ph); /* the channel keeps its eventfd exact too */
         if (b->sleepers) {
@@ -229,8 +257,7 @@ static void inbox_set_busy(inbox *b, bool busy) {
         if (b->busy == busy)
                 return;
         b->busy = busy;
-        if (!b->sleepers)
-                inbox_mark_blocked(b, busy ? CALL_RUN_BUSY : 0);
+        inbox_show(b, false);
 }
 
 /* Do this window's (and span's) senders raise the mark? (Keeping it up
@@ -298,6 +325,12 @@ static ssize_t take(inbox *b, port_msg_fn fn, void *ctx, port **ret_chan) {
                 }
                 ssize_t r = port_read_with(c->p, 0, fn, ctx);
                 if (r >= 0 || r == -EMSGSIZE) {
+                        /* Its sender waits for our answer: say where it is made. */
+                        int cpu = sched_getcpu();
+                        if (cpu >= 0 && atomic_load_explicit(&c->p->my_run->cpu, memory_order_relaxed) !=
+                                                (uint32_t)cpu)
+                                atomic_store_explicit(&c->p->my_run->cpu, (uint32_t)cpu,
+                                                      memory_order_relaxed);
                         handle_ref(c->p);
                         *ret_chan = c->p;
                         b->next = i + 1;
@@ -327,14 +360,65 @@ static void inbox_mark_waiting(inbox *b, uint32_t on) {
                 atomic_store_explicit(&b->chans[i].p->my_run->waiting, on, memory_order_relaxed);
 }
 
+/* ---- who is awake (see the top of the file) ---- */
+
+/* The calling thread comes back: it no longer answers (under b->lock). */
+static void out_forget(inbox *b, pthread_t me) {
+        for (unsigned i = 0; i < b->n_out; i++)
+                if (pthread_equal(b->out[i].who, me)) {
+                        b->out[i] = b->out[--b->n_out];
+                        return;
+                }
+}
+
+/* The calling thread leaves with a message (under b->lock, b->now_ns the
+ * take's time). With INBOX_OUT_MAX answering already it does not count: the
+ * inbox may then show asleep while it answers (a futex hand-off, no more). */
+static void out_note(inbox *b) {
+        if (b->n_out < INBOX_OUT_MAX)
+                b->out[b->n_out++] = (struct inbox_out){ .who = pthread_self(), .since = b->now_ns };
+}
+
+/* Forget takers that left more than OUT_STALE_NS ago (under b->lock). */
+static void out_expire(inbox *b) {
+        for (unsigned i = 0; i < b->n_out;) {
+                if (b->now_ns - b->out[i].since > OUT_STALE_NS)
+                        b->out[i] = b->out[--b->n_out];
+                else
+                        i++;
+        }
+}
+
+/* Show on every channel what the takers do, where it changed (or, with
+ * force, wherever a slot says otherwise: a reply's wait for room in wait.c
+ * writes the slot too) (under b->lock): asleep (1) only while every taker
+ * sleeps and none answers, else CALL_RUN_BUSY under the busy mark; waiting
+ * only while every taker waits and none answers. */
+static void inbox_show(inbox *b, bool force) {
+        bool answering = b->n_out > 0;
+        uint32_t blocked = !answering && b->sleepers && b->sleepers == b->takers ? 1u
+                           : b->busy                                          ? CALL_RUN_BUSY
+                                                                              : 0u;
+        uint32_t waiting = !answering && b->waiters && b->waiters == b->takers;
+        if (blocked != b->shown_blocked || force) {
+                b->shown_blocked = blocked;
+                inbox_mark_blocked(b, blocked);
+        }
+        if (waiting != b->shown_waiting) {
+                b->shown_waiting = waiting;
+                inbox_mark_waiting(b, waiting);
+        }
+}
+
 /* Spin while some sender runs on another CPU, up to the spin budget; with
  * many senders at once (b->busy), the whole budget: their next requests come
  * within it. */
 static bool spin_for_message(inbox *b, uint64_t deadline) {
         int cpu = sched_getcpu();
         /* Say where we run, so that senders waiting for our answers know
-         * whether spinning for them can pay. */
-        for (unsigned i = 0; i < b->n; i++)
+         * whether spinning for them can pay; not while another taker answers
+         * (it showed its CPU on the channel it took from: take()). */
+        for (unsigned i = 0; i < b->n && !b->n_out; i++)
                 if (atomic_load_explicit(&b->chans[i].p->my_run->cpu, memory_order_relaxed) !=
                     (uint32_t)cpu)
                         atomic_store_explicit(&b->chans[i].p->my_run->cpu, (uint32_t)cpu,
@@ -360,10 +444,12 @@ static bool spin_for_message(inbox *b, uint64_t deadline) {
  * Called and returns with b->lock held; lets it go while asleep. */
 static int sleep_for_message(inbox *b, uint64_t deadline) {
         b->sleepers++;
-        for (unsigned i = 0; i < b->n; i++) {
-                atomic_store_explicit(&b->chans[i].p->my_run->blocked, 1, memory_order_relaxed);
+        /* `want` on every channel whoever else is awake: the wake-up never
+         * depends on another taker coming back ("Who is awake"). */
+        for (unsigned i = 0; i < b->n; i++)
                 atomic_store(&b->chans[i].p->cons.ctl->rx_sleep, 1);
-        }
+        out_expire(b);
+        inbox_show(b, true);
         atomic_thread_fence(memory_order_seq_cst);
         int r = 0;
         if (!any_ready(b)) {
@@ -388,12 +474,9 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                 }
         }
         if (--b->sleepers == 0) {
-                for (unsigned i = 0; i < b->n; i++) {
+                for (unsigned i = 0; i < b->n; i++)
                         atomic_store_explicit(&b->chans[i].p->cons.ctl->rx_sleep, 0,
                                               memory_order_relaxed);
-                        atomic_store_explicit(&b->chans[i].p->my_run->blocked,
-                                              b->busy ? CALL_RUN_BUSY : 0, memory_order_relaxed);
-                }
         } else {
                 /* epoll wakes one waiter per event, and the sender that woke us
                  * cleared its `want`: the others still asleep need it set again
@@ -402,6 +485,7 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                         atomic_store(&b->chans[i].p->cons.ctl->rx_sleep, 1);
                 atomic_thread_fence(memory_order_seq_cst);
         }
+        inbox_show(b, false);
         return r;
 }
 
@@ -410,6 +494,11 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
         ssize_t r;
         bool waited = false;
         pthread_mutex_lock(&b->lock);
+        /* This thread is a taker now, and no longer answers (if it did). */
+        if (b->n_out)
+                out_forget(b, pthread_self());
+        b->takers++;
+        inbox_show(b, false);
         for (;;) {
                 if (b->closed) {
                         r = -EBADF; /* the handle was closed while we waited */
@@ -447,9 +536,11 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                 if (timeout_ms == 0)
                         break;
                 if (!waited) {
-                        /* Tell senders we wait (see port_peer_spinnable). */
+                        /* Tell senders we wait, if every other taker does
+                         * (see port_peer_spinnable). */
                         waited = true;
-                        inbox_mark_waiting(b, 1);
+                        b->waiters++;
+                        inbox_show(b, false);
                 }
                 if (spin_for_message(b, deadline))
                         continue;
@@ -465,7 +556,11 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                 }
         }
         if (waited)
-                inbox_mark_waiting(b, 0);
+                b->waiters--;
+        b->takers--;
+        if (r >= 0 || r == -EMSGSIZE)
+                out_note(b); /* answering until it comes back */
+        inbox_show(b, false);
         pthread_mutex_unlock(&b->lock);
         return r;
 }

@@ -10,6 +10,14 @@
 
 #include "lib/core/lib.h"
 
+/* A taker that left inbox_take with a message and has not come back: it is
+ * answering (inbox.c, "Who is awake"). */
+struct inbox_out {
+        pthread_t who;
+        uint64_t since; /* inbox.now_ns at the take */
+};
+#define INBOX_OUT_MAX 16u
+
 struct inbox_chan {
         int ph;         /* the channel's port-id */
         port *p;        /* with a reference held while it is in the set */
@@ -27,6 +35,11 @@ typedef struct inbox {
         struct inbox_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */
         unsigned sleepers;         /* takers asleep in epoll_wait */
+        unsigned takers;           /* threads in inbox_take */
+        unsigned waiters;          /* of them, in the wait (a spin or a sleep) */
+        struct inbox_out out[INBOX_OUT_MAX]; /* takers answering (inbox.c) */
+        unsigned n_out;
+        uint32_t shown_blocked, shown_waiting; /* what every channel's run slot shows */
         unsigned window, senders;  /* this window of time: its number, and how many
                                     * channels had a request taken in it (inbox.c) */
         unsigned senders_here;     /* of those, how many ran on our CPU */
