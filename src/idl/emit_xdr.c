@@ -513,15 +513,20 @@ static void enum_cases(FILE *o, const idl_type *t) {
 }
 
 /* The body of enc_/dec_/free_ of a typedef, struct or union. */
+/* The first n members of struct df, at lvalue v, indented d. */
+static void op_members(gen *g, enum op op, int d, const idl_def *df, size_t n) {
+        char e[256];
+        for (size_t i = 0; i < n; i++) {
+                snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
+                op_decl(g, op, d, &df->type->members[i], df->type->members[i].name, e);
+        }
+}
+
 static void op_body(gen *g, enum op op, const idl_def *df) {
         if (df->kind == IDL_DEF_TYPEDEF) {
                 op_decl(g, op, 1, &df->decl, df->name, "(*v)");
         } else if (df->kind == IDL_DEF_STRUCT) {
-                char e[256];
-                for (size_t i = 0; i < df->type->n_members; i++) {
-                        snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
-                        op_decl(g, op, 1, &df->type->members[i], df->type->members[i].name, e);
-                }
+                op_members(g, op, 1, df, df->type->n_members);
         } else {
                 op_union(g, op, df);
         }
@@ -547,15 +552,6 @@ static const idl_decl *list_tail(const idl_def *df) {
         return last->kind == IDL_D_OPT && last->type->kind == IDL_NAMED && last->type->def == df ? last : NULL;
 }
 
-/* The members of a list's node but its tail, at lvalue v. */
-static void list_members(gen *g, enum op op, const idl_def *df) {
-        char e[256];
-        for (size_t i = 0; i + 1 < df->type->n_members; i++) {
-                snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
-                op_decl(g, op, 2, &df->type->members[i], df->type->members[i].name, e);
-        }
-}
-
 /* enc_/dec_/free_ of a list (v walks the chain; free_ leaves the first
  * node, the caller's, and frees the others; `in` and `c` are names no
  * type or #define of the file may take). */
@@ -564,14 +560,14 @@ static void op_list(gen *g, enum op op, const idl_def *df) {
         const char *next = list_tail(df)->name;
         if (op == FREE) {
                 fputs("\tfor (void *in = v, *c;;) {\n", o);
-                list_members(g, op, df);
+                op_members(g, op, 2, df, df->type->n_members - 1); /* all but the tail */
                 fprintf(o, "\t\tc = v->%s;\n\t\tif (v != in)\n\t\t\tfree(v);\n\t\tif (!c)\n\t\t\treturn;\n"
                            "\t\tv = c;\n\t}\n",
                         next);
                 return;
         }
         fputs("\tfor (;;) {\n\t\tif (ipcf_xdr_enter(x) < 0)\n\t\t\treturn;\n", o);
-        list_members(g, op, df);
+        op_members(g, op, 2, df, df->type->n_members - 1);
         if (op == ENC)
                 fprintf(o, "\t\tipcf_xdr_put_u32(x, v->%s != NULL);\n", next);
         else
