@@ -249,8 +249,18 @@ static void report(int out, uint64_t *s, int n) {
         put(out, (res){ (double)s[n / 2], (double)s[n * 99 / 100] });
 }
 
-static void tcp_ping(int out) {
-        int fd = tcp_connect(PORT_TCP_RTT);
+static void read_all(int fd, uint8_t *buf, size_t n) {
+        for (size_t got = 0; got < n;) {
+                ssize_t r = read(fd, buf + got, n - got);
+                if (r <= 0)
+                        _exit(2);
+                got += (size_t)r;
+        }
+}
+
+/* 64-byte round trips over a stream descriptor (TCP, or the relay floor's
+ * socketpair), the p50 and p99 reported. */
+static void stream_ping(int fd, int out) {
         uint8_t buf[RTT_SIZE] = { 1 };
         int warm = opt_rtt / 10;
         uint64_t *s = calloc((size_t)opt_rtt, sizeof(*s));
@@ -258,26 +268,26 @@ static void tcp_ping(int out) {
                 uint64_t t = mono();
                 if (write(fd, buf, sizeof(buf)) != RTT_SIZE)
                         _exit(2);
-                for (size_t got = 0; got < RTT_SIZE;) {
-                        ssize_t n = read(fd, buf + got, RTT_SIZE - got);
-                        if (n <= 0)
-                                _exit(2);
-                        got += (size_t)n;
-                }
+                read_all(fd, buf, sizeof(buf));
                 if (i >= warm)
                         s[i - warm] = mono() - t;
         }
         report(out, s, opt_rtt);
 }
 
-static void tcp_pong(int out) {
-        int fd = tcp_accept(PORT_TCP_RTT);
+/* Its other end: each 64 bytes back, until the descriptor fails. */
+static void stream_pong(int fd, int out) {
+        (void)out;
         uint8_t buf[RTT_SIZE];
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof(buf))) > 0)
-                if (write(fd, buf, (size_t)n) != n)
-                        return;
+        for (;;) {
+                read_all(fd, buf, sizeof(buf));
+                if (write(fd, buf, sizeof(buf)) != RTT_SIZE)
+                        _exit(2);
+        }
 }
+
+static void tcp_ping(int out) { stream_ping(tcp_connect(PORT_TCP_RTT), out); }
+static void tcp_pong(int out) { stream_pong(tcp_accept(PORT_TCP_RTT), out); }
 
 /* ---- the relay's floor ---------------------------------------------------------
  * The shape of a remote flow with none of its work: on each host an
@@ -287,15 +297,6 @@ static void tcp_pong(int out) {
  * relay B, B, relay B, relay A) where TCP's is two between two: what any
  * relaying design pays on this machine before sealing, sequencing or a
  * shared-memory ring. ipcf-rtt ÷ relay-floor is what ipcf's relay adds. */
-
-static void read_all(int fd, uint8_t *buf, size_t n) {
-        for (size_t got = 0; got < n;) {
-                ssize_t r = read(fd, buf + got, n - got);
-                if (r <= 0)
-                        _exit(2);
-                got += (size_t)r;
-        }
-}
 
 /* Fork the application's side of a host; the caller is its relay. */
 static int floor_split(void (*app)(int fd, int out), int out) {
@@ -315,33 +316,8 @@ static int floor_split(void (*app)(int fd, int out), int out) {
         return sp[0];
 }
 
-static void floor_ping_app(int fd, int out) {
-        uint8_t buf[RTT_SIZE] = { 1 };
-        int warm = opt_rtt / 10;
-        uint64_t *s = calloc((size_t)opt_rtt, sizeof(*s));
-        for (int i = 0; i < warm + opt_rtt; i++) {
-                uint64_t t = mono();
-                if (write(fd, buf, sizeof(buf)) != RTT_SIZE)
-                        _exit(2);
-                read_all(fd, buf, sizeof(buf));
-                if (i >= warm)
-                        s[i - warm] = mono() - t;
-        }
-        report(out, s, opt_rtt);
-}
-
-static void floor_pong_app(int fd, int out) {
-        (void)out;
-        uint8_t buf[RTT_SIZE];
-        for (;;) {
-                read_all(fd, buf, sizeof(buf));
-                if (write(fd, buf, sizeof(buf)) != RTT_SIZE)
-                        _exit(2);
-        }
-}
-
 static void floor_relay_a(int out) {
-        int app = floor_split(floor_ping_app, out);
+        int app = floor_split(stream_ping, out);
         int udp = socket(AF_INET, SOCK_DGRAM, 0);
         struct sockaddr_in sa = sa_beta(PORT_FLOOR);
         if (connect(udp, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -356,7 +332,7 @@ static void floor_relay_a(int out) {
 }
 
 static void floor_relay_b(int out) {
-        int app = floor_split(floor_pong_app, out);
+        int app = floor_split(stream_pong, out);
         int udp = socket(AF_INET, SOCK_DGRAM, 0);
         struct sockaddr_in sa = sa_beta(PORT_FLOOR), from;
         if (bind(udp, (struct sockaddr *)&sa, sizeof(sa)) < 0)

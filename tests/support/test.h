@@ -130,7 +130,8 @@ int test_rm_entry(const char *path, const struct stat *st, int flag, struct FTW 
 
 /* Pin the calling thread to one CPU (a failing CHECK if it cannot). */
 void test_pin(int cpu);
-/* The first two CPUs this thread may run on, in cpus; false if there is only one. */
+/* The first two CPUs this thread may run on, in cpus; false if there is only
+ * one (it says so on stderr: "one CPU: nothing to test"). */
 bool test_two_cpus(int cpus[2]);
 
 /* Fill buf with a reproducible pattern from seed; a cheap 64-bit checksum. */
