@@ -318,7 +318,9 @@ IPCF_API int ipcf_request_accept(int reg, const ipcf_request *req);
 
 /*
  * ipcf_request_refuse — refuse req; the requester's ipcf_alloc fails with
- * -ECONNREFUSED and receives reason (may be NULL; cut to IPCF_REASON_MAX).
+ * -ECONNREFUSED and receives reason (may be NULL; cut to IPCF_REASON_MAX,
+ * every byte outside printable ASCII replaced by '?', here and on other
+ * hosts).
  * Errors: -ECANCELED, -ENOENT, -EBADF, -EINVAL, -EHOSTDOWN as for accept.
  */
 IPCF_API int ipcf_request_refuse(int reg, const ipcf_request *req, const char *reason);
@@ -503,7 +505,8 @@ IPCF_API int ipcf_detach(int handle);
 
 /*
  * ipcf_end_reason — why the flow of port ended (code IPCF_END_NONE while it
- * is live).
+ * is live). The text is the peer's, with every byte outside printable ASCII
+ * replaced by '?'.
  * Errors: -EBADF; -EINVAL ret NULL.
  */
 IPCF_API int ipcf_end_reason(int port, ipcf_reason *ret);

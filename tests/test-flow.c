@@ -115,6 +115,12 @@ static void client_expect_refusal(void *arg) {
         CHECK(strcmp(why.text, "printer out of paper") == 0);
 }
 
+static void client_expect_control_bytes_replaced(void *arg) {
+        ipcf_reason why;
+        CHECK_ERR(ipcf_alloc((const char *)arg, NULL, 5000, &why), -ECONNREFUSED);
+        CHECK(strcmp(why.text, "out?[31m?of? paper?") == 0);
+}
+
 TEST(refusal_carries_the_reason) {
         start(NULL);
         int reg = CHECK_OK(ipcf_register("svc.printer", NULL));
@@ -123,6 +129,35 @@ TEST(refusal_carries_the_reason) {
         CHECK_OK(ipcf_request_next(reg, 5000, &req));
         CHECK_OK(ipcf_request_refuse(reg, &req, "printer out of paper"));
         CHECK_EQ(test_wait(c, 5000), 0);
+        /* a reason with control bytes reaches the requester printable: no
+         * escape sequence of the target's reaches a terminal that prints it */
+        c = test_fork(client_expect_control_bytes_replaced, "svc.printer");
+        CHECK_OK(ipcf_request_next(reg, 5000, &req));
+        CHECK_OK(ipcf_request_refuse(reg, &req, "out\x1b[31m\tof\x7f paper\n"));
+        CHECK_EQ(test_wait(c, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+/* A peer's deallocation reason is bytes it wrote in shared memory: read
+ * printable, whatever it wrote. */
+static void client_dealloc_with_escapes(void *arg) {
+        int port = CHECK_OK(ipcf_alloc((const char *)arg, NULL, 5000, NULL));
+        CHECK_OK(ipcf_dealloc(port, "bye\x1b]0;title\x07\r"));
+}
+
+TEST(a_deallocation_reason_is_read_printable) {
+        start(NULL);
+        int reg = CHECK_OK(ipcf_register("svc.bye", NULL));
+        pid_t c = test_fork(client_dealloc_with_escapes, "svc.bye");
+        int port = CHECK_OK(ipcf_accept(reg, 5000, NULL));
+        char buf[16];
+        CHECK_ERR(ipcf_read(port, buf, sizeof(buf), 5000), -EPIPE);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(port, &why));
+        CHECK_EQ(why.code, IPCF_END_DEALLOC);
+        CHECK(strcmp(why.text, "bye?]0;title??") == 0);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        CHECK_OK(ipcf_dealloc(port, NULL));
         test_daemon_stop(&d);
 }
 

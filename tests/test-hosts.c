@@ -179,6 +179,10 @@ TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
         pid_t hid = test_fork(make_hidden, NULL);
         echo_arg e = { "nope", 1, "not today" };
         pid_t srv = test_fork(echo_server, &e);
+        /* (forked before this process uses the library on alpha: a child
+         * keeps the facility its parent found) */
+        echo_arg ctl = { "nope.ctl", 1, "not\ttoday\x1b[0m\n" };
+        pid_t srv_ctl = test_fork(echo_server, &ctl);
         hostset_enter(&S, 0);
         usleep(300000);
         ipcf_reason why;
@@ -186,6 +190,13 @@ TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
         CHECK_ERR(ipcf_alloc("nope@beta", NULL, 10000, &why), -ECONNREFUSED);
         CHECK(strcmp(why.text, "not today") == 0);
         CHECK_EQ(test_wait(srv, 20000), 0);
+        /* a refusal whose reason has control bytes comes back refused, the
+         * bytes replaced (the hosts' wire takes printable text only: it was
+         * dropped there, and the requester timed out) */
+        memset(&why, 0, sizeof(why));
+        CHECK_ERR(ipcf_alloc("nope.ctl@beta", NULL, 5000, &why), -ECONNREFUSED);
+        CHECK(strcmp(why.text, "not?today?[0m?") == 0);
+        CHECK_EQ(test_wait(srv_ctl, 20000), 0);
         /* beta's policy lets nobody from other hosts reach "secret" */
         e = (echo_arg){ "secret", 1, NULL };
         srv = test_fork(echo_server, &e);

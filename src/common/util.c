@@ -34,6 +34,12 @@ bool efd_drain(int efd) {
         return r == sizeof(v);
 }
 
+void str_printable(char *s) {
+        for (; *s; s++)
+                if (*s < ' ' || *s > '~')
+                        *s = '?';
+}
+
 size_t str_copy(char *dst, const char *src, size_t size) {
         size_t n = strlen(src);
         if (size) {

@@ -73,3 +73,6 @@ void efd_signal(int efd);
 bool efd_drain(int efd);
 /* strlcpy semantics: always NUL-terminates when size > 0; returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t size);
+/* Replace every byte of s outside printable ASCII (0x20..0x7e) with '?': a
+ * reason another process wrote, before anyone prints it or sends it on. */
+void str_printable(char *s);

@@ -398,9 +398,7 @@ static void relay_local_end(relay *r) {
         char reason[IPCF_REASON_MAX + 1];
         memcpy(reason, e->reason, sizeof(reason));
         reason[IPCF_REASON_MAX] = 0;
-        for (size_t i = 0; reason[i]; i++)
-                if (reason[i] < ' ' || reason[i] > '~')
-                        reason[i] = '?'; /* the client wrote it: printable on the wire */
+        str_printable(reason); /* the client wrote it: printable on the wire */
         if (code == IPCF_END_NONE || code > IPCF_END_PROTOCOL) {
                 code = IPCF_END_PEER_DIED; /* its side closed without a record: it died */
                 str_copy(reason, "peer died", sizeof(reason));

@@ -518,6 +518,9 @@ static int registry_on_refuse(request *rq) {
         if (r < 0)
                 return r;
         str_copy(cut, reason ? reason : "", sizeof(cut));
+        /* the target wrote it: printable for the requester's terminal, and
+         * for another host's daemon, whose wire takes nothing else */
+        str_printable(cut);
         /* Decided: g lets go of it without a tombstone. */
         alloc_unhold(a);
         alloc_fail(a, -ECONNREFUSED, cut, IPCF_END_REFUSED);

@@ -202,6 +202,7 @@ int ipcf_end_reason(int h, ipcf_reason *ret) {
                 /* Copy what the peer wrote, then make sure it is a string. */
                 memcpy(ret->text, p->peer_end->reason, sizeof(ret->text));
                 ret->text[IPCF_REASON_MAX] = 0;
+                str_printable(ret->text); /* the peer's bytes in shared memory */
                 if (code == IPCF_END_PEER_DIED && !ret->text[0])
                         str_copy(ret->text, "peer died", sizeof(ret->text));
         } else if (atomic_load(&p->peer_gone)) {
