@@ -592,6 +592,28 @@ TEST(nesting_is_bounded) {
         free(buf);
 }
 
+/* The bound exactly: IPCF_XDR_MAX_DEPTH structs one inside another encode
+ * and decode; one more is refused both ways. (python/ipcf/rpc.py counts the
+ * same: python/tests/test_rpc.py checks 256 and 257 of this tree.) */
+TEST(nesting_bound_is_exact) {
+        char *buf = malloc(BUFMAX);
+        for (unsigned n = IPCF_XDR_MAX_DEPTH; n <= IPCF_XDR_MAX_DEPTH + 1; n++) {
+                bool fits = n == IPCF_XDR_MAX_DEPTH;
+                tree *t = spine(n, true), v;
+                size_t len = tirpc_encode((xdrproc_t)xdr_tree, t, buf);
+                ipcf_xdr e, d;
+                ipcf_xdr_encoder(&e, NULL, 0);
+                CHECK_EQ(tree_encode(&e, t), fits ? 0 : -ELOOP);
+                ipcf_xdr_release(&e);
+                ipcf_xdr_decoder(&d, buf, len);
+                CHECK_EQ(tree_decode(&d, &v), fits ? 0 : -ELOOP);
+                if (fits)
+                        tree_free(&v);
+                free_spine(t);
+        }
+        free(buf);
+}
+
 TEST(decoding_allocates_within_its_budget) {
         /* 8 KiB of input claiming a blob of 8 KiB: fine; with a budget of
          * 1 KiB: refused before allocating */

@@ -36,7 +36,10 @@ Errors raise IpcfError subclasses (ipcf.errors), with these of RPC's own:
     IpcfTimeoutError        the deadline passed and nothing was run
 Values that do not fit their type raise TypeError or ValueError before
 anything is sent. Decoding a reply checks every length against its bound
-and against the bytes left, and nesting (256 levels), like the C decoders; a
+and against the bytes left, and nesting: 256 structs and unions one inside
+another, counted as the C code ipcf-idl generates counts them (arrays,
+optional data and typedefs add no level), so what one side encodes the other
+decodes; a
 list (a struct whose last member is optional data of its own type: nested dicts
 whose last key is the next node or None) is walked, not nested, so a list of
 any length encodes and decodes, as in C.
@@ -81,7 +84,15 @@ void free(void *p);
 """
 MINOR_NEEDED = 1  # the RPC functions came with libipcf 1.1
 IDEMPOTENT, ONEWAY = 1, 2
-MAX_DEPTH = 256
+MAX_DEPTH = 256  # IPCF_XDR_MAX_DEPTH: structs and unions one inside another
+
+
+def _enter(depth):
+    """The nesting depth inside one more struct or union (each is a level, as
+    ipcf_xdr_enter counts in C), or ValueError past MAX_DEPTH."""
+    if depth >= MAX_DEPTH:
+        raise ValueError("nested deeper than %d" % MAX_DEPTH)
+    return depth + 1
 
 # Our own declarations on the library the package loaded (the same dlopen
 # handle: one library, one state), and libc's free() for what it allocates.
@@ -427,6 +438,12 @@ class Interface:
 
     def resolve(self, t):
         """Follow named references to what they name: a Decl."""
+        return self.resolve_nested(t, 0)[0]
+
+    def resolve_nested(self, t, depth):
+        """resolve(t), and the nesting depth past the typedefs followed (each
+        is a level, as in the C code ipcf-idl generates: its T_encode enters
+        one; ValueError past MAX_DEPTH)."""
         seen = 0
         while isinstance(t, tuple) and t[0] == "ref":
             if t[1] not in self.types:
@@ -435,10 +452,12 @@ class Interface:
             seen += 1
             if seen > 64:
                 raise InterfaceError("typedefs in a loop at %r" % t[1], 0)
+            if d.name is not None:  # a typedef (structs, unions, enums have none)
+                depth = _enter(depth)
             if d.kind != "plain":
-                return d
+                return d, depth
             t = d.base
-        return Decl("plain", t)
+        return Decl("plain", t), depth
 
 
 # ---- XDR (RFC 4506) ------------------------------------------------------------
@@ -473,8 +492,6 @@ class Codec:
 
     # -- encoding
     def encode(self, decl, v, out, depth=0):
-        if depth > MAX_DEPTH:
-            raise ValueError("nested deeper than %d" % MAX_DEPTH)
         k, i = decl.kind, self.i
         what = decl.name or "value"
         if k == "void":
@@ -485,13 +502,13 @@ class Codec:
         elif k == "optional":
             out += struct.pack(">I", v is not None)
             if v is not None:
-                self._enc_type(decl.base, v, out, depth + 1, what)
+                self._enc_type(decl.base, v, out, depth, what)
         elif k in ("fixed", "var"):
             if not isinstance(v, (list, tuple)):
                 raise TypeError("%s: an array is a list" % what)
             self._count(decl, len(v), out, what)
             for e in v:
-                self._enc_type(decl.base, e, out, depth + 1, what)
+                self._enc_type(decl.base, e, out, depth, what)
         else:
             if k == "string":
                 if isinstance(v, str):
@@ -515,7 +532,7 @@ class Codec:
         out += struct.pack(">I", n)
 
     def _enc_type(self, t, v, out, depth, what):
-        d = self.i.resolve(t)
+        d, depth = self.i.resolve_nested(t, depth)
         if d.kind != "plain":
             return self.encode(Decl(d.kind, d.base, d.bound, what), v, out, depth)
         t = d.base
@@ -541,7 +558,7 @@ class Codec:
         elif t[0] == "enum":
             out += struct.pack(">i", self._enum_value(t, v, what))
         elif t[0] == "struct":
-            tail = self._list_tail(t)
+            tail, depth = self._list_tail(t), _enter(depth)
             while True:  # a list's nodes one after the other, each a level
                 if not isinstance(v, dict):
                     raise TypeError("%s: a struct is a dict" % what)
@@ -552,7 +569,7 @@ class Codec:
                     if m.name not in v:
                         raise ValueError("%s: member %s is missing" % (what, m.name))
                     if m is not tail:
-                        self.encode(m, v[m.name], out, depth + 1)
+                        self.encode(m, v[m.name], out, depth)
                 if tail is None:
                     break
                 v = v[tail.name]
@@ -561,11 +578,11 @@ class Codec:
                     break
         else:  # union
             _, disc, cases, default = t
-            key = self._disc_key(disc, cases, default)
+            key, depth = self._disc_key(disc, cases, default), _enter(depth)
             if not isinstance(v, dict) or key not in v:
                 raise TypeError("%s: a union is a dict with its discriminant %r" % (what, key))
             dv = self._disc_value(disc, v[key], what)
-            self.encode(Decl("plain", disc.base, None, disc.name), v[key], out, depth + 1)
+            self.encode(Decl("plain", disc.base, None, disc.name), v[key], out, depth)
             arm = self._arm(cases, default, dv, what)
             extra = set(v) - {key} - ({arm.name} if arm.kind != "void" else set())
             if extra:
@@ -573,7 +590,7 @@ class Codec:
             if arm.kind != "void":
                 if arm.name not in v:
                     raise ValueError("%s: member %s is missing" % (what, arm.name))
-                self.encode(arm, v[arm.name], out, depth + 1)
+                self.encode(arm, v[arm.name], out, depth)
 
     def _list_tail(self, t):
         """A list's link: the last member of struct t when it is optional data of
@@ -618,8 +635,6 @@ class Codec:
 
     # -- decoding
     def decode(self, decl, dec, depth=0):
-        if depth > MAX_DEPTH:
-            raise ValueError("nested deeper than %d" % MAX_DEPTH)
         k = decl.kind
         if k == "void":
             return None
@@ -629,7 +644,7 @@ class Codec:
             flag = dec.u32()
             if flag > 1:
                 raise ValueError("an optional flag that is not 0 or 1")
-            return self._dec_type(decl.base, dec, depth + 1) if flag else None
+            return self._dec_type(decl.base, dec, depth) if flag else None
         bound = None if decl.bound is None else self.i.value(decl.bound)
         if k in ("fixed", "opaque_fixed"):
             n = bound
@@ -640,7 +655,7 @@ class Codec:
         if k in ("fixed", "var"):
             if n * 4 > len(dec.buf) - dec.pos:  # every element takes 4 bytes at least
                 raise ValueError("a count beyond the reply")
-            return [self._dec_type(decl.base, dec, depth + 1) for _ in range(n)]
+            return [self._dec_type(decl.base, dec, depth) for _ in range(n)]
         b = dec.padded(n)
         if k == "string":
             if b"\0" in b:
@@ -649,7 +664,7 @@ class Codec:
         return b
 
     def _dec_type(self, t, dec, depth):
-        d = self.i.resolve(t)
+        d, depth = self.i.resolve_nested(t, depth)
         if d.kind != "plain":
             return self.decode(d, dec, depth)
         t = d.base
@@ -671,12 +686,12 @@ class Codec:
                     return name
             raise ValueError("%d is not a value of the enum" % v)
         if t[0] == "struct":
-            tail = self._list_tail(t)
+            tail, depth = self._list_tail(t), _enter(depth)
             head = node = {}
             while True:  # a list's nodes one after the other, each a level
                 for m in t[1]:
                     if m is not tail:
-                        node[m.name] = self.decode(m, dec, depth + 1)
+                        node[m.name] = self.decode(m, dec, depth)
                 if tail is None:
                     return head
                 flag = dec.u32()
@@ -687,11 +702,12 @@ class Codec:
                     return head
                 node = node[tail.name]
         _, disc, cases, default = t
-        dv = self.decode(Decl("plain", disc.base, None, disc.name), dec, depth + 1)
+        depth = _enter(depth)
+        dv = self.decode(Decl("plain", disc.base, None, disc.name), dec, depth)
         arm = self._arm(cases, default, self._disc_value(disc, dv, disc.name), "union")
         out = {self._disc_key(disc, cases, default): dv}
         if arm.kind != "void":
-            out[arm.name] = self.decode(arm, dec, depth + 1)
+            out[arm.name] = self.decode(arm, dec, depth)
         return out
 
 
@@ -806,8 +822,9 @@ class Client:
             raise TypeError("%s takes %d argument%s, not %d" % (p.name, len(p.args),
                                                               "" if len(p.args) == 1 else "s", len(args)))
         buf = bytearray()
+        depth = 1 if len(p.args) > 1 else 0  # in C, the arguments' struct (P_args) is a level
         for d, a in zip(p.args, args):
-            self._codec.encode(d, a, buf)
+            self._codec.encode(d, a, buf, depth)
         info = ffi.new("ipcf_rpc_info *")
         opts = ffi.new("ipcf_rpc_opts *")
         opts.info = info

@@ -349,6 +349,52 @@ def test_lists_of_any_length_and_bounded_nesting():
     assert c.decode(tt, rpc._Decoder(bytes(out))) == right
 
 
+def test_nesting_is_counted_as_in_c():
+    """256 structs one inside another encode and decode, as in C
+    (test-rpc-xdr nesting_bound_is_exact, the same tree); 257 are refused both
+    ways. A typedef is a level too (its T_encode enters one in C); arrays and
+    optional data are not: before, each declaration counted, and a left spine
+    of 129 nodes was refused though C sends 256."""
+    i = rpc.Interface("struct tree { int v; tree *l; tree *r; };"
+                      "typedef tree *ptree; struct box { ptree inner<>; };")
+    c = rpc.Codec(i)
+    tt = rpc.Decl("plain", ("ref", "tree"))
+
+    def spine(n):
+        t = None
+        for k in range(n):
+            t = {"v": k, "l": t, "r": None}
+        return t
+
+    def raw(n):  # XDR's bytes of spine(n), built without the codec
+        b = bytearray()
+        for k in range(n):
+            b += struct.pack(">iI", n - 1 - k, 1 if k < n - 1 else 0)
+        return bytes(b + struct.pack(">I", 0) * n)
+
+    out = bytearray()
+    c.encode(tt, spine(256), out)
+    assert bytes(out) == raw(256)
+    assert c.decode(tt, rpc._Decoder(raw(256))) == spine(256)
+    with pytest.raises(ValueError, match="nested deeper than 256"):
+        c.encode(tt, spine(257), bytearray())
+    with pytest.raises(ValueError, match="nested deeper than 256"):
+        c.decode(tt, rpc._Decoder(raw(257)))
+    # trees in a box through an array of a typedef: the box, the typedef and
+    # 254 trees are 256 levels (box_encode in C: 254 fine, 255 -ELOOP)
+    bt = rpc.Decl("plain", ("ref", "box"))
+    v = {"inner": [spine(254), None]}
+    out = bytearray()
+    c.encode(bt, v, out)
+    assert c.decode(bt, rpc._Decoder(bytes(out))) == v
+    with pytest.raises(ValueError, match="nested deeper than 256"):
+        c.encode(bt, {"inner": [spine(255)]}, bytearray())
+    out = bytearray()
+    c.encode(rpc.Decl("plain", ("ref", "ptree")), spine(255), out)
+    with pytest.raises(ValueError, match="nested deeper than 256"):
+        c.decode(bt, rpc._Decoder(struct.pack(">I", 1) + bytes(out)))  # count, then the ptree
+
+
 def test_the_declarations_match_the_header(tmp_path):
     """rpc.py's own declarations (its structs) against include/ipcf.h."""
     pairs = []
