@@ -360,6 +360,40 @@ TEST(daemon_refuses_a_lock_out_at_start_and_reload) {
         free(ipcfd);
 }
 
+/* A file (path) the daemon must refuse with what ("line N: ..."), alike:
+ * check-config exits 1 naming it; the daemon on run refuses to start with
+ * it (timeout: one that starts is stopped, and fails the test); one
+ * started with a good file and given this one on SIGHUP logs it with the
+ * same words and keeps its old config (it exits 0 when stopped). */
+static void expect_refused_everywhere(const char *ipcfd, const char *run, const char *path, const char *what) {
+        char want[1024];
+        snprintf(want, sizeof(want), "ipcfd: config %s: %s\n", path, what);
+        char *out = NULL;
+        int st = test_sh(&out, 30, "'%s' --check-config '%s' 2>&1", ipcfd, path);
+        if (st != 1 || strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "check-config: exit %d: '%s', want '%s'", st, out, want);
+        free(out);
+        out = NULL;
+        st = test_sh(&out, 30, "timeout 5 '%s' --runtime-dir '%s' --config '%s' 2>&1", ipcfd, run, path);
+        if (st != 1 || strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "start: exit %d: '%s', want '%s'", st, out, want);
+        free(out);
+        char live[300], log[300], good[300]; /* test_scratch's buffers rotate */
+        snprintf(live, sizeof(live), "%s", test_scratch("live.conf"));
+        snprintf(log, sizeof(log), "%s", test_scratch("ipcfd.log"));
+        snprintf(good, sizeof(good), "%s", write_conf("good.conf", "[name x]\nallocate = *\n"));
+        out = TEST_SH_OK("cp '%s' '%s'; '%s' --runtime-dir '%s' --config '%s' 2>'%s' & P=$!; i=0; "
+                         "until grep -qs serving '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; "
+                         "cp '%s' '%s'; kill -HUP $P; i=0; "
+                         "until grep -qs 'reload' '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; "
+                         "kill $P; wait $P; echo \"exit $?\"; grep 'reload' '%s' | sed 's/^ipcfd\\[[0-9]*\\]: //'",
+                         good, live, ipcfd, run, live, log, log, path, live, log, log);
+        snprintf(want, sizeof(want), "exit 0\nreload of %s failed, keeping the old config: %s\n", live, what);
+        if (strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "reload: '%s', want '%s'", out, want);
+        free(out);
+}
+
 /* A [host] whose key is this host's own (the host.key of the state dir the
  * daemon would use: [daemon] state_dir, else $IPCF_STATE_DIR): check-config
  * names its line and exits 1, the daemon refuses to start with the same
@@ -396,37 +430,8 @@ TEST(this_hosts_own_key_enrolled_for_another_host_is_refused) {
         snprintf(own, sizeof(own), "%s", write_conf("own.conf", conf_text));
         path = own;
         snprintf(want, sizeof(want),
-                 "ipcfd: config %s: line 7: [host] key: this host's own key is enrolled for another host (%s/host.key)\n",
-                 path, state);
-        out = NULL;
-        int st = test_sh(&out, 30, "'%s' --check-config '%s' 2>&1", ipcfd, path);
-        if (st != 1 || strcmp(out, want) != 0)
-                test_fail(__FILE__, __LINE__, "check-config: exit %d: '%s', want '%s'", st, out, want);
-        free(out);
-        /* the daemon: the same line, exit 1, at start */
-        out = NULL;
-        st = test_sh(&out, 30, "'%s' --runtime-dir '%s' --config '%s' 2>&1", ipcfd, run, path);
-        if (st != 1 || strcmp(out, want) != 0)
-                test_fail(__FILE__, __LINE__, "start: exit %d: '%s', want '%s'", st, out, want);
-        free(out);
-        /* a daemon started with a good file and given this one on SIGHUP:
-         * logged with the same words, the old config kept */
-        char live[300], log[300];
-        snprintf(live, sizeof(live), "%s", test_scratch("live.conf"));
-        snprintf(log, sizeof(log), "%s", test_scratch("ipcfd.log"));
-        const char *good = write_conf("good.conf", "[name x]\nallocate = *\n");
-        out = TEST_SH_OK("cp '%s' '%s'; '%s' --runtime-dir '%s' --config '%s' 2>'%s' & P=$!; i=0; "
-                         "until grep -q serving '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; "
-                         "cp '%s' '%s'; kill -HUP $P; i=0; "
-                         "until grep -q 'reload of' '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; "
-                         "kill $P; wait $P; echo \"exit $?\"; grep 'reload of' '%s' | sed 's/^ipcfd\\[[0-9]*\\]: //'",
-                         good, live, ipcfd, run, live, log, log, path, live, log, log);
-        snprintf(want, sizeof(want),
-                 "exit 0\nreload of %s failed, keeping the old config: line 7: [host] key: this host's own key is "
-                 "enrolled for another host (%s/host.key)\n", live, state);
-        if (strcmp(out, want) != 0)
-                test_fail(__FILE__, __LINE__, "reload: '%s', want '%s'", out, want);
-        free(out);
+                 "line 7: [host] key: this host's own key is enrolled for another host (%s/host.key)", state);
+        expect_refused_everywhere(ipcfd, run, own, want);
         /* the state dir from the environment (no state_dir in the file) */
         snprintf(conf_text, sizeof(conf_text), "[host gamma]\nkey = %s\n", self);
         path = write_conf("env.conf", conf_text);
@@ -434,9 +439,58 @@ TEST(this_hosts_own_key_enrolled_for_another_host_is_refused) {
                  "ipcfd: config %s: line 1: [host] key: this host's own key is enrolled for another host (%s/host.key)\n",
                  path, state);
         out = NULL;
-        st = test_sh(&out, 30, "IPCF_STATE_DIR='%s' '%s' --check-config '%s' 2>&1", state, ipcfd, path);
+        int st = test_sh(&out, 30, "IPCF_STATE_DIR='%s' '%s' --check-config '%s' 2>&1", state, ipcfd, path);
         if (st != 1 || strcmp(out, want) != 0)
                 test_fail(__FILE__, __LINE__, "check-config (IPCF_STATE_DIR): exit %d: '%s', want '%s'", st, out, want);
+        free(out);
+        free(ipcfd);
+}
+
+/* A remote principal P@HOST whose HOST is no [host] of the file nor this
+ * host ([hosts] name: one file may serve every host) could match nobody:
+ * check-config names the remote_allocate line and exits 1, the daemon
+ * refuses to start with the same line and logs it on SIGHUP, keeping its
+ * config. With hosts enrolled from the directory (trust_keys = yes) such
+ * a host may come later: a warning, exit 0. */
+TEST(remote_principal_of_a_host_not_enrolled_is_refused) {
+        char *ipcfd = test_built("bin/ipcfd");
+        char state[300], run[300], path[300], want[1024];
+        snprintf(state, sizeof(state), "%s", test_scratch("state"));
+        snprintf(run, sizeof(run), "%s", test_scratch("run"));
+        CHECK(mkdir(state, 0700) == 0);
+        CHECK(mkdir(run, 0700) == 0);
+        char text[1024];
+        snprintf(text, sizeof(text),
+                 "[daemon]\nstate_dir = %s\n[hosts]\nname = alpha\nlisten = 127.0.0.1:%u\n[host beta]\nkey = " KEY_B "\n"
+                 "[name x]\nremote_allocate = *@beta *@alpha uid:0@* uid:1000@delta\n",
+                 state, 20000u + (unsigned)getpid() % 40000u); /* bound only before the fix */
+        snprintf(path, sizeof(path), "%s", write_conf("delta.conf", text));
+        expect_refused_everywhere(ipcfd, run, path,
+                                  "line 9: remote_allocate: 'uid:1000@delta': no [host delta] section, and this "
+                                  "host is alpha");
+        /* the enrolled host, this host and '*' alone are good */
+        snprintf(text, sizeof(text), "[hosts]\nname = alpha\n[host beta]\nkey = " KEY_B "\n"
+                                     "[name x]\nremote_allocate = *@beta user:bob@alpha gid:7@*\n");
+        const char *good = write_conf("good.conf", text);
+        char *out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, good);
+        snprintf(want, sizeof(want), "%s: ok (1 [name] sections, 1 hosts)\n", good);
+        if (strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "'%s', want '%s'", out, want);
+        free(out);
+        /* trust_keys = yes: delta may be enrolled from the directory later */
+        snprintf(text, sizeof(text),
+                 "[hosts]\nname = alpha\n[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1\n"
+                 "trust_keys = yes\n[name x]\nremote_allocate = *@beta uid:1000@delta\n");
+        snprintf(path, sizeof(path), "%s", write_conf("trust.conf", text));
+        out = TEST_SH_OK("'%s' --check-config '%s' 2>&1 | sed 's/^ipcfd\\[[0-9]*\\]: //'", ipcfd, path);
+        snprintf(want, sizeof(want),
+                 "config line 8: remote_allocate: '*@beta': host beta is not enrolled here yet: it matches once the "
+                 "directory enrols it (trust_keys = yes)\n"
+                 "config line 8: remote_allocate: 'uid:1000@delta': host delta is not enrolled here yet: it matches "
+                 "once the directory enrols it (trust_keys = yes)\n"
+                 "%s: ok (1 [name] sections, 0 hosts)\n", path);
+        if (strncmp(out, want, strlen(want)) != 0)
+                test_fail(__FILE__, __LINE__, "trust_keys: '%s', want '%s...'", out, want);
         free(out);
         free(ipcfd);
 }

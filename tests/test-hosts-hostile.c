@@ -148,7 +148,7 @@ TEST_TIMEOUT(unenrolled_host_and_wrong_key_never_associate, 90) {
         const char *wrong[3] = { NULL, "ZmFrZWtleWZha2VrZXlmYWtla2V5ZmFrZWtleWZha2U=", NULL };
         hostset_start_enrol(&S, 1, ALLOW, 1u << 0, NULL);
         hostset_start_enrol(&S, 0, ALLOW, 1u << 1, wrong);
-        hostset_start_enrol(&S, 2, ALLOW, 1u << 1, NULL);
+        hostset_start_enrol(&S, 2, "[name *]\nremote_allocate = *@beta\n", 1u << 1, NULL); /* alpha: not enrolled */
         usleep(3000000); /* handshakes every second: three rounds */
         expect_state(1, "alpha", IPCF_HOST_CONNECTING);
         expect_state(0, "beta", IPCF_HOST_CONNECTING);

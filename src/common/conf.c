@@ -207,6 +207,20 @@ static bool parse_remote_who(slice t, conf_who *w) {
         return conf_host_name_valid(h.p, h.n) && slice_copy(h, w->host, sizeof(w->host));
 }
 
+void conf_who_format(const conf_who *w, char *out, size_t size) {
+        static const char *const kinds[] = { [CONF_WHO_USER] = "user", [CONF_WHO_GROUP] = "group",
+                                             [CONF_WHO_UID] = "uid", [CONF_WHO_GID] = "gid" };
+        int n;
+        if (w->kind == CONF_WHO_UID || w->kind == CONF_WHO_GID)
+                n = snprintf(out, size, "%s:%u", kinds[w->kind], (unsigned)w->id);
+        else if (w->kind == CONF_WHO_USER || w->kind == CONF_WHO_GROUP)
+                n = snprintf(out, size, "%s:%s", kinds[w->kind], w->name);
+        else
+                n = snprintf(out, size, "*");
+        if (w->host[0] && n >= 0 && (size_t)n < size)
+                snprintf(out + n, size - (size_t)n, "@%s", w->host);
+}
+
 /* Parse a blank-separated list of principals into a fresh acl (remote: each
  * with @host, see parse_remote_who). */
 static int parse_acl(slice v, conf_acl *a, bool remote, const char **why) {
@@ -504,11 +518,13 @@ static int parse_kv(conf *c, int sec, slice key, slice val, unsigned line, char 
                                                           : &r->remote_reg;
                 if (a->set)
                         return *why = "duplicate key", -EINVAL;
+                a->line = line;
                 return parse_acl(val, a, false, why);
         }
         if (slice_eq(key, "remote_allocate")) {
                 if (r->remote_allocate.set)
                         return *why = "duplicate key", -EINVAL;
+                r->remote_allocate.line = line;
                 return parse_acl(val, &r->remote_allocate, true, why);
         }
         if (slice_eq(key, "hosts"))

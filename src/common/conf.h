@@ -85,6 +85,7 @@ typedef struct conf_acl {
         bool set;
         size_t n;
         conf_who *who; /* heap array of n entries */
+        unsigned line; /* of the key, 0 when absent */
 } conf_acl;
 
 typedef struct conf_rule {
@@ -165,6 +166,10 @@ void conf_init(conf *c);
  * leaves *ret initialised but empty; on -ENOMEM likewise. Returns 0 on
  * success; free with conf_deinit(). */
 int conf_parse(const char *text, size_t len, conf *ret, char *err, size_t err_size);
+
+/* A principal as the config writes it ("uid:1000", "user:alice@gamma",
+ * "*@*") into out (size bytes, cut if short). */
+void conf_who_format(const conf_who *w, char *out, size_t size);
 
 /* Release what conf_parse() allocated; c stays a valid default conf. */
 void conf_deinit(conf *c);

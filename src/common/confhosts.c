@@ -5,7 +5,8 @@
  * reads past them, and every allocation is bounded (CONF_HOSTS_MAX hosts, a
  * search list's text at most one line). Names of hosts in search lists may
  * come before the host's own section: they are kept as text while parsing
- * and resolved to indices by conf_hosts_finish().
+ * and resolved to indices by conf_hosts_finish(). Only conf_hosts_self_name()
+ * asks the system (gethostname), for the daemon and --check-config.
  */
 #include "common/confhosts.h"
 
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/conf.h"
 #include "common/util.h"
@@ -215,6 +217,38 @@ int conf_hosts_check_self(const conf *c, const char *self_key, const char **why,
                         *ret_line = c->hosts[i].line;
                         return *why = "[host] key: this host's own key is enrolled for another host", -EINVAL;
                 }
+        return 0;
+}
+
+void conf_hosts_self_name(const conf *c, char *out, size_t size) {
+        if (c->hosts_sec.self[0]) {
+                str_copy(out, c->hosts_sec.self, size);
+                return;
+        }
+        char hn[256] = "";
+        gethostname(hn, sizeof(hn) - 1);
+        size_t k = 0;
+        for (size_t i = 0; hn[i] && hn[i] != '.' && k + 1 < size && k < CONF_HOST_NAME_MAX; i++)
+                if (conf_host_name_valid(hn + i, 1) || (k > 0 && (hn[i] == '-' || hn[i] == '_')))
+                        out[k++] = hn[i];
+        out[k] = 0;
+        if (k == 0)
+                str_copy(out, "localhost", size);
+}
+
+int conf_hosts_each_unenrolled(const conf *c, const char *self,
+                               int (*fn)(void *arg, const conf_rule *r, const conf_who *w), void *arg) {
+        for (size_t i = 0; i < c->n_rules; i++) {
+                const conf_acl *a = &c->rules[i].remote_allocate;
+                for (size_t j = 0; j < a->n; j++) {
+                        const char *host = a->who[j].host;
+                        if (strcmp(host, "*") == 0 || strcmp(host, self) == 0 || conf_host_find(c, host))
+                                continue;
+                        int r = fn(arg, &c->rules[i], &a->who[j]);
+                        if (r)
+                                return r;
+                }
+        }
         return 0;
 }
 

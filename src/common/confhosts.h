@@ -23,7 +23,9 @@
  *   [name printer*]                  # in a [name] rule (conf.h), also:
  *   hosts = beta                     # the search list for these names (empty: none)
  *   remote_allocate = *@beta user:alice@gamma uid:1000@*    # who on which host may
- *                                    # allocate these names here (default: nobody)
+ *                                    # allocate these names here (default: nobody;
+ *                                    # a host neither enrolled nor this one: the
+ *                                    # daemon's error, conf_hosts_each_unenrolled)
  *   remote_register = user:printd    # whose registrations other hosts may reach
  *                                    # (default: any registrant's)
  *   [impair]                         # tests only: the daemon's datagram paths
@@ -92,6 +94,8 @@ typedef struct conf_impair {
 } conf_impair;
 
 struct conf;
+struct conf_rule;
+struct conf_who;
 
 /* The sections of this file, as conf.c's section numbers. */
 enum { CONF_SEC_HOSTS = 100, CONF_SEC_HOST, CONF_SEC_IMPAIR };
@@ -120,6 +124,19 @@ const conf_host *conf_host_find(const struct conf *c, const char *name);
  * never be told from this one (the daemon refuses to start). 0, or -EINVAL
  * with *why and the [host] section's line in *ret_line. */
 int conf_hosts_check_self(const struct conf *c, const char *self_key, const char **why, unsigned *ret_line);
+/* This host's name into out: [hosts] name, else the first label of
+ * gethostname() as a host name ("localhost" if none) — the one function
+ * here that asks the system. */
+void conf_hosts_self_name(const struct conf *c, char *out, size_t size);
+/* The remote principals of c's rules (remote_allocate, "P@HOST") whose HOST
+ * is neither "*", an enrolled host ([host HOST]) nor self (this host's
+ * name: one file may serve every host): such a principal matches nobody
+ * unless a host of that name is enrolled some other way (from the
+ * directory, trust_keys = yes). fn(arg, rule, principal) for each, in file
+ * order, until it returns non-zero; returns that, or 0. */
+int conf_hosts_each_unenrolled(const struct conf *c, const char *self,
+                               int (*fn)(void *arg, const struct conf_rule *r, const struct conf_who *w),
+                               void *arg);
 /* "a.b.c.d:port" / "[v6]:port" into *ret; false if it is not one. */
 bool conf_addr_parse(const char *text, size_t n, conf_addr *ret);
 /* Host names as in the header comment. */

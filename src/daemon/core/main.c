@@ -229,7 +229,9 @@ static int config_load(const char *path, const char *runtime_dir, conf *ret, cha
         free(text);
         if (r < 0)
                 return r;
-        r = modules_check_conf(ret, runtime_dir, err, err_size);
+        r = policy_check_remote_hosts(ret, err, err_size);
+        if (r == 0)
+                r = modules_check_conf(ret, runtime_dir, err, err_size);
         if (r < 0) {
                 conf_deinit(ret);
                 return r;

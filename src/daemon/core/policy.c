@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "daemon/core/log.h"
@@ -47,6 +48,39 @@ void policy_resolve(conf *c) {
                         }
                 }
         }
+}
+
+typedef struct unenrolled_ctx {
+        const char *self;
+        bool warn;             /* hosts may come from the directory */
+        char *err;
+        size_t size;
+} unenrolled_ctx;
+
+/* One principal naming a host not enrolled: logged, or the error. */
+static int unenrolled_one(void *arg, const conf_rule *r, const conf_who *w) {
+        unenrolled_ctx *x = arg;
+        char p[CONF_WHO_NAME_MAX + CONF_HOST_NAME_MAX + 16];
+        conf_who_format(w, p, sizeof(p));
+        if (x->warn) {
+                log_error("config line %u: remote_allocate: '%s': host %s is not enrolled here yet: it matches once "
+                          "the directory enrols it (trust_keys = yes)",
+                          r->remote_allocate.line, p, w->host);
+                return 0;
+        }
+        snprintf(x->err, x->size, "line %u: remote_allocate: '%s': no [host %s] section, and this host is %s",
+                 r->remote_allocate.line, p, w->host, x->self);
+        return -EINVAL;
+}
+
+int policy_check_remote_hosts(const conf *c, char *err, size_t size) {
+        char self[CONF_HOST_NAME_MAX + 1];
+        conf_hosts_self_name(c, self, sizeof(self));
+        unenrolled_ctx x = { .self = self,
+                             .warn = c->directory.backend == CONF_DIR_ETCD && c->directory.trust_keys,
+                             .err = err,
+                             .size = size };
+        return conf_hosts_each_unenrolled(c, self, unenrolled_one, &x);
 }
 
 /* Membership as the kernel reported it at connect time (primary gid and

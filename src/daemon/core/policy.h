@@ -27,6 +27,14 @@ enum policy_action {
  * with a warning). May block on NSS: call it only at start or on reload. */
 void policy_resolve(conf *c);
 
+/* The remote principals of c (remote_allocate "P@HOST") whose HOST is no
+ * [host HOST] of c nor this host: they could match nobody. With hosts
+ * enrolled from the directory ([directory] backend = etcd, trust_keys =
+ * yes) a host of that name may come later: each is a warning (logged).
+ * Otherwise the first is an error: -EINVAL, "line N: what" (the key's line)
+ * in err. At start, on reload and for --check-config (config_load). */
+int policy_check_remote_hosts(const conf *c, char *err, size_t size);
+
 /* 0 if cr may do act on name, else -EACCES. */
 int policy_check(const ipcfd *d, const char *name, enum policy_action act, const cred *cr);
 
