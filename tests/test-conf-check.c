@@ -260,7 +260,7 @@ TEST(check_config_says_ok_or_what_is_wrong) {
                                                    "[name printer*]\nallocate = *\nregister = uid:0\n");
         char *out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, good);
         char want[512];
-        snprintf(want, sizeof(want), "%s: ok (1 [name] sections, 0 hosts)\n", good);
+        snprintf(want, sizeof(want), "%s: ok (1 [name] section, 0 hosts)\n", good);
         CHECK(strcmp(out, want) == 0);
         free(out);
         /* a directory on etcd: a second line with what it publishes (its
@@ -304,7 +304,7 @@ TEST(check_config_says_ok_or_what_is_wrong) {
         const char *warn = write_conf("warn.conf", "[name x]\nallocate = user:no-such-user-here *\n");
         out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, warn);
         CHECK(strstr(out, "unknown user no-such-user-here") != NULL);
-        CHECK(strstr(out, ": ok (1 [name] sections") != NULL);
+        CHECK(strstr(out, ": ok (1 [name] section, 0 hosts)") != NULL);
         free(out);
         free(ipcfd);
 }
@@ -414,7 +414,7 @@ TEST(this_hosts_own_key_enrolled_for_another_host_is_refused) {
         const char *path = write_conf("own.conf", conf_text);
         char *out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, path);
         char want[1024];
-        snprintf(want, sizeof(want), "%s: ok (0 [name] sections, 1 hosts)\n", path);
+        snprintf(want, sizeof(want), "%s: ok (0 [name] sections, 1 host)\n", path);
         CHECK(strcmp(out, want) == 0);
         free(out);
         CHECK(access(test_scratch("state/host.key"), F_OK) < 0 && errno == ENOENT);
@@ -473,7 +473,7 @@ TEST(remote_principal_of_a_host_not_enrolled_is_refused) {
                                      "[name x]\nremote_allocate = *@beta user:bob@alpha gid:7@*\n");
         const char *good = write_conf("good.conf", text);
         char *out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, good);
-        snprintf(want, sizeof(want), "%s: ok (1 [name] sections, 1 hosts)\n", good);
+        snprintf(want, sizeof(want), "%s: ok (1 [name] section, 1 host)\n", good);
         if (strcmp(out, want) != 0)
                 test_fail(__FILE__, __LINE__, "'%s', want '%s'", out, want);
         free(out);
@@ -488,9 +488,46 @@ TEST(remote_principal_of_a_host_not_enrolled_is_refused) {
                  "directory enrols it (trust_keys = yes)\n"
                  "config line 8: remote_allocate: 'uid:1000@delta': host delta is not enrolled here yet: it matches "
                  "once the directory enrols it (trust_keys = yes)\n"
-                 "%s: ok (1 [name] sections, 0 hosts)\n", path);
+                 "%s: ok (1 [name] section, 0 hosts)\n", path);
         if (strncmp(out, want, strlen(want)) != 0)
                 test_fail(__FILE__, __LINE__, "trust_keys: '%s', want '%s...'", out, want);
         free(out);
+        free(ipcfd);
+}
+
+/* Counts of one are singular: check-config's "(1 [name] section, 1 host)"
+ * and "(1 endpoint)", a reload's "1 rule", the SIGUSR1 summary's "1
+ * client", "1 registration" (a module's phrase) and a client's "1
+ * registration" (a kind it holds). */
+TEST(counts_of_one_are_singular) {
+        char *ipcfd = test_built("bin/ipcfd"), *ipcf = test_built("bin/ipcf");
+        const char *path = write_conf("one.conf", "[host beta]\nkey = " KEY_B "\n[name x]\nallocate = *\n"
+                                                  "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1\n");
+        char *out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, path);
+        char want[1024];
+        snprintf(want, sizeof(want), "%s: ok (1 [name] section, 1 host)\n%s: directory on etcd (1 endpoint), no "
+                                     "attributes\n", path, path);
+        if (strcmp(out, want) != 0)
+                test_fail(__FILE__, __LINE__, "'%s', want '%s'", out, want);
+        free(out);
+        char run[300], log[300], good[300]; /* test_scratch's buffers rotate */
+        snprintf(run, sizeof(run), "%s", test_scratch("run"));
+        snprintf(log, sizeof(log), "%s", test_scratch("ipcfd.log"));
+        snprintf(good, sizeof(good), "%s", write_conf("good.conf", "[name x]\nallocate = *\n"));
+        CHECK(mkdir(run, 0700) == 0);
+        out = TEST_SH_OK("'%s' --runtime-dir '%s' --config '%s' 2>'%s' & P=$!; i=0; "
+                         "until grep -qs serving '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; "
+                         "export IPCF_RUNTIME_DIR='%s' IPCF_NO_AUTOSTART=1; '%s' listen one --echo & L=$!; i=0; "
+                         "until '%s' ls 2>/dev/null | grep -q one; do i=$((i+1)); [ $i -gt 400 ] && break; "
+                         "sleep 0.05; done; kill -HUP $P; kill -USR1 $P; i=0; "
+                         "until grep -qs 'state: client' '%s'; do i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; "
+                         "done; kill $L; kill $P; wait $P; echo \"exit $?\"; sed 's/^ipcfd\\[[0-9]*\\]: //' '%s'",
+                         ipcfd, run, good, log, log, run, ipcf, ipcf, log, log);
+        snprintf(want, sizeof(want), "reloaded %s: 1 rule\n", good);
+        if (!strstr(out, want) || !strstr(out, "state: 1 client, 0 allocations, 0 flows, 1 registration, ") ||
+            !strstr(out, " 0 flow sides, 0 allocations, 1 registration, ") || !strstr(out, "exit 0\n"))
+                test_fail(__FILE__, __LINE__, "log:\n%s", out);
+        free(out);
+        free(ipcf);
         free(ipcfd);
 }

@@ -10,6 +10,7 @@
  * this file only formats. Only the public API is used.
  */
 #include "cli/cli.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -67,7 +68,7 @@ static void print_text(const ipcf_monitor_event *ev) {
         program(pa, sizeof(pa), ev->prog_a, ev->pid_a);
         program(pb, sizeof(pb), ev->prog_b, ev->pid_b);
         if (ev->lost)
-                printf("(%u events lost)\n", ev->lost);
+                printf("(%u event%s lost)\n", ev->lost, plural(ev->lost));
         printf("%s %-7s %s", fmt_time(t, sizeof(t), ev->time_ns), kind_names[ev->kind], ev->name);
         switch (ev->kind) {
         case IPCF_MONITOR_ALLOC:

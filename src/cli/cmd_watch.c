@@ -7,6 +7,7 @@
  * Only the public API is used; every error is one line on stderr.
  */
 #include "cli/cli.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static bool print_event(const ipcf_event *ev, bool json) {
                 return true;
         }
         if (ev->lost)
-                printf("(%u events lost)\n", ev->lost);
+                printf("(%u event%s lost)\n", ev->lost, plural(ev->lost));
         switch (ev->kind) {
         case IPCF_EVENT_NAME_UP: printf("up %s pid %d\n", ev->name, (int)ev->pid); break;
         case IPCF_EVENT_NAME_DOWN: printf("down %s\n", ev->name); break;

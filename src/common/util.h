@@ -65,6 +65,12 @@ static inline uint64_t next_pow2_u64(uint64_t x) {
         return 1ull << (64 - __builtin_clzll(x - 1));
 }
 
+/* The plural ending of a count: "s" unless n is 1 ("%zu flow%s", n,
+ * plural(n)): "1 flow", "0 flows", "2 flows". */
+static inline const char *plural(uint64_t n) {
+        return n == 1 ? "" : "s";
+}
+
 /* Close fd if >= 0 and return -1, for `fd = safe_close(fd);`. Keeps errno. */
 int safe_close(int fd);
 /* Write 1 to an eventfd, ignoring a full counter. */

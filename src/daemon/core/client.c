@@ -313,7 +313,9 @@ void client_dump_all(ipcfd *d) {
                 for (unsigned k = 0; k < d->n_holds && n < sizeof(held); k++) {
                         size_t count = 0;
                         dlist_for_each(p2, &c->held[k]) count++;
-                        int w = snprintf(held + n, sizeof(held) - n, ", %zu %s", count, d->hold_labels[k]);
+                        const char *label = d->hold_labels[k];
+                        int len = (int)strlen(label) - (count == 1); /* "1 flow side" */
+                        int w = snprintf(held + n, sizeof(held) - n, ", %zu %.*s", count, len, label);
                         n += w > 0 ? (size_t)w : 0;
                 }
                 log_info("state: client %llu pid %d uid %u %s%s%s", (unsigned long long)c->id,

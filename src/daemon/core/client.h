@@ -49,7 +49,8 @@ typedef struct client {
 } client;
 
 /* Register a kind of object clients hold (label: "flow sides", for the
- * SIGUSR1 dump). Returns its index into client.held, or -ENOSPC. Called from
+ * SIGUSR1 dump: a plural ending in 's', which the dump drops for one —
+ * "1 flow side"). Returns its index into client.held, or -ENOSPC. Called from
  * a module's init. */
 int client_hold_kind(ipcfd *d, const char *label);
 

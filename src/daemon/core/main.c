@@ -258,9 +258,11 @@ static int config_check(const char *path, const char *opt_dir) {
                 fprintf(stderr, "ipcfd: config %s: %s\n", path, err);
                 return 1;
         }
-        printf("%s: ok (%zu [name] sections, %zu hosts)\n", path, c.n_rules, c.n_hosts);
+        printf("%s: ok (%zu [name] section%s, %zu host%s)\n", path, c.n_rules, plural(c.n_rules), c.n_hosts,
+               plural(c.n_hosts));
         if (c.directory.backend == CONF_DIR_ETCD) {
-                printf("%s: directory on etcd (%zu endpoints), %s", path, c.directory.n_endpoints,
+                printf("%s: directory on etcd (%zu endpoint%s), %s", path, c.directory.n_endpoints,
+                       plural(c.directory.n_endpoints),
                        c.directory.n_attrs ? "published with attributes" : "no attributes");
                 for (size_t i = 0; i < c.directory.n_attrs; i++)
                         printf(" %s=%s", c.directory.attrs[i].key, c.directory.attrs[i].val);
@@ -295,7 +297,7 @@ static void config_reload(ipcfd *d) {
                 path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
                 if (!socket_handed)
                         chmod(path, shared_opt || d->conf.shared ? 0666 : 0600);
-                log_info("reloaded %s: %zu rules", conf_path, d->conf.n_rules);
+                log_info("reloaded %s: %zu rule%s", conf_path, d->conf.n_rules, plural(d->conf.n_rules));
         }
         sdglue_ready(d->runtime_dir, shared_opt || d->conf.shared);
 }
@@ -305,7 +307,9 @@ static void config_reload(ipcfd *d) {
 static void state_dump(ipcfd *d) {
         char mods[1024];
         modules_dump(d, mods, sizeof(mods));
-        log_info("state: %zu clients, %s, %zu timers", d->n_clients, mods, loop_timers(d->loop));
+        size_t timers = loop_timers(d->loop);
+        log_info("state: %zu client%s, %s, %zu timer%s", d->n_clients, plural(d->n_clients), mods, timers,
+                 plural(timers));
         client_dump_all(d);
 }
 

@@ -199,8 +199,8 @@ static int directory_init(ipcfd *d) {
         r = observe(d, OBSERVE_NAME_CHANGED, publisher_on_name);
         if (r == 0)
                 r = dir_search_init(d);
-        log_debug("directory: etcd, %zu endpoints, host %s at %s (%s), %u attributes", o.etcd.n_endpoints, o.host,
-                  addr, fp, n_host_attrs);
+        log_debug("directory: etcd, %zu endpoint%s, host %s at %s (%s), %u attribute%s", o.etcd.n_endpoints,
+                  plural(o.etcd.n_endpoints), o.host, addr, fp, n_host_attrs, plural(n_host_attrs));
         return r;
 }
 
@@ -217,8 +217,8 @@ static void directory_dump(ipcfd *d, char *buf, size_t size) {
         }
         dir_health h;
         dir_health_get(the_directory, &h);
-        snprintf(buf, size, "directory %s%s, %zu names cached, %zu published", h.etcd.reachable ? "up" : "down",
-                 h.live ? " live" : "", h.names, h.published);
+        snprintf(buf, size, "directory %s%s, %zu name%s cached, %zu published", h.etcd.reachable ? "up" : "down",
+                 h.live ? " live" : "", h.names, plural(h.names), h.published);
 }
 
 const daemon_module directory_module = {

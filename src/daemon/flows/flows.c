@@ -11,6 +11,7 @@
 #include "daemon/flows/alloc.h"
 #include "daemon/flows/clientend.h"
 #include "daemon/flows/flow.h"
+#include "common/util.h"
 
 static int flows_init(ipcfd *d) {
         int r = client_end_init(d);
@@ -27,7 +28,8 @@ static void flows_shutdown(ipcfd *d) {
 }
 
 static void flows_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%zu allocations, %zu flows", alloc_count(), flow_count());
+        size_t a = alloc_count(), f = flow_count();
+        snprintf(buf, size, "%zu allocation%s, %zu flow%s", a, plural(a), f, plural(f));
 }
 
 const daemon_module flows_module = {

@@ -479,7 +479,7 @@ static int group_on_dissolve(request *rq) {
                 return r;
         g->dissolved = true;
         group_announce(g);
-        log_debug("group %s: dissolved (%u members still mapped)", g->name, g->n_members);
+        log_debug("group %s: dissolved (%u member%s still mapped)", g->name, g->n_members, plural(g->n_members));
         if (g->n_members == 0)
                 group_free(g);
         return 0;
@@ -726,7 +726,8 @@ static int groups_init(ipcfd *d) {
 }
 
 static void groups_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%zu groups and segments, %zu members", n_groups, n_members_all);
+        snprintf(buf, size, "%zu %s, %zu member%s", n_groups, n_groups == 1 ? "group or segment" : "groups and segments",
+                 n_members_all, plural(n_members_all));
 }
 
 const daemon_module groups_module = {

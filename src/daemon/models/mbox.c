@@ -852,10 +852,10 @@ static uint64_t mbox_destroy(model_obj *o) {
                 model_msg_free(fifo_pop(mb));
         mb->undelivered += untold;
         if (untold)
-                log_debug("mbox %s: destroyed with %llu messages of departed senders", o->name,
-                          (unsigned long long)untold);
-        log_debug("mbox %s: %llu messages in, %llu cut through, %llu of them spilled", o->name,
-                  (unsigned long long)mb->msgs_in, (unsigned long long)mb->msgs_cut,
+                log_debug("mbox %s: destroyed with %llu message%s of departed senders", o->name,
+                          (unsigned long long)untold, plural(untold));
+        log_debug("mbox %s: %llu message%s in, %llu cut through, %llu of them spilled", o->name,
+                  (unsigned long long)mb->msgs_in, plural(mb->msgs_in), (unsigned long long)mb->msgs_cut,
                   (unsigned long long)mb->msgs_spilled);
         idmap_deinit(&mb->sender_ids);
         model_remove(&mb->obj);

@@ -101,7 +101,8 @@ static void models_shutdown(ipcfd *d) {
 }
 
 static void models_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%zu mailboxes and groups", model_count());
+        size_t n = model_count();
+        snprintf(buf, size, "%zu %s", n, n == 1 ? "mailbox or group" : "mailboxes and groups");
 }
 
 const daemon_module models_module = {

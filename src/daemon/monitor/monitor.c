@@ -341,7 +341,7 @@ static void monitor_shutdown(ipcfd *d) {
 }
 
 static void monitor_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%u monitors (%u of datagrams)", n_monitors, monitor_datagram_watchers);
+        snprintf(buf, size, "%u monitor%s (%u of datagrams)", n_monitors, plural(n_monitors), monitor_datagram_watchers);
 }
 
 static int monitor_init(ipcfd *d) {

@@ -341,7 +341,7 @@ static int activation_init(ipcfd *d) {
 }
 
 static void activation_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%zu activations", n_activations);
+        snprintf(buf, size, "%zu activation%s", n_activations, plural(n_activations));
 }
 
 const daemon_module activation_module = {

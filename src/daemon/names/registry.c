@@ -597,7 +597,7 @@ static void registry_shutdown(ipcfd *d) {
 }
 
 static void registry_dump(ipcfd *d, char *buf, size_t size) {
-        snprintf(buf, size, "%zu registrations", n_regs);
+        snprintf(buf, size, "%zu registration%s", n_regs, plural(n_regs));
 }
 
 const daemon_module registry_module = {
