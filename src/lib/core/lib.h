@@ -181,8 +181,10 @@ typedef struct port {
         char peer_host[IPCF_HOST_MAX + 1]; /* the peer's host as the daemon said ("": not said) */
         bool peer_remote;               /* the peer is on another host (a relay ends for it) */
         /* The peer rings nobody when it dies (the daemon, broker of a mailbox
-         * or group): ipcf_fd / ipcf_fd_send give an epoll set of the ear and
-         * the peer's pidfd (ep_rx, ep_tx: made on first use, else -1). */
+         * or group; a pipe's other end, whose death only its liveness socket
+         * shows): ipcf_fd / ipcf_fd_send give an epoll set of the ear and
+         * peer_pidfd (ep_rx, ep_tx: made on first use, else -1), and a
+         * readiness set watches peer_pidfd too. */
         bool fd_with_peer;
         int ep_rx, ep_tx;
 

@@ -54,6 +54,9 @@ static int pipe_end_setup(int h, int life, int memfd) {
                 return -EBADF;
         safe_close(p->peer_pidfd);
         p->peer_pidfd = life;
+        /* No daemon rings this end when the other's holders are gone: its
+         * liveness socket goes into what ipcf_fd and a set watch. */
+        p->fd_with_peer = true;
         p->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
         p->peer.pid = getpid();
         int r = p->memfd < 0 ? -EMFILE : 0;
@@ -180,6 +183,7 @@ int ipcf_port_import(int fd) {
                         port *p = handle_get_port(r);
                         safe_close(p->peer_pidfd);
                         p->peer_pidfd = life;
+                        p->fd_with_peer = true; /* (as pipe_end_setup) */
                         p->memfd = memfd;
                         p->peer.pid = getppid();
                         handle_put(p);
