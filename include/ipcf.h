@@ -619,7 +619,9 @@ IPCF_API int ipcf_set_new(const ipcf_set_opts *opts);
  * the set's). The set holds the port until ipcf_set_del, or until the port
  * is closed: after ipcf_dealloc it leaves the set at the next wait,
  * unreported; after ipcf_detach, when the set next finds it ready (or
- * with the set). A set is for the process that made it (not across fork).
+ * with the set). A set is for the process that made it: in a child of
+ * fork() its calls fail -EBADF, and closing it there (ipcf_detach) leaves
+ * the parent's set as it was.
  * Errors: -EBADF set or port not live (or port not a port-id); -EEXIST in
  * this set already; -EBUSY in another set, in poll mode (ipcf_fd was called
  * on it), a channel of a model, or this thread holds a peek of it
@@ -646,7 +648,8 @@ IPCF_API int ipcf_set_del(int set, int port);
  * let in while a wait sleeps.
  * Returns the number of events (>= 1); -EAGAIN (timeout 0) or -ETIMEDOUT:
  * nothing ready, and every port armed.
- * Errors: -EBADF set not live, or closed during the wait; -EINVAL evs NULL,
+ * Errors: -EBADF set not live, closed during the wait, or inherited across
+ * fork(); -EINVAL evs NULL,
  * max 0 or over INT_MAX, timeout below -1.
  */
 IPCF_API int ipcf_set_wait(int set, ipcf_set_event *evs, unsigned max, int timeout_ms);

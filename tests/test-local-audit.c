@@ -26,6 +26,46 @@ static void small_qos(ipcf_qos *q) {
         q->max_bytes = 4096;
 }
 
+/* ---- readiness sets and fork ----------------------------------------------- */
+
+static int shared_set = -1;
+
+static void detach_the_set(void *arg) {
+        (void)arg;
+        ipcf_set_event ev[4];
+        /* not the child's: its calls fail */
+        CHECK_ERR(ipcf_set_wait(shared_set, ev, 4, 0), -EBADF);
+        CHECK_ERR(ipcf_set_add(shared_set, shared_set + 1000, 0), -EBADF);
+        CHECK_OK(ipcf_detach(shared_set));
+}
+
+/* A child of fork() closes the set it inherited (ipcf_detach, as the API
+ * says a process closes what it does not use): the parent's set goes on —
+ * a message written after it is still reported. */
+TEST(a_child_detaching_an_inherited_set_leaves_the_parents_set_working) {
+        int a0, a1;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &a0, &a1));
+        int set = shared_set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, a1, 7));
+        ipcf_set_event ev[4];
+        /* everything armed: the set sleeps on the kernel from now on */
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        CHECK_EQ(test_wait(test_fork(detach_the_set, NULL), 10000), 0);
+        CHECK_EQ(ipcf_write(a0, "x", 1, 1000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 2000), 1);
+        CHECK_EQ(ev[0].data, 7);
+        /* and its descriptor still says so */
+        char c;
+        CHECK_EQ(ipcf_read(a1, &c, 1, 0), 1);
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        struct pollfd pf = { .fd = CHECK_OK(ipcf_fd(set)), .events = POLLIN };
+        CHECK_EQ(ipcf_write(a0, "y", 1, 1000), 1);
+        CHECK_EQ(poll(&pf, 1, 2000), 1);
+        ipcf_dealloc(set, NULL);
+        ipcf_dealloc(a0, NULL);
+        ipcf_dealloc(a1, NULL);
+}
+
 /* ---- a peer killed while the set sleeps ------------------------------------------ */
 
 static int kept_end = -1;

@@ -64,11 +64,17 @@ static int low_free;        /* no free slot below this index (under alloc_lock) 
 static uint64_t next_gen = 1; /* the next generation to issue (under alloc_lock) */
 static _Atomic uint64_t issued_gen = 1; /* next_gen, for lock-free token checks */
 static uint32_t token_key[4];
+static _Atomic unsigned fork_gen; /* how many times this process was a child of fork() */
 
 /* The child of fork() is single-threaded: reset a lock another thread held. */
 static void atfork_child(void) {
         pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
         alloc_lock = fresh;
+        atomic_fetch_add(&fork_gen, 1);
+}
+
+unsigned handle_fork_gen(void) {
+        return atomic_load_explicit(&fork_gen, memory_order_relaxed);
 }
 
 __attribute__((constructor)) static void handles_init(void) {

@@ -157,6 +157,9 @@ uint64_t handle_token(void *obj);
  * *ret_err: -EINVAL not a token this process made (forged, garbage),
  * -ESTALE the object is gone, -EBADF a live object of another kind. */
 void *handle_get_token(uint64_t token, const handle_kind *kind, int *ret_err);
+/* How many times this process was the child of a fork() (0 in a process
+ * that was not): an object made under another value was inherited. */
+unsigned handle_fork_gen(void);
 
 /* ---- ports (port.c, io.c, wait.c) --------------------------------------- */
 

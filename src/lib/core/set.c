@@ -38,6 +38,12 @@
  * again. ipcf_fd(set) is readable whenever a wait would return at once —
  * once a wait has returned -EAGAIN or -ETIMEDOUT (every member armed); after
  * a wait that reported ports, call it again before sleeping on the descriptor.
+ *
+ * FORK. A set is its maker's: a child of fork() shares its epoll instance,
+ * its bell and its members' want words with the parent, so in the child the
+ * set's calls fail -EBADF, and closing it there (ipcf_detach, ipcf_dealloc)
+ * only drops the child's copies — no epoll_ctl, no want word, no ring —
+ * where it would take the members out of the parent's epoll and disarm them.
  */
 #include <errno.h>
 #include <limits.h>
@@ -96,6 +102,7 @@ typedef struct rset {
         plock lock;                   /* the waiter's, and add/del's */
         _Atomic uint32_t pending;     /* add/del calls waiting for the lock */
         _Atomic bool closed;          /* ipcf_dealloc ran */
+        unsigned fork_gen;            /* handle_fork_gen() when made (FORK) */
         int ep;                       /* epoll: member ears (and pidfds), our own ear */
         int ear, bell;                /* our own wake-up channel (add/del, close) */
         uint32_t spin_us;
@@ -201,15 +208,23 @@ static void epoll_del(rset *s, member *m) {
                 epoll_ctl(s->ep, EPOLL_CTL_DEL, m->p->peer_pidfd, NULL);
 }
 
-/* Take m out of the set (not watched any more) and give the port back. */
+/* Was s made by another process (this one is a child of fork())? */
+static bool inherited(const rset *s) {
+        return s->fork_gen != handle_fork_gen();
+}
+
+/* Take m out of the set (not watched any more) and give the port back. In
+ * a child of fork() only the child's copies go (FORK). */
 static void member_remove(rset *s, member *m) {
         port *p = m->p;
         s->n_warm = 0; /* (it may be there) */
-        epoll_del(s, m);
+        if (!inherited(s))
+                epoll_del(s, m);
         s->mem[m->idx] = s->mem[--s->n];
         s->mem[m->idx]->idx = m->idx;
         /* (no rlock: this thread may hold it, in a zero-copy peek) */
-        port_set_watch(p, this_cpu()); /* no ring for a set that is gone */
+        if (!inherited(s))
+                port_set_watch(p, this_cpu()); /* no ring for a set that is gone */
         p->set_member = NULL;
         atomic_store(&p->set, NULL);
         handle_put(p);
@@ -305,6 +320,7 @@ int ipcf_set_new(const ipcf_set_opts *opts) {
                 return -EMFILE;
         s->spin_us = opts && opts->size ? opts->spin_us : SET_SPIN_DEFAULT_US;
         s->spin_ns = (uint64_t)s->spin_us * 1000u;
+        s->fork_gen = handle_fork_gen();
         s->ear = s->bell = -1;
         s->ep = epoll_create1(EPOLL_CLOEXEC);
         int r = s->ep < 0 ? (errno == ENFILE ? -EMFILE : -errno) : wake_new(&s->ear, &s->bell);
@@ -338,6 +354,10 @@ static int member_del(rset *s, port *p, int h, uint64_t data) {
 static int with_member(int set, int port_id, uint64_t data,
                        int (*op)(rset *s, port *p, int h, uint64_t data)) {
         rset *s = handle_get(set, &set_kind);
+        if (s && inherited(s)) {
+                handle_put(s);
+                s = NULL;
+        }
         port *p = s ? handle_get_port(port_id) : NULL;
         int r = -EBADF;
         if (p) {
@@ -576,6 +596,10 @@ int ipcf_set_wait(int set, ipcf_set_event *evs, unsigned max, int timeout_ms) {
         rset *s = handle_get(set, &set_kind);
         if (!s)
                 return -EBADF;
+        if (inherited(s)) {
+                handle_put(s);
+                return -EBADF;
+        }
         int r;
         if (plock_try(&s->lock))
                 r = 0;
@@ -598,7 +622,8 @@ static void set_end(void *obj, const char *reason) {
         (void)reason;
         rset *s = obj;
         atomic_store(&s->closed, true);
-        wake_ring(s->bell);
+        if (!inherited(s)) /* (the bell is the maker's too) */
+                wake_ring(s->bell);
 }
 
 static int set_fd(void *obj) {
