@@ -2,6 +2,13 @@
  * test-local-audit.c — a hostile audit of issue 14's local fast paths
  * (readiness sets, writer batching, sleep-only flows): each case is a
  * situation the other tests leave out, and what the API documents for it.
+ * A child of fork() closing the set it inherited; a pipe's peer killed -9
+ * while a set, or ipcf_fd's poller, sleeps; writes and reads with a short
+ * timeout against a stopped peer (spin 100 ms or none; STREAM, FULL_CACHE,
+ * rendezvous); a set of 10,000 ports (as many as the descriptor limit
+ * allows); what a set reports of part-read STREAM records, rendezvous and
+ * cached messages; a peer that rings for nothing. No daemon: pipes and
+ * flow pairs, each case time-bounded.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -12,8 +19,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
+#include "common/wake.h"
+#include "lib/core/lib.h"
 #include "ipcf.h"
 #include "support/flowpair.h"
 #include "support/test.h"
@@ -76,15 +87,21 @@ static void keep_end_and_sleep(void *arg) {
                 pause();
 }
 
+/* A pipe whose end p[0] a child keeps (sleeping), detached here. */
+static pid_t pipe_to_a_child(int p[2]) {
+        CHECK_OK(ipcf_pipe(NULL, p));
+        kept_end = p[0];
+        pid_t child = test_fork(keep_end_and_sleep, NULL);
+        CHECK_OK(ipcf_detach(p[0]));
+        return child;
+}
+
 /* A pipe's end handed to a child (the parent detaches it); the child is
  * killed with SIGKILL while the parent's set sleeps: the set reports the
  * end, and the read says -ECONNRESET. */
 TEST(a_pipe_peer_killed_while_the_set_sleeps_is_reported) {
         int p[2];
-        CHECK_OK(ipcf_pipe(NULL, p));
-        kept_end = p[0];
-        pid_t child = test_fork(keep_end_and_sleep, NULL);
-        CHECK_OK(ipcf_detach(p[0]));
+        pid_t child = pipe_to_a_child(p);
         int set = CHECK_OK(ipcf_set_new(NULL));
         CHECK_OK(ipcf_set_add(set, p[1], 1));
         ipcf_set_event ev[4];
@@ -104,10 +121,7 @@ TEST(a_pipe_peer_killed_while_the_set_sleeps_is_reported) {
  * its peer dies ("readable ... or the flow has ended"). */
 TEST(a_pipe_peer_killed_while_its_fd_is_polled_is_seen) {
         int p[2];
-        CHECK_OK(ipcf_pipe(NULL, p));
-        kept_end = p[0];
-        pid_t child = test_fork(keep_end_and_sleep, NULL);
-        CHECK_OK(ipcf_detach(p[0]));
+        pid_t child = pipe_to_a_child(p);
         struct pollfd pf = { .fd = CHECK_OK(ipcf_fd(p[1])), .events = POLLIN };
         CHECK_EQ(poll(&pf, 1, 100), 0);
         kill(child, SIGKILL);
@@ -127,9 +141,27 @@ static void stop_self(void *arg) {
                 pause();
 }
 
-/* Fill port w's queue (its reader takes nothing), then a write with a
- * timeout of ms must fail -ETIMEDOUT about ms later, whatever the spin. */
-static void write_times_out(const ipcf_qos *q, int ms) {
+/* Five waits of a timeout of ms took took[] µs: the middle one within
+ * 20 ms of it (a spin of 100 ms that outlived the deadline would show in
+ * every one; a loaded machine's preemption in one or two). */
+static void check_on_time(uint64_t took[5], int ms) {
+        for (int i = 0; i < 5; i++)
+                for (int j = i + 1; j < 5; j++)
+                        if (took[j] < took[i]) {
+                                uint64_t t = took[i];
+                                took[i] = took[j];
+                                took[j] = t;
+                        }
+        printf("# timeout %d ms: %llu..%llu us\n", ms, (unsigned long long)took[0],
+               (unsigned long long)took[4]);
+        CHECK(took[2] < (uint64_t)ms * 1000 + 20000);
+}
+
+/* A pipe whose other end is in a child stopped with SIGSTOP: writing, fill
+ * our queue first (the child takes nothing); then five writes (or reads of
+ * the empty queue) with a timeout of ms must each fail -ETIMEDOUT about ms
+ * later, whatever the spin. */
+static void times_out(const ipcf_qos *q, int ms, bool writing) {
         int p[2];
         CHECK_OK(ipcf_pipe(q, p));
         pid_t child = test_fork(stop_self, NULL);
@@ -138,48 +170,264 @@ static void write_times_out(const ipcf_qos *q, int ms) {
         CHECK_EQ(waitpid(child, &st, WUNTRACED), child);
         char buf[256] = { 0 };
         size_t len = q->mode == IPCF_MODE_STREAM ? 256 : 64;
-        if (q->capacity != IPCF_CAPACITY_ZERO) {
+        if (writing && q->capacity != IPCF_CAPACITY_ZERO) {
                 int n = 0;
                 while (ipcf_write(p[0], buf, len, 0) > 0)
                         n++;
                 CHECK(n > 0);
         }
+        uint64_t took[5];
         for (int i = 0; i < 5; i++) {
                 uint64_t t0 = test_now_ns();
-                ssize_t r = ipcf_write(p[0], buf, len, ms);
-                uint64_t took = (test_now_ns() - t0) / 1000;
-                if (r != -ETIMEDOUT)
-                        printf("# write %zd\n", r);
-                CHECK_ERR(r, -ETIMEDOUT);
-                printf("# timeout %d ms took %llu us\n", ms, (unsigned long long)took);
-                CHECK(took >= (uint64_t)ms * 1000);
-                CHECK(took < (uint64_t)ms * 1000 + 20000);
+                CHECK_ERR(writing ? ipcf_write(p[0], buf, len, ms)
+                                  : ipcf_read(p[0], buf, sizeof(buf), ms),
+                          -ETIMEDOUT);
+                took[i] = (test_now_ns() - t0) / 1000;
+                CHECK(took[i] >= (uint64_t)ms * 1000);
         }
+        check_on_time(took, ms);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         ipcf_dealloc(p[0], NULL);
 }
 
-TEST(a_write_to_a_stopped_reader_times_out_on_time) {
+/* Writes to a full queue, and reads of an empty one, with each kind of
+ * queue and spin. */
+TEST(a_write_or_read_with_a_stopped_peer_times_out_on_time) {
+        static const struct {
+                bool writing;
+                uint32_t spin_us;
+                int mode, capacity, full, ms;
+        } cases[] = {
+                { true, 100000, IPCF_MODE_MESSAGE, IPCF_CAPACITY_BOUNDED, IPCF_FULL_BLOCK, 5 },
+                { true, 0, IPCF_MODE_MESSAGE, IPCF_CAPACITY_BOUNDED, IPCF_FULL_BLOCK, 5 },
+                { true, 100000, IPCF_MODE_STREAM, IPCF_CAPACITY_BOUNDED, IPCF_FULL_BLOCK, 5 },
+                { true, 100000, IPCF_MODE_MESSAGE, IPCF_CAPACITY_BOUNDED, IPCF_FULL_CACHE, 5 },
+                { true, 100000, IPCF_MODE_MESSAGE, IPCF_CAPACITY_ZERO, IPCF_FULL_BLOCK, 5 },
+                { true, 100000, IPCF_MODE_MESSAGE, IPCF_CAPACITY_BOUNDED, IPCF_FULL_BLOCK, 1 },
+                { false, 100000, IPCF_MODE_MESSAGE, IPCF_CAPACITY_BOUNDED, IPCF_FULL_BLOCK, 5 },
+                { false, 0, IPCF_MODE_MESSAGE, IPCF_CAPACITY_BOUNDED, IPCF_FULL_BLOCK, 5 },
+                { false, 100000, IPCF_MODE_STREAM, IPCF_CAPACITY_BOUNDED, IPCF_FULL_BLOCK, 1 },
+        };
+        for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                ipcf_qos q;
+                small_qos(&q);
+                q.spin_us = cases[i].spin_us;
+                q.mode = (uint8_t)cases[i].mode;
+                q.capacity = (uint8_t)cases[i].capacity;
+                q.full = (uint8_t)cases[i].full;
+                times_out(&q, cases[i].ms, cases[i].writing);
+        }
+}
+
+/* ---- a set of 10,000 ports ----------------------------------------------------------- */
+
+enum { MANY_MAX = 10000 };
+
+/* 10,000 flows in one set (as many as the descriptor limit allows): each message, written to a port chosen at random
+ * while the set sleeps (every port armed), is reported at once, alone, with
+ * its data; ports taken out and closed leave it, and timeouts 0, small and
+ * -1 (with a message on its way) keep their word. */
+TEST_TIMEOUT(a_set_of_ten_thousand_ports, 240) {
+        /* both ends here: 12 descriptors a flow (and the set's epoll entry) */
+        struct rlimit rl = { .rlim_cur = 200000, .rlim_max = 200000 };
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                CHECK_OK(getrlimit(RLIMIT_NOFILE, &rl));
+                rl.rlim_cur = rl.rlim_max;
+                CHECK_OK(setrlimit(RLIMIT_NOFILE, &rl));
+        }
+        int MANY = (int)MIN((rlim_t)MANY_MAX, (rl.rlim_cur - 100) / 12);
+        printf("# %d ports\n", MANY);
+        static int w[MANY_MAX], r[MANY_MAX];
         ipcf_qos q;
         small_qos(&q);
-        q.spin_us = 100000;
-        write_times_out(&q, 5);
-        q.spin_us = 0;
-        write_times_out(&q, 5);
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        for (int i = 0; i < MANY; i++) {
+                CHECK_OK(flowpair_make(&q, 0, 0, &w[i], &r[i]));
+                CHECK_OK(ipcf_set_add(set, r[i], (uint64_t)i));
+        }
+        static ipcf_set_event ev[64];
+        CHECK_ERR(ipcf_set_wait(set, ev, 64, 0), -EAGAIN);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_set_wait(set, ev, 64, 20), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 >= 19 && test_now_ms() - t0 < 20 + SLACK_MS);
+        uint64_t seed = 12345;
+        uint64_t worst = 0;
+        for (int k = 0; k < 300; k++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                int i = (int)((seed >> 33) % MANY);
+                CHECK_EQ(ipcf_write(w[i], &k, sizeof(k), 1000), sizeof(k));
+                uint64_t t1 = test_now_ns();
+                CHECK_EQ(ipcf_set_wait(set, ev, 64, k % 2 ? -1 : 5000), 1);
+                worst = MAX(worst, test_now_ns() - t1);
+                CHECK_EQ(ev[0].port, r[i]);
+                CHECK_EQ(ev[0].data, (uint64_t)i);
+                int got;
+                CHECK_EQ(ipcf_read(r[i], &got, sizeof(got), 0), sizeof(got));
+                CHECK_EQ(got, k);
+                /* all quiet again */
+                CHECK_ERR(ipcf_set_wait(set, ev, 64, 0), -EAGAIN);
+        }
+        printf("# worst report of one message among %d ports: %llu us\n", MANY,
+               (unsigned long long)(worst / 1000));
+        /* every port at once: each reported exactly once per round of reads */
+        for (int i = 0; i < MANY; i++)
+                CHECK_EQ(ipcf_write(w[i], &i, sizeof(i), 1000), sizeof(i));
+        static unsigned char seen[MANY_MAX];
+        int left = MANY;
+        while (left) {
+                int n = CHECK_OK(ipcf_set_wait(set, ev, 64, 5000));
+                for (int j = 0; j < n; j++) {
+                        int i = (int)ev[j].data, got;
+                        CHECK(i >= 0 && i < MANY);
+                        CHECK_EQ(ipcf_read(r[i], &got, sizeof(got), 0), sizeof(got));
+                        CHECK_EQ(got, i);
+                        CHECK(!seen[i]);
+                        seen[i] = 1;
+                        left--;
+                }
+        }
+        CHECK_ERR(ipcf_set_wait(set, ev, 64, 0), -EAGAIN);
+        /* half taken out, a quarter closed: the rest still reported */
+        for (int i = 0; i < MANY; i += 2)
+                CHECK_OK(ipcf_set_del(set, r[i]));
+        for (int i = 1; i < MANY; i += 4)
+                CHECK_OK(ipcf_dealloc(r[i], NULL));
+        CHECK_ERR(ipcf_set_wait(set, ev, 64, 0), -EAGAIN);
+        int last = (MANY - 1) / 4 * 4 - 1; /* (odd, not closed) */
+        CHECK_EQ(ipcf_write(w[last], "z", 1, 1000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 64, 5000), 1);
+        CHECK_EQ(ev[0].port, r[last]);
+        CHECK_OK(ipcf_dealloc(set, NULL));
+        for (int i = 0; i < MANY; i++) {
+                ipcf_dealloc(w[i], NULL);
+                if (i % 4 != 1)
+                        ipcf_dealloc(r[i], NULL);
+        }
+}
+
+/* ---- what a set reports of STREAM, rendezvous and cached flows -------------------- */
+
+/* Level-triggered on what a read would take: the rest of a STREAM record
+ * part-read, a rendezvous record waiting for its reader, messages a
+ * FULL_CACHE writer cached beyond the queue (each reported until read, with
+ * no further call of the writer). */
+TEST(a_set_reports_part_read_stream_records_rendezvous_and_cached_messages) {
+        ipcf_qos q;
         small_qos(&q);
-        q.spin_us = 100000;
         q.mode = IPCF_MODE_STREAM;
-        write_times_out(&q, 5);
+        int s0, s1;
+        CHECK_OK(flowpair_make(&q, 0, 0, &s0, &s1));
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, s1, 1));
+        ipcf_set_event ev[4];
+        char buf[256];
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        memset(buf, 'a', 100);
+        CHECK_EQ(ipcf_write(s0, buf, 100, 1000), 100);
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 1000), 1);
+        CHECK_EQ(ipcf_read(s1, buf, 10, 0), 10);
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 0), 1);
+        CHECK_EQ(ipcf_read(s1, buf, 200, 0), 90);
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+
+        /* rendezvous: the writer waits in another thread */
         small_qos(&q);
-        q.spin_us = 100000;
-        q.full = IPCF_FULL_CACHE;
-        write_times_out(&q, 5);
-        small_qos(&q);
-        q.spin_us = 100000;
         q.capacity = IPCF_CAPACITY_ZERO;
-        write_times_out(&q, 5);
+        int z0, z1;
+        CHECK_OK(flowpair_make(&q, 0, 0, &z0, &z1));
+        CHECK_OK(ipcf_set_add(set, z1, 2));
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        pid_t zw = fork();
+        if (zw == 0) {
+                /* (a child: its write waits for our read) */
+                _exit(ipcf_write(z0, "r", 1, 5000) == 1 ? 0 : 1);
+        }
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 5000), 1);
+        CHECK_EQ(ev[0].data, 2);
+        CHECK_EQ(ipcf_read(z1, buf, sizeof(buf), 0), 1);
+        CHECK_EQ(test_wait(zw, 5000), 0);
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+
+        /* FULL_CACHE: the queue full, and cached messages beyond it */
         small_qos(&q);
-        q.spin_us = 100000;
-        write_times_out(&q, 1);
+        q.full = IPCF_FULL_CACHE;
+        q.max_msgs = 2;
+        q.cache_msgs = 3;
+        int c0, c1;
+        CHECK_OK(flowpair_make(&q, 0, 0, &c0, &c1));
+        CHECK_OK(ipcf_set_add(set, c1, 3));
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        for (int i = 0; i < 5; i++)
+                CHECK_EQ(ipcf_write(c0, &i, sizeof(i), 0), sizeof(i));
+        for (int i = 0; i < 5; i++) {
+                int v = -1;
+                CHECK_EQ(ipcf_set_wait(set, ev, 4, 1000), 1);
+                CHECK_EQ(ev[0].data, 3);
+                CHECK_EQ(ipcf_read(c1, &v, sizeof(v), 0), sizeof(v));
+                CHECK_EQ(v, i);
+        }
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        ipcf_dealloc(set, NULL);
+        int all[] = { s0, s1, z0, z1, c0, c1 };
+        for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+                ipcf_dealloc(all[i], NULL);
+}
+
+/* ---- a peer that rings for nothing ----------------------------------------------------- */
+
+struct ringer {
+        port *p;                /* the peer's end */
+        _Atomic bool stop;
+};
+
+/* Ring the set's member's ear every 2.5 ms, never a message, and say in the
+ * run slot that this side runs (so may write). */
+static void *ring_for_nothing(void *arg) {
+        struct ringer *r = arg;
+        while (!atomic_load(&r->stop)) {
+                atomic_store(&r->p->my_run->blocked, 0);
+                atomic_store(&r->p->my_run->cpu, 77);
+                wake_ring(r->p->peer_bell_rx);
+                usleep(2500);
+        }
+        return NULL;
+}
+
+static uint64_t thread_cpu_ms(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Rings without messages cost the set spurious looks, not spins: its spin
+ * grows only when sleeps keep being cut short by a message (ipcf.h). Before,
+ * each ring grew it toward 4 ms, and the set's thread spun 60 % of a CPU
+ * for a peer that never wrote. */
+TEST(a_peer_ringing_for_nothing_does_not_keep_the_set_spinning) {
+        int a0, a1;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &a0, &a1));
+        struct ringer r = { .p = handle_get_port(a0) };
+        CHECK(r.p);
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, a1, 1));
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, ring_for_nothing, &r), 0);
+        ipcf_set_event ev[4];
+        uint64_t c0 = thread_cpu_ms(), w0 = test_now_ms();
+        while (test_now_ms() - w0 < 1000)
+                CHECK_ERR(ipcf_set_wait(set, ev, 4, 100), -ETIMEDOUT);
+        uint64_t cpu = thread_cpu_ms() - c0, wall = test_now_ms() - w0;
+        atomic_store(&r.stop, true);
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        printf("# the set's thread: %llu ms of CPU in %llu ms\n", (unsigned long long)cpu,
+               (unsigned long long)wall);
+        CHECK(cpu * 4 < wall);
+        /* and a message still comes through at once */
+        CHECK_EQ(ipcf_write(a0, "m", 1, 1000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 1000), 1);
+        handle_put(r.p);
+        ipcf_dealloc(set, NULL);
+        ipcf_dealloc(a0, NULL);
+        ipcf_dealloc(a1, NULL);
 }

@@ -77,7 +77,7 @@
 /* epoll events taken per look. */
 #define SET_EVENTS 64
 /* The spin of a wait before it sleeps, unless the options say; and how far
- * it grows when sleeps keep being cut short by a ring (see spin_adapt). */
+ * it grows when sleeps keep being cut short by a message (see spin_adapt). */
 #define SET_SPIN_DEFAULT_US 50u
 #define SET_SPIN_MAX_NS 4000000u
 /* epoll data of the set's own ear, and the tag of a member's peer pidfd. */
@@ -107,6 +107,9 @@ typedef struct rset {
         int ear, bell;                /* our own wake-up channel (add/del, close) */
         uint32_t spin_us;
         uint64_t spin_ns;             /* the spin now: spin_us, grown by spin_adapt */
+        uint64_t rung_after;          /* a sleep a ring ended took this long, and the
+                                       * pass after it is to say if it was a message
+                                       * (0: no such sleep) */
         member **mem;                 /* every member */
         member **watched;             /* the watched ones (same capacity) */
         member **warm;                /* the ones watched when the wait went to sleep */
@@ -496,12 +499,16 @@ static int look_once(rset *s, int timeout_ms, unsigned cpu) {
         return k;
 }
 
-/* After a sleep of slept ns that a ring ended (woken) or the deadline did:
- * a ring soon after the spin gave up says the gap between bursts is a bit
- * longer than the spin — and each burst then starts with a kernel wake-up
- * (and its first writers' rings until the set is up again). So the spin
- * grows to twice the gap seen (at most SET_SPIN_MAX_NS); a long or idle
- * sleep brings it back to spin_us. (No spin wanted, none grown.) */
+/* After a sleep of slept ns that a message ended (woken: a ring, and the
+ * pass after it found a port ready) or the deadline or a ring for nothing
+ * did: a message soon after the spin gave up says the gap between bursts
+ * is a bit longer than the spin — and each burst then starts with a kernel
+ * wake-up (and its first writers' rings until the set is up again). So the
+ * spin grows to twice the gap seen (at most SET_SPIN_MAX_NS); a long or
+ * idle sleep brings it back to spin_us. (No spin wanted, none grown.) Only
+ * a message grows it: a peer that rings its ear for nothing every few ms
+ * (and says in its run slot that it may write) would otherwise keep the
+ * set's thread spinning 4 ms of every few, for no message at all. */
 static void spin_adapt(rset *s, uint64_t slept, bool woken) {
         uint64_t base = (uint64_t)s->spin_us * 1000u;
         if (!base)
@@ -546,6 +553,10 @@ static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_m
                                 spin_end = now;
                 }
                 unsigned n = pass(s, evs, max, cpu, now);
+                if (s->rung_after) {
+                        spin_adapt(s, s->rung_after, n > 0);
+                        s->rung_after = 0;
+                }
                 if (n)
                         return (int)n;
                 if (!deadline)
@@ -575,8 +586,10 @@ static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_m
                 int r = look(s, timeout_ms == 0 ? 0 : deadline_poll_ms(deadline), cpu);
                 if (r < 0)
                         return r;
-                if (timeout_ms != 0)
-                        spin_adapt(s, now_ns() - now, r > 0);
+                if (timeout_ms != 0 && r > 0)
+                        s->rung_after = MAX(now_ns() - now, 1u); /* (the next pass decides) */
+                else if (timeout_ms != 0)
+                        spin_adapt(s, now_ns() - now, false);
                 now = s->looked = now_ns();
                 /* Woken: the ports that were busy when it fell asleep are
                  * likely busy again (their writers' next messages would each
