@@ -9,7 +9,7 @@ from setuptools import setup
 
 setup(
     name="ipcf",
-    version="1.3",
+    version="1.4",
     description="Python binding of ipcf, the interprocess communication facility",
     license="See the ipcf source tree",
     packages=["ipcf"],

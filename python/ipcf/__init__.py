@@ -42,7 +42,7 @@ from .notify import Event, events, next_event, notify_fileno, unwatch, watch, wa
 from .readiness import Set
 from . import aio, errors, rpc  # noqa: F401  (ipcf.aio, ipcf.errors, ipcf.rpc)
 
-__version__ = "1.3"
+__version__ = "1.4"
 
 
 def version():

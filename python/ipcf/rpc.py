@@ -26,6 +26,8 @@ Python values for XDR types (both ways; the mapping of `ipcf rpc call`'s JSON):
                                                key is "switch" when an arm has its name
     void                                       None
 A procedure of several arguments takes them as positional arguments.
+Server (ipcf.rpc_server) serves an interface from Python functions the same
+way: the C runtime's server, these values, this codec.
 
 Errors raise IpcfError subclasses (ipcf.errors), with these of RPC's own:
     UnknownProcedureError   the description or the server has no such procedure
@@ -736,7 +738,20 @@ def _raise(r, name, proc, info):
     raise e
 
 
-class Client:
+class _Closes:
+    """`with` and garbage collection call close() (Client, Server)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Client(_Closes):
     """A client of the RPC server registered as `name` (name@host for another
     host). Its interface comes from the server's description, or from
     `interface` (.x text) if given. Thread-safe: several threads may call at
@@ -860,17 +875,12 @@ class Client:
             _lib.ipcf_rpc_client_free(self._c)
             self._c = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
 def call(name, proc, *args, version=None, timeout=_DEFAULT):
     """One call through a client made for it (see Client.call)."""
     with Client(name) as c:
         return c.call(proc, *args, version=version, timeout=timeout)
+
+
+from .rpc_server import Context, Server  # noqa: E402 (it builds on the codec above)
