@@ -31,7 +31,7 @@ from ._ffi import CALL_MAX, NAME_MAX, lib as _lib, ffi as _cffi
 from .errors import (AbortedError, AccessDeniedError, AlreadyExistsError, DaemonNotFoundError,
                      FlowEndedError, IpcfError, IpcfTimeoutError, MessageTooLongError,
                      NameNotFoundError, NoDaemonError, PeerDiedError, QuotaError, RefusedError,
-                     RemoteError, WouldBlockError, strerror)
+                     RemoteError, WouldBlockError, last_reason, strerror)
 from .qos import PeerInfo, PortStats, QoS, Reason
 from .handle import Handle, Port, Registration, Request, alloc, pipe, register
 from .service import CallRequest, Service, ServiceFailure, call, serve, service
@@ -69,8 +69,8 @@ __all__ = [
     "Mailbox", "MessageTooLongError", "NAME_MAX", "NameNotFoundError", "NoDaemonError",
     "PeerDiedError", "PeerInfo", "Port", "PortStats", "QoS", "QuotaError", "Reason", "RefusedError",
     "Registration", "RemoteError", "Request", "Service", "ServiceFailure", "Set", "WouldBlockError",
-    "aio", "alloc", "call", "connect", "dgram", "errors", "events", "mbox_create", "mbox_destroy",
-    "mbox_open", "mcast_create", "mcast_destroy", "mcast_join", "next_event", "notify_fileno",
+    "aio", "alloc", "call", "connect", "dgram", "errors", "events", "last_reason", "mbox_create",
+    "mbox_destroy", "mbox_open", "mcast_create", "mcast_destroy", "mcast_join", "next_event", "notify_fileno",
     "pipe", "register", "rpc", "runtime_dir", "serve", "service", "strerror", "unwatch",
     "version", "watch", "watching",
 ]

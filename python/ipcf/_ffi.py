@@ -71,6 +71,7 @@ int ipcf_flush(int port, int timeout_ms);
 int ipcf_dealloc(int handle, const char *reason);
 int ipcf_detach(int handle);
 int ipcf_end_reason(int port, ipcf_reason *ret);
+int ipcf_last_reason(ipcf_reason *ret);
 int ipcf_peer(int port, ipcf_peer_info *ret);
 int ipcf_qos_get(int port, ipcf_qos *ret);
 int ipcf_fd(int handle);

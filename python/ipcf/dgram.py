@@ -11,7 +11,7 @@ A send that finds the receiver's queue full waits up to its timeout (default
 """
 from . import _timeout
 from ._ffi import ffi, lib
-from .errors import check
+from .errors import check, check_alloc, reason_before
 from .handle import Handle, _name_arg, reg_opts
 from .qos import peer_info
 
@@ -38,8 +38,9 @@ class Endpoint(Handle):
 
     def send(self, dest, data, timeout=0):
         b = ffi.from_buffer(data)
-        return check(lib.ipcf_dgram_send(self._h, _name_arg(dest), b, len(b), _timeout.to_ms(timeout)),
-                     dest)
+        before = reason_before()
+        return check_alloc(lib.ipcf_dgram_send(self._h, _name_arg(dest), b, len(b), _timeout.to_ms(timeout)),
+                           dest, before)
 
     def recv(self, timeout=None):
         src = ffi.new("ipcf_dgram_src *")

@@ -24,6 +24,13 @@ subclass derives from it too, so `except TimeoutError` and
     EREMOTEIO     RemoteError: .code the service's code (ipcf_service_fail)
     anything else IpcfError itself.
 
+.reason is the facility's reason for a failed allocation when it gave one
+(the target's refusal, the access policy of another host, an activation
+that failed...): alloc takes it from ipcf_alloc, and the calls that
+allocate without a reason parameter (call, a datagram's send, mbox_open,
+mcast_join, an RPC client's call) from ipcf_last_reason — see
+alloc_error. last_reason() gives it too.
+
 For the errors of reaching the daemon (EHOSTDOWN, ENOPKG, EACCES, EDQUOT,
 EUSERS), .strerror is the library's precise cause as things are at the
 moment of the failure (ipcf_error_cause): "the daemon program was not found
@@ -34,6 +41,9 @@ than the errno's one-line text.
 import errno as _errno
 
 from ._ffi import ffi, lib
+from .qos import Reason
+
+MINOR_OF_LAST_REASON = 9  # ipcf_last_reason came with libipcf 1.9
 
 
 class IpcfError(OSError):
@@ -159,4 +169,58 @@ def check(r, about=None):
     """r if it is a success (>= 0), else raise its exception."""
     if r < 0:
         raise error(r, about)
+    return r
+
+
+def _last_reason():
+    """ipcf_last_reason as a Reason; (0, '') from a library before 1.9."""
+    if lib.ipcf_version() & 0xFFFF < MINOR_OF_LAST_REASON:
+        return Reason(0, "")
+    rs = ffi.new("ipcf_reason *")
+    lib.ipcf_last_reason(rs)
+    return Reason(rs.code, ffi.string(rs.text).decode("utf-8", "replace"))
+
+
+def last_reason():
+    """ipcf_last_reason: the facility's reason (a Reason: code, an enum
+    ipcf_end; text) when this thread's last allocation failed — also one
+    made by call, a datagram's send, mbox_open, mcast_join or an RPC
+    client's call. Reason(0, '') after a success or a failure without a
+    reason; a call that allocated nothing leaves the last one's.
+    IpcfError (ENOSYS) from a library before 1.9."""
+    if lib.ipcf_version() & 0xFFFF < MINOR_OF_LAST_REASON:
+        raise error(-_errno.ENOSYS, "last_reason: libipcf before 1.%d has no ipcf_last_reason"
+                    % MINOR_OF_LAST_REASON)
+    return _last_reason()
+
+
+# The errors only an allocation gives (never a call on a channel already up).
+_OF_ALLOC_ONLY = frozenset((_errno.ECONNREFUSED, _errno.EACCES, _errno.EPERM, _errno.ENOENT,
+                            _errno.ENOEXEC, _errno.EHOSTUNREACH, _errno.ENOLINK, _errno.EPROTO))
+
+
+def reason_before():
+    """The last reason before a call that may allocate nothing (call, a
+    datagram's send, an RPC client's call): for alloc_error."""
+    return _last_reason()
+
+
+def alloc_error(r, about=None, before=None):
+    """The exception of errno r from a call that allocates without a
+    reason parameter, with .reason the one ipcf_last_reason gives if this
+    call's allocation failed with one. before: reason_before() taken
+    before a call that may allocate nothing (then the last reason is an
+    earlier allocation's): a reason that changed is this call's, and one
+    the same as before (the same refusal again) only with an errno that
+    an allocation alone gives (a refusal, the policy, no such name...).
+    None: the call always allocates (mbox_open, mcast_join)."""
+    now = _last_reason()
+    fresh = before is None or now != before or abs(int(r)) in _OF_ALLOC_ONLY
+    return error(r, about, now.text if fresh else "")
+
+
+def check_alloc(r, about=None, before=None):
+    """r if it is a success (>= 0), else raise alloc_error(r, about, before)."""
+    if r < 0:
+        raise alloc_error(r, about, before)
     return r

@@ -12,7 +12,7 @@ close()). A mailbox or group lives until destroyed, not with its creator.
 """
 from . import _timeout
 from ._ffi import MBOX_EXCLUSIVE, MBOX_RECV, MBOX_SEND, MBOX_STREAM, ffi, lib
-from .errors import check
+from .errors import check, check_alloc
 from .handle import Handle, _name_arg
 from .qos import peer_info, qos_c
 
@@ -92,7 +92,7 @@ def mbox_open(name, how, qos=None, timeout=None):
     if how not in _HOW:
         raise ValueError("how must be 'send' or 'recv', not %r" % (how,))
     h = lib.ipcf_mbox_open(_name_arg(name), _HOW[how], qos_c(qos), _timeout.to_ms(timeout))
-    return Mailbox(check(h, name), name)
+    return Mailbox(check_alloc(h, name), name)
 
 
 def mcast_create(name, slow="block", max_msgs=0, max_msg_size=0):
@@ -113,5 +113,5 @@ def mcast_destroy(name):
 
 def mcast_join(name, qos=None, timeout=None):
     """Become a member of multicast group name; returns a Group."""
-    return Group(check(lib.ipcf_mcast_join(_name_arg(name), qos_c(qos), _timeout.to_ms(timeout)), name),
+    return Group(check_alloc(lib.ipcf_mcast_join(_name_arg(name), qos_c(qos), _timeout.to_ms(timeout)), name),
                  name)

@@ -55,7 +55,7 @@ import cffi
 
 from . import _ffi
 from ._timeout import to_ms
-from .errors import IpcfError, error
+from .errors import IpcfError, alloc_error, error, reason_before
 from .handle import _name_arg
 
 _CDEF = """
@@ -718,8 +718,10 @@ class Codec:
 _DEFAULT = object()
 
 
-def _raise(r, name, proc, info):
-    """The exception of call result r (negative errno)."""
+def _raise(r, name, proc, info, before):
+    """The exception of call result r (negative errno); before: the last
+    reason before the call (errors.alloc_error: the reason of the
+    session's allocation, if the call made one and it failed with one)."""
     r = -r
     if r == _errno.ENOLINK:
         cls = OutcomeUnknownError
@@ -728,7 +730,7 @@ def _raise(r, name, proc, info):
     elif r == _errno.EOPNOTSUPP:
         cls = UnknownProcedureError
     else:
-        e = error(r, name)
+        e = alloc_error(r, name, before)
         if r == _errno.EREMOTEIO:
             e.code = info.remote_error
         raise e
@@ -779,9 +781,10 @@ class Client(_Closes):
         """The server's description: the .x text of what it serves."""
         self._check_open()
         text = ffi.new("char **")
+        before = reason_before()
         r = _lib.ipcf_rpc_describe(self._c, to_ms(timeout), text)
         if r < 0:
-            raise error(r, self.name)
+            raise alloc_error(r, self.name, before)
         try:
             return ffi.string(text[0]).decode("utf-8", "replace")
         finally:
@@ -848,10 +851,11 @@ class Client(_Closes):
             raise ValueError("timeout 0: a call needs time")
         res, res_len = ffi.new("void **"), ffi.new("size_t *")
         cbuf = ffi.from_buffer(buf)
+        before = reason_before()
         r = _lib.ipcf_rpc_call_raw(self._c, p.prog, vers, p.number, p.flags, cbuf, len(buf), opts, res,
                                    res_len)
         if r < 0:
-            _raise(r, self.name, p, info)
+            _raise(r, self.name, p, info, before)
         try:
             data = ffi.buffer(res[0], res_len[0])[:] if res[0] != ffi.NULL else b""
         finally:

@@ -18,7 +18,7 @@ import errno
 
 from . import _timeout
 from ._ffi import CALL_MAX, ffi, lib, new_raw
-from .errors import check, error
+from .errors import alloc_error, check, reason_before
 from .handle import Handle, _name_arg, reg_opts
 from .qos import peer_info
 
@@ -128,9 +128,10 @@ def call(name, data=b"", timeout=None, cap=CALL_MAX):
     b = ffi.from_buffer(data)
     reply = new_raw("char[]", cap)
     code = ffi.new("int *")
+    before = reason_before()
     r = lib.ipcf_call(_name_arg(name), b, len(b), reply, cap, ms, code)
     if r < 0:
-        e = error(r, name)
+        e = alloc_error(r, name, before)
         if -r == errno.EREMOTEIO:
             e.code = code[0]
         raise e

@@ -5,6 +5,7 @@ import os
 import pytest
 
 import ipcf
+from helpers import Background
 
 
 def test_datagram_send_recv_answer(name):
@@ -82,3 +83,52 @@ def test_multicast_reaches_every_other_member(name):
         ipcf.mcast_destroy(name)
     with pytest.raises(ValueError):
         ipcf.mcast_create(name, slow="sometimes")
+
+
+
+END_REFUSED = 4  # enum ipcf_end: IPCF_END_REFUSED
+
+
+def test_refusals_carry_the_facilitys_reason(name):
+    """call, a datagram's send, an RPC client's call, mbox_open (and
+    mcast_join, alike) allocate without a reason parameter: their
+    exceptions carry it as alloc's do (.reason, from ipcf_last_reason), and
+    ipcf.last_reason() gives it."""
+    wrong = "wrong kind of channel for this name"
+    with ipcf.register(name):  # a plain name: no call, no datagram
+        with pytest.raises(ipcf.RefusedError) as ei:
+            ipcf.call(name, b"x", timeout=5)
+        assert ei.value.reason == wrong
+        assert ipcf.last_reason() == ipcf.Reason(END_REFUSED, wrong)
+        with ipcf.dgram() as ep:
+            for _ in range(2):  # the same refusal again is this send's too
+                with pytest.raises(ipcf.RefusedError) as ei:
+                    ep.send(name, b"x", timeout=5)
+                assert ei.value.reason == wrong
+        with pytest.raises(ipcf.RefusedError) as ei:
+            ipcf.rpc.Client(name, timeout=5)  # its describe call
+        assert ei.value.reason == wrong
+    box = name + ".box"
+    ipcf.mbox_create(box, exclusive=True)
+    try:
+        with ipcf.mbox_open(box, "recv", timeout=5):
+            with pytest.raises(ipcf.IpcfError) as ei:
+                ipcf.mbox_open(box, "recv", timeout=5)
+            assert ei.value.errno == errno.EBUSY
+            assert ei.value.reason == "exclusive mailbox has a receiver"
+            assert ipcf.last_reason().text == "exclusive mailbox has a receiver"
+    finally:
+        ipcf.mbox_destroy(box)
+    # a failure of a call that allocated nothing (its service's channel is
+    # up) carries no earlier allocation's reason
+    with ipcf.service(name + ".svc") as svc:
+        server = Background(lambda: svc.serve(lambda d, r: d, count=1, timeout=10))
+        assert ipcf.call(name + ".svc", b"a", timeout=5) == b"a"
+        assert server.result() == 1
+        assert ipcf.last_reason() == ipcf.Reason(0, "")  # a success clears it
+        with ipcf.register(name), ipcf.dgram() as ep, pytest.raises(ipcf.RefusedError):
+            ep.send(name, b"x", timeout=5)
+        assert ipcf.last_reason().text == wrong
+        with pytest.raises(ipcf.IpcfTimeoutError) as ei:
+            ipcf.call(name + ".svc", b"b", timeout=0.2)  # nobody answers
+        assert ei.value.reason == ""
