@@ -69,6 +69,11 @@ typedef struct ipcfd {
         bool shutdown;              /* tearing down: tell nobody anything */
         const char *host_name;      /* this host's name among hosts (set by the hosts
                                      * module; NULL until then) */
+        /* Does an allocation of "NAME@host" go to that host, or here without
+         * the "@host" (the hosts module's "pinned" resolver: this host and
+         * the hosts enrolled with it)? NULL: no host is, names with an '@'
+         * are ordinary names (local only). Set by the hosts module. */
+        bool (*host_pins)(const char *host);
         /* Descriptor budget: a tenth of the fd limit less a reserve (main.c).
          * Each module bounds what it holds descriptors for by it (and by its
          * own maximum), so all of them together stay below the limit. */

@@ -110,14 +110,9 @@ int policy_check(const ipcfd *d, const char *name, enum policy_action act, const
 
 int policy_name_local(const ipcfd *d, const char *name) {
         const char *at = strrchr(name, '@');
-        if (!at || at == name || d->conf.n_hosts == 0)
+        if (!at || at == name || !d->host_pins)
                 return 0;
-        if (d->host_name && strcmp(at + 1, d->host_name) == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < d->conf.n_hosts; i++)
-                if (strcmp(at + 1, d->conf.hosts[i].name) == 0)
-                        return -EINVAL;
-        return 0;
+        return d->host_pins(at + 1) ? -EINVAL : 0;
 }
 
 bool policy_acl_allows(const conf_acl *a, const cred *cr) {

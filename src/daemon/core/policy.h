@@ -38,11 +38,11 @@ int policy_check_remote_hosts(const conf *c, char *err, size_t size);
 /* 0 if cr may do act on name, else -EACCES. */
 int policy_check(const ipcfd *d, const char *name, enum policy_action act, const cred *cr);
 
-/* 0, or -EINVAL if name ends in "@HOST" for this host or a host of the
- * config's [host] sections (while any is enrolled): every allocation of
- * such a name goes to that host, or here without the "@HOST", so a
- * registration, mailbox or group of that name made here could never be
- * reached. */
+/* 0, or -EINVAL if name ends in "@HOST" for this host or a host enrolled
+ * with it (d->host_pins: the hosts of the start, and those the directory
+ * enrolled since; a reload changes neither): every allocation of such a
+ * name goes to that host, or here without the "@HOST", so a registration,
+ * mailbox or group of that name made here could never be reached. */
 int policy_name_local(const ipcfd *d, const char *name);
 
 /* Does the (resolved) principal list a name cr? */

@@ -79,6 +79,11 @@ hostrec *hosts_by_name(const char *name) {
         return NULL;
 }
 
+/* ipcfd.host_pins: the names the "pinned" resolver (remote.c) takes. */
+static bool hosts_pins(const char *host) {
+        return the_hosts.k && (strcmp(host, the_hosts.self) == 0 || hosts_by_name(host));
+}
+
 /* ---- state directory and key ------------------------------------------------ */
 
 /* mkdir -p with mode 0700 for what is made. */
@@ -143,26 +148,6 @@ static int hosts_key(uint8_t ret_priv[32]) {
         return 0;
 }
 
-/* The config's [host]s against this host's key as it is on disk: its own key
- * enrolled for another host is an error (its line), as a key enrolled twice
- * is (conf_hosts_finish). No key yet, or none readable here (check-config
- * run by another user): nothing to compare, the key made at start is new. */
-static int hosts_check_conf(const conf *c, const char *runtime_dir, char *err, size_t size) {
-        char dir[PATH_MAX];
-        uint8_t pub[32];
-        if (c->n_hosts == 0 || state_dir_pick(c, runtime_dir, dir, sizeof(dir)) < 0 ||
-            efcp_keyfile_peek(dir, pub) < 0)
-                return 0;
-        char text[EFCP_KEY_TEXT_LEN + 1];
-        efcp_key_format(pub, text, sizeof(text));
-        const char *why;
-        unsigned line;
-        if (conf_hosts_check_self(c, text, &why, &line) == 0)
-                return 0;
-        snprintf(err, size, "line %u: %s (%s/%s)", line, why, dir, EFCP_KEYFILE_NAME);
-        return -EINVAL;
-}
-
 /* This host's name: the config's, else the first label of gethostname(). */
 static void self_name(const conf *c, char *out, size_t size) {
         if (c->hosts_sec.self[0]) {
@@ -182,6 +167,48 @@ static void self_name(const conf *c, char *out, size_t size) {
         out[k] = 0;
         if (k == 0)
                 str_copy(out, "localhost", size);
+}
+
+/* The config's [host]s against this host: a [host] of this host's own name
+ * (its names would be this host's: name@NAME is looked for here), or at an
+ * address the UDP socket of [hosts] listen cannot send to (an IPv6 address
+ * on an IPv4 socket was sent to as the IPv4 address of its first four
+ * bytes), is an error with its line; so is this host's own key, as it is
+ * on disk, enrolled for another host (a key enrolled twice is
+ * conf_hosts_finish's). No key yet, or none readable here (check-config run
+ * by another user): no key to compare, the key made at start is new. */
+static int hosts_check_conf(const conf *c, const char *runtime_dir, char *err, size_t size) {
+        char self[CONF_HOST_NAME_MAX + 1];
+        self_name(c, self, sizeof(self));
+        conf_addr listen = c->hosts_sec.listen;
+        if (!listen.family)
+                listen = (conf_addr){ .family = 4, .port = CONF_HOSTS_PORT_DEFAULT };
+        for (size_t i = 0; i < c->n_hosts; i++) {
+                const conf_host *ch = &c->hosts[i];
+                const char *why = udp_unreachable(&listen, &ch->addr);
+                if (strcmp(ch->name, self) == 0) {
+                        snprintf(err, size, "line %u: [host %s]: this host's own name (%s)", ch->line, ch->name,
+                                 c->hosts_sec.self[0] ? "[hosts] name" : "the first label of its host name");
+                        return -EINVAL;
+                }
+                if (why) {
+                        snprintf(err, size, "line %u: [host %s] address: %s", ch->line, ch->name, why);
+                        return -EINVAL;
+                }
+        }
+        char dir[PATH_MAX];
+        uint8_t pub[32];
+        if (c->n_hosts == 0 || state_dir_pick(c, runtime_dir, dir, sizeof(dir)) < 0 ||
+            efcp_keyfile_peek(dir, pub) < 0)
+                return 0;
+        char text[EFCP_KEY_TEXT_LEN + 1];
+        efcp_key_format(pub, text, sizeof(text));
+        const char *why;
+        unsigned line;
+        if (conf_hosts_check_self(c, text, &why, &line) == 0)
+                return 0;
+        snprintf(err, size, "line %u: %s (%s/%s)", line, why, dir, EFCP_KEYFILE_NAME);
+        return -EINVAL;
 }
 
 int hosts_self_addr(char *addr, size_t size, uint8_t ret_pub[32]) {
@@ -308,6 +335,11 @@ static int hosts_init(ipcfd *d) {
         unsigned line = 0;
         r = hlink_new(d->loop, &cfg, &link_ops, NULL, &the_hosts.k, &line);
         sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
+        if (r == -EAFNOSUPPORT && line) {
+                fprintf(stderr, "ipcfd: config line %u: a host's address cannot be reached from [hosts] listen\n",
+                        line);
+                return r;
+        }
         if (r == -EINVAL && line) {
                 fprintf(stderr, "ipcfd: config line %u: a host's key is not a usable public key "
                                 "(or is this host's own, or another host's)\n", line);
@@ -321,10 +353,12 @@ static int hosts_init(ipcfd *d) {
         for (unsigned i = 0; i < the_hosts.n; i++)
                 rec_init(i);
         log_debug("hosts: %s, %u hosts enrolled, state in %s", the_hosts.self, the_hosts.n, the_hosts.state_dir);
+        d->host_pins = hosts_pins;
         return remote_init(d);
 }
 
 static void hosts_shutdown(ipcfd *d) {
+        d->host_pins = NULL;
         serve_shutdown();
         for (unsigned i = 0; i < the_hosts.n; i++) {
                 hostrec *h = &the_hosts.recs[i];

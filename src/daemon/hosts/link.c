@@ -416,13 +416,16 @@ run:
 
 /* ---- life ---------------------------------------------------------------------------- */
 
-/* Enrol one host (not connected yet). 0, or efcp_host_add_peer's -EEXIST,
+/* Enrol one host (not connected yet). 0, -EAFNOSUPPORT (the socket cannot
+ * send to its address: udp_unreachable), or efcp_host_add_peer's -EEXIST,
  * -EINVAL, -ENOSPC (also: no room left in peers). */
 static int peer_enrol(hlink *k, const char *name, const uint8_t pub[32], const conf_addr *ca) {
         if (k->n >= k->cap)
                 return -ENOSPC;
         hpeer *p = &k->peers[k->n];
         efcp_addr addr = { .len = 0 };
+        if (udp_unreachable(&k->u->bound, ca))
+                return -EAFNOSUPPORT;
         if (ca->family)
                 udp_addr_from_conf(k->u, ca, &addr);
         int r = efcp_host_add_peer(k->h, pub, addr.bytes, addr.len, &p->ep);
@@ -512,10 +515,12 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
         for (size_t i = 0; i < c->n_hosts; i++) {
                 const conf_host *ch = &c->hosts[i];
                 uint8_t pub[32];
-                if (efcp_key_parse(ch->key, pub) < 0 || peer_enrol(k, ch->name, pub, &ch->addr) < 0) {
-                        /* not a key; our own key, or the same key twice */
+                r = efcp_key_parse(ch->key, pub) < 0 ? -EINVAL : peer_enrol(k, ch->name, pub, &ch->addr);
+                if (r < 0) {
+                        /* not a key; our own key, or the same key twice; an
+                         * address the socket cannot reach */
                         *ret_line = ch->line;
-                        r = -EINVAL;
+                        r = r == -EAFNOSUPPORT ? r : -EINVAL;
                         goto fail;
                 }
         }

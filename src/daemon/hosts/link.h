@@ -106,8 +106,9 @@ typedef struct hlink_cfg {
         unsigned spare;           /* room for hosts enrolled later (hlink_peer_add) */
 } hlink_cfg;
 
-/* Open the socket, enrol every [host] (a bad key is -EINVAL with *ret_line
- * set), start connecting. ops/ctx: the owner. */
+/* Open the socket, enrol every [host] (a bad key is -EINVAL, an address the
+ * socket cannot reach -EAFNOSUPPORT, each with *ret_line set), start
+ * connecting. ops/ctx: the owner. */
 int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hlink **ret,
               unsigned *ret_line);
 /* Close every association without telling anyone (daemon exit). */
@@ -116,7 +117,8 @@ hlink *hlink_free(hlink *k);
 /* Enrol one more host while running (its key from the directory: hosts.c
  * hosts_enrol) and start connecting to it. Peers never move: *ret stays
  * valid as long as the link. 0, -EEXIST (that name, or that key, is
- * enrolled already), -EINVAL (our own key, or not a usable key), -ENOSPC
+ * enrolled already), -EINVAL (our own key, or not a usable key),
+ * -EAFNOSUPPORT (an address the socket cannot reach), -ENOSPC
  * (no room left: hlink_cfg.spare, CONF_HOSTS_MAX). */
 int hlink_peer_add(hlink *k, const char *name, const uint8_t pub[32], const conf_addr *addr, hpeer **ret);
 

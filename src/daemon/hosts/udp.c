@@ -52,6 +52,22 @@ static socklen_t sockaddr_of(int family, const conf_addr *c, struct sockaddr_sto
         return sizeof(*s6);
 }
 
+const char *udp_unreachable(const conf_addr *listen, const conf_addr *peer) {
+        if (peer->family == 0)
+                return NULL; /* no address: it calls us */
+        if (listen->family != 6)
+                return peer->family == 4 ? NULL
+                                         : "an IPv6 address, but [hosts] listen is IPv4 (listen = [::]:PORT reaches both)";
+        static const uint8_t any[16], mapped[12] = { [10] = 0xff, [11] = 0xff };
+        if (memcmp(listen->ip, any, 16) == 0)
+                return NULL;
+        bool listen4 = memcmp(listen->ip, mapped, 12) == 0;
+        if (listen4 == (peer->family == 4))
+                return NULL;
+        return listen4 ? "an IPv6 address, but [hosts] listen is an IPv4 one (listen = [::]:PORT reaches both)"
+                       : "an IPv4 address, but [hosts] listen is an IPv6 one (listen = [::]:PORT reaches both)";
+}
+
 void udp_addr_from_conf(const udp_sock *u, const conf_addr *c, efcp_addr *ret) {
         struct sockaddr_storage ss;
         socklen_t l = sockaddr_of(u->family, c, &ss);
@@ -79,6 +95,7 @@ void udp_offload_set(udp_sock *u, bool gso, bool gro) {
 
 int udp_open(udp_sock *u, const conf_addr *addr) {
         memset(u, 0, sizeof(*u));
+        u->bound = *addr;
         u->family = addr->family == 6 ? AF_INET6 : AF_INET;
         u->fd = socket(u->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (u->fd < 0)

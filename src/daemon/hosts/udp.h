@@ -68,6 +68,7 @@ typedef struct udp_dgram {
 typedef struct udp_sock {
         int fd;
         int family;               /* AF_INET or AF_INET6 */
+        conf_addr bound;          /* what udp_open was asked to bind (udp_unreachable) */
         int rcvbuf, sndbuf;       /* what the kernel granted */
         bool gso, gro;            /* in use (udp_offload_set) */
         bool can_gso, can_gro;    /* the kernel has them */
@@ -108,8 +109,16 @@ void udp_offload_set(udp_sock *u, bool gso, bool gro);
 /* The bound address (its port, when 0 was asked for, tests). */
 int udp_local(const udp_sock *u, efcp_addr *ret);
 
+/* Can a socket bound to listen (family 0: the default, 0.0.0.0) send to
+ * peer? An IPv4 socket reaches IPv4 addresses only; an IPv6 one bound to
+ * [::] both (IPv4 as v4-mapped); one bound to another IPv6 address the
+ * family of that address only. NULL when it can, else why not (a static
+ * text for "line N: address: ..."). */
+const char *udp_unreachable(const conf_addr *listen, const conf_addr *peer);
+
 /* Turn a conf address into sockaddr bytes for this socket's family (an IPv4
- * address on an IPv6 socket becomes v4-mapped). */
+ * address on an IPv6 socket becomes v4-mapped). The caller has checked that
+ * the socket reaches it (udp_unreachable). */
 void udp_addr_from_conf(const udp_sock *u, const conf_addr *c, efcp_addr *ret);
 
 /* addr as text ("a.b.c.d:port", "[v6]:port", "" when empty) into out. */

@@ -1,0 +1,141 @@
+/*
+ * test-hosts-audit.c — defects a hostile audit of "two hosts, one facility"
+ * (issue 10) found, each shown with the real daemon:
+ *  - a [host] at an address the UDP socket of [hosts] listen cannot send to
+ *    (an IPv6 address with the default or an IPv4 listen, an IPv4 one with
+ *    listen on a specific IPv6 address), and a [host] named as this host,
+ *    are refused by `ipcfd --check-config` and at start with their line
+ *    (the IPv6 address was sent to as the IPv4 address of its first four
+ *    bytes, and the host stayed "connecting" for ever; a [host] of this
+ *    host's name could not be pinned: name@NAME is this host's name);
+ *  - after a SIGHUP reload that drops a [host] or adds one, the names that
+ *    cannot be registered here are still those the allocations pin to a
+ *    host ([host] sections are read at start only): name@<dropped host> is
+ *    refused, name@<added host> is an ordinary name (it was the other way
+ *    round: a registration no allocation could reach, and a name refused
+ *    that every allocation looked for here).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "ipcf.h"
+#include "support/hostset.h"
+#include "support/shell.h"
+#include "support/test.h"
+
+#define KEY_B "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define KEY_C "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+
+/* The config "[daemon] state_dir, [hosts] name = alpha" + listen (NULL:
+ * none) + body, into a file of the case's scratch. */
+static const char *write_conf(const char *file, const char *listen, const char *body) {
+        const char *path = test_scratch(file);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        fprintf(f, "[daemon]\nstate_dir = %s\n[hosts]\nname = alpha\n", test_scratch("state"));
+        if (listen)
+                fprintf(f, "listen = %s\n", listen);
+        fputs(body, f);
+        fclose(f);
+        return path;
+}
+
+/* --check-config and a start of the daemon both refuse the file with want
+ * (exit status 1); or both take it (want NULL: check-config says ok). */
+static void refused_with(const char *listen, const char *body, const char *want) {
+        const char *path = write_conf("audit.conf", listen, body);
+        char *ipcfd = test_built("bin/ipcfd"), *out = NULL;
+        const char *run = test_scratch("run");
+        mkdir(run, 0700);
+        int st = test_sh(&out, 30, "'%s' --runtime-dir '%s' --check-config '%s' 2>&1", ipcfd, run, path);
+        if (want ? st != 1 || !strstr(out, want) : st != 0)
+                test_fail(__FILE__, __LINE__, "check-config (listen %s) %s: status %d, '%s'; want %s", listen ? listen : "-",
+                          body, st, out, want ? want : "ok");
+        free(out);
+        if (want) {
+                st = test_sh(&out, 10, "'%s' --runtime-dir '%s' --config '%s' 2>&1", ipcfd, run, path);
+                if (st != 1 || !strstr(out, want))
+                        test_fail(__FILE__, __LINE__, "start (listen %s) %s: status %d, '%s'; want %s",
+                                  listen ? listen : "-", body, st, out, want);
+                free(out);
+        }
+        free(ipcfd);
+}
+
+TEST_TIMEOUT(a_host_the_socket_cannot_reach_or_of_this_hosts_name_refused, 120) {
+        /* the default listen (0.0.0.0:7700) and an IPv4 one reach no IPv6 host */
+        refused_with(NULL, "[host beta]\naddress = [2001:db8::1]:7700\nkey = " KEY_B "\n",
+                     "line 5: [host beta] address: an IPv6 address, but [hosts] listen is IPv4");
+        refused_with("127.0.0.1:7791", "[host gamma]\naddress = 127.0.0.1:7701\nkey = " KEY_C "\n"
+                     "[host beta]\naddress = [::1]:7700\nkey = " KEY_B "\n",
+                     "line 9: [host beta] address: an IPv6 address, but [hosts] listen is IPv4");
+        /* a specific IPv6 address reaches IPv6 hosts only */
+        refused_with("[::1]:7791", "[host beta]\naddress = 127.0.0.1:7700\nkey = " KEY_B "\n",
+                     "line 6: [host beta] address: an IPv4 address, but [hosts] listen is an IPv6 one");
+        /* a host of this host's name */
+        refused_with("127.0.0.1:7791", "[host alpha]\naddress = 127.0.0.1:7700\nkey = " KEY_B "\n",
+                     "line 6: [host alpha]: this host's own name ([hosts] name)");
+        /* what works is taken: [::] reaches both, an address-less host is
+         * reached once it calls, IPv6 to IPv6 */
+        refused_with("[::]:7791", "[host beta]\naddress = 127.0.0.1:7700\nkey = " KEY_B "\n"
+                     "[host gamma]\naddress = [::1]:7701\nkey = " KEY_C "\n", NULL);
+        refused_with(NULL, "[host beta]\nkey = " KEY_B "\n", NULL);
+        refused_with("[::1]:7791", "[host beta]\naddress = [::1]:7700\nkey = " KEY_B "\n", NULL);
+}
+
+/* ---- names pinned to a host, after a reload ---------------------------------- */
+
+static hostset S;
+
+/* beta: serves one flow on "e": one message back */
+static void echo_once(void *p) {
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register("e", NULL));
+        int port = CHECK_OK(ipcf_accept(reg, 20000, NULL));
+        char buf[64];
+        ssize_t n = CHECK_OK(ipcf_read(port, buf, sizeof(buf), 20000));
+        CHECK_EQ(ipcf_write(port, buf, (size_t)n, 20000), n);
+        ipcf_read(port, buf, sizeof(buf), 20000);
+}
+
+TEST_TIMEOUT(names_pinned_to_a_host_stay_those_of_the_start_after_a_reload, 120) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, NULL);
+        hostset_start(&S, 1, "[name *]\nremote_allocate = *@alpha\n");
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        pid_t srv = test_fork(echo_once, NULL);
+        /* alpha reloads a config without beta and with gamma: [host]
+         * sections are read at start only, the associations stay */
+        char conf[1024];
+        snprintf(conf, sizeof(conf), "%s/ipcfd.conf", S.h[0].d.dir);
+        FILE *f = fopen(conf, "w");
+        CHECK(f != NULL);
+        fprintf(f, "[daemon]\nstate_dir = %s\n[hosts]\nname = alpha\nlisten = 127.0.0.1:%u\n"
+                   "[host gamma]\nkey = " KEY_C "\n[name *]\nallocate = *\n",
+                S.h[0].state_dir, S.h[0].port);
+        fclose(f);
+        CHECK_OK(kill(S.h[0].d.pid, SIGHUP));
+        usleep(500000); /* the daemon reloads */
+        hostset_enter(&S, 0);
+        /* name@gamma: gamma is no host of this daemon (not enrolled at
+         * start): an ordinary name, registered and reached here */
+        int reg = CHECK_OK(ipcf_register("r@gamma", NULL));
+        CHECK_OK(ipcf_dealloc(reg, NULL));
+        CHECK_OK(ipcf_mbox_create("box@gamma", NULL));
+        int tx = CHECK_OK(ipcf_mbox_open("box@gamma", IPCF_MBOX_SEND, NULL, 5000));
+        CHECK_OK(ipcf_dealloc(tx, NULL));
+        /* name@beta still goes to beta: it cannot be registered here */
+        CHECK_ERR(ipcf_register("r@beta", NULL), -EINVAL);
+        CHECK_ERR(ipcf_mbox_create("box@beta", NULL), -EINVAL);
+        CHECK_ERR(ipcf_register("r@alpha", NULL), -EINVAL);
+        int port = CHECK_OK(hostset_alloc("e@beta", NULL));
+        CHECK_EQ(ipcf_write(port, "ping", 4, 5000), 4);
+        char buf[8];
+        CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 4);
+        CHECK_OK(ipcf_dealloc(port, NULL));
+        CHECK_EQ(test_wait(srv, 20000), 0);
+        hostset_stop(&S);
+}
