@@ -51,6 +51,26 @@ static int encode(idl_file *f, const char *name, const char *text, ipcf_xdr *x, 
         return r;
 }
 
+/* Decode buf[0..len) as a value of type name and print it as JSON: the
+ * text (heap), or NULL if printing failed or left bytes over. */
+static char *print_back(idl_file *f, const char *name, const void *buf, size_t len) {
+        char *out = NULL;
+        size_t n = 0;
+        FILE *o = open_memstream(&out, &n);
+        CHECK(o);
+        ipcf_xdr y;
+        ipcf_xdr_decoder(&y, buf, len);
+        int r = dyn_print(type_of(f, name), &y, o);
+        if (r == 0)
+                r = ipcf_xdr_end(&y);
+        fclose(o);
+        if (r < 0) {
+                free(out);
+                return NULL;
+        }
+        return out;
+}
+
 static void expect_bad(idl_file *f, const char *name, const char *text, const char *what) {
         char err[256];
         ipcf_xdr x;
@@ -104,24 +124,16 @@ TEST(utf8_strings_come_back_as_they_went) {
         ipcf_xdr x;
         const char *in = "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \\\" \\u0001\"";
         CHECK_EQ(encode(f, "str", in, &x, err, sizeof(err)), 0);
-        char *out = NULL;
-        size_t n = 0;
-        FILE *o = open_memstream(&out, &n);
-        ipcf_xdr y;
-        ipcf_xdr_decoder(&y, x.buf, x.pos);
-        CHECK_EQ(dyn_print(type_of(f, "str"), &y, o), 0);
-        fclose(o);
+        char *out = print_back(f, "str", x.buf, x.pos);
+        CHECK(out);
         /* before: each byte of UTF-8 as \u00XX, another string when read back */
         CHECK_MSG_STR(out, in);
         free(out);
         ipcf_xdr_release(&x);
         /* bytes that are not UTF-8 are \u00XX (the JSON stays valid UTF-8) */
         uint8_t raw[] = { 0, 0, 0, 3, 0xc3, 0x28, 0xff, 0 };
-        out = NULL;
-        o = open_memstream(&out, &n);
-        ipcf_xdr_decoder(&y, raw, sizeof(raw));
-        CHECK_EQ(dyn_print(type_of(f, "str"), &y, o), 0);
-        fclose(o);
+        out = print_back(f, "str", raw, sizeof(raw));
+        CHECK(out);
         CHECK_MSG_STR(out, "\"\\u00c3(\\u00ff\"");
         free(out);
         idl_file_free(f);
@@ -173,17 +185,78 @@ TEST(a_value_as_deep_as_ipcf_idl_allows_goes_both_ways) {
         if (encode(f, name, json_text, &x, err, sizeof(err)))
                 test_fail(__FILE__, __LINE__, "encoding: %s", err);
         CHECK_EQ(x.pos, 4);
-        char *out = NULL;
-        size_t n = 0;
-        FILE *po = open_memstream(&out, &n);
-        ipcf_xdr y;
-        ipcf_xdr_decoder(&y, x.buf, x.pos);
-        CHECK_EQ(dyn_print(type_of(f, name), &y, po), 0);
-        fclose(po);
+        char *out = print_back(f, name, x.buf, x.pos);
+        CHECK(out);
         CHECK_EQ(strlen(out), strlen(json_text));
         free(out);
         ipcf_xdr_release(&x);
         free(text);
         free(json_text);
+        idl_file_free(f);
+}
+
+/* A list (a struct whose last member is optional data of its own type) of
+ * any length goes both ways, its nodes a level each as in generated code;
+ * other nesting stays bounded (a tree's left spine deeper than
+ * IPCF_XDR_MAX_DEPTH: "nested too deeply"); the JSON parser and json_free
+ * take no stack per level (a million nested arrays). Before, the parser
+ * refused JSON nested deeper than 256 ("nested too deeply") and the
+ * encoder and the printer recursed into each node (a level each). */
+TEST(a_list_of_any_length_goes_both_ways_and_other_nesting_is_bounded) {
+        static const char deep_iface[] = "struct item { int value; item *next; };\n"
+                                         "struct tree { int v; tree *l; tree *r; };\n";
+        idl_file *f = idl_file_new("list.x");
+        idl_diag d = { 0 };
+        CHECK_EQ(idl_parse(f, deep_iface, strlen(deep_iface), &d), 0);
+        CHECK_EQ(idl_check(f, &d), 0);
+        idl_diag_free(&d);
+        enum { NODES = 100000 };
+        char *text = NULL;
+        size_t len = 0;
+        FILE *o = open_memstream(&text, &len);
+        CHECK(o);
+        for (unsigned k = 0; k < NODES; k++)
+                fprintf(o, "{\"value\": %u, \"next\": ", k);
+        fputs("null", o);
+        for (unsigned k = 0; k < NODES; k++)
+                fputc('}', o);
+        fclose(o);
+        char err[256];
+        ipcf_xdr x;
+        if (encode(f, "item", text, &x, err, sizeof(err)))
+                test_fail(__FILE__, __LINE__, "encoding: %s", err);
+        CHECK_EQ(x.pos, (size_t)NODES * 8);
+        char *out = print_back(f, "item", x.buf, x.pos);
+        CHECK(out && strcmp(out, text) == 0);
+        free(out);
+        ipcf_xdr_release(&x);
+        free(text);
+        /* a tree's left spine: a level per node, bounded */
+        text = NULL;
+        o = open_memstream(&text, &len);
+        CHECK(o);
+        for (unsigned k = 0; k < 300; k++)
+                fputs("{\"v\": 1, \"r\": null, \"l\": ", o);
+        fputs("null", o);
+        for (unsigned k = 0; k < 300; k++)
+                fputc('}', o);
+        fclose(o);
+        expect_bad(f, "tree", text, "nested too deeply");
+        free(text);
+        /* the parser: a million levels, no stack per level */
+        enum { LEVELS = 1000000 };
+        text = malloc(2 * LEVELS + 1);
+        CHECK(text);
+        memset(text, '[', LEVELS);
+        memset(text + LEVELS, ']', LEVELS);
+        text[2 * LEVELS] = 0;
+        json *j = json_parse(text, err, sizeof(err));
+        if (!j)
+                test_fail(__FILE__, __LINE__, "a million nested arrays: %s", err);
+        json_free(j);
+        text[2 * LEVELS - 1] = 0; /* one ']' short */
+        CHECK(json_parse(text, err, sizeof(err)) == NULL);
+        CHECK(strstr(err, "expected , or ]") != NULL);
+        free(text);
         idl_file_free(f);
 }

@@ -26,6 +26,7 @@
 #include "lib/rpc/rpc.h"
 #include "lib/rpc/wire.h"
 #include "support/names.h"
+#include "support/shell.h"
 #include "support/test.h"
 #include "rpc/counter-calls.h"
 
@@ -140,10 +141,31 @@ static int h_kinded(ipcf_rpc_ctx *ctx, const kinded *in, kinded *out, void *user
         return 0;
 }
 
+/* REVERSE: the list in the other order (out is the first node; the
+ * stubs free the ones after it). */
+static int h_reverse(ipcf_rpc_ctx *ctx, const item *in, item *out, void *user) {
+        item *rev = NULL;
+        for (const item *i = in; i; i = i->next) {
+                item *n = malloc(sizeof(*n));
+                if (!n) {
+                        for (item *k; rev; rev = k) {
+                                k = rev->next;
+                                free(rev);
+                        }
+                        return -ENOMEM;
+                }
+                *n = (item){ .value = i->value, .next = rev };
+                rev = n;
+        }
+        *out = *rev; /* in has one node at least: rev is not NULL */
+        free(rev);
+        return 0;
+}
+
 static const counter_v1_handlers handlers = {
         .incr = h_incr, .get = h_get, .add = h_add, .echo = h_echo, .sleep = h_sleep,
         .fail = h_fail, .note = h_note, .who = counter_h_who, .big = h_big, .sum = h_sum,
-        .kinded = h_kinded,
+        .kinded = h_kinded, .reverse = h_reverse,
 };
 
 struct server_args {
@@ -1300,6 +1322,56 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
          * caller gives up (outcome unknown), whichever comes first */
         int st = run_ipcf(out, sizeof(out), "rpc call rpc.cli SLEEP 5000 -t 200");
         CHECK((st == 0 && strcmp(out, "1\n") == 0) || (st == 1 && strstr(out, "outcome unknown")));
+        stop_server(srv);
+        test_daemon_stop(&d);
+}
+
+/* A list of 10,000 nodes through the tool, both ways, through the real
+ * daemon and server (REVERSE: the same list in the other order), its JSON
+ * read from standard input ('-': a list's JSON outgrows an argument); a
+ * short one as an argument. Before, the tool's JSON nested an object per
+ * node and refused more than about 250 of them. */
+TEST(the_tool_passes_a_list_of_any_length_both_ways) {
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.list" };
+        pid_t srv = start_server(&a);
+        char out[8192];
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.list REVERSE "
+                                            "'{\"value\": 1, \"next\": {\"value\": 2, \"next\": null}}'"), 0);
+        if (strcmp(out, "{\"value\": 2, \"next\": {\"value\": 1, \"next\": null}}\n"))
+                test_fail(__FILE__, __LINE__, "printed '%s'", out);
+        enum { NODES = 10000 };
+        char *in = NULL, *want = NULL;
+        size_t in_len = 0, want_len = 0;
+        FILE *fi = open_memstream(&in, &in_len), *fw = open_memstream(&want, &want_len);
+        CHECK(fi && fw);
+        for (unsigned k = 0; k < NODES; k++) {
+                fprintf(fi, "{\"value\": %u, \"next\": ", k);
+                fprintf(fw, "{\"value\": %u, \"next\": ", NODES - 1 - k);
+        }
+        fputs("null", fi);
+        fputs("null", fw);
+        for (unsigned k = 0; k < NODES; k++) {
+                fputc('}', fi);
+                fputc('}', fw);
+        }
+        fputc('\n', fw);
+        fclose(fi);
+        fclose(fw);
+        const char *path = test_scratch("list.json");
+        FILE *f = fopen(path, "w");
+        CHECK(f);
+        fputs(in, f);
+        fclose(f);
+        char *ipcf = test_build_path("bin/ipcf");
+        char *got = TEST_SH_OK("'%s' rpc call rpc.list REVERSE - < '%s'", ipcf, path);
+        if (strcmp(got, want) != 0)
+                test_fail(__FILE__, __LINE__, "%zu bytes back, want %zu: '%.120s...'", strlen(got), strlen(want), got);
+        free(got);
+        free(ipcf);
+        free(in);
+        free(want);
         stop_server(srv);
         test_daemon_stop(&d);
 }

@@ -3,7 +3,8 @@
  *
  *   ipcf rpc describe NAME                 the interface files NAME serves
  *   ipcf rpc call NAME PROC [JSON] [-t MS] [-V VERSION]
- *                                          call PROC with JSON arguments; the
+ *                                          call PROC with JSON arguments (JSON
+ *                                          "-": from standard input); the
  *                                          result is printed as JSON
  *
  * `call` asks the server for its description, parses it with ipcf-idl's
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "idl/dyn.h"
@@ -31,7 +33,8 @@ static const char rpc_usage[] =
         "          (structs are objects, unions {\"<discriminant>\": v, \"<arm>\": ...},\n"
         "          opaque data hex strings, enums their names; several arguments\n"
         "          {\"arg1\": ..., \"arg2\": ...}); prints the result as JSON.\n"
-        "          JSON-ARGS that start with '-' go after '--'.\n"
+        "          JSON-ARGS that start with '-' go after '--'; JSON-ARGS '-': read them\n"
+        "          from standard input (a long list's JSON is longer than an argument may be).\n"
         "  -t MS       deadline of the call (default: the procedure's, else 30000)\n"
         "  -V VERSION  the program version (default: the highest that has PROC)\n";
 
@@ -51,6 +54,47 @@ static int describe_error(const char *name, int err) {
         if (err == -EPROTO)
                 return cli_fail("%s: does not answer as an RPC server (%s)", name, ipcf_strerror(err));
         return cli_error_alloc(name, err);
+}
+
+#define RPC_JSON_MAX (64u << 20) /* JSON arguments read from standard input */
+
+/* All of standard input as a string (heap) into *ret: 0, -EMSGSIZE past
+ * RPC_JSON_MAX, -EINVAL if it holds a NUL (the JSON would end there), or
+ * -errno. */
+static int read_stdin(char **ret) {
+        size_t n = 0, cap = 4096;
+        char *buf = malloc(cap);
+        for (;;) {
+                if (!buf)
+                        return -ENOMEM;
+                if (n + 1 == cap) {
+                        char *nb = cap > RPC_JSON_MAX ? NULL : realloc(buf, cap * 2);
+                        if (!nb) {
+                                free(buf);
+                                return cap > RPC_JSON_MAX ? -EMSGSIZE : -ENOMEM;
+                        }
+                        buf = nb;
+                        cap *= 2;
+                }
+                ssize_t r = read(STDIN_FILENO, buf + n, cap - n - 1);
+                if (r == 0)
+                        break;
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0) {
+                        int err = -errno;
+                        free(buf);
+                        return err;
+                }
+                n += (size_t)r;
+        }
+        buf[n] = 0;
+        if (memchr(buf, 0, n)) {
+                free(buf);
+                return -EINVAL;
+        }
+        *ret = buf;
+        return 0;
 }
 
 static int call(const char *name, const char *proc, const char *args, int timeout_ms, uint32_t vers) {
@@ -79,8 +123,18 @@ static int call(const char *name, const char *proc, const char *args, int timeou
                 st = cli_usage("rpc", "%s serves no procedure %s%s", name, proc, vers ? " in that version" : "");
                 goto out;
         }
-        char err[256];
+        char err[256], *in = NULL;
+        if (args && !strcmp(args, "-")) {
+                r = read_stdin(&in);
+                if (r < 0) {
+                        st = r == -EINVAL ? cli_usage("rpc", "JSON from standard input: a NUL byte")
+                                          : cli_error("reading the JSON from standard input", r);
+                        goto out;
+                }
+                args = in;
+        }
         j = json_parse(args ? args : "null", err, sizeof(err));
+        free(in);
         if (!j) {
                 st = cli_usage("rpc", "%s", err);
                 goto out;

@@ -13,13 +13,26 @@
 
 #include "idl/dyn.h"
 
-#define JSON_MAX_DEPTH 256
-
 /* Does a value of t take a level of nesting? As generated code counts them
  * (and ipcf-idl bounds them, IPCF_XDR_MAX_DEPTH): a typedef, a struct or a
  * union does; an enum or a base type does not. */
 static bool nests(const idl_type *t) {
         return t->kind == IDL_NAMED && t->def && t->def->kind != IDL_DEF_ENUM;
+}
+
+/* The last member of struct rt if rt is a list's node — a struct whose last
+ * member is optional data of its own type, as ipcf-idl's list_tail — else
+ * NULL. A list is walked in a loop, as generated code does: each node one
+ * level, entered and left before the next, so a list of any length passes
+ * both ways where recursion would take a level (and stack) per node. */
+static const idl_decl *list_next(const idl_type *rt) {
+        if (rt->kind != IDL_STRUCT || rt->n_members == 0)
+                return NULL;
+        const idl_decl *last = &rt->members[rt->n_members - 1];
+        return last->kind == IDL_D_OPT && last->type->kind == IDL_NAMED && last->type->def &&
+                               last->type->def->kind == IDL_DEF_STRUCT && last->type->def->type == rt
+                       ? last
+                       : NULL;
 }
 
 /* ---- JSON ----------------------------------------------------------------- */
@@ -34,13 +47,13 @@ struct json {
         json **items;   /* J_ARR, J_OBJ */
         char **keys;    /* J_OBJ */
         size_t n;
+        json *gc;       /* json_free's list of nodes still to free */
 };
 
 typedef struct jp {
         const char *s;
         char *err;
         size_t cap;
-        int depth;
 } jp;
 
 static json *jfail(jp *p, const char *msg) {
@@ -121,8 +134,6 @@ static char *jstring(jp *p) {
         return o;
 }
 
-static json *jvalue(jp *p);
-
 static json *jnew(enum jkind k) {
         json *j = calloc(1, sizeof(*j));
         if (j)
@@ -146,62 +157,8 @@ static bool jpush(json *j, json *item, char *key) {
         return true;
 }
 
-static json *jcontainer(jp *p, bool obj) {
-        if (++p->depth > JSON_MAX_DEPTH)
-                return jfail(p, "nested too deeply");
-        json *j = jnew(obj ? J_OBJ : J_ARR);
-        p->s++;
-        ws(p);
-        if (*p->s == (obj ? '}' : ']')) {
-                p->s++;
-                p->depth--;
-                return j;
-        }
-        for (;;) {
-                char *key = NULL;
-                ws(p);
-                if (obj) {
-                        key = jstring(p);
-                        ws(p);
-                        if (!key || *p->s != ':') {
-                                free(key);
-                                json_free(j);
-                                return jfail(p, "expected \"key\":");
-                        }
-                        p->s++;
-                        for (size_t i = 0; i < j->n; i++)
-                                if (!strcmp(j->keys[i], key)) { /* which would count? */
-                                        free(key);
-                                        json_free(j);
-                                        return jfail(p, "a key given twice");
-                                }
-                }
-                json *v = jvalue(p);
-                if (!v || !jpush(j, v, key)) {
-                        free(key);
-                        json_free(v);
-                        json_free(j);
-                        return NULL;
-                }
-                ws(p);
-                if (*p->s == ',') {
-                        p->s++;
-                        continue;
-                }
-                if (*p->s == (obj ? '}' : ']')) {
-                        p->s++;
-                        p->depth--;
-                        return j;
-                }
-                json_free(j);
-                return jfail(p, obj ? "expected , or }" : "expected , or ]");
-        }
-}
-
-static json *jvalue(jp *p) {
-        ws(p);
-        if (*p->s == '{' || *p->s == '[')
-                return jcontainer(p, *p->s == '{');
+/* A value that is not a container: a string, true, false, null, a number. */
+static json *jscalar(jp *p) {
         if (*p->s == '"') {
                 char *s = jstring(p);
                 if (!s)
@@ -211,17 +168,20 @@ static json *jvalue(jp *p) {
                         j->text = s;
                 else
                         free(s);
-                return j;
+                return j ? j : jfail(p, "out of memory");
         }
         if (!strncmp(p->s, "true", 4) || !strncmp(p->s, "false", 5)) {
                 json *j = jnew(J_BOOL);
+                if (!j)
+                        return jfail(p, "out of memory");
                 j->b = p->s[0] == 't';
                 p->s += j->b ? 4 : 5;
                 return j;
         }
         if (!strncmp(p->s, "null", 4)) {
                 p->s += 4;
-                return jnew(J_NULL);
+                json *j = jnew(J_NULL);
+                return j ? j : jfail(p, "out of memory");
         }
         /* RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
         const char *start = p->s;
@@ -250,13 +210,126 @@ static json *jvalue(jp *p) {
                         p->s++;
         }
         json *j = jnew(J_NUM);
-        j->text = strndup(start, (size_t)(p->s - start));
+        if (j && !(j->text = strndup(start, (size_t)(p->s - start)))) {
+                free(j);
+                j = NULL;
+        }
+        if (!j)
+                return jfail(p, "out of memory");
         j->num = strtod(j->text, NULL);
         return j;
 }
 
+/* An object's next "key": into *ret (heap), refused if the object has it
+ * already (which would count?). */
+static bool jkey(jp *p, const json *obj, char **ret) {
+        ws(p);
+        char *key = jstring(p);
+        ws(p);
+        if (!key || *p->s != ':') {
+                free(key);
+                return jfail(p, "expected \"key\":"), false;
+        }
+        p->s++;
+        for (size_t i = 0; i < obj->n; i++)
+                if (!strcmp(obj->keys[i], key)) {
+                        free(key);
+                        return jfail(p, "a key given twice"), false;
+                }
+        *ret = key;
+        return true;
+}
+
+/* The containers open around the value being parsed, innermost last: each
+ * with the key its next value goes under (objects). A container joins its
+ * parent only once it is closed, so on an error each is freed alone. */
+typedef struct jframe {
+        json *j;
+        char *key;
+} jframe;
+
+/* One value, containers without recursion (a stack on the heap): a list of
+ * any length nests an object per node. The nesting is bounded by the
+ * text's length, and what nests by the type (enc_type). */
+static json *jvalue(jp *p) {
+        jframe *st = NULL;
+        size_t n = 0, cap = 0;
+        json *v = NULL;
+        for (;;) {
+                ws(p);
+                if (*p->s == '{' || *p->s == '[') {
+                        bool obj = *p->s == '{';
+                        if (n == cap) {
+                                size_t nc = cap ? cap * 2 : 16;
+                                jframe *ns = realloc(st, nc * sizeof(*ns));
+                                if (!ns) {
+                                        jfail(p, "out of memory");
+                                        goto fail;
+                                }
+                                st = ns;
+                                cap = nc;
+                        }
+                        json *c = jnew(obj ? J_OBJ : J_ARR);
+                        if (!c) {
+                                jfail(p, "out of memory");
+                                goto fail;
+                        }
+                        st[n++] = (jframe){ c, NULL };
+                        p->s++;
+                        ws(p);
+                        if (*p->s != (obj ? '}' : ']')) {
+                                if (obj && !jkey(p, c, &st[n - 1].key))
+                                        goto fail;
+                                continue; /* its first value */
+                        }
+                        p->s++;
+                        v = st[--n].j;
+                } else if (!(v = jscalar(p))) {
+                        goto fail;
+                }
+                /* v is complete: it joins the innermost open container,
+                 * which may close in turn. */
+                for (;;) {
+                        if (n == 0) {
+                                free(st);
+                                return v;
+                        }
+                        jframe *f = &st[n - 1];
+                        bool obj = f->j->kind == J_OBJ;
+                        if (!jpush(f->j, v, f->key)) {
+                                jfail(p, "out of memory");
+                                json_free(v);
+                                goto fail;
+                        }
+                        f->key = NULL;
+                        v = NULL;
+                        ws(p);
+                        if (*p->s == ',') {
+                                p->s++;
+                                if (obj && !jkey(p, f->j, &f->key))
+                                        goto fail;
+                                break; /* the next value */
+                        }
+                        if (*p->s != (obj ? '}' : ']')) {
+                                jfail(p, obj ? "expected , or }" : "expected , or ]");
+                                goto fail;
+                        }
+                        p->s++;
+                        v = st[--n].j;
+                }
+        }
+fail:
+        while (n > 0) {
+                n--;
+                free(st[n].key);
+                json_free(st[n].j);
+        }
+        free(st);
+        return NULL;
+}
+
 json *json_parse(const char *text, char *err, size_t errcap) {
-        jp p = { text, err, errcap, 0 };
+        jp p = { text, err, errcap };
         err[0] = 0;
         json *j = jvalue(&p);
         ws(&p);
@@ -267,18 +340,27 @@ json *json_parse(const char *text, char *err, size_t errcap) {
         return j;
 }
 
+/* Without recursion (a list nests an object per node) and without
+ * allocating: the nodes still to free are chained through their gc. */
 void json_free(json *j) {
-        if (!j)
-                return;
-        for (size_t i = 0; i < j->n; i++) {
-                json_free(j->items[i]);
-                if (j->keys)
-                        free(j->keys[i]);
+        if (j)
+                j->gc = NULL;
+        while (j) {
+                json *next = j->gc;
+                for (size_t i = 0; i < j->n; i++) {
+                        if (j->keys)
+                                free(j->keys[i]);
+                        if (j->items[i]) {
+                                j->items[i]->gc = next;
+                                next = j->items[i];
+                        }
+                }
+                free(j->items);
+                free(j->keys);
+                free(j->text);
+                free(j);
+                j = next;
         }
-        free(j->items);
-        free(j->keys);
-        free(j->text);
-        free(j);
 }
 
 static const json *jget(const json *j, const char *key) {
@@ -508,21 +590,32 @@ static int enc_type(enc *e, const idl_type *t, const json *j) {
         case IDL_ENUM:
                 r = enc_enum(e, rt, j);
                 break;
-        case IDL_STRUCT:
-                if (j->kind != J_OBJ) {
-                        r = efail(e, "expected an object for struct %s", rt->name);
-                        break;
+        case IDL_STRUCT: {
+                /* A list's nodes one after the other at this level (list_next). */
+                const idl_decl *next = list_next(rt);
+                for (;;) {
+                        if (j->kind != J_OBJ) {
+                                r = efail(e, "expected an object for struct %s", rt->name);
+                                break;
+                        }
+                        const json *m = NULL;
+                        for (size_t i = 0; i < rt->n_members && !r; i++) {
+                                m = jget(j, rt->members[i].name);
+                                if (!m)
+                                        r = efail(e, "member '%s' of %s is missing", rt->members[i].name, rt->name);
+                                else if (&rt->members[i] != next || m->kind == J_NULL)
+                                        r = enc_decl(e, &rt->members[i], m);
+                                else
+                                        r = ipcf_xdr_put_u32(e->x, 1);
+                        }
+                        if (!r)
+                                r = enc_unknown_key(e, rt, j, NULL, 0);
+                        if (r || !next || m->kind == J_NULL)
+                                break;
+                        j = m; /* the next node */
                 }
-                for (size_t i = 0; i < rt->n_members && !r; i++) {
-                        const json *m = jget(j, rt->members[i].name);
-                        if (!m)
-                                r = efail(e, "member '%s' of %s is missing", rt->members[i].name, rt->name);
-                        else
-                                r = enc_decl(e, &rt->members[i], m);
-                }
-                if (!r)
-                        r = enc_unknown_key(e, rt, j, NULL, 0);
                 break;
+        }
         case IDL_UNION: {
                 const char *dkey = disc_key(rt);
                 const json *dj = j->kind == J_OBJ ? jget(j, dkey) : NULL;
@@ -754,14 +847,28 @@ static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o) {
                         fprintf(o, "\"%s\"", name);
                 break;
         }
-        case IDL_STRUCT:
-                fputc('{', o);
-                for (size_t i = 0; i < rt->n_members && !x->err; i++) {
-                        fprintf(o, "%s\"%s\": ", i ? ", " : "", rt->members[i].name);
-                        print_decl(&rt->members[i], x, o);
+        case IDL_STRUCT: {
+                /* A list's nodes one after the other at this level
+                 * (list_next); their '}'s at the end. */
+                const idl_decl *next = list_next(rt);
+                size_t open = 0;
+                for (bool more = true; more && !x->err;) {
+                        fputc('{', o);
+                        open++;
+                        more = false;
+                        for (size_t i = 0; i < rt->n_members && !x->err; i++) {
+                                fprintf(o, "%s\"%s\": ", i ? ", " : "", rt->members[i].name);
+                                int32_t b;
+                                if (&rt->members[i] != next)
+                                        print_decl(&rt->members[i], x, o);
+                                else if (ipcf_xdr_get_bool(x, &b) == 0 && !(more = b))
+                                        fputs("null", o);
+                        }
                 }
-                fputc('}', o);
+                while (open--)
+                        fputc('}', o);
                 break;
+        }
         case IDL_UNION: {
                 fprintf(o, "{\"%s\": ", disc_key(rt));
                 size_t mark = x->pos;

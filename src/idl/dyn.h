@@ -12,13 +12,16 @@
  * discriminant and its arm ({"status": 0, "ok": {...}}), the discriminant
  * under the key "switch" instead when an arm has its name ({"switch": 1,
  * "kind": 5} for union switch (int kind) { case 1: int kind; ... }); void
- * null.
+ * null; a list (a struct whose last member is optional data of its own
+ * type) nested objects like any struct, of any length.
  *
- * Both directions are bounded: JSON nesting (256) and XDR depth
- * (IPCF_XDR_MAX_DEPTH, a level per typedef, struct and union, as generated
- * code counts it), counts
- * checked against their bounds and against the bytes left before looping;
- * decoding allocates nothing per value (it prints as it goes).
+ * Both directions are bounded: XDR depth (IPCF_XDR_MAX_DEPTH, a level per
+ * typedef, struct and union, as generated code counts it; a list's nodes
+ * are walked in a loop, a node a level), counts checked against their
+ * bounds and against the bytes left before looping; decoding allocates
+ * nothing per value (it prints as it goes). Nothing recurses per level of
+ * the JSON text: the parser keeps the open containers on the heap (their
+ * number is bounded by the text's length) and json_free walks a list.
  */
 #pragma once
 
