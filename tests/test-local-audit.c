@@ -518,6 +518,48 @@ TEST(a_set_reports_part_read_stream_records_rendezvous_and_cached_messages) {
                 ipcf_dealloc(all[i], NULL);
 }
 
+/* ---- a second waiter's timeout ------------------------------------------------------------- */
+
+struct timed_wait {
+        int set, timeout_ms, r;
+        uint64_t took_ms;
+};
+
+static void *timed_wait(void *arg) {
+        struct timed_wait *w = arg;
+        ipcf_set_event ev[4];
+        uint64_t t0 = test_now_ms();
+        w->r = ipcf_set_wait(w->set, ev, 4, w->timeout_ms);
+        w->took_ms = test_now_ms() - t0;
+        return NULL;
+}
+
+/* One thread waits at a time; a second one's timeout counts from its call,
+ * its wait for the first included: "waits up to timeout_ms". Before, it
+ * began again when the first let go (400 ms + 500 ms). */
+TEST(a_second_waiter_times_out_on_time) {
+        int a0, a1;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &a0, &a1));
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, a1, 1));
+        struct timed_wait first = { .set = set, .timeout_ms = 400 };
+        struct timed_wait second = { .set = set, .timeout_ms = 500 };
+        pthread_t t1, t2;
+        CHECK_EQ(pthread_create(&t1, NULL, timed_wait, &first), 0);
+        usleep(50000);
+        CHECK_EQ(pthread_create(&t2, NULL, timed_wait, &second), 0);
+        CHECK_EQ(pthread_join(t1, NULL), 0);
+        CHECK_EQ(pthread_join(t2, NULL), 0);
+        printf("# first %d after %llu ms, second %d after %llu ms\n", first.r,
+               (unsigned long long)first.took_ms, second.r, (unsigned long long)second.took_ms);
+        CHECK_ERR(first.r, -ETIMEDOUT);
+        CHECK_ERR(second.r, -ETIMEDOUT);
+        CHECK(second.took_ms >= 499 && second.took_ms < 500 + 250);
+        ipcf_dealloc(set, NULL);
+        ipcf_dealloc(a0, NULL);
+        ipcf_dealloc(a1, NULL);
+}
+
 /* ---- a peer that rings for nothing ----------------------------------------------------- */
 
 struct ringer {

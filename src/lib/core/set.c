@@ -534,9 +534,12 @@ static bool peers_may_write(rset *s) {
         return false;
 }
 
-static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_ms) {
+/* The wait of ipcf_set_wait, under the set's lock: deadline is the call's,
+ * from before it waited for the lock (timeout_ms tells 0 and -1 apart). */
+static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_ms,
+                       uint64_t deadline) {
         unsigned cpu = this_cpu();
-        uint64_t deadline = 0, spin_end = 0;
+        uint64_t spin_end = 0;
         for (unsigned round = 0;; round++) {
                 if (atomic_load(&s->closed))
                         return -EBADF;
@@ -559,8 +562,6 @@ static int set_collect(rset *s, ipcf_set_event *evs, unsigned max, int timeout_m
                 }
                 if (n)
                         return (int)n;
-                if (!deadline)
-                        deadline = deadline_from_timeout(timeout_ms);
                 if (timeout_ms != 0 && s->n_watched && s->spin_ns) {
                         if (!spin_end)
                                 spin_end = peers_may_write(s) ? MIN(now + s->spin_ns, deadline)
@@ -613,15 +614,18 @@ int ipcf_set_wait(int set, ipcf_set_event *evs, unsigned max, int timeout_ms) {
                 handle_put(s);
                 return -EBADF;
         }
+        /* (one deadline for the whole call: a wait for another waiter's
+         * lock counts against the timeout) */
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
         int r;
         if (plock_try(&s->lock))
                 r = 0;
         else if (timeout_ms == 0)
                 r = -EAGAIN;
         else
-                r = plock_lock_by(&s->lock, deadline_from_timeout(timeout_ms));
+                r = plock_lock_by(&s->lock, deadline);
         if (r == 0) {
-                r = set_collect(s, evs, max, timeout_ms);
+                r = set_collect(s, evs, max, timeout_ms, deadline);
                 plock_unlock(&s->lock);
         }
         handle_put(s);
