@@ -760,3 +760,44 @@ TEST_TIMEOUT(a_stalled_receiver_big_senders_and_destroy_lose_and_duplicate_nothi
         }
         test_daemon_stop(&d);
 }
+
+/* ---- a receiver that leaves just before the destroy ------------------------------------- */
+
+/* A receiver reads 3 of the 10 messages in its queue and closes its handle;
+ * the mailbox is destroyed right after. What it did not read went back to
+ * the mailbox when it left (MODELS.md), so the destroy reports the other 7
+ * to their sender — whichever the daemon hears first, the receiver's
+ * leaving or the destroy. */
+TEST_TIMEOUT(a_receiver_leaving_just_before_the_destroy_loses_nothing, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int short_by = 0;
+        for (int round = 0; round < 40; round++) {
+                char name[32];
+                snprintf(name, sizeof(name), "audit.race.%d", round);
+                CHECK_OK(ipcf_mbox_create(name, NULL));
+                int rx = CHECK_OK(ipcf_mbox_open(name, IPCF_MBOX_RECV, NULL, 5000));
+                int tx = CHECK_OK(ipcf_mbox_open(name, IPCF_MBOX_SEND, NULL, 5000));
+                for (int i = 0; i < 10; i++)
+                        CHECK_EQ(ipcf_mbox_send(tx, &i, sizeof(i), 5000, NULL), sizeof(i));
+                for (int i = 0; i < 3; i++) {
+                        int v = -1;
+                        CHECK_EQ(ipcf_mbox_recv(rx, &v, sizeof(v), 5000, NULL), sizeof(v));
+                        CHECK_EQ(v, i);
+                }
+                CHECK_OK(ipcf_dealloc(rx, NULL));
+                CHECK_EQ(ipcf_mbox_destroy(name), 0);
+                ssize_t r;
+                uint64_t t0 = test_now_ms();
+                while ((r = ipcf_mbox_send(tx, "x", 1, 1000, NULL)) == 1 && test_now_ms() - t0 < 5000)
+                        usleep(1000);
+                CHECK_ERR(r, -EPIPE);
+                int64_t und = ipcf_mbox_undelivered(tx);
+                if (und != 7)
+                        printf("# round %d: %lld undelivered\n", round, (long long)und);
+                short_by += und != 7;
+                ipcf_dealloc(tx, NULL);
+        }
+        CHECK_EQ(short_by, 0);
+        test_daemon_stop(&d);
+}

@@ -799,9 +799,17 @@ static int mbox_on_create(request *rq) {
 static uint64_t mbox_destroy(model_obj *o) {
         mbox *mb = container_of(o, mbox, obj);
         loop_spin_cancel(&mb->spin);
-        /* Receivers keep what is in their rings; their flows end. */
+        /* Receivers keep what is in their rings; their flows end. One that
+         * has ended already (it left or died, and no pump has dropped it
+         * yet: the destroy came first) will read nothing more: what it did
+         * not consume goes back to the FIFO as on any receiver's end, so it
+         * is counted undelivered below, not given to nobody. */
         dlist_for_each_safe(pos, tmp, &mb->receivers) {
                 mend *r = dlist_entry(pos, mend, link);
+                if (bport_peer_ended(r->b)) {
+                        recv_drop(r, "ended before the destroy");
+                        continue;
+                }
                 recv_retire(r);
                 mb->msgs_out += r->fl_n; /* in their rings: theirs to read */
                 for (unsigned i = 0; i < r->fl_n; i++) {
