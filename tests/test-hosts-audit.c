@@ -13,7 +13,11 @@
  *    host ([host] sections are read at start only): name@<dropped host> is
  *    refused, name@<added host> is an ordinary name (it was the other way
  *    round: a registration no allocation could reach, and a name refused
- *    that every allocation looked for here).
+ *    that every allocation looked for here);
+ *  - an allocation to a host whose association is up but whose daemon's
+ *    greeting (HELLO) is not in yet — `ipcf hosts` says "connecting" —
+ *    waits for it, as for a host in its handshake (it failed at once,
+ *    EHOSTUNREACH).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -135,6 +139,49 @@ TEST_TIMEOUT(names_pinned_to_a_host_stay_those_of_the_start_after_a_reload, 120)
         CHECK_EQ(ipcf_write(port, "ping", 4, 5000), 4);
         char buf[8];
         CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 4);
+        CHECK_OK(ipcf_dealloc(port, NULL));
+        CHECK_EQ(test_wait(srv, 20000), 0);
+        hostset_stop(&S);
+}
+
+/* ---- a host between its handshake and its greeting --------------------------- */
+
+static void accept_one(void *p) {
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register("e", NULL));
+        int port = CHECK_OK(ipcf_accept(reg, 20000, NULL));
+        char buf[8];
+        ipcf_read(port, buf, sizeof(buf), 20000);
+}
+
+/* Alpha knows beta without an address (beta calls); beta's datagrams are
+ * held 500 ms on their way (its [impair] delay), so alpha's side of the
+ * association is up about a second before beta's greeting (HELLO) comes:
+ * `ipcf hosts` says "connecting", and an allocation waits for the greeting
+ * as for a handshake. (It failed at once, EHOSTUNREACH: only a host in its
+ * handshake was waited for.) */
+TEST_TIMEOUT(an_allocation_waits_for_a_host_between_handshake_and_greeting, 60) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        char extra[256];
+        snprintf(extra, sizeof(extra), "[host beta]\nkey = %s\n", S.h[1].key);
+        hostset_start_enrol(&S, 0, extra, 0, NULL);
+        hostset_start_enrol(&S, 1, "[name *]\nremote_allocate = *@alpha\n[impair]\ndelay_ms = 500\n", 1u << 0, NULL);
+        pid_t srv = test_fork(accept_one, NULL);
+        hostset_enter(&S, 0);
+        int state = IPCF_HOST_DOWN;
+        for (int t = 0; t < 1000 && state != IPCF_HOST_CONNECTING; t++) {
+                ipcf_host_listing *hl;
+                CHECK_OK(ipcf_hosts(&hl));
+                CHECK_EQ(hl->n, 1);
+                state = hl->hosts[0].state;
+                ipcf_free(hl);
+                CHECK(state != IPCF_HOST_UP); /* seen connecting first */
+                if (state != IPCF_HOST_CONNECTING)
+                        usleep(5000);
+        }
+        CHECK_EQ(state, IPCF_HOST_CONNECTING);
+        int port = CHECK_OK(ipcf_alloc("e@beta", NULL, 10000, NULL));
+        CHECK_EQ(ipcf_write(port, "x", 1, 5000), 1);
         CHECK_OK(ipcf_dealloc(port, NULL));
         CHECK_EQ(test_wait(srv, 20000), 0);
         hostset_stop(&S);

@@ -12,8 +12,9 @@
  * the name, else [hosts] search, else every enrolled host in config order
  * — except with [directory] backend = etcd, where a name without a list is
  * the directory's to place (directory/search.c asks remote_ask()).
- * A host that is down is skipped; one still connecting (for less than the
- * dead interval) is waited for. Allocations that came from another host are
+ * A host that is down is skipped; one still connecting (in its handshake, or
+ * associated with its HELLO not in yet; for less than the dead interval) is
+ * waited for. Allocations that came from another host are
  * never passed on (no forwarding).
  *
  * A REQUEST (rreq) is held by its resolver: ALLOC goes on the host's control
@@ -110,12 +111,15 @@ static void rreq_free(rreq *q) {
         free(q);
 }
 
-/* Can we wait for h (connecting, not for longer than the dead interval)? */
+/* Can we wait for h (connecting: in its handshake, or associated and its
+ * greeting not in yet — `ipcf hosts` says "connecting" for both; not for
+ * longer than the dead interval since it went down or came up)? */
 static bool host_worth_waiting(const hostrec *h, uint64_t *ret_until) {
         uint32_t dead = the_hosts.d->conf.hosts_sec.dead_interval_ms;
         uint64_t until = h->p->since + (uint64_t)(dead ? dead : CONF_DEAD_INTERVAL_DEFAULT) * 1000000u;
         *ret_until = until;
-        return h->p->state == HPEER_CONNECTING && now_ns() < until;
+        bool coming = h->p->state == HPEER_CONNECTING || (h->p->state == HPEER_UP && !h->p->hello_in);
+        return coming && now_ns() < until;
 }
 
 static bool host_ready(const hostrec *h) { return h->p->state == HPEER_UP && h->p->hello_in; }
