@@ -66,8 +66,10 @@ $(BUILD)/tests/test-idl-json: $(BUILD)/obj/tests/test-idl-json.o $(LIBIDL_A) $(T
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-# Fuzz targets: the compiler's parser and checker; the generated decoder.
+# Fuzz targets: the compiler's parser and checker; the shell tool's JSON <-> XDR
+# (fuzz-dyn); the generated decoder.
 $(FUZZ_BUILD)/fuzz-idl: $(IDL_SRCS)
+$(FUZZ_BUILD)/fuzz-dyn: $(IDL_SRCS)
 $(FUZZ_BUILD)/fuzz-xdr: FUZZ_CFLAGS += -I$(BUILD)/gen/tests/rpc
 $(FUZZ_BUILD)/fuzz-xdr: $(BUILD)/gen/tests/rpc/alltypes.c
 

@@ -118,6 +118,43 @@ TEST(escapes_cut_off_at_the_end_fail_inside_the_text) {
         idl_file_free(f);
 }
 
+/* A string the text ends inside: before, the parser stepped past the
+ * terminator and wrote the text after it into the message (fuzz-dyn found
+ * it; ASan: a read past the end). */
+TEST(a_string_cut_off_at_the_end_fails_inside_the_text) {
+        idl_file *f = load();
+        char *texts[] = { strdup("\""), strdup("\"abc"), strdup("[\"x") };
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                char err[256] = "";
+                CHECK(json_parse(texts[i], err, sizeof(err)) == NULL);
+                CHECK(strstr(err, "unterminated string near ''") != NULL);
+                free(texts[i]);
+        }
+        idl_file_free(f);
+}
+
+/* A reply is held to what the generated decoders take: padding that is not
+ * zero, or a string holding a NUL, fails -EBADMSG (before, both printed,
+ * and the NUL as \u0000, which the parser refuses). fuzz-dyn found it. */
+TEST(a_reply_with_padding_not_zero_or_a_nul_in_a_string_is_refused) {
+        idl_file *f = load();
+        static const uint8_t good[] = { 0, 0, 0, 2, 'h', 'i', 0, 0 };
+        static const uint8_t pad[] = { 0, 0, 0, 2, 'h', 'i', 3, 0 };
+        static const uint8_t nul[] = { 0, 0, 0, 3, 'h', 0, 'i', 0 };
+        char *out = print_back(f, "str", good, sizeof(good));
+        CHECK(out && strcmp(out, "\"hi\"") == 0);
+        free(out);
+        for (int i = 0; i < 2; i++) {
+                ipcf_xdr y;
+                ipcf_xdr_decoder(&y, i ? nul : pad, sizeof(good));
+                FILE *o = fopen("/dev/null", "w");
+                CHECK(o);
+                CHECK_EQ(dyn_print(type_of(f, "str"), &y, o), -EBADMSG);
+                fclose(o);
+        }
+        idl_file_free(f);
+}
+
 TEST(utf8_strings_come_back_as_they_went) {
         idl_file *f = load();
         char err[256];

@@ -74,11 +74,12 @@ static char *jstring(jp *p) {
         size_t cap = 16, n = 0;
         char *o = malloc(cap);
         while (o && *p->s != '"') {
-                unsigned c = (unsigned char)*p->s++;
-                if (c == 0 || c < 0x20) {
+                unsigned c = (unsigned char)*p->s;
+                if (c < 0x20) { /* the text's end (never read past it), or a control character */
                         free(o);
-                        return jfail(p, "bad string"), NULL;
+                        return jfail(p, c ? "bad string" : "unterminated string"), NULL;
                 }
+                p->s++;
                 if (c == '\\') {
                         char e = *p->s;
                         if (!e) { /* never past the text's end */
@@ -711,6 +712,9 @@ static void print_hex(FILE *o, const uint8_t *p, size_t n) {
 }
 
 /* Take n bytes (and padding) from x without copying. */
+/* n bytes and their padding, which must be zero (as ipcf_xdr_get_var and
+ * the generated decoders have it: the same reply must not print here and
+ * fail -EBADMSG in a stub). */
 static const uint8_t *take_bytes(ipcf_xdr *x, size_t n) {
         if (x->err)
                 return NULL;
@@ -720,6 +724,11 @@ static const uint8_t *take_bytes(ipcf_xdr *x, size_t n) {
                 return NULL;
         }
         const uint8_t *p = x->buf + x->pos;
+        for (size_t i = 0; i < pad; i++)
+                if (p[n + i]) {
+                        ipcf_xdr_fail(x, -EBADMSG);
+                        return NULL;
+                }
         x->pos += n + pad;
         return p;
 }
@@ -763,6 +772,8 @@ static int print_decl(const idl_decl *d, ipcf_xdr *x, FILE *o) {
                 const uint8_t *p = take_bytes(x, n);
                 if (!p)
                         return x->err;
+                if (d->type->kind == IDL_STRING && memchr(p, 0, n))
+                        return ipcf_xdr_fail(x, -EBADMSG); /* a string holds no NUL (ipcf_xdr_get_string) */
                 if (d->type->kind == IDL_STRING)
                         print_str(o, (const char *)p, n);
                 else
