@@ -23,7 +23,10 @@
 
 static hostset S;
 
-#define ALLOW "[name *]\nremote_allocate = *@alpha *@beta *@gamma\n"
+/* The policy of every host: only enrolled hosts may be named (a principal
+ * of a host the file does not enrol is a config error). */
+#define ALLOW2 "[name *]\nremote_allocate = *@alpha *@beta\n"
+#define ALLOW3 "[name *]\nremote_allocate = *@alpha *@beta *@gamma\n"
 
 static bool need_root(void) {
         if (geteuid() == 0)
@@ -67,8 +70,8 @@ TEST_TIMEOUT(two_namespaces_listen_cat_over_veth, 600) {
                 return;
         uint64_t total = getenv("IPCF_TEST_QUICK") ? 32ull << 20 : 256ull << 20;
         CHECK(hostset_init(&S, 2, HOSTSET_NETNS));
-        hostset_start(&S, 0, ALLOW);
-        hostset_start(&S, 1, ALLOW);
+        hostset_start(&S, 0, ALLOW2);
+        hostset_start(&S, 1, ALLOW2);
         CHECK(hostset_wait_up(&S, 0, 15000));
         int out[2], in[2];
         CHECK(pipe2(out, O_CLOEXEC) == 0 && pipe2(in, O_CLOEXEC) == 0);
@@ -133,9 +136,9 @@ TEST_TIMEOUT(three_namespaces_search_pin_and_a_host_lost, 300) {
         if (!need_root())
                 return;
         CHECK(hostset_init(&S, 3, HOSTSET_NETNS));
-        hostset_start(&S, 0, ALLOW);
-        hostset_start(&S, 1, ALLOW);
-        hostset_start(&S, 2, ALLOW);
+        hostset_start(&S, 0, ALLOW3);
+        hostset_start(&S, 1, ALLOW3);
+        hostset_start(&S, 2, ALLOW3);
         CHECK(hostset_wait_up(&S, 0, 15000));
         CHECK(hostset_wait_up(&S, 1, 15000));
         CHECK(hostset_wait_up(&S, 2, 15000));
