@@ -11,8 +11,9 @@
  * service it inherited; sleep-only sides whose peer is killed -9; a mailbox
  * with a receiver that does not read (or is killed), two senders of 64 KiB
  * messages, and a destroy mid-stream (received + undelivered == sent, none
- * twice). Pipes and flow pairs without a daemon, else a private one; each
- * case time-bounded.
+ * twice); a receiver leaving just before a destroy; a second set waiter's and
+ * four service takers' timeouts. Pipes and flow pairs without a daemon,
+ * else a private one; each case time-bounded.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -799,5 +800,47 @@ TEST_TIMEOUT(a_receiver_leaving_just_before_the_destroy_loses_nothing, 120) {
                 ipcf_dealloc(tx, NULL);
         }
         CHECK_EQ(short_by, 0);
+        test_daemon_stop(&d);
+}
+
+/* ---- several takers of one service, nothing to take -------------------------------------- */
+
+struct taker {
+        int svc, timeout_ms;
+        ssize_t r;
+        uint64_t took_ms;
+};
+
+static void *take_once(void *arg) {
+        struct taker *t = arg;
+        char buf[8];
+        ipcf_call_req req;
+        uint64_t t0 = test_now_ms();
+        t->r = ipcf_service_next(t->svc, buf, sizeof(buf), t->timeout_ms, &req);
+        t->took_ms = test_now_ms() - t0;
+        return NULL;
+}
+
+/* Four worker threads wait on one service with timeouts of 100-400 ms and
+ * nothing comes: each returns -ETIMEDOUT on its own time (the others'
+ * sleeps and wake-ups neither cut it short nor stretch it). */
+TEST(takers_of_one_service_time_out_each_on_time) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("audit.takers", NULL));
+        struct taker t[4];
+        pthread_t th[4];
+        for (int i = 0; i < 4; i++) {
+                t[i] = (struct taker){ .svc = svc, .timeout_ms = 100 * (i + 1) };
+                CHECK_EQ(pthread_create(&th[i], NULL, take_once, &t[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                CHECK_EQ(pthread_join(th[i], NULL), 0);
+                printf("# taker %d: %zd after %llu ms\n", i, t[i].r, (unsigned long long)t[i].took_ms);
+                CHECK_ERR(t[i].r, -ETIMEDOUT);
+                CHECK(t[i].took_ms + 1 >= (uint64_t)t[i].timeout_ms);
+                CHECK(t[i].took_ms < (uint64_t)t[i].timeout_ms + 250);
+        }
+        ipcf_dealloc(svc, NULL);
         test_daemon_stop(&d);
 }
