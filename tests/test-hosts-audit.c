@@ -17,7 +17,10 @@
  *  - an allocation to a host whose association is up but whose daemon's
  *    greeting (HELLO) is not in yet — `ipcf hosts` says "connecting" —
  *    waits for it, as for a host in its handshake (it failed at once,
- *    EHOSTUNREACH).
+ *    EHOSTUNREACH);
+ *  - a daemon restarted without this host's address (it cannot call) ends
+ *    this host's flows "host unreachable" after the dead interval, not "peer
+ *    host restarted" (a documentation fix: DAEMON.md, PROTOCOL.md §9).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -184,5 +187,48 @@ TEST_TIMEOUT(an_allocation_waits_for_a_host_between_handshake_and_greeting, 60) 
         CHECK_EQ(ipcf_write(port, "x", 1, 5000), 1);
         CHECK_OK(ipcf_dealloc(port, NULL));
         CHECK_EQ(test_wait(srv, 20000), 0);
+        hostset_stop(&S);
+}
+
+
+/* ---- a restart the restarted host cannot announce ------------------------------ */
+
+static void hold_e(void *p) {
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register("e", NULL));
+        int port = CHECK_OK(ipcf_accept(reg, 20000, NULL));
+        CHECK_EQ(ipcf_write(port, "hello", 5, 5000), 5);
+        pause();
+}
+
+/* Beta knows alpha without an address: restarted, it cannot call alpha, and
+ * the old association's datagrams are nobody's to it. Alpha's flow ends
+ * "host unreachable" within the dead interval (2 s) — not "peer host
+ * restarted", which DAEMON.md promised for every restart — and alpha then
+ * associates again by itself. */
+TEST_TIMEOUT(a_restart_without_this_hosts_address_is_host_unreachable, 60) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, NULL);
+        char extra[256];
+        snprintf(extra, sizeof(extra), "[host alpha]\nkey = %s\n[name *]\nremote_allocate = *@alpha\n", S.h[0].key);
+        hostset_start_enrol(&S, 1, extra, 0, NULL);
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        pid_t srv = test_fork(hold_e, NULL);
+        hostset_enter(&S, 0);
+        int port = CHECK_OK(hostset_alloc("e@beta", NULL));
+        char buf[16];
+        CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 5000), 5);
+        hostset_kill_host(&S, 1);
+        hostset_start_enrol(&S, 1, extra, 0, NULL);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_read(port, buf, sizeof(buf), 15000), -ECONNRESET);
+        CHECK(test_now_ms() - t0 < 2000 + 1500);
+        ipcf_reason why;
+        CHECK_OK(ipcf_end_reason(port, &why));
+        CHECK_EQ(why.code, IPCF_END_PEER_DIED);
+        CHECK(strcmp(why.text, "host unreachable") == 0);
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        kill(srv, SIGKILL);
+        test_wait(srv, 5000);
         hostset_stop(&S);
 }
