@@ -15,7 +15,8 @@
  *   BAD_KEY       trust_keys = yes, but the record carries no key, or one
  *                 whose fingerprint is not the record's, or one that cannot
  *                 be enrolled (this host's own, another host's, not a key),
- *                 or an address that is not one;
+ *                 or an address that is not one, or one this host's UDP
+ *                 socket cannot send to (udp_unreachable: IPv6 on IPv4);
  *   TRUSTABLE     trust_keys = yes and the record's key is its
  *                 fingerprint's: the first allocation that meets it enrols
  *                 the host (hosts_enrol) with that key and address.
