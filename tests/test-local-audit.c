@@ -12,7 +12,8 @@
  * with a receiver that does not read (or is killed), two senders of 64 KiB
  * messages, and a destroy mid-stream (received + undelivered == sent, none
  * twice); a receiver leaving just before a destroy; a second set waiter's and
- * four service takers' timeouts. Pipes and flow pairs without a daemon,
+ * four service takers' timeouts; a set whose member another thread reads
+ * blocking. Pipes and flow pairs without a daemon,
  * else a private one; each case time-bounded.
  */
 #include <poll.h>
@@ -556,6 +557,65 @@ TEST(a_second_waiter_times_out_on_time) {
         CHECK_ERR(first.r, -ETIMEDOUT);
         CHECK_ERR(second.r, -ETIMEDOUT);
         CHECK(second.took_ms >= 499 && second.took_ms < 500 + 250);
+        ipcf_dealloc(set, NULL);
+        ipcf_dealloc(a0, NULL);
+        ipcf_dealloc(a1, NULL);
+}
+
+/* ---- a thread blocked in a read of a member ----------------------------------------------- */
+
+static int blocked_port;
+
+static void *read_blocking(void *arg) {
+        char c;
+        *(ssize_t *)arg = ipcf_read(blocked_port, &c, 1, -1);
+        return NULL;
+}
+
+/* Another thread sleeps in a blocking read of a member (it holds the port's
+ * read lock meanwhile): the set sleeps too, and times out — it did report
+ * the port at every wait, spinning (3,153 reports in 500 ms). The message
+ * goes to the blocked reader; the next is reported by the set. */
+TEST(a_thread_blocked_reading_a_member_does_not_keep_the_set_busy) {
+        int a0, a1;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &a0, &a1));
+        blocked_port = a1;
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, a1, 1));
+        ssize_t got = 0;
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, read_blocking, &got), 0);
+        usleep(100000); /* (asleep in its read by now) */
+        ipcf_set_event ev[4];
+        int reports = 0, timeouts = 0;
+        uint64_t t0 = test_now_ms();
+        while (test_now_ms() - t0 < 500) {
+                int r = ipcf_set_wait(set, ev, 4, 100);
+                if (r > 0) {
+                        reports++;
+                        char c;
+                        CHECK_ERR(ipcf_read(a1, &c, 1, 0), -EAGAIN);
+                } else {
+                        CHECK_ERR(r, -ETIMEDOUT);
+                        timeouts++;
+                }
+        }
+        printf("# %d reports, %d timeouts in 500 ms\n", reports, timeouts);
+        CHECK(reports <= 2);
+        CHECK(timeouts >= 3);
+        CHECK_EQ(ipcf_write(a0, "x", 1, 1000), 1);
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        CHECK_EQ(got, 1);
+        CHECK_EQ(ipcf_write(a0, "y", 1, 1000), 1);
+        int r;
+        while ((r = ipcf_set_wait(set, ev, 4, 2000)) == 1) {
+                char c;
+                if (ipcf_read(a1, &c, 1, 0) == 1) {
+                        CHECK_EQ(c, 'y');
+                        break;
+                }
+        }
+        CHECK_EQ(r, 1);
         ipcf_dealloc(set, NULL);
         ipcf_dealloc(a0, NULL);
         ipcf_dealloc(a1, NULL);

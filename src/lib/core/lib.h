@@ -323,8 +323,10 @@ int port_wait_uncached(port *p, uint64_t deadline, bool timeout_zero);
 void port_rearm_rx(port *p);
 void port_rearm_tx(port *p);
 /* Readiness sets (set.c), on a port in one. port_rx_ready: would a read not
- * block (a message, or the end)? Takes rlock for a moment; a port whose rlock
- * another thread holds counts as ready (a spurious report at worst).
+ * block (a message, or the end)? Takes rlock for a moment; for a port whose
+ * rlock another thread holds (a blocked read, a peek), the lock-free hint
+ * answers (a spurious report at worst; the blocked reader rings the ear when
+ * it is done).
  * port_set_arm: the set stops watching p: the writer rings p's ear at its
  * next message, and p's peer sees this side asleep (no spinning for it). The
  * caller fences (seq_cst) after arming and re-checks port_rx_ready before it

@@ -398,8 +398,16 @@ void port_rearm_tx(port *p) {
 /* ---- readiness sets (set.c) ----------------------------------------------- */
 
 bool port_rx_ready(port *p) {
+        /* Another thread reads it (or holds a peek): say what the lock-free
+         * hint says. Not "ready" for that alone: a thread blocked in a read
+         * holds the lock while it sleeps, and a set that took its port for
+         * ready would report it at every wait, never sleeping (3,000
+         * spurious reports in 500 ms). The hint has no false "empty" (a
+         * record at the published tail, or none queued), and the blocked
+         * reader rings the ear when it is done (sleep_once): the set looks
+         * again then. */
         if (!plock_try(&p->rlock))
-                return true; /* another thread reads it: let the caller look */
+                return port_rx_hint(p);
         bool ready;
         if (p->cons.zero) {
                 /* (a peek would claim a rendezvous record for good) */
