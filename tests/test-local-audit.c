@@ -13,7 +13,7 @@
  * messages, and a destroy mid-stream (received + undelivered == sent, none
  * twice); a receiver leaving just before a destroy; a second set waiter's and
  * four service takers' timeouts; a set whose member another thread reads
- * blocking. Pipes and flow pairs without a daemon,
+ * blocking; a STREAM reader killed while its writer waits for a batch. Pipes and flow pairs without a daemon,
  * else a private one; each case time-bounded.
  */
 #include <poll.h>
@@ -317,6 +317,51 @@ TEST(a_write_or_read_with_a_stopped_peer_times_out_on_time) {
                 q.full = (uint8_t)cases[i].full;
                 times_out(&q, cases[i].ms, cases[i].writing);
         }
+}
+
+/* ---- a reader killed while the writer waits for a batch ---------------------------------- */
+
+static void read_slowly(void *arg) {
+        (void)arg;
+        static char b[4096];
+        for (;;) {
+                if (ipcf_read(kept_end, b, sizeof(b), 1000) < 0)
+                        _exit(0);
+                usleep(200);
+        }
+}
+
+/* A STREAM writer with a big queue and spin_us 100 ms (so it waits for
+ * batches of room) keeps its slow reader's queue full; the reader is killed
+ * -9: the writer's next write fails -ECONNRESET within the spin and a futex
+ * slice (no daemon: the pipe's liveness socket), and everything before was
+ * accepted whole. */
+TEST(a_reader_killed_while_the_writer_waits_for_a_batch) {
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.mode = IPCF_MODE_STREAM;
+        q.max_bytes = 1 << 20;
+        q.spin_us = 100000;
+        int p[2];
+        CHECK_OK(ipcf_pipe(&q, p));
+        kept_end = p[1];
+        pid_t child = test_fork(read_slowly, NULL);
+        CHECK_OK(ipcf_detach(p[1]));
+        static char b[65536];
+        uint64_t t0 = test_now_ms();
+        while (test_now_ms() - t0 < 300)
+                CHECK_EQ(ipcf_write(p[0], b, sizeof(b), 5000), sizeof(b));
+        kill(child, SIGKILL);
+        CHECK_EQ(test_wait(child, 5000), 128 + SIGKILL);
+        t0 = test_now_ms();
+        ssize_t r;
+        while ((r = ipcf_write(p[0], b, sizeof(b), 5000)) > 0 && test_now_ms() - t0 < 5000)
+                ;
+        uint64_t took = test_now_ms() - t0;
+        printf("# write %zd %llu ms after the kill\n", r, (unsigned long long)took);
+        CHECK_ERR(r, -ECONNRESET);
+        CHECK(took < 120 + SLACK_MS);
+        ipcf_dealloc(p[0], NULL);
 }
 
 /* ---- a set of 10,000 ports ----------------------------------------------------------- */
