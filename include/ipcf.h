@@ -1016,7 +1016,8 @@ IPCF_API int ipcf_service_fail(int svc, const ipcf_call_req *req, int code, int 
 /*
  * ipcf_service_cancelled — 1 if the caller of req gave up (timed out or
  * cancelled) or is gone, 0 if not yet; a long request can poll it to stop
- * early. Never blocks.
+ * early. Never blocks. A caller on another host giving up is not seen (0
+ * until its flow ends: docs/DAEMON.md "Hosts").
  * Errors: -EBADF, -EINVAL as ipcf_service_reply().
  */
 IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);

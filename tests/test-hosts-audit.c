@@ -20,7 +20,10 @@
  *    EHOSTUNREACH);
  *  - a daemon restarted without this host's address (it cannot call) ends
  *    this host's flows "host unreachable" after the dead interval, not "peer
- *    host restarted" (a documentation fix: DAEMON.md, PROTOCOL.md §9).
+ *    host restarted" (a documentation fix: DAEMON.md, PROTOCOL.md §9);
+ *  - a plain call given up by a caller on another host is not seen by the
+ *    service (ipcf.h said it was; documented now), and its late reply is
+ *    dropped: the caller's next call gets its own.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -97,6 +100,14 @@ TEST_TIMEOUT(a_host_the_socket_cannot_reach_or_of_this_hosts_name_refused, 120) 
 
 static hostset S;
 
+/* alpha and beta, beta letting alpha reach every name, associated */
+static void start_two(void) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, NULL);
+        hostset_start(&S, 1, "[name *]\nremote_allocate = *@alpha\n");
+        CHECK(hostset_wait_up(&S, 0, 10000));
+}
+
 /* beta: serves one flow on "e": one message back */
 static void echo_once(void *p) {
         hostset_enter(&S, 1);
@@ -109,10 +120,7 @@ static void echo_once(void *p) {
 }
 
 TEST_TIMEOUT(names_pinned_to_a_host_stay_those_of_the_start_after_a_reload, 120) {
-        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
-        hostset_start(&S, 0, NULL);
-        hostset_start(&S, 1, "[name *]\nremote_allocate = *@alpha\n");
-        CHECK(hostset_wait_up(&S, 0, 10000));
+        start_two();
         pid_t srv = test_fork(echo_once, NULL);
         /* alpha reloads a config without beta and with gamma: [host]
          * sections are read at start only, the associations stay */
@@ -230,5 +238,36 @@ TEST_TIMEOUT(a_restart_without_this_hosts_address_is_host_unreachable, 60) {
         CHECK(hostset_wait_up(&S, 0, 10000));
         kill(srv, SIGKILL);
         test_wait(srv, 5000);
+        hostset_stop(&S);
+}
+
+/* ---- a call given up on another host ------------------------------------------- */
+
+/* beta: the first request is answered late (after its caller gave up), its
+ * cancel looked for before; the second at once. */
+static void late_service(void *p) {
+        hostset_enter(&S, 1);
+        int svc = CHECK_OK(ipcf_service("late", NULL));
+        static char buf[64];
+        ipcf_call_req rq;
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 20000, &rq), 5);
+        CHECK(!memcmp(buf, "first", 5));
+        usleep(1500000); /* the caller gave up after 500 ms */
+        CHECK_EQ(ipcf_service_cancelled(svc, &rq), 0); /* not seen across hosts */
+        CHECK_OK(ipcf_service_reply(svc, &rq, "late", 4, 5000));
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 20000, &rq), 6);
+        CHECK_OK(ipcf_service_reply(svc, &rq, "second", 6, 5000));
+}
+
+TEST_TIMEOUT(a_call_given_up_on_another_host_is_not_seen_its_late_reply_dropped, 60) {
+        start_two();
+        pid_t srv = test_fork(late_service, NULL);
+        usleep(300000);
+        hostset_enter(&S, 0);
+        char rep[16];
+        CHECK_ERR(ipcf_call("late@beta", "first", 5, rep, sizeof(rep), 500, NULL), -ETIMEDOUT);
+        CHECK_EQ(ipcf_call("late@beta", "second", 6, rep, sizeof(rep), 10000, NULL), 6);
+        CHECK(!memcmp(rep, "second", 6));
+        CHECK_EQ(test_wait(srv, 20000), 0);
         hostset_stop(&S);
 }
