@@ -776,6 +776,7 @@ class Client(_Closes):
             raise
         self._codec = Codec(self.interface)
         self._served = {}  # program -> (low, high), as a server said it
+        self._calls = new_call_set()  # started calls (rpc_call.py), freed before the client
 
     def describe(self, timeout=5.0):
         """The server's description: the .x text of what it serves."""
@@ -806,17 +807,9 @@ class Client(_Closes):
         for the whole call (default: the procedure's [timeout], else 30 s;
         None: no deadline)."""
         self._check_open()
-        p = self.interface.procedure(proc, version)
-        if p is None and version is not None:
-            p = self.interface.procedure(proc)
-        if p is None:
-            raise UnknownProcedureError(_errno.EOPNOTSUPP, "%s serves no procedure %s" % (self.name, proc),
-                                        self.name)
+        p = self._pick(proc, version)
         if version is not None:
             return self._call(p, version, args, timeout)
-        served = self._served.get(p.prog)
-        if served:  # the highest version it serves that has proc
-            p = self._in_range(p, proc, served) or p
         try:
             return self._call(p, p.vers, args, timeout)
         except VersionMismatchError as e:
@@ -827,6 +820,21 @@ class Client(_Closes):
                 raise
             return self._call(q, q.vers, args, timeout)
 
+    def _pick(self, proc, version):
+        """The procedure to call: proc in version (its number in the highest
+        described version if that version is not described), else in the
+        highest version the server is known to serve that has it."""
+        p = self.interface.procedure(proc, version)
+        if p is None and version is not None:
+            p = self.interface.procedure(proc)
+        if p is None:
+            raise UnknownProcedureError(_errno.EOPNOTSUPP, "%s serves no procedure %s" % (self.name, proc),
+                                        self.name)
+        served = self._served.get(p.prog)
+        if version is None and served:  # the highest version it serves that has proc
+            p = self._in_range(p, proc, served) or p
+        return p
+
     def _in_range(self, p, proc, served):
         """The procedure named proc of p's program in the highest described
         version within served (low, high), or None."""
@@ -835,7 +843,7 @@ class Client(_Closes):
         found = [q for q in found if q is not None and q.prog == p.prog]
         return found[0] if found else None
 
-    def _call(self, p, vers, args, timeout):
+    def _encode_args(self, p, args):
         if len(args) != len(p.args):
             raise TypeError("%s takes %d argument%s, not %d" % (p.name, len(p.args),
                                                               "" if len(p.args) == 1 else "s", len(args)))
@@ -843,12 +851,21 @@ class Client(_Closes):
         depth = 1 if len(p.args) > 1 else 0  # in C, the arguments' struct (P_args) is a level
         for d, a in zip(p.args, args):
             self._codec.encode(d, a, buf, depth)
+        return bytes(buf)
+
+    @staticmethod
+    def _timeout_ms(timeout):
+        ms = 0 if timeout is _DEFAULT else to_ms(timeout)
+        if ms == 0 and timeout is not _DEFAULT:
+            raise ValueError("timeout 0: a call needs time")
+        return ms
+
+    def _call(self, p, vers, args, timeout):
+        buf = self._encode_args(p, args)
         info = ffi.new("ipcf_rpc_info *")
         opts = ffi.new("ipcf_rpc_opts *")
         opts.info = info
-        opts.timeout_ms = 0 if timeout is _DEFAULT else to_ms(timeout)
-        if opts.timeout_ms == 0 and timeout is not _DEFAULT:
-            raise ValueError("timeout 0: a call needs time")
+        opts.timeout_ms = self._timeout_ms(timeout)
         res, res_len = ffi.new("void **"), ffi.new("size_t *")
         cbuf = ffi.from_buffer(buf)
         before = reason_before()
@@ -860,22 +877,47 @@ class Client(_Closes):
             data = ffi.buffer(res[0], res_len[0])[:] if res[0] != ffi.NULL else b""
         finally:
             _libc.free(res[0])
-        dec = _Decoder(data)
+        return self._decode_result(p, data)
+
+    def _decode_result(self, p, data):
+        """The value of procedure p's result from its XDR (EBADMSG if it
+        does not decode, or leaves bytes over)."""
+        dec = _Decoder(data or b"")
         try:
             v = self._codec.decode(p.result, dec)
-            if dec.pos != len(data):
+            if dec.pos != len(dec.buf):
                 raise ValueError("bytes after the result")
         except ValueError as e:
             raise error(_errno.EBADMSG, "%s: %s" % (p.name, e)) from None
         return v
+
+    def start(self, proc, *args, version=None, timeout=_DEFAULT):
+        """Start a call of `proc` and return an ipcf.rpc_call.Call as soon as
+        its arguments are sent: call.result(timeout) gives its result (or
+        raises as call() does), call.cancel() asks the server to stop it,
+        call.done() and call.wait(timeout) look. version and timeout (the
+        whole call's deadline) as for call(); with no version, the highest
+        the server is known to serve that has proc (a server that serves
+        none of those fails the call: VersionMismatchError at result())."""
+        from .rpc_call import Call
+        self._check_open()
+        p = self._pick(proc, version)
+        vers = version if version is not None else p.vers
+        return Call(self, p, vers, self._encode_args(p, args), self._timeout_ms(timeout), reason_before())
+
+    def _address(self):
+        return int(ffi.cast("uintptr_t", self._c))
 
     def _check_open(self):
         if self._c is None:
             raise ValueError("the client is closed")
 
     def close(self):
-        """End the session (best effort) and free the client. Idempotent."""
+        """End the session (best effort) and free the client; calls started
+        and not closed are freed first (cancelled if they run). Idempotent."""
         if getattr(self, "_c", None) is not None:
+            for k in list(getattr(self, "_calls", ())):
+                k.close()
             _lib.ipcf_rpc_client_free(self._c)
             self._c = None
 
@@ -887,4 +929,5 @@ def call(name, proc, *args, version=None, timeout=_DEFAULT):
         return c.call(proc, *args, version=version, timeout=timeout)
 
 
-from .rpc_server import Context, Server  # noqa: E402 (it builds on the codec above)
+from .rpc_call import Call, new_call_set  # noqa: E402,F401 (they build on the codec above)
+from .rpc_server import Context, Server  # noqa: E402

@@ -34,65 +34,18 @@ of one server run one at a time in Python (a handler that blocks in a C
 call lets another run).
 """
 import errno as _errno
-import itertools
 import math
 import os
 import threading
 import time
 
-import cffi
-
-from . import _ffi
+from ._rpcffi import Cells, ffi, lib as _lib, xdr_rest
 from .errors import IpcfError, error
 from .handle import _name_arg
 from ._timeout import to_ms
 from .qos import PeerInfo, text
 from .rpc import Codec, Interface, ONEWAY, InterfaceError, _Closes, _Decoder
 
-_CDEF = """
-typedef struct ipcf_xdr_seg { const void *ptr; size_t off, len; } ipcf_xdr_seg;
-typedef struct ipcf_xdr {
-    uint8_t *buf; size_t pos; size_t cap; int err; uint32_t depth; uint32_t max_depth;
-    uint64_t budget; uint32_t flags; uint32_t n_segs, cap_segs; ipcf_xdr_seg *segs;
-    size_t sg_min; size_t total;
-} ipcf_xdr;
-typedef struct ipcf_rpc_ctx {
-    ipcf_peer_info caller; char host[128]; uint64_t deadline_ns;
-    uint32_t prog, vers, proc; uint32_t reserved; void *internal;
-} ipcf_rpc_ctx;
-typedef struct ipcf_rpc_proc {
-    uint32_t number; uint32_t flags; int timeout_ms; const char *name;
-    const char *arg_type, *res_type; size_t arg_size, res_size;
-    int (*encode_arg)(ipcf_xdr *x, const void *v);
-    int (*decode_arg)(ipcf_xdr *x, void *v);
-    void (*free_arg)(void *v);
-    int (*encode_res)(ipcf_xdr *x, const void *v);
-    int (*decode_res)(ipcf_xdr *x, void *v);
-    void (*free_res)(void *v);
-    int (*invoke)(const void *handlers, ipcf_rpc_ctx *ctx, const void *in, void *out, void *user);
-} ipcf_rpc_proc;
-typedef struct ipcf_rpc_version {
-    uint32_t prog, vers; const char *prog_name, *vers_name;
-    const ipcf_rpc_proc *procs; size_t n_procs; const char *description;
-} ipcf_rpc_version;
-typedef struct ipcf_rpc_server ipcf_rpc_server;
-typedef struct ipcf_rpc_server_opts {
-    const char *cache_path; int cache_sync; uint32_t max_sessions; uint32_t max_slots;
-    uint32_t max_msg; uint64_t max_memory; const void *reg;
-} ipcf_rpc_server_opts;
-int ipcf_rpc_server_new(const char *name, const ipcf_rpc_server_opts *opts, ipcf_rpc_server **ret);
-int ipcf_rpc_server_add(ipcf_rpc_server *s, const ipcf_rpc_version *v, const void *handlers, void *user);
-int ipcf_rpc_server_run(ipcf_rpc_server *s, unsigned threads, int timeout_ms);
-void ipcf_rpc_server_stop(ipcf_rpc_server *s);
-ipcf_rpc_server *ipcf_rpc_server_free(ipcf_rpc_server *s);
-int ipcf_rpc_cancelled(const ipcf_rpc_ctx *ctx);
-int ipcf_xdr_put_fixed(ipcf_xdr *x, const void *p, size_t n);
-int ipcf_xdr_fail(ipcf_xdr *x, int err);
-"""
-ffi = cffi.FFI()
-ffi.include(_ffi.ffi)  # ipcf_peer_info, pid_t...
-ffi.cdef(_CDEF)
-_lib = ffi.dlopen(os.environ.get("IPCF_LIBRARY") or "libipcf.so.%d" % _ffi.MAJOR)
 
 _tls = threading.local()  # in_handler: this thread runs one of our handlers
 KEEP_ERRORS = 16
@@ -172,7 +125,7 @@ class Server(_Closes):
         self.name, self.text = name, interface
         self.interface = Interface(interface)
         self._codec = Codec(self.interface)
-        self._values, self._lock, self._keys = {}, threading.Lock(), itertools.count(1)
+        self._cells, self._lock = Cells(), threading.Lock()
         self._versions, self.errors = [], []
         self._stopping, self._interrupt = False, None
         self._run_lock, self._close_pending = threading.Lock(), False
@@ -226,18 +179,6 @@ class Server(_Closes):
             raise error(r, self.name)
         self._versions.append(v)
 
-    # -- the values between the runtime's callbacks, by key
-    def _put(self, cell, value):
-        with self._lock:
-            k = next(self._keys)
-            self._values[k] = value
-        ffi.cast("uint64_t *", cell)[0] = k
-
-    def _take(self, cell):
-        k = ffi.cast("uint64_t *", cell)[0]
-        with self._lock:
-            return self._values.pop(k, None)
-
     def _keep_error(self, exc):
         with self._lock:
             self.errors = (self.errors + [exc])[-KEEP_ERRORS:]
@@ -249,20 +190,19 @@ class Server(_Closes):
         @ffi.callback("int(ipcf_xdr *, void *)")
         def decode_arg(x, cell):
             try:
-                data = bytes(ffi.buffer(x.buf + x.pos, x.cap - x.pos))
-                x.pos = x.cap
+                data = xdr_rest(x)
                 dec = _Decoder(data)
                 args = [codec.decode(d, dec, depth) for d in p.args]
                 if dec.pos != len(data):
                     raise ValueError("bytes after the arguments")
-                server._put(cell, args)
+                server._cells.put(cell, args)
                 return 0
             except Exception:  # malformed: the caller gets -EBADMSG
                 return _lib.ipcf_xdr_fail(x, -_errno.EBADMSG)
 
         @ffi.callback("void(void *)")
         def free(cell):
-            server._take(cell)
+            server._cells.take(cell)
 
         @ffi.callback("int(const void *, ipcf_rpc_ctx *, const void *, void *, void *)")
         def invoke(handlers, ctx, cell_in, cell_out, user):
@@ -271,7 +211,7 @@ class Server(_Closes):
             c = None
             _tls.in_handler = True
             try:
-                args = server._take(cell_in) if p.args else []
+                args = server._cells.take(cell_in) if p.args else []
                 c = Context(ctx)
                 v = handler(c, *(args or []))
                 if p.result.kind == "void":
@@ -280,7 +220,7 @@ class Server(_Closes):
                     return 0
                 out = bytearray()
                 codec.encode(p.result, v, out)
-                server._put(cell_out, bytes(out))
+                server._cells.put(cell_out, bytes(out))
                 return 0
             except Exception as e:  # the call fails with its errno (EIO for other errors)
                 if not isinstance(e, (OSError, IpcfError)) or _errno_of(e) == _errno.EIO:
@@ -297,7 +237,7 @@ class Server(_Closes):
 
         @ffi.callback("int(ipcf_xdr *, const void *)")
         def encode_res(x, cell):
-            data = server._values.get(ffi.cast("uint64_t *", cell)[0], b"")
+            data = server._cells.get(cell, b"")
             return _lib.ipcf_xdr_put_fixed(x, data, len(data))
 
         return {"decode_arg": decode_arg, "free": free, "invoke": invoke, "encode_res": encode_res}

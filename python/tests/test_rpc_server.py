@@ -154,7 +154,8 @@ def test_arguments_results_and_errors(name):
 
 def test_a_deadline_reaches_the_handler_as_cancelled(name):
     """A handler that works until ctx.cancelled() stops when the caller's
-    deadline passes; the caller gets "outcome unknown"."""
+    deadline passes; the caller gets "outcome unknown", or the handler's
+    answer if it is back before the caller gives up."""
     stopped = threading.Event()
 
     def waits(ctx, n):
@@ -170,8 +171,10 @@ def test_a_deadline_reaches_the_handler_as_cancelled(name):
         try:
             with rpc.Client(name) as c:
                 t0 = time.monotonic()
-                with pytest.raises(rpc.OutcomeUnknownError):
-                    c.call("WAITS", 1, timeout=0.3)
+                try:  # the handler's answer may still come in time (RPC.md)
+                    assert c.call("WAITS", 1, timeout=0.3) == 0
+                except rpc.OutcomeUnknownError:
+                    pass
                 assert stopped.wait(10)
                 assert time.monotonic() - t0 < 10
         finally:
@@ -256,10 +259,12 @@ def test_bad_servers_are_refused(name):
 
 
 def test_the_server_declarations_match_the_header(tmp_path):
-    """rpc_server.py's declarations (its structs) against include/ipcf.h."""
+    """_rpcffi.py's declarations (the server's and started calls' structs)
+    against include/ipcf.h."""
     from ipcf import rpc_server
     pairs = []
-    for s in ("ipcf_xdr", "ipcf_rpc_ctx", "ipcf_rpc_proc", "ipcf_rpc_version", "ipcf_rpc_server_opts"):
+    for s in ("ipcf_xdr", "ipcf_rpc_ctx", "ipcf_rpc_proc", "ipcf_rpc_version", "ipcf_rpc_server_opts",
+              "ipcf_rpc_info", "ipcf_rpc_opts"):
         t = rpc_server.ffi.typeof(s)
         pairs.append(("sizeof(%s)" % s, rpc_server.ffi.sizeof(t)))
         pairs += [("offsetof(%s, %s)" % (s, f), ft.offset) for f, ft in t.fields]
