@@ -64,9 +64,10 @@ def start_daemon(rundir, config=None):
         with open(conf, "w") as f:
             f.write(config)
         args += ["--config", conf]
+    env = plain_env()
+    env.setdefault("IPCF_STATE_DIR", rundir)  # its host key there, not in /var/lib/ipcf
     with open(os.path.join(rundir, "ipcfd.log"), "wb") as log:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                env=plain_env())
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
     sock = os.path.join(rundir, "ipcfd.sock")
     deadline = time.monotonic() + 5
     while not _socket_ready(sock):

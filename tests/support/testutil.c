@@ -140,6 +140,9 @@ void test_daemon_start_bin(test_daemon *d, const char *rel, const char *config_t
         if (d->pid < 0)
                 test_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
         if (d->pid == 0) {
+                /* its host key (made by `ipcf host key`, `ipcf hosts`) in its own
+                 * directory, not this machine's /var/lib/ipcf (as root) */
+                setenv("IPCF_STATE_DIR", d->dir, 0);
                 execv(bin, (char *const *)argv);
                 fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
                 _exit(127);
