@@ -655,5 +655,14 @@ TEST(usage_errors_exit_2) {
         CHECK_EQ(ipcf_run(NULL, NULL, NULL, (const char *const[]){ "cat", "--help", NULL },
                           10000),
                  0);
+        /* a name with control bytes is named back with '?' for them: before,
+         * the escape sequence went to the terminal as it was */
+        CHECK_EQ(ipcf_run(NULL, NULL, err_path, (const char *const[]){ "cat", "bad\x1b[2Jname\x07", NULL },
+                          10000),
+                 2);
+        char *err = slurp(err_path, NULL);
+        CHECK(strstr(err, "'bad?[2Jname?' is not a valid name") != NULL);
+        CHECK(strchr(err, 0x1b) == NULL && strchr(err, 0x07) == NULL);
+        free(err);
         unlink(err_path);
 }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h"
+
 const char cli_flow_opts_help[] =
         "flow options (the allocating side chooses; see docs/CLI.md):\n"
         "  --stream               byte stream instead of whole messages\n"
@@ -156,8 +158,11 @@ int cli_name_check(const char *cmd, const char *name) {
                 ok = *p > ' ' && *p < 0x7f;
         if (ok)
                 return 0;
-        return cli_usage(cmd, "'%.*s' is not a valid name (1-%d printable characters, no spaces)",
-                         IPCF_NAME_MAX, name, IPCF_NAME_MAX);
+        char shown[IPCF_NAME_MAX + 1];
+        str_copy(shown, name, sizeof(shown));
+        str_printable(shown); /* the bad bytes as '?', not sent to the terminal */
+        return cli_usage(cmd, "'%s' is not a valid name (1-%d printable characters, no spaces)", shown,
+                         IPCF_NAME_MAX);
 }
 
 /* Allocation with the reason in the error line when there is one: the

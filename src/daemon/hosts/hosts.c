@@ -148,27 +148,6 @@ static int hosts_key(uint8_t ret_priv[32]) {
         return 0;
 }
 
-/* This host's name: the config's, else the first label of gethostname(). */
-static void self_name(const conf *c, char *out, size_t size) {
-        if (c->hosts_sec.self[0]) {
-                str_copy(out, c->hosts_sec.self, size);
-                return;
-        }
-        char hn[256] = "";
-        gethostname(hn, sizeof(hn) - 1);
-        size_t k = 0;
-        for (size_t i = 0; hn[i] && hn[i] != '.' && k + 1 < size && k < CONF_HOST_NAME_MAX; i++) {
-                char ch = hn[i];
-                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                          (k > 0 && (ch == '-' || ch == '_'));
-                if (ok)
-                        out[k++] = ch;
-        }
-        out[k] = 0;
-        if (k == 0)
-                str_copy(out, "localhost", size);
-}
-
 /* The config's [host]s against this host: a [host] of this host's own name
  * (its names would be this host's: name@NAME is looked for here), or at an
  * address the UDP socket of [hosts] listen cannot send to (an IPv6 address
@@ -179,7 +158,7 @@ static void self_name(const conf *c, char *out, size_t size) {
  * by another user): no key to compare, the key made at start is new. */
 static int hosts_check_conf(const conf *c, const char *runtime_dir, char *err, size_t size) {
         char self[CONF_HOST_NAME_MAX + 1];
-        self_name(c, self, sizeof(self));
+        conf_hosts_self_name(c, self, sizeof(self));
         conf_addr listen = c->hosts_sec.listen;
         if (!listen.family)
                 listen = (conf_addr){ .family = 4, .port = CONF_HOSTS_PORT_DEFAULT };
@@ -311,7 +290,7 @@ static int hosts_init(ipcfd *d) {
         int r = dispatch_add(d, methods, ARRAY_SIZE(methods));
         /* Every flow tells its sides the peer's host (flows/flow.c): here
          * this one, also when it is local only. */
-        self_name(&d->conf, the_hosts.self, sizeof(the_hosts.self));
+        conf_hosts_self_name(&d->conf, the_hosts.self, sizeof(the_hosts.self));
         d->host_name = the_hosts.self;
         if (r < 0 || (d->conf.n_hosts == 0 && !trusts_directory(&d->conf)))
                 return r; /* local only */
@@ -381,7 +360,8 @@ static void hosts_dump(ipcfd *d, char *buf, size_t size) {
                 up += the_hosts.recs[i].p->state == HPEER_UP;
                 relays += the_hosts.recs[i].n_relays;
         }
-        snprintf(buf, size, "%u/%u hosts up, %u relayed flows", up, the_hosts.n, relays);
+        snprintf(buf, size, "%u/%u host%s up, %u relayed flow%s", up, the_hosts.n, plural(the_hosts.n), relays,
+                 plural(relays));
 }
 
 const daemon_module hosts_module = {

@@ -187,10 +187,13 @@ static void ctl_input(hpeer *p) {
                 if (len < 0)
                         break;
                 if (len > (int)sizeof(buf)) {
-                        /* too long to be a message: take it and drop it */
+                        /* too long to be a message: take it and drop it (no
+                         * memory for it: leave it for the next input, not a
+                         * loop that spins on it for ever) */
                         uint8_t *big = malloc((size_t)len);
-                        if (big)
-                                efcp_flow_recv(p->ctl, big, (size_t)len);
+                        if (!big)
+                                break;
+                        efcp_flow_recv(p->ctl, big, (size_t)len);
                         free(big);
                         p->ctl_bad++;
                         continue;

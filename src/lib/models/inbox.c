@@ -14,8 +14,9 @@
  * (fairness). When all are empty, the taker spins (only while some peer runs
  * on another CPU), then sets `want` on every channel, fences, re-checks, and
  * sleeps in epoll_wait() on the registration socket and every channel's rx
- * ear (the handshake of wait.c, over a set). b->wake is an eventfd that
- * never leaves this process (takers ring it for each other).
+ * ear (the handshake of wait.c, over a set). b->wake is an eventfd the
+ * takers ring for each other; no other party sees it (after fork() a child
+ * shares it with its parent, as it shares the registration's socket).
  *
  * Who is awake: several threads may take from one inbox (a service's
  * workers). What callers see of the inbox's side in each channel's run slot
