@@ -302,7 +302,11 @@ typedef struct ipcf_request {
  * ipcf_request_next — wait up to timeout_ms for the next pending request on
  * reg and describe it in *ret without deciding it. Decide it with
  * ipcf_request_accept() or ipcf_request_refuse(); an undecided request is
- * withdrawn when its requester gives up.
+ * withdrawn when its requester gives up (its ipcf_alloc timed out, or it
+ * died). A request withdrawn before it is handed out is skipped, never
+ * returned; one withdrawn after fails to be decided with -ECANCELED. Each
+ * request handed out costs one round trip to the daemon (to know it is
+ * still pending), besides its decision; ipcf_accept() does without.
  * Errors: -EAGAIN, -ETIMEDOUT; -EBADF; -EINVAL ret NULL; -EPROTO the daemon
  * sent nonsense; -EHOSTDOWN.
  */

@@ -31,6 +31,8 @@
  *               refusal) on the reply socket and closes its end.
  *   ACCEPT      REG_ID, REQ_ID                -> FLOW (+ fds) or ERROR
  *   REFUSE      REG_ID, REQ_ID, REASON        -> OK or ERROR
+ *   REQ_CHECK   REG_ID, REQ_ID                -> OK if the request is still
+ *               pending on the registration, else ERROR as for ACCEPT
  *   DEALLOC     FLOW_ID, SIDE, REASON         -> OK (bookkeeping only: the data
  *               path ends through shared memory; see ring.h). SIDE says which side
  *               of the flow ends (one connection may hold both).
@@ -41,7 +43,9 @@
  * Daemon -> registration socket (the fd REGISTER returned; SOCK_SEQPACKET):
  *   REQUEST     REQ_ID, NAME (asked for), PEER, PEER_NAME, QOS
  *   The socket is readable exactly when a REQUEST is waiting. A request the
- *   requester gave up on answers ACCEPT/REFUSE with ERROR -ECANCELED.
+ *   requester gave up on stays queued there (the daemon cannot take a message
+ *   back): it answers REQ_CHECK, ACCEPT and REFUSE with ERROR -ECANCELED, and
+ *   the library skips it (ipcf_request_next asks REQ_CHECK of each REQUEST).
  * FLOW (daemon -> client, as the reply to ACCEPT or on an ALLOC reply socket):
  *   FLOW_ID, SIDE (0 allocator, 1 acceptor), QOS (as granted), SHM_SIZE,
  *   PEER, PEER_NAME, PEER_HOST (the peer's host: this host's name, or the
@@ -126,7 +130,10 @@ enum ctl_type {
         /* The directory's records (src/daemon/directory/list.c, `ipcf ls --all-hosts`). */
         CTL_DIR_LIST = 33,      /* [LIST_SKIP] -> OK: [DIR_HEALTH], DIR_RECORD (each with its
                                  * DIR_ATTRS when it has attributes)..., LIST_MORE */
-        CTL_TYPE_MAX_ = 34,
+        /* Is a REQUEST still undecided? (ipcf_request_next, which hands out
+         * no withdrawn request; src/daemon/names/registry.c.) */
+        CTL_REQ_CHECK = 34,     /* REG_ID, REQ_ID -> OK, or ERROR ECANCELED / ENOENT */
+        CTL_TYPE_MAX_ = 35,
 };
 
 enum ctl_attr_type {

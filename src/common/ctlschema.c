@@ -164,6 +164,9 @@ static const ctl_req_spec rows[] = {
         { CTL_DIR_LIST, "DIR_LIST", 0, 0, CTL_OK,
           { { CTL_A_LIST_SKIP, 0 } },
           { CTL_A_DIR_HEALTH, CTL_A_DIR_RECORD, CTL_A_DIR_ATTRS, CTL_A_LIST_MORE } },
+        { CTL_REQ_CHECK, "REQ_CHECK", 0, 0, CTL_OK,
+          { { CTL_A_REG_ID, REQ }, { CTL_A_REQ_ID, REQ } },
+          { 0 } },
 };
 
 const ctl_req_spec *ctl_req_spec_of(uint16_t type) {

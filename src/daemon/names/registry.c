@@ -527,6 +527,16 @@ static int registry_on_refuse(request *rq) {
         return 0;
 }
 
+/* REQ_CHECK: is the request still waiting for a decision? OK if so, else
+ * the error an ACCEPT would get (ECANCELED withdrawn, ENOENT unknown or
+ * decided). Nothing changes: ipcf_request_next asks it before handing a
+ * REQUEST out, since a withdrawn one stays queued on the request socket. */
+static int registry_on_check(request *rq) {
+        reg *g;
+        alloc *a;
+        return registry_lookup_decision(rq, &g, &a);
+}
+
 /* Every path that ends a registration comes here: UNREGISTER, the request
  * socket closed, the owner's death, shutdown. */
 static void reg_free(reg *g, enum reg_end why) {
@@ -572,6 +582,7 @@ static int registry_init(ipcfd *d) {
                 { CTL_UNREGISTER, registry_on_unregister },
                 { CTL_ACCEPT, registry_on_accept },
                 { CTL_REFUSE, registry_on_refuse },
+                { CTL_REQ_CHECK, registry_on_check },
         };
         for (size_t i = 0; i < REG_BUCKETS; i++)
                 dlist_init(&buckets[i]);

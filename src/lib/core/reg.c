@@ -163,25 +163,63 @@ static int request_parse(const ctl_msg *m, ipcf_request *ret) {
         return 0;
 }
 
-int ipcf_request_next(int h, int timeout_ms, ipcf_request *ret) {
-        if (!ret || lib_check_timeout(timeout_ms) < 0)
-                return -EINVAL;
+/* Is req still pending on g? 0 if so; -ECANCELED withdrawn, -ENOENT not
+ * known (any other error: the daemon's, as for a decision). */
+static int request_check(reg *g, const ipcf_request *req) {
+        conn_call *c = conn_call_new(CTL_REQ_CHECK);
+        if (!c)
+                return -ENOMEM;
+        ctl_put_u64(&c->req, CTL_A_REG_ID, g->reg_id);
+        ctl_put_u64(&c->req, CTL_A_REQ_ID, req->id);
+        int r = conn_call_run(c, NULL, 0);
+        conn_call_free(c);
+        return r;
+}
+
+/* The next REQUEST on h within timeout_ms. check: skip those withdrawn
+ * meanwhile (a REQUEST the daemon sent stays queued on the socket when its
+ * requester gives up), asking the daemon of each; ipcf_accept does not, its
+ * ACCEPT says so anyway. */
+static int request_next(int h, int timeout_ms, ipcf_request *ret, bool check) {
         reg *g = handle_get(h, &reg_kind);
         if (!g)
                 return -EBADF;
+        uint64_t deadline = deadline_from_timeout(timeout_ms);
         conn_reply *rep = malloc(sizeof(*rep));
-        int r = rep ? conn_recv_own_wait(g->sock, rep, timeout_ms) : -ENOMEM;
-        if (r < 0 && atomic_load(&g->closed))
-                r = -EBADF;
-        if (r == 0) {
+        int r = rep ? 0 : -ENOMEM;
+        while (r == 0) {
+                int left = timeout_ms;
+                if (timeout_ms > 0)
+                        left = deadline_poll_ms(deadline);
+                r = conn_recv_own_wait(g->sock, rep, left);
+                if (r == -EAGAIN && timeout_ms > 0)
+                        r = -ETIMEDOUT; /* the time went on skipped ones */
+                if (r < 0 && atomic_load(&g->closed))
+                        r = -EBADF;
+                if (r < 0)
+                        break;
                 ipcf_request req;
                 r = request_parse(&rep->msg, &req);
+                if (r == 0 && check) {
+                        r = request_check(g, &req);
+                        if (r == -ECANCELED || r == -ENOENT) {
+                                r = 0;
+                                continue; /* withdrawn: not handed out */
+                        }
+                }
                 if (r == 0)
                         *ret = req;
+                break;
         }
         free(rep);
         handle_put(g);
         return r;
+}
+
+int ipcf_request_next(int h, int timeout_ms, ipcf_request *ret) {
+        if (!ret || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        return request_next(h, timeout_ms, ret, true);
 }
 
 /* Send ACCEPT or REFUSE for req on registration g; for ACCEPT, make the port. */
@@ -242,7 +280,7 @@ int ipcf_accept(int h, int timeout_ms, ipcf_request *ret_req) {
                         if (left == 0)
                                 return -ETIMEDOUT;
                 }
-                int r = ipcf_request_next(h, left, &req);
+                int r = request_next(h, left, &req, false);
                 if (r < 0)
                         return r;
                 r = ipcf_request_accept(h, &req);
