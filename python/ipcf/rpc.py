@@ -494,7 +494,7 @@ class Codec:
 
     # -- encoding
     def encode(self, decl, v, out, depth=0):
-        k, i = decl.kind, self.i
+        k = decl.kind
         what = decl.name or "value"
         if k == "void":
             if v is not None:
@@ -899,7 +899,6 @@ class Client(_Closes):
         whole call's deadline) as for call(); with no version, the highest
         the server is known to serve that has proc (a server that serves
         none of those fails the call: VersionMismatchError at result())."""
-        from .rpc_call import Call
         self._check_open()
         p = self._pick(proc, version)
         vers = version if version is not None else p.vers
