@@ -88,8 +88,10 @@
  *  - Descriptors: a port holds 7 file descriptors (6 ends of its wake-up
  *    socketpairs, and a pidfd of the peer so that its death is seen even
  *    without the daemon; a pipe end 8), a registration 1, a service or
- *    datagram endpoint 2 plus its channels, a group handle 2, the process 1
- *    for its connection to the daemon. All are close-on-exec.
+ *    named datagram endpoint 3 plus its channels (its registration socket,
+ *    an epoll and the takers' eventfd; an endpoint without a name 2), a
+ *    group handle 2, the process 1 for its connection to the daemon. All
+ *    are close-on-exec.
  *
  * ENVIRONMENT
  *  IPCF_RUNTIME_DIR  the facility instance (its socket is <dir>/ipcfd.sock);
