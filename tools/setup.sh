@@ -10,8 +10,11 @@ pkgs+=(rpcsvc-proto dbus-daemon libdbus-1-dev)
 # The RPC runtime's persistent reply cache.
 pkgs+=(libsqlite3-dev)
 # The directory on etcd (issue 11): the client's libraries, and etcd itself
-# for the tests' three-member clusters.
-pkgs+=(libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client)
+# for the tests' three-member clusters, which run curl (members' health,
+# records written straight into etcd) and openssl (their TLS certificates):
+# no other package of this list depends on curl, and openssl came only
+# through python3-pip -> ca-certificates.
+pkgs+=(libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client curl openssl)
 # The daemon under systemd (libsystemd: socket activation, sd_notify) and its
 # tests (systemd-socket-activate, systemd-analyze verify).
 pkgs+=(libsystemd-dev systemd)
