@@ -2050,7 +2050,7 @@ typedef struct ipcf_rpc_opts {
 typedef struct ipcf_rpc_client_opts {
         uint32_t slots;           /* calls in progress at once (default 16, 1..64) */
         int default_timeout_ms;   /* default 30000 */
-        uint32_t max_msg;         /* largest arguments / result (default 64 MiB) */
+        uint32_t max_msg;         /* largest arguments / result (default 64 MiB + 64 KiB) */
 } ipcf_rpc_client_opts;
 
 /*
@@ -2186,7 +2186,7 @@ typedef struct ipcf_rpc_server_opts {
                                        * 0 (default): survives a crash of the process */
         uint32_t max_sessions;        /* default 1024 */
         uint32_t max_slots;           /* per session, default 64 */
-        uint32_t max_msg;             /* largest arguments / result, default 64 MiB */
+        uint32_t max_msg;             /* largest arguments / result, default 64 MiB + 64 KiB */
         uint64_t max_memory;          /* arguments being received + cached replies, default 256 MiB */
         const ipcf_reg_opts *reg;     /* as for ipcf_service; may be NULL */
 } ipcf_rpc_server_opts;
