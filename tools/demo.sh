@@ -151,9 +151,9 @@ if wait_name demo.file; then
         sum_out=$(sha256sum <"$base/out.bin" | cut -d' ' -f1)
         echo "sha256 sent:     $sum_in"
         echo "sha256 received: $sum_out"
-        secs=$(echo "$t1 - $t0" | bc -l 2>/dev/null || echo 0)
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
         if [ "$cat_rc" -eq 0 ] && [ "$listen_rc" -eq 0 ] && [ "$sum_in" = "$sum_out" ]; then
-                rate=$(echo "64 / ($secs + 0.000001)" | bc -l 2>/dev/null || echo 0)
+                rate=$(awk -v s="$secs" 'BEGIN { printf "%.6f", 64 / (s + 0.000001) }')
                 ok "$(printf '64 MiB copied intact in %.2f s (%.0f MiB/s), cat and listen both exited 0' "$secs" "$rate")"
         else
                 fail "cat exit $cat_rc, listen exit $listen_rc, checksums $([ "$sum_in" = "$sum_out" ] && echo equal || echo differ)"
