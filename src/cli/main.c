@@ -4,8 +4,8 @@
  *
  * Process-wide settings belong here and nowhere else: SIGPIPE is ignored (a
  * closed stdout shows up as EPIPE from write and is reported), and the soft
- * RLIMIT_NOFILE is raised to the hard limit (each port holds 4 descriptors).
- * Exit status: 0 success, 1 failure, 2 usage error.
+ * RLIMIT_NOFILE is raised to the hard limit (each port holds 7 descriptors).
+ * Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted.
  */
 #include "cli/cli.h"
 
