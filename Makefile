@@ -239,7 +239,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(TEST_LINK)
 # the ONC RPC stubs rpcgen makes from bench/benchrpc.x at build time (into
 # $(BUILD)/gen/bench, never committed) and the libraries of the alternatives.
 CMP_SRCS    := $(wildcard bench/cmp-*.c)
-CMPLIB_SRCS := bench/benchlib.c bench/chan.c bench/measure.c
+CMPLIB_SRCS := bench/benchlib.c bench/chan.c bench/batch.c bench/measure.c
 CMPS        := $(patsubst bench/%.c,$(BUILD)/bench/%,$(CMP_SRCS))
 RPCGEN_DIR  := $(BUILD)/gen/bench
 RPCGEN_OBJS := $(patsubst %,$(RPCGEN_DIR)/benchrpc_%.o,xdr clnt svc)

@@ -37,6 +37,7 @@
 
 #include "benchrpc.h"
 #include "ipcf.h"
+#include "batch.h"
 
 /* The rpcgen server dispatcher (benchrpc_svc.c, generated with -m). */
 void benchprog_1(struct svc_req *rqstp, SVCXPRT *transp);
@@ -51,21 +52,23 @@ void benchprog_1(struct svc_req *rqstp, SVCXPRT *transp);
  * (raising it needs CAP_SYS_RESOURCE), the mailbox's 256 KiB ceiling, and
  * one ONC RPC UDP datagram (the svcudp buffers below). */
 const chan_kind chan_kinds[] = {
-        { "ipcf", "ipcf flow (spin 10 µs, default)", CH_IPCF, 10, 0 },
-        { "ipcf-nospin", "ipcf flow (spin_us = 0, sleep only)", CH_IPCF, 0, 0 },
-        { "ipcf-call", "ipcf call (ipcf_call)", CH_CALL, 10, IPCF_CALL_MAX },
-        { "ipcf-mbox", "ipcf mailbox (through ipcfd)", CH_MBOX, 10, 256 * KiB },
-        { "pipe", "pipe", CH_PIPE, 0, 0 },
-        { "unix-stream", "Unix socket, stream", CH_STREAM, 0, 0 },
-        { "unix-seqpacket", "Unix socket, seqpacket", CH_SEQPACKET, 0, 0 },
-        { "tcp", "TCP loopback (TCP_NODELAY)", CH_TCP, 0, 0 },
-        { "udp", "UDP loopback", CH_UDP, 0, 65507 },
-        { "posix-mq", "POSIX message queue", CH_MQ, 0, 8192 },
-        { "nng", "NNG pair0, ipc://", CH_NNG, 0, 0 },
-        { "zmq", "ZeroMQ PAIR, ipc://", CH_ZMQ, 0, 0 },
-        { "oncrpc-tcp", "ONC RPC (rpcgen, libtirpc), TCP", CH_RPC_TCP, 0, 0 },
-        { "oncrpc-udp", "ONC RPC (rpcgen, libtirpc), UDP", CH_RPC_UDP, 0, 8800 },
-        { "dbus", "D-Bus method call (dbus-daemon)", CH_DBUS, 0, 0 },
+        { "ipcf", "ipcf flow (spin 10 µs, default)", CH_IPCF, 10, 0, false },
+        { "ipcf-nospin", "ipcf flow (spin_us = 0, sleep only)", CH_IPCF, 0, 0, false },
+        { "ipcf-many", "ipcf flow, 32 messages per ipcf_write_many / _read_many", CH_IPCF, 10, 0,
+          true },
+        { "ipcf-call", "ipcf call (ipcf_call)", CH_CALL, 10, IPCF_CALL_MAX, false },
+        { "ipcf-mbox", "ipcf mailbox (through ipcfd)", CH_MBOX, 10, 256 * KiB, false },
+        { "pipe", "pipe", CH_PIPE, 0, 0, false },
+        { "unix-stream", "Unix socket, stream", CH_STREAM, 0, 0, false },
+        { "unix-seqpacket", "Unix socket, seqpacket", CH_SEQPACKET, 0, 0, false },
+        { "tcp", "TCP loopback (TCP_NODELAY)", CH_TCP, 0, 0, false },
+        { "udp", "UDP loopback", CH_UDP, 0, 65507, false },
+        { "posix-mq", "POSIX message queue", CH_MQ, 0, 8192, false },
+        { "nng", "NNG pair0, ipc://", CH_NNG, 0, 0, false },
+        { "zmq", "ZeroMQ PAIR, ipc://", CH_ZMQ, 0, 0, false },
+        { "oncrpc-tcp", "ONC RPC (rpcgen, libtirpc), TCP", CH_RPC_TCP, 0, 0, false },
+        { "oncrpc-udp", "ONC RPC (rpcgen, libtirpc), UDP", CH_RPC_UDP, 0, 8800, false },
+        { "dbus", "D-Bus method call (dbus-daemon)", CH_DBUS, 0, 0, false },
 };
 const unsigned chan_n_kinds = sizeof(chan_kinds) / sizeof(chan_kinds[0]);
 
@@ -337,6 +340,11 @@ int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
         ch->cap = s->max_msg;
         ch->rfd = ch->wfd = ch->port = ch->port2 = -1;
         ch->name = s->name;
+        if (s->k->many && (!(ch->tx = batch_new()) || !(ch->rx = batch_new()))) {
+                batch_free(ch->tx);
+                ch->tx = NULL;
+                return -ENOMEM;
+        }
         int r = 0;
         switch (s->k->type) {
         case CH_IPCF:
@@ -525,6 +533,9 @@ int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch) {
 /* End this side: ipcf handles are deallocated, library sockets closed;
  * kernel descriptors belong to the setup (closed at exit or by the parent). */
 void chan_close(chan *ch) {
+        batch_free(ch->tx);
+        batch_free(ch->rx);
+        ch->tx = ch->rx = NULL;
         switch (ch->k->type) {
         case CH_IPCF:
         case CH_MBOX:
@@ -579,6 +590,8 @@ int chan_send(chan *ch, const void *buf, size_t len) {
         ssize_t n;
         switch (ch->k->type) {
         case CH_IPCF:
+                if (ch->tx)
+                        return batch_send(ch->tx, ch->port, buf, len, BENCH_IO_TIMEOUT_MS);
                 n = ipcf_write(ch->port, buf, len, BENCH_IO_TIMEOUT_MS);
                 return n < 0 ? (int)n : 0;
         case CH_MBOX:
@@ -605,6 +618,10 @@ int chan_send(chan *ch, const void *buf, size_t len) {
         }
 }
 
+int chan_flush(chan *ch) {
+        return ch->tx ? batch_flush(ch->tx, ch->port, BENCH_IO_TIMEOUT_MS) : 0;
+}
+
 /* Receive one message; *ret_len its length (byte streams: exactly want).
  * UDP: -EAGAIN after 1 s without a datagram. */
 int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len) {
@@ -612,6 +629,9 @@ int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len) {
         *ret_len = want;
         switch (ch->k->type) {
         case CH_IPCF:
+                if (ch->rx)
+                        return batch_recv(ch->rx, ch->port, buf, ch->cap, ret_len,
+                                          BENCH_IO_TIMEOUT_MS);
                 n = ipcf_read(ch->port, buf, ch->cap, BENCH_IO_TIMEOUT_MS);
                 break;
         case CH_MBOX:
@@ -705,6 +725,8 @@ int chan_call(chan *ch, void *buf, size_t len) {
                 size_t got;
                 int r = chan_send(ch, buf, len);
                 if (r == 0)
+                        r = chan_flush(ch);
+                if (r == 0)
                         r = chan_recv(ch, buf, len, &got);
                 return r < 0 ? r : got == len ? 0 : -EBADMSG;
         }
@@ -780,6 +802,8 @@ int chan_serve(chan *ch, void *buf, size_t len) {
                 int r = chan_recv(ch, buf, len, &got);
                 if (r == 0)
                         r = chan_send(ch, buf, got);
+                if (r == 0)
+                        r = chan_flush(ch);
                 return r;
         }
         }

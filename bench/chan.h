@@ -1,6 +1,7 @@
 /*
  * chan.h — one interface over every mechanism the side-by-side benchmarks
- * compare: ipcf flows (spinning and sleep-only), ipcf mailboxes and calls;
+ * compare: ipcf flows (spinning, sleep-only, and in batches of messages),
+ * ipcf mailboxes and calls;
  * pipes, Unix stream and seqpacket sockets, TCP and UDP loopback, POSIX
  * message queues; NNG pair and ZeroMQ PAIR over ipc://; ONC RPC over TCP and
  * UDP; a D-Bus method call through a private dbus-daemon.
@@ -41,6 +42,8 @@ typedef struct chan_kind {
         enum chan_type type;
         uint32_t spin_us;     /* ipcf flows: qos.spin_us */
         size_t max_size;      /* the largest message it can carry here (0: any) */
+        bool many;            /* ipcf flows: messages gathered into ipcf_write_many /
+                               * ipcf_read_many batches (batch.h) */
 } chan_kind;
 
 extern const chan_kind chan_kinds[];
@@ -77,6 +80,8 @@ typedef struct chan {
         CLIENT *clnt;
         DBusConnection *dbus;
         const char *name;
+        struct msg_batch *tx, *rx; /* kinds with many: messages gathered to be sent,
+                                    * and read but not yet handed out */
 } chan;
 
 /* Make what both sides share for messages of up to max_msg bytes.
@@ -95,8 +100,10 @@ void chan_setup_free(chan_setup *s);
  * until the server is there. */
 int chan_open(chan_setup *s, int side, const bench_ctl *c, chan *ch);
 void chan_close(chan *ch);
-/* One whole message of len bytes. 0 or -errno. */
+/* One whole message of len bytes. 0 or -errno. A kind with many may only
+ * gather it: chan_flush sends what is gathered (a no-op for other kinds). */
 int chan_send(chan *ch, const void *buf, size_t len);
+int chan_flush(chan *ch);
 /* One message into buf (ch->cap bytes); byte streams read exactly want.
  * Its length in *ret_len. UDP: -EAGAIN after 1 s of silence. */
 int chan_recv(chan *ch, void *buf, size_t want, size_t *ret_len);

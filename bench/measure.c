@@ -347,6 +347,8 @@ static int ow_client(void *p, const bench_ctl *parent) {
                         if (k->type == CH_UDP)
                                 usleep(2000);
                 }
+                if (r == 0)
+                        r = chan_flush(&ch);
                 oneway_report rep;
                 if (r == 0 || k->type == CH_UDP) {
                         snprintf(fin.step, sizeof(fin.step), "result");

@@ -106,6 +106,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -121,7 +122,7 @@ extern "C" {
  * previous one must change (1: one closing call for every handle, ret_* last,
  * opaque tokens, sizes checked, ipcf_free); MINOR when something is added. */
 #define IPCF_VERSION_MAJOR 1
-#define IPCF_VERSION_MINOR 9 /* 1: remote procedure calls (XDR streams, clients, servers);
+#define IPCF_VERSION_MINOR 10 /* 1: remote procedure calls (XDR streams, clients, servers);
                               * 2: other hosts (ipcf_hosts, flow hosts in ipcf_list);
                               * 3: the traffic monitor (ipcf_monitor_open, _next);
                               * 4: the directory's records (ipcf_dir_list);
@@ -131,7 +132,8 @@ extern "C" {
                               * 8: the maxima of mailbox and group options
                               *    (IPCF_MODEL_MAX_MSGS, _MAX_MSG_SIZE, IPCF_MBOX_MAX_BYTES);
                               *    this host's own attributes (ipcf_host_listing.attrs);
-                              * 9: ipcf_last_reason */
+                              * 9: ipcf_last_reason;
+                              * 10: batches of messages (ipcf_write_many, ipcf_read_many) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -419,6 +421,36 @@ IPCF_API ssize_t ipcf_write(int port, const void *buf, size_t len, int timeout_m
  * -EBADF; -EINVAL.
  */
 IPCF_API ssize_t ipcf_read(int port, void *buf, size_t cap, int timeout_ms);
+
+/*
+ * ipcf_write_many — write n messages at once (MESSAGE mode): msgs[i].iov_base
+ * and iov_len are the i-th message. Each is queued in order as ipcf_write()
+ * would queue it (whole or not at all, the qos full policy, the timeout
+ * counted once for the whole call), under one lock, and the reader is
+ * published to and rung once per batch rather than once per message: the
+ * way to move many small messages. Returns how many were queued (n = 0: 0).
+ * An error after the first message is queued ends the batch there and is
+ * not returned: the count is, and the next call (from the first message not
+ * queued) meets the error again (as sendmmsg(2)).
+ * Errors: as ipcf_write() for the first message; -EOPNOTSUPP a STREAM flow;
+ * -EINVAL msgs NULL with n > 0, or a message NULL with a length.
+ */
+IPCF_API ssize_t ipcf_write_many(int port, const struct iovec *msgs, size_t n, int timeout_ms);
+
+/*
+ * ipcf_read_many — read up to n messages at once (MESSAGE mode): msgs[i]
+ * gives a buffer (iov_base) and its capacity (iov_len); for each message
+ * read, iov_len is set to the message's length. Waits as ipcf_read() for the
+ * first message, then takes those already queued, in order, while they fit
+ * their buffers (one that does not stays queued for the next call),
+ * publishing its progress to the writer once. Returns how many were read.
+ * An error after the first message is read ends the batch and is met again
+ * by the next call.
+ * Errors: as ipcf_read() for the first message (-EMSGSIZE: it does not fit
+ * msgs[0], and stays queued); -EOPNOTSUPP a STREAM flow; -EINVAL as
+ * ipcf_write_many().
+ */
+IPCF_API ssize_t ipcf_read_many(int port, struct iovec *msgs, size_t n, int timeout_ms);
 
 /*
  * ipcf_next_size — length of the next message (MESSAGE mode) or of the bytes

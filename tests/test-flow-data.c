@@ -482,49 +482,44 @@ TEST_TIMEOUT(hostile_peer_breaks_only_its_flow, 60) {
         survive_scribbler(0);
 }
 
-static bool readable(int fd) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        return poll(&p, 1, 0) == 1;
-}
-
 TEST(poll_fd_is_exact_level_triggered) {
         int a, b;
         pair(NULL, &a, &b);
         int fd = ipcf_fd(b);
         CHECK(fd >= 0);
-        CHECK(!readable(fd));
+        CHECK(!test_readable(fd));
         CHECK_EQ(ipcf_write(a, "1", 1, 0), 1);
-        CHECK(readable(fd));
-        CHECK(readable(fd)); /* level: stays readable until read */
+        CHECK(test_readable(fd));
+        CHECK(test_readable(fd)); /* level: stays readable until read */
         CHECK_EQ(ipcf_write(a, "2", 1, 0), 1);
         char buf[4];
         CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
-        CHECK(readable(fd));
+        CHECK(test_readable(fd));
         CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
-        CHECK(!readable(fd));
+        CHECK(!test_readable(fd));
         /* a blocking read meanwhile must not break it */
         CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 5), -ETIMEDOUT);
-        CHECK(!readable(fd));
+        CHECK(!test_readable(fd));
         CHECK_EQ(ipcf_write(a, "3", 1, 0), 1);
-        CHECK(readable(fd));
+        CHECK(test_readable(fd));
         CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 0), 1);
-        CHECK(!readable(fd));
+        CHECK(!test_readable(fd));
         /* send side: readable while there is room */
         ipcf_qos q = qos_default();
         int c, d;
         q.max_msgs = 1;
         pair(&q, &c, &d);
         int sfd = ipcf_fd_send(c);
-        CHECK(readable(sfd));
+        CHECK(test_readable(sfd));
         CHECK_EQ(ipcf_write(c, "x", 1, 0), 1);
-        CHECK(!readable(sfd));
+        CHECK(!test_readable(sfd));
         CHECK_EQ(ipcf_read(d, buf, sizeof(buf), 0), 1);
-        CHECK(readable(sfd));
+        CHECK(test_readable(sfd));
         /* the end of the flow makes a read not block: readable */
         CHECK_OK(ipcf_dealloc(a, "end"));
-        CHECK(readable(fd));
+        CHECK(test_readable(fd));
         CHECK_ERR(ipcf_read(b, buf, sizeof(buf), 0), -EPIPE);
-        CHECK(readable(fd));
+        CHECK(test_readable(fd));
 }
 
 TEST(zero_copy_reserve_commit_peek_release) {

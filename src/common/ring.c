@@ -228,7 +228,9 @@ int ring_reserve(ring_prod *p, size_t len, void **ret) {
         return 0;
 }
 
-uint64_t ring_commit(ring_prod *p, size_t n) {
+/* Publish the reservation's record; `last` orders its tag's store (or, after
+ * a pad, the pad's): seq_cst for ring_commit, release for ring_commit_quiet. */
+static uint64_t commit(ring_prod *p, size_t n, memory_order last) {
         uint64_t pos = p->res_pos;
         struct rec_hdr *h = rec_at(p->data, p->mask, pos);
 
@@ -238,14 +240,14 @@ uint64_t ring_commit(ring_prod *p, size_t n) {
         h->flags = 0;
         if (p->pad_pos == UINT64_MAX) {
                 /* seq_cst: also the store half of the wake-up handshake (wait.c) */
-                atomic_store_explicit(&h->tag, TAG(pos, REC_READY), memory_order_seq_cst);
+                atomic_store_explicit(&h->tag, TAG(pos, REC_READY), last);
         } else {
                 /* The record first, then the pad that leads to it. */
                 atomic_store_explicit(&h->tag, TAG(pos, REC_READY), memory_order_release);
                 struct rec_hdr *pad = rec_at(p->data, p->mask, p->pad_pos);
                 pad->len = 0;
                 pad->flags = REC_PAD;
-                atomic_store_explicit(&pad->tag, TAG(p->pad_pos, REC_READY), memory_order_seq_cst);
+                atomic_store_explicit(&pad->tag, TAG(p->pad_pos, REC_READY), last);
         }
         p->head = pos + ring_rec_size(n);
         p->msgs++;
@@ -263,6 +265,10 @@ uint64_t ring_commit(ring_prod *p, size_t n) {
         prod_prefetch(p);
         return pos;
 }
+
+uint64_t ring_commit(ring_prod *p, size_t n) { return commit(p, n, memory_order_seq_cst); }
+
+uint64_t ring_commit_quiet(ring_prod *p, size_t n) { return commit(p, n, memory_order_release); }
 
 bool ring_looks_full(const ring_prod *p, size_t len) {
         return !prod_fits(p, prod_need(p, ring_rec_size(len)));

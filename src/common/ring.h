@@ -222,6 +222,12 @@ int ring_reserve(ring_prod *p, size_t len, void **ret);
 /* Publish the reservation with n <= reserved bytes. Returns the record's
  * position (for ring_taken / ring_withdraw). */
 uint64_t ring_commit(ring_prod *p, size_t n);
+/* ring_commit for a record followed by more of the same batch: its store is
+ * a release, not the store half of the wake-up handshake, so the writer must
+ * issue atomic_thread_fence(memory_order_seq_cst) after the batch's last
+ * record (or before it waits) and then look at the reader's want word, as
+ * ring_commit's caller does (src/lib/core/io.c, ipcf_write_many). */
+uint64_t ring_commit_quiet(ring_prod *p, size_t n);
 
 /* Would a reservation of len succeed now? (re-reads the consumer's indexes) */
 int ring_can_reserve(ring_prod *p, size_t len);

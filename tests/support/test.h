@@ -133,6 +133,8 @@ void test_pin(int cpu);
 /* The first two CPUs this thread may run on, in cpus; false if there is only
  * one (it says so on stderr: "one CPU: nothing to test"). */
 bool test_two_cpus(int cpus[2]);
+/* Is fd readable now? (poll without waiting) */
+bool test_readable(int fd);
 
 /* Fill buf with a reproducible pattern from seed; a cheap 64-bit checksum. */
 void test_fill(void *buf, size_t len, uint64_t seed);

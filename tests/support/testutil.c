@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +37,11 @@ void test_pin(int cpu) {
         CPU_ZERO(&s);
         CPU_SET(cpu, &s);
         CHECK_OK(sched_setaffinity(0, sizeof(s), &s));
+}
+
+bool test_readable(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        return poll(&p, 1, 0) == 1;
 }
 
 bool test_two_cpus(int cpus[2]) {

@@ -1,6 +1,7 @@
 /*
  * io.c — moving data on a port: write, read, zero-copy reserve/commit and
- * peek/release, and flush (FULL_CACHE: cached messages wait in the ring
+ * peek/release, batches of messages (ipcf_write_many, ipcf_read_many: one
+ * lock, one publication and one wake-up check per batch), and flush (FULL_CACHE: cached messages wait in the ring
  * beyond the queue's capacity, ring_prod_cache; the reader gets them as soon
  * as it has read what came before).
  *
@@ -16,6 +17,7 @@
  * message ready — reads no clock; the timeout counts from that moment.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -116,9 +118,24 @@ static ssize_t rendezvous(port *p, uint64_t pos, size_t len, uint64_t deadline) 
         return r < 0 ? r : -ETIMEDOUT;
 }
 
-/* One message made of two parts (b may be empty), written whole or not at all. */
+/* A batch's records committed quietly (ring_commit_quiet) are published
+ * here: the fence is the store half of the wake-up handshake their commits
+ * left out, then the reader is rung if it asked. */
+static void publish_batch(port *p, bool *quiet) {
+        if (!*quiet)
+                return;
+        *quiet = false;
+        atomic_thread_fence(memory_order_seq_cst);
+        port_notify_data(p);
+        ring_prod_trim(&p->prod);
+}
+
+/* One message made of two parts (b may be empty), written whole or not at all.
+ * quiet: NULL for a message on its own; else the message is one of a batch
+ * (ipcf_write_many, never ZERO capacity): committed quietly and *quiet set,
+ * and what the batch committed is published before any wait. */
 static ssize_t write_message(port *p, const void *a, size_t al, const void *b, size_t bl,
-                             call_time *t) {
+                             call_time *t, bool *quiet) {
         size_t len = al + bl;
         int r;
 
@@ -128,14 +145,22 @@ static ssize_t write_message(port *p, const void *a, size_t al, const void *b, s
                 if ((r = port_end_error(p)) < 0)
                         return r;
                 void *dst;
-                if (!t->tz && ring_looks_full(&p->prod, len))
+                if (!t->tz && ring_looks_full(&p->prod, len)) {
+                        if (quiet)
+                                publish_batch(p, quiet);
                         port_wait_batch(p, len, ct_deadline(t));
+                }
                 r = ring_reserve(&p->prod, len, &dst);
                 if (r == 0) {
                         if (al)
                                 memcpy(dst, a, al);
                         if (bl)
                                 memcpy((uint8_t *)dst + al, b, bl);
+                        if (quiet) {
+                                ring_commit_quiet(&p->prod, len);
+                                *quiet = true;
+                                return (ssize_t)len;
+                        }
                         uint64_t pos = publish(p, len);
                         if (p->qos.capacity == IPCF_CAPACITY_ZERO) {
                                 ssize_t z = rendezvous(p, pos, len, ct_deadline(t));
@@ -143,6 +168,8 @@ static ssize_t write_message(port *p, const void *a, size_t al, const void *b, s
                         }
                         return (ssize_t)len;
                 }
+                if (quiet)
+                        publish_batch(p, quiet);
                 if ((r = no_room(p, r, len, t)) < 0)
                         return r;
         }
@@ -191,7 +218,7 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
                 if (p->qos.mode == IPCF_MODE_STREAM)
                         r = len ? write_stream(p, buf, len, &t) : 0;
                 else
-                        r = write_message(p, buf, len, NULL, 0, &t);
+                        r = write_message(p, buf, len, NULL, 0, &t, NULL);
                 if (p->poll_tx)
                         port_rearm_tx(p);
                 plock_unlock(&p->wlock);
@@ -200,10 +227,40 @@ ssize_t ipcf_write(int h, const void *buf, size_t len, int timeout_ms) {
         return r;
 }
 
+/* The messages of a batch: none NULL with a length, at most SSIZE_MAX of them. */
+static bool msgs_valid(const struct iovec *msgs, size_t n) {
+        if ((!msgs && n) || n > SSIZE_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!msgs[i].iov_base && msgs[i].iov_len)
+                        return false;
+        return true;
+}
+
+/* Write msgs[0..n) in order, each as ipcf_write would, under one lock;
+ * returns how many were queued, or the first one's error. */
+static ssize_t write_many(port *p, const struct iovec *msgs, size_t n, call_time t) {
+        ssize_t r = lock_by(&p->wlock, &t);
+        if (r < 0)
+                return r;
+        /* ZERO capacity: each message is a rendezvous of its own. */
+        bool quiet = false, *batch = p->qos.capacity == IPCF_CAPACITY_ZERO ? NULL : &quiet;
+        size_t done = 0;
+        for (; done < n; done++)
+                if ((r = write_message(p, msgs[done].iov_base, msgs[done].iov_len, NULL, 0, &t,
+                                       batch)) < 0)
+                        break;
+        publish_batch(p, &quiet);
+        if (p->poll_tx)
+                port_rearm_tx(p);
+        plock_unlock(&p->wlock);
+        return done ? (ssize_t)done : r; /* an error after the first: the next call's */
+}
+
 static ssize_t write2(port *p, const void *a, size_t al, const void *b, size_t bl, call_time t) {
         ssize_t r = lock_by(&p->wlock, &t);
         if (r == 0) {
-                r = write_message(p, a, al, b, bl, &t);
+                r = write_message(p, a, al, b, bl, &t, NULL);
                 if (p->poll_tx)
                         port_rearm_tx(p);
                 plock_unlock(&p->wlock);
@@ -318,6 +375,65 @@ ssize_t ipcf_read(int h, void *buf, size_t cap, int timeout_ms) {
         }
         handle_put(p);
         return r;
+}
+
+/* Read up to n messages under one lock: the first as ipcf_read would (it may
+ * wait), then those already queued that fit their buffers, publishing the
+ * reader's position once. Returns how many, or the first one's error. */
+static ssize_t read_many(port *p, struct iovec *msgs, size_t n, call_time t) {
+        ssize_t r = lock_by(&p->rlock, &t);
+        if (r < 0)
+                return r;
+        const void *src;
+        size_t done = 0;
+        for (r = next_record(p, &src, &t); r >= 0; r = ring_peek(&p->cons, &src)) {
+                if ((size_t)r > msgs[done].iov_len) {
+                        if (!done)
+                                r = -EMSGSIZE; /* stays queued: nothing lost */
+                        break;
+                }
+                memcpy(msgs[done].iov_base, src, (size_t)r);
+                msgs[done].iov_len = (size_t)r;
+                ring_consume_local(&p->cons);
+                if (++done == n)
+                        break;
+        }
+        if (r == -EPROTO)
+                mark_broken(p, (int)r);
+        ring_cons_publish(&p->cons);
+        if (done)
+                port_notify_space(p);
+        if (p->poll_rx)
+                port_rearm_rx(p);
+        plock_unlock(&p->rlock);
+        return done ? (ssize_t)done : r; /* an error after the first: the next call's */
+}
+
+/* A batch call on h (MESSAGE mode only): rmsgs NULL writes msgs, else reads
+ * into rmsgs (the same array). */
+static ssize_t batch_call(int h, const struct iovec *msgs, size_t n, int timeout_ms,
+                          struct iovec *rmsgs) {
+        if (!msgs_valid(msgs, n) || lib_check_timeout(timeout_ms) < 0)
+                return -EINVAL;
+        port *p = handle_get_port(h);
+        if (!p)
+                return -EBADF;
+        ssize_t r = 0;
+        call_time t = call_time_of(timeout_ms);
+        if (p->qos.mode == IPCF_MODE_STREAM)
+                r = -EOPNOTSUPP;
+        else if (n)
+                r = rmsgs ? read_many(p, rmsgs, n, t) : write_many(p, msgs, n, t);
+        handle_put(p);
+        return r;
+}
+
+ssize_t ipcf_write_many(int h, const struct iovec *msgs, size_t n, int timeout_ms) {
+        return batch_call(h, msgs, n, timeout_ms, NULL);
+}
+
+ssize_t ipcf_read_many(int h, struct iovec *msgs, size_t n, int timeout_ms) {
+        return batch_call(h, msgs, n, timeout_ms, msgs);
 }
 
 static ssize_t read_with(port *p, call_time t, port_msg_fn fn, void *arg) {
