@@ -240,9 +240,11 @@ static void stop_self(void *arg) {
                 pause();
 }
 
-/* Five waits of a timeout of ms took took[] µs: the middle one within
- * 20 ms of it (a spin of 100 ms that outlived the deadline would show in
- * every one; a loaded machine's preemption in one or two). */
+/* Five waits of a timeout of ms took took[] µs: the fastest within 50 ms
+ * of it. A spin of 100 ms that outlived the deadline would show in every
+ * one; a loaded machine's preemption shows in some (CI's gcc stage saw a
+ * median of 21 ms over a 5 ms timeout, 13..40 ms), and all five at once
+ * only if the machine stalls us past 50 ms five times in a row. */
 static void check_on_time(uint64_t took[5], int ms) {
         for (int i = 0; i < 5; i++)
                 for (int j = i + 1; j < 5; j++)
@@ -253,7 +255,7 @@ static void check_on_time(uint64_t took[5], int ms) {
                         }
         printf("# timeout %d ms: %llu..%llu us\n", ms, (unsigned long long)took[0],
                (unsigned long long)took[4]);
-        CHECK(took[2] < (uint64_t)ms * 1000 + 20000);
+        CHECK(took[0] < (uint64_t)ms * 1000 + 50000);
 }
 
 /* A pipe whose other end is in a child stopped with SIGSTOP: writing, fill
