@@ -44,6 +44,7 @@ from ._ffi import ffi, lib
 from .qos import Reason
 
 MINOR_OF_LAST_REASON = 9  # ipcf_last_reason came with libipcf 1.9
+MINOR_OF_MANY = 10  # ipcf_write_many and ipcf_read_many came with libipcf 1.10
 
 
 class IpcfError(OSError):
@@ -188,10 +189,15 @@ def last_reason():
     client's call. Reason(0, '') after a success or a failure without a
     reason; a call that allocated nothing leaves the last one's.
     IpcfError (ENOSYS) from a library before 1.9."""
-    if lib.ipcf_version() & 0xFFFF < MINOR_OF_LAST_REASON:
-        raise error(-_errno.ENOSYS, "last_reason: libipcf before 1.%d has no ipcf_last_reason"
-                    % MINOR_OF_LAST_REASON)
+    need_minor(MINOR_OF_LAST_REASON, "last_reason", "ipcf_last_reason")
     return _last_reason()
+
+
+def need_minor(minor, what, function):
+    """IpcfError (ENOSYS) unless the loaded libipcf is 1.minor or later
+    (what: the Python call; function: the C function it needs)."""
+    if lib.ipcf_version() & 0xFFFF < minor:
+        raise error(-_errno.ENOSYS, "%s: libipcf before 1.%d has no %s" % (what, minor, function))
 
 
 # The errors only an allocation gives (never a call on a channel already up).
