@@ -42,7 +42,6 @@ does a wait arm the ports and sleep (include/ipcf.h, docs/ARCHITECTURE.md
 """
 import errno
 
-from . import _timeout
 from ._ffi import ffi, lib, new_raw
 from .errors import check, error
 from .handle import Handle, Port
