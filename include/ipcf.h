@@ -29,8 +29,12 @@
  *    ever return values (nothing like errno to fetch); the one thing kept
  *    for later is the reason the facility gave for this thread's last
  *    allocation (ipcf_last_reason, since 1.9), for the calls that allocate
- *    without a reason parameter. The library never prints, never exits, never raises a signal (no SIGPIPE) and
- *    never changes process-wide settings.
+ *    without a reason parameter. The library never prints, never exits,
+ *    never raises a signal (no SIGPIPE) and never changes process-wide
+ *    settings. One signal comes of it: starting a daemon (no daemon serves
+ *    the runtime dir, autostart on) forks a helper process that the library
+ *    reaps itself, and its exit sends this process one SIGCHLD (ignored
+ *    unless the program handles SIGCHLD).
  *  - Timeouts (timeout_ms): -1 waits for ever, 0 never waits, n > 0 waits at
  *    most n milliseconds. Each outcome has its own error:
  *        -EAGAIN     timeout 0 and the call would have had to wait;
