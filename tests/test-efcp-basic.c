@@ -95,19 +95,30 @@ TEST_TIMEOUT(wire_frames_roundtrip, 10) {
 }
 
 /* Random loss: within one loss round (srtt from its first loss) a window of
- * fewer than 16 datagrams tolerates no loss, one of 16..99 one, one of 200
- * four (2 %); the next loss beyond that reduces; a new round starts over. */
+ * fewer than 8 datagrams tolerates no loss, one of 8..15 one, one of 16..23
+ * two, one of 24..199 three, one of 200 four (2 %); the next loss beyond
+ * that reduces; a new round starts over. */
 TEST_TIMEOUT(cc_tolerates_random_loss, 10) {
         efcp_cc cc;
         efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, false);
-        CHECK(efcp_cc_on_loss(&cc, 1, 5, 10, 100)); /* 10 datagrams: Reno */
+        cc.cwnd = 7000;
+        CHECK(efcp_cc_on_loss(&cc, 1, 5, 10, 100)); /* 7 datagrams: Reno */
+        CHECK_EQ(cc.cwnd, 3500);
+        efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, false);
+        CHECK(!efcp_cc_on_loss(&cc, 1, 5, 10, 100)); /* the initial 10 datagrams: one */
+        CHECK(efcp_cc_on_loss(&cc, 1, 6, 20, 100));
         CHECK_EQ(cc.cwnd, 5000);
         efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, false);
         cc.cwnd = 20000;
-        CHECK(!efcp_cc_on_loss(&cc, 1, 5, 1000, 100));
+        CHECK(!efcp_cc_on_loss(&cc, 2, 5, 1000, 100));
         CHECK_EQ(cc.cwnd, 20000);
-        CHECK(efcp_cc_on_loss(&cc, 1, 6, 1050, 100)); /* the second in the round */
+        CHECK(efcp_cc_on_loss(&cc, 1, 6, 1050, 100)); /* the third in the round */
         CHECK_EQ(cc.cwnd, 10000);
+        efcp_cc_init(&cc, EFCP_CC_NEWRENO, 1000, false);
+        cc.cwnd = 100000;
+        CHECK(!efcp_cc_on_loss(&cc, 3, 5, 1000, 100)); /* 2 % would be two */
+        CHECK(efcp_cc_on_loss(&cc, 1, 6, 1050, 100));
+        CHECK_EQ(cc.cwnd, 50000);
         efcp_cc_init(&cc, EFCP_CC_CUBIC, 1000, false);
         cc.cwnd = 200000;
         CHECK(!efcp_cc_on_loss(&cc, 3, 5, 1000, 100));

@@ -14,13 +14,20 @@
  * Random loss is not congestion: losses within one srtt of the first one
  * (a loss round) count as congestion only beyond CC_LOSS_TOLERANCE_PCT of
  * the window in datagrams (BBRv2 uses a 2 % loss threshold per round the
- * same way), and at least one is tolerated once the window holds
- * CC_LOSS_TOLERANCE_MIN_PKTS; a smaller window tolerates none, as Reno. A
+ * same way), and never below a floor of one loss per
+ * CC_LOSS_TOLERANCE_FLOOR_DIV datagrams of window, at most
+ * CC_LOSS_TOLERANCE_FLOOR: windows of 2-7 datagrams tolerate none (Reno's
+ * response), 8-15 one, 16-23 two, 24-199 three, 2 % from 200 on. A
  * queue that overflows drops more than that within a round or two (a
  * window growing past it loses one datagram, then two...), so congestion is
- * still answered. Without this a
- * 1 % random loss keeps a window of ~12 datagrams (Reno's 1.22/sqrt(p)),
- * whatever the path could carry.
+ * still answered. Without the tolerance a 1 % random loss keeps a window of
+ * ~12 datagrams (Reno's 1.22/sqrt(p)), whatever the path could carry; with
+ * 2 % alone (no floor), a loss or two in the first rounds of slow start,
+ * when the window is small, left it there for good: a window of W
+ * datagrams loses two in a round with a chance of ~(W/100)^2/2 at 1 %, so
+ * NewReno (one datagram more per round) halved it again before it could
+ * pass ~30. With the floor, four losses in a round (~(W/100)^4/24) are
+ * needed, and NewReno can hold ~100 datagrams at 1 % loss.
  *
  * Pacer: a token bucket filled at 1.25·cwnd/srtt, holding at most ten
  * datagrams, so bursts are bounded while the average rate tracks the window.
@@ -37,7 +44,8 @@
 #define CC_MIN_PKTS 2
 #define CC_BURST_PKTS 10
 #define CC_LOSS_TOLERANCE_PCT 2
-#define CC_LOSS_TOLERANCE_MIN_PKTS 16
+#define CC_LOSS_TOLERANCE_FLOOR 3
+#define CC_LOSS_TOLERANCE_FLOOR_DIV 8
 #define CUBIC_C 0.4
 #define CUBIC_BETA 0.7
 
@@ -125,8 +133,11 @@ bool efcp_cc_on_loss(efcp_cc *cc, uint32_t lost, uint64_t time_sent, uint64_t no
         cc->round_lost += lost;
         uint64_t pkts = cc->cwnd / cc->max_datagram;
         uint64_t tolerated = pkts * CC_LOSS_TOLERANCE_PCT / 100;
-        if (tolerated == 0 && pkts >= CC_LOSS_TOLERANCE_MIN_PKTS)
-                tolerated = 1;
+        uint64_t least = pkts / CC_LOSS_TOLERANCE_FLOOR_DIV;
+        if (least > CC_LOSS_TOLERANCE_FLOOR)
+                least = CC_LOSS_TOLERANCE_FLOOR;
+        if (tolerated < least)
+                tolerated = least;
         if (cc->round_lost <= tolerated)
                 return false;
         efcp_cc_on_congestion(cc, time_sent, now);

@@ -45,9 +45,9 @@ void efcp_cc_on_acked(efcp_cc *cc, uint32_t bytes, uint64_t time_sent, uint64_t 
 void efcp_cc_on_removed(efcp_cc *cc, uint32_t bytes);
 /* lost packets detected at once; time_sent of the newest of them. Congestion
  * (efcp_cc_on_congestion) only when the losses of this loss round (one srtt
- * from its first loss) exceed 2 % of the window in datagrams, or one loss
- * from a window of 16 or more (cc.c): a smaller window tolerates none
- * (Reno's response). Returns true when taken as congestion. */
+ * from its first loss) exceed 2 % of the window in datagrams and a floor of
+ * one per 8 datagrams of window, at most 3 (cc.c): a window under 8
+ * tolerates none (Reno's response). Returns true when taken as congestion. */
 bool efcp_cc_on_loss(efcp_cc *cc, uint32_t lost, uint64_t time_sent, uint64_t now, uint64_t srtt);
 /* Congestion; time_sent of the newest lost packet. One reduction per
  * recovery period. */
