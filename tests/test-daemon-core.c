@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -212,6 +213,99 @@ static pid_t spawn_daemon(const char *const *args, int *ret_err) {
         close(p[1]);
         *ret_err = p[0];
         return pid;
+}
+
+/* The mode bits of path (-1 if it is not there). */
+static int mode_of(const char *path) {
+        struct stat st;
+        return stat(path, &st) < 0 ? -1 : (int)(st.st_mode & 07777);
+}
+
+/* Can uid 65534 connect to the daemon of dir and be answered a HELLO? 0, or
+ * the -errno of the connect. */
+static int nobody_connects(const char *dir) {
+        int p[2];
+        CHECK_OK(pipe(p));
+        pid_t c = fork();
+        CHECK(c >= 0);
+        if (c == 0) {
+                close(p[0]);
+                int r = -EPERM;
+                if (setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0) {
+                        setenv("IPCF_RUNTIME_DIR", dir, 1);
+                        int fd = dconnect();
+                        r = fd < 0 ? fd : do_hello(fd, NULL);
+                }
+                _exit(write(p[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+        }
+        close(p[1]);
+        int r = -EIO;
+        CHECK_EQ(read(p[0], &r, sizeof(r)), sizeof(r));
+        close(p[0]);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        return r;
+}
+
+/* Wait (5 s at most) until path has mode m. */
+static void wait_mode(const char *path, int m) {
+        for (int i = 0; i < 500 && mode_of(path) != m; i++)
+                usleep(10000);
+        CHECK_EQ(mode_of(path), m);
+}
+
+/* A runtime dir the daemon creates follows `shared`: 0700, then 0755 once a
+ * reload makes the daemon shared (another user can then connect, not
+ * before), and 0755 from the start with --shared; a dir that was there keeps
+ * its maker's mode. (Before, it was 0700 whatever `shared` said, and the
+ * 0666 socket of a shared daemon was out of every other user's reach.) */
+TEST_TIMEOUT(a_shared_daemon_makes_its_runtime_dir_reachable, 30) {
+        if (geteuid() != 0) {
+                printf("  skipped: needs root to setuid(65534)\n");
+                return;
+        }
+        char top[] = "/tmp/ipcf-shared.XXXXXX", run[64], conf[64], sock[96];
+        CHECK(mkdtemp(top) != NULL);
+        CHECK_OK(chmod(top, 0755));
+        snprintf(conf, sizeof(conf), "%s/ipcfd.conf", top);
+        for (int round = 0; round < 3; round++) {
+                snprintf(run, sizeof(run), "%s/run%d", top, round);
+                snprintf(sock, sizeof(sock), "%s/%s", run, CTL_SOCKET_NAME);
+                if (round == 2)
+                        CHECK_OK(mkdir(run, 0700)); /* made by someone else */
+                FILE *f = fopen(conf, "w");
+                CHECK(f != NULL);
+                fputs("[daemon]\nshared = no\n[name *]\nallocate = *\n", f);
+                fclose(f);
+                const char *plain[] = { "--runtime-dir", run, "--config", conf, NULL };
+                const char *shared[] = { "--runtime-dir", run, "--config", conf, "--shared", NULL };
+                int e;
+                pid_t p = spawn_daemon(round == 0 ? plain : shared, &e);
+                for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
+                        usleep(10000);
+                CHECK_OK(access(sock, F_OK));
+                if (round == 0) {
+                        CHECK_EQ(mode_of(run), 0700);
+                        CHECK_ERR(nobody_connects(run), -EACCES);
+                        f = fopen(conf, "w");
+                        CHECK(f != NULL);
+                        fputs("[daemon]\nshared = yes\n[name *]\nallocate = *\n", f);
+                        fclose(f);
+                        kill(p, SIGHUP);
+                        wait_mode(run, 0755);
+                        CHECK_EQ(mode_of(sock), 0666);
+                        CHECK_OK(nobody_connects(run));
+                } else if (round == 1) {
+                        CHECK_EQ(mode_of(run), 0755);
+                        CHECK_OK(nobody_connects(run));
+                } else {
+                        CHECK_EQ(mode_of(run), 0700);
+                        CHECK_ERR(nobody_connects(run), -EACCES);
+                }
+                kill(p, SIGTERM);
+                CHECK_EQ(test_wait(p, 5000), 0);
+                close(e);
+        }
+        CHECK_OK(nftw(top, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS));
 }
 
 TEST_TIMEOUT(second_daemon_and_sigterm, 30) {

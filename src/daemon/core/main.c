@@ -9,15 +9,16 @@
  *   0. a listening socket handed over by systemd (LISTEN_FDS, sdglue.c) is
  *      taken: it must be DIR/ipcfd.sock, and DIR is the runtime dir;
  *   1. the runtime dir: that DIR, else --runtime-dir, $IPCF_RUNTIME_DIR,
- *      $XDG_RUNTIME_DIR/ipcf, or /tmp/ipcf-<uid>; created 0700 if missing;
- *      refused if another user owns it;
+ *      $XDG_RUNTIME_DIR/ipcf, or /tmp/ipcf-<uid>; created if missing (its
+ *      mode then follows `shared`, at step 5 and at each reload: 0755 or
+ *      0700); refused if another user owns it;
  *   2. an exclusive flock on DIR/ipcfd.lock: if another daemon holds it, say so
  *      and exit 0 (two clients autostarting at once is not an error; with a
  *      handed-over socket it is: exit 1);
  *   3. the config (a bad one: print the line, exit 1);
  *   4. RLIMIT_NOFILE soft raised to hard; global caps derived from it;
  *   5. DIR/ipcfd.sock: a stale one unlinked (we hold the lock, so it is
- *      stale), bound, mode 0600 (0666 with --shared), listening — unless
+ *      stale), bound, mode 0600 (0666 when shared), listening — unless
  *      systemd handed it over (its file and mode are then systemd's);
  *   6. the modules (src/daemon/modules.c: each registers its requests,
  *      observers and resolvers); DIR/ipcfd.pid; signals through a signalfd;
@@ -101,9 +102,16 @@ static int runtime_dir_of_socket(const char *sock, const char *opt, char *out, s
         return 0;
 }
 
+/* Did step 1 create the runtime dir? Then its mode follows `shared` (0755:
+ * others must search it to reach a 0666 socket; else 0700); a directory
+ * that was there keeps the mode its maker chose. */
+static bool runtime_dir_ours;
+
 static int runtime_dir_prepare(const char *dir) {
         struct stat st;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        if (mkdir(dir, 0700) == 0)
+                runtime_dir_ours = true;
+        else if (errno != EEXIST) {
                 fprintf(stderr, "ipcfd: cannot create %s: %s\n", dir, strerror(errno));
                 return -errno;
         }
@@ -182,6 +190,15 @@ static void caps_init(ipcfd *d) {
         log_debug("fd limit %zu: share %zu, clients %zu", nofile, d->fd_share, d->max_clients);
 }
 
+/* The modes `shared` sets: the socket's (if not systemd's) and that of a
+ * runtime dir the daemon made. */
+static void modes_follow_shared(const ipcfd *d, const char *sock_path, bool shared) {
+        if (runtime_dir_ours && chmod(d->runtime_dir, shared ? 0755 : 0700) < 0)
+                log_error("chmod %s: %s", d->runtime_dir, strerror(errno));
+        if (sock_path && chmod(sock_path, shared ? 0666 : 0600) < 0)
+                log_error("chmod %s: %s", sock_path, strerror(errno));
+}
+
 static int socket_open(ipcfd *d, bool shared) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", d->runtime_dir, CTL_SOCKET_NAME);
@@ -198,7 +215,9 @@ static int socket_open(ipcfd *d, bool shared) {
         mode_t old = umask(0077); /* never reachable by others before chmod */
         int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         umask(old);
-        if (r < 0 || chmod(sa.sun_path, shared ? 0666 : 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
+        if (r == 0)
+                modes_follow_shared(d, sa.sun_path, shared);
+        if (r < 0 || listen(fd, SOMAXCONN) < 0) {
                 r = -errno;
                 fprintf(stderr, "ipcfd: %s: %s\n", sa.sun_path, strerror(errno));
                 close(fd);
@@ -295,8 +314,7 @@ static void config_reload(ipcfd *d) {
                 d->conf = fresh;
                 char path[PATH_MAX + 64];
                 path_in_dir(d, CTL_SOCKET_NAME, path, sizeof(path));
-                if (!socket_handed)
-                        chmod(path, shared_opt || d->conf.shared ? 0666 : 0600);
+                modes_follow_shared(d, socket_handed ? NULL : path, shared_opt || d->conf.shared);
                 log_info("reloaded %s: %zu rule%s", conf_path, d->conf.n_rules, plural(d->conf.n_rules));
         }
         sdglue_ready(d->runtime_dir, shared_opt || d->conf.shared);
