@@ -68,10 +68,15 @@ $(BUILD)/tests/test-idl-json: $(BUILD)/obj/tests/test-idl-json.o $(LIBIDL_A) $(T
 
 # Fuzz targets: the compiler's parser and checker; the shell tool's JSON <-> XDR
 # (fuzz-dyn); the generated decoder.
-$(FUZZ_BUILD)/fuzz-idl: $(IDL_SRCS)
-$(FUZZ_BUILD)/fuzz-dyn: $(IDL_SRCS)
-$(FUZZ_BUILD)/fuzz-xdr: FUZZ_CFLAGS += -I$(BUILD)/gen/tests/rpc
-$(FUZZ_BUILD)/fuzz-xdr: $(BUILD)/gen/tests/rpc/alltypes.c
+# (Objects built with FUZZ_CFLAGS, as the targets' own: see the Makefile.)
+$(FUZZ_BUILD)/fuzz-idl: $(call fuzz_obj,$(IDL_SRCS))
+$(FUZZ_BUILD)/fuzz-dyn: $(call fuzz_obj,$(IDL_SRCS))
+$(FUZZ_BUILD)/obj/fuzz/fuzz-xdr.o: FUZZ_CFLAGS += -I$(BUILD)/gen/tests/rpc
+$(FUZZ_BUILD)/obj/fuzz/fuzz-xdr.o: | $(BUILD)/gen/tests/rpc/alltypes.h
+$(FUZZ_BUILD)/obj/gen/alltypes.o: $(BUILD)/gen/tests/rpc/alltypes.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_BUILD)/fuzz-xdr: $(FUZZ_BUILD)/obj/gen/alltypes.o
 
 # test-rpc-hosts: the same across two hosts (daemons in network namespaces).
 $(BUILD)/obj/tests/test-rpc-hosts.o: CFLAGS_ALL += -I$(BUILD)/gen/tests/rpc
@@ -86,7 +91,7 @@ $(BUILD)/obj/tests/test-rpc.o: | $(BUILD)/gen/tests/rpc/counter.h
 $(BUILD)/tests/test-rpc: $(BUILD)/obj/tests/test-rpc.o $(BUILD)/gen/tests/rpc/counter.o $(TEST_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-$(FUZZ_BUILD)/fuzz-rpcwire: src/lib/rpc/wire.c
+$(FUZZ_BUILD)/fuzz-rpcwire: $(call fuzz_obj,src/lib/rpc/wire.c)
 
 # `ipcf rpc` parses servers' descriptions with the compiler's front end.
 $(IPCF): $(LIBIDL_A)
