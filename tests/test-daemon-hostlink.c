@@ -263,16 +263,24 @@ TEST_TIMEOUT(hostlink_dead_host_and_restarted_host, 60) {
 
 static bool none_up(void *ctx) { return g_side[0].ups || g_side[1].ups; }
 
+static hlink_stats alpha_stats(void) {
+        hlink_stats st;
+        hlink_stats_get(g_side[0].k, &st);
+        return st;
+}
+static bool alpha_got_an_init(void *ctx) { return alpha_stats().host.init_in > 0; }
+static bool alpha_refused_a_key(void *ctx) { return alpha_stats().host.init_bad_key > 0; }
+
 TEST_TIMEOUT(hostlink_wrong_key_and_unenrolled_host_never_up, 30) {
         sides_init(3);
         /* beta claims to be beta with gamma's private key: alpha pinned
          * beta's public key, so nothing comes up */
         CHECK_OK(side_start(0, 2, true, NULL, NULL));
         CHECK_OK(side_start(1, 2, true, NULL, g_side[2].priv));
-        CHECK(!loop_wait(g_loop, none_up, NULL, 3000));
-        hlink_stats st;
-        hlink_stats_get(g_side[0].k, &st);
-        CHECK(st.host.init_in > 0);
+        /* once alpha has had beta's handshake, a second more: still not up */
+        CHECK(loop_wait(g_loop, alpha_got_an_init, NULL, 10000));
+        CHECK(!loop_wait(g_loop, none_up, NULL, 1000));
+        hlink_stats st = alpha_stats();
         CHECK(st.host.handshakes_done == 0);
         hlink_free(g_side[1].k);
         /* gamma, enrolled nowhere, calls alpha with alpha's key known */
@@ -290,9 +298,10 @@ TEST_TIMEOUT(hostlink_wrong_key_and_unenrolled_host_never_up, 30) {
         inet_pton(AF_INET, "127.0.0.1", cfg.listen.ip);
         unsigned line;
         CHECK_OK(hlink_new(g_loop, &cfg, &ops, &g_side[2], &g_side[2].k, &line));
-        CHECK(!loop_wait(g_loop, none_up, NULL, 3000));
+        CHECK(loop_wait(g_loop, alpha_refused_a_key, NULL, 10000));
+        CHECK(!loop_wait(g_loop, none_up, NULL, 1000));
         CHECK_EQ(g_side[2].ups, 0);
-        hlink_stats_get(g_side[0].k, &st);
+        st = alpha_stats();
         CHECK(st.host.init_bad_key > 0);
         CHECK(st.host.handshakes_done == 0);
         hlink_free(g_side[0].k);
