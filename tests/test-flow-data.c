@@ -7,12 +7,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipcf.h"
+#include "lib/core/lib.h"
 #include "support/flowpair.h"
 #include "support/test.h"
 
@@ -195,10 +196,20 @@ TEST(cached_messages_reach_a_waiting_reader_without_the_sender) {
         CHECK_ERR(ipcf_read(b, &st, sizeof(st), 0), -EPIPE);
 }
 
+/* A page shared with a forked child (zeroed; never unmapped: a test is a process). */
+static _Atomic int *shared_word(void) {
+        void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(m != MAP_FAILED);
+        return m;
+}
+
+static _Atomic int *reading; /* set by slow_reader just before its read */
+
 static void slow_reader(void *arg) {
         int b = *(int *)arg;
         char buf[64];
         usleep(100000);
+        atomic_store(reading, 1);
         CHECK_EQ(ipcf_read(b, buf, sizeof(buf), 5000), 3);
 }
 
@@ -207,10 +218,13 @@ TEST(zero_capacity_rendezvous) {
         ipcf_qos q = qos_default();
         q.capacity = IPCF_CAPACITY_ZERO;
         pair(&q, &a, &b);
+        reading = shared_word();
         pid_t r = test_fork(slow_reader, &b);
-        uint64_t t0 = test_now_ms();
         CHECK_EQ(ipcf_write(a, "abc", 3, 5000), 3);
-        CHECK(test_now_ms() - t0 >= 90); /* returned only once taken */
+        /* returned only once taken: the reader (asleep 100 ms first) was in
+         * its read. (Not a time since the fork: a parent preempted after
+         * fork() saw less than the reader's sleep.) */
+        CHECK(atomic_load(reading));
         CHECK_EQ(test_wait(r, 5000), 0);
         /* (the child consumed on b: a fresh flow for the rest, one reader per port) */
         pair(&q, &a, &b);
@@ -629,31 +643,53 @@ TEST(cache_keeps_empty_and_one_byte_messages) {
 struct idle_args {
         int port;
         int timeout_ms;
+        bool peer_waits;
+        _Atomic int *cpu_ms; /* shared: the read's CPU time */
 };
 
+static uint64_t process_cpu_ms(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Waits a->timeout_ms on an idle flow; with peer_waits, only once the peer
+ * sleeps in its read (its run slot says blocked: a peer merely preempted on a
+ * loaded machine is running, and spinning for it is right), and then ends
+ * the peer's read with a byte. */
 static void idle_reader(void *arg) {
         struct idle_args *a = arg;
         char buf[8];
+        if (a->peer_waits) {
+                port *p = handle_get_port(a->port);
+                CHECK(p);
+                uint64_t t0 = test_now_ms();
+                while (!atomic_load(&p->peer_run->blocked)) {
+                        CHECK(test_now_ms() - t0 < 20000);
+                        usleep(1000);
+                }
+                handle_put(p);
+        }
+        uint64_t c0 = process_cpu_ms();
         CHECK_ERR(ipcf_read(a->port, buf, sizeof(buf), a->timeout_ms), -ETIMEDOUT);
+        atomic_store(a->cpu_ms, (int)(process_cpu_ms() - c0));
+        if (a->peer_waits)
+                CHECK_EQ(ipcf_write(a->port, "!", 1, 5000), 1);
 }
 
-/* CPU time (user + system, ms) of a child that waits on an idle flow; the
- * parent, its peer, meanwhile sleeps in a read of its own if peer_waits. */
+/* CPU time (ms) of a child's wait on an idle flow; the parent, its peer,
+ * meanwhile sleeps in a read of its own if peer_waits. */
 static unsigned idle_cpu_ms(const ipcf_qos *q, bool peer_waits) {
         int a, b;
         pair(q, &a, &b);
-        struct idle_args ia = { b, 300 };
+        struct idle_args ia = { b, 300, peer_waits, shared_word() };
         pid_t c = test_fork(idle_reader, &ia);
         if (peer_waits) {
                 char buf[8];
-                CHECK_ERR(ipcf_read(a, buf, sizeof(buf), 400), -ETIMEDOUT);
+                CHECK_EQ(ipcf_read(a, buf, sizeof(buf), 30000), 1); /* the child's byte */
         }
-        int st;
-        struct rusage ru;
-        CHECK(wait4(c, &st, 0, &ru) == c);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        return (unsigned)((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
-                          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000);
+        CHECK_EQ(test_wait(c, 30000), 0);
+        return (unsigned)atomic_load(ia.cpu_ms);
 }
 
 TEST(idle_flow_uses_no_cpu) {

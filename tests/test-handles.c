@@ -48,7 +48,8 @@ struct hammer {
         _Atomic int *port;   /* the number to use (changes under the thread) */
         size_t size;         /* of each message (0: 64 B) */
         _Atomic bool stop;
-        long ok, gone, other;
+        _Atomic long ok;     /* (read while it runs: is it under way?) */
+        long gone, other;
         int what;            /* 0 write, 1 read, 2 next_size */
 };
 
@@ -123,6 +124,13 @@ TEST_TIMEOUT(a_number_reused_under_a_caller_names_the_new_port, 120) {
         struct hammer h = { .port = &wp, .what = 0 };
         pthread_t t;
         CHECK_EQ(pthread_create(&t, NULL, hammer_run, &h), 0);
+        /* Under way before the rounds (on a loaded machine a new thread may
+         * not run during all of them: they take milliseconds). */
+        uint64_t t0 = test_now_ms();
+        while (atomic_load(&h.ok) == 0) {
+                CHECK(test_now_ms() - t0 < 20000);
+                usleep(1000);
+        }
         /* The writer keeps using the number it read; each round closes both
          * ends and makes a new pair, which takes the lowest free numbers —
          * the same ones. */
