@@ -585,13 +585,14 @@ static void *timed_wait(void *arg) {
 
 /* One thread waits at a time; a second one's timeout counts from its call,
  * its wait for the first included: "waits up to timeout_ms". Before, it
- * began again when the first let go (400 ms + 500 ms). */
+ * began again when the first let go (1,500 ms + 500 ms: far past the
+ * bound, which leaves a loaded machine its slack). */
 TEST(a_second_waiter_times_out_on_time) {
         int a0, a1;
         CHECK_OK(flowpair_make(NULL, 0, 0, &a0, &a1));
         int set = CHECK_OK(ipcf_set_new(NULL));
         CHECK_OK(ipcf_set_add(set, a1, 1));
-        struct timed_wait first = { .set = set, .timeout_ms = 400 };
+        struct timed_wait first = { .set = set, .timeout_ms = 1500 };
         struct timed_wait second = { .set = set, .timeout_ms = 500 };
         pthread_t t1, t2;
         CHECK_EQ(pthread_create(&t1, NULL, timed_wait, &first), 0);
@@ -603,7 +604,7 @@ TEST(a_second_waiter_times_out_on_time) {
                (unsigned long long)first.took_ms, second.r, (unsigned long long)second.took_ms);
         CHECK_ERR(first.r, -ETIMEDOUT);
         CHECK_ERR(second.r, -ETIMEDOUT);
-        CHECK(second.took_ms >= 499 && second.took_ms < 500 + 250);
+        CHECK(second.took_ms >= 499 && second.took_ms < 500 + SLACK_MS);
         ipcf_dealloc(set, NULL);
         ipcf_dealloc(a0, NULL);
         ipcf_dealloc(a1, NULL);
@@ -635,8 +636,8 @@ TEST(a_thread_blocked_reading_a_member_does_not_keep_the_set_busy) {
         usleep(100000); /* (asleep in its read by now) */
         ipcf_set_event ev[4];
         int reports = 0, timeouts = 0;
-        uint64_t t0 = test_now_ms();
-        while (test_now_ms() - t0 < 500) {
+        /* five waits, however long a loaded machine makes them */
+        for (int k = 0; k < 5; k++) {
                 int r = ipcf_set_wait(set, ev, 4, 100);
                 if (r > 0) {
                         reports++;
@@ -647,7 +648,7 @@ TEST(a_thread_blocked_reading_a_member_does_not_keep_the_set_busy) {
                         timeouts++;
                 }
         }
-        printf("# %d reports, %d timeouts in 500 ms\n", reports, timeouts);
+        printf("# %d reports, %d timeouts in 5 waits of 100 ms\n", reports, timeouts);
         CHECK(reports <= 2);
         CHECK(timeouts >= 3);
         CHECK_EQ(ipcf_write(a0, "x", 1, 1000), 1);
@@ -930,24 +931,32 @@ static void *take_once(void *arg) {
 
 /* Four worker threads wait on one service with timeouts of 100-400 ms and
  * nothing comes: each returns -ETIMEDOUT on its own time (the others'
- * sleeps and wake-ups neither cut it short nor stretch it). */
+ * sleeps and wake-ups neither cut it short nor stretch it). Never early, in
+ * any round; within 250 ms of its time in one round of three at least (a
+ * stretch shows in every round, a loaded machine's preemption in one). */
 TEST(takers_of_one_service_time_out_each_on_time) {
         test_daemon d;
         test_daemon_start(&d, NULL, NULL);
         int svc = CHECK_OK(ipcf_service("audit.takers", NULL));
-        struct taker t[4];
-        pthread_t th[4];
-        for (int i = 0; i < 4; i++) {
-                t[i] = (struct taker){ .svc = svc, .timeout_ms = 100 * (i + 1) };
-                CHECK_EQ(pthread_create(&th[i], NULL, take_once, &t[i]), 0);
+        bool late = true;
+        for (int round = 0; round < 3 && late; round++) {
+                struct taker t[4];
+                pthread_t th[4];
+                for (int i = 0; i < 4; i++) {
+                        t[i] = (struct taker){ .svc = svc, .timeout_ms = 100 * (i + 1) };
+                        CHECK_EQ(pthread_create(&th[i], NULL, take_once, &t[i]), 0);
+                }
+                late = false;
+                for (int i = 0; i < 4; i++) {
+                        CHECK_EQ(pthread_join(th[i], NULL), 0);
+                        printf("# round %d, taker %d: %zd after %llu ms\n", round, i, t[i].r,
+                               (unsigned long long)t[i].took_ms);
+                        CHECK_ERR(t[i].r, -ETIMEDOUT);
+                        CHECK(t[i].took_ms + 1 >= (uint64_t)t[i].timeout_ms);
+                        late |= t[i].took_ms >= (uint64_t)t[i].timeout_ms + 250;
+                }
         }
-        for (int i = 0; i < 4; i++) {
-                CHECK_EQ(pthread_join(th[i], NULL), 0);
-                printf("# taker %d: %zd after %llu ms\n", i, t[i].r, (unsigned long long)t[i].took_ms);
-                CHECK_ERR(t[i].r, -ETIMEDOUT);
-                CHECK(t[i].took_ms + 1 >= (uint64_t)t[i].timeout_ms);
-                CHECK(t[i].took_ms < (uint64_t)t[i].timeout_ms + 250);
-        }
+        CHECK(!late);
         ipcf_dealloc(svc, NULL);
         test_daemon_stop(&d);
 }
