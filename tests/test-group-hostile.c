@@ -34,8 +34,10 @@ extern int setgroups(size_t n, const gid_t *list);
 
 /* What a bounded call may take beyond its timeout on a loaded machine: the
  * implementation adds at most one spin window (< 0.1 ms) and one sleep
- * slice (50 ms); the rest is scheduling on a shared 2-CPU box. */
-#define SLACK_MS 1500
+ * slice (50 ms); the rest is scheduling on a shared 2-CPU box (an
+ * ipcf_group_remap, which waits for nobody, took 1,602 ms once among the
+ * campaign's 1.4 million calls while two busy loops shared the 2 CPUs). */
+#define SLACK_MS 5000
 
 static test_daemon d;
 
