@@ -915,9 +915,11 @@ IPCF_API const char *ipcf_strerror(int err);
  *               "; its log (...) ends: LINE" or ", and wrote nothing to its
  *               log (...)";
  *   -ENOPKG     where the daemon program was looked for;
- *   -EACCES     "runtime dir DIR is owned by uid N", "... has mode 0777:
- *               others may write to it" — when no daemon can be reached
- *               there; otherwise the policy's refusal, as ipcf_strerror;
+ *   -EACCES     "runtime dir DIR (uid N, mode 0700) is not searchable by
+ *               this user: ...", "runtime dir DIR is owned by uid N",
+ *               "... has mode 0777: others may write to it" — when no
+ *               daemon can be reached there; otherwise the policy's
+ *               refusal, as ipcf_strerror;
  *   -EDQUOT, -EUSERS  "refused by quota: ..." when connecting again
  *               (ipcf_connect(), which it calls) is refused the same way.
  * Any other error: ipcf_strerror's text. Returns the length of the full text

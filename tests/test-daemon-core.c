@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include "ipcf.h"
 #include "common/ctl.h"
 #include "common/flowmem.h"
 #include "common/ring.h"
@@ -222,7 +223,8 @@ static int mode_of(const char *path) {
 }
 
 /* Can uid 65534 connect to the daemon of dir and be answered a HELLO? 0, or
- * the -errno of the connect. */
+ * the -errno of the connect. The library's ipcf_connect must agree, and
+ * when refused, ipcf_error_cause name an unsearchable directory. */
 static int nobody_connects(const char *dir) {
         int p[2];
         CHECK_OK(pipe(p));
@@ -233,8 +235,15 @@ static int nobody_connects(const char *dir) {
                 int r = -EPERM;
                 if (setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0) {
                         setenv("IPCF_RUNTIME_DIR", dir, 1);
+                        setenv("IPCF_NO_AUTOSTART", "1", 1);
                         int fd = dconnect();
                         r = fd < 0 ? fd : do_hello(fd, NULL);
+                        int lib = ipcf_connect();
+                        char why[256] = "";
+                        if (lib < 0)
+                                ipcf_error_cause(lib, why, sizeof(why));
+                        if (lib != r || (r == -EACCES && !strstr(why, "is not searchable")))
+                                r = -ENOTRECOVERABLE;
                 }
                 _exit(write(p[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
         }

@@ -447,6 +447,11 @@ static int cause_access(const char *dir, char *buf, size_t cap) {
         if (c != 0 && lstat(dir, &st) == 0) {
                 if (!S_ISDIR(st.st_mode))
                         return snprintf(buf, cap, "runtime dir %s is not a directory", dir);
+                if (st.st_uid != geteuid() && access(dir, X_OK) < 0)
+                        return snprintf(buf, cap,
+                                        "runtime dir %s (uid %u, mode %04o) is not searchable by "
+                                        "this user: a daemon shared with other users needs it 0755",
+                                        dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
                 if (st.st_uid != geteuid())
                         return snprintf(buf, cap, "runtime dir %s is owned by uid %u", dir,
                                         (unsigned)st.st_uid);
