@@ -74,11 +74,6 @@
  * (inbox_take). */
 #define ACCEPT_EVERY_NS 1000000u
 
-/* A taker that left with a message this long ago and has not come back no
- * longer counts as answering when another taker goes to sleep ("Who is
- * awake" above): a caller's spin (10 µs) cannot outlast such a handler. */
-#define OUT_STALE_NS 10000000u
-
 static void inbox_show(inbox *b, bool force);
 
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {

@@ -17,6 +17,10 @@ struct inbox_out {
         uint64_t since; /* inbox.now_ns at the take */
 };
 #define INBOX_OUT_MAX 16u
+/* A taker that left with a message this long ago and has not come back no
+ * longer counts as answering when another taker goes to sleep ("Who is
+ * awake" in inbox.c): a caller's spin (10 µs) cannot outlast such a handler. */
+#define OUT_STALE_NS 10000000u
 
 struct inbox_chan {
         int ph;         /* the channel's port-id */
