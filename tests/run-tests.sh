@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-tests.sh BUILD — run every test program of a build, each under a hard time
 # bound, and print one closing line "N passed, N failed" over all test cases.
+# After each program's output, a line says how long it took: "(test-x: N s)".
 set -u
 build=${1:-build}
 export IPCF_BUILD=$build
@@ -9,9 +10,11 @@ for t in "$build"/tests/test-*; do
         [ -x "$t" ] || continue
         name=$(basename "$t")
         out=$(mktemp)
+        start=$SECONDS
         timeout --kill-after=10 "${TEST_PROGRAM_TIMEOUT:-900}" "$t" >"$out" 2>&1
         rc=$?
         cat "$out"
+        echo "($name: $((SECONDS - start)) s)"
         line=$(grep -E '^[^ ]+: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
         if [ -n "$line" ]; then
                 p=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed/\1/' <<<"$line")

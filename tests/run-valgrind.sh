@@ -6,6 +6,8 @@
 # Valgrind 3.19 does not know pidfd_open (syscall 434): it answers ENOSYS and
 # warns; the warning is not an error (the cases that need a pidfd are below).
 # IPCF_TEST_QUICK=1 trims the long loads; each program has its own time bound.
+# It prints each case that passed with its time, and each program's closing
+# line with its seconds.
 #
 # Cases left out (TEST_EXCLUDE), because what they check cannot hold under
 # Valgrind, not because of memory errors (they run everywhere else in CI):
@@ -47,6 +49,7 @@ for t in "${tests[@]}"; do
                 --log-file="$logs/$t/vg.%p.log" "$bin" >"$logs/$t/out" 2>&1
         rc=$?
         bad=$(grep -l -E 'ERROR SUMMARY: [1-9]' "$logs/$t"/vg.*.log 2>/dev/null)
+        grep -E '^ok ' "$logs/$t/out"
         echo "$(tail -n 1 "$logs/$t/out") ($((SECONDS - start)) s)"
         if [ "$rc" -ne 0 ] || [ -n "$bad" ]; then
                 echo "FAIL $t (exit $rc)"
