@@ -499,7 +499,7 @@ TEST_TIMEOUT(directory_cold_lookup_without_a_leader, 120) {
         CHECK_OK(x.err);
         CHECK(!strcmp(x.rec.host, "hostA") && !strcmp(x.rec.addr, "10.0.0.65:7000"));
         CHECK(x.rec.n_attrs == 1 && !strcmp(x.rec.attrs[0].key, "zone") && !strcmp(x.rec.attrs[0].val, "r1"));
-        CHECK(x.at_ns - t0 < (1500 + 1000) * 1000000ull);
+        CHECK(x.at_ns - t0 < (1500 + 3000) * 1000000ull);
         dir_record r;
         CHECK_ERR(dir_lookup(b, "held", NULL, &r), -EAGAIN); /* not fed into the cache */
         x = resolve(l, b, "nowhere", NULL, 1500);
@@ -511,7 +511,7 @@ TEST_TIMEOUT(directory_cold_lookup_without_a_leader, 120) {
         t0 = now_ns();
         x = resolve(l, b, "held", NULL, 1000);
         CHECK_ERR(x.err, -ENOLINK);
-        CHECK(x.at_ns - t0 >= 1000 * 1000000ull && x.at_ns - t0 < (1000 + 1000) * 1000000ull);
+        CHECK(x.at_ns - t0 >= 1000 * 1000000ull && x.at_ns - t0 < (1000 + 3000) * 1000000ull);
         dir_free(a);
         dir_free(b);
         loop_free(l);
@@ -544,7 +544,7 @@ TEST_TIMEOUT(directory_cluster_down_cached_names_work_then_recover, 180) {
         uint64_t t0 = now_ns();
         answer ans = resolve(l, b, "unknown", NULL, 700);
         CHECK_ERR(ans.err, -ENOLINK);
-        CHECK((ans.at_ns - t0) / 1000000u < 700 + 1000);
+        CHECK((ans.at_ns - t0) / 1000000u < 700 + 3000);
         dir_health_get(b, &h);
         CHECK(!h.live && !h.etcd.reachable && h.etcd.last_error[0]);
         /* Published during the outage: goes out when etcd is back. */
@@ -985,7 +985,7 @@ TEST_TIMEOUT(directory_bounds_without_etcd, 60) {
                 CHECK(a[i].done);
                 CHECK_ERR(a[i].err, -ENOLINK);
         }
-        CHECK((now_ns() - t0) / 1000000u < 500 + 2000);
+        CHECK((now_ns() - t0) / 1000000u < 500 + 3000);
         /* A cancelled query says nothing. */
         answer c = { 0 };
         dir_query *q;

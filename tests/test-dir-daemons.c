@@ -233,7 +233,7 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         uint64_t down = test_now_ms() - t0;
         fprintf(stderr, "a1 NAME_DOWN on beta %llu ms after alpha's daemon was killed (ttl 2 s)\n",
                 (unsigned long long)down);
-        CHECK(down <= 2 * 2000 + 2000);
+        CHECK(down <= 2 * 2000 + 6000); /* (etcd's expiry and a loaded machine's slack) */
         CHECK_OK(ipcf_unwatch("a1"));
         int r;
         for (;;) {
@@ -282,11 +282,13 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         CHECK_ERR(r, -ENOLINK);
         fprintf(stderr, "uncached name with etcd down: ENOLINK after %llu ms (request_timeout_ms %d)\n",
                 (unsigned long long)took, REQUEST_MS);
-        CHECK(took <= REQUEST_MS + 500);
-        /* a short allocation timeout wins over the directory's: still ENOLINK */
+        CHECK(took <= REQUEST_MS + 3000); /* not the allocation's 10 s */
+        /* a short allocation timeout wins over the directory's: still ENOLINK
+         * (the directory's would end it after REQUEST_MS, and the library
+         * at its 400 ms with -ETIMEDOUT) */
         uint64_t t2 = test_now_ms();
         CHECK_ERR(ipcf_alloc("never2", NULL, 400, NULL), -ENOLINK);
-        CHECK(test_now_ms() - t2 <= 600);
+        CHECK(test_now_ms() - t2 < REQUEST_MS);
         dirtest_serve(&S, 2, "during"); /* registered while etcd is down */
         usleep(300000);
 

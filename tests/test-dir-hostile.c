@@ -130,7 +130,7 @@ TEST_TIMEOUT(dir_unreachable_at_start_then_up, 180) {
         uint64_t took = fails_with("early", -ENOLINK, "directory unreachable");
         fprintf(stderr, "etcd never reached: ENOLINK after %llu ms (request_timeout_ms %d)\n",
                 (unsigned long long)took, REQUEST_MS);
-        CHECK(took + 100 >= REQUEST_MS && took <= REQUEST_MS + 500);
+        CHECK(took + 100 >= REQUEST_MS && took <= REQUEST_MS + 3000); /* not the allocation's 10 s */
         /* -ENOLINK is IPCF_EUNKNOWN's number: an RPC call that could send
          * nothing is not "outcome unknown" (it was, before), and the tool
          * says "directory unreachable", not ipcf_strerror's "outcome unknown" */
@@ -329,7 +329,7 @@ TEST_TIMEOUT(dir_tls_right_and_wrong_ca, 180) {
                 hostset_enter(&S, 2);
                 uint64_t took = fails_with("over-tls", -ENOLINK, "directory unreachable");
                 fprintf(stderr, "wrong CA: ENOLINK after %llu ms\n", (unsigned long long)took);
-                CHECK(took + 100 >= REQUEST_MS && took <= REQUEST_MS + 500);
+                CHECK(took + 100 >= REQUEST_MS && took <= REQUEST_MS + 3000); /* not the allocation's 10 s */
                 _exit(0);
         }
         CHECK_EQ(test_wait(child, 60000), 0);

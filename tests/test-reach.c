@@ -89,7 +89,7 @@ static void check_cause(const char *dir, const char *env, int want_err, const ch
         if (r.err != want_err || strcmp(r.cause, want_cause) != 0)
                 test_fail(__FILE__, __LINE__, "%s: got %d '%s', want %d '%s'", dir, r.err, r.cause, want_err,
                           want_cause);
-        CHECK(r.ms < 1500); /* found, not waited out (the start timeout is 5 s) */
+        CHECK(r.ms < 4000); /* found, not waited out (the start timeout is 5 s) */
         char *ipcf = test_built("bin/ipcf"), *out = NULL, want[600];
         CHECK_EQ(cli_from(ipcf, dir, env, &out), 1);
         snprintf(want, sizeof(want), "ipcf: ls: %s\n", want_cause);
@@ -211,7 +211,7 @@ TEST(daemon_exits_at_start) {
         snprintf(env, sizeof(env), "IPCF_DAEMON=%s", ipcfd);
         reach r = reach_from(d, env);
         CHECK_EQ(r.err, -EHOSTDOWN);
-        CHECK(r.ms < 1500);
+        CHECK(r.ms < 4000); /* at once, not the start timeout (5 s) */
         /* The log: the start's line, the daemon's error, how it exited. */
         char *log = TEST_SH_OK("tail -n 3 '%s/ipcfd.log'", d), want[1200], line[600];
         int pid = 0;

@@ -240,11 +240,13 @@ TEST(calls_return_results_and_carry_the_callers_identity) {
         gethostname(host, sizeof(host) - 1);
         host[strcspn(host, ".")] = 0;
         CHECK(strcmp(w.host, host) == 0);
-        CHECK(w.deadline_left_ms > 5000 && w.deadline_left_ms <= 7000);
+        /* (the call's own, not the default 20 s; a loaded machine may take
+         * seconds to bring it to the handler) */
+        CHECK(w.deadline_left_ms > 1000 && w.deadline_left_ms <= 7000);
         who_free(&w);
         /* [timeout(20000)] of the program is the default */
         CHECK_OK(counter_who(c, &w, NULL));
-        CHECK(w.deadline_left_ms > 15000 && w.deadline_left_ms <= 20000);
+        CHECK(w.deadline_left_ms > 10000 && w.deadline_left_ms <= 20000);
         who_free(&w);
         /* the handler's error */
         int32_t code = -EACCES, r32;
