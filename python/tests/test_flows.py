@@ -247,9 +247,9 @@ def test_ctrl_c_ends_a_read_waiting_for_ever(run_python):
     time.sleep(0.2)
     t0 = time.monotonic()
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=5)
+    out, err = child.communicate(timeout=20)
     assert out == b"interrupted\n", err
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 10  # (a read not ended stays for ever)
 
 
 def test_no_daemon(tmp_path, python_env):
