@@ -33,8 +33,10 @@
 #include "support/test.h"
 
 /* How late an honest call may return after its timeout: a bound for a
- * loaded 2-CPU machine, far below what a hang would show. */
-#define CAMPAIGN_SLACK_MS 1000
+ * loaded 2-CPU machine (test-group-hostile's campaign saw a call that waits
+ * for nobody take 1.6 s once in 1.4 million, two busy loops sharing the 2
+ * CPUs), far below what a hang would show (for ever). */
+#define CAMPAIGN_SLACK_MS 3000
 #define ROUND_MS 400
 
 static test_daemon d;
