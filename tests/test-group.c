@@ -449,8 +449,9 @@ TEST_TIMEOUT(dissolve_while_mapped, 20) {
         CHECK_OK(ipcf_dealloc(g, NULL));
         CHECK_EQ(write(to_child[1], "E", 1), 1);
         CHECK_EQ(test_wait(c, 5000), 0);
-        /* Both gone: only the new group is left. */
-        for (int i = 0; i < 100; i++) {
+        /* Both gone: only the new group is left (once the daemon has seen
+         * both go: 10 s at most, for a loaded machine). */
+        for (int i = 0; i < 1000; i++) {
                 CHECK_OK(ipcf_group_list(&v, &n));
                 ipcf_free(v);
                 if (n == 1)
