@@ -92,6 +92,9 @@ typedef struct test_daemon {
 } test_daemon;
 
 void test_daemon_start(test_daemon *d, const char *config_text, const char *const *extra_args);
+/* How long test_daemon_start waits for the daemon to serve, and
+ * test_daemon_stop for it to exit on SIGTERM, before failing the test. */
+#define TEST_DAEMON_START_MS 30000
 /* The same with another daemon binary of the build (rel: "tests/ipcfd-x"). */
 void test_daemon_start_bin(test_daemon *d, const char *rel, const char *config_text,
                            const char *const *extra_args);
