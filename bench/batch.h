@@ -17,7 +17,7 @@
 #include <sys/uio.h>
 
 #define BATCH_MSGS 32
-#define BATCH_SLOT 4096u
+#define BATCH_SLOT 1024u
 
 typedef struct msg_batch {
         struct iovec iov[BATCH_MSGS];
