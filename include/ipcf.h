@@ -432,7 +432,9 @@ IPCF_API ssize_t ipcf_read(int port, void *buf, size_t cap, int timeout_ms);
  * would queue it (whole or not at all, the qos full policy, the timeout
  * counted once for the whole call), under one lock, and the reader is
  * published to and rung once per batch rather than once per message: the
- * way to move many small messages. Returns how many were queued (n = 0: 0).
+ * way to move many small messages. A batch is queued contiguously: what
+ * other threads write to the port comes before or after it, never between
+ * its messages. Returns how many were queued (n = 0: 0).
  * An error after the first message is queued ends the batch there and is
  * not returned: the count is, and the next call (from the first message not
  * queued) meets the error again (as sendmmsg(2)).
