@@ -242,8 +242,8 @@ static void stop_self(void *arg) {
 
 /* Five waits of a timeout of ms took took[] µs: the fastest within 50 ms
  * of it. A spin of 100 ms that outlived the deadline would show in every
- * one; a loaded machine's preemption shows in some (CI's gcc stage saw a
- * median of 21 ms over a 5 ms timeout, 13..40 ms), and all five at once
+ * one; a loaded machine's preemption shows in some (CI's gcc stage saw
+ * 13..40 ms for a 5 ms timeout, the median above 25 ms), and all five at once
  * only if the machine stalls us past 50 ms five times in a row. */
 static void check_on_time(uint64_t took[5], int ms) {
         for (int i = 0; i < 5; i++)
