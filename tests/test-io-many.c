@@ -21,6 +21,30 @@ static void pair(const ipcf_qos *q, int *a, int *b) {
         CHECK_OK(flowpair_make(q, 0, 0, a, b));
 }
 
+/* iov[i] points at the int v[i], for i < n; v[i] = i when numbered (to
+ * send), else -1 (a buffer to read into, that a read must fill). */
+static void int_iovecs(int *v, struct iovec *iov, int n, bool numbered) {
+        for (int i = 0; i < n; i++) {
+                v[i] = numbered ? i : -1;
+                iov[i] = (struct iovec){ &v[i], sizeof(int) };
+        }
+}
+
+/* Read the ints 0..count-1 from port with ipcf_read_many (up to 16 a call,
+ * each call within timeout_ms), checking each is the next one. */
+static void read_numbered_ints(int port, int count, int timeout_ms) {
+        int got[16];
+        struct iovec in[16];
+        for (int seen = 0; seen < count;) {
+                int_iovecs(got, in, 16, false);
+                ssize_t n = ipcf_read_many(port, in, 16, timeout_ms);
+                CHECK(n > 0 && seen + n <= count);
+                for (int i = 0; i < n; i++)
+                        CHECK_EQ(got[i], seen + i);
+                seen += (int)n;
+        }
+}
+
 /* Message i of a numbered run: its length and its bytes (the number first). */
 static size_t numbered_len(unsigned i, size_t max) {
         return 4 + (i * 2654435761u) % (max - 4);
@@ -205,10 +229,7 @@ TEST(a_full_queue_takes_part_of_a_batch) {
         pair(&q, &a, &b);
         int v[8];
         struct iovec m[8];
-        for (int i = 0; i < 8; i++) {
-                v[i] = i;
-                m[i] = (struct iovec){ &v[i], sizeof(int) };
-        }
+        int_iovecs(v, m, 8, true);
         CHECK_EQ(ipcf_write_many(a, m, 8, 0), 5);
         CHECK_ERR(ipcf_write_many(a, m + 5, 3, 0), -EAGAIN);
         uint64_t t0 = test_now_ms();
@@ -216,8 +237,7 @@ TEST(a_full_queue_takes_part_of_a_batch) {
         CHECK(test_now_ms() - t0 >= 45);
         int got[8];
         struct iovec in[8];
-        for (int i = 0; i < 8; i++)
-                in[i] = (struct iovec){ &got[i], sizeof(int) };
+        int_iovecs(got, in, 8, false);
         CHECK_EQ(ipcf_read_many(b, in, 2, 0), 2);
         /* room for two: a waiting batch takes them, then waits out its
          * timeout for the third and returns the two */
@@ -260,8 +280,7 @@ static void sleepy_batch_reader(void *arg) {
         int b = *(int *)arg;
         int got[4];
         struct iovec in[4];
-        for (int i = 0; i < 4; i++)
-                in[i] = (struct iovec){ &got[i], sizeof(int) };
+        int_iovecs(got, in, 4, false);
         /* asleep well before the batch comes; woken by it, not by the timeout */
         ssize_t n = ipcf_read_many(b, in, 4, 20000);
         CHECK(n >= 1);
@@ -294,10 +313,7 @@ static void batch_then_die(void *arg) {
         int b = *(int *)arg;
         int v[10];
         struct iovec m[10];
-        for (int i = 0; i < 10; i++) {
-                v[i] = i;
-                m[i] = (struct iovec){ &v[i], sizeof(int) };
-        }
+        int_iovecs(v, m, 10, true);
         CHECK_EQ(ipcf_write_many(b, m, 10, 1000), 10);
         raise(SIGKILL);
 }
@@ -321,19 +337,8 @@ TEST(the_end_of_the_flow_after_a_batch) {
         pair(NULL, &a, &b);
         pid_t c = test_fork(batch_then_die, &b);
         CHECK_OK(flowpair_watch(a, c));
-        int got[16];
-        struct iovec gi[16];
-        for (int i = 0; i < 16; i++)
-                gi[i] = (struct iovec){ &got[i], sizeof(int) };
-        int seen = 0;
-        while (seen < 10) {
-                ssize_t n = ipcf_read_many(a, gi, 16, 5000);
-                CHECK(n > 0);
-                for (int i = 0; i < n; i++)
-                        CHECK_EQ(got[i], seen + i);
-                seen += (int)n;
-        }
-        CHECK_ERR(ipcf_read_many(a, gi, 16, 5000), -ECONNRESET);
+        read_numbered_ints(a, 10, 5000);
+        CHECK_ERR(ipcf_read_many(a, in, 4, 5000), -ECONNRESET);
         CHECK_ERR(ipcf_write_many(a, m, 3, 0), -ECONNRESET);
         test_wait(c, 1000);
 }
@@ -382,26 +387,12 @@ TEST(full_cache_batches_are_cached_in_order) {
         pair(&q, &a, &b);
         int v[6];
         struct iovec m[6];
-        for (int i = 0; i < 6; i++) {
-                v[i] = i;
-                m[i] = (struct iovec){ &v[i], sizeof(int) };
-        }
+        int_iovecs(v, m, 6, true);
         CHECK_EQ(ipcf_write_many(a, m, 6, 0), 6);
         ipcf_port_stats st;
         CHECK_OK(ipcf_stats(a, &st));
         CHECK_EQ(st.cached, 4);
-        int got[6];
-        struct iovec in[6];
-        for (int i = 0; i < 6; i++)
-                in[i] = (struct iovec){ &got[i], sizeof(int) };
-        int seen = 0;
-        while (seen < 6) {
-                ssize_t n = ipcf_read_many(b, in, 6, 1000);
-                CHECK(n > 0);
-                for (int i = 0; i < n; i++)
-                        CHECK_EQ(got[i], seen + i);
-                seen += (int)n;
-        }
+        read_numbered_ints(b, 6, 1000);
         CHECK_EQ(ipcf_flush(a, 1000), 0);
 }
 
