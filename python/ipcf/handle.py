@@ -216,15 +216,12 @@ class Port(Handle):
             # n slots of cap bytes in the handle's receive buffer
             if self._buf is None or len(self._buf) < n * cap:
                 self._buf = new_raw("char[]", n * cap)
-            buf = self._buf
             iov = ffi.new("struct iovec[]", n)
-
-            def call(h, ms):
-                for i in range(n):
-                    iov[i].iov_base = buf + i * cap
-                    iov[i].iov_len = cap
-                return lib.ipcf_read_many(h, iov, n, ms)
-            r = self._wait(call, timeout)
+            for i in range(n):
+                iov[i].iov_base = self._buf + i * cap
+                iov[i].iov_len = cap
+            # (a call that fails leaves iov as it was: only what it read is set)
+            r = self._wait(lambda h, ms: lib.ipcf_read_many(h, iov, n, ms), timeout)
             if r < 0:
                 raise self._fail(r)
             return [ffi.buffer(iov[i].iov_base, iov[i].iov_len)[:] for i in range(r)]
