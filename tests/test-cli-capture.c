@@ -72,6 +72,25 @@ static void split_fields(const char *line, char (*f)[FIELD_MAX], int n) {
         }
 }
 
+/* Until tshark's fields of file, read by awk_prog (an awk program that
+ * exits 0 when what it looks for is there), say so; bounded by ms. The
+ * file is read while it is written (a whole pcap after each packet). */
+static bool file_shows(const char *file, const char *fields, const char *awk_prog, int ms) {
+        uint64_t end = test_now_ms() + (uint64_t)ms;
+        do {
+                char *out = NULL;
+                int st = test_sh(&out, 60,
+                                 "tshark -X lua_script:%s/tools/wireshark/ipcf.lua -r '%s' -T fields %s 2>/dev/null | "
+                                 "awk -F'\t' '%s'",
+                                 TEST_SRCDIR, file, fields, awk_prog);
+                free(out);
+                if (st == 0)
+                        return true;
+                usleep(100000);
+        } while (test_now_ms() < end);
+        return false;
+}
+
 /* The number of packets tshark reads in file (a whole pcap), or -1. */
 static int packets_in(const char *file) {
         char *out = NULL;
@@ -158,7 +177,8 @@ TEST_TIMEOUT(a_truncated_record_is_marked, 60) {
         snprintf(args, sizeof(args), "-n 1 -w '%s'", file);
         pid_t cap = capture_start(args);
         int st = -1;
-        for (int i = 0; i < 100 && st < 0; i++) {
+        uint64_t end = test_now_ms() + 30000;
+        for (int i = 0; st < 0 && test_now_ms() < end; i++) {
                 char name[32];
                 snprintf(name, sizeof(name), "cut.%d", i);
                 CHECK_OK(ipcf_register(name, NULL));
@@ -221,14 +241,18 @@ TEST_TIMEOUT(efcp_datagrams_of_two_daemons_are_decoded, 120) {
         hostset_start(&S, 1, NULL);
         CHECK(hostset_wait_up(&S, 0, 10000));
         CHECK(hostset_wait_up(&S, 1, 10000));
-        usleep(500000); /* a few authenticated datagrams (the daemons' greeting, pings) */
-        hostset_stop(&S);
-        usleep(300000);
-        kill(ts, SIGINT);
-        test_wait(ts, 10000);
         char decode[128];
         snprintf(decode, sizeof(decode), "-d udp.port==%u,efcp -d udp.port==%u,efcp", pa, pb);
         char fields[512];
+        snprintf(fields, sizeof(fields), "%s -e efcp.type", decode);
+        /* Until the file holds a handshake and a few authenticated
+         * datagrams (the daemons' greeting, pings): tshark writes each
+         * packet as it captures it. */
+        CHECK(file_shows(file, fields, "$1 == 3 { i++ } $1 == 4 { r++ } $1 == 2 { a++ } "
+                                       "END { exit !(i >= 1 && r >= 1 && a >= 2) }", 30000));
+        hostset_stop(&S);
+        kill(ts, SIGINT);
+        test_wait(ts, 10000);
         snprintf(fields, sizeof(fields), "%s -e efcp.type -e efcp.version -e efcp.sender_index "
                  "-e efcp.receiver_index -e efcp.pn -e frame.len", decode);
         char *out = tshark_fields(file, fields);
@@ -314,8 +338,9 @@ TEST_TIMEOUT(capture_datagrams_of_two_daemons, 120) {
         pid_t cap = capture_start(args);
         /* Subscribed once a probe's name event is in the file. */
         bool seen = false;
-        for (int i = 0; i < 100 && !seen; i++) {
-                free(TEST_SH_OK("IPCF_RUNTIME_DIR='%s' timeout 0.1 '%s/bin/ipcf' listen cap.probe%d </dev/null; true",
+        uint64_t end = test_now_ms() + 60000;
+        for (int i = 0; !seen && test_now_ms() < end; i++) {
+                free(TEST_SH_OK("IPCF_RUNTIME_DIR='%s' timeout 0.5 '%s/bin/ipcf' listen cap.probe%d </dev/null; true",
                                 alpha, test_build_abs(), i));
                 seen = packets_in(file) > 0;
         }
@@ -328,7 +353,13 @@ TEST_TIMEOUT(capture_datagrams_of_two_daemons, 120) {
                         "for i in $(seq 100); do head -c 3000 /dev/zero | IPCF_RUNTIME_DIR='%s' \"$b\" cat bulk@beta "
                         ">/dev/null 2>&1 && break; sleep 0.1; done; kill $L; wait $L; true",
                         test_build_abs(), beta, alpha));
-        usleep(300000);
+        /* Until the capture has written what is checked below: the
+         * handshake, authenticated datagrams both ways, two cut at 512. */
+        CHECK(file_shows(file, "-e ipcf.record -e ipcf.direction -e efcp.type -e ipcf.wire_len",
+                         "$1 == 2 && $3 == 3 { i[$2]++ } $1 == 2 && $3 == 4 { r[$2]++ } "
+                         "$1 == 2 && $3 == 2 { a[$2]++ } $1 == 2 && $4 > 512 { cut++ } "
+                         "END { exit !((i[0] && r[1] || i[1] && r[0]) && a[0] >= 2 && a[1] >= 2 && cut >= 2) }",
+                         30000));
         kill(cap, SIGINT);
         CHECK_EQ(test_wait(cap, 10000), 130); /* ^C: interrupted, the file whole */
         hostset_stop(&S);
