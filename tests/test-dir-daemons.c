@@ -100,6 +100,17 @@ static int next_name_event(const char *name, int ms) {
         return 0;
 }
 
+/* This host's directory live and its etcd member answering, within ms.
+ * Reachable says the last request went through: one that failed (a member
+ * slow to answer on a loaded machine, or not back yet) clears it until the
+ * next goes through, while the watch may be live all along. */
+static bool live_and_reachable(int ms, ipcf_dir_health *h) {
+        uint64_t end = test_now_ms() + (uint64_t)ms;
+        while (dirtest_live_becomes(true, ms, h) && !h->reachable && test_now_ms() < end)
+                usleep(100000);
+        return h->live && h->reachable;
+}
+
 /* `ipcf hosts [--json]` on host i: its output. */
 static char *cli_hosts(int i, bool json) {
         int p[2];
@@ -207,8 +218,8 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         CHECK(strcmp(dirtest_use("g1", host, sizeof(host)), "gamma") == 0);
         /* the health: live, the two names cached, nothing published here */
         ipcf_dir_health h;
-        CHECK(dirtest_live_becomes(true, 5000, &h));
-        CHECK(h.reachable && h.synced && h.complete && h.lease != 0);
+        CHECK(live_and_reachable(5000, &h));
+        CHECK(h.synced && h.complete && h.lease != 0);
         CHECK(h.names >= 2 && h.published == 0 && h.revision > 0);
         CHECK(strstr(h.endpoint, "http://127.") == h.endpoint);
         char *out = cli_hosts(2, true); /* gamma publishes g1 */
@@ -289,15 +300,24 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         uint64_t t2 = test_now_ms();
         CHECK_ERR(ipcf_alloc("never2", NULL, 400, NULL), -ENOLINK);
         CHECK(test_now_ms() - t2 < REQUEST_MS);
-        dirtest_serve(&S, 2, "during"); /* registered while etcd is down */
-        usleep(300000);
+        /* registered while etcd is down: gamma's daemon lists it before
+         * the cluster comes back (a fixed 300 ms was not always enough) */
+        dirtest_serve(&S, 2, "during");
+        bool registered = false;
+        for (uint64_t end = test_now_ms() + 10000; !registered && test_now_ms() < end;) {
+                char *ls = NULL;
+                registered = dirtest_ipcf_on(&S, 2, 0, "ls", &ls) == 0 && strstr(ls, "during") != NULL;
+                free(ls);
+                if (!registered)
+                        usleep(50000);
+        }
+        CHECK(registered);
 
         /* the cluster back: "during" published by itself, the rest as before */
         for (int i = 0; i < 3; i++)
                 etcd_cluster_restart(&C, i);
         CHECK(etcd_cluster_wait_ready(&C, -1, 30000));
-        CHECK(dirtest_live_becomes(true, 20000, &h));
-        CHECK(h.reachable);
+        CHECK(live_and_reachable(20000, &h));
         t0 = test_now_ms();
         uint64_t until_back = t0 + 20000;
         do {
