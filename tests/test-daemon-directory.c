@@ -22,6 +22,7 @@
 #include "daemon/directory/record.h"
 #include "support/etcdcluster.h"
 #include "support/loopwait.h"
+#include "support/shell.h"
 #include "support/test.h"
 
 #define TTL_S 2
@@ -322,7 +323,9 @@ TEST_TIMEOUT(directory_publish_resolve_spread_pin_events, 120) {
                 CHECK_EQ(dir_lookup(v, "printer", "hostB", &r), 1);
                 CHECK(!strcmp(r.host, "hostB"));
         }
-        CHECK_ERR(dir_lookup(v, "printer", "hostC", &r), -ENOENT);
+        /* (a miss is an answer only while the cache is live: a heartbeat
+         * late on a loaded machine makes it -EAGAIN for a while) */
+        wait_lookup(l, v, "printer", "hostC", -ENOENT, 5000);
         /* A host's own records are skipped unless pinned. */
         wait_lookup(l, a, "printer", "hostB", 1, 5000);
         for (int i = 0; i < 4; i++) {
@@ -330,7 +333,7 @@ TEST_TIMEOUT(directory_publish_resolve_spread_pin_events, 120) {
                 CHECK(!strcmp(r.host, "hostB"));
         }
         CHECK_EQ(dir_lookup(a, "printer", "hostA", &r), 1);
-        CHECK_ERR(dir_lookup(a, "scanner", NULL, &r), -ENOENT);
+        wait_lookup(l, a, "scanner", NULL, -ENOENT, 5000);
 
         /* The cold path gives the same answers: one range read. */
         answer ans = resolve(l, v, "printer", "hostA", 3000);
@@ -413,15 +416,29 @@ TEST_TIMEOUT(directory_lease_expires_when_publisher_killed, 120) {
         dir_record r;
         CHECK_EQ(dir_lookup(v, "ghost", NULL, &r), 1);
         CHECK_EQ(s.name_down, 0);
+        /* Its key is under a lease of TTL_S (etcd says so). How much of the
+         * lease is left at the kill depends on when the last keepalive got
+         * through (late on a loaded machine: less than a third of the TTL
+         * was seen), so the wait for its end is not timed from below. */
+        char *kv = TEST_SH_OK("curl -sf --max-time 10 -X POST %s/v3/kv/range -d '{\"key\":\"%s\"}'",
+                              c.client_url[1], "L3Rlc3QvbmFtZXMvZ2hvc3QvaG9zdEc="); /* /test/names/ghost/hostG */
+        const char *id = strstr(kv, "\"lease\":\"");
+        CHECK(id != NULL);
+        char *lease = TEST_SH_OK("curl -sf --max-time 10 -X POST %s/v3/lease/timetolive -d '{\"ID\":%lld}'",
+                                 c.client_url[1], strtoll(id + strlen("\"lease\":\""), NULL, 10));
+        char want_ttl[32];
+        snprintf(want_ttl, sizeof(want_ttl), "\"grantedTTL\":\"%d\"", TTL_S);
+        if (!strstr(lease, want_ttl))
+                test_fail(__FILE__, __LINE__, "the lease of ghost's key: %s", lease);
+        free(kv);
+        free(lease);
 
         CHECK_OK(kill(child, SIGKILL));
         CHECK_EQ(test_wait(child, 5000), 128 + SIGKILL);
         uint64_t t0 = now_ns();
-        /* Gone by the lease: not before a good part of the TTL, and within
-         * the TTL plus etcd's expiry check. */
+        /* Gone by the lease: within the TTL plus etcd's expiry check. */
         wait_lookup(l, v, "ghost", NULL, -ENOENT, TTL_S * 1000 + 5000);
         uint64_t ms = (now_ns() - t0) / 1000000u;
-        CHECK(ms >= TTL_S * 1000u / 3);
         CHECK_EQ(s.name_down, 1);
         answer a = resolve(l, v, "ghost", NULL, 3000);
         CHECK_ERR(a.err, -ENOENT);
@@ -472,6 +489,23 @@ TEST_TIMEOUT(directory_one_member_killed_everything_works, 120) {
 
 static bool is_not_live(void *ctx) { return !is_live(ctx); }
 
+/* resolve(), again while it says -ENOLINK (at most ten times): without a
+ * leader the serializable read has what is left of the deadline, at most
+ * 500 ms, which a member on a loaded machine can outlast. A lookup that never
+ * answers without a leader says -ENOLINK every time. *ret_t0: when the last
+ * one began. */
+static answer resolve_leaderless(loop *l, directory *d, const char *name, const char *host, int deadline_ms,
+                                 uint64_t *ret_t0) {
+        answer a;
+        for (int i = 0; i < 10; i++) {
+                *ret_t0 = now_ns();
+                a = resolve(l, d, name, host, deadline_ms);
+                if (a.err != -ENOLINK)
+                        break;
+        }
+        return a;
+}
+
 /* No leader (two of three members killed: the quorum is lost, as during an
  * election after the leader died): a linearizable read is held by the
  * member until it times out, so the cold lookup's serializable read, from
@@ -493,8 +527,8 @@ TEST_TIMEOUT(directory_cold_lookup_without_a_leader, 120) {
         etcd_cluster_kill(&c, 1);
         etcd_cluster_kill(&c, 2);
         b = instance(l, &c, 0, "hostB", NULL); /* a cache that cannot answer */
-        uint64_t t0 = now_ns();
-        answer x = resolve(l, b, "held", NULL, 1500);
+        uint64_t t0;
+        answer x = resolve_leaderless(l, b, "held", NULL, 1500, &t0);
         fprintf(stderr, "cold lookup without a leader: %d after %.0f ms\n", x.err, (double)(x.at_ns - t0) / 1e6);
         CHECK_OK(x.err);
         CHECK(!strcmp(x.rec.host, "hostA") && !strcmp(x.rec.addr, "10.0.0.65:7000"));
@@ -502,9 +536,9 @@ TEST_TIMEOUT(directory_cold_lookup_without_a_leader, 120) {
         CHECK(x.at_ns - t0 < (1500 + 3000) * 1000000ull);
         dir_record r;
         CHECK_ERR(dir_lookup(b, "held", NULL, &r), -EAGAIN); /* not fed into the cache */
-        x = resolve(l, b, "nowhere", NULL, 1500);
+        x = resolve_leaderless(l, b, "nowhere", NULL, 1500, &t0);
         CHECK_ERR(x.err, -ENOENT);
-        x = resolve(l, b, "held", "hostC", 1500); /* pinned to a host without it */
+        x = resolve_leaderless(l, b, "held", "hostC", 1500, &t0); /* pinned to a host without it */
         CHECK_ERR(x.err, -ENOENT);
         /* nobody up: -ENOLINK at the deadline */
         etcd_cluster_kill(&c, 0);
@@ -562,7 +596,18 @@ TEST_TIMEOUT(directory_cluster_down_cached_names_work_then_recover, 180) {
         CHECK(h.leases_granted > granted); /* republished under a new lease, by itself */
         CHECK(h.lease != lease);
         /* The old lease's keys are replaced, not lost when it expires. */
+        uint64_t regranted = h.leases_granted;
         loop_wait(l, NULL, NULL, 2 * TTL_S * 1000);
+        dir_health_get(a, &h);
+        if (h.leases_granted != regranted) {
+                /* The new lease was lost meanwhile too (keepalives that did
+                 * not get through within TTL_S on a loaded machine: seen),
+                 * and its names are being put again under another: once
+                 * they are, the old leases are behind us. */
+                printf("    lease lost again after the recovery: names put again\n");
+                CHECK(loop_wait(l, is_live_published, a, 20000));
+                wait_lookup(l, b, "kept", NULL, 1, 10000);
+        }
         CHECK_EQ(dir_lookup(b, "kept", NULL, &r), 1);
         ans = resolve(l, b, "kept", "hostA", 3000);
         CHECK_OK(ans.err);
@@ -638,10 +683,9 @@ TEST_TIMEOUT(directory_hostile_records, 120) {
         dir_health_get(v, &h);
         CHECK_EQ(h.entries, 1);
         CHECK(h.rejected >= 6);
-        dir_record r;
-        CHECK_ERR(dir_lookup(v, "broken", NULL, &r), -ENOENT);
-        CHECK_ERR(dir_lookup(v, "huge", NULL, &r), -ENOENT);
-        CHECK_ERR(dir_lookup(v, "big", NULL, &r), -ENOENT);
+        wait_lookup(l, v, "broken", NULL, -ENOENT, 5000);
+        wait_lookup(l, v, "huge", NULL, -ENOENT, 5000);
+        wait_lookup(l, v, "big", NULL, -ENOENT, 5000);
         /* Through the watch: garbage over a good record takes it away. */
         raw_put(l, raw, "/test/names/good/h1", "not json", 8);
         wait_lookup(l, v, "good", NULL, -ENOENT, 5000);
