@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,23 @@ void *mapset_new_since(const mapset *before, const char *name, size_t *ret_len) 
 static int map_file(const mutator *m, struct stat *st);
 static uint64_t maps_inode(uintptr_t lo, size_t len);
 
+void hostile_record(void *mem, const flow_layout *l, int ring, uint64_t pos, uint64_t tag,
+                    uint32_t len, uint32_t flags) {
+        uint8_t *rec = flow_data_of(mem, l, ring) + (pos & (l->ring_size - 1) & ~(uint64_t)15);
+        memcpy(rec + 8, &len, 4);
+        memcpy(rec + 12, &flags, 4);
+        atomic_store_explicit((_Atomic uint64_t *)rec, tag, memory_order_release);
+}
+
+void sync_init(sync_pipe *s) { CHECK_OK(pipe(s->fd)); }
+void sync_post(sync_pipe *s) { CHECK_EQ(write(s->fd[1], "!", 1), 1); }
+void sync_wait(sync_pipe *s, int timeout_ms) {
+        struct pollfd p = { .fd = s->fd[0], .events = POLLIN };
+        CHECK_EQ(poll(&p, 1, timeout_ms), 1);
+        char c;
+        CHECK_EQ(read(s->fd[0], &c, 1), 1);
+}
+
 void mutator_init(mutator *m, uint64_t seed, void *mem, size_t len, int side, const int *fds,
                   int n_fds) {
         memset(m, 0, sizeof(*m));
@@ -267,17 +285,13 @@ int mutator_step(mutator *m) {
         }
         case 3: case 4: case 5: { /* a record header where a reader looks */
                 kind = MUT_RECORD;
-                uint64_t mask = m->layout.ring_size - 1;
                 uint64_t pos = (atomic_load(&c->tail) & ~(uint64_t)15) + 16 * (mutator_rand(m) % 8);
-                uint8_t *rec = flow_data_of(m->mem, &m->layout, ring) + (pos & mask);
                 uint64_t tag = mutator_rand(m) % 4 ? pos << 2 | (mutator_rand(m) & 3)
                                                    : mutator_rand(m);
                 uint32_t len = mutator_rand(m) % 2 ? (uint32_t)(mutator_rand(m) % 256)
                                                    : (uint32_t)mutator_rand(m);
                 uint32_t flags = (uint32_t)mutator_rand(m) % 3;
-                memcpy(rec + 8, &len, 4);
-                memcpy(rec + 12, &flags, 4);
-                atomic_store((_Atomic uint64_t *)rec, tag);
+                hostile_record(m->mem, &m->layout, ring, pos, tag, len, flags);
                 break;
         }
         case 6: { /* payload bytes */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/ring.h"
+#include "support/test.h"
 
 #define HOSTILE_FDS_MAX 1024
 
@@ -65,6 +66,42 @@ void mapset_snapshot(mapset *s, const char *name);
 /* A mapping named name that is not in before (the one an object made since
  * then): its address and length, or NULL. */
 void *mapset_new_since(const mapset *before, const char *name, size_t *ret_len);
+
+/* ---- forged records and time bounds ------------------------------------ */
+
+/* Write a record header at position pos of ring `ring` in the flow region
+ * mem of layout l — len and flags, then tag with a release store, as a
+ * producer publishes one (tag: pos << 2 | state for a well-placed one). */
+void hostile_record(void *mem, const flow_layout *l, int ring, uint64_t pos, uint64_t tag,
+                    uint32_t len, uint32_t flags);
+
+/* How late an honest call may return after its timeout on a loaded machine
+ * (a hostile that held a call for seconds would show most of it). */
+#define HOSTILE_SLACK_MS 1500
+
+/* Evaluate expr (a call with a timeout of timeout_ms) and fail the test if
+ * it came back later than its timeout plus HOSTILE_SLACK_MS; its value. */
+#define WITHIN(timeout_ms, expr)                                                  \
+        ({                                                                        \
+                uint64_t _t0 = test_now_ms();                                     \
+                long long _wr = (long long)(expr);                                \
+                uint64_t _el = test_now_ms() - _t0;                               \
+                if (_el > (uint64_t)(timeout_ms) + HOSTILE_SLACK_MS)              \
+                        test_fail(__FILE__, __LINE__, "%s took %llu ms (timeout %d)", #expr, \
+                                  (unsigned long long)_el, (int)(timeout_ms));    \
+                _wr;                                                              \
+        })
+
+/* A pipe to say "done" from one process to another (the hostile and the
+ * honest side of a test): sync_post writes a byte, sync_wait reads one
+ * within timeout_ms (else the test fails). */
+typedef struct sync_pipe {
+        int fd[2];
+} sync_pipe;
+
+void sync_init(sync_pipe *s);
+void sync_post(sync_pipe *s);
+void sync_wait(sync_pipe *s, int timeout_ms);
 
 /* ---- the seeded mutator of a flow's shared memory and descriptors ------- */
 
