@@ -421,8 +421,10 @@ IPCF_API ssize_t ipcf_write(int port, const void *buf, size_t len, int timeout_m
  * After the peer deallocated, everything it wrote before can still be read;
  * then the read fails with -EPIPE (ipcf_end_reason() gives its reason). If the
  * peer died: -ECONNRESET once the queue is drained.
- * Errors: -EMSGSIZE, -EAGAIN, -ETIMEDOUT, -EPIPE, -ECONNRESET, -EPROTO;
- * -EBADF; -EINVAL.
+ * Errors: -EMSGSIZE, -EAGAIN, -ETIMEDOUT, -EPIPE, -ECONNRESET, -EPROTO (the
+ * peer corrupted the flow's shared memory: from then on every read and write
+ * on the port fails -EPROTO, whatever the peer writes later, and
+ * ipcf_end_reason() says IPCF_END_PROTOCOL); -EBADF; -EINVAL.
  */
 IPCF_API ssize_t ipcf_read(int port, void *buf, size_t cap, int timeout_ms);
 
@@ -434,12 +436,20 @@ IPCF_API ssize_t ipcf_read(int port, void *buf, size_t cap, int timeout_ms);
  * published to and rung once per batch rather than once per message: the
  * way to move many small messages. A batch is queued contiguously: what
  * other threads write to the port comes before or after it, never between
- * its messages. Returns how many were queued (n = 0: 0).
+ * its messages. Returns how many were queued (n = 0: 0). n has no bound
+ * but SSIZE_MAX (not IOV_MAX); a message with a NULL iov_base and length 0
+ * is an empty message.
  * An error after the first message is queued ends the batch there and is
  * not returned: the count is, and the next call (from the first message not
- * queued) meets the error again (as sendmmsg(2)).
+ * queued) meets the error again (as sendmmsg(2)). So a batch that waits for
+ * room past its timeout returns the count (-ETIMEDOUT only when none was
+ * queued; timeout 0: -EAGAIN); one whose reader dies or forges its position
+ * meanwhile returns the count as soon as its wait sees it (a death at once),
+ * and the next call -ECONNRESET or -EPROTO. Everything a batch queued before
+ * its writer died is read.
  * Errors: as ipcf_write() for the first message; -EOPNOTSUPP a STREAM flow;
- * -EINVAL msgs NULL with n > 0, or a message NULL with a length.
+ * -EINVAL msgs NULL with n > 0, a message NULL with a length, or n over
+ * SSIZE_MAX.
  */
 IPCF_API ssize_t ipcf_write_many(int port, const struct iovec *msgs, size_t n, int timeout_ms);
 
@@ -450,8 +460,15 @@ IPCF_API ssize_t ipcf_write_many(int port, const struct iovec *msgs, size_t n, i
  * first message, then takes those already queued, in order, while they fit
  * their buffers (one that does not stays queued for the next call),
  * publishing its progress to the writer once. Returns how many were read.
+ * A slot with a NULL iov_base and length 0 takes an empty message only.
  * An error after the first message is read ends the batch and is met again
- * by the next call.
+ * by the next call: a record the peer forged (a bad header, a length past
+ * the ring or max_msg_size) ends the batch before it, and the next call
+ * fails -EPROTO, as every call after it. Records the reader skips (pads,
+ * rendezvous messages withdrawn) are no error, but it passes at most 64 of
+ * them per look, so that whatever the peer writes a call keeps its timeout:
+ * a run of more than 64 may end a batch early, or make a call with timeout
+ * 0 return -EAGAIN with a message behind it; the next call goes on past it.
  * Errors: as ipcf_read() for the first message (-EMSGSIZE: it does not fit
  * msgs[0], and stays queued); -EOPNOTSUPP a STREAM flow; -EINVAL as
  * ipcf_write_many().

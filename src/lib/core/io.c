@@ -279,8 +279,12 @@ ssize_t port_write2_by(port *p, const void *a, size_t al, const void *b, size_t 
 /* Wait for the next record: returns its remaining length with *ptr, or the end
  * of the flow, -EAGAIN / -ETIMEDOUT. Every round checks the deadline: a
  * producer that keeps the ring busy without a message for us (withdrawn or
- * pad records, forever) cannot hold the reader past it. */
+ * pad records, forever) cannot hold the reader past it. A broken flow reads
+ * nothing more: what its peer wrote after (or instead of) its forgery,
+ * say the header put back, is not a message. */
 static ssize_t next_record(port *p, const void **ptr, call_time *t) {
+        if (atomic_load_explicit(&p->broken, memory_order_relaxed))
+                return -EPROTO;
         uint32_t kick = atomic_load_explicit(&p->kick, memory_order_acquire);
         for (bool first = true;; first = false) {
                 ssize_t n = ring_peek(&p->cons, ptr);
@@ -320,7 +324,8 @@ static ssize_t read_message(port *p, void *buf, size_t cap, call_time *t) {
                 return n;
         if ((size_t)n > cap)
                 return -EMSGSIZE; /* stays queued: nothing lost */
-        memcpy(buf, src, (size_t)n);
+        if (n) /* (buf may be NULL: cap 0, an empty message) */
+                memcpy(buf, src, (size_t)n);
         consumed(p);
         return n;
 }
@@ -392,7 +397,8 @@ static ssize_t read_many(port *p, struct iovec *msgs, size_t n, call_time t) {
                                 r = -EMSGSIZE; /* stays queued: nothing lost */
                         break;
                 }
-                memcpy(msgs[done].iov_base, src, (size_t)r);
+                if (r) /* (a slot of length 0 may be NULL) */
+                        memcpy(msgs[done].iov_base, src, (size_t)r);
                 msgs[done].iov_len = (size_t)r;
                 ring_consume_local(&p->cons);
                 if (++done == n)
