@@ -8,6 +8,9 @@
 # IPCF_TEST_QUICK=1 trims the long loads; each program has its own time bound.
 # It prints each case that passed with its time, and each program's closing
 # line with its seconds.
+# VALGRIND_JOBS programs run at once (default 2: one per CPU of the CI
+# machines); each one's report is printed whole when it ends. The default
+# list starts with the two longest (test-rpc, test-hosts).
 #
 # Cases left out (TEST_EXCLUDE), because what they check cannot hold under
 # Valgrind, not because of memory errors (they run everywhere else in CI):
@@ -29,20 +32,24 @@ set -u
 build=${1:-build}
 shift || true
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(test-api test-flow test-call test-mbox test-mcast test-dgram
-        test-pipe test-notify test-loss test-hostile test-daemon-flows test-rpc test-hosts)
+[ ${#tests[@]} -gt 0 ] || tests=(test-rpc test-hosts test-mbox test-hostile test-daemon-flows test-flow
+        test-call test-notify test-api test-mcast test-loss test-dgram test-pipe)
+jobs=${VALGRIND_JOBS:-2}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "VALGRIND_JOBS: want a count, not '$jobs'" >&2; exit 2; }
 export IPCF_BUILD=$build IPCF_TEST_QUICK=1
 # Valgrind keeps freed memory aside (its free list): tests that weigh a
 # process's resident memory skip the figure when this is set.
 export IPCF_UNDER_VALGRIND=1
 export TEST_EXCLUDE=peer_death:daemon_killed:daemon_death:daemons_death:timeout_cancels:destroy_with_a_blocked:destroy_midway:tiny_fd_limit:handshake:activation:carry_the_callers_identity:the_tool_describes:membership_enforced:cli_shm:restarted:one_gib:thousand_concurrent:service_calls_across_hosts
 logs=$(mktemp -d /tmp/ipcf-valgrind.XXXXXX)
-failed=()
-for t in "${tests[@]}"; do
-        bin=$build/tests/$t
-        [ -x "$bin" ] || { echo "FAIL $t: $bin not built"; failed+=("$t"); continue; }
+
+# run_one TEST: runs it under memcheck; what it has to say goes to
+# $logs/TEST/report, and $logs/TEST/failed is made if it failed.
+run_one() {
+        local t=$1 bin=$build/tests/$1 start=$SECONDS rc bad f
         mkdir -p "$logs/$t"
-        start=$SECONDS
+        exec >"$logs/$t/report" 2>&1
+        [ -x "$bin" ] || { echo "FAIL $t: $bin not built"; : >"$logs/$t/failed"; return; }
         timeout --kill-after=10 "${VALGRIND_PROGRAM_TIMEOUT:-900}" \
                 valgrind -q --trace-children=yes --leak-check=full \
                 --errors-for-leak-kinds=definite --error-exitcode=99 \
@@ -55,8 +62,30 @@ for t in "${tests[@]}"; do
                 echo "FAIL $t (exit $rc)"
                 [ "$rc" -ne 0 ] && grep -E '^(FAIL|not ok)' "$logs/$t/out" | head -n 20
                 for f in $bad; do grep -v 'syscall: 434\|handler\.\|MISSING_SYSCALL\|valgrind\.org' "$f" | head -n 60; done
-                failed+=("$t")
+                : >"$logs/$t/failed"
         fi
+}
+
+# The pool: at most $jobs running; each one that ends is reported at once.
+failed=()
+declare -A running=()
+reap() {
+        local pid t
+        wait -n -p pid "${!running[@]}"
+        t=${running[$pid]}
+        unset "running[$pid]"
+        cat "$logs/$t/report"
+        [ -e "$logs/$t/failed" ] && failed+=("$t")
+}
+for t in "${tests[@]}"; do
+        while [ ${#running[@]} -ge "$jobs" ]; do
+                reap
+        done
+        run_one "$t" &
+        running[$!]=$t
+done
+while [ ${#running[@]} -gt 0 ]; do
+        reap
 done
 echo "valgrind: ${#tests[@]} programs, ${#failed[@]} failed${failed:+: ${failed[*]}} (logs in $logs)"
 [ ${#failed[@]} -eq 0 ] && rm -rf "$logs"
