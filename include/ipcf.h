@@ -202,24 +202,28 @@ typedef struct ipcf_qos {
         uint32_t max_msgs;     /* BOUNDED: at most this many queued messages, 0 = no count
                                 * limit. Default 0. */
         uint64_t max_bytes;    /* BOUNDED: queue bytes per direction (rounded up to a power of
-                                * two; default 1 MiB). UNBOUNDED: the memory limit per
-                                * direction (default 64 MiB). ZERO: ignored. 0 (what
-                                * ipcf_qos_init sets) means the default of the capacity. */
-        uint32_t max_msg_size; /* the largest message (default 256 KiB). A larger write
-                                * fails with -EMSGSIZE and writes nothing. In STREAM mode,
-                                * the largest piece moved at once. */
+                                * two; default 1 MiB, at most 1 GiB). UNBOUNDED: the memory
+                                * limit per direction (default 64 MiB, at most 16 GiB).
+                                * ZERO: ignored. 0 (what ipcf_qos_init sets) means the
+                                * default of the capacity. */
+        uint32_t max_msg_size; /* the largest message (default 256 KiB, at most 64 MiB). A
+                                * larger write fails with -EMSGSIZE and writes nothing. In
+                                * STREAM mode, the largest piece moved at once. */
         uint32_t spin_us;      /* a waiting side spins this long before it sleeps, and only
                                 * while the peer is running on another CPU: the latency/CPU
-                                * trade-off. 0 never spins. Default 10. ("Running": not
-                                * asleep in an ipcf wait; a peer blocked in some other
-                                * system call still looks running, so it costs at most
-                                * spin_us per wait.) After a sleep that its peer ended
+                                * trade-off. 0 never spins. Default 10, at most 100000.
+                                * ("Running": not asleep in an ipcf wait; a peer blocked
+                                * in some other system call still looks running, so it
+                                * costs at most spin_us per wait.) After a sleep that its peer ended
                                 * within 200 us, a wait spins once up to 5 x spin_us, so
                                 * that an exchange that fell asleep gets back into step. */
         uint32_t cache_msgs;   /* FULL_CACHE: how many messages may be cached beyond the
-                                * queue. Default 1 (as in Mach). The flow's memory
-                                * grows by cache_msgs x max_msg_size per direction (at
-                                * most 1 GiB: beyond it the qos is -EINVAL). */
+                                * queue. Default 1 (as in Mach), at most 65536. Each
+                                * direction's ring grows by cache_msgs records of
+                                * max_msg_size (each with a 16-byte header), then is
+                                * rounded up to a power of two. Those records, headers
+                                * included, take at most 1 GiB, else the qos is -EINVAL
+                                * (4096 of 256 KiB are over it). */
         uint32_t reserved2;    /* 0 (-EINVAL otherwise) */
 } ipcf_qos;
 
