@@ -9,7 +9,9 @@
  * after scribbling over its own ring; a sender that ends while its records
  * are held; a hostile sender rewriting its held records and its indexes;
  * destroy with cut-through messages in flight; a receiver that does not
- * read (the FIFO bound, backpressure, nothing lost).
+ * read (the FIFO bound, backpressure, nothing lost) — killed while the
+ * sender is blocked behind it, joined by another, beside another that
+ * reads; a sender that ends with messages unread in its ring.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -479,5 +481,238 @@ TEST(a_receiver_that_does_not_read_fills_then_backpressure_nothing_lost) {
         atomic_store(&SH->go, 1);
         CHECK_EQ(test_wait(r, 60000), 0);
         CHECK_EQ(atomic_load(&SH->got), sent);
+        test_daemon_stop(&d);
+}
+
+/* ---- a receiver that does not read: killed, joined, beside another --------- */
+
+/* The mailbox for these: records of at most 8 KiB, so that rings are small
+ * (a receiver's of 64 KiB holds a dozen MSG messages). */
+static void small_rings_box(const char *name) {
+        ipcf_mbox_opts o = { .size = sizeof(o), .max_msg_size = 8192 };
+        CHECK_OK(ipcf_mbox_create(name, &o));
+}
+
+static int open_ring(const char *name, int role, uint64_t bytes) {
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        q.max_bytes = bytes;
+        return CHECK_OK(ipcf_mbox_open(name, role, &q, 5000));
+}
+
+/* Messages name has taken from its senders so far. */
+static uint64_t msgs_in_of(const char *name) {
+        ipcf_model_entry *e;
+        size_t k;
+        uint64_t in = UINT64_MAX;
+        CHECK_OK(ipcf_model_list(&e, &k));
+        for (size_t j = 0; j < k; j++)
+                if (strcmp(e[j].name, name) == 0)
+                        in = e[j].msgs_in;
+        ipcf_free(e);
+        CHECK(in != UINT64_MAX);
+        return in;
+}
+
+/* Until name has taken no message for 300 ms (its senders blocked). */
+static void wait_settled(const char *name) {
+        uint64_t last = UINT64_MAX, t0 = test_now_ms(), since = t0;
+        for (;;) {
+                uint64_t in = msgs_in_of(name);
+                if (in != last)
+                        last = in, since = test_now_ms();
+                if (test_now_ms() - since >= 300)
+                        break;
+                CHECK(test_now_ms() - t0 < 20000);
+                usleep(20000);
+        }
+}
+
+/* A receiver that reads nothing (a 64 KiB ring) until go, then dies. */
+static void receiver_idle_then_die(void *arg) {
+        (void)open_ring((const char *)arg, IPCF_MBOX_RECV, 65536);
+        atomic_store(&SH->ready, 1);
+        wait_flag(&SH->go, 1);
+        raise(SIGKILL);
+}
+
+/* Sends STREAM_N numbered messages (blocking, each within 20 s), then waits
+ * for go 2 before it ends. */
+#define STREAM_N 300
+static void sender_numbered(void *arg) {
+        int tx = open_ring((const char *)arg, IPCF_MBOX_SEND, 65536);
+        uint8_t b[MSG];
+        for (uint32_t i = 0; i < STREAM_N; i++) {
+                fill(b, MSG, i);
+                CHECK_EQ(ipcf_mbox_send(tx, b, MSG, 20000, NULL), MSG);
+        }
+        wait_flag(&SH->go, 2);
+        CHECK_OK(ipcf_dealloc(tx, "done"));
+}
+
+/* Read n messages at rx, each within 5 s, numbers first .. first+n-1 in
+ * order and whole. */
+static void read_in_order(int rx, uint32_t first, uint32_t n) {
+        uint8_t b[MSG];
+        for (uint32_t i = first; i < first + n; i++) {
+                CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 5000, NULL), MSG);
+                CHECK(whole(b, MSG, i));
+        }
+}
+
+/* Its only receiver does not read: the sender fills what there is room for
+ * and blocks. The receiver is killed: what it held and the rest go, in
+ * order, to the next receiver. */
+TEST(the_only_receiver_killed_while_the_sender_is_blocked_the_next_gets_all) {
+        shared_new();
+        test_daemon_start(&d, NULL, NULL);
+        small_rings_box("box.wk");
+        pid_t r = test_fork(receiver_idle_then_die, "box.wk");
+        wait_flag(&SH->ready, 1);
+        wait_receivers("box.wk", 1);
+        pid_t s = test_fork(sender_numbered, "box.wk");
+        wait_settled("box.wk");
+        atomic_store(&SH->go, 1);
+        CHECK_EQ(test_wait(r, 10000), 128 + SIGKILL);
+        int rx = open_ring("box.wk", IPCF_MBOX_RECV, 65536);
+        read_in_order(rx, 0, STREAM_N);
+        atomic_store(&SH->go, 2);
+        CHECK_EQ(test_wait(s, 10000), 0);
+        test_daemon_stop(&d);
+}
+
+/* A receiver opens while the sender is blocked behind one that does not
+ * read: it gets the rest (the first receiver's come back when it dies). */
+TEST(a_receiver_added_while_the_sender_is_blocked_gets_the_rest) {
+        shared_new();
+        test_daemon_start(&d, NULL, NULL);
+        small_rings_box("box.wa");
+        pid_t r = test_fork(receiver_idle_then_die, "box.wa");
+        wait_flag(&SH->ready, 1);
+        wait_receivers("box.wa", 1);
+        pid_t s = test_fork(sender_numbered, "box.wa");
+        wait_settled("box.wa");
+        int rx = open_ring("box.wa", IPCF_MBOX_RECV, 65536);
+        /* Round robin with the idle one while it has room: a rising
+         * sequence here, until only what the idle one holds is left. */
+        static uint8_t seen[STREAM_N];
+        uint8_t b[MSG];
+        uint32_t n = 0, last = 0, seq;
+        while (ipcf_mbox_recv(rx, b, sizeof(b), 1000, NULL) == MSG) {
+                memcpy(&seq, b, 4);
+                CHECK(seq < STREAM_N && whole(b, MSG, seq) && !seen[seq]);
+                CHECK(n == 0 || seq > last);
+                seen[seq] = 1, last = seq, n++;
+        }
+        CHECK(n >= STREAM_N - 16);
+        atomic_store(&SH->go, 1);
+        CHECK_EQ(test_wait(r, 10000), 128 + SIGKILL);
+        /* Then what it held, once each. */
+        for (; n < STREAM_N; n++) {
+                CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 5000, NULL), MSG);
+                memcpy(&seq, b, 4);
+                CHECK(seq < STREAM_N && whole(b, MSG, seq) && !seen[seq]);
+                seen[seq] = 1;
+        }
+        atomic_store(&SH->go, 2);
+        CHECK_EQ(test_wait(s, 10000), 0);
+        test_daemon_stop(&d);
+}
+
+/* A sender that ends with messages unread in its ring (its receiver does
+ * not read): the daemon reads the rest of its ring as it ends; nothing is
+ * lost. */
+static void sender_fill_then_end(void *arg) {
+        int tx = open_ring((const char *)arg, IPCF_MBOX_SEND, 65536);
+        uint8_t b[MSG];
+        uint32_t i = 0;
+        /* Until its ring is full (the receiver's too). */
+        for (;; i++) {
+                fill(b, MSG, i);
+                ssize_t n = ipcf_mbox_send(tx, b, MSG, 300, NULL);
+                if (n == -ETIMEDOUT)
+                        break;
+                CHECK_EQ(n, MSG);
+        }
+        atomic_store(&SH->got, (int)i);
+        /* Some are unread in its ring as it ends. */
+        CHECK(msgs_in_of((const char *)arg) < i);
+        CHECK_OK(ipcf_dealloc(tx, "done"));
+}
+
+static void receiver_go_then_read(void *arg) {
+        int rx = open_ring((const char *)arg, IPCF_MBOX_RECV, 65536);
+        atomic_store(&SH->ready, 1);
+        wait_flag(&SH->go, 1);
+        read_in_order(rx, 0, (uint32_t)atomic_load(&SH->got));
+        uint8_t b[MSG];
+        CHECK_ERR(ipcf_mbox_recv(rx, b, sizeof(b), 300, NULL), -ETIMEDOUT);
+}
+
+TEST(a_sender_that_ends_with_unread_messages_loses_none) {
+        shared_new();
+        test_daemon_start(&d, NULL, NULL);
+        small_rings_box("box.we");
+        pid_t r = test_fork(receiver_go_then_read, "box.we");
+        wait_flag(&SH->ready, 1);
+        wait_receivers("box.we", 1);
+        pid_t s = test_fork(sender_fill_then_end, "box.we");
+        CHECK_EQ(test_wait(s, 20000), 0);
+        CHECK(atomic_load(&SH->got) >= 10);
+        atomic_store(&SH->go, 1);
+        CHECK_EQ(test_wait(r, 30000), 0);
+        test_daemon_stop(&d);
+}
+
+/* Two receivers, one that never reads: the other gets every message as it
+ * reads, paced (its ring often full), and
+ * then the idle one's, when it dies. None is lost or doubled; no send
+ * waits 20 s. */
+static _Atomic uint8_t *SEEN;
+
+static void receiver_paced(void *arg) {
+        int rx = open_ring((const char *)arg, IPCF_MBOX_RECV, 65536);
+        atomic_store(&SH->ready, 2);
+        uint8_t b[MSG];
+        for (int n = 0; n < STREAM_N; n++) {
+                CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 10000, NULL), MSG);
+                uint32_t seq;
+                memcpy(&seq, b, 4);
+                CHECK(seq < STREAM_N && whole(b, MSG, seq));
+                CHECK_EQ(atomic_fetch_add(&SEEN[seq], 1), 0);
+                if (n % 4 == 0)
+                        usleep(300);
+        }
+}
+
+TEST(a_receiver_that_reads_beside_one_that_never_does_gets_every_message) {
+        shared_new();
+        SEEN = mmap(NULL, STREAM_N, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(SEEN != MAP_FAILED);
+        test_daemon_start(&d, NULL, NULL);
+        small_rings_box("box.w2");
+        pid_t idle = test_fork(receiver_idle_then_die, "box.w2");
+        wait_flag(&SH->ready, 1);
+        pid_t r = test_fork(receiver_paced, "box.w2");
+        wait_flag(&SH->ready, 2);
+        wait_receivers("box.w2", 2);
+        pid_t s = test_fork(sender_numbered, "box.w2");
+        /* Every message but the dozen the idle one holds reaches the other
+         * while the idle one lives. */
+        uint64_t t0 = test_now_ms();
+        for (;;) {
+                int seen = 0;
+                for (int i = 0; i < STREAM_N; i++)
+                        seen += atomic_load(&SEEN[i]);
+                if (seen >= STREAM_N - 16)
+                        break;
+                CHECK(test_now_ms() - t0 < 30000);
+                usleep(10000);
+        }
+        atomic_store(&SH->go, 1);
+        CHECK_EQ(test_wait(idle, 10000), 128 + SIGKILL);
+        CHECK_EQ(test_wait(r, 30000), 0);
+        atomic_store(&SH->go, 2);
+        CHECK_EQ(test_wait(s, 10000), 0);
         test_daemon_stop(&d);
 }
