@@ -300,10 +300,13 @@ TEST(check_config_says_ok_or_what_is_wrong) {
         CHECK_EQ(test_sh(&out, 30, "'%s' --check-config '%s/none.conf' 2>&1", ipcfd, getenv("TEST_SCRATCH")), 1);
         CHECK(strstr(out, "No such file") != NULL);
         free(out);
-        /* An unknown user is what the daemon tolerates: a warning, exit 0. */
-        const char *warn = write_conf("warn.conf", "[name x]\nallocate = user:no-such-user-here *\n");
+        /* An unknown user or group is what the daemon tolerates: a warning,
+         * exit 0, naming the line of the key that names it. */
+        const char *warn = write_conf("warn.conf", "[name x]\nallocate = *\nregister = user:no-such-user-here\n"
+                                                   "share = group:no-such-group-here\n");
         out = TEST_SH_OK("'%s' --check-config '%s' 2>&1", ipcfd, warn);
-        CHECK(strstr(out, "unknown user no-such-user-here") != NULL);
+        CHECK(strstr(out, "config line 3: unknown user no-such-user-here") != NULL);
+        CHECK(strstr(out, "config line 4: unknown group no-such-group-here") != NULL);
         CHECK(strstr(out, ": ok (1 [name] section, 0 hosts)") != NULL);
         free(out);
         free(ipcfd);

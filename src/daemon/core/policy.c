@@ -1,8 +1,9 @@
 /*
  * policy.c — access rules (see policy.h).
  *
- * policy_resolve() runs once at start, before the loop: it is the only place
- * that consults the user and group databases (which may block on NSS).
+ * policy_resolve() runs each time the config is read (at start, and on a
+ * SIGHUP reload): it is the only place that consults the user and group
+ * databases (which may block on NSS).
  */
 #include "daemon/core/policy.h"
 
@@ -22,6 +23,7 @@ void policy_resolve(conf *c) {
                 conf_rule *r = &c->rules[i];
                 conf_acl *acls[4] = { &r->allocate, &r->reg, &r->share, &r->remote_reg };
                 for (int k = 0; k < 4; k++) {
+                        unsigned line = acls[k]->line ? acls[k]->line : r->line; /* the key's */
                         for (size_t j = 0; j < acls[k]->n; j++) {
                                 conf_who *w = &acls[k]->who[j];
                                 if (w->kind == CONF_WHO_USER) {
@@ -31,7 +33,7 @@ void policy_resolve(conf *c) {
                                                 w->id = pw->pw_uid;
                                         } else {
                                                 log_error("config line %u: unknown user %s (ignored)",
-                                                          r->line, w->name);
+                                                          line, w->name);
                                                 w->kind = CONF_WHO_NONE;
                                         }
                                 } else if (w->kind == CONF_WHO_GROUP) {
@@ -41,7 +43,7 @@ void policy_resolve(conf *c) {
                                                 w->id = gr->gr_gid;
                                         } else {
                                                 log_error("config line %u: unknown group %s (ignored)",
-                                                          r->line, w->name);
+                                                          line, w->name);
                                                 w->kind = CONF_WHO_NONE;
                                         }
                                 }
