@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# run-tests.sh BUILD — run every test program of a build, each under a hard time
-# bound, and print one closing line "N passed, N failed" over all test cases
-# (exit status 0 only when none failed and some passed).
+# run-tests.sh BUILD [TEST...] — run every test program of a build (or the
+# ones named, from BUILD/tests), each under a hard time bound, and print one
+# closing line "N passed, N failed" over all test cases (exit status 0 only
+# when none failed and some passed; a named program not built fails).
 # After each program's output, a line says how long it took: "(test-x: N s)".
 #
 # TEST_JOBS=N (default 1) runs N programs at a time: each one's output goes to
@@ -13,6 +14,7 @@
 # the end.
 set -u
 build=${1:-build}
+shift || true
 export IPCF_BUILD=$build
 jobs=${TEST_JOBS:-1}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "TEST_JOBS: want a count, not '$jobs'" >&2; exit 2; }
@@ -56,10 +58,12 @@ report() {
         [ "$f" -ne 0 ] && failed_progs+=("$name")
 }
 
-progs=() alone=() first=() rest=()
-for t in "$build"/tests/test-*; do
-        [ -x "$t" ] && progs+=("$(basename "$t")")
-done
+progs=("$@") alone=() first=() rest=()
+if [ ${#progs[@]} -eq 0 ]; then
+        for t in "$build"/tests/test-*; do
+                [ -x "$t" ] && progs+=("$(basename "$t")")
+        done
+fi
 listed() { [[ " $2 " == *" $1 "* ]]; }
 for name in "${progs[@]}"; do
         if [ "$jobs" -gt 1 ] && listed "$name" "${ALONE[*]}"; then
