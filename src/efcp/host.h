@@ -13,7 +13,7 @@
  * ChaCha20-Poly1305-IETF (the 16-byte header as associated data, the packet
  * number as nonce), checked against a 2048-packet replay window, and rekeyed
  * after rekey_after_ns (120 s) or rekey_after_packets without a pause.
- * docs/PROTOCOL.md §8 has the wire format.
+ * docs/PROTOCOL.md §7 has the wire format.
  *
  * What is refused, before any state is kept: a datagram that does not
  * authenticate; a handshake whose mac1 is wrong (its sender does not know our
