@@ -179,8 +179,9 @@ void hostset_start_enrol(hostset *s, int i, const char *extra, unsigned mask, co
         char conf[8192];
         size_t n = (size_t)snprintf(conf, sizeof(conf),
                                     "[daemon]\nstate_dir = %s\n[hosts]\nname = %s\nlisten = %s:%u\n"
-                                    "dead_interval_ms = 2000\n%s",
+                                    "dead_interval_ms = %u\n%s",
                                     h->state_dir, h->name, s->netns ? "0.0.0.0" : "127.0.0.1", h->port,
+                                    s->dead_interval_ms ? s->dead_interval_ms : 2000u,
                                     s->hosts_keys ? s->hosts_keys : "");
         for (int j = 0; j < s->n; j++) {
                 if (j == i || !(mask & (1u << j)))

@@ -41,6 +41,7 @@ typedef struct hostset {
         hostset_host h[HOSTSET_MAX];
         char scratch[256];
         const char *hosts_keys;  /* more lines of every daemon's [hosts] section, or NULL */
+        unsigned dead_interval_ms; /* every daemon's [hosts] dead_interval_ms; 0: 2000 */
 } hostset;
 
 enum { HOSTSET_LOOPBACK = 0, HOSTSET_NETNS = 1 };
