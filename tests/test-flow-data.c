@@ -704,6 +704,33 @@ TEST(idle_flow_uses_no_cpu) {
         CHECK(ms < 30);
 }
 
+/* Both sides read an idle flow at once, each with a 100 ms spin budget:
+ * neither has work from the other, so each shows it waits before it spins
+ * (wait.c: a wait with no answer due announces at once) and neither spins
+ * at the other. One may still spin while the other has not started its read
+ * (a loaded machine can keep a process from running for longer than 30 ms:
+ * it is "running" then, and spinning for it is right), never both: a build
+ * whose waits never announce made both spin their whole budget (82 and 94
+ * ms of CPU in one round). */
+TEST(two_sides_reading_an_idle_flow_do_not_spin_at_each_other) {
+        ipcf_qos q = qos_default();
+        q.spin_us = 100000;
+        int a, b, both_spun = 0;
+        pair(&q, &a, &b);
+        for (int round = 0; round < 5; round++) {
+                struct idle_args ia = { a, 300, false, shared_word() };
+                struct idle_args ib = { b, 300, false, shared_word() };
+                pid_t ca = test_fork(idle_reader, &ia), cb = test_fork(idle_reader, &ib);
+                CHECK_EQ(test_wait(ca, 30000), 0);
+                CHECK_EQ(test_wait(cb, 30000), 0);
+                int ma = atomic_load(ia.cpu_ms), mb = atomic_load(ib.cpu_ms);
+                printf("     round %d: the two readers used %d and %d ms of CPU in 300 ms\n", round,
+                       ma, mb);
+                both_spun += ma >= 30 && mb >= 30;
+        }
+        CHECK_EQ(both_spun, 0);
+}
+
 /* Resident pages of [mem, mem + size) (page-aligned). */
 static size_t resident_mib(void *mem, size_t size) {
         size_t pages = size / 4096, n = 0;

@@ -88,7 +88,9 @@ struct flow_end {
 struct flow_run {
         _Alignas(CACHELINE) _Atomic uint32_t blocked; /* 1 while asleep in a wait */
         _Atomic uint32_t cpu;                         /* CPU it last ran on */
-        _Atomic uint32_t waiting;                     /* 1 while in a wait (spinning too) */
+        _Atomic uint32_t waiting;                     /* 1 while in a wait (one with an
+                                                       * answer due: past its first spin
+                                                       * rounds, wait.c ANNOUNCE_ROUNDS) */
 };
 
 /* Call channels (src/lib/models/call.c): ids of the calls the caller (side 0) gave

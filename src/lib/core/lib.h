@@ -195,6 +195,8 @@ typedef struct port {
         bool poll_rx, poll_tx;          /* ipcf_fd / ipcf_fd_send were called */
         bool rx_unset, tx_unset;        /* poll mode: our ear may be unreadable */
         _Atomic bool catch_up;          /* the last sleep was short: spin longer once (wait.c) */
+        _Atomic uint64_t head_at_wait;  /* our ring's head at our last wait (wait.c
+                                         * answer_due) */
         uint32_t spin_yield_mark;       /* nonzero: a spin gives the CPU away between looks
                                          * while the peer's run slot shows this value
                                          * (wait.c; set before first use) */

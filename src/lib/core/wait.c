@@ -82,6 +82,12 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
  * usually answers within them, and a wait that ends there costs no
  * clock_gettime (the budget starts after them). */
 #define SPIN_QUICK 16u
+/* A spin announces the wait (announce_waiting) after ANNOUNCE_ROUNDS rounds
+ * (about 2 µs here: a PAUSE of this 2-vCPU EPYC takes 26-28 ns): long
+ * enough for a peer that answers at once, short enough that two sides
+ * waiting for each other with nothing in between see it at their first
+ * periodic look (round 64) and stop spinning. */
+#define ANNOUNCE_ROUNDS 64u
 
 /* A port with spin_yield_mark set (a service call's channel: many callers of
  * one service may share a CPU): while the peer's run slot shows that mark
@@ -127,7 +133,40 @@ static bool yield_spin(port *p, wait_cond cond, const void *arg, uint64_t deadli
         }
 }
 
-static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline) {
+/* Say in our run slot that we wait (port_peer_spinnable reads it), once per
+ * wait. */
+static void announce_waiting(port *p, bool *announced) {
+        if (*announced)
+                return;
+        *announced = true;
+        atomic_store_explicit(&p->my_run->waiting, 1, memory_order_relaxed);
+}
+
+/* Have we given the peer something since our last wait (our ring's head
+ * moved)? Then its answer may come at once, and the wait is announced late
+ * (spin_until). Otherwise at once: a side that waits with nothing owed to
+ * it — a reader of an idle flow — must show waiting even if it is
+ * preempted in its first rounds, or its peer, waiting too, would take it
+ * for running and spin its whole budget. (The head is our own line: the
+ * peer never writes it but by forgery, which costs only a wrong hint.) */
+static bool answer_due(port *p) {
+        uint64_t h = atomic_load_explicit(&p->prod.ctl->head, memory_order_relaxed);
+        if (h == atomic_load_explicit(&p->head_at_wait, memory_order_relaxed))
+                return false;
+        atomic_store_explicit(&p->head_at_wait, h, memory_order_relaxed);
+        return true;
+}
+
+/* Spin on cond while the peer is worth it (port_peer_spinnable). A wait
+ * with an answer due (answer_due) is announced (announce_waiting) only once
+ * ANNOUNCE_ROUNDS rounds have not met cond, or before it yields or sleeps:
+ * a peer that answers at once — every turn of a ping-pong — then sees no
+ * store to our run slot, whose line it reads when it waits itself; the
+ * store (and the one that clears it) would take that line back from it,
+ * and the publication of what we read next (a seq_cst store, ring.c) would
+ * wait for them. */
+static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadline,
+                       bool *announced) {
         int c = sched_getcpu();
         unsigned cpu = c < 0 ? 0 : (unsigned)c;
         run_note_cpu(p, cpu);
@@ -140,6 +179,7 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
             atomic_load_explicit(&p->peer_run->blocked, memory_order_relaxed) == p->spin_yield_mark &&
             atomic_load_explicit(&p->peer_run->cpu, memory_order_relaxed) != cpu) {
                 uint32_t skip = atomic_load_explicit(&p->yield_skip, memory_order_relaxed);
+                announce_waiting(p, announced);
                 if (!skip)
                         return yield_spin(p, cond, arg, deadline, cpu);
                 atomic_store_explicit(&p->yield_skip, skip - 1, memory_order_relaxed);
@@ -154,6 +194,8 @@ static bool spin_until(port *p, wait_cond cond, const void *arg, uint64_t deadli
                 if (cond(p, arg))
                         return true;
                 cpu_relax();
+                if (i == ANNOUNCE_ROUNDS)
+                        announce_waiting(p, announced);
                 if (i == SPIN_QUICK) {
                         limit = now_ns() + budget;
                         if (limit > deadline)
@@ -261,8 +303,11 @@ static int wait_for(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, co
                 return -EAGAIN;
         }
         int r = 0;
-        atomic_store_explicit(&p->my_run->waiting, 1, memory_order_relaxed);
-        if (!spin_until(p, cond, arg, deadline)) {
+        bool announced = false;
+        if (!answer_due(p))
+                announce_waiting(p, &announced);
+        if (!spin_until(p, cond, arg, deadline, &announced)) {
+                announce_waiting(p, &announced);
                 uint64_t slept = now_ns();
                 uint64_t futex_until = futex_allowed(p, ear) ? slept + FUTEX_SLICE_NS : 0;
                 for (;;) {
@@ -280,7 +325,8 @@ static int wait_for(port *p, int ear, _Atomic uint32_t *want, wait_cond cond, co
                         }
                 }
         }
-        atomic_store_explicit(&p->my_run->waiting, 0, memory_order_relaxed);
+        if (announced)
+                atomic_store_explicit(&p->my_run->waiting, 0, memory_order_relaxed);
         return r;
 }
 
