@@ -24,7 +24,8 @@
  * from them whether a caller spins for its answer or sleeps) is the state of
  * the inbox as a whole, not of the last thread that moved: it shows asleep
  * only while every taker in inbox_take sleeps and none is answering, and
- * waiting only while every taker waits and none is answering. A taker is
+ * waiting only while every taker waits and none is answering (a taker back
+ * from an answer shows its wait late: spin_for_message). A taker is
  * answering from the moment it leaves inbox_take with a message until the
  * same thread comes back (b->out: at most INBOX_OUT_MAX of them, by
  * pthread_self(); one that has not come back within OUT_STALE_NS — a thread
@@ -359,12 +360,13 @@ static void inbox_mark_waiting(inbox *b, uint32_t on) {
 /* ---- who is awake (see the top of the file) ---- */
 
 /* The calling thread comes back: it no longer answers (under b->lock). */
-static void out_forget(inbox *b, pthread_t me) {
+static bool out_forget(inbox *b, pthread_t me) {
         for (unsigned i = 0; i < b->n_out; i++)
                 if (pthread_equal(b->out[i].who, me)) {
                         b->out[i] = b->out[--b->n_out];
-                        return;
+                        return true;
                 }
+        return false;
 }
 
 /* The calling thread leaves with a message (under b->lock, b->now_ns the
@@ -408,7 +410,10 @@ static void inbox_show(inbox *b, bool force) {
 
 /* Spin while some sender runs on another CPU, up to the spin budget; with
  * many senders at once (b->busy), the whole budget: their next requests come
- * within it. */
+ * within it. A taker that comes back from an answer shows it waits only from
+ * its 64th round (inbox_take; as wait.c's ANNOUNCE_ROUNDS, and for the same
+ * reason: a caller reads the run slot at each of its waits, and a request
+ * that comes at once then finds no store of ours to it). */
 static bool spin_for_message(inbox *b, uint64_t deadline) {
         int cpu = sched_getcpu();
         /* Say where we run, so that senders waiting for our answers know
@@ -425,6 +430,8 @@ static bool spin_for_message(inbox *b, uint64_t deadline) {
                         return true;
                 cpu_relax();
                 if ((i & 63) == 0) {
+                        if (i == 64)
+                                inbox_show(b, false);
                         if (now_ns() >= limit)
                                 return false;
                         bool someone = b->busy;
@@ -491,8 +498,7 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
         bool waited = false;
         pthread_mutex_lock(&b->lock);
         /* This thread is a taker now, and no longer answers (if it did). */
-        if (b->n_out)
-                out_forget(b, pthread_self());
+        bool answered = b->n_out && out_forget(b, pthread_self());
         b->takers++;
         inbox_show(b, false);
         for (;;) {
@@ -533,10 +539,13 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                         break;
                 if (!waited) {
                         /* Tell senders we wait, if every other taker does
-                         * (see port_peer_spinnable). */
+                         * (see port_peer_spinnable); back from an answer,
+                         * from the spin's 64th round (spin_for_message) or
+                         * the sleep. */
                         waited = true;
                         b->waiters++;
-                        inbox_show(b, false);
+                        if (!answered)
+                                inbox_show(b, false);
                 }
                 if (spin_for_message(b, deadline))
                         continue;
