@@ -90,7 +90,7 @@ struct flow_run {
         _Atomic uint32_t cpu;                         /* CPU it last ran on */
         _Atomic uint32_t waiting;                     /* 1 while in a wait (one with an
                                                        * answer due: past its first spin
-                                                       * rounds, wait.c ANNOUNCE_ROUNDS) */
+                                                       * rounds, lib.h ANNOUNCE_ROUNDS) */
 };
 
 /* Call channels (src/lib/models/call.c): ids of the calls the caller (side 0) gave

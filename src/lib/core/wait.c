@@ -82,12 +82,6 @@ bool port_peer_spinnable(port *p, unsigned my_cpu) {
  * usually answers within them, and a wait that ends there costs no
  * clock_gettime (the budget starts after them). */
 #define SPIN_QUICK 16u
-/* A spin announces the wait (announce_waiting) after ANNOUNCE_ROUNDS rounds
- * (about 2 µs here: a PAUSE of this 2-vCPU EPYC takes 26-28 ns): long
- * enough for a peer that answers at once, short enough that two sides
- * waiting for each other with nothing in between see it at their first
- * periodic look (round 64) and stop spinning. */
-#define ANNOUNCE_ROUNDS 64u
 
 /* A port with spin_yield_mark set (a service call's channel: many callers of
  * one service may share a CPU): while the peer's run slot shows that mark

@@ -410,8 +410,8 @@ static void inbox_show(inbox *b, bool force) {
 
 /* Spin while some sender runs on another CPU, up to the spin budget; with
  * many senders at once (b->busy), the whole budget: their next requests come
- * within it. A taker that comes back from an answer shows it waits only from
- * its 64th round (inbox_take; as wait.c's ANNOUNCE_ROUNDS, and for the same
+ * within it. A taker that comes back from an answer shows it waits only
+ * after ANNOUNCE_ROUNDS rounds (inbox_take; as wait.c, and for the same
  * reason: a caller reads the run slot at each of its waits, and a request
  * that comes at once then finds no store of ours to it). */
 static bool spin_for_message(inbox *b, uint64_t deadline) {
@@ -429,9 +429,9 @@ static bool spin_for_message(inbox *b, uint64_t deadline) {
                 if (any_ready(b))
                         return true;
                 cpu_relax();
+                if (i == ANNOUNCE_ROUNDS)
+                        inbox_show(b, false);
                 if ((i & 63) == 0) {
-                        if (i == 64)
-                                inbox_show(b, false);
                         if (now_ns() >= limit)
                                 return false;
                         bool someone = b->busy;
@@ -540,8 +540,8 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                 if (!waited) {
                         /* Tell senders we wait, if every other taker does
                          * (see port_peer_spinnable); back from an answer,
-                         * from the spin's 64th round (spin_for_message) or
-                         * the sleep. */
+                         * after ANNOUNCE_ROUNDS of the spin (spin_for_message)
+                         * or at the sleep. */
                         waited = true;
                         b->waiters++;
                         if (!answered)
