@@ -550,6 +550,19 @@ static void sender_numbered(void *arg) {
         CHECK_OK(ipcf_dealloc(tx, "done"));
 }
 
+/* One message at rx within timeout_ms: what ipcf_mbox_recv returned; a
+ * whole message (MSG) is one of sender_numbered's, checked whole and below
+ * STREAM_N, its number in *seq. */
+static ssize_t recv_numbered(int rx, int timeout_ms, uint32_t *seq) {
+        uint8_t b[MSG];
+        ssize_t n = ipcf_mbox_recv(rx, b, sizeof(b), timeout_ms, NULL);
+        if (n == MSG) {
+                memcpy(seq, b, 4);
+                CHECK(*seq < STREAM_N && whole(b, MSG, *seq));
+        }
+        return n;
+}
+
 /* Read n messages at rx, each within 5 s, numbers first .. first+n-1 in
  * order and whole. */
 static void read_in_order(int rx, uint32_t first, uint32_t n) {
@@ -560,18 +573,26 @@ static void read_in_order(int rx, uint32_t first, uint32_t n) {
         }
 }
 
+/* A daemon and a mailbox box of small rings whose only receiver does not
+ * read (*idle: receiver_idle_then_die), and sender_numbered (*sender)
+ * blocked behind it: it filled what there is room for. */
+static void sender_blocked_behind_idle(const char *box, pid_t *idle, pid_t *sender) {
+        shared_new();
+        test_daemon_start(&d, NULL, NULL);
+        small_rings_box(box);
+        *idle = test_fork(receiver_idle_then_die, (void *)box);
+        wait_flag(&SH->ready, 1);
+        wait_receivers(box, 1);
+        *sender = test_fork(sender_numbered, (void *)box);
+        wait_settled(box);
+}
+
 /* Its only receiver does not read: the sender fills what there is room for
  * and blocks. The receiver is killed: what it held and the rest go, in
  * order, to the next receiver. */
 TEST(the_only_receiver_killed_while_the_sender_is_blocked_the_next_gets_all) {
-        shared_new();
-        test_daemon_start(&d, NULL, NULL);
-        small_rings_box("box.wk");
-        pid_t r = test_fork(receiver_idle_then_die, "box.wk");
-        wait_flag(&SH->ready, 1);
-        wait_receivers("box.wk", 1);
-        pid_t s = test_fork(sender_numbered, "box.wk");
-        wait_settled("box.wk");
+        pid_t r, s;
+        sender_blocked_behind_idle("box.wk", &r, &s);
         atomic_store(&SH->go, 1);
         CHECK_EQ(test_wait(r, 10000), 128 + SIGKILL);
         int rx = open_ring("box.wk", IPCF_MBOX_RECV, 65536);
@@ -584,23 +605,15 @@ TEST(the_only_receiver_killed_while_the_sender_is_blocked_the_next_gets_all) {
 /* A receiver opens while the sender is blocked behind one that does not
  * read: it gets the rest (the first receiver's come back when it dies). */
 TEST(a_receiver_added_while_the_sender_is_blocked_gets_the_rest) {
-        shared_new();
-        test_daemon_start(&d, NULL, NULL);
-        small_rings_box("box.wa");
-        pid_t r = test_fork(receiver_idle_then_die, "box.wa");
-        wait_flag(&SH->ready, 1);
-        wait_receivers("box.wa", 1);
-        pid_t s = test_fork(sender_numbered, "box.wa");
-        wait_settled("box.wa");
+        pid_t r, s;
+        sender_blocked_behind_idle("box.wa", &r, &s);
         int rx = open_ring("box.wa", IPCF_MBOX_RECV, 65536);
         /* Round robin with the idle one while it has room: a rising
          * sequence here, until only what the idle one holds is left. */
         static uint8_t seen[STREAM_N];
-        uint8_t b[MSG];
         uint32_t n = 0, last = 0, seq;
-        while (ipcf_mbox_recv(rx, b, sizeof(b), 1000, NULL) == MSG) {
-                memcpy(&seq, b, 4);
-                CHECK(seq < STREAM_N && whole(b, MSG, seq) && !seen[seq]);
+        while (recv_numbered(rx, 1000, &seq) == MSG) {
+                CHECK(!seen[seq]);
                 CHECK(n == 0 || seq > last);
                 seen[seq] = 1, last = seq, n++;
         }
@@ -609,9 +622,8 @@ TEST(a_receiver_added_while_the_sender_is_blocked_gets_the_rest) {
         CHECK_EQ(test_wait(r, 10000), 128 + SIGKILL);
         /* Then what it held, once each. */
         for (; n < STREAM_N; n++) {
-                CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 5000, NULL), MSG);
-                memcpy(&seq, b, 4);
-                CHECK(seq < STREAM_N && whole(b, MSG, seq) && !seen[seq]);
+                CHECK_EQ(recv_numbered(rx, 5000, &seq), MSG);
+                CHECK(!seen[seq]);
                 seen[seq] = 1;
         }
         atomic_store(&SH->go, 2);
@@ -673,12 +685,9 @@ static _Atomic uint8_t *SEEN;
 static void receiver_paced(void *arg) {
         int rx = open_ring((const char *)arg, IPCF_MBOX_RECV, 65536);
         atomic_store(&SH->ready, 2);
-        uint8_t b[MSG];
         for (int n = 0; n < STREAM_N; n++) {
-                CHECK_EQ(ipcf_mbox_recv(rx, b, sizeof(b), 10000, NULL), MSG);
                 uint32_t seq;
-                memcpy(&seq, b, 4);
-                CHECK(seq < STREAM_N && whole(b, MSG, seq));
+                CHECK_EQ(recv_numbered(rx, 10000, &seq), MSG);
                 CHECK_EQ(atomic_fetch_add(&SEEN[seq], 1), 0);
                 if (n % 4 == 0)
                         usleep(300);
