@@ -86,23 +86,13 @@ for name in "${alone[@]}"; do
 done
 
 # The pool: at most $jobs running; each one that ends is reported at once.
-declare -A running=()
-reap() {
-        local pid
-        wait -n -p pid "${!running[@]}"
-        report "${running[$pid]}"
-        unset "running[$pid]"
-}
+source "$(dirname "$0")/jobpool.sh"
+POOL_JOBS=$jobs
+pool_done() { report "$1"; }
 for name in "${first[@]}" "${rest[@]}"; do
-        while [ ${#running[@]} -ge "$jobs" ]; do
-                reap
-        done
-        run_one "$build/tests/$name" &
-        running[$!]=$name
+        pool_run "$name" run_one "$build/tests/$name"
 done
-while [ ${#running[@]} -gt 0 ]; do
-        reap
-done
+pool_wait
 
 [ ${#failed_progs[@]} -gt 0 ] && echo "failing programs: ${failed_progs[*]}"
 echo "$total_pass passed, $total_fail failed"

@@ -67,26 +67,17 @@ run_one() {
 }
 
 # The pool: at most $jobs running; each one that ends is reported at once.
+source "$(dirname "$0")/jobpool.sh"
+POOL_JOBS=$jobs
 failed=()
-declare -A running=()
-reap() {
-        local pid t
-        wait -n -p pid "${!running[@]}"
-        t=${running[$pid]}
-        unset "running[$pid]"
-        cat "$logs/$t/report"
-        [ -e "$logs/$t/failed" ] && failed+=("$t")
+pool_done() {
+        cat "$logs/$1/report"
+        [ -e "$logs/$1/failed" ] && failed+=("$1")
 }
 for t in "${tests[@]}"; do
-        while [ ${#running[@]} -ge "$jobs" ]; do
-                reap
-        done
-        run_one "$t" &
-        running[$!]=$t
+        pool_run "$t" run_one "$t"
 done
-while [ ${#running[@]} -gt 0 ]; do
-        reap
-done
+pool_wait
 echo "valgrind: ${#tests[@]} programs, ${#failed[@]} failed${failed:+: ${failed[*]}} (logs in $logs)"
 [ ${#failed[@]} -eq 0 ] && rm -rf "$logs"
 [ ${#failed[@]} -eq 0 ]
