@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "idl/emit.h"
+#include "idl/table.h"
 
 static char *lowered(const char *s) {
         char *l = strdup(s);
@@ -47,18 +48,12 @@ static const char *res_type(const idl_proc *p) {
         return p->result->kind == IDL_VOID ? NULL : emit_ctype(p->result);
 }
 
-/* The name of the generated wrapper set for a type: w_<T> (a base type
- * such as int32_t gets its own). */
-static void emit_wrappers(FILE *c, const char *t, char *seen, size_t cap) {
-        char key[300];
-        snprintf(key, sizeof(key), "|%s|", t);
-        if (strstr(seen, key))
+/* The wrappers of a type, w_enc_<T>, w_dec_<T> and w_free_<T> (a base
+ * type such as int32_t gets its own), once: seen holds the types done (t
+ * is a string of the file's AST or a literal, which outlive it). */
+static void emit_wrappers(FILE *c, const char *t, idl_table *seen) {
+        if (idl_table_put(seen, t, 0, (void *)t))
                 return;
-        if (strlen(seen) + strlen(key) < cap)
-                strcat(seen, key);
-        const char *enc = "", *dec = "";
-        (void)enc;
-        (void)dec;
         /* base C types have no generated functions: encode them here */
         static const struct {
                 const char *ct, *put, *get;
@@ -99,7 +94,7 @@ static void params(FILE *o, const idl_proc *p) {
                 fprintf(o, ", %s *out", r);
 }
 
-static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *v, char *seen, size_t cap) {
+static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *v, idl_table *seen) {
         FILE *h = e->h, *c = e->c;
         char *vl = lowered(v->name);
         /* numbers */
@@ -134,9 +129,9 @@ static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *
         for (size_t i = 0; i < v->n_procs; i++) {
                 const idl_proc *p = &v->procs[i];
                 if (arg_type(p))
-                        emit_wrappers(c, arg_type(p), seen, cap);
+                        emit_wrappers(c, arg_type(p), seen);
                 if (res_type(p))
-                        emit_wrappers(c, res_type(p), seen, cap);
+                        emit_wrappers(c, res_type(p), seen);
         }
         for (size_t i = 0; i < v->n_procs; i++) {
                 const idl_proc *p = &v->procs[i];
@@ -215,13 +210,14 @@ void emit_rpc(idl_emit *e) {
         if (!any)
                 return;
         emit_text(e->c, e->source ? e->source : "", e->source ? e->source_len : 0);
-        char seen[8192] = "";
+        idl_table seen = { 0 };
         for (size_t i = 0; i < f->n_defs; i++) {
                 if (f->defs[i]->kind != IDL_DEF_PROGRAM)
                         continue;
                 const idl_program *pg = f->defs[i]->prog;
                 fprintf(e->h, "#ifndef %s\n#define %s %" PRId64 "u\n#endif\n", pg->name, pg->name, pg->number.num);
                 for (size_t v = 0; v < pg->n_versions; v++)
-                        emit_version(e, pg, &pg->versions[v], seen, sizeof(seen));
+                        emit_version(e, pg, &pg->versions[v], &seen);
         }
+        idl_table_free(&seen);
 }
