@@ -298,6 +298,20 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
         return 0;
 }
 
+void etcd_cluster_wipe(etcd_cluster *c) {
+        char data[300];
+        for (int i = 0; i < c->n; i++) {
+                member_reap(c, i);
+                snprintf(data, sizeof(data), "%s/m%d", c->dir, i);
+                nftw(data, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+        for (int i = 0; i < c->n; i++)
+                member_spawn(c, i, true);
+        for (int i = 0; i < c->n; i++)
+                if (!etcd_cluster_wait_ready(c, i, 30000))
+                        cluster_die("etcd member %d did not become ready (see %s/m%d.log)", i, c->dir, i);
+}
+
 void etcd_cluster_stop(etcd_cluster *c) {
         for (int i = 0; i < c->n; i++)
                 member_reap(c, i);

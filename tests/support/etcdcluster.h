@@ -44,6 +44,10 @@ void etcd_cluster_start_tls(etcd_cluster *c, int n);
 void etcd_cluster_kill(etcd_cluster *c, int i);
 /* Start member i again on its data (after etcd_cluster_kill). Does not wait. */
 void etcd_cluster_restart(etcd_cluster *c, int i);
+/* Every member SIGKILLed, its data removed, the cluster started anew on the
+ * same addresses (an operator's rebuilt or replaced cluster: empty, its
+ * revisions counting from 1 again); waits until every member is ready. */
+void etcd_cluster_wipe(etcd_cluster *c);
 /* Wait until a linearizable read succeeds through member i (or any member
  * when i < 0), at most timeout_ms. Returns true if it did. */
 bool etcd_cluster_wait_ready(etcd_cluster *c, int i, int timeout_ms);

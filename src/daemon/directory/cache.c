@@ -280,6 +280,13 @@ void dir_cache_mark(dir_cache *c) {
         c->overflowed = false;
 }
 
+void dir_cache_forget_revisions(dir_cache *c) {
+        for (size_t i = 0; i < c->n_buckets; i++)
+                for (dir_name *n = c->buckets[i]; n; n = n->next)
+                        dlist_for_each(pos, &n->entries)
+                                dlist_entry(pos, dir_entry, link)->mod_revision = 0;
+}
+
 size_t dir_cache_sweep(dir_cache *c, int64_t up_to,
                        void (*fn)(void *ctx, const char *name, const char *host, int change), void *ctx) {
         size_t removed = 0;

@@ -89,6 +89,10 @@ void dir_cache_walk(const dir_cache *c, bool (*fn)(void *ctx, const dir_entry *e
 
 /* Start a new listing epoch (puts stamp it). */
 void dir_cache_mark(dir_cache *c);
+/* Forget every entry's revision (as if it were 0): etcd's revisions went
+ * back (a cluster rebuilt empty), so any put of the new store is newer and
+ * the next sweep removes what its listing did not see. */
+void dir_cache_forget_revisions(dir_cache *c);
 /* Remove entries not stamped since dir_cache_mark() whose revision is at
  * most up_to (newer ones came from elsewhere); call fn for each removal.
  * Returns how many were removed. */

@@ -9,6 +9,10 @@
  * WATCHING from the last revision seen (events already applied are ignored
  * by the cache's revision check).
  *
+ * WENT BACK: a revision below one already seen (a watch's first frame, the
+ * heartbeat's read, a listing's first page) means etcd's store was rebuilt:
+ * the cache forgets its revisions and everything is listed again.
+ *
  * HEARTBEAT: a watch stream on a member that hangs or lost its quorum stays
  * silent, so every heartbeat_ms a small linearizable read goes through the
  * client. If it fails, or the client has moved to another endpoint than the
@@ -69,6 +73,16 @@ static void sync_retry(directory *d) {
         loop_timer_arm(d->l, &d->sync_timer, now_ns() + d->sync_backoff_ns);
 }
 
+/* etcd's revision is below one we saw: the store was rebuilt (a cluster
+ * started anew, empty, or restored from an older copy). Watching on from our
+ * revision would wait for revisions it has not reached, and its puts would
+ * look older than the cache's entries: forget the revisions, so the listing
+ * (which may be under way) takes everything and the sweep removes the rest. */
+static void store_went_back(directory *d) {
+        d->revision = 0;
+        dir_cache_forget_revisions(&d->cache);
+}
+
 static void sync_timer_fn(loop_timer *t) {
         directory *d = container_of(t, directory, sync_timer);
         if (d->synced) {
@@ -95,8 +109,11 @@ static void list_done(void *ctx, int err, json_object *resp) {
                 sync_retry(d);
                 return;
         }
-        if (!d->list_rev)
+        if (!d->list_rev) {
                 d->list_rev = rev;
+                if (rev < d->revision)
+                        store_went_back(d);
+        }
         static etcd_kv kv; /* 9 KiB: not on the stack; the loop is single-threaded */
         size_t n = kvs ? json_object_array_length(kvs) : 0;
         for (size_t i = 0; i < n; i++) {
@@ -178,7 +195,10 @@ static void watch_frame(void *ctx, json_object *res) {
                 d->watch_created = true;
                 d->sync_backoff_ns = 0;
         }
-        if (bad || f.canceled || f.compact_revision > 0) {
+        bool went_back = !bad && f.created && f.revision > 0 && f.revision < d->revision;
+        if (went_back)
+                store_went_back(d);
+        if (bad || went_back || f.canceled || f.compact_revision > 0) {
                 /* Compacted past what we had, cancelled by etcd, or a frame
                  * we cannot read (events may be lost): list everything again. */
                 etcd_cancel(d->sync_req);
@@ -240,8 +260,21 @@ static void heartbeat_done(void *ctx, int err, json_object *resp) {
         (void)resp;
         d->heartbeat_req = NULL;
         d->heartbeat_failed = err < 0;
-        if (err < 0 || etcd_current(d->etcd) != d->watch_ep)
+        int64_t rev;
+        bool more;
+        json_object *kvs;
+        if (err == 0 && d->sync == SYNC_WATCHING && etcd_range_decode(resp, &rev, &more, &kvs) == 0 &&
+            rev < d->revision) {
+                /* A linearizable read is at least as new as every event
+                 * the watch gave: the store itself went back. */
+                store_went_back(d);
+                etcd_cancel(d->sync_req);
+                d->sync = SYNC_IDLE;
+                d->synced = false;
+                sync_retry(d);
+        } else if (err < 0 || etcd_current(d->etcd) != d->watch_ep) {
                 watch_reopen(d);
+        }
         heartbeat_arm(d);
 }
 

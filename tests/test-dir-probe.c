@@ -1,0 +1,126 @@
+/*
+ * test-dir-probe.c — the directory against what an outside tester tries
+ * (issue 11): a real etcd and real ipcfd ("alpha", "beta" on 127.0.0.1,
+ * each enrolling the other), [directory] backend = etcd. This process plays
+ * beta's applications; servers are forked children on alpha.
+ *
+ *   - etcd wiped and started anew on the same address (an operator's
+ *     rebuilt cluster: empty, its revisions counting from 1 again): the
+ *     daemons publish their names again, a name registered afterwards is
+ *     found from the other host, a name gone afterwards leaves.
+ */
+#include <signal.h>
+#include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "ipcf.h"
+#include "support/dirtest.h"
+#include "support/etcdcluster.h"
+#include "support/hostset.h"
+#include "support/shell.h"
+#include "support/test.h"
+
+static hostset S;
+static etcd_cluster C;
+
+static const char *conf_one_member(void) {
+        static char conf[1024];
+        snprintf(conf, sizeof(conf),
+                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\n"
+                 "[name *]\nremote_allocate = *@*\n",
+                 C.client_url[0]);
+        return conf;
+}
+
+static void start_two(void) {
+        etcd_cluster_start(&C, 1);
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        for (int i = 0; i < 2; i++)
+                hostset_start(&S, i, conf_one_member());
+        for (int i = 0; i < 2; i++)
+                CHECK(hostset_wait_up(&S, i, 15000));
+        hostset_enter(&S, 1);
+}
+
+static void stop_two(void) {
+        hostset_stop(&S);
+        etcd_cluster_stop(&C);
+}
+
+/* The store's revision moved on by n (puts of one key outside the prefix). */
+static void churn(int n) {
+        char *out = NULL;
+        int st = test_sh(&out, 120,
+                         "for i in $(seq %d); do curl -sf --max-time 5 -o /dev/null -X POST %s/v3/kv/put "
+                         "-d '{\"key\":\"Y2h1cm4=\",\"value\":\"eA==\"}' || exit 1; done",
+                         n, C.client_url[0]);
+        if (st != 0)
+                test_fail(__FILE__, __LINE__, "churn: %d %s", st, out ? out : "");
+        free(out);
+}
+
+/* ipcf_alloc(name) from beta until it gives want (a port: >= 0), within
+ * ms; the last result (a port is deallocated). */
+static int alloc_becomes(const char *name, int want, int ms) {
+        uint64_t end = test_now_ms() + (uint64_t)ms;
+        for (;;) {
+                int r = ipcf_alloc(name, NULL, 3000, NULL);
+                if (r >= 0)
+                        ipcf_dealloc(r, NULL);
+                if ((want >= 0 && r >= 0) || r == want || test_now_ms() > end)
+                        return r;
+                usleep(100000);
+        }
+}
+
+/* How many keys etcd holds under /ipcf/names/NAME/HOST. */
+static int etcd_count(const char *name, const char *host) {
+        char key[128], k64[256];
+        snprintf(key, sizeof(key), "/ipcf/names/%s/%s", name, host);
+        sodium_bin2base64(k64, sizeof(k64), (const unsigned char *)key, strlen(key), sodium_base64_VARIANT_ORIGINAL);
+        char *out = TEST_SH_OK("curl -sf --max-time 5 -X POST %s/v3/kv/range -d '{\"key\":\"%s\",\"count_only\":true}'",
+                               C.client_url[0], k64);
+        const char *c = strstr(out, "\"count\":\"");
+        int n = c ? atoi(c + 9) : 0;
+        free(out);
+        return n;
+}
+
+TEST_TIMEOUT(dir_etcd_wiped_and_started_anew, 180) {
+        start_two();
+        churn(300); /* the old store's revision well past what the new one reaches here */
+        pid_t before = dirtest_serve(&S, 0, "before");
+        char host[64];
+        CHECK(strcmp(dirtest_use("before", host, sizeof(host)), "alpha") == 0);
+
+        etcd_cluster_wipe(&C);
+        uint64_t t0 = test_now_ms();
+        /* alpha's lease is unknown to the new store: a new one, its names put again */
+        while (etcd_count("before", "alpha") != 1 && test_now_ms() < t0 + 10000)
+                usleep(100000);
+        CHECK_EQ(etcd_count("before", "alpha"), 1);
+        fprintf(stderr, "'before' put again into the new store %llu ms after it was ready\n",
+                (unsigned long long)(test_now_ms() - t0));
+
+        /* a name registered now: the old revisions must not hide it */
+        t0 = test_now_ms();
+        pid_t after = dirtest_serve(&S, 0, "after");
+        int r = alloc_becomes("after", 0, 10000);
+        fprintf(stderr, "'after' registered on alpha once etcd was new: %d (%s) after %llu ms\n", r,
+                r < 0 ? strerror(-r) : "ok", (unsigned long long)(test_now_ms() - t0));
+        CHECK(r >= 0);
+
+        /* a name gone now leaves beta's cache */
+        kill(before, SIGKILL);
+        test_wait(before, 5000);
+        t0 = test_now_ms();
+        r = alloc_becomes("before", -ENOENT, 10000);
+        fprintf(stderr, "'before' after its server died: %d (%s) after %llu ms\n", r, strerror(-r),
+                (unsigned long long)(test_now_ms() - t0));
+        CHECK_EQ(r, -ENOENT);
+        kill(after, SIGKILL);
+        test_wait(after, 5000);
+        stop_two();
+}
