@@ -94,7 +94,8 @@ int cli_parse(const cli_spec *s, int argc, char **argv, cli_option_fn fn, void *
 bool cli_name_match(const cli_args *patterns, const char *name);
 
 /* The program of a local process, from /proc/PID/comm ("-" if unknown, as
- * for pid 0 or a process of another host); buf returned. */
+ * for pid 0 or a process of another host; bytes outside printable ASCII as
+ * '?'); buf returned. */
 const char *cli_program(char *buf, size_t cap, pid_t pid);
 
 /* ---- errors (util.c) ---------------------------------------------------- */
@@ -393,7 +394,8 @@ void cli_table_add(cli_table *t, const char *fmt, ...) __attribute__((format(pri
 void cli_table_print(const cli_table *t, FILE *out);
 cli_table *cli_table_free(cli_table *t);
 
-/* Print s as a JSON string literal (quotes and escapes included). */
+/* Print s as a JSON string literal (quotes and escapes included; bytes that
+ * are not UTF-8 as \u00XX: common/jsonstr.h). */
 void cli_json_string(FILE *out, const char *s);
 /* Print directory attributes ("K=V" lines, K without '=') as a JSON object. */
 void cli_json_attrs(FILE *out, const char *lines);

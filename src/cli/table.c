@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonstr.h"
+
 struct cli_table {
         unsigned ncols;
         bool *right;    /* per column: right-aligned */
@@ -106,23 +108,7 @@ cli_table *cli_table_free(cli_table *t) {
 
 /* RFC 8259 string: quote, backslash and control bytes escaped. */
 void cli_json_string(FILE *out, const char *s) {
-        fputc('"', out);
-        for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-                switch (*p) {
-                case '"': fputs("\\\"", out); break;
-                case '\\': fputs("\\\\", out); break;
-                case '\n': fputs("\\n", out); break;
-                case '\r': fputs("\\r", out); break;
-                case '\t': fputs("\\t", out); break;
-                default:
-                        /* Control bytes escaped; bytes >= 0x80 pass (UTF-8). */
-                        if (*p < 0x20 || *p == 0x7f)
-                                fprintf(out, "\\u%04x", *p);
-                        else
-                                fputc(*p, out);
-                }
-        }
-        fputc('"', out);
+        json_put_string(out, s ? s : "", s ? strlen(s) : 0);
 }
 
 void cli_json_attrs(FILE *out, const char *a) {

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 /* The one error line of a failed call: the facility's own words for err,
  * with its cause where the library can tell (which of the reasons the daemon
  * cannot be reached: ipcf_error_cause). */
@@ -241,7 +243,10 @@ bool cli_name_match(const cli_args *patterns, const char *name) {
 }
 
 /* /proc/PID/comm is readable for every process (exe is not, for another
- * user's): the kernel's 15-byte program name. */
+ * user's): the kernel's 15-byte program name. The process chose it (any
+ * bytes, prctl PR_SET_NAME; or the kernel cut a UTF-8 name inside a
+ * character): bytes outside printable ASCII are shown as '?', so that no
+ * escape sequence reaches the terminal and a listing's JSON stays UTF-8. */
 const char *cli_program(char *buf, size_t cap, pid_t pid) {
         snprintf(buf, cap, "-");
         if (pid <= 0 || cap < 2)
@@ -251,8 +256,10 @@ const char *cli_program(char *buf, size_t cap, pid_t pid) {
         FILE *f = fopen(path, "re");
         if (!f)
                 return buf;
-        if (fgets(buf, (int)cap, f))
+        if (fgets(buf, (int)cap, f)) {
                 buf[strcspn(buf, "\n")] = 0;
+                str_printable(buf);
+        }
         if (!buf[0])
                 snprintf(buf, cap, "-");
         fclose(f);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/jsonstr.h"
 #include "idl/dyn.h"
 
 /* Does a value of t take a level of nesting? As generated code counts them
@@ -667,43 +668,6 @@ int dyn_encode(const idl_type *t, const json *j, ipcf_xdr *x, char *err, size_t 
 
 static int print_type(const idl_type *t, ipcf_xdr *x, FILE *o);
 
-/* The length of the well-formed UTF-8 sequence of 2..4 bytes at s (n
- * bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-        size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-                   : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-        if (!len || len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++)
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || /* overlong, surrogates */
-            (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-                return 0;
-        return len;
-}
-
-/* A string as JSON: UTF-8 as it is (the JSON text is UTF-8), control
- * characters and bytes that are not UTF-8 as \u00XX (Latin-1's reading). */
-static void print_str(FILE *o, const char *s, size_t n) {
-        fputc('"', o);
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                size_t seq = c >= 0x80 ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
-                if (seq) {
-                        fwrite(s + i, 1, seq, o);
-                        i += seq - 1;
-                } else if (c == '"' || c == '\\') {
-                        fprintf(o, "\\%c", c);
-                } else if (c < 0x20 || c >= 0x7f) {
-                        fprintf(o, "\\u%04x", c);
-                } else {
-                        fputc(c, o);
-                }
-        }
-        fputc('"', o);
-}
-
 static void print_hex(FILE *o, const uint8_t *p, size_t n) {
         fputc('"', o);
         for (size_t i = 0; i < n; i++)
@@ -775,7 +739,7 @@ static int print_decl(const idl_decl *d, ipcf_xdr *x, FILE *o) {
                 if (d->type->kind == IDL_STRING && memchr(p, 0, n))
                         return ipcf_xdr_fail(x, -EBADMSG); /* a string holds no NUL (ipcf_xdr_get_string) */
                 if (d->type->kind == IDL_STRING)
-                        print_str(o, (const char *)p, n);
+                        json_put_string(o, (const char *)p, n);
                 else
                         print_hex(o, p, n);
                 return 0;

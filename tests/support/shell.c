@@ -81,6 +81,23 @@ char *test_sh_ok(const char *file, int line, const char *fmt, ...) {
         return out;
 }
 
+static void sh_exec_bg(void *cmd) {
+        execl("/bin/sh", "sh", "-c", (const char *)cmd, (char *)NULL);
+        _exit(127);
+}
+
+pid_t test_sh_bg(const char *fmt, ...) {
+        char *cmd = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&cmd, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        pid_t pid = test_fork(sh_exec_bg, cmd);
+        free(cmd);
+        return pid;
+}
+
 const char *test_scratch(const char *name) {
         static char buf[8][PATH_MAX];
         static unsigned next;

@@ -18,6 +18,11 @@
 int test_sh(char **ret_out, unsigned timeout_s, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* Start the printf-formatted command (`/bin/sh -c CMD`) in the background,
+ * with the test's stdin, stdout and stderr (redirect them in CMD); returns
+ * its pid, for kill() and test_wait(). */
+pid_t test_sh_bg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* As test_sh with a 300 s bound, but the command must exit 0: otherwise the
  * case fails, showing the command and its output. Returns the output. */
 #define TEST_SH_OK(...) test_sh_ok(__FILE__, __LINE__, __VA_ARGS__)

@@ -1,0 +1,167 @@
+/*
+ * test-cli-probe.c — the `ipcf` tool as an outside tester attacks it: what
+ * another process can put into its output (its program name, the runtime
+ * directory's path) and what the documents promise of that output. CLI.md:
+ * "Every listing takes --json and prints valid JSON (RFC 8259; strings
+ * escaped)" — RFC 8259 JSON is UTF-8 — and listings show programs "read from
+ * /proc/PID/comm", which any process sets to any 15 bytes (prctl
+ * PR_SET_NAME), and which the kernel cuts at 15 bytes, inside a UTF-8
+ * character if it must.
+ *
+ * JSON is checked with Python's json module reading bytes (strict UTF-8);
+ * text output must hold no control byte but the newline (a program name
+ * must not reach the terminal as an escape sequence).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/shell.h"
+#include "support/test.h"
+
+/* 15 bytes, as the kernel keeps them: an escape sequence (reverse video),
+ * five 'é', and the first byte of a sixth (a name cut by the kernel). */
+static const char hostile_comm[] = "\x1b[7m\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3";
+
+/* The child: named so, registers name, waits to be killed. */
+static void register_as_hostile(void *arg) {
+        prctl(PR_SET_NAME, hostile_comm, 0, 0, 0);
+        int reg = ipcf_register(arg, NULL);
+        if (reg < 0)
+                _exit(3);
+        for (;;)
+                pause();
+}
+
+static bool registered(const char *name) {
+        ipcf_listing *l = NULL;
+        bool found = false;
+        if (ipcf_list(&l) == 0) {
+                for (size_t k = 0; k < l->n_names; k++)
+                        found |= !strcmp(l->names[k].name, name);
+                ipcf_free(l);
+        }
+        return found;
+}
+
+static void wait_registered(const char *name) {
+        for (int i = 0; i < 1000 && !registered(name); i++)
+                usleep(10000);
+        CHECK(registered(name));
+}
+
+/* The file is JSON (one document, or one per line), strictly UTF-8. */
+static void check_json(const char *path, bool per_line) {
+        char *out = NULL;
+        int rc = test_sh(&out, 30,
+                         "python3 -c 'import json, sys\n"
+                         "data = open(sys.argv[1], \"rb\").read()\n"
+                         "docs = data.splitlines() if sys.argv[2] == \"1\" else [data]\n"
+                         "[json.loads(d) for d in docs if d.strip()]' '%s' %d",
+                         path, per_line);
+        if (rc != 0) {
+                char *text = NULL;
+                test_sh(&text, 10, "od -c '%s' | head -20", path);
+                test_fail(__FILE__, __LINE__, "%s is not UTF-8 JSON: %s\n%s", path, out, text);
+        }
+        free(out);
+}
+
+/* The file holds no control byte but '\n'. */
+static void check_no_control_bytes(const char *path) {
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        int c;
+        long at = 0;
+        while ((c = fgetc(f)) != EOF) {
+                if ((c < 0x20 && c != '\n') || c == 0x7f)
+                        test_fail(__FILE__, __LINE__, "%s: control byte 0x%02x at offset %ld", path, c, at);
+                at++;
+        }
+        fclose(f);
+}
+
+/* `ipcf ARGS`, in the background, its stdout into file; its pid. */
+static pid_t ipcf_bg(const char *file, const char *args) {
+        char *bin = test_built("bin/ipcf");
+        pid_t pid = test_sh_bg("exec '%s' %s > '%s'", bin, args, file);
+        free(bin);
+        return pid;
+}
+
+/* Until file has a line holding want (at most 10 s). */
+static bool file_has(const char *file, const char *want) {
+        char *out = NULL;
+        int st = test_sh(&out, 10, "grep -qF -- '%s' '%s'", want, file);
+        free(out);
+        return st == 0;
+}
+
+/* Both monitors saw a probe name come up: they are subscribed. */
+static void wait_subscribed(const char *text, const char *json) {
+        for (int i = 0; i < 100; i++) {
+                int reg = CHECK_OK(ipcf_register("probe.sub", NULL));
+                usleep(50000);
+                bool seen = file_has(text, "probe.sub") && file_has(json, "probe.sub");
+                CHECK_OK(ipcf_dealloc(reg, NULL));
+                if (seen)
+                        return;
+        }
+        test_fail(__FILE__, __LINE__, "the monitors never saw the probe");
+}
+
+/* A process named with an escape sequence and a cut UTF-8 character: ls,
+ * ls --json, monitor and monitor --json show it without either. */
+TEST(a_hostile_program_name_reaches_no_output_raw) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        const char *mon_txt = test_scratch("mon.txt"), *mon_json = test_scratch("mon.json");
+        pid_t mon = ipcf_bg(mon_txt, "monitor"), monj = ipcf_bg(mon_json, "monitor --json");
+        wait_subscribed(mon_txt, mon_json);
+
+        pid_t hostile = test_fork(register_as_hostile, "probe.comm");
+        wait_registered("probe.comm");
+        for (int i = 0; i < 1000 && !(file_has(mon_txt, "probe.comm") && file_has(mon_json, "probe.comm")); i++)
+                usleep(10000);
+        CHECK(file_has(mon_txt, "probe.comm") && file_has(mon_json, "probe.comm"));
+
+        char *bin = test_built("bin/ipcf");
+        free(TEST_SH_OK("'%s' ls > '%s'", bin, test_scratch("ls.txt")));
+        free(TEST_SH_OK("'%s' ls --json > '%s'", bin, test_scratch("ls.json")));
+        free(bin);
+        kill(mon, SIGTERM);
+        kill(monj, SIGTERM);
+        test_wait(mon, 10000);
+        test_wait(monj, 10000);
+
+        check_no_control_bytes(test_scratch("ls.txt"));
+        check_no_control_bytes(mon_txt);
+        check_json(test_scratch("ls.json"), false);
+        check_json(mon_json, true);
+        /* Still there: the listing shows the registrant, as something. */
+        CHECK(file_has(test_scratch("ls.txt"), "probe.comm"));
+
+        kill(hostile, SIGKILL);
+        test_wait(hostile, 10000);
+        test_daemon_stop(&d);
+}
+
+/* A runtime directory whose path is not UTF-8 (Latin-1 'é'): ls --json
+ * still prints UTF-8 JSON. */
+TEST(a_runtime_dir_not_utf8_gives_utf8_json) {
+        char *bin = test_built("bin/ipcf"), *daemon = test_built("bin/ipcfd");
+        const char *out = test_scratch("ls.json");
+        int rc = test_sh(NULL, 60,
+                         "d=\"$TEST_SCRATCH/run-$(printf '\\351')\"; mkdir -m 700 \"$d\" && "
+                         "IPCF_RUNTIME_DIR=\"$d\" IPCF_DAEMON='%s' IPCF_NO_AUTOSTART= '%s' ls --json > '%s'; "
+                         "st=$?; kill $(cat \"$d/ipcfd.pid\"); exit $st",
+                         daemon, bin, out);
+        CHECK_EQ(rc, 0);
+        check_json(out, false);
+        free(bin);
+        free(daemon);
+}
