@@ -685,7 +685,7 @@ IPCF_API int ipcf_set_new(const ipcf_set_opts *opts);
  * is closed: after ipcf_dealloc it leaves the set at the next wait,
  * unreported; after ipcf_detach, when the set next finds it ready (or
  * with the set). A set is for the process that made it: in a child of
- * fork() its calls fail -EBADF, and closing it there (ipcf_detach) leaves
+ * fork() its calls (and ipcf_fd) fail -EBADF, and closing it there (ipcf_detach) leaves
  * the parent's set as it was.
  * Errors: -EBADF set or port not live (or port not a port-id); -EEXIST in
  * this set already; -EBUSY in another set, in poll mode (ipcf_fd was called

@@ -314,8 +314,8 @@ static int member_add(rset *s, port *p, int h, uint64_t data) {
 /* ---- the public calls -------------------------------------------------------- */
 
 int ipcf_set_new(const ipcf_set_opts *opts) {
-        if (opts && ((opts->size && opts->size != sizeof(*opts)) ||
-                     opts->spin_us > QOS_LIMIT_SPIN_US))
+        /* (size 0: the defaults, whatever the rest says) */
+        if (opts && opts->size && (opts->size != sizeof(*opts) || opts->spin_us > QOS_LIMIT_SPIN_US))
                 return -EINVAL;
         int h;
         rset *s = handle_alloc(&set_kind, sizeof(*s), &h);
@@ -643,8 +643,11 @@ static void set_end(void *obj, const char *reason) {
                 wake_ring(s->bell);
 }
 
+/* In a child of fork() the descriptor is the maker's epoll instance: -EBADF,
+ * as the set's other calls there (FORK). */
 static int set_fd(void *obj) {
-        return ((rset *)obj)->ep;
+        rset *s = obj;
+        return inherited(s) ? -EBADF : s->ep;
 }
 
 static void set_destroy(void *obj) {

@@ -1,0 +1,220 @@
+/*
+ * test-set-probe.c — readiness sets as a tester reads ipcf.h: more ready
+ * ports than max are all reported before any again; bad sizes and option
+ * sizes; a port added (or with a message queued) after the last wait armed
+ * the set still makes its descriptor readable; in a child of fork() every
+ * call on the set, ipcf_fd too, fails -EBADF; a sleep-only set (spin_us 0)
+ * sees every message; a detached member is never reported; a peer that
+ * shuts down or clogs its bell costs the set no spin and the other flows
+ * nothing.
+ */
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "lib/core/lib.h"
+#include "support/flowpair.h"
+#include "support/hostile.h"
+#include "support/test.h"
+
+#define NP 10
+
+/* A new set with n flows (writer w[i], reader r[i] added with data i+1). */
+static int set_of_flows(int n, int *w, int *r) {
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        for (int i = 0; i < n; i++) {
+                CHECK_OK(flowpair_make(NULL, 0, 0, &w[i], &r[i]));
+                CHECK_OK(ipcf_set_add(set, r[i], (uint64_t)i + 1));
+        }
+        return set;
+}
+
+TEST(more_ready_than_max_goes_on_where_it_stopped) {
+        int w[NP], r[NP];
+        int set = set_of_flows(NP, w, r);
+        for (int i = 0; i < NP; i++)
+                CHECK_EQ(ipcf_write(w[i], "x", 1, 1000), 1);
+        /* every ready port is reported once before any is reported again */
+        for (int max = 1; max <= 4; max++) {
+                int seen[NP] = { 0 }, total = 0;
+                while (total < NP) {
+                        ipcf_set_event ev[4];
+                        int n = CHECK_OK(ipcf_set_wait(set, ev, (unsigned)max, 0));
+                        CHECK(n >= 1 && n <= max);
+                        for (int k = 0; k < n && total < NP; k++, total++) {
+                                CHECK(ev[k].data >= 1 && ev[k].data <= NP);
+                                CHECK_EQ(seen[ev[k].data - 1]++, 0);
+                        }
+                }
+        }
+        ipcf_set_event ev[1];
+        CHECK_ERR(ipcf_set_wait(set, ev, (unsigned)INT_MAX + 1u, 0), -EINVAL);
+        CHECK_ERR(ipcf_set_wait(set, ev, UINT_MAX, 0), -EINVAL);
+        ipcf_set_opts o = { .size = sizeof(o) + 8 };
+        CHECK_ERR(ipcf_set_new(&o), -EINVAL);
+        o = (ipcf_set_opts){ .size = 0, .spin_us = 12345678 };
+        CHECK_OK(ipcf_set_new(&o)); /* size 0: "for the defaults", whatever else */
+        o = (ipcf_set_opts){ .size = sizeof(o), .spin_us = 100000 };
+        CHECK_OK(ipcf_set_new(&o));
+}
+
+/* A port added after the last wait armed everything: the set's descriptor
+ * must still say when it has a message (the natural epoll-server step:
+ * accept a flow, add it, go back to epoll). */
+TEST(a_port_added_while_the_set_sleeps_on_its_fd_wakes_the_fd) {
+        int w[2], r[2];
+        int set = set_of_flows(1, w, r);
+        int w2, r2;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w2, &r2));
+        ipcf_set_event ev[4];
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        struct pollfd pf = { .fd = CHECK_OK(ipcf_fd(set)), .events = POLLIN };
+        CHECK_EQ(poll(&pf, 1, 0), 0);
+        CHECK_OK(ipcf_set_add(set, r2, 2));
+        CHECK_EQ(ipcf_write(w2, "y", 1, 1000), 1);
+        CHECK_EQ(poll(&pf, 1, 2000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 0), 1);
+        CHECK_EQ(ev[0].data, 2);
+        char c;
+        CHECK_EQ(ipcf_read(r2, &c, 1, 0), 1);
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        /* a port with a message queued before it is added */
+        int w3, r3;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w3, &r3));
+        CHECK_EQ(ipcf_write(w3, "z", 1, 1000), 1);
+        CHECK_OK(ipcf_set_add(set, r3, 3));
+        CHECK_EQ(poll(&pf, 1, 2000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 0), 1);
+        CHECK_EQ(ev[0].data, 3);
+}
+
+/* A set is for the process that made it: in a child every call fails -EBADF. */
+static int g_set, g_port;
+static void child_uses_set(void *arg) {
+        (void)arg;
+        ipcf_set_event ev[2];
+        CHECK_ERR(ipcf_set_wait(g_set, ev, 2, 0), -EBADF);
+        CHECK_ERR(ipcf_set_wait(g_set, ev, 2, 100), -EBADF);
+        CHECK_ERR(ipcf_set_del(g_set, g_port), -EBADF);
+        int a, b;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &a, &b));
+        CHECK_ERR(ipcf_set_add(g_set, b, 0), -EBADF);
+        CHECK_ERR(ipcf_fd(g_set), -EBADF);
+}
+
+TEST(a_set_in_a_child_of_fork_fails_ebadf) {
+        int w, r;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w, &r));
+        g_set = CHECK_OK(ipcf_set_new(NULL));
+        g_port = r;
+        CHECK_OK(ipcf_set_add(g_set, r, 1));
+        CHECK_EQ(ipcf_write(w, "x", 1, 1000), 1);
+        CHECK_EQ(test_wait(test_fork(child_uses_set, NULL), 10000), 0);
+        ipcf_set_event ev[2];
+        CHECK_EQ(ipcf_set_wait(g_set, ev, 2, 0), 1);
+}
+
+/* spin_us 0: never spins; messages are still seen, sleeping every time. */
+TEST(spin_0_set_sees_every_message) {
+        ipcf_set_opts o = { .size = sizeof(o), .spin_us = 0 };
+        int set = CHECK_OK(ipcf_set_new(&o));
+        int w, r;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w, &r));
+        CHECK_OK(ipcf_set_add(set, r, 9));
+        pid_t p = fork();
+        if (p == 0) {
+                for (int i = 0; i < 2000; i++) {
+                        if (ipcf_write(w, &i, sizeof(i), 5000) != sizeof(i))
+                                _exit(1);
+                        if (i % 7 == 0)
+                                usleep(50);
+                }
+                _exit(0);
+        }
+        ipcf_detach(w);
+        int next = 0;
+        while (next < 2000) {
+                ipcf_set_event ev[2];
+                int n = ipcf_set_wait(set, ev, 2, 5000);
+                CHECK_EQ(n, 1);
+                int v;
+                ssize_t k;
+                while ((k = ipcf_read(r, &v, sizeof(v), 0)) == sizeof(v))
+                        CHECK_EQ(v, next++);
+                CHECK_ERR(k, -EAGAIN);
+        }
+        CHECK_EQ(test_wait(p, 10000), 0);
+}
+
+/* A detached member is never reported, and leaves the set. */
+TEST(a_detached_member_is_not_reported) {
+        int w, r;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w, &r));
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, r, 77));
+        CHECK_OK(ipcf_detach(r));
+        CHECK_EQ(ipcf_write(w, "x", 1, 1000), 1);
+        ipcf_set_event ev[4];
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 100), -ETIMEDOUT);
+        CHECK_ERR(ipcf_set_del(set, r), -EBADF);
+}
+
+/* A peer that shuts down its bell to our ear (or closes every bell it
+ * holds): our ear reads as hung up for good. The set must not report the
+ * port for ever with nothing to read, nor spin its thread. */
+static uint64_t thread_cpu_ms(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static void shut_bells_run(int how) {
+        int w[2], r[2];
+        int set = set_of_flows(2, w, r);
+        int a0 = w[0], a1 = r[0], b0 = w[1];
+        ipcf_set_event ev[4];
+        CHECK_ERR(ipcf_set_wait(set, ev, 4, 0), -EAGAIN);
+        port *p = handle_get_port(a0);
+        CHECK(p);
+        if (how == 0)
+                hostile_fd(p->peer_bell_rx, HOSTILE_SHUTDOWN);
+        else
+                hostile_fd(p->peer_bell_rx, HOSTILE_CLEAR_NONBLOCK | HOSTILE_FILL);
+        unsigned reports = 0;
+        bool a_open = true;
+        uint64_t c0 = thread_cpu_ms(), w0 = test_now_ms();
+        while (test_now_ms() - w0 < 1000) {
+                int n = ipcf_set_wait(set, ev, 4, 100);
+                if (n == -ETIMEDOUT)
+                        continue;
+                CHECK_EQ(n, 1);
+                CHECK_EQ(ev[0].data, 1);
+                CHECK(a_open);
+                reports++;
+                char c;
+                ssize_t got = ipcf_read(a1, &c, 1, 0);
+                if (got != -EAGAIN) {
+                        CHECK_ERR(got, -ECONNRESET); /* a shutdown reads as the peer gone */
+                        ipcf_dealloc(a1, NULL);
+                        a_open = false;
+                }
+        }
+        uint64_t cpu = thread_cpu_ms() - c0;
+        printf("# how %d: %u reports, %llu ms CPU\n", how, reports, (unsigned long long)cpu);
+        CHECK(cpu < 250);
+        /* the other flow goes on */
+        CHECK_EQ(ipcf_write(b0, "m", 1, 1000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 4, 1000), 1);
+        CHECK_EQ(ev[0].data, 2);
+        handle_put(p);
+}
+
+TEST(a_peer_shutting_its_bell_costs_the_set_no_spin) { shut_bells_run(0); }
+TEST(a_peer_filling_its_bell_costs_the_set_no_spin) { shut_bells_run(1); }
