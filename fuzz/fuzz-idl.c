@@ -25,6 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int r = idl_parse(f, text, size, &d);
         if (r == 0)
                 r = idl_check(f, &d);
+        if (r == 0)
+                r = idl_check_scope(f, "p", &d);
         if (r < 0) {
                 if (!d.text || strncmp(d.text, "<input>:", 8) != 0 || d.errors == 0)
                         abort();

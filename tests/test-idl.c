@@ -514,3 +514,48 @@ TEST(procedures_of_many_or_long_argument_types_compile) {
         CHECK(compiles("long", PROJECT_WARNINGS));
         teardown();
 }
+
+/* The names the generated C makes from the file's (T_encode, enc_T,
+ * V_handlers, PREFIX_proc, PREFIX_proc_start...) and those the C headers
+ * it includes declare: a file whose names would clash with them is an
+ * error at its position, never C that does not compile (hostile test, h2:
+ * each of these was accepted, and its C refused by the compiler). */
+TEST(names_made_by_the_generated_c_or_declared_by_its_headers_are_errors) {
+        setup();
+        expect_error("typedef int a;\ntypedef int a_encode;", "1:1",
+                     "'a_encode', the encoder of type a in the generated C, is also type a_encode (line 2)");
+        expect_error("struct s { int x1; };\nenum e { s_free = 1 };", "1:1", "is also an enumerator of e");
+        expect_error("typedef int enc_q;\ntypedef int q;", "2:1", "'enc_q', the encoding function of type q");
+        expect_error("program P { version V { int ADD(int) = 1; int ADD_START(int) = 2; } = 1; } = 1;", "1:43",
+                     "'bad_add_start', the stub of procedure ADD_START in the generated C, is also the asynchronous "
+                     "stub of procedure ADD");
+        expect_error("program P { version V { int ADD(int) = 1; } = 1;\n"
+                     " version W { int ADD(int) = 1; int ADD_V1(int) = 2; } = 2; } = 1;", "2:32",
+                     "'bad_add_v1', the stub of procedure ADD_V1");
+        expect_error("typedef int bad_add;\nprogram P { version V { int ADD(int) = 1; } = 1; } = 1;", "2:25",
+                     "'bad_add', the stub of procedure ADD in the generated C, is also type bad_add");
+        expect_error("typedef int v_desc;\nprogram P { version V { int ADD(int) = 1; } = 1; } = 1;", "2:13",
+                     "the description of version V");
+        expect_error("const a_encode = 1;\ntypedef int a;", "1:1",
+                     "'a_encode' is a constant, a #define in the generated C, and also the encoder of type a");
+        expect_error("program P { version V { void F(void) = 1; } = 1; } = 1;\nconst bad_f = 1;", "2:1",
+                     "also the stub of procedure F");
+        expect_error("struct timeval { int sec; int usec; };", "1:1", "is declared by the C headers it includes");
+        expect_error("enum e { free = 1 };", "1:10", "'free', an enumerator of e in the generated C, is declared");
+        expect_error("typedef hyper time_t;", "1:1", "'time_t', type time_t");
+        char err[4096];
+        const char *call = "program P { version V { void CALL(void) = 1; } = 1; } = 1;\n";
+        CHECK_EQ(run_idl("ipcf.x", call, NULL, err, sizeof(err)), 1);
+        CHECK(strstr(err, "ipcf.x:1:25: error: 'ipcf_call', the stub of procedure CALL in the generated C, is a name "
+                          "of libipcf's"));
+        CHECK_EQ(run_idl("ipcf.x", call, "-p svc", err, sizeof(err)), 0);
+        /* names alike but not the same stay legal, and compile */
+        const char *near = "typedef int a;\ntypedef int a_enc;\nstruct timevalue { int sec; };\n"
+                           "enum e { frees = 1 };\n"
+                           "program P { version V { int ADD(int) = 1; int ADD_STARTED(a) = 2; } = 1;\n"
+                           " version W { int ADD(int) = 1; int ADD_V3(a_enc) = 2; } = 2; } = 1;\n";
+        CHECK_EQ(run_idl("near.x", near, NULL, err, sizeof(err)), 0);
+        CHECK(compiles("near", PROJECT_WARNINGS));
+        teardown();
+        CHECK_EQ(failures, 0);
+}

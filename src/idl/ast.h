@@ -208,6 +208,15 @@ int idl_parse(idl_file *f, const char *text, size_t len, idl_diag *d);
 /* Resolve and check f (see the header comment). Returns 0 or -1 (errors in d). */
 int idl_check(idl_file *f, idl_diag *d);
 
+/* After idl_check succeeded: the names the generated C declares at file
+ * scope, its stubs named PREFIX_proc, do not clash with one another, with
+ * the C headers it includes, or with a #define of the file (scope.c).
+ * Returns 0 or -1 (errors in d). */
+int idl_check_scope(idl_file *f, const char *prefix, idl_diag *d);
+
+/* strcmp of two (const char *const *), for qsort and bsearch of names. */
+int idl_cmp_name(const void *a, const void *b);
+
 /* Lookups after checking. */
 idl_def *idl_find(const idl_file *f, const char *name);
 /* Follow typedefs of plain declarations down to a base type specifier. */

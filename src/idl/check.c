@@ -110,7 +110,7 @@ static const char *const header_macros[] = {
         "htole16", "htole32", "htole64", "le16toh", "le32toh", "le64toh", "linux", "offsetof", "unix",
 };
 
-static int cmp_name(const void *a, const void *b) {
+int idl_cmp_name(const void *a, const void *b) {
         return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
@@ -127,7 +127,7 @@ static void check_c_name(checker *c, const char *name, idl_pos pos) {
                         return;
                 }
         if (bsearch(&name, header_macros, sizeof(header_macros) / sizeof(header_macros[0]), sizeof(header_macros[0]),
-                    cmp_name))
+                    idl_cmp_name))
                 ERR(c, pos, "'%s' is a macro of the C headers the generated code includes (<errno.h>, <stdint.h>, "
                     "<endian.h>...), which would replace it", name);
 }

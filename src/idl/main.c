@@ -152,15 +152,17 @@ int main(int argc, char **argv) {
         }
         idl_file *f = idl_file_new(path);
         idl_diag d = { 0 };
+        char *base = base_name(path);
+        if (!prefix || !*prefix)
+                prefix = base;
         int r = idl_parse(f, text, len, &d);
         if (r == 0)
                 r = idl_check(f, &d);
+        if (r == 0 && c_ident(prefix)) /* else the usage error below */
+                r = idl_check_scope(f, prefix, &d);
         if (r < 0) {
                 fputs(d.text ? d.text : "ipcf-idl: error\n", stderr);
         } else if (!check_only) {
-                char *base = base_name(path);
-                if (!prefix || !*prefix)
-                        prefix = base;
                 if (!c_ident(prefix)) {
                         fprintf(stderr, "ipcf-idl: %s: the stubs' prefix would be '%s', not a C identifier: give one with -p\n",
                                 path, prefix);
@@ -168,8 +170,8 @@ int main(int argc, char **argv) {
                 } else {
                         r = write_outputs(f, dir, base, prefix, text, len) < 0 ? -2 : 0;
                 }
-                free(base);
         }
+        free(base);
         idl_diag_free(&d);
         idl_file_free(f);
         free(text);
