@@ -7,7 +7,11 @@
  *   - etcd wiped and started anew on the same address (an operator's
  *     rebuilt cluster: empty, its revisions counting from 1 again): the
  *     daemons publish their names again, a name registered afterwards is
- *     found from the other host, a name gone afterwards leaves.
+ *     found from the other host, a name gone afterwards leaves;
+ *   - alpha's own record overwritten by another writer (garbage, which
+ *     beta drops; a copy without a lease, which would outlive alpha): alpha
+ *     puts it again, so beta reaches the name and, once alpha's daemon is
+ *     killed, loses it within the TTL.
  */
 #include <signal.h>
 #include <sodium.h>
@@ -122,5 +126,66 @@ TEST_TIMEOUT(dir_etcd_wiped_and_started_anew, 180) {
         CHECK_EQ(r, -ENOENT);
         kill(after, SIGKILL);
         test_wait(after, 5000);
+        stop_two();
+}
+
+/* The value etcd holds at /ipcf/names/NAME/HOST ("" if none), and its lease. */
+static const char *etcd_value(const char *name, const char *host, long long *ret_lease) {
+        char key[128], k64[256];
+        static char val[8192];
+        snprintf(key, sizeof(key), "/ipcf/names/%s/%s", name, host);
+        sodium_bin2base64(k64, sizeof(k64), (const unsigned char *)key, strlen(key), sodium_base64_VARIANT_ORIGINAL);
+        char *out = TEST_SH_OK("curl -sf --max-time 5 -X POST %s/v3/kv/range -d '{\"key\":\"%s\"}' | python3 -c '"
+                               "import sys,json,base64\n"
+                               "kvs=json.load(sys.stdin).get(\"kvs\",[])\n"
+                               "print(kvs[0].get(\"lease\",\"0\") if kvs else 0)\n"
+                               "print(base64.b64decode(kvs[0].get(\"value\",\"\")).decode() if kvs else \"\")'",
+                               C.client_url[0], k64);
+        char *nl = strchr(out, '\n');
+        CHECK(nl != NULL);
+        *ret_lease = atoll(out);
+        str_copy(val, nl + 1, sizeof(val));
+        val[strcspn(val, "\n")] = 0;
+        free(out);
+        return val;
+}
+
+TEST_TIMEOUT(dir_own_record_overwritten_by_another_writer, 180) {
+        start_two();
+        pid_t svc = dirtest_serve(&S, 0, "svc");
+        char host[64];
+        CHECK(strcmp(dirtest_use("svc", host, sizeof(host)), "alpha") == 0);
+        long long lease;
+        char good[8192];
+        str_copy(good, etcd_value("svc", "alpha", &lease), sizeof(good));
+        CHECK(lease != 0 && good[0] == '{');
+
+        /* garbage over alpha's record: beta's cache drops it (documented);
+         * alpha, which still has the name, puts it again */
+        dirtest_put_raw(C.client_url[0], "/ipcf/names/svc/alpha", "garbage");
+        usleep(300000);
+        uint64_t t0 = test_now_ms();
+        int r = alloc_becomes("svc", 0, 5000);
+        fprintf(stderr, "svc after garbage over alpha's record: %d after %llu ms\n", r,
+                (unsigned long long)(test_now_ms() - t0));
+        CHECK(r >= 0);
+
+        /* alpha's own record, copied without a lease: alpha's lease must
+         * still decide how long it lives */
+        dirtest_put_raw(C.client_url[0], "/ipcf/names/svc/alpha", good);
+        t0 = test_now_ms();
+        while (test_now_ms() < t0 + 5000 && (etcd_value("svc", "alpha", &lease), lease == 0))
+                usleep(100000);
+        fprintf(stderr, "alpha's record under a lease again %llu ms after a copy without one\n",
+                (unsigned long long)(test_now_ms() - t0));
+        CHECK(lease != 0);
+        hostset_kill_host(&S, 0);
+        t0 = test_now_ms();
+        r = alloc_becomes("svc", -ENOENT, 8000);
+        fprintf(stderr, "svc on beta after alpha's daemon was killed (ttl 2 s): %d (%s) after %llu ms\n", r,
+                strerror(-r), (unsigned long long)(test_now_ms() - t0));
+        CHECK_EQ(r, -ENOENT);
+        kill(svc, SIGKILL);
+        test_wait(svc, 5000);
         stop_two();
 }

@@ -74,6 +74,9 @@ void publish_start(directory *d);
 void publish_stop(directory *d);
 /* The watch saw this host's key for name deleted: put it again if ours. */
 void publish_key_lost(directory *d, const char *name);
+/* The watch or a listing saw this host's key for name hold lease and
+ * value: put it again (at the next tick) if ours and not what we put. */
+void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8_t *value, size_t len);
 /* Names whose last put etcd has not confirmed. */
 size_t publish_unconfirmed(const directory *d);
 

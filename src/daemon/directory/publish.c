@@ -17,6 +17,9 @@
  * deletes the key at once; a delete that fails is retried at the ticks
  * while the same lease lives (with the lease, the key dies anyway).
  *
+ * ANOTHER WRITER: a key of ours deleted is put again at once; one
+ * overwritten (another value, or another lease) at the next tick.
+ *
  * BOUNDS: DIR_PUBLISH_MAX names (those being deleted included); PUB_WINDOW
  * batches and one delete per name in flight.
  */
@@ -377,6 +380,18 @@ void publish_key_lost(directory *d, const char *name) {
         dir_pub *p = pub_find(d, name);
         if (p && !p->deleting && p->confirmed)
                 pub_put(p); /* someone deleted it: ours again */
+}
+
+void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8_t *value, size_t len) {
+        dir_pub *p = pub_find(d, name);
+        if (!p || p->deleting || !p->confirmed)
+                return;
+        if (lease == p->lease && len == strlen(p->value) && !memcmp(value, p->value, len))
+                return; /* our own put */
+        /* Another writer's value or lease (garbage, or a copy that would
+         * outlive us): ours again at the next tick -- not at once, so two
+         * daemons both calling themselves this host do not make etcd spin. */
+        p->confirmed = false;
 }
 
 void publish_start(directory *d) {

@@ -49,16 +49,21 @@ void sync_apply(directory *d, const etcd_kv *kv, bool is_delete) {
                 return;
         }
         int change;
+        bool ours = !strcmp(rec.host, d->host);
         if (is_delete) {
                 change = dir_cache_del(&d->cache, rec.name, rec.host, kv->mod_revision);
-                if (!strcmp(rec.host, d->host))
+                if (ours)
                         publish_key_lost(d, rec.name);
-        } else if (dir_value_parse(kv->value, kv->value_len, &rec) < 0) {
-                /* The key no longer holds a record we accept: as good as gone. */
-                d->rejected++;
-                change = dir_cache_del(&d->cache, rec.name, rec.host, kv->mod_revision);
         } else {
-                change = dir_cache_put(&d->cache, &rec, kv->mod_revision, kv->lease);
+                if (ours)
+                        publish_key_seen(d, rec.name, kv->lease, kv->value, kv->value_len);
+                if (dir_value_parse(kv->value, kv->value_len, &rec) < 0) {
+                        /* The key no longer holds a record we accept: as good as gone. */
+                        d->rejected++;
+                        change = dir_cache_del(&d->cache, rec.name, rec.host, kv->mod_revision);
+                } else {
+                        change = dir_cache_put(&d->cache, &rec, kv->mod_revision, kv->lease);
+                }
         }
         if (change > 0)
                 dir_notify(d, rec.name, rec.host, change);
