@@ -165,3 +165,56 @@ TEST(a_runtime_dir_not_utf8_gives_utf8_json) {
         free(bin);
         free(daemon);
 }
+
+/* `ipcf ARGS` with no daemon to reach (autostart off, an empty runtime
+ * dir): its exit status and stderr (malloc'ed, in *err). */
+static int ipcf_no_daemon(char **err, const char *args) {
+        char *bin = test_built("bin/ipcf");
+        int rc = test_sh(err, 30, "mkdir -p \"$TEST_SCRATCH/none\"; IPCF_RUNTIME_DIR=\"$TEST_SCRATCH/none\" "
+                                  "IPCF_NO_AUTOSTART=1 '%s' %s 2>&1 >/dev/null", bin, args);
+        free(bin);
+        return rc;
+}
+
+/* CLI.md: a bad value is a usage error, exit 2, "and nothing else is done
+ * (no daemon is contacted)"; ipcf.h's ipcf_qos gives each field's limit.
+ * A flow option beyond its limit is such a bad value, named in the line;
+ * each limit itself is taken (the command then fails for want of a daemon,
+ * exit 1). */
+TEST(flow_options_beyond_the_qos_limits_are_usage_errors) {
+        static const struct {
+                const char *args, *names;
+        } bad[] = {
+                { "cat x --max-msg-size=64M1", "--max-msg-size" }, /* not a size */
+                { "cat x --max-msg-size=65M", "--max-msg-size" },
+                { "ping x --spin-us=100001", "--spin-us" },
+                { "perf x --full=cache --cache-msgs=65537 --max-msg-size=16", "--cache-msgs" },
+                { "cat x --max-bytes=1025M", "--max-bytes" },      /* bounded: at most 1 GiB */
+                { "cat x --capacity=unbounded --max-bytes=17G", "--max-bytes" },
+                { "cat x --full=cache --cache-msgs=4096", "--cache-msgs" }, /* 4096 x 256 KiB > 1 GiB */
+                { "listen x --max-msg-size=65M", "--max-msg-size" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char *err = NULL;
+                int rc = ipcf_no_daemon(&err, bad[i].args);
+                if (rc != 2 || !strstr(err, bad[i].names) || strstr(err, "daemon"))
+                        test_fail(__FILE__, __LINE__, "ipcf %s: exit %d (want 2, naming %s): %s", bad[i].args, rc,
+                                  bad[i].names, err);
+                free(err);
+        }
+        static const char *const good[] = {
+                "cat x --max-msg-size=64M",
+                "ping x --spin-us=100000",
+                "perf x --full=cache --cache-msgs=65536 --max-msg-size=16",
+                "cat x --max-bytes=1G",
+                "cat x --capacity=unbounded --max-bytes=16G",
+                "cat x --full=cache --cache-msgs=4095",
+        };
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                char *err = NULL;
+                int rc = ipcf_no_daemon(&err, good[i]);
+                if (rc != 1 || !strstr(err, "no daemon serves"))
+                        test_fail(__FILE__, __LINE__, "ipcf %s: exit %d (want 1, no daemon): %s", good[i], rc, err);
+                free(err);
+        }
+}

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/ctl.h"
+#include "common/ring.h"
 #include "common/util.h"
 
 const char cli_flow_opts_help[] =
@@ -95,7 +97,7 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
                         break;
                 o->qos.full = (uint8_t)k;
                 return 1;
-        case CLI_OPT_MAX_BYTES:
+        case CLI_OPT_MAX_BYTES: /* its limit depends on --capacity: cli_flow_opts_check */
                 if (cli_parse_size(arg, UINT64_MAX, &v) < 0)
                         break;
                 o->qos.max_bytes = v;
@@ -107,17 +109,17 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
                 o->qos.max_msgs = (uint32_t)v;
                 return 1;
         case CLI_OPT_MAX_MSG_SIZE:
-                if (cli_parse_size(arg, UINT32_MAX, &v) < 0 || v == 0)
+                if (cli_parse_size(arg, QOS_LIMIT_MAX_MSG, &v) < 0 || v == 0)
                         break;
                 o->qos.max_msg_size = (uint32_t)v;
                 return 1;
         case CLI_OPT_CACHE_MSGS:
-                if (cli_parse_uint(arg, UINT32_MAX, &v) < 0)
+                if (cli_parse_uint(arg, QOS_LIMIT_CACHE_MSGS, &v) < 0)
                         break;
                 o->qos.cache_msgs = (uint32_t)v;
                 return 1;
         case CLI_OPT_SPIN_US:
-                if (cli_parse_uint(arg, UINT32_MAX, &v) < 0)
+                if (cli_parse_uint(arg, QOS_LIMIT_SPIN_US, &v) < 0)
                         break;
                 o->qos.spin_us = (uint32_t)v;
                 return 1;
@@ -135,6 +137,24 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
                 return 0; /* not ours */
         }
         return -EINVAL; /* cli_parse names the option in its error line */
+}
+
+int cli_flow_opts_check(const char *cmd, const cli_flow_opts *o) {
+        ipcf_qos q = o->qos;
+        uint64_t limit = q.capacity == IPCF_CAPACITY_UNBOUNDED ? QOS_LIMIT_UNBOUNDED : QOS_LIMIT_RING;
+        char b[32], m[32];
+        if (q.capacity != IPCF_CAPACITY_ZERO && q.max_bytes > limit)
+                return cli_usage(cmd, "bad value for --max-bytes: more than %s (the limit of %s queue)",
+                                 cli_fmt_bytes(b, sizeof(b), (double)limit),
+                                 q.capacity == IPCF_CAPACITY_UNBOUNDED ? "an unbounded" : "a bounded");
+        flow_layout l;
+        if (ctl_qos_normalize(&q) < 0)
+                return cli_usage(cmd, "the flow options ask for what the facility refuses (ipcf_qos in ipcf.h)");
+        if (flow_qos_caches(&q) && flow_layout_for(&q, &l) < 0)
+                return cli_usage(cmd, "bad value for --cache-msgs: %u messages of %s take more than %s", q.cache_msgs,
+                                 cli_fmt_bytes(m, sizeof(m), (double)q.max_msg_size),
+                                 cli_fmt_bytes(b, sizeof(b), (double)QOS_LIMIT_RING));
+        return 0;
 }
 
 /* One line for humans: what ping/perf/listen -v print about a flow. */
