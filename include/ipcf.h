@@ -167,8 +167,8 @@ enum ipcf_capacity {
         IPCF_CAPACITY_ZERO = 1,
         /* The writer never waits: the queue grows in memory (pages are touched
          * only as the backlog grows, and given back as it shrinks) up to
-         * max_bytes, a limit charged against the user's quota in the daemon;
-         * past it a write fails with -ENOBUFS. */
+         * max_bytes (raised as said there), a limit charged against the
+         * user's quota in the daemon; past it a write fails with -ENOBUFS. */
         IPCF_CAPACITY_UNBOUNDED = 2,
 };
 
@@ -201,9 +201,15 @@ typedef struct ipcf_qos {
         uint8_t reserved;      /* 0 (-EINVAL otherwise) */
         uint32_t max_msgs;     /* BOUNDED: at most this many queued messages, 0 = no count
                                 * limit. Default 0. */
-        uint64_t max_bytes;    /* BOUNDED: queue bytes per direction (rounded up to a power of
-                                * two; default 1 MiB, at most 1 GiB). UNBOUNDED: the memory
-                                * limit per direction (default 64 MiB, at most 16 GiB).
+        uint64_t max_bytes;    /* BOUNDED: queue bytes per direction, each message's 16-byte
+                                * header included (default 1 MiB, at most 1 GiB). UNBOUNDED:
+                                * the memory limit per direction (default 64 MiB, at most
+                                * 16 GiB). Either is raised to hold two messages of
+                                * max_msg_size with their headers, then rounded up to a
+                                * power of two: a small queue needs a small max_msg_size
+                                * too (max_bytes 4096 with the default max_msg_size queues
+                                * 1 MiB; the user's quota is charged what the queue can
+                                * hold). ipcf_qos_get() gives it as asked (0: the default).
                                 * ZERO: ignored. 0 (what ipcf_qos_init sets) means the
                                 * default of the capacity. */
         uint32_t max_msg_size; /* the largest message (default 256 KiB, at most 64 MiB). A

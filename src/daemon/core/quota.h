@@ -20,7 +20,7 @@ enum quota_kind {
         QUOTA_REGS,
         QUOTA_PENDING,
         QUOTA_FLOWS,
-        QUOTA_BYTES,      /* UNBOUNDED flows: 2 x max_bytes */
+        QUOTA_BYTES,      /* UNBOUNDED flows: 2 x their queue's capacity */
         QUOTA_RING_BYTES, /* other flows: 2 x their ring size */
         QUOTA_KINDS_,
 };

@@ -183,7 +183,9 @@ static int alloc_make(ipcfd *d, const alloc_params *p, alloc **ret) {
                 return -EINVAL;
         bool unbounded = p->qos->capacity == IPCF_CAPACITY_UNBOUNDED;
         int bytes_kind = unbounded ? QUOTA_BYTES : QUOTA_RING_BYTES;
-        uint64_t bytes = unbounded ? 2 * p->qos->max_bytes : 2 * layout.ring_size;
+        /* An unbounded queue holds up to its layout's capacity, which is
+         * max_bytes raised to two records of max_msg_size: charge that. */
+        uint64_t bytes = unbounded ? 2 * layout.cap : 2 * layout.ring_size;
         if (!alloc_room(d) || !flow_room(d) || quota_check(p->user, QUOTA_FLOWS, 1) < 0 ||
             quota_check(p->user, QUOTA_PENDING, 1) < 0 || quota_check(p->user, bytes_kind, bytes) < 0)
                 return -EDQUOT;
