@@ -8,7 +8,9 @@
  * a relayed flow granted no spinning on both hosts; name@<this host> looked
  * for here only; no name@<a host> registered or made here; a poller of a
  * relayed flow woken by its own daemon's death; the default search list
- * asking every enrolled host, past the 16 a configured list may name.
+ * asking every enrolled host, past the 16 a configured list may name; a
+ * remote daemon stopped (SIGTERM) ends the flows with it at once, "host
+ * closed the association".
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -314,18 +316,30 @@ TEST_TIMEOUT(remote_process_killed_peer_died, 60) {
         hostset_stop(&S);
 }
 
-TEST_TIMEOUT(remote_daemon_killed_host_unreachable, 60) {
+/* Beta's daemon goes (how: killed or stopped); the process on beta lives
+ * on, unreachable. Alpha's flow ends with text within ms, and beta's names
+ * are unreachable then. */
+static void beta_daemon_gone(void (*how)(hostset *, int), const char *text, int ms) {
         pid_t srv;
         int port = victim_flow(&srv);
-        /* beta's daemon dies (the process on beta lives on, unreachable) */
-        hostset_kill_host(&S, 1);
-        /* dead interval 2 s (hostset): the flow ends well within the bound */
-        expect_end(port, -ECONNRESET, IPCF_END_PEER_DIED, "host unreachable", 15000);
-        /* and beta's names are unreachable now */
+        how(&S, 1);
+        expect_end(port, -ECONNRESET, IPCF_END_PEER_DIED, text, ms);
         CHECK_ERR(ipcf_alloc("victim@beta", NULL, 3000, NULL), -EHOSTUNREACH);
         kill(srv, SIGKILL);
         test_wait(srv, 5000);
         hostset_stop(&S);
+}
+
+/* SIGKILL: dead interval 2 s (hostset): the flow ends well within the bound */
+TEST_TIMEOUT(remote_daemon_killed_host_unreachable, 60) {
+        beta_daemon_gone(hostset_kill_host, "host unreachable", 15000);
+}
+
+/* SIGTERM: the daemon closes the association as it goes, so alpha's flow
+ * ends at once, well before the dead interval (2 s) could pass. (It used to
+ * say nothing: "host unreachable" after 2 s.) */
+TEST_TIMEOUT(remote_daemon_stopped_host_closed_the_association, 60) {
+        beta_daemon_gone(hostset_stop_host, "host closed the association", 1500);
 }
 
 TEST_TIMEOUT(remote_daemon_restarted_peer_host_restarted, 60) {

@@ -346,6 +346,8 @@ static void hosts_shutdown(ipcfd *d) {
                 idmap_deinit(&h->relays_by_rport);
         }
         remote_shutdown();
+        if (the_hosts.k)
+                hlink_close_all(the_hosts.k, HOSTS_CLOSE_BUDGET_NS);
         the_hosts.k = hlink_free(the_hosts.k);
         free(the_hosts.recs);
         the_hosts.recs = NULL;

@@ -36,6 +36,10 @@ struct user;
 
 /* Allocations from one host deciding here at once. */
 #define HOSTS_PENDING_MAX 4096
+/* At exit (SIGTERM), how long the daemon carries the close of its
+ * associations (hlink_close_all): a round trip and a retry or two on a busy
+ * link; a host that does not answer within it learns by the dead interval. */
+#define HOSTS_CLOSE_BUDGET_NS (500 * 1000000ull)
 
 /* What this daemon keeps per enrolled host (hpeer.owner). */
 typedef struct hostrec {

@@ -18,6 +18,7 @@
 #include "daemon/hosts/link.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -542,6 +543,51 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
 fail:
         hlink_free(k);
         return r;
+}
+
+/* Is a close of one of k's associations still under way (its CLOSE not
+ * confirmed nor given up)? */
+static bool closes_pending(const hlink *k, efcp_assoc *const *closing) {
+        for (unsigned i = 0; i < k->n; i++)
+                if (closing[i] && efcp_next_deadline(closing[i]) != UINT64_MAX)
+                        return true;
+        return false;
+}
+
+void hlink_close_all(hlink *k, uint64_t budget_ns) {
+        efcp_assoc **closing = calloc(k->n ? k->n : 1, sizeof(*closing));
+        if (!closing)
+                return;
+        bool any = false;
+        for (unsigned i = 0; i < k->n; i++) {
+                hpeer *p = &k->peers[i];
+                if (p->state != HPEER_UP || !p->a || efcp_assoc_dead(p->a))
+                        continue;
+                efcp_assoc_close(p->a, EFCP_REASON_PEER_CLOSED);
+                closing[i] = p->a;
+                any = true;
+        }
+        /* The confirmed close: our REQUEST out, the peer's ACK in, our
+         * CONFIRM out. Nothing is handed to the owner (it is gone): only the
+         * engine is fed, without the loop. */
+        uint64_t end = now_ns() + budget_ns;
+        while (any) {
+                uint64_t now = now_ns();
+                efcp_host_timeout(k->h, now);
+                if (k->blocked && udp_flush(k->u) == 0)
+                        k->blocked = false; /* (the loop's EPOLLOUT is not waited for here) */
+                link_output(k);
+                if (!closes_pending(k, closing) || now >= end)
+                        break;
+                uint64_t until = MIN(end, efcp_host_next_deadline(k->h));
+                struct pollfd pfd = { .fd = k->u->fd, .events = POLLIN };
+                if (poll(&pfd, 1, until > now ? (int)((until - now) / 1000000u) + 1 : 0) <= 0 || udp_recv(k->u) <= 0)
+                        continue;
+                udp_dgram d;
+                for (now = now_ns(); udp_rx_next(k->u, &d);)
+                        efcp_host_input(k->h, d.data, d.len, d.src, d.srclen, now);
+        }
+        free(closing);
 }
 
 hlink *hlink_free(hlink *k) {

@@ -113,6 +113,12 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
               unsigned *ret_line);
 /* Close every association without telling anyone (daemon exit). */
 hlink *hlink_free(hlink *k);
+/* Daemon exit (SIGTERM), before hlink_free: close every live association
+ * (EFCP_REASON_PEER_CLOSED), and carry the confirmed close (PROTOCOL.md §5)
+ * for at most budget_ns, so that the other hosts end their flows with us
+ * "host closed the association" at once, not after the dead interval.
+ * Blocks (its own poll on the socket); the owner hears nothing more. */
+void hlink_close_all(hlink *k, uint64_t budget_ns);
 
 /* Enrol one more host while running (its key from the directory: hosts.c
  * hosts_enrol) and start connecting to it. Peers never move: *ret stays
