@@ -12,6 +12,7 @@
  * text output must hold no control byte but the newline (a program name
  * must not reach the terminal as an escape sequence).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,4 +218,29 @@ TEST(flow_options_beyond_the_qos_limits_are_usage_errors) {
                         test_fail(__FILE__, __LINE__, "ipcf %s: exit %d (want 1, no daemon): %s", good[i], rc, err);
                 free(err);
         }
+}
+
+/* "-n COUNT: stop after COUNT" is one rule for every command that takes
+ * it: -n 0 stops at once, exit 0 (watch, monitor, capture, mbox recv and
+ * mcast join did; dgram recv and serve waited for ever). */
+TEST(count_zero_stops_at_once_everywhere) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char *bin = test_built("bin/ipcf");
+        free(TEST_SH_OK("'%s' mbox create probe.box && '%s' mcast create probe.group", bin, bin));
+        static const char *const cmds[] = {
+                "watch probe.x -n 0", "monitor -n 0", "capture -w /dev/null -n 0",
+                "mbox recv probe.box -n 0", "mcast join probe.group -n 0",
+                "dgram recv probe.dg -n 0", "serve probe.svc -n 0 -- cat",
+        };
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+                char *out = NULL;
+                int rc = test_sh(&out, 5, "'%s' %s </dev/null", bin, cmds[i]);
+                if (rc != 0)
+                        test_fail(__FILE__, __LINE__, "ipcf %s: %s (want exit 0 at once): %s", cmds[i],
+                                  rc == -ETIMEDOUT ? "still running after 5 s" : "failed", out);
+                free(out);
+        }
+        free(bin);
+        test_daemon_stop(&d);
 }

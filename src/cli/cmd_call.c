@@ -142,7 +142,7 @@ static int count_option(void *ctx, int key, const char *value) {
 
 int cmd_serve(int argc, char **argv) {
         static const cli_option options[] = { { "count", 'n', true }, { 0 } };
-        uint64_t count = 0;
+        uint64_t count = UINT64_MAX; /* -n 0: none, at once */
         const cli_spec spec = {
                 .cmd = "serve",
                 .usage = "usage: ipcf serve NAME [-n|--count N] -- COMMAND [ARGS...]\n"
@@ -170,7 +170,7 @@ int cmd_serve(int argc, char **argv) {
         if (svc < 0)
                 return cli_error(what, svc);
         static char req[IPCF_CALL_MAX], reply[IPCF_CALL_MAX];
-        for (uint64_t served = 0; !count || served < count; served++) {
+        for (uint64_t served = 0; served < count; served++) {
                 ipcf_call_req r;
                 ssize_t n = ipcf_service_next(svc, req, sizeof(req), -1, &r);
                 if (n < 0)

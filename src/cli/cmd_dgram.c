@@ -78,7 +78,7 @@ static int recv_option(void *ctx, int key, const char *value) {
 
 static int dgram_recv(int argc, char **argv) {
         static const cli_option options[] = { { "count", 'n', true }, { "echo", OPT_ECHO, false }, { 0 } };
-        recv_cfg cfg = { 0 };
+        recv_cfg cfg = { .count = UINT64_MAX }; /* -n 0: none, at once */
         const cli_spec spec = { .cmd = "dgram recv", .usage = dgram_usage, .options = options,
                                 .min_args = 1, .max_args = 1, .args_name = "NAME" };
         cli_args args;
@@ -90,7 +90,7 @@ static int dgram_recv(int argc, char **argv) {
         if (ep < 0)
                 return cli_error(args.v[0], ep);
         static char buf[256 * 1024];
-        for (uint64_t n = 0; !count || n < count; n++) {
+        for (uint64_t n = 0; n < count; n++) {
                 ipcf_dgram_src src;
                 ssize_t r = ipcf_dgram_recv(ep, buf, sizeof(buf), -1, &src);
                 if (r < 0)
