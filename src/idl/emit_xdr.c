@@ -608,7 +608,8 @@ static void emit_functions(gen *g, const idl_def *df) {
                 fprintf(o, "\tuint32_t u_ = 0;\n\tif (ipcf_xdr_get_u32(x, &u_) < 0)\n\t\treturn;\n"
                            "\tswitch ((int32_t)u_) {\n");
                 enum_cases(o, df->type);
-                fprintf(o, "\t\t*v = (%s)(int32_t)u_;\n\t\tbreak;\n\tdefault:\n\t\tipcf_xdr_fail(x, -EBADMSG);\n\t}\n", n);
+                /* the type by __typeof__, not by name: an enum may be named v, as the parameter */
+                fputs("\t\t*v = (__typeof__(*v))(int32_t)u_;\n\t\tbreak;\n\tdefault:\n\t\tipcf_xdr_fail(x, -EBADMSG);\n\t}\n", o);
         } else {
                 op_coded(g, DEC, df);
         }

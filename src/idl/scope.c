@@ -15,6 +15,10 @@
  * of an argument or result: static w_enc_T, w_dec_T, w_free_T. With a
  * program: static interface_text. (emit_xdr.c and emit_rpc.c make them.)
  *
+ * And a #define may not name a member of the handlers' structs: the
+ * procedures' names in lower case (so a procedure named in lower case,
+ * `int add(int) = 1;`, whose #define add would replace its own handler).
+ *
  * A clash between two names of the file itself (a type defined twice, an
  * enumerator named as a type) is idl_check's to report; here, each name
  * made from another is reported at the definition it is made from.
@@ -97,6 +101,8 @@ typedef struct scope {
         idl_diag *d;
         idl_table names;   /* name -> origin */
         idl_table wrapped; /* the C types whose wrappers are declared */
+        idl_table members; /* c_name -> origin: the handlers' members (not file scope, but a #define
+                            * replaces them too) */
 } scope;
 
 #define MAX_ERRORS 50
@@ -179,6 +185,11 @@ static void declare_version(scope *s, const idl_version *v, const char *prefix) 
                 v->pos, v, false);
         for (size_t i = 0; i < v->n_procs; i++) {
                 const idl_proc *p = &v->procs[i];
+                origin *m = idl_alloc(s->f, sizeof(*m));
+                *m = (origin){ .what = idl_sprintf(s->f, "the member of %s_handlers for procedure %s's handler", vl,
+                                                   p->name),
+                               .pos = p->pos, .owner = p };
+                idl_table_put(&s->members, p->c_name, 0, m);
                 declare(s, idl_sprintf(s->f, "inv_%s_%s", vl, p->c_name),
                         idl_sprintf(s->f, "the trampoline of procedure %s", p->name), p->pos, p, false);
                 declare(s, idl_sprintf(s->f, "%s_%s", prefix, p->c_name),
@@ -198,6 +209,8 @@ static void declare_version(scope *s, const idl_version *v, const char *prefix) 
  * name made from another (idl_check compares it with the file's own). */
 static void check_macro(scope *s, const char *name, idl_pos pos, const char *what) {
         const origin *o = idl_table_get(&s->names, name, 0);
+        if (!o || o->own)
+                o = idl_table_get(&s->members, name, 0);
         if (o && !o->own && s->d->errors < MAX_ERRORS)
                 idl_error(s->d, pos, "'%s' is a %s, a #define in the generated C, and also %s there (line %d)", name,
                           what, o->what, o->pos.line);
@@ -238,5 +251,6 @@ int idl_check_scope(idl_file *f, const char *prefix, idl_diag *d) {
         }
         idl_table_free(&s->names);
         idl_table_free(&s->wrapped);
+        idl_table_free(&s->members);
         return d->errors != before ? -1 : 0;
 }
