@@ -244,3 +244,24 @@ TEST(count_zero_stops_at_once_everywhere) {
         free(bin);
         test_daemon_stop(&d);
 }
+
+/* ipcfd --runtime-dir "" (a script's unset variable) is a usage error, not
+ * the user's own facility served instead; --config "" too. The fallback
+ * it would take is pointed at the scratch directory, where a daemon that
+ * starts is found by its socket. */
+TEST(daemon_refuses_an_empty_runtime_dir_or_config) {
+        char *daemon = test_built("bin/ipcfd");
+        static const char *const args[] = { "--runtime-dir ''", "--runtime-dir=", "--config ''" };
+        for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+                char *out = NULL;
+                int rc = test_sh(&out, 30,
+                                 "mkdir -p \"$TEST_SCRATCH/fallback\"; IPCF_RUNTIME_DIR=\"$TEST_SCRATCH/fallback\" "
+                                 "timeout 3 '%s' %s; st=$?; ls \"$TEST_SCRATCH/fallback\"; exit $st",
+                                 daemon, args[i]);
+                if (rc != 2 || strstr(out, "ipcfd.sock"))
+                        test_fail(__FILE__, __LINE__, "ipcfd %s: exit %d (want 2, nothing served): %s", args[i], rc,
+                                  out);
+                free(out);
+        }
+        free(daemon);
+}

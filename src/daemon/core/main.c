@@ -390,6 +390,13 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
+        /* An empty value (a script's unset variable) would fall back to
+         * the user's own facility: name it instead. */
+        if ((opt_dir && !*opt_dir) || (opt_conf && !*opt_conf)) {
+                fprintf(stderr, "ipcfd: --%s: an empty path\n", opt_dir && !*opt_dir ? "runtime-dir" : "config");
+                usage(stderr);
+                return 2;
+        }
         signal(SIGPIPE, SIG_IGN);
         /* Started with 0, 1 or 2 closed (an autostart may do that), the
          * daemon's own sockets would land there and logs into them: fill
