@@ -1741,7 +1741,8 @@ typedef struct ipcf_receipt {
  * Errors: -EMSGSIZE; -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was destroyed
  * (see ipcf_mbox_undelivered); -ECONNRESET the daemon died (every send that
  * starts after its death fails so; see ipcf_mbox_undelivered); -EPROTO;
- * -EBADF; -EINVAL.
+ * -EBADF (also at once, nothing sent, for a handle that is not a sender's:
+ * a receiver's, a plain flow's, a pipe end); -EINVAL.
  */
 IPCF_API ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, int timeout_ms,
                                 ipcf_receipt *ret_receipt);
@@ -1762,7 +1763,7 @@ IPCF_API ssize_t ipcf_mbox_send_async(int h, const void *buf, size_t len, int ti
  * library keeps at most 1024 uncollected receipts per handle (the oldest
  * give way). One thread at a time should read a handle's receipts.
  * Errors: -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was destroyed;
- * -ECONNRESET; -EPROTO; -EBADF; -EINVAL.
+ * -ECONNRESET; -EPROTO; -EBADF (also a handle not a sender's); -EINVAL.
  */
 IPCF_API int ipcf_mbox_receipt(int h, int timeout_ms, ipcf_receipt *ret);
 
@@ -1774,7 +1775,9 @@ IPCF_API int ipcf_mbox_receipt(int h, int timeout_ms, ipcf_receipt *ret);
  * a message that did not fit comes with the next receives.
  * Errors: -EMSGSIZE (cap too small: the message stays queued); -EAGAIN,
  * -ETIMEDOUT; -EPIPE the mailbox was destroyed and nothing is left;
- * -ECONNRESET the daemon died; -EPROTO; -EBADF; -EINVAL; -ENOMEM.
+ * -ECONNRESET the daemon died; -EPROTO; -EBADF (also at once for a handle
+ * that is not a receiver's: a sender's, a plain flow's, a pipe end);
+ * -EINVAL; -ENOMEM.
  */
 IPCF_API ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, int timeout_ms,
                                 ipcf_peer_info *ret_sender);
@@ -1789,8 +1792,8 @@ IPCF_API ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, int timeout_ms,
  *    the death included), and those a receiver had in its queue, unread:
  *    that receiver may still read them after the death (they are the only
  *    ones in doubt; asking for receipts tells which were taken).
- * 0 while nothing is known lost.
- * Errors: -EBADF.
+ * 0 while nothing is known lost (always, for a receiver's handle).
+ * Errors: -EBADF (also a handle that is not a mailbox's).
  */
 IPCF_API int64_t ipcf_mbox_undelivered(int h);
 
@@ -1867,7 +1870,7 @@ IPCF_API ssize_t ipcf_mcast_recv(int h, void *buf, size_t cap, int timeout_ms,
  * far (DROP groups, and those it was still owed when the group was
  * destroyed), as far as received: the count arrives in order, before the
  * next message this member gets.
- * Errors: -EBADF.
+ * Errors: -EBADF (also a handle that is not a member's).
  */
 IPCF_API int64_t ipcf_mcast_lost(int h);
 

@@ -32,6 +32,7 @@ struct rq_entry {
 
 struct mstate {
         uint64_t flow_id;
+        unsigned role;              /* enum ctl_role given to model_open (0: not a model's) */
         struct rq_entry *rq;        /* ring of RQ_MAX, allocated on first use */
         unsigned rq_head, rq_n;
         /* stream mailboxes: the unread rest of the last message, and its sender */
@@ -101,6 +102,25 @@ static void rq_push(struct mstate *s, uint64_t seq, pid_t pid) {
         s->rq_n++;
 }
 
+/* Is h (of flow flow_id) a handle model_open made with one of the roles of
+ * mask (bits 1u << role)? A plain port, a pipe end, or a mailbox handle
+ * opened the other way is not: its calls are -EBADF, "not a live handle of
+ * the right kind", rather than a frame written where nobody reads frames
+ * (a send on a receiver's handle was lost untold) or a wait for frames that
+ * never come. */
+static bool has_role(int h, uint64_t flow_id, unsigned mask) {
+        pthread_mutex_lock(&slock);
+        struct mstate *s = state_of(h, flow_id);
+        bool ok = s && s->role && (mask & (1u << s->role));
+        pthread_mutex_unlock(&slock);
+        return ok;
+}
+
+#define ROLE_BIT(r) (1u << (r))
+#define SENDERS (ROLE_BIT(CTL_ROLE_MBOX_SEND) | ROLE_BIT(CTL_ROLE_MCAST))
+#define RECEIVERS (ROLE_BIT(CTL_ROLE_MBOX_RECV) | ROLE_BIT(CTL_ROLE_MCAST))
+#define MAILBOXES (ROLE_BIT(CTL_ROLE_MBOX_SEND) | ROLE_BIT(CTL_ROLE_MBOX_RECV))
+
 /* Take the kept receipt of seq (any: the oldest, if seq is 0). True if found. */
 static bool rq_take(int h, uint64_t flow_id, uint64_t seq, uint64_t *ret_seq, pid_t *ret_pid) {
         bool found = false;
@@ -140,7 +160,16 @@ int model_open(const char *name, unsigned role, const ipcf_qos *qos, int timeout
                 /* The peer is the daemon, which rings nobody when it dies:
                  * ipcf_fd of the handle watches its pidfd too. */
                 p->fd_with_peer = true;
+                pthread_mutex_lock(&slock);
+                struct mstate *s = state_of(h, p->flow_id);
+                if (s)
+                        s->role = role;
+                pthread_mutex_unlock(&slock);
                 handle_put(p);
+                if (!s) {
+                        ipcf_dealloc(h, NULL);
+                        return -ENOMEM;
+                }
         }
         return h;
 }
@@ -152,6 +181,10 @@ ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t 
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
+        if (!has_role(h, p->flow_id, SENDERS)) {
+                handle_put(p);
+                return -EBADF;
+        }
         /* The daemon at the other end writes no end record when it dies:
          * looked at before each send, so that a send that starts after its
          * death fails -ECONNRESET instead of filling a ring nobody reads.
@@ -336,6 +369,10 @@ ssize_t model_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
+        if (!has_role(h, p->flow_id, RECEIVERS)) {
+                handle_put(p);
+                return -EBADF;
+        }
         ssize_t r = (ssize_t)left_take(h, p->flow_id, buf, cap, ret_sender);
         if (r > 0) {
                 handle_put(p);
@@ -355,6 +392,10 @@ int model_wait_receipt(int h, uint64_t seq, uint64_t *ret_seq, pid_t *ret_pid, i
         port *p = handle_get_port(h);
         if (!p)
                 return -EBADF;
+        if (!has_role(h, p->flow_id, ROLE_BIT(CTL_ROLE_MBOX_SEND))) {
+                handle_put(p);
+                return -EBADF;
+        }
         uint64_t got = 0;
         pid_t pid = 0;
         ssize_t r = 0;
@@ -392,6 +433,10 @@ int64_t model_undelivered(int h) {
         if (!p)
                 return -EBADF;
         uint64_t id = p->flow_id;
+        if (!has_role(h, id, MAILBOXES)) {
+                handle_put(p);
+                return -EBADF;
+        }
         bool dead = port_peer_exited(p);
         /* Written by the daemon while it lived (the count of our messages a
          * receiver took); frozen once it is dead. */
@@ -436,6 +481,8 @@ int64_t model_lost(int h) {
                 return -EBADF;
         uint64_t id = p->flow_id;
         handle_put(p);
+        if (!has_role(h, id, ROLE_BIT(CTL_ROLE_MCAST)))
+                return -EBADF;
         model_drain(h); /* LOST frames not yet read (a destroy's last one) */
         /* A destroyed group whose last frame found no room says it in the
          * end reason: counted once. */

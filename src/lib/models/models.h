@@ -29,6 +29,9 @@ ssize_t model_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int
 int model_wait_receipt(int h, uint64_t seq, uint64_t *ret_seq, pid_t *ret_pid, int timeout_ms);
 /* Take in what the daemon sent without waiting (UNDELIVERED, receipts). */
 void model_drain(int h);
-/* The counters of h (-EBADF if h is not a live port). */
+/* The counters of h (-EBADF if h is not a live port). Each call here is
+ * -EBADF on a handle model_open did not make with a role it serves: send
+ * (a mailbox sender, a group member), recv (a receiver, a member), receipts
+ * (a sender), undelivered (a mailbox handle), lost (a member). */
 int64_t model_undelivered(int h);
 int64_t model_lost(int h);
