@@ -685,7 +685,10 @@ IPCF_API int ipcf_set_new(const ipcf_set_opts *opts);
 
 /*
  * ipcf_set_add — add a port to a readiness set.
- * Watches port in set; data comes back with its reports. A port
+ * Watches port in set; data comes back with its reports. A port is a
+ * flow's or pipe's end, or a mailbox or multicast handle (reported while
+ * ipcf_mbox_recv / ipcf_mcast_recv would not block, the rest of a stream
+ * mailbox's message kept by the library included). A port
  * is in one set at most, and has no ipcf_fd() while in it (its readiness is
  * the set's). The set holds the port until ipcf_set_del, or until the port
  * is closed: after ipcf_dealloc it leaves the set at the next wait,
@@ -695,7 +698,7 @@ IPCF_API int ipcf_set_new(const ipcf_set_opts *opts);
  * the parent's set as it was.
  * Errors: -EBADF set or port not live (or port not a port-id); -EEXIST in
  * this set already; -EBUSY in another set, in poll mode (ipcf_fd was called
- * on it), a channel of a model, or this thread holds a peek of it
+ * on it), a channel a service or datagram endpoint holds, or this thread holds a peek of it
  * (ipcf_peek); -ENOSPC too many members (the kernel's epoll limit); -ENOMEM.
  */
 IPCF_API int ipcf_set_add(int set, int port, uint64_t data);

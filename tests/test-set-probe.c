@@ -6,7 +6,11 @@
  * call on the set, ipcf_fd too, fails -EBADF; a sleep-only set (spin_us 0)
  * sees every message; a detached member is never reported; a peer that
  * shuts down or clogs its bell costs the set no spin and the other flows
- * nothing.
+ * nothing; a flow that ended before it was added is reported at once; a set
+ * closed while its wait spins ends the wait; what a set takes from the
+ * facility (flows, mailbox and multicast handles; not registrations,
+ * services or endpoints); a stream mailbox's rest of a message that the
+ * library keeps is reported, and only until it is read.
  */
 #include <limits.h>
 #include <poll.h>
@@ -218,3 +222,144 @@ static void shut_bells_run(int how) {
 
 TEST(a_peer_shutting_its_bell_costs_the_set_no_spin) { shut_bells_run(0); }
 TEST(a_peer_filling_its_bell_costs_the_set_no_spin) { shut_bells_run(1); }
+
+TEST(an_ended_flow_added_is_reported_at_once) {
+        int w, r;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w, &r));
+        CHECK_EQ(ipcf_write(w, "a", 1, 1000), 1);
+        CHECK_OK(ipcf_dealloc(w, "gone"));
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, r, 5));
+        ipcf_set_event ev[2];
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 0), 1);
+        char c;
+        CHECK_EQ(ipcf_read(r, &c, 1, 0), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 0), 1);
+        CHECK_ERR(ipcf_read(r, &c, 1, 0), -EPIPE);
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 0), 1); /* level-triggered: still ended */
+        /* ipcf_fd_send works on a member and leaves its reports alone */
+        int w2, r2;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w2, &r2));
+        CHECK_OK(ipcf_set_add(set, r2, 6));
+        CHECK_OK(ipcf_fd_send(r2));
+        CHECK_OK(ipcf_dealloc(r, NULL));
+        CHECK_ERR(ipcf_set_wait(set, ev, 2, 0), -EAGAIN);
+        struct pollfd pf = { .fd = CHECK_OK(ipcf_fd(set)), .events = POLLIN };
+        CHECK_EQ(ipcf_write(w2, "b", 1, 1000), 1);
+        CHECK_EQ(poll(&pf, 1, 2000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 0), 1);
+        CHECK_EQ(ev[0].data, 6);
+}
+
+static int g_dset;
+static void *dealloc_soon(void *arg) {
+        (void)arg;
+        usleep(20000);
+        ipcf_dealloc(g_dset, NULL);
+        return NULL;
+}
+
+/* The set closed while its wait spins over busy ports (never sleeping). */
+TEST(a_set_closed_while_its_wait_spins_returns_ebadf) {
+        ipcf_set_opts o = { .size = sizeof(o), .spin_us = 100000 };
+        g_dset = CHECK_OK(ipcf_set_new(&o));
+        int w, r;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w, &r));
+        CHECK_OK(ipcf_set_add(g_dset, r, 1));
+        ipcf_set_event ev[2];
+        CHECK_ERR(ipcf_set_wait(g_dset, ev, 2, 0), -EAGAIN);
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, dealloc_soon, NULL), 0);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_set_wait(g_dset, ev, 2, 5000), -EBADF);
+        CHECK(test_now_ms() - t0 < 1000);
+        pthread_join(t, NULL);
+        CHECK_OK(ipcf_fd(r)); /* the port is its own again */
+}
+
+/* What a set takes from the facility: flows, mailbox and multicast handles
+ * (port-ids); registrations, services and datagram endpoints are not
+ * port-ids: -EBADF. */
+static void accept_one(void *arg) {
+        (void)arg;
+        int p = CHECK_OK(ipcf_alloc("probe.plain", NULL, 5000, NULL));
+        CHECK_EQ(ipcf_write(p, "hi", 2, 1000), 2);
+        char c;
+        (void)ipcf_read(p, &c, 1, 5000); /* until the other side ends */
+}
+
+TEST_TIMEOUT(what_a_set_takes_from_the_facility, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        int rg = CHECK_OK(ipcf_register("probe.plain", NULL));
+        int svc = CHECK_OK(ipcf_service("probe.svc", NULL));
+        int ep = CHECK_OK(ipcf_dgram_open("probe.ep", NULL));
+        CHECK_OK(ipcf_mbox_create("probe.box", NULL));
+        int mb = CHECK_OK(ipcf_mbox_open("probe.box", IPCF_MBOX_RECV, NULL, 5000));
+        CHECK_OK(ipcf_mcast_create("probe.mc", NULL));
+        int mc = CHECK_OK(ipcf_mcast_join("probe.mc", NULL, 5000));
+        CHECK_ERR(ipcf_set_add(set, rg, 0), -EBADF);
+        CHECK_ERR(ipcf_set_add(set, svc, 0), -EBADF);
+        CHECK_ERR(ipcf_set_add(set, ep, 0), -EBADF);
+        CHECK_OK(ipcf_set_add(set, mb, 10));
+        CHECK_OK(ipcf_set_add(set, mc, 11));
+        ipcf_set_event ev[2];
+        int tx = CHECK_OK(ipcf_mbox_open("probe.box", IPCF_MBOX_SEND, NULL, 5000));
+        CHECK_EQ(ipcf_mbox_send(tx, "m", 1, 1000, NULL), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 5000), 1);
+        CHECK_EQ(ev[0].data, 10);
+        char buf[4];
+        CHECK_EQ(ipcf_mbox_recv(mb, buf, sizeof(buf), 0, NULL), 1);
+        int mc2 = CHECK_OK(ipcf_mcast_join("probe.mc", NULL, 5000));
+        CHECK_EQ(ipcf_mcast_send(mc2, "c", 1, 1000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 5000), 1);
+        CHECK_EQ(ev[0].data, 11);
+        CHECK_OK(ipcf_set_del(set, mb));
+        CHECK_OK(ipcf_set_del(set, mc));
+        pid_t c = test_fork(accept_one, NULL);
+        int p = CHECK_OK(ipcf_accept(rg, 5000, NULL));
+        CHECK_OK(ipcf_set_add(set, p, 3));
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 5000), 1);
+        CHECK_EQ(ev[0].data, 3);
+        CHECK_EQ(ipcf_read(p, buf, sizeof(buf), 0), 2);
+        /* the peer killed: reported, and the read says so */
+        kill(c, SIGKILL);
+        CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 5000), 1);
+        CHECK_ERR(ipcf_read(p, buf, sizeof(buf), 0), -ECONNRESET);
+        test_daemon_stop(&d);
+}
+
+/* A stream mailbox's receiver in a set: what its library keeps of a frame
+ * (a receive of fewer bytes than came) is still "a read would not block",
+ * and once it is read the port is quiet again. */
+TEST_TIMEOUT(a_stream_mailbox_receiver_in_a_set_reports_what_its_library_keeps, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        ipcf_mbox_opts o = { .size = sizeof(o), .flags = IPCF_MBOX_STREAM };
+        CHECK_OK(ipcf_mbox_create("probe.sbox", &o));
+        int rx = CHECK_OK(ipcf_mbox_open("probe.sbox", IPCF_MBOX_RECV, NULL, 5000));
+        int tx = CHECK_OK(ipcf_mbox_open("probe.sbox", IPCF_MBOX_SEND, NULL, 5000));
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, rx, 1));
+        ipcf_set_event ev[2];
+        CHECK_ERR(ipcf_set_wait(set, ev, 2, 0), -EAGAIN);
+        struct pollfd pf = { .fd = CHECK_OK(ipcf_fd(set)), .events = POLLIN };
+        for (int round = 0; round < 3; round++) {
+                CHECK_EQ(ipcf_mbox_send(tx, "hello world", 11, 1000, NULL), 11);
+                CHECK_EQ(poll(&pf, 1, 5000), 1);
+                CHECK_EQ(ipcf_set_wait(set, ev, 2, 0), 1);
+                char buf[16];
+                CHECK_EQ(ipcf_mbox_recv(rx, buf, 5, 0, NULL), 5);
+                CHECK_EQ(ipcf_set_wait(set, ev, 2, 500), 1); /* 6 bytes kept */
+                CHECK_EQ(ev[0].data, 1);
+                CHECK_EQ(ipcf_mbox_recv(rx, buf, 4, 0, NULL), 4);
+                CHECK_EQ(ipcf_set_wait(set, ev, 2, 500), 1); /* 2 kept */
+                CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 0, NULL), 2);
+                CHECK_MEM(buf, "ld", 2);
+                CHECK_ERR(ipcf_set_wait(set, ev, 2, 0), -EAGAIN);
+                CHECK_EQ(poll(&pf, 1, 0), 0);
+        }
+        test_daemon_stop(&d);
+}

@@ -209,6 +209,9 @@ typedef struct port {
         _Atomic uint32_t kick;          /* bumped to make a waiting reader return (port_kick) */
         _Atomic(const void *) owner;    /* what holds it as one of its channels (an inbox), or
                                          * NULL: checked before answering on it */
+        _Atomic bool rx_kept;           /* this process keeps bytes a read of the handle
+                                         * gives before the ring's (a stream mailbox's rest
+                                         * of a frame, modelio.c): readable for a set too */
         _Atomic(void *) set;            /* the readiness set it is in (set.c), or NULL: then
                                          * the set owns the rx want word (changed under rlock) */
         void *set_member;               /* its entry there (the set's, under the set's lock) */
@@ -333,7 +336,7 @@ int port_wait_uncached(port *p, uint64_t deadline, bool timeout_zero);
 void port_rearm_rx(port *p);
 void port_rearm_tx(port *p);
 /* Readiness sets (set.c), on a port in one. port_rx_ready: would a read not
- * block (a message, or the end)? Takes rlock for a moment; for a port whose
+ * block (a message, the end, or bytes kept: rx_kept)? Takes rlock for a moment; for a port whose
  * rlock another thread holds (a blocked read, a peek), the lock-free hint
  * answers (a spurious report at worst; the blocked reader rings the ear when
  * it is done).

@@ -461,13 +461,14 @@ bool port_rx_ready(port *p) {
                         atomic_store(&p->broken, true);
                 ready = n != -EAGAIN;
         }
-        ready = ready || port_end_error(p) != 0;
+        ready = ready || port_end_error(p) != 0 || atomic_load(&p->rx_kept);
         plock_unlock(&p->rlock);
         return ready;
 }
 
 bool port_rx_hint(port *p) {
-        return ring_ready_hint(&p->cons) || port_end_error(p) != 0;
+        return atomic_load_explicit(&p->rx_kept, memory_order_relaxed) ||
+               ring_ready_hint(&p->cons) || port_end_error(p) != 0;
 }
 
 void port_set_arm(port *p) {

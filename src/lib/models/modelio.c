@@ -220,6 +220,7 @@ ssize_t model_send(int h, const void *buf, size_t len, uint32_t flags, uint64_t 
 struct rx_ctx {
         int h;
         uint64_t flow_id;
+        _Atomic bool *kept;         /* the port's rx_kept: whether bytes are kept (under slock) */
         void *buf;
         size_t cap;
         ipcf_peer_info *sender;
@@ -246,18 +247,20 @@ static int left_keep(struct rx_ctx *x, const uint8_t *rest, size_t n) {
                 s->left_n = n;
                 if (x->sender)
                         s->left_from = *x->sender;
+                if (x->kept)
+                        atomic_store(x->kept, true);
                 r = 0;
         }
         pthread_mutex_unlock(&slock);
         return r;
 }
 
-/* Stream mailboxes: read from the kept rest first. Returns the bytes given
- * (0: nothing kept). */
-static size_t left_take(int h, uint64_t flow_id, void *buf, size_t cap, ipcf_peer_info *ret_from) {
+/* Stream mailboxes: read from the kept rest of p (handle h) first. Returns
+ * the bytes given (0: nothing kept). */
+static size_t left_take(int h, port *p, void *buf, size_t cap, ipcf_peer_info *ret_from) {
         size_t n = 0;
         pthread_mutex_lock(&slock);
-        struct mstate *s = state_of(h, flow_id);
+        struct mstate *s = state_of(h, p->flow_id);
         if (s && s->left_n && cap) {
                 n = MIN(cap, s->left_n);
                 memcpy(buf, s->left + s->left_off, n);
@@ -270,6 +273,7 @@ static size_t left_take(int h, uint64_t flow_id, void *buf, size_t cap, ipcf_pee
                         s->left = NULL;
                 }
         }
+        atomic_store(&p->rx_kept, s && s->left_n);
         pthread_mutex_unlock(&slock);
         return n;
 }
@@ -373,15 +377,17 @@ ssize_t model_recv(int h, void *buf, size_t cap, ipcf_peer_info *ret_sender, int
                 handle_put(p);
                 return -EBADF;
         }
-        ssize_t r = (ssize_t)left_take(h, p->flow_id, buf, cap, ret_sender);
+        ssize_t r = (ssize_t)left_take(h, p, buf, cap, ret_sender);
         if (r > 0) {
                 handle_put(p);
                 return r;
         }
-        struct rx_ctx x = { .h = h, .flow_id = p->flow_id, .buf = buf, .cap = cap, .sender = ret_sender };
+        struct rx_ctx x = { .h = h, .flow_id = p->flow_id, .kept = &p->rx_kept, .buf = buf,
+                            .cap = cap, .sender = ret_sender };
         r = rx_until(p, &x, timeout_ms);
-        /* Bytes kept in this process: make the descriptor say so (a poller
-         * would else wait for the next message). */
+        /* Bytes kept in this process (rx_kept says so to a readiness set,
+         * which looks at the port): make the descriptor say so too (a
+         * poller would else wait for the next message). */
         if (x.left)
                 wake_ring(p->bell_rx);
         handle_put(p);
