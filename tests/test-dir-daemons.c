@@ -85,21 +85,6 @@ static void stop_all(void) {
         etcd_cluster_stop(&C);
 }
 
-/* The next NAME_UP or NAME_DOWN of name, within ms. */
-static int next_name_event(const char *name, int ms) {
-        uint64_t end = test_now_ms() + (uint64_t)ms;
-        while (test_now_ms() < end) {
-                ipcf_event ev;
-                int r = ipcf_notify_next(200, &ev);
-                if (r == -ETIMEDOUT || r == -EAGAIN)
-                        continue;
-                CHECK_OK(r);
-                if (strcmp(ev.name, name) == 0 && (ev.kind == IPCF_EVENT_NAME_UP || ev.kind == IPCF_EVENT_NAME_DOWN))
-                        return ev.kind;
-        }
-        return 0;
-}
-
 /* This host's directory live and its etcd member answering, within ms.
  * Reachable says the last request went through: one that failed (a member
  * slow to answer on a loaded machine, or not back yet) clears it until the
@@ -140,7 +125,7 @@ TEST_TIMEOUT(dir_name_across_hosts_watch_spread_pin, 180) {
         pid_t watcher = hostset_spawn(&S, 2, argv, -1, p[1]);
         close(p[1]);
         pid_t on_alpha = dirtest_serve(&S, 0, "svc");
-        CHECK_EQ(next_name_event("svc", 10000), IPCF_EVENT_NAME_UP);
+        CHECK_EQ(dirtest_next_name_event("svc", 10000), IPCF_EVENT_NAME_UP);
         CHECK_EQ(test_wait(watcher, 10000), 0);
         char said[256] = "";
         CHECK(read(p[0], said, sizeof(said) - 1) > 0);
@@ -182,8 +167,8 @@ TEST_TIMEOUT(dir_name_across_hosts_watch_spread_pin, 180) {
         /* unregistration unpublishes at once, its process alive */
         CHECK_OK(ipcf_watch("brief"));
         pid_t brief = dirtest_serve_unregister(&S, 0, "brief", 1000);
-        CHECK_EQ(next_name_event("brief", 10000), IPCF_EVENT_NAME_UP);
-        CHECK_EQ(next_name_event("brief", 10000), IPCF_EVENT_NAME_DOWN);
+        CHECK_EQ(dirtest_next_name_event("brief", 10000), IPCF_EVENT_NAME_UP);
+        CHECK_EQ(dirtest_next_name_event("brief", 10000), IPCF_EVENT_NAME_DOWN);
         CHECK(kill(brief, 0) == 0);
         CHECK_ERR(ipcf_alloc("brief", NULL, 5000, NULL), -ENOENT);
         kill(brief, SIGKILL);
@@ -197,7 +182,7 @@ TEST_TIMEOUT(dir_name_across_hosts_watch_spread_pin, 180) {
         uint64_t t0 = test_now_ms();
         kill(on_gamma, SIGKILL);
         test_wait(on_gamma, 5000);
-        CHECK_EQ(next_name_event("svc", 5000), IPCF_EVENT_NAME_DOWN);
+        CHECK_EQ(dirtest_next_name_event("svc", 5000), IPCF_EVENT_NAME_DOWN);
         fprintf(stderr, "NAME_DOWN on beta %llu ms after the last server died\n",
                 (unsigned long long)(test_now_ms() - t0));
         CHECK_ERR(ipcf_alloc("svc", NULL, 5000, NULL), -ENOENT);
@@ -235,12 +220,12 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
          * then allocations fail cleanly (host unreachable, or timed out
          * while the association was not yet declared dead) */
         CHECK_OK(ipcf_watch("a1"));
-        CHECK_EQ(next_name_event("a1", 5000), IPCF_EVENT_NAME_UP); /* up already: said at once */
+        CHECK_EQ(dirtest_next_name_event("a1", 5000), IPCF_EVENT_NAME_UP); /* up already: said at once */
         uint64_t t0 = test_now_ms();
         hostset_kill_host(&S, 0);
         /* the lease expires about the TTL after the last keepalive (every
          * TTL/3): NAME_DOWN on beta, from the watch */
-        CHECK_EQ(next_name_event("a1", 15000), IPCF_EVENT_NAME_DOWN);
+        CHECK_EQ(dirtest_next_name_event("a1", 15000), IPCF_EVENT_NAME_DOWN);
         uint64_t down = test_now_ms() - t0;
         fprintf(stderr, "a1 NAME_DOWN on beta %llu ms after alpha's daemon was killed (ttl 2 s)\n",
                 (unsigned long long)down);
@@ -271,7 +256,7 @@ TEST_TIMEOUT(dir_daemon_killed_members_killed_cluster_down_and_back, 240) {
         CHECK(dirtest_live_becomes(false, 10000, &h));
         CHECK_OK(ipcf_watch("local"));
         dirtest_serve(&S, 1, "local");
-        CHECK_EQ(next_name_event("local", 10000), IPCF_EVENT_NAME_UP);
+        CHECK_EQ(dirtest_next_name_event("local", 10000), IPCF_EVENT_NAME_UP);
         int port = CHECK_OK(ipcf_alloc("local", NULL, 5000, NULL)); /* a local flow */
         dirtest_echo_check(port, 20);
         CHECK_OK(ipcf_dealloc(port, NULL));
@@ -356,7 +341,7 @@ TEST_TIMEOUT(dir_records_naming_a_wrong_key_or_unenrolled_host_lead_nowhere, 120
                 CHECK(dirtest_live_becomes(true, 5000, &h));
         }
         CHECK_EQ(h.records, records + 2);
-        CHECK_EQ(next_name_event("forged", 500), 0); /* not up: it leads nowhere */
+        CHECK_EQ(dirtest_next_name_event("forged", 500), 0); /* not up: it leads nowhere */
         CHECK_ERR(ipcf_alloc("forged", NULL, 5000, NULL), -ENOENT);
         CHECK_ERR(ipcf_alloc("stray", NULL, 5000, NULL), -ENOENT);
         CHECK(dirtest_live_becomes(true, 5000, &h));

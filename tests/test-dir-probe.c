@@ -11,7 +11,12 @@
  *   - alpha's own record overwritten by another writer (garbage, which
  *     beta drops; a copy without a lease, which would outlive alpha): alpha
  *     puts it again, so beta reaches the name and, once alpha's daemon is
- *     killed, loses it within the TTL.
+ *     killed, loses it within the TTL;
+ *   - values near etcd's bound (1.4 MB) put under the prefix by someone
+ *     else: 30 of them, more than one answer can hold, before the daemons
+ *     start (their listing must still end: live, NAME_UP heard); 8 of
+ *     them met by a watch catching up (beta's daemon stopped while etcd
+ *     restarts and they are put): a name registered afterwards is heard.
  */
 #include <signal.h>
 #include <sodium.h>
@@ -38,14 +43,19 @@ static const char *conf_one_member(void) {
         return conf;
 }
 
-static void start_two(void) {
-        etcd_cluster_start(&C, 1);
+/* alpha and beta on the member, this process one of beta's. */
+static void start_daemons(void) {
         CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
         for (int i = 0; i < 2; i++)
                 hostset_start(&S, i, conf_one_member());
         for (int i = 0; i < 2; i++)
                 CHECK(hostset_wait_up(&S, i, 15000));
         hostset_enter(&S, 1);
+}
+
+static void start_two(void) {
+        etcd_cluster_start(&C, 1);
+        start_daemons();
 }
 
 static void stop_two(void) {
@@ -187,5 +197,77 @@ TEST_TIMEOUT(dir_own_record_overwritten_by_another_writer, 180) {
         CHECK_EQ(r, -ENOENT);
         kill(svc, SIGKILL);
         test_wait(svc, 5000);
+        stop_two();
+}
+
+/* n values of size bytes under /ipcf/names/hugeK/x (not records: too big),
+ * each its own put. */
+static void put_huge(int n, size_t size) {
+        char *out = NULL;
+        int st = test_sh(&out, 240,
+                         "python3 -c 'import base64,json,sys\n"
+                         "for k in range(%d):\n"
+                         "  key=base64.b64encode(b\"/ipcf/names/huge%%d/x\" %% k).decode()\n"
+                         "  val=base64.b64encode(b\"{\" + b\"x\" * %zu).decode()\n"
+                         "  open(\"/tmp/h4huge%%d.json\" %% k, \"w\").write(json.dumps({\"key\":key,\"value\":val}))\n"
+                         "' && for k in $(seq 0 %d); do curl -sf --max-time 20 -o /dev/null -X POST %s/v3/kv/put "
+                         "-d @/tmp/h4huge$k.json || exit 1; done; rm -f /tmp/h4huge*.json",
+                         n, size, n - 1, C.client_url[0]);
+        if (st != 0)
+                test_fail(__FILE__, __LINE__, "huge puts: %d %s", st, out ? out : "");
+        free(out);
+}
+
+TEST_TIMEOUT(dir_huge_values_under_the_prefix, 240) {
+        etcd_cluster_start(&C, 1);
+        put_huge(30, 1400 * 1000); /* 42 MB of values: more than one answer of 32 MiB */
+        start_daemons();
+        ipcf_dir_health h;
+        uint64_t t0 = test_now_ms();
+        bool live = dirtest_live_becomes(true, 15000, &h);
+        fprintf(stderr, "beta's directory live: %d after %llu ms (rejected %llu, resyncs %llu)\n", live,
+                (unsigned long long)(test_now_ms() - t0), (unsigned long long)h.rejected,
+                (unsigned long long)h.resyncs);
+        CHECK(live);
+        CHECK_OK(ipcf_watch("w1"));
+        pid_t w1 = dirtest_serve(&S, 0, "w1");
+        ipcf_event ev;
+        t0 = test_now_ms();
+        int r;
+        do
+                r = ipcf_notify_next(200, &ev);
+        while ((r == -ETIMEDOUT || r == -EAGAIN || (r == 0 && strcmp(ev.name, "w1"))) && test_now_ms() < t0 + 5000);
+        CHECK_OK(r);
+        CHECK_EQ(ev.kind, IPCF_EVENT_NAME_UP);
+        kill(w1, SIGKILL);
+        test_wait(w1, 5000);
+        stop_two();
+}
+
+TEST_TIMEOUT(dir_watch_catching_up_past_huge_values, 240) {
+        start_two();
+        ipcf_dir_health h;
+        CHECK(dirtest_live_becomes(true, 15000, &h));
+        /* beta's daemon away while etcd restarts and huge values are put:
+         * its watch then starts again from before them, and etcd sends
+         * the events it missed together */
+        kill(S.h[1].d.pid, SIGSTOP);
+        etcd_cluster_kill(&C, 0);
+        etcd_cluster_restart(&C, 0);
+        CHECK(etcd_cluster_wait_ready(&C, 0, 30000));
+        put_huge(8, 1400 * 1000);
+        kill(S.h[1].d.pid, SIGCONT);
+        CHECK_OK(ipcf_watch("w2"));
+        pid_t w2 = dirtest_serve(&S, 0, "w2");
+        uint64_t t0 = test_now_ms();
+        int ev = dirtest_next_name_event("w2", 15000);
+        dirtest_live_becomes(true, 1, &h);
+        fprintf(stderr, "w2 registered on alpha after the huge values: event %d on beta after %llu ms "
+                        "(live %d, watch restarts %llu, rejected %llu)\n",
+                ev, (unsigned long long)(test_now_ms() - t0), h.live, (unsigned long long)h.watch_restarts,
+                (unsigned long long)h.rejected);
+        CHECK_EQ(ev, IPCF_EVENT_NAME_UP);
+        kill(w2, SIGKILL);
+        test_wait(w2, 5000);
         stop_two();
 }

@@ -111,6 +111,20 @@ const char *dirtest_use(const char *name, char *host, size_t size) {
         return host;
 }
 
+int dirtest_next_name_event(const char *name, int ms) {
+        uint64_t end = test_now_ms() + (uint64_t)ms;
+        while (test_now_ms() < end) {
+                ipcf_event ev;
+                int r = ipcf_notify_next(200, &ev);
+                if (r == -ETIMEDOUT || r == -EAGAIN)
+                        continue;
+                CHECK_OK(r);
+                if (strcmp(ev.name, name) == 0 && (ev.kind == IPCF_EVENT_NAME_UP || ev.kind == IPCF_EVENT_NAME_DOWN))
+                        return ev.kind;
+        }
+        return 0;
+}
+
 bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret) {
         uint64_t end = test_now_ms() + (uint64_t)ms;
         for (;;) {

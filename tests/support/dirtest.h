@@ -41,6 +41,10 @@ int dirtest_alloc_until(const char *name, int until_not, int ms, ipcf_reason *wh
  * name) in host. Returns host. */
 const char *dirtest_use(const char *name, char *host, size_t size);
 
+/* The next NAME_UP or NAME_DOWN (IPCF_EVENT_*) of name on this process's
+ * notification channel, within ms; 0 if none came. */
+int dirtest_next_name_event(const char *name, int ms);
+
 /* The directory's health on this process's host (ipcf_hosts), until
  * live == want_live (bounded by ms); whether it came. */
 bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret);

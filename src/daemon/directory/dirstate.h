@@ -38,6 +38,7 @@ struct directory {
         etcd_req *heartbeat_req;
         uint64_t sync_backoff_ns;
         int64_t list_rev;                    /* revision of the listing in progress */
+        uint32_t list_limit;                 /* keys asked per page (SYNC_PAGE, less after too big) */
         uint8_t *list_next;                  /* the key the next page starts at (heap) */
         size_t list_next_len;
         int64_t revision;

@@ -264,6 +264,11 @@ char *etcd_body_watch(const void *key, size_t key_len, const void *end, size_t e
         bool ok = o && c && add_range(c, key, key_len, end, end_len);
         if (ok && start_revision > 0)
                 ok = add_i64(c, "start_revision", start_revision);
+        /* Events etcd sends together (a watch catching up) are split into
+         * frames of at most its request bound (1.5 MiB), one event at
+         * least: no frame past ETCD_FRAME_MAX, however big the values. */
+        if (ok)
+                ok = json_object_object_add(c, "fragment", json_object_new_boolean(1)) == 0;
         if (ok)
                 ok = json_object_object_add(o, "create_request", c) == 0;
         else

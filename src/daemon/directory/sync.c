@@ -3,6 +3,14 @@
  * PREFIX "names/" (pages of SYNC_PAGE, all at the revision of the first
  * page), then watch from the next revision on.
  *
+ * PAGES: SYNC_PAGE keys. A page past what the client takes (ETCD_BODY_MAX)
+ * or not answered in time (values near etcd's 1.5 MiB, written by someone
+ * else, take a member long to render; or etcd is away) is asked again at
+ * the same revision SYNC_PAGE_SHRINK times smaller, down to one key (at
+ * once when too big, after the backoff when unanswered); each page that
+ * comes whole lets the next be twice as big. A listing thus always moves
+ * on; another failure (the revision compacted, ...) starts it again.
+ *
  * STATES: LISTING (a page in flight) -> WATCHING (the stream open) ->
  * on a failure WAIT (timer, backoff 50 ms doubling to 2 s) -> LISTING again
  * if the listing never finished or etcd compacted the revision we had, else
@@ -29,6 +37,7 @@
 #include "daemon/directory/etcdmsg.h"
 
 #define SYNC_PAGE 1000
+#define SYNC_PAGE_SHRINK 8 /* a page past ETCD_BODY_MAX is asked again this many times smaller */
 #define SYNC_BACKOFF_MIN_NS (50ull * 1000000u)
 #define SYNC_BACKOFF_MAX_NS (2000ull * 1000000u)
 
@@ -70,12 +79,16 @@ void sync_apply(directory *d, const etcd_kv *kv, bool is_delete) {
 }
 
 /* Something failed: try again after the backoff. */
+static void backoff(directory *d) {
+        d->sync_backoff_ns = d->sync_backoff_ns ? MIN(d->sync_backoff_ns * 2, SYNC_BACKOFF_MAX_NS) : SYNC_BACKOFF_MIN_NS;
+        loop_timer_arm(d->l, &d->sync_timer, now_ns() + d->sync_backoff_ns);
+}
+
 static void sync_retry(directory *d) {
         d->sync = SYNC_WAIT;
         d->sync_req = NULL;
         d->watch_created = false;
-        d->sync_backoff_ns = d->sync_backoff_ns ? MIN(d->sync_backoff_ns * 2, SYNC_BACKOFF_MAX_NS) : SYNC_BACKOFF_MIN_NS;
-        loop_timer_arm(d->l, &d->sync_timer, now_ns() + d->sync_backoff_ns);
+        backoff(d);
 }
 
 /* etcd's revision is below one we saw: the store was rebuilt (a cluster
@@ -110,10 +123,25 @@ static void list_done(void *ctx, int err, json_object *resp) {
                 etcd_answer_bad(d->etcd, "range answer is not etcd's"); /* list on the next one */
                 err = -EPROTO;
         }
+        if (err == -EMSGSIZE || err == -ENOLINK) {
+                /* Too big to take, or no answer in time (a member may take
+                 * longer than an attempt to render huge values): the same
+                 * page again at the same revision, smaller -- what was
+                 * listed stays listed, so huge values written by someone
+                 * else slow the listing down but cannot stop it. */
+                d->list_limit = MAX(d->list_limit / SYNC_PAGE_SHRINK, 1u);
+                if (err == -EMSGSIZE)
+                        list_page(d);
+                else
+                        backoff(d); /* still LISTING: the timer asks list_page for the same page */
+                return;
+        }
         if (err < 0) {
                 sync_retry(d);
                 return;
         }
+        d->list_limit = MIN(d->list_limit * 2, (uint32_t)SYNC_PAGE);
+        d->sync_backoff_ns = 0;
         if (!d->list_rev) {
                 d->list_rev = rev;
                 if (rev < d->revision)
@@ -177,7 +205,7 @@ static void list_page(directory *d) {
                 dir_cache_mark(&d->cache);
                 d->resyncs++;
         }
-        char *body = etcd_body_range(d->list_next, d->list_next_len, d->names_end, d->names_end_len, SYNC_PAGE,
+        char *body = etcd_body_range(d->list_next, d->list_next_len, d->names_end, d->names_end_len, d->list_limit,
                                      d->list_rev);
         if (!body || etcd_call(d->etcd, "/v3/kv/range", body, deadline(d), list_done, d, &d->sync_req) < 0) {
                 d->sync = SYNC_IDLE; /* the retry lists again from the start */
@@ -300,6 +328,7 @@ void sync_start(directory *d) {
         loop_timer_init(&d->sync_timer, sync_timer_fn);
         loop_timer_init(&d->heartbeat, heartbeat_fn);
         d->sync = SYNC_IDLE;
+        d->list_limit = SYNC_PAGE;
         list_page(d);
         heartbeat_arm(d);
 }
