@@ -1970,7 +1970,8 @@ IPCF_API void ipcf_xdr_encoder_sg(ipcf_xdr *x, void *buf, size_t cap, size_t sg_
  * Errors: none (never fails). */
 IPCF_API void ipcf_xdr_decoder(ipcf_xdr *x, const void *buf, size_t len);
 /* ipcf_xdr_release — free what an encoder allocated (its own buffer, its
- * segment list). Errors: none (never fails). */
+ * segment list); of a decoder that borrows (ipcf_xdr_borrow), end its
+ * input's loan on this thread. Errors: none (never fails). */
 IPCF_API void ipcf_xdr_release(ipcf_xdr *x);
 /* ipcf_xdr_segments — close a scatter-gather encoding and return its
  * segments (owned by x). Errors: none of its own; after an error of the
@@ -2033,6 +2034,9 @@ IPCF_API void ipcf_xdr_leave(ipcf_xdr *x);
  * ipcf_xdr_borrow — let decoder x leave variable-length opaque data of at
  * least min bytes where it is in the input instead of copying it (the RPC
  * server does so for a handler's arguments, whose input outlives them).
+ * Its input is then marked lent out on this thread, until another decoder
+ * borrows there or x is released (ipcf_xdr_release): free what x decoded
+ * (T_free) on this thread before either, and before the input goes.
  * ipcf_xdr_free — free what a decoder returned for opaque data: memory of
  * its own, never borrowed input. Generated T_free functions use it.
  * Errors: none (neither fails; ipcf_xdr_free accepts NULL).

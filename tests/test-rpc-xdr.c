@@ -670,3 +670,45 @@ TEST(scatter_gather_encoding_refers_to_large_opaque_data) {
         free(data);
         free(flat);
 }
+
+/* ipcf_xdr_borrow on a decoder of the user's: large opaque data is left in
+ * the input, and the generated T_free (ipcf_xdr_free) leaves it alone, also
+ * when decoding fails after it lent some out (hostile test, h2: only the
+ * RPC server marked the input as lent, so T_free of a value decoded so
+ * freed a pointer into the caller's buffer: "free(): invalid pointer"). */
+TEST(borrowed_opaque_data_is_not_freed) {
+        size_t big = 100000;
+        char *data = malloc(big);
+        test_fill(data, big, 9);
+        everything e;
+        memset(&e, 0, sizeof(e));
+        rng = 6;
+        fill_everything(&e);
+        free(e.bl.blob_val);
+        e.bl = (blob){ (u_int)big, data };
+        ipcf_xdr x;
+        ipcf_xdr_encoder(&x, NULL, 0);
+        CHECK_OK(everything_encode(&x, &e));
+        e.bl.blob_val = NULL;
+        xdr_free((xdrproc_t)xdr_everything, (char *)&e);
+        everything got;
+        ipcf_xdr d;
+        ipcf_xdr_decoder(&d, x.buf, x.pos);
+        ipcf_xdr_borrow(&d, 4096);
+        CHECK_OK(everything_decode(&d, &got));
+        CHECK(got.bl.blob_val > (char *)x.buf && got.bl.blob_val < (char *)x.buf + x.pos); /* lent */
+        CHECK_MEM(got.bl.blob_val, data, big);
+        everything_free(&got);
+        /* cut short after the blob: decoding fails and frees what it made */
+        ipcf_xdr_decoder(&d, x.buf, x.pos - 4);
+        ipcf_xdr_borrow(&d, 4096);
+        CHECK_ERR(everything_decode(&d, &got), -EBADMSG);
+        ipcf_xdr_release(&d);
+        /* a decoder that does not borrow copies, and its value is freed */
+        ipcf_xdr_decoder(&d, x.buf, x.pos);
+        CHECK_OK(everything_decode(&d, &got));
+        CHECK(got.bl.blob_val < (char *)x.buf || got.bl.blob_val >= (char *)x.buf + x.pos);
+        everything_free(&got);
+        ipcf_xdr_release(&x);
+        free(data);
+}

@@ -31,9 +31,14 @@ void xdr_borrow_region(const void *p, size_t len) {
         borrow_hi = p ? (const uint8_t *)p + len : NULL;
 }
 
+/* A decoder that borrows marks its input lent out on this thread (until
+ * another borrows, or it is released): what T_free frees there is not the
+ * decoder's. */
 void ipcf_xdr_borrow(ipcf_xdr *x, size_t min) {
         x->flags |= XDR_BORROW;
         x->sg_min = min ? min : 1;
+        if (x->flags & XDR_DECODE)
+                xdr_borrow_region(x->buf, x->cap);
 }
 
 void ipcf_xdr_free(void *p) {
@@ -65,6 +70,8 @@ void ipcf_xdr_decoder(ipcf_xdr *x, const void *buf, size_t len) {
 }
 
 void ipcf_xdr_release(ipcf_xdr *x) {
+        if ((x->flags & XDR_DECODE) && (x->flags & XDR_BORROW) && x->buf && borrow_lo == x->buf)
+                xdr_borrow_region(NULL, 0);
         if (x->flags & XDR_OWNED)
                 free(x->buf);
         free(x->segs);
