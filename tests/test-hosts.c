@@ -68,14 +68,6 @@ static void echo_server(void *p) {
         }
 }
 
-static void start_two(const char *rules_beta) {
-        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
-        hostset_start(&S, 0, NULL);
-        hostset_start(&S, 1, rules_beta);
-        CHECK(hostset_wait_up(&S, 0, 10000));
-        CHECK(hostset_wait_up(&S, 1, 10000));
-}
-
 static void round_trips(int port, int count, size_t max) {
         static uint8_t out[1 << 20], in[1 << 20];
         for (int i = 0; i < count; i++) {
@@ -88,7 +80,7 @@ static void round_trips(int port, int count, size_t max) {
 }
 
 TEST_TIMEOUT(flow_to_name_at_host_and_back, 120) {
-        start_two("[name echo]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name echo]\nremote_allocate = *@alpha\n");
         echo_arg e = { "echo", 2, NULL };
         pid_t srv = test_fork(echo_server, &e);
         hostset_enter(&S, 0);
@@ -176,7 +168,7 @@ static void make_hidden(void *p) {
 }
 
 TEST_TIMEOUT(refusal_policy_enoent_unknown_host, 120) {
-        start_two("[name secret]\nallocate = *\n[name nope]\nremote_allocate = *@alpha\n"
+        hostset_start_two(&S, "[name secret]\nallocate = *\n[name nope]\nremote_allocate = *@alpha\n"
                   "[name hidden.*]\nremote_allocate = *@alpha\nremote_register = uid:12345\n"
                   "[name *]\nremote_allocate = uid:0@* *@alpha\n");
         pid_t hid = test_fork(make_hidden, NULL);
@@ -299,7 +291,7 @@ static void expect_end(int port, int err, int code, const char *text, int ms) {
 
 /* Two hosts; a process on beta holding a flow alpha (this process) made. */
 static int victim_flow(pid_t *ret_srv) {
-        start_two("[name *]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
         *ret_srv = test_fork(accept_and_wait, "victim");
         hostset_enter(&S, 0);
         int port = CHECK_OK(alloc_retry("victim@beta"));
@@ -402,7 +394,7 @@ static void slow_reader(void *p) {
 }
 
 TEST_TIMEOUT(slow_reader_holds_the_writer_back, 120) {
-        start_two("[name *]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
         pid_t srv = test_fork(slow_reader, NULL);
         hostset_enter(&S, 0);
         ipcf_qos q;
@@ -475,7 +467,7 @@ static uint64_t hash_stream(int fd, uint8_t ret_hash[32]) {
 
 TEST_TIMEOUT(one_gib_through_listen_and_cat_across_hosts, 600) {
         uint64_t total = getenv("IPCF_TEST_QUICK") ? 64ull << 20 : 1ull << 30;
-        start_two("[name *]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
         int out[2], in[2];
         CHECK(pipe2(out, O_CLOEXEC) == 0 && pipe2(in, O_CLOEXEC) == 0);
         const char *listen_argv[] = { "bin/ipcf", "listen", "bulk", NULL };
@@ -532,7 +524,7 @@ static void service_on_beta(void *p) {
 }
 
 TEST_TIMEOUT(service_calls_across_hosts, 120) {
-        start_two("[name *]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
         int calls = 202;
         pid_t srv = test_fork(service_on_beta, &calls);
         hostset_enter(&S, 0);
@@ -571,7 +563,7 @@ static void dgram_echo_on_beta(void *p) {
 }
 
 TEST_TIMEOUT(datagrams_to_name_at_host_answered_to_the_source, 120) {
-        start_two("[name *]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
         int count = 100;
         pid_t srv = test_fork(dgram_echo_on_beta, &count);
         hostset_enter(&S, 0);
@@ -615,7 +607,7 @@ static void mbox_on_beta(void *p) {
 }
 
 TEST_TIMEOUT(mailbox_on_another_host, 120) {
-        start_two("[name *]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
         pid_t srv = test_fork(mbox_on_beta, NULL);
         hostset_enter(&S, 0);
         int tx = -ENOENT;
@@ -645,7 +637,7 @@ static void mcast_member_on_beta(void *p) {
 }
 
 TEST_TIMEOUT(multicast_group_with_members_on_two_hosts, 120) {
-        start_two("[name *]\nremote_allocate = *@alpha\n");
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
         pid_t creator = fork();
         if (creator == 0) {
                 hostset_enter(&S, 1);

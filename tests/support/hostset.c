@@ -199,12 +199,20 @@ void hostset_start_enrol(hostset *s, int i, const char *extra, unsigned mask, co
                 saved = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
                 netns_enter(s, i);
         }
-        test_daemon_start(&h->d, conf, NULL);
+        test_daemon_start(&h->d, conf, s->daemon_args);
         if (saved >= 0) {
                 setns(saved, CLONE_NEWNET);
                 close(saved);
         }
         h->running = true;
+}
+
+void hostset_start_two(hostset *s, const char *rules_beta) {
+        CHECK(hostset_init(s, 2, HOSTSET_LOOPBACK));
+        hostset_start(s, 0, NULL);
+        hostset_start(s, 1, rules_beta);
+        CHECK(hostset_wait_up(s, 0, 10000));
+        CHECK(hostset_wait_up(s, 1, 10000));
 }
 
 void hostset_stop_host(hostset *s, int i) {

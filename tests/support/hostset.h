@@ -42,6 +42,8 @@ typedef struct hostset {
         char scratch[256];
         const char *hosts_keys;  /* more lines of every daemon's [hosts] section, or NULL */
         unsigned dead_interval_ms; /* every daemon's [hosts] dead_interval_ms; 0: 2000 */
+        const char *const *daemon_args; /* more arguments of the daemons started next
+                                         * (NULL-ended: "--shared"), or NULL */
 } hostset;
 
 enum { HOSTSET_LOOPBACK = 0, HOSTSET_NETNS = 1 };
@@ -49,6 +51,9 @@ enum { HOSTSET_LOOPBACK = 0, HOSTSET_NETNS = 1 };
 /* Make n hosts ("alpha", "beta", "gamma"): keys, addresses (namespaces if
  * asked and root: returns false without root). Daemons are not started. */
 bool hostset_init(hostset *s, int n, int mode);
+/* The usual pair: alpha and beta on the loopback (hostset_init), both
+ * started (beta with rules_beta, e.g. its remote_allocate), both up. */
+void hostset_start_two(hostset *s, const char *rules_beta);
 /* Start host i with the others enrolled (with their addresses) and extra
  * config text appended (rules, [impair]...; may be NULL). */
 void hostset_start(hostset *s, int i, const char *extra);
