@@ -51,7 +51,11 @@
  *                    dir cannot be made, or the daemon started for this call
  *                    exited without serving or did not serve within 5 s, or
  *                    it died or stopped answering (already established
- *                    flows keep working);
+ *                    flows keep working; a daemon that does not answer a
+ *                    request within 30 s is taken for stopped — a call
+ *                    with a timeout, the allocations, fails -ETIMEDOUT
+ *                    once its own time is up instead, and the connection,
+ *                    with what the process holds, stays);
  *        -ENOPKG     no daemon, and the daemon program to start was not
  *                    found (IPCF_DAEMON, else beside the program or in PATH);
  *        -EACCES     the runtime dir is not this user's: owned by another

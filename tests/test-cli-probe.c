@@ -13,6 +13,7 @@
  * must not reach the terminal as an escape sequence).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,4 +265,75 @@ TEST(daemon_refuses_an_empty_runtime_dir_or_config) {
                 free(out);
         }
         free(daemon);
+}
+
+/* ipcf_list in a thread: NULL if it succeeded. */
+static void *list_in_thread(void *arg) {
+        ipcf_listing *l = NULL;
+        int r = ipcf_list(&l);
+        ipcf_free(l);
+        return r == 0 ? NULL : (void *)1;
+}
+
+/* ipcf.h: "n > 0 waits at most n milliseconds", and ipcf_alloc "blocks up
+ * to timeout_ms for the whole procedure" (the daemon's verdict may take its
+ * 2 s of grace beyond). A daemon that stopped answering (SIGSTOP: wedged)
+ * held every allocation for the library's 30 s reply timeout instead:
+ * `ipcf cat x --timeout-ms 1000`, `ipcf call x -t 1000` and ipcf_alloc(500)
+ * all waited 30 s. They end with -ETIMEDOUT within their time; and the
+ * connection is kept (closing it would end the process's registrations and
+ * flows): once the daemon runs again, the abandoned request's late reply is
+ * skipped and the same connection serves the next request. */
+TEST_TIMEOUT(a_stopped_daemon_does_not_outlast_a_timeout, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        int reg = CHECK_OK(ipcf_register("probe.kept", NULL));
+        char *bin = test_built("bin/ipcf");
+        kill(d.pid, SIGSTOP);
+
+        static const char *const cmds[] = { "cat probe.x --timeout-ms 1000", "call probe.x -t 1000" };
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+                char *out = NULL;
+                uint64_t t0 = test_now_ms();
+                int rc = test_sh(&out, 20, "'%s' %s </dev/null", bin, cmds[i]);
+                uint64_t took = test_now_ms() - t0;
+                if (rc != 1 || took > 6000)
+                        test_fail(__FILE__, __LINE__, "ipcf %s against a stopped daemon: exit %d after %llu ms "
+                                  "(want 1 within its 1000 ms + 2 s of grace): %s",
+                                  cmds[i], rc, (unsigned long long)took, out);
+                free(out);
+        }
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_alloc("probe.x", NULL, 500, NULL), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 < 5000);
+
+        kill(d.pid, SIGCONT);
+        /* The same connection: the registration made before is still there,
+         * and the late reply of the abandoned ALLOC was not taken for this. */
+        ipcf_listing *l = NULL;
+        CHECK_OK(ipcf_list(&l));
+        bool kept = false;
+        for (size_t k = 0; k < l->n_names; k++)
+                kept |= !strcmp(l->names[k].name, "probe.kept");
+        ipcf_free(l);
+        CHECK(kept);
+        CHECK_ERR(ipcf_alloc("probe.x", NULL, 500, NULL), -ENOENT);
+
+        /* A request without a timeout (a listing) waits on the stopped
+         * daemon in another thread, holding the connection: an allocation
+         * still ends by its own time. */
+        kill(d.pid, SIGSTOP);
+        pthread_t lister;
+        CHECK_EQ(pthread_create(&lister, NULL, list_in_thread, NULL), 0);
+        usleep(200000);
+        t0 = test_now_ms();
+        CHECK_ERR(ipcf_alloc("probe.x", NULL, 500, NULL), -ETIMEDOUT);
+        CHECK(test_now_ms() - t0 < 5000);
+        kill(d.pid, SIGCONT);
+        void *listed = NULL;
+        CHECK_EQ(pthread_join(lister, &listed), 0);
+        CHECK(listed == NULL);
+        CHECK_OK(ipcf_dealloc(reg, NULL));
+        free(bin);
+        test_daemon_stop(&d);
 }

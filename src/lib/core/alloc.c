@@ -6,7 +6,8 @@
  * the outcome — a FLOW or an ERROR — on the reply socket. Waiting there keeps
  * the control connection free for other threads. The daemon enforces the
  * timeout; we wait a little longer than it so that its verdict, not a local
- * guess, decides. Receiving the FLOW, we acknowledge it with an OK; a requester
+ * guess, decides — for the request's own reply too (a daemon stopped with
+ * SIGSTOP or wedged holds an allocation no longer). Receiving the FLOW, we acknowledge it with an OK; a requester
  * that gave up closes the socket without one, and the daemon ends the flow.
  *
  * ROLES: a channel of the library's models (call, datagram, mailbox,
@@ -30,10 +31,9 @@
 
 #define ALLOC_GRACE_MS 2000
 
-/* Wait for and interpret the one outcome message on the reply socket. */
-static int alloc_outcome(int sock, int timeout_ms, ipcf_reason *ret_reason) {
-        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-                                           : deadline_from_timeout(timeout_ms + ALLOC_GRACE_MS);
+/* Wait until deadline for and interpret the one outcome message on the
+ * reply socket. */
+static int alloc_outcome(int sock, uint64_t deadline, ipcf_reason *ret_reason) {
         struct pollfd pfd = { .fd = sock, .events = POLLIN };
         for (;;) {
                 int r = poll(&pfd, 1, deadline_poll_ms(deadline));
@@ -102,13 +102,16 @@ static int alloc_run(const char *name, const ipcf_qos *qos, unsigned role, int t
         ctl_put_u32(&c->req, CTL_A_TIMEOUT_MS, (uint32_t)timeout_ms);
         if (role != CTL_ROLE_FLOW)
                 ctl_put_u32(&c->req, CTL_A_ROLE, role);
-        r = conn_call_run(c, &sp[1], 1);
+        /* The whole procedure by one deadline: a daemon that stopped
+         * answering holds the request no longer than its verdict could. */
+        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : deadline_from_timeout(timeout_ms + ALLOC_GRACE_MS);
+        r = conn_call_run_until(c, &sp[1], 1, deadline);
         if (r < 0 && ret_reason)
                 *ret_reason = c->rep.reason;
         conn_call_free(c);
         close(sp[1]);
         if (r >= 0)
-                r = alloc_outcome(sp[0], timeout_ms, ret_reason);
+                r = alloc_outcome(sp[0], deadline, ret_reason);
         close(sp[0]);
         return r;
 }

@@ -148,9 +148,8 @@ int conn_error_of(const ctl_msg *m, ipcf_reason *ret_reason) {
         return -(int)e;
 }
 
-static int conn_wait_readable(int fd, int timeout_ms) {
+static int conn_wait_readable(int fd, uint64_t deadline) {
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        uint64_t deadline = deadline_from_timeout(timeout_ms);
         for (;;) {
                 int r = poll(&pfd, 1, deadline_poll_ms(deadline));
                 if (r > 0)
@@ -181,9 +180,12 @@ static int conn_notice(conn_reply *rep) {
  * daemon that can still answer, or that it went to a daemon that has since
  * died (with everything it held): it may be sent again, once, on a new
  * connection — the connection was reclaimed as idle, or a dead daemon is
- * restarted as on a first call. */
+ * restarted as on a first call. A caller's deadline that passes before the
+ * reply ends the wait with -ETIMEDOUT and keeps the connection (closing it
+ * would end every registration and flow of the process): the reply, if it
+ * comes, is an older request's for the next try, which skips it. */
 static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_fds, conn_reply *rep,
-                    bool *ret_dead, bool *ret_retry) {
+                    uint64_t deadline, bool *ret_dead, bool *ret_retry) {
         *ret_dead = *ret_retry = false;
         bool reused = conn_fd >= 0 && conn_pid == getpid();
         int r = conn_ensure_locked();
@@ -199,10 +201,22 @@ static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_f
                 *ret_retry = r == 0 ? reused : r == -ECONNABORTED;
                 return r ? r : -EHOSTDOWN;
         }
-        r = conn_wait_readable(conn_fd, CONN_REPLY_TIMEOUT_MS);
-        if (r < 0)
-                return -EHOSTDOWN; /* alive but silent: nothing to retry */
-        ssize_t n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, 0);
+        uint64_t silent = deadline_from_timeout(CONN_REPLY_TIMEOUT_MS);
+        ssize_t n;
+        for (;;) {
+                if (conn_wait_readable(conn_fd, MIN(silent, deadline)) < 0) {
+                        if (deadline < silent) {
+                                *ret_dead = false;
+                                return -ETIMEDOUT;
+                        }
+                        return -EHOSTDOWN; /* alive but silent: nothing to retry */
+                }
+                n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, 0);
+                if (n <= 0 || ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 || rep->msg.seq == 0 ||
+                    rep->msg.seq == seq)
+                        break;
+                conn_reply_done(rep); /* the late reply of a request whose caller gave up */
+        }
         if (n < 0 && (r = conn_notice(rep)) < 0) {
                 /* A reset ahead of a notice (a daemon that closed without
                  * reading what we sent): the notice says why. */
@@ -237,7 +251,20 @@ static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_f
         }
 }
 
-int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep) {
+/* Take conn_lock by a deadline of now_ns()'s clock (CLOCK_MONOTONIC);
+ * pthread_mutex_timedlock's is CLOCK_REALTIME, so the time left is carried
+ * over. 0, or ETIMEDOUT. */
+static int conn_lock_until(uint64_t deadline) {
+        uint64_t now = now_ns(), left = deadline > now ? deadline - now : 0;
+        struct timespec at;
+        clock_gettime(CLOCK_REALTIME, &at);
+        uint64_t ns = (uint64_t)at.tv_nsec + left % 1000000000u;
+        at.tv_sec += (time_t)(left / 1000000000u + ns / 1000000000u);
+        at.tv_nsec = (long)(ns % 1000000000u);
+        return pthread_mutex_timedlock(&conn_lock, &at);
+}
+
+int conn_request_until(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep, uint64_t deadline) {
         int r;
         uint32_t seq;
 
@@ -251,10 +278,13 @@ int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *r
         seq = (uint32_t)(req->buf[8] | req->buf[9] << 8 | req->buf[10] << 16 |
                          (uint32_t)req->buf[11] << 24);
 
-        pthread_mutex_lock(&conn_lock);
+        if (deadline == UINT64_MAX)
+                pthread_mutex_lock(&conn_lock);
+        else if (conn_lock_until(deadline) != 0)
+                return -ETIMEDOUT; /* another thread's request holds the connection that long */
         for (int attempt = 0;; attempt++) {
                 bool dead, retry;
-                r = conn_try(req, seq, fds, n_fds, rep, &dead, &retry);
+                r = conn_try(req, seq, fds, n_fds, rep, deadline, &dead, &retry);
                 if (!dead)
                         break;
                 conn_reply_done(rep);
@@ -265,6 +295,10 @@ int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *r
         }
         pthread_mutex_unlock(&conn_lock);
         return r;
+}
+
+int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep) {
+        return conn_request_until(req, fds, n_fds, rep, UINT64_MAX);
 }
 
 int conn_recv_own(int sock, conn_reply *rep) {
@@ -312,6 +346,10 @@ conn_call *conn_call_new(uint16_t type) {
 
 int conn_call_run(conn_call *c, const int *fds, unsigned n_fds) {
         return conn_request(&c->req, fds, n_fds, &c->rep);
+}
+
+int conn_call_run_until(conn_call *c, const int *fds, unsigned n_fds, uint64_t deadline) {
+        return conn_request_until(&c->req, fds, n_fds, &c->rep, deadline);
 }
 
 int conn_tell(uint16_t type, const char *name, uint16_t attr, const void *val, size_t len) {

@@ -50,6 +50,11 @@ typedef struct conn_reply {
  * filled, rep still to be released); -EHOSTDOWN if the daemon is unreachable
  * or died. Always call conn_reply_done(rep) afterwards. */
 int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep);
+/* conn_request for a call with a timeout: -ETIMEDOUT once deadline (of
+ * now_ns()) passes without the reply (or without the connection, another
+ * thread's request holding it), the connection kept (UINT64_MAX: none, as
+ * conn_request). */
+int conn_request_until(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep, uint64_t deadline);
 void conn_reply_done(conn_reply *rep);
 /* Receive one message, without waiting, on a socket of its own (an
  * allocation's reply socket, a registration socket, an exported port) into
@@ -86,6 +91,8 @@ typedef struct conn_call {
 conn_call *conn_call_new(uint16_t type);
 /* Run it: conn_request(&c->req, fds, n_fds, &c->rep). */
 int conn_call_run(conn_call *c, const int *fds, unsigned n_fds);
+/* Run it by a deadline: conn_request_until. */
+int conn_call_run_until(conn_call *c, const int *fds, unsigned n_fds, uint64_t deadline);
 /* Close the reply's fds not taken (set to -1) and free. Accepts NULL. */
 void conn_call_free(conn_call *c);
 /* A request of type whose reply carries nothing to keep, with NAME = name
