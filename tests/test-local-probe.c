@@ -486,9 +486,21 @@ TEST(probe_reserve_peek_edges) {
         test_daemon_stop(&d);
 }
 
-struct blk { int port; ssize_t r; };
+/* A read or write of one port in a thread of its own, and its result. */
+struct io_job { int port; ssize_t r; };
+static pthread_t run_io(void *(*fn)(void *), struct io_job *j) {
+        pthread_t t;
+        pthread_create(&t, NULL, fn, j);
+        return t;
+}
+static void *zero_writer(void *arg) {
+        struct io_job *z = arg;
+        z->r = ipcf_write(z->port, "0123456789", 10, 2000);
+        return NULL;
+}
+
 static void *blocked_reader(void *arg) {
-        struct blk *k = arg;
+        struct io_job *k = arg;
         char b[8];
         k->r = ipcf_read(k->port, b, sizeof b, 5000);
         return NULL;
@@ -497,9 +509,8 @@ static void *blocked_reader(void *arg) {
 TEST(probe_dealloc_wakes_blocked_reader) {
         int a, b;
         start_pair("p.wk", NULL, &a, &b);
-        struct blk k = { b, 0 };
-        pthread_t t;
-        pthread_create(&t, NULL, blocked_reader, &k);
+        struct io_job k = { b, 0 };
+        pthread_t t = run_io(blocked_reader, &k);
         usleep(100000);
         uint64_t t0 = test_now_ms();
         CHECK_OK(ipcf_dealloc(b, NULL));
@@ -577,5 +588,197 @@ TEST(unbounded_quota_counts_what_the_queue_holds) {
         CHECK(queued <= 4u << 20);
         CHECK(flows >= 1);
         CHECK_ERR(r, -EDQUOT);
+        test_daemon_stop(&d);
+}
+
+static void cache_one(ipcf_qos *q) { q->max_msgs = 2; q->full = IPCF_FULL_CACHE; q->cache_msgs = 3; }
+
+TEST(probe_cache_delivered_without_sender_calls) {
+        int a, b;
+        start_pair("p.cache", cache_one, &a, &b);
+        char buf[16];
+        for (int i = 0; i < 5; i++) {
+                buf[0] = (char)('0' + i);
+                CHECK_EQ(ipcf_write(a, buf, 1, 0), 1);
+        }
+        CHECK_ERR(ipcf_write(a, buf, 1, 0), -EAGAIN);
+        int fd = CHECK_OK(ipcf_fd(b));
+        for (int i = 0; i < 5; i++) {
+                struct pollfd pf = { fd, POLLIN, 0 };
+                CHECK_EQ(poll(&pf, 1, 1000), 1);
+                CHECK_EQ(ipcf_read(b, buf, sizeof buf, 0), 1);
+                CHECK_EQ(buf[0], '0' + i);
+        }
+        CHECK(!test_readable(fd));
+        ipcf_port_stats st;
+        CHECK_OK(ipcf_stats(a, &st));
+        CHECK_EQ(st.cached, 0);
+        CHECK_EQ(ipcf_flush(a, 0), 0);
+        test_daemon_stop(&d);
+}
+
+static void stream_small(ipcf_qos *q) { q->mode = IPCF_MODE_STREAM; q->max_bytes = 4096; q->max_msg_size = 512; q->full = IPCF_FULL_FAIL; }
+
+TEST(probe_stream_full_fail_partial) {
+        int a, b;
+        start_pair("p.sff", stream_small, &a, &b);
+        static char buf[10000];
+        ssize_t total = 0, r;
+        while ((r = ipcf_write(a, buf, 1000, 0)) > 0)
+                total += r;
+        CHECK_ERR(r, -EAGAIN);
+        CHECK(total > 0);
+        ssize_t got = 0;
+        while ((r = ipcf_read(b, buf, sizeof buf, 0)) > 0)
+                got += r;
+        CHECK_EQ(got, total);
+        int fs = CHECK_OK(ipcf_fd_send(a));
+        CHECK(test_readable(fs));
+        test_daemon_stop(&d);
+}
+
+static void zero_stream(ipcf_qos *q) { q->capacity = IPCF_CAPACITY_ZERO; q->mode = IPCF_MODE_STREAM; }
+TEST(probe_zero_stream_partial_read) {
+        int a, b;
+        start_pair("p.zs", zero_stream, &a, &b);
+        struct io_job z = { a, 0 };
+        pthread_t t = run_io(zero_writer, &z);
+        char buf[16];
+        CHECK_EQ(ipcf_read(b, buf, 4, 2000), 4);
+        CHECK_EQ(ipcf_read(b, buf + 4, 12, 500), 6);
+        pthread_join(t, NULL);
+        CHECK_EQ(z.r, 10);
+        CHECK_MEM(buf, "0123456789", 10);
+        test_daemon_stop(&d);
+}
+
+static void small_counted(ipcf_qos *q) { q->max_msgs = 2; q->max_msg_size = 100; q->max_bytes = 4096; }
+
+TEST(probe_fd_send_levels) {
+        int a, b;
+        start_pair("p.fs", small_counted, &a, &b);
+        int fs = CHECK_OK(ipcf_fd_send(a));
+        char buf[128] = {0};
+        CHECK(test_readable(fs));
+        CHECK_EQ(ipcf_write(a, buf, 100, 0), 100);
+        CHECK(test_readable(fs));
+        CHECK_EQ(ipcf_write(a, buf, 100, 0), 100);
+        CHECK(!test_readable(fs));
+        CHECK_ERR(ipcf_write(a, buf, 1, 0), -EAGAIN);
+        CHECK_EQ(ipcf_read(b, buf, sizeof buf, 0), 100);
+        struct pollfd pf = { fs, POLLIN, 0 };
+        CHECK_EQ(poll(&pf, 1, 1000), 1);
+        CHECK_EQ(ipcf_write(a, buf, 100, 0), 100);
+        CHECK(!test_readable(fs));
+        /* the peer's end makes it readable (a write would not block: it fails) */
+        CHECK_OK(ipcf_dealloc(b, "gone"));
+        CHECK_EQ(poll(&pf, 1, 1000), 1);
+        CHECK_ERR(ipcf_write(a, buf, 1, 0), -EPIPE);
+        test_daemon_stop(&d);
+}
+
+TEST(probe_fd_send_zero) {
+        int a, b;
+        start_pair("p.fz", zero_capacity, &a, &b);
+        int fs = CHECK_OK(ipcf_fd_send(a));
+        CHECK(test_readable(fs));
+        int fr = CHECK_OK(ipcf_fd(b));
+        CHECK(!test_readable(fr));
+        struct io_job z = { a, 0 };
+        pthread_t t = run_io(zero_writer, &z);
+        struct pollfd pf = { fr, POLLIN, 0 };
+        CHECK_EQ(poll(&pf, 1, 2000), 1);
+        char buf[16];
+        CHECK_EQ(ipcf_read(b, buf, sizeof buf, 0), 10);
+        pthread_join(t, NULL);
+        CHECK_EQ(z.r, 10);
+        CHECK(!test_readable(fr));
+        test_daemon_stop(&d);
+}
+
+static void ender(void *arg) {
+        const char *how = arg;
+        int p1 = ipcf_alloc("p.ev", NULL, 5000, NULL);
+        int p2 = ipcf_alloc("p.ev", NULL, 5000, NULL);
+        if (p1 < 0 || p2 < 0) _exit(1);
+        usleep(200000);
+        if (strcmp(how, "dealloc") == 0) {
+                ipcf_dealloc(p2, "second done");
+                usleep(100000);
+                ipcf_dealloc(p1, "first done");
+                _exit(0);
+        }
+        raise(SIGKILL);
+}
+
+TEST(probe_flow_events) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_notify_fd());
+        int reg = CHECK_OK(ipcf_register("p.ev", NULL));
+        pid_t c = test_fork(ender, "dealloc");
+        int b1 = CHECK_OK(ipcf_accept(reg, 5000, NULL));
+        int b2 = CHECK_OK(ipcf_accept(reg, 5000, NULL));
+        ipcf_event e;
+        CHECK_OK(ipcf_notify_next(3000, &e));
+        CHECK_EQ(e.kind, IPCF_EVENT_FLOW_ENDED);
+        CHECK_EQ(e.port, b2);
+        CHECK_EQ(e.end_code, IPCF_END_DEALLOC);
+        CHECK(strcmp(e.reason, "second done") == 0);
+        CHECK(strcmp(e.name, "p.ev") == 0);
+        CHECK_EQ(e.pid, c);
+        CHECK_OK(ipcf_notify_next(3000, &e));
+        CHECK_EQ(e.kind, IPCF_EVENT_FLOW_ENDED);
+        CHECK_EQ(e.port, b1);
+        CHECK(strcmp(e.reason, "first done") == 0);
+        CHECK_EQ(test_wait(c, 5000), 0);
+        CHECK_ERR(ipcf_notify_next(100, &e), -ETIMEDOUT);
+        CHECK_OK(ipcf_dealloc(b1, NULL));
+        CHECK_OK(ipcf_dealloc(b2, NULL));
+        c = test_fork(ender, "kill");
+        b1 = CHECK_OK(ipcf_accept(reg, 5000, NULL));
+        b2 = CHECK_OK(ipcf_accept(reg, 5000, NULL));
+        int seen_died = 0, seen_ended = 0;
+        for (int i = 0; i < 2; i++) {
+                CHECK_OK(ipcf_notify_next(2000, &e));
+                CHECK(e.port == b1 || e.port == b2);
+                CHECK_EQ(e.end_code, IPCF_END_PEER_DIED);
+                if (e.kind == IPCF_EVENT_PEER_DIED) seen_died++;
+                if (e.kind == IPCF_EVENT_FLOW_ENDED) seen_ended++;
+        }
+        CHECK_EQ(seen_died, 2); /* one event each, carrying the end */
+        CHECK_EQ(seen_ended, 0);
+        CHECK_ERR(ipcf_notify_next(100, &e), -ETIMEDOUT);
+        test_wait(c, 5000);
+        test_daemon_stop(&d);
+}
+
+static void alloc_n(void *arg) {
+        int n = *(int *)arg;
+        for (int i = 0; i < n; i++)
+                if (ipcf_alloc("p.spread", NULL, 5000, NULL) < 0)
+                        _exit(1);
+        pause();
+}
+
+TEST(probe_spread_least_loaded) {
+        test_daemon_start(&d, NULL, NULL);
+        int r1 = CHECK_OK(ipcf_register("p.spread", NULL));
+        int r2 = CHECK_OK(ipcf_register("p.spread", NULL));
+        int n = 6;
+        pid_t c = test_fork(alloc_n, &n);
+        int got1 = 0, got2 = 0;
+        for (int i = 0; i < n; i++) {
+                struct pollfd pf[2] = { { CHECK_OK(ipcf_fd(r1)), POLLIN, 0 }, { CHECK_OK(ipcf_fd(r2)), POLLIN, 0 } };
+                CHECK(poll(pf, 2, 5000) >= 1);
+                if (pf[0].revents && CHECK_OK(ipcf_accept(r1, 0, NULL)) >= 0)
+                        got1++;
+                else if (pf[1].revents && CHECK_OK(ipcf_accept(r2, 0, NULL)) >= 0)
+                        got2++;
+        }
+        CHECK_EQ(got1 + got2, n);
+        CHECK_EQ(got1, 3);
+        CHECK_EQ(got2, 3);
+        kill(c, SIGKILL);
+        test_wait(c, 5000);
         test_daemon_stop(&d);
 }

@@ -637,3 +637,108 @@ TEST(probe_mbox_api_errors) {
         CHECK_ERR(ipcf_mcast_join("pm.a", NULL, 1000), -ENOENT);
         test_daemon_stop(&d);
 }
+
+static void caller_killed(void *arg) {
+        (void)arg;
+        char rep[8];
+        ipcf_call("pk.svc", "x", 1, rep, sizeof rep, -1, NULL);
+        _exit(3);
+}
+
+TEST(probe_caller_killed_midcall) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("pk.svc", NULL));
+        pid_t c = test_fork(caller_killed, NULL);
+        char b[8];
+        ipcf_call_req rq;
+        CHECK_EQ(ipcf_service_next(svc, b, sizeof b, 5000, &rq), 1);
+        CHECK_EQ(rq.from.pid, c);
+        CHECK_EQ(ipcf_service_cancelled(svc, &rq), 0);
+        kill(c, SIGKILL);
+        CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+        uint64_t t0 = test_now_ms();
+        while (ipcf_service_cancelled(svc, &rq) != 1 && test_now_ms() - t0 < 2000)
+                usleep(1000);
+        CHECK_EQ(ipcf_service_cancelled(svc, &rq), 1);
+        ssize_t r = ipcf_service_reply(svc, &rq, "y", 1, 1000);
+        CHECK(r == -ECONNRESET || r == -EPIPE || r == -ECANCELED);
+        CHECK_ERR(ipcf_service_next(svc, b, sizeof b, 0, &rq), -EAGAIN);
+        test_daemon_stop(&d);
+}
+
+static void dgram_receiver(void *arg) {
+        (void)arg;
+        int ep = ipcf_dgram_open("pk.rx", NULL);
+        if (ep < 0) _exit(1);
+        pause();
+}
+
+TEST(probe_dgram_receiver_dies) {
+        test_daemon_start(&d, NULL, NULL);
+        pid_t c = test_fork(dgram_receiver, NULL);
+        test_wait_for_name("pk.rx", 5000);
+        int tx = CHECK_OK(ipcf_dgram_open(NULL, NULL));
+        for (int i = 0; i < 5; i++)
+                CHECK_EQ(ipcf_dgram_send(tx, "pk.rx", "d", 1, 1000), 1);
+        kill(c, SIGKILL);
+        test_wait(c, 5000);
+        test_wait_for_name_gone("pk.rx", 5000);
+        ssize_t r = ipcf_dgram_send(tx, "pk.rx", "d", 1, 1000);
+        CHECK(r == -ECONNRESET || r == -ENOENT);
+        uint64_t drops = 0;
+        CHECK_OK(ipcf_dgram_drops(tx, &drops));
+        CHECK(drops >= 5);
+        /* a new receiver under the name: the next send makes a new channel */
+        int rx = CHECK_OK(ipcf_dgram_open("pk.rx", NULL));
+        r = ipcf_dgram_send(tx, "pk.rx", "e", 1, 1000);
+        if (r == -ECONNRESET)
+                r = ipcf_dgram_send(tx, "pk.rx", "e", 1, 1000);
+        CHECK_EQ(r, 1);
+        char b[4];
+        CHECK_EQ(ipcf_dgram_recv(rx, b, sizeof b, 2000, NULL), 1);
+        CHECK_EQ(b[0], 'e');
+        test_daemon_stop(&d);
+}
+
+static void bbuf_producer(void *arg) {
+        (void)arg;
+        int g = ipcf_group_join("pb.g");
+        if (g < 0) _exit(1);
+        uint64_t item[8];
+        for (uint64_t i = 0;; i++) {
+                for (int k = 0; k < 8; k++) item[k] = i;
+                if (ipcf_bbuf_put(g, 0, item, sizeof item, 1000) < 0) _exit(2);
+        }
+}
+
+TEST_TIMEOUT(probe_bbuf_producer_killed_anywhere, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_group_create("pb.g", 8192, NULL));
+        int g = CHECK_OK(ipcf_group_join("pb.g"));
+        CHECK_OK(ipcf_bbuf_init(g, 0, 2048));
+        for (int round = 0; round < 30; round++) {
+                pid_t c = test_fork(bbuf_producer, NULL);
+                uint64_t expect = 0, item[8];
+                uint64_t until = test_now_ms() + 20 + (uint64_t)(round * 7 % 30);
+                while (test_now_ms() < until) {
+                        ssize_t r = ipcf_bbuf_get(g, 0, item, sizeof item, 100);
+                        if (r == -ETIMEDOUT) continue;
+                        CHECK_EQ(r, sizeof item);
+                        for (int k = 0; k < 8; k++) CHECK_EQ(item[k], expect);
+                        expect++;
+                }
+                kill(c, SIGKILL);
+                CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+                ssize_t r;
+                while ((r = ipcf_bbuf_get(g, 0, item, sizeof item, 0)) == sizeof item) {
+                        for (int k = 0; k < 8; k++) CHECK_EQ(item[k], expect);
+                        expect++;
+                }
+                CHECK_ERR(r, -EAGAIN);
+                /* still usable by the survivors */
+                CHECK_EQ(ipcf_bbuf_put(g, 0, "ok", 2, 1000), 2);
+                char b[8];
+                CHECK_EQ(ipcf_bbuf_get(g, 0, b, sizeof b, 1000), 2);
+        }
+        test_daemon_stop(&d);
+}
