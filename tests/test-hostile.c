@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/ring.h"
@@ -21,6 +22,7 @@
 #include "support/flowpair.h"
 #include "support/hostile.h"
 #include "support/names.h"
+#include "support/rawctl.h"
 #include "support/test.h"
 
 static test_daemon d;
@@ -113,6 +115,60 @@ TEST_TIMEOUT(a_mailbox_sender_that_clears_o_nonblock_cannot_hang_the_daemon, 60)
         CHECK_MEM(buf, "m2", 2);
         sync_post(&s2);
         CHECK_EQ(test_wait(h, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+/* An ALLOC's reply socket is the requester's: it keeps a copy of the very
+ * end it handed the daemon (a passed descriptor shares its open file
+ * description), fills the queue behind it from that copy, and clears
+ * O_NONBLOCK under the daemon. The outcome the daemon then writes there —
+ * an ERROR when the allocation times out, a FLOW when it is accepted —
+ * must not block it. Before, the daemon hung in sendmsg for good (SIGTERM
+ * ignored, every client's call timed out). */
+static void reply_clogger(void *arg) {
+        const char *name = arg;
+        int c = CHECK_OK(dconnect());
+        int sv[2];
+        CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+        ctl_builder b;
+        uint32_t seq = next_seq++;
+        ctl_begin(&b, CTL_ALLOC, seq);
+        ctl_put_str(&b, CTL_A_NAME, name);
+        ctl_put_u32(&b, CTL_A_TIMEOUT_MS, 1000);
+        CHECK_OK(ctl_end(&b));
+        CHECK_OK(ctl_send(c, &b, &sv[1], 1)); /* and sv[1] is kept */
+        rmsg r;
+        CHECK_OK(wait_reply(c, &r, seq));
+        char junk[64] = { 0 };
+        while (send(sv[1], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+                ;
+        CHECK_OK(hostile_fd(sv[1], HOSTILE_CLEAR_NONBLOCK));
+        sync_post(&s1);
+        sync_wait(&s2, 20000); /* stay until told */
+}
+
+TEST_TIMEOUT(a_requester_that_clogs_its_reply_socket_cannot_hang_the_daemon, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        int rg = CHECK_OK(ipcf_register("svc.clogged", NULL));
+        for (int accepted = 0; accepted < 2; accepted++) {
+                sync_init(&s1);
+                sync_init(&s2);
+                pid_t h = test_fork(reply_clogger, "svc.clogged");
+                sync_wait(&s1, 10000);
+                if (accepted) {
+                        /* the FLOW goes on the clogged socket: the requester
+                         * is taken for gone: the accept is ECANCELED */
+                        ipcf_request rq;
+                        CHECK_OK(ipcf_request_next(rg, 5000, &rq));
+                        int e = WITHIN(3000, ipcf_request_accept(rg, &rq));
+                        CHECK_ERR(e, -ECANCELED);
+                } else {
+                        usleep(1500000); /* it times out: the ERROR goes there */
+                }
+                daemon_serves();
+                sync_post(&s2);
+                CHECK_EQ(test_wait(h, 5000), 0);
+        }
         test_daemon_stop(&d);
 }
 

@@ -159,6 +159,11 @@ int ctl_end(ctl_builder *b) {
         return (int)b->len;
 }
 
+/* MSG_DONTWAIT once ctl_sends_never_wait() was called (set before any thread). */
+static int send_flags = MSG_NOSIGNAL;
+
+void ctl_sends_never_wait(void) { send_flags |= MSG_DONTWAIT; }
+
 int ctl_send(int sock, const ctl_builder *b, const int *fds, unsigned n_fds) {
         union {
                 struct cmsghdr h;
@@ -182,7 +187,7 @@ int ctl_send(int sock, const ctl_builder *b, const int *fds, unsigned n_fds) {
                 memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
         }
         for (;;) {
-                ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+                ssize_t n = sendmsg(sock, &mh, send_flags);
                 if (n >= 0)
                         return (size_t)n == b->len ? 0 : -EMSGSIZE;
                 if (errno != EINTR)

@@ -427,8 +427,15 @@ void ctl_put_str(ctl_builder *b, uint16_t type, const char *s); /* includes the 
 int ctl_end(ctl_builder *b);
 
 /* Send a finished message with fds (n_fds <= CTL_FDS_MAX; the fds stay owned by
- * the caller). MSG_NOSIGNAL; retries EINTR. Returns 0 or -errno. */
+ * the caller). MSG_NOSIGNAL; retries EINTR. Returns 0 or -errno (-EAGAIN: the
+ * socket is full and this process's sends never wait). */
 int ctl_send(int sock, const ctl_builder *b, const int *fds, unsigned n_fds);
+/* From now on every ctl_send of this process is also MSG_DONTWAIT, whatever
+ * the socket's O_NONBLOCK says. For the daemon, which must never block: a
+ * socket a client handed it (an ALLOC's reply socket) shares its open file
+ * description, flags included, with every copy the client kept, so the
+ * client can clear O_NONBLOCK under it and fill the queue behind it. */
+void ctl_sends_never_wait(void);
 
 /* Receive one packet into buf (cap >= CTL_MSG_MAX) with up to CTL_FDS_MAX fds.
  * Received fds become the caller's (close-on-exec) and *ret_n_fds says how many;

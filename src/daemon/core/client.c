@@ -206,6 +206,10 @@ static int client_on_hello(request *rq) {
 
 static int client_init(ipcfd *d) {
         static const method methods[] = { { CTL_HELLO, client_on_hello } };
+        /* The daemon's sends never wait (common/ctl.h): not on a socket a
+         * client handed it and may have made blocking (an ALLOC's reply
+         * socket), nor on any other. */
+        ctl_sends_never_wait();
         return dispatch_add(d, methods, ARRAY_SIZE(methods));
 }
 
