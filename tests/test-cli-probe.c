@@ -337,3 +337,30 @@ TEST_TIMEOUT(a_stopped_daemon_does_not_outlast_a_timeout, 120) {
         free(bin);
         test_daemon_stop(&d);
 }
+
+/* `ipcf capture -w FILE`: a file that cannot be written is the system's
+ * error, with the file — not the facility's words for that errno ("no such
+ * name", "access denied by the facility's policy"), which blamed a name or
+ * the daemon's policy for a missing directory or a read-only file. */
+TEST(capture_names_a_file_error_as_a_file_error) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char *bin = test_built("bin/ipcf");
+        static const struct {
+                const char *file, *want;
+        } cases[] = {
+                { "no/such/dir/x.pcap", "No such file or directory" },
+                { ".", "Is a directory" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *out = NULL;
+                int rc = test_sh(&out, 30, "cd \"$TEST_SCRATCH\" && '%s' capture -w '%s' -n 1", bin, cases[i].file);
+                if (rc != 1 || !strstr(out, cases[i].want) || !strstr(out, cases[i].file) ||
+                    strstr(out, "no such name"))
+                        test_fail(__FILE__, __LINE__, "capture -w %s: exit %d (want 1, \"%s\"): %s", cases[i].file, rc,
+                                  cases[i].want, out);
+                free(out);
+        }
+        free(bin);
+        test_daemon_stop(&d);
+}

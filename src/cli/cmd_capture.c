@@ -119,6 +119,18 @@ static void encode_datagram(record *r, const ipcf_monitor_datagram *dg, const ui
         r->len += n;
 }
 
+/* The capture file's error: the system's words (a file's ENOENT or EACCES
+ * is not the facility's "no such name" or "access denied by policy"). */
+static int file_error(const char *file, int err) {
+        return cli_fail("capture %s: %s", file, strerror(-err));
+}
+
+/* Where the packets go: the file and its name (for its errors). */
+typedef struct capture_sink {
+        cli_pcap pcap;
+        const char *file;
+} capture_sink;
+
 /* The sink of `ipcf capture`: one packet per event or datagram. */
 static int write_event(void *ctx, const ipcf_monitor_event *ev, const ipcf_monitor_datagram *dg,
                        const uint8_t *data) {
@@ -127,8 +139,9 @@ static int write_event(void *ctx, const ipcf_monitor_event *ev, const ipcf_monit
                 encode_datagram(&r, dg, data);
         else
                 encode_event(&r, ev);
-        int e = cli_pcap_write(ctx, ev->time_ns, r.buf, r.len);
-        return e < 0 ? cli_error("capture: writing the file", e) : 0;
+        capture_sink *sink = ctx;
+        int e = cli_pcap_write(&sink->pcap, ev->time_ns, r.buf, r.len);
+        return e < 0 ? file_error(sink->file, e) : 0;
 }
 
 typedef struct capture_cfg {
@@ -163,11 +176,11 @@ int cmd_capture(int argc, char **argv) {
                 return st;
         if (!cfg.file)
                 return cli_usage("capture", "-w FILE missing");
-        cli_pcap p;
-        int r = cli_pcap_open(&p, cfg.file, LINKTYPE_USER0);
+        capture_sink sink = { .file = cfg.file };
+        int r = cli_pcap_open(&sink.pcap, cfg.file, LINKTYPE_USER0);
         if (r < 0)
-                return cli_error(cfg.file, r);
-        st = cli_monitor_loop(&args, cfg.count, cfg.flags, write_event, &p);
-        r = cli_pcap_close(&p);
-        return st == CLI_EXIT_OK && r < 0 ? cli_error(cfg.file, r) : st;
+                return file_error(cfg.file, r);
+        st = cli_monitor_loop(&args, cfg.count, cfg.flags, write_event, &sink);
+        r = cli_pcap_close(&sink.pcap);
+        return st == CLI_EXIT_OK && r < 0 ? file_error(cfg.file, r) : st;
 }
