@@ -172,6 +172,40 @@ TEST(names_come_from_the_daemon) {
         test_daemon_stop(&d);
 }
 
+/* A name is data: another user of a shared daemon may register
+ * "$(command)" or "`command`" (printable, no spaces: a valid name), and
+ * compgen -W expands its word list — pressing TAB ran the command. Names
+ * are offered quoted for the shell (printf %q), so that the command line
+ * holds the name, not what a shell makes of it. */
+TEST(names_are_never_expanded_nor_run) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char dollar[128], tick[128];
+        snprintf(dollar, sizeof(dollar), "$(touch${IFS}%s)", test_scratch("ran-dollar"));
+        snprintf(tick, sizeof(tick), "`touch${IFS}%s`", test_scratch("ran-tick"));
+        static const char *const plain[] = { "*", "a;b", "x|y", "printer.left" };
+        CHECK_OK(ipcf_register(dollar, NULL));
+        CHECK_OK(ipcf_register(tick, NULL));
+        for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+                CHECK_OK(ipcf_register(plain[i], NULL));
+        char *got = complete_words("ipcf cat ");
+        char *ran = TEST_SH_OK("cd \"$TEST_SCRATCH\" && ls");
+        if (strstr(ran, "ran-"))
+                test_fail(__FILE__, __LINE__, "completing ran a name as a command: %s", ran);
+        /* Each offered word, read back by the shell, is one of the names. */
+        char *want = TEST_SH_OK("bash -c 'for n in \"$@\"; do printf \"%%q\\n\" \"$n\"; done' - '%s' '%s' '*' 'a;b' "
+                                "'x|y' printer.left | sort",
+                                dollar, tick);
+        check_same("ipcf cat <TAB> with names that are shell syntax", got, want);
+        free(got);
+        got = complete_words("ipcf cat pr");
+        CHECK(strcmp(got, "printer.left\n") == 0);
+        free(got);
+        free(ran);
+        free(want);
+        test_daemon_stop(&d);
+}
+
 /* Completing never starts a daemon, even where autostart is allowed. */
 TEST(completion_never_starts_a_daemon) {
         const char *dir = test_scratch("run");
