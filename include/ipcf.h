@@ -2241,7 +2241,9 @@ IPCF_API int ipcf_rpc_call_raw(ipcf_rpc_client *c, uint32_t prog, uint32_t vers,
  * Errors: as ipcf_call (-ENOENT, -EACCES, -ETIMEDOUT, -EHOSTDOWN, ...),
  * but -EHOSTUNREACH where ipcf_call has -ENOLINK (the directory on etcd
  * unreachable: -IPCF_EUNKNOWN's number, as for a call);
- * -EPROTO the server answered but not with its interfaces; -EINVAL c or
+ * -EPROTO the server answered but not with its interfaces; -EMSGSIZE its
+ * interface texts together are longer than one reply (IPCF_CALL_MAX less
+ * 48 bytes of header, a newline after each): none is given; -EINVAL c or
  * ret_text NULL; -ENOMEM. */
 IPCF_API int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_text);
 

@@ -1852,3 +1852,61 @@ TEST_TIMEOUT(a_call_whose_session_was_evicted_after_it_ran_is_not_run_again, 120
         stop_server(srv);
         test_daemon_stop(&d);
 }
+
+/* A server that serves counter's version 1 and a version of its own whose
+ * interface text is (size_t)arg bytes long. */
+static void server_with_text(void *arg) {
+        size_t n = (size_t)(uintptr_t)arg;
+        char *text = malloc(n + 1);
+        CHECK(text);
+        memset(text, 'x', n);
+        text[n] = 0;
+        static ipcf_rpc_version v = { .prog = 0x2000ffff, .vers = 1, .prog_name = "TEXT", .vers_name = "TEXT_V1" };
+        v.description = text;
+        ipcf_rpc_server *s;
+        CHECK_OK(ipcf_rpc_server_new("rpc.text", NULL, &s));
+        CHECK_OK(counter_v1_serve(s, &handlers, NULL));
+        CHECK_OK(ipcf_rpc_server_add(s, &v, &handlers, NULL));
+        CHECK_OK(ipcf_rpc_server_run(s, 1, -1));
+}
+
+/* ipcf_rpc_describe of a server whose interface texts together are
+ * text_len + counter's bytes: 0 and the text (counter's, then ours), or
+ * its error. */
+static int describe_server_with_text(size_t text_len, size_t *ret_len) {
+        pid_t srv = test_fork(server_with_text, (void *)(uintptr_t)text_len);
+        test_wait_for_name("rpc.text", 10000);
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.text", NULL, &c));
+        char *text = NULL;
+        int r = ipcf_rpc_describe(c, 5000, &text);
+        *ret_len = text ? strlen(text) : 0;
+        free(text);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
+        return r;
+}
+
+/* A server's description is one reply: texts that fit whole are given,
+ * else -EMSGSIZE and none, never a description that leaves an interface
+ * out without saying so (hostile test, h2: the server left out a text
+ * that did not fit, so describe succeeded without it, and `ipcf rpc call`
+ * said the server served no such procedure). */
+TEST_TIMEOUT(a_description_longer_than_one_reply_is_refused_not_cut, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        size_t counter_len = strlen(counter_v1_desc.description) + 1, len;
+        size_t room = IPCF_CALL_MAX - RPC_REP_HDR - counter_len - 1; /* for ours and its newline */
+        CHECK_OK(describe_server_with_text(room, &len));
+        CHECK_EQ(len, counter_len + room + 1);
+        CHECK_ERR(describe_server_with_text(room + 1, &len), -EMSGSIZE);
+        CHECK_EQ(len, 0);
+        pid_t srv = test_fork(server_with_text, (void *)(uintptr_t)300000);
+        test_wait_for_name("rpc.text", 10000);
+        char out[8192];
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc describe rpc.text"), 1);
+        CHECK(strstr(out, "rpc.text: its interface files are longer than one reply"));
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.text INCR"), 1);
+        CHECK(strstr(out, "longer than one reply"));
+        stop_server(srv);
+        test_daemon_stop(&d);
+}

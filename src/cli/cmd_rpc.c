@@ -53,6 +53,9 @@ static int describe(const char *name, int timeout_ms, char **ret) {
 static int describe_error(const char *name, int err) {
         if (err == -EPROTO)
                 return cli_fail("%s: does not answer as an RPC server (%s)", name, ipcf_strerror(err));
+        if (err == -EMSGSIZE)
+                return cli_fail("%s: its interface files are longer than one reply (256 KiB): it cannot describe "
+                                "them (%s)", name, ipcf_strerror(err));
         return cli_error_alloc(name, err);
 }
 

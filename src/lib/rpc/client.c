@@ -1489,7 +1489,7 @@ int ipcf_rpc_describe(ipcf_rpc_client *c, int timeout_ms, char **ret_text) {
         rpc_rep rp;
         int r = n < 0 ? unsent_err((int)n) : wire_parse_rep(buf, (size_t)n, &rp);
         if (r == 0 && rp.status != RS_OK)
-                r = -EPROTO;
+                r = rp.status == RS_TOO_BIG ? -EMSGSIZE : -EPROTO;
         if (r == 0) {
                 size_t len = (size_t)n - RPC_REP_HDR;
                 char *t = malloc(len + 1);

@@ -902,25 +902,34 @@ static void on_cancel(worker *w, const rpc_req *rq) {
         answer(w, st, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
 }
 
+/* The interface texts of the versions served, each once, in one reply; if
+ * they do not all fit, RS_TOO_BIG and none (the caller could not tell a
+ * procedure left out from one not served). */
 static void on_describe(worker *w) {
         ipcf_rpc_server *s = w->s;
         size_t len = 0, cap = IPCF_CALL_MAX - RPC_REP_HDR;
         uint8_t *o = w->out + RPC_REP_HDR;
+        bool whole = true;
         pthread_mutex_lock(&s->lock);
-        for (size_t i = 0; i < s->n_versions; i++) {
+        for (size_t i = 0; i < s->n_versions && whole; i++) {
                 const char *d = s->versions[i].v->description;
                 bool seen = false;
                 for (size_t k = 0; k < i; k++)
                         seen |= s->versions[k].v->description == d;
                 size_t n = d ? strlen(d) : 0;
-                if (seen || !n || len + n + 1 > cap)
+                if (seen || !n)
                         continue;
-                memcpy(o + len, d, n);
-                len += n;
-                o[len++] = '\n';
+                whole = n < cap - len; /* and its newline */
+                if (whole) {
+                        memcpy(o + len, d, n);
+                        len += n;
+                        o[len++] = '\n';
+                }
         }
         pthread_mutex_unlock(&s->lock);
-        rpc_rep rp = { .status = RS_OK, .incarnation = s->incarnation, .total = len };
+        if (!whole)
+                len = 0;
+        rpc_rep rp = { .status = whole ? RS_OK : RS_TOO_BIG, .incarnation = s->incarnation, .total = len };
         wire_put_rep(w->out, &rp);
         ipcf_service_reply(s->svc, &w->req, w->out, RPC_REP_HDR + len, 1000);
 }
