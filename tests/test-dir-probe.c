@@ -16,7 +16,9 @@
  *     else: 30 of them, more than one answer can hold, before the daemons
  *     start (their listing must still end: live, NAME_UP heard); 8 of
  *     them met by a watch catching up (beta's daemon stopped while etcd
- *     restarts and they are put): a name registered afterwards is heard.
+ *     restarts and they are put): a name registered afterwards is heard;
+ *   - the heartbeat of an idle daemon costs etcd nothing of what others
+ *     wrote (a first key under the prefix holding 1.4 MB).
  */
 #include <signal.h>
 #include <sodium.h>
@@ -269,5 +271,37 @@ TEST_TIMEOUT(dir_watch_catching_up_past_huge_values, 240) {
         CHECK_EQ(ev, IPCF_EVENT_NAME_UP);
         kill(w2, SIGKILL);
         test_wait(w2, 5000);
+        stop_two();
+}
+
+/* Bytes etcd's member has sent to its clients so far (its metrics). */
+static double etcd_sent_bytes(void) {
+        char *out = TEST_SH_OK("curl -sf --max-time 5 %s/metrics | awk '/^etcd_network_client_grpc_sent_bytes_total/ {print $2}'",
+                               C.client_url[0]);
+        double v = atof(out);
+        free(out);
+        return v;
+}
+
+TEST_TIMEOUT(dir_heartbeat_costs_no_one_elses_values, 120) {
+        etcd_cluster_start(&C, 1);
+        /* the first key under the prefix, with a value near etcd's bound */
+        char *out = NULL;
+        int st = test_sh(&out, 60,
+                         "python3 -c 'import base64,json\n"
+                         "print(json.dumps({\"key\":base64.b64encode(b\"/ipcf/names/!/x\").decode(),"
+                         "\"value\":base64.b64encode(b\"x\" * 1400000).decode()}))' > %s/first.json && "
+                         "curl -sf --max-time 20 -o /dev/null -X POST %s/v3/kv/put -d @%s/first.json",
+                         C.dir, C.client_url[0], C.dir);
+        CHECK_EQ(st, 0);
+        free(out);
+        start_daemons();
+        ipcf_dir_health h;
+        CHECK(dirtest_live_becomes(true, 15000, &h));
+        double before = etcd_sent_bytes();
+        sleep(5); /* idle: heartbeats (1 s) and keepalives only */
+        double sent = etcd_sent_bytes() - before;
+        fprintf(stderr, "etcd sent %.0f bytes in 5 s of two idle daemons\n", sent);
+        CHECK(sent < 200000);
         stop_two();
 }

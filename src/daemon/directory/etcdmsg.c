@@ -184,29 +184,37 @@ static bool add_range(json_object *o, const void *key, size_t key_len, const voi
         return true;
 }
 
+/* o[field] = true. */
+static bool add_true(json_object *o, const char *field) {
+        json_object *t = json_object_new_boolean(1);
+        return t && json_object_object_add(o, field, t) == 0;
+}
+
 static char *body_range(const void *key, size_t key_len, const void *end, size_t end_len, int64_t limit,
-                        int64_t revision, bool serializable) {
+                        int64_t revision, const char *flag) {
         json_object *o = json_object_new_object();
         bool ok = o && add_range(o, key, key_len, end, end_len);
         if (ok && limit > 0)
                 ok = add_i64(o, "limit", limit);
         if (ok && revision > 0)
                 ok = add_i64(o, "revision", revision);
-        if (ok && serializable) {
-                json_object *t = json_object_new_boolean(1);
-                ok = t && json_object_object_add(o, "serializable", t) == 0;
-        }
+        if (ok && flag)
+                ok = add_true(o, flag);
         return body_text(o, ok);
 }
 
 char *etcd_body_range(const void *key, size_t key_len, const void *end, size_t end_len,
                       int64_t limit, int64_t revision) {
-        return body_range(key, key_len, end, end_len, limit, revision, false);
+        return body_range(key, key_len, end, end_len, limit, revision, NULL);
 }
 
 char *etcd_body_range_serializable(const void *key, size_t key_len, const void *end, size_t end_len,
                                    int64_t limit) {
-        return body_range(key, key_len, end, end_len, limit, 0, true);
+        return body_range(key, key_len, end, end_len, limit, 0, "serializable");
+}
+
+char *etcd_body_range_keys_only(const void *key, size_t key_len) {
+        return body_range(key, key_len, NULL, 0, 1, 0, "keys_only");
 }
 
 char *etcd_body_put(const void *key, size_t key_len, const void *val, size_t val_len, int64_t lease) {
@@ -268,7 +276,7 @@ char *etcd_body_watch(const void *key, size_t key_len, const void *end, size_t e
          * frames of at most its request bound (1.5 MiB), one event at
          * least: no frame past ETCD_FRAME_MAX, however big the values. */
         if (ok)
-                ok = json_object_object_add(c, "fragment", json_object_new_boolean(1)) == 0;
+                ok = add_true(c, "fragment");
         if (ok)
                 ok = json_object_object_add(o, "create_request", c) == 0;
         else

@@ -49,6 +49,9 @@ char *etcd_body_range(const void *key, size_t key_len, const void *end, size_t e
  * quorum and during a leader election. */
 char *etcd_body_range_serializable(const void *key, size_t key_len, const void *end, size_t end_len,
                                    int64_t limit);
+/* A linearizable read of the one key, without its value: what it costs
+ * etcd does not depend on what others wrote (a heartbeat). */
+char *etcd_body_range_keys_only(const void *key, size_t key_len);
 char *etcd_body_put(const void *key, size_t key_len, const void *val, size_t val_len, int64_t lease);
 char *etcd_body_delete(const void *key, size_t key_len);
 /* A transaction without conditions: n puts (keys[i] = vals[i], NUL-terminated

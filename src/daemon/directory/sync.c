@@ -317,7 +317,10 @@ static void heartbeat_fn(loop_timer *t) {
                 heartbeat_arm(d);
                 return;
         }
-        char *body = etcd_body_range(d->names_key, d->names_key_len, d->names_end, d->names_end_len, 1, 0);
+        /* The one key PREFIX "names/" (no record's), without a value: the
+         * answer's header is all we need, and a huge first record must
+         * not be read again every heartbeat. */
+        char *body = etcd_body_range_keys_only(d->names_key, d->names_key_len);
         /* A sick member is found within heartbeat_ms + request_ms. */
         if (!body || etcd_call(d->etcd, "/v3/kv/range", body, deadline(d), heartbeat_done, d, &d->heartbeat_req) < 0)
                 heartbeat_arm(d);
