@@ -18,7 +18,9 @@
  *     them met by a watch catching up (beta's daemon stopped while etcd
  *     restarts and they are put): a name registered afterwards is heard;
  *   - the heartbeat of an idle daemon costs etcd nothing of what others
- *     wrote (a first key under the prefix holding 1.4 MB).
+ *     wrote (a first key under the prefix holding 1.4 MB);
+ *   - a cold lookup (the cache full) finds a name past 1000 longer names
+ *     "svc/..." that sort before its own records.
  */
 #include <signal.h>
 #include <sodium.h>
@@ -303,5 +305,43 @@ TEST_TIMEOUT(dir_heartbeat_costs_no_one_elses_values, 120) {
         double sent = etcd_sent_bytes() - before;
         fprintf(stderr, "etcd sent %.0f bytes in 5 s of two idle daemons\n", sent);
         CHECK(sent < 200000);
+        stop_two();
+}
+
+TEST_TIMEOUT(dir_cold_lookup_past_many_longer_names, 180) {
+        etcd_cluster_start(&C, 1);
+        /* 1000 names "svc/aNNNN", sorting before "svc"'s own records */
+        char *out = NULL;
+        int st = test_sh(&out, 120,
+                         "python3 -c 'import base64,json,http.client,sys\n"
+                         "c=http.client.HTTPConnection(sys.argv[1], 2379)\n"
+                         "for i in range(1000):\n"
+                         "  k=base64.b64encode(b\"/ipcf/names/svc/a%%04d/delta\" %% i).decode()\n"
+                         "  v=base64.b64encode(b\"{\\\"v\\\":1,\\\"addr\\\":\\\"1.2.3.4:5\\\",\\\"fp\\\":\\\"f\\\"}\").decode()\n"
+                         "  c.request(\"POST\", \"/v3/kv/put\", json.dumps({\"key\":k,\"value\":v}))\n"
+                         "  r=c.getresponse(); r.read()\n"
+                         "  assert r.status == 200\n"
+                         "' %s",
+                         C.host[0]);
+        CHECK_EQ(st, 0);
+        free(out);
+        static char conf[1024];
+        snprintf(conf, sizeof(conf),
+                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\ncache_max = 100\n"
+                 "[name *]\nremote_allocate = *@*\n",
+                 C.client_url[0]);
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        for (int i = 0; i < 2; i++)
+                hostset_start(&S, i, conf);
+        for (int i = 0; i < 2; i++)
+                CHECK(hostset_wait_up(&S, i, 15000));
+        hostset_enter(&S, 1);
+        pid_t svc = dirtest_serve(&S, 0, "svc");
+        int r = alloc_becomes("svc", 0, 8000);
+        fprintf(stderr, "svc from beta (cache full: cold lookups) past 1000 names svc/...: %d (%s)\n", r,
+                r < 0 ? strerror(-r) : "ok");
+        CHECK(r >= 0);
+        kill(svc, SIGKILL);
+        test_wait(svc, 5000);
         stop_two();
 }

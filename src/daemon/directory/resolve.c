@@ -11,6 +11,11 @@
  * one. When the cache is full the pick is made among the answer's records
  * with a directory-wide counter.
  *
+ * PAGES: a read gives at most RESOLVE_HOSTS_MAX records. NAME's own sort
+ * among the longer names "NAME/..." (the same key prefix), so a full page
+ * in which none fits is followed by the next one (after its last key)
+ * while the deadline allows: a thousand longer names do not hide NAME.
+ *
  * TWO READS, ONE DEADLINE: the read is linearizable (the leader confirms
  * the member is current). Without a leader — an election after the leader
  * died, or a quorum lost — a member holds such a read until a leader is
@@ -46,6 +51,8 @@ struct dir_query {
         etcd_req *req;
         uint64_t deadline;      /* the lookup's (CLOCK_MONOTONIC ns) */
         bool serializable;      /* the linearizable read went unanswered: the second read */
+        uint8_t *from;          /* the next page starts here (heap), or NULL: at the name's key */
+        size_t from_len;
 };
 
 static bool cache_is_answer(const directory *d) {
@@ -83,6 +90,7 @@ bool dir_has_other(const directory *d, const char *name, bool (*ok)(const dir_re
 
 static void query_free(dir_query *q) {
         etcd_cancel(q->req);
+        free(q->from);
         dlist_del(&q->link);
         q->d->n_queries--;
         free(q);
@@ -104,6 +112,37 @@ static bool query_wants(const dir_query *q, const dir_record *rec) {
 
 static int query_send(dir_query *q);
 
+/* A full page (more to come) in which no record fits q: only longer
+ * names ("NAME/x" lives under "NAME/" and sorts before most hosts)? Then
+ * the next page, after its last key, while the deadline allows; true if
+ * it was asked. The answer so far neither fits nor feeds the cache. */
+static bool query_next_page(dir_query *q, json_object *kvs, bool more) {
+        size_t n = kvs ? json_object_array_length(kvs) : 0;
+        if (!more || n == 0 || now_ns() >= q->deadline)
+                return false;
+        static etcd_kv kv;
+        static dir_record rec;
+        for (size_t i = 0; i < n; i++)
+                if (etcd_kv_decode(json_object_array_get_idx(kvs, i), &kv) == 0 &&
+                    dir_key_parse(q->d->prefix, kv.key, kv.key_len, &rec) == 0 &&
+                    dir_value_parse(kv.value, kv.value_len, &rec) == 0 && query_wants(q, &rec))
+                        return false;
+        uint8_t *last;
+        size_t len;
+        if (etcd_kv_key(json_object_array_get_idx(kvs, n - 1), &last, &len) < 0)
+                return false;
+        uint8_t *next = realloc(last, len + 1);
+        if (!next) {
+                free(last);
+                return false;
+        }
+        next[len] = 0; /* just after the last key */
+        free(q->from);
+        q->from = next;
+        q->from_len = len + 1;
+        return query_send(q) == 0;
+}
+
 static void range_done(void *ctx, int err, json_object *resp) {
         dir_query *q = ctx;
         directory *d = q->d;
@@ -113,6 +152,11 @@ static void range_done(void *ctx, int err, json_object *resp) {
                 if (query_send(q) == 0)
                         return; /* else -ENOLINK, as the first read said */
         }
+        int64_t rev;
+        bool more;
+        json_object *kvs = NULL;
+        if (err == 0 && etcd_range_decode(resp, &rev, &more, &kvs) == 0 && query_next_page(q, kvs, more))
+                return;
         dir_resolve_fn fn = q->fn;
         void *fctx = q->ctx;
         bool fresh = !q->serializable; /* feeds the cache */
@@ -122,9 +166,7 @@ static void range_done(void *ctx, int err, json_object *resp) {
         query_free(q); /* only the copy is used below */
         static etcd_kv kv;
         static dir_record rec, pick;
-        int64_t rev;
-        bool more;
-        json_object *kvs = NULL;
+        kvs = NULL;
         if (err == 0 && etcd_range_decode(resp, &rev, &more, &kvs) < 0) {
                 etcd_answer_bad(d->etcd, "range answer is not etcd's"); /* the next asks another */
                 err = -EPROTO;
@@ -213,11 +255,13 @@ static int query_send(dir_query *q) {
         if (kl < 0)
                 return -EINVAL;
         size_t el = etcd_prefix_end(key, (size_t)kl, end);
+        const void *from = q->from ? (const void *)q->from : key;
+        size_t from_len = q->from ? q->from_len : (size_t)kl;
         uint64_t now = now_ns(), until = q->deadline;
         if (!q->serializable && until > now)
                 until -= MIN((until - now) / 3, RESOLVE_RESERVE_MAX_NS);
-        char *body = q->serializable ? etcd_body_range_serializable(key, (size_t)kl, end, el, RESOLVE_HOSTS_MAX)
-                                     : etcd_body_range(key, (size_t)kl, end, el, RESOLVE_HOSTS_MAX, 0);
+        char *body = q->serializable ? etcd_body_range_serializable(from, from_len, end, el, RESOLVE_HOSTS_MAX)
+                                     : etcd_body_range(from, from_len, end, el, RESOLVE_HOSTS_MAX, 0);
         int r = body ? etcd_call(d->etcd, "/v3/kv/range", body, until, range_done, q, &q->req) : -ENOMEM;
         free(body);
         if (r < 0)
