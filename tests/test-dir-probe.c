@@ -20,7 +20,12 @@
  *   - the heartbeat of an idle daemon costs etcd nothing of what others
  *     wrote (a first key under the prefix holding 1.4 MB);
  *   - a cold lookup (the cache full) finds a name past 1000 longer names
- *     "svc/..." that sort before its own records.
+ *     "svc/..." that sort before its own records;
+ *   - probes that found nothing: names of every shape ('/', '@',
+ *     punctuation, the longest) reached from the other host; every change
+ *     of a flapping name heard, alternating; one of two hosts of a name
+ *     killed (the other reached); an uncached name with etcd down
+ *     (ENOLINK within any allocation timeout).
  */
 #include <signal.h>
 #include <sodium.h>
@@ -273,6 +278,140 @@ TEST_TIMEOUT(dir_watch_catching_up_past_huge_values, 240) {
         CHECK_EQ(ev, IPCF_EVENT_NAME_UP);
         kill(w2, SIGKILL);
         test_wait(w2, 5000);
+        stop_two();
+}
+
+TEST_TIMEOUT(dir_names_of_every_shape, 180) {
+        start_two();
+        char longest[IPCF_NAME_MAX + 1];
+        memset(longest, 'n', IPCF_NAME_MAX);
+        longest[IPCF_NAME_MAX] = 0;
+        longest[5] = '/';
+        /* '/' splits keys, '@' pins hosts, a name of the longest length
+         * with a '/' (its key split at the last one), every punctuation
+         * sign (they travel in base64) */
+        const char *names[] = { "x/y", "x", "mail@home", "a@alpha.x", "~!#$%^&*()_+{}|:\"<>?`-=[]\\;',./", longest };
+        pid_t srv[6];
+        for (int i = 0; i < 6; i++)
+                srv[i] = dirtest_serve(&S, 0, names[i]);
+        for (int i = 0; i < 6; i++) {
+                int r = alloc_becomes(names[i], 0, 8000);
+                fprintf(stderr, "'%s' from beta: %d (%s)\n", names[i], r, r < 0 ? strerror(-r) : "ok");
+                CHECK(r >= 0);
+        }
+        for (int i = 0; i < 6; i++) {
+                kill(srv[i], SIGKILL);
+                test_wait(srv[i], 5000);
+        }
+        stop_two();
+}
+
+struct flap {
+        int cycles, gap_ms;
+};
+
+static void flapper(void *arg) {
+        const struct flap *f = arg;
+        for (int i = 0; i < f->cycles; i++) {
+                int reg = CHECK_OK(ipcf_register("flap", NULL));
+                usleep((useconds_t)f->gap_ms * 1000u);
+                CHECK_OK(ipcf_dealloc(reg, NULL));
+                usleep((useconds_t)f->gap_ms * 1000u);
+        }
+}
+
+TEST_TIMEOUT(dir_watch_hears_every_change, 180) {
+        start_two();
+        CHECK_OK(ipcf_watch("flap"));
+        struct flap fl[] = { { 10, 300 }, { 30, 20 } };
+        for (int k = 0; k < 2; k++) {
+                pid_t pid = fork();
+                CHECK(pid >= 0);
+                if (pid == 0) {
+                        hostset_enter(&S, 0);
+                        flapper(&fl[k]);
+                        _exit(0);
+                }
+                int ups = 0, downs = 0, last = 0, ev;
+                bool alternating = true;
+                while ((ev = dirtest_next_name_event("flap", 3000)) != 0) {
+                        alternating &= ev != last;
+                        last = ev;
+                        ups += ev == IPCF_EVENT_NAME_UP;
+                        downs += ev == IPCF_EVENT_NAME_DOWN;
+                }
+                CHECK_EQ(test_wait(pid, 10000), 0);
+                fprintf(stderr, "%d cycles %d ms apart on alpha: %d NAME_UP, %d NAME_DOWN on beta, alternating %d\n",
+                        fl[k].cycles, fl[k].gap_ms, ups, downs, alternating);
+                CHECK(alternating && last == IPCF_EVENT_NAME_DOWN);
+                CHECK_EQ(ups, fl[k].cycles);
+                CHECK_EQ(downs, fl[k].cycles);
+        }
+        stop_two();
+}
+
+TEST_TIMEOUT(dir_one_of_two_hosts_killed_others_still_reached, 180) {
+        etcd_cluster_start(&C, 1);
+        CHECK(hostset_init(&S, 3, HOSTSET_LOOPBACK));
+        for (int i = 0; i < 3; i++)
+                hostset_start(&S, i, conf_one_member());
+        for (int i = 0; i < 3; i++)
+                CHECK(hostset_wait_up(&S, i, 15000));
+        hostset_enter(&S, 1);
+        pid_t on_alpha = dirtest_serve(&S, 0, "svc"), on_gamma = dirtest_serve(&S, 2, "svc");
+        char host[64];
+        bool seen[2] = { false, false };
+        for (int i = 0; i < 20 && !(seen[0] && seen[1]); i++) {
+                dirtest_use("svc", host, sizeof(host));
+                seen[0] |= !strcmp(host, "alpha");
+                seen[1] |= !strcmp(host, "gamma");
+        }
+        CHECK(seen[0] && seen[1]);
+        hostset_kill_host(&S, 0);
+        uint64_t worst = 0;
+        for (int i = 0; i < 10; i++) {
+                uint64_t t0 = test_now_ms();
+                int port = ipcf_alloc("svc", NULL, 10000, NULL);
+                uint64_t took = test_now_ms() - t0;
+                worst = took > worst ? took : worst;
+                if (port < 0)
+                        fprintf(stderr, "svc %d after alpha's daemon was killed: %d (%s) in %llu ms\n", i, port,
+                                strerror(-port), (unsigned long long)took);
+                CHECK(port >= 0);
+                ipcf_peer_info pi;
+                CHECK_OK(ipcf_peer(port, &pi));
+                CHECK(strstr(pi.name, "@gamma") != NULL);
+                CHECK_OK(ipcf_dealloc(port, NULL));
+        }
+        fprintf(stderr, "svc after alpha's daemon was killed: 10 of 10 to gamma, the slowest in %llu ms\n",
+                (unsigned long long)worst);
+        kill(on_alpha, SIGKILL);
+        kill(on_gamma, SIGKILL);
+        test_wait(on_alpha, 5000);
+        test_wait(on_gamma, 5000);
+        hostset_stop(&S);
+        etcd_cluster_stop(&C);
+}
+
+TEST_TIMEOUT(dir_uncached_name_with_etcd_down_fails_within_any_timeout, 180) {
+        start_two();
+        ipcf_dir_health h;
+        CHECK(dirtest_live_becomes(true, 15000, &h));
+        etcd_cluster_kill(&C, 0);
+        CHECK(dirtest_live_becomes(false, 15000, &h));
+        int timeouts[] = { 50, 100, 300, 1000, 5000, -1 };
+        for (int i = 0; i < 6; i++) {
+                ipcf_reason why;
+                memset(&why, 0, sizeof(why));
+                uint64_t t0 = test_now_ms();
+                int r = ipcf_alloc("nowhere", NULL, timeouts[i], &why);
+                uint64_t took = test_now_ms() - t0;
+                fprintf(stderr, "uncached, etcd down, timeout %d ms: %d (%s) '%s' after %llu ms\n", timeouts[i], r,
+                        strerror(-r), why.text, (unsigned long long)took);
+                CHECK_EQ(r, -ENOLINK);
+                uint64_t bound = timeouts[i] < 0 || timeouts[i] > 1500 ? 1500 : (uint64_t)timeouts[i];
+                CHECK(took <= bound + 500);
+        }
         stop_two();
 }
 
