@@ -24,7 +24,7 @@
  *   - probes that found nothing: names of every shape ('/', '@',
  *     punctuation, the longest) reached from the other host; every change
  *     of a flapping name heard, alternating; one of two hosts of a name
- *     killed (the other reached); an uncached name with etcd down
+ *     killed (the other reached, no NAME_DOWN); an uncached name with etcd down
  *     (ENOLINK within any allocation timeout).
  */
 #include <signal.h>
@@ -367,6 +367,8 @@ TEST_TIMEOUT(dir_one_of_two_hosts_killed_others_still_reached, 180) {
                 seen[1] |= !strcmp(host, "gamma");
         }
         CHECK(seen[0] && seen[1]);
+        CHECK_OK(ipcf_watch("svc"));
+        CHECK_EQ(dirtest_next_name_event("svc", 5000), IPCF_EVENT_NAME_UP); /* up already: said at once */
         hostset_kill_host(&S, 0);
         uint64_t worst = 0;
         for (int i = 0; i < 10; i++) {
@@ -385,6 +387,8 @@ TEST_TIMEOUT(dir_one_of_two_hosts_killed_others_still_reached, 180) {
         }
         fprintf(stderr, "svc after alpha's daemon was killed: 10 of 10 to gamma, the slowest in %llu ms\n",
                 (unsigned long long)worst);
+        /* alpha's record gone with its lease (ttl_s 2): svc is still up on gamma */
+        CHECK_EQ(dirtest_next_name_event("svc", 4000), 0);
         kill(on_alpha, SIGKILL);
         kill(on_gamma, SIGKILL);
         test_wait(on_alpha, 5000);
