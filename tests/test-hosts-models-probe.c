@@ -15,7 +15,12 @@
  *    ipcf_mcast_lost = what was sent) and a REMOVE group (what it was
  *    given, then -EPIPE "too slow");
  *  - a mailbox on beta destroyed under a sender on alpha:
- *    ipcf_mbox_undelivered is exact (the queued ones, and one sent after).
+ *    ipcf_mbox_undelivered is exact (the queued ones, and one sent after);
+ *  - a receiver on alpha of a mailbox on beta that read 1 of 20 messages and
+ *    is killed, or deallocates: the 19 it had not read go to beta's next
+ *    receiver, as a local receiver's do (they were lost: beta's relay had
+ *    taken them, so the broker counted them taken), and a receipt for a
+ *    message that receiver read names it.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -391,4 +396,90 @@ TEST_TIMEOUT(a_mailbox_destroyed_under_a_sender_on_another_host_counts_exactly, 
                 (long long)ipcf_mbox_undelivered(tx));
         CHECK_EQ(ipcf_mbox_undelivered(tx), 25 + after);
         hostset_stop(&S);
+}
+
+/* ---- a receiver on another host that ends gives back what it had not read -------- */
+
+/* Beta: the mailbox and 20 messages in it, a receipt asked for the first. */
+static void box_of_twenty(void *p) {
+        hostset_enter(&S, 1);
+        CHECK_OK(ipcf_mbox_create("mb", NULL));
+        int tx = CHECK_OK(ipcf_mbox_open("mb", IPCF_MBOX_SEND, NULL, 5000));
+        ipcf_receipt rc;
+        CHECK_OK(ipcf_mbox_send_async(tx, "m0", 2, 5000, NULL));
+        for (int i = 1; i < 20; i++) {
+                char m[16];
+                snprintf(m, sizeof(m), "m%d", i);
+                CHECK_OK(ipcf_mbox_send(tx, m, strlen(m), 5000, NULL));
+        }
+        /* the receiver on alpha read m0 */
+        CHECK_OK(ipcf_mbox_receipt(tx, 20000, &rc));
+        CHECK_EQ(rc.seq, 1);
+        CHECK_EQ(write(gate[1], &rc.receiver, sizeof(rc.receiver)), (ssize_t)sizeof(rc.receiver));
+        pause();
+}
+
+/* Alpha: read one, then die (kill) or deallocate. */
+static void read_one_then_end(void *p) {
+        bool dealloc = *(bool *)p;
+        hostset_enter(&S, 0);
+        int rx = -ENOENT;
+        for (int t = 0; t < 100 && rx == -ENOENT; t++)
+                if ((rx = ipcf_mbox_open("mb@beta", IPCF_MBOX_RECV, NULL, 5000)) == -ENOENT)
+                        usleep(50000);
+        CHECK_OK(rx);
+        char buf[16];
+        CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 10000, NULL), 2);
+        CHECK(!memcmp(buf, "m0", 2));
+        usleep(300000); /* the other 19 reach this host's ring */
+        if (dealloc)
+                CHECK_OK(ipcf_dealloc(rx, NULL));
+        CHECK_EQ(write(back[1], "r", 1), 1);
+        pause();
+}
+
+/* Beta's next receiver: exits with how many it got, in order. */
+static void read_the_rest(void *p) {
+        hostset_enter(&S, 1);
+        int rx = CHECK_OK(ipcf_mbox_open("mb", IPCF_MBOX_RECV, NULL, 5000));
+        char buf[16];
+        int n = 0;
+        ssize_t k;
+        while ((k = ipcf_mbox_recv(rx, buf, sizeof(buf) - 1, 2000, NULL)) > 0) {
+                buf[k] = 0;
+                char want[16];
+                snprintf(want, sizeof(want), "m%d", n + 1);
+                CHECK(strcmp(buf, want) == 0);
+                n++;
+        }
+        _exit(n);
+}
+
+static void remote_receiver_ends(bool dealloc) {
+        start_two();
+        pid_t box = test_fork(box_of_twenty, NULL);
+        usleep(300000); /* the mailbox is made */
+        pid_t rx = test_fork(read_one_then_end, &dealloc);
+        pid_t who;
+        CHECK_EQ(read(gate[0], &who, sizeof(who)), (ssize_t)sizeof(who));
+        CHECK_EQ(who, rx); /* the receipt names the receiver on alpha */
+        char c;
+        CHECK_EQ(read(back[0], &c, 1), 1);
+        if (!dealloc) {
+                kill(rx, SIGKILL);
+                test_wait(rx, 5000);
+        }
+        usleep(500000); /* the end crossed */
+        pid_t rest = test_fork(read_the_rest, NULL);
+        CHECK_EQ(test_wait(rest, 30000), 19);
+        kill(rx, SIGKILL);
+        test_wait(rx, 5000);
+        kill(box, SIGKILL);
+        test_wait(box, 5000);
+        hostset_stop(&S);
+}
+
+TEST_TIMEOUT(a_receiver_on_another_host_killed_gives_back_what_it_had_not_read, 60) { remote_receiver_ends(false); }
+TEST_TIMEOUT(a_receiver_on_another_host_deallocating_gives_back_what_it_had_not_read, 60) {
+        remote_receiver_ends(true);
 }

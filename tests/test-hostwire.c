@@ -2,7 +2,8 @@
  * test-hostwire.c — the control messages between daemons (common/hostwire.c):
  * every type round trips; every field a remote daemon could get wrong is
  * refused (truncation at every length, trailing bytes, unknown type and
- * version, reserved bits, bad names and strings, a bad qos, reserved ports);
+ * version, reserved bits, bad names and strings, a bad qos, reserved ports,
+ * also in CONSUMED);
  * and the seed corpus of fuzz/fuzz-hostwire is written from these messages
  * (HOSTWIRE_WRITE_CORPUS=dir).
  */
@@ -28,6 +29,7 @@ static hw_msg sample(uint8_t type) {
         m.err = ECONNREFUSED;
         m.code = IPCF_END_REFUSED;
         m.boot = 99;
+        m.count = 0x1112131415161718ull;
         strcpy(m.name, type == HW_HELLO ? "alpha" : "printer");
         strcpy(m.user, "alice");
         strcpy(m.reason, "busy, come back later");
@@ -49,6 +51,7 @@ static void keep_fields(hw_msg *m) {
         case HW_REFUSE: k.req = m->req; k.err = m->err; k.code = m->code; strcpy(k.reason, m->reason); break;
         case HW_CANCEL: k.req = m->req; break;
         case HW_DEALLOC: k.port = m->port; k.code = m->code; strcpy(k.reason, m->reason); break;
+        case HW_CONSUMED: k.port = m->port; k.count = m->count; break;
         }
         if (m->type == HW_ACCEPT)
                 strcpy(k.who.prog, m->who.prog);
@@ -115,6 +118,10 @@ TEST_TIMEOUT(hostwire_refuses_what_a_daemon_could_get_wrong, 10) {
         CHECK_ERR(hw_build(&m, buf, sizeof(buf)), -EINVAL);
         m.port = 0;
         CHECK_ERR(hw_build(&m, buf, sizeof(buf)), -EINVAL);
+        /* nor for a count of records read */
+        hw_msg c = sample(HW_CONSUMED);
+        c.port = HW_CONTROL_PORT;
+        CHECK_ERR(hw_build(&c, buf, sizeof(buf)), -EINVAL);
         /* a refusal must carry an errno */
         hw_msg r = sample(HW_REFUSE);
         r.err = 0;

@@ -156,9 +156,13 @@ int hw_parse(const void *buf, size_t len, hw_msg *ret) {
                 m.code = rd_u32(&r);
                 rd_str(&r, m.reason, sizeof(m.reason), false);
                 break;
+        case HW_CONSUMED:
+                m.port = rd_u32(&r);
+                m.count = rd_u64(&r);
+                break;
         }
         /* ports are never 0 (nor the control port) where they name a flow */
-        if ((m.type == HW_ALLOC || m.type == HW_ACCEPT || m.type == HW_DEALLOC) &&
+        if ((m.type == HW_ALLOC || m.type == HW_ACCEPT || m.type == HW_DEALLOC || m.type == HW_CONSUMED) &&
             (m.port == 0 || m.port == HW_CONTROL_PORT))
                 r.bad = true;
         if (r.bad || r.n != 0)
@@ -262,6 +266,10 @@ int hw_build(const hw_msg *m, void *buf, size_t cap) {
                 wr_u32(&w, m->port);
                 wr_u32(&w, m->code);
                 wr_str(&w, m->reason, IPCF_REASON_MAX);
+                break;
+        case HW_CONSUMED:
+                wr_u32(&w, m->port);
+                wr_u64(&w, m->count);
                 break;
         }
         if (w.n > cap)

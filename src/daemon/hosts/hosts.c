@@ -223,6 +223,12 @@ static void on_control(void *ctx, hpeer *p, const hw_msg *m) {
                         relay_on_dealloc(r, m->code, m->reason);
                 break;
         }
+        case HW_CONSUMED: {
+                relay *r = relay_by_rport(h, m->port);
+                if (r)
+                        relay_on_consumed(r, m->count);
+                break;
+        }
         default: break;
         }
 }

@@ -36,6 +36,44 @@
 #define RELAY_SPIN_SKIP_MAX 1024u
 enum { SPIN_LOCAL, SPIN_REMOTE };
 
+/* What a mailbox receiver's flow has in flight unread (relay.h MAILBOX
+ * RECEIVER): on a held relay the ring's mark after each record sent, on a
+ * reporting one the ring position of each record delivered (in .tail).
+ * Oldest first; grows by doubling up to RELAY_HELD_MAX. */
+typedef struct unread {
+        ring_mark *v;
+        uint32_t cap, head, n;
+} unread;
+
+/* Room for one more (false: RELAY_HELD_MAX are in flight, or no memory). */
+static bool unread_room(unread *q) {
+        if (q->n < q->cap)
+                return true;
+        if (q->cap >= RELAY_HELD_MAX)
+                return false;
+        uint32_t cap = q->cap ? 2 * q->cap : 64;
+        ring_mark *v = malloc(cap * sizeof(*v));
+        if (!v)
+                return false;
+        for (uint32_t i = 0; i < q->n; i++)
+                v[i] = q->v[(q->head + i) % q->cap];
+        free(q->v);
+        q->v = v;
+        q->cap = cap;
+        q->head = 0;
+        return true;
+}
+
+/* Only after unread_room() said yes. */
+static void unread_push(unread *q, ring_mark m) { q->v[(q->head + q->n++) % q->cap] = m; }
+
+static ring_mark unread_pop(unread *q) {
+        ring_mark m = q->v[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->n--;
+        return m;
+}
+
 struct relay {
         hostrec *h;                    /* NULL once its host went down */
         bport *b;                      /* our side of the shared-memory flow */
@@ -69,6 +107,12 @@ struct relay {
         unsigned spin_miss[2];         /* windows of each kind in a row that ended without one */
         unsigned spin_skip[2];         /* windows of each kind left out before the next */
         uint64_t spin_hits, spin_misses;
+        /* a mailbox receiver's channel (relay.h MAILBOX RECEIVER) */
+        bool receiver;                 /* held or reporting */
+        bool held;                     /* on the mailbox's host */
+        unread unread;
+        uint64_t read_total;           /* records the receiving process read, in all */
+        uint64_t reported;             /* reporting: read_total as last told */
 };
 
 static void relay_pump(relay *r);
@@ -124,6 +168,11 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
         return r;
 }
 
+void relay_set_receiver(relay *r, bool held) {
+        r->receiver = true;
+        r->held = held;
+}
+
 void relay_qos(ipcf_qos *q) { q->spin_us = 0; }
 
 void relay_spec(relay *r, flow_end_spec *ret, const cred *who, const char *prog) {
@@ -159,6 +208,8 @@ int relay_start(relay *r, flow *f, efcp_flow *ef, uint32_t lport, uint32_t rport
         h->n_relays++;
         r->started = true;
         f->host = h->p->name;
+        if (r->held)
+                bport_hold(r->b); /* before anything is consumed */
         /* our consumer starts armed (the client may write before we look) */
         bport_arm_rx(r->b);
         relay_pump(r);
@@ -168,6 +219,7 @@ int relay_start(relay *r, flow *f, efcp_flow *ef, uint32_t lport, uint32_t rport
 void relay_discard(relay *r) {
         loop_spin_cancel(&r->spin);
         bport_free(r->b);
+        free(r->unread.v);
         free(r);
 }
 
@@ -190,6 +242,8 @@ static void relay_free(relay *r) {
         loop_timer_cancel(the_hosts.d->loop, &r->wait);
         loop_spin_cancel(&r->spin);
         r->b = bport_free(r->b);
+        free(r->unread.v);
+        r->unread = (unread){ 0 };
         loop_defer_free(the_hosts.d->loop, r);
 }
 
@@ -213,6 +267,7 @@ void relay_fail(relay *r, uint32_t code, const char *reason) {
                 r->b = bport_free(r->b);
                 loop_timer_cancel(the_hosts.d->loop, &r->wait);
                 loop_spin_cancel(&r->spin);
+                free(r->unread.v);
                 free(r);
                 return;
         }
@@ -232,6 +287,8 @@ static bool relay_out(relay *r) {
         for (int n = 0; n < RELAY_BUDGET; n++) {
                 if (!r->ef)
                         return true;
+                if (r->held && r->out_off == 0 && !unread_room(&r->unread))
+                        return false; /* RELAY_HELD_MAX unread there: its CONSUMED pumps us */
                 const void *rec;
                 ssize_t len = bport_peek(r->b, &rec);
                 if (len == -EAGAIN) {
@@ -263,6 +320,8 @@ static bool relay_out(relay *r) {
                         return true;  /* the flow is over: the in side sees it */
                 if (off + chunk == (size_t)len) {
                         bport_consume(r->b);
+                        if (r->held)
+                                unread_push(&r->unread, bport_mark(r->b)); /* published once read */
                         r->sent++;
                         r->out_off = 0;
                 } else {
@@ -350,6 +409,11 @@ static int relay_in(relay *r) {
                                 relay_broken(r, "a record the ring cannot take");
                                 return -EPIPE;
                         }
+                        if (r->receiver && !r->held && !unread_room(&r->unread)) {
+                                /* the other relay holds at most RELAY_HELD_MAX */
+                                relay_broken(r, "more records unread than the other host holds");
+                                return -EPIPE;
+                        }
                         r->in_rec = dst;
                         r->in_total = total;
                         r->in_off = 0;
@@ -359,7 +423,9 @@ static int relay_in(relay *r) {
                 r->in_off += (uint32_t)piece;
                 r->in_open = !last;
                 if (last) {
-                        bport_commit(r->b, total);
+                        uint64_t pos = bport_commit(r->b, total);
+                        if (r->receiver && !r->held)
+                                unread_push(&r->unread, (ring_mark){ .tail = pos });
                         r->delivered++;
                 }
         }
@@ -387,6 +453,41 @@ static void relay_reason_of(uint32_t why, uint32_t *ret_code, const char **ret_t
                 }
                 *ret_text = "the other host ended the flow";
         }
+}
+
+/* Reporting (relay.h MAILBOX RECEIVER): count the records our process has
+ * read since, and tell the other host, whose relay then publishes that far;
+ * be rung by its next read while records are unread. */
+static void relay_report(relay *r) {
+        if (!r->receiver || r->held)
+                return;
+        if (r->unread.n)
+                bport_want_tx(r->b); /* before looking: a read after it rings */
+        while (r->unread.n && bport_passed(r->b, r->unread.v[r->unread.head].tail)) {
+                unread_pop(&r->unread);
+                r->read_total++;
+        }
+        if (r->read_total != r->reported && r->h) {
+                hw_msg m = { .type = HW_CONSUMED, .port = r->lport, .count = r->read_total };
+                if (hlink_send(r->h->p, &m) == 0)
+                        r->reported = r->read_total; /* else again at the next pump */
+        }
+}
+
+void relay_on_consumed(relay *r, uint64_t count) {
+        if (!r->held || r->done || count == r->read_total)
+                return;
+        if (count < r->read_total || count - r->read_total > r->unread.n) {
+                relay_broken(r, "a count of records read that were never sent");
+                return;
+        }
+        ring_mark m = { 0 };
+        while (r->read_total < count) {
+                m = unread_pop(&r->unread);
+                r->read_total++;
+        }
+        bport_publish_at(r->b, m); /* the broker: taken */
+        relay_pump(r);
 }
 
 /* The local client ended: once everything it wrote went to the engine, tell
@@ -473,6 +574,8 @@ static void relay_pump(relay *r) {
         bool drained = relay_out(r);
         uint64_t before = r->delivered;
         int in = r->done ? 1 : relay_in(r);
+        if (!r->done)
+                relay_report(r); /* (before a DEALLOC below) */
         r->in_pump = false;
         if (r->done)
                 return;

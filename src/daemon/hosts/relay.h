@@ -44,6 +44,18 @@
  * loop serves every other event meanwhile, and windows that end without
  * their answer back off (a stream, a slow server).
  *
+ * A MAILBOX RECEIVER ON THE OTHER HOST: the broker counts a message taken
+ * when the consumer of the receiver's ring passes it — here the relay, not
+ * the remote process. So the relay on the mailbox's host holds its position
+ * (bport_hold: RELAY_HELD, "held") and publishes it only as far as the
+ * other host says its process has read (CONSUMED on the control flow: how
+ * many records in all, relay_on_consumed); the relay on the receiver's host
+ * ("reporting") watches its process consume the records it delivered
+ * (bport_passed) and says so, before any DEALLOC. A receiver that ends
+ * there leaves what it had not read unpublished here, and the broker gives
+ * it back to the other receivers, as for a local one. At most
+ * RELAY_HELD_MAX records are in flight unread per such flow.
+ *
  * TRUST: the other daemon is authenticated, not trusted: a message that
  * breaks the wire above ends that flow (IPCF_END_PROTOCOL) and nothing else.
  */
@@ -62,6 +74,9 @@
 /* The largest piece of a record in one EFCP message (the engine's max_msg
  * is 64 KiB). */
 #define RELAY_CHUNK (65536 - RELAY_HDR_MAX)
+/* Records of a mailbox receiver's flow sent and not yet read at the other
+ * host (MAILBOX RECEIVER above). */
+#define RELAY_HELD_MAX 4096u
 /* How long a flow the other host ended waits for the reason (its DEALLOC on
  * the control flow) after the engine's end, before it ends without one. */
 #define RELAY_REASON_WAIT_NS (2 * 1000000000ull)
@@ -71,6 +86,10 @@ typedef struct relay relay;
 /* A relay for host h whose local peer is the client peer (prog); reliable:
  * the EFCP flow's policy. NULL on -ENOMEM. */
 relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool reliable);
+/* Before relay_start: r carries a mailbox receiver's channel (MAILBOX
+ * RECEIVER above): held on the mailbox's host (held), reporting on the
+ * receiver's (!held). */
+void relay_set_receiver(relay *r, bool held);
 /* The terms a relayed flow is granted, from what was asked (q, changed in
  * place): no spinning (WAITS above). */
 void relay_qos(ipcf_qos *q);
@@ -90,6 +109,9 @@ void relay_fail(relay *r, uint32_t code, const char *reason);
 
 /* The engine flow moved (the link's ready list). */
 void relay_on_engine(relay *r);
+/* The other host's process read count records of this flow in all (its
+ * CONSUMED; a held relay only). */
+void relay_on_consumed(relay *r, uint64_t count);
 /* The other host said this flow ended (its DEALLOC). */
 void relay_on_dealloc(relay *r, uint32_t code, const char *reason);
 /* The host went down: every relay with it ends with the reason
