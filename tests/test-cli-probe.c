@@ -195,6 +195,11 @@ TEST(flow_options_beyond_the_qos_limits_are_usage_errors) {
                 { "cat x --capacity=unbounded --max-bytes=17G", "--max-bytes" },
                 { "cat x --full=cache --cache-msgs=4096", "--cache-msgs" }, /* 4096 x 256 KiB > 1 GiB */
                 { "listen x --max-msg-size=65M", "--max-msg-size" },
+                /* ipcf_alloc: "-EINVAL for timeout 0" (an allocation waits for
+                 * the target's decision), as `call -t 0` is refused. */
+                { "cat x --timeout-ms 0", "--timeout-ms" },
+                { "ping x --timeout-ms=0", "--timeout-ms" },
+                { "perf x --timeout-ms=0", "--timeout-ms" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char *err = NULL;
@@ -211,6 +216,7 @@ TEST(flow_options_beyond_the_qos_limits_are_usage_errors) {
                 "cat x --max-bytes=1G",
                 "cat x --capacity=unbounded --max-bytes=16G",
                 "cat x --full=cache --cache-msgs=4095",
+                "listen x --timeout-ms 0", /* an accept may poll */
         };
         for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
                 char *err = NULL;

@@ -183,8 +183,9 @@ extern const cli_option cli_flow_options[];
 int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o);
 /* The limits of ipcf_qos (ipcf.h) that the options together must keep
  * (--max-bytes by --capacity, the cache of --cache-msgs messages of
- * --max-msg-size), checked as the library checks them; 0, or a usage error
- * printed (CLI_EXIT_USAGE). cli_parse calls it once every option is read. */
+ * --max-msg-size; --timeout-ms 0 for an allocation), checked as the library
+ * checks them; 0, or a usage error printed (CLI_EXIT_USAGE). cli_parse calls
+ * it once every option is read. */
 int cli_flow_opts_check(const char *cmd, const cli_flow_opts *o);
 /* A short text "message, bounded 1 MiB, block, spin 10 us" for a qos. */
 const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q);

@@ -140,6 +140,11 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
 }
 
 int cli_flow_opts_check(const char *cmd, const cli_flow_opts *o) {
+        /* An allocation always waits for the target's decision (ipcf_alloc:
+         * -EINVAL for timeout 0); listen's accept may look without waiting. */
+        if (o->set_timeout && o->timeout_ms == 0 && strcmp(cmd, "listen") != 0)
+                return cli_usage(cmd, "bad value for --timeout-ms: '0' (an allocation waits for the "
+                                      "target's decision: at least 1, or -1 for ever)");
         ipcf_qos q = o->qos;
         uint64_t limit = q.capacity == IPCF_CAPACITY_UNBOUNDED ? QOS_LIMIT_UNBOUNDED : QOS_LIMIT_RING;
         char b[32], m[32];
