@@ -84,15 +84,24 @@
  *    block: free it with ipcf_free().
  *  - Thread safety: every function may be called from any thread. Writes on one
  *    port are serialized with each other, and reads with each other; a reader and
- *    a writer of the same port run in parallel.
+ *    a writer of the same port run in parallel. That serialization is among the
+ *    threads of one process: a port's writes (and its reads) must not run in two
+ *    processes at once (see fork() below).
  *  - After fork() the child may keep using handles it inherited; its first
  *    call that needs the daemon opens its own connection. Each process closes
  *    the handles it does not use with ipcf_detach() (ipcf_dealloc() would end
- *    the flow for both). A handle that another thread of the parent was
- *    inside at the moment of fork() (blocked in ipcf_read(), say) keeps its
- *    descriptors and mapping in the child until the child exits, even once
- *    detached or deallocated there: its count of users was copied with that
- *    thread's use, and that thread does not exist in the child.
+ *    the flow for both). A port (a flow end, a pipe end) is written by one
+ *    process at a time, and read by one: its queue is single-producer and
+ *    single-consumer in shared memory, and a process that writes it after
+ *    another did resumes where that one stopped — but two processes writing
+ *    one end at once corrupt its queue (the flow fails -EPROTO, messages are
+ *    lost). For several writers give each its own flow or pipe, or use a
+ *    mailbox (a named pipe: IPCF_MBOX_STREAM), which takes many. A handle
+ *    that another thread of the parent was inside at the moment of fork()
+ *    (blocked in ipcf_read(), say) keeps its descriptors and mapping in the
+ *    child until the child exits, even once detached or deallocated there:
+ *    its count of users was copied with that thread's use, and that thread
+ *    does not exist in the child.
  *  - Descriptors: a port holds 7 file descriptors (6 ends of its wake-up
  *    socketpairs, and a pidfd of the peer so that its death is seen even
  *    without the daemon; a pipe end 8), a registration 1, a service or
@@ -993,7 +1002,8 @@ IPCF_API int ipcf_connect(void);
 /*
  * An ordinary pipe is a flow whose two ends are made in this process, without
  * the daemon (it works even when none runs), to be handed to a child: after
- * fork() each process detaches the end it does not use (ipcf_detach);
+ * fork() each process detaches the end it does not use (ipcf_detach), and
+ * each end is used by one process at a time (CONVENTIONS, fork);
  * across exec(), export an end to a descriptor the new program imports. Both
  * ends read and write (full duplex) with the qos given. When every holder of
  * one end is gone without ipcf_dealloc, the other end sees -ECONNRESET, as
@@ -1295,6 +1305,8 @@ IPCF_API int ipcf_group_create(const char *name, uint64_t size, const ipcf_group
  * an inaccessible guard page before and after the data. Returns a group
  * handle. The group's lock is ipcf_group_lock() on it. One round trip.
  * Errors: -ENOENT no such group (a dissolved group's name is free at once);
+ * -EIDRM the group was dissolved while this call joined it (the facility
+ * had admitted it, then counts it out: nothing stays mapped);
  * -EACCES not an allowed member (a clear refusal: nothing is mapped);
  * -EDQUOT too many members; -EMFILE; -ENOMEM; -EHOSTDOWN.
  */

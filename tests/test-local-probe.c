@@ -782,3 +782,54 @@ TEST(probe_spread_least_loaded) {
         test_wait(c, 5000);
         test_daemon_stop(&d);
 }
+
+static void *alloc_once(void *arg) {
+        struct io_job *j = arg;
+        j->r = ipcf_alloc("p.bl64", NULL, 1500, NULL);
+        return NULL;
+}
+
+TEST(probe_default_backlog_64) {
+        test_daemon_start(&d, NULL, NULL);
+        int reg = CHECK_OK(ipcf_register("p.bl64", NULL));
+        static struct io_job j[66];
+        pthread_t t[66];
+        for (int i = 0; i < 66; i++)
+                t[i] = run_io(alloc_once, &j[i]);
+        int busy = 0, timedout = 0;
+        for (int i = 0; i < 66; i++) {
+                pthread_join(t[i], NULL);
+                if (j[i].r == -EBUSY) busy++;
+                if (j[i].r == -ETIMEDOUT) timedout++;
+        }
+        CHECK_EQ(timedout, 64);
+        CHECK_EQ(busy, 2);
+        (void)reg;
+        test_daemon_stop(&d);
+}
+
+TEST(probe_detach_last_holder) {
+        int a, b;
+        start_pair("p.det", NULL, &a, &b);
+        CHECK_EQ(ipcf_write(a, "x", 1, 0), 1);
+        pid_t c = fork();
+        if (c == 0) {
+                usleep(200000);
+                if (ipcf_write(a, "child", 5, 1000) != 5) _exit(1);
+                ipcf_detach(a);
+                _exit(0);
+        }
+        CHECK_OK(ipcf_detach(a));
+        char buf[16];
+        CHECK_EQ(ipcf_read(b, buf, sizeof buf, 1000), 1);
+        CHECK_EQ(ipcf_read(b, buf, sizeof buf, 2000), 5); /* the child still holds it */
+        CHECK_EQ(test_wait(c, 5000), 0);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_read(b, buf, sizeof buf, 2000), -ECONNRESET);
+        CHECK(test_now_ms() - t0 < 500);
+        ipcf_reason rs;
+        CHECK_OK(ipcf_end_reason(b, &rs));
+        CHECK_EQ(rs.code, IPCF_END_PEER_DIED);
+        CHECK(strcmp(rs.text, "peer let go of the flow") == 0);
+        test_daemon_stop(&d);
+}

@@ -158,7 +158,9 @@ TEST(probe_pipe_edges) {
         socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
         CHECK_ERR(ipcf_port_import(sv[0]), -EPROTO);
         CHECK_EQ(fcntl(sv[0], F_GETFD), -1); /* consumed */
-        /* many writers via fork, EOF when all dealloc */
+        /* Writers one after another across fork (an end is written by one
+         * process at a time): each resumes where the last stopped; EOF
+         * (-ECONNRESET) once every holder let go. */
         pid_t kids[3];
         for (int i = 0; i < 3; i++) {
                 kids[i] = fork();
@@ -170,6 +172,7 @@ TEST(probe_pipe_edges) {
                         ipcf_detach(p[0]);
                         _exit(0);
                 }
+                CHECK_EQ(test_wait(kids[i], 5000), 0);
         }
         CHECK_OK(ipcf_detach(p[0]));
         int got = 0;
@@ -181,8 +184,6 @@ TEST(probe_pipe_edges) {
         ipcf_reason rs;
         CHECK_OK(ipcf_end_reason(p[1], &rs));
         CHECK_EQ(rs.code, IPCF_END_PEER_DIED);
-        for (int i = 0; i < 3; i++)
-                CHECK_EQ(test_wait(kids[i], 5000), 0);
         /* dealloc with reason */
         CHECK_OK(ipcf_pipe(NULL, p));
         CHECK_EQ(ipcf_write(p[0], "last", 4, 0), 4);
@@ -740,5 +741,147 @@ TEST_TIMEOUT(probe_bbuf_producer_killed_anywhere, 120) {
                 char b[8];
                 CHECK_EQ(ipcf_bbuf_get(g, 0, b, sizeof b, 1000), 2);
         }
+        test_daemon_stop(&d);
+}
+
+struct waitcall { const char *what; int kind; int h; long r; uint64_t ms; };
+static void *wait_forever(void *arg) {
+        struct waitcall *w = arg;
+        char b[64];
+        ipcf_call_req rq;
+        ipcf_dgram_src src;
+        ipcf_event e;
+        ipcf_request r;
+        uint64_t t0 = test_now_ms();
+        switch (w->kind) {
+        case 0: w->r = ipcf_accept(w->h, -1, &r); break;
+        case 1: w->r = ipcf_service_next(w->h, b, sizeof b, -1, &rq); break;
+        case 2: w->r = ipcf_dgram_recv(w->h, b, sizeof b, -1, &src); break;
+        case 3: w->r = ipcf_notify_next(-1, &e); break;
+        case 4: w->r = ipcf_mbox_recv(w->h, b, sizeof b, -1, NULL); break;
+        case 5: w->r = ipcf_mcast_recv(w->h, b, sizeof b, -1, NULL); break;
+        case 6: w->r = ipcf_request_next(w->h, -1, &r); break;
+        }
+        w->ms = test_now_ms() - t0;
+        return NULL;
+}
+
+TEST(probe_daemon_killed_wakes_every_wait) {
+        test_daemon_start(&d, NULL, NULL);
+        struct waitcall w[7] = {
+                { "accept", 0, CHECK_OK(ipcf_register("pd.reg", NULL)), 0, 0 },
+                { "service_next", 1, CHECK_OK(ipcf_service("pd.svc", NULL)), 0, 0 },
+                { "dgram_recv", 2, CHECK_OK(ipcf_dgram_open("pd.ep", NULL)), 0, 0 },
+                { "notify_next", 3, 0, 0, 0 },
+                { "mbox_recv", 4, 0, 0, 0 },
+                { "mcast_recv", 5, 0, 0, 0 },
+                { "request_next", 6, CHECK_OK(ipcf_register("pd.reg2", NULL)), 0, 0 },
+        };
+        CHECK_OK(ipcf_notify_fd());
+        CHECK_OK(ipcf_mbox_create("pd.m", NULL));
+        w[4].h = CHECK_OK(ipcf_mbox_open("pd.m", IPCF_MBOX_RECV, NULL, 1000));
+        CHECK_OK(ipcf_mcast_create("pd.c", NULL));
+        w[5].h = CHECK_OK(ipcf_mcast_join("pd.c", NULL, 1000));
+        pthread_t t[7];
+        for (int i = 0; i < 7; i++)
+                pthread_create(&t[i], NULL, wait_forever, &w[i]);
+        usleep(200000);
+        test_daemon_kill(&d);
+        for (int i = 0; i < 7; i++) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 5;
+                int e = pthread_timedjoin_np(t[i], NULL, &ts);
+                if (e != 0)
+                        test_fail(__FILE__, __LINE__, "%s still waits 5 s after the daemon died", w[i].what);
+                /* the daemon's death: -EHOSTDOWN, or -ECONNRESET on a broker's flow */
+                if (w[i].r != -EHOSTDOWN && w[i].r != -ECONNRESET)
+                        test_fail(__FILE__, __LINE__, "%s returned %ld", w[i].what, w[i].r);
+                CHECK(w[i].ms < 2000);
+        }
+}
+
+/* Joins pr.g, says so on the pipe fd *arg (a joined member counted by the
+ * daemon has not yet returned from ipcf_group_join: a dissolve then makes
+ * the join fail -EIDRM), then waits to be killed. */
+static void join_and_wait(void *arg) {
+        int fd = *(int *)arg;
+        int g = ipcf_group_join("pr.g");
+        if (g < 0 || write(fd, "j", 1) != 1) _exit(1);
+        pause();
+}
+
+static int listed_state(const char *name) {
+        ipcf_group_entry *e;
+        size_t n;
+        CHECK_OK(ipcf_group_list(&e, &n));
+        int st = -1;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(e[i].name, name) == 0)
+                        st = (int)e[i].state * 10 + (int)e[i].members;
+        ipcf_free(e);
+        return st;
+}
+
+TEST(probe_dissolved_group_reclaimed_with_last_member) {
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_group_create("pr.g", 4096, NULL));
+        int joined[2];
+        CHECK_OK(pipe(joined));
+        pid_t c1 = test_fork(join_and_wait, &joined[1]), c2 = test_fork(join_and_wait, &joined[1]);
+        char jj[2];
+        for (size_t got = 0; got < 2;) {
+                ssize_t n = read(joined[0], jj, 2 - got);
+                CHECK(n > 0);
+                got += (size_t)n;
+        }
+        CHECK_EQ(listed_state("pr.g"), 2);
+        uint64_t t0;
+        CHECK_OK(ipcf_group_dissolve("pr.g"));
+        CHECK_EQ(listed_state("pr.g"), 12); /* dissolved, two still mapped */
+        kill(c1, SIGKILL);
+        test_wait(c1, 5000);
+        t0 = test_now_ms();
+        while (listed_state("pr.g") != 11 && test_now_ms() - t0 < 2000)
+                usleep(5000);
+        CHECK_EQ(listed_state("pr.g"), 11);
+        kill(c2, SIGKILL);
+        test_wait(c2, 5000);
+        t0 = test_now_ms();
+        while (listed_state("pr.g") != -1 && test_now_ms() - t0 < 2000)
+                usleep(5000);
+        CHECK_EQ(listed_state("pr.g"), -1); /* reclaimed */
+        test_daemon_stop(&d);
+}
+
+static void join_racing_dissolve(void *arg) {
+        const char *name = arg;
+        int g = ipcf_group_join(name);
+        if (g >= 0) {
+                char b[1];
+                ssize_t r = ipcf_group_read(g, 0, b, 1);
+                _exit(r == 1 ? 10 : r == -EIDRM ? 11 : 12);
+        }
+        _exit(g == -ENOENT ? 20 : g == -EIDRM ? 21 : 22);
+}
+
+/* A join and a dissolve at once: the join has a handle (on which calls fail
+ * -EIDRM once the dissolve is seen), or fails -ENOENT (dissolved first) or
+ * -EIDRM (admitted, then dissolved while joining) — never anything else. */
+TEST_TIMEOUT(probe_join_racing_dissolve, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        int seen[30] = {0};
+        for (int i = 0; i < 100; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "pj.%d", i);
+                CHECK_OK(ipcf_group_create(name, 4096, NULL));
+                pid_t c = test_fork(join_racing_dissolve, name);
+                usleep((useconds_t)(i % 10) * 300);
+                CHECK_OK(ipcf_group_dissolve(name));
+                int st = test_wait(c, 5000);
+                CHECK(st == 10 || st == 11 || st == 20 || st == 21);
+                seen[st]++;
+        }
+        CHECK_EQ(seen[10] + seen[11] + seen[20] + seen[21], 100);
         test_daemon_stop(&d);
 }
