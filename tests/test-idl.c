@@ -536,6 +536,8 @@ TEST(names_made_by_the_generated_c_or_declared_by_its_headers_are_errors) {
                      "'bad_add', the stub of procedure ADD in the generated C, is also type bad_add");
         expect_error("typedef int v_desc;\nprogram P { version V { int ADD(int) = 1; } = 1; } = 1;", "2:13",
                      "the description of version V");
+        expect_error("enum e { add_args = 1 };\nprogram P { version V { int ADD(int, hyper) = 1; } = 1; } = 1;",
+                     "2:25", "'add_args', type add_args (made by ipcf-idl) in the generated C, is also an enumerator");
         expect_error("const a_encode = 1;\ntypedef int a;", "1:1",
                      "'a_encode' is a constant, a #define in the generated C, and also the encoder of type a");
         expect_error("program P { version V { void F(void) = 1; } = 1; } = 1;\nconst bad_f = 1;", "2:1",

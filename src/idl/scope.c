@@ -129,10 +129,14 @@ static const char *made(scope *s, const char *prefix, const char *base, const ch
         return idl_sprintf(s->f, "%s%s%s", prefix, base, suffix);
 }
 
-/* The type of a definition and its functions. */
+/* The type of a definition, and its enumerators. A type the checker made
+ * is not the file's own: idl_check compares a hoisted one (made before it
+ * looks at names) with the others, but an arguments' struct only with the
+ * definitions, so here with the enumerators. */
 static void declare_type(scope *s, const idl_def *d) {
         const char *n = d->name;
-        declare(s, n, idl_sprintf(s->f, "type %s", n), d->pos, d, true);
+        declare(s, n, idl_sprintf(s->f, d->synthetic ? "type %s (made by ipcf-idl)" : "type %s", n), d->pos, d,
+                !d->synthetic);
         if (d->kind == IDL_DEF_ENUM)
                 for (size_t v = 0; v < d->type->n_vals; v++)
                         declare(s, d->type->vals[v].name, idl_sprintf(s->f, "an enumerator of %s", n),
