@@ -10,11 +10,14 @@
  * closed while its wait spins ends the wait; what a set takes from the
  * facility (flows, mailbox and multicast handles; not registrations,
  * services or endpoints); a stream mailbox's rest of a message that the
- * library keeps is reported, and only until it is read.
+ * library keeps is reported, and only until it is read; a spin_us 0 set
+ * never spins (its thread's CPU while messages come in bursts); adds and
+ * dels from another thread get in while the waiter is kept busy.
  */
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -362,4 +365,100 @@ TEST_TIMEOUT(a_stream_mailbox_receiver_in_a_set_reports_what_its_library_keeps, 
                 CHECK_EQ(poll(&pf, 1, 0), 0);
         }
         test_daemon_stop(&d);
+}
+
+/* spin_us 0: "never" spin, also while messages come in bursts that would
+ * grow a spin. */
+static void *steady_writer(void *arg) {
+        int w = (int)(intptr_t)arg;
+        for (int i = 0; i < 3000; i++) {
+                if (ipcf_write(w, &i, sizeof(i), 1000) != sizeof(i))
+                        break;
+                usleep(i % 10 == 0 ? 2000 : 150);
+        }
+        return NULL;
+}
+
+TEST(a_spin_0_set_never_spins) {
+        for (int spin = 0; spin <= 1; spin++) {
+                ipcf_set_opts o = { .size = sizeof(o), .spin_us = spin ? 50 : 0 };
+                int set = CHECK_OK(ipcf_set_new(&o));
+                int w, r;
+                CHECK_OK(flowpair_make(NULL, 0, 0, &w, &r));
+                CHECK_OK(ipcf_set_add(set, r, 1));
+                pthread_t t;
+                CHECK_EQ(pthread_create(&t, NULL, steady_writer, (void *)(intptr_t)w), 0);
+                uint64_t c0 = thread_cpu_ms(), w0 = test_now_ms();
+                int got = 0, wakes = 0;
+                while (got < 3000) {
+                        ipcf_set_event ev[2];
+                        int n = ipcf_set_wait(set, ev, 2, 2000);
+                        CHECK_EQ(n, 1);
+                        wakes++;
+                        int v;
+                        while (ipcf_read(r, &v, sizeof(v), 0) == sizeof(v))
+                                CHECK_EQ(v, got++);
+                }
+                uint64_t cpu = thread_cpu_ms() - c0, wall = test_now_ms() - w0;
+                pthread_join(t, NULL);
+                printf("# spin_us %d: %llu ms CPU in %llu ms, %d wake-ups\n", spin ? 50 : 0,
+                       (unsigned long long)cpu, (unsigned long long)wall, wakes);
+                if (!spin)
+                        CHECK(cpu * 4 < wall);
+                ipcf_dealloc(set, NULL);
+        }
+}
+
+/* add/del from another thread while the waiting thread is kept busy (and
+ * spinning its longest): they get in soon. */
+static atomic_bool busy_stop;
+static int busy_set, busy_r;
+static void *busy_waiter(void *arg) {
+        (void)arg;
+        while (!atomic_load(&busy_stop)) {
+                ipcf_set_event ev[4];
+                int n = ipcf_set_wait(busy_set, ev, 4, 100);
+                for (int i = 0; i < n; i++) {
+                        char buf[8];
+                        while (ipcf_read(ev[i].port, buf, sizeof(buf), 0) > 0)
+                                ;
+                }
+        }
+        return NULL;
+}
+static void *busy_writer(void *arg) {
+        int w = (int)(intptr_t)arg;
+        while (!atomic_load(&busy_stop))
+                (void)ipcf_write(w, "x", 1, 100);
+        return NULL;
+}
+
+TEST(adds_and_dels_get_in_while_the_waiter_is_busy) {
+        ipcf_set_opts o = { .size = sizeof(o), .spin_us = 100000 };
+        busy_set = CHECK_OK(ipcf_set_new(&o));
+        int w;
+        CHECK_OK(flowpair_make(NULL, 0, 0, &w, &busy_r));
+        CHECK_OK(ipcf_set_add(busy_set, busy_r, 1));
+        pthread_t tw, tr;
+        CHECK_EQ(pthread_create(&tr, NULL, busy_waiter, NULL), 0);
+        CHECK_EQ(pthread_create(&tw, NULL, busy_writer, (void *)(intptr_t)w), 0);
+        usleep(100000);
+        uint64_t worst = 0;
+        for (int i = 0; i < 50; i++) {
+                int a, b;
+                CHECK_OK(flowpair_make(NULL, 0, 0, &a, &b));
+                uint64_t t0 = test_now_ns();
+                CHECK_OK(ipcf_set_add(busy_set, b, 2));
+                CHECK_OK(ipcf_set_del(busy_set, b));
+                uint64_t dt = test_now_ns() - t0;
+                if (dt > worst)
+                        worst = dt;
+                ipcf_dealloc(a, NULL);
+                ipcf_dealloc(b, NULL);
+        }
+        atomic_store(&busy_stop, true);
+        pthread_join(tw, NULL);
+        pthread_join(tr, NULL);
+        printf("# worst add+del: %llu us\n", (unsigned long long)(worst / 1000));
+        CHECK(worst < 200000000ull);
 }

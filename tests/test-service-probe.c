@@ -1,0 +1,189 @@
+/*
+ * test-service-probe.c — services with several takers, as issue 14 built
+ * them, against what issue 15 says a hostile local process may do: two
+ * worker threads keep serving two honest callers (every call answered,
+ * each worker's wait on time) while a third caller scribbles over its call
+ * channel (memory and descriptors, seeds 1..8); and two worker processes
+ * forked with an inherited service take from its one queue, channels made
+ * before and after the fork, every call answered once and right.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipcf.h"
+#include "support/hostile.h"
+#include "support/test.h"
+
+static test_daemon d;
+static int SVC;
+static atomic_bool stop;
+static _Atomic uint64_t late_ms, served, errs;
+
+static void *worker(void *arg) {
+        (void)arg;
+        char buf[600];
+        while (!atomic_load(&stop)) {
+                ipcf_call_req req;
+                int to = 30;
+                uint64_t t0 = test_now_ms();
+                ssize_t n = ipcf_service_next(SVC, buf, sizeof(buf), to, &req);
+                uint64_t el = test_now_ms() - t0;
+                if (el > (uint64_t)to && el - to > atomic_load(&late_ms))
+                        atomic_store(&late_ms, el - to);
+                if (n == -ETIMEDOUT || n == -EMSGSIZE)
+                        continue;
+                if (n < 0) {
+                        fprintf(stderr, "next: %zd\n", n);
+                        atomic_fetch_add(&errs, 1);
+                        continue;
+                }
+                t0 = test_now_ms();
+                int r = ipcf_service_reply(SVC, &req, buf, (size_t)n, to);
+                el = test_now_ms() - t0;
+                if (el > (uint64_t)to && el - to > atomic_load(&late_ms))
+                        atomic_store(&late_ms, el - to);
+                if (r == 0)
+                        atomic_fetch_add(&served, 1);
+        }
+        return NULL;
+}
+
+/* Make the first call to probe.svc; the call channel it made: its
+ * descriptors (in fds, their number returned) and memory (*ret_mem). */
+static int first_call_channel(int *fds, void **ret_mem, size_t *ret_len) {
+        fdset fds_before;
+        mapset maps_before;
+        char reply[64];
+        CHECK_OK(ipcf_connect());
+        mapset_snapshot(&maps_before, "ipcf-flow");
+        fdset_snapshot(&fds_before);
+        CHECK_EQ(ipcf_call("probe.svc", "hi", 2, reply, sizeof(reply), 5000, NULL), 2);
+        *ret_mem = mapset_new_since(&maps_before, "ipcf-flow", ret_len);
+        CHECK(*ret_mem);
+        return fdset_new_since(&fds_before, fds, 64);
+}
+
+/* A caller that scribbles over its call channel (seeded: memory and
+ * descriptors) and keeps calling with short timeouts, until killed. */
+static void hostile_caller(void *arg) {
+        int fds[64];
+        void *mem;
+        size_t len;
+        int n = first_call_channel(fds, &mem, &len);
+        mutator m;
+        mutator_init(&m, (uint64_t)(uintptr_t)arg, mem, len, 0, fds, n);
+        char buf[64];
+        for (unsigned i = 0;; i++) {
+                mutator_step(&m);
+                if (i % 4 == 0)
+                        (void)ipcf_call("probe.svc", "hh", 2, buf, sizeof(buf), 20, NULL);
+                if (i % 16 == 0)
+                        usleep(50);
+        }
+}
+
+static void honest_caller(void *arg) {
+        int id = (int)(intptr_t)arg;
+        for (int k = 0; k < 200; k++) {
+                int v[2] = { id, k }, back[2];
+                CHECK_EQ(WITHIN(3000, ipcf_call("probe.svc", v, sizeof(v), back, sizeof(back), 3000, NULL)),
+                         sizeof(back));
+                CHECK(back[0] == id && back[1] == k);
+                usleep(2000);
+        }
+}
+
+TEST_TIMEOUT(two_workers_keep_serving_beside_a_scribbling_caller, 280) {
+        test_daemon_start(&d, NULL, NULL);
+        SVC = CHECK_OK(ipcf_service("probe.svc", NULL));
+        for (uint64_t seed = 1; seed <= 8; seed++) {
+                int gh, g1, g2;
+                pid_t h = test_fork_gated(hostile_caller, (void *)(uintptr_t)seed, &gh);
+                pid_t o1 = test_fork_gated(honest_caller, (void *)(intptr_t)1, &g1);
+                pid_t o2 = test_fork_gated(honest_caller, (void *)(intptr_t)2, &g2);
+                atomic_store(&stop, false);
+                pthread_t t[2];
+                for (int i = 0; i < 2; i++)
+                        CHECK_EQ(pthread_create(&t[i], NULL, worker, NULL), 0);
+                test_gate_open(&gh);
+                usleep(100000);
+                test_gate_open(&g1);
+                test_gate_open(&g2);
+                CHECK_EQ(test_wait(o1, 60000), 0);
+                CHECK_EQ(test_wait(o2, 60000), 0);
+                kill(h, SIGKILL);
+                test_wait(h, 5000);
+                atomic_store(&stop, true);
+                for (int i = 0; i < 2; i++)
+                        pthread_join(t[i], NULL);
+                printf("# seed %llu: served %llu, worst lateness %llu ms, errors %llu\n",
+                       (unsigned long long)seed, (unsigned long long)served,
+                       (unsigned long long)late_ms, (unsigned long long)errs);
+        }
+        CHECK(late_ms < HOSTILE_SLACK_MS);
+        CHECK_EQ(errs, 0);
+        test_daemon_stop(&d);
+}
+
+/* ---- worker processes on one inherited service --------------------------------- */
+
+#define PW_CALLS 3000
+static int PSVC;
+static void proc_worker(void *arg) {
+        (void)arg;
+        char buf[64];
+        for (;;) {
+                ipcf_call_req req;
+                ssize_t n = ipcf_service_next(PSVC, buf, sizeof(buf), 3000, &req);
+                if (n == -ETIMEDOUT)
+                        _exit(0);
+                if (n < 0) {
+                        fprintf(stderr, "worker %d: next %zd\n", getpid(), n);
+                        _exit(3);
+                }
+                int e = ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000);
+                if (e < 0)
+                        fprintf(stderr, "worker %d: reply %d\n", getpid(), e);
+        }
+}
+
+static void pw_caller(void *arg) {
+        int id = (int)(intptr_t)arg;
+        for (int k = 0; k < PW_CALLS; k++) {
+                int v[2] = { id, k }, back[2];
+                ssize_t r = ipcf_call("probe.pw", v, sizeof(v), back, sizeof(back), 5000, NULL);
+                if (r != sizeof(back) || back[0] != id || back[1] != k) {
+                        fprintf(stderr, "caller %d call %d: %zd (%d %d)\n", id, k, r, back[0], back[1]);
+                        _exit(4);
+                }
+        }
+}
+
+TEST_TIMEOUT(worker_processes_on_an_inherited_service, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        PSVC = CHECK_OK(ipcf_service("probe.pw", NULL));
+        int g1, g2;
+        pid_t c1 = test_fork_gated(pw_caller, (void *)(intptr_t)1, &g1);
+        pid_t c2 = test_fork_gated(pw_caller, (void *)(intptr_t)2, &g2);
+        test_gate_open(&g1);
+        /* the first caller's channel is taken in before the workers fork */
+        char buf[64];
+        ipcf_call_req req;
+        ssize_t n = CHECK_OK(ipcf_service_next(PSVC, buf, sizeof(buf), 5000, &req));
+        CHECK_OK(ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000));
+        pid_t w1 = test_fork(proc_worker, NULL);
+        pid_t w2 = test_fork(proc_worker, NULL);
+        CHECK_OK(ipcf_detach(PSVC));
+        test_gate_open(&g2);
+        int s1 = test_wait(c1, 60000), s2 = test_wait(c2, 60000);
+        printf("# callers: %d %d\n", s1, s2);
+        CHECK_EQ(test_wait(w1, 10000), 0); /* (each leaves after 3 s without requests) */
+        CHECK_EQ(test_wait(w2, 10000), 0);
+        CHECK_EQ(s1, 0);
+        CHECK_EQ(s2, 0);
+        test_daemon_stop(&d);
+}
