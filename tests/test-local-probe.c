@@ -833,3 +833,40 @@ TEST(probe_detach_last_holder) {
         CHECK(strcmp(rs.text, "peer let go of the flow") == 0);
         test_daemon_stop(&d);
 }
+
+static void prefork_worker(void *arg) {
+        int reg = *(int *)arg;
+        for (;;) {
+                int p = ipcf_accept(reg, 800, NULL);
+                if (p == -ETIMEDOUT)
+                        _exit(0);
+                if (p < 0)
+                        _exit(1);
+                char b[16];
+                ssize_t n = ipcf_read(p, b, sizeof b, 3000);
+                if (n <= 0 || ipcf_write(p, b, (size_t)n, 3000) != n)
+                        _exit(2);
+                ipcf_dealloc(p, NULL);
+        }
+}
+
+TEST(probe_prefork_workers_share_a_registration) {
+        test_daemon_start(&d, NULL, NULL);
+        int reg = CHECK_OK(ipcf_register("p.pre", NULL));
+        pid_t w[3];
+        for (int i = 0; i < 3; i++)
+                w[i] = test_fork(prefork_worker, &reg);
+        for (int i = 0; i < 30; i++) {
+                int p = CHECK_OK(ipcf_alloc("p.pre", NULL, 5000, NULL));
+                char b[16];
+                int n = snprintf(b, sizeof b, "m%d", i);
+                CHECK_EQ(ipcf_write(p, b, (size_t)n, 1000), n);
+                char e[16];
+                CHECK_EQ(ipcf_read(p, e, sizeof e, 3000), n);
+                CHECK_MEM(e, b, (size_t)n);
+                CHECK_OK(ipcf_dealloc(p, NULL));
+        }
+        for (int i = 0; i < 3; i++)
+                CHECK_EQ(test_wait(w[i], 10000), 0);
+        test_daemon_stop(&d);
+}
