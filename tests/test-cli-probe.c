@@ -212,7 +212,7 @@ TEST(flow_options_beyond_the_qos_limits_are_usage_errors) {
         static const char *const good[] = {
                 "cat x --max-msg-size=64M",
                 "ping x --spin-us=100000",
-                "perf x --full=cache --cache-msgs=65536 --max-msg-size=16",
+                "perf x --full=cache --cache-msgs=65536 --max-msg-size=16 -s 16",
                 "cat x --max-bytes=1G",
                 "cat x --capacity=unbounded --max-bytes=16G",
                 "cat x --full=cache --cache-msgs=4095",
@@ -367,6 +367,45 @@ TEST(capture_names_a_file_error_as_a_file_error) {
                                   cases[i].want, out);
                 free(out);
         }
+        free(bin);
+        test_daemon_stop(&d);
+}
+
+/* ping and perf take -s SIZE up to 64M (their help and ipcf(1)), and the
+ * allocating side chooses the flow: a SIZE above the default largest
+ * message (256 KiB) gets a flow whose messages fit, not "message too large"
+ * after the flow is made; with --max-msg-size below SIZE (message mode) it
+ * is a usage error naming both. */
+TEST_TIMEOUT(ping_and_perf_fit_the_flow_to_their_size, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char *bin = test_built("bin/ipcf");
+        pid_t echo = test_sh_bg("exec '%s' listen probe.echo --echo -k </dev/null >/dev/null", bin);
+        pid_t sink = test_sh_bg("exec '%s' listen probe.sink --sink -k </dev/null >/dev/null", bin);
+        wait_registered("probe.echo");
+        wait_registered("probe.sink");
+        static const char *const good[] = {
+                "ping probe.echo -c 3 -w 0 -s 300k",
+                "ping probe.echo -c 2 -w 0 -s 4M",
+                "perf probe.sink -t 1 -s 1M",
+                "ping probe.echo -c 3 -w 0 -s 300k --max-msg-size=300k",
+        };
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                char *out = NULL;
+                int rc = test_sh(&out, 60, "'%s' %s </dev/null", bin, good[i]);
+                if (rc != 0)
+                        test_fail(__FILE__, __LINE__, "ipcf %s: exit %d: %s", good[i], rc, out);
+                free(out);
+        }
+        char *out = NULL;
+        int rc = test_sh(&out, 60, "'%s' ping probe.echo -c 1 -s 300k --max-msg-size=64k </dev/null", bin);
+        if (rc != 2 || !strstr(out, "--max-msg-size"))
+                test_fail(__FILE__, __LINE__, "ping -s 300k --max-msg-size=64k: exit %d (want 2): %s", rc, out);
+        free(out);
+        kill(echo, SIGTERM);
+        kill(sink, SIGTERM);
+        test_wait(echo, 10000);
+        test_wait(sink, 10000);
         free(bin);
         test_daemon_stop(&d);
 }

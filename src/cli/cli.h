@@ -151,6 +151,7 @@ typedef struct cli_flow_opts {
         bool set_mode;         /* --stream given */
         bool set_capacity;     /* --capacity given */
         bool set_max_bytes;    /* --max-bytes given */
+        bool set_max_msg_size; /* --max-msg-size given */
 } cli_flow_opts;
 
 /* Option codes of the shared qos options (long only), above any short option;
@@ -187,6 +188,11 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o);
  * checks them; 0, or a usage error printed (CLI_EXIT_USAGE). cli_parse calls
  * it once every option is read. */
 int cli_flow_opts_check(const char *cmd, const cli_flow_opts *o);
+/* ping and perf: messages of size bytes must fit the flow. Unless
+ * --max-msg-size was given, a larger size raises the flow's largest message
+ * to it (the allocating side chooses); given and smaller (message mode), a
+ * usage error printed (CLI_EXIT_USAGE). 0 otherwise. */
+int cli_flow_fit_size(const char *cmd, cli_flow_opts *o, uint64_t size);
 /* A short text "message, bounded 1 MiB, block, spin 10 us" for a qos. */
 const char *cli_qos_describe(char *buf, size_t cap, const ipcf_qos *q);
 const char *cli_mode_name(unsigned mode);

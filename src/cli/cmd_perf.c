@@ -137,6 +137,8 @@ int cmd_perf(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
                 return cli_usage("perf", "a stream has no empty messages: give -s 1 or more");
+        if (cli_flow_fit_size("perf", &fo, size) != 0)
+                return CLI_EXIT_USAGE;
         int io_timeout = fo.set_timeout ? fo.timeout_ms : 5000; /* (not the allocation's default) */
 
         int port = cli_flow_alloc("perf", name, &fo);

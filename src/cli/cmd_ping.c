@@ -122,6 +122,8 @@ int cmd_ping(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
                 return cli_usage("ping", "a stream has no empty messages: give -s 1 or more");
+        if (cli_flow_fit_size("ping", &fo, size) != 0)
+                return CLI_EXIT_USAGE;
         /* Once allocated, a silent peer fails the run after this long. */
         int io_timeout = fo.set_timeout ? fo.timeout_ms : 5000; /* (not the allocation's default) */
 

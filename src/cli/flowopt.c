@@ -112,6 +112,7 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
                 if (cli_parse_size(arg, QOS_LIMIT_MAX_MSG, &v) < 0 || v == 0)
                         break;
                 o->qos.max_msg_size = (uint32_t)v;
+                o->set_max_msg_size = true;
                 return 1;
         case CLI_OPT_CACHE_MSGS:
                 if (cli_parse_uint(arg, QOS_LIMIT_CACHE_MSGS, &v) < 0)
@@ -160,6 +161,19 @@ int cli_flow_opts_check(const char *cmd, const cli_flow_opts *o) {
                                  cli_fmt_bytes(m, sizeof(m), (double)q.max_msg_size),
                                  cli_fmt_bytes(b, sizeof(b), (double)QOS_LIMIT_RING));
         return 0;
+}
+
+int cli_flow_fit_size(const char *cmd, cli_flow_opts *o, uint64_t size) {
+        if (o->qos.mode == IPCF_MODE_STREAM)
+                return 0; /* a stream moves any size in pieces */
+        uint32_t max = o->qos.max_msg_size ? o->qos.max_msg_size : QOS_DEFAULT_MAX_MSG;
+        if (size <= max)
+                return 0;
+        if (o->set_max_msg_size)
+                return cli_usage(cmd, "messages of %llu bytes (-s) do not fit --max-msg-size=%u",
+                                 (unsigned long long)size, max);
+        o->qos.max_msg_size = (uint32_t)size; /* -s is at most 64M: a valid size */
+        return cli_flow_opts_check(cmd, o);   /* (a cache of such messages) */
 }
 
 /* One line for humans: what ping/perf/listen -v print about a flow. */
