@@ -12,7 +12,9 @@
  * services or endpoints); a stream mailbox's rest of a message that the
  * library keeps is reported, and only until it is read; a spin_us 0 set
  * never spins (its thread's CPU while messages come in bursts); adds and
- * dels from another thread get in while the waiter is kept busy.
+ * dels from another thread get in while the waiter is kept busy; a child
+ * of fork() detaching an inherited member leaves the parent's set working;
+ * a second waiter with timeout 0 returns at once while the first sleeps.
  */
 #include <limits.h>
 #include <poll.h>
@@ -461,4 +463,58 @@ TEST(adds_and_dels_get_in_while_the_waiter_is_busy) {
         pthread_join(tr, NULL);
         printf("# worst add+del: %llu us\n", (unsigned long long)(worst / 1000));
         CHECK(worst < 200000000ull);
+}
+
+/* A child of fork() detaches a member port it inherited (closing what it
+ * does not use, as ipcf.h asks): the parent's set still reports it. */
+static int g_member;
+static void child_detaches_member(void *arg) {
+        (void)arg;
+        CHECK_OK(ipcf_detach(g_member));
+}
+
+TEST(a_child_detaching_an_inherited_member_leaves_the_parents_set_working) {
+        int w[1], r[1];
+        int set = set_of_flows(1, w, r);
+        g_member = r[0];
+        ipcf_set_event ev[2];
+        CHECK_ERR(ipcf_set_wait(set, ev, 2, 0), -EAGAIN); /* armed: asleep on the kernel */
+        CHECK_EQ(test_wait(test_fork(child_detaches_member, NULL), 10000), 0);
+        CHECK_EQ(ipcf_write(w[0], "x", 1, 1000), 1);
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 2000), 1);
+        char c;
+        CHECK_EQ(ipcf_read(r[0], &c, 1, 0), 1);
+        CHECK_ERR(ipcf_set_wait(set, ev, 2, 0), -EAGAIN);
+        struct pollfd pf = { .fd = CHECK_OK(ipcf_fd(set)), .events = POLLIN };
+        CHECK_EQ(ipcf_write(w[0], "y", 1, 1000), 1);
+        CHECK_EQ(poll(&pf, 1, 2000), 1);
+}
+
+/* A second waiter with timeout 0 while the first sleeps for ever: "0: not
+ * at all" — it returns at once (-EAGAIN), it does not queue behind. */
+static int g_fset;
+static int forever_r;
+static void *wait_forever(void *arg) {
+        (void)arg;
+        ipcf_set_event ev[1];
+        forever_r = ipcf_set_wait(g_fset, ev, 1, -1);
+        return NULL;
+}
+
+TEST(a_second_waiter_with_timeout_0_returns_at_once) {
+        int w[1], r[1];
+        g_fset = set_of_flows(1, w, r);
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, wait_forever, NULL), 0);
+        usleep(100000);
+        ipcf_set_event ev[1];
+        uint64_t t0 = test_now_ms();
+        int n = ipcf_set_wait(g_fset, ev, 1, 0);
+        uint64_t took = test_now_ms() - t0;
+        printf("# second waiter, timeout 0: %d after %llu ms\n", n, (unsigned long long)took);
+        CHECK(took < 1000);
+        CHECK_ERR(n, -EAGAIN);
+        CHECK_EQ(ipcf_write(w[0], "x", 1, 1000), 1);
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        CHECK_EQ(forever_r, 1);
 }
