@@ -14,7 +14,9 @@
  * never spins (its thread's CPU while messages come in bursts); adds and
  * dels from another thread get in while the waiter is kept busy; a child
  * of fork() detaching an inherited member leaves the parent's set working;
- * a second waiter with timeout 0 returns at once while the first sleeps.
+ * a second waiter with timeout 0 returns at once while the first sleeps;
+ * a mailbox handle in a set is reported when the daemon (its peer) is
+ * killed, and its receive says -ECONNRESET.
  */
 #include <limits.h>
 #include <poll.h>
@@ -517,4 +519,24 @@ TEST(a_second_waiter_with_timeout_0_returns_at_once) {
         CHECK_EQ(ipcf_write(w[0], "x", 1, 1000), 1);
         CHECK_EQ(pthread_join(t, NULL), 0);
         CHECK_EQ(forever_r, 1);
+}
+
+/* The daemon, the peer of a mailbox handle, killed: the set reports the
+ * handle (it watches the daemon's pidfd), and the receive says so. */
+TEST_TIMEOUT(a_mailbox_handle_in_a_set_sees_the_daemon_die, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_OK(ipcf_mbox_create("probe.dbox", NULL));
+        int rx = CHECK_OK(ipcf_mbox_open("probe.dbox", IPCF_MBOX_RECV, NULL, 5000));
+        int set = CHECK_OK(ipcf_set_new(NULL));
+        CHECK_OK(ipcf_set_add(set, rx, 4));
+        ipcf_set_event ev[2];
+        CHECK_ERR(ipcf_set_wait(set, ev, 2, 0), -EAGAIN);
+        test_daemon_kill(&d);
+        uint64_t t0 = test_now_ms();
+        CHECK_EQ(ipcf_set_wait(set, ev, 2, 5000), 1);
+        CHECK(test_now_ms() - t0 < 2000);
+        CHECK_EQ(ev[0].data, 4);
+        char buf[8];
+        CHECK_ERR(ipcf_mbox_recv(rx, buf, sizeof(buf), 0, NULL), -ECONNRESET);
 }
