@@ -20,8 +20,11 @@
  *    is killed, or deallocates: the 19 it had not read go to beta's next
  *    receiver, as a local receiver's do (they were lost: beta's relay had
  *    taken them, so the broker counted them taken), and a receipt for a
- *    message that receiver read names it.
+ *    message that receiver read names it; and mid-stream: 20,000 messages
+ *    to a receiver on alpha that dies after 3,000 and one on beta, each
+ *    read exactly once between them.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/uio.h>
@@ -217,12 +220,14 @@ TEST_TIMEOUT(an_empty_message_and_a_batch_there_and_back, 60) {
 
 /* ---- multicast ----------------------------------------------------------------------- */
 
-static void make_group(int host, const char *name, uint32_t slow) {
+/* Create a group (slow: its policy) or, with slow < 0, a mailbox on host,
+ * from a child (the test process talks to alpha). */
+static void make_model(int host, const char *name, int slow) {
         pid_t c = fork();
         if (c == 0) {
                 hostset_enter(&S, host);
-                ipcf_mcast_opts o = { .size = sizeof(o), .slow = slow };
-                _exit(ipcf_mcast_create(name, &o) == 0 ? 0 : 1);
+                ipcf_mcast_opts o = { .size = sizeof(o), .slow = (uint32_t)slow };
+                _exit((slow < 0 ? ipcf_mbox_create(name, NULL) : ipcf_mcast_create(name, &o)) == 0 ? 0 : 1);
         }
         CHECK_EQ(test_wait(c, 10000), 0);
 }
@@ -272,7 +277,7 @@ TEST_TIMEOUT(a_group_with_members_on_three_hosts, 120) {
         hostset_start(&S, 2, NULL);
         CHECK(hostset_wait_up(&S, 1, 10000));
         CHECK(pipe(gate) == 0 && pipe(back) == 0);
-        make_group(1, "grp", IPCF_MCAST_BLOCK);
+        make_model(1, "grp", IPCF_MCAST_BLOCK);
         static int hosts[3] = { 0, 1, 2 };
         pid_t m[3];
         for (int i = 0; i < 3; i++)
@@ -309,7 +314,7 @@ static void flood_group(void *p) {
 /* A member on alpha that reads only once beta's sender is done. */
 static void slow_member(uint32_t slow) {
         start_two();
-        make_group(1, "sg", slow);
+        make_model(1, "sg", (int)slow);
         int told[2];
         CHECK(pipe(told) == 0);
         pid_t flood = test_fork(flood_group, told);
@@ -482,4 +487,77 @@ static void remote_receiver_ends(bool dealloc) {
 TEST_TIMEOUT(a_receiver_on_another_host_killed_gives_back_what_it_had_not_read, 60) { remote_receiver_ends(false); }
 TEST_TIMEOUT(a_receiver_on_another_host_deallocating_gives_back_what_it_had_not_read, 60) {
         remote_receiver_ends(true);
+}
+
+/* Mid-stream: the ids each receiver read go to ids (a pipe big enough for
+ * all of them). */
+static int ids[2];
+
+/* Beta: n numbered messages into "fl" as fast as it takes them. */
+static void flood_box(void *p) {
+        int n = *(int *)p;
+        hostset_enter(&S, 1);
+        int tx = CHECK_OK(ipcf_mbox_open("fl", IPCF_MBOX_SEND, NULL, 5000));
+        char m[64] = { 0 };
+        for (int i = 0; i < n; i++) {
+                memcpy(m, &i, sizeof(i));
+                CHECK_EQ(ipcf_mbox_send(tx, m, sizeof(m), 30000, NULL), (ssize_t)sizeof(m));
+        }
+        pause();
+}
+
+/* Read numbered messages from box on host (at most max, or until 4 s of
+ * nothing), telling ids each one. */
+static void read_ids(int host, const char *box, int max) {
+        hostset_enter(&S, host);
+        int rx = -ENOENT;
+        for (int t = 0; t < 100 && rx == -ENOENT; t++)
+                if ((rx = ipcf_mbox_open(box, IPCF_MBOX_RECV, NULL, 5000)) == -ENOENT)
+                        usleep(50000);
+        CHECK_OK(rx);
+        char buf[128];
+        for (int k = 0; k < max && ipcf_mbox_recv(rx, buf, sizeof(buf), 4000, NULL) == 64; k++) {
+                int i;
+                memcpy(&i, buf, sizeof(i));
+                CHECK_EQ(write(ids[1], &i, sizeof(i)), (ssize_t)sizeof(i));
+        }
+}
+
+static void alpha_reads_3000_and_dies(void *p) {
+        read_ids(0, "fl@beta", 3000);
+        kill(getpid(), SIGKILL);
+}
+
+static void beta_reads_the_rest(void *p) { read_ids(1, "fl", 1 << 30); }
+
+TEST_TIMEOUT(a_receiver_on_another_host_dying_mid_stream_loses_nothing, 120) {
+        enum { N = 20000 };
+        start_two();
+        make_model(1, "fl", -1);
+        CHECK(pipe(ids) == 0);
+        CHECK(fcntl(ids[1], F_SETPIPE_SZ, 1 << 20) >= (int)(N * sizeof(int)));
+        static int n = N;
+        pid_t alpha_rx = test_fork(alpha_reads_3000_and_dies, NULL);
+        usleep(500000); /* it is a receiver before anything is sent */
+        pid_t flood = test_fork(flood_box, &n);
+        pid_t beta_rx = test_fork(beta_reads_the_rest, NULL);
+        close(ids[1]);
+        CHECK_EQ(test_wait(alpha_rx, 60000), 128 + SIGKILL);
+        CHECK_EQ(test_wait(beta_rx, 60000), 0);
+        kill(flood, SIGKILL);
+        test_wait(flood, 5000);
+        static int count[N];
+        int i, missing = 0, twice = 0;
+        while (read(ids[0], &i, sizeof(i)) == (ssize_t)sizeof(i)) {
+                CHECK(i >= 0 && i < N);
+                count[i]++;
+        }
+        for (int k = 0; k < N; k++) {
+                missing += count[k] == 0;
+                twice += count[k] > 1;
+        }
+        fprintf(stderr, "%d messages: %d never read, %d read twice\n", N, missing, twice);
+        CHECK_EQ(missing, 0);
+        CHECK_EQ(twice, 0);
+        hostset_stop(&S);
 }
