@@ -213,15 +213,17 @@ TEST_TIMEOUT(dir_own_record_overwritten_by_another_writer, 180) {
  * each its own put. */
 static void put_huge(int n, size_t size) {
         char *out = NULL;
-        int st = test_sh(&out, 240,
-                         "python3 -c 'import base64,json,sys\n"
+        int st = test_sh(&out, 300,
+                         "python3 -c 'import base64,json,http.client,sys\n"
+                         "val=base64.b64encode(b\"{\" + b\"x\" * %zu).decode()\n"
                          "for k in range(%d):\n"
                          "  key=base64.b64encode(b\"/ipcf/names/huge%%d/x\" %% k).decode()\n"
-                         "  val=base64.b64encode(b\"{\" + b\"x\" * %zu).decode()\n"
-                         "  open(\"/tmp/h4huge%%d.json\" %% k, \"w\").write(json.dumps({\"key\":key,\"value\":val}))\n"
-                         "' && for k in $(seq 0 %d); do curl -sf --max-time 20 -o /dev/null -X POST %s/v3/kv/put "
-                         "-d @/tmp/h4huge$k.json || exit 1; done; rm -f /tmp/h4huge*.json",
-                         n, size, n - 1, C.client_url[0]);
+                         "  c=http.client.HTTPConnection(sys.argv[1], 2379, timeout=60)\n"
+                         "  c.request(\"POST\", \"/v3/kv/put\", json.dumps({\"key\":key,\"value\":val}))\n"
+                         "  r=c.getresponse(); body=r.read(); c.close()\n"
+                         "  if r.status != 200: sys.exit(\"put %%d: %%d %%s\" %% (k, r.status, body[:200]))\n"
+                         "' %s",
+                         size, n, C.host[0]);
         if (st != 0)
                 test_fail(__FILE__, __LINE__, "huge puts: %d %s", st, out ? out : "");
         free(out);
