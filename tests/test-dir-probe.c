@@ -21,6 +21,8 @@
  *     wrote (a first key under the prefix holding 1.4 MB);
  *   - a cold lookup (the cache full) finds a name past 1000 longer names
  *     "svc/..." that sort before its own records;
+ *   - a daemon stopped with SIGTERM: its names go at once (NAME_DOWN on
+ *     beta), not when its lease runs out;
  *   - probes that found nothing: names of every shape ('/', '@',
  *     punctuation, the longest) reached from the other host; every change
  *     of a flapping name heard, alternating; one of two hosts of a name
@@ -488,5 +490,23 @@ TEST_TIMEOUT(dir_cold_lookup_past_many_longer_names, 180) {
         CHECK(r >= 0);
         kill(svc, SIGKILL);
         test_wait(svc, 5000);
+        stop_two();
+}
+
+TEST_TIMEOUT(dir_daemon_stopped_cleanly_takes_its_names_at_once, 120) {
+        start_two();
+        CHECK_OK(ipcf_watch("bye"));
+        pid_t bye = dirtest_serve(&S, 0, "bye");
+        CHECK_EQ(dirtest_next_name_event("bye", 10000), IPCF_EVENT_NAME_UP);
+        uint64_t t0 = test_now_ms();
+        hostset_stop_host(&S, 0); /* SIGTERM: every registration on alpha ends with it */
+        int ev = dirtest_next_name_event("bye", 5000);
+        uint64_t took = test_now_ms() - t0;
+        fprintf(stderr, "bye on beta after alpha's daemon stopped on SIGTERM (ttl 2 s): event %d after %llu ms\n",
+                ev, (unsigned long long)took);
+        CHECK_EQ(ev, IPCF_EVENT_NAME_DOWN);
+        CHECK(took < 1000); /* at once, not when the lease runs out */
+        kill(bye, SIGKILL);
+        test_wait(bye, 5000);
         stop_two();
 }

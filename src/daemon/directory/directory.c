@@ -87,6 +87,11 @@ int dir_new(loop *l, const dir_opts *o, directory **ret) {
         return 0;
 }
 
+void dir_revoke(directory *d) {
+        if (d && d->n_pubs)
+                publish_revoke(d, (long)MIN(d->request_ms, DIR_REVOKE_MAX_MS));
+}
+
 directory *dir_free(directory *d) {
         if (!d)
                 return NULL;

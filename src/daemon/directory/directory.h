@@ -47,6 +47,7 @@
 #define DIR_CACHE_MAX_LIMIT (1u << 22)
 #define DIR_PUBLISH_MAX 4096u      /* names one host may publish */
 #define DIR_QUERIES_MAX 1024u      /* cold lookups in flight */
+#define DIR_REVOKE_MAX_MS 500u     /* what a daemon on its way out waits for its lease's revocation */
 #define DIR_PREFIX_DEFAULT "/ipcf/"
 
 typedef struct directory directory;
@@ -95,6 +96,11 @@ int dir_opts_from_conf(const struct conf_directory *c, dir_opts *ret);
  * -EINVAL (an option out of range), -ENOMEM. */
 int dir_new(loop *l, const dir_opts *o, directory **ret);
 directory *dir_free(directory *d);
+/* On the way out of a daemon (its loop no longer runs): revoke this host's
+ * lease, so etcd deletes every name it published at once instead of when
+ * the lease runs out. Waits at most min(request_timeout_ms,
+ * DIR_REVOKE_MAX_MS) for etcd; nothing if no name is published. */
+void dir_revoke(directory *d);
 
 void dir_set_observer(directory *d, dir_observer_fn fn, void *ctx);
 

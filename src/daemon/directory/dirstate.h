@@ -78,6 +78,8 @@ void publish_key_lost(directory *d, const char *name);
 /* The watch or a listing saw this host's key for name hold lease and
  * value: put it again (at the next tick) if ours and not what we put. */
 void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8_t *value, size_t len);
+/* Revoke the lease (its keys go with it), waiting at most timeout_ms. */
+void publish_revoke(directory *d, long timeout_ms);
 /* Names whose last put etcd has not confirmed. */
 size_t publish_unconfirmed(const directory *d);
 

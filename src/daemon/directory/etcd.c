@@ -577,6 +577,22 @@ static void etcd_after_curl(etcd *e) {
 
 /* ---- public -------------------------------------------------------------- */
 
+int etcd_call_now(etcd *e, const char *path, const char *body, long timeout_ms) {
+        etcd_req *r = req_new(e, path, body, false);
+        if (!r)
+                return -ENOMEM;
+        char url[ETCD_URL_MAX + 64];
+        snprintf(url, sizeof(url), "%s%s", e->endpoints[e->cur], path);
+        curl_easy_setopt(r->easy, CURLOPT_URL, url);
+        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+        CURLcode cc = curl_easy_perform(r->easy);
+        long status = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        req_release(r);
+        return cc != CURLE_OK ? -ENOLINK : status == 200 ? 0 : -EREMOTEIO;
+}
+
 int etcd_call(etcd *e, const char *path, const char *body, uint64_t deadline_ns,
               etcd_done_fn fn, void *ctx, etcd_req **ret) {
         if (e->n_reqs >= ETCD_PENDING_MAX)

@@ -104,6 +104,11 @@ int etcd_call(etcd *e, const char *path, const char *body, uint64_t deadline_ns,
 int etcd_stream(etcd *e, const char *path, const char *body, etcd_frame_fn frame_fn,
                 etcd_done_fn end_fn, void *ctx, etcd_req **ret);
 
+/* POST body to path on the current endpoint and wait for the answer, at
+ * most timeout_ms: for a daemon on its way out, whose loop no longer runs.
+ * Returns 0 (HTTP 200), -ENOLINK (no answer), -EREMOTEIO, -ENOMEM. */
+int etcd_call_now(etcd *e, const char *path, const char *body, long timeout_ms);
+
 /* Stop a call or stream; its callback is not called. */
 void etcd_cancel(etcd_req *r);
 

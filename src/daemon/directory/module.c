@@ -207,6 +207,7 @@ static int directory_init(ipcfd *d) {
 static void directory_shutdown(ipcfd *d) {
         hosts_reply_extra(NULL);
         dir_search_shutdown();
+        dir_revoke(the_directory); /* every registration here ends with us: our names too, at once */
         the_directory = dir_free(the_directory);
 }
 

@@ -394,6 +394,16 @@ void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8
         p->confirmed = false;
 }
 
+void publish_revoke(directory *d, long timeout_ms) {
+        if (d->lease_state != LEASE_HELD)
+                return;
+        char *body = etcd_body_lease_id(d->lease);
+        if (body)
+                etcd_call_now(d->etcd, "/v3/lease/revoke", body, timeout_ms);
+        free(body);
+        d->lease_state = LEASE_NONE;
+}
+
 void publish_start(directory *d) {
         dlist_init(&d->pubs);
         dlist_init(&d->batch_list);
