@@ -10,7 +10,6 @@
  * Each numbered defect of issue 15 has its case here, written as the hostile
  * process would write it.
  */
-#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -148,24 +147,11 @@ static void reply_clogger(void *arg) {
         sync_wait(&s2, 20000); /* stay until told */
 }
 
-/* How many descriptors the daemon has open. */
-static int daemon_fds(void) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int)d.pid);
-        DIR *dir = opendir(path);
-        CHECK(dir);
-        int n = 0;
-        while (readdir(dir))
-                n++;
-        closedir(dir);
-        return n;
-}
-
 TEST_TIMEOUT(a_requester_that_clogs_its_reply_socket_cannot_hang_the_daemon, 60) {
         test_daemon_start(&d, NULL, NULL);
         int rg = CHECK_OK(ipcf_register("svc.clogged", NULL));
         daemon_serves();
-        int fds0 = daemon_fds();
+        int fds0 = test_daemon_fds(&d);
         for (int accepted = 0; accepted < 2; accepted++) {
                 sync_init(&s1);
                 sync_init(&s2);
@@ -188,9 +174,9 @@ TEST_TIMEOUT(a_requester_that_clogs_its_reply_socket_cannot_hang_the_daemon, 60)
         /* and it kept nothing of them (the flow it could not hand over,
          * the reply sockets, the clients) */
         uint64_t end = test_now_ms() + 5000;
-        while (daemon_fds() > fds0 && test_now_ms() < end)
+        while (test_daemon_fds(&d) > fds0 && test_now_ms() < end)
                 usleep(10000);
-        CHECK_EQ(daemon_fds(), fds0);
+        CHECK_EQ(test_daemon_fds(&d), fds0);
         test_daemon_stop(&d);
 }
 

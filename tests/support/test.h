@@ -102,6 +102,8 @@ void test_daemon_start_bin(test_daemon *d, const char *rel, const char *config_t
 void test_daemon_stop(test_daemon *d);
 /* SIGKILL without cleanup: for daemon-death tests. */
 void test_daemon_kill(test_daemon *d);
+/* How many descriptors the daemon has open now (its /proc/PID/fd). */
+int test_daemon_fds(const test_daemon *d);
 
 /* Path of a built program: test_build_path("bin/ipcf"). Static buffer per call site is not
  * kept: the result is malloc'ed and owned by the caller. */

@@ -176,6 +176,19 @@ void test_daemon_kill(test_daemon *d) {
         }
 }
 
+int test_daemon_fds(const test_daemon *d) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)d->pid);
+        DIR *dir = opendir(path);
+        if (!dir)
+                test_fail(__FILE__, __LINE__, "%s: %s", path, strerror(errno));
+        int n = 0;
+        while (readdir(dir))
+                n++;
+        closedir(dir);
+        return n;
+}
+
 void test_daemon_stop(test_daemon *d) {
         if (d->pid > 0) {
                 kill(d->pid, SIGTERM);
