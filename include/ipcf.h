@@ -214,15 +214,18 @@ typedef struct ipcf_qos {
         uint8_t reserved;      /* 0 (-EINVAL otherwise) */
         uint32_t max_msgs;     /* BOUNDED: at most this many queued messages, 0 = no count
                                 * limit. Default 0. */
-        uint64_t max_bytes;    /* BOUNDED: queue bytes per direction, each message's 16-byte
-                                * header included (default 1 MiB, at most 1 GiB). UNBOUNDED:
-                                * the memory limit per direction (default 64 MiB, at most
-                                * 16 GiB). Either is raised to hold two messages of
-                                * max_msg_size with their headers, then rounded up to a
-                                * power of two: a small queue needs a small max_msg_size
-                                * too (max_bytes 4096 with the default max_msg_size queues
-                                * 1 MiB; the user's quota is charged what the queue can
-                                * hold). ipcf_qos_get() gives it as asked (0: the default).
+        uint64_t max_bytes;    /* BOUNDED: the most the queue holds per direction, each
+                                * message with its 16-byte header (rounded down to 16
+                                * bytes; default 1 MiB, at most 1 GiB): max_bytes 4096
+                                * queues 51 messages of 64 bytes. A larger message still
+                                * goes alone into an empty queue (MESSAGE mode; in STREAM
+                                * mode a write is cut to what fits). UNBOUNDED: the memory
+                                * limit per direction (default 64 MiB, at most 16 GiB),
+                                * raised to hold two messages of max_msg_size with their
+                                * headers, then rounded up to a power of two (max_bytes
+                                * 4096 with the default max_msg_size queues 1 MiB; the
+                                * user's quota is charged what the queue can hold).
+                                * ipcf_qos_get() gives it as asked (0: the default).
                                 * ZERO: ignored. 0 (what ipcf_qos_init sets) means the
                                 * default of the capacity. */
         uint32_t max_msg_size; /* the largest message (default 256 KiB, at most 64 MiB). A

@@ -240,6 +240,58 @@ TEST(probe_bounded_policies) {
         test_daemon_stop(&d);
 }
 
+/* A BOUNDED queue holds max_bytes, each message with its 16-byte header
+ * (records in 16-byte steps), whatever max_msg_size is; one message larger
+ * than that still goes alone into an empty queue. The ring behind it was
+ * sized for two records of max_msg_size, and the queue used all of it: with
+ * max_bytes 4096 and the default 256 KiB messages, 13,107 messages of 64 B
+ * were queued before -EAGAIN. */
+static void bytes_4096_fail(ipcf_qos *q) { q->max_bytes = 4096; q->full = IPCF_FULL_FAIL; }
+static void bytes_100_stream(ipcf_qos *q) { q->max_bytes = 100; q->mode = IPCF_MODE_STREAM; q->full = IPCF_FULL_FAIL; }
+TEST(bounded_max_bytes_is_what_the_queue_holds) {
+        int a, b;
+        start_pair("p.mb", bytes_4096_fail, &a, &b);
+        static char buf[200 * 1024], in[200 * 1024];
+        test_fill(buf, sizeof buf, 7);
+        int n = 0;
+        while (n < 100000 && ipcf_write(a, buf, 64, 0) == 64)
+                n++;
+        CHECK_EQ(n, 4096 / 80); /* a record: 16 + 64 bytes */
+        CHECK_ERR(ipcf_write(a, buf, 64, 0), -EAGAIN);
+        ipcf_port_stats st;
+        CHECK_OK(ipcf_stats(a, &st));
+        CHECK_EQ(st.queued_out, 4096 / 80 * 80);
+        for (int i = 0; i < n; i++)
+                CHECK_EQ(ipcf_read(b, in, sizeof in, 1000), 64);
+        /* alone, a message larger than the queue; then nothing beside it */
+        CHECK_EQ(ipcf_write(a, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+        CHECK_ERR(ipcf_write(a, buf, 16, 0), -EAGAIN);
+        CHECK_EQ(ipcf_read(b, in, sizeof in, 1000), (ssize_t)sizeof buf);
+        CHECK_MEM(in, buf, sizeof buf);
+        CHECK_EQ(ipcf_write(a, buf, 16, 0), 16);
+
+        /* a stream over a 100-byte queue moves in pieces of what fits */
+        ipcf_qos q;
+        ipcf_qos_init(&q);
+        bytes_100_stream(&q);
+        pair("p.ms", &q, &a, &b);
+        ssize_t w = ipcf_write(a, buf, 1000, 0);
+        CHECK(w > 0 && w <= 100 - 16);
+        size_t got = 0;
+        while (got < 1000) {
+                if (w < 1000) {
+                        ssize_t k = ipcf_write(a, buf + w, 1000 - (size_t)w, 0);
+                        if (k > 0)
+                                w += k;
+                }
+                ssize_t r = ipcf_read(b, in + got, sizeof in - got, 1000);
+                CHECK(r > 0 && r <= 100 - 16);
+                got += (size_t)r;
+        }
+        CHECK_MEM(in, buf, 1000);
+        test_daemon_stop(&d);
+}
+
 struct zr { int port; int delay_ms; ssize_t got; char buf[64]; };
 static void *zero_reader(void *arg) {
         struct zr *z = arg;

@@ -27,19 +27,27 @@ bool flow_qos_caches(const ipcf_qos *qos) {
                qos->full == IPCF_FULL_CACHE && qos->cache_msgs > 0;
 }
 
+/* The ring holds two records of max_msg_size (a pad to the lap's end and the
+ * record) and the queue, rounded up to a power of two. A BOUNDED queue's
+ * capacity is max_bytes itself (records with their headers; rounded down to
+ * RING_ALIGN, at least one record of RING_ALIGN bytes: a stream can always move),
+ * not that ring: prod_fits lets one message of any size into an empty queue
+ * (MESSAGE mode; a stream write is cut to what fits). */
 int flow_layout_for(const ipcf_qos *qos, flow_layout *ret) {
         uint64_t need = 2 * ring_rec_size(qos->max_msg_size);
         uint64_t want = qos->capacity == IPCF_CAPACITY_ZERO ? 0 : qos->max_bytes;
-        uint64_t cap = next_pow2_u64(MAX(MAX(need, want), (uint64_t)RING_MIN));
-        uint64_t size = cap;
+        uint64_t base = next_pow2_u64(MAX(MAX(need, want), (uint64_t)RING_MIN));
+        uint64_t cap = base, size = base;
         const uint64_t limit = (QOS_LIMIT_UNBOUNDED > QOS_LIMIT_RING ? QOS_LIMIT_UNBOUNDED : QOS_LIMIT_RING) * 2;
 
+        if (qos->capacity == IPCF_CAPACITY_BOUNDED && want)
+                cap = MIN(base, MAX(want & ~(uint64_t)(RING_ALIGN - 1), (uint64_t)(REC_HDR + RING_ALIGN)));
         /* FULL_CACHE: the cached messages wait in the ring, beyond the queue. */
         if (flow_qos_caches(qos)) {
                 uint64_t cache = (uint64_t)qos->cache_msgs * ring_rec_size(qos->max_msg_size);
                 if (cache > QOS_LIMIT_RING)
                         return -EINVAL;
-                size = next_pow2_u64(cap + cache);
+                size = next_pow2_u64(base + cache);
         }
         if (size > limit)
                 return -EINVAL;
@@ -95,6 +103,7 @@ void ring_prod_init(ring_prod *p, struct ring_ctl *ctl, uint8_t *data, uint64_t 
         p->max_msgs = qos->max_msgs;
         p->max_msg = qos->max_msg_size;
         p->zero = qos->capacity == IPCF_CAPACITY_ZERO;
+        p->alone = qos->mode == IPCF_MODE_MESSAGE;
         flow_layout l;
         p->cap = flow_layout_for(qos, &l) == 0 && l.ring_size == size ? l.cap : size;
         p->trim = qos->capacity == IPCF_CAPACITY_UNBOUNDED;
@@ -148,8 +157,8 @@ static bool prod_fits(const ring_prod *p, uint64_t need) {
         uint64_t used = p->head - p->tail_seen, in_flight = p->msgs - p->msgs_r_seen;
         if (used > p->size || p->size - used < need)
                 return false; /* no room at all */
-        if ((!p->max_msgs || in_flight < p->max_msgs) && used + need <= p->cap)
-                return true; /* within the queue's capacity */
+        if ((!p->max_msgs || in_flight < p->max_msgs) && (used + need <= p->cap || (used == 0 && p->alone)))
+                return true; /* within the queue's capacity, or alone in it */
         /* FULL_CACHE: beyond it, while fewer than cache_max are. */
         return p->cache_max && prod_cached(p) < p->cache_max &&
                (!p->max_msgs || in_flight < (uint64_t)p->max_msgs + p->cache_max);

@@ -183,6 +183,8 @@ typedef struct ring_prod {
         uint32_t max_msg;
         uint64_t cap;           /* bytes in flight allowed (the queue's capacity) */
         bool zero;              /* rendezvous: consumer claims records by CAS */
+        bool alone;             /* MESSAGE mode: a message larger than cap goes into an
+                                 * empty queue (a stream's is cut to fit instead) */
         /* FULL_CACHE (ring_prod_cache): up to cache_max messages beyond the
          * capacity; recent[] holds the end positions of the last messages
          * written (a ring of cache_max), to tell which are beyond it. */
