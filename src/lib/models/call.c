@@ -50,6 +50,7 @@ struct waiter {
         bool done;
         unsigned waiting; /* threads inside ipcf_call_wait for it */
         int ph;           /* the channel's port when it was sent */
+        uint64_t group;   /* call_start_on's: the calls of one RPC (0: none) */
         struct waiter *next;
 };
 
@@ -275,8 +276,21 @@ static void abs_time(struct timespec *ts, uint64_t deadline) {
  * holds) (under c->lock, which it may drop and retake): as the reader, or
  * for the reader to hand us our result. Returns with w done, or -ETIMEDOUT
  * with w still pending. */
-static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
+/* Is another call of w's group finished (under c->lock)? */
+static bool group_done(const channel *c, const struct waiter *w) {
+        for (const struct waiter *o = c->waiters; o && w->group; o = o->next)
+                if (o != w && o->group == w->group && o->done)
+                        return true;
+        return false;
+}
+
+/* Wait until w is done, or deadline: 0 or -ETIMEDOUT; with any_of_group,
+ * -EINPROGRESS as soon as another call of its group is (its reply is
+ * there to read). */
+static int await_reply(channel *c, struct waiter *w, uint64_t deadline, bool any_of_group) {
         while (!w->done) {
+                if (any_of_group && group_done(c, w))
+                        return -EINPROGRESS;
                 if (!c->reading) {
                         c->reading = true;
                         pthread_mutex_unlock(&c->lock);
@@ -328,7 +342,7 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline) {
  * it checked: the clock is read once per call): the call is (*ret_c,
  * *ret_id). */
 static int call_start(const char *name, const void *req, size_t len, void *reply, size_t cap,
-                      uint64_t deadline, uint64_t *gen, channel **ret_c, uint64_t *ret_id) {
+                      uint64_t deadline, uint64_t *gen, uint64_t group, channel **ret_c, uint64_t *ret_id) {
         if (!name || (!req && len) || (!reply && cap))
                 return -EINVAL;
         channel *l = last_chan; /* a name of a channel was valid when it was made */
@@ -364,6 +378,7 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
                 w->buf = reply;
                 w->cap = cap;
                 w->ph = ph;
+                w->group = group;
                 w->next = c->waiters;
                 c->waiters = w;
                 pthread_mutex_unlock(&c->lock);
@@ -399,7 +414,7 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
 
 /* Wait for call (c, id) until deadline (0: do not wait): its result, and
  * the service's code in *ret_code on -EREMOTEIO. */
-static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_code) {
+static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_code, bool any_of_group) {
         pthread_mutex_lock(&c->lock);
         struct waiter *w = waiter_find(c, id);
         if (!w) {
@@ -409,7 +424,7 @@ static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_co
         w->waiting++;
         /* A wait of 0 reads what the channel holds (a reply already there
          * is no wait), then says -EAGAIN. */
-        int r = await_reply(c, w, deadline);
+        int r = await_reply(c, w, deadline, any_of_group);
         if (r == -ETIMEDOUT && deadline == 0)
                 r = -EAGAIN;
         w->waiting--;
@@ -463,12 +478,12 @@ static bool call_timeout_ok(int timeout_ms) {
 }
 
 int call_start_on(const char *name, const void *req, size_t len, void *reply, size_t cap, uint64_t deadline,
-                  uint64_t *chan, ipcf_pending *ret) {
+                  uint64_t *chan, uint64_t group, ipcf_pending *ret) {
         if (!ret || !chan || deadline == 0)
                 return -EINVAL;
         channel *c;
         uint64_t id;
-        int r = call_start(name, req, len, reply, cap, deadline, chan, &c, &id);
+        int r = call_start(name, req, len, reply, cap, deadline, chan, group, &c, &id);
         if (r < 0)
                 return r;
         *ret = (ipcf_pending){ .id = id, .token = c->token };
@@ -481,7 +496,7 @@ int ipcf_call_start(const char *name, const void *req, size_t len, void *reply, 
                 return -EINVAL;
         channel *c;
         uint64_t id;
-        int r = call_start(name, req, len, reply, cap, deadline_from_timeout(timeout_ms), NULL, &c, &id);
+        int r = call_start(name, req, len, reply, cap, deadline_from_timeout(timeout_ms), NULL, 0, &c, &id);
         if (r < 0)
                 return r;
         *ret = (ipcf_pending){ .id = id, .token = c->token };
@@ -494,14 +509,14 @@ ssize_t ipcf_call_wait(ipcf_pending *call, int timeout_ms, int *ret_code) {
         channel *c = channel_of_token(call->token);
         if (!c)
                 return -EINVAL;
-        return call_wait(c, call->id, timeout_ms == 0 ? 0 : deadline_from_timeout(timeout_ms), ret_code);
+        return call_wait(c, call->id, timeout_ms == 0 ? 0 : deadline_from_timeout(timeout_ms), ret_code, false);
 }
 
 ssize_t call_wait_by(ipcf_pending *call, uint64_t deadline, int *ret_code) {
         channel *c = call ? channel_of_token(call->token) : NULL;
         if (!c)
                 return -EINVAL;
-        return call_wait(c, call->id, deadline, ret_code);
+        return call_wait(c, call->id, deadline, ret_code, true);
 }
 
 int ipcf_call_cancel(ipcf_pending *call) {
@@ -520,10 +535,10 @@ ssize_t ipcf_call(const char *name, const void *req, size_t len, void *reply, si
         channel *c;
         uint64_t id;
         uint64_t deadline = deadline_from_timeout(timeout_ms); /* the one clock reading of the call */
-        int r = call_start(name, req, len, reply, cap, deadline, NULL, &c, &id);
+        int r = call_start(name, req, len, reply, cap, deadline, NULL, 0, &c, &id);
         if (r < 0)
                 return r;
-        ssize_t n = call_wait(c, id, deadline ? deadline : 1, ret_code);
+        ssize_t n = call_wait(c, id, deadline ? deadline : 1, ret_code, false);
         if (n == -ETIMEDOUT || n == -EAGAIN) {
                 call_cancel(c, id);
                 n = -ETIMEDOUT;

@@ -24,10 +24,14 @@ int service_caller_host(int h, const ipcf_call_req *req, char *host, size_t cap)
  * it went on). If that channel broke since (whether or not a new one was
  * made to the name): -ECONNRESET, nothing sent. RPC pins every
  * transmission of a call to its first one's channel, so that a copy never
- * reaches a restarted server as a new call (lib/rpc/client.c). */
+ * reaches a restarted server as a new call (lib/rpc/client.c). group (0:
+ * none) names the calls of one RPC, its transmissions: see call_wait_by. */
 int call_start_on(const char *name, const void *req, size_t len, void *reply, size_t cap, uint64_t deadline,
-                  uint64_t *chan, ipcf_pending *ret);
+                  uint64_t *chan, uint64_t group, ipcf_pending *ret);
 /* ipcf_call_wait until a deadline (0: do not wait, but read what the
  * channel holds), so that a caller that read the clock does not read it
- * again. */
+ * again; -EINPROGRESS (still pending) as soon as another call of its group
+ * is finished, whose reply the caller then reads: an RPC waits on its
+ * newest transmission, and the server may answer an older one (its
+ * handler's reply) while the newest waits behind other callers' work. */
 ssize_t call_wait_by(ipcf_pending *call, uint64_t deadline, int *ret_code);

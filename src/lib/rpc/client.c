@@ -486,7 +486,7 @@ static int tx_send(ipcf_rpc_call *k, rpc_req *rq, const uint8_t *body, size_t le
                 t->sent_ns = now;
                 int r = now >= k->deadline ? -ETIMEDOUT
                                            : call_start_on(c->service, msg, RPC_REQ_HDR + len, t->buf, t->cap,
-                                                           k->deadline, &k->chan, &t->pend);
+                                                           k->deadline, &k->chan, (uint64_t)(uintptr_t)k, &t->pend);
                 if (r < 0) {
                         if (t->big)
                                 s->buf_busy = false;
@@ -1149,10 +1149,12 @@ static int drive(ipcf_rpc_call *k, int timeout_ms) {
                 ipcf_pending pend = w->pend;
                 uint64_t wake = MIN(MIN(until, k->last_progress + k->rto_ns), k->deadline);
                 pthread_mutex_unlock(&k->lock);
-                ssize_t n = now >= wake ? -EAGAIN : call_wait_by(&pend, wake, NULL); /* (no clock reading) */
+                /* (no clock reading; -EINPROGRESS: an older transmission
+                 * has its answer, which step 1 reads) */
+                ssize_t n = now >= wake ? -EAGAIN : call_wait_by(&pend, wake, NULL);
                 pthread_mutex_lock(&k->lock);
-                if (n == -EAGAIN || n == -ETIMEDOUT || k->cancelled || wi >= k->n_txs || k->txs[wi] != w ||
-                    !w->live)
+                if (n == -EAGAIN || n == -ETIMEDOUT || n == -EINPROGRESS || k->cancelled || wi >= k->n_txs ||
+                    k->txs[wi] != w || !w->live)
                         continue;
                 if (settle_answer(k, w, n))
                         k->done = true;
