@@ -531,17 +531,6 @@ TEST_TIMEOUT(dir_ls_all_hosts_without_a_directory, 60) {
         hostset_stop(&S);
 }
 
-/* A fresh public key as text and its fingerprint, as a daemon publishes
- * them. */
-static void fresh_key(char key[64], char fp[80]) {
-        uint8_t pub[32], h[crypto_hash_sha256_BYTES];
-        randombytes_buf(pub, sizeof(pub));
-        sodium_bin2base64(key, 64, pub, sizeof(pub), sodium_base64_VARIANT_ORIGINAL);
-        crypto_hash_sha256(h, pub, sizeof(pub));
-        memcpy(fp, "sha256:", 7);
-        sodium_bin2hex(fp + 7, 80 - 7, h, sizeof(h));
-}
-
 /* Gamma's directory health. */
 static ipcf_dir_health gamma_health(void) {
         ipcf_host_listing *hl;
@@ -595,7 +584,7 @@ TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
 
         /* a record whose key is not its fingerprint's is not used */
         char key[64], fp[80], fp0[80];
-        fresh_key(key, fp);
+        dirtest_fresh_key(key, fp);
         snprintf(fp0, sizeof(fp0), "sha256:%064d", 0);
         etcd_put_raw("/ipcf/names/badkey/delta", record_json(S.h[0].port, fp0, key));
         etcd_put_raw("/ipcf/names/nokey/delta", record_json(S.h[0].port, fp0, NULL));

@@ -27,7 +27,10 @@
  *     punctuation, the longest) reached from the other host; every change
  *     of a flapping name heard, alternating; one of two hosts of a name
  *     killed (the other reached, no NAME_DOWN); an uncached name with etcd down
- *     (ENOLINK within any allocation timeout).
+ *     (ENOLINK within any allocation timeout); with trust_keys = yes,
+ *     records of new hosts with keys of their own "at" beta's own address
+ *     and at alpha's (enrolled, then EHOSTUNREACH within the timeout: the
+ *     daemon there does not hold the key; both daemons serve on).
  */
 #include <signal.h>
 #include <sodium.h>
@@ -508,5 +511,49 @@ TEST_TIMEOUT(dir_daemon_stopped_cleanly_takes_its_names_at_once, 120) {
         CHECK(took < 1000); /* at once, not when the lease runs out */
         kill(bye, SIGKILL);
         test_wait(bye, 5000);
+        stop_two();
+}
+
+TEST_TIMEOUT(dir_trusted_records_pointing_at_known_addresses, 120) {
+        etcd_cluster_start(&C, 1);
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        static char conf[1024];
+        snprintf(conf, sizeof(conf),
+                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\ntrust_keys = yes\n"
+                 "[name *]\nremote_allocate = *@*\n",
+                 C.client_url[0]);
+        for (int i = 0; i < 2; i++)
+                hostset_start(&S, i, conf);
+        for (int i = 0; i < 2; i++)
+                CHECK(hostset_wait_up(&S, i, 15000));
+        hostset_enter(&S, 1);
+        /* new hosts, each with a fresh key of its own, "at" beta's own
+         * address and at alpha's */
+        for (int i = 0; i < 2; i++) {
+                char key[64], fp[80], rec[512], k[64];
+                dirtest_fresh_key(key, fp);
+                snprintf(rec, sizeof(rec), "{\"v\":1,\"addr\":\"127.0.0.1:%u\",\"fp\":\"%s\",\"key\":\"%s\"}",
+                         S.h[1 - i].port, fp, key);
+                snprintf(k, sizeof(k), "/ipcf/names/evil%d/mallory%d", i, i);
+                dirtest_put_raw(C.client_url[0], k, rec);
+        }
+        usleep(500000);
+        for (int i = 0; i < 2; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "evil%d", i);
+                uint64_t t0 = test_now_ms();
+                ipcf_reason why;
+                memset(&why, 0, sizeof(why));
+                int r = ipcf_alloc(name, NULL, 4000, &why);
+                fprintf(stderr, "%s (a new host at %s's address): %d (%s) '%s' after %llu ms\n", name,
+                        i ? "alpha" : "beta", r, strerror(-r), why.text, (unsigned long long)(test_now_ms() - t0));
+                CHECK(r < 0);
+        }
+        /* both daemons still serve */
+        pid_t real = dirtest_serve(&S, 0, "real");
+        char host[64];
+        CHECK(strcmp(dirtest_use("real", host, sizeof(host)), "alpha") == 0);
+        kill(real, SIGKILL);
+        test_wait(real, 5000);
         stop_two();
 }

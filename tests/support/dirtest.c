@@ -125,6 +125,15 @@ int dirtest_next_name_event(const char *name, int ms) {
         return 0;
 }
 
+void dirtest_fresh_key(char key[64], char fp[80]) {
+        uint8_t pub[32], h[crypto_hash_sha256_BYTES];
+        randombytes_buf(pub, sizeof(pub));
+        sodium_bin2base64(key, 64, pub, sizeof(pub), sodium_base64_VARIANT_ORIGINAL);
+        crypto_hash_sha256(h, pub, sizeof(pub));
+        memcpy(fp, "sha256:", 7);
+        sodium_bin2hex(fp + 7, 80 - 7, h, sizeof(h));
+}
+
 bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret) {
         uint64_t end = test_now_ms() + (uint64_t)ms;
         for (;;) {

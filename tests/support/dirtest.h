@@ -45,6 +45,10 @@ const char *dirtest_use(const char *name, char *host, size_t size);
  * notification channel, within ms; 0 if none came. */
 int dirtest_next_name_event(const char *name, int ms);
 
+/* A public key nobody holds (base64) and its fingerprint ("sha256:" hex),
+ * for records written straight into etcd. */
+void dirtest_fresh_key(char key[64], char fp[80]);
+
 /* The directory's health on this process's host (ipcf_hosts), until
  * live == want_live (bounded by ms); whether it came. */
 bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret);
