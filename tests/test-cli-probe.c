@@ -409,3 +409,26 @@ TEST_TIMEOUT(ping_and_perf_fit_the_flow_to_their_size, 120) {
         free(bin);
         test_daemon_stop(&d);
 }
+
+/* A runtime dir whose lock another process holds while nothing serves (a
+ * wedged daemon, or anything else flocking DIR/ipcfd.lock): autostart's
+ * daemon sees the lock taken and leaves, and the library waits the 5 s a
+ * racing daemon gets. Then the error said the started daemon "exited with
+ * status 0 before serving ... another ipcfd already serves DIR": not the
+ * cause. It names the process that holds the lock. */
+TEST(a_lock_held_by_a_process_that_does_not_serve_is_named) {
+        char *bin = test_built("bin/ipcf"), *daemon = test_built("bin/ipcfd");
+        char *out = NULL;
+        int rc = test_sh(&out, 30,
+                         "d=\"$TEST_SCRATCH/run\"; mkdir -m 700 \"$d\" && "
+                         "flock \"$d/ipcfd.lock\" sleep 20 & sleep 0.5; "
+                         "IPCF_RUNTIME_DIR=\"$TEST_SCRATCH/run\" IPCF_DAEMON='%s' IPCF_NO_AUTOSTART= '%s' ls; st=$?; "
+                         "kill %%1; exit $st",
+                         daemon, bin);
+        if (rc != 1 || !strstr(out, "holds its lock") || !strstr(out, "ipcfd.lock"))
+                test_fail(__FILE__, __LINE__, "ls with the lock held by a process that does not serve: exit %d: %s",
+                          rc, out);
+        free(out);
+        free(bin);
+        free(daemon);
+}

@@ -102,31 +102,34 @@ static int runtime_dir_usable(const char *dir, struct stat *st) {
         return 0;
 }
 
-/* Does some process hold a lock on path? From /proc/locks (device and inode
- * of each lock), without touching the lock. */
-static bool lock_held(const char *path) {
+/* Who holds a lock on path? From /proc/locks (the holder's pid before the
+ * device and inode of each lock), without touching the lock: its pid, 0 if
+ * none, -1 if it cannot be told. */
+static pid_t lock_holder(const char *path) {
         struct stat st;
         if (stat(path, &st) < 0)
-                return false;
+                return 0;
         FILE *f = fopen("/proc/locks", "re");
         if (!f)
-                return true; /* cannot tell: keep waiting, as before */
+                return -1;
         char line[256];
-        bool held = false;
-        while (!held && fgets(line, sizeof(line), f)) {
+        pid_t holder = 0;
+        while (!holder && fgets(line, sizeof(line), f)) {
                 /* "1: FLOCK  ADVISORY  WRITE 1234 08:01:56789 0 EOF" */
+                long pid = 0;
                 for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n")) {
                         unsigned maj, min;
                         unsigned long long ino;
                         if (sscanf(tok, "%x:%x:%llu", &maj, &min, &ino) == 3) {
-                                held = ino == (unsigned long long)st.st_ino &&
-                                       makedev(maj, min) == st.st_dev;
+                                if (ino == (unsigned long long)st.st_ino && makedev(maj, min) == st.st_dev)
+                                        holder = pid > 0 ? (pid_t)pid : -1;
                                 break;
                         }
+                        pid = strtol(tok, NULL, 10);
                 }
         }
         fclose(f);
-        return held;
+        return holder;
 }
 
 /* ---- the start: only async-signal-safe calls after fork -------------------- */
@@ -239,7 +242,7 @@ static int autostart_wait(const char *dir, int sock, uint64_t deadline, int (*tr
                 /* Ours exited (or the middle process is gone). Lost the race to another daemon (which holds
                  * the lock and will serve)? Then wait for that one. */
                 exited = true;
-                if ((r = try_connect()) == 0 || !lock_held(lock))
+                if ((r = try_connect()) == 0 || lock_holder(lock) == 0)
                         break;
         }
         return r < 0 ? -EHOSTDOWN : 0;
@@ -359,6 +362,20 @@ static void story_of(char *tail, start_story *s) {
         }
 }
 
+/* The program of pid (/proc/PID/comm, printable), into buf (cap bytes). */
+static const char *program_of(pid_t pid, char *buf, size_t cap) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f || !fgets(buf, (int)cap, f))
+                str_copy(buf, "?", cap);
+        if (f)
+                fclose(f);
+        buf[strcspn(buf, "\n")] = 0;
+        str_printable(buf);
+        return buf;
+}
+
 /* Does a daemon accept connections on sock? 0, or connect()'s -errno. */
 static int sock_connect_check(const char *sock) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -404,7 +421,13 @@ static int cause_hostdown(const char *dir, char *buf, size_t cap) {
                 snprintf(said, sizeof(said), "; its log (%s) ends: %s", log, s->last);
         else
                 snprintf(said, sizeof(said), ", and wrote nothing to its log (%s)", log);
-        if (s->started && !s->served && s->end[0])
+        char lock[PATH_MAX + 16], prog[32];
+        snprintf(lock, sizeof(lock), "%s/ipcfd.lock", dir);
+        pid_t holder = s->started && !s->served && s->end[0] ? lock_holder(lock) : 0;
+        if (holder > 0) /* the daemon started left because another process holds the lock */
+                n = snprintf(buf, cap, "no daemon serves %s: pid %d (%s) holds its lock (%s) but does not serve",
+                             dir, (int)holder, program_of(holder, prog, sizeof(prog)), lock);
+        else if (s->started && !s->served && s->end[0])
                 n = snprintf(buf, cap, "the daemon for %s (%s) %s before serving%s", dir, s->program, s->end,
                              said);
         else if (s->started && !s->served)
