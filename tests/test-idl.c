@@ -254,6 +254,7 @@ TEST(names_that_would_break_the_generated_c_are_errors) {
         expect_error("const x = 3;", "1:1", "where the generated code uses 'x' itself");
         expect_error("const name = 3;", "1:1", "where the generated code uses 'name' itself");
         expect_error("const arg2 = 3;", "1:1", "where the generated code uses 'arg2' itself");
+        expect_error("const b = 7;\ntypedef quadruple q;", "1:1", "where the generated code uses 'b' itself");
         expect_error("struct in { int a; };", "1:1", "'in' is a name the generated C uses itself");
         expect_error("typedef int size_t;", "1:1", "'size_t' is a name the generated C uses itself");
         expect_error("struct ipcf_thing { int a; };", "1:1", "'ipcf_thing' is a name the generated C uses itself");

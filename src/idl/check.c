@@ -56,12 +56,13 @@ static const char *const c_keywords[] = {
 };
 
 /* Names the generated C itself uses at file scope or in every function
- * (parameters, locals, members of ipcf.h's tables it initializes, library
- * functions and macros it calls): a type or a #define of the file named so
+ * (parameters, locals, members of ipcf.h's tables it initializes or reads:
+ * x->err, a quadruple's b, library functions and macros it calls): a type
+ * or a #define of the file named so
  * would change what that code means. Also i<N> (loop variables), arg<N>
  * (members of an arguments' struct, for #defines), and ipcf_ / IPCF_. */
 static const char *const generated_names[] = {
-        "x", "v", "c", "o", "s", "h", "in", "out", "ctx", "user", "handlers", "ret_call", "err", "errno",
+        "x", "v", "c", "o", "s", "h", "b", "in", "out", "ctx", "user", "handlers", "ret_call", "err", "errno",
         "free", "memset", "n_", "u_", "b_", "number", "flags", "timeout_ms", "name", "arg_size", "arg_type",
         "res_size", "res_type", "encode_arg", "decode_arg", "free_arg", "encode_res", "decode_res", "free_res",
         "invoke", "description", "procs", "n_procs", "prog", "vers", "prog_name", "vers_name", "interface_text",
