@@ -1211,10 +1211,12 @@ IPCF_API int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts);
  * ipcf_dgram_send — send len bytes (<= the default max_msg_size, 256 KiB) to
  * the endpoint named dest. If its queue is full, wait up to timeout_ms for
  * room (0: not at all), then drop the datagram: -EAGAIN / -ETIMEDOUT, counted
- * as a drop. Returns len.
+ * as a drop. Returns len. A channel found dead (dest's endpoint died) is
+ * replaced by a new one in the same call: the datagram goes to whoever serves
+ * dest now, or the call fails as ipcf_alloc does (-ENOENT: nobody does).
  * Errors: -ENOENT, -EACCES, -ECONNREFUSED at once (dest is not a datagram endpoint)
- * as ipcf_alloc; -EMSGSIZE; -ECONNRESET dest died (the next send makes a new
- * channel); -EBADF; -EINVAL bad name; -EHOSTDOWN.
+ * as ipcf_alloc; -EMSGSIZE; -ECONNRESET the new channel's endpoint died too;
+ * -EBADF; -EINVAL bad name; -EHOSTDOWN.
  */
 IPCF_API ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size_t len,
                                  int timeout_ms);
@@ -1562,7 +1564,8 @@ IPCF_API int ipcf_notify_next(int timeout_ms, ipcf_event *ret);
  * allocate or register; an event's pid is the registrant's only if it runs
  * as the same user (or the watcher is root or the daemon's user), else 0 —
  * as ipcf_list shows them. Opens the notification descriptor if needed.
- * Errors: -EINVAL bad name; -EACCES the policy hides name from this user;
+ * Errors: -EINVAL bad name, or a name@host (a watch is of a name as this
+ * host resolves it); -EACCES the policy hides name from this user;
  * -EDQUOT too many watches; -EHOSTDOWN.
  */
 IPCF_API int ipcf_watch(const char *name);
@@ -1756,9 +1759,11 @@ typedef struct ipcf_receipt {
  * ipcf_mbox_send — send len bytes (<= the mailbox's max_msg_size).
  * ret_receipt NULL: returns once the message is queued (the full policy of
  * the handle's qos applies while the queue is full). Otherwise also waits
- * (same timeout) until a receiver has taken it and fills *ret_receipt; on
- * -ETIMEDOUT then, the message was sent and may still be delivered: its
- * receipt can be collected later with ipcf_mbox_receipt().
+ * (same timeout) until a receiver has taken it and fills *ret_receipt.
+ * -EAGAIN / -ETIMEDOUT with ret_receipt: ret_receipt->seq is 0 if the queue
+ * stayed full and nothing was sent; else the message was sent (seq is its
+ * number, receiver 0) and may still be delivered: its receipt can be
+ * collected later with ipcf_mbox_receipt().
  * Returns len.
  * Errors: -EMSGSIZE; -EAGAIN, -ETIMEDOUT; -EPIPE the mailbox was destroyed
  * (see ipcf_mbox_undelivered); -ECONNRESET the daemon died (every send that

@@ -41,6 +41,8 @@ TEST(send_receive_stamped_with_receipt) {
          * do; here the receiver reads once the receipt's wait times out). */
         ipcf_receipt rc;
         CHECK_ERR(ipcf_mbox_send(tx, "r1", 2, 100, &rc), -ETIMEDOUT);
+        CHECK_EQ(rc.seq, 3); /* sent: its number, no receiver yet */
+        CHECK_EQ(rc.receiver, 0);
         CHECK_ERR(ipcf_mbox_receipt(tx, 0, &rc), -EAGAIN);
         CHECK_EQ(ipcf_mbox_recv(rx, buf, sizeof(buf), 1000, NULL), 2);
         /* ...and its receipt comes later. */
@@ -136,6 +138,7 @@ TEST(timeouts_and_bad_arguments) {
         /* A receipt nobody can give in time. */
         ipcf_receipt rc;
         CHECK_ERR(ipcf_mbox_send(tx2, "z", 1, 50, &rc), -EAGAIN);
+        CHECK_EQ(rc.seq, 0); /* the queue was full: nothing sent */
         /* Bad handles. */
         CHECK_ERR(ipcf_mbox_send(9999, "x", 1, 0, NULL), -EBADF);
         CHECK_ERR(ipcf_mbox_recv(9999, buf, 1, 0, NULL), -EBADF);

@@ -158,6 +158,9 @@ TEST(watch_bounds_and_bad_arguments) {
         test_daemon_start(&d, NULL, NULL);
         CHECK_ERR(ipcf_watch("bad name"), -EINVAL);
         CHECK_ERR(ipcf_watch(""), -EINVAL);
+        /* a name@host: no daemon tells of another host's names by host */
+        CHECK_ERR(ipcf_watch("svc@beta"), -EINVAL);
+        CHECK_ERR(ipcf_unwatch("svc@beta"), -EINVAL);
         CHECK_ERR(ipcf_notify_next(0, NULL), -EINVAL);
         ipcf_event ev;
         CHECK_ERR(ipcf_notify_next(-2, &ev), -EINVAL);

@@ -61,9 +61,13 @@ ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, int timeout_ms,
                        ipcf_receipt *ret_receipt) {
         uint64_t seq;
         uint64_t deadline = deadline_from_timeout(timeout_ms);
+        if (ret_receipt)
+                *ret_receipt = (ipcf_receipt){ 0 }; /* seq 0: nothing sent */
         ssize_t r = model_send(h, buf, len, ret_receipt ? MW_F_RECEIPT : 0, &seq, timeout_ms);
         if (r < 0 || !ret_receipt)
                 return r;
+        /* Sent: a wait for its receipt that fails leaves seq set (receiver 0). */
+        ret_receipt->seq = seq;
         pid_t pid = 0;
         int t = timeout_ms < 0 ? -1 : deadline_poll_ms(deadline);
         if (timeout_ms > 0 && t == 0)
@@ -72,8 +76,6 @@ ssize_t ipcf_mbox_send(int h, const void *buf, size_t len, int timeout_ms,
         if (e < 0)
                 return e;
         ret_receipt->receiver = pid;
-        ret_receipt->reserved = 0;
-        ret_receipt->seq = seq;
         return r;
 }
 

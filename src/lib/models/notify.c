@@ -135,7 +135,9 @@ int ipcf_notify_next(int timeout_ms, ipcf_event *ret) {
 }
 
 static int notify_watch_req(const char *name, uint16_t type) {
-        if (!ctl_name_valid(name))
+        /* name@host: no daemon tells of another host's names by host (a
+         * watch of it was taken and never fired) */
+        if (!ctl_name_valid(name) || strchr(name, '@'))
                 return -EINVAL;
         for (int attempt = 0;; attempt++) {
                 int fd = notify_get();
