@@ -432,3 +432,18 @@ TEST(a_lock_held_by_a_process_that_does_not_serve_is_named) {
         free(bin);
         free(daemon);
 }
+
+/* Every error line is "ipcf: <what>: <why>" (CLI.md); a listing's <what> is
+ * the command as typed, as `ipcf ls` and `ipcf hosts` say it ("shm ls" said
+ * "list", "mbox ls" and "mcast ls" said "ls"). */
+TEST(a_listing_names_itself_in_its_error) {
+        static const char *const cmds[] = { "ls", "hosts", "shm ls", "mbox ls", "mcast ls" };
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+                char *err = NULL, want[64];
+                int rc = ipcf_no_daemon(&err, cmds[i]);
+                snprintf(want, sizeof(want), "ipcf: %s: no daemon serves", cmds[i]);
+                if (rc != 1 || strncmp(err, want, strlen(want)) != 0)
+                        test_fail(__FILE__, __LINE__, "ipcf %s: exit %d, want \"%s ...\": %s", cmds[i], rc, want, err);
+                free(err);
+        }
+}

@@ -185,7 +185,7 @@ static int shm_ls(int argc, char **argv) {
         size_t n = 0;
         int r = ipcf_group_list(&v, &n);
         if (r < 0)
-                return cli_error("list", r);
+                return cli_error("shm ls", r);
         if (args.json) {
                 fputs("{", stdout);
                 print_json(v, n, &args);
@@ -194,7 +194,7 @@ static int shm_ls(int argc, char **argv) {
                 printf("no groups or segments\n");
         }
         ipcf_free(v);
-        return r < 0 ? cli_error("list", r) : CLI_EXIT_OK;
+        return r < 0 ? cli_error("shm ls", r) : CLI_EXIT_OK;
 }
 
 /* info NAME [--json]: the members as the facility knows them. */

@@ -111,7 +111,7 @@ static int model_ls(const cli_model_cmd *m, const char *cmd, int argc, char **ar
         size_t n = 0;
         int r = ipcf_model_list(&v, &n);
         if (r < 0)
-                return cli_error("ls", r);
+                return cli_error(cmd, r);
         if (args.json) {
                 fputs("{", stdout);
                 ls_models_json(v, n, m->kind, &args);
