@@ -30,7 +30,8 @@ static const char create_usage[] =
         "usage: ipcf mcast create NAME [--slow block|drop|remove] [--max-msgs N]\n\n"
         "Create multicast group NAME.\n"
         "  --slow POLICY   what to do with a member too slow to keep up\n"
-        "  --max-msgs N    messages each member's ring holds (at most 64k)\n";
+        "  --max-msgs N    messages the group queues in the facility, not yet taken\n"
+        "                  by every member (default 1024, at most 64k)\n";
 
 static int create_option(void *ctx, int key, const char *value) {
         ipcf_mcast_opts *o = ctx;
