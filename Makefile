@@ -177,9 +177,11 @@ PC_SUBST = sed -e 's|@PREFIX@|$(1)|g' -e 's|@LIBDIR@|$(call pc_rel,$(1),$(2))|g'
 # elsewhere serves with nothing but PKG_CONFIG_PATH pointing into it, and an
 # installed one resolves to PREFIX; PKG_CONFIG_SYSROOT_DIR still works. Not
 # for PREFIX=/usr (a distribution's, whose .pc files say /usr) nor a
-# PKGCONFIGDIR outside PREFIX.
-PC_RELOCATE = $(if $(filter /usr,$(PREFIX)),true,$(if $(filter $(PREFIX)/%,$(PKGCONFIGDIR)),\
-	sed -i "s|^prefix=.*|prefix=\$${pcfiledir}/$$(realpath -m --relative-to=$(PKGCONFIGDIR) $(PREFIX))|",true))
+# PKGCONFIGDIR outside PREFIX. $(call PC_RELOCATE,file); a shell test, so
+# that blanks in PREFIX or PKGCONFIGDIR are part of the path.
+PC_RELOCATE = case "$(PREFIX)" in /usr) ;; *) case "$(PKGCONFIGDIR)" in "$(PREFIX)"/*) \
+	sed -i "s|^prefix=.*|prefix=\$${pcfiledir}/$$(realpath -m --relative-to="$(PKGCONFIGDIR)" "$(PREFIX)")|" "$(1)";; \
+	esac;; esac
 $(IPCF_PC): dist/ipcf.pc.in include/ipcf.h
 	@mkdir -p $(dir $@)
 	$(call PC_SUBST,$(CURDIR),$(abspath $(BUILD))/lib,$(CURDIR)/include) $< >$@
@@ -379,26 +381,31 @@ SYSTEMDSYSTEMUNITDIR ?= $(PREFIX)/lib/systemd/system
 # Programs installed into BINDIR (other parts add theirs).
 INSTALL_BINS := $(IPCFD) $(IPCF)
 
+# Every path below is quoted in the shell: DESTDIR and the directories may
+# hold blanks (`make install DESTDIR="/tmp/a b"`). A unit names BINDIR with
+# each blank written \s (systemd.syntax), as ExecStart splits at blanks.
+blank := $(empty) $(empty)
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
-	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
-	install -m 755 $(LIBIPCF_SO) $(DESTDIR)$(LIBDIR)/
-	ln -sf $(notdir $(LIBIPCF_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libipcf.so
-	install -m 644 $(LIBIPCF_A) $(DESTDIR)$(LIBDIR)/
-	install -m 644 include/ipcf.h $(DESTDIR)$(INCLUDEDIR)/
-	$(call PC_SUBST,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) dist/ipcf.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
-	$(PC_RELOCATE) $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
-	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 \
-	           $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
-	for p in $(MAN_PAGES); do install -m 644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; done
-	install -m 644 $(dir $(MAN3_STAMP))*.3 $(DESTDIR)$(MANDIR)/man3/
-	install -m 644 dist/bash-completion/ipcf $(DESTDIR)$(BASHCOMPDIR)/ipcf
-	install -d $(DESTDIR)$(SYSTEMDUSERUNITDIR) $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)"
+	install -m 755 $(INSTALL_BINS) "$(DESTDIR)$(BINDIR)/"
+	install -m 755 $(LIBIPCF_SO) "$(DESTDIR)$(LIBDIR)/"
+	ln -sf $(notdir $(LIBIPCF_SO)) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
+	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libipcf.so"
+	install -m 644 $(LIBIPCF_A) "$(DESTDIR)$(LIBDIR)/"
+	install -m 644 include/ipcf.h "$(DESTDIR)$(INCLUDEDIR)/"
+	$(call PC_SUBST,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) dist/ipcf.pc.in >"$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc"
+	$(call PC_RELOCATE,$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc)
+	chmod 644 "$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc"
+	install -d "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" "$(DESTDIR)$(MANDIR)/man5" \
+	           "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(BASHCOMPDIR)"
+	for p in $(MAN_PAGES); do install -m 644 $$p "$(DESTDIR)$(MANDIR)/man$${p##*.}/" || exit 1; done
+	install -m 644 $(dir $(MAN3_STAMP))*.3 "$(DESTDIR)$(MANDIR)/man3/"
+	install -m 644 dist/bash-completion/ipcf "$(DESTDIR)$(BASHCOMPDIR)/ipcf"
+	install -d "$(DESTDIR)$(SYSTEMDUSERUNITDIR)" "$(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)"
 	for u in $(patsubst dist/systemd/%,%,$(UNIT_SRCS)); do \
-	  dir=$(DESTDIR)$(SYSTEMDUSERUNITDIR); case $$u in system/*) dir=$(DESTDIR)$(SYSTEMDSYSTEMUNITDIR);; esac; \
-	  $(call UNIT_SUBST,$(BINDIR)) dist/systemd/$$u >$$dir/$$(basename $$u .in) && chmod 644 $$dir/$$(basename $$u .in) || exit 1; \
+	  dir="$(DESTDIR)$(SYSTEMDUSERUNITDIR)"; case $$u in system/*) dir="$(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)";; esac; \
+	  $(call UNIT_SUBST,$(subst $(blank),\\s,$(BINDIR))) dist/systemd/$$u >"$$dir/$$(basename $$u .in)" && \
+	  chmod 644 "$$dir/$$(basename $$u .in)" || exit 1; \
 	done
 	$(LDCONFIG_IF_LIVE)
 
@@ -409,15 +416,15 @@ LDCONFIG_IF_LIVE = $(if $(DESTDIR),,if [ "$$(id -u)" = 0 ]; then ldconfig; fi)
 
 # Removes exactly what install put there (directories stay: they may be shared).
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS)))
-	rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBIPCF_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME) \
-	      $(DESTDIR)$(LIBDIR)/libipcf.so $(DESTDIR)$(LIBDIR)/libipcf.a
-	rm -f $(DESTDIR)$(INCLUDEDIR)/ipcf.h $(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc
-	for p in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p; done
-	rm -f $(DESTDIR)$(MANDIR)/man3/libipcf.3 $(DESTDIR)$(MANDIR)/man3/ipcf_*.3
-	rm -f $(DESTDIR)$(BASHCOMPDIR)/ipcf
-	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUSERUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/user/%,$(UNITS))))
-	rm -f $(addprefix $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/,$(notdir $(filter $(BUILD)/systemd/system/%,$(UNITS))))
+	for f in $(notdir $(INSTALL_BINS)); do rm -f "$(DESTDIR)$(BINDIR)/$$f"; done
+	rm -f "$(DESTDIR)$(LIBDIR)/$(notdir $(LIBIPCF_SO))" "$(DESTDIR)$(LIBDIR)/$(SONAME)" \
+	      "$(DESTDIR)$(LIBDIR)/libipcf.so" "$(DESTDIR)$(LIBDIR)/libipcf.a"
+	rm -f "$(DESTDIR)$(INCLUDEDIR)/ipcf.h" "$(DESTDIR)$(PKGCONFIGDIR)/ipcf.pc"
+	for p in $(notdir $(MAN_PAGES)); do rm -f "$(DESTDIR)$(MANDIR)/man$${p##*.}/$$p"; done
+	rm -f "$(DESTDIR)$(MANDIR)/man3/libipcf.3" "$(DESTDIR)$(MANDIR)/man3/"ipcf_*.3
+	rm -f "$(DESTDIR)$(BASHCOMPDIR)/ipcf"
+	for f in $(notdir $(filter $(BUILD)/systemd/user/%,$(UNITS))); do rm -f "$(DESTDIR)$(SYSTEMDUSERUNITDIR)/$$f"; done
+	for f in $(notdir $(filter $(BUILD)/systemd/system/%,$(UNITS))); do rm -f "$(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/$$f"; done
 	$(LDCONFIG_IF_LIVE)
 
 # ipcf-idl and generated code (after INSTALL_BINS, which it adds to).

@@ -89,6 +89,16 @@ static void check_no_daemon_left(const char *run) {
         free(left);
 }
 
+/* `make uninstall` into root with the make variables vars: no file stays
+ * (directories may: they can be shared with other packages). */
+static void uninstall_leaves_nothing(const char *root, const char *vars) {
+        free(TEST_MAKE("uninstall DESTDIR='%s' %s >/dev/null", root, vars));
+        char *left = TEST_SH_OK("find '%s' ! -type d", root);
+        if (left[0])
+                test_fail(__FILE__, __LINE__, "uninstall left:\n%s", left);
+        free(left);
+}
+
 #define STR2(x) #x
 #define STR(x) STR2(x)
 #define VERSION_MM STR(IPCF_VERSION_MAJOR) "." STR(IPCF_VERSION_MINOR)
@@ -153,11 +163,7 @@ TEST_TIMEOUT(install_honours_libdir, 300) {
         snprintf(pc, sizeof(pc), "%s/usr/lib/x86_64-linux-gnu/pkgconfig/ipcf.pc", root);
         CHECK(file_has(pc, "libdir=${prefix}/lib/x86_64-linux-gnu", true));
         CHECK(file_has(pc, "prefix=/usr", true));
-        free(TEST_MAKE("uninstall DESTDIR='%s' PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu >/dev/null", root));
-        char *left = TEST_SH_OK("find '%s' ! -type d", root);
-        if (left[0])
-                test_fail(__FILE__, __LINE__, "uninstall left:\n%s", left);
-        free(left);
+        uninstall_leaves_nothing(root, "PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu");
 }
 
 /* Everything install put there, uninstall takes away (directories may stay:
@@ -166,12 +172,40 @@ TEST_TIMEOUT(uninstall_removes_every_file, 300) {
         const char *root = install_tree();
         char *before = TEST_SH_OK("find '%s' ! -type d | wc -l", root);
         CHECK(atoi(before) >= 8);
-        free(TEST_MAKE("uninstall DESTDIR='%s' PREFIX=" PREFIX " >/dev/null", root));
-        char *left = TEST_SH_OK("find '%s' ! -type d", root);
-        if (left[0])
-                test_fail(__FILE__, __LINE__, "uninstall left:\n%s", left);
+        uninstall_leaves_nothing(root, "PREFIX=" PREFIX);
         free(before);
-        free(left);
+}
+
+/* Blanks in DESTDIR (and in every directory the user names) are part of the
+ * path: install puts the same files there as into a plain DESTDIR, the .pc
+ * and the units name the PREFIX paths, and uninstall takes all of them
+ * away. */
+TEST_TIMEOUT(install_and_uninstall_take_paths_with_blanks, 300) {
+        const char *root = test_scratch("a b/c"); /* no other test_scratch() below */
+        const char *dirs = "PREFIX=/usr/local BINDIR='/usr/local/my bin' "
+                           "SYSTEMDUSERUNITDIR='/usr/local/lib/systemd/user units'";
+        free(TEST_MAKE("install DESTDIR='%s' %s >/dev/null", root, dirs));
+        CHECK((mode_of(root, "/usr/local/my bin/ipcfd") & 0777) == 0755);
+        CHECK((mode_of(root, "/usr/local/my bin/ipcf") & 0777) == 0755);
+        CHECK((mode_of(root, PREFIX "/include/ipcf.h") & 0777) == 0644);
+        CHECK((mode_of(root, PREFIX "/lib/libipcf.a") & 0777) == 0644);
+        check_link(root, PREFIX "/lib/libipcf.so", SONAME);
+        CHECK((mode_of(root, PREFIX "/share/man/man3/libipcf.3") & 0777) == 0644);
+        CHECK((mode_of(root, PREFIX "/share/bash-completion/completions/ipcf") & 0777) == 0644);
+        char pc[PATH_MAX];
+        snprintf(pc, sizeof(pc), "%s" PREFIX "/lib/pkgconfig/ipcf.pc", root);
+        CHECK((mode_of(root, PREFIX "/lib/pkgconfig/ipcf.pc") & 0777) == 0644);
+        CHECK(file_has(pc, "prefix=${pcfiledir}/../..", true));
+        /* Every unit is there and names the BINDIR given (not the DESTDIR),
+         * its blank written \s as systemd reads it. */
+        char *units = TEST_SH_OK("ls '%s/usr/local/lib/systemd/user units' | wc -l", root);
+        CHECK(atoi(units) >= 1);
+        char *named = TEST_SH_OK("grep -lF 'ExecStart=/usr/local/my\\sbin/ipcfd' "
+                                 "'%s/usr/local/lib/systemd/user units'/* | wc -l", root);
+        CHECK(atoi(named) >= 1);
+        uninstall_leaves_nothing(root, dirs);
+        free(units);
+        free(named);
 }
 
 /* The examples, built from a copy outside the tree with nothing but
