@@ -7,6 +7,8 @@
  * message (the CLI's exit status 2), never a crash or a value that is not
  * the one given.
  */
+#include <inttypes.h>
+
 #include "idl/ast.h"
 #include "idl/dyn.h"
 #include "support/test.h"
@@ -20,7 +22,12 @@
 static const char *const iface =
         "struct nums { int i; unsigned int u; hyper h; float f; double d; };\n"
         "typedef string str<>;\n"
-        "typedef quadruple quad;\n";
+        "typedef quadruple quad;\n"
+        "typedef int i32;\n"
+        "typedef unsigned int u32;\n"
+        "typedef hyper i64;\n"
+        "typedef unsigned hyper u64;\n"
+        "enum col { RED = 1, GREEN = 2 };\n";
 
 static idl_file *load(void) {
         idl_file *f = idl_file_new("t.x");
@@ -103,6 +110,67 @@ TEST(json_numbers_are_json_numbers_of_the_types_range) {
         expect_bad(f, "nums", "{\"i\": 0, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 1e999}", "out of range of double");
         expect_bad(f, "nums", "{\"i\": 2147483648, \"u\": 0, \"h\": 0, \"f\": 0, \"d\": 0}", "out of range");
         expect_bad(f, "nums", "{\"i\": 0, \"u\": -1, \"h\": 0, \"f\": 0, \"d\": 0}", "out of range");
+        idl_file_free(f);
+}
+
+/* An integer may be written as any JSON number whose value is whole
+ * (hostile test, h3: `ipcf rpc call` refused 1e3 for an int, "expected an
+ * integer"): the value is taken exactly, from the text, never through a
+ * double; a fraction, or a value past the type, is an error that says so. */
+static void expect_int(idl_file *f, const char *name, const char *text, uint64_t want) {
+        char err[256] = "";
+        ipcf_xdr x;
+        if (encode(f, name, text, &x, err, sizeof(err)) != 0)
+                test_fail(__FILE__, __LINE__, "%s as %s: %s", text, name, err);
+        ipcf_xdr y;
+        ipcf_xdr_decoder(&y, x.buf, x.pos);
+        uint64_t got = 0;
+        if (!strcmp(name, "i32") || !strcmp(name, "u32") || !strcmp(name, "col")) {
+                uint32_t v = 0;
+                CHECK_EQ(ipcf_xdr_get_u32(&y, &v), 0);
+                got = !strcmp(name, "u32") ? v : (uint64_t)(int64_t)(int32_t)v;
+        } else {
+                CHECK_EQ(ipcf_xdr_get_u64(&y, &got), 0);
+        }
+        CHECK_EQ(ipcf_xdr_end(&y), 0);
+        if (got != want)
+                test_fail(__FILE__, __LINE__, "%s as %s: %" PRIu64 ", want %" PRIu64, text, name, got, want);
+        ipcf_xdr_release(&x);
+}
+
+TEST(an_integer_may_be_any_json_number_whose_value_is_whole) {
+        idl_file *f = load();
+        expect_int(f, "i32", "1e3", 1000);
+        expect_int(f, "i32", "1E+3", 1000);
+        expect_int(f, "i32", "1.0e3", 1000);
+        expect_int(f, "i32", "1000.000", 1000);
+        expect_int(f, "i32", "10000e-1", 1000);
+        expect_int(f, "i32", "-2.5e2", (uint64_t)-250);
+        expect_int(f, "i32", "-2147483648", (uint64_t)(int64_t)INT32_MIN);
+        expect_int(f, "i32", "-2.147483648e9", (uint64_t)(int64_t)INT32_MIN);
+        expect_int(f, "i32", "0e999999999999999999999", 0);
+        expect_int(f, "i32", "-0.0", 0);
+        expect_int(f, "u32", "4.294967295e9", UINT32_MAX);
+        expect_int(f, "u64", "1.8446744073709551615e19", UINT64_MAX);
+        expect_int(f, "u64", "18446744073709551615", UINT64_MAX);
+        expect_int(f, "i64", "-9.223372036854775808e18", (uint64_t)INT64_MIN);
+        /* exact: 2^53 + 1 is not a double, and stays itself */
+        expect_int(f, "i64", "9007199254740993", 9007199254740993ull);
+        expect_int(f, "i64", "9.007199254740993e15", 9007199254740993ull);
+        expect_int(f, "col", "2e0", 2);
+        expect_int(f, "col", "2.0", 2);
+        expect_bad(f, "i32", "1.5", "integer 1.5 has a fraction");
+        expect_bad(f, "i32", "1e-3", "has a fraction");
+        expect_bad(f, "i32", "1000.0001e1", "has a fraction");
+        expect_bad(f, "i32", "2.147483648e9", "integer 2.147483648e9 out of range");
+        expect_bad(f, "u32", "-1e0", "out of range");
+        expect_bad(f, "u64", "1.8446744073709551616e19", "out of range");
+        expect_bad(f, "i64", "9.223372036854775808e18", "out of range");
+        expect_bad(f, "u64", "1e20", "out of range");
+        expect_bad(f, "u64", "1e999999999999999999999", "out of range");
+        expect_bad(f, "u64", "\"12\"", "expected an integer");
+        expect_bad(f, "col", "2.5", "not a value of enum col");
+        expect_bad(f, "col", "3e0", "not a value of enum col");
         idl_file_free(f);
 }
 

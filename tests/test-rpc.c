@@ -1294,6 +1294,12 @@ TEST(the_tool_describes_a_server_and_calls_any_procedure_with_json) {
         CHECK(strstr(out, "program COUNTER_PROG") && strstr(out, "hyper SUM(blob) = 10;"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 40, \"b\": 2}'"), 0);
         CHECK(strcmp(out, "42\n") == 0);
+        /* an integer as any JSON number whose value is whole (h3: 1e3 was
+         * refused); a fraction is refused as such */
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 4e1, \"b\": 2.0}'"), 0);
+        CHECK(strcmp(out, "42\n") == 0);
+        CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ADD '{\"a\": 1.5, \"b\": 2}'"), 2);
+        CHECK(strstr(out, "integer 1.5 has a fraction"));
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli incr"), 0);
         CHECK(strcmp(out, "1\n") == 0);
         CHECK_EQ(run_ipcf(out, sizeof(out), "rpc call rpc.cli ECHO '\"00ff10\"'"), 0);

@@ -55,15 +55,15 @@ static const char *const c_keywords[] = {
         "thread_local",
 };
 
-/* Names the generated C itself uses at file scope or in every function
- * (parameters, locals, members of ipcf.h's tables it initializes or reads:
- * x->err, a quadruple's b, library functions and macros it calls): a type
- * or a #define of the file named so
- * would change what that code means. Also i<N> (loop variables), arg<N>
- * (members of an arguments' struct, for #defines), and ipcf_ / IPCF_. */
+/* Names the generated C itself uses that a #define of the file would
+ * replace: members of ipcf.h's types it initializes or reads (x->err, a
+ * quadruple's b, .number, .procs...), library functions, macros and types
+ * it calls or names. Also arg<N> (members of an arguments' struct) and
+ * ipcf_ / IPCF_. Its own parameters and locals are all named ipcf_*
+ * (ipcf_x, ipcf_v, ipcf_in, ipcf_i0...: emit_xdr.c, emit_rpc.c), so they
+ * need no entry: no name of the file can hide them or be hidden by them. */
 static const char *const generated_names[] = {
-        "x", "v", "c", "o", "s", "h", "b", "in", "out", "ctx", "user", "handlers", "ret_call", "err", "errno",
-        "free", "memset", "n_", "u_", "b_", "number", "flags", "timeout_ms", "name", "arg_size", "arg_type",
+        "b", "err", "errno", "free", "memset", "number", "flags", "timeout_ms", "name", "arg_size", "arg_type",
         "res_size", "res_type", "encode_arg", "decode_arg", "free_arg", "encode_res", "decode_res", "free_res",
         "invoke", "description", "procs", "n_procs", "prog", "vers", "prog_name", "vers_name", "interface_text",
         "EBADMSG", "EINVAL", "EOPNOTSUPP", "ENOMEM", "size_t", "int8_t", "int16_t", "int32_t", "int64_t",
@@ -133,11 +133,9 @@ static void check_c_name(checker *c, const char *name, idl_pos pos) {
                     "<endian.h>...), which would replace it", name);
 }
 
-/* Of those, what a type may not be named: a parameter declared before a
- * type in the same parameter list (ipcf_xdr *x, const T *v), a local the
- * decoding of an enum casts to its type, the library's names. */
+/* Of those, what a type may not be named: the library's names. */
 static const char *const generated_type_names[] = {
-        "x", "c", "ctx", "in", "u_", "errno", "free", "memset", "NULL", "size_t", "int8_t", "int16_t", "int32_t",
+        "errno", "free", "memset", "NULL", "size_t", "int8_t", "int16_t", "int32_t",
         "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "intptr_t", "uintptr_t", "ptrdiff_t",
 };
 
@@ -152,7 +150,7 @@ static bool generated_name(const char *name, bool macro) {
                         return true;
         if (!strncmp(name, "ipcf_", 5) || !strncmp(name, "IPCF_", 5))
                 return true;
-        const char *digits = !macro ? NULL : name[0] == 'i' ? name + 1 : !strncmp(name, "arg", 3) ? name + 3 : NULL;
+        const char *digits = macro && !strncmp(name, "arg", 3) ? name + 3 : NULL;
         if (digits && *digits) {
                 while (*digits >= '0' && *digits <= '9')
                         digits++;

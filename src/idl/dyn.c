@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -424,21 +425,82 @@ static const char *disc_key(const idl_type *rt) {
         return rt->disc.name;
 }
 
-static int jint(enc *e, const json *j, int64_t lo, uint64_t hi, uint64_t *ret) {
-        if (!j || j->kind != J_NUM || strpbrk(j->text, ".eE"))
-                return efail(e, "expected an integer");
-        errno = 0;
-        if (j->text[0] == '-') {
-                long long v = strtoll(j->text, NULL, 10);
-                if (errno || v < lo)
-                        return efail(e, "integer %s out of range", j->text);
-                *ret = (uint64_t)v;
-        } else {
-                unsigned long long v = strtoull(j->text, NULL, 10);
-                if (errno || v > hi)
-                        return efail(e, "integer %s out of range", j->text);
-                *ret = v;
+/* The value of a JSON number's text (valid JSON: json_parse made it) as a
+ * whole number, exactly, whatever its form: 1000, 1e3, 1.0E3, 10000e-1 and
+ * 1000.000 are all 1000 (a JSON writer may print a whole number so: a
+ * float's 1e3 or 1000.0). 0 with its sign in *ret_neg (-0 is 0) and its
+ * magnitude in *ret; -EDOM if a fraction is left (1.5, 1e-3); -ERANGE past
+ * 2^64-1 (no double on the way: 9007199254740993 stays itself). */
+static int json_whole(const char *text, bool *ret_neg, uint64_t *ret) {
+        const char *p = text;
+        bool neg = *p == '-';
+        p += neg;
+        char sig[21];           /* the first significant digits */
+        size_t n_sig = 0;       /* significant digits: from the first non-zero on */
+        size_t last_nz = 0;     /* 1 + the index (among them) of the last non-zero */
+        long long frac = 0;     /* digits after the '.' */
+        bool after_point = false;
+        for (; isdigit((unsigned char)*p) || *p == '.'; p++) {
+                if (*p == '.') {
+                        after_point = true;
+                        continue;
+                }
+                frac += after_point && frac < LLONG_MAX / 4;
+                if (n_sig == 0 && *p == '0')
+                        continue;
+                if (n_sig < sizeof(sig))
+                        sig[n_sig] = *p;
+                n_sig++;
+                if (*p != '0')
+                        last_nz = n_sig;
         }
+        long long exp = 0;
+        if (*p == 'e' || *p == 'E') {
+                p++;
+                bool eneg = *p == '-';
+                p += *p == '+' || *p == '-';
+                for (; isdigit((unsigned char)*p); p++)
+                        if (exp < LLONG_MAX / 40)
+                                exp = exp * 10 + (*p - '0');
+                if (eneg)
+                        exp = -exp;
+        }
+        *ret_neg = false;
+        *ret = 0;
+        if (last_nz == 0)
+                return 0; /* all zeros: 0, -0.0, 0e99 */
+        /* the digits up to the last non-zero times 10^e10 */
+        long long e10 = exp - frac + (long long)(n_sig - last_nz);
+        if (e10 < 0)
+                return -EDOM;
+        if ((long long)last_nz + e10 > 20)
+                return -ERANGE;
+        uint64_t v = 0;
+        for (size_t i = 0; i < last_nz; i++)
+                if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(sig[i] - '0'), &v))
+                        return -ERANGE;
+        for (long long i = 0; i < e10; i++)
+                if (__builtin_mul_overflow(v, 10, &v))
+                        return -ERANGE;
+        *ret_neg = neg;
+        *ret = v;
+        return 0;
+}
+
+/* An integer of [lo, hi] (lo <= 0) from any JSON number whose value is
+ * whole (json_whole). */
+static int jint(enc *e, const json *j, int64_t lo, uint64_t hi, uint64_t *ret) {
+        if (!j || j->kind != J_NUM)
+                return efail(e, "expected an integer");
+        bool neg;
+        uint64_t mag;
+        int r = json_whole(j->text, &neg, &mag);
+        if (r == -EDOM)
+                return efail(e, "integer %s has a fraction (a whole value may be written 1000, 1e3 or 1000.0)",
+                             j->text);
+        if (r < 0 || (neg ? mag > (uint64_t)0 - (uint64_t)lo : mag > hi))
+                return efail(e, "integer %s out of range", j->text);
+        *ret = neg ? (uint64_t)0 - mag : mag;
         return 0;
 }
 
@@ -516,9 +578,12 @@ static int enc_decl(enc *e, const idl_decl *d, const json *j) {
 }
 
 static int enc_enum(enc *e, const idl_type *t, const json *j) {
+        bool neg = false;
+        uint64_t mag = 0;
+        bool whole = j->kind == J_NUM && json_whole(j->text, &neg, &mag) == 0 && mag <= (uint64_t)INT32_MAX + 1;
+        int64_t num = neg ? -(int64_t)mag : (int64_t)mag;
         for (size_t i = 0; i < t->n_vals; i++)
-                if ((j->kind == J_STR && !strcmp(j->text, t->vals[i].name)) ||
-                    (j->kind == J_NUM && !strpbrk(j->text, ".eE") && strtoll(j->text, NULL, 10) == t->vals[i].value.num))
+                if ((j->kind == J_STR && !strcmp(j->text, t->vals[i].name)) || (whole && num == t->vals[i].value.num))
                         return ipcf_xdr_put_u32(e->x, (uint32_t)(int32_t)t->vals[i].value.num);
         return efail(e, "not a value of enum %s", t->name ? t->name : "");
 }

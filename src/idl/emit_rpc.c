@@ -58,30 +58,30 @@ static void emit_wrappers(FILE *c, const char *t, idl_table *seen) {
         static const struct {
                 const char *ct, *put, *get;
         } base[] = {
-                { "int32_t", "ipcf_xdr_put_u32(x, (uint32_t)*(const int32_t *)v)",
-                  "ipcf_xdr_get_u32(x, (uint32_t *)v)" },
-                { "uint32_t", "ipcf_xdr_put_u32(x, *(const uint32_t *)v)", "ipcf_xdr_get_u32(x, (uint32_t *)v)" },
-                { "int64_t", "ipcf_xdr_put_u64(x, (uint64_t)*(const int64_t *)v)",
-                  "ipcf_xdr_get_u64(x, (uint64_t *)v)" },
-                { "uint64_t", "ipcf_xdr_put_u64(x, *(const uint64_t *)v)", "ipcf_xdr_get_u64(x, (uint64_t *)v)" },
-                { "float", "ipcf_xdr_put_float(x, *(const float *)v)", "ipcf_xdr_get_float(x, (float *)v)" },
-                { "double", "ipcf_xdr_put_double(x, *(const double *)v)", "ipcf_xdr_get_double(x, (double *)v)" },
-                { "ipcf_xdr_quad", "ipcf_xdr_put_fixed(x, ((const ipcf_xdr_quad *)v)->b, 16)",
-                  "ipcf_xdr_get_fixed(x, ((ipcf_xdr_quad *)v)->b, 16)" },
+                { "int32_t", "ipcf_xdr_put_u32(ipcf_x, (uint32_t)*(const int32_t *)ipcf_v)",
+                  "ipcf_xdr_get_u32(ipcf_x, (uint32_t *)ipcf_v)" },
+                { "uint32_t", "ipcf_xdr_put_u32(ipcf_x, *(const uint32_t *)ipcf_v)", "ipcf_xdr_get_u32(ipcf_x, (uint32_t *)ipcf_v)" },
+                { "int64_t", "ipcf_xdr_put_u64(ipcf_x, (uint64_t)*(const int64_t *)ipcf_v)",
+                  "ipcf_xdr_get_u64(ipcf_x, (uint64_t *)ipcf_v)" },
+                { "uint64_t", "ipcf_xdr_put_u64(ipcf_x, *(const uint64_t *)ipcf_v)", "ipcf_xdr_get_u64(ipcf_x, (uint64_t *)ipcf_v)" },
+                { "float", "ipcf_xdr_put_float(ipcf_x, *(const float *)ipcf_v)", "ipcf_xdr_get_float(ipcf_x, (float *)ipcf_v)" },
+                { "double", "ipcf_xdr_put_double(ipcf_x, *(const double *)ipcf_v)", "ipcf_xdr_get_double(ipcf_x, (double *)ipcf_v)" },
+                { "ipcf_xdr_quad", "ipcf_xdr_put_fixed(ipcf_x, ((const ipcf_xdr_quad *)ipcf_v)->b, 16)",
+                  "ipcf_xdr_get_fixed(ipcf_x, ((ipcf_xdr_quad *)ipcf_v)->b, 16)" },
         };
         for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
                 if (!strcmp(base[i].ct, t)) {
                         fprintf(c,
-                                "static int w_enc_%s(ipcf_xdr *x, const void *v) {\n\treturn %s;\n}\n"
-                                "static int w_dec_%s(ipcf_xdr *x, void *v) {\n\treturn %s;\n}\n"
-                                "static void w_free_%s(void *v) {\n\t(void)v;\n}\n\n",
+                                "static int w_enc_%s(ipcf_xdr *ipcf_x, const void *ipcf_v) {\n\treturn %s;\n}\n"
+                                "static int w_dec_%s(ipcf_xdr *ipcf_x, void *ipcf_v) {\n\treturn %s;\n}\n"
+                                "static void w_free_%s(void *ipcf_v) {\n\t(void)ipcf_v;\n}\n\n",
                                 t, base[i].put, t, base[i].get, t);
                         return;
                 }
         fprintf(c,
-                "static int w_enc_%s(ipcf_xdr *x, const void *v) {\n\treturn %s_encode(x, v);\n}\n"
-                "static int w_dec_%s(ipcf_xdr *x, void *v) {\n\treturn %s_decode(x, v);\n}\n"
-                "static void w_free_%s(void *v) {\n\t%s_free(v);\n}\n\n",
+                "static int w_enc_%s(ipcf_xdr *ipcf_x, const void *ipcf_v) {\n\treturn %s_encode(ipcf_x, ipcf_v);\n}\n"
+                "static int w_dec_%s(ipcf_xdr *ipcf_x, void *ipcf_v) {\n\treturn %s_decode(ipcf_x, ipcf_v);\n}\n"
+                "static void w_free_%s(void *ipcf_v) {\n\t%s_free(ipcf_v);\n}\n\n",
                 t, t, t, t, t, t);
 }
 
@@ -89,9 +89,9 @@ static void emit_wrappers(FILE *c, const char *t, idl_table *seen) {
 static void params(FILE *o, const idl_proc *p) {
         const char *a = arg_type(p), *r = res_type(p);
         if (a)
-                fprintf(o, ", const %s *in", a);
+                fprintf(o, ", const %s *ipcf_in", a);
         if (r)
-                fprintf(o, ", %s *out", r);
+                fprintf(o, ", %s *ipcf_out", r);
 }
 
 static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *v, idl_table *seen) {
@@ -106,22 +106,22 @@ static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *
         fprintf(h, "\ntypedef struct %s_handlers {\n", vl);
         for (size_t i = 0; i < v->n_procs; i++) {
                 const idl_proc *p = &v->procs[i];
-                fprintf(h, "\tint (*%s)(ipcf_rpc_ctx *ctx", p->c_name);
+                fprintf(h, "\tint (*%s)(ipcf_rpc_ctx *ipcf_ctx", p->c_name);
                 params(h, p);
-                fputs(", void *user);\n", h);
+                fputs(", void *ipcf_user);\n", h);
         }
         fprintf(h, "} %s_handlers;\n\n", vl);
         fprintf(h, "extern const ipcf_rpc_version %s_desc;\n", vl);
-        fprintf(h, "int %s_serve(ipcf_rpc_server *s, const %s_handlers *h, void *user);\n", vl, vl);
+        fprintf(h, "int %s_serve(ipcf_rpc_server *ipcf_s, const %s_handlers *ipcf_h, void *ipcf_user);\n", vl, vl);
         /* stubs */
         for (size_t i = 0; i < v->n_procs; i++) {
                 const idl_proc *p = &v->procs[i];
-                fprintf(h, "int %s_%s(ipcf_rpc_client *c", e->prefix, p->c_name);
+                fprintf(h, "int %s_%s(ipcf_rpc_client *ipcf_c", e->prefix, p->c_name);
                 params(h, p);
-                fputs(", const ipcf_rpc_opts *o);\n", h);
-                fprintf(h, "int %s_%s_start(ipcf_rpc_client *c", e->prefix, p->c_name);
+                fputs(", const ipcf_rpc_opts *ipcf_o);\n", h);
+                fprintf(h, "int %s_%s_start(ipcf_rpc_client *ipcf_c", e->prefix, p->c_name);
                 params(h, p);
-                fputs(", const ipcf_rpc_opts *o, ipcf_rpc_call **ret_call);\n", h);
+                fputs(", const ipcf_rpc_opts *ipcf_o, ipcf_rpc_call **ipcf_ret_call);\n", h);
         }
         fputs("\n", h);
 
@@ -136,14 +136,14 @@ static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *
         for (size_t i = 0; i < v->n_procs; i++) {
                 const idl_proc *p = &v->procs[i];
                 const char *a = arg_type(p), *r = res_type(p);
-                fprintf(c, "static int inv_%s_%s(const void *handlers, ipcf_rpc_ctx *ctx, const void *in, void *out,\n"
-                           "\t\tvoid *user) {\n"
-                           "\tconst %s_handlers *h = handlers;\n"
-                           "\t(void)in;\n\t(void)out;\n"
-                           "\tif (!h->%s)\n\t\treturn -EOPNOTSUPP;\n"
-                           "\tif (!ctx)\n\t\treturn 0;\n"
-                           "\treturn h->%s(ctx%s%s, user);\n}\n\n",
-                        vl, p->c_name, vl, p->c_name, p->c_name, a ? ", in" : "", r ? ", out" : "");
+                fprintf(c, "static int inv_%s_%s(const void *ipcf_handlers, ipcf_rpc_ctx *ipcf_ctx, const void *ipcf_in, void *ipcf_out,\n"
+                           "\t\tvoid *ipcf_user) {\n"
+                           "\tconst %s_handlers *ipcf_h = ipcf_handlers;\n"
+                           "\t(void)ipcf_in;\n\t(void)ipcf_out;\n"
+                           "\tif (!ipcf_h->%s)\n\t\treturn -EOPNOTSUPP;\n"
+                           "\tif (!ipcf_ctx)\n\t\treturn 0;\n"
+                           "\treturn ipcf_h->%s(ipcf_ctx%s%s, ipcf_user);\n}\n\n",
+                        vl, p->c_name, vl, p->c_name, p->c_name, a ? ", ipcf_in" : "", r ? ", ipcf_out" : "");
         }
         fprintf(c, "static const ipcf_rpc_proc %s_procs[] = {\n", vl);
         for (size_t i = 0; i < v->n_procs; i++) {
@@ -167,20 +167,20 @@ static void emit_version(idl_emit *e, const idl_program *pg, const idl_version *
                    "\t.prog = %" PRId64 "u, .vers = %" PRId64 "u, .prog_name = \"%s\", .vers_name = \"%s\",\n"
                    "\t.procs = %s_procs, .n_procs = %zu, .description = interface_text,\n};\n\n",
                 vl, pg->number.num, v->number.num, pg->name, v->name, vl, v->n_procs);
-        fprintf(c, "int %s_serve(ipcf_rpc_server *s, const %s_handlers *h, void *user) {\n"
-                   "\treturn ipcf_rpc_server_add(s, &%s_desc, h, user);\n}\n\n", vl, vl, vl);
+        fprintf(c, "int %s_serve(ipcf_rpc_server *ipcf_s, const %s_handlers *ipcf_h, void *ipcf_user) {\n"
+                   "\treturn ipcf_rpc_server_add(ipcf_s, &%s_desc, ipcf_h, ipcf_user);\n}\n\n", vl, vl, vl);
         for (size_t i = 0; i < v->n_procs; i++) {
                 const idl_proc *p = &v->procs[i];
                 const char *a = arg_type(p), *r = res_type(p);
-                fprintf(c, "int %s_%s(ipcf_rpc_client *c", e->prefix, p->c_name);
+                fprintf(c, "int %s_%s(ipcf_rpc_client *ipcf_c", e->prefix, p->c_name);
                 params(c, p);
-                fprintf(c, ", const ipcf_rpc_opts *o) {\n\treturn ipcf_rpc_invoke(c, &%s_desc, &%s_procs[%zu], %s, %s, o);\n}\n\n",
-                        vl, vl, i, a ? "in" : "NULL", r ? "out" : "NULL");
-                fprintf(c, "int %s_%s_start(ipcf_rpc_client *c", e->prefix, p->c_name);
+                fprintf(c, ", const ipcf_rpc_opts *ipcf_o) {\n\treturn ipcf_rpc_invoke(ipcf_c, &%s_desc, &%s_procs[%zu], %s, %s, ipcf_o);\n}\n\n",
+                        vl, vl, i, a ? "ipcf_in" : "NULL", r ? "ipcf_out" : "NULL");
+                fprintf(c, "int %s_%s_start(ipcf_rpc_client *ipcf_c", e->prefix, p->c_name);
                 params(c, p);
-                fprintf(c, ", const ipcf_rpc_opts *o, ipcf_rpc_call **ret_call) {\n"
-                           "\treturn ipcf_rpc_start(c, &%s_desc, &%s_procs[%zu], %s, %s, o, ret_call);\n}\n\n",
-                        vl, vl, i, a ? "in" : "NULL", r ? "out" : "NULL");
+                fprintf(c, ", const ipcf_rpc_opts *ipcf_o, ipcf_rpc_call **ipcf_ret_call) {\n"
+                           "\treturn ipcf_rpc_start(ipcf_c, &%s_desc, &%s_procs[%zu], %s, %s, ipcf_o, ipcf_ret_call);\n}\n\n",
+                        vl, vl, i, a ? "ipcf_in" : "NULL", r ? "ipcf_out" : "NULL");
         }
         free(vl);
 }

@@ -18,6 +18,10 @@
  * over static enc_T / dec_T / free_T that use the streams' sticky errors.
  * Every aggregate is one level of nesting (max_depth) when encoded and
  * decoded; a list's chain (list_tail) is walked in a loop, a node a level.
+ * The generated code's own parameters and locals are named ipcf_x,
+ * ipcf_v, ipcf_u, ipcf_i0... (as emit_rpc.c's): a user's name may not
+ * start with ipcf_ (check.c), so none hides a type of the file or is
+ * replaced by its #defines, and the code compiles under -Wshadow.
  * Definitions are emitted in dependency order (by-value uses first; structs
  * and unions are forward-declared, so pointers need no order).
  */
@@ -228,25 +232,25 @@ static void enc_type(gen *g, int d, const idl_type *t, const char *e) {
         ind(g, d);
         switch (t->kind) {
         case IDL_INT: case IDL_UINT:
-                fprintf(g->o, "ipcf_xdr_put_u32(x, (uint32_t)(%s));\n", e);
+                fprintf(g->o, "ipcf_xdr_put_u32(ipcf_x, (uint32_t)(%s));\n", e);
                 break;
         case IDL_HYPER: case IDL_UHYPER:
-                fprintf(g->o, "ipcf_xdr_put_u64(x, (uint64_t)(%s));\n", e);
+                fprintf(g->o, "ipcf_xdr_put_u64(ipcf_x, (uint64_t)(%s));\n", e);
                 break;
         case IDL_FLOAT:
-                fprintf(g->o, "ipcf_xdr_put_float(x, %s);\n", e);
+                fprintf(g->o, "ipcf_xdr_put_float(ipcf_x, %s);\n", e);
                 break;
         case IDL_DOUBLE:
-                fprintf(g->o, "ipcf_xdr_put_double(x, %s);\n", e);
+                fprintf(g->o, "ipcf_xdr_put_double(ipcf_x, %s);\n", e);
                 break;
         case IDL_QUAD:
-                fprintf(g->o, "ipcf_xdr_put_fixed(x, (%s).b, 16);\n", e);
+                fprintf(g->o, "ipcf_xdr_put_fixed(ipcf_x, (%s).b, 16);\n", e);
                 break;
         case IDL_BOOL:
-                fprintf(g->o, "ipcf_xdr_put_u32(x, (%s) ? 1u : 0u);\n", e);
+                fprintf(g->o, "ipcf_xdr_put_u32(ipcf_x, (%s) ? 1u : 0u);\n", e);
                 break;
         default:
-                fprintf(g->o, "enc_%s(x, &(%s));\n", t->name, e);
+                fprintf(g->o, "enc_%s(ipcf_x, &(%s));\n", t->name, e);
                 break;
         }
 }
@@ -255,31 +259,31 @@ static void dec_type(gen *g, int d, const idl_type *t, const char *e) {
         ind(g, d);
         switch (t->kind) {
         case IDL_INT:
-                fprintf(g->o, "{ uint32_t u_ = 0; ipcf_xdr_get_u32(x, &u_); %s = (int32_t)u_; }\n", e);
+                fprintf(g->o, "{ uint32_t ipcf_u = 0; ipcf_xdr_get_u32(ipcf_x, &ipcf_u); %s = (int32_t)ipcf_u; }\n", e);
                 break;
         case IDL_UINT:
-                fprintf(g->o, "ipcf_xdr_get_u32(x, &(%s));\n", e);
+                fprintf(g->o, "ipcf_xdr_get_u32(ipcf_x, &(%s));\n", e);
                 break;
         case IDL_HYPER:
-                fprintf(g->o, "{ uint64_t u_ = 0; ipcf_xdr_get_u64(x, &u_); %s = (int64_t)u_; }\n", e);
+                fprintf(g->o, "{ uint64_t ipcf_u = 0; ipcf_xdr_get_u64(ipcf_x, &ipcf_u); %s = (int64_t)ipcf_u; }\n", e);
                 break;
         case IDL_UHYPER:
-                fprintf(g->o, "ipcf_xdr_get_u64(x, &(%s));\n", e);
+                fprintf(g->o, "ipcf_xdr_get_u64(ipcf_x, &(%s));\n", e);
                 break;
         case IDL_FLOAT:
-                fprintf(g->o, "ipcf_xdr_get_float(x, &(%s));\n", e);
+                fprintf(g->o, "ipcf_xdr_get_float(ipcf_x, &(%s));\n", e);
                 break;
         case IDL_DOUBLE:
-                fprintf(g->o, "ipcf_xdr_get_double(x, &(%s));\n", e);
+                fprintf(g->o, "ipcf_xdr_get_double(ipcf_x, &(%s));\n", e);
                 break;
         case IDL_QUAD:
-                fprintf(g->o, "ipcf_xdr_get_fixed(x, (%s).b, 16);\n", e);
+                fprintf(g->o, "ipcf_xdr_get_fixed(ipcf_x, (%s).b, 16);\n", e);
                 break;
         case IDL_BOOL:
-                fprintf(g->o, "ipcf_xdr_get_bool(x, &(%s));\n", e);
+                fprintf(g->o, "ipcf_xdr_get_bool(ipcf_x, &(%s));\n", e);
                 break;
         default:
-                fprintf(g->o, "dec_%s(x, &(%s));\n", t->name, e);
+                fprintf(g->o, "dec_%s(ipcf_x, &(%s));\n", t->name, e);
                 break;
         }
 }
@@ -331,7 +335,7 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                 if (t->kind == IDL_OPAQUE) {
                         if (op != FREE) {
                                 ind(g, d);
-                                fprintf(o, "ipcf_xdr_%s_fixed(x, %s, %u);\n", op == ENC ? "put" : "get", e, bound);
+                                fprintf(o, "ipcf_xdr_%s_fixed(ipcf_x, %s, %u);\n", op == ENC ? "put" : "get", e, bound);
                         }
                         return;
                 }
@@ -340,9 +344,9 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                 {
                         int i = g->loop++;
                         ind(g, d);
-                        fprintf(o, "for (uint32_t i%d = 0; i%d < %uu%s; i%d++) {\n", i, i, bound,
-                                op == FREE ? "" : " && !x->err", i);
-                        snprintf(sub, sizeof(sub), "(%s)[i%d]", e, i);
+                        fprintf(o, "for (uint32_t ipcf_i%d = 0; ipcf_i%d < %uu%s; ipcf_i%d++) {\n", i, i, bound,
+                                op == FREE ? "" : " && !ipcf_x->err", i);
+                        snprintf(sub, sizeof(sub), "(%s)[ipcf_i%d]", e, i);
                         each_type(g, op, d + 1, t, sub);
                         ind(g, d);
                         fputs("}\n", o);
@@ -353,9 +357,9 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                 if (t->kind == IDL_STRING) {
                         ind(g, d);
                         if (op == ENC)
-                                fprintf(o, "ipcf_xdr_put_string(x, %s, %uu);\n", e, bound);
+                                fprintf(o, "ipcf_xdr_put_string(ipcf_x, %s, %uu);\n", e, bound);
                         else if (op == DEC)
-                                fprintf(o, "ipcf_xdr_get_string(x, &(%s), %uu);\n", e, bound);
+                                fprintf(o, "ipcf_xdr_get_string(ipcf_x, &(%s), %uu);\n", e, bound);
                         else
                                 fprintf(o, "free(%s);\n", e);
                         return;
@@ -363,24 +367,24 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                 if (t->kind == IDL_OPAQUE) {
                         ind(g, d);
                         if (op == ENC)
-                                fprintf(o, "ipcf_xdr_put_var(x, (%s).%s_val, (%s).%s_len, %uu);\n", e, name, e, name, bound);
+                                fprintf(o, "ipcf_xdr_put_var(ipcf_x, (%s).%s_val, (%s).%s_len, %uu);\n", e, name, e, name, bound);
                         else if (op == DEC)
-                                fprintf(o, "ipcf_xdr_get_var(x, &(%s).%s_val, &(%s).%s_len, %uu);\n", e, name, e, name, bound);
+                                fprintf(o, "ipcf_xdr_get_var(ipcf_x, &(%s).%s_val, &(%s).%s_len, %uu);\n", e, name, e, name, bound);
                         else
                                 fprintf(o, "ipcf_xdr_free((%s).%s_val);\n", e, name);
                         return;
                 }
                 {
                         int i = g->loop++;
-                        snprintf(sub, sizeof(sub), "(%s).%s_val[i%d]", e, name, i);
+                        snprintf(sub, sizeof(sub), "(%s).%s_val[ipcf_i%d]", e, name, i);
                         if (op == ENC) {
                                 ind(g, d);
-                                fprintf(o, "ipcf_xdr_put_count(x, (%s).%s_len, %uu);\n", e, name, bound);
+                                fprintf(o, "ipcf_xdr_put_count(ipcf_x, (%s).%s_len, %uu);\n", e, name, bound);
                                 ind(g, d);
-                                fprintf(o, "if (!x->err && (%s).%s_len && !(%s).%s_val) ipcf_xdr_fail(x, -EINVAL);\n",
+                                fprintf(o, "if (!ipcf_x->err && (%s).%s_len && !(%s).%s_val) ipcf_xdr_fail(ipcf_x, -EINVAL);\n",
                                         e, name, e, name);
                                 ind(g, d);
-                                fprintf(o, "for (uint32_t i%d = 0; i%d < (%s).%s_len && !x->err; i%d++) {\n", i, i, e,
+                                fprintf(o, "for (uint32_t ipcf_i%d = 0; ipcf_i%d < (%s).%s_len && !ipcf_x->err; ipcf_i%d++) {\n", i, i, e,
                                         name, i);
                                 each_type(g, op, d + 1, t, sub);
                                 ind(g, d);
@@ -389,17 +393,17 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                                 ind(g, d);
                                 fprintf(o, "{\n");
                                 ind(g, d + 1);
-                                fprintf(o, "uint32_t n_ = 0;\n");
+                                fprintf(o, "uint32_t ipcf_n = 0;\n");
                                 ind(g, d + 1);
-                                fprintf(o, "if (ipcf_xdr_get_count(x, &n_, %uu, %" PRIu64 "u) == 0 && n_ &&\n", bound,
+                                fprintf(o, "if (ipcf_xdr_get_count(ipcf_x, &ipcf_n, %uu, %" PRIu64 "u) == 0 && ipcf_n &&\n", bound,
                                         type_min_wire(t));
                                 ind(g, d + 1);
-                                fprintf(o, "    ((%s).%s_val = ipcf_xdr_alloc(x, n_, sizeof(*(%s).%s_val)))) {\n", e,
+                                fprintf(o, "    ((%s).%s_val = ipcf_xdr_alloc(ipcf_x, ipcf_n, sizeof(*(%s).%s_val)))) {\n", e,
                                         name, e, name);
                                 ind(g, d + 2);
-                                fprintf(o, "(%s).%s_len = n_;\n", e, name);
+                                fprintf(o, "(%s).%s_len = ipcf_n;\n", e, name);
                                 ind(g, d + 2);
-                                fprintf(o, "for (uint32_t i%d = 0; i%d < n_ && !x->err; i%d++) {\n", i, i, i);
+                                fprintf(o, "for (uint32_t ipcf_i%d = 0; ipcf_i%d < ipcf_n && !ipcf_x->err; ipcf_i%d++) {\n", i, i, i);
                                 each_type(g, op, d + 3, t, sub);
                                 ind(g, d + 2);
                                 fputs("}\n", o);
@@ -410,7 +414,7 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                         } else {
                                 if (type_needs_free(t)) {
                                         ind(g, d);
-                                        fprintf(o, "for (uint32_t i%d = 0; (%s).%s_val && i%d < (%s).%s_len; i%d++) {\n", i,
+                                        fprintf(o, "for (uint32_t ipcf_i%d = 0; (%s).%s_val && ipcf_i%d < (%s).%s_len; ipcf_i%d++) {\n", i,
                                                 e, name, i, e, name, i);
                                         each_type(g, op, d + 1, t, sub);
                                         ind(g, d);
@@ -426,7 +430,7 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                 snprintf(sub, sizeof(sub), "*(%s)", e);
                 ind(g, d);
                 if (op == ENC) {
-                        fprintf(o, "ipcf_xdr_put_u32(x, (%s) != NULL);\n", e);
+                        fprintf(o, "ipcf_xdr_put_u32(ipcf_x, (%s) != NULL);\n", e);
                         ind(g, d);
                         fprintf(o, "if (%s) {\n", e);
                         each_type(g, op, d + 1, t, sub);
@@ -435,9 +439,9 @@ static void op_decl(gen *g, enum op op, int d, const idl_decl *dcl, const char *
                 } else if (op == DEC) {
                         fprintf(o, "{\n");
                         ind(g, d + 1);
-                        fprintf(o, "int32_t b_ = 0;\n");
+                        fprintf(o, "int32_t ipcf_b = 0;\n");
                         ind(g, d + 1);
-                        fprintf(o, "if (ipcf_xdr_get_bool(x, &b_) == 0 && b_ && ((%s) = ipcf_xdr_alloc(x, 1, sizeof(*(%s))))) {\n",
+                        fprintf(o, "if (ipcf_xdr_get_bool(ipcf_x, &ipcf_b) == 0 && ipcf_b && ((%s) = ipcf_xdr_alloc(ipcf_x, 1, sizeof(*(%s))))) {\n",
                                 e, e);
                         each_type(g, op, d + 2, t, sub);
                         ind(g, d + 1);
@@ -471,10 +475,10 @@ static void op_union(gen *g, enum op op, const idl_def *df) {
         const idl_type *t = df->type;
         const idl_type *dt = idl_resolve(t->disc.type);
         char e[256], arm[300];
-        snprintf(e, sizeof(e), "v->%s", t->disc.name);
+        snprintf(e, sizeof(e), "ipcf_v->%s", t->disc.name);
         if (op != FREE)
                 op_decl(g, op, 1, &t->disc, t->disc.name, e);
-        fprintf(o, "\t%sswitch (v->%s) {\n", op == FREE ? "" : "if (!x->err)\n\t", t->disc.name);
+        fprintf(o, "\t%sswitch (ipcf_v->%s) {\n", op == FREE ? "" : "if (!ipcf_x->err)\n\t", t->disc.name);
         for (size_t i = 0; i < t->n_cases; i++) {
                 const idl_case *cs = &t->cases[i];
                 for (size_t k = 0; k < cs->n_values; k++) {
@@ -483,7 +487,7 @@ static void op_union(gen *g, enum op op, const idl_def *df) {
                         fputc('\n', o);
                 }
                 if (cs->arm.kind != IDL_D_VOID) {
-                        snprintf(arm, sizeof(arm), "v->%s_u.%s", df->name, cs->arm.name);
+                        snprintf(arm, sizeof(arm), "ipcf_v->%s_u.%s", df->name, cs->arm.name);
                         op_decl(g, op, 2, &cs->arm, cs->arm.name, arm);
                 }
                 fputs("\t\tbreak;\n", o);
@@ -491,11 +495,11 @@ static void op_union(gen *g, enum op op, const idl_def *df) {
         fputs("\tdefault:\n", o);
         if (t->deflt) {
                 if (t->deflt->kind != IDL_D_VOID) {
-                        snprintf(arm, sizeof(arm), "v->%s_u.%s", df->name, t->deflt->name);
+                        snprintf(arm, sizeof(arm), "ipcf_v->%s_u.%s", df->name, t->deflt->name);
                         op_decl(g, op, 2, t->deflt, t->deflt->name, arm);
                 }
         } else if (op != FREE) {
-                fprintf(o, "\t\tipcf_xdr_fail(x, %s);\n", op == ENC ? "-EINVAL" : "-EBADMSG");
+                fprintf(o, "\t\tipcf_xdr_fail(ipcf_x, %s);\n", op == ENC ? "-EINVAL" : "-EBADMSG");
         }
         fputs("\t\tbreak;\n\t}\n", o);
 }
@@ -517,14 +521,14 @@ static void enum_cases(FILE *o, const idl_type *t) {
 static void op_members(gen *g, enum op op, int d, const idl_def *df, size_t n) {
         char e[256];
         for (size_t i = 0; i < n; i++) {
-                snprintf(e, sizeof(e), "v->%s", df->type->members[i].name);
+                snprintf(e, sizeof(e), "ipcf_v->%s", df->type->members[i].name);
                 op_decl(g, op, d, &df->type->members[i], df->type->members[i].name, e);
         }
 }
 
 static void op_body(gen *g, enum op op, const idl_def *df) {
         if (df->kind == IDL_DEF_TYPEDEF) {
-                op_decl(g, op, 1, &df->decl, df->name, "(*v)");
+                op_decl(g, op, 1, &df->decl, df->name, "(*ipcf_v)");
         } else if (df->kind == IDL_DEF_STRUCT) {
                 op_members(g, op, 1, df, df->type->n_members);
         } else {
@@ -534,9 +538,9 @@ static void op_body(gen *g, enum op op, const idl_def *df) {
 
 /* The same one level deeper (encoding and decoding: max_depth). */
 static void op_nested(gen *g, enum op op, const idl_def *df) {
-        fputs("\tif (ipcf_xdr_enter(x) < 0)\n\t\treturn;\n", g->o);
+        fputs("\tif (ipcf_xdr_enter(ipcf_x) < 0)\n\t\treturn;\n", g->o);
         op_body(g, op, df);
-        fputs("\tipcf_xdr_leave(x);\n", g->o);
+        fputs("\tipcf_xdr_leave(ipcf_x);\n", g->o);
 }
 
 /* A list: a struct whose last member is optional data of its own type
@@ -552,29 +556,28 @@ static const idl_decl *list_tail(const idl_def *df) {
         return last->kind == IDL_D_OPT && last->type->kind == IDL_NAMED && last->type->def == df ? last : NULL;
 }
 
-/* enc_/dec_/free_ of a list (v walks the chain; free_ leaves the first
- * node, the caller's, and frees the others; `in` and `c` are names no
- * type or #define of the file may take). */
+/* enc_/dec_/free_ of a list (ipcf_v walks the chain; free_ leaves the
+ * first node, the caller's, and frees the others). */
 static void op_list(gen *g, enum op op, const idl_def *df) {
         FILE *o = g->o;
         const char *next = list_tail(df)->name;
         if (op == FREE) {
-                fputs("\tfor (void *in = v, *c;;) {\n", o);
+                fputs("\tfor (void *ipcf_first = ipcf_v, *ipcf_next;;) {\n", o);
                 op_members(g, op, 2, df, df->type->n_members - 1); /* all but the tail */
-                fprintf(o, "\t\tc = v->%s;\n\t\tif (v != in)\n\t\t\tfree(v);\n\t\tif (!c)\n\t\t\treturn;\n"
-                           "\t\tv = c;\n\t}\n",
+                fprintf(o, "\t\tipcf_next = ipcf_v->%s;\n\t\tif (ipcf_v != ipcf_first)\n\t\t\tfree(ipcf_v);\n"
+                           "\t\tif (!ipcf_next)\n\t\t\treturn;\n\t\tipcf_v = ipcf_next;\n\t}\n",
                         next);
                 return;
         }
-        fputs("\tfor (;;) {\n\t\tif (ipcf_xdr_enter(x) < 0)\n\t\t\treturn;\n", o);
+        fputs("\tfor (;;) {\n\t\tif (ipcf_xdr_enter(ipcf_x) < 0)\n\t\t\treturn;\n", o);
         op_members(g, op, 2, df, df->type->n_members - 1);
         if (op == ENC)
-                fprintf(o, "\t\tipcf_xdr_put_u32(x, v->%s != NULL);\n", next);
+                fprintf(o, "\t\tipcf_xdr_put_u32(ipcf_x, ipcf_v->%s != NULL);\n", next);
         else
-                fprintf(o, "\t\t{\n\t\t\tint32_t b_ = 0;\n\t\t\tif (ipcf_xdr_get_bool(x, &b_) == 0 && b_)\n"
-                           "\t\t\t\tv->%s = ipcf_xdr_alloc(x, 1, sizeof(*v->%s));\n\t\t}\n",
+                fprintf(o, "\t\t{\n\t\t\tint32_t ipcf_b = 0;\n\t\t\tif (ipcf_xdr_get_bool(ipcf_x, &ipcf_b) == 0 && ipcf_b)\n"
+                           "\t\t\t\tipcf_v->%s = ipcf_xdr_alloc(ipcf_x, 1, sizeof(*ipcf_v->%s));\n\t\t}\n",
                         next, next);
-        fprintf(o, "\t\tipcf_xdr_leave(x);\n\t\tif (x->err || !v->%s)\n\t\t\treturn;\n\t\tv = v->%s;\n\t}\n", next,
+        fprintf(o, "\t\tipcf_xdr_leave(ipcf_x);\n\t\tif (ipcf_x->err || !ipcf_v->%s)\n\t\t\treturn;\n\t\tipcf_v = ipcf_v->%s;\n\t}\n", next,
                 next);
 }
 
@@ -592,32 +595,31 @@ static void emit_functions(gen *g, const idl_def *df) {
         FILE *o = g->o;
         const char *n = df->name;
         /* encode */
-        fprintf(o, "static void enc_%s(ipcf_xdr *x, const %s *v) {\n", n, n);
+        fprintf(o, "static void enc_%s(ipcf_xdr *ipcf_x, const %s *ipcf_v) {\n", n, n);
         if (df->kind == IDL_DEF_ENUM) {
-                fprintf(o, "\tswitch ((int32_t)*v) {\n");
+                fprintf(o, "\tswitch ((int32_t)*ipcf_v) {\n");
                 enum_cases(o, df->type);
-                fprintf(o, "\t\tipcf_xdr_put_u32(x, (uint32_t)(int32_t)*v);\n\t\tbreak;\n"
-                           "\tdefault:\n\t\tipcf_xdr_fail(x, -EINVAL);\n\t}\n");
+                fprintf(o, "\t\tipcf_xdr_put_u32(ipcf_x, (uint32_t)(int32_t)*ipcf_v);\n\t\tbreak;\n"
+                           "\tdefault:\n\t\tipcf_xdr_fail(ipcf_x, -EINVAL);\n\t}\n");
         } else {
                 op_coded(g, ENC, df);
         }
         fputs("}\n\n", o);
         /* decode */
-        fprintf(o, "static void dec_%s(ipcf_xdr *x, %s *v) {\n", n, n);
+        fprintf(o, "static void dec_%s(ipcf_xdr *ipcf_x, %s *ipcf_v) {\n", n, n);
         if (df->kind == IDL_DEF_ENUM) {
-                fprintf(o, "\tuint32_t u_ = 0;\n\tif (ipcf_xdr_get_u32(x, &u_) < 0)\n\t\treturn;\n"
-                           "\tswitch ((int32_t)u_) {\n");
+                fprintf(o, "\tuint32_t ipcf_u = 0;\n\tif (ipcf_xdr_get_u32(ipcf_x, &ipcf_u) < 0)\n\t\treturn;\n"
+                           "\tswitch ((int32_t)ipcf_u) {\n");
                 enum_cases(o, df->type);
-                /* the type by __typeof__, not by name: an enum may be named v, as the parameter */
-                fputs("\t\t*v = (__typeof__(*v))(int32_t)u_;\n\t\tbreak;\n\tdefault:\n\t\tipcf_xdr_fail(x, -EBADMSG);\n\t}\n", o);
+                fputs("\t\t*ipcf_v = (__typeof__(*ipcf_v))(int32_t)ipcf_u;\n\t\tbreak;\n\tdefault:\n\t\tipcf_xdr_fail(ipcf_x, -EBADMSG);\n\t}\n", o);
         } else {
                 op_coded(g, DEC, df);
         }
         fputs("}\n\n", o);
         /* free */
-        fprintf(o, "static void free_%s(%s *v) {\n", n, n);
+        fprintf(o, "static void free_%s(%s *ipcf_v) {\n", n, n);
         if (!def_needs_free(df, 0))
-                fputs("\t(void)v;\n", o);
+                fputs("\t(void)ipcf_v;\n", o);
         else if (list_tail(df))
                 op_list(g, FREE, df);
         else
@@ -625,14 +627,14 @@ static void emit_functions(gen *g, const idl_def *df) {
         fputs("}\n\n", o);
         /* public wrappers */
         fprintf(o,
-                "int %s_encode(ipcf_xdr *x, const %s *v) {\n"
-                "\tif (!x || !v)\n\t\treturn -EINVAL;\n"
-                "\tenc_%s(x, v);\n\treturn x->err;\n}\n\n"
-                "int %s_decode(ipcf_xdr *x, %s *v) {\n"
-                "\tif (!x || !v)\n\t\treturn -EINVAL;\n"
-                "\tmemset(v, 0, sizeof(*v));\n\tdec_%s(x, v);\n"
-                "\tif (x->err) {\n\t\tfree_%s(v);\n\t\tmemset(v, 0, sizeof(*v));\n\t}\n\treturn x->err;\n}\n\n"
-                "void %s_free(%s *v) {\n\tif (v) {\n\t\tfree_%s(v);\n\t\tmemset(v, 0, sizeof(*v));\n\t}\n}\n\n",
+                "int %s_encode(ipcf_xdr *ipcf_x, const %s *ipcf_v) {\n"
+                "\tif (!ipcf_x || !ipcf_v)\n\t\treturn -EINVAL;\n"
+                "\tenc_%s(ipcf_x, ipcf_v);\n\treturn ipcf_x->err;\n}\n\n"
+                "int %s_decode(ipcf_xdr *ipcf_x, %s *ipcf_v) {\n"
+                "\tif (!ipcf_x || !ipcf_v)\n\t\treturn -EINVAL;\n"
+                "\tmemset(ipcf_v, 0, sizeof(*ipcf_v));\n\tdec_%s(ipcf_x, ipcf_v);\n"
+                "\tif (ipcf_x->err) {\n\t\tfree_%s(ipcf_v);\n\t\tmemset(ipcf_v, 0, sizeof(*ipcf_v));\n\t}\n\treturn ipcf_x->err;\n}\n\n"
+                "void %s_free(%s *ipcf_v) {\n\tif (ipcf_v) {\n\t\tfree_%s(ipcf_v);\n\t\tmemset(ipcf_v, 0, sizeof(*ipcf_v));\n\t}\n}\n\n",
                 n, n, n, n, n, n, n, n, n, n);
 }
 
@@ -660,16 +662,16 @@ void emit_types(idl_emit *e) {
         for (size_t i = 0; i < n; i++)
                 emit_def_type(h, order[i]);
         for (size_t i = 0; i < n; i++)
-                fprintf(h, "int %s_encode(ipcf_xdr *x, const %s *v);\nint %s_decode(ipcf_xdr *x, %s *v);\n"
-                           "void %s_free(%s *v);\n",
+                fprintf(h, "int %s_encode(ipcf_xdr *ipcf_x, const %s *ipcf_v);\nint %s_decode(ipcf_xdr *ipcf_x, %s *ipcf_v);\n"
+                           "void %s_free(%s *ipcf_v);\n",
                         order[i]->name, order[i]->name, order[i]->name, order[i]->name, order[i]->name,
                         order[i]->name);
         fputs("\n", h);
         /* the source: prototypes first (mutual recursion through pointers) */
         gen g = { .o = e->c };
         for (size_t i = 0; i < n; i++)
-                fprintf(e->c, "static void enc_%s(ipcf_xdr *x, const %s *v);\nstatic void dec_%s(ipcf_xdr *x, %s *v);\n"
-                              "static void free_%s(%s *v);\n",
+                fprintf(e->c, "static void enc_%s(ipcf_xdr *ipcf_x, const %s *ipcf_v);\nstatic void dec_%s(ipcf_xdr *ipcf_x, %s *ipcf_v);\n"
+                              "static void free_%s(%s *ipcf_v);\n",
                         order[i]->name, order[i]->name, order[i]->name, order[i]->name, order[i]->name,
                         order[i]->name);
         fputs("\n", e->c);
