@@ -7,6 +7,7 @@
  * side of the same rules is in test-daemon-core (malformed_messages).
  */
 #include "common/ctlschema.h"
+#include "common/flowmem.h"
 #include "common/util.h"
 #include "support/test.h"
 
@@ -129,6 +130,20 @@ TEST(required_attributes_and_descriptors) {
         CHECK_ERR(check(CTL_FLOW, NULL, 0, &a), -EBADMSG);
         CHECK_ERR(check(CTL_EVENT, NULL, 0, &a), -EBADMSG);
         CHECK_ERR(check(CTL_OK, NULL, 0, &a), -EBADMSG);
+}
+
+/* The table is the protocol's reference (ARCHITECTURE.md): the descriptors
+ * its rows say a reply carries are those the daemon sends — a FLOW the seven
+ * of flow_mem_side_fds() (flows/flow.c), the sockets and memfds one each, a
+ * group's memfd and the ear of its notice channel. */
+TEST(reply_descriptors_are_what_the_daemon_sends) {
+        CHECK_EQ(ctl_req_spec_of(CTL_ACCEPT)->reply_fds, FLOW_SIDE_FDS);
+        CHECK_EQ(ctl_req_spec_of(CTL_REGISTER)->reply_fds, 1);
+        CHECK_EQ(ctl_req_spec_of(CTL_NOTIFY_OPEN)->reply_fds, 1);
+        CHECK_EQ(ctl_req_spec_of(CTL_MONITOR_OPEN)->reply_fds, 1);
+        CHECK_EQ(ctl_req_spec_of(CTL_SHM_OPEN)->reply_fds, 1);
+        CHECK_EQ(ctl_req_spec_of(CTL_GROUP_JOIN)->reply_fds, 2);
+        CHECK_EQ(ctl_req_spec_of(CTL_ALLOC)->reply_fds, 0); /* the FLOW comes on the reply socket */
 }
 
 static void create_allow(ctl_builder *b) {

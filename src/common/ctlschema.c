@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/flowmem.h"
 #include "common/util.h"
 
 #define U32(n) { #n, CTL_K_U32, 4 }
@@ -92,7 +93,7 @@ static const ctl_req_spec rows[] = {
         { CTL_ALLOC, "ALLOC", 1, 0, CTL_OK,
           { { CTL_A_NAME, NAMED }, { CTL_A_QOS, 0 }, { CTL_A_TIMEOUT_MS, 0 }, { CTL_A_ROLE, 0 } },
           { CTL_A_ALLOC_ID } },
-        { CTL_ACCEPT, "ACCEPT", 0, 5, CTL_FLOW,
+        { CTL_ACCEPT, "ACCEPT", 0, FLOW_SIDE_FDS, CTL_FLOW,
           { { CTL_A_REG_ID, REQ }, { CTL_A_REQ_ID, REQ } },
           { CTL_A_FLOW_ID, CTL_A_SIDE, CTL_A_QOS, CTL_A_SHM_SIZE, CTL_A_PEER, CTL_A_PEER_NAME,
             CTL_A_PEER_HOST } },
