@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "common/growfifo.h"
 #include "common/util.h"
 #include "daemon/core/log.h"
 #include "daemon/flows/broker.h"
@@ -35,44 +36,6 @@
 #define RELAY_SPIN_MISSES 2u
 #define RELAY_SPIN_SKIP_MAX 1024u
 enum { SPIN_LOCAL, SPIN_REMOTE };
-
-/* What a mailbox receiver's flow has in flight unread (relay.h MAILBOX
- * RECEIVER): on a held relay the ring's mark after each record sent, on a
- * reporting one the ring position of each record delivered (in .tail).
- * Oldest first; grows by doubling up to RELAY_HELD_MAX. */
-typedef struct unread {
-        ring_mark *v;
-        uint32_t cap, head, n;
-} unread;
-
-/* Room for one more (false: RELAY_HELD_MAX are in flight, or no memory). */
-static bool unread_room(unread *q) {
-        if (q->n < q->cap)
-                return true;
-        if (q->cap >= RELAY_HELD_MAX)
-                return false;
-        uint32_t cap = q->cap ? 2 * q->cap : 64;
-        ring_mark *v = malloc(cap * sizeof(*v));
-        if (!v)
-                return false;
-        for (uint32_t i = 0; i < q->n; i++)
-                v[i] = q->v[(q->head + i) % q->cap];
-        free(q->v);
-        q->v = v;
-        q->cap = cap;
-        q->head = 0;
-        return true;
-}
-
-/* Only after unread_room() said yes. */
-static void unread_push(unread *q, ring_mark m) { q->v[(q->head + q->n++) % q->cap] = m; }
-
-static ring_mark unread_pop(unread *q) {
-        ring_mark m = q->v[q->head];
-        q->head = (q->head + 1) % q->cap;
-        q->n--;
-        return m;
-}
 
 struct relay {
         hostrec *h;                    /* NULL once its host went down */
@@ -110,7 +73,10 @@ struct relay {
         /* a mailbox receiver's channel (relay.h MAILBOX RECEIVER) */
         bool receiver;                 /* held or reporting */
         bool held;                     /* on the mailbox's host */
-        unread unread;
+        growfifo unread;               /* in flight unread, oldest first: on a held relay
+                                        * the ring's mark after each record sent, on a
+                                        * reporting one each delivered record's ring
+                                        * position (in .tail); at most RELAY_HELD_MAX */
         uint64_t read_total;           /* records the receiving process read, in all */
         uint64_t reported;             /* reporting: read_total as last told */
 };
@@ -165,6 +131,7 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
         dlist_init(&r->link);
         loop_timer_init(&r->wait, relay_on_wait);
         loop_spin_init(&r->spin, relay_spin_ready, relay_spin_fn);
+        growfifo_init(&r->unread, sizeof(ring_mark));
         return r;
 }
 
@@ -216,12 +183,7 @@ int relay_start(relay *r, flow *f, efcp_flow *ef, uint32_t lport, uint32_t rport
         return 0;
 }
 
-void relay_discard(relay *r) {
-        loop_spin_cancel(&r->spin);
-        bport_free(r->b);
-        free(r->unread.v);
-        free(r);
-}
+void relay_discard(relay *r) { relay_free(r); }
 
 /* Leave the host's books (the flow no longer relays). */
 static void relay_unlink(relay *r) {
@@ -232,23 +194,30 @@ static void relay_unlink(relay *r) {
         r->h->n_relays--;
 }
 
+/* The one way a relay goes, started or not: out of the host's books, its
+ * timer and spin stopped, our side of the flow closed (bport_free: a side
+ * not ended yet ends "closed"; at shutdown it only closes), its memory
+ * freed after this loop round (a callback of this round may still hold r:
+ * done tells it). */
 static void relay_free(relay *r) {
         if (r->started)
                 log_debug("relay %u/%u: %llu delivered, spins answered %llu, run out %llu", r->lport, r->rport,
                           (unsigned long long)r->delivered, (unsigned long long)r->spin_hits,
                           (unsigned long long)r->spin_misses);
+        r->done = true;
         relay_unlink(r);
         r->h = NULL;
+        r->ef = NULL;
         loop_timer_cancel(the_hosts.d->loop, &r->wait);
         loop_spin_cancel(&r->spin);
         r->b = bport_free(r->b);
-        free(r->unread.v);
-        r->unread = (unread){ 0 };
+        growfifo_free(&r->unread);
         loop_defer_free(the_hosts.d->loop, r);
 }
 
 /* End our side with (code, reason) for the local client, close the engine
- * flow (efcp_reason), and go. */
+ * flow (efcp_reason) if it is open, and go (a relay that never started
+ * has none). */
 static void relay_finish(relay *r, uint32_t code, const char *reason, uint32_t efcp_reason) {
         if (r->done)
                 return;
@@ -260,19 +229,7 @@ static void relay_finish(relay *r, uint32_t code, const char *reason, uint32_t e
         relay_free(r);
 }
 
-void relay_fail(relay *r, uint32_t code, const char *reason) {
-        if (!r->started) {
-                r->done = true;
-                bport_end(r->b, code, reason);
-                r->b = bport_free(r->b);
-                loop_timer_cancel(the_hosts.d->loop, &r->wait);
-                loop_spin_cancel(&r->spin);
-                free(r->unread.v);
-                free(r);
-                return;
-        }
-        relay_finish(r, code, reason, EFCP_REASON_NORMAL);
-}
+void relay_fail(relay *r, uint32_t code, const char *reason) { relay_finish(r, code, reason, EFCP_REASON_NORMAL); }
 
 /* The other daemon broke the relay's wire on this flow: end it alone. */
 static void relay_broken(relay *r, const char *what) {
@@ -287,7 +244,7 @@ static bool relay_out(relay *r) {
         for (int n = 0; n < RELAY_BUDGET; n++) {
                 if (!r->ef)
                         return true;
-                if (r->held && r->out_off == 0 && !unread_room(&r->unread))
+                if (r->held && r->out_off == 0 && growfifo_room(&r->unread, RELAY_HELD_MAX) < 0)
                         return false; /* RELAY_HELD_MAX unread there: its CONSUMED pumps us */
                 const void *rec;
                 ssize_t len = bport_peek(r->b, &rec);
@@ -321,7 +278,7 @@ static bool relay_out(relay *r) {
                 if (off + chunk == (size_t)len) {
                         bport_consume(r->b);
                         if (r->held)
-                                unread_push(&r->unread, bport_mark(r->b)); /* published once read */
+                                *(ring_mark *)growfifo_push(&r->unread) = bport_mark(r->b); /* published once read */
                         r->sent++;
                         r->out_off = 0;
                 } else {
@@ -409,7 +366,7 @@ static int relay_in(relay *r) {
                                 relay_broken(r, "a record the ring cannot take");
                                 return -EPIPE;
                         }
-                        if (r->receiver && !r->held && !unread_room(&r->unread)) {
+                        if (r->receiver && !r->held && growfifo_room(&r->unread, RELAY_HELD_MAX) < 0) {
                                 /* the other relay holds at most RELAY_HELD_MAX */
                                 relay_broken(r, "more records unread than the other host holds");
                                 return -EPIPE;
@@ -425,7 +382,7 @@ static int relay_in(relay *r) {
                 if (last) {
                         uint64_t pos = bport_commit(r->b, total);
                         if (r->receiver && !r->held)
-                                unread_push(&r->unread, (ring_mark){ .tail = pos });
+                                *(ring_mark *)growfifo_push(&r->unread) = (ring_mark){ .tail = pos };
                         r->delivered++;
                 }
         }
@@ -463,8 +420,8 @@ static void relay_report(relay *r) {
                 return;
         if (r->unread.n)
                 bport_want_tx(r->b); /* before looking: a read after it rings */
-        while (r->unread.n && bport_passed(r->b, r->unread.v[r->unread.head].tail)) {
-                unread_pop(&r->unread);
+        while (r->unread.n && bport_passed(r->b, ((ring_mark *)growfifo_at(&r->unread, 0))->tail)) {
+                growfifo_pop(&r->unread);
                 r->read_total++;
         }
         if (r->read_total != r->reported && r->h) {
@@ -483,7 +440,8 @@ void relay_on_consumed(relay *r, uint64_t count) {
         }
         ring_mark m = { 0 };
         while (r->read_total < count) {
-                m = unread_pop(&r->unread);
+                m = *(ring_mark *)growfifo_at(&r->unread, 0);
+                growfifo_pop(&r->unread);
                 r->read_total++;
         }
         bport_publish_at(r->b, m); /* the broker: taken */
@@ -636,10 +594,7 @@ static void relay_host_down(relay *r, uint32_t reason) {
 }
 
 static void relay_shutdown(relay *r) {
-        relay_unlink(r);
-        r->h = NULL;
-        r->ef = NULL;
-        r->done = true;
+        r->ef = NULL; /* the engine goes with the daemon: nothing is closed */
         relay_free(r); /* bport_free at shutdown only closes our side */
 }
 

@@ -80,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/growfifo.h"
 #include "common/modelwire.h"
 #include "common/util.h"
 #include "daemon/core/client.h"
@@ -147,23 +148,18 @@ typedef struct mend {
         bport *b;
         bool recv;
         struct dlist link;            /* mbox.senders / mbox.receivers */
-        /* receiver: in-flight messages, oldest first (a ring buffer); the
-         * number of fl[fl_head] (each entry's is fixed), and how many are held */
-        struct inflight *fl;
-        unsigned fl_head, fl_n, fl_cap;
-        uint64_t fl_first;
+        /* receiver: in-flight messages (struct inflight), oldest first, each
+         * with its fixed number (growfifo_by_no), and how many are held */
+        growfifo fl;
         unsigned fl_held, fl_rcpt;    /* of them: held, wanting a receipt */
         bool full;                    /* waits for room */
-        /* sender: records held in its ring, oldest first (a ring buffer),
-         * the number of hl[hl_head] */
-        struct held *hl;
-        unsigned hl_head, hl_n, hl_cap;
-        uint64_t hl_first;
+        /* sender: records held in its ring (struct held), oldest first, numbered */
+        growfifo hl;
         /* sender: DATA frames taken from its ring, and taken by a receiver */
         uint64_t taken, delivered;
-        /* sender: receipts waiting for room in its ring */
-        struct rcpt *rc;
-        unsigned rc_head, rc_n, rc_cap;
+        /* sender: receipts waiting for room in its ring (struct rcpt), at
+         * most MBOX_RCPT_MAX */
+        growfifo rc;
 } mend;
 
 struct mbox {
@@ -243,15 +239,14 @@ static void frame_undelivered(bport *b, uint64_t queued, uint64_t taken) {
 
 /* Send the receipts a sender is owed, as far as its ring has room. */
 static void sender_flush_rcpts(mend *s) {
-        while (s->rc_n) {
-                struct rcpt *r = &s->rc[s->rc_head];
+        while (s->rc.n) {
+                struct rcpt *r = growfifo_at(&s->rc, 0);
                 if (!model_frame_put(s->b, MW_RECEIPT, r->seq, r->pid)) {
                         if (bport_arm_tx(s->b, sizeof(struct mw_hdr)))
                                 continue;
                         return;
                 }
-                s->rc_head = (s->rc_head + 1) % s->rc_cap;
-                s->rc_n--;
+                growfifo_pop(&s->rc);
         }
 }
 
@@ -268,76 +263,24 @@ static void sender_delivered(mbox *mb, const mmsg *m, pid_t receiver) {
                                       memory_order_release);
         if (!(m->flags & MW_F_RECEIPT))
                 return;
-        if (s->rc_n == s->rc_cap) {
-                unsigned cap = s->rc_cap ? 2 * s->rc_cap : 16;
-                struct rcpt *nr = cap <= MBOX_RCPT_MAX ? malloc(cap * sizeof(*nr)) : NULL;
-                if (!nr)
-                        return; /* bounded: a sender that never reads loses receipts */
-                for (unsigned i = 0; i < s->rc_n; i++)
-                        nr[i] = s->rc[(s->rc_head + i) % s->rc_cap];
-                free(s->rc);
-                s->rc = nr;
-                s->rc_cap = cap;
-                s->rc_head = 0;
-        }
-        s->rc[(s->rc_head + s->rc_n) % s->rc_cap] = (struct rcpt){ m->seq, (uint32_t)receiver };
-        s->rc_n++;
+        if (growfifo_room(&s->rc, MBOX_RCPT_MAX) < 0)
+                return; /* bounded: a sender that never reads loses receipts */
+        *(struct rcpt *)growfifo_push(&s->rc) = (struct rcpt){ m->seq, (uint32_t)receiver };
         sender_flush_rcpts(s);
 }
 
 /* ---- receivers ------------------------------------------------------------- */
 
-/* Make room for one more in-flight entry. */
-static int fl_grow(mend *r) {
-        if (r->fl_n < r->fl_cap)
-                return 0;
-        unsigned cap = r->fl_cap ? 2 * r->fl_cap : 64;
-        struct inflight *n = malloc(cap * sizeof(*n));
-        if (!n)
-                return -ENOMEM;
-        for (unsigned i = 0; i < r->fl_n; i++)
-                n[i] = r->fl[(r->fl_head + i) % r->fl_cap];
-        free(r->fl);
-        r->fl = n;
-        r->fl_cap = cap;
-        r->fl_head = 0;
-        return 0;
-}
-
-/* In-flight entry number no of r, held record number no of s (NULL: not
- * there any more). */
-static struct inflight *fl_at(mend *r, uint64_t no) {
-        if (no < r->fl_first || no - r->fl_first >= r->fl_n)
-                return NULL;
-        return &r->fl[(r->fl_head + (no - r->fl_first)) % r->fl_cap];
-}
-
-static struct held *hl_at(mend *s, uint64_t no) {
-        if (no < s->hl_first || no - s->hl_first >= s->hl_n)
-                return NULL;
-        return &s->hl[(s->hl_head + (no - s->hl_first)) % s->hl_cap];
-}
-
-/* Make room for one more held record. */
-static int hl_grow(mend *s) {
-        if (s->hl_n < s->hl_cap)
-                return 0;
-        unsigned cap = s->hl_cap ? 2 * s->hl_cap : 64;
-        struct held *n = malloc(cap * sizeof(*n));
-        if (!n)
-                return -ENOMEM;
-        for (unsigned i = 0; i < s->hl_n; i++)
-                n[i] = s->hl[(s->hl_head + i) % s->hl_cap];
-        free(s->hl);
-        s->hl = n;
-        s->hl_cap = cap;
-        s->hl_head = 0;
-        return 0;
-}
+/* In-flight entry i of r (from the oldest); number no (NULL: not there any
+ * more); held record number no of s; the oldest held record of s. */
+static struct inflight *fl_nth(const mend *r, unsigned i) { return growfifo_at(&r->fl, i); }
+static struct inflight *fl_at(const mend *r, uint64_t no) { return growfifo_by_no(&r->fl, no); }
+static struct held *hl_at(const mend *s, uint64_t no) { return growfifo_by_no(&s->hl, no); }
+static struct held *hl_oldest(const mend *s) { return growfifo_at(&s->hl, 0); }
 
 /* Let s reuse its ring up to its oldest held record (all it wrote: none). */
 static void sender_publish(mend *s) {
-        bport_publish_at(s->b, s->hl_n ? s->hl[s->hl_head].at : bport_mark(s->b));
+        bport_publish_at(s->b, s->hl.n ? hl_oldest(s)->at : bport_mark(s->b));
 }
 
 /* Held record no of s is no longer needed: the records done at the front
@@ -346,11 +289,8 @@ static void held_release(mend *s, uint64_t no) {
         struct held *h = hl_at(s, no);
         if (h)
                 h->done = true;
-        while (s->hl_n && s->hl[s->hl_head].done) {
-                s->hl_head = (s->hl_head + 1) % s->hl_cap;
-                s->hl_n--;
-                s->hl_first++;
-        }
+        while (s->hl.n && hl_oldest(s)->done)
+                growfifo_pop(&s->hl);
         sender_publish(s);
 }
 
@@ -375,17 +315,17 @@ static void fl_spill(mend *r, struct inflight *e) {
 
 /* Spill s's oldest held record (or let it go if its entry is gone). */
 static void sender_spill_first(mend *s) {
-        struct held *h = &s->hl[s->hl_head];
+        struct held *h = hl_oldest(s);
         struct inflight *e = h->done ? NULL : fl_at(h->r, h->rno);
         if (e && e->hs == s)
                 fl_spill(h->r, e);
         else
-                held_release(s, s->hl_first);
+                held_release(s, s->hl.first);
 }
 
 /* Spill every record s holds (it ends: before its ring is unmapped). */
 static void sender_unhold(mend *s) {
-        while (s->hl_n)
+        while (s->hl.n)
                 sender_spill_first(s);
 }
 
@@ -403,7 +343,7 @@ static uint64_t sender_hold_max(const mend *s) {
  * sender's queue (in bytes; held records cost it no messages). */
 static void sender_spill_old(mend *s) {
         uint64_t cur = bport_mark(s->b).tail, max = sender_hold_max(s);
-        while (s->hl_n && cur - s->hl[s->hl_head].at.tail >= max)
+        while (s->hl.n && cur - hl_oldest(s)->at.tail >= max)
                 sender_spill_first(s);
 }
 
@@ -416,11 +356,9 @@ static void sender_spill_old(mend *s) {
  * releases what was taken and spills what is old.) */
 static bool recv_retire(mend *r) {
         mbox *mb = r->mb;
-        while (r->fl_n && bport_passed(r->b, r->fl[r->fl_head].pos)) {
-                struct inflight e = r->fl[r->fl_head];
-                r->fl_head = (r->fl_head + 1) % r->fl_cap;
-                r->fl_n--;
-                r->fl_first++;
+        while (r->fl.n && bport_passed(r->b, fl_nth(r, 0)->pos)) {
+                struct inflight e = *fl_nth(r, 0);
+                growfifo_pop(&r->fl);
                 if (e.hs) {
                         r->fl_held--;
                         held_release(e.hs, e.hno);
@@ -439,14 +377,13 @@ static bool recv_retire(mend *r) {
  * is broken). */
 static int recv_write(mend *r, mmsg *m, const void *data, mend *hs, uint64_t hno) {
         uint64_t pos;
-        if (fl_grow(r) < 0)
+        if (growfifo_room(&r->fl, UINT32_MAX) < 0)
                 return -ENOMEM;
         int e = model_msg_put_data(r->b, m, data, m->seq, (r->mb->flags & IPCF_MBOX_STREAM) ? MW_F_STREAM : 0,
                                    &pos);
         if (e < 0)
                 return e;
-        r->fl[(r->fl_head + r->fl_n) % r->fl_cap] = (struct inflight){ pos, m, hs, hno };
-        r->fl_n++;
+        *(struct inflight *)growfifo_push(&r->fl) = (struct inflight){ pos, m, hs, hno };
         if (hs)
                 r->fl_held++;
         if (m->flags & MW_F_RECEIPT)
@@ -488,16 +425,15 @@ static mend *recv_give(mbox *mb, mmsg *m, const void *data, mend *hs, uint64_t h
 static void recv_drop(mend *r, const char *why) {
         mbox *mb = r->mb;
         recv_retire(r);
-        for (unsigned i = r->fl_n; i-- > 0;) {
-                struct inflight *e = &r->fl[(r->fl_head + i) % r->fl_cap];
+        for (unsigned i = r->fl.n; i-- > 0;) {
+                struct inflight *e = fl_nth(r, i);
                 fl_spill(r, e);
                 fifo_push_front(mb, e->m);
         }
-        if (r->fl_n)
+        if (r->fl.n)
                 log_debug("mbox %s: receiver pid %d %s with %u unread: re-queued", mb->obj.name,
-                          (int)r->b->peer.pid, why, r->fl_n);
-        r->fl_n = 0;
-        free(r->fl);
+                          (int)r->b->peer.pid, why, r->fl.n);
+        growfifo_free(&r->fl);
         dlist_del(&r->link);
         mb->n_receivers--;
         r->b = bport_free(r->b);
@@ -523,11 +459,11 @@ static uint64_t sender_count_unread(mend *s) {
 static void sender_drop(mend *s) {
         mbox *mb = s->mb;
         sender_unhold(s);
-        free(s->hl);
+        growfifo_free(&s->hl);
         idmap_del(&mb->sender_ids, &s->node);
         dlist_del(&s->link);
         mb->n_senders--;
-        free(s->rc);
+        growfifo_free(&s->rc);
         s->b = bport_free(s->b);
         free(s);
 }
@@ -549,13 +485,12 @@ static int sender_read(mend *s, int budget) {
                 ring_mark at = bport_mark(s->b);
                 mend *r = NULL;
                 if (m->len >= MBOX_CUT_MIN && !mb->head && !dlist_empty(&mb->receivers) &&
-                    hl_grow(s) == 0) {
-                        uint64_t hno = s->hl_first + s->hl_n;
+                    growfifo_room(&s->hl, UINT32_MAX) == 0) {
+                        uint64_t hno = s->hl.first + s->hl.n;
                         r = recv_give(mb, m, data, s, hno);
                         if (r) {
-                                s->hl[(s->hl_head + s->hl_n) % s->hl_cap] =
-                                        (struct held){ at, r, r->fl_first + r->fl_n - 1, false };
-                                s->hl_n++;
+                                *(struct held *)growfifo_push(&s->hl) =
+                                        (struct held){ at, r, r->fl.first + r->fl.n - 1, false };
                                 mb->msgs_cut++;
                         }
                 }
@@ -566,7 +501,7 @@ static int sender_read(mend *s, int budget) {
                 bport_consume(s->b);
                 /* Nothing held: its room at once, as without cut-through
                  * (else sender_publish below, up to the oldest held). */
-                if (!s->hl_n)
+                if (!s->hl.n)
                         sender_publish(s);
                 mb->msgs_in++;
                 s->taken++;
@@ -698,7 +633,7 @@ static void mbox_pump(mbox *mb) {
                         if (want) {
                                 /* Woken on the next consume; it may have come already. */
                                 bport_want_tx(r->b);
-                                if (bport_passed(r->b, r->fl[r->fl_head].pos))
+                                if (bport_passed(r->b, fl_nth(r, 0)->pos))
                                         progress = true;
                         }
                 }
@@ -708,7 +643,7 @@ static void mbox_pump(mbox *mb) {
                 moved_any |= moved > 0;
                 dlist_for_each_safe(pos, tmp, &mb->senders) {
                         mend *s = dlist_entry(pos, mend, link);
-                        if (s->rc_n)
+                        if (s->rc.n)
                                 sender_flush_rcpts(s);
                         /* Looked at before reading: what it wrote before it
                          * ended is then surely seen by the read. */
@@ -811,17 +746,16 @@ static uint64_t mbox_destroy(model_obj *o) {
                         continue;
                 }
                 recv_retire(r);
-                mb->msgs_out += r->fl_n; /* in their rings: theirs to read */
-                for (unsigned i = 0; i < r->fl_n; i++) {
-                        struct inflight *e = &r->fl[(r->fl_head + i) % r->fl_cap];
+                mb->msgs_out += r->fl.n; /* in their rings: theirs to read */
+                for (unsigned i = 0; i < r->fl.n; i++) {
+                        struct inflight *e = fl_nth(r, i);
                         if (e->hs)
                                 held_release(e->hs, e->hno);
                         model_msg_free(e->m);
                 }
-                r->fl_n = 0;
+                growfifo_free(&r->fl);
                 bport_end(r->b, IPCF_END_DEALLOC, "mailbox destroyed");
                 dlist_del(&r->link);
-                free(r->fl);
                 r->b = bport_free(r->b);
                 free(r);
         }
@@ -893,6 +827,9 @@ static int mbox_alloc(model_obj *o, alloc *a) {
         }
         e->mb = mb;
         e->recv = recv;
+        growfifo_init(&e->fl, sizeof(struct inflight));
+        growfifo_init(&e->hl, sizeof(struct held));
+        growfifo_init(&e->rc, sizeof(struct rcpt));
         int r = bport_accept(a, mb->max_msg, mbox_on_event, e, &e->b);
         if (r < 0) {
                 free(e);
