@@ -50,12 +50,26 @@
  *                    autostart is off (IPCF_NO_AUTOSTART=1), or the runtime
  *                    dir cannot be made, or the daemon started for this call
  *                    exited without serving or did not serve within 5 s, or
- *                    it died or stopped answering (already established
- *                    flows keep working; a daemon that does not answer a
- *                    request within 30 s is taken for stopped — a call
- *                    with a timeout, the allocations, fails -ETIMEDOUT
- *                    once its own time is up instead, and the connection,
- *                    with what the process holds, stays);
+ *                    it died (already established flows keep working);
+ *        -ETIMEDOUT  the daemon did not answer in time: it is stopped
+ *                    (SIGSTOP) or wedged (every call that needs the daemon;
+ *                    the "Errors:" lists do not repeat it). Every request
+ *                    to the daemon, including those of calls without a
+ *                    timeout (ipcf_list, ipcf_register...), waits for its
+ *                    reply — and for the process's connection, if another
+ *                    thread's request holds it — at most
+ *                    IPCF_REQUEST_TIMEOUT_MS (default 30000 ms), a call
+ *                    with a timeout at most its own time if that is
+ *                    shorter; a listing of several pages, that long in
+ *                    all (ipcf_dealloc, which tells the daemon last, waits
+ *                    so too and succeeds). The connection, with every
+ *                    registration and flow the process holds, stays: once
+ *                    the daemon answers again the next call works. What
+ *                    the late request asked may still be done when the
+ *                    daemon resumes: a registration (or another handle)
+ *                    made so is ended again when the process's next
+ *                    request reads the late reply and closes its
+ *                    descriptor;
  *        -ENOPKG     no daemon, and the daemon program to start was not
  *                    found (IPCF_DAEMON, else beside the program or in PATH);
  *        -EACCES     the runtime dir is not this user's: owned by another
@@ -117,6 +131,10 @@
  *                    when none runs).
  *  IPCF_DAEMON       the ipcfd program to start when none runs; default: ipcfd
  *                    beside the running program, else ipcfd in PATH.
+ *  IPCF_REQUEST_TIMEOUT_MS  how long a request waits for the daemon's reply
+ *                    before it fails -ETIMEDOUT (see above): 1..86400000 ms;
+ *                    unset or any other value: 30000. Read at the first
+ *                    call that needs the daemon.
  */
 #pragma once
 
@@ -953,8 +971,8 @@ IPCF_API const char *ipcf_strerror(int err);
  * find out more by looking again, into buf (cap bytes, always terminated,
  * truncated like snprintf). For the errors of reaching the daemon it names
  * the cause as things are now:
- *   -EHOSTDOWN  "the daemon for DIR closed the connection or stopped
- *               answering" (while one accepts connections there), "no
+ *   -EHOSTDOWN  "the daemon for DIR closed the connection" (while one
+ *               accepts connections there), "no
  *               daemon serves DIR, and autostart is off (...)", "...
  *               the runtime dir cannot be made: ...", or what DIR/ipcfd.log
  *               tells of the daemon last started for DIR: "the daemon for

@@ -397,8 +397,8 @@ static int cause_hostdown(const char *dir, char *buf, size_t cap) {
         const char *no = getenv("IPCF_NO_AUTOSTART");
         char sock[PATH_MAX + 16];
         snprintf(sock, sizeof(sock), "%s/%s", dir, CTL_SOCKET_NAME);
-        if (sock_connect_check(sock) == 0) /* one is there: it dropped us, or hangs */
-                return snprintf(buf, cap, "the daemon for %s closed the connection or stopped answering", dir);
+        if (sock_connect_check(sock) == 0) /* one is there: it dropped us */
+                return snprintf(buf, cap, "the daemon for %s closed the connection", dir);
         if (no && !strcmp(no, "1"))
                 return snprintf(buf, cap, "no daemon serves %s, and autostart is off (IPCF_NO_AUTOSTART=1)",
                                 dir);

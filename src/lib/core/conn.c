@@ -36,9 +36,16 @@
 #include "common/util.h"
 #include "lib/core/lib.h"
 
-/* How long a plain request may wait for its reply before the daemon is
- * declared unresponsive. Replies are immediate by design. */
-#define CONN_REPLY_TIMEOUT_MS 30000
+/* THE REQUEST BOUND: the daemon answers every request at once (an
+ * allocation's outcome comes later, on a socket of its own), so a reply that
+ * has not come in request_bound_ms means a stopped (SIGSTOP) or wedged
+ * daemon. Every request, with a caller's timeout or without, waits for the
+ * connection and for its reply at most that long (IPCF_REQUEST_TIMEOUT_MS,
+ * ipcf.h), then fails -ETIMEDOUT and keeps the connection: closing it would
+ * end every registration and flow of the process for a reply that is only
+ * late. A daemon that died is seen at once (end of stream), not by time. */
+#define CONN_REQUEST_BOUND_DEFAULT_MS 30000
+#define CONN_REQUEST_BOUND_MAX_MS 86400000
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static int conn_fd = -1;
@@ -46,6 +53,7 @@ static pid_t conn_pid;
 static _Atomic uint32_t conn_seq;
 static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 static char runtime_dir[PATH_MAX];
+static int request_bound_ms = CONN_REQUEST_BOUND_DEFAULT_MS;
 
 uint32_t conn_next_seq(void) {
         /* Never 0: seq 0 is the daemon's connection notices (ctl.h). */
@@ -65,6 +73,20 @@ static void atfork_child(void) {
         conn_fd = safe_close(conn_fd);
 }
 
+/* IPCF_REQUEST_TIMEOUT_MS as a count of ms in 1..CONN_REQUEST_BOUND_MAX_MS,
+ * else (unset, empty, anything else) the default. */
+static int conn_bound_from_env(void) {
+        const char *v = getenv("IPCF_REQUEST_TIMEOUT_MS");
+        char *end;
+        if (!v || *v < '0' || *v > '9')
+                return CONN_REQUEST_BOUND_DEFAULT_MS;
+        errno = 0;
+        unsigned long ms = strtoul(v, &end, 10);
+        if (errno || *end || ms < 1 || ms > CONN_REQUEST_BOUND_MAX_MS)
+                return CONN_REQUEST_BOUND_DEFAULT_MS;
+        return (int)ms;
+}
+
 static void conn_init_once(void) {
         const char *d = getenv("IPCF_RUNTIME_DIR");
         const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -74,7 +96,13 @@ static void conn_init_once(void) {
                 snprintf(runtime_dir, sizeof(runtime_dir), "%s/ipcf", xdg);
         else
                 snprintf(runtime_dir, sizeof(runtime_dir), "/tmp/ipcf-%u", (unsigned)getuid());
+        request_bound_ms = conn_bound_from_env();
         pthread_atfork(NULL, NULL, atfork_child);
+}
+
+uint64_t conn_bound_deadline(void) {
+        pthread_once(&conn_once, conn_init_once);
+        return deadline_from_timeout(request_bound_ms);
 }
 
 const char *ipcf_runtime_dir(void) {
@@ -180,10 +208,11 @@ static int conn_notice(conn_reply *rep) {
  * daemon that can still answer, or that it went to a daemon that has since
  * died (with everything it held): it may be sent again, once, on a new
  * connection — the connection was reclaimed as idle, or a dead daemon is
- * restarted as on a first call. A caller's deadline that passes before the
- * reply ends the wait with -ETIMEDOUT and keeps the connection (closing it
- * would end every registration and flow of the process): the reply, if it
- * comes, is an older request's for the next try, which skips it. */
+ * restarted as on a first call. A deadline (the caller's, or the request
+ * bound) that passes before the reply ends the wait with -ETIMEDOUT and keeps
+ * the connection (THE REQUEST BOUND above): the reply, if it comes, is an
+ * older request's for the next try, which skips it, closing the descriptors
+ * it carries (the daemon ends a registration whose socket closes). */
 static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_fds, conn_reply *rep,
                     uint64_t deadline, bool *ret_dead, bool *ret_retry) {
         *ret_dead = *ret_retry = false;
@@ -201,16 +230,14 @@ static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_f
                 *ret_retry = r == 0 ? reused : r == -ECONNABORTED;
                 return r ? r : -EHOSTDOWN;
         }
-        uint64_t silent = deadline_from_timeout(CONN_REPLY_TIMEOUT_MS);
         ssize_t n;
         for (;;) {
-                if (conn_wait_readable(conn_fd, MIN(silent, deadline)) < 0) {
-                        if (deadline < silent) {
-                                *ret_dead = false;
-                                return -ETIMEDOUT;
-                        }
-                        return -EHOSTDOWN; /* alive but silent: nothing to retry */
+                if ((r = conn_wait_readable(conn_fd, deadline)) == -ETIMEDOUT) {
+                        *ret_dead = false; /* late only: the connection stays */
+                        return r;
                 }
+                if (r < 0)
+                        return -EHOSTDOWN;
                 n = ctl_recv(conn_fd, rep->buf, sizeof(rep->buf), rep->fds, &rep->n_fds, 0);
                 if (n <= 0 || ctl_msg_parse(rep->buf, (size_t)n, &rep->msg) < 0 || rep->msg.seq == 0 ||
                     rep->msg.seq == seq)
@@ -278,9 +305,8 @@ int conn_request_until(ctl_builder *req, const int *fds, unsigned n_fds, conn_re
         seq = (uint32_t)(req->buf[8] | req->buf[9] << 8 | req->buf[10] << 16 |
                          (uint32_t)req->buf[11] << 24);
 
-        if (deadline == UINT64_MAX)
-                pthread_mutex_lock(&conn_lock);
-        else if (conn_lock_until(deadline) != 0)
+        deadline = MIN(deadline, conn_bound_deadline());
+        if (conn_lock_until(deadline) != 0)
                 return -ETIMEDOUT; /* another thread's request holds the connection that long */
         for (int attempt = 0;; attempt++) {
                 bool dead, retry;
@@ -383,12 +409,13 @@ void conn_call_free(conn_call *c) {
 int conn_pages(uint16_t type, int (*page)(void *ctx, const ctl_msg *reply, uint32_t *ret_entries), void *ctx) {
         uint32_t skip = 0, more = 1;
         int r = 0;
+        uint64_t deadline = conn_bound_deadline(); /* one bound for the whole listing */
         while (r == 0 && more) {
                 conn_call *c = conn_call_new(type);
                 if (!c)
                         return -ENOMEM;
                 ctl_put_u32(&c->req, CTL_A_LIST_SKIP, skip);
-                r = conn_call_run(c, NULL, 0);
+                r = conn_call_run_until(c, NULL, 0, deadline);
                 if (r == 0) {
                         uint32_t got = 0;
                         more = 0;

@@ -48,13 +48,16 @@ typedef struct conn_reply {
 /* Send req (with fds, kept by the caller) and wait for its reply. Returns 0
  * with *rep filled for CTL_OK/CTL_FLOW; -errno of a CTL_ERROR (rep->reason
  * filled, rep still to be released); -EHOSTDOWN if the daemon is unreachable
- * or died. Always call conn_reply_done(rep) afterwards. */
+ * or died; -ETIMEDOUT if the reply (or the connection, another thread's
+ * request holding it) did not come within the request bound
+ * (IPCF_REQUEST_TIMEOUT_MS), the connection kept. Always call
+ * conn_reply_done(rep) afterwards. */
 int conn_request(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep);
-/* conn_request for a call with a timeout: -ETIMEDOUT once deadline (of
- * now_ns()) passes without the reply (or without the connection, another
- * thread's request holding it), the connection kept (UINT64_MAX: none, as
- * conn_request). */
+/* conn_request for a call with a timeout: -ETIMEDOUT also once deadline (of
+ * now_ns()) passes first (UINT64_MAX: none but the request bound). */
 int conn_request_until(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep, uint64_t deadline);
+/* The request bound from now: the deadline conn_request waits by. */
+uint64_t conn_bound_deadline(void);
 void conn_reply_done(conn_reply *rep);
 /* Receive one message, without waiting, on a socket of its own (an
  * allocation's reply socket, a registration socket, an exported port) into
