@@ -1071,6 +1071,24 @@ IPCF_API int ipcf_port_import(int fd);
  * channels by itself. A call is B = LPC(S, A): send A, sleep until B.
  * Calls from several threads of one process share the channel; each reply goes
  * to the thread that made its call.
+ *
+ * Worker processes: a service inherited across fork() may be served by every
+ * process that holds it (ipcf_service_next in each), and each caller's
+ * channel is served by exactly one of them. A channel that comes after the
+ * fork goes to the process that takes it in. The channels the service held
+ * at the fork stay with the process that held them, until it lets the
+ * service go without closing it (ipcf_detach): then they are handed over,
+ * each to whichever other process takes from the service first, calls in
+ * flight included. A process answers only the requests it took: in a child,
+ * the answer to a request its parent took before the fork (a copy of its
+ * ipcf_call_req) fails -EBADF. The channels that came to a process alone end with its
+ * ipcf_detach (a call in flight on one fails -ECONNRESET; the caller's next
+ * call makes a new channel). The service ends when the process that made it
+ * exits: its name goes, and so do the channels it took in, whoever serves
+ * them. Each process of the family holds the channels it inherited (their
+ * descriptors) until they end or it lets the service go. The same holds for
+ * datagram endpoints; a process fork() made sends its datagrams on channels
+ * of its own.
  */
 
 /* The largest request or reply of a call. */
@@ -1110,7 +1128,8 @@ IPCF_API ssize_t ipcf_service_next(int svc, void *buf, size_t cap, int timeout_m
  * long as the caller's queue is full, at most timeout_ms.
  * Errors: -ECANCELED the caller gave up on this call (the reply is dropped);
  * -EPIPE / -ECONNRESET the caller is gone; -EMSGSIZE; -EAGAIN, -ETIMEDOUT;
- * -EBADF svc is not a service, or req is a request of another service;
+ * -EBADF svc is not a service, or req is a request of another service, or
+ * one the parent took before fork() (see worker processes above);
  * -EINVAL req NULL, or its token was not made by ipcf_service_next.
  */
 IPCF_API int ipcf_service_reply(int svc, const ipcf_call_req *req, const void *reply, size_t len,

@@ -4,6 +4,7 @@
  * the wrong kind of name, a receiver that goes away, polling.
  */
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -162,5 +163,70 @@ TEST(endpoint_is_pollable) {
         CHECK_EQ(poll(&p, 1, 5000), 1);
         char buf[4];
         CHECK_EQ(ipcf_dgram_recv(rx, buf, sizeof(buf), 1000, NULL), 1);
+        test_daemon_stop(&d);
+}
+
+/* ---- an endpoint inherited across fork() ---- */
+
+#define FORK_DGRAMS 20000
+
+/* Send FORK_DGRAMS numbered datagrams as sender id from ep. */
+static void fork_send_all(int ep, int id) {
+        for (int k = 0; k < FORK_DGRAMS; k++) {
+                int v[2] = { id, k };
+                ssize_t r = ipcf_dgram_send(ep, "dg.fork", v, sizeof(v), 5000);
+                if (r != (ssize_t)sizeof(v)) {
+                        fprintf(stderr, "sender %d datagram %d: %zd\n", id, k, r);
+                        _exit(4);
+                }
+        }
+}
+
+/* An endpoint that sent to dg.fork (so it holds a channel there), then
+ * forks: parent and child send at once. */
+static void fork_senders(void *arg) {
+        (void)arg;
+        int ep = CHECK_OK(ipcf_dgram_open(NULL, NULL));
+        int first[2] = { 0, -1 };
+        CHECK_EQ(ipcf_dgram_send(ep, "dg.fork", first, sizeof(first), 5000), sizeof(first));
+        pid_t c = fork();
+        CHECK(c >= 0);
+        if (c == 0) {
+                fork_send_all(ep, 1);
+                _exit(0);
+        }
+        fork_send_all(ep, 0);
+        CHECK_EQ(test_wait(c, 60000), 0);
+}
+
+/* Both processes send on the endpoint they share: the child's datagrams go
+ * on a channel of its own, not on the one it inherited (which its parent
+ * writes: one port end in two processes at once corrupts it). Every
+ * datagram arrives once, each sender's in order. Before family.c and
+ * dgram.c's outs_reap, both wrote the inherited channel. */
+TEST_TIMEOUT(a_forked_endpoint_sends_on_channels_of_its_own, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        int rx = CHECK_OK(ipcf_dgram_open("dg.fork", NULL));
+        pid_t s = test_fork(fork_senders, NULL);
+        int next[2] = { -1, 0 };
+        pid_t pid[2] = { 0, 0 };
+        for (int n = 0; n < 2 * FORK_DGRAMS + 1; n++) {
+                int v[2];
+                ipcf_dgram_src src;
+                ssize_t r = ipcf_dgram_recv(rx, v, sizeof(v), 10000, &src);
+                if (r != (ssize_t)sizeof(v)) {
+                        fprintf(stderr, "datagram %d: %zd (next %d %d)\n", n, r, next[0], next[1]);
+                        CHECK_EQ(r, (ssize_t)sizeof(v));
+                }
+                CHECK(v[0] == 0 || v[0] == 1);
+                CHECK_EQ(v[1], next[v[0]]);
+                next[v[0]]++;
+                if (v[1] >= 0 && !pid[v[0]])
+                        pid[v[0]] = src.from.pid;
+        }
+        CHECK_EQ(next[0], FORK_DGRAMS);
+        CHECK_EQ(next[1], FORK_DGRAMS);
+        CHECK(pid[0] != pid[1]); /* the child sent as itself */
+        CHECK_EQ(test_wait(s, 30000), 0);
         test_daemon_stop(&d);
 }

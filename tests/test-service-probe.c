@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,8 +132,9 @@ TEST_TIMEOUT(two_workers_keep_serving_beside_a_scribbling_caller, 280) {
 
 /* ---- worker processes on one inherited service --------------------------------- */
 
-#define PW_CALLS 3000
+#define PW_CALLS 12000 /* per caller */
 static int PSVC;
+static _Atomic unsigned *pw_replies; /* shared with the workers: replies they sent */
 static void proc_worker(void *arg) {
         (void)arg;
         char buf[64];
@@ -148,12 +150,15 @@ static void proc_worker(void *arg) {
                 int e = ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000);
                 if (e < 0)
                         fprintf(stderr, "worker %d: reply %d\n", getpid(), e);
+                else
+                        atomic_fetch_add(pw_replies, 1);
         }
 }
 
-static void pw_caller(void *arg) {
+#define PW_THREADS 4
+static void *pw_calls(void *arg) {
         int id = (int)(intptr_t)arg;
-        for (int k = 0; k < PW_CALLS; k++) {
+        for (int k = 0; k < PW_CALLS / PW_THREADS; k++) {
                 int v[2] = { id, k }, back[2];
                 ssize_t r = ipcf_call("probe.pw", v, sizeof(v), back, sizeof(back), 5000, NULL);
                 if (r != sizeof(back) || back[0] != id || back[1] != k) {
@@ -161,24 +166,69 @@ static void pw_caller(void *arg) {
                         _exit(4);
                 }
         }
+        return NULL;
 }
 
-TEST_TIMEOUT(worker_processes_on_an_inherited_service, 120) {
+/* PW_CALLS calls from PW_THREADS threads at once, all on the process's one
+ * channel to the service. */
+static void pw_caller(void *arg) {
+        int id = (int)(intptr_t)arg;
+        pthread_t t[PW_THREADS];
+        for (int i = 0; i < PW_THREADS; i++)
+                CHECK_EQ(pthread_create(&t[i], NULL, pw_calls, (void *)(intptr_t)(id * 10 + i)), 0);
+        for (int i = 0; i < PW_THREADS; i++)
+                pthread_join(t[i], NULL);
+}
+
+/* The maker serves beside the workers for serve_ms. */
+static unsigned maker_serve(unsigned serve_ms) {
+        unsigned n = 0;
+        uint64_t until = test_now_ms() + serve_ms;
+        char buf[64];
+        while (test_now_ms() < until) {
+                ipcf_call_req req;
+                ssize_t r = ipcf_service_next(PSVC, buf, sizeof(buf), 10, &req);
+                if (r == -ETIMEDOUT)
+                        continue;
+                CHECK_OK(r);
+                CHECK_OK(ipcf_service_reply(PSVC, &req, buf, (size_t)r, 1000));
+                n++;
+        }
+        return n;
+}
+
+/* Two callers, two worker processes forked from the service's maker, which
+ * serves beside them for serve_ms, then lets the service go (ipcf_detach);
+ * with before_fork, the first caller's channel is taken in (one call
+ * answered) before the workers fork, so that all three hold it. Every call
+ * is answered once and right. */
+static void worker_processes(bool before_fork, unsigned serve_ms) {
         test_daemon_start(&d, NULL, NULL);
+        pw_replies = mmap(NULL, sizeof(*pw_replies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(pw_replies != MAP_FAILED);
+        *pw_replies = 0;
         PSVC = CHECK_OK(ipcf_service("probe.pw", NULL));
         int g1, g2;
         pid_t c1 = test_fork_gated(pw_caller, (void *)(intptr_t)1, &g1);
         pid_t c2 = test_fork_gated(pw_caller, (void *)(intptr_t)2, &g2);
-        /* Both callers' channels come after the workers fork, so each is
-         * taken in by one worker process. (A channel taken in before the
-         * fork is one port end in both workers, which a port end does not
-         * allow — one process at a time, ipcf.h: its caller once got
-         * -ECONNRESET at call 1280 of 3000 in a full CI run, beside a
-         * build.) */
+        unsigned before = 0;
+        if (before_fork) {
+                test_gate_open(&g1);
+                char buf[64];
+                ipcf_call_req req;
+                ssize_t n = CHECK_OK(ipcf_service_next(PSVC, buf, sizeof(buf), 5000, &req));
+                CHECK_OK(ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000));
+                before = 1;
+        }
         pid_t w1 = test_fork(proc_worker, NULL);
         pid_t w2 = test_fork(proc_worker, NULL);
+        if (!before_fork)
+                test_gate_open(&g1);
+        /* (A channel the maker took in after the fork is its alone: when it
+         * lets the service go, that caller sees -ECONNRESET. The second
+         * caller starts after that.) */
+        unsigned by_maker = maker_serve(serve_ms);
         CHECK_OK(ipcf_detach(PSVC));
-        test_gate_open(&g1);
         test_gate_open(&g2);
         int s1 = test_wait(c1, 60000), s2 = test_wait(c2, 60000);
         printf("# callers: %d %d\n", s1, s2);
@@ -186,5 +236,61 @@ TEST_TIMEOUT(worker_processes_on_an_inherited_service, 120) {
         CHECK_EQ(test_wait(w2, 10000), 0);
         CHECK_EQ(s1, 0);
         CHECK_EQ(s2, 0);
+        printf("# replies: %u before the fork, %u by the maker after it, %u by the workers\n", before, by_maker,
+               *pw_replies);
+        CHECK_EQ(*pw_replies + before + by_maker, 2u * PW_CALLS);
+        munmap(pw_replies, sizeof(*pw_replies));
+        test_daemon_stop(&d);
+}
+
+/* Both callers' channels come after the workers fork: each is taken in by
+ * one worker process. */
+TEST_TIMEOUT(worker_processes_on_an_inherited_service, 120) {
+        worker_processes(false, 0);
+}
+
+/* The first caller's channel is taken in before the workers fork, so all
+ * three processes hold it: its maker keeps serving it until it lets the
+ * service go (here at once), then exactly one worker takes it over. Before
+ * inbox.c's families both workers served it, one port end in two
+ * processes: its caller got -ECONNRESET or a reply to another call. */
+TEST_TIMEOUT(a_channel_taken_in_before_the_fork_goes_to_one_worker, 120) {
+        worker_processes(true, 0);
+}
+
+/* The same, the maker serving beside the workers for the first 40 ms of the calls
+ * (the first caller's channel only it serves), then letting the service go
+ * while calls come. */
+TEST_TIMEOUT(a_channel_taken_in_before_the_fork_is_handed_over_mid_stream, 120) {
+        worker_processes(true, 40);
+}
+
+/* A request the maker took before fork(): the child holds a copy of it, and
+ * its answer fails -EBADF (the channel is the maker's); the maker's goes. */
+static ipcf_call_req copied_req;
+static void answer_copy(void *arg) {
+        (void)arg;
+        CHECK_ERR(ipcf_service_reply(PSVC, &copied_req, "child", 5, 1000), -EBADF);
+        CHECK_ERR(ipcf_service_fail(PSVC, &copied_req, 7, 1000), -EBADF);
+        CHECK_OK(ipcf_detach(PSVC));
+}
+
+static void one_call(void *arg) {
+        (void)arg;
+        char back[16];
+        CHECK_EQ(ipcf_call("probe.copy", "q", 1, back, sizeof(back), 5000, NULL), 5);
+        CHECK_MEM(back, "maker", 5);
+}
+
+TEST_TIMEOUT(a_child_does_not_answer_its_parents_request, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        PSVC = CHECK_OK(ipcf_service("probe.copy", NULL));
+        pid_t c = test_fork(one_call, NULL);
+        char buf[16];
+        CHECK_EQ(ipcf_service_next(PSVC, buf, sizeof(buf), 5000, &copied_req), 1);
+        CHECK_EQ(test_wait(test_fork(answer_copy, NULL), 10000), 0);
+        CHECK_OK(ipcf_service_reply(PSVC, &copied_req, "maker", 5, 1000));
+        CHECK_EQ(test_wait(c, 10000), 0);
+        CHECK_OK(ipcf_dealloc(PSVC, NULL));
         test_daemon_stop(&d);
 }

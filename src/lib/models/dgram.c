@@ -113,15 +113,20 @@ static void out_count_untaken(dgram_ep *e, port *p) {
 /* Forget the dead outgoing channels, counting what their receivers never
  * took (the inbox ends them when it notices). With look_at_pids, also those
  * whose receiver's process exited though nobody said so (the daemon, which
- * would have, is gone too): one poll each. Under out_lock. */
+ * would have, is gone too): one poll each. Also those inherited across
+ * fork() that another process of the endpoint's family writes (family.c:
+ * the inbox no longer marks them its own): the next send makes its own.
+ * Under out_lock. */
 static void outs_reap(dgram_ep *e, bool look_at_pids) {
         for (unsigned i = 0; i < e->n_outs;) {
                 struct dgram_out *o = &e->outs[i];
-                if (port_end_error(o->p) == 0 && !(look_at_pids && port_peer_exited(o->p))) {
+                bool foreign = atomic_load(&o->p->owner) != &e->box;
+                if (!foreign && port_end_error(o->p) == 0 && !(look_at_pids && port_peer_exited(o->p))) {
                         i++;
                         continue;
                 }
-                out_count_untaken(e, o->p);
+                if (!foreign)
+                        out_count_untaken(e, o->p);
                 handle_put(o->p);
                 e->outs[i] = e->outs[--e->n_outs];
         }
@@ -201,7 +206,13 @@ ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size_t len, i
         dgram_ep *e = handle_get(ep, &dgram_kind);
         if (!e)
                 return -EBADF;
-        ssize_t r = 0;
+        /* In a process fork() made, the channels it inherited are not ours
+         * (outs_reap). */
+        ssize_t r = inbox_adopt(&e->box);
+        if (r < 0) {
+                handle_put(e);
+                return r;
+        }
         /* A second try only if the first channel turned out dead. */
         for (int attempt = 0; attempt < 2; attempt++) {
                 pthread_mutex_lock(&e->out_lock);

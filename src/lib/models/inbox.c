@@ -15,8 +15,9 @@
  * on another CPU), then sets `want` on every channel, fences, re-checks, and
  * sleeps in epoll_wait() on the registration socket and every channel's rx
  * ear (the handshake of wait.c, over a set). b->wake is an eventfd the
- * takers ring for each other; no other party sees it (after fork() a child
- * shares it with its parent, as it shares the registration's socket).
+ * takers ring for each other; no other party sees it (a process fork()
+ * made makes its own epoll set and eventfd at its first use of the inbox,
+ * and serves only channels that came to it: family.c).
  *
  * Who is awake: several threads may take from one inbox (a service's
  * workers). What callers see of the inbox's side in each channel's run slot
@@ -62,8 +63,8 @@
 #include "lib/models/callwire.h"
 #include "lib/models/inbox.h"
 
-#define REG_MARK UINT64_MAX
-#define WAKE_MARK (UINT64_MAX - 1)
+#define REG_MARK INBOX_REG_MARK
+#define WAKE_MARK INBOX_WAKE_MARK
 
 /* Many callers at once: see inbox_set_busy. */
 #define BUSY_ON 16u
@@ -80,11 +81,16 @@ static void inbox_show(inbox *b, bool force);
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
         *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1, .span = 1, .accept_due = true,
                     .window_len_ns = BUSY_WINDOW_NS, .busy_on = BUSY_ON, .busy_many = BUSY_MANY };
+        b->fam_bell = -1;
+        b->fork_gen = handle_fork_gen();
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
         b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         struct epoll_event wev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
-        if (b->epfd < 0 || b->wake < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake, &wev) < 0) {
-                int e = errno == EMFILE ? -EMFILE : -errno;
+        int e = b->epfd < 0 || b->wake < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake, &wev) < 0
+                        ? (errno == EMFILE ? -EMFILE : -errno)
+                        : family_open(b);
+        if (e < 0) {
+                family_close(b);
                 b->epfd = safe_close(b->epfd);
                 b->wake = safe_close(b->wake);
                 return e;
@@ -98,6 +104,7 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
                 if (r < 0) {
                         if (b->reg_h >= 0)
                                 ipcf_dealloc(b->reg_h, NULL);
+                        family_close(b);
                         b->epfd = safe_close(b->epfd);
                         b->wake = safe_close(b->wake);
                         return r;
@@ -109,7 +116,9 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
 
 void inbox_deinit(inbox *b) {
         /* Channels still here (the handle was detached, not deallocated): let
-         * them go in this process only. */
+         * them go in this process only, handing those that other processes
+         * of the family hold over to them. */
+        family_let_go(b);
         for (unsigned i = 0; i < b->n; i++) {
                 handle_put(b->chans[i].p);
                 ipcf_detach(b->chans[i].ph);
@@ -118,37 +127,32 @@ void inbox_deinit(inbox *b) {
                 ipcf_detach(b->reg_h);
         safe_close(b->epfd);
         safe_close(b->wake);
+        family_close(b);
         free(b->chans);
         pthread_mutex_destroy(&b->lock);
 }
 
-/* Add channel ph (under b->lock). */
-static int inbox_add_locked(inbox *b, int ph) {
-        port *p = handle_get_port(ph);
-        if (!p)
-                return -EBADF;
+int inbox_keep_locked(inbox *b, struct inbox_chan c) {
+        port *p = c.p;
         if (b->n == b->cap) {
                 unsigned cap = b->cap ? b->cap * 2 : 16;
                 struct inbox_chan *a = realloc(b->chans, cap * sizeof(*a));
-                if (!a) {
-                        handle_put(p);
+                if (!a)
                         return -ENOMEM;
-                }
                 b->chans = a;
                 b->cap = cap;
         }
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)ph };
-        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, p->ear_rx, &ev) < 0) {
-                handle_put(p);
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)c.ph };
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, p->ear_rx, &ev) < 0)
                 return -errno;
-        }
-        b->chans[b->n++] = (struct inbox_chan){ .ph = ph, .p = p };
+        c.window = c.span = 0;
+        b->chans[b->n++] = c;
         atomic_store(&p->owner, b);
         /* What the others show ("Who is awake"). */
         atomic_store_explicit(&p->my_run->blocked, b->shown_blocked, memory_order_relaxed);
         atomic_store_explicit(&p->my_run->waiting, b->shown_waiting, memory_order_relaxed);
         if (b->poll_mode)
-                (void)ipcf_fd(ph); /* the channel keeps its eventfd exact too */
+                (void)ipcf_fd(c.ph); /* the channel keeps its eventfd exact too */
         if (b->sleepers) {
                 /* Sleepers set `want` on the channels they knew: this one too,
                  * and make them rescan. */
@@ -158,9 +162,23 @@ static int inbox_add_locked(inbox *b, int ph) {
         return 0;
 }
 
+/* Add channel ph, which came to this process (under b->lock). */
+static int inbox_add_locked(inbox *b, int ph) {
+        port *p = handle_get_port(ph);
+        if (!p)
+                return -EBADF;
+        int r = inbox_keep_locked(b, (struct inbox_chan){ .ph = ph, .p = p, .forks = family_forks() });
+        if (r < 0)
+                handle_put(p);
+        return r;
+}
+
 int inbox_add(inbox *b, int ph) {
+        int r = inbox_adopt(b);
+        if (r < 0)
+                return r;
         pthread_mutex_lock(&b->lock);
-        int r = inbox_add_locked(b, ph);
+        r = inbox_add_locked(b, ph);
         pthread_mutex_unlock(&b->lock);
         return r;
 }
@@ -172,9 +190,18 @@ static void inbox_remove(inbox *b, unsigned i, const char *why) {
         b->chans[i] = b->chans[--b->n];
         handle_put(c.p);
         ipcf_dealloc(c.ph, why);
+        if (family_shared(&c))
+                family_ring(b); /* the others let go of their copies */
 }
 
 void inbox_close_all(inbox *b, const char *why) {
+        if (inbox_adopt(b) < 0) {
+                /* Inherited, and no epoll set of our own could be made: let go
+                 * of the family's (so that ending the channels below changes
+                 * nothing in it) and end them all, the foreign ones too. */
+                b->epfd = safe_close(b->epfd);
+                b->wake = safe_close(b->wake);
+        }
         pthread_mutex_lock(&b->lock);
         b->closed = true;
         /* The name first, with the channels the daemon accepted for us and
@@ -188,6 +215,12 @@ void inbox_close_all(inbox *b, const char *why) {
         }
         while (b->n)
                 inbox_remove(b, b->n - 1, why);
+        while (b->n_foreign) {
+                struct inbox_chan c = b->foreign[--b->n_foreign];
+                handle_put(c.p);
+                ipcf_dealloc(c.ph, why);
+        }
+        family_ring(b); /* the others forget the channels that ended */
         if (b->sleepers)
                 efd_signal(b->wake); /* they see closed and leave */
         pthread_mutex_unlock(&b->lock);
@@ -467,8 +500,8 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                                 efd_drain(b->wake);
                                 continue;
                         }
-                        if (ev[k].data.u64 == REG_MARK || b->poll_mode)
-                                continue;
+                        if (ev[k].data.u64 == REG_MARK || ev[k].data.u64 == INBOX_FAM_MARK || b->poll_mode)
+                                continue; /* (the family's: inbox_take looks) */
                         for (unsigned i = 0; i < b->n; i++) /* it may have left meanwhile */
                                 if ((uint64_t)b->chans[i].ph == ev[k].data.u64 &&
                                     wake_drain(b->chans[i].p->ear_rx) == -EPIPE)
@@ -494,7 +527,9 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
 
 ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **ret_chan) {
         uint64_t deadline = deadline_from_timeout(timeout_ms);
-        ssize_t r;
+        ssize_t r = inbox_adopt(b);
+        if (r < 0)
+                return r;
         bool waited = false;
         pthread_mutex_lock(&b->lock);
         /* This thread is a taker now, and no longer answers (if it did). */
@@ -510,6 +545,8 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                                 efd_signal(b->wake);
                         break;
                 }
+                if (family_news(b))
+                        family_look(b); /* channels handed over to us */
                 /* New channels: after a sleep (the registration socket is
                  * in the epoll set: one that came woke us), at most
                  * ACCEPT_EVERY_NS after the last look while requests keep
@@ -571,6 +608,9 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
 }
 
 int inbox_fd(inbox *b) {
+        int r = inbox_adopt(b);
+        if (r < 0)
+                return r;
         pthread_mutex_lock(&b->lock);
         if (!b->poll_mode) {
                 b->poll_mode = true;
@@ -582,7 +622,13 @@ int inbox_fd(inbox *b) {
 }
 
 port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err) {
-        int err;
+        /* In a process fork() made, channels it inherited are not b's until
+         * handed over (family.c): never answer on them. */
+        int err = inbox_adopt(b);
+        if (err < 0) {
+                *ret_err = err;
+                return NULL;
+        }
         port *p = handle_get_token(token, &port_kind, &err);
         if (p && atomic_load(&p->owner) == b)
                 return p;

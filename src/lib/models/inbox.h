@@ -27,6 +27,17 @@ struct inbox_chan {
         port *p;        /* with a reference held while it is in the set */
         unsigned window; /* the window of time (inbox.c) it was last taken in */
         unsigned span;   /* the span of windows (inbox.c) it was last taken in */
+        unsigned forks;  /* family_forks() when it came into the set */
+        bool handed;     /* another process of the family let go of it to us */
+};
+
+/* What the processes fork() made from the inbox's maker share (family.c):
+ * one page of shared memory, made with the inbox. */
+#define FAMILY_SLOTS 511u
+struct inbox_family {
+        _Atomic uint64_t rung;                   /* hand-overs (and ends) so far */
+        _Atomic uint64_t let_go[FAMILY_SLOTS];   /* flow ids of channels handed over and
+                                                  * not yet taken; 0: a free slot */
 };
 
 typedef struct inbox {
@@ -60,6 +71,16 @@ typedef struct inbox {
         bool reg_dead;             /* the daemon hung up the registration socket */
         bool closed;               /* inbox_close_all ran: takers return -EBADF */
         bool poll_mode;            /* its descriptor was asked for */
+        /* Fork (family.c): the set above is this process's own; channels it
+         * inherited that another process of the family serves wait apart,
+         * in foreign, until handed over. */
+        _Atomic unsigned fork_gen; /* handle_fork_gen() of the process the set is for */
+        struct inbox_family *fam;  /* shared memory of the family */
+        int fam_bell;              /* eventfd of the family: rung at each hand-over */
+        uint64_t fam_rung;         /* the family's count of hand-overs when we last looked */
+        struct inbox_chan *foreign;
+        unsigned n_foreign, cap_foreign;
+        char foreign_mark;         /* a foreign channel's port.owner: &foreign_mark */
 } inbox;
 
 /* Set up b; with a name, register it and accept channels of role. */
@@ -85,3 +106,45 @@ int inbox_fd(inbox *b);
  * NULL and *ret_err: -EINVAL not a token, -EBADF not a channel of b, -EPIPE
  * the channel is gone (its sender left). */
 port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err);
+
+/* ---- between inbox.c and family.c ---- */
+
+/* The marks of the epoll set's entries other than channels (whose mark is
+ * their port-id). */
+#define INBOX_REG_MARK UINT64_MAX
+#define INBOX_WAKE_MARK (UINT64_MAX - 1)
+#define INBOX_FAM_MARK (UINT64_MAX - 2)
+
+/* Put channel c (its reference held) in b's set (under b->lock): watched,
+ * marked as b's, shown as the others. 0, or -errno and c is not in it. */
+int inbox_keep_locked(inbox *b, struct inbox_chan c);
+
+/* family.c: the family's shared memory and bell for b (at inbox_init, before
+ * b's epoll set holds anything else; 0 or -errno), and their release. */
+int family_open(inbox *b);
+void family_close(inbox *b);
+/* How many fork()s this process made since it started (as a parent). */
+unsigned family_forks(void);
+/* Make b this process's if it was inherited across fork() and not yet made
+ * so: an epoll set and eventfd of its own, every inherited channel foreign
+ * (another process of the family serves it until it lets go), its lock and
+ * takers' counts fresh. Before anything else touches b in a process; cheap
+ * when there is nothing to do. 0 or -errno (-EMFILE, -ENOMEM: try again). */
+int inbox_adopt(inbox *b);
+/* Take the foreign channels another process of the family handed over, and
+ * forget the foreign ones that ended (under b->lock): when the family's
+ * count of hand-overs moved. */
+void family_look(inbox *b);
+static inline bool family_news(inbox *b) {
+        return b->n_foreign && atomic_load_explicit(&b->fam->rung, memory_order_acquire) != b->fam_rung;
+}
+/* At inbox_deinit: hand the channels of the set that other processes of the
+ * family may hold over to them (whichever takes one first serves it), and
+ * forget the foreign ones. */
+void family_let_go(inbox *b);
+/* Ring the family: its processes look at their foreign channels (after b's
+ * channels were ended). */
+void family_ring(inbox *b);
+/* May other processes of the family hold channel c of the set (it was in
+ * the set at a fork, or handed over)? */
+bool family_shared(const struct inbox_chan *c);
