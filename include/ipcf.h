@@ -36,7 +36,10 @@
  *    reaps itself, and its exit sends this process one SIGCHLD (ignored
  *    unless the program handles SIGCHLD).
  *  - Timeouts (timeout_ms): -1 waits for ever, 0 never waits, n > 0 waits at
- *    most n milliseconds. Each outcome has its own error:
+ *    most n milliseconds — a call that allocates a flow or channel (ipcf_alloc,
+ *    and ipcf_call, ipcf_dgram_send, the mailbox and multicast opens when
+ *    they make one) at most n + 100 ms (see ipcf_alloc). Each outcome has its
+ *    own error:
  *        -EAGAIN     timeout 0 and the call would have had to wait;
  *        -ETIMEDOUT  the n ms passed first.
  *    Signals never interrupt a wait (it resumes with the time left); -EINTR is
@@ -397,7 +400,14 @@ IPCF_API int ipcf_accept(int reg, int timeout_ms, ipcf_request *ret_req);
  * ipcf_alloc — allocate a flow to name with characteristics qos (NULL: the
  * defaults) and return its port-id. Blocks up to timeout_ms for the whole
  * procedure: resolving the name, starting the target if it is configured for
- * activation, and its decision.
+ * activation, and its decision — and at most 100 ms more: the daemon's
+ * verdict -ETIMEDOUT comes timeout_ms after it read the request, and is given
+ * that long to arrive; past it (a daemon stopped, wedged or very busy) the
+ * call fails -ETIMEDOUT by itself. Either way the request is withdrawn: the
+ * target's ipcf_accept and ipcf_request_next skip it, a decision it was
+ * making fails -ECANCELED, and a flow the target accepted just then, which
+ * the caller never received, ends at once with reason "requester gave up";
+ * the daemon keeps nothing of it.
  * If ret_reason is not NULL, on failure it receives the reason the facility
  * gave, if any: the target's (-ECONNREFUSED), or why an activation failed
  * (-ENOEXEC: the command was not found, the program exited with status N or

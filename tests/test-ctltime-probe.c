@@ -134,3 +134,165 @@ TEST_TIMEOUT(untimed_requests_end_by_the_bound_and_keep_the_connection, 120) {
         free(bin);
         test_daemon_stop(&d);
 }
+
+/* ---- allocations: timeout_ms and ALLOC_SLACK_MS (100 ms) ------------------ */
+
+/* How late past timeout + 100 ms an allocation may end on a loaded machine.
+ * Before the fix it took timeout + 2000 ms against a stopped daemon. */
+#define ALLOC_LATE_MS 600
+
+/* The destination, in a child: registers "probe.slow", writes 'r' on out,
+ * then for each command byte read from in: 'n' wait for the next request
+ * (ipcf_request_next, 10 s) and write 'q' (or 'x'); 'a' accept that request,
+ * 'A' ipcf_accept with 500 ms: write the int result. Ends at end of input. */
+typedef struct dest_pipes {
+        int in, out;
+        int parents[2]; /* the parent's ends: closed in the child */
+} dest_pipes;
+
+static void dest_run(void *arg) {
+        dest_pipes *p = arg;
+        close(p->parents[0]);
+        close(p->parents[1]);
+        int reg = ipcf_register("probe.slow", NULL);
+        if (reg < 0)
+                _exit(3);
+        CHECK_EQ(write(p->out, "r", 1), 1);
+        ipcf_request req;
+        char cmd;
+        while (read(p->in, &cmd, 1) == 1) {
+                int r;
+                if (cmd == 'n') {
+                        r = ipcf_request_next(reg, 10000, &req);
+                        CHECK_EQ(write(p->out, r == 0 ? "q" : "x", 1), 1);
+                        continue;
+                }
+                r = cmd == 'a' ? ipcf_request_accept(reg, &req) : ipcf_accept(reg, 500, NULL);
+                CHECK_EQ(write(p->out, &r, sizeof(r)), (ssize_t)sizeof(r));
+        }
+        _exit(0);
+}
+
+typedef struct dest {
+        pid_t pid;
+        int to, from;
+} dest;
+
+static void dest_start(dest *d) {
+        int down[2], up[2];
+        CHECK_OK(pipe(down));
+        CHECK_OK(pipe(up));
+        dest_pipes p = { .in = down[0], .out = up[1], .parents = { down[1], up[0] } };
+        d->pid = test_fork(dest_run, &p);
+        close(down[0]);
+        close(up[1]);
+        d->to = down[1];
+        d->from = up[0];
+        char c = 0;
+        CHECK_EQ(read(d->from, &c, 1), 1);
+        CHECK_EQ(c, 'r');
+}
+
+/* Send cmd; the child's int result. */
+static int dest_decide(dest *d, char cmd) {
+        int r = 0;
+        CHECK_EQ(write(d->to, &cmd, 1), 1);
+        CHECK_EQ(read(d->from, &r, sizeof(r)), (ssize_t)sizeof(r));
+        return r;
+}
+
+static void dest_stop(dest *d) {
+        close(d->to);
+        close(d->from);
+        CHECK_EQ(test_wait(d->pid, 10000), 0);
+}
+
+/* The daemon's view, once its withdrawals are done: no flow, and nothing
+ * pending on "probe.slow". */
+static void check_nothing_left(void) {
+        bool clean = false;
+        for (int i = 0; i < 100 && !clean; i++) {
+                ipcf_listing *l = NULL;
+                CHECK_OK(ipcf_list(&l));
+                clean = l->n_flows == 0;
+                for (size_t k = 0; k < l->n_names; k++)
+                        if (!strcmp(l->names[k].name, "probe.slow"))
+                                clean &= l->names[k].pending == 0 && l->names[k].flows == 0;
+                ipcf_free(l);
+                if (!clean)
+                        usleep(20000);
+        }
+        CHECK(clean);
+}
+
+typedef struct timed_alloc {
+        int timeout_ms, result;
+        uint64_t took_ms;
+} timed_alloc;
+
+static void *alloc_timed(void *arg) {
+        timed_alloc *t = arg;
+        uint64_t t0 = test_now_ms();
+        t->result = ipcf_alloc("probe.slow", NULL, t->timeout_ms, NULL);
+        t->took_ms = test_now_ms() - t0;
+        return NULL;
+}
+
+static void check_alloc_bound(const timed_alloc *t) {
+        CHECK_ERR(t->result, -ETIMEDOUT);
+        if (t->took_ms > (uint64_t)t->timeout_ms + 100 + ALLOC_LATE_MS)
+                test_fail(__FILE__, __LINE__, "ipcf_alloc with timeout %d ms took %llu ms (want at most %d + 100 ms)",
+                          t->timeout_ms, (unsigned long long)t->took_ms, t->timeout_ms);
+}
+
+/* The daemon stopped while the target holds the request undecided: the
+ * allocation ends by timeout + 100 ms; the target's acceptance, made while
+ * the daemon was stopped and read after the allocator gave up, fails
+ * -ECANCELED (no flow on either side), and the daemon keeps no flow and no
+ * pending request. */
+TEST_TIMEOUT(an_allocation_ends_by_its_timeout_and_a_late_verdict_leaves_nothing, 120) {
+        setenv("IPCF_REQUEST_TIMEOUT_MS", "10000", 1);
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        dest t;
+        dest_start(&t);
+        timed_alloc a = { .timeout_ms = 1000 };
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, alloc_timed, &a), 0);
+        char c = 0;
+        CHECK_EQ(write(t.to, "n", 1), 1);
+        CHECK_EQ(read(t.from, &c, 1), 1);
+        CHECK_EQ(c, 'q');
+        kill(d.pid, SIGSTOP);
+        /* The target accepts while the daemon is stopped: its ACCEPT waits. */
+        CHECK_EQ(write(t.to, "a", 1), 1);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        check_alloc_bound(&a);
+        kill(d.pid, SIGCONT);
+        int r = 0;
+        CHECK_EQ(read(t.from, &r, sizeof(r)), (ssize_t)sizeof(r));
+        CHECK_ERR(r, -ECANCELED);
+        check_nothing_left();
+        dest_stop(&t);
+        test_daemon_stop(&d);
+}
+
+/* The daemon stopped before it read the ALLOC: the allocation ends by its
+ * timeout + 100 ms; when the daemon resumes it finds the requester gone,
+ * and the target gets no flow. */
+TEST_TIMEOUT(an_allocation_the_daemon_never_read_ends_by_its_timeout, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        dest t;
+        dest_start(&t);
+        test_wait_for_name("probe.slow", 0); /* the connection made before the stop */
+        kill(d.pid, SIGSTOP);
+        timed_alloc a = { .timeout_ms = 500 };
+        alloc_timed(&a);
+        check_alloc_bound(&a);
+        kill(d.pid, SIGCONT);
+        CHECK_ERR(dest_decide(&t, 'A'), -ETIMEDOUT);
+        check_nothing_left();
+        dest_stop(&t);
+        test_daemon_stop(&d);
+}

@@ -4,11 +4,18 @@
  * The request goes over the control connection with one end of a fresh
  * socketpair (the reply socket); the daemon answers OK at once, and later sends
  * the outcome — a FLOW or an ERROR — on the reply socket. Waiting there keeps
- * the control connection free for other threads. The daemon enforces the
- * timeout; we wait a little longer than it so that its verdict, not a local
- * guess, decides — for the request's own reply too (a daemon stopped with
- * SIGSTOP or wedged holds an allocation no longer). Receiving the FLOW, we acknowledge it with an OK; a requester
- * that gave up closes the socket without one, and the daemon ends the flow.
+ * the control connection free for other threads.
+ *
+ * THE TIMEOUT: the daemon enforces it (its verdict ETIMEDOUT comes timeout_ms
+ * after it read the request); we wait for the whole procedure, the request's
+ * own reply included, ALLOC_SLACK_MS longer (ipcf.h: "at most n ms and
+ * 100 ms more"), then fail -ETIMEDOUT ourselves: a daemon stopped with
+ * SIGSTOP, wedged or slow holds an allocation no longer. Giving up closes the
+ * reply socket, which is how the daemon learns it (alloc.c of the daemon): an
+ * undecided request is withdrawn (the target's takers skip it, a decision
+ * under way fails -ECANCELED); a flow already sent, never acknowledged, is
+ * ended ("requester gave up"). Receiving the FLOW, we acknowledge it with an
+ * OK.
  *
  * ROLES: a channel of the library's models (call, datagram, mailbox,
  * multicast) is allocated with alloc_role(); its role goes in the ALLOC's
@@ -20,6 +27,7 @@
  * models' opens, the RPC client) give it too, by ipcf_last_reason().
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +37,10 @@
 #include "common/util.h"
 #include "lib/core/lib.h"
 
-#define ALLOC_GRACE_MS 2000
+/* How much longer than its timeout an allocation waits for the daemon's
+ * verdict (THE TIMEOUT above): the daemon's timer starts when it reads the
+ * request, and its verdict has to come back. */
+#define ALLOC_SLACK_MS 100
 
 /* Wait until deadline for and interpret the one outcome message on the
  * reply socket. */
@@ -102,9 +113,10 @@ static int alloc_run(const char *name, const ipcf_qos *qos, unsigned role, int t
         ctl_put_u32(&c->req, CTL_A_TIMEOUT_MS, (uint32_t)timeout_ms);
         if (role != CTL_ROLE_FLOW)
                 ctl_put_u32(&c->req, CTL_A_ROLE, role);
-        /* The whole procedure by one deadline: a daemon that stopped
-         * answering holds the request no longer than its verdict could. */
-        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : deadline_from_timeout(timeout_ms + ALLOC_GRACE_MS);
+        /* The whole procedure by one deadline (THE TIMEOUT). */
+        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+                                           : deadline_from_timeout(MIN(timeout_ms, INT_MAX - ALLOC_SLACK_MS) +
+                                                                   ALLOC_SLACK_MS);
         r = conn_call_run_until(c, &sp[1], 1, deadline);
         if (r < 0 && ret_reason)
                 *ret_reason = c->rep.reason;
