@@ -1897,6 +1897,11 @@ static int describe_server_with_text(size_t text_len, size_t *ret_len) {
         free(text);
         ipcf_rpc_client_free(c);
         stop_server(srv);
+        /* The daemon ends the registration when it sees the server's
+         * connection close, after the kill: the next server of the name
+         * must not be found in its place (under Valgrind the next call
+         * reached the dead one: -ECONNRESET). */
+        test_wait_for_name_gone("rpc.text", 10000);
         return r;
 }
 
