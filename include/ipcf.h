@@ -1735,7 +1735,8 @@ IPCF_API int ipcf_monitor_read(int fd, int timeout_ms, ipcf_monitor_event *ret,
  * silently lost. If the facility itself dies, every handle learns it (its
  * calls fail -ECONNRESET, its ipcf_fd turns readable; a receiver first reads
  * what its queue holds) and a sender's ipcf_mbox_undelivered counts what no
- * receiver was seen to take.
+ * receiver was seen to take; so does a sender on another host than the
+ * mailbox when that host dies or goes out of reach.
  * Handles are port-ids: ipcf_fd() polls them, ipcf_dealloc() closes them.
  */
 enum ipcf_mbox_flags {
@@ -1865,7 +1866,15 @@ IPCF_API ssize_t ipcf_mbox_recv(int h, void *buf, size_t cap, int timeout_ms,
  *    lived — those it held, those it never read from h (a send racing with
  *    the death included), and those a receiver had in its queue, unread:
  *    that receiver may still read them after the death (they are the only
- *    ones in doubt; asking for receipts tells which were taken).
+ *    ones in doubt; asking for receipts tells which were taken);
+ *  - a mailbox on another host (name@host): when that host dies, stops or
+ *    goes out of reach (the flow ends -ECONNRESET, "host unreachable"...)
+ *    or this host's daemon dies: every message sent on h that the mailbox's
+ *    host had not told this host were taken (it tells within about 10 ms,
+ *    250 ms once idle). In doubt besides the above: those taken just before
+ *    the end, not told yet, and, when this host's daemon died or the hosts
+ *    lost each other, those the mailbox's host had received: it keeps them
+ *    for its receivers (docs/MODELS.md "Across hosts").
  * 0 while nothing is known lost (always, for a receiver's handle).
  * Errors: -EBADF (also a handle that is not a mailbox's).
  */

@@ -3,7 +3,7 @@
  * every type round trips; every field a remote daemon could get wrong is
  * refused (truncation at every length, trailing bytes, unknown type and
  * version, reserved bits, bad names and strings, a bad qos, reserved ports,
- * also in CONSUMED);
+ * also in CONSUMED and DELIVERED);
  * and the seed corpus of fuzz/fuzz-hostwire is written from these messages
  * (HOSTWIRE_WRITE_CORPUS=dir).
  */
@@ -51,7 +51,8 @@ static void keep_fields(hw_msg *m) {
         case HW_REFUSE: k.req = m->req; k.err = m->err; k.code = m->code; strcpy(k.reason, m->reason); break;
         case HW_CANCEL: k.req = m->req; break;
         case HW_DEALLOC: k.port = m->port; k.code = m->code; strcpy(k.reason, m->reason); break;
-        case HW_CONSUMED: k.port = m->port; k.count = m->count; break;
+        case HW_CONSUMED:
+        case HW_DELIVERED: k.port = m->port; k.count = m->count; break;
         }
         if (m->type == HW_ACCEPT)
                 strcpy(k.who.prog, m->who.prog);
@@ -118,10 +119,22 @@ TEST_TIMEOUT(hostwire_refuses_what_a_daemon_could_get_wrong, 10) {
         CHECK_ERR(hw_build(&m, buf, sizeof(buf)), -EINVAL);
         m.port = 0;
         CHECK_ERR(hw_build(&m, buf, sizeof(buf)), -EINVAL);
-        /* nor for a count of records read */
-        hw_msg c = sample(HW_CONSUMED);
-        c.port = HW_CONTROL_PORT;
-        CHECK_ERR(hw_build(&c, buf, sizeof(buf)), -EINVAL);
+        /* nor for a count of records read or taken */
+        for (uint8_t type = HW_CONSUMED; type <= HW_DELIVERED; type++) {
+                hw_msg c = sample(type);
+                c.port = HW_CONTROL_PORT;
+                CHECK_ERR(hw_build(&c, buf, sizeof(buf)), -EINVAL);
+                c.port = 0;
+                CHECK_ERR(hw_build(&c, buf, sizeof(buf)), -EINVAL);
+                /* and as parsed: the port's bytes rewritten in a good one */
+                c.port = 77;
+                uint8_t t8[HW_MSG_MAX];
+                CHECK_EQ(hw_build(&c, t8, sizeof(t8)), 16);
+                t8[7] = (uint8_t)HW_CONTROL_PORT;
+                CHECK_ERR(hw_parse(t8, 16, &back), -EBADMSG);
+                t8[7] = 0;
+                CHECK_ERR(hw_parse(t8, 16, &back), -EBADMSG);
+        }
         /* a refusal must carry an errno */
         hw_msg r = sample(HW_REFUSE);
         r.err = 0;

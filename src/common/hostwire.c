@@ -157,12 +157,14 @@ int hw_parse(const void *buf, size_t len, hw_msg *ret) {
                 rd_str(&r, m.reason, sizeof(m.reason), false);
                 break;
         case HW_CONSUMED:
+        case HW_DELIVERED:
                 m.port = rd_u32(&r);
                 m.count = rd_u64(&r);
                 break;
         }
         /* ports are never 0 (nor the control port) where they name a flow */
-        if ((m.type == HW_ALLOC || m.type == HW_ACCEPT || m.type == HW_DEALLOC || m.type == HW_CONSUMED) &&
+        if ((m.type == HW_ALLOC || m.type == HW_ACCEPT || m.type == HW_DEALLOC || m.type == HW_CONSUMED ||
+             m.type == HW_DELIVERED) &&
             (m.port == 0 || m.port == HW_CONTROL_PORT))
                 r.bad = true;
         if (r.bad || r.n != 0)
@@ -268,6 +270,7 @@ int hw_build(const hw_msg *m, void *buf, size_t cap) {
                 wr_str(&w, m->reason, IPCF_REASON_MAX);
                 break;
         case HW_CONSUMED:
+        case HW_DELIVERED:
                 wr_u32(&w, m->port);
                 wr_u64(&w, m->count);
                 break;

@@ -16,6 +16,8 @@
  *   DEALLOC  port u32, code u32, reason str      the sender's end of a flow ended
  *   CONSUMED port u32, count u64                 a mailbox receiver on the sender's
  *                                                host has read count records in all
+ *   DELIVERED port u32, count u64                the mailbox's receivers took count
+ *                                                records of a remote sender in all
  *   qos      capacity u8, mode u8, full u8, 0 u8, max_msgs u32, max_bytes u64,
  *            max_msg_size u32, spin_us u32, cache_msgs u32   (28 bytes)
  *   str      length u8, then that many bytes of printable ASCII (no NUL)
@@ -49,6 +51,7 @@ enum hw_type {
         HW_CANCEL = 5,
         HW_DEALLOC = 6,
         HW_CONSUMED = 7,
+        HW_DELIVERED = 8,
         HW_TYPE_MAX_,
 };
 
@@ -61,7 +64,7 @@ typedef struct hw_ident {
 typedef struct hw_msg {
         uint8_t type;                   /* enum hw_type */
         uint64_t req;                   /* ALLOC, ACCEPT, REFUSE, CANCEL */
-        uint32_t port;                  /* ALLOC, ACCEPT: the sender's EFCP port-id; DEALLOC, CONSUMED */
+        uint32_t port;                  /* ALLOC, ACCEPT: the sender's EFCP port-id; DEALLOC, CONSUMED, DELIVERED */
         uint32_t timeout_ms;            /* ALLOC: 0 = none (the requester waits for ever) */
         uint8_t role;                   /* ALLOC: enum ctl_role */
         ipcf_qos qos;                   /* ALLOC (asked), ACCEPT (granted) */
@@ -69,7 +72,7 @@ typedef struct hw_msg {
         uint32_t err;                   /* REFUSE: a positive errno */
         uint32_t code;                  /* REFUSE, DEALLOC: enum ipcf_end */
         uint64_t boot;                  /* HELLO */
-        uint64_t count;                 /* CONSUMED */
+        uint64_t count;                 /* CONSUMED, DELIVERED */
         char name[IPCF_NAME_MAX + 1];   /* ALLOC: the name asked for; HELLO: the host's */
         char user[HW_USER_MAX + 1];     /* ALLOC: the requester's user name ("" unknown) */
         char reason[IPCF_REASON_MAX + 1]; /* REFUSE, DEALLOC */

@@ -104,8 +104,12 @@ struct flow_cancel {
 
 /* Mailbox senders' flows (src/daemon/models/mbox.c): how many messages of
  * this flow a receiver has taken, written by the daemon (the broker, side 1)
- * as it sees them taken. After the daemon's death the sender counts as
- * undelivered what it sent beyond this (src/lib/models/modelio.c). */
+ * as it sees them taken; for a mailbox on another host, by the sender's
+ * daemon's relay (side 1 here) as the mailbox's host tells it
+ * (daemon/hosts/relay.h MAILBOX SENDER). After the daemon's death, or the
+ * end of the flow with IPCF_END_PEER_DIED (the mailbox's host went), the
+ * sender counts as undelivered what it sent beyond this
+ * (src/lib/models/modelio.c). */
 struct flow_broker {
         _Alignas(CACHELINE) _Atomic uint64_t delivered;
 };

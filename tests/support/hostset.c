@@ -298,3 +298,11 @@ int hostset_alloc(const char *name, const ipcf_qos *q) {
                         usleep(50000);
         return port;
 }
+
+int hostset_mbox_open(const char *name, int how) {
+        int h = -ENOENT;
+        for (int t = 0; t < 100 && h == -ENOENT; t++)
+                if ((h = ipcf_mbox_open(name, how, NULL, 5000)) == -ENOENT)
+                        usleep(50000);
+        return h;
+}

@@ -77,5 +77,8 @@ void hostset_addr(const hostset *s, int i, int j, char *out, size_t size);
  * times) while the name is not known or its host not reachable yet: the
  * daemons' association and the name's registration come up on their own. */
 int hostset_alloc(const char *name, const ipcf_qos *q);
+/* ipcf_mbox_open(name, how) in the calling host, again every 50 ms (at most
+ * 100 times) while the mailbox is not known there yet. */
+int hostset_mbox_open(const char *name, int how);
 /* Wait until host i's daemon lists every other host as up (bounded). */
 bool hostset_wait_up(const hostset *s, int i, int timeout_ms);

@@ -229,6 +229,12 @@ static void on_control(void *ctx, hpeer *p, const hw_msg *m) {
                         relay_on_consumed(r, m->count);
                 break;
         }
+        case HW_DELIVERED: {
+                relay *r = relay_by_rport(h, m->port);
+                if (r)
+                        relay_on_delivered(r, m->count);
+                break;
+        }
         default: break;
         }
 }

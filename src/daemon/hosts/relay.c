@@ -79,6 +79,12 @@ struct relay {
                                         * position (in .tail); at most RELAY_HELD_MAX */
         uint64_t read_total;           /* records the receiving process read, in all */
         uint64_t reported;             /* reporting: read_total as last told */
+        /* a mailbox sender's channel (relay.h MAILBOX SENDER) */
+        bool sender;                   /* telling or counting */
+        bool telling;                  /* on the mailbox's host */
+        uint64_t told;                 /* records receivers took, as last told (heard) */
+        uint64_t tell_ns;              /* telling: the next look after this long */
+        loop_timer tell;               /* telling: that look */
 };
 
 static void relay_pump(relay *r);
@@ -90,6 +96,8 @@ static void relay_on_wait(loop_timer *t) {
         relay *r = container_of(t, relay, wait);
         relay_pump(r);
 }
+
+static void relay_on_tell(loop_timer *t);
 
 /* SPIN's end: the local process wrote (ready), or the window closed (a
  * miss: no answer within it). RELAY_SPIN_MISSES misses in a row of one kind
@@ -130,6 +138,7 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
         r->reliable = reliable;
         dlist_init(&r->link);
         loop_timer_init(&r->wait, relay_on_wait);
+        loop_timer_init(&r->tell, relay_on_tell);
         loop_spin_init(&r->spin, relay_spin_ready, relay_spin_fn);
         growfifo_init(&r->unread, sizeof(ring_mark));
         return r;
@@ -138,6 +147,12 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
 void relay_set_receiver(relay *r, bool held) {
         r->receiver = true;
         r->held = held;
+}
+
+void relay_set_sender(relay *r, bool here) {
+        r->sender = true;
+        r->telling = here;
+        r->tell_ns = RELAY_TELL_NS;
 }
 
 void relay_qos(ipcf_qos *q) { q->spin_us = 0; }
@@ -209,6 +224,7 @@ static void relay_free(relay *r) {
         r->h = NULL;
         r->ef = NULL;
         loop_timer_cancel(the_hosts.d->loop, &r->wait);
+        loop_timer_cancel(the_hosts.d->loop, &r->tell);
         loop_spin_cancel(&r->spin);
         r->b = bport_free(r->b);
         growfifo_free(&r->unread);
@@ -448,6 +464,53 @@ void relay_on_consumed(relay *r, uint64_t count) {
         relay_pump(r);
 }
 
+/* Telling (relay.h MAILBOX SENDER): the broker's count of this flow's
+ * records that receivers took (it writes it in the flow's header, where a
+ * local sender reads it), as far as it moved, to the sender's host. */
+static void relay_tell_now(relay *r) {
+        if (!r->telling || r->done || !r->h || !r->b->mem)
+                return;
+        uint64_t n = atomic_load_explicit(&flow_hdr_of(r->b->mem)->broker.delivered, memory_order_acquire);
+        if (n == r->told)
+                return;
+        hw_msg m = { .type = HW_DELIVERED, .port = r->lport, .count = n };
+        if (hlink_send(r->h->p, &m) == 0)
+                r->told = n; /* else again at the next look */
+        r->tell_ns = RELAY_TELL_NS;
+}
+
+/* Look again after tell_ns while records written for the broker are not
+ * all counted taken (none: no look, until more come). */
+static void relay_tell_later(relay *r) {
+        if (r->telling && !r->done && r->told < r->delivered && !loop_timer_armed(&r->tell))
+                loop_timer_arm(the_hosts.d->loop, &r->tell, now_ns() + r->tell_ns);
+}
+
+/* A look: one that finds the count where it was waits twice as long for
+ * the next (at most RELAY_TELL_MAX_NS: a mailbox nobody takes from costs a
+ * look in that long); one that tells waits RELAY_TELL_NS. */
+static void relay_on_tell(loop_timer *t) {
+        relay *r = container_of(t, relay, tell);
+        uint64_t before = r->told;
+        relay_tell_now(r);
+        if (r->told == before)
+                r->tell_ns = MIN(2 * r->tell_ns, RELAY_TELL_MAX_NS);
+        relay_tell_later(r);
+}
+
+void relay_on_delivered(relay *r, uint64_t count) {
+        if (!r->sender || r->telling || r->done || count == r->told)
+                return;
+        if (count < r->told || count > r->sent) {
+                relay_broken(r, "a count of records taken that were never sent");
+                return;
+        }
+        r->told = count;
+        /* where our sender's library reads it, as a local broker writes it */
+        if (r->b->mem)
+                atomic_store_explicit(&flow_hdr_of(r->b->mem)->broker.delivered, count, memory_order_release);
+}
+
 /* The local client ended: once everything it wrote went to the engine, tell
  * the other host (its reason) and close the engine flow after its data. */
 static void relay_local_end(relay *r) {
@@ -464,6 +527,7 @@ static void relay_local_end(relay *r) {
         } else if (code == IPCF_END_PEER_DIED && !reason[0]) {
                 str_copy(reason, "peer died", sizeof(reason));
         }
+        relay_tell_now(r); /* the last count, before the end */
         if (r->h) {
                 hw_msg m = { .type = HW_DEALLOC, .port = r->lport, .code = code };
                 str_copy(m.reason, reason, sizeof(m.reason));
@@ -532,8 +596,10 @@ static void relay_pump(relay *r) {
         bool drained = relay_out(r);
         uint64_t before = r->delivered;
         int in = r->done ? 1 : relay_in(r);
-        if (!r->done)
+        if (!r->done) {
                 relay_report(r); /* (before a DEALLOC below) */
+                relay_tell_later(r);
+        }
         r->in_pump = false;
         if (r->done)
                 return;

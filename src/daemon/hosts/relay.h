@@ -56,6 +56,20 @@
  * it back to the other receivers, as for a local one. At most
  * RELAY_HELD_MAX records are in flight unread per such flow.
  *
+ * A MAILBOX SENDER ON THE OTHER HOST: the broker counts, in the sender's
+ * flow header, the sender's messages receivers took (flow_hdr.broker; its
+ * library reads it when the mailbox's daemon is gone: docs/MODELS.md), and
+ * here the flow whose header it writes is the relay's on the mailbox's
+ * host ("telling"). That relay tells the sender's host the count as it
+ * moves (DELIVERED on the control flow: how many records in all): it looks
+ * RELAY_TELL_NS after records came and while some are not counted, twice
+ * as late after each look that found the count unmoved (at most
+ * RELAY_TELL_MAX_NS), and once more before its DEALLOC; the relay on the
+ * sender's host ("counting") writes the count into its own flow's header,
+ * where the sender's library reads it when the flow ends because the
+ * mailbox's host went (IPCF_END_PEER_DIED) or its own daemon dies. A count
+ * below the last or beyond the records sent ends the flow.
+ *
  * TRUST: the other daemon is authenticated, not trusted: a message that
  * breaks the wire above ends that flow (IPCF_END_PROTOCOL) and nothing else.
  */
@@ -77,6 +91,10 @@
 /* Records of a mailbox receiver's flow sent and not yet read at the other
  * host (MAILBOX RECEIVER above). */
 #define RELAY_HELD_MAX 4096u
+/* MAILBOX SENDER above: the telling relay's first look after records came,
+ * and its longest wait between looks while the count stands still. */
+#define RELAY_TELL_NS (10 * 1000000ull)
+#define RELAY_TELL_MAX_NS (250 * 1000000ull)
 /* How long a flow the other host ended waits for the reason (its DEALLOC on
  * the control flow) after the engine's end, before it ends without one. */
 #define RELAY_REASON_WAIT_NS (2 * 1000000000ull)
@@ -90,6 +108,10 @@ relay *relay_new(hostrec *h, const cred *peer, const char *peer_prog, bool relia
  * RECEIVER above): held on the mailbox's host (held), reporting on the
  * receiver's (!held). */
 void relay_set_receiver(relay *r, bool held);
+/* Before relay_start: r carries a mailbox sender's channel (MAILBOX SENDER
+ * above): telling on the mailbox's host (here), counting on the sender's
+ * (!here). */
+void relay_set_sender(relay *r, bool here);
 /* The terms a relayed flow is granted, from what was asked (q, changed in
  * place): no spinning (WAITS above). */
 void relay_qos(ipcf_qos *q);
@@ -112,6 +134,9 @@ void relay_on_engine(relay *r);
 /* The other host's process read count records of this flow in all (its
  * CONSUMED; a held relay only). */
 void relay_on_consumed(relay *r, uint64_t count);
+/* The mailbox's receivers took count records of this flow in all (the
+ * other host's DELIVERED; a counting relay only). */
+void relay_on_delivered(relay *r, uint64_t count);
 /* The other host said this flow ended (its DEALLOC). */
 void relay_on_dealloc(relay *r, uint32_t code, const char *reason);
 /* The host went down: every relay with it ends with the reason

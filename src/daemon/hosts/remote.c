@@ -331,6 +331,8 @@ static void remote_on_accept(hostrec *h, const hw_msg *m) {
         relay *r = relay_new(h, &a->cred, a->prog, reliable);
         if (r && a->role == CTL_ROLE_MBOX_RECV)
                 relay_set_receiver(r, false); /* the mailbox is there */
+        else if (r && a->role == CTL_ROLE_MBOX_SEND)
+                relay_set_sender(r, false); /* the mailbox is there */
         if (!r) {
                 hlink_send(h->p, &(hw_msg){ .type = HW_DEALLOC, .port = q->lport, .code = IPCF_END_DEALLOC,
                                             .reason = "out of memory" });

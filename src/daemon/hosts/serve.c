@@ -142,6 +142,8 @@ static void serve_on_alloc(hostrec *h, const hw_msg *m) {
         s->r = relay_new(h, &who, prog, reliable);
         if (s->r && m->role == CTL_ROLE_MBOX_RECV)
                 relay_set_receiver(s->r, true); /* the mailbox is here */
+        else if (s->r && m->role == CTL_ROLE_MBOX_SEND)
+                relay_set_sender(s->r, true); /* the mailbox is here */
         if (!s->r || idmap_add(&h->serving_ids, &s->node) < 0) {
                 if (s->r)
                         relay_discard(s->r);

@@ -444,9 +444,6 @@ int64_t model_undelivered(int h) {
                 return -EBADF;
         }
         bool dead = port_peer_exited(p);
-        /* Written by the daemon while it lived (the count of our messages a
-         * receiver took); frozen once it is dead. */
-        uint64_t delivered = atomic_load_explicit(&p->hdr->broker.delivered, memory_order_acquire);
         handle_put(p);
         model_drain(h);
         pthread_mutex_lock(&slock);
@@ -459,15 +456,25 @@ int64_t model_undelivered(int h) {
          * the end reason. */
         ipcf_reason why;
         unsigned long long q, t;
-        if (ipcf_end_reason(h, &why) == 0 &&
-            sscanf(why.text, "mailbox destroyed (%llu queued, %llu taken)", &q, &t) == 2) {
+        bool ended = ipcf_end_reason(h, &why) == 0 && why.code != IPCF_END_NONE;
+        if (ended && sscanf(why.text, "mailbox destroyed (%llu queued, %llu taken)", &q, &t) == 2) {
                 state_set_undelivered(h, id, q, t);
-        } else if (dead) {
-                /* The daemon died: every message sent that no receiver was
-                 * seen to take is undelivered — the ones it held, the ones
-                 * it never read from our ring, and any a receiver had in its
-                 * queue, unread when the daemon died (that receiver may still
-                 * read them). Never more than we sent. */
+        } else if (dead || (ended && why.code == IPCF_END_PEER_DIED)) {
+                /* The mailbox's daemon died, or (on another host) the
+                 * mailbox's host or the way to it did: every message sent
+                 * that no receiver was seen to take is undelivered — the
+                 * ones it held, the ones it never read from our ring, and
+                 * any a receiver had in its queue, unread (that receiver may
+                 * still read them). The count of those taken is in our
+                 * flow's header, written by our daemon while it lived (its
+                 * relay's copy of the other host's count, for a mailbox
+                 * there), before it ended the flow: read after the end.
+                 * Never more than we sent. */
+                p = handle_get_port(h);
+                uint64_t delivered =
+                        p ? atomic_load_explicit(&p->hdr->broker.delivered, memory_order_acquire) : 0;
+                if (p)
+                        handle_put(p);
                 pthread_mutex_lock(&slock);
                 s = state_of(h, id);
                 if (s)
