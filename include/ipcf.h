@@ -1041,6 +1041,17 @@ IPCF_API int ipcf_connect(void);
  * for a peer that died; ipcf_dealloc ends it in order (-EPIPE with the reason).
  * Named pipes — several unrelated processes on one name — are mailboxes in
  * stream mode (see the mailbox section).
+ *
+ * Two processes using one end at once (of a pipe or of any flow), which the
+ * rule above forbids, break its queue as a hostile peer could, and nothing
+ * worse: the other side reads messages lost, read twice, out of order or
+ * garbled (mixed from two messages' bytes), or fails -EPROTO, or finds no
+ * more messages (-ETIMEDOUT, as with a silent peer, until the end's holders
+ * let go); it never crashes nor waits past its timeout, and the daemon and
+ * the other flows go on. The two processes see the same kinds of outcome.
+ * (tests/test-fork-probe.c: of 240,000 messages two writers meant to send,
+ * a reader read 17,060-214,447 whole and 0-5 garbled; of 120,000 sent to
+ * two readers, they read 114,998-125,905 whole and 0-1 garbled.)
  */
 
 /*
