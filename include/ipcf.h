@@ -297,7 +297,10 @@ enum ipcf_end {
         IPCF_END_DEALLOC = 1,    /* the peer deallocated it (text: its reason) */
         IPCF_END_PEER_DIED = 2,  /* the peer process died (text: "peer died") */
         IPCF_END_LOCAL = 3,      /* this side deallocated it */
-        IPCF_END_REFUSED = 4,    /* allocation refused by the target (text: its reason) */
+        IPCF_END_REFUSED = 4,    /* allocation refused by the target (text: its reason),
+                                  * or for it by the facility (text: why: an activation
+                                  * that failed, the directory unreachable...); every
+                                  * failed allocation that gives a text has a code */
         IPCF_END_PROTOCOL = 5,   /* the flow's shared-memory protocol was broken: by the
                                   * peer (then reads and writes fail -EPROTO; also for an
                                   * end code this version does not know), or, when the
@@ -444,9 +447,12 @@ IPCF_API int ipcf_alloc(const char *name, const ipcf_qos *qos, int timeout_ms,
  * service restarted), ipcf_dgram_send, ipcf_mbox_open, ipcf_mcast_join and
  * the RPC client's calls. E.g. after -EACCES from "printer@beta", code
  * IPCF_END_REFUSED and text "not allowed from host alpha" (beta's access
- * policy). An allocation that succeeds, or fails without a reason, leaves
- * code 0 and an empty text; a call that allocates nothing leaves the last
- * one's.
+ * policy); after -ENOEXEC from a name whose activation failed, code
+ * IPCF_END_REFUSED and text "activation: the program exited with status 3
+ * before registering the name". The call's errno is what it returned; the
+ * code says who ended it (enum ipcf_end). An allocation that succeeds, or
+ * fails without a reason, leaves code 0 and an empty text; a call that
+ * allocates nothing leaves the last one's.
  * Errors: -EINVAL ret NULL.
  */
 IPCF_API int ipcf_last_reason(ipcf_reason *ret);

@@ -52,13 +52,20 @@ static const char activation_conf[] =
         "activate = sleep 30\n"
         "activate_timeout_ms = 300\n";
 
-/* ipcf_alloc of name fails with err and a reason containing what. */
+/* ipcf_alloc of name fails with err and a reason containing what, whose
+ * code says the allocation was refused (IPCF_END_REFUSED: a reason with
+ * code 0, IPCF_END_NONE, "the flow is live", said nothing); ipcf_last_reason
+ * gives the same. */
 static void check_activation(const char *name, int err, const char *what) {
-        ipcf_reason why;
+        ipcf_reason why, last;
         memset(&why, 0, sizeof(why));
         CHECK_ERR(ipcf_alloc(name, NULL, 10000, &why), err);
         if (!strstr(why.text, what))
                 test_fail(__FILE__, __LINE__, "%s: reason \"%s\" lacks \"%s\"", name, why.text, what);
+        CHECK_OK(ipcf_last_reason(&last));
+        if (why.code != IPCF_END_REFUSED || last.code != IPCF_END_REFUSED || strcmp(last.text, why.text))
+                test_fail(__FILE__, __LINE__, "%s: code %d, last reason code %d \"%s\" (want %d, \"%s\")", name,
+                          why.code, last.code, last.text, IPCF_END_REFUSED, why.text);
 }
 
 TEST(activation_failures_say_why) {

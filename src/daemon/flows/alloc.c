@@ -123,6 +123,11 @@ static int alloc_reply_send(alloc *a, ctl_builder *b, const int *fds, unsigned n
 }
 
 void alloc_fail(alloc *a, int err, const char *reason, uint32_t end_code) {
+        /* A reason always comes with a code (ipcf.h, enum ipcf_end): the
+         * allocation was refused, by the target or for it (an activation
+         * that failed, the directory unreachable). */
+        if (reason && reason[0] && end_code == IPCF_END_NONE)
+                end_code = IPCF_END_REFUSED;
         ctl_builder *b = malloc(sizeof(*b));
         log_debug("alloc %llu (%s): fails: %s%s%s", (unsigned long long)a->node.id, a->name,
                   strerror(-err), reason ? ": " : "", reason ? reason : "");

@@ -142,8 +142,8 @@ void alloc_unhold(alloc *a);
  * error): nothing changed, a is as it was (still held if it was). */
 int alloc_accept(alloc *a, const flow_end_spec *end, const ipcf_qos *qos);
 
-/* Fail a with err (< 0), optional reason and end code: the ERROR outcome.
- * a is gone afterwards. */
+/* Fail a with err (< 0), optional reason and end code (a reason without
+ * one gets IPCF_END_REFUSED): the ERROR outcome. a is gone afterwards. */
 void alloc_fail(alloc *a, int err, const char *reason, uint32_t end_code);
 
 /* Ask the resolvers ranked before upto (NULL: all) for a, as at its ALLOC.
