@@ -879,7 +879,9 @@ typedef struct ipcf_dir_health {
         char last_error[256];       /* the last failure talking to etcd, "" if none */
         uint8_t reachable;          /* 1: the last attempt reached etcd */
         uint8_t synced;             /* 1: listed once, and watching since */
-        uint8_t live;               /* 1: the watch is up and its member answers: a miss is an answer */
+        uint8_t live;               /* 1: the watch is up and its member answers: a miss is an answer
+                                     * (0 while the stream was lost 3 times in the last minute:
+                                     * last_error then starts "degraded: ...") */
         uint8_t complete;           /* 1: the cache has never been full since its listing */
         int64_t revision;           /* the etcd revision the cache reflects */
         int64_t lease;              /* this host's lease, 0 when none is held */

@@ -531,16 +531,6 @@ TEST_TIMEOUT(dir_ls_all_hosts_without_a_directory, 60) {
         hostset_stop(&S);
 }
 
-/* Gamma's directory health. */
-static ipcf_dir_health gamma_health(void) {
-        ipcf_host_listing *hl;
-        CHECK_OK(ipcf_hosts(&hl));
-        CHECK(hl->directory != NULL);
-        ipcf_dir_health h = *hl->directory;
-        ipcf_free(hl);
-        return h;
-}
-
 TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
         const char *rules = "[name *]\nremote_allocate = *@*\n";
         etcd_cluster_start(&C, 3);
@@ -579,7 +569,7 @@ TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
         const char *trusted[] = { "\nrecord t-alpha alpha trusted usable rev fp\n", "\nhost beta\nhost alpha\n", NULL };
         char *out = all_hosts_until(2, "", trusted, 5000);
         free(out);
-        ipcf_dir_health h = gamma_health();
+        ipcf_dir_health h = dirtest_health();
         CHECK(h.trust_keys && h.enrolled == 1 && h.keys_refused == 0);
 
         /* a record whose key is not its fingerprint's is not used */
@@ -603,7 +593,7 @@ TEST_TIMEOUT(dir_trust_keys_enrols_hosts_from_the_directory, 240) {
         CHECK_ERR(ipcf_alloc("nokey", NULL, 5000, NULL), -ENOENT);
         CHECK_ERR(ipcf_alloc("swap-b", NULL, 5000, NULL), -ENOENT);
         CHECK_ERR(ipcf_alloc("swap-a", NULL, 5000, NULL), -ENOENT);
-        h = gamma_health();
+        h = dirtest_health();
         CHECK(h.enrolled == 1 && h.keys_refused >= 2 && h.unusable >= 4);
         /* alpha's real name still works, with the key it was enrolled with */
         CHECK(strcmp(dirtest_use("t-alpha", host, sizeof(host)), "alpha") == 0);

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
@@ -134,14 +135,30 @@ void dirtest_fresh_key(char key[64], char fp[80]) {
         sodium_bin2hex(fp + 7, 80 - 7, h, sizeof(h));
 }
 
+ipcf_dir_health dirtest_health(void) {
+        ipcf_host_listing *hl;
+        CHECK_OK(ipcf_hosts(&hl));
+        CHECK(hl->directory != NULL);
+        ipcf_dir_health h = *hl->directory;
+        ipcf_free(hl);
+        return h;
+}
+
+void dirtest_start_logged(hostset *s, int i, const char *extra, unsigned mask, const char *log_path) {
+        int saved = dup(2);
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        CHECK(saved >= 0 && fd >= 0);
+        CHECK(dup2(fd, 2) == 2);
+        hostset_start_enrol(s, i, extra, mask, NULL);
+        CHECK(dup2(saved, 2) == 2);
+        close(saved);
+        close(fd);
+}
+
 bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret) {
         uint64_t end = test_now_ms() + (uint64_t)ms;
         for (;;) {
-                ipcf_host_listing *hl;
-                CHECK_OK(ipcf_hosts(&hl));
-                CHECK(hl->directory != NULL);
-                *ret = *hl->directory;
-                ipcf_free(hl);
+                *ret = dirtest_health();
                 if (!!ret->live == want_live)
                         return true;
                 if (test_now_ms() > end)

@@ -49,6 +49,14 @@ int dirtest_next_name_event(const char *name, int ms);
  * for records written straight into etcd. */
 void dirtest_fresh_key(char key[64], char fp[80]);
 
+/* The directory's health on this process's host (ipcf_hosts), now. */
+ipcf_dir_health dirtest_health(void);
+
+/* Start host i of s enrolling the hosts whose bit is in mask (as
+ * hostset_start_enrol) with config extra, the daemon's stderr (its log)
+ * going to log_path (appended; a failure to start is said there too). */
+void dirtest_start_logged(hostset *s, int i, const char *extra, unsigned mask, const char *log_path);
+
 /* The directory's health on this process's host (ipcf_hosts), until
  * live == want_live (bounded by ms); whether it came. */
 bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret);

@@ -6,6 +6,7 @@
 #include "daemon/directory/directory.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,11 +109,24 @@ void dir_walk(const directory *d, bool (*fn)(void *ctx, const dir_entry *e), voi
         dir_cache_walk(&d->cache, fn, ctx);
 }
 
+/* What is wrong beyond etcd's last error goes first in last_error (the
+ * text `ipcf hosts` prints): a watch that does not hold. */
+static void dir_health_explain(dir_health *h) {
+        if (h->watch_losses < WATCH_UNSTABLE_LOSSES)
+                return;
+        char etcd_error[sizeof(h->etcd.last_error)];
+        str_copy(etcd_error, h->etcd.last_error, sizeof(etcd_error));
+        snprintf(h->etcd.last_error, sizeof(h->etcd.last_error),
+                 "degraded: the watch was lost %u times in the last minute right after it opened%s%.300s",
+                 h->watch_losses, etcd_error[0] ? "; etcd: " : "", etcd_error);
+}
+
 void dir_health_get(const directory *d, dir_health *ret) {
         memset(ret, 0, sizeof(*ret));
         etcd_health_get(d->etcd, &ret->etcd);
         ret->synced = d->synced;
-        ret->live = d->sync == SYNC_WATCHING && d->watch_created && !d->heartbeat_failed;
+        ret->live = sync_live(d);
+        ret->watch_losses = d->watching ? sync_watch_losses(d) : 0;
         ret->complete = d->synced && !d->cache.overflowed;
         ret->revision = d->revision;
         ret->names = d->cache.n_names;
@@ -125,4 +139,5 @@ void dir_health_get(const directory *d, dir_health *ret) {
         ret->rejected = d->rejected;
         ret->resyncs = d->resyncs;
         ret->watch_restarts = d->watch_restarts;
+        dir_health_explain(ret);
 }

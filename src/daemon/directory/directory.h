@@ -69,10 +69,16 @@ typedef struct dir_opts {
         bool publish_only;
 } dir_opts;
 
+/* A watch stream lost this many times within WATCH_UNSTABLE_WINDOW_NS
+ * after etcd had created it is unstable: not live (sync.c). */
+#define WATCH_UNSTABLE_LOSSES 3
+#define WATCH_UNSTABLE_WINDOW_NS (60ull * 1000000000u)
+
 typedef struct dir_health {
         etcd_health etcd;
         bool synced;            /* listed once, and watching since */
-        bool live;              /* the watch is up and its member answered the last heartbeat */
+        bool live;              /* the watch is up, its member answered the last heartbeat, and
+                                 * the stream was not lost WATCH_UNSTABLE_LOSSES times in a minute */
         bool complete;          /* the cache holds every record: a miss is an answer */
         int64_t revision;       /* the etcd revision the cache reflects */
         size_t names, entries, bytes;
@@ -80,6 +86,7 @@ typedef struct dir_health {
         size_t unconfirmed;     /* ... of which etcd has not confirmed the last put */
         int64_t lease;          /* 0: none held */
         uint64_t leases_granted, rejected, resyncs, watch_restarts;
+        unsigned watch_losses;  /* created streams lost in the last minute (sync.c) */
 } dir_health;
 
 typedef void (*dir_observer_fn)(void *ctx, const char *name, const char *host, int change);

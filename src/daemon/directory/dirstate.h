@@ -12,6 +12,8 @@
 #include "daemon/directory/etcdmsg.h"
 
 enum sync_state { SYNC_IDLE, SYNC_LISTING, SYNC_WATCHING, SYNC_WAIT };
+
+#define WATCH_LOSSES_KEPT 64 /* times of losses kept (sync.c) */
 enum lease_state { LEASE_NONE, LEASE_GRANTING, LEASE_HELD };
 
 struct directory {
@@ -45,6 +47,9 @@ struct directory {
         size_t watch_ep;                     /* endpoint the stream was opened on */
         bool synced, watch_created, heartbeat_failed;
         uint64_t rejected, resyncs, watch_restarts;
+        uint64_t watch_lost_ns[WATCH_LOSSES_KEPT]; /* when a created stream was lost (a ring) */
+        unsigned watch_lost_next;
+        bool watch_unstable_told;            /* logged; cleared (and logged) when it holds again */
 
         /* publish.c */
         struct dlist pubs;                   /* dir_pub.link */
@@ -67,6 +72,11 @@ struct directory {
 /* sync.c */
 void sync_start(directory *d);
 void sync_stop(directory *d);
+/* The watch is up, its member answered the last heartbeat, and the stream
+ * has not been lost WATCH_UNSTABLE_LOSSES times in the last minute. */
+bool sync_live(const directory *d);
+/* Created streams lost within the last WATCH_UNSTABLE_WINDOW_NS. */
+unsigned sync_watch_losses(const directory *d);
 /* Apply one kv of etcd (listing or watch) to the cache; tells the observer. */
 void sync_apply(directory *d, const etcd_kv *kv, bool is_delete);
 

@@ -218,8 +218,12 @@ static void directory_dump(ipcfd *d, char *buf, size_t size) {
         }
         dir_health h;
         dir_health_get(the_directory, &h);
-        snprintf(buf, size, "directory %s%s, %zu name%s cached, %zu published", h.etcd.reachable ? "up" : "down",
-                 h.live ? " live" : "", h.names, plural(h.names), h.published);
+        char unstable[64] = "";
+        if (h.watch_losses >= WATCH_UNSTABLE_LOSSES)
+                snprintf(unstable, sizeof(unstable), " degraded (watch lost %u times in the last minute)",
+                         h.watch_losses);
+        snprintf(buf, size, "directory %s%s%s, %zu name%s cached, %zu published", h.etcd.reachable ? "up" : "down",
+                 h.live ? " live" : "", unstable, h.names, plural(h.names), h.published);
 }
 
 const daemon_module directory_module = {

@@ -3,7 +3,8 @@
  * with one range read of PREFIX "names/" NAME "/" (dir_resolve).
  *
  * The cache answers a miss only when it is complete (listed, never full
- * since) and live (watching, its member answering): otherwise a miss may be
+ * since) and live (watching, its member answering, the stream not lost
+ * again and again: sync_live): otherwise a miss may be
  * a name the cache has not seen, and the caller must ask etcd.
  *
  * A range read feeds the cache (the revision check keeps the newest), then
@@ -56,8 +57,7 @@ struct dir_query {
 };
 
 static bool cache_is_answer(const directory *d) {
-        return d->synced && d->sync == SYNC_WATCHING && d->watch_created && !d->heartbeat_failed &&
-               !d->cache.overflowed;
+        return d->synced && sync_live(d) && !d->cache.overflowed;
 }
 
 int dir_lookup(directory *d, const char *name, const char *host, dir_record *ret) {

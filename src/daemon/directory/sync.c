@@ -24,8 +24,17 @@
  * HEARTBEAT: a watch stream on a member that hangs or lost its quorum stays
  * silent, so every heartbeat_ms a small linearizable read goes through the
  * client. If it fails, or the client has moved to another endpoint than the
- * stream's, the stream is reopened (on the current endpoint). `live` is
- * "stream created and the last heartbeat answered".
+ * stream's, the stream is reopened (on the current endpoint).
+ *
+ * UNSTABLE: a stream etcd created and that then ends (or brings a frame
+ * we cannot read) is a loss. A watch lost WATCH_UNSTABLE_LOSSES times in
+ * the last minute (a proxy that cuts long requests, a member that dies
+ * under it again and again) is not live, however well the heartbeat's reads
+ * go: the health says so (dir_health_get), the daemon logs it once (and
+ * once when it holds again), and a new stream's creation no longer resets
+ * the backoff, so reopening slows to one per SYNC_BACKOFF_MAX_NS.
+ * `live` (sync_live) is "stream created, the last heartbeat answered and
+ * the stream not unstable".
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -33,6 +42,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "daemon/core/log.h"
 #include "daemon/directory/dirstate.h"
 #include "daemon/directory/etcdmsg.h"
 
@@ -43,6 +53,7 @@
 
 static void list_page(directory *d);
 static void watch_open(directory *d);
+static bool watch_unstable(const directory *d);
 
 static uint64_t deadline(const directory *d) { return now_ns() + (uint64_t)d->request_ms * 1000000u; }
 
@@ -76,6 +87,46 @@ void sync_apply(directory *d, const etcd_kv *kv, bool is_delete) {
         }
         if (change > 0)
                 dir_notify(d, rec.name, rec.host, change);
+}
+
+/* ---- losses of the stream ------------------------------------------------ */
+
+unsigned sync_watch_losses(const directory *d) {
+        uint64_t now = now_ns();
+        unsigned n = 0;
+        for (unsigned i = 0; i < WATCH_LOSSES_KEPT; i++)
+                n += d->watch_lost_ns[i] && now - d->watch_lost_ns[i] < WATCH_UNSTABLE_WINDOW_NS;
+        return n;
+}
+
+static bool watch_unstable(const directory *d) { return sync_watch_losses(d) >= WATCH_UNSTABLE_LOSSES; }
+
+bool sync_live(const directory *d) {
+        return d->sync == SYNC_WATCHING && d->watch_created && !d->heartbeat_failed && !watch_unstable(d);
+}
+
+/* The stream etcd had created is gone: count it, and say so once when it
+ * makes the watch unstable. */
+static void watch_lost(directory *d) {
+        if (!d->watch_created)
+                return; /* never up: etcd unreachable, which the health says already */
+        d->watch_lost_ns[d->watch_lost_next++ % WATCH_LOSSES_KEPT] = now_ns();
+        if (watch_unstable(d) && !d->watch_unstable_told) {
+                d->watch_unstable_told = true;
+                etcd_health h;
+                etcd_health_get(d->etcd, &h);
+                log_error("directory: the watch on %s keeps failing: lost %u times in the last minute right after "
+                          "it opened (last error: %s); the directory is not live until it holds",
+                          h.endpoint, sync_watch_losses(d), h.last_error[0] ? h.last_error : "none");
+        }
+}
+
+/* An unstable watch that has held for a minute: say so once. */
+static void watch_check_held(directory *d) {
+        if (d->watch_unstable_told && !watch_unstable(d) && d->sync == SYNC_WATCHING && d->watch_created) {
+                d->watch_unstable_told = false;
+                log_info("directory: the watch on etcd holds again");
+        }
 }
 
 /* Something failed: try again after the backoff. */
@@ -141,7 +192,8 @@ static void list_done(void *ctx, int err, json_object *resp) {
                 return;
         }
         d->list_limit = MIN(d->list_limit * 2, (uint32_t)SYNC_PAGE);
-        d->sync_backoff_ns = 0;
+        if (!watch_unstable(d))
+                d->sync_backoff_ns = 0;
         if (!d->list_rev) {
                 d->list_rev = rev;
                 if (rev < d->revision)
@@ -226,7 +278,8 @@ static void watch_frame(void *ctx, json_object *res) {
         }
         if (!bad && f.created) {
                 d->watch_created = true;
-                d->sync_backoff_ns = 0;
+                if (!watch_unstable(d))
+                        d->sync_backoff_ns = 0; /* else reopening stays slow */
         }
         bool went_back = !bad && f.created && f.revision > 0 && f.revision < d->revision;
         if (went_back)
@@ -234,6 +287,8 @@ static void watch_frame(void *ctx, json_object *res) {
         if (bad || went_back || f.canceled || f.compact_revision > 0) {
                 /* Compacted past what we had, cancelled by etcd, or a frame
                  * we cannot read (events may be lost): list everything again. */
+                if (bad || f.canceled)
+                        watch_lost(d);
                 etcd_cancel(d->sync_req);
                 d->sync = SYNC_IDLE;
                 d->synced = false;
@@ -259,6 +314,7 @@ static void watch_frame(void *ctx, json_object *res) {
 static void watch_end(void *ctx, int err, json_object *resp) {
         directory *d = ctx;
         (void)err, (void)resp;
+        watch_lost(d);
         sync_retry(d);
 }
 
@@ -313,6 +369,7 @@ static void heartbeat_done(void *ctx, int err, json_object *resp) {
 
 static void heartbeat_fn(loop_timer *t) {
         directory *d = container_of(t, directory, heartbeat);
+        watch_check_held(d);
         if (d->sync != SYNC_WATCHING) {
                 heartbeat_arm(d);
                 return;
