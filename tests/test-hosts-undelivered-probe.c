@@ -13,9 +13,10 @@
  *    sent), while beta keeps what it had received and the receiver reads
  *    it on (counted, yet read: the documented doubt).
  * Both: every message is read or counted, what was read was sent, and the
- * count is exactly sent - 3,000. And mid-stream, the receiver reading on
- * while the daemon is killed: every message read or counted, none read
- * twice, and (alpha's killed) fewer counted than sent.
+ * count is exactly sent - 3,000. The same with the receiver on alpha
+ * (what it read reaches beta's count by CONSUMED) and beta's daemon killed.
+ * And mid-stream, the receiver reading on while the daemon is killed:
+ * every message read or counted, none read twice, fewer counted than sent.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -51,14 +52,25 @@ static void start(void) {
         CHECK(fcntl(ids[1], F_SETPIPE_SZ, 1 << 20) >= 1 << 18);
 }
 
-/* Beta: the mailbox, then its receiver: READ_FIRST messages, a word, and
- * (at the gate, unless it streams on) what more it can read (until 4 s of
- * nothing, or its end). */
-static void receiver(void *p) {
-        bool stream = *(bool *)p;
+/* Which daemon is killed, where the receiver is, and when. */
+typedef struct run {
+        int kill;    /* host */
+        int rx_host; /* the receiver's */
+        bool stream; /* the receiver reads on (else it stops at READ_FIRST) */
+} run;
+
+/* Beta: the mailbox. */
+static void make_box(void *p) {
         hostset_enter(&S, 1);
         CHECK_OK(ipcf_mbox_create("ub", NULL));
-        int rx = CHECK_OK(ipcf_mbox_open("ub", IPCF_MBOX_RECV, NULL, 5000));
+}
+
+/* The receiver: READ_FIRST messages, a word, and (at the gate, unless it
+ * streams on) what more it can read (until 4 s of nothing, or its end). */
+static void receiver(void *p) {
+        const run *u = p;
+        hostset_enter(&S, u->rx_host);
+        int rx = CHECK_OK(hostset_mbox_open(u->rx_host == 1 ? "ub" : "ub@beta", IPCF_MBOX_RECV));
         CHECK_EQ(write(back[1], "o", 1), 1);
         char buf[MSG * 2];
         for (int k = 0; k < READ_FIRST; k++) {
@@ -67,7 +79,7 @@ static void receiver(void *p) {
         }
         CHECK_EQ(write(back[1], "r", 1), 1);
         char c;
-        if (!stream)
+        if (!u->stream)
                 CHECK_EQ(read(gate[0], &c, 1), 1);
         while (ipcf_mbox_recv(rx, buf, sizeof(buf), 4000, NULL) == MSG)
                 CHECK_EQ(write(ids[1], buf, 4), 4);
@@ -98,9 +110,10 @@ static void sender(void *p) {
         CHECK_EQ(write(result[1], &s, sizeof(s)), (ssize_t)sizeof(s));
 }
 
-static void kill_one(int host, bool stream) {
+static void kill_one(run u) {
         start();
-        pid_t rx = test_fork(receiver, &stream);
+        CHECK_EQ(test_wait(test_fork(make_box, NULL), 10000), 0);
+        pid_t rx = test_fork(receiver, &u);
         char c;
         CHECK_EQ(read(back[0], &c, 1), 1);
         CHECK_EQ(c, 'o');
@@ -110,8 +123,8 @@ static void kill_one(int host, bool stream) {
         /* all still: the sender blocked on full queues, beta's count of
          * what the receiver took (READ_FIRST) told to alpha; or while the
          * receiver reads on, 0.2 s after it read READ_FIRST (some told) */
-        usleep(stream ? 200000 : 1500000);
-        hostset_kill_host(&S, host);
+        usleep(u.stream ? 200000 : 1500000);
+        hostset_kill_host(&S, u.kill);
         CHECK_EQ(write(gate[1], "g", 1), 1);
         struct sent s;
         CHECK_EQ(read(result[0], &s, sizeof(s)), (ssize_t)sizeof(s));
@@ -130,29 +143,41 @@ static void kill_one(int host, bool stream) {
                 read_n++;
         }
         int64_t not_read = s.n - read_n;
-        fprintf(stderr, "%s%s killed: %lld sent, %lld read (%lld beyond the first 3000), %lld not read; undelivered %lld "
-                "(%lld of them read: in doubt)\n", stream ? "mid-stream, " : "", host ? "beta" : "alpha", (long long)s.n, (long long)read_n,
-                (long long)(read_n - READ_FIRST), (long long)not_read, (long long)s.undelivered,
-                (long long)(s.undelivered - not_read));
+        fprintf(stderr,
+                "%s%s killed, receiver on %s: %lld sent, %lld read (%lld beyond the first %d), %lld not read; "
+                "undelivered %lld (%lld of them read: in doubt)\n",
+                u.stream ? "mid-stream, " : "", S.h[u.kill].name, S.h[u.rx_host].name, (long long)s.n,
+                (long long)read_n, (long long)(read_n - READ_FIRST), READ_FIRST, (long long)not_read,
+                (long long)s.undelivered, (long long)(s.undelivered - not_read));
         CHECK(s.n > READ_FIRST);
         CHECK(s.err < 0);
         CHECK_EQ(unsent, 0);
         CHECK_EQ(twice, 0);
         /* every message read or counted */
         CHECK(s.undelivered >= not_read);
-        if (!stream) /* what beta told before the kill: READ_FIRST taken */
+        if (!u.stream) /* what beta told before the kill: READ_FIRST taken */
                 CHECK_EQ(s.undelivered, s.n - READ_FIRST);
         else /* some were told taken */
                 CHECK(s.undelivered < s.n);
         hostset_stop(&S);
 }
 
-TEST_TIMEOUT(the_mailbox_host_killed_a_remote_sender_counts_what_was_not_taken, 120) { kill_one(1, false); }
-
-TEST_TIMEOUT(the_sender_daemon_killed_it_counts_what_the_mailbox_host_said_was_not_taken, 120) {
-        kill_one(0, false);
+TEST_TIMEOUT(the_mailbox_host_killed_a_remote_sender_counts_what_was_not_taken, 120) {
+        kill_one((run){ .kill = 1, .rx_host = 1 });
 }
 
-TEST_TIMEOUT(the_mailbox_host_killed_mid_stream_nothing_is_lost_uncounted, 120) { kill_one(1, true); }
+TEST_TIMEOUT(the_sender_daemon_killed_it_counts_what_the_mailbox_host_said_was_not_taken, 120) {
+        kill_one((run){ .kill = 0, .rx_host = 1 });
+}
 
-TEST_TIMEOUT(the_sender_daemon_killed_mid_stream_nothing_is_lost_uncounted, 120) { kill_one(0, true); }
+TEST_TIMEOUT(the_mailbox_host_killed_its_receiver_on_the_sender_host_counted_too, 120) {
+        kill_one((run){ .kill = 1, .rx_host = 0 });
+}
+
+TEST_TIMEOUT(the_mailbox_host_killed_mid_stream_nothing_is_lost_uncounted, 120) {
+        kill_one((run){ .kill = 1, .rx_host = 1, .stream = true });
+}
+
+TEST_TIMEOUT(the_sender_daemon_killed_mid_stream_nothing_is_lost_uncounted, 120) {
+        kill_one((run){ .kill = 0, .rx_host = 1, .stream = true });
+}
