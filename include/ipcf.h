@@ -1113,8 +1113,8 @@ IPCF_API int ipcf_port_import(int fd);
  * ipcf_call_req) fails -EBADF. The channels that came to a process alone end with its
  * ipcf_detach (a call in flight on one fails -ECONNRESET; the caller's next
  * call makes a new channel). The service ends when the process that made it
- * exits: its name goes, and so do the channels it took in, whoever serves
- * them. Each process of the family holds the channels it inherited (their
+ * exits: its name goes, and so do all its channels, whoever serves them
+ * (the daemon accepted each for the service's maker). Each process of the family holds the channels it inherited (their
  * descriptors) until they end or it lets the service go. The same holds for
  * datagram endpoints; a process fork() made sends its datagrams on channels
  * of its own.
@@ -1147,7 +1147,8 @@ IPCF_API int ipcf_service(const char *name, const ipcf_reg_opts *opts);
  * robin). Several threads may take requests at once (workers).
  * Errors: -EMSGSIZE cap too small (the request stays queued; ret->len tells
  * its size); -EAGAIN, -ETIMEDOUT; -EBADF; -EINVAL ret NULL; -EHOSTDOWN the
- * daemon died and no caller is connected (nothing can come).
+ * daemon died, or (in a worker process) the service's maker exited, and no
+ * caller is connected (nothing can come).
  */
 IPCF_API ssize_t ipcf_service_next(int svc, void *buf, size_t cap, int timeout_ms,
                                    ipcf_call_req *ret);
@@ -1292,7 +1293,9 @@ IPCF_API ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size
  * buf (cap bytes); returns its length and, if ret_src is not NULL, who sent
  * it (also when it did not fit).
  * Errors: -EMSGSIZE cap too small (it stays queued); -EAGAIN, -ETIMEDOUT;
- * -EBADF; -EINVAL; -EHOSTDOWN the daemon died and no sender is connected.
+ * -EBADF; -EINVAL; -EHOSTDOWN the daemon died, or (a named endpoint in a
+ * process fork() made) the endpoint's maker exited, and no sender is
+ * connected.
  */
 IPCF_API ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, int timeout_ms,
                                  ipcf_dgram_src *ret_src);

@@ -294,3 +294,50 @@ TEST_TIMEOUT(a_child_does_not_answer_its_parents_request, 60) {
         CHECK_OK(ipcf_dealloc(PSVC, NULL));
         test_daemon_stop(&d);
 }
+
+/* The maker of probe.end: takes the first call, forks a worker, hands the
+ * service over to it (ipcf_detach), and exits when told (its gate). */
+static int end_go[2];
+static void end_maker(void *arg) {
+        (void)arg;
+        PSVC = CHECK_OK(ipcf_service("probe.end", NULL));
+        char buf[64];
+        ipcf_call_req req;
+        ssize_t n = CHECK_OK(ipcf_service_next(PSVC, buf, sizeof(buf), 5000, &req));
+        CHECK_OK(ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000));
+        pid_t w = fork();
+        CHECK(w >= 0);
+        if (w == 0)
+                proc_worker(NULL); /* leaves after 3 s without requests */
+        CHECK_OK(ipcf_detach(PSVC));
+        char c;
+        CHECK_EQ(read(end_go[0], &c, 1), 1);
+}
+
+/* The service ends when the process that made it exits, whoever serves its
+ * channels: the caller's channel, handed over to a worker, ends with the
+ * maker (-ECONNRESET), and a new call finds no service (-ENOENT), at once. */
+TEST_TIMEOUT(the_service_ends_with_its_maker, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        pw_replies = mmap(NULL, sizeof(*pw_replies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(pw_replies != MAP_FAILED);
+        CHECK_OK(pipe(end_go));
+        pid_t m = test_fork(end_maker, NULL);
+        int v = 0, back = -1;
+        ssize_t r = -ENOENT;
+        for (uint64_t t0 = test_now_ms(); r == -ENOENT && test_now_ms() - t0 < 5000;)
+                if ((r = ipcf_call("probe.end", &v, sizeof(v), &back, sizeof(back), 2000, NULL)) == -ENOENT)
+                        usleep(2000); /* not registered yet */
+        CHECK_EQ(r, (ssize_t)sizeof(back));
+        for (v = 1; v <= 100; v++) /* served by the worker after the hand-over */
+                CHECK_EQ(ipcf_call("probe.end", &v, sizeof(v), &back, sizeof(back), 2000, NULL), sizeof(back));
+        CHECK_EQ(back, 100);
+        CHECK_EQ(write(end_go[1], "x", 1), 1);
+        CHECK_EQ(test_wait(m, 5000), 0);
+        uint64_t t0 = test_now_ms();
+        r = ipcf_call("probe.end", &v, sizeof(v), &back, sizeof(back), 2000, NULL);
+        CHECK(r == -ECONNRESET || r == -ENOENT);
+        CHECK_ERR(ipcf_call("probe.end", &v, sizeof(v), &back, sizeof(back), 2000, NULL), -ENOENT);
+        CHECK(test_now_ms() - t0 < 1000);
+        test_daemon_stop(&d);
+}
