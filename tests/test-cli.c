@@ -443,6 +443,30 @@ TEST(ls_json_lists_registered_name) {
         test_daemon_stop(&d);
 }
 
+/* `ipcf hosts` with no host enrolled, as CLI.md and ipcf(1) say: one line,
+ * "this host: no host enrolled (local only), key KEY" (44 characters of
+ * base64), no table; --json has "self":"" and "hosts":[]. */
+TEST(hosts_with_no_host_enrolled) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        CHECK_EQ(ipcf_run(NULL, path_in(&d, "hosts.txt"), NULL, (const char *const[]){ "hosts", NULL }, 10000),
+                 0);
+        char *text = slurp(path_in(&d, "hosts.txt"), NULL);
+        static const char head[] = "this host: no host enrolled (local only), key ";
+        if (count_lines(text) != 1 || strncmp(text, head, strlen(head)) != 0 ||
+            strlen(text) != strlen(head) + 44 + 1)
+                test_fail(__FILE__, __LINE__, "ipcf hosts with no host enrolled printed:\n%s", text);
+        free(text);
+        CHECK_EQ(ipcf_run(NULL, path_in(&d, "hosts.json"), NULL,
+                          (const char *const[]){ "hosts", "--json", NULL }, 10000),
+                 0);
+        char *json = slurp(path_in(&d, "hosts.json"), NULL);
+        if (!json_valid(json) || !strstr(json, "\"self\":\"\"") || !strstr(json, "\"hosts\":[]"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts --json with no host enrolled:\n%s", json);
+        free(json);
+        test_daemon_stop(&d);
+}
+
 /* ping against an echo listener prints the percentiles; both exit 0. */
 TEST(ping_prints_percentiles) {
         test_daemon d;
@@ -638,6 +662,10 @@ TEST(usage_errors_exit_2) {
                 (const char *const[]){ "listen", NULL },
                 (const char *const[]){ "frobnicate", NULL },
                 (const char *const[]){ "cat", "x", "--max-bytes", NULL },
+                /* the tool's own options take no argument either (--version
+                 * extra exited 0) */
+                (const char *const[]){ "--version", "extra", NULL },
+                (const char *const[]){ "--help", "extra", NULL },
         };
         char err_path[] = "/tmp/ipcf-test-cli.XXXXXX";
         int fd = mkstemp(err_path);
@@ -652,6 +680,7 @@ TEST(usage_errors_exit_2) {
                 free(err);
         }
         CHECK_EQ(ipcf_run(NULL, NULL, NULL, (const char *const[]){ "--help", NULL }, 10000), 0);
+        CHECK_EQ(ipcf_run(NULL, NULL, NULL, (const char *const[]){ "--version", NULL }, 10000), 0);
         CHECK_EQ(ipcf_run(NULL, NULL, NULL, (const char *const[]){ "cat", "--help", NULL },
                           10000),
                  0);

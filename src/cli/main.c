@@ -10,9 +10,12 @@
 #include "cli/cli.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+
+#include "common/util.h"
 
 int cmd_shm(int argc, char **argv); /* cmd_shm.c: shared-memory groups */
 int cmd_mbox(int argc, char **argv);  /* cmd_mbox.c: mailboxes */
@@ -79,11 +82,21 @@ int main(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         }
         const char *name = argv[1];
-        if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        bool help = !strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help");
+        bool version = !strcmp(name, "--version");
+        if ((help || version) && argc > 2) {
+                /* As every command's extra argument: a usage error. */
+                char shown[64];
+                str_copy(shown, argv[2], sizeof(shown));
+                str_printable(shown);
+                fprintf(stderr, "ipcf: %s: unexpected argument '%s' (try 'ipcf --help')\n", name, shown);
+                return CLI_EXIT_USAGE;
+        }
+        if (help) {
                 print_help(stdout);
                 return CLI_EXIT_OK;
         }
-        if (!strcmp(name, "--version")) {
+        if (version) {
                 printf("ipcf %d.%d\n", IPCF_VERSION_MAJOR, IPCF_VERSION_MINOR);
                 return CLI_EXIT_OK;
         }
