@@ -1057,8 +1057,11 @@ IPCF_API int ipcf_connect(void);
  * more messages (-ETIMEDOUT, as with a silent peer, until the end's holders
  * let go); it never crashes nor waits past its timeout, and the daemon and
  * the other flows go on. The two processes see the same kinds of outcome.
+ * For a mailbox handle the other side is the daemon: it goes on serving the
+ * mailbox's other senders and receivers, whose messages arrive whole and in
+ * order.
  * (tests/test-fork-probe.c: of 240,000 messages two writers meant to send,
- * a reader read 17,060-214,447 whole and 0-5 garbled; of 120,000 sent to
+ * a reader read 17,060-240,000 whole and 0-5 garbled; of 120,000 sent to
  * two readers, they read 114,998-125,905 whole and 0-1 garbled.)
  */
 

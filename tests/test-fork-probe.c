@@ -7,7 +7,9 @@
  * from two messages' bytes) or -EPROTO, or its reads find nothing more, and
  * it never crashes nor waits past its timeout; the daemon goes on serving.
  * The processes that broke the rule see the same kinds of outcome. On daemon
- * flows (two writers, two readers) and on a pipe (two writers).
+ * flows (two writers, two readers), on a pipe (two writers), and on mailbox
+ * handles, whose other side is the daemon (two senders, two receivers: the
+ * mailbox's other parties are served as before).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -41,7 +43,7 @@ static size_t msg_make(struct msg *m, uint32_t who, uint32_t seq) {
 
 /* Is m (len bytes) a message msg_make made, whole? */
 static bool msg_whole(const struct msg *m, size_t len) {
-        if (len < 8 || m->who > 1)
+        if (len < 8 || m->who > 2)
                 return false;
         struct msg want;
         return msg_make(&want, m->who, m->seq) == len && memcmp(&want, m, len) == 0;
@@ -50,6 +52,8 @@ static bool msg_whole(const struct msg *m, size_t len) {
 /* Outcomes, counted across the rounds by every process (shared memory). */
 struct tally {
         _Atomic unsigned whole, garbled, eproto, ended, timeouts, other, late;
+        _Atomic unsigned honest, honest_bad; /* whole ones of the honest party (who 2):
+                                              * in order, out of order */
         _Atomic int other_err;
 };
 static struct tally *rd, *wr; /* the readers', the writers' */
@@ -72,13 +76,15 @@ static void note_time(struct tally *t, uint64_t t0) {
                 atomic_fetch_add(&t->late, 1);
 }
 
+static bool on_mbox; /* the port is a mailbox handle: its calls, not the flow's */
+
 /* Write MSGS messages as who on port, until the first error. */
 static void write_all(int port, uint32_t who) {
         struct msg m;
         for (uint32_t k = 0; k < MSGS; k++) {
                 size_t n = msg_make(&m, who, k);
                 uint64_t t0 = test_now_ms();
-                ssize_t r = ipcf_write(port, &m, n, WAIT_MS);
+                ssize_t r = on_mbox ? ipcf_mbox_send(port, &m, n, WAIT_MS, NULL) : ipcf_write(port, &m, n, WAIT_MS);
                 note_time(wr, t0);
                 if (r < 0) {
                         note_err(wr, r);
@@ -96,13 +102,19 @@ static void read_all(int port) {
                 uint8_t any[256 * 1024];
         } u;
         struct msg *mp = &u.m;
-        unsigned silent = 0;
+        unsigned silent = 0, honest_next = 0;
         for (;;) {
                 uint64_t t0 = test_now_ms();
-                ssize_t r = ipcf_read(port, &u, sizeof(u), WAIT_MS);
+                ssize_t r = on_mbox ? ipcf_mbox_recv(port, &u, sizeof(u), WAIT_MS, NULL)
+                                    : ipcf_read(port, &u, sizeof(u), WAIT_MS);
                 note_time(rd, t0);
                 if (r >= 0) {
-                        atomic_fetch_add(msg_whole(mp, (size_t)r) ? &rd->whole : &rd->garbled, 1);
+                        bool whole = msg_whole(mp, (size_t)r);
+                        atomic_fetch_add(whole ? &rd->whole : &rd->garbled, 1);
+                        if (whole && mp->who == 2) {
+                                atomic_fetch_add(mp->seq >= honest_next ? &rd->honest : &rd->honest_bad, 1);
+                                honest_next = mp->seq + 1;
+                        }
                         continue;
                 }
                 note_err(rd, r);
@@ -183,6 +195,13 @@ static void daemon_still_serves(void) {
         CHECK_OK(ipcf_dealloc(reg, NULL));
 }
 
+/* A daemon, and the counts fresh. */
+static void probe_start(void) {
+        test_daemon_start(&d, NULL, NULL);
+        rd = tally_new();
+        wr = tally_new();
+}
+
 /* After the rounds: no call came back late, none failed but as the rules
  * say (ended, broken, timed out), and the daemon serves. */
 static void outcomes_check(const char *readers, const char *writers) {
@@ -197,9 +216,7 @@ static void outcomes_check(const char *readers, const char *writers) {
 
 /* Two processes write the allocator's end at once; this process reads. */
 TEST_TIMEOUT(two_processes_writing_one_end, 240) {
-        test_daemon_start(&d, NULL, NULL);
-        rd = tally_new();
-        wr = tally_new();
+        probe_start();
         for (int round = 0; round < ROUNDS; round++) {
                 int reg = CHECK_OK(ipcf_register("fork.w", NULL));
                 pid_t w = test_fork(two_writers, "fork.w");
@@ -215,9 +232,7 @@ TEST_TIMEOUT(two_processes_writing_one_end, 240) {
 
 /* Two processes read the acceptor's end at once; this process writes. */
 TEST_TIMEOUT(two_processes_reading_one_end, 240) {
-        test_daemon_start(&d, NULL, NULL);
-        rd = tally_new();
-        wr = tally_new();
+        probe_start();
         for (int round = 0; round < ROUNDS; round++) {
                 pid_t r = test_fork(two_readers, "fork.r");
                 int port = -1;
@@ -236,9 +251,7 @@ TEST_TIMEOUT(two_processes_reading_one_end, 240) {
 /* The same on a pipe, which no daemon made (h6 measured it so: 3 writers,
  * one run in three ended -EPROTO). */
 TEST_TIMEOUT(two_processes_writing_one_pipe_end, 240) {
-        test_daemon_start(&d, NULL, NULL); /* (for daemon_still_serves) */
-        rd = tally_new();
-        wr = tally_new();
+        probe_start(); /* (the daemon for daemon_still_serves) */
         for (int round = 0; round < ROUNDS; round++) {
                 CHECK_OK(ipcf_pipe(NULL, pipe_ends));
                 pid_t w = test_fork(two_pipe_writers, NULL);
@@ -248,5 +261,80 @@ TEST_TIMEOUT(two_processes_writing_one_pipe_end, 240) {
                 CHECK_EQ(test_wait(w, 60000), 0);          /* and neither crashed */
         }
         outcomes_check("reader", "writers");
+        test_daemon_stop(&d);
+}
+
+/* ---- mailboxes: the other side is the daemon ---- */
+
+/* A mailbox handle opened here (how: IPCF_MBOX_SEND or _RECV): forks, and
+ * both processes send (as 0 and 1) or receive on it at once. */
+static int mbox_how;
+static void two_on_one_mbox_handle(void *arg) {
+        int h = CHECK_OK(ipcf_mbox_open((const char *)arg, mbox_how, NULL, 5000));
+        pid_t c = fork();
+        CHECK(c >= 0);
+        if (mbox_how == IPCF_MBOX_SEND)
+                write_all(h, c == 0);
+        else
+                read_all(h);
+        if (c == 0)
+                _exit(0);
+        CHECK_EQ(test_wait(c, 60000), 0);
+}
+
+/* Another party, on a handle of its own: sends as 2, or receives into hr. */
+static struct tally *hr;
+static void honest_mbox_party(void *arg) {
+        int h = CHECK_OK(ipcf_mbox_open((const char *)arg, mbox_how, NULL, 5000));
+        if (mbox_how == IPCF_MBOX_SEND) {
+                write_all(h, 2);
+                return;
+        }
+        rd = hr;
+        read_all(h);
+}
+
+/* The daemon's broker reads a sender's handle that two processes write at
+ * once: it goes on serving, and a sender on its own handle has every
+ * message taken, whole and in order. */
+TEST_TIMEOUT(two_processes_sending_on_one_mailbox_handle, 240) {
+        probe_start();
+        on_mbox = true;
+        mbox_how = IPCF_MBOX_SEND;
+        CHECK_OK(ipcf_mbox_create("fork.mb", NULL));
+        int rx = CHECK_OK(ipcf_mbox_open("fork.mb", IPCF_MBOX_RECV, NULL, 5000));
+        pid_t h = test_fork(honest_mbox_party, "fork.mb");
+        pid_t w = test_fork(two_on_one_mbox_handle, "fork.mb");
+        read_all(rx);
+        CHECK_EQ(test_wait(h, 60000), 0);
+        CHECK_EQ(test_wait(w, 60000), 0);
+        printf("# the other sender's: %u in order, %u not\n", rd->honest, rd->honest_bad);
+        CHECK_EQ(rd->honest, MSGS);
+        CHECK_EQ(rd->honest_bad, 0u);
+        outcomes_check("receiver", "senders");
+        test_daemon_stop(&d);
+}
+
+/* The daemon's broker writes a receiver's handle that two processes read at
+ * once: it goes on serving, and a receiver on its own handle gets whole
+ * messages, in order. */
+TEST_TIMEOUT(two_processes_receiving_on_one_mailbox_handle, 240) {
+        probe_start();
+        hr = tally_new();
+        on_mbox = true;
+        mbox_how = IPCF_MBOX_RECV;
+        CHECK_OK(ipcf_mbox_create("fork.mb", NULL));
+        pid_t h = test_fork(honest_mbox_party, "fork.mb");
+        pid_t r = test_fork(two_on_one_mbox_handle, "fork.mb");
+        int tx = CHECK_OK(ipcf_mbox_open("fork.mb", IPCF_MBOX_SEND, NULL, 5000));
+        write_all(tx, 2);
+        CHECK_EQ(test_wait(h, 60000), 0);
+        CHECK_EQ(test_wait(r, 60000), 0);
+        printf("# the other receiver: %u whole in order, %u not, %u garbled\n", hr->honest, hr->honest_bad,
+               hr->garbled);
+        CHECK_EQ(hr->honest_bad, 0u);
+        CHECK_EQ(hr->garbled, 0u);
+        CHECK_EQ(hr->late, 0u);
+        outcomes_check("receivers", "sender");
         test_daemon_stop(&d);
 }
