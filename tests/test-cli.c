@@ -572,6 +572,51 @@ TEST(cat_interrupted_ends_flow_cleanly) {
         test_daemon_stop(&d);
 }
 
+/* ^C while cat is busy, not waiting: the signal must not be lost between
+ * the copy loop's look at the flag and its next wait (it was: the flag was
+ * set after the look, and poll() then waited for ever; cat_interrupted
+ * timed out so now and then under load). Each round makes cat busy with a
+ * line of input as the signal comes; every cat must exit 130 at once. */
+TEST_TIMEOUT(cat_interrupted_while_busy_exits, 120) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        pid_t listener = ipcf_spawn(NULL, path_in(&d, "out.txt"), NULL,
+                                    (const char *const[]){ "listen", "test.busy", "-k", NULL });
+        wait_registered("test.busy");
+        off_t seen = 0;
+        for (int round = 0; round < 40; round++) {
+                char fifo[320];
+                snprintf(fifo, sizeof(fifo), "%s.%d", path_in(&d, "in.fifo"), round);
+                CHECK_EQ(mkfifo(fifo, 0600), 0);
+                pid_t cat = ipcf_spawn(fifo, NULL, NULL, (const char *const[]){ "cat", "test.busy", NULL });
+                int wfd = open(fifo, O_WRONLY);
+                CHECK(wfd >= 0);
+                CHECK_EQ(write(wfd, "x\n", 2), 2);
+                /* in its copy loop once the line went through */
+                struct stat st = { 0 };
+                for (int i = 0; i < 500 && (stat(path_in(&d, "out.txt"), &st) != 0 || st.st_size < seen + 2); i++)
+                        usleep(2000);
+                CHECK(st.st_size >= seen + 2);
+                seen = st.st_size;
+                CHECK_EQ(write(wfd, "y\n", 2), 2);
+                usleep((useconds_t)(round % 5) * 40);
+                CHECK_EQ(kill(cat, SIGINT), 0);
+                int rc = test_wait(cat, 5000);
+                if (rc != 130)
+                        test_fail(__FILE__, __LINE__, "round %d: cat interrupted while busy: %d, want exit 130", round,
+                                  rc);
+                close(wfd);
+                unlink(fifo);
+                /* what the listener got of "y" (or not) */
+                for (int i = 0; i < 50 && stat(path_in(&d, "out.txt"), &st) == 0 && st.st_size == seen; i++)
+                        usleep(1000);
+                seen = st.st_size;
+        }
+        kill(listener, SIGTERM);
+        test_wait(listener, 5000);
+        test_daemon_stop(&d);
+}
+
 /* `listen -k` sent SIGTERM while it copies a flow whose peer has already
  * ended it: the flow ends as the peer ended it, and then listen must exit
  * (130), not wait for the next flow with the signal noted and forgotten (it

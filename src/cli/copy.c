@@ -331,6 +331,15 @@ int cli_copy_run(const cli_copy *c) {
         const char *reason = "error";
         bool out_err = false, lingering = false;
         uint64_t linger_end = 0;
+        /* ^C and SIGTERM (util.c: they set cli_interrupted) are blocked in
+         * the loop but in its wait, ppoll with the mask from before: one
+         * that comes after the loop's look at the flag ends the next wait
+         * (EINTR), never lost to a poll() that waits for ever. */
+        sigset_t interrupts, waiting;
+        sigemptyset(&interrupts);
+        sigaddset(&interrupts, SIGINT);
+        sigaddset(&interrupts, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &interrupts, &waiting);
         cli_copy_active = 1;
 
         while (r == 0) {
@@ -400,7 +409,8 @@ int cli_copy_run(const cli_copy *c) {
                         if (s.send_blocked && !s.over_limit)
                                 pfd[2].fd = send_fd;     /* wait for room in the flow */
                 }
-                if (poll(pfd, 3, timeout) < 0) {
+                struct timespec wait_ts = { .tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000L };
+                if (ppoll(pfd, 3, timeout < 0 ? NULL : &wait_ts, &waiting) < 0) {
                         if (errno == EINTR)
                                 continue; /* the loop's top sees cli_interrupted */
                         r = -errno;
@@ -420,6 +430,7 @@ int cli_copy_run(const cli_copy *c) {
                 }
         }
 
+        pthread_sigmask(SIG_SETMASK, &waiting, NULL); /* one pending: noted, the copy ended anyway */
         cli_copy_active = 0;
         ipcf_reason why;
         if (r == 0 && !reason && c->verbose && ipcf_end_reason(c->port, &why) == 0)
