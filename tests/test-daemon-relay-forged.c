@@ -8,6 +8,11 @@
  *  - a count beyond what alpha sent, or below the last one, ends that flow
  *    IPCF_END_PROTOCOL and nothing else (the association stays up);
  *  - a DELIVERED for a port that is no flow changes nothing.
+ * And the other way, this process as "alpha" asking the real beta for a
+ * mailbox receiver's channel: a CONSUMED count within what beta's relay
+ * sent is published (the broker counts those taken), one beyond it ends
+ * that flow (EFCP PROTOCOL_ERROR) and what was not counted read goes back
+ * to beta's own receiver.
  */
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -29,6 +34,8 @@ static conf g_conf;
 static int g_ups;
 static hw_msg g_alloc;          /* the last ALLOC from alpha */
 static int g_allocs;
+static hw_msg g_accept;         /* the last ACCEPT from beta */
+static int g_accepts;
 static efcp_flow *g_flow;       /* the data flow of the accepted ALLOC */
 static uint32_t g_lport;        /* its port here */
 static uint64_t g_records;      /* relay pieces that came on it */
@@ -40,9 +47,16 @@ static void on_control(void *ctx, hpeer *p, const hw_msg *m) {
         if (m->type == HW_ALLOC) {
                 g_alloc = *m;
                 g_allocs++;
+        } else if (m->type == HW_ACCEPT) {
+                g_accept = *m;
+                g_accepts++;
         }
 }
-static void on_flow_alloc(void *ctx, hpeer *p, efcp_flow *f) {}
+/* The real daemon's data flow for our ALLOC (as the requester). */
+static void on_flow_alloc(void *ctx, hpeer *p, efcp_flow *f) {
+        g_flow = f;
+        hlink_flow_adopt(p, f, &g_records);
+}
 static void on_flow_ready(void *ctx, hpeer *p, efcp_flow *f) {
         static uint8_t buf[70000];
         while (efcp_flow_recv(f, buf, sizeof(buf)) >= 0)
@@ -52,32 +66,38 @@ static const hlink_ops ops = { on_up, on_down, on_control, on_flow_alloc, on_flo
 
 static bool up(void *ctx) { return g_ups > 0; }
 static bool allocs(void *ctx) { return g_allocs >= *(int *)ctx; }
+static bool accepted(void *ctx) { return g_accepts > 0 && g_records >= *(uint64_t *)ctx; }
 
-/* Alpha with "beta" enrolled under our key; our link on beta's port. */
-static void start(void) {
+/* The real daemon on host real (its extra config), the other host under
+ * our key; our link on that host's port, as it. */
+static void start_as(int me, const char *extra) {
+        int real = 1 - me;
         CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
         uint8_t priv[32], pub[32];
         noise_keypair(priv, pub);
         char key[48];
         efcp_key_format(pub, key, sizeof(key));
-        const char *keys[2] = { NULL, key };
-        hostset_start_enrol(&S, 0, NULL, 1u << 1, keys);
+        const char *keys[2] = { NULL, NULL };
+        keys[me] = key;
+        hostset_start_enrol(&S, real, extra, 1u << me, keys);
         char text[1024];
-        int n = snprintf(text, sizeof(text), "[hosts]\nname = beta\n[host alpha]\nkey = %s\naddress = 127.0.0.1:%u\n",
-                         S.h[0].key, S.h[0].port);
+        int n = snprintf(text, sizeof(text), "[hosts]\nname = %s\n[host %s]\nkey = %s\naddress = 127.0.0.1:%u\n",
+                         S.h[me].name, S.h[real].name, S.h[real].key, S.h[real].port);
         char err[256];
         CHECK_OK(conf_parse(text, (size_t)n, &g_conf, err, sizeof(err)));
         CHECK_OK(loop_new(&g_loop));
-        hlink_cfg cfg = { .c = &g_conf, .self = "beta" };
+        hlink_cfg cfg = { .c = &g_conf, .self = S.h[me].name };
         memcpy(cfg.private_key, priv, 32);
         cfg.listen.family = 4;
-        cfg.listen.port = S.h[1].port;
+        cfg.listen.port = S.h[me].port;
         inet_pton(AF_INET, "127.0.0.1", cfg.listen.ip);
         unsigned line = 0;
         CHECK_OK(hlink_new(g_loop, &cfg, &ops, NULL, &g_link, &line));
         CHECK(loop_wait(g_loop, up, NULL, 15000));
         CHECK(pipe(gate) == 0 && pipe(back) == 0);
 }
+
+static void start(void) { start_as(1, NULL); }
 
 static hpeer *alpha(void) { return hlink_peer_by_name(g_link, "alpha"); }
 
@@ -175,5 +195,65 @@ TEST_TIMEOUT(a_count_within_what_was_sent_is_taken_one_beyond_ends_the_flow, 120
         CHECK_EQ(send_ten(30, &code), 'e');
         CHECK_EQ(code, IPCF_END_PROTOCOL);
         end_sender(tx);
+        hostset_stop(&S);
+}
+
+/* ---- CONSUMED: this process asks for a receiver's channel ------------------------ */
+
+/* Beta: the mailbox, 20 messages in it, then (at the gate) a receiver that
+ * exits with how many it read. */
+static void box_then_reader(void *p) {
+        hostset_enter(&S, 1);
+        CHECK_OK(ipcf_mbox_create("ub", NULL));
+        int tx = CHECK_OK(ipcf_mbox_open("ub", IPCF_MBOX_SEND, NULL, 5000));
+        for (int i = 0; i < 20; i++)
+                CHECK_EQ(ipcf_mbox_send(tx, "m", 1, 5000, NULL), 1);
+        CHECK_EQ(write(back[1], "s", 1), 1);
+        gate_wait();
+        int rx = CHECK_OK(ipcf_mbox_open("ub", IPCF_MBOX_RECV, NULL, 5000));
+        char buf[8];
+        int n = 0;
+        while (ipcf_mbox_recv(rx, buf, sizeof(buf), 2000, NULL) == 1)
+                n++;
+        _exit(n);
+}
+
+TEST_TIMEOUT(a_consumed_count_beyond_what_was_sent_ends_the_flow_and_gives_back_the_rest, 120) {
+        start_as(0, "[name *]\nremote_allocate = *@alpha\n");
+        pid_t box = test_fork(box_then_reader, NULL);
+        char c;
+        CHECK_EQ(read(back[0], &c, 1), 1);
+        hpeer *beta = hlink_peer_by_name(g_link, "beta");
+        uint32_t port = hlink_port_new(beta);
+        hw_msg a = { .type = HW_ALLOC, .req = 77, .port = port, .timeout_ms = 5000, .role = CTL_ROLE_MBOX_RECV,
+                     .who = { .pid = (uint32_t)getpid(), .uid = getuid(), .gid = getgid() } };
+        ipcf_qos_init(&a.qos);
+        ctl_qos_normalize(&a.qos);
+        strcpy(a.who.prog, "forger");
+        strcpy(a.name, "ub");
+        strcpy(a.user, "root");
+        CHECK_OK(hlink_send(beta, &a));
+        uint64_t twenty = 20;
+        CHECK(loop_wait(g_loop, accepted, &twenty, 15000));
+        CHECK_EQ(g_accept.req, 77);
+        CHECK(g_flow != NULL);
+        hw_msg m = { .type = HW_CONSUMED, .port = port, .count = 5 };
+        CHECK_OK(hlink_send(beta, &m));
+        m.port = port + 1000; /* no such flow: nothing */
+        m.count = 1000;
+        CHECK_OK(hlink_send(beta, &m));
+        loop_wait(g_loop, NULL, NULL, 300);
+        uint32_t why = 0;
+        CHECK(!efcp_flow_deallocated(g_flow, &why));
+        m.port = port;
+        m.count = 21; /* beta's relay sent 20 */
+        CHECK_OK(hlink_send(beta, &m));
+        for (int t = 0; t < 200 && !efcp_flow_deallocated(g_flow, &why); t++)
+                loop_wait(g_loop, NULL, NULL, 20);
+        CHECK(efcp_flow_deallocated(g_flow, &why));
+        CHECK_EQ(why, EFCP_REASON_PROTOCOL_ERROR);
+        /* the 15 not counted read go to beta's own receiver */
+        go();
+        CHECK_EQ(test_wait(box, 30000), 15);
         hostset_stop(&S);
 }
