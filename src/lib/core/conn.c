@@ -278,17 +278,27 @@ static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_f
         }
 }
 
+/* How long one pthread_mutex_timedlock of conn_lock_until waits at most. */
+#define CONN_LOCK_SLICE_NS (100u * 1000000u)
+
 /* Take conn_lock by a deadline of now_ns()'s clock (CLOCK_MONOTONIC);
  * pthread_mutex_timedlock's is CLOCK_REALTIME, so the time left is carried
- * over. 0, or ETIMEDOUT. */
+ * over, in slices: a forward step of the wall clock ends a slice early and
+ * the deadline is looked at again (no request fails early for it); a
+ * backward step lengthens one slice, which still ends as soon as the lock is
+ * free. 0, or ETIMEDOUT. */
 static int conn_lock_until(uint64_t deadline) {
-        uint64_t now = now_ns(), left = deadline > now ? deadline - now : 0;
-        struct timespec at;
-        clock_gettime(CLOCK_REALTIME, &at);
-        uint64_t ns = (uint64_t)at.tv_nsec + left % 1000000000u;
-        at.tv_sec += (time_t)(left / 1000000000u + ns / 1000000000u);
-        at.tv_nsec = (long)(ns % 1000000000u);
-        return pthread_mutex_timedlock(&conn_lock, &at);
+        for (;;) {
+                uint64_t now = now_ns(), left = deadline > now ? MIN(deadline - now, CONN_LOCK_SLICE_NS) : 0;
+                struct timespec at;
+                clock_gettime(CLOCK_REALTIME, &at);
+                uint64_t ns = (uint64_t)at.tv_nsec + left;
+                at.tv_sec += (time_t)(ns / 1000000000u);
+                at.tv_nsec = (long)(ns % 1000000000u);
+                int r = pthread_mutex_timedlock(&conn_lock, &at);
+                if (r != ETIMEDOUT || now_ns() >= deadline)
+                        return r;
+        }
 }
 
 int conn_request_until(ctl_builder *req, const int *fds, unsigned n_fds, conn_reply *rep, uint64_t deadline) {
