@@ -156,9 +156,10 @@ static void proc_worker(void *arg) {
 }
 
 #define PW_THREADS 4
+static int pw_per_thread = PW_CALLS / PW_THREADS;
 static void *pw_calls(void *arg) {
         int id = (int)(intptr_t)arg;
-        for (int k = 0; k < PW_CALLS / PW_THREADS; k++) {
+        for (int k = 0; k < pw_per_thread; k++) {
                 int v[2] = { id, k }, back[2];
                 ssize_t r = ipcf_call("probe.pw", v, sizeof(v), back, sizeof(back), 5000, NULL);
                 if (r != sizeof(back) || back[0] != id || back[1] != k) {
@@ -169,8 +170,8 @@ static void *pw_calls(void *arg) {
         return NULL;
 }
 
-/* PW_CALLS calls from PW_THREADS threads at once, all on the process's one
- * channel to the service. */
+/* PW_THREADS threads calling pw_per_thread times each at once (PW_CALLS in
+ * all unless said), all on the process's one channel to the service. */
 static void pw_caller(void *arg) {
         int id = (int)(intptr_t)arg;
         pthread_t t[PW_THREADS];
@@ -263,6 +264,47 @@ TEST_TIMEOUT(a_channel_taken_in_before_the_fork_goes_to_one_worker, 120) {
  * while calls come. */
 TEST_TIMEOUT(a_channel_taken_in_before_the_fork_is_handed_over_mid_stream, 120) {
         worker_processes(true, 40);
+}
+
+/* Eight callers' channels taken in before the fork, all handed over at once
+ * (eight ids on the family's page) while their calls go on: the two workers
+ * take them between them, and every call is answered once and right. */
+#define MANY_CALLERS 8
+TEST_TIMEOUT(many_channels_taken_in_before_the_fork_are_all_handed_over, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        pw_replies = mmap(NULL, sizeof(*pw_replies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(pw_replies != MAP_FAILED);
+        PSVC = CHECK_OK(ipcf_service("probe.pw", NULL));
+        pw_per_thread = 250;
+        pid_t c[MANY_CALLERS], seen[MANY_CALLERS];
+        int g[MANY_CALLERS];
+        for (int i = 0; i < MANY_CALLERS; i++)
+                c[i] = test_fork_gated(pw_caller, (void *)(intptr_t)(i + 1), &g[i]);
+        for (int i = 0; i < MANY_CALLERS; i++)
+                test_gate_open(&g[i]);
+        unsigned n_seen = 0, by_maker = 0;
+        while (n_seen < MANY_CALLERS) { /* until every caller's channel is in */
+                char buf[64];
+                ipcf_call_req req;
+                ssize_t n = CHECK_OK(ipcf_service_next(PSVC, buf, sizeof(buf), 5000, &req));
+                CHECK_OK(ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000));
+                by_maker++;
+                unsigned k = 0;
+                while (k < n_seen && seen[k] != req.from.pid)
+                        k++;
+                if (k == n_seen)
+                        seen[n_seen++] = req.from.pid;
+        }
+        pid_t w1 = test_fork(proc_worker, NULL);
+        pid_t w2 = test_fork(proc_worker, NULL);
+        CHECK_OK(ipcf_detach(PSVC));
+        for (int i = 0; i < MANY_CALLERS; i++)
+                CHECK_EQ(test_wait(c[i], 60000), 0);
+        CHECK_EQ(test_wait(w1, 10000), 0);
+        CHECK_EQ(test_wait(w2, 10000), 0);
+        printf("# replies: %u by the maker, %u by the workers\n", by_maker, *pw_replies);
+        CHECK_EQ(*pw_replies + by_maker, MANY_CALLERS * PW_THREADS * 250u);
+        test_daemon_stop(&d);
 }
 
 /* A request the maker took before fork(): the child holds a copy of it, and

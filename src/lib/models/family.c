@@ -184,38 +184,48 @@ int inbox_adopt(inbox *b) {
         return r;
 }
 
-/* Take flow id from the family's page, if it is there: true if we won it. */
-static bool take_handed(struct inbox_family *f, uint64_t id) {
-        for (unsigned k = 0; k < FAMILY_SLOTS; k++) {
-                uint64_t v = atomic_load_explicit(&f->let_go[k], memory_order_acquire);
-                if (v == id && atomic_compare_exchange_strong(&f->let_go[k], &v, 0))
-                        return true;
-        }
-        return false;
+/* The index in b->foreign of the channel of flow id, or b->n_foreign. */
+static unsigned foreign_find(const inbox *b, uint64_t id) {
+        unsigned i = 0;
+        while (i < b->n_foreign && b->foreign[i].p->flow_id != id)
+                i++;
+        return i;
+}
+
+/* Serve foreign channel i, handed over to us (under b->lock). */
+static void take_over(inbox *b, unsigned i) {
+        struct inbox_chan c = b->foreign[i];
+        b->foreign[i] = b->foreign[--b->n_foreign];
+        /* Only a thread of the parent can have held them. */
+        atomic_store(&c.p->rlock.v, 0);
+        atomic_store(&c.p->wlock.v, 0);
+        c.handed = true;
+        c.forks = family_forks();
+        if (inbox_keep_locked(b, c) == 0)
+                return;
+        handle_put(c.p);
+        ipcf_dealloc(c.ph, "cannot take more senders");
 }
 
 void family_look(inbox *b) {
         b->fam_rung = atomic_load(&b->fam->rung);
+        /* The page first (a few ids at most, most times), each id swapped
+         * for 0 only if we hold its channel. */
+        for (unsigned k = 0; k < FAMILY_SLOTS && b->n_foreign; k++) {
+                uint64_t id = atomic_load_explicit(&b->fam->let_go[k], memory_order_acquire);
+                if (!id)
+                        continue;
+                unsigned i = foreign_find(b, id);
+                if (i < b->n_foreign && atomic_compare_exchange_strong(&b->fam->let_go[k], &id, 0))
+                        take_over(b, i);
+        }
         for (unsigned i = 0; i < b->n_foreign;) {
                 struct inbox_chan c = b->foreign[i];
-                bool ours = c.p->flow_id && take_handed(b->fam, c.p->flow_id);
-                if (!ours && port_end_error(c.p) == 0) {
+                if (port_end_error(c.p) == 0) {
                         i++;
                         continue;
                 }
                 b->foreign[i] = b->foreign[--b->n_foreign];
-                if (ours) {
-                        /* Only a thread of the parent can have held them. */
-                        atomic_store(&c.p->rlock.v, 0);
-                        atomic_store(&c.p->wlock.v, 0);
-                        c.handed = true;
-                        c.forks = family_forks();
-                        if (inbox_keep_locked(b, c) == 0)
-                                continue;
-                        handle_put(c.p);
-                        ipcf_dealloc(c.ph, "cannot take more senders");
-                        continue;
-                }
                 handle_put(c.p); /* ended: forget our copy */
                 ipcf_detach(c.ph);
         }
