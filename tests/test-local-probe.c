@@ -110,6 +110,39 @@ TEST(probe_names) {
         test_daemon_stop(&d);
 }
 
+/* "name@<this host>" is this host's "name" also when the daemon is local
+ * only (docs/DAEMON.md, Hosts, "Search rules"; the host is the first label of
+ * gethostname() when no [hosts] name is set): it reaches a registered name,
+ * and nothing may be registered under such a name. */
+TEST(probe_name_at_this_host_is_the_local_name) {
+        test_daemon_start(&d, NULL, NULL);
+        char host[256] = "", name[300];
+        gethostname(host, sizeof(host) - 1);
+        host[strcspn(host, ".")] = 0;
+        int a, b;
+        snprintf(name, sizeof name, "p.here@%s", host);
+        struct acc acc = { CHECK_OK(ipcf_register("p.here", NULL)), -1, 0 };
+        pthread_t t;
+        pthread_create(&t, NULL, acceptor, &acc);
+        a = ipcf_alloc(name, NULL, 5000, NULL);
+        pthread_join(t, NULL);
+        CHECK_OK(a);
+        b = CHECK_OK(acc.port);
+        CHECK_EQ(ipcf_write(a, "hi", 2, 1000), 2);
+        char buf[8];
+        CHECK_EQ(ipcf_read(b, buf, sizeof buf, 1000), 2);
+        CHECK_ERR(ipcf_register(name, NULL), -EINVAL);
+        snprintf(name, sizeof name, "p.box@%s", host);
+        CHECK_ERR(ipcf_mbox_create(name, NULL), -EINVAL);
+        /* another '@' is a character of a name like any other */
+        int other = CHECK_OK(ipcf_register("p.x@no-such-host", NULL));
+        CHECK_OK(ipcf_dealloc(other, NULL));
+        CHECK_OK(ipcf_dealloc(a, NULL));
+        CHECK_OK(ipcf_dealloc(b, NULL));
+        CHECK_OK(ipcf_dealloc(acc.reg, NULL));
+        test_daemon_stop(&d);
+}
+
 TEST(probe_wrong_kinds) {
         test_daemon_start(&d, NULL, NULL);
         int reg = CHECK_OK(ipcf_register("p.k", NULL));

@@ -81,7 +81,7 @@ hostrec *hosts_by_name(const char *name) {
 
 /* ipcfd.host_pins: the names the "pinned" resolver (remote.c) takes. */
 static bool hosts_pins(const char *host) {
-        return the_hosts.k && (strcmp(host, the_hosts.self) == 0 || hosts_by_name(host));
+        return strcmp(host, the_hosts.self) == 0 || hosts_by_name(host);
 }
 
 /* ---- state directory and key ------------------------------------------------ */
@@ -304,8 +304,14 @@ static int hosts_init(ipcfd *d) {
          * this one, also when it is local only. */
         conf_hosts_self_name(&d->conf, the_hosts.self, sizeof(the_hosts.self));
         d->host_name = the_hosts.self;
-        if (r < 0 || (d->conf.n_hosts == 0 && !trusts_directory(&d->conf)))
-                return r; /* local only */
+        if (r < 0)
+                return r;
+        if (d->conf.n_hosts == 0 && !trusts_directory(&d->conf)) {
+                /* local only: no host is enrolled, but "name@<this host>"
+                 * is still this host's "name" (remote.c, SEARCH RULES) */
+                d->host_pins = hosts_pins;
+                return remote_init(d);
+        }
         uint8_t priv[32];
         r = hosts_key(priv);
         if (r < 0)

@@ -211,7 +211,7 @@ static int remote_take(alloc *a, const char *name, const uint16_t *list, unsigne
 /* ---- the resolvers ------------------------------------------------------------- */
 
 static int pinned_resolve(ipcfd *d, alloc *a) {
-        if (a->origin || !the_hosts.k)
+        if (a->origin)
                 return RESOLVE_NEXT; /* another host's request is never passed on */
         char *at = strrchr(a->name, '@');
         if (!at || at == a->name)
@@ -221,7 +221,7 @@ static int pinned_resolve(ipcfd *d, alloc *a) {
                 a->here_only = true; /* and only they: it names this host */
                 return RESOLVE_NEXT;
         }
-        hostrec *h = hosts_by_name(at + 1);
+        hostrec *h = the_hosts.k ? hosts_by_name(at + 1) : NULL;
         if (!h)
                 return RESOLVE_NEXT; /* no such host: a name with an '@' in it */
         char name[IPCF_NAME_MAX + 1];
