@@ -876,7 +876,10 @@ typedef struct ipcf_host_entry {
  * (docs/DAEMON.md "The directory on etcd"). */
 typedef struct ipcf_dir_health {
         char endpoint[256];         /* the etcd member in use */
-        char last_error[256];       /* the last failure talking to etcd, "" if none */
+        char last_error[256];       /* the last failure talking to etcd, "" if none; first, when
+                                     * so: "host name conflict: ..." (another daemon calls
+                                     * itself this host), "degraded: ..." (the watch does not
+                                     * hold): docs/DAEMON.md */
         uint8_t reachable;          /* 1: the last attempt reached etcd */
         uint8_t synced;             /* 1: listed once, and watching since */
         uint8_t live;               /* 1: the watch is up and its member answers: a miss is an answer

@@ -22,7 +22,7 @@ jobs=${TEST_JOBS:-1}
 ALONE=(test-bench-smoke test-call-busy-hostile test-mbox)
 LONG=(test-rpc-hosts test-rpc test-daemon-directory test-python test-chaos test-hosts-hostile
       test-hostile-campaign test-hosts test-dir-daemons test-fanin-hostile test-hostile test-dir-hostile
-      test-efcp-sim test-man test-group-hostile test-daemon-etcd test-relay-spin test-dir-probe test-dir-health-probe)
+      test-efcp-sim test-man test-group-hostile test-daemon-etcd test-relay-spin test-dir-probe test-dir-health-probe test-dir-hostname-probe)
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT

@@ -146,17 +146,6 @@ static pid_t watch_cutter(char *url, size_t size) {
         return pid;
 }
 
-/* ---- the daemons --------------------------------------------------------------- */
-
-static const char *conf_on(const char *endpoint) {
-        static char conf[1024];
-        snprintf(conf, sizeof(conf),
-                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\n"
-                 "[name *]\nremote_allocate = *@*\n",
-                 endpoint);
-        return conf;
-}
-
 TEST_TIMEOUT(dir_watch_that_cannot_stay_up_is_not_live, 240) {
         etcd_cluster_start(&C, 1);
         char url[64];
@@ -164,8 +153,8 @@ TEST_TIMEOUT(dir_watch_that_cannot_stay_up_is_not_live, 240) {
         CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
         char log[PATH_MAX];
         snprintf(log, sizeof(log), "%s", test_scratch("alpha.log"));
-        dirtest_start_logged(&S, 0, conf_on(url), 1u << 1, log); /* alpha through the proxy */
-        hostset_start(&S, 1, conf_on(C.client_url[0]));
+        dirtest_start_logged(&S, 0, dirtest_conf(url), 1u << 1, log); /* alpha through the proxy */
+        hostset_start(&S, 1, dirtest_conf(C.client_url[0]));
         for (int i = 0; i < 2; i++)
                 CHECK(hostset_wait_up(&S, i, 15000));
         hostset_enter(&S, 0);

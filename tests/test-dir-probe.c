@@ -48,14 +48,7 @@
 static hostset S;
 static etcd_cluster C;
 
-static const char *conf_one_member(void) {
-        static char conf[1024];
-        snprintf(conf, sizeof(conf),
-                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\n"
-                 "[name *]\nremote_allocate = *@*\n",
-                 C.client_url[0]);
-        return conf;
-}
+static const char *conf_one_member(void) { return dirtest_conf(C.client_url[0]); }
 
 /* alpha and beta on the member, this process one of beta's. */
 static void start_daemons(void) {
@@ -105,11 +98,7 @@ static int alloc_becomes(const char *name, int want, int ms) {
 
 /* How many keys etcd holds under /ipcf/names/NAME/HOST. */
 static int etcd_count(const char *name, const char *host) {
-        char key[128], k64[256];
-        snprintf(key, sizeof(key), "/ipcf/names/%s/%s", name, host);
-        sodium_bin2base64(k64, sizeof(k64), (const unsigned char *)key, strlen(key), sodium_base64_VARIANT_ORIGINAL);
-        char *out = TEST_SH_OK("curl -sf --max-time 5 -X POST %s/v3/kv/range -d '{\"key\":\"%s\",\"count_only\":true}'",
-                               C.client_url[0], k64);
+        char *out = dirtest_record_range(C.client_url[0], name, host, ",\"count_only\":true");
         const char *c = strstr(out, "\"count\":\"");
         int n = c ? atoi(c + 9) : 0;
         free(out);

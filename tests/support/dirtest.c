@@ -135,6 +135,22 @@ void dirtest_fresh_key(char key[64], char fp[80]) {
         sodium_bin2hex(fp + 7, 80 - 7, h, sizeof(h));
 }
 
+char *dirtest_record_range(const char *url, const char *name, const char *host, const char *more) {
+        char key[128], k64[256];
+        snprintf(key, sizeof(key), "/ipcf/names/%s/%s", name, host);
+        sodium_bin2base64(k64, sizeof(k64), (const unsigned char *)key, strlen(key), sodium_base64_VARIANT_ORIGINAL);
+        return TEST_SH_OK("curl -sf --max-time 5 -X POST %s/v3/kv/range -d '{\"key\":\"%s\"%s}'", url, k64, more);
+}
+
+const char *dirtest_conf(const char *endpoint) {
+        static char conf[1024];
+        snprintf(conf, sizeof(conf),
+                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\n"
+                 "[name *]\nremote_allocate = *@*\n",
+                 endpoint);
+        return conf;
+}
+
 ipcf_dir_health dirtest_health(void) {
         ipcf_host_listing *hl;
         CHECK_OK(ipcf_hosts(&hl));

@@ -49,6 +49,11 @@ int dirtest_next_name_event(const char *name, int ms);
  * for records written straight into etcd. */
 void dirtest_fresh_key(char key[64], char fp[80]);
 
+/* A daemon's config text for the directory on one etcd endpoint, as the
+ * directory's probes use it: ttl_s = 2, request_timeout_ms = 1500, every
+ * name allocatable from every host (a static buffer). */
+const char *dirtest_conf(const char *endpoint);
+
 /* The directory's health on this process's host (ipcf_hosts), now. */
 ipcf_dir_health dirtest_health(void);
 
@@ -64,6 +69,10 @@ bool dirtest_live_becomes(bool want_live, int ms, ipcf_dir_health *ret);
 /* `ipcf ARGS` (a shell fragment) on host i of s, as uid (0: this process's);
  * its exit status, its output in *ret_out (malloc'ed). */
 int dirtest_ipcf_on(const hostset *s, int i, unsigned uid, const char *args, char **ret_out);
+
+/* etcd's answer (JSON text, malloc'ed) to a range read at url of the key
+ * /ipcf/names/NAME/HOST, with more fields of the request (",\"count_only\":true"). */
+char *dirtest_record_range(const char *url, const char *name, const char *host, const char *more);
 
 /* Put key = value through the etcd JSON gateway at url (curl(1)), as any
  * writer with access could. */

@@ -6,6 +6,7 @@
 #include "daemon/directory/directory.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,15 +111,27 @@ void dir_walk(const directory *d, bool (*fn)(void *ctx, const dir_entry *e), voi
 }
 
 /* What is wrong beyond etcd's last error goes first in last_error (the
- * text `ipcf hosts` prints): a watch that does not hold. */
-static void dir_health_explain(dir_health *h) {
-        if (h->watch_losses < WATCH_UNSTABLE_LOSSES)
+ * text `ipcf hosts` prints): another daemon calling itself this host, a
+ * watch that does not hold. */
+static void dir_health_explain(dir_health *h, const char *host) {
+        bool conflict = h->host_conflict, unstable = h->watch_losses >= WATCH_UNSTABLE_LOSSES;
+        if (!conflict && !unstable)
                 return;
-        char etcd_error[sizeof(h->etcd.last_error)];
+        char etcd_error[sizeof(h->etcd.last_error)], said[sizeof(h->etcd.last_error)] = "";
         str_copy(etcd_error, h->etcd.last_error, sizeof(etcd_error));
-        snprintf(h->etcd.last_error, sizeof(h->etcd.last_error),
-                 "degraded: the watch was lost %u times in the last minute right after it opened%s%.300s",
-                 h->watch_losses, etcd_error[0] ? "; etcd: " : "", etcd_error);
+        if (conflict)
+                snprintf(said, sizeof(said),
+                         "host name conflict: another daemon (lease %" PRIx64 ") put this host's records %u times in "
+                         "the last minute: is another daemon configured as host %s? this one puts them again after "
+                         "%" PRIu64 " s; ",
+                         (uint64_t)h->taken_lease, h->taken, host, h->taken_hold_ns / 1000000000u);
+        if (unstable)
+                snprintf(said + strlen(said), sizeof(said) - strlen(said),
+                         "degraded: the watch was lost %u times in the last minute right after it opened; ",
+                         h->watch_losses);
+        said[strlen(said) - 2] = 0; /* the last "; " */
+        snprintf(h->etcd.last_error, sizeof(h->etcd.last_error), "%.380s%s%.120s", said,
+                 etcd_error[0] ? "; etcd: " : "", etcd_error);
 }
 
 void dir_health_get(const directory *d, dir_health *ret) {
@@ -139,5 +152,7 @@ void dir_health_get(const directory *d, dir_health *ret) {
         ret->rejected = d->rejected;
         ret->resyncs = d->resyncs;
         ret->watch_restarts = d->watch_restarts;
-        dir_health_explain(ret);
+        ret->taken = publish_taken(d, &ret->taken_lease, &ret->taken_hold_ns);
+        ret->host_conflict = d->conflict_told;
+        dir_health_explain(ret, d->host);
 }

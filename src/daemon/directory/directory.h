@@ -74,6 +74,12 @@ typedef struct dir_opts {
 #define WATCH_UNSTABLE_LOSSES 3
 #define WATCH_UNSTABLE_WINDOW_NS (60ull * 1000000000u)
 
+/* This host's records put under another lease this many times within
+ * HOST_CONFLICT_WINDOW_NS: another daemon calls itself this host (publish.c). */
+#define HOST_CONFLICT_TAKEN 3
+#define HOST_CONFLICT_WINDOW_NS (60ull * 1000000000u)
+/* ... a conflict ends when none was taken for that long. */
+
 typedef struct dir_health {
         etcd_health etcd;
         bool synced;            /* listed once, and watching since */
@@ -87,6 +93,10 @@ typedef struct dir_health {
         int64_t lease;          /* 0: none held */
         uint64_t leases_granted, rejected, resyncs, watch_restarts;
         unsigned watch_losses;  /* created streams lost in the last minute (sync.c) */
+        bool host_conflict;     /* another daemon calls itself this host (publish.c) */
+        unsigned taken;         /* this host's records put under another lease in the last minute */
+        int64_t taken_lease;    /* ... that lease, last seen */
+        uint64_t taken_hold_ns; /* how long this host now waits before putting them again */
 } dir_health;
 
 typedef void (*dir_observer_fn)(void *ctx, const char *name, const char *host, int change);

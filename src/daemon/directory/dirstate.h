@@ -14,6 +14,7 @@
 enum sync_state { SYNC_IDLE, SYNC_LISTING, SYNC_WATCHING, SYNC_WAIT };
 
 #define WATCH_LOSSES_KEPT 64 /* times of losses kept (sync.c) */
+#define TAKEN_KEPT 64        /* times of records taken by another daemon kept (publish.c) */
 enum lease_state { LEASE_NONE, LEASE_GRANTING, LEASE_HELD };
 
 struct directory {
@@ -63,6 +64,13 @@ struct directory {
         unsigned batches;                    /* put transactions in flight */
         struct dlist batch_list;             /* ... their pub_batch.link */
         uint64_t leases_granted;
+        /* another daemon putting this host's records under its lease (publish.c) */
+        uint64_t taken_ns[TAKEN_KEPT];       /* when one was (a ring) */
+        unsigned taken_next;
+        int64_t taken_lease;                 /* its lease, last seen */
+        uint64_t contest_backoff_ns;         /* the hold after the last overwrite, 0: none */
+        uint64_t contest_until_ns;           /* records taken are put again from then on */
+        bool conflict_told;                  /* logged; cleared (and logged) when it ends */
 
         /* resolve.c */
         struct dlist queries;                /* dir_query.link */
@@ -90,6 +98,10 @@ void publish_key_lost(directory *d, const char *name);
 void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8_t *value, size_t len);
 /* Revoke the lease (its keys go with it), waiting at most timeout_ms. */
 void publish_revoke(directory *d, long timeout_ms);
+/* Records of this host put under another daemon's lease within the last
+ * HOST_CONFLICT_WINDOW_NS; that lease in *ret_lease (may be NULL), the
+ * current hold before this host puts them again in *ret_hold_ns. */
+unsigned publish_taken(const directory *d, int64_t *ret_lease, uint64_t *ret_hold_ns);
 /* Names whose last put etcd has not confirmed. */
 size_t publish_unconfirmed(const directory *d);
 

@@ -20,21 +20,36 @@
  * ANOTHER WRITER: a key of ours deleted is put again at once; one
  * overwritten (another value, or another lease) at the next tick.
  *
+ * ANOTHER DAEMON CALLING ITSELF THIS HOST: its puts of our keys come under
+ * its own lease, at each of its ticks, as ours do at ours. A key taken so
+ * HOST_CONFLICT_TAKEN times within a minute is a conflict: logged once, said
+ * by the health (publish_taken, conflict_told), and from then on a taken
+ * key is put again only after a hold that starts at CONTEST_HOLD_MIN_NS and
+ * doubles, up to CONTEST_HOLD_MAX_NS, at each overwrite (the two daemons no
+ * longer flip the record every tick: each holds back in turn). A taken key
+ * deleted (the other daemon stopped, or its lease expired) is put again at
+ * once. The conflict ends (logged once) when no key was taken for
+ * HOST_CONFLICT_WINDOW_NS, longer than a round of both holds.
+ *
  * BOUNDS: DIR_PUBLISH_MAX names (those being deleted included); PUB_WINDOW
  * batches and one delete per name in flight.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/ctl.h"
 #include "common/util.h"
+#include "daemon/core/log.h"
 #include "daemon/directory/dirstate.h"
 #include "daemon/directory/etcdmsg.h"
 
 #define PUB_BATCH 64
 #define PUB_WINDOW 2
+#define CONTEST_HOLD_MIN_NS (2ull * 1000000000u)
+#define CONTEST_HOLD_MAX_NS (20ull * 1000000000u) /* a round of both holds stays within the window */
 
 typedef struct pub_batch pub_batch;
 
@@ -46,6 +61,7 @@ typedef struct dir_pub {
         bool confirmed;
         bool deleting;               /* unpublished: the key is being deleted */
         int64_t lease;               /* of the put in flight or confirmed */
+        bool taken;                  /* put by another daemon: held (contest_until_ns) */
         pub_batch *batch;            /* the batch its put is in, or NULL */
         unsigned batch_slot;
         etcd_req *req;               /* its delete in flight */
@@ -62,6 +78,7 @@ struct pub_batch {
 };
 
 static void pub_put(dir_pub *p);
+static void conflict_check_over(directory *d);
 
 static uint64_t deadline(const directory *d) { return now_ns() + (uint64_t)d->request_ms * 1000000u; }
 
@@ -139,8 +156,9 @@ static void flush(directory *d) {
                 const char *keys[PUB_BATCH], *vals[PUB_BATCH];
                 for (; pos != &d->pubs && b->n < PUB_BATCH; pos = pos->next) {
                         dir_pub *p = dlist_entry(pos, dir_pub, link);
-                        if (p->deleting || p->confirmed || p->batch)
+                        if (p->deleting || p->confirmed || p->batch || (p->taken && now_ns() < d->contest_until_ns))
                                 continue;
+                        p->taken = false;
                         keys[b->n] = p->key;
                         vals[b->n] = p->value;
                         b->pubs[b->n++] = p;
@@ -278,6 +296,7 @@ static void keepalive_done(void *ctx, int err, json_object *resp) {
         }
         if (err == 0) {
                 d->lease_ok_ns = now_ns();
+                conflict_check_over(d);
                 pubs_catch_up(d);
         } else if (now_ns() - d->lease_ok_ns >= (uint64_t)d->ttl_s * 1000000000u) {
                 lease_lost(d); /* not confirmed for a TTL: it expired there */
@@ -378,8 +397,57 @@ int dir_unpublish(directory *d, const char *name) {
 
 void publish_key_lost(directory *d, const char *name) {
         dir_pub *p = pub_find(d, name);
-        if (p && !p->deleting && p->confirmed)
-                pub_put(p); /* someone deleted it: ours again */
+        if (p && !p->deleting && (p->confirmed || p->taken)) {
+                p->taken = false;
+                pub_put(p); /* someone deleted it (or the daemon that took it is gone): ours again */
+        }
+}
+
+/* ---- another daemon calling itself this host -------------------------------- */
+
+unsigned publish_taken(const directory *d, int64_t *ret_lease, uint64_t *ret_hold_ns) {
+        uint64_t now = now_ns();
+        unsigned n = 0;
+        for (unsigned i = 0; i < TAKEN_KEPT; i++)
+                n += d->taken_ns[i] && now - d->taken_ns[i] < HOST_CONFLICT_WINDOW_NS;
+        if (ret_lease)
+                *ret_lease = d->taken_lease;
+        if (ret_hold_ns)
+                *ret_hold_ns = d->contest_backoff_ns;
+        return n;
+}
+
+static bool host_conflict(const directory *d) { return publish_taken(d, NULL, NULL) >= HOST_CONFLICT_TAKEN; }
+
+/* Our key for p was put under lease, another daemon's: count it; in a
+ * conflict, hold p back (the hold doubling at each overwrite). */
+static void key_taken(directory *d, dir_pub *p, int64_t lease) {
+        d->taken_ns[d->taken_next++ % TAKEN_KEPT] = now_ns();
+        d->taken_lease = lease;
+        if (!d->conflict_told && !host_conflict(d))
+                return;
+        if (!d->conflict_told) {
+                d->conflict_told = true;
+                log_error("directory: another daemon (lease %" PRIx64 ") keeps taking this host's records (%s, ...): "
+                          "%u times in the last minute; is another daemon configured as host %s? this one puts "
+                          "them again only after a growing hold (%llu s up to %llu s)",
+                          (uint64_t)lease, p->name, publish_taken(d, NULL, NULL), d->host,
+                          CONTEST_HOLD_MIN_NS / 1000000000u, CONTEST_HOLD_MAX_NS / 1000000000u);
+        }
+        d->contest_backoff_ns = d->contest_backoff_ns ? MIN(d->contest_backoff_ns * 2, CONTEST_HOLD_MAX_NS)
+                                                      : CONTEST_HOLD_MIN_NS;
+        d->contest_until_ns = now_ns() + d->contest_backoff_ns;
+        p->taken = true;
+}
+
+/* A conflict nobody has renewed for a minute is over: say so once. */
+static void conflict_check_over(directory *d) {
+        uint64_t last = d->taken_ns[(d->taken_next + TAKEN_KEPT - 1) % TAKEN_KEPT];
+        if (d->conflict_told && now_ns() - last >= HOST_CONFLICT_WINDOW_NS) {
+                d->conflict_told = false;
+                d->contest_backoff_ns = 0;
+                log_info("directory: no other daemon has taken this host's records for a minute");
+        }
 }
 
 void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8_t *value, size_t len) {
@@ -390,8 +458,11 @@ void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8
                 return; /* our own put */
         /* Another writer's value or lease (garbage, or a copy that would
          * outlive us): ours again at the next tick -- not at once, so two
-         * daemons both calling themselves this host do not make etcd spin. */
+         * daemons both calling themselves this host do not make etcd spin;
+         * under another daemon's lease again and again: after a hold. */
         p->confirmed = false;
+        if (lease != 0 && lease != p->lease && lease != d->lease)
+                key_taken(d, p, lease);
 }
 
 void publish_revoke(directory *d, long timeout_ms) {
