@@ -287,8 +287,8 @@ static void watch_frame(void *ctx, json_object *res) {
         if (bad || went_back || f.canceled || f.compact_revision > 0) {
                 /* Compacted past what we had, cancelled by etcd, or a frame
                  * we cannot read (events may be lost): list everything again. */
-                if (bad || f.canceled)
-                        watch_lost(d);
+                if (bad || (f.canceled && f.compact_revision <= 0))
+                        watch_lost(d); /* a compaction is etcd's way, not a loss */
                 etcd_cancel(d->sync_req);
                 d->sync = SYNC_IDLE;
                 d->synced = false;
