@@ -168,7 +168,13 @@ $(LIBIPCF_LINKS): $(LIBIPCF_SO)
 # directories under the prefix are written as ${prefix}/... so that
 # pkg-config --define-prefix and PKG_CONFIG_SYSROOT_DIR both work. The one in
 # the build tree serves programs built against the tree without installing.
-pc_rel = $(patsubst $(1)/%,$${prefix}/%,$(2))
+# (make's words split at blanks: a blank in the directories is a unit
+# separator, \037, while patsubst looks.)
+blank := $(empty) $(empty)
+unit_sep := $(shell printf '\037')
+blanks_hidden = $(subst $(blank),$(unit_sep),$(1))
+blanks_shown = $(subst $(unit_sep),$(blank),$(1))
+pc_rel = $(call blanks_shown,$(patsubst $(call blanks_hidden,$(1))/%,$${prefix}/%,$(call blanks_hidden,$(2))))
 PC_SUBST = sed -e 's|@PREFIX@|$(1)|g' -e 's|@LIBDIR@|$(call pc_rel,$(1),$(2))|g' \
                -e 's|@INCLUDEDIR@|$(call pc_rel,$(1),$(3))|g' \
                -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS_PRIVATE@|$(LIBIPCF_LDLIBS)|g'
@@ -384,7 +390,6 @@ INSTALL_BINS := $(IPCFD) $(IPCF)
 # Every path below is quoted in the shell: DESTDIR and the directories may
 # hold blanks (`make install DESTDIR="/tmp/a b"`). A unit names BINDIR with
 # each blank written \s (systemd.syntax), as ExecStart splits at blanks.
-blank := $(empty) $(empty)
 install: all
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)"
 	install -m 755 $(INSTALL_BINS) "$(DESTDIR)$(BINDIR)/"

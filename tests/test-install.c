@@ -204,6 +204,16 @@ TEST_TIMEOUT(install_and_uninstall_take_paths_with_blanks, 300) {
                                  "'%s/usr/local/lib/systemd/user units'/* | wc -l", root);
         CHECK(atoi(named) >= 1);
         uninstall_leaves_nothing(root, dirs);
+        /* A PREFIX with a blank: the .pc names its directories under
+         * ${prefix} (relocatable) and pkg-config escapes the blanks. */
+        free(TEST_MAKE("install DESTDIR='%s' PREFIX='/opt/my app' >/dev/null", root));
+        char pc2[PATH_MAX];
+        snprintf(pc2, sizeof(pc2), "%s/opt/my app/lib/pkgconfig/ipcf.pc", root);
+        CHECK(file_has(pc2, "libdir=${prefix}/lib", true));
+        CHECK(file_has(pc2, "includedir=${prefix}/include", true));
+        free(TEST_SH_OK("export PKG_CONFIG_PATH='%s/opt/my app/lib/pkgconfig'; "
+                        "eval \"set -- $(pkg-config --cflags ipcf)\"; test -f \"${1#-I}/ipcf.h\"", root));
+        uninstall_leaves_nothing(root, "PREFIX='/opt/my app'");
         free(units);
         free(named);
 }
