@@ -1120,10 +1120,13 @@ IPCF_API int ipcf_port_import(int fd);
  * ipcf_detach (a call in flight on one fails -ECONNRESET; the caller's next
  * call makes a new channel). The service ends when the process that made it
  * exits: its name goes, and so do all its channels, whoever serves them
- * (the daemon accepted each for the service's maker). Each process of the family holds the channels it inherited (their
- * descriptors) until they end or it lets the service go. The same holds for
- * datagram endpoints; a process fork() made sends its datagrams on channels
- * of its own.
+ * (the daemon accepted each for the service's maker). Each process of the
+ * family holds the channels it inherited (their descriptors) until they
+ * end, another process takes them over, or it lets the service go: a
+ * channel taken over lives in the process that serves it alone, whose death
+ * its caller sees at once (-ECONNRESET). The same holds for datagram
+ * endpoints; a process fork() made sends its datagrams on channels of its
+ * own.
  */
 
 /* The largest request or reply of a call. */

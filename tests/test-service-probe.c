@@ -307,6 +307,73 @@ TEST_TIMEOUT(many_channels_taken_in_before_the_fork_are_all_handed_over, 120) {
         test_daemon_stop(&d);
 }
 
+/* A worker that serves RECYCLE_AFTER calls, then exits without letting the
+ * service go (as a recycled or crashed worker would). */
+#define RECYCLE_AFTER 300
+static void recycled_worker(void *arg) {
+        (void)arg;
+        char buf[64];
+        for (int done = 0; done < RECYCLE_AFTER;) {
+                ipcf_call_req req;
+                ssize_t n = ipcf_service_next(PSVC, buf, sizeof(buf), 5000, &req);
+                if (n < 0)
+                        _exit(3);
+                done += ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000) == 0;
+        }
+        _exit(0);
+}
+
+/* Call until the first failure, which must be the channel's end, seen at
+ * once (-ECONNRESET within 1 s of a 5 s timeout), never a timeout. */
+static void caller_through_a_death(void *arg) {
+        (void)arg;
+        for (int k = 0;; k++) {
+                int v[2] = { 0, k }, back[2];
+                uint64_t t0 = test_now_ms();
+                ssize_t r = ipcf_call("probe.rc", v, sizeof(v), back, sizeof(back), 5000, NULL);
+                if (r == sizeof(back) && back[1] == k)
+                        continue;
+                uint64_t el = test_now_ms() - t0;
+                if (r != -ECONNRESET || el > 1000) {
+                        fprintf(stderr, "call %d: %zd after %llu ms\n", k, r, (unsigned long long)el);
+                        _exit(4);
+                }
+                if (k <= RECYCLE_AFTER) {
+                        fprintf(stderr, "call %d: the channel ended early\n", k);
+                        _exit(5);
+                }
+                return;
+        }
+}
+
+/* A worker takes over a channel made before the fork and dies without
+ * letting it go: the other worker, which held a copy, has let go of it, so
+ * the caller's call in flight fails -ECONNRESET at once, as when any
+ * service process dies. Before the TAKEN marks of family.c the other worker
+ * kept its copy unserved and that call timed out (and every later call on
+ * the channel, which stayed alive). (What the caller's next calls meet is
+ * not this case's: after a worker's death a call on the new channel timed
+ * out once, with or without family.c — see h4's report of 2026-12-07.) */
+TEST_TIMEOUT(a_worker_that_took_a_channel_over_dies, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        PSVC = CHECK_OK(ipcf_service("probe.rc", NULL));
+        int gc, gb;
+        pid_t c = test_fork_gated(caller_through_a_death, NULL, &gc);
+        test_gate_open(&gc);
+        char buf[64];
+        ipcf_call_req req;
+        ssize_t n = CHECK_OK(ipcf_service_next(PSVC, buf, sizeof(buf), 5000, &req));
+        CHECK_OK(ipcf_service_reply(PSVC, &req, buf, (size_t)n, 1000)); /* the channel is in */
+        pid_t b = test_fork_gated(proc_worker, NULL, &gb); /* holds a copy, looks later */
+        pid_t a = test_fork(recycled_worker, NULL);
+        CHECK_OK(ipcf_detach(PSVC)); /* a takes the channel over */
+        CHECK_EQ(test_wait(a, 30000), 0);
+        test_gate_open(&gb);
+        CHECK_EQ(test_wait(c, 60000), 0);
+        CHECK_EQ(test_wait(b, 10000), 0);
+        test_daemon_stop(&d);
+}
+
 /* A request the maker took before fork(): the child holds a copy of it, and
  * its answer fails -EBADF (the channel is the maker's); the maker's goes. */
 static ipcf_call_req copied_req;
@@ -358,7 +425,8 @@ static void end_maker(void *arg) {
 
 /* The service ends when the process that made it exits, whoever serves its
  * channels: the caller's channel, handed over to a worker, ends with the
- * maker (-ECONNRESET), and a new call finds no service (-ENOENT), at once. */
+ * maker (-ECONNRESET), and a new call finds no service (-ENOENT), within 1 s
+ * (as soon as the daemon has seen the maker go). */
 TEST_TIMEOUT(the_service_ends_with_its_maker, 60) {
         test_daemon_start(&d, NULL, NULL);
         pw_replies = mmap(NULL, sizeof(*pw_replies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -376,10 +444,15 @@ TEST_TIMEOUT(the_service_ends_with_its_maker, 60) {
         CHECK_EQ(back, 100);
         CHECK_EQ(write(end_go[1], "x", 1), 1);
         CHECK_EQ(test_wait(m, 5000), 0);
+        /* Until the daemon has seen the maker go, a call may still be
+         * answered; then the channel ends (-ECONNRESET, or -EPIPE), and the
+         * name is gone (-ENOENT): within 1 s. */
         uint64_t t0 = test_now_ms();
-        r = ipcf_call("probe.end", &v, sizeof(v), &back, sizeof(back), 2000, NULL);
-        CHECK(r == -ECONNRESET || r == -ENOENT);
-        CHECK_ERR(ipcf_call("probe.end", &v, sizeof(v), &back, sizeof(back), 2000, NULL), -ENOENT);
-        CHECK(test_now_ms() - t0 < 1000);
+        do {
+                r = ipcf_call("probe.end", &v, sizeof(v), &back, sizeof(back), 2000, NULL);
+                if (r != -ENOENT && r != -ECONNRESET && r != -EPIPE)
+                        CHECK_EQ(r, (ssize_t)sizeof(back));
+        } while (r != -ENOENT && test_now_ms() - t0 < 1000);
+        CHECK_ERR(r, -ENOENT);
         test_daemon_stop(&d);
 }

@@ -18,9 +18,11 @@
  *
  * The family: what the inbox's maker made before any fork and every process
  * since inherits — one page of shared memory (struct inbox_family, inbox.h)
- * with the flow ids of the channels handed over and not yet taken (a taker
- * swaps an id for 0: one process wins each) and a count of hand-overs, and
- * an eventfd rung at each (edge-triggered in every process's epoll set, and
+ * with the flow ids of the channels handed over (a taker marks an id TAKEN:
+ * one process wins each, and the others then let go of their copies, so
+ * that the channel lives only in the process that serves it and its caller
+ * learns at once when that one dies) and a count of hand-overs, and an
+ * eventfd rung at each (edge-triggered in every process's epoll set, and
  * never read: each set sees each ring once).
  *
  * Adoption: a process fork() made (handle_fork_gen() differs from the
@@ -184,12 +186,27 @@ int inbox_adopt(inbox *b) {
         return r;
 }
 
+/* A slot of the family's page holding id | TAKEN: the channel of flow id
+ * was handed over and a process took it; the others let go of their copies
+ * (so that when the taker ends, nobody holds the channel and its caller
+ * learns at once). Flow ids are the daemon's counter: bit 63 is free. A
+ * taken slot is reused only when no slot is 0. */
+#define TAKEN (1ull << 63)
+
 /* The index in b->foreign of the channel of flow id, or b->n_foreign. */
 static unsigned foreign_find(const inbox *b, uint64_t id) {
         unsigned i = 0;
         while (i < b->n_foreign && b->foreign[i].p->flow_id != id)
                 i++;
         return i;
+}
+
+/* Forget foreign channel i: another process serves it, or it ended. */
+static void foreign_forget(inbox *b, unsigned i) {
+        struct inbox_chan c = b->foreign[i];
+        b->foreign[i] = b->foreign[--b->n_foreign];
+        handle_put(c.p);
+        ipcf_detach(c.ph);
 }
 
 /* Serve foreign channel i, handed over to us (under b->lock). */
@@ -209,36 +226,40 @@ static void take_over(inbox *b, unsigned i) {
 
 void family_look(inbox *b) {
         b->fam_rung = atomic_load(&b->fam->rung);
-        /* The page first (a few ids at most, most times), each id swapped
-         * for 0 only if we hold its channel. */
+        /* The page first (a few ids at most, most times), each id marked
+         * taken only by a process that holds its channel. */
         for (unsigned k = 0; k < FAMILY_SLOTS && b->n_foreign; k++) {
-                uint64_t id = atomic_load_explicit(&b->fam->let_go[k], memory_order_acquire);
-                if (!id)
+                uint64_t v = atomic_load_explicit(&b->fam->let_go[k], memory_order_acquire);
+                if (!v)
                         continue;
+                uint64_t id = v & ~TAKEN;
                 unsigned i = foreign_find(b, id);
-                if (i < b->n_foreign && atomic_compare_exchange_strong(&b->fam->let_go[k], &id, 0))
+                if (i == b->n_foreign)
+                        continue;
+                if (!(v & TAKEN) && atomic_compare_exchange_strong(&b->fam->let_go[k], &v, id | TAKEN))
                         take_over(b, i);
+                else if (v == (id | TAKEN))
+                        foreign_forget(b, i); /* (v: what the failed swap found) */
         }
         for (unsigned i = 0; i < b->n_foreign;) {
-                struct inbox_chan c = b->foreign[i];
-                if (port_end_error(c.p) == 0) {
+                if (port_end_error(b->foreign[i].p) == 0)
                         i++;
-                        continue;
-                }
-                b->foreign[i] = b->foreign[--b->n_foreign];
-                handle_put(c.p); /* ended: forget our copy */
-                ipcf_detach(c.ph);
+                else
+                        foreign_forget(b, i); /* ended: forget our copy */
         }
 }
 
-/* Put flow id in a free slot of the family's page. */
+/* Put flow id in a free slot of the family's page (else in a taken one). */
 static bool hand_over(struct inbox_family *f, uint64_t id) {
-        for (unsigned k = 0; k < FAMILY_SLOTS; k++) {
-                uint64_t v = 0;
-                if (atomic_load_explicit(&f->let_go[k], memory_order_relaxed) == 0 &&
-                    atomic_compare_exchange_strong(&f->let_go[k], &v, id))
-                        return true;
-        }
+        if (id & TAKEN)
+                return false;
+        for (int reuse = 0; reuse < 2; reuse++)
+                for (unsigned k = 0; k < FAMILY_SLOTS; k++) {
+                        uint64_t v = atomic_load_explicit(&f->let_go[k], memory_order_relaxed);
+                        if ((reuse ? (v & TAKEN) != 0 : v == 0) &&
+                            atomic_compare_exchange_strong(&f->let_go[k], &v, id))
+                                return true;
+                }
         return false;
 }
 

@@ -36,8 +36,9 @@ struct inbox_chan {
 #define FAMILY_SLOTS 511u
 struct inbox_family {
         _Atomic uint64_t rung;                   /* hand-overs (and ends) so far */
-        _Atomic uint64_t let_go[FAMILY_SLOTS];   /* flow ids of channels handed over and
-                                                  * not yet taken; 0: a free slot */
+        _Atomic uint64_t let_go[FAMILY_SLOTS];   /* flow ids of channels handed over
+                                                  * (| bit 63 once a process took it:
+                                                  * family.c TAKEN); 0: a free slot */
 };
 
 typedef struct inbox {
