@@ -1642,7 +1642,8 @@ IPCF_API int ipcf_notify_next(int timeout_ms, ipcf_event *ret);
  * allocate or register; an event's pid is the registrant's only if it runs
  * as the same user (or the watcher is root or the daemon's user), else 0 —
  * as ipcf_list shows them. Opens the notification descriptor if needed.
- * Errors: -EINVAL bad name, or a name@host (a watch is of a name as this
+ * Errors: -EINVAL bad name, or any name with an '@' in it — name@host,
+ * and also a local name that holds an '@' (a watch is of a name as this
  * host resolves it); -EACCES the policy hides name from this user;
  * -EDQUOT too many watches; -EHOSTDOWN.
  */
