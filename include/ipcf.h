@@ -111,8 +111,11 @@
  *    process at a time, and read by one: its queue is single-producer and
  *    single-consumer in shared memory, and a process that writes it after
  *    another did resumes where that one stopped — but two processes writing
- *    one end at once corrupt its queue (the flow fails -EPROTO, messages are
- *    lost). For several writers give each its own flow or pipe, or use a
+ *    one end at once corrupt its queue (messages are lost, read twice or
+ *    garbled, or the flow fails -EPROTO; the other side and the daemon are
+ *    not harmed: the pipes section says what was measured). A service or
+ *    datagram endpoint inherited across fork() is the exception: it may be
+ *    served by every process (services, worker processes). For several writers give each its own flow or pipe, or use a
  *    mailbox (a named pipe: IPCF_MBOX_STREAM), which takes many. A handle
  *    that another thread of the parent was inside at the moment of fork()
  *    (blocked in ipcf_read(), say) keeps its descriptors and mapping in the
@@ -122,8 +125,9 @@
  *  - Descriptors: a port holds 7 file descriptors (6 ends of its wake-up
  *    socketpairs, and a pidfd of the peer so that its death is seen even
  *    without the daemon; a pipe end 8), a registration 1, a service or
- *    named datagram endpoint 3 plus its channels (its registration socket,
- *    an epoll and the takers' eventfd; an endpoint without a name 2), a
+ *    named datagram endpoint 4 plus its channels (its registration socket,
+ *    an epoll, the takers' eventfd and its family's eventfd, which the
+ *    processes fork() makes share; an endpoint without a name 3), a
  *    group handle 2, the process 1 for its connection to the daemon. All
  *    are close-on-exec.
  *
