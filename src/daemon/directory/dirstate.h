@@ -92,10 +92,11 @@ void sync_apply(directory *d, const etcd_kv *kv, bool is_delete);
 void publish_start(directory *d);
 void publish_stop(directory *d);
 /* The watch saw this host's key for name deleted: put it again if ours. */
-void publish_key_lost(directory *d, const char *name);
+void publish_key_lost(directory *d, const char *name, int64_t mod_revision);
 /* The watch or a listing saw this host's key for name hold lease and
  * value: put it again (at the next tick) if ours and not what we put. */
-void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8_t *value, size_t len);
+void publish_key_seen(directory *d, const char *name, int64_t lease, int64_t mod_revision,
+                      const uint8_t *value, size_t len);
 /* Revoke the lease (its keys go with it), waiting at most timeout_ms. */
 void publish_revoke(directory *d, long timeout_ms);
 /* Records of this host put under another daemon's lease within the last

@@ -346,7 +346,7 @@ int etcd_kv_key(json_object *kv, uint8_t **ret, size_t *ret_len) {
 }
 
 /* header.revision of an answer, which must be there and positive. */
-static int header_revision(json_object *o, int64_t *ret) {
+int etcd_header_revision(json_object *o, int64_t *ret) {
         json_object *h;
         if (!json_object_object_get_ex(o, "header", &h) || !etcd_json_i64(h, "revision", ret) || *ret <= 0)
                 return -EPROTO;
@@ -355,7 +355,7 @@ static int header_revision(json_object *o, int64_t *ret) {
 
 int etcd_range_decode(json_object *resp, int64_t *ret_revision, bool *ret_more, json_object **ret_kvs) {
         json_object *kvs = NULL, *more = NULL;
-        if (!json_object_is_type(resp, json_type_object) || header_revision(resp, ret_revision) < 0)
+        if (!json_object_is_type(resp, json_type_object) || etcd_header_revision(resp, ret_revision) < 0)
                 return -EPROTO;
         if (json_object_object_get_ex(resp, "kvs", &kvs) && !json_object_is_type(kvs, json_type_array))
                 return -EPROTO;

@@ -38,6 +38,10 @@ int etcd_error_of(struct json_object *o, char *msg, size_t msg_size);
  * but not an integer. */
 bool etcd_json_i64(struct json_object *o, const char *key, int64_t *ret);
 
+/* header.revision of an answer (a range, a transaction): 0 and *ret, or
+ * -EPROTO when it is missing or not positive. */
+int etcd_header_revision(struct json_object *o, int64_t *ret);
+
 /* Request bodies (malloc'ed JSON text, NULL on ENOMEM or a key/value past
  * its bound: ETCD_KEY_MAX and ETCD_VALUE_MAX for puts, ETCD_RANGE_KEY_MAX
  * for the keys of ranges, watches and deletes). end == NULL: no range_end; end_len == 0 with end != NULL:

@@ -18,7 +18,11 @@
  * while the same lease lives (with the lease, the key dies anyway).
  *
  * ANOTHER WRITER: a key of ours deleted is put again at once; one
- * overwritten (another value, or another lease) at the next tick.
+ * overwritten (another value, or another lease) at the next tick. A change
+ * by another writer seen while our put is in flight is judged when that put
+ * is answered, by revision (rival_rev against the transaction's): a later
+ * one overwrote ours. (It used to be ignored, so when two puts crossed, the
+ * key could stay the other's for good while we counted it ours.)
  *
  * ANOTHER DAEMON CALLING ITSELF THIS HOST: its puts of our keys come under
  * its own lease, at each of its ticks, as ours do at ours. A key taken so
@@ -62,6 +66,10 @@ typedef struct dir_pub {
         bool deleting;               /* unpublished: the key is being deleted */
         int64_t lease;               /* of the put in flight or confirmed */
         bool taken;                  /* put by another daemon: held (contest_until_ns) */
+        int64_t rival_rev, rival_lease; /* another writer's put of the key seen while
+                                         * ours was in flight (0: none): its revision
+                                         * and lease, judged when ours is answered */
+        bool rival_deleted;          /* ... and that change was a delete */
         pub_batch *batch;            /* the batch its put is in, or NULL */
         unsigned batch_slot;
         etcd_req *req;               /* its delete in flight */
@@ -115,6 +123,7 @@ static void pub_free(dir_pub *p) {
 /* ---- puts and deletes ---------------------------------------------------- */
 
 static void flush(directory *d);
+static void key_overwritten(directory *d, dir_pub *p, int64_t lease);
 
 static void batch_done(void *ctx, int err, json_object *resp) {
         pub_batch *b = ctx;
@@ -128,12 +137,24 @@ static void batch_done(void *ctx, int err, json_object *resp) {
                 etcd_answer_bad(d->etcd, "transaction answer is not etcd's");
                 err = -EPROTO;
         }
+        /* The revision of our puts: a rival's put seen meanwhile with a
+         * later one overwrote ours (one without it: taken as later). */
+        int64_t rev = 0;
+        if (err == 0 && etcd_header_revision(resp, &rev) < 0)
+                rev = 0;
         for (unsigned i = 0; i < b->n; i++) {
                 dir_pub *p = b->pubs[i];
                 if (!p)
                         continue;
                 p->batch = NULL;
                 p->confirmed = err == 0 && b->lease == d->lease && d->lease_state == LEASE_HELD;
+                bool rival_later = p->confirmed && p->rival_rev && (rev == 0 || p->rival_rev > rev);
+                if (rival_later && p->rival_deleted)
+                        pub_put(p); /* deleted after ours was put: ours again at once */
+                else if (rival_later)
+                        key_overwritten(d, p, p->rival_lease);
+                p->rival_rev = p->rival_lease = 0;
+                p->rival_deleted = false;
         }
         d->batches--;
         dlist_del(&b->link);
@@ -176,6 +197,8 @@ static void flush(directory *d) {
                         b->pubs[i]->batch = b;
                         b->pubs[i]->batch_slot = i;
                         b->pubs[i]->lease = d->lease;
+                        b->pubs[i]->rival_rev = b->pubs[i]->rival_lease = 0;
+                        b->pubs[i]->rival_deleted = false;
                 }
                 d->batches++;
                 dlist_add_tail(&d->batch_list, &b->link);
@@ -395,9 +418,13 @@ int dir_unpublish(directory *d, const char *name) {
         return 0;
 }
 
-void publish_key_lost(directory *d, const char *name) {
+void publish_key_lost(directory *d, const char *name, int64_t mod_revision) {
         dir_pub *p = pub_find(d, name);
-        if (p && !p->deleting && (p->confirmed || p->taken)) {
+        if (p && !p->deleting && p->batch && mod_revision > p->rival_rev) {
+                p->rival_rev = mod_revision; /* judged when ours is answered (batch_done) */
+                p->rival_lease = 0;
+                p->rival_deleted = true;
+        } else if (p && !p->deleting && !p->batch && (p->confirmed || p->taken)) {
                 p->taken = false;
                 pub_put(p); /* someone deleted it (or the daemon that took it is gone): ours again */
         }
@@ -450,19 +477,36 @@ static void conflict_check_over(directory *d) {
         }
 }
 
-void publish_key_seen(directory *d, const char *name, int64_t lease, const uint8_t *value, size_t len) {
-        dir_pub *p = pub_find(d, name);
-        if (!p || p->deleting || !p->confirmed)
-                return;
-        if (lease == p->lease && len == strlen(p->value) && !memcmp(value, p->value, len))
-                return; /* our own put */
-        /* Another writer's value or lease (garbage, or a copy that would
-         * outlive us): ours again at the next tick -- not at once, so two
-         * daemons both calling themselves this host do not make etcd spin;
-         * under another daemon's lease again and again: after a hold. */
+/* Another writer's value or lease (garbage, or a copy that would outlive
+ * us) holds p's key: ours again at the next tick -- not at once, so two
+ * daemons both calling themselves this host do not make etcd spin; under
+ * another daemon's lease again and again: after a hold. */
+static void key_overwritten(directory *d, dir_pub *p, int64_t lease) {
         p->confirmed = false;
         if (lease != 0 && lease != p->lease && lease != d->lease)
                 key_taken(d, p, lease);
+}
+
+void publish_key_seen(directory *d, const char *name, int64_t lease, int64_t mod_revision,
+                      const uint8_t *value, size_t len) {
+        dir_pub *p = pub_find(d, name);
+        if (!p || p->deleting)
+                return;
+        if (lease == p->lease && len == strlen(p->value) && !memcmp(value, p->value, len))
+                return; /* our own put */
+        if (p->batch) {
+                /* Ours is in flight: whether this came before or after it,
+                 * its answer's revision tells (batch_done). Before, such a
+                 * put was ignored, and when it came after ours the key stayed
+                 * the rival's while we took it for ours. */
+                if (mod_revision > p->rival_rev) {
+                        p->rival_rev = mod_revision;
+                        p->rival_lease = lease;
+                }
+                return;
+        }
+        if (p->confirmed)
+                key_overwritten(d, p, lease);
 }
 
 void publish_revoke(directory *d, long timeout_ms) {

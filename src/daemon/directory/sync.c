@@ -73,10 +73,10 @@ void sync_apply(directory *d, const etcd_kv *kv, bool is_delete) {
         if (is_delete) {
                 change = dir_cache_del(&d->cache, rec.name, rec.host, kv->mod_revision);
                 if (ours)
-                        publish_key_lost(d, rec.name);
+                        publish_key_lost(d, rec.name, kv->mod_revision);
         } else {
                 if (ours)
-                        publish_key_seen(d, rec.name, kv->lease, kv->value, kv->value_len);
+                        publish_key_seen(d, rec.name, kv->lease, kv->mod_revision, kv->value, kv->value_len);
                 if (dir_value_parse(kv->value, kv->value_len, &rec) < 0) {
                         /* The key no longer holds a record we accept: as good as gone. */
                         d->rejected++;
