@@ -13,10 +13,6 @@
 
 void growfifo_init(growfifo *q, uint32_t size) { *q = (growfifo){ .size = size }; }
 
-static uint8_t *slot(const growfifo *q, uint32_t i) {
-        return q->v + (size_t)((q->head + i) & (q->cap - 1)) * q->size;
-}
-
 int growfifo_room(growfifo *q, uint32_t max) {
         if (q->n >= max)
                 return -ENOSPC;
@@ -40,22 +36,6 @@ int growfifo_room(growfifo *q, uint32_t max) {
         q->cap = cap;
         q->head = 0;
         return 0;
-}
-
-void *growfifo_push(growfifo *q) { return slot(q, q->n++); }
-
-void *growfifo_at(const growfifo *q, uint32_t i) { return slot(q, i); }
-
-void *growfifo_by_no(const growfifo *q, uint64_t no) {
-        if (no < q->first || no - q->first >= q->n)
-                return NULL;
-        return slot(q, (uint32_t)(no - q->first));
-}
-
-void growfifo_pop(growfifo *q) {
-        q->head = (q->head + 1) & (q->cap - 1);
-        q->n--;
-        q->first++;
 }
 
 void growfifo_free(growfifo *q) {

@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct growfifo {
@@ -35,13 +36,30 @@ typedef struct growfifo {
 void growfifo_init(growfifo *q, uint32_t size);
 /* Room for one more element, at most max in all: 0, -ENOSPC, -ENOMEM. */
 int growfifo_room(growfifo *q, uint32_t max);
-/* The new newest element (uninitialised); only after growfifo_room said 0. */
-void *growfifo_push(growfifo *q);
-/* The i-th oldest element (i < n). */
-void *growfifo_at(const growfifo *q, uint32_t i);
-/* The element numbered no, or NULL if it left or was never pushed. */
-void *growfifo_by_no(const growfifo *q, uint64_t no);
-/* Remove the oldest element (n > 0). */
-void growfifo_pop(growfifo *q);
 /* Free the memory; q is empty after (its numbering goes on). */
 void growfifo_free(growfifo *q);
+
+/* The rest run per message on the daemon's mailbox paths: inline. */
+static inline void *growfifo_slot_(const growfifo *q, uint32_t i) {
+        return q->v + (size_t)((q->head + i) & (q->cap - 1)) * q->size;
+}
+
+/* The new newest element (uninitialised); only after growfifo_room said 0. */
+static inline void *growfifo_push(growfifo *q) { return growfifo_slot_(q, q->n++); }
+
+/* The i-th oldest element (i < n). */
+static inline void *growfifo_at(const growfifo *q, uint32_t i) { return growfifo_slot_(q, i); }
+
+/* The element numbered no, or NULL if it left or was never pushed. */
+static inline void *growfifo_by_no(const growfifo *q, uint64_t no) {
+        if (no < q->first || no - q->first >= q->n)
+                return NULL;
+        return growfifo_slot_(q, (uint32_t)(no - q->first));
+}
+
+/* Remove the oldest element (n > 0). */
+static inline void growfifo_pop(growfifo *q) {
+        q->head = (q->head + 1) & (q->cap - 1);
+        q->n--;
+        q->first++;
+}
