@@ -60,7 +60,8 @@
  *                    to the daemon, including those of calls without a
  *                    timeout (ipcf_list, ipcf_register...), waits for its
  *                    reply — and for the process's connection, if another
- *                    thread's request holds it — at most
+ *                    thread's request holds it, or to be connected, if the
+ *                    daemon's queue of connections is full — at most
  *                    IPCF_REQUEST_TIMEOUT_MS (default 30000 ms), a call
  *                    with a timeout at most its own time if that is
  *                    shorter; a listing of several pages, that long in

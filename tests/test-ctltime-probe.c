@@ -16,7 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+#include <limits.h>
 
 #include "ipcf.h"
 #include "support/names.h"
@@ -131,6 +135,86 @@ TEST_TIMEOUT(untimed_requests_end_by_the_bound_and_keep_the_connection, 120) {
         CHECK_OK(ipcf_dealloc(b, NULL));
         CHECK_OK(ipcf_dealloc(reg2, NULL));
         CHECK_OK(ipcf_dealloc(reg, NULL));
+        free(bin);
+        test_daemon_stop(&d);
+}
+
+/* A child's first call: it connects (its own connection), lists, and
+ * exits 0 if the listing failed -ETIMEDOUT within the bound, 1 if it failed
+ * otherwise or too late, 2 if it succeeded. */
+static void list_from_new_process(void *arg) {
+        (void)arg;
+        uint64_t t0 = test_now_ms();
+        ipcf_listing *l = NULL;
+        int r = ipcf_list(&l);
+        uint64_t took = test_now_ms() - t0;
+        if (r == 0)
+                _exit(2);
+        _exit(r == -ETIMEDOUT && took + 100 >= BOUND_MS && took <= BOUND_MS + LATE_MS ? 0 : 1);
+}
+
+/* A daemon that is stopped takes no connection: once its queue of them is
+ * full (SOMAXCONN, 4096 here), a process's first call used to block in
+ * connect(2) for ever, whatever IPCF_REQUEST_TIMEOUT_MS said (h1's report:
+ * the child below was killed by the test's bound). Now the connect is
+ * bounded as a request is: -ETIMEDOUT, and `ipcf ls` exits 1 "timed out";
+ * after SIGCONT a new process connects and lists. */
+TEST_TIMEOUT(a_first_call_to_a_stopped_daemon_whose_queue_is_full_is_bounded, 120) {
+        setenv("IPCF_REQUEST_TIMEOUT_MS", "1000", 1);
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char sock[PATH_MAX];
+        snprintf(sock, sizeof(sock), "%s/ipcfd.sock", ipcf_runtime_dir());
+        struct rlimit rl;
+        CHECK_OK(getrlimit(RLIMIT_NOFILE, &rl));
+        if (rl.rlim_max < 70000)
+                rl.rlim_max = 70000; /* root may raise it; else what the hard limit allows */
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                CHECK_OK(getrlimit(RLIMIT_NOFILE, &rl));
+                rl.rlim_cur = rl.rlim_max;
+                CHECK_OK(setrlimit(RLIMIT_NOFILE, &rl));
+        }
+        kill(d.pid, SIGSTOP);
+        /* Fill the stopped daemon's queue: connect until it says EAGAIN. */
+        size_t cap = 66000, n = 0;
+        int *fds = calloc(cap, sizeof(*fds));
+        CHECK(fds != NULL);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        CHECK(strlen(sock) < sizeof(sa.sun_path));
+        memcpy(sa.sun_path, sock, strlen(sock) + 1);
+        for (;;) {
+                CHECK(n < cap && n + 16 < rl.rlim_cur); /* else the queue is larger than this test can fill */
+                int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                CHECK(fd >= 0);
+                if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                        CHECK_EQ(errno, EAGAIN);
+                        close(fd);
+                        break;
+                }
+                fds[n++] = fd;
+        }
+        fprintf(stderr, "  the stopped daemon's queue took %zu connections\n", n);
+
+        pid_t child = test_fork(list_from_new_process, NULL);
+        CHECK_EQ(test_wait(child, 10000), 0);
+        char *bin = test_built("bin/ipcf"), *out = NULL;
+        uint64_t t0 = test_now_ms();
+        int rc = test_sh(&out, 20, "'%s' ls", bin);
+        if (rc != 1 || !strstr(out, "timed out"))
+                test_fail(__FILE__, __LINE__, "ipcf ls on a stopped daemon with a full queue: exit %d (want 1, timed out): %s",
+                          rc, out);
+        check_bounded("ipcf ls", t0);
+        free(out);
+
+        for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+        free(fds);
+        kill(d.pid, SIGCONT);
+        rc = test_sh(&out, 20, "'%s' ls", bin);
+        if (rc != 0)
+                test_fail(__FILE__, __LINE__, "ipcf ls after SIGCONT: exit %d: %s", rc, out);
+        free(out);
         free(bin);
         test_daemon_stop(&d);
 }

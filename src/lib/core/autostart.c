@@ -376,18 +376,20 @@ static const char *program_of(pid_t pid, char *buf, size_t cap) {
         return buf;
 }
 
-/* Does a daemon accept connections on sock? 0, or connect()'s -errno. */
+/* Does a daemon accept connections on sock? 0, or connect()'s -errno. A
+ * full queue of connections (-EAGAIN: the socket does not block) is a
+ * daemon there, that does not take them now. */
 static int sock_connect_check(const char *sock) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(sock) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, sock);
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
         close(fd);
-        return r;
+        return r == -EAGAIN ? 0 : r;
 }
 
 /* -EHOSTDOWN: a daemon that accepts connections but dropped ours, autostart

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -110,15 +111,37 @@ const char *ipcf_runtime_dir(void) {
         return runtime_dir;
 }
 
-static int conn_try_connect(int *ret_fd) {
+/* How long a connect waits between tries while the daemon's queue of
+ * connections is full. */
+#define CONNECT_RETRY_NS 1000000u
+
+/* Connect to the daemon's socket. A daemon whose queue of connections not
+ * yet accepted is full (it is stopped or wedged, or thousands connect at
+ * once) makes a blocking connect(2) wait with no bound, so the socket is
+ * non-blocking while it connects: -EAGAIN is tried again every
+ * CONNECT_RETRY_NS until deadline, then -ETIMEDOUT (a deadline of 0: at
+ * once -EAGAIN). The connection is blocking again once made. */
+static int conn_try_connect(int *ret_fd, uint64_t deadline) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", runtime_dir,
                              CTL_SOCKET_NAME) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int e = errno;
+                if (e == EINTR)
+                        continue;
+                if (e == EAGAIN && deadline && now_ns() < deadline) {
+                        nanosleep(&(struct timespec){ .tv_nsec = CONNECT_RETRY_NS }, NULL);
+                        continue;
+                }
+                close(fd);
+                return e == EAGAIN && deadline ? -ETIMEDOUT : -e;
+        }
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
                 int e = errno;
                 close(fd);
                 return -e;
@@ -127,17 +150,21 @@ static int conn_try_connect(int *ret_fd) {
         return 0;
 }
 
-/* Under conn_lock: connect conn_fd (autostart_wait's probe). */
+/* Under conn_lock: connect conn_fd (autostart_wait's probe, which tries
+ * again itself). */
 static int conn_connect_again(void) {
-        return conn_try_connect(&conn_fd);
+        return conn_try_connect(&conn_fd, 0);
 }
 
-/* Under conn_lock: make sure conn_fd is a live connection of this process. */
-static int conn_ensure_locked(void) {
+/* Under conn_lock: make sure conn_fd is a live connection of this process,
+ * connecting by deadline. */
+static int conn_ensure_locked(uint64_t deadline) {
         if (conn_fd >= 0 && conn_pid == getpid())
                 return 0;
         conn_fd = safe_close(conn_fd);
-        int r = conn_try_connect(&conn_fd);
+        int r = conn_try_connect(&conn_fd, deadline);
+        if (r == -ETIMEDOUT)
+                return r; /* a daemon listens, but takes no connection: stopped */
         if (r == -EACCES || r == -EPERM)
                 return -EACCES;
         if (r < 0) {
@@ -217,7 +244,7 @@ static int conn_try(ctl_builder *req, uint32_t seq, const int *fds, unsigned n_f
                     uint64_t deadline, bool *ret_dead, bool *ret_retry) {
         *ret_dead = *ret_retry = false;
         bool reused = conn_fd >= 0 && conn_pid == getpid();
-        int r = conn_ensure_locked();
+        int r = conn_ensure_locked(deadline);
         if (r < 0)
                 return r;
         *ret_dead = true;
