@@ -18,7 +18,11 @@
  * Mechanisms: an ipcf flow with the default qos (waiting sides spin briefly),
  * an ipcf flow with spin_us = 0 (sleep only), a pipe, Unix stream and
  * seqpacket sockets, and the physical floor: two processes bouncing a value
- * through one cache line of a shared mapping (round trip only).
+ * through one cache line of a shared mapping (round trip only); and the
+ * floor of sleeping (sleepfloor): the same value, each side sleeping on it
+ * with FUTEX_WAIT until the other's FUTEX_WAKE — the system calls a
+ * sleep-only ipcf flow makes per turn and nothing else (round trip only;
+ * what the spin_us = 0 row is compared with besides a Unix socket).
  *
  * The ipcf rows need a daemon: the bench makes a private runtime directory,
  * points IPCF_RUNTIME_DIR at it, starts ipcfd of this build there
@@ -36,6 +40,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/futex.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -47,6 +52,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,7 +81,7 @@ typedef struct bench_cfg {
         unsigned repeat;                     /* rounds; each figure is their median */
 } bench_cfg;
 
-enum mech_kind { MECH_IPCF, MECH_PIPE, MECH_STREAM, MECH_SEQPACKET, MECH_FLOOR };
+enum mech_kind { MECH_IPCF, MECH_PIPE, MECH_STREAM, MECH_SEQPACKET, MECH_FLOOR, MECH_SLEEP_FLOOR };
 
 typedef struct mech {
         const char *key;      /* for --only */
@@ -91,7 +97,11 @@ static const mech mechs[] = {
         { "stream", "Unix socket, stream", MECH_STREAM, 0 },
         { "seqpacket", "Unix socket, seqpacket", MECH_SEQPACKET, 0 },
         { "floor", "cache-line ping-pong (floor)", MECH_FLOOR, 0 },
+        { "sleepfloor", "futex ping-pong (the floor of sleeping)", MECH_SLEEP_FLOOR, 0 },
 };
+
+/* The floors move a value only: round trips, no one-way messages. */
+static bool mech_is_floor(enum mech_kind k) { return k == MECH_FLOOR || k == MECH_SLEEP_FLOOR; }
 #define N_MECHS (sizeof(mechs) / sizeof(mechs[0]))
 
 /* What one mechanism measured; NaN-free: ok flags say what is valid. */
@@ -234,6 +244,34 @@ static int floor_wait(volatile uint64_t *ball, uint64_t want) {
         return 0;
 }
 
+/* The floor of sleeping: the low 32 bits of the line's value (a round trip
+ * stores at most 2 (warm-up + timed) + 2, below 2^32), slept on with
+ * FUTEX_WAIT until it holds want, for at most FLOOR_GIVE_UP_NS in 1 s
+ * waits; sleep_floor_set stores and wakes, as a writer wakes a sleeping
+ * reader. */
+static uint32_t *sleep_word(volatile uint64_t *ball) {
+        _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the low half is at the line's start");
+        return (uint32_t *)(uintptr_t)ball;
+}
+
+static int sleep_floor_wait(volatile uint64_t *ball, uint64_t want) {
+        uint32_t *w = sleep_word(ball);
+        uint64_t start = now_ns();
+        for (uint32_t v; (v = __atomic_load_n(w, __ATOMIC_ACQUIRE)) != (uint32_t)want;) {
+                if (now_ns() - start > FLOOR_GIVE_UP_NS)
+                        return -ETIMEDOUT;
+                struct timespec one_s = { .tv_sec = 1 };
+                syscall(SYS_futex, w, FUTEX_WAIT, v, &one_s, NULL, 0);
+        }
+        return 0;
+}
+
+static void sleep_floor_set(volatile uint64_t *ball, uint64_t v) {
+        uint32_t *w = sleep_word(ball);
+        __atomic_store_n(w, (uint32_t)v, __ATOMIC_RELEASE);
+        syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 /* ---- the control channel between parent and child ----------------------- */
 
 /* Two pipes: the parent writes ctl[1] (child reads ctl[0]) and the child
@@ -269,6 +307,7 @@ static int mech_prepare(const mech *m, unsigned index, mech_setup *s) {
                 return socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, s->fds) < 0 ? -errno : 0;
         }
         case MECH_FLOOR:
+        case MECH_SLEEP_FLOOR:
                 s->shared_line = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
                                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
                 return s->shared_line == MAP_FAILED ? (s->shared_line = NULL, -errno) : 0;
@@ -314,6 +353,7 @@ static int ep_connect(const mech *m, mech_setup *s, int side, const control *c, 
                 s->fds[1 - side] = -1;
                 return ctl_barrier(c);
         case MECH_FLOOR:
+        case MECH_SLEEP_FLOOR:
                 e->ball = s->shared_line;
                 return ctl_barrier(c);
         case MECH_IPCF:
@@ -350,6 +390,10 @@ static void ep_close(endpoint *e) {
 /* One round trip: the client sends, the server echoes. Floor: the client sets
  * an odd value, the server answers with the next even one. */
 static int rtt_client_once(endpoint *e, char *buf, uint64_t i) {
+        if (e->kind == MECH_SLEEP_FLOOR) {
+                sleep_floor_set(e->ball, 2 * i + 1);
+                return sleep_floor_wait(e->ball, 2 * i + 2);
+        }
         if (e->kind == MECH_FLOOR) {
                 __atomic_store_n(e->ball, 2 * i + 1, __ATOMIC_RELEASE);
                 return floor_wait(e->ball, 2 * i + 2);
@@ -359,6 +403,12 @@ static int rtt_client_once(endpoint *e, char *buf, uint64_t i) {
 }
 
 static int rtt_server_once(endpoint *e, char *buf, uint64_t i) {
+        if (e->kind == MECH_SLEEP_FLOOR) {
+                int r = sleep_floor_wait(e->ball, 2 * i + 1);
+                if (r == 0)
+                        sleep_floor_set(e->ball, 2 * i + 2);
+                return r;
+        }
         if (e->kind == MECH_FLOOR) {
                 int r = floor_wait(e->ball, 2 * i + 1);
                 if (r == 0)
@@ -509,7 +559,7 @@ static _Noreturn void child_main(const mech *m, mech_setup *s, const control *c,
                 r = rtt_server(&e, cfg);
         if (r == 0)
                 r = ctl_barrier(c);
-        if (r == 0 && m->kind != MECH_FLOOR) {
+        if (r == 0 && !mech_is_floor(m->kind)) {
                 static const size_t sizes[2] = { BENCH_MSG_SMALL, BENCH_MSG_BULK };
                 for (int i = 0; i < 2 && r == 0; i++) {
                         oneway_result res = oneway_recv(&e, sizes[i]);
@@ -537,7 +587,7 @@ static void parent_side(const mech *m, mech_setup *s, const control *c, const be
         }
         if (r == 0)
                 r = ctl_barrier(c);
-        if (r == 0 && m->kind != MECH_FLOOR) {
+        if (r == 0 && !mech_is_floor(m->kind)) {
                 static const size_t sizes[2] = { BENCH_MSG_SMALL, BENCH_MSG_BULK };
                 for (int i = 0; i < 2 && r == 0; i++) {
                         step = i == 0 ? "64 B one-way" : "64 KiB one-way";
@@ -821,7 +871,7 @@ static const char usage[] =
         "  --quick       a smoke run of ~3 s (few round trips, short one-way phases)\n"
         "  --same-core   both processes on CPU 0 (default: CPUs 0 and 1)\n"
         "  --unpinned    let the kernel place them\n"
-        "  --only=KEYS   comma list of: ipcf,ipcf-nospin,pipe,stream,seqpacket,floor\n"
+        "  --only=KEYS   comma list of: ipcf,ipcf-nospin,pipe,stream,seqpacket,floor,sleepfloor\n"
         "  --rtt=N       timed round trips (default 100000), --warmup=N (default 10000)\n"
         "  --seconds=S   each one-way measurement (default 1.5, after 0.3 s warm-up)\n"
         "  --repeat=N    N rounds over all mechanisms, each figure their median (1..15)\n";
