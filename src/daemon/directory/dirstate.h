@@ -13,8 +13,30 @@
 
 enum sync_state { SYNC_IDLE, SYNC_LISTING, SYNC_WATCHING, SYNC_WAIT };
 
-#define WATCH_LOSSES_KEPT 64 /* times of losses kept (sync.c) */
-#define TAKEN_KEPT 64        /* times of records taken by another daemon kept (publish.c) */
+/* The times of the last RECENT_KEPT events of one kind (a ring; 0: no
+ * event), so as to count those within a window: a watch stream lost
+ * (sync.c), a record taken by another daemon (publish.c). */
+#define RECENT_KEPT 64
+typedef struct recent_times {
+        uint64_t at[RECENT_KEPT];
+        unsigned next;
+} recent_times;
+
+static inline void recent_note(recent_times *r, uint64_t now) { r->at[r->next++ % RECENT_KEPT] = now; }
+
+/* How many of the kept events are less than window_ns old. */
+static inline unsigned recent_count(const recent_times *r, uint64_t now, uint64_t window_ns) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < RECENT_KEPT; i++)
+                n += r->at[i] && now - r->at[i] < window_ns;
+        return n;
+}
+
+/* The time of the last event (0: none yet). */
+static inline uint64_t recent_last(const recent_times *r) {
+        return r->at[(r->next + RECENT_KEPT - 1) % RECENT_KEPT];
+}
+
 enum lease_state { LEASE_NONE, LEASE_GRANTING, LEASE_HELD };
 
 struct directory {
@@ -48,8 +70,7 @@ struct directory {
         size_t watch_ep;                     /* endpoint the stream was opened on */
         bool synced, watch_created, heartbeat_failed;
         uint64_t rejected, resyncs, watch_restarts;
-        uint64_t watch_lost_ns[WATCH_LOSSES_KEPT]; /* when a created stream was lost (a ring) */
-        unsigned watch_lost_next;
+        recent_times watch_lost;             /* when a created stream was lost */
         bool watch_unstable_told;            /* logged; cleared (and logged) when it holds again */
 
         /* publish.c */
@@ -65,8 +86,7 @@ struct directory {
         struct dlist batch_list;             /* ... their pub_batch.link */
         uint64_t leases_granted;
         /* another daemon putting this host's records under its lease (publish.c) */
-        uint64_t taken_ns[TAKEN_KEPT];       /* when one was (a ring) */
-        unsigned taken_next;
+        recent_times taken;                  /* when one was */
         int64_t taken_lease;                 /* its lease, last seen */
         uint64_t contest_backoff_ns;         /* the hold after the last overwrite, 0: none */
         uint64_t contest_until_ns;           /* records taken are put again from then on */

@@ -433,10 +433,7 @@ void publish_key_lost(directory *d, const char *name, int64_t mod_revision) {
 /* ---- another daemon calling itself this host -------------------------------- */
 
 unsigned publish_taken(const directory *d, int64_t *ret_lease, uint64_t *ret_hold_ns) {
-        uint64_t now = now_ns();
-        unsigned n = 0;
-        for (unsigned i = 0; i < TAKEN_KEPT; i++)
-                n += d->taken_ns[i] && now - d->taken_ns[i] < HOST_CONFLICT_WINDOW_NS;
+        unsigned n = recent_count(&d->taken, now_ns(), HOST_CONFLICT_WINDOW_NS);
         if (ret_lease)
                 *ret_lease = d->taken_lease;
         if (ret_hold_ns)
@@ -449,7 +446,7 @@ static bool host_conflict(const directory *d) { return publish_taken(d, NULL, NU
 /* Our key for p was put under lease, another daemon's: count it; in a
  * conflict, hold p back (the hold doubling at each overwrite). */
 static void key_taken(directory *d, dir_pub *p, int64_t lease) {
-        d->taken_ns[d->taken_next++ % TAKEN_KEPT] = now_ns();
+        recent_note(&d->taken, now_ns());
         d->taken_lease = lease;
         if (!d->conflict_told && !host_conflict(d))
                 return;
@@ -469,8 +466,7 @@ static void key_taken(directory *d, dir_pub *p, int64_t lease) {
 
 /* A conflict nobody has renewed for a minute is over: say so once. */
 static void conflict_check_over(directory *d) {
-        uint64_t last = d->taken_ns[(d->taken_next + TAKEN_KEPT - 1) % TAKEN_KEPT];
-        if (d->conflict_told && now_ns() - last >= HOST_CONFLICT_WINDOW_NS) {
+        if (d->conflict_told && now_ns() - recent_last(&d->taken) >= HOST_CONFLICT_WINDOW_NS) {
                 d->conflict_told = false;
                 d->contest_backoff_ns = 0;
                 log_info("directory: no other daemon has taken this host's records for a minute");

@@ -92,11 +92,7 @@ void sync_apply(directory *d, const etcd_kv *kv, bool is_delete) {
 /* ---- losses of the stream ------------------------------------------------ */
 
 unsigned sync_watch_losses(const directory *d) {
-        uint64_t now = now_ns();
-        unsigned n = 0;
-        for (unsigned i = 0; i < WATCH_LOSSES_KEPT; i++)
-                n += d->watch_lost_ns[i] && now - d->watch_lost_ns[i] < WATCH_UNSTABLE_WINDOW_NS;
-        return n;
+        return recent_count(&d->watch_lost, now_ns(), WATCH_UNSTABLE_WINDOW_NS);
 }
 
 static bool watch_unstable(const directory *d) { return sync_watch_losses(d) >= WATCH_UNSTABLE_LOSSES; }
@@ -110,7 +106,7 @@ bool sync_live(const directory *d) {
 static void watch_lost(directory *d) {
         if (!d->watch_created)
                 return; /* never up: etcd unreachable, which the health says already */
-        d->watch_lost_ns[d->watch_lost_next++ % WATCH_LOSSES_KEPT] = now_ns();
+        recent_note(&d->watch_lost, now_ns());
         if (watch_unstable(d) && !d->watch_unstable_told) {
                 d->watch_unstable_told = true;
                 etcd_health h;
