@@ -906,7 +906,9 @@ typedef struct ipcf_dir_health {
 } ipcf_dir_health;
 
 typedef struct ipcf_host_listing {
-        char self[IPCF_HOST_MAX + 1]; /* this host's name, "" when no host is enrolled */
+        char self[IPCF_HOST_MAX + 1]; /* this host's name ([hosts] name, else the first
+                                       * label of the host name), also when no host is
+                                       * enrolled (older daemons: "" then) */
         char key[48];                 /* this host's public key: 44 characters of base64 */
         size_t n;
         ipcf_host_entry *hosts;

@@ -443,16 +443,18 @@ TEST(ls_json_lists_registered_name) {
         test_daemon_stop(&d);
 }
 
-/* `ipcf hosts` with no host enrolled, as CLI.md and ipcf(1) say: one line,
- * "this host: no host enrolled (local only), key KEY" (44 characters of
- * base64), no table; --json has "self":"" and "hosts":[]. */
+/* `ipcf hosts` with no host enrolled, as CLI.md and ipcf(1) say: one line
+ * naming this host as its daemon knows it ([hosts] name here) and saying it
+ * is not enrolled, "this host: alpha, no host enrolled (local only), key KEY"
+ * (44 characters of base64), no table; --json has "self":"alpha" and
+ * "hosts":[]; `ls --all-hosts` heads this host's names "this host alpha:". */
 TEST(hosts_with_no_host_enrolled) {
         test_daemon d;
-        test_daemon_start(&d, NULL, NULL);
+        test_daemon_start(&d, "[hosts]\nname = alpha\n", NULL);
         CHECK_EQ(ipcf_run(NULL, path_in(&d, "hosts.txt"), NULL, (const char *const[]){ "hosts", NULL }, 10000),
                  0);
         char *text = slurp(path_in(&d, "hosts.txt"), NULL);
-        static const char head[] = "this host: no host enrolled (local only), key ";
+        static const char head[] = "this host: alpha, no host enrolled (local only), key ";
         if (count_lines(text) != 1 || strncmp(text, head, strlen(head)) != 0 ||
             strlen(text) != strlen(head) + 44 + 1)
                 test_fail(__FILE__, __LINE__, "ipcf hosts with no host enrolled printed:\n%s", text);
@@ -461,9 +463,16 @@ TEST(hosts_with_no_host_enrolled) {
                           (const char *const[]){ "hosts", "--json", NULL }, 10000),
                  0);
         char *json = slurp(path_in(&d, "hosts.json"), NULL);
-        if (!json_valid(json) || !strstr(json, "\"self\":\"\"") || !strstr(json, "\"hosts\":[]"))
+        if (!json_valid(json) || !strstr(json, "\"self\":\"alpha\"") || !strstr(json, "\"hosts\":[]"))
                 test_fail(__FILE__, __LINE__, "ipcf hosts --json with no host enrolled:\n%s", json);
         free(json);
+        CHECK_EQ(ipcf_run(NULL, path_in(&d, "all.txt"), NULL,
+                          (const char *const[]){ "ls", "--all-hosts", NULL }, 10000),
+                 0);
+        char *all = slurp(path_in(&d, "all.txt"), NULL);
+        if (strncmp(all, "this host alpha:\n", 17) != 0)
+                test_fail(__FILE__, __LINE__, "ipcf ls --all-hosts with no host enrolled:\n%s", all);
+        free(all);
         test_daemon_stop(&d);
 }
 

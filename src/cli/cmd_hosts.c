@@ -59,10 +59,12 @@ void cli_dir_health_json(const ipcf_dir_health *d) {
 }
 
 static void print_text(const ipcf_host_listing *l, const cli_args *filter) {
-        if (l->self[0])
-                printf("this host: %s, key %s\n", l->self, l->key);
+        /* local only: nothing enrolled, and no directory (one without
+         * enrolled hosts trusts etcd's keys, so takes part among hosts) */
+        if (!l->n && !l->directory)
+                printf("this host: %s, no host enrolled (local only), key %s\n", l->self, l->key);
         else
-                printf("this host: no host enrolled (local only), key %s\n", l->key);
+                printf("this host: %s, key %s\n", l->self, l->key);
         if (l->attrs[0]) {
                 printf("this host's attributes:");
                 for (const char *a = l->attrs; *a;) {

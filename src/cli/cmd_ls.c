@@ -312,7 +312,7 @@ static void print_enrolled(const ipcf_host_listing *hl) {
 
 static void print_all_text(const ipcf_listing *l, const ipcf_dir_listing *dl, const ipcf_host_listing *hl,
                            const cli_args *filter) {
-        printf("this host%s%s:\n", hl->self[0] ? " " : "", hl->self);
+        printf("this host %s:\n", hl->self);
         print_names(l, filter);
         putchar('\n');
         if (!dl->directory) {

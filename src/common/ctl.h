@@ -176,7 +176,7 @@ enum ctl_attr_type {
         CTL_A_MCAST_OPTS = 37, /* struct ctl_mcast_opts_wire */
         CTL_A_MODEL_ENTRY = 38,/* struct ctl_model_entry_wire */
         CTL_A_ROLE = 39,       /* u32: enum ctl_role of an ALLOC (absent: CTL_ROLE_FLOW) */
-        CTL_A_HOST_SELF = 40,  /* string: this host's name among hosts ("" when local only) */
+        CTL_A_HOST_SELF = 40,  /* string: this host's name (also when local only) */
         CTL_A_HOST_KEY = 41,   /* string: this host's public key, base64 */
         CTL_A_HOST_ENTRY = 42, /* struct ctl_host_entry_wire */
         CTL_A_FLOW_HOST = 43,  /* struct ctl_flow_host_wire: after the FLOW_ENTRY of a flow

@@ -281,7 +281,7 @@ static int hosts_on_hosts(request *rq) {
         }
         char text[EFCP_KEY_TEXT_LEN + 1];
         efcp_key_format(key_pub, text, sizeof(text));
-        ctl_put_str(rq->reply, CTL_A_HOST_SELF, the_hosts.k ? the_hosts.self : "");
+        ctl_put_str(rq->reply, CTL_A_HOST_SELF, the_hosts.self);
         ctl_put_str(rq->reply, CTL_A_HOST_KEY, text);
         for (unsigned i = 0; i < the_hosts.n; i++) {
                 struct ctl_host_entry_wire e;
