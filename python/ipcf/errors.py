@@ -37,6 +37,17 @@ moment of the failure (ipcf_error_cause): "the daemon program was not found
 at /x/ipcfd (IPCF_DAEMON)", "runtime dir /run/... is owned by uid 0", "no
 daemon serves DIR, and autostart is off (IPCF_NO_AUTOSTART=1)"... rather
 than the errno's one-line text.
+
+A daemon that is stopped (SIGSTOP) or wedged: every request to it waits for
+its reply at most IPCF_REQUEST_TIMEOUT_MS (default 30000 ms; include/ipcf.h),
+so a call without a timeout (connect, register, watch, mbox_create,
+mcast_create, dgram..., and alloc or call with timeout=None) raises
+IpcfTimeoutError (ETIMEDOUT) after that long, and a call with a timeout
+after the shorter of the two. The process keeps its connection, its
+registrations and its ports: once the daemon runs again the next call
+works. Ctrl-C during such a request takes effect when it returns (the
+library resumes the wait after a signal): KeyboardInterrupt, at most
+IPCF_REQUEST_TIMEOUT_MS later.
 """
 import errno as _errno
 

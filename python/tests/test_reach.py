@@ -7,13 +7,19 @@ bare "not running".
   the daemon program not found      DaemonNotFoundError (ENOPKG), a NoDaemonError
   runtime dir others may write to   AccessDeniedError (EACCES)
   refused by the user's quota       QuotaError (EDQUOT)
+  a daemon stopped (SIGSTOP)        IpcfTimeoutError (ETIMEDOUT) within
+                                    IPCF_REQUEST_TIMEOUT_MS, also for calls
+                                    without a timeout
 """
 import errno
 import os
+import signal
 import subprocess
 import sys
 
-from conftest import start_daemon, stop_daemon
+from conftest import BUILD, start_daemon, stop_daemon
+
+CLI = os.path.join(BUILD, "bin", "ipcf")
 
 # The child: the call, then "<class> <errno> <strerror>" of what it raised.
 CHILD = """
@@ -94,3 +100,67 @@ def test_refused_by_quota(tmp_path, python_env):
             holder.wait(10)
             holder.stdout.close()
         stop_daemon(proc)
+
+
+# The child: stops the daemon (argv[1]), makes each call that waits for it
+# without a timeout of its own (and alloc with a longer one), prints
+# "<what> <class> <errno> <seconds>", resumes it and checks that its
+# registration was kept (`ipcf ls`, argv[2], shows it) and that calls work
+# again.
+STOPPED_CHILD = """
+import os, signal, subprocess, sys, time
+import ipcf
+held = ipcf.register("held")
+daemon = int(sys.argv[1])
+os.kill(daemon, signal.SIGSTOP)
+calls = [("register", lambda: ipcf.register("x")),
+         ("watch", lambda: ipcf.watch("x")),
+         ("mbox_create", lambda: ipcf.mbox_create("m")),
+         ("alloc_none", lambda: ipcf.alloc("x", timeout=None)),
+         ("alloc_5s", lambda: ipcf.alloc("x", timeout=5)),
+         ("call_none", lambda: ipcf.call("x", b"a", timeout=None))]
+for what, fn in calls:
+    t = time.monotonic()
+    try:
+        fn()
+        print(what, "returned", 0, 0.0)
+    except ipcf.IpcfError as e:
+        print(what, type(e).__name__, e.errno, round(time.monotonic() - t, 3))
+os.kill(daemon, signal.SIGCONT)
+ls = subprocess.run([sys.argv[2], "ls", "--json", "held"], capture_output=True, timeout=20)
+if ('"pid":%d' % os.getpid()).encode() in ls.stdout.replace(b" ", b""):
+    print("kept")
+ipcf.register("y").close()
+print("works")
+"""
+
+
+def test_stopped_daemon_times_out_untimed_calls(tmp_path, python_env):
+    """As ipcf.errors says: with the daemon stopped, a call without a
+    timeout raises IpcfTimeoutError after IPCF_REQUEST_TIMEOUT_MS (1000
+    ms here), not never; the process keeps its registration."""
+    assert "IPCF_REQUEST_TIMEOUT_MS" in ipcf_errors_doc()
+    rundir = tmp_path / "run"
+    rundir.mkdir(mode=0o700)
+    proc = start_daemon(str(rundir))
+    try:
+        env = dict(python_env, IPCF_RUNTIME_DIR=str(rundir), IPCF_NO_AUTOSTART="1",
+                   IPCF_REQUEST_TIMEOUT_MS="1000")
+        r = subprocess.run([sys.executable, "-c", STOPPED_CHILD, str(proc.pid), CLI], env=env,
+                           capture_output=True, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        stop_daemon(proc)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[-2:] == ["kept", "works"], (lines, r.stderr)
+    for line in lines[:-2]:
+        what, cls, err, secs = line.split()
+        assert (cls, int(err)) == ("IpcfTimeoutError", errno.ETIMEDOUT), line
+        assert 0.9 <= float(secs) <= 3.0, line
+    assert len(lines) == 8, lines
+
+
+def ipcf_errors_doc():
+    import ipcf.errors
+    return ipcf.errors.__doc__
