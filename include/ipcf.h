@@ -126,9 +126,10 @@
  *  - Descriptors: a port holds 7 file descriptors (6 ends of its wake-up
  *    socketpairs, and a pidfd of the peer so that its death is seen even
  *    without the daemon; a pipe end 8), a registration 1, a service or
- *    named datagram endpoint 4 plus its channels (its registration socket,
- *    an epoll, the takers' eventfd and its family's eventfd, which the
- *    processes fork() makes share; an endpoint without a name 3), a
+ *    named datagram endpoint 6 plus its channels (its registration socket,
+ *    an epoll, the two ends of the takers' wake-up socketpair and of its
+ *    family's, which the processes fork() makes share; an endpoint without
+ *    a name 5), a
  *    group handle 2, the process 1 for its connection to the daemon. All
  *    are close-on-exec.
  *

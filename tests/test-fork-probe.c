@@ -9,12 +9,18 @@
  * The processes that broke the rule see the same kinds of outcome. On daemon
  * flows (two writers, two readers), on a pipe (two writers), and on mailbox
  * handles, whose other side is the daemon (two senders, two receivers: the
- * mailbox's other parties are served as before).
+ * mailbox's other parties are served as before). And the exception, a
+ * service inherited across fork() (family.c): a pool of workers recycled
+ * under a caller's calls; a member of the family that clogs what it
+ * inherited blocks no other.
  */
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ipcf.h"
@@ -336,5 +342,176 @@ TEST_TIMEOUT(two_processes_receiving_on_one_mailbox_handle, 240) {
         CHECK_EQ(hr->garbled, 0u);
         CHECK_EQ(hr->late, 0u);
         outcomes_check("receivers", "sender");
+        test_daemon_stop(&d);
+}
+
+/* ---- worker processes of one service (family.c) ---- */
+
+/* Outcomes of a caller's calls through the workers' deaths (shared memory). */
+struct deaths {
+        _Atomic unsigned calls, resets, timeouts, other, worst_ms, stop;
+        _Atomic int other_err;
+};
+static struct deaths *dt;
+static int POOL;
+
+/* Serve up to max calls of POOL; how many were answered (less: no request
+ * came for 3 s, or an error). */
+static unsigned pool_worker_serve(unsigned max) {
+        char buf[64];
+        unsigned done = 0;
+        ssize_t n = 0;
+        while (done < max && n >= 0) {
+                ipcf_call_req req;
+                n = ipcf_service_next(POOL, buf, sizeof(buf), 3000, &req);
+                if (n >= 0 && ipcf_service_reply(POOL, &req, buf, (size_t)n, 1000) == 0)
+                        done++;
+        }
+        return done;
+}
+
+/* Serve up to (uintptr_t)arg calls, then exit without letting the service
+ * go (a recycled or crashed worker); leave after 3 s without a request. */
+static void pool_worker(void *arg) {
+        pool_worker_serve((unsigned)(uintptr_t)arg);
+        _exit(0);
+}
+
+/* Call the pool until told to stop; every failure counted. */
+static void pool_caller(void *arg) {
+        (void)arg;
+        for (int k = 0; !atomic_load(&dt->stop); k++) {
+                int v[2] = { 7, k }, back[2];
+                uint64_t t0 = test_now_ms();
+                ssize_t r = ipcf_call("fork.pool", v, sizeof(v), back, sizeof(back), 2000, NULL);
+                unsigned el = (unsigned)(test_now_ms() - t0);
+                if (el > atomic_load(&dt->worst_ms))
+                        atomic_store(&dt->worst_ms, el);
+                atomic_fetch_add(&dt->calls, 1);
+                if (r == sizeof(back) && back[1] == k)
+                        continue;
+                if (r == -ECONNRESET || r == -EPIPE) {
+                        atomic_fetch_add(&dt->resets, 1);
+                } else if (r == -ETIMEDOUT) {
+                        atomic_fetch_add(&dt->timeouts, 1);
+                        fprintf(stderr, "# call %d timed out (%u ms)\n", k, el);
+                } else {
+                        atomic_fetch_add(&dt->other, 1);
+                        atomic_store(&dt->other_err, (int)r);
+                }
+        }
+}
+
+/* A prefork pool: the service's maker forks two workers and serves no
+ * call itself; each worker serves 200 calls and exits without letting the
+ * service go, and the maker forks another in its place, 12 times. The
+ * caller's channel is taken in by one worker after the fork and ends with
+ * it (-ECONNRESET at once); its next call makes a new channel, which a live
+ * worker takes in: no call times out. */
+TEST_TIMEOUT(a_pool_of_recycled_workers_serves_every_next_call, 120) {
+        test_daemon_start(&d, NULL, NULL);
+        dt = mmap(NULL, sizeof(*dt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(dt != MAP_FAILED);
+        POOL = CHECK_OK(ipcf_service("fork.pool", NULL));
+        int gc;
+        pid_t c = test_fork_gated(pool_caller, NULL, &gc);
+        pid_t w[2] = { test_fork(pool_worker, (void *)200), test_fork(pool_worker, (void *)200) };
+        test_gate_open(&gc);
+        for (int deaths = 0; deaths < 12; deaths++) {
+                int st;
+                pid_t dead = waitpid(-1, &st, 0);
+                CHECK(dead == w[0] || dead == w[1]);
+                CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+                w[dead == w[1]] = test_fork(pool_worker, (void *)200);
+        }
+        atomic_store(&dt->stop, 1);
+        CHECK_EQ(test_wait(c, 10000), 0);
+        kill(w[0], SIGKILL);
+        kill(w[1], SIGKILL);
+        test_wait(w[0], 5000);
+        test_wait(w[1], 5000);
+        printf("# %u calls: %u ended with a worker, %u timed out, %u other (%d); the slowest %u ms\n", dt->calls,
+               dt->resets, dt->timeouts, dt->other, dt->other_err, dt->worst_ms);
+        CHECK_EQ(dt->timeouts, 0u);
+        CHECK_EQ(dt->other, 0u);
+        CHECK(dt->resets <= 14u); /* (the last two workers may die before the caller stops) */
+        CHECK_OK(ipcf_dealloc(POOL, NULL));
+        test_daemon_stop(&d);
+}
+
+/* A member of the family that clogs what it inherited: every eventfd filled
+ * to 2^64-2 and every descriptor made blocking (shared open file
+ * descriptions: the others' too). */
+static void clogging_member(void *arg) {
+        (void)arg;
+        for (int fd = 3; fd < 1024; fd++) {
+                char path[64], what[64];
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(path, what, sizeof(what) - 1);
+                if (n < 0)
+                        continue;
+                what[n] = 0;
+                int fl = fcntl(fd, F_GETFL);
+                if (strcmp(what, "anon_inode:[eventfd]") == 0) {
+                        uint64_t v, full = 0xfffffffffffffffeull;
+                        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+                        (void)!read(fd, &v, sizeof(v));
+                        (void)!write(fd, &full, sizeof(full));
+                }
+                if (fl >= 0 && strncmp(what, "anon_inode:", 11) == 0)
+                        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        }
+}
+
+/* The maker of fork.clog: takes a caller's channel in (one call), forks a
+ * worker and the clogging member, then lets the service go (ipcf_detach:
+ * the worker takes the channel over), says so (clog_pipes[1]) and exits
+ * when told (clog_pipes[0]). */
+static int clog_pipes[2][2];
+static void clogged_maker(void *arg) {
+        int *gate = arg;
+        POOL = CHECK_OK(ipcf_service("fork.clog", NULL));
+        test_gate_open(gate);
+        CHECK_EQ(pool_worker_serve(1), 1u); /* the caller's channel is in */
+        test_fork(pool_worker, (void *)1000000);
+        CHECK_EQ(test_wait(test_fork(clogging_member, NULL), 5000), 0);
+        CHECK_OK(ipcf_detach(POOL));
+        CHECK_EQ(write(clog_pipes[1][1], "d", 1), 1); /* detached */
+        char c; /* the service lives while its maker does */
+        CHECK_EQ(read(clog_pipes[0][0], &c, 1), 1);
+        /* The worker leaves 3 s after its last request. */
+}
+
+/* Each member of the family can only make its own calls block: its
+ * bells (the family's, and the takers' wake-up channel a child inherits)
+ * never block another. Before they were wake-up channels (common/wake.h),
+ * the maker's ipcf_detach blocked for good writing to the family's eventfd
+ * (the test's maker never exited), and the caller's channel was never
+ * handed over. */
+static void clog_caller(void *arg) {
+        (void)arg;
+        for (int k = 0; k < 200; k++) {
+                int v[2] = { 9, k }, back[2];
+                ssize_t r = -ENOENT;
+                for (uint64_t t0 = test_now_ms(); r == -ENOENT && test_now_ms() - t0 < 5000;)
+                        if ((r = ipcf_call("fork.clog", v, sizeof(v), back, sizeof(back), 3000, NULL)) == -ENOENT)
+                                usleep(2000); /* not registered yet */
+                CHECK_EQ(r, (ssize_t)sizeof(back));
+                CHECK_EQ(back[1], k);
+        }
+}
+
+TEST_TIMEOUT(a_member_that_clogs_what_it_inherited_blocks_no_other, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        int gc;
+        pid_t c = test_fork_gated(clog_caller, NULL, &gc);
+        CHECK_OK(pipe(clog_pipes[0]));
+        CHECK_OK(pipe(clog_pipes[1]));
+        pid_t m = test_fork(clogged_maker, &gc);
+        struct pollfd detached = { .fd = clog_pipes[1][0], .events = POLLIN };
+        CHECK_EQ(poll(&detached, 1, 10000), 1); /* ipcf_detach returned */
+        CHECK_EQ(test_wait(c, 20000), 0);
+        CHECK_EQ(write(clog_pipes[0][1], "g", 1), 1);
+        CHECK_EQ(test_wait(m, 5000), 0);
         test_daemon_stop(&d);
 }

@@ -21,15 +21,21 @@
  * with the flow ids of the channels handed over (a taker marks an id TAKEN:
  * one process wins each, and the others then let go of their copies, so
  * that the channel lives only in the process that serves it and its caller
- * learns at once when that one dies) and a count of hand-overs, and an
- * eventfd rung at each (edge-triggered in every process's epoll set, and
- * never read: each set sees each ring once).
+ * learns at once when that one dies) and a count of hand-overs, and a
+ * wake-up channel (common/wake.h) rung at each (edge-triggered in every
+ * process's epoll set; family_ring). Not an eventfd: every process of the
+ * family shares its open file description, so one of them could clear
+ * O_NONBLOCK on it and fill its counter, and the next hand-over of any other
+ * blocked for good in write(2); a ring of a wake-up channel never blocks. (A
+ * process of the family can still withhold wake-ups from the others — shut
+ * the channel down, or keep its queue full — as it can write anything on
+ * the page: the others then see hand-overs at their next take.)
  *
  * Adoption: a process fork() made (handle_fork_gen() differs from the
  * inbox's) makes the inbox its own at its first use of it: an epoll set and
- * takers' eventfd of its own, on the same descriptor numbers (dup3: a
+ * takers' wake-up channel of its own, on the same descriptor numbers (dup3: a
  * descriptor the user polls stays right), watching the registration socket
- * and the family's bell; every inherited channel goes to `foreign`, kept (so
+ * and the family's ear; every inherited channel goes to `foreign`, kept (so
  * that it can be handed over) but neither watched nor read, and marked so
  * that no answer goes out on it (port.owner: inbox_chan_of_token). The
  * inbox's lock and counts of takers are made fresh: the threads they counted
@@ -48,11 +54,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/wake.h"
 #include "lib/core/lib.h"
 #include "lib/models/inbox.h"
 
@@ -82,17 +88,18 @@ int family_open(inbox *b) {
         if (m == MAP_FAILED)
                 return -ENOMEM;
         b->fam = m;
-        b->fam_bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int r = wake_new(&b->fam_ear, &b->fam_bell);
+        if (r < 0)
+                return r;
         struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = INBOX_FAM_MARK };
-        if (b->fam_bell < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->fam_bell, &ev) < 0)
-                return errno == EMFILE ? -EMFILE : -errno;
-        return 0;
+        return epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->fam_ear, &ev) < 0 ? -errno : 0;
 }
 
 void family_close(inbox *b) {
         if (b->fam)
                 munmap(b->fam, sizeof(*b->fam));
         b->fam = NULL;
+        b->fam_ear = safe_close(b->fam_ear);
         b->fam_bell = safe_close(b->fam_bell);
         for (unsigned i = 0; i < b->n_foreign; i++) {
                 handle_put(b->foreign[i].p);
@@ -107,9 +114,16 @@ bool family_shared(const struct inbox_chan *c) {
         return c->handed || c->forks != family_forks();
 }
 
+/* Every process watches the ear edge-triggered and none reads it, but the
+ * ringer: it takes what is queued first (a few bytes, bounded work), so that
+ * the queue never fills and each ring is a new edge in every epoll set. A
+ * process whose wake-up finds the ear emptied by a ringer meanwhile (epoll
+ * drops an event that no longer holds when it is reported) gets that
+ * ringer's own ring, which follows. */
 void family_ring(inbox *b) {
         atomic_fetch_add(&b->fam->rung, 1);
-        efd_signal(b->fam_bell);
+        (void)wake_drain(b->fam_ear);
+        (void)wake_ring(b->fam_bell);
 }
 
 /* Put the descriptor made at number old (closing this process's copy of
@@ -142,21 +156,22 @@ static int adopt(inbox *b, unsigned gen) {
                 }
         }
         int ep = epoll_create1(EPOLL_CLOEXEC);
-        int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (ep < 0 || wake < 0) {
-                int e = errno == EMFILE ? -EMFILE : -errno;
+        int ear = -1, bell = -1;
+        int e = ep < 0 ? (errno == EMFILE ? -EMFILE : -errno) : wake_new(&ear, &bell);
+        if (e < 0) {
                 safe_close(ep);
-                safe_close(wake);
                 return e;
         }
-        /* From here on the family's epoll set and eventfd are not ours. */
+        /* From here on the parent's epoll set and takers' wake-up channel
+         * are not ours. */
         b->epfd = renumber(b->epfd, ep);
-        b->wake = renumber(b->wake, wake);
+        b->wake = renumber(b->wake, ear);
+        b->wake_bell = renumber(b->wake_bell, bell);
         int r = watch(b, b->wake, EPOLLIN, INBOX_WAKE_MARK);
         if (r == 0 && b->reg_h >= 0 && !b->reg_dead)
                 r = watch(b, ipcf_fd(b->reg_h), EPOLLIN, INBOX_REG_MARK);
         if (r == 0)
-                r = watch(b, b->fam_bell, EPOLLIN | EPOLLET, INBOX_FAM_MARK);
+                r = watch(b, b->fam_ear, EPOLLIN | EPOLLET, INBOX_FAM_MARK);
         if (r < 0)
                 return r; /* (the next try makes another set) */
         for (unsigned i = 0; i < b->n; i++) {

@@ -14,10 +14,13 @@
  * (fairness). When all are empty, the taker spins (only while some peer runs
  * on another CPU), then sets `want` on every channel, fences, re-checks, and
  * sleeps in epoll_wait() on the registration socket and every channel's rx
- * ear (the handshake of wait.c, over a set). b->wake is an eventfd the
- * takers ring for each other; no other party sees it (a process fork()
- * made makes its own epoll set and eventfd at its first use of the inbox,
- * and serves only channels that came to it: family.c).
+ * ear (the handshake of wait.c, over a set). b->wake is a wake-up channel
+ * (common/wake.h) the takers ring for each other; a process fork() made
+ * makes its own epoll set and wake-up channel at its first use of the inbox,
+ * and serves only channels that came to it (family.c). Not an eventfd: a
+ * process fork() made shares the parent's until then, and could clear
+ * O_NONBLOCK on it and fill its counter, so that the parent's next ring
+ * blocked for good.
  *
  * Who is awake: several threads may take from one inbox (a service's
  * workers). What callers see of the inbox's side in each channel's run slot
@@ -54,7 +57,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -78,21 +80,27 @@
 
 static void inbox_show(inbox *b, bool force);
 
+void inbox_wake_close(inbox *b) {
+        b->wake = safe_close(b->wake);
+        b->wake_bell = safe_close(b->wake_bell);
+}
+
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
-        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .window = 1, .span = 1, .accept_due = true,
-                    .window_len_ns = BUSY_WINDOW_NS, .busy_on = BUSY_ON, .busy_many = BUSY_MANY };
-        b->fam_bell = -1;
+        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .wake_bell = -1, .window = 1, .span = 1,
+                    .accept_due = true, .window_len_ns = BUSY_WINDOW_NS, .busy_on = BUSY_ON, .busy_many = BUSY_MANY };
+        b->fam_ear = b->fam_bell = -1;
         b->fork_gen = handle_fork_gen();
         b->epfd = epoll_create1(EPOLL_CLOEXEC);
-        b->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int e = b->epfd < 0 ? (errno == EMFILE ? -EMFILE : -errno) : wake_new(&b->wake, &b->wake_bell);
         struct epoll_event wev = { .events = EPOLLIN, .data.u64 = WAKE_MARK };
-        int e = b->epfd < 0 || b->wake < 0 || epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake, &wev) < 0
-                        ? (errno == EMFILE ? -EMFILE : -errno)
-                        : family_open(b);
+        if (e == 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->wake, &wev) < 0)
+                e = -errno;
+        if (e == 0)
+                e = family_open(b);
         if (e < 0) {
                 family_close(b);
                 b->epfd = safe_close(b->epfd);
-                b->wake = safe_close(b->wake);
+                inbox_wake_close(b);
                 return e;
         }
         if (name) {
@@ -106,7 +114,7 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
                                 ipcf_dealloc(b->reg_h, NULL);
                         family_close(b);
                         b->epfd = safe_close(b->epfd);
-                        b->wake = safe_close(b->wake);
+                        inbox_wake_close(b);
                         return r;
                 }
         }
@@ -126,7 +134,7 @@ void inbox_deinit(inbox *b) {
         if (b->reg_h >= 0)
                 ipcf_detach(b->reg_h);
         safe_close(b->epfd);
-        safe_close(b->wake);
+        inbox_wake_close(b);
         family_close(b);
         free(b->chans);
         pthread_mutex_destroy(&b->lock);
@@ -157,7 +165,7 @@ int inbox_keep_locked(inbox *b, struct inbox_chan c) {
                 /* Sleepers set `want` on the channels they knew: this one too,
                  * and make them rescan. */
                 atomic_store(&p->cons.ctl->rx_sleep, 1);
-                efd_signal(b->wake);
+                (void)wake_ring(b->wake_bell);
         }
         return 0;
 }
@@ -200,7 +208,7 @@ void inbox_close_all(inbox *b, const char *why) {
                  * of the family's (so that ending the channels below changes
                  * nothing in it) and end them all, the foreign ones too. */
                 b->epfd = safe_close(b->epfd);
-                b->wake = safe_close(b->wake);
+                inbox_wake_close(b);
         }
         pthread_mutex_lock(&b->lock);
         b->closed = true;
@@ -222,7 +230,7 @@ void inbox_close_all(inbox *b, const char *why) {
         }
         family_ring(b); /* the others forget the channels that ended */
         if (b->sleepers)
-                efd_signal(b->wake); /* they see closed and leave */
+                (void)wake_ring(b->wake_bell); /* they see closed and leave */
         pthread_mutex_unlock(&b->lock);
 }
 
@@ -497,7 +505,7 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                         r = -ETIMEDOUT;
                 for (int k = 0; k < n; k++) {
                         if (ev[k].data.u64 == WAKE_MARK) {
-                                efd_drain(b->wake);
+                                (void)wake_drain(b->wake);
                                 continue;
                         }
                         if (ev[k].data.u64 == REG_MARK || ev[k].data.u64 == INBOX_FAM_MARK || b->poll_mode)
@@ -542,7 +550,7 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                         /* epoll woke one sleeper (us, perhaps), which
                          * drained b->wake: pass the news on to the others. */
                         if (b->sleepers)
-                                efd_signal(b->wake);
+                                (void)wake_ring(b->wake_bell);
                         break;
                 }
                 if (family_news(b))
@@ -569,7 +577,7 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                 if (r != -EAGAIN) {
                         /* More waiting and another taker asleep: let it take it. */
                         if (b->sleepers && any_ready(b))
-                                efd_signal(b->wake);
+                                (void)wake_ring(b->wake_bell);
                         break;
                 }
                 if (timeout_ms == 0)

@@ -45,8 +45,9 @@ typedef struct inbox {
         int reg_h;                 /* the registration of its name, or -1 */
         uint8_t role;              /* enum ctl_role of the channels it accepts */
         int epfd;                  /* the registration socket + every channel's rx ear */
-        int wake;                  /* eventfd (private to this process): a channel was
-                                    * added while takers slept */
+        int wake, wake_bell;       /* the takers' wake-up channel (common/wake.h; a
+                                    * process fork() made makes its own): a channel
+                                    * was added while takers slept */
         pthread_mutex_t lock;      /* guards the set; let go while asleep */
         struct inbox_chan *chans;
         unsigned n, cap, next;     /* next: where the round robin resumes */
@@ -77,7 +78,8 @@ typedef struct inbox {
          * in foreign, until handed over. */
         _Atomic unsigned fork_gen; /* handle_fork_gen() of the process the set is for */
         struct inbox_family *fam;  /* shared memory of the family */
-        int fam_bell;              /* eventfd of the family: rung at each hand-over */
+        int fam_ear, fam_bell;     /* the family's wake-up channel (common/wake.h):
+                                    * rung at each hand-over (family.c) */
         uint64_t fam_rung;         /* the family's count of hand-overs when we last looked */
         struct inbox_chan *foreign;
         unsigned n_foreign, cap_foreign;
@@ -116,6 +118,9 @@ port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err);
 #define INBOX_WAKE_MARK (UINT64_MAX - 1)
 #define INBOX_FAM_MARK (UINT64_MAX - 2)
 
+/* Close b's takers' wake-up channel (b->wake, b->wake_bell). */
+void inbox_wake_close(inbox *b);
+
 /* Put channel c (its reference held) in b's set (under b->lock): watched,
  * marked as b's, shown as the others. 0, or -errno and c is not in it. */
 int inbox_keep_locked(inbox *b, struct inbox_chan c);
@@ -127,7 +132,7 @@ void family_close(inbox *b);
 /* How many fork()s this process made since it started (as a parent). */
 unsigned family_forks(void);
 /* Make b this process's if it was inherited across fork() and not yet made
- * so: an epoll set and eventfd of its own, every inherited channel foreign
+ * so: an epoll set and takers' wake-up channel of its own, every inherited channel foreign
  * (another process of the family serves it until it lets go), its lock and
  * takers' counts fresh. Before anything else touches b in a process; cheap
  * when there is nothing to do. 0 or -errno (-EMFILE, -ENOMEM: try again). */
