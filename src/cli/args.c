@@ -184,6 +184,8 @@ int cli_parse(const cli_spec *s, int argc, char **argv, cli_option_fn fn, void *
                 return cli_usage(s->cmd, "%s missing", s->args_name ? s->args_name : "an argument");
         if (s->max_args >= 0 && n > s->max_args)
                 return cli_usage(s->cmd, "unexpected argument '%s'", ret->v[s->max_args]);
+        if (s->first_is_name && n >= 1 && cli_name_check(s->cmd, ret->v[0]) != 0)
+                return CLI_EXIT_USAGE;
         if (s->flow && cli_flow_opts_check(s->cmd, s->flow) != 0)
                 return CLI_EXIT_USAGE;
         return CLI_PARSED;

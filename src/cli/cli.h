@@ -64,6 +64,8 @@ typedef struct cli_spec {
         bool json;                    /* a listing: takes --json */
         int min_args, max_args;       /* positional arguments (max -1: no bound) */
         const char *args_name;        /* "NAME": the error says "NAME missing" */
+        bool first_is_name;           /* the first argument is a NAME: a usage error
+                                       * unless valid (cli_name_check) */
 } cli_spec;
 
 /* What was parsed besides the options the callback took. */

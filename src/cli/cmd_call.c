@@ -58,7 +58,7 @@ int cmd_call(int argc, char **argv) {
                 .cmd = "call",
                 .usage = "usage: ipcf call NAME [-t|--timeout-ms MS]\n"
                          "Call service NAME: the request is stdin, the reply goes to stdout.\n",
-                .options = options, .min_args = 1, .max_args = 1, .args_name = "NAME",
+                .options = options, .min_args = 1, .max_args = 1, .args_name = "NAME", .first_is_name = true,
         };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, timeout_option, &timeout, &args);
@@ -150,7 +150,7 @@ int cmd_serve(int argc, char **argv) {
                          "stdout: the reply, non-zero exit: the call fails with that code).\n"
                          "The caller is in IPCF_CALLER_PID, IPCF_CALLER_UID, IPCF_CALLER_GID,\n"
                          "IPCF_CALLER_NAME. -n: stop after N requests.\n",
-                .options = options, .min_args = 1, .max_args = -1, .args_name = "NAME",
+                .options = options, .min_args = 1, .max_args = -1, .args_name = "NAME", .first_is_name = true,
         };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, count_option, &count, &args);

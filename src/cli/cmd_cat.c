@@ -53,7 +53,8 @@ int cmd_cat(int argc, char **argv) {
         cli_flow_opts_init(&fo, 10000);
         cat_cfg cfg = { .linger_s = -1, .format = cli_format_find("raw") };
         const cli_spec spec = { .cmd = "cat", .usage = cat_usage, .options = options, .flow = &fo,
-                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, cat_option, &cfg, &args);
         if (st != CLI_PARSED)
@@ -61,8 +62,6 @@ int cmd_cat(int argc, char **argv) {
         double linger_s = cfg.linger_s;
         bool verbose = cfg.verbose;
         const char *name = args.v[0];
-        if (cli_name_check("cat", name))
-                return CLI_EXIT_USAGE;
         if (cli_format_framed(cfg.format) && fo.qos.mode == IPCF_MODE_STREAM)
                 return cli_usage("cat", "--format=%s needs message mode, not --stream",
                                  cli_format_name(cfg.format));

@@ -30,7 +30,8 @@ static int dgram_send(int argc, char **argv) {
         static const cli_option options[] = { { "timeout-ms", 't', true }, { 0 } };
         uint64_t timeout = 0;
         const cli_spec spec = { .cmd = "dgram send", .usage = dgram_usage, .options = options,
-                                .min_args = 1, .max_args = 2, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 2, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, send_option, &timeout, &args);
         if (st != CLI_PARSED)
@@ -80,7 +81,8 @@ static int dgram_recv(int argc, char **argv) {
         static const cli_option options[] = { { "count", 'n', true }, { "echo", OPT_ECHO, false }, { 0 } };
         recv_cfg cfg = { .count = UINT64_MAX }; /* -n 0: none, at once */
         const cli_spec spec = { .cmd = "dgram recv", .usage = dgram_usage, .options = options,
-                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, recv_option, &cfg, &args);
         if (st != CLI_PARSED)

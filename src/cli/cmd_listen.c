@@ -208,14 +208,13 @@ int cmd_listen(int argc, char **argv) {
         listen_cfg cfg = { .mode = LISTEN_STDIO, .format = cli_format_find("raw") };
         cli_flow_opts_init(&cfg.flow, -1);
         const cli_spec spec = { .cmd = "listen", .usage = listen_usage, .options = options,
-                                .flow = &cfg.flow, .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .flow = &cfg.flow, .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, listen_option, &cfg, &args);
         if (st != CLI_PARSED)
                 return st;
         cfg.name = args.v[0];
-        if (cli_name_check("listen", cfg.name))
-                return CLI_EXIT_USAGE;
         if (cli_format_framed(cfg.format) && cfg.mode != LISTEN_STDIO)
                 return cli_usage("listen", "--format applies to the copy, not to --echo or --sink");
         if (cli_format_framed(cfg.format) && cfg.flow.qos.mode == IPCF_MODE_STREAM)

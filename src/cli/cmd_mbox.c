@@ -55,7 +55,8 @@ static int mbox_create(int argc, char **argv) {
         };
         ipcf_mbox_opts o = { .size = sizeof(o) };
         const cli_spec spec = { .cmd = "mbox create", .usage = create_usage, .options = options,
-                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, create_option, &o, &args);
         if (st != CLI_PARSED)
@@ -93,7 +94,8 @@ static int mbox_send(int argc, char **argv) {
         static const cli_option options[] = { { "receipt", OPT_RECEIPT, false }, { 0 } };
         bool receipt = false;
         const cli_spec spec = { .cmd = "mbox send", .usage = send_usage, .options = options,
-                                .min_args = 1, .max_args = -1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = -1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, send_option, &receipt, &args);
         if (st != CLI_PARSED)

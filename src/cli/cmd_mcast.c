@@ -61,7 +61,8 @@ static int mcast_create(int argc, char **argv) {
         };
         ipcf_mcast_opts o = { .size = sizeof(o) };
         const cli_spec spec = { .cmd = "mcast create", .usage = create_usage, .options = options,
-                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, create_option, &o, &args);
         if (st != CLI_PARSED)
@@ -77,7 +78,7 @@ static const char send_usage[] =
 /* send NAME MSG...: a member for the time of sending. */
 static int mcast_send(int argc, char **argv) {
         const cli_spec spec = { .cmd = "mcast send", .usage = send_usage, .min_args = 2,
-                                .max_args = -1, .args_name = "NAME and MSG" };
+                                .max_args = -1, .args_name = "NAME and MSG", .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
         if (st != CLI_PARSED)

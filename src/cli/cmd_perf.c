@@ -124,7 +124,8 @@ int cmd_perf(int argc, char **argv) {
         cli_flow_opts_init(&fo, 10000);
         perf_cfg cfg = { .size = 64, .seconds = 3, .progress = isatty(2) };
         const cli_spec spec = { .cmd = "perf", .usage = perf_usage, .options = options, .flow = &fo,
-                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, perf_option, &cfg, &args);
         if (st != CLI_PARSED)
@@ -133,8 +134,6 @@ int cmd_perf(int argc, char **argv) {
         double seconds = cfg.seconds;
         bool progress = cfg.progress;
         const char *name = args.v[0];
-        if (cli_name_check("perf", name))
-                return CLI_EXIT_USAGE;
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
                 return cli_usage("perf", "a stream has no empty messages: give -s 1 or more");
         if (cli_flow_fit_size("perf", &fo, size) != 0)

@@ -111,15 +111,14 @@ int cmd_ping(int argc, char **argv) {
         cli_flow_opts_init(&fo, 10000);
         ping_cfg cfg = { .count = 10000, .size = 64, .warmup = 1000 };
         const cli_spec spec = { .cmd = "ping", .usage = ping_usage, .options = options, .flow = &fo,
-                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, ping_option, &cfg, &args);
         if (st != CLI_PARSED)
                 return st;
         uint64_t count = cfg.count, size = cfg.size, warmup = cfg.warmup;
         const char *name = args.v[0];
-        if (cli_name_check("ping", name))
-                return CLI_EXIT_USAGE;
         if (size == 0 && fo.qos.mode == IPCF_MODE_STREAM)
                 return cli_usage("ping", "a stream has no empty messages: give -s 1 or more");
         if (cli_flow_fit_size("ping", &fo, size) != 0)

@@ -222,7 +222,7 @@ int cmd_rpc(int argc, char **argv) {
         const cli_spec spec = { .cmd = is_call ? "rpc call" : "rpc describe", .usage = rpc_usage,
                                 .options = is_call ? call_options : describe_options,
                                 .min_args = is_call ? 2 : 1, .max_args = is_call ? 3 : 1,
-                                .args_name = is_call ? "NAME or PROC" : "NAME" };
+                                .args_name = is_call ? "NAME or PROC" : "NAME", .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc - 1, argv + 1, rpc_option, &cfg, &args);
         if (st != CLI_PARSED)

@@ -66,6 +66,16 @@ static int create_option(void *ctx, int key, const char *value) {
         return 0;
 }
 
+/* A group's size: 1 byte to 16 GiB (ipcf.h, ipcf_group_create: -EINVAL
+ * otherwise), checked here so a bad one is a usage error. 0 or a printed
+ * usage error (CLI_EXIT_USAGE). */
+#define SHM_GROUP_SIZE_MAX (16ull << 30)
+static int parse_group_size(const char *cmd, const char *text, uint64_t *ret) {
+        if (cli_parse_size(text, SHM_GROUP_SIZE_MAX, ret) < 0 || *ret == 0)
+                return cli_usage(cmd, "bad size '%s' (1 byte to 16G)", text);
+        return 0;
+}
+
 /* create NAME SIZE [--allow-uid N | --allow-gid N | --allow-name PROG]... */
 static int shm_create(int argc, char **argv) {
         static const cli_option options[] = {
@@ -84,14 +94,15 @@ static int shm_create(int argc, char **argv) {
                                          "Create a shared-memory group of SIZE bytes (k, m, g suffixes); its\n"
                                          "members: your uid and those allowed (16 of each at most).\n",
                                 .options = options,
-                                .min_args = 2, .max_args = 2, .args_name = "NAME or SIZE" };
+                                .min_args = 2, .max_args = 2, .args_name = "NAME or SIZE",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, create_option, &c, &args);
         if (st != CLI_PARSED)
                 return st;
         uint64_t size;
-        if (cli_parse_size(args.v[1], UINT64_MAX, &size) < 0)
-                return cli_usage("shm create", "bad size '%s'", args.v[1]);
+        if (parse_group_size("shm create", args.v[1], &size) != 0)
+                return CLI_EXIT_USAGE;
         int r = ipcf_group_create(args.v[0], size, &c.o);
         return r < 0 ? cli_error(args.v[0], r) : CLI_EXIT_OK;
 }
@@ -204,7 +215,8 @@ static int shm_info(int argc, char **argv) {
                                          "The members of shared-memory group NAME.\n"
                                          "  --json    one JSON object {\"name\",\"members\":[...]}, for scripts\n",
                                 .json = true,
-                                .min_args = 1, .max_args = 1, .args_name = "NAME" };
+                                .min_args = 1, .max_args = 1, .args_name = "NAME",
+                                .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
         if (st != CLI_PARSED)
@@ -240,9 +252,10 @@ static int shm_info(int argc, char **argv) {
  * (at most 64 MiB), exit. */
 static int shm_cat(int argc, char **argv) {
         uint64_t off = 0, len = UINT64_MAX, size;
-        if ((argc > 2 && cli_parse_size(argv[2], UINT64_MAX, &off) < 0) ||
-            (argc > 3 && cli_parse_size(argv[3], UINT64_MAX, &len) < 0))
-                return cli_usage("shm", "bad offset or length");
+        if (argc > 2 && cli_parse_size(argv[2], UINT64_MAX, &off) < 0)
+                return cli_usage("shm cat", "bad offset '%s'", argv[2]);
+        if (argc > 3 && cli_parse_size(argv[3], UINT64_MAX, &len) < 0)
+                return cli_usage("shm cat", "bad length '%s'", argv[3]);
         int g = ipcf_group_join(argv[1]);
         if (g < 0)
                 return cli_error(argv[1], g);
@@ -270,8 +283,8 @@ static int shm_cat(int argc, char **argv) {
  * checked write: past the end, nothing is written and the tool says so. */
 static int shm_write(int argc, char **argv) {
         uint64_t off;
-        if (argc < 3 || cli_parse_size(argv[2], UINT64_MAX, &off) < 0)
-                return cli_usage("shm", "write needs NAME and OFFSET");
+        if (cli_parse_size(argv[2], UINT64_MAX, &off) < 0)
+                return cli_usage("shm write", "bad offset '%s'", argv[2]);
         size_t cap = 1 << 16, n = 0;
         char *buf = malloc(cap);
         if (!buf)
@@ -321,8 +334,8 @@ static int shm_unlink(int argc, char **argv) {
 
 static int shm_resize(int argc, char **argv) {
         uint64_t size;
-        if (cli_parse_size(argv[2], UINT64_MAX, &size) < 0)
-                return cli_usage("shm resize", "bad size '%s'", argv[2]);
+        if (parse_group_size("shm resize", argv[2], &size) != 0)
+                return CLI_EXIT_USAGE;
         int r = ipcf_group_resize(argv[1], size);
         return r < 0 ? cli_error(argv[1], r) : CLI_EXIT_OK;
 }
@@ -372,7 +385,8 @@ int cmd_shm(int argc, char **argv) {
                 char cmd[32];
                 snprintf(cmd, sizeof(cmd), "shm %s", sub);
                 const cli_spec spec = { .cmd = cmd, .usage = c->usage, .min_args = c->min_args,
-                                        .max_args = c->max_args, .args_name = c->args_name };
+                                        .max_args = c->max_args, .args_name = c->args_name,
+                                        .first_is_name = true };
                 cli_args args;
                 int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
                 return st != CLI_PARSED ? st : c->run(1 + args.n, argv);

@@ -42,7 +42,7 @@ static int model_receive(const cli_model_cmd *m, const char *cmd, int argc, char
                  m->recv_help);
         recv_cfg cfg = { .count = UINT64_MAX };
         const cli_spec spec = { .cmd = cmd, .usage = usage, .options = options, .min_args = 1,
-                                .max_args = 1, .args_name = "NAME" };
+                                .max_args = 1, .args_name = "NAME", .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, recv_option, &cfg, &args);
         if (st != CLI_PARSED)
@@ -83,7 +83,7 @@ static int model_destroy(const cli_model_cmd *m, const char *cmd, int argc, char
         char usage[256];
         snprintf(usage, sizeof(usage), "usage: ipcf %s NAME\n", cmd);
         const cli_spec spec = { .cmd = cmd, .usage = usage, .min_args = 1, .max_args = 1,
-                                .args_name = "NAME" };
+                                .args_name = "NAME", .first_is_name = true };
         cli_args args;
         int st = cli_parse(&spec, argc, argv, NULL, NULL, &args);
         if (st != CLI_PARSED)

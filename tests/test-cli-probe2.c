@@ -1,0 +1,96 @@
+/*
+ * test-cli-probe2.c — the `ipcf` tool's command line as an outside tester
+ * attacks it, against the promises of CLI.md ("The command line: the same
+ * rules for every command"): a bad value or argument is one line on stderr,
+ * exit status 2, "and nothing else is done (no daemon is contacted)".
+ *
+ * Every case runs with no daemon and autostart off, so a command that asks
+ * the daemon anyway exits 1 ("no daemon serves ..."), not 2.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/shell.h"
+#include "support/test.h"
+
+/* No daemon, and none started: whatever asks for one fails with exit 1. */
+static void no_daemon(void) {
+        setenv("IPCF_RUNTIME_DIR", test_scratch("run"), 1);
+        setenv("IPCF_NO_AUTOSTART", "1", 1);
+}
+
+/* `ipcf WORDS` (shell words) exits want with one line on stderr starting
+ * "ipcf: " and containing text (if not NULL). */
+static void expect(const char *words, int want, const char *text) {
+        char *ipcf = test_built("bin/ipcf");
+        char *err = NULL;
+        int st = test_sh(&err, 20, "'%s' %s </dev/null 2>&1 >/dev/null", ipcf, words);
+        size_t lines = 0;
+        for (const char *p = err; *p; p++)
+                lines += *p == '\n';
+        if (st != want || lines != 1 || strncmp(err, "ipcf: ", 6) != 0 || (text && !strstr(err, text)))
+                test_fail(__FILE__, __LINE__, "ipcf %.60s...: exit %d (want %d), stderr:\n%s", words, st, want,
+                          err);
+        free(err);
+        free(ipcf);
+}
+
+/* The commands whose first argument is a NAME, and what follows it. */
+static const char *const name_commands[][2] = {
+        { "cat", "" },           { "ping", "" },         { "perf", "" },
+        { "listen", "" },        { "watch", "" },        { "call", "" },
+        { "serve", "-- true" },  { "dgram send", "x" },  { "dgram recv", "" },
+        { "mbox create", "" },   { "mbox send", "m" },   { "mbox recv", "" },
+        { "mbox destroy", "" },  { "mcast create", "" }, { "mcast send", "m" },
+        { "mcast join", "" },    { "mcast destroy", "" }, { "shm create", "4096" },
+        { "shm info", "" },      { "shm resize", "8192" }, { "shm dissolve", "" },
+        { "shm cat", "" },       { "shm write", "0" },   { "shm unlink", "" },
+        { "rpc describe", "" },  { "rpc call", "p" },
+};
+
+/* A name longer than IPCF_NAME_MAX (127), an empty one, one with a blank or
+ * a control byte: a usage error of every command that takes a NAME, found
+ * before the daemon is asked (before: call, serve, dgram, mbox, mcast, shm
+ * and rpc asked it, "ipcf: : invalid argument", exit 1). A name of 127
+ * characters is good: the daemon is asked (exit 1, none runs). */
+TEST_TIMEOUT(a_bad_name_is_a_usage_error_everywhere, 120) {
+        no_daemon();
+        char n127[128], n128[129], words[512];
+        memset(n127, 'a', 127);
+        n127[127] = 0;
+        memset(n128, 'a', 128);
+        n128[128] = 0;
+        const char *const bad[] = { n128, "''", "'a b'", "\"$(printf 'a\\033b')\"" };
+        for (size_t i = 0; i < sizeof(name_commands) / sizeof(name_commands[0]); i++) {
+                for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                        snprintf(words, sizeof(words), "%s %s %s", name_commands[i][0], bad[k],
+                                 name_commands[i][1]);
+                        expect(words, 2, "is not a valid name (1-127 printable characters, no spaces)");
+                }
+                snprintf(words, sizeof(words), "%s %s %s", name_commands[i][0], n127, name_commands[i][1]);
+                expect(words, 1, "no daemon serves");
+        }
+}
+
+
+/* A group's SIZE is 1 byte to 16 GiB (ipcf.h, ipcf_group_create and
+ * _resize: -EINVAL otherwise): `shm create` and `shm resize` say a bad one
+ * is a usage error before asking the daemon (before: "ipcf: x: invalid
+ * argument", exit 1, from the daemon). 16 GiB itself is asked for. The
+ * offsets of `shm cat` and `shm write` name their subcommand. */
+TEST(a_group_size_out_of_range_is_a_usage_error) {
+        no_daemon();
+        static const char *const bad[] = {
+                "shm create g 0",        "shm create g 17179869185", "shm create g 17G",
+                "shm create g 99999999999999999999",                 "shm resize g 0",
+                "shm resize g 17179869185",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                expect(bad[i], 2, "bad size");
+        expect("shm create g 16G", 1, "no daemon serves");
+        expect("shm resize g 17179869184", 1, "no daemon serves");
+        expect("shm cat g -1", 2, "ipcf: shm cat: bad offset");
+        expect("shm cat g 0 x", 2, "ipcf: shm cat: bad length");
+        expect("shm write g -1", 2, "ipcf: shm write: bad offset");
+}
