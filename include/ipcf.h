@@ -889,8 +889,9 @@ typedef struct ipcf_dir_health {
         uint8_t reachable;          /* 1: the last attempt reached etcd */
         uint8_t synced;             /* 1: listed once, and watching since */
         uint8_t live;               /* 1: the watch is up and its member answers: a miss is an answer
-                                     * (0 while the stream was lost 3 times in the last minute:
-                                     * last_error then starts "degraded: ...") */
+                                     * (0 while the stream was lost 3 times within [directory]
+                                     * watch_unstable_window_s, a minute by default: last_error
+                                     * then says "degraded: ...") */
         uint8_t complete;           /* 1: the cache has never been full since its listing */
         int64_t revision;           /* the etcd revision the cache reflects */
         int64_t lease;              /* this host's lease, 0 when none is held */

@@ -286,6 +286,8 @@ TEST(check_config_says_ok_or_what_is_wrong) {
                 { "[lmits]\n", "line 1: unknown section [lmits] (did you mean [limits]?)" },
                 { "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1\nattributes = zone=r1 zone=r2\n",
                   "line 4: attributes: duplicate attribute 'zone'" },
+                { "[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:1\nwatch_unstable_window_s = 9\n",
+                  "line 4: watch_unstable_window_s: want 10..3600" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 const char *path = write_conf("bad.conf", bad[i].text);

@@ -794,7 +794,8 @@ TEST(directory_config_section) {
 
         CHECK_OK(parse("[directory]\nbackend = etcd\nendpoints = http://127.0.0.1:2379  https://h:2379\n"
                        "prefix = /p/\nttl_s = 7\nrequest_timeout_ms = 1500\ncache_max = 100\n"
-                       "ca = /c.pem\ncert = /x.pem\nkey = /x.key\ntrust_keys = yes\n",
+                       "ca = /c.pem\ncert = /x.pem\nkey = /x.key\ntrust_keys = yes\n"
+                       "watch_unstable_window_s = 10\nhost_conflict_window_s = 3600\n",
                        &c, err));
         CHECK_EQ(c.directory.backend, CONF_DIR_ETCD);
         CHECK_EQ(c.directory.n_endpoints, 2);
@@ -806,6 +807,8 @@ TEST(directory_config_section) {
         CHECK_EQ(o.etcd.n_endpoints, 2);
         CHECK_EQ(o.ttl_s, 7);
         CHECK_EQ(o.cache_max, 100);
+        CHECK_EQ(o.watch_unstable_window_s, 10);
+        CHECK_EQ(o.host_conflict_window_s, 3600);
         CHECK(!strcmp(o.etcd.cert_file, "/x.pem"));
         conf_deinit(&c);
 
@@ -850,6 +853,10 @@ TEST(directory_config_section) {
                 { "[directory]\nprefix = a b\n", "line 2: prefix" },
                 { "[directory]\ncert = /x\n", "line 1: [directory] cert and key go together" },
                 { "[directory]\ncache_max = 4194305\n", "line 2: cache_max" },
+                { "[directory]\nwatch_unstable_window_s = 9\n", "line 2: watch_unstable_window_s: want 10..3600" },
+                { "[directory]\nwatch_unstable_window_s = 3601\n", "line 2: watch_unstable_window_s" },
+                { "[directory]\nhost_conflict_window_s = 0\n", "line 2: host_conflict_window_s: want 10..3600" },
+                { "[directory]\nhost_conflict_window_s = 3601\n", "line 2: host_conflict_window_s" },
                 { "[directory]\ntrust_keys = maybe\n", "line 2: trust_keys" },
                 { "[directory]\nhost = x\n", "line 2: unknown key in [directory]" },
                 { "[directory]\n[directory]\n", "line 2: duplicate [directory] section" },
@@ -1053,6 +1060,12 @@ TEST_TIMEOUT(directory_bounds_without_etcd, 60) {
         CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
         b = o;
         b.host = "bad host";
+        CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
+        b = o;
+        b.watch_unstable_window_s = DIR_WINDOW_MIN_S - 1;
+        CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
+        b = o;
+        b.host_conflict_window_s = DIR_WINDOW_MAX_S + 1;
         CHECK_ERR(dir_new(l, &b, &bad), -EINVAL);
         b = o;
         b.prefix = "with space";

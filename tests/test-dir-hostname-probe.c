@@ -11,9 +11,11 @@
  * was told. Now each sees the record held under another lease again and
  * again: it logs the conflict once, its health says it (`ipcf hosts`:
  * "host name conflict: ..."), and it puts the record again only after a
- * backoff that doubles (2 s up to 64 s) at each overwrite; when the other
- * daemon dies (its lease, and the record, expire), the one left puts it
- * at once.
+ * hold that doubles at each overwrite, from a 30th of the window the takes
+ * are counted over up to a third of it ([directory] host_conflict_window_s:
+ * WINDOW_S here, 0.5 s up to 5 s; the default minute, 2 s up to 20 s, made
+ * this test wait 30 s); when the other daemon dies (its lease, and the
+ * record, expire), the one left puts it at once.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -30,6 +32,9 @@
 
 static hostset S;
 static etcd_cluster C;
+
+/* The alphas' host_conflict_window_s. */
+#define WINDOW_S 15
 
 /* etcd's revision now, and the lease of PREFIX names/NAME/HOST (0: none). */
 static int64_t etcd_key_lease(const char *name, const char *host, int64_t *ret_rev) {
@@ -80,8 +85,10 @@ TEST_TIMEOUT(dir_two_daemons_with_one_host_name_back_off_and_say_so, 240) {
         char log0[PATH_MAX], log2[PATH_MAX];
         snprintf(log0, sizeof(log0), "%s", test_scratch("alpha0.log"));
         snprintf(log2, sizeof(log2), "%s", test_scratch("alpha2.log"));
-        dirtest_start_logged(&S, 0, dirtest_conf(C.client_url[0]), 1u << 1, log0);
-        dirtest_start_logged(&S, 2, dirtest_conf(C.client_url[0]), 1u << 1, log2);
+        char window_key[64];
+        snprintf(window_key, sizeof(window_key), "host_conflict_window_s = %d\n", WINDOW_S);
+        dirtest_start_logged(&S, 0, dirtest_conf_with(C.client_url[0], window_key), 1u << 1, log0);
+        dirtest_start_logged(&S, 2, dirtest_conf_with(C.client_url[0], window_key), 1u << 1, log2);
         hostset_start_enrol(&S, 1, dirtest_conf(C.client_url[0]), 1u << 0, NULL); /* beta knows the first alpha */
         pid_t srv0 = dirtest_serve(&S, 0, "dup-svc");
         pid_t srv2 = dirtest_serve(&S, 2, "dup-svc");
@@ -100,6 +107,9 @@ TEST_TIMEOUT(dir_two_daemons_with_one_host_name_back_off_and_say_so, 240) {
         fprintf(stderr, "first alpha: %s\nsecond alpha: %s\n", h0.last_error, h2.last_error);
         CHECK(strstr(h0.last_error, "host name conflict: another daemon (lease ") != NULL);
         CHECK(strstr(h0.last_error, "is another daemon configured as host alpha?") != NULL);
+        char in_window[64];
+        snprintf(in_window, sizeof(in_window), "times in the last %d s:", WINDOW_S);
+        CHECK(strstr(h0.last_error, in_window) != NULL);
         CHECK(strstr(h2.last_error, "host name conflict") != NULL);
         char *out = NULL;
         CHECK_EQ(dirtest_ipcf_on(&S, 0, 0, "hosts", &out), 0);
@@ -110,13 +120,14 @@ TEST_TIMEOUT(dir_two_daemons_with_one_host_name_back_off_and_say_so, 240) {
         CHECK_EQ(count_in(log2, "directory: another daemon (lease [0-9a-f]*) keeps taking this host"), 1);
 
         /* They stop fighting: the record changes hands rarely, where before
-         * it changed about three times a second. */
-        sleep(20);
+         * it changed about three times a second (a third of the window after
+         * the conflict was seen, as the default minute's 20 s). */
+        sleep(WINDOW_S / 3);
         int64_t rev0, rev1;
         etcd_key_lease("dup-svc", "alpha", &rev0);
         sleep(10);
         etcd_key_lease("dup-svc", "alpha", &rev1);
-        fprintf(stderr, "puts in 10 s, 20 s after the conflict was seen: %" PRId64 "\n", rev1 - rev0);
+        fprintf(stderr, "puts in 10 s, %d s after the conflict was seen: %" PRId64 "\n", WINDOW_S / 3, rev1 - rev0);
         CHECK(rev1 - rev0 <= 6);
 
         /* The second alpha dies: its lease and its record expire, and the

@@ -407,13 +407,18 @@ static int parse_directory_kv(conf_directory *d, slice key, slice val, char *buf
         static const struct {
                 const char *key;
                 size_t off;
-                uint64_t max;
+                uint64_t min, max;
                 const char *bad;
         } nums[] = {
-                { "ttl_s", offsetof(conf_directory, ttl_s), 3600, "ttl_s: want 1..3600" },
-                { "request_timeout_ms", offsetof(conf_directory, request_timeout_ms), 600000,
+                { "ttl_s", offsetof(conf_directory, ttl_s), 1, 3600, "ttl_s: want 1..3600" },
+                { "request_timeout_ms", offsetof(conf_directory, request_timeout_ms), 1, 600000,
                   "request_timeout_ms: want 1..600000" },
-                { "cache_max", offsetof(conf_directory, cache_max), 4194304, "cache_max: want 1..4194304" },
+                { "cache_max", offsetof(conf_directory, cache_max), 1, 4194304, "cache_max: want 1..4194304" },
+                /* the directory's DIR_WINDOW_MIN_S..DIR_WINDOW_MAX_S */
+                { "watch_unstable_window_s", offsetof(conf_directory, watch_unstable_window_s), 10, 3600,
+                  "watch_unstable_window_s: want 10..3600" },
+                { "host_conflict_window_s", offsetof(conf_directory, host_conflict_window_s), 10, 3600,
+                  "host_conflict_window_s: want 10..3600" },
         };
         for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
                 if (!slice_eq(key, nums[i].key))
@@ -422,7 +427,7 @@ static int parse_directory_kv(conf_directory *d, slice key, slice val, char *buf
                 memcpy(&x, (char *)d + nums[i].off, sizeof(x));
                 if (x)
                         return *why = "duplicate key", -EINVAL;
-                if (!parse_uint(val, nums[i].max, &v) || v == 0)
+                if (!parse_uint(val, nums[i].max, &v) || v < nums[i].min)
                         return *why = nums[i].bad, -EINVAL;
                 x = (uint32_t)v;
                 memcpy((char *)d + nums[i].off, &x, sizeof(x));

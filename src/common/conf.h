@@ -139,6 +139,7 @@ typedef struct conf_directory {
         char *endpoints[CONF_DIR_ENDPOINTS_MAX];
         char *prefix, *ca, *cert, *key;
         uint32_t ttl_s, request_timeout_ms, cache_max;
+        uint32_t watch_unstable_window_s, host_conflict_window_s;
         bool trust_keys, trust_keys_set;
         size_t n_attrs;                /* attributes, in file order */
         conf_dir_attr attrs[CONF_DIR_ATTRS_MAX];

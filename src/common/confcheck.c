@@ -54,6 +54,8 @@ const conf_key conf_keys[] = {
         { "directory", "ttl_s", "5" },
         { "directory", "request_timeout_ms", "2000" },
         { "directory", "cache_max", "65536" },
+        { "directory", "watch_unstable_window_s", "60" },
+        { "directory", "host_conflict_window_s", "60" },
         { "directory", "ca", "/etc/ipcf/etcd-ca.pem" },
         { "directory", "cert", "/etc/ipcf/etcd-client.pem" },
         { "directory", "key", "/etc/ipcf/etcd-client.key" },

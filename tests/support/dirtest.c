@@ -142,14 +142,16 @@ char *dirtest_record_range(const char *url, const char *name, const char *host, 
         return TEST_SH_OK("curl -sf --max-time 5 -X POST %s/v3/kv/range -d '{\"key\":\"%s\"%s}'", url, k64, more);
 }
 
-const char *dirtest_conf(const char *endpoint) {
+const char *dirtest_conf_with(const char *endpoint, const char *dir_keys) {
         static char conf[1024];
         snprintf(conf, sizeof(conf),
-                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\n"
+                 "[directory]\nbackend = etcd\nendpoints = %s\nttl_s = 2\nrequest_timeout_ms = 1500\n%s"
                  "[name *]\nremote_allocate = *@*\n",
-                 endpoint);
+                 endpoint, dir_keys);
         return conf;
 }
+
+const char *dirtest_conf(const char *endpoint) { return dirtest_conf_with(endpoint, ""); }
 
 ipcf_dir_health dirtest_health(void) {
         ipcf_host_listing *hl;

@@ -53,6 +53,8 @@ void dirtest_fresh_key(char key[64], char fp[80]);
  * directory's probes use it: ttl_s = 2, request_timeout_ms = 1500, every
  * name allocatable from every host (a static buffer). */
 const char *dirtest_conf(const char *endpoint);
+/* ... with more [directory] lines (dir_keys: "KEY = VALUE\n"...). */
+const char *dirtest_conf_with(const char *endpoint, const char *dir_keys);
 
 /* The directory's health on this process's host (ipcf_hosts), now. */
 ipcf_dir_health dirtest_health(void);

@@ -40,12 +40,37 @@ int dir_opts_from_conf(const conf_directory *c, dir_opts *ret) {
         ret->ttl_s = c->ttl_s;
         ret->request_timeout_ms = c->request_timeout_ms;
         ret->cache_max = c->cache_max;
+        ret->watch_unstable_window_s = c->watch_unstable_window_s;
+        ret->host_conflict_window_s = c->host_conflict_window_s;
         return 0;
+}
+
+const char *dir_window_text(uint32_t window_s, char buf[16]) {
+        if (window_s == 60)
+                snprintf(buf, 16, "minute");
+        else
+                snprintf(buf, 16, "%" PRIu32 " s", window_s);
+        return buf;
+}
+
+const char *dir_seconds_text(uint64_t ns, char buf[24]) {
+        uint64_t tenths = ns / 100000000u;
+        if (tenths % 10 == 0)
+                snprintf(buf, 24, "%" PRIu64 " s", tenths / 10);
+        else
+                snprintf(buf, 24, "%" PRIu64 ".%" PRIu64 " s", tenths / 10, tenths % 10);
+        return buf;
+}
+
+/* 0: the default; else within DIR_WINDOW_MIN_S..DIR_WINDOW_MAX_S. */
+static bool window_valid(uint32_t window_s) {
+        return window_s == 0 || (window_s >= DIR_WINDOW_MIN_S && window_s <= DIR_WINDOW_MAX_S);
 }
 
 int dir_new(loop *l, const dir_opts *o, directory **ret) {
         const char *prefix = o->prefix && *o->prefix ? o->prefix : DIR_PREFIX_DEFAULT;
-        if (!dir_prefix_valid(prefix) || o->ttl_s > DIR_TTL_MAX_S || o->cache_max > DIR_CACHE_MAX_LIMIT)
+        if (!dir_prefix_valid(prefix) || o->ttl_s > DIR_TTL_MAX_S || o->cache_max > DIR_CACHE_MAX_LIMIT ||
+            !window_valid(o->watch_unstable_window_s) || !window_valid(o->host_conflict_window_s))
                 return -EINVAL;
         if (o->host && *o->host) {
                 if (!dir_host_valid(o->host, strlen(o->host)) || !o->addr || !dir_addr_valid(o->addr) ||
@@ -67,6 +92,8 @@ int dir_new(loop *l, const dir_opts *o, directory **ret) {
         d->ttl_s = o->ttl_s ? o->ttl_s : DIR_TTL_DEFAULT_S;
         d->request_ms = o->request_timeout_ms ? o->request_timeout_ms : DIR_REQUEST_TIMEOUT_DEFAULT_MS;
         d->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : DIR_HEARTBEAT_DEFAULT_MS;
+        d->watch_window_s = o->watch_unstable_window_s ? o->watch_unstable_window_s : DIR_WINDOW_DEFAULT_S;
+        d->conflict_window_s = o->host_conflict_window_s ? o->host_conflict_window_s : DIR_WINDOW_DEFAULT_S;
         if (o->host && *o->host) {
                 str_copy(d->host, o->host, sizeof(d->host));
                 str_copy(d->addr, o->addr, sizeof(d->addr));
@@ -118,17 +145,19 @@ static void dir_health_explain(dir_health *h, const char *host) {
         if (!conflict && !unstable)
                 return;
         char etcd_error[sizeof(h->etcd.last_error)], said[sizeof(h->etcd.last_error)] = "";
+        char window[16], hold[24];
         str_copy(etcd_error, h->etcd.last_error, sizeof(etcd_error));
         if (conflict)
                 snprintf(said, sizeof(said),
                          "host name conflict: another daemon (lease %" PRIx64 ") put this host's records %u times in "
-                         "the last minute: is another daemon configured as host %s? this one puts them again after "
-                         "%" PRIu64 " s; ",
-                         (uint64_t)h->taken_lease, h->taken, host, h->taken_hold_ns / 1000000000u);
+                         "the last %s: is another daemon configured as host %s? this one puts them again after "
+                         "%s; ",
+                         (uint64_t)h->taken_lease, h->taken, dir_window_text(h->conflict_window_s, window), host,
+                         dir_seconds_text(h->taken_hold_ns, hold));
         if (unstable)
                 snprintf(said + strlen(said), sizeof(said) - strlen(said),
-                         "degraded: the watch was lost %u times in the last minute right after it opened; ",
-                         h->watch_losses);
+                         "degraded: the watch was lost %u times in the last %s right after it opened; ",
+                         h->watch_losses, dir_window_text(h->watch_window_s, window));
         said[strlen(said) - 2] = 0; /* the last "; " */
         snprintf(h->etcd.last_error, sizeof(h->etcd.last_error), "%.380s%s%.120s", said,
                  etcd_error[0] ? "; etcd: " : "", etcd_error);
@@ -154,5 +183,7 @@ void dir_health_get(const directory *d, dir_health *ret) {
         ret->watch_restarts = d->watch_restarts;
         ret->taken = publish_taken(d, &ret->taken_lease, &ret->taken_hold_ns);
         ret->host_conflict = d->conflict_told;
+        ret->watch_window_s = d->watch_window_s;
+        ret->conflict_window_s = d->conflict_window_s;
         dir_health_explain(ret, d->host);
 }

@@ -49,6 +49,13 @@
 #define DIR_QUERIES_MAX 1024u      /* cold lookups in flight */
 #define DIR_REVOKE_MAX_MS 500u     /* what a daemon on its way out waits for its lease's revocation */
 #define DIR_PREFIX_DEFAULT "/ipcf/"
+/* The windows over which a watch's losses and a rival's puts are counted
+ * (below): [directory] watch_unstable_window_s, host_conflict_window_s. A
+ * window under 10 s would never hold 3 reopenings of a watch (one per 2 s
+ * once unstable, sync.c) or 3 keepalive rounds of a rival (ttl_s / 3). */
+#define DIR_WINDOW_DEFAULT_S 60u
+#define DIR_WINDOW_MIN_S 10u
+#define DIR_WINDOW_MAX_S 3600u
 
 typedef struct directory directory;
 typedef struct dir_query dir_query;
@@ -60,6 +67,8 @@ typedef struct dir_opts {
         uint32_t request_timeout_ms; /* puts, keepalives, listing pages; 0: default */
         uint32_t heartbeat_ms;       /* how often the watch's member is checked; 0: default */
         size_t cache_max;            /* entries; 0: default */
+        /* DIR_WINDOW_MIN_S..DIR_WINDOW_MAX_S; 0: DIR_WINDOW_DEFAULT_S */
+        uint32_t watch_unstable_window_s, host_conflict_window_s;
         /* This host, for publishing (host NULL: this directory only resolves);
          * key: its public key as text, published beside fp (NULL: none). */
         const char *host, *addr, *fp, *key;
@@ -69,22 +78,20 @@ typedef struct dir_opts {
         bool publish_only;
 } dir_opts;
 
-/* A watch stream lost this many times within WATCH_UNSTABLE_WINDOW_NS
+/* A watch stream lost this many times within watch_unstable_window_s
  * after etcd had created it is unstable: not live (sync.c). */
 #define WATCH_UNSTABLE_LOSSES 3
-#define WATCH_UNSTABLE_WINDOW_NS (60ull * 1000000000u)
 
 /* This host's records put under another lease this many times within
- * HOST_CONFLICT_WINDOW_NS: another daemon calls itself this host (publish.c). */
+ * host_conflict_window_s: another daemon calls itself this host
+ * (publish.c); it ends when none was taken for that long. */
 #define HOST_CONFLICT_TAKEN 3
-#define HOST_CONFLICT_WINDOW_NS (60ull * 1000000000u)
-/* ... a conflict ends when none was taken for that long. */
 
 typedef struct dir_health {
         etcd_health etcd;
         bool synced;            /* listed once, and watching since */
         bool live;              /* the watch is up, its member answered the last heartbeat, and
-                                 * the stream was not lost WATCH_UNSTABLE_LOSSES times in a minute */
+                                 * the stream was not lost WATCH_UNSTABLE_LOSSES times in its window */
         bool complete;          /* the cache holds every record: a miss is an answer */
         int64_t revision;       /* the etcd revision the cache reflects */
         size_t names, entries, bytes;
@@ -92,11 +99,13 @@ typedef struct dir_health {
         size_t unconfirmed;     /* ... of which etcd has not confirmed the last put */
         int64_t lease;          /* 0: none held */
         uint64_t leases_granted, rejected, resyncs, watch_restarts;
-        unsigned watch_losses;  /* created streams lost in the last minute (sync.c) */
+        unsigned watch_losses;  /* created streams lost in the last watch_window_s (sync.c) */
         bool host_conflict;     /* another daemon calls itself this host (publish.c) */
-        unsigned taken;         /* this host's records put under another lease in the last minute */
+        unsigned taken;         /* this host's records put under another lease in the last
+                                 * conflict_window_s */
         int64_t taken_lease;    /* ... that lease, last seen */
         uint64_t taken_hold_ns; /* how long this host now waits before putting them again */
+        uint32_t watch_window_s, conflict_window_s; /* the windows these are counted over */
 } dir_health;
 
 typedef void (*dir_observer_fn)(void *ctx, const char *name, const char *host, int change);
@@ -108,6 +117,11 @@ struct conf_directory;
  * this host's name, address and fingerprint are the caller's to add).
  * Returns 0, or -EINVAL if the backend is not etcd. */
 int dir_opts_from_conf(const struct conf_directory *c, dir_opts *ret);
+
+/* For texts: a window, "minute" (60 s) else "N s"; a time, "N s" or
+ * "N.N s" (rounded down to a tenth). Both in buf, returned. */
+const char *dir_window_text(uint32_t window_s, char buf[16]);
+const char *dir_seconds_text(uint64_t ns, char buf[24]);
 
 /* Connects in the background (nothing is waited for here). Returns 0,
  * -EINVAL (an option out of range), -ENOMEM. */

@@ -37,6 +37,8 @@ static inline uint64_t recent_last(const recent_times *r) {
         return r->at[(r->next + RECENT_KEPT - 1) % RECENT_KEPT];
 }
 
+static inline uint64_t window_ns(uint32_t window_s) { return (uint64_t)window_s * 1000000000u; }
+
 enum lease_state { LEASE_NONE, LEASE_GRANTING, LEASE_HELD };
 
 struct directory {
@@ -48,6 +50,7 @@ struct directory {
         uint8_t names_end[DIR_KEY_MAX + 1];  /* its range end */
         size_t names_end_len;
         uint32_t ttl_s, request_ms, heartbeat_ms;
+        uint32_t watch_window_s, conflict_window_s; /* dir_opts' windows */
         char host[DIR_HOST_MAX + 1], addr[DIR_ADDR_MAX + 1], fp[DIR_FP_MAX + 1], key[DIR_PUBKEY_MAX + 1];
 
         dir_cache cache;
@@ -101,9 +104,9 @@ struct directory {
 void sync_start(directory *d);
 void sync_stop(directory *d);
 /* The watch is up, its member answered the last heartbeat, and the stream
- * has not been lost WATCH_UNSTABLE_LOSSES times in the last minute. */
+ * has not been lost WATCH_UNSTABLE_LOSSES times in the last watch_window_s. */
 bool sync_live(const directory *d);
-/* Created streams lost within the last WATCH_UNSTABLE_WINDOW_NS. */
+/* Created streams lost within the last watch_window_s. */
 unsigned sync_watch_losses(const directory *d);
 /* Apply one kv of etcd (listing or watch) to the cache; tells the observer. */
 void sync_apply(directory *d, const etcd_kv *kv, bool is_delete);
@@ -120,7 +123,7 @@ void publish_key_seen(directory *d, const char *name, int64_t lease, int64_t mod
 /* Revoke the lease (its keys go with it), waiting at most timeout_ms. */
 void publish_revoke(directory *d, long timeout_ms);
 /* Records of this host put under another daemon's lease within the last
- * HOST_CONFLICT_WINDOW_NS; that lease in *ret_lease (may be NULL), the
+ * conflict_window_s; that lease in *ret_lease (may be NULL), the
  * current hold before this host puts them again in *ret_hold_ns. */
 unsigned publish_taken(const directory *d, int64_t *ret_lease, uint64_t *ret_hold_ns);
 /* Names whose last put etcd has not confirmed. */

@@ -218,10 +218,10 @@ static void directory_dump(ipcfd *d, char *buf, size_t size) {
         }
         dir_health h;
         dir_health_get(the_directory, &h);
-        char unstable[64] = "";
+        char unstable[64] = "", window[16];
         if (h.watch_losses >= WATCH_UNSTABLE_LOSSES)
-                snprintf(unstable, sizeof(unstable), " degraded (watch lost %u times in the last minute)",
-                         h.watch_losses);
+                snprintf(unstable, sizeof(unstable), " degraded (watch lost %u times in the last %s)",
+                         h.watch_losses, dir_window_text(h.watch_window_s, window));
         snprintf(buf, size, "directory %s%s%s, %zu name%s cached, %zu published", h.etcd.reachable ? "up" : "down",
                  h.live ? " live" : "", unstable, h.names, plural(h.names), h.published);
 }

@@ -26,14 +26,16 @@
  *
  * ANOTHER DAEMON CALLING ITSELF THIS HOST: its puts of our keys come under
  * its own lease, at each of its ticks, as ours do at ours. A key taken so
- * HOST_CONFLICT_TAKEN times within a minute is a conflict: logged once, said
- * by the health (publish_taken, conflict_told), and from then on a taken
- * key is put again only after a hold that starts at CONTEST_HOLD_MIN_NS and
- * doubles, up to CONTEST_HOLD_MAX_NS, at each overwrite (the two daemons no
- * longer flip the record every tick: each holds back in turn). A taken key
- * deleted (the other daemon stopped, or its lease expired) is put again at
- * once. The conflict ends (logged once) when no key was taken for
- * HOST_CONFLICT_WINDOW_NS, longer than a round of both holds.
+ * HOST_CONFLICT_TAKEN times within the window (conflict_window_s, [directory]
+ * host_conflict_window_s, a minute by default) is a conflict: logged once,
+ * said by the health (publish_taken, conflict_told), and from then on a
+ * taken key is put again only after a hold that starts at hold_min (a 30th
+ * of the window: 2 s for a minute) and doubles, up to hold_max (a third of
+ * it: 20 s), at each overwrite (the two daemons no longer flip the record
+ * every tick: each holds back in turn). A taken key deleted (the other
+ * daemon stopped, or its lease expired) is put again at once. The conflict
+ * ends (logged once) when no key was taken for the window, longer than a
+ * round of both holds.
  *
  * BOUNDS: DIR_PUBLISH_MAX names (those being deleted included); PUB_WINDOW
  * batches and one delete per name in flight.
@@ -52,8 +54,9 @@
 
 #define PUB_BATCH 64
 #define PUB_WINDOW 2
-#define CONTEST_HOLD_MIN_NS (2ull * 1000000000u)
-#define CONTEST_HOLD_MAX_NS (20ull * 1000000000u) /* a round of both holds stays within the window */
+/* The holds in a conflict: a round of both stays within the window. */
+static uint64_t hold_min_ns(const directory *d) { return window_ns(d->conflict_window_s) / 30; }
+static uint64_t hold_max_ns(const directory *d) { return window_ns(d->conflict_window_s) / 3; }
 
 typedef struct pub_batch pub_batch;
 
@@ -433,7 +436,7 @@ void publish_key_lost(directory *d, const char *name, int64_t mod_revision) {
 /* ---- another daemon calling itself this host -------------------------------- */
 
 unsigned publish_taken(const directory *d, int64_t *ret_lease, uint64_t *ret_hold_ns) {
-        unsigned n = recent_count(&d->taken, now_ns(), HOST_CONFLICT_WINDOW_NS);
+        unsigned n = recent_count(&d->taken, now_ns(), window_ns(d->conflict_window_s));
         if (ret_lease)
                 *ret_lease = d->taken_lease;
         if (ret_hold_ns)
@@ -452,24 +455,28 @@ static void key_taken(directory *d, dir_pub *p, int64_t lease) {
                 return;
         if (!d->conflict_told) {
                 d->conflict_told = true;
+                char window[16], hmin[24], hmax[24];
                 log_error("directory: another daemon (lease %" PRIx64 ") keeps taking this host's records (%s, ...): "
-                          "%u times in the last minute; is another daemon configured as host %s? this one puts "
-                          "them again only after a growing hold (%llu s up to %llu s)",
-                          (uint64_t)lease, p->name, publish_taken(d, NULL, NULL), d->host,
-                          CONTEST_HOLD_MIN_NS / 1000000000u, CONTEST_HOLD_MAX_NS / 1000000000u);
+                          "%u times in the last %s; is another daemon configured as host %s? this one puts "
+                          "them again only after a growing hold (%s up to %s)",
+                          (uint64_t)lease, p->name, publish_taken(d, NULL, NULL),
+                          dir_window_text(d->conflict_window_s, window), d->host,
+                          dir_seconds_text(hold_min_ns(d), hmin), dir_seconds_text(hold_max_ns(d), hmax));
         }
-        d->contest_backoff_ns = d->contest_backoff_ns ? MIN(d->contest_backoff_ns * 2, CONTEST_HOLD_MAX_NS)
-                                                      : CONTEST_HOLD_MIN_NS;
+        d->contest_backoff_ns = d->contest_backoff_ns ? MIN(d->contest_backoff_ns * 2, hold_max_ns(d))
+                                                      : hold_min_ns(d);
         d->contest_until_ns = now_ns() + d->contest_backoff_ns;
         p->taken = true;
 }
 
-/* A conflict nobody has renewed for a minute is over: say so once. */
+/* A conflict nobody has renewed for the window is over: say so once. */
 static void conflict_check_over(directory *d) {
-        if (d->conflict_told && now_ns() - recent_last(&d->taken) >= HOST_CONFLICT_WINDOW_NS) {
+        if (d->conflict_told && now_ns() - recent_last(&d->taken) >= window_ns(d->conflict_window_s)) {
+                char window[16];
                 d->conflict_told = false;
                 d->contest_backoff_ns = 0;
-                log_info("directory: no other daemon has taken this host's records for a minute");
+                log_info("directory: no other daemon has taken this host's records in the last %s",
+                         dir_window_text(d->conflict_window_s, window));
         }
 }
 

@@ -28,8 +28,9 @@
  *
  * UNSTABLE: a stream etcd created and that then ends (or brings a frame
  * we cannot read) is a loss. A watch lost WATCH_UNSTABLE_LOSSES times in
- * the last minute (a proxy that cuts long requests, a member that dies
- * under it again and again) is not live, however well the heartbeat's reads
+ * the last watch_window_s ([directory] watch_unstable_window_s, a minute by
+ * default) -- a proxy that cuts long requests, a member that dies under it
+ * again and again -- is not live, however well the heartbeat's reads
  * go: the health says so (dir_health_get), the daemon logs it once (and
  * once when it holds again), and a new stream's creation no longer resets
  * the backoff, so reopening slows to one per SYNC_BACKOFF_MAX_NS.
@@ -92,7 +93,7 @@ void sync_apply(directory *d, const etcd_kv *kv, bool is_delete) {
 /* ---- losses of the stream ------------------------------------------------ */
 
 unsigned sync_watch_losses(const directory *d) {
-        return recent_count(&d->watch_lost, now_ns(), WATCH_UNSTABLE_WINDOW_NS);
+        return recent_count(&d->watch_lost, now_ns(), window_ns(d->watch_window_s));
 }
 
 static bool watch_unstable(const directory *d) { return sync_watch_losses(d) >= WATCH_UNSTABLE_LOSSES; }
@@ -111,13 +112,15 @@ static void watch_lost(directory *d) {
                 d->watch_unstable_told = true;
                 etcd_health h;
                 etcd_health_get(d->etcd, &h);
-                log_error("directory: the watch on %s keeps failing: lost %u times in the last minute right after "
+                char window[16];
+                log_error("directory: the watch on %s keeps failing: lost %u times in the last %s right after "
                           "it opened (last error: %s); the directory is not live until it holds",
-                          h.endpoint, sync_watch_losses(d), h.last_error[0] ? h.last_error : "none");
+                          h.endpoint, sync_watch_losses(d), dir_window_text(d->watch_window_s, window),
+                          h.last_error[0] ? h.last_error : "none");
         }
 }
 
-/* An unstable watch that has held for a minute: say so once. */
+/* An unstable watch that has held for its window: say so once. */
 static void watch_check_held(directory *d) {
         if (d->watch_unstable_told && !watch_unstable(d) && d->sync == SYNC_WATCHING && d->watch_created) {
                 d->watch_unstable_told = false;
