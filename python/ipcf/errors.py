@@ -43,9 +43,12 @@ its reply at most IPCF_REQUEST_TIMEOUT_MS (default 30000 ms; include/ipcf.h),
 so a call without a timeout (connect, register, watch, mbox_create,
 mcast_create, dgram..., and alloc or call with timeout=None) raises
 IpcfTimeoutError (ETIMEDOUT) after that long, and a call with a timeout
-after the shorter of the two. The process keeps its connection, its
-registrations and its ports: once the daemon runs again the next call
-works. Ctrl-C during such a request takes effect when it returns (the
+after the shorter of the two. ipcf.rpc is the exception: an RPC client
+retransmits a request that timed out until the call's own timeout, so it
+raises IpcfTimeoutError after that (describe's 5 s by default), and with
+timeout=None waits until the daemon answers again. The process keeps its
+connection, its registrations and its ports: once the daemon runs again
+the next call works. Ctrl-C during such a request takes effect when it returns (the
 library resumes the wait after a signal): KeyboardInterrupt, at most
 IPCF_REQUEST_TIMEOUT_MS later.
 """

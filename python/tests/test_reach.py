@@ -104,12 +104,13 @@ def test_refused_by_quota(tmp_path, python_env):
 
 # The child: stops the daemon (argv[1]), makes each call that waits for it
 # without a timeout of its own (and alloc with a longer one), prints
-# "<what> <class> <errno> <seconds>", resumes it and checks that its
+# "<what> <class> <errno> <seconds>" (an RPC client retransmits until its
+# own timeout, 2 s here), resumes it and checks that its
 # registration was kept (`ipcf ls`, argv[2], shows it) and that calls work
 # again.
 STOPPED_CHILD = """
 import os, signal, subprocess, sys, time
-import ipcf
+import ipcf, ipcf.rpc
 held = ipcf.register("held")
 daemon = int(sys.argv[1])
 os.kill(daemon, signal.SIGSTOP)
@@ -118,7 +119,8 @@ calls = [("register", lambda: ipcf.register("x")),
          ("mbox_create", lambda: ipcf.mbox_create("m")),
          ("alloc_none", lambda: ipcf.alloc("x", timeout=None)),
          ("alloc_5s", lambda: ipcf.alloc("x", timeout=5)),
-         ("call_none", lambda: ipcf.call("x", b"a", timeout=None))]
+         ("call_none", lambda: ipcf.call("x", b"a", timeout=None)),
+         ("rpc_2s", lambda: ipcf.rpc.Client("x", timeout=2))]
 for what, fn in calls:
     t = time.monotonic()
     try:
@@ -158,7 +160,7 @@ def test_stopped_daemon_times_out_untimed_calls(tmp_path, python_env):
         what, cls, err, secs = line.split()
         assert (cls, int(err)) == ("IpcfTimeoutError", errno.ETIMEDOUT), line
         assert 0.9 <= float(secs) <= 3.0, line
-    assert len(lines) == 8, lines
+    assert len(lines) == 9, lines
 
 
 def ipcf_errors_doc():
