@@ -135,14 +135,36 @@ TEST_TIMEOUT(two_workers_keep_serving_beside_a_scribbling_caller, 280) {
 #define PW_CALLS 12000 /* per caller */
 static int PSVC;
 static _Atomic unsigned *pw_replies; /* shared with the workers: replies they sent */
+
+/* Shared with the workers: set once the test's callers are done, so that
+ * a worker leaves at its next 100 ms without requests instead of waiting
+ * out 3 s of them (which it still does while they are not). */
+static _Atomic bool *pw_callers_done;
+static void pw_callers_going(void) {
+        if (!pw_callers_done) {
+                pw_callers_done = mmap(NULL, sizeof(*pw_callers_done), PROT_READ | PROT_WRITE,
+                                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                CHECK(pw_callers_done != MAP_FAILED);
+        }
+        atomic_store(pw_callers_done, false);
+}
+static void pw_callers_gone(void) { atomic_store(pw_callers_done, true); }
+
+/* Serves until 3 s without requests, or 100 ms without them once the
+ * callers are gone (pw_callers_gone). */
 static void proc_worker(void *arg) {
         (void)arg;
         char buf[64];
+        uint64_t idle_since = test_now_ms();
         for (;;) {
                 ipcf_call_req req;
-                ssize_t n = ipcf_service_next(PSVC, buf, sizeof(buf), 3000, &req);
-                if (n == -ETIMEDOUT)
-                        _exit(0);
+                ssize_t n = ipcf_service_next(PSVC, buf, sizeof(buf), 100, &req);
+                if (n == -ETIMEDOUT) {
+                        if (atomic_load(pw_callers_done) || test_now_ms() - idle_since >= 3000)
+                                _exit(0);
+                        continue;
+                }
+                idle_since = test_now_ms();
                 if (n < 0) {
                         fprintf(stderr, "worker %d: next %zd\n", getpid(), n);
                         _exit(3);
@@ -205,6 +227,7 @@ static unsigned maker_serve(unsigned serve_ms) {
  * is answered once and right. */
 static void worker_processes(bool before_fork, unsigned serve_ms) {
         test_daemon_start(&d, NULL, NULL);
+        pw_callers_going();
         pw_replies = mmap(NULL, sizeof(*pw_replies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         CHECK(pw_replies != MAP_FAILED);
         *pw_replies = 0;
@@ -233,7 +256,8 @@ static void worker_processes(bool before_fork, unsigned serve_ms) {
         test_gate_open(&g2);
         int s1 = test_wait(c1, 60000), s2 = test_wait(c2, 60000);
         printf("# callers: %d %d\n", s1, s2);
-        CHECK_EQ(test_wait(w1, 10000), 0); /* (each leaves after 3 s without requests) */
+        pw_callers_gone();
+        CHECK_EQ(test_wait(w1, 10000), 0); /* (each leaves once idle: proc_worker) */
         CHECK_EQ(test_wait(w2, 10000), 0);
         CHECK_EQ(s1, 0);
         CHECK_EQ(s2, 0);
@@ -275,6 +299,7 @@ TEST_TIMEOUT(many_channels_taken_in_before_the_fork_are_all_handed_over, 120) {
         pw_replies = mmap(NULL, sizeof(*pw_replies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         CHECK(pw_replies != MAP_FAILED);
         PSVC = CHECK_OK(ipcf_service("probe.pw", NULL));
+        pw_callers_going();
         pw_per_thread = 250;
         pid_t c[MANY_CALLERS], seen[MANY_CALLERS];
         int g[MANY_CALLERS];
@@ -300,6 +325,7 @@ TEST_TIMEOUT(many_channels_taken_in_before_the_fork_are_all_handed_over, 120) {
         CHECK_OK(ipcf_detach(PSVC));
         for (int i = 0; i < MANY_CALLERS; i++)
                 CHECK_EQ(test_wait(c[i], 60000), 0);
+        pw_callers_gone();
         CHECK_EQ(test_wait(w1, 10000), 0);
         CHECK_EQ(test_wait(w2, 10000), 0);
         printf("# replies: %u by the maker, %u by the workers\n", by_maker, *pw_replies);
@@ -357,6 +383,7 @@ static void caller_through_a_death(void *arg) {
 TEST_TIMEOUT(a_worker_that_took_a_channel_over_dies, 60) {
         test_daemon_start(&d, NULL, NULL);
         PSVC = CHECK_OK(ipcf_service("probe.rc", NULL));
+        pw_callers_going();
         int gc, gb;
         pid_t c = test_fork_gated(caller_through_a_death, NULL, &gc);
         test_gate_open(&gc);
@@ -370,6 +397,7 @@ TEST_TIMEOUT(a_worker_that_took_a_channel_over_dies, 60) {
         CHECK_EQ(test_wait(a, 30000), 0);
         test_gate_open(&gb);
         CHECK_EQ(test_wait(c, 60000), 0);
+        pw_callers_gone();
         CHECK_EQ(test_wait(b, 10000), 0);
         test_daemon_stop(&d);
 }
@@ -431,6 +459,7 @@ TEST_TIMEOUT(the_service_ends_with_its_maker, 60) {
         test_daemon_start(&d, NULL, NULL);
         pw_replies = mmap(NULL, sizeof(*pw_replies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         CHECK(pw_replies != MAP_FAILED);
+        pw_callers_going();
         CHECK_OK(pipe(end_go));
         pid_t m = test_fork(end_maker, NULL);
         int v = 0, back = -1;
