@@ -1206,7 +1206,10 @@ IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);
  * (ipcf_call_start + ipcf_call_wait, and ipcf_call_cancel on a timeout.)
  * The first call to a service allocates its channel (within the same timeout);
  * a request that finds the channel broken since the last call (the service
- * restarted) was not sent on it, and goes once on a new channel.
+ * restarted) was not sent on it, and goes once on a new channel (-ETIMEDOUT
+ * if the timeout passes first). A broken channel is let go without waiting
+ * for the daemon: a service that dies while the daemon is stopped fails its
+ * call at once (-ECONNRESET), whatever the timeout.
  * If the service failed the call (ipcf_service_fail), returns -EREMOTEIO and,
  * if ret_code is not NULL, puts the service's code in *ret_code.
  * Errors: -ENOENT, -EACCES as ipcf_alloc; -ECONNREFUSED at once, if service

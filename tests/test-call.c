@@ -155,6 +155,118 @@ TEST(service_dies_mid_call) {
         test_daemon_stop(&d);
 }
 
+/* echo_service under name, forked, once the name is registered, and
+ * answering: its first call checked. */
+static pid_t echo_started(const char *name) {
+        pid_t s = test_fork(echo_service, (void *)name);
+        test_wait_for_name(name, 5000);
+        char reply[16];
+        CHECK_EQ(ipcf_call(name, "a", 1, reply, sizeof(reply), 5000, NULL), 2);
+        CHECK(memcmp(reply, "a!", 2) == 0);
+        return s;
+}
+
+/* Sends SIGCONT to the daemon (pid in arg) after 400 ms. */
+static void wake_daemon_later(void *arg) {
+        usleep(400000);
+        kill((pid_t)(intptr_t)arg, SIGCONT);
+}
+
+/* A call that finds its channel broken since the last call (the service
+ * was restarted) goes once on a new channel: to the new service while there
+ * is time, and if the caller's timeout passed while the broken channel was
+ * being let go, -ETIMEDOUT — never the old service's -ECONNRESET for a
+ * request it never saw (CI, Valgrind step: a 50 ms call slice ran out while
+ * the broken channel was deallocated, and the call failed -ECONNRESET). */
+TEST_TIMEOUT(a_call_on_a_channel_broken_since_goes_on_a_new_one_or_times_out, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        char reply[16];
+        pid_t s = echo_started("svc.again");
+        for (int round = 0; round < 2; round++) {
+                kill(s, SIGKILL);
+                test_wait(s, 5000);
+                test_wait_for_name_gone("svc.again", 5000); /* the daemon ended the old channel */
+                if (round == 0) {
+                        /* time enough: the new service answers (echo_started's call) */
+                        s = echo_started("svc.again");
+                        continue;
+                }
+                s = test_fork(echo_service, "svc.again");
+                test_wait_for_name("svc.again", 5000);
+                /* the daemon answers the broken channel's deallocation only
+                 * after the call's 100 ms have passed */
+                kill(d.pid, SIGSTOP);
+                pid_t waker = test_fork(wake_daemon_later, (void *)(intptr_t)d.pid);
+                CHECK_ERR(ipcf_call("svc.again", "c", 1, reply, sizeof(reply), 100, NULL), -ETIMEDOUT);
+                test_wait(waker, 5000);
+                CHECK_EQ(ipcf_call("svc.again", "d", 1, reply, sizeof(reply), 5000, NULL), 2);
+                CHECK(memcmp(reply, "d!", 2) == 0);
+        }
+        CHECK_EQ(ipcf_call("svc.again", "quit", 4, reply, sizeof(reply), 5000, NULL), 3);
+        test_wait(s, 5000);
+        test_daemon_stop(&d);
+}
+
+/* A service that dies while the daemon is stopped: its caller learns at
+ * once, without the daemon (the peer's death is seen in shared memory and
+ * its pidfd or ears), and letting the broken channel go does not wait for
+ * the stopped daemon (before: the call, and every other call queued on the
+ * channel's lock, waited IPCF_REQUEST_TIMEOUT_MS, 30 s, for the answer to
+ * the channel's deallocation). (Without a pidfd — under Valgrind — only
+ * the daemon tells: run-valgrind.sh leaves out "peer_death" cases.) */
+TEST_TIMEOUT(a_services_peer_death_while_the_daemon_is_stopped_fails_its_call_at_once, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        char reply[16];
+        pid_t s = echo_started("svc.gone");
+        kill(d.pid, SIGSTOP);
+        kill(s, SIGKILL);
+        test_wait(s, 5000);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_call("svc.gone", "b", 1, reply, sizeof(reply), -1, NULL), -ECONNRESET);
+        uint64_t took = test_now_ms() - t0;
+        printf("     the caller learned of the death after %llu ms\n", (unsigned long long)took);
+        CHECK(took < 10000);
+        kill(d.pid, SIGCONT);
+        test_wait_for_name_gone("svc.gone", 5000);
+        test_daemon_stop(&d);
+}
+
+/* Calls svc.wait once, with no bound; the test kills it meanwhile. Its
+ * name svc.caller goes when the daemon has seen it die. */
+static void patient_caller(void *arg) {
+        (void)arg;
+        char reply[16];
+        CHECK_OK(ipcf_register("svc.caller", NULL));
+        ipcf_call("svc.wait", "a", 1, reply, sizeof(reply), -1, NULL);
+        _exit(0);
+}
+
+/* A caller that died, its channel ended by the daemon, which is then
+ * stopped: the service's next take forgets the channel without waiting for
+ * the stopped daemon, and keeps its own timeout (before: ipcf_service_next with 300 ms waited
+ * IPCF_REQUEST_TIMEOUT_MS, 30 s, under the service's lock, for the answer to
+ * the dead caller's channel's deallocation). */
+TEST_TIMEOUT(a_dead_callers_channel_is_let_go_without_waiting_for_the_daemon, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.wait", NULL));
+        pid_t caller = test_fork(patient_caller, NULL);
+        char buf[16];
+        ipcf_call_req req;
+        CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 5000, &req), 1);
+        kill(caller, SIGKILL);
+        test_wait(caller, 5000);
+        test_wait_for_name_gone("svc.caller", 5000); /* the daemon ended its channel */
+        kill(d.pid, SIGSTOP);
+        uint64_t t0 = test_now_ms();
+        CHECK_ERR(ipcf_service_next(svc, buf, sizeof(buf), 300, &req), -ETIMEDOUT);
+        uint64_t took = test_now_ms() - t0;
+        printf("     the service's wait of 300 ms took %llu ms\n", (unsigned long long)took);
+        CHECK(took < 10000);
+        kill(d.pid, SIGCONT);
+        CHECK_OK(ipcf_dealloc(svc, NULL));
+        test_daemon_stop(&d);
+}
+
 /* Workers answer out of order (later requests can finish first). */
 struct worker_args {
         int svc;

@@ -236,6 +236,11 @@ typedef struct port {
 /* The kind of ports (port.c): ipcf_dealloc ends the flow, ipcf_fd polls it. */
 extern const handle_kind port_kind;
 
+/* ipcf_dealloc of port h, waiting for the daemon's answer (bookkeeping: the
+ * peer learns from shared memory) only until deadline (0: not at all):
+ * for the library's own ports that a call must let go within its time. */
+int port_dealloc_by(int h, const char *reason, uint64_t deadline);
+
 /* Look up port-id h with a reference (handle_put it), or NULL (-EBADF). */
 static inline port *handle_get_port(int h) {
         return handle_get(h, &port_kind);

@@ -311,8 +311,11 @@ int ipcf_fd_send(int h) {
         return fd;
 }
 
-/* Tell the daemon (bookkeeping only; the peer learns from shared memory). */
-static void dealloc_tell_daemon(uint64_t flow_id, int side, const char *reason) {
+/* Tell the daemon (bookkeeping only; the peer learns from shared memory),
+ * waiting for its answer until deadline. A daemon that does not answer in
+ * time (stopped, busy) still learns: when the port's descriptors close, it
+ * sees the side's ears hang up and ends it ("let go", clientend.c). */
+static void dealloc_tell_daemon(uint64_t flow_id, int side, const char *reason, uint64_t deadline) {
         if (flow_id == 0)
                 return; /* a pipe: the daemon never knew it */
         conn_call *c = conn_call_new(CTL_DEALLOC);
@@ -321,14 +324,13 @@ static void dealloc_tell_daemon(uint64_t flow_id, int side, const char *reason) 
         ctl_put_u64(&c->req, CTL_A_FLOW_ID, flow_id);
         ctl_put_u32(&c->req, CTL_A_SIDE, (uint32_t)side);
         ctl_put_str(&c->req, CTL_A_REASON, reason);
-        (void)conn_call_run(c, NULL, 0);
+        (void)conn_call_run_until(c, NULL, 0, deadline);
         conn_call_free(c);
 }
 
 /* ipcf_dealloc of a port: Deallocate(port-id, reason) — deliver the cache,
  * write our end record, ring the peer, tell the daemon. */
-static void port_end(void *obj, const char *reason) {
-        port *p = obj;
+static void port_end_by(port *p, const char *reason, uint64_t deadline) {
         char text[IPCF_REASON_MAX + 1];
 
         str_copy(text, reason ? reason : "", sizeof(text));
@@ -354,8 +356,21 @@ static void port_end(void *obj, const char *reason) {
         wakeword_end(&p->cons.ctl->tx_sleep);
         wakeword_end(&p->cons.ctl->rx_sleep);
         wakeword_end(&p->prod.ctl->tx_sleep);
-        dealloc_tell_daemon(p->flow_id, p->side, text);
+        dealloc_tell_daemon(p->flow_id, p->side, text, deadline);
         /* the caller's put unmaps it once no other call uses it */
+}
+
+static void port_end(void *obj, const char *reason) {
+        port_end_by(obj, reason, UINT64_MAX);
+}
+
+int port_dealloc_by(int h, const char *reason, uint64_t deadline) {
+        port *p = handle_close(h, &port_kind);
+        if (!p)
+                return -EBADF;
+        port_end_by(p, reason, deadline);
+        handle_put(p);
+        return 0;
 }
 
 const handle_kind port_kind = {

@@ -173,11 +173,16 @@ static int channel_port(channel *c, uint64_t deadline) {
         return r;
 }
 
-/* A broken channel is dropped; the next call allocates a new one. */
+/* A broken channel is dropped; the next call allocates a new one. The
+ * daemon is told without waiting for its answer (the call's result is
+ * known; a daemon that is not told in time sees the port's ears hang up when
+ * its descriptors close and ends the side itself): a stopped daemon held a
+ * call with a 1 s timeout, and every other call on the channel's lock, for
+ * IPCF_REQUEST_TIMEOUT_MS (30 s). */
 static void channel_drop(channel *c, int ph) {
         if (c->ph == ph) {
                 c->ph = -1;
-                ipcf_dealloc(ph, "channel broken");
+                port_dealloc_by(ph, "channel broken", 0);
         }
 }
 
@@ -404,8 +409,12 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
                 /* A channel kept from earlier calls that broke since (its
                  * service restarted, or went): nothing of this request was
                  * written, so it goes once on a new channel to whoever serves
-                 * the name now — not for a call pinned to its channel */
-                if (!broken || !had || pinned || attempt > 0 || deadline_poll_ms(deadline) == 0)
+                 * the name now — not for a call pinned to its channel, nor
+                 * one that must not wait (deadline 0). If the deadline passed
+                 * meanwhile (letting the old channel go is a daemon round
+                 * trip), making the new one fails -ETIMEDOUT: never the old
+                 * service's death for a request it did not see. */
+                if (!broken || !had || pinned || attempt > 0 || deadline == 0)
                         return (int)r;
                 if (gen)
                         *gen = 0;

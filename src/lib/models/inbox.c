@@ -191,13 +191,15 @@ int inbox_add(inbox *b, int ph) {
         return r;
 }
 
-/* Forget channel i (under b->lock) and end it with why. */
+/* Forget channel i (under b->lock) and end it with why. The daemon is told
+ * without waiting for its answer (a take must not wait for a stopped daemon
+ * under the lock: the daemon learns anyway, when the port's ears close). */
 static void inbox_remove(inbox *b, unsigned i, const char *why) {
         struct inbox_chan c = b->chans[i];
         epoll_ctl(b->epfd, EPOLL_CTL_DEL, c.p->ear_rx, NULL);
         b->chans[i] = b->chans[--b->n];
         handle_put(c.p);
-        ipcf_dealloc(c.ph, why);
+        port_dealloc_by(c.ph, why, 0);
         if (family_shared(&c))
                 family_ring(b); /* the others let go of their copies */
 }
