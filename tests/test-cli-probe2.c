@@ -94,3 +94,30 @@ TEST(a_group_size_out_of_range_is_a_usage_error) {
         expect("shm cat g 0 x", 2, "ipcf: shm cat: bad length");
         expect("shm write g -1", 2, "ipcf: shm write: bad offset");
 }
+
+/* `mbox send --receipt` waits up to 10 s for a receiver (ipcf(1)); when none
+ * takes the message by then, ipcf_mbox_send's -ETIMEDOUT leaves it queued
+ * ("may still be delivered", ipcf.h). The tool said "ipcf: send: timed
+ * out", as if nothing had been sent, and a later receiver got the message;
+ * it says so now, naming the command and the mailbox, exit 1. */
+TEST_TIMEOUT(a_receipt_not_given_in_time_says_the_message_stays_queued, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char *ipcf = test_built("bin/ipcf");
+        CHECK_EQ(test_sh(NULL, 20, "'%s' mbox create probe.mb", ipcf), 0);
+        char *err = NULL;
+        uint64_t t0 = test_now_ms();
+        int st = test_sh(&err, 30, "'%s' mbox send probe.mb --receipt hello 2>&1 >/dev/null", ipcf);
+        uint64_t took = test_now_ms() - t0;
+        if (st != 1 || took < 9000 ||
+            !strstr(err, "ipcf: mbox send probe.mb: no receiver took message 1 within 10 s: it stays "
+                         "queued and may still be delivered\n"))
+                test_fail(__FILE__, __LINE__, "exit %d after %llu ms:\n%s", st, (unsigned long long)took, err);
+        free(err);
+        char *out = NULL;
+        CHECK_EQ(test_sh(&out, 20, "'%s' mbox recv probe.mb -n 1", ipcf), 0);
+        CHECK(strcmp(out, "hello\n") == 0);
+        free(out);
+        free(ipcf);
+        test_daemon_stop(&d);
+}

@@ -65,12 +65,22 @@ static int mbox_create(int argc, char **argv) {
         return r < 0 ? cli_error(args.v[0], r) : CLI_EXIT_OK;
 }
 
-/* One message; with --receipt, wait for and print who took it. */
-static int mbox_send_one(int h, const char *msg, size_t len, bool receipt) {
-        ipcf_receipt rc;
-        ssize_t r = ipcf_mbox_send(h, msg, len, 10000, receipt ? &rc : NULL);
+/* How long one message may wait for room, and with --receipt for its
+ * receiver (ipcf(1) says so). */
+#define MBOX_SEND_WAIT_MS 10000
+
+/* Message no of `mbox send`; with --receipt, wait for and print who took it.
+ * 0, or the exit status after the error line (which says when the message
+ * went out but no receiver took it in time: it stays queued, ipcf.h). */
+static int mbox_send_one(const char *what, int h, const char *msg, size_t len, bool receipt,
+                         unsigned no) {
+        ipcf_receipt rc = { 0 };
+        ssize_t r = ipcf_mbox_send(h, msg, len, MBOX_SEND_WAIT_MS, receipt ? &rc : NULL);
+        if (receipt && (r == -ETIMEDOUT || r == -EAGAIN) && rc.seq)
+                return cli_fail("%s: no receiver took message %u within %d s: it stays queued and may "
+                                "still be delivered", what, no, MBOX_SEND_WAIT_MS / 1000);
         if (r < 0)
-                return (int)r;
+                return cli_error(what, (int)r);
         if (receipt)
                 printf("delivered to pid %d\n", (int)rc.receiver);
         return 0;
@@ -80,7 +90,9 @@ static const char send_usage[] =
         "usage: ipcf mbox send NAME [--receipt] [MSG...]\n\n"
         "Send each MSG as a message (none: each line of stdin, without its newline).\n"
         "A MSG that starts with '-' goes after '--'.\n"
-        "  --receipt    wait for and print the pid of the receiver of each\n";
+        "A full mailbox is waited for up to 10 s per message.\n"
+        "  --receipt    wait for and print the pid of the receiver of each (up to\n"
+        "               10 s; a message no receiver took by then stays queued)\n";
 
 static int send_option(void *ctx, int key, const char *value) {
         (void)key, (void)value;
@@ -103,10 +115,13 @@ static int mbox_send(int argc, char **argv) {
         int h = ipcf_mbox_open(args.v[0], IPCF_MBOX_SEND, NULL, 5000);
         if (h < 0)
                 return cli_error_alloc(args.v[0], h);
+        char what[16 + IPCF_NAME_MAX];
+        snprintf(what, sizeof(what), "mbox send %s", args.v[0]);
         int r = 0;
+        unsigned no = 0;
         if (args.n > 1) {
                 for (int i = 1; i < args.n && r == 0; i++)
-                        r = mbox_send_one(h, args.v[i], strlen(args.v[i]), receipt);
+                        r = mbox_send_one(what, h, args.v[i], strlen(args.v[i]), receipt, ++no);
         } else {
                 char *line = NULL;
                 size_t cap = 0;
@@ -114,12 +129,12 @@ static int mbox_send(int argc, char **argv) {
                 while (r == 0 && (n = getline(&line, &cap, stdin)) > 0) {
                         if (line[n - 1] == '\n')
                                 n--;
-                        r = mbox_send_one(h, line, (size_t)n, receipt);
+                        r = mbox_send_one(what, h, line, (size_t)n, receipt, ++no);
                 }
                 free(line);
         }
         ipcf_dealloc(h, "done");
-        return r < 0 ? cli_error("send", r) : CLI_EXIT_OK;
+        return r;
 }
 
 /* recv NAME: a receiver's handle; each message as it comes (short waits, so
