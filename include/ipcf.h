@@ -128,8 +128,9 @@
  *    without the daemon; a pipe end 8), a registration 1, a service or
  *    named datagram endpoint 6 plus its channels (its registration socket,
  *    an epoll, the two ends of the takers' wake-up socketpair and of its
- *    family's, which the processes fork() makes share; an endpoint without
- *    a name 5), a
+ *    family's, which the processes fork() makes share; in a process fork()
+ *    made, a pidfd of each process that serves channels it inherited; an
+ *    endpoint without a name 5), a
  *    group handle 2, the process 1 for its connection to the daemon. All
  *    are close-on-exec.
  *
@@ -625,8 +626,12 @@ IPCF_API int ipcf_dealloc(int handle, const char *reason);
  * across fork() that this process does not use: the holders in other
  * processes go on. When every holder of a flow end is gone, its peer sees
  * -ECONNRESET, as for a peer that died (reason "peer let go of the flow"
- * for a flow the facility made, which notices at once).
- * Errors: -EBADF.
+ * for a flow the facility made, which notices at once). A service or
+ * datagram endpoint hands the channels other processes of its family hold
+ * over to them (see worker processes at ipcf_service).
+ * Errors: -EBADF; -ENOSPC a service's or endpoint's channel could not be
+ * handed over (its family's page is full) and was ended instead: the handle
+ * is closed all the same.
  */
 IPCF_API int ipcf_detach(int handle);
 
@@ -1119,21 +1124,34 @@ IPCF_API int ipcf_port_import(int fd);
  * Worker processes: a service inherited across fork() may be served by every
  * process that holds it (ipcf_service_next in each), and each caller's
  * channel is served by exactly one of them. A channel that comes after the
- * fork goes to the process that takes it in. The channels the service held
- * at the fork stay with the process that held them, until it lets the
- * service go without closing it (ipcf_detach): then they are handed over,
- * each to whichever other process takes from the service first, calls in
- * flight included. A process answers only the requests it took: in a child,
+ * fork goes to the process that takes it in. The channels a process serves
+ * when it forks (the maker's, or a worker's that forks in turn) stay with
+ * it, until it lets the service go without closing it (ipcf_detach) or
+ * dies: then they are handed over, each to whichever process that
+ * inherited it takes from the service first, calls in flight included (but
+ * a request the dead process had taken and not answered gets no answer: its
+ * call fails at its timeout, -ETIMEDOUT). A process answers only the requests it took: in a child,
  * the answer to a request its parent took before the fork (a copy of its
- * ipcf_call_req) fails -EBADF. The channels that came to a process alone end with its
- * ipcf_detach (a call in flight on one fails -ECONNRESET; the caller's next
- * call makes a new channel). The service ends when the process that made it
- * exits: its name goes, and so do all its channels, whoever serves them
- * (the daemon accepted each for the service's maker). Each process of the
- * family holds the channels it inherited (their descriptors) until they
- * end, another process takes them over, or it lets the service go: a
- * channel taken over lives in the process that serves it alone, whose death
- * its caller sees at once (-ECONNRESET). The same holds for datagram
+ * ipcf_call_req) fails -EBADF. The channels that came to a process alone
+ * end with its ipcf_detach or its death (a call in flight on one fails
+ * -ECONNRESET; the caller's next call makes a new channel). The service
+ * ends when the process that made it exits: its name goes, and so do all
+ * its channels, whoever serves them (the daemon accepted each for the
+ * service's maker). Each process of the family holds the channels it
+ * inherited (their descriptors) until they end, another process takes them
+ * over, or it lets the service go: a channel taken over lives in the
+ * process that serves it alone, whose death its caller sees at once
+ * (-ECONNRESET) unless that process forked meanwhile. The family keeps
+ * account of the channels on one page of shared memory, of 511 slots: one
+ * per channel served by a process when it forks, and per channel handed
+ * over and not yet taken, by processes alive. With the page full, a channel
+ * a process serves as it forks is not handed over when that process dies
+ * (its caller sees -ECONNRESET at once), and one it cannot hand over at its
+ * ipcf_detach is ended (its caller sees -EPIPE at once, reason "service let
+ * go: its family's page is full"), and that ipcf_detach returns -ENOSPC:
+ * the handle is closed all the same. A process of the family can only
+ * delay another's wake-ups, never block its calls (the family's bell is a
+ * wake-up socketpair, sent to without blocking). The same holds for datagram
  * endpoints; a process fork() made sends its datagrams on channels of its
  * own.
  */

@@ -12,9 +12,11 @@
  * mailbox's other parties are served as before). And the exception, a
  * service inherited across fork() (family.c): a pool of workers recycled
  * under a caller's calls; a member of the family that clogs what it
- * inherited blocks no other.
+ * inherited blocks no other; a worker that forks and dies hands its
+ * channels over; the family's page full.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -354,6 +356,7 @@ struct deaths {
 };
 static struct deaths *dt;
 static int POOL;
+static const char *pool_name = "fork.pool";
 
 /* Serve up to max calls of POOL; how many were answered (less: no request
  * came for 3 s, or an error). */
@@ -383,7 +386,7 @@ static void pool_caller(void *arg) {
         for (int k = 0; !atomic_load(&dt->stop); k++) {
                 int v[2] = { 7, k }, back[2];
                 uint64_t t0 = test_now_ms();
-                ssize_t r = ipcf_call("fork.pool", v, sizeof(v), back, sizeof(back), 2000, NULL);
+                ssize_t r = ipcf_call(pool_name, v, sizeof(v), back, sizeof(back), 2000, NULL);
                 unsigned el = (unsigned)(test_now_ms() - t0);
                 if (el > atomic_load(&dt->worst_ms))
                         atomic_store(&dt->worst_ms, el);
@@ -473,7 +476,7 @@ static void clogged_maker(void *arg) {
         POOL = CHECK_OK(ipcf_service("fork.clog", NULL));
         test_gate_open(gate);
         CHECK_EQ(pool_worker_serve(1), 1u); /* the caller's channel is in */
-        test_fork(pool_worker, (void *)1000000);
+        test_fork(pool_worker, (void *)(uintptr_t)UINT_MAX);
         CHECK_EQ(test_wait(test_fork(clogging_member, NULL), 5000), 0);
         CHECK_OK(ipcf_detach(POOL));
         CHECK_EQ(write(clog_pipes[1][1], "d", 1), 1); /* detached */
@@ -513,5 +516,122 @@ TEST_TIMEOUT(a_member_that_clogs_what_it_inherited_blocks_no_other, 60) {
         CHECK_EQ(test_wait(c, 20000), 0);
         CHECK_EQ(write(clog_pipes[0][1], "g", 1), 1);
         CHECK_EQ(test_wait(m, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+/* A worker that takes the caller's channel in (after the fork), serves 100
+ * calls, forks a worker of its own and dies without letting the service
+ * go. */
+static void forking_worker(void *arg) {
+        (void)arg;
+        CHECK_EQ(pool_worker_serve(100), 100u);
+        test_fork(pool_worker, (void *)(uintptr_t)UINT_MAX);
+        _exit(0);
+}
+
+/* The family's page of a service made just now (after *before): its
+ * shared memory, a page, as every process of the family maps it. */
+static _Atomic uint64_t *family_page(const mapset *before) {
+        size_t len = 0;
+        _Atomic uint64_t *page = mapset_new_since(before, "/dev/zero", &len);
+        CHECK(page);
+        CHECK_EQ(len, 4096u);
+        return page;
+}
+
+/* Fill every free slot of the family's page as 511 hand-overs by this
+ * process (alive) that nobody took would (family.c: flow id << 23, the
+ * hand-over bit 1 << 22, the pid), of flows that are not ours. */
+static void family_page_fill(_Atomic uint64_t *page) {
+        for (uint64_t k = 0; k < 511; k++)
+                if (atomic_load(&page[1 + k]) == 0)
+                        atomic_store(&page[1 + k], ((1ull << 40) + k) << 23 | 1ull << 22 | (uint64_t)getpid());
+}
+
+/* A service whose maker forks a worker that takes the caller's channel in,
+ * serves 100 calls, forks a worker of its own and dies; with full, the
+ * family's page full from the start. */
+static void worker_forks_and_dies(bool full) {
+        test_daemon_start(&d, NULL, NULL);
+        dt = mmap(NULL, sizeof(*dt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(dt != MAP_FAILED);
+        pool_name = "fork.gen2";
+        mapset before;
+        mapset_snapshot(&before, "/dev/zero");
+        POOL = CHECK_OK(ipcf_service(pool_name, NULL));
+        if (full)
+                family_page_fill(family_page(&before));
+        int gc;
+        pid_t c = test_fork_gated(pool_caller, NULL, &gc);
+        pid_t w = test_fork(forking_worker, NULL);
+        test_gate_open(&gc);
+        CHECK_EQ(test_wait(w, 20000), 0);
+        unsigned at_death = dt->calls;
+        usleep(1500000);
+        atomic_store(&dt->stop, 1);
+        CHECK_EQ(test_wait(c, 10000), 0);
+        printf("# %u calls (%u after the death): %u ended, %u timed out, %u other (%d); the slowest %u ms\n",
+               dt->calls, dt->calls - at_death, dt->resets, dt->timeouts, dt->other, dt->other_err, dt->worst_ms);
+        CHECK_EQ(dt->timeouts, 0u);
+        CHECK(dt->resets <= (full ? 1u : 0u));
+        CHECK_EQ(dt->other, 0u);
+        CHECK(dt->calls - at_death > 50u); /* (on a new channel, with full) */
+        CHECK_OK(ipcf_dealloc(POOL, NULL));
+        test_daemon_stop(&d);
+}
+
+/* The channel a worker took in after the fork is in the worker it forked
+ * too: when the first dies, the second takes the channel over and serves
+ * the caller's next calls, none lost, none timed out. Before family.c
+ * watched holders (pidfds) the copy in the second stayed unserved: the
+ * caller's calls timed out, every one. */
+TEST_TIMEOUT(a_worker_that_forks_and_dies_hands_its_channels_over, 60) {
+        worker_forks_and_dies(false);
+}
+
+/* The same with the family's page full (511 hand-overs nobody took): the
+ * channel cannot be registered as the first worker forks, so when it dies
+ * the second lets its copy go, and the caller's call fails -ECONNRESET at
+ * once; its next call makes a new channel, which the second takes in. */
+TEST_TIMEOUT(a_worker_that_forks_and_dies_with_the_family_page_full, 60) {
+        worker_forks_and_dies(true);
+}
+
+/* The holder of a channel cannot hand it over when the family's page is
+ * full: ipcf_detach says -ENOSPC, the channel ends (its caller's call fails
+ * -EPIPE at once, not a timeout), and the caller's next call makes a
+ * new channel, which the worker takes in. Before, ipcf_detach said 0. */
+static void full_caller(void *arg) {
+        (void)arg;
+        int v[2] = { 5, 0 }, back[2];
+        CHECK_EQ(ipcf_call("fork.full", v, sizeof(v), back, sizeof(back), 5000, NULL), sizeof(back));
+        v[1] = 1;
+        uint64_t t0 = test_now_ms();
+        ssize_t r = ipcf_call("fork.full", v, sizeof(v), back, sizeof(back), 5000, NULL);
+        if (r != -EPIPE && r != -ECONNRESET) /* (-EPIPE: the holder ended it) */
+                CHECK_EQ(r, -EPIPE);
+        CHECK(test_now_ms() - t0 < 1000);
+        for (v[1] = 2; v[1] < 50; v[1]++)
+                CHECK_EQ(ipcf_call("fork.full", v, sizeof(v), back, sizeof(back), 5000, NULL), sizeof(back));
+}
+
+TEST_TIMEOUT(a_hand_over_with_the_family_page_full_fails_and_ends_the_channel, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        mapset before;
+        mapset_snapshot(&before, "/dev/zero");
+        POOL = CHECK_OK(ipcf_service("fork.full", NULL));
+        family_page_fill(family_page(&before));
+        int gc;
+        pid_t c = test_fork_gated(full_caller, NULL, &gc);
+        test_gate_open(&gc);
+        CHECK_EQ(pool_worker_serve(1), 1u); /* the caller's channel is in */
+        char buf[64];
+        ipcf_call_req req; /* its second call: in flight, never answered here */
+        CHECK_EQ(ipcf_service_next(POOL, buf, sizeof(buf), 5000, &req), 8);
+        pid_t w = test_fork(pool_worker, (void *)(uintptr_t)UINT_MAX);
+        CHECK_ERR(ipcf_detach(POOL), -ENOSPC);
+        CHECK_EQ(test_wait(c, 20000), 0);
+        kill(w, SIGKILL);
+        test_wait(w, 5000);
         test_daemon_stop(&d);
 }

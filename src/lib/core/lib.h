@@ -133,6 +133,10 @@ typedef struct handle_kind {
          * process (mappings, descriptors, memory), telling no one. Also what
          * ipcf_detach amounts to. NULL: nothing to release. */
         void (*destroy)(void *obj);
+        /* ipcf_detach(h), after the number was closed and before the
+         * caller's reference is dropped: 0, or an error ipcf_detach returns
+         * (the handle is closed all the same). NULL: nothing to do. */
+        int (*detach)(void *obj);
 } handle_kind;
 
 /* The largest object a slot holds inline (a bigger kind keeps its body on

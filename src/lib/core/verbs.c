@@ -25,8 +25,10 @@ int ipcf_detach(int h) {
         void *obj = handle_close(h, NULL);
         if (!obj)
                 return -EBADF;
+        const handle_kind *k = handle_kind_of(obj);
+        int r = k->detach ? k->detach(obj) : 0;
         handle_put(obj);
-        return 0;
+        return r;
 }
 
 int ipcf_fd(int h) {

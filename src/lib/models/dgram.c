@@ -70,11 +70,16 @@ static void dgram_destroy(void *obj) {
         pthread_mutex_destroy(&e->out_lock);
 }
 
+static int dgram_detach(void *obj) {
+        return inbox_detach(&((dgram_ep *)obj)->box);
+}
+
 static const handle_kind dgram_kind = {
         .name = "datagram endpoint",
         .end = dgram_end,
         .fd = dgram_fd,
         .destroy = dgram_destroy,
+        .detach = dgram_detach,
 };
 
 int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts) {

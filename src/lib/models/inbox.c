@@ -126,7 +126,7 @@ void inbox_deinit(inbox *b) {
         /* Channels still here (the handle was detached, not deallocated): let
          * them go in this process only, handing those that other processes
          * of the family hold over to them. */
-        family_let_go(b);
+        (void)family_let_go(b);
         for (unsigned i = 0; i < b->n; i++) {
                 handle_put(b->chans[i].p);
                 ipcf_detach(b->chans[i].ph);
@@ -138,6 +138,15 @@ void inbox_deinit(inbox *b) {
         family_close(b);
         free(b->chans);
         pthread_mutex_destroy(&b->lock);
+}
+
+int inbox_detach(inbox *b) {
+        if (inbox_adopt(b) < 0)
+                return 0; /* (inbox_deinit lets go of what was inherited) */
+        pthread_mutex_lock(&b->lock);
+        int r = family_let_go(b);
+        pthread_mutex_unlock(&b->lock);
+        return r;
 }
 
 int inbox_keep_locked(inbox *b, struct inbox_chan c) {
@@ -175,7 +184,7 @@ static int inbox_add_locked(inbox *b, int ph) {
         port *p = handle_get_port(ph);
         if (!p)
                 return -EBADF;
-        int r = inbox_keep_locked(b, (struct inbox_chan){ .ph = ph, .p = p, .forks = family_forks() });
+        int r = inbox_keep_locked(b, (struct inbox_chan){ .ph = ph, .p = p, .forks = family_forks(), .slot = -1 });
         if (r < 0)
                 handle_put(p);
         return r;
@@ -198,9 +207,11 @@ static void inbox_remove(inbox *b, unsigned i, const char *why) {
         struct inbox_chan c = b->chans[i];
         epoll_ctl(b->epfd, EPOLL_CTL_DEL, c.p->ear_rx, NULL);
         b->chans[i] = b->chans[--b->n];
+        bool shared = family_shared(&c);
+        family_drop(b, &c);
         handle_put(c.p);
         port_dealloc_by(c.ph, why, 0);
-        if (family_shared(&c))
+        if (shared)
                 family_ring(b); /* the others let go of their copies */
 }
 
@@ -510,7 +521,9 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                                 (void)wake_drain(b->wake);
                                 continue;
                         }
-                        if (ev[k].data.u64 == REG_MARK || ev[k].data.u64 == INBOX_FAM_MARK || b->poll_mode)
+                        if (ev[k].data.u64 == INBOX_HOLDER_MARK)
+                                b->holder_news = true; /* (inbox_take looks) */
+                        if (ev[k].data.u64 == REG_MARK || ev[k].data.u64 >= INBOX_HOLDER_MARK || b->poll_mode)
                                 continue; /* (the family's: inbox_take looks) */
                         for (unsigned i = 0; i < b->n; i++) /* it may have left meanwhile */
                                 if ((uint64_t)b->chans[i].ph == ev[k].data.u64 &&

@@ -29,16 +29,26 @@ struct inbox_chan {
         unsigned span;   /* the span of windows (inbox.c) it was last taken in */
         unsigned forks;  /* family_forks() when it came into the set */
         bool handed;     /* another process of the family let go of it to us */
+        int slot;        /* its slot on the family's page (family.c), or -1 */
+        pid_t holder;    /* (foreign ones) the process that served it when we
+                          * got our copy */
 };
+
+/* A process that serves channels we hold copies of (family.c). */
+struct inbox_holder {
+        pid_t pid;
+        int fd; /* a pidfd of it, in the epoll set */
+};
+#define FAMILY_WATCH 8u
 
 /* What the processes fork() made from the inbox's maker share (family.c):
  * one page of shared memory, made with the inbox. */
 #define FAMILY_SLOTS 511u
 struct inbox_family {
-        _Atomic uint64_t rung;                   /* hand-overs (and ends) so far */
-        _Atomic uint64_t let_go[FAMILY_SLOTS];   /* flow ids of channels handed over
-                                                  * (| bit 63 once a process took it:
-                                                  * family.c TAKEN); 0: a free slot */
+        _Atomic uint64_t rung;                 /* hand-overs (and ends) so far */
+        _Atomic uint64_t slot[FAMILY_SLOTS];   /* channels more than one process may
+                                                * hold: flow id, served by or handed
+                                                * over by whom (family.c); 0: free */
 };
 
 typedef struct inbox {
@@ -78,6 +88,12 @@ typedef struct inbox {
          * in foreign, until handed over. */
         _Atomic unsigned fork_gen; /* handle_fork_gen() of the process the set is for */
         struct inbox_family *fam;  /* shared memory of the family */
+        struct inbox *fam_next;    /* the process's list of inboxes (family.c) */
+        bool fam_listed;           /* in it */
+        pid_t me;                  /* the process the set is for */
+        struct inbox_holder watch[FAMILY_WATCH]; /* holders of foreign channels */
+        unsigned n_watch;
+        bool holder_news;          /* a holder exited: look at the foreign channels */
         int fam_ear, fam_bell;     /* the family's wake-up channel (common/wake.h):
                                     * rung at each hand-over (family.c) */
         uint64_t fam_rung;         /* the family's count of hand-overs when we last looked */
@@ -91,6 +107,9 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
 /* Release what b holds in this process; channels still in it are let go
  * without being ended (ipcf_detach), as for a handle that is detached. */
 void inbox_deinit(inbox *b);
+/* At ipcf_detach of b's handle: hand the channels other processes of the
+ * family may hold over to them (family_let_go). 0 or -ENOSPC. */
+int inbox_detach(inbox *b);
 /* Add a channel we allocated ourselves (takes b->lock briefly). */
 int inbox_add(inbox *b, int ph);
 /* Unregister the name, then end with why every channel: those in the set
@@ -117,6 +136,7 @@ port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err);
 #define INBOX_REG_MARK UINT64_MAX
 #define INBOX_WAKE_MARK (UINT64_MAX - 1)
 #define INBOX_FAM_MARK (UINT64_MAX - 2)
+#define INBOX_HOLDER_MARK (UINT64_MAX - 3)
 
 /* Close b's takers' wake-up channel (b->wake, b->wake_bell). */
 void inbox_wake_close(inbox *b);
@@ -142,12 +162,16 @@ int inbox_adopt(inbox *b);
  * count of hand-overs moved. */
 void family_look(inbox *b);
 static inline bool family_news(inbox *b) {
-        return b->n_foreign && atomic_load_explicit(&b->fam->rung, memory_order_acquire) != b->fam_rung;
+        return b->n_foreign &&
+               (b->holder_news || atomic_load_explicit(&b->fam->rung, memory_order_acquire) != b->fam_rung);
 }
-/* At inbox_deinit: hand the channels of the set that other processes of the
- * family may hold over to them (whichever takes one first serves it), and
- * forget the foreign ones. */
-void family_let_go(inbox *b);
+/* At ipcf_detach (under b->lock) and inbox_deinit: hand the channels of the
+ * set that other processes of the family may hold over to them (whichever
+ * takes one first serves it); end those for which the family's page has no
+ * room. 0, or -ENOSPC if one was ended so. */
+int family_let_go(inbox *b);
+/* Channel c leaves the set (it ends): empty its slot (under b->lock). */
+void family_drop(inbox *b, struct inbox_chan *c);
 /* Ring the family: its processes look at their foreign channels (after b's
  * channels were ended). */
 void family_ring(inbox *b);

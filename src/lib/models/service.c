@@ -37,11 +37,16 @@ static void service_destroy(void *obj) {
         inbox_deinit(&((service *)obj)->box);
 }
 
+static int service_detach(void *obj) {
+        return inbox_detach(&((service *)obj)->box);
+}
+
 static const handle_kind service_kind = {
         .name = "service",
         .end = service_end,
         .fd = service_fd,
         .destroy = service_destroy,
+        .detach = service_detach,
 };
 
 int ipcf_service(const char *name, const ipcf_reg_opts *opts) {
