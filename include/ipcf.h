@@ -178,7 +178,9 @@ extern "C" {
                               *    (IPCF_MODEL_MAX_MSGS, _MAX_MSG_SIZE, IPCF_MBOX_MAX_BYTES);
                               *    this host's own attributes (ipcf_host_listing.attrs);
                               * 9: ipcf_last_reason;
-                              * 10: batches of messages (ipcf_write_many, ipcf_read_many) */
+                              * 10: batches of messages (ipcf_write_many, ipcf_read_many);
+                              *     the directory's degraded and host_conflict flags
+                              *     (ipcf_dir_health) */
 
 /*
  * ipcf_version — the version of the library this program runs with, as
@@ -910,6 +912,11 @@ typedef struct ipcf_dir_health {
         uint8_t trust_keys;         /* 1: [directory] trust_keys = yes */
         uint64_t keys_refused;      /* records giving an enrolled host another key (refused) */
         uint64_t enrolled;          /* hosts enrolled with the key the directory published */
+        /* Since 1.10 (0 from an older daemon): what last_error's first words say, as flags. */
+        uint8_t degraded;           /* 1: the watch was lost 3 times within [directory]
+                                     * watch_unstable_window_s ("degraded: ..."; live is 0) */
+        uint8_t host_conflict;      /* 1: another daemon keeps putting this host's records under
+                                     * its lease ("host name conflict: ...": docs/DAEMON.md) */
 } ipcf_dir_health;
 
 typedef struct ipcf_host_listing {

@@ -8,7 +8,8 @@
  *     300 ms after it opened, so the stream dies right after each reopen
  *     while every other request goes through. Before, `ipcf hosts` said
  *     "live" nearly all the time. Now the health says "not live" and why
- *     ("degraded: the watch was lost N times in the last 12 s"), the
+ *     ("degraded: the watch was lost N times in the last 12 s", and
+ *     ipcf_dir_health.degraded), the
  *     daemon logs it once, reopening slows down to one per 2 s, and once
  *     the proxy stops cutting, the directory is live again when the
  *     losses are older than the window they are counted over
@@ -180,10 +181,11 @@ TEST_TIMEOUT(dir_watch_that_cannot_stay_up_is_not_live, 240) {
         char in_window[64];
         snprintf(in_window, sizeof(in_window), "times in the last %d s right after it opened", WINDOW_S);
         CHECK(strstr(h.last_error, in_window) != NULL);
+        CHECK(h.degraded && !h.host_conflict); /* ... and the flag says it too */
         /* ... and stays saying it: never live while the cutting goes on */
         for (int i = 0; i < 30; i++) {
                 h = dirtest_health();
-                CHECK(!h.live);
+                CHECK(!h.live && h.degraded);
                 usleep(100000);
         }
         char *out = NULL;
@@ -212,6 +214,7 @@ TEST_TIMEOUT(dir_watch_that_cannot_stay_up_is_not_live, 240) {
         fprintf(stderr, "live again %llu ms after the cutting stopped (window %d s)\n",
                 (unsigned long long)(test_now_ms() - stopped), WINDOW_S);
         CHECK(strstr(h.last_error, "degraded") == NULL);
+        CHECK(!h.degraded);
         /* (at the next heartbeat) */
         char *held = NULL;
         for (int i = 0; i < 100 && (!held || atoi(held) == 0); i++) {

@@ -10,8 +10,9 @@
  * between them every tick (about three puts a second, for ever) and nobody
  * was told. Now each sees the record held under another lease again and
  * again: it logs the conflict once, its health says it (`ipcf hosts`:
- * "host name conflict: ..."), and it puts the record again only after a
- * hold that doubles at each overwrite, from a 30th of the window the takes
+ * "host name conflict: ...", and ipcf_dir_health.host_conflict), and it
+ * puts the record again only after a hold that doubles at each overwrite,
+ * from a 30th of the window the takes
  * are counted over up to a third of it ([directory] host_conflict_window_s:
  * WINDOW_S here, 0.5 s up to 5 s; the default minute, 2 s up to 20 s, made
  * this test wait 30 s); when the other daemon dies (its lease, and the
@@ -111,6 +112,8 @@ TEST_TIMEOUT(dir_two_daemons_with_one_host_name_back_off_and_say_so, 240) {
         snprintf(in_window, sizeof(in_window), "times in the last %d s:", WINDOW_S);
         CHECK(strstr(h0.last_error, in_window) != NULL);
         CHECK(strstr(h2.last_error, "host name conflict") != NULL);
+        CHECK(h0.host_conflict && h2.host_conflict && !h0.degraded); /* the flag says it too */
+        CHECK(!health_of(1).host_conflict);                           /* (beta has no twin) */
         char *out = NULL;
         CHECK_EQ(dirtest_ipcf_on(&S, 0, 0, "hosts", &out), 0);
         if (!strstr(out, "directory: last error: host name conflict: another daemon"))

@@ -266,7 +266,8 @@ struct __attribute__((packed)) ctl_host_entry_wire {
 
 /* The directory's health (HOSTS; daemon/directory/directory.h dir_health). */
 #define CTL_DIR_TEXT_MAX 255
-enum { CTL_DIR_REACHABLE = 1, CTL_DIR_SYNCED = 2, CTL_DIR_LIVE = 4, CTL_DIR_COMPLETE = 8, CTL_DIR_TRUST_KEYS = 16 };
+enum { CTL_DIR_REACHABLE = 1, CTL_DIR_SYNCED = 2, CTL_DIR_LIVE = 4, CTL_DIR_COMPLETE = 8, CTL_DIR_TRUST_KEYS = 16,
+       CTL_DIR_DEGRADED = 32, CTL_DIR_HOST_CONFLICT = 64 };
 struct __attribute__((packed)) ctl_dir_health_wire {
         char endpoint[CTL_DIR_TEXT_MAX + 1];
         char last_error[CTL_DIR_TEXT_MAX + 1];

@@ -141,7 +141,7 @@ void dir_walk(const directory *d, bool (*fn)(void *ctx, const dir_entry *e), voi
  * text `ipcf hosts` prints): another daemon calling itself this host, a
  * watch that does not hold. */
 static void dir_health_explain(dir_health *h, const char *host) {
-        bool conflict = h->host_conflict, unstable = h->watch_losses >= WATCH_UNSTABLE_LOSSES;
+        bool conflict = h->host_conflict, unstable = h->degraded;
         if (!conflict && !unstable)
                 return;
         char etcd_error[sizeof(h->etcd.last_error)], said[sizeof(h->etcd.last_error)] = "";
@@ -169,6 +169,7 @@ void dir_health_get(const directory *d, dir_health *ret) {
         ret->synced = d->synced;
         ret->live = sync_live(d);
         ret->watch_losses = d->watching ? sync_watch_losses(d) : 0;
+        ret->degraded = ret->watch_losses >= WATCH_UNSTABLE_LOSSES;
         ret->complete = d->synced && !d->cache.overflowed;
         ret->revision = d->revision;
         ret->names = d->cache.n_names;

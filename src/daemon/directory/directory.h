@@ -100,6 +100,7 @@ typedef struct dir_health {
         int64_t lease;          /* 0: none held */
         uint64_t leases_granted, rejected, resyncs, watch_restarts;
         unsigned watch_losses;  /* created streams lost in the last watch_window_s (sync.c) */
+        bool degraded;          /* ... WATCH_UNSTABLE_LOSSES times or more: the watch does not hold */
         bool host_conflict;     /* another daemon calls itself this host (publish.c) */
         unsigned taken;         /* this host's records put under another lease in the last
                                  * conflict_window_s */

@@ -105,7 +105,8 @@ void dir_health_reply(ctl_builder *reply) {
         str_copy(w.last_error, h.etcd.last_error, sizeof(w.last_error));
         w.flags = htole32((h.etcd.reachable ? CTL_DIR_REACHABLE : 0) | (h.synced ? CTL_DIR_SYNCED : 0) |
                           (h.live ? CTL_DIR_LIVE : 0) | (h.complete ? CTL_DIR_COMPLETE : 0) |
-                          (ts.trust_keys ? CTL_DIR_TRUST_KEYS : 0));
+                          (ts.trust_keys ? CTL_DIR_TRUST_KEYS : 0) | (h.degraded ? CTL_DIR_DEGRADED : 0) |
+                          (h.host_conflict ? CTL_DIR_HOST_CONFLICT : 0));
         w.revision = (int64_t)htole64((uint64_t)h.revision);
         w.lease = (int64_t)htole64((uint64_t)h.lease);
         w.names = htole64(h.names);
@@ -219,7 +220,7 @@ static void directory_dump(ipcfd *d, char *buf, size_t size) {
         dir_health h;
         dir_health_get(the_directory, &h);
         char unstable[64] = "", window[16];
-        if (h.watch_losses >= WATCH_UNSTABLE_LOSSES)
+        if (h.degraded)
                 snprintf(unstable, sizeof(unstable), " degraded (watch lost %u times in the last %s)",
                          h.watch_losses, dir_window_text(h.watch_window_s, window));
         snprintf(buf, size, "directory %s%s%s, %zu name%s cached, %zu published", h.etcd.reachable ? "up" : "down",

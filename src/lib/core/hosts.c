@@ -72,6 +72,8 @@ static void dir_from_wire(const struct ctl_dir_health_wire *w, ipcf_dir_health *
         h->trust_keys = !!(f & CTL_DIR_TRUST_KEYS);
         h->keys_refused = le64toh(w->keys_refused);
         h->enrolled = le64toh(w->enrolled);
+        h->degraded = !!(f & CTL_DIR_DEGRADED);
+        h->host_conflict = !!(f & CTL_DIR_HOST_CONFLICT);
 }
 
 int ipcf_hosts(ipcf_host_listing **ret) {
