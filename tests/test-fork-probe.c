@@ -13,7 +13,8 @@
  * service inherited across fork() (family.c): a pool of workers recycled
  * under a caller's calls; a member of the family that clogs what it
  * inherited blocks no other; a worker that forks and dies hands its
- * channels over; the family's page full.
+ * channels over; the family's page full; a worker that polls the
+ * service's descriptor.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -405,6 +406,19 @@ static void pool_caller(void *arg) {
         }
 }
 
+/* A daemon, fresh counts, the service name made here (before: a snapshot of
+ * the mappings taken first, for family_page) and its caller, gated (*gate). */
+static pid_t pool_start(const char *name, mapset *before, int *gate) {
+        test_daemon_start(&d, NULL, NULL);
+        dt = mmap(NULL, sizeof(*dt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(dt != MAP_FAILED);
+        pool_name = name;
+        if (before)
+                mapset_snapshot(before, "/dev/zero");
+        POOL = CHECK_OK(ipcf_service(pool_name, NULL));
+        return test_fork_gated(pool_caller, NULL, gate);
+}
+
 /* A prefork pool: the service's maker forks two workers and serves no
  * call itself; each worker serves 200 calls and exits without letting the
  * service go, and the maker forks another in its place, 12 times. The
@@ -412,12 +426,8 @@ static void pool_caller(void *arg) {
  * it (-ECONNRESET at once); its next call makes a new channel, which a live
  * worker takes in: no call times out. */
 TEST_TIMEOUT(a_pool_of_recycled_workers_serves_every_next_call, 120) {
-        test_daemon_start(&d, NULL, NULL);
-        dt = mmap(NULL, sizeof(*dt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        CHECK(dt != MAP_FAILED);
-        POOL = CHECK_OK(ipcf_service("fork.pool", NULL));
         int gc;
-        pid_t c = test_fork_gated(pool_caller, NULL, &gc);
+        pid_t c = pool_start("fork.pool", NULL, &gc);
         pid_t w[2] = { test_fork(pool_worker, (void *)200), test_fork(pool_worker, (void *)200) };
         test_gate_open(&gc);
         for (int deaths = 0; deaths < 12; deaths++) {
@@ -552,17 +562,11 @@ static void family_page_fill(_Atomic uint64_t *page) {
  * serves 100 calls, forks a worker of its own and dies; with full, the
  * family's page full from the start. */
 static void worker_forks_and_dies(bool full) {
-        test_daemon_start(&d, NULL, NULL);
-        dt = mmap(NULL, sizeof(*dt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        CHECK(dt != MAP_FAILED);
-        pool_name = "fork.gen2";
         mapset before;
-        mapset_snapshot(&before, "/dev/zero");
-        POOL = CHECK_OK(ipcf_service(pool_name, NULL));
+        int gc;
+        pid_t c = pool_start("fork.gen2", &before, &gc);
         if (full)
                 family_page_fill(family_page(&before));
-        int gc;
-        pid_t c = test_fork_gated(pool_caller, NULL, &gc);
         pid_t w = test_fork(forking_worker, NULL);
         test_gate_open(&gc);
         CHECK_EQ(test_wait(w, 20000), 0);
@@ -633,5 +637,77 @@ TEST_TIMEOUT(a_hand_over_with_the_family_page_full_fails_and_ends_the_channel, 6
         CHECK_EQ(test_wait(c, 20000), 0);
         kill(w, SIGKILL);
         test_wait(w, 5000);
+        test_daemon_stop(&d);
+}
+
+/* A worker took the caller's channel over (the maker's ipcf_detach) and
+ * dies after 300 calls; the other worker, which held a copy and looks only
+ * then, takes the caller's new channel in: the caller's call in flight
+ * fails at once, and its next calls are served, none timed out (the case
+ * of test-service-probe a_worker_that_took_a_channel_over_dies, its caller
+ * going on after the death). */
+TEST_TIMEOUT(after_a_taken_over_worker_dies_the_next_calls_are_served, 60) {
+        int gc, gb;
+        pid_t c = pool_start("fork.over", NULL, &gc);
+        test_gate_open(&gc);
+        CHECK_EQ(pool_worker_serve(1), 1u); /* the caller's channel is in */
+        pid_t b = test_fork_gated(pool_worker, (void *)(uintptr_t)UINT_MAX, &gb); /* looks later */
+        pid_t a = test_fork(pool_worker, (void *)300);
+        CHECK_OK(ipcf_detach(POOL)); /* a takes the channel over */
+        CHECK_EQ(test_wait(a, 30000), 0);
+        unsigned at_death = dt->calls;
+        test_gate_open(&gb);
+        usleep(1000000);
+        atomic_store(&dt->stop, 1);
+        CHECK_EQ(test_wait(c, 10000), 0);
+        kill(b, SIGKILL);
+        test_wait(b, 5000);
+        printf("# %u calls (%u after the death): %u ended, %u timed out, %u other (%d); the slowest %u ms\n",
+               dt->calls, dt->calls - at_death, dt->resets, dt->timeouts, dt->other, dt->other_err, dt->worst_ms);
+        CHECK_EQ(dt->timeouts, 0u);
+        CHECK(dt->resets <= 1u);
+        CHECK_EQ(dt->other, 0u);
+        CHECK(dt->calls - at_death > 50u);
+        test_daemon_stop(&d);
+}
+
+/* A worker that serves POOL by polling its descriptor (ipcf_fd) for 800
+ * ms, then tells the caller to stop and serves 300 ms more: each wake-up
+ * that finds nothing to take is counted in dt->other. */
+static void polling_worker(void *arg) {
+        (void)arg;
+        struct pollfd p = { .fd = CHECK_OK(ipcf_fd(POOL)), .events = POLLIN };
+        char buf[64];
+        uint64_t t0 = test_now_ms();
+        for (uint64_t now = t0; now - t0 < 1100; now = test_now_ms()) {
+                if (now - t0 >= 800)
+                        atomic_store(&dt->stop, 1);
+                if (poll(&p, 1, 100) <= 0)
+                        continue;
+                ipcf_call_req req;
+                ssize_t n = ipcf_service_next(POOL, buf, sizeof(buf), 0, &req);
+                if (n >= 0)
+                        CHECK_OK(ipcf_service_reply(POOL, &req, buf, (size_t)n, 1000));
+                else
+                        atomic_fetch_add(&dt->other, 1);
+        }
+}
+
+/* Workers that poll the service's descriptor see it readable only when
+ * there is something to take: the family's bell (rung at the maker's
+ * ipcf_detach) and the maker's exit wake each at most a few times. */
+TEST_TIMEOUT(a_polling_worker_is_not_woken_for_ever_by_the_family, 60) {
+        int gc;
+        pid_t c = pool_start("fork.poll", NULL, &gc);
+        test_gate_open(&gc);
+        CHECK_EQ(pool_worker_serve(1), 1u); /* the caller's channel is in */
+        pid_t w = test_fork(polling_worker, NULL);
+        CHECK_OK(ipcf_detach(POOL)); /* the worker takes the channel over */
+        CHECK_EQ(test_wait(c, 10000), 0);
+        CHECK_EQ(test_wait(w, 10000), 0);
+        printf("# %u calls, %u timed out; %u wake-ups of the worker found nothing\n", dt->calls, dt->timeouts,
+               dt->other);
+        CHECK_EQ(dt->timeouts, 0u);
+        CHECK(dt->other < 1000u);
         test_daemon_stop(&d);
 }

@@ -497,6 +497,39 @@ static bool spin_for_message(inbox *b, uint64_t deadline) {
         }
 }
 
+/* What epoll_wait reported (under b->lock). */
+static void events_note(inbox *b, const struct epoll_event *ev, int n) {
+        for (int k = 0; k < n; k++) {
+                if (ev[k].data.u64 == WAKE_MARK) {
+                        (void)wake_drain(b->wake);
+                        continue;
+                }
+                if (ev[k].data.u64 == INBOX_HOLDER_MARK)
+                        b->holder_news = true; /* (inbox_take looks) */
+                if (ev[k].data.u64 == REG_MARK || ev[k].data.u64 >= INBOX_HOLDER_MARK || b->poll_mode)
+                        continue; /* (the family's: inbox_take looks) */
+                for (unsigned i = 0; i < b->n; i++) /* it may have left meanwhile */
+                        if ((uint64_t)b->chans[i].ph == ev[k].data.u64 &&
+                            wake_drain(b->chans[i].p->ear_rx) == -EPIPE)
+                                /* hung up: the sender is gone (take() drops it) */
+                                atomic_store(&b->chans[i].p->peer_gone, true);
+        }
+}
+
+/* In poll mode, a take of 0 that finds nothing reaps the epoll set's
+ * events without waiting (under b->lock): nobody else waits on it, and an
+ * edge-triggered entry (the family's bell, a holder's exit) stays ready,
+ * keeping the descriptor the user polls readable for ever, until reaped.
+ * Whether there were any. Not while takers sleep on the set. */
+static bool events_reap(inbox *b) {
+        if (b->sleepers)
+                return false; /* (they reap it, and need its wake-ups) */
+        struct epoll_event ev[64];
+        int n = epoll_wait(b->epfd, ev, 64, 0);
+        events_note(b, ev, n);
+        return n > 0;
+}
+
 /* Sleep until a channel or the registration has something, or the deadline.
  * Called and returns with b->lock held; lets it go while asleep. */
 static int sleep_for_message(inbox *b, uint64_t deadline) {
@@ -516,21 +549,7 @@ static int sleep_for_message(inbox *b, uint64_t deadline) {
                 pthread_mutex_lock(&b->lock);
                 if (n == 0)
                         r = -ETIMEDOUT;
-                for (int k = 0; k < n; k++) {
-                        if (ev[k].data.u64 == WAKE_MARK) {
-                                (void)wake_drain(b->wake);
-                                continue;
-                        }
-                        if (ev[k].data.u64 == INBOX_HOLDER_MARK)
-                                b->holder_news = true; /* (inbox_take looks) */
-                        if (ev[k].data.u64 == REG_MARK || ev[k].data.u64 >= INBOX_HOLDER_MARK || b->poll_mode)
-                                continue; /* (the family's: inbox_take looks) */
-                        for (unsigned i = 0; i < b->n; i++) /* it may have left meanwhile */
-                                if ((uint64_t)b->chans[i].ph == ev[k].data.u64 &&
-                                    wake_drain(b->chans[i].p->ear_rx) == -EPIPE)
-                                        /* hung up: the sender is gone (take() drops it) */
-                                        atomic_store(&b->chans[i].p->peer_gone, true);
-                }
+                events_note(b, ev, n);
         }
         if (--b->sleepers == 0) {
                 for (unsigned i = 0; i < b->n; i++)
@@ -583,6 +602,10 @@ ssize_t inbox_take(inbox *b, port_msg_fn fn, void *ctx, int timeout_ms, port **r
                 r = take(b, fn, ctx, ret_chan);
                 if (r == -EAGAIN && !accepted && timeout_ms == 0) {
                         accept_pending(b);
+                        r = take(b, fn, ctx, ret_chan);
+                }
+                if (r == -EAGAIN && timeout_ms == 0 && b->poll_mode && events_reap(b) && family_news(b)) {
+                        family_look(b);
                         r = take(b, fn, ctx, ret_chan);
                 }
                 if (r == -EAGAIN && b->reg_dead && b->n == 0) {
