@@ -141,8 +141,8 @@ void inbox_deinit(inbox *b) {
 }
 
 int inbox_detach(inbox *b) {
-        if (inbox_adopt(b) < 0)
-                return 0; /* (inbox_deinit lets go of what was inherited) */
+        if (atomic_load(&b->fork_gen) != handle_fork_gen())
+                return 0; /* inherited, never used here: inbox_deinit lets go of it */
         pthread_mutex_lock(&b->lock);
         int r = family_let_go(b);
         pthread_mutex_unlock(&b->lock);
