@@ -1133,11 +1133,12 @@ IPCF_API int ipcf_port_import(int fd);
  * channel is served by exactly one of them. A channel that comes after the
  * fork goes to the process that takes it in. The channels a process serves
  * when it forks (the maker's, or a worker's that forks in turn) stay with
- * it, until it lets the service go without closing it (ipcf_detach) or
- * dies: then they are handed over, each to whichever process that
- * inherited it takes from the service first, calls in flight included (but
- * a request the dead process had taken and not answered gets no answer: its
- * call fails at its timeout, -ETIMEDOUT). A process answers only the requests it took: in a child,
+ * it, until it lets the service go without closing it (ipcf_detach) or,
+ * unless it is the service's maker (below), dies: then they are handed
+ * over, each to whichever process that inherited it takes from the service
+ * first, calls in flight included (but a request the dead process had
+ * taken and not answered gets no answer: its call fails at its timeout,
+ * -ETIMEDOUT). A process answers only the requests it took: in a child,
  * the answer to a request its parent took before the fork (a copy of its
  * ipcf_call_req) fails -EBADF. The channels that came to a process alone
  * end with its ipcf_detach or its death (a call in flight on one fails
