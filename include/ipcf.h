@@ -1328,6 +1328,13 @@ IPCF_API int ipcf_dgram_open(const char *name, const ipcf_reg_opts *opts);
  * as a drop. Returns len. A channel found dead (dest's endpoint died) is
  * replaced by a new one in the same call: the datagram goes to whoever serves
  * dest now, or the call fails as ipcf_alloc does (-ENOENT: nobody does).
+ * Making a channel (the first send to dest, and the first after its
+ * endpoint died) is an allocation (ipcf_alloc) with a timeout of 5 s, or of
+ * timeout_ms if that is longer or -1, whatever a shorter timeout_ms says:
+ * timeout_ms bounds the wait for room, so that a send that must not wait (0)
+ * can still reach a new name. A stopped daemon holds such a send that long
+ * (then -ETIMEDOUT); sends on channels already made never wait for the
+ * daemon.
  * Errors: -ENOENT, -EACCES, -ECONNREFUSED at once (dest is not a datagram endpoint)
  * as ipcf_alloc; -EMSGSIZE; -ECONNRESET the new channel's endpoint died too;
  * -EBADF; -EINVAL bad name; -EHOSTDOWN.
