@@ -121,3 +121,29 @@ TEST_TIMEOUT(a_receipt_not_given_in_time_says_the_message_stays_queued, 60) {
         free(ipcf);
         test_daemon_stop(&d);
 }
+
+/* CLI.md: "a closed stdout is reported as an error" — also for the tool's
+ * own --help and --version (they exited 0 into /dev/full, while `ipcf cat
+ * --help` exited 1 with "stdout: write failed"). */
+TEST(help_and_version_into_a_full_stdout_fail) {
+        no_daemon();
+        char *ipcf = test_built("bin/ipcf");
+        static const char *const words[] = { "--help", "--version", "help", "-h", "cat --help" };
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+                char *err = NULL;
+                int st = test_sh(&err, 20, "'%s' %s </dev/null 2>&1 >/dev/full", ipcf, words[i]);
+                if (st != 1 || !strstr(err, "stdout: write failed"))
+                        test_fail(__FILE__, __LINE__, "ipcf %s >/dev/full: exit %d:\n%s", words[i], st, err);
+                free(err);
+        }
+        free(ipcf);
+}
+
+/* CLI.md: "`watch` refuses every name with an `@`" — before the daemon is
+ * asked, as a bad name (it exited 1, "ipcf: a@b: invalid argument"). */
+TEST(watch_refuses_a_name_with_an_at_as_a_usage_error) {
+        no_daemon();
+        expect("watch a@b", 2, "cannot be watched");
+        expect("watch ok a@b", 2, "cannot be watched");
+        expect("watch --json @", 2, "cannot be watched");
+}

@@ -65,9 +65,13 @@ int cmd_watch(int argc, char **argv) {
         int st = cli_parse(&spec, argc, argv, watch_option, &count, &args);
         if (st != CLI_PARSED)
                 return st;
-        for (int i = 0; i < args.n; i++) {
+        for (int i = 0; i < args.n; i++) { /* every name checked before the daemon is asked */
                 if (cli_name_check("watch", args.v[i]))
                         return CLI_EXIT_USAGE;
+                if (strchr(args.v[i], '@')) /* ipcf_watch: -EINVAL, a usage error here */
+                        return cli_usage("watch", "'%s': a name with an '@' cannot be watched", args.v[i]);
+        }
+        for (int i = 0; i < args.n; i++) {
                 int r = ipcf_watch(args.v[i]);
                 if (r < 0)
                         return cli_error(args.v[i], r);

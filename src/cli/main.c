@@ -73,6 +73,14 @@ static void raise_nofile_limit(void) {
         }
 }
 
+/* What was printed must have reached stdout: a failed write (a closed pipe,
+ * a full disk) fails the command that otherwise succeeded. */
+static int flushed(const char *name, int status) {
+        if (fflush(stdout) != 0 && status == CLI_EXIT_OK)
+                status = cli_fail("%s: stdout: write failed", name);
+        return status;
+}
+
 int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
         raise_nofile_limit();
@@ -94,19 +102,16 @@ int main(int argc, char **argv) {
         }
         if (help) {
                 print_help(stdout);
-                return CLI_EXIT_OK;
+                return flushed(name, CLI_EXIT_OK);
         }
         if (version) {
                 printf("ipcf %d.%d\n", IPCF_VERSION_MAJOR, IPCF_VERSION_MINOR);
-                return CLI_EXIT_OK;
+                return flushed(name, CLI_EXIT_OK);
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
                 if (!strcmp(name, commands[i].name)) {
                         /* The subcommand sees its own name as argv[0]. */
-                        int status = commands[i].run(argc - 1, argv + 1);
-                        if (fflush(stdout) != 0 && status == CLI_EXIT_OK)
-                                status = cli_fail("%s: stdout: write failed", name);
-                        return status;
+                        return flushed(name, commands[i].run(argc - 1, argv + 1));
                 }
         }
         fprintf(stderr, "ipcf: unknown command '%s' (try 'ipcf --help')\n", name);
