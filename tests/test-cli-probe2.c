@@ -9,7 +9,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support/shell.h"
 #include "support/test.h"
@@ -146,4 +148,48 @@ TEST(watch_refuses_a_name_with_an_at_as_a_usage_error) {
         expect("watch a@b", 2, "cannot be watched");
         expect("watch ok a@b", 2, "cannot be watched");
         expect("watch --json @", 2, "cannot be watched");
+}
+
+/* A receiver whose stdout fails (a full disk: /dev/full) stops at the
+ * first message it could not write and says so, exit 1: `mbox recv -n 3`
+ * exited 0 having taken three messages out of the mailbox and written none
+ * (and without -n took every message for ever); `dgram recv` and `watch`
+ * the same. The mailbox keeps what was not taken. */
+TEST_TIMEOUT(receivers_stop_at_a_failed_stdout, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char *ipcf = test_built("bin/ipcf");
+        CHECK_EQ(test_sh(NULL, 20, "'%s' mbox create probe.mb && '%s' mbox send probe.mb a b c d", ipcf, ipcf),
+                 0);
+        char *err = NULL;
+        int st = test_sh(&err, 20, "'%s' mbox recv probe.mb -n 3 2>&1 >/dev/full", ipcf);
+        if (st != 1 || !strstr(err, "ipcf: mbox recv probe.mb: stdout: write failed"))
+                test_fail(__FILE__, __LINE__, "mbox recv >/dev/full: exit %d:\n%s", st, err);
+        free(err);
+        char *out = NULL;
+        CHECK_EQ(test_sh(&out, 20, "'%s' mbox recv probe.mb -n 3", ipcf), 0);
+        CHECK(strcmp(out, "b\nc\nd\n") == 0);
+        free(out);
+
+        /* watch: the name is up (a listener), the event cannot be written */
+        pid_t l = test_sh_bg("exec '%s' listen probe.w </dev/null >/dev/null 2>&1", ipcf);
+        st = test_sh(&err, 20, "'%s' watch -n 5 probe.w 2>&1 >/dev/full", ipcf);
+        if (st != 1 || !strstr(err, "ipcf: watch: stdout: write failed"))
+                test_fail(__FILE__, __LINE__, "watch >/dev/full: exit %d:\n%s", st, err);
+        free(err);
+        kill(l, SIGTERM);
+        test_wait(l, 5000);
+
+        /* dgram recv: a datagram comes, cannot be written */
+        pid_t r = test_sh_bg("'%s' dgram recv probe.dg -n 5 >/dev/full 2>'%s'", ipcf, test_scratch("dg.err"));
+        for (int i = 0; i < 200 && test_sh(NULL, 10, "'%s' dgram send probe.dg x 2>/dev/null", ipcf) != 0; i++)
+                usleep(20000);
+        int ws = test_wait(r, 10000);
+        char *dg = NULL;
+        test_sh(&dg, 10, "cat '%s'", test_scratch("dg.err"));
+        if (ws != 1 || !strstr(dg, "ipcf: dgram recv probe.dg: stdout: write failed"))
+                test_fail(__FILE__, __LINE__, "dgram recv >/dev/full: status %d:\n%s", ws, dg);
+        free(dg);
+        free(ipcf);
+        test_daemon_stop(&d);
 }

@@ -114,6 +114,10 @@ int cli_error_reason(const char *what, int err, const ipcf_reason *why);
  * (ipcf_last_reason), for a call that allocates without a reason parameter
  * (ipcf_call, ipcf_dgram_send, ipcf_mbox_open, ipcf_mcast_join, RPC). */
 int cli_error_alloc(const char *what, int err);
+/* Flush stdout: 0 if all that was printed was written, else print "ipcf:
+ * <what>: stdout: write failed" and return CLI_EXIT_FAIL (a closed pipe, a
+ * full disk: a receiver stops there rather than take what it cannot show). */
+int cli_stdout_flush(const char *what);
 /* Print "ipcf: <formatted text>" and return CLI_EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "ipcf: <cmd>: <formatted text> (try 'ipcf <cmd> --help')" and return

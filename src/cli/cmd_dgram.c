@@ -91,14 +91,19 @@ static int dgram_recv(int argc, char **argv) {
         int ep = ipcf_dgram_open(args.v[0], NULL);
         if (ep < 0)
                 return cli_error(args.v[0], ep);
+        char what[16 + IPCF_NAME_MAX];
+        snprintf(what, sizeof(what), "dgram recv %s", args.v[0]);
         static char buf[256 * 1024];
         for (uint64_t n = 0; n < count; n++) {
                 ipcf_dgram_src src;
                 ssize_t r = ipcf_dgram_recv(ep, buf, sizeof(buf), -1, &src);
                 if (r < 0)
-                        return cli_error("receiving", (int)r);
-                printf("%d %u: %.*s\n", (int)src.from.pid, (unsigned)src.from.uid, (int)r, buf);
-                fflush(stdout);
+                        return cli_error(what, (int)r);
+                printf("%d %u: ", (int)src.from.pid, (unsigned)src.from.uid);
+                fwrite(buf, 1, (size_t)r, stdout); /* all of it: a NUL does not end it */
+                putchar('\n');
+                if (cli_stdout_flush(what))
+                        return CLI_EXIT_FAIL;
                 if (cfg.echo)
                         ipcf_dgram_answer(ep, &src, buf, (size_t)r, 1000);
         }

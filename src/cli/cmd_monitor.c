@@ -164,7 +164,7 @@ static int print_event(void *ctx, const ipcf_monitor_event *ev, const ipcf_monit
                 print_json(ev);
         else
                 print_text(ev);
-        return fflush(stdout) == 0 ? 0 : cli_fail("monitor: stdout: write failed");
+        return cli_stdout_flush("monitor");
 }
 
 int cmd_monitor(int argc, char **argv) {

@@ -86,7 +86,8 @@ int cmd_watch(int argc, char **argv) {
                         return cli_error("watch", r);
                 if (!print_event(&ev, args.json))
                         continue;
-                fflush(stdout);
+                if (cli_stdout_flush("watch"))
+                        return CLI_EXIT_FAIL;
                 k++;
         }
         return CLI_EXIT_OK;

@@ -76,9 +76,7 @@ static void raise_nofile_limit(void) {
 /* What was printed must have reached stdout: a failed write (a closed pipe,
  * a full disk) fails the command that otherwise succeeded. */
 static int flushed(const char *name, int status) {
-        if (fflush(stdout) != 0 && status == CLI_EXIT_OK)
-                status = cli_fail("%s: stdout: write failed", name);
-        return status;
+        return status == CLI_EXIT_OK ? cli_stdout_flush(name) : status;
 }
 
 int main(int argc, char **argv) {

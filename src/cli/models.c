@@ -54,6 +54,8 @@ static int model_receive(const cli_model_cmd *m, const char *cmd, int argc, char
         if (h < 0)
                 return cli_error_alloc(name, h);
         cli_catch_interrupts();
+        char shown[32 + IPCF_NAME_MAX];
+        snprintf(shown, sizeof(shown), "%s %s", cmd, name);
         char *buf = malloc(CLI_MODEL_MSG_MAX);
         int rc = buf ? CLI_EXIT_OK : cli_error(m->recv_name, -ENOMEM);
         for (uint64_t k = 0; buf && k < count && !cli_interrupted;) {
@@ -70,7 +72,8 @@ static int model_receive(const cli_model_cmd *m, const char *cmd, int argc, char
                         printf("%d: ", (int)from.pid);
                 fwrite(buf, 1, (size_t)n, stdout);
                 putchar('\n');
-                fflush(stdout);
+                if ((rc = cli_stdout_flush(shown)) != 0)
+                        break;
                 k++;
         }
         free(buf);

@@ -64,6 +64,12 @@ int cli_error_alloc(const char *what, int err) {
 }
 
 /* An error line whose reason is not an errno (a mismatch, a bad echo...). */
+int cli_stdout_flush(const char *what) {
+        if (fflush(stdout) == 0 && !ferror(stdout))
+                return 0;
+        return cli_fail("%s: stdout: write failed", what);
+}
+
 int cli_fail(const char *fmt, ...) {
         va_list ap;
         fputs("ipcf: ", stderr);
