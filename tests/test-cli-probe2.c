@@ -193,3 +193,27 @@ TEST_TIMEOUT(receivers_stop_at_a_failed_stdout, 60) {
         free(ipcf);
         test_daemon_stop(&d);
 }
+
+/* A receiver of a mailbox or group whose daemon dies (kill -9) exits 1
+ * naming the command, the name and the cause: it said "ipcf: recv: peer
+ * died" (the broker is the daemon: no peer of the user's died). */
+TEST_TIMEOUT(a_receiver_names_the_daemons_death, 60) {
+        test_daemon d;
+        test_daemon_start(&d, NULL, NULL);
+        char *ipcf = test_built("bin/ipcf");
+        CHECK_EQ(test_sh(NULL, 20, "'%s' mbox create probe.mb && '%s' mcast create probe.mc", ipcf, ipcf), 0);
+        pid_t mb = test_sh_bg("'%s' mbox recv probe.mb >/dev/null 2>'%s'", ipcf, test_scratch("mb.err"));
+        pid_t mc = test_sh_bg("'%s' mcast join probe.mc </dev/null >/dev/null 2>'%s'", ipcf,
+                              test_scratch("mc.err"));
+        usleep(500000); /* both joined (a late one fails "no daemon serves": also exit 1) */
+        test_daemon_kill(&d);
+        CHECK_EQ(test_wait(mb, 10000), 1);
+        CHECK_EQ(test_wait(mc, 10000), 1);
+        char *err = NULL;
+        test_sh(&err, 10, "cat '%s' '%s'", test_scratch("mb.err"), test_scratch("mc.err"));
+        if (!strstr(err, "ipcf: mbox recv probe.mb: the daemon ended (peer died)\n") ||
+            !strstr(err, "ipcf: mcast join probe.mc: the daemon ended (peer died)\n"))
+                test_fail(__FILE__, __LINE__, "after the daemon's death:\n%s", err);
+        free(err);
+        free(ipcf);
+}

@@ -145,7 +145,7 @@ static int mbox_open_recv(const char *name) {
 
 static ssize_t mbox_next(int h, void *buf, size_t cap, ipcf_peer_info *ret_from,
                          const char **ret_what) {
-        (void)ret_what; /* "recv" */
+        (void)ret_what; /* only the receive can fail */
         return ipcf_mbox_recv(h, buf, cap, 200, ret_from);
 }
 

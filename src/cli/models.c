@@ -60,12 +60,17 @@ static int model_receive(const cli_model_cmd *m, const char *cmd, int argc, char
         int rc = buf ? CLI_EXIT_OK : cli_error(m->recv_name, -ENOMEM);
         for (uint64_t k = 0; buf && k < count && !cli_interrupted;) {
                 ipcf_peer_info from;
-                const char *what = "recv";
+                const char *what = NULL; /* set by m->next when another step failed */
                 ssize_t n = m->next(h, buf, CLI_MODEL_MSG_MAX, &from, &what);
                 if (n == -EAGAIN || n == -ETIMEDOUT)
                         continue;
                 if (n < 0) {
-                        rc = n == -EPIPE ? CLI_EXIT_OK : cli_error(what, (int)n);
+                        char step[64 + IPCF_NAME_MAX];
+                        snprintf(step, sizeof(step), "%s%s%s", shown, what ? ": " : "", what ? what : "");
+                        /* the broker is the daemon: its death, not a peer's */
+                        rc = n == -EPIPE         ? CLI_EXIT_OK
+                             : n == -ECONNRESET ? cli_fail("%s: the daemon ended (peer died)", step)
+                                                : cli_error(step, (int)n);
                         break;
                 }
                 if (verbose)
