@@ -217,3 +217,14 @@ TEST_TIMEOUT(a_receiver_names_the_daemons_death, 60) {
         free(err);
         free(ipcf);
 }
+
+/* CLI.md: "a long option may be abbreviated while the abbreviation is
+ * unambiguous". An ambiguous one is a usage error that says so (it said
+ * "unknown option '--ma'" of cat's --max-bytes, --max-msgs, ...). */
+TEST(an_ambiguous_abbreviation_is_named_so) {
+        no_daemon();
+        expect("cat x --ma=1", 2, "ambiguous option '--ma' (--max-bytes, --max-msgs, --max-msg-size)");
+        expect("cat x --max-msg 1", 2, "ambiguous option '--max-msg' (--max-msgs, --max-msg-size)");
+        expect("cat x --frob", 2, "unknown option '--frob'");
+        expect("cat x --max-b=1k --timeout-ms=5", 1, "no daemon serves");
+}

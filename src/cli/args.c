@@ -92,7 +92,7 @@ static const char *option_word(const getopt_tables *t, int key, char buf[3]) {
  * typed it. glibc leaves optopt 0 for an unknown long option, the option's
  * key for a long one with a value problem, the letter for a short one; a
  * long option's word is the one getopt just passed. */
-static int bad_option(const cli_spec *s, int opt, char **argv) {
+static int bad_option(const cli_spec *s, const getopt_tables *t, int opt, char **argv) {
         char word[64] = { '-', (char)optopt, 0 };
         const char *last = optind > 1 ? argv[optind - 1] : "";
         bool is_long = !strncmp(last, "--", 2) && (optopt == 0 || optopt >= 0x80 || opt == ':' ||
@@ -103,6 +103,16 @@ static int bad_option(const cli_spec *s, int opt, char **argv) {
                 return cli_usage(s->cmd, "option '%s' needs a value", word);
         if (is_long && optopt != 0)
                 return cli_usage(s->cmd, "option '%s' takes no value", word);
+        if (is_long) { /* a prefix of two or more: ambiguous, say which */
+                char which[256] = "";
+                size_t len = strlen(word + 2), used = 0, found = 0;
+                for (size_t i = 0; i < t->n_long && used < sizeof(which); i++)
+                        if (!strncmp(t->longopts[i].name, word + 2, len) && ++found)
+                                used += (size_t)snprintf(which + used, sizeof(which) - used, "%s--%s",
+                                                         found > 1 ? ", " : "", t->longopts[i].name);
+                if (found > 1)
+                        return cli_usage(s->cmd, "ambiguous option '%s' (%s)", word, which);
+        }
         return cli_usage(s->cmd, "unknown option '%s'", word);
 }
 
@@ -157,7 +167,7 @@ int cli_parse(const cli_spec *s, int argc, char **argv, cli_option_fn fn, void *
                 }
                 int key = getopt_long(argc, argv, t.shortopts, t.longopts, NULL);
                 if (key == '?' || key == ':')
-                        return bad_option(s, key, argv);
+                        return bad_option(s, &t, key, argv);
                 if (key == 'h') {
                         print_help(s);
                         return CLI_EXIT_OK;
