@@ -193,6 +193,10 @@ TEST_TIMEOUT(dir_watch_that_cannot_stay_up_is_not_live, 240) {
         if (!strstr(out, ", not live; ") || !strstr(out, "directory: last error: degraded: the watch"))
                 test_fail(__FILE__, __LINE__, "ipcf hosts:\n%s", out);
         free(out);
+        CHECK_EQ(dirtest_ipcf_on(&S, 0, 0, "hosts --json", &out), 0);
+        if (!strstr(out, "\"degraded\":true,\"host_conflict\":false"))
+                test_fail(__FILE__, __LINE__, "ipcf hosts --json:\n%s", out);
+        free(out);
         /* Reopening slows down: at most one per 2 s (and the time a stream
          * stays up) once the backoff has grown; before, one each 350 ms. */
         sleep(4);

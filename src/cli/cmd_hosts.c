@@ -51,11 +51,12 @@ void cli_dir_health_json(const ipcf_dir_health *d) {
                ",\"published\":%" PRIu64 ",\"unconfirmed\":%" PRIu64 ",\"failovers\":%" PRIu64
                ",\"leases_granted\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"resyncs\":%" PRIu64
                ",\"watch_restarts\":%" PRIu64 ",\"unusable\":%" PRIu64 ",\"trust_keys\":%s,\"keys_refused\":%" PRIu64
-               ",\"enrolled\":%" PRIu64 "}",
+               ",\"enrolled\":%" PRIu64 ",\"degraded\":%s,\"host_conflict\":%s}",
                d->reachable ? "true" : "false", d->synced ? "true" : "false", d->live ? "true" : "false",
                d->complete ? "true" : "false", d->revision, d->lease, d->names, d->records, d->bytes,
                d->published, d->unconfirmed, d->failovers, d->leases_granted, d->rejected, d->resyncs,
-               d->watch_restarts, d->unusable, d->trust_keys ? "true" : "false", d->keys_refused, d->enrolled);
+               d->watch_restarts, d->unusable, d->trust_keys ? "true" : "false", d->keys_refused, d->enrolled,
+               d->degraded ? "true" : "false", d->host_conflict ? "true" : "false");
 }
 
 static void print_text(const ipcf_host_listing *l, const cli_args *filter) {
