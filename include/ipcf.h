@@ -1835,9 +1835,9 @@ enum ipcf_mbox_flags {
 typedef struct ipcf_mbox_opts {
         uint32_t size;          /* sizeof(ipcf_mbox_opts), or 0; else -EINVAL */
         uint32_t flags;         /* enum ipcf_mbox_flags */
-        uint32_t max_msgs;      /* messages queued in the facility (default 1024, max 65536) */
-        uint32_t max_msg_size;  /* the largest message (default 64 KiB, max 256 KiB) */
-        uint64_t max_bytes;     /* bytes queued in the facility (default 1 MiB, max 16 MiB):
+        uint32_t max_msgs;      /* messages queued in the facility (0: the default, 1024; max 65536) */
+        uint32_t max_msg_size;  /* the largest message (0: the default, 64 KiB; max 256 KiB) */
+        uint64_t max_bytes;     /* bytes queued in the facility (0: the default, 1 MiB; max 16 MiB):
                                  * it takes a message while it holds fewer, so it may
                                  * hold one message more than max_bytes */
 } ipcf_mbox_opts;
@@ -1980,8 +1980,8 @@ enum ipcf_mcast_slow {
 typedef struct ipcf_mcast_opts {
         uint32_t size;          /* sizeof(ipcf_mcast_opts), or 0; else -EINVAL */
         uint32_t slow;          /* enum ipcf_mcast_slow */
-        uint32_t max_msgs;      /* messages queued in the facility (default 1024, max 65536) */
-        uint32_t max_msg_size;  /* default 64 KiB, max 256 KiB */
+        uint32_t max_msgs;      /* messages queued in the facility (0: the default, 1024; max 65536) */
+        uint32_t max_msg_size;  /* 0: the default, 64 KiB; max 256 KiB */
 } ipcf_mcast_opts;
 
 /*
