@@ -102,10 +102,11 @@ static void atfork_parent(void) {
         pthread_mutex_unlock(&adopt_lock);
 }
 
-/* The child is single-threaded: a lock another thread held is free. */
+/* The child's one thread is the one that forked, which took adopt_lock in
+ * atfork_prepare: it lets it go, as the parent does (not made fresh by
+ * assignment: ThreadSanitizer then took the next lock for a double lock). */
 static void atfork_child(void) {
-        pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-        adopt_lock = fresh;
+        pthread_mutex_unlock(&adopt_lock);
 }
 
 __attribute__((constructor)) static void family_init(void) {
