@@ -104,6 +104,10 @@ void test_daemon_stop(test_daemon *d);
 void test_daemon_kill(test_daemon *d);
 /* How many descriptors the daemon has open now (its /proc/PID/fd). */
 int test_daemon_fds(const test_daemon *d);
+/* The same once it held still for 100 ms (at most 5 s): a baseline taken
+ * right after a process of the test exited, whose connection the daemon may
+ * not have seen close yet. */
+int test_daemon_fds_settled(const test_daemon *d);
 
 /* Path of a built program: test_build_path("bin/ipcf"). Static buffer per call site is not
  * kept: the result is malloc'ed and owned by the caller. */

@@ -189,6 +189,18 @@ int test_daemon_fds(const test_daemon *d) {
         return n;
 }
 
+int test_daemon_fds_settled(const test_daemon *d) {
+        uint64_t end = test_now_ms() + 5000;
+        int n = test_daemon_fds(d);
+        for (;;) {
+                usleep(100000);
+                int m = test_daemon_fds(d);
+                if (m == n || test_now_ms() >= end)
+                        return m;
+                n = m;
+        }
+}
+
 void test_daemon_stop(test_daemon *d) {
         if (d->pid > 0) {
                 kill(d->pid, SIGTERM);
