@@ -40,7 +40,7 @@
  * the page is full): a channel that cannot be registered as its holder forks
  * is let go by the others when that holder dies (its caller sees
  * -ECONNRESET at once); one that cannot be handed over is ended (its caller
- * sees -ECONNRESET at once, reason "service let go: ...page full"), and
+ * sees -EPIPE at once, reason "service let go: ...page full"), and
  * ipcf_detach says -ENOSPC.
  *
  * Not an eventfd for the bell: every process of the family shares its open
@@ -115,6 +115,10 @@ __attribute__((constructor)) static void family_init(void) {
 
 unsigned family_forks(void) {
         return atomic_load_explicit(&forks_made, memory_order_relaxed);
+}
+
+bool family_forked(void) {
+        return family_forks() != 0 || handle_fork_gen() != 0;
 }
 
 /* ---- slots of the family's page ---- */

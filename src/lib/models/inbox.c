@@ -520,10 +520,12 @@ static void events_note(inbox *b, const struct epoll_event *ev, int n) {
  * events without waiting (under b->lock): nobody else waits on it, and an
  * edge-triggered entry (the family's bell, a holder's exit) stays ready,
  * keeping the descriptor the user polls readable for ever, until reaped.
- * Whether there were any. Not while takers sleep on the set. */
+ * Whether there were any. Not while takers sleep on the set, nor in a
+ * process no fork() touched (no such entry fires there: the system call
+ * would be spent on every empty take of an event loop for nothing). */
 static bool events_reap(inbox *b) {
-        if (b->sleepers)
-                return false; /* (they reap it, and need its wake-ups) */
+        if (b->sleepers || !family_forked())
+                return false; /* (sleepers reap it, and need its wake-ups) */
         struct epoll_event ev[64];
         int n = epoll_wait(b->epfd, ev, 64, 0);
         events_note(b, ev, n);

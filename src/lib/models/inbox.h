@@ -151,6 +151,10 @@ int family_open(inbox *b);
 void family_close(inbox *b);
 /* How many fork()s this process made since it started (as a parent). */
 unsigned family_forks(void);
+/* Has this process forked, or did fork() make it (since the library was
+ * loaded)? Until then no other process shares an inbox of ours, and no
+ * family event but our own inbox_close_all's can come. */
+bool family_forked(void);
 /* Make b this process's if it was inherited across fork() and not yet made
  * so: an epoll set and takers' wake-up channel of its own, every inherited channel foreign
  * (another process of the family serves it until it lets go), its lock and
