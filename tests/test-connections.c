@@ -10,7 +10,9 @@
  *     never silence;
  *   - under pressure an idle connection of the biggest user is reclaimed
  *     (the client is told: ECONNABORTED), never one that holds something;
- *   - the library reopens a reclaimed connection by itself.
+ *   - the library reopens a reclaimed connection by itself;
+ *   - a refused or reclaimed client that speaks while the daemon ends its
+ *     connection reads the notice, then an orderly end, never a reset.
  */
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/ctl.h"
+#include "common/util.h"
 #include "ipcf.h"
 #include "support/rawctl.h"
 #include "support/test.h"
@@ -238,5 +241,145 @@ TEST_TIMEOUT(a_reclaimed_library_connection_is_reopened, 120) {
                 close(a[i]);
         CHECK_EQ(write(go[1], "g", 1), 1);
         CHECK_EQ(test_wait(c, 10000), 0);
+        test_daemon_stop(&d);
+}
+
+/* How a refused client of refused_round speaks. */
+enum speak {
+        SPEAK_AT_ONCE,      /* its HELLO right after connect */
+        SPEAK_WHILE_CLOSED, /* its HELLO once the notice is there: while the daemon closes */
+        SPEAK_WITH_FDS,     /* the same, a burst of HELLOs, one carrying a descriptor */
+};
+
+/* Send n HELLOs on fd, the second with a descriptor if with_fd (any: the
+ * daemon must close what it never reads), up to the first that fails (the
+ * daemon has ended the connection: fine); one failing ECONNRESET (the daemon
+ * closed with what we sent unread) counts in *resets. */
+static void speak(int fd, int n, bool with_fd, int *resets) {
+        ctl_builder b;
+        ctl_begin(&b, CTL_HELLO, 7);
+        CHECK_OK(ctl_end(&b));
+        for (int k = 0; k < n; k++) {
+                int r = ctl_send(fd, &b, &fd, with_fd && k == 1);
+                *resets += r == -ECONNRESET;
+                if (r < 0)
+                        break;
+        }
+}
+
+/* Read fd, which the daemon ends, to its end: the notice's -errno if it came
+ * first and an orderly end after it, else a positive number; a receive
+ * failing ECONNRESET counts in *resets. A pause first, as a client slow to
+ * read makes (before the fix, with it nearly every round that speaks as the
+ * notice comes was reset; without it, about one in six). */
+static int notice_then_end(int fd, int *resets) {
+        usleep(100);
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+        CHECK_EQ(poll(&p, 1, 10000), 1); /* the daemon is done with it */
+        static rmsg m;
+        int n = recv_msg(fd, &m, 10000), ret = 1;
+        uint32_t e = 0;
+        if (n == 1) {
+                close_fds(&m);
+                if (m.m.type == CTL_ERROR && m.m.seq == 0 && ctl_get_u32(&m.m, CTL_A_ERRNO, &e) == 0)
+                        ret = -(int)e;
+                n = recv_msg(fd, &m, 10000); /* then the end, orderly */
+                if (n == 1)
+                        close_fds(&m);
+                if (n != 0)
+                        ret = 1;
+        }
+        *resets += n == -ECONNRESET;
+        return ret;
+}
+
+/* One refused connection of the current euid: connect, speak as told, read
+ * to the end (notice_then_end's result); resets counted in *resets. */
+static int refused_round(enum speak how, int *resets) {
+        int fd = CHECK_OK(dconnect());
+        if (how != SPEAK_AT_ONCE) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                CHECK_EQ(poll(&p, 1, 10000), 1); /* the notice is there */
+        }
+        speak(fd, how == SPEAK_WITH_FDS ? 4 : 1, how == SPEAK_WITH_FDS, resets);
+        int r = notice_then_end(fd, resets);
+        close(fd);
+        return r;
+}
+
+/* A refused client that speaks while it is being refused (its HELLO sent at
+ * once, or as the notice comes, while the daemon closes the connection; a
+ * few, one with a descriptor) reads the notice, then an orderly end: never a
+ * reset, which would come before the notice and hide it (the CI failed
+ * ten_users_filling_the_facility_lock_nobody_out with "no answer and no
+ * notice (-104)" so). And the daemon keeps no descriptor of it. */
+TEST_TIMEOUT(a_refused_client_that_speaks_meanwhile_reads_the_notice_never_a_reset, 120) {
+        if (skip_unless_root())
+                return;
+        test_daemon d;
+        start_small(&d, "[limits]\nclients_per_user = 1\n", 1064);
+        int keep = connect_as(UID0);
+        CHECK_EQ(hello(keep), 0); /* UID0's one connection: the rest are refused */
+        int fds0 = test_daemon_fds(&d);
+        enum { ROUNDS = 300 };
+        int resets[3] = { 0 }, other[3] = { 0 };
+        CHECK_OK(seteuid(UID0));
+        for (int i = 0; i < ROUNDS; i++) {
+                enum speak how = (enum speak)(i % 3);
+                other[how] += refused_round(how, &resets[how]) != -EDQUOT;
+        }
+        CHECK_OK(seteuid(0));
+        printf("  %d refusals: resets %d at once, %d while closed, %d with fds; "
+               "no notice or no orderly end %d, %d, %d\n",
+               ROUNDS, resets[0], resets[1], resets[2], other[0], other[1], other[2]);
+        for (int k = 0; k < 3; k++) {
+                CHECK_EQ(resets[k], 0);
+                CHECK_EQ(other[k], 0);
+        }
+        uint64_t end = now_ns() + 5000 * 1000000ull;
+        while (test_daemon_fds(&d) > fds0 && now_ns() < end)
+                usleep(10 * 1000);
+        CHECK_EQ(test_daemon_fds(&d), fds0);
+        CHECK_EQ(hello(keep), 0);
+        close(keep);
+        test_daemon_stop(&d);
+}
+
+/* The same for a connection reclaimed as idle that speaks as it is (its
+ * HELLO sent as the notice comes): the notice (ECONNABORTED, so the library
+ * asks again on a new connection), then an orderly end, never a reset. */
+TEST_TIMEOUT(a_reclaimed_connection_that_speaks_meanwhile_reads_the_notice_never_a_reset, 120) {
+        if (skip_unless_root())
+                return;
+        test_daemon d;
+        start_small(&d, NULL, 1064); /* a cap of 100, as above */
+        static int a[100], b[100];
+        int why;
+        int na = fill(UID0, a, 100, &why);
+        CHECK_EQ(na, 82);
+        int nb = fill(UID0 + 1, b, 8, &why);
+        CHECK_EQ(nb, 8);
+        usleep(2100 * 1000); /* A's are idle */
+        enum { ROUNDS = 30 }; /* B may take 37 of them */
+        int resets = 0, other = 0;
+        static struct pollfd p[100];
+        for (int i = 0; i < na; i++)
+                p[i] = (struct pollfd){ .fd = a[i], .events = POLLIN };
+        for (int round = 0; round < ROUNDS; round++) {
+                b[nb] = connect_as(UID0 + 1); /* reclaims one of A's */
+                CHECK_EQ(poll(p, (nfds_t)na, 10000), 1);
+                int k = 0;
+                while (!p[k].revents)
+                        k++;
+                speak(a[k], 1, false, &resets);
+                other += notice_then_end(a[k], &resets) != -ECONNABORTED;
+                close(a[k]);
+                p[k].fd = -1; /* poll skips it */
+                CHECK_EQ(hello(b[nb++]), 0);
+        }
+        printf("  %d reclaimed: %d resets, %d without the notice or an orderly end\n", ROUNDS,
+               resets, other);
+        CHECK_EQ(resets, 0);
+        CHECK_EQ(other, 0);
         test_daemon_stop(&d);
 }

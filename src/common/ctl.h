@@ -58,7 +58,9 @@
  *   reclaims, it sends an ERROR with seq 0 (no request has seq 0): ERRNO
  *   EDQUOT (the user's clients_per_user) or EUSERS (the facility is full)
  *   for a refused one, ECONNABORTED for an idle one reclaimed (no request
- *   of it was read: send it again on a new connection), and a REASON.
+ *   of it was read: send it again on a new connection), and a REASON. The
+ *   notice is followed by the end of the stream, never a reset: further
+ *   sends on the connection fail EPIPE.
  *
  * MODELS (docs/MODELS.md): NOTIFY_OPEN -> OK + 1 fd (the notification
  * socket, on which the daemon sends EVENT: EVENT_KIND, [EVENT_LOST], [NAME],

@@ -6,6 +6,32 @@
  * (client.c moves a client to its tail on each request), so the idle ones
  * are at its head: a reclaim looks at them only, and only when the cap is
  * reached.
+ *
+ * THE END OF A CONNECTION the daemon refuses or reclaims (admit_notice):
+ * a Unix socket closed with messages it never read resets its peer, and a
+ * SOCK_SEQPACKET receive reports the reset before the messages still queued
+ * for it, so the client's next receive fails ECONNRESET ahead of the notice
+ * (the library looks behind a reset; a plain reader does not). Reading the
+ * connection's queue away before the close, as was done, is not enough: a
+ * client that speaks (its first HELLO) after that read and before the close
+ * is reset all the same (test-connections
+ * a_refused_client_that_speaks_meanwhile_reads_the_notice_never_a_reset was,
+ * in nearly every round that speaks as the notice comes). So the notice is
+ * sent, then shutdown(SHUT_RDWR): the notice is followed by an orderly end,
+ * and the kernel fails the client's sends from then on (EPIPE; its send and
+ * our shutdown take the same lock, so each message is either queued before
+ * it or refused): the queue can only shrink. It is then read away, and the
+ * close finds it empty: no reset, whatever the client does. The read is
+ * bounded (NOTICE_DRAIN_MAX messages, each dropped uncopied with any
+ * descriptor it carried, never waiting): a client with the default send
+ * buffer (net.core.wmem_default, 208 KiB) cannot queue that many (under
+ * 300), so only one that raised its buffer and queued over a thousand
+ * requests on a connection not yet admitted can still be reset (an empty
+ * message, which no request is, also ends the read).
+ * Keeping the connection half-closed (SHUT_WR only) until the client hangs
+ * up would not do: its sends would still be queued, so the close we must
+ * make at some bound could still reset it; and it would keep a descriptor,
+ * the very thing that is short when the facility is full, that long.
  */
 #include "daemon/core/admit.h"
 
@@ -20,6 +46,9 @@
 #include "daemon/core/client.h"
 #include "daemon/core/log.h"
 #include "daemon/core/quota.h"
+
+/* The most messages admit_notice reads away from a connection it ends. */
+#define NOTICE_DRAIN_MAX 1024
 
 static size_t root_reserve(const ipcfd *d) {
         return MIN(MAX(d->max_clients / 64, (size_t)1), d->max_clients / 4);
@@ -105,27 +134,24 @@ int admit_connection(ipcfd *d, uid_t uid, user *u, const char **ret_why) {
 }
 
 void admit_notice(int fd, int err, const char *why) {
-        /* What the client sent and we will never read goes first: a socket
-         * closed with unread data resets its peer, whose next receive would
-         * then fail ECONNRESET before it could read the notice. (A few
-         * messages at most: a fresh connection, or an idle one.) */
-        static uint8_t buf[CTL_MSG_MAX];
-        for (int i = 0; i < 64; i++) {
-                int fds[CTL_FDS_MAX];
-                unsigned n_fds = 0;
-                ssize_t n = ctl_recv(fd, buf, sizeof(buf), fds, &n_fds, MSG_DONTWAIT);
-                for (unsigned k = 0; k < n_fds; k++)
-                        close(fds[k]);
-                if (n <= 0)
+        ctl_builder *b = malloc(sizeof(*b));
+        if (b) {
+                ctl_begin(b, CTL_ERROR, 0);
+                ctl_put_u32(b, CTL_A_ERRNO, (uint32_t)err);
+                ctl_put_str(b, CTL_A_REASON, why);
+                if (ctl_end(b) >= 0)
+                        (void)ctl_send(fd, b, NULL, 0); /* non-blocking: a full socket gets none */
+                free(b);
+        }
+        /* See THE END OF A CONNECTION: from here the client's sends fail
+         * EPIPE, so what we read away now is all it will ever have sent. */
+        (void)shutdown(fd, SHUT_RDWR);
+        for (int i = 0; i < NOTICE_DRAIN_MAX; i++) {
+                /* MSG_TRUNC with no buffer: each message is dropped whole,
+                 * uncopied; the kernel closes descriptors it carried (no room
+                 * was given for them). 0 is the end (or an empty message). */
+                ssize_t n = recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
+                if (n == 0 || (n < 0 && errno != EINTR))
                         break;
         }
-        ctl_builder *b = malloc(sizeof(*b));
-        if (!b)
-                return;
-        ctl_begin(b, CTL_ERROR, 0);
-        ctl_put_u32(b, CTL_A_ERRNO, (uint32_t)err);
-        ctl_put_str(b, CTL_A_REASON, why);
-        if (ctl_end(b) >= 0)
-                (void)ctl_send(fd, b, NULL, 0); /* non-blocking: a full socket just closes */
-        free(b);
 }

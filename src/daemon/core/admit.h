@@ -52,6 +52,8 @@ struct client;
 int admit_connection(ipcfd *d, uid_t uid, struct user *u, const char **ret_why);
 
 /* Tell the other end of a connection why it is closed (a notice, see
- * NOTICES), having read away what it sent (unread data would make the close
- * a reset, hiding the notice); never blocks. */
+ * NOTICES) and end it: shut down both ways, then read away what it sent
+ * (unread data would make the close a reset, hiding the notice; admit.c,
+ * THE END OF A CONNECTION). The caller closes fd; nothing sent on it after
+ * this reaches the client. Never blocks. */
 void admit_notice(int fd, int err, const char *why);
