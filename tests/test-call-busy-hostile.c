@@ -121,13 +121,21 @@ static void first_call(const char *svc) {
         CHECK_EQ(r, -ETIMEDOUT);
 }
 
+/* The mark may cost a yield phase (200 us), not timeslices: the median of
+ * the marked calls within 2x the unmarked ones' + 2 ms. A machine loaded by
+ * other programs (the CI runs three at a time, under ASan) can take a
+ * timeslice from either median by chance: up to three rounds, one within
+ * the bound passes; a mark that costs timeslices fails all three. */
 static void compare(const char *what) {
         for (int t = 1; t <= 2; t++) {
-                uint64_t q = calls_p50("svc.hq", t), b = calls_p50("svc.hb", t);
-                fprintf(stderr, "%s: calls of %d ms, median: unmarked %llu us, marked busy %llu us\n", what, t,
-                        (unsigned long long)q, (unsigned long long)b);
-                /* the mark may cost a yield phase (200 us), not timeslices */
-                CHECK(b <= 2 * q + 2000);
+                bool within = false;
+                for (int round = 0; round < 3 && !within; round++) {
+                        uint64_t q = calls_p50("svc.hq", t), b = calls_p50("svc.hb", t);
+                        fprintf(stderr, "%s: calls of %d ms, median: unmarked %llu us, marked busy %llu us\n", what,
+                                t, (unsigned long long)q, (unsigned long long)b);
+                        within = b <= 2 * q + 2000;
+                }
+                CHECK(within);
         }
         uint64_t q = calls_cpu("svc.hq"), b = calls_cpu("svc.hb");
         fprintf(stderr, "%s: CPU of 10 calls of 50 ms: unmarked %llu us, marked busy %llu us\n", what,
