@@ -334,9 +334,10 @@ enum ipcf_reg_flags {
 typedef struct ipcf_reg_opts {
         uint32_t size;     /* sizeof(ipcf_reg_opts), or 0 for this version; else -EINVAL */
         uint32_t flags;    /* enum ipcf_reg_flags */
-        uint32_t backlog;  /* pending requests kept for this registration (default 64);
-                            * beyond it requesters are spread to other registrants or
-                            * fail with -EBUSY */
+        uint32_t backlog;  /* pending requests kept for this registration (0: the
+                            * default, 64; at most 1024: a larger value is taken as
+                            * 1024); beyond it requesters are spread to other
+                            * registrants or fail with -EBUSY */
         uint32_t reserved;
 } ipcf_reg_opts;
 
