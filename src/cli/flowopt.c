@@ -87,8 +87,9 @@ int cli_flow_opt(int opt, const char *arg, cli_flow_opts *o) {
                         break;
                 o->qos.capacity = (uint8_t)k;
                 o->set_capacity = true;
-                /* ipcf_qos_init() filled the BOUNDED queue size; 0 lets the
-                 * facility pick the UNBOUNDED default (64 MiB). */
+                /* Without --max-bytes, max_bytes stays 0, as ipcf_qos_init()
+                 * left it: the facility picks the capacity's default (64 MiB
+                 * for UNBOUNDED). */
                 if (k == IPCF_CAPACITY_UNBOUNDED && !o->set_max_bytes)
                         o->qos.max_bytes = 0;
                 return 1;
