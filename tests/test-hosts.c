@@ -10,10 +10,13 @@
  * relayed flow woken by its own daemon's death; the default search list
  * asking every enrolled host, past the 16 a configured list may name; a
  * remote daemon stopped (SIGTERM) ends the flows with it at once, "host
- * closed the association".
+ * closed the association"; a message written (a datagram sent) the
+ * instant before a dealloc crosses before the end, while the relay is
+ * mid-pump, on a clean and an impaired link.
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -659,5 +662,182 @@ TEST_TIMEOUT(multicast_group_with_members_on_two_hosts, 120) {
         CHECK_EQ(ipcf_mcast_recv(h, buf, sizeof(buf), 20000, &from), 9);
         CHECK(!memcmp(buf, "from beta", 9));
         CHECK_EQ(test_wait(member, 30000), 0);
+        hostset_stop(&S);
+}
+
+/* ---- the last message before an end ------------------------------------------ */
+
+enum { LAST_FLOWS = 300, LAST_BURST = 128, LAST_LEN = 1000 };
+
+/* Beta: on each flow, a burst of LAST_BURST messages to alpha (cut short
+ * by alpha's end), then what alpha wrote: its one message, then its reason. */
+static void last_peer(void *p) {
+        (void)p;
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register("last", NULL));
+        static uint8_t msg[LAST_LEN], buf[LAST_LEN], want[LAST_LEN];
+        int lost = 0;
+        for (int f = 0; f < LAST_FLOWS; f++) {
+                int port = CHECK_OK(ipcf_accept(reg, 20000, NULL));
+                /* in one publication: alpha's relay gets it in as few
+                 * batches as the link makes */
+                test_fill(msg, LAST_LEN, (uint64_t)f);
+                struct iovec burst[LAST_BURST];
+                for (int i = 0; i < LAST_BURST; i++)
+                        burst[i] = (struct iovec){ msg, LAST_LEN };
+                for (int done = 0; done < LAST_BURST;) {
+                        ssize_t w = ipcf_write_many(port, burst + done, (size_t)(LAST_BURST - done), 20000);
+                        if (w == -EPIPE)
+                                break; /* alpha ended: what it wrote stays readable */
+                        CHECK(w > 0);
+                        done += (int)w;
+                }
+                ssize_t n = ipcf_read(port, buf, sizeof(buf), 20000);
+                if (n == -EPIPE) {
+                        lost++;
+                } else {
+                        CHECK_EQ(n, LAST_LEN);
+                        test_fill(want, LAST_LEN, 1000000u + (uint64_t)f);
+                        CHECK_MEM(buf, want, LAST_LEN);
+                        CHECK_EQ(ipcf_read(port, buf, sizeof(buf), 20000), -EPIPE);
+                }
+                ipcf_reason why;
+                CHECK_OK(ipcf_end_reason(port, &why));
+                char text[32];
+                snprintf(text, sizeof(text), "written %d", f);
+                if (strcmp(why.text, text) != 0)
+                        test_fail(__FILE__, __LINE__, "flow %d ended '%s'", f, why.text);
+                ipcf_dealloc(port, NULL);
+        }
+        if (lost)
+                test_fail(__FILE__, __LINE__, "%d of %d flows lost the message written before the end", lost,
+                          LAST_FLOWS);
+}
+
+/* Alpha's daemon and the test process (alpha's writer) on CPUs of their
+ * own, where there are two: the writer, spinning, then acts while the
+ * daemon's relay is still in its pump (on one CPU the pump would run to
+ * its end first). */
+static void last_pin(void) {
+        int cpus[2];
+        if (!test_two_cpus(cpus))
+                return;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[0], &one);
+        CHECK_OK(sched_setaffinity(S.h[0].d.pid, sizeof(one), &one));
+        test_pin(cpus[1]);
+}
+
+/* A message written and then deallocated at once crosses before the end it
+ * carries: written the instant beta's burst starts to arrive on alpha, while
+ * alpha's relay is in the midst of its pump (it read the ring before the
+ * write, and comes to the ends after the dealloc). Alpha spins for the
+ * first message of the burst, answers with one and deallocates; beta reads
+ * it, then the reason. On a clean link, and on one that loses, duplicates,
+ * corrupts and reorders datagrams both ways (the daemons' [impair] hook). */
+static void last_message(const char *impair) {
+        char rules[256];
+        snprintf(rules, sizeof(rules), "[name last]\nremote_allocate = *@alpha\n%s", impair);
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, impair);
+        hostset_start(&S, 1, rules);
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        CHECK(hostset_wait_up(&S, 1, 10000));
+        pid_t srv = test_fork(last_peer, NULL);
+        hostset_enter(&S, 0);
+        last_pin();
+        static uint8_t msg[LAST_LEN], buf[LAST_LEN];
+        for (int f = 0; f < LAST_FLOWS; f++) {
+                int port = CHECK_OK(hostset_alloc("last@beta", NULL));
+                ssize_t n;
+                uint64_t end = test_now_ns() + 20000000000u;
+                while ((n = ipcf_read(port, buf, sizeof(buf), 0)) == -EAGAIN && test_now_ns() < end)
+                        ;
+                CHECK_EQ(n, LAST_LEN);
+                test_fill(msg, LAST_LEN, 1000000u + (uint64_t)f);
+                CHECK_EQ(ipcf_write(port, msg, LAST_LEN, 20000), LAST_LEN);
+                char text[32];
+                snprintf(text, sizeof(text), "written %d", f);
+                CHECK_OK(ipcf_dealloc(port, text));
+        }
+        CHECK_EQ(test_wait(srv, 60000), 0);
+        hostset_stop(&S);
+}
+
+TEST_TIMEOUT(a_message_written_before_a_dealloc_crosses_before_its_end, 120) { last_message(""); }
+TEST_TIMEOUT(a_message_written_before_a_dealloc_crosses_an_impaired_link, 120) {
+        last_message("[impair]\nloss = 10%\nduplicate = 1%\ncorrupt = 1%\nreorder = 5%\nseed = 5\n");
+}
+
+/* Beta: datagrams "hello k" (each from a new endpoint on alpha), answered
+ * with a burst; "last k", which each such endpoint sent before it closed;
+ * "done" after them all (then the stragglers, if some "last" is missing,
+ * for as long as the endpoint hears more within a second). */
+static void last_dgram_peer(void *p) {
+        (void)p;
+        hostset_enter(&S, 1);
+        int ep = CHECK_OK(ipcf_dgram_open("lastdg", NULL));
+        static char buf[LAST_LEN + 1];
+        static bool got[LAST_FLOWS];
+        int n_got = 0;
+        bool done = false;
+        for (;;) {
+                ipcf_dgram_src src;
+                ssize_t n = ipcf_dgram_recv(ep, buf, LAST_LEN, done ? 1000 : 20000, &src);
+                if (n == -ETIMEDOUT && done)
+                        break;
+                CHECK(n >= 0);
+                buf[n] = 0;
+                int k;
+                if (sscanf(buf, "hello %d", &k) == 1) {
+                        memset(buf, 'a', LAST_LEN);
+                        for (int i = 0; i < LAST_BURST; i++)
+                                if (ipcf_dgram_answer(ep, &src, buf, LAST_LEN, 20000) != LAST_LEN)
+                                        break; /* closed: what it sent stays readable */
+                } else if (sscanf(buf, "last %d", &k) == 1 && k >= 0 && k < LAST_FLOWS && !got[k]) {
+                        got[k] = true;
+                        n_got++;
+                } else {
+                        CHECK(strcmp(buf, "done") == 0);
+                        done = true;
+                }
+                if (done && n_got == LAST_FLOWS)
+                        break;
+        }
+        if (n_got != LAST_FLOWS)
+                test_fail(__FILE__, __LINE__, "%d of %d datagrams sent before the endpoint closed were lost",
+                          LAST_FLOWS - n_got, LAST_FLOWS);
+}
+
+/* The same with datagrams (an unreliable flow): a datagram sent and then
+ * its endpoint closed at once arrives, on a clean link. */
+TEST_TIMEOUT(a_datagram_sent_before_its_endpoint_closes_arrives, 120) {
+        hostset_start_two(&S, "[name *]\nremote_allocate = *@alpha\n");
+        pid_t srv = test_fork(last_dgram_peer, NULL);
+        hostset_enter(&S, 0);
+        last_pin();
+        static char buf[LAST_LEN];
+        char m[32];
+        for (int f = 0; f < LAST_FLOWS; f++) {
+                int ep = CHECK_OK(ipcf_dgram_open(NULL, NULL));
+                snprintf(m, sizeof(m), "hello %d", f);
+                ssize_t w = -ENOENT;
+                for (int t = 0; t < 100 && w == -ENOENT; t++)
+                        if ((w = ipcf_dgram_send(ep, "lastdg@beta", m, strlen(m), 5000)) == -ENOENT)
+                                usleep(50000);
+                CHECK_EQ(w, (ssize_t)strlen(m));
+                ssize_t n;
+                uint64_t end = test_now_ns() + 20000000000u;
+                while ((n = ipcf_dgram_recv(ep, buf, sizeof(buf), 0, NULL)) == -EAGAIN && test_now_ns() < end)
+                        ;
+                CHECK_EQ(n, LAST_LEN);
+                snprintf(m, sizeof(m), "last %d", f);
+                CHECK_EQ(ipcf_dgram_send(ep, "lastdg@beta", m, strlen(m), 5000), (ssize_t)strlen(m));
+                CHECK_OK(ipcf_dealloc(ep, NULL));
+        }
+        int ep = CHECK_OK(ipcf_dgram_open(NULL, NULL));
+        CHECK_EQ(ipcf_dgram_send(ep, "lastdg@beta", "done", 4, 5000), 4);
+        CHECK_EQ(test_wait(srv, 60000), 0);
         hostset_stop(&S);
 }

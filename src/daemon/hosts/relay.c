@@ -9,6 +9,11 @@
  *   then the ends: the local side ended and everything it wrote went out
  *   (forward the end), or the remote side ended and everything it sent is
  *   in the ring (write the end record).
+ * The local side's end is looked at BEFORE its ring is read (an acquire of
+ * its end record, written after its last commit): a ring then found empty
+ * holds nothing it wrote. Looked at after, a record committed between the
+ * last read and the look would be left behind, the end forwarded ahead of
+ * it (the other host's reader lost the last message).
  * Each direction does at most RELAY_BUDGET messages per pump; a pump that
  * stops with work left kicks itself (after the loop's other work), so one
  * busy flow holds up nobody. A pump that moved a message and left nothing to
@@ -593,6 +598,8 @@ static void relay_pump(relay *r) {
                 return;
         r->in_pump = true;
         uint64_t sent = r->sent;
+        /* the end first, then the ring (see the top of the file) */
+        bool ended = bport_peer_ended(r->b);
         bool drained = relay_out(r);
         uint64_t before = r->delivered;
         int in = r->done ? 1 : relay_in(r);
@@ -621,7 +628,7 @@ static void relay_pump(relay *r) {
                 hlink_kick(r->h->p->k);
                 hlink_busy(r->h->p->k);
         }
-        if (bport_peer_ended(r->b) && drained) {
+        if (ended && drained) {
                 relay_local_end(r);
                 return;
         }
