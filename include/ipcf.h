@@ -1141,7 +1141,8 @@ IPCF_API int ipcf_port_import(int fd);
  * taken and not answered gets no answer: its call fails at its timeout,
  * -ETIMEDOUT). A process answers only the requests it took: in a child,
  * the answer to a request its parent took before the fork (a copy of its
- * ipcf_call_req) fails -EBADF. The channels that came to a process alone
+ * ipcf_call_req) fails -EBADF, or -EALREADY once the channel was handed
+ * over to the child (it owes that request nothing). The channels that came to a process alone
  * end with its ipcf_detach or its death (a call in flight on one fails
  * -ECONNRESET; the caller's next call makes a new channel). The service
  * ends when the process that made it exits: its name goes, and so do all
@@ -1201,11 +1202,23 @@ IPCF_API ssize_t ipcf_service_next(int svc, void *buf, size_t cap, int timeout_m
 /*
  * ipcf_service_reply — answer req with len bytes (<= IPCF_CALL_MAX). Waits as
  * long as the caller's queue is full, at most timeout_ms.
+ * A request is answered at most once, by reply or fail: the first answer
+ * counts whatever its outcome, and any later one (of req or a copy of it,
+ * from any thread; of threads answering it at once, one goes) fails
+ * -EALREADY and sends nothing — except after -EAGAIN or -ETIMEDOUT (nothing
+ * was written: answer again) and the argument errors -EINVAL and -EMSGSIZE.
+ * A caller that sends one call id twice made two requests, each answered
+ * once. The service keeps account of 64 requests taken and not answered
+ * per caller's channel; past that it forgets the oldest (the smallest id),
+ * whose answer then goes out unchecked: a late answer is never refused.
  * Errors: -ECANCELED the caller gave up on this call (the reply is dropped);
  * -EPIPE / -ECONNRESET the caller is gone; -EMSGSIZE; -EAGAIN, -ETIMEDOUT;
+ * -EALREADY req was answered already (or another thread's answer to it is
+ * under way), or is not one this process took;
  * -EBADF svc is not a service, or req is a request of another service, or
  * one the parent took before fork() (see worker processes above);
- * -EINVAL req NULL, or its token was not made by ipcf_service_next.
+ * -EINVAL req NULL, its token was not made by ipcf_service_next, or its id
+ * is 0 (no request's).
  */
 IPCF_API int ipcf_service_reply(int svc, const ipcf_call_req *req, const void *reply, size_t len,
                                 int timeout_ms);
@@ -1223,7 +1236,8 @@ IPCF_API int ipcf_service_fail(int svc, const ipcf_call_req *req, int code, int 
  * cancelled) or is gone, 0 if not yet; a long request can poll it to stop
  * early. Never blocks. A caller on another host giving up is not seen (0
  * until its flow ends: docs/DAEMON.md "Hosts").
- * Errors: -EBADF, -EINVAL as ipcf_service_reply().
+ * Errors: -EALREADY req was answered already (nothing more to stop);
+ * -EBADF, -EINVAL as ipcf_service_reply().
  */
 IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);
 

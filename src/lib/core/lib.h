@@ -223,6 +223,9 @@ typedef struct port {
         _Atomic uint32_t kick;          /* bumped to make a waiting reader return (port_kick) */
         _Atomic(const void *) owner;    /* what holds it as one of its channels (an inbox), or
                                          * NULL: checked before answering on it */
+        void *extra;                    /* a block what holds it keeps with it (a service's
+                                         * account of the requests taken on it, inbox.c),
+                                         * or NULL: freed with the port */
         _Atomic bool rx_kept;           /* this process keeps bytes a read of the handle
                                          * gives before the ring's (a stream mailbox's rest
                                          * of a frame, modelio.c): readable for a set too */

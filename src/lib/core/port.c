@@ -171,6 +171,7 @@ static void port_destroy(void *obj) {
         safe_close(p->ep_rx);
         safe_close(p->ep_tx);
         free(p->cache_recent);
+        free(p->extra);
 }
 
 uint32_t port_peer_end_latch(port *p, uint32_t code) {

@@ -51,6 +51,12 @@
  * epoll wakes one sleeper per event, so a sleeper that wakes to find the
  * inbox closed rings b->wake again for the next. Writers of answers need
  * only the channel's own write lock.
+ *
+ * A service's channels (role CTL_ROLE_CALL) each carry an account of the
+ * requests this process took and has not answered (struct inbox_book,
+ * inbox.h; port.extra, made as the channel comes into the set), so that
+ * service.c answers each at most once: its slots change by
+ * compare-and-swap alone, outside b->lock.
  */
 #include <errno.h>
 #include <sched.h>
@@ -149,8 +155,24 @@ int inbox_detach(inbox *b) {
         return r;
 }
 
+/* An empty account of requests for a service's channel p (under b->lock,
+ * before p is marked as b's: nobody in this process answers on it yet). A
+ * channel taken over (family.c) holds this process's copy, made at the
+ * fork, of what another process owed then: emptied. */
+static int book_ready(port *p) {
+        struct inbox_book *k = p->extra;
+        if (!k)
+                return (p->extra = calloc(1, sizeof(*k))) ? 0 : -ENOMEM;
+        atomic_store(&k->floor, 0);
+        for (unsigned i = 0; i < INBOX_BOOK_SLOTS; i++)
+                atomic_store(&k->id[i], 0);
+        return 0;
+}
+
 int inbox_keep_locked(inbox *b, struct inbox_chan c) {
         port *p = c.p;
+        if (b->role == CTL_ROLE_CALL && book_ready(p) < 0)
+                return -ENOMEM;
         if (b->n == b->cap) {
                 unsigned cap = b->cap ? b->cap * 2 : 16;
                 struct inbox_chan *a = realloc(b->chans, cap * sizeof(*a));
@@ -690,4 +712,73 @@ port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err) {
         }
         *ret_err = err == -ESTALE ? -EPIPE : err;
         return NULL;
+}
+
+/* ---- the account of requests taken (struct inbox_book, inbox.h) ---- */
+
+/* Raise k's floor to at least id. */
+static void book_raise(struct inbox_book *k, uint64_t id) {
+        uint64_t f = atomic_load(&k->floor);
+        while (f < id && !atomic_compare_exchange_weak(&k->floor, &f, id))
+                ;
+}
+
+void inbox_book_owe(port *p, uint64_t id) {
+        struct inbox_book *k = p->extra;
+        if (!k || id == 0)
+                return;
+        unsigned h = (unsigned)(id % INBOX_BOOK_SLOTS);
+        /* A few rounds: others take and answer on the channel meanwhile. */
+        for (int round = 0; round < 8; round++) {
+                for (unsigned i = 0; i < INBOX_BOOK_SLOTS; i++) {
+                        _Atomic uint64_t *s = &k->id[(h + i) % INBOX_BOOK_SLOTS];
+                        uint64_t free_ = 0;
+                        if (atomic_load_explicit(s, memory_order_relaxed) == 0 &&
+                            atomic_compare_exchange_strong(s, &free_, id))
+                                return;
+                }
+                /* Full: forget the smallest id held (the floor first, so
+                 * that an answer that no longer finds it lets it through). */
+                unsigned j = INBOX_BOOK_SLOTS;
+                uint64_t m = UINT64_MAX;
+                for (unsigned i = 0; i < INBOX_BOOK_SLOTS; i++) {
+                        uint64_t v = atomic_load(&k->id[i]);
+                        if (v && v <= m) {
+                                m = v;
+                                j = i;
+                        }
+                }
+                if (j == INBOX_BOOK_SLOTS)
+                        continue; /* emptied meanwhile */
+                book_raise(k, m);
+                if (atomic_compare_exchange_strong(&k->id[j], &m, id))
+                        return;
+        }
+        book_raise(k, id); /* not kept: its answer goes unchecked */
+}
+
+int inbox_book_settle(port *p, uint64_t id) {
+        struct inbox_book *k = p->extra;
+        if (!k)
+                return -EALREADY;
+        unsigned h = (unsigned)(id % INBOX_BOOK_SLOTS);
+        for (unsigned i = 0; i < INBOX_BOOK_SLOTS; i++) {
+                _Atomic uint64_t *s = &k->id[(h + i) % INBOX_BOOK_SLOTS];
+                /* (acquire: a slot another id took by forgetting ours
+                 * shows the floor raised over ours) */
+                uint64_t v = atomic_load_explicit(s, memory_order_acquire);
+                if (v == id && atomic_compare_exchange_strong(s, &v, 0))
+                        return 0;
+        }
+        return id <= atomic_load(&k->floor) ? 0 : -EALREADY;
+}
+
+bool inbox_book_owes(port *p, uint64_t id) {
+        struct inbox_book *k = p->extra;
+        if (!k || id == 0)
+                return false;
+        for (unsigned i = 0; i < INBOX_BOOK_SLOTS; i++)
+                if (atomic_load(&k->id[i]) == id)
+                        return true;
+        return id <= atomic_load(&k->floor);
 }

@@ -4,7 +4,9 @@
  *
  * Its channels are ports it holds a reference to; each is marked as the
  * inbox's (port.owner), so that an answer addressed by a token (a service's
- * reply, a datagram's answer) goes only to a channel of the inbox it names.
+ * reply, a datagram's answer) goes only to a channel of the inbox it names;
+ * a service's channels also carry an account of the requests taken on them
+ * and not answered (port.extra: struct inbox_book).
  */
 #pragma once
 
@@ -102,6 +104,32 @@ typedef struct inbox {
         char foreign_mark;         /* a foreign channel's port.owner: &foreign_mark */
 } inbox;
 
+/* A service's account of one channel's requests (port.extra of each channel
+ * of an inbox of role CTL_ROLE_CALL): the ids this process took and has not
+ * answered, so that a request is answered at most once (service.c). Ids are
+ * the caller's (any u64 but 0, repeated, in any order); an id is kept in the
+ * slot it hashes to (id % INBOX_BOOK_SLOTS) or the next free one. Full, it
+ * forgets the smallest id it holds and raises `floor` to it: an id up to
+ * floor that it does not hold may still be owed (forgotten), so its answer
+ * is let through unchecked. The memory is fixed, whatever the caller sends
+ * or the service leaves unanswered. Lock-free: each slot changes by
+ * compare-and-swap (several threads take and answer on one channel). */
+#define INBOX_BOOK_SLOTS 64u
+struct inbox_book {
+        _Atomic uint64_t floor;
+        _Atomic uint64_t id[INBOX_BOOK_SLOTS]; /* 0: free */
+};
+
+/* The request id was taken from channel p (after inbox_take; p's book if it
+ * has one): it is owed an answer. */
+void inbox_book_owe(port *p, uint64_t id);
+/* An answer to id is about to go out on p: 0 if it was owed (and is no
+ * longer: of threads answering at once, one gets 0), -EALREADY if not (it
+ * was answered, or never taken here). */
+int inbox_book_settle(port *p, uint64_t id);
+/* Is id owed an answer on p (or may it be: forgotten)? Changes nothing. */
+bool inbox_book_owes(port *p, uint64_t id);
+
 /* Set up b; with a name, register it and accept channels of role. */
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role);
 /* Release what b holds in this process; channels still in it are let go
@@ -142,7 +170,10 @@ port *inbox_chan_of_token(inbox *b, uint64_t token, int *ret_err);
 void inbox_wake_close(inbox *b);
 
 /* Put channel c (its reference held) in b's set (under b->lock): watched,
- * marked as b's, shown as the others. 0, or -errno and c is not in it. */
+ * marked as b's, shown as the others; a service's channel gets an empty
+ * account of requests (struct inbox_book: one taken over from another
+ * process of the family owes nothing of what that process took). 0, or
+ * -errno and c is not in it. */
 int inbox_keep_locked(inbox *b, struct inbox_chan c);
 
 /* family.c: the family's shared memory and bell for b (at inbox_init, before

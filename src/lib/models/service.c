@@ -9,6 +9,15 @@
  * table's token of the channel's port), which is checked to name a live
  * channel of this very service before anything is written: a forged or
  * foreign token never reaches another caller.
+ *
+ * At most once: each channel keeps account of the ids this process took
+ * and has not answered (struct inbox_book, inbox.h): a take notes the id,
+ * an answer settles it first (one compare-and-swap: of threads answering
+ * one request at once, one wins) and a second finds it gone (-EALREADY),
+ * whatever the answer's outcome — but an answer that found no room in the
+ * caller's queue (-EAGAIN, -ETIMEDOUT, -ENOBUFS: nothing written) leaves it
+ * owed again, and one refused for its arguments never settled it. A caller
+ * that sends one id twice made two requests: each is answered once.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -101,6 +110,8 @@ ssize_t ipcf_service_next(int h, void *buf, size_t cap, int timeout_ms, ipcf_cal
         if (r >= 0 || r == -EMSGSIZE) {
                 ret->from = p->peer;
                 ret->token = handle_token(p);
+                if (r >= 0)
+                        inbox_book_owe(p, ret->id); /* (-EMSGSIZE: it stays queued) */
                 handle_put(p);
         }
         handle_put(s);
@@ -135,14 +146,14 @@ static port *request_channel(int h, const ipcf_call_req *req, service **ret_svc,
 }
 
 int ipcf_service_cancelled(int h, const ipcf_call_req *req) {
-        if (!req)
+        if (!req || req->id == 0)
                 return -EINVAL;
         service *s;
         int err;
         port *p = request_channel(h, req, &s, &err);
         if (!p)
                 return err == -EPIPE ? 1 : err; /* the channel is gone: nobody waits */
-        int r = id_cancelled(p, req->id) || port_end_error(p) != 0;
+        int r = !inbox_book_owes(p, req->id) ? -EALREADY : id_cancelled(p, req->id) || port_end_error(p) != 0;
         handle_put(p);
         handle_put(s);
         return r;
@@ -165,7 +176,7 @@ int service_caller_host(int h, const ipcf_call_req *req, char *host, size_t cap)
 
 static int answer(int h, const ipcf_call_req *req, uint32_t kind, int code, const void *data,
                   size_t len, int timeout_ms) {
-        if (!req || (!data && len) || lib_check_timeout(timeout_ms) < 0)
+        if (!req || req->id == 0 || (!data && len) || lib_check_timeout(timeout_ms) < 0)
                 return -EINVAL;
         if (len > IPCF_CALL_MAX)
                 return -EMSGSIZE;
@@ -174,12 +185,17 @@ static int answer(int h, const ipcf_call_req *req, uint32_t kind, int code, cons
         port *p = request_channel(h, req, &s, &r);
         if (!p)
                 return r;
-        /* A cancelled call says so even if its caller has gone since. */
-        r = id_cancelled(p, req->id) ? -ECANCELED : port_end_error(p);
+        /* Settled first: a second answer (or one racing this) finds it gone.
+         * A cancelled call says so even if its caller has gone since. */
+        r = inbox_book_settle(p, req->id);
+        if (r == 0)
+                r = id_cancelled(p, req->id) ? -ECANCELED : port_end_error(p);
         if (r == 0) {
                 struct call_hdr hdr = { .id = req->id, .kind = kind, .code = code };
                 ssize_t w = port_write2(p, &hdr, sizeof(hdr), data, len, timeout_ms);
                 r = w < 0 ? (int)w : 0;
+                if (r == -EAGAIN || r == -ETIMEDOUT || r == -ENOBUFS)
+                        inbox_book_owe(p, req->id); /* nothing written: still owed */
         }
         handle_put(p);
         handle_put(s);
