@@ -44,7 +44,8 @@ TEST_TIMEOUT(hostconf_full_example, 10) {
                            "corrupt = 0.5%\n"
                            "reorder = 0.25\n"
                            "delay_ms = 2\n"
-                           "seed = 42\n";
+                           "seed = 42\n"
+                           "linger_ms = 0\n";
         conf c;
         char err[256];
         CHECK_OK(parse(text, &c, err));
@@ -90,6 +91,8 @@ TEST_TIMEOUT(hostconf_full_example, 10) {
         CHECK_EQ(c.impair.reorder_ppm, 250000);
         CHECK_EQ(c.impair.delay_ms, 2);
         CHECK_EQ(c.impair.seed, 42);
+        CHECK(c.impair.linger_set);
+        CHECK_EQ(c.impair.linger_ms, 0);
         conf_deinit(&c);
 }
 
@@ -102,6 +105,7 @@ TEST_TIMEOUT(hostconf_defaults, 10) {
         CHECK_EQ(c.hosts_sec.line, 0);
         CHECK(!c.hosts_sec.search.set);
         CHECK(!c.impair.set);
+        CHECK(!c.impair.linger_set);
         CHECK(!c.rules[0].hosts.set);
         CHECK(!c.rules[0].remote_allocate.set);
         conf_deinit(&c);
@@ -155,6 +159,8 @@ TEST_TIMEOUT(hostconf_errors_name_their_line, 10) {
                 { "[impair]\nloss = 2\n", 2, "probability" },
                 { "[impair]\ncorrupt = x\n", 2, "probability" },
                 { "[impair]\ndelay_ms = 10001\n", 2, "delay_ms" },
+                { "[impair]\nlinger_ms = 60001\n", 2, "linger_ms" },
+                { "[impair]\nlinger_ms = -1\n", 2, "linger_ms" },
                 { "[impair]\nfoo = 1\n", 2, "unknown key" },
                 { "[daemon]\nstate_dir = relative\n", 2, "state_dir" },
         };

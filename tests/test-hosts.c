@@ -12,7 +12,9 @@
  * remote daemon stopped (SIGTERM) ends the flows with it at once, "host
  * closed the association"; a message written (a datagram sent) the
  * instant before a dealloc crosses before the end, while the relay is
- * mid-pump, on a clean and an impaired link.
+ * mid-pump, on a clean and an impaired link; data the writer's engine gave
+ * up ([impair] linger_ms = 0) ends the reader's flow "data lost between
+ * hosts", though the writer's DEALLOC came first, and inside a record too.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -841,3 +843,122 @@ TEST_TIMEOUT(a_datagram_sent_before_its_endpoint_closes_arrives, 120) {
         CHECK_EQ(test_wait(srv, 60000), 0);
         hostset_stop(&S);
 }
+
+/* ---- data lost before the end ------------------------------------------------ */
+
+enum { LOSS_FLOWS = 30, LOSS_BURST = 100, LOSS_BIG = 2 << 20 };
+
+/* Alpha's engine gives up a closing flow's unacknowledged data at once
+ * ([impair] linger_ms = 0, for tests only): what alpha writes and then
+ * deallocates at once is lost between the hosts, and beta's engine ends
+ * the flow DATA_LOST. */
+static const char *loss_alpha = "[impair]\nlinger_ms = 0\n";
+
+static void loss_start(void) {
+        CHECK(hostset_init(&S, 2, HOSTSET_LOOPBACK));
+        hostset_start(&S, 0, loss_alpha);
+        hostset_start(&S, 1, "[name lost]\nremote_allocate = *@alpha\n");
+        CHECK(hostset_wait_up(&S, 0, 10000));
+        CHECK(hostset_wait_up(&S, 1, 10000));
+}
+
+static void loss_qos(ipcf_qos *q) {
+        ipcf_qos_init(q);
+        q->max_msg_size = LOSS_BIG;
+        q->max_bytes = 2 * (uint64_t)LOSS_BIG;
+}
+
+/* Beta: on each flow, alpha's first message answered (the flow is up both
+ * ways), then what came, in order, and the end: the writer's reason if
+ * every message came, else the loss's. big: one message of LOSS_BIG
+ * bytes, else LOSS_BURST of LAST_LEN. */
+static void loss_peer(void *p) {
+        bool big = p != NULL;
+        hostset_enter(&S, 1);
+        int reg = CHECK_OK(ipcf_register("lost", NULL));
+        uint8_t *buf = malloc(LOSS_BIG), *want = malloc(LOSS_BIG);
+        CHECK(buf && want);
+        int want_n = big ? 1 : LOSS_BURST;
+        size_t want_len = big ? LOSS_BIG : LAST_LEN;
+        int short_flows = 0, hidden = 0;
+        for (int f = 0; f < LOSS_FLOWS; f++) {
+                int port = CHECK_OK(ipcf_accept(reg, 20000, NULL));
+                CHECK_EQ(ipcf_read(port, buf, LOSS_BIG, 20000), 1);
+                CHECK_EQ(ipcf_write(port, "g", 1, 20000), 1);
+                int got = 0;
+                ssize_t n;
+                while ((n = ipcf_read(port, buf, LOSS_BIG, 20000)) == (ssize_t)want_len) {
+                        test_fill(want, want_len, (uint64_t)f * LOSS_BURST + (uint64_t)got);
+                        CHECK_MEM(buf, want, want_len);
+                        got++;
+                }
+                CHECK_EQ(n, -EPIPE);
+                ipcf_reason why;
+                CHECK_OK(ipcf_end_reason(port, &why));
+                char text[32];
+                snprintf(text, sizeof(text), "written %d", f);
+                if (got < want_n) {
+                        short_flows++;
+                        if (why.code != IPCF_END_PROTOCOL || strcmp(why.text, "data lost between hosts") != 0) {
+                                if (hidden++ < 3)
+                                        fprintf(stderr, "flow %d: %d of %d messages, then %d '%s'\n", f, got,
+                                                want_n, why.code, why.text);
+                        }
+                } else if (strcmp(why.text, text) != 0) {
+                        test_fail(__FILE__, __LINE__, "flow %d: every message, then '%s'", f, why.text);
+                }
+                ipcf_dealloc(port, NULL);
+        }
+        if (hidden)
+                test_fail(__FILE__, __LINE__, "%d of %d flows lost data and did not end 'data lost between hosts'",
+                          hidden, short_flows);
+        /* (else the case tests nothing) */
+        CHECK(short_flows > 0);
+        free(buf);
+        free(want);
+}
+
+static void data_lost(bool big) {
+        loss_start();
+        pid_t srv = test_fork(loss_peer, big ? "big" : NULL);
+        hostset_enter(&S, 0);
+        static uint8_t msg[LOSS_BURST][LAST_LEN];
+        uint8_t *one = malloc(LOSS_BIG);
+        CHECK(one);
+        struct iovec burst[LOSS_BURST];
+        char c;
+        for (int f = 0; f < LOSS_FLOWS; f++) {
+                ipcf_qos q;
+                loss_qos(&q);
+                int port = CHECK_OK(hostset_alloc("lost@beta", big ? &q : NULL));
+                CHECK_EQ(ipcf_write(port, "h", 1, 20000), 1);
+                CHECK_EQ(ipcf_read(port, &c, 1, 20000), 1);
+                if (big) {
+                        test_fill(one, LOSS_BIG, (uint64_t)f * LOSS_BURST);
+                        CHECK_EQ(ipcf_write(port, one, LOSS_BIG, 20000), LOSS_BIG);
+                } else {
+                        for (int i = 0; i < LOSS_BURST; i++) {
+                                test_fill(msg[i], LAST_LEN, (uint64_t)f * LOSS_BURST + (uint64_t)i);
+                                burst[i] = (struct iovec){ msg[i], LAST_LEN };
+                        }
+                        CHECK_EQ(ipcf_write_many(port, burst, LOSS_BURST, 20000), LOSS_BURST);
+                }
+                char text[32];
+                snprintf(text, sizeof(text), "written %d", f);
+                CHECK_OK(ipcf_dealloc(port, text));
+        }
+        free(one);
+        CHECK_EQ(test_wait(srv, 60000), 0);
+        hostset_stop(&S);
+}
+
+/* A writer's data lost between hosts is reported as such even when its
+ * daemon's DEALLOC (the writer's own reason) came first, on the control
+ * flow, long before beta's engine ended the flow DATA_LOST: a burst
+ * written and deallocated at once. */
+TEST_TIMEOUT(data_lost_between_hosts_wins_over_the_writers_reason, 120) { data_lost(false); }
+
+/* ... and when the loss cuts a record the relay sends in pieces (one of 2
+ * MiB: what went before the close, its first pieces, is in beta's ring),
+ * it is the loss, not a broken protocol. */
+TEST_TIMEOUT(data_lost_inside_a_record_is_a_loss, 120) { data_lost(true); }

@@ -48,6 +48,7 @@ const conf_key conf_keys[] = {
         { "impair", "reorder", "1%" },
         { "impair", "delay_ms", "2" },
         { "impair", "seed", "7" },
+        { "impair", "linger_ms", "0" },
         { "directory", "backend", "etcd" },
         { "directory", "endpoints", "https://127.0.0.1:2379" },
         { "directory", "prefix", "/ipcf/" },

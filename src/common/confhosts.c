@@ -434,7 +434,15 @@ static int kv_impair(conf_impair *m, const char *key, size_t kn, const char *val
                 m->seed = v;
                 return 0;
         }
-        return *why = "unknown key in [impair] (want loss, duplicate, corrupt, reorder, delay_ms or seed)",
+        if (kv_is(key, kn, "linger_ms")) {
+                if (!num || v > CONF_IMPAIR_LINGER_MAX_MS)
+                        return *why = "linger_ms: want 0..60000", -EINVAL;
+                m->linger_ms = (uint32_t)v;
+                m->linger_set = true;
+                return 0;
+        }
+        return *why = "unknown key in [impair] (want loss, duplicate, corrupt, reorder, delay_ms, seed or "
+                      "linger_ms)",
                -EINVAL;
 }
 

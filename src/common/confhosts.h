@@ -30,6 +30,9 @@
  *                                    # (default: any registrant's)
  *   [impair]                         # tests only: the daemon's datagram paths
  *   loss = 10%  duplicate = 1%  corrupt = 1%  reorder = 5%  delay_ms = 2  seed = 7
+ *   linger_ms = 0                    # a closing flow gives up its unacknowledged
+ *                                    # data after this long (0..60000; default: the
+ *                                    # engine's 60 s)
  *
  * BOUNDS: CONF_HOSTS_MAX hosts, CONF_HOSTLIST_MAX names per search list.
  * Host names: 1..CONF_HOST_NAME_MAX of [A-Za-z0-9._-], starting with a letter
@@ -50,6 +53,7 @@
 #define CONF_DEAD_INTERVAL_MAX 600000u
 #define CONF_HOSTS_PORT_DEFAULT 7700u
 #define CONF_IMPAIR_DELAY_MAX_MS 10000u
+#define CONF_IMPAIR_LINGER_MAX_MS 60000u
 
 /* A numeric address and port. */
 typedef struct conf_addr {
@@ -91,6 +95,8 @@ typedef struct conf_impair {
         uint32_t loss_ppm, dup_ppm, corrupt_ppm, reorder_ppm;
         uint32_t delay_ms;
         uint64_t seed;
+        uint32_t linger_ms;                /* the engine's close_linger, if linger_set */
+        bool linger_set;
 } conf_impair;
 
 struct conf;

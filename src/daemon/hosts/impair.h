@@ -11,6 +11,10 @@
  * IMPAIR_HELD_MAX; more are dropped and counted), released by a loop timer.
  * Randomness: a xorshift generator seeded from the config (seed), so a run
  * can be repeated.
+ *
+ * The section's linger_ms is no part of the hook: link.c gives it to the
+ * engine as its close linger (a closing flow's unacknowledged data given
+ * up after that long), so a test can lose data on purpose.
  */
 #pragma once
 

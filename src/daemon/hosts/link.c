@@ -502,6 +502,8 @@ int hlink_new(loop *l, const hlink_cfg *cfg, const hlink_ops *ops, void *ctx, hl
         hc.assoc.keepalive_ns = hc.assoc.peer_timeout_ns / 5;
         if (hc.assoc.max_pto_ns > hc.assoc.peer_timeout_ns / 4)
                 hc.assoc.max_pto_ns = hc.assoc.peer_timeout_ns / 4;
+        if (c->impair.set && c->impair.linger_set) /* tests only (impair.h) */
+                hc.assoc.close_linger_ns = (uint64_t)c->impair.linger_ms * 1000000u;
         struct timespec rt;
         clock_gettime(CLOCK_REALTIME, &rt);
         uint64_t real = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec, mono = now_ns();

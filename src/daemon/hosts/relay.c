@@ -8,7 +8,9 @@
  *   in:  messages from the engine into the ring while it has room;
  *   then the ends: the local side ended and everything it wrote went out
  *   (forward the end), or the remote side ended and everything it sent is
- *   in the ring (write the end record).
+ *   in the ring (write the end record: the other host's reason, unless the
+ *   engine cut the flow itself, DATA_LOST above all: then the cut's, and a
+ *   record it left unfinished is given up).
  * The local side's end is looked at BEFORE its ring is read (an acquire of
  * its end record, written after its last commit): a ring then found empty
  * holds nothing it wrote. Looked at after, a record committed between the
@@ -542,12 +544,29 @@ static void relay_local_end(relay *r) {
         relay_finish(r, IPCF_END_DEALLOC, "", EFCP_REASON_USER + code);
 }
 
-/* The engine flow ended and every message is in the ring. */
+/* The engine flow ended and every message is in the ring. The other
+ * relay's close ends it with NORMAL or a user reason (EFCP_REASON_USER +
+ * its local side's code), its data all checked in; REFUSED (or PORT_BUSY)
+ * ends one the other side never had (remote.c: its requester gave up), so
+ * nothing of it was lost. Any other reason is the engine's own, a CUT:
+ * DATA_LOST (the other engine gave up its unacknowledged data after its
+ * linger), a flow refused for its data (PROTOCOL_ERROR, NO_RESOURCES), or
+ * that the other host no longer knew. A cut wins over the other host's
+ * DEALLOC, which came first on the control flow and says only how the
+ * writer ended, not that its data all came. */
+static bool relay_cut(const relay *r) {
+        uint32_t why = EFCP_REASON_NORMAL;
+        if (!efcp_flow_deallocated(r->ef, &why))
+                return false;
+        return why != EFCP_REASON_NORMAL && why < EFCP_REASON_USER && why != EFCP_REASON_REFUSED &&
+               why != EFCP_REASON_PORT_BUSY;
+}
+
 static void relay_remote_end(relay *r) {
         uint32_t why = 0, code;
         const char *text;
         efcp_flow_deallocated(r->ef, &why);
-        if (r->remote_said) {
+        if (r->remote_said && !relay_cut(r)) {
                 relay_finish(r, r->r_code, r->r_reason, EFCP_REASON_NORMAL);
                 return;
         }
@@ -632,8 +651,8 @@ static void relay_pump(relay *r) {
                 relay_local_end(r);
                 return;
         }
-        if (in == -EPIPE && r->in_open && !r->reliable)
-                r->in_open = false; /* a datagram cut by the end: given up */
+        if (in == -EPIPE && r->in_open && (!r->reliable || relay_cut(r)))
+                r->in_open = false; /* a datagram cut by the end, a record by a loss: given up */
         if (in == -EPIPE && !r->in_open)
                 relay_remote_end(r);
         else if (in == -EPIPE)
