@@ -470,16 +470,20 @@ static void sender_drop(mend *s) {
 
 /* Read up to budget messages of s: into a receiver's ring (CUT-THROUGH,
  * while the FIFO is empty), else into the FIFO while it has room. Returns
- * how many, or -1 if s broke the protocol (it is to be dropped). */
-static int sender_read(mend *s, int budget) {
+ * how many, or -1 if s broke the protocol (it is to be dropped); *ret_dry
+ * says whether it stopped at an empty ring (not for the budget, a full
+ * FIFO or a lack of memory). */
+static int sender_read(mend *s, int budget, bool *ret_dry) {
         mbox *mb = s->mb;
         int n = 0;
+        *ret_dry = false;
         while (n < budget && !fifo_full(mb)) {
                 mmsg *m;
                 const void *data;
                 int k = model_msg_peek(s->b, mb->max_msg, &m, &data);
                 if (k == -EPROTO)
                         return -1;
+                *ret_dry = k == 0;
                 if (k <= 0)
                         break; /* none now (armed), or no memory: the next wake-up */
                 ring_mark at = bport_mark(s->b);
@@ -647,9 +651,9 @@ static void mbox_pump(mbox *mb) {
                                 sender_flush_rcpts(s);
                         /* Looked at before reading: what it wrote before it
                          * ended is then surely seen by the read. */
-                        bool ended = bport_peer_ended(s->b);
+                        bool ended = bport_peer_ended(s->b), dry;
                         int lim = MIN(budget, 256);
-                        int got = sender_read(s, lim);
+                        int got = sender_read(s, lim, &dry);
                         if (got < 0) {
                                 log_debug("mbox %s: sender pid %d: bad frame", mb->obj.name,
                                           (int)s->b->peer.pid);
@@ -661,8 +665,10 @@ static void mbox_pump(mbox *mb) {
                         budget -= got;
                         progress |= got > 0;
                         moved_any |= got > 0;
-                        /* A sender that ended is dropped once its ring is read. */
-                        if (ended && got < lim && !fifo_full(mb))
+                        /* A sender that ended is dropped once its ring is
+                         * read (found empty: a read cut short by a lack of
+                         * memory leaves its records for the next wake-up). */
+                        if (ended && dry)
                                 sender_drop(s);
                 }
                 /* Fairness among senders: the first read goes to the back. */

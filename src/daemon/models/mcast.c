@@ -168,15 +168,19 @@ static int member_deliver(member *mb, int budget) {
         return n;
 }
 
-/* Read up to budget messages of mb into the FIFO; -1 on a bad frame. */
-static int member_read(member *mb, int budget) {
+/* Read up to budget messages of mb into the FIFO; -1 on a bad frame.
+ * *ret_dry: it stopped at an empty ring (not for the budget, a full FIFO
+ * or a lack of memory). */
+static int member_read(member *mb, int budget, bool *ret_dry) {
         mcast *g = mb->g;
         int n = 0;
+        *ret_dry = false;
         while (n < budget && g->n_msgs < g->max_msgs) {
                 gmsg *m;
                 int k = model_msg_take(mb->b, g->max_msg, &m);
                 if (k == -EPROTO)
                         return -1;
+                *ret_dry = k == 0;
                 if (k <= 0)
                         break; /* none now (armed), or no memory: the next wake-up */
                 m->seq = g->next_gseq++;
@@ -222,9 +226,9 @@ static void mcast_pump(mcast *g) {
                 mcast_trim(g);
                 dlist_for_each_safe(pos, tmp, &g->members) {
                         member *mb = dlist_entry(pos, member, link);
-                        bool ended = bport_peer_ended(mb->b);
+                        bool ended = bport_peer_ended(mb->b), dry;
                         int lim = MIN(budget, 256);
-                        int got = member_read(mb, lim);
+                        int got = member_read(mb, lim, &dry);
                         if (got < 0) {
                                 member_drop(mb, IPCF_END_PROTOCOL, "bad group frame");
                                 progress = true;
@@ -232,8 +236,10 @@ static void mcast_pump(mcast *g) {
                         }
                         budget -= got;
                         progress |= got > 0;
-                        /* Left (or died): dropped once what it sent is read. */
-                        if (ended && got < lim && g->n_msgs < g->max_msgs) {
+                        /* Left (or died): dropped once what it sent is read
+                         * (its ring found empty: not a read cut short by a
+                         * lack of memory). */
+                        if (ended && dry) {
                                 member_drop(mb, 0, NULL);
                                 progress = true;
                         }
