@@ -2,7 +2,9 @@
  * test-call-probe.c — ipcf_call from many threads of one process, and one
  * greedy caller among many honest ones, against the real daemon: 32 threads
  * making their first call at the same instant share one channel, and calls
- * that time out between theirs leave no reply to anyone else; a caller with
+ * that time out between theirs leave no reply to anyone else; a thread
+ * stopped in its call (a signal handler that does not return for 2 s) holds
+ * no other thread's call of 100 ms past its timeout; a caller with
  * 32 threads calling back to back beside 63 honest callers (processes, one
  * call at a time) does not starve them (their worst wait is printed with
  * and without it, for one and two worker threads); 8 caller threads
@@ -12,8 +14,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "ipcf.h"
@@ -26,24 +30,39 @@ static test_daemon d;
 #define NT 32
 
 static pthread_barrier_t bar;
-static atomic_int bad;
+static atomic_int bad, starved;
 
 /* Each thread: first call at the same instant as the others, then calls
- * where odd ones time out (the service answers odd requests late). */
+ * where every 4th times out (the service answers those 300 ms late). Such
+ * a call must end -ETIMEDOUT, give or take scheduling — unless the thread
+ * did not get the CPU from its deadline until the late reply came: then the
+ * reply is there when it looks, and is its result. A thread the machine's
+ * load (the CI's ASan step: load 6-7, and up to 17 here) keeps on the run
+ * queue for that long is told apart by its run-queue time: a thread held
+ * by something it waits for (a lock, another thread) sleeps instead. */
 static void *mt_caller(void *arg) {
         int id = (int)(intptr_t)arg;
         pthread_barrier_wait(&bar);
         for (int i = 0; i < 40; i++) {
                 int msg[3] = { id, i, (i % 4 == 3) }, got[3] = { -1, -1, -1 };
-                uint64_t t0 = test_now_ms();
+                uint64_t t0 = test_now_ms(), q0 = test_thread_runq_ms();
                 ssize_t r = ipcf_call("probe.mt", msg, sizeof(msg), got, sizeof(got),
                                       msg[2] ? 100 : 10000, NULL);
-                uint64_t dt = test_now_ms() - t0;
+                uint64_t dt = test_now_ms() - t0, q = test_thread_runq_ms() - q0;
                 if (msg[2]) {
-                        if (r != -ETIMEDOUT || dt < 99 || dt > 1100) {
-                                fprintf(stderr, "thread %d call %d: late one %zd after %llu ms\n", id, i, r, (unsigned long long)dt);
-                                atomic_fetch_add(&bad, 1);
+                        /* past its timeout, it was runnable most of the time (the rest: waiting
+                         * for a lock whose holder was as starved, 55 ms of 442 seen) */
+                        bool cpu_starved = dt > 100 && 2 * q >= dt - 100;
+                        bool own = r == sizeof(got) && got[0] == id && got[1] == i;
+                        if ((r == -ETIMEDOUT && dt >= 99 && (dt <= 1100 || cpu_starved)) ||
+                            (own && cpu_starved)) {
+                                if (r != -ETIMEDOUT || dt > 1100)
+                                        atomic_fetch_add(&starved, 1);
+                                continue;
                         }
+                        fprintf(stderr, "thread %d call %d: late one %zd after %llu ms (%llu ms on the run queue)\n",
+                                id, i, r, (unsigned long long)dt, (unsigned long long)q);
+                        atomic_fetch_add(&bad, 1);
                         continue;
                 }
                 if (r != sizeof(got) || got[0] != id || got[1] != i) {
@@ -62,6 +81,7 @@ static void mt_process(void *arg) {
                 pthread_create(&t[i], NULL, mt_caller, (void *)(intptr_t)i);
         for (int i = 0; i < NT; i++)
                 pthread_join(t[i], NULL);
+        printf("# calls of 100 ms late for want of the CPU: %d\n", atomic_load(&starved));
         CHECK_EQ(atomic_load(&bad), 0);
 }
 
@@ -112,6 +132,156 @@ TEST_TIMEOUT(many_threads_first_calls_at_once_and_timeouts_between, 120) {
         CHECK_EQ(test_wait(c, 30000), 0);
         fprintf(stderr, "channels seen: %d\n", ntok);
         CHECK_EQ(ntok, 1);
+        test_daemon_stop(&d);
+}
+
+/* ---- a stopped thread of the caller holds nobody else's call ------------------ */
+
+/* The service of probe.park answers a request {kind, ...} 300 ms after it
+ * came (PARK_PROMPT), 1500 ms after (PARK_LATE: its caller gave up at 100),
+ * or 3000 ms after (PARK_PARKED). */
+enum { PARK_PROMPT, PARK_LATE, PARK_PARKED };
+#define PARK_K 8
+
+static atomic_bool park_hold, park_read;
+static atomic_int park_tid;
+static _Atomic unsigned park_bad;
+
+/* SIGUSR1: the thread stays in the handler while park_hold is set, as a
+ * thread a garbage collector or a debugger stops. */
+static void park_handler(int sig) {
+        (void)sig;
+        struct timespec ms = { 0, 1000000 };
+        while (atomic_load(&park_hold))
+                nanosleep(&ms, NULL);
+}
+
+static void *park_prompt(void *arg) {
+        (void)arg;
+        int msg[3] = { PARK_PROMPT, 0, 0 }, got[3];
+        CHECK_EQ(ipcf_call("probe.park", msg, sizeof(msg), got, sizeof(got), 10000, NULL), sizeof(got));
+        atomic_store(&park_read, true);
+        return NULL;
+}
+
+static void *park_parked(void *arg) {
+        (void)arg;
+        atomic_store(&park_tid, (int)gettid());
+        int msg[3] = { PARK_PARKED, 0, 0 }, got[3];
+        CHECK_EQ(ipcf_call("probe.park", msg, sizeof(msg), got, sizeof(got), 20000, NULL), sizeof(got));
+        return NULL;
+}
+
+static void *park_late(void *arg) {
+        int msg[3] = { PARK_LATE, (int)(intptr_t)arg, 0 }, got[3];
+        uint64_t t0 = test_now_ms();
+        ssize_t r = ipcf_call("probe.park", msg, sizeof(msg), got, sizeof(got), 100, NULL);
+        uint64_t dt = test_now_ms() - t0;
+        printf("# call of 100 ms %d: %zd after %llu ms\n", msg[1], r, (unsigned long long)dt);
+        if (r != -ETIMEDOUT || dt > 1100)
+                atomic_fetch_add(&park_bad, 1);
+        return NULL;
+}
+
+/* Is thread tid asleep in a futex wait (its call waiting for the reader)? */
+static bool in_futex(int tid) {
+        char path[64], buf[128] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+                return false;
+        bool yes = fgets(buf, sizeof(buf), f) && atol(buf) == SYS_futex;
+        fclose(f);
+        return yes;
+}
+
+static void park_process(void *arg) {
+        (void)arg;
+        struct sigaction sa = { .sa_handler = park_handler };
+        sigemptyset(&sa.sa_mask);
+        CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+        int msg[3] = { PARK_PROMPT, 0, 0 }, got[3];
+        CHECK_EQ(ipcf_call("probe.park", msg, sizeof(msg), got, sizeof(got), 10000, NULL), sizeof(got));
+        /* A call answered at 300 ms reads the channel; another thread's
+         * call waits for it meanwhile (asleep on a futex), and that thread
+         * is stopped there. */
+        pthread_t reader, parked, lt[PARK_K];
+        CHECK_EQ(pthread_create(&reader, NULL, park_prompt, NULL), 0);
+        usleep(20000);
+        CHECK_EQ(pthread_create(&parked, NULL, park_parked, NULL), 0);
+        int tid;
+        while (!(tid = atomic_load(&park_tid)))
+                usleep(1000);
+        uint64_t give_up = test_now_ms() + 5000;
+        int seen = 0;
+        while (seen < 3 && test_now_ms() < give_up) {
+                seen = in_futex(tid) ? seen + 1 : 0;
+                usleep(2000);
+        }
+        CHECK_EQ(seen, 3);
+        atomic_store(&park_hold, true);
+        CHECK_EQ(tgkill(getpid(), tid, SIGUSR1), 0);
+        /* The reader's reply wakes the stopped thread's wait, which does
+         * not run; then calls of 100 ms from threads that do run: each must
+         * end at its timeout, give or take scheduling (its reply comes at
+         * 1500 ms). The stopped thread goes on after 2 s, so that a call it
+         * holds ends (nothing here waits for another thread before). */
+        give_up = test_now_ms() + 5000;
+        while (!atomic_load(&park_read) && test_now_ms() < give_up)
+                usleep(1000);
+        bool reader_done = atomic_load(&park_read);
+        if (reader_done)
+                for (int i = 0; i < PARK_K; i++)
+                        CHECK_EQ(pthread_create(&lt[i], NULL, park_late, (void *)(intptr_t)i), 0);
+        usleep(2000000);
+        atomic_store(&park_hold, false);
+        CHECK(reader_done);
+        CHECK_EQ(pthread_join(reader, NULL), 0);
+        for (int i = 0; i < PARK_K; i++)
+                CHECK_EQ(pthread_join(lt[i], NULL), 0);
+        CHECK_EQ(pthread_join(parked, NULL), 0);
+        CHECK_EQ(atomic_load(&park_bad), 0);
+}
+
+TEST_TIMEOUT(a_thread_stopped_in_its_call_holds_no_other_threads_call_past_its_timeout, 60) {
+        if (strcmp(TEST_SAN, "tsan") == 0) {
+                /* (TSan runs a handler at the thread's next interceptor, say
+                 * as it takes a lock: the thread cannot be stopped where the
+                 * signal finds it) */
+                printf("# not under TSan\n");
+                return;
+        }
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("probe.park", NULL));
+        pid_t c = test_fork(park_process, NULL);
+        static late held[64];
+        int nh = 0, answered = 0;
+        uint64_t end = test_now_ms() + 30000;
+        /* until the first call, the reader's and the stopped one's are answered */
+        while (answered < 3 && test_now_ms() < end) {
+                ipcf_call_req req;
+                int msg[3];
+                ssize_t n = ipcf_service_next(svc, msg, sizeof(msg), 5, &req);
+                uint64_t now = test_now_ms();
+                for (int k = 0; k < nh; k++) {
+                        int after = held[k].msg[0] == PARK_PROMPT ? 300 : held[k].msg[0] == PARK_LATE ? 1500 : 3000;
+                        if (held[k].at && now - held[k].at >= (uint64_t)after) {
+                                int r = ipcf_service_reply(svc, &held[k].req, held[k].msg, sizeof(held[k].msg), 1000);
+                                CHECK(r == -ECANCELED || r == 0);
+                                answered += held[k].msg[0] != PARK_LATE;
+                                held[k].at = 0;
+                        }
+                }
+                if (n == -ETIMEDOUT)
+                        continue;
+                CHECK_EQ(n, sizeof(msg));
+                CHECK(nh < 64);
+                held[nh].req = req;
+                memcpy(held[nh].msg, msg, sizeof(msg));
+                held[nh++].at = now;
+        }
+        CHECK_EQ(answered, 3);
+        CHECK_EQ(test_wait(c, 30000), 0);
         test_daemon_stop(&d);
 }
 

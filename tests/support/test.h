@@ -80,6 +80,11 @@ _Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
 /* Monotonic time in nanoseconds / milliseconds. */
 uint64_t test_now_ns(void);
 static inline uint64_t test_now_ms(void) { return test_now_ns() / 1000000u; }
+/* How long the calling thread has waited on a run queue (runnable, not
+ * running), in ms: the second field of /proc/thread-self/schedstat. 0 where
+ * the kernel does not keep it. The difference over a wait tells a thread
+ * starved of the CPU from one held by something it waited for. */
+uint64_t test_thread_runq_ms(void);
 
 /* A real ipcfd on a private runtime directory (created with mkdtemp).
  * test_daemon_start() exports IPCF_RUNTIME_DIR and IPCF_NO_AUTOSTART=1 for this

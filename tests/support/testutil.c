@@ -62,6 +62,16 @@ uint64_t test_now_ns(void) {
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t test_thread_runq_ms(void) {
+        unsigned long long run = 0, runq = 0;
+        FILE *f = fopen("/proc/thread-self/schedstat", "r");
+        if (!f)
+                return 0;
+        if (fscanf(f, "%llu %llu", &run, &runq) != 2)
+                runq = 0;
+        fclose(f);
+        return runq / 1000000u;
+}
 
 char *test_build_path(const char *rel) {
         const char *build = getenv("IPCF_BUILD");

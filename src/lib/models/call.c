@@ -6,9 +6,10 @@
  * threads, or started asynchronously): each has a waiter in the channel's
  * list with its call id and reply buffer; whichever thread holds the "reader"
  * role reads replies and copies each one straight into its waiter's buffer,
- * then wakes waiting threads. A reply nobody waits for (a cancelled call) is
- * dropped. A cancelled call's id goes into the channel's cancel slots (shared
- * memory) so the service can see it.
+ * then wakes the threads waiting for that call (only them); when the reader
+ * leaves, the others are woken so that one takes the role. A reply nobody
+ * waits for (a cancelled call) is dropped. A cancelled call's id goes into
+ * the channel's cancel slots (shared memory) so the service can see it.
  *
  * Ownership: a waiter is heap-allocated and belongs to the channel's list
  * (under the channel's lock) from start to finish; it is named to the user
@@ -22,6 +23,11 @@
  *
  * Locking: chans_lock guards the list of channels; each channel's lock guards
  * its waiters and the reader role. Data moves under the port's own locks.
+ * Threads that wait for the reader sleep on the channel's event (event.h),
+ * not a condition variable: glibc's broadcast could wait, with the channel's
+ * lock held, for a waiter that was not running, and hold every other call
+ * past its timeout meanwhile. Wakes come after the lock is let go
+ * (channel_unlock), so a woken thread does not find it held.
  *
  * Speed: a call reads the clock once (its deadline, passed down to the
  * port's write and read: port_write2_by, port_read_with_by), allocates
@@ -39,6 +45,7 @@
 #include "common/util.h"
 #include "lib/models/callwire.h"
 #include "lib/models/service.h"
+#include "lib/core/event.h"
 #include "lib/core/lib.h"
 
 struct waiter {
@@ -61,12 +68,30 @@ typedef struct channel {
         uint64_t gen;                /* bumped for each port: which one a call went on */
         _Atomic uint64_t next_id;
         pthread_mutex_t lock;
-        pthread_cond_t cond;
+        event changed;                 /* a waiter finished, the reader left (CHAN_*) */
         bool reading;                  /* a thread reads replies for everyone */
         struct waiter *waiters;
         struct waiter *spare;          /* a finished waiter kept for the next call */
         struct channel *next;
 } channel;
+
+/* Who a note of a channel's event wakes (event.h): the threads waiting
+ * for a call whose id or group is the bit (mod 31), or all of them when the
+ * reader role is free. */
+#define CHAN_READER (1u << 31)
+static uint32_t chan_bit(uint64_t n) {
+        return 1u << (n % 31);
+}
+
+/* The sleepers a change of w concerns: its own, and its group's. */
+static uint32_t waiter_bits(const struct waiter *w) {
+        return chan_bit(w->id) | (w->group ? chan_bit(w->group) : 0);
+}
+
+/* Let go of c->lock, waking the sleepers of what changed meanwhile. */
+static void channel_unlock(channel *c) {
+        event_unlock(&c->changed, &c->lock);
+}
 
 static pthread_mutex_t chans_lock = PTHREAD_MUTEX_INITIALIZER;
 static channel *chans;
@@ -132,11 +157,6 @@ static channel *channel_find(const char *name) {
                 c->ph = -1;
                 atomic_init(&c->next_id, 1);
                 pthread_mutex_init(&c->lock, NULL);
-                pthread_condattr_t ca;
-                pthread_condattr_init(&ca);
-                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-                pthread_cond_init(&c->cond, &ca);
-                pthread_condattr_destroy(&ca);
                 c->next = chans;
                 chans = c;
         }
@@ -223,7 +243,7 @@ static void waiter_finish(channel *c, struct waiter *w, ssize_t r) {
         if (!w->done) {
                 w->result = r;
                 w->done = true;
-                pthread_cond_broadcast(&c->cond);
+                event_note(&c->changed, waiter_bits(w));
         }
 }
 
@@ -256,7 +276,7 @@ static ssize_t dispatch_reply(void *arg, const void *data, size_t len) {
                 }
                 waiter_finish(c, w, r);
         }
-        pthread_mutex_unlock(&c->lock);
+        channel_unlock(c);
         return 0; /* consumed, even if nobody waited (a late reply) */
 }
 
@@ -272,15 +292,6 @@ static void cancel_call(int ph, uint64_t id) {
         handle_put(p);
 }
 
-static void abs_time(struct timespec *ts, uint64_t deadline) {
-        ts->tv_sec = (time_t)(deadline / 1000000000u);
-        ts->tv_nsec = (long)(deadline % 1000000000u);
-}
-
-/* Wait for w until deadline (0: do not wait, but read what the channel
- * holds) (under c->lock, which it may drop and retake): as the reader, or
- * for the reader to hand us our result. Returns with w done, or -ETIMEDOUT
- * with w still pending. */
 /* Is another call of w's group finished (under c->lock)? */
 static bool group_done(const channel *c, const struct waiter *w) {
         for (const struct waiter *o = c->waiters; o && w->group; o = o->next)
@@ -289,18 +300,24 @@ static bool group_done(const channel *c, const struct waiter *w) {
         return false;
 }
 
-/* Wait until w is done, or deadline: 0 or -ETIMEDOUT; with any_of_group,
- * -EINPROGRESS as soon as another call of its group is (its reply is
- * there to read). */
+/* Wait for w until deadline (0: do not wait, but read what the channel
+ * holds) (under c->lock, which it may drop and retake): as the reader, or
+ * for the reader to hand us our result (c->changed: never a
+ * pthread_cond_t, event.h). Returns 0 with w done, or -ETIMEDOUT with w
+ * still pending; with any_of_group, -EINPROGRESS as soon as another call
+ * of its group is done (its reply is there to read). */
 static int await_reply(channel *c, struct waiter *w, uint64_t deadline, bool any_of_group) {
+        int r = 0;
         while (!w->done) {
-                if (any_of_group && group_done(c, w))
-                        return -EINPROGRESS;
+                if (any_of_group && group_done(c, w)) {
+                        r = -EINPROGRESS;
+                        break;
+                }
                 if (!c->reading) {
                         c->reading = true;
-                        pthread_mutex_unlock(&c->lock);
+                        channel_unlock(c);
                         port *p = handle_get_port(w->ph);
-                        ssize_t r = -EPIPE;
+                        ssize_t n = -EPIPE;
                         if (p) {
                                 struct dispatch d = { c };
                                 /* A service with many callers: no catch-up spin (wait.c). */
@@ -309,38 +326,43 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline, bool any
                                     atomic_load_explicit(&p->catch_up, memory_order_relaxed))
                                         atomic_store_explicit(&p->catch_up, false,
                                                               memory_order_relaxed);
-                                r = port_read_with_by(p, deadline, dispatch_reply, &d);
+                                n = port_read_with_by(p, deadline, dispatch_reply, &d);
                                 handle_put(p);
                         }
                         pthread_mutex_lock(&c->lock);
+                        /* (the role is taken again at once, or the others
+                         * are told below that it is free) */
                         c->reading = false;
-                        pthread_cond_broadcast(&c->cond);
-                        if (r >= 0 || w->done)
+                        if (n >= 0 || w->done)
                                 continue;
-                        if (r == -ETIMEDOUT || r == -EAGAIN) {
-                                if (deadline == 0 || now_ns() >= deadline)
-                                        return -ETIMEDOUT;
+                        if (n == -ETIMEDOUT || n == -EAGAIN) {
+                                if (deadline == 0 || now_ns() >= deadline) {
+                                        r = -ETIMEDOUT;
+                                        break;
+                                }
                                 continue;
                         }
                         /* The channel failed: every call on it learns it. */
                         for (struct waiter *o = c->waiters; o; o = o->next)
                                 if (o->ph == w->ph)
-                                        waiter_finish(c, o, r);
+                                        waiter_finish(c, o, n);
                         continue;
                 }
-                if (deadline == 0)
-                        return -ETIMEDOUT;
-                if (deadline == UINT64_MAX) {
-                        pthread_cond_wait(&c->cond, &c->lock);
-                } else {
-                        struct timespec ts;
-                        abs_time(&ts, deadline);
-                        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT &&
-                            !w->done)
-                                return -ETIMEDOUT;
+                if (deadline == 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                if (event_sleep_locked(&c->changed, &c->lock, deadline, waiter_bits(w) | CHAN_READER) ==
+                            -ETIMEDOUT &&
+                    !w->done) {
+                        r = -ETIMEDOUT;
+                        break;
                 }
         }
-        return 0;
+        /* Leaving with the role free: a thread that sleeps may take it. */
+        if (!c->reading)
+                event_note(&c->changed, CHAN_READER);
+        return r;
 }
 
 /* Send a request within deadline (the caller made it of its timeout, which
@@ -363,18 +385,18 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
                 pthread_mutex_lock(&c->lock);
                 if (pinned && (c->ph < 0 || c->gen != *gen)) {
                         /* the channel *gen names broke (and may have been replaced) */
-                        pthread_mutex_unlock(&c->lock);
+                        channel_unlock(c);
                         return -ECONNRESET;
                 }
                 bool had = c->ph >= 0;
                 int ph = channel_port(c, deadline);
                 if (ph < 0) {
-                        pthread_mutex_unlock(&c->lock);
+                        channel_unlock(c);
                         return ph;
                 }
                 struct waiter *w = waiter_new(c);
                 if (!w) {
-                        pthread_mutex_unlock(&c->lock);
+                        channel_unlock(c);
                         return -ENOMEM;
                 }
                 if (gen)
@@ -386,7 +408,7 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
                 w->group = group;
                 w->next = c->waiters;
                 c->waiters = w;
-                pthread_mutex_unlock(&c->lock);
+                channel_unlock(c);
 
                 struct call_hdr h = { .id = w->id, .kind = CALL_REQ };
                 port *p = handle_get_port(ph);
@@ -405,7 +427,7 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
                 waiter_free(c, w);
                 if (broken)
                         channel_drop(c, ph);
-                pthread_mutex_unlock(&c->lock);
+                channel_unlock(c);
                 /* A channel kept from earlier calls that broke since (its
                  * service restarted, or went): nothing of this request was
                  * written, so it goes once on a new channel to whoever serves
@@ -427,7 +449,7 @@ static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_co
         pthread_mutex_lock(&c->lock);
         struct waiter *w = waiter_find(c, id);
         if (!w) {
-                pthread_mutex_unlock(&c->lock);
+                channel_unlock(c);
                 return -ECANCELED;
         }
         w->waiting++;
@@ -438,7 +460,7 @@ static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_co
                 r = -EAGAIN;
         w->waiting--;
         if (r < 0) { /* still pending: wait again or cancel */
-                pthread_mutex_unlock(&c->lock);
+                channel_unlock(c);
                 return r;
         }
         ssize_t result = w->result;
@@ -449,7 +471,7 @@ static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_co
                 waiter_free(c, w);
         if (result == -EPIPE || result == -ECONNRESET || result == -EPROTO || result == -EBADF)
                 channel_drop(c, ph);
-        pthread_mutex_unlock(&c->lock);
+        channel_unlock(c);
         return result == -EBADF ? -EPIPE : result;
 }
 
@@ -458,7 +480,7 @@ static int call_cancel(channel *c, uint64_t id) {
         pthread_mutex_lock(&c->lock);
         struct waiter *w = waiter_find(c, id);
         if (!w) {
-                pthread_mutex_unlock(&c->lock);
+                channel_unlock(c);
                 return -ENOENT;
         }
         int ph = w->ph;
@@ -466,7 +488,7 @@ static int call_cancel(channel *c, uint64_t id) {
                 cancel_call(ph, w->id); /* the service can see it */
         w->done = true;                 /* a waiting thread gets -ECANCELED */
         w->result = -ECANCELED;
-        pthread_cond_broadcast(&c->cond);
+        event_note(&c->changed, waiter_bits(w));
         if (w->waiting && c->reading) {
                 /* The reader may be this call's thread, asleep on the port. */
                 port *p = handle_get_port(ph);
@@ -477,7 +499,7 @@ static int call_cancel(channel *c, uint64_t id) {
         }
         if (w->waiting == 0)
                 waiter_free(c, w);
-        pthread_mutex_unlock(&c->lock);
+        channel_unlock(c);
         return 0;
 }
 
