@@ -116,7 +116,11 @@
  *    garbled, or the flow fails -EPROTO; the other side and the daemon are
  *    not harmed: the pipes section says what was measured). A service or
  *    datagram endpoint inherited across fork() is the exception: it may be
- *    served by every process (services, worker processes). For several writers give each its own flow or pipe, or use a
+ *    served by every process (services, worker processes). Service calls
+ *    need nothing either: each process calls on channels of its own (the
+ *    child's first call to a service makes the child's; its copy of the
+ *    parent's is let go, not ended), and a call started before fork() is
+ *    the parent's (see ipcf_call). For several writers give each its own flow or pipe, or use a
  *    mailbox (a named pipe: IPCF_MBOX_STREAM), which takes many. A handle
  *    that another thread of the parent was inside at the moment of fork()
  *    (blocked in ipcf_read(), say) keeps its descriptors and mapping in the
@@ -1260,6 +1264,13 @@ IPCF_API int ipcf_service_cancelled(int svc, const ipcf_call_req *req);
  * (never a hang); -EPIPE the service closed (also before taking the request); -EREMOTEIO the service failed the
  * call; -EMSGSIZE request too large, or the reply did not fit in cap (the
  * reply is dropped); -EINVAL bad name, timeout 0; -ENOMEM; -EHOSTDOWN.
+ * After fork() each process has channels of its own: the child's first call
+ * to a service allocates the child's (also while a thread of the parent was
+ * waiting in a call at the fork); the parent's channels, and its calls in
+ * progress, are the parent's alone, whatever the child does or however it
+ * ends. A call started before the fork (ipcf_call_start) is the parent's:
+ * in the child ipcf_call_wait on it fails -ECANCELED at once (unknown) and
+ * ipcf_call_cancel -ENOENT.
  */
 IPCF_API ssize_t ipcf_call(const char *service, const void *req, size_t len, void *reply,
                            size_t cap, int timeout_ms, int *ret_code);

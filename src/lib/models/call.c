@@ -29,6 +29,22 @@
  * past its timeout meanwhile. Wakes come after the lock is let go
  * (channel_unlock), so a woken thread does not find it held.
  *
+ * FORK. A channel is its process's: a child of fork() holds a copy of each
+ * of its parent's, which it must not use (two processes writing one port
+ * corrupt its queue, and either would read the other's replies). In the
+ * child (atfork_child, with chans_lock taken in atfork_prepare so the list is
+ * whole) each channel forgets its port, which its next call detaches (the
+ * child's copy goes; the parent's channel is not ended) before making the
+ * child's own, and drops its waiters: they are the parent's calls, of
+ * threads the child does not have (a call started before the fork is the
+ * parent's: in the child its wait finds nothing, -ECANCELED). The reader
+ * role and the event (its count of sleepers) are made fresh. A channel's
+ * lock that a parent thread held at the fork is made fresh too, not taken
+ * in atfork_prepare (a thread holds it through a whole allocation, and
+ * fork() would wait that long): everything it guards is replaced in the
+ * child without being read, and the waiters it guarded are left unfreed
+ * (the list may have been mid-change). The call path checks nothing.
+ *
  * Speed: a call reads the clock once (its deadline, passed down to the
  * port's write and read: port_write2_by, port_read_with_by), allocates
  * nothing once its channel has had a call (the channel keeps a finished
@@ -65,6 +81,8 @@ typedef struct channel {
         char name[IPCF_NAME_MAX + 1];
         uint64_t token;              /* number << 32 | salt: ipcf_pending.token */
         int ph;                      /* -1 while none / after it broke */
+        int parent_ph;               /* a child of fork(): the parent's port it holds a
+                                      * copy of, detached before its own is made (-1: none) */
         uint64_t gen;                /* bumped for each port: which one a call went on */
         _Atomic uint64_t next_id;
         pthread_mutex_t lock;
@@ -139,6 +157,49 @@ static channel *channel_of_token(uint64_t token) {
         return c;
 }
 
+/* FORK: the list of channels is whole in the child (no thread of the parent
+ * is inside chans_lock at the fork). */
+static void atfork_prepare(void) {
+        pthread_mutex_lock(&chans_lock);
+}
+
+static void atfork_parent(void) {
+        pthread_mutex_unlock(&chans_lock);
+}
+
+/* In the child (its one thread is the one that forked, which is in no call
+ * of ours): each channel lets go of what is its parent's (FORK). */
+static void atfork_child(void) {
+        for (channel *c = chans; c; c = c->next) {
+                if (pthread_mutex_trylock(&c->lock) == 0) {
+                        /* nobody was changing it: the parent's waiters are freed */
+                        for (struct waiter *w = c->waiters, *n; w; w = n) {
+                                n = w->next;
+                                free(w);
+                        }
+                        pthread_mutex_unlock(&c->lock);
+                } else {
+                        /* held by a thread the child does not have */
+                        pthread_mutex_init(&c->lock, NULL);
+                        c->spare = NULL;
+                }
+                c->waiters = NULL;
+                c->reading = false;
+                /* parent threads may have slept on it: none sleeps here */
+                memset(&c->changed, 0, sizeof(c->changed));
+                if (c->ph >= 0) {
+                        c->parent_ph = c->ph;
+                        c->ph = -1;
+                        c->gen++; /* a call pinned to the parent's port: -ECONNRESET */
+                }
+        }
+        pthread_mutex_unlock(&chans_lock);
+}
+
+__attribute__((constructor)) static void call_init(void) {
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 static channel *channel_find(const char *name) {
         channel *l = last_chan;
         if (l && strcmp(l->name, name) == 0)
@@ -155,6 +216,7 @@ static channel *channel_find(const char *name) {
                 }
                 str_copy(c->name, name, sizeof(c->name));
                 c->ph = -1;
+                c->parent_ph = -1;
                 atomic_init(&c->next_id, 1);
                 pthread_mutex_init(&c->lock, NULL);
                 c->next = chans;
@@ -171,6 +233,13 @@ static channel *channel_find(const char *name) {
 static int channel_port(channel *c, uint64_t deadline) {
         if (c->ph >= 0)
                 return c->ph;
+        if (c->parent_ph >= 0) {
+                /* our copy of the parent's port goes; the parent's stays (FORK) */
+                port *pp = handle_close(c->parent_ph, &port_kind);
+                if (pp)
+                        handle_put(pp);
+                c->parent_ph = -1;
+        }
         int timeout_ms = deadline_poll_ms(deadline);
         if (timeout_ms == 0)
                 return -ETIMEDOUT;
