@@ -734,7 +734,7 @@ enum { BIG = 65536, MB_SENDERS = 2, MB_MAX = 20000 };
 /* Shared with the children: each message (sender, number) counted where
  * it is received. */
 struct mb_shared {
-        _Atomic int ready, go_read, sent[MB_SENDERS], und[MB_SENDERS], done[MB_SENDERS];
+        _Atomic int ready, opened, go_read, sent[MB_SENDERS], und[MB_SENDERS], done[MB_SENDERS];
         _Atomic int got_stalled, got_reader, bad;
         _Atomic uint8_t seen[MB_SENDERS][MB_MAX];
 };
@@ -767,6 +767,7 @@ static void mb_count(const uint8_t *b, ssize_t n, _Atomic int *got) {
 static void mb_sender(void *arg) {
         int who = (int)(intptr_t)arg;
         int tx = CHECK_OK(ipcf_mbox_open("audit.box", IPCF_MBOX_SEND, NULL, 5000));
+        atomic_fetch_add(&MB->opened, 1);
         static uint8_t b[BIG];
         for (int i = 0; i < MB_MAX; i++) {
                 size_t len = i % 5 == 4 ? 64 : BIG;
@@ -835,6 +836,12 @@ TEST_TIMEOUT(a_stalled_receiver_big_senders_and_destroy_lose_and_duplicate_nothi
                 pid_t tx[MB_SENDERS];
                 for (int i = 0; i < MB_SENDERS; i++)
                         tx[i] = test_fork(mb_sender, (void *)(intptr_t)i);
+                /* both senders in before the destroy: one forked late on a
+                 * loaded machine found the mailbox gone (-ENOENT) once the
+                 * other alone had given the reader its count */
+                while (atomic_load(&MB->opened) < MB_SENDERS && test_now_ms() - t0 < 20000)
+                        usleep(1000);
+                CHECK_EQ(atomic_load(&MB->opened), MB_SENDERS);
                 /* the senders go on with the reader while the other holds */
                 int want = 300 + round * 700;
                 while (atomic_load(&MB->got_reader) < want && test_now_ms() - t0 < 60000)
