@@ -19,6 +19,8 @@
 #   - a caller's program name (an identity check, a group open by program
 #     name): under Valgrind it is "memcheck-amd64-";
 #   - a small RLIMIT_NOFILE: Valgrind keeps descriptors of its own;
+#   - a daemon's address space capped (RLIMIT_AS) to make it run out of
+#     memory: Valgrind's own mappings fail first, and the daemon dies;
 #   - races against short deadlines (peer death seen within 100 ms, a cancel
 #     within a call's timeout, an activation's registration window, a sender
 #     blocked at destroy time), which a 20-50x slower process loses; a case
@@ -40,7 +42,7 @@ export IPCF_BUILD=$build IPCF_TEST_QUICK=1
 # Valgrind keeps freed memory aside (its free list): tests that weigh a
 # process's resident memory skip the figure when this is set.
 export IPCF_UNDER_VALGRIND=1
-export TEST_EXCLUDE=peer_death:daemon_killed:daemon_death:daemons_death:timeout_cancels:destroy_with_a_blocked:destroy_midway:tiny_fd_limit:handshake:activation:carry_the_callers_identity:the_tool_describes:membership_enforced:cli_shm:restarted:one_gib:thousand_concurrent:service_calls_across_hosts
+export TEST_EXCLUDE=peer_death:daemon_killed:daemon_death:daemons_death:timeout_cancels:destroy_with_a_blocked:destroy_midway:tiny_fd_limit:handshake:activation:carry_the_callers_identity:the_tool_describes:membership_enforced:cli_shm:restarted:one_gib:thousand_concurrent:service_calls_across_hosts:outlive_a_lack_of_memory
 logs=$(mktemp -d /tmp/ipcf-valgrind.XXXXXX)
 
 # run_one TEST: runs it under memcheck; what it has to say goes to
