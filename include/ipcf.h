@@ -120,7 +120,10 @@
  *    need nothing either: each process calls on channels of its own (the
  *    child's first call to a service makes the child's; its copy of the
  *    parent's is let go, not ended), and a call started before fork() is
- *    the parent's (see ipcf_call). For several writers give each its own flow or pipe, or use a
+ *    the parent's (see ipcf_call). A process may close the numbers of its
+ *    call channels (a loop detaching what it inherited): a port of its own
+ *    that takes such a number is never written, read nor closed by the
+ *    library, whose next call makes a new channel. For several writers give each its own flow or pipe, or use a
  *    mailbox (a named pipe: IPCF_MBOX_STREAM), which takes many. A handle
  *    that another thread of the parent was inside at the moment of fork()
  *    (blocked in ipcf_read(), say) keeps its descriptors and mapping in the

@@ -7,7 +7,9 @@
  * that a parent thread held at the fork (the lock is held through the
  * allocation of the channel's port), a call the parent started before the
  * fork stays the parent's, and the child never ends the parent's channel;
- * nor a child's forks (before its first call, and after) their parent's.
+ * nor a child's forks (before its first call, and after) their parent's;
+ * nor does the library close a port of the child's that took the number
+ * of its copy of the parent's channel.
  *
  * The service answers each request with the caller's pid as the facility
  * stamped it, the request's value and the token of the caller's channel, so
@@ -468,6 +470,33 @@ TEST(the_forks_of_a_child_call_each_on_its_own_channel) {
         calls_on_own_channel(NULL);
         CHECK_EQ(test_wait(c, 30000), 0);
         calls_on_own_channel(NULL);
+        service_stop(s);
+        test_daemon_stop(&d);
+}
+
+/* ---- (g) a child that closes what it inherited reuses the numbers ---- */
+
+/* Hands every live number below 64 to a pipe of its own (a "close what we
+ * inherited" loop, then new ports); calls, and its pipes must be as it left
+ * them (the copy of the parent's channel that the library lets go is not
+ * whatever holds its number now). */
+static void closing_child(void *arg) {
+        (void)arg;
+        int ports[128];
+        int n = test_reuse_handle_numbers(ports);
+        calls_on_own_channel(NULL);
+        test_reused_pipes_untouched(ports, n);
+}
+
+/* The parent's channel lives on too. */
+TEST(a_child_that_reuses_the_numbers_of_its_parents_channel_keeps_its_ports) {
+        test_daemon_start(&d, NULL, NULL);
+        pid_t s = service_started();
+        struct ans before, after;
+        CHECK_EQ(call_op(OP_ECHO, 1, 5000, &before), sizeof(before));
+        CHECK_EQ(test_wait(test_fork(closing_child, NULL), 30000), 0);
+        CHECK_EQ(call_op(OP_ECHO, 2, 5000, &after), sizeof(after));
+        CHECK_EQ(after.token, before.token);
         service_stop(s);
         test_daemon_stop(&d);
 }

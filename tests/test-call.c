@@ -1,7 +1,8 @@
 /*
  * test-call.c — service processes and calls (LPC) against the real daemon:
  * stamps, replies matched to calls across threads, failures, timeouts with
- * cancellation, a service that dies mid-call, fairness between callers.
+ * cancellation, a service that dies mid-call, fairness between callers, a
+ * channel's number closed by the caller and reused by a port of its own.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -524,6 +525,29 @@ TEST(a_wait_of_0_reads_a_reply_already_there) {
                 CHECK_MEM(reply, "abc!", 4);
         }
         CHECK_EQ(ipcf_call("svc.poll0", "quit", 4, reply, sizeof(reply), 5000, NULL), 3);
+        CHECK_EQ(test_wait(s, 5000), 0);
+        test_daemon_stop(&d);
+}
+
+/* A process that closes handle numbers it did not make (a loop detaching
+ * every inherited number, or a stale number) lets the number of the
+ * library's call channel go to a port of its own: the next call must not
+ * write into that port nor end it, and must work (on a new channel). */
+TEST_TIMEOUT(a_channels_number_reused_by_the_users_port_is_not_the_channel, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        pid_t s = echo_started("svc.stale");
+        int ports[128];
+        int n = test_reuse_handle_numbers(ports);
+        char reply[16];
+        for (int i = 0; i < 3; i++) {
+                CHECK_EQ(ipcf_call("svc.stale", "b", 1, reply, sizeof(reply), 5000, NULL), 2);
+                CHECK_MEM(reply, "b!", 2);
+        }
+        /* no pipe got a request, and every one is still ours and live */
+        test_reused_pipes_untouched(ports, n);
+        for (int i = 0; i < n; i++)
+                CHECK_OK(ipcf_dealloc(ports[i], NULL));
+        CHECK_EQ(ipcf_call("svc.stale", "quit", 4, reply, sizeof(reply), 5000, NULL), 3);
         CHECK_EQ(test_wait(s, 5000), 0);
         test_daemon_stop(&d);
 }

@@ -59,3 +59,33 @@ void test_wait_queued(const char *name, int n, int timeout_ms) {
                 test_fail(__FILE__, __LINE__, "%d flows to %s have something queued, want %d",
                           have, name, n);
 }
+
+int test_reuse_handle_numbers(int ports[128]) {
+        bool was[64] = { false };
+        int nwas = 0;
+        for (int h = 0; h < 64; h++)
+                if (ipcf_detach(h) == 0) {
+                        was[h] = true;
+                        nwas++;
+                }
+        CHECK(nwas >= 1);
+        int n = 0, covered = 0;
+        while (covered < nwas && n < 128) {
+                CHECK_OK(ipcf_pipe(NULL, &ports[n]));
+                for (int e = n; e < n + 2; e++)
+                        if (ports[e] >= 0 && ports[e] < 64 && was[ports[e]])
+                                covered++;
+                n += 2;
+        }
+        CHECK_EQ(covered, nwas);
+        return n;
+}
+
+void test_reused_pipes_untouched(const int *ports, int n) {
+        char buf[64];
+        for (int i = 0; i < n; i++) {
+                CHECK_ERR(ipcf_read(ports[i], buf, sizeof(buf), 0), -EAGAIN);
+                CHECK_EQ(ipcf_write(ports[i], "x", 1, 0), 1);
+                CHECK_EQ(ipcf_read(ports[i ^ 1], buf, sizeof(buf), 1000), 1);
+        }
+}

@@ -28,7 +28,9 @@
  * start (a 4-round Feistel network over 64 bits), so that a token the library
  * did not make decodes to a generation never issued: handle_get_token() tells
  * a forged token (-EINVAL) from the token of an object gone since (-ESTALE)
- * and from that of a live object of another kind (-EBADF).
+ * and from that of a live object of another kind (-EBADF);
+ * handle_close_token() closes the object a token names, never another that
+ * holds its number since.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -280,4 +282,21 @@ void *handle_get_token(uint64_t token, const handle_kind *kind, int *ret_err) {
         }
         *ret_err = err;
         return NULL;
+}
+
+void *handle_close_token(uint64_t token, const handle_kind *kind) {
+        int err;
+        void *obj = handle_get_token(token, kind, &err);
+        if (!obj)
+                return NULL;
+        /* Our reference keeps the slot from being reused: LIVE is still
+         * the object token names. */
+        struct slot *s = slot_of(obj);
+        int expect = SLOT_LIVE;
+        if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_DYING)) {
+                handle_put(obj);
+                return NULL;
+        }
+        atomic_fetch_sub(&s->refs, 1); /* the table's */
+        return obj;
 }

@@ -171,6 +171,10 @@ uint64_t handle_token(void *obj);
  * *ret_err: -EINVAL not a token this process made (forged, garbage),
  * -ESTALE the object is gone, -EBADF a live object of another kind. */
 void *handle_get_token(uint64_t token, const handle_kind *kind, int *ret_err);
+/* Close the object of kind token names, as handle_close() its number, if it
+ * is still live (never whatever holds its number now): it, with a reference
+ * the caller must put, or NULL. */
+void *handle_close_token(uint64_t token, const handle_kind *kind);
 /* How many times this process was the child of a fork() (0 in a process
  * that was not): an object made under another value was inherited. */
 unsigned handle_fork_gen(void);
@@ -247,6 +251,10 @@ extern const handle_kind port_kind;
  * peer learns from shared memory) only until deadline (0: not at all):
  * for the library's own ports that a call must let go within its time. */
 int port_dealloc_by(int h, const char *reason, uint64_t deadline);
+/* The same of the port token (handle_token) names, if it is still live:
+ * for a port the library keeps, whose number the user may have closed and
+ * reused meanwhile. */
+int port_dealloc_token_by(uint64_t token, const char *reason, uint64_t deadline);
 
 /* Look up port-id h with a reference (handle_put it), or NULL (-EBADF). */
 static inline port *handle_get_port(int h) {

@@ -365,13 +365,21 @@ static void port_end(void *obj, const char *reason) {
         port_end_by(obj, reason, UINT64_MAX);
 }
 
-int port_dealloc_by(int h, const char *reason, uint64_t deadline) {
-        port *p = handle_close(h, &port_kind);
+/* End p, just closed (NULL: it was not a live port), and put it. */
+static int port_dealloc_closed(port *p, const char *reason, uint64_t deadline) {
         if (!p)
                 return -EBADF;
         port_end_by(p, reason, deadline);
         handle_put(p);
         return 0;
+}
+
+int port_dealloc_by(int h, const char *reason, uint64_t deadline) {
+        return port_dealloc_closed(handle_close(h, &port_kind), reason, deadline);
+}
+
+int port_dealloc_token_by(uint64_t token, const char *reason, uint64_t deadline) {
+        return port_dealloc_closed(handle_close_token(token, &port_kind), reason, deadline);
 }
 
 const handle_kind port_kind = {

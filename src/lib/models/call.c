@@ -45,6 +45,17 @@
  * child without being read, and the waiters it guarded are left unfreed
  * (the list may have been mid-change). The call path checks nothing.
  *
+ * STALE NUMBERS. A channel names its port by token (handle_token), not only
+ * by number: a process may close a number it did not make (a loop detaching
+ * every inherited handle, a stale number), and the number then goes to a
+ * port of the user's. Every use of the port (the write, the reader's read,
+ * a cancel, a kick, the dealloc of a broken channel, a child's detach of its
+ * copy of the parent's) looks it up by token (handle_get_token: the lookup
+ * by number plus one comparison of generations): a port gone since is a
+ * broken channel (the request, not written, goes once on a new one; a call
+ * that was waiting on it fails -EPIPE), and whatever holds its number now
+ * is never written, read, ended nor closed.
+ *
  * Speed: a call reads the clock once (its deadline, passed down to the
  * port's write and read: port_write2_by, port_read_with_by), allocates
  * nothing once its channel has had a call (the channel keeps a finished
@@ -72,7 +83,7 @@ struct waiter {
         int code;         /* CALL_FAIL's code */
         bool done;
         unsigned waiting; /* threads inside ipcf_call_wait for it */
-        int ph;           /* the channel's port when it was sent */
+        uint64_t pt;      /* the token of the channel's port when it was sent */
         uint64_t group;   /* call_start_on's: the calls of one RPC (0: none) */
         struct waiter *next;
 };
@@ -81,8 +92,10 @@ typedef struct channel {
         char name[IPCF_NAME_MAX + 1];
         uint64_t token;              /* number << 32 | salt: ipcf_pending.token */
         int ph;                      /* -1 while none / after it broke */
+        uint64_t pt;                 /* its token: the port, not whatever holds ph now */
         int parent_ph;               /* a child of fork(): the parent's port it holds a
                                       * copy of, detached before its own is made (-1: none) */
+        uint64_t parent_pt;          /* its token */
         uint64_t gen;                /* bumped for each port: which one a call went on */
         _Atomic uint64_t next_id;
         pthread_mutex_t lock;
@@ -189,6 +202,7 @@ static void atfork_child(void) {
                 memset(&c->changed, 0, sizeof(c->changed));
                 if (c->ph >= 0) {
                         c->parent_ph = c->ph;
+                        c->parent_pt = c->pt;
                         c->ph = -1;
                         c->gen++; /* a call pinned to the parent's port: -ECONNRESET */
                 }
@@ -235,7 +249,7 @@ static int channel_port(channel *c, uint64_t deadline) {
                 return c->ph;
         if (c->parent_ph >= 0) {
                 /* our copy of the parent's port goes; the parent's stays (FORK) */
-                port *pp = handle_close(c->parent_ph, &port_kind);
+                port *pp = handle_close_token(c->parent_pt, &port_kind);
                 if (pp)
                         handle_put(pp);
                 c->parent_ph = -1;
@@ -253,10 +267,11 @@ static int channel_port(channel *c, uint64_t deadline) {
          * shows CALL_RUN_BUSY (many callers), a caller's wait for its reply
          * lets the others run (wait.c). Nobody else knows the port yet. */
         port *p = handle_get_port(r);
-        if (p) {
-                p->spin_yield_mark = CALL_RUN_BUSY;
-                handle_put(p);
-        }
+        if (!p)
+                return -EPIPE; /* the user closed its number already */
+        p->spin_yield_mark = CALL_RUN_BUSY;
+        c->pt = handle_token(p);
+        handle_put(p);
         c->ph = r;
         c->gen++;
         return r;
@@ -268,11 +283,18 @@ static int channel_port(channel *c, uint64_t deadline) {
  * its descriptors close and ends the side itself): a stopped daemon held a
  * call with a 1 s timeout, and every other call on the channel's lock, for
  * IPCF_REQUEST_TIMEOUT_MS (30 s). */
-static void channel_drop(channel *c, int ph) {
-        if (c->ph == ph) {
+static void channel_drop(channel *c, uint64_t pt) {
+        if (c->ph >= 0 && c->pt == pt) {
                 c->ph = -1;
-                port_dealloc_by(ph, "channel broken", 0);
+                port_dealloc_token_by(pt, "channel broken", 0);
         }
+}
+
+/* The port token pt names, with a reference, or NULL: gone, even if its
+ * number holds another port now (STALE NUMBERS). */
+static port *chan_port_get(uint64_t pt) {
+        int err;
+        return handle_get_token(pt, &port_kind, &err);
 }
 
 static struct waiter *waiter_find(channel *c, uint64_t id) {
@@ -349,8 +371,8 @@ static ssize_t dispatch_reply(void *arg, const void *data, size_t len) {
         return 0; /* consumed, even if nobody waited (a late reply) */
 }
 
-static void cancel_call(int ph, uint64_t id) {
-        port *p = handle_get_port(ph);
+static void cancel_call(uint64_t pt, uint64_t id) {
+        port *p = chan_port_get(pt);
         if (!p)
                 return;
         if (p->side == 0) {
@@ -385,7 +407,7 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline, bool any
                 if (!c->reading) {
                         c->reading = true;
                         channel_unlock(c);
-                        port *p = handle_get_port(w->ph);
+                        port *p = chan_port_get(w->pt);
                         ssize_t n = -EPIPE;
                         if (p) {
                                 struct dispatch d = { c };
@@ -413,7 +435,7 @@ static int await_reply(channel *c, struct waiter *w, uint64_t deadline, bool any
                         }
                         /* The channel failed: every call on it learns it. */
                         for (struct waiter *o = c->waiters; o; o = o->next)
-                                if (o->ph == w->ph)
+                                if (o->pt == w->pt)
                                         waiter_finish(c, o, n);
                         continue;
                 }
@@ -473,14 +495,15 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
                 w->id = atomic_fetch_add(&c->next_id, 1);
                 w->buf = reply;
                 w->cap = cap;
-                w->ph = ph;
+                uint64_t pt = c->pt;
+                w->pt = pt;
                 w->group = group;
                 w->next = c->waiters;
                 c->waiters = w;
                 channel_unlock(c);
 
                 struct call_hdr h = { .id = w->id, .kind = CALL_REQ };
-                port *p = handle_get_port(ph);
+                port *p = chan_port_get(pt);
                 /* (a deadline already passed still writes if there is room, as
                  * timeout 0 would: a deadline of 0 is "never wait") */
                 ssize_t r = p ? port_write2_by(p, &h, sizeof(h), req, len, deadline ? deadline : 1) : -EPIPE;
@@ -495,7 +518,7 @@ static int call_start(const char *name, const void *req, size_t len, void *reply
                 pthread_mutex_lock(&c->lock);
                 waiter_free(c, w);
                 if (broken)
-                        channel_drop(c, ph);
+                        channel_drop(c, pt);
                 channel_unlock(c);
                 /* A channel kept from earlier calls that broke since (its
                  * service restarted, or went): nothing of this request was
@@ -535,11 +558,11 @@ static ssize_t call_wait(channel *c, uint64_t id, uint64_t deadline, int *ret_co
         ssize_t result = w->result;
         if (result == -EREMOTEIO && ret_code)
                 *ret_code = w->code;
-        int ph = w->ph;
+        uint64_t pt = w->pt;
         if (w->waiting == 0)
                 waiter_free(c, w);
         if (result == -EPIPE || result == -ECONNRESET || result == -EPROTO || result == -EBADF)
-                channel_drop(c, ph);
+                channel_drop(c, pt);
         channel_unlock(c);
         return result == -EBADF ? -EPIPE : result;
 }
@@ -552,15 +575,15 @@ static int call_cancel(channel *c, uint64_t id) {
                 channel_unlock(c);
                 return -ENOENT;
         }
-        int ph = w->ph;
+        uint64_t pt = w->pt;
         if (!w->done)
-                cancel_call(ph, w->id); /* the service can see it */
+                cancel_call(pt, w->id); /* the service can see it */
         w->done = true;                 /* a waiting thread gets -ECANCELED */
         w->result = -ECANCELED;
         event_note(&c->changed, waiter_bits(w));
         if (w->waiting && c->reading) {
                 /* The reader may be this call's thread, asleep on the port. */
-                port *p = handle_get_port(ph);
+                port *p = chan_port_get(pt);
                 if (p) {
                         port_kick(p);
                         handle_put(p);
