@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,18 +142,9 @@ TEST_TIMEOUT(many_threads_first_calls_at_once_and_timeouts_between, 120) {
 enum { PARK_PROMPT, PARK_LATE, PARK_PARKED };
 #define PARK_K 8
 
-static atomic_bool park_hold, park_read;
+static atomic_bool park_read;
 static atomic_int park_tid;
 static _Atomic unsigned park_bad;
-
-/* SIGUSR1: the thread stays in the handler while park_hold is set, as a
- * thread a garbage collector or a debugger stops. */
-static void park_handler(int sig) {
-        (void)sig;
-        struct timespec ms = { 0, 1000000 };
-        while (atomic_load(&park_hold))
-                nanosleep(&ms, NULL);
-}
 
 static void *park_prompt(void *arg) {
         (void)arg;
@@ -183,23 +173,9 @@ static void *park_late(void *arg) {
         return NULL;
 }
 
-/* Is thread tid asleep in a futex wait (its call waiting for the reader)? */
-static bool in_futex(int tid) {
-        char path[64], buf[128] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-                return false;
-        bool yes = fgets(buf, sizeof(buf), f) && atol(buf) == SYS_futex;
-        fclose(f);
-        return yes;
-}
-
 static void park_process(void *arg) {
         (void)arg;
-        struct sigaction sa = { .sa_handler = park_handler };
-        sigemptyset(&sa.sa_mask);
-        CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+        test_park_install();
         int msg[3] = { PARK_PROMPT, 0, 0 }, got[3];
         CHECK_EQ(ipcf_call("probe.park", msg, sizeof(msg), got, sizeof(got), 10000, NULL), sizeof(got));
         /* A call answered at 300 ms reads the channel; another thread's
@@ -212,21 +188,15 @@ static void park_process(void *arg) {
         int tid;
         while (!(tid = atomic_load(&park_tid)))
                 usleep(1000);
-        uint64_t give_up = test_now_ms() + 5000;
-        int seen = 0;
-        while (seen < 3 && test_now_ms() < give_up) {
-                seen = in_futex(tid) ? seen + 1 : 0;
-                usleep(2000);
-        }
-        CHECK_EQ(seen, 3);
-        atomic_store(&park_hold, true);
+        CHECK(test_thread_in_futex_wait(tid, 5000)); /* its call waiting for the reader */
+        test_park(true);
         CHECK_EQ(tgkill(getpid(), tid, SIGUSR1), 0);
         /* The reader's reply wakes the stopped thread's wait, which does
          * not run; then calls of 100 ms from threads that do run: each must
          * end at its timeout, give or take scheduling (its reply comes at
          * 1500 ms). The stopped thread goes on after 2 s, so that a call it
          * holds ends (nothing here waits for another thread before). */
-        give_up = test_now_ms() + 5000;
+        uint64_t give_up = test_now_ms() + 5000;
         while (!atomic_load(&park_read) && test_now_ms() < give_up)
                 usleep(1000);
         bool reader_done = atomic_load(&park_read);
@@ -234,7 +204,7 @@ static void park_process(void *arg) {
                 for (int i = 0; i < PARK_K; i++)
                         CHECK_EQ(pthread_create(&lt[i], NULL, park_late, (void *)(intptr_t)i), 0);
         usleep(2000000);
-        atomic_store(&park_hold, false);
+        test_park(false);
         CHECK(reader_done);
         CHECK_EQ(pthread_join(reader, NULL), 0);
         for (int i = 0; i < PARK_K; i++)

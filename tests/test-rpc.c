@@ -11,8 +11,10 @@
  * a call that failed before sending leaving no gap in its slot's sequence
  * numbers, a call given up in pieces leaving its slot usable, a cancelled
  * call ending with the server's verdict (not run: -ECANCELED; ran: what its
- * handler returned; server killed: "outcome unknown"), and an idempotent
- * call waiting for room for its session on a restarted server.
+ * handler returned; server killed: "outcome unknown"), an idempotent
+ * call waiting for room for its session on a restarted server, and a
+ * thread stopped while its call waits for a slot holding no other call
+ * past its timeout.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -2003,5 +2005,79 @@ TEST_TIMEOUT(a_reply_to_an_earlier_transmission_ends_the_call_at_once, 60) {
         ipcf_rpc_client_free(q.c);
         test_wait(srv, 5000);
         atomic_store(&sh->stop_in_sleep, 0);
+        test_daemon_stop(&d);
+}
+
+/* ---- a thread stopped waiting for a slot holds no other call ------------ */
+
+#define SLOT_K 8
+static _Atomic int slot_tid, slot_bad;
+
+static void *slot_parked(void *arg) {
+        atomic_store(&slot_tid, (int)gettid());
+        int64_t v;
+        ipcf_rpc_opts o = { .timeout_ms = 20000 };
+        CHECK_OK(counter_incr(arg, &v, &o));
+        return NULL;
+}
+
+static void *slot_short(void *arg) {
+        int64_t v;
+        ipcf_rpc_opts o = { .timeout_ms = 100 };
+        uint64_t t0 = test_now_ms();
+        int r = counter_incr(arg, &v, &o);
+        uint64_t dt = test_now_ms() - t0;
+        printf("# call of 100 ms: %d after %llu ms\n", r, (unsigned long long)dt);
+        if ((r != 0 && r != -ETIMEDOUT) || dt > 1100)
+                atomic_fetch_add(&slot_bad, 1);
+        return NULL;
+}
+
+/* One slot. A call waits for it, and its thread is stopped there; the slot
+ * is given back (waking the stopped one, which does not run), and calls of
+ * 100 ms from threads that do run take the slot one after another or wait
+ * for it: each must end by its timeout, give or take scheduling, answered
+ * or -ETIMEDOUT, not when the stopped thread goes on (2 s). */
+TEST_TIMEOUT(a_thread_stopped_waiting_for_a_slot_holds_no_other_call_past_its_timeout, 60) {
+        if (strcmp(TEST_SAN, "tsan") == 0) {
+                /* (TSan runs a handler at the thread's next interceptor, say
+                 * as it takes a lock: the thread cannot be stopped where the
+                 * signal finds it) */
+                printf("# not under TSan\n");
+                return;
+        }
+        shared_init();
+        test_daemon_start(&d, NULL, NULL);
+        struct server_args a = { .name = "rpc.park", .threads = SLOT_K + 2 };
+        pid_t srv = start_server(&a);
+        test_park_install();
+        ipcf_rpc_client_opts co = { .slots = 1 };
+        ipcf_rpc_client *c;
+        CHECK_OK(ipcf_rpc_client_new("rpc.park", &co, &c));
+        int64_t v;
+        CHECK_OK(counter_incr(c, &v, NULL)); /* the session */
+        int32_t ms = 300, res;
+        ipcf_rpc_call *k;
+        CHECK_OK(counter_sleep_start(c, &ms, &res, NULL, &k));
+        pthread_t parked, st[SLOT_K];
+        CHECK_OK(pthread_create(&parked, NULL, slot_parked, c));
+        int tid;
+        while (!(tid = atomic_load(&slot_tid)))
+                usleep(1000);
+        CHECK(test_thread_in_futex_wait(tid, 5000)); /* its call waiting for a slot */
+        test_park(true);
+        CHECK_EQ(tgkill(getpid(), tid, SIGUSR1), 0);
+        CHECK_OK(ipcf_rpc_wait(k, 10000)); /* its slot given back: the stopped one's */
+        ipcf_rpc_call_free(k);
+        for (int i = 0; i < SLOT_K; i++)
+                CHECK_OK(pthread_create(&st[i], NULL, slot_short, c));
+        usleep(2000000);
+        test_park(false);
+        for (int i = 0; i < SLOT_K; i++)
+                CHECK_OK(pthread_join(st[i], NULL));
+        CHECK_OK(pthread_join(parked, NULL));
+        CHECK_EQ(atomic_load(&slot_bad), 0);
+        ipcf_rpc_client_free(c);
+        stop_server(srv);
         test_daemon_stop(&d);
 }

@@ -85,6 +85,14 @@ static inline uint64_t test_now_ms(void) { return test_now_ns() / 1000000u; }
  * the kernel does not keep it. The difference over a wait tells a thread
  * starved of the CPU from one held by something it waited for. */
 uint64_t test_thread_runq_ms(void);
+/* Stopping a thread where it waits, as a garbage collector or a debugger
+ * does: test_park_install() makes SIGUSR1 keep the thread it reaches in
+ * its handler while test_park(true) holds (test_park(false) lets it go).
+ * test_thread_in_futex_wait(tid, ms): true once thread tid of this process
+ * is seen asleep in a futex wait three times 2 ms apart, within ms. */
+void test_park_install(void);
+void test_park(bool hold);
+bool test_thread_in_futex_wait(int tid, unsigned ms);
 
 /* A real ipcfd on a private runtime directory (created with mkdtemp).
  * test_daemon_start() exports IPCF_RUNTIME_DIR and IPCF_NO_AUTOSTART=1 for this

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -71,6 +72,45 @@ uint64_t test_thread_runq_ms(void) {
                 runq = 0;
         fclose(f);
         return runq / 1000000u;
+}
+
+static volatile sig_atomic_t park_hold;
+
+static void park_handler(int sig) {
+        (void)sig;
+        struct timespec ms = { 0, 1000000 };
+        while (park_hold)
+                nanosleep(&ms, NULL);
+}
+
+void test_park_install(void) {
+        struct sigaction sa = { .sa_handler = park_handler };
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGUSR1, &sa, NULL) != 0)
+                abort();
+}
+
+void test_park(bool hold) { park_hold = hold; }
+
+static bool in_futex(int tid) {
+        char path[64], buf[128] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+                return false;
+        bool yes = fgets(buf, sizeof(buf), f) && atol(buf) == SYS_futex;
+        fclose(f);
+        return yes;
+}
+
+bool test_thread_in_futex_wait(int tid, unsigned ms) {
+        uint64_t give_up = test_now_ms() + ms;
+        int seen = 0;
+        while (seen < 3 && test_now_ms() < give_up) {
+                seen = in_futex(tid) ? seen + 1 : 0;
+                usleep(2000);
+        }
+        return seen == 3;
 }
 
 char *test_build_path(const char *rel) {

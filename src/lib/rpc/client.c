@@ -38,6 +38,10 @@
  * messages, a lost session's forgetting and a cancel use that, never the
  * client's under no lock, and a cancel never waits for c->lock while
  * another call makes a session.
+ * A call waiting for a slot sleeps on the client's slot_ev (event.h), not
+ * a pthread_cond_t: glibc's signal waits, under c->lock, for a woken waiter
+ * that does not run (stopped, in a signal handler), and every call waits for
+ * c->lock meanwhile; a slot given back wakes them after the unlock.
  * Ownership: a call is the caller's until ipcf_rpc_call_free; its slot's
  * reply buffer is the slot's.
  *
@@ -64,10 +68,12 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "lib/core/event.h"
 #include "lib/models/service.h"
 #include "lib/rpc/rpc.h"
 
 #define MAX_VERSIONS 32
+#define SLOT_SLEEPERS 1u /* slot_ev's only sleepers: calls waiting for a slot */
 #define RTO_MIN_NS 2000000ull        /* 2 ms */
 #define RTO_MAX_NS 1000000000ull     /* 1 s */
 #define FETCH_WINDOW 4
@@ -96,7 +102,7 @@ struct cslot {
 struct ipcf_rpc_client {
         char service[IPCF_NAME_MAX + 1];
         pthread_mutex_t lock;
-        pthread_cond_t cond;
+        event slot_ev; /* a slot given back (under lock: event.h) */
         bool have_session, persistent;
         uint8_t session[16];
         uint32_t nslots, want_slots;
@@ -194,11 +200,6 @@ int ipcf_rpc_client_new(const char *service, const ipcf_rpc_client_opts *o, ipcf
                 return -ENOMEM;
         strcpy(c->service, service);
         pthread_mutex_init(&c->lock, NULL);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&c->cond, &ca);
-        pthread_condattr_destroy(&ca);
         c->want_slots = o && o->slots ? o->slots : RPC_DEFAULT_SLOTS;
         c->default_timeout_ms = o && o->default_timeout_ms ? o->default_timeout_ms : RPC_DEFAULT_TIMEOUT_MS;
         c->max_msg = o && o->max_msg ? o->max_msg : RPC_DEFAULT_MAX_MSG;
@@ -237,7 +238,6 @@ static void call_destroy(ipcf_rpc_call *k);
 
 static void client_destroy(ipcf_rpc_client *c) {
         pthread_mutex_destroy(&c->lock);
-        pthread_cond_destroy(&c->cond);
         free(c);
 }
 
@@ -353,28 +353,24 @@ static int slot_take(ipcf_rpc_client *c, uint64_t deadline, unsigned *ret, uint3
                                 return waited;
                         }
                 waited = 1;
-                if (deadline == UINT64_MAX) {
-                        pthread_cond_wait(&c->cond, &c->lock);
-                } else {
-                        struct timespec ts = { (time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u) };
-                        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT) {
-                                pthread_mutex_unlock(&c->lock);
-                                return -ETIMEDOUT;
-                        }
+                if (event_sleep_locked(&c->slot_ev, &c->lock, deadline, SLOT_SLEEPERS) == -ETIMEDOUT) {
+                        pthread_mutex_unlock(&c->lock);
+                        return -ETIMEDOUT;
                 }
         }
 }
 
-/* Free a slot for the next call (under c->lock). */
+/* Free a slot for the next call (under c->lock, let go with event_unlock,
+ * which wakes the calls waiting for a slot). */
 static void slot_free_locked(ipcf_rpc_client *c, unsigned slot) {
         c->slots[slot].busy = false;
-        pthread_cond_signal(&c->cond);
+        event_note(&c->slot_ev, SLOT_SLEEPERS);
 }
 
 static void slot_release(ipcf_rpc_client *c, unsigned slot) {
         pthread_mutex_lock(&c->lock);
         slot_free_locked(c, slot);
-        pthread_mutex_unlock(&c->lock);
+        event_unlock(&c->slot_ev, &c->lock);
 }
 
 /* A call that took seq on its slot sent nothing of it: give the number back,
@@ -1250,7 +1246,7 @@ static void call_recycle(ipcf_rpc_call *k, unsigned slot) {
                 k = NULL;
         }
         bool last = --c->calls == 0 && c->freed;
-        pthread_mutex_unlock(&c->lock);
+        event_unlock(&c->slot_ev, &c->lock); /* (the client outlives it: this call was one of its calls) */
         call_destroy(k);
         if (last)
                 client_destroy(c);
