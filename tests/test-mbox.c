@@ -233,6 +233,7 @@ TEST(receiver_killed_holding_messages_gives_them_back) {
 /* Counts shared with the children of the destroy tests. */
 struct dcounts {
         _Atomic int64_t sent, undelivered, got;
+        _Atomic bool hold, go; /* hold: the receiver stops after its first message until go */
 };
 static struct dcounts *DC;
 
@@ -256,7 +257,8 @@ static void receiver_blocked(void *arg) {
         /* What it was given before the destroy stays readable; then -EPIPE. */
         while ((r = ipcf_mbox_recv(rx, b, sizeof(b), -1, NULL)) >= 0) {
                 atomic_fetch_add(&DC->got, 1);
-                usleep(atomic_load(&DC->got) < 100 ? 1000 : 0); /* slow at first */
+                while (atomic_load(&DC->hold) && !atomic_load(&DC->go))
+                        usleep(1000);
         }
         CHECK_ERR(r, -EPIPE);
         ipcf_reason why;
@@ -264,21 +266,40 @@ static void receiver_blocked(void *arg) {
         CHECK(strcmp(why.text, "mailbox destroyed") == 0);
 }
 
+/* Mailbox name's entry in the model list into *ret; false if none. */
+static bool model_entry_of(const char *name, ipcf_model_entry *ret) {
+        ipcf_model_entry *e;
+        size_t n;
+        CHECK_OK(ipcf_model_list(&e, &n));
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+                if (strcmp(e[k].name, name) == 0)
+                        *ret = e[k], found = true;
+        ipcf_free(e);
+        return found;
+}
+
 static void model_wait_counts(const char *name, uint32_t senders, uint32_t receivers) {
         for (int i = 0; i < 500; i++) {
-                ipcf_model_entry *e;
-                size_t n;
-                CHECK_OK(ipcf_model_list(&e, &n));
-                bool ok = false;
-                for (size_t k = 0; k < n; k++)
-                        ok |= strcmp(e[k].name, name) == 0 && e[k].senders == senders &&
-                              e[k].receivers == receivers;
-                ipcf_free(e);
-                if (ok)
+                ipcf_model_entry e;
+                if (model_entry_of(name, &e) && e.senders == senders && e.receivers == receivers)
                         return;
                 usleep(10000);
         }
         test_fail(__FILE__, __LINE__, "%s never had %u senders, %u receivers", name, senders, receivers);
+}
+
+/* Waits (40 s at most) until mailbox name holds queued messages. */
+static void model_wait_queued(const char *name, uint32_t queued) {
+        uint64_t t0 = test_now_ms();
+        for (;;) {
+                ipcf_model_entry e;
+                if (model_entry_of(name, &e) && e.queued == queued)
+                        return;
+                if (test_now_ms() - t0 > 40000)
+                        test_fail(__FILE__, __LINE__, "%s never held %u messages", name, queued);
+                usleep(10000);
+        }
 }
 
 TEST(destroy_wakes_a_blocked_receiver) {
@@ -324,25 +345,28 @@ TEST(destroy_midway_every_message_delivered_or_reported) {
         CHECK_OK(ipcf_mbox_create("box.d3", &o));
         pid_t r = test_fork(receiver_blocked, "box.d3");
         model_wait_counts("box.d3", 0, 1);
+        atomic_store(&DC->hold, true);
         pid_t s = test_fork(sender_until_blocked, "box.d3");
-        /* Midway: the receiver has its first message (on a loaded machine
-         * the children may take long to start), then 400 ms of its slow
-         * reading (1 ms a message for the first 100) while the sender
-         * fills the mailbox and blocks. Destroying as soon as more than
-         * the mailbox holds was sent could find every message already in
-         * the receiver's ring on an idle machine (nothing undelivered). */
+        /* Midway, by state, not time: the receiver has its first message
+         * and stops reading (hold), so its ring fills, then the mailbox
+         * (its 64), then the sender's queue, and the sender blocks; the
+         * mailbox stays full until the destroy. A sender or receiver held
+         * off the CPU only makes this wait longer (before, a fixed 400 ms
+         * after the first message: a sender late that long had sent 1,
+         * nothing undelivered). The receiver reads the rest after. */
         uint64_t t0 = test_now_ms();
         while (atomic_load(&DC->got) < 1) {
                 CHECK(test_now_ms() - t0 < 40000);
                 usleep(10 * 1000);
         }
-        usleep(400 * 1000);
+        model_wait_queued("box.d3", 64);
         CHECK_OK(ipcf_mbox_destroy("box.d3"));
+        atomic_store(&DC->go, true);
         CHECK_EQ(test_wait(s, 5000), 0);
         CHECK_EQ(test_wait(r, 10000), 0);
         int64_t sent = atomic_load(&DC->sent), got = atomic_load(&DC->got);
         int64_t und = atomic_load(&DC->undelivered);
-        CHECK(got > 0 && und > 0);
+        CHECK(got > 1 && und >= 64); /* its ring's share, the mailbox's */
         CHECK_EQ(got + und, sent);
         test_daemon_stop(&d);
 }
