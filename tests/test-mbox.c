@@ -167,6 +167,34 @@ TEST(exclusive_mailbox_has_one_receiver) {
         test_daemon_stop(&d);
 }
 
+/* Mailbox name's entry in the model list into *ret; false if none. */
+static bool model_entry_of(const char *name, ipcf_model_entry *ret) {
+        ipcf_model_entry *e;
+        size_t n;
+        CHECK_OK(ipcf_model_list(&e, &n));
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+                if (strcmp(e[k].name, name) == 0)
+                        *ret = e[k], found = true;
+        ipcf_free(e);
+        return found;
+}
+
+/* Waits (40 s at most) until mailbox name has taken n messages from its
+ * senders and holds none: every one is in a receiver's ring. */
+static void model_wait_given_out(const char *name, uint64_t n) {
+        uint64_t t0 = test_now_ms();
+        for (;;) {
+                ipcf_model_entry e;
+                if (model_entry_of(name, &e) && e.msgs_in == n && e.queued == 0)
+                        return;
+                if (test_now_ms() - t0 > 40000)
+                        test_fail(__FILE__, __LINE__, "%s never gave out %llu messages", name,
+                                  (unsigned long long)n);
+                usleep(10000);
+        }
+}
+
 TEST(round_robin_among_receivers) {
         test_daemon_start(&d, NULL, NULL);
         CHECK_OK(ipcf_mbox_create("box.rr", NULL));
@@ -176,6 +204,9 @@ TEST(round_robin_among_receivers) {
         int tx = CHECK_OK(ipcf_mbox_open("box.rr", IPCF_MBOX_SEND, NULL, 2000));
         for (int i = 0; i < 300; i++)
                 CHECK_EQ(ipcf_mbox_send(tx, &i, sizeof(i), 1000, NULL), sizeof(i));
+        /* All given out before the reads (a daemon held off the CPU 300 ms
+         * would end a receiver's share early): then each reads its ring. */
+        model_wait_given_out("box.rr", 300);
         int n[3] = { 0, 0, 0 }, last = -1;
         for (int k = 0; k < 3; k++) {
                 int v;
@@ -264,19 +295,6 @@ static void receiver_blocked(void *arg) {
         ipcf_reason why;
         CHECK_OK(ipcf_end_reason(rx, &why));
         CHECK(strcmp(why.text, "mailbox destroyed") == 0);
-}
-
-/* Mailbox name's entry in the model list into *ret; false if none. */
-static bool model_entry_of(const char *name, ipcf_model_entry *ret) {
-        ipcf_model_entry *e;
-        size_t n;
-        CHECK_OK(ipcf_model_list(&e, &n));
-        bool found = false;
-        for (size_t k = 0; k < n && !found; k++)
-                if (strcmp(e[k].name, name) == 0)
-                        *ret = e[k], found = true;
-        ipcf_free(e);
-        return found;
 }
 
 static void model_wait_counts(const char *name, uint32_t senders, uint32_t receivers) {
