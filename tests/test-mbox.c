@@ -125,10 +125,11 @@ TEST(timeouts_and_bad_arguments) {
         q.max_msgs = 2;
         int tx = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, &q, 2000));
         CHECK_ERR(ipcf_mbox_send(tx, "123456789", 9, 1000, NULL), -EMSGSIZE);
-        int sent = 0;
-        while (ipcf_mbox_send(tx, "x", 1, 200, NULL) == 1)
-                sent++;
-        CHECK_EQ(sent, 4); /* 2 in the mailbox, 2 in the sender's queue */
+        /* 2 in the mailbox, 2 in the sender's queue (the 3rd waits for the
+         * daemon to take the first 2: a long bound), then the 5th blocks. */
+        for (int i = 0; i < 4; i++)
+                CHECK_EQ(ipcf_mbox_send(tx, "x", 1, 5000, NULL), 1);
+        CHECK_ERR(ipcf_mbox_send(tx, "x", 1, 200, NULL), -ETIMEDOUT);
         CHECK_ERR(ipcf_mbox_send(tx, "x", 1, 0, NULL), -EAGAIN);
         q.full = IPCF_FULL_FAIL;
         int tx2 = CHECK_OK(ipcf_mbox_open("box.t", IPCF_MBOX_SEND, &q, 2000));
@@ -195,6 +196,16 @@ static void model_wait_given_out(const char *name, uint64_t n) {
         }
 }
 
+static void model_wait_counts(const char *name, uint32_t senders, uint32_t receivers) {
+        for (int i = 0; i < 500; i++) {
+                ipcf_model_entry e;
+                if (model_entry_of(name, &e) && e.senders == senders && e.receivers == receivers)
+                        return;
+                usleep(10000);
+        }
+        test_fail(__FILE__, __LINE__, "%s never had %u senders, %u receivers", name, senders, receivers);
+}
+
 TEST(round_robin_among_receivers) {
         test_daemon_start(&d, NULL, NULL);
         CHECK_OK(ipcf_mbox_create("box.rr", NULL));
@@ -250,7 +261,12 @@ TEST(receiver_killed_holding_messages_gives_them_back) {
         for (int i = 0; i < 20; i++)
                 CHECK_EQ(ipcf_mbox_send(tx, &i, 4, 1000, NULL), 4);
         CHECK_EQ(test_wait(c, 5000), 128 + SIGKILL);
+        /* The daemon has seen the death (the 19 back in its FIFO), then
+         * given them all to the next receiver, before its reads end on a
+         * 500 ms silence (a daemon held off the CPU that long is no loss). */
+        model_wait_counts("box.k", 1, 0);
         int rx = CHECK_OK(ipcf_mbox_open("box.k", IPCF_MBOX_RECV, NULL, 2000));
+        model_wait_given_out("box.k", 20);
         int v, got = 0, expect = 1;
         while (ipcf_mbox_recv(rx, &v, 4, 500, NULL) == 4) {
                 CHECK_EQ(v, expect); /* the child took #0; the rest come back in order */
@@ -295,16 +311,6 @@ static void receiver_blocked(void *arg) {
         ipcf_reason why;
         CHECK_OK(ipcf_end_reason(rx, &why));
         CHECK(strcmp(why.text, "mailbox destroyed") == 0);
-}
-
-static void model_wait_counts(const char *name, uint32_t senders, uint32_t receivers) {
-        for (int i = 0; i < 500; i++) {
-                ipcf_model_entry e;
-                if (model_entry_of(name, &e) && e.senders == senders && e.receivers == receivers)
-                        return;
-                usleep(10000);
-        }
-        test_fail(__FILE__, __LINE__, "%s never had %u senders, %u receivers", name, senders, receivers);
 }
 
 /* Waits (40 s at most) until mailbox name holds queued messages. */
