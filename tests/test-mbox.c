@@ -638,7 +638,7 @@ TEST(daemon_death_ends_mailbox_handles) {
         int rx = CHECK_OK(ipcf_mbox_open("box.dd", IPCF_MBOX_RECV, NULL, 2000));
         int tx = CHECK_OK(ipcf_mbox_open("box.dd", IPCF_MBOX_SEND, NULL, 2000));
         CHECK_EQ(ipcf_mbox_send(tx, "a", 1, 1000, NULL), 1);
-        usleep(50 * 1000);
+        model_wait_given_out("box.dd", 1); /* in rx's ring: delivered */
         test_daemon_kill(&d);
         char b[4];
         /* What was delivered is read; then the broker's death shows. */
