@@ -374,9 +374,9 @@ static void slot_release(ipcf_rpc_client *c, unsigned slot) {
 }
 
 /* A call that took seq on its slot sent nothing of it: give the number back,
- * so the slot's next call is the one the server expects (a gap is
- * MISORDERED). Not if the session was made anew meanwhile (its numbers
- * start again). The slot is still the call's. */
+ * so the slot's next call is the one the server expects (a gap is taken
+ * too, as numbers never used: docs/RPC.md). Not if the session was made anew
+ * meanwhile (its numbers start again). The slot is still the call's. */
 static void slot_unuse(ipcf_rpc_client *c, unsigned slot, uint32_t seq) {
         pthread_mutex_lock(&c->lock);
         if (c->slots[slot].seq == seq)

@@ -8,8 +8,10 @@
  * dropped with IN_PROGRESS while the call runs, answered from the reply
  * cache when done, added to the arguments while they arrive; a CALL with
  * seq + 1 is a new call (the cached reply of the last one, or the pieces
- * of one never completed, freed); any
- * other seq is MISORDERED (but see the persistent cache below). A new call
+ * of one never completed, freed); a later seq is a new call too (the
+ * numbers between were never taken: their calls were given up, and a late
+ * copy of one is MISORDERED, never run); an earlier
+ * seq is MISORDERED. A new call
  * while the slot still runs the last one is SLOT_BUSY (the client tries
  * again). Every reply carries the server's incarnation (random per run).
  * A CANCEL of (slot, seq) is answered with the call's verdict (on_cancel):
@@ -20,10 +22,10 @@
  * written (and, with cache_sync, synced) before it is sent; at start the
  * sessions and the last reply of each slot are loaded. A RETRY of a seq the
  * cache does not know (the previous run died while running it, or before it
- * came) is answered UNKNOWN and never run. Until its first call in this run
- * a loaded slot takes any later seq as the next call: the cache may be
- * behind the caller (idempotent calls are not recorded, and a call sent to
- * the last run may have been given up before this one started).
+ * came) is answered UNKNOWN and never run. A loaded slot may be behind
+ * the caller (idempotent calls are not recorded, and a call sent to the
+ * last run may have been given up before this one started): like any slot
+ * it takes a later seq as the next call.
  *
  * Bounds: sessions (max_sessions; the least recently used idle one goes
  * first), slots per session (max_slots), one call's arguments or result
@@ -674,21 +676,25 @@ static void on_call(worker *w, const rpc_req *rq, const uint8_t *body, size_t le
                 answer(w, RS_IN_PROGRESS, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
                 return;
         }
-        /* A slot loaded from the cache (no call yet in this run) may be
-         * behind the caller's: the calls after the one recorded were
+        /* A later seq than the next is the next call too: the numbers
+         * between were never taken here (the caller gave those calls up,
+         * "outcome unknown": answered SLOT_BUSY only, or lost on the way),
+         * and a late copy of one is now MISORDERED, never run. A slot
+         * loaded from the cache (no call yet in this run) may be behind the
+         * caller's for more reasons: the calls after the one recorded were
          * idempotent (never recorded), or the last run died with one sent
-         * that its caller then gave up ("outcome unknown"). Any later seq
-         * is the next call; a RETRY is answered UNKNOWN below, never run. */
-        if (sl->restored && sl->state != SL_RUN && (int32_t)(rq->seq - sl->seq) > 1)
+         * that its caller then gave up; a RETRY is answered UNKNOWN below,
+         * never run. */
+        if (sl->state != SL_RUN && (int32_t)(rq->seq - sl->seq) > 1)
                 sl->seq = rq->seq - 1;
+        if ((int32_t)(rq->seq - sl->seq) >= 1 && sl->state == SL_RUN) {
+                pthread_mutex_unlock(&s->lock);
+                answer(w, RS_SLOT_BUSY, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
+                return;
+        }
         if (rq->seq == sl->seq + 1) {
                 /* (a call still in pieces never ran, and its caller gave it
                  * up to make this one: its pieces are dropped) */
-                if (sl->state == SL_RUN) {
-                        pthread_mutex_unlock(&s->lock);
-                        answer(w, RS_SLOT_BUSY, rq->slot, rq->seq, NULL, 0, 0, 0, 0);
-                        return;
-                }
                 bool retry_unknown = (rq->flags & RPCF_RETRY) && sl->restored && !(rq->flags & RPCF_IDEMPOTENT);
                 slot_clear(s, sl);
                 sl->seq = rq->seq;
