@@ -1200,8 +1200,11 @@ IPCF_API int ipcf_service(const char *name, const ipcf_reg_opts *opts);
  * robin). Several threads may take requests at once (workers).
  * Errors: -EMSGSIZE cap too small (the request stays queued; ret->len tells
  * its size); -EAGAIN, -ETIMEDOUT; -EBADF; -EINVAL ret NULL; -EHOSTDOWN the
- * daemon died, or (in a worker process) the service's maker exited, and no
- * caller is connected (nothing can come).
+ * daemon died, or (in a worker process) the service's maker exited, or the
+ * service's registration was detached by its number (ipcf_detach of a number
+ * the program never got: the name is gone; the number, given again, is
+ * never touched by the service), and no caller is connected (nothing can
+ * come).
  */
 IPCF_API ssize_t ipcf_service_next(int svc, void *buf, size_t cap, int timeout_ms,
                                    ipcf_call_req *ret);
@@ -1377,7 +1380,8 @@ IPCF_API ssize_t ipcf_dgram_send(int ep, const char *dest, const void *buf, size
  * it (also when it did not fit).
  * Errors: -EMSGSIZE cap too small (it stays queued); -EAGAIN, -ETIMEDOUT;
  * -EBADF; -EINVAL; -EHOSTDOWN the daemon died, or (a named endpoint in a
- * process fork() made) the endpoint's maker exited, and no sender is
+ * process fork() made) the endpoint's maker exited, or its registration
+ * was detached by number (as for ipcf_service_next), and no sender is
  * connected.
  */
 IPCF_API ssize_t ipcf_dgram_recv(int ep, void *buf, size_t cap, int timeout_ms,

@@ -7,7 +7,8 @@
  * but not when they all run on another CPU than the service's and are fewer
  * than the inbox's busy_many; a
  * caller killed mid-call costs the service nothing; an inbox set up over
- * garbage is empty and open;
+ * garbage is empty and open; a service whose registration number the user
+ * detached and was given again for its own never touches the user's;
  * several worker threads take from the one queue.
  */
 #include <pthread.h>
@@ -308,7 +309,7 @@ TEST(inbox_init_sets_every_field) {
         memset(&b, 0xa5, sizeof(b));
         CHECK_OK(inbox_init(&b, NULL, NULL, CTL_ROLE_CALL));
         CHECK(!b.reg_dead && !b.closed && !b.busy && !b.poll_mode);
-        CHECK(b.n == 0 && b.sleepers == 0 && b.chans == NULL && b.reg_h == -1);
+        CHECK(b.n == 0 && b.sleepers == 0 && b.chans == NULL && !b.has_reg);
         struct taken t;
         port *p = NULL;
         CHECK_EQ(inbox_take(&b, take_req, &t, 0, &p), -EAGAIN);
@@ -361,6 +362,57 @@ TEST_TIMEOUT(caller_killed_mid_call, 60) {
         CHECK(r == -EPIPE || r == -ECONNRESET);
         serve_until_gone(svc, others, 3);
         CHECK_OK(ipcf_dealloc(svc, NULL));
+        test_daemon_stop(&d);
+}
+
+/* ---- the service's registration number reused ---------------------------- */
+
+static void user_name_caller(void *arg) {
+        (void)arg;
+        int h = CHECK_OK(ipcf_alloc("svc.reuse.user", NULL, 10000, NULL));
+        CHECK_OK(ipcf_dealloc(h, NULL));
+}
+
+/* The service's registration is the library's, yet reachable by number: the
+ * user detaches every number but the service's (the registration with them),
+ * and its own ipcf_register is given that number. The service never acts on
+ * what holds the number now: a caller of the user's name reaches the user
+ * (the service's takes do not eat its request), and ipcf_dealloc of the
+ * service leaves the user's registration and name alone. The service's own
+ * name went with its registration (the daemon sees its socket close): its
+ * callers are refused, and the service says nothing can come (-EHOSTDOWN). */
+TEST_TIMEOUT(service_never_touches_what_holds_its_registration_number, 60) {
+        test_daemon_start(&d, NULL, NULL);
+        int svc = CHECK_OK(ipcf_service("svc.reuse", NULL));
+        for (int h = 0; h < 64; h++)
+                if (h != svc)
+                        (void)ipcf_detach(h);
+        int ureg = CHECK_OK(ipcf_register("svc.reuse.user", NULL));
+        CHECK(ureg < 64);
+        test_wait_for_name_gone("svc.reuse", 10000);
+        CHECK(ipcf_call("svc.reuse", "x", 1, NULL, 0, 2000, NULL) < 0);
+
+        /* (a) */
+        pid_t a = test_fork(user_name_caller, NULL);
+        char buf[8];
+        ipcf_call_req req;
+        for (int i = 0; i < 5; i++)
+                CHECK_EQ(ipcf_service_next(svc, buf, sizeof(buf), 100, &req), -EHOSTDOWN);
+        ipcf_request rq;
+        CHECK_OK(ipcf_request_next(ureg, 10000, &rq));
+        int p = CHECK_OK(ipcf_request_accept(ureg, &rq));
+        CHECK_OK(test_wait(a, 20000));
+        CHECK_OK(ipcf_dealloc(p, NULL));
+
+        /* (b) */
+        CHECK_OK(ipcf_dealloc(svc, "bye"));
+        CHECK_EQ(ipcf_request_next(ureg, 0, &rq), -EAGAIN); /* open, and nothing waits */
+        pid_t b = test_fork(user_name_caller, NULL);
+        CHECK_OK(ipcf_request_next(ureg, 10000, &rq));
+        p = CHECK_OK(ipcf_request_accept(ureg, &rq));
+        CHECK_OK(test_wait(b, 20000));
+        CHECK_OK(ipcf_dealloc(p, NULL));
+        CHECK_OK(ipcf_dealloc(ureg, NULL));
         test_daemon_stop(&d);
 }
 

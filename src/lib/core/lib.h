@@ -408,15 +408,25 @@ typedef struct reg {
  * socket requests arrive on. */
 extern const handle_kind reg_kind;
 
-/* ipcf_register with internal flags (CTL_REG_AUTO | role << CTL_REG_ROLE_SHIFT). */
-int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags);
-/* An auto-accepting registration: take one FLOW the daemon sent on its socket
- * and make its port. -EAGAIN if none waits, -EHOSTDOWN if the daemon is gone. */
-int reg_take_flow(int h);
-/* Close the auto-accepting registration h for good: unregister, then end
- * with why every flow the daemon accepted on its behalf that is still queued
- * on its socket, never taken (their peers see -EPIPE and why at once). */
-void reg_close_auto(int h, const char *why);
+/* ipcf_register with internal flags (CTL_REG_AUTO | role << CTL_REG_ROLE_SHIFT);
+ * *ret_tok (if not NULL): its handle_token. The models keep a registration
+ * they made by token, never by number: the user may detach the number (it is
+ * reachable like any other) and be given it again for one of its own. */
+int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags,
+                 uint64_t *ret_tok);
+/* The socket of the registration tok names, or -EBADF if it is gone. */
+int reg_sock(uint64_t tok);
+/* An auto-accepting registration (by token): take one FLOW the daemon sent
+ * on its socket and make its port. -EAGAIN if none waits, -EHOSTDOWN if the
+ * daemon is gone, -EBADF if the registration is (detached by its number). */
+int reg_take_flow(uint64_t tok);
+/* Close the auto-accepting registration tok names for good (nothing if it is
+ * gone): unregister, then end with why every flow the daemon accepted on its
+ * behalf that is still queued on its socket, never taken (their peers see
+ * -EPIPE and why at once). */
+void reg_close_auto(uint64_t tok, const char *why);
+/* Detach the registration tok names, if it is still there. */
+void reg_detach(uint64_t tok);
 
 /* ---- allocation (alloc.c) ------------------------------------------------- */
 

@@ -46,10 +46,11 @@ const handle_kind reg_kind = {
 };
 
 int ipcf_register(const char *name, const ipcf_reg_opts *opts) {
-        return reg_register(name, opts, 0);
+        return reg_register(name, opts, 0, NULL);
 }
 
-int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags) {
+int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_flags,
+                 uint64_t *ret_tok) {
         ipcf_reg_opts o = { 0 };
         uint64_t reg_id;
         int r;
@@ -84,6 +85,8 @@ int reg_register(const char *name, const ipcf_reg_opts *opts, uint32_t internal_
         g->sock = c->rep.fds[0];
         c->rep.fds[0] = -1;
         str_copy(g->name, name, sizeof(g->name));
+        if (ret_tok)
+                *ret_tok = handle_token(g);
         handle_publish(g);
         r = h;
 out:
@@ -91,8 +94,25 @@ out:
         return r;
 }
 
-int reg_take_flow(int h) {
-        reg *g = handle_get(h, &reg_kind);
+int reg_sock(uint64_t tok) {
+        int e;
+        reg *g = handle_get_token(tok, &reg_kind, &e);
+        if (!g)
+                return -EBADF;
+        int fd = g->sock;
+        handle_put(g);
+        return fd;
+}
+
+void reg_detach(uint64_t tok) {
+        reg *g = handle_close_token(tok, &reg_kind);
+        if (g)
+                handle_put(g);
+}
+
+int reg_take_flow(uint64_t tok) {
+        int e;
+        reg *g = handle_get_token(tok, &reg_kind, &e);
         if (!g)
                 return -EBADF;
         conn_reply *rep = malloc(sizeof(*rep));
@@ -111,8 +131,8 @@ int reg_take_flow(int h) {
         return r;
 }
 
-void reg_close_auto(int h, const char *why) {
-        reg *g = handle_close(h, &reg_kind);
+void reg_close_auto(uint64_t tok, const char *why) {
+        reg *g = handle_close_token(tok, &reg_kind);
         if (!g)
                 return;
         /* Unregistered first: after its OK the daemon sends nothing more, so

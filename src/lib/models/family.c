@@ -340,8 +340,8 @@ static int adopt(inbox *b, unsigned gen) {
         b->wake = renumber(b->wake, ear);
         b->wake_bell = renumber(b->wake_bell, bell);
         int r = watch(b, b->wake, EPOLLIN, INBOX_WAKE_MARK);
-        if (r == 0 && b->reg_h >= 0 && !b->reg_dead)
-                r = watch(b, ipcf_fd(b->reg_h), EPOLLIN, INBOX_REG_MARK);
+        if (r == 0 && b->has_reg && !b->reg_dead && reg_sock(b->reg_tok) >= 0)
+                r = watch(b, reg_sock(b->reg_tok), EPOLLIN, INBOX_REG_MARK);
         if (r == 0)
                 r = watch(b, b->fam_ear, EPOLLIN | EPOLLET, INBOX_FAM_MARK);
         if (r < 0)

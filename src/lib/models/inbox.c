@@ -92,7 +92,7 @@ void inbox_wake_close(inbox *b) {
 }
 
 int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t role) {
-        *b = (inbox){ .reg_h = -1, .role = role, .epfd = -1, .wake = -1, .wake_bell = -1, .window = 1, .span = 1,
+        *b = (inbox){ .role = role, .epfd = -1, .wake = -1, .wake_bell = -1, .window = 1, .span = 1,
                     .accept_due = true, .window_len_ns = BUSY_WINDOW_NS, .busy_on = BUSY_ON, .busy_many = BUSY_MANY };
         b->fam_ear = b->fam_bell = -1;
         b->fork_gen = handle_fork_gen();
@@ -111,13 +111,14 @@ int inbox_init(inbox *b, const char *name, const ipcf_reg_opts *opts, uint8_t ro
         }
         if (name) {
                 uint32_t auto_role = CTL_REG_AUTO | (uint32_t)role << CTL_REG_ROLE_SHIFT;
-                int r = b->reg_h = reg_register(name, opts, auto_role);
+                int r = reg_register(name, opts, auto_role, &b->reg_tok);
+                b->has_reg = r >= 0;
                 struct epoll_event ev = { .events = EPOLLIN, .data.u64 = REG_MARK };
-                if (r >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, ipcf_fd(b->reg_h), &ev) < 0)
+                if (r >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_ADD, reg_sock(b->reg_tok), &ev) < 0)
                         r = -errno;
                 if (r < 0) {
-                        if (b->reg_h >= 0)
-                                ipcf_dealloc(b->reg_h, NULL);
+                        if (b->has_reg)
+                                reg_close_auto(b->reg_tok, NULL);
                         family_close(b);
                         b->epfd = safe_close(b->epfd);
                         inbox_wake_close(b);
@@ -137,8 +138,8 @@ void inbox_deinit(inbox *b) {
                 handle_put(b->chans[i].p);
                 ipcf_detach(b->chans[i].ph);
         }
-        if (b->reg_h >= 0)
-                ipcf_detach(b->reg_h);
+        if (b->has_reg)
+                reg_detach(b->reg_tok);
         safe_close(b->epfd);
         inbox_wake_close(b);
         family_close(b);
@@ -251,9 +252,9 @@ void inbox_close_all(inbox *b, const char *why) {
          * we never took (no new one can come after), then the set: every
          * sender learns at once, none is left writing to nobody. Under the
          * lock, so no taker takes a channel in between. */
-        if (b->reg_h >= 0) {
-                reg_close_auto(b->reg_h, why);
-                b->reg_h = -1;
+        if (b->has_reg) {
+                reg_close_auto(b->reg_tok, why);
+                b->has_reg = false;
                 b->reg_dead = true;
         }
         while (b->n)
@@ -276,15 +277,19 @@ void inbox_close_all(inbox *b, const char *why) {
 static void accept_pending(inbox *b) {
         b->accept_due = false;
         b->accepted_ns = b->now_ns;
-        if (b->reg_h < 0 || b->reg_dead)
+        if (!b->has_reg || b->reg_dead)
                 return;
         for (;;) {
-                int ph = reg_take_flow(b->reg_h);
+                int ph = reg_take_flow(b->reg_tok);
                 if (ph == -EHOSTDOWN || ph == -EBADF) {
-                        /* The daemon is gone: no new senders. Stop watching its
-                         * socket (a hang-up stays readable: a busy loop) and
-                         * serve the channels we have. */
-                        epoll_ctl(b->epfd, EPOLL_CTL_DEL, ipcf_fd(b->reg_h), NULL);
+                        /* The daemon is gone, or the registration (the user
+                         * detached its number): no new senders. Stop watching
+                         * its socket (a hang-up stays readable: a busy loop;
+                         * a closed one left the set already) and serve the
+                         * channels we have. */
+                        int fd = reg_sock(b->reg_tok);
+                        if (fd >= 0)
+                                epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL);
                         b->reg_dead = true;
                         return;
                 }

@@ -54,7 +54,9 @@ struct inbox_family {
 };
 
 typedef struct inbox {
-        int reg_h;                 /* the registration of its name, or -1 */
+        bool has_reg;              /* made with a name: reg_tok is its registration */
+        uint64_t reg_tok;          /* by token (handle_token), not by number: the user
+                                    * may detach the number and be given it again */
         uint8_t role;              /* enum ctl_role of the channels it accepts */
         int epfd;                  /* the registration socket + every channel's rx ear */
         int wake, wake_bell;       /* the takers' wake-up channel (common/wake.h; a
