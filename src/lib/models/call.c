@@ -93,9 +93,9 @@ typedef struct channel {
         uint64_t token;              /* number << 32 | salt: ipcf_pending.token */
         int ph;                      /* -1 while none / after it broke */
         uint64_t pt;                 /* its token: the port, not whatever holds ph now */
-        int parent_ph;               /* a child of fork(): the parent's port it holds a
-                                      * copy of, detached before its own is made (-1: none) */
-        uint64_t parent_pt;          /* its token */
+        bool parent_copy;            /* a child of fork(): it holds a copy of the parent's
+                                      * port, detached before its own is made */
+        uint64_t parent_pt;          /* that port's token */
         uint64_t gen;                /* bumped for each port: which one a call went on */
         _Atomic uint64_t next_id;
         pthread_mutex_t lock;
@@ -201,7 +201,7 @@ static void atfork_child(void) {
                 /* parent threads may have slept on it: none sleeps here */
                 memset(&c->changed, 0, sizeof(c->changed));
                 if (c->ph >= 0) {
-                        c->parent_ph = c->ph;
+                        c->parent_copy = true;
                         c->parent_pt = c->pt;
                         c->ph = -1;
                         c->gen++; /* a call pinned to the parent's port: -ECONNRESET */
@@ -230,7 +230,6 @@ static channel *channel_find(const char *name) {
                 }
                 str_copy(c->name, name, sizeof(c->name));
                 c->ph = -1;
-                c->parent_ph = -1;
                 atomic_init(&c->next_id, 1);
                 pthread_mutex_init(&c->lock, NULL);
                 c->next = chans;
@@ -247,12 +246,12 @@ static channel *channel_find(const char *name) {
 static int channel_port(channel *c, uint64_t deadline) {
         if (c->ph >= 0)
                 return c->ph;
-        if (c->parent_ph >= 0) {
+        if (c->parent_copy) {
                 /* our copy of the parent's port goes; the parent's stays (FORK) */
                 port *pp = handle_close_token(c->parent_pt, &port_kind);
                 if (pp)
                         handle_put(pp);
-                c->parent_ph = -1;
+                c->parent_copy = false;
         }
         int timeout_ms = deadline_poll_ms(deadline);
         if (timeout_ms == 0)
