@@ -185,12 +185,7 @@ static void park_process(void *arg) {
         CHECK_EQ(pthread_create(&reader, NULL, park_prompt, NULL), 0);
         usleep(20000);
         CHECK_EQ(pthread_create(&parked, NULL, park_parked, NULL), 0);
-        int tid;
-        while (!(tid = atomic_load(&park_tid)))
-                usleep(1000);
-        CHECK(test_thread_in_futex_wait(tid, 5000)); /* its call waiting for the reader */
-        test_park(true);
-        CHECK_EQ(tgkill(getpid(), tid, SIGUSR1), 0);
+        test_park_when_asleep(&park_tid); /* its call waiting for the reader */
         /* The reader's reply wakes the stopped thread's wait, which does
          * not run; then calls of 100 ms from threads that do run: each must
          * end at its timeout, give or take scheduling (its reply comes at

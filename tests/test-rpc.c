@@ -2104,12 +2104,7 @@ TEST_TIMEOUT(a_thread_stopped_waiting_for_a_slot_holds_no_other_call_past_its_ti
         CHECK_OK(counter_sleep_start(c, &ms, &res, NULL, &k));
         pthread_t parked, st[SLOT_K];
         CHECK_OK(pthread_create(&parked, NULL, slot_parked, c));
-        int tid;
-        while (!(tid = atomic_load(&slot_tid)))
-                usleep(1000);
-        CHECK(test_thread_in_futex_wait(tid, 5000)); /* its call waiting for a slot */
-        test_park(true);
-        CHECK_EQ(tgkill(getpid(), tid, SIGUSR1), 0);
+        test_park_when_asleep(&slot_tid); /* its call waiting for a slot */
         CHECK_OK(ipcf_rpc_wait(k, 10000)); /* its slot given back: the stopped one's */
         ipcf_rpc_call_free(k);
         for (int i = 0; i < SLOT_K; i++)

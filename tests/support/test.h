@@ -93,6 +93,9 @@ uint64_t test_thread_runq_ms(void);
 void test_park_install(void);
 void test_park(bool hold);
 bool test_thread_in_futex_wait(int tid, unsigned ms);
+/* Park the thread that stores its tid in *tid_of once it is asleep in a
+ * futex wait (checked: within 5 s): test_park(true), then SIGUSR1 to it. */
+void test_park_when_asleep(_Atomic int *tid_of);
 
 /* A real ipcfd on a private runtime directory (created with mkdtemp).
  * test_daemon_start() exports IPCF_RUNTIME_DIR and IPCF_NO_AUTOSTART=1 for this

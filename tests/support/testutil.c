@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -111,6 +112,15 @@ bool test_thread_in_futex_wait(int tid, unsigned ms) {
                 usleep(2000);
         }
         return seen == 3;
+}
+
+void test_park_when_asleep(_Atomic int *tid_of) {
+        int tid;
+        while (!(tid = atomic_load(tid_of)))
+                usleep(1000);
+        CHECK(test_thread_in_futex_wait(tid, 5000));
+        test_park(true);
+        CHECK_EQ(syscall(SYS_tgkill, getpid(), tid, SIGUSR1), 0);
 }
 
 char *test_build_path(const char *rel) {
