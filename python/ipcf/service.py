@@ -9,10 +9,11 @@ waits for the reply. serve() runs the loop for a handler function:
 
     ipcf.serve("upper", handler)      # until the service is closed or fails
 
-A handler that raises ServiceFailure(code) fails that call: the caller's
-call() raises RemoteError with .code. Any other exception (also a reply
-that is not bytes-like) fails the call with code -EIO and then propagates
-out of serve() (a bug should be seen).
+A handler may answer its request itself (req.reply(), req.fail()): serve()
+then sends nothing more. A handler that raises ServiceFailure(code) fails
+that call: the caller's call() raises RemoteError with .code. Any other
+exception (also a reply that is not bytes-like) fails the call with code
+-EIO and then propagates out of serve() (a bug should be seen).
 """
 import errno
 
@@ -33,7 +34,8 @@ class ServiceFailure(Exception):
 
 class CallRequest:
     """One request: .data (bytes), .sender (PeerInfo), .id; answer it once
-    with reply(data) or fail(code)."""
+    with reply(data) or fail(code): a second answer raises IpcfError with
+    errno EALREADY, as .cancelled does once it is answered."""
 
     def __init__(self, svc, c, data):
         self._svc = svc
@@ -53,7 +55,8 @@ class CallRequest:
 
     @property
     def cancelled(self):
-        """True once the caller gave up on this call or is gone."""
+        """True once the caller gave up on this call or is gone (IpcfError
+        EALREADY once the request was answered)."""
         return check(lib.ipcf_service_cancelled(self._svc.handle, self._c), self._svc.name) == 1
 
     def __repr__(self):
@@ -96,13 +99,13 @@ class Service(Handle):
 
 def _answer_quietly(answer, what):
     """Answer a request; a caller that gave up or went away meanwhile is
-    not the service's failure."""
+    not the service's failure, nor a handler that answered it itself."""
     try:
         answer(what)
     except ConnectionError:
         pass
     except OSError as e:
-        if e.errno != errno.ECANCELED:
+        if e.errno not in (errno.ECANCELED, errno.EALREADY):
             raise
 
 

@@ -95,3 +95,28 @@ def test_handler_returning_str_fails_the_call_and_raises(name):
         assert ei.value.code == -errno.EIO
         with pytest.raises(TypeError):
             server.result()
+
+
+def test_a_request_is_answered_once(name):
+    # a serve() handler may answer its request itself: serve() then sends nothing more
+    with ipcf.service(name) as svc:
+        def answers_itself(data, req):
+            req.reply(b"mine")
+
+        server = Background(lambda: svc.serve(answers_itself, count=1, timeout=10))
+        assert ipcf.call(name, b"x", timeout=5) == b"mine"
+        assert server.result() == 1
+        # a second answer, or asking after an answered request, is an error
+        client = Background(lambda: ipcf.call(name, b"y", timeout=5))
+        req = svc.next(timeout=5)
+        req.reply(b"first")
+        with pytest.raises(ipcf.IpcfError) as ei:
+            req.reply(b"second")
+        assert ei.value.errno == errno.EALREADY
+        with pytest.raises(ipcf.IpcfError) as ei:
+            req.fail(7)
+        assert ei.value.errno == errno.EALREADY
+        with pytest.raises(ipcf.IpcfError) as ei:
+            req.cancelled
+        assert ei.value.errno == errno.EALREADY
+        assert client.result() == b"first"
